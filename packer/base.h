@@ -1,0 +1,138 @@
+/*
+ * Stevedore base facilities shared by every module: error codes, the
+ * caller-owned error buffer, allocation wrappers, a string pool and a
+ * bump arena. Included through packer/packer.h; never on its own.
+ */
+#ifndef STV_BASE_H
+#define STV_BASE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Error codes. Every function that can fail returns 0 or one of these
+ * negative values. Codes are never renumbered. Where a code has an errno
+ * twin it uses -errno so that system errors pass through unchanged.
+ */
+#define STV_ERRNO_MAP(XX)                                                    \
+  XX(EIO, -5, "input/output error")                                          \
+  XX(ENOMEM, -12, "out of memory")                                           \
+  XX(EINVAL, -22, "invalid argument")                                        \
+  XX(ERANGE, -34, "value out of range")                                      \
+  XX(ETIMEDOUT, -110, "timed out")                                           \
+  XX(ENOTFOUND, -5001, "not found")                                          \
+  XX(ECONFLICT, -5002, "conflict")                                           \
+  XX(ETHROTTLED, -5003, "throttled")                                         \
+  XX(ECAPACITY, -5004, "insufficient capacity")                              \
+  XX(EPARSE, -5005, "malformed input")                                       \
+  XX(EUNSUPPORTED, -5006, "not supported")                                   \
+  XX(ELIMIT, -5007, "limit exceeded")
+
+enum stv_errno {
+#define STV__ERR_ENUM(name, value, text) STV_##name = (value),
+  STV_ERRNO_MAP(STV__ERR_ENUM)
+#undef STV__ERR_ENUM
+};
+
+/* Returns a static description of code (an STV_ code or -errno). */
+const char *stv_strerror(int code);
+/* Returns the symbolic name of code ("STV_EINVAL"), or "STV_UNKNOWN". */
+const char *stv_err_name(int code);
+
+#define STV_ERR_MSG_MAX 512
+
+/*
+ * Human detail for an error, owned by the caller and filled at each level
+ * with context, outermost last: "snapshot.json: items[3] Pod a/b: spec...".
+ */
+struct stv_err {
+  int code;
+  char msg[STV_ERR_MSG_MAX];
+};
+
+/* Sets err (may be NULL) to code and a printf-style message; returns code. */
+int stv_err_set(struct stv_err *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Prepends printf-style context and ": " to err->msg; returns err->code. */
+int stv_err_prefix(struct stv_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * Allocation. Every module allocates through these so that tests can make
+ * the Nth allocation fail (stv_alloc_fail_after) and check that each
+ * caller returns STV_ENOMEM cleanly. Only main() decides to abort.
+ */
+void *stv_malloc(size_t size);
+void *stv_calloc(size_t n, size_t size);
+void *stv_realloc(void *ptr, size_t size);
+void stv_free(void *ptr);
+char *stv_strndup(const char *s, size_t n);
+char *stv_strdup(const char *s);
+/* Grows *ptr (an array of elem bytes, *cap entries) to hold need entries. */
+int stv_grow(void **ptr, size_t *cap, size_t need, size_t elem);
+/* Test hook: the (n+1)th allocation from now fails; n < 0 disables. */
+void stv_alloc_fail_after(long n);
+
+/*
+ * String pool: interns strings so that equal strings share one pointer and
+ * can be compared by address. Interned strings live until the pool closes.
+ */
+struct stv_strpool {
+  const char **slots; /* open addressing, NULL = empty */
+  size_t cap;
+  size_t len;
+  char *block; /* current storage block; blocks are chained */
+  size_t block_used;
+  size_t block_cap;
+};
+
+void stv_strpool_init(struct stv_strpool *pool);
+void stv_strpool_close(struct stv_strpool *pool);
+/* Returns the pooled copy of s[0..n) or NULL on allocation failure. */
+const char *stv_strpool_intern(struct stv_strpool *pool, const char *s,
+                               size_t n);
+/* Same for a NUL-terminated string. */
+const char *stv_strpool_get(struct stv_strpool *pool, const char *s);
+
+/*
+ * Arena: bump allocation in chained blocks, for per-solve memory. Reset
+ * frees everything at once.
+ */
+struct stv_arena {
+  struct stv__arena_block *head;
+};
+
+void stv_arena_init(struct stv_arena *a);
+/* Returns zeroed memory aligned to 16 bytes, or NULL. */
+void *stv_arena_alloc(struct stv_arena *a, size_t size);
+void stv_arena_reset(struct stv_arena *a);
+
+/* 64-bit FNV-1a hash, for pools and class keys. */
+uint64_t stv_hash(const void *data, size_t n, uint64_t seed);
+
+/*
+ * Kubernetes resource quantities ("500m", "1.5Gi", "2e3").
+ *
+ * stv_quantity_parse converts s (NUL-terminated) exactly, as
+ * k8s.io/apimachinery resource.Quantity does, and returns the value scaled
+ * by 1000 and rounded up (MilliValue) when milli is non-zero, or rounded up
+ * to an integer (Value) otherwise. Accepts an optional sign, digits with an
+ * optional fraction ("5.", ".5"), and one suffix: n u m k M G T P E,
+ * Ki Mi Gi Ti Pi Ei, or an exponent e/E followed by a signed integer.
+ * Returns 0, STV_EINVAL for malformed text (empty, garbage, trailing
+ * bytes) or STV_ERANGE when the result does not fit an int64_t; on error
+ * err->msg says why ("invalid quantity \"12x\": unknown suffix \"x\"").
+ */
+int stv_quantity_parse(const char *s, int milli, int64_t *out,
+                       struct stv_err *err);
+
+/*
+ * Formats v (in millis when milli is non-zero) as a short Kubernetes
+ * quantity into buf ("1500m", "2", "512Mi"). binary selects Ki/Mi/Gi
+ * suffixes for whole multiples. Returns buf.
+ */
+char *stv_quantity_format(int64_t v, int milli, int binary, char *buf,
+                          size_t size);
+
+#endif

@@ -1,0 +1,389 @@
+/*
+ * packer: Stevedore's pure core. The data model of a cluster snapshot
+ * (resource vectors, labels, selectors, taints, pod equivalence classes),
+ * the scheduling predicates, and the packing heuristic that turns a
+ * snapshot plus a set of node templates into a plan. Nothing here does
+ * I/O, reads a clock or keeps global state (the allocation failure hook
+ * in base.h excepted, for tests).
+ */
+#ifndef STV_PACKER_H
+#define STV_PACKER_H
+
+#include <stdint.h>
+
+#include "base.h"
+
+/* ---------------------------------------------------------------------- */
+/* Resources                                                              */
+
+/*
+ * Dimensions of resource vectors. The first four are fixed; further ones
+ * (hugepages-2Mi, nvidia.com/gpu, ...) are added as a snapshot names them.
+ * cpu is held in millicores, every other resource in whole units (bytes
+ * for memory and storage), as kube-scheduler does.
+ */
+#define STV_MAX_RES 16
+enum {
+  STV_RES_CPU = 0,
+  STV_RES_MEMORY = 1,
+  STV_RES_EPHEMERAL = 2,
+  STV_RES_PODS = 3,
+  STV_RES_FIXED = 4
+};
+
+struct stv_resnames {
+  int n;
+  const char *name[STV_MAX_RES]; /* interned in the owning pool */
+};
+
+/* Sets the four fixed names; names are interned in pool. */
+int stv_resnames_init(struct stv_resnames *r, struct stv_strpool *pool);
+/*
+ * Returns the dimension of name, adding it when create is non-zero.
+ * Returns STV_ENOTFOUND when absent and !create, STV_ELIMIT when the
+ * table is full.
+ */
+int stv_resnames_index(struct stv_resnames *r, struct stv_strpool *pool,
+                       const char *name, int create);
+
+/* ---------------------------------------------------------------------- */
+/* Labels, selectors, taints                                              */
+
+struct stv_label {
+  const char *key; /* interned */
+  const char *value;
+};
+
+/* A label set, sorted by key (strcmp), keys unique. */
+struct stv_labels {
+  uint32_t n;
+  struct stv_label *kv;
+};
+
+/* Returns the value of key (need not be interned) or NULL. */
+const char *stv_labels_get(const struct stv_labels *l, const char *key);
+
+enum stv_op {
+  STV_OP_IN,
+  STV_OP_NOT_IN,
+  STV_OP_EXISTS,
+  STV_OP_DOES_NOT_EXIST,
+  STV_OP_GT,
+  STV_OP_LT
+};
+
+struct stv_requirement {
+  const char *key;
+  enum stv_op op;
+  uint32_t nvalues;
+  const char **values;
+};
+
+/* A conjunction of requirements. An empty selector matches everything. */
+struct stv_selector {
+  uint32_t n;
+  struct stv_requirement *reqs;
+};
+
+/* Returns 1 when every requirement of sel holds on labels. */
+int stv_selector_matches(const struct stv_selector *sel,
+                         const struct stv_labels *labels);
+
+/* One nodeSelectorTerm: matchExpressions AND matchFields (metadata.name). */
+struct stv_node_term {
+  struct stv_selector exprs;
+  struct stv_selector fields;
+};
+
+/* Required node affinity: an OR of terms; n == 0 means no constraint. */
+struct stv_node_affinity {
+  uint32_t n;
+  struct stv_node_term *terms;
+};
+
+enum stv_effect {
+  STV_EFFECT_ALL = 0, /* a toleration with no effect tolerates all */
+  STV_EFFECT_NO_SCHEDULE,
+  STV_EFFECT_PREFER_NO_SCHEDULE,
+  STV_EFFECT_NO_EXECUTE
+};
+
+struct stv_taint {
+  const char *key;
+  const char *value; /* "" when absent */
+  enum stv_effect effect;
+};
+
+struct stv_toleration {
+  const char *key; /* NULL: every key (operator Exists with no key) */
+  int exists;      /* operator Exists; otherwise Equal */
+  const char *value;
+  enum stv_effect effect;
+};
+
+/* A required pod (anti-)affinity term. */
+struct stv_pod_term {
+  struct stv_selector sel;
+  int match_none;           /* labelSelector absent: matches no pod */
+  const char *topology_key; /* kubernetes.io/hostname, topology...zone */
+  uint32_t nns;             /* explicit namespaces */
+  const char **namespaces;
+  int has_ns_sel;           /* namespaceSelector present */
+  struct stv_selector ns_sel;
+};
+
+/* A topologySpreadConstraint. */
+struct stv_spread {
+  int32_t max_skew;
+  const char *topology_key;
+  int do_not_schedule; /* whenUnsatisfiable: DoNotSchedule */
+  struct stv_selector sel;
+  int match_none;
+  int32_t min_domains;     /* 0 when absent */
+  int honor_node_affinity; /* nodeAffinityPolicy (default Honor) */
+  int honor_taints;        /* nodeTaintsPolicy (default Ignore) */
+};
+
+/* ---------------------------------------------------------------------- */
+/* Snapshot                                                               */
+
+enum stv_phase {
+  STV_PHASE_PENDING,
+  STV_PHASE_RUNNING,
+  STV_PHASE_SUCCEEDED,
+  STV_PHASE_FAILED,
+  STV_PHASE_UNKNOWN
+};
+
+/*
+ * A pod equivalence class: pods that need the same resources and obey the
+ * same constraints, and that carry the same labels in the same namespace
+ * (so every selector sees them alike). 20,000 replicas of ten Deployments
+ * are ten classes.
+ */
+struct stv_class {
+  uint32_t id;
+  const char *ns;
+  int64_t req[STV_MAX_RES]; /* effective requests, pods slot included */
+  struct stv_labels labels;
+  struct stv_selector node_selector; /* spec.nodeSelector */
+  struct stv_node_affinity affinity;
+  uint32_t ntol;
+  struct stv_toleration *tol;
+  uint32_t naff;
+  struct stv_pod_term *aff; /* required pod affinity */
+  uint32_t nanti;
+  struct stv_pod_term *anti; /* required pod anti-affinity */
+  uint32_t nspread;
+  struct stv_spread *spread;
+  int daemonset;             /* owned by a DaemonSet */
+  const char *owner_uid;     /* the DaemonSet's uid, for daemonset classes */
+  const char *example;       /* "ns/name" of its first pod, for messages */
+  uint32_t npods;            /* pods of this class in the snapshot */
+  uint32_t npending;         /* of which pending */
+};
+
+#define STV_POD_MIRROR 0x01         /* static pod (kubernetes.io/config.mirror) */
+#define STV_POD_LOCAL_STORAGE 0x02  /* emptyDir or hostPath volume */
+#define STV_POD_DO_NOT_DISRUPT 0x04 /* stevedore.io/do-not-disrupt: "true" */
+
+struct stv_pod {
+  const char *ns;
+  const char *name;
+  uint32_t cls;
+  int32_t node; /* index into nodes, -1 when not bound */
+  uint8_t phase;
+  uint8_t flags;
+  const char *owner_kind; /* NULL when none */
+  const char *owner_name;
+};
+
+struct stv_node {
+  const char *name;
+  struct stv_labels labels;
+  uint32_t ntaints;
+  struct stv_taint *taints;
+  int64_t alloc[STV_MAX_RES]; /* status.allocatable */
+  int64_t used[STV_MAX_RES];  /* requests of bound, non-terminal pods */
+  int unschedulable;          /* spec.unschedulable (cordoned) */
+  const char *instance_type;  /* from labels, or NULL */
+  const char *zone;
+  const char *capacity_type;  /* normalised: reserved/spot/on-demand or NULL */
+};
+
+struct stv_pdb {
+  const char *ns;
+  const char *name;
+  struct stv_selector sel;
+  const char *min_available;   /* "2" or "50%", NULL when absent */
+  const char *max_unavailable;
+};
+
+struct stv_namespace {
+  const char *name;
+  struct stv_labels labels;
+};
+
+/*
+ * A cluster snapshot in compact form. Strings are interned in pool; class,
+ * label and selector storage lives in mem. Built by the snapshot reader
+ * (controller/) through the stv_snapshot_add_* functions below.
+ */
+struct stv_snapshot {
+  struct stv_strpool pool;
+  struct stv_arena mem;
+  struct stv_resnames res;
+  struct stv_node *nodes;
+  size_t nnodes, cap_nodes;
+  struct stv_pod *pods;
+  size_t npods, cap_pods;
+  struct stv_class **classes;
+  size_t nclasses, cap_classes;
+  struct stv_pdb *pdbs;
+  size_t npdbs, cap_pdbs;
+  struct stv_namespace *namespaces;
+  size_t nnamespaces, cap_namespaces;
+  /* class lookup by key hash, open addressing over class indexes + 1 */
+  uint32_t *class_slots;
+  size_t class_cap;
+  /* node lookup by name */
+  uint32_t *node_slots;
+  size_t node_cap;
+};
+
+int stv_snapshot_init(struct stv_snapshot *s);
+void stv_snapshot_close(struct stv_snapshot *s);
+
+/*
+ * Interns class (a scratch description whose strings are already interned
+ * in s->pool; its arrays are borrowed and copied when the class is new) and
+ * returns its index in *id. Two pods get the same index exactly when their
+ * classes are equal field by field.
+ */
+int stv_snapshot_intern_class(struct stv_snapshot *s,
+                              const struct stv_class *cls, uint32_t *id);
+/* Appends a node (arrays borrowed, copied). STV_ECONFLICT on a duplicate name. */
+int stv_snapshot_add_node(struct stv_snapshot *s, const struct stv_node *n);
+/* Returns the index of the node called name, or -1. */
+int32_t stv_snapshot_find_node(const struct stv_snapshot *s, const char *name);
+/* Appends a pod. */
+int stv_snapshot_add_pod(struct stv_snapshot *s, const struct stv_pod *p);
+int stv_snapshot_add_pdb(struct stv_snapshot *s, const struct stv_pdb *p);
+int stv_snapshot_add_namespace(struct stv_snapshot *s,
+                               const struct stv_namespace *ns);
+/*
+ * Resolves pod->node bindings made before their node was read, adds bound
+ * pods' requests to their node's used vector and counts pending pods per
+ * class. Call once after the last item. Pods bound to a node missing from
+ * the snapshot are reported through err as STV_ENOTFOUND with the pod's name.
+ */
+int stv_snapshot_finish(struct stv_snapshot *s, struct stv_err *err);
+
+/* Returns 1 when ns is covered by term for a pod in namespace self_ns. */
+int stv_term_covers_ns(const struct stv_snapshot *s,
+                       const struct stv_pod_term *term, const char *self_ns,
+                       const char *ns);
+
+/* ---------------------------------------------------------------------- */
+/* Node templates, predicates, packing                                    */
+
+enum stv_capacity_type {
+  STV_CT_RESERVED = 0,
+  STV_CT_SPOT = 1,
+  STV_CT_ON_DEMAND = 2,
+  STV_CT_COUNT
+};
+
+/* Returns "reserved", "spot" or "on-demand". */
+const char *stv_capacity_type_name(enum stv_capacity_type ct);
+/* Parses the names above; STV_EINVAL otherwise. */
+int stv_capacity_type_parse(const char *s, enum stv_capacity_type *ct);
+
+/*
+ * A node the plan may create: one offering of one instance type in one
+ * zone and capacity type, with the labels and taints a new node carries.
+ */
+struct stv_template {
+  const char *instance_type;
+  const char *zone;
+  enum stv_capacity_type capacity_type;
+  double price;               /* per hour */
+  int64_t limit;              /* nodes available (reserved count), -1 = any */
+  int64_t alloc[STV_MAX_RES]; /* allocatable before DaemonSet overhead */
+  struct stv_labels labels;   /* kubernetes.io/hostname excluded */
+  uint32_t ntaints;
+  struct stv_taint *taints;
+};
+
+/* What a node looks like to the predicates: existing or a template. */
+struct stv_node_view {
+  const char *name;
+  const struct stv_labels *labels;
+  uint32_t ntaints;
+  const struct stv_taint *taints;
+  int unschedulable;
+};
+
+/*
+ * Static predicates of class c on node v: cordon, nodeSelector, required
+ * node affinity (matchFields on metadata.name against v->name when set;
+ * a template has no name and matchFields never match it), and taints with
+ * effect NoSchedule/NoExecute against c's tolerations. Returns 1 when c
+ * may run there; otherwise 0 and, when why is not NULL, a reason.
+ */
+int stv_class_fits_node(const struct stv_class *c, const struct stv_node_view *v,
+                        char *why, size_t whysize);
+
+/* Returns 1 when the tolerations tolerate the taint. */
+int stv_tolerates(const struct stv_toleration *tol, uint32_t ntol,
+                  const struct stv_taint *t);
+
+struct stv_problem {
+  const struct stv_snapshot *snap;    /* borrowed */
+  const struct stv_template *tmpl;    /* borrowed */
+  size_t ntmpl;
+  const char *currency;
+};
+
+/* A node of the plan: an existing node receiving pods, or a new one. */
+struct stv_plan_node {
+  int32_t existing;   /* index into snap->nodes, or -1 for a new node */
+  int32_t tmpl;       /* template of a new node, -1 for existing */
+  char name[96];
+  uint32_t npods;
+  uint32_t *pods;     /* indexes into snap->pods: the pods this plan adds */
+  uint32_t ndaemons;
+  uint32_t *daemons;  /* classes of DaemonSets that run on a new node */
+};
+
+struct stv_plan_unsched {
+  uint32_t pod;
+  char reason[200];
+};
+
+struct stv_plan {
+  struct stv_arena mem;
+  struct stv_plan_node *nodes;
+  size_t nnodes;
+  struct stv_plan_unsched *unsched;
+  size_t nunsched;
+  size_t npending;
+  size_t nplaced;
+  size_t nnew;
+  double new_cost;       /* hourly cost of the new nodes */
+  int has_lower_bound;
+  double lower_bound;    /* proven lower bound on new_cost */
+};
+
+/*
+ * Packs the pending pods of p->snap: first into the free capacity of
+ * existing nodes, then onto new nodes from p->tmpl, cheapest first as the
+ * heuristic finds it. Pods that fit nowhere are listed with a reason. The
+ * plan is owned by the caller and freed with stv_plan_close. Returns 0 or
+ * STV_ENOMEM.
+ */
+int stv_pack(const struct stv_problem *p, struct stv_plan *plan,
+             struct stv_err *err);
+void stv_plan_close(struct stv_plan *plan);
+
+#endif
