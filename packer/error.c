@@ -42,17 +42,18 @@ int stv_err_set(struct stv_err *err, int code, const char *fmt, ...) {
 
 int stv_err_prefix(struct stv_err *err, const char *fmt, ...) {
   char head[STV_ERR_MSG_MAX];
-  char tail[STV_ERR_MSG_MAX];
+  char whole[2 * STV_ERR_MSG_MAX + 4];
+  size_t n;
   va_list ap;
   if (err == NULL) return 0;
   va_start(ap, fmt);
   vsnprintf(head, sizeof(head), fmt, ap);
   va_end(ap);
-  memcpy(tail, err->msg, sizeof(tail));
-  if (tail[0] == '\0') {
-    snprintf(err->msg, sizeof(err->msg), "%s: %s", head, stv_strerror(err->code));
-  } else {
-    snprintf(err->msg, sizeof(err->msg), "%s: %s", head, tail);
-  }
+  snprintf(whole, sizeof(whole), "%s: %s", head,
+           err->msg[0] != '\0' ? err->msg : stv_strerror(err->code));
+  n = strlen(whole);
+  if (n >= sizeof(err->msg)) n = sizeof(err->msg) - 1;
+  memcpy(err->msg, whole, n);
+  err->msg[n] = '\0';
   return err->code;
 }

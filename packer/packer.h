@@ -192,6 +192,7 @@ struct stv_pod {
   const char *name;
   uint32_t cls;
   int32_t node; /* index into nodes, -1 when not bound */
+  const char *node_name; /* spec.nodeName, NULL when not bound */
   uint8_t phase;
   uint8_t flags;
   const char *owner_kind; /* NULL when none */
@@ -244,6 +245,8 @@ struct stv_snapshot {
   struct stv_namespace *namespaces;
   size_t nnamespaces, cap_namespaces;
   /* class lookup by key hash, open addressing over class indexes + 1 */
+  struct stv__class_key *class_keys;
+  size_t cap_class_keys;
   uint32_t *class_slots;
   size_t class_cap;
   /* node lookup by name */

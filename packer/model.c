@@ -1,0 +1,429 @@
+/* The snapshot model: interning of pod classes, nodes, pods, PDBs. */
+#include <stdio.h>
+#include <string.h>
+
+#include "packer.h"
+
+/* A class's canonical key: the bytes compared to decide equality. */
+struct stv__class_key {
+  uint64_t hash;
+  size_t len;
+  unsigned char *bytes; /* in s->mem */
+};
+
+struct keybuf {
+  unsigned char *p;
+  size_t len, cap;
+  int oom;
+};
+
+static void kb_put(struct keybuf *b, const void *data, size_t n) {
+  if (b->oom) return;
+  if (stv_grow((void **)&b->p, &b->cap, b->len + n, 1) != 0) {
+    b->oom = 1;
+    return;
+  }
+  memcpy(b->p + b->len, data, n);
+  b->len += n;
+}
+
+#define KB_VAL(b, v)                 \
+  do {                               \
+    __typeof__(v) kb__v = (v);       \
+    kb_put((b), &kb__v, sizeof(kb__v)); \
+  } while (0)
+
+/* Strings are interned, so their addresses are canonical. */
+static void kb_sel(struct keybuf *b, const struct stv_selector *sel) {
+  uint32_t i, j;
+  KB_VAL(b, sel->n);
+  for (i = 0; i < sel->n; i++) {
+    const struct stv_requirement *r = &sel->reqs[i];
+    KB_VAL(b, r->key);
+    KB_VAL(b, (int)r->op);
+    KB_VAL(b, r->nvalues);
+    for (j = 0; j < r->nvalues; j++) KB_VAL(b, r->values[j]);
+  }
+}
+
+static void kb_terms(struct keybuf *b, const struct stv_pod_term *t, uint32_t n) {
+  uint32_t i, j;
+  KB_VAL(b, n);
+  for (i = 0; i < n; i++) {
+    kb_sel(b, &t[i].sel);
+    KB_VAL(b, t[i].match_none);
+    KB_VAL(b, t[i].topology_key);
+    KB_VAL(b, t[i].nns);
+    for (j = 0; j < t[i].nns; j++) KB_VAL(b, t[i].namespaces[j]);
+    KB_VAL(b, t[i].has_ns_sel);
+    if (t[i].has_ns_sel) kb_sel(b, &t[i].ns_sel);
+  }
+}
+
+static void class_key(struct keybuf *b, const struct stv_class *c) {
+  uint32_t i;
+  KB_VAL(b, c->ns);
+  kb_put(b, c->req, sizeof(c->req));
+  KB_VAL(b, c->labels.n);
+  for (i = 0; i < c->labels.n; i++) {
+    KB_VAL(b, c->labels.kv[i].key);
+    KB_VAL(b, c->labels.kv[i].value);
+  }
+  kb_sel(b, &c->node_selector);
+  KB_VAL(b, c->affinity.n);
+  for (i = 0; i < c->affinity.n; i++) {
+    kb_sel(b, &c->affinity.terms[i].exprs);
+    kb_sel(b, &c->affinity.terms[i].fields);
+  }
+  KB_VAL(b, c->ntol);
+  for (i = 0; i < c->ntol; i++) {
+    KB_VAL(b, c->tol[i].key);
+    KB_VAL(b, c->tol[i].exists);
+    KB_VAL(b, c->tol[i].value);
+    KB_VAL(b, (int)c->tol[i].effect);
+  }
+  kb_terms(b, c->aff, c->naff);
+  kb_terms(b, c->anti, c->nanti);
+  KB_VAL(b, c->nspread);
+  for (i = 0; i < c->nspread; i++) {
+    const struct stv_spread *sp = &c->spread[i];
+    KB_VAL(b, sp->max_skew);
+    KB_VAL(b, sp->topology_key);
+    KB_VAL(b, sp->do_not_schedule);
+    kb_sel(b, &sp->sel);
+    KB_VAL(b, sp->match_none);
+    KB_VAL(b, sp->min_domains);
+    KB_VAL(b, sp->honor_node_affinity);
+    KB_VAL(b, sp->honor_taints);
+  }
+  KB_VAL(b, c->daemonset);
+  KB_VAL(b, c->owner_uid);
+}
+
+int stv_snapshot_init(struct stv_snapshot *s) {
+  memset(s, 0, sizeof(*s));
+  stv_strpool_init(&s->pool);
+  stv_arena_init(&s->mem);
+  return stv_resnames_init(&s->res, &s->pool);
+}
+
+void stv_snapshot_close(struct stv_snapshot *s) {
+  stv_free(s->nodes);
+  stv_free(s->pods);
+  stv_free(s->classes);
+  stv_free(s->class_keys);
+  stv_free(s->class_slots);
+  stv_free(s->node_slots);
+  stv_free(s->pdbs);
+  stv_free(s->namespaces);
+  stv_arena_reset(&s->mem);
+  stv_strpool_close(&s->pool);
+  memset(s, 0, sizeof(*s));
+}
+
+/* Arena copies of the variable-length parts of the model. */
+static void *dup_array(struct stv_arena *a, const void *src, size_t n, size_t elem) {
+  void *p;
+  if (n == 0) return NULL;
+  p = stv_arena_alloc(a, n * elem);
+  if (p != NULL) memcpy(p, src, n * elem);
+  return p;
+}
+
+static int copy_selector(struct stv_arena *a, struct stv_selector *dst,
+                         const struct stv_selector *src) {
+  uint32_t i;
+  dst->n = src->n;
+  dst->reqs = NULL;
+  if (src->n == 0) return 0;
+  dst->reqs = dup_array(a, src->reqs, src->n, sizeof(*src->reqs));
+  if (dst->reqs == NULL) return STV_ENOMEM;
+  for (i = 0; i < src->n; i++) {
+    if (src->reqs[i].nvalues == 0) continue;
+    dst->reqs[i].values =
+        dup_array(a, src->reqs[i].values, src->reqs[i].nvalues, sizeof(const char *));
+    if (dst->reqs[i].values == NULL) return STV_ENOMEM;
+  }
+  return 0;
+}
+
+static int copy_labels(struct stv_arena *a, struct stv_labels *dst,
+                       const struct stv_labels *src) {
+  dst->n = src->n;
+  dst->kv = NULL;
+  if (src->n == 0) return 0;
+  dst->kv = dup_array(a, src->kv, src->n, sizeof(*src->kv));
+  return dst->kv ? 0 : STV_ENOMEM;
+}
+
+static int copy_terms(struct stv_arena *a, struct stv_pod_term **dst,
+                      const struct stv_pod_term *src, uint32_t n) {
+  uint32_t i;
+  *dst = NULL;
+  if (n == 0) return 0;
+  *dst = dup_array(a, src, n, sizeof(*src));
+  if (*dst == NULL) return STV_ENOMEM;
+  for (i = 0; i < n; i++) {
+    struct stv_pod_term *t = &(*dst)[i];
+    if (copy_selector(a, &t->sel, &src[i].sel) != 0) return STV_ENOMEM;
+    if (copy_selector(a, &t->ns_sel, &src[i].ns_sel) != 0) return STV_ENOMEM;
+    if (src[i].nns) {
+      t->namespaces = dup_array(a, src[i].namespaces, src[i].nns, sizeof(const char *));
+      if (t->namespaces == NULL) return STV_ENOMEM;
+    }
+  }
+  return 0;
+}
+
+static int copy_class(struct stv_arena *a, struct stv_class *d, const struct stv_class *c) {
+  uint32_t i;
+  *d = *c;
+  if (copy_labels(a, &d->labels, &c->labels)) return STV_ENOMEM;
+  if (copy_selector(a, &d->node_selector, &c->node_selector)) return STV_ENOMEM;
+  d->affinity.terms = NULL;
+  if (c->affinity.n) {
+    d->affinity.terms = dup_array(a, c->affinity.terms, c->affinity.n, sizeof(*c->affinity.terms));
+    if (d->affinity.terms == NULL) return STV_ENOMEM;
+    for (i = 0; i < c->affinity.n; i++) {
+      if (copy_selector(a, &d->affinity.terms[i].exprs, &c->affinity.terms[i].exprs))
+        return STV_ENOMEM;
+      if (copy_selector(a, &d->affinity.terms[i].fields, &c->affinity.terms[i].fields))
+        return STV_ENOMEM;
+    }
+  }
+  d->tol = NULL;
+  if (c->ntol && (d->tol = dup_array(a, c->tol, c->ntol, sizeof(*c->tol))) == NULL)
+    return STV_ENOMEM;
+  if (copy_terms(a, &d->aff, c->aff, c->naff)) return STV_ENOMEM;
+  if (copy_terms(a, &d->anti, c->anti, c->nanti)) return STV_ENOMEM;
+  d->spread = NULL;
+  if (c->nspread) {
+    d->spread = dup_array(a, c->spread, c->nspread, sizeof(*c->spread));
+    if (d->spread == NULL) return STV_ENOMEM;
+    for (i = 0; i < c->nspread; i++)
+      if (copy_selector(a, &d->spread[i].sel, &c->spread[i].sel)) return STV_ENOMEM;
+  }
+  return 0;
+}
+
+static int class_rehash(struct stv_snapshot *s) {
+  size_t ncap = s->class_cap ? s->class_cap * 2 : 256;
+  uint32_t *slots = stv_calloc(ncap, sizeof(*slots));
+  size_t i;
+  if (slots == NULL) return STV_ENOMEM;
+  for (i = 0; i < s->nclasses; i++) {
+    size_t j = s->class_keys[i].hash & (ncap - 1);
+    while (slots[j] != 0) j = (j + 1) & (ncap - 1);
+    slots[j] = (uint32_t)i + 1;
+  }
+  stv_free(s->class_slots);
+  s->class_slots = slots;
+  s->class_cap = ncap;
+  return 0;
+}
+
+int stv_snapshot_intern_class(struct stv_snapshot *s, const struct stv_class *cls, uint32_t *id) {
+  struct keybuf kb = {0};
+  uint64_t h;
+  size_t j;
+  struct stv_class *c = NULL;
+  int rc = 0;
+
+  class_key(&kb, cls);
+  if (kb.oom) {
+    rc = STV_ENOMEM;
+    goto out;
+  }
+  h = stv_hash(kb.p, kb.len, 0);
+  if ((s->nclasses + 1) * 2 > s->class_cap && (rc = class_rehash(s)) != 0) goto out;
+  j = h & (s->class_cap - 1);
+  while (s->class_slots[j] != 0) {
+    struct stv__class_key *k = &s->class_keys[s->class_slots[j] - 1];
+    if (k->hash == h && k->len == kb.len && memcmp(k->bytes, kb.p, kb.len) == 0) {
+      *id = s->class_slots[j] - 1;
+      goto out;
+    }
+    j = (j + 1) & (s->class_cap - 1);
+  }
+  /* A new class. */
+  if ((rc = stv_grow((void **)&s->classes, &s->cap_classes, s->nclasses + 1,
+                     sizeof(*s->classes))) != 0)
+    goto out;
+  if ((rc = stv_grow((void **)&s->class_keys, &s->cap_class_keys, s->nclasses + 1,
+                     sizeof(*s->class_keys))) != 0)
+    goto out;
+  c = stv_arena_alloc(&s->mem, sizeof(*c));
+  if (c == NULL || copy_class(&s->mem, c, cls) != 0) {
+    rc = STV_ENOMEM;
+    goto out;
+  }
+  s->class_keys[s->nclasses].bytes = dup_array(&s->mem, kb.p, kb.len, 1);
+  if (s->class_keys[s->nclasses].bytes == NULL) {
+    rc = STV_ENOMEM;
+    goto out;
+  }
+  s->class_keys[s->nclasses].hash = h;
+  s->class_keys[s->nclasses].len = kb.len;
+  c->id = (uint32_t)s->nclasses;
+  c->npods = 0;
+  c->npending = 0;
+  s->classes[s->nclasses] = c;
+  s->class_slots[j] = (uint32_t)s->nclasses + 1;
+  *id = (uint32_t)s->nclasses;
+  s->nclasses++;
+out:
+  stv_free(kb.p);
+  return rc;
+}
+
+static int node_rehash(struct stv_snapshot *s) {
+  size_t ncap = s->node_cap ? s->node_cap * 2 : 256;
+  uint32_t *slots = stv_calloc(ncap, sizeof(*slots));
+  size_t i;
+  if (slots == NULL) return STV_ENOMEM;
+  for (i = 0; i < s->nnodes; i++) {
+    const char *n = s->nodes[i].name;
+    size_t j = stv_hash(&n, sizeof(n), 0) & (ncap - 1);
+    while (slots[j] != 0) j = (j + 1) & (ncap - 1);
+    slots[j] = (uint32_t)i + 1;
+  }
+  stv_free(s->node_slots);
+  s->node_slots = slots;
+  s->node_cap = ncap;
+  return 0;
+}
+
+int32_t stv_snapshot_find_node(const struct stv_snapshot *s, const char *name) {
+  size_t j;
+  const char *interned = NULL;
+  size_t i;
+  if (s->node_cap == 0 || name == NULL) return -1;
+  /* Names are interned; find the pooled pointer without adding to the pool. */
+  j = stv_hash(name, strlen(name), 0) & (s->pool.cap - 1);
+  for (i = 0; i < s->pool.cap; i++) {
+    const char *t = s->pool.slots[j];
+    if (t == NULL) break;
+    if (strcmp(t, name) == 0) {
+      interned = t;
+      break;
+    }
+    j = (j + 1) & (s->pool.cap - 1);
+  }
+  if (interned == NULL) return -1;
+  j = stv_hash(&interned, sizeof(interned), 0) & (s->node_cap - 1);
+  while (s->node_slots[j] != 0) {
+    uint32_t k = s->node_slots[j] - 1;
+    if (s->nodes[k].name == interned) return (int32_t)k;
+    j = (j + 1) & (s->node_cap - 1);
+  }
+  return -1;
+}
+
+int stv_snapshot_add_node(struct stv_snapshot *s, const struct stv_node *n) {
+  struct stv_node *d;
+  size_t j;
+  int rc;
+  if (stv_snapshot_find_node(s, n->name) >= 0) return STV_ECONFLICT;
+  if ((rc = stv_grow((void **)&s->nodes, &s->cap_nodes, s->nnodes + 1, sizeof(*s->nodes))) != 0)
+    return rc;
+  if ((s->nnodes + 1) * 2 > s->node_cap && (rc = node_rehash(s)) != 0) return rc;
+  d = &s->nodes[s->nnodes];
+  *d = *n;
+  memset(d->used, 0, sizeof(d->used));
+  if (copy_labels(&s->mem, &d->labels, &n->labels) != 0) return STV_ENOMEM;
+  d->taints = NULL;
+  if (n->ntaints && (d->taints = dup_array(&s->mem, n->taints, n->ntaints, sizeof(*n->taints))) == NULL)
+    return STV_ENOMEM;
+  j = stv_hash(&d->name, sizeof(d->name), 0) & (s->node_cap - 1);
+  while (s->node_slots[j] != 0) j = (j + 1) & (s->node_cap - 1);
+  s->node_slots[j] = (uint32_t)s->nnodes + 1;
+  s->nnodes++;
+  return 0;
+}
+
+int stv_snapshot_add_pod(struct stv_snapshot *s, const struct stv_pod *p) {
+  int rc;
+  if (p->cls >= s->nclasses) return STV_EINVAL;
+  if ((rc = stv_grow((void **)&s->pods, &s->cap_pods, s->npods + 1, sizeof(*s->pods))) != 0)
+    return rc;
+  s->pods[s->npods++] = *p;
+  return 0;
+}
+
+int stv_snapshot_add_pdb(struct stv_snapshot *s, const struct stv_pdb *p) {
+  int rc;
+  struct stv_pdb *d;
+  if ((rc = stv_grow((void **)&s->pdbs, &s->cap_pdbs, s->npdbs + 1, sizeof(*s->pdbs))) != 0)
+    return rc;
+  d = &s->pdbs[s->npdbs];
+  *d = *p;
+  if (copy_selector(&s->mem, &d->sel, &p->sel) != 0) return STV_ENOMEM;
+  s->npdbs++;
+  return 0;
+}
+
+int stv_snapshot_add_namespace(struct stv_snapshot *s, const struct stv_namespace *ns) {
+  int rc;
+  struct stv_namespace *d;
+  if ((rc = stv_grow((void **)&s->namespaces, &s->cap_namespaces, s->nnamespaces + 1,
+                     sizeof(*s->namespaces))) != 0)
+    return rc;
+  d = &s->namespaces[s->nnamespaces];
+  *d = *ns;
+  if (copy_labels(&s->mem, &d->labels, &ns->labels) != 0) return STV_ENOMEM;
+  s->nnamespaces++;
+  return 0;
+}
+
+int stv_snapshot_finish(struct stv_snapshot *s, struct stv_err *err) {
+  size_t i;
+  int r;
+  for (i = 0; i < s->nclasses; i++) {
+    s->classes[i]->npods = 0;
+    s->classes[i]->npending = 0;
+  }
+  for (i = 0; i < s->nnodes; i++) memset(s->nodes[i].used, 0, sizeof(s->nodes[i].used));
+  for (i = 0; i < s->npods; i++) {
+    struct stv_pod *p = &s->pods[i];
+    struct stv_class *c = s->classes[p->cls];
+    if (p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED) continue;
+    c->npods++;
+    if (p->node_name != NULL) {
+      p->node = stv_snapshot_find_node(s, p->node_name);
+      if (p->node < 0)
+        return stv_err_set(err, STV_ENOTFOUND,
+                           "Pod %s/%s: spec.nodeName: node \"%s\" is not in the snapshot "
+                           "(add it, e.g. kubectl get nodes,pods -A -o json)",
+                           p->ns, p->name, p->node_name);
+      for (r = 0; r < s->res.n; r++) s->nodes[p->node].used[r] += c->req[r];
+    } else {
+      p->node = -1;
+      if (!c->daemonset) c->npending++;
+    }
+  }
+  return 0;
+}
+
+/* Labels of namespace ns: from a Namespace item, else the label the API server sets. */
+static int ns_matches(const struct stv_snapshot *s, const struct stv_selector *sel, const char *ns) {
+  size_t i;
+  struct stv_label kv;
+  struct stv_labels l;
+  for (i = 0; i < s->nnamespaces; i++)
+    if (strcmp(s->namespaces[i].name, ns) == 0) return stv_selector_matches(sel, &s->namespaces[i].labels);
+  kv.key = "kubernetes.io/metadata.name";
+  kv.value = ns;
+  l.n = 1;
+  l.kv = &kv;
+  return stv_selector_matches(sel, &l);
+}
+
+int stv_term_covers_ns(const struct stv_snapshot *s, const struct stv_pod_term *term,
+                       const char *self_ns, const char *ns) {
+  uint32_t i;
+  if (term->nns == 0 && !term->has_ns_sel) return strcmp(self_ns, ns) == 0;
+  for (i = 0; i < term->nns; i++)
+    if (strcmp(term->namespaces[i], ns) == 0) return 1;
+  if (term->has_ns_sel && ns_matches(s, &term->ns_sel, ns)) return 1;
+  return 0;
+}
