@@ -1,0 +1,138 @@
+/*
+ * pricing: the catalogue of instance types a cluster may add, with their
+ * capacity, allocatable resources, labels and priced offerings (one per
+ * capacity type and zone), and the builder that turns a catalogue into the
+ * packer's node templates for one snapshot. The catalogue format is the
+ * JSON document described in docs/catalog.md; two catalogues are embedded
+ * in the program ("aws:us-east-1" and "gcp:us-east1"), generated at build
+ * time from pricing/data/.
+ */
+#ifndef STV_PRICING_H
+#define STV_PRICING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "packer.h"
+
+/* One resource quantity: cpu in millicores, anything else in whole units. */
+struct stv_resource {
+  const char *name; /* interned in the catalogue's pool */
+  int64_t value;
+};
+
+/* One way to buy an instance type: a capacity type in a zone, at a price. */
+struct stv_offering {
+  enum stv_capacity_type capacity_type;
+  const char *zone;         /* interned */
+  double price;             /* per hour, in the catalogue's currency */
+  double interruption_rate; /* spot: expected fraction interrupted, 0..1;
+                               negative when unknown or not spot */
+  int64_t count;            /* reserved: instances held; -1 = unlimited */
+};
+
+/*
+ * An instance type. capacity and allocatable list the same resources in
+ * the same order: cpu, memory, ephemeral-storage, pods (those present;
+ * pods always is), then the others sorted by name.
+ */
+struct stv_instance_type {
+  const char *name; /* interned */
+  const char *arch; /* interned: "amd64", "arm64", ... */
+  uint32_t nres;
+  struct stv_resource *capacity;
+  struct stv_resource *allocatable;
+  struct stv_labels labels; /* sorted by key, keys unique, interned */
+  uint32_t noff;
+  struct stv_offering *off; /* at least one; (type, zone) pairs unique */
+};
+
+/*
+ * A loaded catalogue. Types are sorted by name (strcmp) and names are
+ * unique. Every string is interned in pool and every array lives in mem,
+ * so the whole catalogue is freed by stv_catalog_close.
+ */
+struct stv_catalog {
+  const char *provider, *region, *currency;
+  size_t ntypes;
+  struct stv_instance_type *types;
+  struct stv_strpool pool;
+  struct stv_arena mem;
+};
+
+/*
+ * Loads the catalogue named by spec (borrowed) into c (caller-allocated,
+ * uninitialised): an embedded catalogue ("aws:us-east-1", "gcp:us-east1"),
+ * else the path of a JSON file. Returns 0; STV_ENOTFOUND when spec is
+ * neither an embedded name nor an existing file (the message lists the
+ * embedded names); -errno when the file cannot be read; STV_ELIMIT when it
+ * exceeds 256 MiB; otherwise as stv_catalog_load_json. On error c holds
+ * nothing and need not be closed (closing it is harmless); err (may be
+ * NULL) says why, starting with the file name.
+ */
+int stv_catalog_load(struct stv_catalog *c, const char *spec,
+                     struct stv_err *err);
+
+/*
+ * Loads the catalogue JSON text[0..len) (borrowed; need not be
+ * NUL-terminated) into c (caller-allocated, uninitialised). name_for_errors
+ * (borrowed) starts every message. Returns 0; STV_EPARSE when the text is
+ * not JSON (the message gives line and column); STV_EINVAL when it breaks
+ * the format, with the item and field named ("catalog.json:
+ * instance_types[3] \"m5.large\": offerings[1].price: must be a
+ * non-negative number"); STV_ENOMEM. On error c holds nothing and need not
+ * be closed.
+ */
+int stv_catalog_load_json(struct stv_catalog *c, const char *name_for_errors,
+                          const char *text, size_t len, struct stv_err *err);
+
+/* Frees everything c holds and leaves it empty; c itself is the caller's. */
+void stv_catalog_close(struct stv_catalog *c);
+
+/* Returns the type called name (borrowed) or NULL; the result is c's. */
+const struct stv_instance_type *stv_catalog_find(const struct stv_catalog *c,
+                                                 const char *name);
+
+/*
+ * Returns the value of resource name (borrowed) in res[0..nres) (a type's
+ * capacity or allocatable), or 0 when the type does not have it.
+ */
+int64_t stv_resource_get(const struct stv_resource *res, uint32_t nres,
+                         const char *name);
+
+/* Returns the name of the i-th embedded catalogue (static), or NULL. */
+const char *stv_catalog_embedded_name(size_t i);
+
+/* ---------------------------------------------------------------------- */
+/* Node templates                                                         */
+
+/* The templates of one catalogue for one snapshot; arrays live in mem. */
+struct stv_templates {
+  struct stv_template *v;
+  size_t n;
+  struct stv_arena mem;
+};
+
+/*
+ * Builds into t (caller-allocated, uninitialised) one template per
+ * offering of c (borrowed) whose capacity type is in allowed, a bit mask
+ * of (1u << STV_CT_*), in catalogue order. Strings are interned in
+ * snap->pool, so snap must outlive t. Resources map to the dimensions of
+ * snap->res that already exist (names the snapshot does not know are
+ * skipped: no pod asks for them); dimensions the type lacks are 0.
+ * Each template's labels, sorted by key, are kubernetes.io/arch,
+ * kubernetes.io/os=linux, node.kubernetes.io/instance-type,
+ * topology.kubernetes.io/zone, topology.kubernetes.io/region and
+ * stevedore.io/capacity-type, plus the type's own labels (the well-known
+ * ones win a conflict). limit is the reserved count, else -1; there are no
+ * taints. Returns 0 or STV_ENOMEM; on error t holds nothing and need not
+ * be closed.
+ */
+int stv_templates_build(struct stv_templates *t, const struct stv_catalog *c,
+                        struct stv_snapshot *snap, unsigned allowed,
+                        struct stv_err *err);
+
+/* Frees t's arrays and leaves it empty; the interned strings stay in snap. */
+void stv_templates_close(struct stv_templates *t);
+
+#endif

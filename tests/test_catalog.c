@@ -1,0 +1,773 @@
+/* Tests of the pricing catalogue: loading, validation, node templates. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "pricing.h"
+
+#define GI ((int64_t)1 << 30)
+#define MI ((int64_t)1 << 20)
+
+/* ---------------------------------------------------------------------- */
+/* Fixtures                                                               */
+
+static int load_text(struct stv_catalog *c, const char *text,
+                     struct stv_err *err) {
+  return stv_catalog_load_json(c, "cat.json", text, strlen(text), err);
+}
+
+static const struct stv_offering *find_offering(
+    const struct stv_instance_type *t, enum stv_capacity_type ct,
+    const char *zone) {
+  uint32_t i;
+  for (i = 0; i < t->noff; i++) {
+    if (t->off[i].capacity_type == ct && strcmp(t->off[i].zone, zone) == 0)
+      return &t->off[i];
+  }
+  return NULL;
+}
+
+static int64_t cap_of(const struct stv_instance_type *t, const char *name) {
+  return stv_resource_get(t->capacity, t->nres, name);
+}
+
+static int64_t alloc_of(const struct stv_instance_type *t, const char *name) {
+  return stv_resource_get(t->allocatable, t->nres, name);
+}
+
+static int labels_sorted_unique(const struct stv_labels *l) {
+  uint32_t i;
+  for (i = 1; i < l->n; i++) {
+    if (strcmp(l->kv[i - 1].key, l->kv[i].key) >= 0) return 0;
+  }
+  return 1;
+}
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* A one-type catalogue whose type is spliced in from the arguments. */
+static char *one_type(const char *capacity, const char *extra) {
+  static char buf[2048];
+  snprintf(buf, sizeof(buf),
+           "{\"provider\": \"test\", \"region\": \"r1\", \"instance_types\": "
+           "[{\"name\": \"t.small\", \"arch\": \"amd64\", \"capacity\": %s%s,"
+           " \"offerings\": [{\"capacity_type\": \"on-demand\", \"zone\": "
+           "\"r1a\", \"price\": 1.5}]}]}",
+           capacity, extra);
+  return buf;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Embedded catalogues                                                    */
+
+TEST(should_load_the_embedded_aws_catalogue_with_every_priced_type) {
+  struct stv_catalog c;
+  struct stv_err err = {0};
+  size_t i;
+  CHECK_EQ_INT(stv_catalog_load(&c, "aws:us-east-1", &err), 0);
+  CHECK(strcmp(c.provider, "aws") == 0);
+  CHECK(strcmp(c.region, "us-east-1") == 0);
+  CHECK(strcmp(c.currency, "USD") == 0);
+  CHECK(c.ntypes > 1300);
+  /* 1,363 rows, of which 18 have neither an on-demand nor a spot price. */
+  CHECK_EQ_INT(c.ntypes, 1345);
+  for (i = 1; i < c.ntypes; i++) {
+    CHECK(strcmp(c.types[i - 1].name, c.types[i].name) < 0);
+  }
+  for (i = 0; i < c.ntypes; i++) {
+    CHECK(labels_sorted_unique(&c.types[i].labels));
+    CHECK(c.types[i].noff > 0);
+  }
+  CHECK(stv_catalog_find(&c, "hpc7a.96xlarge") == NULL); /* no price */
+  CHECK(stv_catalog_find(&c, "no.such") == NULL);
+  stv_catalog_close(&c);
+}
+
+TEST(should_give_m5_large_its_eks_allocatable_and_prices) {
+  struct stv_catalog c;
+  struct stv_err err = {0};
+  const struct stv_instance_type *t;
+  static const char *zones[] = {"us-east-1a", "us-east-1b", "us-east-1c"};
+  int z;
+  CHECK_EQ_INT(stv_catalog_load(&c, "aws:us-east-1", &err), 0);
+  t = stv_catalog_find(&c, "m5.large");
+  CHECK(t != NULL);
+  CHECK(strcmp(t->arch, "amd64") == 0);
+  CHECK_EQ_INT(cap_of(t, "cpu"), 2000);
+  CHECK_EQ_INT(cap_of(t, "memory"), 8 * GI);
+  CHECK_EQ_INT(cap_of(t, "pods"), 29);
+  CHECK_EQ_INT(alloc_of(t, "cpu"), 1930);
+  CHECK_EQ_INT(alloc_of(t, "memory"), 6903 * MI);
+  CHECK_EQ_INT(alloc_of(t, "pods"), 29);
+  CHECK_EQ_INT(cap_of(t, "ephemeral-storage"), 20 * GI);
+  CHECK_EQ_INT(alloc_of(t, "ephemeral-storage"), 18 * GI);
+  /* Fixed resources first, in packer order; same order on both sides. */
+  CHECK_EQ_INT(t->nres, 4);
+  CHECK(strcmp(t->capacity[0].name, "cpu") == 0);
+  CHECK(strcmp(t->capacity[1].name, "memory") == 0);
+  CHECK(strcmp(t->capacity[2].name, "ephemeral-storage") == 0);
+  CHECK(strcmp(t->capacity[3].name, "pods") == 0);
+  CHECK(t->allocatable[3].name == t->capacity[3].name);
+  CHECK_EQ_INT(t->noff, 6);
+  for (z = 0; z < 3; z++) {
+    const struct stv_offering *o = find_offering(t, STV_CT_ON_DEMAND, zones[z]);
+    CHECK(o != NULL);
+    CHECK(o->price == 0.096);
+    CHECK(o->interruption_rate < 0);
+    CHECK_EQ_INT(o->count, -1);
+    o = find_offering(t, STV_CT_SPOT, zones[z]);
+    CHECK(o != NULL);
+    CHECK(o->price == 0.03264);
+    CHECK(o->interruption_rate == 0.175); /* the 15-20% bucket */
+  }
+  CHECK(strcmp(stv_labels_get(&t->labels, "karpenter.k8s.aws/instance-family"),
+               "m5") == 0);
+  CHECK(strcmp(stv_labels_get(&t->labels, "karpenter.k8s.aws/instance-size"),
+               "large") == 0);
+  CHECK(strcmp(stv_labels_get(&t->labels, "karpenter.k8s.aws/instance-cpu"),
+               "2") == 0);
+  CHECK(strcmp(stv_labels_get(&t->labels, "karpenter.k8s.aws/instance-memory"),
+               "8192") == 0);
+  CHECK(stv_labels_get(&t->labels, "karpenter.k8s.aws/instance-gpu-name") ==
+        NULL);
+  stv_catalog_close(&c);
+}
+
+TEST(should_give_gpu_types_their_extended_resource) {
+  struct stv_catalog c;
+  struct stv_err err = {0};
+  const struct stv_instance_type *t;
+  CHECK_EQ_INT(stv_catalog_load(&c, "aws:us-east-1", &err), 0);
+  t = stv_catalog_find(&c, "p4d.24xlarge");
+  CHECK(t != NULL);
+  CHECK_EQ_INT(cap_of(t, "nvidia.com/gpu"), 8);
+  CHECK_EQ_INT(alloc_of(t, "nvidia.com/gpu"), 8);
+  CHECK(strcmp(t->capacity[t->nres - 1].name, "nvidia.com/gpu") == 0);
+  CHECK(
+      strcmp(stv_labels_get(&t->labels, "karpenter.k8s.aws/instance-gpu-name"),
+             "a100") == 0);
+  CHECK(
+      strcmp(stv_labels_get(&t->labels, "karpenter.k8s.aws/instance-gpu-count"),
+             "8") == 0);
+  t = stv_catalog_find(&c, "g4ad.xlarge"); /* AMD Radeon Pro V520 */
+  CHECK(t != NULL);
+  CHECK_EQ_INT(cap_of(t, "amd.com/gpu"), 1);
+  CHECK_EQ_INT(cap_of(t, "nvidia.com/gpu"), 0);
+  t = stv_catalog_find(&c, "g6f.large"); /* a fraction of an L4: no device */
+  CHECK(t != NULL);
+  CHECK_EQ_INT(cap_of(t, "nvidia.com/gpu"), 0);
+  CHECK(
+      strcmp(stv_labels_get(&t->labels, "karpenter.k8s.aws/instance-gpu-name"),
+             "l4") == 0);
+  stv_catalog_close(&c);
+}
+
+TEST(should_load_the_embedded_gcp_catalogue_with_computed_allocatable) {
+  struct stv_catalog c;
+  struct stv_err err = {0};
+  const struct stv_instance_type *t;
+  const struct stv_offering *o;
+  CHECK_EQ_INT(stv_catalog_load(&c, "gcp:us-east1", &err), 0);
+  CHECK(strcmp(c.provider, "gcp") == 0);
+  CHECK_EQ_INT(c.ntypes, 493);
+  t = stv_catalog_find(&c, "n2-standard-2");
+  CHECK(t != NULL);
+  CHECK(strcmp(t->arch, "amd64") == 0);
+  CHECK_EQ_INT(cap_of(t, "cpu"), 2000);
+  CHECK_EQ_INT(alloc_of(t, "cpu"), 1930);
+  CHECK_EQ_INT(cap_of(t, "memory"), 8 * GI);
+  /* 8 GiB - 25% of 4 GiB - 20% of 4 GiB (rounded up) - 100Mi. */
+  CHECK_EQ_INT(alloc_of(t, "memory"), 6552341708);
+  CHECK_EQ_INT(cap_of(t, "pods"), 110);
+  CHECK_EQ_INT(alloc_of(t, "pods"), 110);
+  CHECK_EQ_INT(cap_of(t, "ephemeral-storage"), 100 * GI);
+  CHECK_EQ_INT(alloc_of(t, "ephemeral-storage"), 90 * GI);
+  o = find_offering(t, STV_CT_SPOT, "us-east1-c");
+  CHECK(o != NULL);
+  CHECK(o->interruption_rate < 0); /* GCP publishes none */
+  CHECK(find_offering(t, STV_CT_ON_DEMAND, "us-east1-d") != NULL);
+  CHECK(strcmp(stv_labels_get(&t->labels, "cloud.google.com/machine-family"),
+               "n2") == 0);
+
+  t = stv_catalog_find(&c, "c4a-standard-8");
+  CHECK(t != NULL);
+  CHECK(strcmp(t->arch, "arm64") == 0);
+  t = stv_catalog_find(&c, "e2-micro"); /* shared core: a quarter vCPU */
+  CHECK(t != NULL);
+  CHECK_EQ_INT(cap_of(t, "cpu"), 250);
+  CHECK_EQ_INT(alloc_of(t, "cpu"), 235);
+  t = stv_catalog_find(&c, "a2-highgpu-1g");
+  CHECK(t != NULL);
+  CHECK_EQ_INT(cap_of(t, "nvidia.com/gpu"), 1);
+  CHECK(strcmp(stv_labels_get(&t->labels, "cloud.google.com/gke-accelerator"),
+               "nvidia-tesla-a100") == 0);
+  stv_catalog_close(&c);
+}
+
+TEST(should_list_the_embedded_catalogues_when_a_name_is_unknown) {
+  struct stv_catalog c;
+  struct stv_err err = {0};
+  CHECK_EQ_INT(stv_catalog_load(&c, "azure:eastus", &err), STV_ENOTFOUND);
+  CHECK_EQ_INT(err.code, STV_ENOTFOUND);
+  CHECK_STR_CONTAINS(err.msg, "azure:eastus");
+  CHECK_STR_CONTAINS(err.msg, "aws:us-east-1, gcp:us-east1");
+  CHECK(strcmp(stv_catalog_embedded_name(0), "aws:us-east-1") == 0);
+  CHECK(strcmp(stv_catalog_embedded_name(1), "gcp:us-east1") == 0);
+  CHECK(stv_catalog_embedded_name(2) == NULL);
+  stv_catalog_close(&c); /* harmless after a failed load */
+}
+
+TEST(should_load_the_embedded_aws_catalogue_in_a_few_milliseconds) {
+  struct stv_catalog c;
+  struct stv_err err = {0};
+  double best = 1e9;
+  int i;
+  for (i = 0; i < 5; i++) {
+    double t0 = now_ms(), dt;
+    CHECK_EQ_INT(stv_catalog_load(&c, "aws:us-east-1", &err), 0);
+    dt = now_ms() - t0;
+    if (dt < best) best = dt;
+    stv_catalog_close(&c);
+  }
+  fprintf(stderr, "  aws:us-east-1 loads in %.2f ms (best of 5)\n", best);
+  CHECK(best < 1000); /* generous: sanitizer builds are slow */
+}
+
+/* ---------------------------------------------------------------------- */
+/* JSON catalogues                                                        */
+
+static const char example_catalog[] =
+    "{\"provider\": \"aws\", \"region\": \"us-east-1\", \"currency\": "
+    "\"USD\",\n"
+    " \"instance_types\": [\n"
+    "  {\"name\": \"m5.large\", \"arch\": \"amd64\",\n"
+    "   \"capacity\":    {\"cpu\": \"2\", \"memory\": \"8192Mi\", \"pods\": "
+    "\"29\"},\n"
+    "   \"allocatable\": {\"cpu\": \"1930m\", \"memory\": \"6903Mi\", "
+    "\"pods\": \"29\"},\n"
+    "   \"labels\": {\"example.com/family\": \"m5\"},\n"
+    "   \"offerings\": [\n"
+    "     {\"capacity_type\": \"on-demand\", \"zone\": \"us-east-1a\", "
+    "\"price\": 0.096},\n"
+    "     {\"capacity_type\": \"spot\", \"zone\": \"us-east-1a\", \"price\": "
+    "0.0326, \"interruption_rate\": 0.175},\n"
+    "     {\"capacity_type\": \"reserved\", \"zone\": \"us-east-1a\", "
+    "\"price\": 0.0, \"count\": 2}]}]}\n";
+
+TEST(should_read_the_documented_example_catalogue) {
+  struct stv_catalog c;
+  struct stv_err err = {0};
+  const struct stv_instance_type *t;
+  const struct stv_offering *o;
+  CHECK_EQ_INT(load_text(&c, example_catalog, &err), 0);
+  CHECK_EQ_INT(c.ntypes, 1);
+  t = &c.types[0];
+  CHECK_EQ_INT(alloc_of(t, "cpu"), 1930);
+  CHECK_EQ_INT(alloc_of(t, "memory"), 6903 * MI);
+  CHECK_EQ_INT(t->nres, 3); /* no ephemeral-storage given: none */
+  CHECK_EQ_INT(t->labels.n, 1);
+  CHECK(strcmp(stv_labels_get(&t->labels, "example.com/family"), "m5") == 0);
+  o = find_offering(t, STV_CT_RESERVED, "us-east-1a");
+  CHECK(o != NULL);
+  CHECK_EQ_INT(o->count, 2);
+  CHECK(o->price == 0.0);
+  o = find_offering(t, STV_CT_SPOT, "us-east-1a");
+  CHECK(o != NULL && o->interruption_rate == 0.175 && o->count == -1);
+  stv_catalog_close(&c);
+}
+
+TEST(should_read_a_catalogue_file_by_path) {
+  char path[] = "/tmp/stv-catalog-XXXXXX";
+  struct stv_catalog c;
+  struct stv_err err = {0};
+  int fd = mkstemp(path);
+  FILE *f;
+  int rc;
+  CHECK(fd >= 0);
+  f = fdopen(fd, "w");
+  CHECK(f != NULL);
+  fputs(example_catalog, f);
+  fclose(f);
+  rc = stv_catalog_load(&c, path, &err);
+  unlink(path);
+  CHECK_EQ_INT(rc, 0);
+  CHECK(stv_catalog_find(&c, "m5.large") != NULL);
+  stv_catalog_close(&c);
+  CHECK_EQ_INT(stv_catalog_load(&c, "/nonexistent/cat.json", &err),
+               STV_ENOTFOUND);
+  CHECK_STR_CONTAINS(err.msg, "/nonexistent/cat.json");
+}
+
+TEST(should_compute_allocatable_by_the_overhead_model_when_absent) {
+  struct stv_catalog c;
+  struct stv_err err = {0};
+  const struct stv_instance_type *t;
+  CHECK_EQ_INT(load_text(&c,
+                         one_type("{\"cpu\": \"4\", \"memory\": \"16Gi\", "
+                                  "\"ephemeral-storage\": \"100Gi\"}",
+                                  ""),
+                         &err),
+               0);
+  t = &c.types[0];
+  /* cpu: 6% of 1000m + 1% of 1000m + 0.5% of 2000m = 80m reserved. */
+  CHECK_EQ_INT(alloc_of(t, "cpu"), 3920);
+  /*
+   * memory: 25% of 4 GiB = 1073741824, 20% of 4 GiB = 858993460 and 10% of
+   * 8 GiB = 858993460 (each rounded up to a byte), plus the 100Mi eviction
+   * threshold: 17179869184 - 2791728744 - 104857600.
+   */
+  CHECK_EQ_INT(alloc_of(t, "memory"), 14283282840);
+  CHECK_EQ_INT(cap_of(t, "pods"), 110);
+  CHECK_EQ_INT(alloc_of(t, "pods"), 110);
+  CHECK_EQ_INT(alloc_of(t, "ephemeral-storage"), 90 * GI);
+  stv_catalog_close(&c);
+
+  /* A big node: every tier, hugepages out of memory, extended resources. */
+  CHECK_EQ_INT(load_text(&c,
+                         one_type("{\"cpu\": \"48\", \"memory\": \"256Gi\", "
+                                  "\"hugepages-2Mi\": \"1Gi\", "
+                                  "\"example.com/fpga\": 2, \"pods\": 737}",
+                                  ""),
+                         &err),
+               0);
+  t = &c.types[0];
+  /* 80m + 0.25% of 44000m = 190m, as EKS reserves on 48 vCPUs. */
+  CHECK_EQ_INT(alloc_of(t, "cpu"), 47810);
+  /*
+   * 1073741824 + 858993460 + 858993460 + 6% of 112 GiB (7215545058) + 2% of
+   * 128 GiB (2748779070) = 12756052872; less 100Mi and the 1Gi of hugepages.
+   */
+  CHECK_EQ_INT(alloc_of(t, "memory"),
+               256 * GI - 12756052872 - 100 * MI - 1 * GI);
+  CHECK_EQ_INT(alloc_of(t, "hugepages-2Mi"), 1 * GI);
+  CHECK_EQ_INT(alloc_of(t, "example.com/fpga"), 2);
+  CHECK_EQ_INT(alloc_of(t, "pods"), 737);
+  CHECK_EQ_INT(alloc_of(t, "ephemeral-storage"), 0); /* not given: absent */
+  CHECK_EQ_INT(t->nres, 5);
+  CHECK(strcmp(t->capacity[2].name, "pods") == 0);
+  CHECK(strcmp(t->capacity[3].name, "example.com/fpga") == 0);
+  CHECK(strcmp(t->capacity[4].name, "hugepages-2Mi") == 0);
+  stv_catalog_close(&c);
+}
+
+TEST(should_take_given_allocatable_and_model_only_the_rest) {
+  struct stv_catalog c;
+  struct stv_err err = {0};
+  const struct stv_instance_type *t;
+  CHECK_EQ_INT(
+      load_text(
+          &c,
+          one_type("{\"cpu\": \"2\", \"memory\": \"4Gi\"}",
+                   ", \"allocatable\": {\"cpu\": \"1500m\", \"pods\": 8}"),
+          &err),
+      0);
+  t = &c.types[0];
+  CHECK_EQ_INT(alloc_of(t, "cpu"), 1500);
+  CHECK_EQ_INT(alloc_of(t, "memory"), 3116367872); /* 4Gi - 1Gi - 100Mi */
+  CHECK_EQ_INT(cap_of(t, "pods"),
+               8); /* from allocatable when not in capacity */
+  CHECK_EQ_INT(alloc_of(t, "pods"), 8);
+  stv_catalog_close(&c);
+}
+
+TEST(should_read_quantities_given_as_json_numbers) {
+  struct stv_catalog c;
+  struct stv_err err = {0};
+  const struct stv_instance_type *t;
+  CHECK_EQ_INT(load_text(&c,
+                         one_type("{\"cpu\": 0.1, \"memory\": 17179869184, "
+                                  "\"pods\": 1e2}",
+                                  ""),
+                         &err),
+               0);
+  t = &c.types[0];
+  CHECK_EQ_INT(cap_of(t, "cpu"), 100);
+  CHECK_EQ_INT(cap_of(t, "memory"), 16 * GI);
+  CHECK_EQ_INT(cap_of(t, "pods"), 100);
+  stv_catalog_close(&c);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Validation                                                             */
+
+struct bad_case {
+  const char *json;
+  int code;
+  const char *msg;
+};
+
+#define TYPE_HEAD                                                              \
+  "{\"provider\": \"p\", \"region\": \"r1\", \"instance_types\": [{\"name\": " \
+  "\"m5.large\", \"arch\": \"amd64\", "
+#define CAP "\"capacity\": {\"cpu\": \"2\", \"memory\": \"8Gi\"}, "
+#define OD "{\"capacity_type\": \"on-demand\", \"zone\": \"z1\", \"price\": 1}"
+#define OFF(x) "\"offerings\": [" OD ", " x "]}]}"
+#define TYPE(x) \
+  "{\"name\": \"" x "\", \"arch\": \"amd64\", " CAP "\"offerings\": [" OD "]}"
+
+static const struct bad_case bad_cases[] = {
+    {"{\"provider\": \"p\",\n \"region\": r1}", STV_EPARSE,
+     "cat.json: line 2, column "},
+    {"{\"provider\": ", STV_EPARSE, ": malformed JSON"},
+    {"{\"provider\": \"p\"}\n{}", STV_EPARSE,
+     "cat.json: line 2, column 1: text after the JSON document"},
+    {"[]", STV_EINVAL, "cat.json: must be a JSON object"},
+    {"{\"provider\": \"p\", \"region\": \"r1\", \"instance_types\": [], "
+     "\"zones\": 1}",
+     STV_EINVAL, "cat.json: zones: unknown field"},
+    {"{\"region\": \"r1\", \"instance_types\": []}", STV_EINVAL,
+     "cat.json: provider: missing"},
+    {"{\"provider\": \"p\", \"region\": \"r1\"}", STV_EINVAL,
+     "cat.json: instance_types: missing"},
+    {"{\"provider\": \"p\", \"region\": \"r1\", \"instance_types\": []}",
+     STV_EINVAL, "cat.json: instance_types: must not be empty"},
+    {"{\"provider\": \"p\", \"region\": \"r 1\", \"instance_types\": []}",
+     STV_EINVAL, "cat.json: region: \"r 1\" is not a valid label value"},
+    {"{\"provider\": \"p\", \"region\": \"r1\", \"instance_types\": [" TYPE(
+         "a") ", {\"arch\": \"amd64\"}]}",
+     STV_EINVAL, "cat.json: instance_types[1]: name: missing"},
+    {"{\"provider\": \"p\", \"region\": \"r1\", \"instance_types\": [" TYPE(
+         "a") ", " TYPE("b") ", " TYPE("a") "]}",
+     STV_EINVAL,
+     "cat.json: instance_types[2] \"a\": name: duplicate of instance_types[0]"},
+    {"{\"provider\": \"p\", \"region\": \"r1\", \"instance_types\": [17]}",
+     STV_EINVAL, "cat.json: instance_types[0]: must be an object"},
+    {TYPE_HEAD "\"capacity\": {\"cpu\": \"2x\", \"memory\": \"8Gi\"}, " OFF(OD),
+     STV_EINVAL,
+     "cat.json: instance_types[0] \"m5.large\": capacity.cpu: invalid quantity "
+     "\"2x\""},
+    {TYPE_HEAD "\"capacity\": {\"cpu\": \"2\", \"memory\": \"-8Gi\"}, " OFF(OD),
+     STV_EINVAL, "\"m5.large\": capacity.memory: must not be negative"},
+    {TYPE_HEAD "\"capacity\": {\"cpu\": \"2\", \"memory\": true}, " OFF(OD),
+     STV_EINVAL, "\"m5.large\": capacity.memory: must be a quantity string"},
+    {TYPE_HEAD
+     "\"capacity\": {\"cpu\": \"2\", \"memory\": \"99999999Ei\"}, " OFF(OD),
+     STV_EINVAL,
+     "\"m5.large\": capacity.memory: quantity \"99999999Ei\" is too large"},
+    {TYPE_HEAD "\"capacity\": {\"cpu\": \"2\"}, " OFF(OD), STV_EINVAL,
+     "cat.json: instance_types[0] \"m5.large\": capacity.memory: missing"},
+    {TYPE_HEAD "\"capacity\": {\"cpu\": \"0\", \"memory\": \"1Gi\"}, " OFF(OD),
+     STV_EINVAL, "\"m5.large\": capacity.cpu: must be positive"},
+    {TYPE_HEAD "\"capacity\": {\"cpu\": \"2\", \"memory\": \"8Gi\", \"Bad "
+               "Name\": \"1\"}, " OFF(OD),
+     STV_EINVAL,
+     "\"m5.large\": capacity: \"Bad Name\" is not a valid resource name"},
+    {TYPE_HEAD "\"capacity\": {\"cpu\": \"2\", \"memory\": \"8Gi\", \"cpu\": "
+               "\"4\"}, " OFF(OD),
+     STV_EINVAL, "\"m5.large\": capacity.cpu: duplicate resource"},
+    {TYPE_HEAD CAP "\"allocatable\": {\"memory\": \"9Gi\"}, " OFF(OD),
+     STV_EINVAL, "\"m5.large\": allocatable.memory: 9Gi exceeds capacity 8Gi"},
+    {TYPE_HEAD CAP "\"allocatable\": {\"nvidia.com/gpu\": \"1\"}, " OFF(OD),
+     STV_EINVAL, "\"m5.large\": allocatable.nvidia.com/gpu: not in capacity"},
+    {TYPE_HEAD CAP "\"allocatable\": [], " OFF(OD), STV_EINVAL,
+     "\"m5.large\": allocatable: must be an object"},
+    {TYPE_HEAD CAP "\"alocatable\": {}, " OFF(OD), STV_EINVAL,
+     "cat.json: instance_types[0] \"m5.large\": alocatable: unknown field"},
+    {"{\"provider\": \"p\", \"region\": \"r1\", \"instance_types\": "
+     "[{\"name\": "
+     "\"m5.large\", " CAP OFF(OD),
+     STV_EINVAL, "\"m5.large\": arch: missing"},
+    {TYPE_HEAD CAP "\"arch\": \"x86\", " OFF(OD), STV_EINVAL,
+     "\"m5.large\": arch: duplicate field"},
+    {TYPE_HEAD CAP "\"offerings\": []}]}", STV_EINVAL,
+     "\"m5.large\": offerings: must not be empty"},
+    {TYPE_HEAD "\"capacity\": {\"cpu\": \"2\", \"memory\": \"8Gi\"}}]}",
+     STV_EINVAL, "\"m5.large\": offerings: missing"},
+    {TYPE_HEAD CAP OFF("{\"capacity_type\": \"preemptible\", \"zone\": \"z1\", "
+                       "\"price\": 1}"),
+     STV_EINVAL,
+     "\"m5.large\": offerings[1].capacity_type: unknown \"preemptible\" "
+     "(expected reserved, spot or on-demand)"},
+    {TYPE_HEAD CAP OFF("{\"zone\": \"z1\", \"price\": 1}"), STV_EINVAL,
+     "\"m5.large\": offerings[1].capacity_type: missing"},
+    {TYPE_HEAD CAP OFF("{\"capacity_type\": \"spot\", \"price\": 1}"),
+     STV_EINVAL, "\"m5.large\": offerings[1].zone: missing"},
+    {TYPE_HEAD CAP OFF("{\"capacity_type\": \"spot\", \"zone\": \"z1\"}"),
+     STV_EINVAL, "\"m5.large\": offerings[1].price: missing"},
+    {TYPE_HEAD CAP OFF("{\"capacity_type\": \"spot\", \"zone\": \"z1\", "
+                       "\"price\": -0.5}"),
+     STV_EINVAL,
+     "cat.json: instance_types[0] \"m5.large\": offerings[1].price: must be a "
+     "non-negative number"},
+    {TYPE_HEAD CAP OFF("{\"capacity_type\": \"spot\", \"zone\": \"z1\", "
+                       "\"price\": \"0.1\"}"),
+     STV_EINVAL, "offerings[1].price: must be a non-negative number"},
+    {TYPE_HEAD CAP OFF("{\"capacity_type\": \"spot\", \"zone\": \"z1\", "
+                       "\"price\": 1e999}"),
+     STV_EINVAL, "offerings[1].price: must be a non-negative number"},
+    {TYPE_HEAD CAP OFF("{\"capacity_type\": \"spot\", \"zone\": \"z1\", "
+                       "\"price\": 2e7}"),
+     STV_EINVAL, "offerings[1].price: 2e+07 per hour is not plausible"},
+    {TYPE_HEAD CAP OFF("{\"capacity_type\": \"spot\", \"zone\": \"z1\", "
+                       "\"price\": 1, \"interruption_rate\": 1.5}"),
+     STV_EINVAL,
+     "offerings[1].interruption_rate: must be a number from 0 to 1"},
+    {TYPE_HEAD CAP OFF(
+         "{\"capacity_type\": \"reserved\", \"zone\": \"z1\", "
+         "\"price\": 0, \"count\": 1, \"interruption_rate\": 0.1}"),
+     STV_EINVAL,
+     "offerings[1].interruption_rate: only spot offerings have one"},
+    {TYPE_HEAD CAP OFF("{\"capacity_type\": \"reserved\", \"zone\": \"z1\", "
+                       "\"price\": 0}"),
+     STV_EINVAL, "\"m5.large\": offerings[1].count: missing"},
+    {TYPE_HEAD CAP OFF("{\"capacity_type\": \"reserved\", \"zone\": \"z1\", "
+                       "\"price\": 0, \"count\": 2.5}"),
+     STV_EINVAL, "offerings[1].count: must be a whole number from 0 to"},
+    {TYPE_HEAD CAP OFF("{\"capacity_type\": \"spot\", \"zone\": \"z1\", "
+                       "\"price\": 1, \"count\": 3}"),
+     STV_EINVAL, "offerings[1].count: only reserved offerings have one"},
+    {TYPE_HEAD CAP OFF("{\"capacity_type\": \"on-demand\", \"zone\": \"z1\", "
+                       "\"price\": 2}"),
+     STV_EINVAL, "offerings[1]: duplicate of offerings[0] (on-demand in z1)"},
+    {TYPE_HEAD CAP OFF("{\"capacity_type\": \"spot\", \"zone\": \"z1\", "
+                       "\"price\": 1, \"bid\": 2}"),
+     STV_EINVAL, "\"m5.large\": offerings[1].bid: unknown field"},
+    {TYPE_HEAD CAP "\"labels\": {\"team\": 3}, " OFF(OD), STV_EINVAL,
+     "\"m5.large\": labels.team: must be a string"},
+    {TYPE_HEAD CAP "\"labels\": {\"team\": \"a b\"}, " OFF(OD), STV_EINVAL,
+     "\"m5.large\": labels.team: \"a b\" is not a valid label value"},
+    {TYPE_HEAD CAP "\"labels\": {\"-bad\": \"x\"}, " OFF(OD), STV_EINVAL,
+     "\"m5.large\": labels: \"-bad\" is not a valid label key"},
+    {TYPE_HEAD CAP "\"labels\": {\"a\": \"x\", \"a\": \"y\"}, " OFF(OD),
+     STV_EINVAL, "\"m5.large\": labels.a: duplicate key"},
+    {TYPE_HEAD CAP "\"labels\": {\"kubernetes.io/hostname\": \"x\"}, " OFF(OD),
+     STV_EINVAL, "\"m5.large\": labels.kubernetes.io/hostname: each node gets"},
+};
+
+TEST(should_reject_bad_catalogues_naming_the_item_and_field) {
+  size_t i;
+  for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+    struct stv_catalog c;
+    struct stv_err err = {0};
+    int rc = load_text(&c, bad_cases[i].json, &err);
+    if (rc != bad_cases[i].code || strstr(err.msg, bad_cases[i].msg) == NULL ||
+        strncmp(err.msg, "cat.json: ", 10) != 0) {
+      fprintf(stderr, "  case %zu: rc %d (%s), message \"%s\"\n", i, rc,
+              stv_err_name(rc), err.msg);
+    }
+    CHECK_EQ_INT(rc, bad_cases[i].code);
+    CHECK_EQ_INT(err.code, bad_cases[i].code);
+    CHECK_STR_CONTAINS(err.msg, bad_cases[i].msg);
+    CHECK(strncmp(err.msg, "cat.json: ", 10) == 0);
+    /* A failed load leaves nothing behind. */
+    CHECK(c.types == NULL && c.ntypes == 0 && c.mem.head == NULL);
+  }
+}
+
+TEST(should_accept_a_null_error_buffer) {
+  struct stv_catalog c;
+  CHECK_EQ_INT(load_text(&c, "{\"provider\": 1}", NULL), STV_EINVAL);
+  CHECK_EQ_INT(load_text(&c, "{", NULL), STV_EPARSE);
+  CHECK_EQ_INT(
+      load_text(&c, one_type("{\"cpu\": \"2q\", \"memory\": \"1\"}", ""), NULL),
+      STV_EINVAL);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Node templates                                                         */
+
+static const char template_catalog[] =
+    "{\"provider\": \"test\", \"region\": \"r1\", \"instance_types\": [\n"
+    " {\"name\": \"g.big\", \"arch\": \"arm64\",\n"
+    "  \"capacity\": {\"cpu\": \"8\", \"memory\": \"32Gi\", "
+    "\"nvidia.com/gpu\": \"2\", \"example.com/fpga\": \"1\"},\n"
+    "  \"allocatable\": {\"cpu\": \"7500m\", \"memory\": \"30Gi\", \"pods\": "
+    "\"50\"},\n"
+    "  \"labels\": {\"kubernetes.io/arch\": \"s390x\", \"a.example/first\": "
+    "\"1\", \"zz.example/last\": \"2\", \"node.kubernetes.io/role\": "
+    "\"gpu\"},\n"
+    "  \"offerings\": [\n"
+    "   {\"capacity_type\": \"on-demand\", \"zone\": \"r1a\", \"price\": "
+    "2.5},\n"
+    "   {\"capacity_type\": \"spot\", \"zone\": \"r1b\", \"price\": 0.9},\n"
+    "   {\"capacity_type\": \"reserved\", \"zone\": \"r1a\", \"price\": 0, "
+    "\"count\": 3}]},\n"
+    " {\"name\": \"a.small\", \"arch\": \"amd64\",\n"
+    "  \"capacity\": {\"cpu\": \"1\", \"memory\": \"2Gi\"},\n"
+    "  \"offerings\": [{\"capacity_type\": \"spot\", \"zone\": \"r1c\", "
+    "\"price\": 0.01}]}]}\n";
+
+static const struct stv_template *find_template(const struct stv_templates *t,
+                                                const char *type,
+                                                enum stv_capacity_type ct) {
+  size_t i;
+  for (i = 0; i < t->n; i++) {
+    if (strcmp(t->v[i].instance_type, type) == 0 && t->v[i].capacity_type == ct)
+      return &t->v[i];
+  }
+  return NULL;
+}
+
+TEST(should_build_templates_with_well_known_labels_and_mapped_dimensions) {
+  struct stv_catalog c;
+  struct stv_snapshot snap;
+  struct stv_templates t;
+  struct stv_err err = {0};
+  const struct stv_template *tm;
+  int gpu;
+  CHECK_EQ_INT(load_text(&c, template_catalog, &err), 0);
+  CHECK_EQ_INT(stv_snapshot_init(&snap), 0);
+  gpu = stv_resnames_index(&snap.res, &snap.pool, "nvidia.com/gpu", 1);
+  CHECK(gpu >= STV_RES_FIXED);
+  CHECK_EQ_INT(
+      stv_templates_build(&t, &c, &snap,
+                          (1u << STV_CT_RESERVED) | (1u << STV_CT_SPOT) |
+                              (1u << STV_CT_ON_DEMAND),
+                          &err),
+      0);
+  CHECK_EQ_INT(t.n, 4);
+
+  tm = find_template(&t, "g.big", STV_CT_ON_DEMAND);
+  CHECK(tm != NULL);
+  CHECK(strcmp(tm->zone, "r1a") == 0);
+  CHECK(tm->price == 2.5);
+  CHECK_EQ_INT(tm->limit, -1);
+  CHECK_EQ_INT(tm->ntaints, 0);
+  CHECK_EQ_INT(tm->alloc[STV_RES_CPU], 7500);
+  CHECK_EQ_INT(tm->alloc[STV_RES_MEMORY], 30 * GI);
+  CHECK_EQ_INT(tm->alloc[STV_RES_PODS], 50);
+  CHECK_EQ_INT(tm->alloc[STV_RES_EPHEMERAL], 0); /* the type has none */
+  CHECK_EQ_INT(tm->alloc[gpu], 2);               /* modelled: all of it */
+  /* example.com/fpga is unknown to the snapshot: skipped, not added. */
+  CHECK_EQ_INT(snap.res.n, STV_RES_FIXED + 1);
+
+  /* Sorted, unique, well-known first in conflicts, no hostname. */
+  CHECK(labels_sorted_unique(&tm->labels));
+  CHECK_EQ_INT(tm->labels.n, 6 + 3);
+  CHECK(strcmp(stv_labels_get(&tm->labels, "kubernetes.io/arch"), "arm64") ==
+        0);
+  CHECK(strcmp(stv_labels_get(&tm->labels, "kubernetes.io/os"), "linux") == 0);
+  CHECK(strcmp(stv_labels_get(&tm->labels, "node.kubernetes.io/instance-type"),
+               "g.big") == 0);
+  CHECK(strcmp(stv_labels_get(&tm->labels, "topology.kubernetes.io/zone"),
+               "r1a") == 0);
+  CHECK(strcmp(stv_labels_get(&tm->labels, "topology.kubernetes.io/region"),
+               "r1") == 0);
+  CHECK(strcmp(stv_labels_get(&tm->labels, "stevedore.io/capacity-type"),
+               "on-demand") == 0);
+  CHECK(strcmp(stv_labels_get(&tm->labels, "node.kubernetes.io/role"), "gpu") ==
+        0);
+  CHECK(strcmp(stv_labels_get(&tm->labels, "a.example/first"), "1") == 0);
+  CHECK(strcmp(stv_labels_get(&tm->labels, "zz.example/last"), "2") == 0);
+  CHECK(stv_labels_get(&tm->labels, "kubernetes.io/hostname") == NULL);
+  /* Strings live in the snapshot's pool. */
+  CHECK(tm->instance_type == stv_strpool_get(&snap.pool, "g.big"));
+  CHECK(tm->labels.kv[0].key == stv_strpool_get(&snap.pool, "a.example/first"));
+
+  tm = find_template(&t, "g.big", STV_CT_RESERVED);
+  CHECK(tm != NULL);
+  CHECK_EQ_INT(tm->limit, 3);
+  CHECK(strcmp(stv_labels_get(&tm->labels, "stevedore.io/capacity-type"),
+               "reserved") == 0);
+  tm = find_template(&t, "g.big", STV_CT_SPOT);
+  CHECK(tm != NULL);
+  CHECK(strcmp(tm->zone, "r1b") == 0);
+  CHECK(strcmp(stv_labels_get(&tm->labels, "topology.kubernetes.io/zone"),
+               "r1b") == 0);
+  tm = find_template(&t, "a.small", STV_CT_SPOT);
+  CHECK(tm != NULL);
+  CHECK_EQ_INT(tm->labels.n, 6);
+  CHECK(labels_sorted_unique(&tm->labels));
+  CHECK_EQ_INT(tm->alloc[STV_RES_CPU], 1000 - 60);
+  CHECK_EQ_INT(tm->alloc[gpu], 0);
+  stv_templates_close(&t);
+  stv_snapshot_close(&snap);
+  stv_catalog_close(&c);
+}
+
+TEST(should_build_templates_only_for_allowed_capacity_types) {
+  struct stv_catalog c;
+  struct stv_snapshot snap;
+  struct stv_templates t;
+  struct stv_err err = {0};
+  size_t i;
+  CHECK_EQ_INT(load_text(&c, template_catalog, &err), 0);
+  CHECK_EQ_INT(stv_snapshot_init(&snap), 0);
+  CHECK_EQ_INT(stv_templates_build(&t, &c, &snap, 1u << STV_CT_SPOT, &err), 0);
+  CHECK_EQ_INT(t.n, 2);
+  for (i = 0; i < t.n; i++) CHECK_EQ_INT(t.v[i].capacity_type, STV_CT_SPOT);
+  stv_templates_close(&t);
+  CHECK_EQ_INT(stv_templates_build(&t, &c, &snap, 0, &err), 0);
+  CHECK_EQ_INT(t.n, 0);
+  stv_templates_close(&t);
+  stv_snapshot_close(&snap);
+  stv_catalog_close(&c);
+}
+
+TEST(should_build_templates_for_every_offering_of_the_aws_catalogue) {
+  struct stv_catalog c;
+  struct stv_snapshot snap;
+  struct stv_templates t;
+  struct stv_err err = {0};
+  size_t i, total = 0;
+  double t0, dt;
+  CHECK_EQ_INT(stv_catalog_load(&c, "aws:us-east-1", &err), 0);
+  CHECK_EQ_INT(stv_snapshot_init(&snap), 0);
+  for (i = 0; i < c.ntypes; i++) total += c.types[i].noff;
+  t0 = now_ms();
+  CHECK_EQ_INT(
+      stv_templates_build(&t, &c, &snap,
+                          (1u << STV_CT_SPOT) | (1u << STV_CT_ON_DEMAND), &err),
+      0);
+  dt = now_ms() - t0;
+  fprintf(stderr, "  %zu aws:us-east-1 templates built in %.2f ms\n", t.n, dt);
+  CHECK_EQ_INT(t.n, total);
+  for (i = 0; i < t.n; i++) {
+    CHECK(labels_sorted_unique(&t.v[i].labels));
+    CHECK(t.v[i].alloc[STV_RES_CPU] > 0);
+    CHECK(t.v[i].alloc[STV_RES_EPHEMERAL] == 18 * GI);
+  }
+  stv_templates_close(&t);
+  stv_snapshot_close(&snap);
+  stv_catalog_close(&c);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Allocation failures                                                    */
+
+TEST(should_return_enomem_cleanly_when_any_allocation_fails) {
+  cJSON_Hooks hooks = {stv_malloc, stv_free};
+  struct stv_catalog c;
+  struct stv_snapshot snap;
+  struct stv_templates t;
+  struct stv_err err = {0};
+  long n;
+  int rc;
+  /* Route cJSON through stv_malloc so that its allocations fail in turn. */
+  cJSON_InitHooks(&hooks);
+  for (n = 0;; n++) {
+    stv_alloc_fail_after(n);
+    rc = load_text(&c, template_catalog, &err);
+    stv_alloc_fail_after(-1);
+    if (rc == 0) break;
+    /* cJSON reports its own allocation failures as a parse failure. */
+    if (rc != STV_ENOMEM && rc != STV_EPARSE)
+      fprintf(stderr, "  allocation %ld: %s\n", n, err.msg);
+    CHECK(rc == STV_ENOMEM || rc == STV_EPARSE);
+    CHECK(c.mem.head == NULL && c.pool.block == NULL);
+  }
+  CHECK(n > 5);
+  CHECK_EQ_INT(stv_snapshot_init(&snap), 0);
+  for (n = 0;; n++) {
+    stv_alloc_fail_after(n);
+    rc = stv_templates_build(&t, &c, &snap, ~0u, &err);
+    stv_alloc_fail_after(-1);
+    if (rc == 0) break;
+    CHECK_EQ_INT(rc, STV_ENOMEM);
+    CHECK(t.mem.head == NULL && t.v == NULL);
+  }
+  CHECK_EQ_INT(t.n, 4);
+  stv_templates_close(&t);
+  stv_snapshot_close(&snap);
+  stv_catalog_close(&c);
+  cJSON_InitHooks(NULL);
+}
