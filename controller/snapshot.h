@@ -1,0 +1,101 @@
+/*
+ * snapshot: reads Kubernetes objects (as `kubectl get
+ * nodes,pods,poddisruptionbudgets,namespaces -A -o json` prints them) into
+ * the compact snapshot model of packer/packer.h.
+ *
+ * Kinds read: Node, Pod, PodDisruptionBudget, Namespace. Items of any other
+ * kind are skipped and counted. Pods in phase Succeeded or Failed are
+ * skipped and counted too: they hold no resources. What the reader fills
+ * in beyond copying fields:
+ *   - a pod's effective requests, as kube-scheduler computes them
+ *     (KEP-753 sidecars, limits standing in for absent requests,
+ *     pod-level resources, overhead; exact quantities added up, then
+ *     rounded up), plus one pod slot;
+ *   - matchLabelKeys / mismatchLabelKeys merged into their selectors with
+ *     the pod's own label values, as kube-apiserver does;
+ *   - for a DaemonSet pod, the class of its template: the matchFields on
+ *     metadata.name that pin it to its node are dropped;
+ *   - spec.nodeName kept in pod.node_name; pod.node is set when the node
+ *     was read already, and stv_snapshot_finish resolves the rest;
+ *   - a pod without a namespace is in "default"; a Namespace carries the
+ *     label kubernetes.io/metadata.name, as the API server sets it;
+ *   - a PodDisruptionBudget without a selector selects no pods and is left
+ *     out.
+ * Quantities may be strings or JSON numbers (written with the fewest
+ * digits that read back the same: 0.1 is "0.1"). A zero amount of a
+ * resource not yet named adds no dimension.
+ *
+ * Error messages name the file, the item, its kind and name, and the field
+ * by its JSON path, on one line:
+ *   snap.json: items[12] Pod team-a/web-5: spec.containers[0].resources
+ *   .requests.cpu: invalid quantity "12x": unknown suffix "x"
+ * ("items[i] " is left out for a single-object document, and the
+ * namespace for cluster-scoped kinds: "Node ip-10-0-1-5"). Structural
+ * problems (a missing required field, a value of the wrong JSON type) are
+ * STV_EPARSE; values the API would reject are STV_EINVAL (STV_ERANGE for
+ * amounts that overflow); a seventeenth resource name is STV_ELIMIT; a
+ * duplicate node name STV_ECONFLICT; allocation failures STV_ENOMEM.
+ */
+#ifndef STV_SNAPSHOT_H
+#define STV_SNAPSHOT_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "packer.h"
+
+/* How many distinct skipped kinds the statistics name. */
+#define STV_SNAPSHOT_STATS_KINDS 8
+
+/*
+ * What reading saw, for the command's summary on stderr. Caller-owned;
+ * zero it before the first file and pass it to each read to accumulate.
+ */
+struct stv_snapshot_read_stats {
+  size_t items; /* items seen, skipped ones included */
+  size_t nodes; /* items added, per kind */
+  size_t pods;
+  size_t pdbs;
+  size_t namespaces;
+  size_t finished_pods; /* pods in phase Succeeded or Failed, left out */
+  size_t skipped;       /* items of other kinds, left out */
+  size_t nkinds;        /* distinct skipped kinds named below */
+  int more_kinds;       /* further kinds were skipped than fit below */
+  char kinds[STV_SNAPSHOT_STATS_KINDS][48];
+};
+
+/*
+ * Reads one snapshot file (a v1 List or a single object; "-" for standard
+ * input) into s, which is initialised already (stv_snapshot_init); several
+ * files may be read into one snapshot, and the caller calls
+ * stv_snapshot_finish after the last. path is borrowed; err may be NULL.
+ * Returns 0, a negative STV_ code (see above, and the stream reader's in
+ * jsonstream.h) or -errno when the file cannot be read. On error s holds
+ * what was read before and stays valid for stv_snapshot_close.
+ */
+int stv_snapshot_read_file(struct stv_snapshot *s, const char *path, struct stv_err *err);
+
+/* As stv_snapshot_read_file, also adding to *stats (borrowed, may be NULL). */
+int stv_snapshot_read_file_stats(struct stv_snapshot *s, const char *path,
+                                 struct stv_snapshot_read_stats *stats, struct stv_err *err);
+
+/*
+ * Adds one Kubernetes object (borrowed; nothing of it is kept) to s by its
+ * kind. Error messages start with the item: "Pod team-a/web-5: spec...".
+ */
+int stv_snapshot_add_item(struct stv_snapshot *s, const cJSON *item, struct stv_err *err);
+
+/* As stv_snapshot_add_item, also adding to *stats (borrowed, may be NULL). */
+int stv_snapshot_add_item_stats(struct stv_snapshot *s, const cJSON *item,
+                                struct stv_snapshot_read_stats *stats, struct stv_err *err);
+
+/*
+ * Writes a one-line summary of what was left out into buf (size bytes):
+ * "skipped 3 items of kinds Service, ConfigMap; 2 finished pods (Succeeded
+ * or Failed)", or "" when nothing was. Returns buf.
+ */
+char *stv_snapshot_read_stats_format(const struct stv_snapshot_read_stats *st, char *buf,
+                                     size_t size);
+
+#endif
