@@ -1,0 +1,1346 @@
+/*
+ * Streaming reader for Kubernetes List documents (see jsonstream.h).
+ *
+ * Input is read in chunks into one buffer that holds only the bytes still
+ * needed: the current item, the current member when "items" has been
+ * seen, or, until then, the whole top-level object (it may turn out to
+ * be a single object). Whatever lies before is dropped when the buffer is
+ * refilled, after counting its newlines, so that positions can still be
+ * reported as line and column of the whole input.
+ *
+ * Between values, a small state machine follows the top-level object
+ * byte by byte. Inside an object or array, scan_composite() finds where
+ * the value ends, 64 bytes at a time: bit masks of quotes, backslashes
+ * and brackets (SSE2 where available); escapes resolved one backslash at
+ * a time (they are rare in Kubernetes JSON); the bytes inside strings
+ * found by a prefix XOR of the unescaped quotes; then only the brackets
+ * outside strings are visited, one by one, to track nesting.
+ *
+ * An item found this way is parsed by cJSON. When cJSON rejects it,
+ * validate(), a strict checker that allocates nothing, says where and
+ * why; validate() also checks the members that are skipped.
+ */
+#include "jsonstream.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#define CHUNK_DEFAULT ((size_t)1 << 20)
+#define NOKEEP UINT64_MAX
+#define KEY_MAX 63
+#define NEED_MORE 1
+
+/* ---------------------------------------------------------------------- */
+/* cJSON allocation hooks                                                 */
+
+/* Set when an allocation made by cJSON fails, to tell ENOMEM from bad JSON. */
+static _Thread_local int json_alloc_failed;
+
+static void *json_malloc(size_t size) {
+  void *p = stv_malloc(size);
+  if (p == NULL) json_alloc_failed = 1;
+  return p;
+}
+
+static void json_free(void *p) { stv_free(p); }
+
+static pthread_once_t json_once = PTHREAD_ONCE_INIT;
+
+static void json_init_once(void) {
+  cJSON_Hooks hooks = {.malloc_fn = json_malloc, .free_fn = json_free};
+  cJSON_InitHooks(&hooks);
+}
+
+void stv_json_init(void) { pthread_once(&json_once, json_init_once); }
+
+/* ---------------------------------------------------------------------- */
+/* Reader state                                                           */
+
+enum state {
+  ST_BOM,              /* start of input: an optional byte order mark */
+  ST_TOP,              /* expecting the top-level '{' */
+  ST_OBJ_FIRST,        /* after '{': a member name or '}' */
+  ST_OBJ_NEXT,         /* after ',': a member name */
+  ST_KEY,              /* inside a member name */
+  ST_COLON,            /* after a member name */
+  ST_VALUE,            /* expecting a member value */
+  ST_MEMBER_COMPOSITE, /* inside an object or array member value */
+  ST_MEMBER_STRING,    /* inside a string member value */
+  ST_MEMBER_SCALAR,    /* inside a number or literal member value */
+  ST_OBJ_AFTER,        /* after a member: ',' or '}' */
+  ST_ITEMS_FIRST,      /* after "items": [ : an item or ']' */
+  ST_ITEMS_NEXT,       /* after ',' in "items": an item */
+  ST_ITEM,             /* inside an item */
+  ST_ITEMS_AFTER,      /* after an item: ',' or ']' */
+  ST_DONE              /* after the top-level '}': whitespace only */
+};
+
+struct reader {
+  const char *name;
+  stv_json_item_cb cb;
+  void *ctx;
+  struct stv_err *err;
+  int parse; /* 0: find items but do not parse them (benchmarks) */
+
+  /* Input: a file descriptor, or mem[0..mem_len) when fd < 0. */
+  int fd;
+  const char *mem;
+  size_t mem_len;
+  size_t mem_off;
+  size_t chunk;
+  int eof;
+
+  /* buf[0..len) holds input from offset base on; pos is the next byte. */
+  unsigned char *buf;
+  size_t cap; /* always > len: one spare byte for a NUL after an item */
+  size_t len;
+  size_t pos;
+  uint64_t base;
+  uint64_t lines;      /* newlines before buf[0] */
+  uint64_t line_start; /* input offset where the line holding buf[0] starts */
+  uint64_t keep;       /* input offset of the first byte still needed */
+
+  enum state st;
+  int pending;        /* no "items" yet: the top-level object is kept whole */
+  int seen_items;     /* "items" was read */
+  uint64_t top_start; /* input offset of the top-level '{' */
+  uint64_t tok_start; /* input offset of the current name, value or item */
+  long index;         /* index of the current or next item */
+  char key[KEY_MAX + 1]; /* the last member name, decoded, cut at KEY_MAX */
+  size_t key_len;
+  int key_cut;
+  cJSON *single; /* a single-object document, parsed, until end of input */
+
+  /* scan_composite() state, kept across refills. */
+  int in_str;
+  int esc;
+  unsigned depth;
+  uint64_t stack[(STV_JSON_DEPTH_MAX + 63) / 64]; /* bit set: an array */
+};
+
+static size_t chunk_override;
+
+void stv_json_stream_set_chunk(size_t size) { chunk_override = size; }
+
+static size_t boff(const struct reader *r, uint64_t off) {
+  return (size_t)(off - r->base);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Positions and messages                                                 */
+
+/* Counts the newlines in p[0..n) into *count; *last is the last one's index. */
+static void count_newlines(const unsigned char *p, size_t n, uint64_t *count,
+                           size_t *last) {
+  uint64_t c = 0;
+  size_t i = 0;
+  size_t l = SIZE_MAX;
+#if defined(__SSE2__)
+  const __m128i nl = _mm_set1_epi8('\n');
+  for (; i + 16 <= n; i += 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+    unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, nl));
+    if (m != 0) {
+      c += (uint64_t)__builtin_popcount(m);
+      l = i + 31 - (size_t)__builtin_clz(m);
+    }
+  }
+#endif
+  for (; i < n; i++) {
+    if (p[i] == '\n') {
+      c++;
+      l = i;
+    }
+  }
+  *count = c;
+  *last = l;
+}
+
+/* Line and column (from 1, columns in bytes) of buf[at]. */
+static void locate(const struct reader *r, size_t at, uint64_t *line,
+                   uint64_t *col) {
+  uint64_t n;
+  size_t last;
+  uint64_t start = r->line_start;
+  count_newlines(r->buf, at, &n, &last);
+  if (last != SIZE_MAX) start = r->base + last + 1;
+  *line = r->lines + n + 1;
+  *col = r->base + at - start + 1;
+}
+
+/* Sets "<name>: <message>" and returns code. */
+static int fail(struct reader *r, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(struct reader *r, int code, const char *fmt, ...) {
+  char msg[STV_ERR_MSG_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  return stv_err_set(r->err, code, "%s: %s", r->name, msg);
+}
+
+/* Item context for messages: "items[3]: ", or "" when index < 0. */
+static const char *item_ctx(long index, char *buf, size_t size) {
+  if (index < 0) return "";
+  snprintf(buf, size, "items[%ld]: ", index);
+  return buf;
+}
+
+/* A syntax error at buf[at], inside items[index] when index >= 0. */
+static int fail_syntax(struct reader *r, long index, size_t at,
+                       const char *why) {
+  char ctx[48];
+  uint64_t line, col;
+  locate(r, at, &line, &col);
+  return fail(r, STV_EPARSE,
+              "%smalformed JSON at line %" PRIu64 ", column %" PRIu64 ": %s",
+              item_ctx(index, ctx, sizeof(ctx)), line, col, why);
+}
+
+static int fail_nomem(struct reader *r, long index) {
+  char ctx[48];
+  return fail(r, STV_ENOMEM, "%sout of memory",
+              item_ctx(index, ctx, sizeof(ctx)));
+}
+
+/* ---------------------------------------------------------------------- */
+/* Strict checker                                                         */
+
+enum { V_OK, V_INCOMPLETE, V_ERROR };
+
+static int is_ws(unsigned char c) {
+  return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+
+static int is_alnum(unsigned char c) {
+  return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static int is_value_start(unsigned char c) {
+  return c == '{' || c == '[' || c == '"' || c == '-' || is_digit(c) ||
+         c == 't' || c == 'f' || c == 'n';
+}
+
+static int hex_value(unsigned char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/*
+ * Reads the four hex digits of a \u escape at p[i..i+4). Returns the code
+ * unit, -1 when a digit is wrong, or -2 when the input ends first.
+ */
+static long hex4(const unsigned char *p, size_t i, size_t n) {
+  long v = 0;
+  size_t k;
+  for (k = 0; k < 4; k++) {
+    int h;
+    if (i + k >= n) return -2;
+    h = hex_value(p[i + k]);
+    if (h < 0) return -1;
+    v = v * 16 + h;
+  }
+  return v;
+}
+
+struct vstate {
+  const unsigned char *p;
+  size_t n;
+  size_t i;
+  int partial; /* the input may go on after n */
+  const char *why;
+};
+
+/* Checks the string at p[i] (a quote); on V_ERROR v->i is the bad byte. */
+static int check_string(struct vstate *v) {
+  const unsigned char *p = v->p;
+  size_t n = v->n, i = v->i + 1;
+  for (;;) {
+    unsigned char c;
+    if (i >= n) return V_INCOMPLETE;
+    c = p[i];
+    if (c == '"') break;
+    if (c < 0x20) {
+      v->why = "control character in string";
+      goto bad;
+    }
+    if (c != '\\') {
+      i++;
+      continue;
+    }
+    if (i + 1 >= n) return V_INCOMPLETE;
+    c = p[i + 1];
+    if (c == 'u') {
+      long u = hex4(p, i + 2, n), u2;
+      if (u == -2) return V_INCOMPLETE;
+      if (u < 0) {
+        v->why = "invalid \\u escape";
+        goto bad;
+      }
+      if (u >= 0xDC00 && u <= 0xDFFF) {
+        v->why = "unpaired surrogate in \\u escape";
+        goto bad;
+      }
+      if (u >= 0xD800 && u <= 0xDBFF) {
+        if (i + 6 >= n || (p[i + 6] == '\\' && i + 7 >= n)) return V_INCOMPLETE;
+        if (p[i + 6] != '\\' || p[i + 7] != 'u') {
+          v->why = "unpaired surrogate in \\u escape";
+          goto bad;
+        }
+        u2 = hex4(p, i + 8, n);
+        if (u2 == -2) return V_INCOMPLETE;
+        if (u2 < 0xDC00 || u2 > 0xDFFF) {
+          v->why = "unpaired surrogate in \\u escape";
+          goto bad;
+        }
+        i += 12;
+      } else {
+        i += 6;
+      }
+      continue;
+    }
+    if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' ||
+        c == 'r' || c == 't') {
+      i += 2;
+      continue;
+    }
+    v->why = "invalid escape in string";
+    goto bad;
+  }
+  v->i = i + 1;
+  return V_OK;
+bad:
+  v->i = i;
+  return V_ERROR;
+}
+
+/* Checks the number at p[i]; on V_ERROR v->i is its first byte. */
+static int check_number(struct vstate *v) {
+  const unsigned char *p = v->p;
+  size_t n = v->n, i = v->i;
+  if (p[i] == '-') i++;
+  if (i >= n) goto end;
+  if (p[i] == '0') {
+    i++;
+  } else if (is_digit(p[i])) {
+    while (i < n && is_digit(p[i])) i++;
+  } else {
+    goto bad;
+  }
+  if (i < n && p[i] == '.') {
+    i++;
+    if (i >= n) goto end;
+    if (!is_digit(p[i])) goto bad;
+    while (i < n && is_digit(p[i])) i++;
+  }
+  if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+    i++;
+    if (i < n && (p[i] == '+' || p[i] == '-')) i++;
+    if (i >= n) goto end;
+    if (!is_digit(p[i])) goto bad;
+    while (i < n && is_digit(p[i])) i++;
+  }
+  if (i >= n) {
+    if (v->partial) return V_INCOMPLETE; /* more digits may follow */
+  } else if (is_alnum(p[i]) || p[i] == '.' || p[i] == '+' || p[i] == '-') {
+    goto bad;
+  }
+  v->i = i;
+  return V_OK;
+end:
+  if (v->partial) return V_INCOMPLETE;
+bad:
+  v->why = "invalid number";
+  return V_ERROR;
+}
+
+/* Checks true, false or null at p[i]; on V_ERROR v->i is its first byte. */
+static int check_literal(struct vstate *v) {
+  const unsigned char *p = v->p;
+  size_t n = v->n, i = v->i, k;
+  const char *lit = p[i] == 't' ? "true" : p[i] == 'f' ? "false" : "null";
+  size_t len = strlen(lit);
+  for (k = 0; k < len; k++) {
+    if (i + k >= n) {
+      if (v->partial) return V_INCOMPLETE;
+      goto bad;
+    }
+    if (p[i + k] != (unsigned char)lit[k]) goto bad;
+  }
+  if (i + len < n && is_alnum(p[i + len])) goto bad;
+  v->i = i + len;
+  return V_OK;
+bad:
+  v->why = "invalid literal";
+  return V_ERROR;
+}
+
+static size_t skip_ws_at(const unsigned char *p, size_t i, size_t n) {
+  while (i < n && is_ws(p[i])) i++;
+  return i;
+}
+
+/*
+ * Checks that p[0..n) is one JSON value (RFC 8259), with optional
+ * whitespace around it, nested at most max_depth deep. When partial is
+ * set the input may go on after n, and running out is V_INCOMPLETE;
+ * otherwise it is an error at n. On V_ERROR, *at is the offset of the
+ * offending byte and *why says what is wrong. Allocates nothing.
+ */
+static int validate(const unsigned char *p, size_t n, int partial,
+                    unsigned max_depth, size_t *at, const char **why) {
+  uint64_t stack[(STV_JSON_DEPTH_MAX + 1 + 63) / 64] = {0};
+  unsigned depth = 0;
+  struct vstate v = {p, n, 0, partial, NULL};
+  int rc, is_array;
+
+  v.i = skip_ws_at(p, 0, n);
+value:
+  if (v.i >= n) goto incomplete;
+  switch (p[v.i]) {
+    case '{':
+    case '[':
+      if (depth >= max_depth) {
+        v.why = "nesting too deep";
+        goto bad;
+      }
+      if (p[v.i] == '[')
+        stack[depth / 64] |= (uint64_t)1 << (depth % 64);
+      else
+        stack[depth / 64] &= ~((uint64_t)1 << (depth % 64));
+      depth++;
+      v.i = skip_ws_at(p, v.i + 1, n);
+      if (v.i >= n) goto incomplete;
+      is_array = (int)(stack[(depth - 1) / 64] >> ((depth - 1) % 64) & 1);
+      if (p[v.i] == (is_array ? ']' : '}')) {
+        depth--;
+        v.i++;
+        goto after;
+      }
+      if (is_array) goto value;
+      if (p[v.i] != '"') {
+        v.why = "expected '\"' or '}'";
+        goto bad;
+      }
+      goto key;
+    case '"':
+      rc = check_string(&v);
+      break;
+    case 't':
+    case 'f':
+    case 'n':
+      rc = check_literal(&v);
+      break;
+    default:
+      if (p[v.i] == '-' || is_digit(p[v.i])) {
+        rc = check_number(&v);
+        break;
+      }
+      v.why = "expected a value";
+      goto bad;
+  }
+  if (rc == V_INCOMPLETE) goto incomplete;
+  if (rc == V_ERROR) goto bad;
+  goto after;
+
+key:
+  rc = check_string(&v);
+  if (rc == V_INCOMPLETE) goto incomplete;
+  if (rc == V_ERROR) goto bad;
+  v.i = skip_ws_at(p, v.i, n);
+  if (v.i >= n) goto incomplete;
+  if (p[v.i] != ':') {
+    v.why = "expected ':'";
+    goto bad;
+  }
+  v.i = skip_ws_at(p, v.i + 1, n);
+  goto value;
+
+after:
+  v.i = skip_ws_at(p, v.i, n);
+  if (depth == 0) {
+    if (v.i < n) {
+      v.why = "unexpected data after the value";
+      goto bad;
+    }
+    return V_OK;
+  }
+  if (v.i >= n) goto incomplete;
+  is_array = (int)(stack[(depth - 1) / 64] >> ((depth - 1) % 64) & 1);
+  if (is_array) {
+    if (p[v.i] == ',') {
+      v.i = skip_ws_at(p, v.i + 1, n);
+      goto value;
+    }
+    if (p[v.i] != ']') {
+      v.why = "expected ',' or ']'";
+      goto bad;
+    }
+  } else {
+    if (p[v.i] == ',') {
+      v.i = skip_ws_at(p, v.i + 1, n);
+      if (v.i >= n) goto incomplete;
+      if (p[v.i] != '"') {
+        v.why = "expected '\"'";
+        goto bad;
+      }
+      goto key;
+    }
+    if (p[v.i] != '}') {
+      v.why = "expected ',' or '}'";
+      goto bad;
+    }
+  }
+  depth--;
+  v.i++;
+  goto after;
+
+incomplete:
+  if (partial) return V_INCOMPLETE;
+  *at = n;
+  *why = "unexpected end of input";
+  return V_ERROR;
+bad:
+  *at = v.i;
+  *why = v.why;
+  return V_ERROR;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The fast scanner                                                       */
+
+struct masks {
+  uint64_t quote;   /* '"' */
+  uint64_t bslash;  /* '\\' */
+  uint64_t bracket; /* '{' '}' '[' ']' */
+};
+
+/* Fills m for the 64 bytes at p. */
+static inline void block_masks(const unsigned char *p, struct masks *m) {
+#if defined(__SSE2__)
+  const __m128i vq = _mm_set1_epi8('"');
+  const __m128i vb = _mm_set1_epi8('\\');
+  const __m128i vo = _mm_set1_epi8('{');
+  const __m128i vc = _mm_set1_epi8('}');
+  const __m128i lower = _mm_set1_epi8(0x20); /* '[' | 0x20 == '{' */
+  uint64_t q = 0, b = 0, s = 0;
+  size_t k;
+  for (k = 0; k < 4; k++) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
+    __m128i l = _mm_or_si128(v, lower);
+    __m128i br = _mm_or_si128(_mm_cmpeq_epi8(l, vo), _mm_cmpeq_epi8(l, vc));
+    q |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vq))
+         << (16 * k);
+    b |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vb))
+         << (16 * k);
+    s |= (uint64_t)(unsigned)_mm_movemask_epi8(br) << (16 * k);
+  }
+  m->quote = q;
+  m->bslash = b;
+  m->bracket = s;
+#else
+  uint64_t q = 0, b = 0, s = 0;
+  unsigned k;
+  for (k = 0; k < 64; k++) {
+    unsigned char c = p[k];
+    uint64_t bit = (uint64_t)1 << k;
+    if (c == '"') q |= bit;
+    if (c == '\\') b |= bit;
+    if ((c | 0x20) == '{' || (c | 0x20) == '}') s |= bit;
+  }
+  m->quote = q;
+  m->bslash = b;
+  m->bracket = s;
+#endif
+}
+
+/* Bit i of the result is the parity of bits 0..i of x. */
+static inline uint64_t prefix_xor(uint64_t x) {
+  x ^= x << 1;
+  x ^= x << 2;
+  x ^= x << 4;
+  x ^= x << 8;
+  x ^= x << 16;
+  x ^= x << 32;
+  return x;
+}
+
+/*
+ * Follows the object or array that starts at input offset tok_start,
+ * from buf[pos] on. Returns 1 when it ended (pos just past it), 0 when
+ * the buffer ran out (state saved, pos == len), or -1 when a bracket does
+ * not match or nesting passes STV_JSON_DEPTH_MAX (pos at that bracket).
+ * Syntax is not checked otherwise: cJSON or validate() does that.
+ */
+static int scan_composite(struct reader *r) {
+  const unsigned char *buf = r->buf;
+  size_t i = r->pos, n = r->len;
+  uint64_t in = r->in_str ? ~(uint64_t)0 : 0;
+  int esc = r->esc;
+  unsigned depth = r->depth;
+
+  while (i < n) {
+    struct masks m;
+    size_t w = 64; /* bytes in this block */
+    uint64_t valid = ~(uint64_t)0;
+    uint64_t escaped = 0, bs, ins, ev;
+
+    if (n - i < 64) {
+      w = n - i;
+      valid = ((uint64_t)1 << w) - 1;
+    }
+
+    if (w == 64) {
+      block_masks(buf + i, &m);
+    } else {
+      unsigned char tmp[64];
+      memcpy(tmp, buf + i, w);
+      memset(tmp + w, ' ', 64 - w);
+      block_masks(tmp, &m);
+    }
+    /* A backslash escapes the next byte, unless it is escaped itself. */
+    bs = m.bslash;
+    if (esc) {
+      escaped = 1;
+      bs &= ~(uint64_t)1;
+      esc = 0;
+    }
+    while (bs != 0) {
+      int k = __builtin_ctzll(bs);
+      if (k == 63) {
+        esc = 1;
+        break;
+      }
+      escaped |= (uint64_t)1 << (k + 1);
+      bs &= ~((uint64_t)3 << k);
+    }
+    if (w < 64 && (escaped >> w & 1)) esc = 1;
+
+    ins = prefix_xor(m.quote & ~escaped) ^ in;
+    for (ev = m.bracket & ~ins & valid; ev != 0; ev &= ev - 1) {
+      size_t at = i + (size_t)__builtin_ctzll(ev);
+      unsigned char c = buf[at];
+      if (c == '{' || c == '[') {
+        if (depth >= STV_JSON_DEPTH_MAX) {
+          r->pos = at;
+          return -1;
+        }
+        if (c == '[')
+          r->stack[depth / 64] |= (uint64_t)1 << (depth % 64);
+        else
+          r->stack[depth / 64] &= ~((uint64_t)1 << (depth % 64));
+        depth++;
+      } else {
+        int is_array =
+            (int)(r->stack[(depth - 1) / 64] >> ((depth - 1) % 64) & 1);
+        if (is_array != (c == ']')) {
+          r->pos = at;
+          return -1;
+        }
+        if (--depth == 0) {
+          r->pos = at + 1;
+          r->in_str = 0;
+          r->esc = 0;
+          r->depth = 0;
+          return 1;
+        }
+      }
+    }
+    in = (ins >> (w - 1) & 1) ? ~(uint64_t)0 : 0;
+    i += w;
+  }
+  r->pos = n;
+  r->in_str = in != 0;
+  r->esc = esc;
+  r->depth = depth;
+  return 0;
+}
+
+/*
+ * Follows a string from buf[pos] (after its opening quote). Returns 1
+ * when its closing quote has been read, 0 when the buffer ran out.
+ */
+static int scan_string(struct reader *r) {
+  const unsigned char *p = r->buf + r->pos, *end = r->buf + r->len;
+  if (r->esc) {
+    if (p == end) return 0;
+    p++;
+    r->esc = 0;
+  }
+  while (p < end) {
+    const unsigned char *q = p;
+    while (q < end && *q != '"' && *q != '\\') q++;
+    if (q == end) break;
+    if (*q == '"') {
+      r->pos = (size_t)(q + 1 - r->buf);
+      return 1;
+    }
+    if (q + 1 == end) {
+      r->esc = 1;
+      break;
+    }
+    p = q + 2;
+  }
+  r->pos = r->len;
+  return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Input                                                                  */
+
+/* Drops the bytes no longer needed and reads the next chunk. */
+static int refill(struct reader *r) {
+  size_t drop = r->pos;
+  ssize_t got;
+
+  if (r->keep != NOKEEP && boff(r, r->keep) < drop) drop = boff(r, r->keep);
+  if (drop > 0) {
+    uint64_t n;
+    size_t last;
+    count_newlines(r->buf, drop, &n, &last);
+    r->lines += n;
+    if (last != SIZE_MAX) r->line_start = r->base + last + 1;
+    memmove(r->buf, r->buf + drop, r->len - drop);
+    r->len -= drop;
+    r->pos -= drop;
+    r->base += drop;
+  }
+  if (r->cap - r->len < r->chunk + 1) {
+    size_t need = r->len + r->chunk + 1;
+    size_t ncap = r->cap * 2 > need ? r->cap * 2 : need;
+    size_t most = STV_JSON_ITEM_MAX + r->chunk + 1;
+    unsigned char *nbuf;
+    if (ncap > most && need <= most) ncap = most;
+    nbuf = stv_realloc(r->buf, ncap);
+    if (nbuf == NULL) {
+      return fail_nomem(r, r->st == ST_ITEM ? r->index : -1);
+    }
+    r->buf = nbuf;
+    r->cap = ncap;
+  }
+  if (r->fd >= 0) {
+    do {
+      got = read(r->fd, r->buf + r->len, r->chunk);
+    } while (got < 0 && errno == EINTR);
+    if (got < 0) {
+      int e = errno;
+      return fail(r, -e, "read error: %s", strerror(e));
+    }
+  } else {
+    size_t left = r->mem_len - r->mem_off;
+    got = (ssize_t)(left < r->chunk ? left : r->chunk);
+    if (got > 0) memcpy(r->buf + r->len, r->mem + r->mem_off, (size_t)got);
+    r->mem_off += (size_t)got;
+  }
+  if (got == 0) r->eof = 1;
+  r->len += (size_t)got;
+  return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Items                                                                  */
+
+/*
+ * Explains why buf[at..at+n) is not valid JSON, for an item or a single
+ * object (index -1); parse_off is where cJSON stopped.
+ */
+static int explain(struct reader *r, long index, size_t at, size_t n,
+                   size_t parse_off) {
+  size_t off;
+  const char *why;
+  if (validate(r->buf + at, n, 0, STV_JSON_DEPTH_MAX, &off, &why) != V_ERROR) {
+    off = parse_off;
+    why = "rejected by the JSON parser";
+  }
+  return fail_syntax(r, index, at + off, why);
+}
+
+/* Parses buf[at..at+n) into *out (the caller deletes it). */
+static int parse_json(struct reader *r, long index, size_t at, size_t n,
+                      cJSON **out) {
+  const char *s = (const char *)r->buf + at;
+  const char *end = NULL;
+  unsigned char saved = r->buf[at + n];
+  cJSON *item;
+
+  /* cJSON stops at the length given; the NUL only guards its lookahead. */
+  r->buf[at + n] = '\0';
+  json_alloc_failed = 0;
+  item = cJSON_ParseWithLengthOpts(s, n, &end, 0);
+  r->buf[at + n] = saved;
+  if (item == NULL) {
+    if (json_alloc_failed) return fail_nomem(r, index);
+    return explain(r, index, at, n, end != NULL ? (size_t)(end - s) : 0);
+  }
+  if (end != s + n) {
+    cJSON_Delete(item);
+    return explain(r, index, at, n, end != NULL ? (size_t)(end - s) : 0);
+  }
+  *out = item;
+  return 0;
+}
+
+/* Calls the callback and puts the reader's context before its message. */
+static int call(struct reader *r, long index, const cJSON *item) {
+  struct stv_err *err = r->err;
+  char tail[STV_ERR_MSG_MAX];
+  char ctx[48];
+  int rc;
+
+  if (r->cb == NULL) return 0;
+  err->code = 0;
+  err->msg[0] = '\0';
+  rc = r->cb(r->ctx, index, item, err);
+  if (rc == 0) return 0;
+  if (rc > 0) {
+    return fail(r, STV_EINVAL, "%scallback returned %d",
+                item_ctx(index, ctx, sizeof(ctx)), rc);
+  }
+  memcpy(tail, err->msg, sizeof(tail));
+  err->code = rc;
+  if (tail[0] == '\0') {
+    snprintf(err->msg, sizeof(err->msg), "%s: %s%s", r->name,
+             item_ctx(index, ctx, sizeof(ctx)), stv_strerror(rc));
+  } else if (index >= 0) {
+    snprintf(err->msg, sizeof(err->msg), "%s: items[%ld] %s", r->name, index,
+             tail);
+  } else {
+    snprintf(err->msg, sizeof(err->msg), "%s: %s", r->name, tail);
+  }
+  return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The top-level object                                                   */
+
+/* Maximum nesting for validate() over bytes that start at keep. */
+static unsigned kept_depth(const struct reader *r) {
+  return r->pending ? STV_JSON_DEPTH_MAX + 1 : STV_JSON_DEPTH_MAX;
+}
+
+/* Reports a syntax error in the kept bytes up to buf[end], if any. */
+static int kept_syntax_error(struct reader *r, long index, size_t end) {
+  size_t at = boff(r, r->keep), off;
+  const char *why;
+  if (validate(r->buf + at, end - at, 1, kept_depth(r), &off, &why) == V_ERROR)
+    return fail_syntax(r, index, at + off, why);
+  return 0;
+}
+
+/*
+ * The kept bytes up to buf[end] pass STV_JSON_ITEM_MAX. A syntax error
+ * before that point is reported instead: it may be what made a value
+ * look so long.
+ */
+static int fail_too_large(struct reader *r, size_t end) {
+  long index = r->st == ST_ITEM ? r->index : -1;
+  unsigned long mib = (unsigned long)(STV_JSON_ITEM_MAX >> 20);
+  int rc = kept_syntax_error(r, index, end);
+  if (rc) return rc;
+  if (r->st == ST_ITEM)
+    return fail(r, STV_ELIMIT, "items[%ld]: item larger than %lu MiB", r->index,
+                mib);
+  if (r->pending)
+    return fail(r, STV_ELIMIT, "single object larger than %lu MiB", mib);
+  if (r->st == ST_KEY)
+    return fail(r, STV_ELIMIT, "member name larger than %lu MiB", mib);
+  return fail(r, STV_ELIMIT, "member \"%s\" larger than %lu MiB", r->key, mib);
+}
+
+static int fail_truncated(struct reader *r) {
+  if (r->index > 0)
+    return fail(r, STV_EPARSE, "truncated after items[%ld]", r->index - 1);
+  return fail(r, STV_EPARSE, "truncated before items[0]");
+}
+
+/* Parses the item that just ended and hands it to the callback. */
+static int deliver_item(struct reader *r) {
+  size_t at = boff(r, r->tok_start);
+  cJSON *item = NULL;
+  int rc;
+  if (r->pos - at > STV_JSON_ITEM_MAX) return fail_too_large(r, r->pos);
+  if (!r->parse) return 0;
+  rc = parse_json(r, r->index, at, r->pos - at, &item);
+  if (rc) return rc;
+  rc = call(r, r->index, item);
+  cJSON_Delete(item);
+  return rc;
+}
+
+/*
+ * Decodes the member name in buf[at..at+n) (quotes included, checked
+ * already) into key, enough to compare it with "items" and to show it in
+ * a message: control characters and non-ASCII escapes become '?'.
+ */
+static void decode_key(struct reader *r, size_t at, size_t n) {
+  const unsigned char *s = r->buf + at + 1;
+  size_t i = 0, o = 0, len = n - 2;
+  while (i < len && o < KEY_MAX) {
+    unsigned char c = s[i++];
+    if (c == '\\' && i < len) {
+      unsigned char e = s[i++];
+      switch (e) {
+        case 'b':
+          c = '\b';
+          break;
+        case 'f':
+          c = '\f';
+          break;
+        case 'n':
+          c = '\n';
+          break;
+        case 'r':
+          c = '\r';
+          break;
+        case 't':
+          c = '\t';
+          break;
+        case 'u': {
+          long u = hex4(s, i, len);
+          c = u >= 0 && u < 0x80 ? (unsigned char)u : '?';
+          i += 4;
+          break;
+        }
+        default:
+          c = e;
+          break;
+      }
+    }
+    r->key[o++] = (char)(c < 0x20 ? '?' : c);
+  }
+  r->key_len = o;
+  r->key[o] = '\0';
+  r->key_cut = i < len;
+}
+
+static int key_is_items(const struct reader *r) {
+  return !r->key_cut && r->key_len == 5 && memcmp(r->key, "items", 5) == 0;
+}
+
+/* A member name has been read: check and decode it. */
+static int end_key(struct reader *r) {
+  size_t at = boff(r, r->tok_start), n = r->pos - at, off;
+  const char *why;
+  if (validate(r->buf + at, n, 0, 1, &off, &why) == V_ERROR)
+    return fail_syntax(r, -1, at + off, why);
+  decode_key(r, at, n);
+  if (!r->pending) r->keep = NOKEEP;
+  r->st = ST_COLON;
+  return 0;
+}
+
+/* A member value other than "items" has been read. */
+static int end_member(struct reader *r) {
+  if (r->keep != NOKEEP && r->pos - boff(r, r->keep) > STV_JSON_ITEM_MAX)
+    return fail_too_large(r, r->pos);
+  if (!r->pending) {
+    size_t at = boff(r, r->tok_start), off;
+    const char *why;
+    if (validate(r->buf + at, r->pos - at, 0, STV_JSON_DEPTH_MAX, &off, &why) ==
+        V_ERROR)
+      return fail_syntax(r, -1, at + off, why);
+    r->keep = NOKEEP;
+  }
+  r->st = ST_OBJ_AFTER;
+  return 0;
+}
+
+/* The top-level '}' has been read. */
+static int end_top(struct reader *r) {
+  if (r->pending) {
+    size_t at = boff(r, r->top_start);
+    if (r->pos - at > STV_JSON_ITEM_MAX) return fail_too_large(r, r->pos);
+    if (r->parse) {
+      int rc = parse_json(r, -1, at, r->pos - at, &r->single);
+      if (rc) return rc;
+    }
+  }
+  r->pending = 0;
+  r->keep = NOKEEP;
+  r->st = ST_DONE;
+  return 0;
+}
+
+/* "items": [ has been read, and the name before it checked. */
+static int begin_items(struct reader *r) {
+  if (r->pending) {
+    size_t at = boff(r, r->top_start), off;
+    const char *why;
+    /* The members before "items" were only skipped so far. */
+    if (validate(r->buf + at, boff(r, r->tok_start) - at, 1,
+                 STV_JSON_DEPTH_MAX + 1, &off, &why) == V_ERROR)
+      return fail_syntax(r, -1, at + off, why);
+    r->pending = 0;
+  }
+  r->keep = NOKEEP;
+  r->seen_items = 1;
+  r->st = ST_ITEMS_FIRST;
+  return 0;
+}
+
+/* An item starts at buf[pos]: it must be an object. */
+static int begin_item(struct reader *r) {
+  unsigned char c = r->buf[r->pos];
+  if (c == '{') {
+    r->tok_start = r->base + r->pos;
+    r->keep = r->tok_start;
+    r->depth = 0;
+    r->in_str = 0;
+    r->esc = 0;
+    r->st = ST_ITEM;
+    return 0;
+  }
+  if (is_value_start(c)) {
+    char ctx[48];
+    return fail(r, STV_EPARSE, "%snot a JSON object",
+                item_ctx(r->index, ctx, sizeof(ctx)));
+  }
+  return fail_syntax(r, r->index, r->pos, "expected a value");
+}
+
+/* A composite value hit a bad bracket or too deep nesting at buf[pos]. */
+static int fail_structure(struct reader *r, long index) {
+  size_t at = boff(r, r->tok_start), off;
+  const char *why;
+  if (validate(r->buf + at, r->len - at, 1, STV_JSON_DEPTH_MAX, &off, &why) ==
+      V_ERROR)
+    return fail_syntax(r, index, at + off, why);
+  return fail_syntax(r, index, r->pos, "unbalanced brackets");
+}
+
+/* Skips whitespace; returns 1 when a byte is available at buf[pos]. */
+static int skip_ws(struct reader *r) {
+  const unsigned char *p = r->buf;
+  size_t i = r->pos, n = r->len;
+  while (i < n && is_ws(p[i])) i++;
+  r->pos = i;
+  return i < n;
+}
+
+/*
+ * Runs the state machine over the buffered bytes. Returns NEED_MORE when
+ * it needs more input (or the input has ended), or an error code.
+ */
+static int step(struct reader *r) {
+  static const unsigned char bom[3] = {0xEF, 0xBB, 0xBF};
+  int rc;
+  for (;;) {
+    switch (r->st) {
+      case ST_BOM: {
+        size_t k = 3; /* bytes of the mark available */
+        if (r->len - r->pos < 3) k = r->len - r->pos;
+        if (memcmp(r->buf + r->pos, bom, k) == 0) {
+          if (k < 3 && !r->eof) return NEED_MORE;
+          if (k == 3) {
+            r->pos += 3;
+            r->line_start = r->base + r->pos; /* columns count after it */
+          }
+        }
+        r->st = ST_TOP;
+        break;
+      }
+      case ST_TOP:
+        if (!skip_ws(r)) return NEED_MORE;
+        if (r->buf[r->pos] != '{')
+          return fail(r, STV_EPARSE, "top level is not a JSON object");
+        r->top_start = r->base + r->pos;
+        r->keep = r->top_start;
+        r->pending = 1;
+        r->pos++;
+        r->st = ST_OBJ_FIRST;
+        break;
+      case ST_OBJ_FIRST:
+      case ST_OBJ_NEXT:
+        if (!skip_ws(r)) return NEED_MORE;
+        if (r->buf[r->pos] == '"') {
+          r->tok_start = r->base + r->pos;
+          if (!r->pending) r->keep = r->tok_start;
+          r->esc = 0;
+          r->pos++;
+          r->st = ST_KEY;
+        } else if (r->st == ST_OBJ_FIRST && r->buf[r->pos] == '}') {
+          r->pos++;
+          rc = end_top(r);
+          if (rc) return rc;
+        } else {
+          return fail_syntax(
+              r, -1, r->pos,
+              r->st == ST_OBJ_FIRST ? "expected '\"' or '}'" : "expected '\"'");
+        }
+        break;
+      case ST_KEY:
+        if (!scan_string(r)) return NEED_MORE;
+        rc = end_key(r);
+        if (rc) return rc;
+        break;
+      case ST_COLON:
+        if (!skip_ws(r)) return NEED_MORE;
+        if (r->buf[r->pos] != ':')
+          return fail_syntax(r, -1, r->pos, "expected ':'");
+        r->pos++;
+        r->st = ST_VALUE;
+        break;
+      case ST_VALUE: {
+        unsigned char c;
+        if (!skip_ws(r)) return NEED_MORE;
+        c = r->buf[r->pos];
+        if (!is_value_start(c))
+          return fail_syntax(r, -1, r->pos, "expected a value");
+        if (key_is_items(r)) {
+          uint64_t line, col;
+          if (r->seen_items) {
+            locate(r, r->pos, &line, &col);
+            return fail(r, STV_EPARSE,
+                        "duplicate \"items\" at line %" PRIu64
+                        ", column %" PRIu64,
+                        line, col);
+          }
+          if (c != '[') return fail(r, STV_EPARSE, "\"items\" is not an array");
+          r->pos++;
+          rc = begin_items(r);
+          if (rc) return rc;
+          break;
+        }
+        r->tok_start = r->base + r->pos;
+        if (!r->pending) r->keep = r->tok_start;
+        r->esc = 0;
+        if (c == '{' || c == '[') {
+          r->depth = 0;
+          r->in_str = 0;
+          r->st = ST_MEMBER_COMPOSITE;
+        } else if (c == '"') {
+          r->pos++;
+          r->st = ST_MEMBER_STRING;
+        } else {
+          r->st = ST_MEMBER_SCALAR;
+        }
+        break;
+      }
+      case ST_MEMBER_COMPOSITE:
+        rc = scan_composite(r);
+        if (rc == 0) return NEED_MORE;
+        if (rc < 0) return fail_structure(r, -1);
+        rc = end_member(r);
+        if (rc) return rc;
+        break;
+      case ST_MEMBER_STRING:
+        if (!scan_string(r)) return NEED_MORE;
+        rc = end_member(r);
+        if (rc) return rc;
+        break;
+      case ST_MEMBER_SCALAR: {
+        const unsigned char *p = r->buf;
+        size_t i = r->pos, n = r->len;
+        while (i < n && !is_ws(p[i]) && p[i] != ',' && p[i] != '}' &&
+               p[i] != ']' && p[i] != ':' && p[i] != '{' && p[i] != '[' &&
+               p[i] != '"')
+          i++;
+        r->pos = i;
+        if (i == n) return NEED_MORE;
+        rc = end_member(r);
+        if (rc) return rc;
+        break;
+      }
+      case ST_OBJ_AFTER:
+        if (!skip_ws(r)) return NEED_MORE;
+        if (r->buf[r->pos] == ',') {
+          r->pos++;
+          r->st = ST_OBJ_NEXT;
+        } else if (r->buf[r->pos] == '}') {
+          r->pos++;
+          rc = end_top(r);
+          if (rc) return rc;
+        } else {
+          return fail_syntax(r, -1, r->pos, "expected ',' or '}'");
+        }
+        break;
+      case ST_ITEMS_FIRST:
+      case ST_ITEMS_NEXT:
+        if (!skip_ws(r)) return NEED_MORE;
+        if (r->st == ST_ITEMS_FIRST && r->buf[r->pos] == ']') {
+          r->pos++;
+          r->st = ST_OBJ_AFTER;
+          break;
+        }
+        rc = begin_item(r);
+        if (rc) return rc;
+        break;
+      case ST_ITEM:
+        rc = scan_composite(r);
+        if (rc == 0) return NEED_MORE;
+        if (rc < 0) return fail_structure(r, r->index);
+        rc = deliver_item(r);
+        if (rc) return rc;
+        r->index++;
+        r->keep = NOKEEP;
+        r->st = ST_ITEMS_AFTER;
+        break;
+      case ST_ITEMS_AFTER:
+        if (!skip_ws(r)) return NEED_MORE;
+        if (r->buf[r->pos] == ',') {
+          r->pos++;
+          r->st = ST_ITEMS_NEXT;
+        } else if (r->buf[r->pos] == ']') {
+          r->pos++;
+          r->st = ST_OBJ_AFTER;
+        } else {
+          return fail_syntax(r, -1, r->pos, "expected ',' or ']'");
+        }
+        break;
+      case ST_DONE: {
+        uint64_t line, col;
+        if (!skip_ws(r)) return NEED_MORE;
+        locate(r, r->pos, &line, &col);
+        return fail(r, STV_EPARSE,
+                    "trailing garbage after the document at line %" PRIu64
+                    ", column %" PRIu64,
+                    line, col);
+      }
+    }
+  }
+}
+
+/* The input has ended in state r->st. */
+static int at_eof(struct reader *r) {
+  switch (r->st) {
+    case ST_BOM:
+    case ST_TOP:
+      return fail(r, STV_EPARSE, "empty file");
+    case ST_DONE:
+      if (r->single != NULL) {
+        cJSON *single = r->single;
+        int rc;
+        r->single = NULL;
+        rc = call(r, -1, single);
+        cJSON_Delete(single);
+        return rc;
+      }
+      return 0;
+    case ST_ITEM: {
+      int rc = kept_syntax_error(r, r->index, r->len);
+      return rc ? rc : fail_truncated(r);
+    }
+    case ST_ITEMS_FIRST:
+    case ST_ITEMS_NEXT:
+    case ST_ITEMS_AFTER:
+      return fail_truncated(r);
+    default: {
+      uint64_t line, col;
+      if (r->keep != NOKEEP) {
+        int rc = kept_syntax_error(r, -1, r->len);
+        if (rc) return rc;
+      }
+      locate(r, r->len, &line, &col);
+      return fail(r, STV_EPARSE,
+                  "truncated at line %" PRIu64 ", column %" PRIu64, line, col);
+    }
+  }
+}
+
+/* Reads the whole input; see stv_json_stream_file. */
+static int run(struct reader *r) {
+  for (;;) {
+    int rc = refill(r);
+    if (rc < 0) return rc;
+    rc = step(r);
+    if (rc < 0) return rc;
+    if (r->eof) return at_eof(r);
+    if (r->keep != NOKEEP && r->len - boff(r, r->keep) >= STV_JSON_ITEM_MAX)
+      return fail_too_large(r, r->len);
+  }
+}
+
+static void reader_init(struct reader *r, const char *name, stv_json_item_cb cb,
+                        void *ctx, struct stv_err *err) {
+  memset(r, 0, sizeof(*r));
+  r->name = name;
+  r->cb = cb;
+  r->ctx = ctx;
+  r->err = err;
+  r->parse = 1;
+  r->fd = -1;
+  r->chunk = chunk_override != 0 ? chunk_override : CHUNK_DEFAULT;
+  if (r->chunk > STV_JSON_ITEM_MAX) r->chunk = STV_JSON_ITEM_MAX;
+  r->keep = NOKEEP;
+  r->st = ST_BOM;
+}
+
+static void reader_close(struct reader *r) {
+  stv_free(r->buf);
+  cJSON_Delete(r->single);
+}
+
+int stv_json_stream_file(const char *path, stv_json_item_cb cb, void *ctx,
+                         struct stv_err *err) {
+  struct stv_err local;
+  struct reader r;
+  struct stat st;
+  const char *name = path;
+  int fd = STDIN_FILENO, owned = 0, rc;
+
+  if (err == NULL) err = &local;
+  stv_json_init();
+  if (path == NULL) return stv_err_set(err, STV_EINVAL, "no input path");
+  if (strcmp(path, "-") == 0) {
+    name = "<stdin>";
+  } else {
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      int e = errno;
+      return stv_err_set(err, -e, "%s: cannot open: %s", path, strerror(e));
+    }
+    owned = 1;
+  }
+  if (fstat(fd, &st) != 0) {
+    int e = errno;
+    rc = stv_err_set(err, -e, "%s: cannot stat: %s", name, strerror(e));
+    goto out;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    rc = stv_err_set(err, -EISDIR, "%s: is a directory", name);
+    goto out;
+  }
+  if (S_ISREG(st.st_mode)) (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  reader_init(&r, name, cb, ctx, err);
+  r.fd = fd;
+  rc = run(&r);
+  reader_close(&r);
+out:
+  if (owned) close(fd);
+  return rc;
+}
+
+int stv_json_stream_buffer(const char *name, const char *buf, size_t len,
+                           stv_json_item_cb cb, void *ctx,
+                           struct stv_err *err) {
+  struct stv_err local;
+  struct reader r;
+  int rc;
+
+  if (err == NULL) err = &local;
+  stv_json_init();
+  if (buf == NULL && len > 0) return stv_err_set(err, STV_EINVAL, "no buffer");
+  reader_init(&r, name != NULL ? name : "<buffer>", cb, ctx, err);
+  r.mem = buf;
+  r.mem_len = len;
+  rc = run(&r);
+  reader_close(&r);
+  return rc;
+}

@@ -1,0 +1,114 @@
+/*
+ * jsonstream: reads a Kubernetes List document (what `kubectl get
+ * nodes,pods -A -o json` prints) one item at a time, so that memory is
+ * bounded by the largest item rather than by the document, which may be
+ * a gigabyte:
+ *
+ *   {"apiVersion":"v1","items":[{...},{...},...],"kind":"List",...}
+ *
+ * A byte scanner follows the top-level object; each element of its
+ * "items" array is cut out and parsed with cJSON on its own, and the
+ * other members are checked and skipped. A document without an "items"
+ * member is a single object and is delivered whole.
+ *
+ * Error messages name the input and, where there is one, the item:
+ *   snap.json: items[12]: malformed JSON at line 40, column 7: expected ',' or
+ * '}' Lines and columns count from 1 over the whole input; columns count bytes.
+ * Codes: STV_EPARSE for malformed or unexpected input, STV_ELIMIT for an item
+ * (or single object) larger than STV_JSON_ITEM_MAX, STV_ENOMEM when an
+ * allocation fails, -errno for system errors.
+ */
+#ifndef STV_JSONSTREAM_H
+#define STV_JSONSTREAM_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+#include "packer.h"
+
+/* Largest item, or single-object document, the reader accepts: 64 MiB. */
+#define STV_JSON_ITEM_MAX ((size_t)64 << 20)
+
+/* Nesting the reader accepts inside an item, as cJSON does. */
+#define STV_JSON_DEPTH_MAX 1000
+
+/*
+ * Makes cJSON allocate through stv_malloc/stv_free, so that allocation
+ * failures can be injected in tests and are reported as STV_ENOMEM. The
+ * hooks are process-global and apply to every cJSON user in the process
+ * (cJSON then grows print buffers by malloc and copy instead of realloc).
+ * Idempotent; the stream functions call it themselves, but main should
+ * call it once before starting threads.
+ */
+void stv_json_init(void);
+
+/*
+ * Called once per item, in document order. item is owned by the reader
+ * and freed after the callback returns; nothing of it may be kept.
+ * index is the position in "items", or -1 for a document that is a
+ * single object (no top-level "items" array). Return 0 to go on, or a
+ * negative STV_ code (with err filled) to stop; the reader returns that
+ * code (a positive return stops with STV_EINVAL). err is never NULL. The
+ * reader prefixes the callback's message with "<name>: items[<index>] "
+ * (or "<name>: " for index -1), so the callback starts its message with
+ * the object: "Pod team-a/web-5: spec.containers[0]...".
+ */
+typedef int (*stv_json_item_cb)(void *ctx, long index, const cJSON *item,
+                                struct stv_err *err);
+
+/*
+ * Reads path ("-" = standard input, named "<stdin>" in messages) in
+ * chunks and calls cb for each item of its "items" array, or once with
+ * index -1 when the document has no "items" member. path, ctx and err
+ * are borrowed; err may be NULL. cb may be NULL: the document is then
+ * only checked.
+ *
+ * Accepted: one JSON object, optionally after a UTF-8 byte order mark,
+ * with whitespace anywhere, followed by nothing but whitespace. Errors
+ * (err->msg, after "<name>: "):
+ *   "cannot open: <strerror>", "read error: <strerror>"         -errno
+ *   "is a directory"                                            -EISDIR
+ *   "empty file" (no bytes, or only whitespace)                 STV_EPARSE
+ *   "top level is not a JSON object"                            STV_EPARSE
+ *   "\"items\" is not an array"                                 STV_EPARSE
+ *   "duplicate \"items\" at line L, column C"                   STV_EPARSE
+ *   "items[3]: not a JSON object"                               STV_EPARSE
+ *   "items[12]: malformed JSON at line L, column C: why"        STV_EPARSE
+ *   "malformed JSON at line L, column C: why" (outside items)   STV_EPARSE
+ *   "truncated after items[41]", "truncated before items[0]",
+ *   "truncated at line L, column C"                             STV_EPARSE
+ *   "trailing garbage after the document at line L, column C"
+ *                                                               STV_EPARSE
+ *   "items[9]: item larger than 64 MiB"                         STV_ELIMIT
+ *   "single object larger than 64 MiB" (no "items" seen)        STV_ELIMIT
+ *   "member \"metadata\" larger than 64 MiB"                    STV_ELIMIT
+ *   "items[3]: out of memory"                                   STV_ENOMEM
+ * Items are checked by cJSON, which also accepts a few non-standard forms
+ * (raw control characters in strings, leading zeros); the other members
+ * of the top-level object are checked strictly (RFC 8259).
+ *
+ * Items are delivered as they are read, so cb may have been called for
+ * earlier items when an error is returned (a syntax error further on,
+ * trailing garbage). A single object is delivered only once the whole
+ * input has been checked. Returns 0 when the whole document was read.
+ */
+int stv_json_stream_file(const char *path, stv_json_item_cb cb, void *ctx,
+                         struct stv_err *err);
+
+/*
+ * Same over the memory buffer buf[0..len) (borrowed, need not be
+ * NUL-terminated; may be NULL when len is 0), for tests and embedded
+ * data. name (borrowed) stands for the path in messages.
+ */
+int stv_json_stream_buffer(const char *name, const char *buf, size_t len,
+                           stv_json_item_cb cb, void *ctx, struct stv_err *err);
+
+/*
+ * Test hook: sets the size of each read (process-global, not
+ * thread-safe); 0 restores the default of 1 MiB, and sizes above
+ * STV_JSON_ITEM_MAX count as that. Tests use small sizes to put chunk
+ * boundaries everywhere.
+ */
+void stv_json_stream_set_chunk(size_t size);
+
+#endif
