@@ -1,0 +1,1581 @@
+/*
+ * The packing heuristic: pending pods, grouped by class (and by zone where
+ * a zone-level rule binds them), go first into the free capacity of
+ * existing nodes, then onto new nodes. New nodes are chosen in rounds: for
+ * every usable template the heuristic fills one node greedily with the
+ * remaining groups (a pattern), scores it by price per unit of work packed,
+ * and opens as many copies of the best pattern as the remaining pods allow.
+ * Rounds are bounded by the number of groups, not pods, which is what makes
+ * 20,000 replicas of ten Deployments cost ten decisions.
+ *
+ * Rules by level:
+ * - static (selector, node affinity, taints, resources): a class x template
+ *   compatibility matrix, computed once;
+ * - zone (topology spread, pod affinity, pod anti-affinity on
+ *   topology.kubernetes.io/zone): pods are assigned to zones before
+ *   packing, one at a time, water-filling the spread counts;
+ * - hostname (the same rules on kubernetes.io/hostname): checked per node
+ *   while filling, against the classes already on it;
+ * - a final pass recomputes every topology spread count in the finished plan
+ *   and withdraws pods that a domain the plan could not fill leaves over
+ *   maxSkew.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "packer.h"
+
+#define ZONE_KEY "topology.kubernetes.io/zone"
+#define ZONE_KEY_BETA "failure-domain.beta.kubernetes.io/zone"
+#define HOST_KEY "kubernetes.io/hostname"
+
+enum level { LVL_HOST, LVL_ZONE, LVL_OTHER };
+
+/* A required pod (anti-)affinity term or a spread constraint, resolved. */
+struct rule {
+  int kind;          /* RULE_AFF, RULE_ANTI, RULE_SPREAD */
+  enum level level;
+  uint32_t owner;    /* class that carries the rule */
+  int self;          /* the owner's own labels match */
+  int32_t max_skew;
+  int32_t min_domains;
+  uint64_t *match;   /* classes whose pods the rule counts */
+  const struct stv_spread *spread;
+  unsigned char *zelig; /* zone spread: which zones are domains */
+};
+
+enum { RULE_AFF, RULE_ANTI, RULE_SPREAD };
+
+struct group {
+  uint32_t cls;
+  int32_t zone;        /* -1: any zone */
+  uint32_t remaining;
+  uint32_t total;
+  uint32_t *pods;      /* pod indexes, total of them */
+  uint32_t taken;      /* pods handed out to plan nodes */
+  double worth;
+};
+
+struct tinfo {
+  uint32_t t;
+  int32_t zone;
+  int64_t alloc[STV_MAX_RES]; /* after DaemonSet overhead */
+  uint32_t ndaemons;
+  uint32_t *daemons;
+  int64_t limit_left;         /* -1: unlimited */
+  uint64_t *presence;         /* DaemonSet classes on a fresh node */
+  int dominated;              /* another template is as good in every way */
+  /* cached best pattern for the current remaining counts */
+  int valid, pinned;
+  uint32_t npat;
+  uint32_t *pat_g, *pat_k;
+  size_t cap_pat, cap_patk;
+  double value;
+};
+
+/* A node being filled: existing or new. */
+struct nstate {
+  int32_t existing;
+  int32_t tmpl; /* index into tinfo */
+  int zone;
+  int64_t free[STV_MAX_RES];
+  uint64_t *presence; /* classes present (bound or planned) */
+  uint32_t *gcount;   /* planned count per group (dense scratch) */
+  uint32_t *pat_g;    /* groups with gcount != 0 */
+  uint32_t npat;
+  uint32_t *rcnt;     /* per rule: pods on the node that the rule counts */
+  uint32_t *touched;  /* rules with rcnt != 0 */
+  uint32_t ntouched;
+};
+
+/* A node of the plan before pods are handed out: a pattern and its copies. */
+struct kept {
+  int32_t existing;
+  int32_t tmpl;
+  uint32_t mult;
+  uint32_t npat;
+  uint32_t *g, *k;
+};
+
+struct solve {
+  const struct stv_problem *p;
+  const struct stv_snapshot *s;
+  struct stv_arena a;
+  int ndim;
+  size_t W; /* words per class bitset */
+  size_t nclasses;
+  /* zones */
+  const char **zones;
+  size_t nzones;
+  /* rules */
+  struct rule *rules;
+  size_t nrules;
+  uint32_t **class_rules; /* per class: rule indexes, terminated by UINT32_MAX */
+  uint32_t **rules_counting; /* per class: hostname rules whose selector counts it */
+  unsigned char *rule_anywhere; /* per rule: a matching pod exists or is planned */
+  int64_t minreq[STV_MAX_RES];  /* smallest request of the remaining groups */
+  uint64_t *anti_host;    /* per class W words: classes it may not share a node with */
+  uint64_t *aff_host_any; /* classes having hostname affinity rules */
+  uint64_t *spread_host_owner;
+  /* existing bound pods: per node (class,count) pairs */
+  uint32_t *bound_off;
+  uint32_t *bound_cls;
+  uint32_t *bound_cnt;
+  uint32_t *zone_count; /* [class][zone]: bound + zone-assigned pods */
+  /* templates */
+  struct tinfo *ti;
+  size_t nti;
+  uint64_t *compat; /* per template: W words of classes */
+  int32_t *ti_zone_of_tmpl; /* zone index of each problem template */
+  /* groups */
+  struct group *g;
+  size_t ng;
+  uint32_t *order; /* groups by worth, decreasing */
+  /* results */
+  struct kept *nodes;
+  size_t nnodes, cap_nodes;
+  /* unschedulable */
+  struct stv_plan_unsched *un;
+  size_t nun, cap_un;
+  double lambda[STV_MAX_RES];
+};
+
+#define BIT_SET(w, i) ((w)[(i) >> 6] |= (uint64_t)1 << ((i)&63))
+#define BIT_GET(w, i) (((w)[(i) >> 6] >> ((i)&63)) & 1)
+
+static int bits_intersect(const uint64_t *a, const uint64_t *b, size_t W) {
+  size_t i;
+  for (i = 0; i < W; i++)
+    if (a[i] & b[i]) return 1;
+  return 0;
+}
+
+static enum level level_of(const char *key) {
+  if (strcmp(key, HOST_KEY) == 0) return LVL_HOST;
+  if (strcmp(key, ZONE_KEY) == 0 || strcmp(key, ZONE_KEY_BETA) == 0) return LVL_ZONE;
+  return LVL_OTHER;
+}
+
+static const char *zone_of(const struct stv_labels *l) {
+  const char *z = stv_labels_get(l, ZONE_KEY);
+  return z ? z : stv_labels_get(l, ZONE_KEY_BETA);
+}
+
+static int zone_index(struct solve *S, const char *z) {
+  size_t i;
+  if (z == NULL) return -1;
+  for (i = 0; i < S->nzones; i++)
+    if (strcmp(S->zones[i], z) == 0) return (int)i;
+  return -1;
+}
+
+static int add_unsched(struct solve *S, uint32_t pod, const char *reason) {
+  struct stv_plan_unsched *u;
+  if (stv_grow((void **)&S->un, &S->cap_un, S->nun + 1, sizeof(*S->un)) != 0) return STV_ENOMEM;
+  u = &S->un[S->nun++];
+  u->pod = pod;
+  snprintf(u->reason, sizeof(u->reason), "%s", reason);
+  return 0;
+}
+
+static int term_matches_class(const struct stv_snapshot *s, const struct stv_pod_term *t,
+                              const struct stv_class *owner, const struct stv_class *c) {
+  if (t->match_none) return 0;
+  if (!stv_term_covers_ns(s, t, owner->ns, c->ns)) return 0;
+  return stv_selector_matches(&t->sel, &c->labels);
+}
+
+static int spread_matches_class(const struct stv_spread *k, const struct stv_class *owner,
+                                const struct stv_class *c) {
+  if (k->match_none) return 0;
+  if (strcmp(owner->ns, c->ns) != 0) return 0;
+  return stv_selector_matches(&k->sel, &c->labels);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Set-up                                                                 */
+
+static int add_zone(struct solve *S, const char *z, size_t *cap) {
+  if (z == NULL || zone_index(S, z) >= 0) return 0;
+  if (stv_grow((void **)&S->zones, cap, S->nzones + 1, sizeof(*S->zones)) != 0) return STV_ENOMEM;
+  S->zones[S->nzones++] = z;
+  return 0;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int setup_zones(struct solve *S) {
+  size_t i, cap = 0;
+  for (i = 0; i < S->p->ntmpl; i++)
+    if (add_zone(S, zone_of(&S->p->tmpl[i].labels), &cap)) return STV_ENOMEM;
+  for (i = 0; i < S->s->nnodes; i++)
+    if (add_zone(S, zone_of(&S->s->nodes[i].labels), &cap)) return STV_ENOMEM;
+  if (S->nzones > 1) qsort(S->zones, S->nzones, sizeof(*S->zones), cmp_str);
+  return 0;
+}
+
+static int push_rule(struct solve *S, size_t *cap, struct rule *r) {
+  if (stv_grow((void **)&S->rules, cap, S->nrules + 1, sizeof(*S->rules)) != 0) return STV_ENOMEM;
+  S->rules[S->nrules++] = *r;
+  return 0;
+}
+
+/* Resolves every class's required terms and spread constraints into rules. */
+static int setup_rules(struct solve *S) {
+  const struct stv_snapshot *s = S->s;
+  size_t cap = 0, c, d, i, W = S->W;
+  size_t *count;
+  int rc = 0;
+  S->anti_host = stv_arena_alloc(&S->a, S->nclasses * W * 8 + 8);
+  S->aff_host_any = stv_arena_alloc(&S->a, W * 8 + 8);
+  S->spread_host_owner = stv_arena_alloc(&S->a, W * 8 + 8);
+  S->class_rules = stv_arena_alloc(&S->a, S->nclasses * sizeof(*S->class_rules) + 8);
+  if (!S->anti_host || !S->aff_host_any || !S->spread_host_owner || !S->class_rules) return STV_ENOMEM;
+  for (c = 0; c < S->nclasses; c++) {
+    const struct stv_class *k = s->classes[c];
+    uint32_t j;
+    for (j = 0; j < k->naff + k->nanti + k->nspread; j++) {
+      struct rule r;
+      memset(&r, 0, sizeof(r));
+      r.owner = (uint32_t)c;
+      r.match = stv_arena_alloc(&S->a, W * 8 + 8);
+      if (r.match == NULL) return STV_ENOMEM;
+      if (j < k->naff + k->nanti) {
+        const struct stv_pod_term *t = j < k->naff ? &k->aff[j] : &k->anti[j - k->naff];
+        r.kind = j < k->naff ? RULE_AFF : RULE_ANTI;
+        r.level = level_of(t->topology_key);
+        for (d = 0; d < S->nclasses; d++)
+          if (term_matches_class(s, t, k, s->classes[d])) BIT_SET(r.match, d);
+      } else {
+        const struct stv_spread *sp = &k->spread[j - k->naff - k->nanti];
+        if (!sp->do_not_schedule) continue; /* ScheduleAnyway is a preference */
+        r.kind = RULE_SPREAD;
+        r.level = level_of(sp->topology_key);
+        r.max_skew = sp->max_skew;
+        r.min_domains = sp->min_domains;
+        r.spread = sp;
+        for (d = 0; d < S->nclasses; d++)
+          if (spread_matches_class(sp, k, s->classes[d])) BIT_SET(r.match, d);
+      }
+      r.self = (int)BIT_GET(r.match, c);
+      if ((rc = push_rule(S, &cap, &r)) != 0) return rc;
+    }
+  }
+  /* Per-class rule lists and the hostname anti-affinity relation, both ways. */
+  count = stv_arena_alloc(&S->a, S->nclasses * sizeof(*count) + 8);
+  if (count == NULL) return STV_ENOMEM;
+  for (i = 0; i < S->nrules; i++) count[S->rules[i].owner]++;
+  for (c = 0; c < S->nclasses; c++) {
+    S->class_rules[c] = stv_arena_alloc(&S->a, (count[c] + 1) * sizeof(uint32_t));
+    if (S->class_rules[c] == NULL) return STV_ENOMEM;
+    count[c] = 0;
+  }
+  for (i = 0; i < S->nrules; i++) {
+    struct rule *r = &S->rules[i];
+    S->class_rules[r->owner][count[r->owner]++] = (uint32_t)i;
+    if (r->kind == RULE_ANTI && r->level == LVL_HOST) {
+      for (d = 0; d < S->nclasses; d++) {
+        if (!BIT_GET(r->match, d)) continue;
+        BIT_SET(&S->anti_host[r->owner * W], d);
+        BIT_SET(&S->anti_host[d * W], r->owner);
+      }
+    }
+    if (r->kind == RULE_AFF && r->level == LVL_HOST) BIT_SET(S->aff_host_any, r->owner);
+    if (r->kind == RULE_SPREAD && r->level == LVL_HOST) BIT_SET(S->spread_host_owner, r->owner);
+  }
+  for (c = 0; c < S->nclasses; c++) S->class_rules[c][count[c]] = UINT32_MAX;
+  /* Hostname rules that count each class, for per-node counters. */
+  S->rules_counting = stv_arena_alloc(&S->a, S->nclasses * sizeof(*S->rules_counting) + 8);
+  S->rule_anywhere = stv_arena_alloc(&S->a, S->nrules + 1);
+  if (S->rules_counting == NULL || S->rule_anywhere == NULL) return STV_ENOMEM;
+  memset(count, 0, S->nclasses * sizeof(*count));
+  for (i = 0; i < S->nrules; i++) {
+    const struct rule *r = &S->rules[i];
+    if (r->level != LVL_HOST || r->kind == RULE_ANTI) continue;
+    for (d = 0; d < S->nclasses; d++)
+      if (BIT_GET(r->match, d)) count[d]++;
+  }
+  for (c = 0; c < S->nclasses; c++) {
+    S->rules_counting[c] = stv_arena_alloc(&S->a, (count[c] + 1) * sizeof(uint32_t));
+    if (S->rules_counting[c] == NULL) return STV_ENOMEM;
+    count[c] = 0;
+  }
+  for (i = 0; i < S->nrules; i++) {
+    const struct rule *r = &S->rules[i];
+    if (r->level != LVL_HOST || r->kind == RULE_ANTI) continue;
+    for (d = 0; d < S->nclasses; d++)
+      if (BIT_GET(r->match, d)) S->rules_counting[d][count[d]++] = (uint32_t)i;
+  }
+  for (c = 0; c < S->nclasses; c++) S->rules_counting[c][count[c]] = UINT32_MAX;
+  return 0;
+}
+
+/* Bound pods per existing node as (class, count) runs, and per-zone counts. */
+static int setup_bound(struct solve *S) {
+  const struct stv_snapshot *s = S->s;
+  size_t i, n = s->nnodes;
+  uint32_t *cnt_by_node = stv_arena_alloc(&S->a, (n + 1) * sizeof(uint32_t));
+  uint32_t *fill;
+  S->bound_off = stv_arena_alloc(&S->a, (n + 1) * sizeof(uint32_t));
+  S->zone_count = stv_arena_alloc(&S->a, S->nclasses * (S->nzones + 1) * sizeof(uint32_t) + 8);
+  if (!cnt_by_node || !S->bound_off || !S->zone_count) return STV_ENOMEM;
+  for (i = 0; i < s->npods; i++) {
+    const struct stv_pod *p = &s->pods[i];
+    if (p->node < 0 || p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED) continue;
+    cnt_by_node[p->node]++;
+  }
+  for (i = 0; i < n; i++) S->bound_off[i + 1] = S->bound_off[i] + cnt_by_node[i];
+  S->bound_cls = stv_arena_alloc(&S->a, (S->bound_off[n] + 1) * sizeof(uint32_t));
+  S->bound_cnt = stv_arena_alloc(&S->a, (S->bound_off[n] + 1) * sizeof(uint32_t));
+  fill = stv_arena_alloc(&S->a, (n + 1) * sizeof(uint32_t));
+  if (!S->bound_cls || !S->bound_cnt || !fill) return STV_ENOMEM;
+  /* One entry per pod; runs of one class are rare enough not to merge. */
+  for (i = 0; i < s->npods; i++) {
+    const struct stv_pod *p = &s->pods[i];
+    uint32_t at;
+    int z;
+    if (p->node < 0 || p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED) continue;
+    at = S->bound_off[p->node] + fill[p->node]++;
+    S->bound_cls[at] = p->cls;
+    S->bound_cnt[at] = 1;
+    z = zone_index(S, zone_of(&s->nodes[p->node].labels));
+    if (z >= 0) S->zone_count[p->cls * S->nzones + (size_t)z]++;
+    {
+      const uint32_t *ri;
+      for (ri = S->rules_counting[p->cls]; *ri != UINT32_MAX; ri++) S->rule_anywhere[*ri] = 1;
+    }
+  }
+  return 0;
+}
+
+/* Value weights: hourly price per unit of each resource, fitted to the templates. */
+static void setup_lambda(struct solve *S) {
+  const struct stv_problem *p = S->p;
+  double scc = 0, scm = 0, smm = 0, scp = 0, smp = 0;
+  size_t i, n = 0;
+  int r;
+  for (r = 0; r < S->ndim; r++) S->lambda[r] = 0;
+  for (i = 0; i < p->ntmpl; i++) {
+    const struct stv_template *t = &p->tmpl[i];
+    double c = (double)t->alloc[STV_RES_CPU] / 1000.0, m = (double)t->alloc[STV_RES_MEMORY] / 1073741824.0;
+    int gpu = 0;
+    for (r = STV_RES_FIXED; r < S->ndim; r++)
+      if (t->alloc[r] > 0) gpu = 1;
+    if (gpu || t->capacity_type != STV_CT_ON_DEMAND || c <= 0 || m <= 0) continue;
+    scc += c * c;
+    scm += c * m;
+    smm += m * m;
+    scp += c * t->price;
+    smp += m * t->price;
+    n++;
+  }
+  if (n >= 3 && fabs(scc * smm - scm * scm) > 1e-9 * (scc * smm)) {
+    double det = scc * smm - scm * scm;
+    double a = (scp * smm - smp * scm) / det, b = (smp * scc - scp * scm) / det;
+    if (a > 0 && b > 0) {
+      S->lambda[STV_RES_CPU] = a / 1000.0;
+      S->lambda[STV_RES_MEMORY] = b / 1073741824.0;
+    }
+  }
+  /* Otherwise, and for every other resource: the cheapest price per unit
+   * among templates that offer it, split evenly over the resources used. */
+  for (r = 0; r < S->ndim; r++) {
+    double best = -1;
+    if (S->lambda[r] > 0 || r == STV_RES_PODS) continue;
+    for (i = 0; i < p->ntmpl; i++) {
+      const struct stv_template *t = &p->tmpl[i];
+      int k, used = 0;
+      double v;
+      if (t->alloc[r] <= 0) continue;
+      for (k = 0; k < S->ndim; k++)
+        if (k != STV_RES_PODS && t->alloc[k] > 0) used++;
+      v = (t->price > 0 ? t->price : 1e-6) / (double)t->alloc[r] / (used ? used : 1);
+      if (best < 0 || v < best) best = v;
+    }
+    S->lambda[r] = best > 0 ? best : 0;
+  }
+  S->lambda[STV_RES_PODS] = 0;
+}
+
+static double worth_of(const struct solve *S, const struct stv_class *c) {
+  double w = 0;
+  int r;
+  for (r = 0; r < S->ndim; r++) w += S->lambda[r] * (double)c->req[r];
+  /* Pods that need nothing measurable still take a slot. */
+  return w > 0 ? w : 1e-9;
+}
+
+static int fits_vec(const int64_t *need, const int64_t *have, int ndim) {
+  int r;
+  for (r = 0; r < ndim; r++)
+    if (need[r] > have[r]) return 0;
+  return 1;
+}
+
+/* 1 when every bit of a is in b. */
+static int bits_subset(const uint64_t *a, const uint64_t *b, size_t W) {
+  size_t i;
+  for (i = 0; i < W; i++)
+    if (a[i] & ~b[i]) return 0;
+  return 1;
+}
+
+struct price_key {
+  double price;
+  uint32_t index;
+};
+
+static int cmp_price(const void *a, const void *b) {
+  const struct price_key *x = a, *y = b;
+  if (x->price != y->price) return x->price < y->price ? -1 : 1;
+  return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/*
+ * Marks templates that can never be the better choice: another template in
+ * the same zone, no dearer, with at least as much of every resource, taking
+ * every class it takes and running no more DaemonSets. Only unlimited
+ * templates dominate (a reserved count can run out). Candidates are tried
+ * cheapest first against the undominated ones kept so far.
+ */
+static void mark_dominated(struct solve *S) {
+  struct price_key *k = stv_malloc((S->nti + 1) * sizeof(*k));
+  uint32_t *front = stv_malloc((S->nti + 1) * sizeof(*front));
+  size_t i, j, nf = 0;
+  if (k == NULL || front == NULL) goto out; /* pruning is an optimisation only */
+  for (i = 0; i < S->nti; i++) {
+    k[i].price = S->p->tmpl[S->ti[i].t].price;
+    k[i].index = (uint32_t)i;
+  }
+  qsort(k, S->nti, sizeof(*k), cmp_price);
+  for (i = 0; i < S->nti; i++) {
+    struct tinfo *t = &S->ti[k[i].index];
+    const uint64_t *ct = &S->compat[(size_t)k[i].index * S->W];
+    for (j = 0; j < nf && !t->dominated; j++) {
+      const struct tinfo *f = &S->ti[front[j]];
+      if (f->zone != t->zone || f->limit_left >= 0) continue;
+      if (!fits_vec(t->alloc, f->alloc, S->ndim)) continue;
+      if (!bits_subset(ct, &S->compat[(size_t)front[j] * S->W], S->W)) continue;
+      if (!bits_subset(f->presence, t->presence, S->W)) continue;
+      t->dominated = 1;
+    }
+    if (!t->dominated) front[nf++] = k[i].index;
+  }
+out:
+  stv_free(k);
+  stv_free(front);
+}
+
+/* Template views, DaemonSet overhead, and the class compatibility matrix. */
+static int setup_templates(struct solve *S) {
+  const struct stv_problem *p = S->p;
+  const struct stv_snapshot *s = S->s;
+  size_t i, c, W = S->W;
+  uint32_t *ds = stv_arena_alloc(&S->a, (S->nclasses + 1) * sizeof(uint32_t));
+  size_t nds = 0;
+  if (ds == NULL) return STV_ENOMEM;
+  /* One class per DaemonSet (several when its pods differ: take each once). */
+  for (c = 0; c < S->nclasses; c++) {
+    size_t k;
+    int dup = 0;
+    if (!s->classes[c]->daemonset) continue;
+    for (k = 0; k < nds; k++) {
+      const struct stv_class *o = s->classes[ds[k]];
+      if (o->owner_uid != NULL && o->owner_uid == s->classes[c]->owner_uid) {
+        int r;
+        /* Keep the larger of two templates of one DaemonSet. */
+        for (r = 0; r < S->ndim; r++)
+          if (s->classes[c]->req[r] > o->req[r]) ds[k] = (uint32_t)c;
+        dup = 1;
+        break;
+      }
+    }
+    if (!dup) ds[nds++] = (uint32_t)c;
+  }
+  S->ti = stv_arena_alloc(&S->a, (p->ntmpl + 1) * sizeof(*S->ti));
+  S->compat = stv_arena_alloc(&S->a, (p->ntmpl + 1) * W * 8);
+  if (S->ti == NULL || S->compat == NULL) return STV_ENOMEM;
+  for (i = 0; i < p->ntmpl; i++) {
+    const struct stv_template *t = &p->tmpl[i];
+    struct tinfo *ti = &S->ti[S->nti];
+    struct stv_node_view v = {NULL, &t->labels, t->ntaints, t->taints, 0};
+    size_t k;
+    int r, ok = 1;
+    memset(ti, 0, sizeof(*ti));
+    ti->t = (uint32_t)i;
+    ti->zone = zone_index(S, zone_of(&t->labels));
+    ti->limit_left = t->limit;
+    if (t->limit == 0) continue;
+    memcpy(ti->alloc, t->alloc, sizeof(ti->alloc));
+    ti->daemons = stv_arena_alloc(&S->a, (nds + 1) * sizeof(uint32_t));
+    ti->presence = stv_arena_alloc(&S->a, W * 8 + 8);
+    if (ti->daemons == NULL || ti->presence == NULL) return STV_ENOMEM;
+    for (k = 0; k < nds; k++) {
+      const struct stv_class *d = s->classes[ds[k]];
+      if (!stv_class_fits_node(d, &v, NULL, 0)) continue;
+      for (r = 0; r < S->ndim; r++) ti->alloc[r] -= d->req[r];
+      ti->daemons[ti->ndaemons++] = ds[k];
+      BIT_SET(ti->presence, ds[k]);
+    }
+    for (r = 0; r < S->ndim; r++)
+      if (ti->alloc[r] < 0) ok = 0;
+    if (!ok) continue; /* the DaemonSets alone do not fit */
+    for (c = 0; c < S->nclasses; c++) {
+      const struct stv_class *k2 = s->classes[c];
+      if (k2->daemonset || k2->npending == 0) continue;
+      if (!fits_vec(k2->req, ti->alloc, S->ndim)) continue;
+      if (!stv_class_fits_node(k2, &v, NULL, 0)) continue;
+      BIT_SET(&S->compat[S->nti * W], c);
+    }
+    S->nti++;
+  }
+  mark_dominated(S);
+  S->ti_zone_of_tmpl = stv_arena_alloc(&S->a, (p->ntmpl + 1) * sizeof(int32_t));
+  if (S->ti_zone_of_tmpl == NULL) return STV_ENOMEM;
+  for (i = 0; i < p->ntmpl; i++) S->ti_zone_of_tmpl[i] = zone_index(S, zone_of(&p->tmpl[i].labels));
+  return 0;
+}
+
+/*
+ * Whether a node is a domain of spread rule r: it has the topology key and
+ * passes the owner's node selector and affinity (nodeAffinityPolicy Honor)
+ * and, with nodeTaintsPolicy Honor, its taints are tolerated.
+ */
+static int spread_eligible(const struct rule *r, const struct stv_class *owner, const struct stv_node_view *v) {
+  struct stv_class probe = *owner;
+  struct stv_node_view w = *v;
+  const struct stv_spread *sp = r->spread;
+  if (r->level == LVL_ZONE && zone_of(v->labels) == NULL) return 0;
+  w.unschedulable = 0;
+  if (!sp->honor_taints) {
+    w.ntaints = 0;
+    w.taints = NULL;
+  }
+  if (!sp->honor_node_affinity) {
+    probe.node_selector.n = 0;
+    probe.affinity.n = 0;
+  }
+  return stv_class_fits_node(&probe, &w, NULL, 0);
+}
+
+/* Zones that are domains of each zone-level spread rule. */
+static int setup_rule_zones(struct solve *S) {
+  size_t ri, i;
+  for (ri = 0; ri < S->nrules; ri++) {
+    struct rule *r = &S->rules[ri];
+    const struct stv_class *owner = S->s->classes[r->owner];
+    if (r->kind != RULE_SPREAD || r->level != LVL_ZONE) continue;
+    r->zelig = stv_arena_alloc(&S->a, S->nzones + 1);
+    if (r->zelig == NULL) return STV_ENOMEM;
+    for (i = 0; i < S->p->ntmpl; i++) {
+      const struct stv_template *t = &S->p->tmpl[i];
+      struct stv_node_view v = {NULL, &t->labels, t->ntaints, t->taints, 0};
+      int z = zone_index(S, zone_of(&t->labels));
+      if (z >= 0 && !r->zelig[z] && spread_eligible(r, owner, &v)) r->zelig[z] = 1;
+    }
+    for (i = 0; i < S->s->nnodes; i++) {
+      const struct stv_node *n = &S->s->nodes[i];
+      struct stv_node_view v = {n->name, &n->labels, n->ntaints, n->taints, n->unschedulable};
+      int z = zone_index(S, zone_of(&n->labels));
+      if (z >= 0 && !r->zelig[z] && spread_eligible(r, owner, &v)) r->zelig[z] = 1;
+    }
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Zone assignment                                                        */
+
+static int class_zone_bound(const struct solve *S, uint32_t c) {
+  uint32_t *ri;
+  for (ri = S->class_rules[c]; *ri != UINT32_MAX; ri++) {
+    const struct rule *r = &S->rules[*ri];
+    if (r->level == LVL_ZONE) return 1;
+  }
+  return 0;
+}
+
+/* Pods of the classes in match, counted in zone z. */
+static uint32_t zone_matches(const struct solve *S, const uint64_t *match, size_t z) {
+  uint32_t n = 0;
+  size_t c;
+  for (c = 0; c < S->nclasses; c++)
+    if (BIT_GET(match, c)) n += S->zone_count[c * S->nzones + z];
+  return n;
+}
+
+/* Zones where class c could run at all: a compatible template or an existing node. */
+static void usable_zones(const struct solve *S, uint32_t c, unsigned char *ok, unsigned char *eligible) {
+  const struct stv_snapshot *s = S->s;
+  const struct stv_class *k = s->classes[c];
+  size_t i;
+  memset(ok, 0, S->nzones);
+  memset(eligible, 0, S->nzones);
+  for (i = 0; i < S->nti; i++) {
+    const struct tinfo *t = &S->ti[i];
+    if (t->zone < 0) continue;
+    if (BIT_GET(&S->compat[i * S->W], c)) ok[t->zone] = 1;
+    if (!eligible[t->zone]) {
+      struct stv_node_view v = {NULL, &S->p->tmpl[t->t].labels, 0, NULL, 0};
+      /* Eligible domains honour node selector and affinity, not taints. */
+      struct stv_class probe = *k;
+      probe.ntol = 0;
+      if (stv_class_fits_node(&probe, &v, NULL, 0)) eligible[t->zone] = 1;
+    }
+  }
+  for (i = 0; i < s->nnodes; i++) {
+    const struct stv_node *n = &s->nodes[i];
+    struct stv_node_view v = {n->name, &n->labels, n->ntaints, n->taints, n->unschedulable};
+    struct stv_node_view ve = {n->name, &n->labels, 0, NULL, 0};
+    int z = zone_index((struct solve *)S, zone_of(&n->labels));
+    int64_t freev[STV_MAX_RES];
+    int r;
+    struct stv_class probe = *k;
+    if (z < 0) continue;
+    probe.ntol = 0;
+    if (stv_class_fits_node(&probe, &ve, NULL, 0)) eligible[z] = 1;
+    if (ok[z]) continue;
+    for (r = 0; r < S->ndim; r++) freev[r] = n->alloc[r] - n->used[r];
+    if (fits_vec(k->req, freev, S->ndim) && stv_class_fits_node(k, &v, NULL, 0)) ok[z] = 1;
+  }
+}
+
+/* Checks the zone-level rules for one more pod of c in zone z; why on failure. */
+static int zone_allows(const struct solve *S, uint32_t c, size_t z,
+                       char *why, size_t whysize) {
+  const struct stv_snapshot *s = S->s;
+  size_t i, zz;
+  for (i = 0; i < S->nrules; i++) {
+    const struct rule *r = &S->rules[i];
+    if (r->level != LVL_ZONE) continue;
+    if (r->owner == c) {
+      if (r->kind == RULE_ANTI && zone_matches(S, r->match, z) > 0) {
+        snprintf(why, whysize, "required pod anti-affinity (zone) of %s", s->classes[c]->example);
+        return 0;
+      }
+      if (r->kind == RULE_AFF && zone_matches(S, r->match, z) == 0) {
+        /* The first pod of a group that matches its own term may go anywhere. */
+        int any = 0;
+        for (zz = 0; zz < S->nzones && !any; zz++) any = zone_matches(S, r->match, zz) > 0;
+        if (any || !r->self) {
+          snprintf(why, whysize, "required pod affinity (zone): no matching pod in a zone it can use");
+          return 0;
+        }
+      }
+      if (r->kind == RULE_SPREAD) {
+        uint32_t min = UINT32_MAX, here = zone_matches(S, r->match, z) + 1;
+        size_t ndom = 0;
+        for (zz = 0; zz < S->nzones; zz++) {
+          uint32_t v;
+          if (!r->zelig[zz] && zz != z) continue;
+          ndom++;
+          v = zone_matches(S, r->match, zz) + (zz == z && BIT_GET(r->match, c) ? 1 : 0);
+          if (v < min) min = v;
+        }
+        if (r->min_domains > 0 && ndom < (size_t)r->min_domains) min = 0;
+        if (!BIT_GET(r->match, c)) here--;
+        if (min != UINT32_MAX && here > min + (uint32_t)r->max_skew) {
+          snprintf(why, whysize, "topology spread (zone, maxSkew %d) cannot be met", r->max_skew);
+          return 0;
+        }
+      }
+    } else if (BIT_GET(r->match, c)) {
+      /* Other classes' rules that count c. */
+      if (r->kind == RULE_ANTI && S->zone_count[r->owner * S->nzones + z] > 0) {
+        snprintf(why, whysize, "required pod anti-affinity (zone) of %s", s->classes[r->owner]->example);
+        return 0;
+      }
+      if (r->kind == RULE_SPREAD && S->zone_count[r->owner * S->nzones + z] > 0) {
+        uint32_t min = UINT32_MAX;
+        for (zz = 0; zz < S->nzones; zz++) {
+          uint32_t v;
+          if (!r->zelig[zz]) continue;
+          v = zone_matches(S, r->match, zz);
+          if (v < min) min = v;
+        }
+        if (zone_matches(S, r->match, z) + 1 > min + (uint32_t)r->max_skew) {
+          snprintf(why, whysize, "would break the zone topology spread of %s",
+                   s->classes[r->owner]->example);
+          return 0;
+        }
+      }
+    }
+  }
+  return 1;
+}
+
+/* Does class c take part in zone-level rules (its own or others' that count it)? */
+static int zone_participant(const struct solve *S, uint32_t c) {
+  size_t i;
+  if (class_zone_bound(S, c)) return 1;
+  for (i = 0; i < S->nrules; i++) {
+    const struct rule *r = &S->rules[i];
+    if (r->level == LVL_ZONE && S->s->classes[r->owner]->npods > 0 && BIT_GET(r->match, c)) return 1;
+  }
+  return 0;
+}
+
+static int new_group(struct solve *S, size_t *cap, uint32_t c, int32_t zone, uint32_t *pods, uint32_t n) {
+  struct group *g;
+  if (stv_grow((void **)&S->g, cap, S->ng + 1, sizeof(*S->g)) != 0) return STV_ENOMEM;
+  g = &S->g[S->ng++];
+  memset(g, 0, sizeof(*g));
+  g->cls = c;
+  g->zone = zone;
+  g->remaining = g->total = n;
+  g->pods = pods;
+  g->worth = worth_of(S, S->s->classes[c]);
+  return 0;
+}
+
+static int has_unsupported_rule(const struct solve *S, uint32_t c, char *why, size_t whysize) {
+  uint32_t *ri;
+  for (ri = S->class_rules[c]; *ri != UINT32_MAX; ri++) {
+    const struct rule *r = &S->rules[*ri];
+    if (r->level == LVL_OTHER) {
+      const char *key = r->spread ? r->spread->topology_key : "a custom key";
+      snprintf(why, whysize, "topologyKey %s is not supported by the planner (only %s and %s)", key,
+               HOST_KEY, ZONE_KEY);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static int setup_groups(struct solve *S) {
+  const struct stv_snapshot *s = S->s;
+  size_t cap = 0, i, c, pass;
+  uint32_t *start = stv_arena_alloc(&S->a, (S->nclasses + 1) * sizeof(uint32_t));
+  uint32_t *all = stv_arena_alloc(&S->a, (s->npods + 1) * sizeof(uint32_t));
+  uint32_t *fill = stv_arena_alloc(&S->a, (S->nclasses + 1) * sizeof(uint32_t));
+  unsigned char *ok = stv_arena_alloc(&S->a, S->nzones + 1);
+  unsigned char *elig = stv_arena_alloc(&S->a, S->nzones + 1);
+  uint32_t *zc = stv_arena_alloc(&S->a, (S->nzones + 1) * sizeof(uint32_t));
+  int32_t *zsel;
+  char why[200];
+  if (!start || !all || !fill || !ok || !elig || !zc) return STV_ENOMEM;
+  /* Pending pods by class, in snapshot order. */
+  for (c = 0; c < S->nclasses; c++) start[c + 1] = start[c] + s->classes[c]->npending;
+  for (i = 0; i < s->npods; i++) {
+    const struct stv_pod *p = &s->pods[i];
+    const struct stv_class *k = s->classes[p->cls];
+    if (p->node >= 0 || k->daemonset || p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED)
+      continue;
+    all[start[p->cls] + fill[p->cls]++] = (uint32_t)i;
+  }
+  /* Classes without pod-affinity rules first, so that affinity finds its targets. */
+  for (pass = 0; pass < 2; pass++) {
+    for (c = 0; c < S->nclasses; c++) {
+      const struct stv_class *k = s->classes[c];
+      uint32_t *pods = all + start[c], n = k->npending, j;
+      int has_aff = k->naff > 0;
+      size_t z;
+      if (n == 0 || k->daemonset || (size_t)has_aff != pass) continue;
+      if (has_unsupported_rule(S, (uint32_t)c, why, sizeof(why))) {
+        for (j = 0; j < n; j++)
+          if (add_unsched(S, pods[j], why)) return STV_ENOMEM;
+        continue;
+      }
+      if (S->nzones == 0 || !zone_participant(S, (uint32_t)c)) {
+        if (new_group(S, &cap, (uint32_t)c, -1, pods, n)) return STV_ENOMEM;
+        continue;
+      }
+      usable_zones(S, (uint32_t)c, ok, elig);
+      memset(zc, 0, S->nzones * sizeof(*zc));
+      zsel = stv_arena_alloc(&S->a, (n + 1) * sizeof(int32_t));
+      if (zsel == NULL) return STV_ENOMEM;
+      /* One pod at a time to the allowed zone with the fewest of its kind. */
+      for (j = 0; j < n; j++) {
+        int best = -1;
+        why[0] = '\0';
+        for (z = 0; z < S->nzones; z++) {
+          if (!ok[z]) continue;
+          if (!zone_allows(S, (uint32_t)c, z, why, sizeof(why))) continue;
+          if (best < 0 || S->zone_count[c * S->nzones + z] < S->zone_count[c * S->nzones + (size_t)best])
+            best = (int)z;
+        }
+        zsel[j] = best;
+        if (best < 0) {
+          if (why[0] == '\0') snprintf(why, sizeof(why), "no zone has a node it can run on");
+          if (add_unsched(S, pods[j], why)) return STV_ENOMEM;
+          continue;
+        }
+        S->zone_count[c * S->nzones + (size_t)best]++;
+        zc[best]++;
+      }
+      /* One group per zone, pods in snapshot order. */
+      for (z = 0; z < S->nzones; z++) {
+        uint32_t *zp, at = 0;
+        if (zc[z] == 0) continue;
+        zp = stv_arena_alloc(&S->a, (zc[z] + 1) * sizeof(uint32_t));
+        if (zp == NULL) return STV_ENOMEM;
+        for (j = 0; j < n; j++)
+          if (zsel[j] == (int32_t)z) zp[at++] = pods[j];
+        if (new_group(S, &cap, (uint32_t)c, (int32_t)z, zp, zc[z])) return STV_ENOMEM;
+      }
+    }
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Filling nodes                                                          */
+
+/* Resets the scratch node to an empty node of template ti (or blank). */
+static void cand_reset(struct solve *S, struct nstate *n) {
+  uint32_t i;
+  for (i = 0; i < n->npat; i++) n->gcount[n->pat_g[i]] = 0;
+  n->npat = 0;
+  for (i = 0; i < n->ntouched; i++) n->rcnt[n->touched[i]] = 0;
+  n->ntouched = 0;
+  memset(n->presence, 0, S->W * 8);
+}
+
+static void count_class(struct solve *S, struct nstate *n, uint32_t c, uint32_t k) {
+  const uint32_t *ri;
+  for (ri = S->rules_counting[c]; *ri != UINT32_MAX; ri++) {
+    if (n->rcnt[*ri] == 0) n->touched[n->ntouched++] = *ri;
+    n->rcnt[*ri] += k;
+  }
+  BIT_SET(n->presence, c);
+}
+
+/* How many more pods of class c the hostname-level rules allow on n. */
+static uint32_t host_cap(struct solve *S, const struct nstate *n, uint32_t c, uint32_t want, int *first) {
+  const uint64_t *anti = &S->anti_host[(size_t)c * S->W];
+  const uint32_t *ri;
+  *first = 0;
+  if (bits_intersect(anti, n->presence, S->W)) return 0;
+  if (BIT_GET(anti, c) && want > 1) want = 1; /* self anti-affinity: one per node */
+  for (ri = S->class_rules[c]; *ri != UINT32_MAX && want > 0; ri++) {
+    const struct rule *r = &S->rules[*ri];
+    uint32_t have;
+    if (r->level != LVL_HOST) continue;
+    have = n->rcnt[*ri];
+    if (r->kind == RULE_SPREAD) {
+      if (BIT_GET(r->match, c)) {
+        uint32_t room = have >= (uint32_t)r->max_skew ? 0 : (uint32_t)r->max_skew - have;
+        if (room < want) want = room;
+      } else if (have > (uint32_t)r->max_skew) {
+        want = 0;
+      }
+    } else if (r->kind == RULE_AFF && have == 0) {
+      /* The first pod of a self-affine group starts it anywhere; after that
+       * its pods must go where the group is. */
+      if (S->rule_anywhere[*ri] || !r->self) return 0;
+      *first = 1;
+    }
+  }
+  /* Spread rules of classes already on the node that count c. */
+  for (ri = S->rules_counting[c]; *ri != UINT32_MAX && want > 0; ri++) {
+    const struct rule *r = &S->rules[*ri];
+    uint32_t have = n->rcnt[*ri];
+    if (r->kind != RULE_SPREAD || r->owner == c || !BIT_GET(n->presence, r->owner)) continue;
+    if (have >= (uint32_t)r->max_skew)
+      want = 0;
+    else if (want > (uint32_t)r->max_skew - have)
+      want = (uint32_t)r->max_skew - have;
+  }
+  return want;
+}
+
+static uint32_t resource_cap(const struct solve *S, const int64_t *freev, const int64_t *req, uint32_t want) {
+  int r;
+  for (r = 0; r < S->ndim; r++) {
+    int64_t k;
+    if (req[r] <= 0) continue;
+    k = freev[r] / req[r];
+    if (k < (int64_t)want) want = k < 0 ? 0 : (uint32_t)k;
+  }
+  return want;
+}
+
+static void node_add(struct solve *S, struct nstate *n, uint32_t gi, uint32_t k) {
+  const struct stv_class *c = S->s->classes[S->g[gi].cls];
+  int r;
+  for (r = 0; r < S->ndim; r++) n->free[r] -= c->req[r] * (int64_t)k;
+  if (n->gcount[gi] == 0) n->pat_g[n->npat++] = gi;
+  n->gcount[gi] += k;
+  count_class(S, n, S->g[gi].cls, k);
+}
+
+/* 1 when no remaining group can fit in free any more. */
+static int is_full(const struct solve *S, const int64_t *freev) {
+  int r;
+  for (r = 0; r < S->ndim; r++)
+    if (freev[r] < S->minreq[r]) return 1;
+  return 0;
+}
+
+/*
+ * Fills n greedily with the remaining groups, in S->order, each as many
+ * times as fits. Returns 1 when a self-affine group was started here (the
+ * node then cannot be copied).
+ */
+static int fill_node(struct solve *S, struct nstate *n, const uint64_t *compat, const uint32_t *remaining) {
+  size_t oi;
+  int pinned = 0;
+  for (oi = 0; oi < S->ng; oi++) {
+    uint32_t gi = S->order[oi];
+    struct group *g = &S->g[gi];
+    const struct stv_class *c = S->s->classes[g->cls];
+    uint32_t want = remaining[gi] - n->gcount[gi], k;
+    int first = 0;
+    if (want == 0) continue;
+    if (g->zone >= 0 && g->zone != n->zone) continue;
+    if (!BIT_GET(compat, g->cls)) continue;
+    k = resource_cap(S, n->free, c->req, want);
+    if (k == 0) continue;
+    k = host_cap(S, n, g->cls, k, &first);
+    if (k == 0) continue;
+    node_add(S, n, gi, k);
+    if (first) pinned = 1;
+    if (is_full(S, n->free)) break;
+  }
+  return pinned;
+}
+
+static int nstate_init(struct solve *S, struct nstate *n) {
+  memset(n, 0, sizeof(*n));
+  n->presence = stv_arena_alloc(&S->a, S->W * 8 + 8);
+  n->gcount = stv_arena_alloc(&S->a, (S->ng + 1) * sizeof(uint32_t));
+  n->pat_g = stv_arena_alloc(&S->a, (S->ng + 1) * sizeof(uint32_t));
+  n->rcnt = stv_arena_alloc(&S->a, (S->nrules + 1) * sizeof(uint32_t));
+  n->touched = stv_arena_alloc(&S->a, (S->nrules + 1) * sizeof(uint32_t));
+  return n->presence && n->gcount && n->pat_g && n->rcnt && n->touched ? 0 : STV_ENOMEM;
+}
+
+/* Keeps a filled node (sparse copy of its pattern) with mult copies. */
+static int push_node(struct solve *S, const struct nstate *n, uint32_t mult) {
+  size_t cap = S->cap_nodes;
+  struct kept *k;
+  uint32_t i;
+  if (stv_grow((void **)&S->nodes, &S->cap_nodes, S->nnodes + 1, sizeof(*S->nodes)) != 0) return STV_ENOMEM;
+  (void)cap;
+  k = &S->nodes[S->nnodes];
+  k->existing = n->existing;
+  k->tmpl = n->tmpl;
+  k->mult = mult;
+  k->npat = n->npat;
+  k->g = stv_arena_alloc(&S->a, (n->npat + 1) * sizeof(uint32_t));
+  k->k = stv_arena_alloc(&S->a, (n->npat + 1) * sizeof(uint32_t));
+  if (k->g == NULL || k->k == NULL) return STV_ENOMEM;
+  for (i = 0; i < n->npat; i++) {
+    k->g[i] = n->pat_g[i];
+    k->k[i] = n->gcount[n->pat_g[i]];
+  }
+  S->nnodes++;
+  /* Pods now exist for every rule that counts these classes. */
+  for (i = 0; i < n->npat; i++) {
+    const uint32_t *ri;
+    for (ri = S->rules_counting[S->g[n->pat_g[i]].cls]; *ri != UINT32_MAX; ri++) S->rule_anywhere[*ri] = 1;
+  }
+  return 0;
+}
+
+/* Sort key of a group: groups with per-node limits first (they decide how
+ * many nodes exist), then by worth, largest first, then by index. */
+struct order_key {
+  int limited;
+  double worth;
+  uint32_t index;
+};
+
+static int cmp_order(const void *a, const void *b) {
+  const struct order_key *x = a, *y = b;
+  if (x->limited != y->limited) return y->limited - x->limited;
+  if (x->worth != y->worth) return x->worth < y->worth ? 1 : -1;
+  return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static int sort_groups(struct solve *S) {
+  struct order_key *k = stv_malloc((S->ng + 1) * sizeof(*k));
+  size_t i;
+  if (k == NULL) return STV_ENOMEM;
+  for (i = 0; i < S->ng; i++) {
+    uint32_t c = S->g[i].cls;
+    k[i].limited = (int)BIT_GET(&S->anti_host[(size_t)c * S->W], c);
+    k[i].worth = S->g[i].worth;
+    k[i].index = (uint32_t)i;
+  }
+  qsort(k, S->ng, sizeof(*k), cmp_order);
+  for (i = 0; i < S->ng; i++) S->order[i] = k[i].index;
+  stv_free(k);
+  return 0;
+}
+
+static void update_minreq(struct solve *S, const uint32_t *remaining) {
+  size_t gi;
+  int r;
+  for (r = 0; r < S->ndim; r++) S->minreq[r] = INT64_MAX;
+  for (gi = 0; gi < S->ng; gi++) {
+    const struct stv_class *c;
+    if (remaining[gi] == 0) continue;
+    c = S->s->classes[S->g[gi].cls];
+    for (r = 0; r < S->ndim; r++)
+      if (c->req[r] < S->minreq[r]) S->minreq[r] = c->req[r];
+  }
+}
+
+/* Existing nodes first: their free capacity costs nothing. */
+static int pack_existing(struct solve *S, uint32_t *remaining) {
+  const struct stv_snapshot *s = S->s;
+  uint64_t *compat = stv_arena_alloc(&S->a, S->W * 8 + 8);
+  struct nstate n;
+  size_t i, c, k;
+  int rc;
+  if (compat == NULL) return STV_ENOMEM;
+  if ((rc = nstate_init(S, &n)) != 0) return rc;
+  update_minreq(S, remaining);
+  for (i = 0; i < s->nnodes; i++) {
+    const struct stv_node *nd = &s->nodes[i];
+    struct stv_node_view v = {nd->name, &nd->labels, nd->ntaints, nd->taints, nd->unschedulable};
+    int r, any = 0;
+    uint32_t q;
+    if (nd->unschedulable) continue;
+    cand_reset(S, &n);
+    n.existing = (int32_t)i;
+    n.tmpl = -1;
+    n.zone = zone_index(S, zone_of(&nd->labels));
+    for (r = 0; r < S->ndim; r++) n.free[r] = nd->alloc[r] - nd->used[r];
+    if (is_full(S, n.free)) continue;
+    memset(compat, 0, S->W * 8);
+    for (c = 0; c < S->nclasses; c++) {
+      const struct stv_class *kc = s->classes[c];
+      if (kc->daemonset || kc->npending == 0) continue;
+      if (!fits_vec(kc->req, n.free, S->ndim)) continue;
+      if (!stv_class_fits_node(kc, &v, NULL, 0)) continue;
+      BIT_SET(compat, c);
+      any = 1;
+    }
+    if (!any) continue;
+    for (k = S->bound_off[i]; k < S->bound_off[i + 1]; k++) count_class(S, &n, S->bound_cls[k], S->bound_cnt[k]);
+    fill_node(S, &n, compat, remaining);
+    if (n.npat == 0) continue;
+    for (q = 0; q < n.npat; q++) remaining[n.pat_g[q]] -= n.gcount[n.pat_g[q]];
+    if ((rc = push_node(S, &n, 1)) != 0) return rc;
+    update_minreq(S, remaining);
+  }
+  return 0;
+}
+
+/* A template's best pattern for the current remaining counts, cached. */
+static int eval_template(struct solve *S, struct nstate *cand, size_t ti, const uint32_t *remaining) {
+  struct tinfo *t = &S->ti[ti];
+  uint32_t i;
+  double value = 0;
+  cand_reset(S, cand);
+  memcpy(cand->presence, t->presence, S->W * 8);
+  memcpy(cand->free, t->alloc, sizeof(cand->free));
+  cand->existing = -1;
+  cand->tmpl = (int32_t)ti;
+  cand->zone = t->zone;
+  for (i = 0; i < t->ndaemons; i++) count_class(S, cand, t->daemons[i], 1);
+  t->pinned = fill_node(S, cand, &S->compat[ti * S->W], remaining);
+  if (stv_grow((void **)&t->pat_g, &t->cap_pat, cand->npat + 1, sizeof(uint32_t)) != 0) return STV_ENOMEM;
+  {
+    size_t cap2 = t->cap_patk;
+    if (stv_grow((void **)&t->pat_k, &cap2, cand->npat + 1, sizeof(uint32_t)) != 0) return STV_ENOMEM;
+    t->cap_patk = cap2;
+  }
+  for (i = 0; i < cand->npat; i++) {
+    uint32_t gi = cand->pat_g[i];
+    t->pat_g[i] = gi;
+    t->pat_k[i] = cand->gcount[gi];
+    value += cand->gcount[gi] * S->g[gi].worth;
+  }
+  t->npat = cand->npat;
+  t->value = value;
+  t->valid = 1;
+  return 0;
+}
+
+/* A cached pattern stays exact while every group in it still has as many pods left. */
+static int pattern_valid(const struct tinfo *t, const uint32_t *remaining) {
+  uint32_t i;
+  if (!t->valid) return 0;
+  for (i = 0; i < t->npat; i++)
+    if (remaining[t->pat_g[i]] < t->pat_k[i]) return 0;
+  return 1;
+}
+
+/* Rounds of: best pattern over all templates, opened as many times as it lasts. */
+static int pack_new(struct solve *S, uint32_t *remaining) {
+  struct nstate cand;
+  int rc;
+  size_t left = 0, gi, ti;
+  for (gi = 0; gi < S->ng; gi++) left += remaining[gi];
+  if ((rc = nstate_init(S, &cand)) != 0) return rc;
+  update_minreq(S, remaining);
+  while (left > 0) {
+    double best_score = 0, best_value = 0;
+    long best = -1;
+    uint32_t mult, i;
+    struct tinfo *t;
+    for (ti = 0; ti < S->nti; ti++) {
+      double score;
+      t = &S->ti[ti];
+      if (t->limit_left == 0 || t->dominated) continue;
+      /* Affinity state can change what a pinned pattern may do: recompute. */
+      if (t->pinned || !pattern_valid(t, remaining))
+        if ((rc = eval_template(S, &cand, ti, remaining)) != 0) goto out;
+      if (t->value <= 0) continue;
+      score = S->p->tmpl[t->t].price / t->value;
+      if (best < 0 || score < best_score - 1e-12 || (fabs(score - best_score) <= 1e-12 && t->value > best_value)) {
+        best = (long)ti;
+        best_score = score;
+        best_value = t->value;
+      }
+    }
+    if (best < 0) break;
+    t = &S->ti[best];
+    /* As many copies as the scarcest group of the pattern allows. */
+    mult = UINT32_MAX;
+    for (i = 0; i < t->npat; i++)
+      if (remaining[t->pat_g[i]] / t->pat_k[i] < mult) mult = remaining[t->pat_g[i]] / t->pat_k[i];
+    if (t->pinned) mult = 1;
+    if (t->limit_left > 0 && (int64_t)mult > t->limit_left) mult = (uint32_t)t->limit_left;
+    if (mult == 0) mult = 1;
+    if (t->limit_left > 0) t->limit_left -= mult;
+    /* Rebuild the node state of the pattern to keep it. */
+    cand_reset(S, &cand);
+    cand.existing = -1;
+    cand.tmpl = (int32_t)best;
+    cand.zone = t->zone;
+    for (i = 0; i < t->npat; i++) {
+      cand.pat_g[cand.npat++] = t->pat_g[i];
+      cand.gcount[t->pat_g[i]] = t->pat_k[i];
+    }
+    if ((rc = push_node(S, &cand, mult)) != 0) goto out;
+    for (i = 0; i < t->npat; i++) {
+      remaining[t->pat_g[i]] -= t->pat_k[i] * mult;
+      left -= (size_t)t->pat_k[i] * mult;
+    }
+    t->valid = 0;
+    update_minreq(S, remaining);
+  }
+out:
+  for (ti = 0; ti < S->nti; ti++) {
+    stv_free(S->ti[ti].pat_g);
+    stv_free(S->ti[ti].pat_k);
+    S->ti[ti].pat_g = S->ti[ti].pat_k = NULL;
+  }
+  return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Reasons for what did not fit                                           */
+
+static void explain(const struct solve *S, uint32_t c, char *why, size_t size) {
+  const struct stv_snapshot *s = S->s;
+  const struct stv_class *k = s->classes[c];
+  size_t i;
+  int static_ok = 0, r;
+  char first[160] = "";
+  int64_t most[STV_MAX_RES];
+  memset(most, 0, sizeof(most));
+  for (i = 0; i < S->p->ntmpl; i++) {
+    const struct stv_template *t = &S->p->tmpl[i];
+    struct stv_node_view v = {NULL, &t->labels, t->ntaints, t->taints, 0};
+    char w[160];
+    if (stv_class_fits_node(k, &v, w, sizeof(w))) {
+      static_ok = 1;
+      for (r = 0; r < S->ndim; r++)
+        if (t->alloc[r] > most[r]) most[r] = t->alloc[r];
+    } else if (first[0] == '\0') {
+      snprintf(first, sizeof(first), "%s", w);
+    }
+  }
+  if (S->p->ntmpl == 0) {
+    snprintf(why, size, "no instance type is allowed (check --catalog and --capacity-types)");
+    return;
+  }
+  if (!static_ok) {
+    snprintf(why, size, "no instance type satisfies its constraints (%s)", first);
+    return;
+  }
+  for (r = 0; r < S->ndim; r++) {
+    if (k->req[r] > most[r]) {
+      char a[32], b[32];
+      int milli = r == STV_RES_CPU, bin = r == STV_RES_MEMORY || r == STV_RES_EPHEMERAL;
+      snprintf(why, size, "requests %s %s but the largest instance type it may use has %s allocatable",
+               stv_quantity_format(k->req[r], milli, bin, a, sizeof(a)), s->res.name[r],
+               stv_quantity_format(most[r], milli, bin, b, sizeof(b)));
+      return;
+    }
+  }
+  for (i = 0; i < S->nti; i++)
+    if (BIT_GET(&S->compat[i * S->W], c)) break;
+  if (i == S->nti) {
+    snprintf(why, size, "does not fit any instance type once DaemonSet overhead is reserved");
+    return;
+  }
+  if (BIT_GET(S->aff_host_any, c)) {
+    snprintf(why, size, "required pod affinity (hostname): the pods it must run beside leave no room");
+    return;
+  }
+  snprintf(why, size, "no node can take it under its placement rules");
+}
+
+/* ---------------------------------------------------------------------- */
+/* Plan assembly                                                          */
+
+static int emit(struct solve *S, struct stv_plan *plan) {
+  const struct stv_snapshot *s = S->s;
+  size_t i, total = 0, k = 0;
+  size_t seq = 0;
+  for (i = 0; i < S->nnodes; i++) total += S->nodes[i].mult;
+  plan->nodes = stv_arena_alloc(&plan->mem, (total + 1) * sizeof(*plan->nodes));
+  if (plan->nodes == NULL) return STV_ENOMEM;
+  for (i = 0; i < S->nnodes; i++) {
+    const struct kept *n = &S->nodes[i];
+    uint32_t m, npods = 0, q;
+    for (q = 0; q < n->npat; q++) npods += n->k[q];
+    for (m = 0; m < n->mult; m++) {
+      struct stv_plan_node *pn = &plan->nodes[k++];
+      uint32_t at = 0;
+      pn->existing = n->existing;
+      pn->npods = npods;
+      pn->pods = stv_arena_alloc(&plan->mem, (npods + 1) * sizeof(uint32_t));
+      if (pn->pods == NULL) return STV_ENOMEM;
+      for (q = 0; q < n->npat; q++) {
+        struct group *g = &S->g[n->g[q]];
+        uint32_t j;
+        for (j = 0; j < n->k[q]; j++) pn->pods[at++] = g->pods[g->taken++];
+      }
+      if (n->existing >= 0) {
+        pn->tmpl = -1;
+        snprintf(pn->name, sizeof(pn->name), "%s", s->nodes[n->existing].name);
+      } else {
+        const struct tinfo *t = &S->ti[n->tmpl];
+        const struct stv_template *tp = &S->p->tmpl[t->t];
+        pn->tmpl = (int32_t)t->t;
+        snprintf(pn->name, sizeof(pn->name), "stevedore-%04zu-%s-%s", ++seq, tp->instance_type,
+                 tp->zone ? tp->zone : "any");
+        pn->ndaemons = t->ndaemons;
+        pn->daemons = t->daemons;
+        plan->new_cost += tp->price;
+        plan->nnew++;
+      }
+      plan->nplaced += npods;
+    }
+  }
+  plan->nnodes = k;
+  return 0;
+}
+
+/* Domain index of plan node i for a rule level: a node or a zone; -1 when none. */
+static long plan_domain(const struct solve *S, const struct stv_plan *plan, size_t i, enum level lvl) {
+  const struct stv_plan_node *pn = &plan->nodes[i];
+  if (lvl == LVL_HOST) return pn->existing >= 0 ? (long)pn->existing : (long)(S->s->nnodes + i);
+  if (pn->existing >= 0) return zone_index((struct solve *)S, zone_of(&S->s->nodes[pn->existing].labels));
+  return S->ti_zone_of_tmpl[pn->tmpl];
+}
+
+/*
+ * Withdraws placed pods whose required pod affinity the finished plan does
+ * not satisfy (the pods they must run beside could not be placed). A pod
+ * that matches its own term is satisfied by its group alone when no other
+ * matching pod exists and the whole group shares its domain. Sets *changed.
+ */
+static int affinity_check(struct solve *S, struct stv_plan *plan, int *changed) {
+  const struct stv_snapshot *s = S->s;
+  size_t ri, i, nd_max = s->nnodes + plan->nnodes + S->nzones + 1;
+  uint32_t *m = stv_malloc(nd_max * sizeof(*m));
+  int rc = 0;
+  char why[200];
+  if (m == NULL) return STV_ENOMEM;
+  for (ri = 0; ri < S->nrules; ri++) {
+    const struct rule *r = &S->rules[ri];
+    size_t nd = r->level == LVL_HOST ? s->nnodes + plan->nnodes : S->nzones;
+    uint32_t bound_total = 0, total = 0, q;
+    long only = -1;
+    int several = 0;
+    if (r->kind != RULE_AFF || r->level == LVL_OTHER || s->classes[r->owner]->npending == 0) continue;
+    memset(m, 0, nd * sizeof(*m));
+    for (i = 0; i < s->npods; i++) {
+      const struct stv_pod *p = &s->pods[i];
+      long dd;
+      if (p->node < 0 || p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED) continue;
+      if (!BIT_GET(r->match, p->cls)) continue;
+      bound_total++;
+      dd = r->level == LVL_HOST ? (long)p->node : zone_index(S, zone_of(&s->nodes[p->node].labels));
+      if (dd >= 0) m[dd]++;
+    }
+    total = bound_total;
+    for (i = 0; i < plan->nnodes; i++) {
+      const struct stv_plan_node *pn = &plan->nodes[i];
+      long dd = plan_domain(S, plan, i, r->level);
+      for (q = 0; q < pn->npods; q++) {
+        if (!BIT_GET(r->match, s->pods[pn->pods[q]].cls)) continue;
+        total++;
+        if (dd >= 0) m[dd]++;
+        if (only < 0)
+          only = dd;
+        else if (only != dd)
+          several = 1;
+      }
+    }
+    snprintf(why, sizeof(why), "required pod affinity (%s): the pods it must run beside could not be placed",
+             r->level == LVL_HOST ? "hostname" : "zone");
+    for (i = 0; i < plan->nnodes; i++) {
+      struct stv_plan_node *pn = &plan->nodes[i];
+      long dd = plan_domain(S, plan, i, r->level);
+      for (q = pn->npods; q-- > 0;) {
+        uint32_t pod = pn->pods[q];
+        uint32_t here;
+        if (s->pods[pod].cls != r->owner) continue;
+        here = dd >= 0 ? m[dd] - (r->self ? 1 : 0) : 0;
+        if (here > 0) continue;
+        if (r->self && bound_total == 0 && !several && total >= 1) continue; /* a group on its own */
+        if ((rc = add_unsched(S, pod, why)) != 0) goto out;
+        pn->pods[q] = pn->pods[--pn->npods];
+        plan->nplaced--;
+        *changed = 1;
+      }
+    }
+  }
+out:
+  stv_free(m);
+  return rc;
+}
+
+/*
+ * Recomputes every DoNotSchedule spread count in the plan and withdraws
+ * newly placed pods from domains over min + maxSkew, until none is. This
+ * catches domains the plan could not fill (an eligible zone with no room).
+ */
+static int spread_check(struct solve *S, struct stv_plan *plan) {
+  const struct stv_snapshot *s = S->s;
+  size_t ri, i, ndom = s->nnodes + plan->nnodes + S->nzones + 1;
+  int changed = 1, guard = 0, rc = 0;
+  unsigned char *elig = stv_malloc(ndom);
+  uint32_t *cnt = stv_malloc(ndom * sizeof(*cnt)), *placed = stv_malloc(ndom * sizeof(*placed));
+  char why[200];
+  if (!elig || !cnt || !placed) {
+    rc = STV_ENOMEM;
+    goto out;
+  }
+  while (changed && guard++ < 64) {
+    changed = 0;
+    if ((rc = affinity_check(S, plan, &changed)) != 0) goto out;
+    for (ri = 0; ri < S->nrules; ri++) {
+      const struct rule *r = &S->rules[ri];
+      const struct stv_class *owner = s->classes[r->owner];
+      size_t nd = r->level == LVL_HOST ? s->nnodes + plan->nnodes : S->nzones, d, neligible = 0;
+      uint32_t min = UINT32_MAX, q;
+      int any = 0;
+      if (r->kind != RULE_SPREAD || r->level == LVL_OTHER || owner->npending == 0) continue;
+      memset(elig, 0, nd);
+      memset(cnt, 0, nd * sizeof(*cnt));
+      memset(placed, 0, nd * sizeof(*placed));
+      for (i = 0; i < s->nnodes; i++) {
+        const struct stv_node *n = &s->nodes[i];
+        struct stv_node_view v = {n->name, &n->labels, n->ntaints, n->taints, n->unschedulable};
+        long dd = r->level == LVL_HOST ? (long)i : zone_index(S, zone_of(&n->labels));
+        if (dd < 0 || elig[dd]) continue;
+        if (spread_eligible(r, owner, &v)) elig[dd] = 1;
+      }
+      for (i = 0; i < plan->nnodes; i++) {
+        const struct stv_plan_node *pn = &plan->nodes[i];
+        long dd = plan_domain(S, plan, i, r->level);
+        if (dd < 0) continue;
+        for (q = 0; q < pn->npods; q++) {
+          uint32_t pc = s->pods[pn->pods[q]].cls;
+          if (!BIT_GET(r->match, pc)) continue;
+          cnt[dd]++;
+          if (pc == r->owner) placed[dd]++, any = 1;
+        }
+        if (pn->existing >= 0 || elig[dd]) continue;
+        {
+          const struct stv_template *t = &S->p->tmpl[pn->tmpl];
+          struct stv_node_view v = {pn->name, &t->labels, t->ntaints, t->taints, 0};
+          if (spread_eligible(r, owner, &v)) elig[dd] = 1;
+        }
+      }
+      if (!any) continue;
+      for (i = 0; i < s->npods; i++) {
+        const struct stv_pod *p = &s->pods[i];
+        long dd;
+        if (p->node < 0 || p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED) continue;
+        if (!BIT_GET(r->match, p->cls)) continue;
+        dd = r->level == LVL_HOST ? (long)p->node : zone_index(S, zone_of(&s->nodes[p->node].labels));
+        if (dd >= 0) cnt[dd]++;
+      }
+      for (d = 0; d < nd; d++) {
+        if (!elig[d]) continue;
+        neligible++;
+        if (cnt[d] < min) min = cnt[d];
+      }
+      if (min == UINT32_MAX) continue;
+      if (r->min_domains > 0 && neligible < (size_t)r->min_domains) min = 0;
+      snprintf(why, sizeof(why), "topology spread (%s, maxSkew %d) cannot be met: an eligible %s has no room",
+               r->level == LVL_HOST ? "hostname" : "zone", r->max_skew, r->level == LVL_HOST ? "node" : "zone");
+      /* Withdraw the owner's new pods from domains over the limit, last placed first. */
+      for (i = plan->nnodes; i-- > 0;) {
+        struct stv_plan_node *pn = &plan->nodes[i];
+        long dd = plan_domain(S, plan, i, r->level);
+        if (dd < 0 || placed[dd] == 0 || cnt[dd] <= min + (uint32_t)r->max_skew) continue;
+        for (q = pn->npods; q-- > 0 && cnt[dd] > min + (uint32_t)r->max_skew && placed[dd] > 0;) {
+          uint32_t pod = pn->pods[q];
+          if (s->pods[pod].cls != r->owner) continue;
+          if ((rc = add_unsched(S, pod, why)) != 0) goto out;
+          pn->pods[q] = pn->pods[--pn->npods];
+          plan->nplaced--;
+          cnt[dd]--;
+          placed[dd]--;
+          changed = 1;
+        }
+      }
+    }
+  }
+out:
+  stv_free(elig);
+  stv_free(cnt);
+  stv_free(placed);
+  return rc;
+}
+
+/* Drops new nodes the spread check emptied, and recounts costs. */
+static void compact_plan(struct solve *S, struct stv_plan *plan) {
+  size_t i, k = 0;
+  plan->new_cost = 0;
+  plan->nnew = 0;
+  for (i = 0; i < plan->nnodes; i++) {
+    struct stv_plan_node *pn = &plan->nodes[i];
+    if (pn->npods == 0) continue;
+    if (pn->existing < 0) {
+      plan->new_cost += S->p->tmpl[pn->tmpl].price;
+      plan->nnew++;
+    }
+    plan->nodes[k++] = *pn;
+  }
+  plan->nnodes = k;
+}
+
+/*
+ * A proven lower bound on the hourly cost of new nodes for the pods the
+ * plan places: for each resource, the demand that existing free capacity
+ * cannot cover must be bought, and no template sells it cheaper per unit
+ * than the cheapest one (reserved counts bounded). The largest of these
+ * per-resource bounds is the bound.
+ */
+static int lower_bound(struct solve *S, struct stv_plan *plan) {
+  const struct stv_snapshot *s = S->s;
+  double best = 0;
+  int r;
+  size_t i;
+  for (r = 0; r < S->ndim; r++) {
+    double demand = 0, freecap = 0, bound = 0;
+    size_t nt = 0;
+    struct {
+      double ratio, supply;
+    } *opt;
+    if (r == STV_RES_PODS) continue;
+    for (i = 0; i < plan->nnodes; i++) {
+      uint32_t q;
+      for (q = 0; q < plan->nodes[i].npods; q++) demand += (double)s->classes[s->pods[plan->nodes[i].pods[q]].cls]->req[r];
+    }
+    for (i = 0; i < s->nnodes; i++) {
+      const struct stv_node *n = &s->nodes[i];
+      if (n->unschedulable) continue;
+      if (n->alloc[r] > n->used[r]) freecap += (double)(n->alloc[r] - n->used[r]);
+    }
+    demand -= freecap;
+    if (demand <= 0) continue;
+    opt = stv_malloc((S->nti + 1) * sizeof(*opt));
+    if (opt == NULL) return STV_ENOMEM;
+    for (i = 0; i < S->nti; i++) {
+      const struct tinfo *t = &S->ti[i];
+      if (t->alloc[r] <= 0) continue;
+      opt[nt].ratio = S->p->tmpl[t->t].price / (double)t->alloc[r];
+      opt[nt].supply = S->p->tmpl[t->t].limit < 0 ? -1 : (double)S->p->tmpl[t->t].limit * (double)t->alloc[r];
+      nt++;
+    }
+    /* Cheapest supply first (fractional covering). */
+    while (demand > 1e-9 && nt > 0) {
+      size_t b = 0, q;
+      double take;
+      for (q = 1; q < nt; q++)
+        if (opt[q].ratio < opt[b].ratio) b = q;
+      take = opt[b].supply < 0 || opt[b].supply > demand ? demand : opt[b].supply;
+      bound += take * opt[b].ratio;
+      demand -= take;
+      opt[b] = opt[--nt];
+    }
+    stv_free(opt);
+    if (bound > best) best = bound;
+  }
+  plan->has_lower_bound = 1;
+  /* Never above the plan itself: both are sums of the same prices. */
+  plan->lower_bound = best > plan->new_cost ? plan->new_cost : best;
+  return 0;
+}
+
+int stv_pack(const struct stv_problem *p, struct stv_plan *plan, struct stv_err *err) {
+  struct solve S;
+  uint32_t *remaining = NULL;
+  size_t i;
+  int rc;
+  memset(&S, 0, sizeof(S));
+  memset(plan, 0, sizeof(*plan));
+  stv_arena_init(&plan->mem);
+  stv_arena_init(&S.a);
+  S.p = p;
+  S.s = p->snap;
+  S.ndim = p->snap->res.n;
+  S.nclasses = p->snap->nclasses;
+  S.W = (S.nclasses + 63) / 64 + 1;
+  for (i = 0; i < S.nclasses; i++)
+    if (!S.s->classes[i]->daemonset) plan->npending += S.s->classes[i]->npending;
+  if ((rc = setup_zones(&S)) || (rc = setup_rules(&S)) || (rc = setup_bound(&S))) goto out;
+  setup_lambda(&S);
+  if ((rc = setup_templates(&S)) || (rc = setup_rule_zones(&S)) || (rc = setup_groups(&S))) goto out;
+  S.order = stv_arena_alloc(&S.a, (S.ng + 1) * sizeof(uint32_t));
+  remaining = stv_arena_alloc(&S.a, (S.ng + 1) * sizeof(uint32_t));
+  if (S.order == NULL || remaining == NULL) {
+    rc = STV_ENOMEM;
+    goto out;
+  }
+  for (i = 0; i < S.ng; i++) remaining[i] = S.g[i].remaining;
+  if ((rc = sort_groups(&S)) || (rc = pack_existing(&S, remaining)) || (rc = pack_new(&S, remaining))) goto out;
+  if ((rc = emit(&S, plan))) goto out;
+  /* What is left could not be placed. */
+  for (i = 0; i < S.ng; i++) {
+    struct group *g = &S.g[i];
+    char why[200];
+    if (g->taken == g->total) continue;
+    explain(&S, g->cls, why, sizeof(why));
+    while (g->taken < g->total)
+      if ((rc = add_unsched(&S, g->pods[g->taken++], why))) goto out;
+  }
+  if ((rc = spread_check(&S, plan))) goto out;
+  compact_plan(&S, plan);
+  if ((rc = lower_bound(&S, plan))) goto out;
+  plan->unsched = stv_arena_alloc(&plan->mem, (S.nun + 1) * sizeof(*plan->unsched));
+  if (plan->unsched == NULL) {
+    rc = STV_ENOMEM;
+    goto out;
+  }
+  if (S.nun) memcpy(plan->unsched, S.un, S.nun * sizeof(*S.un));
+  plan->nunsched = S.nun;
+out:
+  if (rc == STV_ENOMEM) stv_err_set(err, rc, "out of memory while packing");
+  if (rc) stv_plan_close(plan);
+  stv_free(S.rules);
+  stv_free(S.zones);
+  stv_free(S.g);
+  stv_free(S.nodes);
+  stv_free(S.un);
+  stv_arena_reset(&S.a);
+  return rc;
+}
+
+void stv_plan_close(struct stv_plan *plan) {
+  stv_arena_reset(&plan->mem);
+  memset(plan, 0, sizeof(*plan));
+}
