@@ -5,6 +5,7 @@
  * median runs are reported, since these machines are noisy.
  *
  *   stv-bench --snapshot FILE [--catalog SPEC] [--capacity-types LIST] [--repeat N]
+ *             [--search-limit N]
  *
  * Prints one JSON object on standard output.
  */
@@ -48,6 +49,8 @@ int main(int argc, char **argv) {
     } else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc) {
       repeat = atoi(argv[++i]);
       if (repeat < 1) repeat = 1;
+    } else if (strcmp(argv[i], "--search-limit") == 0 && i + 1 < argc) {
+      a.search_limit = atol(argv[++i]);
     } else if (strcmp(argv[i], "--capacity-types") == 0 && i + 1 < argc) {
       const char *p = argv[++i];
       a.allowed = 0;

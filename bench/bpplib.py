@@ -15,7 +15,10 @@ pods item-0 .. item-<n-1>) and a catalogue with a single node type "bin" whose
 capacity is the bin, priced 1.0 per hour, so that cost = number of nodes.
 Dimension 1 is cpu in millicores, 2 memory in bytes, 3 ephemeral-storage,
 4.. example.com/r4, example.com/r5, ...; the node's "pods" capacity is the
-number of items so that the pod slot never binds.
+number of items so that the pod slot never binds, and a 1-D bin gets 1Pi of
+memory that no item asks for. A few vector items have small negative weights,
+which no Kubernetes request can express: they are read as 0 (the report counts
+the instances concerned).
 
 For every run the answer is checked: all pods placed exactly once, none
 unschedulable, and no node loaded beyond the bin in any dimension.
@@ -46,7 +49,7 @@ SET_ALIASES = {"vbp": "triplet"}
 
 class Instance:
     __slots__ = ("set", "name", "path", "dims", "capacity", "kinds", "n_items",
-                 "lb", "ub", "extra")
+                 "lb", "ub", "extra", "clamped")
 
     def __init__(self, set_name, name, path):
         self.set = set_name
@@ -59,6 +62,7 @@ class Instance:
         self.lb = None
         self.ub = None
         self.extra = {}
+        self.clamped = 0
 
     @property
     def proven(self):
@@ -109,7 +113,12 @@ def load_vbp(inst):
     inst.kinds = []
     for k in range(m):
         row = body[k * (d + 1):(k + 1) * (d + 1)]
-        inst.kinds.append((tuple(row[:d]), row[d]))
+        # A few triplet items carry small negative weights (-1, -2), which a
+        # Kubernetes request cannot express: they are read as 0, which can
+        # only make the instance easier (counted in inst.clamped).
+        if any(w < 0 for w in row[:d]):
+            inst.clamped += 1
+        inst.kinds.append((tuple(max(w, 0) for w in row[:d]), row[d]))
     inst.n_items = sum(c for _, c in inst.kinds)
 
 
@@ -209,6 +218,8 @@ def snapshot_obj(inst):
 def catalog_obj(inst):
     names = resource_names(inst.dims)
     cap = {names[k]: quantity(k, c) for k, c in enumerate(inst.capacity)}
+    # Every real node type has memory; a 1-D instance asks none of it.
+    cap.setdefault("memory", "1Pi")
     cap["pods"] = str(inst.n_items)
     return {
         "provider": "bench",
@@ -300,6 +311,7 @@ def run_one(inst, args, work_dir):
     res = {"set": inst.set, "instance": inst.name, "dims": inst.dims, "items": inst.n_items,
            "lower_bound": inst.lb, "upper_bound": inst.ub, "proven": inst.proven}
     res.update(inst.extra)
+    res["clamped_kinds"] = inst.clamped
     snap, cat = write_instance(inst, out_dir)
     res["snapshot"] = snap
     res["catalog"] = cat

@@ -18,6 +18,7 @@ struct stv_recommend_args {
   size_t nsnapshots;
   const char *catalog; /* spec for stv_catalog_load */
   unsigned allowed;    /* (1u << STV_CT_*) mask of capacity types */
+  long search_limit;   /* stv_problem.search_limit */
 };
 
 /* A recommendation and everything it points into; close with _close. */

@@ -815,14 +815,23 @@ static int call(struct reader *r, long index, const cJSON *item) {
   }
   memcpy(tail, err->msg, sizeof(tail));
   err->code = rc;
-  if (tail[0] == '\0') {
-    snprintf(err->msg, sizeof(err->msg), "%s: %s%s", r->name,
-             item_ctx(index, ctx, sizeof(ctx)), stv_strerror(rc));
-  } else if (index >= 0) {
-    snprintf(err->msg, sizeof(err->msg), "%s: items[%ld] %s", r->name, index,
-             tail);
-  } else {
-    snprintf(err->msg, sizeof(err->msg), "%s: %s", r->name, tail);
+  {
+    /* Composed in a larger buffer, then cut to fit err->msg. */
+    char whole[3 * STV_ERR_MSG_MAX];
+    size_t n;
+    if (tail[0] == '\0') {
+      snprintf(whole, sizeof(whole), "%s: %s%s", r->name,
+               item_ctx(index, ctx, sizeof(ctx)), stv_strerror(rc));
+    } else if (index >= 0) {
+      snprintf(whole, sizeof(whole), "%s: items[%ld] %s", r->name, index,
+               tail);
+    } else {
+      snprintf(whole, sizeof(whole), "%s: %s", r->name, tail);
+    }
+    n = strlen(whole);
+    if (n >= sizeof(err->msg)) n = sizeof(err->msg) - 1;
+    memcpy(err->msg, whole, n);
+    err->msg[n] = '\0';
   }
   return rc;
 }

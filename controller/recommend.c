@@ -432,6 +432,7 @@ int stv_recommend_run(const struct stv_recommend_args *a, struct stv_recommend_r
   pb.tmpl = r->templates.v;
   pb.ntmpl = r->templates.n;
   pb.currency = r->catalog.currency;
+  pb.search_limit = a->search_limit;
   r->problem = pb;
   t0 = now_ms();
   if ((rc = stv_pack(&r->problem, &r->plan, err)) != 0) return rc;

@@ -68,7 +68,7 @@ struct tinfo {
   uint64_t *presence;         /* DaemonSet classes on a fresh node */
   int dominated;              /* another template is as good in every way */
   /* cached best pattern for the current remaining counts */
-  int valid, pinned;
+  int valid, pinned, searched;
   uint32_t npat;
   uint32_t *pat_g, *pat_k;
   size_t cap_pat, cap_patk;
@@ -82,11 +82,13 @@ struct nstate {
   int zone;
   int64_t free[STV_MAX_RES];
   uint64_t *presence; /* classes present (bound or planned) */
+  const uint64_t *base; /* classes present before planning (DaemonSets, bound pods) */
   uint32_t *gcount;   /* planned count per group (dense scratch) */
   uint32_t *pat_g;    /* groups with gcount != 0 */
   uint32_t npat;
   uint32_t *rcnt;     /* per rule: pods on the node that the rule counts */
-  uint32_t *touched;  /* rules with rcnt != 0 */
+  uint32_t *touched;  /* rules counted since the last reset, each once */
+  unsigned char *tmark; /* per rule: listed in touched */
   uint32_t ntouched;
 };
 
@@ -109,13 +111,21 @@ struct solve {
   /* zones */
   const char **zones;
   size_t nzones;
+  int32_t *node_zone; /* zone index of each existing node, -1 when none */
   /* rules */
   struct rule *rules;
   size_t nrules;
   uint32_t **class_rules; /* per class: rule indexes, terminated by UINT32_MAX */
   uint32_t **rules_counting; /* per class: hostname rules whose selector counts it */
+  uint32_t **zrules_counting; /* per class: zone rules whose selector counts it */
+  uint32_t *zcnt;             /* [rule][zone]: pods a zone rule counts there */
   unsigned char *rule_anywhere; /* per rule: a matching pod exists or is planned */
   int64_t minreq[STV_MAX_RES];  /* smallest request of the remaining groups */
+  long search_limit;            /* subset search budget per node, <= 0: none */
+  long search_left;             /* what is left of the budget for the whole solve */
+  long stat_rounds, stat_evals; /* for the curious: rounds and pattern evaluations */
+  uint32_t **act;               /* per zone (+1): groups with pods left, in order */
+  size_t *nact;
   uint64_t *anti_host;    /* per class W words: classes it may not share a node with */
   uint64_t *aff_host_any; /* classes having hostname affinity rules */
   uint64_t *spread_host_owner;
@@ -128,6 +138,8 @@ struct solve {
   struct tinfo *ti;
   size_t nti;
   uint64_t *compat; /* per template: W words of classes */
+  uint32_t *sig;    /* per class: placement signature */
+  size_t nsig;
   int32_t *ti_zone_of_tmpl; /* zone index of each problem template */
   /* groups */
   struct group *g;
@@ -215,6 +227,9 @@ static int setup_zones(struct solve *S) {
   for (i = 0; i < S->s->nnodes; i++)
     if (add_zone(S, zone_of(&S->s->nodes[i].labels), &cap)) return STV_ENOMEM;
   if (S->nzones > 1) qsort(S->zones, S->nzones, sizeof(*S->zones), cmp_str);
+  S->node_zone = stv_arena_alloc(&S->a, (S->s->nnodes + 1) * sizeof(int32_t));
+  if (S->node_zone == NULL) return STV_ENOMEM;
+  for (i = 0; i < S->s->nnodes; i++) S->node_zone[i] = zone_index(S, zone_of(&S->s->nodes[i].labels));
   return 0;
 }
 
@@ -228,7 +243,7 @@ static int push_rule(struct solve *S, size_t *cap, struct rule *r) {
 static int setup_rules(struct solve *S) {
   const struct stv_snapshot *s = S->s;
   size_t cap = 0, c, d, i, W = S->W;
-  size_t *count;
+  size_t *count, *zcount;
   int rc = 0;
   S->anti_host = stv_arena_alloc(&S->a, S->nclasses * W * 8 + 8);
   S->aff_host_any = stv_arena_alloc(&S->a, W * 8 + 8);
@@ -288,30 +303,54 @@ static int setup_rules(struct solve *S) {
     if (r->kind == RULE_SPREAD && r->level == LVL_HOST) BIT_SET(S->spread_host_owner, r->owner);
   }
   for (c = 0; c < S->nclasses; c++) S->class_rules[c][count[c]] = UINT32_MAX;
-  /* Hostname rules that count each class, for per-node counters. */
+  /* Rules that count each class: hostname ones for per-node counters, zone ones for zone counts. */
   S->rules_counting = stv_arena_alloc(&S->a, S->nclasses * sizeof(*S->rules_counting) + 8);
+  S->zrules_counting = stv_arena_alloc(&S->a, S->nclasses * sizeof(*S->zrules_counting) + 8);
   S->rule_anywhere = stv_arena_alloc(&S->a, S->nrules + 1);
-  if (S->rules_counting == NULL || S->rule_anywhere == NULL) return STV_ENOMEM;
+  S->zcnt = stv_arena_alloc(&S->a, (S->nrules * S->nzones + 1) * sizeof(uint32_t));
+  zcount = stv_arena_alloc(&S->a, S->nclasses * sizeof(*zcount) + 8);
+  if (!S->rules_counting || !S->zrules_counting || !S->rule_anywhere || !S->zcnt || !zcount) return STV_ENOMEM;
   memset(count, 0, S->nclasses * sizeof(*count));
   for (i = 0; i < S->nrules; i++) {
     const struct rule *r = &S->rules[i];
-    if (r->level != LVL_HOST || r->kind == RULE_ANTI) continue;
+    int host = r->level == LVL_HOST && r->kind != RULE_ANTI;
+    if (!host && r->level != LVL_ZONE) continue;
     for (d = 0; d < S->nclasses; d++)
-      if (BIT_GET(r->match, d)) count[d]++;
+      if (BIT_GET(r->match, d)) (host ? count : zcount)[d]++;
   }
   for (c = 0; c < S->nclasses; c++) {
     S->rules_counting[c] = stv_arena_alloc(&S->a, (count[c] + 1) * sizeof(uint32_t));
-    if (S->rules_counting[c] == NULL) return STV_ENOMEM;
-    count[c] = 0;
+    S->zrules_counting[c] = stv_arena_alloc(&S->a, (zcount[c] + 1) * sizeof(uint32_t));
+    if (S->rules_counting[c] == NULL || S->zrules_counting[c] == NULL) return STV_ENOMEM;
+    count[c] = zcount[c] = 0;
   }
   for (i = 0; i < S->nrules; i++) {
     const struct rule *r = &S->rules[i];
-    if (r->level != LVL_HOST || r->kind == RULE_ANTI) continue;
-    for (d = 0; d < S->nclasses; d++)
-      if (BIT_GET(r->match, d)) S->rules_counting[d][count[d]++] = (uint32_t)i;
+    int host = r->level == LVL_HOST && r->kind != RULE_ANTI;
+    if (!host && r->level != LVL_ZONE) continue;
+    for (d = 0; d < S->nclasses; d++) {
+      if (!BIT_GET(r->match, d)) continue;
+      if (host)
+        S->rules_counting[d][count[d]++] = (uint32_t)i;
+      else
+        S->zrules_counting[d][zcount[d]++] = (uint32_t)i;
+    }
   }
+  for (c = 0; c < S->nclasses; c++) S->zrules_counting[c][zcount[c]] = UINT32_MAX;
   for (c = 0; c < S->nclasses; c++) S->rules_counting[c][count[c]] = UINT32_MAX;
   return 0;
+}
+
+/* Pods that zone-level rule ri counts in zone z (bound and assigned). */
+static uint32_t zone_matches(const struct solve *S, uint32_t ri, size_t z) {
+  return S->zcnt[(size_t)ri * S->nzones + z];
+}
+
+/* Counts one more pod of class c in zone z, for every rule that sees it. */
+static void zone_add(struct solve *S, uint32_t c, size_t z) {
+  const uint32_t *ri;
+  S->zone_count[c * S->nzones + z]++;
+  for (ri = S->zrules_counting[c]; *ri != UINT32_MAX; ri++) S->zcnt[(size_t)*ri * S->nzones + z]++;
 }
 
 /* Bound pods per existing node as (class, count) runs, and per-zone counts. */
@@ -342,8 +381,8 @@ static int setup_bound(struct solve *S) {
     at = S->bound_off[p->node] + fill[p->node]++;
     S->bound_cls[at] = p->cls;
     S->bound_cnt[at] = 1;
-    z = zone_index(S, zone_of(&s->nodes[p->node].labels));
-    if (z >= 0) S->zone_count[p->cls * S->nzones + (size_t)z]++;
+    z = S->node_zone[p->node];
+    if (z >= 0) zone_add(S, p->cls, (size_t)z);
     {
       const uint32_t *ri;
       for (ri = S->rules_counting[p->cls]; *ri != UINT32_MAX; ri++) S->rule_anywhere[*ri] = 1;
@@ -470,13 +509,97 @@ out:
   stv_free(front);
 }
 
+/* Appends the bytes of a selector (interned pointers) to a signature buffer. */
+static size_t sig_selector(unsigned char *buf, size_t at, size_t cap, const struct stv_selector *sel) {
+  uint32_t i, j;
+#define SIG_PUT(v)                                   \
+  do {                                               \
+    __typeof__(v) sig__v = (v);                      \
+    if (at + sizeof(sig__v) <= cap) memcpy(buf + at, &sig__v, sizeof(sig__v)); \
+    at += sizeof(sig__v);                            \
+  } while (0)
+  SIG_PUT(sel->n);
+  for (i = 0; i < sel->n; i++) {
+    SIG_PUT(sel->reqs[i].key);
+    SIG_PUT((int)sel->reqs[i].op);
+    SIG_PUT(sel->reqs[i].nvalues);
+    for (j = 0; j < sel->reqs[i].nvalues; j++) SIG_PUT(sel->reqs[i].values[j]);
+  }
+  return at;
+}
+
+/*
+ * Placement signatures: classes with the same node selector, node affinity
+ * and tolerations pass the static predicates on exactly the same nodes, so
+ * each template is checked once per signature, not once per class.
+ */
+static int setup_signatures(struct solve *S) {
+  size_t c, k, cap = 4096;
+  unsigned char *buf = stv_malloc(cap);
+  struct {
+    unsigned char *bytes;
+    size_t len;
+  } *sigs = stv_malloc((S->nclasses + 1) * sizeof(*sigs));
+  int rc = 0;
+  S->sig = stv_arena_alloc(&S->a, (S->nclasses + 1) * sizeof(uint32_t));
+  if (buf == NULL || sigs == NULL || S->sig == NULL) {
+    rc = STV_ENOMEM;
+    goto out;
+  }
+  for (c = 0; c < S->nclasses; c++) {
+    const struct stv_class *k2 = S->s->classes[c];
+    size_t at = 0;
+    uint32_t i;
+    at = sig_selector(buf, at, cap, &k2->node_selector);
+    SIG_PUT(k2->affinity.n);
+    for (i = 0; i < k2->affinity.n; i++) {
+      at = sig_selector(buf, at, cap, &k2->affinity.terms[i].exprs);
+      at = sig_selector(buf, at, cap, &k2->affinity.terms[i].fields);
+    }
+    SIG_PUT(k2->ntol);
+    for (i = 0; i < k2->ntol; i++) {
+      SIG_PUT(k2->tol[i].key);
+      SIG_PUT(k2->tol[i].exists);
+      SIG_PUT(k2->tol[i].value);
+      SIG_PUT((int)k2->tol[i].effect);
+    }
+    if (at > cap) {
+      /* Too long to share: a signature of its own. */
+      S->sig[c] = (uint32_t)S->nsig;
+      sigs[S->nsig].bytes = NULL;
+      sigs[S->nsig++].len = 0;
+      continue;
+    }
+    for (k = 0; k < S->nsig; k++)
+      if (sigs[k].bytes && sigs[k].len == at && memcmp(sigs[k].bytes, buf, at) == 0) break;
+    if (k == S->nsig) {
+      sigs[k].bytes = stv_arena_alloc(&S->a, at + 1);
+      if (sigs[k].bytes == NULL) {
+        rc = STV_ENOMEM;
+        goto out;
+      }
+      memcpy(sigs[k].bytes, buf, at);
+      sigs[k].len = at;
+      S->nsig++;
+    }
+    S->sig[c] = (uint32_t)k;
+  }
+#undef SIG_PUT
+out:
+  stv_free(buf);
+  stv_free(sigs);
+  return rc;
+}
+
 /* Template views, DaemonSet overhead, and the class compatibility matrix. */
 static int setup_templates(struct solve *S) {
   const struct stv_problem *p = S->p;
   const struct stv_snapshot *s = S->s;
   size_t i, c, W = S->W;
   uint32_t *ds = stv_arena_alloc(&S->a, (S->nclasses + 1) * sizeof(uint32_t));
+  unsigned char *sigfit;
   size_t nds = 0;
+  int rc;
   if (ds == NULL) return STV_ENOMEM;
   /* One class per DaemonSet (several when its pods differ: take each once). */
   for (c = 0; c < S->nclasses; c++) {
@@ -499,6 +622,9 @@ static int setup_templates(struct solve *S) {
   S->ti = stv_arena_alloc(&S->a, (p->ntmpl + 1) * sizeof(*S->ti));
   S->compat = stv_arena_alloc(&S->a, (p->ntmpl + 1) * W * 8);
   if (S->ti == NULL || S->compat == NULL) return STV_ENOMEM;
+  if ((rc = setup_signatures(S)) != 0) return rc;
+  sigfit = stv_arena_alloc(&S->a, S->nsig + 1);
+  if (sigfit == NULL) return STV_ENOMEM;
   for (i = 0; i < p->ntmpl; i++) {
     const struct stv_template *t = &p->tmpl[i];
     struct tinfo *ti = &S->ti[S->nti];
@@ -524,11 +650,14 @@ static int setup_templates(struct solve *S) {
     for (r = 0; r < S->ndim; r++)
       if (ti->alloc[r] < 0) ok = 0;
     if (!ok) continue; /* the DaemonSets alone do not fit */
+    memset(sigfit, 0, S->nsig);
     for (c = 0; c < S->nclasses; c++) {
       const struct stv_class *k2 = s->classes[c];
       if (k2->daemonset || k2->npending == 0) continue;
       if (!fits_vec(k2->req, ti->alloc, S->ndim)) continue;
-      if (!stv_class_fits_node(k2, &v, NULL, 0)) continue;
+      /* The static predicates depend only on the class's placement signature. */
+      if (sigfit[S->sig[c]] == 0) sigfit[S->sig[c]] = stv_class_fits_node(k2, &v, NULL, 0) ? 1 : 2;
+      if (sigfit[S->sig[c]] != 1) continue;
       BIT_SET(&S->compat[S->nti * W], c);
     }
     S->nti++;
@@ -599,15 +728,6 @@ static int class_zone_bound(const struct solve *S, uint32_t c) {
   return 0;
 }
 
-/* Pods of the classes in match, counted in zone z. */
-static uint32_t zone_matches(const struct solve *S, const uint64_t *match, size_t z) {
-  uint32_t n = 0;
-  size_t c;
-  for (c = 0; c < S->nclasses; c++)
-    if (BIT_GET(match, c)) n += S->zone_count[c * S->nzones + z];
-  return n;
-}
-
 /* Zones where class c could run at all: a compatible template or an existing node. */
 static void usable_zones(const struct solve *S, uint32_t c, unsigned char *ok, unsigned char *eligible) {
   const struct stv_snapshot *s = S->s;
@@ -645,63 +765,63 @@ static void usable_zones(const struct solve *S, uint32_t c, unsigned char *ok, u
 }
 
 /* Checks the zone-level rules for one more pod of c in zone z; why on failure. */
-static int zone_allows(const struct solve *S, uint32_t c, size_t z,
-                       char *why, size_t whysize) {
+static int zone_allows(const struct solve *S, uint32_t c, size_t z, char *why, size_t whysize) {
   const struct stv_snapshot *s = S->s;
-  size_t i, zz;
-  for (i = 0; i < S->nrules; i++) {
-    const struct rule *r = &S->rules[i];
+  const uint32_t *ri;
+  size_t zz;
+  for (ri = S->class_rules[c]; *ri != UINT32_MAX; ri++) {
+    const struct rule *r = &S->rules[*ri];
     if (r->level != LVL_ZONE) continue;
-    if (r->owner == c) {
-      if (r->kind == RULE_ANTI && zone_matches(S, r->match, z) > 0) {
-        snprintf(why, whysize, "required pod anti-affinity (zone) of %s", s->classes[c]->example);
+    if (r->kind == RULE_ANTI && zone_matches(S, *ri, z) > 0) {
+      snprintf(why, whysize, "required pod anti-affinity (zone) of %s", s->classes[c]->example);
+      return 0;
+    }
+    if (r->kind == RULE_AFF && zone_matches(S, *ri, z) == 0) {
+      /* The first pod of a group that matches its own term may go anywhere. */
+      int any = 0;
+      for (zz = 0; zz < S->nzones && !any; zz++) any = zone_matches(S, *ri, zz) > 0;
+      if (any || !r->self) {
+        snprintf(why, whysize, "required pod affinity (zone): no matching pod in a zone it can use");
         return 0;
       }
-      if (r->kind == RULE_AFF && zone_matches(S, r->match, z) == 0) {
-        /* The first pod of a group that matches its own term may go anywhere. */
-        int any = 0;
-        for (zz = 0; zz < S->nzones && !any; zz++) any = zone_matches(S, r->match, zz) > 0;
-        if (any || !r->self) {
-          snprintf(why, whysize, "required pod affinity (zone): no matching pod in a zone it can use");
-          return 0;
-        }
+    }
+    if (r->kind == RULE_SPREAD) {
+      uint32_t min = UINT32_MAX, here = zone_matches(S, *ri, z) + 1;
+      size_t ndom = 0;
+      for (zz = 0; zz < S->nzones; zz++) {
+        uint32_t v;
+        if (!r->zelig[zz] && zz != z) continue;
+        ndom++;
+        v = zone_matches(S, *ri, zz) + (zz == z && BIT_GET(r->match, c) ? 1 : 0);
+        if (v < min) min = v;
       }
-      if (r->kind == RULE_SPREAD) {
-        uint32_t min = UINT32_MAX, here = zone_matches(S, r->match, z) + 1;
-        size_t ndom = 0;
-        for (zz = 0; zz < S->nzones; zz++) {
-          uint32_t v;
-          if (!r->zelig[zz] && zz != z) continue;
-          ndom++;
-          v = zone_matches(S, r->match, zz) + (zz == z && BIT_GET(r->match, c) ? 1 : 0);
-          if (v < min) min = v;
-        }
-        if (r->min_domains > 0 && ndom < (size_t)r->min_domains) min = 0;
-        if (!BIT_GET(r->match, c)) here--;
-        if (min != UINT32_MAX && here > min + (uint32_t)r->max_skew) {
-          snprintf(why, whysize, "topology spread (zone, maxSkew %d) cannot be met", r->max_skew);
-          return 0;
-        }
-      }
-    } else if (BIT_GET(r->match, c)) {
-      /* Other classes' rules that count c. */
-      if (r->kind == RULE_ANTI && S->zone_count[r->owner * S->nzones + z] > 0) {
-        snprintf(why, whysize, "required pod anti-affinity (zone) of %s", s->classes[r->owner]->example);
+      if (r->min_domains > 0 && ndom < (size_t)r->min_domains) min = 0;
+      if (!BIT_GET(r->match, c)) here--;
+      if (min != UINT32_MAX && here > min + (uint32_t)r->max_skew) {
+        snprintf(why, whysize, "topology spread (zone, maxSkew %d) cannot be met", r->max_skew);
         return 0;
       }
-      if (r->kind == RULE_SPREAD && S->zone_count[r->owner * S->nzones + z] > 0) {
-        uint32_t min = UINT32_MAX;
-        for (zz = 0; zz < S->nzones; zz++) {
-          uint32_t v;
-          if (!r->zelig[zz]) continue;
-          v = zone_matches(S, r->match, zz);
-          if (v < min) min = v;
-        }
-        if (zone_matches(S, r->match, z) + 1 > min + (uint32_t)r->max_skew) {
-          snprintf(why, whysize, "would break the zone topology spread of %s",
-                   s->classes[r->owner]->example);
-          return 0;
-        }
+    }
+  }
+  /* Other classes' rules that count c. */
+  for (ri = S->zrules_counting[c]; *ri != UINT32_MAX; ri++) {
+    const struct rule *r = &S->rules[*ri];
+    if (r->owner == c) continue;
+    if (r->kind == RULE_ANTI && S->zone_count[r->owner * S->nzones + z] > 0) {
+      snprintf(why, whysize, "required pod anti-affinity (zone) of %s", s->classes[r->owner]->example);
+      return 0;
+    }
+    if (r->kind == RULE_SPREAD && S->zone_count[r->owner * S->nzones + z] > 0) {
+      uint32_t min = UINT32_MAX;
+      for (zz = 0; zz < S->nzones; zz++) {
+        uint32_t v;
+        if (!r->zelig[zz]) continue;
+        v = zone_matches(S, *ri, zz);
+        if (v < min) min = v;
+      }
+      if (zone_matches(S, *ri, z) + 1 > min + (uint32_t)r->max_skew) {
+        snprintf(why, whysize, "would break the zone topology spread of %s", s->classes[r->owner]->example);
+        return 0;
       }
     }
   }
@@ -710,12 +830,10 @@ static int zone_allows(const struct solve *S, uint32_t c, size_t z,
 
 /* Does class c take part in zone-level rules (its own or others' that count it)? */
 static int zone_participant(const struct solve *S, uint32_t c) {
-  size_t i;
+  const uint32_t *ri;
   if (class_zone_bound(S, c)) return 1;
-  for (i = 0; i < S->nrules; i++) {
-    const struct rule *r = &S->rules[i];
-    if (r->level == LVL_ZONE && S->s->classes[r->owner]->npods > 0 && BIT_GET(r->match, c)) return 1;
-  }
+  for (ri = S->zrules_counting[c]; *ri != UINT32_MAX; ri++)
+    if (S->s->classes[S->rules[*ri].owner]->npods > 0) return 1;
   return 0;
 }
 
@@ -804,7 +922,7 @@ static int setup_groups(struct solve *S) {
           if (add_unsched(S, pods[j], why)) return STV_ENOMEM;
           continue;
         }
-        S->zone_count[c * S->nzones + (size_t)best]++;
+        zone_add(S, (uint32_t)c, (size_t)best);
         zc[best]++;
       }
       /* One group per zone, pods in snapshot order. */
@@ -830,7 +948,10 @@ static void cand_reset(struct solve *S, struct nstate *n) {
   uint32_t i;
   for (i = 0; i < n->npat; i++) n->gcount[n->pat_g[i]] = 0;
   n->npat = 0;
-  for (i = 0; i < n->ntouched; i++) n->rcnt[n->touched[i]] = 0;
+  for (i = 0; i < n->ntouched; i++) {
+    n->rcnt[n->touched[i]] = 0;
+    n->tmark[n->touched[i]] = 0;
+  }
   n->ntouched = 0;
   memset(n->presence, 0, S->W * 8);
 }
@@ -838,7 +959,10 @@ static void cand_reset(struct solve *S, struct nstate *n) {
 static void count_class(struct solve *S, struct nstate *n, uint32_t c, uint32_t k) {
   const uint32_t *ri;
   for (ri = S->rules_counting[c]; *ri != UINT32_MAX; ri++) {
-    if (n->rcnt[*ri] == 0) n->touched[n->ntouched++] = *ri;
+    if (!n->tmark[*ri]) {
+      n->tmark[*ri] = 1;
+      n->touched[n->ntouched++] = *ri;
+    }
     n->rcnt[*ri] += k;
   }
   BIT_SET(n->presence, c);
@@ -886,10 +1010,13 @@ static uint32_t host_cap(struct solve *S, const struct nstate *n, uint32_t c, ui
 static uint32_t resource_cap(const struct solve *S, const int64_t *freev, const int64_t *req, uint32_t want) {
   int r;
   for (r = 0; r < S->ndim; r++) {
-    int64_t k;
+    int64_t k, need;
     if (req[r] <= 0) continue;
+    if (freev[r] < req[r]) return 0;
+    /* Divide only when the whole want does not fit. */
+    if (!__builtin_mul_overflow(req[r], (int64_t)want, &need) && need <= freev[r]) continue;
     k = freev[r] / req[r];
-    if (k < (int64_t)want) want = k < 0 ? 0 : (uint32_t)k;
+    if (k < (int64_t)want) want = (uint32_t)k;
   }
   return want;
 }
@@ -901,6 +1028,21 @@ static void node_add(struct solve *S, struct nstate *n, uint32_t gi, uint32_t k)
   if (n->gcount[gi] == 0) n->pat_g[n->npat++] = gi;
   n->gcount[gi] += k;
   count_class(S, n, S->g[gi].cls, k);
+}
+
+/* Undoes node_add(S, n, gi, k) when gi was the last group added. */
+static void node_remove(struct solve *S, struct nstate *n, uint32_t gi, uint32_t k) {
+  uint32_t c = S->g[gi].cls;
+  const struct stv_class *kc = S->s->classes[c];
+  const uint32_t *ri;
+  int r;
+  for (r = 0; r < S->ndim; r++) n->free[r] += kc->req[r] * (int64_t)k;
+  n->gcount[gi] -= k;
+  if (n->gcount[gi] == 0) {
+    n->npat--; /* LIFO: gi is the last entry */
+    if (n->base == NULL || !BIT_GET(n->base, c)) n->presence[c >> 6] &= ~((uint64_t)1 << (c & 63));
+  }
+  for (ri = S->rules_counting[c]; *ri != UINT32_MAX; ri++) n->rcnt[*ri] -= k;
 }
 
 /* 1 when no remaining group can fit in free any more. */
@@ -917,16 +1059,16 @@ static int is_full(const struct solve *S, const int64_t *freev) {
  * node then cannot be copied).
  */
 static int fill_node(struct solve *S, struct nstate *n, const uint64_t *compat, const uint32_t *remaining) {
-  size_t oi;
+  const uint32_t *list = S->act[n->zone >= 0 ? (size_t)n->zone : S->nzones];
+  size_t oi, nlist = S->nact[n->zone >= 0 ? (size_t)n->zone : S->nzones];
   int pinned = 0;
-  for (oi = 0; oi < S->ng; oi++) {
-    uint32_t gi = S->order[oi];
+  for (oi = 0; oi < nlist; oi++) {
+    uint32_t gi = list[oi];
     struct group *g = &S->g[gi];
     const struct stv_class *c = S->s->classes[g->cls];
     uint32_t want = remaining[gi] - n->gcount[gi], k;
     int first = 0;
     if (want == 0) continue;
-    if (g->zone >= 0 && g->zone != n->zone) continue;
     if (!BIT_GET(compat, g->cls)) continue;
     k = resource_cap(S, n->free, c->req, want);
     if (k == 0) continue;
@@ -939,6 +1081,162 @@ static int fill_node(struct solve *S, struct nstate *n, const uint64_t *compat, 
   return pinned;
 }
 
+/*
+ * Rebuilds the per-zone lists of groups with pods left, in S->order: list z
+ * holds the groups a node in zone z may take (zone z or any zone); the
+ * last list, for nodes without a zone, the groups of any zone.
+ */
+static void update_active(struct solve *S, const uint32_t *remaining) {
+  size_t z, oi;
+  for (z = 0; z <= S->nzones; z++) S->nact[z] = 0;
+  for (oi = 0; oi < S->ng; oi++) {
+    uint32_t gi = S->order[oi];
+    const struct group *g = &S->g[gi];
+    if (remaining[gi] == 0) continue;
+    if (g->zone >= 0) {
+      S->act[g->zone][S->nact[g->zone]++] = gi;
+      continue;
+    }
+    for (z = 0; z <= S->nzones; z++) S->act[z][S->nact[z]++] = gi;
+  }
+}
+
+/*
+ * Bounded subset search for one node, in the manner of Gupta and Ho's
+ * Minimum Bin Slack: the first group (in S->order) that fits is forced in,
+ * then groups are tried in order with counts from the most that fit down
+ * to zero, keeping the pattern of greatest worth. Branches whose worth
+ * plus the worth of the node's free room cannot beat the best are cut; the
+ * search stops after limit tree nodes (deterministic). On return n holds
+ * the best pattern found, never worse than the greedy fill it starts from.
+ */
+struct search {
+  struct solve *S;
+  struct nstate *n;
+  const uint64_t *compat;
+  const uint32_t *remaining;
+  long budget;
+  double best;
+  uint32_t nbest;
+  uint32_t *best_g, *best_k;
+};
+
+static double room_worth(const struct solve *S, const int64_t *freev) {
+  double w = 0;
+  int r;
+  for (r = 0; r < S->ndim; r++)
+    if (S->lambda[r] > 0 && freev[r] > 0) w += S->lambda[r] * (double)freev[r];
+  return w;
+}
+
+static void search_record(struct search *x, double value) {
+  uint32_t i;
+  x->best = value;
+  x->nbest = x->n->npat;
+  for (i = 0; i < x->n->npat; i++) {
+    x->best_g[i] = x->n->pat_g[i];
+    x->best_k[i] = x->n->gcount[x->n->pat_g[i]];
+  }
+}
+
+static void search_dfs(struct search *x, size_t from, double value) {
+  struct solve *S = x->S;
+  struct nstate *n = x->n;
+  size_t oi;
+  if (value > x->best + 1e-12) search_record(x, value);
+  for (oi = from; oi < S->ng && x->budget > 0; oi++) {
+    uint32_t gi = S->order[oi], k;
+    const struct group *g = &S->g[gi];
+    int first = 0;
+    x->budget--; /* every group looked at costs, not only the ones added */
+    if (value + room_worth(S, n->free) <= x->best + 1e-12) return;
+    if (x->remaining[gi] <= n->gcount[gi]) continue;
+    if (g->zone >= 0 && g->zone != n->zone) continue;
+    if (!BIT_GET(x->compat, g->cls)) continue;
+    k = resource_cap(S, n->free, S->s->classes[g->cls]->req, x->remaining[gi] - n->gcount[gi]);
+    if (k == 0) continue;
+    k = host_cap(S, n, g->cls, k, &first);
+    if (k == 0 || first) continue;
+    for (; k > 0 && x->budget > 0; k--) {
+      node_add(S, n, gi, k);
+      search_dfs(x, oi + 1, value + k * g->worth);
+      node_remove(S, n, gi, k);
+    }
+  }
+}
+
+/* Nodes of more pods than this keep their greedy fill. */
+#define SEARCH_MAX_PODS 24
+/* Nor do nodes the greedy fill left less than this share of room in. */
+#define SEARCH_MIN_ROOM 0.005
+
+static int fill_search(struct solve *S, struct nstate *n, const uint64_t *compat, const uint32_t *remaining,
+                       long limit) {
+  struct search x;
+  size_t oi;
+  uint32_t i, forced = UINT32_MAX, kmax = 0;
+  double greedy = 0;
+  int rc = 0;
+  /* The greedy fill is the baseline. */
+  (void)fill_node(S, n, compat, remaining);
+  for (i = 0; i < n->npat; i++) greedy += n->gcount[n->pat_g[i]] * S->g[n->pat_g[i]].worth;
+  memset(&x, 0, sizeof(x));
+  x.S = S;
+  x.n = n;
+  x.compat = compat;
+  x.remaining = remaining;
+  x.budget = limit < S->search_left ? limit : S->search_left;
+  x.best_g = stv_malloc((S->ng + 1) * sizeof(uint32_t));
+  x.best_k = stv_malloc((S->ng + 1) * sizeof(uint32_t));
+  if (x.best_g == NULL || x.best_k == NULL) {
+    rc = STV_ENOMEM;
+    goto out;
+  }
+  search_record(&x, greedy);
+  if (n->npat == 0) goto out;
+  /*
+   * The search pays where a node holds few pods, so that which ones is a
+   * real choice, and the greedy fill left room. A node of many small pods
+   * is already nearly full.
+   */
+  {
+    uint32_t pods = 0;
+    double room = room_worth(S, n->free), all = room_worth(S, S->ti[n->tmpl].alloc);
+    for (i = 0; i < n->npat; i++) pods += n->gcount[n->pat_g[i]];
+    if (pods > SEARCH_MAX_PODS || room <= SEARCH_MIN_ROOM * all) goto out;
+  }
+  /* Empty the node back to its base, then force the first group that fits. */
+  while (n->npat > 0) {
+    uint32_t gi = n->pat_g[n->npat - 1];
+    node_remove(S, n, gi, n->gcount[gi]);
+  }
+  for (oi = 0; oi < S->ng && forced == UINT32_MAX; oi++) {
+    uint32_t gi = S->order[oi];
+    const struct group *g = &S->g[gi];
+    int first = 0;
+    if (remaining[gi] == 0 || (g->zone >= 0 && g->zone != n->zone) || !BIT_GET(compat, g->cls)) continue;
+    kmax = resource_cap(S, n->free, S->s->classes[g->cls]->req, remaining[gi]);
+    if (kmax) kmax = host_cap(S, n, g->cls, kmax, &first);
+    if (kmax && !first) forced = (uint32_t)oi;
+  }
+  if (forced != UINT32_MAX) {
+    uint32_t gi = S->order[forced], k;
+    for (k = kmax; k > 0 && x.budget > 0; k--) {
+      x.budget--;
+      node_add(S, n, gi, k);
+      search_dfs(&x, forced + 1, k * S->g[gi].worth);
+      node_remove(S, n, gi, k);
+    }
+  }
+  S->search_left -= (limit < S->search_left ? limit : S->search_left) - x.budget;
+  /* Rebuild the best pattern. */
+  for (i = 0; i < x.nbest; i++) node_add(S, n, x.best_g[i], x.best_k[i]);
+out:
+  stv_free(x.best_g);
+  stv_free(x.best_k);
+  return rc;
+}
+
 static int nstate_init(struct solve *S, struct nstate *n) {
   memset(n, 0, sizeof(*n));
   n->presence = stv_arena_alloc(&S->a, S->W * 8 + 8);
@@ -946,7 +1244,8 @@ static int nstate_init(struct solve *S, struct nstate *n) {
   n->pat_g = stv_arena_alloc(&S->a, (S->ng + 1) * sizeof(uint32_t));
   n->rcnt = stv_arena_alloc(&S->a, (S->nrules + 1) * sizeof(uint32_t));
   n->touched = stv_arena_alloc(&S->a, (S->nrules + 1) * sizeof(uint32_t));
-  return n->presence && n->gcount && n->pat_g && n->rcnt && n->touched ? 0 : STV_ENOMEM;
+  n->tmark = stv_arena_alloc(&S->a, S->nrules + 1);
+  return n->presence && n->gcount && n->pat_g && n->rcnt && n->touched && n->tmark ? 0 : STV_ENOMEM;
 }
 
 /* Keeps a filled node (sparse copy of its pattern) with mult copies. */
@@ -1031,6 +1330,7 @@ static int pack_existing(struct solve *S, uint32_t *remaining) {
   if (compat == NULL) return STV_ENOMEM;
   if ((rc = nstate_init(S, &n)) != 0) return rc;
   update_minreq(S, remaining);
+    update_active(S, remaining);
   for (i = 0; i < s->nnodes; i++) {
     const struct stv_node *nd = &s->nodes[i];
     struct stv_node_view v = {nd->name, &nd->labels, nd->ntaints, nd->taints, nd->unschedulable};
@@ -1040,7 +1340,7 @@ static int pack_existing(struct solve *S, uint32_t *remaining) {
     cand_reset(S, &n);
     n.existing = (int32_t)i;
     n.tmpl = -1;
-    n.zone = zone_index(S, zone_of(&nd->labels));
+    n.zone = S->node_zone[i];
     for (r = 0; r < S->ndim; r++) n.free[r] = nd->alloc[r] - nd->used[r];
     if (is_full(S, n.free)) continue;
     memset(compat, 0, S->W * 8);
@@ -1059,13 +1359,15 @@ static int pack_existing(struct solve *S, uint32_t *remaining) {
     for (q = 0; q < n.npat; q++) remaining[n.pat_g[q]] -= n.gcount[n.pat_g[q]];
     if ((rc = push_node(S, &n, 1)) != 0) return rc;
     update_minreq(S, remaining);
+    update_active(S, remaining);
   }
   return 0;
 }
 
 /* A template's best pattern for the current remaining counts, cached. */
-static int eval_template(struct solve *S, struct nstate *cand, size_t ti, const uint32_t *remaining) {
+static int eval_template(struct solve *S, struct nstate *cand, size_t ti, const uint32_t *remaining, int search) {
   struct tinfo *t = &S->ti[ti];
+  S->stat_evals++;
   uint32_t i;
   double value = 0;
   cand_reset(S, cand);
@@ -1074,8 +1376,16 @@ static int eval_template(struct solve *S, struct nstate *cand, size_t ti, const 
   cand->existing = -1;
   cand->tmpl = (int32_t)ti;
   cand->zone = t->zone;
+  cand->base = t->presence;
   for (i = 0; i < t->ndaemons; i++) count_class(S, cand, t->daemons[i], 1);
-  t->pinned = fill_node(S, cand, &S->compat[ti * S->W], remaining);
+  if (search) {
+    int rc = fill_search(S, cand, &S->compat[ti * S->W], remaining, S->search_limit);
+    if (rc != 0) return rc;
+    t->pinned = 0;
+  } else {
+    t->pinned = fill_node(S, cand, &S->compat[ti * S->W], remaining);
+  }
+  t->searched = search;
   if (stv_grow((void **)&t->pat_g, &t->cap_pat, cand->npat + 1, sizeof(uint32_t)) != 0) return STV_ENOMEM;
   {
     size_t cap2 = t->cap_patk;
@@ -1103,6 +1413,10 @@ static int pattern_valid(const struct tinfo *t, const uint32_t *remaining) {
   return 1;
 }
 
+#ifndef REFRESH_EVERY
+#define REFRESH_EVERY 8
+#endif
+
 /* Rounds of: best pattern over all templates, opened as many times as it lasts. */
 static int pack_new(struct solve *S, uint32_t *remaining) {
   struct nstate cand;
@@ -1111,27 +1425,62 @@ static int pack_new(struct solve *S, uint32_t *remaining) {
   for (gi = 0; gi < S->ng; gi++) left += remaining[gi];
   if ((rc = nstate_init(S, &cand)) != 0) return rc;
   update_minreq(S, remaining);
+    update_active(S, remaining);
+  /* Every template's pattern once; later only the ones that might win. */
+  for (ti = 0; ti < S->nti; ti++) {
+    struct tinfo *t = &S->ti[ti];
+    if (t->limit_left == 0 || t->dominated) continue;
+    if ((rc = eval_template(S, &cand, ti, remaining, 0)) != 0) goto out;
+  }
   while (left > 0) {
-    double best_score = 0, best_value = 0;
     long best = -1;
     uint32_t mult, i;
     struct tinfo *t;
-    for (ti = 0; ti < S->nti; ti++) {
-      double score;
-      t = &S->ti[ti];
-      if (t->limit_left == 0 || t->dominated) continue;
-      /* Affinity state can change what a pinned pattern may do: recompute. */
-      if (t->pinned || !pattern_valid(t, remaining))
-        if ((rc = eval_template(S, &cand, ti, remaining)) != 0) goto out;
-      if (t->value <= 0) continue;
-      score = S->p->tmpl[t->t].price / t->value;
-      if (best < 0 || score < best_score - 1e-12 || (fabs(score - best_score) <= 1e-12 && t->value > best_value)) {
-        best = (long)ti;
-        best_score = score;
-        best_value = t->value;
+    /*
+     * Every REFRESH_EVERY rounds all stale patterns are recomputed; in the
+     * rounds between, selection is lazy: take the best score; if its
+     * pattern is stale, refresh it and look again; once the best is fresh
+     * (and searched), it is the round's choice. Worth mostly shrinks as
+     * pods are used up, so stale scores are mostly optimistic; the periodic
+     * refresh catches the patterns that grew.
+     */
+    if (S->stat_rounds % REFRESH_EVERY == 0) {
+      for (ti = 0; ti < S->nti; ti++) {
+        t = &S->ti[ti];
+        if (t->limit_left == 0 || t->dominated || t->value <= 0 || pattern_valid(t, remaining)) continue;
+        if ((rc = eval_template(S, &cand, ti, remaining, 0)) != 0) goto out;
       }
     }
+    for (;;) {
+      double best_score = 0, best_value = 0;
+      best = -1;
+      for (ti = 0; ti < S->nti; ti++) {
+        double score;
+        t = &S->ti[ti];
+        if (t->limit_left == 0 || t->dominated || t->value <= 0) continue;
+        score = S->p->tmpl[t->t].price / t->value;
+        if (best < 0 || score < best_score - 1e-12 ||
+            (fabs(score - best_score) <= 1e-12 && t->value > best_value)) {
+          best = (long)ti;
+          best_score = score;
+          best_value = t->value;
+        }
+      }
+      if (best < 0) break;
+      t = &S->ti[best];
+      /* Affinity state can change what a pinned pattern may do: recompute. */
+      if (t->pinned || !pattern_valid(t, remaining)) {
+        if ((rc = eval_template(S, &cand, (size_t)best, remaining, 0)) != 0) goto out;
+        if (!t->pinned) continue;
+      }
+      if (S->search_limit > 0 && S->search_left > 0 && !t->searched) {
+        if ((rc = eval_template(S, &cand, (size_t)best, remaining, 1)) != 0) goto out;
+        continue;
+      }
+      break;
+    }
     if (best < 0) break;
+    S->stat_rounds++;
     t = &S->ti[best];
     /* As many copies as the scarcest group of the pattern allows. */
     mult = UINT32_MAX;
@@ -1157,6 +1506,7 @@ static int pack_new(struct solve *S, uint32_t *remaining) {
     }
     t->valid = 0;
     update_minreq(S, remaining);
+    update_active(S, remaining);
   }
 out:
   for (ti = 0; ti < S->nti; ti++) {
@@ -1272,7 +1622,7 @@ static int emit(struct solve *S, struct stv_plan *plan) {
 static long plan_domain(const struct solve *S, const struct stv_plan *plan, size_t i, enum level lvl) {
   const struct stv_plan_node *pn = &plan->nodes[i];
   if (lvl == LVL_HOST) return pn->existing >= 0 ? (long)pn->existing : (long)(S->s->nnodes + i);
-  if (pn->existing >= 0) return zone_index((struct solve *)S, zone_of(&S->s->nodes[pn->existing].labels));
+  if (pn->existing >= 0) return S->node_zone[pn->existing];
   return S->ti_zone_of_tmpl[pn->tmpl];
 }
 
@@ -1303,7 +1653,7 @@ static int affinity_check(struct solve *S, struct stv_plan *plan, int *changed) 
       if (p->node < 0 || p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED) continue;
       if (!BIT_GET(r->match, p->cls)) continue;
       bound_total++;
-      dd = r->level == LVL_HOST ? (long)p->node : zone_index(S, zone_of(&s->nodes[p->node].labels));
+      dd = r->level == LVL_HOST ? (long)p->node : S->node_zone[p->node];
       if (dd >= 0) m[dd]++;
     }
     total = bound_total;
@@ -1376,7 +1726,7 @@ static int spread_check(struct solve *S, struct stv_plan *plan) {
       for (i = 0; i < s->nnodes; i++) {
         const struct stv_node *n = &s->nodes[i];
         struct stv_node_view v = {n->name, &n->labels, n->ntaints, n->taints, n->unschedulable};
-        long dd = r->level == LVL_HOST ? (long)i : zone_index(S, zone_of(&n->labels));
+        long dd = r->level == LVL_HOST ? (long)i : S->node_zone[i];
         if (dd < 0 || elig[dd]) continue;
         if (spread_eligible(r, owner, &v)) elig[dd] = 1;
       }
@@ -1403,7 +1753,7 @@ static int spread_check(struct solve *S, struct stv_plan *plan) {
         long dd;
         if (p->node < 0 || p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED) continue;
         if (!BIT_GET(r->match, p->cls)) continue;
-        dd = r->level == LVL_HOST ? (long)p->node : zone_index(S, zone_of(&s->nodes[p->node].labels));
+        dd = r->level == LVL_HOST ? (long)p->node : S->node_zone[p->node];
         if (dd >= 0) cnt[dd]++;
       }
       for (d = 0; d < nd; d++) {
@@ -1438,6 +1788,12 @@ out:
   stv_free(cnt);
   stv_free(placed);
   return rc;
+}
+
+static size_t count_undominated(const struct solve *S) {
+  size_t i, n = 0;
+  for (i = 0; i < S->nti; i++) n += !S->ti[i].dominated;
+  return n;
 }
 
 /* Drops new nodes the spread check emptied, and recounts costs. */
@@ -1530,6 +1886,8 @@ int stv_pack(const struct stv_problem *p, struct stv_plan *plan, struct stv_err 
   S.ndim = p->snap->res.n;
   S.nclasses = p->snap->nclasses;
   S.W = (S.nclasses + 63) / 64 + 1;
+  S.search_limit = p->search_limit == 0 ? STV_SEARCH_DEFAULT : p->search_limit;
+  S.search_left = S.search_limit > 0 ? S.search_limit * STV_SEARCH_NODES : 0;
   for (i = 0; i < S.nclasses; i++)
     if (!S.s->classes[i]->daemonset) plan->npending += S.s->classes[i]->npending;
   if ((rc = setup_zones(&S)) || (rc = setup_rules(&S)) || (rc = setup_bound(&S))) goto out;
@@ -1542,6 +1900,19 @@ int stv_pack(const struct stv_problem *p, struct stv_plan *plan, struct stv_err 
     goto out;
   }
   for (i = 0; i < S.ng; i++) remaining[i] = S.g[i].remaining;
+  for (i = 0; i < S.W; i++)
+    if (S.aff_host_any[i]) S.search_limit = -1; /* the greedy fill handles pinned groups */
+  S.act = stv_arena_alloc(&S.a, (S.nzones + 1) * sizeof(*S.act));
+  S.nact = stv_arena_alloc(&S.a, (S.nzones + 1) * sizeof(*S.nact));
+  if (S.act == NULL || S.nact == NULL) {
+    rc = STV_ENOMEM;
+    goto out;
+  }
+  for (i = 0; i <= S.nzones; i++)
+    if ((S.act[i] = stv_arena_alloc(&S.a, (S.ng + 1) * sizeof(uint32_t))) == NULL) {
+      rc = STV_ENOMEM;
+      goto out;
+    }
   if ((rc = sort_groups(&S)) || (rc = pack_existing(&S, remaining)) || (rc = pack_new(&S, remaining))) goto out;
   if ((rc = emit(&S, plan))) goto out;
   /* What is left could not be placed. */
@@ -1555,6 +1926,9 @@ int stv_pack(const struct stv_problem *p, struct stv_plan *plan, struct stv_err 
   }
   if ((rc = spread_check(&S, plan))) goto out;
   compact_plan(&S, plan);
+  if (getenv("STV_PACK_STATS"))
+    fprintf(stderr, "pack: %zu groups, %zu templates (%zu undominated), %ld rounds, %ld evaluations\n", S.ng, S.nti,
+            count_undominated(&S), S.stat_rounds, S.stat_evals);
   if ((rc = lower_bound(&S, plan))) goto out;
   plan->unsched = stv_arena_alloc(&plan->mem, (S.nun + 1) * sizeof(*plan->unsched));
   if (plan->unsched == NULL) {

@@ -346,7 +346,17 @@ struct stv_problem {
   const struct stv_template *tmpl;    /* borrowed */
   size_t ntmpl;
   const char *currency;
+  /*
+   * Effort of the per-node subset search (nodes of the search tree per
+   * node filled; 0 = the default, STV_SEARCH_DEFAULT; negative = greedy
+   * fill only). The result is deterministic for a given value.
+   */
+  long search_limit;
 };
+
+#define STV_SEARCH_DEFAULT 50000
+/* The whole solve's search budget is this many times the per-node one. */
+#define STV_SEARCH_NODES 100
 
 /* A node of the plan: an existing node receiving pods, or a new one. */
 struct stv_plan_node {
