@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Runs every test of the suite against one or more build directories and
+prints the total as the last line: "N passed, N failed".
+
+    python3 tests/run_all.py build [build-asan ...]
+
+For each build: every C test program (build/tests/test_*), every Python
+whole-binary test (tests/test_*.py, given the build's stevedore), and, for
+the first build only, valgrind on the main path. Each program prints
+"PASS name" / "FAIL name" lines and its own "N passed, N failed" line.
+"""
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LINE = re.compile(r"^(\d+) passed, (\d+) failed", re.M)
+
+
+def run(name, argv, env=None, timeout=900):
+    t0 = time.time()
+    try:
+        p = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+        out, rc = p.stdout + p.stderr, p.returncode
+    except subprocess.TimeoutExpired as e:
+        out, rc = (e.stdout or "") if isinstance(e.stdout, str) else "", -1
+        out += "\ntimed out after %ds" % timeout
+    counts = LINE.findall(out)
+    if counts:
+        passed, failed = int(counts[-1][0]), int(counts[-1][1])
+    else:
+        passed, failed = (1, 0) if rc == 0 else (0, 1)
+    if rc != 0 and failed == 0:
+        failed = 1  # a crash after its summary still fails
+    status = "ok" if failed == 0 else "FAILED"
+    print("%-48s %4d passed %3d failed  %6.1fs  %s" % (name, passed, failed, time.time() - t0, status))
+    if failed:
+        for line in out.splitlines():
+            if line.startswith("FAIL") or "CHECK(" in line or "ERROR" in line or "error" in line.lower():
+                print("    " + line[:300])
+        tail = out.splitlines()[-15:]
+        print("    --- last lines ---")
+        for line in tail:
+            print("    " + line[:300])
+    sys.stdout.flush()
+    return passed, failed
+
+
+def main():
+    builds = sys.argv[1:] or ["build"]
+    total_p = total_f = 0
+    for bi, b in enumerate(builds):
+        bdir = os.path.join(ROOT, b)
+        exe = os.path.join(bdir, "controller", "stevedore")
+        env = dict(os.environ)
+        if "asan" in b:
+            env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0:exitcode=86"
+            env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1:exitcode=87"
+        for t in sorted(glob.glob(os.path.join(bdir, "tests", "test_*"))):
+            if not os.access(t, os.X_OK) or t.endswith((".p", ".py")) or os.path.isdir(t):
+                continue
+            p, f = run("%s: %s" % (b, os.path.basename(t)), [t], env=env)
+            total_p += p
+            total_f += f
+        for t in sorted(glob.glob(os.path.join(ROOT, "tests", "test_*.py"))):
+            p, f = run("%s: %s" % (b, os.path.basename(t)), [sys.executable, t, exe], env=env)
+            total_p += p
+            total_f += f
+        if bi == 0 and shutil.which("valgrind"):
+            p, f = run("%s: valgrind recommend (example)" % b,
+                       ["valgrind", "--error-exitcode=3", "--leak-check=full", "--errors-for-leak-kinds=definite",
+                        "-q", exe, "recommend", "--snapshot", "examples/snapshot.json", "--output", "json"],
+                       env=env)
+            total_p += p
+            total_f += f
+    print("%d passed, %d failed" % (total_p, total_f))
+    return 1 if total_f else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
