@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <glpk.h>
+
 #include "packer.h"
 
 #define ZONE_KEY "topology.kubernetes.io/zone"
@@ -1815,61 +1817,129 @@ static void compact_plan(struct solve *S, struct stv_plan *plan) {
 
 /*
  * A proven lower bound on the hourly cost of new nodes for the pods the
- * plan places: for each resource, the demand that existing free capacity
- * cannot cover must be bought, and no template sells it cheaper per unit
- * than the cheapest one (reserved counts bounded). The largest of these
- * per-resource bounds is the bound.
+ * plan places. Whatever plan places them, the new nodes must together hold
+ * at least the demand that existing free capacity cannot: for every
+ * resource r, sum over new nodes of allocatable_r >= demand_r - free_r. The
+ * cheapest (fractional) purchase that meets all those rows at once is a
+ * linear program over the templates (reserved ones bounded by their count);
+ * its optimum, solved by GLPK's simplex and confirmed by its exact
+ * (rational) simplex, bounds every integer plan from below.
  */
 static int lower_bound(struct solve *S, struct stv_plan *plan) {
   const struct stv_snapshot *s = S->s;
-  double best = 0;
-  int r;
-  size_t i;
+  double deficit[STV_MAX_RES];
+  int rows[STV_MAX_RES], nrows = 0, r, *ia = NULL, *ja = NULL;
+  double *ar = NULL, bound = 0;
+  size_t i, ncols = 0, nz = 0;
+  glp_prob *lp = NULL;
+  glp_smcp parm;
+  int rc = 0, term = -1;
+  /* Pods of a class that no existing node could take at all need new nodes
+   * whatever the plan; the others may use existing free capacity. */
+  unsigned char *only_new = stv_calloc(S->nclasses + 1, 1);
+  if (only_new == NULL) return STV_ENOMEM;
+  for (i = 0; i < plan->nnodes; i++) {
+    uint32_t q;
+    for (q = 0; q < plan->nodes[i].npods; q++) only_new[s->pods[plan->nodes[i].pods[q]].cls] |= 2;
+  }
+  for (i = 0; i < S->nclasses; i++) {
+    size_t k;
+    int64_t freev[STV_MAX_RES];
+    if (!(only_new[i] & 2)) continue;
+    only_new[i] = 1;
+    for (k = 0; k < s->nnodes && only_new[i]; k++) {
+      const struct stv_node *n = &s->nodes[k];
+      struct stv_node_view v = {n->name, &n->labels, n->ntaints, n->taints, n->unschedulable};
+      for (r = 0; r < S->ndim; r++) freev[r] = n->alloc[r] - n->used[r];
+      if (fits_vec(s->classes[i]->req, freev, S->ndim) && stv_class_fits_node(s->classes[i], &v, NULL, 0))
+        only_new[i] = 0;
+    }
+  }
   for (r = 0; r < S->ndim; r++) {
-    double demand = 0, freecap = 0, bound = 0;
-    size_t nt = 0;
-    struct {
-      double ratio, supply;
-    } *opt;
-    if (r == STV_RES_PODS) continue;
+    double demand = 0, must = 0, freecap = 0;
     for (i = 0; i < plan->nnodes; i++) {
       uint32_t q;
-      for (q = 0; q < plan->nodes[i].npods; q++) demand += (double)s->classes[s->pods[plan->nodes[i].pods[q]].cls]->req[r];
+      for (q = 0; q < plan->nodes[i].npods; q++) {
+        uint32_t c = s->pods[plan->nodes[i].pods[q]].cls;
+        if (only_new[c])
+          must += (double)s->classes[c]->req[r];
+        else
+          demand += (double)s->classes[c]->req[r];
+      }
     }
     for (i = 0; i < s->nnodes; i++) {
       const struct stv_node *n = &s->nodes[i];
-      if (n->unschedulable) continue;
-      if (n->alloc[r] > n->used[r]) freecap += (double)(n->alloc[r] - n->used[r]);
+      if (!n->unschedulable && n->alloc[r] > n->used[r]) freecap += (double)(n->alloc[r] - n->used[r]);
     }
-    demand -= freecap;
-    if (demand <= 0) continue;
-    opt = stv_malloc((S->nti + 1) * sizeof(*opt));
-    if (opt == NULL) return STV_ENOMEM;
-    for (i = 0; i < S->nti; i++) {
-      const struct tinfo *t = &S->ti[i];
-      if (t->alloc[r] <= 0) continue;
-      opt[nt].ratio = S->p->tmpl[t->t].price / (double)t->alloc[r];
-      opt[nt].supply = S->p->tmpl[t->t].limit < 0 ? -1 : (double)S->p->tmpl[t->t].limit * (double)t->alloc[r];
-      nt++;
-    }
-    /* Cheapest supply first (fractional covering). */
-    while (demand > 1e-9 && nt > 0) {
-      size_t b = 0, q;
-      double take;
-      for (q = 1; q < nt; q++)
-        if (opt[q].ratio < opt[b].ratio) b = q;
-      take = opt[b].supply < 0 || opt[b].supply > demand ? demand : opt[b].supply;
-      bound += take * opt[b].ratio;
-      demand -= take;
-      opt[b] = opt[--nt];
-    }
-    stv_free(opt);
-    if (bound > best) best = bound;
+    deficit[r] = must + (demand > freecap ? demand - freecap : 0);
+    if (deficit[r] > 0) rows[nrows++] = r;
   }
+  stv_free(only_new);
   plan->has_lower_bound = 1;
-  /* Never above the plan itself: both are sums of the same prices. */
-  plan->lower_bound = best > plan->new_cost ? plan->new_cost : best;
-  return 0;
+  plan->lower_bound = 0;
+  if (nrows == 0) return 0;
+  ia = stv_malloc((S->nti * (size_t)nrows + 1) * sizeof(int));
+  ja = stv_malloc((S->nti * (size_t)nrows + 1) * sizeof(int));
+  ar = stv_malloc((S->nti * (size_t)nrows + 1) * sizeof(double));
+  lp = glp_create_prob();
+  if (ia == NULL || ja == NULL || ar == NULL || lp == NULL) {
+    rc = STV_ENOMEM;
+    goto out;
+  }
+  glp_set_obj_dir(lp, GLP_MIN);
+  glp_add_rows(lp, nrows);
+  /* Rows are scaled to a right-hand side of 1: bytes and millicores differ
+   * by many orders of magnitude, which the simplex does not like. */
+  for (r = 0; r < nrows; r++) glp_set_row_bnds(lp, r + 1, GLP_LO, 1.0, 0.0);
+  for (i = 0; i < S->nti; i++) {
+    const struct tinfo *t = &S->ti[i];
+    const struct stv_template *tp = &S->p->tmpl[t->t];
+    int col, any = 0;
+    /* A dominated template is never needed: another is as big and no dearer. */
+    if (t->dominated) continue;
+    for (r = 0; r < nrows; r++) any |= t->alloc[rows[r]] > 0;
+    if (!any) continue;
+    col = glp_add_cols(lp, 1);
+    ncols++;
+    glp_set_obj_coef(lp, col, tp->price);
+    if (tp->limit >= 0)
+      glp_set_col_bnds(lp, col, tp->limit > 0 ? GLP_DB : GLP_FX, 0.0, (double)tp->limit);
+    else
+      glp_set_col_bnds(lp, col, GLP_LO, 0.0, 0.0);
+    for (r = 0; r < nrows; r++) {
+      if (t->alloc[rows[r]] <= 0) continue;
+      nz++;
+      ia[nz] = r + 1;
+      ja[nz] = col;
+      ar[nz] = (double)t->alloc[rows[r]] / deficit[rows[r]];
+    }
+  }
+  if (ncols == 0) goto out;
+  glp_load_matrix(lp, (int)nz, ia, ja, ar);
+  /* GLPK prints to standard output unless told not to (a process-wide
+   * switch, restored below). */
+  term = glp_term_out(GLP_OFF);
+  glp_scale_prob(lp, GLP_SF_AUTO);
+  glp_init_smcp(&parm);
+  parm.msg_lev = GLP_MSG_OFF;
+  parm.it_lim = 20000; /* deterministic cap; no bound rather than a late one */
+  if (glp_simplex(lp, &parm) != 0) goto out;
+  /* Confirm the optimum in exact arithmetic from the floating-point basis. */
+  if (glp_exact(lp, &parm) != 0) goto out;
+  /* The scaled coefficients carry rounding of one part in 2^53; give the
+   * bound that much back so that it stays below the true optimum. */
+  if (glp_get_status(lp) == GLP_OPT) bound = glp_get_obj_val(lp) * (1.0 - 1e-9);
+  /* An infeasible LP means no plan can place these pods: the plan itself
+   * is then the only honest bound, and the packer never builds one. */
+  if (bound > plan->new_cost) bound = plan->new_cost;
+  if (bound > 0) plan->lower_bound = bound;
+out:
+  if (term >= 0) glp_term_out(term);
+  if (lp != NULL) glp_delete_prob(lp);
+  stv_free(ia);
+  stv_free(ja);
+  stv_free(ar);
+  return rc;
 }
 
 int stv_pack(const struct stv_problem *p, struct stv_plan *plan, struct stv_err *err) {
