@@ -1629,71 +1629,175 @@ static long plan_domain(const struct solve *S, const struct stv_plan *plan, size
 }
 
 /*
+ * The finished plan indexed by class: for each class, the plan nodes of its
+ * placed pods (one entry per pod) and the existing nodes of its bound pods.
+ * Rebuilt after any withdrawal.
+ */
+struct plan_index {
+  uint32_t *poff, *pnode; /* placed: CSR over classes of plan node indexes */
+  uint32_t *boff, *bnode; /* bound: CSR over classes of snapshot node indexes */
+  uint32_t *tcount;       /* new plan nodes per template */
+};
+
+static void plan_index_free(struct plan_index *x) {
+  stv_free(x->poff);
+  stv_free(x->pnode);
+  stv_free(x->boff);
+  stv_free(x->bnode);
+  stv_free(x->tcount);
+  memset(x, 0, sizeof(*x));
+}
+
+static int plan_index_build(struct solve *S, const struct stv_plan *plan, struct plan_index *x) {
+  const struct stv_snapshot *s = S->s;
+  size_t c, i, total = 0, nb = 0;
+  uint32_t *fill;
+  memset(x, 0, sizeof(*x));
+  x->poff = stv_calloc(S->nclasses + 2, sizeof(uint32_t));
+  x->boff = stv_calloc(S->nclasses + 2, sizeof(uint32_t));
+  x->tcount = stv_calloc(S->p->ntmpl + 1, sizeof(uint32_t));
+  fill = stv_calloc(S->nclasses + 1, sizeof(uint32_t));
+  if (!x->poff || !x->boff || !x->tcount || !fill) goto oom;
+  for (i = 0; i < plan->nnodes; i++) {
+    uint32_t q;
+    if (plan->nodes[i].existing < 0) x->tcount[plan->nodes[i].tmpl]++;
+    for (q = 0; q < plan->nodes[i].npods; q++) x->poff[s->pods[plan->nodes[i].pods[q]].cls + 1]++;
+    total += plan->nodes[i].npods;
+  }
+  for (i = 0; i < s->npods; i++) {
+    const struct stv_pod *p = &s->pods[i];
+    if (p->node < 0 || p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED) continue;
+    x->boff[p->cls + 1]++;
+    nb++;
+  }
+  for (c = 0; c < S->nclasses; c++) {
+    x->poff[c + 1] += x->poff[c];
+    x->boff[c + 1] += x->boff[c];
+  }
+  x->pnode = stv_malloc((total + 1) * sizeof(uint32_t));
+  x->bnode = stv_malloc((nb + 1) * sizeof(uint32_t));
+  if (!x->pnode || !x->bnode) goto oom;
+  for (i = 0; i < plan->nnodes; i++) {
+    uint32_t q;
+    for (q = 0; q < plan->nodes[i].npods; q++) {
+      uint32_t c2 = s->pods[plan->nodes[i].pods[q]].cls;
+      x->pnode[x->poff[c2] + fill[c2]++] = (uint32_t)i;
+    }
+  }
+  memset(fill, 0, (S->nclasses + 1) * sizeof(uint32_t));
+  for (i = 0; i < s->npods; i++) {
+    const struct stv_pod *p = &s->pods[i];
+    if (p->node < 0 || p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED) continue;
+    x->bnode[x->boff[p->cls] + fill[p->cls]++] = (uint32_t)p->node;
+  }
+  stv_free(fill);
+  return 0;
+oom:
+  stv_free(fill);
+  plan_index_free(x);
+  return STV_ENOMEM;
+}
+
+/* Per-rule domain counts over a dense array, reset through a touched list. */
+struct dcount {
+  uint32_t *cnt, *own, *touched;
+  size_t ntouched;
+};
+
+static void dcount_add(struct dcount *d, long dd, int own) {
+  if (dd < 0) return;
+  if (d->cnt[dd] == 0 && d->own[dd] == 0) d->touched[d->ntouched++] = (uint32_t)dd;
+  d->cnt[dd]++;
+  if (own) d->own[dd]++;
+}
+
+static void dcount_reset(struct dcount *d) {
+  size_t i;
+  for (i = 0; i < d->ntouched; i++) d->cnt[d->touched[i]] = d->own[d->touched[i]] = 0;
+  d->ntouched = 0;
+}
+
+/* Counts, per domain of r's level, the pods r counts (bound and placed). */
+static void rule_counts(const struct solve *S, const struct stv_plan *plan, const struct plan_index *x,
+                        const struct rule *r, struct dcount *d) {
+  size_t c;
+  uint32_t j;
+  for (c = 0; c < S->nclasses; c++) {
+    if (!BIT_GET(r->match, c)) continue;
+    for (j = x->boff[c]; j < x->boff[c + 1]; j++)
+      dcount_add(d, r->level == LVL_HOST ? (long)x->bnode[j] : S->node_zone[x->bnode[j]], 0);
+    for (j = x->poff[c]; j < x->poff[c + 1]; j++)
+      dcount_add(d, plan_domain(S, plan, x->pnode[j], r->level), c == r->owner);
+  }
+}
+
+/* Withdraws placed pods of class c from plan node i (up to n of them). */
+static int withdraw(struct solve *S, struct stv_plan *plan, size_t i, uint32_t c, uint32_t n, const char *why) {
+  struct stv_plan_node *pn = &plan->nodes[i];
+  uint32_t q;
+  int rc;
+  for (q = pn->npods; q-- > 0 && n > 0;) {
+    uint32_t pod = pn->pods[q];
+    if (S->s->pods[pod].cls != c) continue;
+    if ((rc = add_unsched(S, pod, why)) != 0) return rc;
+    pn->pods[q] = pn->pods[--pn->npods];
+    plan->nplaced--;
+    n--;
+  }
+  return 0;
+}
+
+/*
  * Withdraws placed pods whose required pod affinity the finished plan does
  * not satisfy (the pods they must run beside could not be placed). A pod
  * that matches its own term is satisfied by its group alone when no other
  * matching pod exists and the whole group shares its domain. Sets *changed.
  */
-static int affinity_check(struct solve *S, struct stv_plan *plan, int *changed) {
-  const struct stv_snapshot *s = S->s;
-  size_t ri, i, nd_max = s->nnodes + plan->nnodes + S->nzones + 1;
-  uint32_t *m = stv_malloc(nd_max * sizeof(*m));
+static int affinity_check(struct solve *S, struct stv_plan *plan, const struct plan_index *x,
+                          struct dcount *d, int *changed) {
+  size_t ri;
   int rc = 0;
   char why[200];
-  if (m == NULL) return STV_ENOMEM;
-  for (ri = 0; ri < S->nrules; ri++) {
+  for (ri = 0; ri < S->nrules && !*changed; ri++) {
     const struct rule *r = &S->rules[ri];
-    size_t nd = r->level == LVL_HOST ? s->nnodes + plan->nnodes : S->nzones;
-    uint32_t bound_total = 0, total = 0, q;
+    uint32_t bound_total = 0, total = 0, j, c;
     long only = -1;
     int several = 0;
-    if (r->kind != RULE_AFF || r->level == LVL_OTHER || s->classes[r->owner]->npending == 0) continue;
-    memset(m, 0, nd * sizeof(*m));
-    for (i = 0; i < s->npods; i++) {
-      const struct stv_pod *p = &s->pods[i];
-      long dd;
-      if (p->node < 0 || p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED) continue;
-      if (!BIT_GET(r->match, p->cls)) continue;
-      bound_total++;
-      dd = r->level == LVL_HOST ? (long)p->node : S->node_zone[p->node];
-      if (dd >= 0) m[dd]++;
-    }
-    total = bound_total;
-    for (i = 0; i < plan->nnodes; i++) {
-      const struct stv_plan_node *pn = &plan->nodes[i];
-      long dd = plan_domain(S, plan, i, r->level);
-      for (q = 0; q < pn->npods; q++) {
-        if (!BIT_GET(r->match, s->pods[pn->pods[q]].cls)) continue;
-        total++;
-        if (dd >= 0) m[dd]++;
+    if (r->kind != RULE_AFF || r->level == LVL_OTHER) continue;
+    if (x->poff[r->owner] == x->poff[r->owner + 1]) continue; /* none placed */
+    rule_counts(S, plan, x, r, d);
+    for (c = 0; c < S->nclasses; c++) {
+      if (!BIT_GET(r->match, c)) continue;
+      bound_total += x->boff[c + 1] - x->boff[c];
+      for (j = x->poff[c]; j < x->poff[c + 1]; j++) {
+        long dd = plan_domain(S, plan, x->pnode[j], r->level);
         if (only < 0)
           only = dd;
         else if (only != dd)
           several = 1;
       }
     }
+    for (j = 0; j < d->ntouched; j++) total += d->cnt[d->touched[j]];
     snprintf(why, sizeof(why), "required pod affinity (%s): the pods it must run beside could not be placed",
              r->level == LVL_HOST ? "hostname" : "zone");
-    for (i = 0; i < plan->nnodes; i++) {
-      struct stv_plan_node *pn = &plan->nodes[i];
-      long dd = plan_domain(S, plan, i, r->level);
-      for (q = pn->npods; q-- > 0;) {
-        uint32_t pod = pn->pods[q];
-        uint32_t here;
-        if (s->pods[pod].cls != r->owner) continue;
-        here = dd >= 0 ? m[dd] - (r->self ? 1 : 0) : 0;
-        if (here > 0) continue;
-        if (r->self && bound_total == 0 && !several && total >= 1) continue; /* a group on its own */
-        if ((rc = add_unsched(S, pod, why)) != 0) goto out;
-        pn->pods[q] = pn->pods[--pn->npods];
-        plan->nplaced--;
-        *changed = 1;
-      }
+    for (j = x->poff[r->owner]; j < x->poff[r->owner + 1]; j++) {
+      long dd = plan_domain(S, plan, x->pnode[j], r->level);
+      uint32_t here = dd >= 0 ? d->cnt[dd] - (r->self ? 1 : 0) : 0;
+      if (here > 0) continue;
+      if (r->self && bound_total == 0 && !several && total >= 1) continue; /* a group on its own */
+      if ((rc = withdraw(S, plan, x->pnode[j], r->owner, 1, why)) != 0) break;
+      *changed = 1;
     }
+    dcount_reset(d);
   }
-out:
-  stv_free(m);
   return rc;
+}
+
+/* Whether class owner's rule r has every node of the cluster as a domain. */
+static int spread_all_eligible(const struct rule *r, const struct stv_class *owner) {
+  if (r->spread->honor_taints) return 0;
+  if (!r->spread->honor_node_affinity) return 1;
+  return owner->node_selector.n == 0 && owner->affinity.n == 0;
 }
 
 /*
@@ -1705,90 +1809,109 @@ static int spread_check(struct solve *S, struct stv_plan *plan) {
   const struct stv_snapshot *s = S->s;
   size_t ri, i, ndom = s->nnodes + plan->nnodes + S->nzones + 1;
   int changed = 1, guard = 0, rc = 0;
-  unsigned char *elig = stv_malloc(ndom);
-  uint32_t *cnt = stv_malloc(ndom * sizeof(*cnt)), *placed = stv_malloc(ndom * sizeof(*placed));
+  struct dcount d;
+  struct plan_index x;
   char why[200];
-  if (!elig || !cnt || !placed) {
+  memset(&x, 0, sizeof(x));
+  d.cnt = stv_calloc(ndom, sizeof(uint32_t));
+  d.own = stv_calloc(ndom, sizeof(uint32_t));
+  d.touched = stv_malloc(ndom * sizeof(uint32_t));
+  d.ntouched = 0;
+  if (!d.cnt || !d.own || !d.touched) {
     rc = STV_ENOMEM;
     goto out;
   }
-  while (changed && guard++ < 64) {
+  while (changed && guard++ < 100000) {
     changed = 0;
-    if ((rc = affinity_check(S, plan, &changed)) != 0) goto out;
-    for (ri = 0; ri < S->nrules; ri++) {
+    plan_index_free(&x);
+    if ((rc = plan_index_build(S, plan, &x)) != 0) goto out;
+    if ((rc = affinity_check(S, plan, &x, &d, &changed)) != 0) goto out;
+    for (ri = 0; ri < S->nrules && !changed; ri++) {
       const struct rule *r = &S->rules[ri];
       const struct stv_class *owner = s->classes[r->owner];
-      size_t nd = r->level == LVL_HOST ? s->nnodes + plan->nnodes : S->nzones, d, neligible = 0;
-      uint32_t min = UINT32_MAX, q;
-      int any = 0;
-      if (r->kind != RULE_SPREAD || r->level == LVL_OTHER || owner->npending == 0) continue;
-      memset(elig, 0, nd);
-      memset(cnt, 0, nd * sizeof(*cnt));
-      memset(placed, 0, nd * sizeof(*placed));
-      for (i = 0; i < s->nnodes; i++) {
-        const struct stv_node *n = &s->nodes[i];
-        struct stv_node_view v = {n->name, &n->labels, n->ntaints, n->taints, n->unschedulable};
-        long dd = r->level == LVL_HOST ? (long)i : S->node_zone[i];
-        if (dd < 0 || elig[dd]) continue;
-        if (spread_eligible(r, owner, &v)) elig[dd] = 1;
-      }
-      for (i = 0; i < plan->nnodes; i++) {
-        const struct stv_plan_node *pn = &plan->nodes[i];
-        long dd = plan_domain(S, plan, i, r->level);
-        if (dd < 0) continue;
-        for (q = 0; q < pn->npods; q++) {
-          uint32_t pc = s->pods[pn->pods[q]].cls;
-          if (!BIT_GET(r->match, pc)) continue;
-          cnt[dd]++;
-          if (pc == r->owner) placed[dd]++, any = 1;
+      uint32_t min = UINT32_MAX, j;
+      size_t neligible = 0, nzero_known = 0;
+      if (r->kind != RULE_SPREAD || r->level == LVL_OTHER) continue;
+      if (x.poff[r->owner] == x.poff[r->owner + 1]) continue; /* none placed */
+      rule_counts(S, plan, &x, r, &d);
+      if (r->level == LVL_ZONE) {
+        for (i = 0; i < S->nzones; i++) {
+          if (!r->zelig[i]) continue;
+          neligible++;
+          if (d.cnt[i] < min) min = d.cnt[i];
         }
-        if (pn->existing >= 0 || elig[dd]) continue;
+      } else {
+        /* Hostname domains: is there an eligible node with no matching pod? */
+        int all = spread_all_eligible(r, owner);
+        for (i = 0; i < s->nnodes; i++) {
+          const struct stv_node *n = &s->nodes[i];
+          struct stv_node_view v = {n->name, &n->labels, n->ntaints, n->taints, n->unschedulable};
+          if (!all && !spread_eligible(r, owner, &v)) continue;
+          neligible++;
+          if (d.cnt[i] == 0) nzero_known = 1;
+          else if (d.cnt[i] < min) min = d.cnt[i];
+        }
+        for (i = 0; i < S->p->ntmpl; i++) {
+          const struct stv_template *t = &S->p->tmpl[i];
+          struct stv_node_view v = {NULL, &t->labels, t->ntaints, t->taints, 0};
+          if (x.tcount[i] == 0) continue;
+          if (!all && !spread_eligible(r, owner, &v)) continue;
+          neligible += x.tcount[i];
+        }
+        /* New nodes holding no matching pod are eligible domains with 0. */
         {
-          const struct stv_template *t = &S->p->tmpl[pn->tmpl];
-          struct stv_node_view v = {pn->name, &t->labels, t->ntaints, t->taints, 0};
-          if (spread_eligible(r, owner, &v)) elig[dd] = 1;
+          size_t touched_new = 0;
+          for (j = 0; j < d.ntouched; j++) {
+            uint32_t dd = d.touched[j];
+            if (dd < s->nnodes) continue;
+            {
+              const struct stv_plan_node *pn = &plan->nodes[dd - s->nnodes];
+              const struct stv_template *t = &S->p->tmpl[pn->tmpl];
+              struct stv_node_view v = {pn->name, &t->labels, t->ntaints, t->taints, 0};
+              if (!all && !spread_eligible(r, owner, &v)) continue;
+            }
+            touched_new++;
+            if (d.cnt[dd] < min) min = d.cnt[dd];
+          }
+          {
+            size_t new_elig = 0;
+            for (i = 0; i < S->p->ntmpl; i++) {
+              const struct stv_template *t = &S->p->tmpl[i];
+              struct stv_node_view v = {NULL, &t->labels, t->ntaints, t->taints, 0};
+              if (x.tcount[i] == 0) continue;
+              if (!all && !spread_eligible(r, owner, &v)) continue;
+              new_elig += x.tcount[i];
+            }
+            if (new_elig > touched_new) nzero_known = 1;
+          }
         }
+        if (nzero_known) min = 0;
       }
-      if (!any) continue;
-      for (i = 0; i < s->npods; i++) {
-        const struct stv_pod *p = &s->pods[i];
-        long dd;
-        if (p->node < 0 || p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED) continue;
-        if (!BIT_GET(r->match, p->cls)) continue;
-        dd = r->level == LVL_HOST ? (long)p->node : S->node_zone[p->node];
-        if (dd >= 0) cnt[dd]++;
+      if (min == UINT32_MAX) {
+        dcount_reset(&d);
+        continue;
       }
-      for (d = 0; d < nd; d++) {
-        if (!elig[d]) continue;
-        neligible++;
-        if (cnt[d] < min) min = cnt[d];
-      }
-      if (min == UINT32_MAX) continue;
       if (r->min_domains > 0 && neligible < (size_t)r->min_domains) min = 0;
       snprintf(why, sizeof(why), "topology spread (%s, maxSkew %d) cannot be met: an eligible %s has no room",
                r->level == LVL_HOST ? "hostname" : "zone", r->max_skew, r->level == LVL_HOST ? "node" : "zone");
       /* Withdraw the owner's new pods from domains over the limit, last placed first. */
-      for (i = plan->nnodes; i-- > 0;) {
-        struct stv_plan_node *pn = &plan->nodes[i];
-        long dd = plan_domain(S, plan, i, r->level);
-        if (dd < 0 || placed[dd] == 0 || cnt[dd] <= min + (uint32_t)r->max_skew) continue;
-        for (q = pn->npods; q-- > 0 && cnt[dd] > min + (uint32_t)r->max_skew && placed[dd] > 0;) {
-          uint32_t pod = pn->pods[q];
-          if (s->pods[pod].cls != r->owner) continue;
-          if ((rc = add_unsched(S, pod, why)) != 0) goto out;
-          pn->pods[q] = pn->pods[--pn->npods];
-          plan->nplaced--;
-          cnt[dd]--;
-          placed[dd]--;
-          changed = 1;
-        }
+      for (j = x.poff[r->owner + 1]; j-- > x.poff[r->owner];) {
+        uint32_t pi = x.pnode[j];
+        long dd = plan_domain(S, plan, pi, r->level);
+        if (dd < 0 || d.own[dd] == 0 || d.cnt[dd] <= min + (uint32_t)r->max_skew) continue;
+        if ((rc = withdraw(S, plan, pi, r->owner, 1, why)) != 0) goto out;
+        d.cnt[dd]--;
+        d.own[dd]--;
+        changed = 1;
       }
+      dcount_reset(&d);
     }
   }
 out:
-  stv_free(elig);
-  stv_free(cnt);
-  stv_free(placed);
+  plan_index_free(&x);
+  stv_free(d.cnt);
+  stv_free(d.own);
+  stv_free(d.touched);
   return rc;
 }
 
