@@ -90,13 +90,20 @@ int stv_selector_matches(const struct stv_selector *sel, const struct stv_labels
   return 1;
 }
 
-/* matchFields supports metadata.name only; a template (no name) never matches. */
+/*
+ * matchFields supports metadata.name only. A template (name NULL) stands for
+ * a node that does not exist yet: its name is none of the names a pod can
+ * list, so In never matches it and NotIn always does.
+ */
 static int fields_match(const struct stv_selector *fields, const char *name) {
   uint32_t i;
   for (i = 0; i < fields->n; i++) {
     const struct stv_requirement *r = &fields->reqs[i];
     if (strcmp(r->key, "metadata.name") != 0) return 0;
-    if (name == NULL) return 0;
+    if (name == NULL) {
+      if (r->op != STV_OP_NOT_IN) return 0;
+      continue;
+    }
     if (!requirement_matches(r, name)) return 0;
   }
   return 1;

@@ -731,38 +731,46 @@ static int class_zone_bound(const struct solve *S, uint32_t c) {
 }
 
 /* Zones where class c could run at all: a compatible template or an existing node. */
-static void usable_zones(const struct solve *S, uint32_t c, unsigned char *ok, unsigned char *eligible) {
+static uint32_t resource_cap(const struct solve *S, const int64_t *freev, const int64_t *req, uint32_t want) {
+  int r;
+  for (r = 0; r < S->ndim; r++) {
+    int64_t k, need;
+    if (req[r] <= 0) continue;
+    if (freev[r] < req[r]) return 0;
+    /* Divide only when the whole want does not fit. */
+    if (!__builtin_mul_overflow(req[r], (int64_t)want, &need) && need <= freev[r]) continue;
+    k = freev[r] / req[r];
+    if (k < (int64_t)want) want = (uint32_t)k;
+  }
+  return want;
+}
+
+/*
+ * How many pods of class c each zone can take: unlimited (UINT32_MAX) where
+ * a compatible template exists, otherwise what the free room of its
+ * existing nodes holds for c alone (other pods may take some of it first).
+ */
+static void usable_zones(const struct solve *S, uint32_t c, uint32_t *room) {
   const struct stv_snapshot *s = S->s;
   const struct stv_class *k = s->classes[c];
   size_t i;
-  memset(ok, 0, S->nzones);
-  memset(eligible, 0, S->nzones);
+  memset(room, 0, S->nzones * sizeof(*room));
   for (i = 0; i < S->nti; i++) {
     const struct tinfo *t = &S->ti[i];
-    if (t->zone < 0) continue;
-    if (BIT_GET(&S->compat[i * S->W], c)) ok[t->zone] = 1;
-    if (!eligible[t->zone]) {
-      struct stv_node_view v = {NULL, &S->p->tmpl[t->t].labels, 0, NULL, 0};
-      /* Eligible domains honour node selector and affinity, not taints. */
-      struct stv_class probe = *k;
-      probe.ntol = 0;
-      if (stv_class_fits_node(&probe, &v, NULL, 0)) eligible[t->zone] = 1;
-    }
+    if (t->zone >= 0 && BIT_GET(&S->compat[i * S->W], c)) room[t->zone] = UINT32_MAX;
   }
   for (i = 0; i < s->nnodes; i++) {
     const struct stv_node *n = &s->nodes[i];
     struct stv_node_view v = {n->name, &n->labels, n->ntaints, n->taints, n->unschedulable};
-    struct stv_node_view ve = {n->name, &n->labels, 0, NULL, 0};
-    int z = zone_index((struct solve *)S, zone_of(&n->labels));
+    int32_t z = S->node_zone[i];
     int64_t freev[STV_MAX_RES];
+    uint32_t fit;
     int r;
-    struct stv_class probe = *k;
-    if (z < 0) continue;
-    probe.ntol = 0;
-    if (stv_class_fits_node(&probe, &ve, NULL, 0)) eligible[z] = 1;
-    if (ok[z]) continue;
+    if (z < 0 || room[z] == UINT32_MAX) continue;
     for (r = 0; r < S->ndim; r++) freev[r] = n->alloc[r] - n->used[r];
-    if (fits_vec(k->req, freev, S->ndim) && stv_class_fits_node(k, &v, NULL, 0)) ok[z] = 1;
+    fit = resource_cap(S, freev, k->req, UINT32_MAX - 1);
+    if (fit == 0 || !stv_class_fits_node(k, &v, NULL, 0)) continue;
+    room[z] = room[z] + fit >= UINT32_MAX - 1 ? UINT32_MAX - 1 : room[z] + fit;
   }
 }
 
@@ -872,12 +880,12 @@ static int setup_groups(struct solve *S) {
   uint32_t *start = stv_arena_alloc(&S->a, (S->nclasses + 1) * sizeof(uint32_t));
   uint32_t *all = stv_arena_alloc(&S->a, (s->npods + 1) * sizeof(uint32_t));
   uint32_t *fill = stv_arena_alloc(&S->a, (S->nclasses + 1) * sizeof(uint32_t));
-  unsigned char *ok = stv_arena_alloc(&S->a, S->nzones + 1);
-  unsigned char *elig = stv_arena_alloc(&S->a, S->nzones + 1);
+  uint32_t *room = stv_arena_alloc(&S->a, (S->nzones + 1) * sizeof(uint32_t));
   uint32_t *zc = stv_arena_alloc(&S->a, (S->nzones + 1) * sizeof(uint32_t));
   int32_t *zsel;
+  int own_spread;
   char why[200];
-  if (!start || !all || !fill || !ok || !elig || !zc) return STV_ENOMEM;
+  if (!start || !all || !fill || !room || !zc) return STV_ENOMEM;
   /* Pending pods by class, in snapshot order. */
   for (c = 0; c < S->nclasses; c++) start[c + 1] = start[c] + s->classes[c]->npending;
   for (i = 0; i < s->npods; i++) {
@@ -904,7 +912,13 @@ static int setup_groups(struct solve *S) {
         if (new_group(S, &cap, (uint32_t)c, -1, pods, n)) return STV_ENOMEM;
         continue;
       }
-      usable_zones(S, (uint32_t)c, ok, elig);
+      usable_zones(S, (uint32_t)c, room);
+      own_spread = 0;
+      {
+        const uint32_t *ri;
+        for (ri = S->class_rules[c]; *ri != UINT32_MAX; ri++)
+          if (S->rules[*ri].kind == RULE_SPREAD && S->rules[*ri].level == LVL_ZONE) own_spread = 1;
+      }
       memset(zc, 0, S->nzones * sizeof(*zc));
       zsel = stv_arena_alloc(&S->a, (n + 1) * sizeof(int32_t));
       if (zsel == NULL) return STV_ENOMEM;
@@ -913,10 +927,19 @@ static int setup_groups(struct solve *S) {
         int best = -1;
         why[0] = '\0';
         for (z = 0; z < S->nzones; z++) {
-          if (!ok[z]) continue;
+          if (zc[z] >= room[z]) continue;
           if (!zone_allows(S, (uint32_t)c, z, why, sizeof(why))) continue;
-          if (best < 0 || S->zone_count[c * S->nzones + z] < S->zone_count[c * S->nzones + (size_t)best])
+          if (best < 0) {
             best = (int)z;
+            continue;
+          }
+          /* A class without a zone spread of its own prefers zones where new
+           * nodes can be had over the leftover room of existing ones. */
+          if (!own_spread && (room[z] == UINT32_MAX) != (room[best] == UINT32_MAX)) {
+            if (room[z] == UINT32_MAX) best = (int)z;
+            continue;
+          }
+          if (S->zone_count[c * S->nzones + z] < S->zone_count[c * S->nzones + (size_t)best]) best = (int)z;
         }
         zsel[j] = best;
         if (best < 0) {
@@ -1005,20 +1028,6 @@ static uint32_t host_cap(struct solve *S, const struct nstate *n, uint32_t c, ui
       want = 0;
     else if (want > (uint32_t)r->max_skew - have)
       want = (uint32_t)r->max_skew - have;
-  }
-  return want;
-}
-
-static uint32_t resource_cap(const struct solve *S, const int64_t *freev, const int64_t *req, uint32_t want) {
-  int r;
-  for (r = 0; r < S->ndim; r++) {
-    int64_t k, need;
-    if (req[r] <= 0) continue;
-    if (freev[r] < req[r]) return 0;
-    /* Divide only when the whole want does not fit. */
-    if (!__builtin_mul_overflow(req[r], (int64_t)want, &need) && need <= freev[r]) continue;
-    k = freev[r] / req[r];
-    if (k < (int64_t)want) want = (uint32_t)k;
   }
   return want;
 }

@@ -330,7 +330,7 @@ struct stv_node_view {
 /*
  * Static predicates of class c on node v: cordon, nodeSelector, required
  * node affinity (matchFields on metadata.name against v->name when set;
- * a template has no name and matchFields never match it), and taints with
+ * a template has no name yet: In never matches it, NotIn always does), and taints with
  * effect NoSchedule/NoExecute against c's tolerations. Returns 1 when c
  * may run there; otherwise 0 and, when why is not NULL, a reason.
  */
