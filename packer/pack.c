@@ -1860,16 +1860,18 @@ static int spread_check(struct solve *S, struct stv_plan *plan) {
           if (d.cnt[i] == 0) nzero_known = 1;
           else if (d.cnt[i] < min) min = d.cnt[i];
         }
-        for (i = 0; i < S->p->ntmpl; i++) {
-          const struct stv_template *t = &S->p->tmpl[i];
-          struct stv_node_view v = {NULL, &t->labels, t->ntaints, t->taints, 0};
-          if (x.tcount[i] == 0) continue;
-          if (!all && !spread_eligible(r, owner, &v)) continue;
-          neligible += x.tcount[i];
-        }
-        /* New nodes holding no matching pod are eligible domains with 0. */
+        /* New nodes are eligible by their template; those holding no
+         * matching pod are eligible domains with 0. */
         {
-          size_t touched_new = 0;
+          size_t touched_new = 0, new_elig = 0;
+          for (i = 0; i < S->p->ntmpl; i++) {
+            const struct stv_template *t = &S->p->tmpl[i];
+            struct stv_node_view v = {NULL, &t->labels, t->ntaints, t->taints, 0};
+            if (x.tcount[i] == 0) continue;
+            if (!all && !spread_eligible(r, owner, &v)) continue;
+            new_elig += x.tcount[i];
+          }
+          neligible += new_elig;
           for (j = 0; j < d.ntouched; j++) {
             uint32_t dd = d.touched[j];
             if (dd < s->nnodes) continue;
@@ -1882,17 +1884,7 @@ static int spread_check(struct solve *S, struct stv_plan *plan) {
             touched_new++;
             if (d.cnt[dd] < min) min = d.cnt[dd];
           }
-          {
-            size_t new_elig = 0;
-            for (i = 0; i < S->p->ntmpl; i++) {
-              const struct stv_template *t = &S->p->tmpl[i];
-              struct stv_node_view v = {NULL, &t->labels, t->ntaints, t->taints, 0};
-              if (x.tcount[i] == 0) continue;
-              if (!all && !spread_eligible(r, owner, &v)) continue;
-              new_elig += x.tcount[i];
-            }
-            if (new_elig > touched_new) nzero_known = 1;
-          }
+          if (new_elig > touched_new) nzero_known = 1;
         }
         if (nzero_known) min = 0;
       }
