@@ -1528,6 +1528,56 @@ out:
   return rc;
 }
 
+/*
+ * Right-sizing: a pattern was chosen for the template it was filled on, but
+ * its pods may fit a cheaper one (the last copies of a round are often
+ * part-empty). Each kept new-node pattern moves to the cheapest template
+ * that takes all its classes, in its zone when a group of it is bound to
+ * one, holds its requests next to its own DaemonSets, runs no DaemonSet the
+ * old one did not (so hostname rules stay as checked), and has count left.
+ */
+static void right_size(struct solve *S) {
+  size_t i, ti;
+  for (i = 0; i < S->nnodes; i++) {
+    struct kept *k = &S->nodes[i];
+    struct tinfo *cur;
+    int64_t need[STV_MAX_RES];
+    int32_t zone = -1;
+    long best = -1;
+    double best_price;
+    uint32_t q;
+    int r;
+    if (k->existing >= 0) continue;
+    cur = &S->ti[k->tmpl];
+    best_price = S->p->tmpl[cur->t].price;
+    memset(need, 0, sizeof(need));
+    for (q = 0; q < k->npat; q++) {
+      const struct group *g = &S->g[k->g[q]];
+      const struct stv_class *c = S->s->classes[g->cls];
+      for (r = 0; r < S->ndim; r++) need[r] += c->req[r] * (int64_t)k->k[q];
+      if (g->zone >= 0) zone = g->zone;
+    }
+    for (ti = 0; ti < S->nti; ti++) {
+      const struct tinfo *t = &S->ti[ti];
+      double price = S->p->tmpl[t->t].price;
+      if (price >= best_price - 1e-12 || (long)ti == k->tmpl) continue;
+      if (zone >= 0 && t->zone != zone) continue;
+      if (t->limit_left >= 0 && t->limit_left < (int64_t)k->mult) continue;
+      if (!fits_vec(need, t->alloc, S->ndim)) continue;
+      if (!bits_subset(t->presence, cur->presence, S->W)) continue;
+      for (q = 0; q < k->npat; q++)
+        if (!BIT_GET(&S->compat[ti * S->W], S->g[k->g[q]].cls)) break;
+      if (q < k->npat) continue;
+      best = (long)ti;
+      best_price = price;
+    }
+    if (best < 0) continue;
+    if (cur->limit_left >= 0) cur->limit_left += k->mult;
+    if (S->ti[best].limit_left >= 0) S->ti[best].limit_left -= k->mult;
+    k->tmpl = (int32_t)best;
+  }
+}
+
 /* ---------------------------------------------------------------------- */
 /* Reasons for what did not fit                                           */
 
@@ -2108,6 +2158,7 @@ int stv_pack(const struct stv_problem *p, struct stv_plan *plan, struct stv_err 
       goto out;
     }
   if ((rc = sort_groups(&S)) || (rc = pack_existing(&S, remaining)) || (rc = pack_new(&S, remaining))) goto out;
+  right_size(&S);
   if ((rc = emit(&S, plan))) goto out;
   /* What is left could not be placed. */
   for (i = 0; i < S.ng; i++) {
