@@ -598,29 +598,33 @@ static int setup_templates(struct solve *S) {
   const struct stv_problem *p = S->p;
   const struct stv_snapshot *s = S->s;
   size_t i, c, W = S->W;
-  uint32_t *ds = stv_arena_alloc(&S->a, (S->nclasses + 1) * sizeof(uint32_t));
+  uint32_t *ds = stv_arena_alloc(&S->a, (S->nclasses + 1) * sizeof(uint32_t)), *dsg;
+  int64_t (*gmax)[STV_MAX_RES];
   unsigned char *sigfit;
-  size_t nds = 0;
+  size_t nds = 0, ndsg = 0;
   int rc;
   if (ds == NULL) return STV_ENOMEM;
-  /* One class per DaemonSet (several when its pods differ: take each once). */
+  /* DaemonSet classes, grouped by DaemonSet: one DaemonSet whose pods
+   * differ (a rollout) has several classes, and a node reserves the largest
+   * request of each resource among the variants that would run there. */
+  dsg = stv_arena_alloc(&S->a, (S->nclasses + 1) * sizeof(uint32_t));
+  if (dsg == NULL) return STV_ENOMEM;
   for (c = 0; c < S->nclasses; c++) {
     size_t k;
-    int dup = 0;
     if (!s->classes[c]->daemonset) continue;
+    dsg[nds] = (uint32_t)ndsg;
     for (k = 0; k < nds; k++) {
       const struct stv_class *o = s->classes[ds[k]];
       if (o->owner_uid != NULL && o->owner_uid == s->classes[c]->owner_uid) {
-        int r;
-        /* Keep the larger of two templates of one DaemonSet. */
-        for (r = 0; r < S->ndim; r++)
-          if (s->classes[c]->req[r] > o->req[r]) ds[k] = (uint32_t)c;
-        dup = 1;
+        dsg[nds] = dsg[k];
         break;
       }
     }
-    if (!dup) ds[nds++] = (uint32_t)c;
+    if (dsg[nds] == ndsg) ndsg++;
+    ds[nds++] = (uint32_t)c;
   }
+  gmax = stv_arena_alloc(&S->a, (ndsg + 1) * sizeof(*gmax));
+  if (gmax == NULL) return STV_ENOMEM;
   S->ti = stv_arena_alloc(&S->a, (p->ntmpl + 1) * sizeof(*S->ti));
   S->compat = stv_arena_alloc(&S->a, (p->ntmpl + 1) * W * 8);
   if (S->ti == NULL || S->compat == NULL) return STV_ENOMEM;
@@ -642,13 +646,17 @@ static int setup_templates(struct solve *S) {
     ti->daemons = stv_arena_alloc(&S->a, (nds + 1) * sizeof(uint32_t));
     ti->presence = stv_arena_alloc(&S->a, W * 8 + 8);
     if (ti->daemons == NULL || ti->presence == NULL) return STV_ENOMEM;
+    memset(gmax, 0, (ndsg + 1) * sizeof(*gmax));
     for (k = 0; k < nds; k++) {
       const struct stv_class *d = s->classes[ds[k]];
       if (!stv_class_fits_node(d, &v, NULL, 0)) continue;
-      for (r = 0; r < S->ndim; r++) ti->alloc[r] -= d->req[r];
+      for (r = 0; r < S->ndim; r++)
+        if (d->req[r] > gmax[dsg[k]][r]) gmax[dsg[k]][r] = d->req[r];
       ti->daemons[ti->ndaemons++] = ds[k];
       BIT_SET(ti->presence, ds[k]);
     }
+    for (k = 0; k < ndsg; k++)
+      for (r = 0; r < S->ndim; r++) ti->alloc[r] -= gmax[k][r];
     for (r = 0; r < S->ndim; r++)
       if (ti->alloc[r] < 0) ok = 0;
     if (!ok) continue; /* the DaemonSets alone do not fit */
@@ -746,18 +754,34 @@ static uint32_t resource_cap(const struct solve *S, const int64_t *freev, const 
 }
 
 /*
- * How many pods of class c each zone can take: unlimited (UINT32_MAX) where
- * a compatible template exists, otherwise what the free room of its
- * existing nodes holds for c alone (other pods may take some of it first).
+ * How many pods of class c each zone can take, and what one costs there.
+ * room is unlimited (UINT32_MAX) where an unlimited compatible template
+ * exists, otherwise what limited templates (reserved counts) and the free
+ * room of existing nodes hold for c alone (other pods may take some of it
+ * first). cost is the cheapest price per pod of c among the zone's
+ * templates (0 for existing room, HUGE_VAL when none).
  */
-static void usable_zones(const struct solve *S, uint32_t c, uint32_t *room) {
+static void usable_zones(const struct solve *S, uint32_t c, uint32_t *room, double *cost) {
   const struct stv_snapshot *s = S->s;
   const struct stv_class *k = s->classes[c];
   size_t i;
   memset(room, 0, S->nzones * sizeof(*room));
+  for (i = 0; i < S->nzones; i++) cost[i] = HUGE_VAL;
   for (i = 0; i < S->nti; i++) {
     const struct tinfo *t = &S->ti[i];
-    if (t->zone >= 0 && BIT_GET(&S->compat[i * S->W], c)) room[t->zone] = UINT32_MAX;
+    uint32_t per;
+    double unit;
+    if (t->zone < 0 || !BIT_GET(&S->compat[i * S->W], c)) continue;
+    per = resource_cap(S, t->alloc, k->req, UINT32_MAX - 1);
+    if (per == 0) continue;
+    unit = S->p->tmpl[t->t].price / per;
+    if (unit < cost[t->zone]) cost[t->zone] = unit;
+    if (t->limit_left < 0) {
+      room[t->zone] = UINT32_MAX;
+    } else if (room[t->zone] != UINT32_MAX) {
+      uint64_t add = (uint64_t)per * (uint64_t)t->limit_left + room[t->zone];
+      room[t->zone] = add >= UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)add;
+    }
   }
   for (i = 0; i < s->nnodes; i++) {
     const struct stv_node *n = &s->nodes[i];
@@ -771,8 +795,11 @@ static void usable_zones(const struct solve *S, uint32_t c, uint32_t *room) {
     fit = resource_cap(S, freev, k->req, UINT32_MAX - 1);
     if (fit == 0 || !stv_class_fits_node(k, &v, NULL, 0)) continue;
     room[z] = room[z] + fit >= UINT32_MAX - 1 ? UINT32_MAX - 1 : room[z] + fit;
+    cost[z] = 0;
   }
 }
+
+static void explain(const struct solve *S, uint32_t c, char *why, size_t size);
 
 /* Checks the zone-level rules for one more pod of c in zone z; why on failure. */
 static int zone_allows(const struct solve *S, uint32_t c, size_t z, char *why, size_t whysize) {
@@ -883,9 +910,10 @@ static int setup_groups(struct solve *S) {
   uint32_t *room = stv_arena_alloc(&S->a, (S->nzones + 1) * sizeof(uint32_t));
   uint32_t *zc = stv_arena_alloc(&S->a, (S->nzones + 1) * sizeof(uint32_t));
   int32_t *zsel;
-  int own_spread;
+  int own_spread, any_room;
+  double *zcost = stv_arena_alloc(&S->a, (S->nzones + 1) * sizeof(double));
   char why[200];
-  if (!start || !all || !fill || !room || !zc) return STV_ENOMEM;
+  if (!start || !all || !fill || !room || !zc || !zcost) return STV_ENOMEM;
   /* Pending pods by class, in snapshot order. */
   for (c = 0; c < S->nclasses; c++) start[c + 1] = start[c] + s->classes[c]->npending;
   for (i = 0; i < s->npods; i++) {
@@ -912,38 +940,58 @@ static int setup_groups(struct solve *S) {
         if (new_group(S, &cap, (uint32_t)c, -1, pods, n)) return STV_ENOMEM;
         continue;
       }
-      usable_zones(S, (uint32_t)c, room);
+      usable_zones(S, (uint32_t)c, room, zcost);
       own_spread = 0;
       {
         const uint32_t *ri;
         for (ri = S->class_rules[c]; *ri != UINT32_MAX; ri++)
           if (S->rules[*ri].kind == RULE_SPREAD && S->rules[*ri].level == LVL_ZONE) own_spread = 1;
       }
+      any_room = 0;
+      for (z = 0; z < S->nzones; z++) any_room |= room[z] > 0;
       memset(zc, 0, S->nzones * sizeof(*zc));
       zsel = stv_arena_alloc(&S->a, (n + 1) * sizeof(int32_t));
       if (zsel == NULL) return STV_ENOMEM;
-      /* One pod at a time to the allowed zone with the fewest of its kind. */
+      /*
+       * One pod at a time. A class with a zone spread of its own water-fills:
+       * the allowed zone with the fewest of its kind, the cheaper on a tie.
+       * Any other class goes where new nodes can be had without limit, then
+       * where its pods cost least, then where fewest of its kind are.
+       */
       for (j = 0; j < n; j++) {
         int best = -1;
         why[0] = '\0';
         for (z = 0; z < S->nzones; z++) {
+          uint32_t cz, cb;
           if (zc[z] >= room[z]) continue;
           if (!zone_allows(S, (uint32_t)c, z, why, sizeof(why))) continue;
           if (best < 0) {
             best = (int)z;
             continue;
           }
-          /* A class without a zone spread of its own prefers zones where new
-           * nodes can be had over the leftover room of existing ones. */
-          if (!own_spread && (room[z] == UINT32_MAX) != (room[best] == UINT32_MAX)) {
+          cz = S->zone_count[c * S->nzones + z];
+          cb = S->zone_count[c * S->nzones + (size_t)best];
+          if (own_spread) {
+            if (cz < cb || (cz == cb && zcost[z] < zcost[best])) best = (int)z;
+            continue;
+          }
+          if ((room[z] == UINT32_MAX) != (room[best] == UINT32_MAX)) {
             if (room[z] == UINT32_MAX) best = (int)z;
             continue;
           }
-          if (S->zone_count[c * S->nzones + z] < S->zone_count[c * S->nzones + (size_t)best]) best = (int)z;
+          if (zcost[z] != zcost[best]) {
+            if (zcost[z] < zcost[best]) best = (int)z;
+            continue;
+          }
+          if (cz < cb) best = (int)z;
         }
         zsel[j] = best;
         if (best < 0) {
-          if (why[0] == '\0') snprintf(why, sizeof(why), "no zone has a node it can run on");
+          /* Nowhere at all: say why as for any pod that fits nowhere. */
+          if (!any_room)
+            explain(S, (uint32_t)c, why, sizeof(why));
+          else if (why[0] == '\0')
+            snprintf(why, sizeof(why), "the zones it may use have no room left for it");
           if (add_unsched(S, pods[j], why)) return STV_ENOMEM;
           continue;
         }
@@ -1668,7 +1716,9 @@ static int emit(struct solve *S, struct stv_plan *plan) {
         snprintf(pn->name, sizeof(pn->name), "stevedore-%04zu-%s-%s", ++seq, tp->instance_type,
                  tp->zone ? tp->zone : "any");
         pn->ndaemons = t->ndaemons;
-        pn->daemons = t->daemons;
+        pn->daemons = stv_arena_alloc(&plan->mem, (t->ndaemons + 1) * sizeof(uint32_t));
+        if (pn->daemons == NULL) return STV_ENOMEM;
+        if (t->ndaemons) memcpy(pn->daemons, t->daemons, t->ndaemons * sizeof(uint32_t));
         plan->new_cost += tp->price;
         plan->nnew++;
       }
