@@ -58,7 +58,8 @@ int main(int argc, char **argv) {
       if (strstr(p, "spot")) a.allowed |= 1u << STV_CT_SPOT;
       if (strstr(p, "on-demand")) a.allowed |= 1u << STV_CT_ON_DEMAND;
     } else {
-      fprintf(stderr, "usage: stv-bench --snapshot FILE [--catalog SPEC] [--capacity-types LIST] [--repeat N]\n");
+      fprintf(stderr,
+              "usage: stv-bench --snapshot FILE [--catalog SPEC] [--capacity-types LIST] [--repeat N]\n");
       return 2;
     }
   }

@@ -29,26 +29,25 @@ struct recommend_opts {
 };
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "Usage: stevedore recommend --snapshot FILE [--snapshot FILE ...] [options]\n"
-          "\n"
-          "Plans nodes for the pending pods of a cluster snapshot (what\n"
-          "`kubectl get nodes,pods,poddisruptionbudgets -A -o json` prints): pods go into\n"
-          "the free room of existing nodes first, then onto the cheapest new nodes found.\n"
-          "Nothing is changed in the cluster.\n"
-          "\n"
-          "Options:\n"
-          "  -s, --snapshot FILE        snapshot to read (repeatable; - for standard input)\n"
-          "  -c, --catalog SPEC         aws:us-east-1 (default), gcp:us-east1, or a catalogue\n"
-          "                             JSON file (format in docs/catalog.md)\n"
-          "      --capacity-types LIST  comma-separated: reserved,spot,on-demand\n"
-          "                             (default reserved,on-demand)\n"
-          "  -o, --output FORMAT        table (default) or json\n"
-          "  -q, --quiet                no notes on standard error\n"
-          "  -h, --help                 this help\n"
-          "\n"
-          "Exit status: 0 with a plan (even when some pods cannot be placed: they are\n"
-          "listed with a reason), 2 on bad input, 1 on any other failure.\n");
+  fprintf(f, "Usage: stevedore recommend --snapshot FILE [--snapshot FILE ...] [options]\n"
+             "\n"
+             "Plans nodes for the pending pods of a cluster snapshot (what\n"
+             "`kubectl get nodes,pods,poddisruptionbudgets -A -o json` prints): pods go into\n"
+             "the free room of existing nodes first, then onto the cheapest new nodes found.\n"
+             "Nothing is changed in the cluster.\n"
+             "\n"
+             "Options:\n"
+             "  -s, --snapshot FILE        snapshot to read (repeatable; - for standard input)\n"
+             "  -c, --catalog SPEC         aws:us-east-1 (default), gcp:us-east1, or a catalogue\n"
+             "                             JSON file (format in docs/catalog.md)\n"
+             "      --capacity-types LIST  comma-separated: reserved,spot,on-demand\n"
+             "                             (default reserved,on-demand)\n"
+             "  -o, --output FORMAT        table (default) or json\n"
+             "  -q, --quiet                no notes on standard error\n"
+             "  -h, --help                 this help\n"
+             "\n"
+             "Exit status: 0 with a plan (even when some pods cannot be placed: they are\n"
+             "listed with a reason), 2 on bad input, 1 on any other failure.\n");
 }
 
 static int parse_capacity_types(const char *list, unsigned *mask, struct stv_err *err) {
@@ -76,10 +75,13 @@ static int parse_capacity_types(const char *list, unsigned *mask, struct stv_err
 }
 
 static int parse_opts(int argc, char **argv, struct recommend_opts *o, struct stv_err *err) {
-  static const struct option longopts[] = {
-      {"snapshot", required_argument, NULL, 's'}, {"catalog", required_argument, NULL, 'c'},
-      {"capacity-types", required_argument, NULL, 'C'}, {"output", required_argument, NULL, 'o'},
-      {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {{"snapshot", required_argument, NULL, 's'},
+                                           {"catalog", required_argument, NULL, 'c'},
+                                           {"capacity-types", required_argument, NULL, 'C'},
+                                           {"output", required_argument, NULL, 'o'},
+                                           {"quiet", no_argument, NULL, 'q'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
   int ch;
   memset(o, 0, sizeof(*o));
   o->catalog = "aws:us-east-1";
@@ -313,8 +315,10 @@ static int render_table(const struct stv_problem *pb, const struct stv_plan *pla
   qsort(rows, nrows, sizeof(*rows), cmp_row);
   out_printf(b, "Stevedore recommendation (dry run; catalog %s; capacity types %s)\n\n", o->catalog,
              o->capacity_types);
-  out_printf(b, "Pending pods: %zu    placed: %zu (%zu on existing nodes, %zu on new nodes)    unschedulable: %zu\n\n",
-             plan->npending, plan->nplaced, plan->nplaced, (size_t)0, plan->nunsched);
+  out_printf(
+      b,
+      "Pending pods: %zu    placed: %zu (%zu on existing nodes, %zu on new nodes)    unschedulable: %zu\n\n",
+      plan->npending, plan->nplaced, plan->nplaced, (size_t)0, plan->nunsched);
   /* Recount placed pods by destination for the line above. */
   {
     size_t on_existing = 0, on_new = 0;
@@ -327,15 +331,17 @@ static int render_table(const struct stv_problem *pb, const struct stv_plan *pla
     b->len = 0;
     out_printf(b, "Stevedore recommendation (dry run; catalog %s; capacity types %s)\n\n", o->catalog,
                o->capacity_types);
-    out_printf(b, "Pending pods: %zu    placed: %zu (%zu on existing nodes, %zu on new nodes)    unschedulable: %zu\n\n",
+    out_printf(b,
+               "Pending pods: %zu    placed: %zu (%zu on existing nodes, %zu on new nodes)    unschedulable: "
+               "%zu\n\n",
                plan->npending, plan->nplaced, on_existing, on_new, plan->nunsched);
   }
   if (nrows == 0) {
     out_printf(b, "New nodes: none needed.\n\n");
   } else {
     out_printf(b, "New nodes\n");
-    out_printf(b, "  %-24s %-10s %-14s %6s %6s %12s %12s\n", "INSTANCE TYPE", "CAPACITY", "ZONE", "COUNT", "PODS",
-               "PER HOUR", "PER MONTH");
+    out_printf(b, "  %-24s %-10s %-14s %6s %6s %12s %12s\n", "INSTANCE TYPE", "CAPACITY", "ZONE", "COUNT",
+               "PODS", "PER HOUR", "PER MONTH");
     for (i = 0; i < nrows; i++) {
       double h = rows[i].price * (double)rows[i].count;
       out_printf(b, "  %-24s %-10s %-14s %6zu %6zu %12.4f %12.2f\n", rows[i].type, rows[i].ct, rows[i].zone,

@@ -7,7 +7,9 @@
 /* Countdown to an injected failure; negative means never. Test-only. */
 static long fail_countdown = -1;
 
-void stv_alloc_fail_after(long n) { fail_countdown = n; }
+void stv_alloc_fail_after(long n) {
+  fail_countdown = n;
+}
 
 static int should_fail(void) {
   if (fail_countdown < 0) return 0;
@@ -34,7 +36,9 @@ void *stv_realloc(void *ptr, size_t size) {
   return realloc(ptr, size ? size : 1);
 }
 
-void stv_free(void *ptr) { free(ptr); }
+void stv_free(void *ptr) {
+  free(ptr);
+}
 
 char *stv_strndup(const char *s, size_t n) {
   char *p = stv_malloc(n + 1);
@@ -44,7 +48,9 @@ char *stv_strndup(const char *s, size_t n) {
   return p;
 }
 
-char *stv_strdup(const char *s) { return stv_strndup(s, strlen(s)); }
+char *stv_strdup(const char *s) {
+  return stv_strndup(s, strlen(s));
+}
 
 int stv_grow(void **ptr, size_t *cap, size_t need, size_t elem) {
   size_t ncap;
@@ -80,7 +86,9 @@ struct stv__arena_block {
   _Alignas(16) unsigned char data[];
 };
 
-void stv_arena_init(struct stv_arena *a) { a->head = NULL; }
+void stv_arena_init(struct stv_arena *a) {
+  a->head = NULL;
+}
 
 void *stv_arena_alloc(struct stv_arena *a, size_t size) {
   struct stv__arena_block *b = a->head;

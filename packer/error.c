@@ -49,8 +49,7 @@ int stv_err_prefix(struct stv_err *err, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(head, sizeof(head), fmt, ap);
   va_end(ap);
-  snprintf(whole, sizeof(whole), "%s: %s", head,
-           err->msg[0] != '\0' ? err->msg : stv_strerror(err->code));
+  snprintf(whole, sizeof(whole), "%s: %s", head, err->msg[0] != '\0' ? err->msg : stv_strerror(err->code));
   n = strlen(whole);
   if (n >= sizeof(err->msg)) n = sizeof(err->msg) - 1;
   memcpy(err->msg, whole, n);

@@ -18,8 +18,7 @@ int stv_resnames_init(struct stv_resnames *r, struct stv_strpool *pool) {
   return 0;
 }
 
-int stv_resnames_index(struct stv_resnames *r, struct stv_strpool *pool, const char *name,
-                       int create) {
+int stv_resnames_index(struct stv_resnames *r, struct stv_strpool *pool, const char *name, int create) {
   int i;
   for (i = 0; i < r->n; i++)
     if (strcmp(r->name[i], name) == 0) return i;
@@ -153,8 +152,7 @@ static void why_set(char *why, size_t size, const char *fmt, const char *a, cons
   if (why != NULL && size > 0) snprintf(why, size, fmt, a, b);
 }
 
-int stv_class_fits_node(const struct stv_class *c, const struct stv_node_view *v, char *why,
-                        size_t whysize) {
+int stv_class_fits_node(const struct stv_class *c, const struct stv_node_view *v, char *why, size_t whysize) {
   uint32_t i;
   if (v->unschedulable) {
     why_set(why, whysize, "node %s%s is cordoned", v->name ? v->name : "", "");
@@ -163,8 +161,7 @@ int stv_class_fits_node(const struct stv_class *c, const struct stv_node_view *v
   for (i = 0; i < c->node_selector.n; i++) {
     const struct stv_requirement *r = &c->node_selector.reqs[i];
     if (!requirement_matches(r, stv_labels_get(v->labels, r->key))) {
-      why_set(why, whysize, "nodeSelector %s=%s does not match", r->key,
-              r->nvalues ? r->values[0] : "");
+      why_set(why, whysize, "nodeSelector %s=%s does not match", r->key, r->nvalues ? r->values[0] : "");
       return 0;
     }
   }
@@ -173,8 +170,7 @@ int stv_class_fits_node(const struct stv_class *c, const struct stv_node_view *v
     for (i = 0; i < c->affinity.n && !any; i++) {
       const struct stv_node_term *t = &c->affinity.terms[i];
       if (t->exprs.n == 0 && t->fields.n == 0) continue; /* an empty term matches nothing */
-      if (stv_selector_matches(&t->exprs, v->labels) && fields_match(&t->fields, v->name))
-        any = 1;
+      if (stv_selector_matches(&t->exprs, v->labels) && fields_match(&t->fields, v->name)) any = 1;
     }
     if (!any) {
       why_set(why, whysize, "required node affinity does not match%s%s", "", "");

@@ -27,9 +27,9 @@ static void kb_put(struct keybuf *b, const void *data, size_t n) {
   b->len += n;
 }
 
-#define KB_VAL(b, v)                 \
-  do {                               \
-    __typeof__(v) kb__v = (v);       \
+#define KB_VAL(b, v)                    \
+  do {                                  \
+    __typeof__(v) kb__v = (v);          \
     kb_put((b), &kb__v, sizeof(kb__v)); \
   } while (0)
 
@@ -130,8 +130,7 @@ static void *dup_array(struct stv_arena *a, const void *src, size_t n, size_t el
   return p;
 }
 
-static int copy_selector(struct stv_arena *a, struct stv_selector *dst,
-                         const struct stv_selector *src) {
+static int copy_selector(struct stv_arena *a, struct stv_selector *dst, const struct stv_selector *src) {
   uint32_t i;
   dst->n = src->n;
   dst->reqs = NULL;
@@ -140,15 +139,13 @@ static int copy_selector(struct stv_arena *a, struct stv_selector *dst,
   if (dst->reqs == NULL) return STV_ENOMEM;
   for (i = 0; i < src->n; i++) {
     if (src->reqs[i].nvalues == 0) continue;
-    dst->reqs[i].values =
-        dup_array(a, src->reqs[i].values, src->reqs[i].nvalues, sizeof(const char *));
+    dst->reqs[i].values = dup_array(a, src->reqs[i].values, src->reqs[i].nvalues, sizeof(const char *));
     if (dst->reqs[i].values == NULL) return STV_ENOMEM;
   }
   return 0;
 }
 
-static int copy_labels(struct stv_arena *a, struct stv_labels *dst,
-                       const struct stv_labels *src) {
+static int copy_labels(struct stv_arena *a, struct stv_labels *dst, const struct stv_labels *src) {
   dst->n = src->n;
   dst->kv = NULL;
   if (src->n == 0) return 0;
@@ -156,8 +153,8 @@ static int copy_labels(struct stv_arena *a, struct stv_labels *dst,
   return dst->kv ? 0 : STV_ENOMEM;
 }
 
-static int copy_terms(struct stv_arena *a, struct stv_pod_term **dst,
-                      const struct stv_pod_term *src, uint32_t n) {
+static int copy_terms(struct stv_arena *a, struct stv_pod_term **dst, const struct stv_pod_term *src,
+                      uint32_t n) {
   uint32_t i;
   *dst = NULL;
   if (n == 0) return 0;
@@ -185,15 +182,12 @@ static int copy_class(struct stv_arena *a, struct stv_class *d, const struct stv
     d->affinity.terms = dup_array(a, c->affinity.terms, c->affinity.n, sizeof(*c->affinity.terms));
     if (d->affinity.terms == NULL) return STV_ENOMEM;
     for (i = 0; i < c->affinity.n; i++) {
-      if (copy_selector(a, &d->affinity.terms[i].exprs, &c->affinity.terms[i].exprs))
-        return STV_ENOMEM;
-      if (copy_selector(a, &d->affinity.terms[i].fields, &c->affinity.terms[i].fields))
-        return STV_ENOMEM;
+      if (copy_selector(a, &d->affinity.terms[i].exprs, &c->affinity.terms[i].exprs)) return STV_ENOMEM;
+      if (copy_selector(a, &d->affinity.terms[i].fields, &c->affinity.terms[i].fields)) return STV_ENOMEM;
     }
   }
   d->tol = NULL;
-  if (c->ntol && (d->tol = dup_array(a, c->tol, c->ntol, sizeof(*c->tol))) == NULL)
-    return STV_ENOMEM;
+  if (c->ntol && (d->tol = dup_array(a, c->tol, c->ntol, sizeof(*c->tol))) == NULL) return STV_ENOMEM;
   if (copy_terms(a, &d->aff, c->aff, c->naff)) return STV_ENOMEM;
   if (copy_terms(a, &d->anti, c->anti, c->nanti)) return STV_ENOMEM;
   d->spread = NULL;
@@ -246,11 +240,10 @@ int stv_snapshot_intern_class(struct stv_snapshot *s, const struct stv_class *cl
     j = (j + 1) & (s->class_cap - 1);
   }
   /* A new class. */
-  if ((rc = stv_grow((void **)&s->classes, &s->cap_classes, s->nclasses + 1,
-                     sizeof(*s->classes))) != 0)
+  if ((rc = stv_grow((void **)&s->classes, &s->cap_classes, s->nclasses + 1, sizeof(*s->classes))) != 0)
     goto out;
-  if ((rc = stv_grow((void **)&s->class_keys, &s->cap_class_keys, s->nclasses + 1,
-                     sizeof(*s->class_keys))) != 0)
+  if ((rc = stv_grow((void **)&s->class_keys, &s->cap_class_keys, s->nclasses + 1, sizeof(*s->class_keys))) !=
+      0)
     goto out;
   c = stv_arena_alloc(&s->mem, sizeof(*c));
   if (c == NULL || copy_class(&s->mem, c, cls) != 0) {
@@ -324,8 +317,7 @@ int stv_snapshot_add_node(struct stv_snapshot *s, const struct stv_node *n) {
   size_t j;
   int rc;
   if (stv_snapshot_find_node(s, n->name) >= 0) return STV_ECONFLICT;
-  if ((rc = stv_grow((void **)&s->nodes, &s->cap_nodes, s->nnodes + 1, sizeof(*s->nodes))) != 0)
-    return rc;
+  if ((rc = stv_grow((void **)&s->nodes, &s->cap_nodes, s->nnodes + 1, sizeof(*s->nodes))) != 0) return rc;
   if ((s->nnodes + 1) * 2 > s->node_cap && (rc = node_rehash(s)) != 0) return rc;
   d = &s->nodes[s->nnodes];
   *d = *n;
@@ -344,8 +336,7 @@ int stv_snapshot_add_node(struct stv_snapshot *s, const struct stv_node *n) {
 int stv_snapshot_add_pod(struct stv_snapshot *s, const struct stv_pod *p) {
   int rc;
   if (p->cls >= s->nclasses) return STV_EINVAL;
-  if ((rc = stv_grow((void **)&s->pods, &s->cap_pods, s->npods + 1, sizeof(*s->pods))) != 0)
-    return rc;
+  if ((rc = stv_grow((void **)&s->pods, &s->cap_pods, s->npods + 1, sizeof(*s->pods))) != 0) return rc;
   s->pods[s->npods++] = *p;
   return 0;
 }
@@ -353,8 +344,7 @@ int stv_snapshot_add_pod(struct stv_snapshot *s, const struct stv_pod *p) {
 int stv_snapshot_add_pdb(struct stv_snapshot *s, const struct stv_pdb *p) {
   int rc;
   struct stv_pdb *d;
-  if ((rc = stv_grow((void **)&s->pdbs, &s->cap_pdbs, s->npdbs + 1, sizeof(*s->pdbs))) != 0)
-    return rc;
+  if ((rc = stv_grow((void **)&s->pdbs, &s->cap_pdbs, s->npdbs + 1, sizeof(*s->pdbs))) != 0) return rc;
   d = &s->pdbs[s->npdbs];
   *d = *p;
   if (copy_selector(&s->mem, &d->sel, &p->sel) != 0) return STV_ENOMEM;
@@ -418,8 +408,8 @@ static int ns_matches(const struct stv_snapshot *s, const struct stv_selector *s
   return stv_selector_matches(sel, &l);
 }
 
-int stv_term_covers_ns(const struct stv_snapshot *s, const struct stv_pod_term *term,
-                       const char *self_ns, const char *ns) {
+int stv_term_covers_ns(const struct stv_snapshot *s, const struct stv_pod_term *term, const char *self_ns,
+                       const char *ns) {
   uint32_t i;
   if (term->nns == 0 && !term->has_ns_sel) return strcmp(self_ns, ns) == 0;
   for (i = 0; i < term->nns; i++)

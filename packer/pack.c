@@ -29,21 +29,21 @@
 
 #include "packer.h"
 
-#define ZONE_KEY "topology.kubernetes.io/zone"
+#define ZONE_KEY      "topology.kubernetes.io/zone"
 #define ZONE_KEY_BETA "failure-domain.beta.kubernetes.io/zone"
-#define HOST_KEY "kubernetes.io/hostname"
+#define HOST_KEY      "kubernetes.io/hostname"
 
 enum level { LVL_HOST, LVL_ZONE, LVL_OTHER };
 
 /* A required pod (anti-)affinity term or a spread constraint, resolved. */
 struct rule {
-  int kind;          /* RULE_AFF, RULE_ANTI, RULE_SPREAD */
+  int kind; /* RULE_AFF, RULE_ANTI, RULE_SPREAD */
   enum level level;
-  uint32_t owner;    /* class that carries the rule */
-  int self;          /* the owner's own labels match */
+  uint32_t owner; /* class that carries the rule */
+  int self;       /* the owner's own labels match */
   int32_t max_skew;
   int32_t min_domains;
-  uint64_t *match;   /* classes whose pods the rule counts */
+  uint64_t *match; /* classes whose pods the rule counts */
   const struct stv_spread *spread;
   unsigned char *zelig; /* zone spread: which zones are domains */
 };
@@ -52,11 +52,11 @@ enum { RULE_AFF, RULE_ANTI, RULE_SPREAD };
 
 struct group {
   uint32_t cls;
-  int32_t zone;        /* -1: any zone */
+  int32_t zone; /* -1: any zone */
   uint32_t remaining;
   uint32_t total;
-  uint32_t *pods;      /* pod indexes, total of them */
-  uint32_t taken;      /* pods handed out to plan nodes */
+  uint32_t *pods; /* pod indexes, total of them */
+  uint32_t taken; /* pods handed out to plan nodes */
   double worth;
 };
 
@@ -66,9 +66,9 @@ struct tinfo {
   int64_t alloc[STV_MAX_RES]; /* after DaemonSet overhead */
   uint32_t ndaemons;
   uint32_t *daemons;
-  int64_t limit_left;         /* -1: unlimited */
-  uint64_t *presence;         /* DaemonSet classes on a fresh node */
-  int dominated;              /* another template is as good in every way */
+  int64_t limit_left; /* -1: unlimited */
+  uint64_t *presence; /* DaemonSet classes on a fresh node */
+  int dominated;      /* another template is as good in every way */
   /* cached best pattern for the current remaining counts */
   int valid, pinned, searched;
   uint32_t npat;
@@ -83,13 +83,13 @@ struct nstate {
   int32_t tmpl; /* index into tinfo */
   int zone;
   int64_t free[STV_MAX_RES];
-  uint64_t *presence; /* classes present (bound or planned) */
+  uint64_t *presence;   /* classes present (bound or planned) */
   const uint64_t *base; /* classes present before planning (DaemonSets, bound pods) */
-  uint32_t *gcount;   /* planned count per group (dense scratch) */
-  uint32_t *pat_g;    /* groups with gcount != 0 */
+  uint32_t *gcount;     /* planned count per group (dense scratch) */
+  uint32_t *pat_g;      /* groups with gcount != 0 */
   uint32_t npat;
-  uint32_t *rcnt;     /* per rule: pods on the node that the rule counts */
-  uint32_t *touched;  /* rules counted since the last reset, each once */
+  uint32_t *rcnt;       /* per rule: pods on the node that the rule counts */
+  uint32_t *touched;    /* rules counted since the last reset, each once */
   unsigned char *tmark; /* per rule: listed in touched */
   uint32_t ntouched;
 };
@@ -117,10 +117,10 @@ struct solve {
   /* rules */
   struct rule *rules;
   size_t nrules;
-  uint32_t **class_rules; /* per class: rule indexes, terminated by UINT32_MAX */
-  uint32_t **rules_counting; /* per class: hostname rules whose selector counts it */
-  uint32_t **zrules_counting; /* per class: zone rules whose selector counts it */
-  uint32_t *zcnt;             /* [rule][zone]: pods a zone rule counts there */
+  uint32_t **class_rules;       /* per class: rule indexes, terminated by UINT32_MAX */
+  uint32_t **rules_counting;    /* per class: hostname rules whose selector counts it */
+  uint32_t **zrules_counting;   /* per class: zone rules whose selector counts it */
+  uint32_t *zcnt;               /* [rule][zone]: pods a zone rule counts there */
   unsigned char *rule_anywhere; /* per rule: a matching pod exists or is planned */
   int64_t minreq[STV_MAX_RES];  /* smallest request of the remaining groups */
   long search_limit;            /* subset search budget per node, <= 0: none */
@@ -311,7 +311,8 @@ static int setup_rules(struct solve *S) {
   S->rule_anywhere = stv_arena_alloc(&S->a, S->nrules + 1);
   S->zcnt = stv_arena_alloc(&S->a, (S->nrules * S->nzones + 1) * sizeof(uint32_t));
   zcount = stv_arena_alloc(&S->a, S->nclasses * sizeof(*zcount) + 8);
-  if (!S->rules_counting || !S->zrules_counting || !S->rule_anywhere || !S->zcnt || !zcount) return STV_ENOMEM;
+  if (!S->rules_counting || !S->zrules_counting || !S->rule_anywhere || !S->zcnt || !zcount)
+    return STV_ENOMEM;
   memset(count, 0, S->nclasses * sizeof(*count));
   for (i = 0; i < S->nrules; i++) {
     const struct rule *r = &S->rules[i];
@@ -514,11 +515,11 @@ out:
 /* Appends the bytes of a selector (interned pointers) to a signature buffer. */
 static size_t sig_selector(unsigned char *buf, size_t at, size_t cap, const struct stv_selector *sel) {
   uint32_t i, j;
-#define SIG_PUT(v)                                   \
-  do {                                               \
-    __typeof__(v) sig__v = (v);                      \
+#define SIG_PUT(v)                                                             \
+  do {                                                                         \
+    __typeof__(v) sig__v = (v);                                                \
     if (at + sizeof(sig__v) <= cap) memcpy(buf + at, &sig__v, sizeof(sig__v)); \
-    at += sizeof(sig__v);                            \
+    at += sizeof(sig__v);                                                      \
   } while (0)
   SIG_PUT(sel->n);
   for (i = 0; i < sel->n; i++) {
@@ -599,7 +600,7 @@ static int setup_templates(struct solve *S) {
   const struct stv_snapshot *s = S->s;
   size_t i, c, W = S->W;
   uint32_t *ds = stv_arena_alloc(&S->a, (S->nclasses + 1) * sizeof(uint32_t)), *dsg;
-  int64_t (*gmax)[STV_MAX_RES];
+  int64_t(*gmax)[STV_MAX_RES];
   unsigned char *sigfit;
   size_t nds = 0, ndsg = 0;
   int rc;
@@ -684,7 +685,8 @@ static int setup_templates(struct solve *S) {
  * passes the owner's node selector and affinity (nodeAffinityPolicy Honor)
  * and, with nodeTaintsPolicy Honor, its taints are tolerated.
  */
-static int spread_eligible(const struct rule *r, const struct stv_class *owner, const struct stv_node_view *v) {
+static int spread_eligible(const struct rule *r, const struct stv_class *owner,
+                           const struct stv_node_view *v) {
   struct stv_class probe = *owner;
   struct stv_node_view w = *v;
   const struct stv_spread *sp = r->spread;
@@ -893,8 +895,8 @@ static int has_unsupported_rule(const struct solve *S, uint32_t c, char *why, si
     const struct rule *r = &S->rules[*ri];
     if (r->level == LVL_OTHER) {
       const char *key = r->spread ? r->spread->topology_key : "a custom key";
-      snprintf(why, whysize, "topologyKey %s is not supported by the planner (only %s and %s)", key,
-               HOST_KEY, ZONE_KEY);
+      snprintf(why, whysize, "topologyKey %s is not supported by the planner (only %s and %s)", key, HOST_KEY,
+               ZONE_KEY);
       return 1;
     }
   }
@@ -1389,7 +1391,7 @@ static int pack_existing(struct solve *S, uint32_t *remaining) {
   if (compat == NULL) return STV_ENOMEM;
   if ((rc = nstate_init(S, &n)) != 0) return rc;
   update_minreq(S, remaining);
-    update_active(S, remaining);
+  update_active(S, remaining);
   for (i = 0; i < s->nnodes; i++) {
     const struct stv_node *nd = &s->nodes[i];
     struct stv_node_view v = {nd->name, &nd->labels, nd->ntaints, nd->taints, nd->unschedulable};
@@ -1412,7 +1414,8 @@ static int pack_existing(struct solve *S, uint32_t *remaining) {
       any = 1;
     }
     if (!any) continue;
-    for (k = S->bound_off[i]; k < S->bound_off[i + 1]; k++) count_class(S, &n, S->bound_cls[k], S->bound_cnt[k]);
+    for (k = S->bound_off[i]; k < S->bound_off[i + 1]; k++)
+      count_class(S, &n, S->bound_cls[k], S->bound_cnt[k]);
     fill_node(S, &n, compat, remaining);
     if (n.npat == 0) continue;
     for (q = 0; q < n.npat; q++) remaining[n.pat_g[q]] -= n.gcount[n.pat_g[q]];
@@ -1424,7 +1427,8 @@ static int pack_existing(struct solve *S, uint32_t *remaining) {
 }
 
 /* A template's best pattern for the current remaining counts, cached. */
-static int eval_template(struct solve *S, struct nstate *cand, size_t ti, const uint32_t *remaining, int search) {
+static int eval_template(struct solve *S, struct nstate *cand, size_t ti, const uint32_t *remaining,
+                         int search) {
   struct tinfo *t = &S->ti[ti];
   S->stat_evals++;
   uint32_t i;
@@ -1484,7 +1488,7 @@ static int pack_new(struct solve *S, uint32_t *remaining) {
   for (gi = 0; gi < S->ng; gi++) left += remaining[gi];
   if ((rc = nstate_init(S, &cand)) != 0) return rc;
   update_minreq(S, remaining);
-    update_active(S, remaining);
+  update_active(S, remaining);
   /* Every template's pattern once; later only the ones that might win. */
   for (ti = 0; ti < S->nti; ti++) {
     struct tinfo *t = &S->ti[ti];
@@ -1841,7 +1845,8 @@ static void rule_counts(const struct solve *S, const struct stv_plan *plan, cons
 }
 
 /* Withdraws placed pods of class c from plan node i (up to n of them). */
-static int withdraw(struct solve *S, struct stv_plan *plan, size_t i, uint32_t c, uint32_t n, const char *why) {
+static int withdraw(struct solve *S, struct stv_plan *plan, size_t i, uint32_t c, uint32_t n,
+                    const char *why) {
   struct stv_plan_node *pn = &plan->nodes[i];
   uint32_t q;
   int rc;
@@ -1957,8 +1962,10 @@ static int spread_check(struct solve *S, struct stv_plan *plan) {
           struct stv_node_view v = {n->name, &n->labels, n->ntaints, n->taints, n->unschedulable};
           if (!all && !spread_eligible(r, owner, &v)) continue;
           neligible++;
-          if (d.cnt[i] == 0) nzero_known = 1;
-          else if (d.cnt[i] < min) min = d.cnt[i];
+          if (d.cnt[i] == 0)
+            nzero_known = 1;
+          else if (d.cnt[i] < min)
+            min = d.cnt[i];
         }
         /* New nodes are eligible by their template; those holding no
          * matching pod are eligible domains with 0. */
@@ -1994,7 +2001,8 @@ static int spread_check(struct solve *S, struct stv_plan *plan) {
       }
       if (r->min_domains > 0 && neligible < (size_t)r->min_domains) min = 0;
       snprintf(why, sizeof(why), "topology spread (%s, maxSkew %d) cannot be met: an eligible %s has no room",
-               r->level == LVL_HOST ? "hostname" : "zone", r->max_skew, r->level == LVL_HOST ? "node" : "zone");
+               r->level == LVL_HOST ? "hostname" : "zone", r->max_skew,
+               r->level == LVL_HOST ? "node" : "zone");
       /* Withdraw the owner's new pods from domains over the limit, last placed first. */
       for (j = x.poff[r->owner + 1]; j-- > x.poff[r->owner];) {
         uint32_t pi = x.pnode[j];
@@ -2207,7 +2215,8 @@ int stv_pack(const struct stv_problem *p, struct stv_plan *plan, struct stv_err 
       rc = STV_ENOMEM;
       goto out;
     }
-  if ((rc = sort_groups(&S)) || (rc = pack_existing(&S, remaining)) || (rc = pack_new(&S, remaining))) goto out;
+  if ((rc = sort_groups(&S)) || (rc = pack_existing(&S, remaining)) || (rc = pack_new(&S, remaining)))
+    goto out;
   right_size(&S);
   if ((rc = emit(&S, plan))) goto out;
   /* What is left could not be placed. */
@@ -2222,8 +2231,8 @@ int stv_pack(const struct stv_problem *p, struct stv_plan *plan, struct stv_err 
   if ((rc = spread_check(&S, plan))) goto out;
   compact_plan(&S, plan);
   if (getenv("STV_PACK_STATS"))
-    fprintf(stderr, "pack: %zu groups, %zu templates (%zu undominated), %ld rounds, %ld evaluations\n", S.ng, S.nti,
-            count_undominated(&S), S.stat_rounds, S.stat_evals);
+    fprintf(stderr, "pack: %zu groups, %zu templates (%zu undominated), %ld rounds, %ld evaluations\n", S.ng,
+            S.nti, count_undominated(&S), S.stat_rounds, S.stat_evals);
   if ((rc = lower_bound(&S, plan))) goto out;
   plan->unsched = stv_arena_alloc(&plan->mem, (S.nun + 1) * sizeof(*plan->unsched));
   if (plan->unsched == NULL) {

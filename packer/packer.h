@@ -23,13 +23,7 @@
  * for memory and storage), as kube-scheduler does.
  */
 #define STV_MAX_RES 16
-enum {
-  STV_RES_CPU = 0,
-  STV_RES_MEMORY = 1,
-  STV_RES_EPHEMERAL = 2,
-  STV_RES_PODS = 3,
-  STV_RES_FIXED = 4
-};
+enum { STV_RES_CPU = 0, STV_RES_MEMORY = 1, STV_RES_EPHEMERAL = 2, STV_RES_PODS = 3, STV_RES_FIXED = 4 };
 
 struct stv_resnames {
   int n;
@@ -43,8 +37,7 @@ int stv_resnames_init(struct stv_resnames *r, struct stv_strpool *pool);
  * Returns STV_ENOTFOUND when absent and !create, STV_ELIMIT when the
  * table is full.
  */
-int stv_resnames_index(struct stv_resnames *r, struct stv_strpool *pool,
-                       const char *name, int create);
+int stv_resnames_index(struct stv_resnames *r, struct stv_strpool *pool, const char *name, int create);
 
 /* ---------------------------------------------------------------------- */
 /* Labels, selectors, taints                                              */
@@ -63,14 +56,7 @@ struct stv_labels {
 /* Returns the value of key (need not be interned) or NULL. */
 const char *stv_labels_get(const struct stv_labels *l, const char *key);
 
-enum stv_op {
-  STV_OP_IN,
-  STV_OP_NOT_IN,
-  STV_OP_EXISTS,
-  STV_OP_DOES_NOT_EXIST,
-  STV_OP_GT,
-  STV_OP_LT
-};
+enum stv_op { STV_OP_IN, STV_OP_NOT_IN, STV_OP_EXISTS, STV_OP_DOES_NOT_EXIST, STV_OP_GT, STV_OP_LT };
 
 struct stv_requirement {
   const char *key;
@@ -86,8 +72,7 @@ struct stv_selector {
 };
 
 /* Returns 1 when every requirement of sel holds on labels. */
-int stv_selector_matches(const struct stv_selector *sel,
-                         const struct stv_labels *labels);
+int stv_selector_matches(const struct stv_selector *sel, const struct stv_labels *labels);
 
 /* One nodeSelectorTerm: matchExpressions AND matchFields (metadata.name). */
 struct stv_node_term {
@@ -128,7 +113,7 @@ struct stv_pod_term {
   const char *topology_key; /* kubernetes.io/hostname, topology...zone */
   uint32_t nns;             /* explicit namespaces */
   const char **namespaces;
-  int has_ns_sel;           /* namespaceSelector present */
+  int has_ns_sel; /* namespaceSelector present */
   struct stv_selector ns_sel;
 };
 
@@ -176,22 +161,22 @@ struct stv_class {
   struct stv_pod_term *anti; /* required pod anti-affinity */
   uint32_t nspread;
   struct stv_spread *spread;
-  int daemonset;             /* owned by a DaemonSet */
-  const char *owner_uid;     /* the DaemonSet's uid, for daemonset classes */
-  const char *example;       /* "ns/name" of its first pod, for messages */
-  uint32_t npods;            /* pods of this class in the snapshot */
-  uint32_t npending;         /* of which pending */
+  int daemonset;         /* owned by a DaemonSet */
+  const char *owner_uid; /* the DaemonSet's uid, for daemonset classes */
+  const char *example;   /* "ns/name" of its first pod, for messages */
+  uint32_t npods;        /* pods of this class in the snapshot */
+  uint32_t npending;     /* of which pending */
 };
 
-#define STV_POD_MIRROR 0x01         /* static pod (kubernetes.io/config.mirror) */
-#define STV_POD_LOCAL_STORAGE 0x02  /* emptyDir or hostPath volume */
+#define STV_POD_MIRROR         0x01 /* static pod (kubernetes.io/config.mirror) */
+#define STV_POD_LOCAL_STORAGE  0x02 /* emptyDir or hostPath volume */
 #define STV_POD_DO_NOT_DISRUPT 0x04 /* stevedore.io/do-not-disrupt: "true" */
 
 struct stv_pod {
   const char *ns;
   const char *name;
   uint32_t cls;
-  int32_t node; /* index into nodes, -1 when not bound */
+  int32_t node;          /* index into nodes, -1 when not bound */
   const char *node_name; /* spec.nodeName, NULL when not bound */
   uint8_t phase;
   uint8_t flags;
@@ -209,14 +194,14 @@ struct stv_node {
   int unschedulable;          /* spec.unschedulable (cordoned) */
   const char *instance_type;  /* from labels, or NULL */
   const char *zone;
-  const char *capacity_type;  /* normalised: reserved/spot/on-demand or NULL */
+  const char *capacity_type; /* normalised: reserved/spot/on-demand or NULL */
 };
 
 struct stv_pdb {
   const char *ns;
   const char *name;
   struct stv_selector sel;
-  const char *min_available;   /* "2" or "50%", NULL when absent */
+  const char *min_available; /* "2" or "50%", NULL when absent */
   const char *max_unavailable;
 };
 
@@ -263,8 +248,7 @@ void stv_snapshot_close(struct stv_snapshot *s);
  * returns its index in *id. Two pods get the same index exactly when their
  * classes are equal field by field.
  */
-int stv_snapshot_intern_class(struct stv_snapshot *s,
-                              const struct stv_class *cls, uint32_t *id);
+int stv_snapshot_intern_class(struct stv_snapshot *s, const struct stv_class *cls, uint32_t *id);
 /* Appends a node (arrays borrowed, copied). STV_ECONFLICT on a duplicate name. */
 int stv_snapshot_add_node(struct stv_snapshot *s, const struct stv_node *n);
 /* Returns the index of the node called name, or -1. */
@@ -272,8 +256,7 @@ int32_t stv_snapshot_find_node(const struct stv_snapshot *s, const char *name);
 /* Appends a pod. */
 int stv_snapshot_add_pod(struct stv_snapshot *s, const struct stv_pod *p);
 int stv_snapshot_add_pdb(struct stv_snapshot *s, const struct stv_pdb *p);
-int stv_snapshot_add_namespace(struct stv_snapshot *s,
-                               const struct stv_namespace *ns);
+int stv_snapshot_add_namespace(struct stv_snapshot *s, const struct stv_namespace *ns);
 /*
  * Resolves pod->node bindings made before their node was read, adds bound
  * pods' requests to their node's used vector and counts pending pods per
@@ -283,19 +266,13 @@ int stv_snapshot_add_namespace(struct stv_snapshot *s,
 int stv_snapshot_finish(struct stv_snapshot *s, struct stv_err *err);
 
 /* Returns 1 when ns is covered by term for a pod in namespace self_ns. */
-int stv_term_covers_ns(const struct stv_snapshot *s,
-                       const struct stv_pod_term *term, const char *self_ns,
+int stv_term_covers_ns(const struct stv_snapshot *s, const struct stv_pod_term *term, const char *self_ns,
                        const char *ns);
 
 /* ---------------------------------------------------------------------- */
 /* Node templates, predicates, packing                                    */
 
-enum stv_capacity_type {
-  STV_CT_RESERVED = 0,
-  STV_CT_SPOT = 1,
-  STV_CT_ON_DEMAND = 2,
-  STV_CT_COUNT
-};
+enum stv_capacity_type { STV_CT_RESERVED = 0, STV_CT_SPOT = 1, STV_CT_ON_DEMAND = 2, STV_CT_COUNT };
 
 /* Returns "reserved", "spot" or "on-demand". */
 const char *stv_capacity_type_name(enum stv_capacity_type ct);
@@ -334,16 +311,14 @@ struct stv_node_view {
  * effect NoSchedule/NoExecute against c's tolerations. Returns 1 when c
  * may run there; otherwise 0 and, when why is not NULL, a reason.
  */
-int stv_class_fits_node(const struct stv_class *c, const struct stv_node_view *v,
-                        char *why, size_t whysize);
+int stv_class_fits_node(const struct stv_class *c, const struct stv_node_view *v, char *why, size_t whysize);
 
 /* Returns 1 when the tolerations tolerate the taint. */
-int stv_tolerates(const struct stv_toleration *tol, uint32_t ntol,
-                  const struct stv_taint *t);
+int stv_tolerates(const struct stv_toleration *tol, uint32_t ntol, const struct stv_taint *t);
 
 struct stv_problem {
-  const struct stv_snapshot *snap;    /* borrowed */
-  const struct stv_template *tmpl;    /* borrowed */
+  const struct stv_snapshot *snap; /* borrowed */
+  const struct stv_template *tmpl; /* borrowed */
   size_t ntmpl;
   const char *currency;
   /*
@@ -360,13 +335,13 @@ struct stv_problem {
 
 /* A node of the plan: an existing node receiving pods, or a new one. */
 struct stv_plan_node {
-  int32_t existing;   /* index into snap->nodes, or -1 for a new node */
-  int32_t tmpl;       /* template of a new node, -1 for existing */
+  int32_t existing; /* index into snap->nodes, or -1 for a new node */
+  int32_t tmpl;     /* template of a new node, -1 for existing */
   char name[96];
   uint32_t npods;
-  uint32_t *pods;     /* indexes into snap->pods: the pods this plan adds */
+  uint32_t *pods; /* indexes into snap->pods: the pods this plan adds */
   uint32_t ndaemons;
-  uint32_t *daemons;  /* classes of DaemonSets that run on a new node */
+  uint32_t *daemons; /* classes of DaemonSets that run on a new node */
 };
 
 struct stv_plan_unsched {
@@ -383,9 +358,9 @@ struct stv_plan {
   size_t npending;
   size_t nplaced;
   size_t nnew;
-  double new_cost;       /* hourly cost of the new nodes */
+  double new_cost; /* hourly cost of the new nodes */
   int has_lower_bound;
-  double lower_bound;    /* proven lower bound on new_cost */
+  double lower_bound; /* proven lower bound on new_cost */
 };
 
 /*
@@ -395,8 +370,7 @@ struct stv_plan {
  * plan is owned by the caller and freed with stv_plan_close. Returns 0 or
  * STV_ENOMEM.
  */
-int stv_pack(const struct stv_problem *p, struct stv_plan *plan,
-             struct stv_err *err);
+int stv_pack(const struct stv_problem *p, struct stv_plan *plan, struct stv_err *err);
 void stv_plan_close(struct stv_plan *plan);
 
 #endif

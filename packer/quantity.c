@@ -34,11 +34,12 @@ static int digit_at(const struct digits *d, int64_t k) {
   return k < d->ni ? d->ip[k] - '0' : d->fp[k - d->ni] - '0';
 }
 
-static int is_digit(char c) { return c >= '0' && c <= '9'; }
+static int is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 static int is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
-         c == '\f';
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
 /*
@@ -70,24 +71,20 @@ static void quote(const char *s, char *buf, size_t size) {
   buf[n] = '\0';
 }
 
-static int fail_invalid(struct stv_err *err, const char *s, const char *why,
-                        const char *detail) {
+static int fail_invalid(struct stv_err *err, const char *s, const char *why, const char *detail) {
   char q[4 * QUOTE_MAX + 8], d[4 * QUOTE_MAX + 8];
   if (err == NULL) return STV_EINVAL;
   quote(s, q, sizeof(q));
-  if (detail == NULL)
-    return stv_err_set(err, STV_EINVAL, "invalid quantity \"%s\": %s", q, why);
+  if (detail == NULL) return stv_err_set(err, STV_EINVAL, "invalid quantity \"%s\": %s", q, why);
   quote(detail, d, sizeof(d));
-  return stv_err_set(err, STV_EINVAL, "invalid quantity \"%s\": %s \"%s\"", q,
-                     why, d);
+  return stv_err_set(err, STV_EINVAL, "invalid quantity \"%s\": %s \"%s\"", q, why, d);
 }
 
 static int fail_range(struct stv_err *err, const char *s, int milli) {
   char q[4 * QUOTE_MAX + 8];
   if (err == NULL) return STV_ERANGE;
   quote(s, q, sizeof(q));
-  return stv_err_set(err, STV_ERANGE, "quantity \"%s\" is too large%s", q,
-                     milli ? " in millis" : "");
+  return stv_err_set(err, STV_ERANGE, "quantity \"%s\" is too large%s", q, milli ? " in millis" : "");
 }
 
 /*
@@ -106,25 +103,42 @@ static int parse_suffix(const char *p, int64_t *e10, int *e2) {
   if (p[0] == '\0') return 0;
   if (p[1] == '\0') {
     switch (p[0]) {
-    case 'n': *e10 = -9; return 0;
-    case 'u': *e10 = -6; return 0;
-    case 'm': *e10 = -3; return 0;
-    case 'k': *e10 = 3; return 0;
-    case 'M': *e10 = 6; return 0;
-    case 'G': *e10 = 9; return 0;
-    case 'T': *e10 = 12; return 0;
-    case 'P': *e10 = 15; return 0;
-    case 'E': *e10 = 18; return 0;
-    default: break;
+    case 'n':
+      *e10 = -9;
+      return 0;
+    case 'u':
+      *e10 = -6;
+      return 0;
+    case 'm':
+      *e10 = -3;
+      return 0;
+    case 'k':
+      *e10 = 3;
+      return 0;
+    case 'M':
+      *e10 = 6;
+      return 0;
+    case 'G':
+      *e10 = 9;
+      return 0;
+    case 'T':
+      *e10 = 12;
+      return 0;
+    case 'P':
+      *e10 = 15;
+      return 0;
+    case 'E':
+      *e10 = 18;
+      return 0;
+    default:
+      break;
     }
   }
   if (p[1] == 'i' && p[2] == '\0' && (c = strchr(bin, p[0])) != NULL) {
     *e2 = 10 * (int)(c - bin + 1);
     return 0;
   }
-  if ((p[0] != 'e' && p[0] != 'E') ||
-      (p[1] != '+' && p[1] != '-' && !is_digit(p[1])))
-    return -1;
+  if ((p[0] != 'e' && p[0] != 'E') || (p[1] != '+' && p[1] != '-' && !is_digit(p[1]))) return -1;
   p++;
   if (*p == '+' || *p == '-') neg = *p++ == '-';
   if (!is_digit(*p)) return -2;
@@ -141,8 +155,8 @@ static int parse_suffix(const char *p, int64_t *e10, int *e2) {
  * significant digits of d starting at lo (no leading or trailing zeros),
  * or -1 when it exceeds limit.
  */
-static int magnitude(const struct digits *d, int64_t lo, int64_t nd,
-                     int64_t e10, int e2, uint64_t limit, uint64_t *mag) {
+static int magnitude(const struct digits *d, int64_t lo, int64_t nd, int64_t e10, int e2, uint64_t limit,
+                     uint64_t *mag) {
   uint64_t acc = 0, carry = 0, m = (uint64_t)1 << e2;
   int64_t ni, j, z;
   int frac = 0;
@@ -196,8 +210,7 @@ static int magnitude(const struct digits *d, int64_t lo, int64_t nd,
  * round away from zero like positive ones ("-1.5" is -2, as Value() gives).
  * Returns 0, STV_EINVAL or STV_ERANGE; *out is left unchanged on error.
  */
-int stv_quantity_parse(const char *s, int milli, int64_t *out,
-                       struct stv_err *err) {
+int stv_quantity_parse(const char *s, int milli, int64_t *out, struct stv_err *err) {
   const uint64_t max_pos = (uint64_t)INT64_MAX;
   const uint64_t max_neg = (uint64_t)INT64_MAX + 1;
   struct digits d;
@@ -221,18 +234,15 @@ int stv_quantity_parse(const char *s, int milli, int64_t *out,
     while (is_digit(*p)) p++;
     d.nf = p - d.fp;
   }
-  if (d.ni == 0 && d.nf == 0)
-    return fail_invalid(err, s, "expected a number", NULL);
+  if (d.ni == 0 && d.nf == 0) return fail_invalid(err, s, "expected a number", NULL);
 
   rc = parse_suffix(p, &e10, &e2);
   if (rc != 0) {
     const char *q;
     for (q = p; *q != '\0'; q++) {
-      if (is_space(*q))
-        return fail_invalid(err, s, "unexpected whitespace", NULL);
+      if (is_space(*q)) return fail_invalid(err, s, "unexpected whitespace", NULL);
     }
-    return fail_invalid(err, s,
-                        rc == -2 ? "malformed exponent" : "unknown suffix", p);
+    return fail_invalid(err, s, rc == -2 ? "malformed exponent" : "unknown suffix", p);
   }
 
   /* Trim leading and trailing zeros of D; trailing ones move into e10. */
@@ -264,8 +274,7 @@ int stv_quantity_parse(const char *s, int milli, int64_t *out,
  * value is printed in units, with a binary suffix when binary is set.
  * Output longer than size is cut, NUL-terminated. Returns buf.
  */
-char *stv_quantity_format(int64_t v, int milli, int binary, char *buf,
-                          size_t size) {
+char *stv_quantity_format(int64_t v, int milli, int binary, char *buf, size_t size) {
   static const char *const bin[] = {"Ki", "Mi", "Gi", "Ti", "Pi", "Ei"};
   char text[32];
   size_t len;

@@ -5,7 +5,9 @@
 
 #define BLOCK_MIN 65536
 
-void stv_strpool_init(struct stv_strpool *pool) { memset(pool, 0, sizeof(*pool)); }
+void stv_strpool_init(struct stv_strpool *pool) {
+  memset(pool, 0, sizeof(*pool));
+}
 
 void stv_strpool_close(struct stv_strpool *pool) {
   char *b = pool->block;
