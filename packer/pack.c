@@ -141,6 +141,7 @@ struct solve {
   size_t nti;
   uint64_t *compat; /* per template: W words of classes */
   uint32_t *sig;    /* per class: placement signature */
+  uint64_t *tmpl_any; /* classes that some template can take */
   size_t nsig;
   int32_t *ti_zone_of_tmpl; /* zone index of each problem template */
   /* groups */
@@ -674,6 +675,13 @@ static int setup_templates(struct solve *S) {
     S->nti++;
   }
   mark_dominated(S);
+  /* Classes some template can take at all. */
+  S->tmpl_any = stv_arena_alloc(&S->a, W * 8 + 8);
+  if (S->tmpl_any == NULL) return STV_ENOMEM;
+  for (i = 0; i < S->nti; i++) {
+    size_t w;
+    for (w = 0; w < W; w++) S->tmpl_any[w] |= S->compat[i * W + w];
+  }
   S->ti_zone_of_tmpl = stv_arena_alloc(&S->a, (p->ntmpl + 1) * sizeof(int32_t));
   if (S->ti_zone_of_tmpl == NULL) return STV_ENOMEM;
   for (i = 0; i < p->ntmpl; i++) S->ti_zone_of_tmpl[i] = zone_index(S, zone_of(&p->tmpl[i].labels));
@@ -1385,10 +1393,11 @@ static void update_minreq(struct solve *S, const uint32_t *remaining) {
 static int pack_existing(struct solve *S, uint32_t *remaining) {
   const struct stv_snapshot *s = S->s;
   uint64_t *compat = stv_arena_alloc(&S->a, S->W * 8 + 8);
+  uint64_t *only_here = stv_arena_alloc(&S->a, S->W * 8 + 8);
   struct nstate n;
   size_t i, c, k;
   int rc;
-  if (compat == NULL) return STV_ENOMEM;
+  if (compat == NULL || only_here == NULL) return STV_ENOMEM;
   if ((rc = nstate_init(S, &n)) != 0) return rc;
   update_minreq(S, remaining);
   update_active(S, remaining);
@@ -1416,6 +1425,9 @@ static int pack_existing(struct solve *S, uint32_t *remaining) {
     if (!any) continue;
     for (k = S->bound_off[i]; k < S->bound_off[i + 1]; k++)
       count_class(S, &n, S->bound_cls[k], S->bound_cnt[k]);
+    /* Pods no new node can take get the existing room first; then the rest. */
+    for (k = 0; k < S->W; k++) only_here[k] = compat[k] & ~S->tmpl_any[k];
+    fill_node(S, &n, only_here, remaining);
     fill_node(S, &n, compat, remaining);
     if (n.npat == 0) continue;
     for (q = 0; q < n.npat; q++) remaining[n.pat_g[q]] -= n.gcount[n.pat_g[q]];
