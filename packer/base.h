@@ -135,4 +135,39 @@ int stv_quantity_parse(const char *s, int milli, int64_t *out,
 char *stv_quantity_format(int64_t v, int milli, int binary, char *buf,
                           size_t size);
 
+
+/*
+ * Growable text buffer for output built in memory before it is written
+ * (so that a failure prints nothing). Caller-allocated: stv_buf_init, then
+ * appends, then stv_buf_close. The first failure is sticky: it is kept in
+ * err (STV_ENOMEM, or STV_ELIMIT when max would be exceeded), later appends
+ * do nothing and return it, so a renderer may append freely and check once.
+ * data is NUL-terminated whenever len > 0 (NULL while nothing was added).
+ */
+struct stv_buf {
+  char *data;
+  size_t len, cap;
+  size_t max; /* largest len allowed; 0 = no limit */
+  int err;    /* 0 or the first error */
+};
+
+void stv_buf_init(struct stv_buf *b);
+/* Frees the text and leaves b empty, ready for reuse. */
+void stv_buf_close(struct stv_buf *b);
+/* Appends s[0..n) (borrowed). Returns 0 or b->err. */
+int stv_buf_append(struct stv_buf *b, const char *s, size_t n);
+/* Appends the NUL-terminated s (borrowed). Returns 0 or b->err. */
+int stv_buf_puts(struct stv_buf *b, const char *s);
+/* Appends printf-style text. Returns 0 or b->err. */
+int stv_buf_printf(struct stv_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int stv_buf_vprintf(struct stv_buf *b, const char *fmt, va_list ap);
+/*
+ * Appends s (borrowed, UTF-8) as a quoted JSON string: quotes, backslash
+ * and control characters escaped. Returns 0 or b->err.
+ */
+int stv_buf_json_str(struct stv_buf *b, const char *s);
+/* Appends s with &, <, >, " and ' escaped for HTML text or attributes. */
+int stv_buf_html_str(struct stv_buf *b, const char *s);
+
 #endif
