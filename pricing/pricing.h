@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "packer.h"
+#include "report.h"
 
 /* One resource quantity: cpu in millicores, anything else in whole units. */
 struct stv_resource {

@@ -1,0 +1,591 @@
+/*
+ * Renderers of a finished cost report (report.h): a table for a person,
+ * CSV for spreadsheets and JSON for tools (schema in docs/report.md), and
+ * the dispatch that also reaches the HTML page when it is built in.
+ * Everything is appended to a caller-owned buffer; nothing is written.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "pricing.h"
+
+/* ---------------------------------------------------------------------- */
+/* Formatting helpers                                                     */
+
+/* Whole cents as "1234.56". */
+static const char *money(int64_t cents, char *buf, size_t size) {
+  const char *sign = cents < 0 ? "-" : "";
+  int64_t a = cents < 0 ? -cents : cents;
+  snprintf(buf, size, "%s%" PRId64 ".%02" PRId64, sign, a / 100, a % 100);
+  return buf;
+}
+
+static const char *iso_time(int64_t t, char *buf, size_t size) {
+  time_t tt = (time_t)t;
+  struct tm tm;
+  if (t == 0 || gmtime_r(&tt, &tm) == NULL) {
+    snprintf(buf, size, "-");
+    return buf;
+  }
+  strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+/* cpu cores as a Kubernetes quantity: "250m", "2". */
+static const char *cpu_q(double cores, char *buf, size_t size) {
+  long long m;
+  if (cores < 0) return snprintf(buf, size, "-"), buf;
+  m = llround(cores * 1000.0);
+  if (m % 1000 == 0)
+    snprintf(buf, size, "%lld", m / 1000);
+  else
+    snprintf(buf, size, "%lldm", m);
+  return buf;
+}
+
+/* bytes as "512Mi" / "1.5Gi" (to the nearest MiB). */
+static const char *ram_q(double bytes, char *buf, size_t size) {
+  double mib;
+  if (bytes < 0) return snprintf(buf, size, "-"), buf;
+  mib = round(bytes / 1048576.0);
+  if (mib >= 1024 && fmod(mib, 1024.0) == 0)
+    snprintf(buf, size, "%.0fGi", mib / 1024.0);
+  else if (mib >= 10240)
+    snprintf(buf, size, "%.1fGi", mib / 1024.0);
+  else
+    snprintf(buf, size, "%.0fMi", mib);
+  return buf;
+}
+
+static const char *pct(double f, char *buf, size_t size) {
+  if (f < 0)
+    snprintf(buf, size, "-");
+  else
+    snprintf(buf, size, "%.0f%%", f * 100.0);
+  return buf;
+}
+
+/* Hourly rate of the report's amounts: the hours the figures cover. */
+static double hours_of(const struct stv_report *r) { return r->totals.hours > 0 ? r->totals.hours : 1; }
+
+static const char *shared_mode_name(const struct stv_report *r) {
+  return r->opts.shared_mode == STV_SHARED_PROPORTIONAL ? "proportional" : "even";
+}
+
+static int done(struct stv_buf *out, struct stv_err *err) {
+  if (out->err) return stv_err_set(err, out->err, "writing the report: %s", stv_strerror(out->err));
+  return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Table                                                                  */
+
+static void table_rightsize(const struct stv_report *r, struct stv_buf *b) {
+  const struct stv_report_repack *rp = &r->repack;
+  char m[32], q1[32], q2[32], q3[32], q4[32], q5[32], q6[32];
+  size_t i, w = 10, nunder = 0;
+  for (i = 0; i < r->nrightsize; i++) {
+    const struct stv_rightsize_row *x = &r->rightsize[i];
+    size_t l = strlen(x->ns) + strlen(x->kind) + strlen(x->name) + 2;
+    if (l > w) w = l;
+    nunder += (size_t)(x->under_cpu || x->under_ram);
+  }
+  if (w > 70) w = 70;
+  stv_buf_printf(b, "\nRight-sizing (margin %.0f %%: suggested = p95 cpu and max memory working set per pod, plus the "
+                    "margin)\n",
+                 r->opts.margin * 100.0);
+  if (r->nrightsize == 0) {
+    stv_buf_puts(b, "  No controller with usage data.\n");
+    return;
+  }
+  if (nunder > 0)
+    stv_buf_printf(b, "  %zu controller%s under-requested (usage above request: risk of throttling or eviction), "
+                      "marked !, listed first.\n",
+                   nunder, nunder == 1 ? "" : "s");
+  stv_buf_printf(b, "  %-1s %-*s %8s %8s %8s %8s %8s %8s %8s %14s\n", "", (int)w, "CONTROLLER", "REPLICAS", "CPU REQ",
+                 "CPU P95", "CPU NEW", "MEM REQ", "MEM MAX", "MEM NEW", "EST SAVE/MONTH");
+  for (i = 0; i < r->nrightsize; i++) {
+    const struct stv_rightsize_row *x = &r->rightsize[i];
+    char name[400];
+    snprintf(name, sizeof(name), "%s/%s/%s", x->ns, x->kind, x->name);
+    stv_buf_printf(b, "  %-1s %-*s %8.1f %8s %8s %8s %8s %8s %8s %14s\n", x->under_cpu || x->under_ram ? "!" : "",
+                   (int)w, name, x->replicas, cpu_q(x->cpu_req, q1, sizeof(q1)), cpu_q(x->cpu_p95, q2, sizeof(q2)),
+                   cpu_q(x->cpu_suggest, q3, sizeof(q3)), ram_q(x->ram_req, q4, sizeof(q4)),
+                   ram_q(x->ram_max, q5, sizeof(q5)), ram_q(x->ram_suggest, q6, sizeof(q6)),
+                   money(llround(x->monthly_saving_est * 100.0), m, sizeof(m)));
+  }
+  if (rp->done) {
+    char a[32], c[32];
+    stv_buf_printf(b,
+                   "\n  Re-packed on new nodes from the catalogue: current requests %zu nodes %.4f/h, suggested "
+                   "requests %zu nodes %.4f/h.\n"
+                   "  Monthly saving if applied: %s %s (the difference between the two re-packed clusters, not a "
+                   "change to the running one).\n",
+                   rp->current_nodes, rp->current_hourly, rp->suggested_nodes, rp->suggested_hourly,
+                   money(llround(rp->monthly_saving * 100.0), a, sizeof(a)), r->currency);
+    if (rp->current_unschedulable || rp->suggested_unschedulable)
+      stv_buf_printf(b, "  Pods that fit no catalogue node: %zu with current requests, %zu with suggested ones.\n",
+                     rp->current_unschedulable, rp->suggested_unschedulable);
+    (void)c;
+  }
+  if (rp->note[0]) stv_buf_printf(b, "  %s\n", rp->note);
+}
+
+int stv_report_render_table(const struct stv_report *r, struct stv_buf *b, struct stv_err *err) {
+  const struct stv_report_totals *t = &r->totals;
+  int pit = r->opts.point_in_time;
+  char m1[32], m2[32], m3[32], m4[32], m5[32], m6[32], e1[16], e2[16], e3[16], t1[40], t2[40];
+  size_t i, w = 5;
+  double h = hours_of(r);
+
+  stv_buf_printf(b, "Stevedore cost report by %s", r->by_label);
+  if (r->opts.source) stv_buf_printf(b, "; %s", r->opts.source);
+  stv_buf_puts(b, "\n");
+  if (pit)
+    stv_buf_printf(b, "Point in time: monthly projection (730 h) of the hourly cost; currency %s.\n", r->currency);
+  else
+    stv_buf_printf(b, "Window %s to %s: %.2f h in %zu steps; cost over the window; currency %s.\n",
+                   iso_time(r->window_start, t1, sizeof(t1)), iso_time(r->window_end, t2, sizeof(t2)), t->hours,
+                   r->nsteps, r->currency);
+  if (!r->complete)
+    stv_buf_printf(b, "\nWARNING: this report is INCOMPLETE: %s (see below).\n",
+                   r->nunpriced > 0 ? "some nodes could not be priced and are left out of every figure"
+                                    : "part of the data was missing");
+  stv_buf_puts(b, "\n");
+  for (i = 0; i < r->nrows; i++) {
+    size_t l = strlen(r->rows[i].group);
+    if (l > w) w = l;
+  }
+  if (w > 60) w = 60;
+  stv_buf_printf(b, "%-*s %7s %11s %11s %11s %12s %12s %10s %7s %7s %11s\n", (int)w, "GROUP", "PODS",
+                 pit ? "CPU/MONTH" : "CPU", pit ? "RAM/MONTH" : "RAM", pit ? "GPU/MONTH" : "GPU",
+                 pit ? "SHARED/MONTH" : "SHARED", pit ? "TOTAL/MONTH" : "TOTAL", pit ? "PER HOUR" : "HOURS", "CPU EFF",
+                 "RAM EFF", "IDLE SHARE");
+  for (i = 0; i < r->nrows; i++) {
+    const struct stv_report_row *x = &r->rows[i];
+    char hcol[32];
+    if (pit)
+      snprintf(hcol, sizeof(hcol), "%.4f", x->total / h);
+    else
+      snprintf(hcol, sizeof(hcol), "%.1f", x->hours);
+    stv_buf_printf(b, "%-*s %7.1f %11s %11s %11s %12s %12s %10s %7s %7s %11s\n", (int)w, x->group, x->pods,
+                   money(x->cpu_cents, m1, sizeof(m1)), money(x->ram_cents, m2, sizeof(m2)),
+                   money(x->gpu_cents, m3, sizeof(m3)), money(x->shared_cents, m4, sizeof(m4)),
+                   money(x->total_cents, m5, sizeof(m5)), hcol, pct(x->cpu_efficiency, e1, sizeof(e1)),
+                   pct(x->ram_efficiency, e2, sizeof(e2)), money(x->idle_share_cents, m6, sizeof(m6)));
+  }
+  {
+    char hcol[32];
+    if (pit)
+      snprintf(hcol, sizeof(hcol), "%.4f", t->idle / h);
+    else
+      snprintf(hcol, sizeof(hcol), "%s", "");
+    stv_buf_printf(b, "%-*s %7s %11s %11s %11s %12s %12s %10s\n", (int)w, "(idle)", "", "", "", "", "",
+                   money(t->idle_cents, m5, sizeof(m5)), hcol);
+  }
+  stv_buf_puts(b, "\n");
+
+  /* Shared cost. */
+  if (t->shared_cents > 0 || r->nshared_ns > 0) {
+    stv_buf_printf(b, "Shared cost %s%s, spread %s over %zu group%s:", money(t->shared_cents, m1, sizeof(m1)),
+                   pit ? "/month" : "", r->opts.shared_mode == STV_SHARED_PROPORTIONAL ? "in proportion to cost" : "evenly",
+                   r->nrows, r->nrows == 1 ? "" : "s");
+    for (i = 0; i < r->nshared_ns; i++)
+      stv_buf_printf(b, "%s namespace %s %s", i ? "," : "", r->shared_ns[i].ns,
+                     money(r->shared_ns[i].cents, m2, sizeof(m2)));
+    if (t->overhead_cents > 0)
+      stv_buf_printf(b, "%s fixed overhead %s", r->nshared_ns ? "," : "", money(t->overhead_cents, m3, sizeof(m3)));
+    stv_buf_puts(b, "\n");
+  }
+  stv_buf_printf(b, "Idle %s%s (%.1f %% of node cost): cpu %.2f, ram %.2f, gpu %.2f.\n",
+                 money(t->idle_cents, m1, sizeof(m1)), pit ? "/month" : "",
+                 t->node_cost > 0 ? 100.0 * t->idle / t->node_cost : 0.0, t->cpu_idle * (pit ? 730.0 / h : 1),
+                 t->ram_idle * (pit ? 730.0 / h : 1), t->gpu_idle * (pit ? 730.0 / h : 1));
+  if (pit)
+    stv_buf_printf(b, "Node cost %s/month (%.4f/h), cpu %.2f, ram %.2f, gpu %.2f.\n",
+                   money(t->node_cents, m1, sizeof(m1)), t->node_cost / h, t->cpu_cost * 730.0 / h,
+                   t->ram_cost * 730.0 / h, t->gpu_cost * 730.0 / h);
+  else
+    stv_buf_printf(b, "Node cost %s over %.1f node-hours (mean %.4f/h), cpu %.2f, ram %.2f, gpu %.2f.\n",
+                   money(t->node_cents, m1, sizeof(m1)), t->node_hours, t->node_cost / h, t->cpu_cost, t->ram_cost,
+                   t->gpu_cost);
+  stv_buf_printf(b, "Reconciliation: allocated %s + shared %s + idle %s = %s = node cost %s + overhead %s: %s.\n",
+                 money(t->allocated_cents, m1, sizeof(m1)), money(t->shared_cents, m2, sizeof(m2)),
+                 money(t->idle_cents, m3, sizeof(m3)),
+                 money(t->allocated_cents + t->shared_cents + t->idle_cents, m4, sizeof(m4)),
+                 money(t->node_cents, m5, sizeof(m5)), money(t->overhead_cents, m6, sizeof(m6)),
+                 t->reconciled ? "reconciled to the cent" : "NOT reconciled");
+  if (!t->reconciled) stv_buf_printf(b, "  (difference before rounding: %.6f)\n", t->difference);
+  (void)e3;
+
+  if (r->nunpriced > 0) {
+    stv_buf_printf(b, "\nUnpriced nodes (%zu, left out of every figure; their pods are not costed):\n", r->nunpriced);
+    for (i = 0; i < r->nunpriced && i < 50; i++)
+      stv_buf_printf(b, "  %s (%s): %s\n", r->unpriced[i].node,
+                     r->unpriced[i].instance_type ? r->unpriced[i].instance_type : "no type", r->unpriced[i].reason);
+    if (r->nunpriced > 50) stv_buf_printf(b, "  ... and %zu more (see --output json)\n", r->nunpriced - 50);
+  }
+  if (r->nnotes > 0) {
+    stv_buf_puts(b, "\nNotes:\n");
+    for (i = 0; i < r->nnotes; i++) stv_buf_printf(b, "  - %s\n", r->notes[i]);
+  }
+  if (r->opts.rightsize) table_rightsize(r, b);
+  return done(b, err);
+}
+
+/* ---------------------------------------------------------------------- */
+/* CSV                                                                    */
+
+static void csv_field(struct stv_buf *b, const char *s) {
+  if (strpbrk(s, ",\"\n\r") == NULL) {
+    stv_buf_puts(b, s);
+    return;
+  }
+  stv_buf_puts(b, "\"");
+  for (; *s; s++) {
+    if (*s == '"') stv_buf_puts(b, "\"");
+    stv_buf_append(b, s, 1);
+  }
+  stv_buf_puts(b, "\"");
+}
+
+static void csv_eff(struct stv_buf *b, double v) {
+  if (v >= 0)
+    stv_buf_printf(b, ",%.4f", v);
+  else
+    stv_buf_puts(b, ",");
+}
+
+int stv_report_render_csv(const struct stv_report *r, struct stv_buf *b, struct stv_err *err) {
+  const struct stv_report_totals *t = &r->totals;
+  int pit = r->opts.point_in_time;
+  char m1[32], m2[32], m3[32], m4[32], m5[32], m6[32];
+  double h = hours_of(r);
+  size_t i;
+
+  if (r->opts.rightsize) {
+    stv_buf_puts(b, "namespace,kind,name,under_requested,replicas,cpu_request_cores,cpu_p95_cores,cpu_max_cores,"
+                    "cpu_suggested_cores,memory_request_bytes,memory_max_bytes,memory_suggested_bytes,samples,"
+                    "monthly_saving_estimate\n");
+    for (i = 0; i < r->nrightsize; i++) {
+      const struct stv_rightsize_row *x = &r->rightsize[i];
+      csv_field(b, x->ns);
+      stv_buf_puts(b, ",");
+      csv_field(b, x->kind);
+      stv_buf_puts(b, ",");
+      csv_field(b, x->name);
+      stv_buf_printf(b, ",%s,%.2f,%.3f,", x->under_cpu || x->under_ram ? "true" : "false", x->replicas, x->cpu_req);
+      if (x->cpu_p95 >= 0) stv_buf_printf(b, "%.4f", x->cpu_p95);
+      stv_buf_puts(b, ",");
+      if (x->cpu_p95 >= 0) stv_buf_printf(b, "%.4f", x->cpu_max);
+      stv_buf_printf(b, ",%.3f,%.0f,", x->cpu_suggest, x->ram_req);
+      if (x->ram_max >= 0) stv_buf_printf(b, "%.0f", x->ram_max);
+      stv_buf_printf(b, ",%.0f,%zu,%.2f\n", x->ram_suggest, x->samples, x->monthly_saving_est);
+    }
+    return done(b, err);
+  }
+  if (pit)
+    stv_buf_puts(b, "group,pods,cpu_monthly,ram_monthly,gpu_monthly,shared_monthly,total_monthly,total_hourly,");
+  else
+    stv_buf_puts(b, "group,pods,cpu_cost,ram_cost,gpu_cost,shared_cost,total_cost,hours,");
+  stv_buf_puts(b, "idle_share,cpu_request_core_hours,cpu_usage_core_hours,ram_request_gib_hours,"
+                  "ram_usage_gib_hours,gpu_hours,cpu_efficiency,ram_efficiency,efficiency\n");
+  for (i = 0; i < r->nrows; i++) {
+    const struct stv_report_row *x = &r->rows[i];
+    csv_field(b, x->group);
+    stv_buf_printf(b, ",%.2f,%s,%s,%s,%s,%s,", x->pods, money(x->cpu_cents, m1, sizeof(m1)),
+                   money(x->ram_cents, m2, sizeof(m2)), money(x->gpu_cents, m3, sizeof(m3)),
+                   money(x->shared_cents, m4, sizeof(m4)), money(x->total_cents, m5, sizeof(m5)));
+    if (pit)
+      stv_buf_printf(b, "%.6f", x->total / h);
+    else
+      stv_buf_printf(b, "%.4f", x->hours);
+    stv_buf_printf(b, ",%s,%.6f,%.6f,%.6f,%.6f,%.6f", money(x->idle_share_cents, m6, sizeof(m6)), x->cpu_req_core_h,
+                   x->cpu_use_core_h, x->ram_req_gib_h, x->ram_use_gib_h, x->gpu_h);
+    csv_eff(b, x->cpu_efficiency);
+    csv_eff(b, x->ram_efficiency);
+    csv_eff(b, x->efficiency);
+    stv_buf_puts(b, "\n");
+  }
+  /* The idle line, so that the column of totals adds up to the node cost plus overhead. */
+  stv_buf_printf(b, "__idle__,,,,,,%s,", money(t->idle_cents, m1, sizeof(m1)));
+  if (pit)
+    stv_buf_printf(b, "%.6f", t->idle / h);
+  else
+    stv_buf_printf(b, "%.4f", t->hours);
+  stv_buf_puts(b, ",,,,,,,,,\n");
+  return done(b, err);
+}
+
+/* ---------------------------------------------------------------------- */
+/* JSON                                                                   */
+
+static void jnum(struct stv_buf *b, const char *key, double v) {
+  stv_buf_printf(b, "\"%s\": ", key);
+  if (!isfinite(v))
+    stv_buf_puts(b, "null");
+  else
+    stv_buf_printf(b, "%.10g", v);
+}
+
+static void jeff(struct stv_buf *b, const char *key, double v) {
+  if (v < 0)
+    stv_buf_printf(b, "\"%s\": null", key);
+  else
+    jnum(b, key, v);
+}
+
+static void jmoney(struct stv_buf *b, const char *key, int64_t cents) {
+  char m[32];
+  stv_buf_printf(b, "\"%s\": %s", key, money(cents, m, sizeof(m)));
+}
+
+static void jstr(struct stv_buf *b, const char *key, const char *v) {
+  stv_buf_printf(b, "\"%s\": ", key);
+  if (v == NULL)
+    stv_buf_puts(b, "null");
+  else
+    stv_buf_json_str(b, v);
+}
+
+int stv_report_render_json(const struct stv_report *r, struct stv_buf *b, struct stv_err *err) {
+  const struct stv_report_totals *t = &r->totals;
+  int pit = r->opts.point_in_time;
+  double h = hours_of(r);
+  char ts[40];
+  size_t i;
+
+  stv_buf_puts(b, "{\n  \"schema\": \"stevedore.io/cost-report/v1\",\n  ");
+  stv_buf_printf(b, "\"complete\": %s,\n  ", r->complete ? "true" : "false");
+  jstr(b, "source", r->opts.source);
+  stv_buf_puts(b, ",\n  ");
+  jstr(b, "by", r->by_label);
+  stv_buf_puts(b, ",\n  ");
+  jstr(b, "currency", r->currency);
+  stv_buf_printf(b, ",\n  \"point_in_time\": %s,\n  \"period\": \"%s\",\n  \"period_hours\": ",
+                 pit ? "true" : "false", pit ? "month" : "window");
+  stv_buf_printf(b, "%.10g,\n  \"window\": {", pit ? STV_HOURS_PER_MONTH : t->hours);
+  if (r->window_start != 0) {
+    stv_buf_printf(b, "\"start\": \"%s\", ", iso_time(r->window_start, ts, sizeof(ts)));
+    stv_buf_printf(b, "\"end\": \"%s\", ", iso_time(r->window_end, ts, sizeof(ts)));
+  } else {
+    stv_buf_puts(b, "\"start\": null, \"end\": null, ");
+  }
+  jnum(b, "hours", t->hours);
+  stv_buf_printf(b, ", \"steps\": %zu},\n", r->nsteps);
+  stv_buf_printf(b, "  \"ratios\": {\"cpu_core_hour\": %.10g, \"ram_gib_hour\": %.10g, \"gpu_hour\": %.10g},\n",
+                 r->opts.ratio_cpu, r->opts.ratio_ram, r->opts.ratio_gpu);
+  stv_buf_printf(b, "  \"shared\": {\"mode\": \"%s\", \"namespaces\": [", shared_mode_name(r));
+  for (i = 0; i < r->opts.nshared; i++) {
+    if (i) stv_buf_puts(b, ", ");
+    stv_buf_json_str(b, r->opts.shared_namespaces[i]);
+  }
+  stv_buf_puts(b, "], ");
+  jnum(b, "overhead_hourly", r->opts.overhead_hourly);
+  stv_buf_puts(b, ", \"costs\": [");
+  for (i = 0; i < r->nshared_ns; i++) {
+    stv_buf_puts(b, i ? ", {" : "{");
+    jstr(b, "namespace", r->shared_ns[i].ns);
+    stv_buf_puts(b, ", ");
+    jmoney(b, "cost", r->shared_ns[i].cents);
+    stv_buf_puts(b, "}");
+  }
+  stv_buf_puts(b, "]},\n  \"totals\": {");
+  jmoney(b, "node_cost", t->node_cents);
+  stv_buf_puts(b, ", ");
+  jmoney(b, "overhead", t->overhead_cents);
+  stv_buf_puts(b, ", ");
+  jmoney(b, "allocated", t->allocated_cents);
+  stv_buf_puts(b, ", ");
+  jmoney(b, "shared", t->shared_cents);
+  stv_buf_puts(b, ", ");
+  jmoney(b, "idle", t->idle_cents);
+  stv_buf_puts(b, ", ");
+  jmoney(b, "total", t->node_cents + t->overhead_cents);
+  stv_buf_printf(b, ", \"reconciled\": %s, ", t->reconciled ? "true" : "false");
+  jnum(b, "difference", t->difference);
+  stv_buf_puts(b, ",\n             \"hourly\": {");
+  jnum(b, "node_cost", t->node_cost / h);
+  stv_buf_puts(b, ", ");
+  jnum(b, "cpu_cost", t->cpu_cost / h);
+  stv_buf_puts(b, ", ");
+  jnum(b, "ram_cost", t->ram_cost / h);
+  stv_buf_puts(b, ", ");
+  jnum(b, "gpu_cost", t->gpu_cost / h);
+  stv_buf_puts(b, ", ");
+  jnum(b, "overhead", t->overhead / h);
+  stv_buf_puts(b, ", ");
+  jnum(b, "allocated", t->allocated / h);
+  stv_buf_puts(b, ", ");
+  jnum(b, "shared", t->shared / h);
+  stv_buf_puts(b, ", ");
+  jnum(b, "idle", t->idle / h);
+  stv_buf_puts(b, ", ");
+  jnum(b, "cpu_idle", t->cpu_idle / h);
+  stv_buf_puts(b, ", ");
+  jnum(b, "ram_idle", t->ram_idle / h);
+  stv_buf_puts(b, ", ");
+  jnum(b, "gpu_idle", t->gpu_idle / h);
+  stv_buf_puts(b, "},\n             ");
+  jnum(b, "node_hours", t->node_hours);
+  stv_buf_printf(b, ", \"pods_costed\": %zu, \"pods_pending\": %zu, \"pods_on_unpriced_nodes\": %zu, "
+                    "\"pods_on_missing_nodes\": %zu},\n",
+                 r->pods_costed, r->pods_pending, r->pods_unpriced, r->pods_no_node);
+
+  stv_buf_puts(b, "  \"rows\": [");
+  for (i = 0; i < r->nrows; i++) {
+    const struct stv_report_row *x = &r->rows[i];
+    stv_buf_puts(b, i ? ",\n    {" : "\n    {");
+    jstr(b, "group", x->group);
+    stv_buf_puts(b, ", ");
+    jnum(b, "pods", x->pods);
+    stv_buf_puts(b, ", ");
+    jnum(b, "hours", x->hours);
+    stv_buf_puts(b, ", ");
+    jmoney(b, "cpu_cost", x->cpu_cents);
+    stv_buf_puts(b, ", ");
+    jmoney(b, "ram_cost", x->ram_cents);
+    stv_buf_puts(b, ", ");
+    jmoney(b, "gpu_cost", x->gpu_cents);
+    stv_buf_puts(b, ", ");
+    jmoney(b, "shared_cost", x->shared_cents);
+    stv_buf_puts(b, ", ");
+    jmoney(b, "total_cost", x->total_cents);
+    stv_buf_puts(b, ", ");
+    jmoney(b, "idle_share", x->idle_share_cents);
+    stv_buf_puts(b, ", ");
+    jnum(b, "hourly_cost", x->total / h);
+    stv_buf_puts(b, ",\n     ");
+    jnum(b, "cpu_request_core_hours", x->cpu_req_core_h);
+    stv_buf_puts(b, ", ");
+    jnum(b, "cpu_usage_core_hours", x->cpu_use_core_h);
+    stv_buf_puts(b, ", ");
+    jnum(b, "ram_request_gib_hours", x->ram_req_gib_h);
+    stv_buf_puts(b, ", ");
+    jnum(b, "ram_usage_gib_hours", x->ram_use_gib_h);
+    stv_buf_puts(b, ", ");
+    jnum(b, "gpu_hours", x->gpu_h);
+    stv_buf_puts(b, ", ");
+    jeff(b, "cpu_efficiency", x->cpu_efficiency);
+    stv_buf_puts(b, ", ");
+    jeff(b, "ram_efficiency", x->ram_efficiency);
+    stv_buf_puts(b, ", ");
+    jeff(b, "efficiency", x->efficiency);
+    stv_buf_puts(b, "}");
+  }
+  stv_buf_puts(b, r->nrows ? "\n  ],\n" : "],\n");
+
+  stv_buf_puts(b, "  \"unpriced_nodes\": [");
+  for (i = 0; i < r->nunpriced; i++) {
+    const struct stv_report_unpriced *u = &r->unpriced[i];
+    stv_buf_puts(b, i ? ",\n    {" : "\n    {");
+    jstr(b, "node", u->node);
+    stv_buf_puts(b, ", ");
+    jstr(b, "instance_type", u->instance_type);
+    stv_buf_puts(b, ", ");
+    jstr(b, "reason", u->reason);
+    stv_buf_puts(b, ", ");
+    jnum(b, "hours", u->hours);
+    stv_buf_printf(b, ", \"pods\": %zu}", u->pods);
+  }
+  stv_buf_puts(b, r->nunpriced ? "\n  ],\n" : "],\n");
+  stv_buf_puts(b, "  \"notes\": [");
+  for (i = 0; i < r->nnotes; i++) {
+    stv_buf_puts(b, i ? ",\n    " : "\n    ");
+    stv_buf_json_str(b, r->notes[i]);
+  }
+  stv_buf_puts(b, r->nnotes ? "\n  ]" : "]");
+
+  if (r->opts.rightsize) {
+    const struct stv_report_repack *rp = &r->repack;
+    stv_buf_puts(b, ",\n  \"rightsize\": {");
+    jnum(b, "margin", r->opts.margin);
+    stv_buf_puts(b, ", \"controllers\": [");
+    for (i = 0; i < r->nrightsize; i++) {
+      const struct stv_rightsize_row *x = &r->rightsize[i];
+      stv_buf_puts(b, i ? ",\n    {" : "\n    {");
+      jstr(b, "namespace", x->ns);
+      stv_buf_puts(b, ", ");
+      jstr(b, "kind", x->kind);
+      stv_buf_puts(b, ", ");
+      jstr(b, "name", x->name);
+      stv_buf_printf(b, ", \"under_requested\": %s, \"under_cpu\": %s, \"under_memory\": %s, ",
+                     x->under_cpu || x->under_ram ? "true" : "false", x->under_cpu ? "true" : "false",
+                     x->under_ram ? "true" : "false");
+      jnum(b, "replicas", x->replicas);
+      stv_buf_puts(b, ",\n     ");
+      jnum(b, "cpu_request", x->cpu_req);
+      stv_buf_puts(b, ", ");
+      jeff(b, "cpu_p95", x->cpu_p95);
+      stv_buf_puts(b, ", ");
+      jeff(b, "cpu_max", x->cpu_p95 >= 0 ? x->cpu_max : -1);
+      stv_buf_puts(b, ", ");
+      jnum(b, "cpu_suggested", x->cpu_suggest);
+      stv_buf_puts(b, ", ");
+      jnum(b, "memory_request", x->ram_req);
+      stv_buf_puts(b, ", ");
+      jeff(b, "memory_max", x->ram_max);
+      stv_buf_puts(b, ", ");
+      jnum(b, "memory_suggested", x->ram_suggest);
+      stv_buf_printf(b, ", \"samples\": %zu, ", x->samples);
+      jnum(b, "monthly_saving_estimate", x->monthly_saving_est);
+      stv_buf_puts(b, "}");
+    }
+    stv_buf_puts(b, r->nrightsize ? "\n  ],\n  \"repack\": " : "],\n  \"repack\": ");
+    if (!rp->done) {
+      stv_buf_puts(b, "null");
+    } else {
+      stv_buf_puts(b, "{");
+      jnum(b, "current_hourly", rp->current_hourly);
+      stv_buf_puts(b, ", ");
+      jnum(b, "suggested_hourly", rp->suggested_hourly);
+      stv_buf_printf(b, ", \"current_nodes\": %zu, \"suggested_nodes\": %zu, \"current_unschedulable\": %zu, "
+                        "\"suggested_unschedulable\": %zu, ",
+                     rp->current_nodes, rp->suggested_nodes, rp->current_unschedulable, rp->suggested_unschedulable);
+      jnum(b, "monthly_saving", rp->monthly_saving);
+      stv_buf_puts(b, "}");
+    }
+    if (rp->note[0]) {
+      stv_buf_puts(b, ", ");
+      jstr(b, "note", rp->note);
+    }
+    stv_buf_puts(b, "}");
+  }
+  stv_buf_puts(b, "\n}\n");
+  return done(b, err);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Dispatch                                                               */
+
+int stv_report_have_html(void) {
+#ifdef STV_HAVE_REPORT_HTML
+  return 1;
+#else
+  return 0;
+#endif
+}
+
+int stv_report_render(const struct stv_report *r, enum stv_report_format f, struct stv_buf *out,
+                      struct stv_err *err) {
+  if (!r->finished) return stv_err_set(err, STV_EINVAL, "the report is not finished");
+  switch (f) {
+  case STV_REPORT_TABLE:
+    return stv_report_render_table(r, out, err);
+  case STV_REPORT_CSV:
+    return stv_report_render_csv(r, out, err);
+  case STV_REPORT_JSON:
+    return stv_report_render_json(r, out, err);
+  case STV_REPORT_HTML:
+#ifdef STV_HAVE_REPORT_HTML
+    return stv_report_render_html(r, out, err);
+#else
+    return stv_err_set(err, STV_EUNSUPPORTED,
+                       "--output html: this stevedore was built without the HTML report (pricing/report_html.c)");
+#endif
+  }
+  return stv_err_set(err, STV_EINVAL, "unknown output format");
+}
