@@ -49,4 +49,7 @@ char *stv_recommend_render_json(const struct stv_recommend_result *r);
 /* `stevedore recommend ARGS`; returns the process exit status. */
 int stv_cmd_recommend(int argc, char **argv);
 
+/* `stevedore report ARGS` (controller/report.c); returns the exit status. */
+int stv_cmd_report(int argc, char **argv);
+
 #endif

@@ -11,6 +11,7 @@ static void usage(FILE *f) {
           "\n"
           "Commands:\n"
           "  recommend   plan nodes for the pending pods of a cluster snapshot (dry run)\n"
+          "  report      cost allocation by namespace, label, controller or node; right-sizing\n"
           "  version     print the version\n"
           "  help        this help\n"
           "\n"
@@ -24,6 +25,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (strcmp(argv[1], "recommend") == 0) return stv_cmd_recommend(argc - 1, argv + 1);
+  if (strcmp(argv[1], "report") == 0) return stv_cmd_report(argc - 1, argv + 1);
   if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
     printf("stevedore %s\n", STV_VERSION);
     return 0;

@@ -1,0 +1,217 @@
+/*
+ * Reading pod usage from the metrics API's PodMetricsList (metrics.h).
+ * Items are streamed one at a time (jsonstream.h); only the summed usage
+ * of each pod is kept, in a hash table keyed by "namespace/name".
+ */
+#include "metrics.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "jsonstream.h"
+
+struct stv__metrics_ent {
+  const char *key; /* "ns\x1fname", interned; NULL = empty slot */
+  uint64_t h;
+  double cpu, ram;
+  int matched;
+};
+
+void stv_metrics_init(struct stv_metrics *m) {
+  memset(m, 0, sizeof(*m));
+  stv_strpool_init(&m->pool);
+}
+
+void stv_metrics_close(struct stv_metrics *m) {
+  stv_free(m->e);
+  stv_strpool_close(&m->pool);
+  memset(m, 0, sizeof(*m));
+}
+
+static int grow(struct stv_metrics *m) {
+  size_t ncap = m->cap ? m->cap * 2 : 1024, i;
+  struct stv__metrics_ent *ne = stv_calloc(ncap, sizeof(*ne));
+  if (ne == NULL) return STV_ENOMEM;
+  for (i = 0; i < m->cap; i++) {
+    size_t j;
+    if (m->e[i].key == NULL) continue;
+    j = m->e[i].h & (ncap - 1);
+    while (ne[j].key != NULL) j = (j + 1) & (ncap - 1);
+    ne[j] = m->e[i];
+  }
+  stv_free(m->e);
+  m->e = ne;
+  m->cap = ncap;
+  return 0;
+}
+
+static struct stv__metrics_ent *lookup(const struct stv_metrics *m, const char *key, size_t n, uint64_t h) {
+  size_t j;
+  if (m->cap == 0) return NULL;
+  j = h & (m->cap - 1);
+  while (m->e[j].key != NULL) {
+    if (m->e[j].h == h && strncmp(m->e[j].key, key, n) == 0 && m->e[j].key[n] == '\0') return &m->e[j];
+    j = (j + 1) & (m->cap - 1);
+  }
+  return NULL;
+}
+
+static size_t make_key(char *buf, size_t size, const char *ns, const char *name) {
+  int n = snprintf(buf, size, "%s\x1f%s", ns, name);
+  return n < 0 ? 0 : (size_t)n;
+}
+
+int stv_metrics_get(struct stv_metrics *m, const char *ns, const char *name, double *cpu, double *ram) {
+  char key[600];
+  size_t n = make_key(key, sizeof(key), ns, name);
+  struct stv__metrics_ent *e;
+  if (n >= sizeof(key)) return 0;
+  e = lookup(m, key, n, stv_hash(key, n, 0));
+  if (e == NULL) return 0;
+  *cpu = e->cpu;
+  *ram = e->ram;
+  if (!e->matched) {
+    e->matched = 1;
+    m->matched++;
+  }
+  return 1;
+}
+
+/*
+ * A quantity as a double, exactly as far as a double goes: validated by
+ * stv_quantity_parse (for its messages), then the number times its suffix.
+ */
+static int qty_double(const char *s, double *out, struct stv_err *err) {
+  static const struct {
+    const char *suffix;
+    double mult;
+  } suffixes[] = {{"", 1},      {"n", 1e-9},           {"u", 1e-6},           {"m", 1e-3},
+                  {"k", 1e3},   {"M", 1e6},            {"G", 1e9},            {"T", 1e12},
+                  {"P", 1e15},  {"E", 1e18},           {"Ki", 1024.0},        {"Mi", 1048576.0},
+                  {"Gi", 1073741824.0}, {"Ti", 1099511627776.0}, {"Pi", 1125899906842624.0},
+                  {"Ei", 1152921504606846976.0}};
+  int64_t check;
+  char *end;
+  double v;
+  size_t i;
+  int rc = stv_quantity_parse(s, 1, &check, err);
+  if (rc != 0) return rc;
+  v = strtod(s, &end);
+  for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
+    if (strcmp(end, suffixes[i].suffix) == 0) {
+      *out = v * suffixes[i].mult;
+      if (*out < 0) return stv_err_set(err, STV_EINVAL, "negative usage \"%s\"", s);
+      return 0;
+    }
+  /* An exponent form strtod took whole ("1e3") leaves nothing; anything else is unexpected. */
+  return stv_err_set(err, STV_EINVAL, "invalid quantity \"%s\"", s);
+}
+
+/* One usage value (string or number) into *out; the path names the field. */
+static int usage_value(const cJSON *v, double *out, struct stv_err *err) {
+  if (cJSON_IsNumber(v)) {
+    if (!isfinite(v->valuedouble) || v->valuedouble < 0)
+      return stv_err_set(err, STV_EINVAL, "must be a non-negative quantity");
+    *out = v->valuedouble;
+    return 0;
+  }
+  if (!cJSON_IsString(v) || v->valuestring == NULL) return stv_err_set(err, STV_EPARSE, "not a quantity string");
+  return qty_double(v->valuestring, out, err);
+}
+
+struct reader {
+  struct stv_metrics *m;
+};
+
+static const char *str_member(const cJSON *o, const char *key) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int on_item(void *ctx, long index, const cJSON *item, struct stv_err *err) {
+  struct reader *rd = ctx;
+  struct stv_metrics *m = rd->m;
+  const cJSON *meta, *containers, *c, *kind;
+  const char *ns, *name;
+  double cpu = 0, ram = 0;
+  char key[600];
+  size_t n, j;
+  uint64_t h;
+  long ci = 0;
+  int rc;
+
+  (void)index;
+  if (!cJSON_IsObject(item)) return stv_err_set(err, STV_EPARSE, "not an object");
+  kind = cJSON_GetObjectItemCaseSensitive(item, "kind");
+  if (kind != NULL && (!cJSON_IsString(kind) || strcmp(kind->valuestring, "PodMetrics") != 0)) {
+    if (cJSON_IsString(kind) && strcmp(kind->valuestring, "PodMetricsList") == 0)
+      return stv_err_set(err, STV_EPARSE, "a PodMetricsList without \"items\"");
+    return stv_err_set(err, STV_EPARSE,
+                       "kind %s is not PodMetrics (--metrics takes what `kubectl get --raw "
+                       "/apis/metrics.k8s.io/v1beta1/pods` prints)",
+                       cJSON_IsString(kind) ? kind->valuestring : "(not a string)");
+  }
+  meta = cJSON_GetObjectItemCaseSensitive(item, "metadata");
+  if (!cJSON_IsObject(meta)) return stv_err_set(err, STV_EPARSE, "metadata: missing or not an object");
+  name = str_member(meta, "name");
+  ns = str_member(meta, "namespace");
+  if (name == NULL || *name == '\0') return stv_err_set(err, STV_EPARSE, "metadata.name: missing");
+  if (ns == NULL || *ns == '\0') ns = "default";
+  containers = cJSON_GetObjectItemCaseSensitive(item, "containers");
+  if (containers != NULL && !cJSON_IsArray(containers))
+    return stv_err_set(err, STV_EPARSE, "PodMetrics %s/%s: containers: not an array", ns, name);
+  if (containers == NULL)
+    return stv_err_set(err, STV_EPARSE, "PodMetrics %s/%s: containers: missing", ns, name);
+  cJSON_ArrayForEach(c, containers) {
+    const cJSON *usage, *v;
+    double x;
+    if (!cJSON_IsObject(c))
+      return stv_err_set(err, STV_EPARSE, "PodMetrics %s/%s: containers[%ld]: not an object", ns, name, ci);
+    usage = cJSON_GetObjectItemCaseSensitive(c, "usage");
+    if (!cJSON_IsObject(usage))
+      return stv_err_set(err, STV_EPARSE, "PodMetrics %s/%s: containers[%ld].usage: missing or not an object", ns,
+                         name, ci);
+    if ((v = cJSON_GetObjectItemCaseSensitive(usage, "cpu")) == NULL)
+      return stv_err_set(err, STV_EPARSE, "PodMetrics %s/%s: containers[%ld].usage.cpu: missing", ns, name, ci);
+    if ((rc = usage_value(v, &x, err)) != 0)
+      return stv_err_prefix(err, "PodMetrics %s/%s: containers[%ld].usage.cpu", ns, name, ci);
+    cpu += x;
+    if ((v = cJSON_GetObjectItemCaseSensitive(usage, "memory")) == NULL)
+      return stv_err_set(err, STV_EPARSE, "PodMetrics %s/%s: containers[%ld].usage.memory: missing", ns, name, ci);
+    if ((rc = usage_value(v, &x, err)) != 0)
+      return stv_err_prefix(err, "PodMetrics %s/%s: containers[%ld].usage.memory", ns, name, ci);
+    ram += x;
+    ci++;
+  }
+  n = make_key(key, sizeof(key), ns, name);
+  if (n >= sizeof(key)) return stv_err_set(err, STV_EPARSE, "PodMetrics %s/%s: name too long", ns, name);
+  h = stv_hash(key, n, 0);
+  if (lookup(m, key, n, h) != NULL)
+    return stv_err_set(err, STV_ECONFLICT, "PodMetrics %s/%s: the same pod twice", ns, name);
+  if ((m->len + 1) * 2 > m->cap && grow(m) != 0) return stv_err_set(err, STV_ENOMEM, "out of memory");
+  j = h & (m->cap - 1);
+  while (m->e[j].key != NULL) j = (j + 1) & (m->cap - 1);
+  if ((m->e[j].key = stv_strpool_intern(&m->pool, key, n)) == NULL)
+    return stv_err_set(err, STV_ENOMEM, "out of memory");
+  m->e[j].h = h;
+  m->e[j].cpu = cpu;
+  m->e[j].ram = ram;
+  m->e[j].matched = 0;
+  m->len++;
+  return 0;
+}
+
+int stv_metrics_read_file(struct stv_metrics *m, const char *path, struct stv_err *err) {
+  struct reader rd = {m};
+  return stv_json_stream_file(path, on_item, &rd, err);
+}
+
+int stv_metrics_read_buffer(struct stv_metrics *m, const char *name, const char *buf, size_t len,
+                            struct stv_err *err) {
+  struct reader rd = {m};
+  return stv_json_stream_buffer(name, buf, len, on_item, &rd, err);
+}

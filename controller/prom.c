@@ -1,0 +1,2076 @@
+/*
+ * Prometheus client for cost reports over a window (see prom.h and
+ * docs/prometheus.md).
+ *
+ * Parsing. An answer is read as it arrives. A small byte scanner follows
+ * the top-level object; every element of data.result (of data, for
+ * /api/v1/series) is cut out as it completes and parsed alone, and
+ * everything else (status, errorType, error, warnings, resultType) is kept
+ * as a skeleton document with an empty result array, parsed with cJSON once
+ * the answer is complete. Memory is bounded by the largest series, not by
+ * the answer. A series is parsed with cJSON too, except its samples when it
+ * is laid out exactly as Prometheus writes it: those are read by hand, to
+ * the same bits, without cJSON's four allocations per sample.
+ *
+ * Collecting. The window is read in chunks of time, each small enough
+ * that one cell per pod and step fits the cell budget. For each chunk the
+ * queries run concurrently over one libcurl multi handle (connections are
+ * kept alive between chunks); the series they return are pivoted into a
+ * pod x step table and a node x step table; then each step of the chunk is
+ * handed to the callback, in time order, while Prometheus already works on
+ * the next chunk's queries, whose answers wait (paused) until the tables
+ * are reset for them.
+ */
+#include "prom.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "jsonstream.h"
+
+/* Largest series element, and largest rest of an answer, kept in memory. */
+#define PROM_PART_MAX ((size_t)64 << 20)
+/* How much of an answer's start is kept to quote a non-Prometheus error. */
+#define PROM_HEAD_MAX 200
+/* Nesting the scanner follows outside series elements. */
+#define PROM_DEPTH_MAX 64
+/* Prometheus refuses range queries of more points per series than this. */
+#define PROM_POINTS_MAX 11000
+/* Default pod x step cells per chunk (56 bytes each). */
+#define PROM_CELLS_DEFAULT ((size_t)1 << 20)
+/* Steps in the first chunk, before the number of pods is known. */
+#define PROM_FIRST_CHUNK 12
+/* Prometheus' default lookback for instant vector selectors, seconds. */
+#define PROM_LOOKBACK 300
+
+/* ---------------------------------------------------------------------- */
+/* Small helpers                                                          */
+
+/* Formats unix seconds as "2026-11-19T00:00Z" (seconds shown when not 0). */
+static const char *fmt_time(int64_t t, char *buf, size_t size) {
+  time_t tt = (time_t)t;
+  struct tm tm;
+  if (gmtime_r(&tt, &tm) == NULL) {
+    snprintf(buf, size, "%" PRId64, t);
+    return buf;
+  }
+  if (tm.tm_sec != 0)
+    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  else
+    strftime(buf, size, "%Y-%m-%dT%H:%MZ", &tm);
+  return buf;
+}
+
+int stv_prom_parse_value(const char *s, double *v) {
+  char *end;
+  double x;
+  if (s == NULL || *s == '\0') return STV_EPARSE;
+  if (strcmp(s, "NaN") == 0) {
+    *v = NAN;
+    return 0;
+  }
+  if (strcmp(s, "+Inf") == 0 || strcmp(s, "Inf") == 0) {
+    *v = INFINITY;
+    return 0;
+  }
+  if (strcmp(s, "-Inf") == 0) {
+    *v = -INFINITY;
+    return 0;
+  }
+  /* Only what Go's strconv.FormatFloat writes: sign, digits, '.', exponent. */
+  if (strspn(s, "+-0123456789.eE") != strlen(s)) return STV_EPARSE;
+  errno = 0;
+  x = strtod(s, &end);
+  if (end == s || *end != '\0') return STV_EPARSE;
+  *v = x; /* overflow gives +-HUGE_VAL, which is what the text says */
+  return 0;
+}
+
+int stv_prom_parse_duration(const char *s, int64_t *seconds, struct stv_err *err) {
+  static const struct {
+    char unit;
+    int64_t secs;
+  } units[] = {{'y', 365 * 86400}, {'w', 7 * 86400}, {'d', 86400},
+               {'h', 3600},        {'m', 60},        {'s', 1}};
+  const char *p = s;
+  int64_t total = 0;
+  size_t last = 0; /* units used so far must go from larger to smaller */
+  if (s == NULL || *s == '\0') return stv_err_set(err, STV_EINVAL, "empty duration");
+  if (strspn(s, "0123456789") == strlen(s)) {
+    if (strlen(s) > 15) return stv_err_set(err, STV_ERANGE, "duration \"%s\" is too long", s);
+    total = strtoll(s, NULL, 10);
+    p = s + strlen(s);
+  }
+  while (*p != '\0') {
+    int64_t n = 0;
+    size_t i, ndig = 0;
+    while (*p >= '0' && *p <= '9') {
+      if (n > (INT64_MAX - 9) / 10)
+        return stv_err_set(err, STV_ERANGE, "duration \"%s\" is too long", s);
+      n = n * 10 + (*p - '0');
+      p++;
+      ndig++;
+    }
+    if (ndig == 0)
+      return stv_err_set(err, STV_EINVAL,
+                         "invalid duration \"%s\": expected a number before \"%s\" "
+                         "(for example 7d, 12h, 5m, 30s)",
+                         s, p);
+    for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+      if (*p == units[i].unit && !(p[0] == 'm' && p[1] == 's')) break;
+    if (*p == '\0')
+      return stv_err_set(err, STV_EINVAL, "invalid duration \"%s\": missing unit (s, m, h, d, w, y)",
+                         s);
+    if (i == sizeof(units) / sizeof(units[0]))
+      return stv_err_set(err, STV_EINVAL,
+                         "invalid duration \"%s\": unknown unit \"%.*s\" (use s, m, h, d, w, y)", s,
+                         (int)strcspn(p, "0123456789"), p);
+    if (i < last || (i == last && total > 0))
+      return stv_err_set(err, STV_EINVAL,
+                         "invalid duration \"%s\": units must go from largest to smallest", s);
+    last = i;
+    if (n > (INT64_MAX - total) / units[i].secs)
+      return stv_err_set(err, STV_ERANGE, "duration \"%s\" is too long", s);
+    total += n * units[i].secs;
+    p++;
+  }
+  if (total <= 0) return stv_err_set(err, STV_EINVAL, "invalid duration \"%s\": must be positive", s);
+  *seconds = total;
+  return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Strict JSON check, for messages when cJSON rejects a text              */
+
+struct jcheck {
+  const char *p, *end, *start;
+  const char *why;
+};
+
+static void jc_ws(struct jcheck *c) {
+  while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r')) c->p++;
+}
+
+static int jc_value(struct jcheck *c, int depth);
+
+static int jc_string(struct jcheck *c) {
+  c->p++; /* the opening quote */
+  while (c->p < c->end) {
+    unsigned char ch = (unsigned char)*c->p;
+    if (ch == '"') {
+      c->p++;
+      return 0;
+    }
+    if (ch < 0x20) {
+      c->why = "control character in a string";
+      return -1;
+    }
+    if (ch == '\\') {
+      c->p++;
+      if (c->p >= c->end) break;
+      if (*c->p == 'u') {
+        int i;
+        for (i = 1; i <= 4; i++)
+          if (c->p + i >= c->end || strchr("0123456789abcdefABCDEF", c->p[i]) == NULL ||
+              c->p[i] == '\0') {
+            c->why = "invalid \\u escape";
+            return -1;
+          }
+        c->p += 4;
+      } else if (strchr("\"\\/bfnrt", *c->p) == NULL || *c->p == '\0') {
+        c->why = "invalid escape";
+        return -1;
+      }
+    }
+    c->p++;
+  }
+  c->why = "unterminated string";
+  return -1;
+}
+
+static int jc_number(struct jcheck *c) {
+  const char *q = c->p;
+  if (q < c->end && *q == '-') q++;
+  if (q >= c->end || !(*q >= '0' && *q <= '9')) goto bad;
+  if (*q == '0')
+    q++;
+  else
+    while (q < c->end && *q >= '0' && *q <= '9') q++;
+  if (q < c->end && *q == '.') {
+    q++;
+    if (q >= c->end || !(*q >= '0' && *q <= '9')) goto bad;
+    while (q < c->end && *q >= '0' && *q <= '9') q++;
+  }
+  if (q < c->end && (*q == 'e' || *q == 'E')) {
+    q++;
+    if (q < c->end && (*q == '+' || *q == '-')) q++;
+    if (q >= c->end || !(*q >= '0' && *q <= '9')) goto bad;
+    while (q < c->end && *q >= '0' && *q <= '9') q++;
+  }
+  c->p = q;
+  return 0;
+bad:
+  c->why = "invalid number";
+  return -1;
+}
+
+static int jc_value(struct jcheck *c, int depth) {
+  jc_ws(c);
+  if (c->p >= c->end) {
+    c->why = "unexpected end";
+    return -1;
+  }
+  if (depth > STV_JSON_DEPTH_MAX) {
+    c->why = "nested too deeply";
+    return -1;
+  }
+  switch (*c->p) {
+  case '"':
+    return jc_string(c);
+  case '{':
+  case '[': {
+    char close = *c->p == '{' ? '}' : ']';
+    int obj = *c->p == '{';
+    c->p++;
+    jc_ws(c);
+    if (c->p < c->end && *c->p == close) {
+      c->p++;
+      return 0;
+    }
+    for (;;) {
+      jc_ws(c);
+      if (obj) {
+        if (c->p >= c->end || *c->p != '"') {
+          c->why = "expected a member name";
+          return -1;
+        }
+        if (jc_string(c) != 0) return -1;
+        jc_ws(c);
+        if (c->p >= c->end || *c->p != ':') {
+          c->why = "expected ':'";
+          return -1;
+        }
+        c->p++;
+      }
+      if (jc_value(c, depth + 1) != 0) return -1;
+      jc_ws(c);
+      if (c->p < c->end && *c->p == ',') {
+        c->p++;
+        continue;
+      }
+      if (c->p < c->end && *c->p == close) {
+        c->p++;
+        return 0;
+      }
+      c->why = obj ? "expected ',' or '}'" : "expected ',' or ']'";
+      return -1;
+    }
+  }
+  case 't':
+  case 'f':
+  case 'n': {
+    const char *w = *c->p == 't' ? "true" : *c->p == 'f' ? "false" : "null";
+    size_t n = strlen(w);
+    if ((size_t)(c->end - c->p) < n || memcmp(c->p, w, n) != 0) {
+      c->why = "invalid literal";
+      return -1;
+    }
+    c->p += n;
+    return 0;
+  }
+  default:
+    return jc_number(c);
+  }
+}
+
+/*
+ * Checks that text[0..len) is one JSON value. Returns 0, or -1 with *why and
+ * *at (byte offset) saying where it goes wrong.
+ */
+static int json_check(const char *text, size_t len, const char **why, size_t *at) {
+  struct jcheck c = {text, text + len, text, NULL};
+  if (jc_value(&c, 0) == 0) {
+    jc_ws(&c);
+    if (c.p == c.end) return 0;
+    c.why = "trailing characters";
+  }
+  *why = c.why;
+  *at = (size_t)(c.p - c.start);
+  return -1;
+}
+
+/*
+ * Parses text[0..len) with cJSON into *out. When cJSON fails, the strict
+ * check tells a malformed text (STV_EPARSE, err says where: "at byte N of
+ * <of>", or just why when of is NULL) from a failed allocation
+ * (STV_ENOMEM).
+ */
+static int parse_json(const char *text, size_t len, const char *of, cJSON **out, struct stv_err *err) {
+  const char *why;
+  size_t at;
+  const char *end = NULL;
+  *out = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+  if (*out != NULL) {
+    while (end != NULL && end < text + len && strchr(" \t\r\n", *end) != NULL && *end != '\0') end++;
+    if (end == text + len) return 0;
+    cJSON_Delete(*out);
+    *out = NULL;
+  }
+  if (json_check(text, len, &why, &at) == 0) return stv_err_set(err, STV_ENOMEM, "out of memory");
+  if (of == NULL) return stv_err_set(err, STV_EPARSE, "malformed JSON: %s", why);
+  return stv_err_set(err, STV_EPARSE, "malformed JSON at byte %zu of %s: %s", at, of, why);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Answer parser                                                          */
+
+enum pmode {
+  PM_SKEL,   /* outside data.result: bytes go to the skeleton */
+  PM_RESULT, /* inside data.result, between elements */
+  PM_ELEM    /* inside an element of data.result */
+};
+
+struct stv_prom_parser {
+  enum stv_prom_result_type want;
+  stv_prom_series_cb cb;
+  void *ctx;
+
+  enum pmode mode;
+  int depth;          /* open containers */
+  int in_string, escape;
+  int elem_depth;     /* depth inside the current element */
+  int result_state;   /* in PM_RESULT: 0 first, 1 after an element, 2 after ',' */
+  unsigned char is_obj[PROM_DEPTH_MAX + 1];
+  char key[3][16];    /* last member name at depths 1 and 2 */
+  char str[16];       /* start of the string being read in the skeleton */
+  size_t str_len;
+  int data_open;      /* the object at depth 2 is the top-level "data" */
+  int seen_result;
+  int scalar;         /* resultType is scalar or string: result is no list of series */
+
+  struct stv_buf skel; /* the answer without the elements of data.result */
+  struct stv_buf elem; /* the current element */
+  char head[PROM_HEAD_MAX + 1];
+  size_t head_len, total;
+
+  size_t nseries, nresult;
+  /* scratch for the series handed to the callback */
+  struct stv_prom_label *labels;
+  size_t cap_labels;
+  int64_t *t_ms;
+  double *v;
+  size_t cap_samples;
+
+  char **warnings;
+  size_t nwarnings;
+};
+
+int stv_prom_parser_new(struct stv_prom_parser **out, enum stv_prom_result_type want,
+                        stv_prom_series_cb cb, void *ctx) {
+  struct stv_prom_parser *p = stv_calloc(1, sizeof(*p));
+  *out = NULL;
+  if (p == NULL) return STV_ENOMEM;
+  p->want = want;
+  p->cb = cb;
+  p->ctx = ctx;
+  stv_buf_init(&p->skel);
+  stv_buf_init(&p->elem);
+  p->skel.max = p->elem.max = PROM_PART_MAX;
+  *out = p;
+  return 0;
+}
+
+void stv_prom_parser_free(struct stv_prom_parser *p) {
+  size_t i;
+  if (p == NULL) return;
+  stv_buf_close(&p->skel);
+  stv_buf_close(&p->elem);
+  stv_free(p->labels);
+  stv_free(p->t_ms);
+  stv_free(p->v);
+  for (i = 0; i < p->nwarnings; i++) stv_free(p->warnings[i]);
+  stv_free(p->warnings);
+  stv_free(p);
+}
+
+size_t stv_prom_parser_nwarnings(const struct stv_prom_parser *p) { return p->nwarnings; }
+
+const char *stv_prom_parser_warning(const struct stv_prom_parser *p, size_t i) {
+  return i < p->nwarnings ? p->warnings[i] : NULL;
+}
+
+size_t stv_prom_parser_nseries(const struct stv_prom_parser *p) { return p->nseries; }
+
+/* Reads one sample [t, "v"] into *t_ms and *v. */
+static int read_sample(const cJSON *s, int64_t *t_ms, double *v, struct stv_err *err) {
+  const cJSON *t, *x;
+  double ts;
+  if (!cJSON_IsArray(s) || (t = s->child) == NULL || (x = t->next) == NULL || x->next != NULL)
+    return stv_err_set(err, STV_EPARSE, "not a [time, \"value\"] pair");
+  if (!cJSON_IsNumber(t)) return stv_err_set(err, STV_EPARSE, "time is not a number");
+  ts = t->valuedouble;
+  if (!(ts > -1e13 && ts < 1e13)) return stv_err_set(err, STV_EPARSE, "time out of range");
+  *t_ms = llround(ts * 1000.0);
+  if (!cJSON_IsString(x)) return stv_err_set(err, STV_EPARSE, "value is not a string");
+  if (stv_prom_parse_value(x->valuestring, v) != 0)
+    return stv_err_set(err, STV_EPARSE, "invalid sample value \"%.40s\"", x->valuestring);
+  return 0;
+}
+
+/* Makes room for n samples in the callback's scratch arrays. */
+static int grow_samples(struct stv_prom_parser *p, size_t n) {
+  size_t cap_t = p->cap_samples, cap_v = p->cap_samples;
+  int rc;
+  if (n <= p->cap_samples) return 0;
+  if ((rc = stv_grow((void **)&p->t_ms, &cap_t, n, sizeof(int64_t))) != 0) return rc;
+  if ((rc = stv_grow((void **)&p->v, &cap_v, n, sizeof(double))) != 0) return rc;
+  p->cap_samples = cap_t < cap_v ? cap_t : cap_v;
+  return 0;
+}
+
+/* Where the series are in the answer, for messages. */
+static const char *rpath(const struct stv_prom_parser *p) {
+  return p->want == STV_PROM_SERIES || p->want == STV_PROM_VALUES ? "data" : "data.result";
+}
+
+/* Points p->labels at the labels of metric (a cJSON object, or NULL). */
+static int take_labels(struct stv_prom_parser *p, const cJSON *metric, long idx, size_t *nl,
+                       struct stv_err *err) {
+  const cJSON *l;
+  size_t n = 0;
+  int rc;
+  if (metric != NULL && !cJSON_IsObject(metric))
+    return stv_err_set(err, STV_EPARSE, "%s[%ld]%s: not an object", rpath(p), idx,
+                       p->want == STV_PROM_SERIES ? "" : ".metric");
+  cJSON_ArrayForEach(l, metric) n++;
+  if ((rc = stv_grow((void **)&p->labels, &p->cap_labels, n + 1, sizeof(*p->labels))) != 0)
+    return stv_err_set(err, rc, "out of memory");
+  n = 0;
+  cJSON_ArrayForEach(l, metric) {
+    if (!cJSON_IsString(l))
+      return stv_err_set(err, STV_EPARSE, "%s[%ld]%s.%s: not a string", rpath(p), idx,
+                         p->want == STV_PROM_SERIES ? "" : ".metric", l->string);
+    p->labels[n].name = l->string;
+    p->labels[n].value = l->valuestring;
+    n++;
+  }
+  *nl = n;
+  return 0;
+}
+
+/* Hands the series in p's scratch arrays to the callback. */
+static int hand_over(struct stv_prom_parser *p, size_t nl, size_t n, struct stv_err *err) {
+  struct stv_prom_series ser;
+  int rc;
+  ser.labels = p->labels;
+  ser.nlabels = nl;
+  ser.t_ms = p->t_ms;
+  ser.v = p->v;
+  ser.n = n;
+  p->nseries++;
+  if (p->cb == NULL) return 0;
+  rc = p->cb(p->ctx, &ser, err);
+  if (rc > 0) rc = stv_err_set(err, STV_EINVAL, "series callback returned %d", rc);
+  return rc;
+}
+
+/* Hands one element of data.result (a parsed series) to the callback. */
+static int deliver(struct stv_prom_parser *p, const cJSON *el, struct stv_err *err) {
+  const cJSON *metric, *s;
+  size_t n = 0, nl = 0;
+  long idx = (long)p->nresult++;
+  int rc;
+
+  if (p->want == STV_PROM_VALUES) { /* a name: the one label __name__ */
+    if (!cJSON_IsString(el)) return stv_err_set(err, STV_EPARSE, "data[%ld]: not a string", idx);
+    if ((rc = stv_grow((void **)&p->labels, &p->cap_labels, 1, sizeof(*p->labels))) != 0)
+      return stv_err_set(err, rc, "out of memory");
+    p->labels[0].name = "__name__";
+    p->labels[0].value = el->valuestring;
+    return hand_over(p, 1, 0, err);
+  }
+  if (!cJSON_IsObject(el))
+    return stv_err_set(err, STV_EPARSE, "%s[%ld]: not an object", rpath(p), idx);
+  if (p->want == STV_PROM_SERIES) { /* a label set, without samples */
+    if ((rc = take_labels(p, el, idx, &nl, err)) != 0) return rc;
+    return hand_over(p, nl, 0, err);
+  }
+  metric = cJSON_GetObjectItemCaseSensitive(el, "metric");
+  if ((rc = take_labels(p, metric, idx, &nl, err)) != 0) return rc;
+
+  if (p->want == STV_PROM_MATRIX) {
+    const cJSON *vals = cJSON_GetObjectItemCaseSensitive(el, "values");
+    if (vals == NULL && cJSON_GetObjectItemCaseSensitive(el, "value") != NULL)
+      return stv_err_set(err, STV_EPARSE, "data.result[%ld]: a vector sample where a matrix was "
+                                          "expected", idx);
+    if (vals != NULL && !cJSON_IsArray(vals))
+      return stv_err_set(err, STV_EPARSE, "data.result[%ld].values: not an array", idx);
+    cJSON_ArrayForEach(s, vals) n++;
+    if ((rc = grow_samples(p, n)) != 0) return stv_err_set(err, rc, "out of memory");
+    n = 0;
+    cJSON_ArrayForEach(s, vals) {
+      if (read_sample(s, &p->t_ms[n], &p->v[n], err) != 0)
+        return stv_err_prefix(err, "data.result[%ld].values[%zu]", idx, n);
+      n++;
+    }
+  } else {
+    s = cJSON_GetObjectItemCaseSensitive(el, "value");
+    if (s == NULL && cJSON_GetObjectItemCaseSensitive(el, "values") != NULL)
+      return stv_err_set(err, STV_EPARSE, "data.result[%ld]: a matrix where a vector was expected",
+                         idx);
+    if ((rc = grow_samples(p, 1)) != 0) return stv_err_set(err, rc, "out of memory");
+    if (s != NULL) {
+      if (read_sample(s, &p->t_ms[0], &p->v[0], err) != 0)
+        return stv_err_prefix(err, "data.result[%ld].value", idx);
+      n = 1;
+    }
+  }
+  return hand_over(p, nl, n, err);
+}
+
+/* Powers of ten that doubles hold exactly. */
+static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/*
+ * Parses the sample value s[0..n) (the text between its quotes). A plain
+ * decimal of at most 15 digits is m / 10^d with both exact, which IEEE
+ * division rounds correctly, so the result is strtod's; anything else goes
+ * through stv_prom_parse_value. Returns 0 or STV_EPARSE.
+ */
+static int fast_value(const char *s, size_t n, double *v) {
+  const char *e = s + n, *q = s;
+  uint64_t m = 0;
+  unsigned digits = 0, frac = 0;
+  int neg = 0, dot = 0;
+  char buf[64];
+  if (q < e && *q == '-') {
+    neg = 1;
+    q++;
+  }
+  for (; q < e; q++) {
+    if (*q >= '0' && *q <= '9') {
+      m = m * 10 + (uint64_t)(*q - '0');
+      digits++;
+      frac += (unsigned)dot;
+    } else if (*q == '.' && !dot) {
+      dot = 1;
+    } else {
+      break;
+    }
+  }
+  if (q == e && digits > 0 && digits <= 15 && frac <= 22 && !(dot && frac == 0)) {
+    *v = (double)m / pow10_exact[frac];
+    if (neg) *v = -*v;
+    return 0;
+  }
+  if (n >= sizeof(buf)) return STV_EPARSE;
+  memcpy(buf, s, n);
+  buf[n] = '\0';
+  return stv_prom_parse_value(buf, v);
+}
+
+/* Parses a sample time at *q (seconds, up to three decimals) into *t_ms. */
+static int fast_time(const char **q, const char *e, int64_t *t_ms) {
+  const char *x = *q;
+  int64_t sec = 0, ms = 0;
+  unsigned digits = 0;
+  while (x < e && *x >= '0' && *x <= '9' && digits < 12) sec = sec * 10 + (*x++ - '0'), digits++;
+  if (digits == 0) return -1;
+  if (x < e && *x == '.') {
+    unsigned frac = 0;
+    x++;
+    while (x < e && *x >= '0' && *x <= '9' && frac < 3) ms = ms * 10 + (*x++ - '0'), frac++;
+    if (frac == 0) return -1;
+    while (frac < 3) ms *= 10, frac++;
+  }
+  if (x < e && ((*x >= '0' && *x <= '9') || *x == '.' || *x == 'e' || *x == 'E')) return -1;
+  *t_ms = sec * 1000 + ms;
+  *q = x;
+  return 0;
+}
+
+static int eat(const char **q, const char *e, const char *lit) {
+  size_t n = strlen(lit);
+  if ((size_t)(e - *q) < n || memcmp(*q, lit, n) != 0) return 0;
+  *q += n;
+  return 1;
+}
+
+/*
+ * The fast path for a series laid out as Prometheus writes it, without white
+ * space: {"metric":{...},"values":[[1736294700,"0.25"],...]} (or "value":
+ * [t,"v"] in a vector). The metric object is parsed with cJSON and the
+ * samples by hand, which saves the four allocations cJSON makes per sample.
+ * Returns 1 when it handed the series over (its result in *rc), 0 when the
+ * text is laid out otherwise or is wrong: the caller then parses it whole
+ * with cJSON, which also says what is wrong.
+ */
+static int fast_series(struct stv_prom_parser *p, int *rc, struct stv_err *err) {
+  const char *q = p->elem.data, *e = p->elem.data + p->elem.len;
+  const char *after = NULL;
+  cJSON *metric;
+  size_t n = 0, nl = 0;
+  int ok = 0;
+  if (p->want == STV_PROM_SERIES || p->want == STV_PROM_VALUES || !eat(&q, e, "{\"metric\":")) return 0;
+  metric = cJSON_ParseWithLengthOpts(q, (size_t)(e - q), &after, 0);
+  if (metric == NULL || !cJSON_IsObject(metric) || after == NULL) goto out;
+  q = after;
+  if (p->want == STV_PROM_MATRIX) {
+    if (!eat(&q, e, ",\"values\":[")) goto out;
+    if (!eat(&q, e, "]")) {
+      for (;;) {
+        const char *vs;
+        if (n >= p->cap_samples && grow_samples(p, n + 1) != 0) goto out;
+        if (!eat(&q, e, "[") || fast_time(&q, e, &p->t_ms[n]) != 0 || !eat(&q, e, ",\"")) goto out;
+        vs = q;
+        while (q < e && *q != '"' && *q != '\\') q++;
+        if (q >= e || *q != '"' || fast_value(vs, (size_t)(q - vs), &p->v[n]) != 0) goto out;
+        q++;
+        if (!eat(&q, e, "]")) goto out;
+        n++;
+        if (eat(&q, e, "]")) break;
+        if (!eat(&q, e, ",")) goto out;
+      }
+    }
+  } else {
+    const char *vs;
+    if (grow_samples(p, 1) != 0 || !eat(&q, e, ",\"value\":[") || fast_time(&q, e, &p->t_ms[0]) != 0 ||
+        !eat(&q, e, ",\""))
+      goto out;
+    vs = q;
+    while (q < e && *q != '"' && *q != '\\') q++;
+    if (q >= e || *q != '"' || fast_value(vs, (size_t)(q - vs), &p->v[0]) != 0) goto out;
+    q++;
+    if (!eat(&q, e, "]")) goto out;
+    n = 1;
+  }
+  if (!eat(&q, e, "}") || q != e) goto out;
+  ok = 1;
+  *rc = take_labels(p, metric, (long)p->nresult++, &nl, err);
+  if (*rc == 0) *rc = hand_over(p, nl, n, err);
+out:
+  cJSON_Delete(metric);
+  return ok;
+}
+
+/* Parses the element just cut out and delivers it. */
+static int finish_elem(struct stv_prom_parser *p, struct stv_err *err) {
+  cJSON *el = NULL;
+  int rc;
+  if (fast_series(p, &rc, err)) {
+    p->elem.len = 0;
+    return rc;
+  }
+  rc = parse_json(p->elem.data, p->elem.len, "the series", &el, err);
+  if (rc != 0) {
+    if (rc == STV_EPARSE) stv_err_prefix(err, "%s[%zu]", rpath(p), p->nresult);
+    return rc;
+  }
+  rc = deliver(p, el, err);
+  cJSON_Delete(el);
+  p->elem.len = 0;
+  return rc;
+}
+
+static int skel_add(struct stv_prom_parser *p, const char *s, size_t n, struct stv_err *err) {
+  int rc = stv_buf_append(&p->skel, s, n);
+  if (rc == STV_ELIMIT) return stv_err_set(err, rc, "answer larger than 64 MiB outside its series");
+  if (rc != 0) return stv_err_set(err, rc, "out of memory");
+  return 0;
+}
+
+/* Follows one byte of the skeleton (outside data.result's elements). */
+static int skel_byte(struct stv_prom_parser *p, char c, struct stv_err *err) {
+  if (p->in_string) {
+    if (p->escape)
+      p->escape = 0;
+    else if (c == '\\')
+      p->escape = 1;
+    else if (c == '"') {
+      p->in_string = 0;
+      if (p->depth == 2 && p->data_open && strcmp(p->key[2], "resultType") == 0)
+        p->scalar = p->str_len == 6 && (memcmp(p->str, "scalar", 6) == 0 || memcmp(p->str, "string", 6) == 0);
+    } else if (p->str_len < sizeof(p->str) - 1)
+      p->str[p->str_len++] = c;
+    else
+      p->str_len = sizeof(p->str); /* too long to be a name we look for */
+    return 0;
+  }
+  switch (c) {
+  case '"':
+    p->in_string = 1;
+    p->str_len = 0;
+    break;
+  case ':':
+    if (p->depth >= 1 && p->depth <= 2) {
+      size_t n = p->str_len < sizeof(p->str) ? p->str_len : 0;
+      memcpy(p->key[p->depth], p->str, n);
+      p->key[p->depth][n] = '\0';
+    }
+    break;
+  case ',':
+    if (p->depth >= 1 && p->depth <= 2) p->key[p->depth][0] = '\0';
+    break;
+  case '{':
+  case '[':
+    if (p->depth == 0 && c != '{')
+      return stv_err_set(err, STV_EPARSE, "malformed answer: not a JSON object");
+    if (p->depth >= PROM_DEPTH_MAX)
+      return stv_err_set(err, STV_EPARSE, "malformed answer: nested too deeply");
+    if (p->depth == 1 && c == '{' && p->is_obj[1] && strcmp(p->key[1], "data") == 0)
+      p->data_open = 1;
+    if (p->depth == 1 && c == '[' && p->is_obj[1] && strcmp(p->key[1], "data") == 0 &&
+        p->want == STV_PROM_SERIES && !p->seen_result) {
+      p->seen_result = 1;
+      p->mode = PM_RESULT;
+      p->result_state = 0;
+    }
+    if (p->depth == 2 && c == '[' && p->data_open && p->is_obj[2] &&
+        (p->want == STV_PROM_MATRIX || p->want == STV_PROM_VECTOR) &&
+        strcmp(p->key[2], "result") == 0 && !p->seen_result && !p->scalar) {
+      p->seen_result = 1;
+      p->mode = PM_RESULT;
+      p->result_state = 0;
+    }
+    p->depth++;
+    p->is_obj[p->depth] = c == '{';
+    if (p->depth <= 2) p->key[p->depth][0] = '\0';
+    break;
+  case '}':
+  case ']':
+    if (p->depth == 0) return stv_err_set(err, STV_EPARSE, "malformed answer: unbalanced '%c'", c);
+    if (p->depth == 2 && p->data_open) p->data_open = 0;
+    p->depth--;
+    break;
+  default:
+    break;
+  }
+  return 0;
+}
+
+/* Bytes that matter inside an element, outside and inside its strings. */
+static const unsigned char elem_special[256] = {['"'] = 1, ['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1};
+static const unsigned char in_string_special[256] = {['"'] = 1, ['\\'] = 1};
+
+int stv_prom_parser_feed(struct stv_prom_parser *p, const char *buf, size_t len,
+                         struct stv_err *err) {
+  size_t i = 0, from = 0;
+  int rc;
+  if (p->head_len < PROM_HEAD_MAX) {
+    size_t n = len < PROM_HEAD_MAX - p->head_len ? len : PROM_HEAD_MAX - p->head_len;
+    memcpy(p->head + p->head_len, buf, n);
+    p->head_len += n;
+    p->head[p->head_len] = '\0';
+  }
+  p->total += len;
+  while (i < len) {
+    if (p->mode == PM_SKEL) {
+      from = i;
+      while (i < len && p->mode == PM_SKEL) {
+        if ((rc = skel_byte(p, buf[i], err)) != 0) return rc;
+        i++;
+      }
+      if ((rc = skel_add(p, buf + from, i - from, err)) != 0) return rc;
+    } else if (p->mode == PM_RESULT) {
+      char c = buf[i++];
+      if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+      if (c == ']' && p->result_state != 2) {
+        p->mode = PM_SKEL;
+        p->depth--;
+        if ((rc = skel_add(p, "]", 1, err)) != 0) return rc;
+      } else if (c == ',' && p->result_state == 1) {
+        p->result_state = 2;
+      } else if (c == '{' && p->result_state != 1) {
+        p->mode = PM_ELEM;
+        p->elem_depth = 1;
+        p->elem.len = 0;
+        if ((rc = stv_buf_append(&p->elem, "{", 1)) != 0) goto elem_rc;
+      } else {
+        return stv_err_set(err, STV_EPARSE, "malformed answer: %s[%zu]: %s", rpath(p), p->nresult,
+                           p->result_state == 1 ? "expected ',' or ']'" : "not an object");
+      }
+    } else {
+      /*
+       * Inside an element: find where it ends, then copy the run at once.
+       * Most bytes are digits and punctuation that change nothing: a table
+       * finds the next byte that does.
+       */
+      from = i;
+      while (i < len) {
+        unsigned char c;
+        if (p->in_string && p->escape) {
+          p->escape = 0; /* the escaped byte, whatever it is */
+          i++;
+          continue;
+        }
+        if (p->in_string) {
+          while (i < len && !in_string_special[(unsigned char)buf[i]]) i++;
+        } else {
+          while (i < len && !elem_special[(unsigned char)buf[i]]) i++;
+        }
+        if (i == len) break;
+        c = (unsigned char)buf[i++];
+        if (p->in_string) {
+          if (c == '\\')
+            p->escape = 1;
+          else
+            p->in_string = 0; /* '"' */
+        } else if (c == '"') {
+          p->in_string = 1;
+        } else if (c == '{' || c == '[') {
+          p->elem_depth++;
+        } else if (--p->elem_depth == 0) { /* '}' or ']' */
+          break;
+        }
+      }
+      if ((rc = stv_buf_append(&p->elem, buf + from, i - from)) != 0) goto elem_rc;
+      if (p->elem_depth == 0) {
+        if ((rc = finish_elem(p, err)) != 0) {
+          if (rc == STV_EPARSE) stv_err_prefix(err, "malformed answer");
+          return rc;
+        }
+        p->mode = PM_RESULT;
+        p->result_state = 1;
+      }
+    }
+  }
+  return 0;
+elem_rc:
+  if (rc == STV_ELIMIT)
+    return stv_err_set(err, rc, "%s[%zu]: series larger than 64 MiB", rpath(p), p->nresult);
+  return stv_err_set(err, rc, "out of memory");
+}
+
+/* "HTTP 502: <start of the body>" for an answer that is not Prometheus'. */
+/* The start of the answer on one line, for messages; returns its length. */
+static size_t quote_head(const struct stv_prom_parser *p, char *quote, size_t size) {
+  size_t i, n = 0;
+  for (i = 0; i < p->head_len && n < size - 1; i++) {
+    unsigned char c = (unsigned char)p->head[i];
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+    if (c < 0x20 || c == 0x7f) continue;
+    if (c == ' ' && (n == 0 || quote[n - 1] == ' ')) continue;
+    quote[n++] = (char)c;
+  }
+  while (n > 0 && quote[n - 1] == ' ') n--;
+  quote[n] = '\0';
+  return n;
+}
+
+static int http_error(struct stv_prom_parser *p, long status, struct stv_err *err) {
+  char quote[PROM_HEAD_MAX + 1];
+  size_t n = quote_head(p, quote, sizeof(quote));
+  if (status == 401 || status == 403)
+    return stv_err_set(err, STV_EIO, "HTTP %ld (%s; is a bearer token needed?)%s%s", status,
+                       status == 401 ? "unauthorized" : "forbidden", n ? ": " : "", quote);
+  if (status == 404)
+    return stv_err_set(err, STV_EIO,
+                       "HTTP 404 (no Prometheus API at this URL; give the server's base URL)%s%s",
+                       n ? ": " : "", quote);
+  if (n == 0) return stv_err_set(err, STV_EIO, "HTTP %ld with an empty body", status);
+  return stv_err_set(err, STV_EIO, "HTTP %ld: %s%s", status, quote,
+                     p->total > p->head_len ? "..." : "");
+}
+
+static int keep_warnings(struct stv_prom_parser *p, const cJSON *arr, struct stv_err *err) {
+  const cJSON *w;
+  if (!cJSON_IsArray(arr)) return 0;
+  cJSON_ArrayForEach(w, arr) {
+    char **nw;
+    if (!cJSON_IsString(w)) continue;
+    nw = stv_realloc(p->warnings, (p->nwarnings + 1) * sizeof(*nw));
+    if (nw == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
+    p->warnings = nw;
+    if ((nw[p->nwarnings] = stv_strdup(w->valuestring)) == NULL)
+      return stv_err_set(err, STV_ENOMEM, "out of memory");
+    p->nwarnings++;
+  }
+  return 0;
+}
+
+int stv_prom_parser_finish(struct stv_prom_parser *p, long http_status, struct stv_err *err) {
+  cJSON *doc = NULL;
+  const cJSON *status, *data, *rtype, *result, *el;
+  int http_ok = http_status == 0 || (http_status >= 200 && http_status < 300);
+  int rc = 0;
+
+  if (p->total == 0) {
+    if (!http_ok) return http_error(p, http_status, err);
+    return stv_err_set(err, STV_EPARSE, "empty answer");
+  }
+  if (p->mode != PM_SKEL || p->depth != 0 || p->in_string) {
+    if (!http_ok) return http_error(p, http_status, err);
+    return stv_err_set(err, STV_EPARSE, "truncated answer (after %zu series)", p->nresult);
+  }
+  /* Byte offsets hold in the skeleton only while no series was cut out of it. */
+  rc = parse_json(p->skel.data, p->skel.len, p->nresult == 0 ? "the answer" : NULL, &doc, err);
+  if (rc == STV_ENOMEM) return rc;
+  if (rc != 0 || !cJSON_IsObject(doc)) {
+    if (!http_ok) {
+      rc = http_error(p, http_status, err);
+    } else if (rc == 0) {
+      rc = stv_err_set(err, STV_EPARSE, "malformed answer: not a JSON object");
+    } else if (p->skel.len > 0 && p->skel.data[strspn(p->skel.data, " \t\r\n")] != '{') {
+      char quote[PROM_HEAD_MAX + 1];
+      quote_head(p, quote, sizeof(quote));
+      rc = stv_err_set(err, STV_EPARSE, "not a Prometheus API answer (not JSON): %s%s", quote,
+                       p->total > p->head_len ? "..." : "");
+    } else {
+      stv_err_prefix(err, "malformed answer");
+    }
+    goto out;
+  }
+  if ((rc = keep_warnings(p, cJSON_GetObjectItemCaseSensitive(doc, "warnings"), err)) != 0 ||
+      (rc = keep_warnings(p, cJSON_GetObjectItemCaseSensitive(doc, "infos"), err)) != 0)
+    goto out;
+  status = cJSON_GetObjectItemCaseSensitive(doc, "status");
+  if (cJSON_IsString(status) && strcmp(status->valuestring, "error") == 0) {
+    const cJSON *etype = cJSON_GetObjectItemCaseSensitive(doc, "errorType");
+    const cJSON *emsg = cJSON_GetObjectItemCaseSensitive(doc, "error");
+    const char *t = cJSON_IsString(etype) ? etype->valuestring : "error";
+    rc = strcmp(t, "timeout") == 0 ? STV_ETIMEDOUT : STV_EIO;
+    rc = stv_err_set(err, rc, "%s: %s", t,
+                     cJSON_IsString(emsg) ? emsg->valuestring : "(no message)");
+    goto out;
+  }
+  if (!cJSON_IsString(status) || strcmp(status->valuestring, "success") != 0) {
+    rc = http_ok ? stv_err_set(err, STV_EPARSE, "not a Prometheus API answer (no \"status\")")
+                 : http_error(p, http_status, err);
+    goto out;
+  }
+  if (!http_ok) {
+    rc = http_error(p, http_status, err);
+    goto out;
+  }
+  data = cJSON_GetObjectItemCaseSensitive(doc, "data");
+  if (p->want == STV_PROM_SERIES || p->want == STV_PROM_VALUES) {
+    if (!cJSON_IsArray(data)) {
+      rc = stv_err_set(err, STV_EPARSE, "malformed answer: data is not a list of %s",
+                       p->want == STV_PROM_SERIES ? "series" : "names");
+      goto out;
+    }
+    result = data;
+    goto left;
+  }
+  rtype = cJSON_GetObjectItemCaseSensitive(data, "resultType");
+  result = cJSON_GetObjectItemCaseSensitive(data, "result");
+  if (!cJSON_IsObject(data) || !cJSON_IsString(rtype) || !cJSON_IsArray(result)) {
+    rc = stv_err_set(err, STV_EPARSE, "malformed answer: no data.resultType and data.result");
+    goto out;
+  }
+  if (strcmp(rtype->valuestring, p->want == STV_PROM_MATRIX ? "matrix" : "vector") != 0) {
+    rc = stv_err_set(err, STV_EPARSE, "unexpected result type \"%s\" (wanted %s)",
+                     rtype->valuestring, p->want == STV_PROM_MATRIX ? "matrix" : "vector");
+    goto out;
+  }
+left:
+  /* Elements the scanner did not cut out (a layout it does not follow). */
+  cJSON_ArrayForEach(el, result) {
+    if ((rc = deliver(p, el, err)) != 0) {
+      if (rc == STV_EPARSE) stv_err_prefix(err, "malformed answer");
+      goto out;
+    }
+  }
+out:
+  cJSON_Delete(doc);
+  return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The queries                                                            */
+
+/* The resources costed, as kube-state-metrics names them. */
+#define PROM_RESOURCES "cpu|memory|nvidia_com_gpu|amd_com_gpu"
+
+enum qid {
+  Q_REQ,         /* per step: requests per container */
+  Q_PHASE,       /* per step: pods that have finished */
+  Q_CPU,         /* per step: cpu usage per container, a rate over the step */
+  Q_MEM,         /* per step: memory working set per container */
+  Q_ALLOC,       /* per step: allocatable per node and resource */
+  Q_NODE_INFO,   /* per chunk: provider id per node */
+  Q_NODE_LABELS, /* per chunk: labels per node */
+  Q_POD_INFO,    /* per chunk: node and creator per pod */
+  Q_POD_OWNER,   /* per chunk: owner per pod */
+  Q_POD_LABELS,  /* per chunk: labels per pod */
+  Q_POD_ANN,     /* per chunk: annotations per pod */
+  NQ
+};
+
+/*
+ * Each query's metric (for messages and the check that the window has it),
+ * whether it is a range query over the chunk's steps (else a request for the
+ * label sets of the series with data in the chunk, /api/v1/series), and its
+ * PromQL or series selector; %s is the rate window.
+ *
+ * The per-step queries are plain selectors: the sums over containers (and
+ * the choices between duplicate series) are made here, as the series
+ * arrive. Prometheus 2.42 spends about 2 microseconds per series and step
+ * on each aggregation of a range query, five times what the selector
+ * costs, and the per-step queries are nearly all of its work. The
+ * descriptive series (info, owner, labels) say the same at every step:
+ * their label sets, which /api/v1/series reads from the index without
+ * touching a sample, are all that is needed.
+ */
+static const struct qdef {
+  const char *metric;
+  int range;
+  const char *promql;
+} qdefs[NQ] = {
+    [Q_REQ] = {"kube_pod_container_resource_requests", 1,
+               "kube_pod_container_resource_requests{resource=~\"" PROM_RESOURCES "\"}"},
+    [Q_PHASE] = {"kube_pod_status_phase", 1, "kube_pod_status_phase{phase=~\"Succeeded|Failed\"} == 1"},
+    [Q_CPU] = {"container_cpu_usage_seconds_total", 1,
+               "rate(container_cpu_usage_seconds_total{container!=\"\", container!=\"POD\"}[%s])"},
+    [Q_MEM] = {"container_memory_working_set_bytes", 1,
+               "container_memory_working_set_bytes{container!=\"\", container!=\"POD\"}"},
+    [Q_ALLOC] = {"kube_node_status_allocatable", 1,
+                 "kube_node_status_allocatable{resource=~\"" PROM_RESOURCES "\"}"},
+    [Q_NODE_INFO] = {"kube_node_info", 0, "kube_node_info"},
+    [Q_NODE_LABELS] = {"kube_node_labels", 0, "kube_node_labels"},
+    [Q_POD_INFO] = {"kube_pod_info", 0, "kube_pod_info"},
+    [Q_POD_OWNER] = {"kube_pod_owner", 0, "kube_pod_owner"},
+    [Q_POD_LABELS] = {"kube_pod_labels", 0, "kube_pod_labels"},
+    [Q_POD_ANN] = {"kube_pod_annotations", 0, "kube_pod_annotations"},
+};
+
+/* ---------------------------------------------------------------------- */
+/* Pivot tables of one chunk                                              */
+
+/* Marks a request seen on a series without a node: the pod was pending. */
+static const char PENDING[] = "";
+
+/* Containers of a pod told apart, so that a duplicate series counts once. */
+#define PROM_CONTAINERS 12
+/* In struct cell's seen: container c of value v (0..4) was added. */
+#define SEEN_BIT(v, c) ((uint64_t)1 << ((v) * PROM_CONTAINERS + (c)))
+#define SEEN_REQ (((uint64_t)1 << (3 * PROM_CONTAINERS)) - 1)
+/* In struct cell's seen: the pod had finished (Succeeded or Failed). */
+#define SEEN_FINISHED ((uint64_t)1 << 63)
+
+/*
+ * One pod at one step; NAN where no series said anything. The requests are
+ * those of the series naming node, or of the pending ones (node PENDING)
+ * when no series names a node.
+ */
+struct cell {
+  double v[5];      /* cpu_req, ram_req, gpu_req, cpu_use, ram_use */
+  const char *node; /* from the requests: a node, PENDING, or NULL */
+  uint64_t seen;    /* SEEN_BIT per value and container; SEEN_FINISHED */
+};
+
+struct pod {
+  const char *ns, *name; /* interned: the key */
+  const char *containers[PROM_CONTAINERS]; /* interned names, in order seen */
+  unsigned ncontainers;
+  const char *info_node;
+  const char *created_kind, *created_name; /* kube_pod_info */
+  const char *owner_kind, *owner_name;     /* kube_pod_owner */
+  int owner_rank;                          /* 2 controller, 1 other owner */
+  struct stv_labels labels, ann;
+};
+
+/* One node at one step. */
+struct ncell {
+  double cpu, ram, gpu;
+};
+
+struct node {
+  const char *name;
+  const char *instance_type, *zone, *provider_id;
+  struct stv_labels labels;
+};
+
+/* An HTTP request and the parser its answer streams into. */
+struct req {
+  struct coll *c;
+  enum qid q;
+  int preflight; /* the metric names of the window, not a query */
+  CURL *h;
+  struct stv_prom_parser *parser;
+  int rc;            /* the parser's or callback's failure */
+  struct stv_err err;
+  CURLcode res;
+  char errbuf[CURL_ERROR_SIZE];
+};
+
+struct coll {
+  const struct stv_prom_opts *o;
+  struct stv_prom_stats *st;
+  stv_prom_step_cb cb;
+  void *cb_ctx;
+  char *base; /* the URL without trailing slashes */
+  long timeout_ms;
+  CURLM *multi;
+  struct curl_slist *headers;
+  struct req reqs[NQ + 1]; /* the last for the preflight */
+  int have_metric[NQ];
+  struct req *batch[NQ + 1]; /* the requests in flight */
+  size_t nbatch;
+  int hold; /* answers wait (paused) until the tables are ready for them */
+
+  /* the chunk: steps t0, t0 + step, ..., t0 + (k - 1) * step */
+  int64_t t0, step;
+  size_t k;
+  struct stv_strpool pool;
+  struct stv_arena mem;
+  struct pod *pods;
+  size_t npods, cap_pods;
+  struct cell *cells; /* row i: pod i's k cells */
+  size_t cap_cells;
+  uint32_t *pod_slots; /* open addressing over pod index + 1 */
+  size_t pod_slot_cap;
+  struct node *nodes;
+  size_t nnodes, cap_nodes;
+  struct ncell *ncells;
+  size_t cap_ncells;
+  uint32_t *node_slots;
+  size_t node_slot_cap;
+
+  /* one step handed to the callback */
+  struct stv_cost_node *out_nodes;
+  size_t cap_out_nodes;
+  struct stv_cost_pod *out_pods;
+  size_t cap_out_pods;
+
+  char **warnings; /* seen already, to tell each once */
+  size_t nwarnings;
+};
+
+static void note(struct coll *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void note(struct coll *c, const char *fmt, ...) {
+  char msg[STV_ERR_MSG_MAX];
+  va_list ap;
+  if (c->o->note == NULL) return;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  c->o->note(c->o->note_ctx, msg);
+}
+
+static const char *series_label(const struct stv_prom_series *s, const char *name) {
+  size_t i;
+  for (i = 0; i < s->nlabels; i++)
+    if (strcmp(s->labels[i].name, name) == 0) return s->labels[i].value;
+  return NULL;
+}
+
+static const char *intern(struct coll *c, const char *s) { return stv_strpool_get(&c->pool, s); }
+
+/* A label value that names something: not empty and not "<none>". */
+static int named(const char *v) { return v != NULL && *v != '\0' && strcmp(v, "<none>") != 0; }
+
+static uint64_t pair_hash(const void *a, const void *b) {
+  uintptr_t k[2] = {(uintptr_t)a, (uintptr_t)b};
+  return stv_hash(k, sizeof(k), 0x70d);
+}
+
+/* Grows an open-addressing table of index + 1 to hold n + 1 entries. */
+static int slots_grow(uint32_t **slots, size_t *cap, size_t n, uint64_t (*hash)(struct coll *, uint32_t),
+                      struct coll *c) {
+  size_t ncap = *cap ? *cap : 64, i;
+  uint32_t *ns;
+  if ((n + 1) * 2 <= *cap) return 0;
+  while ((n + 1) * 2 > ncap) ncap *= 2;
+  if ((ns = stv_calloc(ncap, sizeof(*ns))) == NULL) return STV_ENOMEM;
+  for (i = 0; i < n; i++) {
+    size_t j = hash(c, (uint32_t)i) & (ncap - 1);
+    while (ns[j] != 0) j = (j + 1) & (ncap - 1);
+    ns[j] = (uint32_t)i + 1;
+  }
+  stv_free(*slots);
+  *slots = ns;
+  *cap = ncap;
+  return 0;
+}
+
+static uint64_t pod_hash_of(struct coll *c, uint32_t i) { return pair_hash(c->pods[i].ns, c->pods[i].name); }
+static uint64_t node_hash_of(struct coll *c, uint32_t i) { return pair_hash(c->nodes[i].name, NULL); }
+
+/* Finds or adds the pod ns/name (label values, borrowed); *idx its row. */
+static int pod_at(struct coll *c, const char *ns_s, const char *name_s, uint32_t *idx) {
+  const char *ns = intern(c, ns_s), *name = intern(c, name_s);
+  size_t j, i;
+  int rc;
+  if (ns == NULL || name == NULL) return STV_ENOMEM;
+  if ((rc = slots_grow(&c->pod_slots, &c->pod_slot_cap, c->npods, pod_hash_of, c)) != 0) return rc;
+  j = pair_hash(ns, name) & (c->pod_slot_cap - 1);
+  while (c->pod_slots[j] != 0) {
+    struct pod *p = &c->pods[c->pod_slots[j] - 1];
+    if (p->ns == ns && p->name == name) {
+      *idx = c->pod_slots[j] - 1;
+      return 0;
+    }
+    j = (j + 1) & (c->pod_slot_cap - 1);
+  }
+  if (c->npods >= UINT32_MAX - 1) return STV_ELIMIT;
+  if ((rc = stv_grow((void **)&c->pods, &c->cap_pods, c->npods + 1, sizeof(*c->pods))) != 0) return rc;
+  if ((rc = stv_grow((void **)&c->cells, &c->cap_cells, (c->npods + 1) * c->k, sizeof(*c->cells))) != 0)
+    return rc;
+  memset(&c->pods[c->npods], 0, sizeof(*c->pods));
+  c->pods[c->npods].ns = ns;
+  c->pods[c->npods].name = name;
+  for (i = 0; i < c->k; i++) {
+    struct cell *x = &c->cells[c->npods * c->k + i];
+    x->v[0] = x->v[1] = x->v[2] = x->v[3] = x->v[4] = NAN;
+    x->node = NULL;
+    x->seen = 0;
+  }
+  c->pod_slots[j] = (uint32_t)c->npods + 1;
+  *idx = (uint32_t)c->npods++;
+  return 0;
+}
+
+/* Finds or adds the node called name_s (borrowed); *idx its row. */
+static int node_at(struct coll *c, const char *name_s, uint32_t *idx) {
+  const char *name = intern(c, name_s);
+  size_t j, i;
+  int rc;
+  if (name == NULL) return STV_ENOMEM;
+  if ((rc = slots_grow(&c->node_slots, &c->node_slot_cap, c->nnodes, node_hash_of, c)) != 0) return rc;
+  j = pair_hash(name, NULL) & (c->node_slot_cap - 1);
+  while (c->node_slots[j] != 0) {
+    if (c->nodes[c->node_slots[j] - 1].name == name) {
+      *idx = c->node_slots[j] - 1;
+      return 0;
+    }
+    j = (j + 1) & (c->node_slot_cap - 1);
+  }
+  if (c->nnodes >= UINT32_MAX - 1) return STV_ELIMIT;
+  if ((rc = stv_grow((void **)&c->nodes, &c->cap_nodes, c->nnodes + 1, sizeof(*c->nodes))) != 0) return rc;
+  if ((rc = stv_grow((void **)&c->ncells, &c->cap_ncells, (c->nnodes + 1) * c->k, sizeof(*c->ncells))) != 0)
+    return rc;
+  memset(&c->nodes[c->nnodes], 0, sizeof(*c->nodes));
+  c->nodes[c->nnodes].name = name;
+  for (i = 0; i < c->k; i++) {
+    struct ncell *x = &c->ncells[c->nnodes * c->k + i];
+    x->cpu = x->ram = x->gpu = NAN;
+  }
+  c->node_slots[j] = (uint32_t)c->nnodes + 1;
+  *idx = (uint32_t)c->nnodes++;
+  return 0;
+}
+
+static int label_cmp(const void *a, const void *b) {
+  return strcmp(((const struct stv_label *)a)->key, ((const struct stv_label *)b)->key);
+}
+
+/*
+ * Builds *out from the series' labels whose names start with prefix, with
+ * the prefix removed (strip) or kept; sorted, keys unique. When
+ * template_hash is set, "pod_template_hash" is also given under its
+ * Kubernetes name, "pod-template-hash", which the report engine reads.
+ */
+static int labels_from(struct coll *c, const struct stv_prom_series *s, const char *prefix, int strip,
+                       int template_hash, struct stv_labels *out) {
+  size_t plen = strlen(prefix), i, n = 0, m;
+  struct stv_label *kv;
+  for (i = 0; i < s->nlabels; i++) n += strncmp(s->labels[i].name, prefix, plen) == 0;
+  out->n = 0;
+  out->kv = NULL;
+  if (n == 0) return 0;
+  if ((kv = stv_arena_alloc(&c->mem, (n + 1) * sizeof(*kv))) == NULL) return STV_ENOMEM;
+  for (i = 0, m = 0; i < s->nlabels; i++) {
+    const char *name = s->labels[i].name;
+    if (strncmp(name, prefix, plen) != 0 || (strip && name[plen] == '\0')) continue;
+    kv[m].key = intern(c, strip ? name + plen : name);
+    kv[m].value = intern(c, s->labels[i].value);
+    if (kv[m].key == NULL || kv[m].value == NULL) return STV_ENOMEM;
+    if (template_hash && strcmp(kv[m].key, "pod_template_hash") == 0) {
+      kv[m + 1].key = intern(c, "pod-template-hash");
+      kv[m + 1].value = kv[m].value;
+      if (kv[m + 1].key == NULL) return STV_ENOMEM;
+      m++;
+    }
+    m++;
+  }
+  qsort(kv, m, sizeof(*kv), label_cmp);
+  for (i = 0, n = 0; i < m; i++) /* keys unique: the first of equal keys stays */
+    if (n == 0 || strcmp(kv[n - 1].key, kv[i].key) != 0) kv[n++] = kv[i];
+  out->n = (uint32_t)n;
+  out->kv = kv;
+  return 0;
+}
+
+/* The step index of a sample time, or -1 when it is not one of the chunk's. */
+static long step_index(const struct coll *c, int64_t t_ms) {
+  int64_t d;
+  if (t_ms % 1000 != 0) return -1;
+  d = t_ms / 1000 - c->t0;
+  if (d < 0 || d % c->step != 0 || (uint64_t)(d / c->step) >= c->k) return -1;
+  return (long)(d / c->step);
+}
+
+/* A sample the cost model can use: finite and not negative. */
+static int usable(struct coll *c, double v) {
+  if (isfinite(v) && v >= 0) return 1;
+  c->st->nonfinite++;
+  return 0;
+}
+
+/*
+ * The index of container name (a label value, borrowed) among pod p's, added
+ * when new; -1 when there is no name or no room to tell it apart, -2 when
+ * out of memory.
+ */
+static int container_index(struct coll *c, struct pod *p, const char *name) {
+  const char *n;
+  unsigned i;
+  if (!named(name)) return -1;
+  for (i = 0; i < p->ncontainers; i++)
+    if (strcmp(p->containers[i], name) == 0) return (int)i;
+  if (p->ncontainers == PROM_CONTAINERS) return -1;
+  if ((n = intern(c, name)) == NULL) return -2;
+  p->containers[p->ncontainers] = n;
+  return (int)p->ncontainers++;
+}
+
+/* Stores one series of query q into the chunk's tables. */
+static int on_series(void *ctx, const struct stv_prom_series *s, struct stv_err *err) {
+  struct req *rq = ctx;
+  struct coll *c = rq->c;
+  const char *ns = series_label(s, "namespace"), *pod = series_label(s, "pod");
+  const char *node = series_label(s, "node"), *res = series_label(s, "resource");
+  uint32_t idx;
+  size_t i;
+  int rc = 0;
+
+  c->st->series++;
+  switch (rq->q) {
+  case Q_REQ:
+  case Q_CPU:
+  case Q_MEM: {
+    const char *nd = NULL;
+    uint64_t bit = 0;
+    size_t which;
+    int ci;
+    if (!named(ns) || !named(pod)) return 0;
+    if (rq->q == Q_REQ) {
+      if (res == NULL) return 0;
+      which = strcmp(res, "cpu") == 0 ? 0 : strcmp(res, "memory") == 0 ? 1 : 2;
+      if (named(node) && (nd = intern(c, node)) == NULL) goto oom;
+      if (nd == NULL) nd = PENDING;
+      c->st->req_samples += s->n;
+    } else {
+      which = rq->q == Q_CPU ? 3 : 4;
+      *(rq->q == Q_CPU ? &c->st->cpu_samples : &c->st->mem_samples) += s->n;
+    }
+    if ((rc = pod_at(c, ns, pod, &idx)) != 0) break;
+    if ((ci = container_index(c, &c->pods[idx], series_label(s, "container"))) == -2) goto oom;
+    if (ci >= 0) bit = SEEN_BIT(which, (unsigned)ci);
+    for (i = 0; i < s->n; i++) {
+      long k = step_index(c, s->t_ms[i]);
+      struct cell *x;
+      if (k < 0 || !usable(c, s->v[i])) continue;
+      x = &c->cells[(size_t)idx * c->k + (size_t)k];
+      if (which <= 2) {
+        /* Series naming a node win over those from while the pod was pending. */
+        if (x->node != NULL && x->node != PENDING && x->node != nd) continue;
+        if (x->node == PENDING && nd != PENDING) {
+          x->v[0] = x->v[1] = x->v[2] = NAN;
+          x->seen &= ~SEEN_REQ;
+        }
+        x->node = nd;
+      }
+      if (x->seen & bit) continue; /* the same container again: another scrape of it */
+      x->seen |= bit;
+      x->v[which] = isnan(x->v[which]) ? s->v[i] : x->v[which] + s->v[i];
+    }
+    break;
+  }
+  case Q_PHASE:
+    if (!named(ns) || !named(pod)) return 0;
+    if ((rc = pod_at(c, ns, pod, &idx)) != 0) break;
+    for (i = 0; i < s->n; i++) {
+      long k = step_index(c, s->t_ms[i]);
+      if (k >= 0 && s->v[i] == 1) c->cells[(size_t)idx * c->k + (size_t)k].seen |= SEEN_FINISHED;
+    }
+    break;
+  case Q_ALLOC:
+    if (!named(node) || res == NULL) return 0;
+    c->st->alloc_samples += s->n;
+    if ((rc = node_at(c, node, &idx)) != 0) break;
+    for (i = 0; i < s->n; i++) {
+      long k = step_index(c, s->t_ms[i]);
+      struct ncell *x;
+      double *f;
+      if (k < 0 || !usable(c, s->v[i])) continue;
+      x = &c->ncells[(size_t)idx * c->k + (size_t)k];
+      f = strcmp(res, "cpu") == 0 ? &x->cpu : strcmp(res, "memory") == 0 ? &x->ram : &x->gpu;
+      if (isnan(*f)) *f = s->v[i]; /* the first scrape of it wins */
+    }
+    break;
+  case Q_NODE_INFO: {
+    const char *pid = series_label(s, "provider_id");
+    if (!named(node) || !named(pid)) return 0;
+    if ((rc = node_at(c, node, &idx)) != 0) break;
+    if ((c->nodes[idx].provider_id = intern(c, pid)) == NULL) goto oom;
+    break;
+  }
+  case Q_NODE_LABELS: {
+    struct node *n;
+    if (!named(node)) return 0;
+    if ((rc = node_at(c, node, &idx)) != 0) break;
+    n = &c->nodes[idx];
+    if ((rc = labels_from(c, s, "label_", 0, 0, &n->labels)) != 0) break;
+    n->instance_type = stv_labels_get(&n->labels, "label_node_kubernetes_io_instance_type");
+    if (n->instance_type == NULL)
+      n->instance_type = stv_labels_get(&n->labels, "label_beta_kubernetes_io_instance_type");
+    n->zone = stv_labels_get(&n->labels, "label_topology_kubernetes_io_zone");
+    if (n->zone == NULL) n->zone = stv_labels_get(&n->labels, "label_failure_domain_beta_kubernetes_io_zone");
+    break;
+  }
+  case Q_POD_INFO: {
+    const char *kind = series_label(s, "created_by_kind"), *cname = series_label(s, "created_by_name");
+    struct pod *p;
+    if (!named(ns) || !named(pod)) return 0;
+    if ((rc = pod_at(c, ns, pod, &idx)) != 0) break;
+    p = &c->pods[idx];
+    if (named(node) && (p->info_node = intern(c, node)) == NULL) goto oom;
+    if (named(kind) && named(cname)) {
+      if ((p->created_kind = intern(c, kind)) == NULL || (p->created_name = intern(c, cname)) == NULL)
+        goto oom;
+    }
+    break;
+  }
+  case Q_POD_OWNER: {
+    const char *kind = series_label(s, "owner_kind"), *oname = series_label(s, "owner_name");
+    const char *ctl = series_label(s, "owner_is_controller");
+    int rank = ctl != NULL && strcmp(ctl, "true") == 0 ? 2 : 1;
+    struct pod *p;
+    if (!named(ns) || !named(pod) || !named(kind) || !named(oname)) return 0;
+    if ((rc = pod_at(c, ns, pod, &idx)) != 0) break;
+    p = &c->pods[idx];
+    if (rank <= p->owner_rank) return 0;
+    if ((p->owner_kind = intern(c, kind)) == NULL || (p->owner_name = intern(c, oname)) == NULL) goto oom;
+    p->owner_rank = rank;
+    break;
+  }
+  case Q_POD_LABELS:
+  case Q_POD_ANN:
+    if (!named(ns) || !named(pod)) return 0;
+    if ((rc = pod_at(c, ns, pod, &idx)) != 0) break;
+    if (rq->q == Q_POD_LABELS)
+      rc = labels_from(c, s, "label_", 1, 1, &c->pods[idx].labels);
+    else
+      rc = labels_from(c, s, "annotation_", 1, 0, &c->pods[idx].ann);
+    break;
+  case NQ:
+    break;
+  }
+  if (rc == STV_ENOMEM) goto oom;
+  if (rc == STV_ELIMIT) return stv_err_set(err, rc, "more than 2^32 pods or nodes in one chunk");
+  return rc;
+oom:
+  return stv_err_set(err, STV_ENOMEM, "out of memory");
+}
+
+/* Notes which of the queries' metrics the window holds (the preflight). */
+static int on_name(void *ctx, const struct stv_prom_series *s, struct stv_err *err) {
+  struct req *rq = ctx;
+  size_t q;
+  (void)err;
+  for (q = 0; q < NQ && s->nlabels == 1; q++)
+    if (strcmp(s->labels[0].value, qdefs[q].metric) == 0) rq->c->have_metric[q] = 1;
+  return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* HTTP                                                                   */
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
+  struct req *r = ud;
+  size_t n = size * nmemb;
+  int rc;
+  if (r->c->hold) return CURL_WRITEFUNC_PAUSE; /* the tables are not ready: later */
+  r->c->st->bytes += n;
+  if (r->rc != 0) return 0;
+  rc = stv_prom_parser_feed(r->parser, ptr, n, &r->err);
+  if (rc != 0) {
+    r->rc = rc;
+    return 0; /* libcurl ends the transfer with CURLE_WRITE_ERROR */
+  }
+  return n;
+}
+
+/* Prepares r for its next request: the handle once, a fresh parser each time. */
+static int req_prepare(struct coll *c, struct req *r, struct stv_err *err) {
+  CURL *h = r->h;
+  r->c = c;
+  r->rc = 0;
+  r->res = CURLE_OK;
+  r->err.code = 0;
+  r->err.msg[0] = '\0';
+  r->errbuf[0] = '\0';
+  stv_prom_parser_free(r->parser);
+  r->parser = NULL;
+  if (stv_prom_parser_new(&r->parser,
+                          r->preflight       ? STV_PROM_VALUES
+                          : qdefs[r->q].range ? STV_PROM_MATRIX
+                                              : STV_PROM_SERIES,
+                          r->preflight ? on_name : on_series, r) != 0)
+    return stv_err_set(err, STV_ENOMEM, "out of memory");
+  if (h != NULL) return 0;
+  if ((h = r->h = curl_easy_init()) == NULL) return stv_err_set(err, STV_ENOMEM, "libcurl: cannot start");
+  if (curl_easy_setopt(h, CURLOPT_PRIVATE, r) != CURLE_OK ||
+      curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
+      curl_easy_setopt(h, CURLOPT_WRITEDATA, r) != CURLE_OK ||
+      curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r->errbuf) != CURLE_OK ||
+      curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+      curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms) != CURLE_OK ||
+      curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms < 30000 ? c->timeout_ms : 30000L) !=
+          CURLE_OK ||
+      curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers) != CURLE_OK ||
+      curl_easy_setopt(h, CURLOPT_USERAGENT, "stevedore") != CURLE_OK ||
+      curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+      curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK)
+    return stv_err_set(err, STV_EUNSUPPORTED, "libcurl: an option this program needs is not supported");
+  return 0;
+}
+
+/* Points r at endpoint (under the base URL) with a POST of form, or a GET. */
+static int req_target(struct coll *c, struct req *r, const char *endpoint, const char *form,
+                      struct stv_err *err) {
+  char *url = stv_malloc(strlen(c->base) + strlen(endpoint) + 1);
+  CURLcode cc;
+  if (url == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
+  strcpy(url, c->base);
+  strcat(url, endpoint);
+  cc = curl_easy_setopt(r->h, CURLOPT_URL, url); /* libcurl copies it */
+  stv_free(url);
+  if (cc == CURLE_OK) {
+    if (form != NULL)
+      cc = curl_easy_setopt(r->h, CURLOPT_COPYPOSTFIELDS, form);
+    else
+      cc = curl_easy_setopt(r->h, CURLOPT_HTTPGET, 1L);
+  }
+  if (cc == CURLE_OUT_OF_MEMORY) return stv_err_set(err, STV_ENOMEM, "out of memory");
+  if (cc != CURLE_OK) return stv_err_set(err, STV_EIO, "libcurl: %s", curl_easy_strerror(cc));
+  return 0;
+}
+
+/* The error of a failed request, with the URL or the query named. */
+static int req_error(struct coll *c, struct req *r, struct stv_err *err) {
+  const char *url = c->o->url;
+  char what[96]; /* "query <metric>", or what the preflight asks */
+  const char *detail = r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->res);
+  long oe = 0;
+  if (r->preflight)
+    snprintf(what, sizeof(what), "listing the metric names");
+  else
+    snprintf(what, sizeof(what), "query %s", qdefs[r->q].metric);
+  if (r->rc != 0) {
+    if (r->rc == STV_ENOMEM) return stv_err_set(err, STV_ENOMEM, "prometheus: %s: out of memory", what);
+    return stv_err_set(err, r->rc, "prometheus: %s: %s", what, r->err.msg);
+  }
+  switch (r->res) {
+  case CURLE_COULDNT_CONNECT:
+    curl_easy_getinfo(r->h, CURLINFO_OS_ERRNO, &oe);
+    if (oe > 0 && oe < 4096)
+      return stv_err_set(err, -(int)oe, "prometheus %s: cannot connect: %s", url, strerror((int)oe));
+    return stv_err_set(err, STV_EIO, "prometheus %s: cannot connect: %s", url, detail);
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_RESOLVE_PROXY:
+    return stv_err_set(err, STV_EIO, "prometheus %s: cannot resolve the host: %s", url, detail);
+  case CURLE_OPERATION_TIMEDOUT: {
+    curl_off_t connect_us = 0;
+    curl_easy_getinfo(r->h, CURLINFO_CONNECT_TIME_T, &connect_us);
+    if (connect_us == 0)
+      return stv_err_set(err, STV_ETIMEDOUT, "prometheus %s: cannot connect: no answer within %.3g s", url,
+                         (double)c->timeout_ms / 1000.0);
+    return stv_err_set(err, STV_ETIMEDOUT,
+                       "prometheus %s: %s: timed out: no complete answer within %.3g s", url, what,
+                       (double)c->timeout_ms / 1000.0);
+  }
+  case CURLE_URL_MALFORMAT:
+  case CURLE_UNSUPPORTED_PROTOCOL:
+    return stv_err_set(err, STV_EINVAL, "prometheus %s: invalid URL: %s", url, detail);
+  case CURLE_OUT_OF_MEMORY:
+    return stv_err_set(err, STV_ENOMEM, "prometheus: %s: out of memory", what);
+  case CURLE_GOT_NOTHING:
+  case CURLE_RECV_ERROR:
+  case CURLE_SEND_ERROR:
+  case CURLE_PARTIAL_FILE:
+    return stv_err_set(err, STV_EIO, "prometheus %s: %s: connection lost: %s", url, what, detail);
+  default:
+    return stv_err_set(err, STV_EIO, "prometheus %s: %s: %s", url, what, detail);
+  }
+}
+
+/* Ends the answer of a request libcurl has finished. */
+static void req_done(struct coll *c, struct req *r, CURLcode res) {
+  long status = 0;
+  r->res = res;
+  c->st->requests++;
+  if (res != CURLE_OK || r->rc != 0) return;
+  curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &status);
+  r->rc = stv_prom_parser_finish(r->parser, status, &r->err);
+}
+
+/*
+ * Starts the requests reqs[0..n) (borrowed; they stay in c->batch until
+ * batch_finish): they are sent at once, so that Prometheus works on them
+ * while this side does something else; their answers are read, or wait
+ * while c->hold is set, in batch_finish.
+ */
+static int batch_start(struct coll *c, struct req **reqs, size_t n, struct stv_err *err) {
+  CURLMcode mc = CURLM_OK;
+  size_t i;
+  int running;
+  for (i = 0; i < n && mc == CURLM_OK; i++) {
+    if ((mc = curl_multi_add_handle(c->multi, reqs[i]->h)) == CURLM_OK) c->batch[c->nbatch++] = reqs[i];
+  }
+  if (mc == CURLM_OK) mc = curl_multi_perform(c->multi, &running);
+  if (mc != CURLM_OK)
+    return stv_err_set(err, mc == CURLM_OUT_OF_MEMORY ? STV_ENOMEM : STV_EIO, "libcurl: %s",
+                       curl_multi_strerror(mc));
+  return 0;
+}
+
+/* Takes the requests in flight off the multi handle. */
+static void batch_drop(struct coll *c) {
+  size_t i;
+  for (i = 0; i < c->nbatch; i++) curl_multi_remove_handle(c->multi, c->batch[i]->h);
+  c->nbatch = 0;
+}
+
+/* Reads every answer of the batch in flight; the first failure is returned. */
+static int batch_finish(struct coll *c, struct stv_err *err) {
+  struct req *failed = NULL;
+  int running = 1, rc = 0;
+  size_t i;
+  CURLMcode mc = CURLM_OK;
+
+  for (i = 0; i < c->nbatch; i++) curl_easy_pause(c->batch[i]->h, CURLPAUSE_CONT);
+  while (mc == CURLM_OK && running > 0 && failed == NULL) {
+    CURLMsg *m;
+    int left;
+    mc = curl_multi_perform(c->multi, &running);
+    while (mc == CURLM_OK && (m = curl_multi_info_read(c->multi, &left)) != NULL) {
+      struct req *r = NULL;
+      if (m->msg != CURLMSG_DONE) continue;
+      curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+      req_done(c, r, m->data.result);
+      if ((r->res != CURLE_OK || r->rc != 0) && failed == NULL) failed = r;
+    }
+    if (mc == CURLM_OK && running > 0 && failed == NULL) mc = curl_multi_poll(c->multi, NULL, 0, 1000, NULL);
+  }
+  batch_drop(c);
+  if (mc != CURLM_OK)
+    rc = stv_err_set(err, mc == CURLM_OUT_OF_MEMORY ? STV_ENOMEM : STV_EIO, "libcurl: %s",
+                     curl_multi_strerror(mc));
+  else if (failed != NULL)
+    rc = req_error(c, failed, err);
+  return rc;
+}
+
+/* Runs the requests reqs[0..n) concurrently; the first failure is returned. */
+static int run_batch(struct coll *c, struct req **reqs, size_t n, struct stv_err *err) {
+  int rc = batch_start(c, reqs, n, err);
+  if (rc != 0) {
+    batch_drop(c);
+    return rc;
+  }
+  return batch_finish(c, err);
+}
+
+/* Form-encodes "<key>=<value>&<rest>" into a new string (stv_free it). */
+static char *form(CURL *h, const char *key, const char *value, const char *rest) {
+  char *q = curl_easy_escape(h, value, 0), *f;
+  if (q == NULL) return NULL;
+  f = stv_malloc(strlen(key) + strlen(q) + strlen(rest) + 3);
+  if (f != NULL) sprintf(f, "%s=%s&%s", key, q, rest);
+  curl_free(q);
+  return f;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Collecting                                                             */
+
+/*
+ * Asks which metric names the window's blocks hold. A cheap first request:
+ * it checks that the server answers before the heavy queries run, turns a
+ * window without the required series into a clear error, and leaves out
+ * queries for series that are not there. The answer is by storage block,
+ * so a name listed may still have no sample in the window.
+ */
+static int preflight(struct coll *c, struct stv_err *err) {
+  struct req *r = &c->reqs[NQ];
+  char endpoint[128], a[32], b[32];
+  size_t q;
+  int rc;
+
+  r->preflight = 1;
+  if ((rc = req_prepare(c, r, err)) != 0) return rc;
+  snprintf(endpoint, sizeof(endpoint), "/api/v1/label/__name__/values?start=%" PRId64 "&end=%" PRId64,
+           c->o->start - PROM_LOOKBACK, c->o->end);
+  if ((rc = req_target(c, r, endpoint, NULL, err)) != 0) return rc;
+  if ((rc = run_batch(c, &r, 1, err)) != 0) return rc;
+  for (q = 0; q < NQ; q++)
+    if (!c->have_metric[q] && (q == Q_REQ || q == Q_ALLOC))
+      return stv_err_set(err, STV_ENOTFOUND, "prometheus: no data for %s between %s and %s", qdefs[q].metric,
+                         fmt_time(c->o->start, a, sizeof(a)), fmt_time(c->o->end, b, sizeof(b)));
+  if (!c->have_metric[Q_CPU])
+    note(c, "no %s in the window: cpu is costed at its requests", qdefs[Q_CPU].metric);
+  if (!c->have_metric[Q_MEM])
+    note(c, "no %s in the window: memory is costed at its requests", qdefs[Q_MEM].metric);
+  if (!c->have_metric[Q_NODE_LABELS])
+    note(c, "no %s in the window: nodes have no instance type and cannot be priced",
+         qdefs[Q_NODE_LABELS].metric);
+  if (!c->have_metric[Q_POD_INFO] && !c->have_metric[Q_POD_OWNER])
+    note(c, "no kube_pod_info or kube_pod_owner in the window: pod owners are unknown");
+  return 0;
+}
+
+/* Empties the chunk's tables for k steps from t0. */
+static void chunk_reset(struct coll *c, int64_t t0, size_t k) {
+  c->t0 = t0;
+  c->k = k;
+  c->npods = c->nnodes = 0;
+  if (c->pod_slots != NULL) memset(c->pod_slots, 0, c->pod_slot_cap * sizeof(*c->pod_slots));
+  if (c->node_slots != NULL) memset(c->node_slots, 0, c->node_slot_cap * sizeof(*c->node_slots));
+  stv_strpool_close(&c->pool);
+  stv_strpool_init(&c->pool);
+  stv_arena_reset(&c->mem);
+}
+
+/* Tells each Prometheus warning once. */
+static int tell_warnings(struct coll *c, struct req *r) {
+  size_t i, j, n = stv_prom_parser_nwarnings(r->parser);
+  for (i = 0; i < n; i++) {
+    const char *w = stv_prom_parser_warning(r->parser, i);
+    char **nw;
+    for (j = 0; j < c->nwarnings; j++)
+      if (strcmp(c->warnings[j], w) == 0) break;
+    if (j < c->nwarnings) continue;
+    if ((nw = stv_realloc(c->warnings, (c->nwarnings + 1) * sizeof(*nw))) == NULL) return STV_ENOMEM;
+    c->warnings = nw;
+    if ((nw[c->nwarnings] = stv_strdup(w)) == NULL) return STV_ENOMEM;
+    c->nwarnings++;
+    note(c, "query %s: warning: %s", qdefs[r->q].metric, w);
+  }
+  return 0;
+}
+
+/*
+ * Sends the queries of the chunk of k steps from t0, with c->hold set: the
+ * answers wait until chunk_wait, so that the tables may still hold the
+ * chunk before while Prometheus works.
+ */
+static int chunk_send(struct coll *c, int64_t t0, size_t k, struct stv_err *err) {
+  struct req *batch[NQ];
+  char range[128], series[128], *f;
+  int64_t t_end = t0 + (int64_t)(k - 1) * c->step;
+  size_t q, n = 0;
+  int rc;
+
+  c->hold = 1;
+  snprintf(range, sizeof(range), "start=%" PRId64 "&end=%" PRId64 "&step=%" PRId64, t0, t_end, c->step);
+  /* Series with a sample the chunk's first step can see, up to its last. */
+  snprintf(series, sizeof(series), "start=%" PRId64 "&end=%" PRId64, t0 - PROM_LOOKBACK, t_end);
+  for (q = 0; q < NQ; q++) {
+    struct req *r = &c->reqs[q];
+    char promql[512], window[32];
+    if (!c->have_metric[q]) continue;
+    snprintf(window, sizeof(window), "%" PRId64 "s", c->step > PROM_LOOKBACK ? c->step : (int64_t)PROM_LOOKBACK);
+    snprintf(promql, sizeof(promql), qdefs[q].promql, window);
+    r->q = (enum qid)q;
+    if ((rc = req_prepare(c, r, err)) != 0) return rc;
+    f = qdefs[q].range ? form(r->h, "query", promql, range) : form(r->h, "match[]", promql, series);
+    if (f == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
+    rc = req_target(c, r, qdefs[q].range ? "/api/v1/query_range" : "/api/v1/series", f, err);
+    stv_free(f);
+    if (rc != 0) return rc;
+    batch[n++] = r;
+  }
+  return batch_start(c, batch, n, err);
+}
+
+/* Reads the answers of the queries sent into the tables, made ready for them. */
+static int chunk_wait(struct coll *c, struct stv_err *err) {
+  size_t i, n = c->nbatch;
+  struct req *batch[NQ + 1];
+  int rc;
+  memcpy(batch, c->batch, n * sizeof(*batch));
+  c->hold = 0;
+  if ((rc = batch_finish(c, err)) != 0) return rc;
+  for (i = 0; i < n; i++)
+    if (tell_warnings(c, batch[i]) != 0) return stv_err_set(err, STV_ENOMEM, "out of memory");
+  return 0;
+}
+
+static double or_zero(double v) { return isnan(v) ? 0 : v; }
+static double or_unknown(double v) { return isnan(v) ? -1 : v; }
+
+/* Hands each step of the chunk that has data to the callback. */
+static int chunk_emit(struct coll *c, struct stv_err *err) {
+  size_t k, i;
+  int rc;
+  if (stv_grow((void **)&c->out_nodes, &c->cap_out_nodes, c->nnodes + 1, sizeof(*c->out_nodes)) != 0 ||
+      stv_grow((void **)&c->out_pods, &c->cap_out_pods, c->npods + 1, sizeof(*c->out_pods)) != 0)
+    return stv_err_set(err, STV_ENOMEM, "out of memory");
+  for (k = 0; k < c->k; k++) {
+    struct stv_cost_step s;
+    size_t nn = 0, np = 0;
+    int64_t t = c->t0 + (int64_t)k * c->step;
+    for (i = 0; i < c->nnodes; i++) {
+      const struct ncell *x = &c->ncells[i * c->k + k];
+      const struct node *n = &c->nodes[i];
+      struct stv_cost_node *o = &c->out_nodes[nn];
+      if (isnan(x->cpu) && isnan(x->ram) && isnan(x->gpu)) continue;
+      memset(o, 0, sizeof(*o));
+      o->name = n->name;
+      o->instance_type = n->instance_type;
+      o->zone = n->zone;
+      o->provider_id = n->provider_id;
+      o->labels = n->labels.n ? &n->labels : NULL;
+      o->cpu_cores = or_zero(x->cpu);
+      o->ram_bytes = or_zero(x->ram);
+      o->gpus = or_zero(x->gpu);
+      o->price = -1;
+      nn++;
+    }
+    for (i = 0; i < c->npods; i++) {
+      const struct cell *x = &c->cells[i * c->k + k];
+      const struct pod *p = &c->pods[i];
+      struct stv_cost_pod *o = &c->out_pods[np];
+      /* A finished pod's requests hold nothing. */
+      int req = !(x->seen & SEEN_FINISHED) && (!isnan(x->v[0]) || !isnan(x->v[1]) || !isnan(x->v[2]));
+      if (!req && isnan(x->v[3]) && isnan(x->v[4])) continue;
+      memset(o, 0, sizeof(*o));
+      o->ns = p->ns;
+      o->name = p->name;
+      o->node = !req || x->node == NULL ? p->info_node : x->node == PENDING ? NULL : x->node;
+      o->labels = p->labels.n ? &p->labels : NULL;
+      o->annotations = p->ann.n ? &p->ann : NULL;
+      o->owner_kind = p->owner_rank ? p->owner_kind : p->created_kind;
+      o->owner_name = p->owner_rank ? p->owner_name : p->created_name;
+      o->cpu_req = req ? or_zero(x->v[0]) : 0;
+      o->ram_req = req ? or_zero(x->v[1]) : 0;
+      o->gpu_req = req ? or_zero(x->v[2]) : 0;
+      o->cpu_use = or_unknown(x->v[3]);
+      o->ram_use = or_unknown(x->v[4]);
+      np++;
+    }
+    if (nn == 0 && np == 0) continue;
+    c->st->data_steps++;
+    if (c->st->first_data == 0) c->st->first_data = t;
+    c->st->last_data = t;
+    if (np > c->st->max_pods) c->st->max_pods = np;
+    memset(&s, 0, sizeof(s));
+    s.hours = (double)c->step / 3600.0;
+    s.t_start = t - c->step;
+    s.nodes = c->out_nodes;
+    s.nnodes = nn;
+    s.pods = c->out_pods;
+    s.npods = np;
+    if (c->cb != NULL && (rc = c->cb(c->cb_ctx, &s, err)) != 0) {
+      char when[32];
+      if (rc > 0) stv_err_set(err, STV_EINVAL, "step callback returned %d", rc);
+      return stv_err_prefix(err, "step %s", fmt_time(t, when, sizeof(when)));
+    }
+  }
+  return 0;
+}
+
+static int check_opts(const struct stv_prom_opts *o, struct stv_err *err) {
+  if (o->url == NULL || *o->url == '\0') return stv_err_set(err, STV_EINVAL, "prometheus: no URL");
+  if (strncmp(o->url, "http://", 7) != 0 && strncmp(o->url, "https://", 8) != 0)
+    return stv_err_set(err, STV_EINVAL, "prometheus %s: the URL must start with http:// or https://", o->url);
+  if (strpbrk(o->url, "?# \t\r\n") != NULL)
+    return stv_err_set(err, STV_EINVAL, "prometheus %s: the URL must be the server's base URL, without a "
+                                        "query, fragment or spaces", o->url);
+  if (o->bearer_token != NULL && strpbrk(o->bearer_token, "\r\n") != NULL)
+    return stv_err_set(err, STV_EINVAL, "prometheus: the bearer token must be one line");
+  if (o->step <= 0) return stv_err_set(err, STV_EINVAL, "prometheus: the step must be positive");
+  if (o->end <= o->start) return stv_err_set(err, STV_EINVAL, "prometheus: the window is empty");
+  if ((o->end - o->start) % o->step != 0)
+    return stv_err_set(err, STV_EINVAL, "prometheus: the window is not a whole number of steps");
+  return 0;
+}
+
+int stv_prom_collect_steps(const struct stv_prom_opts *o, stv_prom_step_cb cb, void *ctx,
+                           struct stv_prom_stats *stats, struct stv_err *err) {
+  struct coll c;
+  struct stv_prom_stats local;
+  size_t n_steps, done = 0, max_cells, q;
+  char a[32], b[32];
+  int rc, curl_up = 0;
+
+  memset(&c, 0, sizeof(c));
+  if (stats == NULL) stats = &local;
+  memset(stats, 0, sizeof(*stats));
+  stv_json_init();
+  if ((rc = check_opts(o, err)) != 0) return rc;
+  c.o = o;
+  c.st = stats;
+  c.cb = cb;
+  c.cb_ctx = ctx;
+  c.timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 120000;
+  c.step = o->step;
+  max_cells = o->max_cells ? o->max_cells : PROM_CELLS_DEFAULT;
+  n_steps = (size_t)((o->end - o->start) / o->step);
+  stats->steps = n_steps;
+  stv_strpool_init(&c.pool);
+  stv_arena_init(&c.mem);
+  for (q = 0; q <= NQ; q++) c.reqs[q].c = &c;
+
+  if ((c.base = stv_strdup(o->url)) == NULL) {
+    rc = stv_err_set(err, STV_ENOMEM, "out of memory");
+    goto out;
+  }
+  while (strlen(c.base) > 8 && c.base[strlen(c.base) - 1] == '/') c.base[strlen(c.base) - 1] = '\0';
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    rc = stv_err_set(err, STV_EIO, "libcurl: cannot initialise");
+    goto out;
+  }
+  curl_up = 1;
+  if ((c.multi = curl_multi_init()) == NULL ||
+      (c.headers = curl_slist_append(NULL, "Accept: application/json")) == NULL) {
+    rc = stv_err_set(err, STV_ENOMEM, "out of memory");
+    goto out;
+  }
+  if (o->bearer_token != NULL && *o->bearer_token != '\0') {
+    struct curl_slist *h;
+    char *line = stv_malloc(strlen(o->bearer_token) + 32);
+    if (line == NULL) {
+      rc = stv_err_set(err, STV_ENOMEM, "out of memory");
+      goto out;
+    }
+    sprintf(line, "Authorization: Bearer %s", o->bearer_token);
+    h = curl_slist_append(c.headers, line);
+    stv_free(line);
+    if (h == NULL) {
+      rc = stv_err_set(err, STV_ENOMEM, "out of memory");
+      goto out;
+    }
+    c.headers = h;
+  }
+  if ((rc = preflight(&c, err)) != 0) goto out;
+
+  /*
+   * Chunk after chunk: while the steps of one go to the callback, the queries
+   * of the next are already with Prometheus.
+   */
+  {
+    size_t k = n_steps < PROM_FIRST_CHUNK ? n_steps : PROM_FIRST_CHUNK;
+    int64_t t0 = o->start + o->step;
+    if ((rc = chunk_send(&c, t0, k, err)) != 0) goto out;
+    chunk_reset(&c, t0, k);
+    if ((rc = chunk_wait(&c, err)) != 0) goto out;
+    for (;;) {
+      size_t next_k = 0;
+      done += c.k;
+      if (done < n_steps) {
+        next_k = max_cells / (c.npods + c.npods / 4 + 1);
+        if (next_k < 1) next_k = 1;
+        if (next_k > PROM_POINTS_MAX) next_k = PROM_POINTS_MAX;
+        if (next_k > n_steps - done) next_k = n_steps - done;
+        if ((rc = chunk_send(&c, o->start + (int64_t)(done + 1) * o->step, next_k, err)) != 0) goto out;
+      }
+      if (c.npods * c.k > stats->max_cells) stats->max_cells = c.npods * c.k;
+      stats->chunks++;
+      if ((rc = chunk_emit(&c, err)) != 0) goto out;
+      if (next_k == 0) break;
+      chunk_reset(&c, o->start + (int64_t)(done + 1) * o->step, next_k);
+      if ((rc = chunk_wait(&c, err)) != 0) goto out;
+    }
+  }
+
+  fmt_time(o->start, a, sizeof(a));
+  fmt_time(o->end, b, sizeof(b));
+  if (stats->req_samples == 0) {
+    rc = stv_err_set(err, STV_ENOTFOUND, "prometheus: no data for %s between %s and %s", qdefs[Q_REQ].metric, a,
+                     b);
+    goto out;
+  }
+  if (stats->alloc_samples == 0) {
+    rc = stv_err_set(err, STV_ENOTFOUND, "prometheus: no data for %s between %s and %s", qdefs[Q_ALLOC].metric,
+                     a, b);
+    goto out;
+  }
+  if (c.have_metric[Q_CPU] && stats->cpu_samples == 0)
+    note(&c, "no %s samples in the window: cpu is costed at its requests", qdefs[Q_CPU].metric);
+  if (c.have_metric[Q_MEM] && stats->mem_samples == 0)
+    note(&c, "no %s samples in the window: memory is costed at its requests", qdefs[Q_MEM].metric);
+  if (stats->nonfinite > 0)
+    note(&c, "%zu samples were NaN, infinite or negative and were left out", stats->nonfinite);
+  if (stats->data_steps < n_steps) {
+    char f[32], l[32];
+    note(&c, "%zu of %zu steps between %s and %s had no data (data from %s to %s): the report "
+             "covers less than the window",
+         n_steps - stats->data_steps, n_steps, a, b, fmt_time(stats->first_data - o->step, f, sizeof(f)),
+         fmt_time(stats->last_data, l, sizeof(l)));
+  }
+  rc = 0;
+out:
+  if (c.multi != NULL) batch_drop(&c);
+  for (q = 0; q <= NQ; q++) {
+    if (c.reqs[q].h != NULL) curl_easy_cleanup(c.reqs[q].h);
+    stv_prom_parser_free(c.reqs[q].parser);
+  }
+  if (c.multi != NULL) curl_multi_cleanup(c.multi);
+  curl_slist_free_all(c.headers);
+  if (curl_up) curl_global_cleanup();
+  for (q = 0; q < c.nwarnings; q++) stv_free(c.warnings[q]);
+  stv_free(c.warnings);
+  stv_free(c.base);
+  stv_free(c.pods);
+  stv_free(c.cells);
+  stv_free(c.pod_slots);
+  stv_free(c.nodes);
+  stv_free(c.ncells);
+  stv_free(c.node_slots);
+  stv_free(c.out_nodes);
+  stv_free(c.out_pods);
+  stv_strpool_close(&c.pool);
+  stv_arena_reset(&c.mem);
+  return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Feeding the report                                                     */
+
+struct feed {
+  struct stv_report *r;
+  int nomem;
+};
+
+static void feed_note(void *ctx, const char *msg) {
+  struct feed *f = ctx;
+  if (stv_report_note(f->r, "prometheus: %s", msg) != 0) f->nomem = 1;
+}
+
+static int feed_step(void *ctx, const struct stv_cost_step *s, struct stv_err *err) {
+  struct feed *f = ctx;
+  return stv_report_add_step(f->r, s, err);
+}
+
+int stv_prom_collect(const struct stv_prom_opts *o, struct stv_report *r, struct stv_err *err) {
+  struct stv_prom_opts oo = *o;
+  struct stv_prom_stats st;
+  struct feed f = {r, 0};
+  int rc;
+  if (oo.note == NULL) {
+    oo.note = feed_note;
+    oo.note_ctx = &f;
+  }
+  rc = stv_prom_collect_steps(&oo, feed_step, &f, &st, err);
+  if (rc != 0) return rc;
+  if (f.nomem) return stv_err_set(err, STV_ENOMEM, "out of memory");
+  if (st.data_steps < st.steps) stv_report_set_incomplete(r);
+  r->window_start = o->start;
+  r->window_end = o->end;
+  return 0;
+}

@@ -1,0 +1,1115 @@
+/*
+ * `stevedore report`: cost allocation by namespace (or label, annotation,
+ * controller, node) from a snapshot plus optional usage, or from a
+ * Prometheus window, with right-sizing suggestions. The engine is in
+ * pricing/report.c; this file reads the inputs, turns them into steps,
+ * runs the re-pack for --rightsize and prints. The whole output is built
+ * in memory first, so a failure prints nothing on standard output.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "controller.h"
+#include "jsonstream.h"
+#include "metrics.h"
+#include "pricing.h"
+#include "snapshot.h"
+#ifdef STV_HAVE_PROM
+#include "prom.h"
+#endif
+
+#define CONFIG_MAX ((size_t)16 << 20)
+
+struct report_opts {
+  const char **snapshots;
+  size_t nsnapshots;
+  const char *metrics;
+  const char *catalog;
+  const char *config;
+  const char *by;
+  const char *shared; /* comma-separated, NULL = config or default */
+  const char *shared_mode;
+  const char *output;
+  const char *capacity_types;
+  const char *overhead;
+  const char *margin;
+  const char *prometheus;
+  const char *window;
+  const char *step;
+  const char *end;
+  const char *timeout;
+  int rightsize;
+  int quiet;
+};
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "Usage: stevedore report --snapshot FILE [--snapshot FILE ...] [--metrics FILE] [options]\n"
+          "       stevedore report --prometheus URL --window 7d [--step 5m] [options]\n"
+          "\n"
+          "Who spends what: the cost of the cluster's nodes allocated to namespaces (or\n"
+          "labels, annotations, controllers, nodes) as the OpenCost specification does,\n"
+          "with idle and shared cost, reconciled to the cent. Details: docs/report.md.\n"
+          "\n"
+          "Inputs:\n"
+          "  -s, --snapshot FILE        kubectl get nodes,pods -A -o json (repeatable; - for stdin)\n"
+          "  -m, --metrics FILE         pod usage: kubectl get --raw /apis/metrics.k8s.io/v1beta1/pods\n"
+          "      --prometheus URL       read a window from a Prometheus server instead\n"
+          "      --window DURATION      length of the window (7d, 12h, ...)\n"
+          "      --step DURATION        resolution (default 5m)\n"
+          "      --end TIME             end of the window: RFC 3339 (2024-05-01T00:00:00Z) or unix\n"
+          "                             seconds (default now)\n"
+          "      --timeout SECONDS      per Prometheus request (default 60)\n"
+          "  -c, --catalog SPEC         aws:us-east-1 (default), gcp:us-east1, or a catalogue file\n"
+          "      --config FILE          price overrides, provider-id capacity types, ratios,\n"
+          "                             shared namespaces (docs/report.md)\n"
+          "\n"
+          "Report:\n"
+          "      --by GROUPING          namespace (default), label:KEY, annotation:KEY,\n"
+          "                             controller, node\n"
+          "      --shared-namespaces L  comma-separated namespaces whose cost is shared\n"
+          "                             (default kube-system; \"\" for none)\n"
+          "      --shared-mode MODE     even (default) or proportional\n"
+          "      --overhead PRICE       fixed overhead per hour, shared like the shared namespaces\n"
+          "  -o, --output FORMAT        table (default), csv, json, html\n"
+          "      --rightsize            per controller: requests against usage, suggestions and the\n"
+          "                             saving, re-packed with the packer\n"
+          "      --margin FRACTION      headroom over observed usage (default 0.2)\n"
+          "      --capacity-types LIST  offerings for the re-pack (default reserved,on-demand)\n"
+          "  -q, --quiet                no notes on standard error\n"
+          "  -h, --help                 this help\n"
+          "\n"
+          "Exit status: 0 with a report (also when some nodes cannot be priced: the report then\n"
+          "says it is incomplete), 2 on bad input or options, 1 on any other failure (Prometheus\n"
+          "unreachable or in error, no data in the window, out of memory).\n");
+}
+
+static int parse_opts(int argc, char **argv, struct report_opts *o, struct stv_err *err) {
+  enum {
+    O_CONFIG = 256, O_BY, O_SHARED, O_SHARED_MODE, O_CT, O_OVERHEAD, O_MARGIN, O_PROM, O_WINDOW, O_STEP,
+    O_END, O_TIMEOUT, O_RIGHTSIZE
+  };
+  static const struct option longopts[] = {
+      {"snapshot", required_argument, NULL, 's'},      {"metrics", required_argument, NULL, 'm'},
+      {"catalog", required_argument, NULL, 'c'},       {"config", required_argument, NULL, O_CONFIG},
+      {"by", required_argument, NULL, O_BY},           {"shared-namespaces", required_argument, NULL, O_SHARED},
+      {"shared-mode", required_argument, NULL, O_SHARED_MODE},
+      {"capacity-types", required_argument, NULL, O_CT},
+      {"overhead", required_argument, NULL, O_OVERHEAD}, {"margin", required_argument, NULL, O_MARGIN},
+      {"prometheus", required_argument, NULL, O_PROM}, {"window", required_argument, NULL, O_WINDOW},
+      {"step", required_argument, NULL, O_STEP},       {"end", required_argument, NULL, O_END},
+      {"timeout", required_argument, NULL, O_TIMEOUT}, {"rightsize", no_argument, NULL, O_RIGHTSIZE},
+      {"output", required_argument, NULL, 'o'},        {"quiet", no_argument, NULL, 'q'},
+      {"help", no_argument, NULL, 'h'},                {NULL, 0, NULL, 0}};
+  int ch;
+  memset(o, 0, sizeof(*o));
+  o->catalog = "aws:us-east-1";
+  o->by = "namespace";
+  o->output = "table";
+  o->capacity_types = "reserved,on-demand";
+  o->snapshots = stv_calloc((size_t)argc + 1, sizeof(*o->snapshots));
+  if (o->snapshots == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
+  opterr = 0;
+  optind = 1;
+  while ((ch = getopt_long(argc, argv, ":s:m:c:o:qh", longopts, NULL)) != -1) {
+    switch (ch) {
+    case 's': o->snapshots[o->nsnapshots++] = optarg; break;
+    case 'm': o->metrics = optarg; break;
+    case 'c': o->catalog = optarg; break;
+    case 'o': o->output = optarg; break;
+    case 'q': o->quiet = 1; break;
+    case O_CONFIG: o->config = optarg; break;
+    case O_BY: o->by = optarg; break;
+    case O_SHARED: o->shared = optarg; break;
+    case O_SHARED_MODE: o->shared_mode = optarg; break;
+    case O_CT: o->capacity_types = optarg; break;
+    case O_OVERHEAD: o->overhead = optarg; break;
+    case O_MARGIN: o->margin = optarg; break;
+    case O_PROM: o->prometheus = optarg; break;
+    case O_WINDOW: o->window = optarg; break;
+    case O_STEP: o->step = optarg; break;
+    case O_END: o->end = optarg; break;
+    case O_TIMEOUT: o->timeout = optarg; break;
+    case O_RIGHTSIZE: o->rightsize = 1; break;
+    case 'h': return 1;
+    case ':': return stv_err_set(err, STV_EINVAL, "%s needs a value", argv[optind - 1]);
+    default:
+      return stv_err_set(err, STV_EINVAL, "unknown option %s (see stevedore report --help)", argv[optind - 1]);
+    }
+  }
+  if (optind < argc)
+    return stv_err_set(err, STV_EINVAL, "unexpected argument \"%s\" (see stevedore report --help)", argv[optind]);
+  if (o->prometheus != NULL) {
+    if (o->nsnapshots > 0 || o->metrics != NULL)
+      return stv_err_set(err, STV_EINVAL, "--prometheus reads its own data: give it without --snapshot and --metrics");
+    if (o->window == NULL) return stv_err_set(err, STV_EINVAL, "--prometheus needs --window (for example 7d)");
+  } else {
+    if (o->window || o->step || o->end || o->timeout)
+      return stv_err_set(err, STV_EINVAL, "--window, --step, --end and --timeout go with --prometheus");
+    if (o->nsnapshots == 0)
+      return stv_err_set(err, STV_EINVAL,
+                         "no --snapshot or --prometheus given (try: kubectl get nodes,pods -A -o json > snap.json; "
+                         "stevedore report --snapshot snap.json)");
+  }
+  if (o->margin && !o->rightsize) return stv_err_set(err, STV_EINVAL, "--margin goes with --rightsize");
+  if (o->metrics != NULL && strcmp(o->metrics, "-") == 0) {
+    size_t i;
+    for (i = 0; i < o->nsnapshots; i++)
+      if (strcmp(o->snapshots[i], "-") == 0)
+        return stv_err_set(err, STV_EINVAL, "--snapshot - and --metrics - cannot both read standard input");
+  }
+  return 0;
+}
+
+/* Parses a non-negative decimal number; what names the option. */
+static int parse_number(const char *s, const char *what, double *out, struct stv_err *err) {
+  char *end;
+  double v;
+  errno = 0;
+  v = strtod(s, &end);
+  if (end == s || *end != '\0' || errno != 0 || !isfinite(v) || v < 0)
+    return stv_err_set(err, STV_EINVAL, "%s: \"%s\" is not a non-negative number", what, s);
+  *out = v;
+  return 0;
+}
+
+static int parse_capacity_types(const char *list, unsigned *mask, struct stv_err *err) {
+  const char *p = list;
+  *mask = 0;
+  while (*p) {
+    const char *end = strchr(p, ',');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    char word[32];
+    enum stv_capacity_type ct;
+    if (n == 0 || n >= sizeof(word))
+      return stv_err_set(err, STV_EINVAL, "--capacity-types: empty or overlong entry in \"%s\"", list);
+    memcpy(word, p, n);
+    word[n] = '\0';
+    if (stv_capacity_type_parse(word, &ct) != 0)
+      return stv_err_set(err, STV_EINVAL, "--capacity-types: unknown capacity type \"%s\" (use reserved, spot, on-demand)",
+                         word);
+    *mask |= 1u << ct;
+    p += n;
+    if (*p == ',') p++;
+  }
+  if (*mask == 0) return stv_err_set(err, STV_EINVAL, "--capacity-types: empty list");
+  return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Configuration file                                                     */
+
+/* What the config file and the options make of the engine's options. */
+struct settings {
+  struct stv_report_opts ro;
+  char **strings; /* owned copies the options point into */
+  size_t nstrings, cap_strings;
+  const char **shared;
+  size_t nshared;
+  struct stv_price_override *ov;
+  size_t nov, cap_ov;
+  struct stv_provider_capacity *pc;
+  size_t npc, cap_pc;
+  double margin;
+  int have_margin;
+};
+
+static void settings_close(struct settings *s) {
+  size_t i;
+  for (i = 0; i < s->nstrings; i++) stv_free(s->strings[i]);
+  stv_free(s->strings);
+  stv_free((void *)s->shared);
+  stv_free(s->ov);
+  stv_free(s->pc);
+  memset(s, 0, sizeof(*s));
+}
+
+static const char *keep(struct settings *s, const char *str) {
+  char *c;
+  if (stv_grow((void **)&s->strings, &s->cap_strings, s->nstrings + 1, sizeof(*s->strings)) != 0) return NULL;
+  if ((c = stv_strdup(str)) == NULL) return NULL;
+  s->strings[s->nstrings++] = c;
+  return c;
+}
+
+static int add_override(struct settings *s, const char *node, const char *type, const char *ct, double price) {
+  struct stv_price_override *o;
+  if (stv_grow((void **)&s->ov, &s->cap_ov, s->nov + 1, sizeof(*s->ov)) != 0) return STV_ENOMEM;
+  o = &s->ov[s->nov];
+  memset(o, 0, sizeof(*o));
+  if ((node && (o->node = keep(s, node)) == NULL) || (type && (o->instance_type = keep(s, type)) == NULL) ||
+      (ct && (o->capacity_type = keep(s, ct)) == NULL))
+    return STV_ENOMEM;
+  o->price = price;
+  s->nov++;
+  return 0;
+}
+
+static int set_shared_list(struct settings *s, const char *list, struct stv_err *err) {
+  const char *p = list;
+  size_t cap = 1, n = 0;
+  for (; *p; p++) cap += *p == ',';
+  stv_free((void *)s->shared);
+  if ((s->shared = stv_calloc(cap + 1, sizeof(*s->shared))) == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
+  p = list;
+  while (*p) {
+    const char *end = strchr(p, ',');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    char word[256];
+    if (len == 0 || len >= sizeof(word))
+      return stv_err_set(err, STV_EINVAL, "--shared-namespaces: empty or overlong entry in \"%s\"", list);
+    memcpy(word, p, len);
+    word[len] = '\0';
+    if ((s->shared[n++] = keep(s, word)) == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
+    p += len;
+    if (*p == ',') p++;
+  }
+  /* An empty list (non-NULL, n == 0) means no shared namespace, not the default. */
+  s->nshared = n;
+  s->ro.shared_namespaces = s->shared;
+  s->ro.nshared = n;
+  return 0;
+}
+
+static int cfg_number(const cJSON *v, const char *file, const char *path, double *out, struct stv_err *err) {
+  if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0)
+    return stv_err_set(err, STV_EINVAL, "%s: %s: must be a non-negative number", file, path);
+  *out = v->valuedouble;
+  return 0;
+}
+
+static int read_whole(const char *path, char **out, size_t *len, struct stv_err *err) {
+  FILE *f = fopen(path, "rb");
+  char *buf = NULL;
+  size_t n = 0, cap = 0;
+  if (f == NULL) return stv_err_set(err, -errno, "%s: cannot open: %s", path, strerror(errno));
+  for (;;) {
+    size_t got;
+    if (stv_grow((void **)&buf, &cap, n + 65536 + 1, 1) != 0) {
+      fclose(f);
+      stv_free(buf);
+      return stv_err_set(err, STV_ENOMEM, "out of memory");
+    }
+    got = fread(buf + n, 1, cap - n - 1, f);
+    n += got;
+    if (n > CONFIG_MAX) {
+      fclose(f);
+      stv_free(buf);
+      return stv_err_set(err, STV_ELIMIT, "%s: larger than 16 MiB", path);
+    }
+    if (got == 0) break;
+  }
+  if (ferror(f)) {
+    int e = errno;
+    fclose(f);
+    stv_free(buf);
+    return stv_err_set(err, -e, "%s: read error: %s", path, strerror(e));
+  }
+  fclose(f);
+  buf[n] = '\0';
+  *out = buf;
+  *len = n;
+  return 0;
+}
+
+/*
+ * Reads the config file (docs/report.md): prices (per node, per instance
+ * type, optionally per capacity type), capacity types by provider id,
+ * ratios, shared namespaces and mode, overhead, margin.
+ */
+static int load_config(struct settings *s, const char *file, struct stv_err *err) {
+  static const char *const top_keys[] = {"prices", "capacity_types", "ratios", "shared_namespaces", "shared_mode",
+                                         "overhead_hourly", "margin"};
+  char *text = NULL, path[400];
+  size_t len = 0, i;
+  cJSON *root = NULL, *it;
+  int rc;
+  if ((rc = read_whole(file, &text, &len, err)) != 0) return rc;
+  root = cJSON_ParseWithLength(text, len);
+  if (root == NULL) {
+    rc = stv_err_set(err, STV_EPARSE, "%s: not valid JSON (near byte %ld)", file,
+                     cJSON_GetErrorPtr() ? (long)(cJSON_GetErrorPtr() - text) : 0L);
+    goto out;
+  }
+  if (!cJSON_IsObject(root)) {
+    rc = stv_err_set(err, STV_EPARSE, "%s: top level is not a JSON object", file);
+    goto out;
+  }
+  cJSON_ArrayForEach(it, root) {
+    int known = 0;
+    for (i = 0; i < sizeof(top_keys) / sizeof(top_keys[0]); i++) known |= strcmp(it->string, top_keys[i]) == 0;
+    if (!known) {
+      rc = stv_err_set(err, STV_EINVAL, "%s: %s: unknown setting (see docs/report.md)", file, it->string);
+      goto out;
+    }
+  }
+  if ((it = cJSON_GetObjectItemCaseSensitive(root, "prices")) != NULL) {
+    const cJSON *nodes, *types, *e;
+    if (!cJSON_IsObject(it)) {
+      rc = stv_err_set(err, STV_EPARSE, "%s: prices: not an object", file);
+      goto out;
+    }
+    cJSON_ArrayForEach(e, it) {
+      if (strcmp(e->string, "nodes") != 0 && strcmp(e->string, "instance_types") != 0) {
+        rc = stv_err_set(err, STV_EINVAL, "%s: prices.%s: unknown (use nodes, instance_types)", file, e->string);
+        goto out;
+      }
+    }
+    nodes = cJSON_GetObjectItemCaseSensitive(it, "nodes");
+    types = cJSON_GetObjectItemCaseSensitive(it, "instance_types");
+    if ((nodes && !cJSON_IsObject(nodes)) || (types && !cJSON_IsObject(types))) {
+      rc = stv_err_set(err, STV_EPARSE, "%s: prices.nodes and prices.instance_types must be objects", file);
+      goto out;
+    }
+    cJSON_ArrayForEach(e, nodes) {
+      double p = 0;
+      snprintf(path, sizeof(path), "prices.nodes.%s", e->string);
+      if ((rc = cfg_number(e, file, path, &p, err)) != 0) goto out;
+      if ((rc = add_override(s, e->string, NULL, NULL, p)) != 0) goto oom;
+    }
+    cJSON_ArrayForEach(e, types) {
+      double p = 0;
+      if (cJSON_IsObject(e)) {
+        const cJSON *c;
+        cJSON_ArrayForEach(c, e) {
+          enum stv_capacity_type ct;
+          snprintf(path, sizeof(path), "prices.instance_types.%s.%s", e->string, c->string);
+          if (stv_capacity_type_parse(c->string, &ct) != 0) {
+            rc = stv_err_set(err, STV_EINVAL, "%s: %s: unknown capacity type (use reserved, spot, on-demand)", file,
+                             path);
+            goto out;
+          }
+          if ((rc = cfg_number(c, file, path, &p, err)) != 0) goto out;
+          if ((rc = add_override(s, NULL, e->string, c->string, p)) != 0) goto oom;
+        }
+      } else {
+        snprintf(path, sizeof(path), "prices.instance_types.%s", e->string);
+        if ((rc = cfg_number(e, file, path, &p, err)) != 0) goto out;
+        if ((rc = add_override(s, NULL, e->string, NULL, p)) != 0) goto oom;
+      }
+    }
+  }
+  if ((it = cJSON_GetObjectItemCaseSensitive(root, "capacity_types")) != NULL) {
+    const cJSON *e;
+    if (!cJSON_IsObject(it)) {
+      rc = stv_err_set(err, STV_EPARSE, "%s: capacity_types: not an object (provider id: capacity type)", file);
+      goto out;
+    }
+    cJSON_ArrayForEach(e, it) {
+      enum stv_capacity_type ct;
+      struct stv_provider_capacity *pc;
+      if (!cJSON_IsString(e) || stv_capacity_type_parse(e->valuestring, &ct) != 0) {
+        rc = stv_err_set(err, STV_EINVAL, "%s: capacity_types.%s: must be \"reserved\", \"spot\" or \"on-demand\"",
+                         file, e->string);
+        goto out;
+      }
+      if (stv_grow((void **)&s->pc, &s->cap_pc, s->npc + 1, sizeof(*s->pc)) != 0) goto oom;
+      pc = &s->pc[s->npc];
+      if ((pc->provider_id = keep(s, e->string)) == NULL) goto oom;
+      pc->capacity_type = stv_capacity_type_name(ct);
+      s->npc++;
+    }
+  }
+  if ((it = cJSON_GetObjectItemCaseSensitive(root, "ratios")) != NULL) {
+    const cJSON *e;
+    if (!cJSON_IsObject(it)) {
+      rc = stv_err_set(err, STV_EPARSE, "%s: ratios: not an object", file);
+      goto out;
+    }
+    cJSON_ArrayForEach(e, it) {
+      double *dst = strcmp(e->string, "cpu") == 0       ? &s->ro.ratio_cpu
+                    : strcmp(e->string, "ram_gib") == 0 ? &s->ro.ratio_ram
+                    : strcmp(e->string, "gpu") == 0     ? &s->ro.ratio_gpu
+                                                        : NULL;
+      snprintf(path, sizeof(path), "ratios.%s", e->string);
+      if (dst == NULL) {
+        rc = stv_err_set(err, STV_EINVAL, "%s: %s: unknown (use cpu, ram_gib, gpu)", file, path);
+        goto out;
+      }
+      if ((rc = cfg_number(e, file, path, dst, err)) != 0) goto out;
+      if (*dst == 0) {
+        rc = stv_err_set(err, STV_EINVAL, "%s: %s: must be positive", file, path);
+        goto out;
+      }
+    }
+  }
+  if ((it = cJSON_GetObjectItemCaseSensitive(root, "shared_namespaces")) != NULL) {
+    const cJSON *e;
+    size_t n = 0;
+    if (!cJSON_IsArray(it)) {
+      rc = stv_err_set(err, STV_EPARSE, "%s: shared_namespaces: not an array of names", file);
+      goto out;
+    }
+    stv_free((void *)s->shared);
+    if ((s->shared = stv_calloc((size_t)cJSON_GetArraySize(it) + 1, sizeof(*s->shared))) == NULL) goto oom;
+    cJSON_ArrayForEach(e, it) {
+      if (!cJSON_IsString(e) || e->valuestring[0] == '\0') {
+        rc = stv_err_set(err, STV_EINVAL, "%s: shared_namespaces[%zu]: not a namespace name", file, n);
+        goto out;
+      }
+      if ((s->shared[n++] = keep(s, e->valuestring)) == NULL) goto oom;
+    }
+    s->nshared = n;
+    s->ro.shared_namespaces = s->shared;
+    s->ro.nshared = n;
+  }
+  if ((it = cJSON_GetObjectItemCaseSensitive(root, "shared_mode")) != NULL) {
+    if (cJSON_IsString(it) && strcmp(it->valuestring, "even") == 0) {
+      s->ro.shared_mode = STV_SHARED_EVEN;
+    } else if (cJSON_IsString(it) && strcmp(it->valuestring, "proportional") == 0) {
+      s->ro.shared_mode = STV_SHARED_PROPORTIONAL;
+    } else {
+      rc = stv_err_set(err, STV_EINVAL, "%s: shared_mode: must be \"even\" or \"proportional\"", file);
+      goto out;
+    }
+  }
+  if ((it = cJSON_GetObjectItemCaseSensitive(root, "overhead_hourly")) != NULL &&
+      (rc = cfg_number(it, file, "overhead_hourly", &s->ro.overhead_hourly, err)) != 0)
+    goto out;
+  if ((it = cJSON_GetObjectItemCaseSensitive(root, "margin")) != NULL) {
+    if ((rc = cfg_number(it, file, "margin", &s->margin, err)) != 0) goto out;
+    s->have_margin = 1;
+  }
+  rc = 0;
+  goto out;
+oom:
+  rc = stv_err_set(err, STV_ENOMEM, "out of memory");
+out:
+  cJSON_Delete(root);
+  stv_free(text);
+  return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Snapshot input                                                         */
+
+/* What the snapshot reader does not keep but a report needs, per item. */
+struct side {
+  struct stv_snapshot *snap;
+  struct stv_snapshot_read_stats *stats;
+  const char *annotation_key; /* --by annotation:KEY, or NULL */
+  const char **pod_ann;       /* per pod: the annotation's value (interned) */
+  size_t cap_pod_ann;
+  const char **node_pid;      /* per node: spec.providerID (interned) */
+  size_t cap_node_pid;
+};
+
+static int side_item(void *ctx, long index, const cJSON *item, struct stv_err *err) {
+  struct side *sd = ctx;
+  struct stv_snapshot *s = sd->snap;
+  size_t np = s->npods, nn = s->nnodes;
+  int rc;
+  (void)index;
+  if ((rc = stv_snapshot_add_item_stats(s, item, sd->stats, err)) != 0) return rc;
+  if (s->npods > np && sd->annotation_key != NULL) {
+    const cJSON *ann = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(item, "metadata"),
+                                                        "annotations");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(ann, sd->annotation_key);
+    if (stv_grow((void **)&sd->pod_ann, &sd->cap_pod_ann, s->npods, sizeof(*sd->pod_ann)) != 0)
+      return stv_err_set(err, STV_ENOMEM, "out of memory");
+    sd->pod_ann[s->npods - 1] = NULL;
+    if (cJSON_IsString(v) && (sd->pod_ann[s->npods - 1] = stv_strpool_get(&s->pool, v->valuestring)) == NULL)
+      return stv_err_set(err, STV_ENOMEM, "out of memory");
+  }
+  if (s->nnodes > nn) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(item, "spec"), "providerID");
+    if (stv_grow((void **)&sd->node_pid, &sd->cap_node_pid, s->nnodes, sizeof(*sd->node_pid)) != 0)
+      return stv_err_set(err, STV_ENOMEM, "out of memory");
+    sd->node_pid[s->nnodes - 1] = NULL;
+    if (cJSON_IsString(v) && v->valuestring[0] &&
+        (sd->node_pid[s->nnodes - 1] = stv_strpool_get(&s->pool, v->valuestring)) == NULL)
+      return stv_err_set(err, STV_ENOMEM, "out of memory");
+  }
+  return 0;
+}
+
+/* Sum of a node's or pod's GPU dimensions (resource names ending in "/gpu"). */
+static double gpus_of(const struct stv_snapshot *s, const int64_t *v) {
+  double g = 0;
+  int r;
+  for (r = STV_RES_FIXED; r < s->res.n; r++) {
+    size_t n = strlen(s->res.name[r]);
+    if (n >= 4 && strcmp(s->res.name[r] + n - 4, "/gpu") == 0) g += (double)v[r];
+  }
+  return g;
+}
+
+/*
+ * One step of one hour from the snapshot, with usage from m (may be NULL),
+ * folded into the report.
+ */
+static int snapshot_step(struct stv_report *rep, const struct stv_snapshot *s, const struct side *sd,
+                         struct stv_metrics *m, struct stv_err *err) {
+  struct stv_cost_node *nodes = stv_calloc(s->nnodes + 1, sizeof(*nodes));
+  struct stv_cost_pod *pods = stv_calloc(s->npods + 1, sizeof(*pods));
+  struct stv_label *ann_kv = NULL;
+  struct stv_labels *ann = NULL;
+  struct stv_cost_step step;
+  size_t i, running = 0, with_usage = 0;
+  int rc = 0;
+
+  if (nodes == NULL || pods == NULL) {
+    rc = stv_err_set(err, STV_ENOMEM, "out of memory");
+    goto out;
+  }
+  if (sd->annotation_key != NULL) {
+    ann_kv = stv_calloc(s->npods + 1, sizeof(*ann_kv));
+    ann = stv_calloc(s->npods + 1, sizeof(*ann));
+    if (ann_kv == NULL || ann == NULL) {
+      rc = stv_err_set(err, STV_ENOMEM, "out of memory");
+      goto out;
+    }
+  }
+  for (i = 0; i < s->nnodes; i++) {
+    const struct stv_node *n = &s->nodes[i];
+    struct stv_cost_node *c = &nodes[i];
+    c->name = n->name;
+    c->instance_type = n->instance_type;
+    c->zone = n->zone;
+    c->capacity_type = n->capacity_type;
+    c->provider_id = sd->node_pid ? sd->node_pid[i] : NULL;
+    c->labels = &n->labels;
+    c->cpu_cores = (double)n->alloc[STV_RES_CPU] / 1000.0;
+    c->ram_bytes = (double)n->alloc[STV_RES_MEMORY];
+    c->gpus = gpus_of(s, n->alloc);
+    c->price = -1;
+  }
+  for (i = 0; i < s->npods; i++) {
+    const struct stv_pod *p = &s->pods[i];
+    const struct stv_class *k = s->classes[p->cls];
+    struct stv_cost_pod *c = &pods[i];
+    c->ns = p->ns;
+    c->name = p->name;
+    c->node = p->node >= 0 ? s->nodes[p->node].name : NULL;
+    c->labels = &k->labels;
+    c->owner_kind = p->owner_kind;
+    c->owner_name = p->owner_name;
+    c->cpu_req = (double)k->req[STV_RES_CPU] / 1000.0;
+    c->ram_req = (double)k->req[STV_RES_MEMORY];
+    c->gpu_req = gpus_of(s, k->req);
+    c->cpu_use = c->ram_use = -1;
+    if (c->node != NULL) running++;
+    if (m != NULL && stv_metrics_get(m, p->ns, p->name, &c->cpu_use, &c->ram_use) && c->node != NULL) with_usage++;
+    if (ann != NULL && sd->pod_ann[i] != NULL) {
+      ann_kv[i].key = sd->annotation_key;
+      ann_kv[i].value = sd->pod_ann[i];
+      ann[i].n = 1;
+      ann[i].kv = &ann_kv[i];
+      c->annotations = &ann[i];
+    }
+  }
+  memset(&step, 0, sizeof(step));
+  step.hours = 1;
+  step.nodes = nodes;
+  step.nnodes = s->nnodes;
+  step.pods = pods;
+  step.npods = s->npods;
+  if ((rc = stv_report_add_step(rep, &step, err)) != 0) goto out;
+  if (m != NULL) {
+    if (with_usage < running &&
+        stv_report_note(rep, "usage known for %zu of %zu running pods; the others are costed by their requests",
+                        with_usage, running) != 0)
+      goto oom;
+    if (m->matched < m->len &&
+        stv_report_note(rep, "%zu pod%s in the metrics %s not in the snapshot (ignored)", m->len - m->matched,
+                        m->len - m->matched == 1 ? "" : "s", m->len - m->matched == 1 ? "is" : "are") != 0)
+      goto oom;
+  }
+  goto out;
+oom:
+  rc = stv_err_set(err, STV_ENOMEM, "out of memory");
+out:
+  stv_free(nodes);
+  stv_free(pods);
+  stv_free(ann_kv);
+  stv_free(ann);
+  return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Right-sizing: re-pack with current and suggested requests              */
+
+struct pack_result {
+  double hourly;
+  size_t nodes, unsched;
+};
+
+static int pack_once(struct stv_snapshot *s, const struct stv_catalog *cat, unsigned allowed,
+                     struct pack_result *res, struct stv_err *err) {
+  struct stv_templates t;
+  struct stv_problem pb;
+  struct stv_plan plan;
+  int rc;
+  if ((rc = stv_snapshot_finish(s, err)) != 0) return rc;
+  if ((rc = stv_templates_build(&t, cat, s, allowed, err)) != 0) return rc;
+  memset(&pb, 0, sizeof(pb));
+  pb.snap = s;
+  pb.tmpl = t.v;
+  pb.ntmpl = t.n;
+  pb.currency = cat->currency;
+  rc = stv_pack(&pb, &plan, err);
+  if (rc == 0) {
+    res->hourly = plan.new_cost;
+    res->nodes = plan.nnew;
+    res->unsched = plan.nunsched;
+    stv_plan_close(&plan);
+  }
+  stv_templates_close(&t);
+  return rc;
+}
+
+static int64_t cpu_milli(double cores) { return (int64_t)ceil(cores * 1000.0 - 1e-6); }
+
+/* Sets class c's cpu and memory requests to the suggestion w. */
+static void apply_suggestion(struct stv_class *c, const struct stv_rightsize_row *w) {
+  c->req[STV_RES_CPU] = cpu_milli(w->cpu_suggest);
+  c->req[STV_RES_MEMORY] = (int64_t)ceil(w->ram_suggest);
+}
+
+/*
+ * The snapshot re-packed: every movable pod pending on no nodes, DaemonSets
+ * reserved on each new node, static pods left out; first with the current
+ * requests, then with the suggested ones. Changes s for good.
+ */
+static int repack_snapshot(struct stv_report *rep, struct stv_snapshot *s, const struct stv_catalog *cat,
+                           unsigned allowed, struct stv_err *err) {
+  struct stv_report_repack *rp = &rep->repack;
+  struct pack_result a, b;
+  const struct stv_rightsize_row **by_class = NULL;
+  unsigned char *mixed = NULL;
+  size_t i, nstatic = 0, nmoved = 0;
+  int rc;
+
+  for (i = 0; i < s->npods; i++) {
+    struct stv_pod *p = &s->pods[i];
+    if (p->flags & STV_POD_MIRROR) {
+      p->phase = STV_PHASE_SUCCEEDED;
+      nstatic++;
+      continue;
+    }
+    if (p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED) continue;
+    p->node = -1;
+    p->node_name = NULL;
+    p->phase = STV_PHASE_PENDING;
+    if (!s->classes[p->cls]->daemonset) nmoved++;
+  }
+  s->nnodes = 0;
+  if ((rc = pack_once(s, cat, allowed, &a, err)) != 0) return stv_err_prefix(err, "re-pack with current requests");
+
+  /* The suggestion of each class: its pods' controller, when they share one. */
+  by_class = stv_calloc(s->nclasses + 1, sizeof(*by_class));
+  mixed = stv_calloc(s->nclasses + 1, 1);
+  if (by_class == NULL || mixed == NULL) {
+    rc = stv_err_set(err, STV_ENOMEM, "out of memory");
+    goto out;
+  }
+  for (i = 0; i < s->npods; i++) {
+    const struct stv_pod *p = &s->pods[i];
+    const struct stv_rightsize_row *w = NULL;
+    const char *kind;
+    char name[300];
+    if (p->phase == STV_PHASE_SUCCEEDED) continue;
+    if (stv_report_controller_of(p->owner_kind, p->owner_name, &s->classes[p->cls]->labels, &kind, name,
+                                 sizeof(name)) == 0)
+      w = stv_report_rightsize_find(rep, p->ns, kind, name);
+    if (by_class[p->cls] == NULL && !mixed[p->cls])
+      by_class[p->cls] = w;
+    else if (by_class[p->cls] != w)
+      mixed[p->cls] = 1;
+    if (w == NULL && by_class[p->cls] == NULL) mixed[p->cls] |= 2; /* some pod without a suggestion */
+  }
+  {
+    size_t nc = s->nclasses;
+    /* Classes whose pods share one controller change in place. */
+    for (i = 0; i < nc; i++)
+      if (by_class[i] != NULL && !(mixed[i] & 1) && !(mixed[i] & 2)) apply_suggestion(s->classes[i], by_class[i]);
+    /* Others: a new class per pod's suggestion. */
+    for (i = 0; i < s->npods; i++) {
+      struct stv_pod *p = &s->pods[i];
+      const struct stv_rightsize_row *w = NULL;
+      const char *kind;
+      char name[300];
+      struct stv_class copy;
+      uint32_t id;
+      if (p->phase == STV_PHASE_SUCCEEDED || p->cls >= nc || !mixed[p->cls]) continue;
+      if (stv_report_controller_of(p->owner_kind, p->owner_name, &s->classes[p->cls]->labels, &kind, name,
+                                   sizeof(name)) == 0)
+        w = stv_report_rightsize_find(rep, p->ns, kind, name);
+      if (w == NULL) continue;
+      copy = *s->classes[p->cls];
+      apply_suggestion(&copy, w);
+      if ((rc = stv_snapshot_intern_class(s, &copy, &id)) != 0) {
+        rc = stv_err_set(err, rc, "re-pack: %s", stv_strerror(rc));
+        goto out;
+      }
+      p->cls = id;
+    }
+  }
+  if ((rc = pack_once(s, cat, allowed, &b, err)) != 0) {
+    stv_err_prefix(err, "re-pack with suggested requests");
+    goto out;
+  }
+  rp->done = 1;
+  rp->current_hourly = a.hourly;
+  rp->current_nodes = a.nodes;
+  rp->current_unschedulable = a.unsched;
+  rp->suggested_hourly = b.hourly;
+  rp->suggested_nodes = b.nodes;
+  rp->suggested_unschedulable = b.unsched;
+  rp->monthly_saving = (a.hourly - b.hourly) * STV_HOURS_PER_MONTH;
+  snprintf(rp->note, sizeof(rp->note),
+           "Re-packed %zu pods on new nodes (scheduling rules honoured; DaemonSets reserved on every node; %zu static "
+           "pods left out).",
+           nmoved, nstatic);
+out:
+  stv_free(by_class);
+  stv_free(mixed);
+  return rc;
+}
+
+/*
+ * Without a snapshot (Prometheus): a snapshot of each controller's mean
+ * replicas at its requests, no scheduling rules, re-packed twice.
+ */
+static int repack_synthetic(struct stv_report *rep, const struct stv_catalog *cat, unsigned allowed,
+                            struct stv_err *err) {
+  struct stv_report_repack *rp = &rep->repack;
+  struct stv_snapshot s;
+  struct pack_result a, b;
+  uint32_t *cls = NULL;
+  size_t i, npods = 0;
+  int rc;
+  char buf[700];
+
+  if ((rc = stv_snapshot_init(&s)) != 0) return stv_err_set(err, rc, "out of memory");
+  if ((cls = stv_calloc(rep->nrightsize + 1, sizeof(*cls))) == NULL) {
+    rc = stv_err_set(err, STV_ENOMEM, "out of memory");
+    goto out;
+  }
+  for (i = 0; i < rep->nrightsize; i++) {
+    const struct stv_rightsize_row *w = &rep->rightsize[i];
+    struct stv_class c;
+    long n = lround(w->replicas), k;
+    memset(&c, 0, sizeof(c));
+    if (n < 1) n = 1;
+    snprintf(buf, sizeof(buf), "%s/%s/%s", w->ns, w->kind, w->name);
+    if ((c.ns = stv_strpool_get(&s.pool, w->ns)) == NULL || (c.example = stv_strpool_get(&s.pool, buf)) == NULL)
+      goto oom;
+    c.req[STV_RES_CPU] = cpu_milli(w->cpu_req);
+    c.req[STV_RES_MEMORY] = (int64_t)ceil(w->ram_req);
+    c.req[STV_RES_PODS] = 1;
+    if (strcmp(w->kind, "DaemonSet") == 0) {
+      c.daemonset = 1;
+      c.owner_uid = c.example;
+      n = 1;
+    }
+    if ((rc = stv_snapshot_intern_class(&s, &c, &cls[i])) != 0) goto oom;
+    for (k = 0; k < n; k++) {
+      struct stv_pod p;
+      memset(&p, 0, sizeof(p));
+      snprintf(buf, sizeof(buf), "%s-%ld", w->name, k);
+      p.ns = c.ns;
+      if ((p.name = stv_strpool_get(&s.pool, buf)) == NULL) goto oom;
+      p.cls = cls[i];
+      p.node = -1;
+      p.phase = STV_PHASE_PENDING;
+      if ((rc = stv_snapshot_add_pod(&s, &p)) != 0) goto oom;
+      if (!c.daemonset) npods++;
+    }
+  }
+  if ((rc = pack_once(&s, cat, allowed, &a, err)) != 0) {
+    stv_err_prefix(err, "re-pack with current requests");
+    goto out;
+  }
+  for (i = 0; i < rep->nrightsize; i++) apply_suggestion(s.classes[cls[i]], &rep->rightsize[i]);
+  if ((rc = pack_once(&s, cat, allowed, &b, err)) != 0) {
+    stv_err_prefix(err, "re-pack with suggested requests");
+    goto out;
+  }
+  rp->done = 1;
+  rp->current_hourly = a.hourly;
+  rp->current_nodes = a.nodes;
+  rp->current_unschedulable = a.unsched;
+  rp->suggested_hourly = b.hourly;
+  rp->suggested_nodes = b.nodes;
+  rp->suggested_unschedulable = b.unsched;
+  rp->monthly_saving = (a.hourly - b.hourly) * STV_HOURS_PER_MONTH;
+  snprintf(rp->note, sizeof(rp->note),
+           "Re-packed %zu pods (each controller's mean replicas) on new nodes, without scheduling rules (the metrics "
+           "carry none).",
+           npods);
+  rc = 0;
+  goto out;
+oom:
+  rc = stv_err_set(err, STV_ENOMEM, "out of memory");
+out:
+  stv_free(cls);
+  stv_snapshot_close(&s);
+  return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Prometheus input                                                       */
+
+#ifdef STV_HAVE_PROM
+static void prom_note(void *ctx, const char *msg) {
+  struct stv_report *r = ctx;
+  stv_report_note(r, "prometheus: %s", msg);
+}
+#endif
+
+/* Parses --end: RFC 3339 in UTC ("2024-05-01T00:00:00Z") or unix seconds. */
+static int parse_time(const char *s, int64_t *out, struct stv_err *err) {
+  struct tm tm;
+  int y, mo, d, h, mi, sec, n = 0;
+  char *end;
+  long long v;
+  errno = 0;
+  v = strtoll(s, &end, 10);
+  if (end != s && *end == '\0' && errno == 0 && v > 0) {
+    *out = v;
+    return 0;
+  }
+  if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &y, &mo, &d, &h, &mi, &sec, &n) == 6 && s[n] == '\0' && mo >= 1 &&
+      mo <= 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 && sec < 61) {
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    *out = (int64_t)timegm(&tm);
+    return 0;
+  }
+  return stv_err_set(err, STV_EINVAL, "--end: \"%s\" is neither RFC 3339 UTC (2024-05-01T00:00:00Z) nor unix seconds",
+                     s);
+}
+
+static int collect_prometheus(const struct report_opts *o, struct stv_report *rep, struct stv_err *err) {
+#ifdef STV_HAVE_PROM
+  struct stv_prom_opts po;
+  int64_t window = 0, step = 300, end = 0;
+  int rc;
+  memset(&po, 0, sizeof(po));
+  if ((rc = stv_prom_parse_duration(o->window, &window, err)) != 0) return stv_err_prefix(err, "--window");
+  if (o->step != NULL && (rc = stv_prom_parse_duration(o->step, &step, err)) != 0)
+    return stv_err_prefix(err, "--step");
+  if (window % step != 0 || window < step)
+    return stv_err_set(err, STV_EINVAL, "--window must be a whole number of --step (%s is not a multiple of %s)",
+                       o->window, o->step ? o->step : "5m");
+  if (o->end != NULL) {
+    if ((rc = parse_time(o->end, &end, err)) != 0) return rc;
+  } else {
+    end = (int64_t)time(NULL);
+    end -= end % step;
+  }
+  if (o->timeout != NULL) {
+    double t;
+    if ((rc = parse_number(o->timeout, "--timeout", &t, err)) != 0) return rc;
+    po.timeout_ms = (long)(t * 1000.0);
+  }
+  po.url = o->prometheus;
+  po.start = end - window;
+  po.end = end;
+  po.step = step;
+  po.note = prom_note;
+  po.note_ctx = rep;
+  return stv_prom_collect(&po, rep, err);
+#else
+  (void)o;
+  (void)rep;
+  (void)parse_time;
+  return stv_err_set(err, STV_EUNSUPPORTED,
+                     "--prometheus: this stevedore was built without the Prometheus client (controller/prom.c)");
+#endif
+}
+
+/* ---------------------------------------------------------------------- */
+/* The command                                                            */
+
+/* Exit status for a failed phase: 2 for what the user can fix in the input. */
+static int exit_status(int code, int input) {
+  if (!input) return code == STV_EINVAL ? 2 : 1;
+  switch (code) {
+  case STV_ENOMEM:
+  case STV_EIO:
+  case STV_EUNSUPPORTED:
+    return 1;
+  default:
+    return 2;
+  }
+}
+
+int stv_cmd_report(int argc, char **argv) {
+  struct report_opts o;
+  struct settings set;
+  struct stv_report rep;
+  struct stv_snapshot snap;
+  struct stv_snapshot_read_stats stats;
+  struct stv_catalog cat;
+  struct stv_metrics met;
+  struct side sd;
+  struct stv_buf out;
+  struct stv_err err = {0, ""};
+  enum stv_report_format fmt;
+  enum stv_report_by by;
+  const char *by_key;
+  unsigned allowed = 0;
+  int rc, status = 0, have_snap = 0, have_cat = 0, have_met = 0, input = 1;
+  char source[600];
+  size_t i;
+
+  memset(&set, 0, sizeof(set));
+  memset(&rep, 0, sizeof(rep));
+  memset(&sd, 0, sizeof(sd));
+  memset(&stats, 0, sizeof(stats));
+  stv_buf_init(&out);
+  rc = parse_opts(argc, argv, &o, &err);
+  if (rc == 1) {
+    usage(stdout);
+    stv_free(o.snapshots);
+    return 0;
+  }
+  if (rc != 0) goto fail;
+
+  /* Options, then the config file under them. */
+  if (stv_report_format_parse(o.output, &fmt) != 0) {
+    rc = stv_err_set(&err, STV_EINVAL, "--output: unknown format \"%s\" (use table, csv, json, html)", o.output);
+    goto fail;
+  }
+  if (fmt == STV_REPORT_HTML && !stv_report_have_html()) {
+    rc = stv_err_set(&err, STV_EUNSUPPORTED,
+                     "--output html: this stevedore was built without the HTML report (pricing/report_html.c); use "
+                     "table, csv or json");
+    goto fail;
+  }
+  if (stv_report_by_parse(o.by, &by, &by_key) != 0) {
+    rc = stv_err_set(&err, STV_EINVAL,
+                     "--by: unknown grouping \"%s\" (use namespace, label:KEY, annotation:KEY, controller, node)",
+                     o.by);
+    goto fail;
+  }
+  if ((rc = parse_capacity_types(o.capacity_types, &allowed, &err)) != 0) goto fail;
+  set.margin = 0.2;
+  if (o.config != NULL && (rc = load_config(&set, o.config, &err)) != 0) goto fail;
+  if (o.shared != NULL && (rc = set_shared_list(&set, o.shared, &err)) != 0) goto fail;
+  if (o.shared_mode != NULL) {
+    if (strcmp(o.shared_mode, "even") == 0) {
+      set.ro.shared_mode = STV_SHARED_EVEN;
+    } else if (strcmp(o.shared_mode, "proportional") == 0) {
+      set.ro.shared_mode = STV_SHARED_PROPORTIONAL;
+    } else {
+      rc = stv_err_set(&err, STV_EINVAL, "--shared-mode: unknown \"%s\" (use even or proportional)", o.shared_mode);
+      goto fail;
+    }
+  }
+  if (o.overhead != NULL && (rc = parse_number(o.overhead, "--overhead", &set.ro.overhead_hourly, &err)) != 0)
+    goto fail;
+  if (o.margin != NULL) {
+    if ((rc = parse_number(o.margin, "--margin", &set.margin, &err)) != 0) goto fail;
+    if (set.margin > 10) {
+      rc = stv_err_set(&err, STV_EINVAL, "--margin: %s is more than 10 (1000 %%); write 0.2 for 20 %%", o.margin);
+      goto fail;
+    }
+  }
+
+  /* The catalogue. */
+  if ((rc = stv_catalog_load(&cat, o.catalog, &err)) != 0) goto fail;
+  have_cat = 1;
+
+  /* The engine. */
+  if (o.prometheus)
+    snprintf(source, sizeof(source), "prometheus %s, window %s, step %s", o.prometheus, o.window,
+             o.step ? o.step : "5m");
+  else {
+    size_t n = (size_t)snprintf(source, sizeof(source), "snapshot");
+    for (i = 0; i < o.nsnapshots && n < sizeof(source); i++)
+      n += (size_t)snprintf(source + n, sizeof(source) - n, " %s", o.snapshots[i]);
+    if (o.metrics && n < sizeof(source)) snprintf(source + n, sizeof(source) - n, ", usage %s", o.metrics);
+  }
+  set.ro.catalog = &cat;
+  set.ro.by = by;
+  set.ro.by_key = by_key;
+  set.ro.overrides = set.ov;
+  set.ro.noverrides = set.nov;
+  set.ro.provider_capacity = set.pc;
+  set.ro.nprovider_capacity = set.npc;
+  set.ro.point_in_time = o.prometheus == NULL;
+  set.ro.rightsize = o.rightsize;
+  set.ro.margin = set.margin;
+  set.ro.source = source;
+  if ((rc = stv_report_init(&rep, &set.ro, &err)) != 0) goto fail;
+
+  if (o.prometheus == NULL) {
+    if ((rc = stv_snapshot_init(&snap)) != 0) {
+      rc = stv_err_set(&err, rc, "out of memory");
+      goto fail;
+    }
+    have_snap = 1;
+    sd.snap = &snap;
+    sd.stats = &stats;
+    sd.annotation_key = by == STV_BY_ANNOTATION ? by_key : NULL;
+    for (i = 0; i < o.nsnapshots; i++)
+      if ((rc = stv_json_stream_file(o.snapshots[i], side_item, &sd, &err)) != 0) goto fail;
+    if ((rc = stv_snapshot_finish(&snap, &err)) != 0) goto fail;
+    if (o.metrics != NULL) {
+      stv_metrics_init(&met);
+      have_met = 1;
+      if ((rc = stv_metrics_read_file(&met, o.metrics, &err)) != 0) goto fail;
+      if (met.len == 0 && stv_report_note(&rep, "the metrics file %s lists no pods", o.metrics) != 0) goto oom;
+    }
+    if ((rc = snapshot_step(&rep, &snap, &sd, have_met ? &met : NULL, &err)) != 0) goto fail;
+  } else {
+    input = 0;
+    if ((rc = collect_prometheus(&o, &rep, &err)) != 0) goto fail;
+  }
+  if ((rc = stv_report_finish(&rep, &err)) != 0) goto fail;
+  if (o.rightsize) {
+    input = 0;
+    if (have_snap)
+      rc = repack_snapshot(&rep, &snap, &cat, allowed, &err);
+    else
+      rc = repack_synthetic(&rep, &cat, allowed, &err);
+    if (rc != 0) goto fail;
+  }
+  if (!o.quiet && have_snap) {
+    char note[512];
+    stv_snapshot_read_stats_format(&stats, note, sizeof(note));
+    if (note[0]) fprintf(stderr, "stevedore report: note: %s\n", note);
+  }
+  input = 0;
+  if ((rc = stv_report_render(&rep, fmt, &out, &err)) != 0) goto fail;
+  if (!o.quiet && !rep.complete)
+    fprintf(stderr, "stevedore report: warning: the report is incomplete (%zu unpriced node%s); see the report\n",
+            rep.nunpriced, rep.nunpriced == 1 ? "" : "s");
+  if (out.len > 0) fwrite(out.data, 1, out.len, stdout);
+  if (fflush(stdout) != 0) {
+    fprintf(stderr, "stevedore report: cannot write the report to standard output\n");
+    status = 1;
+  }
+  goto done;
+oom:
+  rc = stv_err_set(&err, STV_ENOMEM, "out of memory");
+fail:
+  fprintf(stderr, "stevedore report: %s\n", err.msg[0] ? err.msg : stv_strerror(rc));
+  status = exit_status(rc, input);
+done:
+  stv_buf_close(&out);
+  stv_report_close(&rep);
+  if (have_met) stv_metrics_close(&met);
+  if (have_snap) stv_snapshot_close(&snap);
+  if (have_cat) stv_catalog_close(&cat);
+  stv_free(sd.pod_ann);
+  stv_free(sd.node_pid);
+  settings_close(&set);
+  stv_free(o.snapshots);
+  return status;
+}
