@@ -171,6 +171,7 @@ struct stv_class {
 #define STV_POD_MIRROR         0x01 /* static pod (kubernetes.io/config.mirror) */
 #define STV_POD_LOCAL_STORAGE  0x02 /* emptyDir or hostPath volume */
 #define STV_POD_DO_NOT_DISRUPT 0x04 /* stevedore.io/do-not-disrupt: "true" */
+#define STV_POD_HEADROOM       0x08 /* a virtual pod holding headroom, not a real pod */
 
 struct stv_pod {
   const char *ns;
@@ -290,6 +291,9 @@ struct stv_template {
   double price;               /* per hour */
   int64_t limit;              /* nodes available (reserved count), -1 = any */
   int64_t alloc[STV_MAX_RES]; /* allocatable before DaemonSet overhead */
+  double interruption_rate;   /* spot: fraction interrupted per month (Spot
+                                 Advisor frequency), 0 when unknown */
+  const char *pool;           /* node pool it comes from, NULL = default */
   struct stv_labels labels;   /* kubernetes.io/hostname excluded */
   uint32_t ntaints;
   struct stv_taint *taints;
@@ -316,6 +320,24 @@ int stv_class_fits_node(const struct stv_class *c, const struct stv_node_view *v
 /* Returns 1 when the tolerations tolerate the taint. */
 int stv_tolerates(const struct stv_toleration *tol, uint32_t ntol, const struct stv_taint *t);
 
+/*
+ * Spot risk policy of the optimizer. The effective hourly price of a spot
+ * node is its price + interruption_rate / 730 x pods on it x restart_cost:
+ * the expected cost of restarting its pods. Limits are on new nodes.
+ */
+struct stv_spot_policy {
+  double restart_cost;      /* currency per pod per interruption (>= 0) */
+  double max_share;         /* of new-node hourly cost on spot, 0..1 */
+  double max_pool_fraction; /* of new spot nodes in one type x zone, 0..1 */
+};
+
+#define STV_SPOT_RESTART_COST_DEFAULT 0.10
+#define STV_SPOT_MAX_SHARE_DEFAULT 1.0
+#define STV_SPOT_MAX_POOL_FRACTION_DEFAULT 0.30
+
+/* Sets the defaults above. */
+void stv_spot_policy_default(struct stv_spot_policy *sp);
+
 struct stv_problem {
   const struct stv_snapshot *snap; /* borrowed */
   const struct stv_template *tmpl; /* borrowed */
@@ -327,6 +349,15 @@ struct stv_problem {
    * fill only). The result is deterministic for a given value.
    */
   long search_limit;
+  /*
+   * The optimizer (stv_optimize): wall-time budget in seconds (<= 0: the
+   * heuristic's plan only), the clock it is measured with (seconds, any
+   * origin; the packer reads no clock itself; NULL = no time limit, the
+   * deterministic work limits only) and the spot policy.
+   */
+  double time_limit;
+  double (*clock)(void);
+  struct stv_spot_policy spot;
 };
 
 #define STV_SEARCH_DEFAULT 50000
@@ -361,6 +392,12 @@ struct stv_plan {
   double new_cost; /* hourly cost of the new nodes */
   int has_lower_bound;
   double lower_bound; /* proven lower bound on new_cost */
+  /* Filled by stv_optimize (zeros after stv_pack alone). */
+  int optimized;           /* 1 when the optimizer ran */
+  int lp_converged;        /* column generation reached the LP optimum */
+  double heuristic_cost;   /* new_cost of the heuristic's plan it started from */
+  double solve_ms_budget;  /* time limit it ran under, ms (0 = none) */
+  long columns;            /* patterns generated */
 };
 
 /*
@@ -372,5 +409,13 @@ struct stv_plan {
  */
 int stv_pack(const struct stv_problem *p, struct stv_plan *plan, struct stv_err *err);
 void stv_plan_close(struct stv_plan *plan);
+
+/*
+ * Packs as stv_pack, then improves the new nodes by column generation over
+ * the pod classes and offerings (packer/optimize.c): the plan is never more
+ * expensive than the heuristic's, always feasible, and carries a proven
+ * lower bound. Same arguments and ownership as stv_pack.
+ */
+int stv_optimize(const struct stv_problem *p, struct stv_plan *plan, struct stv_err *err);
 
 #endif
