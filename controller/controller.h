@@ -19,7 +19,11 @@ struct stv_recommend_args {
   const char *catalog; /* spec for stv_catalog_load */
   unsigned allowed;    /* (1u << STV_CT_*) mask of capacity types */
   long search_limit;   /* stv_problem.search_limit */
+  double time_limit;   /* optimizer budget, seconds; <= 0: heuristic only */
 };
+
+/* Seconds on the monotonic clock: the optimizer's stv_problem.clock. */
+double stv_monotonic_seconds(void);
 
 /* A recommendation and everything it points into; close with _close. */
 struct stv_recommend_result {

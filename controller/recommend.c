@@ -4,6 +4,7 @@
  * the plan as a table for a person or as JSON for tools. The whole output
  * is built in memory first, so a failure prints nothing on stdout.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@ struct recommend_opts {
   unsigned allowed;
   int json;
   int quiet;
+  double time_limit;
 };
 
 static void usage(FILE *f) {
@@ -80,12 +82,14 @@ static int parse_opts(int argc, char **argv, struct recommend_opts *o, struct st
                                            {"capacity-types", required_argument, NULL, 'C'},
                                            {"output", required_argument, NULL, 'o'},
                                            {"quiet", no_argument, NULL, 'q'},
+                                           {"time-limit", required_argument, NULL, 'T'},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
   int ch;
   memset(o, 0, sizeof(*o));
   o->catalog = "aws:us-east-1";
   o->capacity_types = "reserved,on-demand";
+  o->time_limit = 10;
   o->snapshots = stv_calloc((size_t)argc + 1, sizeof(*o->snapshots));
   if (o->snapshots == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
   opterr = 0;
@@ -112,6 +116,15 @@ static int parse_opts(int argc, char **argv, struct recommend_opts *o, struct st
     case 'q':
       o->quiet = 1;
       break;
+    case 'T': {
+      char *end;
+      errno = 0;
+      o->time_limit = strtod(optarg, &end);
+      if (errno || end == optarg || *end != '\0' || !(o->time_limit >= 0) || o->time_limit > 86400)
+        return stv_err_set(err, STV_EINVAL, "--time-limit: \"%s\" is not a number of seconds from 0 to 86400",
+                           optarg);
+      break;
+    }
     case 'h':
       return 1;
     case ':':
@@ -406,6 +419,12 @@ static int render_table(const struct stv_problem *pb, const struct stv_plan *pla
 
 /* ---------------------------------------------------------------------- */
 
+double stv_monotonic_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static double now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -439,9 +458,12 @@ int stv_recommend_run(const struct stv_recommend_args *a, struct stv_recommend_r
   pb.ntmpl = r->templates.n;
   pb.currency = r->catalog.currency;
   pb.search_limit = a->search_limit;
+  pb.time_limit = a->time_limit;
+  pb.clock = stv_monotonic_seconds;
+  stv_spot_policy_default(&pb.spot);
   r->problem = pb;
   t0 = now_ms();
-  if ((rc = stv_pack(&r->problem, &r->plan, err)) != 0) return rc;
+  if ((rc = stv_optimize(&r->problem, &r->plan, err)) != 0) return rc;
   r->have_plan = 1;
   r->pack_ms = now_ms() - t0;
   return 0;
@@ -496,6 +518,7 @@ int stv_cmd_recommend(int argc, char **argv) {
   a.nsnapshots = o.nsnapshots;
   a.catalog = o.catalog;
   a.allowed = o.allowed;
+  a.time_limit = o.time_limit;
   rc = stv_recommend_run(&a, &r, &err);
   if (rc != 0) {
     fprintf(stderr, "stevedore recommend: %s\n", err.msg[0] ? err.msg : stv_strerror(rc));

@@ -27,145 +27,8 @@
 
 #include <glpk.h>
 
-#include "packer.h"
+#include "pack_internal.h"
 
-#define ZONE_KEY      "topology.kubernetes.io/zone"
-#define ZONE_KEY_BETA "failure-domain.beta.kubernetes.io/zone"
-#define HOST_KEY      "kubernetes.io/hostname"
-
-enum level { LVL_HOST, LVL_ZONE, LVL_OTHER };
-
-/* A required pod (anti-)affinity term or a spread constraint, resolved. */
-struct rule {
-  int kind; /* RULE_AFF, RULE_ANTI, RULE_SPREAD */
-  enum level level;
-  uint32_t owner; /* class that carries the rule */
-  int self;       /* the owner's own labels match */
-  int32_t max_skew;
-  int32_t min_domains;
-  uint64_t *match; /* classes whose pods the rule counts */
-  const struct stv_spread *spread;
-  unsigned char *zelig; /* zone spread: which zones are domains */
-};
-
-enum { RULE_AFF, RULE_ANTI, RULE_SPREAD };
-
-struct group {
-  uint32_t cls;
-  int32_t zone; /* -1: any zone */
-  uint32_t remaining;
-  uint32_t total;
-  uint32_t *pods; /* pod indexes, total of them */
-  uint32_t taken; /* pods handed out to plan nodes */
-  double worth;
-};
-
-struct tinfo {
-  uint32_t t;
-  int32_t zone;
-  int64_t alloc[STV_MAX_RES]; /* after DaemonSet overhead */
-  uint32_t ndaemons;
-  uint32_t *daemons;
-  int64_t limit_left; /* -1: unlimited */
-  uint64_t *presence; /* DaemonSet classes on a fresh node */
-  int dominated;      /* another template is as good in every way */
-  /* cached best pattern for the current remaining counts */
-  int valid, pinned, searched;
-  uint32_t npat;
-  uint32_t *pat_g, *pat_k;
-  size_t cap_pat, cap_patk;
-  double value;
-};
-
-/* A node being filled: existing or new. */
-struct nstate {
-  int32_t existing;
-  int32_t tmpl; /* index into tinfo */
-  int zone;
-  int64_t free[STV_MAX_RES];
-  uint64_t *presence;   /* classes present (bound or planned) */
-  const uint64_t *base; /* classes present before planning (DaemonSets, bound pods) */
-  uint32_t *gcount;     /* planned count per group (dense scratch) */
-  uint32_t *pat_g;      /* groups with gcount != 0 */
-  uint32_t npat;
-  uint32_t *rcnt;       /* per rule: pods on the node that the rule counts */
-  uint32_t *touched;    /* rules counted since the last reset, each once */
-  unsigned char *tmark; /* per rule: listed in touched */
-  uint32_t ntouched;
-};
-
-/* A node of the plan before pods are handed out: a pattern and its copies. */
-struct kept {
-  int32_t existing;
-  int32_t tmpl;
-  uint32_t mult;
-  uint32_t npat;
-  uint32_t *g, *k;
-};
-
-struct solve {
-  const struct stv_problem *p;
-  const struct stv_snapshot *s;
-  struct stv_arena a;
-  int ndim;
-  size_t W; /* words per class bitset */
-  size_t nclasses;
-  /* zones */
-  const char **zones;
-  size_t nzones;
-  int32_t *node_zone; /* zone index of each existing node, -1 when none */
-  /* rules */
-  struct rule *rules;
-  size_t nrules;
-  uint32_t **class_rules;       /* per class: rule indexes, terminated by UINT32_MAX */
-  uint32_t **rules_counting;    /* per class: hostname rules whose selector counts it */
-  uint32_t **zrules_counting;   /* per class: zone rules whose selector counts it */
-  uint32_t *zcnt;               /* [rule][zone]: pods a zone rule counts there */
-  unsigned char *rule_anywhere; /* per rule: a matching pod exists or is planned */
-  int64_t minreq[STV_MAX_RES];  /* smallest request of the remaining groups */
-  long search_limit;            /* subset search budget per node, <= 0: none */
-  long search_left;             /* what is left of the budget for the whole solve */
-  long stat_rounds, stat_evals; /* for the curious: rounds and pattern evaluations */
-  uint32_t **act;               /* per zone (+1): groups with pods left, in order */
-  size_t *nact;
-  uint64_t *anti_host;    /* per class W words: classes it may not share a node with */
-  uint64_t *aff_host_any; /* classes having hostname affinity rules */
-  uint64_t *spread_host_owner;
-  /* existing bound pods: per node (class,count) pairs */
-  uint32_t *bound_off;
-  uint32_t *bound_cls;
-  uint32_t *bound_cnt;
-  uint32_t *zone_count; /* [class][zone]: bound + zone-assigned pods */
-  /* templates */
-  struct tinfo *ti;
-  size_t nti;
-  uint64_t *compat; /* per template: W words of classes */
-  uint32_t *sig;    /* per class: placement signature */
-  uint64_t *tmpl_any; /* classes that some template can take */
-  size_t nsig;
-  int32_t *ti_zone_of_tmpl; /* zone index of each problem template */
-  /* groups */
-  struct group *g;
-  size_t ng;
-  uint32_t *order; /* groups by worth, decreasing */
-  /* results */
-  struct kept *nodes;
-  size_t nnodes, cap_nodes;
-  /* unschedulable */
-  struct stv_plan_unsched *un;
-  size_t nun, cap_un;
-  double lambda[STV_MAX_RES];
-};
-
-#define BIT_SET(w, i) ((w)[(i) >> 6] |= (uint64_t)1 << ((i)&63))
-#define BIT_GET(w, i) (((w)[(i) >> 6] >> ((i)&63)) & 1)
-
-static int bits_intersect(const uint64_t *a, const uint64_t *b, size_t W) {
-  size_t i;
-  for (i = 0; i < W; i++)
-    if (a[i] & b[i]) return 1;
-  return 0;
-}
 
 static enum level level_of(const char *key) {
   if (strcmp(key, HOST_KEY) == 0) return LVL_HOST;
@@ -1056,7 +919,7 @@ static uint32_t host_cap(struct solve *S, const struct nstate *n, uint32_t c, ui
   const uint64_t *anti = &S->anti_host[(size_t)c * S->W];
   const uint32_t *ri;
   *first = 0;
-  if (bits_intersect(anti, n->presence, S->W)) return 0;
+  if (stv__bits_intersect(anti, n->presence, S->W)) return 0;
   if (BIT_GET(anti, c) && want > 1) want = 1; /* self anti-affinity: one per node */
   for (ri = S->class_rules[c]; *ri != UINT32_MAX && want > 0; ri++) {
     const struct rule *r = &S->rules[*ri];
@@ -1600,7 +1463,7 @@ out:
  * one, holds its requests next to its own DaemonSets, runs no DaemonSet the
  * old one did not (so hostname rules stay as checked), and has count left.
  */
-static void right_size(struct solve *S) {
+static void right_size(struct solve *S, int keep_spot) {
   size_t i, ti;
   for (i = 0; i < S->nnodes; i++) {
     struct kept *k = &S->nodes[i];
@@ -1613,6 +1476,7 @@ static void right_size(struct solve *S) {
     int r;
     if (k->existing >= 0) continue;
     cur = &S->ti[k->tmpl];
+    if (keep_spot && S->p->tmpl[cur->t].capacity_type == STV_CT_SPOT) continue;
     best_price = S->p->tmpl[cur->t].price;
     memset(need, 0, sizeof(need));
     for (q = 0; q < k->npat; q++) {
@@ -1625,6 +1489,7 @@ static void right_size(struct solve *S) {
       const struct tinfo *t = &S->ti[ti];
       double price = S->p->tmpl[t->t].price;
       if (price >= best_price - 1e-12 || (long)ti == k->tmpl) continue;
+      if (keep_spot && S->p->tmpl[t->t].capacity_type == STV_CT_SPOT) continue;
       if (zone >= 0 && t->zone != zone) continue;
       if (t->limit_left >= 0 && t->limit_left < (int64_t)k->mult) continue;
       if (!fits_vec(need, t->alloc, S->ndim)) continue;
@@ -2186,7 +2051,7 @@ out:
   return rc;
 }
 
-int stv_pack(const struct stv_problem *p, struct stv_plan *plan, struct stv_err *err) {
+static int pack_run(const struct stv_problem *p, struct stv_plan *plan, int optimize, struct stv_err *err) {
   struct solve S;
   uint32_t *remaining = NULL;
   size_t i;
@@ -2201,6 +2066,7 @@ int stv_pack(const struct stv_problem *p, struct stv_plan *plan, struct stv_err 
   S.nclasses = p->snap->nclasses;
   S.W = (S.nclasses + 63) / 64 + 1;
   S.search_limit = p->search_limit == 0 ? STV_SEARCH_DEFAULT : p->search_limit;
+  S.cg_bound = -1;
   S.search_left = S.search_limit > 0 ? S.search_limit * STV_SEARCH_NODES : 0;
   for (i = 0; i < S.nclasses; i++)
     if (!S.s->classes[i]->daemonset) plan->npending += S.s->classes[i]->npending;
@@ -2229,7 +2095,17 @@ int stv_pack(const struct stv_problem *p, struct stv_plan *plan, struct stv_err 
     }
   if ((rc = sort_groups(&S)) || (rc = pack_existing(&S, remaining)) || (rc = pack_new(&S, remaining)))
     goto out;
-  right_size(&S);
+  right_size(&S, 0);
+  if (optimize) {
+    if ((rc = stv__optimize(&S))) goto out;
+    /* Surplus pods taken off may leave room for a cheaper type; spot nodes
+     * stay as they are, for the spot limits the optimizer kept, and with a
+     * spot share limit so does everything else. */
+    if (S.cg_applied && p->spot.max_share >= 1.0) right_size(&S, p->spot.max_pool_fraction < 1.0);
+    plan->optimized = 1;
+    plan->lp_converged = S.cg_converged;
+    plan->columns = S.cg_columns;
+  }
   if ((rc = emit(&S, plan))) goto out;
   /* What is left could not be placed. */
   for (i = 0; i < S.ng; i++) {
@@ -2246,6 +2122,7 @@ int stv_pack(const struct stv_problem *p, struct stv_plan *plan, struct stv_err 
     fprintf(stderr, "pack: %zu groups, %zu templates (%zu undominated), %ld rounds, %ld evaluations\n", S.ng,
             S.nti, count_undominated(&S), S.stat_rounds, S.stat_evals);
   if ((rc = lower_bound(&S, plan))) goto out;
+  if (S.cg_bound > plan->lower_bound) plan->lower_bound = S.cg_bound < plan->new_cost ? S.cg_bound : plan->new_cost;
   plan->unsched = stv_arena_alloc(&plan->mem, (S.nun + 1) * sizeof(*plan->unsched));
   if (plan->unsched == NULL) {
     rc = STV_ENOMEM;
@@ -2263,6 +2140,14 @@ out:
   stv_free(S.un);
   stv_arena_reset(&S.a);
   return rc;
+}
+
+int stv_pack(const struct stv_problem *p, struct stv_plan *plan, struct stv_err *err) {
+  return pack_run(p, plan, 0, err);
+}
+
+int stv__pack_optimized(const struct stv_problem *p, struct stv_plan *plan, struct stv_err *err) {
+  return pack_run(p, plan, 1, err);
 }
 
 void stv_plan_close(struct stv_plan *plan) {

@@ -334,6 +334,9 @@ struct stv_spot_policy {
 #define STV_SPOT_RESTART_COST_DEFAULT 0.10
 #define STV_SPOT_MAX_SHARE_DEFAULT 1.0
 #define STV_SPOT_MAX_POOL_FRACTION_DEFAULT 0.30
+/* Nodes a spot pool may hold beyond max_pool_fraction, so that a small
+ * plan may still use spot. */
+#define STV_SPOT_POOL_GRACE 2.0
 
 /* Sets the defaults above. */
 void stv_spot_policy_default(struct stv_spot_policy *sp);
@@ -417,5 +420,12 @@ void stv_plan_close(struct stv_plan *plan);
  * lower bound. Same arguments and ownership as stv_pack.
  */
 int stv_optimize(const struct stv_problem *p, struct stv_plan *plan, struct stv_err *err);
+
+/*
+ * Whether the new spot nodes of plan keep within p->spot: their share of
+ * the new-node cost at most max_share, and no type x zone pool holding more
+ * than max_pool_fraction of them plus STV_SPOT_POOL_GRACE nodes.
+ */
+int stv_plan_spot_ok(const struct stv_problem *p, const struct stv_plan *plan);
 
 #endif
