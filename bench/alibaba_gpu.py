@@ -323,7 +323,7 @@ def main(argv=None):
             return 1
         times.append(dt)
         out = stdout
-    plan_path = os.path.join(args.dir, "plan.json")
+    plan_path = snap[:-len(".json")] + ".plan.json"
     with open(plan_path, "wb") as fp:
         fp.write(out)
     plan = json.loads(out)
