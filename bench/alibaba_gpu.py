@@ -43,7 +43,9 @@ Conversion (see "Optimizer targets" in bench/README.md):
 Before running, every pod is tested alone against the catalogue (allocatable
 cpu, memory, nvidia.com/gpu and a pod slot of some type with an offering of
 an allowed capacity type): pods that fit nowhere are expected to be listed
-as unschedulable, and that count is printed beside the plan's.
+as unschedulable, and that count is printed beside the plan's. The same test
+gives a naive reference plan, each pod alone on the cheapest offering that
+holds it, whose cost is printed too.
 
 Arguments after `--`, and --extra-args (one shell-quoted string), are passed
 to `stevedore recommend` unchanged (for example `--time-limit 10`). Exit
@@ -219,24 +221,34 @@ def gpu_types(cat, cts):
     return out
 
 
-def fits_nowhere(cat, cts, pods):
-    """Pods that no allowed type can hold alone (cpu, memory, GPUs, one pod slot)."""
+def single_pod_fit(cat, cts, pods):
+    """Each pod alone against the allowed types (cpu, memory, GPUs, one pod slot).
+
+    Returns (names of pods no type can hold, cost of the naive plan that puts
+    every other pod alone on the cheapest allowed offering that holds it)."""
     shapes = []
     for t in cat["instance_types"]:
-        if not any(o["capacity_type"] in cts for o in t["offerings"]):
+        prices = [o["price"] for o in t["offerings"] if o["capacity_type"] in cts]
+        if not prices:
             continue
         alloc = t.get("allocatable") or t["capacity"]
         if quantity_milli(alloc.get("pods", "110")) < 1000:
             continue
-        shapes.append((quantity_milli(alloc["cpu"]),
+        shapes.append((min(prices), quantity_milli(alloc["cpu"]),
                        quantity_milli(alloc["memory"]) // 1000,
                        quantity_milli(alloc.get(GPU, "0")) // 1000))
+    shapes.sort()
     bad = []
+    naive = 0.0
     for name, cpu, mem, gpus in pods:
         mem_b = mem * 2 ** 20
-        if not any(c >= cpu and m >= mem_b and g >= gpus for c, m, g in shapes):
+        for price, c, m, g in shapes:
+            if c >= cpu and m >= mem_b and g >= gpus:
+                naive += price
+                break
+        else:
             bad.append(name)
-    return bad
+    return bad, naive
 
 
 # --- running ---------------------------------------------------------------------
@@ -285,7 +297,7 @@ def main(argv=None):
     write_catalog(args.catalog, cat_path)
     with open(cat_path) as fp:
         cat = json.load(fp)
-    nowhere = fits_nowhere(cat, cts, pods)
+    nowhere, naive = single_pod_fit(cat, cts, pods)
     types = gpu_types(cat, cts)
 
     print("machine: " + machine())
@@ -305,6 +317,7 @@ def main(argv=None):
     print("  pods no allowed type can hold alone: %d%s" % (
         len(nowhere), (" (" + ", ".join(nowhere[:5]) + (", ..." if len(nowhere) > 5 else "") + ")")
         if nowhere else ""))
+    print("  one pod per node, each on the cheapest allowed offering that holds it: %.2f $/h" % naive)
 
     cmd = [args.stevedore, "recommend", "--snapshot", snap, "--catalog", args.catalog,
            "--capacity-types", ",".join(cts), "--output", "json"] + extra
@@ -365,7 +378,8 @@ def main(argv=None):
     if args.json_out:
         doc = {"command": cmd, "machine": machine(), "trace": args.trace, "snapshot": snap,
                "fractional_gpu": args.fractional_gpu, "fractional_pods": st.fractional,
-               "gpu_spec_rows": st.gpu_spec, "fit_nowhere": nowhere, "summary": s, "gap_pct": gap,
+               "gpu_spec_rows": st.gpu_spec, "fit_nowhere": nowhere,
+               "one_pod_per_node_hourly_cost": naive, "summary": s, "gap_pct": gap,
                "seconds": times, "feasible": ok if not args.no_check else None,
                "new_nodes_by_type": {"%s/%s" % k: v for k, v in by_type.items()}}
         with open(args.json_out, "w") as fp:
