@@ -384,8 +384,12 @@ def aggregate(rows):
     opt = sum(r["upper_bound"] for r in proven)
     gaps = [(r["nodes"] - r["upper_bound"]) / r["upper_bound"] * 100.0 for r in proven
             if r["upper_bound"]]
-    times = [r["seconds"] for r in rows if "seconds" in r]
+    times = sorted(r["seconds"] for r in rows if "seconds" in r)
     ffd = sum(r.get("ffd_nodes", 0) for r in proven)
+    # The share at the optimum counts every instance with a proven optimum,
+    # runs that failed included (as misses).
+    proven_all = sum(1 for r in rows if r["proven"])
+    at_opt = sum(1 for r in proven if r["nodes"] == r["upper_bound"])
     agg = {
         "ffd_nodes": ffd,
         "ffd_over_pct": (ffd - opt) / opt * 100.0 if opt and ffd else None,
@@ -397,9 +401,11 @@ def aggregate(rows):
         "optimum": opt,
         "over_pct": (nodes - opt) / opt * 100.0 if opt else None,
         "mean_gap_pct": sum(gaps) / len(gaps) if gaps else None,
-        "at_optimum": sum(1 for r in proven if r["nodes"] == r["upper_bound"]),
+        "at_optimum": at_opt,
+        "at_optimum_pct": at_opt / proven_all * 100.0 if proven_all else None,
         "below_optimum": sum(1 for r in proven if r["nodes"] < r["upper_bound"]),
-        "max_seconds": max(times) if times else None,
+        "max_seconds": times[-1] if times else None,
+        "median_seconds": median(times),
         "total_seconds": sum(times) if times else None,
     }
     best = [r for r in proven if "best_overall" in r]
@@ -408,19 +414,29 @@ def aggregate(rows):
     return agg
 
 
+def median(sorted_values):
+    n = len(sorted_values)
+    if not n:
+        return None
+    mid = n // 2
+    return sorted_values[mid] if n % 2 else (sorted_values[mid - 1] + sorted_values[mid]) / 2.0
+
+
 def fmt(v, spec):
     return "-" if v is None else format(v, spec)
 
 
 def print_table(title, groups, out):
     hdr = (f"{'':<16}{'inst':>6}{'ok':>6}{'nodes':>9}{'optimum':>9}{'% over':>8}"
-           f"{'mean gap%':>10}{'at opt':>8}{'max s':>9}{'total s':>10}{'FFD':>9}{'FFD %':>8}")
+           f"{'mean gap%':>10}{'at opt':>8}{'at opt%':>8}{'med s':>8}{'max s':>9}"
+           f"{'total s':>10}{'FFD':>9}{'FFD %':>8}")
     print(title, file=out)
     print(hdr, file=out)
     for name, a in groups:
         print(f"{name:<16}{a['instances']:>6}{a['ok']:>6}{a['nodes']:>9}{a['optimum']:>9}"
               f"{fmt(a['over_pct'], '.2f'):>8}{fmt(a['mean_gap_pct'], '.2f'):>10}"
-              f"{a['at_optimum']:>8}{fmt(a['max_seconds'], '.3f'):>9}"
+              f"{a['at_optimum']:>8}{fmt(a['at_optimum_pct'], '.1f'):>8}"
+              f"{fmt(a['median_seconds'], '.3f'):>8}{fmt(a['max_seconds'], '.3f'):>9}"
               f"{fmt(a['total_seconds'], '.2f'):>10}{a['ffd_nodes']:>9}"
               f"{fmt(a['ffd_over_pct'], '.2f'):>8}", file=out)
 
@@ -441,6 +457,11 @@ def report(results, sets_order, out):
     if groups:
         print_table("Per set (nodes and optimum summed over runs that passed the checks and "
                     "have a proven optimum):", groups, out)
+        print("  % over: (sum nodes - sum optima) / sum optima; mean gap%: (nodes - opt) / opt "
+              "averaged over instances;\n  at opt: instances with nodes = the proven optimum "
+              "(% of the instances with one, failed runs as misses);\n  med s / max s: median / "
+              "maximum wall time of one `stevedore recommend` process; FFD: first-fit decreasing",
+              file=out)
     if len(groups) > 1:
         one_d = [r for r in results if r["set"] not in VECTOR_SETS]
         rows = []
@@ -506,7 +527,8 @@ def main(argv=None):
     ap.add_argument("--stevedore", default=os.path.join(repo_root(), "build", "controller", "stevedore"),
                     help="stevedore binary (default: %(default)s)")
     ap.add_argument("--extra-args", default="",
-                    help="extra arguments for `stevedore recommend`, as one shell-quoted string")
+                    help="extra arguments for `stevedore recommend`, as one shell-quoted string "
+                         "(--extra-args='--time-limit 2'); arguments after -- are passed too")
     ap.add_argument("--timeout", type=float, default=600.0,
                     help="seconds allowed per run (default 600)")
     ap.add_argument("--json-out", help="write machine-readable results to this file")
@@ -515,8 +537,14 @@ def main(argv=None):
                     help="only convert the instances (use with --keep to inspect them)")
     ap.add_argument("--list", action="store_true", help="list the sets and exit")
     ap.add_argument("-q", "--quiet", action="store_true", help="no per-instance progress")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    full_argv = list(argv)
+    passthrough = []
+    if "--" in argv:
+        k = argv.index("--")
+        argv, passthrough = argv[:k], argv[k + 1:]
     args = ap.parse_args(argv)
-    args.extra = shlex.split(args.extra_args)
+    args.extra = shlex.split(args.extra_args) + passthrough
 
     sets = discover(args.data)
     if not sets:
@@ -588,12 +616,12 @@ def main(argv=None):
     else:
         summary = report(results, wanted, out)
         print(f"\n{len(results)} runs, jobs {args.jobs}, wall {wall:.1f} s; "
-              f"stevedore {args.stevedore} {args.extra_args}".rstrip(), file=out)
+              f"stevedore {args.stevedore} recommend ... "
+              f"{' '.join(shlex.quote(a) for a in args.extra)}".rstrip(), file=out)
 
     if args.json_out:
         doc = {
-            "command": [os.path.basename(sys.argv[0])] + (argv if argv is not None
-                                                          else sys.argv[1:]),
+            "command": [os.path.basename(sys.argv[0])] + full_argv,
             "stevedore": args.stevedore,
             "extra_args": args.extra,
             "data": os.path.abspath(args.data),
