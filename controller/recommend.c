@@ -435,7 +435,7 @@ int stv_recommend_run(const struct stv_recommend_args *a, struct stv_recommend_r
                       struct stv_err *err) {
   size_t i;
   int rc = 0;
-  double t0;
+  double t0, start = stv_monotonic_seconds();
   struct stv_problem pb;
   memset(r, 0, sizeof(*r));
   if ((rc = stv_snapshot_init(&r->snap)) != 0) return stv_err_set(err, rc, "out of memory");
@@ -458,7 +458,13 @@ int stv_recommend_run(const struct stv_recommend_args *a, struct stv_recommend_r
   pb.ntmpl = r->templates.n;
   pb.currency = r->catalog.currency;
   pb.search_limit = a->search_limit;
+  /* The budget is for the whole command: reading counts, and a little is
+   * kept for writing the plan. */
   pb.time_limit = a->time_limit;
+  if (pb.time_limit > 0) {
+    pb.time_limit -= stv_monotonic_seconds() - start + 0.3 + 0.1 * a->time_limit;
+    if (pb.time_limit < 0.05) pb.time_limit = 0.05;
+  }
   pb.clock = stv_monotonic_seconds;
   stv_spot_policy_default(&pb.spot);
   r->problem = pb;

@@ -132,6 +132,7 @@ struct cg {
   int nksol;
   double kneed;          /* a pattern is worth keeping above this value */
   long knodes;
+  long klimit; /* search nodes allowed per pricing problem */
   int kexact, kconf;
   /* the best integer solution found */
   double *xbest;
@@ -595,7 +596,7 @@ static void knap_dfs(struct cg *C, uint32_t i) {
     if (C->kcur > knap_threshold(C) + 1e-12) knap_record(C);
     return;
   }
-  if (++C->knodes > KNAP_NODES) {
+  if (++C->knodes > C->klimit) {
     C->kexact = 0;
     return;
   }
@@ -608,7 +609,7 @@ static void knap_dfs(struct cg *C, uint32_t i) {
   if (maxk > 0 && C->kconf && stv__bits_intersect(&S->anti_host[(size_t)C->it[item].cls * S->W], C->kpres, S->W))
     maxk = 0;
   for (k = maxk + 1; k-- > 0;) {
-    if (C->knodes > KNAP_NODES) break;
+    if (C->knodes > C->klimit) break;
     if (k > 0) {
       uint64_t old = C->kpres[C->it[item].cls >> 6];
       for (r = 0; r < S->ndim; r++) C->rem[r] -= c->req[r] * (int64_t)k;
@@ -919,13 +920,14 @@ static int cmp_gain(const void *a, const void *b) {
  */
 static int price(struct cg *C, const double *yv, const double *y, struct shape **order, struct cand *cand,
                  size_t *ncand, uint32_t *pi, uint32_t *pk, uint32_t *tpi, uint32_t *tpk, double *minrc, int *exact,
-                 int *cut) {
+                 int *cut, double *theta) {
   size_t s, W1 = C->nit + 1;
   uint32_t tn[KBEST];
   *ncand = 0;
   *minrc = 0;
   *exact = 1;
   *cut = 0;
+  *theta = 1;
   /* Shapes by promise: the cheapest fixed cost against a quick bound. */
   for (s = 0; s < C->nsh; s++) {
     struct shape *sh = &C->sh[s];
@@ -947,21 +949,26 @@ static int price(struct cg *C, const double *yv, const double *y, struct shape *
   for (s = 0; s < C->nsh; s++) {
     struct shape *sh = order[s];
     uint32_t q, best_ti = 0;
-    double kmin = INFINITY, ub;
+    double kmin = INFINITY, ub, pmin = INFINITY;
     int np, j;
     if (sh->gain <= RC_EPS) break; /* no later shape can price out either */
     for (q = 0; q < sh->n; q++) {
       uint32_t ti = C->sh_ti[sh->first + q];
-      double k = fixed_cost(C, ti);
+      double k = fixed_cost(C, ti), pr = C->p->tmpl[C->S->ti[ti].t].price;
       if (k < kmin) {
         kmin = k;
         best_ti = ti;
       }
+      if (pr < pmin) pmin = pr;
     }
     np = knapsack(C, sh, yv, kmin + RC_EPS * (1 + fabs(kmin)), tpi, tpk, tn, &ub);
     if (np < 0) return STV_ENOMEM;
     if (!C->kexact) *exact = 0;
     if (kmin - ub < *minrc) *minrc = kmin - ub;
+    if (kmin - ub < 0) { /* Farley: the duals scaled by theta stay feasible */
+      double t = pmin > 0 ? pmin / (pmin - (kmin - ub)) : 0;
+      if (t < *theta) *theta = t;
+    }
     for (j = 0; j < np; j++) {
       const uint32_t *qi = &tpi[(size_t)j * W1], *qk = &tpk[(size_t)j * W1];
       double r = kmin, rt = 0;
@@ -1027,7 +1034,7 @@ static int generate(struct cg *C, int *converged, double *lb) {
   glp_init_smcp(&parm);
   parm.msg_lev = GLP_MSG_OFF;
   for (round = 0; round < MAX_ROUNDS; round++) {
-    double z, minrc;
+    double z, minrc, theta;
     size_t ncand = 0;
     int exact, cut, st, truthful = 0;
     if (glp_simplex(C->lp, &parm) != 0 || glp_get_status(C->lp) != GLP_OPT) break;
@@ -1035,11 +1042,14 @@ static int generate(struct cg *C, int *converged, double *lb) {
     for (i = 0; i < C->nit; i++) y[i] = glp_get_row_dual(C->lp, C->it[i].row);
     if (have_center) {
       for (i = 0; i < C->nit; i++) ys[i] = SMOOTH * yc[i] + (1 - SMOOTH) * y[i];
-      if ((rc = price(C, ys, y, order, cand, &ncand, pi, pk, tpi, tpk, &minrc, &exact, &cut)) != 0) goto out;
+      C->klimit = KNAP_NODES;
+      if ((rc = price(C, ys, y, order, cand, &ncand, pi, pk, tpi, tpk, &minrc, &exact, &cut, &theta)) != 0) goto out;
     }
     if (ncand == 0) { /* no smoothing, or it mispriced: the true duals */
       truthful = 1;
-      if ((rc = price(C, y, y, order, cand, &ncand, pi, pk, tpi, tpk, &minrc, &exact, &cut)) != 0) goto out;
+      /* Under the true duals the search may go further: a finished one proves. */
+      C->klimit = 10 * KNAP_NODES;
+      if ((rc = price(C, y, y, order, cand, &ncand, pi, pk, tpi, tpk, &minrc, &exact, &cut, &theta)) != 0) goto out;
       memcpy(ys, y, C->nit * sizeof(double));
     }
     memcpy(yc, ys, C->nit * sizeof(double));
@@ -1048,6 +1058,9 @@ static int generate(struct cg *C, int *converged, double *lb) {
     if (truthful && minrc > -INFINITY) {
       double b = z + (minrc < 0 ? minrc * nmax : 0);
       if (b > *lb) *lb = b;
+      /* Farley's bound: z scaled by how far the best pattern prices out
+       * relative to its price (valid for every row sign in this master). */
+      if (theta * z > *lb) *lb = theta * z;
     }
     if (getenv("STV_OPT_TRACE"))
       fprintf(stderr, "round %d: z %.6f, %zu candidates, best rc %.6g, minrc %.6g, exact %d, true %d\n", round, z,
@@ -1167,6 +1180,8 @@ static double *residual_greedy(struct cg *C, int *rcp) {
         uint32_t t = C->sh_ti[sh->first + q];
         double pr = C->p->tmpl[C->S->ti[t].t].price;
         if (C->limit[t] >= 0) continue; /* counted ones are the LP's to use */
+        /* Under a spot pool limit, the greedy finish buys no spot. */
+        if (C->n_row_N && C->p->tmpl[C->S->ti[t].t].capacity_type == STV_CT_SPOT) continue;
         if (pr < price) {
           price = pr;
           ti = t;
@@ -1223,17 +1238,23 @@ static double *residual_greedy(struct cg *C, int *rcp) {
       for (; nfl <= C->ncol; nfl++) floors[nfl] = 0;
       nfl = C->ncol;
     }
-    floors[col] += 1;
     {
-      uint32_t q;
+      /* As many copies as the pods left of every group in it allow. */
+      uint32_t q, mult = UINT32_MAX;
+      for (q = 0; q < C->col[col].n; q++) {
+        uint32_t k = C->pk[C->col[col].off + q], have = C->it[C->pi[C->col[col].off + q]].resid / k;
+        if (have < mult) mult = have;
+      }
+      if (mult == 0 || mult == UINT32_MAX) mult = 1;
+      floors[col] += mult;
       for (q = 0; q < C->col[col].n; q++) {
         struct item *it = &C->it[C->pi[C->col[col].off + q]];
-        uint32_t k = C->pk[C->col[col].off + q], d = k < it->resid ? k : it->resid;
+        uint32_t k = C->pk[C->col[col].off + q] * mult, d = k < it->resid ? k : it->resid;
         it->resid -= d;
         left -= d;
       }
     }
-    if (out_of_time(C)) goto out;
+    if (out_of_time(C)) goto out; /* no solution rather than a late one */
   }
   x = stv_calloc(C->ncol + 1, sizeof(double));
   if (x == NULL)
@@ -1692,7 +1713,14 @@ int stv__optimize(struct solve *S) {
   }
   term = glp_term_out(GLP_OFF);
   if ((rc = setup_master(&C)) != 0 || (rc = seed_columns(&C, frozen_node)) != 0) goto out;
-  if ((rc = generate(&C, &converged, &lb)) != 0) goto out;
+  {
+    /* The root LP gets half the time; the integer plan needs the rest. */
+    double end = C.deadline;
+    if (C.timed) C.deadline = now_s(&C) + 0.5 * (end - now_s(&C));
+    rc = generate(&C, &converged, &lb);
+    C.deadline = end;
+    if (rc != 0) goto out;
+  }
   S->cg_converged = converged;
   /* A pod no pattern could place means the LP leaned on slack: no bound. */
   {
@@ -1727,7 +1755,10 @@ int stv__optimize(struct solve *S) {
     glp_init_smcp(&sp);
     sp.msg_lev = GLP_MSG_OFF;
     glp_simplex(C.lp, &sp);
+    if (getenv("STV_OPT_TRACE")) fprintf(stderr, "phase: root done at %.3f, lp status %d\n", now_s(&C), glp_get_status(C.lp));
     xg = residual_greedy(&C, &rc);
+    if (getenv("STV_OPT_TRACE"))
+      fprintf(stderr, "phase: greedy done at %.3f: %s\n", now_s(&C), xg ? (solution_ok(&C, xg) ? "ok" : "breaks a row") : "none");
     if (rc != 0) goto done;
     if (xg != NULL && solution_ok(&C, xg) && solution_cost(&C, xg) < best - 1e-9) {
       best = solution_cost(&C, xg);
