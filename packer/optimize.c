@@ -43,12 +43,13 @@
 #include "pack_internal.h"
 
 #define HOURS_PER_MONTH 730.0
-#define RC_EPS          1e-9
+#define RC_EPS          1e-6
 #define KNAP_NODES      20000L  /* search nodes per pricing problem */
 #define MAX_ROUNDS      500     /* column generation rounds */
 #define MAX_COLUMNS     100000L /* patterns kept in the master */
 #define ADD_PER_ROUND   64      /* best patterns added per round */
 #define KBEST           8       /* patterns kept per pricing problem */
+#define PARTIAL_SHAPES  48      /* shapes priced per round while columns come */
 #define SMOOTH          0.5     /* weight of the previous duals (stabilisation) */
 
 void stv_spot_policy_default(struct stv_spot_policy *sp) {
@@ -329,6 +330,15 @@ static uint64_t pattern_hash(uint32_t ti, const uint32_t *pi, const uint32_t *pk
   h = stv_hash(pi, n * sizeof(uint32_t), h);
   h = stv_hash(pk, n * sizeof(uint32_t), h);
   return h ? h : 1;
+}
+
+/* 1 when a pattern of hash h is in the master. */
+static int seen_lookup(const struct cg *C, uint64_t h) {
+  size_t i;
+  if (C->seen_cap == 0) return 0;
+  for (i = h & (C->seen_cap - 1); C->seen[i]; i = (i + 1) & (C->seen_cap - 1))
+    if (C->seen[i] == h) return 1;
+  return 0;
 }
 
 /* 1 when the pattern was already in the master; otherwise records it. */
@@ -745,6 +755,57 @@ out:
 }
 
 /*
+ * The LP relaxation of the current knapsack (C->kidx.. with C->ku, C->kval,
+ * C->cap), solved by GLPK: an upper bound on every pattern's value, much
+ * tighter than one resource at a time when several bind together. Returns
+ * INFINITY when the LP fails.
+ */
+static double knap_lp_bound(struct cg *C) {
+  struct solve *S = C->S;
+  glp_prob *lp = glp_create_prob();
+  glp_smcp parm;
+  int *ia = stv_malloc(((size_t)C->kn * S->ndim + 1) * sizeof(int));
+  int *ja = stv_malloc(((size_t)C->kn * S->ndim + 1) * sizeof(int));
+  double *ar = stv_malloc(((size_t)C->kn * S->ndim + 1) * sizeof(double)), v = INFINITY;
+  int r, nz = 0;
+  uint32_t i;
+  if (lp == NULL || ia == NULL || ja == NULL || ar == NULL || C->kn == 0) goto out;
+  glp_set_obj_dir(lp, GLP_MAX);
+  glp_add_rows(lp, S->ndim);
+  glp_add_cols(lp, (int)C->kn);
+  for (r = 0; r < S->ndim; r++) {
+    if (C->cap[r] > 0)
+      glp_set_row_bnds(lp, r + 1, GLP_UP, 0.0, (double)C->cap[r]);
+    else
+      glp_set_row_bnds(lp, r + 1, GLP_FR, 0.0, 0.0);
+  }
+  for (i = 0; i < C->kn; i++) {
+    const struct stv_class *c = S->s->classes[C->it[C->kidx[i]].cls];
+    glp_set_col_bnds(lp, (int)i + 1, C->ku[i] > 0 ? GLP_DB : GLP_FX, 0.0, (double)C->ku[i]);
+    glp_set_obj_coef(lp, (int)i + 1, C->kval[i]);
+    for (r = 0; r < S->ndim; r++) {
+      if (c->req[r] <= 0 || C->cap[r] <= 0) continue;
+      nz++;
+      ia[nz] = r + 1;
+      ja[nz] = (int)i + 1;
+      ar[nz] = (double)c->req[r] / (double)C->cap[r]; /* rows scaled to capacity 1 */
+    }
+  }
+  for (r = 0; r < S->ndim; r++)
+    if (C->cap[r] > 0) glp_set_row_bnds(lp, r + 1, GLP_UP, 0.0, 1.0);
+  glp_load_matrix(lp, nz, ia, ja, ar);
+  glp_init_smcp(&parm);
+  parm.msg_lev = GLP_MSG_OFF;
+  if (glp_simplex(lp, &parm) == 0 && glp_get_status(lp) == GLP_OPT) v = glp_get_obj_val(lp) * (1 + 1e-9) + 1e-12;
+out:
+  if (lp != NULL) glp_delete_prob(lp);
+  stv_free(ia);
+  stv_free(ja);
+  stv_free(ar);
+  return v;
+}
+
+/*
  * The best patterns of shape sh for the item values y (per item; the
  * shape's spot penalty is taken off each pod) worth more than need: up to
  * KBEST of them, pattern j written to pi/pk from j x (nit + 1) with n[j]
@@ -829,6 +890,32 @@ static int knapsack(struct cg *C, const struct shape *sh, const double *y, doubl
     double b = knap_bound(C, 0);
     *ub = frac < b ? frac : b;
   }
+  /* And each resource alone: the fractional knapsack on it (items sorted
+   * by value per unit of it; those that need none of it come free). */
+  for (r = 0; r < ndim; r++) {
+    double left = (double)C->cap[r], v = 0;
+    if (C->cap[r] <= 0) continue;
+    for (i = 0; i < m; i++) {
+      int64_t w = S->s->classes[C->it[C->kidx[i]].cls]->req[r];
+      ks[i].ratio = w > 0 ? C->kval[i] / (double)w : INFINITY;
+      ks[i].k = i;
+    }
+    qsort(ks, m, sizeof(*ks), cmp_kitem);
+    for (i = 0; i < m && v < *ub; i++) {
+      uint32_t k = ks[i].k;
+      int64_t w = S->s->classes[C->it[C->kidx[k]].cls]->req[r];
+      if (w <= 0) {
+        v += C->ku[k] * C->kval[k];
+      } else if ((double)w * C->ku[k] <= left) {
+        v += C->ku[k] * C->kval[k];
+        left -= (double)w * C->ku[k];
+      } else {
+        v += left / (double)w * C->kval[k];
+        break;
+      }
+    }
+    if (v < *ub) *ub = v;
+  }
   C->kcur = 0;
   C->kbest_val = 0;
   C->kneed = need;
@@ -851,7 +938,13 @@ static int knapsack(struct cg *C, const struct shape *sh, const double *y, doubl
     }
   } else {
     knap_dfs(C, 0);
-    if (C->kexact) *ub = C->kbest_val > need ? C->kbest_val : need;
+    if (C->kexact) {
+      *ub = C->kbest_val > need ? C->kbest_val : need;
+    } else if (C->klimit > KNAP_NODES) {
+      /* An unfinished search under the true duals: the LP's bound. */
+      double b = knap_lp_bound(C);
+      if (b < *ub) *ub = b;
+    }
   }
   npat = C->nksol;
   for (j = 0; j < npat; j++) {
@@ -952,6 +1045,13 @@ static int price(struct cg *C, const double *yv, const double *y, struct shape *
     double kmin = INFINITY, ub, pmin = INFINITY;
     int np, j;
     if (sh->gain <= RC_EPS) break; /* no later shape can price out either */
+    if (s >= PARTIAL_SHAPES && *ncand > 0) {
+      /* Partial pricing: the most promising shapes gave columns already. */
+      *exact = 0;
+      *cut = 1;
+      *minrc = -INFINITY;
+      break;
+    }
     for (q = 0; q < sh->n; q++) {
       uint32_t ti = C->sh_ti[sh->first + q];
       double k = fixed_cost(C, ti), pr = C->p->tmpl[C->S->ti[ti].t].price;
@@ -976,6 +1076,8 @@ static int price(struct cg *C, const double *yv, const double *y, struct shape *
       (void)rt;
       for (q = 0; q < tn[j]; q++) r -= qk[q] * (y[qi[q]] - sh->lambda);
       if (!(r < -RC_EPS * (1 + fabs(kmin))) || tn[j] == 0) continue;
+      /* Already in the master: its reduced cost is the LP's tolerance. */
+      if (seen_lookup(C, pattern_hash(best_ti, qi, qk, tn[j]))) continue;
       if (*ncand == 2 * ADD_PER_ROUND) {
         /* Full: replace the worst when this one is better. */
         size_t w = 0, k2;
@@ -1022,6 +1124,7 @@ static int generate(struct cg *C, int *converged, double *lb) {
   struct cand *cand = stv_malloc(2 * ADD_PER_ROUND * sizeof(*cand));
   struct shape **order = stv_malloc((C->nsh + 1) * sizeof(*order));
   double nmax = 0;
+  long deep = 10; /* search allowed under the true duals, x KNAP_NODES */
   int rc = 0, round, have_center = 0;
   size_t i;
   *converged = 0;
@@ -1048,7 +1151,7 @@ static int generate(struct cg *C, int *converged, double *lb) {
     if (ncand == 0) { /* no smoothing, or it mispriced: the true duals */
       truthful = 1;
       /* Under the true duals the search may go further: a finished one proves. */
-      C->klimit = 10 * KNAP_NODES;
+      C->klimit = deep * KNAP_NODES;
       if ((rc = price(C, y, y, order, cand, &ncand, pi, pk, tpi, tpk, &minrc, &exact, &cut, &theta)) != 0) goto out;
       memcpy(ys, y, C->nit * sizeof(double));
     }
@@ -1069,6 +1172,13 @@ static int generate(struct cg *C, int *converged, double *lb) {
       if (truthful && exact && !cut) {
         *converged = 1;
         *lb = z;
+      }
+      /* Nothing improves, but some search stopped short: look deeper once
+       * or twice, for a proof or a better bound. */
+      if (truthful && !exact && !cut && deep < 1000 && !out_of_time(C)) {
+        deep *= 10;
+        have_center = 0;
+        continue;
       }
       break;
     }
@@ -1141,6 +1251,38 @@ static double *residual_greedy(struct cg *C, int *rcp) {
       double cover = floors[j] * C->pk[C->col[j].off + q];
       it->resid = cover >= it->resid ? 0 : it->resid - (uint32_t)cover;
     }
+  }
+  /* Rounding down can leave a spot pool over its share of fewer spot
+   * nodes: take nodes off such pools until every one keeps its limit. */
+  if (C->n_row_N) {
+    double *pool = stv_calloc(C->S->nti + 1, sizeof(double)), nspot = 0;
+    int again = 1;
+    if (pool == NULL) {
+      *rcp = STV_ENOMEM;
+      goto out;
+    }
+    while (again) {
+      again = 0;
+      memset(pool, 0, (C->S->nti + 1) * sizeof(double));
+      nspot = 0;
+      for (j = 0; j < C->ncol; j++)
+        if (floors[j] > 0 && C->p->tmpl[C->S->ti[C->col[j].ti].t].capacity_type == STV_CT_SPOT) {
+          pool[C->col[j].ti] += floors[j];
+          nspot += floors[j];
+        }
+      for (j = 0; j < C->ncol && !again; j++) {
+        uint32_t q, ti = C->col[j].ti;
+        if (floors[j] <= 0 || C->p->tmpl[C->S->ti[ti].t].capacity_type != STV_CT_SPOT) continue;
+        if (pool[ti] <= C->frac * nspot + STV_SPOT_POOL_GRACE + 1e-9) continue;
+        floors[j] -= 1;
+        for (q = 0; q < C->col[j].n; q++) C->it[C->pi[C->col[j].off + q]].resid += C->pk[C->col[j].off + q];
+        again = 1;
+      }
+    }
+    stv_free(pool);
+    /* resid may now exceed demand where floors over-covered: clamp. */
+    for (j = 0; j < C->nit; j++)
+      if (C->it[j].resid > C->it[j].demand) C->it[j].resid = C->it[j].demand;
   }
   for (j = 0; j < C->nit; j++) {
     const struct stv_class *c = C->S->s->classes[C->it[j].cls];
@@ -1940,6 +2082,8 @@ int stv_optimize(const struct stv_problem *p, struct stv_plan *plan, struct stv_
         *plan = o;
         plan->optimized = 1;
         plan->heuristic_cost = plan->new_cost;
+        /* Its own bound is for a problem without spot: not this one's. */
+        plan->lower_bound = 0;
       } else {
         stv_plan_close(&o);
       }
