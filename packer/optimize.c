@@ -1427,7 +1427,11 @@ static double *mip(struct cg *C, const double *x0, double stop_at, int *rcp);
 
 #define DIVE_BACKTRACKS 40
 
-static int dive(struct cg *C, double stop_at, double **xout, int *rcp) {
+/*
+ * strategy 0 rounds up the count closest to its next whole number, with
+ * backtracking; 1 the largest count, without.
+ */
+static int dive(struct cg *C, double stop_at, int strategy, double **xout, int *rcp) {
   int found = 0, step, conv, tried_mip = 1; /* the residual MIP is off: rounding does better */
   int backtracks = 0;
   long last = -1; /* the pattern last rounded up, and its bound before */
@@ -1446,7 +1450,7 @@ static int dive(struct cg *C, double stop_at, double **xout, int *rcp) {
      * Rounding that pushed the LP past what the bound allows cannot end at
      * the bound: undo it and round another pattern instead (a few times).
      */
-    if (last >= 0 && glp_get_obj_val(C->lp) > stop_at && backtracks < DIVE_BACKTRACKS) {
+    if (strategy == 0 && last >= 0 && glp_get_obj_val(C->lp) > stop_at && backtracks < DIVE_BACKTRACKS) {
       glp_set_col_bnds(C->lp, glp_col_of(C, (size_t)last), GLP_LO, last_lo, 0.0);
       if ((size_t)last >= ntabu) {
         unsigned char *t = stv_realloc(tabu, C->ncol + 1);
@@ -1477,8 +1481,8 @@ static int dive(struct cg *C, double stop_at, double **xout, int *rcp) {
         fixed = 1;
       }
       /* The count closest to its next whole number goes up. */
-      if (x - f > 1e-6 && x - f > bestv + 1e-9 && !(j < ntabu && tabu[j])) {
-        bestv = x - f;
+      if (x - f > 1e-6 && (strategy == 0 ? x - f : x) > bestv + 1e-9 && !(j < ntabu && tabu[j])) {
+        bestv = strategy == 0 ? x - f : x;
         best = (long)j;
       }
     }
@@ -1507,6 +1511,19 @@ static int dive(struct cg *C, double stop_at, double **xout, int *rcp) {
         found = 1;
         break;
       }
+    }
+    if (!fixed && best >= 0 && bestv >= 0.75 && strategy == 0) {
+      /* Several counts nearly whole: round them all up at once. */
+      int many = 0;
+      for (j = 0; j < C->ncol; j++) {
+        int col = glp_col_of(C, j);
+        double x = glp_get_col_prim(C->lp, col), f = floor(x + 1e-6);
+        if (x - f >= 0.75 && !(j < ntabu && tabu[j]) && (long)j != best) {
+          glp_set_col_bnds(C->lp, col, GLP_LO, f + 1, 0.0);
+          many = 1;
+        }
+      }
+      if (many) fixed = 1;
     }
     if (!fixed && best >= 0) {
       int col = glp_col_of(C, (size_t)best);
@@ -1540,8 +1557,12 @@ static int dive(struct cg *C, double stop_at, double **xout, int *rcp) {
 /* ---------------------------------------------------------------------- */
 /* Integer solution                                                       */
 
+/* Branch-and-bound subproblems allowed when there is no clock (work limit). */
+#define MIP_NODES 20000
+
 struct mip_ctx {
   struct cg *C;
+  long selects;
   double *x0; /* the heuristic's solution, 1-based over GLPK columns; NULL = none */
   double stop_at;
   int fed;
@@ -1562,6 +1583,7 @@ static void mip_callback(glp_tree *tree, void *info) {
   default:
     break;
   }
+  if (glp_ios_reason(tree) == GLP_ISELECT && ++m->selects > MIP_NODES) glp_ios_terminate(tree);
   if (out_of_time(m->C)) glp_ios_terminate(tree);
 }
 
@@ -1908,19 +1930,21 @@ int stv__optimize(struct solve *S) {
       C.nxbest = C.ncol;
       xg = NULL;
     }
-    /* 2. Diving, with part of what is left. */
-    if (best > stop_at && !out_of_time(&C)) {
+    /* 2. Diving, two ways, with part of what is left. */
+    for (k = 0; k < 2 && best > stop_at && !out_of_time(&C); k++) {
       double end = C.deadline;
-      if (C.timed) C.deadline = now_s(&C) + 0.4 * (end - now_s(&C));
-      dive(&C, stop_at, &xd, &rc);
+      if (C.timed) C.deadline = now_s(&C) + (k == 0 ? 0.6 : 0.5) * (end - now_s(&C));
+      dive(&C, stop_at, (int)k, &xd, &rc);
       C.deadline = end;
       if (rc != 0) goto done;
-    }
-    if (xd != NULL && solution_ok(&C, xd) && solution_cost(&C, xd) < best - 1e-9) {
-      best = solution_cost(&C, xd);
-      stv_free(C.xbest);
-      C.xbest = xd;
-      C.nxbest = C.ncol;
+      if (xd != NULL && solution_ok(&C, xd) && solution_cost(&C, xd) < best - 1e-9) {
+        best = solution_cost(&C, xd);
+        stv_free(C.xbest);
+        C.xbest = xd;
+        C.nxbest = C.ncol;
+        xd = NULL;
+      }
+      stv_free(xd);
       xd = NULL;
     }
     /* 3. Branch and bound over every pattern generated, from the best. */

@@ -196,6 +196,20 @@ def main(argv):
         feasible([FOUR], plan, cts=["spot"])
     t.run("--capacity-types spot uses only spot, cheapest mix", spot_only)
 
+    def time_limit_flag():
+        for bad in ("abc", "-1", "1e9", ""):
+            rc, out, err = cli.run(["recommend", "--snapshot", FOUR, "--time-limit", bad])
+            assert rc == 2, "--time-limit %r: exit %d, want 2\n%s" % (bad, rc, err)
+            assert out == "", "--time-limit %r: output on stdout: %s" % (bad, out[:200])
+            assert "--time-limit" in err, "error does not name the flag: %s" % err
+        heur = cli.plan([FOUR], extra=["--time-limit", "0"])
+        opt = cli.plan([FOUR], extra=["--time-limit", "2"])
+        assert opt["summary"]["new_nodes_hourly_cost"] <= heur["summary"]["new_nodes_hourly_cost"] + 1e-9, \
+            (opt["summary"], heur["summary"])
+        feasible([FOUR], heur)
+        feasible([FOUR], opt)
+    t.run("--time-limit: validated; 0 = heuristic only, never cheaper than the optimizer", time_limit_flag)
+
     def spot_and_on_demand():
         plan = cli.plan([FOUR], extra=["--capacity-types", "spot,on-demand"])
         assert close(plan["summary"]["new_nodes_hourly_cost"], 0.06), plan["summary"]
