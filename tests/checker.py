@@ -81,11 +81,15 @@ ARCH = "kubernetes.io/arch"
 OS = "kubernetes.io/os"
 INSTANCE_TYPE = "node.kubernetes.io/instance-type"
 CAPACITY_TYPE = "stevedore.io/capacity-type"
+KARPENTER_CAPACITY_TYPE = "karpenter.sh/capacity-type"
+EKS_CAPACITY_TYPE = "eks.amazonaws.com/capacityType"
+GKE_SPOT = "cloud.google.com/gke-spot"
+NODE_POOL = "stevedore.io/node-pool"
 NS_NAME_LABEL = "kubernetes.io/metadata.name"
 UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
 
 CAPACITY_TYPES = ("reserved", "spot", "on-demand")
-DEFAULT_CAPACITY_TYPES = ("reserved", "on-demand")
+DEFAULT_CAPACITY_TYPES = ("reserved", "spot", "on-demand")
 
 COST_EPS = 1e-6
 
@@ -529,8 +533,23 @@ def type_allocatable(t):
     return alloc
 
 
-def expected_new_node_labels(catalog, t, zone, capacity_type, name):
+def capacity_type_labels(provider, capacity_type):
+    """The well-known equivalents of stevedore.io/capacity-type a new node
+    carries: Karpenter's always, EKS's on aws, GKE's spot label on gcp."""
+    out = {CAPACITY_TYPE: capacity_type, KARPENTER_CAPACITY_TYPE: capacity_type}
+    if provider == "aws":
+        out[EKS_CAPACITY_TYPE] = "SPOT" if capacity_type == "spot" else "ON_DEMAND"
+    if provider == "gcp" and capacity_type == "spot":
+        out[GKE_SPOT] = "true"
+    return out
+
+
+def expected_new_node_labels(catalog, t, zone, capacity_type, name, pool=None):
+    """pool: None, or a dict with "name" and "labels" (a node pool)."""
     labels = dict(t.get("labels") or {})
+    if pool is not None:
+        labels.update(pool.get("labels") or {})
+        labels[NODE_POOL] = pool["name"]
     labels.update({
         ARCH: t.get("arch") or "amd64",
         OS: "linux",
@@ -538,8 +557,8 @@ def expected_new_node_labels(catalog, t, zone, capacity_type, name):
         ZONE: zone,
         REGION: catalog.get("region"),
         HOSTNAME: name,
-        CAPACITY_TYPE: capacity_type,
     })
+    labels.update(capacity_type_labels(catalog.get("provider"), capacity_type))
     return labels
 
 
@@ -775,7 +794,7 @@ def _new_node(r, inp, pn, where, capacity_types, reserved_used):
         node = Node(name, dict(labels), [], None, False, True)
         node.instance_type, node.zone, node.capacity_type, node.price = itype, zone, ct, cost
         for k, v in ((HOSTNAME, name), (ZONE, zone), (INSTANCE_TYPE, itype),
-                     (CAPACITY_TYPE, ct), (OS, "linux")):
+                     (CAPACITY_TYPE, ct), (KARPENTER_CAPACITY_TYPE, ct), (OS, "linux")):
             if labels.get(k) != v:
                 r.v("labels", "%s: label %s=%r, expected %r" % (where, k, labels.get(k), v))
         for k in (ARCH, REGION):

@@ -325,10 +325,24 @@ def main(argv):
                 "topology.kubernetes.io/region": "us-east-1",
                 "kubernetes.io/hostname": n["name"],
                 "stevedore.io/capacity-type": "on-demand",
+                "karpenter.sh/capacity-type": "on-demand",
+                "eks.amazonaws.com/capacityType": "ON_DEMAND",
                 "example.com/family": "c"}
         for k, v in want.items():
             assert n["labels"].get(k) == v, "label %s=%r, want %r" % (k, n["labels"].get(k), v)
-    t.run("new nodes carry the documented labels", new_node_labels)
+        assert "cloud.google.com/gke-spot" not in n["labels"], n["labels"]
+        plan = cli.plan([SINGLE], extra=["--capacity-types", "spot"])
+        n = new_nodes(plan)[0]
+        for k, v in (("stevedore.io/capacity-type", "spot"), ("karpenter.sh/capacity-type", "spot"),
+                     ("eks.amazonaws.com/capacityType", "SPOT")):
+            assert n["labels"].get(k) == v, "spot: label %s=%r, want %r" % (k, n["labels"].get(k), v)
+        plan = cli.plan([SINGLE], catalog="gcp:us-east1", extra=["--capacity-types", "spot"])
+        n = new_nodes(plan)[0]
+        for k, v in (("karpenter.sh/capacity-type", "spot"), ("cloud.google.com/gke-spot", "true")):
+            assert n["labels"].get(k) == v, "gcp spot: label %s=%r, want %r" % (k, n["labels"].get(k), v)
+        assert "eks.amazonaws.com/capacityType" not in n["labels"], n["labels"]
+    t.run("new nodes carry the documented labels (capacity type for Karpenter, EKS, GKE)",
+          new_node_labels)
 
     def embedded_default():
         a = cli.ok(["recommend", "--snapshot", FOUR, "--output", "json"])
