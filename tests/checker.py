@@ -42,7 +42,10 @@ What is checked (each violation is tagged with its rule):
                        NodeUnschedulable (tolerating the unschedulable taint
                        allows it), nodeSelector, required node affinity
                        (all six operators, matchFields metadata.name),
-                       NoSchedule/NoExecute taints
+                       NoSchedule/NoExecute taints; a pod annotated
+                       stevedore.io/spot: "false" has NotIn requirements on
+                       every spot label (SPOT_LABELS) ANDed into its
+                       required node affinity
   podAntiAffinity      every pair of pods in the final state, at least one
                        of them placed by the plan: neither's required
                        anti-affinity term may select the other in a shared
@@ -348,6 +351,36 @@ def untolerated_taint(tolerations, taints, effects=("NoSchedule", "NoExecute")):
 # --------------------------------------------------------------------------
 # Model.
 
+# A pod annotated stevedore.io/spot: "false" must not run on spot capacity:
+# Stevedore reads it as a NotIn on each label that marks a spot node.
+SPOT_ANNOTATION = "stevedore.io/spot"
+SPOT_LABELS = ((CAPACITY_TYPE, "spot"), (KARPENTER_CAPACITY_TYPE, "spot"),
+               (EKS_CAPACITY_TYPE, "SPOT"), (GKE_SPOT, "true"),
+               ("cloud.google.com/gke-preemptible", "true"),
+               ("kubernetes.azure.com/scalesetpriority", "spot"))
+
+
+def with_spot_opt_out(spec):
+    """spec with the spot opt-out ANDed into its required node affinity: the
+    NotIn requirements are added to every non-empty nodeSelectorTerm (an
+    empty term matches nothing and stays so), or make the only term."""
+    spec = json.loads(json.dumps(spec))
+    exprs = [{"key": k, "operator": "NotIn", "values": [v]} for k, v in SPOT_LABELS]
+    aff = spec.setdefault("affinity", {}) or {}
+    spec["affinity"] = aff
+    na = aff.setdefault("nodeAffinity", {}) or {}
+    aff["nodeAffinity"] = na
+    req = na.get("requiredDuringSchedulingIgnoredDuringExecution")
+    if not req or not req.get("nodeSelectorTerms"):
+        na["requiredDuringSchedulingIgnoredDuringExecution"] = {
+            "nodeSelectorTerms": [{"matchExpressions": exprs}]}
+        return spec
+    for t in req["nodeSelectorTerms"]:
+        if t.get("matchExpressions") or t.get("matchFields"):
+            t["matchExpressions"] = list(t.get("matchExpressions") or []) + exprs
+    return spec
+
+
 class Pod(object):
     __slots__ = ("ns", "name", "key", "labels", "spec", "node_name", "phase",
                  "ds_uid", "req", "tolerations", "aff_terms", "anti_terms",
@@ -363,6 +396,8 @@ class Pod(object):
         self.labels = dict(meta.get("labels") or {})
         self.terminating = bool(meta.get("deletionTimestamp"))
         self.spec = obj.get("spec") or {}
+        if (meta.get("annotations") or {}).get(SPOT_ANNOTATION) == "false":
+            self.spec = with_spot_opt_out(self.spec)
         self.node_name = self.spec.get("nodeName") or None
         self.phase = (obj.get("status") or {}).get("phase") or ""
         self.ds_uid = None

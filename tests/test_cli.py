@@ -344,6 +344,72 @@ def main(argv):
     t.run("new nodes carry the documented labels (capacity type for Karpenter, EKS, GKE)",
           new_node_labels)
 
+    def spot_opt_out():
+        doc = load(FOUR)
+        for it in doc["items"][:2]:
+            it["metadata"].setdefault("annotations", {})["stevedore.io/spot"] = "false"
+        p = cli.write("spot_opt_out.json", doc)
+        plan = cli.plan([p], extra=["--capacity-types", "spot,on-demand"])
+        where = {k: n for n in new_nodes(plan) for k in n["pods"]}
+        for it in doc["items"]:
+            key = "default/" + it["metadata"]["name"]
+            ct = where[key]["capacity_type"]
+            if it["metadata"].get("annotations", {}).get("stevedore.io/spot") == "false":
+                assert ct != "spot", "%s opted out of spot but is on %s" % (key, where[key])
+        assert any(n["capacity_type"] == "spot" for n in new_nodes(plan)), \
+            "the other pods should still go to spot: %s" % plan["nodes"]
+        feasible([p], plan, cts=["spot", "on-demand"])
+        # A catalogue where c.small is spot only and c.large on-demand only.
+        cat = load(TINY)
+        cat["instance_types"][0]["offerings"] = [o for o in cat["instance_types"][0]["offerings"]
+                                                 if o["capacity_type"] == "spot"]
+        cat["instance_types"][1]["offerings"] = [o for o in cat["instance_types"][1]["offerings"]
+                                                 if o["capacity_type"] == "on-demand"]
+        cp = cli.write("spot_only_small.json", cat)
+        plan = cli.plan([p], catalog=cp)
+        for n in new_nodes(plan):
+            for k in n["pods"]:
+                if k in ("default/" + doc["items"][0]["metadata"]["name"],
+                         "default/" + doc["items"][1]["metadata"]["name"]):
+                    assert n["capacity_type"] == "on-demand" and n["instance_type"] == "c.large", n
+        assert plan["summary"]["placed_pods"] == 4, plan["summary"]
+        feasible([p], plan, catalog=cp)
+        # Spot only: the opted-out pods cannot be placed, and say why.
+        plan = cli.plan([p], extra=["--capacity-types", "spot"])
+        assert plan["summary"]["unschedulable_pods"] == 2, plan["summary"]
+        for u in plan["unschedulable"]:
+            assert "spot" in u["reason"], u
+        feasible([p], plan, cts=["spot"])
+        # An existing spot node (labelled by Karpenter only) is spot too.
+        node = copy.deepcopy(load(NODES)["items"][0])
+        node["metadata"]["labels"]["karpenter.sh/capacity-type"] = "spot"
+        items = [node] + doc["items"]
+        q = cli.write("spot_node.json", {"apiVersion": "v1", "kind": "List", "items": items})
+        plan = cli.plan([q], extra=["--capacity-types", "on-demand"])
+        for n in plan["nodes"]:
+            if not n["new"]:
+                for k in n["pods"]:
+                    assert k not in ("default/" + doc["items"][0]["metadata"]["name"],
+                                     "default/" + doc["items"][1]["metadata"]["name"]), n
+        assert plan["summary"]["placed_pods"] == 4, plan["summary"]
+        feasible([q], plan, cts=["on-demand"])
+    t.run("stevedore.io/spot: \"false\" keeps a pod off new and existing spot nodes", spot_opt_out)
+
+    def spot_selector_labels():
+        doc = load(FOUR)
+        doc["items"][0]["spec"]["nodeSelector"] = {"karpenter.sh/capacity-type": "on-demand"}
+        doc["items"][1]["spec"]["nodeSelector"] = {"eks.amazonaws.com/capacityType": "SPOT"}
+        p = cli.write("ct_selectors.json", doc)
+        plan = cli.plan([p], extra=["--capacity-types", "spot,on-demand"])
+        where = {k: n for n in new_nodes(plan) for k in n["pods"]}
+        a = where["default/" + doc["items"][0]["metadata"]["name"]]
+        b = where["default/" + doc["items"][1]["metadata"]["name"]]
+        assert a["capacity_type"] == "on-demand", a
+        assert b["capacity_type"] == "spot", b
+        feasible([p], plan, cts=["spot", "on-demand"])
+    t.run("pods selecting karpenter.sh/capacity-type or eks.amazonaws.com/capacityType get that capacity",
+          spot_selector_labels)
+
     def embedded_default():
         a = cli.ok(["recommend", "--snapshot", FOUR, "--output", "json"])
         b = cli.ok(["recommend", "--snapshot", FOUR, "--catalog", "aws:us-east-1",
