@@ -101,6 +101,11 @@ const struct stv_instance_type *stv_catalog_find(const struct stv_catalog *c,
 int64_t stv_resource_get(const struct stv_resource *res, uint32_t nres,
                          const char *name);
 
+/* Returns 1 when s is a Kubernetes label value: at most 63 of [-_.A-Za-z0-9], alphanumeric at both ends, or "". */
+int stv_valid_label_value(const char *s);
+/* Returns 1 when s is a qualified name (a label key, a resource name): [DNS-subdomain/]name. */
+int stv_valid_qualified_name(const char *s);
+
 /* Returns the name of the i-th embedded catalogue (static), or NULL. */
 const char *stv_catalog_embedded_name(size_t i);
 

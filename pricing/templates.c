@@ -13,7 +13,9 @@
 /* The most labels a template sets itself (see stv_templates_build). */
 #define WK_MAX 10
 
-static int oom(struct stv_err *err) { return stv_err_set(err, STV_ENOMEM, "out of memory building node templates"); }
+static int oom(struct stv_err *err) {
+  return stv_err_set(err, STV_ENOMEM, "out of memory building node templates");
+}
 
 static int label_cmp(const void *a, const void *b) {
   return strcmp(((const struct stv_label *)a)->key, ((const struct stv_label *)b)->key);
@@ -75,11 +77,13 @@ static int type_in_pool(const struct stv_node_pool *pool, const struct stv_catal
   if (pool == NULL) return 1;
   flen = stv_instance_family(c->provider, type->name, &size);
   return listed(pool->families, pool->nfamilies, type->name, flen) &&
-         listed(pool->sizes, pool->nsizes, size, SIZE_MAX) && listed(pool->archs, pool->narchs, type->arch, SIZE_MAX);
+         listed(pool->sizes, pool->nsizes, size, SIZE_MAX) &&
+         listed(pool->archs, pool->narchs, type->arch, SIZE_MAX);
 }
 
 /* Whether pool (NULL: the default pool) admits offering o, given the allowed capacity types. */
-static int offering_in_pool(const struct stv_node_pool *pool, unsigned allowed, const struct stv_offering *o) {
+static int offering_in_pool(const struct stv_node_pool *pool, unsigned allowed,
+                            const struct stv_offering *o) {
   if (!((allowed >> o->capacity_type) & 1u)) return 0;
   if (pool == NULL) return 1;
   if (pool->capacity_types != 0 && !((pool->capacity_types >> o->capacity_type) & 1u)) return 0;
@@ -153,8 +157,8 @@ static int intern_names(struct names *nm, const struct stv_catalog *c, struct st
   nm->region = stv_strpool_get(sp, c->region);
   nm->truth = stv_strpool_get(sp, "true");
   if (!nm->key_arch || !nm->key_os || !nm->key_type || !nm->key_ct || !nm->key_region || !nm->key_zone ||
-      !nm->key_karpenter || !nm->key_eks || !nm->key_gke_spot || !nm->key_pool || !nm->linux_ || !nm->region ||
-      !nm->truth)
+      !nm->key_karpenter || !nm->key_eks || !nm->key_gke_spot || !nm->key_pool || !nm->linux_ ||
+      !nm->region || !nm->truth)
     return STV_ENOMEM;
   for (ct = 0; ct < STV_CT_COUNT; ct++) {
     nm->ct[ct] = stv_strpool_get(sp, stv_capacity_type_name((enum stv_capacity_type)ct));
@@ -202,7 +206,8 @@ int stv_templates_build_pools(struct stv_templates *t, const struct stv_catalog 
     for (i = 0; i < c->ntypes; i++) {
       uint32_t j;
       if (!type_in_pool(pool, c, &c->types[i])) continue;
-      for (j = 0; j < c->types[i].noff; j++) total += (size_t)offering_in_pool(pool, allowed, &c->types[i].off[j]);
+      for (j = 0; j < c->types[i].noff; j++)
+        total += (size_t)offering_in_pool(pool, allowed, &c->types[i].off[j]);
     }
   }
   if (total == 0) return 0;
