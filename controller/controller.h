@@ -8,11 +8,15 @@
 
 #include <stddef.h>
 
+#include "config.h"
 #include "packer.h"
 #include "pricing.h"
 #include "snapshot.h"
 
-/* What a recommendation is computed from; every pointer is borrowed. */
+/*
+ * What a recommendation is computed from; every pointer is borrowed. Zeros
+ * (and NULLs) are the defaults for everything after time_limit.
+ */
 struct stv_recommend_args {
   const char *const *snapshots;
   size_t nsnapshots;
@@ -20,6 +24,12 @@ struct stv_recommend_args {
   unsigned allowed;    /* (1u << STV_CT_*) mask of capacity types */
   long search_limit;   /* stv_problem.search_limit */
   double time_limit;   /* optimizer budget, seconds; <= 0: heuristic only */
+  const struct stv_spot_policy *spot; /* NULL: stv_spot_policy_default */
+  const struct stv_node_pool *pools;  /* none: one default pool, the whole catalogue */
+  size_t npools;
+  const struct stv_headroom_unit *headroom; /* manual headroom units */
+  size_t nheadroom;
+  double headroom_percent; /* automatic headroom, % of existing allocatable; 0 = none */
 };
 
 /* Seconds on the monotonic clock: the optimizer's stv_problem.clock. */

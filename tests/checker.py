@@ -33,6 +33,12 @@ What is checked (each violation is tagged with its rule):
                        capacity type is allowed, reserved counts respected
   labels, nodes        new nodes carry exactly the documented labels; names
                        unique; existing nodes exist, listed once, non-empty
+  pool, taints         with node pools (check_plan's pools): a new node names
+                       its pool (stevedore.io/node-pool and "pool"), the pool
+                       admits its offering (families, sizes, architectures,
+                       zones, capacity types), it carries the pool's labels
+                       and exactly the pool's taints, which the pods on it
+                       must tolerate; without pools: no pool, no taints
   resources            per node and resource: bound non-terminal pods (or,
                        on a new node, one copy of every DaemonSet that would
                        land there) + added pods <= allocatable, pod slots
@@ -479,6 +485,7 @@ class Inputs(object):
         self.catalog_types = {}  # name -> instance type dict
         self.ds = {}             # uid -> representative Pod
         self.ds_order = []
+        self.pools = None        # name -> node pool dict, or None
 
     def ns_labels(self, ns):
         d = {NS_NAME_LABEL: ns}
@@ -597,6 +604,35 @@ def expected_new_node_labels(catalog, t, zone, capacity_type, name, pool=None):
     return labels
 
 
+def instance_family(provider, type_name):
+    """(family, size) of an instance type name: split at the first '.' on
+    aws (m5.2xlarge), the first '-' on gcp (n2-standard-4), the first of
+    either elsewhere."""
+    seps = {"aws": ".", "gcp": "-"}.get(provider, ".-")
+    for i, ch in enumerate(type_name):
+        if ch in seps:
+            return type_name[:i], type_name[i + 1:]
+    return type_name, ""
+
+
+def pool_admits(pool, catalog, t, zone, capacity_type):
+    """Whether node pool (a dict shaped like a nodePools entry of the
+    configuration file) admits this offering; None when it does, else why."""
+    fam, size = instance_family(catalog.get("provider"), t.get("name"))
+    for key, value in (("instanceFamilies", fam), ("instanceSizes", size),
+                       ("architectures", t.get("arch") or "amd64"), ("zones", zone),
+                       ("capacityTypes", capacity_type)):
+        allowed = pool.get(key)
+        if allowed and value not in allowed:
+            return "%s %r not in the pool's %s %s" % (key, value, key, allowed)
+    return None
+
+
+def pool_taints(pool):
+    return [{"key": x["key"], "value": x.get("value") or "", "effect": x["effect"]}
+            for x in (pool.get("taints") or [])]
+
+
 def find_offering(t, zone, capacity_type):
     for o in t.get("offerings") or []:
         if o.get("zone") == zone and o.get("capacity_type") == capacity_type:
@@ -661,9 +697,15 @@ def _num(x):
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
-def check_plan(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, completeness=True):
-    """Checks plan (parsed JSON) against inp. Returns a Result."""
+def check_plan(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, completeness=True, pools=None):
+    """Checks plan (parsed JSON) against inp. Returns a Result.
+
+    pools: the node pools new nodes come from (a list of dicts shaped like
+    the configuration file's nodePools entries), or None for the default
+    pool. A new node of a pool must carry stevedore.io/node-pool and the
+    pool's labels, be admitted by its filters, and has the pool's taints."""
     r = Result()
+    inp.pools = {p["name"]: p for p in pools} if pools else None
     capacity_types = list(capacity_types)
     if not isinstance(plan, dict):
         r.v("format", "plan is not a JSON object")
@@ -824,9 +866,27 @@ def _new_node(r, inp, pn, where, capacity_types, reserved_used):
     if not isinstance(labels, dict):
         r.v("labels", "%s: labels is not an object" % where)
         labels = {}
+    pool, taints = None, []
+    pname = labels.get(NODE_POOL)
+    if inp.pools is None:
+        if pname is not None or pn.get("pool") is not None:
+            r.v("pool", "%s: node pool %r but no pools are configured" % (where, pname or pn.get("pool")))
+    else:
+        pool = inp.pools.get(pname)
+        if pool is None:
+            r.v("pool", "%s: label %s=%r names no configured pool" % (where, NODE_POOL, pname))
+        else:
+            taints = pool_taints(pool)
+            if pn.get("pool") != pname:
+                r.v("pool", "%s: pool %r but label %s=%r" % (where, pn.get("pool"), NODE_POOL, pname))
+    listed = pn.get("taints", [])
+    if not isinstance(listed, list) or \
+            sorted(json.dumps(x, sort_keys=True) for x in listed) != \
+            sorted(json.dumps(x, sort_keys=True) for x in taints):
+        r.v("taints", "%s: taints %r, expected %r" % (where, listed, taints))
     if inp.catalog is None:
         # Embedded catalogue: check what can be checked without it.
-        node = Node(name, dict(labels), [], None, False, True)
+        node = Node(name, dict(labels), taints, None, False, True)
         node.instance_type, node.zone, node.capacity_type, node.price = itype, zone, ct, cost
         for k, v in ((HOSTNAME, name), (ZONE, zone), (INSTANCE_TYPE, itype),
                      (CAPACITY_TYPE, ct), (KARPENTER_CAPACITY_TYPE, ct), (OS, "linux")):
@@ -854,7 +914,11 @@ def _new_node(r, inp, pn, where, capacity_types, reserved_used):
             if reserved_used[k] > off["count"]:
                 r.v("reserved", "%s: more than %d nodes of %s %s %s"
                     % (where, off["count"], itype, zone, ct))
-    exp = expected_new_node_labels(inp.catalog, t, zone, ct, name)
+    if pool is not None:
+        why = pool_admits(pool, inp.catalog, t, zone, ct)
+        if why is not None:
+            r.v("pool", "%s: pool %s does not admit %s %s %s: %s" % (where, pool["name"], itype, zone, ct, why))
+    exp = expected_new_node_labels(inp.catalog, t, zone, ct, name, pool)
     for k, v in sorted(exp.items()):
         if labels.get(k) != v:
             r.v("labels", "%s: label %s=%r, expected %r" % (where, k, labels.get(k), v))
@@ -865,7 +929,7 @@ def _new_node(r, inp, pn, where, capacity_types, reserved_used):
     if alloc is None:
         r.note("%s: catalogue gives no allocatable for %s; resources not checked"
                % (where, itype))
-    node = Node(name, exp, [], alloc, False, True)
+    node = Node(name, exp, taints, alloc, False, True)
     node.instance_type, node.zone, node.capacity_type = itype, zone, ct
     node.price = off.get("price") if off else cost
     return node
@@ -1210,22 +1274,34 @@ def _fits_fresh_node(inp, p, capacity_types, reserved_used):
                 continue
             if "count" in o and reserved_used.get((t.get("name"), zone, ct), 0) >= o["count"]:
                 continue
-            name = "completeness-probe"
-            labels = expected_new_node_labels(inp.catalog, t, zone, ct, name)
-            node = Node(name, labels, [], alloc, False, True)
-            if not node_affinity_matches(p.spec, labels, None):
-                continue
-            daemons = [inp.ds[u] for u in inp.ds_order if ds_lands_on(inp.ds[u], node)]
-            used = dict(p.req)
-            for d in daemons:
-                for k, v in d.req.items():
-                    used[k] = used.get(k, 0) + v
-            if any(v > 0 and used[k] > alloc.get(k, 0) for k, v in p.req.items()):
-                continue
-            if 1 + len(daemons) > alloc.get("pods", 1 << 60):
-                continue
-            return "%s in %s (%s)" % (t.get("name"), zone, ct)
+            for pool in (list(inp.pools.values()) if inp.pools else [None]):
+                if pool is not None and pool_admits(pool, inp.catalog, t, zone, ct) is not None:
+                    continue
+                fit = _fits_probe(inp, p, t, zone, ct, pool, alloc)
+                if fit is not None:
+                    return fit
     return None
+
+
+def _fits_probe(inp, p, t, zone, ct, pool, alloc):
+    """Where p fits alone on a fresh node of this offering and pool, or None."""
+    name = "completeness-probe"
+    labels = expected_new_node_labels(inp.catalog, t, zone, ct, name, pool)
+    node = Node(name, labels, pool_taints(pool) if pool else [], alloc, False, True)
+    if not node_affinity_matches(p.spec, labels, None):
+        return None
+    if untolerated_taint(p.tolerations, node.taints) is not None:
+        return None
+    daemons = [inp.ds[u] for u in inp.ds_order if ds_lands_on(inp.ds[u], node)]
+    used = dict(p.req)
+    for d in daemons:
+        for k, v in d.req.items():
+            used[k] = used.get(k, 0) + v
+    if any(v > 0 and used[k] > alloc.get(k, 0) for k, v in p.req.items()):
+        return None
+    if 1 + len(daemons) > alloc.get("pods", 1 << 60):
+        return None
+    return "%s in %s (%s%s)" % (t.get("name"), zone, ct, ", pool " + pool["name"] if pool else "")
 
 
 # --------------------------------------------------------------------------

@@ -24,6 +24,7 @@ sys.path.insert(0, HERE)
 import checker  # noqa: E402
 
 TINY = os.path.join(DATA, "tiny_catalog.json")
+NO_SPOT = ["--capacity-types", "reserved,on-demand"]
 FOUR = os.path.join(DATA, "four_pods.json")
 SINGLE = os.path.join(DATA, "single_pod.json")
 NODES = os.path.join(DATA, "cluster_nodes.json")
@@ -160,7 +161,7 @@ def main(argv):
     t.run("json output parses, has every field and is feasible", json_schema)
 
     def cheapest_four():
-        plan = cli.plan([FOUR])
+        plan = cli.plan([FOUR], extra=NO_SPOT)
         nn = new_nodes(plan)
         assert plan["summary"]["pending_pods"] == 4, plan["summary"]
         assert plan["summary"]["placed_pods"] == 4, plan["summary"]
@@ -177,13 +178,34 @@ def main(argv):
         doc = load(FOUR)
         doc["items"] = doc["items"][:2]
         p = cli.write("two_pods.json", doc)
-        plan = cli.plan([p])
+        plan = cli.plan([p], extra=NO_SPOT)
         nn = new_nodes(plan)
         assert len(nn) == 1 and nn[0]["instance_type"] == "c.small", \
             "2 x 1 cpu: one c.small ($0.10); got %s" % ([n["instance_type"] for n in nn],)
         assert close(plan["summary"]["new_nodes_hourly_cost"], 0.1), plan["summary"]
         feasible([p], plan)
     t.run("cheapest type: 2 x 1 cpu -> one 2-cpu node at $0.10", cheapest_two)
+
+    def default_spot():
+        plan = cli.plan([FOUR])
+        nn = new_nodes(plan)
+        assert all(n["capacity_type"] == "spot" for n in nn), \
+            "spot is offered by default and cheaper: %s" % ([(n["instance_type"], n["capacity_type"]) for n in nn],)
+        assert close(plan["summary"]["new_nodes_hourly_cost"], 0.06), plan["summary"]
+        again = cli.plan([FOUR], extra=["--capacity-types", "reserved,spot,on-demand"])
+        assert again == plan, "the default is not reserved,spot,on-demand"
+        feasible([FOUR], plan)
+        # on-demand is the fallback where the catalogue has no spot offering
+        cat = load(TINY)
+        for it in cat["instance_types"]:
+            it["offerings"] = [o for o in it["offerings"] if o["capacity_type"] != "spot"]
+        cp = cli.write("no_spot_catalog.json", cat)
+        plan = cli.plan([FOUR], catalog=cp)
+        assert [n["capacity_type"] for n in new_nodes(plan)] == ["on-demand"], plan["nodes"]
+        assert close(plan["summary"]["new_nodes_hourly_cost"], 0.15), plan["summary"]
+        feasible([FOUR], plan, catalog=cp)
+    t.run("default capacity types are reserved,spot,on-demand; on-demand where no spot is offered",
+          default_spot)
 
     def spot_only():
         plan = cli.plan([FOUR], extra=["--capacity-types", "spot"])
@@ -213,20 +235,25 @@ def main(argv):
         cat["instance_types"][0]["offerings"].append(
             {"capacity_type": "reserved", "zone": "us-east-1a", "price": 0.0, "count": 1})
         cp = cli.write("reserved_catalog.json", cat)
-        plan = cli.plan([FOUR], catalog=cp)
+        plan = cli.plan([FOUR], catalog=cp, extra=NO_SPOT)
         res = [n for n in new_nodes(plan) if n["capacity_type"] == "reserved"]
         assert len(res) <= 1, "reserved count 1 exceeded: %s" % plan["nodes"]
         # one reserved c.small for free + one on-demand c.small = $0.10
         assert close(plan["summary"]["new_nodes_hourly_cost"], 0.1), plan["summary"]
+        feasible([FOUR], plan, catalog=cp, cts=["reserved", "on-demand"])
+        # with spot (the default): the free reserved c.small + one spot c.small = $0.03
+        plan = cli.plan([FOUR], catalog=cp)
+        assert len([n for n in new_nodes(plan) if n["capacity_type"] == "reserved"]) == 1, plan["nodes"]
+        assert close(plan["summary"]["new_nodes_hourly_cost"], 0.03), plan["summary"]
         feasible([FOUR], plan, catalog=cp)
         plan = cli.plan([FOUR], catalog=cp, extra=["--capacity-types", "on-demand"])
         assert not any(n["capacity_type"] == "reserved" for n in new_nodes(plan))
     t.run("reserved offerings used up to their count", reserved)
 
     def table():
-        plan = cli.plan([FOUR])
+        plan = cli.plan([FOUR], extra=NO_SPOT)
         hourly = plan["summary"]["new_nodes_hourly_cost"]
-        out = cli.ok(["recommend", "--snapshot", FOUR, "--catalog", TINY, "--output", "table"])
+        out = cli.ok(["recommend", "--snapshot", FOUR, "--catalog", TINY, "--output", "table"] + NO_SPOT)
         assert not out.lstrip().startswith("{"), "table output looks like JSON"
         assert "c.large" in out, "table lacks the instance type:\n" + out
         nums = numbers_in(out)
@@ -236,7 +263,7 @@ def main(argv):
         monthly = hourly * HOURS_PER_MONTH
         assert any(close(x, monthly, 0.01) for x in nums), \
             "table lacks the monthly cost %.2f (= hourly x 730):\n%s" % (monthly, out)
-        default = cli.ok(["recommend", "--snapshot", FOUR, "--catalog", TINY])
+        default = cli.ok(["recommend", "--snapshot", FOUR, "--catalog", TINY] + NO_SPOT)
         assert default == out, "table is not the default output"
     t.run("table output: type, counts, hourly and monthly (x730) cost", table)
 
@@ -317,7 +344,7 @@ def main(argv):
     t.run("nothing pending: empty plan", nothing_pending)
 
     def new_node_labels():
-        plan = cli.plan([SINGLE])
+        plan = cli.plan([SINGLE], extra=NO_SPOT)
         n = new_nodes(plan)[0]
         want = {"kubernetes.io/arch": "amd64", "kubernetes.io/os": "linux",
                 "node.kubernetes.io/instance-type": n["instance_type"],
