@@ -324,22 +324,134 @@ static int add_taints_json(cJSON *n, const struct stv_template *t) {
   return 1;
 }
 
-static char *render_json(const struct stv_problem *pb, const struct stv_plan *plan) {
+static int is_headroom(const struct stv_snapshot *s, uint32_t pod) {
+  return (s->pods[pod].flags & STV_POD_HEADROOM) != 0;
+}
+
+/* Headroom pods among a plan node's pods. */
+static uint32_t node_headroom(const struct stv_snapshot *s, const struct stv_plan_node *pn) {
+  uint32_t q, n = 0;
+  for (q = 0; q < pn->npods; q++) n += (uint32_t)is_headroom(s, pn->pods[q]);
+  return n;
+}
+
+/* What headroom's virtual pods asked for, where they went and what they cost. */
+struct headroom_stats {
+  size_t pods, placed, unplaced;
+  size_t on_existing, on_new; /* pods */
+  size_t new_nodes;           /* new nodes holding any */
+  int64_t cpu, memory;        /* asked by all of them */
+  double hourly_cost;
+  const char *unplaced_reason; /* of the first one not placed */
+};
+
+/*
+ * The hourly cost of headroom is the share of each new node that its
+ * virtual pods take: the node's price times the sum, over its headroom
+ * pods, of each pod's dominant share (the larger of its cpu and memory
+ * requests over the node's allocatable), capped at 1. Headroom on existing
+ * nodes costs nothing more.
+ */
+static void headroom_stats(const struct stv_problem *pb, const struct stv_plan *plan,
+                           struct headroom_stats *h) {
+  const struct stv_snapshot *s = pb->snap;
+  size_t i;
+  memset(h, 0, sizeof(*h));
+  for (i = 0; i < s->npods; i++) {
+    const struct stv_class *c = s->classes[s->pods[i].cls];
+    if (!is_headroom(s, (uint32_t)i)) continue;
+    h->pods++;
+    h->cpu += c->req[STV_RES_CPU];
+    h->memory += c->req[STV_RES_MEMORY];
+  }
+  for (i = 0; i < plan->nnodes; i++) {
+    const struct stv_plan_node *pn = &plan->nodes[i];
+    const struct stv_template *t;
+    double share = 0;
+    uint32_t q, n = node_headroom(s, pn);
+    if (n == 0) continue;
+    h->placed += n;
+    if (pn->existing >= 0) {
+      h->on_existing += n;
+      continue;
+    }
+    h->on_new += n;
+    h->new_nodes++;
+    t = &pb->tmpl[pn->tmpl];
+    for (q = 0; q < pn->npods; q++) {
+      const struct stv_class *c = s->classes[s->pods[pn->pods[q]].cls];
+      double cpu = 0, mem = 0;
+      if (!is_headroom(s, pn->pods[q])) continue;
+      if (t->alloc[STV_RES_CPU] > 0) cpu = (double)c->req[STV_RES_CPU] / (double)t->alloc[STV_RES_CPU];
+      if (t->alloc[STV_RES_MEMORY] > 0)
+        mem = (double)c->req[STV_RES_MEMORY] / (double)t->alloc[STV_RES_MEMORY];
+      share += cpu > mem ? cpu : mem;
+    }
+    h->hourly_cost += t->price * (share < 1 ? share : 1);
+  }
+  for (i = 0; i < plan->nunsched; i++) {
+    if (!is_headroom(s, plan->unsched[i].pod)) continue;
+    if (h->unplaced++ == 0) h->unplaced_reason = plan->unsched[i].reason;
+  }
+}
+
+static int add_quantity(cJSON *o, const char *key, int64_t v, int milli) {
+  char q[40];
+  return cJSON_AddStringToObject(o, key, stv_quantity_format(v, milli, !milli, q, sizeof(q))) != NULL;
+}
+
+/* summary.headroom: what the virtual pods asked for, where they went, their units. */
+static int headroom_json(cJSON *sum, const struct stv_recommend_result *r, const struct headroom_stats *h) {
+  cJSON *o = cJSON_AddObjectToObject(sum, "headroom"), *units;
+  size_t i;
+  if (o == NULL) return 0;
+  cJSON_AddNumberToObject(o, "pods", (double)h->pods);
+  cJSON_AddNumberToObject(o, "placed", (double)h->placed);
+  cJSON_AddNumberToObject(o, "unplaced", (double)h->unplaced);
+  if (!add_quantity(o, "cpu", h->cpu, 1) || !add_quantity(o, "memory", h->memory, 0)) return 0;
+  cJSON_AddNumberToObject(o, "on_existing_nodes", (double)h->on_existing);
+  cJSON_AddNumberToObject(o, "on_new_nodes", (double)h->on_new);
+  cJSON_AddNumberToObject(o, "hourly_cost", h->hourly_cost);
+  if (h->unplaced > 0) cJSON_AddStringToObject(o, "unplaced_reason", h->unplaced_reason);
+  units = cJSON_AddArrayToObject(o, "units");
+  if (units == NULL) return 0;
+  for (i = 0; i < r->headroom.nunits; i++) {
+    const struct stv_headroom_unit *u = &r->headroom.units[i];
+    cJSON *e = cJSON_CreateObject();
+    if (e == NULL || !cJSON_AddItemToArray(units, e)) {
+      cJSON_Delete(e);
+      return 0;
+    }
+    cJSON_AddNumberToObject(e, "count", (double)u->count);
+    if (!add_quantity(e, "cpu", u->cpu, 1) || !add_quantity(e, "memory", u->memory, 0)) return 0;
+    if (!cJSON_AddBoolToObject(e, "automatic", r->headroom.automatic && i + 1 == r->headroom.nunits))
+      return 0;
+  }
+  return 1;
+}
+
+static char *render_json(const struct stv_recommend_result *r) {
+  const struct stv_problem *pb = &r->problem;
+  const struct stv_plan *plan = &r->plan;
   const struct stv_snapshot *s = pb->snap;
   cJSON *root = cJSON_CreateObject(), *sum, *nodes, *un;
+  struct headroom_stats h;
   char *text = NULL, name[600];
   size_t i;
   uint32_t q;
   if (root == NULL) return NULL;
+  headroom_stats(pb, plan, &h);
   sum = cJSON_AddObjectToObject(root, "summary");
   if (sum == NULL) goto out;
-  cJSON_AddNumberToObject(sum, "pending_pods", (double)plan->npending);
-  cJSON_AddNumberToObject(sum, "placed_pods", (double)plan->nplaced);
-  cJSON_AddNumberToObject(sum, "unschedulable_pods", (double)plan->nunsched);
+  /* Headroom's virtual pods are not counted as pods: they have their own summary. */
+  cJSON_AddNumberToObject(sum, "pending_pods", (double)(plan->npending - h.pods));
+  cJSON_AddNumberToObject(sum, "placed_pods", (double)(plan->nplaced - h.placed));
+  cJSON_AddNumberToObject(sum, "unschedulable_pods", (double)(plan->nunsched - h.unplaced));
   cJSON_AddNumberToObject(sum, "new_nodes", (double)plan->nnew);
   cJSON_AddNumberToObject(sum, "new_nodes_hourly_cost", plan->new_cost);
   if (plan->has_lower_bound) cJSON_AddNumberToObject(sum, "lower_bound_hourly_cost", plan->lower_bound);
   cJSON_AddStringToObject(sum, "currency", pb->currency ? pb->currency : "USD");
+  if (r->headroom.npods > 0 && !headroom_json(sum, r, &h)) goto out;
   nodes = cJSON_AddArrayToObject(root, "nodes");
   if (nodes == NULL) goto out;
   for (i = 0; i < plan->nnodes; i++) {
@@ -390,7 +502,9 @@ static char *render_json(const struct stv_problem *pb, const struct stv_plan *pl
   if (un == NULL) goto out;
   for (i = 0; i < plan->nunsched; i++) {
     const struct stv_pod *p = &s->pods[plan->unsched[i].pod];
-    cJSON *u = cJSON_CreateObject();
+    cJSON *u;
+    if (is_headroom(s, plan->unsched[i].pod)) continue;
+    u = cJSON_CreateObject();
     if (u == NULL || !cJSON_AddItemToArray(un, u)) goto out;
     snprintf(name, sizeof(name), "%s/%s", p->ns, p->name);
     cJSON_AddStringToObject(u, "pod", name);
@@ -409,7 +523,7 @@ struct row {
   const char *type, *ct, *zone, *pool;
   double price;
   size_t count;
-  size_t pods;
+  size_t pods, headroom;
 };
 
 static int cmp_row(const void *a, const void *b) {
@@ -423,21 +537,29 @@ static int cmp_row(const void *a, const void *b) {
   return strcmp(x->pool, y->pool);
 }
 
-static int render_table(const struct stv_problem *pb, const struct stv_plan *plan,
-                        const struct recommend_opts *o, struct outbuf *b) {
+static int render_table(const struct stv_recommend_result *r, const struct recommend_opts *o,
+                        struct outbuf *b) {
+  const struct stv_problem *pb = &r->problem;
+  const struct stv_plan *plan = &r->plan;
   const struct stv_snapshot *s = pb->snap;
   struct row *rows = stv_calloc(plan->nnodes + 1, sizeof(*rows));
-  size_t nrows = 0, i, j, nexisting = 0;
-  int pools = 0;
+  size_t nrows = 0, i, j, nexisting = 0, on_existing = 0, on_new = 0;
+  struct headroom_stats h;
+  int pools = 0, hr = r->headroom.npods > 0;
   const char *cur = pb->currency ? pb->currency : "USD";
+  char qc[40], qm[40];
   if (rows == NULL) return STV_ENOMEM;
+  headroom_stats(pb, plan, &h);
   for (i = 0; i < plan->nnodes; i++) {
     const struct stv_plan_node *pn = &plan->nodes[i];
     const struct stv_template *t;
+    uint32_t nh = node_headroom(s, pn);
     if (pn->existing >= 0) {
       nexisting++;
+      on_existing += pn->npods - nh;
       continue;
     }
+    on_new += pn->npods - nh;
     t = &pb->tmpl[pn->tmpl];
     for (j = 0; j < nrows; j++)
       if (rows[j].type == t->instance_type && rows[j].zone == (t->zone ? t->zone : "") &&
@@ -454,46 +576,33 @@ static int render_table(const struct stv_problem *pb, const struct stv_plan *pla
       nrows++;
     }
     rows[j].count++;
-    rows[j].pods += pn->npods;
+    rows[j].pods += pn->npods - nh;
+    rows[j].headroom += nh;
   }
   qsort(rows, nrows, sizeof(*rows), cmp_row);
   out_printf(b, "Stevedore recommendation (dry run; catalog %s; capacity types %s)\n\n", o->catalog,
              o->capacity_types);
-  out_printf(
-      b,
-      "Pending pods: %zu    placed: %zu (%zu on existing nodes, %zu on new nodes)    unschedulable: %zu\n\n",
-      plan->npending, plan->nplaced, plan->nplaced, (size_t)0, plan->nunsched);
-  /* Recount placed pods by destination for the line above. */
-  {
-    size_t on_existing = 0, on_new = 0;
-    for (i = 0; i < plan->nnodes; i++) {
-      if (plan->nodes[i].existing >= 0)
-        on_existing += plan->nodes[i].npods;
-      else
-        on_new += plan->nodes[i].npods;
-    }
-    b->len = 0;
-    out_printf(b, "Stevedore recommendation (dry run; catalog %s; capacity types %s)\n\n", o->catalog,
-               o->capacity_types);
-    out_printf(b,
-               "Pending pods: %zu    placed: %zu (%zu on existing nodes, %zu on new nodes)    unschedulable: "
-               "%zu\n\n",
-               plan->npending, plan->nplaced, on_existing, on_new, plan->nunsched);
-  }
+  out_printf(b,
+             "Pending pods: %zu    placed: %zu (%zu on existing nodes, %zu on new nodes)    unschedulable: "
+             "%zu\n\n",
+             plan->npending - h.pods, plan->nplaced - h.placed, on_existing, on_new,
+             plan->nunsched - h.unplaced);
   if (nrows == 0) {
     out_printf(b, "New nodes: none needed.\n\n");
   } else {
     out_printf(b, "New nodes\n");
-    out_printf(b, "  %-24s %-10s %-14s %6s %6s %12s %12s%s%s\n", "INSTANCE TYPE", "CAPACITY", "ZONE", "COUNT",
-               "PODS", "PER HOUR", "PER MONTH", pools ? "   " : "", pools ? "POOL" : "");
+    out_printf(b, "  %-24s %-10s %-14s %6s %6s%s %12s %12s%s%s\n", "INSTANCE TYPE", "CAPACITY", "ZONE",
+               "COUNT", "PODS", hr ? " HEADROOM" : "", "PER HOUR", "PER MONTH", pools ? "   " : "",
+               pools ? "POOL" : "");
     for (i = 0; i < nrows; i++) {
-      double h = rows[i].price * (double)rows[i].count;
-      out_printf(b, "  %-24s %-10s %-14s %6zu %6zu %12.4f %12.2f%s%s\n", rows[i].type, rows[i].ct,
-                 rows[i].zone, rows[i].count, rows[i].pods, h, h * HOURS_PER_MONTH, pools ? "   " : "",
-                 rows[i].pool);
+      double cost = rows[i].price * (double)rows[i].count;
+      out_printf(b, "  %-24s %-10s %-14s %6zu %6zu", rows[i].type, rows[i].ct, rows[i].zone, rows[i].count,
+                 rows[i].pods);
+      if (hr) out_printf(b, " %8zu", rows[i].headroom);
+      out_printf(b, " %12.4f %12.2f%s%s\n", cost, cost * HOURS_PER_MONTH, pools ? "   " : "", rows[i].pool);
     }
-    out_printf(b, "  %-24s %-10s %-14s %6zu %6s %12.4f %12.2f   %s\n", "total", "", "", plan->nnew, "",
-               plan->new_cost, plan->new_cost * HOURS_PER_MONTH, cur);
+    out_printf(b, "  %-24s %-10s %-14s %6zu %6s%s %12.4f %12.2f   %s\n", "total", "", "", plan->nnew, "",
+               hr ? "         " : "", plan->new_cost, plan->new_cost * HOURS_PER_MONTH, cur);
     if (plan->has_lower_bound) {
       out_printf(b, "\n  Proven lower bound for these pods: %.4f %s/hour", plan->lower_bound, cur);
       if (plan->lower_bound > 0)
@@ -504,19 +613,34 @@ static int render_table(const struct stv_problem *pb, const struct stv_plan *pla
     }
     out_printf(b, "\n");
   }
+  if (hr) {
+    out_printf(b,
+               "Headroom: %zu virtual pods, %s cpu, %s memory: %zu on existing nodes, %zu on %zu new node%s",
+               h.pods, stv_quantity_format(h.cpu, 1, 0, qc, sizeof(qc)),
+               stv_quantity_format(h.memory, 0, 1, qm, sizeof(qm)), h.on_existing, h.on_new, h.new_nodes,
+               h.new_nodes == 1 ? "" : "s");
+    out_printf(b, ", costing %.4f %s/hour (%.2f per month)\n", h.hourly_cost, cur,
+               h.hourly_cost * HOURS_PER_MONTH);
+    if (h.unplaced > 0) out_printf(b, "  %zu could not be placed: %s\n", h.unplaced, h.unplaced_reason);
+    out_printf(b, "\n");
+  }
   if (nexisting > 0) {
     out_printf(b, "Existing nodes receiving pods\n");
-    out_printf(b, "  %-40s %-20s %6s\n", "NODE", "INSTANCE TYPE", "PODS");
+    out_printf(b, "  %-40s %-20s %6s%s\n", "NODE", "INSTANCE TYPE", "PODS", hr ? " HEADROOM" : "");
     for (i = 0; i < plan->nnodes; i++) {
       const struct stv_plan_node *pn = &plan->nodes[i];
       const char *type;
+      uint32_t nh;
       if (pn->existing < 0) continue;
       type = s->nodes[pn->existing].instance_type;
-      out_printf(b, "  %-40s %-20s %6u\n", pn->name, type ? type : "-", pn->npods);
+      nh = node_headroom(s, pn);
+      out_printf(b, "  %-40s %-20s %6u", pn->name, type ? type : "-", pn->npods - nh);
+      if (hr) out_printf(b, " %8u", nh);
+      out_printf(b, "\n");
     }
     out_printf(b, "\n");
   }
-  if (plan->nunsched > 0) {
+  if (plan->nunsched > h.unplaced) {
     /* Group by reason so that 5,000 copies of one problem read as one line. */
     size_t shown = 0;
     char *done = stv_calloc(plan->nunsched + 1, 1);
@@ -528,7 +652,7 @@ static int render_table(const struct stv_problem *pb, const struct stv_plan *pla
     for (i = 0; i < plan->nunsched && shown < 50; i++) {
       size_t n = 0;
       const struct stv_pod *p = &s->pods[plan->unsched[i].pod];
-      if (done[i]) continue;
+      if (done[i] || is_headroom(s, plan->unsched[i].pod)) continue;
       for (j = i; j < plan->nunsched; j++) {
         if (done[j] || strcmp(plan->unsched[j].reason, plan->unsched[i].reason) != 0) continue;
         if (s->classes[s->pods[plan->unsched[j].pod].cls] != s->classes[p->cls]) continue;
@@ -576,6 +700,8 @@ int stv_recommend_run(const struct stv_recommend_args *a, struct stv_recommend_r
   for (i = 0; i < a->nsnapshots; i++) {
     if ((rc = stv_snapshot_read_file_stats(&r->snap, a->snapshots[i], &r->stats, err)) != 0) return rc;
   }
+  rc = stv_headroom_add(&r->snap, a->headroom, a->nheadroom, a->headroom_percent, &r->headroom, err);
+  if (rc != 0) return rc;
   if ((rc = stv_snapshot_finish(&r->snap, err)) != 0) return rc;
   r->read_ms = now_ms() - t0;
   t0 = now_ms();
@@ -614,7 +740,7 @@ void stv_recommend_result_close(struct stv_recommend_result *r) {
 }
 
 char *stv_recommend_render_json(const struct stv_recommend_result *r) {
-  return render_json(&r->problem, &r->plan);
+  return render_json(r);
 }
 
 /* Notes each node pool that admits no offering of the catalogue: a likely typo in its filters. */
@@ -704,7 +830,7 @@ int stv_cmd_recommend(int argc, char **argv) {
     fputs(json, stdout);
     fputc('\n', stdout);
   } else {
-    if (render_table(&r.problem, &r.plan, &o, &b) != 0) {
+    if (render_table(&r, &o, &b) != 0) {
       fprintf(stderr, "stevedore recommend: out of memory while writing the plan\n");
       status = 1;
       goto out;

@@ -62,6 +62,12 @@ What is checked (each violation is tagged with its rule):
   topologySpread       DoNotSchedule constraints, in the final state, with
                        minDomains, nodeAffinityPolicy, nodeTaintsPolicy and
                        matchLabelKeys
+  headroom             virtual pods (stevedore-headroom/headroom-N, described by
+                       summary.headroom.units) each listed at most once and
+                       never as unschedulable; counts, totals and hourly cost
+                       of summary.headroom recomputed; with check_plan's
+                       headroom, the units recomputed from the snapshot; the
+                       virtual pods are then checked like placed pods
   reason               unschedulable pods carry a non-empty reason
   completeness         an unschedulable pod with only node-level
                        constraints must not fit alone on a fresh node of an
@@ -697,13 +703,21 @@ def _num(x):
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
-def check_plan(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, completeness=True, pools=None):
+def check_plan(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, completeness=True, pools=None,
+               headroom=None):
     """Checks plan (parsed JSON) against inp. Returns a Result.
 
     pools: the node pools new nodes come from (a list of dicts shaped like
     the configuration file's nodePools entries), or None for the default
     pool. A new node of a pool must carry stevedore.io/node-pool and the
-    pool's labels, be admitted by its filters, and has the pool's taints."""
+    pool's labels, be admitted by its filters, and has the pool's taints.
+
+    headroom: the headroom asked for (a dict shaped like the configuration
+    file's headroom: manual units and automatic percentage), or None. When
+    given, the plan's summary.headroom.units must be what it asks for (the
+    automatic unit recomputed here from the snapshot). Whether given or not,
+    the virtual pods the plan lists are checked like placed pods (resources,
+    taints, the rules of other pods) and its headroom summary is recounted."""
     r = Result()
     inp.pools = {p["name"]: p for p in pools} if pools else None
     capacity_types = list(capacity_types)
@@ -726,6 +740,8 @@ def check_plan(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, completeness=Tr
     pods_by_key = {}
     for p in inp.pods:
         pods_by_key.setdefault(p.key, p)
+    virtual = _headroom_pods(r, inp, summary, headroom)  # key -> Pod
+    hplaced = []       # (Pod, Node) of headroom's virtual pods
     pending = [p for p in inp.pods if p.pending and p.ds_uid is None]
     pending_keys = {p.key for p in pending}
 
@@ -745,6 +761,15 @@ def check_plan(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, completeness=Tr
         if not isinstance(key, str):
             r.v("accounting", "%s lists a non-string pod %r" % (where, key))
             return None
+        if key in virtual and key not in pods_by_key:
+            if key in seen:
+                r.v("headroom", "virtual pod %s appears twice (%s and %s)" % (key, seen[key], where))
+                return None
+            if where.startswith("unschedulable"):
+                r.v("headroom", "virtual pod %s is listed as unschedulable" % key)
+                return None
+            seen[key] = where
+            return virtual[key]
         if key not in pending_keys:
             p = pods_by_key.get(key)
             if p is None:
@@ -803,7 +828,7 @@ def check_plan(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, completeness=Tr
         for key in pods:
             p = account(key, where)
             if p is not None:
-                placed.append((p, node))
+                (hplaced if key in virtual and key not in pods_by_key else placed).append((p, node))
 
     for idx, u in enumerate(punsched):
         if not isinstance(u, dict):
@@ -820,6 +845,9 @@ def check_plan(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, completeness=Tr
 
     # ---- summary
     _check_summary(r, summary, inp, pending, placed, punsched, new_nodes)
+    _check_headroom_summary(r, summary, virtual, hplaced)
+    # From here on, headroom's virtual pods are pods like the others.
+    placed = placed + hplaced
 
     # ---- final state
     bound = []  # (Pod, Node) of existing non-terminal bound pods
@@ -846,6 +874,132 @@ def check_plan(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, completeness=Tr
         _check_completeness(r, inp, punsched, pods_by_key, bound, placed,
                             capacity_types, reserved_used)
     return r
+
+
+# --------------------------------------------------------------------------
+# Headroom: virtual pods in namespace stevedore-headroom, named headroom-1...
+
+HEADROOM_NS = "stevedore-headroom"
+MIB = 1 << 20
+
+
+def expected_headroom_units(inp, spec):
+    """[(count, cpu millicores, memory bytes, automatic)] for a headroom
+    spec shaped like the configuration file's: manual units with a count
+    (default 1), then P% of the allocatable cpu and memory of the existing
+    nodes that are not cordoned, as pods of 1 cpu and the cluster's mean
+    memory per cpu rounded up to a MiB (P taken to 4 decimals)."""
+    units = []
+    for u in spec.get("manual") or []:
+        count = u.get("count", 1)
+        if count == 0:
+            continue
+        units.append((count, to_units("cpu", parse_quantity(str(u.get("cpu", "0")))),
+                      to_units("memory", parse_quantity(str(u.get("memory", "0")))), False))
+    auto = spec.get("automatic")
+    if auto:
+        ppm = round(Fraction(str(auto).rstrip("%")) * 10000)
+        nodes = [n for n in inp.nodes.values() if not n.unschedulable and n.alloc]
+        cpu = sum(n.alloc.get("cpu", 0) for n in nodes)
+        mem = sum(n.alloc.get("memory", 0) for n in nodes)
+        if ppm > 0 and cpu > 0:
+            tcpu = ceil_fraction(Fraction(cpu * ppm, 10 ** 6))
+            tmem = ceil_fraction(Fraction(mem * ppm, 10 ** 6))
+            unit_mem = ceil_fraction(Fraction(mem * 1000, cpu * MIB)) * MIB
+            count = max(ceil_fraction(Fraction(tcpu, 1000)),
+                        ceil_fraction(Fraction(tmem, unit_mem)) if unit_mem else 0)
+            if count > 0:
+                units.append((count, 1000, unit_mem, True))
+    return units
+
+
+def _virtual_pod(i, cpu, mem):
+    return Pod({"metadata": {"name": "headroom-%d" % i, "namespace": HEADROOM_NS},
+                "spec": {"containers": [{"name": "headroom", "resources": {"requests": {
+                    "cpu": "%dm" % cpu, "memory": str(mem)}}}]},
+                "status": {"phase": "Pending"}}, "plan: headroom")
+
+
+def _headroom_pods(r, inp, summary, spec):
+    """The virtual pods the plan's summary.headroom.units describe, by key."""
+    hs = summary.get("headroom")
+    units = []
+    if hs is not None:
+        if not isinstance(hs, dict) or not isinstance(hs.get("units"), list):
+            r.v("headroom", "summary.headroom is not an object with units")
+            return {}
+        for i, u in enumerate(hs["units"]):
+            try:
+                units.append((int(u["count"]), to_units("cpu", parse_quantity(u["cpu"])),
+                              to_units("memory", parse_quantity(u["memory"])), u.get("automatic") is True))
+            except (KeyError, TypeError, ValueError) as e:
+                r.v("headroom", "summary.headroom.units[%d] is malformed: %s" % (i, e))
+                return {}
+    if spec is not None:
+        want = expected_headroom_units(inp, spec)
+        if units != want:
+            r.v("headroom", "headroom units %s, expected %s (count, millicores, bytes, automatic)"
+                % (units, want))
+    out = {}
+    i = 1
+    taken = {q.key for q in inp.pods if q.ns == HEADROOM_NS}
+    for count, cpu, mem, _ in units:
+        for _ in range(count):
+            p = _virtual_pod(i, cpu, mem)
+            if p.key in taken:
+                r.v("headroom", "virtual pod %s clashes with a pod of the snapshot" % p.key)
+            out[p.key] = p
+            i += 1
+    return out
+
+
+def _check_headroom_summary(r, s, virtual, hplaced):
+    hs = s.get("headroom")
+    if hs is None:
+        if hplaced:
+            r.v("headroom", "virtual pods placed but no summary.headroom")
+        return
+    if not isinstance(hs, dict):
+        return
+
+    def want(field, value):
+        if hs.get(field) != value:
+            r.v("headroom", "summary.headroom.%s is %r, expected %r" % (field, hs.get(field), value))
+    want("pods", len(virtual))
+    want("placed", len(hplaced))
+    want("unplaced", len(virtual) - len(hplaced))
+    want("on_existing_nodes", len([1 for p, n in hplaced if not n.new]))
+    want("on_new_nodes", len([1 for p, n in hplaced if n.new]))
+    for res in ("cpu", "memory"):
+        total = sum(p.req.get(res, 0) for p in virtual.values())
+        try:
+            got = to_units(res, parse_quantity(hs.get(res)))
+        except ValueError:
+            got = None
+        if got != total:
+            r.v("headroom", "summary.headroom.%s is %r, the virtual pods ask for %s"
+                % (res, hs.get(res), units_str(res, total)))
+    # Cost: each new node's price x min(1, sum over its virtual pods of the
+    # larger of their cpu and memory shares of its allocatable).
+    share = {}
+    known = True
+    for p, n in hplaced:
+        if not n.new:
+            continue
+        if n.alloc is None or not _num(n.price):
+            known = False
+            continue
+        sh = []
+        for res in ("cpu", "memory"):
+            if n.alloc.get(res):
+                sh.append(Fraction(p.req.get(res, 0), n.alloc[res]))
+        share.setdefault(n.name, [n, Fraction(0)])[1] += max(sh) if sh else 0
+    cost = sum(n.price * float(min(Fraction(1), x)) for n, x in share.values())
+    got = hs.get("hourly_cost")
+    if not _num(got):
+        r.v("headroom", "summary.headroom.hourly_cost is %r" % (got,))
+    elif known and abs(got - cost) > COST_EPS * max(1.0, abs(cost)):
+        r.v("headroom", "summary.headroom.hourly_cost %r, but its share of the new nodes costs %r" % (got, cost))
 
 
 def _new_node(r, inp, pn, where, capacity_types, reserved_used):

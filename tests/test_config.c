@@ -1,12 +1,14 @@
 /*
  * Tests of the configuration file (controller/config.c): a good file, the
  * defaults, every kind of error with its file:line:column and key path, and
- * the value parsers shared with the command line.
+ * the value parsers shared with the command line; and of the headroom it
+ * configures (controller/headroom.c).
  */
 #include <errno.h>
 #include <math.h>
 
 #include "config.h"
+#include "controller.h"
 #include "harness.h"
 
 #define MI     (INT64_C(1) << 20)
@@ -419,4 +421,124 @@ TEST(should_return_enomem_cleanly_whichever_allocation_fails) {
   CHECK(n >= 3); /* the arena, the pool's table and its first block */
   CHECK_EQ_INT(c.npools, 2);
   stv_config_close(&c);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Headroom's virtual pods (controller/headroom.c)                        */
+
+/* Adds a node of cpu millicores and mem bytes to s. */
+static int add_node(struct stv_snapshot *s, const char *name, int64_t cpu, int64_t mem, int cordoned) {
+  struct stv_node n;
+  memset(&n, 0, sizeof(n));
+  n.name = stv_strpool_get(&s->pool, name);
+  n.alloc[STV_RES_CPU] = cpu;
+  n.alloc[STV_RES_MEMORY] = mem;
+  n.alloc[STV_RES_PODS] = 110;
+  n.unschedulable = cordoned;
+  return n.name == NULL ? STV_ENOMEM : stv_snapshot_add_node(s, &n);
+}
+
+TEST(should_add_manual_then_automatic_headroom_pods_as_pending_virtual_pods) {
+  struct stv_snapshot s;
+  struct stv_headroom h;
+  struct stv_err err = {0, ""};
+  struct stv_headroom_unit manual[] = {{2, 2000, 4 * GI}, {0, 1000, 0}, {1, 500, 0}};
+  const struct stv_class *c;
+  size_t i;
+  CHECK_EQ_INT(stv_snapshot_init(&s), 0);
+  CHECK_EQ_INT(add_node(&s, "a", 4000, 16 * GI, 0), 0);
+  CHECK_EQ_INT(add_node(&s, "b", 8000, 32 * GI, 0), 0);
+  CHECK_EQ_INT(add_node(&s, "cordoned", 64000, 64 * GI, 1), 0);
+  CHECK_EQ_INT(stv_headroom_add(&s, manual, 3, 25, &h, &err), 0);
+  CHECK_EQ_INT(stv_snapshot_finish(&s, &err), 0);
+  /* 25% of 12 cpu and 48Gi: 3 pods of 1 cpu and 4Gi. */
+  CHECK_EQ_INT(h.nunits, 3);
+  CHECK(h.automatic);
+  CHECK_EQ_INT(h.units[2].count, 3);
+  CHECK_EQ_INT(h.units[2].cpu, 1000);
+  CHECK_EQ_INT(h.units[2].memory, 4 * GI);
+  CHECK_EQ_INT(h.npods, 2 + 1 + 3);
+  CHECK_EQ_INT(s.npods, 6);
+  for (i = 0; i < s.npods; i++) {
+    char want[32];
+    snprintf(want, sizeof(want), "headroom-%zu", i + 1);
+    CHECK(strcmp(s.pods[i].name, want) == 0);
+    CHECK(strcmp(s.pods[i].ns, STV_HEADROOM_NAMESPACE) == 0);
+    CHECK_EQ_INT(s.pods[i].flags, STV_POD_HEADROOM);
+    CHECK_EQ_INT(s.pods[i].node, -1);
+  }
+  c = s.classes[s.pods[0].cls];
+  CHECK_EQ_INT(c->req[STV_RES_CPU], 2000);
+  CHECK_EQ_INT(c->req[STV_RES_MEMORY], 4 * GI);
+  CHECK_EQ_INT(c->req[STV_RES_PODS], 1);
+  CHECK_EQ_INT(c->npending, 2);
+  CHECK(c->labels.n == 0 && c->ntol == 0 && c->node_selector.n == 0 && c->affinity.n == 0);
+  CHECK_EQ_INT(s.classes[s.pods[2].cls]->req[STV_RES_CPU], 500);
+  CHECK_EQ_INT(s.classes[s.pods[5].cls]->npending, 3);
+  stv_snapshot_close(&s);
+}
+
+TEST(should_round_automatic_headroom_up_in_exact_arithmetic) {
+  struct stv_snapshot s;
+  struct stv_headroom_unit u;
+  struct stv_err err = {0, ""};
+  CHECK_EQ_INT(stv_snapshot_init(&s), 0);
+  /* No nodes: nothing. */
+  CHECK_EQ_INT(stv_headroom_automatic(&s, 10, &u, &err), 0);
+  CHECK_EQ_INT(u.count, 0);
+  /* 1930m and 6903Mi (an m5.large): 3.5790 Mi per millicore, 3577Mi per cpu rounded up. */
+  CHECK_EQ_INT(add_node(&s, "a", 1930, 6903 * MI, 0), 0);
+  CHECK_EQ_INT(stv_headroom_automatic(&s, 10, &u, &err), 0);
+  CHECK_EQ_INT(u.cpu, 1000);
+  CHECK_EQ_INT(u.memory, 3577 * MI);
+  CHECK_EQ_INT(u.count, 1); /* 193m and 690.3Mi */
+  CHECK_EQ_INT(stv_headroom_automatic(&s, 100, &u, &err), 0);
+  CHECK_EQ_INT(u.count, 2); /* 1930m: 2 pods; 6903Mi: 2 pods */
+  CHECK_EQ_INT(stv_headroom_automatic(&s, 0.0001, &u, &err), 0);
+  CHECK_EQ_INT(u.count, 1);
+  CHECK_EQ_INT(stv_headroom_automatic(&s, 0, &u, &err), 0);
+  CHECK_EQ_INT(u.count, 0);
+  stv_snapshot_close(&s);
+}
+
+TEST(should_refuse_headroom_when_a_snapshot_pod_uses_its_namespace) {
+  struct stv_snapshot s;
+  struct stv_headroom h;
+  struct stv_err err = {0, ""};
+  struct stv_headroom_unit one = {1, 1000, 0};
+  struct stv_class c;
+  struct stv_pod p;
+  memset(&c, 0, sizeof(c));
+  memset(&p, 0, sizeof(p));
+  CHECK_EQ_INT(stv_snapshot_init(&s), 0);
+  c.ns = p.ns = stv_strpool_get(&s.pool, STV_HEADROOM_NAMESPACE);
+  p.name = stv_strpool_get(&s.pool, "mine");
+  p.node = -1;
+  CHECK_EQ_INT(stv_snapshot_intern_class(&s, &c, &p.cls), 0);
+  CHECK_EQ_INT(stv_snapshot_add_pod(&s, &p), 0);
+  CHECK_EQ_INT(stv_headroom_add(&s, NULL, 0, 0, &h, &err), 0); /* no headroom: no conflict */
+  CHECK_EQ_INT(stv_headroom_add(&s, &one, 1, 0, &h, &err), STV_ECONFLICT);
+  CHECK_STR_CONTAINS(err.msg, "Pod stevedore-headroom/mine: namespace stevedore-headroom is reserved");
+  stv_snapshot_close(&s);
+}
+
+TEST(should_add_headroom_or_return_enomem_cleanly) {
+  struct stv_snapshot s;
+  struct stv_headroom h;
+  struct stv_err err = {0, ""};
+  struct stv_headroom_unit manual[] = {{3, 250, MI}};
+  long n;
+  int rc;
+  for (n = 0;; n++) {
+    CHECK_EQ_INT(stv_snapshot_init(&s), 0);
+    CHECK_EQ_INT(add_node(&s, "a", 4000, 16 * GI, 0), 0);
+    stv_alloc_fail_after(n);
+    rc = stv_headroom_add(&s, manual, 1, 50, &h, &err);
+    stv_alloc_fail_after(-1);
+    if (rc == 0) break;
+    CHECK_EQ_INT(rc, STV_ENOMEM);
+    stv_snapshot_close(&s);
+  }
+  CHECK_EQ_INT(s.npods, 3 + 2);
+  stv_snapshot_close(&s);
 }

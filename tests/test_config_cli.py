@@ -113,9 +113,10 @@ def load(path):
         return json.load(f)
 
 
-def feasible(snapshots, plan, catalog=TINY, cts=None, pools=None):
+def feasible(snapshots, plan, catalog=TINY, cts=None, pools=None, headroom=None):
     inp = checker.load_inputs(snapshots, catalog)
-    res = checker.check_plan(inp, plan, cts or list(checker.DEFAULT_CAPACITY_TYPES), pools=pools)
+    res = checker.check_plan(inp, plan, cts or list(checker.DEFAULT_CAPACITY_TYPES), pools=pools,
+                             headroom=headroom)
     assert res.ok, "checker: plan not feasible:\n%s\nplan: %s" % (
         "\n".join(res.violations), json.dumps(plan, indent=1)[:3000])
 
@@ -329,7 +330,135 @@ def config_tests(t, cli):
                 assert n["labels"]["team"] == "web", n
             else:
                 assert fam in ("c6g", "c7g") and n["capacity_type"] == "spot", n
+        hr = plan["summary"]["headroom"]
+        assert hr["pods"] > 2 and hr["units"][0] == {"count": 2, "cpu": "2", "memory": "4Gi", "automatic": False}, hr
+        assert hr["units"][-1]["automatic"] is True, hr
     t.run("the shipped examples/stevedore.yaml plans the shipped snapshot", shipped_example)
+
+
+def headroom_tests(t, cli):
+    node = load(NODES)["items"][0]  # worker-1: 4 cpu, 16Gi; 100m and 64Mi used by a DaemonSet pod
+
+    def manual_on_existing_room():
+        cfg = cli.write("hr.yaml", "headroom:\n  manual:\n    - {count: 2, cpu: \"1\", memory: 1Gi}\n")
+        items = [copy.deepcopy(node), pod("app-0", cpu="1")]
+        snap = cli.write("hr_existing.json", snapshot(items))
+        plan = cli.plan([snap], config=cfg)
+        s = plan["summary"]
+        assert s["pending_pods"] == 1 and s["placed_pods"] == 1 and s["unschedulable_pods"] == 0, s
+        assert s["new_nodes"] == 0, "existing room holds the app and the headroom: %s" % plan["nodes"]
+        hr = s["headroom"]
+        assert hr == {"pods": 2, "placed": 2, "unplaced": 0, "cpu": "2", "memory": "2Gi",
+                      "on_existing_nodes": 2, "on_new_nodes": 0, "hourly_cost": 0,
+                      "units": [{"count": 2, "cpu": "1", "memory": "1Gi", "automatic": False}]}, hr
+        pods = plan["nodes"][0]["pods"]
+        assert sorted(pods) == ["default/app-0", "stevedore-headroom/headroom-1",
+                                "stevedore-headroom/headroom-2"], pods
+        feasible([snap], plan, headroom={"manual": [{"count": 2, "cpu": "1", "memory": "1Gi"}]})
+        out = cli.ok(["recommend", "--snapshot", snap, "--catalog", TINY, "--config", cfg])
+        assert "Pending pods: 1 " in out, out
+        assert "Headroom: 2 virtual pods, 2 cpu, 2Gi memory: 2 on existing nodes, 0 on 0 new nodes, costing " \
+               "0.0000 USD/hour" in out, out
+    t.run("manual headroom: virtual pods take existing room first, not counted as pods", manual_on_existing_room)
+
+    def manual_on_new_nodes():
+        plan = cli.plan([FOUR], extra=["--capacity-types", "on-demand", "--headroom-count", "2",
+                                       "--headroom-cpu", "2", "--headroom-memory", "4Gi"])
+        s = plan["summary"]
+        assert s["pending_pods"] == 4 and s["placed_pods"] == 4, s
+        hr = s["headroom"]
+        assert hr["pods"] == 2 and hr["placed"] == 2 and hr["on_new_nodes"] == 2, hr
+        assert hr["cpu"] == "4" and hr["memory"] == "8Gi", hr
+        # 4 + 4 cpu on c.large (4 cpu, $0.15): two nodes; headroom's share is
+        # the dominant share (cpu) of what it takes on them.
+        assert close(s["new_nodes_hourly_cost"], 0.30), s
+        assert close(hr["hourly_cost"], 0.15), hr
+        listed = [k for n in plan["nodes"] for k in n["pods"] if k.startswith("stevedore-headroom/")]
+        assert sorted(listed) == ["stevedore-headroom/headroom-1", "stevedore-headroom/headroom-2"], listed
+        feasible([FOUR], plan, cts=["on-demand"],
+                 headroom={"manual": [{"count": 2, "cpu": "2", "memory": "4Gi"}]})
+        out = cli.ok(["recommend", "--snapshot", FOUR, "--catalog", TINY, "--capacity-types", "on-demand",
+                      "--headroom-count", "2", "--headroom-cpu", "2", "--headroom-memory", "4Gi"])
+        assert "HEADROOM" in out and "Headroom: 2 virtual pods, 4 cpu, 8Gi memory: 0 on existing nodes, " \
+               "2 on " in out and "costing 0.1500 USD/hour" in out, out
+    t.run("manual headroom on new nodes: cost is its share of them; table line", manual_on_new_nodes)
+
+    def automatic():
+        items = [copy.deepcopy(node), pod("app-0", cpu="500m")]
+        snap = cli.write("hr_auto.json", snapshot(items))
+        plan = cli.plan([snap], extra=["--headroom-automatic", "50%"])
+        hr = plan["summary"]["headroom"]
+        # 50% of 4 cpu and 16Gi: 2 pods of 1 cpu and 4Gi (16Gi / 4 cpu)
+        assert hr["units"] == [{"count": 2, "cpu": "1", "memory": "4Gi", "automatic": True}], hr
+        assert hr["pods"] == 2 and hr["placed"] == 2, hr
+        feasible([snap], plan, headroom={"automatic": "50%"})
+        cfg = cli.write("hr_auto.yaml", "headroom:\n  automatic: 10%\n  manual: [{cpu: 100m}]\n")
+        plan = cli.plan([snap], config=cfg)
+        hr = plan["summary"]["headroom"]
+        # 10% of 4000m is 400m, of 16Gi 1638.4Mi: 1 pod of 1 cpu, 4Gi
+        assert hr["units"] == [{"count": 1, "cpu": "100m", "memory": "0", "automatic": False},
+                               {"count": 1, "cpu": "1", "memory": "4Gi", "automatic": True}], hr
+        feasible([snap], plan, headroom={"automatic": "10%", "manual": [{"cpu": "100m"}]})
+        plan = cli.plan([snap], config=cfg, extra=["--headroom-count", "0", "--headroom-automatic", "0"])
+        assert "headroom" not in plan["summary"], plan["summary"]
+        plan = cli.plan([FOUR], extra=["--headroom-automatic", "20%"])
+        assert "headroom" not in plan["summary"], "no existing nodes, no automatic headroom: %s" % plan["summary"]
+    t.run("automatic headroom: P% of existing cpu and memory as 1-cpu pods; flags override the file", automatic)
+
+    def unplaced():
+        plan = cli.plan([FOUR], extra=["--headroom-cpu", "64"])
+        s = plan["summary"]
+        hr = s["headroom"]
+        assert hr["pods"] == 1 and hr["placed"] == 0 and hr["unplaced"] == 1, hr
+        assert "cpu" in hr["unplaced_reason"], hr
+        assert s["unschedulable_pods"] == 0 and plan["unschedulable"] == [], plan
+        assert s["placed_pods"] == 4, s
+        feasible([FOUR], plan, headroom={"manual": [{"cpu": "64"}]})
+        out = cli.ok(["recommend", "--snapshot", FOUR, "--catalog", TINY, "--headroom-cpu", "64"])
+        assert "1 could not be placed" in out and "Unschedulable" not in out, out
+    t.run("headroom that fits nowhere is reported in the headroom summary, not as unschedulable", unplaced)
+
+    def tainted_pools_and_headroom():
+        cfg = cli.write("hr_taint.yaml", "nodePools:\n  - name: only\n    taints: [{key: k, effect: NoSchedule}]\n"
+                                        "headroom:\n  manual: [{cpu: 1}]\n")
+        plan = cli.plan([FOUR], config=cfg)
+        hr = plan["summary"]["headroom"]
+        assert hr["unplaced"] == 1 and "taint" in hr["unplaced_reason"], hr
+    t.run("headroom pods tolerate no taint", tainted_pools_and_headroom)
+
+    def reserved_namespace():
+        items = [pod("x")]
+        items[0]["metadata"]["namespace"] = HEADROOM_NS
+        snap = cli.write("hr_ns.json", snapshot(items))
+        cli.plan([snap])  # fine without headroom
+        cli.expect_error(["recommend", "--snapshot", snap, "--catalog", TINY, "--headroom-cpu", "1"],
+                         ["Pod stevedore-headroom/x: namespace stevedore-headroom is reserved"])
+    t.run("a snapshot pod in namespace stevedore-headroom conflicts with headroom", reserved_namespace)
+
+    def checker_catches_headroom_breaches():
+        items = [copy.deepcopy(node), pod("app-0", cpu="1")]
+        snap = cli.write("hr_chk.json", snapshot(items))
+        spec = {"manual": [{"count": 2, "cpu": "1", "memory": "1Gi"}]}
+        plan = cli.plan([snap], extra=["--headroom-count", "2", "--headroom-cpu", "1", "--headroom-memory", "1Gi"])
+        inp = checker.load_inputs([snap], TINY)
+        assert checker.check_plan(inp, plan, headroom=spec).ok
+        bad = copy.deepcopy(plan)
+        bad["summary"]["headroom"]["units"][0]["cpu"] = "3"  # 3 x 2 + 1 > 3.9 cpu left
+        r = checker.check_plan(inp, bad)
+        assert "resources" in r.rules() and "headroom" in r.rules(), r.violations
+        bad = copy.deepcopy(plan)
+        del bad["summary"]["headroom"]
+        assert "accounting" in checker.check_plan(inp, bad).rules()
+        r = checker.check_plan(inp, plan, headroom={"manual": [{"count": 3, "cpu": "1", "memory": "1Gi"}]})
+        assert "headroom" in r.rules(), r.violations
+        bad = copy.deepcopy(plan)
+        bad["summary"]["placed_pods"] += 2
+        assert "summary" in checker.check_plan(inp, bad).rules()
+        bad = copy.deepcopy(plan)
+        bad["unschedulable"].append({"pod": "stevedore-headroom/headroom-1", "reason": "x"})
+        assert "headroom" in checker.check_plan(inp, bad).rules()
+    t.run("checker: headroom pods over capacity, missing summary, wrong units or counts are flagged",
+          checker_catches_headroom_breaches)
 
 
 def main(argv):
@@ -341,6 +470,7 @@ def main(argv):
         return 1
     cli = Cli(binary)
     config_tests(t, cli)
+    headroom_tests(t, cli)
     shutil.rmtree(cli.tmp, ignore_errors=True)
     print("%d passed, %d failed" % (t.passed, t.failed))
     return 1 if t.failed else 0
