@@ -4,7 +4,6 @@
  * the plan as a table for a person or as JSON for tools. The whole output
  * is built in memory first, so a failure prints nothing on stdout.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +27,7 @@ struct recommend_opts {
   int quiet;
   /* Flags that override the configuration file, each with whether it was given. */
   int has_capacity_types, has_time_limit, has_max_share, has_pool_fraction, has_restart_cost;
-  int has_headroom_unit, has_headroom_count, has_headroom_percent;
+  int has_headroom_unit, has_headroom_percent;
   unsigned allowed;
   double time_limit, max_share, pool_fraction, restart_cost, headroom_percent;
   struct stv_headroom_unit unit; /* --headroom-count/-cpu/-memory */
@@ -167,7 +166,7 @@ static int parse_opts(int argc, char **argv, struct recommend_opts *o, struct st
       if (n != (double)(uint32_t)n)
         return stv_err_set(err, STV_EINVAL, "--headroom-count: \"%s\" is not a whole number", optarg);
       o->unit.count = (uint32_t)n;
-      o->has_headroom_unit = o->has_headroom_count = 1;
+      o->has_headroom_unit = 1;
       break;
     }
     case O_HR_CPU:
@@ -352,11 +351,13 @@ struct headroom_stats {
  * requests over the node's allocatable), capped at 1. Headroom on existing
  * nodes costs nothing more.
  */
-static void headroom_stats(const struct stv_problem *pb, const struct stv_plan *plan,
-                           struct headroom_stats *h) {
+static void headroom_stats(const struct stv_recommend_result *r, struct headroom_stats *h) {
+  const struct stv_problem *pb = &r->problem;
+  const struct stv_plan *plan = &r->plan;
   const struct stv_snapshot *s = pb->snap;
   size_t i;
   memset(h, 0, sizeof(*h));
+  if (r->headroom.npods == 0) return;
   for (i = 0; i < s->npods; i++) {
     const struct stv_class *c = s->classes[s->pods[i].cls];
     if (!is_headroom(s, (uint32_t)i)) continue;
@@ -440,7 +441,7 @@ static char *render_json(const struct stv_recommend_result *r) {
   size_t i;
   uint32_t q;
   if (root == NULL) return NULL;
-  headroom_stats(pb, plan, &h);
+  headroom_stats(r, &h);
   sum = cJSON_AddObjectToObject(root, "summary");
   if (sum == NULL) goto out;
   /* Headroom's virtual pods are not counted as pods: they have their own summary. */
@@ -549,7 +550,7 @@ static int render_table(const struct stv_recommend_result *r, const struct recom
   const char *cur = pb->currency ? pb->currency : "USD";
   char qc[40], qm[40];
   if (rows == NULL) return STV_ENOMEM;
-  headroom_stats(pb, plan, &h);
+  headroom_stats(r, &h);
   for (i = 0; i < plan->nnodes; i++) {
     const struct stv_plan_node *pn = &plan->nodes[i];
     const struct stv_template *t;
