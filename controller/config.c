@@ -306,14 +306,14 @@ static int fields(struct walk *w, const yaml_node_t *n, const struct kpath *p, c
     for (i = 0; i < count; i++)
       if (strcmp(key, names[i]) == 0) break;
     if (i == count) {
-      char list[256];
+      char expected[256];
       size_t len = 0, j;
-      list[0] = '\0';
-      for (j = 0; j < count && len + 1 < sizeof(list); j++) {
-        int kk = snprintf(list + len, sizeof(list) - len, "%s%s", j ? ", " : "", names[j]);
+      expected[0] = '\0';
+      for (j = 0; j < count && len + 1 < sizeof(expected); j++) {
+        int kk = snprintf(expected + len, sizeof(expected) - len, "%s%s", j ? ", " : "", names[j]);
         if (kk > 0) len += (size_t)kk;
       }
-      return fail(w, STV_EINVAL, k, p, "unknown key \"%s\" (expected %s)", quote(key, &q), list);
+      return fail(w, STV_EINVAL, k, p, "unknown key \"%s\" (expected %s)", quote(key, &q), expected);
     }
     if (out[i] != NULL) {
       struct kpath pk = {p, names[i], 0};
