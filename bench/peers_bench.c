@@ -61,25 +61,6 @@ static void usage(FILE *f) {
              "                 [--repeat N] [--ca-max-nodes N] [--emit-plans DIR] [--json]\n");
 }
 
-static int parse_capacity_types(const char *list, unsigned *mask) {
-  char word[32];
-  const char *p = list;
-  *mask = 0;
-  while (*p) {
-    const char *end = strchr(p, ',');
-    size_t n = end ? (size_t)(end - p) : strlen(p);
-    enum stv_capacity_type ct;
-    if (n == 0 || n >= sizeof(word)) return STV_EINVAL;
-    memcpy(word, p, n);
-    word[n] = '\0';
-    if (stv_capacity_type_parse(word, &ct) != 0) return STV_EINVAL;
-    *mask |= 1u << ct;
-    p += n;
-    if (*p == ',') p++;
-  }
-  return *mask ? 0 : STV_EINVAL;
-}
-
 /* Runs policy pol once into res->plan (closing the previous one). */
 static int run_policy(int pol, const struct stv_problem *pb, const struct stv_peers_ca_opts *ca,
                       struct result *res, struct stv_err *err) {
@@ -253,7 +234,7 @@ int main(int argc, char **argv) {
     } else if (strcmp(o, "--catalog") == 0) {
       a.catalog = argv[++i];
     } else if (strcmp(o, "--capacity-types") == 0) {
-      if (parse_capacity_types(argv[++i], &a.allowed) != 0) {
+      if (stv_config_parse_capacity_types(argv[++i], &a.allowed, NULL) != 0) {
         fprintf(stderr, "stv-peers: --capacity-types: use reserved, spot, on-demand, comma-separated\n");
         return 2;
       }

@@ -4,7 +4,6 @@
  * the plan as a table for a person or as JSON for tools. The whole output
  * is built in memory first, so a failure prints nothing on stdout.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,11 +22,16 @@ struct recommend_opts {
   const char **snapshots;
   size_t nsnapshots;
   const char *catalog;
-  const char *capacity_types;
-  unsigned allowed;
+  const char *config; /* --config FILE, or NULL */
   int json;
   int quiet;
-  double time_limit;
+  /* Flags that override the configuration file, each with whether it was given. */
+  int has_capacity_types, has_time_limit, has_max_share, has_pool_fraction, has_restart_cost;
+  int has_headroom_unit, has_headroom_percent;
+  unsigned allowed;
+  double time_limit, max_share, pool_fraction, restart_cost, headroom_percent;
+  struct stv_headroom_unit unit; /* --headroom-count/-cpu/-memory */
+  char capacity_types[64];       /* the allowed types, for the table's header */
 };
 
 static void usage(FILE *f) {
@@ -42,8 +46,21 @@ static void usage(FILE *f) {
              "  -s, --snapshot FILE        snapshot to read (repeatable; - for standard input)\n"
              "  -c, --catalog SPEC         aws:us-east-1 (default), gcp:us-east1, or a catalogue\n"
              "                             JSON file (format in docs/catalog.md)\n"
+             "      --config FILE          configuration file (YAML, docs/config.md); the flags\n"
+             "                             below override it\n"
              "      --capacity-types LIST  comma-separated: reserved,spot,on-demand\n"
-             "                             (default reserved,on-demand)\n"
+             "                             (default all three)\n"
+             "      --time-limit DURATION  optimizer budget: seconds or 500ms, 10s, 2m (default 10s;\n"
+             "                             0: the heuristic's plan only)\n"
+             "      --spot-max-share X     at most this share (0..1) of new-node cost on spot (1)\n"
+             "      --spot-max-pool-fraction X\n"
+             "                             at most this share (0..1) of new spot nodes in one\n"
+             "                             instance type x zone (0.3)\n"
+             "      --spot-restart-cost X  cost of restarting a pod after an interruption (0.10)\n"
+             "      --headroom-count N     N virtual pods of --headroom-cpu and --headroom-memory\n"
+             "      --headroom-cpu Q       kept free (replaces the file's manual headroom; N\n"
+             "      --headroom-memory Q    defaults to 1; --headroom-count 0 turns it off)\n"
+             "      --headroom-automatic P keep P%% of the existing nodes' cpu and memory free\n"
              "  -o, --output FORMAT        table (default) or json\n"
              "  -q, --quiet                no notes on standard error\n"
              "  -h, --help                 this help\n"
@@ -52,44 +69,46 @@ static void usage(FILE *f) {
              "listed with a reason), 2 on bad input, 1 on any other failure.\n");
 }
 
-static int parse_capacity_types(const char *list, unsigned *mask, struct stv_err *err) {
-  const char *p = list;
-  *mask = 0;
-  while (*p) {
-    const char *end = strchr(p, ',');
-    size_t n = end ? (size_t)(end - p) : strlen(p);
-    char word[32];
-    enum stv_capacity_type ct;
-    if (n == 0 || n >= sizeof(word))
-      return stv_err_set(err, STV_EINVAL, "--capacity-types: empty or overlong entry in \"%s\"", list);
-    memcpy(word, p, n);
-    word[n] = '\0';
-    if (stv_capacity_type_parse(word, &ct) != 0)
-      return stv_err_set(err, STV_EINVAL,
-                         "--capacity-types: unknown capacity type \"%s\" (use reserved, spot, on-demand)",
-                         word);
-    *mask |= 1u << ct;
-    p += n;
-    if (*p == ',') p++;
-  }
-  if (*mask == 0) return stv_err_set(err, STV_EINVAL, "--capacity-types: empty list");
-  return 0;
+/* Prefixes err with the flag's name; returns its code. */
+static int flag_error(struct stv_err *err, const char *flag) {
+  return stv_err_prefix(err, "%s", flag);
 }
 
+enum {
+  O_CAPACITY_TYPES = 256,
+  O_TIME_LIMIT,
+  O_CONFIG,
+  O_MAX_SHARE,
+  O_POOL_FRACTION,
+  O_RESTART_COST,
+  O_HR_COUNT,
+  O_HR_CPU,
+  O_HR_MEMORY,
+  O_HR_AUTO
+};
+
 static int parse_opts(int argc, char **argv, struct recommend_opts *o, struct stv_err *err) {
-  static const struct option longopts[] = {{"snapshot", required_argument, NULL, 's'},
-                                           {"catalog", required_argument, NULL, 'c'},
-                                           {"capacity-types", required_argument, NULL, 'C'},
-                                           {"output", required_argument, NULL, 'o'},
-                                           {"quiet", no_argument, NULL, 'q'},
-                                           {"time-limit", required_argument, NULL, 'T'},
-                                           {"help", no_argument, NULL, 'h'},
-                                           {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {
+      {"snapshot", required_argument, NULL, 's'},
+      {"catalog", required_argument, NULL, 'c'},
+      {"config", required_argument, NULL, O_CONFIG},
+      {"capacity-types", required_argument, NULL, O_CAPACITY_TYPES},
+      {"output", required_argument, NULL, 'o'},
+      {"quiet", no_argument, NULL, 'q'},
+      {"time-limit", required_argument, NULL, O_TIME_LIMIT},
+      {"spot-max-share", required_argument, NULL, O_MAX_SHARE},
+      {"spot-max-pool-fraction", required_argument, NULL, O_POOL_FRACTION},
+      {"spot-restart-cost", required_argument, NULL, O_RESTART_COST},
+      {"headroom-count", required_argument, NULL, O_HR_COUNT},
+      {"headroom-cpu", required_argument, NULL, O_HR_CPU},
+      {"headroom-memory", required_argument, NULL, O_HR_MEMORY},
+      {"headroom-automatic", required_argument, NULL, O_HR_AUTO},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
   int ch;
   memset(o, 0, sizeof(*o));
   o->catalog = "aws:us-east-1";
-  o->capacity_types = "reserved,on-demand";
-  o->time_limit = 10;
+  o->unit.count = 1;
   o->snapshots = stv_calloc((size_t)argc + 1, sizeof(*o->snapshots));
   if (o->snapshots == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
   opterr = 0;
@@ -102,8 +121,13 @@ static int parse_opts(int argc, char **argv, struct recommend_opts *o, struct st
     case 'c':
       o->catalog = optarg;
       break;
-    case 'C':
-      o->capacity_types = optarg;
+    case O_CONFIG:
+      o->config = optarg;
+      break;
+    case O_CAPACITY_TYPES:
+      if (stv_config_parse_capacity_types(optarg, &o->allowed, err) != 0)
+        return flag_error(err, "--capacity-types");
+      o->has_capacity_types = 1;
       break;
     case 'o':
       if (strcmp(optarg, "json") == 0)
@@ -116,15 +140,54 @@ static int parse_opts(int argc, char **argv, struct recommend_opts *o, struct st
     case 'q':
       o->quiet = 1;
       break;
-    case 'T': {
-      char *end;
-      errno = 0;
-      o->time_limit = strtod(optarg, &end);
-      if (errno || end == optarg || *end != '\0' || !(o->time_limit >= 0) || o->time_limit > 86400)
-        return stv_err_set(err, STV_EINVAL, "--time-limit: \"%s\" is not a number of seconds from 0 to 86400",
-                           optarg);
+    case O_TIME_LIMIT:
+      if (stv_config_parse_duration(optarg, &o->time_limit, err) != 0) return flag_error(err, "--time-limit");
+      o->has_time_limit = 1;
+      break;
+    case O_MAX_SHARE:
+      if (stv_config_parse_number(optarg, 0, 1, &o->max_share, err) != 0)
+        return flag_error(err, "--spot-max-share");
+      o->has_max_share = 1;
+      break;
+    case O_POOL_FRACTION:
+      if (stv_config_parse_number(optarg, 0, 1, &o->pool_fraction, err) != 0)
+        return flag_error(err, "--spot-max-pool-fraction");
+      o->has_pool_fraction = 1;
+      break;
+    case O_RESTART_COST:
+      if (stv_config_parse_number(optarg, 0, 1e9, &o->restart_cost, err) != 0)
+        return flag_error(err, "--spot-restart-cost");
+      o->has_restart_cost = 1;
+      break;
+    case O_HR_COUNT: {
+      double n;
+      if (stv_config_parse_number(optarg, 0, STV_HEADROOM_COUNT_MAX, &n, err) != 0)
+        return flag_error(err, "--headroom-count");
+      if (n != (double)(uint32_t)n)
+        return stv_err_set(err, STV_EINVAL, "--headroom-count: \"%s\" is not a whole number", optarg);
+      o->unit.count = (uint32_t)n;
+      o->has_headroom_unit = 1;
       break;
     }
+    case O_HR_CPU:
+    case O_HR_MEMORY: {
+      int cpu = ch == O_HR_CPU;
+      int64_t v;
+      int rc = stv_quantity_parse(optarg, cpu, &v, err);
+      if (rc == 0 && v < 0) rc = stv_err_set(err, STV_EINVAL, "negative quantity \"%s\"", optarg);
+      if (rc != 0) return flag_error(err, cpu ? "--headroom-cpu" : "--headroom-memory");
+      if (cpu)
+        o->unit.cpu = v;
+      else
+        o->unit.memory = v;
+      o->has_headroom_unit = 1;
+      break;
+    }
+    case O_HR_AUTO:
+      if (stv_config_parse_percent(optarg, 1, &o->headroom_percent, err) != 0)
+        return flag_error(err, "--headroom-automatic");
+      o->has_headroom_percent = 1;
+      break;
     case 'h':
       return 1;
     case ':':
@@ -141,7 +204,32 @@ static int parse_opts(int argc, char **argv, struct recommend_opts *o, struct st
     return stv_err_set(err, STV_EINVAL,
                        "no --snapshot given (try: kubectl get nodes,pods,poddisruptionbudgets -A -o json "
                        "> snap.json; stevedore recommend --snapshot snap.json)");
-  return parse_capacity_types(o->capacity_types, &o->allowed, err);
+  if (o->has_headroom_unit && o->unit.count > 0 && o->unit.cpu == 0 && o->unit.memory == 0)
+    return stv_err_set(err, STV_EINVAL, "--headroom-count: needs --headroom-cpu or --headroom-memory");
+  return 0;
+}
+
+/*
+ * Loads --config (when given) into cfg, then lets the flags override it.
+ * cfg is initialised here and closed by the caller whatever the result.
+ */
+static int settle_config(struct recommend_opts *o, struct stv_config *cfg, struct stv_err *err) {
+  int rc;
+  stv_config_init(cfg);
+  if (o->config != NULL && (rc = stv_config_load_file(cfg, o->config, err)) != 0) return rc;
+  if (o->has_capacity_types) cfg->capacity_types = o->allowed;
+  if (o->has_time_limit) cfg->time_limit = o->time_limit;
+  if (o->has_max_share) cfg->spot.max_share = o->max_share;
+  if (o->has_pool_fraction) cfg->spot.max_pool_fraction = o->pool_fraction;
+  if (o->has_restart_cost) cfg->spot.restart_cost = o->restart_cost;
+  if (o->has_headroom_unit) {
+    cfg->headroom = o->unit.count > 0 ? &o->unit : NULL;
+    cfg->nheadroom = o->unit.count > 0 ? 1 : 0;
+  }
+  if (o->has_headroom_percent) cfg->headroom_percent = o->headroom_percent;
+  o->allowed = cfg->capacity_types;
+  stv_config_format_capacity_types(cfg->capacity_types, o->capacity_types, sizeof(o->capacity_types));
+  return 0;
 }
 
 /* A growable output buffer; printing fails only on memory. */
@@ -203,22 +291,168 @@ fail:
   return NULL;
 }
 
-static char *render_json(const struct stv_problem *pb, const struct stv_plan *plan) {
+static const char *effect_name(enum stv_effect e) {
+  switch (e) {
+  case STV_EFFECT_NO_SCHEDULE:
+    return "NoSchedule";
+  case STV_EFFECT_PREFER_NO_SCHEDULE:
+    return "PreferNoSchedule";
+  case STV_EFFECT_NO_EXECUTE:
+    return "NoExecute";
+  default:
+    return "";
+  }
+}
+
+/* Adds "taints": [{key, value, effect}] of template t to n; 0 on ENOMEM. */
+static int add_taints_json(cJSON *n, const struct stv_template *t) {
+  cJSON *arr = cJSON_AddArrayToObject(n, "taints");
+  uint32_t i;
+  if (arr == NULL) return 0;
+  for (i = 0; i < t->ntaints; i++) {
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL || !cJSON_AddItemToArray(arr, o)) {
+      cJSON_Delete(o);
+      return 0;
+    }
+    if (!cJSON_AddStringToObject(o, "key", t->taints[i].key) ||
+        !cJSON_AddStringToObject(o, "value", t->taints[i].value ? t->taints[i].value : "") ||
+        !cJSON_AddStringToObject(o, "effect", effect_name(t->taints[i].effect)))
+      return 0;
+  }
+  return 1;
+}
+
+static int is_headroom(const struct stv_snapshot *s, uint32_t pod) {
+  return (s->pods[pod].flags & STV_POD_HEADROOM) != 0;
+}
+
+/* Headroom pods among a plan node's pods. */
+static uint32_t node_headroom(const struct stv_snapshot *s, const struct stv_plan_node *pn) {
+  uint32_t q, n = 0;
+  for (q = 0; q < pn->npods; q++) n += (uint32_t)is_headroom(s, pn->pods[q]);
+  return n;
+}
+
+/* What headroom's virtual pods asked for, where they went and what they cost. */
+struct headroom_stats {
+  size_t pods, placed, unplaced;
+  size_t on_existing, on_new; /* pods */
+  size_t new_nodes;           /* new nodes holding any */
+  int64_t cpu, memory;        /* asked by all of them */
+  double hourly_cost;
+  const char *unplaced_reason; /* of the first one not placed */
+};
+
+/*
+ * The hourly cost of headroom is the share of each new node that its
+ * virtual pods take: the node's price times the sum, over its headroom
+ * pods, of each pod's dominant share (the larger of its cpu and memory
+ * requests over the node's allocatable), capped at 1. Headroom on existing
+ * nodes costs nothing more.
+ */
+static void headroom_stats(const struct stv_recommend_result *r, struct headroom_stats *h) {
+  const struct stv_problem *pb = &r->problem;
+  const struct stv_plan *plan = &r->plan;
+  const struct stv_snapshot *s = pb->snap;
+  size_t i;
+  memset(h, 0, sizeof(*h));
+  if (r->headroom.npods == 0) return;
+  for (i = 0; i < s->npods; i++) {
+    const struct stv_class *c = s->classes[s->pods[i].cls];
+    if (!is_headroom(s, (uint32_t)i)) continue;
+    h->pods++;
+    h->cpu += c->req[STV_RES_CPU];
+    h->memory += c->req[STV_RES_MEMORY];
+  }
+  for (i = 0; i < plan->nnodes; i++) {
+    const struct stv_plan_node *pn = &plan->nodes[i];
+    const struct stv_template *t;
+    double share = 0;
+    uint32_t q, n = node_headroom(s, pn);
+    if (n == 0) continue;
+    h->placed += n;
+    if (pn->existing >= 0) {
+      h->on_existing += n;
+      continue;
+    }
+    h->on_new += n;
+    h->new_nodes++;
+    t = &pb->tmpl[pn->tmpl];
+    for (q = 0; q < pn->npods; q++) {
+      const struct stv_class *c = s->classes[s->pods[pn->pods[q]].cls];
+      double cpu = 0, mem = 0;
+      if (!is_headroom(s, pn->pods[q])) continue;
+      if (t->alloc[STV_RES_CPU] > 0) cpu = (double)c->req[STV_RES_CPU] / (double)t->alloc[STV_RES_CPU];
+      if (t->alloc[STV_RES_MEMORY] > 0)
+        mem = (double)c->req[STV_RES_MEMORY] / (double)t->alloc[STV_RES_MEMORY];
+      share += cpu > mem ? cpu : mem;
+    }
+    h->hourly_cost += t->price * (share < 1 ? share : 1);
+  }
+  for (i = 0; i < plan->nunsched; i++) {
+    if (!is_headroom(s, plan->unsched[i].pod)) continue;
+    if (h->unplaced++ == 0) h->unplaced_reason = plan->unsched[i].reason;
+  }
+}
+
+static int add_quantity(cJSON *o, const char *key, int64_t v, int milli) {
+  char q[40];
+  return cJSON_AddStringToObject(o, key, stv_quantity_format(v, milli, !milli, q, sizeof(q))) != NULL;
+}
+
+/* summary.headroom: what the virtual pods asked for, where they went, their units. */
+static int headroom_json(cJSON *sum, const struct stv_recommend_result *r, const struct headroom_stats *h) {
+  cJSON *o = cJSON_AddObjectToObject(sum, "headroom"), *units;
+  size_t i;
+  if (o == NULL) return 0;
+  cJSON_AddNumberToObject(o, "pods", (double)h->pods);
+  cJSON_AddNumberToObject(o, "placed", (double)h->placed);
+  cJSON_AddNumberToObject(o, "unplaced", (double)h->unplaced);
+  if (!add_quantity(o, "cpu", h->cpu, 1) || !add_quantity(o, "memory", h->memory, 0)) return 0;
+  cJSON_AddNumberToObject(o, "on_existing_nodes", (double)h->on_existing);
+  cJSON_AddNumberToObject(o, "on_new_nodes", (double)h->on_new);
+  cJSON_AddNumberToObject(o, "hourly_cost", h->hourly_cost);
+  if (h->unplaced > 0) cJSON_AddStringToObject(o, "unplaced_reason", h->unplaced_reason);
+  units = cJSON_AddArrayToObject(o, "units");
+  if (units == NULL) return 0;
+  for (i = 0; i < r->headroom.nunits; i++) {
+    const struct stv_headroom_unit *u = &r->headroom.units[i];
+    cJSON *e = cJSON_CreateObject();
+    if (e == NULL || !cJSON_AddItemToArray(units, e)) {
+      cJSON_Delete(e);
+      return 0;
+    }
+    cJSON_AddNumberToObject(e, "count", (double)u->count);
+    if (!add_quantity(e, "cpu", u->cpu, 1) || !add_quantity(e, "memory", u->memory, 0)) return 0;
+    if (!cJSON_AddBoolToObject(e, "automatic", r->headroom.automatic && i + 1 == r->headroom.nunits))
+      return 0;
+  }
+  return 1;
+}
+
+static char *render_json(const struct stv_recommend_result *r) {
+  const struct stv_problem *pb = &r->problem;
+  const struct stv_plan *plan = &r->plan;
   const struct stv_snapshot *s = pb->snap;
   cJSON *root = cJSON_CreateObject(), *sum, *nodes, *un;
+  struct headroom_stats h;
   char *text = NULL, name[600];
   size_t i;
   uint32_t q;
   if (root == NULL) return NULL;
+  headroom_stats(r, &h);
   sum = cJSON_AddObjectToObject(root, "summary");
   if (sum == NULL) goto out;
-  cJSON_AddNumberToObject(sum, "pending_pods", (double)plan->npending);
-  cJSON_AddNumberToObject(sum, "placed_pods", (double)plan->nplaced);
-  cJSON_AddNumberToObject(sum, "unschedulable_pods", (double)plan->nunsched);
+  /* Headroom's virtual pods are not counted as pods: they have their own summary. */
+  cJSON_AddNumberToObject(sum, "pending_pods", (double)(plan->npending - h.pods));
+  cJSON_AddNumberToObject(sum, "placed_pods", (double)(plan->nplaced - h.placed));
+  cJSON_AddNumberToObject(sum, "unschedulable_pods", (double)(plan->nunsched - h.unplaced));
   cJSON_AddNumberToObject(sum, "new_nodes", (double)plan->nnew);
   cJSON_AddNumberToObject(sum, "new_nodes_hourly_cost", plan->new_cost);
   if (plan->has_lower_bound) cJSON_AddNumberToObject(sum, "lower_bound_hourly_cost", plan->lower_bound);
   cJSON_AddStringToObject(sum, "currency", pb->currency ? pb->currency : "USD");
+  if (r->headroom.npods > 0 && !headroom_json(sum, r, &h)) goto out;
   nodes = cJSON_AddArrayToObject(root, "nodes");
   if (nodes == NULL) goto out;
   for (i = 0; i < plan->nnodes; i++) {
@@ -237,6 +471,11 @@ static char *render_json(const struct stv_problem *pb, const struct stv_plan *pl
       cJSON_AddStringToObject(n, "capacity_type", stv_capacity_type_name(t->capacity_type));
       cJSON_AddStringToObject(n, "zone", t->zone ? t->zone : "");
       cJSON_AddNumberToObject(n, "hourly_cost", t->price);
+      if (t->pool)
+        cJSON_AddStringToObject(n, "pool", t->pool);
+      else
+        cJSON_AddNullToObject(n, "pool");
+      if (!add_taints_json(n, t)) goto out;
       labels = labels_json(&t->labels, pn->name);
     } else {
       const struct stv_node *e = &s->nodes[pn->existing];
@@ -264,7 +503,9 @@ static char *render_json(const struct stv_problem *pb, const struct stv_plan *pl
   if (un == NULL) goto out;
   for (i = 0; i < plan->nunsched; i++) {
     const struct stv_pod *p = &s->pods[plan->unsched[i].pod];
-    cJSON *u = cJSON_CreateObject();
+    cJSON *u;
+    if (is_headroom(s, plan->unsched[i].pod)) continue;
+    u = cJSON_CreateObject();
     if (u == NULL || !cJSON_AddItemToArray(un, u)) goto out;
     snprintf(name, sizeof(name), "%s/%s", p->ns, p->name);
     cJSON_AddStringToObject(u, "pod", name);
@@ -280,10 +521,10 @@ out:
 /* Table                                                                  */
 
 struct row {
-  const char *type, *ct, *zone;
+  const char *type, *ct, *zone, *pool;
   double price;
   size_t count;
-  size_t pods;
+  size_t pods, headroom;
 };
 
 static int cmp_row(const void *a, const void *b) {
@@ -293,75 +534,76 @@ static int cmp_row(const void *a, const void *b) {
   if (cx != cy) return cx < cy ? 1 : -1;
   if ((c = strcmp(x->type, y->type)) != 0) return c;
   if ((c = strcmp(x->zone, y->zone)) != 0) return c;
-  return strcmp(x->ct, y->ct);
+  if ((c = strcmp(x->ct, y->ct)) != 0) return c;
+  return strcmp(x->pool, y->pool);
 }
 
-static int render_table(const struct stv_problem *pb, const struct stv_plan *plan,
-                        const struct recommend_opts *o, struct outbuf *b) {
+static int render_table(const struct stv_recommend_result *r, const struct recommend_opts *o,
+                        struct outbuf *b) {
+  const struct stv_problem *pb = &r->problem;
+  const struct stv_plan *plan = &r->plan;
   const struct stv_snapshot *s = pb->snap;
   struct row *rows = stv_calloc(plan->nnodes + 1, sizeof(*rows));
-  size_t nrows = 0, i, j, nexisting = 0;
+  size_t nrows = 0, i, j, nexisting = 0, on_existing = 0, on_new = 0;
+  struct headroom_stats h;
+  int pools = 0, hr = r->headroom.npods > 0;
   const char *cur = pb->currency ? pb->currency : "USD";
+  char qc[40], qm[40];
   if (rows == NULL) return STV_ENOMEM;
+  headroom_stats(r, &h);
   for (i = 0; i < plan->nnodes; i++) {
     const struct stv_plan_node *pn = &plan->nodes[i];
     const struct stv_template *t;
+    uint32_t nh = node_headroom(s, pn);
     if (pn->existing >= 0) {
       nexisting++;
+      on_existing += pn->npods - nh;
       continue;
     }
+    on_new += pn->npods - nh;
     t = &pb->tmpl[pn->tmpl];
     for (j = 0; j < nrows; j++)
-      if (rows[j].type == t->instance_type && rows[j].zone == t->zone &&
+      if (rows[j].type == t->instance_type && rows[j].zone == (t->zone ? t->zone : "") &&
+          rows[j].pool == (t->pool ? t->pool : "") &&
           strcmp(rows[j].ct, stv_capacity_type_name(t->capacity_type)) == 0)
         break;
     if (j == nrows) {
       rows[j].type = t->instance_type;
       rows[j].zone = t->zone ? t->zone : "";
+      rows[j].pool = t->pool ? t->pool : "";
+      if (t->pool) pools = 1;
       rows[j].ct = stv_capacity_type_name(t->capacity_type);
       rows[j].price = t->price;
       nrows++;
     }
     rows[j].count++;
-    rows[j].pods += pn->npods;
+    rows[j].pods += pn->npods - nh;
+    rows[j].headroom += nh;
   }
   qsort(rows, nrows, sizeof(*rows), cmp_row);
   out_printf(b, "Stevedore recommendation (dry run; catalog %s; capacity types %s)\n\n", o->catalog,
              o->capacity_types);
-  out_printf(
-      b,
-      "Pending pods: %zu    placed: %zu (%zu on existing nodes, %zu on new nodes)    unschedulable: %zu\n\n",
-      plan->npending, plan->nplaced, plan->nplaced, (size_t)0, plan->nunsched);
-  /* Recount placed pods by destination for the line above. */
-  {
-    size_t on_existing = 0, on_new = 0;
-    for (i = 0; i < plan->nnodes; i++) {
-      if (plan->nodes[i].existing >= 0)
-        on_existing += plan->nodes[i].npods;
-      else
-        on_new += plan->nodes[i].npods;
-    }
-    b->len = 0;
-    out_printf(b, "Stevedore recommendation (dry run; catalog %s; capacity types %s)\n\n", o->catalog,
-               o->capacity_types);
-    out_printf(b,
-               "Pending pods: %zu    placed: %zu (%zu on existing nodes, %zu on new nodes)    unschedulable: "
-               "%zu\n\n",
-               plan->npending, plan->nplaced, on_existing, on_new, plan->nunsched);
-  }
+  out_printf(b,
+             "Pending pods: %zu    placed: %zu (%zu on existing nodes, %zu on new nodes)    unschedulable: "
+             "%zu\n\n",
+             plan->npending - h.pods, plan->nplaced - h.placed, on_existing, on_new,
+             plan->nunsched - h.unplaced);
   if (nrows == 0) {
     out_printf(b, "New nodes: none needed.\n\n");
   } else {
     out_printf(b, "New nodes\n");
-    out_printf(b, "  %-24s %-10s %-14s %6s %6s %12s %12s\n", "INSTANCE TYPE", "CAPACITY", "ZONE", "COUNT",
-               "PODS", "PER HOUR", "PER MONTH");
+    out_printf(b, "  %-24s %-10s %-14s %6s %6s%s %12s %12s%s%s\n", "INSTANCE TYPE", "CAPACITY", "ZONE",
+               "COUNT", "PODS", hr ? " HEADROOM" : "", "PER HOUR", "PER MONTH", pools ? "   " : "",
+               pools ? "POOL" : "");
     for (i = 0; i < nrows; i++) {
-      double h = rows[i].price * (double)rows[i].count;
-      out_printf(b, "  %-24s %-10s %-14s %6zu %6zu %12.4f %12.2f\n", rows[i].type, rows[i].ct, rows[i].zone,
-                 rows[i].count, rows[i].pods, h, h * HOURS_PER_MONTH);
+      double cost = rows[i].price * (double)rows[i].count;
+      out_printf(b, "  %-24s %-10s %-14s %6zu %6zu", rows[i].type, rows[i].ct, rows[i].zone, rows[i].count,
+                 rows[i].pods);
+      if (hr) out_printf(b, " %8zu", rows[i].headroom);
+      out_printf(b, " %12.4f %12.2f%s%s\n", cost, cost * HOURS_PER_MONTH, pools ? "   " : "", rows[i].pool);
     }
-    out_printf(b, "  %-24s %-10s %-14s %6zu %6s %12.4f %12.2f   %s\n", "total", "", "", plan->nnew, "",
-               plan->new_cost, plan->new_cost * HOURS_PER_MONTH, cur);
+    out_printf(b, "  %-24s %-10s %-14s %6zu %6s%s %12.4f %12.2f   %s\n", "total", "", "", plan->nnew, "",
+               hr ? "         " : "", plan->new_cost, plan->new_cost * HOURS_PER_MONTH, cur);
     if (plan->has_lower_bound) {
       out_printf(b, "\n  Proven lower bound for these pods: %.4f %s/hour", plan->lower_bound, cur);
       if (plan->lower_bound > 0)
@@ -372,19 +614,34 @@ static int render_table(const struct stv_problem *pb, const struct stv_plan *pla
     }
     out_printf(b, "\n");
   }
+  if (hr) {
+    out_printf(b,
+               "Headroom: %zu virtual pods, %s cpu, %s memory: %zu on existing nodes, %zu on %zu new node%s",
+               h.pods, stv_quantity_format(h.cpu, 1, 0, qc, sizeof(qc)),
+               stv_quantity_format(h.memory, 0, 1, qm, sizeof(qm)), h.on_existing, h.on_new, h.new_nodes,
+               h.new_nodes == 1 ? "" : "s");
+    out_printf(b, ", costing %.4f %s/hour (%.2f per month)\n", h.hourly_cost, cur,
+               h.hourly_cost * HOURS_PER_MONTH);
+    if (h.unplaced > 0) out_printf(b, "  %zu could not be placed: %s\n", h.unplaced, h.unplaced_reason);
+    out_printf(b, "\n");
+  }
   if (nexisting > 0) {
     out_printf(b, "Existing nodes receiving pods\n");
-    out_printf(b, "  %-40s %-20s %6s\n", "NODE", "INSTANCE TYPE", "PODS");
+    out_printf(b, "  %-40s %-20s %6s%s\n", "NODE", "INSTANCE TYPE", "PODS", hr ? " HEADROOM" : "");
     for (i = 0; i < plan->nnodes; i++) {
       const struct stv_plan_node *pn = &plan->nodes[i];
       const char *type;
+      uint32_t nh;
       if (pn->existing < 0) continue;
       type = s->nodes[pn->existing].instance_type;
-      out_printf(b, "  %-40s %-20s %6u\n", pn->name, type ? type : "-", pn->npods);
+      nh = node_headroom(s, pn);
+      out_printf(b, "  %-40s %-20s %6u", pn->name, type ? type : "-", pn->npods - nh);
+      if (hr) out_printf(b, " %8u", nh);
+      out_printf(b, "\n");
     }
     out_printf(b, "\n");
   }
-  if (plan->nunsched > 0) {
+  if (plan->nunsched > h.unplaced) {
     /* Group by reason so that 5,000 copies of one problem read as one line. */
     size_t shown = 0;
     char *done = stv_calloc(plan->nunsched + 1, 1);
@@ -396,7 +653,7 @@ static int render_table(const struct stv_problem *pb, const struct stv_plan *pla
     for (i = 0; i < plan->nunsched && shown < 50; i++) {
       size_t n = 0;
       const struct stv_pod *p = &s->pods[plan->unsched[i].pod];
-      if (done[i]) continue;
+      if (done[i] || is_headroom(s, plan->unsched[i].pod)) continue;
       for (j = i; j < plan->nunsched; j++) {
         if (done[j] || strcmp(plan->unsched[j].reason, plan->unsched[i].reason) != 0) continue;
         if (s->classes[s->pods[plan->unsched[j].pod].cls] != s->classes[p->cls]) continue;
@@ -444,12 +701,15 @@ int stv_recommend_run(const struct stv_recommend_args *a, struct stv_recommend_r
   for (i = 0; i < a->nsnapshots; i++) {
     if ((rc = stv_snapshot_read_file_stats(&r->snap, a->snapshots[i], &r->stats, err)) != 0) return rc;
   }
+  rc = stv_headroom_add(&r->snap, a->headroom, a->nheadroom, a->headroom_percent, &r->headroom, err);
+  if (rc != 0) return rc;
   if ((rc = stv_snapshot_finish(&r->snap, err)) != 0) return rc;
   r->read_ms = now_ms() - t0;
   t0 = now_ms();
   if ((rc = stv_catalog_load(&r->catalog, a->catalog, err)) != 0) return rc;
   r->have_catalog = 1;
-  if ((rc = stv_templates_build(&r->templates, &r->catalog, &r->snap, a->allowed, err)) != 0) return rc;
+  rc = stv_templates_build_pools(&r->templates, &r->catalog, &r->snap, a->allowed, a->pools, a->npools, err);
+  if (rc != 0) return rc;
   r->have_templates = 1;
   r->catalog_ms = now_ms() - t0;
   memset(&pb, 0, sizeof(pb));
@@ -466,7 +726,10 @@ int stv_recommend_run(const struct stv_recommend_args *a, struct stv_recommend_r
     if (pb.time_limit < 0.05) pb.time_limit = 0.05;
   }
   pb.clock = stv_monotonic_seconds;
-  stv_spot_policy_default(&pb.spot);
+  if (a->spot != NULL)
+    pb.spot = *a->spot;
+  else
+    stv_spot_policy_default(&pb.spot);
   r->problem = pb;
   t0 = now_ms();
   if ((rc = stv_optimize(&r->problem, &r->plan, err)) != 0) return rc;
@@ -484,7 +747,21 @@ void stv_recommend_result_close(struct stv_recommend_result *r) {
 }
 
 char *stv_recommend_render_json(const struct stv_recommend_result *r) {
-  return render_json(&r->problem, &r->plan);
+  return render_json(r);
+}
+
+/* Notes each node pool that admits no offering of the catalogue: a likely typo in its filters. */
+static void note_empty_pools(const struct stv_recommend_result *r, const struct stv_config *cfg) {
+  size_t p, i;
+  for (p = 0; p < cfg->npools; p++) {
+    for (i = 0; i < r->templates.n; i++)
+      if (r->templates.v[i].pool != NULL && strcmp(r->templates.v[i].pool, cfg->pools[p].name) == 0) break;
+    if (i == r->templates.n)
+      fprintf(stderr,
+              "stevedore recommend: note: node pool %s admits no offering of the catalogue (check its "
+              "instanceFamilies, instanceSizes, architectures, zones and capacityTypes)\n",
+              cfg->pools[p].name);
+  }
 }
 
 /* Exit status for an error code: 2 for what the user can fix in the input. */
@@ -504,10 +781,12 @@ int stv_cmd_recommend(int argc, char **argv) {
   struct stv_recommend_result r;
   struct stv_err err = {0, ""};
   struct outbuf b = {NULL, 0, 0, 0};
+  struct stv_config cfg;
   int rc, status = 0;
   char *json = NULL;
 
   memset(&r, 0, sizeof(r));
+  stv_config_init(&cfg);
   rc = parse_opts(argc, argv, &o, &err);
   if (rc == 1) {
     usage(stdout);
@@ -519,12 +798,23 @@ int stv_cmd_recommend(int argc, char **argv) {
     stv_free(o.snapshots);
     return 2;
   }
+  if ((rc = settle_config(&o, &cfg, &err)) != 0) {
+    fprintf(stderr, "stevedore recommend: %s\n", err.msg);
+    status = exit_status(rc);
+    goto out;
+  }
   memset(&a, 0, sizeof(a));
   a.snapshots = o.snapshots;
   a.nsnapshots = o.nsnapshots;
   a.catalog = o.catalog;
-  a.allowed = o.allowed;
-  a.time_limit = o.time_limit;
+  a.allowed = cfg.capacity_types;
+  a.time_limit = cfg.time_limit;
+  a.spot = &cfg.spot;
+  a.pools = cfg.pools;
+  a.npools = cfg.npools;
+  a.headroom = cfg.headroom;
+  a.nheadroom = cfg.nheadroom;
+  a.headroom_percent = cfg.headroom_percent;
   rc = stv_recommend_run(&a, &r, &err);
   if (rc != 0) {
     fprintf(stderr, "stevedore recommend: %s\n", err.msg[0] ? err.msg : stv_strerror(rc));
@@ -535,6 +825,7 @@ int stv_cmd_recommend(int argc, char **argv) {
     char note[512];
     stv_snapshot_read_stats_format(&r.stats, note, sizeof(note));
     if (note[0]) fprintf(stderr, "stevedore recommend: note: %s\n", note);
+    note_empty_pools(&r, &cfg);
   }
   if (o.json) {
     json = stv_recommend_render_json(&r);
@@ -546,7 +837,7 @@ int stv_cmd_recommend(int argc, char **argv) {
     fputs(json, stdout);
     fputc('\n', stdout);
   } else {
-    if (render_table(&r.problem, &r.plan, &o, &b) != 0) {
+    if (render_table(&r, &o, &b) != 0) {
       fprintf(stderr, "stevedore recommend: out of memory while writing the plan\n");
       status = 1;
       goto out;
@@ -562,5 +853,6 @@ out:
   stv_free(b.p);
   stv_free(o.snapshots);
   stv_recommend_result_close(&r);
+  stv_config_close(&cfg);
   return status;
 }

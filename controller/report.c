@@ -180,29 +180,6 @@ static int parse_number(const char *s, const char *what, double *out, struct stv
   return 0;
 }
 
-static int parse_capacity_types(const char *list, unsigned *mask, struct stv_err *err) {
-  const char *p = list;
-  *mask = 0;
-  while (*p) {
-    const char *end = strchr(p, ',');
-    size_t n = end ? (size_t)(end - p) : strlen(p);
-    char word[32];
-    enum stv_capacity_type ct;
-    if (n == 0 || n >= sizeof(word))
-      return stv_err_set(err, STV_EINVAL, "--capacity-types: empty or overlong entry in \"%s\"", list);
-    memcpy(word, p, n);
-    word[n] = '\0';
-    if (stv_capacity_type_parse(word, &ct) != 0)
-      return stv_err_set(err, STV_EINVAL, "--capacity-types: unknown capacity type \"%s\" (use reserved, spot, on-demand)",
-                         word);
-    *mask |= 1u << ct;
-    p += n;
-    if (*p == ',') p++;
-  }
-  if (*mask == 0) return stv_err_set(err, STV_EINVAL, "--capacity-types: empty list");
-  return 0;
-}
-
 /* ---------------------------------------------------------------------- */
 /* Configuration file                                                     */
 
@@ -997,7 +974,10 @@ int stv_cmd_report(int argc, char **argv) {
                      o.by);
     goto fail;
   }
-  if ((rc = parse_capacity_types(o.capacity_types, &allowed, &err)) != 0) goto fail;
+  if ((rc = stv_config_parse_capacity_types(o.capacity_types, &allowed, &err)) != 0) {
+    stv_err_prefix(&err, "--capacity-types");
+    goto fail;
+  }
   set.margin = 0.2;
   if (o.config != NULL && (rc = load_config(&set, o.config, &err)) != 0) goto fail;
   if (o.shared != NULL && (rc = set_shared_list(&set, o.shared, &err)) != 0) goto fail;

@@ -998,13 +998,46 @@ static int read_constraints(struct rd *r, const cJSON *spec, struct stv_class *c
   return read_spreads(r, spreads, &psp, &c->labels, &c->nspread, &c->spread);
 }
 
+/*
+ * The labels that mark a node as spot capacity, by the provisioners and
+ * clouds the reader knows (see capacity_type below), with their spot value.
+ */
+static const char *const spot_labels[][2] = {
+    {"stevedore.io/capacity-type", "spot"},       {"karpenter.sh/capacity-type", "spot"},
+    {"eks.amazonaws.com/capacityType", "SPOT"},   {"cloud.google.com/gke-spot", "true"},
+    {"cloud.google.com/gke-preemptible", "true"}, {"kubernetes.azure.com/scalesetpriority", "spot"}};
+#define NSPOT_LABELS (sizeof(spot_labels) / sizeof(spot_labels[0]))
+
+/*
+ * A pod annotated stevedore.io/spot: "false" opts out of spot capacity: its
+ * class gets "key NotIn (spot value)" for each label above, ANDed with its
+ * nodeSelector, so that it matches no spot node, new (which carries
+ * stevedore.io/capacity-type) or existing (labelled by any of them), while
+ * a node without these labels still matches.
+ */
+static int add_spot_opt_out(struct rd *r, struct stv_selector *sel) {
+  struct stv_requirement *reqs = scratch(r, (size_t)sel->n + NSPOT_LABELS, sizeof(*reqs));
+  size_t i;
+  if (reqs == NULL) return oom(r);
+  if (sel->n > 0) memcpy(reqs, sel->reqs, sel->n * sizeof(*reqs));
+  for (i = 0; i < NSPOT_LABELS; i++) {
+    const char *key = intern(r, spot_labels[i][0]), *value = intern(r, spot_labels[i][1]);
+    int rc;
+    if (key == NULL || value == NULL) return oom(r);
+    if ((rc = one_value_req(r, key, STV_OP_NOT_IN, value, &reqs[sel->n + i])) != 0) return rc;
+  }
+  sel->reqs = reqs;
+  sel->n += (uint32_t)NSPOT_LABELS;
+  return 0;
+}
+
 static int read_pod(struct rd *r, const cJSON *item, const cJSON *meta) {
   static const char *const phases[] = {"Pending", "Running", "Succeeded", "Failed", "Unknown"};
   struct jpath pann = {&P_METADATA, "annotations", 0};
   struct jpath pphase = {&P_STATUS, "phase", 0};
   struct jpath pvol = {&P_SPEC, "volumes", 0};
   const cJSON *status, *spec, *labels, *ann, *vols, *v;
-  const char *phase, *node_name;
+  const char *phase, *node_name, *spot;
   struct stv_class c;
   struct stv_pod pod;
   struct qbuf q;
@@ -1042,6 +1075,7 @@ static int read_pod(struct rd *r, const cJSON *item, const cJSON *meta) {
   if ((rc = read_string_map(r, labels, &P_LABELS, &c.labels)) != 0) return rc;
   if ((rc = get(r, meta, "annotations", &P_METADATA, JT_OBJECT, &ann)) != 0) return rc;
   if (member(ann, "kubernetes.io/config.mirror") != NULL) pod.flags |= STV_POD_MIRROR;
+  if ((rc = get_str(r, ann, "stevedore.io/spot", &pann, &spot)) != 0) return rc;
   if ((rc = has_true(r, ann, &pann, "stevedore.io/do-not-disrupt", &flag)) != 0) return rc;
   if (flag) pod.flags |= STV_POD_DO_NOT_DISRUPT;
   if ((rc = has_true(r, ann, &pann, "karpenter.sh/do-not-disrupt", &flag)) != 0) return rc;
@@ -1070,6 +1104,7 @@ static int read_pod(struct rd *r, const cJSON *item, const cJSON *meta) {
   }
 
   if ((rc = read_constraints(r, spec, &c)) != 0) return rc;
+  if (spot != NULL && strcmp(spot, "false") == 0 && (rc = add_spot_opt_out(r, &c.node_selector)) != 0) return rc;
   if ((rc = stv_snapshot_intern_class(r->s, &c, &pod.cls)) != 0)
     return rc == STV_ENOMEM ? oom(r) : fail(r, rc, NULL, "%s", stv_strerror(rc));
   if ((rc = stv_snapshot_add_pod(r->s, &pod)) != 0)

@@ -20,7 +20,14 @@
  *   - a pod without a namespace is in "default"; a Namespace carries the
  *     label kubernetes.io/metadata.name, as the API server sets it;
  *   - a PodDisruptionBudget without a selector selects no pods and is left
- *     out.
+ *     out;
+ *   - a pod annotated stevedore.io/spot: "false" gets, in its class's
+ *     nodeSelector, "NotIn" requirements on every label that marks a node
+ *     as spot (stevedore.io/capacity-type, karpenter.sh/capacity-type,
+ *     eks.amazonaws.com/capacityType, cloud.google.com/gke-spot and
+ *     gke-preemptible, kubernetes.azure.com/scalesetpriority), so that it
+ *     is placed on no spot node; any other value of the annotation, or
+ *     none, allows spot.
  * Quantities may be strings or JSON numbers (written with the fewest
  * digits that read back the same: 0.1 is "0.1"). A zero amount of a
  * resource not yet named adds no dimension.

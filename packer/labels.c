@@ -161,7 +161,10 @@ int stv_class_fits_node(const struct stv_class *c, const struct stv_node_view *v
   for (i = 0; i < c->node_selector.n; i++) {
     const struct stv_requirement *r = &c->node_selector.reqs[i];
     if (!requirement_matches(r, stv_labels_get(v->labels, r->key))) {
-      why_set(why, whysize, "nodeSelector %s=%s does not match", r->key, r->nvalues ? r->values[0] : "");
+      if (r->op == STV_OP_NOT_IN)
+        why_set(why, whysize, "node has %s=%s, which the pod excludes", r->key, r->nvalues ? r->values[0] : "");
+      else
+        why_set(why, whysize, "nodeSelector %s=%s does not match", r->key, r->nvalues ? r->values[0] : "");
       return 0;
     }
   }

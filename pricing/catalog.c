@@ -38,8 +38,7 @@ static int is_alnum(char ch) {
          (ch >= '0' && ch <= '9');
 }
 
-/* A Kubernetes label value: at most 63 of [-_.A-Za-z0-9], alnum at ends. */
-static int valid_label_value(const char *s) {
+int stv_valid_label_value(const char *s) {
   size_t n = strlen(s), i;
   if (n == 0) return 1;
   if (n > 63 || !is_alnum(s[0]) || !is_alnum(s[n - 1])) return 0;
@@ -61,15 +60,14 @@ static int valid_subdomain(const char *s, size_t n) {
   return 1;
 }
 
-/* A qualified name (label key, resource name): [prefix/]name. */
-static int valid_qualified_name(const char *s) {
+int stv_valid_qualified_name(const char *s) {
   const char *slash = strchr(s, '/');
   const char *name = s;
   if (slash != NULL) {
     if (!valid_subdomain(s, (size_t)(slash - s))) return 0;
     name = slash + 1;
   }
-  return name[0] != '\0' && valid_label_value(name);
+  return name[0] != '\0' && stv_valid_label_value(name);
 }
 
 /*
@@ -114,7 +112,7 @@ static int take_string(struct stv_strpool *pool, const cJSON *v,
     return stv_err_set(err, STV_EINVAL, "%s%s: must be a string", path, field);
   if (v->valuestring[0] == '\0')
     return stv_err_set(err, STV_EINVAL, "%s%s: must not be empty", path, field);
-  if (label_value && !valid_label_value(v->valuestring))
+  if (label_value && !stv_valid_label_value(v->valuestring))
     return stv_err_set(err, STV_EINVAL,
                        "%s%s: \"%.80s\" is not a valid label value (at most 63 "
                        "letters, digits, '-', '_' or '.', starting and "
@@ -206,7 +204,7 @@ static int take_resources(struct stv_strpool *pool, const cJSON *obj,
     struct res_entry *e;
     int64_t value;
     int rc;
-    if (!valid_qualified_name(it->string))
+    if (!stv_valid_qualified_name(it->string))
       return stv_err_set(err, STV_EINVAL,
                          "%s: \"%.80s\" is not a valid resource name", field,
                          it->string);
@@ -370,7 +368,7 @@ static int take_labels(struct stv_catalog *c, const cJSON *obj,
   out->kv = stv_arena_alloc(&c->mem, (size_t)n * sizeof(*out->kv));
   if (out->kv == NULL) return oom(err);
   cJSON_ArrayForEach(it, obj) {
-    if (!valid_qualified_name(it->string))
+    if (!stv_valid_qualified_name(it->string))
       return stv_err_set(err, STV_EINVAL,
                          "labels: \"%.80s\" is not a valid label key",
                          it->string);
@@ -381,7 +379,7 @@ static int take_labels(struct stv_catalog *c, const cJSON *obj,
     if (!cJSON_IsString(it))
       return stv_err_set(err, STV_EINVAL, "labels.%s: must be a string",
                          it->string);
-    if (!valid_label_value(it->valuestring))
+    if (!stv_valid_label_value(it->valuestring))
       return stv_err_set(err, STV_EINVAL,
                          "labels.%s: \"%.80s\" is not a valid label value",
                          it->string, it->valuestring);

@@ -101,6 +101,11 @@ const struct stv_instance_type *stv_catalog_find(const struct stv_catalog *c,
 int64_t stv_resource_get(const struct stv_resource *res, uint32_t nres,
                          const char *name);
 
+/* Returns 1 when s is a Kubernetes label value: at most 63 of [-_.A-Za-z0-9], alphanumeric at both ends, or "". */
+int stv_valid_label_value(const char *s);
+/* Returns 1 when s is a qualified name (a label key, a resource name): [DNS-subdomain/]name. */
+int stv_valid_qualified_name(const char *s);
+
 /* Returns the name of the i-th embedded catalogue (static), or NULL. */
 const char *stv_catalog_embedded_name(size_t i);
 
@@ -115,6 +120,38 @@ struct stv_templates {
 };
 
 /*
+ * A node pool: which offerings of the catalogue its new nodes may use and
+ * what those nodes carry besides the labels below. Every list may be empty,
+ * meaning any. Borrowed by the template builder, which copies what it keeps.
+ */
+struct stv_node_pool {
+  const char *name; /* a label value, unique among the pools */
+  uint32_t nfamilies;
+  const char *const *families; /* instance families (stv_instance_family) */
+  uint32_t nsizes;
+  const char *const *sizes; /* what follows the family: "large", "standard-4" */
+  uint32_t narchs;
+  const char *const *archs; /* kubernetes.io/arch values */
+  uint32_t nzones;
+  const char *const *zones;
+  unsigned capacity_types;  /* (1u << STV_CT_*) mask; 0 = any */
+  struct stv_labels labels; /* added to every node of the pool */
+  uint32_t ntaints;
+  const struct stv_taint *taints; /* set on every node of the pool */
+};
+
+/*
+ * Splits the instance type name type (borrowed) of a catalogue of provider
+ * (may be NULL) into its family and size: the family is the name up to the
+ * first '.' for "aws" (m5.2xlarge: m5), the first '-' for "gcp"
+ * (n2-standard-4: n2), and the first of either for any other provider.
+ * Returns the family's length and sets *size (when size is not NULL) to
+ * the rest after the separator ("2xlarge", "standard-4"; "" when the name
+ * has no separator).
+ */
+size_t stv_instance_family(const char *provider, const char *type, const char **size);
+
+/*
  * Builds into t (caller-allocated, uninitialised) one template per
  * offering of c (borrowed) whose capacity type is in allowed, a bit mask
  * of (1u << STV_CT_*), in catalogue order. Strings are interned in
@@ -123,15 +160,36 @@ struct stv_templates {
  * skipped: no pod asks for them); dimensions the type lacks are 0.
  * Each template's labels, sorted by key, are kubernetes.io/arch,
  * kubernetes.io/os=linux, node.kubernetes.io/instance-type,
- * topology.kubernetes.io/zone, topology.kubernetes.io/region and
- * stevedore.io/capacity-type, plus the type's own labels (the well-known
- * ones win a conflict). limit is the reserved count, else -1; there are no
- * taints. Returns 0 or STV_ENOMEM; on error t holds nothing and need not
- * be closed.
+ * topology.kubernetes.io/zone, topology.kubernetes.io/region,
+ * stevedore.io/capacity-type and its well-known equivalents, so that pods
+ * selecting on them match: karpenter.sh/capacity-type (reserved, spot,
+ * on-demand), for provider "aws" eks.amazonaws.com/capacityType (SPOT;
+ * ON_DEMAND for on-demand and reserved), and for provider "gcp"
+ * cloud.google.com/gke-spot=true on spot only; plus the type's own labels
+ * (the labels above win a conflict). limit is the reserved count, else -1;
+ * interruption_rate is the offering's (0 when unknown); pool is NULL and
+ * there are no taints. Returns 0 or STV_ENOMEM; on error t holds nothing
+ * and need not be closed.
  */
 int stv_templates_build(struct stv_templates *t, const struct stv_catalog *c,
                         struct stv_snapshot *snap, unsigned allowed,
                         struct stv_err *err);
+
+/*
+ * As stv_templates_build, but with node pools (borrowed; npools == 0 is
+ * stv_templates_build): one template per (pool, offering) that the pool
+ * admits, pool by pool, each in catalogue order. A pool admits an offering
+ * when its type's family, size and arch, and the offering's zone, are in
+ * the pool's lists (empty lists admit all) and its capacity type is both
+ * allowed and in the pool's mask. Such a template carries the pool's
+ * labels (over the type's own; Stevedore's labels win over both) plus
+ * stevedore.io/node-pool=NAME, the pool's taints, and pool = NAME
+ * interned in snap->pool. Same returns as stv_templates_build.
+ */
+int stv_templates_build_pools(struct stv_templates *t, const struct stv_catalog *c,
+                              struct stv_snapshot *snap, unsigned allowed,
+                              const struct stv_node_pool *pools, size_t npools,
+                              struct stv_err *err);
 
 /* Frees t's arrays and leaves it empty; the interned strings stay in snap. */
 void stv_templates_close(struct stv_templates *t);

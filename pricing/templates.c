@@ -1,152 +1,282 @@
 /*
  * Node templates: a catalogue seen through one snapshot. Each allowed
- * offering of each instance type becomes a struct stv_template whose
- * strings live in the snapshot's pool and whose resources use the
- * snapshot's dimensions, which is what the packer compares pods against.
+ * offering of each instance type (per node pool, when pools are given)
+ * becomes a struct stv_template whose strings live in the snapshot's pool
+ * and whose resources use the snapshot's dimensions, which is what the
+ * packer compares pods against.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "pricing.h"
 
-/*
- * The well-known labels of a new node, in strcmp order of their keys, so
- * that merging them with a type's sorted labels keeps the set sorted.
- */
-enum {
-  WK_ARCH,          /* kubernetes.io/arch */
-  WK_OS,            /* kubernetes.io/os */
-  WK_INSTANCE_TYPE, /* node.kubernetes.io/instance-type */
-  WK_CAPACITY_TYPE, /* stevedore.io/capacity-type */
-  WK_REGION,        /* topology.kubernetes.io/region */
-  WK_ZONE,          /* topology.kubernetes.io/zone */
-  WK_N
-};
-
-static const char *const wk_keys[WK_N] = {"kubernetes.io/arch",
-                                          "kubernetes.io/os",
-                                          "node.kubernetes.io/instance-type",
-                                          "stevedore.io/capacity-type",
-                                          "topology.kubernetes.io/region",
-                                          "topology.kubernetes.io/zone"};
+/* The most labels a template sets itself (see stv_templates_build). */
+#define WK_MAX 10
 
 static int oom(struct stv_err *err) {
   return stv_err_set(err, STV_ENOMEM, "out of memory building node templates");
 }
 
+static int label_cmp(const void *a, const void *b) {
+  return strcmp(((const struct stv_label *)a)->key, ((const struct stv_label *)b)->key);
+}
+
 /*
- * Writes the union of wk[0..WK_N) and own[0..nown) (both sorted by key)
- * into out, sorted; on a shared key the well-known label wins. Returns the
+ * Writes the union of a[0..na) and b[0..nb) (both sorted by key, keys
+ * unique) into out, sorted; on a shared key a's label wins. Returns the
  * number written.
  */
-static uint32_t merge_labels(const struct stv_label *wk,
-                             const struct stv_label *own, uint32_t nown,
+static uint32_t merge_labels(const struct stv_label *a, uint32_t na, const struct stv_label *b, uint32_t nb,
                              struct stv_label *out) {
   uint32_t i = 0, j = 0, n = 0;
-  while (i < WK_N || j < nown) {
+  while (i < na || j < nb) {
     int r;
-    if (i == WK_N)
+    if (i == na)
       r = 1;
-    else if (j == nown)
+    else if (j == nb)
       r = -1;
     else
-      r = strcmp(wk[i].key, own[j].key);
+      r = strcmp(a[i].key, b[j].key);
     if (r <= 0) {
-      out[n++] = wk[i++];
+      out[n++] = a[i++];
       if (r == 0) j++;
     } else {
-      out[n++] = own[j++];
+      out[n++] = b[j++];
     }
   }
   return n;
 }
 
-int stv_templates_build(struct stv_templates *t, const struct stv_catalog *c,
-                        struct stv_snapshot *snap, unsigned allowed,
-                        struct stv_err *err) {
-  struct stv_strpool *pool = &snap->pool;
-  struct stv_label wk[WK_N];
-  struct stv_label *own = NULL;
-  size_t cap_own = 0, total = 0, k = 0, i;
-  const char *ct_names[STV_CT_COUNT];
-  int rc = 0, ct;
+size_t stv_instance_family(const char *provider, const char *type, const char **size) {
+  size_t n;
+  if (provider != NULL && strcmp(provider, "aws") == 0)
+    n = strcspn(type, ".");
+  else if (provider != NULL && strcmp(provider, "gcp") == 0)
+    n = strcspn(type, "-");
+  else
+    n = strcspn(type, ".-");
+  if (size != NULL) *size = type[n] != '\0' ? type + n + 1 : type + n;
+  return n;
+}
+
+/* Whether s[0..n) (n == SIZE_MAX: all of s) is one of list[0..count); an empty list holds anything. */
+static int listed(const char *const *list, uint32_t count, const char *s, size_t n) {
+  uint32_t i;
+  if (count == 0) return 1;
+  for (i = 0; i < count; i++) {
+    if (n == SIZE_MAX ? strcmp(list[i], s) == 0 : strncmp(list[i], s, n) == 0 && list[i][n] == '\0') return 1;
+  }
+  return 0;
+}
+
+/* Whether pool (NULL: the default pool) admits instance type type of catalogue c. */
+static int type_in_pool(const struct stv_node_pool *pool, const struct stv_catalog *c,
+                        const struct stv_instance_type *type) {
+  const char *size;
+  size_t flen;
+  if (pool == NULL) return 1;
+  flen = stv_instance_family(c->provider, type->name, &size);
+  return listed(pool->families, pool->nfamilies, type->name, flen) &&
+         listed(pool->sizes, pool->nsizes, size, SIZE_MAX) &&
+         listed(pool->archs, pool->narchs, type->arch, SIZE_MAX);
+}
+
+/* Whether pool (NULL: the default pool) admits offering o, given the allowed capacity types. */
+static int offering_in_pool(const struct stv_node_pool *pool, unsigned allowed,
+                            const struct stv_offering *o) {
+  if (!((allowed >> o->capacity_type) & 1u)) return 0;
+  if (pool == NULL) return 1;
+  if (pool->capacity_types != 0 && !((pool->capacity_types >> o->capacity_type) & 1u)) return 0;
+  return listed(pool->zones, pool->nzones, o->zone, SIZE_MAX);
+}
+
+/* A pool's labels and taints, re-interned in the snapshot's pool. */
+struct pool_view {
+  const char *name; /* interned; NULL for the default pool */
+  struct stv_label *labels;
+  uint32_t nlabels;
+  struct stv_taint *taints;
+  uint32_t ntaints;
+};
+
+static int view_pool(const struct stv_node_pool *pool, struct stv_templates *t, struct stv_strpool *sp,
+                     struct pool_view *v, struct stv_err *err) {
+  uint32_t i;
+  memset(v, 0, sizeof(*v));
+  if (pool == NULL) return 0;
+  if ((v->name = stv_strpool_get(sp, pool->name)) == NULL) return oom(err);
+  if (pool->labels.n > 0) {
+    v->labels = stv_arena_alloc(&t->mem, pool->labels.n * sizeof(*v->labels));
+    if (v->labels == NULL) return oom(err);
+    for (i = 0; i < pool->labels.n; i++) {
+      v->labels[i].key = stv_strpool_get(sp, pool->labels.kv[i].key);
+      v->labels[i].value = stv_strpool_get(sp, pool->labels.kv[i].value);
+      if (v->labels[i].key == NULL || v->labels[i].value == NULL) return oom(err);
+    }
+    v->nlabels = pool->labels.n;
+    qsort(v->labels, v->nlabels, sizeof(*v->labels), label_cmp);
+  }
+  if (pool->ntaints > 0) {
+    v->taints = stv_arena_alloc(&t->mem, pool->ntaints * sizeof(*v->taints));
+    if (v->taints == NULL) return oom(err);
+    for (i = 0; i < pool->ntaints; i++) {
+      v->taints[i].key = stv_strpool_get(sp, pool->taints[i].key);
+      v->taints[i].value = stv_strpool_get(sp, pool->taints[i].value ? pool->taints[i].value : "");
+      v->taints[i].effect = pool->taints[i].effect;
+      if (v->taints[i].key == NULL || v->taints[i].value == NULL) return oom(err);
+    }
+    v->ntaints = pool->ntaints;
+  }
+  return 0;
+}
+
+/* Interned constants of one build. */
+struct names {
+  const char *key_arch, *key_os, *key_type, *key_ct, *key_region, *key_zone;
+  const char *key_karpenter, *key_eks, *key_gke_spot, *key_pool;
+  const char *linux_, *region, *truth;
+  const char *ct[STV_CT_COUNT];  /* reserved, spot, on-demand */
+  const char *eks[STV_CT_COUNT]; /* ON_DEMAND, SPOT, ON_DEMAND */
+  int aws, gcp;
+};
+
+static int intern_names(struct names *nm, const struct stv_catalog *c, struct stv_strpool *sp) {
+  static const char *const eks_values[STV_CT_COUNT] = {"ON_DEMAND", "SPOT", "ON_DEMAND"};
+  int ct;
+  nm->key_arch = stv_strpool_get(sp, "kubernetes.io/arch");
+  nm->key_os = stv_strpool_get(sp, "kubernetes.io/os");
+  nm->key_type = stv_strpool_get(sp, "node.kubernetes.io/instance-type");
+  nm->key_ct = stv_strpool_get(sp, "stevedore.io/capacity-type");
+  nm->key_region = stv_strpool_get(sp, "topology.kubernetes.io/region");
+  nm->key_zone = stv_strpool_get(sp, "topology.kubernetes.io/zone");
+  nm->key_karpenter = stv_strpool_get(sp, "karpenter.sh/capacity-type");
+  nm->key_eks = stv_strpool_get(sp, "eks.amazonaws.com/capacityType");
+  nm->key_gke_spot = stv_strpool_get(sp, "cloud.google.com/gke-spot");
+  nm->key_pool = stv_strpool_get(sp, "stevedore.io/node-pool");
+  nm->linux_ = stv_strpool_get(sp, "linux");
+  nm->region = stv_strpool_get(sp, c->region);
+  nm->truth = stv_strpool_get(sp, "true");
+  if (!nm->key_arch || !nm->key_os || !nm->key_type || !nm->key_ct || !nm->key_region || !nm->key_zone ||
+      !nm->key_karpenter || !nm->key_eks || !nm->key_gke_spot || !nm->key_pool || !nm->linux_ ||
+      !nm->region || !nm->truth)
+    return STV_ENOMEM;
+  for (ct = 0; ct < STV_CT_COUNT; ct++) {
+    nm->ct[ct] = stv_strpool_get(sp, stv_capacity_type_name((enum stv_capacity_type)ct));
+    nm->eks[ct] = stv_strpool_get(sp, eks_values[ct]);
+    if (nm->ct[ct] == NULL || nm->eks[ct] == NULL) return STV_ENOMEM;
+  }
+  nm->aws = c->provider != NULL && strcmp(c->provider, "aws") == 0;
+  nm->gcp = c->provider != NULL && strcmp(c->provider, "gcp") == 0;
+  return 0;
+}
+
+/* The labels a new node of this offering gets from Stevedore, sorted by key; returns how many. */
+static uint32_t own_labels(const struct names *nm, const char *arch, const char *type, const char *zone,
+                           enum stv_capacity_type ct, const char *pool, struct stv_label *wk) {
+  uint32_t n = 0;
+  wk[n++] = (struct stv_label){nm->key_arch, arch};
+  wk[n++] = (struct stv_label){nm->key_os, nm->linux_};
+  wk[n++] = (struct stv_label){nm->key_type, type};
+  wk[n++] = (struct stv_label){nm->key_ct, nm->ct[ct]};
+  wk[n++] = (struct stv_label){nm->key_region, nm->region};
+  wk[n++] = (struct stv_label){nm->key_zone, zone};
+  wk[n++] = (struct stv_label){nm->key_karpenter, nm->ct[ct]};
+  if (nm->aws) wk[n++] = (struct stv_label){nm->key_eks, nm->eks[ct]};
+  if (nm->gcp && ct == STV_CT_SPOT) wk[n++] = (struct stv_label){nm->key_gke_spot, nm->truth};
+  if (pool != NULL) wk[n++] = (struct stv_label){nm->key_pool, pool};
+  qsort(wk, n, sizeof(*wk), label_cmp);
+  return n;
+}
+
+int stv_templates_build_pools(struct stv_templates *t, const struct stv_catalog *c, struct stv_snapshot *snap,
+                              unsigned allowed, const struct stv_node_pool *pools, size_t npools,
+                              struct stv_err *err) {
+  struct stv_strpool *sp = &snap->pool;
+  struct stv_label wk[WK_MAX], *own = NULL, *mid = NULL;
+  size_t cap_own = 0, cap_mid = 0, total = 0, k = 0, i, p, nviews = npools > 0 ? npools : 1;
+  struct pool_view *views = NULL;
+  struct names nm;
+  int rc = 0;
 
   memset(t, 0, sizeof(*t));
   stv_arena_init(&t->mem);
 
-  for (i = 0; i < c->ntypes; i++) {
-    uint32_t j;
-    for (j = 0; j < c->types[i].noff; j++)
-      total += (allowed >> c->types[i].off[j].capacity_type) & 1u;
+  for (p = 0; p < nviews; p++) {
+    const struct stv_node_pool *pool = npools > 0 ? &pools[p] : NULL;
+    for (i = 0; i < c->ntypes; i++) {
+      uint32_t j;
+      if (!type_in_pool(pool, c, &c->types[i])) continue;
+      for (j = 0; j < c->types[i].noff; j++)
+        total += (size_t)offering_in_pool(pool, allowed, &c->types[i].off[j]);
+    }
   }
   if (total == 0) return 0;
   t->v = stv_arena_alloc(&t->mem, total * sizeof(*t->v));
-  if (t->v == NULL) goto nomem;
-
-  for (i = 0; i < WK_N; i++) {
-    wk[i].key = stv_strpool_get(pool, wk_keys[i]);
-    if (wk[i].key == NULL) goto nomem;
-  }
-  wk[WK_OS].value = stv_strpool_get(pool, "linux");
-  wk[WK_REGION].value = stv_strpool_get(pool, c->region);
-  if (wk[WK_OS].value == NULL || wk[WK_REGION].value == NULL) goto nomem;
-  for (ct = 0; ct < STV_CT_COUNT; ct++) {
-    ct_names[ct] = stv_strpool_get(
-        pool, stv_capacity_type_name((enum stv_capacity_type)ct));
-    if (ct_names[ct] == NULL) goto nomem;
+  views = stv_arena_alloc(&t->mem, nviews * sizeof(*views));
+  if (t->v == NULL || views == NULL) goto nomem;
+  if (intern_names(&nm, c, sp) != 0) goto nomem;
+  for (p = 0; p < nviews; p++) {
+    if ((rc = view_pool(npools > 0 ? &pools[p] : NULL, t, sp, &views[p], err)) != 0) goto out;
   }
 
-  for (i = 0; i < c->ntypes; i++) {
-    const struct stv_instance_type *type = &c->types[i];
-    int64_t alloc[STV_MAX_RES];
-    uint32_t j;
+  for (p = 0; p < nviews; p++) {
+    const struct stv_node_pool *pool = npools > 0 ? &pools[p] : NULL;
+    const struct pool_view *pv = &views[p];
+    for (i = 0; i < c->ntypes; i++) {
+      const struct stv_instance_type *type = &c->types[i];
+      int64_t alloc[STV_MAX_RES];
+      const char *arch, *name;
+      uint32_t j, nown = type->labels.n;
 
-    memset(alloc, 0, sizeof(alloc));
-    for (j = 0; j < type->nres; j++) {
-      int dim =
-          stv_resnames_index(&snap->res, pool, type->allocatable[j].name, 0);
-      if (dim == STV_ENOTFOUND) continue;
-      if (dim < 0) {
-        rc = stv_err_set(err, dim, "%s: resource %s: %s", type->name,
-                         type->allocatable[j].name, stv_strerror(dim));
-        goto out;
+      if (!type_in_pool(pool, c, type)) continue;
+      memset(alloc, 0, sizeof(alloc));
+      for (j = 0; j < type->nres; j++) {
+        int dim = stv_resnames_index(&snap->res, sp, type->allocatable[j].name, 0);
+        if (dim == STV_ENOTFOUND) continue;
+        if (dim < 0) {
+          rc = stv_err_set(err, dim, "%s: resource %s: %s", type->name, type->allocatable[j].name,
+                           stv_strerror(dim));
+          goto out;
+        }
+        alloc[dim] = type->allocatable[j].value;
       }
-      alloc[dim] = type->allocatable[j].value;
-    }
 
-    /* The type's labels, re-interned in the snapshot's pool. */
-    if (stv_grow((void **)&own, &cap_own, type->labels.n ? type->labels.n : 1,
-                 sizeof(*own)) != 0)
-      goto nomem;
-    for (j = 0; j < type->labels.n; j++) {
-      own[j].key = stv_strpool_get(pool, type->labels.kv[j].key);
-      own[j].value = stv_strpool_get(pool, type->labels.kv[j].value);
-      if (own[j].key == NULL || own[j].value == NULL) goto nomem;
-    }
-    wk[WK_ARCH].value = stv_strpool_get(pool, type->arch);
-    wk[WK_INSTANCE_TYPE].value = stv_strpool_get(pool, type->name);
-    if (wk[WK_ARCH].value == NULL || wk[WK_INSTANCE_TYPE].value == NULL)
-      goto nomem;
+      /* The type's labels, re-interned in the snapshot's pool. */
+      if (stv_grow((void **)&own, &cap_own, nown ? nown : 1, sizeof(*own)) != 0) goto nomem;
+      if (stv_grow((void **)&mid, &cap_mid, WK_MAX + (size_t)pv->nlabels, sizeof(*mid)) != 0) goto nomem;
+      for (j = 0; j < nown; j++) {
+        own[j].key = stv_strpool_get(sp, type->labels.kv[j].key);
+        own[j].value = stv_strpool_get(sp, type->labels.kv[j].value);
+        if (own[j].key == NULL || own[j].value == NULL) goto nomem;
+      }
+      arch = stv_strpool_get(sp, type->arch);
+      name = stv_strpool_get(sp, type->name);
+      if (arch == NULL || name == NULL) goto nomem;
 
-    for (j = 0; j < type->noff; j++) {
-      const struct stv_offering *o = &type->off[j];
-      struct stv_template *tm;
-      if (!((allowed >> o->capacity_type) & 1u)) continue;
-      tm = &t->v[k++];
-      tm->instance_type = wk[WK_INSTANCE_TYPE].value;
-      tm->zone = stv_strpool_get(pool, o->zone);
-      if (tm->zone == NULL) goto nomem;
-      tm->capacity_type = o->capacity_type;
-      tm->price = o->price;
-      tm->limit = o->capacity_type == STV_CT_RESERVED ? o->count : -1;
-      memcpy(tm->alloc, alloc, sizeof(alloc));
-      wk[WK_CAPACITY_TYPE].value = ct_names[o->capacity_type];
-      wk[WK_ZONE].value = tm->zone;
-      tm->labels.kv = stv_arena_alloc(
-          &t->mem, (WK_N + (size_t)type->labels.n) * sizeof(*tm->labels.kv));
-      if (tm->labels.kv == NULL) goto nomem;
-      tm->labels.n = merge_labels(wk, own, type->labels.n, tm->labels.kv);
-      tm->ntaints = 0;
-      tm->taints = NULL;
+      for (j = 0; j < type->noff; j++) {
+        const struct stv_offering *o = &type->off[j];
+        struct stv_template *tm;
+        uint32_t nwk, nmid;
+        if (!offering_in_pool(pool, allowed, o)) continue;
+        tm = &t->v[k++];
+        tm->instance_type = name;
+        tm->zone = stv_strpool_get(sp, o->zone);
+        if (tm->zone == NULL) goto nomem;
+        tm->capacity_type = o->capacity_type;
+        tm->price = o->price;
+        tm->limit = o->capacity_type == STV_CT_RESERVED ? o->count : -1;
+        tm->interruption_rate = o->interruption_rate > 0 ? o->interruption_rate : 0;
+        tm->pool = pv->name;
+        memcpy(tm->alloc, alloc, sizeof(alloc));
+        /* Stevedore's own labels win over the pool's, which win over the type's. */
+        nwk = own_labels(&nm, arch, name, tm->zone, o->capacity_type, pv->name, wk);
+        nmid = merge_labels(wk, nwk, pv->labels, pv->nlabels, mid);
+        tm->labels.kv = stv_arena_alloc(&t->mem, ((size_t)nmid + nown) * sizeof(*tm->labels.kv));
+        if (tm->labels.kv == NULL) goto nomem;
+        tm->labels.n = merge_labels(mid, nmid, own, nown, tm->labels.kv);
+        tm->ntaints = pv->ntaints;
+        tm->taints = pv->taints;
+      }
     }
   }
   t->n = k;
@@ -156,8 +286,14 @@ nomem:
   rc = oom(err);
 out:
   stv_free(own);
+  stv_free(mid);
   if (rc != 0) stv_templates_close(t);
   return rc;
+}
+
+int stv_templates_build(struct stv_templates *t, const struct stv_catalog *c, struct stv_snapshot *snap,
+                        unsigned allowed, struct stv_err *err) {
+  return stv_templates_build_pools(t, c, snap, allowed, NULL, 0, err);
 }
 
 void stv_templates_close(struct stv_templates *t) {

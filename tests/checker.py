@@ -33,6 +33,12 @@ What is checked (each violation is tagged with its rule):
                        capacity type is allowed, reserved counts respected
   labels, nodes        new nodes carry exactly the documented labels; names
                        unique; existing nodes exist, listed once, non-empty
+  pool, taints         with node pools (check_plan's pools): a new node names
+                       its pool (stevedore.io/node-pool and "pool"), the pool
+                       admits its offering (families, sizes, architectures,
+                       zones, capacity types), it carries the pool's labels
+                       and exactly the pool's taints, which the pods on it
+                       must tolerate; without pools: no pool, no taints
   resources            per node and resource: bound non-terminal pods (or,
                        on a new node, one copy of every DaemonSet that would
                        land there) + added pods <= allocatable, pod slots
@@ -42,7 +48,10 @@ What is checked (each violation is tagged with its rule):
                        NodeUnschedulable (tolerating the unschedulable taint
                        allows it), nodeSelector, required node affinity
                        (all six operators, matchFields metadata.name),
-                       NoSchedule/NoExecute taints
+                       NoSchedule/NoExecute taints; a pod annotated
+                       stevedore.io/spot: "false" has NotIn requirements on
+                       every spot label (SPOT_LABELS) ANDed into its
+                       required node affinity
   podAntiAffinity      every pair of pods in the final state, at least one
                        of them placed by the plan: neither's required
                        anti-affinity term may select the other in a shared
@@ -53,6 +62,12 @@ What is checked (each violation is tagged with its rule):
   topologySpread       DoNotSchedule constraints, in the final state, with
                        minDomains, nodeAffinityPolicy, nodeTaintsPolicy and
                        matchLabelKeys
+  headroom             virtual pods (stevedore-headroom/headroom-N, described by
+                       summary.headroom.units) each listed at most once and
+                       never as unschedulable; counts, totals and hourly cost
+                       of summary.headroom recomputed; with check_plan's
+                       headroom, the units recomputed from the snapshot; the
+                       virtual pods are then checked like placed pods
   reason               unschedulable pods carry a non-empty reason
   completeness         an unschedulable pod with only node-level
                        constraints must not fit alone on a fresh node of an
@@ -81,11 +96,15 @@ ARCH = "kubernetes.io/arch"
 OS = "kubernetes.io/os"
 INSTANCE_TYPE = "node.kubernetes.io/instance-type"
 CAPACITY_TYPE = "stevedore.io/capacity-type"
+KARPENTER_CAPACITY_TYPE = "karpenter.sh/capacity-type"
+EKS_CAPACITY_TYPE = "eks.amazonaws.com/capacityType"
+GKE_SPOT = "cloud.google.com/gke-spot"
+NODE_POOL = "stevedore.io/node-pool"
 NS_NAME_LABEL = "kubernetes.io/metadata.name"
 UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
 
 CAPACITY_TYPES = ("reserved", "spot", "on-demand")
-DEFAULT_CAPACITY_TYPES = ("reserved", "on-demand")
+DEFAULT_CAPACITY_TYPES = ("reserved", "spot", "on-demand")
 
 COST_EPS = 1e-6
 
@@ -344,6 +363,36 @@ def untolerated_taint(tolerations, taints, effects=("NoSchedule", "NoExecute")):
 # --------------------------------------------------------------------------
 # Model.
 
+# A pod annotated stevedore.io/spot: "false" must not run on spot capacity:
+# Stevedore reads it as a NotIn on each label that marks a spot node.
+SPOT_ANNOTATION = "stevedore.io/spot"
+SPOT_LABELS = ((CAPACITY_TYPE, "spot"), (KARPENTER_CAPACITY_TYPE, "spot"),
+               (EKS_CAPACITY_TYPE, "SPOT"), (GKE_SPOT, "true"),
+               ("cloud.google.com/gke-preemptible", "true"),
+               ("kubernetes.azure.com/scalesetpriority", "spot"))
+
+
+def with_spot_opt_out(spec):
+    """spec with the spot opt-out ANDed into its required node affinity: the
+    NotIn requirements are added to every non-empty nodeSelectorTerm (an
+    empty term matches nothing and stays so), or make the only term."""
+    spec = json.loads(json.dumps(spec))
+    exprs = [{"key": k, "operator": "NotIn", "values": [v]} for k, v in SPOT_LABELS]
+    aff = spec.setdefault("affinity", {}) or {}
+    spec["affinity"] = aff
+    na = aff.setdefault("nodeAffinity", {}) or {}
+    aff["nodeAffinity"] = na
+    req = na.get("requiredDuringSchedulingIgnoredDuringExecution")
+    if not req or not req.get("nodeSelectorTerms"):
+        na["requiredDuringSchedulingIgnoredDuringExecution"] = {
+            "nodeSelectorTerms": [{"matchExpressions": exprs}]}
+        return spec
+    for t in req["nodeSelectorTerms"]:
+        if t.get("matchExpressions") or t.get("matchFields"):
+            t["matchExpressions"] = list(t.get("matchExpressions") or []) + exprs
+    return spec
+
+
 class Pod(object):
     __slots__ = ("ns", "name", "key", "labels", "spec", "node_name", "phase",
                  "ds_uid", "req", "tolerations", "aff_terms", "anti_terms",
@@ -359,6 +408,8 @@ class Pod(object):
         self.labels = dict(meta.get("labels") or {})
         self.terminating = bool(meta.get("deletionTimestamp"))
         self.spec = obj.get("spec") or {}
+        if (meta.get("annotations") or {}).get(SPOT_ANNOTATION) == "false":
+            self.spec = with_spot_opt_out(self.spec)
         self.node_name = self.spec.get("nodeName") or None
         self.phase = (obj.get("status") or {}).get("phase") or ""
         self.ds_uid = None
@@ -440,6 +491,7 @@ class Inputs(object):
         self.catalog_types = {}  # name -> instance type dict
         self.ds = {}             # uid -> representative Pod
         self.ds_order = []
+        self.pools = None        # name -> node pool dict, or None
 
     def ns_labels(self, ns):
         d = {NS_NAME_LABEL: ns}
@@ -529,8 +581,23 @@ def type_allocatable(t):
     return alloc
 
 
-def expected_new_node_labels(catalog, t, zone, capacity_type, name):
+def capacity_type_labels(provider, capacity_type):
+    """The well-known equivalents of stevedore.io/capacity-type a new node
+    carries: Karpenter's always, EKS's on aws, GKE's spot label on gcp."""
+    out = {CAPACITY_TYPE: capacity_type, KARPENTER_CAPACITY_TYPE: capacity_type}
+    if provider == "aws":
+        out[EKS_CAPACITY_TYPE] = "SPOT" if capacity_type == "spot" else "ON_DEMAND"
+    if provider == "gcp" and capacity_type == "spot":
+        out[GKE_SPOT] = "true"
+    return out
+
+
+def expected_new_node_labels(catalog, t, zone, capacity_type, name, pool=None):
+    """pool: None, or a dict with "name" and "labels" (a node pool)."""
     labels = dict(t.get("labels") or {})
+    if pool is not None:
+        labels.update(pool.get("labels") or {})
+        labels[NODE_POOL] = pool["name"]
     labels.update({
         ARCH: t.get("arch") or "amd64",
         OS: "linux",
@@ -538,9 +605,38 @@ def expected_new_node_labels(catalog, t, zone, capacity_type, name):
         ZONE: zone,
         REGION: catalog.get("region"),
         HOSTNAME: name,
-        CAPACITY_TYPE: capacity_type,
     })
+    labels.update(capacity_type_labels(catalog.get("provider"), capacity_type))
     return labels
+
+
+def instance_family(provider, type_name):
+    """(family, size) of an instance type name: split at the first '.' on
+    aws (m5.2xlarge), the first '-' on gcp (n2-standard-4), the first of
+    either elsewhere."""
+    seps = {"aws": ".", "gcp": "-"}.get(provider, ".-")
+    for i, ch in enumerate(type_name):
+        if ch in seps:
+            return type_name[:i], type_name[i + 1:]
+    return type_name, ""
+
+
+def pool_admits(pool, catalog, t, zone, capacity_type):
+    """Whether node pool (a dict shaped like a nodePools entry of the
+    configuration file) admits this offering; None when it does, else why."""
+    fam, size = instance_family(catalog.get("provider"), t.get("name"))
+    for key, value in (("instanceFamilies", fam), ("instanceSizes", size),
+                       ("architectures", t.get("arch") or "amd64"), ("zones", zone),
+                       ("capacityTypes", capacity_type)):
+        allowed = pool.get(key)
+        if allowed and value not in allowed:
+            return "%s %r not in the pool's %s %s" % (key, value, key, allowed)
+    return None
+
+
+def pool_taints(pool):
+    return [{"key": x["key"], "value": x.get("value") or "", "effect": x["effect"]}
+            for x in (pool.get("taints") or [])]
 
 
 def find_offering(t, zone, capacity_type):
@@ -607,9 +703,23 @@ def _num(x):
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
-def check_plan(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, completeness=True):
-    """Checks plan (parsed JSON) against inp. Returns a Result."""
+def check_plan(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, completeness=True, pools=None,
+               headroom=None):
+    """Checks plan (parsed JSON) against inp. Returns a Result.
+
+    pools: the node pools new nodes come from (a list of dicts shaped like
+    the configuration file's nodePools entries), or None for the default
+    pool. A new node of a pool must carry stevedore.io/node-pool and the
+    pool's labels, be admitted by its filters, and has the pool's taints.
+
+    headroom: the headroom asked for (a dict shaped like the configuration
+    file's headroom: manual units and automatic percentage), or None. When
+    given, the plan's summary.headroom.units must be what it asks for (the
+    automatic unit recomputed here from the snapshot). Whether given or not,
+    the virtual pods the plan lists are checked like placed pods (resources,
+    taints, the rules of other pods) and its headroom summary is recounted."""
     r = Result()
+    inp.pools = {p["name"]: p for p in pools} if pools else None
     capacity_types = list(capacity_types)
     if not isinstance(plan, dict):
         r.v("format", "plan is not a JSON object")
@@ -630,6 +740,8 @@ def check_plan(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, completeness=Tr
     pods_by_key = {}
     for p in inp.pods:
         pods_by_key.setdefault(p.key, p)
+    virtual = _headroom_pods(r, inp, summary, headroom)  # key -> Pod
+    hplaced = []       # (Pod, Node) of headroom's virtual pods
     pending = [p for p in inp.pods if p.pending and p.ds_uid is None]
     pending_keys = {p.key for p in pending}
 
@@ -649,6 +761,15 @@ def check_plan(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, completeness=Tr
         if not isinstance(key, str):
             r.v("accounting", "%s lists a non-string pod %r" % (where, key))
             return None
+        if key in virtual and key not in pods_by_key:
+            if key in seen:
+                r.v("headroom", "virtual pod %s appears twice (%s and %s)" % (key, seen[key], where))
+                return None
+            if where.startswith("unschedulable"):
+                r.v("headroom", "virtual pod %s is listed as unschedulable" % key)
+                return None
+            seen[key] = where
+            return virtual[key]
         if key not in pending_keys:
             p = pods_by_key.get(key)
             if p is None:
@@ -707,7 +828,7 @@ def check_plan(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, completeness=Tr
         for key in pods:
             p = account(key, where)
             if p is not None:
-                placed.append((p, node))
+                (hplaced if key in virtual and key not in pods_by_key else placed).append((p, node))
 
     for idx, u in enumerate(punsched):
         if not isinstance(u, dict):
@@ -724,6 +845,9 @@ def check_plan(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, completeness=Tr
 
     # ---- summary
     _check_summary(r, summary, inp, pending, placed, punsched, new_nodes)
+    _check_headroom_summary(r, summary, virtual, hplaced)
+    # From here on, headroom's virtual pods are pods like the others.
+    placed = placed + hplaced
 
     # ---- final state
     bound = []  # (Pod, Node) of existing non-terminal bound pods
@@ -752,6 +876,132 @@ def check_plan(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, completeness=Tr
     return r
 
 
+# --------------------------------------------------------------------------
+# Headroom: virtual pods in namespace stevedore-headroom, named headroom-1...
+
+HEADROOM_NS = "stevedore-headroom"
+MIB = 1 << 20
+
+
+def expected_headroom_units(inp, spec):
+    """[(count, cpu millicores, memory bytes, automatic)] for a headroom
+    spec shaped like the configuration file's: manual units with a count
+    (default 1), then P% of the allocatable cpu and memory of the existing
+    nodes that are not cordoned, as pods of 1 cpu and the cluster's mean
+    memory per cpu rounded up to a MiB (P taken to 4 decimals)."""
+    units = []
+    for u in spec.get("manual") or []:
+        count = u.get("count", 1)
+        if count == 0:
+            continue
+        units.append((count, to_units("cpu", parse_quantity(str(u.get("cpu", "0")))),
+                      to_units("memory", parse_quantity(str(u.get("memory", "0")))), False))
+    auto = spec.get("automatic")
+    if auto:
+        ppm = round(Fraction(str(auto).rstrip("%")) * 10000)
+        nodes = [n for n in inp.nodes.values() if not n.unschedulable and n.alloc]
+        cpu = sum(n.alloc.get("cpu", 0) for n in nodes)
+        mem = sum(n.alloc.get("memory", 0) for n in nodes)
+        if ppm > 0 and cpu > 0:
+            tcpu = ceil_fraction(Fraction(cpu * ppm, 10 ** 6))
+            tmem = ceil_fraction(Fraction(mem * ppm, 10 ** 6))
+            unit_mem = ceil_fraction(Fraction(mem * 1000, cpu * MIB)) * MIB
+            count = max(ceil_fraction(Fraction(tcpu, 1000)),
+                        ceil_fraction(Fraction(tmem, unit_mem)) if unit_mem else 0)
+            if count > 0:
+                units.append((count, 1000, unit_mem, True))
+    return units
+
+
+def _virtual_pod(i, cpu, mem):
+    return Pod({"metadata": {"name": "headroom-%d" % i, "namespace": HEADROOM_NS},
+                "spec": {"containers": [{"name": "headroom", "resources": {"requests": {
+                    "cpu": "%dm" % cpu, "memory": str(mem)}}}]},
+                "status": {"phase": "Pending"}}, "plan: headroom")
+
+
+def _headroom_pods(r, inp, summary, spec):
+    """The virtual pods the plan's summary.headroom.units describe, by key."""
+    hs = summary.get("headroom")
+    units = []
+    if hs is not None:
+        if not isinstance(hs, dict) or not isinstance(hs.get("units"), list):
+            r.v("headroom", "summary.headroom is not an object with units")
+            return {}
+        for i, u in enumerate(hs["units"]):
+            try:
+                units.append((int(u["count"]), to_units("cpu", parse_quantity(u["cpu"])),
+                              to_units("memory", parse_quantity(u["memory"])), u.get("automatic") is True))
+            except (KeyError, TypeError, ValueError) as e:
+                r.v("headroom", "summary.headroom.units[%d] is malformed: %s" % (i, e))
+                return {}
+    if spec is not None:
+        want = expected_headroom_units(inp, spec)
+        if units != want:
+            r.v("headroom", "headroom units %s, expected %s (count, millicores, bytes, automatic)"
+                % (units, want))
+    out = {}
+    i = 1
+    taken = {q.key for q in inp.pods if q.ns == HEADROOM_NS}
+    for count, cpu, mem, _ in units:
+        for _ in range(count):
+            p = _virtual_pod(i, cpu, mem)
+            if p.key in taken:
+                r.v("headroom", "virtual pod %s clashes with a pod of the snapshot" % p.key)
+            out[p.key] = p
+            i += 1
+    return out
+
+
+def _check_headroom_summary(r, s, virtual, hplaced):
+    hs = s.get("headroom")
+    if hs is None:
+        if hplaced:
+            r.v("headroom", "virtual pods placed but no summary.headroom")
+        return
+    if not isinstance(hs, dict):
+        return
+
+    def want(field, value):
+        if hs.get(field) != value:
+            r.v("headroom", "summary.headroom.%s is %r, expected %r" % (field, hs.get(field), value))
+    want("pods", len(virtual))
+    want("placed", len(hplaced))
+    want("unplaced", len(virtual) - len(hplaced))
+    want("on_existing_nodes", len([1 for p, n in hplaced if not n.new]))
+    want("on_new_nodes", len([1 for p, n in hplaced if n.new]))
+    for res in ("cpu", "memory"):
+        total = sum(p.req.get(res, 0) for p in virtual.values())
+        try:
+            got = to_units(res, parse_quantity(hs.get(res)))
+        except ValueError:
+            got = None
+        if got != total:
+            r.v("headroom", "summary.headroom.%s is %r, the virtual pods ask for %s"
+                % (res, hs.get(res), units_str(res, total)))
+    # Cost: each new node's price x min(1, sum over its virtual pods of the
+    # larger of their cpu and memory shares of its allocatable).
+    share = {}
+    known = True
+    for p, n in hplaced:
+        if not n.new:
+            continue
+        if n.alloc is None or not _num(n.price):
+            known = False
+            continue
+        sh = []
+        for res in ("cpu", "memory"):
+            if n.alloc.get(res):
+                sh.append(Fraction(p.req.get(res, 0), n.alloc[res]))
+        share.setdefault(n.name, [n, Fraction(0)])[1] += max(sh) if sh else 0
+    cost = sum(n.price * float(min(Fraction(1), x)) for n, x in share.values())
+    got = hs.get("hourly_cost")
+    if not _num(got):
+        r.v("headroom", "summary.headroom.hourly_cost is %r" % (got,))
+    elif known and abs(got - cost) > COST_EPS * max(1.0, abs(cost)):
+        r.v("headroom", "summary.headroom.hourly_cost %r, but its share of the new nodes costs %r" % (got, cost))
+
+
 def _new_node(r, inp, pn, where, capacity_types, reserved_used):
     name = pn["name"]
     itype = pn.get("instance_type")
@@ -770,12 +1020,30 @@ def _new_node(r, inp, pn, where, capacity_types, reserved_used):
     if not isinstance(labels, dict):
         r.v("labels", "%s: labels is not an object" % where)
         labels = {}
+    pool, taints = None, []
+    pname = labels.get(NODE_POOL)
+    if inp.pools is None:
+        if pname is not None or pn.get("pool") is not None:
+            r.v("pool", "%s: node pool %r but no pools are configured" % (where, pname or pn.get("pool")))
+    else:
+        pool = inp.pools.get(pname)
+        if pool is None:
+            r.v("pool", "%s: label %s=%r names no configured pool" % (where, NODE_POOL, pname))
+        else:
+            taints = pool_taints(pool)
+            if pn.get("pool") != pname:
+                r.v("pool", "%s: pool %r but label %s=%r" % (where, pn.get("pool"), NODE_POOL, pname))
+    listed = pn.get("taints", [])
+    if not isinstance(listed, list) or \
+            sorted(json.dumps(x, sort_keys=True) for x in listed) != \
+            sorted(json.dumps(x, sort_keys=True) for x in taints):
+        r.v("taints", "%s: taints %r, expected %r" % (where, listed, taints))
     if inp.catalog is None:
         # Embedded catalogue: check what can be checked without it.
-        node = Node(name, dict(labels), [], None, False, True)
+        node = Node(name, dict(labels), taints, None, False, True)
         node.instance_type, node.zone, node.capacity_type, node.price = itype, zone, ct, cost
         for k, v in ((HOSTNAME, name), (ZONE, zone), (INSTANCE_TYPE, itype),
-                     (CAPACITY_TYPE, ct), (OS, "linux")):
+                     (CAPACITY_TYPE, ct), (KARPENTER_CAPACITY_TYPE, ct), (OS, "linux")):
             if labels.get(k) != v:
                 r.v("labels", "%s: label %s=%r, expected %r" % (where, k, labels.get(k), v))
         for k in (ARCH, REGION):
@@ -800,7 +1068,11 @@ def _new_node(r, inp, pn, where, capacity_types, reserved_used):
             if reserved_used[k] > off["count"]:
                 r.v("reserved", "%s: more than %d nodes of %s %s %s"
                     % (where, off["count"], itype, zone, ct))
-    exp = expected_new_node_labels(inp.catalog, t, zone, ct, name)
+    if pool is not None:
+        why = pool_admits(pool, inp.catalog, t, zone, ct)
+        if why is not None:
+            r.v("pool", "%s: pool %s does not admit %s %s %s: %s" % (where, pool["name"], itype, zone, ct, why))
+    exp = expected_new_node_labels(inp.catalog, t, zone, ct, name, pool)
     for k, v in sorted(exp.items()):
         if labels.get(k) != v:
             r.v("labels", "%s: label %s=%r, expected %r" % (where, k, labels.get(k), v))
@@ -811,7 +1083,7 @@ def _new_node(r, inp, pn, where, capacity_types, reserved_used):
     if alloc is None:
         r.note("%s: catalogue gives no allocatable for %s; resources not checked"
                % (where, itype))
-    node = Node(name, exp, [], alloc, False, True)
+    node = Node(name, exp, taints, alloc, False, True)
     node.instance_type, node.zone, node.capacity_type = itype, zone, ct
     node.price = off.get("price") if off else cost
     return node
@@ -1156,22 +1428,34 @@ def _fits_fresh_node(inp, p, capacity_types, reserved_used):
                 continue
             if "count" in o and reserved_used.get((t.get("name"), zone, ct), 0) >= o["count"]:
                 continue
-            name = "completeness-probe"
-            labels = expected_new_node_labels(inp.catalog, t, zone, ct, name)
-            node = Node(name, labels, [], alloc, False, True)
-            if not node_affinity_matches(p.spec, labels, None):
-                continue
-            daemons = [inp.ds[u] for u in inp.ds_order if ds_lands_on(inp.ds[u], node)]
-            used = dict(p.req)
-            for d in daemons:
-                for k, v in d.req.items():
-                    used[k] = used.get(k, 0) + v
-            if any(v > 0 and used[k] > alloc.get(k, 0) for k, v in p.req.items()):
-                continue
-            if 1 + len(daemons) > alloc.get("pods", 1 << 60):
-                continue
-            return "%s in %s (%s)" % (t.get("name"), zone, ct)
+            for pool in (list(inp.pools.values()) if inp.pools else [None]):
+                if pool is not None and pool_admits(pool, inp.catalog, t, zone, ct) is not None:
+                    continue
+                fit = _fits_probe(inp, p, t, zone, ct, pool, alloc)
+                if fit is not None:
+                    return fit
     return None
+
+
+def _fits_probe(inp, p, t, zone, ct, pool, alloc):
+    """Where p fits alone on a fresh node of this offering and pool, or None."""
+    name = "completeness-probe"
+    labels = expected_new_node_labels(inp.catalog, t, zone, ct, name, pool)
+    node = Node(name, labels, pool_taints(pool) if pool else [], alloc, False, True)
+    if not node_affinity_matches(p.spec, labels, None):
+        return None
+    if untolerated_taint(p.tolerations, node.taints) is not None:
+        return None
+    daemons = [inp.ds[u] for u in inp.ds_order if ds_lands_on(inp.ds[u], node)]
+    used = dict(p.req)
+    for d in daemons:
+        for k, v in d.req.items():
+            used[k] = used.get(k, 0) + v
+    if any(v > 0 and used[k] > alloc.get(k, 0) for k, v in p.req.items()):
+        return None
+    if 1 + len(daemons) > alloc.get("pods", 1 << 60):
+        return None
+    return "%s in %s (%s%s)" % (t.get("name"), zone, ct, ", pool " + pool["name"] if pool else "")
 
 
 # --------------------------------------------------------------------------

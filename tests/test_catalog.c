@@ -594,7 +594,7 @@ static const char template_catalog[] =
     " {\"name\": \"a.small\", \"arch\": \"amd64\",\n"
     "  \"capacity\": {\"cpu\": \"1\", \"memory\": \"2Gi\"},\n"
     "  \"offerings\": [{\"capacity_type\": \"spot\", \"zone\": \"r1c\", "
-    "\"price\": 0.01}]}]}\n";
+    "\"price\": 0.01, \"interruption_rate\": 0.2}]}]}\n";
 
 static const struct stv_template *find_template(const struct stv_templates *t,
                                                 const char *type,
@@ -642,7 +642,7 @@ TEST(should_build_templates_with_well_known_labels_and_mapped_dimensions) {
 
   /* Sorted, unique, well-known first in conflicts, no hostname. */
   CHECK(labels_sorted_unique(&tm->labels));
-  CHECK_EQ_INT(tm->labels.n, 6 + 3);
+  CHECK_EQ_INT(tm->labels.n, 7 + 3);
   CHECK(strcmp(stv_labels_get(&tm->labels, "kubernetes.io/arch"), "arm64") ==
         0);
   CHECK(strcmp(stv_labels_get(&tm->labels, "kubernetes.io/os"), "linux") == 0);
@@ -654,6 +654,14 @@ TEST(should_build_templates_with_well_known_labels_and_mapped_dimensions) {
                "r1") == 0);
   CHECK(strcmp(stv_labels_get(&tm->labels, "stevedore.io/capacity-type"),
                "on-demand") == 0);
+  CHECK(strcmp(stv_labels_get(&tm->labels, "karpenter.sh/capacity-type"),
+               "on-demand") == 0);
+  /* Provider "test": neither EKS's nor GKE's label. */
+  CHECK(stv_labels_get(&tm->labels, "eks.amazonaws.com/capacityType") == NULL);
+  CHECK(stv_labels_get(&tm->labels, "cloud.google.com/gke-spot") == NULL);
+  CHECK(stv_labels_get(&tm->labels, "stevedore.io/node-pool") == NULL);
+  CHECK(tm->pool == NULL);
+  CHECK(tm->interruption_rate == 0);
   CHECK(strcmp(stv_labels_get(&tm->labels, "node.kubernetes.io/role"), "gpu") ==
         0);
   CHECK(strcmp(stv_labels_get(&tm->labels, "a.example/first"), "1") == 0);
@@ -668,14 +676,18 @@ TEST(should_build_templates_with_well_known_labels_and_mapped_dimensions) {
   CHECK_EQ_INT(tm->limit, 3);
   CHECK(strcmp(stv_labels_get(&tm->labels, "stevedore.io/capacity-type"),
                "reserved") == 0);
+  CHECK(strcmp(stv_labels_get(&tm->labels, "karpenter.sh/capacity-type"),
+               "reserved") == 0);
   tm = find_template(&t, "g.big", STV_CT_SPOT);
   CHECK(tm != NULL);
   CHECK(strcmp(tm->zone, "r1b") == 0);
   CHECK(strcmp(stv_labels_get(&tm->labels, "topology.kubernetes.io/zone"),
                "r1b") == 0);
+  CHECK(tm->interruption_rate == 0); /* none given */
   tm = find_template(&t, "a.small", STV_CT_SPOT);
   CHECK(tm != NULL);
-  CHECK_EQ_INT(tm->labels.n, 6);
+  CHECK(tm->interruption_rate == 0.2);
+  CHECK_EQ_INT(tm->labels.n, 7);
   CHECK(labels_sorted_unique(&tm->labels));
   CHECK_EQ_INT(tm->alloc[STV_RES_CPU], 1000 - 60);
   CHECK_EQ_INT(tm->alloc[gpu], 0);
@@ -726,6 +738,244 @@ TEST(should_build_templates_for_every_offering_of_the_aws_catalogue) {
     CHECK(t.v[i].alloc[STV_RES_CPU] > 0);
     CHECK(t.v[i].alloc[STV_RES_EPHEMERAL] == 18 * GI);
   }
+  stv_templates_close(&t);
+  stv_snapshot_close(&snap);
+  stv_catalog_close(&c);
+}
+
+static const char aws_catalog[] =
+    "{\"provider\": \"aws\", \"region\": \"us-east-1\", \"instance_types\": [\n"
+    " {\"name\": \"m5.large\", \"arch\": \"amd64\",\n"
+    "  \"capacity\": {\"cpu\": \"2\", \"memory\": \"8Gi\"},\n"
+    "  \"labels\": {\"team\": \"type-label\", \"zz\": \"1\"},\n"
+    "  \"offerings\": [\n"
+    "   {\"capacity_type\": \"on-demand\", \"zone\": \"us-east-1a\", \"price\": 0.096},\n"
+    "   {\"capacity_type\": \"spot\", \"zone\": \"us-east-1a\", \"price\": 0.03},\n"
+    "   {\"capacity_type\": \"spot\", \"zone\": \"us-east-1b\", \"price\": 0.04},\n"
+    "   {\"capacity_type\": \"reserved\", \"zone\": \"us-east-1a\", \"price\": 0, \"count\": 1}]},\n"
+    " {\"name\": \"m5.2xlarge\", \"arch\": \"amd64\",\n"
+    "  \"capacity\": {\"cpu\": \"8\", \"memory\": \"32Gi\"},\n"
+    "  \"offerings\": [{\"capacity_type\": \"on-demand\", \"zone\": \"us-east-1a\", \"price\": 0.384}]},\n"
+    " {\"name\": \"m6g.large\", \"arch\": \"arm64\",\n"
+    "  \"capacity\": {\"cpu\": \"2\", \"memory\": \"8Gi\"},\n"
+    "  \"offerings\": [{\"capacity_type\": \"on-demand\", \"zone\": \"us-east-1b\", \"price\": 0.077}]},\n"
+    " {\"name\": \"c5.large\", \"arch\": \"amd64\",\n"
+    "  \"capacity\": {\"cpu\": \"2\", \"memory\": \"4Gi\"},\n"
+    "  \"offerings\": [{\"capacity_type\": \"spot\", \"zone\": \"us-east-1b\", \"price\": 0.02}]}]}\n";
+
+static const char gcp_catalog[] =
+    "{\"provider\": \"gcp\", \"region\": \"us-east1\", \"instance_types\": [\n"
+    " {\"name\": \"n2-standard-4\", \"arch\": \"amd64\",\n"
+    "  \"capacity\": {\"cpu\": \"4\", \"memory\": \"16Gi\"},\n"
+    "  \"offerings\": [\n"
+    "   {\"capacity_type\": \"on-demand\", \"zone\": \"us-east1-b\", \"price\": 0.19},\n"
+    "   {\"capacity_type\": \"spot\", \"zone\": \"us-east1-b\", \"price\": 0.05}]}]}\n";
+
+static const struct stv_template *find_template_zone(const struct stv_templates *t, const char *type,
+                                                     enum stv_capacity_type ct, const char *zone,
+                                                     const char *pool) {
+  size_t i;
+  for (i = 0; i < t->n; i++) {
+    const struct stv_template *tm = &t->v[i];
+    if (strcmp(tm->instance_type, type) == 0 && tm->capacity_type == ct && strcmp(tm->zone, zone) == 0 &&
+        (pool == NULL ? tm->pool == NULL : tm->pool != NULL && strcmp(tm->pool, pool) == 0))
+      return tm;
+  }
+  return NULL;
+}
+
+static int label_is(const struct stv_template *tm, const char *key, const char *value) {
+  const char *v = stv_labels_get(&tm->labels, key);
+  if (value == NULL) return v == NULL;
+  return v != NULL && strcmp(v, value) == 0;
+}
+
+TEST(should_label_aws_nodes_with_the_karpenter_and_eks_capacity_types) {
+  struct stv_catalog c;
+  struct stv_snapshot snap;
+  struct stv_templates t;
+  struct stv_err err = {0};
+  const struct stv_template *tm;
+  CHECK_EQ_INT(load_text(&c, aws_catalog, &err), 0);
+  CHECK_EQ_INT(stv_snapshot_init(&snap), 0);
+  CHECK_EQ_INT(stv_templates_build(&t, &c, &snap, ~0u, &err), 0);
+  CHECK_EQ_INT(t.n, 7);
+  tm = find_template_zone(&t, "m5.large", STV_CT_SPOT, "us-east-1b", NULL);
+  CHECK(tm != NULL);
+  CHECK(labels_sorted_unique(&tm->labels));
+  CHECK(label_is(tm, "stevedore.io/capacity-type", "spot"));
+  CHECK(label_is(tm, "karpenter.sh/capacity-type", "spot"));
+  CHECK(label_is(tm, "eks.amazonaws.com/capacityType", "SPOT"));
+  CHECK(label_is(tm, "cloud.google.com/gke-spot", NULL));
+  CHECK(label_is(tm, "team", "type-label"));
+  CHECK_EQ_INT(tm->labels.n, 8 + 2);
+  tm = find_template_zone(&t, "m5.large", STV_CT_ON_DEMAND, "us-east-1a", NULL);
+  CHECK(tm != NULL);
+  CHECK(label_is(tm, "karpenter.sh/capacity-type", "on-demand"));
+  CHECK(label_is(tm, "eks.amazonaws.com/capacityType", "ON_DEMAND"));
+  tm = find_template_zone(&t, "m5.large", STV_CT_RESERVED, "us-east-1a", NULL);
+  CHECK(tm != NULL);
+  CHECK(label_is(tm, "karpenter.sh/capacity-type", "reserved"));
+  CHECK(label_is(tm, "eks.amazonaws.com/capacityType", "ON_DEMAND"));
+  CHECK(labels_sorted_unique(&tm->labels));
+  stv_templates_close(&t);
+  stv_snapshot_close(&snap);
+  stv_catalog_close(&c);
+}
+
+TEST(should_label_only_gcp_spot_nodes_with_gke_spot) {
+  struct stv_catalog c;
+  struct stv_snapshot snap;
+  struct stv_templates t;
+  struct stv_err err = {0};
+  const struct stv_template *tm;
+  CHECK_EQ_INT(load_text(&c, gcp_catalog, &err), 0);
+  CHECK_EQ_INT(stv_snapshot_init(&snap), 0);
+  CHECK_EQ_INT(stv_templates_build(&t, &c, &snap, ~0u, &err), 0);
+  CHECK_EQ_INT(t.n, 2);
+  tm = find_template_zone(&t, "n2-standard-4", STV_CT_SPOT, "us-east1-b", NULL);
+  CHECK(tm != NULL);
+  CHECK(labels_sorted_unique(&tm->labels));
+  CHECK(label_is(tm, "cloud.google.com/gke-spot", "true"));
+  CHECK(label_is(tm, "karpenter.sh/capacity-type", "spot"));
+  CHECK(label_is(tm, "eks.amazonaws.com/capacityType", NULL));
+  tm = find_template_zone(&t, "n2-standard-4", STV_CT_ON_DEMAND, "us-east1-b", NULL);
+  CHECK(tm != NULL);
+  CHECK(label_is(tm, "cloud.google.com/gke-spot", NULL));
+  CHECK(label_is(tm, "karpenter.sh/capacity-type", "on-demand"));
+  stv_templates_close(&t);
+  stv_snapshot_close(&snap);
+  stv_catalog_close(&c);
+}
+
+TEST(should_split_instance_type_names_into_family_and_size_by_provider) {
+  const char *size;
+  CHECK_EQ_INT(stv_instance_family("aws", "m5.2xlarge", &size), 2);
+  CHECK(strcmp(size, "2xlarge") == 0);
+  CHECK_EQ_INT(stv_instance_family("aws", "u-6tb1.metal", &size), 6);
+  CHECK(strcmp(size, "metal") == 0);
+  CHECK_EQ_INT(stv_instance_family("gcp", "n2-standard-4", &size), 2);
+  CHECK(strcmp(size, "standard-4") == 0);
+  CHECK_EQ_INT(stv_instance_family("test", "c.small", &size), 1);
+  CHECK(strcmp(size, "small") == 0);
+  CHECK_EQ_INT(stv_instance_family(NULL, "e2-micro", &size), 2);
+  CHECK(strcmp(size, "micro") == 0);
+  CHECK_EQ_INT(stv_instance_family("aws", "metal", &size), 5);
+  CHECK(strcmp(size, "") == 0);
+  CHECK_EQ_INT(stv_instance_family("aws", "x.y", NULL), 1);
+}
+
+TEST(should_build_one_template_per_pool_and_admitted_offering) {
+  static const char *const fam_m5[] = {"m5", "m6g"}, *const sizes[] = {"large"}, *const amd[] = {"amd64"};
+  static const char *const zone_b[] = {"us-east-1b"}, *const fam_c5[] = {"c5"};
+  struct stv_label web_labels[] = {{"team", "web"}, {"tier", "front"}};
+  struct stv_taint web_taints[] = {{"dedicated", "web", STV_EFFECT_NO_SCHEDULE}};
+  struct stv_node_pool pools[3];
+  struct stv_catalog c;
+  struct stv_snapshot snap;
+  struct stv_templates t;
+  struct stv_err err = {0};
+  const struct stv_template *tm;
+  size_t i, n_general = 0, n_spotb = 0, n_any = 0;
+  memset(pools, 0, sizeof(pools));
+  /* general: m5 and m6g, size large, amd64 only, no reserved: m5.large od/spot x2. */
+  pools[0].name = "general";
+  pools[0].nfamilies = 2;
+  pools[0].families = fam_m5;
+  pools[0].nsizes = 1;
+  pools[0].sizes = sizes;
+  pools[0].narchs = 1;
+  pools[0].archs = amd;
+  pools[0].capacity_types = (1u << STV_CT_SPOT) | (1u << STV_CT_ON_DEMAND);
+  pools[0].labels.n = 2;
+  pools[0].labels.kv = web_labels;
+  pools[0].ntaints = 1;
+  pools[0].taints = web_taints;
+  /* spotb: zone us-east-1b, any type: m5.large spot b, m6g.large on-demand b, c5.large spot b. */
+  pools[1].name = "spotb";
+  pools[1].nzones = 1;
+  pools[1].zones = zone_b;
+  /* c5 spot only, but on-demand is not allowed below anyway. */
+  pools[2].name = "c5";
+  pools[2].nfamilies = 1;
+  pools[2].families = fam_c5;
+  CHECK_EQ_INT(load_text(&c, aws_catalog, &err), 0);
+  CHECK_EQ_INT(stv_snapshot_init(&snap), 0);
+  CHECK_EQ_INT(stv_templates_build_pools(&t, &c, &snap, (1u << STV_CT_SPOT) | (1u << STV_CT_ON_DEMAND), pools, 3,
+                                         &err),
+               0);
+  for (i = 0; i < t.n; i++) {
+    CHECK(t.v[i].pool != NULL);
+    CHECK(labels_sorted_unique(&t.v[i].labels));
+    CHECK(t.v[i].capacity_type != STV_CT_RESERVED);
+    CHECK(t.v[i].pool == stv_strpool_get(&snap.pool, t.v[i].pool));
+    CHECK(label_is(&t.v[i], "stevedore.io/node-pool", t.v[i].pool));
+    if (strcmp(t.v[i].pool, "general") == 0) n_general++;
+    if (strcmp(t.v[i].pool, "spotb") == 0) n_spotb++;
+    if (strcmp(t.v[i].pool, "c5") == 0) n_any++;
+  }
+  CHECK_EQ_INT(n_general, 3);
+  CHECK_EQ_INT(n_spotb, 3);
+  CHECK_EQ_INT(n_any, 1);
+  CHECK_EQ_INT(t.n, 7);
+  tm = find_template_zone(&t, "m5.large", STV_CT_SPOT, "us-east-1a", "general");
+  CHECK(tm != NULL);
+  CHECK(label_is(tm, "team", "web")); /* the pool's label over the type's */
+  CHECK(label_is(tm, "tier", "front"));
+  CHECK(label_is(tm, "zz", "1"));
+  CHECK(label_is(tm, "eks.amazonaws.com/capacityType", "SPOT"));
+  CHECK_EQ_INT(tm->labels.n, 9 + 3);
+  CHECK_EQ_INT(tm->ntaints, 1);
+  CHECK(strcmp(tm->taints[0].key, "dedicated") == 0 && strcmp(tm->taints[0].value, "web") == 0);
+  CHECK(tm->taints[0].effect == STV_EFFECT_NO_SCHEDULE);
+  CHECK(tm->taints[0].key == stv_strpool_get(&snap.pool, "dedicated"));
+  CHECK(find_template_zone(&t, "m5.2xlarge", STV_CT_ON_DEMAND, "us-east-1a", "general") == NULL);
+  CHECK(find_template_zone(&t, "m6g.large", STV_CT_ON_DEMAND, "us-east-1b", "general") == NULL);
+  tm = find_template_zone(&t, "m6g.large", STV_CT_ON_DEMAND, "us-east-1b", "spotb");
+  CHECK(tm != NULL);
+  CHECK_EQ_INT(tm->ntaints, 0);
+  CHECK(label_is(tm, "team", NULL));
+  CHECK(find_template_zone(&t, "c5.large", STV_CT_SPOT, "us-east-1b", "c5") != NULL);
+  stv_templates_close(&t);
+  /* No pools: the default pool, as stv_templates_build. */
+  CHECK_EQ_INT(stv_templates_build_pools(&t, &c, &snap, ~0u, NULL, 0, &err), 0);
+  CHECK_EQ_INT(t.n, 7);
+  for (i = 0; i < t.n; i++) CHECK(t.v[i].pool == NULL && t.v[i].ntaints == 0);
+  stv_templates_close(&t);
+  stv_snapshot_close(&snap);
+  stv_catalog_close(&c);
+}
+
+TEST(should_build_templates_with_pools_or_return_enomem_cleanly) {
+  static const char *const fam[] = {"m5"};
+  struct stv_label lab[] = {{"team", "web"}};
+  struct stv_taint taint[] = {{"dedicated", "", STV_EFFECT_NO_EXECUTE}};
+  struct stv_node_pool pool;
+  struct stv_catalog c;
+  struct stv_snapshot snap;
+  struct stv_templates t;
+  struct stv_err err = {0};
+  long n;
+  int rc;
+  memset(&pool, 0, sizeof(pool));
+  pool.name = "p";
+  pool.nfamilies = 1;
+  pool.families = fam;
+  pool.labels.n = 1;
+  pool.labels.kv = lab;
+  pool.ntaints = 1;
+  pool.taints = taint;
+  CHECK_EQ_INT(load_text(&c, aws_catalog, &err), 0);
+  CHECK_EQ_INT(stv_snapshot_init(&snap), 0);
+  for (n = 0;; n++) {
+    stv_alloc_fail_after(n);
+    rc = stv_templates_build_pools(&t, &c, &snap, ~0u, &pool, 1, &err);
+    stv_alloc_fail_after(-1);
+    if (rc == 0) break;
+    CHECK_EQ_INT(rc, STV_ENOMEM);
+    CHECK(t.mem.head == NULL && t.v == NULL);
+  }
+  CHECK_EQ_INT(t.n, 5);
   stv_templates_close(&t);
   stv_snapshot_close(&snap);
   stv_catalog_close(&c);

@@ -24,6 +24,7 @@ sys.path.insert(0, HERE)
 import checker  # noqa: E402
 
 TINY = os.path.join(DATA, "tiny_catalog.json")
+NO_SPOT = ["--capacity-types", "reserved,on-demand"]
 FOUR = os.path.join(DATA, "four_pods.json")
 SINGLE = os.path.join(DATA, "single_pod.json")
 NODES = os.path.join(DATA, "cluster_nodes.json")
@@ -160,7 +161,7 @@ def main(argv):
     t.run("json output parses, has every field and is feasible", json_schema)
 
     def cheapest_four():
-        plan = cli.plan([FOUR])
+        plan = cli.plan([FOUR], extra=NO_SPOT)
         nn = new_nodes(plan)
         assert plan["summary"]["pending_pods"] == 4, plan["summary"]
         assert plan["summary"]["placed_pods"] == 4, plan["summary"]
@@ -177,13 +178,34 @@ def main(argv):
         doc = load(FOUR)
         doc["items"] = doc["items"][:2]
         p = cli.write("two_pods.json", doc)
-        plan = cli.plan([p])
+        plan = cli.plan([p], extra=NO_SPOT)
         nn = new_nodes(plan)
         assert len(nn) == 1 and nn[0]["instance_type"] == "c.small", \
             "2 x 1 cpu: one c.small ($0.10); got %s" % ([n["instance_type"] for n in nn],)
         assert close(plan["summary"]["new_nodes_hourly_cost"], 0.1), plan["summary"]
         feasible([p], plan)
     t.run("cheapest type: 2 x 1 cpu -> one 2-cpu node at $0.10", cheapest_two)
+
+    def default_spot():
+        plan = cli.plan([FOUR])
+        nn = new_nodes(plan)
+        assert all(n["capacity_type"] == "spot" for n in nn), \
+            "spot is offered by default and cheaper: %s" % ([(n["instance_type"], n["capacity_type"]) for n in nn],)
+        assert close(plan["summary"]["new_nodes_hourly_cost"], 0.06), plan["summary"]
+        again = cli.plan([FOUR], extra=["--capacity-types", "reserved,spot,on-demand"])
+        assert again == plan, "the default is not reserved,spot,on-demand"
+        feasible([FOUR], plan)
+        # on-demand is the fallback where the catalogue has no spot offering
+        cat = load(TINY)
+        for it in cat["instance_types"]:
+            it["offerings"] = [o for o in it["offerings"] if o["capacity_type"] != "spot"]
+        cp = cli.write("no_spot_catalog.json", cat)
+        plan = cli.plan([FOUR], catalog=cp)
+        assert [n["capacity_type"] for n in new_nodes(plan)] == ["on-demand"], plan["nodes"]
+        assert close(plan["summary"]["new_nodes_hourly_cost"], 0.15), plan["summary"]
+        feasible([FOUR], plan, catalog=cp)
+    t.run("default capacity types are reserved,spot,on-demand; on-demand where no spot is offered",
+          default_spot)
 
     def spot_only():
         plan = cli.plan([FOUR], extra=["--capacity-types", "spot"])
@@ -227,20 +249,25 @@ def main(argv):
         cat["instance_types"][0]["offerings"].append(
             {"capacity_type": "reserved", "zone": "us-east-1a", "price": 0.0, "count": 1})
         cp = cli.write("reserved_catalog.json", cat)
-        plan = cli.plan([FOUR], catalog=cp)
+        plan = cli.plan([FOUR], catalog=cp, extra=NO_SPOT)
         res = [n for n in new_nodes(plan) if n["capacity_type"] == "reserved"]
         assert len(res) <= 1, "reserved count 1 exceeded: %s" % plan["nodes"]
         # one reserved c.small for free + one on-demand c.small = $0.10
         assert close(plan["summary"]["new_nodes_hourly_cost"], 0.1), plan["summary"]
+        feasible([FOUR], plan, catalog=cp, cts=["reserved", "on-demand"])
+        # with spot (the default): the free reserved c.small + one spot c.small = $0.03
+        plan = cli.plan([FOUR], catalog=cp)
+        assert len([n for n in new_nodes(plan) if n["capacity_type"] == "reserved"]) == 1, plan["nodes"]
+        assert close(plan["summary"]["new_nodes_hourly_cost"], 0.03), plan["summary"]
         feasible([FOUR], plan, catalog=cp)
         plan = cli.plan([FOUR], catalog=cp, extra=["--capacity-types", "on-demand"])
         assert not any(n["capacity_type"] == "reserved" for n in new_nodes(plan))
     t.run("reserved offerings used up to their count", reserved)
 
     def table():
-        plan = cli.plan([FOUR])
+        plan = cli.plan([FOUR], extra=NO_SPOT)
         hourly = plan["summary"]["new_nodes_hourly_cost"]
-        out = cli.ok(["recommend", "--snapshot", FOUR, "--catalog", TINY, "--output", "table"])
+        out = cli.ok(["recommend", "--snapshot", FOUR, "--catalog", TINY, "--output", "table"] + NO_SPOT)
         assert not out.lstrip().startswith("{"), "table output looks like JSON"
         assert "c.large" in out, "table lacks the instance type:\n" + out
         nums = numbers_in(out)
@@ -250,7 +277,7 @@ def main(argv):
         monthly = hourly * HOURS_PER_MONTH
         assert any(close(x, monthly, 0.01) for x in nums), \
             "table lacks the monthly cost %.2f (= hourly x 730):\n%s" % (monthly, out)
-        default = cli.ok(["recommend", "--snapshot", FOUR, "--catalog", TINY])
+        default = cli.ok(["recommend", "--snapshot", FOUR, "--catalog", TINY] + NO_SPOT)
         assert default == out, "table is not the default output"
     t.run("table output: type, counts, hourly and monthly (x730) cost", table)
 
@@ -331,7 +358,7 @@ def main(argv):
     t.run("nothing pending: empty plan", nothing_pending)
 
     def new_node_labels():
-        plan = cli.plan([SINGLE])
+        plan = cli.plan([SINGLE], extra=NO_SPOT)
         n = new_nodes(plan)[0]
         want = {"kubernetes.io/arch": "amd64", "kubernetes.io/os": "linux",
                 "node.kubernetes.io/instance-type": n["instance_type"],
@@ -339,10 +366,90 @@ def main(argv):
                 "topology.kubernetes.io/region": "us-east-1",
                 "kubernetes.io/hostname": n["name"],
                 "stevedore.io/capacity-type": "on-demand",
+                "karpenter.sh/capacity-type": "on-demand",
+                "eks.amazonaws.com/capacityType": "ON_DEMAND",
                 "example.com/family": "c"}
         for k, v in want.items():
             assert n["labels"].get(k) == v, "label %s=%r, want %r" % (k, n["labels"].get(k), v)
-    t.run("new nodes carry the documented labels", new_node_labels)
+        assert "cloud.google.com/gke-spot" not in n["labels"], n["labels"]
+        plan = cli.plan([SINGLE], extra=["--capacity-types", "spot"])
+        n = new_nodes(plan)[0]
+        for k, v in (("stevedore.io/capacity-type", "spot"), ("karpenter.sh/capacity-type", "spot"),
+                     ("eks.amazonaws.com/capacityType", "SPOT")):
+            assert n["labels"].get(k) == v, "spot: label %s=%r, want %r" % (k, n["labels"].get(k), v)
+        plan = cli.plan([SINGLE], catalog="gcp:us-east1", extra=["--capacity-types", "spot"])
+        n = new_nodes(plan)[0]
+        for k, v in (("karpenter.sh/capacity-type", "spot"), ("cloud.google.com/gke-spot", "true")):
+            assert n["labels"].get(k) == v, "gcp spot: label %s=%r, want %r" % (k, n["labels"].get(k), v)
+        assert "eks.amazonaws.com/capacityType" not in n["labels"], n["labels"]
+    t.run("new nodes carry the documented labels (capacity type for Karpenter, EKS, GKE)",
+          new_node_labels)
+
+    def spot_opt_out():
+        doc = load(FOUR)
+        for it in doc["items"][:2]:
+            it["metadata"].setdefault("annotations", {})["stevedore.io/spot"] = "false"
+        p = cli.write("spot_opt_out.json", doc)
+        plan = cli.plan([p], extra=["--capacity-types", "spot,on-demand"])
+        where = {k: n for n in new_nodes(plan) for k in n["pods"]}
+        for it in doc["items"]:
+            key = "default/" + it["metadata"]["name"]
+            ct = where[key]["capacity_type"]
+            if it["metadata"].get("annotations", {}).get("stevedore.io/spot") == "false":
+                assert ct != "spot", "%s opted out of spot but is on %s" % (key, where[key])
+        assert any(n["capacity_type"] == "spot" for n in new_nodes(plan)), \
+            "the other pods should still go to spot: %s" % plan["nodes"]
+        feasible([p], plan, cts=["spot", "on-demand"])
+        # A catalogue where c.small is spot only and c.large on-demand only.
+        cat = load(TINY)
+        cat["instance_types"][0]["offerings"] = [o for o in cat["instance_types"][0]["offerings"]
+                                                 if o["capacity_type"] == "spot"]
+        cat["instance_types"][1]["offerings"] = [o for o in cat["instance_types"][1]["offerings"]
+                                                 if o["capacity_type"] == "on-demand"]
+        cp = cli.write("spot_only_small.json", cat)
+        plan = cli.plan([p], catalog=cp)
+        for n in new_nodes(plan):
+            for k in n["pods"]:
+                if k in ("default/" + doc["items"][0]["metadata"]["name"],
+                         "default/" + doc["items"][1]["metadata"]["name"]):
+                    assert n["capacity_type"] == "on-demand" and n["instance_type"] == "c.large", n
+        assert plan["summary"]["placed_pods"] == 4, plan["summary"]
+        feasible([p], plan, catalog=cp)
+        # Spot only: the opted-out pods cannot be placed, and say why.
+        plan = cli.plan([p], extra=["--capacity-types", "spot"])
+        assert plan["summary"]["unschedulable_pods"] == 2, plan["summary"]
+        for u in plan["unschedulable"]:
+            assert "spot" in u["reason"], u
+        feasible([p], plan, cts=["spot"])
+        # An existing spot node (labelled by Karpenter only) is spot too.
+        node = copy.deepcopy(load(NODES)["items"][0])
+        node["metadata"]["labels"]["karpenter.sh/capacity-type"] = "spot"
+        items = [node] + doc["items"]
+        q = cli.write("spot_node.json", {"apiVersion": "v1", "kind": "List", "items": items})
+        plan = cli.plan([q], extra=["--capacity-types", "on-demand"])
+        for n in plan["nodes"]:
+            if not n["new"]:
+                for k in n["pods"]:
+                    assert k not in ("default/" + doc["items"][0]["metadata"]["name"],
+                                     "default/" + doc["items"][1]["metadata"]["name"]), n
+        assert plan["summary"]["placed_pods"] == 4, plan["summary"]
+        feasible([q], plan, cts=["on-demand"])
+    t.run("stevedore.io/spot: \"false\" keeps a pod off new and existing spot nodes", spot_opt_out)
+
+    def spot_selector_labels():
+        doc = load(FOUR)
+        doc["items"][0]["spec"]["nodeSelector"] = {"karpenter.sh/capacity-type": "on-demand"}
+        doc["items"][1]["spec"]["nodeSelector"] = {"eks.amazonaws.com/capacityType": "SPOT"}
+        p = cli.write("ct_selectors.json", doc)
+        plan = cli.plan([p], extra=["--capacity-types", "spot,on-demand"])
+        where = {k: n for n in new_nodes(plan) for k in n["pods"]}
+        a = where["default/" + doc["items"][0]["metadata"]["name"]]
+        b = where["default/" + doc["items"][1]["metadata"]["name"]]
+        assert a["capacity_type"] == "on-demand", a
+        assert b["capacity_type"] == "spot", b
+        feasible([p], plan, cts=["spot", "on-demand"])
+    t.run("pods selecting karpenter.sh/capacity-type or eks.amazonaws.com/capacityType get that capacity",
+          spot_selector_labels)
 
     def embedded_default():
         a = cli.ok(["recommend", "--snapshot", FOUR, "--output", "json"])

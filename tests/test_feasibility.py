@@ -36,6 +36,14 @@ from fractions import Fraction  # noqa: E402
 
 SEEDS = 200
 CT_SETTINGS = [None, "on-demand", "spot", "spot,on-demand", "reserved,spot,on-demand"]
+# Headroom flags, with the same headroom as the checker's spec.
+HEADROOM_SETTINGS = [
+    (["--headroom-automatic", "10%"], {"automatic": "10%"}),
+    (["--headroom-count", "3", "--headroom-cpu", "500m", "--headroom-memory", "1Gi"],
+     {"manual": [{"count": 3, "cpu": "500m", "memory": "1Gi"}]}),
+    (["--headroom-count", "2", "--headroom-cpu", "2", "--headroom-automatic", "25%"],
+     {"manual": [{"count": 2, "cpu": "2"}], "automatic": "25%"}),
+]
 
 
 class Runner(object):
@@ -637,8 +645,8 @@ def checker_tests(t):
 # --------------------------------------------------------------------------
 # The binary on generated cases.
 
-def run_case(binary, seed, cts, catalog_override=None):
-    """Returns (ok, message)."""
+def run_case(binary, seed, cts, catalog_override=None, headroom=None):
+    """Returns (ok, message). headroom: None, or (flags, the checker's headroom spec)."""
     with tempfile.TemporaryDirectory(prefix="stv-feas-") as d:
         split = seed % 4 == 3
         paths, cat = gen_snapshot.write_case(seed, d, split=split)
@@ -648,6 +656,8 @@ def run_case(binary, seed, cts, catalog_override=None):
         cmd += ["--catalog", catalog_override or cat, "--output", "json"]
         if cts:
             cmd += ["--capacity-types", cts]
+        if headroom:
+            cmd += headroom[0]
         repro = ("python3 tests/gen_snapshot.py --seed %d --out /tmp/case%s && %s"
                  % (seed, " --split" if split else "",
                     " ".join(c.replace(d, "/tmp/case") for c in cmd)))
@@ -665,7 +675,7 @@ def run_case(binary, seed, cts, catalog_override=None):
         try:
             inp = checker.load_inputs(paths, None if catalog_override else cat)
             allowed = checker.parse_capacity_types(cts) if cts else list(checker.DEFAULT_CAPACITY_TYPES)
-            res = checker.check_plan(inp, plan, allowed)
+            res = checker.check_plan(inp, plan, allowed, headroom=headroom[1] if headroom else None)
         except checker.InputError as e:
             return False, "checker could not read the case: %s" % e
         if res.violations:
@@ -862,15 +872,18 @@ def binary_tests(t, binary, nseeds):
     jobs = []
     for seed in range(nseeds):
         cts = CT_SETTINGS[seed % len(CT_SETTINGS)]
-        jobs.append(("seed %d --capacity-types %s" % (seed, cts or "(default)"), seed, cts, None))
+        jobs.append(("seed %d --capacity-types %s" % (seed, cts or "(default)"), seed, cts, None, None))
+    for seed in range(min(nseeds, 20)):
+        hr = HEADROOM_SETTINGS[seed % len(HEADROOM_SETTINGS)]
+        jobs.append(("seed %d headroom %s" % (seed, " ".join(hr[0])), seed, None, None, hr))
     for seed in range(3):
         jobs.append(("seed %d --catalog aws:us-east-1" % seed, seed, "on-demand,spot",
-                     "aws:us-east-1"))
-        jobs.append(("seed %d --catalog gcp:us-east1" % seed, seed, None, "gcp:us-east1"))
+                     "aws:us-east-1", None))
+        jobs.append(("seed %d --catalog gcp:us-east1" % seed, seed, None, "gcp:us-east1", None))
     workers = max(2, min(16, (os.cpu_count() or 2)))
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as ex:
-        futs = [ex.submit(run_case, binary, seed, cts, cat) for _, seed, cts, cat in jobs]
-        for (name, seed, cts, cat), f in zip(jobs, futs):
+        futs = [ex.submit(run_case, binary, seed, cts, cat, hr) for _, seed, cts, cat, hr in jobs]
+        for (name, seed, cts, cat, hr), f in zip(jobs, futs):
             try:
                 ok, msg = f.result()
             except Exception:

@@ -475,6 +475,79 @@ TEST(should_set_mirror_local_storage_and_do_not_disrupt_flags) {
   stv_snapshot_close(&s);
 }
 
+/* Whether class c may run on a node labelled with the n pairs in kv (sorted by key). */
+static int fits_labels(const struct stv_class *c, struct stv_label *kv, uint32_t n) {
+  struct stv_labels l;
+  struct stv_node_view v;
+  l.n = n;
+  l.kv = kv;
+  memset(&v, 0, sizeof(v));
+  v.name = "n";
+  v.labels = &l;
+  return stv_class_fits_node(c, &v, NULL, 0);
+}
+
+TEST(should_keep_pods_annotated_spot_false_off_every_kind_of_spot_node) {
+  struct stv_snapshot s;
+  struct stv_err err = {0, ""};
+  const struct stv_class *c;
+  struct stv_label ondemand[] = {{"karpenter.sh/capacity-type", "on-demand"},
+                                 {"stevedore.io/capacity-type", "on-demand"},
+                                 {"zone", "a"}};
+  struct stv_label stv_spot[] = {{"stevedore.io/capacity-type", "spot"}, {"zone", "a"}};
+  struct stv_label karpenter_spot[] = {{"karpenter.sh/capacity-type", "spot"}, {"zone", "a"}};
+  struct stv_label eks_spot[] = {{"eks.amazonaws.com/capacityType", "SPOT"}, {"zone", "a"}};
+  struct stv_label gke_spot[] = {{"cloud.google.com/gke-spot", "true"}, {"zone", "a"}};
+  struct stv_label gke_preemptible[] = {{"cloud.google.com/gke-preemptible", "true"}, {"zone", "a"}};
+  struct stv_label azure_spot[] = {{"kubernetes.azure.com/scalesetpriority", "spot"}, {"zone", "a"}};
+  struct stv_label bare[] = {{"zone", "a"}};
+  struct stv_label other_zone[] = {{"stevedore.io/capacity-type", "on-demand"}, {"zone", "b"}};
+  uint32_t i;
+  CHECK_EQ_INT(stv_snapshot_init(&s), 0);
+  CHECK_EQ_INT(add(&s,
+                   POD_META("'annotations':{'stevedore.io/spot':'false'}",
+                            "{'nodeSelector':{'zone':'a'},'containers':[]}"),
+                   NULL, &err),
+               0);
+  CHECK_EQ_INT(add(&s,
+                   POD_META("'annotations':{'stevedore.io/spot':'true'}",
+                            "{'nodeSelector':{'zone':'a'},'containers':[]}"),
+                   NULL, &err),
+               0);
+  CHECK_EQ_INT(add(&s, POD("{'nodeSelector':{'zone':'a'},'containers':[]}"), NULL, &err), 0);
+  /* Opting out makes its own class; "true" and no annotation share one. */
+  CHECK(s.pods[0].cls != s.pods[1].cls);
+  CHECK_EQ_INT(s.pods[1].cls, s.pods[2].cls);
+  c = cls_of(&s, 0);
+  CHECK_EQ_INT(c->node_selector.n, 1 + 6);
+  CHECK(strcmp(c->node_selector.reqs[0].key, "zone") == 0);
+  for (i = 1; i < c->node_selector.n; i++) {
+    CHECK(c->node_selector.reqs[i].op == STV_OP_NOT_IN);
+    CHECK_EQ_INT(c->node_selector.reqs[i].nvalues, 1);
+  }
+  CHECK(strcmp(c->node_selector.reqs[1].key, "stevedore.io/capacity-type") == 0);
+  CHECK(strcmp(c->node_selector.reqs[1].values[0], "spot") == 0);
+  CHECK(c->affinity.n == 0);
+  CHECK(fits_labels(c, ondemand, 3));
+  CHECK(fits_labels(c, bare, 1)); /* no capacity-type label: not known to be spot */
+  CHECK(!fits_labels(c, other_zone, 2)); /* its own nodeSelector still holds */
+  CHECK(!fits_labels(c, stv_spot, 2));
+  CHECK(!fits_labels(c, karpenter_spot, 2));
+  CHECK(!fits_labels(c, eks_spot, 2));
+  CHECK(!fits_labels(c, gke_spot, 2));
+  CHECK(!fits_labels(c, gke_preemptible, 2));
+  CHECK(!fits_labels(c, azure_spot, 2));
+  c = cls_of(&s, 1);
+  CHECK_EQ_INT(c->node_selector.n, 1);
+  CHECK(fits_labels(c, stv_spot, 2));
+  stv_snapshot_close(&s);
+}
+
+TEST(should_reject_a_spot_annotation_that_is_not_a_string) {
+  CHECK(fails_with(POD_META("'annotations':{'stevedore.io/spot':false}", "{'containers':[]}"), STV_EPARSE,
+                   "Pod team-a/web-5: metadata.annotations.stevedore.io/spot: not a string"));
+}
+
 TEST(should_read_tolerations) {
   struct stv_snapshot s;
   struct stv_err err = {0, ""};

@@ -1,0 +1,724 @@
+/*
+ * The configuration file. libyaml composes the whole document into its node
+ * tree; the tree is then walked by the schema (never by its own shape, so
+ * that aliases, even to an ancestor, cannot make the walk loop), copying
+ * what it keeps into a scratch struct stv_config that replaces the caller's
+ * only when the whole file is good. Every error carries the file, the
+ * 1-based line and column of the node at fault and the key path built from
+ * a chain of segments on the stack.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yaml.h>
+
+#define CONFIG_MAX_BYTES (1u << 20)
+
+/* ---------------------------------------------------------------------- */
+/* Value parsers shared with the command line                             */
+
+static const char ct_expected[] = "expected reserved, spot, on-demand";
+
+int stv_config_parse_capacity_types(const char *list, unsigned *mask, struct stv_err *err) {
+  const char *p = list;
+  *mask = 0;
+  while (*p) {
+    size_t n = strcspn(p, ",");
+    char word[32];
+    enum stv_capacity_type ct;
+    if (n == 0 || n >= sizeof(word))
+      return stv_err_set(err, STV_EINVAL, "empty or overlong entry in \"%.80s\"", list);
+    memcpy(word, p, n);
+    word[n] = '\0';
+    if (stv_capacity_type_parse(word, &ct) != 0)
+      return stv_err_set(err, STV_EINVAL, "unknown capacity type \"%s\" (%s)", word, ct_expected);
+    *mask |= 1u << ct;
+    p += n;
+    if (*p == ',') p++;
+  }
+  if (*mask == 0) return stv_err_set(err, STV_EINVAL, "empty list of capacity types (%s)", ct_expected);
+  return 0;
+}
+
+/* Reads a plain decimal number (digits, one '.', an exponent) from s; *end after it. */
+static int decimal(const char *s, double *out, const char **end) {
+  size_t i = 0, digits = 0;
+  char *e;
+  if (s[i] == '+' || s[i] == '-') i++;
+  while (s[i] >= '0' && s[i] <= '9') i++, digits++;
+  if (s[i] == '.') {
+    i++;
+    while (s[i] >= '0' && s[i] <= '9') i++, digits++;
+  }
+  if (digits == 0) return -1;
+  if (s[i] == 'e' || s[i] == 'E') {
+    size_t j = i + 1;
+    if (s[j] == '+' || s[j] == '-') j++;
+    if (s[j] >= '0' && s[j] <= '9') {
+      while (s[j] >= '0' && s[j] <= '9') j++;
+      i = j;
+    }
+  }
+  errno = 0;
+  *out = strtod(s, &e);
+  if (errno != 0 || e != s + i || !isfinite(*out)) return -1;
+  *end = e;
+  return 0;
+}
+
+int stv_config_parse_number(const char *s, double lo, double hi, double *out, struct stv_err *err) {
+  const char *end;
+  double v;
+  if (decimal(s, &v, &end) != 0 || *end != '\0')
+    return stv_err_set(err, STV_EINVAL, "\"%.80s\" is not a number", s);
+  if (!(v >= lo && v <= hi))
+    return stv_err_set(err, STV_EINVAL, "%.80s is out of range (%g to %g)", s, lo, hi);
+  *out = v;
+  return 0;
+}
+
+int stv_config_parse_duration(const char *s, double *seconds, struct stv_err *err) {
+  static const struct {
+    const char *unit;
+    double scale;
+  } units[] = {{"", 1}, {"ms", 1e-3}, {"s", 1}, {"m", 60}, {"h", 3600}};
+  const char *end;
+  double v;
+  size_t i;
+  if (decimal(s, &v, &end) == 0) {
+    for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+      if (strcmp(end, units[i].unit) != 0) continue;
+      v *= units[i].scale;
+      if (!(v >= 0 && v <= STV_TIME_LIMIT_MAX))
+        return stv_err_set(err, STV_EINVAL, "%.80s is out of range (0 to %g s)", s, STV_TIME_LIMIT_MAX);
+      *seconds = v;
+      return 0;
+    }
+  }
+  return stv_err_set(err, STV_EINVAL,
+                     "\"%.80s\" is not a duration (seconds, or a number with ms, s, m or h: 500ms, 10s, 2m)",
+                     s);
+}
+
+int stv_config_parse_percent(const char *s, int allow_bare, double *percent, struct stv_err *err) {
+  const char *end;
+  double v;
+  if (decimal(s, &v, &end) != 0 || !(strcmp(end, "%") == 0 || (allow_bare && *end == '\0')))
+    return stv_err_set(err, STV_EINVAL, "\"%.80s\" is not a percentage (like 10%%)", s);
+  if (!(v >= 0 && v <= 100)) return stv_err_set(err, STV_EINVAL, "%.80s is out of range (0%% to 100%%)", s);
+  *percent = v;
+  return 0;
+}
+
+char *stv_config_format_capacity_types(unsigned mask, char *buf, size_t size) {
+  size_t n = 0;
+  int ct;
+  if (size == 0) return buf;
+  buf[0] = '\0';
+  for (ct = 0; ct < STV_CT_COUNT; ct++) {
+    int k;
+    if (!((mask >> ct) & 1u)) continue;
+    k = snprintf(buf + n, size - n, "%s%s", n > 0 ? "," : "",
+                 stv_capacity_type_name((enum stv_capacity_type)ct));
+    if (k < 0 || (size_t)k >= size - n) break;
+    n += (size_t)k;
+  }
+  return buf;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Defaults                                                               */
+
+void stv_config_init(struct stv_config *c) {
+  memset(c, 0, sizeof(*c));
+  c->capacity_types = (1u << STV_CT_RESERVED) | (1u << STV_CT_SPOT) | (1u << STV_CT_ON_DEMAND);
+  c->time_limit = STV_TIME_LIMIT_DEFAULT;
+  stv_spot_policy_default(&c->spot);
+  stv_strpool_init(&c->strings);
+  stv_arena_init(&c->mem);
+}
+
+void stv_config_close(struct stv_config *c) {
+  stv_arena_reset(&c->mem);
+  stv_strpool_close(&c->strings);
+  stv_config_init(c);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Walking the document                                                   */
+
+/* One segment of a key path: ".key", or "[idx]" when key is NULL. */
+struct kpath {
+  const struct kpath *up;
+  const char *key;
+  long idx;
+};
+
+struct walk {
+  struct stv_config *c; /* the scratch result */
+  yaml_document_t *doc;
+  const char *file;
+  struct stv_err *err;
+};
+
+static void kpath_put(const struct kpath *p, char *buf, size_t size, size_t *n) {
+  int k;
+  if (p == NULL || *n + 1 >= size) return;
+  kpath_put(p->up, buf, size, n);
+  if (p->key != NULL)
+    k = snprintf(buf + *n, size - *n, "%s%s", p->up != NULL ? "." : "", p->key);
+  else
+    k = snprintf(buf + *n, size - *n, "[%ld]", p->idx);
+  if (k > 0) *n += (size_t)k;
+  if (*n >= size) *n = size - 1;
+}
+
+/* Sets the error "file:line:col: path: message" at node n; returns code. */
+static int fail(struct walk *w, int code, const yaml_node_t *n, const struct kpath *p, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int fail(struct walk *w, int code, const yaml_node_t *n, const struct kpath *p, const char *fmt, ...) {
+  char path[256], msg[STV_ERR_MSG_MAX];
+  size_t np = 0;
+  va_list ap;
+  path[0] = '\0';
+  kpath_put(p, path, sizeof(path), &np);
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  return stv_err_set(w->err, code, "%s:%lu:%lu: %s%s%s", w->file,
+                     n ? (unsigned long)n->start_mark.line + 1 : 1UL,
+                     n ? (unsigned long)n->start_mark.column + 1 : 1UL, path, path[0] ? ": " : "", msg);
+}
+
+static int oom(struct walk *w) {
+  return stv_err_set(w->err, STV_ENOMEM, "%s: out of memory", w->file);
+}
+
+static const yaml_node_t *node(const struct walk *w, int index) {
+  return yaml_document_get_node(w->doc, index);
+}
+
+/* An absent node (NULL), or a plain scalar that YAML reads as null: empty, ~ or null. */
+static int is_null(const yaml_node_t *n) {
+  const char *v;
+  if (n == NULL) return 1;
+  if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return 0;
+  v = (const char *)n->data.scalar.value;
+  return v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 || strcmp(v, "Null") == 0 ||
+         strcmp(v, "NULL") == 0;
+}
+
+static const char *kind(const yaml_node_t *n) {
+  if (n->type == YAML_MAPPING_NODE) return "a mapping";
+  if (n->type == YAML_SEQUENCE_NODE) return "a list";
+  if (is_null(n)) return "nothing (null)";
+  return n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? "a plain value" : "a quoted string";
+}
+
+/* A value quoted for a message: escaped and cut after 64 bytes. */
+struct qbuf {
+  char b[4 * 64 + 8];
+};
+
+static const char *quote(const char *s, struct qbuf *q) {
+  size_t n = 0, i;
+  for (i = 0; s[i] != '\0' && n + 8 < sizeof(q->b); i++) {
+    unsigned char ch = (unsigned char)s[i];
+    if (i == 64) {
+      memcpy(q->b + n, "...", 3);
+      n += 3;
+      break;
+    }
+    if (ch == '"' || ch == '\\')
+      n += (size_t)snprintf(q->b + n, sizeof(q->b) - n, "\\%c", ch);
+    else if (ch < 0x20 || ch == 0x7f)
+      n += (size_t)snprintf(q->b + n, sizeof(q->b) - n, "\\x%02x", ch);
+    else
+      q->b[n++] = (char)ch;
+  }
+  q->b[n] = '\0';
+  return q->b;
+}
+
+/* The text of a non-null scalar; what is expected names the value in messages. */
+static int text(struct walk *w, const yaml_node_t *n, const struct kpath *p, const char *expected,
+                const char **out) {
+  if (n->type != YAML_SCALAR_NODE || is_null(n))
+    return fail(w, STV_EINVAL, n, p, "expected %s, got %s", expected, kind(n));
+  if (strlen((const char *)n->data.scalar.value) != n->data.scalar.length)
+    return fail(w, STV_EINVAL, n, p, "contains a NUL byte");
+  *out = (const char *)n->data.scalar.value;
+  return 0;
+}
+
+/* A number: a plain (unquoted) scalar, from lo to hi. */
+static int number(struct walk *w, const yaml_node_t *n, const struct kpath *p, double lo, double hi,
+                  double *out) {
+  struct stv_err e = {0, ""};
+  struct qbuf q;
+  const char *s;
+  int rc;
+  if ((rc = text(w, n, p, "a number", &s)) != 0) return rc;
+  if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+    return fail(w, STV_EINVAL, n, p, "expected a number, got the quoted string \"%s\"", quote(s, &q));
+  if (stv_config_parse_number(s, lo, hi, out, &e) != 0) return fail(w, STV_EINVAL, n, p, "%s", e.msg);
+  return 0;
+}
+
+/* A quantity: cpu in millicores when milli, else whole units; not negative. */
+static int quantity(struct walk *w, const yaml_node_t *n, const struct kpath *p, int milli, int64_t *out) {
+  struct stv_err e = {0, ""};
+  struct qbuf q;
+  const char *s;
+  int rc;
+  if ((rc = text(w, n, p, "a quantity", &s)) != 0) return rc;
+  if ((rc = stv_quantity_parse(s, milli, out, &e)) != 0) return fail(w, rc, n, p, "%s", e.msg);
+  if (*out < 0) return fail(w, STV_EINVAL, n, p, "negative quantity \"%s\"", quote(s, &q));
+  return 0;
+}
+
+/*
+ * Checks that mapping n has only the keys in names[0..count), each once,
+ * and stores each value node (or NULL) in out[]. A null n is an empty
+ * mapping.
+ */
+static int fields(struct walk *w, const yaml_node_t *n, const struct kpath *p, const char *const *names,
+                  size_t count, const yaml_node_t **out) {
+  const yaml_node_pair_t *pair;
+  size_t i;
+  for (i = 0; i < count; i++) out[i] = NULL;
+  if (is_null(n)) return 0;
+  if (n->type != YAML_MAPPING_NODE) return fail(w, STV_EINVAL, n, p, "expected a mapping, got %s", kind(n));
+  for (pair = n->data.mapping.pairs.start; pair < n->data.mapping.pairs.top; pair++) {
+    const yaml_node_t *k = node(w, pair->key), *v = node(w, pair->value);
+    const char *key;
+    struct qbuf q;
+    if (k == NULL || v == NULL) return fail(w, STV_EPARSE, n, p, "malformed mapping");
+    if (k->type != YAML_SCALAR_NODE)
+      return fail(w, STV_EINVAL, k, p, "a key must be a plain name, not %s", kind(k));
+    key = (const char *)k->data.scalar.value;
+    for (i = 0; i < count; i++)
+      if (strcmp(key, names[i]) == 0) break;
+    if (i == count) {
+      char expected[256];
+      size_t len = 0, j;
+      expected[0] = '\0';
+      for (j = 0; j < count && len + 1 < sizeof(expected); j++) {
+        int kk = snprintf(expected + len, sizeof(expected) - len, "%s%s", j ? ", " : "", names[j]);
+        if (kk > 0) len += (size_t)kk;
+      }
+      return fail(w, STV_EINVAL, k, p, "unknown key \"%s\" (expected %s)", quote(key, &q), expected);
+    }
+    if (out[i] != NULL) {
+      struct kpath pk = {p, names[i], 0};
+      return fail(w, STV_EINVAL, k, &pk, "duplicate key");
+    }
+    out[i] = v;
+  }
+  return 0;
+}
+
+/* A list (a null n is empty); *count gets its length. */
+static int list(struct walk *w, const yaml_node_t *n, const struct kpath *p, size_t *count) {
+  *count = 0;
+  if (is_null(n)) return 0;
+  if (n->type != YAML_SEQUENCE_NODE) return fail(w, STV_EINVAL, n, p, "expected a list, got %s", kind(n));
+  *count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+  return 0;
+}
+
+static const yaml_node_t *item(const struct walk *w, const yaml_node_t *n, size_t i) {
+  return node(w, n->data.sequence.items.start[i]);
+}
+
+/* A list of capacity type names into a mask; an empty list is an error. */
+static int capacity_types(struct walk *w, const yaml_node_t *n, const struct kpath *p, unsigned *mask) {
+  size_t count, i;
+  int rc;
+  if ((rc = list(w, n, p, &count)) != 0) return rc;
+  if (count == 0) return fail(w, STV_EINVAL, n, p, "must list at least one capacity type (%s)", ct_expected);
+  *mask = 0;
+  for (i = 0; i < count; i++) {
+    struct kpath pi = {p, NULL, (long)i};
+    const yaml_node_t *e = item(w, n, i);
+    enum stv_capacity_type ct;
+    const char *s;
+    struct qbuf q;
+    if (e == NULL) return fail(w, STV_EPARSE, n, p, "malformed list");
+    if ((rc = text(w, e, &pi, "a capacity type", &s)) != 0) return rc;
+    if (stv_capacity_type_parse(s, &ct) != 0)
+      return fail(w, STV_EINVAL, e, &pi, "unknown capacity type \"%s\" (%s)", quote(s, &q), ct_expected);
+    *mask |= 1u << ct;
+  }
+  return 0;
+}
+
+/* A list of non-empty strings, interned; *out lives in the config's arena. */
+static int strings(struct walk *w, const yaml_node_t *n, const struct kpath *p, const char *what,
+                   uint32_t *count, const char *const **out) {
+  const char **v;
+  size_t len, i;
+  int rc;
+  *count = 0;
+  *out = NULL;
+  if ((rc = list(w, n, p, &len)) != 0) return rc;
+  if (!is_null(n) && len == 0) return fail(w, STV_EINVAL, n, p, "must not be an empty list");
+  if (len == 0) return 0;
+  if ((v = stv_arena_alloc(&w->c->mem, len * sizeof(*v))) == NULL) return oom(w);
+  for (i = 0; i < len; i++) {
+    struct kpath pi = {p, NULL, (long)i};
+    const yaml_node_t *e = item(w, n, i);
+    const char *s;
+    if (e == NULL) return fail(w, STV_EPARSE, n, p, "malformed list");
+    if ((rc = text(w, e, &pi, what, &s)) != 0) return rc;
+    if (*s == '\0') return fail(w, STV_EINVAL, e, &pi, "must not be empty");
+    if ((v[i] = stv_strpool_get(&w->c->strings, s)) == NULL) return oom(w);
+  }
+  *count = (uint32_t)len;
+  *out = v;
+  return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Sections                                                               */
+
+static int read_spot(struct walk *w, const yaml_node_t *n, const struct kpath *p) {
+  static const char *const names[] = {"maxShare", "maxPoolFraction", "restartCost"};
+  const yaml_node_t *v[3];
+  struct kpath pk[3];
+  int rc, i;
+  if ((rc = fields(w, n, p, names, 3, v)) != 0) return rc;
+  for (i = 0; i < 3; i++) pk[i] = (struct kpath){p, names[i], 0};
+  if (v[0] && (rc = number(w, v[0], &pk[0], 0, 1, &w->c->spot.max_share)) != 0) return rc;
+  if (v[1] && (rc = number(w, v[1], &pk[1], 0, 1, &w->c->spot.max_pool_fraction)) != 0) return rc;
+  if (v[2] && (rc = number(w, v[2], &pk[2], 0, 1e9, &w->c->spot.restart_cost)) != 0) return rc;
+  return 0;
+}
+
+/* Label keys every new node gets from Stevedore; a pool may not set them. */
+static const char *const reserved_keys[] = {"kubernetes.io/arch",          "kubernetes.io/os",
+                                            "kubernetes.io/hostname",      "node.kubernetes.io/instance-type",
+                                            "topology.kubernetes.io/zone", "topology.kubernetes.io/region",
+                                            "stevedore.io/capacity-type",  "stevedore.io/node-pool",
+                                            "karpenter.sh/capacity-type",  "eks.amazonaws.com/capacityType",
+                                            "cloud.google.com/gke-spot"};
+
+static int label_cmp(const void *a, const void *b) {
+  return strcmp(((const struct stv_label *)a)->key, ((const struct stv_label *)b)->key);
+}
+
+static int read_labels(struct walk *w, const yaml_node_t *n, const struct kpath *p, struct stv_labels *out) {
+  const yaml_node_pair_t *pair;
+  size_t count, i;
+  out->n = 0;
+  out->kv = NULL;
+  if (is_null(n)) return 0;
+  if (n->type != YAML_MAPPING_NODE) return fail(w, STV_EINVAL, n, p, "expected a mapping, got %s", kind(n));
+  count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+  if (count == 0) return 0;
+  if ((out->kv = stv_arena_alloc(&w->c->mem, count * sizeof(*out->kv))) == NULL) return oom(w);
+  for (pair = n->data.mapping.pairs.start; pair < n->data.mapping.pairs.top; pair++) {
+    const yaml_node_t *k = node(w, pair->key), *v = node(w, pair->value);
+    const char *key, *value;
+    struct qbuf q;
+    struct kpath pk;
+    int rc;
+    if (k == NULL || v == NULL) return fail(w, STV_EPARSE, n, p, "malformed mapping");
+    if ((rc = text(w, k, p, "a label key", &key)) != 0) return rc;
+    pk = (struct kpath){p, key, 0};
+    if (!stv_valid_qualified_name(key))
+      return fail(w, STV_EINVAL, k, &pk, "\"%s\" is not a valid label key", quote(key, &q));
+    for (i = 0; i < sizeof(reserved_keys) / sizeof(reserved_keys[0]); i++)
+      if (strcmp(key, reserved_keys[i]) == 0)
+        return fail(w, STV_EINVAL, k, &pk, "is set by Stevedore on every new node; a pool may not set it");
+    if ((rc = text(w, v, &pk, "a label value", &value)) != 0) return rc;
+    if (!stv_valid_label_value(value))
+      return fail(w, STV_EINVAL, v, &pk,
+                  "\"%s\" is not a valid label value (at most 63 characters: letters, digits, '-', '_', '.', "
+                  "starting and ending with a letter or digit)",
+                  quote(value, &q));
+    for (i = 0; i < out->n; i++)
+      if (strcmp(out->kv[i].key, key) == 0) return fail(w, STV_EINVAL, k, &pk, "duplicate key");
+    out->kv[out->n].key = stv_strpool_get(&w->c->strings, key);
+    out->kv[out->n].value = stv_strpool_get(&w->c->strings, value);
+    if (out->kv[out->n].key == NULL || out->kv[out->n].value == NULL) return oom(w);
+    out->n++;
+  }
+  qsort(out->kv, out->n, sizeof(*out->kv), label_cmp);
+  return 0;
+}
+
+static int read_taints(struct walk *w, const yaml_node_t *n, const struct kpath *p, uint32_t *count,
+                       const struct stv_taint **out) {
+  static const char *const names[] = {"key", "value", "effect"};
+  struct stv_taint *t;
+  size_t len, i;
+  int rc;
+  *count = 0;
+  *out = NULL;
+  if ((rc = list(w, n, p, &len)) != 0) return rc;
+  if (len == 0) return 0;
+  if ((t = stv_arena_alloc(&w->c->mem, len * sizeof(*t))) == NULL) return oom(w);
+  for (i = 0; i < len; i++) {
+    struct kpath pi = {p, NULL, (long)i};
+    struct kpath pk = {&pi, "key", 0}, pv = {&pi, "value", 0}, pe = {&pi, "effect", 0};
+    const yaml_node_t *e = item(w, n, i), *v[3];
+    const char *key, *value = "", *effect;
+    struct qbuf q;
+    if (e == NULL) return fail(w, STV_EPARSE, n, p, "malformed list");
+    if (is_null(e)) return fail(w, STV_EINVAL, e, &pi, "expected a mapping, got %s", kind(e));
+    if ((rc = fields(w, e, &pi, names, 3, v)) != 0) return rc;
+    if (v[0] == NULL) return fail(w, STV_EINVAL, e, &pk, "missing");
+    if ((rc = text(w, v[0], &pk, "a taint key", &key)) != 0) return rc;
+    if (!stv_valid_qualified_name(key))
+      return fail(w, STV_EINVAL, v[0], &pk, "\"%s\" is not a valid taint key", quote(key, &q));
+    if (v[1] != NULL && !is_null(v[1])) {
+      if ((rc = text(w, v[1], &pv, "a taint value", &value)) != 0) return rc;
+      if (!stv_valid_label_value(value))
+        return fail(w, STV_EINVAL, v[1], &pv, "\"%s\" is not a valid taint value", quote(value, &q));
+    }
+    if (v[2] == NULL)
+      return fail(w, STV_EINVAL, e, &pe, "missing (NoSchedule, PreferNoSchedule or NoExecute)");
+    if ((rc = text(w, v[2], &pe, "a taint effect", &effect)) != 0) return rc;
+    if (strcmp(effect, "NoSchedule") == 0)
+      t[i].effect = STV_EFFECT_NO_SCHEDULE;
+    else if (strcmp(effect, "PreferNoSchedule") == 0)
+      t[i].effect = STV_EFFECT_PREFER_NO_SCHEDULE;
+    else if (strcmp(effect, "NoExecute") == 0)
+      t[i].effect = STV_EFFECT_NO_EXECUTE;
+    else
+      return fail(w, STV_EINVAL, v[2], &pe,
+                  "unknown effect \"%s\" (expected NoSchedule, PreferNoSchedule, NoExecute)",
+                  quote(effect, &q));
+    t[i].key = stv_strpool_get(&w->c->strings, key);
+    t[i].value = stv_strpool_get(&w->c->strings, value);
+    if (t[i].key == NULL || t[i].value == NULL) return oom(w);
+  }
+  *count = (uint32_t)len;
+  *out = t;
+  return 0;
+}
+
+static int read_pool(struct walk *w, const yaml_node_t *n, const struct kpath *p,
+                     struct stv_node_pool *pool) {
+  static const char *const names[] = {
+      "name",  "instanceFamilies", "instanceSizes", "architectures", "capacityTypes",
+      "zones", "labels",           "taints"};
+  enum { F_NAME, F_FAMILIES, F_SIZES, F_ARCHS, F_CT, F_ZONES, F_LABELS, F_TAINTS, F_N };
+  const yaml_node_t *v[F_N];
+  struct kpath pk[F_N];
+  const char *name;
+  struct qbuf q;
+  size_t i;
+  int rc;
+  memset(pool, 0, sizeof(*pool));
+  if (is_null(n)) return fail(w, STV_EINVAL, n, p, "expected a mapping, got %s", kind(n));
+  if ((rc = fields(w, n, p, names, F_N, v)) != 0) return rc;
+  for (i = 0; i < F_N; i++) pk[i] = (struct kpath){p, names[i], 0};
+  if (v[F_NAME] == NULL) return fail(w, STV_EINVAL, n, &pk[F_NAME], "missing (every node pool has a name)");
+  if ((rc = text(w, v[F_NAME], &pk[F_NAME], "a name", &name)) != 0) return rc;
+  if (*name == '\0' || !stv_valid_label_value(name))
+    return fail(w, STV_EINVAL, v[F_NAME], &pk[F_NAME],
+                "\"%s\" is not a valid pool name (it becomes the label value of stevedore.io/node-pool)",
+                quote(name, &q));
+  for (i = 0; i < w->c->npools; i++)
+    if (strcmp(w->c->pools[i].name, name) == 0)
+      return fail(w, STV_EINVAL, v[F_NAME], &pk[F_NAME], "duplicate pool name \"%s\"", quote(name, &q));
+  if ((pool->name = stv_strpool_get(&w->c->strings, name)) == NULL) return oom(w);
+  if ((rc = strings(w, v[F_FAMILIES], &pk[F_FAMILIES], "an instance family", &pool->nfamilies,
+                    &pool->families)) != 0)
+    return rc;
+  if ((rc = strings(w, v[F_SIZES], &pk[F_SIZES], "an instance size", &pool->nsizes, &pool->sizes)) != 0)
+    return rc;
+  if ((rc = strings(w, v[F_ARCHS], &pk[F_ARCHS], "an architecture", &pool->narchs, &pool->archs)) != 0)
+    return rc;
+  if ((rc = strings(w, v[F_ZONES], &pk[F_ZONES], "a zone", &pool->nzones, &pool->zones)) != 0) return rc;
+  if (v[F_CT] != NULL && (rc = capacity_types(w, v[F_CT], &pk[F_CT], &pool->capacity_types)) != 0) return rc;
+  if (v[F_LABELS] != NULL && (rc = read_labels(w, v[F_LABELS], &pk[F_LABELS], &pool->labels)) != 0) return rc;
+  if (v[F_TAINTS] != NULL &&
+      (rc = read_taints(w, v[F_TAINTS], &pk[F_TAINTS], &pool->ntaints, &pool->taints)) != 0)
+    return rc;
+  return 0;
+}
+
+static int read_pools(struct walk *w, const yaml_node_t *n, const struct kpath *p) {
+  size_t len, i;
+  int rc;
+  if ((rc = list(w, n, p, &len)) != 0) return rc;
+  if (len == 0) return 0;
+  if ((w->c->pools = stv_arena_alloc(&w->c->mem, len * sizeof(*w->c->pools))) == NULL) return oom(w);
+  for (i = 0; i < len; i++) {
+    struct kpath pi = {p, NULL, (long)i};
+    const yaml_node_t *e = item(w, n, i);
+    if (e == NULL) return fail(w, STV_EPARSE, n, p, "malformed list");
+    if ((rc = read_pool(w, e, &pi, &w->c->pools[i])) != 0) return rc;
+    w->c->npools++;
+  }
+  return 0;
+}
+
+static int read_headroom(struct walk *w, const yaml_node_t *n, const struct kpath *p) {
+  static const char *const names[] = {"manual", "automatic"};
+  static const char *const unit_names[] = {"count", "cpu", "memory"};
+  struct kpath pm = {p, "manual", 0}, pa = {p, "automatic", 0};
+  const yaml_node_t *v[2];
+  size_t len, i;
+  int rc;
+  if ((rc = fields(w, n, p, names, 2, v)) != 0) return rc;
+  if (v[1] != NULL) {
+    struct stv_err e = {0, ""};
+    const char *s;
+    if ((rc = text(w, v[1], &pa, "a percentage like 10%", &s)) != 0) return rc;
+    if (stv_config_parse_percent(s, 0, &w->c->headroom_percent, &e) != 0)
+      return fail(w, STV_EINVAL, v[1], &pa, "%s", e.msg);
+  }
+  if ((rc = list(w, v[0], &pm, &len)) != 0) return rc;
+  if (len == 0) return 0;
+  if ((w->c->headroom = stv_arena_alloc(&w->c->mem, len * sizeof(*w->c->headroom))) == NULL) return oom(w);
+  for (i = 0; i < len; i++) {
+    struct kpath pi = {&pm, NULL, (long)i};
+    struct kpath pc = {&pi, "count", 0}, pcpu = {&pi, "cpu", 0}, pmem = {&pi, "memory", 0};
+    struct stv_headroom_unit *u = &w->c->headroom[i];
+    const yaml_node_t *e = item(w, v[0], i), *f[3];
+    double count = 1;
+    if (e == NULL) return fail(w, STV_EPARSE, v[0], &pm, "malformed list");
+    if (is_null(e)) return fail(w, STV_EINVAL, e, &pi, "expected a mapping, got %s", kind(e));
+    if ((rc = fields(w, e, &pi, unit_names, 3, f)) != 0) return rc;
+    if (f[0] != NULL) {
+      if ((rc = number(w, f[0], &pc, 0, STV_HEADROOM_COUNT_MAX, &count)) != 0) return rc;
+      if (count != floor(count)) return fail(w, STV_EINVAL, f[0], &pc, "must be a whole number");
+    }
+    u->count = (uint32_t)count;
+    if (f[1] != NULL && (rc = quantity(w, f[1], &pcpu, 1, &u->cpu)) != 0) return rc;
+    if (f[2] != NULL && (rc = quantity(w, f[2], &pmem, 0, &u->memory)) != 0) return rc;
+    if (u->cpu == 0 && u->memory == 0)
+      return fail(w, STV_EINVAL, e, &pi, "a headroom unit needs cpu or memory (or both)");
+    w->c->nheadroom++;
+  }
+  return 0;
+}
+
+static int read_top(struct walk *w, const yaml_node_t *root) {
+  static const char *const names[] = {"capacityTypes", "timeLimit", "spot", "nodePools", "headroom"};
+  const yaml_node_t *v[5];
+  struct kpath pk[5];
+  int rc, i;
+  if (root->type != YAML_MAPPING_NODE)
+    return fail(w, STV_EPARSE, root, NULL,
+                "the document must be a mapping of settings, not %s (see docs/config.md)", kind(root));
+  if ((rc = fields(w, root, NULL, names, 5, v)) != 0) return rc;
+  for (i = 0; i < 5; i++) pk[i] = (struct kpath){NULL, names[i], 0};
+  if (v[0] != NULL && (rc = capacity_types(w, v[0], &pk[0], &w->c->capacity_types)) != 0) return rc;
+  if (v[1] != NULL) {
+    struct stv_err e = {0, ""};
+    const char *s;
+    if ((rc = text(w, v[1], &pk[1], "a duration", &s)) != 0) return rc;
+    if (stv_config_parse_duration(s, &w->c->time_limit, &e) != 0)
+      return fail(w, STV_EINVAL, v[1], &pk[1], "%s", e.msg);
+  }
+  if (v[2] != NULL && (rc = read_spot(w, v[2], &pk[2])) != 0) return rc;
+  if (v[3] != NULL && (rc = read_pools(w, v[3], &pk[3])) != 0) return rc;
+  if (v[4] != NULL && (rc = read_headroom(w, v[4], &pk[4])) != 0) return rc;
+  return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Entry points                                                           */
+
+/* Sets err from a libyaml failure; returns the code. */
+static int yaml_failure(const yaml_parser_t *ps, const char *name, struct stv_err *err) {
+  if (ps->error == YAML_MEMORY_ERROR) return stv_err_set(err, STV_ENOMEM, "%s: out of memory", name);
+  if (ps->error == YAML_READER_ERROR)
+    return stv_err_set(err, STV_EPARSE, "%s: byte %zu: invalid text: %s", name, ps->problem_offset,
+                       ps->problem ? ps->problem : "unreadable");
+  return stv_err_set(err, STV_EPARSE, "%s:%lu:%lu: YAML syntax error: %s%s%s", name,
+                     (unsigned long)ps->problem_mark.line + 1, (unsigned long)ps->problem_mark.column + 1,
+                     ps->problem ? ps->problem : "malformed document", ps->context ? " " : "",
+                     ps->context ? ps->context : "");
+}
+
+int stv_config_load_text(struct stv_config *c, const char *name, const char *text_, size_t len,
+                         struct stv_err *err) {
+  yaml_parser_t ps;
+  yaml_document_t doc, extra;
+  struct stv_config tmp;
+  struct walk w;
+  const yaml_node_t *root;
+  int rc = 0, have_doc = 0;
+
+  if (!yaml_parser_initialize(&ps)) return stv_err_set(err, STV_ENOMEM, "%s: out of memory", name);
+  yaml_parser_set_input_string(&ps, (const unsigned char *)text_, len);
+  stv_config_init(&tmp);
+  if (!yaml_parser_load(&ps, &doc)) {
+    rc = yaml_failure(&ps, name, err);
+    goto out;
+  }
+  have_doc = 1;
+  root = yaml_document_get_root_node(&doc);
+  if (root == NULL) {
+    rc = stv_err_set(err, STV_EPARSE,
+                     "%s:1:1: empty file (expected a mapping of settings; see docs/config.md)", name);
+    goto out;
+  }
+  if (!yaml_parser_load(&ps, &extra)) {
+    rc = yaml_failure(&ps, name, err);
+    goto out;
+  }
+  if (yaml_document_get_root_node(&extra) != NULL) {
+    rc = stv_err_set(err, STV_EPARSE, "%s:%lu:%lu: a second YAML document; the file must hold one", name,
+                     (unsigned long)extra.start_mark.line + 1, (unsigned long)extra.start_mark.column + 1);
+    yaml_document_delete(&extra);
+    goto out;
+  }
+  yaml_document_delete(&extra);
+  w.c = &tmp;
+  w.doc = &doc;
+  w.file = name;
+  w.err = err;
+  if ((rc = read_top(&w, root)) != 0) goto out;
+  stv_config_close(c);
+  *c = tmp;
+  stv_config_init(&tmp);
+out:
+  stv_config_close(&tmp);
+  if (have_doc) yaml_document_delete(&doc);
+  yaml_parser_delete(&ps);
+  return rc;
+}
+
+int stv_config_load_file(struct stv_config *c, const char *path, struct stv_err *err) {
+  FILE *f = fopen(path, "rb");
+  char *buf = NULL;
+  size_t len = 0;
+  int rc = 0;
+  if (f == NULL) {
+    rc = -errno;
+    return stv_err_set(err, rc, "%s: cannot read: %s", path, strerror(-rc));
+  }
+  if ((buf = stv_malloc(CONFIG_MAX_BYTES + 1)) == NULL) {
+    rc = stv_err_set(err, STV_ENOMEM, "%s: out of memory", path);
+    goto out;
+  }
+  len = fread(buf, 1, CONFIG_MAX_BYTES + 1, f);
+  if (ferror(f)) {
+    rc = stv_err_set(err, errno ? -errno : STV_EIO, "%s: cannot read: %s", path,
+                     strerror(errno ? errno : EIO));
+    goto out;
+  }
+  if (len > CONFIG_MAX_BYTES) {
+    rc = stv_err_set(err, STV_ELIMIT, "%s: larger than %u bytes; not a configuration file?", path,
+                     CONFIG_MAX_BYTES);
+    goto out;
+  }
+  rc = stv_config_load_text(c, path, buf, len, err);
+out:
+  stv_free(buf);
+  fclose(f);
+  return rc;
+}

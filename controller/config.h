@@ -1,0 +1,91 @@
+/*
+ * config: Stevedore's configuration file (YAML, read with libyaml): the
+ * capacity types new nodes may use, the optimizer's time budget, the spot
+ * risk policy, node pools and headroom. The schema, with a full example, is
+ * in docs/config.md. Every key is checked: an unknown key, a value of the
+ * wrong type or out of range is an error naming the file, the line and
+ * column, and the key's path:
+ *
+ *   stevedore.yaml:12:5: nodePools[0].capacityTypes[1]: unknown capacity
+ *   type "spto" (expected reserved, spot, on-demand)
+ *
+ * Command-line flags override what the file says; the caller applies them
+ * to the loaded struct stv_config.
+ */
+#ifndef STV_CONFIG_H
+#define STV_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "packer.h"
+#include "pricing.h"
+
+/* One manual headroom unit: count virtual pods, each requesting cpu and memory. */
+struct stv_headroom_unit {
+  uint32_t count;
+  int64_t cpu;    /* millicores */
+  int64_t memory; /* bytes */
+};
+
+/* The most virtual pods one headroom unit may ask for. */
+#define STV_HEADROOM_COUNT_MAX 100000
+/* Longest optimizer budget accepted, seconds (a day). */
+#define STV_TIME_LIMIT_MAX 86400.0
+/* The optimizer's budget when neither the file nor a flag sets one, seconds. */
+#define STV_TIME_LIMIT_DEFAULT 10.0
+
+/*
+ * A configuration: what the file said over the defaults. Strings are
+ * interned in strings, arrays live in mem; close with stv_config_close.
+ */
+struct stv_config {
+  unsigned capacity_types; /* (1u << STV_CT_*) mask; default all three */
+  double time_limit;       /* optimizer budget, seconds; default 10 */
+  struct stv_spot_policy spot;
+  struct stv_node_pool *pools; /* none: one default pool, the whole catalogue */
+  size_t npools;
+  struct stv_headroom_unit *headroom; /* manual units */
+  size_t nheadroom;
+  double headroom_percent; /* automatic headroom, % of existing allocatable; 0 = none */
+  struct stv_strpool strings;
+  struct stv_arena mem;
+};
+
+/* Sets c (caller-allocated) to the defaults; allocates nothing. */
+void stv_config_init(struct stv_config *c);
+
+/*
+ * Reads the YAML file at path (borrowed) into c, which holds the defaults
+ * (stv_config_init) and keeps them on error. Returns 0; -errno when the
+ * file cannot be read; STV_ELIMIT beyond 1 MiB; STV_EPARSE for a syntax
+ * error, an empty file or a document that is not a mapping; STV_EINVAL
+ * for a key or value the schema rejects; STV_ENOMEM. err says why,
+ * starting with "path:line:column: ".
+ */
+int stv_config_load_file(struct stv_config *c, const char *path, struct stv_err *err);
+
+/* As stv_config_load_file, for text[0..len) (borrowed) named name in messages. */
+int stv_config_load_text(struct stv_config *c, const char *name, const char *text, size_t len,
+                         struct stv_err *err);
+
+/* Frees what c holds and leaves it at the defaults. */
+void stv_config_close(struct stv_config *c);
+
+/*
+ * Parsers shared by the file and the command line. Each returns 0 or
+ * STV_EINVAL, with a message in err (which names the value, not the key).
+ */
+/* A comma-separated list of reserved, spot, on-demand into a mask. */
+int stv_config_parse_capacity_types(const char *list, unsigned *mask, struct stv_err *err);
+/* Seconds, as a number ("10", "2.5") or a duration ("500ms", "10s", "2m", "1h"), 0 to a day. */
+int stv_config_parse_duration(const char *s, double *seconds, struct stv_err *err);
+/* A percentage, "10%" or "2.5%" (with allow_bare, also "10"), from 0 to 100. */
+int stv_config_parse_percent(const char *s, int allow_bare, double *percent, struct stv_err *err);
+/* A decimal number from lo to hi ("0.3", "1", "1e-2"). */
+int stv_config_parse_number(const char *s, double lo, double hi, double *out, struct stv_err *err);
+
+/* Writes the names of the types in mask, comma-separated, into buf; returns buf. */
+char *stv_config_format_capacity_types(unsigned mask, char *buf, size_t size);
+
+#endif

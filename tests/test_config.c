@@ -1,0 +1,544 @@
+/*
+ * Tests of the configuration file (controller/config.c): a good file, the
+ * defaults, every kind of error with its file:line:column and key path, and
+ * the value parsers shared with the command line; and of the headroom it
+ * configures (controller/headroom.c).
+ */
+#include <errno.h>
+#include <math.h>
+
+#include "config.h"
+#include "controller.h"
+#include "harness.h"
+
+#define MI     (INT64_C(1) << 20)
+#define GI     (INT64_C(1) << 30)
+#define ALL_CT ((1u << STV_CT_RESERVED) | (1u << STV_CT_SPOT) | (1u << STV_CT_ON_DEMAND))
+
+static int load(struct stv_config *c, const char *text, struct stv_err *err) {
+  return stv_config_load_text(c, "stevedore.yaml", text, strlen(text), err);
+}
+
+/* Expects text to fail with code and exactly msg, leaving the defaults. */
+static int fails_with(const char *text, int code, const char *msg) {
+  struct stv_config c;
+  struct stv_err err = {0, ""};
+  int rc;
+  stv_config_init(&c);
+  rc = load(&c, text, &err);
+  if (rc != code || err.code != code || strcmp(err.msg, msg) != 0) {
+    fprintf(stderr, "  got %s \"%s\"\n  want %s \"%s\"\n", stv_err_name(rc), err.msg, stv_err_name(code),
+            msg);
+    stv_config_close(&c);
+    return 0;
+  }
+  if (c.npools != 0 || c.nheadroom != 0 || c.capacity_types != ALL_CT ||
+      c.time_limit != STV_TIME_LIMIT_DEFAULT) {
+    fprintf(stderr, "  a failed load changed the configuration\n");
+    stv_config_close(&c);
+    return 0;
+  }
+  stv_config_close(&c);
+  return 1;
+}
+
+/* Same, for a message that starts with msg. */
+static int fails_starting(const char *text, int code, const char *msg) {
+  struct stv_config c;
+  struct stv_err err = {0, ""};
+  int rc;
+  stv_config_init(&c);
+  rc = load(&c, text, &err);
+  stv_config_close(&c);
+  if (rc != code || strncmp(err.msg, msg, strlen(msg)) != 0) {
+    fprintf(stderr, "  got %s \"%s\"\n  want %s \"%s...\"\n", stv_err_name(rc), err.msg, stv_err_name(code),
+            msg);
+    return 0;
+  }
+  return 1;
+}
+
+static const char full[] = "capacityTypes: [reserved, spot, on-demand]\n"
+                           "timeLimit: 500ms\n"
+                           "spot:\n"
+                           "  maxShare: 0.5\n"
+                           "  maxPoolFraction: 0.25\n"
+                           "  restartCost: 0.2\n"
+                           "nodePools:\n"
+                           "  - name: general\n"
+                           "    instanceFamilies: [m5, c5, r5]\n"
+                           "    instanceSizes: [large, xlarge, 2xlarge]\n"
+                           "    architectures: [amd64]\n"
+                           "    capacityTypes: [spot, on-demand]\n"
+                           "    zones: [us-east-1a, us-east-1b]\n"
+                           "    labels: {team: web, example.com/tier: \"1\"}\n"
+                           "    taints: [{key: dedicated, value: web, effect: NoSchedule}]\n"
+                           "  - name: gpu\n"
+                           "    taints:\n"
+                           "      - key: nvidia.com/gpu\n"
+                           "        effect: NoExecute\n"
+                           "headroom:\n"
+                           "  manual: [{count: 2, cpu: \"2\", memory: 4Gi}, {cpu: 500m}]\n"
+                           "  automatic: 10%\n";
+
+TEST(should_read_every_setting_of_a_good_file) {
+  struct stv_config c;
+  struct stv_err err = {0, ""};
+  const struct stv_node_pool *p;
+  stv_config_init(&c);
+  CHECK_EQ_INT(load(&c, full, &err), 0);
+  CHECK_EQ_INT(c.capacity_types, ALL_CT);
+  CHECK(fabs(c.time_limit - 0.5) < 1e-12);
+  CHECK(c.spot.max_share == 0.5);
+  CHECK(c.spot.max_pool_fraction == 0.25);
+  CHECK(c.spot.restart_cost == 0.2);
+  CHECK_EQ_INT(c.npools, 2);
+  p = &c.pools[0];
+  CHECK(strcmp(p->name, "general") == 0);
+  CHECK_EQ_INT(p->nfamilies, 3);
+  CHECK(strcmp(p->families[2], "r5") == 0);
+  CHECK_EQ_INT(p->nsizes, 3);
+  CHECK(strcmp(p->sizes[2], "2xlarge") == 0);
+  CHECK_EQ_INT(p->narchs, 1);
+  CHECK(strcmp(p->archs[0], "amd64") == 0);
+  CHECK_EQ_INT(p->nzones, 2);
+  CHECK(strcmp(p->zones[1], "us-east-1b") == 0);
+  CHECK_EQ_INT(p->capacity_types, (1u << STV_CT_SPOT) | (1u << STV_CT_ON_DEMAND));
+  CHECK_EQ_INT(p->labels.n, 2);
+  CHECK(strcmp(p->labels.kv[0].key, "example.com/tier") == 0); /* sorted */
+  CHECK(strcmp(p->labels.kv[0].value, "1") == 0);
+  CHECK(strcmp(p->labels.kv[1].key, "team") == 0);
+  CHECK_EQ_INT(p->ntaints, 1);
+  CHECK(strcmp(p->taints[0].key, "dedicated") == 0 && strcmp(p->taints[0].value, "web") == 0);
+  CHECK(p->taints[0].effect == STV_EFFECT_NO_SCHEDULE);
+  p = &c.pools[1];
+  CHECK(strcmp(p->name, "gpu") == 0);
+  CHECK(p->nfamilies == 0 && p->nsizes == 0 && p->narchs == 0 && p->nzones == 0);
+  CHECK_EQ_INT(p->capacity_types, 0);
+  CHECK_EQ_INT(p->labels.n, 0);
+  CHECK_EQ_INT(p->ntaints, 1);
+  CHECK(strcmp(p->taints[0].value, "") == 0);
+  CHECK(p->taints[0].effect == STV_EFFECT_NO_EXECUTE);
+  CHECK_EQ_INT(c.nheadroom, 2);
+  CHECK_EQ_INT(c.headroom[0].count, 2);
+  CHECK_EQ_INT(c.headroom[0].cpu, 2000);
+  CHECK_EQ_INT(c.headroom[0].memory, 4 * GI);
+  CHECK_EQ_INT(c.headroom[1].count, 1); /* count defaults to 1 */
+  CHECK_EQ_INT(c.headroom[1].cpu, 500);
+  CHECK_EQ_INT(c.headroom[1].memory, 0);
+  CHECK(c.headroom_percent == 10);
+  stv_config_close(&c);
+  CHECK_EQ_INT(c.npools, 0);
+  CHECK_EQ_INT(c.capacity_types, ALL_CT);
+}
+
+TEST(should_keep_the_defaults_for_what_a_file_leaves_out) {
+  struct stv_config c;
+  struct stv_err err = {0, ""};
+  stv_config_init(&c);
+  CHECK_EQ_INT(load(&c, "# nothing but\ntimeLimit: 2m\nspot: {maxShare: 0.4}\nnodePools: []\n", &err), 0);
+  CHECK_EQ_INT(c.capacity_types, ALL_CT);
+  CHECK(c.time_limit == 120);
+  CHECK(c.spot.max_share == 0.4);
+  CHECK(c.spot.max_pool_fraction == STV_SPOT_MAX_POOL_FRACTION_DEFAULT);
+  CHECK(c.spot.restart_cost == STV_SPOT_RESTART_COST_DEFAULT);
+  CHECK_EQ_INT(c.npools, 0);
+  CHECK_EQ_INT(c.nheadroom, 0);
+  CHECK(c.headroom_percent == 0);
+  /* A second load replaces the first. */
+  CHECK_EQ_INT(load(&c, "capacityTypes: [on-demand]\nspot:\nheadroom:\n", &err), 0);
+  CHECK_EQ_INT(c.capacity_types, 1u << STV_CT_ON_DEMAND);
+  CHECK(c.time_limit == STV_TIME_LIMIT_DEFAULT);
+  CHECK(c.spot.max_share == STV_SPOT_MAX_SHARE_DEFAULT);
+  CHECK_EQ_INT(load(&c, "{}", &err), 0);
+  CHECK_EQ_INT(c.capacity_types, ALL_CT);
+  stv_config_close(&c);
+}
+
+TEST(should_read_the_shipped_example) {
+  struct stv_config c;
+  struct stv_err err = {0, ""};
+  stv_config_init(&c);
+  CHECK_EQ_INT(stv_config_load_file(&c, STV_SOURCE_ROOT "/examples/stevedore.yaml", &err), 0);
+  CHECK_EQ_INT(c.npools, 2);
+  CHECK(strcmp(c.pools[1].name, "batch") == 0);
+  CHECK_EQ_INT(c.pools[1].ntaints, 1);
+  CHECK_EQ_INT(c.nheadroom, 1);
+  CHECK(c.headroom_percent == 10);
+  CHECK(c.time_limit == 10);
+  stv_config_close(&c);
+}
+
+TEST(should_name_file_line_column_and_path_of_an_unknown_capacity_type) {
+  CHECK(fails_with(
+      "capacityTypes: [reserved]\n"
+      "nodePools:\n"
+      "  - name: general\n"
+      "    capacityTypes:\n"
+      "      - spot\n"
+      "      - spto\n",
+      STV_EINVAL,
+      "stevedore.yaml:6:9: nodePools[0].capacityTypes[1]: unknown capacity type \"spto\" (expected "
+      "reserved, spot, on-demand)"));
+  CHECK(fails_with(
+      "capacityTypes: [reserved, cheap]\n", STV_EINVAL,
+      "stevedore.yaml:1:27: capacityTypes[1]: unknown capacity type \"cheap\" (expected reserved, spot, "
+      "on-demand)"));
+  CHECK(fails_with(
+      "capacityTypes: []\n", STV_EINVAL,
+      "stevedore.yaml:1:16: capacityTypes: must list at least one capacity type (expected reserved, "
+      "spot, on-demand)"));
+}
+
+TEST(should_reject_unknown_keys_at_every_level) {
+  CHECK(fails_with("timelimit: 10s\n", STV_EINVAL,
+                   "stevedore.yaml:1:1: unknown key \"timelimit\" (expected capacityTypes, timeLimit, spot, "
+                   "nodePools, headroom)"));
+  CHECK(fails_with("spot:\n  maxshare: 1\n", STV_EINVAL,
+                   "stevedore.yaml:2:3: spot: unknown key \"maxshare\" (expected maxShare, maxPoolFraction, "
+                   "restartCost)"));
+  CHECK(fails_starting(
+      "nodePools:\n  - name: a\n    zone: [x]\n", STV_EINVAL,
+      "stevedore.yaml:3:5: nodePools[0]: unknown key \"zone\" (expected name, instanceFamilies,"));
+  CHECK(fails_with(
+      "headroom:\n  manual:\n    - {count: 1, cpus: 2}\n", STV_EINVAL,
+      "stevedore.yaml:3:18: headroom.manual[0]: unknown key \"cpus\" (expected count, cpu, memory)"));
+  CHECK(fails_starting("nodePools: [{name: a, taints: [{key: k, effect: NoSchedule, operator: Equal}]}]\n",
+                       STV_EINVAL, "stevedore.yaml:1:61: nodePools[0].taints[0]: unknown key \"operator\""));
+  CHECK(fails_with("timeLimit: 1s\ntimeLimit: 2s\n", STV_EINVAL,
+                   "stevedore.yaml:2:1: timeLimit: duplicate key"));
+}
+
+TEST(should_reject_values_of_the_wrong_type) {
+  CHECK(fails_with("spot: [1]\n", STV_EINVAL, "stevedore.yaml:1:7: spot: expected a mapping, got a list"));
+  CHECK(fails_with("capacityTypes: spot\n", STV_EINVAL,
+                   "stevedore.yaml:1:16: capacityTypes: expected a list, got a plain value"));
+  CHECK(fails_with("spot:\n  maxShare: \"0.5\"\n", STV_EINVAL,
+                   "stevedore.yaml:2:13: spot.maxShare: expected a number, got the quoted string \"0.5\""));
+  CHECK(fails_with("spot:\n  maxShare: half\n", STV_EINVAL,
+                   "stevedore.yaml:2:13: spot.maxShare: \"half\" is not a number"));
+  CHECK(fails_with("spot:\n  restartCost: {a: 1}\n", STV_EINVAL,
+                   "stevedore.yaml:2:16: spot.restartCost: expected a number, got a mapping"));
+  CHECK(fails_with("timeLimit:\n", STV_EINVAL,
+                   "stevedore.yaml:1:11: timeLimit: expected a duration, got nothing (null)"));
+  CHECK(fails_with("nodePools: {name: a}\n", STV_EINVAL,
+                   "stevedore.yaml:1:12: nodePools: expected a list, got a mapping"));
+  CHECK(fails_with("nodePools: [a]\n", STV_EINVAL,
+                   "stevedore.yaml:1:13: nodePools[0]: expected a mapping, got a plain value"));
+  CHECK(fails_with("nodePools: [{name: a, zones: [[x]]}]\n", STV_EINVAL,
+                   "stevedore.yaml:1:31: nodePools[0].zones[0]: expected a zone, got a list"));
+  CHECK(fails_with("nodePools: [{name: a, labels: [x]}]\n", STV_EINVAL,
+                   "stevedore.yaml:1:31: nodePools[0].labels: expected a mapping, got a list"));
+  CHECK(fails_with("headroom: {manual: [{count: 1.5, cpu: 1}]}\n", STV_EINVAL,
+                   "stevedore.yaml:1:29: headroom.manual[0].count: must be a whole number"));
+  CHECK(fails_with("headroom: {manual: [{count: 2}]}\n", STV_EINVAL,
+                   "stevedore.yaml:1:21: headroom.manual[0]: a headroom unit needs cpu or memory (or both)"));
+}
+
+TEST(should_reject_values_out_of_range) {
+  CHECK(fails_with("spot:\n  maxShare: 1.5\n", STV_EINVAL,
+                   "stevedore.yaml:2:13: spot.maxShare: 1.5 is out of range (0 to 1)"));
+  CHECK(fails_with("spot: {maxPoolFraction: -0.1}\n", STV_EINVAL,
+                   "stevedore.yaml:1:25: spot.maxPoolFraction: -0.1 is out of range (0 to 1)"));
+  CHECK(fails_with("spot: {restartCost: -1}\n", STV_EINVAL,
+                   "stevedore.yaml:1:21: spot.restartCost: -1 is out of range (0 to 1e+09)"));
+  CHECK(fails_with("headroom: {manual: [{count: 100001, cpu: 1}]}\n", STV_EINVAL,
+                   "stevedore.yaml:1:29: headroom.manual[0].count: 100001 is out of range (0 to 100000)"));
+  CHECK(fails_with(
+      "timeLimit: 2d\n", STV_EINVAL,
+      "stevedore.yaml:1:12: timeLimit: \"2d\" is not a duration (seconds, or a number with ms, s, m "
+      "or h: 500ms, 10s, 2m)"));
+  CHECK(fails_with("timeLimit: 25h\n", STV_EINVAL,
+                   "stevedore.yaml:1:12: timeLimit: 25h is out of range (0 to 86400 s)"));
+  CHECK(fails_with("timeLimit: -1\n", STV_EINVAL,
+                   "stevedore.yaml:1:12: timeLimit: -1 is out of range (0 to 86400 s)"));
+}
+
+TEST(should_reject_bad_quantities_and_percentages) {
+  CHECK(fails_with(
+      "headroom: {manual: [{cpu: 2x}]}\n", STV_EINVAL,
+      "stevedore.yaml:1:27: headroom.manual[0].cpu: invalid quantity \"2x\": unknown suffix \"x\""));
+  CHECK(fails_with("headroom: {manual: [{memory: -1Gi}]}\n", STV_EINVAL,
+                   "stevedore.yaml:1:30: headroom.manual[0].memory: negative quantity \"-1Gi\""));
+  CHECK(fails_with("headroom:\n  automatic: 10\n", STV_EINVAL,
+                   "stevedore.yaml:2:14: headroom.automatic: \"10\" is not a percentage (like 10%)"));
+  CHECK(fails_with("headroom:\n  automatic: 150%\n", STV_EINVAL,
+                   "stevedore.yaml:2:14: headroom.automatic: 150% is out of range (0% to 100%)"));
+  CHECK(fails_with("headroom:\n  automatic: ten%\n", STV_EINVAL,
+                   "stevedore.yaml:2:14: headroom.automatic: \"ten%\" is not a percentage (like 10%)"));
+}
+
+TEST(should_reject_bad_pools) {
+  CHECK(fails_with("nodePools: [{zones: [a]}]\n", STV_EINVAL,
+                   "stevedore.yaml:1:13: nodePools[0].name: missing (every node pool has a name)"));
+  CHECK(fails_with("nodePools: [{name: a}, {name: a}]\n", STV_EINVAL,
+                   "stevedore.yaml:1:31: nodePools[1].name: duplicate pool name \"a\""));
+  CHECK(fails_starting("nodePools: [{name: \"not ok\"}]\n", STV_EINVAL,
+                       "stevedore.yaml:1:20: nodePools[0].name: \"not ok\" is not a valid pool name"));
+  CHECK(fails_with("nodePools: [{name: a, instanceFamilies: []}]\n", STV_EINVAL,
+                   "stevedore.yaml:1:41: nodePools[0].instanceFamilies: must not be an empty list"));
+  CHECK(fails_with(
+      "nodePools: [{name: a, capacityTypes: [spot, spto]}]\n", STV_EINVAL,
+      "stevedore.yaml:1:45: nodePools[0].capacityTypes[1]: unknown capacity type \"spto\" (expected "
+      "reserved, spot, on-demand)"));
+  CHECK(fails_with(
+      "nodePools: [{name: a, labels: {topology.kubernetes.io/zone: x}}]\n", STV_EINVAL,
+      "stevedore.yaml:1:32: nodePools[0].labels.topology.kubernetes.io/zone: is set by Stevedore on "
+      "every new node; a pool may not set it"));
+  CHECK(
+      fails_with("nodePools: [{name: a, labels: {\"bad key!\": x}}]\n", STV_EINVAL,
+                 "stevedore.yaml:1:32: nodePools[0].labels.bad key!: \"bad key!\" is not a valid label key"));
+  CHECK(fails_starting("nodePools: [{name: a, labels: {team: \"-x\"}}]\n", STV_EINVAL,
+                       "stevedore.yaml:1:38: nodePools[0].labels.team: \"-x\" is not a valid label value"));
+  CHECK(fails_with(
+      "nodePools: [{name: a, taints: [{key: k}]}]\n", STV_EINVAL,
+      "stevedore.yaml:1:32: nodePools[0].taints[0].effect: missing (NoSchedule, PreferNoSchedule or "
+      "NoExecute)"));
+  CHECK(fails_with("nodePools: [{name: a, taints: [{key: k, effect: Never}]}]\n", STV_EINVAL,
+                   "stevedore.yaml:1:49: nodePools[0].taints[0].effect: unknown effect \"Never\" (expected "
+                   "NoSchedule, PreferNoSchedule, NoExecute)"));
+  CHECK(fails_with("nodePools: [{name: a, taints: [{effect: NoSchedule}]}]\n", STV_EINVAL,
+                   "stevedore.yaml:1:32: nodePools[0].taints[0].key: missing"));
+}
+
+TEST(should_reject_bad_yaml_with_a_clear_message) {
+  CHECK(fails_with("", STV_EPARSE,
+                   "stevedore.yaml:1:1: empty file (expected a mapping of settings; see docs/config.md)"));
+  CHECK(fails_with("# only a comment\n\n", STV_EPARSE,
+                   "stevedore.yaml:1:1: empty file (expected a mapping of settings; see docs/config.md)"));
+  CHECK(fails_with("- a\n- b\n", STV_EPARSE,
+                   "stevedore.yaml:1:1: the document must be a mapping of settings, not a list (see "
+                   "docs/config.md)"));
+  CHECK(fails_with("just text\n", STV_EPARSE,
+                   "stevedore.yaml:1:1: the document must be a mapping of settings, not a plain value (see "
+                   "docs/config.md)"));
+  CHECK(fails_starting("spot:\n  maxShare: [1\n", STV_EPARSE, "stevedore.yaml:3:1: YAML syntax error: "));
+  CHECK(fails_starting("a: b: c\n", STV_EPARSE,
+                       "stevedore.yaml:1:5: YAML syntax error: mapping values are not "
+                       "allowed in this context"));
+  CHECK(fails_with("timeLimit: 1\n---\ntimeLimit: 2\n", STV_EPARSE,
+                   "stevedore.yaml:2:1: a second YAML document; the file must hold one"));
+  CHECK(fails_starting("timeLimit: \xff\n", STV_EPARSE, "stevedore.yaml: byte 11: invalid text: "));
+  CHECK(fails_starting("spot: *nowhere\n", STV_EPARSE,
+                       "stevedore.yaml:1:7: YAML syntax error: found undefined alias"));
+}
+
+TEST(should_not_loop_on_an_alias_to_an_ancestor) {
+  CHECK(fails_with("nodePools: &a [*a]\n", STV_EINVAL,
+                   "stevedore.yaml:1:12: nodePools[0]: expected a mapping, got a list"));
+}
+
+TEST(should_accept_aliases_and_quoted_strings_where_text_is_expected) {
+  struct stv_config c;
+  struct stv_err err = {0, ""};
+  stv_config_init(&c);
+  CHECK_EQ_INT(load(&c, "zones: &z [\"us-east-1a\"]\n", &err), STV_EINVAL);
+  CHECK_EQ_INT(load(&c,
+                    "nodePools:\n"
+                    "  - {name: a, zones: &z [\"us-east-1a\", 'us-east-1b']}\n"
+                    "  - {name: b, zones: *z, instanceSizes: ['2xlarge']}\n",
+                    &err),
+               0);
+  CHECK_EQ_INT(c.npools, 2);
+  CHECK_EQ_INT(c.pools[1].nzones, 2);
+  CHECK(strcmp(c.pools[1].zones[1], "us-east-1b") == 0);
+  CHECK(strcmp(c.pools[1].sizes[0], "2xlarge") == 0);
+  stv_config_close(&c);
+}
+
+TEST(should_report_a_file_that_cannot_be_read) {
+  struct stv_config c;
+  struct stv_err err = {0, ""};
+  stv_config_init(&c);
+  CHECK_EQ_INT(stv_config_load_file(&c, "/nonexistent/stevedore.yaml", &err), -ENOENT);
+  CHECK_STR_CONTAINS(err.msg, "/nonexistent/stevedore.yaml: cannot read: ");
+  CHECK(stv_config_load_file(&c, STV_SOURCE_ROOT "/tests", &err) < 0);
+  CHECK_STR_CONTAINS(err.msg, STV_SOURCE_ROOT "/tests: cannot read: ");
+  stv_config_close(&c);
+}
+
+TEST(should_parse_durations_percentages_numbers_and_capacity_type_lists) {
+  struct stv_err err = {0, ""};
+  double v;
+  unsigned mask;
+  char buf[64];
+  CHECK_EQ_INT(stv_config_parse_duration("10", &v, &err), 0);
+  CHECK(v == 10);
+  CHECK_EQ_INT(stv_config_parse_duration("2.5", &v, &err), 0);
+  CHECK(v == 2.5);
+  CHECK_EQ_INT(stv_config_parse_duration("500ms", &v, &err), 0);
+  CHECK(fabs(v - 0.5) < 1e-12);
+  CHECK_EQ_INT(stv_config_parse_duration("10s", &v, &err), 0);
+  CHECK(v == 10);
+  CHECK_EQ_INT(stv_config_parse_duration("2m", &v, &err), 0);
+  CHECK(v == 120);
+  CHECK_EQ_INT(stv_config_parse_duration("1h", &v, &err), 0);
+  CHECK(v == 3600);
+  CHECK_EQ_INT(stv_config_parse_duration("0", &v, &err), 0);
+  CHECK(v == 0);
+  CHECK_EQ_INT(stv_config_parse_duration("", &v, &err), STV_EINVAL);
+  CHECK_EQ_INT(stv_config_parse_duration("s", &v, &err), STV_EINVAL);
+  CHECK_EQ_INT(stv_config_parse_duration("10 s", &v, &err), STV_EINVAL);
+  CHECK_EQ_INT(stv_config_parse_duration("0x10", &v, &err), STV_EINVAL);
+  CHECK_EQ_INT(stv_config_parse_duration("inf", &v, &err), STV_EINVAL);
+  CHECK_EQ_INT(stv_config_parse_duration("nan", &v, &err), STV_EINVAL);
+  CHECK_EQ_INT(stv_config_parse_percent("2.5%", 0, &v, &err), 0);
+  CHECK(v == 2.5);
+  CHECK_EQ_INT(stv_config_parse_percent("10", 0, &v, &err), STV_EINVAL);
+  CHECK_EQ_INT(stv_config_parse_percent("10", 1, &v, &err), 0);
+  CHECK(v == 10);
+  CHECK_EQ_INT(stv_config_parse_percent("100.5%", 1, &v, &err), STV_EINVAL);
+  CHECK_EQ_INT(stv_config_parse_number("1e-2", 0, 1, &v, &err), 0);
+  CHECK(v == 0.01);
+  CHECK_EQ_INT(stv_config_parse_number("1e", 0, 1, &v, &err), STV_EINVAL);
+  CHECK_EQ_INT(stv_config_parse_number(".5", 0, 1, &v, &err), 0);
+  CHECK(v == 0.5);
+  CHECK_EQ_INT(stv_config_parse_number("2", 0, 1, &v, &err), STV_EINVAL);
+  CHECK_EQ_INT(stv_config_parse_capacity_types("spot,on-demand", &mask, &err), 0);
+  CHECK_EQ_INT(mask, (1u << STV_CT_SPOT) | (1u << STV_CT_ON_DEMAND));
+  CHECK(strcmp(stv_config_format_capacity_types(mask, buf, sizeof(buf)), "spot,on-demand") == 0);
+  CHECK(strcmp(stv_config_format_capacity_types(ALL_CT, buf, sizeof(buf)), "reserved,spot,on-demand") == 0);
+  CHECK_EQ_INT(stv_config_parse_capacity_types("spot,,on-demand", &mask, &err), STV_EINVAL);
+  CHECK_EQ_INT(stv_config_parse_capacity_types("", &mask, &err), STV_EINVAL);
+  CHECK_EQ_INT(stv_config_parse_capacity_types("spot,bogus", &mask, &err), STV_EINVAL);
+  CHECK(strcmp(err.msg, "unknown capacity type \"bogus\" (expected reserved, spot, on-demand)") == 0);
+}
+
+TEST(should_return_enomem_cleanly_whichever_allocation_fails) {
+  struct stv_config c;
+  struct stv_err err = {0, ""};
+  long n;
+  int rc;
+  stv_config_init(&c);
+  for (n = 0;; n++) {
+    stv_alloc_fail_after(n);
+    rc = load(&c, full, &err);
+    stv_alloc_fail_after(-1);
+    if (rc == 0) break;
+    CHECK_EQ_INT(rc, STV_ENOMEM);
+    CHECK(c.npools == 0 && c.mem.head == NULL && c.strings.block == NULL);
+  }
+  CHECK(n >= 3); /* the arena, the pool's table and its first block */
+  CHECK_EQ_INT(c.npools, 2);
+  stv_config_close(&c);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Headroom's virtual pods (controller/headroom.c)                        */
+
+/* Adds a node of cpu millicores and mem bytes to s. */
+static int add_node(struct stv_snapshot *s, const char *name, int64_t cpu, int64_t mem, int cordoned) {
+  struct stv_node n;
+  memset(&n, 0, sizeof(n));
+  n.name = stv_strpool_get(&s->pool, name);
+  n.alloc[STV_RES_CPU] = cpu;
+  n.alloc[STV_RES_MEMORY] = mem;
+  n.alloc[STV_RES_PODS] = 110;
+  n.unschedulable = cordoned;
+  return n.name == NULL ? STV_ENOMEM : stv_snapshot_add_node(s, &n);
+}
+
+TEST(should_add_manual_then_automatic_headroom_pods_as_pending_virtual_pods) {
+  struct stv_snapshot s;
+  struct stv_headroom h;
+  struct stv_err err = {0, ""};
+  struct stv_headroom_unit manual[] = {{2, 2000, 4 * GI}, {0, 1000, 0}, {1, 500, 0}};
+  const struct stv_class *c;
+  size_t i;
+  CHECK_EQ_INT(stv_snapshot_init(&s), 0);
+  CHECK_EQ_INT(add_node(&s, "a", 4000, 16 * GI, 0), 0);
+  CHECK_EQ_INT(add_node(&s, "b", 8000, 32 * GI, 0), 0);
+  CHECK_EQ_INT(add_node(&s, "cordoned", 64000, 64 * GI, 1), 0);
+  CHECK_EQ_INT(stv_headroom_add(&s, manual, 3, 25, &h, &err), 0);
+  CHECK_EQ_INT(stv_snapshot_finish(&s, &err), 0);
+  /* 25% of 12 cpu and 48Gi: 3 pods of 1 cpu and 4Gi. */
+  CHECK_EQ_INT(h.nunits, 3);
+  CHECK(h.automatic);
+  CHECK_EQ_INT(h.units[2].count, 3);
+  CHECK_EQ_INT(h.units[2].cpu, 1000);
+  CHECK_EQ_INT(h.units[2].memory, 4 * GI);
+  CHECK_EQ_INT(h.npods, 2 + 1 + 3);
+  CHECK_EQ_INT(s.npods, 6);
+  for (i = 0; i < s.npods; i++) {
+    char want[32];
+    snprintf(want, sizeof(want), "headroom-%zu", i + 1);
+    CHECK(strcmp(s.pods[i].name, want) == 0);
+    CHECK(strcmp(s.pods[i].ns, STV_HEADROOM_NAMESPACE) == 0);
+    CHECK_EQ_INT(s.pods[i].flags, STV_POD_HEADROOM);
+    CHECK_EQ_INT(s.pods[i].node, -1);
+  }
+  c = s.classes[s.pods[0].cls];
+  CHECK_EQ_INT(c->req[STV_RES_CPU], 2000);
+  CHECK_EQ_INT(c->req[STV_RES_MEMORY], 4 * GI);
+  CHECK_EQ_INT(c->req[STV_RES_PODS], 1);
+  CHECK_EQ_INT(c->npending, 2);
+  CHECK(c->labels.n == 0 && c->ntol == 0 && c->node_selector.n == 0 && c->affinity.n == 0);
+  CHECK_EQ_INT(s.classes[s.pods[2].cls]->req[STV_RES_CPU], 500);
+  CHECK_EQ_INT(s.classes[s.pods[5].cls]->npending, 3);
+  stv_snapshot_close(&s);
+}
+
+TEST(should_round_automatic_headroom_up_in_exact_arithmetic) {
+  struct stv_snapshot s;
+  struct stv_headroom_unit u;
+  struct stv_err err = {0, ""};
+  CHECK_EQ_INT(stv_snapshot_init(&s), 0);
+  /* No nodes: nothing. */
+  CHECK_EQ_INT(stv_headroom_automatic(&s, 10, &u, &err), 0);
+  CHECK_EQ_INT(u.count, 0);
+  /* 1930m and 6903Mi (an m5.large): 3.5790 Mi per millicore, 3577Mi per cpu rounded up. */
+  CHECK_EQ_INT(add_node(&s, "a", 1930, 6903 * MI, 0), 0);
+  CHECK_EQ_INT(stv_headroom_automatic(&s, 10, &u, &err), 0);
+  CHECK_EQ_INT(u.cpu, 1000);
+  CHECK_EQ_INT(u.memory, 3577 * MI);
+  CHECK_EQ_INT(u.count, 1); /* 193m and 690.3Mi */
+  CHECK_EQ_INT(stv_headroom_automatic(&s, 100, &u, &err), 0);
+  CHECK_EQ_INT(u.count, 2); /* 1930m: 2 pods; 6903Mi: 2 pods */
+  CHECK_EQ_INT(stv_headroom_automatic(&s, 0.0001, &u, &err), 0);
+  CHECK_EQ_INT(u.count, 1);
+  CHECK_EQ_INT(stv_headroom_automatic(&s, 0, &u, &err), 0);
+  CHECK_EQ_INT(u.count, 0);
+  stv_snapshot_close(&s);
+}
+
+TEST(should_refuse_headroom_when_a_snapshot_pod_uses_its_namespace) {
+  struct stv_snapshot s;
+  struct stv_headroom h;
+  struct stv_err err = {0, ""};
+  struct stv_headroom_unit one = {1, 1000, 0};
+  struct stv_class c;
+  struct stv_pod p;
+  memset(&c, 0, sizeof(c));
+  memset(&p, 0, sizeof(p));
+  CHECK_EQ_INT(stv_snapshot_init(&s), 0);
+  c.ns = p.ns = stv_strpool_get(&s.pool, STV_HEADROOM_NAMESPACE);
+  p.name = stv_strpool_get(&s.pool, "mine");
+  p.node = -1;
+  CHECK_EQ_INT(stv_snapshot_intern_class(&s, &c, &p.cls), 0);
+  CHECK_EQ_INT(stv_snapshot_add_pod(&s, &p), 0);
+  CHECK_EQ_INT(stv_headroom_add(&s, NULL, 0, 0, &h, &err), 0); /* no headroom: no conflict */
+  CHECK_EQ_INT(stv_headroom_add(&s, &one, 1, 0, &h, &err), STV_ECONFLICT);
+  CHECK_STR_CONTAINS(err.msg, "Pod stevedore-headroom/mine: namespace stevedore-headroom is reserved");
+  stv_snapshot_close(&s);
+}
+
+TEST(should_add_headroom_or_return_enomem_cleanly) {
+  struct stv_snapshot s;
+  struct stv_headroom h;
+  struct stv_err err = {0, ""};
+  struct stv_headroom_unit manual[] = {{3, 250, MI}};
+  long n;
+  int rc;
+  for (n = 0;; n++) {
+    CHECK_EQ_INT(stv_snapshot_init(&s), 0);
+    CHECK_EQ_INT(add_node(&s, "a", 4000, 16 * GI, 0), 0);
+    stv_alloc_fail_after(n);
+    rc = stv_headroom_add(&s, manual, 1, 50, &h, &err);
+    stv_alloc_fail_after(-1);
+    if (rc == 0) break;
+    CHECK_EQ_INT(rc, STV_ENOMEM);
+    stv_snapshot_close(&s);
+  }
+  CHECK_EQ_INT(s.npods, 3 + 2);
+  stv_snapshot_close(&s);
+}
