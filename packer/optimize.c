@@ -115,6 +115,9 @@ struct cg {
   size_t seen_cap;
   glp_prob *lp;
   int n_col_N, n_row_N, share_row;
+  /* Spot nodes kept aside (frozen) count against the same limits. */
+  double *frozen_pool;            /* per tinfo */
+  double frozen_spot, frozen_spot_cost, frozen_cost;
   double frac, share;
   double big; /* cost of one unplaced pod (slack) */
   double lambda_max;
@@ -318,7 +321,7 @@ static int pool_row_of(struct cg *C, uint32_t ti) {
   if (C->pool_row[ti] == 0) {
     int r = glp_add_rows(C->lp, 1), ind[2] = {0, C->n_col_N};
     double val[2] = {0, -C->frac};
-    glp_set_row_bnds(C->lp, r, GLP_UP, 0.0, STV_SPOT_POOL_GRACE);
+    glp_set_row_bnds(C->lp, r, GLP_UP, 0.0, STV_SPOT_POOL_GRACE - C->frozen_pool[ti]);
     glp_set_mat_row(C->lp, r, 1, ind, val);
     C->pool_row[ti] = r;
   }
@@ -436,8 +439,21 @@ static long add_column(struct cg *C, uint32_t ti, const uint32_t *pi, const uint
  * columns first, then N, then patterns; this maps a pattern to its column. */
 static int glp_col_of(const struct cg *C, size_t j) { return (int)(C->nit + (C->n_col_N ? 1 : 0) + j + 1); }
 
-static int setup_master(struct cg *C) {
+static int setup_master(struct cg *C, const unsigned char *frozen_node) {
   size_t i;
+  C->frozen_pool = stv_arena_alloc(&C->S->a, (C->S->nti + 1) * sizeof(double));
+  if (C->frozen_pool == NULL) return STV_ENOMEM;
+  for (i = 0; i < C->S->nnodes; i++) {
+    const struct kept *k = &C->S->nodes[i];
+    const struct stv_template *tp;
+    if (k->existing >= 0 || !frozen_node[i]) continue;
+    tp = &C->p->tmpl[C->S->ti[k->tmpl].t];
+    C->frozen_cost += tp->price * k->mult;
+    if (tp->capacity_type != STV_CT_SPOT) continue;
+    C->frozen_pool[k->tmpl] += k->mult;
+    C->frozen_spot += k->mult;
+    C->frozen_spot_cost += tp->price * k->mult;
+  }
   double maxp = 0;
   int has_spot = 0;
   C->lp = glp_create_prob();
@@ -471,13 +487,14 @@ static int setup_master(struct cg *C) {
     C->n_col_N = glp_add_cols(C->lp, 1);
     glp_set_col_bnds(C->lp, C->n_col_N, GLP_LO, 0.0, 0.0);
     C->n_row_N = glp_add_rows(C->lp, 1);
-    glp_set_row_bnds(C->lp, C->n_row_N, GLP_FX, 0.0, 0.0);
+    glp_set_row_bnds(C->lp, C->n_row_N, GLP_FX, -C->frozen_spot, -C->frozen_spot);
     ind[1] = C->n_col_N;
     glp_set_mat_row(C->lp, C->n_row_N, 1, ind, val);
   }
   if (has_spot && C->share < 1.0) {
     C->share_row = glp_add_rows(C->lp, 1);
-    glp_set_row_bnds(C->lp, C->share_row, GLP_UP, 0.0, 0.0);
+    glp_set_row_bnds(C->lp, C->share_row, GLP_UP, 0.0,
+                     -(C->frozen_spot_cost - C->share * C->frozen_cost));
   }
   return 0;
 }
@@ -1263,8 +1280,8 @@ static double *residual_greedy(struct cg *C, int *rcp) {
     }
     while (again) {
       again = 0;
-      memset(pool, 0, (C->S->nti + 1) * sizeof(double));
-      nspot = 0;
+      memcpy(pool, C->frozen_pool, C->S->nti * sizeof(double));
+      nspot = C->frozen_spot;
       for (j = 0; j < C->ncol; j++)
         if (floors[j] > 0 && C->p->tmpl[C->S->ti[C->col[j].ti].t].capacity_type == STV_CT_SPOT) {
           pool[C->col[j].ti] += floors[j];
@@ -1599,7 +1616,7 @@ static int integral_costs(const struct cg *C) {
 static int solution_ok(const struct cg *C, const double *x) {
   const struct solve *S = C->S;
   double *cover = stv_calloc(C->nit + 1, sizeof(double)), *used = stv_calloc(S->nti + 1, sizeof(double));
-  double nspot = 0, spot = 0, all = 0;
+  double nspot = C->frozen_spot, spot = C->frozen_spot_cost, all = C->frozen_cost;
   size_t k, i;
   int ok = 1;
   if (cover == NULL || used == NULL) {
@@ -1623,7 +1640,8 @@ static int solution_ok(const struct cg *C, const double *x) {
     if (cover[i] + 1e-9 < C->it[i].demand) ok = 0;
   for (i = 0; i < S->nti && ok; i++) {
     if (C->limit[i] >= 0 && used[i] > (double)C->limit[i] + 1e-9) ok = 0;
-    if (C->n_row_N && C->p->tmpl[S->ti[i].t].capacity_type == STV_CT_SPOT && used[i] > C->frac * nspot + STV_SPOT_POOL_GRACE + 1e-9)
+    if (C->n_row_N && C->p->tmpl[S->ti[i].t].capacity_type == STV_CT_SPOT &&
+        used[i] + C->frozen_pool[i] > C->frac * nspot + STV_SPOT_POOL_GRACE + 1e-9)
       ok = 0;
   }
   if (ok && C->share_row && spot > C->share * all + 1e-9) ok = 0;
@@ -1876,7 +1894,7 @@ int stv__optimize(struct solve *S) {
     goto out;
   }
   term = glp_term_out(GLP_OFF);
-  if ((rc = setup_master(&C)) != 0 || (rc = seed_columns(&C, frozen_node)) != 0) goto out;
+  if ((rc = setup_master(&C, frozen_node)) != 0 || (rc = seed_columns(&C, frozen_node)) != 0) goto out;
   {
     /* The root LP gets half the time; the integer plan needs the rest. */
     double end = C.deadline;
