@@ -450,8 +450,21 @@ static char *render_json(const struct stv_recommend_result *r) {
   cJSON_AddNumberToObject(sum, "unschedulable_pods", (double)(plan->nunsched - h.unplaced));
   cJSON_AddNumberToObject(sum, "new_nodes", (double)plan->nnew);
   cJSON_AddNumberToObject(sum, "new_nodes_hourly_cost", plan->new_cost);
-  if (plan->has_lower_bound) cJSON_AddNumberToObject(sum, "lower_bound_hourly_cost", plan->lower_bound);
+  if (plan->has_lower_bound) {
+    cJSON_AddNumberToObject(sum, "lower_bound_hourly_cost", plan->lower_bound);
+    /* The gap: how far above the bound the plan may be, relative to the bound. */
+    if (plan->lower_bound > 0)
+      cJSON_AddNumberToObject(sum, "gap", (plan->new_cost - plan->lower_bound) / plan->lower_bound);
+  }
   cJSON_AddStringToObject(sum, "currency", pb->currency ? pb->currency : "USD");
+  if (plan->optimized) {
+    cJSON *opt = cJSON_AddObjectToObject(sum, "optimizer");
+    if (opt == NULL) goto out;
+    cJSON_AddNumberToObject(opt, "heuristic_hourly_cost", plan->heuristic_cost);
+    cJSON_AddBoolToObject(opt, "lp_converged", plan->lp_converged);
+    cJSON_AddNumberToObject(opt, "columns", (double)plan->columns);
+    cJSON_AddNumberToObject(opt, "time_limit_seconds", plan->solve_ms_budget / 1000.0);
+  }
   if (r->headroom.npods > 0 && !headroom_json(sum, r, &h)) goto out;
   nodes = cJSON_AddArrayToObject(root, "nodes");
   if (nodes == NULL) goto out;
@@ -612,6 +625,9 @@ static int render_table(const struct stv_recommend_result *r, const struct recom
       else
         out_printf(b, "\n");
     }
+    if (plan->optimized && plan->heuristic_cost > plan->new_cost + 1e-9)
+      out_printf(b, "  The optimizer saved %.4f %s/hour (%.2f/month) over the first heuristic plan.\n",
+                 plan->heuristic_cost - plan->new_cost, cur, (plan->heuristic_cost - plan->new_cost) * HOURS_PER_MONTH);
     out_printf(b, "\n");
   }
   if (hr) {
