@@ -463,7 +463,6 @@ static char *render_json(const struct stv_recommend_result *r) {
     cJSON_AddNumberToObject(opt, "heuristic_hourly_cost", plan->heuristic_cost);
     cJSON_AddBoolToObject(opt, "lp_converged", plan->lp_converged);
     cJSON_AddNumberToObject(opt, "columns", (double)plan->columns);
-    cJSON_AddNumberToObject(opt, "time_limit_seconds", plan->solve_ms_budget / 1000.0);
   }
   if (r->headroom.npods > 0 && !headroom_json(sum, r, &h)) goto out;
   nodes = cJSON_AddArrayToObject(root, "nodes");
