@@ -45,10 +45,10 @@ struct stv_repack_node {
   enum stv_repack_action action;
   enum stv_repack_keep keep;
   int priced;
-  double hourly;      /* when priced */
-  char why[240];      /* keep reason, or why it is unpriced */
+  double hourly; /* when priced */
+  char why[240]; /* keep reason, or why it is unpriced */
   uint32_t pods_moved;
-  int32_t with;       /* STV_REPACK_REPLACE: index into plan.nodes of its new node */
+  int32_t with; /* STV_REPACK_REPLACE: index into plan.nodes of its new node */
 };
 
 /* A movable pod that fits nowhere else; its node is kept. */
@@ -67,7 +67,7 @@ struct stv_repack_pdb {
 
 /* The what-if repack; arrays owned by it, freed with the result. */
 struct stv_repack {
-  struct stv_node *nodes; /* the snapshot's nodes as read (snap.nodes holds the kept ones) */
+  struct stv_node *nodes;     /* the snapshot's nodes as read (snap.nodes holds the kept ones) */
   struct stv_repack_node *rn; /* one per node */
   size_t nnodes;
   int32_t *add; /* indexes into plan.nodes of new nodes that replace nothing */

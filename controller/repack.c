@@ -119,11 +119,14 @@ static int setup_round(struct stv_repack *rp, struct stv_snapshot *s, const stru
     p->node_name = NULL;
     p->phase = s->classes[p->cls]->daemonset ? STV_PHASE_SUCCEEDED : STV_PHASE_PENDING;
   }
-  if ((rc = stv_snapshot_set_nodes(s, kept, nk)) != 0) return stv_err_set(err, rc, "repack: %s", stv_strerror(rc));
+  if ((rc = stv_snapshot_set_nodes(s, kept, nk)) != 0)
+    return stv_err_set(err, rc, "repack: %s", stv_strerror(rc));
   return stv_snapshot_finish(s, err);
 }
 
-static int same(const char *a, const char *b) { return a != NULL && b != NULL && strcmp(a, b) == 0; }
+static int same(const char *a, const char *b) {
+  return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
 
 /*
  * After a round: keeps the node of every movable pod that fits nowhere
@@ -300,7 +303,8 @@ int stv_repack_run(const struct stv_recommend_args *a, struct stv_recommend_resu
   kmap = stv_calloc(s->nnodes + 1, sizeof(*kmap));
   sp = stv_calloc(s->npods + 1, sizeof(*sp));
   home = stv_calloc(s->npods + 1, sizeof(*home));
-  if (rp->nodes == NULL || rp->rn == NULL || kept == NULL || kmap == NULL || sp == NULL || home == NULL) goto oom;
+  if (rp->nodes == NULL || rp->rn == NULL || kept == NULL || kmap == NULL || sp == NULL || home == NULL)
+    goto oom;
   if (s->nnodes) memcpy(rp->nodes, s->nodes, s->nnodes * sizeof(*s->nodes));
   for (i = 0; i < s->npods; i++) {
     const struct stv_pod *p = &s->pods[i];
@@ -467,12 +471,13 @@ int stv_repack_add_json(const struct stv_recommend_result *r, cJSON *root) {
 
 static void put_old(struct stv_buf *b, const struct stv_repack *rp, size_t i) {
   const struct stv_node *n = &rp->nodes[i];
-  stv_buf_printf(b, "  %-36s %-18s %-10s %-12s %10.4f %6u", n->name, n->instance_type ? n->instance_type : "-",
-                 node_ct(n), n->zone ? n->zone : "-", rp->rn[i].hourly, rp->rn[i].pods_moved);
+  stv_buf_printf(b, "  %-36s %-18s %-10s %-12s %10.4f %6u", n->name,
+                 n->instance_type ? n->instance_type : "-", node_ct(n), n->zone ? n->zone : "-",
+                 rp->rn[i].hourly, rp->rn[i].pods_moved);
 }
 
-int stv_repack_render_table(const struct stv_recommend_result *r, const char *catalog, const char *capacity_types,
-                            struct stv_buf *b) {
+int stv_repack_render_table(const struct stv_recommend_result *r, const char *catalog,
+                            const char *capacity_types, struct stv_buf *b) {
   const struct stv_repack *rp = &r->repack;
   const struct stv_snapshot *s = &r->snap;
   const char *cur = r->problem.currency ? r->problem.currency : "USD";
@@ -488,17 +493,18 @@ int stv_repack_render_table(const struct stv_recommend_result *r, const char *ca
   stv_buf_printf(b, "  %-10s %6s %12s %12s\n", "", "NODES", "PER HOUR", "PER MONTH");
   stv_buf_printf(b, "  %-10s %6zu %12.4f %12.2f\n", "current", rp->nnodes - rp->nunpriced, rp->current_hourly,
                  rp->current_hourly * HOURS_PER_MONTH);
-  stv_buf_printf(b, "  %-10s %6zu %12.4f %12.2f\n", "proposed", nkeep - rp->nunpriced + nnew, rp->proposed_hourly,
-                 rp->proposed_hourly * HOURS_PER_MONTH);
-  stv_buf_printf(b, "\nMonthly saving: %.2f %s (%zu pods moved; %zu nodes removed, %zu replaced, %zu added, %zu kept)\n",
-                 rp->monthly_savings, cur, rp->pods_moved, nrem, nrep, rp->nadd, nkeep);
+  stv_buf_printf(b, "  %-10s %6zu %12.4f %12.2f\n", "proposed", nkeep - rp->nunpriced + nnew,
+                 rp->proposed_hourly, rp->proposed_hourly * HOURS_PER_MONTH);
+  stv_buf_printf(
+      b, "\nMonthly saving: %.2f %s (%zu pods moved; %zu nodes removed, %zu replaced, %zu added, %zu kept)\n",
+      rp->monthly_savings, cur, rp->pods_moved, nrem, nrep, rp->nadd, nkeep);
   if (rp->nunpriced)
     stv_buf_printf(b, "(%zu unpriced node%s kept as %s and left out of both costs)\n", rp->nunpriced,
                    rp->nunpriced == 1 ? "" : "s", rp->nunpriced == 1 ? "it is" : "they are");
   stv_buf_printf(b, "\n");
   if (nrem) {
-    stv_buf_printf(b, "Remove\n  %-36s %-18s %-10s %-12s %10s %6s\n", "NODE", "INSTANCE TYPE", "CAPACITY", "ZONE",
-                   "PER HOUR", "PODS");
+    stv_buf_printf(b, "Remove\n  %-36s %-18s %-10s %-12s %10s %6s\n", "NODE", "INSTANCE TYPE", "CAPACITY",
+                   "ZONE", "PER HOUR", "PODS");
     for (i = 0; i < rp->nnodes; i++)
       if (rp->rn[i].action == STV_REPACK_REMOVE) {
         put_old(b, rp, i);
@@ -507,8 +513,8 @@ int stv_repack_render_table(const struct stv_recommend_result *r, const char *ca
     stv_buf_printf(b, "\n");
   }
   if (nrep) {
-    stv_buf_printf(b, "Replace\n  %-36s %-18s %-10s %-12s %10s %6s   %s\n", "NODE", "INSTANCE TYPE", "CAPACITY", "ZONE",
-                   "PER HOUR", "PODS", "WITH");
+    stv_buf_printf(b, "Replace\n  %-36s %-18s %-10s %-12s %10s %6s   %s\n", "NODE", "INSTANCE TYPE",
+                   "CAPACITY", "ZONE", "PER HOUR", "PODS", "WITH");
     for (i = 0; i < rp->nnodes; i++)
       if (rp->rn[i].action == STV_REPACK_REPLACE) {
         const struct stv_template *t = &r->problem.tmpl[r->plan.nodes[rp->rn[i].with].tmpl];
@@ -519,8 +525,8 @@ int stv_repack_render_table(const struct stv_recommend_result *r, const char *ca
     stv_buf_printf(b, "\n");
   }
   if (rp->nadd) {
-    stv_buf_printf(b, "Add\n  %-36s %-18s %-10s %-12s %10s %6s\n", "NODE", "INSTANCE TYPE", "CAPACITY", "ZONE",
-                   "PER HOUR", "PODS");
+    stv_buf_printf(b, "Add\n  %-36s %-18s %-10s %-12s %10s %6s\n", "NODE", "INSTANCE TYPE", "CAPACITY",
+                   "ZONE", "PER HOUR", "PODS");
     for (i = 0; i < rp->nadd; i++) {
       const struct stv_plan_node *pn = &r->plan.nodes[rp->add[i]];
       const struct stv_template *t = &r->problem.tmpl[pn->tmpl];
@@ -534,8 +540,8 @@ int stv_repack_render_table(const struct stv_recommend_result *r, const char *ca
     for (i = 0; i < rp->nnodes; i++)
       if (rp->rn[i].action == STV_REPACK_KEEP)
         stv_buf_printf(b, "  %-36s %-18s %s: %s\n", rp->nodes[i].name,
-                       rp->nodes[i].instance_type ? rp->nodes[i].instance_type : "-", keep_name(rp->rn[i].keep),
-                       rp->rn[i].why);
+                       rp->nodes[i].instance_type ? rp->nodes[i].instance_type : "-",
+                       keep_name(rp->rn[i].keep), rp->rn[i].why);
     stv_buf_printf(b, "\n");
   }
   if (rp->nunplaced) {
@@ -548,7 +554,8 @@ int stv_repack_render_table(const struct stv_recommend_result *r, const char *ca
     stv_buf_printf(b, "\n");
   }
   if (rp->npdb) {
-    stv_buf_printf(b, "PodDisruptionBudgets that moving these pods at once would exceed (move them in steps)\n");
+    stv_buf_printf(b,
+                   "PodDisruptionBudgets that moving these pods at once would exceed (move them in steps)\n");
     for (i = 0; i < rp->npdb; i++) {
       const struct stv_pdb *p = &s->pdbs[rp->pdb[i].pdb];
       stv_buf_printf(b, "  %s/%s: %u of its %u pods move, it allows %lld at a time\n", p->ns, p->name,
@@ -558,6 +565,7 @@ int stv_repack_render_table(const struct stv_recommend_result *r, const char *ca
   }
   if (rp->pods_left_out)
     stv_buf_printf(b, "Note: %zu pending pod%s left out (stevedore recommend without --mode plans %s).\n",
-                   rp->pods_left_out, rp->pods_left_out == 1 ? "" : "s", rp->pods_left_out == 1 ? "it" : "them");
+                   rp->pods_left_out, rp->pods_left_out == 1 ? "" : "s",
+                   rp->pods_left_out == 1 ? "it" : "them");
   return b->err;
 }

@@ -15,19 +15,23 @@
 
 #define CATALOG STV_SOURCE_ROOT "/tests/data/tiny_catalog.json"
 
-#define NODE(name, type)                                                                                          \
-  "{\"kind\":\"Node\",\"metadata\":{\"name\":\"" name "\",\"labels\":{\"node.kubernetes.io/instance-type\":\"" type \
-  "\",\"topology.kubernetes.io/zone\":\"us-east-1a\",\"kubernetes.io/arch\":\"amd64\"}},"                         \
+#define NODE(name, type)                                                                  \
+  "{\"kind\":\"Node\",\"metadata\":{\"name\":\"" name                                     \
+  "\",\"labels\":{\"node.kubernetes.io/instance-type\":\"" type                           \
+  "\",\"topology.kubernetes.io/zone\":\"us-east-1a\",\"kubernetes.io/arch\":\"amd64\"}}," \
   "\"status\":{\"allocatable\":{\"cpu\":\"4\",\"memory\":\"16Gi\",\"pods\":\"110\"}}}"
 
-#define POD_META(name, extra)                                                                                     \
-  "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"" name "\",\"namespace\":\"default\",\"labels\":{\"app\":\"web\"}" extra "}"
+#define POD_META(name, extra)                        \
+  "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"" name \
+  "\",\"namespace\":\"default\",\"labels\":{\"app\":\"web\"}" extra "}"
 
-#define OWNED ",\"ownerReferences\":[{\"kind\":\"ReplicaSet\",\"name\":\"web-1\",\"uid\":\"u1\",\"controller\":true}]"
+#define OWNED \
+  ",\"ownerReferences\":[{\"kind\":\"ReplicaSet\",\"name\":\"web-1\",\"uid\":\"u1\",\"controller\":true}]"
 
-#define POD(name, node, extra)                                                                                    \
-  POD_META(name, extra) ",\"spec\":{\"nodeName\":\"" node "\",\"containers\":[{\"name\":\"c\",\"resources\":"    \
-                        "{\"requests\":{\"cpu\":\"1\",\"memory\":\"1Gi\"}}}]},\"status\":{\"phase\":\"Running\"}}"
+#define POD(name, node, extra)                                                          \
+  POD_META(name, extra)                                                                 \
+  ",\"spec\":{\"nodeName\":\"" node "\",\"containers\":[{\"name\":\"c\",\"resources\":" \
+  "{\"requests\":{\"cpu\":\"1\",\"memory\":\"1Gi\"}}}]},\"status\":{\"phase\":\"Running\"}}"
 
 /* Writes text to a fresh temporary file; its name goes to path. */
 static int write_tmp(const char *text, char *path, size_t size) {
@@ -79,9 +83,11 @@ TEST(should_price_a_node_by_type_capacity_type_and_zone_and_say_why_not) {
   int mean = -1;
   char why[200];
   CHECK_EQ_INT(stv_catalog_load(&c, CATALOG, &err), 0);
-  CHECK_EQ_INT(stv_catalog_price(&c, "c.large", STV_CT_ON_DEMAND, "us-east-1a", &price, &mean, why, sizeof(why)), 0);
+  CHECK_EQ_INT(
+      stv_catalog_price(&c, "c.large", STV_CT_ON_DEMAND, "us-east-1a", &price, &mean, why, sizeof(why)), 0);
   CHECK(fabs(price - 0.15) < 1e-12 && mean == 0);
-  CHECK_EQ_INT(stv_catalog_price(&c, "c.large", STV_CT_SPOT, "us-east-1z", &price, &mean, why, sizeof(why)), 0);
+  CHECK_EQ_INT(stv_catalog_price(&c, "c.large", STV_CT_SPOT, "us-east-1z", &price, &mean, why, sizeof(why)),
+               0);
   CHECK(fabs(price - 0.07) < 1e-12 && mean == 1);
   CHECK_EQ_INT(stv_catalog_price(&c, "x.huge", STV_CT_ON_DEMAND, NULL, &price, &mean, why, sizeof(why)),
                STV_ENOTFOUND);
@@ -118,11 +124,23 @@ TEST(should_find_nodes_by_name_after_their_set_is_replaced) {
 
 TEST(should_repack_half_empty_nodes_onto_fewer_and_keep_the_do_not_disrupt_node) {
   static const char text[] =
-      "{\"kind\":\"List\",\"items\":[" NODE("n0", "c.large") "," NODE("n1", "c.large") "," NODE("n2", "c.large") "," NODE(
-          "n3", "c.large") "," POD("p0", "n0", OWNED) "," POD("p1", "n1", OWNED) "," POD("p2", "n2", OWNED) "," POD("p3",
-                                                                                                              "n3",
-                                                                                                              OWNED
-                                                                                                              ",\"annotations\":{\"stevedore.io/do-not-disrupt\":\"true\"}") "]}";
+      "{\"kind\":\"List\",\"items\":[" NODE("n0", "c.large") "," NODE("n1", "c.large") "," NODE(
+          "n2",
+          "c.large") "," NODE("n3",
+                              "c.large") "," POD("p0", "n0",
+                                                 OWNED) "," POD("p1", "n1",
+                                                                OWNED) "," POD("p2", "n2",
+                                                                               OWNED) "," POD("p3", "n3",
+                                                                                              OWNED ",\"annot"
+                                                                                                    "ations\""
+                                                                                                    ":{"
+                                                                                                    "\"steved"
+                                                                                                    "ore.io/"
+                                                                                                    "do-not-"
+                                                                                                    "disrupt"
+                                                                                                    "\":"
+                                                                                                    "\"true\""
+                                                                                                    "}") "]}";
   struct stv_recommend_result r;
   const struct stv_repack_node *n3;
   size_t i, removed = 0;
