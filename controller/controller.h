@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include <cjson/cJSON.h>
+
 #include "config.h"
 #include "packer.h"
 #include "pricing.h"
@@ -30,6 +32,7 @@ struct stv_recommend_args {
   const struct stv_headroom_unit *headroom; /* manual headroom units */
   size_t nheadroom;
   double headroom_percent; /* automatic headroom, % of existing allocatable; 0 = none */
+  int repack;              /* what-if repack (docs/repack.md) instead of pending pods */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -75,6 +78,61 @@ int stv_headroom_add(struct stv_snapshot *s, const struct stv_headroom_unit *man
 /* Seconds on the monotonic clock: the optimizer's stv_problem.clock. */
 double stv_monotonic_seconds(void);
 
+/* What the what-if repack does with an existing node. */
+enum stv_repack_action { STV_REPACK_KEEP = 0, STV_REPACK_REMOVE, STV_REPACK_REPLACE };
+
+/* Why an existing node is kept (STV_REPACK_KEEP). */
+enum stv_repack_keep {
+  STV_KEEP_NOT = 0,     /* not kept: removed or replaced */
+  STV_KEEP_UNMOVABLE,   /* holds a pod that must not move */
+  STV_KEEP_UNPRICED,    /* not priced from the catalogue: left as it is */
+  STV_KEEP_UNPLACEABLE, /* holds a movable pod that fits nowhere else */
+  STV_KEEP_MATCHED      /* the plan wants a node just like it */
+};
+
+/* One existing node in the repack, in snapshot order. */
+struct stv_repack_node {
+  enum stv_repack_action action;
+  enum stv_repack_keep keep;
+  int priced;
+  double hourly; /* when priced */
+  char why[240]; /* keep reason, or why it is unpriced */
+  uint32_t pods_moved;
+  int32_t with; /* STV_REPACK_REPLACE: index into plan.nodes of its new node */
+};
+
+/* A movable pod that fits nowhere else; its node is kept. */
+struct stv_repack_unplaced {
+  uint32_t pod;  /* index into snap.pods */
+  uint32_t node; /* index into stv_repack.nodes */
+  char reason[200];
+};
+
+/* A PodDisruptionBudget that evicting the moved pods at once would break. */
+struct stv_repack_pdb {
+  uint32_t pdb; /* index into snap.pdbs */
+  uint32_t pods, moved;
+  int64_t allowed; /* disruptions the budget allows with every pod healthy */
+};
+
+/* The what-if repack; arrays owned by it, freed with the result. */
+struct stv_repack {
+  struct stv_node *nodes;     /* the snapshot's nodes as read (snap.nodes holds the kept ones) */
+  struct stv_repack_node *rn; /* one per node */
+  size_t nnodes;
+  int32_t *add; /* indexes into plan.nodes of new nodes that replace nothing */
+  size_t nadd;
+  struct stv_repack_unplaced *unplaced;
+  size_t nunplaced, cap_unplaced;
+  struct stv_repack_pdb *pdb;
+  size_t npdb;
+  double current_hourly, proposed_hourly, monthly_savings;
+  size_t nunpriced;
+  size_t pods_moved;
+  size_t pods_left_out; /* pending in the snapshot: not part of the what-if */
+  size_t rounds;        /* plans made (matching and unplaceable pods re-plan) */
+};
+
 /* A recommendation and everything it points into; close with _close. */
 struct stv_recommend_result {
   struct stv_snapshot snap;
@@ -84,7 +142,8 @@ struct stv_recommend_result {
   struct stv_problem problem;
   struct stv_plan plan;
   struct stv_headroom headroom; /* the virtual pods added to snap */
-  int have_snap, have_catalog, have_templates, have_plan;
+  struct stv_repack repack;
+  int have_snap, have_catalog, have_templates, have_plan, have_repack;
   double read_ms, catalog_ms, pack_ms; /* wall time of each phase */
 };
 
@@ -100,6 +159,24 @@ void stv_recommend_result_close(struct stv_recommend_result *r);
 
 /* The plan as the JSON contract documented in README.md; free with cJSON_free. NULL on ENOMEM. */
 char *stv_recommend_render_json(const struct stv_recommend_result *r);
+
+/*
+ * The what-if repack (controller/repack.c): with r's snapshot read and its
+ * catalogue and templates built, plans the cheapest cluster for the
+ * movable pods and fills r->repack and r->plan (have_repack, have_plan).
+ * Changes r->snap for good: its nodes become the kept ones, the moved pods
+ * pending. a and r are borrowed. Returns 0, STV_ENOMEM, or the packer's
+ * error, with err set.
+ */
+int stv_repack_run(const struct stv_recommend_args *a, struct stv_recommend_result *r, struct stv_err *err);
+void stv_repack_close(struct stv_repack *rp);
+
+/* Adds summary.mode and the "repack" object to root (borrowed). Returns 0 or STV_ENOMEM. */
+int stv_repack_add_json(const struct stv_recommend_result *r, cJSON *root);
+
+/* The repack as a table for a person, appended to out. Returns 0 or out's error. */
+int stv_repack_render_table(const struct stv_recommend_result *r, const char *catalog,
+                            const char *capacity_types, struct stv_buf *out);
 
 /* `stevedore recommend ARGS`; returns the process exit status. */
 int stv_cmd_recommend(int argc, char **argv);

@@ -32,6 +32,7 @@ struct recommend_opts {
   double time_limit, max_share, pool_fraction, restart_cost, headroom_percent;
   struct stv_headroom_unit unit; /* --headroom-count/-cpu/-memory */
   char capacity_types[64];       /* the allowed types, for the table's header */
+  int repack;                    /* --mode repack */
 };
 
 static void usage(FILE *f) {
@@ -61,7 +62,11 @@ static void usage(FILE *f) {
              "      --headroom-cpu Q       kept free (replaces the file's manual headroom; N\n"
              "      --headroom-memory Q    defaults to 1; --headroom-count 0 turns it off)\n"
              "      --headroom-automatic P keep P%% of the existing nodes' cpu and memory free\n"
+             "  -m, --mode MODE            pending (default): plan the pending pods; repack:\n"
+             "                             the cheapest cluster for every movable pod against\n"
+             "                             the current cost (docs/repack.md)\n"
              "  -o, --output FORMAT        table (default) or json\n"
+             "      --time-limit SECONDS   optimizer budget per plan (default 10; 0: heuristic)\n"
              "  -q, --quiet                no notes on standard error\n"
              "  -h, --help                 this help\n"
              "\n"
@@ -103,6 +108,7 @@ static int parse_opts(int argc, char **argv, struct recommend_opts *o, struct st
       {"headroom-cpu", required_argument, NULL, O_HR_CPU},
       {"headroom-memory", required_argument, NULL, O_HR_MEMORY},
       {"headroom-automatic", required_argument, NULL, O_HR_AUTO},
+      {"mode", required_argument, NULL, 'm'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   int ch;
@@ -113,7 +119,7 @@ static int parse_opts(int argc, char **argv, struct recommend_opts *o, struct st
   if (o->snapshots == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
   opterr = 0;
   optind = 1;
-  while ((ch = getopt_long(argc, argv, ":s:c:o:qh", longopts, NULL)) != -1) {
+  while ((ch = getopt_long(argc, argv, ":s:c:o:m:qh", longopts, NULL)) != -1) {
     switch (ch) {
     case 's':
       o->snapshots[o->nsnapshots++] = optarg;
@@ -139,6 +145,14 @@ static int parse_opts(int argc, char **argv, struct recommend_opts *o, struct st
       break;
     case 'q':
       o->quiet = 1;
+      break;
+    case 'm':
+      if (strcmp(optarg, "repack") == 0)
+        o->repack = 1;
+      else if (strcmp(optarg, "pending") == 0)
+        o->repack = 0;
+      else
+        return stv_err_set(err, STV_EINVAL, "--mode: unknown mode \"%s\" (use pending or repack)", optarg);
       break;
     case O_TIME_LIMIT:
       if (stv_config_parse_duration(optarg, &o->time_limit, err) != 0) return flag_error(err, "--time-limit");
@@ -431,13 +445,13 @@ static int headroom_json(cJSON *sum, const struct stv_recommend_result *r, const
   return 1;
 }
 
-static char *render_json(const struct stv_recommend_result *r) {
+static cJSON *plan_json(const struct stv_recommend_result *r) {
   const struct stv_problem *pb = &r->problem;
   const struct stv_plan *plan = &r->plan;
   const struct stv_snapshot *s = pb->snap;
   cJSON *root = cJSON_CreateObject(), *sum, *nodes, *un;
   struct headroom_stats h;
-  char *text = NULL, name[600];
+  char name[600];
   size_t i;
   uint32_t q;
   if (root == NULL) return NULL;
@@ -523,10 +537,10 @@ static char *render_json(const struct stv_recommend_result *r) {
     cJSON_AddStringToObject(u, "pod", name);
     cJSON_AddStringToObject(u, "reason", plan->unsched[i].reason);
   }
-  text = cJSON_Print(root);
+  return root;
 out:
   cJSON_Delete(root);
-  return text;
+  return NULL;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -747,13 +761,18 @@ int stv_recommend_run(const struct stv_recommend_args *a, struct stv_recommend_r
     stv_spot_policy_default(&pb.spot);
   r->problem = pb;
   t0 = now_ms();
-  if ((rc = stv_optimize(&r->problem, &r->plan, err)) != 0) return rc;
-  r->have_plan = 1;
+  if (a->repack) {
+    if ((rc = stv_repack_run(a, r, err)) != 0) return rc;
+  } else {
+    if ((rc = stv_optimize(&r->problem, &r->plan, err)) != 0) return rc;
+    r->have_plan = 1;
+  }
   r->pack_ms = now_ms() - t0;
   return 0;
 }
 
 void stv_recommend_result_close(struct stv_recommend_result *r) {
+  if (r->have_repack) stv_repack_close(&r->repack);
   if (r->have_plan) stv_plan_close(&r->plan);
   if (r->have_templates) stv_templates_close(&r->templates);
   if (r->have_catalog) stv_catalog_close(&r->catalog);
@@ -762,7 +781,12 @@ void stv_recommend_result_close(struct stv_recommend_result *r) {
 }
 
 char *stv_recommend_render_json(const struct stv_recommend_result *r) {
-  return render_json(r);
+  cJSON *root = plan_json(r);
+  char *text = NULL;
+  if (root == NULL) return NULL;
+  if (!r->have_repack || stv_repack_add_json(r, root) == 0) text = cJSON_Print(root);
+  cJSON_Delete(root);
+  return text;
 }
 
 /* Notes each node pool that admits no offering of the catalogue: a likely typo in its filters. */
@@ -830,6 +854,7 @@ int stv_cmd_recommend(int argc, char **argv) {
   a.headroom = cfg.headroom;
   a.nheadroom = cfg.nheadroom;
   a.headroom_percent = cfg.headroom_percent;
+  a.repack = o.repack;
   rc = stv_recommend_run(&a, &r, &err);
   if (rc != 0) {
     fprintf(stderr, "stevedore recommend: %s\n", err.msg[0] ? err.msg : stv_strerror(rc));
@@ -851,6 +876,17 @@ int stv_cmd_recommend(int argc, char **argv) {
     }
     fputs(json, stdout);
     fputc('\n', stdout);
+  } else if (o.repack) {
+    struct stv_buf tb;
+    stv_buf_init(&tb);
+    if (stv_repack_render_table(&r, o.catalog, o.capacity_types, &tb) != 0) {
+      stv_buf_close(&tb);
+      fprintf(stderr, "stevedore recommend: out of memory while writing the plan\n");
+      status = 1;
+      goto out;
+    }
+    if (tb.len) fwrite(tb.data, 1, tb.len, stdout);
+    stv_buf_close(&tb);
   } else {
     if (render_table(&r, &o, &b) != 0) {
       fprintf(stderr, "stevedore recommend: out of memory while writing the plan\n");

@@ -312,6 +312,20 @@ int32_t stv_snapshot_find_node(const struct stv_snapshot *s, const char *name) {
   return -1;
 }
 
+int stv_snapshot_set_nodes(struct stv_snapshot *s, const struct stv_node *nodes, size_t n) {
+  size_t i;
+  int rc;
+  if (n > 0 && (rc = stv_grow((void **)&s->nodes, &s->cap_nodes, n, sizeof(*s->nodes))) != 0) return rc;
+  /* nodes may alias s->nodes (a prefix of it); memmove keeps that safe. */
+  if (n > 0 && nodes != s->nodes) memmove(s->nodes, nodes, n * sizeof(*nodes));
+  s->nnodes = n;
+  while (s->node_cap < 2 * n + 2) s->node_cap = s->node_cap ? s->node_cap * 2 : 128;
+  if ((rc = node_rehash(s)) != 0) return rc;
+  for (i = 0; i < n; i++)
+    if (stv_snapshot_find_node(s, s->nodes[i].name) != (int32_t)i) return STV_ECONFLICT;
+  return 0;
+}
+
 int stv_snapshot_add_node(struct stv_snapshot *s, const struct stv_node *n) {
   struct stv_node *d;
   size_t j;

@@ -266,6 +266,16 @@ int stv_snapshot_add_namespace(struct stv_snapshot *s, const struct stv_namespac
  */
 int stv_snapshot_finish(struct stv_snapshot *s, struct stv_err *err);
 
+/*
+ * Replaces s's nodes by nodes[0..n) (borrowed: structs whose strings,
+ * labels and taints already live in s, such as a saved copy of s->nodes)
+ * and rebuilds the lookup by name. Pods keep their spec.nodeName; call
+ * stv_snapshot_finish afterwards to bind them again (a pod naming a node
+ * no longer present makes it fail, so unbind those first). Returns 0,
+ * STV_ECONFLICT when two nodes share a name, or STV_ENOMEM.
+ */
+int stv_snapshot_set_nodes(struct stv_snapshot *s, const struct stv_node *nodes, size_t n);
+
 /* Returns 1 when ns is covered by term for a pod in namespace self_ns. */
 int stv_term_covers_ns(const struct stv_snapshot *s, const struct stv_pod_term *term, const char *self_ns,
                        const char *ns);

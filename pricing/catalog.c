@@ -848,3 +848,36 @@ int64_t stv_resource_get(const struct stv_resource *res, uint32_t nres,
   }
   return 0;
 }
+
+int stv_catalog_price(const struct stv_catalog *c, const char *type, enum stv_capacity_type ct,
+                      const char *zone, double *price, int *zone_mean, char *reason, size_t size) {
+  const struct stv_instance_type *it = type != NULL ? stv_catalog_find(c, type) : NULL;
+  double sum = 0;
+  size_t nsame = 0;
+  uint32_t k;
+  *zone_mean = 0;
+  if (it == NULL) {
+    if (reason != NULL)
+      snprintf(reason, size, type ? "instance type %s is not in the catalogue" : "no instance type label%s",
+               type ? type : "");
+    return STV_ENOTFOUND;
+  }
+  for (k = 0; k < it->noff; k++) {
+    const struct stv_offering *off = &it->off[k];
+    if (off->capacity_type != ct) continue;
+    if (zone != NULL && off->zone != NULL && strcmp(off->zone, zone) == 0) {
+      *price = off->price;
+      return 0;
+    }
+    sum += off->price;
+    nsame++;
+  }
+  if (nsame == 0) {
+    if (reason != NULL)
+      snprintf(reason, size, "the catalogue has no %s offering of %s", stv_capacity_type_name(ct), type);
+    return STV_ENOTFOUND;
+  }
+  *price = sum / (double)nsame;
+  *zone_mean = 1;
+  return 0;
+}

@@ -95,6 +95,17 @@ const struct stv_instance_type *stv_catalog_find(const struct stv_catalog *c,
                                                  const char *name);
 
 /*
+ * The hourly price of one node of instance type type (borrowed) bought as
+ * ct in zone (borrowed, may be NULL), as `stevedore report` prices existing
+ * nodes: the offering in that zone, else the mean of the type's ct
+ * offerings (*zone_mean set to 1). Returns 0 with *price set;
+ * STV_ENOTFOUND when the type is not in c, or has no ct offering; reason
+ * (size bytes, may be NULL) then says which.
+ */
+int stv_catalog_price(const struct stv_catalog *c, const char *type, enum stv_capacity_type ct,
+                      const char *zone, double *price, int *zone_mean, char *reason, size_t size);
+
+/*
  * Returns the value of resource name (borrowed) in res[0..nres) (a type's
  * capacity or allocatable), or 0 when the type does not have it.
  */

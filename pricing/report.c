@@ -571,7 +571,6 @@ static int price_node_inner(struct stv_report *r, struct nrec *n, const struct s
                             struct stv_err *err) {
   struct stv__report_state *st = r->st;
   const struct stv_catalog *cat = r->opts.catalog;
-  const struct stv_instance_type *it;
   const char *ct = cn->capacity_type, *type = cn->instance_type, *zone = cn->zone;
   enum stv_capacity_type ctv;
   size_t i;
@@ -628,32 +627,20 @@ static int price_node_inner(struct stv_report *r, struct nrec *n, const struct s
     rc = add_unpriced(r, n, type, "no catalogue and no price override for %s", type);
     return rc ? oom(err) : 0;
   }
-  if ((it = stv_catalog_find(cat, type)) == NULL) {
+  if (stv_catalog_find(cat, type) == NULL) {
     rc = add_unpriced(r, n, type, "instance type %s is not in the catalogue %s; set its price in the config", type,
                       st->catalog_name);
     return rc ? oom(err) : 0;
   }
   {
-    double sum = 0;
-    size_t nsame = 0;
-    for (k = 0; k < it->noff; k++) {
-      const struct stv_offering *off = &it->off[k];
-      if (off->capacity_type != ctv) continue;
-      if (zone != NULL && off->zone != NULL && strcmp(off->zone, zone) == 0) {
-        n->priced = 1;
-        n->price = off->price;
-        return 0;
-      }
-      sum += off->price;
-      nsame++;
-    }
-    if (nsame == 0) {
+    int zone_mean;
+    if (stv_catalog_price(cat, type, ctv, zone, &n->price, &zone_mean, NULL, 0) != 0) {
       rc = add_unpriced(r, n, type, "the catalogue %s has no %s offering of %s; set its price in the config",
                         st->catalog_name, ct, type);
       return rc ? oom(err) : 0;
     }
     n->priced = 1;
-    n->price = sum / (double)nsame;
+    if (!zone_mean) return 0;
     snprintf(key, sizeof(key), "zone\x1f%s\x1f%s\x1f%s", type, ct, zone ? zone : "");
     if (zone != NULL)
       rc = note_once(r, key,

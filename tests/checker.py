@@ -18,6 +18,7 @@ Library use:
 Command line:
     checker.py SNAPSHOT... --catalog CATALOG.json --plan PLAN.json
                [--capacity-types reserved,on-demand] [--no-completeness]
+               [--repack]   (a `recommend --mode repack` plan: check_repack)
 Exit 0 when the plan is feasible, 1 with every violation printed otherwise,
 2 when the checker's own inputs cannot be read.
 
@@ -393,10 +394,28 @@ def with_spot_opt_out(spec):
     return spec
 
 
+def unmovable_reason(obj):
+    """Why the what-if repack must leave this pod where it is (DaemonSet
+    pods aside), or None: a static (mirror) pod, local storage (emptyDir or
+    hostPath), stevedore.io/do-not-disrupt: "true", or no owner at all."""
+    meta = obj.get("metadata") or {}
+    ann = meta.get("annotations") or {}
+    if "kubernetes.io/config.mirror" in ann:
+        return "mirror pod"
+    for v in (obj.get("spec") or {}).get("volumes") or []:
+        if isinstance(v, dict) and ("emptyDir" in v or "hostPath" in v):
+            return "local storage"
+    if ann.get("stevedore.io/do-not-disrupt") == "true":
+        return "do-not-disrupt"
+    if not meta.get("ownerReferences"):
+        return "bare pod"
+    return None
+
+
 class Pod(object):
     __slots__ = ("ns", "name", "key", "labels", "spec", "node_name", "phase",
                  "ds_uid", "req", "tolerations", "aff_terms", "anti_terms",
-                 "spread", "terminating", "source")
+                 "spread", "terminating", "source", "unmovable")
 
     def __init__(self, obj, source):
         meta = obj.get("metadata") or {}
@@ -417,6 +436,7 @@ class Pod(object):
             if ref.get("kind") == "DaemonSet":
                 self.ds_uid = ref.get("uid") or (self.ns + "/" + str(ref.get("name")))
         self.source = source
+        self.unmovable = unmovable_reason(obj)
         try:
             self.req = pod_requests(self.spec)
         except ValueError as e:
@@ -1469,10 +1489,110 @@ def parse_capacity_types(s):
     return out
 
 
+def check_repack(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES):
+    """Checks a `recommend --mode repack` plan. inp is changed: the nodes the
+    plan removes are dropped and their pods made pending, as the plan sees
+    the cluster, before the plan itself is checked with check_plan. Besides
+    check_plan's rules: the nodes split exactly into keep, remove and
+    replace; no removed node holds an unmovable pod; pods_moved per node;
+    the new nodes are exactly the replacements and additions; the proposed
+    cost is the current one less the removed nodes plus the new ones; the
+    monthly saving is 730 hours of the difference; no pod is left
+    unschedulable (a pod that fits nowhere keeps its node)."""
+    r = Result()
+    rp = plan.get("repack") if isinstance(plan, dict) else None
+    if not isinstance(rp, dict):
+        r.v("repack", "plan has no repack object")
+        return r
+    if (plan.get("summary") or {}).get("mode") != "repack":
+        r.v("repack", "summary.mode is not \"repack\"")
+    for k in ("current_hourly_cost", "proposed_hourly_cost", "monthly_savings"):
+        if not _num(rp.get(k)):
+            r.v("format", "repack.%s is not a number" % k)
+            return r
+    for k in ("remove", "replace", "add", "keep", "unpriced_nodes", "pdb_warnings"):
+        if not isinstance(rp.get(k), list):
+            r.v("format", "repack.%s is not an array" % k)
+            return r
+    removed = {}
+    for k in ("remove", "replace"):
+        for e in rp[k]:
+            if not isinstance(e, dict) or not isinstance(e.get("name"), str) or not _num(e.get("hourly_cost")):
+                r.v("format", "repack.%s has a malformed entry %r" % (k, e))
+                continue
+            if e["name"] in removed:
+                r.v("repack", "node %s removed twice" % e["name"])
+            removed[e["name"]] = e
+            if k == "replace" and not isinstance(e.get("with"), dict):
+                r.v("format", "repack.replace %s has no 'with'" % e["name"])
+    keep = set()
+    for name in rp["keep"]:
+        if name in keep or name in removed:
+            r.v("repack", "node %s listed twice" % name)
+        keep.add(name)
+    for name in inp.node_order:
+        if name not in keep and name not in removed:
+            r.v("repack", "node %s is neither kept nor removed" % name)
+    for name in list(keep) + list(removed):
+        if name not in inp.nodes:
+            r.v("repack", "node %s is not in the snapshot" % name)
+    for e in rp["unpriced_nodes"]:
+        if not isinstance(e, dict) or e.get("name") not in keep:
+            r.v("repack", "unpriced node %r is not kept" % (e,))
+    moved = {}
+    for p in inp.pods:
+        if p.terminal:
+            continue
+        if not p.node_name:
+            p.phase = "Succeeded"  # pending pods are left out of the what-if
+            continue
+        if p.node_name not in removed:
+            continue
+        if p.ds_uid is None:
+            if p.unmovable:
+                r.v("repack", "node %s is removed but holds %s (%s)" % (p.node_name, p.key, p.unmovable))
+            moved[p.node_name] = moved.get(p.node_name, 0) + 1
+            p.phase = "Pending"
+        else:
+            p.phase = "Succeeded"
+        p.node_name = None
+    for name, e in removed.items():
+        if e.get("pods_moved") != moved.get(name, 0):
+            r.v("repack", "node %s: pods_moved %r, but %d movable pods are on it"
+                % (name, e.get("pods_moved"), moved.get(name, 0)))
+    for name in removed:
+        if name in inp.nodes:
+            del inp.nodes[name]
+    inp.node_order = [n for n in inp.node_order if n not in removed]
+    new = {pn.get("name"): pn for pn in plan.get("nodes") or []
+           if isinstance(pn, dict) and pn.get("new") is True}
+    listed = [e["with"].get("name") for e in rp["replace"] if isinstance(e.get("with"), dict)]
+    listed += [e.get("name") for e in rp["add"] if isinstance(e, dict)]
+    if sorted(map(str, listed)) != sorted(map(str, new)):
+        r.v("repack", "replacements and additions %s are not the plan's new nodes %s"
+            % (sorted(map(str, listed)), sorted(map(str, new))))
+    new_cost = sum(pn.get("hourly_cost") or 0 for pn in new.values())
+    gone = sum(e["hourly_cost"] for e in removed.values() if _num(e.get("hourly_cost")))
+    want = rp["current_hourly_cost"] - gone + new_cost
+    if abs(want - rp["proposed_hourly_cost"]) > 1e-6 * max(1.0, abs(want)):
+        r.v("cost", "proposed_hourly_cost %r, expected current - removed + new = %r"
+            % (rp["proposed_hourly_cost"], want))
+    want = (rp["current_hourly_cost"] - rp["proposed_hourly_cost"]) * 730
+    if abs(want - rp["monthly_savings"]) > 1e-6 * max(1.0, abs(want)):
+        r.v("cost", "monthly_savings %r, expected %r" % (rp["monthly_savings"], want))
+    if plan.get("unschedulable"):
+        r.v("repack", "pods left unschedulable: a pod that fits nowhere must keep its node")
+    sub = check_plan(inp, plan, capacity_types, completeness=False)
+    r.violations.extend(sub.violations)
+    r.notes.extend(sub.notes)
+    return r
+
+
 def main(argv):
     snapshots, catalog, plan_path = [], None, None
     cts = list(DEFAULT_CAPACITY_TYPES)
     completeness = True
+    repack = False
     args = list(argv)
     i = 0
     try:
@@ -1497,6 +1617,8 @@ def main(argv):
                 continue
             if a == "--no-completeness":
                 completeness = False
+            elif a == "--repack":
+                repack = True
             elif a.startswith("--"):
                 raise InputError("unknown option %s" % a)
             else:
@@ -1507,7 +1629,10 @@ def main(argv):
                              "--plan PLAN.json [--capacity-types LIST]")
         inp = load_inputs(snapshots, catalog)
         plan = load_json(plan_path)
-        res = check_plan(inp, plan, cts, completeness)
+        if repack:
+            res = check_repack(inp, plan, cts)
+        else:
+            res = check_plan(inp, plan, cts, completeness)
     except InputError as e:
         sys.stderr.write("checker: %s\n" % e)
         return 2

@@ -1,0 +1,571 @@
+/*
+ * `stevedore recommend --mode repack`: the what-if repack. The cheapest
+ * cluster for every movable pod, planned with stv_optimize on the nodes
+ * that must stay, compared with what the cluster costs now; the design is
+ * in docs/repack.md.
+ *
+ * The plan is made in rounds. Each round restores the pods as read, makes
+ * the movable pods of every node not kept pending, drops those nodes and
+ * plans. A movable pod that fits nowhere keeps its node; a new node just
+ * like a dropped one (instance type, capacity type, zone) keeps that node
+ * instead, with its pods where they are. Either change calls for another
+ * round; a round that changes nothing is the answer. Each round keeps at
+ * least one more node, so there are at most nodes + 1 of them.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "controller.h"
+#include "pricing.h"
+
+#define HOURS_PER_MONTH 730.0
+
+void stv_repack_close(struct stv_repack *rp) {
+  stv_free(rp->nodes);
+  stv_free(rp->rn);
+  stv_free(rp->add);
+  stv_free(rp->unplaced);
+  stv_free(rp->pdb);
+  memset(rp, 0, sizeof(*rp));
+}
+
+/* Why pod p must stay where it is, or NULL when it may move. DaemonSet pods are not asked. */
+static const char *unmovable_reason(const struct stv_pod *p) {
+  if (p->flags & STV_POD_MIRROR) return "static (mirror) pod";
+  if (p->flags & STV_POD_LOCAL_STORAGE) return "local storage (emptyDir or hostPath)";
+  if (p->flags & STV_POD_DO_NOT_DISRUPT) return "stevedore.io/do-not-disrupt";
+  if (p->owner_kind == NULL) return "no controller owner (a bare pod would not come back)";
+  return NULL;
+}
+
+static const char *node_ct(const struct stv_node *n) {
+  return n->capacity_type != NULL ? n->capacity_type : "on-demand";
+}
+
+/* Prices every node; unpriced nodes are kept. */
+static void price_nodes(struct stv_repack *rp, const struct stv_catalog *cat) {
+  size_t i;
+  for (i = 0; i < rp->nnodes; i++) {
+    const struct stv_node *n = &rp->nodes[i];
+    struct stv_repack_node *x = &rp->rn[i];
+    enum stv_capacity_type ct;
+    int zone_mean;
+    if (stv_capacity_type_parse(node_ct(n), &ct) != 0) {
+      snprintf(x->why, sizeof(x->why), "unknown capacity type \"%s\"", n->capacity_type);
+    } else if (stv_catalog_price(cat, n->instance_type, ct, n->zone, &x->hourly, &zone_mean, x->why,
+                                 sizeof(x->why)) == 0) {
+      x->priced = 1;
+      x->why[0] = '\0';
+      rp->current_hourly += x->hourly;
+      continue;
+    }
+    x->keep = STV_KEEP_UNPRICED;
+    rp->nunpriced++;
+  }
+}
+
+/* Marks the nodes holding an unmovable pod as kept (unless already kept as unpriced). */
+static void keep_unmovable(struct stv_repack *rp, const struct stv_snapshot *s, const int32_t *home) {
+  size_t i;
+  for (i = 0; i < s->npods; i++) {
+    const struct stv_pod *p = &s->pods[i];
+    const char *why;
+    struct stv_repack_node *x;
+    if (home[i] < 0 || s->classes[p->cls]->daemonset) continue;
+    if ((why = unmovable_reason(p)) == NULL) continue;
+    x = &rp->rn[home[i]];
+    if (x->keep == STV_KEEP_UNMOVABLE || x->keep == STV_KEEP_UNPRICED) continue;
+    x->keep = STV_KEEP_UNMOVABLE;
+    snprintf(x->why, sizeof(x->why), "holds %s/%s: %s", p->ns, p->name, why);
+  }
+}
+
+/* Pod state as read, restored before every round. */
+struct saved_pod {
+  const char *node_name;
+  uint8_t phase;
+};
+
+/*
+ * Sets up s for a round: the kept nodes only, the movable pods of the
+ * others pending, their DaemonSet pods gone (the packer reserves
+ * DaemonSets on every new node), pods pending in the snapshot left out.
+ * kmap[k] is the original index of s->nodes[k].
+ */
+static int setup_round(struct stv_repack *rp, struct stv_snapshot *s, const struct saved_pod *sp,
+                       const int32_t *home, struct stv_node *kept, uint32_t *kmap, struct stv_err *err) {
+  size_t i, nk = 0;
+  int rc;
+  for (i = 0; i < rp->nnodes; i++)
+    if (rp->rn[i].keep != STV_KEEP_NOT) {
+      kept[nk] = rp->nodes[i];
+      kmap[nk++] = (uint32_t)i;
+    }
+  for (i = 0; i < s->npods; i++) {
+    struct stv_pod *p = &s->pods[i];
+    p->node_name = sp[i].node_name;
+    p->phase = sp[i].phase;
+    if (p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED) continue;
+    if (home[i] < 0 || (p->flags & STV_POD_HEADROOM)) {
+      p->phase = STV_PHASE_SUCCEEDED; /* left out of the what-if */
+      p->node_name = NULL;
+      continue;
+    }
+    if (rp->rn[home[i]].keep != STV_KEEP_NOT) continue;
+    p->node_name = NULL;
+    p->phase = s->classes[p->cls]->daemonset ? STV_PHASE_SUCCEEDED : STV_PHASE_PENDING;
+  }
+  if ((rc = stv_snapshot_set_nodes(s, kept, nk)) != 0)
+    return stv_err_set(err, rc, "repack: %s", stv_strerror(rc));
+  return stv_snapshot_finish(s, err);
+}
+
+static int same(const char *a, const char *b) {
+  return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
+/*
+ * After a round: keeps the node of every movable pod that fits nowhere
+ * (recording the pod), else the dropped node each new node could be.
+ * Returns the number of nodes newly kept, or STV_ENOMEM.
+ */
+static long review_round(struct stv_repack *rp, const struct stv_recommend_result *r, const int32_t *home) {
+  const struct stv_plan *plan = &r->plan;
+  const struct stv_snapshot *s = &r->snap;
+  long changed = 0;
+  size_t i, j;
+  for (i = 0; i < plan->nunsched; i++) {
+    const struct stv_plan_unsched *u = &plan->unsched[i];
+    struct stv_repack_unplaced *x;
+    int32_t n = home[u->pod];
+    if (n < 0 || rp->rn[n].keep != STV_KEEP_NOT) continue;
+    if (stv_grow((void **)&rp->unplaced, &rp->cap_unplaced, rp->nunplaced + 1, sizeof(*rp->unplaced)) != 0)
+      return STV_ENOMEM;
+    x = &rp->unplaced[rp->nunplaced++];
+    x->pod = u->pod;
+    x->node = (uint32_t)n;
+    snprintf(x->reason, sizeof(x->reason), "%s", u->reason);
+    rp->rn[n].keep = STV_KEEP_UNPLACEABLE;
+    snprintf(rp->rn[n].why, sizeof(rp->rn[n].why), "holds %s/%s, which fits nowhere else", s->pods[u->pod].ns,
+             s->pods[u->pod].name);
+    changed++;
+  }
+  if (changed) return changed;
+  for (i = 0; i < plan->nnodes; i++) {
+    const struct stv_plan_node *pn = &plan->nodes[i];
+    const struct stv_template *t;
+    if (pn->existing >= 0) continue;
+    t = &r->problem.tmpl[pn->tmpl];
+    for (j = 0; j < rp->nnodes; j++) {
+      const struct stv_node *n = &rp->nodes[j];
+      if (rp->rn[j].keep != STV_KEEP_NOT || n->unschedulable || !rp->rn[j].priced) continue;
+      if (!same(n->instance_type, t->instance_type) || !same(n->zone, t->zone) ||
+          strcmp(node_ct(n), stv_capacity_type_name(t->capacity_type)) != 0)
+        continue;
+      rp->rn[j].keep = STV_KEEP_MATCHED;
+      snprintf(rp->rn[j].why, sizeof(rp->rn[j].why), "the cheapest cluster has a node just like it");
+      changed++;
+      break;
+    }
+  }
+  return changed;
+}
+
+/* The disruptions a budget allows over pods healthy pods, or -1 when it says nothing we can read. */
+static int64_t pdb_allowed(const struct stv_pdb *b, int64_t pods) {
+  const char *v = b->max_unavailable != NULL ? b->max_unavailable : b->min_available;
+  char *end;
+  double x;
+  int64_t k;
+  if (v == NULL) return -1;
+  x = strtod(v, &end);
+  if (end == v || x < 0) return -1;
+  if (*end == '%')
+    k = (int64_t)ceil(x * (double)pods / 100.0 - 1e-9);
+  else if (*end == '\0')
+    k = (int64_t)x;
+  else
+    return -1;
+  if (b->max_unavailable != NULL) return k;
+  return pods - k > 0 ? pods - k : 0;
+}
+
+static int check_pdbs(struct stv_repack *rp, const struct stv_snapshot *s, const int32_t *home) {
+  size_t i, j;
+  if (s->npdbs == 0) return 0;
+  if ((rp->pdb = stv_calloc(s->npdbs, sizeof(*rp->pdb))) == NULL) return STV_ENOMEM;
+  for (i = 0; i < s->npdbs; i++) {
+    const struct stv_pdb *b = &s->pdbs[i];
+    uint32_t pods = 0, moved = 0;
+    int64_t allowed;
+    for (j = 0; j < s->npods; j++) {
+      const struct stv_pod *p = &s->pods[j];
+      if (home[j] < 0 || strcmp(p->ns, b->ns) != 0) continue;
+      if (!stv_selector_matches(&b->sel, &s->classes[p->cls]->labels)) continue;
+      pods++;
+      if (p->phase == STV_PHASE_PENDING && p->node_name == NULL) moved++;
+    }
+    allowed = pdb_allowed(b, pods);
+    if (moved == 0 || allowed < 0 || (int64_t)moved <= allowed) continue;
+    rp->pdb[rp->npdb].pdb = (uint32_t)i;
+    rp->pdb[rp->npdb].pods = pods;
+    rp->pdb[rp->npdb].moved = moved;
+    rp->pdb[rp->npdb].allowed = allowed;
+    rp->npdb++;
+  }
+  return 0;
+}
+
+struct by_cost {
+  size_t i;
+  double cost;
+};
+
+static int cmp_cost(const void *a, const void *b) {
+  const struct by_cost *x = a, *y = b;
+  if (x->cost != y->cost) return x->cost < y->cost ? 1 : -1;
+  return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Pairs dropped nodes with new ones, dearest with dearest; the rest are removed or added. */
+static int classify(struct stv_repack *rp, const struct stv_recommend_result *r, const int32_t *home) {
+  const struct stv_plan *plan = &r->plan;
+  const struct stv_snapshot *s = &r->snap;
+  struct by_cost *gone = stv_calloc(rp->nnodes + 1, sizeof(*gone));
+  struct by_cost *fresh = stv_calloc(plan->nnodes + 1, sizeof(*fresh));
+  size_t ngone = 0, nfresh = 0, i;
+  int rc = 0;
+  if (gone == NULL || fresh == NULL || (rp->add = stv_calloc(plan->nnodes + 1, sizeof(*rp->add))) == NULL) {
+    rc = STV_ENOMEM;
+    goto out;
+  }
+  for (i = 0; i < s->npods; i++)
+    if (home[i] >= 0 && s->pods[i].phase == STV_PHASE_PENDING && s->pods[i].node_name == NULL &&
+        rp->rn[home[i]].keep == STV_KEEP_NOT) {
+      rp->rn[home[i]].pods_moved++;
+      rp->pods_moved++;
+    }
+  rp->proposed_hourly = 0;
+  for (i = 0; i < rp->nnodes; i++) {
+    struct stv_repack_node *x = &rp->rn[i];
+    x->with = -1;
+    if (x->keep != STV_KEEP_NOT) {
+      x->action = STV_REPACK_KEEP;
+      if (x->priced) rp->proposed_hourly += x->hourly;
+      continue;
+    }
+    gone[ngone].i = i;
+    gone[ngone++].cost = x->hourly;
+    x->action = STV_REPACK_REMOVE;
+  }
+  for (i = 0; i < plan->nnodes; i++) {
+    if (plan->nodes[i].existing >= 0) continue;
+    fresh[nfresh].i = i;
+    fresh[nfresh++].cost = r->problem.tmpl[plan->nodes[i].tmpl].price;
+    rp->proposed_hourly += fresh[nfresh - 1].cost;
+  }
+  qsort(gone, ngone, sizeof(*gone), cmp_cost);
+  qsort(fresh, nfresh, sizeof(*fresh), cmp_cost);
+  for (i = 0; i < ngone && i < nfresh; i++) {
+    rp->rn[gone[i].i].action = STV_REPACK_REPLACE;
+    rp->rn[gone[i].i].with = (int32_t)fresh[i].i;
+  }
+  for (; i < nfresh; i++) rp->add[rp->nadd++] = (int32_t)fresh[i].i;
+  rp->monthly_savings = (rp->current_hourly - rp->proposed_hourly) * HOURS_PER_MONTH;
+out:
+  stv_free(gone);
+  stv_free(fresh);
+  return rc;
+}
+
+int stv_repack_run(const struct stv_recommend_args *a, struct stv_recommend_result *r, struct stv_err *err) {
+  struct stv_repack *rp = &r->repack;
+  struct stv_snapshot *s = &r->snap;
+  struct saved_pod *sp = NULL;
+  int32_t *home = NULL;
+  struct stv_node *kept = NULL;
+  uint32_t *kmap = NULL;
+  size_t i;
+  long changed;
+  int rc = 0;
+
+  (void)a;
+  memset(rp, 0, sizeof(*rp));
+  r->have_repack = 1;
+  rp->nnodes = s->nnodes;
+  rp->nodes = stv_calloc(s->nnodes + 1, sizeof(*rp->nodes));
+  rp->rn = stv_calloc(s->nnodes + 1, sizeof(*rp->rn));
+  kept = stv_calloc(s->nnodes + 1, sizeof(*kept));
+  kmap = stv_calloc(s->nnodes + 1, sizeof(*kmap));
+  sp = stv_calloc(s->npods + 1, sizeof(*sp));
+  home = stv_calloc(s->npods + 1, sizeof(*home));
+  if (rp->nodes == NULL || rp->rn == NULL || kept == NULL || kmap == NULL || sp == NULL || home == NULL)
+    goto oom;
+  if (s->nnodes) memcpy(rp->nodes, s->nodes, s->nnodes * sizeof(*s->nodes));
+  for (i = 0; i < s->npods; i++) {
+    const struct stv_pod *p = &s->pods[i];
+    sp[i].node_name = p->node_name;
+    sp[i].phase = p->phase;
+    home[i] = (p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED) ? -1 : p->node;
+    if (home[i] < 0 && p->phase != STV_PHASE_SUCCEEDED && p->phase != STV_PHASE_FAILED &&
+        !s->classes[p->cls]->daemonset && !(p->flags & STV_POD_HEADROOM))
+      rp->pods_left_out++;
+  }
+  price_nodes(rp, &r->catalog);
+  keep_unmovable(rp, s, home);
+  for (;;) {
+    if ((rc = setup_round(rp, s, sp, home, kept, kmap, err)) != 0) goto out;
+    rp->rounds++;
+    if ((rc = stv_optimize(&r->problem, &r->plan, err)) != 0) goto out;
+    r->have_plan = 1;
+    changed = review_round(rp, r, home);
+    if (changed < 0) goto oom;
+    if (changed == 0) break;
+    stv_plan_close(&r->plan);
+    r->have_plan = 0;
+  }
+  if ((rc = classify(rp, r, home)) != 0) goto oom;
+  if ((rc = check_pdbs(rp, s, home)) != 0) goto oom;
+  goto out;
+oom:
+  rc = stv_err_set(err, STV_ENOMEM, "out of memory");
+out:
+  stv_free(sp);
+  stv_free(home);
+  stv_free(kept);
+  stv_free(kmap);
+  return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Output                                                                 */
+
+static void add_str_or_null(cJSON *o, const char *k, const char *v) {
+  if (v != NULL)
+    cJSON_AddStringToObject(o, k, v);
+  else
+    cJSON_AddNullToObject(o, k);
+}
+
+static cJSON *new_node_json(const struct stv_recommend_result *r, int32_t pi) {
+  const struct stv_plan_node *pn = &r->plan.nodes[pi];
+  const struct stv_template *t = &r->problem.tmpl[pn->tmpl];
+  cJSON *o = cJSON_CreateObject();
+  if (o == NULL) return NULL;
+  cJSON_AddStringToObject(o, "name", pn->name);
+  add_str_or_null(o, "instance_type", t->instance_type);
+  cJSON_AddStringToObject(o, "capacity_type", stv_capacity_type_name(t->capacity_type));
+  add_str_or_null(o, "zone", t->zone);
+  cJSON_AddNumberToObject(o, "hourly_cost", t->price);
+  cJSON_AddNumberToObject(o, "pods", pn->npods);
+  return o;
+}
+
+static cJSON *old_node_json(const struct stv_repack *rp, size_t i) {
+  const struct stv_node *n = &rp->nodes[i];
+  cJSON *o = cJSON_CreateObject();
+  if (o == NULL) return NULL;
+  cJSON_AddStringToObject(o, "name", n->name);
+  add_str_or_null(o, "instance_type", n->instance_type);
+  cJSON_AddStringToObject(o, "capacity_type", node_ct(n));
+  add_str_or_null(o, "zone", n->zone);
+  cJSON_AddNumberToObject(o, "hourly_cost", rp->rn[i].hourly);
+  cJSON_AddNumberToObject(o, "pods_moved", rp->rn[i].pods_moved);
+  return o;
+}
+
+static const char *keep_name(enum stv_repack_keep k) {
+  switch (k) {
+  case STV_KEEP_UNMOVABLE:
+    return "unmovable pod";
+  case STV_KEEP_UNPRICED:
+    return "unpriced";
+  case STV_KEEP_UNPLACEABLE:
+    return "pod fits nowhere else";
+  case STV_KEEP_MATCHED:
+    return "in the plan";
+  default:
+    return "";
+  }
+}
+
+int stv_repack_add_json(const struct stv_recommend_result *r, cJSON *root) {
+  const struct stv_repack *rp = &r->repack;
+  const struct stv_snapshot *s = &r->snap;
+  cJSON *sum = cJSON_GetObjectItemCaseSensitive(root, "summary");
+  cJSON *o, *rem, *rep, *add, *keep, *why, *unp, *pdbw, *unpl;
+  char name[600];
+  size_t i;
+  if (sum == NULL || !cJSON_AddStringToObject(sum, "mode", "repack")) return STV_ENOMEM;
+  if ((o = cJSON_AddObjectToObject(root, "repack")) == NULL) return STV_ENOMEM;
+  cJSON_AddNumberToObject(o, "current_hourly_cost", rp->current_hourly);
+  cJSON_AddNumberToObject(o, "proposed_hourly_cost", rp->proposed_hourly);
+  cJSON_AddNumberToObject(o, "monthly_savings", rp->monthly_savings);
+  cJSON_AddNumberToObject(o, "pods_moved", (double)rp->pods_moved);
+  cJSON_AddNumberToObject(o, "pending_pods_left_out", (double)rp->pods_left_out);
+  rem = cJSON_AddArrayToObject(o, "remove");
+  rep = cJSON_AddArrayToObject(o, "replace");
+  add = cJSON_AddArrayToObject(o, "add");
+  keep = cJSON_AddArrayToObject(o, "keep");
+  why = cJSON_AddObjectToObject(o, "keep_reasons");
+  unp = cJSON_AddArrayToObject(o, "unpriced_nodes");
+  unpl = cJSON_AddArrayToObject(o, "unplaceable");
+  pdbw = cJSON_AddArrayToObject(o, "pdb_warnings");
+  if (!rem || !rep || !add || !keep || !why || !unp || !unpl || !pdbw) return STV_ENOMEM;
+  for (i = 0; i < rp->nnodes; i++) {
+    const struct stv_repack_node *x = &rp->rn[i];
+    const char *nm = rp->nodes[i].name;
+    cJSON *e;
+    if (x->action == STV_REPACK_KEEP) {
+      if (!cJSON_AddItemToArray(keep, cJSON_CreateString(nm))) return STV_ENOMEM;
+      snprintf(name, sizeof(name), "%s: %s", keep_name(x->keep), x->why);
+      if (!cJSON_AddStringToObject(why, nm, name)) return STV_ENOMEM;
+    } else {
+      if ((e = old_node_json(rp, i)) == NULL) return STV_ENOMEM;
+      if (x->action == STV_REPACK_REPLACE) {
+        cJSON *w = new_node_json(r, x->with);
+        if (w == NULL || !cJSON_AddItemToObject(e, "with", w)) {
+          cJSON_Delete(w);
+          cJSON_Delete(e);
+          return STV_ENOMEM;
+        }
+      }
+      if (!cJSON_AddItemToArray(x->action == STV_REPACK_REPLACE ? rep : rem, e)) return STV_ENOMEM;
+    }
+    if (x->keep == STV_KEEP_UNPRICED) {
+      if ((e = cJSON_CreateObject()) == NULL || !cJSON_AddItemToArray(unp, e)) return STV_ENOMEM;
+      cJSON_AddStringToObject(e, "name", nm);
+      add_str_or_null(e, "instance_type", rp->nodes[i].instance_type);
+      cJSON_AddStringToObject(e, "reason", x->why);
+    }
+  }
+  for (i = 0; i < rp->nadd; i++) {
+    cJSON *e = new_node_json(r, rp->add[i]);
+    if (e == NULL || !cJSON_AddItemToArray(add, e)) return STV_ENOMEM;
+  }
+  for (i = 0; i < rp->nunplaced; i++) {
+    const struct stv_pod *p = &s->pods[rp->unplaced[i].pod];
+    cJSON *e = cJSON_CreateObject();
+    if (e == NULL || !cJSON_AddItemToArray(unpl, e)) return STV_ENOMEM;
+    snprintf(name, sizeof(name), "%s/%s", p->ns, p->name);
+    cJSON_AddStringToObject(e, "pod", name);
+    cJSON_AddStringToObject(e, "node", rp->nodes[rp->unplaced[i].node].name);
+    cJSON_AddStringToObject(e, "reason", rp->unplaced[i].reason);
+  }
+  for (i = 0; i < rp->npdb; i++) {
+    const struct stv_pdb *b = &s->pdbs[rp->pdb[i].pdb];
+    cJSON *e = cJSON_CreateObject();
+    if (e == NULL || !cJSON_AddItemToArray(pdbw, e)) return STV_ENOMEM;
+    snprintf(name, sizeof(name), "%s/%s", b->ns, b->name);
+    cJSON_AddStringToObject(e, "pdb", name);
+    cJSON_AddNumberToObject(e, "pods", rp->pdb[i].pods);
+    cJSON_AddNumberToObject(e, "pods_moved", rp->pdb[i].moved);
+    cJSON_AddNumberToObject(e, "disruptions_allowed", (double)rp->pdb[i].allowed);
+  }
+  return 0;
+}
+
+static void put_old(struct stv_buf *b, const struct stv_repack *rp, size_t i) {
+  const struct stv_node *n = &rp->nodes[i];
+  stv_buf_printf(b, "  %-36s %-18s %-10s %-12s %10.4f %6u", n->name,
+                 n->instance_type ? n->instance_type : "-", node_ct(n), n->zone ? n->zone : "-",
+                 rp->rn[i].hourly, rp->rn[i].pods_moved);
+}
+
+int stv_repack_render_table(const struct stv_recommend_result *r, const char *catalog,
+                            const char *capacity_types, struct stv_buf *b) {
+  const struct stv_repack *rp = &r->repack;
+  const struct stv_snapshot *s = &r->snap;
+  const char *cur = r->problem.currency ? r->problem.currency : "USD";
+  size_t i, nrem = 0, nrep = 0, nkeep = 0, nnew = 0;
+  for (i = 0; i < rp->nnodes; i++) {
+    if (rp->rn[i].action == STV_REPACK_REMOVE) nrem++;
+    if (rp->rn[i].action == STV_REPACK_REPLACE) nrep++;
+    if (rp->rn[i].action == STV_REPACK_KEEP) nkeep++;
+  }
+  nnew = nrep + rp->nadd;
+  stv_buf_printf(b, "Stevedore what-if repack (dry run; catalog %s; capacity types %s)\n\n", catalog,
+                 capacity_types);
+  stv_buf_printf(b, "  %-10s %6s %12s %12s\n", "", "NODES", "PER HOUR", "PER MONTH");
+  stv_buf_printf(b, "  %-10s %6zu %12.4f %12.2f\n", "current", rp->nnodes - rp->nunpriced, rp->current_hourly,
+                 rp->current_hourly * HOURS_PER_MONTH);
+  stv_buf_printf(b, "  %-10s %6zu %12.4f %12.2f\n", "proposed", nkeep - rp->nunpriced + nnew,
+                 rp->proposed_hourly, rp->proposed_hourly * HOURS_PER_MONTH);
+  stv_buf_printf(
+      b, "\nMonthly saving: %.2f %s (%zu pods moved; %zu nodes removed, %zu replaced, %zu added, %zu kept)\n",
+      rp->monthly_savings, cur, rp->pods_moved, nrem, nrep, rp->nadd, nkeep);
+  if (rp->nunpriced)
+    stv_buf_printf(b, "(%zu unpriced node%s kept as %s and left out of both costs)\n", rp->nunpriced,
+                   rp->nunpriced == 1 ? "" : "s", rp->nunpriced == 1 ? "it is" : "they are");
+  stv_buf_printf(b, "\n");
+  if (nrem) {
+    stv_buf_printf(b, "Remove\n  %-36s %-18s %-10s %-12s %10s %6s\n", "NODE", "INSTANCE TYPE", "CAPACITY",
+                   "ZONE", "PER HOUR", "PODS");
+    for (i = 0; i < rp->nnodes; i++)
+      if (rp->rn[i].action == STV_REPACK_REMOVE) {
+        put_old(b, rp, i);
+        stv_buf_printf(b, "%s\n", rp->nodes[i].unschedulable ? "  (cordoned)" : "");
+      }
+    stv_buf_printf(b, "\n");
+  }
+  if (nrep) {
+    stv_buf_printf(b, "Replace\n  %-36s %-18s %-10s %-12s %10s %6s   %s\n", "NODE", "INSTANCE TYPE",
+                   "CAPACITY", "ZONE", "PER HOUR", "PODS", "WITH");
+    for (i = 0; i < rp->nnodes; i++)
+      if (rp->rn[i].action == STV_REPACK_REPLACE) {
+        const struct stv_template *t = &r->problem.tmpl[r->plan.nodes[rp->rn[i].with].tmpl];
+        put_old(b, rp, i);
+        stv_buf_printf(b, "   %s %s %s %.4f\n", t->instance_type, stv_capacity_type_name(t->capacity_type),
+                       t->zone ? t->zone : "-", t->price);
+      }
+    stv_buf_printf(b, "\n");
+  }
+  if (rp->nadd) {
+    stv_buf_printf(b, "Add\n  %-36s %-18s %-10s %-12s %10s %6s\n", "NODE", "INSTANCE TYPE", "CAPACITY",
+                   "ZONE", "PER HOUR", "PODS");
+    for (i = 0; i < rp->nadd; i++) {
+      const struct stv_plan_node *pn = &r->plan.nodes[rp->add[i]];
+      const struct stv_template *t = &r->problem.tmpl[pn->tmpl];
+      stv_buf_printf(b, "  %-36s %-18s %-10s %-12s %10.4f %6u\n", pn->name, t->instance_type,
+                     stv_capacity_type_name(t->capacity_type), t->zone ? t->zone : "-", t->price, pn->npods);
+    }
+    stv_buf_printf(b, "\n");
+  }
+  if (nkeep) {
+    stv_buf_printf(b, "Keep\n  %-36s %-18s %s\n", "NODE", "INSTANCE TYPE", "WHY");
+    for (i = 0; i < rp->nnodes; i++)
+      if (rp->rn[i].action == STV_REPACK_KEEP)
+        stv_buf_printf(b, "  %-36s %-18s %s: %s\n", rp->nodes[i].name,
+                       rp->nodes[i].instance_type ? rp->nodes[i].instance_type : "-",
+                       keep_name(rp->rn[i].keep), rp->rn[i].why);
+    stv_buf_printf(b, "\n");
+  }
+  if (rp->nunplaced) {
+    stv_buf_printf(b, "Pods that fit nowhere else (their nodes are kept)\n");
+    for (i = 0; i < rp->nunplaced; i++) {
+      const struct stv_pod *p = &s->pods[rp->unplaced[i].pod];
+      stv_buf_printf(b, "  %s/%s on %s: %s\n", p->ns, p->name, rp->nodes[rp->unplaced[i].node].name,
+                     rp->unplaced[i].reason);
+    }
+    stv_buf_printf(b, "\n");
+  }
+  if (rp->npdb) {
+    stv_buf_printf(b,
+                   "PodDisruptionBudgets that moving these pods at once would exceed (move them in steps)\n");
+    for (i = 0; i < rp->npdb; i++) {
+      const struct stv_pdb *p = &s->pdbs[rp->pdb[i].pdb];
+      stv_buf_printf(b, "  %s/%s: %u of its %u pods move, it allows %lld at a time\n", p->ns, p->name,
+                     rp->pdb[i].moved, rp->pdb[i].pods, (long long)rp->pdb[i].allowed);
+    }
+    stv_buf_printf(b, "\n");
+  }
+  if (rp->pods_left_out)
+    stv_buf_printf(b, "Note: %zu pending pod%s left out (stevedore recommend without --mode plans %s).\n",
+                   rp->pods_left_out, rp->pods_left_out == 1 ? "" : "s",
+                   rp->pods_left_out == 1 ? "it" : "them");
+  return b->err;
+}
