@@ -1870,7 +1870,9 @@ int stv__optimize(struct solve *S) {
   if (S->p->clock != NULL) {
     C.timed = 1;
     start = S->p->clock();
-    C.deadline = start + S->p->time_limit;
+    /* What is left of the budget stv_optimize started with, less a margin
+     * for the final checks and the bound after it. */
+    C.deadline = start + 0.95 * (S->deadline - start);
   }
   frozen_node = stv_calloc(S->nnodes + 1, 1);
   if (frozen_node == NULL) return STV_ENOMEM;
@@ -2068,12 +2070,13 @@ int stv_optimize(const struct stv_problem *p, struct stv_plan *plan, struct stv_
   double hc, oc, bound = 0;
   size_t h_placed, o_placed;
   int rc, use_o, hok, ook;
+  double deadline = p->clock != NULL ? p->clock() + p->time_limit : 0;
   if ((rc = stv_pack(p, &h, err)) != 0) return rc;
   if (p->time_limit <= 0) {
     *plan = h;
     return 0;
   }
-  if ((rc = stv__pack_optimized(p, &o, err)) != 0) {
+  if ((rc = stv__pack_optimized(p, &o, deadline, err)) != 0) {
     stv_plan_close(&h);
     return rc;
   }

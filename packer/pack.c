@@ -2051,7 +2051,8 @@ out:
   return rc;
 }
 
-static int pack_run(const struct stv_problem *p, struct stv_plan *plan, int optimize, struct stv_err *err) {
+static int pack_run(const struct stv_problem *p, struct stv_plan *plan, int optimize, double deadline,
+                    struct stv_err *err) {
   struct solve S;
   uint32_t *remaining = NULL;
   size_t i;
@@ -2067,6 +2068,7 @@ static int pack_run(const struct stv_problem *p, struct stv_plan *plan, int opti
   S.W = (S.nclasses + 63) / 64 + 1;
   S.search_limit = p->search_limit == 0 ? STV_SEARCH_DEFAULT : p->search_limit;
   S.cg_bound = -1;
+  S.deadline = deadline;
   S.search_left = S.search_limit > 0 ? S.search_limit * STV_SEARCH_NODES : 0;
   for (i = 0; i < S.nclasses; i++)
     if (!S.s->classes[i]->daemonset) plan->npending += S.s->classes[i]->npending;
@@ -2143,11 +2145,11 @@ out:
 }
 
 int stv_pack(const struct stv_problem *p, struct stv_plan *plan, struct stv_err *err) {
-  return pack_run(p, plan, 0, err);
+  return pack_run(p, plan, 0, 0, err);
 }
 
-int stv__pack_optimized(const struct stv_problem *p, struct stv_plan *plan, struct stv_err *err) {
-  return pack_run(p, plan, 1, err);
+int stv__pack_optimized(const struct stv_problem *p, struct stv_plan *plan, double deadline, struct stv_err *err) {
+  return pack_run(p, plan, 1, deadline, err);
 }
 
 void stv_plan_close(struct stv_plan *plan) {

@@ -138,6 +138,7 @@ struct solve {
   int cg_converged;  /* column generation reached the LP optimum */
   long cg_columns;   /* patterns generated */
   int cg_applied;    /* the new nodes were replaced by the optimizer's */
+  double deadline;   /* on p->clock: when the optimizer must stop */
 };
 
 #define BIT_SET(w, i) ((w)[(i) >> 6] |= (uint64_t)1 << ((i)&63))
@@ -154,7 +155,7 @@ static inline int stv__bits_intersect(const uint64_t *a, const uint64_t *b, size
 
 /* Column generation over the new nodes of S->nodes (see optimize.c). */
 int stv__optimize(struct solve *S);
-/* stv_pack with the optimizer run on the heuristic's new nodes. */
-int stv__pack_optimized(const struct stv_problem *p, struct stv_plan *plan, struct stv_err *err);
+/* stv_pack with the optimizer run on the heuristic's new nodes, until deadline (on p->clock). */
+int stv__pack_optimized(const struct stv_problem *p, struct stv_plan *plan, double deadline, struct stv_err *err);
 
 #endif
