@@ -772,19 +772,23 @@ out:
 }
 
 /*
- * The LP relaxation of the current knapsack (C->kidx.. with C->ku, C->kval,
- * C->cap), solved by GLPK: an upper bound on every pattern's value, much
- * tighter than one resource at a time when several bind together. Returns
- * INFINITY when the LP fails.
+ * The current knapsack (C->kidx.. with C->ku, C->kval, C->cap) handed to
+ * GLPK: its LP relaxation (integer = 0), an upper bound on every pattern's
+ * value, or the integer problem (integer = 1, branch and bound, at most
+ * KNAP_MIP_MS), whose optimum is written to C->kcnt. Returns 1 with *value
+ * when solved to optimality, 0 otherwise (also on ENOMEM: a bound is an
+ * optimisation only). Pairwise conflicts are not modelled: callers use the
+ * integer form only without them.
  */
-static double knap_lp_bound(struct cg *C) {
+#define KNAP_MIP_MS 200
+
+static int knap_glpk(struct cg *C, int integer, double *value) {
   struct solve *S = C->S;
   glp_prob *lp = glp_create_prob();
-  glp_smcp parm;
-  int *ia = stv_malloc(((size_t)C->kn * S->ndim + 1) * sizeof(int));
-  int *ja = stv_malloc(((size_t)C->kn * S->ndim + 1) * sizeof(int));
-  double *ar = stv_malloc(((size_t)C->kn * S->ndim + 1) * sizeof(double)), v = INFINITY;
-  int r, nz = 0;
+  size_t nn = (size_t)C->kn * (size_t)S->ndim + 1;
+  int *ia = stv_malloc(nn * sizeof(int)), *ja = stv_malloc(nn * sizeof(int));
+  double *ar = stv_malloc(nn * sizeof(double));
+  int r, nz = 0, ok = 0;
   uint32_t i;
   if (lp == NULL || ia == NULL || ja == NULL || ar == NULL || C->kn == 0) goto out;
   glp_set_obj_dir(lp, GLP_MAX);
@@ -800,26 +804,54 @@ static double knap_lp_bound(struct cg *C) {
     const struct stv_class *c = S->s->classes[C->it[C->kidx[i]].cls];
     glp_set_col_bnds(lp, (int)i + 1, C->ku[i] > 0 ? GLP_DB : GLP_FX, 0.0, (double)C->ku[i]);
     glp_set_obj_coef(lp, (int)i + 1, C->kval[i]);
+    if (integer) glp_set_col_kind(lp, (int)i + 1, GLP_IV);
     for (r = 0; r < S->ndim; r++) {
       if (c->req[r] <= 0 || C->cap[r] <= 0) continue;
       nz++;
       ia[nz] = r + 1;
       ja[nz] = (int)i + 1;
-      ar[nz] = (double)c->req[r] / (double)C->cap[r]; /* rows scaled to capacity 1 */
+      ar[nz] = (double)c->req[r];
     }
   }
-  for (r = 0; r < S->ndim; r++)
-    if (C->cap[r] > 0) glp_set_row_bnds(lp, r + 1, GLP_UP, 0.0, 1.0);
   glp_load_matrix(lp, nz, ia, ja, ar);
-  glp_init_smcp(&parm);
-  parm.msg_lev = GLP_MSG_OFF;
-  if (glp_simplex(lp, &parm) == 0 && glp_get_status(lp) == GLP_OPT) v = glp_get_obj_val(lp) * (1 + 1e-9) + 1e-12;
+  if (!integer) {
+    glp_smcp parm;
+    glp_init_smcp(&parm);
+    parm.msg_lev = GLP_MSG_OFF;
+    glp_scale_prob(lp, GLP_SF_AUTO);
+    if (glp_simplex(lp, &parm) == 0 && glp_get_status(lp) == GLP_OPT) {
+      *value = glp_get_obj_val(lp) * (1 + 1e-9) + 1e-12;
+      ok = 1;
+    }
+  } else {
+    glp_iocp parm;
+    glp_init_iocp(&parm);
+    parm.msg_lev = GLP_MSG_OFF;
+    parm.presolve = GLP_ON;
+    parm.tm_lim = KNAP_MIP_MS;
+    if (glp_intopt(lp, &parm) == 0 && glp_mip_status(lp) == GLP_OPT) {
+      int64_t used[STV_MAX_RES];
+      memset(used, 0, sizeof(used));
+      *value = 0;
+      ok = 1;
+      for (i = 0; i < C->kn; i++) {
+        const struct stv_class *c = S->s->classes[C->it[C->kidx[i]].cls];
+        double x = floor(glp_mip_col_val(lp, (int)i + 1) + 0.5);
+        C->kcnt[i] = x > 0 ? (uint32_t)x : 0;
+        *value += C->kcnt[i] * C->kval[i];
+        for (r = 0; r < S->ndim; r++) used[r] += c->req[r] * (int64_t)C->kcnt[i];
+      }
+      /* Trust but verify: the rounded counts must fit. */
+      for (r = 0; r < S->ndim; r++)
+        if (C->cap[r] > 0 && used[r] > C->cap[r]) ok = 0;
+    }
+  }
 out:
   if (lp != NULL) glp_delete_prob(lp);
   stv_free(ia);
   stv_free(ja);
   stv_free(ar);
-  return v;
+  return ok;
 }
 
 /*
@@ -954,13 +986,25 @@ static int knapsack(struct cg *C, const struct shape *sh, const double *y, doubl
       memcpy(C->ksol, C->kcnt, C->kn * sizeof(uint32_t));
     }
   } else {
-    knap_dfs(C, 0);
-    if (C->kexact) {
-      *ub = C->kbest_val > need ? C->kbest_val : need;
-    } else if (C->klimit > KNAP_NODES) {
-      /* An unfinished search under the true duals: the LP's bound. */
-      double b = knap_lp_bound(C);
-      if (b < *ub) *ub = b;
+    double b = INFINITY, v;
+    int deep = C->klimit > KNAP_NODES; /* under the true duals: a proof is worth more */
+    /* With the LP's bound below what a pattern must reach, nothing prices out. */
+    if (deep && *ub > need && knap_glpk(C, 0, &b) && b < *ub) *ub = b;
+    if (*ub <= need) {
+      C->kexact = 1;
+    } else {
+      knap_dfs(C, 0);
+      if (C->kexact) {
+        *ub = C->kbest_val > need ? C->kbest_val : need;
+      } else if (deep && !C->kconf && knap_glpk(C, 1, &v)) {
+        /* An unfinished search: GLPK's branch and bound settles it. */
+        C->kexact = 1;
+        *ub = v > need ? v : need;
+        if (v > need && v > C->kbest_val + 1e-12) {
+          C->kcur = v;
+          knap_record(C);
+        }
+      }
     }
   }
   npat = C->nksol;
@@ -1082,6 +1126,9 @@ static int price(struct cg *C, const double *yv, const double *y, struct shape *
     if (np < 0) return STV_ENOMEM;
     if (!C->kexact) *exact = 0;
     if (kmin - ub < *minrc) *minrc = kmin - ub;
+    if (getenv("STV_OPT_TRACE") && !C->kexact && C->klimit > KNAP_NODES)
+      fprintf(stderr, "  unfinished pricing: %s (%u pods kinds), fixed %.4f, best %.4f, bound %.4f\n",
+              C->p->tmpl[C->S->ti[best_ti].t].instance_type, sh->nitems, kmin, C->kbest_val, ub);
     if (kmin - ub < 0) { /* Farley: the duals scaled by theta stay feasible */
       double t = pmin > 0 ? pmin / (pmin - (kmin - ub)) : 0;
       if (t < *theta) *theta = t;
@@ -2018,6 +2065,109 @@ out:
 }
 
 /* ---------------------------------------------------------------------- */
+/* Keeping a plan within the spot limits                                  */
+
+/* A template for one copy of kept node k off spot: same zone, not spot,
+ * holding the pattern and running no DaemonSet the spot one did not; the
+ * same instance type first, else the cheapest. -1 when there is none. */
+static long off_spot_template(const struct solve *S, const struct kept *k) {
+  const struct tinfo *cur = &S->ti[k->tmpl];
+  const struct stv_template *ct = &S->p->tmpl[cur->t];
+  int64_t need[STV_MAX_RES];
+  long best = -1;
+  int best_same = 0;
+  double best_price = 0;
+  size_t j, w;
+  uint32_t q;
+  int r;
+  memset(need, 0, sizeof(need));
+  for (q = 0; q < k->npat; q++)
+    for (r = 0; r < S->ndim; r++) need[r] += S->s->classes[S->g[k->g[q]].cls]->req[r] * (int64_t)k->k[q];
+  for (j = 0; j < S->nti; j++) {
+    const struct tinfo *t = &S->ti[j];
+    const struct stv_template *tp = &S->p->tmpl[t->t];
+    int same, ok = 1;
+    if (tp->capacity_type == STV_CT_SPOT || t->zone != cur->zone || t->limit_left == 0) continue;
+    for (r = 0; r < S->ndim && ok; r++)
+      if (need[r] > t->alloc[r]) ok = 0;
+    for (w = 0; w < S->W && ok; w++)
+      if (t->presence[w] & ~cur->presence[w]) ok = 0;
+    for (q = 0; q < k->npat && ok; q++)
+      if (!BIT_GET(&S->compat[j * S->W], S->g[k->g[q]].cls)) ok = 0;
+    if (!ok) continue;
+    same = strcmp(tp->instance_type, ct->instance_type) == 0;
+    if (best < 0 || same > best_same || (same == best_same && tp->price < best_price)) {
+      best = (long)j;
+      best_same = same;
+      best_price = tp->price;
+    }
+  }
+  return best;
+}
+
+int stv__spot_repair(struct solve *S) {
+  const struct stv_problem *p = S->p;
+  double *pool = NULL;
+  size_t guard;
+  int rc = 0;
+  if (p->spot.max_pool_fraction >= 1.0 && p->spot.max_share >= 1.0) return 0;
+  if ((pool = stv_calloc(S->nti + 1, sizeof(double))) == NULL) return STV_ENOMEM;
+  for (guard = 0; guard < 1000000; guard++) {
+    double nspot = 0, spot = 0, all = 0, worst = 0;
+    long pick = -1, alt;
+    size_t i;
+    memset(pool, 0, (S->nti + 1) * sizeof(double));
+    for (i = 0; i < S->nnodes; i++) {
+      const struct kept *k = &S->nodes[i];
+      const struct stv_template *tp;
+      if (k->existing >= 0) continue;
+      tp = &p->tmpl[S->ti[k->tmpl].t];
+      all += tp->price * k->mult;
+      if (tp->capacity_type != STV_CT_SPOT) continue;
+      pool[k->tmpl] += k->mult;
+      nspot += k->mult;
+      spot += tp->price * k->mult;
+    }
+    /* The fullest pool over its limit, else (share) the dearest spot node. */
+    for (i = 0; i < S->nnodes; i++) {
+      const struct kept *k = &S->nodes[i];
+      const struct stv_template *tp;
+      double over;
+      if (k->existing >= 0) continue;
+      tp = &p->tmpl[S->ti[k->tmpl].t];
+      if (tp->capacity_type != STV_CT_SPOT) continue;
+      over = p->spot.max_pool_fraction < 1.0
+                 ? pool[k->tmpl] - (p->spot.max_pool_fraction * nspot + STV_SPOT_POOL_GRACE)
+                 : 0;
+      if (over <= 1e-9 && p->spot.max_share < 1.0 && spot > p->spot.max_share * all + 1e-9) over = tp->price;
+      if (over > 1e-9 && (pick < 0 || over > worst)) {
+        pick = (long)i;
+        worst = over;
+      }
+    }
+    if (pick < 0) break; /* within the limits */
+    alt = off_spot_template(S, &S->nodes[pick]);
+    if (alt < 0) break; /* nowhere to go: the caller sees the limits broken */
+    if (S->nodes[pick].mult > 1) {
+      struct kept copy = S->nodes[pick];
+      if (stv_grow((void **)&S->nodes, &S->cap_nodes, S->nnodes + 1, sizeof(*S->nodes)) != 0) {
+        rc = STV_ENOMEM;
+        break;
+      }
+      S->nodes[pick].mult--;
+      copy.mult = 1;
+      copy.tmpl = (int32_t)alt;
+      S->nodes[S->nnodes++] = copy;
+    } else {
+      S->nodes[pick].tmpl = (int32_t)alt;
+    }
+    if (S->ti[alt].limit_left > 0) S->ti[alt].limit_left--;
+  }
+  stv_free(pool);
+  return rc;
+}
+
+/* ---------------------------------------------------------------------- */
 /* The public entry                                                       */
 
 /* Effective cost of a finished plan's new nodes: price plus spot penalty. */
@@ -2089,6 +2239,9 @@ int stv_optimize(const struct stv_problem *p, struct stv_plan *plan, struct stv_
   /* The optimizer's plan wins when it places as many pods, keeps the spot
    * policy, and costs less (or the heuristic's breaks the policy). */
   use_o = ook && o.nplaced >= h.nplaced && (oc < hc - 1e-9 || !hok);
+  if (getenv("STV_OPT_STATS"))
+    fprintf(stderr, "optimize: heuristic %.4f (%zu placed, spot limits %s), optimized %.4f (%zu placed, spot limits %s)\n",
+            hc, h.nplaced, hok ? "kept" : "broken", oc, o.nplaced, ook ? "kept" : "broken");
   if (o.has_lower_bound) bound = o.lower_bound;
   if (h.has_lower_bound && h.lower_bound > bound) bound = h.lower_bound;
   if (use_o) {

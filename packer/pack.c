@@ -2108,6 +2108,8 @@ static int pack_run(const struct stv_problem *p, struct stv_plan *plan, int opti
     plan->lp_converged = S.cg_converged;
     plan->columns = S.cg_columns;
   }
+  /* The spot limits hold for every plan, the heuristic's too. */
+  if ((rc = stv__spot_repair(&S))) goto out;
   if ((rc = emit(&S, plan))) goto out;
   /* What is left could not be placed. */
   for (i = 0; i < S.ng; i++) {

@@ -155,6 +155,12 @@ static inline int stv__bits_intersect(const uint64_t *a, const uint64_t *b, size
 
 /* Column generation over the new nodes of S->nodes (see optimize.c). */
 int stv__optimize(struct solve *S);
+/*
+ * Moves new spot nodes of S->nodes to on-demand (or reserved) templates of
+ * their zone, one copy at a time, until the plan keeps p->spot's limits or
+ * no template can take them. Returns 0 or STV_ENOMEM.
+ */
+int stv__spot_repair(struct solve *S);
 /* stv_pack with the optimizer run on the heuristic's new nodes, until deadline (on p->clock). */
 int stv__pack_optimized(const struct stv_problem *p, struct stv_plan *plan, double deadline, struct stv_err *err);
 
