@@ -868,7 +868,6 @@ static int knapsack(struct cg *C, const struct shape *sh, const double *y, doubl
   struct kitem_sort *ks = stv_malloc((sh->nitems + 1) * sizeof(*ks));
   uint32_t i, m = 0;
   int r, ndim = S->ndim;
-  double room = 0, frac;
   int j, npat;
   *ub = 0;
   if (ks == NULL) return -1;
@@ -921,24 +920,8 @@ static int knapsack(struct cg *C, const struct shape *sh, const double *y, doubl
       C->suf_r[(size_t)i * ndim + r] = v;
     }
   }
-  /* Root bound: the fractional surrogate knapsack, tighter than the ratios. */
-  for (r = 0; r < ndim; r++)
-    if (C->cap[r] > 0) room += 1.0;
-  frac = 0;
-  for (i = 0; i < m && room > 0; i++) {
-    double take = C->ku[i] * C->ksize[i];
-    if (take <= room) {
-      frac += C->ku[i] * C->kval[i];
-      room -= take;
-    } else {
-      frac += room / C->ksize[i] * C->kval[i];
-      room = 0;
-    }
-  }
-  {
-    double b = knap_bound(C, 0);
-    *ub = frac < b ? frac : b;
-  }
+  /* Root bound: the fractional surrogate knapsack and the ratio bounds. */
+  *ub = knap_bound(C, 0);
   /* And each resource alone: the fractional knapsack on it (items sorted
    * by value per unit of it; those that need none of it come free). */
   for (r = 0; r < ndim; r++) {
