@@ -137,6 +137,7 @@ struct cg {
   double kneed;          /* a pattern is worth keeping above this value */
   long knodes;
   long klimit; /* search nodes allowed per pricing problem */
+  int proving; /* the root LP: pricing searched deeper, for a bound */
   int kexact, kconf;
   /* the best integer solution found */
   double *xbest;
@@ -979,8 +980,9 @@ static int knapsack(struct cg *C, const struct shape *sh, const double *y, doubl
       knap_dfs(C, 0);
       if (C->kexact) {
         *ub = C->kbest_val > need ? C->kbest_val : need;
-      } else if (deep && !C->kconf && knap_glpk(C, 1, &v)) {
-        /* An unfinished search: GLPK's branch and bound settles it. */
+      } else if (deep && !C->kconf && C->kbest_val <= need && knap_glpk(C, 1, &v)) {
+        /* An unfinished search that found nothing to add: GLPK's branch and
+         * bound settles whether anything prices out (a proof, or a column). */
         C->kexact = 1;
         *ub = v > need ? v : need;
         if (v > need && v > C->kbest_val + 1e-12) {
@@ -1198,7 +1200,7 @@ static int generate(struct cg *C, int *converged, double *lb) {
     if (ncand == 0) { /* no smoothing, or it mispriced: the true duals */
       truthful = 1;
       /* Under the true duals the search may go further: a finished one proves. */
-      C->klimit = deep * KNAP_NODES;
+      C->klimit = C->proving ? deep * KNAP_NODES : KNAP_NODES;
       if ((rc = price(C, y, y, order, cand, &ncand, pi, pk, tpi, tpk, &minrc, &exact, &cut, &theta)) != 0) goto out;
       memcpy(ys, y, C->nit * sizeof(double));
     }
@@ -1222,7 +1224,7 @@ static int generate(struct cg *C, int *converged, double *lb) {
       }
       /* Nothing improves, but some search stopped short: look deeper once
        * or twice, for a proof or a better bound. */
-      if (truthful && !exact && !cut && deep < 1000 && !out_of_time(C)) {
+      if (C->proving && truthful && !exact && !cut && deep < 1000 && !out_of_time(C)) {
         deep *= 10;
         have_center = 0;
         continue;
@@ -1931,7 +1933,10 @@ int stv__optimize(struct solve *S) {
     /* The root LP gets half the time; the integer plan needs the rest. */
     double end = C.deadline;
     if (C.timed) C.deadline = now_s(&C) + 0.5 * (end - now_s(&C));
+    C.proving = 1;
     rc = generate(&C, &converged, &lb);
+    C.proving = 0;
+    C.klimit = KNAP_NODES; /* the integer plan needs columns, not proofs */
     C.deadline = end;
     if (rc != 0) goto out;
   }
