@@ -879,111 +879,6 @@ static int fail_truncated(struct reader *r) {
   return fail(r, STV_EPARSE, "truncated before items[0]");
 }
 
-/*
- * metadata.managedFields: what kubectl prints by default and nothing here
- * reads, often a third of a pod's bytes and most of its JSON objects. The
- * member is overwritten with spaces (JSON whitespace) before the item is
- * parsed, so offsets in error messages stay true. Only a well-formed member
- * is touched: anything unexpected leaves the item as it is for the parser
- * to judge.
- */
-#define MF_DEPTH 64
-
-/* Index just past the JSON string starting at s[i] (a quote), or 0. */
-static size_t skip_string(const unsigned char *s, size_t n, size_t i) {
-  for (i++; i < n; i++) {
-    if (s[i] == '\\')
-      i++;
-    else if (s[i] == '"')
-      return i + 1;
-  }
-  return 0;
-}
-
-/* Index just past the array or object starting at s[i], or 0. */
-static size_t skip_container(const unsigned char *s, size_t n, size_t i) {
-  int depth = 0;
-  while (i < n) {
-    unsigned char c = s[i];
-    if (c == '"') {
-      if ((i = skip_string(s, n, i)) == 0) return 0;
-      continue;
-    }
-    if (c == '[' || c == '{') depth++;
-    if (c == ']' || c == '}') {
-      if (--depth == 0) return i + 1;
-    }
-    i++;
-  }
-  return 0;
-}
-
-static void strip_managed_fields(unsigned char *s, size_t n) {
-  static const char mf[] = "\"managedFields\"", md[] = "\"metadata\"";
-  unsigned char stack[MF_DEPTH]; /* '{' or '[' per open container */
-  int depth = 0, in_meta = 0, want_key = 0;
-  size_t i = 0;
-  while (i < n) {
-    unsigned char c = s[i];
-    if (c == '"') {
-      size_t end = skip_string(s, n, i), j;
-      if (end == 0) return;
-      if (want_key && depth == 1 && end - i == sizeof(md) - 1 && memcmp(s + i, md, end - i) == 0) {
-        /* The item's metadata: its members are at depth 2. */
-        j = skip_ws_at(s, end, n);
-        if (j < n && s[j] == ':') {
-          j = skip_ws_at(s, j + 1, n);
-          if (j < n && s[j] == '{') in_meta = 1;
-        }
-      } else if (want_key && depth == 2 && in_meta && end - i == sizeof(mf) - 1 &&
-                 memcmp(s + i, mf, end - i) == 0) {
-        size_t v = skip_ws_at(s, end, n), vend, a = i, b;
-        if (v >= n || s[v] != ':') return;
-        v = skip_ws_at(s, v + 1, n);
-        if (v >= n || s[v] != '[') return;
-        if ((vend = skip_container(s, n, v)) == 0) return;
-        {
-          /* Only valid JSON is blanked: an error in it is the parser's to report. */
-          size_t off;
-          const char *why;
-          if (validate(s + v, vend - v, 0, STV_JSON_DEPTH_MAX, &off, &why) != V_OK) return;
-        }
-        /* The member and one comma beside it: after it, else before it. */
-        b = skip_ws_at(s, vend, n);
-        if (b < n && s[b] == ',') {
-          b++;
-        } else {
-          size_t k = a;
-          while (k > 0 && is_ws(s[k - 1])) k--;
-          if (k == 0 || s[k - 1] != ',') return;
-          a = k - 1;
-          b = vend;
-        }
-        memset(s + a, ' ', b - a);
-        i = b;
-        want_key = 1;
-        continue;
-      }
-      want_key = 0;
-      i = end;
-      continue;
-    }
-    if (c == '{' || c == '[') {
-      if (depth == MF_DEPTH) return;
-      stack[depth++] = c;
-      want_key = c == '{';
-    } else if (c == '}' || c == ']') {
-      if (depth == 0) return;
-      depth--;
-      if (depth < 2) in_meta = 0;
-      want_key = 0;
-    } else if (c == ',') {
-      want_key = depth > 0 && stack[depth - 1] == '{';
-    }
-    i++;
-  }
-}
-
 /* Parses the item that just ended and hands it to the callback. */
 static int deliver_item(struct reader *r) {
   size_t at = boff(r, r->tok_start);
@@ -991,7 +886,6 @@ static int deliver_item(struct reader *r) {
   int rc;
   if (r->pos - at > STV_JSON_ITEM_MAX) return fail_too_large(r, r->pos);
   if (!r->parse) return 0;
-  strip_managed_fields(r->buf + at, r->pos - at);
   rc = parse_json(r, r->index, at, r->pos - at, &item);
   if (rc) return rc;
   rc = call(r, r->index, item);

@@ -195,34 +195,6 @@ TEST(should_accept_items_as_the_last_member) {
   CHECK(strcmp(r.text, "{\"a\":1}") == 0);
 }
 
-TEST(should_drop_metadata_managed_fields_and_nothing_else) {
-  struct rec r;
-  /* First, middle and last member; inside a string; outside metadata;
-   * with escaped quotes and brackets in it. */
-  const char *doc =
-      "{\"items\":["
-      "{\"metadata\":{\"managedFields\":[{\"m\":\"a]\\\"}\"}],\"name\":\"p0\"},\"n\":0},"
-      "{\"metadata\":{\"name\":\"p1\", \"managedFields\" : [ {\"f\":{\"x\":{}}} ] ,\"uid\":\"u\"}},"
-      "{\"metadata\":{\"name\":\"p2\",\n  \"managedFields\": []\n}},"
-      "{\"metadata\":{\"name\":\"\\\"managedFields\\\":[]\"},\"spec\":{\"managedFields\":[1]}},"
-      "{\"managedFields\":[2],\"metadata\":{\"labels\":{\"managedFields\":\"v\"}}}"
-      "],\"kind\":\"List\"}";
-  CHECK(run_doc(doc, 0, NULL, &r) == 0);
-  CHECK_EQ_INT(r.count, 5);
-  CHECK(strcmp(r.text,
-               "{\"metadata\":{\"name\":\"p0\"},\"n\":0}|"
-               "{\"metadata\":{\"name\":\"p1\",\"uid\":\"u\"}}|"
-               "{\"metadata\":{\"name\":\"p2\"}}|"
-               "{\"metadata\":{\"name\":\"\\\"managedFields\\\":[]\"},\"spec\":{\"managedFields\":[1]}}|"
-               "{\"managedFields\":[2],\"metadata\":{\"labels\":{\"managedFields\":\"v\"}}}") == 0);
-}
-TEST(should_leave_a_broken_managed_fields_member_to_the_parser) {
-  struct rec r;
-  CHECK(run_doc("{\"items\":[{\"metadata\":{\"managedFields\":[{\"a\":1,}],\"name\":\"x\"}}]}", STV_EPARSE,
-                NULL, &r) == 0);
-  CHECK(run_doc("{\"items\":[{\"metadata\":{\"managedFields\":{\"a\":1},\"name\":\"x\"}}]}", 0, NULL, &r) == 0);
-  CHECK(strstr(r.text, "managedFields") != NULL); /* not an array: left alone */
-}
 TEST(should_call_nothing_for_an_empty_items_array) {
   struct rec r;
   CHECK(run_doc("{\"apiVersion\":\"v1\",\"items\":[],\"kind\":\"List\"}", 0,
