@@ -15,31 +15,10 @@ import subprocess
 import sys
 import tempfile
 import shutil
-import traceback
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clitest import Runner  # noqa: E402
 
-class Runner(object):
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def run(self, name, fn):
-        try:
-            fn()
-        except AssertionError as e:
-            self.failed += 1
-            print("FAIL %s" % name)
-            for line in str(e).rstrip().splitlines():
-                print("    " + line)
-        except Exception:
-            self.failed += 1
-            print("FAIL %s" % name)
-            for line in traceback.format_exc().rstrip().splitlines():
-                print("    " + line)
-        else:
-            self.passed += 1
-            print("PASS %s" % name)
-        sys.stdout.flush()
 
 
 def good_snapshot():

@@ -15,11 +15,11 @@ import subprocess
 import sys
 import tempfile
 import shutil
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "data")
 sys.path.insert(0, HERE)
+from clitest import Runner  # noqa: E402,F401
 
 import checker  # noqa: E402
 
@@ -31,29 +31,6 @@ NODES = os.path.join(DATA, "cluster_nodes.json")
 PODS = os.path.join(DATA, "cluster_pods.json")
 HOURS_PER_MONTH = 730
 
-
-class Runner(object):
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def run(self, name, fn):
-        try:
-            fn()
-        except AssertionError as e:
-            self.failed += 1
-            print("FAIL %s" % name)
-            for line in str(e).rstrip().splitlines():
-                print("    " + line)
-        except Exception:
-            self.failed += 1
-            print("FAIL %s" % name)
-            for line in traceback.format_exc().rstrip().splitlines():
-                print("    " + line)
-        else:
-            self.passed += 1
-            print("PASS %s" % name)
-        sys.stdout.flush()
 
 
 class Cli(object):

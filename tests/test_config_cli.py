@@ -17,12 +17,12 @@ import subprocess
 import sys
 import tempfile
 import shutil
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 DATA = os.path.join(HERE, "data")
 sys.path.insert(0, HERE)
+from clitest import Runner  # noqa: E402,F401
 
 import checker  # noqa: E402
 
@@ -33,29 +33,6 @@ EXAMPLE_SNAPSHOT = os.path.join(ROOT, "examples", "snapshot.json")
 EXAMPLE_CONFIG = os.path.join(ROOT, "examples", "stevedore.yaml")
 HEADROOM_NS = "stevedore-headroom"
 
-
-class Runner(object):
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def run(self, name, fn):
-        try:
-            fn()
-        except AssertionError as e:
-            self.failed += 1
-            print("FAIL %s" % name)
-            for line in str(e).rstrip().splitlines():
-                print("    " + line)
-        except Exception:
-            self.failed += 1
-            print("FAIL %s" % name)
-            for line in traceback.format_exc().rstrip().splitlines():
-                print("    " + line)
-        else:
-            self.passed += 1
-            print("PASS %s" % name)
-        sys.stdout.flush()
 
 
 class Cli(object):

@@ -28,6 +28,7 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from clitest import Runner  # noqa: E402,F401
 
 import checker  # noqa: E402
 import gen_snapshot  # noqa: E402
@@ -45,32 +46,6 @@ HEADROOM_SETTINGS = [
      {"manual": [{"count": 2, "cpu": "2"}], "automatic": "25%"}),
 ]
 
-
-class Runner(object):
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def report(self, name, ok, msg=""):
-        if ok:
-            self.passed += 1
-            print("PASS %s" % name)
-        else:
-            self.failed += 1
-            print("FAIL %s" % name)
-            for line in msg.rstrip().splitlines():
-                print("    " + line)
-        sys.stdout.flush()
-
-    def run(self, name, fn):
-        try:
-            fn()
-        except AssertionError as e:
-            self.report(name, False, str(e))
-        except Exception:
-            self.report(name, False, traceback.format_exc())
-        else:
-            self.report(name, True)
 
 
 # --------------------------------------------------------------------------
