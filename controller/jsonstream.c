@@ -47,13 +47,97 @@
 /* Set when an allocation made by cJSON fails, to tell ENOMEM from bad JSON. */
 static _Thread_local int json_alloc_failed;
 
+/*
+ * While an item is parsed, read by the callback and deleted, cJSON's nodes
+ * and strings come from a per-thread bump arena instead of malloc: tens of
+ * thousands of small allocations per megabyte of JSON cost more than the
+ * parsing itself. The arena's block is kept from item to item (grown when
+ * an item outgrew it); what does not fit goes to chunks of its own, freed
+ * when the item is done. Outside an item, the hooks are plain stv_malloc.
+ */
+#define JARENA_FIRST (256u * 1024u)
+#define JARENA_CHUNK (64u * 1024u)
+
+struct jchunk {
+  struct jchunk *next;
+  size_t cap, used;
+  unsigned char data[];
+};
+
+static _Thread_local struct {
+  int on;
+  unsigned char *block;
+  size_t cap, used;
+  struct jchunk *chunks; /* overflow, newest first */
+  size_t overflow;       /* bytes asked beyond the block, for the next size */
+} jarena;
+
+static void *jarena_alloc(size_t size) {
+  struct jchunk *c = jarena.chunks;
+  void *p;
+  size = (size + 15) & ~(size_t)15;
+  if (jarena.block != NULL && jarena.cap - jarena.used >= size) {
+    p = jarena.block + jarena.used;
+    jarena.used += size;
+    return p;
+  }
+  jarena.overflow += size;
+  if (c == NULL || c->cap - c->used < size) {
+    size_t cap = size > JARENA_CHUNK ? size : JARENA_CHUNK;
+    if ((c = stv_malloc(sizeof(*c) + cap)) == NULL) return NULL;
+    c->cap = cap;
+    c->used = 0;
+    c->next = jarena.chunks;
+    jarena.chunks = c;
+  }
+  p = c->data + c->used;
+  c->used += size;
+  return p;
+}
+
+/* Starts an item: allocations go to the arena until jarena_end. */
+static void jarena_begin(void) { jarena.on = 1; }
+
+/* Ends an item: everything it allocated is released at once. */
+static void jarena_end(void) {
+  size_t want = jarena.used + jarena.overflow;
+  while (jarena.chunks != NULL) {
+    struct jchunk *c = jarena.chunks;
+    jarena.chunks = c->next;
+    stv_free(c);
+  }
+  /* Outgrown: a block that holds the whole of such an item next time. */
+  if (jarena.overflow > 0 || jarena.block == NULL) {
+    size_t cap = jarena.cap ? jarena.cap : JARENA_FIRST;
+    unsigned char *b;
+    while (cap < want) cap *= 2;
+    if ((b = stv_malloc(cap)) != NULL) {
+      stv_free(jarena.block);
+      jarena.block = b;
+      jarena.cap = cap;
+    }
+  }
+  jarena.used = 0;
+  jarena.overflow = 0;
+  jarena.on = 0;
+}
+
+/* Frees the arena's block (end of a stream). */
+static void jarena_release(void) {
+  stv_free(jarena.block);
+  jarena.block = NULL;
+  jarena.cap = 0;
+}
+
 static void *json_malloc(size_t size) {
-  void *p = stv_malloc(size);
+  void *p = jarena.on ? jarena_alloc(size) : stv_malloc(size);
   if (p == NULL) json_alloc_failed = 1;
   return p;
 }
 
-static void json_free(void *p) { stv_free(p); }
+static void json_free(void *p) {
+  if (!jarena.on) stv_free(p);
+}
 
 static pthread_once_t json_once = PTHREAD_ONCE_INIT;
 
@@ -886,10 +970,13 @@ static int deliver_item(struct reader *r) {
   int rc;
   if (r->pos - at > STV_JSON_ITEM_MAX) return fail_too_large(r, r->pos);
   if (!r->parse) return 0;
+  jarena_begin();
   rc = parse_json(r, r->index, at, r->pos - at, &item);
-  if (rc) return rc;
-  rc = call(r, r->index, item);
-  cJSON_Delete(item);
+  if (rc == 0) {
+    rc = call(r, r->index, item);
+    cJSON_Delete(item);
+  }
+  jarena_end();
   return rc;
 }
 
@@ -1294,6 +1381,7 @@ static void reader_init(struct reader *r, const char *name, stv_json_item_cb cb,
 static void reader_close(struct reader *r) {
   stv_free(r->buf);
   cJSON_Delete(r->single);
+  jarena_release();
 }
 
 int stv_json_stream_file(const char *path, stv_json_item_cb cb, void *ctx,
