@@ -478,6 +478,7 @@ static cJSON *plan_json(const struct stv_recommend_result *r) {
     cJSON_AddBoolToObject(opt, "lp_converged", plan->lp_converged);
     cJSON_AddNumberToObject(opt, "columns", (double)plan->columns);
   }
+  if (plan->spot_limits_broken) cJSON_AddBoolToObject(sum, "spot_limits_broken", 1);
   if (r->headroom.npods > 0 && !headroom_json(sum, r, &h)) goto out;
   nodes = cJSON_AddArrayToObject(root, "nodes");
   if (nodes == NULL) goto out;
@@ -866,6 +867,10 @@ int stv_cmd_recommend(int argc, char **argv) {
     stv_snapshot_read_stats_format(&r.stats, note, sizeof(note));
     if (note[0]) fprintf(stderr, "stevedore recommend: note: %s\n", note);
     note_empty_pools(&r, &cfg);
+    if (r.have_plan && r.plan.spot_limits_broken)
+      fprintf(stderr, "stevedore recommend: note: no plan keeps the spot limits (--spot-max-share, "
+                      "--spot-max-pool-fraction) with the allowed capacity types; this one places what it can "
+                      "and breaks them (allow on-demand, more zones or types, or relax the limits)\n");
   }
   if (o.json) {
     json = stv_recommend_render_json(&r);

@@ -1759,7 +1759,7 @@ struct sol {
 static int apply(struct cg *C, const unsigned char *frozen_node) {
   struct solve *S = C->S;
   struct sol *v = NULL;
-  size_t nv = 0, cap = 0, i, k, nk = 0;
+  size_t nv = 0, cap = 0, i, k, nk = 0, keep_cap = 0;
   uint32_t *have = stv_calloc(C->nit + 1, sizeof(uint32_t));
   struct kept *keep = NULL;
   int rc = 0;
@@ -1808,7 +1808,8 @@ static int apply(struct cg *C, const unsigned char *frozen_node) {
     }
   }
   /* The new list: existing and frozen nodes as they were, then the patterns. */
-  keep = stv_malloc((S->nnodes + nv + 1) * sizeof(*keep));
+  keep_cap = S->nnodes + nv + 1;
+  keep = stv_malloc(keep_cap * sizeof(*keep));
   if (keep == NULL) goto nomem;
   for (i = 0; i < S->nnodes; i++)
     if (S->nodes[i].existing >= 0 || frozen_node[i]) keep[nk++] = S->nodes[i];
@@ -1838,7 +1839,7 @@ static int apply(struct cg *C, const unsigned char *frozen_node) {
   stv_free(S->nodes);
   S->nodes = keep;
   S->nnodes = nk;
-  S->cap_nodes = S->nnodes + nv + 1;
+  S->cap_nodes = keep_cap; /* what was allocated, not what is used */
   keep = NULL;
   S->cg_applied = 1;
   goto out;
@@ -2055,15 +2056,19 @@ out:
 /* ---------------------------------------------------------------------- */
 /* Keeping a plan within the spot limits                                  */
 
-/* A template for one copy of kept node k off spot: same zone, not spot,
- * holding the pattern and running no DaemonSet the spot one did not; the
- * same instance type first, else the cheapest. -1 when there is none. */
-static long off_spot_template(const struct solve *S, const struct kept *k) {
+/*
+ * A template for one copy of kept node k, out of its spot pool: in the same
+ * zone (zone rules stay as they were), holding the pattern and running no
+ * DaemonSet the old one did not. Not spot (the same instance type first,
+ * else the cheapest); failing that, another spot pool whose count (pool[])
+ * stays within the limit of nspot spot nodes, the cheapest. -1 when none.
+ */
+static long off_pool_template(const struct solve *S, const struct kept *k, const double *pool, double nspot) {
   const struct tinfo *cur = &S->ti[k->tmpl];
   const struct stv_template *ct = &S->p->tmpl[cur->t];
   int64_t need[STV_MAX_RES];
   long best = -1;
-  int best_same = 0;
+  int best_rank = -1;
   double best_price = 0;
   size_t j, w;
   uint32_t q;
@@ -2074,8 +2079,16 @@ static long off_spot_template(const struct solve *S, const struct kept *k) {
   for (j = 0; j < S->nti; j++) {
     const struct tinfo *t = &S->ti[j];
     const struct stv_template *tp = &S->p->tmpl[t->t];
-    int same, ok = 1;
-    if (tp->capacity_type == STV_CT_SPOT || t->zone != cur->zone || t->limit_left == 0) continue;
+    int rank, ok = 1;
+    if ((long)j == k->tmpl || t->zone != cur->zone || t->limit_left == 0) continue;
+    /* 2: not spot, same type; 1: not spot; 0: a spot pool with room. */
+    if (tp->capacity_type != STV_CT_SPOT)
+      rank = strcmp(tp->instance_type, ct->instance_type) == 0 ? 2 : 1;
+    else if (S->p->spot.max_pool_fraction < 1.0 &&
+             pool[j] + 1 <= S->p->spot.max_pool_fraction * nspot + STV_SPOT_POOL_GRACE + 1e-9)
+      rank = 0;
+    else
+      continue;
     for (r = 0; r < S->ndim && ok; r++)
       if (need[r] > t->alloc[r]) ok = 0;
     for (w = 0; w < S->W && ok; w++)
@@ -2083,10 +2096,9 @@ static long off_spot_template(const struct solve *S, const struct kept *k) {
     for (q = 0; q < k->npat && ok; q++)
       if (!BIT_GET(&S->compat[j * S->W], S->g[k->g[q]].cls)) ok = 0;
     if (!ok) continue;
-    same = strcmp(tp->instance_type, ct->instance_type) == 0;
-    if (best < 0 || same > best_same || (same == best_same && tp->price < best_price)) {
+    if (rank > best_rank || (rank == best_rank && tp->price < best_price)) {
       best = (long)j;
-      best_same = same;
+      best_rank = rank;
       best_price = tp->price;
     }
   }
@@ -2134,7 +2146,11 @@ int stv__spot_repair(struct solve *S) {
       }
     }
     if (pick < 0) break; /* within the limits */
-    alt = off_spot_template(S, &S->nodes[pick]);
+    alt = off_pool_template(S, &S->nodes[pick], pool, nspot);
+    /* The share limit needs a node off spot, not another spot pool. */
+    if (alt >= 0 && p->tmpl[S->ti[alt].t].capacity_type == STV_CT_SPOT && p->spot.max_share < 1.0 &&
+        spot > p->spot.max_share * all + 1e-9)
+      alt = -1;
     if (alt < 0) break; /* nowhere to go: the caller sees the limits broken */
     if (S->nodes[pick].mult > 1) {
       struct kept copy = S->nodes[pick];
@@ -2203,8 +2219,6 @@ int stv_plan_spot_ok(const struct stv_problem *p, const struct stv_plan *plan) {
 
 int stv_optimize(const struct stv_problem *p, struct stv_plan *plan, struct stv_err *err) {
   struct stv_plan h, o;
-  struct stv_template *nospot = NULL;
-  struct stv_problem q;
   double hc, oc, bound = 0;
   size_t h_placed, o_placed;
   int rc, use_o, hok, ook;
@@ -2243,37 +2257,6 @@ int stv_optimize(const struct stv_problem *p, struct stv_plan *plan, struct stv_
     h.heuristic_cost = h.new_cost;
     stv_plan_close(&o);
     *plan = h;
-    if (!hok) {
-      /* Neither keeps the spot policy: plan without spot at all. */
-      size_t i;
-      nospot = stv_malloc((p->ntmpl + 1) * sizeof(*nospot));
-      if (nospot == NULL) {
-        stv_plan_close(plan);
-        return stv_err_set(err, STV_ENOMEM, "out of memory while packing");
-      }
-      memcpy(nospot, p->tmpl, p->ntmpl * sizeof(*nospot));
-      for (i = 0; i < p->ntmpl; i++)
-        if (nospot[i].capacity_type == STV_CT_SPOT) nospot[i].limit = 0;
-      q = *p;
-      q.tmpl = nospot;
-      rc = stv_pack(&q, &o, err);
-      stv_free(nospot);
-      if (rc != 0) {
-        stv_plan_close(plan);
-        return rc;
-      }
-      /* Placing pods comes first: without spot, only if nothing is lost. */
-      if (o.nplaced >= plan->nplaced) {
-        stv_plan_close(plan);
-        *plan = o;
-        plan->optimized = 1;
-        plan->heuristic_cost = plan->new_cost;
-        /* Its own bound is for a problem without spot: not this one's. */
-        plan->lower_bound = 0;
-      } else {
-        stv_plan_close(&o);
-      }
-    }
   }
   /* Bounds from either run hold for both: the same pods are placed. */
   if (h_placed == o_placed && plan->nplaced == h_placed) {
@@ -2283,6 +2266,8 @@ int stv_optimize(const struct stv_problem *p, struct stv_plan *plan, struct stv_
       plan->has_lower_bound = 1;
     }
   }
+  /* Neither could keep them: the plan places what it can and says so. */
+  plan->spot_limits_broken = !stv_plan_spot_ok(p, plan);
   plan->solve_ms_budget = p->time_limit * 1000.0;
   return 0;
 }

@@ -411,6 +411,7 @@ struct stv_plan {
   double heuristic_cost;   /* new_cost of the heuristic's plan it started from */
   double solve_ms_budget;  /* time limit it ran under, ms (0 = none) */
   long columns;            /* patterns generated */
+  int spot_limits_broken;  /* no plan within the spot limits was found */
 };
 
 /*

@@ -848,6 +848,11 @@ def binary_tests(t, binary, nseeds):
     for seed in range(nseeds):
         cts = CT_SETTINGS[seed % len(CT_SETTINGS)]
         jobs.append(("seed %d --capacity-types %s" % (seed, cts or "(default)"), seed, cts, None, None))
+    # Seeds beyond the default range that once broke the binary (a spot-limit
+    # repair writing past the optimizer's node list), kept for good.
+    for seed, cts in ((218, "spot,on-demand"), (372, "spot")):
+        if seed >= nseeds:
+            jobs.append(("seed %d --capacity-types %s" % (seed, cts), seed, cts, None, None))
     for seed in range(min(nseeds, 20)):
         hr = HEADROOM_SETTINGS[seed % len(HEADROOM_SETTINGS)]
         jobs.append(("seed %d headroom %s" % (seed, " ".join(hr[0])), seed, None, None, hr))
