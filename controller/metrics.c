@@ -14,9 +14,7 @@
 
 #include "jsonstream.h"
 
-struct stv__metrics_ent {
-  const char *key; /* "ns\x1fname", interned; NULL = empty slot */
-  uint64_t h;
+struct stv__metrics_use {
   double cpu, ram;
   int matched;
 };
@@ -27,37 +25,10 @@ void stv_metrics_init(struct stv_metrics *m) {
 }
 
 void stv_metrics_close(struct stv_metrics *m) {
-  stv_free(m->e);
+  stv_strmap_close(&m->map);
+  stv_free(m->use);
   stv_strpool_close(&m->pool);
   memset(m, 0, sizeof(*m));
-}
-
-static int grow(struct stv_metrics *m) {
-  size_t ncap = m->cap ? m->cap * 2 : 1024, i;
-  struct stv__metrics_ent *ne = stv_calloc(ncap, sizeof(*ne));
-  if (ne == NULL) return STV_ENOMEM;
-  for (i = 0; i < m->cap; i++) {
-    size_t j;
-    if (m->e[i].key == NULL) continue;
-    j = m->e[i].h & (ncap - 1);
-    while (ne[j].key != NULL) j = (j + 1) & (ncap - 1);
-    ne[j] = m->e[i];
-  }
-  stv_free(m->e);
-  m->e = ne;
-  m->cap = ncap;
-  return 0;
-}
-
-static struct stv__metrics_ent *lookup(const struct stv_metrics *m, const char *key, size_t n, uint64_t h) {
-  size_t j;
-  if (m->cap == 0) return NULL;
-  j = h & (m->cap - 1);
-  while (m->e[j].key != NULL) {
-    if (m->e[j].h == h && strncmp(m->e[j].key, key, n) == 0 && m->e[j].key[n] == '\0') return &m->e[j];
-    j = (j + 1) & (m->cap - 1);
-  }
-  return NULL;
 }
 
 static size_t make_key(char *buf, size_t size, const char *ns, const char *name) {
@@ -68,14 +39,15 @@ static size_t make_key(char *buf, size_t size, const char *ns, const char *name)
 int stv_metrics_get(struct stv_metrics *m, const char *ns, const char *name, double *cpu, double *ram) {
   char key[600];
   size_t n = make_key(key, sizeof(key), ns, name);
-  struct stv__metrics_ent *e;
+  const struct stv_strmap_ent *e;
+  struct stv__metrics_use *u;
   if (n >= sizeof(key)) return 0;
-  e = lookup(m, key, n, stv_hash(key, n, 0));
-  if (e == NULL) return 0;
-  *cpu = e->cpu;
-  *ram = e->ram;
-  if (!e->matched) {
-    e->matched = 1;
+  if ((e = stv_strmap_find(&m->map, key, n)) == NULL) return 0;
+  u = &m->use[e->val];
+  *cpu = u->cpu;
+  *ram = u->ram;
+  if (!u->matched) {
+    u->matched = 1;
     m->matched++;
   }
   return 1;
@@ -139,10 +111,10 @@ static int on_item(void *ctx, long index, const cJSON *item, struct stv_err *err
   const char *ns, *name;
   double cpu = 0, ram = 0;
   char key[600];
-  size_t n, j;
-  uint64_t h;
+  size_t n;
+  struct stv_strmap_ent *e;
   long ci = 0;
-  int rc;
+  int rc, added;
 
   (void)index;
   if (!cJSON_IsObject(item)) return stv_err_set(err, STV_EPARSE, "not an object");
@@ -189,18 +161,14 @@ static int on_item(void *ctx, long index, const cJSON *item, struct stv_err *err
   }
   n = make_key(key, sizeof(key), ns, name);
   if (n >= sizeof(key)) return stv_err_set(err, STV_EPARSE, "PodMetrics %s/%s: name too long", ns, name);
-  h = stv_hash(key, n, 0);
-  if (lookup(m, key, n, h) != NULL)
-    return stv_err_set(err, STV_ECONFLICT, "PodMetrics %s/%s: the same pod twice", ns, name);
-  if ((m->len + 1) * 2 > m->cap && grow(m) != 0) return stv_err_set(err, STV_ENOMEM, "out of memory");
-  j = h & (m->cap - 1);
-  while (m->e[j].key != NULL) j = (j + 1) & (m->cap - 1);
-  if ((m->e[j].key = stv_strpool_intern(&m->pool, key, n)) == NULL)
+  if (m->len >= UINT32_MAX) return stv_err_set(err, STV_ELIMIT, "PodMetrics %s/%s: too many pods", ns, name);
+  if (stv_grow((void **)&m->use, &m->cap, m->len + 1, sizeof(*m->use)) != 0 ||
+      stv_strmap_upsert(&m->map, &m->pool, key, n, (uint32_t)m->len, &e, &added) != 0)
     return stv_err_set(err, STV_ENOMEM, "out of memory");
-  m->e[j].h = h;
-  m->e[j].cpu = cpu;
-  m->e[j].ram = ram;
-  m->e[j].matched = 0;
+  if (!added) return stv_err_set(err, STV_ECONFLICT, "PodMetrics %s/%s: the same pod twice", ns, name);
+  m->use[m->len].cpu = cpu;
+  m->use[m->len].ram = ram;
+  m->use[m->len].matched = 0;
   m->len++;
   return 0;
 }

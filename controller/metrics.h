@@ -21,11 +21,12 @@
 
 #include "packer.h"
 
-struct stv__metrics_ent;
+struct stv__metrics_use;
 
 /* Usage per pod, keyed by namespace and name. Caller-allocated. */
 struct stv_metrics {
-  struct stv__metrics_ent *e; /* open addressing */
+  struct stv_strmap map;        /* "ns\x1fname" -> index into use */
+  struct stv__metrics_use *use; /* len pods */
   size_t cap, len;
   size_t matched; /* lookups that found a pod (set by stv_metrics_get) */
   struct stv_strpool pool;

@@ -108,6 +108,34 @@ void stv_arena_init(struct stv_arena *a);
 void *stv_arena_alloc(struct stv_arena *a, size_t size);
 void stv_arena_reset(struct stv_arena *a);
 
+/*
+ * A map from strings to 32-bit values (an index into the caller's array,
+ * mostly), by open addressing. Keys are interned in a pool the caller owns.
+ * Zero-initialise; free with stv_strmap_close.
+ */
+struct stv_strmap_ent {
+  uint64_t h;
+  const char *key; /* interned; NULL = empty slot */
+  uint32_t len;
+  uint32_t val;
+};
+
+struct stv_strmap {
+  struct stv_strmap_ent *e;
+  size_t cap, len;
+};
+
+void stv_strmap_close(struct stv_strmap *m);
+/* Returns the entry for s[0..n) (need not be NUL-terminated), or NULL. */
+struct stv_strmap_ent *stv_strmap_find(const struct stv_strmap *m, const char *s, size_t n);
+/*
+ * Finds s[0..n) or inserts it with value val. *ent receives the entry;
+ * *added is 1 when it was inserted. Entries move when the map grows, so
+ * *ent is valid until the next insertion. Returns 0 or STV_ENOMEM.
+ */
+int stv_strmap_upsert(struct stv_strmap *m, struct stv_strpool *pool, const char *s, size_t n, uint32_t val,
+                      struct stv_strmap_ent **ent, int *added);
+
 /* 64-bit FNV-1a hash, for pools and class keys. */
 uint64_t stv_hash(const void *data, size_t n, uint64_t seed);
 

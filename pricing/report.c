@@ -13,101 +13,6 @@
 
 #include "pricing.h"
 
-/* ---------------------------------------------------------------------- */
-/* A string-keyed map of indexes                                          */
-
-/* A hash of s[0..n) eight bytes at a time (every pod of every step is looked up). */
-static uint64_t shash(const char *s, size_t n) {
-  uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0xff51afd7ed558ccdULL), w;
-  while (n >= 8) {
-    memcpy(&w, s, 8);
-    h = (h ^ (w * 0xc2b2ae3d27d4eb4fULL)) * 0x9e3779b97f4a7c15ULL;
-    h ^= h >> 29;
-    s += 8;
-    n -= 8;
-  }
-  w = 0;
-  memcpy(&w, s, n);
-  h = (h ^ (w * 0xc2b2ae3d27d4eb4fULL)) * 0x9e3779b97f4a7c15ULL;
-  h ^= h >> 32;
-  return h;
-}
-
-struct smap_ent {
-  uint64_t h;
-  const char *key; /* interned in the report's pool */
-  uint32_t len;
-  uint32_t val;
-};
-
-struct smap {
-  struct smap_ent *e; /* open addressing; key NULL = empty */
-  size_t cap, len;
-};
-
-static void smap_close(struct smap *m) {
-  stv_free(m->e);
-  memset(m, 0, sizeof(*m));
-}
-
-static int smap_grow(struct smap *m) {
-  size_t ncap = m->cap ? m->cap * 2 : 64, i;
-  struct smap_ent *ne = stv_calloc(ncap, sizeof(*ne));
-  if (ne == NULL) return STV_ENOMEM;
-  for (i = 0; i < m->cap; i++) {
-    size_t j;
-    if (m->e[i].key == NULL) continue;
-    j = m->e[i].h & (ncap - 1);
-    while (ne[j].key != NULL) j = (j + 1) & (ncap - 1);
-    ne[j] = m->e[i];
-  }
-  stv_free(m->e);
-  m->e = ne;
-  m->cap = ncap;
-  return 0;
-}
-
-/* Returns the entry for s[0..n), or NULL when absent. */
-static struct smap_ent *smap_find(const struct smap *m, const char *s, size_t n, uint64_t h) {
-  size_t j;
-  if (m->cap == 0) return NULL;
-  j = h & (m->cap - 1);
-  while (m->e[j].key != NULL) {
-    if (m->e[j].h == h && m->e[j].len == n && memcmp(m->e[j].key, s, n) == 0) return &m->e[j];
-    j = (j + 1) & (m->cap - 1);
-  }
-  return NULL;
-}
-
-/*
- * Finds s[0..n) or inserts it with value val (key interned in pool). *ent
- * receives the entry; *added is 1 when it was inserted. Entries move when
- * the map grows, so *ent is valid until the next insertion.
- */
-static int smap_upsert(struct smap *m, struct stv_strpool *pool, const char *s, size_t n, uint32_t val,
-                       struct smap_ent **ent, int *added) {
-  uint64_t h = shash(s, n);
-  struct smap_ent *e = smap_find(m, s, n, h);
-  size_t j;
-  *added = 0;
-  if (e != NULL) {
-    *ent = e;
-    return 0;
-  }
-  if ((m->len + 1) * 2 > m->cap && smap_grow(m) != 0) return STV_ENOMEM;
-  j = h & (m->cap - 1);
-  while (m->e[j].key != NULL) j = (j + 1) & (m->cap - 1);
-  m->e[j].key = stv_strpool_intern(pool, s, n);
-  if (m->e[j].key == NULL) return STV_ENOMEM;
-  m->e[j].h = h;
-  m->e[j].len = (uint32_t)n;
-  m->e[j].val = val;
-  m->len++;
-  *ent = &m->e[j];
-  *added = 1;
-  return 0;
-}
-
 /* a, sep, b, sep, c into buf (size bytes); returns the length, or size when it does not fit. */
 static size_t join3(char *buf, size_t size, const char *a, const char *b, const char *c, char sep) {
   size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
@@ -179,20 +84,20 @@ struct pscratch {
 };
 
 struct stv__report_state {
-  struct smap nodes_by_name;
+  struct stv_strmap nodes_by_name;
   struct nrec *nodes;
   size_t nnodes, cap_nodes;
-  struct smap rows_by_group;
+  struct stv_strmap rows_by_group;
   size_t cap_rows;
   struct rowx *rowx;
   size_t cap_rowx;
-  struct smap shared_set; /* shared namespace names */
-  struct smap shared_by_ns;
+  struct stv_strmap shared_set; /* shared namespace names */
+  struct stv_strmap shared_by_ns;
   size_t cap_shared_ns;
-  struct smap ctl_by_key;
+  struct stv_strmap ctl_by_key;
   struct ctl *ctls;
   size_t nctls, cap_ctls;
-  struct smap noted; /* notes made once */
+  struct stv_strmap noted; /* notes made once */
   size_t cap_notes, cap_unpriced;
   struct pscratch *scratch;
   size_t cap_scratch;
@@ -239,10 +144,10 @@ int stv_report_note(struct stv_report *r, const char *fmt, ...) {
 static int note_once(struct stv_report *r, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int note_once(struct stv_report *r, const char *key, const char *fmt, ...) {
-  struct smap_ent *e;
+  struct stv_strmap_ent *e;
   int added, rc;
   va_list ap;
-  if ((rc = smap_upsert(&r->st->noted, &r->pool, key, strlen(key), 0, &e, &added)) != 0) return rc;
+  if ((rc = stv_strmap_upsert(&r->st->noted, &r->pool, key, strlen(key), 0, &e, &added)) != 0) return rc;
   if (!added) return 0;
   va_start(ap, fmt);
   rc = vnote(r, fmt, ap);
@@ -451,12 +356,12 @@ int stv_report_init(struct stv_report *r, const struct stv_report_opts *o, struc
     r->opts.shared_namespaces = copy;
     r->opts.nshared = nshared;
     for (i = 0; i < nshared; i++) {
-      struct smap_ent *e;
+      struct stv_strmap_ent *e;
       int added;
       if (shared[i] == NULL || *shared[i] == '\0')
         return stv_err_set(err, STV_EINVAL, "--shared-namespaces: empty namespace name");
       if ((copy[i] = pool_get(r, shared[i])) == NULL) return oom(err);
-      if (smap_upsert(&st->shared_set, &r->pool, shared[i], strlen(shared[i]), 0, &e, &added) != 0)
+      if (stv_strmap_upsert(&st->shared_set, &r->pool, shared[i], strlen(shared[i]), 0, &e, &added) != 0)
         return oom(err);
     }
   }
@@ -506,12 +411,12 @@ void stv_report_close(struct stv_report *r) {
   struct stv__report_state *st = r->st;
   size_t i;
   if (st != NULL) {
-    smap_close(&st->nodes_by_name);
-    smap_close(&st->rows_by_group);
-    smap_close(&st->shared_set);
-    smap_close(&st->shared_by_ns);
-    smap_close(&st->ctl_by_key);
-    smap_close(&st->noted);
+    stv_strmap_close(&st->nodes_by_name);
+    stv_strmap_close(&st->rows_by_group);
+    stv_strmap_close(&st->shared_set);
+    stv_strmap_close(&st->shared_by_ns);
+    stv_strmap_close(&st->ctl_by_key);
+    stv_strmap_close(&st->noted);
     stv_free(st->nodes);
     stv_free(st->rowx);
     for (i = 0; i < st->nctls; i++) {
@@ -668,9 +573,9 @@ static int price_node(struct stv_report *r, struct nrec *n, const struct stv_cos
 /* Returns the node record for name, adding it. */
 static int node_rec(struct stv_report *r, const char *name, uint32_t *idx) {
   struct stv__report_state *st = r->st;
-  struct smap_ent *e;
+  struct stv_strmap_ent *e;
   int added;
-  if (smap_upsert(&st->nodes_by_name, &r->pool, name, strlen(name), (uint32_t)st->nnodes, &e, &added) != 0)
+  if (stv_strmap_upsert(&st->nodes_by_name, &r->pool, name, strlen(name), (uint32_t)st->nnodes, &e, &added) != 0)
     return STV_ENOMEM;
   if (added) {
     struct nrec *n;
@@ -690,7 +595,7 @@ static int node_rec(struct stv_report *r, const char *name, uint32_t *idx) {
 
 static int find_node(const struct stv__report_state *st, const char *name, uint32_t *idx) {
   size_t n = strlen(name);
-  struct smap_ent *e = smap_find(&st->nodes_by_name, name, n, shash(name, n));
+  struct stv_strmap_ent *e = stv_strmap_find(&st->nodes_by_name, name, n);
   if (e == NULL || e->val == UINT32_MAX) return 0;
   *idx = e->val;
   return 1;
@@ -794,9 +699,9 @@ static int group_key(const struct stv_report *r, const struct stv_cost_pod *p, c
 /* Returns the row of group key (adding it), in *row. */
 static int row_for(struct stv_report *r, const char *key, uint32_t *row) {
   struct stv__report_state *st = r->st;
-  struct smap_ent *e;
+  struct stv_strmap_ent *e;
   int added;
-  if (smap_upsert(&st->rows_by_group, &r->pool, key, strlen(key), (uint32_t)r->nrows, &e, &added) != 0)
+  if (stv_strmap_upsert(&st->rows_by_group, &r->pool, key, strlen(key), (uint32_t)r->nrows, &e, &added) != 0)
     return STV_ENOMEM;
   if (added) {
     if (stv_grow((void **)&r->rows, &st->cap_rows, r->nrows + 1, sizeof(*r->rows)) != 0 ||
@@ -816,9 +721,9 @@ static int row_for(struct stv_report *r, const char *key, uint32_t *row) {
 
 static int shared_for(struct stv_report *r, const char *ns, uint32_t *idx) {
   struct stv__report_state *st = r->st;
-  struct smap_ent *e;
+  struct stv_strmap_ent *e;
   int added;
-  if (smap_upsert(&st->shared_by_ns, &r->pool, ns, strlen(ns), (uint32_t)r->nshared_ns, &e, &added) != 0)
+  if (stv_strmap_upsert(&st->shared_by_ns, &r->pool, ns, strlen(ns), (uint32_t)r->nshared_ns, &e, &added) != 0)
     return STV_ENOMEM;
   if (added) {
     if (stv_grow((void **)&r->shared_ns, &st->cap_shared_ns, r->nshared_ns + 1, sizeof(*r->shared_ns)) != 0) {
@@ -836,7 +741,7 @@ static int shared_for(struct stv_report *r, const char *ns, uint32_t *idx) {
 
 static int is_shared(const struct stv_report *r, const char *ns) {
   size_t n = strlen(ns);
-  return smap_find(&r->st->shared_set, ns, n, shash(ns, n)) != NULL;
+  return stv_strmap_find(&r->st->shared_set, ns, n) != NULL;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -858,13 +763,13 @@ static int ctl_for(struct stv_report *r, const struct stv_cost_pod *p, struct ct
   struct stv__report_state *st = r->st;
   const char *kind;
   char name[300], key[700];
-  struct smap_ent *e;
+  struct stv_strmap_ent *e;
   int added;
   size_t n;
   *out = NULL;
   if (stv_report_controller_of(p->owner_kind, p->owner_name, p->labels, &kind, name, sizeof(name)) != 0) return 0;
   if ((n = join3(key, sizeof(key), p->ns, kind, name, '\x1f')) >= sizeof(key)) return 0;
-  if (smap_upsert(&st->ctl_by_key, &r->pool, key, n, (uint32_t)st->nctls, &e, &added) != 0)
+  if (stv_strmap_upsert(&st->ctl_by_key, &r->pool, key, n, (uint32_t)st->nctls, &e, &added) != 0)
     return STV_ENOMEM;
   if (added) {
     struct ctl *c;
@@ -1346,9 +1251,9 @@ static struct ctl *find_ctl(const struct stv__report_state *st, const char *ns, 
                             const char *name) {
   char key[700];
   size_t n = join3(key, sizeof(key), ns, kind, name, '\x1f');
-  struct smap_ent *e;
+  struct stv_strmap_ent *e;
   if (n >= sizeof(key)) return NULL;
-  e = smap_find(&st->ctl_by_key, key, n, shash(key, n));
+  e = stv_strmap_find(&st->ctl_by_key, key, n);
   return e != NULL && e->val != UINT32_MAX ? &st->ctls[e->val] : NULL;
 }
 

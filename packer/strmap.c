@@ -1,0 +1,86 @@
+/*
+ * A string-keyed map of 32-bit values (base.h), by open addressing; keys
+ * are interned in a pool the caller owns.
+ */
+#include <string.h>
+
+#include "base.h"
+
+/* A hash of s[0..n) eight bytes at a time (every pod of every step is looked up). */
+static uint64_t strmap_hash(const char *s, size_t n) {
+  uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0xff51afd7ed558ccdULL), w;
+  while (n >= 8) {
+    memcpy(&w, s, 8);
+    h = (h ^ (w * 0xc2b2ae3d27d4eb4fULL)) * 0x9e3779b97f4a7c15ULL;
+    h ^= h >> 29;
+    s += 8;
+    n -= 8;
+  }
+  w = 0;
+  memcpy(&w, s, n);
+  h = (h ^ (w * 0xc2b2ae3d27d4eb4fULL)) * 0x9e3779b97f4a7c15ULL;
+  h ^= h >> 32;
+  return h;
+}
+
+void stv_strmap_close(struct stv_strmap *m) {
+  stv_free(m->e);
+  memset(m, 0, sizeof(*m));
+}
+
+static int strmap_grow(struct stv_strmap *m) {
+  size_t ncap = m->cap ? m->cap * 2 : 64, i;
+  struct stv_strmap_ent *ne = stv_calloc(ncap, sizeof(*ne));
+  if (ne == NULL) return STV_ENOMEM;
+  for (i = 0; i < m->cap; i++) {
+    size_t j;
+    if (m->e[i].key == NULL) continue;
+    j = m->e[i].h & (ncap - 1);
+    while (ne[j].key != NULL) j = (j + 1) & (ncap - 1);
+    ne[j] = m->e[i];
+  }
+  stv_free(m->e);
+  m->e = ne;
+  m->cap = ncap;
+  return 0;
+}
+
+/* Returns the entry for s[0..n), or NULL when absent. */
+static struct stv_strmap_ent *strmap_find(const struct stv_strmap *m, const char *s, size_t n, uint64_t h) {
+  size_t j;
+  if (m->cap == 0) return NULL;
+  j = h & (m->cap - 1);
+  while (m->e[j].key != NULL) {
+    if (m->e[j].h == h && m->e[j].len == n && memcmp(m->e[j].key, s, n) == 0) return &m->e[j];
+    j = (j + 1) & (m->cap - 1);
+  }
+  return NULL;
+}
+
+int stv_strmap_upsert(struct stv_strmap *m, struct stv_strpool *pool, const char *s, size_t n, uint32_t val,
+                       struct stv_strmap_ent **ent, int *added) {
+  uint64_t h = strmap_hash(s, n);
+  struct stv_strmap_ent *e = strmap_find(m, s, n, h);
+  size_t j;
+  *added = 0;
+  if (e != NULL) {
+    *ent = e;
+    return 0;
+  }
+  if ((m->len + 1) * 2 > m->cap && strmap_grow(m) != 0) return STV_ENOMEM;
+  j = h & (m->cap - 1);
+  while (m->e[j].key != NULL) j = (j + 1) & (m->cap - 1);
+  m->e[j].key = stv_strpool_intern(pool, s, n);
+  if (m->e[j].key == NULL) return STV_ENOMEM;
+  m->e[j].h = h;
+  m->e[j].len = (uint32_t)n;
+  m->e[j].val = val;
+  m->len++;
+  *ent = &m->e[j];
+  *added = 1;
+  return 0;
+}
+
+struct stv_strmap_ent *stv_strmap_find(const struct stv_strmap *m, const char *s, size_t n) {
+  return strmap_find(m, s, n, strmap_hash(s, n));
+}
