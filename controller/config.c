@@ -262,7 +262,7 @@ static int number(struct walk *w, const yaml_node_t *n, const struct kpath *p, d
                   double *out) {
   struct stv_err e = {0, ""};
   struct qbuf q;
-  const char *s;
+  const char *s = NULL;
   int rc;
   if ((rc = text(w, n, p, "a number", &s)) != 0) return rc;
   if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
@@ -275,7 +275,7 @@ static int number(struct walk *w, const yaml_node_t *n, const struct kpath *p, d
 static int quantity(struct walk *w, const yaml_node_t *n, const struct kpath *p, int milli, int64_t *out) {
   struct stv_err e = {0, ""};
   struct qbuf q;
-  const char *s;
+  const char *s = NULL;
   int rc;
   if ((rc = text(w, n, p, "a quantity", &s)) != 0) return rc;
   if ((rc = stv_quantity_parse(s, milli, out, &e)) != 0) return fail(w, rc, n, p, "%s", e.msg);
@@ -348,7 +348,7 @@ static int capacity_types(struct walk *w, const yaml_node_t *n, const struct kpa
     struct kpath pi = {p, NULL, (long)i};
     const yaml_node_t *e = item(w, n, i);
     enum stv_capacity_type ct;
-    const char *s;
+    const char *s = NULL;
     struct qbuf q;
     if (e == NULL) return fail(w, STV_EPARSE, n, p, "malformed list");
     if ((rc = text(w, e, &pi, "a capacity type", &s)) != 0) return rc;
@@ -374,7 +374,7 @@ static int strings(struct walk *w, const yaml_node_t *n, const struct kpath *p, 
   for (i = 0; i < len; i++) {
     struct kpath pi = {p, NULL, (long)i};
     const yaml_node_t *e = item(w, n, i);
-    const char *s;
+    const char *s = NULL;
     if (e == NULL) return fail(w, STV_EPARSE, n, p, "malformed list");
     if ((rc = text(w, e, &pi, what, &s)) != 0) return rc;
     if (*s == '\0') return fail(w, STV_EINVAL, e, &pi, "must not be empty");
@@ -573,7 +573,7 @@ static int read_headroom(struct walk *w, const yaml_node_t *n, const struct kpat
   if ((rc = fields(w, n, p, names, 2, v)) != 0) return rc;
   if (v[1] != NULL) {
     struct stv_err e = {0, ""};
-    const char *s;
+    const char *s = NULL;
     if ((rc = text(w, v[1], &pa, "a percentage like 10%", &s)) != 0) return rc;
     if (stv_config_parse_percent(s, 0, &w->c->headroom_percent, &e) != 0)
       return fail(w, STV_EINVAL, v[1], &pa, "%s", e.msg);
@@ -617,7 +617,7 @@ static int read_top(struct walk *w, const yaml_node_t *root) {
   if (v[0] != NULL && (rc = capacity_types(w, v[0], &pk[0], &w->c->capacity_types)) != 0) return rc;
   if (v[1] != NULL) {
     struct stv_err e = {0, ""};
-    const char *s;
+    const char *s = NULL;
     if ((rc = text(w, v[1], &pk[1], "a duration", &s)) != 0) return rc;
     if (stv_config_parse_duration(s, &w->c->time_limit, &e) != 0)
       return fail(w, STV_EINVAL, v[1], &pk[1], "%s", e.msg);

@@ -21,9 +21,7 @@
 #include "metrics.h"
 #include "pricing.h"
 #include "snapshot.h"
-#ifdef STV_HAVE_PROM
 #include "prom.h"
-#endif
 
 #define CONFIG_MAX ((size_t)16 << 20)
 
@@ -835,12 +833,10 @@ out:
 /* ---------------------------------------------------------------------- */
 /* Prometheus input                                                       */
 
-#ifdef STV_HAVE_PROM
 static void prom_note(void *ctx, const char *msg) {
   struct stv_report *r = ctx;
   stv_report_note(r, "prometheus: %s", msg);
 }
-#endif
 
 /* Parses --end: RFC 3339 in UTC ("2024-05-01T00:00:00Z") or unix seconds. */
 static int parse_time(const char *s, int64_t *out, struct stv_err *err) {
@@ -871,7 +867,6 @@ static int parse_time(const char *s, int64_t *out, struct stv_err *err) {
 }
 
 static int collect_prometheus(const struct report_opts *o, struct stv_report *rep, struct stv_err *err) {
-#ifdef STV_HAVE_PROM
   struct stv_prom_opts po;
   int64_t window = 0, step = 300, end = 0;
   int rc;
@@ -889,7 +884,7 @@ static int collect_prometheus(const struct report_opts *o, struct stv_report *re
     end -= end % step;
   }
   if (o->timeout != NULL) {
-    double t;
+    double t = 0;
     if ((rc = parse_number(o->timeout, "--timeout", &t, err)) != 0) return rc;
     po.timeout_ms = (long)(t * 1000.0);
   }
@@ -900,13 +895,6 @@ static int collect_prometheus(const struct report_opts *o, struct stv_report *re
   po.note = prom_note;
   po.note_ctx = rep;
   return stv_prom_collect(&po, rep, err);
-#else
-  (void)o;
-  (void)rep;
-  (void)parse_time;
-  return stv_err_set(err, STV_EUNSUPPORTED,
-                     "--prometheus: this stevedore was built without the Prometheus client (controller/prom.c)");
-#endif
 }
 
 /* ---------------------------------------------------------------------- */
@@ -960,12 +948,6 @@ int stv_cmd_report(int argc, char **argv) {
   /* Options, then the config file under them. */
   if (stv_report_format_parse(o.output, &fmt) != 0) {
     rc = stv_err_set(&err, STV_EINVAL, "--output: unknown format \"%s\" (use table, csv, json, html)", o.output);
-    goto fail;
-  }
-  if (fmt == STV_REPORT_HTML && !stv_report_have_html()) {
-    rc = stv_err_set(&err, STV_EUNSUPPORTED,
-                     "--output html: this stevedore was built without the HTML report (pricing/report_html.c); use "
-                     "table, csv or json");
     goto fail;
   }
   if (stv_report_by_parse(o.by, &by, &by_key) != 0) {

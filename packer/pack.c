@@ -1535,7 +1535,9 @@ static void explain(const struct solve *S, uint32_t c, char *why, size_t size) {
     return;
   }
   if (!static_ok) {
-    snprintf(why, size, "no instance type satisfies its constraints (%s)", first);
+    /* The template's reason is cut to fit: the start says enough. */
+    if (snprintf(why, size, "no instance type satisfies its constraints (%s)", first) >= (int)size)
+      why[size - 1] = '\0';
     return;
   }
   for (r = 0; r < S->ndim; r++) {

@@ -393,8 +393,6 @@ int stv_report_render_json(const struct stv_report *r, struct stv_buf *out,
 /* In report_html.c: one self-contained HTML page. */
 int stv_report_render_html(const struct stv_report *r, struct stv_buf *out,
                            struct stv_err *err);
-/* Returns 1 when this program has the HTML renderer built in. */
-int stv_report_have_html(void);
 
 /* Parses "table", "csv", "json", "html"; STV_EINVAL otherwise. */
 int stv_report_format_parse(const char *s, enum stv_report_format *f);

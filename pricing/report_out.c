@@ -561,14 +561,6 @@ int stv_report_render_json(const struct stv_report *r, struct stv_buf *b, struct
 /* ---------------------------------------------------------------------- */
 /* Dispatch                                                               */
 
-int stv_report_have_html(void) {
-#ifdef STV_HAVE_REPORT_HTML
-  return 1;
-#else
-  return 0;
-#endif
-}
-
 int stv_report_render(const struct stv_report *r, enum stv_report_format f, struct stv_buf *out,
                       struct stv_err *err) {
   if (!r->finished) return stv_err_set(err, STV_EINVAL, "the report is not finished");
@@ -580,12 +572,7 @@ int stv_report_render(const struct stv_report *r, enum stv_report_format f, stru
   case STV_REPORT_JSON:
     return stv_report_render_json(r, out, err);
   case STV_REPORT_HTML:
-#ifdef STV_HAVE_REPORT_HTML
     return stv_report_render_html(r, out, err);
-#else
-    return stv_err_set(err, STV_EUNSUPPORTED,
-                       "--output html: this stevedore was built without the HTML report (pricing/report_html.c)");
-#endif
   }
   return stv_err_set(err, STV_EINVAL, "unknown output format");
 }
