@@ -190,3 +190,7 @@ int stv_class_fits_node(const struct stv_class *c, const struct stv_node_view *v
   }
   return 1;
 }
+
+int stv_label_is_host_port(const char *key) {
+  return strncmp(key, STV_HOST_PORT_LABEL_PREFIX, sizeof(STV_HOST_PORT_LABEL_PREFIX) - 1) == 0;
+}
