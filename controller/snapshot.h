@@ -27,7 +27,25 @@
  *     eks.amazonaws.com/capacityType, cloud.google.com/gke-spot and
  *     gke-preemptible, kubernetes.azure.com/scalesetpriority), so that it
  *     is placed on no spot node; any other value of the annotation, or
- *     none, allows spot.
+ *     none, allows spot;
+ *   - host ports (kube-scheduler's NodePorts, Kubernetes 1.29 to 1.31): each
+ *     hostPort of spec.containers (init containers' not counted; under
+ *     spec.hostNetwork a containerPort is its hostPort, as the API server
+ *     defaults it), protocol TCP and hostIP 0.0.0.0 when unset, becomes the
+ *     class labels STV_HOST_PORT_LABEL_PREFIX "<proto>/<port>" and
+ *     "...@<hostIP>" and required anti-affinity terms on
+ *     kubernetes.io/hostname over every namespace against the pods whose
+ *     ports overlap (see packer.h); a hostPort outside 0..65535, a protocol
+ *     other than TCP, UDP or SCTP, or a hostIP that is no IP address is
+ *     STV_EINVAL;
+ *   - a node's taints get the NoSchedule taints the node lifecycle
+ *     controller keeps, when missing: Ready False node.kubernetes.io/
+ *     not-ready, Ready Unknown .../unreachable, MemoryPressure,
+ *     DiskPressure, PIDPressure True .../memory-pressure, .../disk-pressure,
+ *     .../pid-pressure, NetworkUnavailable True .../network-unavailable,
+ *     spec.unschedulable .../unschedulable (a condition status other than
+ *     True, False or Unknown is STV_EINVAL; other condition types are
+ *     ignored, as the controller does).
  * Quantities may be strings or JSON numbers (written with the fewest
  * digits that read back the same: 0.1 is "0.1"). A zero amount of a
  * resource not yet named adds no dimension.
