@@ -1343,6 +1343,31 @@ static int add_lifecycle_taint(struct rd *r, struct stv_node *n, const char *key
 }
 
 /*
+ * Counts n in the read statistics when it carries a condition taint (its
+ * own, or one added for its conditions), naming the first.
+ */
+static void count_condition_node(struct rd *r, const struct stv_node *n) {
+  static const char prefix[] = "node.kubernetes.io/";
+  struct stv_snapshot_read_stats *st = r->stats;
+  uint32_t i;
+  if (st == NULL) return;
+  for (i = 0; i < n->ntaints; i++) {
+    const char *key = n->taints[i].key;
+    if (n->taints[i].effect == STV_EFFECT_PREFER_NO_SCHEDULE) continue;
+    if (strcmp(key, "node.kubernetes.io/not-ready") == 0 || strcmp(key, "node.kubernetes.io/unreachable") == 0 ||
+        strcmp(key, "node.kubernetes.io/memory-pressure") == 0 ||
+        strcmp(key, "node.kubernetes.io/disk-pressure") == 0 || strcmp(key, "node.kubernetes.io/pid-pressure") == 0 ||
+        strcmp(key, "node.kubernetes.io/network-unavailable") == 0)
+      break;
+  }
+  if (i == n->ntaints) return;
+  if (st->condition_nodes < sizeof(st->condition_examples) / sizeof(st->condition_examples[0]))
+    snprintf(st->condition_examples[st->condition_nodes], sizeof(st->condition_examples[0]), "%s (%s)", n->name,
+             n->taints[i].key + sizeof(prefix) - 1);
+  st->condition_nodes++;
+}
+
+/*
  * The NoSchedule taints the node lifecycle controller keeps on a node
  * (TaintNodesByCondition, always on since Kubernetes 1.17): Ready False
  * node.kubernetes.io/not-ready, Ready Unknown .../unreachable,
@@ -1395,6 +1420,7 @@ static int add_condition_taints(struct rd *r, const cJSON *status, struct stv_no
           (rc = add_lifecycle_taint(r, n, map[k][2])) != 0)
         return rc;
   }
+  count_condition_node(r, n);
   if (n->unschedulable && (rc = add_lifecycle_taint(r, n, "node.kubernetes.io/unschedulable")) != 0) return rc;
   return 0;
 }
@@ -1665,5 +1691,14 @@ char *stv_snapshot_read_stats_format(const struct stv_snapshot_read_stats *st, c
   if (st->finished_pods > 0)
     appendf(buf, size, &n, "%s%zu finished pod%s (Succeeded or Failed)", n > 0 ? "; " : "skipped ",
             st->finished_pods, st->finished_pods == 1 ? "" : "s");
+  if (st->condition_nodes > 0) {
+    size_t i, shown = sizeof(st->condition_examples) / sizeof(st->condition_examples[0]);
+    if (shown > st->condition_nodes) shown = st->condition_nodes;
+    appendf(buf, size, &n, "%s%zu node%s tainted by %s conditions (", n > 0 ? "; " : "", st->condition_nodes,
+            st->condition_nodes == 1 ? "" : "s", st->condition_nodes == 1 ? "its" : "their");
+    for (i = 0; i < shown; i++) appendf(buf, size, &n, "%s%s", i > 0 ? ", " : "", st->condition_examples[i]);
+    appendf(buf, size, &n, "%s) take%s only pods that tolerate those taints", st->condition_nodes > shown ? ", ..." : "",
+            st->condition_nodes == 1 ? "s" : "");
+  }
   return buf;
 }

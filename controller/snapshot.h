@@ -88,6 +88,11 @@ struct stv_snapshot_read_stats {
   size_t nkinds;        /* distinct skipped kinds named below */
   int more_kinds;       /* further kinds were skipped than fit below */
   char kinds[STV_SNAPSHOT_STATS_KINDS][48];
+  /* Nodes whose conditions taint them (not-ready, unreachable, memory-,
+   * disk-, pid-pressure, network-unavailable), and the first few as
+   * "name (not-ready)". */
+  size_t condition_nodes;
+  char condition_examples[3][128];
 };
 
 /*
@@ -118,7 +123,10 @@ int stv_snapshot_add_item_stats(struct stv_snapshot *s, const cJSON *item,
 /*
  * Writes a one-line summary of what was left out into buf (size bytes):
  * "skipped 3 items of kinds Service, ConfigMap; 2 finished pods (Succeeded
- * or Failed)", or "" when nothing was. Returns buf.
+ * or Failed)", or "" when nothing was; then, when nodes are tainted by
+ * their conditions, "; 2 nodes tainted by their conditions (n1 (not-ready),
+ * n2 (memory-pressure)) take only pods tolerating those taints". Returns
+ * buf.
  */
 char *stv_snapshot_read_stats_format(const struct stv_snapshot_read_stats *st, char *buf,
                                      size_t size);

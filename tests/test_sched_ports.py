@@ -215,6 +215,14 @@ def main(argv):
         assert w["kube-system/cni-repair-0"] in ("ip-10-0-2-2.ec2.internal", "ip-10-0-2-8.ec2.internal"), w
         assert w["ops/drain-helper-0"] == "ip-10-0-2-7.ec2.internal", w
         assert w["shop/cache-warmer-0"] == "ip-10-0-2-4.ec2.internal", w
+        rc, out, err = cli.run(["recommend", "--snapshot", CONDITIONS, "--catalog", TINY, "-o", "json"])
+        assert rc == 0, err
+        want = ("stevedore recommend: note: 6 nodes tainted by their conditions "
+                "(ip-10-0-2-2.ec2.internal (not-ready), ip-10-0-2-3.ec2.internal (unreachable), "
+                "ip-10-0-2-4.ec2.internal (memory-pressure), ...) take only pods that tolerate those taints")
+        assert want in err, "want %r on stderr:\n%s" % (want, err)
+        rc, out, err = cli.run(["recommend", "--snapshot", CONDITIONS, "--catalog", TINY, "-q"])
+        assert rc == 0 and "note:" not in err, err
     t.run("not-ready, unreachable, pressured and cordoned nodes take only the pods tolerating them",
           realworld_conditions)
 
