@@ -1075,8 +1075,10 @@ static int read_host_port(struct rd *r, const cJSON *port, const struct jpath *p
     if (inet_pton(AF_INET, ip, addr) != 1 && inet_pton(AF_INET6, ip, addr) != 1)
       return fail(r, STV_EINVAL, &pip, "\"%s\" is not an IP address", quote(ip, &q));
   }
-  if (has_hp && (hp < 0 || hp > 65535)) return fail(r, STV_EINVAL, &php, "%d is not a port (1 to 65535, or 0 for none)", (int)hp);
-  if (has_cp && (cp < 1 || cp > 65535)) return fail(r, STV_EINVAL, &pcp, "%d is not a port (1 to 65535)", (int)cp);
+  if (has_hp && (hp < 0 || hp > 65535))
+    return fail(r, STV_EINVAL, &php, "%d is not a port (1 to 65535, or 0 for none)", (int)hp);
+  if (has_cp && (cp < 1 || cp > 65535))
+    return fail(r, STV_EINVAL, &pcp, "%d is not a port (1 to 65535)", (int)cp);
   /* With hostNetwork the API server defaults hostPort to containerPort. */
   if (host_network && hp == 0) {
     if (!has_cp) return fail(r, STV_EPARSE, &pcp, "missing (spec.hostNetwork makes it a host port)");
@@ -1354,16 +1356,18 @@ static void count_condition_node(struct rd *r, const struct stv_node *n) {
   for (i = 0; i < n->ntaints; i++) {
     const char *key = n->taints[i].key;
     if (n->taints[i].effect == STV_EFFECT_PREFER_NO_SCHEDULE) continue;
-    if (strcmp(key, "node.kubernetes.io/not-ready") == 0 || strcmp(key, "node.kubernetes.io/unreachable") == 0 ||
+    if (strcmp(key, "node.kubernetes.io/not-ready") == 0 ||
+        strcmp(key, "node.kubernetes.io/unreachable") == 0 ||
         strcmp(key, "node.kubernetes.io/memory-pressure") == 0 ||
-        strcmp(key, "node.kubernetes.io/disk-pressure") == 0 || strcmp(key, "node.kubernetes.io/pid-pressure") == 0 ||
+        strcmp(key, "node.kubernetes.io/disk-pressure") == 0 ||
+        strcmp(key, "node.kubernetes.io/pid-pressure") == 0 ||
         strcmp(key, "node.kubernetes.io/network-unavailable") == 0)
       break;
   }
   if (i == n->ntaints) return;
   if (st->condition_nodes < sizeof(st->condition_examples) / sizeof(st->condition_examples[0]))
-    snprintf(st->condition_examples[st->condition_nodes], sizeof(st->condition_examples[0]), "%s (%s)", n->name,
-             n->taints[i].key + sizeof(prefix) - 1);
+    snprintf(st->condition_examples[st->condition_nodes], sizeof(st->condition_examples[0]), "%s (%s)",
+             n->name, n->taints[i].key + sizeof(prefix) - 1);
   st->condition_nodes++;
 }
 
@@ -1421,7 +1425,8 @@ static int add_condition_taints(struct rd *r, const cJSON *status, struct stv_no
         return rc;
   }
   count_condition_node(r, n);
-  if (n->unschedulable && (rc = add_lifecycle_taint(r, n, "node.kubernetes.io/unschedulable")) != 0) return rc;
+  if (n->unschedulable && (rc = add_lifecycle_taint(r, n, "node.kubernetes.io/unschedulable")) != 0)
+    return rc;
   return 0;
 }
 
@@ -1697,8 +1702,8 @@ char *stv_snapshot_read_stats_format(const struct stv_snapshot_read_stats *st, c
     appendf(buf, size, &n, "%s%zu node%s tainted by %s conditions (", n > 0 ? "; " : "", st->condition_nodes,
             st->condition_nodes == 1 ? "" : "s", st->condition_nodes == 1 ? "its" : "their");
     for (i = 0; i < shown; i++) appendf(buf, size, &n, "%s%s", i > 0 ? ", " : "", st->condition_examples[i]);
-    appendf(buf, size, &n, "%s) take%s only pods that tolerate those taints", st->condition_nodes > shown ? ", ..." : "",
-            st->condition_nodes == 1 ? "s" : "");
+    appendf(buf, size, &n, "%s) take%s only pods that tolerate those taints",
+            st->condition_nodes > shown ? ", ..." : "", st->condition_nodes == 1 ? "s" : "");
   }
   return buf;
 }

@@ -1522,8 +1522,8 @@ static int host_ports_text(const struct stv_class *k, char *buf, size_t size) {
     if (!stv_label_is_host_port(key) || strchr(key, '@') != NULL) continue;
     if ((slash = strchr(key + plen, '/')) == NULL) continue;
     if (n + 1 < size)
-      n += (size_t)snprintf(buf + n, size - n, "%s%s/%.*s", n > 0 ? ", " : "", slash + 1, (int)(slash - key - plen),
-                            key + plen);
+      n += (size_t)snprintf(buf + n, size - n, "%s%s/%.*s", n > 0 ? ", " : "", slash + 1,
+                            (int)(slash - key - plen), key + plen);
     if (n >= size) n = size - 1;
   }
   return buf[0] != '\0';
@@ -1578,7 +1578,8 @@ static void explain(const struct solve *S, uint32_t c, char *why, size_t size) {
     return;
   }
   if (host_ports_text(k, first, sizeof(first))) {
-    snprintf(why, size, "no node can take it under its placement rules: host port %s is taken on every node that could",
+    snprintf(why, size,
+             "no node can take it under its placement rules: host port %s is taken on every node that could",
              first);
     return;
   }

@@ -1305,7 +1305,8 @@ static int has_port_term(const struct stv_class *c, const char *key) {
   for (i = 0; i < c->nanti; i++) {
     const struct stv_pod_term *t = &c->anti[i];
     if (t->sel.n == 1 && strcmp(t->sel.reqs[0].key, key) == 0 && t->sel.reqs[0].op == STV_OP_EXISTS &&
-        strcmp(t->topology_key, "kubernetes.io/hostname") == 0 && t->has_ns_sel && t->ns_sel.n == 0 && !t->match_none)
+        strcmp(t->topology_key, "kubernetes.io/hostname") == 0 && t->has_ns_sel && t->ns_sel.n == 0 &&
+        !t->match_none)
       return 1;
   }
   return 0;
@@ -1315,14 +1316,15 @@ TEST(should_turn_host_ports_into_reserved_labels_and_anti_affinity_terms) {
   struct stv_snapshot s;
   struct stv_err err = {0, ""};
   const struct stv_class *c;
-  CHECK_EQ_INT(one(&s,
-                   "{'kind':'Pod','metadata':{'name':'lb','namespace':'edge','labels':{'app':'lb'}},"
-                   "'spec':{'initContainers':[{'name':'i','restartPolicy':'Always','ports':[{'containerPort':7000,"
-                   "'hostPort':7000}]}],'containers':[{'name':'a','ports':[{'containerPort':80,'hostPort':80},"
-                   "{'containerPort':80,'hostPort':80,'protocol':'TCP','hostIP':'0.0.0.0'},{'containerPort':8443}]},"
-                   "{'name':'b','ports':[{'containerPort':53,'hostPort':53,'protocol':'UDP','hostIP':'10.0.0.1'}]}]}}",
-                   &err),
-               0);
+  CHECK_EQ_INT(
+      one(&s,
+          "{'kind':'Pod','metadata':{'name':'lb','namespace':'edge','labels':{'app':'lb'}},"
+          "'spec':{'initContainers':[{'name':'i','restartPolicy':'Always','ports':[{'containerPort':7000,"
+          "'hostPort':7000}]}],'containers':[{'name':'a','ports':[{'containerPort':80,'hostPort':80},"
+          "{'containerPort':80,'hostPort':80,'protocol':'TCP','hostIP':'0.0.0.0'},{'containerPort':8443}]},"
+          "{'name':'b','ports':[{'containerPort':53,'hostPort':53,'protocol':'UDP','hostIP':'10.0.0.1'}]}]}}",
+          &err),
+      0);
   c = s.classes[s.pods[0].cls];
   /* app, two for 80/TCP on every address, two for 53/UDP on 10.0.0.1. */
   CHECK_EQ_INT(c->labels.n, 5);
@@ -1363,25 +1365,28 @@ TEST(should_make_container_ports_host_ports_under_host_network_only) {
 }
 
 TEST(should_reject_invalid_ports) {
-  CHECK(fails_with("{'kind':'Pod','metadata':{'name':'p'},'spec':{'containers':[{'name':'a','ports':"
-                   "[{'containerPort':80,'hostPort':65536}]}]}}",
-                   STV_EINVAL,
-                   "Pod default/p: spec.containers[0].ports[0].hostPort: 65536 is not a port (1 to 65535, or 0 for "
-                   "none)"));
-  CHECK(fails_with("{'kind':'Pod','metadata':{'name':'p'},'spec':{'containers':[{'name':'a','ports':"
-                   "[{'containerPort':80,'hostPort':80,'protocol':'tcp'}]}]}}",
-                   STV_EINVAL,
-                   "Pod default/p: spec.containers[0].ports[0].protocol: unknown protocol \"tcp\" (TCP, UDP or "
-                   "SCTP)"));
+  CHECK(fails_with(
+      "{'kind':'Pod','metadata':{'name':'p'},'spec':{'containers':[{'name':'a','ports':"
+      "[{'containerPort':80,'hostPort':65536}]}]}}",
+      STV_EINVAL,
+      "Pod default/p: spec.containers[0].ports[0].hostPort: 65536 is not a port (1 to 65535, or 0 for "
+      "none)"));
+  CHECK(
+      fails_with("{'kind':'Pod','metadata':{'name':'p'},'spec':{'containers':[{'name':'a','ports':"
+                 "[{'containerPort':80,'hostPort':80,'protocol':'tcp'}]}]}}",
+                 STV_EINVAL,
+                 "Pod default/p: spec.containers[0].ports[0].protocol: unknown protocol \"tcp\" (TCP, UDP or "
+                 "SCTP)"));
   CHECK(fails_with("{'kind':'Pod','metadata':{'name':'p'},'spec':{'containers':[{'name':'a','ports':"
                    "[{'containerPort':80,'hostPort':80,'hostIP':'localhost'}]}]}}",
                    STV_EINVAL,
                    "Pod default/p: spec.containers[0].ports[0].hostIP: \"localhost\" is not an IP address"));
-  CHECK(fails_with("{'kind':'Pod','metadata':{'name':'p'},'spec':{'hostNetwork':true,'containers':[{'name':'a',"
-                   "'ports':[{'name':'x'}]}]}}",
-                   STV_EPARSE,
-                   "Pod default/p: spec.containers[0].ports[0].containerPort: missing (spec.hostNetwork makes it "
-                   "a host port)"));
+  CHECK(fails_with(
+      "{'kind':'Pod','metadata':{'name':'p'},'spec':{'hostNetwork':true,'containers':[{'name':'a',"
+      "'ports':[{'name':'x'}]}]}}",
+      STV_EPARSE,
+      "Pod default/p: spec.containers[0].ports[0].containerPort: missing (spec.hostNetwork makes it "
+      "a host port)"));
   CHECK(fails_with("{'kind':'Pod','metadata':{'name':'p'},'spec':{'containers':[{'name':'a','ports':{}}]}}",
                    STV_EPARSE, "Pod default/p: spec.containers[0].ports: not an array"));
 }
@@ -1398,15 +1403,16 @@ TEST(should_add_the_taints_the_node_lifecycle_controller_keeps_once) {
   struct stv_snapshot s;
   struct stv_err err = {0, ""};
   const struct stv_node *n;
-  CHECK_EQ_INT(one(&s,
-                   "{'kind':'Node','metadata':{'name':'n1'},'spec':{'unschedulable':true,'taints':[{'key':"
-                   "'node.kubernetes.io/not-ready','effect':'NoExecute'},{'key':'node.kubernetes.io/memory-pressure',"
-                   "'effect':'NoSchedule'}]},'status':{'allocatable':{'cpu':'2'},'conditions':["
-                   "{'type':'Ready','status':'False'},{'type':'MemoryPressure','status':'True'},"
-                   "{'type':'DiskPressure','status':'True'},{'type':'PIDPressure','status':'False'},"
-                   "{'type':'NetworkUnavailable','status':'True'},{'type':'KernelDeadlock','status':'Whatever'}]}}",
-                   &err),
-               0);
+  CHECK_EQ_INT(
+      one(&s,
+          "{'kind':'Node','metadata':{'name':'n1'},'spec':{'unschedulable':true,'taints':[{'key':"
+          "'node.kubernetes.io/not-ready','effect':'NoExecute'},{'key':'node.kubernetes.io/memory-pressure',"
+          "'effect':'NoSchedule'}]},'status':{'allocatable':{'cpu':'2'},'conditions':["
+          "{'type':'Ready','status':'False'},{'type':'MemoryPressure','status':'True'},"
+          "{'type':'DiskPressure','status':'True'},{'type':'PIDPressure','status':'False'},"
+          "{'type':'NetworkUnavailable','status':'True'},{'type':'KernelDeadlock','status':'Whatever'}]}}",
+          &err),
+      0);
   n = &s.nodes[0];
   CHECK_EQ_INT(n->ntaints, 6);
   CHECK_EQ_INT(count_taint(n, "node.kubernetes.io/not-ready", STV_EFFECT_NO_EXECUTE), 1);
@@ -1418,30 +1424,34 @@ TEST(should_add_the_taints_the_node_lifecycle_controller_keeps_once) {
   CHECK_EQ_INT(count_taint(n, "node.kubernetes.io/unschedulable", STV_EFFECT_NO_SCHEDULE), 1);
   CHECK(strcmp(n->taints[0].key, "node.kubernetes.io/not-ready") == 0); /* its own come first */
   stv_snapshot_close(&s);
-  CHECK_EQ_INT(one(&s,
-                   "{'kind':'Node','metadata':{'name':'n2'},'status':{'allocatable':{'cpu':'2'},'conditions':["
-                   "{'type':'Ready','status':'Unknown'}]}}",
-                   &err),
-               0);
+  CHECK_EQ_INT(
+      one(&s,
+          "{'kind':'Node','metadata':{'name':'n2'},'status':{'allocatable':{'cpu':'2'},'conditions':["
+          "{'type':'Ready','status':'Unknown'}]}}",
+          &err),
+      0);
   CHECK_EQ_INT(s.nodes[0].ntaints, 1);
   CHECK_EQ_INT(count_taint(&s.nodes[0], "node.kubernetes.io/unreachable", STV_EFFECT_NO_SCHEDULE), 1);
   stv_snapshot_close(&s);
-  CHECK_EQ_INT(one(&s,
-                   "{'kind':'Node','metadata':{'name':'n3'},'status':{'allocatable':{'cpu':'2'},'conditions':["
-                   "{'type':'Ready','status':'True'}]}}",
-                   &err),
-               0);
+  CHECK_EQ_INT(
+      one(&s,
+          "{'kind':'Node','metadata':{'name':'n3'},'status':{'allocatable':{'cpu':'2'},'conditions':["
+          "{'type':'Ready','status':'True'}]}}",
+          &err),
+      0);
   CHECK_EQ_INT(s.nodes[0].ntaints, 0);
   stv_snapshot_close(&s);
 }
 
 TEST(should_reject_invalid_node_conditions) {
-  CHECK(fails_with("{'kind':'Node','metadata':{'name':'n1'},'status':{'allocatable':{'cpu':'2'},'conditions':"
-                   "[{'type':'Ready','status':'Maybe'}]}}",
-                   STV_EINVAL, "Node n1: status.conditions[0].status: unknown status \"Maybe\" (True, False or Unknown)"));
+  CHECK(fails_with(
+      "{'kind':'Node','metadata':{'name':'n1'},'status':{'allocatable':{'cpu':'2'},'conditions':"
+      "[{'type':'Ready','status':'Maybe'}]}}",
+      STV_EINVAL, "Node n1: status.conditions[0].status: unknown status \"Maybe\" (True, False or Unknown)"));
   CHECK(fails_with("{'kind':'Node','metadata':{'name':'n1'},'status':{'allocatable':{'cpu':'2'},'conditions':"
                    "[{'status':'True'}]}}",
                    STV_EPARSE, "Node n1: status.conditions[0].type: missing"));
-  CHECK(fails_with("{'kind':'Node','metadata':{'name':'n1'},'status':{'allocatable':{'cpu':'2'},'conditions':{}}}",
-                   STV_EPARSE, "Node n1: status.conditions: not an array"));
+  CHECK(fails_with(
+      "{'kind':'Node','metadata':{'name':'n1'},'status':{'allocatable':{'cpu':'2'},'conditions':{}}}",
+      STV_EPARSE, "Node n1: status.conditions: not an array"));
 }
