@@ -200,6 +200,23 @@ def main(argv):
         assert all(v == 1 for v in per_node.values()), "host port 8080 twice on a node: %s" % plan["nodes"]
     t.run("the what-if repack keeps pods of one host port on separate nodes", repack_keeps_ports_apart)
 
+    def report_hides_reserved_keys():
+        with open(HOSTPORTS) as f:
+            snap = json.load(f)
+        for it in snap["items"]:
+            if it["kind"] == "Node":
+                it["metadata"]["labels"]["node.kubernetes.io/instance-type"] = "c.large"
+        path = cli.write("report.json", snap)
+        rc, out, err = cli.run(["report", "--snapshot", path, "--catalog", TINY,
+                                "--by", "label:" + RESERVED_KEY + ":TCP/80", "-o", "json"])
+        assert rc == 0, err
+        groups = [r["group"] for r in json.loads(out)["rows"]]
+        assert groups == ["__unallocated__"], "a reserved key grouped pods: %s" % groups
+        rc, out, err = cli.run(["report", "--snapshot", path, "--catalog", TINY, "--by", "label:app.kubernetes.io/name"])
+        assert rc == 0, err
+        assert RESERVED_KEY not in out + err, out + err
+    t.run("the cost report never groups by a reserved host-port key", report_hides_reserved_keys)
+
     # ---- node conditions and cordons
 
     def realworld_conditions():
