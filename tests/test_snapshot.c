@@ -1455,3 +1455,44 @@ TEST(should_reject_invalid_node_conditions) {
       "{'kind':'Node','metadata':{'name':'n1'},'status':{'allocatable':{'cpu':'2'},'conditions':{}}}",
       STV_EPARSE, "Node n1: status.conditions: not an array"));
 }
+
+/* The same for host ports and node conditions. */
+TEST(should_return_enomem_cleanly_from_host_ports_and_conditions) {
+  static const char *const items[] = {
+      "{'kind':'Node','metadata':{'name':'n1'},'spec':{'unschedulable':true,'taints':[{'key':'a',"
+      "'effect':'NoSchedule'}]},'status':{'allocatable':{'cpu':'2'},'conditions':[{'type':'Ready',"
+      "'status':'False'},{'type':'DiskPressure','status':'True'}]}}",
+      "{'kind':'Pod','metadata':{'name':'p','labels':{'app':'x'}},'spec':{'nodeName':'n1','containers':"
+      "[{'name':'a','ports':[{'containerPort':80,'hostPort':80},{'containerPort':53,'hostPort':53,"
+      "'protocol':'UDP','hostIP':'10.0.0.1'}]}],'affinity':{'podAntiAffinity':{"
+      "'requiredDuringSchedulingIgnoredDuringExecution':[{'labelSelector':{'matchLabels':{'app':'x'}},"
+      "'topologyKey':'kubernetes.io/hostname'}]}}}}"};
+  cJSON *parsed[2];
+  size_t i, nitems = 2;
+  long n;
+  int rc = -1;
+  for (i = 0; i < nitems; i++) CHECK((parsed[i] = obj(items[i])) != NULL);
+  for (n = 0; n < 100000; n++) {
+    struct stv_snapshot s;
+    struct stv_snapshot_read_stats st;
+    struct stv_err err = {0, ""};
+    memset(&st, 0, sizeof(st));
+    stv_alloc_fail_after(n);
+    rc = stv_snapshot_init(&s);
+    for (i = 0; i < nitems && rc == 0; i++) rc = stv_snapshot_add_item_stats(&s, parsed[i], &st, &err);
+    if (rc == 0) rc = stv_snapshot_finish(&s, &err);
+    if (rc == 0 && (s.npods != 1 || s.nnodes != 1 || s.nodes[0].ntaints != 4 || s.classes[0]->nanti != 4 ||
+                    st.condition_nodes != 1))
+      rc = -9999;
+    stv_snapshot_close(&s);
+    stv_alloc_fail_after(-1);
+    if (rc == 0) break;
+    if (rc != STV_ENOMEM) {
+      fprintf(stderr, "  allocation %ld: got %s \"%s\"\n", n, stv_err_name(rc), err.msg);
+      break;
+    }
+  }
+  for (i = 0; i < nitems; i++) cJSON_Delete(parsed[i]);
+  CHECK_EQ_INT(rc, 0);
+  CHECK(n > 5);
+}
