@@ -10,9 +10,7 @@
  */
 #include "snapshot.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1044,11 +1042,17 @@ struct host_port {
   const char *ip; /* interned */
 };
 
-/* Interns STV_HOST_PORT_LABEL_PREFIX "<proto>/<port>", then "@<ip>" when ip is not NULL. */
+/*
+ * Interns STV_HOST_PORT_LABEL_PREFIX "<proto>/<port>", then "@<ip>" when ip
+ * is not NULL; NULL when out of memory. The hostIP is kept as written: the
+ * scheduler compares it as a string.
+ */
 static const char *host_port_key(struct rd *r, const struct host_port *hp, const char *ip) {
-  char buf[STV_ERR_MSG_MAX];
-  snprintf(buf, sizeof(buf), "%s%s/%d%s%s", STV_HOST_PORT_LABEL_PREFIX, hp->proto, (int)hp->port,
-           ip != NULL ? "@" : "", ip != NULL ? ip : "");
+  size_t len = sizeof(STV_HOST_PORT_LABEL_PREFIX) + 16 + (ip != NULL ? strlen(ip) + 1 : 0);
+  char *buf = scratch(r, len, 1);
+  if (buf == NULL) return NULL;
+  snprintf(buf, len, "%s%s/%d%s%s", STV_HOST_PORT_LABEL_PREFIX, hp->proto, (int)hp->port, ip != NULL ? "@" : "",
+           ip != NULL ? ip : "");
   return intern(r, buf);
 }
 
@@ -1069,12 +1073,6 @@ static int read_host_port(struct rd *r, const cJSON *port, const struct jpath *p
   if ((rc = get_int32(r, port, "containerPort", p, &has_cp, &cp)) != 0) return rc;
   if ((rc = get_str(r, port, "protocol", p, &proto)) != 0) return rc;
   if ((rc = get_str(r, port, "hostIP", p, &ip)) != 0) return rc;
-  if (ip != NULL && *ip != '\0') {
-    unsigned char addr[sizeof(struct in6_addr)];
-    struct jpath pip = {p, "hostIP", 0};
-    if (inet_pton(AF_INET, ip, addr) != 1 && inet_pton(AF_INET6, ip, addr) != 1)
-      return fail(r, STV_EINVAL, &pip, "\"%s\" is not an IP address", quote(ip, &q));
-  }
   if (has_hp && (hp < 0 || hp > 65535))
     return fail(r, STV_EINVAL, &php, "%d is not a port (1 to 65535, or 0 for none)", (int)hp);
   if (has_cp && (cp < 1 || cp > 65535))

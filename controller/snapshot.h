@@ -35,9 +35,9 @@
  *     class labels STV_HOST_PORT_LABEL_PREFIX "<proto>/<port>" and
  *     "...@<hostIP>" and required anti-affinity terms on
  *     kubernetes.io/hostname over every namespace against the pods whose
- *     ports overlap (see packer.h); a hostPort outside 0..65535, a protocol
- *     other than TCP, UDP or SCTP, or a hostIP that is no IP address is
- *     STV_EINVAL;
+ *     ports overlap (see packer.h); a hostPort outside 0..65535 or a
+ *     protocol other than TCP, UDP or SCTP is STV_EINVAL (the hostIP is
+ *     compared as written, as the scheduler does);
  *   - a node's taints get the NoSchedule taints the node lifecycle
  *     controller keeps, when missing: Ready False node.kubernetes.io/
  *     not-ready, Ready Unknown .../unreachable, MemoryPressure,

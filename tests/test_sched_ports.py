@@ -277,8 +277,6 @@ def main(argv):
              "items[0] Pod default/p: spec.containers[0].ports[0].hostPort: 70000 is not a port"),
             (with_ports(fx.pod("p"), [port(80, "HTTP")]),
              "items[0] Pod default/p: spec.containers[0].ports[0].protocol: unknown protocol \"HTTP\""),
-            (with_ports(fx.pod("p"), [port(80, ip="10.0.0.300")]),
-             "items[0] Pod default/p: spec.containers[0].ports[0].hostIP: \"10.0.0.300\" is not an IP"),
         ]
         n = fx.node("n1")
         n["status"]["conditions"] = [{"type": "Ready", "status": "Maybe"}]
