@@ -1051,8 +1051,8 @@ static const char *host_port_key(struct rd *r, const struct host_port *hp, const
   size_t len = sizeof(STV_HOST_PORT_LABEL_PREFIX) + 16 + (ip != NULL ? strlen(ip) + 1 : 0);
   char *buf = scratch(r, len, 1);
   if (buf == NULL) return NULL;
-  snprintf(buf, len, "%s%s/%d%s%s", STV_HOST_PORT_LABEL_PREFIX, hp->proto, (int)hp->port, ip != NULL ? "@" : "",
-           ip != NULL ? ip : "");
+  snprintf(buf, len, "%s%s/%d%s%s", STV_HOST_PORT_LABEL_PREFIX, hp->proto, (int)hp->port,
+           ip != NULL ? "@" : "", ip != NULL ? ip : "");
   return intern(r, buf);
 }
 
