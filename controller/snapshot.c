@@ -1381,7 +1381,8 @@ static void count_condition_node(struct rd *r, const struct stv_node *n) {
  * what it will see. Taints present are kept as they are (a stale one still
  * repels pods until the controller removes it), and so are the NoExecute
  * not-ready/unreachable taints, which the controller adds later and only
- * outside a zone-wide outage. A node without a Ready condition gets none.
+ * outside a zone-wide outage. A node that reports no conditions gets
+ * none of the condition taints (only the cordon's, when cordoned).
  */
 static int add_condition_taints(struct rd *r, const cJSON *status, struct stv_node *n) {
   static const char *const map[][3] = {
