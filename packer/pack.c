@@ -1529,6 +1529,17 @@ static int host_ports_text(const struct stv_class *k, char *buf, size_t size) {
   return buf[0] != '\0';
 }
 
+/* Whether the only inter-pod rules of class k are its host ports'. */
+static int only_port_rules(const struct stv_class *k) {
+  uint32_t i;
+  if (k->naff > 0) return 0;
+  for (i = 0; i < k->nspread; i++)
+    if (k->spread[i].do_not_schedule) return 0;
+  for (i = 0; i < k->nanti; i++)
+    if (k->anti[i].sel.n != 1 || !stv_label_is_host_port(k->anti[i].sel.reqs[0].key)) return 0;
+  return 1;
+}
+
 static void explain(const struct solve *S, uint32_t c, char *why, size_t size) {
   const struct stv_snapshot *s = S->s;
   const struct stv_class *k = s->classes[c];
@@ -1578,9 +1589,14 @@ static void explain(const struct solve *S, uint32_t c, char *why, size_t size) {
     return;
   }
   if (host_ports_text(k, first, sizeof(first))) {
-    snprintf(why, size,
-             "no node can take it under its placement rules: host port %s is taken on every node that could",
-             first);
+    if (only_port_rules(k))
+      snprintf(
+          why, size,
+          "no node can take it under its placement rules: host port %s is taken on every node that could",
+          first);
+    else
+      snprintf(why, size, "no node can take it under its placement rules (its host port %s among them)",
+               first);
     return;
   }
   snprintf(why, size, "no node can take it under its placement rules");

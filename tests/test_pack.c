@@ -1635,3 +1635,21 @@ STV_TEST_FX(should_not_count_the_room_of_a_not_ready_node_in_the_lower_bound) {
    * 7.9 free cpu would have brought the bound to 0. */
   CHECK(fx->plan.lower_bound > 0.5 * fx->plan.new_cost);
 }
+
+STV_TEST_FX(should_name_host_ports_among_other_rules_when_the_pod_has_its_own_anti_affinity) {
+  int agent;
+  CHECK(POD(.name = "exporter", .cpu_m = 100, .mem_mi = 64, .daemonset = 1, .owner_uid = "ds-1",
+            .labels = {{STV_HOST_PORT_LABEL_PREFIX "TCP/8080", ""},
+                       {STV_HOST_PORT_LABEL_PREFIX "TCP/8080@0.0.0.0", ""}},
+            .anti = &hp_any_term, .nanti = 1, .tol = {{NULL, 1, NULL, STV_EFFECT_ALL}}) >= 0);
+  CHECK((agent = POD(.name = "agent", .cpu_m = 100, .mem_mi = 64,
+                     .labels = {{"app", "agent"},
+                                {STV_HOST_PORT_LABEL_PREFIX "TCP/8080", ""},
+                                {STV_HOST_PORT_LABEL_PREFIX "TCP/8080@0.0.0.0", ""}},
+                     .anti = &hp_any_term, .nanti = 1, .anti_host = 1)) >= 0);
+  CHECK(add_type(fx, "m5.large", "us-east-1a", -1) >= 0);
+  SOLVE();
+  CHECK_EQ_INT(fx->plan.nplaced, 0);
+  CHECK_STR_CONTAINS(stv_test_unsched_reason(&fx->plan, (uint32_t)agent),
+                     "(its host port 8080/TCP among them)");
+}
