@@ -1031,6 +1031,188 @@ static int add_spot_opt_out(struct rd *r, struct stv_selector *sel) {
   return 0;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Host ports (the NodePorts filter)                                      */
+
+/* One host port a pod asks for, normalised: protocol TCP when absent,
+ * hostIP "0.0.0.0" (every address) when absent or empty. */
+struct host_port {
+  const char *proto;
+  int32_t port;
+  const char *ip; /* interned */
+};
+
+/*
+ * Interns STV_HOST_PORT_LABEL_PREFIX "<proto>/<port>", then "@<ip>" when ip
+ * is not NULL; NULL when out of memory. The hostIP is kept as written: the
+ * scheduler compares it as a string.
+ */
+static const char *host_port_key(struct rd *r, const struct host_port *hp, const char *ip) {
+  size_t len = sizeof(STV_HOST_PORT_LABEL_PREFIX) + 16 + (ip != NULL ? strlen(ip) + 1 : 0);
+  char *buf = scratch(r, len, 1);
+  if (buf == NULL) return NULL;
+  snprintf(buf, len, "%s%s/%d%s%s", STV_HOST_PORT_LABEL_PREFIX, hp->proto, (int)hp->port,
+           ip != NULL ? "@" : "", ip != NULL ? ip : "");
+  return intern(r, buf);
+}
+
+/* Reads spec.containers[i].ports[j] into *out; out->port is 0 when it asks for no host port. */
+static int read_host_port(struct rd *r, const cJSON *port, const struct jpath *p, int host_network,
+                          struct host_port *out) {
+  static const char *const protos[] = {"TCP", "UDP", "SCTP"};
+  struct jpath php = {p, "hostPort", 0}, pcp = {p, "containerPort", 0}, ppr = {p, "protocol", 0};
+  const char *proto, *ip;
+  int32_t hp, cp;
+  int has_hp, has_cp, rc;
+  unsigned k;
+  struct qbuf q;
+
+  out->port = 0;
+  if (!cJSON_IsObject(port)) return fail(r, STV_EPARSE, p, "not an object");
+  if ((rc = get_int32(r, port, "hostPort", p, &has_hp, &hp)) != 0) return rc;
+  if ((rc = get_int32(r, port, "containerPort", p, &has_cp, &cp)) != 0) return rc;
+  if ((rc = get_str(r, port, "protocol", p, &proto)) != 0) return rc;
+  if ((rc = get_str(r, port, "hostIP", p, &ip)) != 0) return rc;
+  if (has_hp && (hp < 0 || hp > 65535))
+    return fail(r, STV_EINVAL, &php, "%d is not a port (1 to 65535, or 0 for none)", (int)hp);
+  if (has_cp && (cp < 1 || cp > 65535))
+    return fail(r, STV_EINVAL, &pcp, "%d is not a port (1 to 65535)", (int)cp);
+  /* With hostNetwork the API server defaults hostPort to containerPort. */
+  if (host_network && hp == 0) {
+    if (!has_cp) return fail(r, STV_EPARSE, &pcp, "missing (spec.hostNetwork makes it a host port)");
+    hp = cp;
+  }
+  if (hp == 0) return 0;
+  if (proto == NULL || *proto == '\0') proto = "TCP";
+  for (k = 0; k < sizeof(protos) / sizeof(protos[0]); k++)
+    if (strcmp(proto, protos[k]) == 0) break;
+  if (k == sizeof(protos) / sizeof(protos[0]))
+    return fail(r, STV_EINVAL, &ppr, "unknown protocol \"%s\" (TCP, UDP or SCTP)", quote(proto, &q));
+  out->proto = protos[k];
+  out->port = hp;
+  if ((out->ip = intern(r, ip != NULL && *ip != '\0' ? ip : "0.0.0.0")) == NULL) return oom(r);
+  return 0;
+}
+
+/*
+ * Appends to terms[*n] the anti-affinity term "pods with label key, in any
+ * namespace, not on this node", unless it is there already; terms has room.
+ */
+static int host_port_term(struct rd *r, const char *key, struct stv_pod_term *terms, uint32_t *n) {
+  struct stv_requirement *req;
+  uint32_t i;
+  for (i = 0; i < *n; i++)
+    if (terms[i].sel.n == 1 && terms[i].sel.reqs[0].key == key && terms[i].has_ns_sel) return 0;
+  if ((req = scratch(r, 1, sizeof(*req))) == NULL) return oom(r);
+  req->key = key;
+  req->op = STV_OP_EXISTS;
+  memset(&terms[*n], 0, sizeof(terms[*n]));
+  terms[*n].sel.n = 1;
+  terms[*n].sel.reqs = req;
+  if ((terms[*n].topology_key = intern(r, "kubernetes.io/hostname")) == NULL) return oom(r);
+  terms[*n].has_ns_sel = 1; /* namespaceSelector {}: pods of every namespace */
+  (*n)++;
+  return 0;
+}
+
+/*
+ * Host ports, as kube-scheduler's NodePorts filter sees them (Kubernetes
+ * 1.29 to 1.31: the ports of spec.containers; init containers' ports,
+ * sidecars' included, are not counted). Two pods conflict on a node when
+ * they ask for the same port and protocol and their hostIPs overlap: equal,
+ * or either one "0.0.0.0" (every address). The class carries each port as
+ * reserved labels, "<prefix><proto>/<port>" and "<prefix><proto>/<port>@<ip>"
+ * (STV_HOST_PORT_LABEL_PREFIX: a key the API rejects, so no real pod has
+ * it), and as required anti-affinity terms on kubernetes.io/hostname over
+ * every namespace: for hostIP 0.0.0.0 against any pod holding the port,
+ * for a specific IP against pods holding it on that IP or on 0.0.0.0. The
+ * packer's hostname anti-affinity, which counts bound pods and the
+ * DaemonSets of new nodes, then keeps such pods apart exactly as NodePorts
+ * does.
+ */
+static int read_host_ports(struct rd *r, const cJSON *spec, struct stv_class *c) {
+  struct jpath pc = {&P_SPEC, "containers", 0};
+  const cJSON *containers, *e, *ports, *port;
+  struct host_port *hp = NULL;
+  struct stv_label *kv;
+  struct stv_pod_term *terms;
+  uint32_t nhp = 0, cap = 0, nkv, nterms, i, j;
+  int host_network, rc;
+  long ci = 0;
+
+  if ((rc = get_bool(r, spec, "hostNetwork", &P_SPEC, &host_network)) != 0) return rc;
+  if ((rc = get(r, spec, "containers", &P_SPEC, JT_ARRAY, &containers)) != 0) return rc;
+  cJSON_ArrayForEach(e, containers) {
+    struct jpath pe = {&pc, NULL, ci++};
+    if (!cJSON_IsObject(e)) return fail(r, STV_EPARSE, &pe, "not an object");
+    if ((rc = get(r, e, "ports", &pe, JT_ARRAY, &ports)) != 0) return rc;
+    cap += array_len(ports);
+  }
+  if (cap == 0) return 0;
+  if ((hp = scratch(r, cap, sizeof(*hp))) == NULL) return oom(r);
+  ci = 0;
+  cJSON_ArrayForEach(e, containers) {
+    struct jpath pe = {&pc, NULL, ci++};
+    struct jpath pp = {&pe, "ports", 0};
+    long pi = 0;
+    ports = member(e, "ports");
+    cJSON_ArrayForEach(port, ports) {
+      struct jpath pj = {&pp, NULL, pi++};
+      struct host_port x;
+      if ((rc = read_host_port(r, port, &pj, host_network, &x)) != 0) return rc;
+      if (x.port == 0) continue;
+      for (i = 0; i < nhp; i++)
+        if (hp[i].port == x.port && hp[i].proto == x.proto && hp[i].ip == x.ip) break;
+      if (i == nhp) hp[nhp++] = x;
+    }
+  }
+  if (nhp == 0) return 0;
+
+  /* Labels: the pod's own, then two per port (duplicates dropped below). */
+  if ((kv = scratch(r, (size_t)c->labels.n + 2 * nhp, sizeof(*kv))) == NULL) return oom(r);
+  if (c->labels.n > 0) memcpy(kv, c->labels.kv, c->labels.n * sizeof(*kv));
+  nkv = c->labels.n;
+  for (i = 0; i < nhp; i++) {
+    const char *keys[2];
+    keys[0] = host_port_key(r, &hp[i], NULL);
+    keys[1] = host_port_key(r, &hp[i], hp[i].ip);
+    if (keys[0] == NULL || keys[1] == NULL) return oom(r);
+    for (j = 0; j < 2; j++) {
+      uint32_t k;
+      for (k = 0; k < nkv && kv[k].key != keys[j]; k++) continue;
+      if (k < nkv) continue;
+      kv[nkv].key = keys[j];
+      if ((kv[nkv].value = intern(r, "")) == NULL) return oom(r);
+      nkv++;
+    }
+  }
+  qsort(kv, nkv, sizeof(*kv), label_cmp);
+  c->labels.kv = kv;
+  c->labels.n = nkv;
+
+  /* Anti-affinity terms: the pod's own, then at most two per port. */
+  if ((terms = scratch(r, (size_t)c->nanti + 2 * nhp, sizeof(*terms))) == NULL) return oom(r);
+  if (c->nanti > 0) memcpy(terms, c->anti, c->nanti * sizeof(*terms));
+  nterms = c->nanti;
+  for (i = 0; i < nhp; i++) {
+    const char *any = intern(r, "0.0.0.0");
+    const char *key;
+    if (any == NULL) return oom(r);
+    if (hp[i].ip == any) {
+      if ((key = host_port_key(r, &hp[i], NULL)) == NULL) return oom(r);
+      if ((rc = host_port_term(r, key, terms, &nterms)) != 0) return rc;
+      continue;
+    }
+    if ((key = host_port_key(r, &hp[i], hp[i].ip)) == NULL) return oom(r);
+    if ((rc = host_port_term(r, key, terms, &nterms)) != 0) return rc;
+    if ((key = host_port_key(r, &hp[i], any)) == NULL) return oom(r);
+    if ((rc = host_port_term(r, key, terms, &nterms)) != 0) return rc;
+  }
+  c->anti = terms;
+  c->nanti = nterms;
+  return 0;
+}
+
 static int read_pod(struct rd *r, const cJSON *item, const cJSON *meta) {
   static const char *const phases[] = {"Pending", "Running", "Succeeded", "Failed", "Unknown"};
   struct jpath pann = {&P_METADATA, "annotations", 0};
@@ -1105,6 +1287,7 @@ static int read_pod(struct rd *r, const cJSON *item, const cJSON *meta) {
 
   if ((rc = read_constraints(r, spec, &c)) != 0) return rc;
   if (spot != NULL && strcmp(spot, "false") == 0 && (rc = add_spot_opt_out(r, &c.node_selector)) != 0) return rc;
+  if ((rc = read_host_ports(r, spec, &c)) != 0) return rc;
   if ((rc = stv_snapshot_intern_class(r->s, &c, &pod.cls)) != 0)
     return rc == STV_ENOMEM ? oom(r) : fail(r, rc, NULL, "%s", stv_strerror(rc));
   if ((rc = stv_snapshot_add_pod(r->s, &pod)) != 0)
@@ -1140,6 +1323,110 @@ static const char *capacity_type(const struct stv_labels *l) {
 static const char *first_label(const struct stv_labels *l, const char *a, const char *b) {
   const char *v = stv_labels_get(l, a);
   return v != NULL ? v : stv_labels_get(l, b);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Node conditions (the node lifecycle controller's taints)               */
+
+/* Appends the taint key:NoSchedule to n unless n has key with that effect already. */
+static int add_lifecycle_taint(struct rd *r, struct stv_node *n, const char *key) {
+  uint32_t i;
+  const char *k = intern(r, key), *empty = intern(r, "");
+  if (k == NULL || empty == NULL) return oom(r);
+  for (i = 0; i < n->ntaints; i++)
+    if (n->taints[i].key == k && n->taints[i].effect == STV_EFFECT_NO_SCHEDULE) return 0;
+  n->taints[n->ntaints].key = k;
+  n->taints[n->ntaints].value = empty;
+  n->taints[n->ntaints].effect = STV_EFFECT_NO_SCHEDULE;
+  n->ntaints++;
+  return 0;
+}
+
+/*
+ * Counts n in the read statistics when it carries a condition taint (its
+ * own, or one added for its conditions), naming the first.
+ */
+static void count_condition_node(struct rd *r, const struct stv_node *n) {
+  static const char prefix[] = "node.kubernetes.io/";
+  struct stv_snapshot_read_stats *st = r->stats;
+  uint32_t i;
+  if (st == NULL) return;
+  for (i = 0; i < n->ntaints; i++) {
+    const char *key = n->taints[i].key;
+    if (n->taints[i].effect == STV_EFFECT_PREFER_NO_SCHEDULE) continue;
+    if (strcmp(key, "node.kubernetes.io/not-ready") == 0 ||
+        strcmp(key, "node.kubernetes.io/unreachable") == 0 ||
+        strcmp(key, "node.kubernetes.io/memory-pressure") == 0 ||
+        strcmp(key, "node.kubernetes.io/disk-pressure") == 0 ||
+        strcmp(key, "node.kubernetes.io/pid-pressure") == 0 ||
+        strcmp(key, "node.kubernetes.io/network-unavailable") == 0)
+      break;
+  }
+  if (i == n->ntaints) return;
+  if (st->condition_nodes < sizeof(st->condition_examples) / sizeof(st->condition_examples[0]))
+    snprintf(st->condition_examples[st->condition_nodes], sizeof(st->condition_examples[0]), "%s (%s)",
+             n->name, n->taints[i].key + sizeof(prefix) - 1);
+  st->condition_nodes++;
+}
+
+/*
+ * The NoSchedule taints the node lifecycle controller keeps on a node
+ * (TaintNodesByCondition, always on since Kubernetes 1.17): Ready False
+ * node.kubernetes.io/not-ready, Ready Unknown .../unreachable,
+ * MemoryPressure, DiskPressure and PIDPressure True .../memory-pressure,
+ * .../disk-pressure, .../pid-pressure, NetworkUnavailable True
+ * .../network-unavailable, and spec.unschedulable .../unschedulable. A
+ * snapshot taken before the controller caught up lacks them; they are added
+ * here when missing, so that the scheduler's TaintToleration filter sees
+ * what it will see. Taints present are kept as they are (a stale one still
+ * repels pods until the controller removes it), and so are the NoExecute
+ * not-ready/unreachable taints, which the controller adds later and only
+ * outside a zone-wide outage. A node that reports no conditions gets
+ * none of the condition taints (only the cordon's, when cordoned).
+ */
+static int add_condition_taints(struct rd *r, const cJSON *status, struct stv_node *n) {
+  static const char *const map[][3] = {
+      {"Ready", "False", "node.kubernetes.io/not-ready"},
+      {"Ready", "Unknown", "node.kubernetes.io/unreachable"},
+      {"MemoryPressure", "True", "node.kubernetes.io/memory-pressure"},
+      {"DiskPressure", "True", "node.kubernetes.io/disk-pressure"},
+      {"PIDPressure", "True", "node.kubernetes.io/pid-pressure"},
+      {"NetworkUnavailable", "True", "node.kubernetes.io/network-unavailable"}};
+  struct jpath pconds = {&P_STATUS, "conditions", 0};
+  const size_t nmap = sizeof(map) / sizeof(map[0]);
+  const cJSON *conds, *e;
+  struct stv_taint *t;
+  long i = 0;
+  size_t k;
+  int rc;
+
+  if ((rc = get(r, status, "conditions", &P_STATUS, JT_ARRAY, &conds)) != 0) return rc;
+  /* Room for every taint this may add. */
+  if ((t = scratch(r, (size_t)n->ntaints + nmap + 1, sizeof(*t))) == NULL) return oom(r);
+  if (n->ntaints > 0) memcpy(t, n->taints, n->ntaints * sizeof(*t));
+  n->taints = t;
+  cJSON_ArrayForEach(e, conds) {
+    struct jpath pi = {&pconds, NULL, i++};
+    struct jpath ps = {&pi, "status", 0};
+    const char *type, *st;
+    int known = 0;
+    struct qbuf q;
+    if (!cJSON_IsObject(e)) return fail(r, STV_EPARSE, &pi, "not an object");
+    if ((rc = need_str(r, e, "type", &pi, &type)) != 0) return rc;
+    for (k = 0; k < nmap; k++) known |= strcmp(type, map[k][0]) == 0;
+    if (!known) continue; /* other conditions make no taint */
+    if ((rc = need_str(r, e, "status", &pi, &st)) != 0) return rc;
+    if (strcmp(st, "True") != 0 && strcmp(st, "False") != 0 && strcmp(st, "Unknown") != 0)
+      return fail(r, STV_EINVAL, &ps, "unknown status \"%s\" (True, False or Unknown)", quote(st, &q));
+    for (k = 0; k < nmap; k++)
+      if (strcmp(type, map[k][0]) == 0 && strcmp(st, map[k][1]) == 0 &&
+          (rc = add_lifecycle_taint(r, n, map[k][2])) != 0)
+        return rc;
+  }
+  count_condition_node(r, n);
+  if (n->unschedulable && (rc = add_lifecycle_taint(r, n, "node.kubernetes.io/unschedulable")) != 0)
+    return rc;
+  return 0;
 }
 
 static int read_node(struct rd *r, const cJSON *item, const cJSON *meta) {
@@ -1191,6 +1478,7 @@ static int read_node(struct rd *r, const cJSON *item, const cJSON *meta) {
     return fail(r, STV_EPARSE, &palloc, "missing (and no status.capacity)");
   if (rc != 0) return rc;
   memcpy(n.alloc, a.v, sizeof(a.v));
+  if ((rc = add_condition_taints(r, status, &n)) != 0) return rc;
 
   n.instance_type = first_label(&n.labels, "node.kubernetes.io/instance-type",
                                 "beta.kubernetes.io/instance-type");
@@ -1407,5 +1695,14 @@ char *stv_snapshot_read_stats_format(const struct stv_snapshot_read_stats *st, c
   if (st->finished_pods > 0)
     appendf(buf, size, &n, "%s%zu finished pod%s (Succeeded or Failed)", n > 0 ? "; " : "skipped ",
             st->finished_pods, st->finished_pods == 1 ? "" : "s");
+  if (st->condition_nodes > 0) {
+    size_t i, shown = sizeof(st->condition_examples) / sizeof(st->condition_examples[0]);
+    if (shown > st->condition_nodes) shown = st->condition_nodes;
+    appendf(buf, size, &n, "%s%zu node%s tainted by %s conditions (", n > 0 ? "; " : "", st->condition_nodes,
+            st->condition_nodes == 1 ? "" : "s", st->condition_nodes == 1 ? "its" : "their");
+    for (i = 0; i < shown; i++) appendf(buf, size, &n, "%s%s", i > 0 ? ", " : "", st->condition_examples[i]);
+    appendf(buf, size, &n, "%s) take%s only pods that tolerate those taints",
+            st->condition_nodes > shown ? ", ..." : "", st->condition_nodes == 1 ? "s" : "");
+  }
   return buf;
 }

@@ -27,7 +27,25 @@
  *     eks.amazonaws.com/capacityType, cloud.google.com/gke-spot and
  *     gke-preemptible, kubernetes.azure.com/scalesetpriority), so that it
  *     is placed on no spot node; any other value of the annotation, or
- *     none, allows spot.
+ *     none, allows spot;
+ *   - host ports (kube-scheduler's NodePorts, Kubernetes 1.29 to 1.31): each
+ *     hostPort of spec.containers (init containers' not counted; under
+ *     spec.hostNetwork a containerPort is its hostPort, as the API server
+ *     defaults it), protocol TCP and hostIP 0.0.0.0 when unset, becomes the
+ *     class labels STV_HOST_PORT_LABEL_PREFIX "<proto>/<port>" and
+ *     "...@<hostIP>" and required anti-affinity terms on
+ *     kubernetes.io/hostname over every namespace against the pods whose
+ *     ports overlap (see packer.h); a hostPort outside 0..65535 or a
+ *     protocol other than TCP, UDP or SCTP is STV_EINVAL (the hostIP is
+ *     compared as written, as the scheduler does);
+ *   - a node's taints get the NoSchedule taints the node lifecycle
+ *     controller keeps, when missing: Ready False node.kubernetes.io/
+ *     not-ready, Ready Unknown .../unreachable, MemoryPressure,
+ *     DiskPressure, PIDPressure True .../memory-pressure, .../disk-pressure,
+ *     .../pid-pressure, NetworkUnavailable True .../network-unavailable,
+ *     spec.unschedulable .../unschedulable (a condition status other than
+ *     True, False or Unknown is STV_EINVAL; other condition types are
+ *     ignored, as the controller does).
  * Quantities may be strings or JSON numbers (written with the fewest
  * digits that read back the same: 0.1 is "0.1"). A zero amount of a
  * resource not yet named adds no dimension.
@@ -70,6 +88,11 @@ struct stv_snapshot_read_stats {
   size_t nkinds;        /* distinct skipped kinds named below */
   int more_kinds;       /* further kinds were skipped than fit below */
   char kinds[STV_SNAPSHOT_STATS_KINDS][48];
+  /* Nodes whose conditions taint them (not-ready, unreachable, memory-,
+   * disk-, pid-pressure, network-unavailable), and the first few as
+   * "name (not-ready)". */
+  size_t condition_nodes;
+  char condition_examples[3][128];
 };
 
 /*
@@ -100,7 +123,10 @@ int stv_snapshot_add_item_stats(struct stv_snapshot *s, const cJSON *item,
 /*
  * Writes a one-line summary of what was left out into buf (size bytes):
  * "skipped 3 items of kinds Service, ConfigMap; 2 finished pods (Succeeded
- * or Failed)", or "" when nothing was. Returns buf.
+ * or Failed)", or "" when nothing was; then, when nodes are tainted by
+ * their conditions, "; 2 nodes tainted by their conditions (n1 (not-ready),
+ * n2 (memory-pressure)) take only pods tolerating those taints". Returns
+ * buf.
  */
 char *stv_snapshot_read_stats_format(const struct stv_snapshot_read_stats *st, char *buf,
                                      size_t size);

@@ -152,9 +152,19 @@ static void why_set(char *why, size_t size, const char *fmt, const char *a, cons
   if (why != NULL && size > 0) snprintf(why, size, fmt, a, b);
 }
 
+/*
+ * NodeUnschedulable: a cordoned node takes a pod that tolerates the taint
+ * node.kubernetes.io/unschedulable:NoSchedule (DaemonSet pods get that
+ * toleration from their controller).
+ */
+static int tolerates_unschedulable(const struct stv_class *c) {
+  const struct stv_taint t = {"node.kubernetes.io/unschedulable", "", STV_EFFECT_NO_SCHEDULE};
+  return stv_tolerates(c->tol, c->ntol, &t);
+}
+
 int stv_class_fits_node(const struct stv_class *c, const struct stv_node_view *v, char *why, size_t whysize) {
   uint32_t i;
-  if (v->unschedulable) {
+  if (v->unschedulable && !tolerates_unschedulable(c)) {
     why_set(why, whysize, "node %s%s is cordoned", v->name ? v->name : "", "");
     return 0;
   }
@@ -189,4 +199,8 @@ int stv_class_fits_node(const struct stv_class *c, const struct stv_node_view *v
     }
   }
   return 1;
+}
+
+int stv_label_is_host_port(const char *key) {
+  return strncmp(key, STV_HOST_PORT_LABEL_PREFIX, sizeof(STV_HOST_PORT_LABEL_PREFIX) - 1) == 0;
 }

@@ -1877,7 +1877,6 @@ static int bound_is_global(const struct cg *C, const unsigned char *frozen_node)
   for (i = 0; i < s->nnodes; i++) {
     const struct stv_node *nd = &s->nodes[i];
     struct stv_node_view v = {nd->name, &nd->labels, nd->ntaints, nd->taints, nd->unschedulable};
-    if (nd->unschedulable) continue;
     for (j = 0; j < C->nit; j++) {
       const struct stv_class *c = s->classes[C->it[j].cls];
       int fits = 1;

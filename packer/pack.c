@@ -1269,7 +1269,6 @@ static int pack_existing(struct solve *S, uint32_t *remaining) {
     struct stv_node_view v = {nd->name, &nd->labels, nd->ntaints, nd->taints, nd->unschedulable};
     int r, any = 0;
     uint32_t q;
-    if (nd->unschedulable) continue;
     cand_reset(S, &n);
     n.existing = (int32_t)i;
     n.tmpl = -1;
@@ -1510,6 +1509,37 @@ static void right_size(struct solve *S, int keep_spot) {
 /* ---------------------------------------------------------------------- */
 /* Reasons for what did not fit                                           */
 
+/*
+ * Writes the host ports class k asks for ("8080/TCP, 53/UDP"), from the
+ * reader's reserved labels, into buf; returns 0 when it asks for none.
+ */
+static int host_ports_text(const struct stv_class *k, char *buf, size_t size) {
+  size_t n = 0, plen = sizeof(STV_HOST_PORT_LABEL_PREFIX) - 1;
+  uint32_t i;
+  buf[0] = '\0';
+  for (i = 0; i < k->labels.n; i++) {
+    const char *key = k->labels.kv[i].key, *slash;
+    if (!stv_label_is_host_port(key) || strchr(key, '@') != NULL) continue;
+    if ((slash = strchr(key + plen, '/')) == NULL) continue;
+    if (n + 1 < size)
+      n += (size_t)snprintf(buf + n, size - n, "%s%s/%.*s", n > 0 ? ", " : "", slash + 1,
+                            (int)(slash - key - plen), key + plen);
+    if (n >= size) n = size - 1;
+  }
+  return buf[0] != '\0';
+}
+
+/* Whether the only inter-pod rules of class k are its host ports'. */
+static int only_port_rules(const struct stv_class *k) {
+  uint32_t i;
+  if (k->naff > 0) return 0;
+  for (i = 0; i < k->nspread; i++)
+    if (k->spread[i].do_not_schedule) return 0;
+  for (i = 0; i < k->nanti; i++)
+    if (k->anti[i].sel.n != 1 || !stv_label_is_host_port(k->anti[i].sel.reqs[0].key)) return 0;
+  return 1;
+}
+
 static void explain(const struct solve *S, uint32_t c, char *why, size_t size) {
   const struct stv_snapshot *s = S->s;
   const struct stv_class *k = s->classes[c];
@@ -1558,6 +1588,17 @@ static void explain(const struct solve *S, uint32_t c, char *why, size_t size) {
   }
   if (BIT_GET(S->aff_host_any, c)) {
     snprintf(why, size, "required pod affinity (hostname): the pods it must run beside leave no room");
+    return;
+  }
+  if (host_ports_text(k, first, sizeof(first))) {
+    if (only_port_rules(k))
+      snprintf(
+          why, size,
+          "no node can take it under its placement rules: host port %s is taken on every node that could",
+          first);
+    else
+      snprintf(why, size, "no node can take it under its placement rules (its host port %s among them)",
+               first);
     return;
   }
   snprintf(why, size, "no node can take it under its placement rules");
@@ -1927,6 +1968,22 @@ static void compact_plan(struct solve *S, struct stv_plan *plan) {
 }
 
 /*
+ * Whether some pending pod may use node n at all (static predicates:
+ * cordon, selectors, taints such as a not-ready node's). The free room of
+ * a node none of them may use is no capacity for the lower bound.
+ */
+static int open_to_pending(const struct solve *S, const struct stv_node *n) {
+  const struct stv_node_view v = {n->name, &n->labels, n->ntaints, n->taints, n->unschedulable};
+  size_t c;
+  for (c = 0; c < S->nclasses; c++) {
+    const struct stv_class *k = S->s->classes[c];
+    if (k->daemonset || k->npending == 0) continue;
+    if (stv_class_fits_node(k, &v, NULL, 0)) return 1;
+  }
+  return 0;
+}
+
+/*
  * A proven lower bound on the hourly cost of new nodes for the pods the
  * plan places. Whatever plan places them, the new nodes must together hold
  * at least the demand that existing free capacity cannot: for every
@@ -1947,7 +2004,7 @@ static int lower_bound(struct solve *S, struct stv_plan *plan) {
   int rc = 0, term = -1;
   /* Pods of a class that no existing node could take at all need new nodes
    * whatever the plan; the others may use existing free capacity. */
-  unsigned char *only_new = stv_calloc(S->nclasses + 1, 1);
+  unsigned char *only_new = stv_calloc(S->nclasses + 1, 1), *open;
   if (only_new == NULL) return STV_ENOMEM;
   for (i = 0; i < plan->nnodes; i++) {
     uint32_t q;
@@ -1966,6 +2023,11 @@ static int lower_bound(struct solve *S, struct stv_plan *plan) {
         only_new[i] = 0;
     }
   }
+  if ((open = stv_arena_alloc(&S->a, s->nnodes + 1)) == NULL) {
+    stv_free(only_new);
+    return STV_ENOMEM;
+  }
+  for (i = 0; i < s->nnodes; i++) open[i] = (unsigned char)open_to_pending(S, &s->nodes[i]);
   for (r = 0; r < S->ndim; r++) {
     double demand = 0, must = 0, freecap = 0;
     for (i = 0; i < plan->nnodes; i++) {
@@ -1980,7 +2042,7 @@ static int lower_bound(struct solve *S, struct stv_plan *plan) {
     }
     for (i = 0; i < s->nnodes; i++) {
       const struct stv_node *n = &s->nodes[i];
-      if (!n->unschedulable && n->alloc[r] > n->used[r]) freecap += (double)(n->alloc[r] - n->used[r]);
+      if (open[i] && n->alloc[r] > n->used[r]) freecap += (double)(n->alloc[r] - n->used[r]);
     }
     deficit[r] = must + (demand > freecap ? demand - freecap : 0);
     if (deficit[r] > 0) rows[nrows++] = r;

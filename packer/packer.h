@@ -439,4 +439,19 @@ int stv_optimize(const struct stv_problem *p, struct stv_plan *plan, struct stv_
  */
 int stv_plan_spot_ok(const struct stv_problem *p, const struct stv_plan *plan);
 
+/*
+ * Host ports (kube-scheduler's NodePorts filter) reach the packer as pod
+ * anti-affinity: the snapshot reader gives a pod that asks for host port
+ * <port>/<proto> the labels STV_HOST_PORT_LABEL_PREFIX "<proto>/<port>"
+ * and ... "<proto>/<port>@<hostIP>" (empty values) and required
+ * anti-affinity terms on kubernetes.io/hostname against the pods whose
+ * ports overlap (see controller/snapshot.h). The prefix holds a ':' and a
+ * second '/', which the API rejects in label keys, so no real pod carries
+ * it; output that shows pod labels leaves such keys out.
+ */
+#define STV_HOST_PORT_LABEL_PREFIX "stevedore.io/host-port:"
+
+/* Returns 1 when key is one of the reserved host-port label keys above. */
+int stv_label_is_host_port(const char *key);
+
 #endif

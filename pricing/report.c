@@ -679,7 +679,8 @@ static int group_key(const struct stv_report *r, const struct stv_cost_pod *p, c
     *key = p->node;
     return 0;
   case STV_BY_LABEL:
-    v = p->labels ? stv_labels_get(p->labels, r->opts.by_key) : NULL;
+    /* The snapshot reader's reserved host-port keys are no pod's labels. */
+    v = p->labels && !stv_label_is_host_port(r->opts.by_key) ? stv_labels_get(p->labels, r->opts.by_key) : NULL;
     break;
   case STV_BY_ANNOTATION:
     v = p->annotations ? stv_labels_get(p->annotations, r->opts.by_key) : NULL;

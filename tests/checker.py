@@ -49,10 +49,22 @@ What is checked (each violation is tagged with its rule):
                        NodeUnschedulable (tolerating the unschedulable taint
                        allows it), nodeSelector, required node affinity
                        (all six operators, matchFields metadata.name),
-                       NoSchedule/NoExecute taints; a pod annotated
+                       NoSchedule/NoExecute taints, including the
+                       NoSchedule taints the node lifecycle controller keeps
+                       for node conditions (Ready False/Unknown, Memory/
+                       Disk/PID pressure, NetworkUnavailable) and for
+                       spec.unschedulable when the snapshot lacks them
+                       (CONDITION_TAINTS); a pod annotated
                        stevedore.io/spot: "false" has NotIn requirements on
                        every spot label (SPOT_LABELS) ANDed into its
                        required node affinity
+  hostPort             NodePorts: a placed pod asks for no host port
+                       (regular containers; hostNetwork makes containerPort
+                       a host port) that a pod on its node holds (bound, a
+                       DaemonSet copy on a new node, or placed) with the
+                       same protocol and an overlapping hostIP (equal, or
+                       either 0.0.0.0/unset); the completeness probe counts
+                       the DaemonSet copies' ports
   podAntiAffinity      every pair of pods in the final state, at least one
                        of them placed by the plan: neither's required
                        anti-affinity term may select the other in a shared
@@ -75,7 +87,7 @@ What is checked (each violation is tagged with its rule):
                        allowed, still available offering
 
 Not checked: optimality beyond that completeness probe; preferred (soft)
-rules and ScheduleAnyway; host ports, volumes and other filters the packer
+rules and ScheduleAnyway; volumes and other filters the packer
 does not model; pods whose spread selector does not select themselves;
 DaemonSet copies on new nodes are not counted by inter-pod rules; with an
 embedded catalogue (no file) new nodes' prices and allocatable are unknown,
@@ -412,10 +424,72 @@ def unmovable_reason(obj):
     return None
 
 
+# --------------------------------------------------------------------------
+# Host ports (the NodePorts filter) and the node lifecycle controller's taints.
+
+# The NoSchedule taint the node lifecycle controller puts on a node for a
+# condition in a given status (TaintNodesByCondition).
+CONDITION_TAINTS = {
+    ("Ready", "False"): "node.kubernetes.io/not-ready",
+    ("Ready", "Unknown"): "node.kubernetes.io/unreachable",
+    ("MemoryPressure", "True"): "node.kubernetes.io/memory-pressure",
+    ("DiskPressure", "True"): "node.kubernetes.io/disk-pressure",
+    ("PIDPressure", "True"): "node.kubernetes.io/pid-pressure",
+    ("NetworkUnavailable", "True"): "node.kubernetes.io/network-unavailable",
+}
+
+
+def node_taints_seen_by_scheduler(obj):
+    """spec.taints plus the NoSchedule taints the node lifecycle controller
+    adds for the node's conditions and for spec.unschedulable, when the
+    snapshot does not show them yet."""
+    spec = obj.get("spec") or {}
+    taints = list(spec.get("taints") or [])
+    want = []
+    for c in (obj.get("status") or {}).get("conditions") or []:
+        key = CONDITION_TAINTS.get((c.get("type"), c.get("status")))
+        if key is not None:
+            want.append(key)
+    if spec.get("unschedulable"):
+        want.append(UNSCHEDULABLE_TAINT)
+    for key in want:
+        if not any(t.get("key") == key and t.get("effect") == "NoSchedule" for t in taints):
+            taints.append({"key": key, "effect": "NoSchedule"})
+    return taints
+
+
+def wanted_host_ports(spec):
+    """The (protocol, hostPort, hostIP) a pod holds on its node: the ports of
+    its regular containers with a hostPort (defaulted to containerPort under
+    hostNetwork), protocol TCP and hostIP 0.0.0.0 when unset."""
+    out = set()
+    for c in spec.get("containers") or []:
+        for port in c.get("ports") or []:
+            hp = port.get("hostPort") or 0
+            if not hp and spec.get("hostNetwork"):
+                hp = port.get("containerPort") or 0
+            if not hp:
+                continue
+            out.add((port.get("protocol") or "TCP", int(hp), port.get("hostIP") or "0.0.0.0"))
+    return out
+
+
+def host_port_clash(mine, theirs):
+    """The first of mine that theirs already holds, or None. A wildcard
+    hostIP (0.0.0.0) overlaps every address of the same port and protocol."""
+    for proto, port, ip in sorted(mine):
+        for proto2, port2, ip2 in theirs:
+            if proto != proto2 or port != port2:
+                continue
+            if ip == ip2 or ip == "0.0.0.0" or ip2 == "0.0.0.0":
+                return (proto, port, ip)
+    return None
+
+
 class Pod(object):
     __slots__ = ("ns", "name", "key", "labels", "spec", "node_name", "phase",
                  "ds_uid", "req", "tolerations", "aff_terms", "anti_terms",
-                 "spread", "terminating", "source", "unmovable")
+                 "spread", "terminating", "source", "unmovable", "host_ports")
 
     def __init__(self, obj, source):
         meta = obj.get("metadata") or {}
@@ -451,6 +525,7 @@ class Pod(object):
         self.anti_terms = [AffinityTerm(t, self.ns) for t in pan]
         self.spread = [c for c in self.spec.get("topologySpreadConstraints") or []
                        if c.get("whenUnsatisfiable", "DoNotSchedule") == "DoNotSchedule"]
+        self.host_ports = wanted_host_ports(self.spec)
 
     @property
     def terminal(self):
@@ -548,7 +623,7 @@ def build_inputs(snapshot_docs, catalog):
                 except ValueError as e:
                     raise InputError("%s: node %s: %s" % (src, nname, e))
                 n = Node(nname, dict(meta.get("labels") or {}),
-                         list(spec.get("taints") or []), alloc,
+                         node_taints_seen_by_scheduler(obj), alloc,
                          bool(spec.get("unschedulable")), False)
                 n.instance_type = n.labels.get(INSTANCE_TYPE)
                 n.zone = n.labels.get(ZONE)
@@ -887,6 +962,7 @@ def check_plan(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, completeness=Tr
             r.v(bad[0], "pod %s: %s" % (p.key, bad[1]))
 
     _check_resources(r, inp, final_nodes, on_node, added_on)
+    _check_host_ports(r, inp, final_nodes, on_node, added_on)
     _check_anti_affinity(r, inp, bound, placed)
     _check_affinity(r, inp, bound, placed)
     _check_spread(r, inp, final_nodes, bound, placed)
@@ -1171,6 +1247,30 @@ def _check_resources(r, inp, final_nodes, on_node, added_on):
         if "pods" in n.alloc and npods > n.alloc["pods"]:
             r.v("resources", "node %s: %d pods > allocatable pods %d"
                 % (n.name, npods, n.alloc["pods"]))
+
+
+def _check_host_ports(r, inp, final_nodes, on_node, added_on):
+    """NodePorts: no pod the plan adds asks for a host port that a pod
+    already on the node (bound, a DaemonSet copy on a new node, or added
+    before it) holds on an overlapping hostIP."""
+    for n in final_nodes:
+        added = added_on.get(n.index)
+        if not added:
+            continue
+        holders = []
+        if n.new:
+            holders = [("DaemonSet copy " + inp.ds[u].key, inp.ds[u].host_ports)
+                       for u in inp.ds_order if ds_lands_on(inp.ds[u], n)]
+        else:
+            holders = [(p.key, p.host_ports) for p in on_node.get(n.index, [])]
+        for p in added:
+            for who, ports in holders:
+                clash = host_port_clash(p.host_ports, ports)
+                if clash is not None:
+                    r.v("hostPort", "node %s: pod %s asks for host port %d/%s on %s, which %s holds"
+                        % (n.name, p.key, clash[1], clash[0], clash[2], who))
+                    break
+            holders.append((p.key, p.host_ports))
 
 
 def _same_domain(na, nb, key):
@@ -1467,6 +1567,8 @@ def _fits_probe(inp, p, t, zone, ct, pool, alloc):
     if untolerated_taint(p.tolerations, node.taints) is not None:
         return None
     daemons = [inp.ds[u] for u in inp.ds_order if ds_lands_on(inp.ds[u], node)]
+    if any(host_port_clash(p.host_ports, d.host_ports) for d in daemons):
+        return None
     used = dict(p.req)
     for d in daemons:
         for k, v in d.req.items():

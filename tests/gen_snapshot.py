@@ -24,7 +24,12 @@ What a case holds, each part drawn at random:
     node affinity with every operator and matchFields, tolerations,
     hostname/zone (anti-)affinity with namespaces and namespaceSelector,
     topology spread on hostname/zone with minDomains and inclusion policies;
-    and pods that cannot fit anywhere.
+    and pods that cannot fit anywhere;
+  * host ports on some Deployments and DaemonSets (wildcard and specific
+    hostIPs, TCP and UDP), node conditions on some existing nodes (with or
+    without the lifecycle controller's NoSchedule taint yet), and
+    tolerations of those taints and of cordons (add_ports_and_conditions,
+    drawn from a generator of its own).
 """
 
 import json
@@ -658,6 +663,77 @@ def running_replicas(rng, ctx, spec, want):
     return out
 
 
+HOST_PORT_CHOICES = [
+    [{"containerPort": 8080, "hostPort": 8080}],
+    [{"containerPort": 8080, "hostPort": 8080, "protocol": "TCP", "hostIP": "0.0.0.0"}],
+    [{"containerPort": 53, "hostPort": 53, "protocol": "UDP", "hostIP": "10.0.0.1"}],
+    [{"containerPort": 53, "hostPort": 53, "protocol": "UDP", "hostIP": "10.0.0.2"}],
+    [{"containerPort": 53, "hostPort": 53, "protocol": "UDP"}],
+    [{"containerPort": 9100, "hostPort": 9100}],
+    [{"containerPort": 9100, "hostPort": 9100, "protocol": "UDP"}],
+    [{"containerPort": 80, "hostPort": 80}, {"containerPort": 443, "hostPort": 443},
+     {"containerPort": 8443}],
+]
+
+CONDITION_CHOICES = [
+    ("Ready", "False", "node.kubernetes.io/not-ready"),
+    ("Ready", "Unknown", "node.kubernetes.io/unreachable"),
+    ("MemoryPressure", "True", "node.kubernetes.io/memory-pressure"),
+    ("DiskPressure", "True", "node.kubernetes.io/disk-pressure"),
+    ("PIDPressure", "True", "node.kubernetes.io/pid-pressure"),
+    ("NetworkUnavailable", "True", "node.kubernetes.io/network-unavailable"),
+]
+
+
+def add_ports_and_conditions(seed, items):
+    """Host ports on some Deployments and DaemonSets, node conditions (with
+    or without the lifecycle controller's taint yet) on some existing nodes,
+    and tolerations of those taints and of cordons on some Deployments.
+    Drawn from a generator of their own, so that the rest of every seed's
+    case is what it was before these were added."""
+    xr = random.Random("ports-and-conditions-%d" % seed)
+    for it in items:
+        if it["kind"] != "Node":
+            continue
+        conds = {"Ready": "True", "MemoryPressure": "False", "DiskPressure": "False",
+                 "PIDPressure": "False"}
+        taint = None
+        if xr.random() < 0.3:
+            ctype, status, taint = xr.choice(CONDITION_CHOICES)
+            conds[ctype] = status
+        it["status"]["conditions"] = [{"type": k, "status": v} for k, v in sorted(conds.items())]
+        if taint and xr.random() < 0.5:
+            it["spec"].setdefault("taints", []).append({"key": taint, "effect": "NoSchedule"})
+    ds_ports = {}
+    groups = {}
+    for it in items:
+        if it["kind"] != "Pod":
+            continue
+        refs = it["metadata"].get("ownerReferences") or []
+        ds = [r["name"] for r in refs if r.get("kind") == "DaemonSet"]
+        if ds:
+            if ds[0] not in ds_ports:
+                ds_ports[ds[0]] = xr.choice(HOST_PORT_CHOICES) if xr.random() < 0.3 else None
+            if ds_ports[ds[0]]:
+                it["spec"]["containers"][0]["ports"] = json.loads(json.dumps(ds_ports[ds[0]]))
+            continue
+        key = (it["metadata"]["namespace"], it["metadata"]["labels"].get("app"))
+        groups.setdefault(key, []).append(it)
+    for key in sorted(groups, key=lambda k: (k[0], k[1] or "")):
+        r = xr.random()
+        ports = xr.choice(HOST_PORT_CHOICES) if r < 0.3 else None
+        tol = []
+        if xr.random() < 0.15:
+            tol.append({"key": xr.choice(CONDITION_CHOICES)[2], "operator": "Exists", "effect": "NoSchedule"})
+        if xr.random() < 0.1:
+            tol.append({"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"})
+        for it in groups[key]:
+            if ports:
+                it["spec"]["containers"][0]["ports"] = json.loads(json.dumps(ports))
+            if tol:
+                it["spec"]["tolerations"] = (it["spec"].get("tolerations") or []) + json.loads(json.dumps(tol))
+
+
 def generate(seed):
     rng = random.Random(seed)
     ctx = Ctx()
@@ -696,6 +772,7 @@ def generate(seed):
         items.append({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
                       "metadata": {"name": "pdb-0", "namespace": "default"},
                       "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "cache"}}}})
+    add_ports_and_conditions(seed, items)
     rng.shuffle(items)
     snap = {"apiVersion": "v1", "kind": "List", "items": items,
             "metadata": {"resourceVersion": ""}}

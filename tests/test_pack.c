@@ -1567,3 +1567,89 @@ STV_TEST_FX(should_return_enomem_cleanly_when_any_allocation_fails) {
     CHECK_EQ_INT(rc, 0);
   }
 }
+
+/* ---------------------------------------------------------------------- */
+/* Host ports, lifecycle taints and the unschedulable toleration          */
+
+/* Host-port rules as the snapshot reader writes them (see controller/snapshot.c). */
+static const struct stv_requirement hp_any_req = {STV_HOST_PORT_LABEL_PREFIX "TCP/8080", STV_OP_EXISTS, 0,
+                                                  NULL};
+static const struct stv_pod_term hp_any_term = {
+    {1, (struct stv_requirement *)&hp_any_req}, 0, STV_TEST_HOST_KEY, 0, NULL, 1, {0, NULL}};
+
+STV_TEST_FX(should_give_each_pod_of_one_host_port_its_own_node) {
+  int web, p, q;
+  CHECK((web = POD(.name = "web", .cpu_m = 100, .mem_mi = 128,
+                   .labels = {{STV_HOST_PORT_LABEL_PREFIX "TCP/8080", ""},
+                              {STV_HOST_PORT_LABEL_PREFIX "TCP/8080@0.0.0.0", ""}},
+                   .anti = &hp_any_term, .nanti = 1, .count = 3)) >= 0);
+  CHECK(add_type(fx, "m5.large", "us-east-1a", -1) >= 0);
+  SOLVE();
+  CHECK_EQ_INT(fx->plan.nplaced, 3);
+  CHECK_EQ_INT(fx->plan.nnew, 3);
+  for (p = web; p < web + 3; p++)
+    for (q = web; q < p; q++)
+      CHECK(stv_test_node_of(&fx->plan, (uint32_t)p) != stv_test_node_of(&fx->plan, (uint32_t)q));
+}
+
+STV_TEST_FX(should_name_the_host_port_a_daemonset_holds_on_every_node) {
+  int agent;
+  CHECK(POD(.name = "exporter", .cpu_m = 100, .mem_mi = 64, .daemonset = 1, .owner_uid = "ds-1",
+            .labels = {{STV_HOST_PORT_LABEL_PREFIX "TCP/8080", ""},
+                       {STV_HOST_PORT_LABEL_PREFIX "TCP/8080@0.0.0.0", ""}},
+            .anti = &hp_any_term, .nanti = 1, .tol = {{NULL, 1, NULL, STV_EFFECT_ALL}}) >= 0);
+  CHECK((agent = POD(.name = "agent", .cpu_m = 100, .mem_mi = 64,
+                     .labels = {{STV_HOST_PORT_LABEL_PREFIX "TCP/8080", ""},
+                                {STV_HOST_PORT_LABEL_PREFIX "TCP/8080@0.0.0.0", ""}},
+                     .anti = &hp_any_term, .nanti = 1)) >= 0);
+  CHECK(add_type(fx, "m5.large", "us-east-1a", -1) >= 0);
+  SOLVE();
+  CHECK_EQ_INT(fx->plan.nplaced, 0);
+  CHECK_STR_CONTAINS(stv_test_unsched_reason(&fx->plan, (uint32_t)agent), "host port 8080/TCP");
+}
+
+STV_TEST_FX(should_place_a_pod_tolerating_the_unschedulable_taint_on_a_cordoned_node) {
+  int helper, web;
+  CHECK(NODE(.name = "ip-10-0-1-17", .cpu_m = 7910, .mem_mi = 29317, .zone = "us-east-1a",
+             .instance_type = "m5.2xlarge", .unschedulable = 1,
+             .taints = {{"node.kubernetes.io/unschedulable", "", STV_EFFECT_NO_SCHEDULE}}) == 0);
+  CHECK((helper = POD(.name = "helper", .cpu_m = 500, .mem_mi = 512,
+                      .tol = {{"node.kubernetes.io/unschedulable", 1, NULL, STV_EFFECT_NO_SCHEDULE}})) >= 0);
+  CHECK((web = POD(.name = "web", .cpu_m = 500, .mem_mi = 512)) >= 0);
+  CHECK(add_type(fx, "m5.large", "us-east-1a", -1) >= 0);
+  SOLVE();
+  CHECK_EQ_INT(node_of(fx, helper)->existing, 0);
+  CHECK_EQ_INT(node_of(fx, web)->existing, -1);
+}
+
+STV_TEST_FX(should_not_count_the_room_of_a_not_ready_node_in_the_lower_bound) {
+  CHECK(NODE(.name = "ip-10-0-1-17", .cpu_m = 7910, .mem_mi = 29317, .zone = "us-east-1a",
+             .instance_type = "m5.2xlarge",
+             .taints = {{"node.kubernetes.io/not-ready", "", STV_EFFECT_NO_SCHEDULE}}) == 0);
+  CHECK(POD(.name = "web", .cpu_m = 1500, .mem_mi = 512, .count = 2) >= 0);
+  CHECK(add_type(fx, "m5.large", "us-east-1a", -1) >= 0);
+  SOLVE();
+  CHECK_EQ_INT(fx->plan.nnew, 2);
+  CHECK(fx->plan.has_lower_bound);
+  /* Two 1.5-cpu pods need two m5.large (2 cpu each); the not-ready node's
+   * 7.9 free cpu would have brought the bound to 0. */
+  CHECK(fx->plan.lower_bound > 0.5 * fx->plan.new_cost);
+}
+
+STV_TEST_FX(should_name_host_ports_among_other_rules_when_the_pod_has_its_own_anti_affinity) {
+  int agent;
+  CHECK(POD(.name = "exporter", .cpu_m = 100, .mem_mi = 64, .daemonset = 1, .owner_uid = "ds-1",
+            .labels = {{STV_HOST_PORT_LABEL_PREFIX "TCP/8080", ""},
+                       {STV_HOST_PORT_LABEL_PREFIX "TCP/8080@0.0.0.0", ""}},
+            .anti = &hp_any_term, .nanti = 1, .tol = {{NULL, 1, NULL, STV_EFFECT_ALL}}) >= 0);
+  CHECK((agent = POD(.name = "agent", .cpu_m = 100, .mem_mi = 64,
+                     .labels = {{"app", "agent"},
+                                {STV_HOST_PORT_LABEL_PREFIX "TCP/8080", ""},
+                                {STV_HOST_PORT_LABEL_PREFIX "TCP/8080@0.0.0.0", ""}},
+                     .anti = &hp_any_term, .nanti = 1, .anti_host = 1)) >= 0);
+  CHECK(add_type(fx, "m5.large", "us-east-1a", -1) >= 0);
+  SOLVE();
+  CHECK_EQ_INT(fx->plan.nplaced, 0);
+  CHECK_STR_CONTAINS(stv_test_unsched_reason(&fx->plan, (uint32_t)agent),
+                     "(its host port 8080/TCP among them)");
+}

@@ -562,3 +562,47 @@ TEST(should_cover_the_union_of_listed_and_selected_namespaces) {
   stv_snapshot_close(&s);
   CHECK(ok);
 }
+
+/* ---------------------------------------------------------------------- */
+/* Cordoned nodes and the unschedulable toleration (NodeUnschedulable)    */
+
+TEST(should_let_a_pod_tolerating_the_unschedulable_taint_onto_a_cordoned_node) {
+  struct stv_class c = plain_class();
+  struct stv_toleration exists = {"node.kubernetes.io/unschedulable", 1, NULL, STV_EFFECT_NO_SCHEDULE};
+  struct stv_toleration everything = {NULL, 1, NULL, STV_EFFECT_ALL};
+  struct stv_toleration other_effect = {"node.kubernetes.io/unschedulable", 1, NULL, STV_EFFECT_NO_EXECUTE};
+  struct stv_toleration other_key = {"node.kubernetes.io/not-ready", 1, NULL, STV_EFFECT_NO_SCHEDULE};
+  struct stv_node_view v = view("ip-10-0-1-17", &no_labels, NULL, 0);
+  char why[160] = "";
+  v.unschedulable = 1;
+  c.ntol = 1;
+  c.tol = &exists;
+  CHECK(stv_class_fits_node(&c, &v, why, sizeof(why)));
+  c.tol = &everything;
+  CHECK(stv_class_fits_node(&c, &v, why, sizeof(why)));
+  c.tol = &other_effect;
+  CHECK(!stv_class_fits_node(&c, &v, why, sizeof(why)));
+  CHECK_STR_CONTAINS(why, "cordoned");
+  c.tol = &other_key;
+  CHECK(!stv_class_fits_node(&c, &v, why, sizeof(why)));
+}
+
+TEST(should_still_apply_the_other_predicates_to_a_tolerated_cordoned_node) {
+  struct stv_class c = plain_class();
+  struct stv_toleration tol = {"node.kubernetes.io/unschedulable", 1, NULL, STV_EFFECT_NO_SCHEDULE};
+  struct stv_taint t = {"node.kubernetes.io/not-ready", "", STV_EFFECT_NO_SCHEDULE};
+  struct stv_node_view v = view("ip-10-0-1-17", &no_labels, &t, 1);
+  char why[160] = "";
+  v.unschedulable = 1;
+  c.ntol = 1;
+  c.tol = &tol;
+  CHECK(!stv_class_fits_node(&c, &v, why, sizeof(why)));
+  CHECK_STR_CONTAINS(why, "node.kubernetes.io/not-ready");
+}
+
+TEST(should_recognise_only_the_reserved_host_port_label_keys) {
+  CHECK(stv_label_is_host_port(STV_HOST_PORT_LABEL_PREFIX "TCP/8080"));
+  CHECK(stv_label_is_host_port(STV_HOST_PORT_LABEL_PREFIX "UDP/53@10.0.0.1"));
+  CHECK(!stv_label_is_host_port("stevedore.io/host-port"));
+  CHECK(!stv_label_is_host_port("app.kubernetes.io/name"));
+}

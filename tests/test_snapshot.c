@@ -1289,3 +1289,216 @@ TEST(should_return_enomem_cleanly_from_add_item) {
   CHECK_EQ_INT(rc, 0);
   CHECK(n > 5);
 }
+
+/* ---------------------------------------------------------------------- */
+/* Host ports and the node lifecycle controller's taints                  */
+
+/* Whether class c has label key with an empty value. */
+static int has_label(const struct stv_class *c, const char *key) {
+  const char *v = stv_labels_get(&c->labels, key);
+  return v != NULL && *v == '\0';
+}
+
+/* Whether class c has the host-port anti-affinity term "key Exists" over every namespace. */
+static int has_port_term(const struct stv_class *c, const char *key) {
+  uint32_t i;
+  for (i = 0; i < c->nanti; i++) {
+    const struct stv_pod_term *t = &c->anti[i];
+    if (t->sel.n == 1 && strcmp(t->sel.reqs[0].key, key) == 0 && t->sel.reqs[0].op == STV_OP_EXISTS &&
+        strcmp(t->topology_key, "kubernetes.io/hostname") == 0 && t->has_ns_sel && t->ns_sel.n == 0 &&
+        !t->match_none)
+      return 1;
+  }
+  return 0;
+}
+
+TEST(should_turn_host_ports_into_reserved_labels_and_anti_affinity_terms) {
+  struct stv_snapshot s;
+  struct stv_err err = {0, ""};
+  const struct stv_class *c;
+  CHECK_EQ_INT(
+      one(&s,
+          "{'kind':'Pod','metadata':{'name':'lb','namespace':'edge','labels':{'app':'lb'}},"
+          "'spec':{'initContainers':[{'name':'i','restartPolicy':'Always','ports':[{'containerPort':7000,"
+          "'hostPort':7000}]}],'containers':[{'name':'a','ports':[{'containerPort':80,'hostPort':80},"
+          "{'containerPort':80,'hostPort':80,'protocol':'TCP','hostIP':'0.0.0.0'},{'containerPort':8443}]},"
+          "{'name':'b','ports':[{'containerPort':53,'hostPort':53,'protocol':'UDP','hostIP':'10.0.0.1'}]}]}}",
+          &err),
+      0);
+  c = s.classes[s.pods[0].cls];
+  /* app, two for 80/TCP on every address, two for 53/UDP on 10.0.0.1. */
+  CHECK_EQ_INT(c->labels.n, 5);
+  CHECK(strcmp(stv_labels_get(&c->labels, "app"), "lb") == 0);
+  CHECK(has_label(c, STV_HOST_PORT_LABEL_PREFIX "TCP/80"));
+  CHECK(has_label(c, STV_HOST_PORT_LABEL_PREFIX "TCP/80@0.0.0.0"));
+  CHECK(has_label(c, STV_HOST_PORT_LABEL_PREFIX "UDP/53"));
+  CHECK(has_label(c, STV_HOST_PORT_LABEL_PREFIX "UDP/53@10.0.0.1"));
+  /* Every address: against any holder; one address: against that address and every address. */
+  CHECK_EQ_INT(c->nanti, 3);
+  CHECK(has_port_term(c, STV_HOST_PORT_LABEL_PREFIX "TCP/80"));
+  CHECK(has_port_term(c, STV_HOST_PORT_LABEL_PREFIX "UDP/53@10.0.0.1"));
+  CHECK(has_port_term(c, STV_HOST_PORT_LABEL_PREFIX "UDP/53@0.0.0.0"));
+  /* Init containers' ports, sidecars' included, are not host ports to NodePorts (1.29-1.31). */
+  CHECK(stv_labels_get(&c->labels, STV_HOST_PORT_LABEL_PREFIX "TCP/7000") == NULL);
+  stv_snapshot_close(&s);
+  /* A hostIP is compared as written, as the scheduler does. */
+  CHECK_EQ_INT(one(&s,
+                   "{'kind':'Pod','metadata':{'name':'p'},'spec':{'containers':[{'name':'a','ports':"
+                   "[{'containerPort':80,'hostPort':80,'hostIP':'fd00::1'}]}]}}",
+                   &err),
+               0);
+  c = s.classes[0];
+  CHECK(has_label(c, STV_HOST_PORT_LABEL_PREFIX "TCP/80@fd00::1"));
+  CHECK(has_port_term(c, STV_HOST_PORT_LABEL_PREFIX "TCP/80@0.0.0.0"));
+  stv_snapshot_close(&s);
+}
+
+TEST(should_make_container_ports_host_ports_under_host_network_only) {
+  struct stv_snapshot s;
+  struct stv_err err = {0, ""};
+  CHECK_EQ_INT(one(&s,
+                   "{'kind':'Pod','metadata':{'name':'exporter'},'spec':{'hostNetwork':true,"
+                   "'containers':[{'name':'a','ports':[{'containerPort':9100}]}]}}",
+                   &err),
+               0);
+  CHECK(has_label(s.classes[0], STV_HOST_PORT_LABEL_PREFIX "TCP/9100@0.0.0.0"));
+  CHECK_EQ_INT(s.classes[0]->nanti, 1);
+  stv_snapshot_close(&s);
+  CHECK_EQ_INT(one(&s,
+                   "{'kind':'Pod','metadata':{'name':'web'},'spec':{'containers':[{'name':'a','ports':"
+                   "[{'containerPort':9100}]}]}}",
+                   &err),
+               0);
+  CHECK_EQ_INT(s.classes[0]->labels.n, 0);
+  CHECK_EQ_INT(s.classes[0]->nanti, 0);
+  stv_snapshot_close(&s);
+}
+
+TEST(should_reject_invalid_ports) {
+  CHECK(fails_with(
+      "{'kind':'Pod','metadata':{'name':'p'},'spec':{'containers':[{'name':'a','ports':"
+      "[{'containerPort':80,'hostPort':65536}]}]}}",
+      STV_EINVAL,
+      "Pod default/p: spec.containers[0].ports[0].hostPort: 65536 is not a port (1 to 65535, or 0 for "
+      "none)"));
+  CHECK(
+      fails_with("{'kind':'Pod','metadata':{'name':'p'},'spec':{'containers':[{'name':'a','ports':"
+                 "[{'containerPort':80,'hostPort':80,'protocol':'tcp'}]}]}}",
+                 STV_EINVAL,
+                 "Pod default/p: spec.containers[0].ports[0].protocol: unknown protocol \"tcp\" (TCP, UDP or "
+                 "SCTP)"));
+  CHECK(fails_with(
+      "{'kind':'Pod','metadata':{'name':'p'},'spec':{'hostNetwork':true,'containers':[{'name':'a',"
+      "'ports':[{'name':'x'}]}]}}",
+      STV_EPARSE,
+      "Pod default/p: spec.containers[0].ports[0].containerPort: missing (spec.hostNetwork makes it "
+      "a host port)"));
+  CHECK(fails_with("{'kind':'Pod','metadata':{'name':'p'},'spec':{'containers':[{'name':'a','ports':{}}]}}",
+                   STV_EPARSE, "Pod default/p: spec.containers[0].ports: not an array"));
+}
+
+/* Whether node n has taint key:NoSchedule, and how many times. */
+static int count_taint(const struct stv_node *n, const char *key, enum stv_effect e) {
+  uint32_t i;
+  int k = 0;
+  for (i = 0; i < n->ntaints; i++) k += strcmp(n->taints[i].key, key) == 0 && n->taints[i].effect == e;
+  return k;
+}
+
+TEST(should_add_the_taints_the_node_lifecycle_controller_keeps_once) {
+  struct stv_snapshot s;
+  struct stv_err err = {0, ""};
+  const struct stv_node *n;
+  CHECK_EQ_INT(
+      one(&s,
+          "{'kind':'Node','metadata':{'name':'n1'},'spec':{'unschedulable':true,'taints':[{'key':"
+          "'node.kubernetes.io/not-ready','effect':'NoExecute'},{'key':'node.kubernetes.io/memory-pressure',"
+          "'effect':'NoSchedule'}]},'status':{'allocatable':{'cpu':'2'},'conditions':["
+          "{'type':'Ready','status':'False'},{'type':'MemoryPressure','status':'True'},"
+          "{'type':'DiskPressure','status':'True'},{'type':'PIDPressure','status':'False'},"
+          "{'type':'NetworkUnavailable','status':'True'},{'type':'KernelDeadlock','status':'Whatever'}]}}",
+          &err),
+      0);
+  n = &s.nodes[0];
+  CHECK_EQ_INT(n->ntaints, 6);
+  CHECK_EQ_INT(count_taint(n, "node.kubernetes.io/not-ready", STV_EFFECT_NO_EXECUTE), 1);
+  CHECK_EQ_INT(count_taint(n, "node.kubernetes.io/not-ready", STV_EFFECT_NO_SCHEDULE), 1);
+  CHECK_EQ_INT(count_taint(n, "node.kubernetes.io/memory-pressure", STV_EFFECT_NO_SCHEDULE), 1);
+  CHECK_EQ_INT(count_taint(n, "node.kubernetes.io/disk-pressure", STV_EFFECT_NO_SCHEDULE), 1);
+  CHECK_EQ_INT(count_taint(n, "node.kubernetes.io/pid-pressure", STV_EFFECT_NO_SCHEDULE), 0);
+  CHECK_EQ_INT(count_taint(n, "node.kubernetes.io/network-unavailable", STV_EFFECT_NO_SCHEDULE), 1);
+  CHECK_EQ_INT(count_taint(n, "node.kubernetes.io/unschedulable", STV_EFFECT_NO_SCHEDULE), 1);
+  CHECK(strcmp(n->taints[0].key, "node.kubernetes.io/not-ready") == 0); /* its own come first */
+  stv_snapshot_close(&s);
+  CHECK_EQ_INT(
+      one(&s,
+          "{'kind':'Node','metadata':{'name':'n2'},'status':{'allocatable':{'cpu':'2'},'conditions':["
+          "{'type':'Ready','status':'Unknown'}]}}",
+          &err),
+      0);
+  CHECK_EQ_INT(s.nodes[0].ntaints, 1);
+  CHECK_EQ_INT(count_taint(&s.nodes[0], "node.kubernetes.io/unreachable", STV_EFFECT_NO_SCHEDULE), 1);
+  stv_snapshot_close(&s);
+  CHECK_EQ_INT(
+      one(&s,
+          "{'kind':'Node','metadata':{'name':'n3'},'status':{'allocatable':{'cpu':'2'},'conditions':["
+          "{'type':'Ready','status':'True'}]}}",
+          &err),
+      0);
+  CHECK_EQ_INT(s.nodes[0].ntaints, 0);
+  stv_snapshot_close(&s);
+}
+
+TEST(should_reject_invalid_node_conditions) {
+  CHECK(fails_with(
+      "{'kind':'Node','metadata':{'name':'n1'},'status':{'allocatable':{'cpu':'2'},'conditions':"
+      "[{'type':'Ready','status':'Maybe'}]}}",
+      STV_EINVAL, "Node n1: status.conditions[0].status: unknown status \"Maybe\" (True, False or Unknown)"));
+  CHECK(fails_with("{'kind':'Node','metadata':{'name':'n1'},'status':{'allocatable':{'cpu':'2'},'conditions':"
+                   "[{'status':'True'}]}}",
+                   STV_EPARSE, "Node n1: status.conditions[0].type: missing"));
+  CHECK(fails_with(
+      "{'kind':'Node','metadata':{'name':'n1'},'status':{'allocatable':{'cpu':'2'},'conditions':{}}}",
+      STV_EPARSE, "Node n1: status.conditions: not an array"));
+}
+
+/* The same for host ports and node conditions. */
+TEST(should_return_enomem_cleanly_from_host_ports_and_conditions) {
+  static const char *const items[] = {
+      "{'kind':'Node','metadata':{'name':'n1'},'spec':{'unschedulable':true,'taints':[{'key':'a',"
+      "'effect':'NoSchedule'}]},'status':{'allocatable':{'cpu':'2'},'conditions':[{'type':'Ready',"
+      "'status':'False'},{'type':'DiskPressure','status':'True'}]}}",
+      "{'kind':'Pod','metadata':{'name':'p','labels':{'app':'x'}},'spec':{'nodeName':'n1','containers':"
+      "[{'name':'a','ports':[{'containerPort':80,'hostPort':80},{'containerPort':53,'hostPort':53,"
+      "'protocol':'UDP','hostIP':'10.0.0.1'}]}],'affinity':{'podAntiAffinity':{"
+      "'requiredDuringSchedulingIgnoredDuringExecution':[{'labelSelector':{'matchLabels':{'app':'x'}},"
+      "'topologyKey':'kubernetes.io/hostname'}]}}}}"};
+  cJSON *parsed[2];
+  size_t i, nitems = 2;
+  long n;
+  int rc = -1;
+  for (i = 0; i < nitems; i++) CHECK((parsed[i] = obj(items[i])) != NULL);
+  for (n = 0; n < 100000; n++) {
+    struct stv_snapshot s;
+    struct stv_snapshot_read_stats st;
+    struct stv_err err = {0, ""};
+    memset(&st, 0, sizeof(st));
+    stv_alloc_fail_after(n);
+    rc = stv_snapshot_init(&s);
+    for (i = 0; i < nitems && rc == 0; i++) rc = stv_snapshot_add_item_stats(&s, parsed[i], &st, &err);
+    if (rc == 0) rc = stv_snapshot_finish(&s, &err);
+    if (rc == 0 && (s.npods != 1 || s.nnodes != 1 || s.nodes[0].ntaints != 4 || s.classes[0]->nanti != 4 ||
+                    st.condition_nodes != 1))
+      rc = -9999;
+    stv_snapshot_close(&s);
+    stv_alloc_fail_after(-1);
+    if (rc == 0) break;
+    if (rc != STV_ENOMEM) {
+      fprintf(stderr, "  allocation %ld: got %s \"%s\"\n", n, stv_err_name(rc), err.msg);
+      break;
+    }
+  }
+  for (i = 0; i < nitems; i++) cJSON_Delete(parsed[i]);
+  CHECK_EQ_INT(rc, 0);
+  CHECK(n > 5);
+}
