@@ -6,16 +6,15 @@
 #include "jsonstream.h"
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "Usage: stevedore COMMAND [options]\n"
-          "\n"
-          "Commands:\n"
-          "  recommend   plan nodes for the pending pods of a cluster snapshot (dry run)\n"
-          "  report      cost allocation by namespace, label, controller or node; right-sizing\n"
-          "  version     print the version\n"
-          "  help        this help\n"
-          "\n"
-          "Run `stevedore COMMAND --help` for a command's options.\n");
+  fprintf(f, "Usage: stevedore COMMAND [options]\n"
+             "\n"
+             "Commands:\n"
+             "  recommend   plan nodes for the pending pods of a cluster snapshot (dry run)\n"
+             "  report      cost allocation by namespace, label, controller or node; right-sizing\n"
+             "  version     print the version (also -V, --version)\n"
+             "  help        this help (also -h, --help)\n"
+             "\n"
+             "Run `stevedore COMMAND --help` for a command's options.\n");
 }
 
 int main(int argc, char **argv) {
@@ -26,7 +25,7 @@ int main(int argc, char **argv) {
   }
   if (strcmp(argv[1], "recommend") == 0) return stv_cmd_recommend(argc - 1, argv + 1);
   if (strcmp(argv[1], "report") == 0) return stv_cmd_report(argc - 1, argv + 1);
-  if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+  if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
     printf("stevedore %s\n", STV_VERSION);
     return 0;
   }

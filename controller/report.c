@@ -310,6 +310,14 @@ static int load_config(struct settings *s, const char *file, struct stv_err *err
   int rc;
   if ((rc = read_whole(file, &text, &len, err)) != 0) return rc;
   root = cJSON_ParseWithLength(text, len);
+  if (root == NULL && stv_text_looks_like_yaml(text, len)) {
+    rc = stv_err_set(
+        err, STV_EPARSE,
+        "%s: looks like YAML; this file must be JSON (the report's --config is the JSON of docs/report.md, "
+        "not recommend's YAML configuration)",
+        file);
+    goto out;
+  }
   if (root == NULL) {
     rc = stv_err_set(err, STV_EPARSE, "%s: not valid JSON (near byte %ld)", file,
                      cJSON_GetErrorPtr() ? (long)(cJSON_GetErrorPtr() - text) : 0L);

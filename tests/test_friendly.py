@@ -155,6 +155,59 @@ def gap_tests(t, cli):
     t.run("the shipped example names its spread, anti-affinity and existing-room reasons", demo_reasons)
 
 
+# ---------------------------------------------------------------------------
+# command line: version, help, YAML where JSON is expected
+
+
+def cli_tests(t, cli):
+    def version():
+        outs = []
+        for args in (["version"], ["--version"], ["-V"]):
+            rc, out, err = cli.run(args)
+            assert rc == 0 and err == "", "stevedore %s: exit %d, stderr %r" % (args, rc, err)
+            assert re.match(r"^stevedore \d+\.\d+\.\d+\n$", out), out
+            outs.append(out)
+        assert outs[0] == outs[1] == outs[2], outs
+        rc, out, _ = cli.run(["--help"])
+        assert "-V, --version" in out, out
+    t.run("version, --version and -V print the same version", version)
+
+    def time_limit_once():
+        out, _ = cli.ok(["recommend", "--help"])
+        assert out.count("--time-limit") == 1, out
+        assert "--time-limit DURATION" in out, out
+        with open(os.path.join(ROOT, "README.md")) as f:
+            readme = f.read()
+        rows = [l for l in readme.splitlines() if l.startswith("| `--time-limit")]
+        assert len(rows) == 1 and "DURATION" in rows[0], rows
+    t.run("recommend --help and the README list --time-limit once", time_limit_once)
+
+    yaml = "# prices\nprovider: aws\nregion: us-east-1\ncurrency: USD\ninstance_types: []\n"
+
+    def yaml_catalog():
+        path = cli.write("prices.yaml", yaml)
+        cli.fails(["recommend", "--snapshot", ANTI, "--catalog", path], 2,
+                  [path + ": looks like YAML; this file must be JSON", "docs/catalog.md"])
+        broken = cli.write("broken.json", '{"provider": "aws",')
+        err = cli.fails(["recommend", "--snapshot", ANTI, "--catalog", broken], 2, ["malformed JSON"])
+        assert "YAML" not in err, err
+    t.run("a YAML catalogue is refused as YAML, broken JSON as broken JSON", yaml_catalog)
+
+    def yaml_report_config():
+        cli.fails(["report", "--snapshot", ANTI, "--config", os.path.join(ROOT, "examples", "stevedore.yaml")], 2,
+                  ["stevedore.yaml: looks like YAML; this file must be JSON", "docs/report.md"])
+    t.run("recommend's YAML configuration given to report --config is named as YAML", yaml_report_config)
+
+    def yaml_metrics():
+        path = cli.write("usage.yaml", "apiVersion: metrics.k8s.io/v1beta1\nkind: PodMetricsList\nitems: []\n")
+        cli.fails(["report", "--snapshot", ANTI, "--metrics", path], 2,
+                  [path + ": looks like YAML; this file must be JSON", "metrics.k8s.io"])
+        rc, out, err = cli.run(["report", "--snapshot", ANTI, "--metrics", "-"],
+                               stdin="apiVersion: metrics.k8s.io/v1beta1\nkind: PodMetricsList\nitems: []\n")
+        assert rc == 2 and out == "", (rc, out, err)
+    t.run("a YAML metrics file is named as YAML", yaml_metrics)
+
+
 def main(argv):
     binary = find_binary(argv)
     t = Runner()
@@ -164,6 +217,7 @@ def main(argv):
         return 1
     cli = Cli(binary)
     gap_tests(t, cli)
+    cli_tests(t, cli)
     print("%d passed, %d failed" % (t.passed, t.failed))
     return 1 if t.failed else 0
 
