@@ -354,8 +354,13 @@ static void put_unpriced(struct page *p) {
   putf(p,
        "<section class=\"alert bad\" id=\"unpriced\">\n<h2>&#9888; %zu node%s could not be "
        "priced: this report is incomplete</h2>\n<p>Their cost is left out of every figure below, "
-       "and the %zu pod-step%s on them are not costed.</p>\n",
-       r->nunpriced, r->nunpriced == 1 ? "" : "s", r->pods_unpriced, r->pods_unpriced == 1 ? "" : "s");
+       "and the pods on them are not costed",
+       r->nunpriced, r->nunpriced == 1 ? "" : "s");
+  if (p->pit)
+    putf(p, " (%zu pod%s).</p>\n", r->pods_unpriced, r->pods_unpriced == 1 ? "" : "s");
+  else
+    putf(p, " (%zu pod sample%s: each pod counted once per %s it was seen).</p>\n", r->pods_unpriced,
+         r->pods_unpriced == 1 ? "" : "s", "time step");
   put(p, "<table><thead><tr><th class=\"l\">Node</th><th class=\"l\">Instance type</th>"
          "<th class=\"l\">Reason</th><th>Seen</th><th>Pods</th></tr></thead><tbody>\n");
   for (i = 0; i < r->nunpriced; i++) {
@@ -367,6 +372,43 @@ static void put_unpriced(struct page *p) {
     put(p, "</td><td class=\"l name\">");
     esc(p, u->reason);
     putf(p, "</td><td>%s</td><td>%zu</td></tr>\n", hours_str(h, sizeof(h), u->hours), u->pods);
+  }
+  put(p, "</tbody></table>\n</section>\n");
+}
+
+/* The notice of nodes priced at the default rates: counted, but at estimated prices. */
+static void put_default_priced(struct page *p) {
+  const struct stv_report *r = p->r;
+  size_t i;
+  char h[48];
+  if (r->ndefault_priced == 0) return;
+  putf(p,
+       "<section class=\"alert warn\" id=\"default-priced\">\n<h2>&#9888; %zu node%s priced at default "
+       "rates</h2>\n<p>No price override or catalogue offering prices %s, so %s priced at %g per vCPU-hour, "
+       "%g "
+       "per GiB-hour of memory and %g per GPU-hour (spot nodes: %g and %g), OpenCost's defaults unless set "
+       "with "
+       "--default-cpu-price, --default-ram-price, --default-gpu-price or the config. Set %s price in the "
+       "config "
+       "for exact figures.</p>\n",
+       r->ndefault_priced, r->ndefault_priced == 1 ? "" : "s", r->ndefault_priced == 1 ? "it" : "them",
+       r->ndefault_priced == 1 ? "it is" : "they are", r->opts.default_cpu, r->opts.default_ram,
+       r->opts.default_gpu, r->opts.default_spot_cpu, r->opts.default_spot_ram,
+       r->ndefault_priced == 1 ? "its" : "their");
+  put(p, "<table><thead><tr><th class=\"l\">Node</th><th class=\"l\">Instance type</th>"
+         "<th class=\"l\">Capacity</th><th>Per hour</th><th "
+         "class=\"l\">Why</th><th>Seen</th></tr></thead><tbody>\n");
+  for (i = 0; i < r->ndefault_priced; i++) {
+    const struct stv_report_default_priced *d = &r->default_priced[i];
+    put(p, "<tr><td class=\"l name\">");
+    esc(p, d->node);
+    put(p, "</td><td class=\"l\">");
+    esc(p, d->instance_type ? d->instance_type : "unknown");
+    put(p, "</td><td class=\"l\">");
+    esc(p, d->capacity_type);
+    putf(p, "</td><td>%.4f</td><td class=\"l name\">", d->hourly);
+    esc(p, d->reason);
+    putf(p, "</td><td>%s</td></tr>\n", hours_str(h, sizeof(h), d->hours));
   }
   put(p, "</tbody></table>\n</section>\n");
 }
@@ -1025,6 +1067,7 @@ int stv_report_render_html(const struct stv_report *r, struct stv_buf *out, stru
   put_head(&p);
   put_header(&p);
   put_unpriced(&p);
+  put_default_priced(&p);
   put_incomplete(&p);
   put_cards(&p);
   put_split(&p);

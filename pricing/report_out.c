@@ -228,6 +228,21 @@ int stv_report_render_table(const struct stv_report *r, struct stv_buf *b, struc
                      r->unpriced[i].instance_type ? r->unpriced[i].instance_type : "no type", r->unpriced[i].reason);
     if (r->nunpriced > 50) stv_buf_printf(b, "  ... and %zu more (see --output json)\n", r->nunpriced - 50);
   }
+  if (r->ndefault_priced > 0) {
+    stv_buf_printf(
+        b,
+        "\nNodes priced at the default rates (%zu; per vCPU-hour %g, per GiB-hour %g, per GPU-hour %g; "
+        "spot %g and %g), as no override or catalogue offering prices them:\n",
+        r->ndefault_priced, r->opts.default_cpu, r->opts.default_ram, r->opts.default_gpu,
+        r->opts.default_spot_cpu, r->opts.default_spot_ram);
+    for (i = 0; i < r->ndefault_priced && i < 50; i++) {
+      const struct stv_report_default_priced *d = &r->default_priced[i];
+      stv_buf_printf(b, "  %s (%s, %s): %.4f/h: %s\n", d->node,
+                     d->instance_type ? d->instance_type : "no type", d->capacity_type, d->hourly, d->reason);
+    }
+    if (r->ndefault_priced > 50)
+      stv_buf_printf(b, "  ... and %zu more (see --output json)\n", r->ndefault_priced - 50);
+  }
   if (r->nnotes > 0) {
     stv_buf_puts(b, "\nNotes:\n");
     for (i = 0; i < r->nnotes; i++) stv_buf_printf(b, "  - %s\n", r->notes[i]);
@@ -492,6 +507,41 @@ int stv_report_render_json(const struct stv_report *r, struct stv_buf *b, struct
     stv_buf_printf(b, ", \"pods\": %zu}", u->pods);
   }
   stv_buf_puts(b, r->nunpriced ? "\n  ],\n" : "],\n");
+  stv_buf_puts(b, "  \"default_priced_nodes\": [");
+  for (i = 0; i < r->ndefault_priced; i++) {
+    const struct stv_report_default_priced *d = &r->default_priced[i];
+    stv_buf_puts(b, i ? ",\n    {" : "\n    {");
+    jstr(b, "node", d->node);
+    stv_buf_puts(b, ", ");
+    jstr(b, "instance_type", d->instance_type);
+    stv_buf_puts(b, ", ");
+    jstr(b, "capacity_type", d->capacity_type);
+    stv_buf_puts(b, ", ");
+    jstr(b, "reason", d->reason);
+    stv_buf_puts(b, ", ");
+    jnum(b, "hourly_cost", d->hourly);
+    stv_buf_puts(b, ", ");
+    jnum(b, "hours", d->hours);
+    stv_buf_puts(b, ", ");
+    jnum(b, "cost", d->cost);
+    stv_buf_puts(b, "}");
+  }
+  stv_buf_puts(b, r->ndefault_priced ? "\n  ],\n" : "],\n");
+  if (r->opts.default_rates) {
+    stv_buf_puts(b, "  \"default_prices\": {");
+    jnum(b, "cpu", r->opts.default_cpu);
+    stv_buf_puts(b, ", ");
+    jnum(b, "ram_gib", r->opts.default_ram);
+    stv_buf_puts(b, ", ");
+    jnum(b, "gpu", r->opts.default_gpu);
+    stv_buf_puts(b, ", ");
+    jnum(b, "spot_cpu", r->opts.default_spot_cpu);
+    stv_buf_puts(b, ", ");
+    jnum(b, "spot_ram_gib", r->opts.default_spot_ram);
+    stv_buf_puts(b, "},\n");
+  } else {
+    stv_buf_puts(b, "  \"default_prices\": null,\n");
+  }
   stv_buf_puts(b, "  \"notes\": [");
   for (i = 0; i < r->nnotes; i++) {
     stv_buf_puts(b, i ? ",\n    " : "\n    ");

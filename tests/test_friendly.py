@@ -27,6 +27,10 @@ from clitest import Runner  # noqa: E402
 
 TINY = os.path.join(DATA, "tiny_catalog.json")
 ANTI = os.path.join(FRIENDLY, "anti-affinity-with-room.json")
+KIND = os.path.join(FRIENDLY, "kind-cluster.json")
+GIB = 1024.0 ** 3
+# OpenCost's default prices (configs/default.json): per vCPU-hour, per GiB-hour, per GPU-hour.
+OC_CPU, OC_RAM, OC_GPU = 0.031611, 0.004237, 0.95
 
 
 class Cli(object):
@@ -208,6 +212,83 @@ def cli_tests(t, cli):
     t.run("a YAML metrics file is named as YAML", yaml_metrics)
 
 
+# ---------------------------------------------------------------------------
+# report: default prices for nodes nothing else prices
+
+
+def kind_node_price(cpu=OC_CPU, ram=OC_RAM):
+    # kind's nodes: 4 cpu, 8148220Ki of memory allocatable.
+    return 4 * cpu + 8148220 * 1024 / GIB * ram
+
+
+def default_price_tests(t, cli):
+    def kind_cluster():
+        doc = cli.json(["report", "--snapshot", KIND])
+        assert doc["complete"] is True, doc
+        assert doc["unpriced_nodes"] == [], doc["unpriced_nodes"]
+        names = [d["node"] for d in doc["default_priced_nodes"]]
+        assert names == ["kind-control-plane", "kind-worker", "kind-worker2"], names
+        for d in doc["default_priced_nodes"]:
+            assert d["instance_type"] is None and d["capacity_type"] == "on-demand", d
+            assert "no instance type" in d["reason"], d
+            assert abs(d["hourly_cost"] - kind_node_price()) < 1e-9, d
+        assert doc["default_prices"] == {"cpu": OC_CPU, "ram_gib": OC_RAM, "gpu": OC_GPU,
+                                         "spot_cpu": 0.006655, "spot_ram_gib": 0.000892}, doc["default_prices"]
+        assert abs(doc["totals"]["hourly"]["node_cost"] - 3 * kind_node_price()) < 1e-6, doc["totals"]
+        assert any("3 nodes priced at the default rates" in n for n in doc["notes"]), doc["notes"]
+        out, err = cli.ok(["report", "--snapshot", KIND])
+        assert "Nodes priced at the default rates (3; per vCPU-hour 0.031611, per GiB-hour 0.004237" in out, out
+        assert "  kind-worker (no type, on-demand): 0.1594/h: no instance type" in out, out
+        assert "stevedore report: note: 3 nodes priced at the default rates" in err, err
+    t.run("a kind cluster without instance types is priced at OpenCost's default rates and says so", kind_cluster)
+
+    def rates_from_flags_and_config():
+        doc = cli.json(["report", "--snapshot", KIND, "--default-cpu-price", "0.05", "--default-ram-price", "0.01"])
+        assert abs(doc["default_priced_nodes"][0]["hourly_cost"] - kind_node_price(0.05, 0.01)) < 1e-9, doc
+        cfg = cli.write("rates.json", {"default_prices": {"cpu": 0.02, "ram_gib": 0.002}})
+        doc = cli.json(["report", "--snapshot", KIND, "--config", cfg])
+        assert abs(doc["default_priced_nodes"][0]["hourly_cost"] - kind_node_price(0.02, 0.002)) < 1e-9, doc
+        # The flag overrides the file.
+        doc = cli.json(["report", "--snapshot", KIND, "--config", cfg, "--default-cpu-price", "0.05"])
+        assert abs(doc["default_priced_nodes"][0]["hourly_cost"] - kind_node_price(0.05, 0.002)) < 1e-9, doc
+    t.run("default rates come from --default-*-price and the config's default_prices", rates_from_flags_and_config)
+
+    def turned_off():
+        cli.fails(["report", "--snapshot", KIND, "--no-default-prices"], 2,
+                  ["no node could be priced (3 unpriced; first: kind-control-plane", "default rates"])
+        cfg = cli.write("off.json", {"default_prices": {"enabled": False}})
+        cli.fails(["report", "--snapshot", KIND, "--config", cfg], 2, ["no node could be priced"])
+        cli.fails(["report", "--snapshot", KIND, "--no-default-prices", "--default-cpu-price", "1"], 2,
+                  ["--no-default-prices: cannot go with"])
+        cli.fails(["report", "--snapshot", KIND, "--default-ram-price", "-1"], 2,
+                  ["--default-ram-price: \"-1\" is not a non-negative number"])
+        bad = cli.write("bad-rates.json", {"default_prices": {"cpu": 0.02, "memory": 0.002}})
+        cli.fails(["report", "--snapshot", KIND, "--config", bad], 2,
+                  ["bad-rates.json: default_prices.memory: unknown (use enabled, cpu, ram_gib"])
+    t.run("--no-default-prices and enabled: false leave such nodes unpriced; bad rates are errors", turned_off)
+
+    def mixed_cluster():
+        # One node the catalogue prices, one whose type it does not know, one spot node without a type.
+        snap = load(KIND)
+        snap["items"][1]["metadata"]["labels"]["node.kubernetes.io/instance-type"] = "m5.xlarge"
+        snap["items"][1]["metadata"]["labels"]["topology.kubernetes.io/zone"] = "us-east-1a"
+        snap["items"][0]["metadata"]["labels"]["node.kubernetes.io/instance-type"] = "z9.imaginary"
+        snap["items"][2]["metadata"]["labels"]["karpenter.sh/capacity-type"] = "spot"
+        path = cli.write("mixed.json", snap)
+        doc = cli.json(["report", "--snapshot", path])
+        by = {d["node"]: d for d in doc["default_priced_nodes"]}
+        assert sorted(by) == ["kind-control-plane", "kind-worker2"], by
+        assert "z9.imaginary is not in the catalogue aws:us-east-1" in by["kind-control-plane"]["reason"], by
+        assert by["kind-control-plane"]["instance_type"] == "z9.imaginary", by
+        assert by["kind-worker2"]["capacity_type"] == "spot", by
+        assert abs(by["kind-worker2"]["hourly_cost"] - kind_node_price(0.006655, 0.000892)) < 1e-9, by
+        out = cli.ok(["report", "--snapshot", path, "--output", "html"])[0]
+        assert 'id="default-priced"' in out and "2 nodes priced at default rates" in out, out[:3000]
+        assert "z9.imaginary" in out
+    t.run("in a mixed cluster only the nodes the catalogue cannot price get the default rates, spot at spot rates",
+          mixed_cluster)
+
+
 def main(argv):
     binary = find_binary(argv)
     t = Runner()
@@ -218,6 +299,7 @@ def main(argv):
     cli = Cli(binary)
     gap_tests(t, cli)
     cli_tests(t, cli)
+    default_price_tests(t, cli)
     print("%d passed, %d failed" % (t.passed, t.failed))
     return 1 if t.failed else 0
 
