@@ -1080,6 +1080,10 @@ int stv_report_add_step(struct stv_report *r, const struct stv_cost_step *s, str
       uint32_t si;
       if (shared_for(r, p->ns, &si) != 0) return oom(err);
       r->shared_ns[si].cost += cc + rc_ + gc;
+      r->shared_ns[si].pod_hours += h;
+      r->shared_ns[si].cpu_req_core_h += p->cpu_req * h;
+      r->shared_ns[si].ram_req_gib_h += p->ram_req / 1073741824.0 * h;
+      r->shared_ns[si].gpu_h += p->gpu_req * h;
       r->totals.shared += cc + rc_ + gc;
     } else {
       const char *key;
@@ -1466,15 +1470,31 @@ int stv_report_finish(struct stv_report *r, struct stv_err *err) {
   }
   if (r->nrows > 1) qsort(r->rows, r->nrows, sizeof(*r->rows), cmp_row);
 
+  for (i = 0; i < r->nshared_ns; i++)
+    r->shared_ns[i].pods = t->hours > 0 ? r->shared_ns[i].pod_hours / t->hours : 0;
+  /* The shared row, when there is one, shows the shared namespaces' pods and requests. */
+  for (i = 0; i < r->nrows; i++) {
+    struct stv_report_row *row = &r->rows[i];
+    size_t k;
+    if (strcmp(row->group, STV_REPORT_SHARED) != 0) continue;
+    row->hours = t->hours;
+    for (k = 0; k < r->nshared_ns; k++) {
+      row->pods += r->shared_ns[k].pods;
+      row->cpu_req_core_h += r->shared_ns[k].cpu_req_core_h;
+      row->ram_req_gib_h += r->shared_ns[k].ram_req_gib_h;
+      row->gpu_h += r->shared_ns[k].gpu_h;
+    }
+  }
   if (st->assumed_od > 0 &&
       stv_report_note(r, "%zu node%s without a capacity-type label or provider-id entry: priced as on-demand",
                       st->assumed_od, st->assumed_od == 1 ? "" : "s") != 0)
     goto oom;
   if (st->overcommitted > 0 &&
       stv_report_note(r,
-                      "%zu node-step%s where max(request, usage) of the pods exceeded the node: their allocations "
+                      "%zu %s%s where max(request, usage) of the pods exceeded the node: their allocations "
                       "were scaled down to the node's capacity",
-                      st->overcommitted, st->overcommitted == 1 ? "" : "s") != 0)
+                      st->overcommitted, r->opts.point_in_time ? "node" : "node sample",
+                      st->overcommitted == 1 ? "" : "s") != 0)
     goto oom;
   if (r->ndefault_priced > 0) {
     char names[300];
@@ -1493,12 +1513,12 @@ int stv_report_finish(struct stv_report *r, struct stv_err *err) {
       goto oom;
   }
   if (r->pods_unpriced > 0 &&
-      stv_report_note(r, "%zu pod%s on unpriced nodes not costed", r->pods_unpriced,
-                      r->opts.point_in_time ? (r->pods_unpriced == 1 ? "" : "s") : "-steps") != 0)
+      stv_report_note(r, "%zu %s%s on unpriced nodes not costed", r->pods_unpriced,
+                      r->opts.point_in_time ? "pod" : "pod sample", r->pods_unpriced == 1 ? "" : "s") != 0)
     goto oom;
   if (r->pods_no_node > 0 &&
-      stv_report_note(r, "%zu pod%s on nodes missing from the data not costed", r->pods_no_node,
-                      r->opts.point_in_time ? (r->pods_no_node == 1 ? "" : "s") : "-steps") != 0)
+      stv_report_note(r, "%zu %s%s on nodes missing from the data not costed", r->pods_no_node,
+                      r->opts.point_in_time ? "pod" : "pod sample", r->pods_no_node == 1 ? "" : "s") != 0)
     goto oom;
   if (r->opts.rightsize && (rc = finish_rightsize(r)) != 0) goto oom;
   goto out;

@@ -288,6 +288,9 @@ struct stv_report_shared_ns {
   const char *ns;
   double cost;
   int64_t cents;
+  /* Its costed pods, summed over the steps (x hours), and their mean over the report's hours. */
+  double pod_hours, cpu_req_core_h, ram_req_gib_h, gpu_h;
+  double pods;
 };
 
 /*

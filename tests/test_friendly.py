@@ -289,6 +289,84 @@ def default_price_tests(t, cli):
           mixed_cluster)
 
 
+# ---------------------------------------------------------------------------
+# report: the shared row, whole pod counts, plain wording in the HTML page
+
+
+def table_rows(out):
+    """The group rows of a report table: {group: [cells]}."""
+    lines = out.splitlines()
+    start = [i for i, l in enumerate(lines) if l.startswith("GROUP ")][0]
+    rows = {}
+    for l in lines[start + 1:]:
+        if not l.strip() or l.startswith("(idle)"):
+            break
+        cells = l.split()
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
+def shared_tests(t, cli):
+    def whole_pods():
+        out, _ = cli.ok(["report", "--snapshot", KIND, "-q"])
+        rows = table_rows(out)
+        assert rows["shop"][0] == "2" and rows["batch"][0] == "1", rows
+        csv, _ = cli.ok(["report", "--snapshot", KIND, "-q", "-o", "csv"])
+        line = [l for l in csv.splitlines() if l.startswith("shop,")][0]
+        assert line.startswith("shop,2,"), line
+    t.run("a snapshot report counts whole pods in the table and the CSV", whole_pods)
+
+    def shared_namespace_shown():
+        out, _ = cli.ok(["report", "--snapshot", KIND, "-q"])
+        assert re.search(r"Shared cost [\d.]+/month, spread evenly over 2 groups: namespace kube-system [\d.]+ "
+                         r"\(6 pods; requests 0\.75 cpu, 0\.332 GiB memory\)", out), out
+        doc = cli.json(["report", "--snapshot", KIND])
+        ks = doc["shared"]["costs"][0]
+        assert ks["namespace"] == "kube-system" and ks["pods"] == 6, ks
+        assert abs(ks["cpu_request_core_hours"] - 0.75) < 1e-9, ks
+        assert abs(ks["ram_request_gib_hours"] - (70 + 70 + 100 + 50 + 50) / 1024.0) < 1e-9, ks
+    t.run("the shared line shows the shared namespace's pods and requests", shared_namespace_shown)
+
+    def nothing_to_spread_to():
+        out, _ = cli.ok(["report", "--snapshot", KIND, "-q", "--shared-namespaces", "kube-system,shop"])
+        assert "all charged to the only group, batch" in out, out
+        assert "over 1 group" not in out, out
+        out, _ = cli.ok(["report", "--snapshot", KIND, "-q", "--shared-namespaces", "kube-system,shop,batch"])
+        assert "in a row of its own (__shared__): there is no other group to spread it over" in out, out
+        assert "over 1 group" not in out, out
+        assert table_rows(out)["__shared__"][0] == "9", table_rows(out)
+        html, _ = cli.ok(["report", "--snapshot", KIND, "-q", "--shared-namespaces", "kube-system,shop", "-o", "html"])
+        assert "all charged to the only namespace" in html, html[:4000]
+        assert "spread evenly over the namespaces" not in html
+        assert "kube-system</b>" in html and "(6 pods asking for 0.75 CPU and 0.332 GiB of memory)" in html
+    t.run("with one group or none the shared cost is not said to be spread", nothing_to_spread_to)
+
+    def plain_html():
+        snap = load(KIND)
+        snap["items"][1]["metadata"]["labels"]["node.kubernetes.io/instance-type"] = "m5.xlarge"
+        path = cli.write("two-unpriced.json", snap)
+        html, _ = cli.ok(["report", "--snapshot", path, "-q", "--no-default-prices", "-o", "html"])
+        assert 'id="unpriced"' in html, html[:3000]
+        assert "pod-step" not in html, [l for l in html.splitlines() if "pod-step" in l]
+        assert "and the pods on them are not costed (7 pods)" in html, html[:4000]
+    t.run("the HTML page says pods, not pod-steps", plain_html)
+
+    def controller_labels():
+        snap = load(KIND)
+        for it in snap["items"]:
+            if it["kind"] == "Pod" and it["metadata"]["namespace"] == "shop":
+                it["metadata"]["namespace"] = "storefront-production"
+                it["metadata"]["ownerReferences"][0]["name"] = "checkout-api-frontend-7d9c6b5f4"
+                it["metadata"]["labels"]["pod-template-hash"] = "7d9c6b5f4"
+        path = cli.write("long-names.json", snap)
+        html, _ = cli.ok(["report", "--snapshot", path, "-q", "--by", "controller", "-o", "html"])
+        labels = re.findall(r'<text x="[\d.]+" y="[\d.]+" text-anchor="end">([^<]*)</text>', html)
+        assert "storef\u2026/Deployment/\u2026rontend" in labels, labels
+        assert "batch/CronJob/report" in labels, labels
+        assert "storefront-production/Deployment/checkout-api-frontend" in html  # whole in the table
+    t.run("chart labels of controllers keep the kind whole", controller_labels)
+
+
 def main(argv):
     binary = find_binary(argv)
     t = Runner()
@@ -300,6 +378,7 @@ def main(argv):
     gap_tests(t, cli)
     cli_tests(t, cli)
     default_price_tests(t, cli)
+    shared_tests(t, cli)
     print("%d passed, %d failed" % (t.passed, t.failed))
     return 1 if t.failed else 0
 
