@@ -211,6 +211,22 @@ def cli_tests(t, cli):
         assert rc == 2 and out == "", (rc, out, err)
     t.run("a YAML metrics file is named as YAML", yaml_metrics)
 
+    def readme_names_test_packages():
+        with open(os.path.join(ROOT, "scripts", "dev")) as f:
+            dev = f.read()
+        pkgs = set()
+        for m in re.finditer(r"^test_packages\+?=\(([^)]*)\)", dev, re.M):
+            pkgs.update(m.group(1).split())
+        assert pkgs == {"valgrind", "chromium", "prometheus"}, pkgs
+        with open(os.path.join(ROOT, "README.md")) as f:
+            readme = f.read()
+        part = readme[readme.index("the test command installs"):]
+        part = part[:part.index("\n\n")]
+        for p in pkgs:
+            assert "**%s**" % p in part, "README does not say why the tests install %s:\n%s" % (p, part)
+        assert re.search(r"about \d+(\.\d+)? GB installed", part), part
+    t.run("the README says what the test command installs, why and how large", readme_names_test_packages)
+
 
 # ---------------------------------------------------------------------------
 # report: default prices for nodes nothing else prices
