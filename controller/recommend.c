@@ -497,11 +497,6 @@ static void mark_topology(const char *key, int *host, int *zone) {
     *zone = 1;
 }
 
-static int cmp_price_desc(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? 1 : x > y ? -1 : 0;
-}
-
 /*
  * Names what the code can tell about a large gap between the plan's cost
  * and its lower bound: most often the bound, not the plan, is loose. Only
@@ -517,7 +512,7 @@ static void explain_gap(const struct stv_recommend_result *r, struct gap_explain
   size_t i, host = 0, zone = 0, selective = 0, on_existing = 0, nexisting = 0, nspot = 0, ndims = 0, k;
   int resources = plan->lower_bound_kind != STV_BOUND_PATTERNS;
   int64_t demand[STV_MAX_RES];
-  double *prices = NULL, rounding = 0, gap_abs;
+  double rounding = 0, gap_abs;
   uint32_t q, t;
   memset(g, 0, sizeof(*g));
   g->gap = -1;
@@ -596,12 +591,20 @@ static void explain_gap(const struct stv_recommend_result *r, struct gap_explain
    * that many of the plan's dearest new nodes, rounding alone may explain it.
    */
   if (ndims > plan->nnew) ndims = plan->nnew;
-  if (ndims > 0 && (prices = stv_calloc(plan->nnew + 1, sizeof(*prices))) != NULL) {
-    size_t n = 0;
-    for (i = 0; i < plan->nnodes; i++)
-      if (plan->nodes[i].existing < 0) prices[n++] = pb->tmpl[plan->nodes[i].tmpl].price;
-    qsort(prices, n, sizeof(*prices), cmp_price_desc);
-    for (k = 0; k < ndims && k < n; k++) rounding += prices[k];
+  if (ndims > 0) {
+    /* The ndims (at most STV_MAX_RES) dearest new nodes, kept sorted, dearest first. */
+    double top[STV_MAX_RES];
+    size_t n = 0, j;
+    for (i = 0; i < plan->nnodes; i++) {
+      double price;
+      if (plan->nodes[i].existing >= 0) continue;
+      price = pb->tmpl[plan->nodes[i].tmpl].price;
+      if (n == ndims && price <= top[n - 1]) continue;
+      if (n < ndims) n++;
+      for (j = n - 1; j > 0 && top[j - 1] < price; j--) top[j] = top[j - 1];
+      top[j] = price;
+    }
+    for (k = 0; k < n; k++) rounding += top[k];
     if (gap_abs <= rounding + 1e-12)
       gap_add(
           g, "whole_nodes",
@@ -609,9 +612,8 @@ static void explain_gap(const struct stv_recommend_result *r, struct gap_explain
           "than the price of the plan's %zu dearest node%s (%.4f %s/hour), which buying whole nodes alone "
           "can "
           "cost",
-          plan->nnew, plan->nnew == 1 ? "" : "s", gap_abs, cur, ndims, ndims == 1 ? "" : "s", rounding, cur);
+          plan->nnew, plan->nnew == 1 ? "" : "s", gap_abs, cur, n, n == 1 ? "" : "s", rounding, cur);
   }
-  stv_free(prices);
 }
 
 /* summary.lower_bound_kind and summary.gap_reasons; 0 on ENOMEM. */

@@ -107,6 +107,8 @@ def gap_tests(t, cli):
         c = codes(plan)
         assert "hostname_rules" in c, c
         assert "existing_room" in c, c
+        # 0.15/h of gap is within the price of the 3 nodes (cpu, memory, pods: 3 rows of the LP).
+        assert "whole_nodes" in c, c
         hr = [r for r in s["gap_reasons"] if r["code"] == "hostname_rules"][0]
         assert hr["text"].startswith("3 pods on new nodes"), hr
         out, _ = cli.ok(base)
@@ -156,6 +158,8 @@ def gap_tests(t, cli):
         assert plan["summary"]["gap"] > 0.5, plan["summary"]
         for k in ("hostname_rules", "zone_rules", "existing_room"):
             assert k in c, c
+        # 17 new nodes: the gap is far beyond what rounding three of them up could cost.
+        assert "whole_nodes" not in c, c
     t.run("the shipped example names its spread, anti-affinity and existing-room reasons", demo_reasons)
 
 
