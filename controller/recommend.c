@@ -278,6 +278,33 @@ static void out_printf(struct outbuf *b, const char *fmt, ...) {
   }
 }
 
+/* Width the table's sentences are wrapped to. */
+#define TABLE_TEXT_WIDTH 100
+
+/*
+ * Prints text (borrowed) as lines of at most TABLE_TEXT_WIDTH columns, broken
+ * at spaces: the first line after first, the others after indent. A word
+ * longer than a line is printed whole.
+ */
+static void out_wrapped(struct outbuf *b, const char *first, const char *indent, const char *text) {
+  const char *p = text, *lead = first;
+  while (*p) {
+    size_t room = TABLE_TEXT_WIDTH - strlen(lead), len = strlen(p), cut;
+    if (len <= room) {
+      cut = len;
+    } else {
+      cut = room;
+      while (cut > 0 && p[cut] != ' ') cut--;
+      if (cut == 0)
+        for (cut = room; p[cut] && p[cut] != ' '; cut++) continue;
+    }
+    out_printf(b, "%s%.*s\n", lead, (int)cut, p);
+    p += cut;
+    while (*p == ' ') p++;
+    lead = indent;
+  }
+}
+
 static const char *plan_node_type(const struct stv_problem *pb, const struct stv_plan_node *pn) {
   if (pn->existing >= 0) return pb->snap->nodes[pn->existing].instance_type;
   return pb->tmpl[pn->tmpl].instance_type;
@@ -830,16 +857,23 @@ static int render_table(const struct stv_recommend_result *r, const struct recom
                hr ? "         " : "", plan->new_cost, plan->new_cost * HOURS_PER_MONTH, cur);
     if (plan->has_lower_bound) {
       struct gap_explain gx;
+      char line[1024];
+      int n;
       explain_gap(r, &gx);
-      out_printf(b, "\n  Cost %.4f %s/hour; lower bound %.4f %s/hour (%s)", plan->new_cost, cur,
-                 plan->lower_bound, cur, bound_kind_text(plan->lower_bound_kind));
-      if (plan->lower_bound > 0)
-        out_printf(b, ";\n  the plan is at most %.1f%% above the cheapest possible.\n", 100.0 * gx.gap);
-      else
-        out_printf(b, ".\n");
+      n = snprintf(line, sizeof(line), "Cost %.4f %s/hour; lower bound %.4f %s/hour (%s)", plan->new_cost,
+                   cur, plan->lower_bound, cur, bound_kind_text(plan->lower_bound_kind));
+      if (n > 0 && (size_t)n < sizeof(line)) {
+        if (plan->lower_bound > 0)
+          snprintf(line + n, sizeof(line) - (size_t)n,
+                   "; the plan is at most %.1f%% above the cheapest possible.", 100.0 * gx.gap);
+        else
+          snprintf(line + n, sizeof(line) - (size_t)n, ".");
+      }
+      out_printf(b, "\n");
+      out_wrapped(b, "  ", "  ", line);
       if (gx.n > 0) {
         out_printf(b, "  The gap is large; the likely reasons:\n");
-        for (i = 0; i < gx.n; i++) out_printf(b, "  - %s\n", gx.r[i].text);
+        for (i = 0; i < gx.n; i++) out_wrapped(b, "  - ", "    ", gx.r[i].text);
       }
     }
     if (plan->optimized && plan->heuristic_cost > plan->new_cost + 1e-9)
