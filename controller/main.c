@@ -6,15 +6,16 @@
 #include "jsonstream.h"
 
 static void usage(FILE *f) {
-  fprintf(f, "Usage: stevedore COMMAND [options]\n"
-             "\n"
-             "Commands:\n"
-             "  recommend   plan nodes for the pending pods of a cluster snapshot (dry run)\n"
-             "  report      cost allocation by namespace, label, controller or node; right-sizing\n"
-             "  version     print the version (also -V, --version)\n"
-             "  help        this help (also -h, --help)\n"
-             "\n"
-             "Run `stevedore COMMAND --help` for a command's options.\n");
+  fprintf(f,
+          "Usage: stevedore COMMAND [options]\n"
+          "\n"
+          "Commands:\n"
+          "  recommend   plan nodes for the pending pods of a cluster snapshot (dry run)\n"
+          "  report      cost allocation by namespace, label, controller or node; right-sizing\n"
+          "  version     print the version (also -V, --version)\n"
+          "  help        this help (also -h, --help)\n"
+          "\n"
+          "Run `stevedore COMMAND --help` for a command's options.\n");
 }
 
 int main(int argc, char **argv) {

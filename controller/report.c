@@ -52,96 +52,75 @@ struct report_opts {
 };
 
 static void usage(FILE *f) {
-  fprintf(f, "Usage: stevedore report --snapshot FILE [--snapshot FILE ...] [--metrics FILE] [options]\n"
-             "       stevedore report --prometheus URL --window 7d [--step 5m] [options]\n"
-             "\n"
-             "Who spends what: the cost of the cluster's nodes allocated to namespaces (or\n"
-             "labels, annotations, controllers, nodes) as the OpenCost specification does,\n"
-             "with idle and shared cost, reconciled to the cent. Details: docs/report.md.\n"
-             "\n"
-             "Inputs:\n"
-             "  -s, --snapshot FILE        kubectl get nodes,pods -A -o json (repeatable; - for stdin)\n"
-             "  -m, --metrics FILE         pod usage: kubectl get --raw /apis/metrics.k8s.io/v1beta1/pods\n"
-             "      --prometheus URL       read a window from a Prometheus server instead\n"
-             "      --window DURATION      length of the window (7d, 12h, ...)\n"
-             "      --step DURATION        resolution (default 5m)\n"
-             "      --end TIME             end of the window: RFC 3339 (2024-05-01T00:00:00Z) or unix\n"
-             "                             seconds (default now)\n"
-             "      --timeout SECONDS      per Prometheus request (default 60)\n"
-             "  -c, --catalog SPEC         aws:us-east-1 (default), gcp:us-east1, or a catalogue file\n"
-             "      --config FILE          JSON: price overrides, provider-id capacity types, ratios,\n"
-             "                             shared namespaces, default prices (docs/report.md)\n"
-             "      --default-cpu-price X  price per vCPU-hour of nodes that no override and no\n"
-             "                             catalogue offering prices (default 0.031611, OpenCost's)\n"
-             "      --default-ram-price X  price per GiB-hour of memory of those nodes (0.004237)\n"
-             "      --default-gpu-price X  price per GPU-hour of those nodes (0.95)\n"
-             "      --no-default-prices    leave such nodes unpriced instead (the report is then\n"
-             "                             incomplete)\n"
-             "\n"
-             "Report:\n"
-             "      --by GROUPING          namespace (default), label:KEY, annotation:KEY,\n"
-             "                             controller, node\n"
-             "      --shared-namespaces L  comma-separated namespaces whose cost is shared\n"
-             "                             (default kube-system; \"\" for none)\n"
-             "      --shared-mode MODE     even (default) or proportional\n"
-             "      --overhead PRICE       fixed overhead per hour, shared like the shared namespaces\n"
-             "  -o, --output FORMAT        table (default), csv, json, html\n"
-             "      --rightsize            per controller: requests against usage, suggestions and the\n"
-             "                             saving, re-packed with the packer\n"
-             "      --margin FRACTION      headroom over observed usage (default 0.2)\n"
-             "      --capacity-types LIST  offerings for the re-pack (default reserved,on-demand)\n"
-             "  -q, --quiet                no notes on standard error\n"
-             "  -h, --help                 this help\n"
-             "\n"
-             "Exit status: 0 with a report (also when some nodes cannot be priced: the report then\n"
-             "says it is incomplete), 2 on bad input or options, 1 on any other failure (Prometheus\n"
-             "unreachable or in error, no data in the window, out of memory).\n");
+  fprintf(f,
+          "Usage: stevedore report --snapshot FILE [--snapshot FILE ...] [--metrics FILE] [options]\n"
+          "       stevedore report --prometheus URL --window 7d [--step 5m] [options]\n"
+          "\n"
+          "Who spends what: the cost of the cluster's nodes allocated to namespaces (or\n"
+          "labels, annotations, controllers, nodes) as the OpenCost specification does,\n"
+          "with idle and shared cost, reconciled to the cent. Details: docs/report.md.\n"
+          "\n"
+          "Inputs:\n"
+          "  -s, --snapshot FILE        kubectl get nodes,pods -A -o json (repeatable; - for stdin)\n"
+          "  -m, --metrics FILE         pod usage: kubectl get --raw /apis/metrics.k8s.io/v1beta1/pods\n"
+          "      --prometheus URL       read a window from a Prometheus server instead\n"
+          "      --window DURATION      length of the window (7d, 12h, ...)\n"
+          "      --step DURATION        resolution (default 5m)\n"
+          "      --end TIME             end of the window: RFC 3339 (2024-05-01T00:00:00Z) or unix\n"
+          "                             seconds (default now)\n"
+          "      --timeout SECONDS      per Prometheus request (default 60)\n"
+          "  -c, --catalog SPEC         aws:us-east-1 (default), gcp:us-east1, or a catalogue file\n"
+          "      --config FILE          JSON: price overrides, provider-id capacity types, ratios,\n"
+          "                             shared namespaces, default prices (docs/report.md)\n"
+          "      --default-cpu-price X  price per vCPU-hour of nodes that no override and no\n"
+          "                             catalogue offering prices (default 0.031611, OpenCost's)\n"
+          "      --default-ram-price X  price per GiB-hour of memory of those nodes (0.004237)\n"
+          "      --default-gpu-price X  price per GPU-hour of those nodes (0.95)\n"
+          "      --no-default-prices    leave such nodes unpriced instead (the report is then\n"
+          "                             incomplete)\n"
+          "\n"
+          "Report:\n"
+          "      --by GROUPING          namespace (default), label:KEY, annotation:KEY,\n"
+          "                             controller, node\n"
+          "      --shared-namespaces L  comma-separated namespaces whose cost is shared\n"
+          "                             (default kube-system; \"\" for none)\n"
+          "      --shared-mode MODE     even (default) or proportional\n"
+          "      --overhead PRICE       fixed overhead per hour, shared like the shared namespaces\n"
+          "  -o, --output FORMAT        table (default), csv, json, html\n"
+          "      --rightsize            per controller: requests against usage, suggestions and the\n"
+          "                             saving, re-packed with the packer\n"
+          "      --margin FRACTION      headroom over observed usage (default 0.2)\n"
+          "      --capacity-types LIST  offerings for the re-pack (default reserved,on-demand)\n"
+          "  -q, --quiet                no notes on standard error\n"
+          "  -h, --help                 this help\n"
+          "\n"
+          "Exit status: 0 with a report (also when some nodes cannot be priced: the report then\n"
+          "says it is incomplete), 2 on bad input or options, 1 on any other failure (Prometheus\n"
+          "unreachable or in error, no data in the window, out of memory).\n");
 }
 
 static int parse_opts(int argc, char **argv, struct report_opts *o, struct stv_err *err) {
   enum {
-    O_CONFIG = 256,
-    O_BY,
-    O_SHARED,
-    O_SHARED_MODE,
-    O_CT,
-    O_OVERHEAD,
-    O_MARGIN,
-    O_PROM,
-    O_WINDOW,
-    O_STEP,
-    O_END,
-    O_TIMEOUT,
-    O_RIGHTSIZE,
-    O_NO_DEFAULT,
-    O_DEFAULT_CPU,
-    O_DEFAULT_RAM,
-    O_DEFAULT_GPU
+    O_CONFIG = 256, O_BY, O_SHARED, O_SHARED_MODE, O_CT, O_OVERHEAD, O_MARGIN, O_PROM, O_WINDOW, O_STEP,
+    O_END, O_TIMEOUT, O_RIGHTSIZE, O_NO_DEFAULT, O_DEFAULT_CPU, O_DEFAULT_RAM, O_DEFAULT_GPU
   };
-  static const struct option longopts[] = {{"snapshot", required_argument, NULL, 's'},
-                                           {"metrics", required_argument, NULL, 'm'},
-                                           {"catalog", required_argument, NULL, 'c'},
-                                           {"config", required_argument, NULL, O_CONFIG},
-                                           {"by", required_argument, NULL, O_BY},
-                                           {"shared-namespaces", required_argument, NULL, O_SHARED},
-                                           {"shared-mode", required_argument, NULL, O_SHARED_MODE},
-                                           {"capacity-types", required_argument, NULL, O_CT},
-                                           {"overhead", required_argument, NULL, O_OVERHEAD},
-                                           {"margin", required_argument, NULL, O_MARGIN},
-                                           {"prometheus", required_argument, NULL, O_PROM},
-                                           {"window", required_argument, NULL, O_WINDOW},
-                                           {"step", required_argument, NULL, O_STEP},
-                                           {"end", required_argument, NULL, O_END},
-                                           {"timeout", required_argument, NULL, O_TIMEOUT},
-                                           {"rightsize", no_argument, NULL, O_RIGHTSIZE},
-                                           {"output", required_argument, NULL, 'o'},
-                                           {"quiet", no_argument, NULL, 'q'},
-                                           {"help", no_argument, NULL, 'h'},
-                                           {"no-default-prices", no_argument, NULL, O_NO_DEFAULT},
-                                           {"default-cpu-price", required_argument, NULL, O_DEFAULT_CPU},
-                                           {"default-ram-price", required_argument, NULL, O_DEFAULT_RAM},
-                                           {"default-gpu-price", required_argument, NULL, O_DEFAULT_GPU},
-                                           {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {
+      {"snapshot", required_argument, NULL, 's'},      {"metrics", required_argument, NULL, 'm'},
+      {"catalog", required_argument, NULL, 'c'},       {"config", required_argument, NULL, O_CONFIG},
+      {"by", required_argument, NULL, O_BY},           {"shared-namespaces", required_argument, NULL, O_SHARED},
+      {"shared-mode", required_argument, NULL, O_SHARED_MODE},
+      {"capacity-types", required_argument, NULL, O_CT},
+      {"overhead", required_argument, NULL, O_OVERHEAD}, {"margin", required_argument, NULL, O_MARGIN},
+      {"prometheus", required_argument, NULL, O_PROM}, {"window", required_argument, NULL, O_WINDOW},
+      {"step", required_argument, NULL, O_STEP},       {"end", required_argument, NULL, O_END},
+      {"timeout", required_argument, NULL, O_TIMEOUT}, {"rightsize", no_argument, NULL, O_RIGHTSIZE},
+      {"output", required_argument, NULL, 'o'},        {"quiet", no_argument, NULL, 'q'},
+      {"help", no_argument, NULL, 'h'},
+      {"no-default-prices", no_argument, NULL, O_NO_DEFAULT},
+      {"default-cpu-price", required_argument, NULL, O_DEFAULT_CPU},
+      {"default-ram-price", required_argument, NULL, O_DEFAULT_RAM},
+      {"default-gpu-price", required_argument, NULL, O_DEFAULT_GPU},
+      {NULL, 0, NULL, 0}};
   int ch;
   memset(o, 0, sizeof(*o));
   o->catalog = "aws:us-east-1";
@@ -172,18 +151,10 @@ static int parse_opts(int argc, char **argv, struct report_opts *o, struct stv_e
     case O_END: o->end = optarg; break;
     case O_TIMEOUT: o->timeout = optarg; break;
     case O_RIGHTSIZE: o->rightsize = 1; break;
-    case O_NO_DEFAULT:
-      o->no_default_prices = 1;
-      break;
-    case O_DEFAULT_CPU:
-      o->default_cpu = optarg;
-      break;
-    case O_DEFAULT_RAM:
-      o->default_ram = optarg;
-      break;
-    case O_DEFAULT_GPU:
-      o->default_gpu = optarg;
-      break;
+    case O_NO_DEFAULT: o->no_default_prices = 1; break;
+    case O_DEFAULT_CPU: o->default_cpu = optarg; break;
+    case O_DEFAULT_RAM: o->default_ram = optarg; break;
+    case O_DEFAULT_GPU: o->default_gpu = optarg; break;
     case 'h': return 1;
     case ':': return stv_err_set(err, STV_EINVAL, "%s needs a value", argv[optind - 1]);
     default:
@@ -387,8 +358,8 @@ static int cfg_default_prices(struct settings *s, const cJSON *it, const char *f
  * ratios, shared namespaces and mode, overhead, margin.
  */
 static int load_config(struct settings *s, const char *file, struct stv_err *err) {
-  static const char *const top_keys[] = {"prices",      "capacity_types",  "ratios", "shared_namespaces",
-                                         "shared_mode", "overhead_hourly", "margin", "default_prices"};
+  static const char *const top_keys[] = {"prices", "capacity_types", "ratios", "shared_namespaces", "shared_mode",
+                                         "overhead_hourly", "margin", "default_prices"};
   char *text = NULL, path[400];
   size_t len = 0, i;
   cJSON *root = NULL, *it;
