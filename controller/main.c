@@ -12,8 +12,8 @@ static void usage(FILE *f) {
           "Commands:\n"
           "  recommend   plan nodes for the pending pods of a cluster snapshot (dry run)\n"
           "  report      cost allocation by namespace, label, controller or node; right-sizing\n"
-          "  version     print the version\n"
-          "  help        this help\n"
+          "  version     print the version (also -V, --version)\n"
+          "  help        this help (also -h, --help)\n"
           "\n"
           "Run `stevedore COMMAND --help` for a command's options.\n");
 }
@@ -26,7 +26,7 @@ int main(int argc, char **argv) {
   }
   if (strcmp(argv[1], "recommend") == 0) return stv_cmd_recommend(argc - 1, argv + 1);
   if (strcmp(argv[1], "report") == 0) return stv_cmd_report(argc - 1, argv + 1);
-  if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+  if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
     printf("stevedore %s\n", STV_VERSION);
     return 0;
   }

@@ -173,13 +173,39 @@ static int on_item(void *ctx, long index, const cJSON *item, struct stv_err *err
   return 0;
 }
 
+/* The error for a metrics file that is YAML, not JSON (kubectl get -o yaml). */
+static int yaml_error(const char *name, struct stv_err *err) {
+  return stv_err_set(err, STV_EPARSE,
+                     "%s: looks like YAML; this file must be JSON (kubectl get --raw "
+                     "/apis/metrics.k8s.io/v1beta1/pods > usage.json)",
+                     name);
+}
+
+/*
+ * After a parse error, whether the file at path (not standard input) starts
+ * like YAML; reads at most its first 4 KiB.
+ */
+static int file_looks_like_yaml(const char *path) {
+  char head[4096];
+  size_t n;
+  FILE *f;
+  if (strcmp(path, "-") == 0 || (f = fopen(path, "rb")) == NULL) return 0;
+  n = fread(head, 1, sizeof(head), f);
+  fclose(f);
+  return stv_text_looks_like_yaml(head, n);
+}
+
 int stv_metrics_read_file(struct stv_metrics *m, const char *path, struct stv_err *err) {
   struct reader rd = {m};
-  return stv_json_stream_file(path, on_item, &rd, err);
+  int rc = stv_json_stream_file(path, on_item, &rd, err);
+  if (rc == STV_EPARSE && file_looks_like_yaml(path)) return yaml_error(path, err);
+  return rc;
 }
 
 int stv_metrics_read_buffer(struct stv_metrics *m, const char *name, const char *buf, size_t len,
                             struct stv_err *err) {
   struct reader rd = {m};
-  return stv_json_stream_buffer(name, buf, len, on_item, &rd, err);
+  int rc = stv_json_stream_buffer(name, buf, len, on_item, &rd, err);
+  if (rc == STV_EPARSE && stv_text_looks_like_yaml(buf, len)) return yaml_error(name, err);
+  return rc;
 }

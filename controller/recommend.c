@@ -51,7 +51,8 @@ static void usage(FILE *f) {
              "                             below override it\n"
              "      --capacity-types LIST  comma-separated: reserved,spot,on-demand\n"
              "                             (default all three)\n"
-             "      --time-limit DURATION  optimizer budget: seconds or 500ms, 10s, 2m (default 10s;\n"
+             "      --time-limit DURATION  budget for the whole command (reading counts; the optimizer\n"
+             "                             gets the rest): seconds or 500ms, 10s, 2m (default 10s;\n"
              "                             0: the heuristic's plan only)\n"
              "      --spot-max-share X     at most this share (0..1) of new-node cost on spot (1)\n"
              "      --spot-max-pool-fraction X\n"
@@ -66,7 +67,6 @@ static void usage(FILE *f) {
              "                             the cheapest cluster for every movable pod against\n"
              "                             the current cost (docs/repack.md)\n"
              "  -o, --output FORMAT        table (default) or json\n"
-             "      --time-limit SECONDS   optimizer budget per plan (default 10; 0: heuristic)\n"
              "  -q, --quiet                no notes on standard error\n"
              "  -h, --help                 this help\n"
              "\n"
@@ -278,6 +278,33 @@ static void out_printf(struct outbuf *b, const char *fmt, ...) {
   }
 }
 
+/* Width the table's sentences are wrapped to. */
+#define TABLE_TEXT_WIDTH 100
+
+/*
+ * Prints text (borrowed) as lines of at most TABLE_TEXT_WIDTH columns, broken
+ * at spaces: the first line after first, the others after indent. A word
+ * longer than a line is printed whole.
+ */
+static void out_wrapped(struct outbuf *b, const char *first, const char *indent, const char *text) {
+  const char *p = text, *lead = first;
+  while (*p) {
+    size_t room = TABLE_TEXT_WIDTH - strlen(lead), len = strlen(p), cut;
+    if (len <= room) {
+      cut = len;
+    } else {
+      cut = room;
+      while (cut > 0 && p[cut] != ' ') cut--;
+      if (cut == 0)
+        for (cut = room; p[cut] && p[cut] != ' '; cut++) continue;
+    }
+    out_printf(b, "%s%.*s\n", lead, (int)cut, p);
+    p += cut;
+    while (*p == ' ') p++;
+    lead = indent;
+  }
+}
+
 static const char *plan_node_type(const struct stv_problem *pb, const struct stv_plan_node *pn) {
   if (pn->existing >= 0) return pb->snap->nodes[pn->existing].instance_type;
   return pb->tmpl[pn->tmpl].instance_type;
@@ -445,6 +472,198 @@ static int headroom_json(cJSON *sum, const struct stv_recommend_result *r, const
   return 1;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Why the gap to the lower bound may be large                            */
+
+/* A gap above this (relative to the bound) gets its likely reasons named. */
+#define GAP_EXPLAIN_ABOVE 0.10
+#define GAP_REASONS_MAX   8
+
+struct gap_reason {
+  const char *code; /* machine-readable, documented in README.md */
+  char text[320];   /* for a person */
+};
+
+struct gap_explain {
+  double gap; /* (cost - bound) / bound; negative when there is no usable bound */
+  size_t n;
+  struct gap_reason r[GAP_REASONS_MAX];
+};
+
+static void gap_add(struct gap_explain *g, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void gap_add(struct gap_explain *g, const char *code, const char *fmt, ...) {
+  va_list ap;
+  if (g->n == GAP_REASONS_MAX) return;
+  g->r[g->n].code = code;
+  va_start(ap, fmt);
+  vsnprintf(g->r[g->n].text, sizeof(g->r[g->n].text), fmt, ap);
+  va_end(ap);
+  g->n++;
+}
+
+/* What the lower bound is, in a few words, for the table. */
+static const char *bound_kind_text(int kind) {
+  if (kind == STV_BOUND_PATTERNS)
+    return "the optimizer's bound over whole-node packings; it ignores only that nodes "
+           "are bought whole";
+  return "a resource-only bound that ignores spread and anti-affinity rules, node selectors, spot limits and "
+         "how "
+         "pods split across nodes";
+}
+
+static const char *bound_kind_name(int kind) {
+  return kind == STV_BOUND_PATTERNS ? "patterns" : "resources";
+}
+
+/* Sets *host for a rule on kubernetes.io/hostname, *zone for any other key. */
+static void mark_topology(const char *key, int *host, int *zone) {
+  if (strcmp(key, "kubernetes.io/hostname") == 0)
+    *host = 1;
+  else
+    *zone = 1;
+}
+
+/*
+ * Names what the code can tell about a large gap between the plan's cost
+ * and its lower bound: most often the bound, not the plan, is loose. Only
+ * reasons that hold for this plan are given, the kind of bound deciding
+ * which model's blind spots matter. Fills g (g->n = 0 when the gap is
+ * small or there is no bound).
+ */
+static void explain_gap(const struct stv_recommend_result *r, struct gap_explain *g) {
+  const struct stv_problem *pb = &r->problem;
+  const struct stv_plan *plan = &r->plan;
+  const struct stv_snapshot *s = pb->snap;
+  const char *cur = pb->currency ? pb->currency : "USD";
+  size_t i, host = 0, zone = 0, selective = 0, on_existing = 0, nexisting = 0, nspot = 0, ndims = 0, k;
+  int resources = plan->lower_bound_kind != STV_BOUND_PATTERNS;
+  int64_t demand[STV_MAX_RES];
+  double rounding = 0, gap_abs;
+  uint32_t q, t;
+  memset(g, 0, sizeof(*g));
+  g->gap = -1;
+  if (!plan->has_lower_bound || plan->lower_bound <= 0 || plan->nnew == 0) return;
+  g->gap = (plan->new_cost - plan->lower_bound) / plan->lower_bound;
+  if (g->gap <= GAP_EXPLAIN_ABOVE) return;
+  gap_abs = plan->new_cost - plan->lower_bound;
+  memset(demand, 0, sizeof(demand));
+  for (i = 0; i < plan->nnodes; i++) {
+    const struct stv_plan_node *pn = &plan->nodes[i];
+    if (pn->existing >= 0) {
+      on_existing += pn->npods - node_headroom(s, pn);
+      nexisting++;
+      continue;
+    }
+    if (pb->tmpl[pn->tmpl].capacity_type == STV_CT_SPOT) nspot++;
+    for (q = 0; q < pn->npods; q++) {
+      const struct stv_class *c = s->classes[s->pods[pn->pods[q]].cls];
+      int h = 0, z = 0;
+      for (k = 0; k < STV_MAX_RES; k++) demand[k] += c->req[k];
+      for (t = 0; t < c->nanti; t++) mark_topology(c->anti[t].topology_key, &h, &z);
+      for (t = 0; t < c->naff; t++) mark_topology(c->aff[t].topology_key, &h, &z);
+      for (t = 0; t < c->nspread; t++)
+        if (c->spread[t].do_not_schedule) mark_topology(c->spread[t].topology_key, &h, &z);
+      host += (size_t)h;
+      zone += (size_t)z;
+      selective += c->node_selector.n > 0 || c->affinity.n > 0;
+    }
+  }
+  for (k = 0; k < STV_MAX_RES; k++) ndims += demand[k] > 0;
+  if (!plan->optimized)
+    gap_add(
+        g, "optimizer_off",
+        "the optimizer did not run (--time-limit 0): this is the heuristic's first plan, and the bound is "
+        "its resource-only bound");
+  else if (!plan->lp_converged)
+    gap_add(
+        g, "optimizer_stopped",
+        "the optimizer's LP did not converge within the time limit: a longer --time-limit may find a cheaper "
+        "plan or a tighter bound");
+  if (resources) {
+    if (host > 0)
+      gap_add(
+          g, "hostname_rules",
+          "%zu pod%s on new nodes %s hostname anti-affinity, affinity or spread rules (how many may share a "
+          "node), which the bound ignores",
+          host, host == 1 ? "" : "s", host == 1 ? "has" : "have");
+    if (zone > 0)
+      gap_add(g, "zone_rules",
+              "%zu pod%s on new nodes %s zone affinity, anti-affinity or spread rules, which the bound "
+              "ignores: it "
+              "buys capacity in whichever zone is cheapest",
+              zone, zone == 1 ? "" : "s", zone == 1 ? "has" : "have");
+    if (selective > 0)
+      gap_add(
+          g, "node_selection",
+          "%zu pod%s on new nodes select%s particular nodes (nodeSelector or required node affinity), while "
+          "the bound buys capacity of whichever instance type is cheapest",
+          selective, selective == 1 ? "" : "s", selective == 1 ? "s" : "");
+    if (on_existing > 0)
+      gap_add(g, "existing_room",
+              "%zu pod%s went to %zu existing node%s: the bound counts the free room of all existing nodes "
+              "as one "
+              "pool, though a pod cannot be split across nodes",
+              on_existing, on_existing == 1 ? "" : "s", nexisting, nexisting == 1 ? "" : "s");
+    if (nspot > STV_SPOT_POOL_GRACE && (pb->spot.max_pool_fraction < 1.0 || pb->spot.max_share < 1.0))
+      gap_add(
+          g, "spot_limits",
+          "the spot limits (--spot-max-pool-fraction %.2g, --spot-max-share %.2g) spread the %zu spot nodes "
+          "over several pools or onto on-demand; the bound ignores them",
+          pb->spot.max_pool_fraction, pb->spot.max_share, nspot);
+  }
+  /*
+   * Whole-node rounding: a basic solution of either LP buys fractions of at
+   * most one node per constraint. When the gap is no more than the price of
+   * that many of the plan's dearest new nodes, rounding alone may explain it.
+   */
+  if (ndims > plan->nnew) ndims = plan->nnew;
+  if (ndims > 0) {
+    /* The ndims (at most STV_MAX_RES) dearest new nodes, kept sorted, dearest first. */
+    double top[STV_MAX_RES];
+    size_t n = 0, j;
+    for (i = 0; i < plan->nnodes; i++) {
+      double price;
+      if (plan->nodes[i].existing >= 0) continue;
+      price = pb->tmpl[plan->nodes[i].tmpl].price;
+      if (n == ndims && price <= top[n - 1]) continue;
+      if (n < ndims) n++;
+      for (j = n - 1; j > 0 && top[j - 1] < price; j--) top[j] = top[j - 1];
+      top[j] = price;
+    }
+    for (k = 0; k < n; k++) rounding += top[k];
+    if (gap_abs <= rounding + 1e-12)
+      gap_add(
+          g, "whole_nodes",
+          "only %zu new node%s: the bound may buy fractions of nodes, and the gap (%.4f %s/hour) is no more "
+          "than the price of the plan's %zu dearest node%s (%.4f %s/hour), which buying whole nodes alone "
+          "can "
+          "cost",
+          plan->nnew, plan->nnew == 1 ? "" : "s", gap_abs, cur, n, n == 1 ? "" : "s", rounding, cur);
+  }
+}
+
+/* summary.lower_bound_kind and summary.gap_reasons; 0 on ENOMEM. */
+static int gap_json(cJSON *sum, const struct stv_plan *plan, const struct gap_explain *g) {
+  cJSON *arr;
+  size_t i;
+  if (plan->has_lower_bound &&
+      !cJSON_AddStringToObject(sum, "lower_bound_kind", bound_kind_name(plan->lower_bound_kind)))
+    return 0;
+  if ((arr = cJSON_AddArrayToObject(sum, "gap_reasons")) == NULL) return 0;
+  for (i = 0; i < g->n; i++) {
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL || !cJSON_AddItemToArray(arr, o)) {
+      cJSON_Delete(o);
+      return 0;
+    }
+    if (!cJSON_AddStringToObject(o, "code", g->r[i].code) ||
+        !cJSON_AddStringToObject(o, "text", g->r[i].text))
+      return 0;
+  }
+  return 1;
+}
+
 static cJSON *plan_json(const struct stv_recommend_result *r) {
   const struct stv_problem *pb = &r->problem;
   const struct stv_plan *plan = &r->plan;
@@ -479,6 +698,11 @@ static cJSON *plan_json(const struct stv_recommend_result *r) {
     cJSON_AddNumberToObject(opt, "columns", (double)plan->columns);
   }
   if (plan->spot_limits_broken) cJSON_AddBoolToObject(sum, "spot_limits_broken", 1);
+  {
+    struct gap_explain gx;
+    explain_gap(r, &gx);
+    if (!gap_json(sum, plan, &gx)) goto out;
+  }
   if (r->headroom.npods > 0 && !headroom_json(sum, r, &h)) goto out;
   nodes = cJSON_AddArrayToObject(root, "nodes");
   if (nodes == NULL) goto out;
@@ -632,12 +856,25 @@ static int render_table(const struct stv_recommend_result *r, const struct recom
     out_printf(b, "  %-24s %-10s %-14s %6zu %6s%s %12.4f %12.2f   %s\n", "total", "", "", plan->nnew, "",
                hr ? "         " : "", plan->new_cost, plan->new_cost * HOURS_PER_MONTH, cur);
     if (plan->has_lower_bound) {
-      out_printf(b, "\n  Proven lower bound for these pods: %.4f %s/hour", plan->lower_bound, cur);
-      if (plan->lower_bound > 0)
-        out_printf(b, " (plan is at most %.1f%% above the cheapest possible)\n",
-                   100.0 * (plan->new_cost - plan->lower_bound) / plan->lower_bound);
-      else
-        out_printf(b, "\n");
+      struct gap_explain gx;
+      char line[1024];
+      int n;
+      explain_gap(r, &gx);
+      n = snprintf(line, sizeof(line), "Cost %.4f %s/hour; lower bound %.4f %s/hour (%s)", plan->new_cost,
+                   cur, plan->lower_bound, cur, bound_kind_text(plan->lower_bound_kind));
+      if (n > 0 && (size_t)n < sizeof(line)) {
+        if (plan->lower_bound > 0)
+          snprintf(line + n, sizeof(line) - (size_t)n,
+                   "; the plan is at most %.1f%% above the cheapest possible.", 100.0 * gx.gap);
+        else
+          snprintf(line + n, sizeof(line) - (size_t)n, ".");
+      }
+      out_printf(b, "\n");
+      out_wrapped(b, "  ", "  ", line);
+      if (gx.n > 0) {
+        out_printf(b, "  The gap is large; the likely reasons:\n");
+        for (i = 0; i < gx.n; i++) out_wrapped(b, "  - ", "    ", gx.r[i].text);
+      }
     }
     if (plan->optimized && plan->heuristic_cost > plan->new_cost + 1e-9)
       out_printf(b, "  The optimizer saved %.4f %s/hour (%.2f/month) over the first heuristic plan.\n",

@@ -45,6 +45,8 @@ struct report_opts {
   const char *timeout;
   int rightsize;
   int quiet;
+  int no_default_prices;                               /* --no-default-prices */
+  const char *default_cpu, *default_ram, *default_gpu; /* --default-*-price */
 };
 
 static void usage(FILE *f) {
@@ -66,8 +68,14 @@ static void usage(FILE *f) {
           "                             seconds (default now)\n"
           "      --timeout SECONDS      per Prometheus request (default 60)\n"
           "  -c, --catalog SPEC         aws:us-east-1 (default), gcp:us-east1, or a catalogue file\n"
-          "      --config FILE          price overrides, provider-id capacity types, ratios,\n"
-          "                             shared namespaces (docs/report.md)\n"
+          "      --config FILE          JSON: price overrides, provider-id capacity types, ratios,\n"
+          "                             shared namespaces, default prices (docs/report.md)\n"
+          "      --default-cpu-price X  price per vCPU-hour of nodes that no override and no\n"
+          "                             catalogue offering prices (default 0.031611, OpenCost's)\n"
+          "      --default-ram-price X  price per GiB-hour of memory of those nodes (0.004237)\n"
+          "      --default-gpu-price X  price per GPU-hour of those nodes (0.95)\n"
+          "      --no-default-prices    leave such nodes unpriced instead (the report is then\n"
+          "                             incomplete)\n"
           "\n"
           "Report:\n"
           "      --by GROUPING          namespace (default), label:KEY, annotation:KEY,\n"
@@ -92,7 +100,7 @@ static void usage(FILE *f) {
 static int parse_opts(int argc, char **argv, struct report_opts *o, struct stv_err *err) {
   enum {
     O_CONFIG = 256, O_BY, O_SHARED, O_SHARED_MODE, O_CT, O_OVERHEAD, O_MARGIN, O_PROM, O_WINDOW, O_STEP,
-    O_END, O_TIMEOUT, O_RIGHTSIZE
+    O_END, O_TIMEOUT, O_RIGHTSIZE, O_NO_DEFAULT, O_DEFAULT_CPU, O_DEFAULT_RAM, O_DEFAULT_GPU
   };
   static const struct option longopts[] = {
       {"snapshot", required_argument, NULL, 's'},      {"metrics", required_argument, NULL, 'm'},
@@ -105,7 +113,12 @@ static int parse_opts(int argc, char **argv, struct report_opts *o, struct stv_e
       {"step", required_argument, NULL, O_STEP},       {"end", required_argument, NULL, O_END},
       {"timeout", required_argument, NULL, O_TIMEOUT}, {"rightsize", no_argument, NULL, O_RIGHTSIZE},
       {"output", required_argument, NULL, 'o'},        {"quiet", no_argument, NULL, 'q'},
-      {"help", no_argument, NULL, 'h'},                {NULL, 0, NULL, 0}};
+      {"help", no_argument, NULL, 'h'},
+      {"no-default-prices", no_argument, NULL, O_NO_DEFAULT},
+      {"default-cpu-price", required_argument, NULL, O_DEFAULT_CPU},
+      {"default-ram-price", required_argument, NULL, O_DEFAULT_RAM},
+      {"default-gpu-price", required_argument, NULL, O_DEFAULT_GPU},
+      {NULL, 0, NULL, 0}};
   int ch;
   memset(o, 0, sizeof(*o));
   o->catalog = "aws:us-east-1";
@@ -136,6 +149,10 @@ static int parse_opts(int argc, char **argv, struct report_opts *o, struct stv_e
     case O_END: o->end = optarg; break;
     case O_TIMEOUT: o->timeout = optarg; break;
     case O_RIGHTSIZE: o->rightsize = 1; break;
+    case O_NO_DEFAULT: o->no_default_prices = 1; break;
+    case O_DEFAULT_CPU: o->default_cpu = optarg; break;
+    case O_DEFAULT_RAM: o->default_ram = optarg; break;
+    case O_DEFAULT_GPU: o->default_gpu = optarg; break;
     case 'h': return 1;
     case ':': return stv_err_set(err, STV_EINVAL, "%s needs a value", argv[optind - 1]);
     default:
@@ -157,6 +174,10 @@ static int parse_opts(int argc, char **argv, struct report_opts *o, struct stv_e
                          "stevedore report --snapshot snap.json)");
   }
   if (o->margin && !o->rightsize) return stv_err_set(err, STV_EINVAL, "--margin goes with --rightsize");
+  if (o->no_default_prices && (o->default_cpu || o->default_ram || o->default_gpu))
+    return stv_err_set(err, STV_EINVAL,
+                       "--no-default-prices: cannot go with --default-cpu-price, "
+                       "--default-ram-price or --default-gpu-price");
   if (o->metrics != NULL && strcmp(o->metrics, "-") == 0) {
     size_t i;
     for (i = 0; i < o->nsnapshots; i++)
@@ -295,19 +316,62 @@ static int read_whole(const char *path, char **out, size_t *len, struct stv_err 
 }
 
 /*
+ * The config file's default_prices: {"enabled": bool, "cpu", "ram_gib", "gpu",
+ * "spot_cpu", "spot_ram_gib": non-negative numbers}, over the defaults.
+ */
+static int cfg_default_prices(struct settings *s, const cJSON *it, const char *file, struct stv_err *err) {
+  const cJSON *e;
+  char path[300];
+  if (!cJSON_IsObject(it))
+    return stv_err_set(err, STV_EPARSE,
+                       "%s: default_prices: not an object (enabled, cpu, ram_gib, gpu, spot_cpu, "
+                       "spot_ram_gib)",
+                       file);
+  cJSON_ArrayForEach(e, it) {
+    double *dst = strcmp(e->string, "cpu") == 0            ? &s->ro.default_cpu
+                  : strcmp(e->string, "ram_gib") == 0      ? &s->ro.default_ram
+                  : strcmp(e->string, "gpu") == 0          ? &s->ro.default_gpu
+                  : strcmp(e->string, "spot_cpu") == 0     ? &s->ro.default_spot_cpu
+                  : strcmp(e->string, "spot_ram_gib") == 0 ? &s->ro.default_spot_ram
+                                                           : NULL;
+    int rc;
+    snprintf(path, sizeof(path), "default_prices.%s", e->string);
+    if (strcmp(e->string, "enabled") == 0) {
+      if (!cJSON_IsBool(e)) return stv_err_set(err, STV_EINVAL, "%s: %s: must be true or false", file, path);
+      s->ro.default_rates = cJSON_IsTrue(e);
+      continue;
+    }
+    if (dst == NULL)
+      return stv_err_set(err, STV_EINVAL,
+                         "%s: %s: unknown (use enabled, cpu, ram_gib, gpu, spot_cpu, spot_ram_gib)", file,
+                         path);
+    if ((rc = cfg_number(e, file, path, dst, err)) != 0) return rc;
+  }
+  return 0;
+}
+
+/*
  * Reads the config file (docs/report.md): prices (per node, per instance
  * type, optionally per capacity type), capacity types by provider id,
  * ratios, shared namespaces and mode, overhead, margin.
  */
 static int load_config(struct settings *s, const char *file, struct stv_err *err) {
   static const char *const top_keys[] = {"prices", "capacity_types", "ratios", "shared_namespaces", "shared_mode",
-                                         "overhead_hourly", "margin"};
+                                         "overhead_hourly", "margin", "default_prices"};
   char *text = NULL, path[400];
   size_t len = 0, i;
   cJSON *root = NULL, *it;
   int rc;
   if ((rc = read_whole(file, &text, &len, err)) != 0) return rc;
   root = cJSON_ParseWithLength(text, len);
+  if (root == NULL && stv_text_looks_like_yaml(text, len)) {
+    rc = stv_err_set(
+        err, STV_EPARSE,
+        "%s: looks like YAML; this file must be JSON (the report's --config is the JSON of docs/report.md, "
+        "not recommend's YAML configuration)",
+        file);
+    goto out;
+  }
   if (root == NULL) {
     rc = stv_err_set(err, STV_EPARSE, "%s: not valid JSON (near byte %ld)", file,
                      cJSON_GetErrorPtr() ? (long)(cJSON_GetErrorPtr() - text) : 0L);
@@ -415,6 +479,9 @@ static int load_config(struct settings *s, const char *file, struct stv_err *err
       }
     }
   }
+  if ((it = cJSON_GetObjectItemCaseSensitive(root, "default_prices")) != NULL &&
+      (rc = cfg_default_prices(s, it, file, err)) != 0)
+    goto out;
   if ((it = cJSON_GetObjectItemCaseSensitive(root, "shared_namespaces")) != NULL) {
     const cJSON *e;
     size_t n = 0;
@@ -961,7 +1028,23 @@ int stv_cmd_report(int argc, char **argv) {
     goto fail;
   }
   set.margin = 0.2;
+  /* Default prices for nodes nothing else prices: OpenCost's, unless told otherwise. */
+  set.ro.default_rates = 1;
+  set.ro.default_cpu = STV_RATIO_CPU;
+  set.ro.default_ram = STV_RATIO_RAM;
+  set.ro.default_gpu = STV_RATIO_GPU;
+  set.ro.default_spot_cpu = STV_DEFAULT_SPOT_CPU;
+  set.ro.default_spot_ram = STV_DEFAULT_SPOT_RAM;
   if (o.config != NULL && (rc = load_config(&set, o.config, &err)) != 0) goto fail;
+  if (o.no_default_prices) set.ro.default_rates = 0;
+  if ((o.default_cpu &&
+       (rc = parse_number(o.default_cpu, "--default-cpu-price", &set.ro.default_cpu, &err)) != 0) ||
+      (o.default_ram &&
+       (rc = parse_number(o.default_ram, "--default-ram-price", &set.ro.default_ram, &err)) != 0) ||
+      (o.default_gpu &&
+       (rc = parse_number(o.default_gpu, "--default-gpu-price", &set.ro.default_gpu, &err)) != 0))
+    goto fail;
+  if (o.default_cpu || o.default_ram || o.default_gpu) set.ro.default_rates = 1;
   if (o.shared != NULL && (rc = set_shared_list(&set, o.shared, &err)) != 0) goto fail;
   if (o.shared_mode != NULL) {
     if (strcmp(o.shared_mode, "even") == 0) {
@@ -1033,7 +1116,18 @@ int stv_cmd_report(int argc, char **argv) {
     input = 0;
     if ((rc = collect_prometheus(&o, &rep, &err)) != 0) goto fail;
   }
-  if ((rc = stv_report_finish(&rep, &err)) != 0) goto fail;
+  if ((rc = stv_report_finish(&rep, &err)) != 0) {
+    if (rc == STV_ENOTFOUND && rep.nunpriced > 0 && !set.ro.default_rates) {
+      char why[sizeof(err.msg)];
+      snprintf(why, sizeof(why), "%s", err.msg);
+      stv_err_set(
+          &err, rc,
+          "%.150s; without --no-default-prices (and \"enabled\": false in the config's default_prices) such "
+          "nodes are priced at default rates",
+          why);
+    }
+    goto fail;
+  }
   if (o.rightsize) {
     input = 0;
     if (have_snap)
@@ -1047,6 +1141,13 @@ int stv_cmd_report(int argc, char **argv) {
     stv_snapshot_read_stats_format(&stats, note, sizeof(note));
     if (note[0]) fprintf(stderr, "stevedore report: note: %s\n", note);
   }
+  if (!o.quiet && rep.ndefault_priced > 0)
+    fprintf(
+        stderr,
+        "stevedore report: note: %zu node%s priced at the default rates (the catalogue and the config could "
+        "not price %s; first: %s: %s); see the report's default-priced nodes\n",
+        rep.ndefault_priced, rep.ndefault_priced == 1 ? "" : "s", rep.ndefault_priced == 1 ? "it" : "them",
+        rep.default_priced[0].node, rep.default_priced[0].reason);
   input = 0;
   if ((rc = stv_report_render(&rep, fmt, &out, &err)) != 0) goto fail;
   if (!o.quiet && !rep.complete)

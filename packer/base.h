@@ -198,4 +198,14 @@ int stv_buf_json_str(struct stv_buf *b, const char *s);
 /* Appends s with &, <, >, " and ' escaped for HTML text or attributes. */
 int stv_buf_html_str(struct stv_buf *b, const char *s);
 
+/*
+ * Whether text[0..len) (borrowed), which failed to parse as JSON, looks
+ * like YAML instead: after a byte-order mark, blank lines and # comments, it
+ * starts with "---", "%YAML", a "- " list item or a "key:" mapping entry,
+ * or with a # comment (which JSON has not). Text that starts with { or [ is
+ * taken for broken JSON, not YAML. For the error "looks like YAML; this file
+ * must be JSON".
+ */
+int stv_text_looks_like_yaml(const char *text, size_t len);
+
 #endif

@@ -109,3 +109,27 @@ int stv_buf_html_str(struct stv_buf *b, const char *s) {
   }
   return stv_buf_append(b, run, (size_t)(p - run));
 }
+
+int stv_text_looks_like_yaml(const char *text, size_t len) {
+  const char *p = text, *end = text + len;
+  int comment = 0;
+  if (len >= 3 && (unsigned char)p[0] == 0xef && (unsigned char)p[1] == 0xbb && (unsigned char)p[2] == 0xbf)
+    p += 3;
+  for (;;) {
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) p++;
+    if (p == end || *p == '\0') return comment;
+    if (*p != '#') break;
+    comment = 1;
+    while (p < end && *p != '\n') p++;
+  }
+  if (*p == '{' || *p == '[') return 0;
+  if (end - p >= 3 && memcmp(p, "---", 3) == 0) return 1;
+  if (end - p >= 5 && memcmp(p, "%YAML", 5) == 0) return 1;
+  if (*p == '-' && (end - p == 1 || p[1] == ' ' || p[1] == '\n' || p[1] == '\r')) return 1;
+  /* A plain or quoted key, then ":" and a space or the end of the line. */
+  for (; p < end && *p != '\n'; p++) {
+    if (*p == ':' && (p + 1 == end || p[1] == ' ' || p[1] == '\t' || p[1] == '\r' || p[1] == '\n')) return 1;
+    if (*p == '{' || *p == '}' || *p == '[' || *p == ']' || *p == ',') break;
+  }
+  return comment;
+}

@@ -2220,7 +2220,7 @@ int stv_optimize(const struct stv_problem *p, struct stv_plan *plan, struct stv_
   struct stv_plan h, o;
   double hc, oc, bound = 0;
   size_t h_placed, o_placed;
-  int rc, use_o, hok, ook;
+  int rc, use_o, hok, ook, bound_kind = STV_BOUND_RESOURCES;
   double deadline = p->clock != NULL ? p->clock() + p->time_limit : 0;
   if ((rc = stv_pack(p, &h, err)) != 0) return rc;
   if (p->time_limit <= 0) {
@@ -2243,8 +2243,14 @@ int stv_optimize(const struct stv_problem *p, struct stv_plan *plan, struct stv_
   if (getenv("STV_OPT_STATS"))
     fprintf(stderr, "optimize: heuristic %.4f (%zu placed, spot limits %s), optimized %.4f (%zu placed, spot limits %s)\n",
             hc, h.nplaced, hok ? "kept" : "broken", oc, o.nplaced, ook ? "kept" : "broken");
-  if (o.has_lower_bound) bound = o.lower_bound;
-  if (h.has_lower_bound && h.lower_bound > bound) bound = h.lower_bound;
+  if (o.has_lower_bound) {
+    bound = o.lower_bound;
+    bound_kind = o.lower_bound_kind;
+  }
+  if (h.has_lower_bound && h.lower_bound > bound) {
+    bound = h.lower_bound;
+    bound_kind = h.lower_bound_kind;
+  }
   if (use_o) {
     o.heuristic_cost = h.new_cost;
     stv_plan_close(&h);
@@ -2263,6 +2269,7 @@ int stv_optimize(const struct stv_problem *p, struct stv_plan *plan, struct stv_
     if (bound > plan->lower_bound) {
       plan->lower_bound = bound;
       plan->has_lower_bound = 1;
+      plan->lower_bound_kind = bound_kind;
     }
   }
   /* Neither could keep them: the plan places what it can and says so. */

@@ -2190,7 +2190,10 @@ static int pack_run(const struct stv_problem *p, struct stv_plan *plan, int opti
     fprintf(stderr, "pack: %zu groups, %zu templates (%zu undominated), %ld rounds, %ld evaluations\n", S.ng,
             S.nti, count_undominated(&S), S.stat_rounds, S.stat_evals);
   if ((rc = lower_bound(&S, plan))) goto out;
-  if (S.cg_bound > plan->lower_bound) plan->lower_bound = S.cg_bound < plan->new_cost ? S.cg_bound : plan->new_cost;
+  if (S.cg_bound > plan->lower_bound) {
+    plan->lower_bound = S.cg_bound < plan->new_cost ? S.cg_bound : plan->new_cost;
+    plan->lower_bound_kind = STV_BOUND_PATTERNS;
+  }
   plan->unsched = stv_arena_alloc(&plan->mem, (S.nun + 1) * sizeof(*plan->unsched));
   if (plan->unsched == NULL) {
     rc = STV_ENOMEM;

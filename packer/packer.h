@@ -393,6 +393,15 @@ struct stv_plan_unsched {
   char reason[200];
 };
 
+/*
+ * What the plan's lower bound is. STV_BOUND_RESOURCES: the covering LP over
+ * resources (pack.c), which ignores which templates a pod may use, pod
+ * (anti-)affinity and spread, spot limits and how pods split across nodes.
+ * STV_BOUND_PATTERNS: the optimizer's LP over whole-node packings, which
+ * ignores only that nodes are bought whole.
+ */
+enum stv_bound_kind { STV_BOUND_RESOURCES = 0, STV_BOUND_PATTERNS = 1 };
+
 struct stv_plan {
   struct stv_arena mem;
   struct stv_plan_node *nodes;
@@ -412,6 +421,8 @@ struct stv_plan {
   double solve_ms_budget;  /* time limit it ran under, ms (0 = none) */
   long columns;            /* patterns generated */
   int spot_limits_broken;  /* no plan within the spot limits was found */
+  /* Which model proved lower_bound (enum stv_bound_kind). */
+  int lower_bound_kind;
 };
 
 /*

@@ -703,6 +703,13 @@ int stv_catalog_load_json(struct stv_catalog *c, const char *name_for_errors,
   }
 
   root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+  if (root == NULL && stv_text_looks_like_yaml(text, len)) {
+    rc = stv_err_set(
+        err, STV_EPARSE,
+        "%s: looks like YAML; this file must be JSON (the catalogue format is in docs/catalog.md)",
+        name_for_errors);
+    goto out;
+  }
   if (root == NULL) {
     char pos[64];
     where(text, len, end, pos, sizeof(pos));

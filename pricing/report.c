@@ -47,6 +47,10 @@ struct nrec {
   double a_cpu, a_ram, a_gpu;          /* allocated amounts this step */
   double s_cpu, s_ram, s_gpu;          /* scale of allocations (<= 1) */
   double idle;                         /* accumulated */
+  /* priced at the default rates: index + 1 into r->default_priced, and the rates */
+  uint32_t defaulted;
+  int by_rate; /* priced at the rates for its current inputs */
+  double rate_cpu, rate_ram, rate_gpu;
 };
 
 /* What the public row does not carry. */
@@ -99,6 +103,7 @@ struct stv__report_state {
   size_t nctls, cap_ctls;
   struct stv_strmap noted; /* notes made once */
   size_t cap_notes, cap_unpriced;
+  size_t cap_default_priced;
   struct pscratch *scratch;
   size_t cap_scratch;
   uint32_t *step_nodes; /* nrec index of each node of the current step */
@@ -310,6 +315,12 @@ int stv_report_init(struct stv_report *r, const struct stv_report_opts *o, struc
   if ((rc = check_ratio(o->ratio_cpu, "ratio cpu", err)) != 0) return rc;
   if ((rc = check_ratio(o->ratio_ram, "ratio ram", err)) != 0) return rc;
   if ((rc = check_ratio(o->ratio_gpu, "ratio gpu", err)) != 0) return rc;
+  if (o->default_rates && ((rc = check_ratio(o->default_cpu, "default cpu price", err)) != 0 ||
+                           (rc = check_ratio(o->default_ram, "default ram price", err)) != 0 ||
+                           (rc = check_ratio(o->default_gpu, "default gpu price", err)) != 0 ||
+                           (rc = check_ratio(o->default_spot_cpu, "default spot cpu price", err)) != 0 ||
+                           (rc = check_ratio(o->default_spot_ram, "default spot ram price", err)) != 0))
+    return rc;
   if (!isfinite(o->margin) || o->margin < 0 || o->margin > 10)
     return stv_err_set(err, STV_EINVAL, "--margin: must be between 0 and 10 (0.2 = 20 %%)");
   st->ratio_cpu = o->ratio_cpu > 0 ? o->ratio_cpu : STV_RATIO_CPU;
@@ -432,6 +443,7 @@ void stv_report_close(struct stv_report *r) {
   stv_free(r->notes);
   stv_free(r->rows);
   stv_free(r->unpriced);
+  stv_free(r->default_priced);
   stv_free(r->shared_ns);
   stv_free(r->rightsize);
   stv_free((void *)r->opts.shared_namespaces);
@@ -471,6 +483,38 @@ static int same_str(const char *a, const char *b) {
   return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
+/*
+ * A node the explicit price, the overrides and the catalogue cannot price
+ * (why says what was missing): with default rates, priced at them and
+ * listed in r->default_priced; otherwise listed as unpriced.
+ */
+static int no_price(struct stv_report *r, struct nrec *n, const char *type, enum stv_capacity_type ct,
+                    const char *why, struct stv_err *err) {
+  struct stv__report_state *st = r->st;
+  struct stv_report_default_priced *d;
+  if (!r->opts.default_rates) return add_unpriced(r, n, type, "%s", why) ? oom(err) : 0;
+  if (n->defaulted == 0) {
+    if (stv_grow((void **)&r->default_priced, &st->cap_default_priced, r->ndefault_priced + 1,
+                 sizeof(*r->default_priced)) != 0)
+      return oom(err);
+    d = &r->default_priced[r->ndefault_priced];
+    memset(d, 0, sizeof(*d));
+    d->node = n->name;
+    n->defaulted = (uint32_t)++r->ndefault_priced;
+  }
+  d = &r->default_priced[n->defaulted - 1];
+  if (type != NULL && (d->instance_type = pool_get(r, type)) == NULL) return oom(err);
+  d->capacity_type = stv_capacity_type_name(ct);
+  snprintf(d->reason, sizeof(d->reason), "%s", why);
+  n->rate_cpu = ct == STV_CT_SPOT ? r->opts.default_spot_cpu : r->opts.default_cpu;
+  n->rate_ram = ct == STV_CT_SPOT ? r->opts.default_spot_ram : r->opts.default_ram;
+  n->rate_gpu = r->opts.default_gpu;
+  n->priced = 1;
+  n->by_rate = 1;
+  n->price = 0; /* set from the node's allocatable in each step */
+  return 0;
+}
+
 /* Prices node record n from the inputs of cn; sets n->priced and n->price. */
 static int price_node_inner(struct stv_report *r, struct nrec *n, const struct stv_cost_node *cn, int *assumed_od,
                             struct stv_err *err) {
@@ -481,9 +525,10 @@ static int price_node_inner(struct stv_report *r, struct nrec *n, const struct s
   size_t i;
   uint32_t k;
   int rc;
-  char key[400];
+  char key[400], why[512];
 
   n->priced = 0;
+  n->by_rate = 0;
   if (cn->price >= 0) {
     n->priced = 1;
     n->price = cn->price;
@@ -524,25 +569,24 @@ static int price_node_inner(struct stv_report *r, struct nrec *n, const struct s
       n->price = o->price;
       return 0;
     }
-  if (type == NULL) {
-    rc = add_unpriced(r, n, NULL, "no instance type (label node.kubernetes.io/instance-type) and no price override");
-    return rc ? oom(err) : 0;
-  }
+  if (type == NULL)
+    return no_price(r, n, NULL, ctv,
+                    "no instance type (label node.kubernetes.io/instance-type) and no price override", err);
   if (cat == NULL) {
-    rc = add_unpriced(r, n, type, "no catalogue and no price override for %s", type);
-    return rc ? oom(err) : 0;
+    snprintf(why, sizeof(why), "no catalogue and no price override for %s", type);
+    return no_price(r, n, type, ctv, why, err);
   }
   if (stv_catalog_find(cat, type) == NULL) {
-    rc = add_unpriced(r, n, type, "instance type %s is not in the catalogue %s; set its price in the config", type,
-                      st->catalog_name);
-    return rc ? oom(err) : 0;
+    snprintf(why, sizeof(why), "instance type %s is not in the catalogue %s; set its price in the config",
+             type, st->catalog_name);
+    return no_price(r, n, type, ctv, why, err);
   }
   {
     int zone_mean;
     if (stv_catalog_price(cat, type, ctv, zone, &n->price, &zone_mean, NULL, 0) != 0) {
-      rc = add_unpriced(r, n, type, "the catalogue %s has no %s offering of %s; set its price in the config",
-                        st->catalog_name, ct, type);
-      return rc ? oom(err) : 0;
+      snprintf(why, sizeof(why), "the catalogue %s has no %s offering of %s; set its price in the config",
+               st->catalog_name, ct, type);
+      return no_price(r, n, type, ctv, why, err);
     }
     n->priced = 1;
     if (!zone_mean) return 0;
@@ -650,7 +694,13 @@ static int step_nodes(struct stv_report *r, const struct stv_cost_step *s, struc
     wg = cn->gpus * st->ratio_gpu;
     w = wc + wr + wg;
     n->cpu_part = n->ram_part = n->gpu_part = 0;
-    if (n->priced && w > 0) {
+    if (n->by_rate) {
+      /* At the default rates the parts are the rates themselves. */
+      n->cpu_part = cn->cpu_cores * n->rate_cpu;
+      n->ram_part = cn->ram_bytes / 1073741824.0 * n->rate_ram;
+      n->gpu_part = cn->gpus * n->rate_gpu;
+      n->price = n->cpu_part + n->ram_part + n->gpu_part;
+    } else if (n->priced && w > 0) {
       n->cpu_part = n->price * wc / w;
       n->ram_part = n->price * wr / w;
       n->gpu_part = n->price - n->cpu_part - n->ram_part;
@@ -935,6 +985,12 @@ int stv_report_add_step(struct stv_report *r, const struct stv_cost_step *s, str
     if (n->a_ram > n->ram_cap) n->s_ram = n->ram_cap / n->a_ram, over = 1;
     if (n->a_gpu > n->gpu_cap) n->s_gpu = n->gpu_cap / n->a_gpu, over = 1;
     st->overcommitted += (size_t)over;
+    if (n->by_rate) {
+      struct stv_report_default_priced *d = &r->default_priced[n->defaulted - 1];
+      d->hourly = n->price;
+      d->hours += h;
+      d->cost += n->price * h;
+    }
     r->totals.node_cost += n->price * h;
     r->totals.cpu_cost += n->cpu_part * h;
     r->totals.ram_cost += n->ram_part * h;
@@ -1025,6 +1081,10 @@ int stv_report_add_step(struct stv_report *r, const struct stv_cost_step *s, str
       uint32_t si;
       if (shared_for(r, p->ns, &si) != 0) return oom(err);
       r->shared_ns[si].cost += cc + rc_ + gc;
+      r->shared_ns[si].pod_hours += h;
+      r->shared_ns[si].cpu_req_core_h += p->cpu_req * h;
+      r->shared_ns[si].ram_req_gib_h += p->ram_req / 1073741824.0 * h;
+      r->shared_ns[si].gpu_h += p->gpu_req * h;
       r->totals.shared += cc + rc_ + gc;
     } else {
       const char *key;
@@ -1411,23 +1471,55 @@ int stv_report_finish(struct stv_report *r, struct stv_err *err) {
   }
   if (r->nrows > 1) qsort(r->rows, r->nrows, sizeof(*r->rows), cmp_row);
 
+  for (i = 0; i < r->nshared_ns; i++)
+    r->shared_ns[i].pods = t->hours > 0 ? r->shared_ns[i].pod_hours / t->hours : 0;
+  /* The shared row, when there is one, shows the shared namespaces' pods and requests. */
+  for (i = 0; i < r->nrows; i++) {
+    struct stv_report_row *row = &r->rows[i];
+    size_t k;
+    if (strcmp(row->group, STV_REPORT_SHARED) != 0) continue;
+    row->hours = t->hours;
+    for (k = 0; k < r->nshared_ns; k++) {
+      row->pods += r->shared_ns[k].pods;
+      row->cpu_req_core_h += r->shared_ns[k].cpu_req_core_h;
+      row->ram_req_gib_h += r->shared_ns[k].ram_req_gib_h;
+      row->gpu_h += r->shared_ns[k].gpu_h;
+    }
+  }
   if (st->assumed_od > 0 &&
       stv_report_note(r, "%zu node%s without a capacity-type label or provider-id entry: priced as on-demand",
                       st->assumed_od, st->assumed_od == 1 ? "" : "s") != 0)
     goto oom;
   if (st->overcommitted > 0 &&
       stv_report_note(r,
-                      "%zu node-step%s where max(request, usage) of the pods exceeded the node: their allocations "
+                      "%zu %s%s where max(request, usage) of the pods exceeded the node: their allocations "
                       "were scaled down to the node's capacity",
-                      st->overcommitted, st->overcommitted == 1 ? "" : "s") != 0)
+                      st->overcommitted, r->opts.point_in_time ? "node" : "node sample",
+                      st->overcommitted == 1 ? "" : "s") != 0)
     goto oom;
+  if (r->ndefault_priced > 0) {
+    char names[300];
+    size_t len = 0, k;
+    names[0] = '\0';
+    for (k = 0; k < r->ndefault_priced && k < 5; k++)
+      len += (size_t)snprintf(names + len, len < sizeof(names) ? sizeof(names) - len : 0, "%s%s",
+                              k ? ", " : "", r->default_priced[k].node);
+    if (stv_report_note(
+            r,
+            "%zu node%s priced at the default rates (per vCPU-hour %g, per GiB-hour %g, per GPU-hour %g; "
+            "spot %g and %g) as no override or catalogue offering prices %s: %s%s",
+            r->ndefault_priced, r->ndefault_priced == 1 ? "" : "s", r->opts.default_cpu, r->opts.default_ram,
+            r->opts.default_gpu, r->opts.default_spot_cpu, r->opts.default_spot_ram,
+            r->ndefault_priced == 1 ? "it" : "them", names, r->ndefault_priced > 5 ? ", ..." : "") != 0)
+      goto oom;
+  }
   if (r->pods_unpriced > 0 &&
-      stv_report_note(r, "%zu pod%s on unpriced nodes not costed", r->pods_unpriced,
-                      r->opts.point_in_time ? (r->pods_unpriced == 1 ? "" : "s") : "-steps") != 0)
+      stv_report_note(r, "%zu %s%s on unpriced nodes not costed", r->pods_unpriced,
+                      r->opts.point_in_time ? "pod" : "pod sample", r->pods_unpriced == 1 ? "" : "s") != 0)
     goto oom;
   if (r->pods_no_node > 0 &&
-      stv_report_note(r, "%zu pod%s on nodes missing from the data not costed", r->pods_no_node,
-                      r->opts.point_in_time ? (r->pods_no_node == 1 ? "" : "s") : "-steps") != 0)
+      stv_report_note(r, "%zu %s%s on nodes missing from the data not costed", r->pods_no_node,
+                      r->opts.point_in_time ? "pod" : "pod sample", r->pods_no_node == 1 ? "" : "s") != 0)
     goto oom;
   if (r->opts.rightsize && (rc = finish_rightsize(r)) != 0) goto oom;
   goto out;

@@ -60,6 +60,12 @@ struct stv_catalog;
 #define STV_RATIO_CPU 0.031611
 #define STV_RATIO_RAM 0.004237
 #define STV_RATIO_GPU 0.95
+/*
+ * OpenCost's default rates for spot nodes (configs/default.json: spotCPU,
+ * spotRAM). The on-demand default rates are STV_RATIO_* above.
+ */
+#define STV_DEFAULT_SPOT_CPU 0.006655
+#define STV_DEFAULT_SPOT_RAM 0.000892
 
 /* The group a pod without the grouping key falls into (OpenCost's name). */
 #define STV_REPORT_UNALLOCATED "__unallocated__"
@@ -135,6 +141,15 @@ struct stv_report_opts {
   double margin;     /* right-sizing headroom over observed usage, e.g. 0.2 */
   const char *source;   /* what the data is, for the heading: "snapshot x.json" */
   const char *currency; /* NULL: the catalogue's, else "USD" */
+  /*
+   * Default rates: when set, a node that neither an explicit price, an
+   * override nor the catalogue can price is priced at rate x allocatable
+   * (per core-hour, per GiB-hour, per GPU-hour; the spot rates for spot
+   * nodes) and listed in default_priced instead of unpriced. The rates are
+   * taken as given (OpenCost's defaults are STV_RATIO_* and STV_DEFAULT_SPOT_*).
+   */
+  int default_rates;
+  double default_cpu, default_ram, default_gpu, default_spot_cpu, default_spot_ram;
 };
 
 /* ---------------------------------------------------------------------- */
@@ -257,11 +272,25 @@ struct stv_report_unpriced {
   size_t pods;  /* pod-steps left uncosted on it */
 };
 
+/* A node priced at the default rates (stv_report_opts.default_rates). */
+struct stv_report_default_priced {
+  const char *node;          /* interned */
+  const char *instance_type; /* interned or NULL */
+  const char *capacity_type; /* "reserved", "spot", "on-demand" (static) */
+  char reason[200];          /* why the catalogue and overrides could not price it */
+  double hourly;             /* its price at the rates, as last seen */
+  double hours;              /* hours it was seen */
+  double cost;               /* price x hours, summed over the steps */
+};
+
 /* A shared namespace's own allocation, before it is spread. */
 struct stv_report_shared_ns {
   const char *ns;
   double cost;
   int64_t cents;
+  /* Its costed pods, summed over the steps (x hours), and their mean over the report's hours. */
+  double pod_hours, cpu_req_core_h, ram_req_gib_h, gpu_h;
+  double pods;
 };
 
 /*
@@ -330,6 +359,8 @@ struct stv_report {
   int finished;
   struct stv_strpool pool;
   struct stv__report_state *st; /* aggregation state (private) */
+  struct stv_report_default_priced *default_priced; /* in the order first seen */
+  size_t ndefault_priced;
 };
 
 /* ---------------------------------------------------------------------- */

@@ -354,8 +354,13 @@ static void put_unpriced(struct page *p) {
   putf(p,
        "<section class=\"alert bad\" id=\"unpriced\">\n<h2>&#9888; %zu node%s could not be "
        "priced: this report is incomplete</h2>\n<p>Their cost is left out of every figure below, "
-       "and the %zu pod-step%s on them are not costed.</p>\n",
-       r->nunpriced, r->nunpriced == 1 ? "" : "s", r->pods_unpriced, r->pods_unpriced == 1 ? "" : "s");
+       "and the pods on them are not costed",
+       r->nunpriced, r->nunpriced == 1 ? "" : "s");
+  if (p->pit)
+    putf(p, " (%zu pod%s).</p>\n", r->pods_unpriced, r->pods_unpriced == 1 ? "" : "s");
+  else
+    putf(p, " (%zu pod sample%s: each pod counted once per %s it was seen).</p>\n", r->pods_unpriced,
+         r->pods_unpriced == 1 ? "" : "s", "time step");
   put(p, "<table><thead><tr><th class=\"l\">Node</th><th class=\"l\">Instance type</th>"
          "<th class=\"l\">Reason</th><th>Seen</th><th>Pods</th></tr></thead><tbody>\n");
   for (i = 0; i < r->nunpriced; i++) {
@@ -367,6 +372,43 @@ static void put_unpriced(struct page *p) {
     put(p, "</td><td class=\"l name\">");
     esc(p, u->reason);
     putf(p, "</td><td>%s</td><td>%zu</td></tr>\n", hours_str(h, sizeof(h), u->hours), u->pods);
+  }
+  put(p, "</tbody></table>\n</section>\n");
+}
+
+/* The notice of nodes priced at the default rates: counted, but at estimated prices. */
+static void put_default_priced(struct page *p) {
+  const struct stv_report *r = p->r;
+  size_t i;
+  char h[48];
+  if (r->ndefault_priced == 0) return;
+  putf(p,
+       "<section class=\"alert warn\" id=\"default-priced\">\n<h2>&#9888; %zu node%s priced at default "
+       "rates</h2>\n<p>No price override or catalogue offering prices %s, so %s priced at %g per vCPU-hour, "
+       "%g "
+       "per GiB-hour of memory and %g per GPU-hour (spot nodes: %g and %g), OpenCost's defaults unless set "
+       "with "
+       "--default-cpu-price, --default-ram-price, --default-gpu-price or the config. Set %s price in the "
+       "config "
+       "for exact figures.</p>\n",
+       r->ndefault_priced, r->ndefault_priced == 1 ? "" : "s", r->ndefault_priced == 1 ? "it" : "them",
+       r->ndefault_priced == 1 ? "it is" : "they are", r->opts.default_cpu, r->opts.default_ram,
+       r->opts.default_gpu, r->opts.default_spot_cpu, r->opts.default_spot_ram,
+       r->ndefault_priced == 1 ? "its" : "their");
+  put(p, "<table><thead><tr><th class=\"l\">Node</th><th class=\"l\">Instance type</th>"
+         "<th class=\"l\">Capacity</th><th>Per hour</th><th "
+         "class=\"l\">Why</th><th>Seen</th></tr></thead><tbody>\n");
+  for (i = 0; i < r->ndefault_priced; i++) {
+    const struct stv_report_default_priced *d = &r->default_priced[i];
+    put(p, "<tr><td class=\"l name\">");
+    esc(p, d->node);
+    put(p, "</td><td class=\"l\">");
+    esc(p, d->instance_type ? d->instance_type : "unknown");
+    put(p, "</td><td class=\"l\">");
+    esc(p, d->capacity_type);
+    putf(p, "</td><td>%.4f</td><td class=\"l name\">", d->hourly);
+    esc(p, d->reason);
+    putf(p, "</td><td>%s</td></tr>\n", hours_str(h, sizeof(h), d->hours));
   }
   put(p, "</tbody></table>\n</section>\n");
 }
@@ -428,9 +470,16 @@ static void put_cards(struct page *p) {
   put_card(p, "Allocated", COLOUR_CPU, v, s);
 
   snprintf(v, sizeof(v), "%s", pct_str(pc, sizeof(pc), (double)t->shared_cents, whole));
-  snprintf(s, sizeof(s), "%s spread %s over the %s", cents_str(p, a, sizeof(a), t->shared_cents),
-           r->opts.shared_mode == STV_SHARED_PROPORTIONAL ? "in proportion to cost" : "evenly",
-           group_word(r, 1));
+  if (p->ngroups == 0)
+    snprintf(s, sizeof(s), "%s, in a row of its own: no other %s to charge it to",
+             cents_str(p, a, sizeof(a), t->shared_cents), group_word(r, 0));
+  else if (p->ngroups == 1)
+    snprintf(s, sizeof(s), "%s, all charged to the only %s", cents_str(p, a, sizeof(a), t->shared_cents),
+             group_word(r, 0));
+  else
+    snprintf(s, sizeof(s), "%s spread %s over the %s", cents_str(p, a, sizeof(a), t->shared_cents),
+             r->opts.shared_mode == STV_SHARED_PROPORTIONAL ? "in proportion to cost" : "evenly",
+             group_word(r, 1));
   put_card(p, "Shared", COLOUR_SHARED, v, s);
 
   snprintf(v, sizeof(v), "%s", pct_str(pc, sizeof(pc), (double)t->idle_cents, whole));
@@ -487,6 +536,18 @@ static void put_reconciliation(struct page *p) {
   }
 }
 
+/* " (6 pods asking for 0.75 CPU and 0.33 GiB)": what a shared namespace runs, in plain words. */
+static void put_shared_pods(struct page *p, const struct stv_report_shared_ns *sn) {
+  double h = p->r->totals.hours > 0 ? p->r->totals.hours : 1;
+  if (p->pit)
+    putf(p, " (%.0f pod%s", sn->pods, sn->pods == 1 ? "" : "s");
+  else
+    putf(p, " (%.1f pods on average", sn->pods);
+  putf(p, " asking for %.3g CPU and %.3g GiB of memory", sn->cpu_req_core_h / h, sn->ram_req_gib_h / h);
+  if (sn->gpu_h > 0) putf(p, " and %.3g GPU", sn->gpu_h / h);
+  put(p, ")");
+}
+
 /* The shared namespaces' own cost, before it is spread. */
 static void put_shared(struct page *p) {
   const struct stv_report *r = p->r;
@@ -500,6 +561,7 @@ static void put_shared(struct page *p) {
     put(p, "<b>");
     esc(p, r->shared_ns[i].ns);
     putf(p, "</b> %s", cents_str(p, a, sizeof(a), r->shared_ns[i].cents));
+    put_shared_pods(p, &r->shared_ns[i]);
     rest -= r->shared_ns[i].cents;
   }
   /* The overhead's part is what the namespaces leave, so the list adds up. */
@@ -565,6 +627,48 @@ static const char *short_label(char out[HTML_LABEL_MAX], const char *s) {
   return out;
 }
 
+/*
+ * A controller group "namespace/Kind/name" as a chart label: whole when it
+ * fits, else with the kind kept whole (up to 20 characters) and the
+ * namespace and name cut around it, so that a Deployment stays told apart
+ * from a StatefulSet of the same name. Other shapes go to short_label.
+ */
+#define CTL_LABEL_MAX 320
+static const char *controller_label(char out[CTL_LABEL_MAX], const char *s) {
+  const char *k = strchr(s, '/'), *name = k ? strchr(k + 1, '/') : NULL;
+  size_t n = utf8_len(s), kind_len, ns_len, budget;
+  char ns_part[64], kind_part[96], name_part[128];
+  if (n <= HTML_LABEL_HEAD + 1 + HTML_LABEL_TAIL || name == NULL) {
+    char tmp[HTML_LABEL_MAX];
+    snprintf(out, CTL_LABEL_MAX, "%s", short_label(tmp, s));
+    return out;
+  }
+  /* The namespace: its first 6 characters. */
+  ns_len = utf8_len(s) - utf8_len(k);
+  if (ns_len <= 7)
+    snprintf(ns_part, sizeof(ns_part), "%.*s", (int)(k - s), s);
+  else
+    snprintf(ns_part, sizeof(ns_part), "%.*s\xe2\x80\xa6", (int)utf8_offset(s, 6), s);
+  /* The kind: whole up to 20 characters. */
+  kind_len = utf8_len(k + 1) - utf8_len(name);
+  if (kind_len <= 20)
+    snprintf(kind_part, sizeof(kind_part), "%.*s", (int)(name - k - 1), k + 1);
+  else
+    snprintf(kind_part, sizeof(kind_part), "%.*s\xe2\x80\xa6", (int)utf8_offset(k + 1, 19), k + 1);
+  /* The name: its last characters, within what is left of the budget (at least 8). */
+  budget = HTML_LABEL_HEAD + 1 + HTML_LABEL_TAIL;
+  budget = budget > utf8_len(ns_part) + utf8_len(kind_part) + 2 + 8
+               ? budget - utf8_len(ns_part) - utf8_len(kind_part) - 2
+               : 8;
+  if (utf8_len(name + 1) <= budget)
+    snprintf(name_part, sizeof(name_part), "%s", name + 1);
+  else
+    snprintf(name_part, sizeof(name_part), "\xe2\x80\xa6%s",
+             name + 1 + utf8_offset(name + 1, utf8_len(name + 1) - (budget - 1)));
+  snprintf(out, CTL_LABEL_MAX, "%s/%s/%s", ns_part, kind_part, name_part);
+  return out;
+}
+
 static void put_legend(struct page *p) {
   put(p, "<ul class=\"legend\">");
   putf(p, "<li><span class=\"sw\" style=\"background:%s\"></span>CPU</li>", COLOUR_CPU);
@@ -609,7 +713,12 @@ static void put_bar(struct page *p, const struct bar *b, double y, double x0, do
        b->kind == BAR_GROUP ? "" : " class=\"dim\"");
   switch (b->kind) {
   case BAR_GROUP:
-    esc(p, short_label(label, b->name));
+    if (p->r->opts.by == STV_BY_CONTROLLER) {
+      char clabel[CTL_LABEL_MAX];
+      esc(p, controller_label(clabel, b->name));
+    } else {
+      esc(p, short_label(label, b->name));
+    }
     break;
   case BAR_OTHER:
     putf(p, "%zu other %s", b->nother, group_word(p->r, b->nother != 1));
@@ -1025,6 +1134,7 @@ int stv_report_render_html(const struct stv_report *r, struct stv_buf *out, stru
   put_head(&p);
   put_header(&p);
   put_unpriced(&p);
+  put_default_priced(&p);
   put_incomplete(&p);
   put_cards(&p);
   put_split(&p);

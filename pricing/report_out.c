@@ -171,11 +171,12 @@ int stv_report_render_table(const struct stv_report *r, struct stv_buf *b, struc
       snprintf(hcol, sizeof(hcol), "%.4f", x->total / h);
     else
       snprintf(hcol, sizeof(hcol), "%.1f", x->hours);
-    stv_buf_printf(b, "%-*s %7.1f %11s %11s %11s %12s %12s %10s %7s %7s %11s\n", (int)w, x->group, x->pods,
-                   money(x->cpu_cents, m1, sizeof(m1)), money(x->ram_cents, m2, sizeof(m2)),
-                   money(x->gpu_cents, m3, sizeof(m3)), money(x->shared_cents, m4, sizeof(m4)),
-                   money(x->total_cents, m5, sizeof(m5)), hcol, pct(x->cpu_efficiency, e1, sizeof(e1)),
-                   pct(x->ram_efficiency, e2, sizeof(e2)), money(x->idle_share_cents, m6, sizeof(m6)));
+    stv_buf_printf(b, "%-*s %7.*f %11s %11s %11s %12s %12s %10s %7s %7s %11s\n", (int)w, x->group,
+                   pit ? 0 : 1, x->pods, money(x->cpu_cents, m1, sizeof(m1)),
+                   money(x->ram_cents, m2, sizeof(m2)), money(x->gpu_cents, m3, sizeof(m3)),
+                   money(x->shared_cents, m4, sizeof(m4)), money(x->total_cents, m5, sizeof(m5)), hcol,
+                   pct(x->cpu_efficiency, e1, sizeof(e1)), pct(x->ram_efficiency, e2, sizeof(e2)),
+                   money(x->idle_share_cents, m6, sizeof(m6)));
   }
   {
     char hcol[32];
@@ -190,12 +191,31 @@ int stv_report_render_table(const struct stv_report *r, struct stv_buf *b, struc
 
   /* Shared cost. */
   if (t->shared_cents > 0 || r->nshared_ns > 0) {
-    stv_buf_printf(b, "Shared cost %s%s, spread %s over %zu group%s:", money(t->shared_cents, m1, sizeof(m1)),
-                   pit ? "/month" : "", r->opts.shared_mode == STV_SHARED_PROPORTIONAL ? "in proportion to cost" : "evenly",
-                   r->nrows, r->nrows == 1 ? "" : "s");
-    for (i = 0; i < r->nshared_ns; i++)
-      stv_buf_printf(b, "%s namespace %s %s", i ? "," : "", r->shared_ns[i].ns,
-                     money(r->shared_ns[i].cents, m2, sizeof(m2)));
+    size_t ngroups = 0;
+    for (i = 0; i < r->nrows; i++) ngroups += strcmp(r->rows[i].group, STV_REPORT_SHARED) != 0;
+    stv_buf_printf(b, "Shared cost %s%s", money(t->shared_cents, m1, sizeof(m1)), pit ? "/month" : "");
+    if (ngroups == 0)
+      stv_buf_printf(b, ", in a row of its own (%s): there is no other group to spread it over",
+                     STV_REPORT_SHARED);
+    else if (ngroups == 1)
+      stv_buf_printf(b, ", all charged to the only group, %s", r->rows[0].group);
+    else
+      stv_buf_printf(b, ", spread %s over %zu groups",
+                     r->opts.shared_mode == STV_SHARED_PROPORTIONAL ? "in proportion to cost" : "evenly",
+                     ngroups);
+    stv_buf_puts(b, ":");
+    for (i = 0; i < r->nshared_ns; i++) {
+      const struct stv_report_shared_ns *sn = &r->shared_ns[i];
+      stv_buf_printf(b, "%s namespace %s %s (", i ? "," : "", sn->ns, money(sn->cents, m2, sizeof(m2)));
+      if (pit)
+        stv_buf_printf(b, "%.0f pod%s", sn->pods, sn->pods == 1 ? "" : "s");
+      else
+        stv_buf_printf(b, "%.1f pods on average", sn->pods);
+      stv_buf_printf(b, "; requests %.3g cpu, %.3g GiB memory", h > 0 ? sn->cpu_req_core_h / h : 0,
+                     h > 0 ? sn->ram_req_gib_h / h : 0);
+      if (sn->gpu_h > 0) stv_buf_printf(b, ", %.3g GPU", h > 0 ? sn->gpu_h / h : 0);
+      stv_buf_puts(b, ")");
+    }
     if (t->overhead_cents > 0)
       stv_buf_printf(b, "%s fixed overhead %s", r->nshared_ns ? "," : "", money(t->overhead_cents, m3, sizeof(m3)));
     stv_buf_puts(b, "\n");
@@ -227,6 +247,21 @@ int stv_report_render_table(const struct stv_report *r, struct stv_buf *b, struc
       stv_buf_printf(b, "  %s (%s): %s\n", r->unpriced[i].node,
                      r->unpriced[i].instance_type ? r->unpriced[i].instance_type : "no type", r->unpriced[i].reason);
     if (r->nunpriced > 50) stv_buf_printf(b, "  ... and %zu more (see --output json)\n", r->nunpriced - 50);
+  }
+  if (r->ndefault_priced > 0) {
+    stv_buf_printf(
+        b,
+        "\nNodes priced at the default rates (%zu; per vCPU-hour %g, per GiB-hour %g, per GPU-hour %g; "
+        "spot %g and %g), as no override or catalogue offering prices them:\n",
+        r->ndefault_priced, r->opts.default_cpu, r->opts.default_ram, r->opts.default_gpu,
+        r->opts.default_spot_cpu, r->opts.default_spot_ram);
+    for (i = 0; i < r->ndefault_priced && i < 50; i++) {
+      const struct stv_report_default_priced *d = &r->default_priced[i];
+      stv_buf_printf(b, "  %s (%s, %s): %.4f/h: %s\n", d->node,
+                     d->instance_type ? d->instance_type : "no type", d->capacity_type, d->hourly, d->reason);
+    }
+    if (r->ndefault_priced > 50)
+      stv_buf_printf(b, "  ... and %zu more (see --output json)\n", r->ndefault_priced - 50);
   }
   if (r->nnotes > 0) {
     stv_buf_puts(b, "\nNotes:\n");
@@ -296,7 +331,7 @@ int stv_report_render_csv(const struct stv_report *r, struct stv_buf *b, struct 
   for (i = 0; i < r->nrows; i++) {
     const struct stv_report_row *x = &r->rows[i];
     csv_field(b, x->group);
-    stv_buf_printf(b, ",%.2f,%s,%s,%s,%s,%s,", x->pods, money(x->cpu_cents, m1, sizeof(m1)),
+    stv_buf_printf(b, ",%.*f,%s,%s,%s,%s,%s,", pit ? 0 : 2, x->pods, money(x->cpu_cents, m1, sizeof(m1)),
                    money(x->ram_cents, m2, sizeof(m2)), money(x->gpu_cents, m3, sizeof(m3)),
                    money(x->shared_cents, m4, sizeof(m4)), money(x->total_cents, m5, sizeof(m5)));
     if (pit)
@@ -391,6 +426,14 @@ int stv_report_render_json(const struct stv_report *r, struct stv_buf *b, struct
     jstr(b, "namespace", r->shared_ns[i].ns);
     stv_buf_puts(b, ", ");
     jmoney(b, "cost", r->shared_ns[i].cents);
+    stv_buf_puts(b, ", ");
+    jnum(b, "pods", r->shared_ns[i].pods);
+    stv_buf_puts(b, ", ");
+    jnum(b, "cpu_request_core_hours", r->shared_ns[i].cpu_req_core_h);
+    stv_buf_puts(b, ", ");
+    jnum(b, "ram_request_gib_hours", r->shared_ns[i].ram_req_gib_h);
+    stv_buf_puts(b, ", ");
+    jnum(b, "gpu_hours", r->shared_ns[i].gpu_h);
     stv_buf_puts(b, "}");
   }
   stv_buf_puts(b, "]},\n  \"totals\": {");
@@ -492,6 +535,41 @@ int stv_report_render_json(const struct stv_report *r, struct stv_buf *b, struct
     stv_buf_printf(b, ", \"pods\": %zu}", u->pods);
   }
   stv_buf_puts(b, r->nunpriced ? "\n  ],\n" : "],\n");
+  stv_buf_puts(b, "  \"default_priced_nodes\": [");
+  for (i = 0; i < r->ndefault_priced; i++) {
+    const struct stv_report_default_priced *d = &r->default_priced[i];
+    stv_buf_puts(b, i ? ",\n    {" : "\n    {");
+    jstr(b, "node", d->node);
+    stv_buf_puts(b, ", ");
+    jstr(b, "instance_type", d->instance_type);
+    stv_buf_puts(b, ", ");
+    jstr(b, "capacity_type", d->capacity_type);
+    stv_buf_puts(b, ", ");
+    jstr(b, "reason", d->reason);
+    stv_buf_puts(b, ", ");
+    jnum(b, "hourly_cost", d->hourly);
+    stv_buf_puts(b, ", ");
+    jnum(b, "hours", d->hours);
+    stv_buf_puts(b, ", ");
+    jnum(b, "cost", d->cost);
+    stv_buf_puts(b, "}");
+  }
+  stv_buf_puts(b, r->ndefault_priced ? "\n  ],\n" : "],\n");
+  if (r->opts.default_rates) {
+    stv_buf_puts(b, "  \"default_prices\": {");
+    jnum(b, "cpu", r->opts.default_cpu);
+    stv_buf_puts(b, ", ");
+    jnum(b, "ram_gib", r->opts.default_ram);
+    stv_buf_puts(b, ", ");
+    jnum(b, "gpu", r->opts.default_gpu);
+    stv_buf_puts(b, ", ");
+    jnum(b, "spot_cpu", r->opts.default_spot_cpu);
+    stv_buf_puts(b, ", ");
+    jnum(b, "spot_ram_gib", r->opts.default_spot_ram);
+    stv_buf_puts(b, "},\n");
+  } else {
+    stv_buf_puts(b, "  \"default_prices\": null,\n");
+  }
   stv_buf_puts(b, "  \"notes\": [");
   for (i = 0; i < r->nnotes; i++) {
     stv_buf_puts(b, i ? ",\n    " : "\n    ");

@@ -1021,3 +1021,25 @@ TEST(should_return_enomem_cleanly_when_any_allocation_fails) {
   stv_catalog_close(&c);
   cJSON_InitHooks(NULL);
 }
+
+TEST(should_tell_yaml_from_broken_json) {
+  static const char *const yaml[] = {
+      "kind: Catalog\n",    "# prices\nprovider: aws\n",         "---\nprovider: aws\n", "%YAML 1.2\n---\n",
+      "- name: m5.large\n", "\xef\xbb\xbf\n\"provider\": aws\n", "# only a comment\n"};
+  static const char *const not_yaml[] = {
+      "{\"provider\": \"aws\",", "[1, 2", "  {\n  provider: aws\n}", "", "  \n", "garbage",
+      "{\"a\": \"b: c\"}",       "12:30"};
+  size_t i;
+  for (i = 0; i < sizeof(yaml) / sizeof(yaml[0]); i++)
+    CHECK(stv_text_looks_like_yaml(yaml[i], strlen(yaml[i])));
+  for (i = 0; i < sizeof(not_yaml) / sizeof(not_yaml[0]); i++)
+    CHECK(!stv_text_looks_like_yaml(not_yaml[i], strlen(not_yaml[i])));
+}
+
+TEST(should_say_a_yaml_catalogue_must_be_json) {
+  struct stv_catalog c;
+  struct stv_err err = {0, ""};
+  const char *text = "provider: aws\nregion: us-east-1\ninstance_types: []\n";
+  CHECK_EQ_INT(stv_catalog_load_json(&c, "prices.yaml", text, strlen(text), &err), STV_EPARSE);
+  CHECK_STR_CONTAINS(err.msg, "prices.yaml: looks like YAML; this file must be JSON");
+}

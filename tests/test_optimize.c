@@ -334,3 +334,41 @@ STV_TEST_FX(should_return_enomem_cleanly_when_any_allocation_fails) {
   CHECK(ok_run >= 64);
   CHECK(nfail > 100);
 }
+
+/* Five pods of 600m that only fit one to a 1000m bin: the resource bound is 3 bins, the packing bound 5. */
+static int big_pods(struct stv_test_fx *fx) {
+  int rc =
+      stv_test_pod(&fx->s, &(struct stv_test_pod_opts){.name = "big", .cpu_m = 600, .mem_mi = 1, .count = 5});
+  if (rc < 0) return rc;
+  return stv_test_fx_template(
+      fx,
+      &(struct stv_test_tmpl_opts){
+          .instance_type = "bin", .zone = "z1", .price = 1.0, .cpu_m = 1000, .mem_mi = 1 << 20, .pods = 100});
+}
+
+STV_TEST_FX(should_say_the_bound_is_the_packing_bound_when_the_optimizer_proves_it) {
+  CHECK(big_pods(fx) >= 0);
+  CHECK_EQ_INT(optimize(fx, 5, NULL), 0);
+  CHECK_EQ_INT((int)fx->plan.nnew, 5);
+  CHECK(fx->plan.has_lower_bound && fx->plan.lower_bound > 4.99);
+  CHECK_EQ_INT(fx->plan.lower_bound_kind, STV_BOUND_PATTERNS);
+}
+
+STV_TEST_FX(should_say_the_bound_is_the_resource_bound_without_the_optimizer) {
+  CHECK(big_pods(fx) >= 0);
+  CHECK_EQ_INT(optimize(fx, 0, NULL), 0);
+  CHECK_EQ_INT((int)fx->plan.nnew, 5);
+  CHECK(fx->plan.has_lower_bound && fx->plan.lower_bound > 2.99 && fx->plan.lower_bound < 3.01);
+  CHECK_EQ_INT(fx->plan.lower_bound_kind, STV_BOUND_RESOURCES);
+}
+
+STV_TEST_FX(should_say_the_bound_is_the_resource_bound_when_existing_room_is_in_play) {
+  CHECK(big_pods(fx) >= 0);
+  /* Room for one pod on an existing node: the optimizer's bound no longer speaks for the whole problem. */
+  CHECK(stv_test_node(&fx->s, &(struct stv_test_node_opts){.name = "n1", .cpu_m = 1000, .mem_mi = 1 << 20}) >=
+        0);
+  CHECK_EQ_INT(optimize(fx, 5, NULL), 0);
+  CHECK_EQ_INT((int)fx->plan.nnew, 4);
+  CHECK(fx->plan.has_lower_bound && fx->plan.lower_bound < 4.0);
+  CHECK_EQ_INT(fx->plan.lower_bound_kind, STV_BOUND_RESOURCES);
+}

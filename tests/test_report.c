@@ -407,6 +407,75 @@ TEST(should_refuse_to_report_when_no_node_can_be_priced_or_no_step_was_added) {
   stv_catalog_close(&cat);
 }
 
+TEST(should_price_nodes_nothing_else_prices_at_the_default_rates_and_list_them) {
+  struct stv_catalog cat;
+  struct stv_report r;
+  struct stv_err err;
+  struct stv_report_opts o;
+  struct stv_cost_node n[4];
+  struct stv_cost_pod p[2];
+  struct stv_cost_step s;
+  size_t i;
+  int note = 0;
+  CHECK_EQ_INT(load_catalog(&cat), 0);
+  o = easy_opts(&cat);
+  o.default_rates = 1;
+  o.default_cpu = 0.03;
+  o.default_ram = 0.005;
+  o.default_gpu = 1.0;
+  o.default_spot_cpu = 0.01;
+  o.default_spot_ram = 0.001;
+  CHECK_EQ_INT(stv_report_init(&r, &o, &err), 0);
+  n[0] = node("kind-control-plane", NULL, NULL, NULL, 4, 8, 0); /* 4 x 0.03 + 8 x 0.005 = 0.16 */
+  n[1] = node("n-unknown", "x.huge", "z1", "spot", 2, 16, 0);   /* spot: 2 x 0.01 + 16 x 0.001 = 0.036 */
+  n[2] = node("n-gpu", "x.gpu", "z1", "on-demand", 8, 32, 2);   /* 0.24 + 0.16 + 2 = 2.40 */
+  n[3] = node("plain", "m.large", "z1", NULL, 2, 8, 0);         /* the catalogue's on-demand: 0.20 */
+  p[0] = pod("a", "web", "kind-control-plane", 2, 4);           /* half of 0.16: cpu 0.06 + ram 0.02 */
+  p[1] = pod("b", "job", "n-gpu", 1, 1);
+  p[1].gpu_req = 1;
+  s = step_of(10, n, 4, p, 2);
+  CHECK_EQ_INT(stv_report_add_step(&r, &s, &err), 0);
+  CHECK_EQ_INT(stv_report_finish(&r, &err), 0);
+  CHECK(r.complete);
+  CHECK_EQ_INT(r.nunpriced, 0);
+  CHECK_EQ_INT(r.ndefault_priced, 3);
+  CHECK(strcmp(r.default_priced[0].node, "kind-control-plane") == 0);
+  CHECK(r.default_priced[0].instance_type == NULL);
+  CHECK_STR_CONTAINS(r.default_priced[0].reason, "no instance type");
+  CHECK_NEAR(r.default_priced[0].hourly, 0.16, 1e-12);
+  CHECK_NEAR(r.default_priced[0].hours, 10, 1e-12);
+  CHECK_NEAR(r.default_priced[0].cost, 1.6, 1e-12);
+  CHECK(strcmp(r.default_priced[1].capacity_type, "spot") == 0);
+  CHECK_STR_CONTAINS(r.default_priced[1].reason, "x.huge is not in the catalogue");
+  CHECK_NEAR(r.default_priced[1].hourly, 0.036, 1e-12);
+  CHECK_NEAR(r.default_priced[2].hourly, 2.40, 1e-12);
+  CHECK_NEAR(r.totals.node_cost, (0.16 + 0.036 + 2.40 + 0.20) * 10, 1e-9);
+  /* At the default rates the split follows the rates, not the ratios. */
+  CHECK_NEAR(row_of(&r, "a")->cpu_cost, 0.06 * 10, 1e-9);
+  CHECK_NEAR(row_of(&r, "a")->ram_cost, 0.02 * 10, 1e-9);
+  CHECK_NEAR(row_of(&r, "b")->gpu_cost, 1.0 * 10, 1e-9);
+  for (i = 0; i < r.nnotes; i++) note |= strstr(r.notes[i], "3 nodes priced at the default rates") != NULL;
+  CHECK(note);
+  CHECK(reconciles(&r));
+  stv_report_close(&r);
+  stv_catalog_close(&cat);
+}
+
+TEST(should_refuse_negative_default_rates) {
+  struct stv_catalog cat;
+  struct stv_report r;
+  struct stv_err err;
+  struct stv_report_opts o;
+  CHECK_EQ_INT(load_catalog(&cat), 0);
+  o = easy_opts(&cat);
+  o.default_rates = 1;
+  o.default_ram = -0.1;
+  CHECK_EQ_INT(stv_report_init(&r, &o, &err), STV_EINVAL);
+  CHECK_STR_CONTAINS(err.msg, "default ram price");
+  stv_report_close(&r);
+  stv_catalog_close(&cat);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Shared cost                                                            */
 

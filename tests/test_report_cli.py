@@ -206,7 +206,8 @@ def main(argv):
     snap = c.write("snap.json", snapshot())
     met = c.write("usage.json", metrics())
     cfg = c.write("config.json", CONFIG)
-    base = ["report", "--snapshot", snap, "--catalog", cat, "--config", cfg]
+    # The hand computations below take n3 (x.unknown) as unpriced: no default prices.
+    base = ["report", "--snapshot", snap, "--catalog", cat, "--config", cfg, "--no-default-prices"]
 
     def json_report(*extra):
         out, err = c.ok(base + ["--output", "json"] + list(extra))
@@ -307,7 +308,8 @@ def main(argv):
         s = snapshot()
         s["items"][0] = node("n1", "m.large", provider_id="aws:///z1/i-1")
         snap2 = c.write("snap-pid.json", s)
-        out, _ = c.ok(["report", "--snapshot", snap2, "--catalog", cat, "--config", cfg3, "-o", "json"])
+        out, _ = c.ok(["report", "--snapshot", snap2, "--catalog", cat, "--config", cfg3, "-o", "json",
+                       "--no-default-prices"])
         doc = json.loads(out)
         near(doc["totals"]["hourly"]["node_cost"], 0.08 + 0.08, 1e-9, "spot by provider id")
     t.run("price overrides and capacity types by provider id", overrides)
@@ -419,7 +421,8 @@ def main(argv):
                        ["snap-bad-qty.json: items[4] Pod team-a/web-5d8f9c7b6d-aaaaa", "requests.cpu"], 2)
         s = {"apiVersion": "v1", "kind": "List", "items": [node("n3", "x.unknown")]}
         path = c.write("snap-unpriced.json", s)
-        c.expect_error(["report", "--snapshot", path, "--catalog", cat], ["no node could be priced", "n3"])
+        c.expect_error(["report", "--snapshot", path, "--catalog", cat, "--no-default-prices"],
+                       ["no node could be priced", "n3", "default rates"])
         path = c.write("snap-empty.json", {"apiVersion": "v1", "kind": "List", "items": []})
         c.expect_error(["report", "--snapshot", path, "--catalog", cat], ["no data"])
     t.run("bad snapshots: missing node, bad quantity, nothing priceable, empty", bad_snapshot)
