@@ -223,7 +223,7 @@ def cli_tests(t, cli):
         pkgs = set()
         for m in re.finditer(r"^test_packages\+?=\(([^)]*)\)", dev, re.M):
             pkgs.update(m.group(1).split())
-        assert pkgs == {"valgrind", "chromium", "prometheus"}, pkgs
+        assert {"valgrind", "chromium", "prometheus"} <= pkgs, pkgs
         with open(os.path.join(ROOT, "README.md")) as f:
             readme = f.read()
         part = readme[readme.index("the test command installs"):]
