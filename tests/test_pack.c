@@ -1113,7 +1113,9 @@ STV_TEST_FX(should_honour_the_node_affinity_policy_of_a_zone_spread) {
   int a, b;
   /* Two namespaces, so the two groups do not count each other. Honor:
    * us-east-1b is no domain of a pod that may not go there, so all four
-   * share us-east-1a. Ignore: us-east-1b counts, empty, so only one. */
+   * share us-east-1a. Ignore: the node in us-east-1b counts, empty, so
+   * only one. */
+  CHECK(add_node(fx, "ip-10-0-2-9", "m5.large", "us-east-1b") == 0);
   CHECK((a = POD(.ns = "shop", .name = "web", .cpu_m = 500, .mem_mi = 512, .labels = {{"app", "web"}},
                  .node_selector = {{STV_TEST_ZONE_KEY, "us-east-1a"}}, .spread = &honor, .nspread = 1,
                  .count = 4)) >= 0);
