@@ -224,6 +224,7 @@ static int spread_counts(const struct stv_test_fx *fx, const struct stv_spread *
                          uint32_t b) {
   const struct stv_class *kb = class_of(fx, b);
   if (sp->match_none || strcmp(owner->ns, kb->ns) != 0) return 0;
+  if (sp->sel.n == 0) return 0; /* kube-scheduler counts no pods for an empty selector */
   return stv_selector_matches(&sp->sel, &kb->labels);
 }
 
@@ -1568,4 +1569,61 @@ STV_TEST_FX(should_return_enomem_cleanly_when_any_allocation_fails) {
     if (rc != 0) fprintf(stderr, "  random problem of seed %llu\n", (unsigned long long)seeds[i]);
     CHECK_EQ_INT(rc, 0);
   }
+}
+
+STV_TEST_FX(should_count_no_pods_for_an_empty_spread_selector) {
+  struct stv_spread sp = {1, STV_TEST_ZONE_KEY, 1, {0, NULL}, 0, 0, 1, 0};
+  int web;
+  /* Full nodes in us-east-1b and c; new nodes only in us-east-1a. An empty
+   * selector counts nothing (kube-scheduler), so all four share 1a. */
+  CHECK(NODE(.name = "b-full", .cpu_m = 100, .mem_mi = 128, .zone = "us-east-1b") == 0);
+  CHECK(NODE(.name = "c-full", .cpu_m = 100, .mem_mi = 128, .zone = "us-east-1c") >= 0);
+  CHECK((web = POD(.name = "web", .cpu_m = 500, .mem_mi = 512, .labels = {{"app", "web"}}, .spread = &sp,
+                   .nspread = 1, .count = 4)) >= 0);
+  CHECK(add_type(fx, "m5.large", "us-east-1a", -1) >= 0);
+  SOLVE();
+  CHECK_EQ_INT(placed_in_zone(fx, web, 4, "us-east-1a"), 4);
+  CHECK_EQ_INT(fx->plan.nunsched, 0);
+}
+
+STV_TEST_FX(should_hold_the_minimum_at_zero_with_a_selector_and_full_zones) {
+  int web;
+  CHECK(NODE(.name = "b-full", .cpu_m = 100, .mem_mi = 128, .zone = "us-east-1b") == 0);
+  CHECK(NODE(.name = "c-full", .cpu_m = 100, .mem_mi = 128, .zone = "us-east-1c") >= 0);
+  CHECK((web = POD(.name = "web", .cpu_m = 500, .mem_mi = 512, .labels = {{"app", "web"}}, .spread_zone = 1,
+                   .count = 4)) >= 0);
+  CHECK(add_type(fx, "m5.large", "us-east-1a", -1) >= 0);
+  SOLVE();
+  CHECK_EQ_INT(placed_in_zone(fx, web, 4, "us-east-1a"), 1);
+  CHECK_EQ_INT(fx->plan.nunsched, 3);
+}
+
+STV_TEST_FX(should_place_no_zone_spread_pod_on_a_node_without_the_zone_label) {
+  int web, i;
+  CHECK(NODE(.name = "unlabelled", .cpu_m = 8000, .mem_mi = 16384) == 0);
+  CHECK((web = POD(.name = "web", .cpu_m = 500, .mem_mi = 512, .labels = {{"app", "web"}}, .spread_zone = 1,
+                   .count = 2)) >= 0);
+  CHECK(add_type(fx, "m5.large", "us-east-1a", -1) >= 0);
+  SOLVE();
+  CHECK_EQ_INT(fx->plan.nunsched, 0);
+  for (i = web; i < web + 2; i++) {
+    long n = stv_test_node_of(&fx->plan, (uint32_t)i);
+    CHECK(n >= 0);
+    CHECK(fx->plan.nodes[n].existing < 0);
+  }
+}
+
+STV_TEST_FX(should_not_count_a_template_zone_the_pod_cannot_use_as_a_domain) {
+  int big;
+  /* Only us-east-1a and b offer a type the 3-cpu pods fit; us-east-1c's
+   * small type does not make it a domain, so all four are placed. */
+  CHECK((big = POD(.name = "big", .cpu_m = 3000, .mem_mi = 2048, .labels = {{"app", "big"}}, .spread_zone = 1,
+                   .count = 4)) >= 0);
+  CHECK(add_type(fx, "m5.xlarge", "us-east-1a", -1) >= 0);
+  CHECK(add_type(fx, "m5.xlarge", "us-east-1b", -1) >= 0);
+  CHECK(add_type(fx, "c5.large", "us-east-1c", -1) >= 0);
+  SOLVE();
+  CHECK_EQ_INT(fx->plan.nunsched, 0);
+  CHECK_EQ_INT(placed_in_zone(fx, big, 4, "us-east-1a"), 2);
+  CHECK_EQ_INT(placed_in_zone(fx, big, 4, "us-east-1b"), 2);
 }
