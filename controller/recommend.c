@@ -878,6 +878,16 @@ int stv_cmd_recommend(int argc, char **argv) {
     stv_snapshot_read_stats_format(&r.stats, note, sizeof(note));
     if (note[0]) fprintf(stderr, "stevedore recommend: note: %s\n", note);
     note_empty_pools(&r, &cfg);
+    if (r.have_repack && r.repack.system_pods_kept > 0)
+      fprintf(stderr,
+              "stevedore recommend: note: %zu system pod%s (system-critical priority or kube-system "
+              "controllers) keep their nodes; --repack-system-pods lets the repack move them\n",
+              r.repack.system_pods_kept, r.repack.system_pods_kept == 1 ? "" : "s");
+    if (r.have_repack && r.repack.preferences_kept > 0)
+      fprintf(stderr,
+              "stevedore recommend: note: %zu moved pod%s keep their preferred zone spread or zone "
+              "anti-affinity as required rules (docs/repack.md, \"Preferences\")\n",
+              r.repack.preferences_kept, r.repack.preferences_kept == 1 ? "" : "s");
     if (r.have_plan && r.plan.spot_limits_broken)
       fprintf(stderr, "stevedore recommend: note: no plan keeps the spot limits (--spot-max-share, "
                       "--spot-max-pool-fraction) with the allowed capacity types; this one places what it can "

@@ -321,6 +321,14 @@ def main(argv):
     t.run("EKS repack: coredns and kube-system controllers kept, web still spread 2/2/2 over zones",
           eks_default)
 
+    def eks_notes():
+        rc, out, err = cli.run(["recommend", "--snapshot", EKS, "--catalog", CAT3, "--mode", "repack",
+                                "--time-limit", "1", "--output", "json"])
+        assert rc == 0, err
+        assert "note: 5 system pods" in err and "--repack-system-pods" in err, err
+        assert "note: 4 moved pods keep their preferred zone" in err, err
+    t.run("EKS repack: notes on stderr name the kept system pods and the kept preferences", eks_notes)
+
     def eks_system_pods():
         p = repack(["--repack-system-pods"], system_pods=True)
         rp = p["repack"]
