@@ -443,7 +443,8 @@ static int zone_key(const char *k) {
 
 /* Whether preferred anti-affinity term t of class c spreads c's own replicas within c's namespace. */
 static int term_spreads_self(const struct stv_pod_term *t, const struct stv_class *c) {
-  if (t->match_none || t->has_ns_sel) return 0;
+  /* An empty selector would count nothing as a spread: it stays anti-affinity. */
+  if (t->match_none || t->has_ns_sel || t->sel.n == 0) return 0;
   if (t->nns > 1 || (t->nns == 1 && strcmp(t->namespaces[0], c->ns) != 0)) return 0;
   return stv_selector_matches(&t->sel, &c->labels);
 }

@@ -292,8 +292,8 @@ int stv_snapshot_set_nodes(struct stv_snapshot *s, const struct stv_node *nodes,
  * promote). Promoted are a ScheduleAnyway topology spread constraint on
  * topology.kubernetes.io/zone (or the beta key), which becomes
  * DoNotSchedule with the same maxSkew, and a preferred pod anti-affinity
- * term on the zone key: one that selects the pod itself and reaches only
- * its namespace becomes a DoNotSchedule zone spread with maxSkew 1 over
+ * term on the zone key: one whose non-empty selector selects the pod itself
+ * and that reaches only its namespace becomes a DoNotSchedule zone spread with maxSkew 1 over
  * the same selector (no two replicas in a zone while there are no more of
  * them than zones, an even spread beyond), any other a required
  * anti-affinity term. Hostname-level preferences stay preferences. The

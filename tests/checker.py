@@ -1550,7 +1550,8 @@ def promote_zone_preferences(p):
         sel = _merged_term_selector(t, p)
         nss = t.get("namespaces") or []
         own_ns = t.get("namespaceSelector") is None and all(x == p.ns for x in nss)
-        if sel is not None and own_ns and label_selector_matches(sel, p.labels):
+        nonempty = sel is not None and bool(sel.get("matchLabels") or sel.get("matchExpressions"))
+        if nonempty and own_ns and label_selector_matches(sel, p.labels):
             p.spread.append({"maxSkew": 1, "topologyKey": t["topologyKey"],
                              "whenUnsatisfiable": "DoNotSchedule", "labelSelector": sel})
         else:
