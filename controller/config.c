@@ -632,7 +632,8 @@ static int read_repack(struct walk *w, const yaml_node_t *n, const struct kpath 
 }
 
 static int read_top(struct walk *w, const yaml_node_t *root) {
-  static const char *const names[] = {"capacityTypes", "timeLimit", "spot", "nodePools", "headroom", "repack"};
+  static const char *const names[] = {"capacityTypes", "timeLimit", "spot",
+                                      "nodePools",     "headroom",  "repack"};
   const yaml_node_t *v[6];
   struct kpath pk[6];
   int rc, i;

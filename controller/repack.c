@@ -56,7 +56,8 @@ static const char *system_reason(const struct stv_pod *p, char *buf, size_t size
     return buf;
   }
   if (p->has_priority && p->priority >= 2000000000) {
-    snprintf(buf, size, "priority %d, a system-critical one (--repack-system-pods moves it)", (int)p->priority);
+    snprintf(buf, size, "priority %d, a system-critical one (--repack-system-pods moves it)",
+             (int)p->priority);
     return buf;
   }
   if (p->owner_kind != NULL && strcmp(p->ns, "kube-system") == 0) {

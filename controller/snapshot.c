@@ -977,8 +977,7 @@ static int read_owner(struct rd *r, const cJSON *meta, struct stv_pod *pod, stru
  * as the API server checks; it is not kept.
  */
 static int read_preferred_terms(struct rd *r, const cJSON *arr, const struct jpath *p,
-                                const struct stv_labels *self, uint32_t *n,
-                                struct stv_pod_term **out) {
+                                const struct stv_labels *self, uint32_t *n, struct stv_pod_term **out) {
   const cJSON *w;
   long i = 0;
   *n = 0;
@@ -1057,8 +1056,7 @@ static int read_constraints(struct rd *r, const cJSON *spec, struct stv_class *c
     const cJSON *anp;
     rc = get(r, an, "preferredDuringSchedulingIgnoredDuringExecution", &pan, JT_ARRAY, &anp);
     if (rc != 0) return rc;
-    if ((rc = read_preferred_terms(r, anp, &panp, &c->labels, &c->npanti, &c->panti)) != 0)
-      return rc;
+    if ((rc = read_preferred_terms(r, anp, &panp, &c->labels, &c->npanti, &c->panti)) != 0) return rc;
   }
   if ((rc = get(r, spec, "tolerations", &P_SPEC, JT_ARRAY, &tols)) != 0) return rc;
   if ((rc = read_tolerations(r, tols, &ptol, &c->ntol, &c->tol)) != 0) return rc;

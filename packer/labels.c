@@ -197,7 +197,8 @@ int stv_class_fits_node(const struct stv_class *c, const struct stv_node_view *v
     const char *key = c->spread[i].topology_key;
     if (!c->spread[i].do_not_schedule || stv_labels_get(v->labels, key) != NULL) continue;
     if (v->name == NULL && strcmp(key, "kubernetes.io/hostname") == 0) continue;
-    why_set(why, whysize, "node has no label %s, the topologyKey of a DoNotSchedule topology spread constraint%s", key, "");
+    why_set(why, whysize,
+            "node has no label %s, the topologyKey of a DoNotSchedule topology spread constraint%s", key, "");
     return 0;
   }
   return 1;

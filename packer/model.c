@@ -438,7 +438,8 @@ int stv_term_covers_ns(const struct stv_snapshot *s, const struct stv_pod_term *
 /* Preferences made rules (the what-if repack)                            */
 
 static int zone_key(const char *k) {
-  return strcmp(k, "topology.kubernetes.io/zone") == 0 || strcmp(k, "failure-domain.beta.kubernetes.io/zone") == 0;
+  return strcmp(k, "topology.kubernetes.io/zone") == 0 ||
+         strcmp(k, "failure-domain.beta.kubernetes.io/zone") == 0;
 }
 
 /* Whether preferred anti-affinity term t of class c spreads c's own replicas within c's namespace. */

@@ -184,7 +184,7 @@ TEST(should_keep_the_node_of_a_bare_pod_and_report_an_unpriced_node) {
 #define SYSTEM_POD(name, node)                                                                         \
   "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"" name "\",\"namespace\":\"kube-system\",\"labels\":"    \
   "{\"k8s-app\":\"kube-dns\"},\"ownerReferences\":[{\"kind\":\"ReplicaSet\",\"name\":\"coredns-1\","   \
-  "\"uid\":\"u2\",\"controller\":true}]},\"spec\":{\"nodeName\":\"" node "\",\"priorityClassName\":"  \
+  "\"uid\":\"u2\",\"controller\":true}]},\"spec\":{\"nodeName\":\"" node "\",\"priorityClassName\":"   \
   "\"system-cluster-critical\",\"priority\":2000000000,\"containers\":[{\"name\":\"c\",\"resources\":" \
   "{\"requests\":{\"cpu\":\"100m\",\"memory\":\"70Mi\"}}}]},\"status\":{\"phase\":\"Running\"}}"
 
