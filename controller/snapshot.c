@@ -1009,6 +1009,11 @@ static int read_preferred_terms(struct rd *r, const cJSON *arr, const struct jpa
     }
     rc = read_pod_terms(r, one, &pt, self, &k, &got);
     cJSON_Delete(one);
+    if (rc != 0 && r->err != NULL) {
+      /* The one-element array's "[0]" is no part of the field's real path. */
+      char *at = strstr(r->err->msg, "podAffinityTerm[0]");
+      if (at != NULL) memmove(at + 15, at + 18, strlen(at + 18) + 1);
+    }
     if (rc != 0) return rc;
     (*out)[(*n)++] = got[0];
   }

@@ -135,6 +135,27 @@ def main(argv):
         assert out == "", out
     t.run("minDomains with ScheduleAnyway is refused as the API server refuses it", min_domains_schedule_anyway)
 
+    def preferred_anti_affinity_errors():
+        base = pod("dns-1", ns="kube-system")
+        terms = [{"weight": 100, "podAffinityTerm": {"labelSelector": {"matchLabels": {"app": "web"}},
+                                                      "topologyKey": ZONE}},
+                 {"weight": 0, "podAffinityTerm": {"topologyKey": ZONE}}]
+        base["spec"]["affinity"] = {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": terms}}
+        path = cli.write("w0.json", snapshot([base]))
+        rc, out, err = cli.run(["recommend", "--snapshot", path, "--catalog", CAT3])
+        assert rc == 2 and out == "", (rc, err)
+        assert ("Pod kube-system/dns-1: spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution"
+                "[1].weight: 0 is out of range (1 to 100)") in err, err
+        terms[1] = {"weight": 5, "podAffinityTerm": {"labelSelector": {"matchExpressions": [
+            {"key": "app", "operator": "Bogus"}]}, "topologyKey": ZONE}}
+        path = cli.write("w1.json", snapshot([base]))
+        rc, out, err = cli.run(["recommend", "--snapshot", path, "--catalog", CAT3])
+        assert rc == 2 and out == "", (rc, err)
+        assert ("preferredDuringSchedulingIgnoredDuringExecution[1].podAffinityTerm.labelSelector"
+                ".matchExpressions[0].operator") in err, err
+    t.run("preferred pod anti-affinity is read: a bad weight or selector names its field",
+          preferred_anti_affinity_errors)
+
     # ---- matchLabelKeys
     def match_label_keys(with_keys):
         items = [node("old-a", Z[0], cpu="2", mem="4Gi"), node("b-full", Z[1], cpu="100m", mem="256Mi"),
