@@ -1291,28 +1291,30 @@ TEST(should_return_enomem_cleanly_from_add_item) {
 }
 
 TEST(should_refuse_min_domains_on_a_schedule_anyway_constraint) {
-  CHECK(fails_with(POD("{'topologySpreadConstraints':[{'maxSkew':1,'topologyKey':'zone',"
-                       "'whenUnsatisfiable':'ScheduleAnyway','minDomains':2}],'containers':[]}"),
-                   STV_EINVAL,
-                   "Pod team-a/web-5: spec.topologySpreadConstraints[0].minDomains: set with whenUnsatisfiable "
-                   "ScheduleAnyway; the API server accepts minDomains only with DoNotSchedule (remove minDomains "
-                   "or make the constraint DoNotSchedule)"));
+  CHECK(fails_with(
+      POD("{'topologySpreadConstraints':[{'maxSkew':1,'topologyKey':'zone',"
+          "'whenUnsatisfiable':'ScheduleAnyway','minDomains':2}],'containers':[]}"),
+      STV_EINVAL,
+      "Pod team-a/web-5: spec.topologySpreadConstraints[0].minDomains: set with whenUnsatisfiable "
+      "ScheduleAnyway; the API server accepts minDomains only with DoNotSchedule (remove minDomains "
+      "or make the constraint DoNotSchedule)"));
 }
 
 TEST(should_read_preferred_pod_anti_affinity_and_priority) {
   struct stv_snapshot s;
   struct stv_err err = {0, ""};
   const struct stv_class *c;
-  CHECK_EQ_INT(one(&s,
-                   POD_META("'labels':{'app':'web','pod-template-hash':'h1'}",
-                            "{'priorityClassName':'system-cluster-critical','priority':2000000000,"
-                            "'affinity':{'podAntiAffinity':{'preferredDuringSchedulingIgnoredDuringExecution':["
-                            "{'weight':100,'podAffinityTerm':{'labelSelector':{'matchLabels':{'app':'web'}},"
-                            "'matchLabelKeys':['pod-template-hash'],'topologyKey':'topology.kubernetes.io/zone'}},"
-                            "{'weight':1,'podAffinityTerm':{'topologyKey':'kubernetes.io/hostname'}}]}},"
-                            "'containers':[]}"),
-                   &err),
-               0);
+  CHECK_EQ_INT(
+      one(&s,
+          POD_META("'labels':{'app':'web','pod-template-hash':'h1'}",
+                   "{'priorityClassName':'system-cluster-critical','priority':2000000000,"
+                   "'affinity':{'podAntiAffinity':{'preferredDuringSchedulingIgnoredDuringExecution':["
+                   "{'weight':100,'podAffinityTerm':{'labelSelector':{'matchLabels':{'app':'web'}},"
+                   "'matchLabelKeys':['pod-template-hash'],'topologyKey':'topology.kubernetes.io/zone'}},"
+                   "{'weight':1,'podAffinityTerm':{'topologyKey':'kubernetes.io/hostname'}}]}},"
+                   "'containers':[]}"),
+          &err),
+      0);
   c = cls_of(&s, 0);
   CHECK_EQ_INT(c->nanti, 0);
   CHECK_EQ_INT(c->npanti, 2);
@@ -1323,16 +1325,18 @@ TEST(should_read_preferred_pod_anti_affinity_and_priority) {
   CHECK_EQ_INT(s.pods[0].has_priority, 1);
   CHECK_EQ_INT(s.pods[0].priority, 2000000000);
   stv_snapshot_close(&s);
-  CHECK(fails_with(POD("{'affinity':{'podAntiAffinity':{'preferredDuringSchedulingIgnoredDuringExecution':["
-                       "{'podAffinityTerm':{'topologyKey':'zone'}}]}},'containers':[]}"),
-                   STV_EPARSE,
-                   "Pod team-a/web-5: spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution"
-                   "[0].weight: missing"));
-  CHECK(fails_with(POD("{'affinity':{'podAntiAffinity':{'preferredDuringSchedulingIgnoredDuringExecution':["
-                       "{'weight':3}]}},'containers':[]}"),
-                   STV_EPARSE,
-                   "Pod team-a/web-5: spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution"
-                   "[0].podAffinityTerm: missing"));
+  CHECK(fails_with(
+      POD("{'affinity':{'podAntiAffinity':{'preferredDuringSchedulingIgnoredDuringExecution':["
+          "{'podAffinityTerm':{'topologyKey':'zone'}}]}},'containers':[]}"),
+      STV_EPARSE,
+      "Pod team-a/web-5: spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution"
+      "[0].weight: missing"));
+  CHECK(fails_with(
+      POD("{'affinity':{'podAntiAffinity':{'preferredDuringSchedulingIgnoredDuringExecution':["
+          "{'weight':3}]}},'containers':[]}"),
+      STV_EPARSE,
+      "Pod team-a/web-5: spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution"
+      "[0].podAffinityTerm: missing"));
   CHECK(fails_with(POD("{'priority':'high','containers':[]}"), STV_EPARSE,
                    "Pod team-a/web-5: spec.priority: not a number"));
 }
