@@ -324,8 +324,11 @@ static int check_rules(const struct stv_test_fx *fx, const struct where *w, char
             zel[nz] = 0;
             nz++;
           }
-          zcnt[z] += cnt[d];
-          if (spread_domain(fx, sp, ka, d)) zel[z] = 1;
+          /* Pods count only on nodes that are domains of the constraint. */
+          if (spread_domain(fx, sp, ka, d)) {
+            zcnt[z] += cnt[d];
+            zel[z] = 1;
+          }
         }
         here = -1;
         for (z = 0; z < nz; z++) {
@@ -1626,4 +1629,25 @@ STV_TEST_FX(should_not_count_a_template_zone_the_pod_cannot_use_as_a_domain) {
   CHECK_EQ_INT(fx->plan.nunsched, 0);
   CHECK_EQ_INT(placed_in_zone(fx, big, 4, "us-east-1a"), 2);
   CHECK_EQ_INT(placed_in_zone(fx, big, 4, "us-east-1b"), 2);
+}
+
+STV_TEST_FX(should_count_spread_pods_only_on_nodes_that_are_domains) {
+  int web;
+  /* Three web pods run in us-east-1a on a node the pending ones may not
+   * use: under nodeAffinityPolicy Honor they do not count, so the two
+   * pending pods take one zone each (us-east-1b has room for one only). */
+  CHECK(NODE(.name = "a-other", .cpu_m = 4000, .mem_mi = 8192, .zone = "us-east-1a",
+             .labels = {{"pool", "other"}}) >= 0);
+  CHECK(NODE(.name = "a-mine", .cpu_m = 4000, .mem_mi = 8192, .zone = "us-east-1a", .labels = {{"pool", "mine"}}) >=
+        0);
+  CHECK(NODE(.name = "b-mine", .cpu_m = 600, .mem_mi = 8192, .zone = "us-east-1b", .labels = {{"pool", "mine"}}) >=
+        0);
+  CHECK(POD(.name = "old", .cpu_m = 500, .mem_mi = 512, .labels = {{"app", "web"}}, .node_name = "a-other",
+            .phase = STV_PHASE_RUNNING, .count = 3) >= 0);
+  CHECK((web = POD(.name = "web", .cpu_m = 500, .mem_mi = 512, .labels = {{"app", "web"}},
+                   .node_selector = {{"pool", "mine"}}, .spread_zone = 1, .count = 2)) >= 0);
+  SOLVE();
+  CHECK_EQ_INT(fx->plan.nunsched, 0);
+  CHECK_EQ_INT(placed_in_zone(fx, web, 2, "us-east-1a"), 1);
+  CHECK_EQ_INT(placed_in_zone(fx, web, 2, "us-east-1b"), 1);
 }
