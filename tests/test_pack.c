@@ -1638,10 +1638,10 @@ STV_TEST_FX(should_count_spread_pods_only_on_nodes_that_are_domains) {
    * pending pods take one zone each (us-east-1b has room for one only). */
   CHECK(NODE(.name = "a-other", .cpu_m = 4000, .mem_mi = 8192, .zone = "us-east-1a",
              .labels = {{"pool", "other"}}) >= 0);
-  CHECK(NODE(.name = "a-mine", .cpu_m = 4000, .mem_mi = 8192, .zone = "us-east-1a", .labels = {{"pool", "mine"}}) >=
-        0);
-  CHECK(NODE(.name = "b-mine", .cpu_m = 600, .mem_mi = 8192, .zone = "us-east-1b", .labels = {{"pool", "mine"}}) >=
-        0);
+  CHECK(NODE(.name = "a-mine", .cpu_m = 4000, .mem_mi = 8192, .zone = "us-east-1a",
+             .labels = {{"pool", "mine"}}) >= 0);
+  CHECK(NODE(.name = "b-mine", .cpu_m = 600, .mem_mi = 8192, .zone = "us-east-1b",
+             .labels = {{"pool", "mine"}}) >= 0);
   CHECK(POD(.name = "old", .cpu_m = 500, .mem_mi = 512, .labels = {{"app", "web"}}, .node_name = "a-other",
             .phase = STV_PHASE_RUNNING, .count = 3) >= 0);
   CHECK((web = POD(.name = "web", .cpu_m = 500, .mem_mi = 512, .labels = {{"app", "web"}},
