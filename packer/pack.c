@@ -1976,7 +1976,8 @@ static int spread_check(struct solve *S, struct stv_plan *plan) {
             {
               const struct stv_plan_node *pn = &plan->nodes[dd - s->nnodes];
               const struct stv_template *t = &S->p->tmpl[pn->tmpl];
-              struct stv_node_view v = {pn->name, &t->labels, t->ntaints, t->taints, 0};
+              /* Viewed as its template (no name yet, hostname to come), as everywhere else. */
+              struct stv_node_view v = {NULL, &t->labels, t->ntaints, t->taints, 0};
               if (!all && !spread_eligible(r, owner, &v)) continue;
             }
             touched_new++;
