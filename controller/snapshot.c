@@ -1176,6 +1176,7 @@ static int read_pod(struct rd *r, const cJSON *item, const cJSON *meta) {
 
   if ((rc = read_constraints(r, spec, &c)) != 0) return rc;
   if ((rc = read_priority(r, spec, &pod)) != 0) return rc;
+  pod.terminating = member(meta, "deletionTimestamp") != NULL;
   if (spot != NULL && strcmp(spot, "false") == 0 && (rc = add_spot_opt_out(r, &c.node_selector)) != 0) return rc;
   if ((rc = stv_snapshot_intern_class(r->s, &c, &pod.cls)) != 0)
     return rc == STV_ENOMEM ? oom(r) : fail(r, rc, NULL, "%s", stv_strerror(rc));

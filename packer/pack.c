@@ -622,6 +622,19 @@ static int setup_rule_zones(struct solve *S) {
       for (b = S->bound_off[i]; b < S->bound_off[i + 1]; b++)
         if (BIT_GET(r->match, S->bound_cls[b])) S->zcnt[ri * S->nzones + (size_t)z] -= S->bound_cnt[b];
     }
+    /* Nor do terminating pods (kube-scheduler skips them), on a domain node. */
+    for (i = 0; i < S->s->npods; i++) {
+      const struct stv_pod *p = &S->s->pods[i];
+      const struct stv_node *n;
+      struct stv_node_view v;
+      int32_t z;
+      if (!p->terminating || p->node < 0 || p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED)
+        continue;
+      if (!BIT_GET(r->match, p->cls) || (z = S->node_zone[p->node]) < 0) continue;
+      n = &S->s->nodes[p->node];
+      v = (struct stv_node_view){n->name, &n->labels, n->ntaints, n->taints, n->unschedulable};
+      if (spread_eligible(r, owner, &v)) S->zcnt[ri * S->nzones + (size_t)z]--;
+    }
   }
   return 0;
 }
@@ -1825,6 +1838,8 @@ static int spread_all_eligible(const struct rule *r, const struct stv_class *own
  */
 struct spread_elig {
   unsigned char *node, *tmpl;
+  uint32_t *term; /* bound terminating pods */
+  size_t nterm;
 };
 
 static int spread_elig_build(const struct solve *S, struct spread_elig *e) {
@@ -1832,7 +1847,14 @@ static int spread_elig_build(const struct solve *S, struct spread_elig *e) {
   size_t ri, i;
   e->node = stv_calloc(S->nrules * s->nnodes + 1, 1);
   e->tmpl = stv_calloc(S->nrules * S->p->ntmpl + 1, 1);
-  if (e->node == NULL || e->tmpl == NULL) return STV_ENOMEM;
+  e->term = stv_calloc(s->npods + 1, sizeof(*e->term));
+  e->nterm = 0;
+  if (e->node == NULL || e->tmpl == NULL || e->term == NULL) return STV_ENOMEM;
+  for (i = 0; i < s->npods; i++) {
+    const struct stv_pod *p = &s->pods[i];
+    if (p->terminating && p->node >= 0 && p->phase != STV_PHASE_SUCCEEDED && p->phase != STV_PHASE_FAILED)
+      e->term[e->nterm++] = (uint32_t)i;
+  }
   for (ri = 0; ri < S->nrules; ri++) {
     const struct rule *r = &S->rules[ri];
     const struct stv_class *owner = s->classes[r->owner];
@@ -1877,6 +1899,14 @@ static void spread_counts(const struct solve *S, const struct stv_plan *plan, co
       if (!e->node[ri * S->s->nnodes + n]) continue;
       dcount_add(d, r->level == LVL_HOST ? (long)n : S->node_zone[n], 0);
     }
+    /* Terminating pods do not count (kube-scheduler skips them). */
+    for (j = 0; m && j < e->nterm; j++) {
+      const struct stv_pod *p = &S->s->pods[e->term[j]];
+      long dd;
+      if (p->cls != c || !e->node[ri * S->s->nnodes + (size_t)p->node]) continue;
+      dd = r->level == LVL_HOST ? (long)p->node : S->node_zone[p->node];
+      if (dd >= 0 && d->cnt[dd] > 0) d->cnt[dd]--;
+    }
     for (j = x->poff[c]; j < x->poff[c + 1]; j++) {
       long dd = plan_domain(S, plan, x->pnode[j], r->level);
       if (dd < 0) continue;
@@ -1901,7 +1931,7 @@ static int spread_check(struct solve *S, struct stv_plan *plan) {
   int changed = 1, guard = 0, rc = 0;
   struct dcount d;
   struct plan_index x;
-  struct spread_elig e = {NULL, NULL};
+  struct spread_elig e = {NULL, NULL, NULL, 0};
   unsigned char *zdom = stv_calloc(S->nzones + 1, 1);
   char why[200];
   memset(&x, 0, sizeof(x));
@@ -2015,6 +2045,7 @@ out:
   stv_free(d.touched);
   stv_free(e.node);
   stv_free(e.tmpl);
+  stv_free(e.term);
   stv_free(zdom);
   return rc;
 }

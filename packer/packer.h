@@ -193,6 +193,7 @@ struct stv_pod {
   const char *priority_class; /* spec.priorityClassName, NULL when absent */
   int32_t priority;           /* spec.priority, when has_priority */
   uint8_t has_priority;
+  uint8_t terminating; /* metadata.deletionTimestamp set: topology spread does not count it */
 };
 
 struct stv_node {

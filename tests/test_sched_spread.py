@@ -268,6 +268,20 @@ def main(argv):
     t.run("a zone whose templates cannot take the pod is no domain until a node is there",
           template_zone_out_of_reach)
 
+    def terminating_not_counted():
+        # Three web pods being deleted in us-east-1a do not count (as in
+        # kube-scheduler): the two pending ones take one zone each.
+        items = [node("a1", Z[0], cpu="8"), node("b1", Z[1], cpu="600m")]
+        for i in range(3):
+            old = pod("web-old-%d" % i, "a1")
+            old["metadata"]["deletionTimestamp"] = "2024-06-20T10:00:00Z"
+            items.append(old)
+        items += [pod("web-new-%d" % i, spread=spread()) for i in range(2)]
+        p = plan("terminating", items, extra=["--capacity-types", "reserved"])
+        assert placed(p, "shop/web-new-") == {Z[0]: 1, Z[1]: 1}, p
+        assert not p["unschedulable"]
+    t.run("terminating pods do not count in a spread", terminating_not_counted)
+
     # ---- self-match and empty selectors
     def not_self_matching():
         # client pods spread over the web pods: web has 2 in us-east-1a and
