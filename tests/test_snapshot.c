@@ -1346,8 +1346,9 @@ TEST(should_mark_a_pod_with_a_deletion_timestamp_as_terminating) {
   struct stv_err err = {0, ""};
   CHECK_EQ_INT(one(&s, POD_META("'deletionTimestamp':'2024-06-20T10:00:00Z'", C1 "}"), &err), 0);
   CHECK_EQ_INT(s.pods[0].terminating, 1);
-  CHECK_EQ_INT(add(&s, "{'kind':'Pod','metadata':{'name':'web-6','namespace':'team-a'},'spec':" C1 "}}", NULL, &err),
-               0);
+  CHECK_EQ_INT(
+      add(&s, "{'kind':'Pod','metadata':{'name':'web-6','namespace':'team-a'},'spec':" C1 "}}", NULL, &err),
+      0);
   CHECK_EQ_INT(s.pods[1].terminating, 0);
   stv_snapshot_close(&s);
 }
