@@ -604,16 +604,44 @@ static int read_headroom(struct walk *w, const yaml_node_t *n, const struct kpat
   return 0;
 }
 
+/* A YAML boolean: true or false (unquoted). */
+static int boolean(struct walk *w, const yaml_node_t *n, const struct kpath *p, int *out) {
+  const char *s;
+  int rc;
+  if ((rc = text(w, n, p, "true or false", &s)) != 0) return rc;
+  if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && strcmp(s, "true") == 0) {
+    *out = 1;
+  } else if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && strcmp(s, "false") == 0) {
+    *out = 0;
+  } else {
+    struct qbuf q;
+    return fail(w, STV_EINVAL, n, p, "expected true or false, got \"%s\"", quote(s, &q));
+  }
+  return 0;
+}
+
+/* repack: settings of `recommend --mode repack` (docs/repack.md). */
+static int read_repack(struct walk *w, const yaml_node_t *n, const struct kpath *p) {
+  static const char *const names[] = {"systemPods"};
+  const yaml_node_t *v[1];
+  struct kpath pk = {p, names[0], 0};
+  int rc;
+  if ((rc = fields(w, n, p, names, 1, v)) != 0) return rc;
+  if (v[0] != NULL && (rc = boolean(w, v[0], &pk, &w->c->repack_system_pods)) != 0) return rc;
+  return 0;
+}
+
 static int read_top(struct walk *w, const yaml_node_t *root) {
-  static const char *const names[] = {"capacityTypes", "timeLimit", "spot", "nodePools", "headroom"};
-  const yaml_node_t *v[5];
-  struct kpath pk[5];
+  static const char *const names[] = {"capacityTypes", "timeLimit", "spot",
+                                      "nodePools",     "headroom",  "repack"};
+  const yaml_node_t *v[6];
+  struct kpath pk[6];
   int rc, i;
   if (root->type != YAML_MAPPING_NODE)
     return fail(w, STV_EPARSE, root, NULL,
                 "the document must be a mapping of settings, not %s (see docs/config.md)", kind(root));
-  if ((rc = fields(w, root, NULL, names, 5, v)) != 0) return rc;
-  for (i = 0; i < 5; i++) pk[i] = (struct kpath){NULL, names[i], 0};
+  if ((rc = fields(w, root, NULL, names, 6, v)) != 0) return rc;
+  for (i = 0; i < 6; i++) pk[i] = (struct kpath){NULL, names[i], 0};
   if (v[0] != NULL && (rc = capacity_types(w, v[0], &pk[0], &w->c->capacity_types)) != 0) return rc;
   if (v[1] != NULL) {
     struct stv_err e = {0, ""};
@@ -625,6 +653,7 @@ static int read_top(struct walk *w, const yaml_node_t *root) {
   if (v[2] != NULL && (rc = read_spot(w, v[2], &pk[2])) != 0) return rc;
   if (v[3] != NULL && (rc = read_pools(w, v[3], &pk[3])) != 0) return rc;
   if (v[4] != NULL && (rc = read_headroom(w, v[4], &pk[4])) != 0) return rc;
+  if (v[5] != NULL && (rc = read_repack(w, v[5], &pk[5])) != 0) return rc;
   return 0;
 }
 

@@ -50,6 +50,7 @@ struct stv_config {
   double headroom_percent; /* automatic headroom, % of existing allocatable; 0 = none */
   struct stv_strpool strings;
   struct stv_arena mem;
+  int repack_system_pods; /* repack.systemPods: the what-if repack may move system pods */
 };
 
 /* Sets c (caller-allocated) to the defaults; allocates nothing. */

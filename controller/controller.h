@@ -33,6 +33,7 @@ struct stv_recommend_args {
   size_t nheadroom;
   double headroom_percent; /* automatic headroom, % of existing allocatable; 0 = none */
   int repack;              /* what-if repack (docs/repack.md) instead of pending pods */
+  int repack_system_pods;  /* the repack may move system-critical and kube-system controller pods */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -131,6 +132,9 @@ struct stv_repack {
   size_t pods_moved;
   size_t pods_left_out; /* pending in the snapshot: not part of the what-if */
   size_t rounds;        /* plans made (matching and unplaceable pods re-plan) */
+  int system_pods_moved;   /* system pods were movable (--repack-system-pods) */
+  size_t system_pods_kept; /* system pods kept where they are (on nodes not kept otherwise too) */
+  size_t preferences_kept; /* moved pods whose preferred zone rules were made required */
 };
 
 /* A recommendation and everything it points into; close with _close. */

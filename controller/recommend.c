@@ -33,6 +33,7 @@ struct recommend_opts {
   struct stv_headroom_unit unit; /* --headroom-count/-cpu/-memory */
   char capacity_types[64];       /* the allowed types, for the table's header */
   int repack;                    /* --mode repack */
+  int repack_system_pods;        /* --repack-system-pods */
 };
 
 static void usage(FILE *f) {
@@ -66,6 +67,8 @@ static void usage(FILE *f) {
              "  -m, --mode MODE            pending (default): plan the pending pods; repack:\n"
              "                             the cheapest cluster for every movable pod against\n"
              "                             the current cost (docs/repack.md)\n"
+             "      --repack-system-pods   let the repack move system-critical pods and kube-system\n"
+             "                             controller pods (coredns, ...), which it keeps by default\n"
              "  -o, --output FORMAT        table (default) or json\n"
              "  -q, --quiet                no notes on standard error\n"
              "  -h, --help                 this help\n"
@@ -89,7 +92,8 @@ enum {
   O_HR_COUNT,
   O_HR_CPU,
   O_HR_MEMORY,
-  O_HR_AUTO
+  O_HR_AUTO,
+  O_REPACK_SYSTEM
 };
 
 static int parse_opts(int argc, char **argv, struct recommend_opts *o, struct stv_err *err) {
@@ -109,6 +113,7 @@ static int parse_opts(int argc, char **argv, struct recommend_opts *o, struct st
       {"headroom-memory", required_argument, NULL, O_HR_MEMORY},
       {"headroom-automatic", required_argument, NULL, O_HR_AUTO},
       {"mode", required_argument, NULL, 'm'},
+      {"repack-system-pods", no_argument, NULL, O_REPACK_SYSTEM},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   int ch;
@@ -153,6 +158,9 @@ static int parse_opts(int argc, char **argv, struct recommend_opts *o, struct st
         o->repack = 0;
       else
         return stv_err_set(err, STV_EINVAL, "--mode: unknown mode \"%s\" (use pending or repack)", optarg);
+      break;
+    case O_REPACK_SYSTEM:
+      o->repack_system_pods = 1;
       break;
     case O_TIME_LIMIT:
       if (stv_config_parse_duration(optarg, &o->time_limit, err) != 0) return flag_error(err, "--time-limit");
@@ -211,6 +219,8 @@ static int parse_opts(int argc, char **argv, struct recommend_opts *o, struct st
                          argv[optind - 1]);
     }
   }
+  if (o->repack_system_pods && !o->repack)
+    return stv_err_set(err, STV_EINVAL, "--repack-system-pods: only with --mode repack");
   if (optind < argc)
     return stv_err_set(err, STV_EINVAL, "unexpected argument \"%s\" (see stevedore recommend --help)",
                        argv[optind]);
@@ -1093,6 +1103,7 @@ int stv_cmd_recommend(int argc, char **argv) {
   a.nheadroom = cfg.nheadroom;
   a.headroom_percent = cfg.headroom_percent;
   a.repack = o.repack;
+  a.repack_system_pods = o.repack_system_pods || cfg.repack_system_pods;
   rc = stv_recommend_run(&a, &r, &err);
   if (rc != 0) {
     fprintf(stderr, "stevedore recommend: %s\n", err.msg[0] ? err.msg : stv_strerror(rc));
@@ -1104,6 +1115,16 @@ int stv_cmd_recommend(int argc, char **argv) {
     stv_snapshot_read_stats_format(&r.stats, note, sizeof(note));
     if (note[0]) fprintf(stderr, "stevedore recommend: note: %s\n", note);
     note_empty_pools(&r, &cfg);
+    if (r.have_repack && r.repack.system_pods_kept > 0)
+      fprintf(stderr,
+              "stevedore recommend: note: %zu system pod%s (system-critical priority or kube-system "
+              "controllers) keep their nodes; --repack-system-pods lets the repack move them\n",
+              r.repack.system_pods_kept, r.repack.system_pods_kept == 1 ? "" : "s");
+    if (r.have_repack && r.repack.preferences_kept > 0)
+      fprintf(stderr,
+              "stevedore recommend: note: %zu moved pod%s keep their preferred zone spread or zone "
+              "anti-affinity as required rules (docs/repack.md, \"Preferences\")\n",
+              r.repack.preferences_kept, r.repack.preferences_kept == 1 ? "" : "s");
     if (r.have_plan && r.plan.spot_limits_broken)
       fprintf(stderr, "stevedore recommend: note: no plan keeps the spot limits (--spot-max-share, "
                       "--spot-max-pool-fraction) with the allowed capacity types; this one places what it can "

@@ -42,6 +42,32 @@ static const char *unmovable_reason(const struct stv_pod *p) {
   return NULL;
 }
 
+/*
+ * Why the repack keeps system pod p where it is, or NULL: a pod of
+ * system-node-critical or system-cluster-critical priority (or any priority
+ * from 2,000,000,000 up, the range reserved for them), or one a controller
+ * owns in kube-system (coredns, metrics-server, CSI controllers). Moved
+ * only with --repack-system-pods.
+ */
+static const char *system_reason(const struct stv_pod *p, char *buf, size_t size) {
+  if (p->priority_class != NULL && (strcmp(p->priority_class, "system-node-critical") == 0 ||
+                                    strcmp(p->priority_class, "system-cluster-critical") == 0)) {
+    snprintf(buf, size, "%s priority (a system pod; --repack-system-pods moves it)", p->priority_class);
+    return buf;
+  }
+  if (p->has_priority && p->priority >= 2000000000) {
+    snprintf(buf, size, "priority %d, a system-critical one (--repack-system-pods moves it)",
+             (int)p->priority);
+    return buf;
+  }
+  if (p->owner_kind != NULL && strcmp(p->ns, "kube-system") == 0) {
+    snprintf(buf, size, "kube-system pod of %s %s (--repack-system-pods moves it)", p->owner_kind,
+             p->owner_name != NULL ? p->owner_name : "");
+    return buf;
+  }
+  return NULL;
+}
+
 static const char *node_ct(const struct stv_node *n) {
   return n->capacity_type != NULL ? n->capacity_type : "on-demand";
 }
@@ -68,15 +94,23 @@ static void price_nodes(struct stv_repack *rp, const struct stv_catalog *cat) {
   }
 }
 
-/* Marks the nodes holding an unmovable pod as kept (unless already kept as unpriced). */
-static void keep_unmovable(struct stv_repack *rp, const struct stv_snapshot *s, const int32_t *home) {
+/*
+ * Marks the nodes holding an unmovable pod as kept (unless already kept as
+ * unpriced); system pods are unmovable unless system_pods is set.
+ */
+static void keep_unmovable(struct stv_repack *rp, const struct stv_snapshot *s, const int32_t *home,
+                           int system_pods) {
   size_t i;
+  char buf[160];
   for (i = 0; i < s->npods; i++) {
     const struct stv_pod *p = &s->pods[i];
     const char *why;
     struct stv_repack_node *x;
     if (home[i] < 0 || s->classes[p->cls]->daemonset) continue;
-    if ((why = unmovable_reason(p)) == NULL) continue;
+    why = unmovable_reason(p);
+    if (why == NULL && !system_pods && (why = system_reason(p, buf, sizeof(buf))) != NULL)
+      rp->system_pods_kept++;
+    if (why == NULL) continue;
     x = &rp->rn[home[i]];
     if (x->keep == STV_KEEP_UNMOVABLE || x->keep == STV_KEEP_UNPRICED) continue;
     x->keep = STV_KEEP_UNMOVABLE;
@@ -84,11 +118,38 @@ static void keep_unmovable(struct stv_repack *rp, const struct stv_snapshot *s, 
   }
 }
 
+struct saved_pod;
+static int promote_classes(struct stv_snapshot *s, struct saved_pod *sp, const int32_t *home);
+
 /* Pod state as read, restored before every round. */
 struct saved_pod {
   const char *node_name;
   uint8_t phase;
+  uint32_t cls;      /* class as read */
+  uint32_t cls_move; /* class when moved: preferred zone rules made required */
 };
+
+/*
+ * The repack's policy for preferences: a pod that moves keeps its preferred
+ * zone-level rules as required ones (stv_snapshot_promote_class), so that
+ * replicas spread over zones stay spread. Sets sp[i].cls_move for every pod
+ * that may move. Returns 0 or STV_ENOMEM.
+ */
+static int promote_classes(struct stv_snapshot *s, struct saved_pod *sp, const int32_t *home) {
+  size_t n = s->nclasses, i;
+  uint32_t *to = stv_malloc((n + 1) * sizeof(*to));
+  int rc = 0;
+  if (to == NULL) return STV_ENOMEM;
+  for (i = 0; i < n; i++) to[i] = UINT32_MAX;
+  for (i = 0; i < s->npods; i++) {
+    uint32_t c = sp[i].cls;
+    if (home[i] < 0 || c >= n || s->classes[c]->daemonset) continue;
+    if (to[c] == UINT32_MAX && (rc = stv_snapshot_promote_class(s, c, &to[c])) != 0) break;
+    sp[i].cls_move = to[c];
+  }
+  stv_free(to);
+  return rc;
+}
 
 /*
  * Sets up s for a round: the kept nodes only, the movable pods of the
@@ -109,6 +170,7 @@ static int setup_round(struct stv_repack *rp, struct stv_snapshot *s, const stru
     struct stv_pod *p = &s->pods[i];
     p->node_name = sp[i].node_name;
     p->phase = sp[i].phase;
+    p->cls = sp[i].cls;
     if (p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED) continue;
     if (home[i] < 0 || (p->flags & STV_POD_HEADROOM)) {
       p->phase = STV_PHASE_SUCCEEDED; /* left out of the what-if */
@@ -118,6 +180,7 @@ static int setup_round(struct stv_repack *rp, struct stv_snapshot *s, const stru
     if (rp->rn[home[i]].keep != STV_KEEP_NOT) continue;
     p->node_name = NULL;
     p->phase = s->classes[p->cls]->daemonset ? STV_PHASE_SUCCEEDED : STV_PHASE_PENDING;
+    if (p->phase == STV_PHASE_PENDING) p->cls = sp[i].cls_move;
   }
   if ((rc = stv_snapshot_set_nodes(s, kept, nk)) != 0)
     return stv_err_set(err, rc, "repack: %s", stv_strerror(rc));
@@ -310,13 +373,16 @@ int stv_repack_run(const struct stv_recommend_args *a, struct stv_recommend_resu
     const struct stv_pod *p = &s->pods[i];
     sp[i].node_name = p->node_name;
     sp[i].phase = p->phase;
+    sp[i].cls = sp[i].cls_move = p->cls;
     home[i] = (p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED) ? -1 : p->node;
     if (home[i] < 0 && p->phase != STV_PHASE_SUCCEEDED && p->phase != STV_PHASE_FAILED &&
         !s->classes[p->cls]->daemonset && !(p->flags & STV_POD_HEADROOM))
       rp->pods_left_out++;
   }
   price_nodes(rp, &r->catalog);
-  keep_unmovable(rp, s, home);
+  rp->system_pods_moved = a->repack_system_pods;
+  keep_unmovable(rp, s, home, a->repack_system_pods);
+  if ((rc = promote_classes(s, sp, home)) != 0) goto oom;
   for (;;) {
     if ((rc = setup_round(rp, s, sp, home, kept, kmap, err)) != 0) goto out;
     rp->rounds++;
@@ -329,6 +395,9 @@ int stv_repack_run(const struct stv_recommend_args *a, struct stv_recommend_resu
     r->have_plan = 0;
   }
   if ((rc = classify(rp, r, home)) != 0) goto oom;
+  for (i = 0; i < s->npods; i++)
+    if (home[i] >= 0 && rp->rn[home[i]].keep == STV_KEEP_NOT && sp[i].cls_move != sp[i].cls)
+      rp->preferences_kept++;
   if ((rc = check_pdbs(rp, s, home)) != 0) goto oom;
   goto out;
 oom:
@@ -407,6 +476,9 @@ int stv_repack_add_json(const struct stv_recommend_result *r, cJSON *root) {
   cJSON_AddNumberToObject(o, "monthly_savings", rp->monthly_savings);
   cJSON_AddNumberToObject(o, "pods_moved", (double)rp->pods_moved);
   cJSON_AddNumberToObject(o, "pending_pods_left_out", (double)rp->pods_left_out);
+  cJSON_AddBoolToObject(o, "system_pods_moved", rp->system_pods_moved);
+  cJSON_AddNumberToObject(o, "system_pods_kept", (double)rp->system_pods_kept);
+  cJSON_AddNumberToObject(o, "zone_preferences_kept", (double)rp->preferences_kept);
   rem = cJSON_AddArrayToObject(o, "remove");
   rep = cJSON_AddArrayToObject(o, "replace");
   add = cJSON_AddArrayToObject(o, "add");

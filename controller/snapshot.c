@@ -624,6 +624,10 @@ static int read_spreads(struct rd *r, const cJSON *arr, const struct jpath *p,
     sp->do_not_schedule = choice == 0;
     if ((rc = get_int32(r, c, "minDomains", &pi, &present, &sp->min_domains)) != 0) return rc;
     if (present && sp->min_domains < 1) return fail(r, STV_EINVAL, &pmd, "must be at least 1");
+    if (present && !sp->do_not_schedule)
+      return fail(r, STV_EINVAL, &pmd,
+                  "set with whenUnsatisfiable ScheduleAnyway; the API server accepts minDomains "
+                  "only with DoNotSchedule (remove minDomains or make the constraint DoNotSchedule)");
     rc = read_choice(r, c, "nodeAffinityPolicy", &pi, "Honor", "Ignore", 0, &choice);
     if (rc != 0) return rc;
     sp->honor_node_affinity = choice == 0;
@@ -967,6 +971,66 @@ static int read_owner(struct rd *r, const cJSON *meta, struct stv_pod *pod, stru
   return c->owner_uid != NULL ? 0 : oom(r);
 }
 
+/*
+ * Preferred pod anti-affinity (arr may be NULL): each weighted term's
+ * podAffinityTerm, read as a required term is. The weight must be 1..100,
+ * as the API server checks; it is not kept.
+ */
+static int read_preferred_terms(struct rd *r, const cJSON *arr, const struct jpath *p,
+                                const struct stv_labels *self, uint32_t *n, struct stv_pod_term **out) {
+  const cJSON *w;
+  long i = 0;
+  *n = 0;
+  *out = NULL;
+  if (arr == NULL || arr->child == NULL) return 0;
+  *out = scratch(r, (size_t)cJSON_GetArraySize(arr), sizeof(**out));
+  if (*out == NULL) return oom(r);
+  cJSON_ArrayForEach(w, arr) {
+    struct jpath pi = {p, NULL, i++};
+    struct jpath pw = {&pi, "weight", 0}, pt = {&pi, "podAffinityTerm", 0};
+    const cJSON *term;
+    cJSON *one;
+    struct stv_pod_term *got;
+    uint32_t k;
+    int32_t weight;
+    int present, rc;
+    if (!cJSON_IsObject(w)) return fail(r, STV_EPARSE, &pi, "not an object");
+    if ((rc = get_int32(r, w, "weight", &pi, &present, &weight)) != 0) return rc;
+    if (!present) return fail(r, STV_EPARSE, &pw, "missing");
+    if (weight < 1 || weight > 100)
+      return fail(r, STV_EINVAL, &pw, "%d is out of range (1 to 100)", (int)weight);
+    if ((rc = get(r, w, "podAffinityTerm", &pi, JT_OBJECT, &term)) != 0) return rc;
+    if (term == NULL) return fail(r, STV_EPARSE, &pt, "missing");
+    /* A one-element array referring to the term, read by the required terms' reader. */
+    if ((one = cJSON_CreateArray()) == NULL) return oom(r);
+    if (!cJSON_AddItemReferenceToArray(one, (cJSON *)term)) {
+      cJSON_Delete(one);
+      return oom(r);
+    }
+    rc = read_pod_terms(r, one, &pt, self, &k, &got);
+    cJSON_Delete(one);
+    if (rc != 0 && r->err != NULL) {
+      /* The one-element array's "[0]" is no part of the field's real path. */
+      char *at = strstr(r->err->msg, "podAffinityTerm[0]");
+      if (at != NULL) memmove(at + 15, at + 18, strlen(at + 18) + 1);
+    }
+    if (rc != 0) return rc;
+    (*out)[(*n)++] = got[0];
+  }
+  return 0;
+}
+
+/* spec.priorityClassName and spec.priority (the repack keeps system-critical pods). */
+static int read_priority(struct rd *r, const cJSON *spec, struct stv_pod *pod) {
+  const char *pc;
+  int present, rc;
+  if ((rc = get_str(r, spec, "priorityClassName", &P_SPEC, &pc)) != 0) return rc;
+  if (pc != NULL && *pc != '\0' && (pod->priority_class = intern(r, pc)) == NULL) return oom(r);
+  if ((rc = get_int32(r, spec, "priority", &P_SPEC, &present, &pod->priority)) != 0) return rc;
+  pod->has_priority = (uint8_t)present;
+  return 0;
+}
+
 /* nodeSelector, required node and pod (anti-)affinity, tolerations, spread. */
 static int read_constraints(struct rd *r, const cJSON *spec, struct stv_class *c) {
   struct jpath paff = {&P_SPEC, "affinity", 0};
@@ -992,6 +1056,13 @@ static int read_constraints(struct rd *r, const cJSON *spec, struct stv_class *c
   rc = get(r, an, "requiredDuringSchedulingIgnoredDuringExecution", &pan, JT_ARRAY, &anr);
   if (rc != 0) return rc;
   if ((rc = read_pod_terms(r, anr, &panr, &c->labels, &c->nanti, &c->anti)) != 0) return rc;
+  {
+    struct jpath panp = {&pan, "preferredDuringSchedulingIgnoredDuringExecution", 0};
+    const cJSON *anp;
+    rc = get(r, an, "preferredDuringSchedulingIgnoredDuringExecution", &pan, JT_ARRAY, &anp);
+    if (rc != 0) return rc;
+    if ((rc = read_preferred_terms(r, anp, &panp, &c->labels, &c->npanti, &c->panti)) != 0) return rc;
+  }
   if ((rc = get(r, spec, "tolerations", &P_SPEC, JT_ARRAY, &tols)) != 0) return rc;
   if ((rc = read_tolerations(r, tols, &ptol, &c->ntol, &c->tol)) != 0) return rc;
   if ((rc = get(r, spec, "topologySpreadConstraints", &P_SPEC, JT_ARRAY, &spreads)) != 0) return rc;
@@ -1286,6 +1357,8 @@ static int read_pod(struct rd *r, const cJSON *item, const cJSON *meta) {
   }
 
   if ((rc = read_constraints(r, spec, &c)) != 0) return rc;
+  if ((rc = read_priority(r, spec, &pod)) != 0) return rc;
+  pod.terminating = member(meta, "deletionTimestamp") != NULL;
   if (spot != NULL && strcmp(spot, "false") == 0 && (rc = add_spot_opt_out(r, &c.node_selector)) != 0) return rc;
   if ((rc = read_host_ports(r, spec, &c)) != 0) return rc;
   if ((rc = stv_snapshot_intern_class(r->s, &c, &pod.cls)) != 0)

@@ -198,6 +198,19 @@ int stv_class_fits_node(const struct stv_class *c, const struct stv_node_view *v
       return 0;
     }
   }
+  /*
+   * PodTopologySpread: a node without the topology key of a DoNotSchedule
+   * constraint cannot take the pod. Every node has kubernetes.io/hostname;
+   * a template (no name yet) gets it when created.
+   */
+  for (i = 0; i < c->nspread; i++) {
+    const char *key = c->spread[i].topology_key;
+    if (!c->spread[i].do_not_schedule || stv_labels_get(v->labels, key) != NULL) continue;
+    if (v->name == NULL && strcmp(key, "kubernetes.io/hostname") == 0) continue;
+    why_set(why, whysize,
+            "node has no label %s, the topologyKey of a DoNotSchedule topology spread constraint%s", key, "");
+    return 0;
+  }
   return 1;
 }
 

@@ -98,6 +98,7 @@ static void class_key(struct keybuf *b, const struct stv_class *c) {
   }
   KB_VAL(b, c->daemonset);
   KB_VAL(b, c->owner_uid);
+  kb_terms(b, c->panti, c->npanti);
 }
 
 int stv_snapshot_init(struct stv_snapshot *s) {
@@ -197,6 +198,7 @@ static int copy_class(struct stv_arena *a, struct stv_class *d, const struct stv
     for (i = 0; i < c->nspread; i++)
       if (copy_selector(a, &d->spread[i].sel, &c->spread[i].sel)) return STV_ENOMEM;
   }
+  if (copy_terms(a, &d->panti, c->panti, c->npanti)) return STV_ENOMEM;
   return 0;
 }
 
@@ -430,4 +432,79 @@ int stv_term_covers_ns(const struct stv_snapshot *s, const struct stv_pod_term *
     if (strcmp(term->namespaces[i], ns) == 0) return 1;
   if (term->has_ns_sel && ns_matches(s, &term->ns_sel, ns)) return 1;
   return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Preferences made rules (the what-if repack)                            */
+
+static int zone_key(const char *k) {
+  return strcmp(k, "topology.kubernetes.io/zone") == 0 ||
+         strcmp(k, "failure-domain.beta.kubernetes.io/zone") == 0;
+}
+
+/* Whether preferred anti-affinity term t of class c spreads c's own replicas within c's namespace. */
+static int term_spreads_self(const struct stv_pod_term *t, const struct stv_class *c) {
+  /* An empty selector would count nothing as a spread: it stays anti-affinity. */
+  if (t->match_none || t->has_ns_sel || t->sel.n == 0) return 0;
+  if (t->nns > 1 || (t->nns == 1 && strcmp(t->namespaces[0], c->ns) != 0)) return 0;
+  return stv_selector_matches(&t->sel, &c->labels);
+}
+
+int stv_snapshot_promote_class(struct stv_snapshot *s, uint32_t cls, uint32_t *out) {
+  const struct stv_class *c = s->classes[cls];
+  struct stv_class p = *c;
+  struct stv_spread *spread = NULL;
+  struct stv_pod_term *anti = NULL, *panti = NULL;
+  uint32_t i, nsp = 0, nanti = 0, npanti = 0, promoted = 0;
+  int rc = 0;
+
+  *out = cls;
+  spread = stv_calloc((size_t)c->nspread + c->npanti + 1, sizeof(*spread));
+  anti = stv_calloc((size_t)c->nanti + c->npanti + 1, sizeof(*anti));
+  panti = stv_calloc((size_t)c->npanti + 1, sizeof(*panti));
+  if (spread == NULL || anti == NULL || panti == NULL) {
+    rc = STV_ENOMEM;
+    goto out;
+  }
+  for (i = 0; i < c->nspread; i++) {
+    spread[nsp] = c->spread[i];
+    if (!spread[nsp].do_not_schedule && zone_key(spread[nsp].topology_key)) {
+      spread[nsp].do_not_schedule = 1;
+      promoted++;
+    }
+    nsp++;
+  }
+  for (i = 0; i < c->nanti; i++) anti[nanti++] = c->anti[i];
+  for (i = 0; i < c->npanti; i++) {
+    const struct stv_pod_term *t = &c->panti[i];
+    if (!zone_key(t->topology_key)) {
+      panti[npanti++] = *t;
+      continue;
+    }
+    promoted++;
+    if (term_spreads_self(t, c)) {
+      struct stv_spread *sp = &spread[nsp++];
+      memset(sp, 0, sizeof(*sp));
+      sp->max_skew = 1;
+      sp->topology_key = t->topology_key;
+      sp->do_not_schedule = 1;
+      sp->sel = t->sel;
+      sp->honor_node_affinity = 1;
+    } else {
+      anti[nanti++] = *t;
+    }
+  }
+  if (promoted == 0) goto out;
+  p.nspread = nsp;
+  p.spread = spread;
+  p.nanti = nanti;
+  p.anti = anti;
+  p.npanti = npanti;
+  p.panti = panti;
+  rc = stv_snapshot_intern_class(s, &p, out);
+out:
+  stv_free(spread);
+  stv_free(anti);
+  stv_free(panti);
+  return rc;
 }

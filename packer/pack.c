@@ -68,6 +68,8 @@ static int term_matches_class(const struct stv_snapshot *s, const struct stv_pod
 static int spread_matches_class(const struct stv_spread *k, const struct stv_class *owner,
                                 const struct stv_class *c) {
   if (k->match_none) return 0;
+  /* kube-scheduler counts no pods for an empty selector (countPodsMatchSelector). */
+  if (k->sel.n == 0) return 0;
   if (strcmp(owner->ns, c->ns) != 0) return 0;
   return stv_selector_matches(&k->sel, &c->labels);
 }
@@ -430,6 +432,9 @@ static int setup_signatures(struct solve *S) {
       SIG_PUT(k2->tol[i].value);
       SIG_PUT((int)k2->tol[i].effect);
     }
+    /* A node must carry every DoNotSchedule spread's topology key. */
+    for (i = 0; i < k2->nspread; i++)
+      if (k2->spread[i].do_not_schedule) SIG_PUT(k2->spread[i].topology_key);
     if (at > cap) {
       /* Too long to share: a signature of its own. */
       S->sig[c] = (uint32_t)S->nsig;
@@ -566,6 +571,10 @@ static int spread_eligible(const struct rule *r, const struct stv_class *owner,
   if (!sp->honor_taints) {
     w.ntaints = 0;
     w.taints = NULL;
+  } else if (v->unschedulable) {
+    /* A cordoned node carries node.kubernetes.io/unschedulable:NoSchedule. */
+    struct stv_taint cordon = {"node.kubernetes.io/unschedulable", "", STV_EFFECT_NO_SCHEDULE};
+    if (!stv_tolerates(owner->tol, owner->ntol, &cordon)) return 0;
   }
   if (!sp->honor_node_affinity) {
     probe.node_selector.n = 0;
@@ -583,17 +592,48 @@ static int setup_rule_zones(struct solve *S) {
     if (r->kind != RULE_SPREAD || r->level != LVL_ZONE) continue;
     r->zelig = stv_arena_alloc(&S->a, S->nzones + 1);
     if (r->zelig == NULL) return STV_ENOMEM;
-    for (i = 0; i < S->p->ntmpl; i++) {
-      const struct stv_template *t = &S->p->tmpl[i];
+    /*
+     * A zone where only templates are is a domain once the plan opens a node
+     * there; counted from the start when the owner could get a node of its
+     * own there (it fits a template of the zone), so that its pods spread
+     * into it. Zones the plan opens nodes in for other pods are added by the
+     * final check.
+     */
+    for (i = 0; i < S->nti; i++) {
+      const struct tinfo *ti = &S->ti[i];
+      const struct stv_template *t = &S->p->tmpl[ti->t];
       struct stv_node_view v = {NULL, &t->labels, t->ntaints, t->taints, 0};
-      int z = zone_index(S, zone_of(&t->labels));
-      if (z >= 0 && !r->zelig[z] && spread_eligible(r, owner, &v)) r->zelig[z] = 1;
+      int z = ti->zone;
+      if (z < 0 || r->zelig[z]) continue;
+      if (!fits_vec(owner->req, ti->alloc, S->ndim) || !stv_class_fits_node(owner, &v, NULL, 0)) continue;
+      if (spread_eligible(r, owner, &v)) r->zelig[z] = 1;
     }
     for (i = 0; i < S->s->nnodes; i++) {
       const struct stv_node *n = &S->s->nodes[i];
       struct stv_node_view v = {n->name, &n->labels, n->ntaints, n->taints, n->unschedulable};
       int z = zone_index(S, zone_of(&n->labels));
-      if (z >= 0 && !r->zelig[z] && spread_eligible(r, owner, &v)) r->zelig[z] = 1;
+      uint32_t b;
+      if (spread_eligible(r, owner, &v)) {
+        if (z >= 0) r->zelig[z] = 1;
+        continue;
+      }
+      /* Pods on a node that is not a domain of the rule do not count for it. */
+      if (z < 0) continue;
+      for (b = S->bound_off[i]; b < S->bound_off[i + 1]; b++)
+        if (BIT_GET(r->match, S->bound_cls[b])) S->zcnt[ri * S->nzones + (size_t)z] -= S->bound_cnt[b];
+    }
+    /* Nor do terminating pods (kube-scheduler skips them), on a domain node. */
+    for (i = 0; i < S->s->npods; i++) {
+      const struct stv_pod *p = &S->s->pods[i];
+      const struct stv_node *n;
+      struct stv_node_view v;
+      int32_t z;
+      if (!p->terminating || p->node < 0 || p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED)
+        continue;
+      if (!BIT_GET(r->match, p->cls) || (z = S->node_zone[p->node]) < 0) continue;
+      n = &S->s->nodes[p->node];
+      v = (struct stv_node_view){n->name, &n->labels, n->ntaints, n->taints, n->unschedulable};
+      if (spread_eligible(r, owner, &v)) S->zcnt[ri * S->nzones + (size_t)z]--;
     }
   }
   return 0;
@@ -1835,6 +1875,95 @@ static int spread_all_eligible(const struct rule *r, const struct stv_class *own
 }
 
 /*
+ * Which nodes are domains of each spread rule, for the final check:
+ * node[ri * nnodes + i] for existing node i, tmpl[ri * ntmpl + t] for a new
+ * node of template t (1 eligible, 0 not). Only spread rules are filled.
+ */
+struct spread_elig {
+  unsigned char *node, *tmpl;
+  uint32_t *term; /* bound terminating pods */
+  size_t nterm;
+};
+
+static int spread_elig_build(const struct solve *S, struct spread_elig *e) {
+  const struct stv_snapshot *s = S->s;
+  size_t ri, i;
+  e->node = stv_calloc(S->nrules * s->nnodes + 1, 1);
+  e->tmpl = stv_calloc(S->nrules * S->p->ntmpl + 1, 1);
+  e->term = stv_calloc(s->npods + 1, sizeof(*e->term));
+  e->nterm = 0;
+  if (e->node == NULL || e->tmpl == NULL || e->term == NULL) return STV_ENOMEM;
+  for (i = 0; i < s->npods; i++) {
+    const struct stv_pod *p = &s->pods[i];
+    if (p->terminating && p->node >= 0 && p->phase != STV_PHASE_SUCCEEDED && p->phase != STV_PHASE_FAILED)
+      e->term[e->nterm++] = (uint32_t)i;
+  }
+  for (ri = 0; ri < S->nrules; ri++) {
+    const struct rule *r = &S->rules[ri];
+    const struct stv_class *owner = s->classes[r->owner];
+    if (r->kind != RULE_SPREAD || r->level == LVL_OTHER) continue;
+    for (i = 0; i < s->nnodes; i++) {
+      const struct stv_node *n = &s->nodes[i];
+      struct stv_node_view v = {n->name, &n->labels, n->ntaints, n->taints, n->unschedulable};
+      e->node[ri * s->nnodes + i] = (unsigned char)spread_eligible(r, owner, &v);
+    }
+    for (i = 0; i < S->p->ntmpl; i++) {
+      const struct stv_template *t = &S->p->tmpl[i];
+      struct stv_node_view v = {NULL, &t->labels, t->ntaints, t->taints, 0};
+      e->tmpl[ri * S->p->ntmpl + i] = (unsigned char)spread_eligible(r, owner, &v);
+    }
+  }
+  return 0;
+}
+
+/* Whether plan node i is a domain of spread rule ri. */
+static int spread_elig_plan(const struct solve *S, const struct spread_elig *e, size_t ri,
+                            const struct stv_plan *plan, size_t i) {
+  const struct stv_plan_node *pn = &plan->nodes[i];
+  if (pn->existing >= 0) return e->node[ri * S->s->nnodes + (size_t)pn->existing];
+  return e->tmpl[ri * S->p->ntmpl + (size_t)pn->tmpl];
+}
+
+/*
+ * Counts, per domain, the pods spread rule ri counts on nodes that are its
+ * domains (as kube-scheduler's PreFilter does), and in own the owner's
+ * placed pods, whether or not they match the rule's selector.
+ */
+static void spread_counts(const struct solve *S, const struct stv_plan *plan, const struct plan_index *x,
+                          const struct spread_elig *e, size_t ri, struct dcount *d) {
+  const struct rule *r = &S->rules[ri];
+  size_t c;
+  uint32_t j;
+  for (c = 0; c < S->nclasses; c++) {
+    int m = (int)BIT_GET(r->match, c);
+    if (!m && c != r->owner) continue;
+    for (j = x->boff[c]; m && j < x->boff[c + 1]; j++) {
+      uint32_t n = x->bnode[j];
+      if (!e->node[ri * S->s->nnodes + n]) continue;
+      dcount_add(d, r->level == LVL_HOST ? (long)n : S->node_zone[n], 0);
+    }
+    /* Terminating pods do not count (kube-scheduler skips them). */
+    for (j = 0; m && j < e->nterm; j++) {
+      const struct stv_pod *p = &S->s->pods[e->term[j]];
+      long dd;
+      if (p->cls != c || !e->node[ri * S->s->nnodes + (size_t)p->node]) continue;
+      dd = r->level == LVL_HOST ? (long)p->node : S->node_zone[p->node];
+      if (dd >= 0 && d->cnt[dd] > 0) d->cnt[dd]--;
+    }
+    for (j = x->poff[c]; j < x->poff[c + 1]; j++) {
+      long dd = plan_domain(S, plan, x->pnode[j], r->level);
+      if (dd < 0) continue;
+      if (m && spread_elig_plan(S, e, ri, plan, x->pnode[j])) {
+        dcount_add(d, dd, c == r->owner);
+      } else if (c == r->owner) {
+        if (d->cnt[dd] == 0 && d->own[dd] == 0) d->touched[d->ntouched++] = (uint32_t)dd;
+        d->own[dd]++;
+      }
+    }
+  }
+}
+
+/*
  * Recomputes every DoNotSchedule spread count in the plan and withdraws
  * newly placed pods from domains over min + maxSkew, until none is. This
  * catches domains the plan could not fill (an eligible zone with no room).
@@ -1845,8 +1974,15 @@ static int spread_check(struct solve *S, struct stv_plan *plan) {
   int changed = 1, guard = 0, rc = 0;
   struct dcount d;
   struct plan_index x;
+  struct spread_elig e = {NULL, NULL, NULL, 0};
+  unsigned char *zdom = stv_calloc(S->nzones + 1, 1);
   char why[200];
   memset(&x, 0, sizeof(x));
+  memset(&d, 0, sizeof(d));
+  if (zdom == NULL || (rc = spread_elig_build(S, &e)) != 0) {
+    rc = STV_ENOMEM;
+    goto out;
+  }
   d.cnt = stv_calloc(ndom, sizeof(uint32_t));
   d.own = stv_calloc(ndom, sizeof(uint32_t));
   d.touched = stv_malloc(ndom * sizeof(uint32_t));
@@ -1867,10 +2003,18 @@ static int spread_check(struct solve *S, struct stv_plan *plan) {
       size_t neligible = 0, nzero_known = 0;
       if (r->kind != RULE_SPREAD || r->level == LVL_OTHER) continue;
       if (x.poff[r->owner] == x.poff[r->owner + 1]) continue; /* none placed */
-      rule_counts(S, plan, &x, r, &d);
+      spread_counts(S, plan, &x, &e, ri, &d);
       if (r->level == LVL_ZONE) {
+        /* Domains: the eligible zones of the set-up, and any zone where
+         * the plan opens a node that is a domain of the rule. */
+        memcpy(zdom, r->zelig, S->nzones);
+        for (i = 0; i < plan->nnodes; i++) {
+          long z = plan_domain(S, plan, i, LVL_ZONE);
+          if (z >= 0 && !zdom[z] && plan->nodes[i].npods > 0 && spread_elig_plan(S, &e, ri, plan, i))
+            zdom[z] = 1;
+        }
         for (i = 0; i < S->nzones; i++) {
-          if (!r->zelig[i]) continue;
+          if (!zdom[i]) continue;
           neligible++;
           if (d.cnt[i] < min) min = d.cnt[i];
         }
@@ -1905,7 +2049,8 @@ static int spread_check(struct solve *S, struct stv_plan *plan) {
             {
               const struct stv_plan_node *pn = &plan->nodes[dd - s->nnodes];
               const struct stv_template *t = &S->p->tmpl[pn->tmpl];
-              struct stv_node_view v = {pn->name, &t->labels, t->ntaints, t->taints, 0};
+              /* Viewed as its template (no name yet, hostname to come), as everywhere else. */
+              struct stv_node_view v = {NULL, &t->labels, t->ntaints, t->taints, 0};
               if (!all && !spread_eligible(r, owner, &v)) continue;
             }
             touched_new++;
@@ -1929,7 +2074,7 @@ static int spread_check(struct solve *S, struct stv_plan *plan) {
         long dd = plan_domain(S, plan, pi, r->level);
         if (dd < 0 || d.own[dd] == 0 || d.cnt[dd] <= min + (uint32_t)r->max_skew) continue;
         if ((rc = withdraw(S, plan, pi, r->owner, 1, why)) != 0) goto out;
-        d.cnt[dd]--;
+        if (r->self) d.cnt[dd]--; /* an owner its selector does not match was not counted */
         d.own[dd]--;
         changed = 1;
       }
@@ -1941,6 +2086,10 @@ out:
   stv_free(d.cnt);
   stv_free(d.own);
   stv_free(d.touched);
+  stv_free(e.node);
+  stv_free(e.tmpl);
+  stv_free(e.term);
+  stv_free(zdom);
   return rc;
 }
 

@@ -166,6 +166,13 @@ struct stv_class {
   const char *example;   /* "ns/name" of its first pod, for messages */
   uint32_t npods;        /* pods of this class in the snapshot */
   uint32_t npending;     /* of which pending */
+  /*
+   * Preferred pod anti-affinity terms (their podAffinityTerm; weights are
+   * not kept). The packer ignores them; the what-if repack may make the
+   * zone-level ones required (stv_snapshot_promote_class).
+   */
+  uint32_t npanti;
+  struct stv_pod_term *panti;
 };
 
 #define STV_POD_MIRROR         0x01 /* static pod (kubernetes.io/config.mirror) */
@@ -183,6 +190,10 @@ struct stv_pod {
   uint8_t flags;
   const char *owner_kind; /* NULL when none */
   const char *owner_name;
+  const char *priority_class; /* spec.priorityClassName, NULL when absent */
+  int32_t priority;           /* spec.priority, when has_priority */
+  uint8_t has_priority;
+  uint8_t terminating; /* metadata.deletionTimestamp set: topology spread does not count it */
 };
 
 struct stv_node {
@@ -275,6 +286,22 @@ int stv_snapshot_finish(struct stv_snapshot *s, struct stv_err *err);
  * STV_ECONFLICT when two nodes share a name, or STV_ENOMEM.
  */
 int stv_snapshot_set_nodes(struct stv_snapshot *s, const struct stv_node *nodes, size_t n);
+
+/*
+ * Interns the class of class cls with its preferred zone-level rules made
+ * required, and sets *out to its index (cls itself when there is nothing to
+ * promote). Promoted are a ScheduleAnyway topology spread constraint on
+ * topology.kubernetes.io/zone (or the beta key), which becomes
+ * DoNotSchedule with the same maxSkew, and a preferred pod anti-affinity
+ * term on the zone key: one whose non-empty selector selects the pod itself
+ * and that reaches only its namespace becomes a DoNotSchedule zone spread with maxSkew 1 over
+ * the same selector (no two replicas in a zone while there are no more of
+ * them than zones, an even spread beyond), any other a required
+ * anti-affinity term. Hostname-level preferences stay preferences. The
+ * array s->classes may grow (the classes themselves do not move). Returns 0
+ * or STV_ENOMEM.
+ */
+int stv_snapshot_promote_class(struct stv_snapshot *s, uint32_t cls, uint32_t *out);
 
 /* Returns 1 when ns is covered by term for a pod in namespace self_ns. */
 int stv_term_covers_ns(const struct stv_snapshot *s, const struct stv_pod_term *term, const char *self_ns,

@@ -19,6 +19,7 @@ Command line:
     checker.py SNAPSHOT... --catalog CATALOG.json --plan PLAN.json
                [--capacity-types reserved,on-demand] [--no-completeness]
                [--repack]   (a `recommend --mode repack` plan: check_repack)
+               [--repack-system-pods]  (the plan was made with that flag)
 Exit 0 when the plan is feasible, 1 with every violation printed otherwise,
 2 when the checker's own inputs cannot be read.
 
@@ -87,8 +88,8 @@ What is checked (each violation is tagged with its rule):
                        allowed, still available offering
 
 Not checked: optimality beyond that completeness probe; preferred (soft)
-rules and ScheduleAnyway; volumes and other filters the packer
-does not model; pods whose spread selector does not select themselves;
+rules and ScheduleAnyway (but see check_repack); volumes and other filters
+the packer does not model;
 DaemonSet copies on new nodes are not counted by inter-pod rules; with an
 embedded catalogue (no file) new nodes' prices and allocatable are unknown,
 so only what the plan states about them is checked.
@@ -1464,8 +1465,8 @@ def _check_spread(r, inp, final_nodes, bound, placed):
                 r.v("topologySpread", "pod %s on %s: node lacks topology key %s"
                     % (p.key, n.name, key))
                 continue
-            if not _spread_selector_matches(c, p, p):
-                continue
+            # A pod its own selector does not match is held to the same
+            # bound, without counting itself (kube-scheduler's selfMatchNum).
             if _spread_selector_empty(c, p):
                 # kube-scheduler counts no pods for an empty selector: the
                 # skew is at most 1 whatever the placement
@@ -1591,7 +1592,79 @@ def parse_capacity_types(s):
     return out
 
 
-def check_repack(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES):
+ZONE_KEYS = (ZONE, "failure-domain.beta.kubernetes.io/zone")
+SYSTEM_PRIORITY_CLASSES = ("system-node-critical", "system-cluster-critical")
+
+
+def system_pod_reason(p):
+    """Why the repack keeps pod p by default as a system pod, or None: a
+    system-node-critical / system-cluster-critical priority class, a
+    priority of 2000000000 or more, or a controller-owned pod in
+    kube-system."""
+    pc = p.spec.get("priorityClassName")
+    if pc in SYSTEM_PRIORITY_CLASSES:
+        return "%s priority" % pc
+    prio = p.spec.get("priority")
+    if isinstance(prio, int) and not isinstance(prio, bool) and prio >= 2000000000:
+        return "priority %d" % prio
+    if p.ns == "kube-system" and p.unmovable != "bare pod":
+        return "kube-system controller pod"
+    return None
+
+
+def _merged_term_selector(term, pod):
+    """The term's labelSelector with matchLabelKeys (In) and
+    mismatchLabelKeys (NotIn) merged with pod's values, or None."""
+    sel = term.get("labelSelector")
+    if sel is None:
+        return None
+    exprs = list(sel.get("matchExpressions") or [])
+    for keys, op in ((term.get("matchLabelKeys"), "In"), (term.get("mismatchLabelKeys"), "NotIn")):
+        for k in keys or []:
+            if k in pod.labels:
+                exprs.append({"key": k, "operator": op, "values": [pod.labels[k]]})
+    out = dict(sel)
+    out["matchExpressions"] = exprs
+    return out
+
+
+def promote_zone_preferences(p):
+    """The repack's policy for a pod it moves: a ScheduleAnyway spread on
+    the zone key becomes DoNotSchedule; a preferred pod anti-affinity term on
+    the zone key that selects the pod itself within its own namespace
+    becomes a DoNotSchedule zone spread of maxSkew 1 over the same selector,
+    any other a required anti-affinity term. Returns how many were
+    promoted."""
+    n = 0
+    for c in p.spec.get("topologySpreadConstraints") or []:
+        if c.get("whenUnsatisfiable") == "ScheduleAnyway" and c.get("topologyKey") in ZONE_KEYS:
+            c2 = dict(c)
+            c2["whenUnsatisfiable"] = "DoNotSchedule"
+            p.spread.append(c2)
+            n += 1
+    pan = ((p.spec.get("affinity") or {}).get("podAntiAffinity") or {}).get(
+        "preferredDuringSchedulingIgnoredDuringExecution") or []
+    for w in pan:
+        t = (w or {}).get("podAffinityTerm") or {}
+        if t.get("topologyKey") not in ZONE_KEYS:
+            continue
+        n += 1
+        sel = _merged_term_selector(t, p)
+        nss = t.get("namespaces") or []
+        own_ns = t.get("namespaceSelector") is None and all(x == p.ns for x in nss)
+        nonempty = sel is not None and bool(sel.get("matchLabels") or sel.get("matchExpressions"))
+        if nonempty and own_ns and label_selector_matches(sel, p.labels):
+            p.spread.append({"maxSkew": 1, "topologyKey": t["topologyKey"],
+                             "whenUnsatisfiable": "DoNotSchedule", "labelSelector": sel})
+        else:
+            t2 = dict(t)
+            if sel is not None:
+                t2["labelSelector"] = sel
+            p.anti_terms.append(AffinityTerm(t2, p.ns))
+    return n
+
+
+def check_repack(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, system_pods=False):
     """Checks a `recommend --mode repack` plan. inp is changed: the nodes the
     plan removes are dropped and their pods made pending, as the plan sees
     the cluster, before the plan itself is checked with check_plan. Besides
@@ -1600,7 +1673,10 @@ def check_repack(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES):
     the new nodes are exactly the replacements and additions; the proposed
     cost is the current one less the removed nodes plus the new ones; the
     monthly saving is 730 hours of the difference; no pod is left
-    unschedulable (a pod that fits nowhere keeps its node)."""
+    unschedulable (a pod that fits nowhere keeps its node). Unless
+    system_pods (--repack-system-pods), no removed node holds a system pod
+    (system_pod_reason). Moved pods keep their preferred zone-level rules as
+    required ones (promote_zone_preferences), checked with the plan."""
     r = Result()
     rp = plan.get("repack") if isinstance(plan, dict) else None
     if not isinstance(rp, dict):
@@ -1642,6 +1718,9 @@ def check_repack(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES):
         if not isinstance(e, dict) or e.get("name") not in keep:
             r.v("repack", "unpriced node %r is not kept" % (e,))
     moved = {}
+    promoted = 0
+    if "system_pods_moved" in rp and rp["system_pods_moved"] is not bool(system_pods):
+        r.v("repack", "repack.system_pods_moved is %r, expected %r" % (rp["system_pods_moved"], bool(system_pods)))
     for p in inp.pods:
         if p.terminal:
             continue
@@ -1653,7 +1732,11 @@ def check_repack(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES):
         if p.ds_uid is None:
             if p.unmovable:
                 r.v("repack", "node %s is removed but holds %s (%s)" % (p.node_name, p.key, p.unmovable))
+            elif not system_pods and system_pod_reason(p):
+                r.v("repack", "node %s is removed but holds system pod %s (%s)"
+                    % (p.node_name, p.key, system_pod_reason(p)))
             moved[p.node_name] = moved.get(p.node_name, 0) + 1
+            promoted += 1 if promote_zone_preferences(p) else 0
             p.phase = "Pending"
         else:
             p.phase = "Succeeded"
@@ -1682,6 +1765,9 @@ def check_repack(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES):
     want = (rp["current_hourly_cost"] - rp["proposed_hourly_cost"]) * 730
     if abs(want - rp["monthly_savings"]) > 1e-6 * max(1.0, abs(want)):
         r.v("cost", "monthly_savings %r, expected %r" % (rp["monthly_savings"], want))
+    if "zone_preferences_kept" in rp and rp["zone_preferences_kept"] != promoted:
+        r.v("repack", "repack.zone_preferences_kept is %r, but %d moved pods have preferred zone rules"
+            % (rp["zone_preferences_kept"], promoted))
     if plan.get("unschedulable"):
         r.v("repack", "pods left unschedulable: a pod that fits nowhere must keep its node")
     sub = check_plan(inp, plan, capacity_types, completeness=False)
@@ -1695,6 +1781,7 @@ def main(argv):
     cts = list(DEFAULT_CAPACITY_TYPES)
     completeness = True
     repack = False
+    system_pods = False
     args = list(argv)
     i = 0
     try:
@@ -1721,6 +1808,8 @@ def main(argv):
                 completeness = False
             elif a == "--repack":
                 repack = True
+            elif a == "--repack-system-pods":
+                system_pods = True
             elif a.startswith("--"):
                 raise InputError("unknown option %s" % a)
             else:
@@ -1732,7 +1821,7 @@ def main(argv):
         inp = load_inputs(snapshots, catalog)
         plan = load_json(plan_path)
         if repack:
-            res = check_repack(inp, plan, cts)
+            res = check_repack(inp, plan, cts, system_pods)
         else:
             res = check_plan(inp, plan, cts, completeness)
     except InputError as e:

@@ -23,7 +23,8 @@ What a case holds, each part drawn at random:
     cpu/memory/ephemeral-storage/nvidia.com/gpu/hugepages-2Mi; nodeSelector,
     node affinity with every operator and matchFields, tolerations,
     hostname/zone (anti-)affinity with namespaces and namespaceSelector,
-    topology spread on hostname/zone with minDomains and inclusion policies;
+    topology spread on hostname/zone with minDomains, inclusion policies,
+    matchLabelKeys, selectors that miss the pod itself or are empty;
     and pods that cannot fit anywhere;
   * host ports on some Deployments and DaemonSets (wildcard and specific
     hostIPs, TCP and UDP), node conditions on some existing nodes (with or
@@ -593,6 +594,18 @@ def gen_deployment(rng, ctx, di):
         if rng.random() < 0.3:
             tsc.append({"maxSkew": 1, "topologyKey": zone,
                         "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": _sel(rng, app)})
+        # Rarer shapes, drawn from a generator of their own so that the
+        # seeds' other draws stay as they were: a selector that does not
+        # select the pod itself (another deployment's pods), and an empty
+        # one (kube-scheduler counts no pods for it).
+        more = random.Random(hash(rng.getstate()[1]))
+        r2 = more.random()
+        if r2 < 0.1 and ctx.apps:
+            tsc[0]["labelSelector"] = {"matchLabels": {"app": more.choice(ctx.apps)}}
+            tsc[0].pop("matchLabelKeys", None)
+        elif r2 < 0.15:
+            tsc[0]["labelSelector"] = {}
+            tsc[0].pop("matchLabelKeys", None)
         spec["topologySpreadConstraints"] = tsc
     # impossible
     r = rng.random()

@@ -193,7 +193,7 @@ TEST(should_name_file_line_column_and_path_of_an_unknown_capacity_type) {
 TEST(should_reject_unknown_keys_at_every_level) {
   CHECK(fails_with("timelimit: 10s\n", STV_EINVAL,
                    "stevedore.yaml:1:1: unknown key \"timelimit\" (expected capacityTypes, timeLimit, spot, "
-                   "nodePools, headroom)"));
+                   "nodePools, headroom, repack)"));
   CHECK(fails_with("spot:\n  maxshare: 1\n", STV_EINVAL,
                    "stevedore.yaml:2:3: spot: unknown key \"maxshare\" (expected maxShare, maxPoolFraction, "
                    "restartCost)"));
@@ -541,4 +541,23 @@ TEST(should_add_headroom_or_return_enomem_cleanly) {
   }
   CHECK_EQ_INT(s.npods, 3 + 2);
   stv_snapshot_close(&s);
+}
+
+TEST(should_read_repack_system_pods_as_a_boolean) {
+  static const char t_on[] = "repack:\n  systemPods: true\n", t_off[] = "repack:\n  systemPods: false\n";
+  struct stv_config c;
+  struct stv_err err = {0, ""};
+  stv_config_init(&c);
+  CHECK_EQ_INT(c.repack_system_pods, 0);
+  CHECK_EQ_INT(stv_config_load_text(&c, "stevedore.yaml", t_on, strlen(t_on), &err), 0);
+  CHECK_EQ_INT(c.repack_system_pods, 1);
+  CHECK_EQ_INT(stv_config_load_text(&c, "stevedore.yaml", t_off, strlen(t_off), &err), 0);
+  CHECK_EQ_INT(c.repack_system_pods, 0);
+  stv_config_close(&c);
+  CHECK(fails_with("repack:\n  systemPods: \"true\"\n", STV_EINVAL,
+                   "stevedore.yaml:2:15: repack.systemPods: expected true or false, got \"true\""));
+  CHECK(fails_with("repack:\n  systemPods: 1\n", STV_EINVAL,
+                   "stevedore.yaml:2:15: repack.systemPods: expected true or false, got \"1\""));
+  CHECK(fails_with("repack:\n  system: true\n", STV_EINVAL,
+                   "stevedore.yaml:2:3: repack: unknown key \"system\" (expected systemPods)"));
 }

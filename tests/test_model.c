@@ -580,3 +580,76 @@ TEST(should_round_trip_capacity_type_names) {
   CHECK_EQ_INT(stv_capacity_type_parse("OnDemand", &ct), STV_EINVAL);
   CHECK_EQ_INT(stv_capacity_type_parse("", &ct), STV_EINVAL);
 }
+
+TEST(should_promote_the_preferred_zone_rules_of_a_class_and_keep_hostname_ones_preferred) {
+  struct stv_snapshot s;
+  struct stv_class c;
+  struct stv_label lab;
+  struct stv_requirement r;
+  struct stv_spread sa;
+  struct stv_pod_term pa[3];
+  const char *web, *values[1], *others[1];
+  const struct stv_class *p;
+  uint32_t id, pid, again;
+  CHECK_EQ_INT(stv_snapshot_init(&s), 0);
+  memset(&c, 0, sizeof(c));
+  memset(pa, 0, sizeof(pa));
+  web = stv_strpool_get(&s.pool, "web");
+  values[0] = web;
+  others[0] = stv_strpool_get(&s.pool, "search");
+  lab = (struct stv_label){stv_strpool_get(&s.pool, "app"), web};
+  r = (struct stv_requirement){lab.key, STV_OP_IN, 1, values};
+  c.ns = stv_strpool_get(&s.pool, "shop");
+  c.labels = (struct stv_labels){1, &lab};
+  c.example = "shop/web-0";
+  /* ScheduleAnyway on the zone, maxSkew 2. */
+  sa = (struct stv_spread){2, stv_strpool_get(&s.pool, STV_TEST_ZONE_KEY), 0, {1, &r}, 0, 0, 1, 0};
+  c.nspread = 1;
+  c.spread = &sa;
+  /* Preferred anti-affinity: own replicas by zone, own replicas by hostname, another namespace by zone. */
+  pa[0].sel = (struct stv_selector){1, &r};
+  pa[0].topology_key = sa.topology_key;
+  pa[1].sel = (struct stv_selector){1, &r};
+  pa[1].topology_key = stv_strpool_get(&s.pool, "kubernetes.io/hostname");
+  pa[2].sel = (struct stv_selector){1, &r};
+  pa[2].topology_key = sa.topology_key;
+  pa[2].nns = 1;
+  pa[2].namespaces = others;
+  c.npanti = 3;
+  c.panti = pa;
+  CHECK_EQ_INT(stv_snapshot_intern_class(&s, &c, &id), 0);
+  CHECK_EQ_INT(stv_snapshot_promote_class(&s, id, &pid), 0);
+  CHECK(pid != id);
+  p = s.classes[pid];
+  CHECK_EQ_INT(p->nspread, 2);
+  CHECK_EQ_INT(p->spread[0].do_not_schedule, 1);
+  CHECK_EQ_INT(p->spread[0].max_skew, 2);
+  CHECK_EQ_INT(p->spread[1].do_not_schedule, 1);
+  CHECK_EQ_INT(p->spread[1].max_skew, 1);
+  CHECK(p->spread[1].topology_key == sa.topology_key);
+  CHECK_EQ_INT(p->nanti, 1); /* the other namespace's term: required anti-affinity */
+  CHECK_EQ_INT(p->anti[0].nns, 1);
+  CHECK_EQ_INT(p->npanti, 1); /* the hostname term stays a preference */
+  CHECK(strcmp(p->panti[0].topology_key, "kubernetes.io/hostname") == 0);
+  /* The original class is untouched, and a promoted class has nothing left to promote. */
+  CHECK_EQ_INT(s.classes[id]->spread[0].do_not_schedule, 0);
+  CHECK_EQ_INT(s.classes[id]->npanti, 3);
+  CHECK_EQ_INT(stv_snapshot_promote_class(&s, pid, &again), 0);
+  CHECK_EQ_INT(again, pid);
+  stv_snapshot_close(&s);
+}
+
+TEST(should_leave_a_class_without_zone_preferences_as_it_is) {
+  struct stv_snapshot s;
+  struct stv_class c;
+  uint32_t id, pid;
+  CHECK_EQ_INT(stv_snapshot_init(&s), 0);
+  memset(&c, 0, sizeof(c));
+  c.ns = stv_strpool_get(&s.pool, "shop");
+  c.example = "shop/api-0";
+  CHECK_EQ_INT(stv_snapshot_intern_class(&s, &c, &id), 0);
+  CHECK_EQ_INT(stv_snapshot_promote_class(&s, id, &pid), 0);
+  CHECK_EQ_INT(pid, id);
+  CHECK_EQ_INT(s.nclasses, 1);
+  stv_snapshot_close(&s);
+}

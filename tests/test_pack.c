@@ -224,6 +224,7 @@ static int spread_counts(const struct stv_test_fx *fx, const struct stv_spread *
                          uint32_t b) {
   const struct stv_class *kb = class_of(fx, b);
   if (sp->match_none || strcmp(owner->ns, kb->ns) != 0) return 0;
+  if (sp->sel.n == 0) return 0; /* kube-scheduler counts no pods for an empty selector */
   return stv_selector_matches(&sp->sel, &kb->labels);
 }
 
@@ -323,8 +324,11 @@ static int check_rules(const struct stv_test_fx *fx, const struct where *w, char
             zel[nz] = 0;
             nz++;
           }
-          zcnt[z] += cnt[d];
-          if (spread_domain(fx, sp, ka, d)) zel[z] = 1;
+          /* Pods count only on nodes that are domains of the constraint. */
+          if (spread_domain(fx, sp, ka, d)) {
+            zcnt[z] += cnt[d];
+            zel[z] = 1;
+          }
         }
         here = -1;
         for (z = 0; z < nz; z++) {
@@ -1113,7 +1117,9 @@ STV_TEST_FX(should_honour_the_node_affinity_policy_of_a_zone_spread) {
   int a, b;
   /* Two namespaces, so the two groups do not count each other. Honor:
    * us-east-1b is no domain of a pod that may not go there, so all four
-   * share us-east-1a. Ignore: us-east-1b counts, empty, so only one. */
+   * share us-east-1a. Ignore: the node in us-east-1b counts, empty, so
+   * only one. */
+  CHECK(add_node(fx, "ip-10-0-2-9", "m5.large", "us-east-1b") == 0);
   CHECK((a = POD(.ns = "shop", .name = "web", .cpu_m = 500, .mem_mi = 512, .labels = {{"app", "web"}},
                  .node_selector = {{STV_TEST_ZONE_KEY, "us-east-1a"}}, .spread = &honor, .nspread = 1,
                  .count = 4)) >= 0);
@@ -1652,4 +1658,82 @@ STV_TEST_FX(should_name_host_ports_among_other_rules_when_the_pod_has_its_own_an
   CHECK_EQ_INT(fx->plan.nplaced, 0);
   CHECK_STR_CONTAINS(stv_test_unsched_reason(&fx->plan, (uint32_t)agent),
                      "(its host port 8080/TCP among them)");
+}
+
+STV_TEST_FX(should_count_no_pods_for_an_empty_spread_selector) {
+  struct stv_spread sp = {1, STV_TEST_ZONE_KEY, 1, {0, NULL}, 0, 0, 1, 0};
+  int web;
+  /* Full nodes in us-east-1b and c; new nodes only in us-east-1a. An empty
+   * selector counts nothing (kube-scheduler), so all four share 1a. */
+  CHECK(NODE(.name = "b-full", .cpu_m = 100, .mem_mi = 128, .zone = "us-east-1b") == 0);
+  CHECK(NODE(.name = "c-full", .cpu_m = 100, .mem_mi = 128, .zone = "us-east-1c") >= 0);
+  CHECK((web = POD(.name = "web", .cpu_m = 500, .mem_mi = 512, .labels = {{"app", "web"}}, .spread = &sp,
+                   .nspread = 1, .count = 4)) >= 0);
+  CHECK(add_type(fx, "m5.large", "us-east-1a", -1) >= 0);
+  SOLVE();
+  CHECK_EQ_INT(placed_in_zone(fx, web, 4, "us-east-1a"), 4);
+  CHECK_EQ_INT(fx->plan.nunsched, 0);
+}
+
+STV_TEST_FX(should_hold_the_minimum_at_zero_with_a_selector_and_full_zones) {
+  int web;
+  CHECK(NODE(.name = "b-full", .cpu_m = 100, .mem_mi = 128, .zone = "us-east-1b") == 0);
+  CHECK(NODE(.name = "c-full", .cpu_m = 100, .mem_mi = 128, .zone = "us-east-1c") >= 0);
+  CHECK((web = POD(.name = "web", .cpu_m = 500, .mem_mi = 512, .labels = {{"app", "web"}}, .spread_zone = 1,
+                   .count = 4)) >= 0);
+  CHECK(add_type(fx, "m5.large", "us-east-1a", -1) >= 0);
+  SOLVE();
+  CHECK_EQ_INT(placed_in_zone(fx, web, 4, "us-east-1a"), 1);
+  CHECK_EQ_INT(fx->plan.nunsched, 3);
+}
+
+STV_TEST_FX(should_place_no_zone_spread_pod_on_a_node_without_the_zone_label) {
+  int web, i;
+  CHECK(NODE(.name = "unlabelled", .cpu_m = 8000, .mem_mi = 16384) == 0);
+  CHECK((web = POD(.name = "web", .cpu_m = 500, .mem_mi = 512, .labels = {{"app", "web"}}, .spread_zone = 1,
+                   .count = 2)) >= 0);
+  CHECK(add_type(fx, "m5.large", "us-east-1a", -1) >= 0);
+  SOLVE();
+  CHECK_EQ_INT(fx->plan.nunsched, 0);
+  for (i = web; i < web + 2; i++) {
+    long n = stv_test_node_of(&fx->plan, (uint32_t)i);
+    CHECK(n >= 0);
+    CHECK(fx->plan.nodes[n].existing < 0);
+  }
+}
+
+STV_TEST_FX(should_not_count_a_template_zone_the_pod_cannot_use_as_a_domain) {
+  int big;
+  /* Only us-east-1a and b offer a type the 3-cpu pods fit; us-east-1c's
+   * small type does not make it a domain, so all four are placed. */
+  CHECK((big = POD(.name = "big", .cpu_m = 3000, .mem_mi = 2048, .labels = {{"app", "big"}}, .spread_zone = 1,
+                   .count = 4)) >= 0);
+  CHECK(add_type(fx, "m5.xlarge", "us-east-1a", -1) >= 0);
+  CHECK(add_type(fx, "m5.xlarge", "us-east-1b", -1) >= 0);
+  CHECK(add_type(fx, "c5.large", "us-east-1c", -1) >= 0);
+  SOLVE();
+  CHECK_EQ_INT(fx->plan.nunsched, 0);
+  CHECK_EQ_INT(placed_in_zone(fx, big, 4, "us-east-1a"), 2);
+  CHECK_EQ_INT(placed_in_zone(fx, big, 4, "us-east-1b"), 2);
+}
+
+STV_TEST_FX(should_count_spread_pods_only_on_nodes_that_are_domains) {
+  int web;
+  /* Three web pods run in us-east-1a on a node the pending ones may not
+   * use: under nodeAffinityPolicy Honor they do not count, so the two
+   * pending pods take one zone each (us-east-1b has room for one only). */
+  CHECK(NODE(.name = "a-other", .cpu_m = 4000, .mem_mi = 8192, .zone = "us-east-1a",
+             .labels = {{"pool", "other"}}) >= 0);
+  CHECK(NODE(.name = "a-mine", .cpu_m = 4000, .mem_mi = 8192, .zone = "us-east-1a",
+             .labels = {{"pool", "mine"}}) >= 0);
+  CHECK(NODE(.name = "b-mine", .cpu_m = 600, .mem_mi = 8192, .zone = "us-east-1b",
+             .labels = {{"pool", "mine"}}) >= 0);
+  CHECK(POD(.name = "old", .cpu_m = 500, .mem_mi = 512, .labels = {{"app", "web"}}, .node_name = "a-other",
+            .phase = STV_PHASE_RUNNING, .count = 3) >= 0);
+  CHECK((web = POD(.name = "web", .cpu_m = 500, .mem_mi = 512, .labels = {{"app", "web"}},
+                   .node_selector = {{"pool", "mine"}}, .spread_zone = 1, .count = 2)) >= 0);
+  SOLVE();
+  CHECK_EQ_INT(fx->plan.nunsched, 0);
+  CHECK_EQ_INT(placed_in_zone(fx, web, 2, "us-east-1a"), 1);
+  CHECK_EQ_INT(placed_in_zone(fx, web, 2, "us-east-1b"), 1);
 }

@@ -180,3 +180,55 @@ TEST(should_keep_the_node_of_a_bare_pod_and_report_an_unpriced_node) {
   CHECK(fabs(r.repack.proposed_hourly - 0.15) < 1e-9);
   stv_recommend_result_close(&r);
 }
+
+#define SYSTEM_POD(name, node)                                                                         \
+  "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"" name "\",\"namespace\":\"kube-system\",\"labels\":"    \
+  "{\"k8s-app\":\"kube-dns\"},\"ownerReferences\":[{\"kind\":\"ReplicaSet\",\"name\":\"coredns-1\","   \
+  "\"uid\":\"u2\",\"controller\":true}]},\"spec\":{\"nodeName\":\"" node "\",\"priorityClassName\":"   \
+  "\"system-cluster-critical\",\"priority\":2000000000,\"containers\":[{\"name\":\"c\",\"resources\":" \
+  "{\"requests\":{\"cpu\":\"100m\",\"memory\":\"70Mi\"}}}]},\"status\":{\"phase\":\"Running\"}}"
+
+/* As run(), with system_pods as --repack-system-pods. */
+static int run_system(const char *text, int system_pods, struct stv_recommend_result *r) {
+  char path[64];
+  const char *snaps[1];
+  struct stv_recommend_args a;
+  struct stv_err err = {0, ""};
+  int rc;
+  if (write_tmp(text, path, sizeof(path)) != 0) return -1;
+  snaps[0] = path;
+  memset(&a, 0, sizeof(a));
+  a.snapshots = snaps;
+  a.nsnapshots = 1;
+  a.catalog = CATALOG;
+  a.allowed = (1u << STV_CT_RESERVED) | (1u << STV_CT_ON_DEMAND);
+  a.repack = 1;
+  a.repack_system_pods = system_pods;
+  rc = stv_recommend_run(&a, r, &err);
+  if (rc != 0) fprintf(stderr, "  %s\n", err.msg);
+  unlink(path);
+  return rc;
+}
+
+TEST(should_keep_system_critical_pods_unless_asked_to_move_them) {
+  static const char text[] = "{\"kind\":\"List\",\"items\":[" NODE("n0", "c.large") "," NODE(
+      "n1", "c.large") "," SYSTEM_POD("coredns-1-a", "n0") "," POD("p1", "n1", OWNED) "]}";
+  struct stv_recommend_result r;
+  const struct stv_repack_node *x;
+  CHECK_EQ_INT(run_system(text, 0, &r), 0);
+  CHECK((x = node_named(&r, "n0")) != NULL);
+  CHECK_EQ_INT(x->keep, STV_KEEP_UNMOVABLE);
+  CHECK_STR_CONTAINS(x->why, "system-cluster-critical");
+  CHECK_STR_CONTAINS(x->why, "--repack-system-pods");
+  CHECK_EQ_INT(r.repack.system_pods_kept, 1);
+  CHECK_EQ_INT(r.repack.system_pods_moved, 0);
+  CHECK_EQ_INT(node_named(&r, "n1")->action, STV_REPACK_REMOVE);
+  stv_recommend_result_close(&r);
+  memset(&r, 0, sizeof(r));
+  CHECK_EQ_INT(run_system(text, 1, &r), 0);
+  CHECK((x = node_named(&r, "n0")) != NULL);
+  CHECK(x->keep != STV_KEEP_UNMOVABLE);
+  CHECK_EQ_INT(r.repack.system_pods_kept, 0);
+  CHECK_EQ_INT(r.repack.system_pods_moved, 1);
+  stv_recommend_result_close(&r);
+}

@@ -1502,3 +1502,66 @@ TEST(should_return_enomem_cleanly_from_host_ports_and_conditions) {
   CHECK_EQ_INT(rc, 0);
   CHECK(n > 5);
 }
+
+TEST(should_refuse_min_domains_on_a_schedule_anyway_constraint) {
+  CHECK(fails_with(
+      POD("{'topologySpreadConstraints':[{'maxSkew':1,'topologyKey':'zone',"
+          "'whenUnsatisfiable':'ScheduleAnyway','minDomains':2}],'containers':[]}"),
+      STV_EINVAL,
+      "Pod team-a/web-5: spec.topologySpreadConstraints[0].minDomains: set with whenUnsatisfiable "
+      "ScheduleAnyway; the API server accepts minDomains only with DoNotSchedule (remove minDomains "
+      "or make the constraint DoNotSchedule)"));
+}
+
+TEST(should_read_preferred_pod_anti_affinity_and_priority) {
+  struct stv_snapshot s;
+  struct stv_err err = {0, ""};
+  const struct stv_class *c;
+  CHECK_EQ_INT(
+      one(&s,
+          POD_META("'labels':{'app':'web','pod-template-hash':'h1'}",
+                   "{'priorityClassName':'system-cluster-critical','priority':2000000000,"
+                   "'affinity':{'podAntiAffinity':{'preferredDuringSchedulingIgnoredDuringExecution':["
+                   "{'weight':100,'podAffinityTerm':{'labelSelector':{'matchLabels':{'app':'web'}},"
+                   "'matchLabelKeys':['pod-template-hash'],'topologyKey':'topology.kubernetes.io/zone'}},"
+                   "{'weight':1,'podAffinityTerm':{'topologyKey':'kubernetes.io/hostname'}}]}},"
+                   "'containers':[]}"),
+          &err),
+      0);
+  c = cls_of(&s, 0);
+  CHECK_EQ_INT(c->nanti, 0);
+  CHECK_EQ_INT(c->npanti, 2);
+  CHECK(strcmp(c->panti[0].topology_key, "topology.kubernetes.io/zone") == 0);
+  CHECK_EQ_INT(c->panti[0].sel.n, 2); /* matchLabelKeys merged as for a required term */
+  CHECK_EQ_INT(c->panti[1].match_none, 1);
+  CHECK(s.pods[0].priority_class != NULL && strcmp(s.pods[0].priority_class, "system-cluster-critical") == 0);
+  CHECK_EQ_INT(s.pods[0].has_priority, 1);
+  CHECK_EQ_INT(s.pods[0].priority, 2000000000);
+  stv_snapshot_close(&s);
+  CHECK(fails_with(
+      POD("{'affinity':{'podAntiAffinity':{'preferredDuringSchedulingIgnoredDuringExecution':["
+          "{'podAffinityTerm':{'topologyKey':'zone'}}]}},'containers':[]}"),
+      STV_EPARSE,
+      "Pod team-a/web-5: spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution"
+      "[0].weight: missing"));
+  CHECK(fails_with(
+      POD("{'affinity':{'podAntiAffinity':{'preferredDuringSchedulingIgnoredDuringExecution':["
+          "{'weight':3}]}},'containers':[]}"),
+      STV_EPARSE,
+      "Pod team-a/web-5: spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution"
+      "[0].podAffinityTerm: missing"));
+  CHECK(fails_with(POD("{'priority':'high','containers':[]}"), STV_EPARSE,
+                   "Pod team-a/web-5: spec.priority: not a number"));
+}
+
+TEST(should_mark_a_pod_with_a_deletion_timestamp_as_terminating) {
+  struct stv_snapshot s;
+  struct stv_err err = {0, ""};
+  CHECK_EQ_INT(one(&s, POD_META("'deletionTimestamp':'2024-06-20T10:00:00Z'", C1 "}"), &err), 0);
+  CHECK_EQ_INT(s.pods[0].terminating, 1);
+  CHECK_EQ_INT(
+      add(&s, "{'kind':'Pod','metadata':{'name':'web-6','namespace':'team-a'},'spec':" C1 "}}", NULL, &err),
+      0);
+  CHECK_EQ_INT(s.pods[1].terminating, 0);
+  stv_snapshot_close(&s);
+}
