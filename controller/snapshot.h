@@ -70,6 +70,13 @@ struct stv_snapshot_read_stats {
   size_t nkinds;        /* distinct skipped kinds named below */
   int more_kinds;       /* further kinds were skipped than fit below */
   char kinds[STV_SNAPSHOT_STATS_KINDS][48];
+  /* Storage objects read, and what stv_snapshot_resolve_volumes found. */
+  size_t pvcs, pvs, storage_classes, csinodes;
+  size_t attach_drivers;        /* CSI drivers given an attach-limit dimension */
+  size_t vol_unchecked_pods;    /* pods whose claims, volumes or classes are not in the snapshot */
+  size_t vol_unchecked_pending; /* of which pending */
+  size_t vol_blocked_pods;      /* pending pods no node can take for their claims */
+  size_t vol_daemonset_pods;    /* DaemonSet pods with volumes, left as they are */
 };
 
 /*
@@ -96,6 +103,25 @@ int stv_snapshot_add_item(struct stv_snapshot *s, const cJSON *item, struct stv_
 /* As stv_snapshot_add_item, also adding to *stats (borrowed, may be NULL). */
 int stv_snapshot_add_item_stats(struct stv_snapshot *s, const cJSON *item,
                                 struct stv_snapshot_read_stats *stats, struct stv_err *err);
+
+/*
+ * Turns the storage objects read into s (claims, volumes, storage classes,
+ * CSINodes) into constraints on the pods that use them; call it after the
+ * last file and before stv_snapshot_finish (once; later calls do nothing).
+ * A pod's claims give it, ANDed into its required node affinity, the node
+ * affinity and zone labels of the volumes bound to them and the allowed
+ * topologies of WaitForFirstConsumer classes of unbound ones; a pending pod
+ * that no node can take (an unbound claim of an Immediate class, a claim
+ * that does not exist) gets a class whose blocked reason the packer lists;
+ * each distinct attachable volume of a driver with an attach limit adds 1
+ * to the pod's request of the dimension "attachable-volumes-csi-<driver>",
+ * whose allocatable on existing nodes is their CSINode's count. Counts go
+ * to *stats (may be NULL). Returns 0, STV_ELIMIT (too many OR-terms or
+ * resource dimensions), STV_ECONFLICT (an object twice) or STV_ENOMEM,
+ * with err naming the pod or object.
+ */
+int stv_snapshot_resolve_volumes(struct stv_snapshot *s, struct stv_snapshot_read_stats *stats,
+                                 struct stv_err *err);
 
 /*
  * Writes a one-line summary of what was left out into buf (size bytes):
