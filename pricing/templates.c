@@ -248,9 +248,11 @@ static int64_t azure_disk_limit(int64_t vcpu) {
 
 /*
  * The attach limit of driver on a new node of type: what existing nodes of
- * the type report in their CSINodes (the smallest), else the driver's
- * per-type rule when the catalogue is its cloud's, else the smallest limit
- * any existing node reports, else none (STV_ATTACH_UNLIMITED).
+ * the type report in their CSINodes (the largest: a driver fixes its count
+ * when it starts, less what is attached then, such as network interfaces,
+ * and a new node starts with the fewest), else the driver's per-type rule
+ * when the catalogue is its cloud's, else the smallest limit any existing
+ * node reports, else none (STV_ATTACH_UNLIMITED).
  */
 static int64_t attach_limit(const struct stv_catalog *c, const struct stv_instance_type *type,
                             const struct stv_snapshot *snap, int dim, const char *driver) {
@@ -263,7 +265,7 @@ static int64_t attach_limit(const struct stv_catalog *c, const struct stv_instan
     int64_t v = n->alloc[dim];
     if (v >= STV_ATTACH_UNLIMITED) continue;
     if (any < 0 || v < any) any = v;
-    if (n->instance_type != NULL && strcmp(n->instance_type, type->name) == 0 && (same < 0 || v < same)) same = v;
+    if (n->instance_type != NULL && strcmp(n->instance_type, type->name) == 0 && v > same) same = v;
   }
   if (same >= 0) return same;
   for (j = 0; j < type->nres; j++)

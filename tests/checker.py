@@ -1749,7 +1749,7 @@ def new_node_attach_limit(inp, node, driver):
         if lim is not None:
             reported.setdefault(n.instance_type, []).append(lim)
     if node.instance_type in reported:
-        return min(reported[node.instance_type])
+        return max(reported[node.instance_type])
     provider = (inp.catalog or {}).get("provider") or "aws"
     t = node.instance_type or ""
     if provider == "aws" and driver == "ebs.csi.aws.com":
