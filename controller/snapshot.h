@@ -1,9 +1,13 @@
 /*
  * snapshot: reads Kubernetes objects (as `kubectl get
- * nodes,pods,poddisruptionbudgets,namespaces -A -o json` prints them) into
- * the compact snapshot model of packer/packer.h.
+ * nodes,pods,poddisruptionbudgets,namespaces,pvc,pv,storageclass,csinode
+ * -A -o json` prints them) into the compact snapshot model of
+ * packer/packer.h.
  *
- * Kinds read: Node, Pod, PodDisruptionBudget, Namespace. Items of any other
+ * Kinds read: Node, Pod, PodDisruptionBudget, Namespace, and the storage
+ * kinds PersistentVolumeClaim, PersistentVolume, StorageClass and CSINode,
+ * which are kept as read and turned into constraints on the pods that use
+ * them by stv_snapshot_resolve_volumes (below). Items of any other
  * kind are skipped and counted. Pods in phase Succeeded or Failed are
  * skipped and counted too: they hold no resources. What the reader fills
  * in beyond copying fields:
