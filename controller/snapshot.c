@@ -37,6 +37,8 @@ struct rd {
   const char *kind; /* the item's, NULL until known */
   const char *ns;   /* NULL for cluster-scoped kinds */
   const char *name;
+  const char *path; /* the file being read, NULL for single items */
+  long index;       /* the item's index in it */
 };
 
 static void appendv(char *buf, size_t size, size_t *n, const char *fmt, va_list ap) {
@@ -1360,7 +1362,8 @@ struct vol_ref {
 
 struct vol_pod {
   struct vol_pod *next;
-  uint32_t pod; /* index into s->pods */
+  const char *where; /* "<file>: items[<i>] " for messages, or "" */
+  uint32_t pod;      /* index into s->pods */
   uint32_t n;
   struct vol_ref *refs;
 };
@@ -1829,6 +1832,14 @@ static int record_pod_volumes(struct rd *r, const cJSON *vols, uint32_t pod_inde
     return oom(r);
   vp->pod = pod_index;
   vp->n = n;
+  vp->where = "";
+  if (r->path != NULL) {
+    size_t len = strlen(r->path) + 40;
+    char *buf = scratch(r, len, 1);
+    if (buf == NULL) return oom(r);
+    snprintf(buf, len, "%s: items[%ld] ", r->path, r->index);
+    if ((vp->where = intern(r, buf)) == NULL) return oom(r);
+  }
   vp->next = vs->pods;
   vs->pods = vp;
   vs->npods++;
@@ -1882,6 +1893,7 @@ struct vres {
   const struct vol_class *default_class;
   const char *zone_keys[4]; /* interned volume zone label keys */
   const char *zone_beta, *region_beta, *zone_ga, *region_ga;
+  const char *where; /* the pod being resolved: its file and item */
 };
 
 static int vindex_build(struct vindex *x, size_t n) {
@@ -1922,9 +1934,9 @@ static int driver_dim(struct vres *x, const char *driver, const struct stv_pod *
   k = stv_resnames_index(&x->s->res, &x->s->pool, name, 1);
   if (k == STV_ELIMIT)
     return stv_err_set(x->err, STV_ELIMIT,
-                       "Pod %s/%s: the attach limit of CSI driver %s needs a resource dimension, and %d are "
-                       "in use already (too many distinct resource names and CSI drivers)",
-                       p->ns, p->name, driver, STV_MAX_RES);
+                       "%sPod %s/%s: the attach limit of CSI driver %s needs a resource dimension, and %d "
+                       "are in use already (too many distinct resource names and CSI drivers)",
+                       x->where != NULL ? x->where : "", p->ns, p->name, driver, STV_MAX_RES);
   if (k < 0) return stv_err_set(x->err, STV_ENOMEM, "out of memory resolving volumes");
   *dim = k;
   if (existed) return 0;
@@ -1948,6 +1960,7 @@ struct vattach {
 /* a AND b as OR-terms: their cross product, in x->tmp. */
 static int and_terms(struct vres *x, const struct stv_pod *p, const char *what, struct stv_node_affinity *a,
                      const struct stv_node_affinity *b) {
+  const char *at = x->where != NULL ? x->where : "";
   struct stv_node_term *t;
   uint32_t i, j, n = 0;
   if (b->n == 0) return 0;
@@ -1957,9 +1970,9 @@ static int and_terms(struct vres *x, const struct stv_pod *p, const char *what, 
   }
   if ((uint64_t)a->n * b->n > VOL_TERMS_MAX)
     return stv_err_set(x->err, STV_ELIMIT,
-                       "Pod %s/%s: %s: its node affinity ANDed with the volume's has %llu terms, more than the "
-                       "%d the planner handles (simplify the pod's or the volume's nodeSelectorTerms)",
-                       p->ns, p->name, what, (unsigned long long)a->n * b->n, VOL_TERMS_MAX);
+                       "%sPod %s/%s: %s: its node affinity ANDed with the volume's has %llu terms, more than "
+                       "the %d the planner handles (simplify the pod's or the volume's nodeSelectorTerms)",
+                       at, p->ns, p->name, what, (unsigned long long)a->n * b->n, VOL_TERMS_MAX);
   t = stv_arena_alloc(&x->tmp, (size_t)a->n * b->n * sizeof(*t));
   if (t == NULL) return STV_ENOMEM;
   for (i = 0; i < a->n; i++) {
@@ -2255,6 +2268,7 @@ int stv_snapshot_resolve_volumes(struct stv_snapshot *s, struct stv_snapshot_rea
         }
   }
   for (vp = vs->pods; vp != NULL; vp = vp->next) {
+    x.where = vp->where;
     rc = resolve_pod(&x, vp);
     stv_arena_reset(&x.tmp);
     if (rc == STV_ENOMEM) goto nomem;
@@ -2351,7 +2365,7 @@ int stv_snapshot_add_item(struct stv_snapshot *s, const cJSON *item, struct stv_
 static int on_item(void *ctx, long index, const cJSON *item, struct stv_err *err) {
   struct rd *r = ctx;
   int rc;
-  (void)index;
+  r->index = index;
   r->err = err;
   rc = read_item(r, item);
   stv_arena_reset(r->tmp);
@@ -2369,6 +2383,7 @@ int stv_snapshot_read_file_stats(struct stv_snapshot *s, const char *path,
   r.tmp = &tmp;
   r.stats = stats;
   r.err = err;
+  r.path = path;
   rc = stv_json_stream_file(path, on_item, &r, err);
   stv_arena_reset(&tmp);
   return rc;

@@ -351,7 +351,9 @@ def main():
         path = cli.write("cross.json", doc)
         rc, out, err = cli.run(["recommend", "--snapshot", path, "--catalog", CATALOG])
         assert rc != 0 and out == "", (rc, out)
-        assert "Pod shop/db-0" in err and "72 terms" in err and "spec.volumes[0]" in err, err
+        assert "%s: items[%d] Pod shop/db-0: spec.volumes[0]: claim data-db-0" % (
+            path, item_index(doc, "Pod", "db-0")) in err, err
+        assert "72 terms" in err, err
 
     def bound_pods_volumes_count_as_used_on_their_node():
         # node-a's running pod holds one of the three attachments; with two
