@@ -480,7 +480,8 @@ static cJSON *plan_json(const struct stv_recommend_result *r) {
   }
   if (plan->spot_limits_broken) cJSON_AddBoolToObject(sum, "spot_limits_broken", 1);
   if (r->headroom.npods > 0 && !headroom_json(sum, r, &h)) goto out;
-  if (r->stats.pvcs + r->stats.pvs + r->stats.storage_classes + r->stats.csinodes + r->stats.vol_unchecked_pods > 0) {
+  if (r->stats.pvcs + r->stats.pvs + r->stats.storage_classes + r->stats.csinodes != 0 ||
+      r->stats.vol_unchecked_pods != 0) {
     cJSON *vol = cJSON_AddObjectToObject(sum, "volumes");
     if (vol == NULL) goto out;
     cJSON_AddNumberToObject(vol, "unchecked_pods", (double)r->stats.vol_unchecked_pods);
@@ -811,7 +812,8 @@ static void note_volumes(const struct stv_snapshot_read_stats *st) {
     fprintf(stderr,
             "stevedore recommend: note: %zu pending pod%s cannot be placed until %s claims are bound or "
             "created (listed as unschedulable with the claim)\n",
-            st->vol_blocked_pods, st->vol_blocked_pods == 1 ? "" : "s", st->vol_blocked_pods == 1 ? "its" : "their");
+            st->vol_blocked_pods, st->vol_blocked_pods == 1 ? "" : "s",
+            st->vol_blocked_pods == 1 ? "its" : "their");
   if (st->vol_daemonset_pods > 0)
     fprintf(stderr,
             "stevedore recommend: note: %zu DaemonSet pod%s with claims or attachable volumes: their volumes "

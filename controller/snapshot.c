@@ -1317,8 +1317,8 @@ struct vol_zone {
 
 struct vol_pv {
   struct vol_pv *next;
-  const char *name, *cls;     /* cls "" when none */
-  const char *driver;         /* CSI driver (in-tree sources migrated), or NULL */
+  const char *name, *cls;       /* cls "" when none */
+  const char *driver;           /* CSI driver (in-tree sources migrated), or NULL */
   struct stv_node_affinity aff; /* spec.nodeAffinity.required; n == 0: none */
   uint32_t nzones;
   struct vol_zone *zones;
@@ -1337,8 +1337,8 @@ struct vol_pvc {
 struct vol_class {
   struct vol_class *next;
   const char *name, *provisioner, *created;
-  int wffc;       /* volumeBindingMode WaitForFirstConsumer */
-  int is_default; /* storageclass.kubernetes.io/is-default-class: "true" */
+  int wffc;                      /* volumeBindingMode WaitForFirstConsumer */
+  int is_default;                /* storageclass.kubernetes.io/is-default-class: "true" */
   struct stv_node_affinity topo; /* allowedTopologies; n == 0: anywhere */
 };
 
@@ -1352,9 +1352,9 @@ struct vol_csinode {
 
 /* One volume of a pod that the storage rules look at. */
 struct vol_ref {
-  long index;        /* in spec.volumes */
-  const char *claim; /* claim name; NULL for an inline volume */
-  int ephemeral;     /* generic ephemeral volume: claim <pod>-<volume> */
+  long index;          /* in spec.volumes */
+  const char *claim;   /* claim name; NULL for an inline volume */
+  int ephemeral;       /* generic ephemeral volume: claim <pod>-<volume> */
   const char *eph_cls; /* its template's storageClassName, NULL when not set */
   const char *driver;  /* inline CSI or in-tree volume: its (CSI) driver */
   const char *handle;  /* ... and the volume's identity */
@@ -1434,14 +1434,13 @@ static const char *intern_opt(struct rd *r, const char *str, int *rc) {
  * these), as kube-scheduler counts them: "kubernetes.io/aws-ebs" is
  * ebs.csi.aws.com. Other names are returned unchanged.
  */
-static const char *const migrated_plugins[][2] = {
-    {"kubernetes.io/aws-ebs", "ebs.csi.aws.com"},
-    {"kubernetes.io/gce-pd", "pd.csi.storage.gke.io"},
-    {"kubernetes.io/azure-disk", "disk.csi.azure.com"},
-    {"kubernetes.io/azure-file", "file.csi.azure.com"},
-    {"kubernetes.io/cinder", "cinder.csi.openstack.org"},
-    {"kubernetes.io/vsphere-volume", "csi.vsphere.vmware.com"},
-    {"kubernetes.io/portworx-volume", "pxd.portworx.com"}};
+static const char *const migrated_plugins[][2] = {{"kubernetes.io/aws-ebs", "ebs.csi.aws.com"},
+                                                  {"kubernetes.io/gce-pd", "pd.csi.storage.gke.io"},
+                                                  {"kubernetes.io/azure-disk", "disk.csi.azure.com"},
+                                                  {"kubernetes.io/azure-file", "file.csi.azure.com"},
+                                                  {"kubernetes.io/cinder", "cinder.csi.openstack.org"},
+                                                  {"kubernetes.io/vsphere-volume", "csi.vsphere.vmware.com"},
+                                                  {"kubernetes.io/portworx-volume", "pxd.portworx.com"}};
 
 static const char *migrated_driver(const char *name) {
   size_t i;
@@ -1455,12 +1454,11 @@ static const char *migrated_driver(const char *name) {
  * through a CSI driver since migration: the source's field, the field that
  * identifies the disk, and the driver.
  */
-static const char *const intree_sources[][3] = {
-    {"awsElasticBlockStore", "volumeID", "ebs.csi.aws.com"},
-    {"gcePersistentDisk", "pdName", "pd.csi.storage.gke.io"},
-    {"azureDisk", "diskName", "disk.csi.azure.com"},
-    {"cinder", "volumeID", "cinder.csi.openstack.org"},
-    {"vsphereVolume", "volumePath", "csi.vsphere.vmware.com"}};
+static const char *const intree_sources[][3] = {{"awsElasticBlockStore", "volumeID", "ebs.csi.aws.com"},
+                                                {"gcePersistentDisk", "pdName", "pd.csi.storage.gke.io"},
+                                                {"azureDisk", "diskName", "disk.csi.azure.com"},
+                                                {"cinder", "volumeID", "cinder.csi.openstack.org"},
+                                                {"vsphereVolume", "volumePath", "csi.vsphere.vmware.com"}};
 
 /*
  * The attachable volume source of obj (a PersistentVolume's spec or a pod's
@@ -1709,7 +1707,8 @@ static int read_storage_class(struct rd *r, const cJSON *item, const cJSON *meta
   c->created = intern_opt(r, created != NULL ? created : "", &rc);
   if (rc != 0) return rc;
   c->wffc = mode == 1;
-  c->is_default = (def != NULL && strcmp(def, "true") == 0) || (betadef != NULL && strcmp(betadef, "true") == 0);
+  c->is_default =
+      (def != NULL && strcmp(def, "true") == 0) || (betadef != NULL && strcmp(betadef, "true") == 0);
   c->next = vs->classes;
   vs->classes = c;
   vs->nclasses++;
@@ -2083,8 +2082,8 @@ static int add_attach(struct vres *x, const struct stv_pod *p, const char *drive
 }
 
 /* The first reason a pod cannot be placed wins. */
-#define SET_WHY(...) \
-  do { \
+#define SET_WHY(...)                                             \
+  do {                                                           \
     if (why[0] == '\0') snprintf(why, sizeof(why), __VA_ARGS__); \
   } while (0)
 
@@ -2138,8 +2137,9 @@ static int resolve_pod(struct vres *x, const struct vol_pod *vp) {
           unchecked = 1;
           continue;
         }
-        SET_WHY("persistentvolumeclaim \"%s\" is bound to PersistentVolume \"%s\", which is not in the snapshot",
-                f->claim, pvc->volume);
+        SET_WHY(
+            "persistentvolumeclaim \"%s\" is bound to PersistentVolume \"%s\", which is not in the snapshot",
+            f->claim, pvc->volume);
         continue;
       }
       if ((rc = and_terms(x, p, what, &nc.affinity, &pv->aff)) != 0) return rc;
@@ -2176,9 +2176,10 @@ static int resolve_pod(struct vres *x, const struct vol_pod *vp) {
       int none;
       if ((rc = static_volume_terms(x, sc, p, f->claim, &st, &none)) != 0) return rc;
       if (none) {
-        SET_WHY("node(s) didn't find available persistent volumes to bind (claim %s: storage class \"%s\" has "
-                "no provisioner and no available volume)",
-                f->claim, sc->name);
+        SET_WHY(
+            "node(s) didn't find available persistent volumes to bind (claim %s: storage class \"%s\" has "
+            "no provisioner and no available volume)",
+            f->claim, sc->name);
         continue;
       }
       if ((rc = and_terms(x, p, what, &nc.affinity, &st)) != 0) return rc;
@@ -2248,14 +2249,16 @@ int stv_snapshot_resolve_volumes(struct stv_snapshot *s, struct stv_snapshot_rea
       if (d == NULL || cmp > 0 || (cmp == 0 && strcmp(k->name, d->name) < 0)) x.default_class = k;
     }
   }
-  for (n = vs->csinodes; n != NULL; n = n->next) x.csinodes.v[x.csinodes.n++] = (struct vkey){n->node, NULL, n};
+  for (n = vs->csinodes; n != NULL; n = n->next)
+    x.csinodes.v[x.csinodes.n++] = (struct vkey){n->node, NULL, n};
   vindex_sort(&x.pvcs);
   vindex_sort(&x.pvs);
   vindex_sort(&x.classes);
   vindex_sort(&x.csinodes);
   /* Duplicates would make the lookups ambiguous. */
   {
-    static const char *const kinds[] = {"PersistentVolumeClaim", "PersistentVolume", "StorageClass", "CSINode"};
+    static const char *const kinds[] = {"PersistentVolumeClaim", "PersistentVolume", "StorageClass",
+                                        "CSINode"};
     const struct vindex *ix[] = {&x.pvcs, &x.pvs, &x.classes, &x.csinodes};
     size_t a, b;
     for (a = 0; a < 4; a++)
@@ -2322,7 +2325,8 @@ static int read_item(struct rd *r, const cJSON *item) {
   if (namespaced && (ns == NULL || *ns == '\0')) ns = "default";
   if (ns != NULL && *ns == '\0') ns = NULL;
   if (strcmp(kind, "Node") == 0 || strcmp(kind, "Namespace") == 0) ns = NULL;
-  if (strcmp(kind, "PersistentVolume") == 0 || strcmp(kind, "StorageClass") == 0 || strcmp(kind, "CSINode") == 0)
+  if (strcmp(kind, "PersistentVolume") == 0 || strcmp(kind, "StorageClass") == 0 ||
+      strcmp(kind, "CSINode") == 0)
     ns = NULL;
   r->ns = ns;
   r->name = name;

@@ -35,7 +35,7 @@ struct stv_resnames {
  * name (the name kube-scheduler used); a node that reports no limit gets
  * STV_ATTACH_UNLIMITED of it.
  */
-#define STV_ATTACH_PREFIX "attachable-volumes-csi-"
+#define STV_ATTACH_PREFIX    "attachable-volumes-csi-"
 #define STV_ATTACH_UNLIMITED (INT64_C(1) << 30)
 
 /* Sets the four fixed names; names are interned in pool. */

@@ -199,9 +199,9 @@ static uint32_t own_labels(const struct names *nm, const char *arch, const char 
  * limit kube-scheduler long applied to them (DefaultMaxEBSNitroVolumeLimit):
  * 28 attachments less the root volume, the primary interface and one more.
  */
-static const char *const aws_xen_families[] = {"c1", "c3", "c4", "d2", "g2", "g3", "g3s", "h1", "i2", "i3",
-                                               "m1", "m2", "m3", "m4", "p2", "p3", "r3", "r4", "t1", "t2",
-                                               "x1", "x1e"};
+static const char *const aws_xen_families[] = {"c1", "c3", "c4", "d2", "g2", "g3", "g3s", "h1",
+                                               "i2", "i3", "m1", "m2", "m3", "m4", "p2",  "p3",
+                                               "r3", "r4", "t1", "t2", "x1", "x1e"};
 
 static int64_t aws_ebs_limit(const char *type) {
   size_t flen = stv_instance_family("aws", type, NULL), i;

@@ -1294,16 +1294,15 @@ TEST(should_return_enomem_cleanly_from_add_item) {
 /* Storage: claims, volumes, classes, CSINodes                            */
 
 #define VPOD(name, vols)                                                                           \
-  "{'kind':'Pod','metadata':{'name':'" name "','namespace':'shop'},'spec':{'containers':[{'name':"  \
+  "{'kind':'Pod','metadata':{'name':'" name "','namespace':'shop'},'spec':{'containers':[{'name':" \
   "'c'}],'volumes':[" vols "]}}"
 #define VCLAIM(claim) "{'name':'data','persistentVolumeClaim':{'claimName':'" claim "'}}"
-#define VPVC(name, extra)                                                                          \
-  "{'kind':'PersistentVolumeClaim','metadata':{'name':'" name "','namespace':'shop'},'spec':{" extra \
-  "}}"
-#define VPV(name, spec, labels)                                                                    \
+#define VPVC(name, extra) \
+  "{'kind':'PersistentVolumeClaim','metadata':{'name':'" name "','namespace':'shop'},'spec':{" extra "}}"
+#define VPV(name, spec, labels) \
   "{'kind':'PersistentVolume','metadata':{'name':'" name "'" labels "},'spec':{" spec "}}"
-#define VZONE_AFF(zone)                                                                            \
-  "'nodeAffinity':{'required':{'nodeSelectorTerms':[{'matchExpressions':[{'key':"                  \
+#define VZONE_AFF(zone)                                                           \
+  "'nodeAffinity':{'required':{'nodeSelectorTerms':[{'matchExpressions':[{'key':" \
   "'topology.kubernetes.io/zone','operator':'In','values':['" zone "']}]}]}}"
 #define VCSI(handle) "'csi':{'driver':'ebs.csi.aws.com','volumeHandle':'" handle "'}"
 
@@ -1460,12 +1459,12 @@ TEST(should_count_one_attachment_per_distinct_volume_of_a_pod) {
 }
 
 TEST(should_name_the_item_and_field_of_bad_storage_objects) {
-  CHECK(fails_with(VPV("pv-1", "'nodeAffinity':{'required':{'nodeSelectorTerms':[]}}", ""),
-                   STV_EINVAL,
+  CHECK(fails_with(VPV("pv-1", "'nodeAffinity':{'required':{'nodeSelectorTerms':[]}}", ""), STV_EINVAL,
                    "PersistentVolume pv-1: spec.nodeAffinity.required.nodeSelectorTerms: must have at "
                    "least one term"));
-  CHECK(fails_with(VPV("pv-1", "'nodeAffinity':{'required':{'nodeSelectorTerms':[{'matchExpressions':"
-                               "[{'key':'k','operator':'Gt','values':['x']}]}]}}",
+  CHECK(fails_with(VPV("pv-1",
+                       "'nodeAffinity':{'required':{'nodeSelectorTerms':[{'matchExpressions':"
+                       "[{'key':'k','operator':'Gt','values':['x']}]}]}}",
                        ""),
                    STV_EINVAL,
                    "PersistentVolume pv-1: spec.nodeAffinity.required.nodeSelectorTerms[0]"
