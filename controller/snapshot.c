@@ -1893,6 +1893,10 @@ struct vres {
   const char *zone_keys[4]; /* interned volume zone label keys */
   const char *zone_beta, *region_beta, *zone_ga, *region_ga;
   const char *where; /* the pod being resolved: its file and item */
+  /* driver_limited's answers so far (drivers are few) */
+  const char *known[32];
+  int known_limited[32];
+  size_t nknown;
 };
 
 static int vindex_build(struct vindex *x, size_t n) {
@@ -1905,16 +1909,26 @@ static void vindex_sort(struct vindex *x) {
   if (x->n > 1) qsort(x->v, x->n, sizeof(*x->v), vkey_cmp);
 }
 
-/* Whether driver has an attach limit anywhere: a CSINode count, or a per-type limit on new nodes. */
-static int driver_limited(const struct vres *x, const char *driver) {
+/*
+ * Whether driver (interned) has an attach limit anywhere: a CSINode count,
+ * or a per-type limit on new nodes.
+ */
+static int driver_limited(struct vres *x, const char *driver) {
   const struct vol_csinode *c;
   size_t i;
+  int limited = 0;
+  for (i = 0; i < x->nknown; i++)
+    if (x->known[i] == driver) return x->known_limited[i];
   for (i = 0; i < sizeof(limited_drivers) / sizeof(limited_drivers[0]); i++)
-    if (strcmp(driver, limited_drivers[i]) == 0) return 1;
-  for (c = x->vs->csinodes; c != NULL; c = c->next)
+    if (strcmp(driver, limited_drivers[i]) == 0) limited = 1;
+  for (c = x->vs->csinodes; c != NULL && !limited; c = c->next)
     for (i = 0; i < c->n; i++)
-      if (c->driver[i] == driver && c->count[i] >= 0) return 1;
-  return 0;
+      if (c->driver[i] == driver && c->count[i] >= 0) limited = 1;
+  if (x->nknown < sizeof(x->known) / sizeof(x->known[0])) {
+    x->known[x->nknown] = driver;
+    x->known_limited[x->nknown++] = limited;
+  }
+  return limited;
 }
 
 /*
@@ -2187,7 +2201,9 @@ static int resolve_pod(struct vres *x, const struct vol_pod *vp) {
     } else {
       if ((rc = and_terms(x, p, what, &nc.affinity, &sc->topo)) != 0) return rc;
       changed |= sc->topo.n > 0;
-      if ((rc = add_attach(x, p, migrated_driver(sc->provisioner), f->claim, seen, &nseen)) != 0) return rc;
+      const char *driver = stv_strpool_get(&x->s->pool, migrated_driver(sc->provisioner));
+      if (driver == NULL) return STV_ENOMEM;
+      if ((rc = add_attach(x, p, driver, f->claim, seen, &nseen)) != 0) return rc;
     }
   }
   if (unchecked && x->stats != NULL) {

@@ -1522,3 +1522,27 @@ TEST(should_return_enomem_cleanly_while_resolving_volumes) {
   CHECK_EQ_INT(rc, 0);
   CHECK(n > 10);
 }
+
+TEST(should_count_an_in_tree_provisioners_claims_for_its_csi_driver_against_the_csinode_count) {
+  static const char *const items[] = {
+      VPOD("db-0", VCLAIM("c1")),
+      VPVC("c1", "'storageClassName':'cinder'"),
+      "{'kind':'StorageClass','metadata':{'name':'cinder'},'provisioner':'kubernetes.io/cinder',"
+      "'volumeBindingMode':'WaitForFirstConsumer'}",
+      NODE("n1", ""),
+      NODE("n2", ""),
+      "{'kind':'CSINode','metadata':{'name':'n1'},'spec':{'drivers':[{'name':'cinder.csi.openstack.org',"
+      "'allocatable':{'count':2}}]}}",
+  };
+  struct stv_snapshot s;
+  struct stv_err err = {0, ""};
+  int k;
+  CHECK_EQ_INT(vol_snapshot(&s, items, 6, NULL, &err), 0);
+  k = find_res(&s, "attachable-volumes-csi-cinder.csi.openstack.org");
+  CHECK(k >= STV_RES_FIXED);
+  CHECK_EQ_INT(cls_of(&s, 0)->req[k], 1);
+  CHECK_EQ_INT(s.nodes[0].alloc[k], 2);
+  /* n2 has no CSINode: no limit. */
+  CHECK_EQ_INT(s.nodes[1].alloc[k], STV_ATTACH_UNLIMITED);
+  stv_snapshot_close(&s);
+}
