@@ -2293,6 +2293,7 @@ int stv_snapshot_resolve_volumes(struct stv_snapshot *s, struct stv_snapshot_rea
     if (rc == STV_ENOMEM) goto nomem;
     if (rc != 0) goto out;
   }
+  if (stats != NULL && stats->attach_drivers > 0 && vs->ncsinodes == 0) stats->vol_no_csinodes = 1;
   vs->resolved = 1;
   goto out;
 nomem:

@@ -81,6 +81,7 @@ struct stv_snapshot_read_stats {
   size_t vol_unchecked_pending; /* of which pending */
   size_t vol_blocked_pods;      /* pending pods no node can take for their claims */
   size_t vol_daemonset_pods;    /* DaemonSet pods with volumes, left as they are */
+  int vol_no_csinodes;          /* attach limits counted, but no CSINode was read */
 };
 
 /*

@@ -239,6 +239,18 @@ def main():
         on_a = [p for p in where(plan) if where(plan)[p]["name"] == "node-a"]
         assert len([p for p in on_a if p.startswith("shop/db-")]) == 4, on_a
 
+    def snapshot_without_csinodes_says_so_and_leaves_existing_nodes_unlimited():
+        doc = copy.deepcopy(base)
+        doc["items"] = [it for it in doc["items"] if it["kind"] != "CSINode"]
+        path = cli.write("no_csinodes.json", doc)
+        plan, err = cli.plan([path])
+        feasible([path], plan)
+        on_a = [p for p in where(plan) if where(plan)[p]["name"] == "node-a"]
+        assert len([p for p in on_a if p.startswith("shop/db-")]) == 4, on_a
+        assert "no CSINode objects" in err, err
+        _, err = cli.plan([CLUSTER])
+        assert "no CSINode objects" not in err, err
+
     def node_without_csinode_count_has_no_limit():
         doc = copy.deepcopy(base)
         del one(doc, "CSINode", "node-a")["spec"]["drivers"][0]["allocatable"]
@@ -529,6 +541,7 @@ def main():
         local_volume_class_without_provisioner_goes_to_the_volume_node,
         csinode_count_limits_attachments_on_an_existing_node,
         node_without_csinode_count_has_no_limit,
+        snapshot_without_csinodes_says_so_and_leaves_existing_nodes_unlimited,
         new_nodes_hold_at_most_their_types_attach_limit,
         claims_not_in_the_snapshot_give_one_note_and_no_constraint,
         items_may_come_in_any_order_and_in_several_files,
