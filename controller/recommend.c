@@ -815,10 +815,11 @@ static void note_volumes(const struct stv_snapshot_read_stats *st) {
             st->vol_blocked_pods, st->vol_blocked_pods == 1 ? "" : "s",
             st->vol_blocked_pods == 1 ? "its" : "their");
   if (st->vol_no_csinodes)
-    fprintf(stderr,
-            "stevedore recommend: note: pods use volumes of drivers with attach limits, but the snapshot has no "
-            "CSINode objects: existing nodes are taken to have no limit (dump them too: kubectl get "
-            "nodes,pods,pdb,pvc,pv,storageclass,csinode -A -o json)\n");
+    fprintf(
+        stderr,
+        "stevedore recommend: note: pods use volumes of drivers with attach limits, but the snapshot has no "
+        "CSINode objects: existing nodes are taken to have no limit (dump them too: kubectl get "
+        "nodes,pods,pdb,pvc,pv,storageclass,csinode -A -o json)\n");
   if (st->vol_daemonset_pods > 0)
     fprintf(stderr,
             "stevedore recommend: note: %zu DaemonSet pod%s with claims or attachable volumes: their volumes "
