@@ -1324,6 +1324,7 @@ struct vol_pv {
   struct vol_zone *zones;
   const char *claim_ns, *claim_name; /* spec.claimRef, NULL when none */
   int available;                     /* status.phase Available */
+  int nowhere; /* every term of its node affinity has matchFields: no node matches */
 };
 
 struct vol_pvc {
@@ -1563,7 +1564,7 @@ static int read_zone_label(struct rd *r, const struct stv_label *l, struct vol_z
 }
 
 /* spec.nodeAffinity.required of a PersistentVolume: nodeSelectorTerms, as a pod's. */
-static int read_pv_affinity(struct rd *r, const cJSON *spec, struct stv_node_affinity *out) {
+static int read_pv_affinity(struct rd *r, const cJSON *spec, struct stv_node_affinity *out, int *nowhere) {
   static const struct jpath pna = {&P_SPEC, "nodeAffinity", 0};
   static const struct jpath preq = {&pna, "required", 0};
   struct jpath pt = {&preq, "nodeSelectorTerms", 0};
@@ -1572,6 +1573,7 @@ static int read_pv_affinity(struct rd *r, const cJSON *spec, struct stv_node_aff
   int rc;
   out->n = 0;
   out->terms = NULL;
+  *nowhere = 0;
   if ((rc = get(r, spec, "nodeAffinity", &P_SPEC, JT_OBJECT, &na)) != 0) return rc;
   if ((rc = get(r, na, "required", &pna, JT_OBJECT, &req)) != 0) return rc;
   if (req == NULL) return 0;
@@ -1591,8 +1593,12 @@ static int read_pv_affinity(struct rd *r, const cJSON *spec, struct stv_node_aff
     if ((rc = read_requirements(r, mf, &pf, EXPR_FIELD, &nt->fields)) != 0) return rc;
     if (nt->exprs.n == 0 && nt->fields.n == 0)
       return fail(r, STV_EINVAL, &pi, "must have matchExpressions or matchFields");
+    /* The volume check sees only the node's labels (storage helpers'
+       CheckNodeAffinity): a term with matchFields matches no node. */
+    if (nt->fields.n > 0) continue;
     out->n++;
   }
+  *nowhere = out->n == 0;
   return keep_affinity(r, out);
 }
 
@@ -1611,7 +1617,7 @@ static int read_pv(struct rd *r, const cJSON *item, const cJSON *meta) {
   if ((v = keep(r, NULL, 1, sizeof(*v))) == NULL) return oom(r);
   memset(v, 0, sizeof(*v));
   if ((rc = storage_class_name(r, meta, spec, &cls)) != 0) return rc;
-  if ((rc = read_pv_affinity(r, spec, &v->aff)) != 0) return rc;
+  if ((rc = read_pv_affinity(r, spec, &v->aff, &v->nowhere)) != 0) return rc;
   if ((rc = attachable_source(r, spec, &P_SPEC, 1, &driver, &handle)) != 0) return rc;
   if ((rc = get(r, spec, "claimRef", &P_SPEC, JT_OBJECT, &ref)) != 0) return rc;
   if (ref != NULL) {
@@ -2154,6 +2160,12 @@ static int resolve_pod(struct vres *x, const struct vol_pod *vp) {
         SET_WHY(
             "persistentvolumeclaim \"%s\" is bound to PersistentVolume \"%s\", which is not in the snapshot",
             f->claim, pvc->volume);
+        continue;
+      }
+      if (pv->nowhere) {
+        SET_WHY("node(s) had volume node affinity conflict (PersistentVolume \"%s\" of claim %s selects nodes "
+                "by matchFields only, which volume binding never matches)",
+                pv->name, f->claim);
         continue;
       }
       if ((rc = and_terms(x, p, what, &nc.affinity, &pv->aff)) != 0) return rc;

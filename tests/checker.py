@@ -1589,7 +1589,8 @@ def _pv_affinity_check(pv):
     name = pv["metadata"]["name"]
 
     def check(node):
-        if any(node_selector_term_matches(t, node.labels, node.name) for t in terms):
+        # Volume binding sees only the node's labels: matchFields never match.
+        if any(node_selector_term_matches(t, node.labels, None) for t in terms):
             return None
         return "volume node affinity conflict (PersistentVolume %s)" % name
     return check

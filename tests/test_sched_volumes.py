@@ -202,6 +202,23 @@ def main():
         u = unsched(plan)
         assert u.get("shop/ghost-0") == 'persistentvolumeclaim "data-ghost-0" not found', u
 
+    def volume_selecting_nodes_by_name_only_matches_no_node():
+        # kube-scheduler's volume check sees a node's labels only, so a term
+        # with matchFields never matches; the other term still may.
+        doc = copy.deepcopy(base)
+        pv = one(doc, "PersistentVolume", "pv-db-0")
+        field_term = {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-b"]}]}
+        pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"].append(field_term)
+        path = cli.write("fields_or.json", doc)
+        plan, _ = cli.plan([path])
+        feasible([path], plan)
+        assert where(plan)["shop/db-0"]["zone"] == "us-east-1a", where(plan)["shop/db-0"]
+        pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"] = [field_term]
+        path = cli.write("fields_only.json", doc)
+        plan, _ = cli.plan([path])
+        feasible([path], plan)
+        assert "volume node affinity conflict" in unsched(plan).get("shop/db-0", ""), unsched(plan)
+
     def claim_being_deleted_leaves_the_pod_unschedulable():
         doc = copy.deepcopy(base)
         one(doc, "PersistentVolumeClaim", "data-web-0")["metadata"]["deletionTimestamp"] = \
@@ -538,6 +555,7 @@ def main():
         unbound_immediate_claim_leaves_the_pod_unschedulable,
         missing_claim_leaves_the_pod_unschedulable_with_its_name,
         claim_being_deleted_leaves_the_pod_unschedulable,
+        volume_selecting_nodes_by_name_only_matches_no_node,
         local_volume_class_without_provisioner_goes_to_the_volume_node,
         csinode_count_limits_attachments_on_an_existing_node,
         node_without_csinode_count_has_no_limit,
