@@ -1324,7 +1324,7 @@ struct vol_pv {
   struct vol_zone *zones;
   const char *claim_ns, *claim_name; /* spec.claimRef, NULL when none */
   int available;                     /* status.phase Available */
-  int nowhere; /* every term of its node affinity has matchFields: no node matches */
+  int nowhere;                       /* every term of its node affinity has matchFields: no node matches */
 };
 
 struct vol_pvc {
@@ -2163,9 +2163,10 @@ static int resolve_pod(struct vres *x, const struct vol_pod *vp) {
         continue;
       }
       if (pv->nowhere) {
-        SET_WHY("node(s) had volume node affinity conflict (PersistentVolume \"%s\" of claim %s selects nodes "
-                "by matchFields only, which volume binding never matches)",
-                pv->name, f->claim);
+        SET_WHY(
+            "node(s) had volume node affinity conflict (PersistentVolume \"%s\" of claim %s selects nodes "
+            "by matchFields only, which volume binding never matches)",
+            pv->name, f->claim);
         continue;
       }
       if ((rc = and_terms(x, p, what, &nc.affinity, &pv->aff)) != 0) return rc;
