@@ -2067,7 +2067,7 @@ static int static_volume_terms(struct vres *x, const struct vol_class *sc, const
   out->terms = NULL;
   for (v = x->vs->pvs; v != NULL; v = v->next) {
     int mine = v->claim_name != NULL && v->claim_name == claim && v->claim_ns == p->ns;
-    if (v->cls != sc->name || !(mine || (v->available && v->claim_name == NULL))) continue;
+    if (v->cls != sc->name || v->nowhere || !(mine || (v->available && v->claim_name == NULL))) continue;
     *none = 0;
     if (v->aff.n == 0) {
       out->n = 0;
@@ -2080,7 +2080,7 @@ static int static_volume_terms(struct vres *x, const struct vol_class *sc, const
   if (out->terms == NULL) return STV_ENOMEM;
   for (v = x->vs->pvs; v != NULL; v = v->next) {
     int mine = v->claim_name != NULL && v->claim_name == claim && v->claim_ns == p->ns;
-    if (v->cls != sc->name || !(mine || (v->available && v->claim_name == NULL))) continue;
+    if (v->cls != sc->name || v->nowhere || !(mine || (v->available && v->claim_name == NULL))) continue;
     memcpy(out->terms + out->n, v->aff.terms, v->aff.n * sizeof(*out->terms));
     out->n += v->aff.n;
   }
