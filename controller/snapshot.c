@@ -1349,6 +1349,8 @@ struct vol_csinode {
   uint32_t n;
   const char **driver;
   int64_t *count; /* allocatable.count, -1 when not reported */
+  uint32_t nkeys;
+  const char **keys; /* the drivers' topologyKeys */
 };
 
 /* One volume of a pod that the storage rules look at. */
@@ -1722,6 +1724,28 @@ static int read_storage_class(struct rd *r, const cJSON *item, const cJSON *meta
   return 0;
 }
 
+/* Adds driver d's topologyKeys to c's keys (once each). */
+static int read_topology_keys(struct rd *r, const cJSON *d, const struct jpath *pi, struct vol_csinode *c) {
+  struct jpath pk = {pi, "topologyKeys", 0};
+  const cJSON *keys, *k;
+  const char **all;
+  uint32_t i;
+  int rc;
+  if ((rc = get(r, d, "topologyKeys", pi, JT_ARRAY, &keys)) != 0) return rc;
+  if (keys == NULL || keys->child == NULL) return 0;
+  if ((rc = check_strings(r, keys, &pk)) != 0) return rc;
+  if ((all = keep(r, NULL, (size_t)c->nkeys + array_len(keys), sizeof(*all))) == NULL) return oom(r);
+  if (c->nkeys > 0) memcpy(all, c->keys, c->nkeys * sizeof(*all));
+  c->keys = all;
+  cJSON_ArrayForEach(k, keys) {
+    const char *key = intern(r, k->valuestring);
+    if (key == NULL) return oom(r);
+    for (i = 0; i < c->nkeys && c->keys[i] != key; i++) continue;
+    if (i == c->nkeys) c->keys[c->nkeys++] = key;
+  }
+  return 0;
+}
+
 static int read_csinode(struct rd *r, const cJSON *item) {
   static const struct jpath pd = {&P_SPEC, "drivers", 0};
   struct stv_snapshot_volumes *vs = volumes_of(r);
@@ -1752,6 +1776,7 @@ static int read_csinode(struct rd *r, const cJSON *item) {
     if ((rc = get(r, d, "allocatable", &pi, JT_OBJECT, &alloc)) != 0) return rc;
     if ((rc = get_int32(r, alloc, "count", &pa, &present, &count)) != 0) return rc;
     if (present && count < 0) return fail(r, STV_EINVAL, &pc, "must not be negative");
+    if ((rc = read_topology_keys(r, d, &pi, c)) != 0) return rc;
     if ((c->driver[c->n] = intern(r, name)) == NULL) return oom(r);
     c->count[c->n] = present ? count : -1;
     c->n++;
@@ -2241,6 +2266,58 @@ static int resolve_pod(struct vres *x, const struct vol_pod *vp) {
   return 0;
 }
 
+/*
+ * The CSI drivers' topology keys that carry the zone: some node has the
+ * label, and every node that has it has it equal to its zone. New nodes get
+ * them (kubelet labels a node with a driver's topology when it registers),
+ * so that allowedTopologies on them (topology.ebs.csi.aws.com/zone,
+ * topology.gke.io/zone) can match new nodes.
+ */
+static int zone_alias(struct vres *x, const char *key);
+
+static int zone_aliases(struct vres *x) {
+  /* The block-storage drivers' keys count even when CSINodes were not dumped. */
+  static const char *const well_known[] = {"topology.ebs.csi.aws.com/zone", "topology.gke.io/zone",
+                                           "topology.disk.csi.azure.com/zone"};
+  const struct vol_csinode *c;
+  uint32_t i;
+  int rc;
+  for (i = 0; i < sizeof(well_known) / sizeof(well_known[0]); i++) {
+    const char *key = stv_strpool_get(&x->s->pool, well_known[i]);
+    if (key == NULL) return STV_ENOMEM;
+    if ((rc = zone_alias(x, key)) != 0) return rc;
+  }
+  for (c = x->vs->csinodes; c != NULL; c = c->next)
+    for (i = 0; i < c->nkeys; i++)
+      if ((rc = zone_alias(x, c->keys[i])) != 0) return rc;
+  return 0;
+}
+
+/* Adds key (interned) to the snapshot's zone labels when it is one. */
+static int zone_alias(struct vres *x, const char *key) {
+  struct stv_snapshot *s = x->s;
+  const char **grown;
+  int seen = 0, alias = 1;
+  uint32_t j;
+  size_t n;
+  if (key == x->zone_ga || key == x->zone_beta || key == x->region_ga || key == x->region_beta) return 0;
+  for (j = 0; j < s->nzone_labels; j++)
+    if (s->zone_labels[j] == key) return 0;
+  for (n = 0; n < s->nnodes && alias; n++) {
+    const char *v = stv_labels_get(&s->nodes[n].labels, key);
+    if (v == NULL) continue;
+    seen = 1;
+    alias = s->nodes[n].zone != NULL && strcmp(v, s->nodes[n].zone) == 0;
+  }
+  if (!seen || !alias) return 0;
+  grown = stv_arena_alloc(&s->mem, ((size_t)s->nzone_labels + 1) * sizeof(*grown));
+  if (grown == NULL) return STV_ENOMEM;
+  if (s->nzone_labels > 0) memcpy(grown, s->zone_labels, s->nzone_labels * sizeof(*grown));
+  grown[s->nzone_labels++] = key;
+  s->zone_labels = grown;
+  return 0;
+}
+
 int stv_snapshot_resolve_volumes(struct stv_snapshot *s, struct stv_snapshot_read_stats *stats,
                                  struct stv_err *err) {
   struct stv_snapshot_volumes *vs = s->volumes;
@@ -2252,7 +2329,7 @@ int stv_snapshot_resolve_volumes(struct stv_snapshot *s, struct stv_snapshot_rea
   const struct vol_pod *vp;
   int rc = 0;
 
-  if (vs == NULL || vs->resolved) return 0;
+  if (vs != NULL && vs->resolved) return 0;
   memset(&x, 0, sizeof(x));
   x.s = s;
   x.vs = vs;
@@ -2264,6 +2341,12 @@ int stv_snapshot_resolve_volumes(struct stv_snapshot *s, struct stv_snapshot_rea
   x.zone_beta = x.zone_keys[2] = stv_strpool_get(&s->pool, "failure-domain.beta.kubernetes.io/zone");
   x.region_beta = x.zone_keys[3] = stv_strpool_get(&s->pool, "failure-domain.beta.kubernetes.io/region");
   if (x.zone_ga == NULL || x.region_ga == NULL || x.zone_beta == NULL || x.region_beta == NULL) goto nomem;
+  if (vs == NULL) { /* no storage objects: only the zone labels new nodes carry */
+    struct stv_snapshot_volumes none;
+    memset(&none, 0, sizeof(none));
+    x.vs = &none;
+    return zone_aliases(&x) != 0 ? stv_err_set(err, STV_ENOMEM, "out of memory resolving volumes") : 0;
+  }
   if (vindex_build(&x.pvcs, vs->npvcs) || vindex_build(&x.pvs, vs->npvs) ||
       vindex_build(&x.classes, vs->nclasses) || vindex_build(&x.csinodes, vs->ncsinodes))
     goto nomem;
@@ -2299,6 +2382,7 @@ int stv_snapshot_resolve_volumes(struct stv_snapshot *s, struct stv_snapshot_rea
           goto out;
         }
   }
+  if (zone_aliases(&x) != 0) goto nomem;
   for (vp = vs->pods; vp != NULL; vp = vp->next) {
     x.where = vp->where;
     rc = resolve_pod(&x, vp);

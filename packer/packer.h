@@ -255,6 +255,14 @@ struct stv_snapshot {
   /* The snapshot reader's storage objects (claims, volumes, classes,
      CSINodes) until it resolves them; opaque here, allocated in mem. */
   struct stv_snapshot_volumes *volumes;
+  /*
+   * Labels that carry a node's zone under another key, which new nodes get
+   * too (interned, in mem): CSI drivers' topology keys such as
+   * topology.ebs.csi.aws.com/zone, which kubelet sets when the driver
+   * registers. Filled by the snapshot reader.
+   */
+  const char **zone_labels;
+  uint32_t nzone_labels;
 };
 
 int stv_snapshot_init(struct stv_snapshot *s);

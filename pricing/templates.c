@@ -277,6 +277,27 @@ static int64_t attach_limit(const struct stv_catalog *c, const struct stv_instan
   return any >= 0 ? any : STV_ATTACH_UNLIMITED;
 }
 
+/*
+ * Adds the snapshot's zone labels (CSI drivers' topology keys that carry
+ * the zone) to tm's labels with tm's zone, where its labels lack them.
+ */
+static int add_zone_labels(const struct stv_snapshot *snap, struct stv_arena *mem, struct stv_template *tm) {
+  struct stv_label *extra, *all;
+  uint32_t i, n = 0;
+  extra = stv_arena_alloc(mem, snap->nzone_labels * sizeof(*extra));
+  all = stv_arena_alloc(mem, ((size_t)tm->labels.n + snap->nzone_labels) * sizeof(*all));
+  if (extra == NULL || all == NULL) return STV_ENOMEM;
+  for (i = 0; i < snap->nzone_labels; i++) {
+    uint32_t j;
+    for (j = 0; j < n && strcmp(extra[j].key, snap->zone_labels[i]) != 0; j++) continue;
+    if (j == n) extra[n++] = (struct stv_label){snap->zone_labels[i], tm->zone};
+  }
+  qsort(extra, n, sizeof(*extra), label_cmp);
+  tm->labels.n = merge_labels(tm->labels.kv, tm->labels.n, extra, n, all);
+  tm->labels.kv = all;
+  return 0;
+}
+
 int stv_templates_build_pools(struct stv_templates *t, const struct stv_catalog *c, struct stv_snapshot *snap,
                               unsigned allowed, const struct stv_node_pool *pools, size_t npools,
                               struct stv_err *err) {
@@ -368,6 +389,7 @@ int stv_templates_build_pools(struct stv_templates *t, const struct stv_catalog 
         tm->labels.kv = stv_arena_alloc(&t->mem, ((size_t)nmid + nown) * sizeof(*tm->labels.kv));
         if (tm->labels.kv == NULL) goto nomem;
         tm->labels.n = merge_labels(mid, nmid, own, nown, tm->labels.kv);
+        if (snap->nzone_labels > 0 && add_zone_labels(snap, &t->mem, tm) != 0) goto nomem;
         tm->ntaints = pv->ntaints;
         tm->taints = pv->taints;
       }

@@ -1106,6 +1106,8 @@ def _new_node(r, inp, pn, where, capacity_types, reserved_used):
         if why is not None:
             r.v("pool", "%s: pool %s does not admit %s %s %s: %s" % (where, pool["name"], itype, zone, ct, why))
     exp = expected_new_node_labels(inp.catalog, t, zone, ct, name, pool)
+    for k in zone_alias_keys(inp):
+        exp.setdefault(k, zone)
     for k, v in sorted(exp.items()):
         if labels.get(k) != v:
             r.v("labels", "%s: label %s=%r, expected %r" % (where, k, labels.get(k), v))
@@ -1476,6 +1478,8 @@ def _fits_probe(inp, p, t, zone, ct, pool, alloc):
     """Where p fits alone on a fresh node of this offering and pool, or None."""
     name = "completeness-probe"
     labels = expected_new_node_labels(inp.catalog, t, zone, ct, name, pool)
+    for k in zone_alias_keys(inp):
+        labels.setdefault(k, zone)
     node = Node(name, labels, pool_taints(pool) if pool else [], alloc, False, True)
     if not node_affinity_matches(p.spec, labels, None):
         return None
@@ -1751,13 +1755,18 @@ def new_node_attach_limit(inp, node, driver):
             reported.setdefault(n.instance_type, []).append(lim)
     if node.instance_type in reported:
         return max(reported[node.instance_type])
-    provider = (inp.catalog or {}).get("provider") or "aws"
+    provider = (inp.catalog or {}).get("provider")
+    if provider is None:  # an embedded catalogue: the driver's own cloud
+        provider = {"ebs.csi.aws.com": "aws", "pd.csi.storage.gke.io": "gcp",
+                    "disk.csi.azure.com": "azure"}.get(driver)
     t = node.instance_type or ""
     if provider == "aws" and driver == "ebs.csi.aws.com":
         if t == "i3.metal":
             return 25
         return 39 if t.split(".")[0] in _AWS_XEN else 25
     vcpu = _type_vcpu(inp, t)
+    if vcpu is None and provider == "gcp" and re.search(r"-(\d+)$", t):
+        vcpu = int(re.search(r"-(\d+)$", t).group(1))  # n2-standard-8: 8 vCPUs
     if provider == "gcp" and driver == "pd.csi.storage.gke.io":
         if t in _GCP_SHARED:
             return 15
@@ -1771,6 +1780,25 @@ def new_node_attach_limit(inp, node, driver):
         return max(2, min(2 * vcpu, 32))
     every = [v for vs in reported.values() for v in vs]
     return min(every) if every else None
+
+
+def zone_alias_keys(inp):
+    """CSI drivers' topologyKeys (CSINodes) that carry the zone on every
+    existing node that has them; kubelet sets them on a node when the driver
+    registers, so new nodes carry them too, with their zone."""
+    # The block-storage drivers' keys count even without CSINodes.
+    keys = {"topology.ebs.csi.aws.com/zone", "topology.gke.io/zone",
+            "topology.disk.csi.azure.com/zone"}
+    for cn in getattr(inp, "csinodes", {}).values():
+        for d in ((cn.get("spec") or {}).get("drivers") or []):
+            keys.update(d.get("topologyKeys") or [])
+    out = []
+    for k in sorted(keys - set(VOLUME_ZONE_KEYS)):
+        having = [n for n in inp.nodes.values() if k in n.labels]
+        zone_of = lambda n: n.labels.get(ZONE, n.labels.get("failure-domain.beta.kubernetes.io/zone"))
+        if having and all(n.labels[k] == zone_of(n) for n in having):
+            out.append(k)
+    return out
 
 
 def existing_attach_limit(inp, node, driver):

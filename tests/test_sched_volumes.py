@@ -163,6 +163,42 @@ def main():
         feasible([path], plan)
         assert where(plan)["shop/web-0"]["zone"] == "us-east-1a", where(plan)["shop/web-0"]
 
+    def new_nodes_carry_the_csi_drivers_zone_label_for_allowed_topologies():
+        # The class restricts on topology.ebs.csi.aws.com/zone, which kubelet
+        # sets when the EBS driver registers: a new node has it too.
+        doc = copy.deepcopy(base)
+        doc["items"] = [it for it in doc["items"] if it["metadata"]["name"] != "node-b"
+                        and it["metadata"]["name"] not in ("local-0", "pv-local-node-b")]
+        path = cli.write("no_node_b_wffc.json", doc)
+        plan, _ = cli.plan([path])
+        feasible([path], plan)
+        n = where(plan).get("shop/web-0")
+        assert n is not None, unsched(plan)
+        assert n["new"] and n["zone"] == "us-east-1b", n
+        assert n["labels"].get("topology.ebs.csi.aws.com/zone") == "us-east-1b", n["labels"]
+        # A topology key whose value is not the node's zone is not copied.
+        one(doc, "Node", "node-a")["metadata"]["labels"]["topology.ebs.csi.aws.com/zone"] = "elsewhere"
+        path = cli.write("not_alias.json", doc)
+        plan, _ = cli.plan([path])
+        feasible([path], plan)
+        assert "shop/web-0" in unsched(plan), where(plan).get("shop/web-0")
+        for n in plan["nodes"]:
+            assert "topology.ebs.csi.aws.com/zone" not in n["labels"] or not n["new"], n
+
+    def gke_snapshot_with_the_embedded_gcp_catalogue():
+        gke = os.path.join(DATA, "gke.json")
+        plan, _ = cli.plan([gke], catalog="gcp:us-east1")
+        inp = checker.load_inputs([gke], None)
+        res = checker.check_plan(inp, plan, list(checker.DEFAULT_CAPACITY_TYPES))
+        assert res.ok, res.violations
+        assert plan["summary"]["placed_pods"] == 20, plan["unschedulable"]
+        shared = ("e2-micro", "e2-small", "e2-medium", "f1-micro", "g1-small")
+        for n in plan["nodes"]:
+            assert n["new"] and n["zone"] == "us-east1-c", n
+            assert n["labels"].get("topology.gke.io/zone") == "us-east1-c", n["labels"]
+            limit = 15 if n["instance_type"] in shared else 127
+            assert len(n["pods"]) <= limit, (n["instance_type"], len(n["pods"]))
+
     def ephemeral_volume_without_class_uses_the_default_class():
         doc = copy.deepcopy(base)
         pod = one(doc, "Pod", "eph-0")
@@ -552,6 +588,8 @@ def main():
         a_zone_set_label_allows_each_zone_of_the_set,
         wait_for_first_consumer_class_honours_allowed_topologies,
         ephemeral_volume_without_class_uses_the_default_class,
+        new_nodes_carry_the_csi_drivers_zone_label_for_allowed_topologies,
+        gke_snapshot_with_the_embedded_gcp_catalogue,
         unbound_immediate_claim_leaves_the_pod_unschedulable,
         missing_claim_leaves_the_pod_unschedulable_with_its_name,
         claim_being_deleted_leaves_the_pod_unschedulable,
