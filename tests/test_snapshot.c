@@ -1546,3 +1546,25 @@ TEST(should_count_an_in_tree_provisioners_claims_for_its_csi_driver_against_the_
   CHECK_EQ_INT(s.nodes[1].alloc[k], STV_ATTACH_UNLIMITED);
   stv_snapshot_close(&s);
 }
+
+TEST(should_keep_the_csi_topology_keys_that_carry_the_zone_for_new_nodes) {
+  static const char *const items[] = {
+      NODE("n1", ",'labels':{'topology.kubernetes.io/zone':'z1','topology.gke.io/zone':'z1',"
+                 "'topology.example.com/zone':'z1','topology.example.com/rack':'r7'}"),
+      NODE("n2", ",'labels':{'failure-domain.beta.kubernetes.io/zone':'z2','topology.gke.io/zone':'z2',"
+                 "'topology.example.com/zone':'z2'}"),
+      "{'kind':'CSINode','metadata':{'name':'n1'},'spec':{'drivers':[{'name':'x.example.com','topologyKeys':"
+      "['topology.example.com/zone','topology.example.com/rack','topology.kubernetes.io/zone']}]}}",
+  };
+  struct stv_snapshot s;
+  struct stv_err err = {0, ""};
+  CHECK_EQ_INT(vol_snapshot(&s, items, 3, NULL, &err), 0);
+  /* gke.io is well known; example.com/zone comes from the CSINode; the rack is no zone. */
+  CHECK_EQ_INT(s.nzone_labels, 2);
+  CHECK(strcmp(s.zone_labels[0], "topology.gke.io/zone") == 0);
+  CHECK(strcmp(s.zone_labels[1], "topology.example.com/zone") == 0);
+  stv_snapshot_close(&s);
+  CHECK(fails_with("{'kind':'CSINode','metadata':{'name':'n1'},'spec':{'drivers':[{'name':'d','topologyKeys':"
+                   "[3]}]}}",
+                   STV_EPARSE, "CSINode n1: spec.drivers[0].topologyKeys[0]: not a string"));
+}
