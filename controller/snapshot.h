@@ -120,7 +120,9 @@ int stv_snapshot_add_item_stats(struct stv_snapshot *s, const cJSON *item,
  * that does not exist) gets a class whose blocked reason the packer lists;
  * each distinct attachable volume of a driver with an attach limit adds 1
  * to the pod's request of the dimension "attachable-volumes-csi-<driver>",
- * whose allocatable on existing nodes is their CSINode's count. Counts go
+ * whose allocatable on existing nodes is their CSINode's count; CSI
+ * topology keys that carry the zone on existing nodes are kept in
+ * s->zone_labels for new nodes (also without storage objects). Counts go
  * to *stats (may be NULL). Returns 0, STV_ELIMIT (too many OR-terms or
  * resource dimensions), STV_ECONFLICT (an object twice) or STV_ENOMEM,
  * with err naming the pod or object.
