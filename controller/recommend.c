@@ -714,6 +714,14 @@ static cJSON *plan_json(const struct stv_recommend_result *r) {
     if (!gap_json(sum, plan, &gx)) goto out;
   }
   if (r->headroom.npods > 0 && !headroom_json(sum, r, &h)) goto out;
+  if (r->stats.pvcs + r->stats.pvs + r->stats.storage_classes + r->stats.csinodes != 0 ||
+      r->stats.vol_unchecked_pods != 0) {
+    cJSON *vol = cJSON_AddObjectToObject(sum, "volumes");
+    if (vol == NULL) goto out;
+    cJSON_AddNumberToObject(vol, "unchecked_pods", (double)r->stats.vol_unchecked_pods);
+    cJSON_AddNumberToObject(vol, "blocked_pods", (double)r->stats.vol_blocked_pods);
+    cJSON_AddNumberToObject(vol, "attach_limited_drivers", (double)r->stats.attach_drivers);
+  }
   nodes = cJSON_AddArrayToObject(root, "nodes");
   if (nodes == NULL) goto out;
   for (i = 0; i < plan->nnodes; i++) {
@@ -978,6 +986,7 @@ int stv_recommend_run(const struct stv_recommend_args *a, struct stv_recommend_r
   for (i = 0; i < a->nsnapshots; i++) {
     if ((rc = stv_snapshot_read_file_stats(&r->snap, a->snapshots[i], &r->stats, err)) != 0) return rc;
   }
+  if ((rc = stv_snapshot_resolve_volumes(&r->snap, &r->stats, err)) != 0) return rc;
   rc = stv_headroom_add(&r->snap, a->headroom, a->nheadroom, a->headroom_percent, &r->headroom, err);
   if (rc != 0) return rc;
   if ((rc = stv_snapshot_finish(&r->snap, err)) != 0) return rc;
@@ -1038,6 +1047,33 @@ char *stv_recommend_render_json(const struct stv_recommend_result *r) {
 }
 
 /* Notes each node pool that admits no offering of the catalogue: a likely typo in its filters. */
+/* Notes on what the storage rules could not check or hold back. */
+static void note_volumes(const struct stv_snapshot_read_stats *st) {
+  if (st->vol_unchecked_pods > 0)
+    fprintf(stderr,
+            "stevedore recommend: note: volume constraints could not be checked for %zu pod%s (%zu pending): "
+            "their claims, volumes or storage classes are not in the snapshot (dump them too: kubectl get "
+            "nodes,pods,pdb,pvc,pv,storageclass,csinode -A -o json)\n",
+            st->vol_unchecked_pods, st->vol_unchecked_pods == 1 ? "" : "s", st->vol_unchecked_pending);
+  if (st->vol_blocked_pods > 0)
+    fprintf(stderr,
+            "stevedore recommend: note: %zu pending pod%s cannot be placed until %s claims are bound or "
+            "created (listed as unschedulable with the claim)\n",
+            st->vol_blocked_pods, st->vol_blocked_pods == 1 ? "" : "s",
+            st->vol_blocked_pods == 1 ? "its" : "their");
+  if (st->vol_no_csinodes)
+    fprintf(
+        stderr,
+        "stevedore recommend: note: pods use volumes of drivers with attach limits, but the snapshot has no "
+        "CSINode objects: existing nodes are taken to have no limit (dump them too: kubectl get "
+        "nodes,pods,pdb,pvc,pv,storageclass,csinode -A -o json)\n");
+  if (st->vol_daemonset_pods > 0)
+    fprintf(stderr,
+            "stevedore recommend: note: %zu DaemonSet pod%s with claims or attachable volumes: their volumes "
+            "are not counted (DaemonSet pods keep their DaemonSet's class)\n",
+            st->vol_daemonset_pods, st->vol_daemonset_pods == 1 ? "" : "s");
+}
+
 static void note_empty_pools(const struct stv_recommend_result *r, const struct stv_config *cfg) {
   size_t p, i;
   for (p = 0; p < cfg->npools; p++) {
@@ -1114,6 +1150,7 @@ int stv_cmd_recommend(int argc, char **argv) {
     char note[512];
     stv_snapshot_read_stats_format(&r.stats, note, sizeof(note));
     if (note[0]) fprintf(stderr, "stevedore recommend: note: %s\n", note);
+    note_volumes(&r.stats);
     note_empty_pools(&r, &cfg);
     if (r.have_repack && r.repack.system_pods_kept > 0)
       fprintf(stderr,

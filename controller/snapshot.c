@@ -37,6 +37,8 @@ struct rd {
   const char *kind; /* the item's, NULL until known */
   const char *ns;   /* NULL for cluster-scoped kinds */
   const char *name;
+  const char *path; /* the file being read, NULL for single items */
+  long index;       /* the item's index in it */
 };
 
 static void appendv(char *buf, size_t size, size_t *n, const char *fmt, va_list ap) {
@@ -1284,6 +1286,8 @@ static int read_host_ports(struct rd *r, const cJSON *spec, struct stv_class *c)
   return 0;
 }
 
+static int record_pod_volumes(struct rd *r, const cJSON *vols, uint32_t pod_index);
+
 static int read_pod(struct rd *r, const cJSON *item, const cJSON *meta) {
   static const char *const phases[] = {"Pending", "Running", "Succeeded", "Failed", "Unknown"};
   struct jpath pann = {&P_METADATA, "annotations", 0};
@@ -1365,6 +1369,7 @@ static int read_pod(struct rd *r, const cJSON *item, const cJSON *meta) {
     return rc == STV_ENOMEM ? oom(r) : fail(r, rc, NULL, "%s", stv_strerror(rc));
   if ((rc = stv_snapshot_add_pod(r->s, &pod)) != 0)
     return rc == STV_ENOMEM ? oom(r) : fail(r, rc, NULL, "%s", stv_strerror(rc));
+  if ((rc = record_pod_volumes(r, vols, (uint32_t)(r->s->npods - 1))) != 0) return rc;
   if (r->stats != NULL) r->stats->pods++;
   return 0;
 }
@@ -1654,6 +1659,1112 @@ static int read_namespace(struct rd *r, const cJSON *meta) {
   return 0;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Storage: claims, volumes, classes, CSINodes                            */
+
+/*
+ * Claims, volumes, storage classes and CSINodes may come in any order and
+ * in several files, so they are kept as read (in the snapshot's arena, in
+ * lists) and turned into constraints on pod classes by
+ * stv_snapshot_resolve_volumes once everything is read.
+ */
+
+/* A zone or region label of a volume: key In values ("a__b" is a set). */
+struct vol_zone {
+  const char *key;
+  uint32_t n;
+  const char **values;
+};
+
+struct vol_pv {
+  struct vol_pv *next;
+  const char *name, *cls;       /* cls "" when none */
+  const char *driver;           /* CSI driver (in-tree sources migrated), or NULL */
+  struct stv_node_affinity aff; /* spec.nodeAffinity.required; n == 0: none */
+  uint32_t nzones;
+  struct vol_zone *zones;
+  const char *claim_ns, *claim_name; /* spec.claimRef, NULL when none */
+  int available;                     /* status.phase Available */
+  int nowhere;                       /* every term of its node affinity has matchFields: no node matches */
+};
+
+struct vol_pvc {
+  struct vol_pvc *next;
+  const char *ns, *name;
+  const char *volume; /* spec.volumeName, NULL when unbound */
+  const char *cls;    /* storage class, NULL when not set ("" = none) */
+  int deleting;       /* metadata.deletionTimestamp set */
+};
+
+struct vol_class {
+  struct vol_class *next;
+  const char *name, *provisioner, *created;
+  int wffc;                      /* volumeBindingMode WaitForFirstConsumer */
+  int is_default;                /* storageclass.kubernetes.io/is-default-class: "true" */
+  struct stv_node_affinity topo; /* allowedTopologies; n == 0: anywhere */
+};
+
+struct vol_csinode {
+  struct vol_csinode *next;
+  const char *node;
+  uint32_t n;
+  const char **driver;
+  int64_t *count; /* allocatable.count, -1 when not reported */
+  uint32_t nkeys;
+  const char **keys; /* the drivers' topologyKeys */
+};
+
+/* One volume of a pod that the storage rules look at. */
+struct vol_ref {
+  long index;          /* in spec.volumes */
+  const char *claim;   /* claim name; NULL for an inline volume */
+  int ephemeral;       /* generic ephemeral volume: claim <pod>-<volume> */
+  const char *eph_cls; /* its template's storageClassName, NULL when not set */
+  const char *driver;  /* inline CSI or in-tree volume: its (CSI) driver */
+  const char *handle;  /* ... and the volume's identity */
+};
+
+struct vol_pod {
+  struct vol_pod *next;
+  const char *where; /* "<file>: items[<i>] " for messages, or "" */
+  uint32_t pod;      /* index into s->pods */
+  uint32_t n;
+  struct vol_ref *refs;
+};
+
+struct stv_snapshot_volumes {
+  struct vol_pv *pvs;
+  struct vol_pvc *pvcs;
+  struct vol_class *classes;
+  struct vol_csinode *csinodes;
+  struct vol_pod *pods;
+  size_t npvs, npvcs, nclasses, ncsinodes, npods;
+  int resolved;
+};
+
+static struct stv_snapshot_volumes *volumes_of(struct rd *r) {
+  if (r->s->volumes == NULL) {
+    r->s->volumes = stv_arena_alloc(&r->s->mem, sizeof(*r->s->volumes));
+    if (r->s->volumes != NULL) memset(r->s->volumes, 0, sizeof(*r->s->volumes));
+  }
+  return r->s->volumes;
+}
+
+/* An arena copy in the snapshot of n elements of src (n may be 0). */
+static void *keep(struct rd *r, const void *src, size_t n, size_t elem) {
+  void *p;
+  if (n == 0) return NULL;
+  if (n > SIZE_MAX / elem) return NULL;
+  p = stv_arena_alloc(&r->s->mem, n * elem);
+  if (p != NULL && src != NULL) memcpy(p, src, n * elem);
+  return p;
+}
+
+static int keep_selector(struct rd *r, struct stv_selector *sel) {
+  uint32_t i;
+  if (sel->n == 0) return 0;
+  if ((sel->reqs = keep(r, sel->reqs, sel->n, sizeof(*sel->reqs))) == NULL) return oom(r);
+  for (i = 0; i < sel->n; i++) {
+    struct stv_requirement *q = &sel->reqs[i];
+    if (q->nvalues > 0 && (q->values = keep(r, q->values, q->nvalues, sizeof(*q->values))) == NULL)
+      return oom(r);
+  }
+  return 0;
+}
+
+/* Moves a node affinity read into scratch memory over to the snapshot. */
+static int keep_affinity(struct rd *r, struct stv_node_affinity *a) {
+  uint32_t i;
+  int rc;
+  if (a->n == 0) return 0;
+  if ((a->terms = keep(r, a->terms, a->n, sizeof(*a->terms))) == NULL) return oom(r);
+  for (i = 0; i < a->n; i++) {
+    if ((rc = keep_selector(r, &a->terms[i].exprs)) != 0) return rc;
+    if ((rc = keep_selector(r, &a->terms[i].fields)) != 0) return rc;
+  }
+  return 0;
+}
+
+/* An interned copy of str, or NULL for NULL; sets *rc on out of memory. */
+static const char *intern_opt(struct rd *r, const char *str, int *rc) {
+  const char *v;
+  if (str == NULL) return NULL;
+  if ((v = intern(r, str)) == NULL) *rc = oom(r);
+  return v;
+}
+
+/*
+ * The CSI driver that serves an in-tree plugin since CSI migration (GA for
+ * these), as kube-scheduler counts them: "kubernetes.io/aws-ebs" is
+ * ebs.csi.aws.com. Other names are returned unchanged.
+ */
+static const char *const migrated_plugins[][2] = {{"kubernetes.io/aws-ebs", "ebs.csi.aws.com"},
+                                                  {"kubernetes.io/gce-pd", "pd.csi.storage.gke.io"},
+                                                  {"kubernetes.io/azure-disk", "disk.csi.azure.com"},
+                                                  {"kubernetes.io/azure-file", "file.csi.azure.com"},
+                                                  {"kubernetes.io/cinder", "cinder.csi.openstack.org"},
+                                                  {"kubernetes.io/vsphere-volume", "csi.vsphere.vmware.com"},
+                                                  {"kubernetes.io/portworx-volume", "pxd.portworx.com"}};
+
+static const char *migrated_driver(const char *name) {
+  size_t i;
+  for (i = 0; i < sizeof(migrated_plugins) / sizeof(migrated_plugins[0]); i++)
+    if (strcmp(name, migrated_plugins[i][0]) == 0) return migrated_plugins[i][1];
+  return name;
+}
+
+/*
+ * In-tree volume sources of a pod or a PersistentVolume that are attached
+ * through a CSI driver since migration: the source's field, the field that
+ * identifies the disk, and the driver.
+ */
+static const char *const intree_sources[][3] = {{"awsElasticBlockStore", "volumeID", "ebs.csi.aws.com"},
+                                                {"gcePersistentDisk", "pdName", "pd.csi.storage.gke.io"},
+                                                {"azureDisk", "diskName", "disk.csi.azure.com"},
+                                                {"cinder", "volumeID", "cinder.csi.openstack.org"},
+                                                {"vsphereVolume", "volumePath", "csi.vsphere.vmware.com"}};
+
+/*
+ * The attachable volume source of obj (a PersistentVolume's spec or a pod's
+ * volume): csi.driver/volumeHandle (volumeHandle only when need_handle) or
+ * an in-tree source. *driver and *handle are NULL when there is none.
+ */
+static int attachable_source(struct rd *r, const cJSON *obj, const struct jpath *p, int need_handle,
+                             const char **driver, const char **handle) {
+  struct jpath pc = {p, "csi", 0};
+  const cJSON *csi, *src;
+  size_t i;
+  int rc;
+  *driver = *handle = NULL;
+  if ((rc = get(r, obj, "csi", p, JT_OBJECT, &csi)) != 0) return rc;
+  if (csi != NULL) {
+    if ((rc = need_str(r, csi, "driver", &pc, driver)) != 0) return rc;
+    if (need_handle) return need_str(r, csi, "volumeHandle", &pc, handle);
+    return 0;
+  }
+  for (i = 0; i < sizeof(intree_sources) / sizeof(intree_sources[0]); i++) {
+    struct jpath ps = {p, intree_sources[i][0], 0};
+    if ((rc = get(r, obj, intree_sources[i][0], p, JT_OBJECT, &src)) != 0) return rc;
+    if (src == NULL) continue;
+    if ((rc = need_str(r, src, intree_sources[i][1], &ps, handle)) != 0) return rc;
+    *driver = intree_sources[i][2];
+    return 0;
+  }
+  return 0;
+}
+
+/* A storage class name: the beta annotation wins over spec.storageClassName, as in the API's helpers. */
+static int storage_class_name(struct rd *r, const cJSON *meta, const cJSON *spec, const char **out) {
+  struct jpath pann = {&P_METADATA, "annotations", 0};
+  const cJSON *ann;
+  const char *v;
+  int rc;
+  *out = NULL;
+  if ((rc = get(r, meta, "annotations", &P_METADATA, JT_OBJECT, &ann)) != 0) return rc;
+  if ((rc = get_str(r, ann, "volume.beta.kubernetes.io/storage-class", &pann, &v)) != 0) return rc;
+  if (v == NULL && (rc = get_str(r, spec, "storageClassName", &P_SPEC, &v)) != 0) return rc;
+  *out = v;
+  return 0;
+}
+
+static int read_pvc(struct rd *r, const cJSON *item, const cJSON *meta) {
+  struct stv_snapshot_volumes *vs = volumes_of(r);
+  const cJSON *spec;
+  const char *volume, *cls;
+  struct vol_pvc *c;
+  int rc = 0;
+  if (vs == NULL) return oom(r);
+  if ((rc = get(r, item, "spec", NULL, JT_OBJECT, &spec)) != 0) return rc;
+  if (spec == NULL) return fail(r, STV_EPARSE, &P_SPEC, "missing");
+  if ((rc = get_str(r, spec, "volumeName", &P_SPEC, &volume)) != 0) return rc;
+  if ((rc = storage_class_name(r, meta, spec, &cls)) != 0) return rc;
+  if ((c = keep(r, NULL, 1, sizeof(*c))) == NULL) return oom(r);
+  memset(c, 0, sizeof(*c));
+  c->ns = intern_opt(r, r->ns, &rc);
+  c->name = intern_opt(r, r->name, &rc);
+  c->volume = volume != NULL && *volume != '\0' ? intern_opt(r, volume, &rc) : NULL;
+  c->cls = intern_opt(r, cls, &rc);
+  c->deleting = member(meta, "deletionTimestamp") != NULL;
+  if (rc != 0) return rc;
+  c->next = vs->pvcs;
+  vs->pvcs = c;
+  vs->npvcs++;
+  if (r->stats != NULL) r->stats->pvcs++;
+  return 0;
+}
+
+static int is_zone_key(const char *k) {
+  return strcmp(k, "topology.kubernetes.io/zone") == 0 || strcmp(k, "topology.kubernetes.io/region") == 0 ||
+         strcmp(k, "failure-domain.beta.kubernetes.io/zone") == 0 ||
+         strcmp(k, "failure-domain.beta.kubernetes.io/region") == 0;
+}
+
+/* A zone label value: one zone, or a set written "a__b__c" (volume helpers' LabelZonesToSet). */
+static int read_zone_label(struct rd *r, const struct stv_label *l, struct vol_zone *z) {
+  const char *v = l->value, *e;
+  char *buf;
+  uint32_t n = 1, i = 0;
+  struct jpath pk = {&P_LABELS, l->key, 0};
+  struct qbuf q;
+  for (e = strstr(v, "__"); e != NULL; e = strstr(e + 2, "__")) n++;
+  z->key = l->key;
+  z->n = 0;
+  if ((z->values = keep(r, NULL, n, sizeof(*z->values))) == NULL) return oom(r);
+  if ((buf = scratch(r, strlen(v) + 1, 1)) == NULL) return oom(r);
+  for (;;) {
+    size_t len;
+    e = strstr(v, "__");
+    len = e != NULL ? (size_t)(e - v) : strlen(v);
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+    if (len == 0) return fail(r, STV_EINVAL, &pk, "empty zone in \"%s\"", quote(l->value, &q));
+    if ((z->values[i++] = intern(r, buf)) == NULL) return oom(r);
+    if (e == NULL) break;
+    v = e + 2;
+  }
+  z->n = i;
+  return 0;
+}
+
+/* spec.nodeAffinity.required of a PersistentVolume: nodeSelectorTerms, as a pod's. */
+static int read_pv_affinity(struct rd *r, const cJSON *spec, struct stv_node_affinity *out, int *nowhere) {
+  static const struct jpath pna = {&P_SPEC, "nodeAffinity", 0};
+  static const struct jpath preq = {&pna, "required", 0};
+  struct jpath pt = {&preq, "nodeSelectorTerms", 0};
+  const cJSON *na, *req, *terms, *t;
+  long i = 0;
+  int rc;
+  out->n = 0;
+  out->terms = NULL;
+  *nowhere = 0;
+  if ((rc = get(r, spec, "nodeAffinity", &P_SPEC, JT_OBJECT, &na)) != 0) return rc;
+  if ((rc = get(r, na, "required", &pna, JT_OBJECT, &req)) != 0) return rc;
+  if (req == NULL) return 0;
+  if ((rc = get(r, req, "nodeSelectorTerms", &preq, JT_ARRAY, &terms)) != 0) return rc;
+  if (terms == NULL) return fail(r, STV_EPARSE, &pt, "missing");
+  if (terms->child == NULL) return fail(r, STV_EINVAL, &pt, "must have at least one term");
+  if ((out->terms = scratch(r, array_len(terms), sizeof(*out->terms))) == NULL) return oom(r);
+  cJSON_ArrayForEach(t, terms) {
+    struct jpath pi = {&pt, NULL, i++};
+    struct jpath pe = {&pi, "matchExpressions", 0}, pf = {&pi, "matchFields", 0};
+    struct stv_node_term *nt = &out->terms[out->n];
+    const cJSON *me, *mf;
+    if (!cJSON_IsObject(t)) return fail(r, STV_EPARSE, &pi, "not an object");
+    if ((rc = get(r, t, "matchExpressions", &pi, JT_ARRAY, &me)) != 0) return rc;
+    if ((rc = get(r, t, "matchFields", &pi, JT_ARRAY, &mf)) != 0) return rc;
+    if ((rc = read_requirements(r, me, &pe, EXPR_NODE, &nt->exprs)) != 0) return rc;
+    if ((rc = read_requirements(r, mf, &pf, EXPR_FIELD, &nt->fields)) != 0) return rc;
+    if (nt->exprs.n == 0 && nt->fields.n == 0)
+      return fail(r, STV_EINVAL, &pi, "must have matchExpressions or matchFields");
+    /* The volume check sees only the node's labels (storage helpers'
+       CheckNodeAffinity): a term with matchFields matches no node. */
+    if (nt->fields.n > 0) continue;
+    out->n++;
+  }
+  *nowhere = out->n == 0;
+  return keep_affinity(r, out);
+}
+
+static int read_pv(struct rd *r, const cJSON *item, const cJSON *meta) {
+  static const struct jpath pref = {&P_SPEC, "claimRef", 0};
+  struct stv_snapshot_volumes *vs = volumes_of(r);
+  const cJSON *spec, *labels, *ref, *status;
+  const char *cls, *driver, *handle, *cns = NULL, *cname = NULL, *phase;
+  struct stv_labels l;
+  struct vol_pv *v;
+  uint32_t i;
+  int rc = 0;
+  if (vs == NULL) return oom(r);
+  if ((rc = get(r, item, "spec", NULL, JT_OBJECT, &spec)) != 0) return rc;
+  if (spec == NULL) return fail(r, STV_EPARSE, &P_SPEC, "missing");
+  if ((v = keep(r, NULL, 1, sizeof(*v))) == NULL) return oom(r);
+  memset(v, 0, sizeof(*v));
+  if ((rc = storage_class_name(r, meta, spec, &cls)) != 0) return rc;
+  if ((rc = read_pv_affinity(r, spec, &v->aff, &v->nowhere)) != 0) return rc;
+  if ((rc = attachable_source(r, spec, &P_SPEC, 1, &driver, &handle)) != 0) return rc;
+  if ((rc = get(r, spec, "claimRef", &P_SPEC, JT_OBJECT, &ref)) != 0) return rc;
+  if (ref != NULL) {
+    if ((rc = get_str(r, ref, "namespace", &pref, &cns)) != 0) return rc;
+    if ((rc = get_str(r, ref, "name", &pref, &cname)) != 0) return rc;
+  }
+  if ((rc = get(r, item, "status", NULL, JT_OBJECT, &status)) != 0) return rc;
+  if ((rc = get_str(r, status, "phase", &P_STATUS, &phase)) != 0) return rc;
+  if ((rc = get(r, meta, "labels", &P_METADATA, JT_OBJECT, &labels)) != 0) return rc;
+  if ((rc = read_string_map(r, labels, &P_LABELS, &l)) != 0) return rc;
+  for (i = 0; i < l.n; i++) v->nzones += (uint32_t)is_zone_key(l.kv[i].key);
+  if (v->nzones > 0 && (v->zones = keep(r, NULL, v->nzones, sizeof(*v->zones))) == NULL) return oom(r);
+  v->nzones = 0;
+  for (i = 0; i < l.n; i++) {
+    if (!is_zone_key(l.kv[i].key)) continue;
+    if ((rc = read_zone_label(r, &l.kv[i], &v->zones[v->nzones])) != 0) return rc;
+    v->nzones++;
+  }
+  v->name = intern_opt(r, r->name, &rc);
+  v->cls = intern_opt(r, cls != NULL ? cls : "", &rc);
+  v->driver = intern_opt(r, driver != NULL ? migrated_driver(driver) : NULL, &rc);
+  v->claim_ns = intern_opt(r, cname != NULL ? (cns != NULL && *cns ? cns : "default") : NULL, &rc);
+  v->claim_name = intern_opt(r, cname, &rc);
+  v->available = phase != NULL && strcmp(phase, "Available") == 0;
+  if (rc != 0) return rc;
+  v->next = vs->pvs;
+  vs->pvs = v;
+  vs->npvs++;
+  if (r->stats != NULL) r->stats->pvs++;
+  return 0;
+}
+
+static int read_storage_class(struct rd *r, const cJSON *item, const cJSON *meta) {
+  static const struct jpath pat = {NULL, "allowedTopologies", 0};
+  struct jpath pann = {&P_METADATA, "annotations", 0};
+  struct stv_snapshot_volumes *vs = volumes_of(r);
+  const cJSON *ann, *topo, *t;
+  const char *prov, *def, *betadef, *created;
+  struct vol_class *c;
+  int rc = 0, mode;
+  long i = 0;
+  if (vs == NULL) return oom(r);
+  if ((rc = need_str(r, item, "provisioner", NULL, &prov)) != 0) return rc;
+  rc = read_choice(r, item, "volumeBindingMode", NULL, "Immediate", "WaitForFirstConsumer", 0, &mode);
+  if (rc != 0) return rc;
+  if ((rc = get(r, meta, "annotations", &P_METADATA, JT_OBJECT, &ann)) != 0) return rc;
+  if ((rc = get_str(r, ann, "storageclass.kubernetes.io/is-default-class", &pann, &def)) != 0) return rc;
+  if ((rc = get_str(r, ann, "storageclass.beta.kubernetes.io/is-default-class", &pann, &betadef)) != 0)
+    return rc;
+  if ((rc = get_str(r, meta, "creationTimestamp", &P_METADATA, &created)) != 0) return rc;
+  if ((rc = get(r, item, "allowedTopologies", NULL, JT_ARRAY, &topo)) != 0) return rc;
+  if ((c = keep(r, NULL, 1, sizeof(*c))) == NULL) return oom(r);
+  memset(c, 0, sizeof(*c));
+  if (topo != NULL && topo->child != NULL) {
+    if ((c->topo.terms = scratch(r, array_len(topo), sizeof(*c->topo.terms))) == NULL) return oom(r);
+    cJSON_ArrayForEach(t, topo) {
+      struct jpath pi = {&pat, NULL, i++};
+      struct jpath pm = {&pi, "matchLabelExpressions", 0};
+      struct stv_node_term *nt = &c->topo.terms[c->topo.n];
+      const cJSON *mle, *e;
+      long j = 0;
+      if (!cJSON_IsObject(t)) return fail(r, STV_EPARSE, &pi, "not an object");
+      if ((rc = get(r, t, "matchLabelExpressions", &pi, JT_ARRAY, &mle)) != 0) return rc;
+      if (mle == NULL || mle->child == NULL) return fail(r, STV_EINVAL, &pm, "must not be empty");
+      if ((nt->exprs.reqs = scratch(r, array_len(mle), sizeof(*nt->exprs.reqs))) == NULL) return oom(r);
+      cJSON_ArrayForEach(e, mle) {
+        struct jpath pe = {&pm, NULL, j++};
+        struct jpath pv = {&pe, "values", 0};
+        struct stv_requirement *q = &nt->exprs.reqs[nt->exprs.n];
+        const cJSON *vals, *v;
+        const char *key;
+        if (!cJSON_IsObject(e)) return fail(r, STV_EPARSE, &pe, "not an object");
+        if ((rc = need_str(r, e, "key", &pe, &key)) != 0) return rc;
+        if ((rc = get(r, e, "values", &pe, JT_ARRAY, &vals)) != 0) return rc;
+        if (vals == NULL) return fail(r, STV_EPARSE, &pv, "missing");
+        if (vals->child == NULL) return fail(r, STV_EINVAL, &pv, "must not be empty");
+        if ((rc = check_strings(r, vals, &pv)) != 0) return rc;
+        q->key = intern(r, key);
+        q->op = STV_OP_IN;
+        q->values = scratch(r, array_len(vals), sizeof(*q->values));
+        if (q->key == NULL || q->values == NULL) return oom(r);
+        cJSON_ArrayForEach(v, vals) {
+          if ((q->values[q->nvalues++] = intern(r, v->valuestring)) == NULL) return oom(r);
+        }
+        nt->exprs.n++;
+      }
+      c->topo.n++;
+    }
+    if ((rc = keep_affinity(r, &c->topo)) != 0) return rc;
+  }
+  c->name = intern_opt(r, r->name, &rc);
+  c->provisioner = intern_opt(r, prov, &rc);
+  c->created = intern_opt(r, created != NULL ? created : "", &rc);
+  if (rc != 0) return rc;
+  c->wffc = mode == 1;
+  c->is_default =
+      (def != NULL && strcmp(def, "true") == 0) || (betadef != NULL && strcmp(betadef, "true") == 0);
+  c->next = vs->classes;
+  vs->classes = c;
+  vs->nclasses++;
+  if (r->stats != NULL) r->stats->storage_classes++;
+  return 0;
+}
+
+/* Adds driver d's topologyKeys to c's keys (once each). */
+static int read_topology_keys(struct rd *r, const cJSON *d, const struct jpath *pi, struct vol_csinode *c) {
+  struct jpath pk = {pi, "topologyKeys", 0};
+  const cJSON *keys, *k;
+  const char **all;
+  uint32_t i;
+  int rc;
+  if ((rc = get(r, d, "topologyKeys", pi, JT_ARRAY, &keys)) != 0) return rc;
+  if (keys == NULL || keys->child == NULL) return 0;
+  if ((rc = check_strings(r, keys, &pk)) != 0) return rc;
+  if ((all = keep(r, NULL, (size_t)c->nkeys + array_len(keys), sizeof(*all))) == NULL) return oom(r);
+  if (c->nkeys > 0) memcpy(all, c->keys, c->nkeys * sizeof(*all));
+  c->keys = all;
+  cJSON_ArrayForEach(k, keys) {
+    const char *key = intern(r, k->valuestring);
+    if (key == NULL) return oom(r);
+    for (i = 0; i < c->nkeys && c->keys[i] != key; i++) continue;
+    if (i == c->nkeys) c->keys[c->nkeys++] = key;
+  }
+  return 0;
+}
+
+static int read_csinode(struct rd *r, const cJSON *item) {
+  static const struct jpath pd = {&P_SPEC, "drivers", 0};
+  struct stv_snapshot_volumes *vs = volumes_of(r);
+  const cJSON *spec, *drivers, *d;
+  struct vol_csinode *c;
+  int rc = 0;
+  long i = 0;
+  if (vs == NULL) return oom(r);
+  if ((rc = get(r, item, "spec", NULL, JT_OBJECT, &spec)) != 0) return rc;
+  if (spec == NULL) return fail(r, STV_EPARSE, &P_SPEC, "missing");
+  if ((rc = get(r, spec, "drivers", &P_SPEC, JT_ARRAY, &drivers)) != 0) return rc;
+  if ((c = keep(r, NULL, 1, sizeof(*c))) == NULL) return oom(r);
+  memset(c, 0, sizeof(*c));
+  if (drivers != NULL && drivers->child != NULL) {
+    c->driver = keep(r, NULL, array_len(drivers), sizeof(*c->driver));
+    c->count = keep(r, NULL, array_len(drivers), sizeof(*c->count));
+    if (c->driver == NULL || c->count == NULL) return oom(r);
+  }
+  cJSON_ArrayForEach(d, drivers) {
+    struct jpath pi = {&pd, NULL, i++};
+    struct jpath pa = {&pi, "allocatable", 0}, pc = {&pa, "count", 0};
+    const cJSON *alloc;
+    const char *name;
+    int32_t count;
+    int present;
+    if (!cJSON_IsObject(d)) return fail(r, STV_EPARSE, &pi, "not an object");
+    if ((rc = need_str(r, d, "name", &pi, &name)) != 0) return rc;
+    if ((rc = get(r, d, "allocatable", &pi, JT_OBJECT, &alloc)) != 0) return rc;
+    if ((rc = get_int32(r, alloc, "count", &pa, &present, &count)) != 0) return rc;
+    if (present && count < 0) return fail(r, STV_EINVAL, &pc, "must not be negative");
+    if ((rc = read_topology_keys(r, d, &pi, c)) != 0) return rc;
+    if ((c->driver[c->n] = intern(r, name)) == NULL) return oom(r);
+    c->count[c->n] = present ? count : -1;
+    c->n++;
+  }
+  if ((c->node = intern(r, r->name)) == NULL) return oom(r);
+  c->next = vs->csinodes;
+  vs->csinodes = c;
+  vs->ncsinodes++;
+  if (r->stats != NULL) r->stats->csinodes++;
+  return 0;
+}
+
+/*
+ * Records the volumes of pod pod_index (its spec.volumes, vols, checked to
+ * be objects already) that the storage rules look at: claims, generic
+ * ephemeral volumes, and inline volumes of attachable drivers.
+ */
+static int record_pod_volumes(struct rd *r, const cJSON *vols, uint32_t pod_index) {
+  static const struct jpath pvol = {&P_SPEC, "volumes", 0};
+  struct stv_snapshot_volumes *vs;
+  struct vol_ref *refs;
+  struct vol_pod *vp;
+  const cJSON *v;
+  uint32_t n = 0;
+  long i = 0;
+  int rc = 0;
+  if (vols == NULL || vols->child == NULL) return 0;
+  if ((refs = scratch(r, array_len(vols), sizeof(*refs))) == NULL) return oom(r);
+  cJSON_ArrayForEach(v, vols) {
+    struct jpath pv = {&pvol, NULL, i};
+    struct jpath pc = {&pv, "persistentVolumeClaim", 0}, pe = {&pv, "ephemeral", 0};
+    struct jpath pt = {&pe, "volumeClaimTemplate", 0}, pts = {&pt, "spec", 0};
+    const cJSON *claim, *eph, *tmpl, *tspec;
+    const char *name, *claim_name, *driver, *handle, *cls;
+    struct vol_ref *f = &refs[n];
+    memset(f, 0, sizeof(*f));
+    f->index = i++;
+    if ((rc = get(r, v, "persistentVolumeClaim", &pv, JT_OBJECT, &claim)) != 0) return rc;
+    if ((rc = get(r, v, "ephemeral", &pv, JT_OBJECT, &eph)) != 0) return rc;
+    if (claim != NULL) {
+      if ((rc = need_str(r, claim, "claimName", &pc, &claim_name)) != 0) return rc;
+      if ((f->claim = intern(r, claim_name)) == NULL) return oom(r);
+      n++;
+      continue;
+    }
+    if (eph != NULL) {
+      size_t len;
+      char *buf;
+      if ((rc = need_str(r, v, "name", &pv, &name)) != 0) return rc;
+      if ((rc = get(r, eph, "volumeClaimTemplate", &pe, JT_OBJECT, &tmpl)) != 0) return rc;
+      if (tmpl == NULL) return fail(r, STV_EPARSE, &pt, "missing");
+      if ((rc = get(r, tmpl, "spec", &pt, JT_OBJECT, &tspec)) != 0) return rc;
+      if (tspec == NULL) return fail(r, STV_EPARSE, &pts, "missing");
+      if ((rc = get_str(r, tspec, "storageClassName", &pts, &cls)) != 0) return rc;
+      len = strlen(r->name) + strlen(name) + 2;
+      if ((buf = scratch(r, len, 1)) == NULL) return oom(r);
+      snprintf(buf, len, "%s-%s", r->name, name);
+      f->ephemeral = 1;
+      if ((f->claim = intern(r, buf)) == NULL) return oom(r);
+      f->eph_cls = intern_opt(r, cls, &rc);
+      if (rc != 0) return rc;
+      n++;
+      continue;
+    }
+    if ((rc = attachable_source(r, v, &pv, 0, &driver, &handle)) != 0) return rc;
+    if (driver == NULL) continue;
+    if (handle == NULL) {
+      /* An inline CSI volume: one attachment of its own. */
+      size_t len = strlen(r->name) + 64;
+      char *buf = scratch(r, len, 1);
+      if (buf == NULL) return oom(r);
+      snprintf(buf, len, "%s/spec.volumes[%ld]", r->name, f->index);
+      handle = buf;
+    }
+    f->driver = intern_opt(r, migrated_driver(driver), &rc);
+    f->handle = intern_opt(r, handle, &rc);
+    if (rc != 0) return rc;
+    n++;
+  }
+  if (n == 0) return 0;
+  if ((vs = volumes_of(r)) == NULL) return oom(r);
+  if ((vp = keep(r, NULL, 1, sizeof(*vp))) == NULL || (vp->refs = keep(r, refs, n, sizeof(*refs))) == NULL)
+    return oom(r);
+  vp->pod = pod_index;
+  vp->n = n;
+  vp->where = "";
+  if (r->path != NULL) {
+    size_t len = strlen(r->path) + 40;
+    char *buf = scratch(r, len, 1);
+    if (buf == NULL) return oom(r);
+    snprintf(buf, len, "%s: items[%ld] ", r->path, r->index);
+    if ((vp->where = intern(r, buf)) == NULL) return oom(r);
+  }
+  vp->next = vs->pods;
+  vs->pods = vp;
+  vs->npods++;
+  return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Storage: from claims to constraints                                    */
+
+/* The most OR-terms a pod's node affinity may have once its volumes' are ANDed in. */
+#define VOL_TERMS_MAX 64
+
+/* Drivers whose attach limit new nodes have by instance type (pricing/templates.c). */
+static const char *const limited_drivers[] = {"ebs.csi.aws.com", "pd.csi.storage.gke.io",
+                                              "disk.csi.azure.com"};
+
+/* A pointer pair as a sort key. */
+struct vkey {
+  const void *a, *b;
+  const void *rec;
+};
+
+static int vkey_cmp(const void *x, const void *y) {
+  const struct vkey *p = x, *q = y;
+  if (p->a != q->a) return (uintptr_t)p->a < (uintptr_t)q->a ? -1 : 1;
+  if (p->b != q->b) return (uintptr_t)p->b < (uintptr_t)q->b ? -1 : 1;
+  return 0;
+}
+
+struct vindex {
+  struct vkey *v;
+  size_t n;
+};
+
+static const void *vfind(const struct vindex *x, const void *a, const void *b) {
+  struct vkey k = {a, b, NULL};
+  const struct vkey *f;
+  if (x->n == 0) return NULL;
+  f = bsearch(&k, x->v, x->n, sizeof(*x->v), vkey_cmp);
+  return f != NULL ? f->rec : NULL;
+}
+
+/* What resolving needs at hand. */
+struct vres {
+  struct stv_snapshot *s;
+  struct stv_snapshot_volumes *vs;
+  struct stv_snapshot_read_stats *stats;
+  struct stv_err *err;
+  struct stv_arena tmp; /* per pod */
+  struct vindex pvcs, pvs, classes, csinodes;
+  const struct vol_class *default_class;
+  const char *zone_keys[4]; /* interned volume zone label keys */
+  const char *zone_beta, *region_beta, *zone_ga, *region_ga;
+  const char *where; /* the pod being resolved: its file and item */
+  /* driver_limited's answers so far (drivers are few) */
+  const char *known[32];
+  int known_limited[32];
+  size_t nknown;
+};
+
+static int vindex_build(struct vindex *x, size_t n) {
+  x->n = 0;
+  x->v = n > 0 ? stv_malloc(n * sizeof(*x->v)) : NULL;
+  return n > 0 && x->v == NULL ? STV_ENOMEM : 0;
+}
+
+static void vindex_sort(struct vindex *x) {
+  if (x->n > 1) qsort(x->v, x->n, sizeof(*x->v), vkey_cmp);
+}
+
+/*
+ * Whether driver (interned) has an attach limit anywhere: a CSINode count,
+ * or a per-type limit on new nodes.
+ */
+static int driver_limited(struct vres *x, const char *driver) {
+  const struct vol_csinode *c;
+  size_t i;
+  int limited = 0;
+  for (i = 0; i < x->nknown; i++)
+    if (x->known[i] == driver) return x->known_limited[i];
+  for (i = 0; i < sizeof(limited_drivers) / sizeof(limited_drivers[0]); i++)
+    if (strcmp(driver, limited_drivers[i]) == 0) limited = 1;
+  for (c = x->vs->csinodes; c != NULL && !limited; c = c->next)
+    for (i = 0; i < c->n; i++)
+      if (c->driver[i] == driver && c->count[i] >= 0) limited = 1;
+  if (x->nknown < sizeof(x->known) / sizeof(x->known[0])) {
+    x->known[x->nknown] = driver;
+    x->known_limited[x->nknown++] = limited;
+  }
+  return limited;
+}
+
+/*
+ * The resource dimension counting driver's attachments, created when new:
+ * each existing node's allocatable is its CSINode count for the driver,
+ * unlimited when its CSINode does not report one or when it has none (as
+ * kube-scheduler's NodeVolumeLimits plugin does).
+ */
+static int driver_dim(struct vres *x, const char *driver, const struct stv_pod *p, int *dim) {
+  char name[320];
+  int k, existed;
+  size_t i;
+  uint32_t j;
+  snprintf(name, sizeof(name), "%s%s", STV_ATTACH_PREFIX, driver);
+  existed = stv_resnames_index(&x->s->res, &x->s->pool, name, 0) >= 0;
+  k = stv_resnames_index(&x->s->res, &x->s->pool, name, 1);
+  if (k == STV_ELIMIT)
+    return stv_err_set(x->err, STV_ELIMIT,
+                       "%sPod %s/%s: the attach limit of CSI driver %s needs a resource dimension, and %d "
+                       "are in use already (too many distinct resource names and CSI drivers)",
+                       x->where != NULL ? x->where : "", p->ns, p->name, driver, STV_MAX_RES);
+  if (k < 0) return stv_err_set(x->err, STV_ENOMEM, "out of memory resolving volumes");
+  *dim = k;
+  if (existed) return 0;
+  for (i = 0; i < x->s->nnodes; i++) {
+    struct stv_node *n = &x->s->nodes[i];
+    const struct vol_csinode *c = vfind(&x->csinodes, n->name, NULL);
+    n->alloc[k] = STV_ATTACH_UNLIMITED;
+    for (j = 0; c != NULL && j < c->n; j++)
+      if (c->driver[j] == driver && c->count[j] >= 0) n->alloc[k] = c->count[j];
+  }
+  if (x->stats != NULL) x->stats->attach_drivers++;
+  return 0;
+}
+
+/* One attachment of a pod: its driver's dimension and the volume's identity. */
+struct vattach {
+  int dim;
+  const char *key;
+};
+
+/* a AND b as OR-terms: their cross product, in x->tmp. */
+static int and_terms(struct vres *x, const struct stv_pod *p, const char *what, struct stv_node_affinity *a,
+                     const struct stv_node_affinity *b) {
+  const char *at = x->where != NULL ? x->where : "";
+  struct stv_node_term *t;
+  uint32_t i, j, n = 0;
+  if (b->n == 0) return 0;
+  if (a->n == 0) {
+    *a = *b;
+    return 0;
+  }
+  if ((uint64_t)a->n * b->n > VOL_TERMS_MAX)
+    return stv_err_set(x->err, STV_ELIMIT,
+                       "%sPod %s/%s: %s: its node affinity ANDed with the volume's has %llu terms, more than "
+                       "the %d the planner handles (simplify the pod's or the volume's nodeSelectorTerms)",
+                       at, p->ns, p->name, what, (unsigned long long)a->n * b->n, VOL_TERMS_MAX);
+  t = stv_arena_alloc(&x->tmp, (size_t)a->n * b->n * sizeof(*t));
+  if (t == NULL) return STV_ENOMEM;
+  for (i = 0; i < a->n; i++) {
+    for (j = 0; j < b->n; j++, n++) {
+      const struct stv_node_term *u = &a->terms[i], *v = &b->terms[j];
+      struct stv_selector *e = &t[n].exprs, *f = &t[n].fields;
+      e->n = u->exprs.n + v->exprs.n;
+      f->n = u->fields.n + v->fields.n;
+      e->reqs = stv_arena_alloc(&x->tmp, (e->n + 1) * sizeof(*e->reqs));
+      f->reqs = stv_arena_alloc(&x->tmp, (f->n + 1) * sizeof(*f->reqs));
+      if (e->reqs == NULL || f->reqs == NULL) return STV_ENOMEM;
+      if (u->exprs.n) memcpy(e->reqs, u->exprs.reqs, u->exprs.n * sizeof(*e->reqs));
+      if (v->exprs.n) memcpy(e->reqs + u->exprs.n, v->exprs.reqs, v->exprs.n * sizeof(*e->reqs));
+      if (u->fields.n) memcpy(f->reqs, u->fields.reqs, u->fields.n * sizeof(*f->reqs));
+      if (v->fields.n) memcpy(f->reqs + u->fields.n, v->fields.reqs, v->fields.n * sizeof(*f->reqs));
+    }
+  }
+  a->n = n;
+  a->terms = t;
+  return 0;
+}
+
+/*
+ * The VolumeZone rule for one zone or region label of a volume, as terms:
+ * a node that has none of the four zone and region labels passes; else the
+ * node's label of the same key must be in the set, and for a beta key a
+ * node without it may match with the GA key instead.
+ */
+static int zone_terms(struct vres *x, const struct vol_zone *z, struct stv_node_affinity *out) {
+  struct stv_node_term *t = stv_arena_alloc(&x->tmp, 3 * sizeof(*t));
+  struct stv_requirement *q = stv_arena_alloc(&x->tmp, 7 * sizeof(*q));
+  const char *ga = NULL;
+  int i;
+  if (t == NULL || q == NULL) return STV_ENOMEM;
+  memset(t, 0, 3 * sizeof(*t));
+  memset(q, 0, 7 * sizeof(*q));
+  if (z->key == x->zone_beta) ga = x->zone_ga;
+  if (z->key == x->region_beta) ga = x->region_ga;
+  /* none of the four labels */
+  for (i = 0; i < 4; i++) {
+    q[i].key = x->zone_keys[i];
+    q[i].op = STV_OP_DOES_NOT_EXIST;
+  }
+  t[0].exprs.n = 4;
+  t[0].exprs.reqs = q;
+  q[4] = (struct stv_requirement){z->key, STV_OP_IN, z->n, z->values};
+  t[1].exprs.n = 1;
+  t[1].exprs.reqs = &q[4];
+  out->n = 2;
+  out->terms = t;
+  if (ga != NULL) {
+    q[5] = (struct stv_requirement){z->key, STV_OP_DOES_NOT_EXIST, 0, NULL};
+    q[6] = (struct stv_requirement){ga, STV_OP_IN, z->n, z->values};
+    t[2].exprs.n = 2;
+    t[2].exprs.reqs = &q[5];
+    out->n = 3;
+  }
+  return 0;
+}
+
+/*
+ * For an unbound claim of a class without a provisioner (local volumes):
+ * the nodes of the class's available volumes that the claim could bind,
+ * as OR-terms; *none is set when there is no such volume, *anywhere when
+ * one has no node affinity.
+ */
+static int static_volume_terms(struct vres *x, const struct vol_class *sc, const struct stv_pod *p,
+                               const char *claim, struct stv_node_affinity *out, int *none) {
+  const struct vol_pv *v;
+  uint32_t n = 0;
+  *none = 1;
+  out->n = 0;
+  out->terms = NULL;
+  for (v = x->vs->pvs; v != NULL; v = v->next) {
+    int mine = v->claim_name != NULL && v->claim_name == claim && v->claim_ns == p->ns;
+    if (v->cls != sc->name || v->nowhere || !(mine || (v->available && v->claim_name == NULL))) continue;
+    *none = 0;
+    if (v->aff.n == 0) {
+      out->n = 0;
+      return 0;
+    }
+    n += v->aff.n;
+  }
+  if (*none) return 0;
+  out->terms = stv_arena_alloc(&x->tmp, (size_t)n * sizeof(*out->terms));
+  if (out->terms == NULL) return STV_ENOMEM;
+  for (v = x->vs->pvs; v != NULL; v = v->next) {
+    int mine = v->claim_name != NULL && v->claim_name == claim && v->claim_ns == p->ns;
+    if (v->cls != sc->name || v->nowhere || !(mine || (v->available && v->claim_name == NULL))) continue;
+    memcpy(out->terms + out->n, v->aff.terms, v->aff.n * sizeof(*out->terms));
+    out->n += v->aff.n;
+  }
+  return 0;
+}
+
+static int add_attach(struct vres *x, const struct stv_pod *p, const char *driver, const char *key,
+                      struct vattach *seen, uint32_t *nseen) {
+  uint32_t i;
+  int dim, rc;
+  if (driver == NULL || !driver_limited(x, driver)) return 0;
+  if ((rc = driver_dim(x, driver, p, &dim)) != 0) return rc;
+  for (i = 0; i < *nseen; i++)
+    if (seen[i].dim == dim && seen[i].key == key) return 0;
+  seen[*nseen].dim = dim;
+  seen[*nseen].key = key;
+  (*nseen)++;
+  return 0;
+}
+
+/* The first reason a pod cannot be placed wins. */
+#define SET_WHY(...)                                             \
+  do {                                                           \
+    if (why[0] == '\0') snprintf(why, sizeof(why), __VA_ARGS__); \
+  } while (0)
+
+/* Resolves one pod's volumes into a class of its own when they constrain it. */
+static int resolve_pod(struct vres *x, const struct vol_pod *vp) {
+  struct stv_pod *p = &x->s->pods[vp->pod];
+  const struct stv_class *c = x->s->classes[p->cls];
+  struct stv_class nc;
+  struct vattach *seen;
+  uint32_t nseen = 0, i;
+  char why[200], what[300];
+  int unchecked = 0, changed = 0, rc;
+
+  why[0] = '\0';
+  if (c->daemonset) {
+    if (x->stats != NULL) x->stats->vol_daemonset_pods++;
+    return 0;
+  }
+  nc = *c;
+  seen = stv_arena_alloc(&x->tmp, (vp->n + 1) * sizeof(*seen));
+  if (seen == NULL) return STV_ENOMEM;
+  for (i = 0; i < vp->n; i++) {
+    const struct vol_ref *f = &vp->refs[i];
+    const struct vol_pvc *pvc;
+    const struct vol_pv *pv;
+    const struct vol_class *sc;
+    const char *cls;
+    uint32_t z;
+    if (f->claim == NULL) {
+      if ((rc = add_attach(x, p, f->driver, f->handle, seen, &nseen)) != 0) return rc;
+      continue;
+    }
+    snprintf(what, sizeof(what), "spec.volumes[%ld]: claim %s", f->index, f->claim);
+    pvc = vfind(&x->pvcs, p->ns, f->claim);
+    if (pvc == NULL && !f->ephemeral) {
+      if (x->vs->npvcs == 0) {
+        unchecked = 1;
+        continue;
+      }
+      SET_WHY("persistentvolumeclaim \"%s\" not found", f->claim);
+      continue;
+    }
+    if (pvc != NULL && pvc->deleting) {
+      SET_WHY("persistentvolumeclaim \"%s\" is being deleted", f->claim);
+      continue;
+    }
+    if (pvc != NULL && pvc->volume != NULL) {
+      pv = vfind(&x->pvs, pvc->volume, NULL);
+      if (pv == NULL) {
+        if (x->vs->npvs == 0) {
+          unchecked = 1;
+          continue;
+        }
+        SET_WHY(
+            "persistentvolumeclaim \"%s\" is bound to PersistentVolume \"%s\", which is not in the snapshot",
+            f->claim, pvc->volume);
+        continue;
+      }
+      if (pv->nowhere) {
+        SET_WHY(
+            "node(s) had volume node affinity conflict (PersistentVolume \"%s\" of claim %s selects nodes "
+            "by matchFields only, which volume binding never matches)",
+            pv->name, f->claim);
+        continue;
+      }
+      if ((rc = and_terms(x, p, what, &nc.affinity, &pv->aff)) != 0) return rc;
+      for (z = 0; z < pv->nzones; z++) {
+        struct stv_node_affinity zt;
+        if ((rc = zone_terms(x, &pv->zones[z], &zt)) != 0) return rc;
+        if ((rc = and_terms(x, p, what, &nc.affinity, &zt)) != 0) return rc;
+      }
+      changed |= pv->aff.n > 0 || pv->nzones > 0;
+      if ((rc = add_attach(x, p, pv->driver, pv->name, seen, &nseen)) != 0) return rc;
+      continue;
+    }
+    /* Unbound: the claim's class, else the default class, as admission and retroactive assignment set it. */
+    cls = pvc != NULL ? pvc->cls : f->eph_cls;
+    if (cls == NULL) cls = x->default_class != NULL ? x->default_class->name : NULL;
+    if (cls == NULL && x->vs->nclasses == 0) {
+      unchecked = 1;
+      continue;
+    }
+    sc = cls != NULL && *cls != '\0' ? vfind(&x->classes, cls, NULL) : NULL;
+    if (sc == NULL && cls != NULL && *cls != '\0' && x->vs->nclasses == 0) {
+      unchecked = 1;
+      continue;
+    }
+    if (sc == NULL || !sc->wffc) {
+      SET_WHY("pod has unbound immediate PersistentVolumeClaims (claim %s, storage class %s%s%s: no node can "
+              "take the pod until the claim is bound)",
+              f->claim, cls != NULL && *cls ? "\"" : "", cls != NULL && *cls ? cls : "none",
+              cls != NULL && *cls ? "\"" : "");
+      continue;
+    }
+    if (strcmp(sc->provisioner, "kubernetes.io/no-provisioner") == 0) {
+      struct stv_node_affinity st;
+      int none;
+      if ((rc = static_volume_terms(x, sc, p, f->claim, &st, &none)) != 0) return rc;
+      if (none) {
+        SET_WHY(
+            "node(s) didn't find available persistent volumes to bind (claim %s: storage class \"%s\" has "
+            "no provisioner and no available volume)",
+            f->claim, sc->name);
+        continue;
+      }
+      if ((rc = and_terms(x, p, what, &nc.affinity, &st)) != 0) return rc;
+      changed |= st.n > 0;
+    } else {
+      if ((rc = and_terms(x, p, what, &nc.affinity, &sc->topo)) != 0) return rc;
+      changed |= sc->topo.n > 0;
+      const char *driver = stv_strpool_get(&x->s->pool, migrated_driver(sc->provisioner));
+      if (driver == NULL) return STV_ENOMEM;
+      if ((rc = add_attach(x, p, driver, f->claim, seen, &nseen)) != 0) return rc;
+    }
+  }
+  if (unchecked && x->stats != NULL) {
+    x->stats->vol_unchecked_pods++;
+    if (p->node < 0 && p->node_name == NULL) x->stats->vol_unchecked_pending++;
+  }
+  if (why[0] != '\0') {
+    /* Bound pods run already: only pending ones are held back. */
+    if (p->node_name != NULL) return 0;
+    if ((nc.blocked = stv_strpool_get(&x->s->pool, why)) == NULL) return STV_ENOMEM;
+    if (x->stats != NULL) x->stats->vol_blocked_pods++;
+    changed = 1;
+  }
+  for (i = 0; i < nseen; i++) {
+    nc.req[seen[i].dim]++;
+    changed = 1;
+  }
+  if (!changed) return 0;
+  rc = stv_snapshot_intern_class(x->s, &nc, &p->cls);
+  if (rc == STV_ENOMEM) return rc;
+  if (rc != 0) return stv_err_set(x->err, rc, "Pod %s/%s: %s", p->ns, p->name, stv_strerror(rc));
+  return 0;
+}
+
+/*
+ * The CSI drivers' topology keys that carry the zone: some node has the
+ * label, and every node that has it has it equal to its zone. New nodes get
+ * them (kubelet labels a node with a driver's topology when it registers),
+ * so that allowedTopologies on them (topology.ebs.csi.aws.com/zone,
+ * topology.gke.io/zone) can match new nodes.
+ */
+static int zone_alias(struct vres *x, const char *key);
+
+static int zone_aliases(struct vres *x) {
+  /* The block-storage drivers' keys count even when CSINodes were not dumped. */
+  static const char *const well_known[] = {"topology.ebs.csi.aws.com/zone", "topology.gke.io/zone",
+                                           "topology.disk.csi.azure.com/zone"};
+  const struct vol_csinode *c;
+  uint32_t i;
+  int rc;
+  for (i = 0; i < sizeof(well_known) / sizeof(well_known[0]); i++) {
+    const char *key = stv_strpool_get(&x->s->pool, well_known[i]);
+    if (key == NULL) return STV_ENOMEM;
+    if ((rc = zone_alias(x, key)) != 0) return rc;
+  }
+  for (c = x->vs->csinodes; c != NULL; c = c->next)
+    for (i = 0; i < c->nkeys; i++)
+      if ((rc = zone_alias(x, c->keys[i])) != 0) return rc;
+  return 0;
+}
+
+/* Adds key (interned) to the snapshot's zone labels when it is one. */
+static int zone_alias(struct vres *x, const char *key) {
+  struct stv_snapshot *s = x->s;
+  const char **grown;
+  int seen = 0, alias = 1;
+  uint32_t j;
+  size_t n;
+  if (key == x->zone_ga || key == x->zone_beta || key == x->region_ga || key == x->region_beta) return 0;
+  for (j = 0; j < s->nzone_labels; j++)
+    if (s->zone_labels[j] == key) return 0;
+  for (n = 0; n < s->nnodes && alias; n++) {
+    const char *v = stv_labels_get(&s->nodes[n].labels, key);
+    if (v == NULL) continue;
+    seen = 1;
+    alias = s->nodes[n].zone != NULL && strcmp(v, s->nodes[n].zone) == 0;
+  }
+  if (!seen || !alias) return 0;
+  grown = stv_arena_alloc(&s->mem, ((size_t)s->nzone_labels + 1) * sizeof(*grown));
+  if (grown == NULL) return STV_ENOMEM;
+  if (s->nzone_labels > 0) memcpy(grown, s->zone_labels, s->nzone_labels * sizeof(*grown));
+  grown[s->nzone_labels++] = key;
+  s->zone_labels = grown;
+  return 0;
+}
+
+int stv_snapshot_resolve_volumes(struct stv_snapshot *s, struct stv_snapshot_read_stats *stats,
+                                 struct stv_err *err) {
+  struct stv_snapshot_volumes *vs = s->volumes;
+  struct vres x;
+  const struct vol_pvc *c;
+  const struct vol_pv *v;
+  const struct vol_class *k;
+  const struct vol_csinode *n;
+  const struct vol_pod *vp;
+  int rc = 0;
+
+  if (vs != NULL && vs->resolved) return 0;
+  memset(&x, 0, sizeof(x));
+  x.s = s;
+  x.vs = vs;
+  x.stats = stats;
+  x.err = err;
+  stv_arena_init(&x.tmp);
+  x.zone_ga = x.zone_keys[0] = stv_strpool_get(&s->pool, "topology.kubernetes.io/zone");
+  x.region_ga = x.zone_keys[1] = stv_strpool_get(&s->pool, "topology.kubernetes.io/region");
+  x.zone_beta = x.zone_keys[2] = stv_strpool_get(&s->pool, "failure-domain.beta.kubernetes.io/zone");
+  x.region_beta = x.zone_keys[3] = stv_strpool_get(&s->pool, "failure-domain.beta.kubernetes.io/region");
+  if (x.zone_ga == NULL || x.region_ga == NULL || x.zone_beta == NULL || x.region_beta == NULL) goto nomem;
+  if (vs == NULL) { /* no storage objects: only the zone labels new nodes carry */
+    struct stv_snapshot_volumes none;
+    memset(&none, 0, sizeof(none));
+    x.vs = &none;
+    return zone_aliases(&x) != 0 ? stv_err_set(err, STV_ENOMEM, "out of memory resolving volumes") : 0;
+  }
+  if (vindex_build(&x.pvcs, vs->npvcs) || vindex_build(&x.pvs, vs->npvs) ||
+      vindex_build(&x.classes, vs->nclasses) || vindex_build(&x.csinodes, vs->ncsinodes))
+    goto nomem;
+  for (c = vs->pvcs; c != NULL; c = c->next) x.pvcs.v[x.pvcs.n++] = (struct vkey){c->ns, c->name, c};
+  for (v = vs->pvs; v != NULL; v = v->next) x.pvs.v[x.pvs.n++] = (struct vkey){v->name, NULL, v};
+  for (k = vs->classes; k != NULL; k = k->next) {
+    x.classes.v[x.classes.n++] = (struct vkey){k->name, NULL, k};
+    /* Several default classes: the newest wins, as the API server picks it; then the first name. */
+    if (k->is_default) {
+      const struct vol_class *d = x.default_class;
+      int cmp = d != NULL ? strcmp(k->created, d->created) : 1;
+      if (d == NULL || cmp > 0 || (cmp == 0 && strcmp(k->name, d->name) < 0)) x.default_class = k;
+    }
+  }
+  for (n = vs->csinodes; n != NULL; n = n->next)
+    x.csinodes.v[x.csinodes.n++] = (struct vkey){n->node, NULL, n};
+  vindex_sort(&x.pvcs);
+  vindex_sort(&x.pvs);
+  vindex_sort(&x.classes);
+  vindex_sort(&x.csinodes);
+  /* Duplicates would make the lookups ambiguous. */
+  {
+    static const char *const kinds[] = {"PersistentVolumeClaim", "PersistentVolume", "StorageClass",
+                                        "CSINode"};
+    const struct vindex *ix[] = {&x.pvcs, &x.pvs, &x.classes, &x.csinodes};
+    size_t a, b;
+    for (a = 0; a < 4; a++)
+      for (b = 1; b < ix[a]->n; b++)
+        if (vkey_cmp(&ix[a]->v[b - 1], &ix[a]->v[b]) == 0) {
+          const char *first = ix[a]->v[b].a, *second = ix[a]->v[b].b;
+          rc = stv_err_set(err, STV_ECONFLICT, "%s %s%s%s: appears twice in the snapshot", kinds[a], first,
+                           second != NULL ? "/" : "", second != NULL ? second : "");
+          goto out;
+        }
+  }
+  if (zone_aliases(&x) != 0) goto nomem;
+  for (vp = vs->pods; vp != NULL; vp = vp->next) {
+    x.where = vp->where;
+    rc = resolve_pod(&x, vp);
+    stv_arena_reset(&x.tmp);
+    if (rc == STV_ENOMEM) goto nomem;
+    if (rc != 0) goto out;
+  }
+  if (stats != NULL && stats->attach_drivers > 0 && vs->ncsinodes == 0) stats->vol_no_csinodes = 1;
+  vs->resolved = 1;
+  goto out;
+nomem:
+  rc = stv_err_set(err, STV_ENOMEM, "out of memory resolving volumes");
+out:
+  stv_arena_reset(&x.tmp);
+  stv_free(x.pvcs.v);
+  stv_free(x.pvs.v);
+  stv_free(x.classes.v);
+  stv_free(x.csinodes.v);
+  return rc;
+}
+
 static void count_skipped(struct stv_snapshot_read_stats *st, const char *kind) {
   size_t i;
   st->skipped++;
@@ -1685,9 +2796,13 @@ static int read_item(struct rd *r, const cJSON *item) {
   if (name == NULL || *name == '\0') return fail(r, STV_EPARSE, &p_name, "missing");
   if ((rc = get_str(r, meta, "namespace", &P_METADATA, &ns)) != 0) return rc;
   namespaced = strcmp(kind, "Pod") == 0 || strcmp(kind, "PodDisruptionBudget") == 0;
+  namespaced |= strcmp(kind, "PersistentVolumeClaim") == 0;
   if (namespaced && (ns == NULL || *ns == '\0')) ns = "default";
   if (ns != NULL && *ns == '\0') ns = NULL;
   if (strcmp(kind, "Node") == 0 || strcmp(kind, "Namespace") == 0) ns = NULL;
+  if (strcmp(kind, "PersistentVolume") == 0 || strcmp(kind, "StorageClass") == 0 ||
+      strcmp(kind, "CSINode") == 0)
+    ns = NULL;
   r->ns = ns;
   r->name = name;
 
@@ -1695,6 +2810,10 @@ static int read_item(struct rd *r, const cJSON *item) {
   if (strcmp(kind, "Node") == 0) return read_node(r, item, meta);
   if (strcmp(kind, "PodDisruptionBudget") == 0) return read_pdb(r, item);
   if (strcmp(kind, "Namespace") == 0) return read_namespace(r, meta);
+  if (strcmp(kind, "PersistentVolumeClaim") == 0) return read_pvc(r, item, meta);
+  if (strcmp(kind, "PersistentVolume") == 0) return read_pv(r, item, meta);
+  if (strcmp(kind, "StorageClass") == 0) return read_storage_class(r, item, meta);
+  if (strcmp(kind, "CSINode") == 0) return read_csinode(r, item);
   if (r->stats != NULL) count_skipped(r->stats, kind);
   return 0;
 }
@@ -1725,7 +2844,7 @@ int stv_snapshot_add_item(struct stv_snapshot *s, const cJSON *item, struct stv_
 static int on_item(void *ctx, long index, const cJSON *item, struct stv_err *err) {
   struct rd *r = ctx;
   int rc;
-  (void)index;
+  r->index = index;
   r->err = err;
   rc = read_item(r, item);
   stv_arena_reset(r->tmp);
@@ -1743,6 +2862,7 @@ int stv_snapshot_read_file_stats(struct stv_snapshot *s, const char *path,
   r.tmp = &tmp;
   r.stats = stats;
   r.err = err;
+  r.path = path;
   rc = stv_json_stream_file(path, on_item, &r, err);
   stv_arena_reset(&tmp);
   return rc;

@@ -1,9 +1,13 @@
 /*
  * snapshot: reads Kubernetes objects (as `kubectl get
- * nodes,pods,poddisruptionbudgets,namespaces -A -o json` prints them) into
- * the compact snapshot model of packer/packer.h.
+ * nodes,pods,poddisruptionbudgets,namespaces,pvc,pv,storageclass,csinode
+ * -A -o json` prints them) into the compact snapshot model of
+ * packer/packer.h.
  *
- * Kinds read: Node, Pod, PodDisruptionBudget, Namespace. Items of any other
+ * Kinds read: Node, Pod, PodDisruptionBudget, Namespace, and the storage
+ * kinds PersistentVolumeClaim, PersistentVolume, StorageClass and CSINode,
+ * which are kept as read and turned into constraints on the pods that use
+ * them by stv_snapshot_resolve_volumes (below). Items of any other
  * kind are skipped and counted. Pods in phase Succeeded or Failed are
  * skipped and counted too: they hold no resources. What the reader fills
  * in beyond copying fields:
@@ -93,6 +97,14 @@ struct stv_snapshot_read_stats {
    * "name (not-ready)". */
   size_t condition_nodes;
   char condition_examples[3][128];
+  /* Storage objects read, and what stv_snapshot_resolve_volumes found. */
+  size_t pvcs, pvs, storage_classes, csinodes;
+  size_t attach_drivers;        /* CSI drivers given an attach-limit dimension */
+  size_t vol_unchecked_pods;    /* pods whose claims, volumes or classes are not in the snapshot */
+  size_t vol_unchecked_pending; /* of which pending */
+  size_t vol_blocked_pods;      /* pending pods no node can take for their claims */
+  size_t vol_daemonset_pods;    /* DaemonSet pods with volumes, left as they are */
+  int vol_no_csinodes;          /* attach limits counted, but no CSINode was read */
 };
 
 /*
@@ -119,6 +131,27 @@ int stv_snapshot_add_item(struct stv_snapshot *s, const cJSON *item, struct stv_
 /* As stv_snapshot_add_item, also adding to *stats (borrowed, may be NULL). */
 int stv_snapshot_add_item_stats(struct stv_snapshot *s, const cJSON *item,
                                 struct stv_snapshot_read_stats *stats, struct stv_err *err);
+
+/*
+ * Turns the storage objects read into s (claims, volumes, storage classes,
+ * CSINodes) into constraints on the pods that use them; call it after the
+ * last file and before stv_snapshot_finish (once; later calls do nothing).
+ * A pod's claims give it, ANDed into its required node affinity, the node
+ * affinity and zone labels of the volumes bound to them and the allowed
+ * topologies of WaitForFirstConsumer classes of unbound ones; a pending pod
+ * that no node can take (an unbound claim of an Immediate class, a claim
+ * that does not exist) gets a class whose blocked reason the packer lists;
+ * each distinct attachable volume of a driver with an attach limit adds 1
+ * to the pod's request of the dimension "attachable-volumes-csi-<driver>",
+ * whose allocatable on existing nodes is their CSINode's count; CSI
+ * topology keys that carry the zone on existing nodes are kept in
+ * s->zone_labels for new nodes (also without storage objects). Counts go
+ * to *stats (may be NULL). Returns 0, STV_ELIMIT (too many OR-terms or
+ * resource dimensions), STV_ECONFLICT (an object twice) or STV_ENOMEM,
+ * with err naming the pod or object.
+ */
+int stv_snapshot_resolve_volumes(struct stv_snapshot *s, struct stv_snapshot_read_stats *stats,
+                                 struct stv_err *err);
 
 /*
  * Writes a one-line summary of what was left out into buf (size bytes):

@@ -99,6 +99,7 @@ static void class_key(struct keybuf *b, const struct stv_class *c) {
   KB_VAL(b, c->daemonset);
   KB_VAL(b, c->owner_uid);
   kb_terms(b, c->panti, c->npanti);
+  KB_VAL(b, c->blocked);
 }
 
 int stv_snapshot_init(struct stv_snapshot *s) {

@@ -802,6 +802,10 @@ static int new_group(struct solve *S, size_t *cap, uint32_t c, int32_t zone, uin
 
 static int has_unsupported_rule(const struct solve *S, uint32_t c, char *why, size_t whysize) {
   uint32_t *ri;
+  if (S->s->classes[c]->blocked != NULL) {
+    snprintf(why, whysize, "%s", S->s->classes[c]->blocked);
+    return 1;
+  }
   for (ri = S->class_rules[c]; *ri != UINT32_MAX; ri++) {
     const struct rule *r = &S->rules[*ri];
     if (r->level == LVL_OTHER) {

@@ -30,6 +30,14 @@ struct stv_resnames {
   const char *name[STV_MAX_RES]; /* interned in the owning pool */
 };
 
+/*
+ * Attach limits of CSI drivers are resources named this prefix + driver
+ * name (the name kube-scheduler used); a node that reports no limit gets
+ * STV_ATTACH_UNLIMITED of it.
+ */
+#define STV_ATTACH_PREFIX    "attachable-volumes-csi-"
+#define STV_ATTACH_UNLIMITED (INT64_C(1) << 30)
+
 /* Sets the four fixed names; names are interned in pool. */
 int stv_resnames_init(struct stv_resnames *r, struct stv_strpool *pool);
 /*
@@ -173,6 +181,12 @@ struct stv_class {
    */
   uint32_t npanti;
   struct stv_pod_term *panti;
+  /*
+   * Why no node can take these pods whatever the plan (interned; NULL when
+   * nothing stops them): an unbound claim of an Immediate storage class,
+   * a claim that does not exist. The packer lists them as unschedulable.
+   */
+  const char *blocked;
 };
 
 #define STV_POD_MIRROR         0x01 /* static pod (kubernetes.io/config.mirror) */
@@ -249,6 +263,17 @@ struct stv_snapshot {
   /* node lookup by name */
   uint32_t *node_slots;
   size_t node_cap;
+  /* The snapshot reader's storage objects (claims, volumes, classes,
+     CSINodes) until it resolves them; opaque here, allocated in mem. */
+  struct stv_snapshot_volumes *volumes;
+  /*
+   * Labels that carry a node's zone under another key, which new nodes get
+   * too (interned, in mem): CSI drivers' topology keys such as
+   * topology.ebs.csi.aws.com/zone, which kubelet sets when the driver
+   * registers. Filled by the snapshot reader.
+   */
+  const char **zone_labels;
+  uint32_t nzone_labels;
 };
 
 int stv_snapshot_init(struct stv_snapshot *s);

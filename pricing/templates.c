@@ -188,6 +188,116 @@ static uint32_t own_labels(const struct names *nm, const char *arch, const char 
   return n;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Attach limits of block-storage CSI drivers on new nodes                */
+
+/*
+ * AWS instance families on the Xen hypervisor (not Nitro), per the EBS CSI
+ * driver's table (kubernetes-sigs/aws-ebs-csi-driver, pkg/cloud: non-Nitro
+ * types). Their EBS limit is 39 volumes; on Nitro types the attachments are
+ * shared with network interfaces and NVMe instance stores, and 25 is the
+ * limit kube-scheduler long applied to them (DefaultMaxEBSNitroVolumeLimit):
+ * 28 attachments less the root volume, the primary interface and one more.
+ */
+static const char *const aws_xen_families[] = {"c1", "c3", "c4", "d2", "g2", "g3", "g3s", "h1",
+                                               "i2", "i3", "m1", "m2", "m3", "m4", "p2",  "p3",
+                                               "r3", "r4", "t1", "t2", "x1", "x1e"};
+
+static int64_t aws_ebs_limit(const char *type) {
+  size_t flen = stv_instance_family("aws", type, NULL), i;
+  if (strcmp(type, "i3.metal") == 0) return 25;
+  for (i = 0; i < sizeof(aws_xen_families) / sizeof(aws_xen_families[0]); i++)
+    if (strlen(aws_xen_families[i]) == flen && strncmp(type, aws_xen_families[i], flen) == 0) return 39;
+  return 25;
+}
+
+/*
+ * GCE persistent disks, as the PD CSI driver reports them (kubernetes-sigs/
+ * gcp-compute-persistent-disk-csi-driver, node.go): 15 on the shared-core
+ * types, 127 on the others, each the documented limit less the boot disk;
+ * the fourth-generation families (C4, C4A, C4D, N4, ...) attach Hyperdisks
+ * by core count: 8 up to 2 vCPUs, 16 up to 8, 32 up to 32, 64 up to 144,
+ * 128 beyond, again less the boot disk.
+ */
+static int64_t gcp_pd_limit(const char *type, int64_t vcpu) {
+  static const char *const shared_core[] = {"e2-micro", "e2-small", "e2-medium", "f1-micro", "g1-small"};
+  static const char *const gen4[] = {"c4", "c4a", "c4d", "n4", "n4a", "n4d", "h4d", "m4"};
+  size_t flen = stv_instance_family("gcp", type, NULL), i;
+  for (i = 0; i < sizeof(shared_core) / sizeof(shared_core[0]); i++)
+    if (strcmp(type, shared_core[i]) == 0) return 15;
+  for (i = 0; i < sizeof(gen4) / sizeof(gen4[0]); i++) {
+    if (strlen(gen4[i]) != flen || strncmp(type, gen4[i], flen) != 0) continue;
+    if (vcpu <= 2) return 7;
+    if (vcpu <= 8) return 15;
+    if (vcpu <= 32) return 31;
+    if (vcpu <= 144) return 63;
+    return 127;
+  }
+  return 127;
+}
+
+/*
+ * Azure data disks: the catalogue holds no maxDataDiskCount, so a rule
+ * that no common size undercuts: two disks per vCPU, at least 2 and at
+ * most 32 (D, E and F sizes allow 2 per vCPU up to 32 or 64).
+ */
+static int64_t azure_disk_limit(int64_t vcpu) {
+  int64_t n = 2 * vcpu;
+  return n < 2 ? 2 : n > 32 ? 32 : n;
+}
+
+/*
+ * The attach limit of driver on a new node of type: what existing nodes of
+ * the type report in their CSINodes (the largest: a driver fixes its count
+ * when it starts, less what is attached then, such as network interfaces,
+ * and a new node starts with the fewest), else the driver's per-type rule
+ * when the catalogue is its cloud's, else the smallest limit any existing
+ * node reports, else none (STV_ATTACH_UNLIMITED).
+ */
+static int64_t attach_limit(const struct stv_catalog *c, const struct stv_instance_type *type,
+                            const struct stv_snapshot *snap, int dim, const char *driver) {
+  int64_t same = -1, any = -1, vcpu = 0;
+  const char *prov = c->provider != NULL ? c->provider : "";
+  size_t i;
+  uint32_t j;
+  for (i = 0; i < snap->nnodes; i++) {
+    const struct stv_node *n = &snap->nodes[i];
+    int64_t v = n->alloc[dim];
+    if (v >= STV_ATTACH_UNLIMITED) continue;
+    if (any < 0 || v < any) any = v;
+    if (n->instance_type != NULL && strcmp(n->instance_type, type->name) == 0 && v > same) same = v;
+  }
+  if (same >= 0) return same;
+  for (j = 0; j < type->nres; j++)
+    if (strcmp(type->capacity[j].name, "cpu") == 0) vcpu = (type->capacity[j].value + 999) / 1000;
+  if (strcmp(prov, "aws") == 0 && strcmp(driver, "ebs.csi.aws.com") == 0) return aws_ebs_limit(type->name);
+  if (strcmp(prov, "gcp") == 0 && strcmp(driver, "pd.csi.storage.gke.io") == 0)
+    return gcp_pd_limit(type->name, vcpu);
+  if (strcmp(prov, "azure") == 0 && strcmp(driver, "disk.csi.azure.com") == 0) return azure_disk_limit(vcpu);
+  return any >= 0 ? any : STV_ATTACH_UNLIMITED;
+}
+
+/*
+ * Adds the snapshot's zone labels (CSI drivers' topology keys that carry
+ * the zone) to tm's labels with tm's zone, where its labels lack them.
+ */
+static int add_zone_labels(const struct stv_snapshot *snap, struct stv_arena *mem, struct stv_template *tm) {
+  struct stv_label *extra, *all;
+  uint32_t i, n = 0;
+  extra = stv_arena_alloc(mem, snap->nzone_labels * sizeof(*extra));
+  all = stv_arena_alloc(mem, ((size_t)tm->labels.n + snap->nzone_labels) * sizeof(*all));
+  if (extra == NULL || all == NULL) return STV_ENOMEM;
+  for (i = 0; i < snap->nzone_labels; i++) {
+    uint32_t j;
+    for (j = 0; j < n && strcmp(extra[j].key, snap->zone_labels[i]) != 0; j++) continue;
+    if (j == n) extra[n++] = (struct stv_label){snap->zone_labels[i], tm->zone};
+  }
+  qsort(extra, n, sizeof(*extra), label_cmp);
+  tm->labels.n = merge_labels(tm->labels.kv, tm->labels.n, extra, n, all);
+  tm->labels.kv = all;
+  return 0;
+}
+
 int stv_templates_build_pools(struct stv_templates *t, const struct stv_catalog *c, struct stv_snapshot *snap,
                               unsigned allowed, const struct stv_node_pool *pools, size_t npools,
                               struct stv_err *err) {
@@ -240,6 +350,11 @@ int stv_templates_build_pools(struct stv_templates *t, const struct stv_catalog 
         }
         alloc[dim] = type->allocatable[j].value;
       }
+      for (j = 0; j < (uint32_t)snap->res.n; j++) {
+        const char *rn = snap->res.name[j];
+        if (alloc[j] == 0 && strncmp(rn, STV_ATTACH_PREFIX, strlen(STV_ATTACH_PREFIX)) == 0)
+          alloc[j] = attach_limit(c, type, snap, (int)j, rn + strlen(STV_ATTACH_PREFIX));
+      }
 
       /* The type's labels, re-interned in the snapshot's pool. */
       if (stv_grow((void **)&own, &cap_own, nown ? nown : 1, sizeof(*own)) != 0) goto nomem;
@@ -274,6 +389,7 @@ int stv_templates_build_pools(struct stv_templates *t, const struct stv_catalog 
         tm->labels.kv = stv_arena_alloc(&t->mem, ((size_t)nmid + nown) * sizeof(*tm->labels.kv));
         if (tm->labels.kv == NULL) goto nomem;
         tm->labels.n = merge_labels(mid, nmid, own, nown, tm->labels.kv);
+        if (snap->nzone_labels > 0 && add_zone_labels(snap, &t->mem, tm) != 0) goto nomem;
         tm->ntaints = pv->ntaints;
         tm->taints = pv->taints;
       }

@@ -1043,3 +1043,67 @@ TEST(should_say_a_yaml_catalogue_must_be_json) {
   CHECK_EQ_INT(stv_catalog_load_json(&c, "prices.yaml", text, strlen(text), &err), STV_EPARSE);
   CHECK_STR_CONTAINS(err.msg, "prices.yaml: looks like YAML; this file must be JSON");
 }
+
+/* ---------------------------------------------------------------------- */
+/* Attach limits of block-storage drivers on new nodes                    */
+
+/* The attach limit templates of type get for driver from the embedded catalogue spec; -1 when absent. */
+static int64_t template_attach_limit(const char *spec, const char *driver, const char *type,
+                                     const char *node_type, int64_t node_count) {
+  struct stv_catalog c;
+  struct stv_snapshot snap;
+  struct stv_templates t;
+  struct stv_err err = {0};
+  char name[128];
+  int64_t out = -1;
+  size_t i;
+  int k;
+  if (stv_catalog_load(&c, spec, &err) != 0) return -2;
+  if (stv_snapshot_init(&snap) != 0) {
+    stv_catalog_close(&c);
+    return -3;
+  }
+  snprintf(name, sizeof(name), STV_ATTACH_PREFIX "%s", driver);
+  k = stv_resnames_index(&snap.res, &snap.pool, name, 1);
+  if (k >= 0 && node_type != NULL) {
+    struct stv_node n;
+    struct stv_label l = {stv_strpool_get(&snap.pool, "node.kubernetes.io/instance-type"),
+                          stv_strpool_get(&snap.pool, node_type)};
+    memset(&n, 0, sizeof(n));
+    n.name = stv_strpool_get(&snap.pool, "n1");
+    n.labels.n = 1;
+    n.labels.kv = &l;
+    n.instance_type = l.value;
+    n.alloc[k] = node_count;
+    if (stv_snapshot_add_node(&snap, &n) != 0) k = -1;
+  }
+  if (k >= 0 && stv_templates_build(&t, &c, &snap, 1u << STV_CT_ON_DEMAND, &err) == 0) {
+    for (i = 0; i < t.n; i++)
+      if (strcmp(t.v[i].instance_type, type) == 0) out = t.v[i].alloc[k];
+    stv_templates_close(&t);
+  }
+  stv_snapshot_close(&snap);
+  stv_catalog_close(&c);
+  return out;
+}
+
+TEST(should_give_new_nodes_the_block_storage_drivers_per_type_attach_limits) {
+  /* EBS: 25 on Nitro, 39 on Xen types (i3.metal is Nitro). */
+  CHECK_EQ_INT(template_attach_limit("aws:us-east-1", "ebs.csi.aws.com", "m5.large", NULL, 0), 25);
+  CHECK_EQ_INT(template_attach_limit("aws:us-east-1", "ebs.csi.aws.com", "m4.large", NULL, 0), 39);
+  CHECK_EQ_INT(template_attach_limit("aws:us-east-1", "ebs.csi.aws.com", "t2.micro", NULL, 0), 39);
+  CHECK_EQ_INT(template_attach_limit("aws:us-east-1", "ebs.csi.aws.com", "i3.large", NULL, 0), 39);
+  /* GCE PD: shared-core 15, others 127, Hyperdisk families by vCPU. */
+  CHECK_EQ_INT(template_attach_limit("gcp:us-east1", "pd.csi.storage.gke.io", "e2-medium", NULL, 0), 15);
+  CHECK_EQ_INT(template_attach_limit("gcp:us-east1", "pd.csi.storage.gke.io", "n2-standard-2", NULL, 0), 127);
+  CHECK_EQ_INT(template_attach_limit("gcp:us-east1", "pd.csi.storage.gke.io", "c4-standard-2", NULL, 0), 7);
+  CHECK_EQ_INT(template_attach_limit("gcp:us-east1", "pd.csi.storage.gke.io", "c4a-standard-4", NULL, 0), 15);
+  /* Another cloud's driver: no rule, no existing report: no limit. */
+  CHECK_EQ_INT(template_attach_limit("gcp:us-east1", "ebs.csi.aws.com", "n2-standard-2", NULL, 0),
+               STV_ATTACH_UNLIMITED);
+  /* What existing nodes of the type report wins; other types fall back to the rule. */
+  CHECK_EQ_INT(template_attach_limit("aws:us-east-1", "ebs.csi.aws.com", "m5.large", "m5.large", 26), 26);
+  CHECK_EQ_INT(template_attach_limit("aws:us-east-1", "ebs.csi.aws.com", "m4.large", "m5.large", 26), 39);
+  /* A driver without a rule takes the smallest count existing nodes report. */
+  CHECK_EQ_INT(template_attach_limit("aws:us-east-1", "csi.example.com", "m4.large", "m5.large", 12), 12);
+}

@@ -1737,3 +1737,59 @@ STV_TEST_FX(should_count_spread_pods_only_on_nodes_that_are_domains) {
   CHECK_EQ_INT(placed_in_zone(fx, web, 2, "us-east-1a"), 1);
   CHECK_EQ_INT(placed_in_zone(fx, web, 2, "us-east-1b"), 1);
 }
+
+/* ---------------------------------------------------------------------- */
+/* Volumes: blocked classes and attach limits                             */
+
+/* Gives pod a copy of its class with a blocked reason, as the snapshot reader does for its claims. */
+static int block_pod(struct stv_test_fx *fx, int pod, const char *why) {
+  struct stv_class c = *fx->s.classes[fx->s.pods[pod].cls];
+  if ((c.blocked = stv_strpool_get(&fx->s.pool, why)) == NULL) return STV_ENOMEM;
+  return stv_snapshot_intern_class(&fx->s, &c, &fx->s.pods[pod].cls);
+}
+
+STV_TEST_FX(should_list_pods_of_a_blocked_class_with_its_reason_and_place_the_others) {
+  static const char why[] = "pod has unbound immediate PersistentVolumeClaims (claim data-imm-0)";
+  const char *got;
+  int held, free_;
+  CHECK(add_node(fx, "ip-10-0-1-17", "m5.large", "us-east-1a") == 0);
+  CHECK((held = POD(.name = "imm-0", .cpu_m = 100, .mem_mi = 64)) >= 0);
+  CHECK((free_ = POD(.name = "web-0", .cpu_m = 100, .mem_mi = 64)) >= 0);
+  CHECK(add_type(fx, "m5.large", "us-east-1a", -1) == 0);
+  CHECK(block_pod(fx, held, why) == 0);
+  CHECK(fx->s.pods[held].cls != fx->s.pods[free_].cls);
+  SOLVE();
+  CHECK_EQ_INT(stv_test_times_placed(&fx->plan, (uint32_t)held), 0);
+  CHECK((got = stv_test_unsched_reason(&fx->plan, (uint32_t)held)) != NULL && strcmp(got, why) == 0);
+  CHECK_EQ_INT(fx->plan.nodes[stv_test_node_of(&fx->plan, (uint32_t)free_)].existing, 0);
+  CHECK_EQ_INT(fx->plan.nnew, 0);
+}
+
+STV_TEST_FX(should_hold_attachments_within_a_nodes_attach_limit) {
+  int k, first = -1, i;
+  uint32_t on_node = 0;
+  size_t n;
+  /* The node has cpu for all six pods but reports 4 EBS attachments, one in use. */
+  CHECK(add_node(fx, "ip-10-0-1-17", "m5.large", "us-east-1a") == 0);
+  CHECK(POD(.name = "run-0", .cpu_m = 100, .mem_mi = 64, .res = STV_ATTACH_PREFIX "ebs.csi.aws.com",
+            .res_qty = 1, .node_name = "ip-10-0-1-17") >= 0);
+  for (i = 0; i < 6; i++) {
+    char name[16];
+    int p;
+    snprintf(name, sizeof(name), "db-%d", i);
+    CHECK((p = POD(.name = name, .cpu_m = 100, .mem_mi = 64, .res = STV_ATTACH_PREFIX "ebs.csi.aws.com",
+                   .res_qty = 1)) >= 0);
+    if (first < 0) first = p;
+  }
+  k = stv_resnames_index(&fx->s.res, &fx->s.pool, STV_ATTACH_PREFIX "ebs.csi.aws.com", 0);
+  CHECK(k >= STV_RES_FIXED);
+  fx->s.nodes[0].alloc[k] = 4;
+  CHECK(add_type(fx, "m5.large", "us-east-1a", -1) == 0);
+  fx->tmpl[0].alloc[k] = 25;
+  SOLVE();
+  for (n = 0; n < fx->plan.nnodes; n++)
+    if (fx->plan.nodes[n].existing == 0) on_node = fx->plan.nodes[n].npods;
+  CHECK_EQ_INT(on_node, 3);
+  CHECK_EQ_INT(fx->plan.nnew, 1);
+  CHECK_EQ_INT(fx->plan.nplaced, 6);
+}

@@ -1565,3 +1565,282 @@ TEST(should_mark_a_pod_with_a_deletion_timestamp_as_terminating) {
   CHECK_EQ_INT(s.pods[1].terminating, 0);
   stv_snapshot_close(&s);
 }
+
+/* ---------------------------------------------------------------------- */
+/* Storage: claims, volumes, classes, CSINodes                            */
+
+#define VPOD(name, vols)                                                                           \
+  "{'kind':'Pod','metadata':{'name':'" name "','namespace':'shop'},'spec':{'containers':[{'name':" \
+  "'c'}],'volumes':[" vols "]}}"
+#define VCLAIM(claim) "{'name':'data','persistentVolumeClaim':{'claimName':'" claim "'}}"
+#define VPVC(name, extra) \
+  "{'kind':'PersistentVolumeClaim','metadata':{'name':'" name "','namespace':'shop'},'spec':{" extra "}}"
+#define VPV(name, spec, labels) \
+  "{'kind':'PersistentVolume','metadata':{'name':'" name "'" labels "},'spec':{" spec "}}"
+#define VZONE_AFF(zone)                                                           \
+  "'nodeAffinity':{'required':{'nodeSelectorTerms':[{'matchExpressions':[{'key':" \
+  "'topology.kubernetes.io/zone','operator':'In','values':['" zone "']}]}]}}"
+#define VCSI(handle) "'csi':{'driver':'ebs.csi.aws.com','volumeHandle':'" handle "'}"
+
+/* Adds items[0..n) to a fresh snapshot and resolves its volumes; returns the first failing code. */
+static int vol_snapshot(struct stv_snapshot *s, const char *const *items, size_t n,
+                        struct stv_snapshot_read_stats *st, struct stv_err *err) {
+  size_t i;
+  int rc = stv_snapshot_init(s);
+  for (i = 0; i < n && rc == 0; i++) rc = add(s, items[i], st, err);
+  if (rc == 0) rc = stv_snapshot_resolve_volumes(s, st, err);
+  if (rc == 0) rc = stv_snapshot_finish(s, err);
+  return rc;
+}
+
+static int find_res(const struct stv_snapshot *s, const char *name) {
+  int k;
+  for (k = 0; k < s->res.n; k++)
+    if (strcmp(s->res.name[k], name) == 0) return k;
+  return -1;
+}
+
+TEST(should_and_a_bound_volumes_node_affinity_into_the_pods_class_whatever_the_order) {
+  static const char *const items[] = {
+      VPOD("db-0", VCLAIM("data-db-0")),
+      VPV("pv-1", VCSI("vol-1") "," VZONE_AFF("us-east-1a"), ""),
+      VPVC("data-db-0", "'volumeName':'pv-1'"),
+      NODE("n1", ",'labels':{'topology.kubernetes.io/zone':'us-east-1a'}"),
+      "{'kind':'CSINode','metadata':{'name':'n1'},'spec':{'drivers':[{'name':'ebs.csi.aws.com',"
+      "'allocatable':{'count':7}},{'name':'efs.csi.aws.com'}]}}",
+  };
+  struct stv_snapshot s;
+  struct stv_snapshot_read_stats st;
+  struct stv_err err = {0, ""};
+  const struct stv_class *c;
+  int k;
+  memset(&st, 0, sizeof(st));
+  CHECK_EQ_INT(vol_snapshot(&s, items, 5, &st, &err), 0);
+  CHECK_EQ_INT(st.pvcs, 1);
+  CHECK_EQ_INT(st.pvs, 1);
+  CHECK_EQ_INT(st.csinodes, 1);
+  c = cls_of(&s, 0);
+  CHECK_EQ_INT(c->affinity.n, 1);
+  CHECK_EQ_INT(c->affinity.terms[0].exprs.n, 1);
+  CHECK(strcmp(c->affinity.terms[0].exprs.reqs[0].key, "topology.kubernetes.io/zone") == 0);
+  CHECK(strcmp(c->affinity.terms[0].exprs.reqs[0].values[0], "us-east-1a") == 0);
+  CHECK(c->blocked == NULL);
+  k = find_res(&s, "attachable-volumes-csi-ebs.csi.aws.com");
+  CHECK(k >= STV_RES_FIXED);
+  CHECK_EQ_INT(c->req[k], 1);
+  CHECK_EQ_INT(s.nodes[0].alloc[k], 7);
+  /* efs reports no count and no pod uses it: no dimension. */
+  CHECK_EQ_INT(find_res(&s, "attachable-volumes-csi-efs.csi.aws.com"), -1);
+  CHECK_EQ_INT(st.attach_drivers, 1);
+  stv_snapshot_close(&s);
+}
+
+TEST(should_cross_the_pods_own_terms_with_the_volumes_and_the_zone_labels) {
+  static const char *const items[] = {
+      "{'kind':'Pod','metadata':{'name':'db-0','namespace':'shop'},'spec':{'containers':[{'name':"
+      "'c'}],'affinity':{'nodeAffinity':{'requiredDuringSchedulingIgnoredDuringExecution':{"
+      "'nodeSelectorTerms':[{'matchExpressions':[{'key':'a','operator':'Exists'}]},{"
+      "'matchExpressions':[{'key':'b','operator':'Exists'}]}]}}},'volumes':[" VCLAIM("data-db-0") "]}}",
+      VPVC("data-db-0", "'volumeName':'pv-1'"),
+      VPV("pv-1", "'awsElasticBlockStore':{'volumeID':'vol-9'}",
+          ",'labels':{'failure-domain.beta.kubernetes.io/zone':'z1__z2'}"),
+      "{'kind':'StorageClass','metadata':{'name':'x'},'provisioner':'p'}",
+  };
+  struct stv_snapshot s;
+  struct stv_err err = {0, ""};
+  const struct stv_class *c;
+  const struct stv_node_term *t;
+  CHECK_EQ_INT(vol_snapshot(&s, items, 4, NULL, &err), 0);
+  c = cls_of(&s, 0);
+  /* (a OR b) AND (no zone labels OR beta In (z1, z2) OR (no beta AND GA In (z1, z2))) */
+  CHECK_EQ_INT(c->affinity.n, 6);
+  t = &c->affinity.terms[4];
+  CHECK_EQ_INT(t->exprs.n, 2);
+  CHECK(strcmp(t->exprs.reqs[0].key, "b") == 0);
+  CHECK(strcmp(t->exprs.reqs[1].key, "failure-domain.beta.kubernetes.io/zone") == 0);
+  CHECK_EQ_INT(t->exprs.reqs[1].nvalues, 2);
+  CHECK(strcmp(t->exprs.reqs[1].values[1], "z2") == 0);
+  t = &c->affinity.terms[5];
+  CHECK_EQ_INT(t->exprs.n, 3);
+  CHECK_EQ_INT(t->exprs.reqs[1].op, STV_OP_DOES_NOT_EXIST);
+  CHECK(strcmp(t->exprs.reqs[2].key, "topology.kubernetes.io/zone") == 0);
+  /* The in-tree EBS volume counts for the migrated CSI driver. */
+  CHECK(find_res(&s, "attachable-volumes-csi-ebs.csi.aws.com") >= 0);
+  stv_snapshot_close(&s);
+}
+
+TEST(should_block_pending_pods_with_unbound_immediate_or_missing_claims) {
+  static const char *const items[] = {
+      VPOD("imm-0", VCLAIM("c-imm")),
+      VPOD("ghost-0", VCLAIM("c-none")),
+      VPOD("wffc-0", VCLAIM("c-wffc")),
+      VPVC("c-imm", "'storageClassName':'standard'"),
+      VPVC("c-wffc", ""),
+      "{'kind':'StorageClass','metadata':{'name':'standard'},'provisioner':'kubernetes.io/gce-pd'}",
+      "{'kind':'StorageClass','metadata':{'name':'fast','annotations':{"
+      "'storageclass.kubernetes.io/is-default-class':'true'}},'provisioner':'kubernetes.io/gce-pd',"
+      "'volumeBindingMode':'WaitForFirstConsumer','allowedTopologies':[{'matchLabelExpressions':[{"
+      "'key':'topology.gke.io/zone','values':['us-east1-b','us-east1-c']}]}]}",
+  };
+  struct stv_snapshot s;
+  struct stv_snapshot_read_stats st;
+  struct stv_err err = {0, ""};
+  const struct stv_class *c;
+  memset(&st, 0, sizeof(st));
+  CHECK_EQ_INT(vol_snapshot(&s, items, 7, &st, &err), 0);
+  CHECK_STR_CONTAINS(cls_of(&s, 0)->blocked, "pod has unbound immediate PersistentVolumeClaims");
+  CHECK_STR_CONTAINS(cls_of(&s, 0)->blocked, "storage class \"standard\"");
+  CHECK(strcmp(cls_of(&s, 1)->blocked, "persistentvolumeclaim \"c-none\" not found") == 0);
+  /* The claim without a class gets the default, WaitForFirstConsumer: its topology applies. */
+  c = cls_of(&s, 2);
+  CHECK(c->blocked == NULL);
+  CHECK_EQ_INT(c->affinity.n, 1);
+  CHECK(strcmp(c->affinity.terms[0].exprs.reqs[0].key, "topology.gke.io/zone") == 0);
+  CHECK_EQ_INT(c->affinity.terms[0].exprs.reqs[0].nvalues, 2);
+  CHECK_EQ_INT(c->req[find_res(&s, "attachable-volumes-csi-pd.csi.storage.gke.io")], 1);
+  CHECK_EQ_INT(st.vol_blocked_pods, 2);
+  stv_snapshot_close(&s);
+}
+
+TEST(should_leave_claims_unchecked_when_the_snapshot_has_none) {
+  static const char *const items[] = {
+      VPOD("db-0", VCLAIM("data-db-0")),
+      "{'kind':'Pod','metadata':{'name':'db-1','namespace':'shop'},'spec':{'nodeName':'n1',"
+      "'containers':[{'name':'c'}],'volumes':[" VCLAIM("data-db-1") "]}}",
+      NODE("n1", ""),
+  };
+  struct stv_snapshot s;
+  struct stv_snapshot_read_stats st;
+  struct stv_err err = {0, ""};
+  memset(&st, 0, sizeof(st));
+  CHECK_EQ_INT(vol_snapshot(&s, items, 3, &st, &err), 0);
+  CHECK(cls_of(&s, 0)->blocked == NULL);
+  CHECK_EQ_INT(cls_of(&s, 0)->affinity.n, 0);
+  CHECK_EQ_INT(st.vol_unchecked_pods, 2);
+  CHECK_EQ_INT(st.vol_unchecked_pending, 1);
+  stv_snapshot_close(&s);
+}
+
+TEST(should_count_one_attachment_per_distinct_volume_of_a_pod) {
+  static const char *const items[] = {
+      VPOD("db-0", VCLAIM("c1") "," VCLAIM("c1") ",{'name':'x','csi':{'driver':'ebs.csi.aws.com'}}"),
+      VPVC("c1", "'volumeName':'pv-1'"),
+      VPV("pv-1", VCSI("vol-1"), ""),
+  };
+  struct stv_snapshot s;
+  struct stv_err err = {0, ""};
+  CHECK_EQ_INT(vol_snapshot(&s, items, 3, NULL, &err), 0);
+  CHECK_EQ_INT(cls_of(&s, 0)->req[find_res(&s, "attachable-volumes-csi-ebs.csi.aws.com")], 2);
+  stv_snapshot_close(&s);
+}
+
+TEST(should_name_the_item_and_field_of_bad_storage_objects) {
+  CHECK(fails_with(VPV("pv-1", "'nodeAffinity':{'required':{'nodeSelectorTerms':[]}}", ""), STV_EINVAL,
+                   "PersistentVolume pv-1: spec.nodeAffinity.required.nodeSelectorTerms: must have at "
+                   "least one term"));
+  CHECK(fails_with(VPV("pv-1",
+                       "'nodeAffinity':{'required':{'nodeSelectorTerms':[{'matchExpressions':"
+                       "[{'key':'k','operator':'Gt','values':['x']}]}]}}",
+                       ""),
+                   STV_EINVAL,
+                   "PersistentVolume pv-1: spec.nodeAffinity.required.nodeSelectorTerms[0]"
+                   ".matchExpressions[0].values[0]: not an integer: \"x\""));
+  CHECK(fails_with("{'kind':'StorageClass','metadata':{'name':'s'},'provisioner':'p','allowedTopologies':"
+                   "[{'matchLabelExpressions':[]}]}",
+                   STV_EINVAL,
+                   "StorageClass s: allowedTopologies[0].matchLabelExpressions: must not be empty"));
+  CHECK(fails_with("{'kind':'CSINode','metadata':{'name':'n1'},'spec':{'drivers':[{'name':'d',"
+                   "'allocatable':{'count':1.5}}]}}",
+                   STV_EPARSE, "CSINode n1: spec.drivers[0].allocatable.count: not a 32-bit integer"));
+  CHECK(fails_with(VPOD("p", "{'name':'e','ephemeral':{}}"), STV_EPARSE,
+                   "Pod shop/p: spec.volumes[0].ephemeral.volumeClaimTemplate: missing"));
+  CHECK(fails_with("{'kind':'PersistentVolumeClaim','metadata':{'name':'c'},'spec':{'volumeName':3}}",
+                   STV_EPARSE, "PersistentVolumeClaim default/c: spec.volumeName: not a string"));
+}
+
+TEST(should_return_enomem_cleanly_while_resolving_volumes) {
+  static const char *const items[] = {
+      VPOD("db-0", VCLAIM("data-db-0") ",{'name':'e','ephemeral':{'volumeClaimTemplate':{'spec':{}}}}"),
+      VPV("pv-1", VCSI("vol-1") "," VZONE_AFF("us-east-1a"), ",'labels':{'topology.kubernetes.io/zone':'a'}"),
+      VPVC("data-db-0", "'volumeName':'pv-1'"),
+      NODE("n1", ""),
+      "{'kind':'CSINode','metadata':{'name':'n1'},'spec':{'drivers':[{'name':'ebs.csi.aws.com',"
+      "'allocatable':{'count':7}}]}}",
+      "{'kind':'StorageClass','metadata':{'name':'s','annotations':{"
+      "'storageclass.kubernetes.io/is-default-class':'true'}},'provisioner':'ebs.csi.aws.com',"
+      "'volumeBindingMode':'WaitForFirstConsumer','allowedTopologies':[{'matchLabelExpressions':[{"
+      "'key':'k','values':['v']}]}]}",
+  };
+  cJSON *parsed[6];
+  size_t i;
+  long n;
+  int rc = -1;
+  stv_json_init();
+  for (i = 0; i < 6; i++) CHECK((parsed[i] = obj(items[i])) != NULL);
+  for (n = 0; n < 100000; n++) {
+    struct stv_snapshot s;
+    struct stv_err err = {0, ""};
+    stv_alloc_fail_after(n);
+    rc = stv_snapshot_init(&s);
+    for (i = 0; i < 6 && rc == 0; i++) rc = stv_snapshot_add_item_stats(&s, parsed[i], NULL, &err);
+    if (rc == 0) rc = stv_snapshot_resolve_volumes(&s, NULL, &err);
+    if (rc == 0) rc = stv_snapshot_finish(&s, &err);
+    if (rc == 0 && cls_of(&s, 0)->affinity.n != 2) rc = -9999;
+    stv_snapshot_close(&s);
+    stv_alloc_fail_after(-1);
+    if (rc == 0) break;
+    if (rc != STV_ENOMEM) {
+      fprintf(stderr, "  allocation %ld: got %s \"%s\"\n", n, stv_err_name(rc), err.msg);
+      break;
+    }
+  }
+  for (i = 0; i < 6; i++) cJSON_Delete(parsed[i]);
+  CHECK_EQ_INT(rc, 0);
+  CHECK(n > 10);
+}
+
+TEST(should_count_an_in_tree_provisioners_claims_for_its_csi_driver_against_the_csinode_count) {
+  static const char *const items[] = {
+      VPOD("db-0", VCLAIM("c1")),
+      VPVC("c1", "'storageClassName':'cinder'"),
+      "{'kind':'StorageClass','metadata':{'name':'cinder'},'provisioner':'kubernetes.io/cinder',"
+      "'volumeBindingMode':'WaitForFirstConsumer'}",
+      NODE("n1", ""),
+      NODE("n2", ""),
+      "{'kind':'CSINode','metadata':{'name':'n1'},'spec':{'drivers':[{'name':'cinder.csi.openstack.org',"
+      "'allocatable':{'count':2}}]}}",
+  };
+  struct stv_snapshot s;
+  struct stv_err err = {0, ""};
+  int k;
+  CHECK_EQ_INT(vol_snapshot(&s, items, 6, NULL, &err), 0);
+  k = find_res(&s, "attachable-volumes-csi-cinder.csi.openstack.org");
+  CHECK(k >= STV_RES_FIXED);
+  CHECK_EQ_INT(cls_of(&s, 0)->req[k], 1);
+  CHECK_EQ_INT(s.nodes[0].alloc[k], 2);
+  /* n2 has no CSINode: no limit. */
+  CHECK_EQ_INT(s.nodes[1].alloc[k], STV_ATTACH_UNLIMITED);
+  stv_snapshot_close(&s);
+}
+
+TEST(should_keep_the_csi_topology_keys_that_carry_the_zone_for_new_nodes) {
+  static const char *const items[] = {
+      NODE("n1", ",'labels':{'topology.kubernetes.io/zone':'z1','topology.gke.io/zone':'z1',"
+                 "'topology.example.com/zone':'z1','topology.example.com/rack':'r7'}"),
+      NODE("n2", ",'labels':{'failure-domain.beta.kubernetes.io/zone':'z2','topology.gke.io/zone':'z2',"
+                 "'topology.example.com/zone':'z2'}"),
+      "{'kind':'CSINode','metadata':{'name':'n1'},'spec':{'drivers':[{'name':'x.example.com','topologyKeys':"
+      "['topology.example.com/zone','topology.example.com/rack','topology.kubernetes.io/zone']}]}}",
+  };
+  struct stv_snapshot s;
+  struct stv_err err = {0, ""};
+  CHECK_EQ_INT(vol_snapshot(&s, items, 3, NULL, &err), 0);
+  /* gke.io is well known; example.com/zone comes from the CSINode; the rack is no zone. */
+  CHECK_EQ_INT(s.nzone_labels, 2);
+  CHECK(strcmp(s.zone_labels[0], "topology.gke.io/zone") == 0);
+  CHECK(strcmp(s.zone_labels[1], "topology.example.com/zone") == 0);
+  stv_snapshot_close(&s);
+  CHECK(fails_with("{'kind':'CSINode','metadata':{'name':'n1'},'spec':{'drivers':[{'name':'d','topologyKeys':"
+                   "[3]}]}}",
+                   STV_EPARSE, "CSINode n1: spec.drivers[0].topologyKeys[0]: not a string"));
+}
