@@ -205,6 +205,7 @@ struct reader {
   size_t key_len;
   int key_cut;
   cJSON *single; /* a single-object document, parsed, until end of input */
+  char list_kind[KEY_MAX + 1]; /* the top-level "kind", when read before items */
 
   /* scan_composite() state, kept across refills. */
   int in_str;
@@ -819,7 +820,7 @@ static int refill(struct reader *r) {
     r->buf = nbuf;
     r->cap = ncap;
   }
-  if (r->fd >= 0) {
+  if (r->fd >= 0 && r->mem_off >= r->mem_len) {
     do {
       got = read(r->fd, r->buf + r->len, r->chunk);
     } while (got < 0 && errno == EINTR);
@@ -973,7 +974,10 @@ static int deliver_item(struct reader *r) {
   jarena_begin();
   rc = parse_json(r, r->index, at, r->pos - at, &item);
   if (rc == 0) {
-    rc = call(r, r->index, item);
+    if (stv_json_fill_item_kind(item, r->list_kind) != 0)
+      rc = fail_nomem(r, r->index);
+    else
+      rc = call(r, r->index, item);
     cJSON_Delete(item);
   }
   jarena_end();
@@ -1042,6 +1046,19 @@ static int end_key(struct reader *r) {
   return 0;
 }
 
+/*
+ * Keeps the value of a top-level "kind" member that is a plain string
+ * (buf[at..pos) with its quotes), for the items of a typed list.
+ */
+static void keep_list_kind(struct reader *r, size_t at) {
+  size_t n = r->pos - at;
+  if (r->key_cut || r->key_len != 4 || memcmp(r->key, "kind", 4) != 0) return;
+  if (n < 2 || r->buf[at] != '"' || n - 2 > KEY_MAX) return;
+  if (memchr(r->buf + at + 1, '\\', n - 2) != NULL) return;
+  memcpy(r->list_kind, r->buf + at + 1, n - 2);
+  r->list_kind[n - 2] = '\0';
+}
+
 /* A member value other than "items" has been read. */
 static int end_member(struct reader *r) {
   if (r->keep != NOKEEP && r->pos - boff(r, r->keep) > STV_JSON_ITEM_MAX)
@@ -1054,6 +1071,7 @@ static int end_member(struct reader *r) {
       return fail_syntax(r, -1, at + off, why);
     r->keep = NOKEEP;
   }
+  keep_list_kind(r, boff(r, r->tok_start));
   r->st = ST_OBJ_AFTER;
   return 0;
 }
@@ -1437,6 +1455,47 @@ int stv_json_stream_buffer(const char *name, const char *buf, size_t len,
   reader_init(&r, name != NULL ? name : "<buffer>", cb, ctx, err);
   r.mem = buf;
   r.mem_len = len;
+  rc = run(&r);
+  reader_close(&r);
+  return rc;
+}
+
+int stv_json_fill_item_kind(cJSON *item, const char *list_kind) {
+  size_t n = list_kind != NULL ? strlen(list_kind) : 0;
+  char kind[KEY_MAX + 1];
+  cJSON *k, *v;
+  if (n <= 4 || n - 4 > KEY_MAX || strcmp(list_kind + n - 4, "List") != 0) return 0;
+  if (!cJSON_IsObject(item)) return 0;
+  k = cJSON_GetObjectItemCaseSensitive(item, "kind");
+  if (k != NULL && !cJSON_IsNull(k)) return 0;
+  memcpy(kind, list_kind, n - 4);
+  kind[n - 4] = '\0';
+  if ((v = cJSON_CreateString(kind)) == NULL) return STV_ENOMEM;
+  if (k != NULL) {
+    if (!cJSON_ReplaceItemViaPointer(item, k, v)) {
+      cJSON_Delete(v);
+      return STV_ENOMEM;
+    }
+  } else if (!cJSON_AddItemToObject(item, "kind", v)) {
+    cJSON_Delete(v);
+    return STV_ENOMEM;
+  }
+  return 0;
+}
+
+int stv_json_stream_fd(const char *name, int fd, const char *prefix, size_t prefix_len,
+                       stv_json_item_cb cb, void *ctx, struct stv_err *err) {
+  struct stv_err local;
+  struct reader r;
+  int rc;
+
+  if (err == NULL) err = &local;
+  stv_json_init();
+  if (prefix == NULL && prefix_len > 0) return stv_err_set(err, STV_EINVAL, "no buffer");
+  reader_init(&r, name != NULL ? name : "<input>", cb, ctx, err);
+  r.fd = fd;
+  r.mem = prefix;
+  r.mem_len = prefix_len;
   rc = run(&r);
   reader_close(&r);
   return rc;

@@ -18,6 +18,7 @@
 
 #include "controller.h"
 #include "jsonstream.h"
+#include "kubeinput.h"
 #include "metrics.h"
 #include "pricing.h"
 #include "snapshot.h"
@@ -1038,7 +1039,7 @@ int stv_cmd_report(int argc, char **argv) {
     sd.stats = &stats;
     sd.annotation_key = by == STV_BY_ANNOTATION ? by_key : NULL;
     for (i = 0; i < o.nsnapshots; i++)
-      if ((rc = stv_json_stream_file(o.snapshots[i], side_item, &sd, &err)) != 0) goto fail;
+      if ((rc = stv_kube_read(o.snapshots[i], side_item, &sd, &stats, &err)) != 0) goto fail;
     if ((rc = stv_snapshot_finish(&snap, &err)) != 0) goto fail;
     if (o.metrics != NULL) {
       stv_metrics_init(&met);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "jsonstream.h"
+#include "kubeinput.h"
 
 /* ---------------------------------------------------------------------- */
 /* JSON paths and error messages                                          */
@@ -1142,6 +1143,15 @@ static const char *first_label(const struct stv_labels *l, const char *a, const 
   return v != NULL ? v : stv_labels_get(l, b);
 }
 
+/* Counts a node with neither status.allocatable nor status.capacity, naming the first few. */
+static void note_no_capacity(struct rd *r) {
+  struct stv_snapshot_read_stats *st = r->stats;
+  if (st == NULL) return;
+  if (st->nodes_no_capacity < sizeof(st->no_capacity_names) / sizeof(st->no_capacity_names[0]))
+    snprintf(st->no_capacity_names[st->nodes_no_capacity], sizeof(st->no_capacity_names[0]), "%s", r->name);
+  st->nodes_no_capacity++;
+}
+
 static int read_node(struct rd *r, const cJSON *item, const cJSON *meta) {
   struct jpath ptaints = {&P_SPEC, "taints", 0};
   struct jpath palloc = {&P_STATUS, "allocatable", 0}, pcap = {&P_STATUS, "capacity", 0};
@@ -1188,7 +1198,7 @@ static int read_node(struct rd *r, const cJSON *item, const cJSON *meta) {
   else if (cap != NULL)
     rc = read_reslist(r, cap, &pcap, NULL, 0, &a);
   else
-    return fail(r, STV_EPARSE, &palloc, "missing (and no status.capacity)");
+    note_no_capacity(r); /* kube-scheduler sees zero allocatable: the node is full */
   if (rc != 0) return rc;
   memcpy(n.alloc, a.v, sizeof(a.v));
 
@@ -1382,7 +1392,7 @@ int stv_snapshot_read_file_stats(struct stv_snapshot *s, const char *path,
   r.tmp = &tmp;
   r.stats = stats;
   r.err = err;
-  rc = stv_json_stream_file(path, on_item, &r, err);
+  rc = stv_kube_read(path, on_item, &r, stats, err);
   stv_arena_reset(&tmp);
   return rc;
 }

@@ -70,6 +70,18 @@ struct stv_snapshot_read_stats {
   size_t nkinds;        /* distinct skipped kinds named below */
   int more_kinds;       /* further kinds were skipped than fit below */
   char kinds[STV_SNAPSHOT_STATS_KINDS][48];
+  /* Files of a kubectl cluster-info dump directory left out (services.json, logs, ...). */
+  size_t ignored_files;
+  size_t nignored_names;
+  int more_ignored_names;
+  char ignored_names[4][48];
+  /* Nodes with neither status.allocatable nor status.capacity: read as full. */
+  size_t nodes_no_capacity;
+  char no_capacity_names[3][64];
+  /* Objects read twice (same kind, namespace and name). */
+  size_t dup_identical; /* the same object again: read once */
+  size_t dup_replaced;  /* a different version: the newer kept */
+  char dup_examples[3][160];
 };
 
 /*

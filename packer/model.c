@@ -382,6 +382,7 @@ int stv_snapshot_add_namespace(struct stv_snapshot *s, const struct stv_namespac
 int stv_snapshot_finish(struct stv_snapshot *s, struct stv_err *err) {
   size_t i;
   int r;
+  (void)err;
   for (i = 0; i < s->nclasses; i++) {
     s->classes[i]->npods = 0;
     s->classes[i]->npending = 0;
@@ -390,17 +391,19 @@ int stv_snapshot_finish(struct stv_snapshot *s, struct stv_err *err) {
   for (i = 0; i < s->npods; i++) {
     struct stv_pod *p = &s->pods[i];
     struct stv_class *c = s->classes[p->cls];
+    p->flags &= (uint8_t)~STV_POD_NODE_MISSING;
     if (p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED) continue;
-    c->npods++;
     if (p->node_name != NULL) {
       p->node = stv_snapshot_find_node(s, p->node_name);
-      if (p->node < 0)
-        return stv_err_set(err, STV_ENOTFOUND,
-                           "Pod %s/%s: spec.nodeName: node \"%s\" is not in the snapshot "
-                           "(add it, e.g. kubectl get nodes,pods -A -o json)",
-                           p->ns, p->name, p->node_name);
+      if (p->node < 0) {
+        /* Neither pending nor on a known node: left out, for the caller to note. */
+        p->flags |= STV_POD_NODE_MISSING;
+        continue;
+      }
+      c->npods++;
       for (r = 0; r < s->res.n; r++) s->nodes[p->node].used[r] += c->req[r];
     } else {
+      c->npods++;
       p->node = -1;
       if (!c->daemonset) c->npending++;
     }

@@ -172,6 +172,9 @@ struct stv_class {
 #define STV_POD_LOCAL_STORAGE  0x02 /* emptyDir or hostPath volume */
 #define STV_POD_DO_NOT_DISRUPT 0x04 /* stevedore.io/do-not-disrupt: "true" */
 #define STV_POD_HEADROOM       0x08 /* a virtual pod holding headroom, not a real pod */
+/* Bound (spec.nodeName) to a node missing from the snapshot: neither pending nor on a
+ * known node, left out of packing; set by stv_snapshot_finish. */
+#define STV_POD_NODE_MISSING 0x80
 
 struct stv_pod {
   const char *ns;
@@ -261,8 +264,11 @@ int stv_snapshot_add_namespace(struct stv_snapshot *s, const struct stv_namespac
 /*
  * Resolves pod->node bindings made before their node was read, adds bound
  * pods' requests to their node's used vector and counts pending pods per
- * class. Call once after the last item. Pods bound to a node missing from
- * the snapshot are reported through err as STV_ENOTFOUND with the pod's name.
+ * class. Call once after the last item. A pod bound to a node missing from
+ * the snapshot (snapshots of nodes and pods are not atomic) is neither
+ * pending nor bound: it gets the flag STV_POD_NODE_MISSING and node -1, and
+ * counts in no class; the caller notes such pods. err is kept for errors to
+ * come; this returns 0.
  */
 int stv_snapshot_finish(struct stv_snapshot *s, struct stv_err *err);
 
@@ -271,7 +277,7 @@ int stv_snapshot_finish(struct stv_snapshot *s, struct stv_err *err);
  * labels and taints already live in s, such as a saved copy of s->nodes)
  * and rebuilds the lookup by name. Pods keep their spec.nodeName; call
  * stv_snapshot_finish afterwards to bind them again (a pod naming a node
- * no longer present makes it fail, so unbind those first). Returns 0,
+ * no longer present gets STV_POD_NODE_MISSING, so unbind those first). Returns 0,
  * STV_ECONFLICT when two nodes share a name, or STV_ENOMEM.
  */
 int stv_snapshot_set_nodes(struct stv_snapshot *s, const struct stv_node *nodes, size_t n);
