@@ -538,6 +538,9 @@ static cJSON *plan_json(const struct stv_recommend_result *r) {
     cJSON_AddStringToObject(u, "pod", name);
     cJSON_AddStringToObject(u, "reason", plan->unsched[i].reason);
   }
+  if ((un = cJSON_AddArrayToObject(root, "notes")) == NULL) goto out;
+  for (i = 0; i < r->nnotes; i++)
+    if (!cJSON_AddItemToArray(un, cJSON_CreateString(r->notes[i]))) goto out;
   return root;
 out:
   cJSON_Delete(root);
@@ -718,6 +721,15 @@ static double now_ms(void) {
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* Keeps a note about the input in r->notes. */
+static int keep_note(void *ctx, const char *msg) {
+  struct stv_recommend_result *r = ctx;
+  if (stv_grow((void **)&r->notes, &r->cap_notes, r->nnotes + 1, sizeof(*r->notes)) != 0) return STV_ENOMEM;
+  if ((r->notes[r->nnotes] = stv_strdup(msg)) == NULL) return STV_ENOMEM;
+  r->nnotes++;
+  return 0;
+}
+
 int stv_recommend_run(const struct stv_recommend_args *a, struct stv_recommend_result *r,
                       struct stv_err *err) {
   size_t i;
@@ -734,6 +746,12 @@ int stv_recommend_run(const struct stv_recommend_args *a, struct stv_recommend_r
   rc = stv_headroom_add(&r->snap, a->headroom, a->nheadroom, a->headroom_percent, &r->headroom, err);
   if (rc != 0) return rc;
   if ((rc = stv_snapshot_finish(&r->snap, err)) != 0) return rc;
+  {
+    char line[512];
+    stv_snapshot_read_stats_format(&r->stats, line, sizeof(line));
+    if ((line[0] && keep_note(r, line) != 0) || stv_snapshot_notes(&r->snap, &r->stats, 0, keep_note, r) != 0)
+      return stv_err_set(err, STV_ENOMEM, "out of memory");
+  }
   r->read_ms = now_ms() - t0;
   t0 = now_ms();
   if ((rc = stv_catalog_load(&r->catalog, a->catalog, err)) != 0) return rc;
@@ -773,6 +791,9 @@ int stv_recommend_run(const struct stv_recommend_args *a, struct stv_recommend_r
 }
 
 void stv_recommend_result_close(struct stv_recommend_result *r) {
+  size_t i;
+  for (i = 0; i < r->nnotes; i++) stv_free(r->notes[i]);
+  stv_free(r->notes);
   if (r->have_repack) stv_repack_close(&r->repack);
   if (r->have_plan) stv_plan_close(&r->plan);
   if (r->have_templates) stv_templates_close(&r->templates);
@@ -863,9 +884,8 @@ int stv_cmd_recommend(int argc, char **argv) {
     goto out;
   }
   if (!o.quiet) {
-    char note[512];
-    stv_snapshot_read_stats_format(&r.stats, note, sizeof(note));
-    if (note[0]) fprintf(stderr, "stevedore recommend: note: %s\n", note);
+    size_t i;
+    for (i = 0; i < r.nnotes; i++) fprintf(stderr, "stevedore recommend: note: %s\n", r.notes[i]);
     note_empty_pools(&r, &cfg);
     if (r.have_plan && r.plan.spot_limits_broken)
       fprintf(stderr, "stevedore recommend: note: no plan keeps the spot limits (--spot-max-share, "

@@ -38,6 +38,8 @@ struct rd {
   const char *kind; /* the item's, NULL until known */
   const char *ns;   /* NULL for cluster-scoped kinds */
   const char *name;
+  long replace; /* index of the earlier version this item replaces, or -1 */
+  struct stv_seen seen; /* this item's version, recorded once it is read */
 };
 
 static void appendv(char *buf, size_t size, size_t *n, const char *fmt, va_list ap) {
@@ -1108,6 +1110,11 @@ static int read_pod(struct rd *r, const cJSON *item, const cJSON *meta) {
   if (spot != NULL && strcmp(spot, "false") == 0 && (rc = add_spot_opt_out(r, &c.node_selector)) != 0) return rc;
   if ((rc = stv_snapshot_intern_class(r->s, &c, &pod.cls)) != 0)
     return rc == STV_ENOMEM ? oom(r) : fail(r, rc, NULL, "%s", stv_strerror(rc));
+  if (r->replace >= 0) {
+    r->s->pods[r->replace] = pod;
+    if (r->stats != NULL) r->stats->replaced_pod = r->replace;
+    return 0;
+  }
   if ((rc = stv_snapshot_add_pod(r->s, &pod)) != 0)
     return rc == STV_ENOMEM ? oom(r) : fail(r, rc, NULL, "%s", stv_strerror(rc));
   if (r->stats != NULL) r->stats->pods++;
@@ -1209,6 +1216,12 @@ static int read_node(struct rd *r, const cJSON *item, const cJSON *meta) {
   if ((ct = capacity_type(&n.labels)) != NULL && (n.capacity_type = intern(r, ct)) == NULL)
     return oom(r);
 
+  if (r->replace >= 0) {
+    if ((rc = stv_snapshot_replace_node(r->s, (size_t)r->replace, &n)) != 0)
+      return rc == STV_ENOMEM ? oom(r) : fail(r, rc, NULL, "%s", stv_strerror(rc));
+    if (r->stats != NULL) r->stats->replaced_node = r->replace;
+    return 0;
+  }
   rc = stv_snapshot_add_node(r->s, &n);
   if (rc == STV_ECONFLICT) return fail(r, rc, NULL, "duplicate node name");
   if (rc != 0) return rc == STV_ENOMEM ? oom(r) : fail(r, rc, NULL, "%s", stv_strerror(rc));
@@ -1263,6 +1276,11 @@ static int read_pdb(struct rd *r, const cJSON *item) {
   if (sel == NULL) return 0;
   if ((rc = read_label_selector(r, sel, &psel, 0, &p.sel)) != 0) return rc;
   if ((p.ns = intern(r, r->ns)) == NULL || (p.name = intern(r, r->name)) == NULL) return oom(r);
+  if (r->replace >= 0) {
+    if ((rc = stv_snapshot_replace_pdb(r->s, (size_t)r->replace, &p)) != 0)
+      return rc == STV_ENOMEM ? oom(r) : fail(r, rc, NULL, "%s", stv_strerror(rc));
+    return 0;
+  }
   if ((rc = stv_snapshot_add_pdb(r->s, &p)) != 0)
     return rc == STV_ENOMEM ? oom(r) : fail(r, rc, NULL, "%s", stv_strerror(rc));
   if (r->stats != NULL) r->stats->pdbs++;
@@ -1297,6 +1315,11 @@ static int read_namespace(struct rd *r, const cJSON *meta) {
     ns.labels.n++;
     qsort(kv, ns.labels.n, sizeof(*kv), label_cmp);
   }
+  if (r->replace >= 0) {
+    if ((rc = stv_snapshot_replace_namespace(r->s, (size_t)r->replace, &ns)) != 0)
+      return rc == STV_ENOMEM ? oom(r) : fail(r, rc, NULL, "%s", stv_strerror(rc));
+    return 0;
+  }
   if ((rc = stv_snapshot_add_namespace(r->s, &ns)) != 0)
     return rc == STV_ENOMEM ? oom(r) : fail(r, rc, NULL, "%s", stv_strerror(rc));
   if (r->stats != NULL) r->stats->namespaces++;
@@ -1316,12 +1339,122 @@ static void count_skipped(struct stv_snapshot_read_stats *st, const char *kind) 
   st->nkinds++;
 }
 
+/* ---------------------------------------------------------------------- */
+/* The same object twice                                                  */
+
+/* Number of objects of the kind with this letter: the index a new one gets. */
+static size_t kind_count(const struct stv_snapshot *s, char letter) {
+  switch (letter) {
+  case 'P':
+    return s->npods;
+  case 'N':
+    return s->nnodes;
+  case 'B':
+    return s->npdbs;
+  default:
+    return s->nnamespaces;
+  }
+}
+
+/* 1 when a is a newer resourceVersion than b: as integers when both are. */
+static int rv_newer(const char *a, const char *b) {
+  if (a != NULL && b != NULL && is_int64(a) && is_int64(b)) return strtoll(a, NULL, 10) >= strtoll(b, NULL, 10);
+  return 1; /* not comparable: the one read last */
+}
+
+/* Records a differing duplicate for the note, naming the first few. */
+static void note_dup(struct rd *r, const struct stv_seen *old, int kept_new) {
+  struct stv_snapshot_read_stats *st = r->stats;
+  size_t k;
+  if (st == NULL) return;
+  k = st->dup_replaced++;
+  if (k >= sizeof(st->dup_examples) / sizeof(st->dup_examples[0])) return;
+  snprintf(st->dup_examples[k], sizeof(st->dup_examples[0]), "%s %s%s%s (resourceVersion %s, then %s: kept %s)",
+           r->kind, r->ns != NULL ? r->ns : "", r->ns != NULL ? "/" : "", r->name, old->rv ? old->rv : "none",
+           r->seen.rv ? r->seen.rv : "none",
+           kept_new ? (r->seen.rv ? r->seen.rv : "the later") : (old->rv ? old->rv : "the earlier"));
+}
+
+/*
+ * Looks item up among the objects read before. Identical (same
+ * resourceVersion and uid, or for items without a resourceVersion the
+ * same content): *skip. A different version: the one with the larger
+ * resourceVersion is kept (the later one when they do not compare as
+ * integers); r->replace says which earlier object a newer one replaces.
+ */
+static int seen_check(struct rd *r, const cJSON *item, const cJSON *meta, char letter, int *skip) {
+  char key[600];
+  const cJSON *rv = member(meta, "resourceVersion"), *uid = member(meta, "uid");
+  struct stv_strmap_ent *e;
+  struct stv_seen *old;
+  int n;
+  *skip = 0;
+  r->replace = -1;
+  memset(&r->seen, 0, sizeof(r->seen));
+  n = snprintf(key, sizeof(key), "%c %s/%s", letter, r->ns != NULL ? r->ns : "", r->name);
+  if (n < 0 || (size_t)n >= sizeof(key)) return 0; /* names this long the API refuses; not tracked */
+  if (cJSON_IsString(rv) && rv->valuestring[0] != '\0' && (r->seen.rv = intern(r, rv->valuestring)) == NULL)
+    return oom(r);
+  if (cJSON_IsString(uid) && uid->valuestring[0] != '\0' && (r->seen.uid = intern(r, uid->valuestring)) == NULL)
+    return oom(r);
+  e = stv_strmap_find(&r->s->seen, key, (size_t)n);
+  if (r->seen.rv == NULL) {
+    /* Hand-made input: the content tells identical copies apart. */
+    char *text = cJSON_PrintUnformatted(item);
+    if (text == NULL) return oom(r);
+    r->seen.hash = stv_hash(text, strlen(text), 0x5eed);
+    cJSON_free(text);
+  }
+  if (e == NULL) return 0;
+  old = &r->s->seen_v[e->val];
+  if (old->rv == r->seen.rv && old->uid == r->seen.uid && (r->seen.rv != NULL || old->hash == r->seen.hash)) {
+    if (r->stats != NULL) r->stats->dup_identical++;
+    *skip = 1;
+    return 0;
+  }
+  if (!rv_newer(r->seen.rv, old->rv)) {
+    note_dup(r, old, 0);
+    *skip = 1;
+    return 0;
+  }
+  note_dup(r, old, 1);
+  r->replace = (long)old->index;
+  return 0;
+}
+
+/* Records the item just read (when it was kept) as seen. */
+static int seen_commit(struct rd *r, char letter, size_t before) {
+  char key[600];
+  struct stv_strmap_ent *e;
+  int n, added;
+  if (r->replace >= 0) {
+    n = snprintf(key, sizeof(key), "%c %s/%s", letter, r->ns != NULL ? r->ns : "", r->name);
+    if (n > 0 && (size_t)n < sizeof(key) && (e = stv_strmap_find(&r->s->seen, key, (size_t)n)) != NULL) {
+      struct stv_seen *old = &r->s->seen_v[e->val];
+      old->rv = r->seen.rv;
+      old->uid = r->seen.uid;
+      old->hash = r->seen.hash;
+    }
+    return 0;
+  }
+  if (kind_count(r->s, letter) == before) return 0; /* left out (a finished pod, a PDB without selector) */
+  n = snprintf(key, sizeof(key), "%c %s/%s", letter, r->ns != NULL ? r->ns : "", r->name);
+  if (n < 0 || (size_t)n >= sizeof(key)) return 0;
+  if (stv_grow((void **)&r->s->seen_v, &r->s->cap_seen, r->s->nseen + 1, sizeof(*r->s->seen_v)) != 0) return oom(r);
+  if (stv_strmap_upsert(&r->s->seen, &r->s->pool, key, (size_t)n, (uint32_t)r->s->nseen, &e, &added) != 0)
+    return oom(r);
+  r->seen.index = (uint32_t)before;
+  r->s->seen_v[r->s->nseen++] = r->seen;
+  return 0;
+}
+
 static int read_item(struct rd *r, const cJSON *item) {
   static const struct jpath p_kind = {NULL, "kind", 0};
   static const struct jpath p_name = {&P_METADATA, "name", 0};
   const cJSON *meta;
   const char *kind, *name, *ns;
   int rc, namespaced;
+  char letter;
 
   r->kind = r->ns = r->name = NULL;
   if (r->stats != NULL) r->stats->items++;
@@ -1339,11 +1472,25 @@ static int read_item(struct rd *r, const cJSON *item) {
   if (strcmp(kind, "Node") == 0 || strcmp(kind, "Namespace") == 0) ns = NULL;
   r->ns = ns;
   r->name = name;
+  r->replace = -1;
+  if (r->stats != NULL) r->stats->replaced_pod = r->stats->replaced_node = -1;
 
-  if (strcmp(kind, "Pod") == 0) return read_pod(r, item, meta);
-  if (strcmp(kind, "Node") == 0) return read_node(r, item, meta);
-  if (strcmp(kind, "PodDisruptionBudget") == 0) return read_pdb(r, item);
-  if (strcmp(kind, "Namespace") == 0) return read_namespace(r, meta);
+  letter = strcmp(kind, "Pod") == 0 ? 'P' : strcmp(kind, "Node") == 0 ? 'N'
+           : strcmp(kind, "PodDisruptionBudget") == 0 ? 'B' : strcmp(kind, "Namespace") == 0 ? 'S' : 0;
+  if (letter != 0) {
+    size_t before = kind_count(r->s, letter);
+    int skip;
+    if ((rc = seen_check(r, item, meta, letter, &skip)) != 0 || skip) return rc;
+    if (letter == 'P')
+      rc = read_pod(r, item, meta);
+    else if (letter == 'N')
+      rc = read_node(r, item, meta);
+    else if (letter == 'B')
+      rc = read_pdb(r, item);
+    else
+      rc = read_namespace(r, meta);
+    return rc != 0 ? rc : seen_commit(r, letter, before);
+  }
   if (r->stats != NULL) count_skipped(r->stats, kind);
   return 0;
 }
@@ -1417,5 +1564,84 @@ char *stv_snapshot_read_stats_format(const struct stv_snapshot_read_stats *st, c
   if (st->finished_pods > 0)
     appendf(buf, size, &n, "%s%zu finished pod%s (Succeeded or Failed)", n > 0 ? "; " : "skipped ",
             st->finished_pods, st->finished_pods == 1 ? "" : "s");
+  if (st->dup_identical > 0)
+    appendf(buf, size, &n, "%s%zu identical duplicate%s (read once)", n > 0 ? "; " : "skipped ",
+            st->dup_identical, st->dup_identical == 1 ? "" : "s");
+  if (st->ignored_files > 0) {
+    size_t i;
+    appendf(buf, size, &n, "%s%zu file%s of the cluster-info dump (", n > 0 ? "; " : "skipped ",
+            st->ignored_files, st->ignored_files == 1 ? "" : "s");
+    for (i = 0; i < st->nignored_names; i++) appendf(buf, size, &n, "%s%s", i > 0 ? ", " : "", st->ignored_names[i]);
+    appendf(buf, size, &n, "%s)", st->more_ignored_names ? ", ..." : "");
+  }
   return buf;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Notes on what was read                                                 */
+
+/* How many objects a note names before "...". */
+#define NOTE_NAMES 3
+
+int stv_snapshot_notes(const struct stv_snapshot *s, const struct stv_snapshot_read_stats *st, int for_report,
+                       stv_snapshot_note_fn note, void *ctx) {
+  char msg[1024];
+  size_t n = 0, i, k = 0, pending = 0;
+  int rc;
+
+  for (i = 0; i < s->npods; i++) {
+    const struct stv_pod *p = &s->pods[i];
+    if (p->flags & STV_POD_NODE_MISSING) {
+      if (k < NOTE_NAMES)
+        appendf(msg, sizeof(msg), &n, "%s%s/%s on %s", k > 0 ? ", " : "", p->ns, p->name, p->node_name);
+      k++;
+    } else if (p->node < 0 && p->phase != STV_PHASE_SUCCEEDED && p->phase != STV_PHASE_FAILED &&
+               !(p->flags & STV_POD_HEADROOM)) {
+      pending++;
+    }
+  }
+  if (k > 0) {
+    char head[1280];
+    snprintf(head, sizeof(head),
+             "%zu pod%s bound to %s missing from the snapshot (%s%s): nodes and pods are not listed at the "
+             "same instant; %s",
+             k, k == 1 ? " is" : "s are", k == 1 ? "a node" : "nodes", msg, k > NOTE_NAMES ? ", ..." : "",
+             for_report ? "their requests are not attributed to any priced node"
+                        : "left out of the plan (neither pending nor on a known node)");
+    if ((rc = note(ctx, head)) != 0) return rc;
+  }
+  if (s->nnodes == 0 && pending > 0 && !for_report) {
+    if ((rc = note(ctx, "the snapshot has no nodes: existing capacity was not given, so the plan may buy more "
+                        "than needed (give the nodes too: kubectl get nodes,pods -A -o json)")) != 0)
+      return rc;
+  }
+  if (st == NULL) return 0;
+  if (st->nodes_no_capacity > 0) {
+    n = 0;
+    msg[0] = '\0';
+    for (i = 0; i < st->nodes_no_capacity && i < sizeof(st->no_capacity_names) / sizeof(st->no_capacity_names[0]);
+         i++)
+      appendf(msg, sizeof(msg), &n, "%s%s", i > 0 ? ", " : "", st->no_capacity_names[i]);
+    {
+      char head[1280];
+      snprintf(head, sizeof(head),
+               "%zu node%s without status.allocatable or status.capacity (%s%s) read as full: no pod fits "
+               "there, as kube-scheduler sees zero allocatable",
+               st->nodes_no_capacity, st->nodes_no_capacity == 1 ? "" : "s", msg,
+               st->nodes_no_capacity > i ? ", ..." : "");
+      if ((rc = note(ctx, head)) != 0) return rc;
+    }
+  }
+  if (st->dup_replaced > 0) {
+    char head[1280];
+    n = 0;
+    msg[0] = '\0';
+    for (i = 0; i < st->dup_replaced && i < sizeof(st->dup_examples) / sizeof(st->dup_examples[0]); i++)
+      appendf(msg, sizeof(msg), &n, "%s%s", i > 0 ? "; " : "", st->dup_examples[i]);
+    snprintf(head, sizeof(head),
+             "%zu object%s read twice in different versions, the newer resourceVersion kept: %s%s",
+             st->dup_replaced, st->dup_replaced == 1 ? "" : "s", msg, st->dup_replaced > i ? "; ..." : "");
+    if ((rc = note(ctx, head)) != 0) return rc;
+  }
+  return 0;
 }

@@ -82,6 +82,8 @@ struct stv_snapshot_read_stats {
   size_t dup_identical; /* the same object again: read once */
   size_t dup_replaced;  /* a different version: the newer kept */
   char dup_examples[3][160];
+  /* For the last item: the index of the pod or node it replaced, else -1. */
+  long replaced_pod, replaced_node;
 };
 
 /*
@@ -116,5 +118,19 @@ int stv_snapshot_add_item_stats(struct stv_snapshot *s, const cJSON *item,
  */
 char *stv_snapshot_read_stats_format(const struct stv_snapshot_read_stats *st, char *buf,
                                      size_t size);
+
+/* Receives one note (a sentence, borrowed); returns 0 or a negative STV_ code to stop. */
+typedef int (*stv_snapshot_note_fn)(void *ctx, const char *msg);
+
+/*
+ * Calls note for each thing a reader of the plan (for_report 0) or of the
+ * cost report (1) should know about the finished snapshot s and what
+ * reading saw (st, may be NULL): pods bound to nodes missing from the
+ * snapshot (count and the first few), pending pods without any node given,
+ * nodes read as full for want of allocatable and capacity, objects read
+ * twice in different versions. Returns 0 or note's code.
+ */
+int stv_snapshot_notes(const struct stv_snapshot *s, const struct stv_snapshot_read_stats *st, int for_report,
+                       stv_snapshot_note_fn note, void *ctx);
 
 #endif

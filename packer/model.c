@@ -116,6 +116,8 @@ void stv_snapshot_close(struct stv_snapshot *s) {
   stv_free(s->node_slots);
   stv_free(s->pdbs);
   stv_free(s->namespaces);
+  stv_free(s->seen_v);
+  stv_strmap_close(&s->seen);
   stv_arena_reset(&s->mem);
   stv_strpool_close(&s->pool);
   memset(s, 0, sizeof(*s));
@@ -345,6 +347,31 @@ int stv_snapshot_add_node(struct stv_snapshot *s, const struct stv_node *n) {
   s->node_slots[j] = (uint32_t)s->nnodes + 1;
   s->nnodes++;
   return 0;
+}
+
+int stv_snapshot_replace_node(struct stv_snapshot *s, size_t i, const struct stv_node *n) {
+  struct stv_node *d;
+  if (i >= s->nnodes || s->nodes[i].name != n->name) return STV_EINVAL;
+  d = &s->nodes[i];
+  *d = *n;
+  memset(d->used, 0, sizeof(d->used));
+  if (copy_labels(&s->mem, &d->labels, &n->labels) != 0) return STV_ENOMEM;
+  d->taints = NULL;
+  if (n->ntaints && (d->taints = dup_array(&s->mem, n->taints, n->ntaints, sizeof(*n->taints))) == NULL)
+    return STV_ENOMEM;
+  return 0;
+}
+
+int stv_snapshot_replace_pdb(struct stv_snapshot *s, size_t i, const struct stv_pdb *p) {
+  if (i >= s->npdbs) return STV_EINVAL;
+  s->pdbs[i] = *p;
+  return copy_selector(&s->mem, &s->pdbs[i].sel, &p->sel) != 0 ? STV_ENOMEM : 0;
+}
+
+int stv_snapshot_replace_namespace(struct stv_snapshot *s, size_t i, const struct stv_namespace *ns) {
+  if (i >= s->nnamespaces) return STV_EINVAL;
+  s->namespaces[i] = *ns;
+  return copy_labels(&s->mem, &s->namespaces[i].labels, &ns->labels) != 0 ? STV_ENOMEM : 0;
 }
 
 int stv_snapshot_add_pod(struct stv_snapshot *s, const struct stv_pod *p) {

@@ -214,6 +214,14 @@ struct stv_namespace {
   struct stv_labels labels;
 };
 
+/* An object the reader has read, for telling duplicates apart (see controller/snapshot.h). */
+struct stv_seen {
+  const char *rv;  /* metadata.resourceVersion, interned, or NULL */
+  const char *uid; /* metadata.uid, interned, or NULL */
+  uint64_t hash;   /* of the whole item, when it has no resourceVersion */
+  uint32_t index;  /* into nodes, pods, pdbs or namespaces by kind */
+};
+
 /*
  * A cluster snapshot in compact form. Strings are interned in pool; class,
  * label and selector storage lives in mem. Built by the snapshot reader
@@ -241,6 +249,10 @@ struct stv_snapshot {
   /* node lookup by name */
   uint32_t *node_slots;
   size_t node_cap;
+  /* objects read, by kind, namespace and name: values index seen_v */
+  struct stv_strmap seen;
+  struct stv_seen *seen_v;
+  size_t nseen, cap_seen;
 };
 
 int stv_snapshot_init(struct stv_snapshot *s);
@@ -257,6 +269,14 @@ int stv_snapshot_intern_class(struct stv_snapshot *s, const struct stv_class *cl
 int stv_snapshot_add_node(struct stv_snapshot *s, const struct stv_node *n);
 /* Returns the index of the node called name, or -1. */
 int32_t stv_snapshot_find_node(const struct stv_snapshot *s, const char *name);
+/*
+ * Replaces node i by n (arrays borrowed, copied) in place: a newer version
+ * of the same node. Its name must be that of node i (STV_EINVAL otherwise).
+ */
+int stv_snapshot_replace_node(struct stv_snapshot *s, size_t i, const struct stv_node *n);
+/* Replaces PodDisruptionBudget i, or namespace i, by a newer version (copied). */
+int stv_snapshot_replace_pdb(struct stv_snapshot *s, size_t i, const struct stv_pdb *p);
+int stv_snapshot_replace_namespace(struct stv_snapshot *s, size_t i, const struct stv_namespace *ns);
 /* Appends a pod. */
 int stv_snapshot_add_pod(struct stv_snapshot *s, const struct stv_pod *p);
 int stv_snapshot_add_pdb(struct stv_snapshot *s, const struct stv_pdb *p);
