@@ -55,7 +55,8 @@ static int sniff(struct src *in, struct stv_err *err) {
 static int looks_like_json(const struct src *in) {
   size_t i = 0;
   if (in->hlen >= 3 && memcmp(in->head, "\xEF\xBB\xBF", 3) == 0) i = 3;
-  while (i < in->hlen && (in->head[i] == ' ' || in->head[i] == '\t' || in->head[i] == '\n' || in->head[i] == '\r'))
+  while (i < in->hlen &&
+         (in->head[i] == ' ' || in->head[i] == '\t' || in->head[i] == '\n' || in->head[i] == '\r'))
     i++;
   return i == in->hlen || in->head[i] == '{';
 }
@@ -105,8 +106,8 @@ struct yreader {
   struct src *in;
   yaml_parser_t ps;
   struct stv_err *err;
-  size_t nodes;      /* values in the current document */
-  size_t doc_start;  /* input offset where the document starts */
+  size_t nodes;     /* values in the current document */
+  size_t doc_start; /* input offset where the document starts */
   struct ymark *marks;
   size_t nmarks, cap_marks;
   struct yanchor *anchors;
@@ -128,7 +129,8 @@ static int yfail_at(struct yreader *y, int code, const yaml_mark_t *m, const cha
 /* Sets err from a libyaml failure; returns the code. */
 static int yfail_parser(struct yreader *y) {
   const yaml_parser_t *ps = &y->ps;
-  if (ps->error == YAML_MEMORY_ERROR) return stv_err_set(y->err, STV_ENOMEM, "%s: out of memory", y->in->name);
+  if (ps->error == YAML_MEMORY_ERROR)
+    return stv_err_set(y->err, STV_ENOMEM, "%s: out of memory", y->in->name);
   if (ps->error == YAML_READER_ERROR) {
     if (y->in->read_errno != 0)
       return stv_err_set(y->err, -y->in->read_errno, "%s: read error: %s", y->in->name,
@@ -284,11 +286,12 @@ static int one_of(const char *s, const char *const *words) {
 /* A scalar event as JSON: see kubeinput.h for the typing. */
 static int scalar(struct yreader *y, const yaml_event_t *ev, cJSON **out) {
   static const char *const nulls[] = {"", "~", "null", "Null", "NULL", NULL};
-  static const char *const trues[] = {"y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON", NULL};
-  static const char *const falses[] = {"n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF",
-                                       NULL};
-  static const char *const odd[] = {".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF",
-                                    "-.inf", "-.Inf", "-.INF", NULL};
+  static const char *const trues[] = {"y",    "Y",    "yes", "Yes", "YES", "true",
+                                      "True", "TRUE", "on",  "On",  "ON",  NULL};
+  static const char *const falses[] = {"n",     "N",     "no",  "No",  "NO",  "false",
+                                       "False", "FALSE", "off", "Off", "OFF", NULL};
+  static const char *const odd[] = {".nan",  ".NaN",  ".NAN",  ".inf",  ".Inf",  ".INF", "+.inf",
+                                    "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", NULL};
   const char *v = (const char *)ev->data.scalar.value;
   const char *tag = (const char *)ev->data.scalar.tag;
   size_t len = ev->data.scalar.length;
@@ -300,7 +303,8 @@ static int scalar(struct yreader *y, const yaml_event_t *ev, cJSON **out) {
     return yfail_at(y, STV_EPARSE, &ev->start_mark, "a NUL character in a scalar cannot be read as JSON");
   if (tag != NULL && strcmp(tag, YAML_STR_TAG) == 0) plain = 0;
   if (tag != NULL && strcmp(tag, "!") == 0) plain = 0;
-  if (plain || (tag != NULL && strncmp(tag, "tag:yaml.org,2002:", 18) == 0 && strcmp(tag, YAML_STR_TAG) != 0)) {
+  if (plain ||
+      (tag != NULL && strncmp(tag, "tag:yaml.org,2002:", 18) == 0 && strcmp(tag, YAML_STR_TAG) != 0)) {
     if (one_of(v, nulls)) {
       *out = cJSON_CreateNull();
     } else if (one_of(v, trues)) {
@@ -308,7 +312,8 @@ static int scalar(struct yreader *y, const yaml_event_t *ev, cJSON **out) {
     } else if (one_of(v, falses)) {
       *out = cJSON_CreateFalse();
     } else if (one_of(v, odd)) {
-      return yfail_at(y, STV_EPARSE, &ev->start_mark, "%s has no JSON form (quote it to make it a string)", v);
+      return yfail_at(y, STV_EPARSE, &ev->start_mark, "%s has no JSON form (quote it to make it a string)",
+                      v);
     } else if ((v[0] >= '0' && v[0] <= '9') || v[0] == '+' || v[0] == '-' || v[0] == '.') {
       char digits[64];
       size_t i, n = 0;
@@ -410,13 +415,15 @@ static int node(struct yreader *y, yaml_event_t *ev, unsigned depth, cJSON **out
   case YAML_SEQUENCE_START_EVENT:
     anchor = ev->data.sequence_start.anchor;
     if ((rc = count(y, ev, 1)) != 0) break;
-    if ((*out = cJSON_CreateArray()) == NULL) return stv_err_set(y->err, STV_ENOMEM, "%s: out of memory", y->in->name);
+    if ((*out = cJSON_CreateArray()) == NULL)
+      return stv_err_set(y->err, STV_ENOMEM, "%s: out of memory", y->in->name);
     rc = sequence(y, depth, *out);
     break;
   case YAML_MAPPING_START_EVENT:
     anchor = ev->data.mapping_start.anchor;
     if ((rc = count(y, ev, 1)) != 0) break;
-    if ((*out = cJSON_CreateObject()) == NULL) return stv_err_set(y->err, STV_ENOMEM, "%s: out of memory", y->in->name);
+    if ((*out = cJSON_CreateObject()) == NULL)
+      return stv_err_set(y->err, STV_ENOMEM, "%s: out of memory", y->in->name);
     rc = mapping(y, depth, *out);
     break;
   case YAML_ALIAS_EVENT: {
@@ -425,7 +432,8 @@ static int node(struct yreader *y, yaml_event_t *ev, unsigned depth, cJSON **out
     for (i = 0; i < y->nanchors; i++)
       if (strcmp(y->anchors[i].name, (const char *)ev->data.alias.anchor) == 0) target = y->anchors[i].node;
     if (target == NULL)
-      return yfail_at(y, STV_EPARSE, &ev->start_mark, "unknown alias *%.80s", (const char *)ev->data.alias.anchor);
+      return yfail_at(y, STV_EPARSE, &ev->start_mark, "unknown alias *%.80s",
+                      (const char *)ev->data.alias.anchor);
     if ((rc = count(y, ev, count_nodes(target))) != 0) break;
     if ((*out = cJSON_Duplicate(target, 1)) == NULL)
       return stv_err_set(y->err, STV_ENOMEM, "%s: out of memory", y->in->name);
@@ -524,7 +532,8 @@ static int deliver(struct yreader *y, long index, cJSON *item, stv_json_item_cb 
   m = locate(y, item, tail);
   if (m != NULL) snprintf(where, sizeof(where), ":%lu:%lu", m->line, m->col);
   if (index >= 0)
-    stv_err_set(y->err, rc, "%s%s: items[%ld] %s", y->in->name, where, index, tail[0] ? tail : stv_strerror(rc));
+    stv_err_set(y->err, rc, "%s%s: items[%ld] %s", y->in->name, where, index,
+                tail[0] ? tail : stv_strerror(rc));
   else
     stv_err_set(y->err, rc, "%s%s: %s", y->in->name, where, tail[0] ? tail : stv_strerror(rc));
   return rc;
@@ -548,10 +557,11 @@ static int document(struct yreader *y, const yaml_mark_t *start, stv_json_item_c
   yaml_event_delete(&ev);
   if (rc != 0) goto out;
   if ((rc = next_event(y, &ev)) != 0) goto out;
-  yaml_event_delete(&ev); /* the document's end */
+  yaml_event_delete(&ev);           /* the document's end */
   if (cJSON_IsNull(root)) goto out; /* an empty document, e.g. after a final "---" */
   if (!cJSON_IsObject(root)) {
-    rc = yfail_at(y, STV_EPARSE, start, "top level of the document is not a mapping (a List or a single object)");
+    rc = yfail_at(y, STV_EPARSE, start,
+                  "top level of the document is not a mapping (a List or a single object)");
     goto out;
   }
   items = cJSON_GetObjectItemCaseSensitive(root, "items");
@@ -561,16 +571,16 @@ static int document(struct yreader *y, const yaml_mark_t *start, stv_json_item_c
   }
   if (!cJSON_IsArray(items)) {
     const struct ymark *m = mark_of(y, items);
-    rc = stv_err_set(y->err, STV_EPARSE, "%s:%lu:%lu: \"items\" is not a sequence", y->in->name, m ? m->line : 0,
-                     m ? m->col : 0);
+    rc = stv_err_set(y->err, STV_EPARSE, "%s:%lu:%lu: \"items\" is not a sequence", y->in->name,
+                     m ? m->line : 0, m ? m->col : 0);
     goto out;
   }
   kind = cJSON_GetObjectItemCaseSensitive(root, "kind");
   cJSON_ArrayForEach(e, items) {
     if (!cJSON_IsObject(e)) {
       const struct ymark *m = mark_of(y, e);
-      rc = stv_err_set(y->err, STV_EPARSE, "%s:%lu:%lu: items[%ld]: not a mapping", y->in->name, m ? m->line : 0,
-                       m ? m->col : 0, i);
+      rc = stv_err_set(y->err, STV_EPARSE, "%s:%lu:%lu: items[%ld]: not a mapping", y->in->name,
+                       m ? m->line : 0, m ? m->col : 0, i);
       goto out;
     }
     if (stv_json_fill_item_kind(e, cJSON_IsString(kind) ? kind->valuestring : NULL) != 0) {
@@ -672,7 +682,9 @@ static int read_path(const char *path, stv_json_item_cb cb, void *ctx, struct st
 /* ---------------------------------------------------------------------- */
 /* kubectl cluster-info dump --output-directory                            */
 
-static int name_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int name_cmp(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 static void free_names(char **v, size_t n) {
   size_t i;
@@ -775,10 +787,11 @@ static int read_dump_dir(const char *dir, stv_json_item_cb cb, void *ctx, struct
   for (i = 0; i < ntop; i++)
     if (is_object_file(top[i], "nodes")) have_nodes = 1;
   if (!have_nodes) {
-    rc = stv_err_set(err, STV_EPARSE,
-                     "%s: is a directory, but not one written by kubectl cluster-info dump --output-directory "
-                     "(it has no nodes.json); give a snapshot file (kubectl get nodes,pods -A -o json)",
-                     dir);
+    rc =
+        stv_err_set(err, STV_EPARSE,
+                    "%s: is a directory, but not one written by kubectl cluster-info dump --output-directory "
+                    "(it has no nodes.json); give a snapshot file (kubectl get nodes,pods -A -o json)",
+                    dir);
     goto out;
   }
   for (i = 0; i < ntop && rc == 0; i++) {

@@ -512,7 +512,9 @@ static int side_item(void *ctx, long index, const cJSON *item, struct stv_err *e
 }
 
 /* A note about the snapshot, into the report's notes (every output format shows them). */
-static int report_input_note(void *ctx, const char *msg) { return stv_report_note(ctx, "%s", msg); }
+static int report_input_note(void *ctx, const char *msg) {
+  return stv_report_note(ctx, "%s", msg);
+}
 
 /* Sum of a node's or pod's GPU dimensions (resource names ending in "/gpu"). */
 static double gpus_of(const struct stv_snapshot *s, const int64_t *v) {

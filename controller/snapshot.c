@@ -38,7 +38,7 @@ struct rd {
   const char *kind; /* the item's, NULL until known */
   const char *ns;   /* NULL for cluster-scoped kinds */
   const char *name;
-  long replace; /* index of the earlier version this item replaces, or -1 */
+  long replace;         /* index of the earlier version this item replaces, or -1 */
   struct stv_seen seen; /* this item's version, recorded once it is read */
 };
 
@@ -1358,7 +1358,8 @@ static size_t kind_count(const struct stv_snapshot *s, char letter) {
 
 /* 1 when a is a newer resourceVersion than b: as integers when both are. */
 static int rv_newer(const char *a, const char *b) {
-  if (a != NULL && b != NULL && is_int64(a) && is_int64(b)) return strtoll(a, NULL, 10) >= strtoll(b, NULL, 10);
+  if (a != NULL && b != NULL && is_int64(a) && is_int64(b))
+    return strtoll(a, NULL, 10) >= strtoll(b, NULL, 10);
   return 1; /* not comparable: the one read last */
 }
 
@@ -1369,9 +1370,9 @@ static void note_dup(struct rd *r, const struct stv_seen *old, int kept_new) {
   if (st == NULL) return;
   k = st->dup_replaced++;
   if (k >= sizeof(st->dup_examples) / sizeof(st->dup_examples[0])) return;
-  snprintf(st->dup_examples[k], sizeof(st->dup_examples[0]), "%s %s%s%s (resourceVersion %s, then %s: kept %s)",
-           r->kind, r->ns != NULL ? r->ns : "", r->ns != NULL ? "/" : "", r->name, old->rv ? old->rv : "none",
-           r->seen.rv ? r->seen.rv : "none",
+  snprintf(st->dup_examples[k], sizeof(st->dup_examples[0]),
+           "%s %s%s%s (resourceVersion %s, then %s: kept %s)", r->kind, r->ns != NULL ? r->ns : "",
+           r->ns != NULL ? "/" : "", r->name, old->rv ? old->rv : "none", r->seen.rv ? r->seen.rv : "none",
            kept_new ? (r->seen.rv ? r->seen.rv : "the later") : (old->rv ? old->rv : "the earlier"));
 }
 
@@ -1395,7 +1396,8 @@ static int seen_check(struct rd *r, const cJSON *item, const cJSON *meta, char l
   if (n < 0 || (size_t)n >= sizeof(key)) return 0; /* names this long the API refuses; not tracked */
   if (cJSON_IsString(rv) && rv->valuestring[0] != '\0' && (r->seen.rv = intern(r, rv->valuestring)) == NULL)
     return oom(r);
-  if (cJSON_IsString(uid) && uid->valuestring[0] != '\0' && (r->seen.uid = intern(r, uid->valuestring)) == NULL)
+  if (cJSON_IsString(uid) && uid->valuestring[0] != '\0' &&
+      (r->seen.uid = intern(r, uid->valuestring)) == NULL)
     return oom(r);
   e = stv_strmap_find(&r->s->seen, key, (size_t)n);
   if (r->seen.rv == NULL) {
@@ -1440,7 +1442,8 @@ static int seen_commit(struct rd *r, char letter, size_t before) {
   if (kind_count(r->s, letter) == before) return 0; /* left out (a finished pod, a PDB without selector) */
   n = snprintf(key, sizeof(key), "%c %s/%s", letter, r->ns != NULL ? r->ns : "", r->name);
   if (n < 0 || (size_t)n >= sizeof(key)) return 0;
-  if (stv_grow((void **)&r->s->seen_v, &r->s->cap_seen, r->s->nseen + 1, sizeof(*r->s->seen_v)) != 0) return oom(r);
+  if (stv_grow((void **)&r->s->seen_v, &r->s->cap_seen, r->s->nseen + 1, sizeof(*r->s->seen_v)) != 0)
+    return oom(r);
   if (stv_strmap_upsert(&r->s->seen, &r->s->pool, key, (size_t)n, (uint32_t)r->s->nseen, &e, &added) != 0)
     return oom(r);
   r->seen.index = (uint32_t)before;
@@ -1475,8 +1478,11 @@ static int read_item(struct rd *r, const cJSON *item) {
   r->replace = -1;
   if (r->stats != NULL) r->stats->replaced_pod = r->stats->replaced_node = -1;
 
-  letter = strcmp(kind, "Pod") == 0 ? 'P' : strcmp(kind, "Node") == 0 ? 'N'
-           : strcmp(kind, "PodDisruptionBudget") == 0 ? 'B' : strcmp(kind, "Namespace") == 0 ? 'S' : 0;
+  letter = strcmp(kind, "Pod") == 0                   ? 'P'
+           : strcmp(kind, "Node") == 0                ? 'N'
+           : strcmp(kind, "PodDisruptionBudget") == 0 ? 'B'
+           : strcmp(kind, "Namespace") == 0           ? 'S'
+                                                      : 0;
   if (letter != 0) {
     size_t before = kind_count(r->s, letter);
     int skip;
@@ -1571,7 +1577,8 @@ char *stv_snapshot_read_stats_format(const struct stv_snapshot_read_stats *st, c
     size_t i;
     appendf(buf, size, &n, "%s%zu file%s of the cluster-info dump (", n > 0 ? "; " : "skipped ",
             st->ignored_files, st->ignored_files == 1 ? "" : "s");
-    for (i = 0; i < st->nignored_names; i++) appendf(buf, size, &n, "%s%s", i > 0 ? ", " : "", st->ignored_names[i]);
+    for (i = 0; i < st->nignored_names; i++)
+      appendf(buf, size, &n, "%s%s", i > 0 ? ", " : "", st->ignored_names[i]);
     appendf(buf, size, &n, "%s)", st->more_ignored_names ? ", ..." : "");
   }
   return buf;
@@ -1611,15 +1618,17 @@ int stv_snapshot_notes(const struct stv_snapshot *s, const struct stv_snapshot_r
     if ((rc = note(ctx, head)) != 0) return rc;
   }
   if (s->nnodes == 0 && pending > 0 && !for_report) {
-    if ((rc = note(ctx, "the snapshot has no nodes: existing capacity was not given, so the plan may buy more "
-                        "than needed (give the nodes too: kubectl get nodes,pods -A -o json)")) != 0)
+    if ((rc =
+             note(ctx, "the snapshot has no nodes: existing capacity was not given, so the plan may buy more "
+                       "than needed (give the nodes too: kubectl get nodes,pods -A -o json)")) != 0)
       return rc;
   }
   if (st == NULL) return 0;
   if (st->nodes_no_capacity > 0) {
     n = 0;
     msg[0] = '\0';
-    for (i = 0; i < st->nodes_no_capacity && i < sizeof(st->no_capacity_names) / sizeof(st->no_capacity_names[0]);
+    for (i = 0;
+         i < st->nodes_no_capacity && i < sizeof(st->no_capacity_names) / sizeof(st->no_capacity_names[0]);
          i++)
       appendf(msg, sizeof(msg), &n, "%s%s", i > 0 ? ", " : "", st->no_capacity_names[i]);
     {

@@ -40,8 +40,17 @@
  * namespace for cluster-scoped kinds: "Node ip-10-0-1-5"). Structural
  * problems (a missing required field, a value of the wrong JSON type) are
  * STV_EPARSE; values the API would reject are STV_EINVAL (STV_ERANGE for
- * amounts that overflow); a seventeenth resource name is STV_ELIMIT; a
- * duplicate node name STV_ECONFLICT; allocation failures STV_ENOMEM.
+ * amounts that overflow); a seventeenth resource name is STV_ELIMIT;
+ * allocation failures STV_ENOMEM.
+ *
+ * The same object (kind, namespace, name) read again, in this file or an
+ * earlier one, counts once: skipped when identical (same resourceVersion
+ * and uid; without a resourceVersion, the same content), else the version
+ * with the larger resourceVersion (as integers; the later one when they do
+ * not compare) replaces the earlier in place, counted in the statistics.
+ * A Node with neither status.allocatable nor status.capacity is read with
+ * zero allocatable (full) and counted. Files are read in every shape
+ * kubeinput.h accepts (JSON, YAML, typed lists, cluster-info dump trees).
  */
 #ifndef STV_SNAPSHOT_H
 #define STV_SNAPSHOT_H
@@ -87,9 +96,10 @@ struct stv_snapshot_read_stats {
 };
 
 /*
- * Reads one snapshot file (a v1 List or a single object; "-" for standard
- * input) into s, which is initialised already (stv_snapshot_init); several
- * files may be read into one snapshot, and the caller calls
+ * Reads one snapshot file (a v1 List, a typed list or a single object, in
+ * JSON or YAML; a cluster-info dump directory; "-" for standard input)
+ * into s, which is initialised already (stv_snapshot_init); several files
+ * may be read into one snapshot, and the caller calls
  * stv_snapshot_finish after the last. path is borrowed; err may be NULL.
  * Returns 0, a negative STV_ code (see above, and the stream reader's in
  * jsonstream.h) or -errno when the file cannot be read. On error s holds

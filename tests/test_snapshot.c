@@ -74,7 +74,7 @@ static int fails_starting(const char *text, int code, const char *msg) {
 #define POD_META(meta, spec)                                                                       \
   "{'kind':'Pod','metadata':{'name':'web-5','namespace':'team-a'," meta "},'spec':" spec "}"
 /* A pod of its own name: pods of one name are the same pod read twice. */
-#define POD_META_N(name, meta, spec)                                                               \
+#define POD_META_N(name, meta, spec) \
   "{'kind':'Pod','metadata':{'name':'" name "','namespace':'team-a'," meta "},'spec':" spec "}"
 #define C1 "{'containers':[{'name':'c'}]"
 
@@ -450,21 +450,21 @@ TEST(should_set_mirror_local_storage_and_do_not_disrupt_flags) {
   CHECK_EQ_INT(stv_snapshot_init(&s), 0);
   CHECK_EQ_INT(add(&s,
                    POD_META_N("web-1", "'annotations':{'kubernetes.io/config.mirror':'abc'}",
-                            "{'volumes':[{'name':'cfg','configMap':{'name':'x'}},"
-                            "{'name':'scratch','emptyDir':{}}],'containers':[]}"),
+                              "{'volumes':[{'name':'cfg','configMap':{'name':'x'}},"
+                              "{'name':'scratch','emptyDir':{}}],'containers':[]}"),
                    NULL, &err),
                0);
-  CHECK_EQ_INT(
-      add(&s,
-          POD_META_N("web-2", "'annotations':{'stevedore.io/do-not-disrupt':'true'}",
-                   "{'volumes':[{'name':'h','hostPath':{'path':'/var'}}],'containers':[]}"),
-          NULL, &err),
-      0);
   CHECK_EQ_INT(add(&s,
-                   POD_META_N("web-3", "'annotations':{'karpenter.sh/do-not-disrupt':'true',"
-                            "'stevedore.io/do-not-disrupt':'false'}",
-                            "{'volumes':[{'name':'p','persistentVolumeClaim':{'claimName':'d'}}],"
-                            "'containers':[]}"),
+                   POD_META_N("web-2", "'annotations':{'stevedore.io/do-not-disrupt':'true'}",
+                              "{'volumes':[{'name':'h','hostPath':{'path':'/var'}}],'containers':[]}"),
+                   NULL, &err),
+               0);
+  CHECK_EQ_INT(add(&s,
+                   POD_META_N("web-3",
+                              "'annotations':{'karpenter.sh/do-not-disrupt':'true',"
+                              "'stevedore.io/do-not-disrupt':'false'}",
+                              "{'volumes':[{'name':'p','persistentVolumeClaim':{'claimName':'d'}}],"
+                              "'containers':[]}"),
                    NULL, &err),
                0);
   CHECK_EQ_INT(
@@ -509,15 +509,17 @@ TEST(should_keep_pods_annotated_spot_false_off_every_kind_of_spot_node) {
   CHECK_EQ_INT(stv_snapshot_init(&s), 0);
   CHECK_EQ_INT(add(&s,
                    POD_META_N("web-1", "'annotations':{'stevedore.io/spot':'false'}",
-                            "{'nodeSelector':{'zone':'a'},'containers':[]}"),
+                              "{'nodeSelector':{'zone':'a'},'containers':[]}"),
                    NULL, &err),
                0);
   CHECK_EQ_INT(add(&s,
                    POD_META_N("web-2", "'annotations':{'stevedore.io/spot':'true'}",
-                            "{'nodeSelector':{'zone':'a'},'containers':[]}"),
+                              "{'nodeSelector':{'zone':'a'},'containers':[]}"),
                    NULL, &err),
                0);
-  CHECK_EQ_INT(add(&s, POD_META_N("web-9", "'uid':'u9'", "{'nodeSelector':{'zone':'a'},'containers':[]}"), NULL, &err), 0);
+  CHECK_EQ_INT(
+      add(&s, POD_META_N("web-9", "'uid':'u9'", "{'nodeSelector':{'zone':'a'},'containers':[]}"), NULL, &err),
+      0);
   /* Opting out makes its own class; "true" and no annotation share one. */
   CHECK(s.pods[0].cls != s.pods[1].cls);
   CHECK_EQ_INT(s.pods[1].cls, s.pods[2].cls);
@@ -921,14 +923,17 @@ TEST(should_replace_a_pod_read_twice_by_its_newer_version_in_place) {
   struct stv_err err = {0, ""};
   memset(&st, 0, sizeof(st));
   CHECK_EQ_INT(stv_snapshot_init(&s), 0);
-  CHECK_EQ_INT(add(&s, POD_META_N("a", "'resourceVersion':'7','uid':'u1'", "{'containers':[]}"), &st, &err), 0);
+  CHECK_EQ_INT(add(&s, POD_META_N("a", "'resourceVersion':'7','uid':'u1'", "{'containers':[]}"), &st, &err),
+               0);
   CHECK_EQ_INT(add(&s, POD_META_N("b", "'resourceVersion':'8'", "{'containers':[]}"), &st, &err), 0);
-  CHECK_EQ_INT(add(&s, POD_META_N("a", "'resourceVersion':'7','uid':'u1'", "{'containers':[]}"), &st, &err), 0);
+  CHECK_EQ_INT(add(&s, POD_META_N("a", "'resourceVersion':'7','uid':'u1'", "{'containers':[]}"), &st, &err),
+               0);
   CHECK_EQ_INT(s.npods, 2);
   CHECK_EQ_INT(st.dup_identical, 1);
   CHECK_EQ_INT(st.replaced_pod, -1);
   /* Another uid (the pod deleted and created again): the newer resourceVersion wins too. */
-  CHECK_EQ_INT(add(&s, POD_META_N("a", "'resourceVersion':'12','uid':'u2'", "{'nodeName':'n5','containers':[]}"),
+  CHECK_EQ_INT(add(&s,
+                   POD_META_N("a", "'resourceVersion':'12','uid':'u2'", "{'nodeName':'n5','containers':[]}"),
                    &st, &err),
                0);
   CHECK_EQ_INT(s.npods, 2);
