@@ -167,8 +167,14 @@ enum state {
   ST_ITEMS_NEXT,       /* after ',' in "items": an item */
   ST_ITEM,             /* inside an item */
   ST_ITEMS_AFTER,      /* after an item: ',' or ']' */
-  ST_DONE              /* after the top-level '}': whitespace only */
+  ST_DONE,             /* after the top-level '}': whitespace only */
+  ST_LOG,              /* multi: at the start of a line of a container log block */
+  ST_LOG_REST          /* multi: inside a line of a log block, skipped */
 };
+
+/* The lines kubectl cluster-info dump writes around a container's log. */
+#define LOG_START "==== START logs for container "
+#define LOG_END "==== END logs for container "
 
 struct reader {
   const char *name;
@@ -206,6 +212,13 @@ struct reader {
   int key_cut;
   cJSON *single; /* a single-object document, parsed, until end of input */
   char list_kind[KEY_MAX + 1]; /* the top-level "kind", when read before items */
+  int multi;          /* several documents, with log blocks between them */
+  long ndoc;          /* documents begun */
+  int log_end;        /* the log line being skipped is the block's last */
+  uint64_t log_line;  /* line where the current log block starts */
+  size_t *log_blocks; /* counts the log blocks skipped, or NULL */
+  const char *base_name;
+  char doc_name[4160]; /* "<name> document <n>" in multi mode */
 
   /* scan_composite() state, kept across refills. */
   int in_str;
@@ -1149,6 +1162,46 @@ static int skip_ws(struct reader *r) {
 }
 
 /*
+ * Multi mode, after a document, at a byte other than whitespace: '{' starts
+ * the next document (a single object before it is delivered first), and
+ * the first line of a container log block starts skipping it. Returns
+ * NEXT_DOC when the state changed, 0 when the byte is neither (trailing
+ * garbage), NEED_MORE, or an error from the callback.
+ */
+#define NEXT_DOC 2
+static int next_document(struct reader *r) {
+  size_t avail = r->len - r->pos, k = sizeof(LOG_START) - 1;
+  if (r->buf[r->pos] == '{') {
+    if (r->single != NULL) {
+      cJSON *single = r->single;
+      int rc;
+      r->single = NULL;
+      rc = call(r, -1, single);
+      cJSON_Delete(single);
+      if (rc) return rc;
+    }
+    r->ndoc++;
+    snprintf(r->doc_name, sizeof(r->doc_name), "%s document %ld", r->base_name, r->ndoc);
+    r->name = r->doc_name;
+    r->seen_items = 0;
+    r->index = 0;
+    r->list_kind[0] = '\0';
+    r->st = ST_TOP;
+    return NEXT_DOC;
+  }
+  if (avail < k && !r->eof && memcmp(r->buf + r->pos, LOG_START, avail) == 0) return NEED_MORE;
+  if (avail >= k && memcmp(r->buf + r->pos, LOG_START, k) == 0) {
+    uint64_t col;
+    locate(r, r->pos, &r->log_line, &col);
+    if (r->log_blocks != NULL) (*r->log_blocks)++;
+    r->log_end = 0;
+    r->st = ST_LOG_REST;
+    return NEXT_DOC;
+  }
+  return 0;
+}
+
+/*
  * Runs the state machine over the buffered bytes. Returns NEED_MORE when
  * it needs more input (or the input has ended), or an error code.
  */
@@ -1318,9 +1371,33 @@ static int step(struct reader *r) {
           return fail_syntax(r, -1, r->pos, "expected ',' or ']'");
         }
         break;
+      case ST_LOG: {
+        /* A line of a log block: the END line closes it; the others are skipped. */
+        size_t avail = r->len - r->pos, k = sizeof(LOG_END) - 1;
+        const unsigned char *nl = memchr(r->buf + r->pos, '\n', avail);
+        if (nl == NULL && avail < k && !r->eof) return NEED_MORE;
+        r->log_end = avail >= k && memcmp(r->buf + r->pos, LOG_END, k) == 0;
+        r->st = ST_LOG_REST;
+        break;
+      }
+      case ST_LOG_REST: {
+        const unsigned char *nl = memchr(r->buf + r->pos, '\n', r->len - r->pos);
+        if (nl == NULL) {
+          r->pos = r->len;
+          return NEED_MORE;
+        }
+        r->pos = (size_t)(nl - r->buf) + 1;
+        r->st = r->log_end ? ST_DONE : ST_LOG;
+        break;
+      }
       case ST_DONE: {
         uint64_t line, col;
         if (!skip_ws(r)) return NEED_MORE;
+        if (r->multi) {
+          rc = next_document(r);
+          if (rc == NEED_MORE || rc < 0) return rc;
+          if (rc == NEXT_DOC) break;
+        }
         locate(r, r->pos, &line, &col);
         return fail(r, STV_EPARSE,
                     "trailing garbage after the document at line %" PRIu64
@@ -1334,6 +1411,12 @@ static int step(struct reader *r) {
 /* The input has ended in state r->st. */
 static int at_eof(struct reader *r) {
   switch (r->st) {
+    case ST_LOG:
+    case ST_LOG_REST:
+      return fail(r, STV_EPARSE,
+                  "truncated in the container log block that starts at line %" PRIu64
+                  " (no \"" LOG_END "...\" line)",
+                  r->log_line);
     case ST_BOM:
     case ST_TOP:
       return fail(r, STV_EPARSE, "empty file");
@@ -1385,6 +1468,7 @@ static void reader_init(struct reader *r, const char *name, stv_json_item_cb cb,
                         void *ctx, struct stv_err *err) {
   memset(r, 0, sizeof(*r));
   r->name = name;
+  r->base_name = name;
   r->cb = cb;
   r->ctx = ctx;
   r->err = err;
@@ -1485,6 +1569,11 @@ int stv_json_fill_item_kind(cJSON *item, const char *list_kind) {
 
 int stv_json_stream_fd(const char *name, int fd, const char *prefix, size_t prefix_len,
                        stv_json_item_cb cb, void *ctx, struct stv_err *err) {
+  return stv_json_stream_fd_multi(name, fd, prefix, prefix_len, NULL, cb, ctx, err);
+}
+
+int stv_json_stream_fd_multi(const char *name, int fd, const char *prefix, size_t prefix_len,
+                             size_t *log_blocks, stv_json_item_cb cb, void *ctx, struct stv_err *err) {
   struct stv_err local;
   struct reader r;
   int rc;
@@ -1493,6 +1582,11 @@ int stv_json_stream_fd(const char *name, int fd, const char *prefix, size_t pref
   stv_json_init();
   if (prefix == NULL && prefix_len > 0) return stv_err_set(err, STV_EINVAL, "no buffer");
   reader_init(&r, name != NULL ? name : "<input>", cb, ctx, err);
+  if (log_blocks != NULL) {
+    r.multi = 1;
+    r.ndoc = 1;
+    r.log_blocks = log_blocks;
+  }
   r.fd = fd;
   r.mem = prefix;
   r.mem_len = prefix_len;

@@ -113,6 +113,19 @@ int stv_json_stream_fd(const char *name, int fd, const char *prefix, size_t pref
                        stv_json_item_cb cb, void *ctx, struct stv_err *err);
 
 /*
+ * As stv_json_stream_fd, over a stream of several JSON documents one after
+ * the other, as `kubectl cluster-info dump` prints them to standard output
+ * (a NodeList, then per namespace its lists), with container log blocks
+ * between them ("==== START logs for container C of pod NS/P ====" up to
+ * its "==== END logs ..." line), which are skipped and counted in
+ * *log_blocks (borrowed, not NULL). Each document is a list or a single
+ * object; messages name documents after the first "<name> document <n>".
+ * Anything else after a document is trailing garbage, as before.
+ */
+int stv_json_stream_fd_multi(const char *name, int fd, const char *prefix, size_t prefix_len,
+                             size_t *log_blocks, stv_json_item_cb cb, void *ctx, struct stv_err *err);
+
+/*
  * Gives item (borrowed, changed in place) the kind of its list when it has
  * none: the items of a typed list ("PodList", "NodeList", ...: what the API
  * server returns, `kubectl get --raw /api/v1/pods`) carry no kind of their

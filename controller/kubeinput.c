@@ -629,7 +629,9 @@ static int read_yaml(struct src *in, stv_json_item_cb cb, void *ctx, struct stv_
 /* ---------------------------------------------------------------------- */
 /* Files and standard input                                                */
 
-static int read_fd(const char *name, int fd, stv_json_item_cb cb, void *ctx, struct stv_err *err) {
+static int read_fd(const char *name, int fd, stv_json_item_cb cb, void *ctx, struct stv_snapshot_read_stats *st,
+                   struct stv_err *err) {
+  size_t log_blocks = 0;
   struct src *in = stv_calloc(1, sizeof(*in));
   int rc, yaml;
   if (in == NULL) return stv_err_set(err, STV_ENOMEM, "%s: out of memory", name);
@@ -645,7 +647,8 @@ static int read_fd(const char *name, int fd, stv_json_item_cb cb, void *ctx, str
   if (yaml)
     rc = read_yaml(in, cb, ctx, err);
   else
-    rc = stv_json_stream_fd(name, fd, in->head, in->hlen, cb, ctx, err);
+    rc = stv_json_stream_fd_multi(name, fd, in->head, in->hlen, &log_blocks, cb, ctx, err);
+  if (st != NULL) st->log_blocks += log_blocks;
 out:
   stv_free(in);
   return rc;
@@ -658,7 +661,7 @@ static int read_path(const char *path, stv_json_item_cb cb, void *ctx, struct st
                      struct stv_err *err) {
   struct stat sb;
   int fd, rc;
-  if (strcmp(path, "-") == 0) return read_fd("<stdin>", STDIN_FILENO, cb, ctx, err);
+  if (strcmp(path, "-") == 0) return read_fd("<stdin>", STDIN_FILENO, cb, ctx, st, err);
   fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
@@ -674,7 +677,7 @@ static int read_path(const char *path, stv_json_item_cb cb, void *ctx, struct st
     return read_dump_dir(path, cb, ctx, st, err);
   }
   if (S_ISREG(sb.st_mode)) (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  rc = read_fd(path, fd, cb, ctx, err);
+  rc = read_fd(path, fd, cb, ctx, st, err);
   close(fd);
   return rc;
 }

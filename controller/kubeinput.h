@@ -8,6 +8,9 @@
  *   - YAML (`kubectl get ... -o yaml`), also a stream of documents separated
  *     by "---", each a list or a single object; read with libyaml, one
  *     document at a time turned into a cJSON tree;
+ *   - several JSON documents one after the other, with container log blocks
+ *     between them (`kubectl cluster-info dump` to standard output), read by
+ *     stv_json_stream_fd_multi;
  *   - a directory written by `kubectl cluster-info dump --output-directory`:
  *     DIR/nodes.json and DIR/<namespace>/pods.json (and
  *     poddisruptionbudgets.json where present); its other files (services,

@@ -1581,6 +1581,9 @@ char *stv_snapshot_read_stats_format(const struct stv_snapshot_read_stats *st, c
       appendf(buf, size, &n, "%s%s", i > 0 ? ", " : "", st->ignored_names[i]);
     appendf(buf, size, &n, "%s)", st->more_ignored_names ? ", ..." : "");
   }
+  if (st->log_blocks > 0)
+    appendf(buf, size, &n, "%s%zu container log block%s of the cluster-info dump", n > 0 ? "; " : "skipped ",
+            st->log_blocks, st->log_blocks == 1 ? "" : "s");
   return buf;
 }
 

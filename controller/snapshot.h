@@ -93,6 +93,8 @@ struct stv_snapshot_read_stats {
   char dup_examples[3][160];
   /* For the last item: the index of the pod or node it replaced, else -1. */
   long replaced_pod, replaced_node;
+  /* Container log blocks skipped in a `kubectl cluster-info dump` stream. */
+  size_t log_blocks;
 };
 
 /*

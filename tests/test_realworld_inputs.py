@@ -137,6 +137,28 @@ def main():
         assert "cluster-info dump" in rerr, rerr
     t.run("kubectl cluster-info dump --output-directory tree (EKS)", dump_directory)
 
+    def dump_to_stdout():
+        # The default `kubectl cluster-info dump`: JSON documents one after the other, container
+        # logs between them. Read as the directory is, the log blocks skipped and counted.
+        s = f("eks-dump-stdout.txt")
+        ps, err = c.plan([s])
+        pd, _ = c.plan([f("eks-dump")])
+        assert {k: v for k, v in ps.items() if k != "notes"} == {k: v for k, v in pd.items() if k != "notes"}
+        assert "7 container log blocks of the cluster-info dump" in err, err
+        with open(s) as fh:
+            text = fh.read()
+        pin, _ = c.plan(["-"], stdin=text)
+        assert pin["nodes"] == ps["nodes"]
+        cut = c.write("cut.txt", text[:text.rindex("==== END")])
+        c.fail(["recommend", "--snapshot", cut, "--catalog", TINY],
+               ["cut.txt document 15: truncated in the container log block that starts at line"])
+        junk = c.write("junk.txt", text.replace("==== START logs for container main of pod default/batch",
+                                                "=== START logs for container main of pod default/batch", 1))
+        c.fail(["recommend", "--snapshot", junk, "--catalog", TINY], ["junk.txt document 8: trailing garbage after the document at line 452, column 1"])
+        rep, rerr = c.report([s])
+        assert rep["totals"]["pods_costed"] == 4 and "container log blocks" in rerr, (rep["totals"], rerr)
+    t.run("kubectl cluster-info dump to standard output: documents and log blocks", dump_to_stdout)
+
     def not_a_dump_directory():
         d = os.path.join(c.tmp, "just-a-dir")
         os.makedirs(os.path.join(d, "default"), exist_ok=True)
