@@ -629,8 +629,8 @@ static int read_yaml(struct src *in, stv_json_item_cb cb, void *ctx, struct stv_
 /* ---------------------------------------------------------------------- */
 /* Files and standard input                                                */
 
-static int read_fd(const char *name, int fd, stv_json_item_cb cb, void *ctx, struct stv_snapshot_read_stats *st,
-                   struct stv_err *err) {
+static int read_fd(const char *name, int fd, stv_json_item_cb cb, void *ctx,
+                   struct stv_snapshot_read_stats *st, struct stv_err *err) {
   size_t log_blocks = 0;
   struct src *in = stv_calloc(1, sizeof(*in));
   int rc, yaml;
