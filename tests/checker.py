@@ -139,11 +139,8 @@ def parse_quantity(text, allow_negative=False):
     suffix is a binary SI suffix (Ki..Ei), a decimal SI suffix (n u m "" k M
     G T P E) or a decimal exponent (e<int> / E<int>). Raises ValueError.
     """
-    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+    if not isinstance(text, str):
         raise ValueError("quantity is not a string: %r" % (text,))
-    if isinstance(text, (int, float)):
-        # A JSON number (cpu: 2 in YAML): its shortest decimal form.
-        text = repr(text)
     m = _QTY_RE.match(text)
     if not m or text != text.strip():
         raise ValueError("invalid quantity %r" % text)
@@ -542,6 +539,21 @@ def _iter_objects(doc, source):
         raise InputError("%s: not a JSON object" % source)
 
 
+_QUANTITY_MAPS = ("requests", "limits", "allocatable", "capacity", "overhead")
+
+
+def _quantities_as_text(obj, in_map=False):
+    """A copy of obj where numbers given for quantities (cpu: 2 in YAML, or
+    a JSON number) are the decimal text the API would read them as."""
+    if isinstance(obj, dict):
+        return {k: (repr(v) if in_map and isinstance(v, (int, float)) and not isinstance(v, bool)
+                    else _quantities_as_text(v, k in _QUANTITY_MAPS))
+                for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_quantities_as_text(v) for v in obj]
+    return obj
+
+
 def _rv_newer(new, old):
     """Whether resourceVersion new is newer than old: as integers when both
     are, else the one read last."""
@@ -581,7 +593,7 @@ def build_inputs(snapshot_docs, catalog):
     inp = Inputs()
     objects = []
     for name, doc in snapshot_docs:
-        objects.extend(_iter_objects(doc, name))
+        objects.extend((_quantities_as_text(o), src) for o, src in _iter_objects(doc, name))
     for obj, src in _dedupe(objects):
         kind = obj.get("kind")
         if kind == "Node":
