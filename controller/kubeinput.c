@@ -106,8 +106,9 @@ struct yreader {
   struct src *in;
   yaml_parser_t ps;
   struct stv_err *err;
-  size_t nodes;     /* values in the current document */
-  size_t doc_start; /* input offset where the document starts */
+  size_t nodes;       /* values in the current document */
+  size_t alias_nodes; /* of which added by aliases */
+  size_t doc_start;   /* input offset where the document starts */
   struct ymark *marks;
   size_t nmarks, cap_marks;
   struct yanchor *anchors;
@@ -197,6 +198,7 @@ static void end_document(struct yreader *y) {
   y->nanchors = 0;
   y->nmarks = 0;
   y->nodes = 0;
+  y->alias_nodes = 0;
 }
 
 static size_t count_nodes(const cJSON *c) {
@@ -427,14 +429,21 @@ static int node(struct yreader *y, yaml_event_t *ev, unsigned depth, cJSON **out
     rc = mapping(y, depth, *out);
     break;
   case YAML_ALIAS_EVENT: {
-    size_t i;
+    size_t i, n;
     const cJSON *target = NULL;
     for (i = 0; i < y->nanchors; i++)
       if (strcmp(y->anchors[i].name, (const char *)ev->data.alias.anchor) == 0) target = y->anchors[i].node;
     if (target == NULL)
       return yfail_at(y, STV_EPARSE, &ev->start_mark, "unknown alias *%.80s",
                       (const char *)ev->data.alias.anchor);
-    if ((rc = count(y, ev, count_nodes(target))) != 0) break;
+    n = count_nodes(target);
+    y->alias_nodes += n;
+    if (y->alias_nodes > STV_YAML_ALIAS_MAX) {
+      rc = yfail_at(y, STV_ELIMIT, &ev->start_mark,
+                    "YAML aliases expand to more than %zu values in one document", STV_YAML_ALIAS_MAX);
+      break;
+    }
+    if ((rc = count(y, ev, n)) != 0) break;
     if ((*out = cJSON_Duplicate(target, 1)) == NULL)
       return stv_err_set(y->err, STV_ENOMEM, "%s: out of memory", y->in->name);
     break;

@@ -41,6 +41,9 @@
 /* Most values (mappings, sequences, scalars, aliases expanded) in one YAML document. */
 #define STV_YAML_NODES_MAX ((size_t)16 << 20)
 
+/* Most values that aliases may add to one document (kubectl writes none). */
+#define STV_YAML_ALIAS_MAX ((size_t)1 << 20)
+
 /*
  * Reads path (a file, a cluster-info dump directory, or "-") and calls cb
  * for each item as the stream reader does (index -1 for a single object;
