@@ -223,6 +223,12 @@ def main():
         assert "shop/api-6d4b9c7f5-gone1 on ip-10-0-3-99.ec2.internal" in err, err
         assert "left out of the plan" in err, err
         assert any("4 pods are bound" in n for n in plan["notes"]), plan["notes"]
+        # The what-if repack leaves them out too, and does not count them as pending.
+        out, _ = c.ok(["recommend", "--mode", "repack", "--catalog", AWS, "-o", "json"] +
+                      [a for s in snaps for a in ("--snapshot", s)])
+        doc = json.loads(out)
+        assert doc["repack"]["pending_pods_left_out"] == 3, doc["repack"]
+        assert any("4 pods are bound" in n for n in doc["notes"]), doc["notes"]
         rep, _ = c.report(snaps)
         notes = " ".join(rep["notes"])
         assert "4 pods are bound to nodes missing" in notes and "not attributed to any priced node" in notes, notes
