@@ -396,7 +396,10 @@ static int mapping(struct yreader *y, unsigned depth, cJSON *obj) {
     }
     rc = node(y, &ev, depth + 1, &v);
     yaml_event_delete(&ev);
-    if (rc == 0) cJSON_AddItemToObject(obj, key, v);
+    if (rc == 0 && !cJSON_AddItemToObject(obj, key, v)) {
+      cJSON_Delete(v);
+      rc = stv_err_set(y->err, STV_ENOMEM, "%s: out of memory", y->in->name);
+    }
     stv_free(key);
     if (rc != 0) return rc;
   }

@@ -1364,3 +1364,80 @@ TEST(should_return_enomem_cleanly_from_add_item) {
   CHECK_EQ_INT(rc, 0);
   CHECK(n > 5);
 }
+
+/* ---------------------------------------------------------------------- */
+/* Input shapes: YAML, typed lists, cluster-info dumps                    */
+
+#define REAL DATA "realworld/inputs/"
+
+/* Reads the real-world shapes with the nth allocation failing (n < 0: none); *npods gets the count. */
+static int read_shapes_with_failure(long n, size_t *npods) {
+  static const char *const files[] = {REAL "multi-doc.yaml", REAL "eks-dump", REAL "eks-dump-stdout.txt"};
+  struct stv_snapshot s;
+  struct stv_snapshot_read_stats st;
+  struct stv_err err = {0, ""};
+  size_t i;
+  int rc;
+  memset(&st, 0, sizeof(st));
+  stv_alloc_fail_after(n);
+  rc = stv_snapshot_init(&s);
+  for (i = 0; rc == 0 && i < sizeof(files) / sizeof(files[0]); i++)
+    rc = stv_snapshot_read_file_stats(&s, files[i], &st, &err);
+  if (rc == 0) rc = stv_snapshot_finish(&s, &err);
+  *npods = s.npods;
+  stv_snapshot_close(&s);
+  stv_alloc_fail_after(-1);
+  if (rc != 0 && rc != STV_ENOMEM) fprintf(stderr, "  allocation %ld: %s\n", n, err.msg);
+  return rc;
+}
+
+TEST(should_return_enomem_cleanly_from_yaml_dumps_and_typed_lists_whichever_allocation_fails) {
+  long n, ok_run = 0, nfail = 0;
+  size_t want, got;
+  int rc;
+  stv_json_init();
+  CHECK_EQ_INT(read_shapes_with_failure(-1, &want), 0);
+  /* 3 from the YAML, 7 from the dump directory; its stdout form repeats them (read once). */
+  CHECK_EQ_INT(want, 10);
+  for (n = 0; n < 200000 && ok_run < 64; n++) {
+    rc = read_shapes_with_failure(n, &got);
+    if (rc == 0) {
+      CHECK(got == want);
+      ok_run++;
+      continue;
+    }
+    CHECK_EQ_INT(rc, STV_ENOMEM);
+    ok_run = 0;
+    nfail++;
+  }
+  CHECK(ok_run >= 64);
+  CHECK(nfail > 10);
+}
+
+/* The stream reader's callback: each item into the snapshot ctx. */
+static int on_item_for_test(void *ctx, long index, const cJSON *item, struct stv_err *err) {
+  (void)index;
+  return stv_snapshot_add_item(ctx, item, err);
+}
+
+TEST(should_give_items_of_a_typed_list_the_list_kind) {
+  struct stv_snapshot s;
+  struct stv_err err = {0, ""};
+  static const char doc[] =
+      "{\"kind\":\"PodList\",\"apiVersion\":\"v1\",\"items\":[{\"metadata\":{\"name\":\"a\"},"
+      "\"spec\":{\"containers\":[]}},{\"kind\":\"Node\",\"metadata\":{\"name\":\"n\"}}]}";
+  cJSON *item = cJSON_Parse("{\"metadata\":{}}");
+  CHECK(item != NULL);
+  CHECK_EQ_INT(stv_json_fill_item_kind(item, "List"), 0);
+  CHECK(cJSON_GetObjectItem(item, "kind") == NULL);
+  CHECK_EQ_INT(stv_json_fill_item_kind(item, "NamespaceList"), 0);
+  CHECK(strcmp(cJSON_GetObjectItem(item, "kind")->valuestring, "Namespace") == 0);
+  CHECK_EQ_INT(stv_json_fill_item_kind(item, "PodList"), 0); /* has one now: kept */
+  CHECK(strcmp(cJSON_GetObjectItem(item, "kind")->valuestring, "Namespace") == 0);
+  cJSON_Delete(item);
+  CHECK_EQ_INT(stv_snapshot_init(&s), 0);
+  CHECK_EQ_INT(stv_json_stream_buffer("raw.json", doc, sizeof(doc) - 1, on_item_for_test, &s, &err), 0);
+  CHECK_EQ_INT(s.npods, 1);
+  CHECK_EQ_INT(s.nnodes, 1); /* an item with its own kind keeps it */
+  stv_snapshot_close(&s);
+}
