@@ -464,10 +464,12 @@ static int node(struct yreader *y, yaml_event_t *ev, unsigned depth, cJSON **out
 }
 
 /*
- * Finds the deepest node of item that the JSON path at the start of s
- * ("spec.containers[0].resources") leads to, trying longer keys first
- * since keys may hold dots ("kubernetes.io/config.mirror"). Returns NULL
- * when not even the first segment matches.
+ * Finds the node of item that the JSON path s[0..n) ("spec.containers[0]
+ * .resources") names. Keys may hold dots ("kubernetes.io/config.mirror"),
+ * so every member whose name starts the path is tried: the first that
+ * leads the whole way wins (*complete set), else the deepest node reached
+ * through the longest such name. Returns NULL when not even the first
+ * segment matches.
  */
 static const cJSON *walk(const cJSON *at, const char *s, size_t n, int *complete) {
   const cJSON *best = NULL, *e;
