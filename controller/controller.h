@@ -149,6 +149,8 @@ struct stv_recommend_result {
   struct stv_repack repack;
   int have_snap, have_catalog, have_templates, have_plan, have_repack;
   double read_ms, catalog_ms, pack_ms; /* wall time of each phase */
+  char **notes;                        /* about the input (stv_snapshot_notes), owned */
+  size_t nnotes, cap_notes;
 };
 
 /*

@@ -167,8 +167,14 @@ enum state {
   ST_ITEMS_NEXT,       /* after ',' in "items": an item */
   ST_ITEM,             /* inside an item */
   ST_ITEMS_AFTER,      /* after an item: ',' or ']' */
-  ST_DONE              /* after the top-level '}': whitespace only */
+  ST_DONE,             /* after the top-level '}': whitespace only */
+  ST_LOG,              /* multi: at the start of a line of a container log block */
+  ST_LOG_REST          /* multi: inside a line of a log block, skipped */
 };
+
+/* The lines kubectl cluster-info dump writes around a container's log. */
+#define LOG_START "==== START logs for container "
+#define LOG_END "==== END logs for container "
 
 struct reader {
   const char *name;
@@ -205,6 +211,14 @@ struct reader {
   size_t key_len;
   int key_cut;
   cJSON *single; /* a single-object document, parsed, until end of input */
+  char list_kind[KEY_MAX + 1]; /* the top-level "kind", when read before items */
+  int multi;          /* several documents, with log blocks between them */
+  long ndoc;          /* documents begun */
+  int log_end;        /* the log line being skipped is the block's last */
+  uint64_t log_line;  /* line where the current log block starts */
+  size_t *log_blocks; /* counts the log blocks skipped, or NULL */
+  const char *base_name;
+  char doc_name[4160]; /* "<name> document <n>" in multi mode */
 
   /* scan_composite() state, kept across refills. */
   int in_str;
@@ -819,7 +833,7 @@ static int refill(struct reader *r) {
     r->buf = nbuf;
     r->cap = ncap;
   }
-  if (r->fd >= 0) {
+  if (r->fd >= 0 && r->mem_off >= r->mem_len) {
     do {
       got = read(r->fd, r->buf + r->len, r->chunk);
     } while (got < 0 && errno == EINTR);
@@ -973,7 +987,10 @@ static int deliver_item(struct reader *r) {
   jarena_begin();
   rc = parse_json(r, r->index, at, r->pos - at, &item);
   if (rc == 0) {
-    rc = call(r, r->index, item);
+    if (stv_json_fill_item_kind(item, r->list_kind) != 0)
+      rc = fail_nomem(r, r->index);
+    else
+      rc = call(r, r->index, item);
     cJSON_Delete(item);
   }
   jarena_end();
@@ -1042,6 +1059,19 @@ static int end_key(struct reader *r) {
   return 0;
 }
 
+/*
+ * Keeps the value of a top-level "kind" member that is a plain string
+ * (buf[at..pos) with its quotes), for the items of a typed list.
+ */
+static void keep_list_kind(struct reader *r, size_t at) {
+  size_t n = r->pos - at;
+  if (r->key_cut || r->key_len != 4 || memcmp(r->key, "kind", 4) != 0) return;
+  if (n < 2 || r->buf[at] != '"' || n - 2 > KEY_MAX) return;
+  if (memchr(r->buf + at + 1, '\\', n - 2) != NULL) return;
+  memcpy(r->list_kind, r->buf + at + 1, n - 2);
+  r->list_kind[n - 2] = '\0';
+}
+
 /* A member value other than "items" has been read. */
 static int end_member(struct reader *r) {
   if (r->keep != NOKEEP && r->pos - boff(r, r->keep) > STV_JSON_ITEM_MAX)
@@ -1054,6 +1084,7 @@ static int end_member(struct reader *r) {
       return fail_syntax(r, -1, at + off, why);
     r->keep = NOKEEP;
   }
+  keep_list_kind(r, boff(r, r->tok_start));
   r->st = ST_OBJ_AFTER;
   return 0;
 }
@@ -1128,6 +1159,46 @@ static int skip_ws(struct reader *r) {
   while (i < n && is_ws(p[i])) i++;
   r->pos = i;
   return i < n;
+}
+
+/*
+ * Multi mode, after a document, at a byte other than whitespace: '{' starts
+ * the next document (a single object before it is delivered first), and
+ * the first line of a container log block starts skipping it. Returns
+ * NEXT_DOC when the state changed, 0 when the byte is neither (trailing
+ * garbage), NEED_MORE, or an error from the callback.
+ */
+#define NEXT_DOC 2
+static int next_document(struct reader *r) {
+  size_t avail = r->len - r->pos, k = sizeof(LOG_START) - 1;
+  if (r->buf[r->pos] == '{') {
+    if (r->single != NULL) {
+      cJSON *single = r->single;
+      int rc;
+      r->single = NULL;
+      rc = call(r, -1, single);
+      cJSON_Delete(single);
+      if (rc) return rc;
+    }
+    r->ndoc++;
+    snprintf(r->doc_name, sizeof(r->doc_name), "%s document %ld", r->base_name, r->ndoc);
+    r->name = r->doc_name;
+    r->seen_items = 0;
+    r->index = 0;
+    r->list_kind[0] = '\0';
+    r->st = ST_TOP;
+    return NEXT_DOC;
+  }
+  if (avail < k && !r->eof && memcmp(r->buf + r->pos, LOG_START, avail) == 0) return NEED_MORE;
+  if (avail >= k && memcmp(r->buf + r->pos, LOG_START, k) == 0) {
+    uint64_t col;
+    locate(r, r->pos, &r->log_line, &col);
+    if (r->log_blocks != NULL) (*r->log_blocks)++;
+    r->log_end = 0;
+    r->st = ST_LOG_REST;
+    return NEXT_DOC;
+  }
+  return 0;
 }
 
 /*
@@ -1300,9 +1371,33 @@ static int step(struct reader *r) {
           return fail_syntax(r, -1, r->pos, "expected ',' or ']'");
         }
         break;
+      case ST_LOG: {
+        /* A line of a log block: the END line closes it; the others are skipped. */
+        size_t avail = r->len - r->pos, k = sizeof(LOG_END) - 1;
+        const unsigned char *nl = memchr(r->buf + r->pos, '\n', avail);
+        if (nl == NULL && avail < k && !r->eof) return NEED_MORE;
+        r->log_end = avail >= k && memcmp(r->buf + r->pos, LOG_END, k) == 0;
+        r->st = ST_LOG_REST;
+        break;
+      }
+      case ST_LOG_REST: {
+        const unsigned char *nl = memchr(r->buf + r->pos, '\n', r->len - r->pos);
+        if (nl == NULL) {
+          r->pos = r->len;
+          return NEED_MORE;
+        }
+        r->pos = (size_t)(nl - r->buf) + 1;
+        r->st = r->log_end ? ST_DONE : ST_LOG;
+        break;
+      }
       case ST_DONE: {
         uint64_t line, col;
         if (!skip_ws(r)) return NEED_MORE;
+        if (r->multi) {
+          rc = next_document(r);
+          if (rc == NEED_MORE || rc < 0) return rc;
+          if (rc == NEXT_DOC) break;
+        }
         locate(r, r->pos, &line, &col);
         return fail(r, STV_EPARSE,
                     "trailing garbage after the document at line %" PRIu64
@@ -1316,6 +1411,12 @@ static int step(struct reader *r) {
 /* The input has ended in state r->st. */
 static int at_eof(struct reader *r) {
   switch (r->st) {
+    case ST_LOG:
+    case ST_LOG_REST:
+      return fail(r, STV_EPARSE,
+                  "truncated in the container log block that starts at line %" PRIu64
+                  " (no \"" LOG_END "...\" line)",
+                  r->log_line);
     case ST_BOM:
     case ST_TOP:
       return fail(r, STV_EPARSE, "empty file");
@@ -1367,6 +1468,7 @@ static void reader_init(struct reader *r, const char *name, stv_json_item_cb cb,
                         void *ctx, struct stv_err *err) {
   memset(r, 0, sizeof(*r));
   r->name = name;
+  r->base_name = name;
   r->cb = cb;
   r->ctx = ctx;
   r->err = err;
@@ -1437,6 +1539,57 @@ int stv_json_stream_buffer(const char *name, const char *buf, size_t len,
   reader_init(&r, name != NULL ? name : "<buffer>", cb, ctx, err);
   r.mem = buf;
   r.mem_len = len;
+  rc = run(&r);
+  reader_close(&r);
+  return rc;
+}
+
+int stv_json_fill_item_kind(cJSON *item, const char *list_kind) {
+  size_t n = list_kind != NULL ? strlen(list_kind) : 0;
+  char kind[KEY_MAX + 1];
+  cJSON *k, *v;
+  if (n <= 4 || n - 4 > KEY_MAX || strcmp(list_kind + n - 4, "List") != 0) return 0;
+  if (!cJSON_IsObject(item)) return 0;
+  k = cJSON_GetObjectItemCaseSensitive(item, "kind");
+  if (k != NULL && !cJSON_IsNull(k)) return 0;
+  memcpy(kind, list_kind, n - 4);
+  kind[n - 4] = '\0';
+  if ((v = cJSON_CreateString(kind)) == NULL) return STV_ENOMEM;
+  if (k != NULL) {
+    if (!cJSON_ReplaceItemViaPointer(item, k, v)) {
+      cJSON_Delete(v);
+      return STV_ENOMEM;
+    }
+  } else if (!cJSON_AddItemToObject(item, "kind", v)) {
+    cJSON_Delete(v);
+    return STV_ENOMEM;
+  }
+  return 0;
+}
+
+int stv_json_stream_fd(const char *name, int fd, const char *prefix, size_t prefix_len,
+                       stv_json_item_cb cb, void *ctx, struct stv_err *err) {
+  return stv_json_stream_fd_multi(name, fd, prefix, prefix_len, NULL, cb, ctx, err);
+}
+
+int stv_json_stream_fd_multi(const char *name, int fd, const char *prefix, size_t prefix_len,
+                             size_t *log_blocks, stv_json_item_cb cb, void *ctx, struct stv_err *err) {
+  struct stv_err local;
+  struct reader r;
+  int rc;
+
+  if (err == NULL) err = &local;
+  stv_json_init();
+  if (prefix == NULL && prefix_len > 0) return stv_err_set(err, STV_EINVAL, "no buffer");
+  reader_init(&r, name != NULL ? name : "<input>", cb, ctx, err);
+  if (log_blocks != NULL) {
+    r.multi = 1;
+    r.ndoc = 1;
+    r.log_blocks = log_blocks;
+  }
+  r.fd = fd;
+  r.mem = prefix;
+  r.mem_len = prefix_len;
   rc = run(&r);
   reader_close(&r);
   return rc;

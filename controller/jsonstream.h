@@ -104,6 +104,40 @@ int stv_json_stream_buffer(const char *name, const char *buf, size_t len,
                            stv_json_item_cb cb, void *ctx, struct stv_err *err);
 
 /*
+ * Same over prefix[0..prefix_len) (borrowed: bytes already read from fd,
+ * e.g. to tell JSON from YAML) followed by the rest of the open file
+ * descriptor fd (borrowed, not closed). name (borrowed) stands for the path
+ * in messages.
+ */
+int stv_json_stream_fd(const char *name, int fd, const char *prefix, size_t prefix_len,
+                       stv_json_item_cb cb, void *ctx, struct stv_err *err);
+
+/*
+ * As stv_json_stream_fd, over a stream of several JSON documents one after
+ * the other, as `kubectl cluster-info dump` prints them to standard output
+ * (a NodeList, then per namespace its lists), with container log blocks
+ * between them ("==== START logs for container C of pod NS/P ====" up to
+ * its "==== END logs ..." line), which are skipped and counted in
+ * *log_blocks (borrowed, not NULL). Each document is a list or a single
+ * object; messages name documents after the first "<name> document <n>".
+ * Anything else after a document is trailing garbage, as before.
+ */
+int stv_json_stream_fd_multi(const char *name, int fd, const char *prefix, size_t prefix_len,
+                             size_t *log_blocks, stv_json_item_cb cb, void *ctx, struct stv_err *err);
+
+/*
+ * Gives item (borrowed, changed in place) the kind of its list when it has
+ * none: the items of a typed list ("PodList", "NodeList", ...: what the API
+ * server returns, `kubectl get --raw /api/v1/pods`) carry no kind of their
+ * own; the item kind is the list's without "List". Does nothing for a plain
+ * "List" (kubectl's, whose items carry their kinds), for a NULL list_kind or
+ * when the item has a kind. The stream reader calls it for each item of a
+ * list whose top-level "kind" comes before "items", as the API server writes
+ * it. Returns 0 or STV_ENOMEM.
+ */
+int stv_json_fill_item_kind(cJSON *item, const char *list_kind);
+
+/*
  * Test hook: sets the size of each read (process-global, not
  * thread-safe); 0 restores the default of 1 MiB, and sizes above
  * STV_JSON_ITEM_MAX count as that. Tests use small sizes to put chunk

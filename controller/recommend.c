@@ -780,6 +780,9 @@ static cJSON *plan_json(const struct stv_recommend_result *r) {
     cJSON_AddStringToObject(u, "pod", name);
     cJSON_AddStringToObject(u, "reason", plan->unsched[i].reason);
   }
+  if ((un = cJSON_AddArrayToObject(root, "notes")) == NULL) goto out;
+  for (i = 0; i < r->nnotes; i++)
+    if (!cJSON_AddItemToArray(un, cJSON_CreateString(r->notes[i]))) goto out;
   return root;
 out:
   cJSON_Delete(root);
@@ -973,6 +976,49 @@ static double now_ms(void) {
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* Keeps a note about the input in r->notes. */
+static int keep_note(void *ctx, const char *msg) {
+  struct stv_recommend_result *r = ctx;
+  if (stv_grow((void **)&r->notes, &r->cap_notes, r->nnotes + 1, sizeof(*r->notes)) != 0) return STV_ENOMEM;
+  if ((r->notes[r->nnotes] = stv_strdup(msg)) == NULL) return STV_ENOMEM;
+  r->nnotes++;
+  return 0;
+}
+
+/* Notes on what the storage rules could not check or hold back. */
+static int volume_notes(struct stv_recommend_result *r) {
+  const struct stv_snapshot_read_stats *st = &r->stats;
+  char line[512];
+  if (st->vol_unchecked_pods > 0) {
+    snprintf(line, sizeof(line),
+             "volume constraints could not be checked for %zu pod%s (%zu pending): their claims, volumes or "
+             "storage classes are not in the snapshot (dump them too: kubectl get "
+             "nodes,pods,pdb,pvc,pv,storageclass,csinode -A -o json)",
+             st->vol_unchecked_pods, st->vol_unchecked_pods == 1 ? "" : "s", st->vol_unchecked_pending);
+    if (keep_note(r, line) != 0) return STV_ENOMEM;
+  }
+  if (st->vol_blocked_pods > 0) {
+    snprintf(line, sizeof(line),
+             "%zu pending pod%s cannot be placed until %s claims are bound or created (listed as "
+             "unschedulable with the claim)",
+             st->vol_blocked_pods, st->vol_blocked_pods == 1 ? "" : "s", st->vol_blocked_pods == 1 ? "its" : "their");
+    if (keep_note(r, line) != 0) return STV_ENOMEM;
+  }
+  if (st->vol_no_csinodes &&
+      keep_note(r, "pods use volumes of drivers with attach limits, but the snapshot has no CSINode objects: "
+                   "existing nodes are taken to have no limit (dump them too: kubectl get "
+                   "nodes,pods,pdb,pvc,pv,storageclass,csinode -A -o json)") != 0)
+    return STV_ENOMEM;
+  if (st->vol_daemonset_pods > 0) {
+    snprintf(line, sizeof(line),
+             "%zu DaemonSet pod%s with claims or attachable volumes: their volumes are not counted (DaemonSet "
+             "pods keep their DaemonSet's class)",
+             st->vol_daemonset_pods, st->vol_daemonset_pods == 1 ? "" : "s");
+    if (keep_note(r, line) != 0) return STV_ENOMEM;
+  }
+  return 0;
+}
+
 int stv_recommend_run(const struct stv_recommend_args *a, struct stv_recommend_result *r,
                       struct stv_err *err) {
   size_t i;
@@ -990,6 +1036,13 @@ int stv_recommend_run(const struct stv_recommend_args *a, struct stv_recommend_r
   rc = stv_headroom_add(&r->snap, a->headroom, a->nheadroom, a->headroom_percent, &r->headroom, err);
   if (rc != 0) return rc;
   if ((rc = stv_snapshot_finish(&r->snap, err)) != 0) return rc;
+  {
+    char line[512];
+    stv_snapshot_read_stats_format(&r->stats, line, sizeof(line));
+    if ((line[0] && keep_note(r, line) != 0) || stv_snapshot_notes(&r->snap, &r->stats, 0, keep_note, r) != 0 ||
+        volume_notes(r) != 0)
+      return stv_err_set(err, STV_ENOMEM, "out of memory");
+  }
   r->read_ms = now_ms() - t0;
   t0 = now_ms();
   if ((rc = stv_catalog_load(&r->catalog, a->catalog, err)) != 0) return rc;
@@ -1029,6 +1082,9 @@ int stv_recommend_run(const struct stv_recommend_args *a, struct stv_recommend_r
 }
 
 void stv_recommend_result_close(struct stv_recommend_result *r) {
+  size_t i;
+  for (i = 0; i < r->nnotes; i++) stv_free(r->notes[i]);
+  stv_free(r->notes);
   if (r->have_repack) stv_repack_close(&r->repack);
   if (r->have_plan) stv_plan_close(&r->plan);
   if (r->have_templates) stv_templates_close(&r->templates);
@@ -1047,33 +1103,6 @@ char *stv_recommend_render_json(const struct stv_recommend_result *r) {
 }
 
 /* Notes each node pool that admits no offering of the catalogue: a likely typo in its filters. */
-/* Notes on what the storage rules could not check or hold back. */
-static void note_volumes(const struct stv_snapshot_read_stats *st) {
-  if (st->vol_unchecked_pods > 0)
-    fprintf(stderr,
-            "stevedore recommend: note: volume constraints could not be checked for %zu pod%s (%zu pending): "
-            "their claims, volumes or storage classes are not in the snapshot (dump them too: kubectl get "
-            "nodes,pods,pdb,pvc,pv,storageclass,csinode -A -o json)\n",
-            st->vol_unchecked_pods, st->vol_unchecked_pods == 1 ? "" : "s", st->vol_unchecked_pending);
-  if (st->vol_blocked_pods > 0)
-    fprintf(stderr,
-            "stevedore recommend: note: %zu pending pod%s cannot be placed until %s claims are bound or "
-            "created (listed as unschedulable with the claim)\n",
-            st->vol_blocked_pods, st->vol_blocked_pods == 1 ? "" : "s",
-            st->vol_blocked_pods == 1 ? "its" : "their");
-  if (st->vol_no_csinodes)
-    fprintf(
-        stderr,
-        "stevedore recommend: note: pods use volumes of drivers with attach limits, but the snapshot has no "
-        "CSINode objects: existing nodes are taken to have no limit (dump them too: kubectl get "
-        "nodes,pods,pdb,pvc,pv,storageclass,csinode -A -o json)\n");
-  if (st->vol_daemonset_pods > 0)
-    fprintf(stderr,
-            "stevedore recommend: note: %zu DaemonSet pod%s with claims or attachable volumes: their volumes "
-            "are not counted (DaemonSet pods keep their DaemonSet's class)\n",
-            st->vol_daemonset_pods, st->vol_daemonset_pods == 1 ? "" : "s");
-}
-
 static void note_empty_pools(const struct stv_recommend_result *r, const struct stv_config *cfg) {
   size_t p, i;
   for (p = 0; p < cfg->npools; p++) {
@@ -1147,10 +1176,8 @@ int stv_cmd_recommend(int argc, char **argv) {
     goto out;
   }
   if (!o.quiet) {
-    char note[512];
-    stv_snapshot_read_stats_format(&r.stats, note, sizeof(note));
-    if (note[0]) fprintf(stderr, "stevedore recommend: note: %s\n", note);
-    note_volumes(&r.stats);
+    size_t i;
+    for (i = 0; i < r.nnotes; i++) fprintf(stderr, "stevedore recommend: note: %s\n", r.notes[i]);
     note_empty_pools(&r, &cfg);
     if (r.have_repack && r.repack.system_pods_kept > 0)
       fprintf(stderr,

@@ -376,7 +376,7 @@ int stv_repack_run(const struct stv_recommend_args *a, struct stv_recommend_resu
     sp[i].cls = sp[i].cls_move = p->cls;
     home[i] = (p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED) ? -1 : p->node;
     if (home[i] < 0 && p->phase != STV_PHASE_SUCCEEDED && p->phase != STV_PHASE_FAILED &&
-        !s->classes[p->cls]->daemonset && !(p->flags & STV_POD_HEADROOM))
+        !s->classes[p->cls]->daemonset && !(p->flags & (STV_POD_HEADROOM | STV_POD_NODE_MISSING)))
       rp->pods_left_out++;
   }
   price_nodes(rp, &r->catalog);

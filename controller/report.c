@@ -18,6 +18,7 @@
 
 #include "controller.h"
 #include "jsonstream.h"
+#include "kubeinput.h"
 #include "metrics.h"
 #include "pricing.h"
 #include "snapshot.h"
@@ -550,26 +551,34 @@ static int side_item(void *ctx, long index, const cJSON *item, struct stv_err *e
   int rc;
   (void)index;
   if ((rc = stv_snapshot_add_item_stats(s, item, sd->stats, err)) != 0) return rc;
-  if (s->npods > np && sd->annotation_key != NULL) {
+  /* A newer version of a pod or node read before replaces it in place. */
+  if (sd->stats->replaced_pod >= 0) np = (size_t)sd->stats->replaced_pod;
+  if (sd->stats->replaced_node >= 0) nn = (size_t)sd->stats->replaced_node;
+  if ((s->npods > np || sd->stats->replaced_pod >= 0) && sd->annotation_key != NULL) {
     const cJSON *ann = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(item, "metadata"),
                                                         "annotations");
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(ann, sd->annotation_key);
     if (stv_grow((void **)&sd->pod_ann, &sd->cap_pod_ann, s->npods, sizeof(*sd->pod_ann)) != 0)
       return stv_err_set(err, STV_ENOMEM, "out of memory");
-    sd->pod_ann[s->npods - 1] = NULL;
-    if (cJSON_IsString(v) && (sd->pod_ann[s->npods - 1] = stv_strpool_get(&s->pool, v->valuestring)) == NULL)
+    sd->pod_ann[np] = NULL;
+    if (cJSON_IsString(v) && (sd->pod_ann[np] = stv_strpool_get(&s->pool, v->valuestring)) == NULL)
       return stv_err_set(err, STV_ENOMEM, "out of memory");
   }
-  if (s->nnodes > nn) {
+  if (s->nnodes > nn || sd->stats->replaced_node >= 0) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(item, "spec"), "providerID");
     if (stv_grow((void **)&sd->node_pid, &sd->cap_node_pid, s->nnodes, sizeof(*sd->node_pid)) != 0)
       return stv_err_set(err, STV_ENOMEM, "out of memory");
-    sd->node_pid[s->nnodes - 1] = NULL;
+    sd->node_pid[nn] = NULL;
     if (cJSON_IsString(v) && v->valuestring[0] &&
-        (sd->node_pid[s->nnodes - 1] = stv_strpool_get(&s->pool, v->valuestring)) == NULL)
+        (sd->node_pid[nn] = stv_strpool_get(&s->pool, v->valuestring)) == NULL)
       return stv_err_set(err, STV_ENOMEM, "out of memory");
   }
   return 0;
+}
+
+/* A note about the snapshot, into the report's notes (every output format shows them). */
+static int report_input_note(void *ctx, const char *msg) {
+  return stv_report_note(ctx, "%s", msg);
 }
 
 /* Sum of a node's or pod's GPU dimensions (resource names ending in "/gpu"). */
@@ -629,7 +638,8 @@ static int snapshot_step(struct stv_report *rep, const struct stv_snapshot *s, c
     struct stv_cost_pod *c = &pods[i];
     c->ns = p->ns;
     c->name = p->name;
-    c->node = p->node >= 0 ? s->nodes[p->node].name : NULL;
+    /* A pod bound to a node missing from the snapshot keeps its node's name: not costed, and said so. */
+    c->node = p->node >= 0 ? s->nodes[p->node].name : p->node_name;
     c->labels = &k->labels;
     c->owner_kind = p->owner_kind;
     c->owner_name = p->owner_name;
@@ -1103,8 +1113,9 @@ int stv_cmd_report(int argc, char **argv) {
     sd.stats = &stats;
     sd.annotation_key = by == STV_BY_ANNOTATION ? by_key : NULL;
     for (i = 0; i < o.nsnapshots; i++)
-      if ((rc = stv_json_stream_file(o.snapshots[i], side_item, &sd, &err)) != 0) goto fail;
+      if ((rc = stv_kube_read(o.snapshots[i], side_item, &sd, &stats, &err)) != 0) goto fail;
     if ((rc = stv_snapshot_finish(&snap, &err)) != 0) goto fail;
+    if ((rc = stv_snapshot_notes(&snap, &stats, 1, report_input_note, &rep)) != 0) goto oom;
     if (o.metrics != NULL) {
       stv_metrics_init(&met);
       have_met = 1;

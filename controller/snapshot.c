@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "jsonstream.h"
+#include "kubeinput.h"
 
 /* ---------------------------------------------------------------------- */
 /* JSON paths and error messages                                          */
@@ -37,8 +38,10 @@ struct rd {
   const char *kind; /* the item's, NULL until known */
   const char *ns;   /* NULL for cluster-scoped kinds */
   const char *name;
-  const char *path; /* the file being read, NULL for single items */
-  long index;       /* the item's index in it */
+  const char *path;     /* the file being read, NULL for single items */
+  long index;           /* the item's index in it */
+  long replace;         /* index of the earlier version this item replaces, or -1 */
+  struct stv_seen seen; /* this item's version, recorded once it is read */
 };
 
 static void appendv(char *buf, size_t size, size_t *n, const char *fmt, va_list ap) {
@@ -1367,6 +1370,11 @@ static int read_pod(struct rd *r, const cJSON *item, const cJSON *meta) {
   if ((rc = read_host_ports(r, spec, &c)) != 0) return rc;
   if ((rc = stv_snapshot_intern_class(r->s, &c, &pod.cls)) != 0)
     return rc == STV_ENOMEM ? oom(r) : fail(r, rc, NULL, "%s", stv_strerror(rc));
+  if (r->replace >= 0) {
+    r->s->pods[r->replace] = pod;
+    if (r->stats != NULL) r->stats->replaced_pod = r->replace;
+    return 0;
+  }
   if ((rc = stv_snapshot_add_pod(r->s, &pod)) != 0)
     return rc == STV_ENOMEM ? oom(r) : fail(r, rc, NULL, "%s", stv_strerror(rc));
   if ((rc = record_pod_volumes(r, vols, (uint32_t)(r->s->npods - 1))) != 0) return rc;
@@ -1507,6 +1515,15 @@ static int add_condition_taints(struct rd *r, const cJSON *status, struct stv_no
   return 0;
 }
 
+/* Counts a node with neither status.allocatable nor status.capacity, naming the first few. */
+static void note_no_capacity(struct rd *r) {
+  struct stv_snapshot_read_stats *st = r->stats;
+  if (st == NULL) return;
+  if (st->nodes_no_capacity < sizeof(st->no_capacity_names) / sizeof(st->no_capacity_names[0]))
+    snprintf(st->no_capacity_names[st->nodes_no_capacity], sizeof(st->no_capacity_names[0]), "%s", r->name);
+  st->nodes_no_capacity++;
+}
+
 static int read_node(struct rd *r, const cJSON *item, const cJSON *meta) {
   struct jpath ptaints = {&P_SPEC, "taints", 0};
   struct jpath palloc = {&P_STATUS, "allocatable", 0}, pcap = {&P_STATUS, "capacity", 0};
@@ -1553,7 +1570,7 @@ static int read_node(struct rd *r, const cJSON *item, const cJSON *meta) {
   else if (cap != NULL)
     rc = read_reslist(r, cap, &pcap, NULL, 0, &a);
   else
-    return fail(r, STV_EPARSE, &palloc, "missing (and no status.capacity)");
+    note_no_capacity(r); /* kube-scheduler sees zero allocatable: the node is full */
   if (rc != 0) return rc;
   memcpy(n.alloc, a.v, sizeof(a.v));
   if ((rc = add_condition_taints(r, status, &n)) != 0) return rc;
@@ -1565,6 +1582,12 @@ static int read_node(struct rd *r, const cJSON *item, const cJSON *meta) {
   if ((ct = capacity_type(&n.labels)) != NULL && (n.capacity_type = intern(r, ct)) == NULL)
     return oom(r);
 
+  if (r->replace >= 0) {
+    if ((rc = stv_snapshot_replace_node(r->s, (size_t)r->replace, &n)) != 0)
+      return rc == STV_ENOMEM ? oom(r) : fail(r, rc, NULL, "%s", stv_strerror(rc));
+    if (r->stats != NULL) r->stats->replaced_node = r->replace;
+    return 0;
+  }
   rc = stv_snapshot_add_node(r->s, &n);
   if (rc == STV_ECONFLICT) return fail(r, rc, NULL, "duplicate node name");
   if (rc != 0) return rc == STV_ENOMEM ? oom(r) : fail(r, rc, NULL, "%s", stv_strerror(rc));
@@ -1619,6 +1642,11 @@ static int read_pdb(struct rd *r, const cJSON *item) {
   if (sel == NULL) return 0;
   if ((rc = read_label_selector(r, sel, &psel, 0, &p.sel)) != 0) return rc;
   if ((p.ns = intern(r, r->ns)) == NULL || (p.name = intern(r, r->name)) == NULL) return oom(r);
+  if (r->replace >= 0) {
+    if ((rc = stv_snapshot_replace_pdb(r->s, (size_t)r->replace, &p)) != 0)
+      return rc == STV_ENOMEM ? oom(r) : fail(r, rc, NULL, "%s", stv_strerror(rc));
+    return 0;
+  }
   if ((rc = stv_snapshot_add_pdb(r->s, &p)) != 0)
     return rc == STV_ENOMEM ? oom(r) : fail(r, rc, NULL, "%s", stv_strerror(rc));
   if (r->stats != NULL) r->stats->pdbs++;
@@ -1652,6 +1680,11 @@ static int read_namespace(struct rd *r, const cJSON *meta) {
     ns.labels.kv = kv;
     ns.labels.n++;
     qsort(kv, ns.labels.n, sizeof(*kv), label_cmp);
+  }
+  if (r->replace >= 0) {
+    if ((rc = stv_snapshot_replace_namespace(r->s, (size_t)r->replace, &ns)) != 0)
+      return rc == STV_ENOMEM ? oom(r) : fail(r, rc, NULL, "%s", stv_strerror(rc));
+    return 0;
   }
   if ((rc = stv_snapshot_add_namespace(r->s, &ns)) != 0)
     return rc == STV_ENOMEM ? oom(r) : fail(r, rc, NULL, "%s", stv_strerror(rc));
@@ -2778,12 +2811,175 @@ static void count_skipped(struct stv_snapshot_read_stats *st, const char *kind) 
   st->nkinds++;
 }
 
+/* ---------------------------------------------------------------------- */
+/* The same object twice                                                  */
+
+/* Number of objects of the kind with this letter: the index a new one gets. */
+static size_t kind_count(const struct stv_snapshot *s, char letter) {
+  switch (letter) {
+  case 'P':
+    return s->npods;
+  case 'N':
+    return s->nnodes;
+  case 'B':
+    return s->npdbs;
+  case 'S':
+    return s->nnamespaces;
+  case 'C':
+    return s->volumes != NULL ? s->volumes->npvcs : 0;
+  case 'V':
+    return s->volumes != NULL ? s->volumes->npvs : 0;
+  case 'K':
+    return s->volumes != NULL ? s->volumes->nclasses : 0;
+  default:
+    return s->volumes != NULL ? s->volumes->ncsinodes : 0;
+  }
+}
+
+/*
+ * Drops the storage object of kind letter called ns/name that the item just
+ * read (the list's head) replaces: a newer version of it. Rare, so a walk.
+ */
+static void unlink_replaced_storage(struct stv_snapshot *s, char letter, const char *ns, const char *name) {
+  struct stv_snapshot_volumes *vs = s->volumes;
+  if (vs == NULL) return;
+  if (letter == 'C' && vs->pvcs != NULL) {
+    struct vol_pvc **pp;
+    for (pp = &vs->pvcs->next; *pp != NULL; pp = &(*pp)->next)
+      if (strcmp((*pp)->name, name) == 0 && strcmp((*pp)->ns, ns) == 0) {
+        *pp = (*pp)->next;
+        vs->npvcs--;
+        return;
+      }
+  } else if (letter == 'V' && vs->pvs != NULL) {
+    struct vol_pv **pp;
+    for (pp = &vs->pvs->next; *pp != NULL; pp = &(*pp)->next)
+      if (strcmp((*pp)->name, name) == 0) {
+        *pp = (*pp)->next;
+        vs->npvs--;
+        return;
+      }
+  } else if (letter == 'K' && vs->classes != NULL) {
+    struct vol_class **pp;
+    for (pp = &vs->classes->next; *pp != NULL; pp = &(*pp)->next)
+      if (strcmp((*pp)->name, name) == 0) {
+        *pp = (*pp)->next;
+        vs->nclasses--;
+        return;
+      }
+  } else if (letter == 'I' && vs->csinodes != NULL) {
+    struct vol_csinode **pp;
+    for (pp = &vs->csinodes->next; *pp != NULL; pp = &(*pp)->next)
+      if (strcmp((*pp)->node, name) == 0) {
+        *pp = (*pp)->next;
+        vs->ncsinodes--;
+        return;
+      }
+  }
+}
+
+/* 1 when a is a newer resourceVersion than b: as integers when both are. */
+static int rv_newer(const char *a, const char *b) {
+  if (a != NULL && b != NULL && is_int64(a) && is_int64(b))
+    return strtoll(a, NULL, 10) >= strtoll(b, NULL, 10);
+  return 1; /* not comparable: the one read last */
+}
+
+/* Records a differing duplicate for the note, naming the first few. */
+static void note_dup(struct rd *r, const struct stv_seen *old, int kept_new) {
+  struct stv_snapshot_read_stats *st = r->stats;
+  size_t k;
+  if (st == NULL) return;
+  k = st->dup_replaced++;
+  if (k >= sizeof(st->dup_examples) / sizeof(st->dup_examples[0])) return;
+  snprintf(st->dup_examples[k], sizeof(st->dup_examples[0]),
+           "%s %s%s%s (resourceVersion %s, then %s: kept %s)", r->kind, r->ns != NULL ? r->ns : "",
+           r->ns != NULL ? "/" : "", r->name, old->rv ? old->rv : "none", r->seen.rv ? r->seen.rv : "none",
+           kept_new ? (r->seen.rv ? r->seen.rv : "the later") : (old->rv ? old->rv : "the earlier"));
+}
+
+/*
+ * Looks item up among the objects read before. Identical (same
+ * resourceVersion and uid, or for items without a resourceVersion the
+ * same content): *skip. A different version: the one with the larger
+ * resourceVersion is kept (the later one when they do not compare as
+ * integers); r->replace says which earlier object a newer one replaces.
+ */
+static int seen_check(struct rd *r, const cJSON *item, const cJSON *meta, char letter, int *skip) {
+  char key[600];
+  const cJSON *rv = member(meta, "resourceVersion"), *uid = member(meta, "uid");
+  struct stv_strmap_ent *e;
+  struct stv_seen *old;
+  int n;
+  *skip = 0;
+  r->replace = -1;
+  memset(&r->seen, 0, sizeof(r->seen));
+  n = snprintf(key, sizeof(key), "%c %s/%s", letter, r->ns != NULL ? r->ns : "", r->name);
+  if (n < 0 || (size_t)n >= sizeof(key)) return 0; /* names this long the API refuses; not tracked */
+  if (cJSON_IsString(rv) && rv->valuestring[0] != '\0' && (r->seen.rv = intern(r, rv->valuestring)) == NULL)
+    return oom(r);
+  if (cJSON_IsString(uid) && uid->valuestring[0] != '\0' &&
+      (r->seen.uid = intern(r, uid->valuestring)) == NULL)
+    return oom(r);
+  e = stv_strmap_find(&r->s->seen, key, (size_t)n);
+  if (r->seen.rv == NULL) {
+    /* Hand-made input: the content tells identical copies apart. */
+    char *text = cJSON_PrintUnformatted(item);
+    if (text == NULL) return oom(r);
+    r->seen.hash = stv_hash(text, strlen(text), 0x5eed);
+    cJSON_free(text);
+  }
+  if (e == NULL) return 0;
+  old = &r->s->seen_v[e->val];
+  if (old->rv == r->seen.rv && old->uid == r->seen.uid && (r->seen.rv != NULL || old->hash == r->seen.hash)) {
+    if (r->stats != NULL) r->stats->dup_identical++;
+    *skip = 1;
+    return 0;
+  }
+  if (!rv_newer(r->seen.rv, old->rv)) {
+    note_dup(r, old, 0);
+    *skip = 1;
+    return 0;
+  }
+  note_dup(r, old, 1);
+  r->replace = (long)old->index;
+  return 0;
+}
+
+/* Records the item just read (when it was kept) as seen. */
+static int seen_commit(struct rd *r, char letter, size_t before) {
+  char key[600];
+  struct stv_strmap_ent *e;
+  int n, added;
+  if (r->replace >= 0) {
+    n = snprintf(key, sizeof(key), "%c %s/%s", letter, r->ns != NULL ? r->ns : "", r->name);
+    if (n > 0 && (size_t)n < sizeof(key) && (e = stv_strmap_find(&r->s->seen, key, (size_t)n)) != NULL) {
+      struct stv_seen *old = &r->s->seen_v[e->val];
+      old->rv = r->seen.rv;
+      old->uid = r->seen.uid;
+      old->hash = r->seen.hash;
+    }
+    return 0;
+  }
+  if (kind_count(r->s, letter) == before) return 0; /* left out (a finished pod, a PDB without selector) */
+  n = snprintf(key, sizeof(key), "%c %s/%s", letter, r->ns != NULL ? r->ns : "", r->name);
+  if (n < 0 || (size_t)n >= sizeof(key)) return 0;
+  if (stv_grow((void **)&r->s->seen_v, &r->s->cap_seen, r->s->nseen + 1, sizeof(*r->s->seen_v)) != 0)
+    return oom(r);
+  if (stv_strmap_upsert(&r->s->seen, &r->s->pool, key, (size_t)n, (uint32_t)r->s->nseen, &e, &added) != 0)
+    return oom(r);
+  r->seen.index = (uint32_t)before;
+  r->s->seen_v[r->s->nseen++] = r->seen;
+  return 0;
+}
+
 static int read_item(struct rd *r, const cJSON *item) {
   static const struct jpath p_kind = {NULL, "kind", 0};
   static const struct jpath p_name = {&P_METADATA, "name", 0};
   const cJSON *meta;
   const char *kind, *name, *ns;
   int rc, namespaced;
+  char letter;
 
   r->kind = r->ns = r->name = NULL;
   if (r->stats != NULL) r->stats->items++;
@@ -2805,15 +3001,50 @@ static int read_item(struct rd *r, const cJSON *item) {
     ns = NULL;
   r->ns = ns;
   r->name = name;
+  r->replace = -1;
+  if (r->stats != NULL) r->stats->replaced_pod = r->stats->replaced_node = -1;
 
-  if (strcmp(kind, "Pod") == 0) return read_pod(r, item, meta);
-  if (strcmp(kind, "Node") == 0) return read_node(r, item, meta);
-  if (strcmp(kind, "PodDisruptionBudget") == 0) return read_pdb(r, item);
-  if (strcmp(kind, "Namespace") == 0) return read_namespace(r, meta);
-  if (strcmp(kind, "PersistentVolumeClaim") == 0) return read_pvc(r, item, meta);
-  if (strcmp(kind, "PersistentVolume") == 0) return read_pv(r, item, meta);
-  if (strcmp(kind, "StorageClass") == 0) return read_storage_class(r, item, meta);
-  if (strcmp(kind, "CSINode") == 0) return read_csinode(r, item);
+  letter = strcmp(kind, "Pod") == 0                   ? 'P'
+           : strcmp(kind, "Node") == 0                ? 'N'
+           : strcmp(kind, "PodDisruptionBudget") == 0 ? 'B'
+           : strcmp(kind, "Namespace") == 0           ? 'S'
+                                                      : 0;
+  if (letter != 0) {
+    size_t before = kind_count(r->s, letter);
+    int skip;
+    if ((rc = seen_check(r, item, meta, letter, &skip)) != 0 || skip) return rc;
+    if (letter == 'P')
+      rc = read_pod(r, item, meta);
+    else if (letter == 'N')
+      rc = read_node(r, item, meta);
+    else if (letter == 'B')
+      rc = read_pdb(r, item);
+    else
+      rc = read_namespace(r, meta);
+    return rc != 0 ? rc : seen_commit(r, letter, before);
+  }
+  letter = strcmp(kind, "PersistentVolumeClaim") == 0 ? 'C'
+           : strcmp(kind, "PersistentVolume") == 0    ? 'V'
+           : strcmp(kind, "StorageClass") == 0        ? 'K'
+           : strcmp(kind, "CSINode") == 0             ? 'I'
+                                                      : 0;
+  if (letter != 0) {
+    /* The same rule for storage objects read twice: once when identical, else the newer version. */
+    size_t before = kind_count(r->s, letter);
+    int skip;
+    if ((rc = seen_check(r, item, meta, letter, &skip)) != 0 || skip) return rc;
+    if (letter == 'C')
+      rc = read_pvc(r, item, meta);
+    else if (letter == 'V')
+      rc = read_pv(r, item, meta);
+    else if (letter == 'K')
+      rc = read_storage_class(r, item, meta);
+    else
+      rc = read_csinode(r, item);
+    if (rc != 0) return rc;
+    if (r->replace >= 0) unlink_replaced_storage(r->s, letter, ns != NULL ? ns : "", name);
+    return seen_commit(r, letter, before);
+  }
   if (r->stats != NULL) count_skipped(r->stats, kind);
   return 0;
 }
@@ -2863,7 +3094,7 @@ int stv_snapshot_read_file_stats(struct stv_snapshot *s, const char *path,
   r.stats = stats;
   r.err = err;
   r.path = path;
-  rc = stv_json_stream_file(path, on_item, &r, err);
+  rc = stv_kube_read(path, on_item, &r, stats, err);
   stv_arena_reset(&tmp);
   return rc;
 }
@@ -2897,5 +3128,90 @@ char *stv_snapshot_read_stats_format(const struct stv_snapshot_read_stats *st, c
     appendf(buf, size, &n, "%s) take%s only pods that tolerate those taints",
             st->condition_nodes > shown ? ", ..." : "", st->condition_nodes == 1 ? "s" : "");
   }
+  if (st->dup_identical > 0)
+    appendf(buf, size, &n, "%s%zu identical duplicate%s (read once)", n > 0 ? "; " : "skipped ",
+            st->dup_identical, st->dup_identical == 1 ? "" : "s");
+  if (st->ignored_files > 0) {
+    size_t i;
+    appendf(buf, size, &n, "%s%zu file%s of the cluster-info dump (", n > 0 ? "; " : "skipped ",
+            st->ignored_files, st->ignored_files == 1 ? "" : "s");
+    for (i = 0; i < st->nignored_names; i++)
+      appendf(buf, size, &n, "%s%s", i > 0 ? ", " : "", st->ignored_names[i]);
+    appendf(buf, size, &n, "%s)", st->more_ignored_names ? ", ..." : "");
+  }
+  if (st->log_blocks > 0)
+    appendf(buf, size, &n, "%s%zu container log block%s of the cluster-info dump", n > 0 ? "; " : "skipped ",
+            st->log_blocks, st->log_blocks == 1 ? "" : "s");
   return buf;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Notes on what was read                                                 */
+
+/* How many objects a note names before "...". */
+#define NOTE_NAMES 3
+
+int stv_snapshot_notes(const struct stv_snapshot *s, const struct stv_snapshot_read_stats *st, int for_report,
+                       stv_snapshot_note_fn note, void *ctx) {
+  char msg[1024];
+  size_t n = 0, i, k = 0, pending = 0;
+  int rc;
+
+  for (i = 0; i < s->npods; i++) {
+    const struct stv_pod *p = &s->pods[i];
+    if (p->flags & STV_POD_NODE_MISSING) {
+      if (k < NOTE_NAMES)
+        appendf(msg, sizeof(msg), &n, "%s%s/%s on %s", k > 0 ? ", " : "", p->ns, p->name, p->node_name);
+      k++;
+    } else if (p->node < 0 && p->phase != STV_PHASE_SUCCEEDED && p->phase != STV_PHASE_FAILED &&
+               !(p->flags & STV_POD_HEADROOM)) {
+      pending++;
+    }
+  }
+  if (k > 0) {
+    char head[1280];
+    snprintf(head, sizeof(head),
+             "%zu pod%s bound to %s missing from the snapshot (%s%s): nodes and pods are not listed at the "
+             "same instant; %s",
+             k, k == 1 ? " is" : "s are", k == 1 ? "a node" : "nodes", msg, k > NOTE_NAMES ? ", ..." : "",
+             for_report ? "their requests are not attributed to any priced node"
+                        : "left out of the plan (neither pending nor on a known node)");
+    if ((rc = note(ctx, head)) != 0) return rc;
+  }
+  if (s->nnodes == 0 && pending > 0 && !for_report) {
+    if ((rc =
+             note(ctx, "the snapshot has no nodes: existing capacity was not given, so the plan may buy more "
+                       "than needed (give the nodes too: kubectl get nodes,pods -A -o json)")) != 0)
+      return rc;
+  }
+  if (st == NULL) return 0;
+  if (st->nodes_no_capacity > 0) {
+    n = 0;
+    msg[0] = '\0';
+    for (i = 0;
+         i < st->nodes_no_capacity && i < sizeof(st->no_capacity_names) / sizeof(st->no_capacity_names[0]);
+         i++)
+      appendf(msg, sizeof(msg), &n, "%s%s", i > 0 ? ", " : "", st->no_capacity_names[i]);
+    {
+      char head[1280];
+      snprintf(head, sizeof(head),
+               "%zu node%s without status.allocatable or status.capacity (%s%s) read as full: no pod fits "
+               "there, as kube-scheduler sees zero allocatable",
+               st->nodes_no_capacity, st->nodes_no_capacity == 1 ? "" : "s", msg,
+               st->nodes_no_capacity > i ? ", ..." : "");
+      if ((rc = note(ctx, head)) != 0) return rc;
+    }
+  }
+  if (st->dup_replaced > 0) {
+    char head[1280];
+    n = 0;
+    msg[0] = '\0';
+    for (i = 0; i < st->dup_replaced && i < sizeof(st->dup_examples) / sizeof(st->dup_examples[0]); i++)
+      appendf(msg, sizeof(msg), &n, "%s%s", i > 0 ? "; " : "", st->dup_examples[i]);
+    snprintf(head, sizeof(head),
+             "%zu object%s read twice in different versions, the newer resourceVersion kept: %s%s",
+             st->dup_replaced, st->dup_replaced == 1 ? "" : "s", msg, st->dup_replaced > i ? "; ..." : "");
+    if ((rc = note(ctx, head)) != 0) return rc;
+  }
+  return 0;
 }

@@ -62,8 +62,17 @@
  * namespace for cluster-scoped kinds: "Node ip-10-0-1-5"). Structural
  * problems (a missing required field, a value of the wrong JSON type) are
  * STV_EPARSE; values the API would reject are STV_EINVAL (STV_ERANGE for
- * amounts that overflow); a seventeenth resource name is STV_ELIMIT; a
- * duplicate node name STV_ECONFLICT; allocation failures STV_ENOMEM.
+ * amounts that overflow); a seventeenth resource name is STV_ELIMIT;
+ * allocation failures STV_ENOMEM.
+ *
+ * The same object (kind, namespace, name) read again, in this file or an
+ * earlier one, counts once: skipped when identical (same resourceVersion
+ * and uid; without a resourceVersion, the same content), else the version
+ * with the larger resourceVersion (as integers; the later one when they do
+ * not compare) replaces the earlier in place, counted in the statistics.
+ * A Node with neither status.allocatable nor status.capacity is read with
+ * zero allocatable (full) and counted. Files are read in every shape
+ * kubeinput.h accepts (JSON, YAML, typed lists, cluster-info dump trees).
  */
 #ifndef STV_SNAPSHOT_H
 #define STV_SNAPSHOT_H
@@ -105,12 +114,29 @@ struct stv_snapshot_read_stats {
   size_t vol_blocked_pods;      /* pending pods no node can take for their claims */
   size_t vol_daemonset_pods;    /* DaemonSet pods with volumes, left as they are */
   int vol_no_csinodes;          /* attach limits counted, but no CSINode was read */
+  /* Files of a kubectl cluster-info dump directory left out (services.json, logs, ...). */
+  size_t ignored_files;
+  size_t nignored_names;
+  int more_ignored_names;
+  char ignored_names[4][48];
+  /* Nodes with neither status.allocatable nor status.capacity: read as full. */
+  size_t nodes_no_capacity;
+  char no_capacity_names[3][64];
+  /* Objects read twice (same kind, namespace and name). */
+  size_t dup_identical; /* the same object again: read once */
+  size_t dup_replaced;  /* a different version: the newer kept */
+  char dup_examples[3][160];
+  /* For the last item: the index of the pod or node it replaced, else -1. */
+  long replaced_pod, replaced_node;
+  /* Container log blocks skipped in a `kubectl cluster-info dump` stream. */
+  size_t log_blocks;
 };
 
 /*
- * Reads one snapshot file (a v1 List or a single object; "-" for standard
- * input) into s, which is initialised already (stv_snapshot_init); several
- * files may be read into one snapshot, and the caller calls
+ * Reads one snapshot file (a v1 List, a typed list or a single object, in
+ * JSON or YAML; a cluster-info dump directory; "-" for standard input)
+ * into s, which is initialised already (stv_snapshot_init); several files
+ * may be read into one snapshot, and the caller calls
  * stv_snapshot_finish after the last. path is borrowed; err may be NULL.
  * Returns 0, a negative STV_ code (see above, and the stream reader's in
  * jsonstream.h) or -errno when the file cannot be read. On error s holds
@@ -163,5 +189,19 @@ int stv_snapshot_resolve_volumes(struct stv_snapshot *s, struct stv_snapshot_rea
  */
 char *stv_snapshot_read_stats_format(const struct stv_snapshot_read_stats *st, char *buf,
                                      size_t size);
+
+/* Receives one note (a sentence, borrowed); returns 0 or a negative STV_ code to stop. */
+typedef int (*stv_snapshot_note_fn)(void *ctx, const char *msg);
+
+/*
+ * Calls note for each thing a reader of the plan (for_report 0) or of the
+ * cost report (1) should know about the finished snapshot s and what
+ * reading saw (st, may be NULL): pods bound to nodes missing from the
+ * snapshot (count and the first few), pending pods without any node given,
+ * nodes read as full for want of allocatable and capacity, objects read
+ * twice in different versions. Returns 0 or note's code.
+ */
+int stv_snapshot_notes(const struct stv_snapshot *s, const struct stv_snapshot_read_stats *st, int for_report,
+                       stv_snapshot_note_fn note, void *ctx);
 
 #endif

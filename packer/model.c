@@ -118,6 +118,8 @@ void stv_snapshot_close(struct stv_snapshot *s) {
   stv_free(s->node_slots);
   stv_free(s->pdbs);
   stv_free(s->namespaces);
+  stv_free(s->seen_v);
+  stv_strmap_close(&s->seen);
   stv_arena_reset(&s->mem);
   stv_strpool_close(&s->pool);
   memset(s, 0, sizeof(*s));
@@ -350,6 +352,31 @@ int stv_snapshot_add_node(struct stv_snapshot *s, const struct stv_node *n) {
   return 0;
 }
 
+int stv_snapshot_replace_node(struct stv_snapshot *s, size_t i, const struct stv_node *n) {
+  struct stv_node *d;
+  if (i >= s->nnodes || s->nodes[i].name != n->name) return STV_EINVAL;
+  d = &s->nodes[i];
+  *d = *n;
+  memset(d->used, 0, sizeof(d->used));
+  if (copy_labels(&s->mem, &d->labels, &n->labels) != 0) return STV_ENOMEM;
+  d->taints = NULL;
+  if (n->ntaints && (d->taints = dup_array(&s->mem, n->taints, n->ntaints, sizeof(*n->taints))) == NULL)
+    return STV_ENOMEM;
+  return 0;
+}
+
+int stv_snapshot_replace_pdb(struct stv_snapshot *s, size_t i, const struct stv_pdb *p) {
+  if (i >= s->npdbs) return STV_EINVAL;
+  s->pdbs[i] = *p;
+  return copy_selector(&s->mem, &s->pdbs[i].sel, &p->sel) != 0 ? STV_ENOMEM : 0;
+}
+
+int stv_snapshot_replace_namespace(struct stv_snapshot *s, size_t i, const struct stv_namespace *ns) {
+  if (i >= s->nnamespaces) return STV_EINVAL;
+  s->namespaces[i] = *ns;
+  return copy_labels(&s->mem, &s->namespaces[i].labels, &ns->labels) != 0 ? STV_ENOMEM : 0;
+}
+
 int stv_snapshot_add_pod(struct stv_snapshot *s, const struct stv_pod *p) {
   int rc;
   if (p->cls >= s->nclasses) return STV_EINVAL;
@@ -385,6 +412,7 @@ int stv_snapshot_add_namespace(struct stv_snapshot *s, const struct stv_namespac
 int stv_snapshot_finish(struct stv_snapshot *s, struct stv_err *err) {
   size_t i;
   int r;
+  (void)err;
   for (i = 0; i < s->nclasses; i++) {
     s->classes[i]->npods = 0;
     s->classes[i]->npending = 0;
@@ -393,17 +421,19 @@ int stv_snapshot_finish(struct stv_snapshot *s, struct stv_err *err) {
   for (i = 0; i < s->npods; i++) {
     struct stv_pod *p = &s->pods[i];
     struct stv_class *c = s->classes[p->cls];
+    p->flags &= (uint8_t)~STV_POD_NODE_MISSING;
     if (p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED) continue;
-    c->npods++;
     if (p->node_name != NULL) {
       p->node = stv_snapshot_find_node(s, p->node_name);
-      if (p->node < 0)
-        return stv_err_set(err, STV_ENOTFOUND,
-                           "Pod %s/%s: spec.nodeName: node \"%s\" is not in the snapshot "
-                           "(add it, e.g. kubectl get nodes,pods -A -o json)",
-                           p->ns, p->name, p->node_name);
+      if (p->node < 0) {
+        /* Neither pending nor on a known node: left out, for the caller to note. */
+        p->flags |= STV_POD_NODE_MISSING;
+        continue;
+      }
+      c->npods++;
       for (r = 0; r < s->res.n; r++) s->nodes[p->node].used[r] += c->req[r];
     } else {
+      c->npods++;
       p->node = -1;
       if (!c->daemonset) c->npending++;
     }

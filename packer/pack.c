@@ -838,6 +838,7 @@ static int setup_groups(struct solve *S) {
     const struct stv_class *k = s->classes[p->cls];
     if (p->node >= 0 || k->daemonset || p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED)
       continue;
+    if (p->flags & STV_POD_NODE_MISSING) continue;
     all[start[p->cls] + fill[p->cls]++] = (uint32_t)i;
   }
   /* Classes without pod-affinity rules first, so that affinity finds its targets. */

@@ -193,6 +193,9 @@ struct stv_class {
 #define STV_POD_LOCAL_STORAGE  0x02 /* emptyDir or hostPath volume */
 #define STV_POD_DO_NOT_DISRUPT 0x04 /* stevedore.io/do-not-disrupt: "true" */
 #define STV_POD_HEADROOM       0x08 /* a virtual pod holding headroom, not a real pod */
+/* Bound (spec.nodeName) to a node missing from the snapshot: neither pending nor on a
+ * known node, left out of packing; set by stv_snapshot_finish. */
+#define STV_POD_NODE_MISSING 0x80
 
 struct stv_pod {
   const char *ns;
@@ -236,6 +239,14 @@ struct stv_namespace {
   struct stv_labels labels;
 };
 
+/* An object the reader has read, for telling duplicates apart (see controller/snapshot.h). */
+struct stv_seen {
+  const char *rv;  /* metadata.resourceVersion, interned, or NULL */
+  const char *uid; /* metadata.uid, interned, or NULL */
+  uint64_t hash;   /* of the whole item, when it has no resourceVersion */
+  uint32_t index;  /* into nodes, pods, pdbs or namespaces by kind */
+};
+
 /*
  * A cluster snapshot in compact form. Strings are interned in pool; class,
  * label and selector storage lives in mem. Built by the snapshot reader
@@ -274,6 +285,10 @@ struct stv_snapshot {
    */
   const char **zone_labels;
   uint32_t nzone_labels;
+  /* objects read, by kind, namespace and name: values index seen_v */
+  struct stv_strmap seen;
+  struct stv_seen *seen_v;
+  size_t nseen, cap_seen;
 };
 
 int stv_snapshot_init(struct stv_snapshot *s);
@@ -290,6 +305,14 @@ int stv_snapshot_intern_class(struct stv_snapshot *s, const struct stv_class *cl
 int stv_snapshot_add_node(struct stv_snapshot *s, const struct stv_node *n);
 /* Returns the index of the node called name, or -1. */
 int32_t stv_snapshot_find_node(const struct stv_snapshot *s, const char *name);
+/*
+ * Replaces node i by n (arrays borrowed, copied) in place: a newer version
+ * of the same node. Its name must be that of node i (STV_EINVAL otherwise).
+ */
+int stv_snapshot_replace_node(struct stv_snapshot *s, size_t i, const struct stv_node *n);
+/* Replaces PodDisruptionBudget i, or namespace i, by a newer version (copied). */
+int stv_snapshot_replace_pdb(struct stv_snapshot *s, size_t i, const struct stv_pdb *p);
+int stv_snapshot_replace_namespace(struct stv_snapshot *s, size_t i, const struct stv_namespace *ns);
 /* Appends a pod. */
 int stv_snapshot_add_pod(struct stv_snapshot *s, const struct stv_pod *p);
 int stv_snapshot_add_pdb(struct stv_snapshot *s, const struct stv_pdb *p);
@@ -297,8 +320,11 @@ int stv_snapshot_add_namespace(struct stv_snapshot *s, const struct stv_namespac
 /*
  * Resolves pod->node bindings made before their node was read, adds bound
  * pods' requests to their node's used vector and counts pending pods per
- * class. Call once after the last item. Pods bound to a node missing from
- * the snapshot are reported through err as STV_ENOTFOUND with the pod's name.
+ * class. Call once after the last item. A pod bound to a node missing from
+ * the snapshot (snapshots of nodes and pods are not atomic) is neither
+ * pending nor bound: it gets the flag STV_POD_NODE_MISSING and node -1, and
+ * counts in no class; the caller notes such pods. err is kept for errors to
+ * come; this returns 0.
  */
 int stv_snapshot_finish(struct stv_snapshot *s, struct stv_err *err);
 
@@ -307,7 +333,7 @@ int stv_snapshot_finish(struct stv_snapshot *s, struct stv_err *err);
  * labels and taints already live in s, such as a saved copy of s->nodes)
  * and rebuilds the lookup by name. Pods keep their spec.nodeName; call
  * stv_snapshot_finish afterwards to bind them again (a pod naming a node
- * no longer present makes it fail, so unbind those first). Returns 0,
+ * no longer present gets STV_POD_NODE_MISSING, so unbind those first). Returns 0,
  * STV_ECONFLICT when two nodes share a name, or STV_ENOMEM.
  */
 int stv_snapshot_set_nodes(struct stv_snapshot *s, const struct stv_node *nodes, size_t n);

@@ -108,6 +108,7 @@ Python 3 standard library only.
 """
 
 import json
+import os
 import math
 import re
 import sys
@@ -608,9 +609,14 @@ class Inputs(object):
 def _iter_objects(doc, source):
     if isinstance(doc, dict) and isinstance(doc.get("items"), list) and \
             doc.get("kind", "List").endswith("List"):
+        # A typed list (PodList, NodeList: the API's own shape) gives its
+        # items, which carry no kind, the list's kind without "List".
+        item_kind = doc.get("kind", "List")[:-4]
         for i, it in enumerate(doc["items"]):
             if not isinstance(it, dict):
                 raise InputError("%s: items[%d] is not an object" % (source, i))
+            if item_kind and it.get("kind") is None:
+                it = dict(it, kind=item_kind)
             for sub in _iter_objects(it, "%s: items[%d]" % (source, i)):
                 yield sub
     elif isinstance(doc, dict):
@@ -619,36 +625,100 @@ def _iter_objects(doc, source):
         raise InputError("%s: not a JSON object" % source)
 
 
+_QUANTITY_MAPS = ("requests", "limits", "allocatable", "capacity", "overhead")
+
+
+def _quantities_as_text(obj, in_map=False):
+    """A copy of obj where numbers given for quantities (cpu: 2 in YAML, or
+    a JSON number) are the decimal text the API would read them as."""
+    if isinstance(obj, dict):
+        return {k: (repr(v) if in_map and isinstance(v, (int, float)) and not isinstance(v, bool)
+                    else _quantities_as_text(v, k in _QUANTITY_MAPS))
+                for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_quantities_as_text(v) for v in obj]
+    return obj
+
+
+def _rv_newer(new, old):
+    """Whether resourceVersion new is newer than old: as integers when both
+    are, else the one read last."""
+    try:
+        return int(new) >= int(old)
+    except (TypeError, ValueError):
+        return True
+
+
+_DEDUPED_KINDS = ("Pod", "Node", "PodDisruptionBudget", "Namespace", "PersistentVolumeClaim",
+                  "PersistentVolume", "StorageClass", "CSINode")
+
+
+def _dedupe(objects):
+    """The same object (kind, namespace, name) read twice: once when
+    identical, else the newer resourceVersion, in the place of the first."""
+    out, where = [], {}
+    for obj, src in objects:
+        meta = obj.get("metadata") or {}
+        kind = obj.get("kind")
+        ns = meta.get("namespace") or ""
+        if kind in ("Pod", "PodDisruptionBudget", "PersistentVolumeClaim") and not ns:
+            ns = "default"
+        if kind in ("Node", "Namespace", "PersistentVolume", "StorageClass", "CSINode"):
+            ns = ""
+        key = (kind, ns, meta.get("name"))
+        if kind not in _DEDUPED_KINDS or key not in where:
+            if kind in _DEDUPED_KINDS:
+                where[key] = len(out)
+            out.append((obj, src))
+            continue
+        old = out[where[key]][0]
+        old_meta = old.get("metadata") or {}
+        if _rv_newer(meta.get("resourceVersion"), old_meta.get("resourceVersion")):
+            out[where[key]] = (obj, src)
+    return out
+
+
 def build_inputs(snapshot_docs, catalog):
     """snapshot_docs: list of (name, parsed JSON); catalog: dict or None."""
     inp = Inputs()
+    objects = []
     for name, doc in snapshot_docs:
-        for obj, src in _iter_objects(doc, name):
-            kind = obj.get("kind")
-            if kind == "Node":
-                meta = obj.get("metadata") or {}
-                nname = meta.get("name")
-                spec = obj.get("spec") or {}
-                try:
-                    alloc = resource_list_units((obj.get("status") or {}).get("allocatable"))
-                except ValueError as e:
-                    raise InputError("%s: node %s: %s" % (src, nname, e))
-                n = Node(nname, dict(meta.get("labels") or {}),
-                         node_taints_seen_by_scheduler(obj), alloc,
-                         bool(spec.get("unschedulable")), False)
-                n.instance_type = n.labels.get(INSTANCE_TYPE)
-                n.zone = n.labels.get(ZONE)
-                if nname in inp.nodes:
-                    raise InputError("%s: duplicate node %s" % (src, nname))
-                inp.nodes[nname] = n
-                inp.node_order.append(nname)
-            elif kind == "Pod":
-                inp.pods.append(Pod(obj, src))
-            elif kind == "Namespace":
-                meta = obj.get("metadata") or {}
-                inp.ns_labels_extra[meta.get("name")] = dict(meta.get("labels") or {})
-            else:
-                add_storage_object(inp, obj)
+        # Quantities live in Pods and Nodes; a CSINode's allocatable.count is a plain integer.
+        objects.extend((_quantities_as_text(o) if isinstance(o, dict) and o.get("kind") in ("Pod", "Node") else o,
+                        src) for o, src in _iter_objects(doc, name))
+    for obj, src in _dedupe(objects):
+        kind = obj.get("kind")
+        if kind == "Node":
+            meta = obj.get("metadata") or {}
+            nname = meta.get("name")
+            spec = obj.get("spec") or {}
+            status = obj.get("status") or {}
+            try:
+                if status.get("allocatable") is not None:
+                    alloc = resource_list_units(status.get("allocatable"))
+                elif status.get("capacity") is not None:
+                    alloc = resource_list_units(status.get("capacity"))
+                else:
+                    # kube-scheduler sees zero allocatable: no pod fits.
+                    alloc = {"cpu": 0, "memory": 0, "pods": 0}
+            except ValueError as e:
+                raise InputError("%s: node %s: %s" % (src, nname, e))
+            n = Node(nname, dict(meta.get("labels") or {}),
+                     node_taints_seen_by_scheduler(obj), alloc,
+                     bool(spec.get("unschedulable")), False)
+            n.instance_type = n.labels.get(INSTANCE_TYPE)
+            n.zone = n.labels.get(ZONE)
+            if nname in inp.nodes:
+                raise InputError("%s: duplicate node %s" % (src, nname))
+            inp.nodes[nname] = n
+            inp.node_order.append(nname)
+        elif kind == "Pod":
+            inp.pods.append(Pod(obj, src))
+        elif kind == "Namespace":
+            meta = obj.get("metadata") or {}
+            inp.ns_labels_extra[meta.get("name")] = dict(meta.get("labels") or {})
+        else:
+            add_storage_object(inp, obj)
     for p in inp.pods:
         if p.ds_uid is not None and p.ds_uid not in inp.ds:
             inp.ds[p.ds_uid] = p
@@ -672,8 +742,39 @@ def load_json(path):
         raise InputError("%s: invalid JSON: %s" % (path, e))
 
 
+def load_documents(path):
+    """The documents of a snapshot path: a JSON file, a YAML file (several
+    documents), or a `kubectl cluster-info dump --output-directory` tree
+    (nodes.json, <namespace>/pods.json, <namespace>/poddisruptionbudgets.json)."""
+    if os.path.isdir(path):
+        out = []
+        for top in sorted(os.listdir(path)):
+            full = os.path.join(path, top)
+            if os.path.isdir(full):
+                for sub in sorted(os.listdir(full)):
+                    if os.path.splitext(sub)[0] in ("pods", "poddisruptionbudgets") and \
+                            os.path.splitext(sub)[1] in (".json", ".yaml", ".yml"):
+                        out.extend(load_documents(os.path.join(full, sub)))
+            elif os.path.splitext(top)[0] == "nodes":
+                out.extend(load_documents(full))
+        return out
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise InputError("%s: %s" % (path, e.strerror or e))
+    text = data.decode("utf-8", "replace").lstrip("\ufeff \t\r\n")
+    if path.endswith((".yaml", ".yml")) or (not path.endswith(".json") and not text.startswith("{")):
+        import yaml  # python3-yaml
+        try:
+            return [(path, d) for d in yaml.safe_load_all(data) if d is not None]
+        except yaml.YAMLError as e:
+            raise InputError("%s: invalid YAML: %s" % (path, e))
+    return [(path, load_json(path))]
+
+
 def load_inputs(snapshot_paths, catalog_path):
-    docs = [(p, load_json(p)) for p in snapshot_paths]
+    docs = [d for p in snapshot_paths for d in load_documents(p)]
     catalog = load_json(catalog_path) if catalog_path else None
     return build_inputs(docs, catalog)
 

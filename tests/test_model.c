@@ -492,15 +492,18 @@ STV_TEST_FX(should_count_pods_and_pending_pods_per_class) {
   CHECK_EQ_INT(fx->s.pods[w].node, -1);
 }
 
-STV_TEST_FX(should_fail_with_enotfound_naming_the_pod_whose_node_is_missing) {
+STV_TEST_FX(should_leave_out_a_pod_whose_node_is_missing_neither_pending_nor_bound) {
   struct stv_err err = {0, ""};
+  int w;
   CHECK(NODE(.name = "ip-10-0-1-17", .cpu_m = 3920, .mem_mi = 15000) == 0);
-  CHECK(POD(.ns = "shop", .name = "web-7d9f-x2k4q", .cpu_m = 250, .mem_mi = 512,
-            .node_name = "ip-10-0-9-99") >= 0);
-  CHECK_EQ_INT(stv_snapshot_finish(&fx->s, &err), STV_ENOTFOUND);
-  CHECK_EQ_INT(err.code, STV_ENOTFOUND);
-  CHECK_STR_CONTAINS(err.msg, "shop/web-7d9f-x2k4q");
-  CHECK_STR_CONTAINS(err.msg, "ip-10-0-9-99");
+  w = POD(.ns = "shop", .name = "web-7d9f-x2k4q", .cpu_m = 250, .mem_mi = 512, .node_name = "ip-10-0-9-99");
+  CHECK(w >= 0);
+  CHECK_EQ_INT(stv_snapshot_finish(&fx->s, &err), 0);
+  CHECK_EQ_INT(fx->s.pods[w].node, -1);
+  CHECK(fx->s.pods[w].flags & STV_POD_NODE_MISSING);
+  CHECK_EQ_INT(fx->s.classes[fx->s.pods[w].cls]->npending, 0);
+  CHECK_EQ_INT(fx->s.classes[fx->s.pods[w].cls]->npods, 0);
+  CHECK(fx->s.nodes[0].used[STV_RES_CPU] == 0);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -574,13 +574,38 @@ def main():
          "metadata.labels.failure-domain.beta.kubernetes.io/zone", "empty zone"),
     ]
 
-    def duplicate_claim_is_a_conflict():
+    def duplicate_claim_read_once_or_newer_version_kept():
+        # Identical copies (a file given twice): read once, the same plan.
         doc = copy.deepcopy(base)
         doc["items"].append(copy.deepcopy(one(doc, "PersistentVolumeClaim", "data-web-0")))
-        path = cli.write("dup.json", doc)
-        rc, out, err = cli.run(["recommend", "--snapshot", path, "--catalog", CATALOG])
-        assert rc != 0 and out == "", (rc, out)
-        assert "PersistentVolumeClaim shop/data-web-0: appears twice" in err, err
+        rc, out, err = cli.run(["recommend", "--snapshot", cli.write("dup.json", doc), "--catalog", CATALOG,
+                                "-o", "json"])
+        assert rc == 0, (rc, err)
+        rc0, out0, _ = cli.run(["recommend", "--snapshot", CLUSTER, "--catalog", CATALOG, "-o", "json"])
+        a, b = json.loads(out), json.loads(out0)
+        a.pop("notes", None), b.pop("notes", None)
+        assert a == b, "an identical duplicate claim changed the plan"
+        # Two versions: the newer resourceVersion wins whichever comes first,
+        # here moving the claim to a class that binds at once (unschedulable).
+        old_v = copy.deepcopy(one(base, "PersistentVolumeClaim", "data-web-0"))
+        new_v = copy.deepcopy(old_v)
+        old_v["metadata"]["resourceVersion"] = "100"
+        new_v["metadata"]["resourceVersion"] = "200"
+        new_v["spec"]["storageClassName"] = "standard-immediate"
+        for order in ((old_v, new_v), (new_v, old_v)):
+            doc = copy.deepcopy(base)
+            doc["items"] = [i for i in doc["items"]
+                            if not (i["kind"] == "PersistentVolumeClaim" and i["metadata"]["name"] == "data-web-0")]
+            doc["items"].extend(copy.deepcopy(list(order)))
+            rc, out, err = cli.run(["recommend", "--snapshot", cli.write("dup2.json", doc), "--catalog", CATALOG,
+                                    "-o", "json"])
+            assert rc == 0, (rc, err)
+            plan = json.loads(out)
+            why = [u["reason"] for u in plan["unschedulable"] if u["pod"] == "shop/web-0"]
+            assert why and "unbound immediate" in why[0], plan["unschedulable"]
+            assert any("PersistentVolumeClaim shop/data-web-0" in n and "kept 200" in n for n in plan["notes"]), \
+                plan["notes"]
+            feasible([cli.write("dup2.json", doc)], plan)
 
     tests = [
         bound_volume_node_affinity_keeps_pods_in_its_zone,
@@ -606,7 +631,7 @@ def main():
         bound_pods_volumes_count_as_used_on_their_node,
         checker_catches_a_pod_placed_outside_its_volume_zone,
         checker_catches_a_blocked_pod_placed,
-        duplicate_claim_is_a_conflict,
+        duplicate_claim_read_once_or_newer_version_kept,
     ]
     try:
         for t in tests:
