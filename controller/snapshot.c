@@ -1031,6 +1031,47 @@ static int add_spot_opt_out(struct rd *r, struct stv_selector *sel) {
   return 0;
 }
 
+/*
+ * What decides whether and how the scheduler takes a pending pod:
+ * spec.priority (set by the Priority admission plugin from the
+ * PriorityClass; 0 when absent), spec.preemptionPolicy, the first entry of
+ * spec.schedulingGates, spec.schedulerName and status.nominatedNodeName.
+ * The priority is part of the pod's class.
+ */
+static int read_scheduling(struct rd *r, const cJSON *spec, const cJSON *status, struct stv_pod *pod,
+                           struct stv_class *c) {
+  struct jpath pgates = {&P_SPEC, "schedulingGates", 0};
+  struct jpath ppol = {&P_SPEC, "preemptionPolicy", 0};
+  const cJSON *gates, *g;
+  const char *policy, *sched, *nominated;
+  struct qbuf q;
+  int present, rc;
+  long i = 0;
+
+  if ((rc = get_int32(r, spec, "priority", &P_SPEC, &present, &pod->priority)) != 0) return rc;
+  c->priority = pod->priority;
+  if ((rc = get_str(r, spec, "preemptionPolicy", &P_SPEC, &policy)) != 0) return rc;
+  if (policy != NULL && strcmp(policy, "Never") == 0)
+    pod->preempt_never = 1;
+  else if (policy != NULL && strcmp(policy, "PreemptLowerPriority") != 0)
+    return fail(r, STV_EINVAL, &ppol, "unknown policy \"%s\" (expected PreemptLowerPriority or Never)",
+                quote(policy, &q));
+  if ((rc = get(r, spec, "schedulingGates", &P_SPEC, JT_ARRAY, &gates)) != 0) return rc;
+  cJSON_ArrayForEach(g, gates) {
+    struct jpath pg = {&pgates, NULL, i++};
+    const char *name;
+    if (!cJSON_IsObject(g)) return fail(r, STV_EPARSE, &pg, "not an object");
+    if ((rc = need_str(r, g, "name", &pg, &name)) != 0) return rc;
+    if (pod->first_gate == NULL && (pod->first_gate = intern(r, name)) == NULL) return oom(r);
+  }
+  if ((rc = get_str(r, spec, "schedulerName", &P_SPEC, &sched)) != 0) return rc;
+  if (sched != NULL && *sched != '\0' && (pod->scheduler_name = intern(r, sched)) == NULL) return oom(r);
+  if ((rc = get_str(r, status, "nominatedNodeName", &P_STATUS, &nominated)) != 0) return rc;
+  if (nominated != NULL && *nominated != '\0' && (pod->nominated_node = intern(r, nominated)) == NULL)
+    return oom(r);
+  return 0;
+}
+
 static int read_pod(struct rd *r, const cJSON *item, const cJSON *meta) {
   static const char *const phases[] = {"Pending", "Running", "Succeeded", "Failed", "Unknown"};
   struct jpath pann = {&P_METADATA, "annotations", 0};
@@ -1085,6 +1126,7 @@ static int read_pod(struct rd *r, const cJSON *item, const cJSON *meta) {
   if ((rc = get(r, item, "spec", NULL, JT_OBJECT, &spec)) != 0) return rc;
   if (spec == NULL) return fail(r, STV_EPARSE, &P_SPEC, "missing");
   if ((rc = pod_requests(r, spec, &P_SPEC, c.req)) != 0) return rc;
+  if ((rc = read_scheduling(r, spec, status, &pod, &c)) != 0) return rc;
 
   /* Binding: resolved now when the node is known, else by stv_snapshot_finish. */
   if ((rc = get_str(r, spec, "nodeName", &P_SPEC, &node_name)) != 0) return rc;

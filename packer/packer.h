@@ -166,6 +166,7 @@ struct stv_class {
   const char *example;   /* "ns/name" of its first pod, for messages */
   uint32_t npods;        /* pods of this class in the snapshot */
   uint32_t npending;     /* of which pending */
+  int32_t priority;      /* spec.priority of its pods (0 when absent) */
 };
 
 #define STV_POD_MIRROR         0x01 /* static pod (kubernetes.io/config.mirror) */
@@ -183,7 +184,37 @@ struct stv_pod {
   uint8_t flags;
   const char *owner_kind; /* NULL when none */
   const char *owner_name;
+  /* Scheduling state (issue: pods the scheduler will not schedule). */
+  int32_t priority;            /* spec.priority, 0 when absent */
+  uint8_t preempt_never;       /* spec.preemptionPolicy: Never */
+  uint8_t not_planned;         /* enum stv_not_planned, set by stv_snapshot_finish */
+  const char *first_gate;      /* name of the first spec.schedulingGates entry; NULL: not gated */
+  const char *scheduler_name;  /* spec.schedulerName; NULL: default-scheduler */
+  const char *nominated_node;  /* status.nominatedNodeName, NULL when none */
 };
+
+/*
+ * Why a pending pod is left out of the plan: kube-scheduler will not place
+ * it (gated, or another scheduler's), or Cluster Autoscaler would not scale
+ * up for it (priority below the expendable cutoff, or nominated to an
+ * existing node where preemption is under way). Such pods are listed, not
+ * planned; they are not "unschedulable" (which means "fits nowhere").
+ */
+enum stv_not_planned {
+  STV_NP_NONE = 0,
+  STV_NP_GATED,      /* spec.schedulingGates is not empty */
+  STV_NP_SCHEDULER,  /* spec.schedulerName is not one of the snapshot's scheduler_names */
+  STV_NP_EXPENDABLE, /* spec.priority below the snapshot's priority_cutoff */
+  STV_NP_NOMINATED   /* status.nominatedNodeName names a node of the snapshot */
+};
+
+/* The default scheduler's name, and Cluster Autoscaler's default expendable-pods-priority-cutoff. */
+#define STV_DEFAULT_SCHEDULER "default-scheduler"
+#define STV_PRIORITY_CUTOFF_DEFAULT (-10)
+
+/* Returns the category's name for output: "scheduling_gated", "other_scheduler",
+ * "below_priority_cutoff", "nominated", or "" for STV_NP_NONE. */
+const char *stv_not_planned_name(enum stv_not_planned np);
 
 struct stv_node {
   const char *name;
@@ -238,6 +269,16 @@ struct stv_snapshot {
   /* node lookup by name */
   uint32_t *node_slots;
   size_t node_cap;
+  /*
+   * Which pending pods are planned (see enum stv_not_planned); set before
+   * stv_snapshot_finish, which applies them. priority_cutoff starts at
+   * STV_PRIORITY_CUTOFF_DEFAULT; scheduler_names (borrowed) NULL means
+   * STV_DEFAULT_SCHEDULER only.
+   */
+  int32_t priority_cutoff;
+  const char *const *scheduler_names;
+  size_t nscheduler_names;
+  size_t nnot_planned; /* pending pods left out, counted by stv_snapshot_finish */
 };
 
 int stv_snapshot_init(struct stv_snapshot *s);
@@ -261,10 +302,20 @@ int stv_snapshot_add_namespace(struct stv_snapshot *s, const struct stv_namespac
 /*
  * Resolves pod->node bindings made before their node was read, adds bound
  * pods' requests to their node's used vector and counts pending pods per
- * class. Call once after the last item. Pods bound to a node missing from
+ * class. Pending pods that are not planned (enum stv_not_planned; decided
+ * here from s->scheduler_names and s->priority_cutoff) are not counted as
+ * pending; a pod nominated to a node of s has its requests added to that
+ * node's used vector, as Cluster Autoscaler adds it to its simulation.
+ * Call once after the last item. Pods bound to a node missing from
  * the snapshot are reported through err as STV_ENOTFOUND with the pod's name.
  */
 int stv_snapshot_finish(struct stv_snapshot *s, struct stv_err *err);
+
+/*
+ * The category of a pod without a node in s (gate, scheduler name, priority
+ * cutoff, nomination), as stv_snapshot_finish sets pod->not_planned.
+ */
+enum stv_not_planned stv_pod_pending_category(const struct stv_snapshot *s, const struct stv_pod *p);
 
 /*
  * Replaces s's nodes by nodes[0..n) (borrowed: structs whose strings,
@@ -393,6 +444,28 @@ struct stv_plan_unsched {
   char reason[200];
 };
 
+/*
+ * A preemption the plan makes on an existing node, as kube-scheduler's
+ * DefaultPreemption would: pod (pending) goes onto node once the victims
+ * (bound pods of strictly lower priority) are evicted. Victims become
+ * pending themselves and are planned like other pending pods, or listed as
+ * not planned when their priority is below the cutoff.
+ */
+struct stv_plan_preemption {
+  uint32_t pod;  /* index into snap->pods: the preemptor */
+  int32_t node;  /* index into snap->nodes */
+  uint32_t nvictims;
+  uint32_t *victims;      /* indexes into snap->pods */
+  uint32_t pdb_violations; /* victims whose eviction breaks a PodDisruptionBudget */
+};
+
+/* A pending pod the plan leaves out, and why (enum stv_not_planned). */
+struct stv_plan_skip {
+  uint32_t pod;
+  uint8_t category;
+  char reason[240];
+};
+
 struct stv_plan {
   struct stv_arena mem;
   struct stv_plan_node *nodes;
@@ -412,12 +485,22 @@ struct stv_plan {
   double solve_ms_budget;  /* time limit it ran under, ms (0 = none) */
   long columns;            /* patterns generated */
   int spot_limits_broken;  /* no plan within the spot limits was found */
+  /* Preemptions on existing nodes, and the pending pods left out. */
+  struct stv_plan_preemption *preemptions;
+  size_t npreemptions;
+  size_t nvictims; /* victims over all preemptions */
+  struct stv_plan_skip *skipped;
+  size_t nskipped;
 };
 
 /*
  * Packs the pending pods of p->snap: first into the free capacity of
  * existing nodes, then onto new nodes from p->tmpl, cheapest first as the
- * heuristic finds it. Pods that fit nowhere are listed with a reason. The
+ * heuristic finds it. Pods that fit nowhere are listed with a reason.
+ * Before that, a pending pod that fits in no free room may preempt bound
+ * pods of lower priority on an existing node (plan->preemptions; see
+ * docs/packer.md), and pods that are not planned are listed in
+ * plan->skipped. The
  * plan is owned by the caller and freed with stv_plan_close. Returns 0 or
  * STV_ENOMEM.
  */
