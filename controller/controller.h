@@ -33,6 +33,9 @@ struct stv_recommend_args {
   size_t nheadroom;
   double headroom_percent; /* automatic headroom, % of existing allocatable; 0 = none */
   int repack;              /* what-if repack (docs/repack.md) instead of pending pods */
+  const char *const *scheduler_names; /* pods of other schedulers are not planned; NULL: default-scheduler */
+  size_t nscheduler_names;
+  const int32_t *priority_cutoff; /* expendable-pods priority cutoff; NULL: STV_PRIORITY_CUTOFF_DEFAULT */
 };
 
 /* ---------------------------------------------------------------------- */
