@@ -919,10 +919,14 @@ def check_plan(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, completeness=Tr
             r.v("accounting", "pending pod %s is neither placed nor unschedulable" % p.key)
     _check_not_planned(r, plan, expect_np, seen)
     _check_preemptors_placed(r, plan, placed, pnodes, victims)
-    for p, n in placed:
-        if n.new and p.priority < priority_cutoff:
-            r.v("cutoff", "pod %s of priority %d (below the cutoff %d) is on new node %s"
-                % (p.key, p.priority, priority_cutoff, n.name))
+    # Below the cutoff, a pod never causes a new node (whatever else is wrong).
+    for pn in pnodes:
+        if isinstance(pn, dict) and pn.get("new") is True:
+            for key in pn.get("pods") or []:
+                p = pods_by_key.get(key) if isinstance(key, str) else None
+                if p is not None and p.priority < priority_cutoff:
+                    r.v("cutoff", "pod %s of priority %d (below the cutoff %d) is on new node %s"
+                        % (p.key, p.priority, priority_cutoff, pn.get("name")))
 
     # ---- summary
     _check_summary(r, summary, inp, pending, placed, punsched, new_nodes)
@@ -1089,7 +1093,8 @@ def _check_sched_summary(r, s, plan, victims):
     for field, value in (("not_planned_pods", len(plan.get("not_planned") or [])),
                          ("preemptions", len(plan.get("preemptions") or [])),
                          ("preempted_pods", len(victims))):
-        if s.get(field) != value:
+        # Absent (a plan written before these fields existed) means none.
+        if s.get(field, 0) != value:
             r.v("summary", "summary.%s is %r, expected %r" % (field, s.get(field), value))
 
 
