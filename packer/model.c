@@ -415,7 +415,7 @@ static int known_scheduler(const struct stv_snapshot *s, const char *name) {
  */
 enum stv_not_planned stv_pod_pending_category(const struct stv_snapshot *s, const struct stv_pod *p) {
   if (p->first_gate != NULL) return STV_NP_GATED;
-  if (!known_scheduler(s, p->scheduler_name)) return STV_NP_SCHEDULER;
+  if (!s->any_scheduler && !known_scheduler(s, p->scheduler_name)) return STV_NP_SCHEDULER;
   if (p->flags & STV_POD_HEADROOM) return STV_NP_NONE;
   if (p->priority < s->priority_cutoff) return STV_NP_EXPENDABLE;
   if (p->nominated_node != NULL && stv_snapshot_find_node(s, p->nominated_node) >= 0) return STV_NP_NOMINATED;

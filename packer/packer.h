@@ -279,6 +279,7 @@ struct stv_snapshot {
   const char *const *scheduler_names;
   size_t nscheduler_names;
   size_t nnot_planned; /* pending pods left out, counted by stv_snapshot_finish */
+  int any_scheduler;   /* plan every scheduler's pods (the what-if repack moves them all) */
 };
 
 int stv_snapshot_init(struct stv_snapshot *s);
@@ -422,6 +423,7 @@ struct stv_problem {
   double time_limit;
   double (*clock)(void);
   struct stv_spot_policy spot;
+  int no_preemption; /* skip the preemption pass (the what-if repack) */
 };
 
 #define STV_SEARCH_DEFAULT 50000

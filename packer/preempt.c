@@ -323,7 +323,7 @@ int stv__preempt_run(const struct stv_problem *p, struct stv__preempt *x) {
       max_preemptor = pp->priority;
   }
   /* Nothing to preempt: the snapshot is planned as it is. */
-  if (max_preemptor == INT32_MIN || max_preemptor <= min_victim) return 0;
+  if (p->no_preemption || max_preemptor == INT32_MIN || max_preemptor <= min_victim) return 0;
 
   P.s = s;
   P.ndim = s->res.n;

@@ -758,7 +758,7 @@ def not_planned_category(p, inp, scheduler_names, cutoff):
     """Why a pod without a node is left out of a plan, or None when it is planned."""
     if p.gated:
         return "scheduling_gated"
-    if p.scheduler not in scheduler_names:
+    if scheduler_names is not None and p.scheduler not in scheduler_names:
         return "other_scheduler"
     if p.priority < cutoff:
         return "below_priority_cutoff"
@@ -1016,7 +1016,7 @@ def _check_preemptions(r, inp, plan, pods_by_key, pending, cutoff, scheduler_nam
                 r.v("preemption", "%s: victim %s has priority %d, not below %s's %d"
                     % (where, k, v.priority, q.key, q.priority))
             victims[k] = q.key
-            if v.scheduler not in scheduler_names:
+            if scheduler_names is not None and v.scheduler not in scheduler_names:
                 expect_np[k] = "other_scheduler"
             elif v.priority < cutoff:
                 expect_np[k] = "below_priority_cutoff"
@@ -1691,7 +1691,8 @@ def parse_capacity_types(s):
     return out
 
 
-def check_repack(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES):
+def check_repack(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES,
+                 priority_cutoff=DEFAULT_PRIORITY_CUTOFF):
     """Checks a `recommend --mode repack` plan. inp is changed: the nodes the
     plan removes are dropped and their pods made pending, as the plan sees
     the cluster, before the plan itself is checked with check_plan. Besides
@@ -1784,7 +1785,10 @@ def check_repack(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES):
         r.v("cost", "monthly_savings %r, expected %r" % (rp["monthly_savings"], want))
     if plan.get("unschedulable"):
         r.v("repack", "pods left unschedulable: a pod that fits nowhere must keep its node")
-    sub = check_plan(inp, plan, capacity_types, completeness=False)
+    # Evicted pods go back to their own scheduler: every one is planned,
+    # except those below the priority cutoff (absent for scale-down).
+    sub = check_plan(inp, plan, capacity_types, completeness=False, scheduler_names=None,
+                     priority_cutoff=priority_cutoff)
     r.violations.extend(sub.violations)
     r.notes.extend(sub.notes)
     return r

@@ -390,6 +390,35 @@ def main(argv):
         assert "Not planned" in out and "hpc/sim-0: spec.schedulerName is \"volcano\"" in out, out
     t.run("the table shows preemptions and the pods not planned", table_sections)
 
+    # ---- the what-if repack
+
+    def repack_mode():
+        # Evicted pods return to their own scheduler (volcano's is moved like
+        # any); a pod below the cutoff needs no place (Cluster Autoscaler's
+        # scale-down counts it as absent); nothing preempts.
+        doc = load(PREEMPTION)
+        item(doc, "Pod", "report-1")["spec"]["priority"] = -100
+        item(doc, "Pod", "ledger-0")["spec"]["schedulerName"] = "volcano"
+        path = cli.write(doc)
+        rc, out, err = cli.run(["recommend", "--snapshot", path, "--catalog", TINY, "--mode", "repack",
+                                "-o", "json", "--time-limit", "0"])
+        assert rc == 0, err
+        plan = json.loads(out)
+        assert not_planned(plan) == {"batch/report-1": "below_priority_cutoff"}, plan["not_planned"]
+        assert "ledger/ledger-0" in where(plan), plan["nodes"]
+        assert plan["preemptions"] == [], plan["preemptions"]
+        res = checker.check_repack(checker.load_inputs([path], TINY), plan)
+        assert res.ok, res.violations
+        # The checker notices a moved pod of another scheduler left out.
+        bad = copy.deepcopy(plan)
+        for n in bad["nodes"]:
+            if "ledger/ledger-0" in n["pods"]:
+                n["pods"].remove("ledger/ledger-0")
+        res = checker.check_repack(checker.load_inputs([path], TINY), bad)
+        assert "accounting" in res.rules(), res.violations
+    t.run("--mode repack: every scheduler's pods move, pods below the cutoff need no place, no "
+          "preemption", repack_mode)
+
     # ---- the checker catches wrong plans
 
     def checker_catches():
