@@ -133,15 +133,17 @@ char *stv_config_format_capacity_types(unsigned mask, char *buf, size_t size) {
   return buf;
 }
 
-int stv_config_parse_scheduler_names(char *buf, const char **names, size_t max, size_t *n, struct stv_err *err) {
+int stv_config_parse_scheduler_names(char *buf, const char **names, size_t max, size_t *n,
+                                     struct stv_err *err) {
   char *p = buf;
   *n = 0;
   for (;;) {
     char *comma = strchr(p, ',');
     if (comma != NULL) *comma = '\0';
     if (*p == '\0')
-      return stv_err_set(err, STV_EINVAL, "empty scheduler name in the list (expected e.g. "
-                                          "default-scheduler,my-scheduler)");
+      return stv_err_set(err, STV_EINVAL,
+                         "empty scheduler name in the list (expected e.g. "
+                         "default-scheduler,my-scheduler)");
     if (*n == max) return stv_err_set(err, STV_EINVAL, "more than %zu scheduler names", max);
     names[(*n)++] = p;
     if (comma == NULL) return 0;
@@ -650,7 +652,8 @@ static int read_scheduling(struct walk *w, const yaml_node_t *names, const struc
     const char *s;
     if ((rc = text(w, cutoff, pc, "a whole number", &s)) != 0) return rc;
     if (cutoff->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-      return fail(w, STV_EINVAL, cutoff, pc, "expected a whole number, got the quoted string \"%s\"", quote(s, &q));
+      return fail(w, STV_EINVAL, cutoff, pc, "expected a whole number, got the quoted string \"%s\"",
+                  quote(s, &q));
     if (stv_config_parse_priority(s, &w->c->priority_cutoff, &e) != 0)
       return fail(w, STV_EINVAL, cutoff, pc, "%s", e.msg);
   }
@@ -658,8 +661,13 @@ static int read_scheduling(struct walk *w, const yaml_node_t *names, const struc
 }
 
 static int read_top(struct walk *w, const yaml_node_t *root) {
-  static const char *const names[] = {"capacityTypes", "timeLimit", "spot", "nodePools", "headroom",
-                                      "schedulerNames", "expendablePodsPriorityCutoff"};
+  static const char *const names[] = {"capacityTypes",
+                                      "timeLimit",
+                                      "spot",
+                                      "nodePools",
+                                      "headroom",
+                                      "schedulerNames",
+                                      "expendablePodsPriorityCutoff"};
   const yaml_node_t *v[7];
   struct kpath pk[7];
   int rc, i;

@@ -94,7 +94,8 @@ int stv_config_parse_number(const char *s, double lo, double hi, double *out, st
  * the caller keeps while the names are used; split in place); at most max
  * names. Empty names are refused.
  */
-int stv_config_parse_scheduler_names(char *buf, const char **names, size_t max, size_t *n, struct stv_err *err);
+int stv_config_parse_scheduler_names(char *buf, const char **names, size_t max, size_t *n,
+                                     struct stv_err *err);
 /* A priority cutoff: a whole number that fits in 32 bits ("-10", "0", "1000"). */
 int stv_config_parse_priority(const char *s, int32_t *out, struct stv_err *err);
 

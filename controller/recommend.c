@@ -524,7 +524,8 @@ static int skipped_json(cJSON *root, const struct stv_snapshot *s, const struct 
         !cJSON_AddNumberToObject(o, "pdb_violations", e->pdb_violations))
       return 0;
     for (k = 0; k < e->nvictims; k++)
-      if (!cJSON_AddItemToArray(v, cJSON_CreateString(pod_key(s, e->victims[k], name, sizeof(name))))) return 0;
+      if (!cJSON_AddItemToArray(v, cJSON_CreateString(pod_key(s, e->victims[k], name, sizeof(name)))))
+        return 0;
   }
   if ((np = cJSON_AddArrayToObject(root, "not_planned")) == NULL) return 0;
   for (i = 0; i < plan->nskipped; i++) {
@@ -689,7 +690,8 @@ static void note_skipped(const struct stv_recommend_result *r) {
   const struct stv_snapshot *s = &r->snap;
   const struct stv_plan *plan = &r->plan;
   static const char *const what[] = {"", "gated by spec.schedulingGates", "for another scheduler",
-                                     "below the expendable-pods priority cutoff", "nominated to a node already"};
+                                     "below the expendable-pods priority cutoff",
+                                     "nominated to a node already"};
   size_t count[5] = {0}, i;
   char name[600], line[1024];
   size_t n = 0;
@@ -707,19 +709,21 @@ static void note_skipped(const struct stv_recommend_result *r) {
         n += (size_t)snprintf(line + n, sizeof(line) - n, "%s %zu %s", first ? "" : ",", count[c], what[c]);
         first = 0;
       }
-    fprintf(stderr, "stevedore recommend: note: %s (listed with their reasons; not_planned in --output json)\n",
+    fprintf(stderr,
+            "stevedore recommend: note: %s (listed with their reasons; not_planned in --output json)\n",
             line);
   }
   for (i = 0; i < plan->npreemptions && i < 10; i++) {
     const struct stv_plan_preemption *e = &plan->preemptions[i];
-    n = (size_t)snprintf(line, sizeof(line), "pod %s (priority %d) preempts %u pod%s of lower priority on node %s:",
+    n = (size_t)snprintf(line, sizeof(line),
+                         "pod %s (priority %d) preempts %u pod%s of lower priority on node %s:",
                          pod_key(s, e->pod, name, sizeof(name)), (int)s->pods[e->pod].priority, e->nvictims,
                          e->nvictims == 1 ? "" : "s", s->nodes[e->node].name);
     for (k = 0; k < e->nvictims && n < sizeof(line); k++)
       n += (size_t)snprintf(line + n, sizeof(line) - n, "%s %s", k ? "," : "",
                             pod_key(s, e->victims[k], name, sizeof(name)));
-    fprintf(stderr, "stevedore recommend: note: %s%s; the victims are planned again like pending pods\n", line,
-            e->pdb_violations ? " (breaking a PodDisruptionBudget: no other node would do)" : "");
+    fprintf(stderr, "stevedore recommend: note: %s%s; the victims are planned again like pending pods\n",
+            line, e->pdb_violations ? " (breaking a PodDisruptionBudget: no other node would do)" : "");
   }
   if (plan->npreemptions > 10)
     fprintf(stderr, "stevedore recommend: note: %zu more preemptions (see preemptions in --output json)\n",

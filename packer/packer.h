@@ -184,13 +184,13 @@ struct stv_pod {
   uint8_t flags;
   const char *owner_kind; /* NULL when none */
   const char *owner_name;
-  /* Scheduling state (issue: pods the scheduler will not schedule). */
-  int32_t priority;            /* spec.priority, 0 when absent */
-  uint8_t preempt_never;       /* spec.preemptionPolicy: Never */
-  uint8_t not_planned;         /* enum stv_not_planned, set by stv_snapshot_finish */
-  const char *first_gate;      /* name of the first spec.schedulingGates entry; NULL: not gated */
-  const char *scheduler_name;  /* spec.schedulerName; NULL: default-scheduler */
-  const char *nominated_node;  /* status.nominatedNodeName, NULL when none */
+  /* What decides whether and how kube-scheduler takes the pod. */
+  int32_t priority;           /* spec.priority, 0 when absent */
+  uint8_t preempt_never;      /* spec.preemptionPolicy: Never */
+  uint8_t not_planned;        /* enum stv_not_planned, set by stv_snapshot_finish */
+  const char *first_gate;     /* name of the first spec.schedulingGates entry; NULL: not gated */
+  const char *scheduler_name; /* spec.schedulerName; NULL: default-scheduler */
+  const char *nominated_node; /* status.nominatedNodeName, NULL when none */
 };
 
 /*
@@ -209,7 +209,7 @@ enum stv_not_planned {
 };
 
 /* The default scheduler's name, and Cluster Autoscaler's default expendable-pods-priority-cutoff. */
-#define STV_DEFAULT_SCHEDULER "default-scheduler"
+#define STV_DEFAULT_SCHEDULER       "default-scheduler"
 #define STV_PRIORITY_CUTOFF_DEFAULT (-10)
 
 /* Returns the category's name for output: "scheduling_gated", "other_scheduler",
@@ -454,10 +454,10 @@ struct stv_plan_unsched {
  * not planned when their priority is below the cutoff.
  */
 struct stv_plan_preemption {
-  uint32_t pod;  /* index into snap->pods: the preemptor */
-  int32_t node;  /* index into snap->nodes */
+  uint32_t pod; /* index into snap->pods: the preemptor */
+  int32_t node; /* index into snap->nodes */
   uint32_t nvictims;
-  uint32_t *victims;      /* indexes into snap->pods */
+  uint32_t *victims;       /* indexes into snap->pods */
   uint32_t pdb_violations; /* victims whose eviction breaks a PodDisruptionBudget */
 };
 

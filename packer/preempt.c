@@ -344,8 +344,7 @@ int stv__preempt_run(const struct stv_problem *p, struct stv__preempt *x) {
   }
   for (n = 0; n < s->nnodes; n++) {
     int r;
-    for (r = 0; r < P.ndim; r++)
-      P.free[n * STV_MAX_RES + r] = s->nodes[n].alloc[r] - s->nodes[n].used[r];
+    for (r = 0; r < P.ndim; r++) P.free[n * STV_MAX_RES + r] = s->nodes[n].alloc[r] - s->nodes[n].used[r];
   }
   for (i = 0; i < s->npods; i++)
     if (victim_kind(s, &s->pods[i])) P.off[s->pods[i].node + 1]++;
@@ -452,28 +451,32 @@ static void skip_reason(const struct stv_snapshot *s, const struct stv_pod *p, c
              p->first_gate);
     return;
   case STV_NP_SCHEDULER:
-    snprintf(buf, size,
-             "spec.schedulerName is \"%s\", not a scheduler Stevedore plans for (add it with --scheduler-names "
-             "or schedulerNames in the configuration)",
-             p->scheduler_name ? p->scheduler_name : STV_DEFAULT_SCHEDULER);
+    snprintf(
+        buf, size,
+        "spec.schedulerName is \"%s\", not a scheduler Stevedore plans for (add it with --scheduler-names "
+        "or schedulerNames in the configuration)",
+        p->scheduler_name ? p->scheduler_name : STV_DEFAULT_SCHEDULER);
     return;
   case STV_NP_EXPENDABLE:
     if (by != NULL)
-      snprintf(buf, size,
-               "preempted by %s/%s on node %s; its priority %d is below the expendable-pods priority cutoff %d, "
-               "so no node is bought for it",
-               x->pods[x->v[n].pod].ns, by, on, (int)p->priority, (int)s->priority_cutoff);
+      snprintf(
+          buf, size,
+          "preempted by %s/%s on node %s; its priority %d is below the expendable-pods priority cutoff %d, "
+          "so no node is bought for it",
+          x->pods[x->v[n].pod].ns, by, on, (int)p->priority, (int)s->priority_cutoff);
     else
-      snprintf(buf, size,
-               "priority %d is below the expendable-pods priority cutoff %d: no node is bought for it; it runs "
-               "when room frees up",
-               (int)p->priority, (int)s->priority_cutoff);
+      snprintf(
+          buf, size,
+          "priority %d is below the expendable-pods priority cutoff %d: no node is bought for it; it runs "
+          "when room frees up",
+          (int)p->priority, (int)s->priority_cutoff);
     return;
   case STV_NP_NOMINATED:
-    snprintf(buf, size,
-             "status.nominatedNodeName is %s: the scheduler is preempting pods there for it; its requests are "
-             "counted on that node",
-             p->nominated_node);
+    snprintf(
+        buf, size,
+        "status.nominatedNodeName is %s: the scheduler is preempting pods there for it; its requests are "
+        "counted on that node",
+        p->nominated_node);
     return;
   case STV_NP_NONE:
     break;
@@ -552,7 +555,8 @@ int stv__preempt_apply(const struct stv__preempt *x, const struct stv_snapshot *
     if (pn->existing < 0) continue;
     for (i = 0; i < x->n; i++) add += x->v[i].node == pn->existing;
     if (add == 0) continue;
-    if ((pods = stv_arena_alloc(&plan->mem, (pn->npods + add + 1) * sizeof(uint32_t))) == NULL) return STV_ENOMEM;
+    if ((pods = stv_arena_alloc(&plan->mem, (pn->npods + add + 1) * sizeof(uint32_t))) == NULL)
+      return STV_ENOMEM;
     /* Preemptors first (the scheduler binds them before the pods planned into free room). */
     add = 0;
     for (i = 0; i < x->n; i++)

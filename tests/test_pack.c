@@ -1595,8 +1595,9 @@ STV_TEST_FX(should_preempt_the_fewest_lower_priority_pods_when_no_free_room_fits
   long at;
   /* m5.large: 1930m; two 800m pods of priority 10 leave 330m. */
   CHECK(add_node(fx, "ip-10-0-1-17", "m5.large", "us-east-1a") == 0);
-  lo = set_priority(fx, POD(.name = "batch", .cpu_m = 800, .mem_mi = 256, .node_name = "ip-10-0-1-17",
-                            .phase = STV_PHASE_RUNNING, .count = 2),
+  lo = set_priority(fx,
+                    POD(.name = "batch", .cpu_m = 800, .mem_mi = 256, .node_name = "ip-10-0-1-17",
+                        .phase = STV_PHASE_RUNNING, .count = 2),
                     2, 10, 0);
   CHECK(lo >= 0);
   hi = set_priority(fx, POD(.name = "api", .cpu_m = 1000, .mem_mi = 512), 1, 1000, 0);
@@ -1624,11 +1625,13 @@ STV_TEST_FX(should_preempt_the_fewest_lower_priority_pods_when_no_free_room_fits
 STV_TEST_FX(should_not_preempt_for_never_policy_equal_priority_or_daemonsets) {
   int hi;
   CHECK(add_node(fx, "ip-10-0-1-17", "m5.large", "us-east-1a") == 0);
-  CHECK(set_priority(fx, POD(.name = "same", .cpu_m = 800, .mem_mi = 256, .node_name = "ip-10-0-1-17",
-                             .phase = STV_PHASE_RUNNING),
+  CHECK(set_priority(fx,
+                     POD(.name = "same", .cpu_m = 800, .mem_mi = 256, .node_name = "ip-10-0-1-17",
+                         .phase = STV_PHASE_RUNNING),
                      1, 1000, 0) >= 0);
-  CHECK(set_priority(fx, POD(.ns = "kube-system", .name = "agent", .cpu_m = 800, .mem_mi = 256, .daemonset = 1,
-                             .owner_uid = "ds-agent", .node_name = "ip-10-0-1-17", .phase = STV_PHASE_RUNNING),
+  CHECK(set_priority(fx,
+                     POD(.ns = "kube-system", .name = "agent", .cpu_m = 800, .mem_mi = 256, .daemonset = 1,
+                         .owner_uid = "ds-agent", .node_name = "ip-10-0-1-17", .phase = STV_PHASE_RUNNING),
                      1, 0, 0) >= 0);
   hi = set_priority(fx, POD(.name = "api", .cpu_m = 1000, .mem_mi = 512), 1, 1000, 0);
   CHECK(add_type(fx, "m5.large", "us-east-1a", -1) >= 0);
@@ -1654,11 +1657,13 @@ STV_TEST_FX(should_prefer_the_node_without_a_budget_violation) {
   CHECK(add_node(fx, "ip-10-0-1-17", "m5.large", "us-east-1a") == 0);
   CHECK(add_node(fx, "ip-10-0-1-18", "m5.large", "us-east-1a") == 1);
   /* Node 0: a pod of priority 1 under a budget that allows no disruption; node 1: priority 50. */
-  CHECK(set_priority(fx, POD(.name = "ledger", .cpu_m = 1500, .mem_mi = 256, .labels = {{"app", "ledger"}},
-                             .node_name = "ip-10-0-1-17", .phase = STV_PHASE_RUNNING),
+  CHECK(set_priority(fx,
+                     POD(.name = "ledger", .cpu_m = 1500, .mem_mi = 256, .labels = {{"app", "ledger"}},
+                         .node_name = "ip-10-0-1-17", .phase = STV_PHASE_RUNNING),
                      1, 1, 0) >= 0);
-  CHECK(set_priority(fx, POD(.name = "report", .cpu_m = 1500, .mem_mi = 256, .node_name = "ip-10-0-1-18",
-                             .phase = STV_PHASE_RUNNING),
+  CHECK(set_priority(fx,
+                     POD(.name = "report", .cpu_m = 1500, .mem_mi = 256, .node_name = "ip-10-0-1-18",
+                         .phase = STV_PHASE_RUNNING),
                      1, 50, 0) >= 0);
   hi = set_priority(fx, POD(.name = "api", .cpu_m = 1000, .mem_mi = 512), 1, 1000, 0);
   memset(&b, 0, sizeof(b));
@@ -1700,8 +1705,9 @@ STV_TEST_FX(should_list_pods_not_planned_and_buy_no_node_for_them) {
 STV_TEST_FX(should_leave_out_a_victim_below_the_cutoff) {
   int lo, hi;
   CHECK(add_node(fx, "ip-10-0-1-17", "m5.large", "us-east-1a") == 0);
-  lo = set_priority(fx, POD(.name = "pause", .cpu_m = 1500, .mem_mi = 256, .node_name = "ip-10-0-1-17",
-                            .phase = STV_PHASE_RUNNING),
+  lo = set_priority(fx,
+                    POD(.name = "pause", .cpu_m = 1500, .mem_mi = 256, .node_name = "ip-10-0-1-17",
+                        .phase = STV_PHASE_RUNNING),
                     1, -100, 0);
   hi = set_priority(fx, POD(.name = "api", .cpu_m = 1000, .mem_mi = 512), 1, 0, 0);
   CHECK(lo >= 0 && hi >= 0);
@@ -1722,8 +1728,9 @@ STV_TEST_FX(should_return_enomem_cleanly_from_the_preemption_pass) {
   long n, nfail = 0;
   int ok = 0;
   CHECK(add_node(fx, "ip-10-0-1-17", "m5.large", "us-east-1a") == 0);
-  CHECK(set_priority(fx, POD(.name = "batch", .cpu_m = 800, .mem_mi = 256, .labels = {{"app", "batch"}},
-                             .node_name = "ip-10-0-1-17", .phase = STV_PHASE_RUNNING, .count = 2),
+  CHECK(set_priority(fx,
+                     POD(.name = "batch", .cpu_m = 800, .mem_mi = 256, .labels = {{"app", "batch"}},
+                         .node_name = "ip-10-0-1-17", .phase = STV_PHASE_RUNNING, .count = 2),
                      2, 10, 0) >= 0);
   CHECK(set_priority(fx, POD(.name = "api", .cpu_m = 1000, .mem_mi = 512), 1, 1000, 0) >= 0);
   CHECK(set_priority(fx, POD(.name = "pause", .cpu_m = 100, .mem_mi = 64), 1, -50, 0) >= 0);

@@ -1305,7 +1305,8 @@ TEST(should_read_priority_preemption_policy_gates_scheduler_and_nomination) {
                    "'status':{'phase':'Pending','nominatedNodeName':'node-1'}}",
                    NULL, &err),
                0);
-  CHECK_EQ_INT(add(&s, "{'kind':'Pod','metadata':{'name':'b','namespace':'ml'},'spec':" C1 "}}", NULL, &err), 0);
+  CHECK_EQ_INT(add(&s, "{'kind':'Pod','metadata':{'name':'b','namespace':'ml'},'spec':" C1 "}}", NULL, &err),
+               0);
   p = &s.pods[0];
   CHECK_EQ_INT(p->priority, 1000);
   CHECK_EQ_INT(p->preempt_never, 1);
@@ -1325,13 +1326,16 @@ TEST(should_put_pods_of_different_priority_in_different_classes) {
   struct stv_snapshot s;
   struct stv_err err = {0, ""};
   CHECK_EQ_INT(stv_snapshot_init(&s), 0);
-  CHECK_EQ_INT(add(&s, "{'kind':'Pod','metadata':{'name':'a'},'spec':{'priority':5,'containers':[{'name':'c'}]}}",
+  CHECK_EQ_INT(add(&s,
+                   "{'kind':'Pod','metadata':{'name':'a'},'spec':{'priority':5,'containers':[{'name':'c'}]}}",
                    NULL, &err),
                0);
-  CHECK_EQ_INT(add(&s, "{'kind':'Pod','metadata':{'name':'b'},'spec':{'priority':5,'containers':[{'name':'c'}]}}",
+  CHECK_EQ_INT(add(&s,
+                   "{'kind':'Pod','metadata':{'name':'b'},'spec':{'priority':5,'containers':[{'name':'c'}]}}",
                    NULL, &err),
                0);
-  CHECK_EQ_INT(add(&s, "{'kind':'Pod','metadata':{'name':'c'},'spec':{'priority':6,'containers':[{'name':'c'}]}}",
+  CHECK_EQ_INT(add(&s,
+                   "{'kind':'Pod','metadata':{'name':'c'},'spec':{'priority':6,'containers':[{'name':'c'}]}}",
                    NULL, &err),
                0);
   CHECK_EQ_INT(s.pods[0].cls, s.pods[1].cls);
@@ -1368,19 +1372,23 @@ TEST(should_leave_out_pending_pods_the_scheduler_will_not_take) {
                0);
   /* 0 gated, 1 volcano's, 2 priority -11, 3 priority -10, 4 nominated to node-1,
    * 5 nominated to a missing node, 6 ordinary. */
-  CHECK_EQ_INT(add(&s, POD_META("'uid':'0'", "{'schedulingGates':[{'name':'g'}],'containers':[{'name':'c'}]}"),
+  CHECK_EQ_INT(add(&s,
+                   POD_META("'uid':'0'", "{'schedulingGates':[{'name':'g'}],'containers':[{'name':'c'}]}"),
                    NULL, &err),
                0);
-  CHECK_EQ_INT(add(&s, "{'kind':'Pod','metadata':{'name':'v'},'spec':{'schedulerName':'volcano','containers':"
-                       "[{'name':'c'}]}}",
+  CHECK_EQ_INT(add(&s,
+                   "{'kind':'Pod','metadata':{'name':'v'},'spec':{'schedulerName':'volcano','containers':"
+                   "[{'name':'c'}]}}",
                    NULL, &err),
                0);
-  CHECK_EQ_INT(add(&s, "{'kind':'Pod','metadata':{'name':'e'},'spec':{'priority':-11,'containers':[{'name':'c'}]}}",
-                   NULL, &err),
-               0);
-  CHECK_EQ_INT(add(&s, "{'kind':'Pod','metadata':{'name':'f'},'spec':{'priority':-10,'containers':[{'name':'c'}]}}",
-                   NULL, &err),
-               0);
+  CHECK_EQ_INT(
+      add(&s, "{'kind':'Pod','metadata':{'name':'e'},'spec':{'priority':-11,'containers':[{'name':'c'}]}}",
+          NULL, &err),
+      0);
+  CHECK_EQ_INT(
+      add(&s, "{'kind':'Pod','metadata':{'name':'f'},'spec':{'priority':-10,'containers':[{'name':'c'}]}}",
+          NULL, &err),
+      0);
   CHECK_EQ_INT(add(&s,
                    "{'kind':'Pod','metadata':{'name':'n'},'spec':{'containers':[{'name':'c','resources':"
                    "{'requests':{'cpu':'1500m'}}}]},'status':{'nominatedNodeName':'node-1'}}",
