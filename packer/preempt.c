@@ -147,6 +147,14 @@ struct pass {
   int64_t *allowed; /* per PDB */
   int64_t *scratch_allowed;
   struct cand *cand;
+  /*
+   * Classes (one priority each) that found no node to preempt on: the room
+   * a pod could make on a node (free plus its lower-priority pods) only
+   * shrinks as the queue goes on, so later pods of the class find none either.
+   */
+  unsigned char *hopeless;
+  uint32_t *anti; /* bound pods with required anti-affinity terms */
+  uint32_t nanti;
 };
 
 /*
@@ -207,6 +215,40 @@ static int select_victims(struct pass *P, uint32_t q, int32_t n, struct choice *
   }
   out->nvictims = nv;
   return nv > 0;
+}
+
+/* Whether nodes a and b share the topology domain of key (the same node for the hostname). */
+static int same_domain(const struct stv_snapshot *s, int32_t a, int32_t b, const char *key) {
+  const char *va, *vb;
+  if (strcmp(key, HOST_KEY) == 0) return a == b;
+  va = stv_labels_get(&s->nodes[a].labels, key);
+  vb = stv_labels_get(&s->nodes[b].labels, key);
+  return va != NULL && vb != NULL && strcmp(va, vb) == 0;
+}
+
+/*
+ * Whether a pod that stays bound has a required anti-affinity term that
+ * selects pod q on node n (InterPodAffinity's symmetry: the scheduler would
+ * filter n out). Pods that stay include lower-priority ones on n itself:
+ * the pass does not try evicting them for this reason.
+ */
+static int anti_blocked(const struct pass *P, uint32_t q, int32_t n) {
+  const struct stv_snapshot *s = P->s;
+  const struct stv_pod *pq = &s->pods[q];
+  const struct stv_labels *ql = &s->classes[pq->cls]->labels;
+  uint32_t k, t;
+  for (k = 0; k < P->nanti; k++) {
+    const struct stv_pod *b = &s->pods[P->anti[k]];
+    const struct stv_class *bc = s->classes[b->cls];
+    if (P->evicted[P->anti[k]]) continue;
+    for (t = 0; t < bc->nanti; t++) {
+      const struct stv_pod_term *term = &bc->anti[t];
+      if (term->match_none || !stv_selector_matches(&term->sel, ql)) continue;
+      if (!stv_term_covers_ns(s, term, b->ns, pq->ns)) continue;
+      if (same_domain(s, b->node, n, term->topology_key)) return 1;
+    }
+  }
+  return 0;
 }
 
 /* The node of the first fit in the free room, or -1. */
@@ -334,10 +376,12 @@ int stv__preempt_run(const struct stv_problem *p, struct stv__preempt *x) {
   P.allowed = stv_calloc(s->npdbs + 1, sizeof(int64_t));
   P.scratch_allowed = stv_calloc(s->npdbs + 1, sizeof(int64_t));
   P.cand = stv_calloc(s->npods + 1, sizeof(*P.cand));
+  P.hopeless = stv_calloc(s->nclasses + 1, 1);
+  P.anti = stv_calloc(s->npods + 1, sizeof(uint32_t));
   queue = stv_calloc(s->npods + 1, sizeof(*queue));
   best.victims = stv_calloc(s->npods + 1, sizeof(uint32_t));
   cur.victims = stv_calloc(s->npods + 1, sizeof(uint32_t));
-  if (!P.free || !P.off || !P.at || !P.evicted || !P.allowed || !P.scratch_allowed || !P.cand || !queue ||
+  if (!P.free || !P.off || !P.at || !P.evicted || !P.allowed || !P.scratch_allowed || !P.cand || !P.hopeless || !P.anti || !queue ||
       !best.victims || !cur.victims) {
     rc = STV_ENOMEM;
     goto out;
@@ -363,6 +407,12 @@ int stv__preempt_run(const struct stv_problem *p, struct stv__preempt *x) {
     stv_free(fill);
   }
   pdb_allowed(s, P.allowed);
+  for (i = 0; i < s->npods; i++) {
+    const struct stv_pod *b = &s->pods[i];
+    if (b->node >= 0 && b->phase != STV_PHASE_SUCCEEDED && b->phase != STV_PHASE_FAILED &&
+        s->classes[b->cls]->nanti > 0)
+      P.anti[P.nanti++] = (uint32_t)i;
+  }
 
   for (i = 0; i < s->npods; i++)
     if (planned_pending(s, &s->pods[i])) {
@@ -382,7 +432,7 @@ int stv__preempt_run(const struct stv_problem *p, struct stv__preempt *x) {
       take(&P, at, c->req, 1);
       continue;
     }
-    if (!may_preempt(s, pq) || pq->priority <= min_victim) continue;
+    if (!may_preempt(s, pq) || pq->priority <= min_victim || P.hopeless[pq->cls]) continue;
     best.node = -1;
     for (n = 0; n < s->nnodes; n++) {
       const struct stv_node *nd = &s->nodes[n];
@@ -390,12 +440,16 @@ int stv__preempt_run(const struct stv_problem *p, struct stv__preempt *x) {
       uint32_t *keep;
       if (!stv_class_fits_node(c, &v, NULL, 0)) continue;
       if (!select_victims(&P, q, (int32_t)n, &cur)) continue;
+      if (anti_blocked(&P, q, (int32_t)n)) continue;
       if (!better(&cur, &best)) continue;
       keep = best.victims;
       best = cur;
       cur.victims = keep;
     }
-    if (best.node < 0) continue;
+    if (best.node < 0) {
+      P.hopeless[pq->cls] = 1;
+      continue;
+    }
     for (k = 0; k < best.nvictims; k++) {
       const struct stv_pod *v = &s->pods[best.victims[k]];
       P.evicted[best.victims[k]] = 1;
@@ -415,6 +469,8 @@ out:
   stv_free(P.allowed);
   stv_free(P.scratch_allowed);
   stv_free(P.cand);
+  stv_free(P.hopeless);
+  stv_free(P.anti);
   stv_free(queue);
   stv_free(best.victims);
   stv_free(cur.victims);

@@ -344,6 +344,56 @@ def main(argv):
         assert where(plan)["shop/checkout-0"][1] is True, plan["nodes"]
     t.run("DaemonSet and static (mirror) pods are never victims", daemonset_and_static_never_victims)
 
+    def anti_affinity_of_others():
+        # cart-0 on node-a repels checkout pods (required anti-affinity on the
+        # hostname): the scheduler filters node-a out, so node-b's ledger pod
+        # goes, budget or not.
+        doc = load(PREEMPTION)
+        item(doc, "Pod", "cart-0")["spec"]["affinity"] = {"podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [{
+                "labelSelector": {"matchLabels": {"app": "checkout"}},
+                "namespaces": ["shop"],
+                "topologyKey": "kubernetes.io/hostname"}]}}
+        plan, _ = cli.plan(doc)
+        assert [(e["node"], e["victims"], e["pdb_violations"]) for e in plan["preemptions"]] == \
+            [("node-b", ["ledger/ledger-0"], 1)], plan["preemptions"]
+    t.run("a node where a staying pod's anti-affinity repels the preemptor is no candidate",
+          anti_affinity_of_others)
+
+    def random_cases():
+        # Seeded random clusters (tests/gen_snapshot.py) with random
+        # priorities, policies, gates and schedulers: every plan passes the
+        # checker, and some preempt.
+        import random
+        import gen_snapshot
+        npre = nnp = 0
+        for seed in range(1, 26):
+            snap, cat = gen_snapshot.generate(seed)
+            rng = random.Random(seed * 7919)
+            for it in snap["items"]:
+                if it.get("kind") != "Pod":
+                    continue
+                sp = it.setdefault("spec", {})
+                sp["priority"] = rng.choice([-100, -10, 0, 0, 10, 100, 1000, 100000])
+                if rng.random() < 0.15:
+                    sp["preemptionPolicy"] = "Never"
+                if not sp.get("nodeName"):
+                    if rng.random() < 0.05:
+                        sp["schedulingGates"] = [{"name": "example.com/gate"}]
+                    if rng.random() < 0.05:
+                        sp["schedulerName"] = "other"
+            path, cpath = cli.write(snap), cli.write(cat)
+            rc, out, err = cli.run(["recommend", "--snapshot", path, "--catalog", cpath, "-o", "json",
+                                    "--time-limit", "0.2", "-q"])
+            assert rc == 0, "seed %d: exit %d: %s" % (seed, rc, err)
+            plan = json.loads(out)
+            res = checker.check_plan(checker.load_inputs([path], cpath), plan)
+            assert res.ok, "seed %d:\n%s" % (seed, "\n".join(res.violations))
+            npre += len(plan["preemptions"])
+            nnp += len(plan["not_planned"])
+        assert npre >= 5 and nnp >= 20, (npre, nnp)
+    t.run("random clusters with priorities: every plan passes the checker", random_cases)
+
     def expendable_victim():
         doc = load(PREEMPTION)
         for name in ("report-1", "report-2"):
