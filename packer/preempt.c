@@ -155,6 +155,7 @@ struct pass {
   unsigned char *hopeless;
   uint32_t *anti; /* bound pods with required anti-affinity terms */
   uint32_t nanti;
+  uint32_t *pdb_off, *pdb_at; /* per pod, the budgets that select it (CSR); NULL without budgets */
 };
 
 /*
@@ -162,14 +163,28 @@ struct pass {
  * out->victims, which holds room for every pod of the node) and returns 1
  * when q fits there after evicting them.
  */
-static int select_victims(struct pass *P, uint32_t q, int32_t n, struct choice *out) {
+/* Sorts by cmp_importance: insertion sort for the few pods of a node, qsort beyond. */
+static void sort_cands(struct cand *c, uint32_t n) {
+  uint32_t i, j;
+  if (n > 24) {
+    qsort(c, n, sizeof(*c), cmp_importance);
+    return;
+  }
+  for (i = 1; i < n; i++) {
+    struct cand x = c[i];
+    for (j = i; j > 0 && cmp_importance(&c[j - 1], &x) > 0; j--) c[j] = c[j - 1];
+    c[j] = x;
+  }
+}
+
+static int select_victims(struct pass *P, uint32_t q, int32_t n, const struct choice *best, struct choice *out) {
   const struct stv_snapshot *s = P->s;
   const struct stv_pod *pq = &s->pods[q];
   const int64_t *req = s->classes[pq->cls]->req;
   int64_t room[STV_MAX_RES];
-  uint32_t k, nc = 0, nv = 0;
-  size_t b;
-  int r;
+  uint32_t k, nc = 0, nv = 0, j;
+  int32_t floor = INT32_MAX;
+  int r, any_violating = 0;
   memcpy(room, &P->free[(size_t)n * STV_MAX_RES], sizeof(room));
   for (k = P->off[n]; k < P->off[n + 1]; k++) {
     uint32_t v = P->at[k];
@@ -177,22 +192,26 @@ static int select_victims(struct pass *P, uint32_t q, int32_t n, struct choice *
     P->cand[nc].pod = v;
     P->cand[nc].prio = s->pods[v].priority;
     P->cand[nc].violating = 0;
+    if (s->pods[v].priority < floor) floor = s->pods[v].priority;
     nc++;
     for (r = 0; r < P->ndim; r++) room[r] += s->classes[s->pods[v].cls]->req[r];
   }
   if (nc == 0 || !fits(req, room, P->ndim)) return 0;
+  /* The highest victim is at least the lowest candidate: no match for a best without violations. */
+  if (best->node >= 0 && best->nviol == 0 && floor > best->max_prio) return 0;
   /* filterPodsWithPDBViolation, over the victims in importance order. */
-  qsort(P->cand, nc, sizeof(*P->cand), cmp_importance);
-  memcpy(P->scratch_allowed, P->allowed, s->npdbs * sizeof(int64_t));
-  for (k = 0; k < nc; k++) {
-    const struct stv_pod *v = &s->pods[P->cand[k].pod];
-    for (b = 0; b < s->npdbs; b++) {
-      if (!pdb_selects(&s->pdbs[b], s, v)) continue;
-      if (P->scratch_allowed[b] <= 0) P->cand[k].violating = 1;
-      P->scratch_allowed[b]--;
+  sort_cands(P->cand, nc);
+  if (P->pdb_off != NULL) {
+    memcpy(P->scratch_allowed, P->allowed, s->npdbs * sizeof(int64_t));
+    for (k = 0; k < nc; k++) {
+      uint32_t v = P->cand[k].pod;
+      for (j = P->pdb_off[v]; j < P->pdb_off[v + 1]; j++) {
+        if (P->scratch_allowed[P->pdb_at[j]] <= 0) P->cand[k].violating = any_violating = 1;
+        P->scratch_allowed[P->pdb_at[j]]--;
+      }
     }
+    if (any_violating) sort_cands(P->cand, nc);
   }
-  qsort(P->cand, nc, sizeof(*P->cand), cmp_importance);
   out->node = n;
   out->nvictims = out->nviol = 0;
   out->max_prio = INT32_MIN;
@@ -247,6 +266,28 @@ static int anti_blocked(const struct pass *P, uint32_t q, int32_t n) {
       if (!stv_term_covers_ns(s, term, b->ns, pq->ns)) continue;
       if (same_domain(s, b->node, n, term->topology_key)) return 1;
     }
+  }
+  return 0;
+}
+
+/* Fills P->pdb_off/pdb_at: for each possible victim, the budgets that select it. */
+static int index_pdbs(struct pass *P) {
+  const struct stv_snapshot *s = P->s;
+  size_t i, b, total = 0;
+  if ((P->pdb_off = stv_calloc(s->npods + 2, sizeof(uint32_t))) == NULL) return STV_ENOMEM;
+  for (i = 0; i < s->npods; i++) {
+    P->pdb_off[i + 1] = P->pdb_off[i];
+    if (!victim_kind(s, &s->pods[i])) continue;
+    for (b = 0; b < s->npdbs; b++)
+      if (pdb_selects(&s->pdbs[b], s, &s->pods[i])) P->pdb_off[i + 1]++;
+  }
+  total = P->pdb_off[s->npods];
+  if ((P->pdb_at = stv_calloc(total + 1, sizeof(uint32_t))) == NULL) return STV_ENOMEM;
+  for (i = 0; i < s->npods; i++) {
+    uint32_t at = P->pdb_off[i];
+    if (at == P->pdb_off[i + 1]) continue;
+    for (b = 0; b < s->npdbs; b++)
+      if (pdb_selects(&s->pdbs[b], s, &s->pods[i])) P->pdb_at[at++] = (uint32_t)b;
   }
   return 0;
 }
@@ -407,6 +448,7 @@ int stv__preempt_run(const struct stv_problem *p, struct stv__preempt *x) {
     stv_free(fill);
   }
   pdb_allowed(s, P.allowed);
+  if (s->npdbs > 0 && (rc = index_pdbs(&P)) != 0) goto out;
   for (i = 0; i < s->npods; i++) {
     const struct stv_pod *b = &s->pods[i];
     if (b->node >= 0 && b->phase != STV_PHASE_SUCCEEDED && b->phase != STV_PHASE_FAILED &&
@@ -427,7 +469,6 @@ int stv__preempt_run(const struct stv_problem *p, struct stv__preempt *x) {
     const struct stv_pod *pq = &s->pods[q];
     const struct stv_class *c = s->classes[pq->cls];
     int32_t at = first_fit(&P, q);
-    size_t b;
     if (at >= 0) {
       take(&P, at, c->req, 1);
       continue;
@@ -439,7 +480,7 @@ int stv__preempt_run(const struct stv_problem *p, struct stv__preempt *x) {
       struct stv_node_view v = {nd->name, &nd->labels, nd->ntaints, nd->taints, nd->unschedulable};
       uint32_t *keep;
       if (!stv_class_fits_node(c, &v, NULL, 0)) continue;
-      if (!select_victims(&P, q, (int32_t)n, &cur)) continue;
+      if (!select_victims(&P, q, (int32_t)n, &best, &cur)) continue;
       if (anti_blocked(&P, q, (int32_t)n)) continue;
       if (!better(&cur, &best)) continue;
       keep = best.victims;
@@ -451,11 +492,11 @@ int stv__preempt_run(const struct stv_problem *p, struct stv__preempt *x) {
       continue;
     }
     for (k = 0; k < best.nvictims; k++) {
-      const struct stv_pod *v = &s->pods[best.victims[k]];
-      P.evicted[best.victims[k]] = 1;
-      take(&P, best.node, s->classes[v->cls]->req, -1);
-      for (b = 0; b < s->npdbs; b++)
-        if (pdb_selects(&s->pdbs[b], s, v)) P.allowed[b]--;
+      uint32_t v = best.victims[k], j;
+      P.evicted[v] = 1;
+      take(&P, best.node, s->classes[s->pods[v].cls]->req, -1);
+      if (P.pdb_off != NULL)
+        for (j = P.pdb_off[v]; j < P.pdb_off[v + 1]; j++) P.allowed[P.pdb_at[j]]--;
     }
     take(&P, best.node, c->req, 1);
     if ((rc = record(x, q, &best)) != 0) goto out;
@@ -471,6 +512,8 @@ out:
   stv_free(P.cand);
   stv_free(P.hopeless);
   stv_free(P.anti);
+  stv_free(P.pdb_off);
+  stv_free(P.pdb_at);
   stv_free(queue);
   stv_free(best.victims);
   stv_free(cur.victims);
@@ -483,22 +526,12 @@ void stv__preempt_close(struct stv__preempt *x) {
   memset(x, 0, sizeof(*x));
 }
 
-/* Why pod p of s is not planned, for people. */
+/* Why pod p of s is not planned, for people; pre: the preemption that evicted it, or -1. */
 static void skip_reason(const struct stv_snapshot *s, const struct stv_pod *p, const struct stv__preempt *x,
-                        char *buf, size_t size) {
-  size_t i, n = 0;
-  const char *by = NULL, *on = NULL;
-  /* A victim names its preemptor. */
-  for (i = 0; i < x->n && by == NULL; i++) {
-    uint32_t k;
-    for (k = 0; k < x->v[i].nvictims; k++)
-      if (&x->pods[x->v[i].victims[k]] == p) {
-        by = x->pods[x->v[i].pod].name;
-        on = s->nodes[x->v[i].node].name;
-        n = i;
-        break;
-      }
-  }
+                        int64_t pre, char *buf, size_t size) {
+  size_t n = pre >= 0 ? (size_t)pre : 0;
+  const char *by = pre >= 0 ? x->pods[x->v[n].pod].name : NULL;
+  const char *on = pre >= 0 ? s->nodes[x->v[n].node].name : NULL;
   switch ((enum stv_not_planned)p->not_planned) {
   case STV_NP_GATED:
     snprintf(buf, size,
@@ -543,7 +576,15 @@ static void skip_reason(const struct stv_snapshot *s, const struct stv_pod *p, c
 int stv__preempt_apply(const struct stv__preempt *x, const struct stv_snapshot *orig, struct stv_plan *plan) {
   const struct stv_snapshot *s = x->n > 0 ? &x->snap : orig;
   struct stv_plan_node *nodes;
+  int64_t *victim_of = NULL; /* per pod: the preemption that evicted it, or -1 */
+  uint32_t *on_node = NULL;  /* per node: preemptors placed there */
+  int64_t *slot = NULL;      /* per node: its entry in the new node list, or -1 */
   size_t i, j, k = 0, nskip = 0, extra = 0;
+  int rc = STV_ENOMEM;
+  if ((victim_of = stv_calloc(s->npods + 1, sizeof(*victim_of))) == NULL) goto out;
+  for (i = 0; i < s->npods; i++) victim_of[i] = -1;
+  for (i = 0; i < x->n; i++)
+    for (j = 0; j < x->v[i].nvictims; j++) victim_of[x->v[i].victims[j]] = (int64_t)i;
   /* The pods left out. */
   for (i = 0; i < s->npods; i++) {
     const struct stv_pod *p = &s->pods[i];
@@ -552,7 +593,7 @@ int stv__preempt_apply(const struct stv__preempt *x, const struct stv_snapshot *
       nskip++;
   }
   plan->skipped = stv_arena_alloc(&plan->mem, (nskip + 1) * sizeof(*plan->skipped));
-  if (plan->skipped == NULL) return STV_ENOMEM;
+  if (plan->skipped == NULL) goto out;
   for (i = 0; i < s->npods; i++) {
     const struct stv_pod *p = &s->pods[i];
     struct stv_plan_skip *e;
@@ -562,68 +603,73 @@ int stv__preempt_apply(const struct stv__preempt *x, const struct stv_snapshot *
     e = &plan->skipped[plan->nskipped++];
     e->pod = (uint32_t)i;
     e->category = p->not_planned;
-    skip_reason(orig, p, x, e->reason, sizeof(e->reason));
+    skip_reason(orig, p, x, victim_of[i], e->reason, sizeof(e->reason));
   }
-  if (x->n == 0) return 0;
+  rc = 0;
+  if (x->n == 0) goto out;
+  rc = STV_ENOMEM;
 
   /* The preemptions, and each preemptor on its node. */
   plan->preemptions = stv_arena_alloc(&plan->mem, x->n * sizeof(*plan->preemptions));
-  if (plan->preemptions == NULL) return STV_ENOMEM;
+  on_node = stv_calloc(s->nnodes + 1, sizeof(*on_node));
+  slot = stv_calloc(s->nnodes + 1, sizeof(*slot));
+  if (plan->preemptions == NULL || on_node == NULL || slot == NULL) goto out;
   for (i = 0; i < x->n; i++) {
     struct stv_plan_preemption *e = &plan->preemptions[i];
     *e = x->v[i];
     e->victims = stv_arena_alloc(&plan->mem, (x->v[i].nvictims + 1) * sizeof(uint32_t));
-    if (e->victims == NULL) return STV_ENOMEM;
+    if (e->victims == NULL) goto out;
     memcpy(e->victims, x->v[i].victims, x->v[i].nvictims * sizeof(uint32_t));
+    on_node[x->v[i].node]++;
   }
   plan->npreemptions = x->n;
   plan->nvictims = x->nvictims;
-  for (i = 0; i < x->n; i++) {
-    for (j = 0; j < plan->nnodes; j++)
-      if (plan->nodes[j].existing == x->v[i].node) break;
-    if (j == plan->nnodes) {
-      for (j = 0; j < i; j++)
-        if (x->v[j].node == x->v[i].node) break;
-      if (j == i) extra++;
-    }
-  }
+  for (i = 0; i < s->nnodes; i++) slot[i] = -1;
+  for (j = 0; j < plan->nnodes; j++)
+    if (plan->nodes[j].existing >= 0) slot[plan->nodes[j].existing] = 0;
+  for (i = 0; i < s->nnodes; i++) extra += on_node[i] > 0 && slot[i] < 0;
   /* Existing nodes first, those that only receive preemptors next, then the new ones. */
   nodes = stv_arena_alloc(&plan->mem, (plan->nnodes + extra + 1) * sizeof(*nodes));
-  if (nodes == NULL) return STV_ENOMEM;
+  if (nodes == NULL) goto out;
   for (j = 0; j < plan->nnodes; j++)
-    if (plan->nodes[j].existing >= 0) nodes[k++] = plan->nodes[j];
-  for (i = 0; i < x->n; i++) {
-    for (j = 0; j < k; j++)
-      if (nodes[j].existing == x->v[i].node) break;
-    if (j == k) {
-      struct stv_plan_node *pn = &nodes[k++];
-      memset(pn, 0, sizeof(*pn));
-      pn->existing = x->v[i].node;
-      pn->tmpl = -1;
-      snprintf(pn->name, sizeof(pn->name), "%s", orig->nodes[x->v[i].node].name);
+    if (plan->nodes[j].existing >= 0) {
+      slot[plan->nodes[j].existing] = (int64_t)k;
+      nodes[k++] = plan->nodes[j];
     }
+  for (i = 0; i < x->n; i++) {
+    int32_t n = x->v[i].node;
+    struct stv_plan_node *pn;
+    if (slot[n] >= 0) continue;
+    slot[n] = (int64_t)k;
+    pn = &nodes[k++];
+    memset(pn, 0, sizeof(*pn));
+    pn->existing = n;
+    pn->tmpl = -1;
+    snprintf(pn->name, sizeof(pn->name), "%s", orig->nodes[n].name);
   }
   for (j = 0; j < plan->nnodes; j++)
     if (plan->nodes[j].existing < 0) nodes[k++] = plan->nodes[j];
-  for (j = 0; j < k; j++) {
-    struct stv_plan_node *pn = &nodes[j];
-    uint32_t add = 0, *pods;
-    if (pn->existing < 0) continue;
-    for (i = 0; i < x->n; i++) add += x->v[i].node == pn->existing;
-    if (add == 0) continue;
-    if ((pods = stv_arena_alloc(&plan->mem, (pn->npods + add + 1) * sizeof(uint32_t))) == NULL)
-      return STV_ENOMEM;
-    /* Preemptors first (the scheduler binds them before the pods planned into free room). */
-    add = 0;
-    for (i = 0; i < x->n; i++)
-      if (x->v[i].node == pn->existing) pods[add++] = x->v[i].pod;
-    if (pn->npods) memcpy(pods + add, pn->pods, pn->npods * sizeof(uint32_t));
+  /* Preemptors first on their node (the scheduler binds them before the pods planned into free room). */
+  for (i = 0; i < s->nnodes; i++) {
+    struct stv_plan_node *pn;
+    uint32_t *pods;
+    if (on_node[i] == 0) continue;
+    pn = &nodes[slot[i]];
+    if ((pods = stv_arena_alloc(&plan->mem, (pn->npods + on_node[i] + 1) * sizeof(uint32_t))) == NULL) goto out;
+    if (pn->npods) memcpy(pods + on_node[i], pn->pods, pn->npods * sizeof(uint32_t));
     pn->pods = pods;
-    pn->npods += add;
+    pn->npods += on_node[i];
+    on_node[i] = 0; /* from here: preemptors written */
   }
+  for (i = 0; i < x->n; i++) nodes[slot[x->v[i].node]].pods[on_node[x->v[i].node]++] = x->v[i].pod;
   plan->nodes = nodes;
   plan->nnodes = k;
   plan->nplaced += x->n;
   plan->npending += x->n;
-  return 0;
+  rc = 0;
+out:
+  stv_free(victim_of);
+  stv_free(on_node);
+  stv_free(slot);
+  return rc;
 }
