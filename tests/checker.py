@@ -19,6 +19,8 @@ Command line:
     checker.py SNAPSHOT... --catalog CATALOG.json --plan PLAN.json
                [--capacity-types reserved,on-demand] [--no-completeness]
                [--repack]   (a `recommend --mode repack` plan: check_repack)
+               [--scheduler-names LIST] [--expendable-pods-priority-cutoff N]
+                            (as given to `stevedore recommend`)
 Exit 0 when the plan is feasible, 1 with every violation printed otherwise,
 2 when the checker's own inputs cannot be read.
 
@@ -1796,6 +1798,8 @@ def main(argv):
     cts = list(DEFAULT_CAPACITY_TYPES)
     completeness = True
     repack = False
+    scheduler_names = (DEFAULT_SCHEDULER,)
+    cutoff = DEFAULT_PRIORITY_CUTOFF
     args = list(argv)
     i = 0
     try:
@@ -1804,7 +1808,8 @@ def main(argv):
             if a in ("-h", "--help"):
                 print(__doc__)
                 return 0
-            if a in ("--catalog", "--plan", "--capacity-types", "--snapshot"):
+            if a in ("--catalog", "--plan", "--capacity-types", "--snapshot", "--scheduler-names",
+                     "--expendable-pods-priority-cutoff"):
                 if i + 1 >= len(args):
                     raise InputError("%s needs a value" % a)
                 v = args[i + 1]
@@ -1815,6 +1820,15 @@ def main(argv):
                     plan_path = v
                 elif a == "--snapshot":
                     snapshots.append(v)
+                elif a == "--scheduler-names":
+                    scheduler_names = tuple(x for x in v.split(","))
+                    if not all(scheduler_names):
+                        raise InputError("--scheduler-names: empty name in %r" % v)
+                elif a == "--expendable-pods-priority-cutoff":
+                    try:
+                        cutoff = int(v)
+                    except ValueError:
+                        raise InputError("--expendable-pods-priority-cutoff: %r is not a whole number" % v)
                 else:
                     cts = parse_capacity_types(v)
                 continue
@@ -1833,9 +1847,10 @@ def main(argv):
         inp = load_inputs(snapshots, catalog)
         plan = load_json(plan_path)
         if repack:
-            res = check_repack(inp, plan, cts)
+            res = check_repack(inp, plan, cts, priority_cutoff=cutoff)
         else:
-            res = check_plan(inp, plan, cts, completeness)
+            res = check_plan(inp, plan, cts, completeness, scheduler_names=scheduler_names,
+                             priority_cutoff=cutoff)
     except InputError as e:
         sys.stderr.write("checker: %s\n" % e)
         return 2

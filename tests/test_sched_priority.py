@@ -520,6 +520,24 @@ def main(argv):
     t.run("the checker flags illegal preemptions, lost victims and misplaced not-planned pods",
           checker_catches)
 
+    def checker_command_line():
+        plan, _ = cli.plan(NOT_PLANNED, extra=["--scheduler-names", "default-scheduler,volcano"],
+                           scheduler_names=("default-scheduler", "volcano"))
+        path = cli.write(plan)
+        base = [sys.executable, os.path.join(HERE, "checker.py"), NOT_PLANNED, "--catalog", TINY,
+                "--plan", path]
+        p = subprocess.run(base, stdout=subprocess.PIPE, universal_newlines=True)
+        assert p.returncode == 1 and "[notPlanned] hpc/sim-0 (other_scheduler)" in p.stdout, p.stdout
+        p = subprocess.run(base + ["--scheduler-names", "default-scheduler,volcano"],
+                           stdout=subprocess.PIPE, universal_newlines=True)
+        assert p.returncode == 0 and "feasible" in p.stdout, p.stdout
+        p = subprocess.run(base + ["--scheduler-names", "default-scheduler,volcano",
+                                   "--expendable-pods-priority-cutoff", "-1000"],
+                           stdout=subprocess.PIPE, universal_newlines=True)
+        assert p.returncode == 1 and "overprovisioning-0" in p.stdout, p.stdout
+    t.run("checker.py takes --scheduler-names and --expendable-pods-priority-cutoff",
+          checker_command_line)
+
     # ---- bad input
 
     def bad_input():
