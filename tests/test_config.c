@@ -166,6 +166,8 @@ TEST(should_read_the_shipped_example) {
   CHECK_EQ_INT(c.nheadroom, 1);
   CHECK(c.headroom_percent == 10);
   CHECK(c.time_limit == 10);
+  CHECK(c.nscheduler_names == 1 && strcmp(c.scheduler_names[0], "default-scheduler") == 0);
+  CHECK_EQ_INT(c.priority_cutoff, -10);
   stv_config_close(&c);
 }
 
