@@ -798,9 +798,12 @@ static int render_table(const struct stv_recommend_result *r, const struct recom
              o->capacity_types);
   out_printf(b,
              "Pending pods: %zu    placed: %zu (%zu on existing nodes, %zu on new nodes)    unschedulable: "
-             "%zu\n\n",
+             "%zu",
              plan->npending - h.pods, plan->nplaced - h.placed, on_existing, on_new,
              plan->nunsched - h.unplaced);
+  if (plan->nskipped > 0) out_printf(b, "    not planned: %zu", plan->nskipped);
+  if (plan->npreemptions > 0) out_printf(b, "    preemptions: %zu", plan->npreemptions);
+  out_printf(b, "\n\n");
   if (nrows == 0) {
     out_printf(b, "New nodes: none needed.\n\n");
   } else {

@@ -64,7 +64,7 @@ static int64_t int_or_percent(const char *v, int64_t total) {
   if (v == NULL) return -1;
   k = strtoll(v, &end, 10);
   if (end == v || k < 0) return -1;
-  if (*end == '%' && end[1] == '\0') return (k * total + 99) / 100;
+  if (*end == '%' && end[1] == '\0') return ((k > 100 ? 100 : k) * total + 99) / 100;
   return *end == '\0' ? (int64_t)k : -1;
 }
 

@@ -438,6 +438,7 @@ def main(argv):
                                 "--time-limit", "0"])
         assert rc == 0, err
         assert "Not planned" in out and "hpc/sim-0: spec.schedulerName is \"volcano\"" in out, out
+        assert "unschedulable: 0    not planned: 4\n" in out, out
     t.run("the table shows preemptions and the pods not planned", table_sections)
 
     # ---- the what-if repack
