@@ -1278,6 +1278,19 @@ static int read_int_or_percent(struct rd *r, const cJSON *spec, const char *key,
   return 0;
 }
 
+/* status.disruptionsAllowed, which kube-scheduler's preemption reads; absent in hand-written budgets. */
+static int read_pdb_status(struct rd *r, const cJSON *item, struct stv_pdb *p) {
+  struct jpath pda = {&P_STATUS, "disruptionsAllowed", 0};
+  const cJSON *status;
+  int rc;
+  if ((rc = get(r, item, "status", NULL, JT_OBJECT, &status)) != 0) return rc;
+  if ((rc = get_int32(r, status, "disruptionsAllowed", &P_STATUS, &p->has_allowed, &p->disruptions_allowed)) != 0)
+    return rc;
+  if (p->has_allowed && p->disruptions_allowed < 0)
+    return fail(r, STV_EINVAL, &pda, "must not be negative (got %d)", (int)p->disruptions_allowed);
+  return 0;
+}
+
 static int read_pdb(struct rd *r, const cJSON *item) {
   struct jpath psel = {&P_SPEC, "selector", 0}, pmax = {&P_SPEC, "maxUnavailable", 0};
   const cJSON *spec, *sel;
@@ -1293,6 +1306,7 @@ static int read_pdb(struct rd *r, const cJSON *item) {
     return fail(r, STV_EINVAL, &pmax, "may not be set together with spec.minAvailable");
   /* A null selector selects no pods (policy/v1): such a budget guards nothing. */
   if (sel == NULL) return 0;
+  if ((rc = read_pdb_status(r, item, &p)) != 0) return rc;
   if ((rc = read_label_selector(r, sel, &psel, 0, &p.sel)) != 0) return rc;
   if ((p.ns = intern(r, r->ns)) == NULL || (p.name = intern(r, r->name)) == NULL) return oom(r);
   if ((rc = stv_snapshot_add_pdb(r->s, &p)) != 0)

@@ -235,6 +235,8 @@ struct stv_pdb {
   struct stv_selector sel;
   const char *min_available; /* "2" or "50%", NULL when absent */
   const char *max_unavailable;
+  int has_allowed;             /* status.disruptionsAllowed was read */
+  int32_t disruptions_allowed; /* status.disruptionsAllowed, as the disruption controller wrote it */
 };
 
 struct stv_namespace {

@@ -73,9 +73,10 @@ static int pdb_selects(const struct stv_pdb *b, const struct stv_snapshot *s, co
 }
 
 /*
- * The disruptions each budget allows now (status.disruptionsAllowed is not
- * in the snapshot): healthy pods (bound and Running) minus the pods it
- * wants available, counted over the non-terminal pods it selects.
+ * The disruptions each budget allows now: status.disruptionsAllowed when the
+ * snapshot has it (kube-scheduler reads that); otherwise healthy pods (bound
+ * and Running) minus the pods it wants available, counted over the
+ * non-terminal pods it selects.
  */
 static void pdb_allowed(const struct stv_snapshot *s, int64_t *allowed) {
   size_t b, i;
@@ -98,6 +99,8 @@ static void pdb_allowed(const struct stv_snapshot *s, int64_t *allowed) {
     }
     /* A value the API would have refused allows nothing, to be safe. */
     allowed[b] = want < 0 ? 0 : (healthy - want > 0 ? healthy - want : 0);
+    /* What the disruption controller last wrote is what the scheduler reads. */
+    if (d->has_allowed) allowed[b] = d->disruptions_allowed;
   }
 }
 

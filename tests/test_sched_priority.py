@@ -286,11 +286,26 @@ def main(argv):
         # A budget that allows the disruption: node-b ties with node-a on
         # violations, victims' priorities and count; the first node wins.
         doc = load(PREEMPTION)
-        item(doc, "PodDisruptionBudget", "ledger")["spec"] = {
-            "maxUnavailable": 1, "selector": {"matchLabels": {"app": "ledger"}}}
+        pdb = item(doc, "PodDisruptionBudget", "ledger")
+        pdb["spec"] = {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "ledger"}}}
+        pdb["status"]["disruptionsAllowed"] = 1
         plan, _ = cli.plan(doc)
         assert plan["preemptions"][0]["node"] == "node-a" and \
             plan["preemptions"][0]["pdb_violations"] == 0, plan["preemptions"]
+        # The scheduler reads status.disruptionsAllowed, not the spec: a
+        # status allowing one disruption makes node-b's eviction no violation.
+        for name in ("report-1", "report-2", "cart-0"):
+            item(doc, "Pod", name)["spec"]["priority"] = 1000000
+        pdb["spec"] = {"minAvailable": 1, "selector": {"matchLabels": {"app": "ledger"}}}
+        plan, _ = cli.plan(doc)
+        assert [(e["node"], e["pdb_violations"]) for e in plan["preemptions"]] == [("node-b", 0)], \
+            plan["preemptions"]
+        # Without a status the budget is computed from the snapshot: 1 healthy,
+        # 1 wanted, none allowed.
+        del pdb["status"]
+        plan, _ = cli.plan(doc)
+        assert [(e["node"], e["pdb_violations"]) for e in plan["preemptions"]] == [("node-b", 1)], \
+            plan["preemptions"]
     t.run("PodDisruptionBudget violations are minimised across nodes but allowed",
           pdb_minimised)
 

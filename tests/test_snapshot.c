@@ -1431,3 +1431,27 @@ TEST(should_leave_out_pending_pods_the_scheduler_will_not_take) {
   CHECK(strcmp(stv_not_planned_name(STV_NP_NONE), "") == 0);
   stv_snapshot_close(&s);
 }
+
+TEST(should_read_a_budgets_disruptions_allowed) {
+  struct stv_snapshot s;
+  struct stv_err err = {0, ""};
+  CHECK_EQ_INT(stv_snapshot_init(&s), 0);
+  CHECK_EQ_INT(add(&s,
+                   "{'kind':'PodDisruptionBudget','metadata':{'name':'db','namespace':'data'},'spec':{'minAvailable':"
+                   "1,'selector':{'matchLabels':{'app':'db'}}},'status':{'disruptionsAllowed':2}}",
+                   NULL, &err),
+               0);
+  CHECK_EQ_INT(add(&s,
+                   "{'kind':'PodDisruptionBudget','metadata':{'name':'web','namespace':'data'},'spec':{"
+                   "'maxUnavailable':'10%','selector':{'matchLabels':{'app':'web'}}}}",
+                   NULL, &err),
+               0);
+  CHECK_EQ_INT(s.npdbs, 2);
+  CHECK(s.pdbs[0].has_allowed && s.pdbs[0].disruptions_allowed == 2);
+  CHECK(!s.pdbs[1].has_allowed);
+  stv_snapshot_close(&s);
+  CHECK(fails_with("{'kind':'PodDisruptionBudget','metadata':{'name':'db','namespace':'data'},'spec':{"
+                   "'minAvailable':1,'selector':{}},'status':{'disruptionsAllowed':-1}}",
+                   STV_EINVAL,
+                   "PodDisruptionBudget data/db: status.disruptionsAllowed: must not be negative (got -1)"));
+}
