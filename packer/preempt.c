@@ -180,7 +180,8 @@ static void sort_cands(struct cand *c, uint32_t n) {
   }
 }
 
-static int select_victims(struct pass *P, uint32_t q, int32_t n, const struct choice *best, struct choice *out) {
+static int select_victims(struct pass *P, uint32_t q, int32_t n, const struct choice *best,
+                          struct choice *out) {
   const struct stv_snapshot *s = P->s;
   const struct stv_pod *pq = &s->pods[q];
   const int64_t *req = s->classes[pq->cls]->req;
@@ -425,8 +426,8 @@ int stv__preempt_run(const struct stv_problem *p, struct stv__preempt *x) {
   queue = stv_calloc(s->npods + 1, sizeof(*queue));
   best.victims = stv_calloc(s->npods + 1, sizeof(uint32_t));
   cur.victims = stv_calloc(s->npods + 1, sizeof(uint32_t));
-  if (!P.free || !P.off || !P.at || !P.evicted || !P.allowed || !P.scratch_allowed || !P.cand || !P.hopeless || !P.anti || !queue ||
-      !best.victims || !cur.victims) {
+  if (!P.free || !P.off || !P.at || !P.evicted || !P.allowed || !P.scratch_allowed || !P.cand ||
+      !P.hopeless || !P.anti || !queue || !best.victims || !cur.victims) {
     rc = STV_ENOMEM;
     goto out;
   }
@@ -658,7 +659,8 @@ int stv__preempt_apply(const struct stv__preempt *x, const struct stv_snapshot *
     uint32_t *pods;
     if (on_node[i] == 0) continue;
     pn = &nodes[slot[i]];
-    if ((pods = stv_arena_alloc(&plan->mem, (pn->npods + on_node[i] + 1) * sizeof(uint32_t))) == NULL) goto out;
+    if ((pods = stv_arena_alloc(&plan->mem, (pn->npods + on_node[i] + 1) * sizeof(uint32_t))) == NULL)
+      goto out;
     if (pn->npods) memcpy(pods + on_node[i], pn->pods, pn->npods * sizeof(uint32_t));
     pn->pods = pods;
     pn->npods += on_node[i];
