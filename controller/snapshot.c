@@ -1284,7 +1284,8 @@ static int read_pdb_status(struct rd *r, const cJSON *item, struct stv_pdb *p) {
   const cJSON *status;
   int rc;
   if ((rc = get(r, item, "status", NULL, JT_OBJECT, &status)) != 0) return rc;
-  if ((rc = get_int32(r, status, "disruptionsAllowed", &P_STATUS, &p->has_allowed, &p->disruptions_allowed)) != 0)
+  if ((rc = get_int32(r, status, "disruptionsAllowed", &P_STATUS, &p->has_allowed,
+                      &p->disruptions_allowed)) != 0)
     return rc;
   if (p->has_allowed && p->disruptions_allowed < 0)
     return fail(r, STV_EINVAL, &pda, "must not be negative (got %d)", (int)p->disruptions_allowed);

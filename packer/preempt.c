@@ -16,9 +16,11 @@
  * victim priority, the lowest sum of victim priorities, the fewest victims,
  * and the first in snapshot order.
  *
- * The packer then plans a copy of the snapshot in which each preemptor is
- * bound to its node and each victim is pending again (or left out, when its
- * priority is below the cutoff). Victims do not preempt in turn.
+ * Evicted victims go back into the queue behind their preemptor (unless
+ * their priority is below the cutoff), and may take free room or preempt in
+ * turn. The packer then plans a copy of the snapshot in which each
+ * preemptor is bound to its node and each victim that did not preempt is
+ * pending again (or left out, below the cutoff).
  */
 #include <limits.h>
 #include <stdio.h>
@@ -121,6 +123,31 @@ static int cmp_importance(const void *a, const void *b) {
   if (x->violating != y->violating) return y->violating - x->violating;
   if (x->prio != y->prio) return x->prio > y->prio ? -1 : 1;
   return x->pod < y->pod ? -1 : x->pod > y->pod;
+}
+
+/* The scheduling queue: a binary heap in cmp_importance order (the most important on top). */
+static void heap_push(struct cand *h, uint32_t *n, struct cand c) {
+  uint32_t i = (*n)++;
+  while (i > 0 && cmp_importance(&c, &h[(i - 1) / 2]) < 0) {
+    h[i] = h[(i - 1) / 2];
+    i = (i - 1) / 2;
+  }
+  h[i] = c;
+}
+
+static struct cand heap_pop(struct cand *h, uint32_t *n) {
+  struct cand top = h[0], last = h[--(*n)];
+  uint32_t i = 0;
+  for (;;) {
+    uint32_t c = 2 * i + 1;
+    if (c >= *n) break;
+    if (c + 1 < *n && cmp_importance(&h[c + 1], &h[c]) < 0) c++;
+    if (cmp_importance(&h[c], &last) >= 0) break;
+    h[i] = h[c];
+    i = c;
+  }
+  if (*n > 0) h[i] = last;
+  return top;
 }
 
 /* The outcome of SelectVictimsOnNode on one node, and its rank among candidates. */
@@ -461,15 +488,11 @@ int stv__preempt_run(const struct stv_problem *p, struct stv__preempt *x) {
   }
 
   for (i = 0; i < s->npods; i++)
-    if (planned_pending(s, &s->pods[i])) {
-      queue[nq].pod = (uint32_t)i;
-      queue[nq].prio = s->pods[i].priority;
-      queue[nq++].violating = 0;
-    }
-  qsort(queue, nq, sizeof(*queue), cmp_importance);
+    if (planned_pending(s, &s->pods[i]))
+      heap_push(queue, &nq, (struct cand){(uint32_t)i, s->pods[i].priority, 0});
 
-  for (i = 0; i < nq; i++) {
-    uint32_t q = queue[i].pod, k;
+  while (nq > 0) {
+    uint32_t q = heap_pop(queue, &nq).pod, k;
     const struct stv_pod *pq = &s->pods[q];
     const struct stv_class *c = s->classes[pq->cls];
     int32_t at = first_fit(&P, q);
@@ -501,6 +524,9 @@ int stv__preempt_run(const struct stv_problem *p, struct stv__preempt *x) {
       take(&P, best.node, s->classes[s->pods[v].cls]->req, -1);
       if (P.pdb_off != NULL)
         for (j = P.pdb_off[v]; j < P.pdb_off[v + 1]; j++) P.allowed[P.pdb_at[j]]--;
+      /* Evicted, the victim is pending again, behind the preemptor in the queue. */
+      if (stv_pod_pending_category(s, &s->pods[v]) == STV_NP_NONE)
+        heap_push(queue, &nq, (struct cand){v, s->pods[v].priority, 0});
     }
     take(&P, best.node, c->req, 1);
     if ((rc = record(x, q, &best)) != 0) goto out;

@@ -85,7 +85,8 @@ What is checked (each violation is tagged with its rule):
                        may preempt (preemptionPolicy not Never) placed on
                        that existing node; every victim bound there, not a
                        DaemonSet's or static pod, not terminal, of strictly
-                       lower priority, evicted once; the node's "preempts"
+                       lower priority, evicted once (a victim, pending
+                       again, may preempt in a later entry); the node's "preempts"
                        lists exactly its victims; the victims leave the
                        node (the resource check then proves the preemptor
                        fits) and each is accounted for: placed, unschedulable,
@@ -988,7 +989,8 @@ def _check_preemptions(r, inp, plan, pods_by_key, pending, cutoff, scheduler_nam
             continue
         q = pods_by_key.get(e.get("pod"))
         node = e.get("node")
-        if q is None or q.key not in planned:
+        # A victim of an earlier preemption is pending again and may preempt in turn.
+        if q is None or (q.key not in planned and (q.key not in victims or q.key in expect_np)):
             r.v("preemption", "%s: preemptor %r is not a planned pending pod" % (where, e.get("pod")))
             continue
         if q.key in preemptors:

@@ -551,15 +551,18 @@ TEST(should_read_scheduler_names_and_the_priority_cutoff) {
   stv_config_init(&c);
   CHECK_EQ_INT(c.priority_cutoff, STV_PRIORITY_CUTOFF_DEFAULT);
   CHECK(c.scheduler_names == NULL && c.nscheduler_names == 0);
-  CHECK_EQ_INT(load(&c, "schedulerNames: [default-scheduler, volcano]\nexpendablePodsPriorityCutoff: -1000\n", &err),
-               0);
+  CHECK_EQ_INT(
+      load(&c, "schedulerNames: [default-scheduler, volcano]\nexpendablePodsPriorityCutoff: -1000\n", &err),
+      0);
   CHECK_EQ_INT(c.nscheduler_names, 2);
-  CHECK(strcmp(c.scheduler_names[0], "default-scheduler") == 0 && strcmp(c.scheduler_names[1], "volcano") == 0);
+  CHECK(strcmp(c.scheduler_names[0], "default-scheduler") == 0 &&
+        strcmp(c.scheduler_names[1], "volcano") == 0);
   CHECK_EQ_INT(c.priority_cutoff, -1000);
   stv_config_close(&c);
-  CHECK(fails_with("expendablePodsPriorityCutoff: \"-5\"\n", STV_EINVAL,
-                   "stevedore.yaml:1:31: expendablePodsPriorityCutoff: expected a whole number, got the quoted "
-                   "string \"-5\""));
+  CHECK(
+      fails_with("expendablePodsPriorityCutoff: \"-5\"\n", STV_EINVAL,
+                 "stevedore.yaml:1:31: expendablePodsPriorityCutoff: expected a whole number, got the quoted "
+                 "string \"-5\""));
   CHECK(fails_with("expendablePodsPriorityCutoff: -2147483649\n", STV_EINVAL,
                    "stevedore.yaml:1:31: expendablePodsPriorityCutoff: -2147483649 is out of range for a pod "
                    "priority (a 32-bit integer)"));

@@ -1673,9 +1673,14 @@ STV_TEST_FX(should_prefer_the_node_without_a_budget_violation) {
   CHECK(stv_test_selector_of_labels(&fx->s, &b.sel, &fx->s.classes[fx->s.pods[0].cls]->labels) == 0);
   CHECK_EQ_INT(stv_snapshot_add_pdb(&fx->s, &b), 0);
   CHECK_EQ_INT(stv_test_fx_solve(fx), 0);
-  CHECK_EQ_INT(fx->plan.npreemptions, 1);
+  CHECK_EQ_INT(fx->plan.npreemptions, 2);
   CHECK_EQ_INT(fx->plan.preemptions[0].node, 1);
   CHECK_EQ_INT(fx->plan.preemptions[0].pdb_violations, 0);
+  /* The victim, pending again, has nowhere else to go: it evicts ledger, budget or not. */
+  CHECK_EQ_INT(fx->plan.preemptions[1].pod, 1);
+  CHECK_EQ_INT(fx->plan.preemptions[1].node, 0);
+  CHECK_EQ_INT(fx->plan.preemptions[1].victims[0], 0);
+  CHECK_EQ_INT(fx->plan.preemptions[1].pdb_violations, 1);
   /* Without the budget, the lower victim priority wins. */
   fx->s.npdbs = 0;
   CHECK_EQ_INT(stv_test_fx_solve(fx), 0);

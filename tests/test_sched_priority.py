@@ -409,6 +409,23 @@ def main(argv):
         assert npre >= 5 and nnp >= 20, (npre, nnp)
     t.run("random clusters with priorities: every plan passes the checker", random_cases)
 
+    def victims_preempt_in_turn():
+        # checkout-0 evicts report-2 (100) on node-a; report-2, pending again,
+        # fits in no free room and evicts ledger-0 (10) on node-b, breaking
+        # its budget as nothing else would do; ledger-0 gets a new node.
+        doc = load(PREEMPTION)
+        item(doc, "Pod", "ledger-0")["spec"]["priority"] = 10
+        plan, err = cli.plan(doc)
+        assert [(e["pod"], e["node"], e["victims"], e["pdb_violations"]) for e in plan["preemptions"]] == [
+            ("shop/checkout-0", "node-a", ["batch/report-2"], 0),
+            ("batch/report-2", "node-b", ["ledger/ledger-0"], 1)], plan["preemptions"]
+        w = where(plan)
+        assert w["batch/report-2"] == ("node-b", False) and w["ledger/ledger-0"][1] is True, w
+        s = plan["summary"]
+        assert s["preemptions"] == 2 and s["preempted_pods"] == 2 and s["pending_pods"] == 3 and \
+            s["placed_pods"] == 3, s
+    t.run("a victim, pending again, preempts in turn", victims_preempt_in_turn)
+
     def expendable_victim():
         doc = load(PREEMPTION)
         for name in ("report-1", "report-2"):

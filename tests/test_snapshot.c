@@ -1436,11 +1436,12 @@ TEST(should_read_a_budgets_disruptions_allowed) {
   struct stv_snapshot s;
   struct stv_err err = {0, ""};
   CHECK_EQ_INT(stv_snapshot_init(&s), 0);
-  CHECK_EQ_INT(add(&s,
-                   "{'kind':'PodDisruptionBudget','metadata':{'name':'db','namespace':'data'},'spec':{'minAvailable':"
-                   "1,'selector':{'matchLabels':{'app':'db'}}},'status':{'disruptionsAllowed':2}}",
-                   NULL, &err),
-               0);
+  CHECK_EQ_INT(
+      add(&s,
+          "{'kind':'PodDisruptionBudget','metadata':{'name':'db','namespace':'data'},'spec':{'minAvailable':"
+          "1,'selector':{'matchLabels':{'app':'db'}}},'status':{'disruptionsAllowed':2}}",
+          NULL, &err),
+      0);
   CHECK_EQ_INT(add(&s,
                    "{'kind':'PodDisruptionBudget','metadata':{'name':'web','namespace':'data'},'spec':{"
                    "'maxUnavailable':'10%','selector':{'matchLabels':{'app':'web'}}}}",
