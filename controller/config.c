@@ -9,6 +9,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -132,6 +133,37 @@ char *stv_config_format_capacity_types(unsigned mask, char *buf, size_t size) {
   return buf;
 }
 
+int stv_config_parse_scheduler_names(char *buf, const char **names, size_t max, size_t *n,
+                                     struct stv_err *err) {
+  char *p = buf;
+  *n = 0;
+  for (;;) {
+    char *comma = strchr(p, ',');
+    if (comma != NULL) *comma = '\0';
+    if (*p == '\0')
+      return stv_err_set(err, STV_EINVAL,
+                         "empty scheduler name in the list (expected e.g. "
+                         "default-scheduler,my-scheduler)");
+    if (*n == max) return stv_err_set(err, STV_EINVAL, "more than %zu scheduler names", max);
+    names[(*n)++] = p;
+    if (comma == NULL) return 0;
+    p = comma + 1;
+  }
+}
+
+int stv_config_parse_priority(const char *s, int32_t *out, struct stv_err *err) {
+  char *end;
+  long long v;
+  errno = 0;
+  v = strtoll(s, &end, 10);
+  if (end == s || *end != '\0' || isspace((unsigned char)*s))
+    return stv_err_set(err, STV_EINVAL, "\"%s\" is not a whole number (e.g. -10)", s);
+  if (errno == ERANGE || v < INT32_MIN || v > INT32_MAX)
+    return stv_err_set(err, STV_EINVAL, "%s is out of range for a pod priority (a 32-bit integer)", s);
+  *out = (int32_t)v;
+  return 0;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Defaults                                                               */
 
@@ -140,6 +172,7 @@ void stv_config_init(struct stv_config *c) {
   c->capacity_types = (1u << STV_CT_RESERVED) | (1u << STV_CT_SPOT) | (1u << STV_CT_ON_DEMAND);
   c->time_limit = STV_TIME_LIMIT_DEFAULT;
   stv_spot_policy_default(&c->spot);
+  c->priority_cutoff = STV_PRIORITY_CUTOFF_DEFAULT;
   stv_strpool_init(&c->strings);
   stv_arena_init(&c->mem);
 }
@@ -606,7 +639,7 @@ static int read_headroom(struct walk *w, const yaml_node_t *n, const struct kpat
 
 /* A YAML boolean: true or false (unquoted). */
 static int boolean(struct walk *w, const yaml_node_t *n, const struct kpath *p, int *out) {
-  const char *s;
+  const char *s = NULL;
   int rc;
   if ((rc = text(w, n, p, "true or false", &s)) != 0) return rc;
   if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && strcmp(s, "true") == 0) {
@@ -616,6 +649,29 @@ static int boolean(struct walk *w, const yaml_node_t *n, const struct kpath *p, 
   } else {
     struct qbuf q;
     return fail(w, STV_EINVAL, n, p, "expected true or false, got \"%s\"", quote(s, &q));
+  }
+  return 0;
+}
+
+/* schedulerNames (a list of names, may be NULL) and expendablePodsPriorityCutoff (may be NULL). */
+static int read_scheduling(struct walk *w, const yaml_node_t *names, const struct kpath *pn,
+                           const yaml_node_t *cutoff, const struct kpath *pc) {
+  int rc;
+  if (names != NULL) {
+    if (is_null(names)) return fail(w, STV_EINVAL, names, pn, "must list at least one scheduler name");
+    rc = strings(w, names, pn, "a scheduler name", &w->c->nscheduler_names, &w->c->scheduler_names);
+    if (rc != 0) return rc;
+  }
+  if (cutoff != NULL) {
+    struct stv_err e = {0, ""};
+    struct qbuf q;
+    const char *s = NULL;
+    if ((rc = text(w, cutoff, pc, "a whole number", &s)) != 0) return rc;
+    if (cutoff->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+      return fail(w, STV_EINVAL, cutoff, pc, "expected a whole number, got the quoted string \"%s\"",
+                  quote(s, &q));
+    if (stv_config_parse_priority(s, &w->c->priority_cutoff, &e) != 0)
+      return fail(w, STV_EINVAL, cutoff, pc, "%s", e.msg);
   }
   return 0;
 }
@@ -632,16 +688,17 @@ static int read_repack(struct walk *w, const yaml_node_t *n, const struct kpath 
 }
 
 static int read_top(struct walk *w, const yaml_node_t *root) {
-  static const char *const names[] = {"capacityTypes", "timeLimit", "spot",
-                                      "nodePools",     "headroom",  "repack"};
-  const yaml_node_t *v[6];
-  struct kpath pk[6];
+  static const char *const names[] = {"capacityTypes",  "timeLimit", "spot",
+                                      "nodePools",      "headroom",  "repack",
+                                      "schedulerNames", "expendablePodsPriorityCutoff"};
+  const yaml_node_t *v[8];
+  struct kpath pk[8];
   int rc, i;
   if (root->type != YAML_MAPPING_NODE)
     return fail(w, STV_EPARSE, root, NULL,
                 "the document must be a mapping of settings, not %s (see docs/config.md)", kind(root));
-  if ((rc = fields(w, root, NULL, names, 6, v)) != 0) return rc;
-  for (i = 0; i < 6; i++) pk[i] = (struct kpath){NULL, names[i], 0};
+  if ((rc = fields(w, root, NULL, names, 8, v)) != 0) return rc;
+  for (i = 0; i < 8; i++) pk[i] = (struct kpath){NULL, names[i], 0};
   if (v[0] != NULL && (rc = capacity_types(w, v[0], &pk[0], &w->c->capacity_types)) != 0) return rc;
   if (v[1] != NULL) {
     struct stv_err e = {0, ""};
@@ -654,6 +711,7 @@ static int read_top(struct walk *w, const yaml_node_t *root) {
   if (v[3] != NULL && (rc = read_pools(w, v[3], &pk[3])) != 0) return rc;
   if (v[4] != NULL && (rc = read_headroom(w, v[4], &pk[4])) != 0) return rc;
   if (v[5] != NULL && (rc = read_repack(w, v[5], &pk[5])) != 0) return rc;
+  if ((v[6] != NULL || v[7] != NULL) && (rc = read_scheduling(w, v[6], &pk[6], v[7], &pk[7])) != 0) return rc;
   return 0;
 }
 

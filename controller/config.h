@@ -48,6 +48,9 @@ struct stv_config {
   struct stv_headroom_unit *headroom; /* manual units */
   size_t nheadroom;
   double headroom_percent; /* automatic headroom, % of existing allocatable; 0 = none */
+  const char *const *scheduler_names; /* schedulerNames; NULL: default-scheduler only */
+  uint32_t nscheduler_names;
+  int32_t priority_cutoff; /* expendablePodsPriorityCutoff; default STV_PRIORITY_CUTOFF_DEFAULT */
   struct stv_strpool strings;
   struct stv_arena mem;
   int repack_system_pods; /* repack.systemPods: the what-if repack may move system pods */
@@ -85,6 +88,17 @@ int stv_config_parse_duration(const char *s, double *seconds, struct stv_err *er
 int stv_config_parse_percent(const char *s, int allow_bare, double *percent, struct stv_err *err);
 /* A decimal number from lo to hi ("0.3", "1", "1e-2"). */
 int stv_config_parse_number(const char *s, double lo, double hi, double *out, struct stv_err *err);
+
+/*
+ * A comma-separated list of scheduler names ("default-scheduler,my-scheduler")
+ * into names[0..*n), pointers into buf (a writable copy of the list, which
+ * the caller keeps while the names are used; split in place); at most max
+ * names. Empty names are refused.
+ */
+int stv_config_parse_scheduler_names(char *buf, const char **names, size_t max, size_t *n,
+                                     struct stv_err *err);
+/* A priority cutoff: a whole number that fits in 32 bits ("-10", "0", "1000"). */
+int stv_config_parse_priority(const char *s, int32_t *out, struct stv_err *err);
 
 /* Writes the names of the types in mask, comma-separated, into buf; returns buf. */
 char *stv_config_format_capacity_types(unsigned mask, char *buf, size_t size);

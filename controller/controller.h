@@ -34,6 +34,9 @@ struct stv_recommend_args {
   double headroom_percent; /* automatic headroom, % of existing allocatable; 0 = none */
   int repack;              /* what-if repack (docs/repack.md) instead of pending pods */
   int repack_system_pods;  /* the repack may move system-critical and kube-system controller pods */
+  const char *const *scheduler_names; /* pods of other schedulers are not planned; NULL: default-scheduler */
+  size_t nscheduler_names;
+  const int32_t *priority_cutoff; /* expendable-pods priority cutoff; NULL: STV_PRIORITY_CUTOFF_DEFAULT */
 };
 
 /* ---------------------------------------------------------------------- */

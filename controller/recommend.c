@@ -17,6 +17,8 @@
 #include "snapshot.h"
 
 #define HOURS_PER_MONTH 730.0
+/* The most names --scheduler-names takes. */
+#define STV_MAX_SCHEDULER_NAMES 32
 
 struct recommend_opts {
   const char **snapshots;
@@ -34,6 +36,12 @@ struct recommend_opts {
   char capacity_types[64];       /* the allowed types, for the table's header */
   int repack;                    /* --mode repack */
   int repack_system_pods;        /* --repack-system-pods */
+  /* --scheduler-names (split in place in sched_buf) and --expendable-pods-priority-cutoff */
+  int has_sched_names, has_cutoff;
+  char *sched_buf;
+  const char *sched_names[STV_MAX_SCHEDULER_NAMES];
+  size_t nsched_names;
+  int32_t cutoff;
 };
 
 static void usage(FILE *f) {
@@ -64,6 +72,12 @@ static void usage(FILE *f) {
              "      --headroom-cpu Q       kept free (replaces the file's manual headroom; N\n"
              "      --headroom-memory Q    defaults to 1; --headroom-count 0 turns it off)\n"
              "      --headroom-automatic P keep P%% of the existing nodes' cpu and memory free\n"
+             "      --scheduler-names LIST comma-separated schedulerName values whose pods are\n"
+             "                             planned (default-scheduler); other pods are listed\n"
+             "                             as not planned\n"
+             "      --expendable-pods-priority-cutoff N\n"
+             "                             pods of lower priority buy no nodes (Cluster\n"
+             "                             Autoscaler's flag; default -10)\n"
              "  -m, --mode MODE            pending (default): plan the pending pods; repack:\n"
              "                             the cheapest cluster for every movable pod against\n"
              "                             the current cost (docs/repack.md)\n"
@@ -93,7 +107,9 @@ enum {
   O_HR_CPU,
   O_HR_MEMORY,
   O_HR_AUTO,
-  O_REPACK_SYSTEM
+  O_REPACK_SYSTEM,
+  O_SCHED_NAMES,
+  O_PRIORITY_CUTOFF
 };
 
 static int parse_opts(int argc, char **argv, struct recommend_opts *o, struct stv_err *err) {
@@ -114,6 +130,8 @@ static int parse_opts(int argc, char **argv, struct recommend_opts *o, struct st
       {"headroom-automatic", required_argument, NULL, O_HR_AUTO},
       {"mode", required_argument, NULL, 'm'},
       {"repack-system-pods", no_argument, NULL, O_REPACK_SYSTEM},
+      {"scheduler-names", required_argument, NULL, O_SCHED_NAMES},
+      {"expendable-pods-priority-cutoff", required_argument, NULL, O_PRIORITY_CUTOFF},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   int ch;
@@ -210,6 +228,21 @@ static int parse_opts(int argc, char **argv, struct recommend_opts *o, struct st
         return flag_error(err, "--headroom-automatic");
       o->has_headroom_percent = 1;
       break;
+    case O_SCHED_NAMES:
+      stv_free(o->sched_buf);
+      if ((o->sched_buf = stv_malloc(strlen(optarg) + 1)) == NULL)
+        return stv_err_set(err, STV_ENOMEM, "out of memory");
+      memcpy(o->sched_buf, optarg, strlen(optarg) + 1);
+      if (stv_config_parse_scheduler_names(o->sched_buf, o->sched_names, STV_MAX_SCHEDULER_NAMES,
+                                           &o->nsched_names, err) != 0)
+        return flag_error(err, "--scheduler-names");
+      o->has_sched_names = 1;
+      break;
+    case O_PRIORITY_CUTOFF:
+      if (stv_config_parse_priority(optarg, &o->cutoff, err) != 0)
+        return flag_error(err, "--expendable-pods-priority-cutoff");
+      o->has_cutoff = 1;
+      break;
     case 'h':
       return 1;
     case ':':
@@ -251,6 +284,11 @@ static int settle_config(struct recommend_opts *o, struct stv_config *cfg, struc
     cfg->nheadroom = o->unit.count > 0 ? 1 : 0;
   }
   if (o->has_headroom_percent) cfg->headroom_percent = o->headroom_percent;
+  if (o->has_sched_names) {
+    cfg->scheduler_names = o->sched_names;
+    cfg->nscheduler_names = (uint32_t)o->nsched_names;
+  }
+  if (o->has_cutoff) cfg->priority_cutoff = o->cutoff;
   o->allowed = cfg->capacity_types;
   stv_config_format_capacity_types(cfg->capacity_types, o->capacity_types, sizeof(o->capacity_types));
   return 0;
@@ -674,6 +712,63 @@ static int gap_json(cJSON *sum, const struct stv_plan *plan, const struct gap_ex
   return 1;
 }
 
+/* "ns/name" of pod i of s into buf. */
+static const char *pod_key(const struct stv_snapshot *s, uint32_t i, char *buf, size_t size) {
+  snprintf(buf, size, "%s/%s", s->pods[i].ns, s->pods[i].name);
+  return buf;
+}
+
+/* Adds "preempts" (the victims evicted there) to the JSON of existing node index node. */
+static int preempts_json(cJSON *n, const struct stv_snapshot *s, const struct stv_plan *plan, int32_t node) {
+  cJSON *arr = NULL;
+  char name[600];
+  size_t i;
+  uint32_t k;
+  for (i = 0; i < plan->npreemptions; i++) {
+    const struct stv_plan_preemption *e = &plan->preemptions[i];
+    if (e->node != node) continue;
+    if (arr == NULL && (arr = cJSON_AddArrayToObject(n, "preempts")) == NULL) return 0;
+    for (k = 0; k < e->nvictims; k++)
+      if (!cJSON_AddItemToArray(arr, cJSON_CreateString(pod_key(s, e->victims[k], name, sizeof(name)))))
+        return 0;
+  }
+  return 1;
+}
+
+/* "preemptions" and "not_planned" of the plan's JSON. */
+static int skipped_json(cJSON *root, const struct stv_snapshot *s, const struct stv_plan *plan) {
+  cJSON *pre = cJSON_AddArrayToObject(root, "preemptions"), *np;
+  char name[600];
+  size_t i;
+  uint32_t k;
+  if (pre == NULL) return 0;
+  for (i = 0; i < plan->npreemptions; i++) {
+    const struct stv_plan_preemption *e = &plan->preemptions[i];
+    cJSON *o = cJSON_CreateObject(), *v;
+    if (o == NULL || !cJSON_AddItemToArray(pre, o)) return 0;
+    if (!cJSON_AddStringToObject(o, "pod", pod_key(s, e->pod, name, sizeof(name))) ||
+        !cJSON_AddNumberToObject(o, "priority", s->pods[e->pod].priority) ||
+        !cJSON_AddStringToObject(o, "node", s->nodes[e->node].name) ||
+        (v = cJSON_AddArrayToObject(o, "victims")) == NULL ||
+        !cJSON_AddNumberToObject(o, "pdb_violations", e->pdb_violations))
+      return 0;
+    for (k = 0; k < e->nvictims; k++)
+      if (!cJSON_AddItemToArray(v, cJSON_CreateString(pod_key(s, e->victims[k], name, sizeof(name)))))
+        return 0;
+  }
+  if ((np = cJSON_AddArrayToObject(root, "not_planned")) == NULL) return 0;
+  for (i = 0; i < plan->nskipped; i++) {
+    const struct stv_plan_skip *e = &plan->skipped[i];
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL || !cJSON_AddItemToArray(np, o)) return 0;
+    if (!cJSON_AddStringToObject(o, "pod", pod_key(s, e->pod, name, sizeof(name))) ||
+        !cJSON_AddStringToObject(o, "category", stv_not_planned_name((enum stv_not_planned)e->category)) ||
+        !cJSON_AddStringToObject(o, "reason", e->reason))
+      return 0;
+  }
+  return 1;
+}
+
 static cJSON *plan_json(const struct stv_recommend_result *r) {
   const struct stv_problem *pb = &r->problem;
   const struct stv_plan *plan = &r->plan;
@@ -691,6 +786,9 @@ static cJSON *plan_json(const struct stv_recommend_result *r) {
   cJSON_AddNumberToObject(sum, "pending_pods", (double)(plan->npending - h.pods));
   cJSON_AddNumberToObject(sum, "placed_pods", (double)(plan->nplaced - h.placed));
   cJSON_AddNumberToObject(sum, "unschedulable_pods", (double)(plan->nunsched - h.unplaced));
+  cJSON_AddNumberToObject(sum, "not_planned_pods", (double)plan->nskipped);
+  cJSON_AddNumberToObject(sum, "preemptions", (double)plan->npreemptions);
+  cJSON_AddNumberToObject(sum, "preempted_pods", (double)plan->nvictims);
   cJSON_AddNumberToObject(sum, "new_nodes", (double)plan->nnew);
   cJSON_AddNumberToObject(sum, "new_nodes_hourly_cost", plan->new_cost);
   if (plan->has_lower_bound) {
@@ -757,6 +855,7 @@ static cJSON *plan_json(const struct stv_recommend_result *r) {
       else
         cJSON_AddNullToObject(n, "zone");
       cJSON_AddNumberToObject(n, "hourly_cost", 0);
+      if (!preempts_json(n, s, plan, pn->existing)) goto out;
       labels = labels_json(&e->labels, NULL);
     }
     if (labels == NULL || !cJSON_AddItemToObject(n, "labels", labels)) goto out;
@@ -783,10 +882,97 @@ static cJSON *plan_json(const struct stv_recommend_result *r) {
   if ((un = cJSON_AddArrayToObject(root, "notes")) == NULL) goto out;
   for (i = 0; i < r->nnotes; i++)
     if (!cJSON_AddItemToArray(un, cJSON_CreateString(r->notes[i]))) goto out;
+  if (!skipped_json(root, s, plan)) goto out;
   return root;
 out:
   cJSON_Delete(root);
   return NULL;
+}
+
+/* The table's sections for preemptions and for pods not planned. */
+static void table_skipped(const struct stv_snapshot *s, const struct stv_plan *plan, struct outbuf *b) {
+  char name[600];
+  size_t i, j;
+  uint32_t k;
+  if (plan->npreemptions > 0) {
+    out_printf(b, "Preemptions on existing nodes\n");
+    for (i = 0; i < plan->npreemptions && i < 50; i++) {
+      const struct stv_plan_preemption *e = &plan->preemptions[i];
+      out_printf(b, "  %s (priority %d) on %s evicts", pod_key(s, e->pod, name, sizeof(name)),
+                 (int)s->pods[e->pod].priority, s->nodes[e->node].name);
+      for (k = 0; k < e->nvictims; k++)
+        out_printf(b, "%s %s (%d)", k ? "," : "", pod_key(s, e->victims[k], name, sizeof(name)),
+                   (int)s->pods[e->victims[k]].priority);
+      if (e->pdb_violations) out_printf(b, "; %u against a PodDisruptionBudget", e->pdb_violations);
+      out_printf(b, "\n");
+    }
+    if (i < plan->npreemptions) out_printf(b, "  ... (use --output json for the full list)\n");
+    out_printf(b, "\n");
+  }
+  if (plan->nskipped > 0) {
+    size_t shown = 0;
+    out_printf(b, "Not planned (the scheduler will not take them, or no node is bought for them)\n");
+    for (i = 0; i < plan->nskipped && shown < 50; i++) {
+      size_t n = 0;
+      for (j = 0; j < i; j++)
+        if (strcmp(plan->skipped[j].reason, plan->skipped[i].reason) == 0) break;
+      if (j < i) continue;
+      for (j = i; j < plan->nskipped; j++) n += strcmp(plan->skipped[j].reason, plan->skipped[i].reason) == 0;
+      pod_key(s, plan->skipped[i].pod, name, sizeof(name));
+      if (n == 1)
+        out_printf(b, "  %s: %s\n", name, plan->skipped[i].reason);
+      else
+        out_printf(b, "  %s and %zu more like it: %s\n", name, n - 1, plan->skipped[i].reason);
+      shown++;
+    }
+    if (shown == 50) out_printf(b, "  ... (use --output json for the full list)\n");
+    out_printf(b, "\n");
+  }
+}
+
+/* Notes on standard error: the pods not planned by category, and the preemptions. */
+static void note_skipped(const struct stv_recommend_result *r) {
+  const struct stv_snapshot *s = &r->snap;
+  const struct stv_plan *plan = &r->plan;
+  static const char *const what[] = {"", "gated by spec.schedulingGates", "for another scheduler",
+                                     "below the expendable-pods priority cutoff",
+                                     "nominated to a node already"};
+  size_t count[5] = {0}, i;
+  char name[600], line[1024];
+  size_t n = 0;
+  int c;
+  uint32_t k;
+  if (!r->have_plan) return;
+  for (i = 0; i < plan->nskipped; i++)
+    if (plan->skipped[i].category < 5) count[plan->skipped[i].category]++;
+  if (plan->nskipped > 0) {
+    n = (size_t)snprintf(line, sizeof(line), "%zu pending pod%s not planned:", plan->nskipped,
+                         plan->nskipped == 1 ? " is" : "s are");
+    int first = 1;
+    for (c = 1; c < 5; c++)
+      if (count[c] && n < sizeof(line)) {
+        n += (size_t)snprintf(line + n, sizeof(line) - n, "%s %zu %s", first ? "" : ",", count[c], what[c]);
+        first = 0;
+      }
+    fprintf(stderr,
+            "stevedore recommend: note: %s (listed with their reasons; not_planned in --output json)\n",
+            line);
+  }
+  for (i = 0; i < plan->npreemptions && i < 10; i++) {
+    const struct stv_plan_preemption *e = &plan->preemptions[i];
+    n = (size_t)snprintf(line, sizeof(line),
+                         "pod %s (priority %d) preempts %u pod%s of lower priority on node %s:",
+                         pod_key(s, e->pod, name, sizeof(name)), (int)s->pods[e->pod].priority, e->nvictims,
+                         e->nvictims == 1 ? "" : "s", s->nodes[e->node].name);
+    for (k = 0; k < e->nvictims && n < sizeof(line); k++)
+      n += (size_t)snprintf(line + n, sizeof(line) - n, "%s %s", k ? "," : "",
+                            pod_key(s, e->victims[k], name, sizeof(name)));
+    fprintf(stderr, "stevedore recommend: note: %s%s; the victims are planned again like pending pods\n",
+            line, e->pdb_violations ? " (breaking a PodDisruptionBudget: no other node would do)" : "");
+  }
+  if (plan->npreemptions > 10)
+    fprintf(stderr, "stevedore recommend: note: %zu more preemptions (see preemptions in --output json)\n",
+            plan->npreemptions - 10);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -857,9 +1043,12 @@ static int render_table(const struct stv_recommend_result *r, const struct recom
              o->capacity_types);
   out_printf(b,
              "Pending pods: %zu    placed: %zu (%zu on existing nodes, %zu on new nodes)    unschedulable: "
-             "%zu\n\n",
+             "%zu",
              plan->npending - h.pods, plan->nplaced - h.placed, on_existing, on_new,
              plan->nunsched - h.unplaced);
+  if (plan->nskipped > 0) out_printf(b, "    not planned: %zu", plan->nskipped);
+  if (plan->npreemptions > 0) out_printf(b, "    preemptions: %zu", plan->npreemptions);
+  out_printf(b, "\n\n");
   if (nrows == 0) {
     out_printf(b, "New nodes: none needed.\n\n");
   } else {
@@ -958,6 +1147,7 @@ static int render_table(const struct stv_recommend_result *r, const struct recom
     out_printf(b, "\n");
     stv_free(done);
   }
+  table_skipped(s, plan, b);
   stv_free(rows);
   return b->oom ? STV_ENOMEM : 0;
 }
@@ -1035,6 +1225,9 @@ int stv_recommend_run(const struct stv_recommend_args *a, struct stv_recommend_r
   if ((rc = stv_snapshot_resolve_volumes(&r->snap, &r->stats, err)) != 0) return rc;
   rc = stv_headroom_add(&r->snap, a->headroom, a->nheadroom, a->headroom_percent, &r->headroom, err);
   if (rc != 0) return rc;
+  r->snap.scheduler_names = a->scheduler_names;
+  r->snap.nscheduler_names = a->nscheduler_names;
+  if (a->priority_cutoff != NULL) r->snap.priority_cutoff = *a->priority_cutoff;
   if ((rc = stv_snapshot_finish(&r->snap, err)) != 0) return rc;
   {
     char line[512];
@@ -1143,11 +1336,13 @@ int stv_cmd_recommend(int argc, char **argv) {
   if (rc == 1) {
     usage(stdout);
     stv_free(o.snapshots);
+    stv_free(o.sched_buf);
     return 0;
   }
   if (rc != 0) {
     fprintf(stderr, "stevedore recommend: %s\n", err.msg);
     stv_free(o.snapshots);
+    stv_free(o.sched_buf);
     return 2;
   }
   if ((rc = settle_config(&o, &cfg, &err)) != 0) {
@@ -1169,6 +1364,9 @@ int stv_cmd_recommend(int argc, char **argv) {
   a.headroom_percent = cfg.headroom_percent;
   a.repack = o.repack;
   a.repack_system_pods = o.repack_system_pods || cfg.repack_system_pods;
+  a.scheduler_names = cfg.scheduler_names;
+  a.nscheduler_names = cfg.nscheduler_names;
+  a.priority_cutoff = &cfg.priority_cutoff;
   rc = stv_recommend_run(&a, &r, &err);
   if (rc != 0) {
     fprintf(stderr, "stevedore recommend: %s\n", err.msg[0] ? err.msg : stv_strerror(rc));
@@ -1189,6 +1387,7 @@ int stv_cmd_recommend(int argc, char **argv) {
               "stevedore recommend: note: %zu moved pod%s keep their preferred zone spread or zone "
               "anti-affinity as required rules (docs/repack.md, \"Preferences\")\n",
               r.repack.preferences_kept, r.repack.preferences_kept == 1 ? "" : "s");
+    note_skipped(&r);
     if (r.have_plan && r.plan.spot_limits_broken)
       fprintf(stderr, "stevedore recommend: note: no plan keeps the spot limits (--spot-max-share, "
                       "--spot-max-pool-fraction) with the allowed capacity types; this one places what it can "
@@ -1232,5 +1431,6 @@ out:
   stv_free(o.snapshots);
   stv_recommend_result_close(&r);
   stv_config_close(&cfg);
+  stv_free(o.sched_buf);
   return status;
 }

@@ -379,6 +379,11 @@ int stv_repack_run(const struct stv_recommend_args *a, struct stv_recommend_resu
         !s->classes[p->cls]->daemonset && !(p->flags & (STV_POD_HEADROOM | STV_POD_NODE_MISSING)))
       rp->pods_left_out++;
   }
+  /* Evicted pods come back to whatever scheduler they had, and nothing
+   * preempts in a what-if of moving pods; pods below the priority cutoff need
+   * no place, as Cluster Autoscaler's scale-down counts them as absent. */
+  s->any_scheduler = 1;
+  r->problem.no_preemption = 1;
   price_nodes(rp, &r->catalog);
   rp->system_pods_moved = a->repack_system_pods;
   keep_unmovable(rp, s, home, a->repack_system_pods);

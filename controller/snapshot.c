@@ -1025,14 +1025,13 @@ static int read_preferred_terms(struct rd *r, const cJSON *arr, const struct jpa
   return 0;
 }
 
-/* spec.priorityClassName and spec.priority (the repack keeps system-critical pods). */
+/* spec.priorityClassName (the repack keeps system-critical pods); spec.priority is read with the
+ * scheduling fields (read_scheduling). */
 static int read_priority(struct rd *r, const cJSON *spec, struct stv_pod *pod) {
   const char *pc;
-  int present, rc;
+  int rc;
   if ((rc = get_str(r, spec, "priorityClassName", &P_SPEC, &pc)) != 0) return rc;
   if (pc != NULL && *pc != '\0' && (pod->priority_class = intern(r, pc)) == NULL) return oom(r);
-  if ((rc = get_int32(r, spec, "priority", &P_SPEC, &present, &pod->priority)) != 0) return rc;
-  pod->has_priority = (uint8_t)present;
   return 0;
 }
 
@@ -1291,6 +1290,48 @@ static int read_host_ports(struct rd *r, const cJSON *spec, struct stv_class *c)
 
 static int record_pod_volumes(struct rd *r, const cJSON *vols, uint32_t pod_index);
 
+/*
+ * What decides whether and how the scheduler takes a pending pod:
+ * spec.priority (set by the Priority admission plugin from the
+ * PriorityClass; 0 when absent), spec.preemptionPolicy, the first entry of
+ * spec.schedulingGates, spec.schedulerName and status.nominatedNodeName.
+ * The priority is part of the pod's class.
+ */
+static int read_scheduling(struct rd *r, const cJSON *spec, const cJSON *status, struct stv_pod *pod,
+                           struct stv_class *c) {
+  struct jpath pgates = {&P_SPEC, "schedulingGates", 0};
+  struct jpath ppol = {&P_SPEC, "preemptionPolicy", 0};
+  const cJSON *gates, *g;
+  const char *policy, *sched, *nominated;
+  struct qbuf q;
+  int present, rc;
+  long i = 0;
+
+  if ((rc = get_int32(r, spec, "priority", &P_SPEC, &present, &pod->priority)) != 0) return rc;
+  pod->has_priority = (uint8_t)present;
+  c->priority = pod->priority;
+  if ((rc = get_str(r, spec, "preemptionPolicy", &P_SPEC, &policy)) != 0) return rc;
+  if (policy != NULL && strcmp(policy, "Never") == 0)
+    pod->preempt_never = 1;
+  else if (policy != NULL && strcmp(policy, "PreemptLowerPriority") != 0)
+    return fail(r, STV_EINVAL, &ppol, "unknown policy \"%s\" (expected PreemptLowerPriority or Never)",
+                quote(policy, &q));
+  if ((rc = get(r, spec, "schedulingGates", &P_SPEC, JT_ARRAY, &gates)) != 0) return rc;
+  cJSON_ArrayForEach(g, gates) {
+    struct jpath pg = {&pgates, NULL, i++};
+    const char *name;
+    if (!cJSON_IsObject(g)) return fail(r, STV_EPARSE, &pg, "not an object");
+    if ((rc = need_str(r, g, "name", &pg, &name)) != 0) return rc;
+    if (pod->first_gate == NULL && (pod->first_gate = intern(r, name)) == NULL) return oom(r);
+  }
+  if ((rc = get_str(r, spec, "schedulerName", &P_SPEC, &sched)) != 0) return rc;
+  if (sched != NULL && *sched != '\0' && (pod->scheduler_name = intern(r, sched)) == NULL) return oom(r);
+  if ((rc = get_str(r, status, "nominatedNodeName", &P_STATUS, &nominated)) != 0) return rc;
+  if (nominated != NULL && *nominated != '\0' && (pod->nominated_node = intern(r, nominated)) == NULL)
+    return oom(r);
+  return 0;
+}
+
 static int read_pod(struct rd *r, const cJSON *item, const cJSON *meta) {
   static const char *const phases[] = {"Pending", "Running", "Succeeded", "Failed", "Unknown"};
   struct jpath pann = {&P_METADATA, "annotations", 0};
@@ -1345,6 +1386,7 @@ static int read_pod(struct rd *r, const cJSON *item, const cJSON *meta) {
   if ((rc = get(r, item, "spec", NULL, JT_OBJECT, &spec)) != 0) return rc;
   if (spec == NULL) return fail(r, STV_EPARSE, &P_SPEC, "missing");
   if ((rc = pod_requests(r, spec, &P_SPEC, c.req)) != 0) return rc;
+  if ((rc = read_scheduling(r, spec, status, &pod, &c)) != 0) return rc;
 
   /* Binding: resolved now when the node is known, else by stv_snapshot_finish. */
   if ((rc = get_str(r, spec, "nodeName", &P_SPEC, &node_name)) != 0) return rc;
@@ -1625,6 +1667,20 @@ static int read_int_or_percent(struct rd *r, const cJSON *spec, const char *key,
   return 0;
 }
 
+/* status.disruptionsAllowed, which kube-scheduler's preemption reads; absent in hand-written budgets. */
+static int read_pdb_status(struct rd *r, const cJSON *item, struct stv_pdb *p) {
+  struct jpath pda = {&P_STATUS, "disruptionsAllowed", 0};
+  const cJSON *status;
+  int rc;
+  if ((rc = get(r, item, "status", NULL, JT_OBJECT, &status)) != 0) return rc;
+  if ((rc = get_int32(r, status, "disruptionsAllowed", &P_STATUS, &p->has_allowed,
+                      &p->disruptions_allowed)) != 0)
+    return rc;
+  if (p->has_allowed && p->disruptions_allowed < 0)
+    return fail(r, STV_EINVAL, &pda, "must not be negative (got %d)", (int)p->disruptions_allowed);
+  return 0;
+}
+
 static int read_pdb(struct rd *r, const cJSON *item) {
   struct jpath psel = {&P_SPEC, "selector", 0}, pmax = {&P_SPEC, "maxUnavailable", 0};
   const cJSON *spec, *sel;
@@ -1640,6 +1696,7 @@ static int read_pdb(struct rd *r, const cJSON *item) {
     return fail(r, STV_EINVAL, &pmax, "may not be set together with spec.minAvailable");
   /* A null selector selects no pods (policy/v1): such a budget guards nothing. */
   if (sel == NULL) return 0;
+  if ((rc = read_pdb_status(r, item, &p)) != 0) return rc;
   if ((rc = read_label_selector(r, sel, &psel, 0, &p.sel)) != 0) return rc;
   if ((p.ns = intern(r, r->ns)) == NULL || (p.name = intern(r, r->name)) == NULL) return oom(r);
   if (r->replace >= 0) {

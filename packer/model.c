@@ -100,12 +100,14 @@ static void class_key(struct keybuf *b, const struct stv_class *c) {
   KB_VAL(b, c->owner_uid);
   kb_terms(b, c->panti, c->npanti);
   KB_VAL(b, c->blocked);
+  KB_VAL(b, c->priority);
 }
 
 int stv_snapshot_init(struct stv_snapshot *s) {
   memset(s, 0, sizeof(*s));
   stv_strpool_init(&s->pool);
   stv_arena_init(&s->mem);
+  s->priority_cutoff = STV_PRIORITY_CUTOFF_DEFAULT;
   return stv_resnames_init(&s->res, &s->pool);
 }
 
@@ -409,10 +411,52 @@ int stv_snapshot_add_namespace(struct stv_snapshot *s, const struct stv_namespac
   return 0;
 }
 
+const char *stv_not_planned_name(enum stv_not_planned np) {
+  switch (np) {
+  case STV_NP_GATED:
+    return "scheduling_gated";
+  case STV_NP_SCHEDULER:
+    return "other_scheduler";
+  case STV_NP_EXPENDABLE:
+    return "below_priority_cutoff";
+  case STV_NP_NOMINATED:
+    return "nominated";
+  case STV_NP_NONE:
+    break;
+  }
+  return "";
+}
+
+/* Whether the scheduler named name (NULL: the default one) is one of s's. */
+static int known_scheduler(const struct stv_snapshot *s, const char *name) {
+  size_t i;
+  if (name == NULL) name = STV_DEFAULT_SCHEDULER;
+  if (s->scheduler_names == NULL) return strcmp(name, STV_DEFAULT_SCHEDULER) == 0;
+  for (i = 0; i < s->nscheduler_names; i++)
+    if (strcmp(name, s->scheduler_names[i]) == 0) return 1;
+  return 0;
+}
+
+/*
+ * Whether a pending pod is planned. kube-scheduler does not look at a gated
+ * pod, nor at one for another scheduler; Cluster Autoscaler drops pods below
+ * its expendable cutoff, and treats a pod nominated to an existing node as
+ * scheduled there (in that order, as its FilterOutExpendableAndSplit).
+ */
+enum stv_not_planned stv_pod_pending_category(const struct stv_snapshot *s, const struct stv_pod *p) {
+  if (p->first_gate != NULL) return STV_NP_GATED;
+  if (!s->any_scheduler && !known_scheduler(s, p->scheduler_name)) return STV_NP_SCHEDULER;
+  if (p->flags & STV_POD_HEADROOM) return STV_NP_NONE;
+  if (p->priority < s->priority_cutoff) return STV_NP_EXPENDABLE;
+  if (p->nominated_node != NULL && stv_snapshot_find_node(s, p->nominated_node) >= 0) return STV_NP_NOMINATED;
+  return STV_NP_NONE;
+}
+
 int stv_snapshot_finish(struct stv_snapshot *s, struct stv_err *err) {
   size_t i;
   int r;
   (void)err;
+  s->nnot_planned = 0;
   for (i = 0; i < s->nclasses; i++) {
     s->classes[i]->npods = 0;
     s->classes[i]->npending = 0;
@@ -435,7 +479,18 @@ int stv_snapshot_finish(struct stv_snapshot *s, struct stv_err *err) {
     } else {
       c->npods++;
       p->node = -1;
-      if (!c->daemonset) c->npending++;
+      p->not_planned = STV_NP_NONE;
+      if (c->daemonset) continue;
+      p->not_planned = (uint8_t)stv_pod_pending_category(s, p);
+      if (p->not_planned == STV_NP_NONE) {
+        c->npending++;
+        continue;
+      }
+      s->nnot_planned++;
+      if (p->not_planned == STV_NP_NOMINATED) {
+        int32_t n = stv_snapshot_find_node(s, p->nominated_node);
+        for (r = 0; r < s->res.n; r++) s->nodes[n].used[r] += c->req[r];
+      }
     }
   }
   return 0;

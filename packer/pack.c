@@ -839,6 +839,7 @@ static int setup_groups(struct solve *S) {
     if (p->node >= 0 || k->daemonset || p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED)
       continue;
     if (p->flags & STV_POD_NODE_MISSING) continue;
+    if (p->not_planned != STV_NP_NONE) continue; /* listed in plan->skipped */
     all[start[p->cls] + fill[p->cls]++] = (uint32_t)i;
   }
   /* Classes without pod-affinity rules first, so that affinity finds its targets. */
@@ -1259,10 +1260,12 @@ struct order_key {
   int limited;
   double worth;
   uint32_t index;
+  int32_t priority; /* the class's: the scheduler takes higher priorities first */
 };
 
 static int cmp_order(const void *a, const void *b) {
   const struct order_key *x = a, *y = b;
+  if (x->priority != y->priority) return x->priority > y->priority ? -1 : 1;
   if (x->limited != y->limited) return y->limited - x->limited;
   if (x->worth != y->worth) return x->worth < y->worth ? 1 : -1;
   return x->index < y->index ? -1 : x->index > y->index;
@@ -1277,6 +1280,7 @@ static int sort_groups(struct solve *S) {
     k[i].limited = (int)BIT_GET(&S->anti_host[(size_t)c * S->W], c);
     k[i].worth = S->g[i].worth;
     k[i].index = (uint32_t)i;
+    k[i].priority = S->s->classes[c]->priority;
   }
   qsort(k, S->ng, sizeof(*k), cmp_order);
   for (i = 0; i < S->ng; i++) S->order[i] = k[i].index;
@@ -2272,6 +2276,8 @@ out:
 static int pack_run(const struct stv_problem *p, struct stv_plan *plan, int optimize, double deadline,
                     struct stv_err *err) {
   struct solve S;
+  struct stv__preempt pre;
+  const struct stv_snapshot *orig = p->snap;
   uint32_t *remaining = NULL;
   size_t i;
   int rc;
@@ -2279,6 +2285,9 @@ static int pack_run(const struct stv_problem *p, struct stv_plan *plan, int opti
   memset(plan, 0, sizeof(*plan));
   stv_arena_init(&plan->mem);
   stv_arena_init(&S.a);
+  /* Preemption first: the rest plans the snapshot it leaves. */
+  if ((rc = stv__preempt_run(p, &pre)) != 0) goto out;
+  p = &pre.problem;
   S.p = p;
   S.s = p->snap;
   S.ndim = p->snap->res.n;
@@ -2355,6 +2364,7 @@ static int pack_run(const struct stv_problem *p, struct stv_plan *plan, int opti
   }
   if (S.nun) memcpy(plan->unsched, S.un, S.nun * sizeof(*S.un));
   plan->nunsched = S.nun;
+  rc = stv__preempt_apply(&pre, orig, plan);
 out:
   if (rc == STV_ENOMEM) stv_err_set(err, rc, "out of memory while packing");
   if (rc) stv_plan_close(plan);
@@ -2364,6 +2374,7 @@ out:
   stv_free(S.nodes);
   stv_free(S.un);
   stv_arena_reset(&S.a);
+  stv__preempt_close(&pre);
   return rc;
 }
 

@@ -164,4 +164,34 @@ int stv__spot_repair(struct solve *S);
 /* stv_pack with the optimizer run on the heuristic's new nodes, until deadline (on p->clock). */
 int stv__pack_optimized(const struct stv_problem *p, struct stv_plan *plan, double deadline, struct stv_err *err);
 
+/*
+ * The preemption pass (preempt.c). When it makes preemptions, problem is the
+ * caller's with snap pointing at a copy of its snapshot (pods, nodes and
+ * classes copied, everything else shared) in which each preemptor is bound
+ * to its node and each victim is pending; otherwise problem is the
+ * caller's as it is.
+ */
+struct stv__preempt {
+  struct stv_problem problem;
+  struct stv_snapshot snap;
+  struct stv_arena mem;
+  struct stv_pod *pods;
+  struct stv_node *nodes;
+  struct stv_class **classes;
+  struct stv_class *cls;
+  struct stv_plan_preemption *v; /* victims in mem */
+  size_t n, cap;
+  size_t nvictims;
+};
+
+/* Runs the pass over p (borrowed, must outlive x). Returns 0 or STV_ENOMEM; close x whatever the result. */
+int stv__preempt_run(const struct stv_problem *p, struct stv__preempt *x);
+void stv__preempt_close(struct stv__preempt *x);
+/*
+ * Adds to plan (built from x->problem) the preemptions, each preemptor on
+ * its node, and the pods left out with their reasons, all in plan->mem.
+ * orig is the caller's snapshot. Returns 0 or STV_ENOMEM.
+ */
+int stv__preempt_apply(const struct stv__preempt *x, const struct stv_snapshot *orig, struct stv_plan *plan);
+
 #endif

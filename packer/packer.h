@@ -187,6 +187,7 @@ struct stv_class {
    * a claim that does not exist. The packer lists them as unschedulable.
    */
   const char *blocked;
+  int32_t priority;      /* spec.priority of its pods (0 when absent) */
 };
 
 #define STV_POD_MIRROR         0x01 /* static pod (kubernetes.io/config.mirror) */
@@ -208,10 +209,39 @@ struct stv_pod {
   const char *owner_kind; /* NULL when none */
   const char *owner_name;
   const char *priority_class; /* spec.priorityClassName, NULL when absent */
-  int32_t priority;           /* spec.priority, when has_priority */
-  uint8_t has_priority;
-  uint8_t terminating; /* metadata.deletionTimestamp set: topology spread does not count it */
+  int32_t priority;           /* spec.priority, 0 when absent */
+  uint8_t has_priority;       /* spec.priority was given */
+  uint8_t terminating;        /* metadata.deletionTimestamp set: topology spread does not count it */
+  /* What decides whether and how kube-scheduler takes the pod. */
+  uint8_t preempt_never;      /* spec.preemptionPolicy: Never */
+  uint8_t not_planned;        /* enum stv_not_planned, set by stv_snapshot_finish */
+  const char *first_gate;     /* name of the first spec.schedulingGates entry; NULL: not gated */
+  const char *scheduler_name; /* spec.schedulerName; NULL: default-scheduler */
+  const char *nominated_node; /* status.nominatedNodeName, NULL when none */
 };
+
+/*
+ * Why a pending pod is left out of the plan: kube-scheduler will not place
+ * it (gated, or another scheduler's), or Cluster Autoscaler would not scale
+ * up for it (priority below the expendable cutoff, or nominated to an
+ * existing node where preemption is under way). Such pods are listed, not
+ * planned; they are not "unschedulable" (which means "fits nowhere").
+ */
+enum stv_not_planned {
+  STV_NP_NONE = 0,
+  STV_NP_GATED,      /* spec.schedulingGates is not empty */
+  STV_NP_SCHEDULER,  /* spec.schedulerName is not one of the snapshot's scheduler_names */
+  STV_NP_EXPENDABLE, /* spec.priority below the snapshot's priority_cutoff */
+  STV_NP_NOMINATED   /* status.nominatedNodeName names a node of the snapshot */
+};
+
+/* The default scheduler's name, and Cluster Autoscaler's default expendable-pods-priority-cutoff. */
+#define STV_DEFAULT_SCHEDULER       "default-scheduler"
+#define STV_PRIORITY_CUTOFF_DEFAULT (-10)
+
+/* Returns the category's name for output: "scheduling_gated", "other_scheduler",
+ * "below_priority_cutoff", "nominated", or "" for STV_NP_NONE. */
+const char *stv_not_planned_name(enum stv_not_planned np);
 
 struct stv_node {
   const char *name;
@@ -232,6 +262,8 @@ struct stv_pdb {
   struct stv_selector sel;
   const char *min_available; /* "2" or "50%", NULL when absent */
   const char *max_unavailable;
+  int has_allowed;             /* status.disruptionsAllowed was read */
+  int32_t disruptions_allowed; /* status.disruptionsAllowed, as the disruption controller wrote it */
 };
 
 struct stv_namespace {
@@ -289,6 +321,17 @@ struct stv_snapshot {
   struct stv_strmap seen;
   struct stv_seen *seen_v;
   size_t nseen, cap_seen;
+  /*
+   * Which pending pods are planned (see enum stv_not_planned); set before
+   * stv_snapshot_finish, which applies them. priority_cutoff starts at
+   * STV_PRIORITY_CUTOFF_DEFAULT; scheduler_names (borrowed) NULL means
+   * STV_DEFAULT_SCHEDULER only.
+   */
+  int32_t priority_cutoff;
+  const char *const *scheduler_names;
+  size_t nscheduler_names;
+  size_t nnot_planned; /* pending pods left out, counted by stv_snapshot_finish */
+  int any_scheduler;   /* plan every scheduler's pods (the what-if repack moves them all) */
 };
 
 int stv_snapshot_init(struct stv_snapshot *s);
@@ -320,13 +363,23 @@ int stv_snapshot_add_namespace(struct stv_snapshot *s, const struct stv_namespac
 /*
  * Resolves pod->node bindings made before their node was read, adds bound
  * pods' requests to their node's used vector and counts pending pods per
- * class. Call once after the last item. A pod bound to a node missing from
- * the snapshot (snapshots of nodes and pods are not atomic) is neither
- * pending nor bound: it gets the flag STV_POD_NODE_MISSING and node -1, and
- * counts in no class; the caller notes such pods. err is kept for errors to
- * come; this returns 0.
+ * class. A pod bound to a node missing from the snapshot (snapshots of
+ * nodes and pods are not atomic) is neither pending nor bound: it gets the
+ * flag STV_POD_NODE_MISSING and node -1, and counts in no class; the caller
+ * notes such pods. Pending pods that are not planned (enum
+ * stv_not_planned; decided here from s->scheduler_names and
+ * s->priority_cutoff) are not counted as pending; a pod nominated to a
+ * node of s has its requests added to that node's used vector, as Cluster
+ * Autoscaler adds it to its simulation. Call once after the last item. err
+ * is kept for errors to come; this returns 0 or STV_ENOMEM.
  */
 int stv_snapshot_finish(struct stv_snapshot *s, struct stv_err *err);
+
+/*
+ * The category of a pod without a node in s (gate, scheduler name, priority
+ * cutoff, nomination), as stv_snapshot_finish sets pod->not_planned.
+ */
+enum stv_not_planned stv_pod_pending_category(const struct stv_snapshot *s, const struct stv_pod *p);
 
 /*
  * Replaces s's nodes by nodes[0..n) (borrowed: structs whose strings,
@@ -449,6 +502,7 @@ struct stv_problem {
   double time_limit;
   double (*clock)(void);
   struct stv_spot_policy spot;
+  int no_preemption; /* skip the preemption pass (the what-if repack) */
 };
 
 #define STV_SEARCH_DEFAULT 50000
@@ -480,6 +534,28 @@ struct stv_plan_unsched {
  */
 enum stv_bound_kind { STV_BOUND_RESOURCES = 0, STV_BOUND_PATTERNS = 1 };
 
+/*
+ * A preemption the plan makes on an existing node, as kube-scheduler's
+ * DefaultPreemption would: pod (pending) goes onto node once the victims
+ * (bound pods of strictly lower priority) are evicted. Victims become
+ * pending themselves and are planned like other pending pods, or listed as
+ * not planned when their priority is below the cutoff.
+ */
+struct stv_plan_preemption {
+  uint32_t pod; /* index into snap->pods: the preemptor */
+  int32_t node; /* index into snap->nodes */
+  uint32_t nvictims;
+  uint32_t *victims;       /* indexes into snap->pods */
+  uint32_t pdb_violations; /* victims whose eviction breaks a PodDisruptionBudget */
+};
+
+/* A pending pod the plan leaves out, and why (enum stv_not_planned). */
+struct stv_plan_skip {
+  uint32_t pod;
+  uint8_t category;
+  char reason[240];
+};
+
 struct stv_plan {
   struct stv_arena mem;
   struct stv_plan_node *nodes;
@@ -501,12 +577,22 @@ struct stv_plan {
   int spot_limits_broken;  /* no plan within the spot limits was found */
   /* Which model proved lower_bound (enum stv_bound_kind). */
   int lower_bound_kind;
+  /* Preemptions on existing nodes, and the pending pods left out. */
+  struct stv_plan_preemption *preemptions;
+  size_t npreemptions;
+  size_t nvictims; /* victims over all preemptions */
+  struct stv_plan_skip *skipped;
+  size_t nskipped;
 };
 
 /*
  * Packs the pending pods of p->snap: first into the free capacity of
  * existing nodes, then onto new nodes from p->tmpl, cheapest first as the
- * heuristic finds it. Pods that fit nowhere are listed with a reason. The
+ * heuristic finds it. Pods that fit nowhere are listed with a reason.
+ * Before that, a pending pod that fits in no free room may preempt bound
+ * pods of lower priority on an existing node (plan->preemptions; see
+ * docs/packer.md), and pods that are not planned are listed in
+ * plan->skipped. The
  * plan is owned by the caller and freed with stv_plan_close. Returns 0 or
  * STV_ENOMEM.
  */

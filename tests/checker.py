@@ -20,6 +20,8 @@ Command line:
                [--capacity-types reserved,on-demand] [--no-completeness]
                [--repack]   (a `recommend --mode repack` plan: check_repack)
                [--repack-system-pods]  (the plan was made with that flag)
+               [--scheduler-names LIST] [--expendable-pods-priority-cutoff N]
+                            (as given to `stevedore recommend`)
 Exit 0 when the plan is feasible, 1 with every violation printed otherwise,
 2 when the checker's own inputs cannot be read.
 
@@ -83,6 +85,25 @@ What is checked (each violation is tagged with its rule):
                        headroom, the units recomputed from the snapshot; the
                        virtual pods are then checked like placed pods
   reason               unschedulable pods carry a non-empty reason
+  notPlanned           a pending pod kube-scheduler will not take (non-empty
+                       spec.schedulingGates; spec.schedulerName not in
+                       check_plan's scheduler_names) or Cluster Autoscaler
+                       would not scale up for (spec.priority below
+                       priority_cutoff; status.nominatedNodeName naming a
+                       node of the snapshot, whose requests then count on
+                       that node) is listed once in not_planned[] with that
+                       category and a reason, nowhere else
+  cutoff               no pod of priority below the cutoff on a new node
+  preemption           each preemptions[] entry: a planned pending pod that
+                       may preempt (preemptionPolicy not Never) placed on
+                       that existing node; every victim bound there, not a
+                       DaemonSet's or static pod, not terminal, of strictly
+                       lower priority, evicted once (a victim, pending
+                       again, may preempt in a later entry); the node's "preempts"
+                       lists exactly its victims; the victims leave the
+                       node (the resource check then proves the preemptor
+                       fits) and each is accounted for: placed, unschedulable,
+                       or not planned below the cutoff
   completeness         an unschedulable pod with only node-level
                        constraints must not fit alone on a fresh node of an
                        allowed, still available offering
@@ -132,6 +153,10 @@ CAPACITY_TYPES = ("reserved", "spot", "on-demand")
 DEFAULT_CAPACITY_TYPES = ("reserved", "spot", "on-demand")
 
 COST_EPS = 1e-6
+
+DEFAULT_SCHEDULER = "default-scheduler"
+# Cluster Autoscaler's --expendable-pods-priority-cutoff default.
+DEFAULT_PRIORITY_CUTOFF = -10
 
 
 class InputError(Exception):
@@ -501,7 +526,8 @@ def host_port_clash(mine, theirs):
 class Pod(object):
     __slots__ = ("ns", "name", "key", "labels", "spec", "node_name", "phase",
                  "ds_uid", "req", "tolerations", "aff_terms", "anti_terms",
-                 "spread", "terminating", "source", "unmovable", "host_ports")
+                 "spread", "terminating", "source", "unmovable", "host_ports",
+                 "priority", "preempt_never", "gated", "scheduler", "nominated", "mirror")
 
     def __init__(self, obj, source):
         meta = obj.get("metadata") or {}
@@ -538,6 +564,14 @@ class Pod(object):
         self.spread = [c for c in self.spec.get("topologySpreadConstraints") or []
                        if c.get("whenUnsatisfiable", "DoNotSchedule") == "DoNotSchedule"]
         self.host_ports = wanted_host_ports(self.spec)
+        # Scheduling: priority (0 when absent), preemption policy, gates,
+        # scheduler, nomination; a static pod is never a preemption victim.
+        self.priority = self.spec.get("priority") or 0
+        self.preempt_never = self.spec.get("preemptionPolicy") == "Never"
+        self.gated = bool(self.spec.get("schedulingGates"))
+        self.scheduler = self.spec.get("schedulerName") or DEFAULT_SCHEDULER
+        self.nominated = (obj.get("status") or {}).get("nominatedNodeName") or None
+        self.mirror = "kubernetes.io/config.mirror" in (meta.get("annotations") or {})
 
     @property
     def terminal(self):
@@ -912,8 +946,22 @@ def _num(x):
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
+def not_planned_category(p, inp, scheduler_names, cutoff):
+    """Why a pod without a node is left out of a plan, or None when it is planned."""
+    if p.gated:
+        return "scheduling_gated"
+    if scheduler_names is not None and p.scheduler not in scheduler_names:
+        return "other_scheduler"
+    if p.priority < cutoff:
+        return "below_priority_cutoff"
+    if p.nominated and p.nominated in inp.nodes:
+        return "nominated"
+    return None
+
+
 def check_plan(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, completeness=True, pools=None,
-               headroom=None):
+               headroom=None, scheduler_names=(DEFAULT_SCHEDULER,),
+               priority_cutoff=DEFAULT_PRIORITY_CUTOFF):
     """Checks plan (parsed JSON) against inp. Returns a Result.
 
     pools: the node pools new nodes come from (a list of dicts shaped like
@@ -952,6 +1000,16 @@ def check_plan(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, completeness=Tr
     virtual = _headroom_pods(r, inp, summary, headroom)  # key -> Pod
     hplaced = []       # (Pod, Node) of headroom's virtual pods
     pending = [p for p in inp.pods if p.pending and p.ds_uid is None]
+    # Pods left out (category by key), then preemption victims pending again.
+    expect_np = {}
+    for p in pending:
+        cat = not_planned_category(p, inp, scheduler_names, priority_cutoff)
+        if cat is not None:
+            expect_np[p.key] = cat
+    pending = [p for p in pending if p.key not in expect_np]
+    victims = _check_preemptions(r, inp, plan, pods_by_key, pending, priority_cutoff,
+                                 scheduler_names, expect_np)
+    pending = pending + [pods_by_key[k] for k in victims if k not in expect_np]
     pending_keys = {p.key for p in pending}
 
     # ---- nodes of the plan
@@ -1051,9 +1109,20 @@ def check_plan(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, completeness=Tr
     for p in pending:
         if p.key not in seen:
             r.v("accounting", "pending pod %s is neither placed nor unschedulable" % p.key)
+    _check_not_planned(r, plan, expect_np, seen)
+    _check_preemptors_placed(r, plan, placed, pnodes)
+    # Below the cutoff, a pod never causes a new node (whatever else is wrong).
+    for pn in pnodes:
+        if isinstance(pn, dict) and pn.get("new") is True:
+            for key in pn.get("pods") or []:
+                p = pods_by_key.get(key) if isinstance(key, str) else None
+                if p is not None and p.priority < priority_cutoff:
+                    r.v("cutoff", "pod %s of priority %d (below the cutoff %d) is on new node %s"
+                        % (p.key, p.priority, priority_cutoff, pn.get("name")))
 
     # ---- summary
     _check_summary(r, summary, inp, pending, placed, punsched, new_nodes)
+    _check_sched_summary(r, summary, plan, victims)
     _check_headroom_summary(r, summary, virtual, hplaced)
     # From here on, headroom's virtual pods are pods like the others.
     placed = placed + hplaced
@@ -1061,11 +1130,15 @@ def check_plan(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, completeness=Tr
     # ---- final state
     bound = []  # (Pod, Node) of existing non-terminal bound pods
     for p in inp.pods:
-        if p.node_name and not p.terminal and p.node_name in inp.nodes:
+        if p.node_name and not p.terminal and p.node_name in inp.nodes and p.key not in victims:
             bound.append((p, inp.nodes[p.node_name]))
     on_node = {}
     for p, n in bound:
         on_node.setdefault(n.index, []).append(p)
+    # A nominated pod holds room on its node (Cluster Autoscaler's view).
+    for p in inp.pods:
+        if expect_np.get(p.key) == "nominated":
+            on_node.setdefault(inp.nodes[p.nominated].index, []).append(p)
     added_on = {}
     for p, n in placed:
         added_on.setdefault(n.index, []).append(p)
@@ -1085,6 +1158,136 @@ def check_plan(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, completeness=Tr
         _check_completeness(r, inp, punsched, pods_by_key, bound, placed,
                             capacity_types, reserved_used)
     return r
+
+
+# --------------------------------------------------------------------------
+# Pods not planned, and preemption
+
+def _check_preemptions(r, inp, plan, pods_by_key, pending, cutoff, scheduler_names, expect_np):
+    """Checks plan.preemptions; returns {victim key: preemptor key}. Victims
+    below the cutoff (or of another scheduler) go into expect_np."""
+    victims = {}
+    pre = plan.get("preemptions", [])
+    if not isinstance(pre, list):
+        r.v("format", "plan.preemptions is not an array")
+        return victims
+    planned = {p.key for p in pending}
+    preemptors = set()
+    for idx, e in enumerate(pre):
+        where = "preemptions[%d]" % idx
+        if not isinstance(e, dict) or not isinstance(e.get("victims"), list):
+            r.v("format", "%s is not an object with a victims array" % where)
+            continue
+        q = pods_by_key.get(e.get("pod"))
+        node = e.get("node")
+        # A victim of an earlier preemption is pending again and may preempt in turn.
+        if q is None or (q.key not in planned and (q.key not in victims or q.key in expect_np)):
+            r.v("preemption", "%s: preemptor %r is not a planned pending pod" % (where, e.get("pod")))
+            continue
+        if q.key in preemptors:
+            r.v("preemption", "%s: %s preempts twice" % (where, q.key))
+        preemptors.add(q.key)
+        if q.preempt_never:
+            r.v("preemption", "%s: %s has preemptionPolicy Never" % (where, q.key))
+        if node not in inp.nodes:
+            r.v("preemption", "%s: node %r is not an existing node" % (where, node))
+        if e.get("priority") != q.priority:
+            r.v("preemption", "%s: priority %r, the pod has %d" % (where, e.get("priority"), q.priority))
+        if not e["victims"]:
+            r.v("preemption", "%s: no victims" % where)
+        for k in e["victims"]:
+            v = pods_by_key.get(k)
+            if v is None:
+                r.v("preemption", "%s: unknown victim %r" % (where, k))
+                continue
+            if k in victims:
+                r.v("preemption", "%s: %s is evicted twice" % (where, k))
+                continue
+            if v.node_name != node or v.terminal:
+                r.v("preemption", "%s: victim %s is not running on %s" % (where, k, node))
+            if v.ds_uid is not None or v.mirror:
+                r.v("preemption", "%s: victim %s is a DaemonSet or static pod" % (where, k))
+            if not v.priority < q.priority:
+                r.v("preemption", "%s: victim %s has priority %d, not below %s's %d"
+                    % (where, k, v.priority, q.key, q.priority))
+            victims[k] = q.key
+            if scheduler_names is not None and v.scheduler not in scheduler_names:
+                expect_np[k] = "other_scheduler"
+            elif v.priority < cutoff:
+                expect_np[k] = "below_priority_cutoff"
+    # Each existing node's "preempts" is exactly its victims.
+    want = {}
+    for e in pre:
+        if isinstance(e, dict) and isinstance(e.get("victims"), list):
+            want.setdefault(e.get("node"), set()).update(x for x in e["victims"] if isinstance(x, str))
+    for pn in plan.get("nodes") or []:
+        if not isinstance(pn, dict):
+            continue
+        got = pn.get("preempts")
+        if got is None:
+            got = []
+        if not isinstance(got, list):
+            r.v("format", "node %s: preempts is not an array" % pn.get("name"))
+            continue
+        if pn.get("new") is True and got:
+            r.v("preemption", "new node %s preempts pods" % pn.get("name"))
+        exp = want.pop(pn.get("name"), set()) if pn.get("new") is False else set()
+        if set(got) != exp or len(got) != len(set(got)):
+            r.v("preemption", "node %s: preempts %r, the preemptions evict %r"
+                % (pn.get("name"), sorted(got), sorted(exp)))
+    for n, ks in want.items():
+        r.v("preemption", "node %s evicts %r but is not listed in nodes[]" % (n, sorted(ks)))
+    return victims
+
+
+def _check_preemptors_placed(r, plan, placed, pnodes):
+    where = {p.key: n.name for p, n in placed}
+    for e in plan.get("preemptions") or []:
+        if isinstance(e, dict) and e.get("pod") in where and where[e["pod"]] != e.get("node"):
+            r.v("preemption", "preemptor %s is placed on %s, not on %s where it preempts"
+                % (e["pod"], where[e["pod"]], e.get("node")))
+        elif isinstance(e, dict) and e.get("pod") not in where:
+            r.v("preemption", "preemptor %s is not placed" % e.get("pod"))
+    # A victim may come back to its node: later preemptions there, or pods
+    # the scheduler's queue would have put there going elsewhere in the
+    # plan, can leave room for it. That is legal, so it is not checked.
+
+
+def _check_not_planned(r, plan, expect_np, seen):
+    np = plan.get("not_planned", [])
+    if not isinstance(np, list):
+        r.v("format", "plan.not_planned is not an array")
+        np = []
+    listed = set()
+    for idx, e in enumerate(np):
+        if not isinstance(e, dict):
+            r.v("format", "not_planned[%d] is not an object" % idx)
+            continue
+        k = e.get("pod")
+        if k not in expect_np:
+            r.v("notPlanned", "not_planned[%d]: %r is planned, not a pod to leave out" % (idx, k))
+            continue
+        if k in listed:
+            r.v("notPlanned", "not_planned[%d]: %s listed twice" % (idx, k))
+        listed.add(k)
+        if k in seen:
+            r.v("notPlanned", "%s is in not_planned and also in %s" % (k, seen[k]))
+        if e.get("category") != expect_np[k]:
+            r.v("notPlanned", "not_planned[%d]: %s has category %r, expected %r"
+                % (idx, k, e.get("category"), expect_np[k]))
+        if not isinstance(e.get("reason"), str) or not e["reason"].strip():
+            r.v("reason", "not_planned[%d]: %s has no reason" % (idx, k))
+    for k in sorted(set(expect_np) - listed):
+        r.v("notPlanned", "%s (%s) is not listed in not_planned" % (k, expect_np[k]))
+
+
+def _check_sched_summary(r, s, plan, victims):
+    for field, value in (("not_planned_pods", len(plan.get("not_planned") or [])),
+                         ("preemptions", len(plan.get("preemptions") or [])),
+                         ("preempted_pods", len(victims))):
+        # Absent (a plan written before these fields existed) means none.
+        if s.get(field, 0) != value:
+            r.v("summary", "summary.%s is %r, expected %r" % (field, s.get(field), value))
 
 
 # --------------------------------------------------------------------------
@@ -2136,7 +2339,8 @@ def promote_zone_preferences(p):
     return n
 
 
-def check_repack(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, system_pods=False):
+def check_repack(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, system_pods=False,
+                 priority_cutoff=DEFAULT_PRIORITY_CUTOFF):
     """Checks a `recommend --mode repack` plan. inp is changed: the nodes the
     plan removes are dropped and their pods made pending, as the plan sees
     the cluster, before the plan itself is checked with check_plan. Besides
@@ -2245,7 +2449,10 @@ def check_repack(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, system_pods=F
             % (rp["zone_preferences_kept"], promoted))
     if plan.get("unschedulable"):
         r.v("repack", "pods left unschedulable: a pod that fits nowhere must keep its node")
-    sub = check_plan(inp, plan, capacity_types, completeness=False)
+    # Evicted pods go back to their own scheduler: every one is planned,
+    # except those below the priority cutoff (absent for scale-down).
+    sub = check_plan(inp, plan, capacity_types, completeness=False, scheduler_names=None,
+                     priority_cutoff=priority_cutoff)
     r.violations.extend(sub.violations)
     r.notes.extend(sub.notes)
     return r
@@ -2257,6 +2464,8 @@ def main(argv):
     completeness = True
     repack = False
     system_pods = False
+    scheduler_names = (DEFAULT_SCHEDULER,)
+    cutoff = DEFAULT_PRIORITY_CUTOFF
     args = list(argv)
     i = 0
     try:
@@ -2265,7 +2474,8 @@ def main(argv):
             if a in ("-h", "--help"):
                 print(__doc__)
                 return 0
-            if a in ("--catalog", "--plan", "--capacity-types", "--snapshot"):
+            if a in ("--catalog", "--plan", "--capacity-types", "--snapshot", "--scheduler-names",
+                     "--expendable-pods-priority-cutoff"):
                 if i + 1 >= len(args):
                     raise InputError("%s needs a value" % a)
                 v = args[i + 1]
@@ -2276,6 +2486,15 @@ def main(argv):
                     plan_path = v
                 elif a == "--snapshot":
                     snapshots.append(v)
+                elif a == "--scheduler-names":
+                    scheduler_names = tuple(x for x in v.split(","))
+                    if not all(scheduler_names):
+                        raise InputError("--scheduler-names: empty name in %r" % v)
+                elif a == "--expendable-pods-priority-cutoff":
+                    try:
+                        cutoff = int(v)
+                    except ValueError:
+                        raise InputError("--expendable-pods-priority-cutoff: %r is not a whole number" % v)
                 else:
                     cts = parse_capacity_types(v)
                 continue
@@ -2296,9 +2515,10 @@ def main(argv):
         inp = load_inputs(snapshots, catalog)
         plan = load_json(plan_path)
         if repack:
-            res = check_repack(inp, plan, cts, system_pods)
+            res = check_repack(inp, plan, cts, system_pods, priority_cutoff=cutoff)
         else:
-            res = check_plan(inp, plan, cts, completeness)
+            res = check_plan(inp, plan, cts, completeness, scheduler_names=scheduler_names,
+                             priority_cutoff=cutoff)
     except InputError as e:
         sys.stderr.write("checker: %s\n" % e)
         return 2

@@ -166,6 +166,8 @@ TEST(should_read_the_shipped_example) {
   CHECK_EQ_INT(c.nheadroom, 1);
   CHECK(c.headroom_percent == 10);
   CHECK(c.time_limit == 10);
+  CHECK(c.nscheduler_names == 1 && strcmp(c.scheduler_names[0], "default-scheduler") == 0);
+  CHECK_EQ_INT(c.priority_cutoff, -10);
   stv_config_close(&c);
 }
 
@@ -193,7 +195,7 @@ TEST(should_name_file_line_column_and_path_of_an_unknown_capacity_type) {
 TEST(should_reject_unknown_keys_at_every_level) {
   CHECK(fails_with("timelimit: 10s\n", STV_EINVAL,
                    "stevedore.yaml:1:1: unknown key \"timelimit\" (expected capacityTypes, timeLimit, spot, "
-                   "nodePools, headroom, repack)"));
+                   "nodePools, headroom, repack, schedulerNames, expendablePodsPriorityCutoff)"));
   CHECK(fails_with("spot:\n  maxshare: 1\n", STV_EINVAL,
                    "stevedore.yaml:2:3: spot: unknown key \"maxshare\" (expected maxShare, maxPoolFraction, "
                    "restartCost)"));
@@ -560,4 +562,52 @@ TEST(should_read_repack_system_pods_as_a_boolean) {
                    "stevedore.yaml:2:15: repack.systemPods: expected true or false, got \"1\""));
   CHECK(fails_with("repack:\n  system: true\n", STV_EINVAL,
                    "stevedore.yaml:2:3: repack: unknown key \"system\" (expected systemPods)"));
+}
+
+TEST(should_read_scheduler_names_and_the_priority_cutoff) {
+  struct stv_config c;
+  struct stv_err err = {0, ""};
+  stv_config_init(&c);
+  CHECK_EQ_INT(c.priority_cutoff, STV_PRIORITY_CUTOFF_DEFAULT);
+  CHECK(c.scheduler_names == NULL && c.nscheduler_names == 0);
+  CHECK_EQ_INT(
+      load(&c, "schedulerNames: [default-scheduler, volcano]\nexpendablePodsPriorityCutoff: -1000\n", &err),
+      0);
+  CHECK_EQ_INT(c.nscheduler_names, 2);
+  CHECK(strcmp(c.scheduler_names[0], "default-scheduler") == 0 &&
+        strcmp(c.scheduler_names[1], "volcano") == 0);
+  CHECK_EQ_INT(c.priority_cutoff, -1000);
+  stv_config_close(&c);
+  CHECK(
+      fails_with("expendablePodsPriorityCutoff: \"-5\"\n", STV_EINVAL,
+                 "stevedore.yaml:1:31: expendablePodsPriorityCutoff: expected a whole number, got the quoted "
+                 "string \"-5\""));
+  CHECK(fails_with("expendablePodsPriorityCutoff: -2147483649\n", STV_EINVAL,
+                   "stevedore.yaml:1:31: expendablePodsPriorityCutoff: -2147483649 is out of range for a pod "
+                   "priority (a 32-bit integer)"));
+  CHECK(fails_with("schedulerNames:\n", STV_EINVAL,
+                   "stevedore.yaml:1:16: schedulerNames: must list at least one scheduler name"));
+  CHECK(fails_with("schedulerNames: [a, \"\"]\n", STV_EINVAL,
+                   "stevedore.yaml:1:21: schedulerNames[1]: must not be empty"));
+}
+
+TEST(should_parse_scheduler_name_lists_and_priorities) {
+  struct stv_err err = {0, ""};
+  const char *names[4];
+  char buf[64];
+  size_t n;
+  int32_t v;
+  strcpy(buf, "default-scheduler,volcano");
+  CHECK_EQ_INT(stv_config_parse_scheduler_names(buf, names, 4, &n, &err), 0);
+  CHECK(n == 2 && strcmp(names[0], "default-scheduler") == 0 && strcmp(names[1], "volcano") == 0);
+  strcpy(buf, "a,");
+  CHECK_EQ_INT(stv_config_parse_scheduler_names(buf, names, 4, &n, &err), STV_EINVAL);
+  strcpy(buf, "a,b,c,d,e");
+  CHECK_EQ_INT(stv_config_parse_scheduler_names(buf, names, 4, &n, &err), STV_EINVAL);
+  CHECK_EQ_INT(stv_config_parse_priority("-10", &v, &err), 0);
+  CHECK_EQ_INT(v, -10);
+  CHECK_EQ_INT(stv_config_parse_priority("2147483647", &v, &err), 0);
+  CHECK_EQ_INT(stv_config_parse_priority(" 5", &v, &err), STV_EINVAL);
+  CHECK_EQ_INT(stv_config_parse_priority("5x", &v, &err), STV_EINVAL);
+  CHECK_EQ_INT(stv_config_parse_priority("", &v, &err), STV_EINVAL);
 }

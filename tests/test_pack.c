@@ -1793,3 +1793,205 @@ STV_TEST_FX(should_hold_attachments_within_a_nodes_attach_limit) {
   CHECK_EQ_INT(fx->plan.nnew, 1);
   CHECK_EQ_INT(fx->plan.nplaced, 6);
 }
+
+/* ---------------------------------------------------------------------- */
+/* Priority and preemption                                                */
+
+/* Gives pods first..first+n-1 priority prio (and preemptionPolicy Never when never). */
+static int set_priority(struct stv_test_fx *fx, int first, uint32_t n, int32_t prio, int never) {
+  uint32_t i;
+  if (first < 0) return first;
+  for (i = 0; i < n; i++) {
+    fx->s.pods[(size_t)first + i].priority = prio;
+    fx->s.pods[(size_t)first + i].preempt_never = (uint8_t)never;
+  }
+  return first;
+}
+
+static const struct stv_plan_preemption *preemption_of(const struct stv_plan *plan, uint32_t pod) {
+  size_t i;
+  for (i = 0; i < plan->npreemptions; i++)
+    if (plan->preemptions[i].pod == pod) return &plan->preemptions[i];
+  return NULL;
+}
+
+STV_TEST_FX(should_preempt_the_fewest_lower_priority_pods_when_no_free_room_fits) {
+  const struct stv_plan_preemption *e;
+  int lo, hi;
+  long at;
+  /* m5.large: 1930m; two 800m pods of priority 10 leave 330m. */
+  CHECK(add_node(fx, "ip-10-0-1-17", "m5.large", "us-east-1a") == 0);
+  lo = set_priority(fx,
+                    POD(.name = "batch", .cpu_m = 800, .mem_mi = 256, .node_name = "ip-10-0-1-17",
+                        .phase = STV_PHASE_RUNNING, .count = 2),
+                    2, 10, 0);
+  CHECK(lo >= 0);
+  hi = set_priority(fx, POD(.name = "api", .cpu_m = 1000, .mem_mi = 512), 1, 1000, 0);
+  CHECK(hi >= 0);
+  CHECK(add_type(fx, "m5.large", "us-east-1a", -1) >= 0);
+  CHECK_EQ_INT(stv_test_fx_solve(fx), 0);
+  CHECK_EQ_INT(fx->plan.npreemptions, 1);
+  e = preemption_of(&fx->plan, (uint32_t)hi);
+  CHECK(e != NULL);
+  CHECK_EQ_INT(e->node, 0);
+  CHECK_EQ_INT(e->nvictims, 1);
+  CHECK_EQ_INT(fx->plan.nvictims, 1);
+  /* The first (more important at equal priority) is reprieved. */
+  CHECK_EQ_INT(e->victims[0], (uint32_t)lo + 1);
+  at = stv_test_node_of(&fx->plan, (uint32_t)hi);
+  CHECK(at >= 0 && fx->plan.nodes[at].existing == 0);
+  /* The victim is pending again: on a new node. */
+  at = stv_test_node_of(&fx->plan, (uint32_t)lo + 1);
+  CHECK(at >= 0 && fx->plan.nodes[at].existing < 0);
+  CHECK_EQ_INT(fx->plan.npending, 2);
+  CHECK_EQ_INT(fx->plan.nplaced, 2);
+  CHECK_EQ_INT(fx->plan.nnew, 1);
+}
+
+STV_TEST_FX(should_not_preempt_for_never_policy_equal_priority_or_daemonsets) {
+  int hi;
+  CHECK(add_node(fx, "ip-10-0-1-17", "m5.large", "us-east-1a") == 0);
+  CHECK(set_priority(fx,
+                     POD(.name = "same", .cpu_m = 800, .mem_mi = 256, .node_name = "ip-10-0-1-17",
+                         .phase = STV_PHASE_RUNNING),
+                     1, 1000, 0) >= 0);
+  CHECK(set_priority(fx,
+                     POD(.ns = "kube-system", .name = "agent", .cpu_m = 800, .mem_mi = 256, .daemonset = 1,
+                         .owner_uid = "ds-agent", .node_name = "ip-10-0-1-17", .phase = STV_PHASE_RUNNING),
+                     1, 0, 0) >= 0);
+  hi = set_priority(fx, POD(.name = "api", .cpu_m = 1000, .mem_mi = 512), 1, 1000, 0);
+  CHECK(add_type(fx, "m5.large", "us-east-1a", -1) >= 0);
+  CHECK_EQ_INT(stv_test_fx_solve(fx), 0);
+  CHECK_EQ_INT(fx->plan.npreemptions, 0);
+  /* A lower-priority bound pod, but the preemptor may not preempt. */
+  fx->s.pods[0].priority = 5;
+  fx->s.pods[hi].preempt_never = 1;
+  CHECK_EQ_INT(stv_test_fx_solve(fx), 0);
+  CHECK_EQ_INT(fx->plan.npreemptions, 0);
+  CHECK(fx->plan.nodes[stv_test_node_of(&fx->plan, (uint32_t)hi)].existing < 0);
+  /* Allowed to: the ordinary pod goes, the DaemonSet's stays. */
+  fx->s.pods[hi].preempt_never = 0;
+  CHECK_EQ_INT(stv_test_fx_solve(fx), 0);
+  CHECK_EQ_INT(fx->plan.npreemptions, 1);
+  CHECK_EQ_INT(fx->plan.preemptions[0].nvictims, 1);
+  CHECK_EQ_INT(fx->plan.preemptions[0].victims[0], 0);
+}
+
+STV_TEST_FX(should_prefer_the_node_without_a_budget_violation) {
+  struct stv_pdb b;
+  int hi;
+  CHECK(add_node(fx, "ip-10-0-1-17", "m5.large", "us-east-1a") == 0);
+  CHECK(add_node(fx, "ip-10-0-1-18", "m5.large", "us-east-1a") == 1);
+  /* Node 0: a pod of priority 1 under a budget that allows no disruption; node 1: priority 50. */
+  CHECK(set_priority(fx,
+                     POD(.name = "ledger", .cpu_m = 1500, .mem_mi = 256, .labels = {{"app", "ledger"}},
+                         .node_name = "ip-10-0-1-17", .phase = STV_PHASE_RUNNING),
+                     1, 1, 0) >= 0);
+  CHECK(set_priority(fx,
+                     POD(.name = "report", .cpu_m = 1500, .mem_mi = 256, .node_name = "ip-10-0-1-18",
+                         .phase = STV_PHASE_RUNNING),
+                     1, 50, 0) >= 0);
+  hi = set_priority(fx, POD(.name = "api", .cpu_m = 1000, .mem_mi = 512), 1, 1000, 0);
+  memset(&b, 0, sizeof(b));
+  b.ns = stv_test_str(&fx->s, "default");
+  b.name = stv_test_str(&fx->s, "ledger");
+  b.min_available = stv_test_str(&fx->s, "1");
+  CHECK(stv_test_selector_of_labels(&fx->s, &b.sel, &fx->s.classes[fx->s.pods[0].cls]->labels) == 0);
+  CHECK_EQ_INT(stv_snapshot_add_pdb(&fx->s, &b), 0);
+  CHECK_EQ_INT(stv_test_fx_solve(fx), 0);
+  CHECK_EQ_INT(fx->plan.npreemptions, 2);
+  CHECK_EQ_INT(fx->plan.preemptions[0].node, 1);
+  CHECK_EQ_INT(fx->plan.preemptions[0].pdb_violations, 0);
+  /* The victim, pending again, has nowhere else to go: it evicts ledger, budget or not. */
+  CHECK_EQ_INT(fx->plan.preemptions[1].pod, 1);
+  CHECK_EQ_INT(fx->plan.preemptions[1].node, 0);
+  CHECK_EQ_INT(fx->plan.preemptions[1].victims[0], 0);
+  CHECK_EQ_INT(fx->plan.preemptions[1].pdb_violations, 1);
+  /* Without the budget, the lower victim priority wins. */
+  fx->s.npdbs = 0;
+  CHECK_EQ_INT(stv_test_fx_solve(fx), 0);
+  CHECK_EQ_INT(fx->plan.preemptions[0].node, 0);
+  CHECK(preemption_of(&fx->plan, (uint32_t)hi) != NULL);
+}
+
+STV_TEST_FX(should_list_pods_not_planned_and_buy_no_node_for_them) {
+  int gated, low;
+  CHECK(add_node(fx, "ip-10-0-1-17", "m5.large", "us-east-1a") == 0);
+  gated = POD(.name = "train", .cpu_m = 60000, .mem_mi = 512);
+  low = set_priority(fx, POD(.name = "pause", .cpu_m = 60000, .mem_mi = 512), 1, -100, 0);
+  CHECK(gated >= 0 && low >= 0);
+  fx->s.pods[gated].first_gate = stv_test_str(&fx->s, "kueue.x-k8s.io/admission");
+  CHECK(add_type(fx, "m5.large", "us-east-1a", -1) >= 0);
+  CHECK_EQ_INT(stv_test_fx_solve(fx), 0);
+  CHECK_EQ_INT(fx->plan.nskipped, 2);
+  CHECK_EQ_INT(fx->plan.skipped[0].pod, (uint32_t)gated);
+  CHECK_EQ_INT(fx->plan.skipped[0].category, STV_NP_GATED);
+  CHECK(strstr(fx->plan.skipped[0].reason, "kueue.x-k8s.io/admission") != NULL);
+  CHECK_EQ_INT(fx->plan.skipped[1].category, STV_NP_EXPENDABLE);
+  CHECK_EQ_INT(fx->plan.nunsched, 0);
+  CHECK_EQ_INT(fx->plan.npending, 0);
+  CHECK_EQ_INT(fx->plan.nnodes, 0);
+}
+
+STV_TEST_FX(should_leave_out_a_victim_below_the_cutoff) {
+  int lo, hi;
+  CHECK(add_node(fx, "ip-10-0-1-17", "m5.large", "us-east-1a") == 0);
+  lo = set_priority(fx,
+                    POD(.name = "pause", .cpu_m = 1500, .mem_mi = 256, .node_name = "ip-10-0-1-17",
+                        .phase = STV_PHASE_RUNNING),
+                    1, -100, 0);
+  hi = set_priority(fx, POD(.name = "api", .cpu_m = 1000, .mem_mi = 512), 1, 0, 0);
+  CHECK(lo >= 0 && hi >= 0);
+  CHECK(add_type(fx, "m5.large", "us-east-1a", -1) >= 0);
+  CHECK_EQ_INT(stv_test_fx_solve(fx), 0);
+  CHECK_EQ_INT(fx->plan.npreemptions, 1);
+  CHECK_EQ_INT(fx->plan.nskipped, 1);
+  CHECK_EQ_INT(fx->plan.skipped[0].pod, (uint32_t)lo);
+  CHECK_EQ_INT(fx->plan.skipped[0].category, STV_NP_EXPENDABLE);
+  CHECK(strstr(fx->plan.skipped[0].reason, "preempted by default/api on node ip-10-0-1-17") != NULL);
+  CHECK_EQ_INT(fx->plan.nnew, 0);
+  CHECK_EQ_INT(stv_test_node_of(&fx->plan, (uint32_t)lo), -1);
+}
+
+STV_TEST_FX(should_return_enomem_cleanly_from_the_preemption_pass) {
+  struct stv_problem p;
+  struct stv_pdb b;
+  long n, nfail = 0;
+  int ok = 0;
+  CHECK(add_node(fx, "ip-10-0-1-17", "m5.large", "us-east-1a") == 0);
+  CHECK(set_priority(fx,
+                     POD(.name = "batch", .cpu_m = 800, .mem_mi = 256, .labels = {{"app", "batch"}},
+                         .node_name = "ip-10-0-1-17", .phase = STV_PHASE_RUNNING, .count = 2),
+                     2, 10, 0) >= 0);
+  CHECK(set_priority(fx, POD(.name = "api", .cpu_m = 1000, .mem_mi = 512), 1, 1000, 0) >= 0);
+  CHECK(set_priority(fx, POD(.name = "pause", .cpu_m = 100, .mem_mi = 64), 1, -50, 0) >= 0);
+  memset(&b, 0, sizeof(b));
+  b.ns = stv_test_str(&fx->s, "default");
+  b.name = stv_test_str(&fx->s, "batch");
+  b.max_unavailable = stv_test_str(&fx->s, "50%");
+  CHECK(stv_test_selector_of_labels(&fx->s, &b.sel, &fx->s.classes[fx->s.pods[0].cls]->labels) == 0);
+  CHECK_EQ_INT(stv_snapshot_add_pdb(&fx->s, &b), 0);
+  CHECK(add_type(fx, "m5.large", "us-east-1a", -1) >= 0);
+  CHECK_EQ_INT(stv_snapshot_finish(&fx->s, &fx->err), 0);
+  p = stv_test_fx_problem(fx);
+  for (n = 0; n < 100000 && !ok; n++) {
+    struct stv_err err = {0, ""};
+    int rc;
+    stv_plan_close(&fx->plan);
+    stv_alloc_fail_after(n);
+    rc = stv_pack(&p, &fx->plan, &err);
+    stv_alloc_fail_after(-1);
+    if (rc == 0) {
+      ok = 1;
+      break;
+    }
+    nfail++;
+    CHECK_EQ_INT(rc, STV_ENOMEM);
+    CHECK(fx->plan.nnodes == 0 && fx->plan.npreemptions == 0 && fx->plan.nskipped == 0 &&
+          fx->plan.preemptions == NULL && fx->plan.skipped == NULL);
+  }
+  CHECK(ok);
+  CHECK(nfail > 10);
+  CHECK_EQ_INT(fx->plan.npreemptions, 1);
+  CHECK_EQ_INT(fx->plan.nskipped, 1);
+}

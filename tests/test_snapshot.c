@@ -1996,3 +1996,170 @@ TEST(should_give_items_of_a_typed_list_the_list_kind) {
   CHECK_EQ_INT(s.nnodes, 1); /* an item with its own kind keeps it */
   stv_snapshot_close(&s);
 }
+
+/* ---------------------------------------------------------------------- */
+/* Scheduling: priority, preemption policy, gates, scheduler, nomination  */
+
+TEST(should_read_priority_preemption_policy_gates_scheduler_and_nomination) {
+  struct stv_snapshot s;
+  struct stv_err err = {0, ""};
+  const struct stv_pod *p;
+  CHECK_EQ_INT(stv_snapshot_init(&s), 0);
+  CHECK_EQ_INT(add(&s,
+                   "{'kind':'Pod','metadata':{'name':'a','namespace':'ml'},'spec':{'priority':1000,"
+                   "'preemptionPolicy':'Never','schedulingGates':[{'name':'kueue.x-k8s.io/admission'},"
+                   "{'name':'example.com/quota'}],'schedulerName':'volcano','containers':[{'name':'c'}]},"
+                   "'status':{'phase':'Pending','nominatedNodeName':'node-1'}}",
+                   NULL, &err),
+               0);
+  CHECK_EQ_INT(add(&s, "{'kind':'Pod','metadata':{'name':'b','namespace':'ml'},'spec':" C1 "}}", NULL, &err),
+               0);
+  p = &s.pods[0];
+  CHECK_EQ_INT(p->priority, 1000);
+  CHECK_EQ_INT(p->preempt_never, 1);
+  CHECK(p->first_gate != NULL && strcmp(p->first_gate, "kueue.x-k8s.io/admission") == 0);
+  CHECK(p->scheduler_name != NULL && strcmp(p->scheduler_name, "volcano") == 0);
+  CHECK(p->nominated_node != NULL && strcmp(p->nominated_node, "node-1") == 0);
+  CHECK_EQ_INT(cls_of(&s, 0)->priority, 1000);
+  /* Absent: priority 0, PreemptLowerPriority, no gate, the default scheduler, no nomination. */
+  p = &s.pods[1];
+  CHECK_EQ_INT(p->priority, 0);
+  CHECK_EQ_INT(p->preempt_never, 0);
+  CHECK(p->first_gate == NULL && p->scheduler_name == NULL && p->nominated_node == NULL);
+  stv_snapshot_close(&s);
+}
+
+TEST(should_put_pods_of_different_priority_in_different_classes) {
+  struct stv_snapshot s;
+  struct stv_err err = {0, ""};
+  CHECK_EQ_INT(stv_snapshot_init(&s), 0);
+  CHECK_EQ_INT(add(&s,
+                   "{'kind':'Pod','metadata':{'name':'a'},'spec':{'priority':5,'containers':[{'name':'c'}]}}",
+                   NULL, &err),
+               0);
+  CHECK_EQ_INT(add(&s,
+                   "{'kind':'Pod','metadata':{'name':'b'},'spec':{'priority':5,'containers':[{'name':'c'}]}}",
+                   NULL, &err),
+               0);
+  CHECK_EQ_INT(add(&s,
+                   "{'kind':'Pod','metadata':{'name':'c'},'spec':{'priority':6,'containers':[{'name':'c'}]}}",
+                   NULL, &err),
+               0);
+  CHECK_EQ_INT(s.pods[0].cls, s.pods[1].cls);
+  CHECK(s.pods[0].cls != s.pods[2].cls);
+  stv_snapshot_close(&s);
+}
+
+TEST(should_reject_bad_scheduling_fields_naming_them) {
+  CHECK(fails_with(POD("{'priority':'high','containers':[{'name':'c'}]}"), STV_EPARSE,
+                   "Pod team-a/web-5: spec.priority: not a number"));
+  CHECK(fails_with(POD("{'priority':1e12,'containers':[{'name':'c'}]}"), STV_EPARSE,
+                   "Pod team-a/web-5: spec.priority: not a 32-bit integer"));
+  CHECK(fails_with(POD("{'preemptionPolicy':'Sometimes','containers':[{'name':'c'}]}"), STV_EINVAL,
+                   "Pod team-a/web-5: spec.preemptionPolicy: unknown policy \"Sometimes\" (expected "
+                   "PreemptLowerPriority or Never)"));
+  CHECK(fails_with(POD("{'schedulingGates':[{'name':'x'},'y'],'containers':[{'name':'c'}]}"), STV_EPARSE,
+                   "Pod team-a/web-5: spec.schedulingGates[1]: not an object"));
+  CHECK(fails_with(POD("{'schedulingGates':[{}],'containers':[{'name':'c'}]}"), STV_EPARSE,
+                   "Pod team-a/web-5: spec.schedulingGates[0].name: missing"));
+  CHECK(fails_with(POD("{'schedulerName':['a'],'containers':[{'name':'c'}]}"), STV_EPARSE,
+                   "Pod team-a/web-5: spec.schedulerName: not a string"));
+}
+
+TEST(should_leave_out_pending_pods_the_scheduler_will_not_take) {
+  struct stv_snapshot s;
+  struct stv_err err = {0, ""};
+  static const char *const names[] = {"default-scheduler", "volcano"};
+  size_t i;
+  CHECK_EQ_INT(stv_snapshot_init(&s), 0);
+  CHECK_EQ_INT(add(&s,
+                   "{'kind':'Node','metadata':{'name':'node-1'},'status':{'allocatable':{'cpu':'4',"
+                   "'memory':'8Gi','pods':'110'}}}",
+                   NULL, &err),
+               0);
+  /* 0 gated, 1 volcano's, 2 priority -11, 3 priority -10, 4 nominated to node-1,
+   * 5 nominated to a missing node, 6 ordinary. */
+  CHECK_EQ_INT(add(&s,
+                   POD_META("'uid':'0'", "{'schedulingGates':[{'name':'g'}],'containers':[{'name':'c'}]}"),
+                   NULL, &err),
+               0);
+  CHECK_EQ_INT(add(&s,
+                   "{'kind':'Pod','metadata':{'name':'v'},'spec':{'schedulerName':'volcano','containers':"
+                   "[{'name':'c'}]}}",
+                   NULL, &err),
+               0);
+  CHECK_EQ_INT(
+      add(&s, "{'kind':'Pod','metadata':{'name':'e'},'spec':{'priority':-11,'containers':[{'name':'c'}]}}",
+          NULL, &err),
+      0);
+  CHECK_EQ_INT(
+      add(&s, "{'kind':'Pod','metadata':{'name':'f'},'spec':{'priority':-10,'containers':[{'name':'c'}]}}",
+          NULL, &err),
+      0);
+  CHECK_EQ_INT(add(&s,
+                   "{'kind':'Pod','metadata':{'name':'n'},'spec':{'containers':[{'name':'c','resources':"
+                   "{'requests':{'cpu':'1500m'}}}]},'status':{'nominatedNodeName':'node-1'}}",
+                   NULL, &err),
+               0);
+  CHECK_EQ_INT(add(&s,
+                   "{'kind':'Pod','metadata':{'name':'m'},'spec':{'containers':[{'name':'c'}]},"
+                   "'status':{'nominatedNodeName':'node-gone'}}",
+                   NULL, &err),
+               0);
+  CHECK_EQ_INT(add(&s, "{'kind':'Pod','metadata':{'name':'o'},'spec':" C1 "}}", NULL, &err), 0);
+  CHECK_EQ_INT(stv_snapshot_finish(&s, &err), 0);
+  CHECK_EQ_INT(s.pods[0].not_planned, STV_NP_GATED);
+  CHECK_EQ_INT(s.pods[1].not_planned, STV_NP_SCHEDULER);
+  CHECK_EQ_INT(s.pods[2].not_planned, STV_NP_EXPENDABLE);
+  CHECK_EQ_INT(s.pods[3].not_planned, STV_NP_NONE);
+  CHECK_EQ_INT(s.pods[4].not_planned, STV_NP_NOMINATED);
+  CHECK_EQ_INT(s.pods[5].not_planned, STV_NP_NONE);
+  CHECK_EQ_INT(s.pods[6].not_planned, STV_NP_NONE);
+  CHECK_EQ_INT(s.nnot_planned, 4);
+  /* The nominated pod's requests count on its node. */
+  CHECK_EQ_INT(s.nodes[0].used[STV_RES_CPU], 1500);
+  CHECK_EQ_INT(s.nodes[0].used[STV_RES_PODS], 1);
+  /* Only the planned ones are pending. */
+  {
+    uint32_t pending = 0;
+    for (i = 0; i < s.nclasses; i++) pending += s.classes[i]->npending;
+    CHECK_EQ_INT(pending, 3);
+  }
+  /* Another scheduler list and cutoff, applied by finishing again. */
+  s.scheduler_names = names;
+  s.nscheduler_names = 2;
+  s.priority_cutoff = -20;
+  CHECK_EQ_INT(stv_snapshot_finish(&s, &err), 0);
+  CHECK_EQ_INT(s.pods[1].not_planned, STV_NP_NONE);
+  CHECK_EQ_INT(s.pods[2].not_planned, STV_NP_NONE);
+  CHECK_EQ_INT(s.nnot_planned, 2);
+  CHECK_EQ_INT(s.nodes[0].used[STV_RES_CPU], 1500);
+  CHECK(strcmp(stv_not_planned_name(STV_NP_GATED), "scheduling_gated") == 0);
+  CHECK(strcmp(stv_not_planned_name(STV_NP_NONE), "") == 0);
+  stv_snapshot_close(&s);
+}
+
+TEST(should_read_a_budgets_disruptions_allowed) {
+  struct stv_snapshot s;
+  struct stv_err err = {0, ""};
+  CHECK_EQ_INT(stv_snapshot_init(&s), 0);
+  CHECK_EQ_INT(
+      add(&s,
+          "{'kind':'PodDisruptionBudget','metadata':{'name':'db','namespace':'data'},'spec':{'minAvailable':"
+          "1,'selector':{'matchLabels':{'app':'db'}}},'status':{'disruptionsAllowed':2}}",
+          NULL, &err),
+      0);
+  CHECK_EQ_INT(add(&s,
+                   "{'kind':'PodDisruptionBudget','metadata':{'name':'web','namespace':'data'},'spec':{"
+                   "'maxUnavailable':'10%','selector':{'matchLabels':{'app':'web'}}}}",
+                   NULL, &err),
+               0);
+  CHECK_EQ_INT(s.npdbs, 2);
+  CHECK(s.pdbs[0].has_allowed && s.pdbs[0].disruptions_allowed == 2);
+  CHECK(!s.pdbs[1].has_allowed);
+  stv_snapshot_close(&s);
+  CHECK(fails_with("{'kind':'PodDisruptionBudget','metadata':{'name':'db','namespace':'data'},'spec':{"
+                   "'minAvailable':1,'selector':{}},'status':{'disruptionsAllowed':-1}}",
+                   STV_EINVAL,
+                   "PodDisruptionBudget data/db: status.disruptionsAllowed: must not be negative (got -1)"));
+}
