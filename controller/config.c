@@ -883,6 +883,41 @@ static int read_report(struct walk *w, const yaml_node_t *n, const struct kpath 
   return 0;
 }
 
+/*
+ * A report setting at the top of the file, where it does not belong: a key
+ * of the report section, or one of the old JSON report configuration.
+ * Fails naming where it goes; 0 when no top-level key is one.
+ */
+static int misplaced_report_key(struct walk *w, const yaml_node_t *root) {
+  static const char *const section[] = {"prices",         "providerCapacityTypes", "ratios", "sharedNamespaces",
+                                        "sharedMode",     "overheadHourly",        "margin", "defaultPrices"};
+  static const char *const old[] = {"capacity_types", "shared_namespaces", "shared_mode", "overhead_hourly",
+                                    "default_prices"};
+  const yaml_node_pair_t *pair;
+  size_t i;
+  int pass;
+  /* The old keys first: a file with any is the old format, whatever else it has. */
+  for (pass = 0; pass < 2; pass++)
+    for (pair = root->data.mapping.pairs.start; pair < root->data.mapping.pairs.top; pair++) {
+      const yaml_node_t *k = node(w, pair->key);
+      const char *key;
+      if (k == NULL || k->type != YAML_SCALAR_NODE) continue;
+      key = (const char *)k->data.scalar.value;
+      for (i = 0; pass == 0 && i < sizeof(old) / sizeof(old[0]); i++)
+        if (strcmp(key, old[i]) == 0)
+          return fail(w, STV_EINVAL, k, NULL,
+                      "%s is a key of the old JSON report configuration; the report's settings now go under "
+                      "report: with new names (docs/report.md, \"Configuration\")",
+                      key);
+      for (i = 0; pass == 1 && i < sizeof(section) / sizeof(section[0]); i++)
+        if (strcmp(key, section[i]) == 0)
+          return fail(w, STV_EINVAL, k, NULL,
+                      "%s is a setting of stevedore report: put it under report: (report.%s; docs/report.md)", key,
+                      key);
+    }
+  return 0;
+}
+
 static int read_top(struct walk *w, const yaml_node_t *root) {
   static const char *const names[] = {"capacityTypes", "timeLimit", "spot",
                                       "nodePools",     "headroom",  "repack", "report"};
@@ -892,6 +927,7 @@ static int read_top(struct walk *w, const yaml_node_t *root) {
   if (root->type != YAML_MAPPING_NODE)
     return fail(w, STV_EPARSE, root, NULL,
                 "the document must be a mapping of settings, not %s (see docs/config.md)", kind(root));
+  if ((rc = misplaced_report_key(w, root)) != 0) return rc;
   if ((rc = fields(w, root, NULL, names, 7, v)) != 0) return rc;
   for (i = 0; i < 7; i++) pk[i] = (struct kpath){NULL, names[i], 0};
   if (v[0] != NULL && (rc = capacity_types(w, v[0], &pk[0], &w->c->capacity_types)) != 0) return rc;

@@ -742,3 +742,16 @@ TEST(should_return_enomem_cleanly_from_the_report_section_whichever_allocation_f
   CHECK_EQ_INT(c.report.noverrides, 5);
   stv_config_close(&c);
 }
+
+TEST(should_say_where_a_report_setting_at_the_top_of_the_file_belongs) {
+  CHECK(fails_with("timeLimit: 2s\nratios: {cpu: 1}\n", STV_EINVAL,
+                   "stevedore.yaml:2:1: ratios is a setting of stevedore report: put it under report: "
+                   "(report.ratios; docs/report.md)"));
+  CHECK(fails_with("margin: 0.2\n", STV_EINVAL,
+                   "stevedore.yaml:1:1: margin is a setting of stevedore report: put it under report: "
+                   "(report.margin; docs/report.md)"));
+  /* The old JSON report configuration, which is YAML too. */
+  CHECK(fails_with("{\"ratios\": {\"cpu\": 1}, \"shared_mode\": \"even\"}", STV_EINVAL,
+                   "stevedore.yaml:1:24: shared_mode is a key of the old JSON report configuration; the report's "
+                   "settings now go under report: with new names (docs/report.md, \"Configuration\")"));
+}
