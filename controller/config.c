@@ -656,7 +656,8 @@ static int named_cmp(const void *a, const void *b) {
   const struct named *x = a, *y = b;
   int c = strcmp(x->key, y->key);
   if (c != 0) return c;
-  return x->k->start_mark.index < y->k->start_mark.index ? -1 : x->k->start_mark.index > y->k->start_mark.index;
+  return x->k->start_mark.index < y->k->start_mark.index ? -1
+                                                         : x->k->start_mark.index > y->k->start_mark.index;
 }
 
 /*
@@ -702,7 +703,8 @@ static int price(struct walk *w, const yaml_node_t *n, const struct kpath *p, do
 }
 
 /* Appends a price override; the strings are interned in the config. */
-static int add_override(struct walk *w, const char *node_name, const char *type, const char *ct, double value) {
+static int add_override(struct walk *w, const char *node_name, const char *type, const char *ct,
+                        double value) {
   struct stv_report_config *r = &w->c->report;
   struct stv_price_override *o = &r->overrides[r->noverrides];
   memset(o, 0, sizeof(*o));
@@ -774,8 +776,10 @@ static int read_report_provider_cts(struct walk *w, const yaml_node_t *n, const 
     struct qbuf q;
     if ((rc = text(w, ids[i].v, &pk, "a capacity type", &s)) != 0) return rc;
     if (stv_capacity_type_parse(s, &ct) != 0)
-      return fail(w, STV_EINVAL, ids[i].v, &pk, "unknown capacity type \"%s\" (%s)", quote(s, &q), ct_expected);
-    if ((r->provider_capacity[i].provider_id = stv_strpool_get(&w->c->strings, ids[i].key)) == NULL) return oom(w);
+      return fail(w, STV_EINVAL, ids[i].v, &pk, "unknown capacity type \"%s\" (%s)", quote(s, &q),
+                  ct_expected);
+    if ((r->provider_capacity[i].provider_id = stv_strpool_get(&w->c->strings, ids[i].key)) == NULL)
+      return oom(w);
     r->provider_capacity[i].capacity_type = stv_capacity_type_name(ct);
   }
   r->nprovider_capacity = nids;
@@ -803,8 +807,8 @@ static int read_report_ratios(struct walk *w, const yaml_node_t *n, const struct
 static int read_report_default_prices(struct walk *w, const yaml_node_t *n, const struct kpath *p) {
   static const char *const names[] = {"enabled", "cpu", "ramGiB", "gpu", "spotCpu", "spotRamGiB"};
   struct stv_report_config *r = &w->c->report;
-  double *dst[6] = {NULL, &r->default_cpu, &r->default_ram, &r->default_gpu, &r->default_spot_cpu,
-                    &r->default_spot_ram};
+  double *dst[6] = {
+      NULL, &r->default_cpu, &r->default_ram, &r->default_gpu, &r->default_spot_cpu, &r->default_spot_ram};
   const yaml_node_t *v[6];
   int rc, i;
   if ((rc = fields(w, n, p, names, 6, v)) != 0) return rc;
@@ -851,8 +855,8 @@ static int read_report_shared(struct walk *w, const yaml_node_t *n, const struct
 
 /* report: the settings of `stevedore report`. */
 static int read_report(struct walk *w, const yaml_node_t *n, const struct kpath *p) {
-  static const char *const names[] = {"prices",      "providerCapacityTypes", "ratios",       "sharedNamespaces",
-                                      "sharedMode", "overheadHourly",        "margin",       "defaultPrices"};
+  static const char *const names[] = {"prices",     "providerCapacityTypes", "ratios", "sharedNamespaces",
+                                      "sharedMode", "overheadHourly",        "margin", "defaultPrices"};
   enum { F_PRICES, F_PCT, F_RATIOS, F_SHARED, F_MODE, F_OVERHEAD, F_MARGIN, F_DEFAULT, F_N };
   struct stv_report_config *r = &w->c->report;
   const yaml_node_t *v[F_N];
@@ -889,8 +893,8 @@ static int read_report(struct walk *w, const yaml_node_t *n, const struct kpath 
  * Fails naming where it goes; 0 when no top-level key is one.
  */
 static int misplaced_report_key(struct walk *w, const yaml_node_t *root) {
-  static const char *const section[] = {"prices",         "providerCapacityTypes", "ratios", "sharedNamespaces",
-                                        "sharedMode",     "overheadHourly",        "margin", "defaultPrices"};
+  static const char *const section[] = {"prices",     "providerCapacityTypes", "ratios", "sharedNamespaces",
+                                        "sharedMode", "overheadHourly",        "margin", "defaultPrices"};
   static const char *const old[] = {"capacity_types", "shared_namespaces", "shared_mode", "overhead_hourly",
                                     "default_prices"};
   const yaml_node_pair_t *pair;
@@ -912,15 +916,15 @@ static int misplaced_report_key(struct walk *w, const yaml_node_t *root) {
       for (i = 0; pass == 1 && i < sizeof(section) / sizeof(section[0]); i++)
         if (strcmp(key, section[i]) == 0)
           return fail(w, STV_EINVAL, k, NULL,
-                      "%s is a setting of stevedore report: put it under report: (report.%s; docs/report.md)", key,
-                      key);
+                      "%s is a setting of stevedore report: put it under report: (report.%s; docs/report.md)",
+                      key, key);
     }
   return 0;
 }
 
 static int read_top(struct walk *w, const yaml_node_t *root) {
-  static const char *const names[] = {"capacityTypes", "timeLimit", "spot",
-                                      "nodePools",     "headroom",  "repack", "report"};
+  static const char *const names[] = {"capacityTypes", "timeLimit", "spot",  "nodePools",
+                                      "headroom",      "repack",    "report"};
   const yaml_node_t *v[7];
   struct kpath pk[7];
   int rc, i;

@@ -418,8 +418,9 @@ static int refuse_old_config(const char *path, struct stv_buf *hint, struct stv_
     if (it == NULL || strcmp(old_last ? old_last + 1 : old_keys[i].old_path, new_last + 1) == 0) continue;
     stv_buf_printf(hint, "%s %s is %s", n++ ? "," : " (renamed:", old_keys[i].old_path, old_keys[i].new_path);
   }
-  stv_buf_printf(hint, "%s; put them in your configuration file (recommend's, such as stevedore.yaml) and pass "
-                       "that to --config:\n",
+  stv_buf_printf(hint,
+                 "%s; put them in your configuration file (recommend's, such as stevedore.yaml) and pass "
+                 "that to --config:\n",
                  n ? ")" : "");
   stv_buf_puts(hint, "report:\n");
   old_config_yaml(hint, root, "", 2);

@@ -626,7 +626,8 @@ TEST(should_read_every_key_of_the_report_section) {
   CHECK(strcmp(r->provider_capacity[1].capacity_type, "reserved") == 0);
   CHECK(r->ratio_cpu == 1 && r->ratio_ram == 0.25 && r->ratio_gpu == 8);
   CHECK(r->have_shared && r->nshared == 2);
-  CHECK(strcmp(r->shared_namespaces[0], "kube-system") == 0 && strcmp(r->shared_namespaces[1], "monitoring") == 0);
+  CHECK(strcmp(r->shared_namespaces[0], "kube-system") == 0 &&
+        strcmp(r->shared_namespaces[1], "monitoring") == 0);
   CHECK_EQ_INT(r->shared_mode, STV_SHARED_PROPORTIONAL);
   CHECK(r->overhead_hourly == 0.1 && r->margin == 0.3);
   CHECK_EQ_INT(r->default_rates, 0);
@@ -638,7 +639,8 @@ TEST(should_read_every_key_of_the_report_section) {
 }
 
 TEST(should_keep_the_report_defaults_for_what_the_file_leaves_out) {
-  static const char t_empty_list[] = "report:\n  sharedNamespaces: []\n", t_ratio[] = "report:\n  ratios: {gpu: 4}\n";
+  static const char t_empty_list[] = "report:\n  sharedNamespaces: []\n",
+                    t_ratio[] = "report:\n  ratios: {gpu: 4}\n";
   struct stv_config c;
   struct stv_err err = {0, ""};
   const struct stv_report_config *r = &c.report;
@@ -648,7 +650,8 @@ TEST(should_keep_the_report_defaults_for_what_the_file_leaves_out) {
   CHECK(r->ratio_cpu == 0 && r->ratio_ram == 0 && r->ratio_gpu == 0);
   CHECK_EQ_INT(r->shared_mode, STV_SHARED_EVEN);
   CHECK(r->overhead_hourly == 0 && r->margin == 0.2 && r->default_rates == 1);
-  CHECK(r->default_cpu == STV_RATIO_CPU && r->default_ram == STV_RATIO_RAM && r->default_gpu == STV_RATIO_GPU);
+  CHECK(r->default_cpu == STV_RATIO_CPU && r->default_ram == STV_RATIO_RAM &&
+        r->default_gpu == STV_RATIO_GPU);
   CHECK(r->default_spot_cpu == STV_DEFAULT_SPOT_CPU && r->default_spot_ram == STV_DEFAULT_SPOT_RAM);
   CHECK_EQ_INT(load(&c, "report:\n", &err), 0);
   CHECK(r->margin == 0.2 && !r->have_shared);
@@ -661,50 +664,60 @@ TEST(should_keep_the_report_defaults_for_what_the_file_leaves_out) {
 }
 
 TEST(should_name_line_column_and_path_of_every_report_error) {
-  CHECK(fails_with("report:\n  prices: {node: {a: 1}}\n", STV_EINVAL,
-                   "stevedore.yaml:2:12: report.prices: unknown key \"node\" (expected nodes, instanceTypes)"));
+  CHECK(
+      fails_with("report:\n  prices: {node: {a: 1}}\n", STV_EINVAL,
+                 "stevedore.yaml:2:12: report.prices: unknown key \"node\" (expected nodes, instanceTypes)"));
   CHECK(fails_with("report:\n  prices:\n    nodes: {a: 1, b: -0.5}\n", STV_EINVAL,
                    "stevedore.yaml:3:22: report.prices.nodes.b: -0.5 is out of range (0 to 1e+09)"));
-  CHECK(fails_with("report:\n  prices:\n    nodes: {a: \"1\"}\n", STV_EINVAL,
-                   "stevedore.yaml:3:16: report.prices.nodes.a: expected a number, got the quoted string \"1\""));
+  CHECK(fails_with(
+      "report:\n  prices:\n    nodes: {a: \"1\"}\n", STV_EINVAL,
+      "stevedore.yaml:3:16: report.prices.nodes.a: expected a number, got the quoted string \"1\""));
   CHECK(fails_with("report:\n  prices:\n    nodes: {a: 1, a: 2}\n", STV_EINVAL,
                    "stevedore.yaml:3:19: report.prices.nodes.a: duplicate key"));
-  CHECK(fails_with("report:\n  prices:\n    nodes: [a]\n", STV_EINVAL,
-                   "stevedore.yaml:3:12: report.prices.nodes: expected a mapping of node names to values, got a "
-                   "list"));
-  CHECK(fails_with("report:\n  prices:\n    instanceTypes: {m5.large: {spto: 1}}\n", STV_EINVAL,
-                   "stevedore.yaml:3:32: report.prices.instanceTypes.m5.large: unknown key \"spto\" (expected "
-                   "reserved, spot, on-demand)"));
-  CHECK(fails_with("report:\n  prices:\n    instanceTypes: {m5.large: {spot: cheap}}\n", STV_EINVAL,
-                   "stevedore.yaml:3:38: report.prices.instanceTypes.m5.large.spot: \"cheap\" is not a number"));
+  CHECK(fails_with(
+      "report:\n  prices:\n    nodes: [a]\n", STV_EINVAL,
+      "stevedore.yaml:3:12: report.prices.nodes: expected a mapping of node names to values, got a "
+      "list"));
+  CHECK(
+      fails_with("report:\n  prices:\n    instanceTypes: {m5.large: {spto: 1}}\n", STV_EINVAL,
+                 "stevedore.yaml:3:32: report.prices.instanceTypes.m5.large: unknown key \"spto\" (expected "
+                 "reserved, spot, on-demand)"));
+  CHECK(fails_with(
+      "report:\n  prices:\n    instanceTypes: {m5.large: {spot: cheap}}\n", STV_EINVAL,
+      "stevedore.yaml:3:38: report.prices.instanceTypes.m5.large.spot: \"cheap\" is not a number"));
   CHECK(fails_with("report:\n  providerCapacityTypes: {\"aws:///a/i-1\": spto}\n", STV_EINVAL,
                    "stevedore.yaml:2:43: report.providerCapacityTypes.aws:///a/i-1: unknown capacity type "
                    "\"spto\" (expected reserved, spot, on-demand)"));
-  CHECK(fails_with("report:\n  ratios: {cpu: 1, ram_gib: 0.25}\n", STV_EINVAL,
-                   "stevedore.yaml:2:20: report.ratios: unknown key \"ram_gib\" (expected cpu, ramGiB, gpu)"));
+  CHECK(
+      fails_with("report:\n  ratios: {cpu: 1, ram_gib: 0.25}\n", STV_EINVAL,
+                 "stevedore.yaml:2:20: report.ratios: unknown key \"ram_gib\" (expected cpu, ramGiB, gpu)"));
   CHECK(fails_with("report:\n  ratios: {ramGiB: 0}\n", STV_EINVAL,
                    "stevedore.yaml:2:20: report.ratios.ramGiB: must be positive (only the ratio matters)"));
-  CHECK(fails_with("report:\n  sharedNamespaces:\n", STV_EINVAL,
-                   "stevedore.yaml:2:20: report.sharedNamespaces: expected a list of namespaces; write [] for "
-                   "none, or leave the key out for the default (kube-system)"));
+  CHECK(
+      fails_with("report:\n  sharedNamespaces:\n", STV_EINVAL,
+                 "stevedore.yaml:2:20: report.sharedNamespaces: expected a list of namespaces; write [] for "
+                 "none, or leave the key out for the default (kube-system)"));
   CHECK(fails_with("report:\n  sharedNamespaces: [kube-system, \"\"]\n", STV_EINVAL,
                    "stevedore.yaml:2:35: report.sharedNamespaces[1]: \"\" is not a namespace name"));
   CHECK(fails_with("report:\n  sharedNamespaces: kube-system\n", STV_EINVAL,
                    "stevedore.yaml:2:21: report.sharedNamespaces: expected a list, got a plain value"));
-  CHECK(fails_with("report:\n  sharedMode: fair\n", STV_EINVAL,
-                   "stevedore.yaml:2:15: report.sharedMode: unknown mode \"fair\" (expected even, proportional)"));
+  CHECK(fails_with(
+      "report:\n  sharedMode: fair\n", STV_EINVAL,
+      "stevedore.yaml:2:15: report.sharedMode: unknown mode \"fair\" (expected even, proportional)"));
   CHECK(fails_with("report:\n  overheadHourly: -1\n", STV_EINVAL,
                    "stevedore.yaml:2:19: report.overheadHourly: -1 is out of range (0 to 1e+09)"));
   CHECK(fails_with("report:\n  margin: 20\n", STV_EINVAL,
                    "stevedore.yaml:2:11: report.margin: 20 is out of range (0 to 10)"));
   CHECK(fails_with("report:\n  defaultPrices: {enabled: yes}\n", STV_EINVAL,
                    "stevedore.yaml:2:28: report.defaultPrices.enabled: expected true or false, got \"yes\""));
-  CHECK(fails_with("report:\n  defaultPrices: {spot_cpu: 1}\n", STV_EINVAL,
-                   "stevedore.yaml:2:19: report.defaultPrices: unknown key \"spot_cpu\" (expected enabled, cpu, "
-                   "ramGiB, gpu, spotCpu, spotRamGiB)"));
+  CHECK(fails_with(
+      "report:\n  defaultPrices: {spot_cpu: 1}\n", STV_EINVAL,
+      "stevedore.yaml:2:19: report.defaultPrices: unknown key \"spot_cpu\" (expected enabled, cpu, "
+      "ramGiB, gpu, spotCpu, spotRamGiB)"));
   CHECK(fails_with("report:\n  defaultPrices: {gpu: .nan}\n", STV_EINVAL,
                    "stevedore.yaml:2:24: report.defaultPrices.gpu: \".nan\" is not a number"));
-  CHECK(fails_with("report: [ratios]\n", STV_EINVAL, "stevedore.yaml:1:9: report: expected a mapping, got a list"));
+  CHECK(fails_with("report: [ratios]\n", STV_EINVAL,
+                   "stevedore.yaml:1:9: report: expected a mapping, got a list"));
   CHECK(fails_with("report:\n  shared_namespaces: []\n", STV_EINVAL,
                    "stevedore.yaml:2:3: report: unknown key \"shared_namespaces\" (expected prices, "
                    "providerCapacityTypes, ratios, sharedNamespaces, sharedMode, overheadHourly, margin, "
@@ -718,9 +731,10 @@ TEST(should_leave_the_report_section_unchanged_when_a_load_fails) {
   stv_config_init(&c);
   CHECK_EQ_INT(load(&c, report_full, &err), 0);
   CHECK_EQ_INT(load(&c, bad, &err), STV_EINVAL);
-  CHECK(c.report.margin == 0.3 && c.report.noverrides == 5 && c.report.shared_mode == STV_SHARED_PROPORTIONAL);
-  CHECK(strcmp(c.report.overrides[0].node != NULL ? c.report.overrides[0].node : "", "ip-10-0-1-5.ec2.internal") ==
-        0);
+  CHECK(c.report.margin == 0.3 && c.report.noverrides == 5 &&
+        c.report.shared_mode == STV_SHARED_PROPORTIONAL);
+  CHECK(strcmp(c.report.overrides[0].node != NULL ? c.report.overrides[0].node : "",
+               "ip-10-0-1-5.ec2.internal") == 0);
   stv_config_close(&c);
 }
 
@@ -751,7 +765,8 @@ TEST(should_say_where_a_report_setting_at_the_top_of_the_file_belongs) {
                    "stevedore.yaml:1:1: margin is a setting of stevedore report: put it under report: "
                    "(report.margin; docs/report.md)"));
   /* The old JSON report configuration, which is YAML too. */
-  CHECK(fails_with("{\"ratios\": {\"cpu\": 1}, \"shared_mode\": \"even\"}", STV_EINVAL,
-                   "stevedore.yaml:1:24: shared_mode is a key of the old JSON report configuration; the report's "
-                   "settings now go under report: with new names (docs/report.md, \"Configuration\")"));
+  CHECK(fails_with(
+      "{\"ratios\": {\"cpu\": 1}, \"shared_mode\": \"even\"}", STV_EINVAL,
+      "stevedore.yaml:1:24: shared_mode is a key of the old JSON report configuration; the report's "
+      "settings now go under report: with new names (docs/report.md, \"Configuration\")"));
 }
