@@ -214,6 +214,13 @@ def cli_tests(t, cli):
                          "shared_namespaces is report.sharedNamespaces",
                          "report:\n  sharedNamespaces:\n    - \"monitoring\"\n"])
         assert "looks like YAML" not in err, err
+        # Each command checks the whole file, not only its own part.
+        bad = cli.write("both.yaml", "timeLimit: soon\nreport:\n  margin: 0.3\n")
+        cli.fails(["report", "--snapshot", ANTI, "--config", bad], 2,
+                  [bad + ":1:12: timeLimit: \"soon\" is not a duration"])
+        bad = cli.write("both2.yaml", "timeLimit: 2s\nreport:\n  sharedMode: fair\n")
+        cli.fails(["recommend", "--snapshot", ANTI, "--config", bad], 2,
+                  [bad + ":3:15: report.sharedMode: unknown mode \"fair\" (expected even, proportional)"])
     t.run("report --config reads recommend's YAML file; the old JSON file is refused with its conversion",
           one_config_for_both)
 
