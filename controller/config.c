@@ -167,6 +167,17 @@ int stv_config_parse_priority(const char *s, int32_t *out, struct stv_err *err) 
 /* ---------------------------------------------------------------------- */
 /* Defaults                                                               */
 
+/* The report section's defaults: OpenCost's default rates, a 20 % margin. */
+static void report_defaults(struct stv_report_config *r) {
+  r->margin = 0.2;
+  r->default_rates = 1;
+  r->default_cpu = STV_RATIO_CPU;
+  r->default_ram = STV_RATIO_RAM;
+  r->default_gpu = STV_RATIO_GPU;
+  r->default_spot_cpu = STV_DEFAULT_SPOT_CPU;
+  r->default_spot_ram = STV_DEFAULT_SPOT_RAM;
+}
+
 void stv_config_init(struct stv_config *c) {
   memset(c, 0, sizeof(*c));
   c->capacity_types = (1u << STV_CT_RESERVED) | (1u << STV_CT_SPOT) | (1u << STV_CT_ON_DEMAND);
@@ -175,6 +186,7 @@ void stv_config_init(struct stv_config *c) {
   c->priority_cutoff = STV_PRIORITY_CUTOFF_DEFAULT;
   stv_strpool_init(&c->strings);
   stv_arena_init(&c->mem);
+  report_defaults(&c->report);
 }
 
 void stv_config_close(struct stv_config *c) {
@@ -687,18 +699,298 @@ static int read_repack(struct walk *w, const yaml_node_t *n, const struct kpath 
   return 0;
 }
 
+/* ---------------------------------------------------------------------- */
+/* The report section (docs/report.md, "Configuration")                   */
+
+/* A key of a mapping whose keys are names (nodes, instance types, provider ids). */
+struct named {
+  const char *key;
+  const yaml_node_t *k, *v;
+};
+
+static int named_cmp(const void *a, const void *b) {
+  const struct named *x = a, *y = b;
+  int c = strcmp(x->key, y->key);
+  if (c != 0) return c;
+  return x->k->start_mark.index < y->k->start_mark.index ? -1
+                                                         : x->k->start_mark.index > y->k->start_mark.index;
+}
+
+/*
+ * Reads mapping n (null: empty) whose keys are names of what into *out (an
+ * array in the config's arena, sorted by name) and *count. Every key is a
+ * non-empty string, and none twice.
+ */
+static int named_pairs(struct walk *w, const yaml_node_t *n, const struct kpath *p, const char *what,
+                       struct named **out, size_t *count) {
+  const yaml_node_pair_t *pair;
+  struct named *v;
+  size_t len, i = 0;
+  *out = NULL;
+  *count = 0;
+  if (is_null(n)) return 0;
+  if (n->type != YAML_MAPPING_NODE)
+    return fail(w, STV_EINVAL, n, p, "expected a mapping of %s to values, got %s", what, kind(n));
+  len = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+  if (len == 0) return 0;
+  if ((v = stv_arena_alloc(&w->c->mem, len * sizeof(*v))) == NULL) return oom(w);
+  for (pair = n->data.mapping.pairs.start; pair < n->data.mapping.pairs.top; pair++, i++) {
+    int rc;
+    v[i].k = node(w, pair->key);
+    v[i].v = node(w, pair->value);
+    if (v[i].k == NULL || v[i].v == NULL) return fail(w, STV_EPARSE, n, p, "malformed mapping");
+    if ((rc = text(w, v[i].k, p, what, &v[i].key)) != 0) return rc;
+    if (v[i].key[0] == '\0') return fail(w, STV_EINVAL, v[i].k, p, "an empty name as a key");
+  }
+  qsort(v, len, sizeof(*v), named_cmp);
+  for (i = 1; i < len; i++)
+    if (strcmp(v[i - 1].key, v[i].key) == 0) {
+      struct kpath pk = {p, v[i].key, 0};
+      return fail(w, STV_EINVAL, v[i].k, &pk, "duplicate key");
+    }
+  *out = v;
+  *count = len;
+  return 0;
+}
+
+/* A price per hour: a plain number from 0 to STV_REPORT_PRICE_MAX. */
+static int price(struct walk *w, const yaml_node_t *n, const struct kpath *p, double *out) {
+  return number(w, n, p, 0, STV_REPORT_PRICE_MAX, out);
+}
+
+/* Appends a price override; the strings are interned in the config. */
+static int add_override(struct walk *w, const char *node_name, const char *type, const char *ct,
+                        double value) {
+  struct stv_report_config *r = &w->c->report;
+  struct stv_price_override *o = &r->overrides[r->noverrides];
+  memset(o, 0, sizeof(*o));
+  if ((node_name && (o->node = stv_strpool_get(&w->c->strings, node_name)) == NULL) ||
+      (type && (o->instance_type = stv_strpool_get(&w->c->strings, type)) == NULL))
+    return oom(w);
+  o->capacity_type = ct;
+  o->price = value;
+  r->noverrides++;
+  return 0;
+}
+
+/* report.prices: {nodes: {NODE: price}, instanceTypes: {TYPE: price or {CAPACITY TYPE: price}}}. */
+static int read_report_prices(struct walk *w, const yaml_node_t *n, const struct kpath *p) {
+  static const char *const names[] = {"nodes", "instanceTypes"};
+  static const char *const cts[] = {"reserved", "spot", "on-demand"};
+  struct kpath pn = {p, names[0], 0}, pt = {p, names[1], 0};
+  struct stv_report_config *r = &w->c->report;
+  const yaml_node_t *v[2];
+  struct named *nodes, *types;
+  size_t nnodes, ntypes, i, j;
+  int rc;
+  if ((rc = fields(w, n, p, names, 2, v)) != 0) return rc;
+  if ((rc = named_pairs(w, v[0], &pn, "node names", &nodes, &nnodes)) != 0) return rc;
+  if ((rc = named_pairs(w, v[1], &pt, "instance types", &types, &ntypes)) != 0) return rc;
+  if (nnodes + ntypes == 0) return 0;
+  if ((r->overrides = stv_arena_alloc(&w->c->mem, (nnodes + 3 * ntypes) * sizeof(*r->overrides))) == NULL)
+    return oom(w);
+  for (i = 0; i < nnodes; i++) {
+    struct kpath pk = {&pn, nodes[i].key, 0};
+    double value;
+    if ((rc = price(w, nodes[i].v, &pk, &value)) != 0) return rc;
+    if ((rc = add_override(w, nodes[i].key, NULL, NULL, value)) != 0) return rc;
+  }
+  for (i = 0; i < ntypes; i++) {
+    struct kpath pk = {&pt, types[i].key, 0};
+    const yaml_node_t *c[3];
+    double value;
+    if (types[i].v->type != YAML_MAPPING_NODE) {
+      if ((rc = price(w, types[i].v, &pk, &value)) != 0) return rc;
+      if ((rc = add_override(w, NULL, types[i].key, NULL, value)) != 0) return rc;
+      continue;
+    }
+    if ((rc = fields(w, types[i].v, &pk, cts, 3, c)) != 0) return rc;
+    for (j = 0; j < 3; j++) {
+      struct kpath pc = {&pk, cts[j], 0};
+      if (c[j] == NULL) continue;
+      if ((rc = price(w, c[j], &pc, &value)) != 0) return rc;
+      if ((rc = add_override(w, NULL, types[i].key, cts[j], value)) != 0) return rc;
+    }
+  }
+  return 0;
+}
+
+/* report.providerCapacityTypes: {PROVIDER ID: reserved, spot or on-demand}. */
+static int read_report_provider_cts(struct walk *w, const yaml_node_t *n, const struct kpath *p) {
+  struct stv_report_config *r = &w->c->report;
+  struct named *ids;
+  size_t nids, i;
+  int rc;
+  if ((rc = named_pairs(w, n, p, "provider ids", &ids, &nids)) != 0) return rc;
+  if (nids == 0) return 0;
+  if ((r->provider_capacity = stv_arena_alloc(&w->c->mem, nids * sizeof(*r->provider_capacity))) == NULL)
+    return oom(w);
+  for (i = 0; i < nids; i++) {
+    struct kpath pk = {p, ids[i].key, 0};
+    enum stv_capacity_type ct;
+    const char *s;
+    struct qbuf q;
+    if ((rc = text(w, ids[i].v, &pk, "a capacity type", &s)) != 0) return rc;
+    if (stv_capacity_type_parse(s, &ct) != 0)
+      return fail(w, STV_EINVAL, ids[i].v, &pk, "unknown capacity type \"%s\" (%s)", quote(s, &q),
+                  ct_expected);
+    if ((r->provider_capacity[i].provider_id = stv_strpool_get(&w->c->strings, ids[i].key)) == NULL)
+      return oom(w);
+    r->provider_capacity[i].capacity_type = stv_capacity_type_name(ct);
+  }
+  r->nprovider_capacity = nids;
+  return 0;
+}
+
+/* report.ratios: {cpu, ramGiB, gpu}, each a positive number. */
+static int read_report_ratios(struct walk *w, const yaml_node_t *n, const struct kpath *p) {
+  static const char *const names[] = {"cpu", "ramGiB", "gpu"};
+  struct stv_report_config *r = &w->c->report;
+  double *dst[3] = {&r->ratio_cpu, &r->ratio_ram, &r->ratio_gpu};
+  const yaml_node_t *v[3];
+  int rc, i;
+  if ((rc = fields(w, n, p, names, 3, v)) != 0) return rc;
+  for (i = 0; i < 3; i++) {
+    struct kpath pk = {p, names[i], 0};
+    if (v[i] == NULL) continue;
+    if ((rc = price(w, v[i], &pk, dst[i])) != 0) return rc;
+    if (*dst[i] == 0) return fail(w, STV_EINVAL, v[i], &pk, "must be positive (only the ratio matters)");
+  }
+  return 0;
+}
+
+/* report.defaultPrices: {enabled, cpu, ramGiB, gpu, spotCpu, spotRamGiB}. */
+static int read_report_default_prices(struct walk *w, const yaml_node_t *n, const struct kpath *p) {
+  static const char *const names[] = {"enabled", "cpu", "ramGiB", "gpu", "spotCpu", "spotRamGiB"};
+  struct stv_report_config *r = &w->c->report;
+  double *dst[6] = {
+      NULL, &r->default_cpu, &r->default_ram, &r->default_gpu, &r->default_spot_cpu, &r->default_spot_ram};
+  const yaml_node_t *v[6];
+  int rc, i;
+  if ((rc = fields(w, n, p, names, 6, v)) != 0) return rc;
+  for (i = 0; i < 6; i++) {
+    struct kpath pk = {p, names[i], 0};
+    if (v[i] == NULL) continue;
+    if (i == 0)
+      rc = boolean(w, v[i], &pk, &r->default_rates);
+    else
+      rc = price(w, v[i], &pk, dst[i]);
+    if (rc != 0) return rc;
+  }
+  return 0;
+}
+
+/* report.sharedNamespaces: a list of names; [] for none. */
+static int read_report_shared(struct walk *w, const yaml_node_t *n, const struct kpath *p) {
+  struct stv_report_config *r = &w->c->report;
+  size_t len, i;
+  int rc;
+  if (is_null(n))
+    return fail(w, STV_EINVAL, n, p,
+                "expected a list of namespaces; write [] for none, or leave the key out for the default "
+                "(kube-system)");
+  if ((rc = list(w, n, p, &len)) != 0) return rc;
+  if ((r->shared_namespaces = stv_arena_alloc(&w->c->mem, (len + 1) * sizeof(*r->shared_namespaces))) == NULL)
+    return oom(w);
+  for (i = 0; i < len; i++) {
+    struct kpath pi = {p, NULL, (long)i};
+    const yaml_node_t *e = item(w, n, i);
+    const char *s = NULL;
+    struct qbuf q;
+    if (e == NULL) return fail(w, STV_EPARSE, n, p, "malformed list");
+    if ((rc = text(w, e, &pi, "a namespace", &s)) != 0) return rc;
+    if (!stv_valid_label_value(s) || *s == '\0')
+      return fail(w, STV_EINVAL, e, &pi, "\"%s\" is not a namespace name", quote(s, &q));
+    if ((r->shared_namespaces[i] = stv_strpool_get(&w->c->strings, s)) == NULL) return oom(w);
+  }
+  r->shared_namespaces[len] = NULL;
+  r->nshared = len;
+  r->have_shared = 1;
+  return 0;
+}
+
+/* report: the settings of `stevedore report`. */
+static int read_report(struct walk *w, const yaml_node_t *n, const struct kpath *p) {
+  static const char *const names[] = {"prices",     "providerCapacityTypes", "ratios", "sharedNamespaces",
+                                      "sharedMode", "overheadHourly",        "margin", "defaultPrices"};
+  enum { F_PRICES, F_PCT, F_RATIOS, F_SHARED, F_MODE, F_OVERHEAD, F_MARGIN, F_DEFAULT, F_N };
+  struct stv_report_config *r = &w->c->report;
+  const yaml_node_t *v[F_N];
+  struct kpath pk[F_N];
+  int rc, i;
+  if ((rc = fields(w, n, p, names, F_N, v)) != 0) return rc;
+  for (i = 0; i < F_N; i++) pk[i] = (struct kpath){p, names[i], 0};
+  if (v[F_PRICES] && (rc = read_report_prices(w, v[F_PRICES], &pk[F_PRICES])) != 0) return rc;
+  if (v[F_PCT] && (rc = read_report_provider_cts(w, v[F_PCT], &pk[F_PCT])) != 0) return rc;
+  if (v[F_RATIOS] && (rc = read_report_ratios(w, v[F_RATIOS], &pk[F_RATIOS])) != 0) return rc;
+  if (v[F_SHARED] && (rc = read_report_shared(w, v[F_SHARED], &pk[F_SHARED])) != 0) return rc;
+  if (v[F_MODE]) {
+    const char *s;
+    struct qbuf q;
+    if ((rc = text(w, v[F_MODE], &pk[F_MODE], "even or proportional", &s)) != 0) return rc;
+    if (strcmp(s, "even") == 0)
+      r->shared_mode = STV_SHARED_EVEN;
+    else if (strcmp(s, "proportional") == 0)
+      r->shared_mode = STV_SHARED_PROPORTIONAL;
+    else
+      return fail(w, STV_EINVAL, v[F_MODE], &pk[F_MODE], "unknown mode \"%s\" (expected even, proportional)",
+                  quote(s, &q));
+  }
+  if (v[F_OVERHEAD] && (rc = price(w, v[F_OVERHEAD], &pk[F_OVERHEAD], &r->overhead_hourly)) != 0) return rc;
+  if (v[F_MARGIN] && (rc = number(w, v[F_MARGIN], &pk[F_MARGIN], 0, STV_REPORT_MARGIN_MAX, &r->margin)) != 0)
+    return rc;
+  if (v[F_DEFAULT] && (rc = read_report_default_prices(w, v[F_DEFAULT], &pk[F_DEFAULT])) != 0) return rc;
+  return 0;
+}
+
+/*
+ * A report setting at the top of the file, where it does not belong: a key
+ * of the report section, or one of the old JSON report configuration.
+ * Fails naming where it goes; 0 when no top-level key is one.
+ */
+static int misplaced_report_key(struct walk *w, const yaml_node_t *root) {
+  static const char *const section[] = {"prices",     "providerCapacityTypes", "ratios", "sharedNamespaces",
+                                        "sharedMode", "overheadHourly",        "margin", "defaultPrices"};
+  static const char *const old[] = {"capacity_types", "shared_namespaces", "shared_mode", "overhead_hourly",
+                                    "default_prices"};
+  const yaml_node_pair_t *pair;
+  size_t i;
+  int pass;
+  /* The old keys first: a file with any is the old format, whatever else it has. */
+  for (pass = 0; pass < 2; pass++)
+    for (pair = root->data.mapping.pairs.start; pair < root->data.mapping.pairs.top; pair++) {
+      const yaml_node_t *k = node(w, pair->key);
+      const char *key;
+      if (k == NULL || k->type != YAML_SCALAR_NODE) continue;
+      key = (const char *)k->data.scalar.value;
+      for (i = 0; pass == 0 && i < sizeof(old) / sizeof(old[0]); i++)
+        if (strcmp(key, old[i]) == 0)
+          return fail(w, STV_EINVAL, k, NULL,
+                      "%s is a key of the old JSON report configuration; the report's settings now go under "
+                      "report: with new names (docs/report.md, \"Configuration\")",
+                      key);
+      for (i = 0; pass == 1 && i < sizeof(section) / sizeof(section[0]); i++)
+        if (strcmp(key, section[i]) == 0)
+          return fail(w, STV_EINVAL, k, NULL,
+                      "%s is a setting of stevedore report: put it under report: (report.%s; docs/report.md)",
+                      key, key);
+    }
+  return 0;
+}
+
 static int read_top(struct walk *w, const yaml_node_t *root) {
   static const char *const names[] = {"capacityTypes",  "timeLimit", "spot",
                                       "nodePools",      "headroom",  "repack",
-                                      "schedulerNames", "expendablePodsPriorityCutoff"};
-  const yaml_node_t *v[8];
-  struct kpath pk[8];
+                                      "schedulerNames", "expendablePodsPriorityCutoff", "report"};
+  const yaml_node_t *v[9];
+  struct kpath pk[9];
   int rc, i;
   if (root->type != YAML_MAPPING_NODE)
     return fail(w, STV_EPARSE, root, NULL,
                 "the document must be a mapping of settings, not %s (see docs/config.md)", kind(root));
-  if ((rc = fields(w, root, NULL, names, 8, v)) != 0) return rc;
-  for (i = 0; i < 8; i++) pk[i] = (struct kpath){NULL, names[i], 0};
+  if ((rc = misplaced_report_key(w, root)) != 0) return rc;
+  if ((rc = fields(w, root, NULL, names, 9, v)) != 0) return rc;
+  for (i = 0; i < 9; i++) pk[i] = (struct kpath){NULL, names[i], 0};
   if (v[0] != NULL && (rc = capacity_types(w, v[0], &pk[0], &w->c->capacity_types)) != 0) return rc;
   if (v[1] != NULL) {
     struct stv_err e = {0, ""};
@@ -712,6 +1004,7 @@ static int read_top(struct walk *w, const yaml_node_t *root) {
   if (v[4] != NULL && (rc = read_headroom(w, v[4], &pk[4])) != 0) return rc;
   if (v[5] != NULL && (rc = read_repack(w, v[5], &pk[5])) != 0) return rc;
   if ((v[6] != NULL || v[7] != NULL) && (rc = read_scheduling(w, v[6], &pk[6], v[7], &pk[7])) != 0) return rc;
+  if (v[8] != NULL && (rc = read_report(w, v[8], &pk[8])) != 0) return rc;
   return 0;
 }
 

@@ -1,7 +1,9 @@
 /*
  * config: Stevedore's configuration file (YAML, read with libyaml): the
  * capacity types new nodes may use, the optimizer's time budget, the spot
- * risk policy, node pools and headroom. The schema, with a full example, is
+ * risk policy, node pools and headroom (read by `stevedore recommend`), and
+ * the report section (read by `stevedore report`). One file configures both
+ * commands; each checks the whole file and uses its own part. The schema, with a full example, is
  * in docs/config.md. Every key is checked: an unknown key, a value of the
  * wrong type or out of range is an error naming the file, the line and
  * column, and the key's path:
@@ -36,6 +38,33 @@ struct stv_headroom_unit {
 #define STV_TIME_LIMIT_DEFAULT 10.0
 
 /*
+ * The report section: the settings of `stevedore report` (docs/report.md,
+ * "Configuration"). Arrays live in the config's mem, strings in its
+ * strings; both are borrowed by whoever reads them.
+ */
+struct stv_report_config {
+  struct stv_price_override *overrides; /* prices.nodes, then prices.instanceTypes */
+  size_t noverrides;
+  struct stv_provider_capacity *provider_capacity; /* providerCapacityTypes */
+  size_t nprovider_capacity;
+  double ratio_cpu, ratio_ram, ratio_gpu; /* ratios; 0 = the STV_RATIO_* default */
+  const char **shared_namespaces;         /* sharedNamespaces, when have_shared */
+  size_t nshared;
+  int have_shared;                  /* sharedNamespaces given; [] (nshared 0) means none */
+  enum stv_shared_mode shared_mode; /* sharedMode; default even */
+  double overhead_hourly;           /* overheadHourly; default 0 */
+  double margin;                    /* margin; default 0.2 */
+  int default_rates;                /* defaultPrices.enabled; default 1 */
+  /* defaultPrices.cpu, ramGiB, gpu, spotCpu, spotRamGiB; default OpenCost's. */
+  double default_cpu, default_ram, default_gpu, default_spot_cpu, default_spot_ram;
+};
+
+/* The highest price, rate or overhead the report section accepts, per hour. */
+#define STV_REPORT_PRICE_MAX 1e9
+/* The highest right-sizing margin (1000 %). */
+#define STV_REPORT_MARGIN_MAX 10.0
+
+/*
  * A configuration: what the file said over the defaults. Strings are
  * interned in strings, arrays live in mem; close with stv_config_close.
  */
@@ -54,6 +83,7 @@ struct stv_config {
   struct stv_strpool strings;
   struct stv_arena mem;
   int repack_system_pods; /* repack.systemPods: the what-if repack may move system pods */
+  struct stv_report_config report; /* report: what `stevedore report` reads */
 };
 
 /* Sets c (caller-allocated) to the defaults; allocates nothing. */

@@ -69,8 +69,9 @@ static void usage(FILE *f) {
           "                             seconds (default now)\n"
           "      --timeout SECONDS      per Prometheus request (default 60)\n"
           "  -c, --catalog SPEC         aws:us-east-1 (default), gcp:us-east1, or a catalogue file\n"
-          "      --config FILE          JSON: price overrides, provider-id capacity types, ratios,\n"
-          "                             shared namespaces, default prices (docs/report.md)\n"
+          "      --config FILE          the YAML configuration file (recommend's); its report section:\n"
+          "                             price overrides, provider-id capacity types, ratios, shared\n"
+          "                             namespaces, default prices (docs/report.md)\n"
           "      --default-cpu-price X  price per vCPU-hour of nodes that no override and no\n"
           "                             catalogue offering prices (default 0.031611, OpenCost's)\n"
           "      --default-ram-price X  price per GiB-hour of memory of those nodes (0.004237)\n"
@@ -210,12 +211,7 @@ struct settings {
   size_t nstrings, cap_strings;
   const char **shared;
   size_t nshared;
-  struct stv_price_override *ov;
-  size_t nov, cap_ov;
-  struct stv_provider_capacity *pc;
-  size_t npc, cap_pc;
   double margin;
-  int have_margin;
 };
 
 static void settings_close(struct settings *s) {
@@ -223,8 +219,6 @@ static void settings_close(struct settings *s) {
   for (i = 0; i < s->nstrings; i++) stv_free(s->strings[i]);
   stv_free(s->strings);
   stv_free((void *)s->shared);
-  stv_free(s->ov);
-  stv_free(s->pc);
   memset(s, 0, sizeof(*s));
 }
 
@@ -236,17 +230,24 @@ static const char *keep(struct settings *s, const char *str) {
   return c;
 }
 
-static int add_override(struct settings *s, const char *node, const char *type, const char *ct, double price) {
-  struct stv_price_override *o;
-  if (stv_grow((void **)&s->ov, &s->cap_ov, s->nov + 1, sizeof(*s->ov)) != 0) return STV_ENOMEM;
-  o = &s->ov[s->nov];
-  memset(o, 0, sizeof(*o));
-  if ((node && (o->node = keep(s, node)) == NULL) || (type && (o->instance_type = keep(s, type)) == NULL) ||
-      (ct && (o->capacity_type = keep(s, ct)) == NULL))
-    return STV_ENOMEM;
-  o->price = price;
-  s->nov++;
-  return 0;
+/* Takes the report section r (borrowed; it must outlive s) as the settings under the flags. */
+static void apply_config(struct settings *s, const struct stv_report_config *r) {
+  s->ro.ratio_cpu = r->ratio_cpu;
+  s->ro.ratio_ram = r->ratio_ram;
+  s->ro.ratio_gpu = r->ratio_gpu;
+  if (r->have_shared) {
+    s->ro.shared_namespaces = r->shared_namespaces;
+    s->ro.nshared = r->nshared;
+  }
+  s->ro.shared_mode = r->shared_mode;
+  s->ro.overhead_hourly = r->overhead_hourly;
+  s->margin = r->margin;
+  s->ro.default_rates = r->default_rates;
+  s->ro.default_cpu = r->default_cpu;
+  s->ro.default_ram = r->default_ram;
+  s->ro.default_gpu = r->default_gpu;
+  s->ro.default_spot_cpu = r->default_spot_cpu;
+  s->ro.default_spot_ram = r->default_spot_ram;
 }
 
 static int set_shared_list(struct settings *s, const char *list, struct stv_err *err) {
@@ -272,13 +273,6 @@ static int set_shared_list(struct settings *s, const char *list, struct stv_err 
   s->nshared = n;
   s->ro.shared_namespaces = s->shared;
   s->ro.nshared = n;
-  return 0;
-}
-
-static int cfg_number(const cJSON *v, const char *file, const char *path, double *out, struct stv_err *err) {
-  if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0)
-    return stv_err_set(err, STV_EINVAL, "%s: %s: must be a non-negative number", file, path);
-  *out = v->valuedouble;
   return 0;
 }
 
@@ -317,217 +311,144 @@ static int read_whole(const char *path, char **out, size_t *len, struct stv_err 
 }
 
 /*
- * The config file's default_prices: {"enabled": bool, "cpu", "ram_gib", "gpu",
- * "spot_cpu", "spot_ram_gib": non-negative numbers}, over the defaults.
+ * The old JSON configuration of `report --config` (before one YAML file
+ * configured every command): its top-level keys, and where each setting
+ * lives now. A JSON object with any of these keys at its top is that
+ * format; it is refused with these names and the file rewritten in YAML.
  */
-static int cfg_default_prices(struct settings *s, const cJSON *it, const char *file, struct stv_err *err) {
-  const cJSON *e;
-  char path[300];
-  if (!cJSON_IsObject(it))
-    return stv_err_set(err, STV_EPARSE,
-                       "%s: default_prices: not an object (enabled, cpu, ram_gib, gpu, spot_cpu, "
-                       "spot_ram_gib)",
-                       file);
-  cJSON_ArrayForEach(e, it) {
-    double *dst = strcmp(e->string, "cpu") == 0            ? &s->ro.default_cpu
-                  : strcmp(e->string, "ram_gib") == 0      ? &s->ro.default_ram
-                  : strcmp(e->string, "gpu") == 0          ? &s->ro.default_gpu
-                  : strcmp(e->string, "spot_cpu") == 0     ? &s->ro.default_spot_cpu
-                  : strcmp(e->string, "spot_ram_gib") == 0 ? &s->ro.default_spot_ram
-                                                           : NULL;
-    int rc;
-    snprintf(path, sizeof(path), "default_prices.%s", e->string);
-    if (strcmp(e->string, "enabled") == 0) {
-      if (!cJSON_IsBool(e)) return stv_err_set(err, STV_EINVAL, "%s: %s: must be true or false", file, path);
-      s->ro.default_rates = cJSON_IsTrue(e);
-      continue;
-    }
-    if (dst == NULL)
-      return stv_err_set(err, STV_EINVAL,
-                         "%s: %s: unknown (use enabled, cpu, ram_gib, gpu, spot_cpu, spot_ram_gib)", file,
-                         path);
-    if ((rc = cfg_number(e, file, path, dst, err)) != 0) return rc;
-  }
-  return 0;
+static const struct {
+  const char *old_path, *new_path;
+} old_keys[] = {
+    {"prices", "report.prices"},
+    {"prices.instance_types", "report.prices.instanceTypes"},
+    {"capacity_types", "report.providerCapacityTypes"},
+    {"ratios", "report.ratios"},
+    {"ratios.ram_gib", "report.ratios.ramGiB"},
+    {"shared_namespaces", "report.sharedNamespaces"},
+    {"shared_mode", "report.sharedMode"},
+    {"overhead_hourly", "report.overheadHourly"},
+    {"margin", "report.margin"},
+    {"default_prices", "report.defaultPrices"},
+    {"default_prices.ram_gib", "report.defaultPrices.ramGiB"},
+    {"default_prices.spot_cpu", "report.defaultPrices.spotCpu"},
+    {"default_prices.spot_ram_gib", "report.defaultPrices.spotRamGiB"},
+};
+
+/* The new path of the old setting at path, or NULL when it is a name (a node, a type) or unknown. */
+static const char *old_key_new_path(const char *path) {
+  size_t i;
+  for (i = 0; i < sizeof(old_keys) / sizeof(old_keys[0]); i++)
+    if (strcmp(old_keys[i].old_path, path) == 0) return old_keys[i].new_path;
+  return NULL;
 }
 
 /*
- * Reads the config file (docs/report.md): prices (per node, per instance
- * type, optionally per capacity type), capacity types by provider id,
- * ratios, shared namespaces and mode, overhead, margin.
+ * Writes the members of object o (at old path path) as block YAML at
+ * indent into b: settings under their new names, names (nodes, instance
+ * types, provider ids) and values as JSON writes them, which YAML reads
+ * the same.
  */
-static int load_config(struct settings *s, const char *file, struct stv_err *err) {
-  static const char *const top_keys[] = {"prices", "capacity_types", "ratios", "shared_namespaces", "shared_mode",
-                                         "overhead_hourly", "margin", "default_prices"};
-  char *text = NULL, path[400];
-  size_t len = 0, i;
-  cJSON *root = NULL, *it;
-  int rc;
-  if ((rc = read_whole(file, &text, &len, err)) != 0) return rc;
-  root = cJSON_ParseWithLength(text, len);
-  if (root == NULL && stv_text_looks_like_yaml(text, len)) {
-    rc = stv_err_set(
-        err, STV_EPARSE,
-        "%s: looks like YAML; this file must be JSON (the report's --config is the JSON of docs/report.md, "
-        "not recommend's YAML configuration)",
-        file);
-    goto out;
-  }
-  if (root == NULL) {
-    rc = stv_err_set(err, STV_EPARSE, "%s: not valid JSON (near byte %ld)", file,
-                     cJSON_GetErrorPtr() ? (long)(cJSON_GetErrorPtr() - text) : 0L);
-    goto out;
-  }
-  if (!cJSON_IsObject(root)) {
-    rc = stv_err_set(err, STV_EPARSE, "%s: top level is not a JSON object", file);
-    goto out;
-  }
-  cJSON_ArrayForEach(it, root) {
-    int known = 0;
-    for (i = 0; i < sizeof(top_keys) / sizeof(top_keys[0]); i++) known |= strcmp(it->string, top_keys[i]) == 0;
-    if (!known) {
-      rc = stv_err_set(err, STV_EINVAL, "%s: %s: unknown setting (see docs/report.md)", file, it->string);
-      goto out;
-    }
-  }
-  if ((it = cJSON_GetObjectItemCaseSensitive(root, "prices")) != NULL) {
-    const cJSON *nodes, *types, *e;
-    if (!cJSON_IsObject(it)) {
-      rc = stv_err_set(err, STV_EPARSE, "%s: prices: not an object", file);
-      goto out;
-    }
-    cJSON_ArrayForEach(e, it) {
-      if (strcmp(e->string, "nodes") != 0 && strcmp(e->string, "instance_types") != 0) {
-        rc = stv_err_set(err, STV_EINVAL, "%s: prices.%s: unknown (use nodes, instance_types)", file, e->string);
-        goto out;
-      }
-    }
-    nodes = cJSON_GetObjectItemCaseSensitive(it, "nodes");
-    types = cJSON_GetObjectItemCaseSensitive(it, "instance_types");
-    if ((nodes && !cJSON_IsObject(nodes)) || (types && !cJSON_IsObject(types))) {
-      rc = stv_err_set(err, STV_EPARSE, "%s: prices.nodes and prices.instance_types must be objects", file);
-      goto out;
-    }
-    cJSON_ArrayForEach(e, nodes) {
-      double p = 0;
-      snprintf(path, sizeof(path), "prices.nodes.%s", e->string);
-      if ((rc = cfg_number(e, file, path, &p, err)) != 0) goto out;
-      if ((rc = add_override(s, e->string, NULL, NULL, p)) != 0) goto oom;
-    }
-    cJSON_ArrayForEach(e, types) {
-      double p = 0;
-      if (cJSON_IsObject(e)) {
-        const cJSON *c;
-        cJSON_ArrayForEach(c, e) {
-          enum stv_capacity_type ct;
-          snprintf(path, sizeof(path), "prices.instance_types.%s.%s", e->string, c->string);
-          if (stv_capacity_type_parse(c->string, &ct) != 0) {
-            rc = stv_err_set(err, STV_EINVAL, "%s: %s: unknown capacity type (use reserved, spot, on-demand)", file,
-                             path);
-            goto out;
-          }
-          if ((rc = cfg_number(c, file, path, &p, err)) != 0) goto out;
-          if ((rc = add_override(s, NULL, e->string, c->string, p)) != 0) goto oom;
-        }
-      } else {
-        snprintf(path, sizeof(path), "prices.instance_types.%s", e->string);
-        if ((rc = cfg_number(e, file, path, &p, err)) != 0) goto out;
-        if ((rc = add_override(s, NULL, e->string, NULL, p)) != 0) goto oom;
-      }
-    }
-  }
-  if ((it = cJSON_GetObjectItemCaseSensitive(root, "capacity_types")) != NULL) {
-    const cJSON *e;
-    if (!cJSON_IsObject(it)) {
-      rc = stv_err_set(err, STV_EPARSE, "%s: capacity_types: not an object (provider id: capacity type)", file);
-      goto out;
-    }
-    cJSON_ArrayForEach(e, it) {
-      enum stv_capacity_type ct;
-      struct stv_provider_capacity *pc;
-      if (!cJSON_IsString(e) || stv_capacity_type_parse(e->valuestring, &ct) != 0) {
-        rc = stv_err_set(err, STV_EINVAL, "%s: capacity_types.%s: must be \"reserved\", \"spot\" or \"on-demand\"",
-                         file, e->string);
-        goto out;
-      }
-      if (stv_grow((void **)&s->pc, &s->cap_pc, s->npc + 1, sizeof(*s->pc)) != 0) goto oom;
-      pc = &s->pc[s->npc];
-      if ((pc->provider_id = keep(s, e->string)) == NULL) goto oom;
-      pc->capacity_type = stv_capacity_type_name(ct);
-      s->npc++;
-    }
-  }
-  if ((it = cJSON_GetObjectItemCaseSensitive(root, "ratios")) != NULL) {
-    const cJSON *e;
-    if (!cJSON_IsObject(it)) {
-      rc = stv_err_set(err, STV_EPARSE, "%s: ratios: not an object", file);
-      goto out;
-    }
-    cJSON_ArrayForEach(e, it) {
-      double *dst = strcmp(e->string, "cpu") == 0       ? &s->ro.ratio_cpu
-                    : strcmp(e->string, "ram_gib") == 0 ? &s->ro.ratio_ram
-                    : strcmp(e->string, "gpu") == 0     ? &s->ro.ratio_gpu
-                                                        : NULL;
-      snprintf(path, sizeof(path), "ratios.%s", e->string);
-      if (dst == NULL) {
-        rc = stv_err_set(err, STV_EINVAL, "%s: %s: unknown (use cpu, ram_gib, gpu)", file, path);
-        goto out;
-      }
-      if ((rc = cfg_number(e, file, path, dst, err)) != 0) goto out;
-      if (*dst == 0) {
-        rc = stv_err_set(err, STV_EINVAL, "%s: %s: must be positive", file, path);
-        goto out;
-      }
-    }
-  }
-  if ((it = cJSON_GetObjectItemCaseSensitive(root, "default_prices")) != NULL &&
-      (rc = cfg_default_prices(s, it, file, err)) != 0)
-    goto out;
-  if ((it = cJSON_GetObjectItemCaseSensitive(root, "shared_namespaces")) != NULL) {
-    const cJSON *e;
-    size_t n = 0;
-    if (!cJSON_IsArray(it)) {
-      rc = stv_err_set(err, STV_EPARSE, "%s: shared_namespaces: not an array of names", file);
-      goto out;
-    }
-    stv_free((void *)s->shared);
-    if ((s->shared = stv_calloc((size_t)cJSON_GetArraySize(it) + 1, sizeof(*s->shared))) == NULL) goto oom;
-    cJSON_ArrayForEach(e, it) {
-      if (!cJSON_IsString(e) || e->valuestring[0] == '\0') {
-        rc = stv_err_set(err, STV_EINVAL, "%s: shared_namespaces[%zu]: not a namespace name", file, n);
-        goto out;
-      }
-      if ((s->shared[n++] = keep(s, e->valuestring)) == NULL) goto oom;
-    }
-    s->nshared = n;
-    s->ro.shared_namespaces = s->shared;
-    s->ro.nshared = n;
-  }
-  if ((it = cJSON_GetObjectItemCaseSensitive(root, "shared_mode")) != NULL) {
-    if (cJSON_IsString(it) && strcmp(it->valuestring, "even") == 0) {
-      s->ro.shared_mode = STV_SHARED_EVEN;
-    } else if (cJSON_IsString(it) && strcmp(it->valuestring, "proportional") == 0) {
-      s->ro.shared_mode = STV_SHARED_PROPORTIONAL;
+static void old_config_yaml(struct stv_buf *b, const cJSON *o, const char *path, int indent) {
+  const cJSON *e;
+  cJSON_ArrayForEach(e, o) {
+    char sub[300];
+    const char *np;
+    snprintf(sub, sizeof(sub), "%s%s%s", path, path[0] ? "." : "", e->string);
+    np = old_key_new_path(sub);
+    stv_buf_printf(b, "%*s", indent, "");
+    if (np != NULL) {
+      const char *last = strrchr(np, '.');
+      stv_buf_puts(b, last ? last + 1 : np);
+    } else if (strcmp(path, "") != 0 && strcmp(path, "prices") != 0 && strcmp(path, "ratios") != 0 &&
+               strcmp(path, "default_prices") != 0) {
+      stv_buf_json_str(b, e->string); /* a name: quoted */
     } else {
-      rc = stv_err_set(err, STV_EINVAL, "%s: shared_mode: must be \"even\" or \"proportional\"", file);
-      goto out;
+      stv_buf_puts(b, e->string); /* a setting that keeps its name (cpu, gpu, enabled, nodes) */
+    }
+    stv_buf_puts(b, ":");
+    if (cJSON_IsObject(e) && e->child != NULL) {
+      stv_buf_puts(b, "\n");
+      old_config_yaml(b, e, sub, indent + 2);
+    } else if (cJSON_IsArray(e) && e->child != NULL) {
+      const cJSON *x;
+      stv_buf_puts(b, "\n");
+      cJSON_ArrayForEach(x, e) {
+        char *v = cJSON_PrintUnformatted(x);
+        stv_buf_printf(b, "%*s- %s\n", indent + 2, "", v ? v : "null");
+        cJSON_free(v);
+      }
+    } else {
+      char *v = cJSON_PrintUnformatted(e);
+      stv_buf_printf(b, " %s\n", v ? v : "null");
+      cJSON_free(v);
     }
   }
-  if ((it = cJSON_GetObjectItemCaseSensitive(root, "overhead_hourly")) != NULL &&
-      (rc = cfg_number(it, file, "overhead_hourly", &s->ro.overhead_hourly, err)) != 0)
-    goto out;
-  if ((it = cJSON_GetObjectItemCaseSensitive(root, "margin")) != NULL) {
-    if ((rc = cfg_number(it, file, "margin", &s->margin, err)) != 0) goto out;
-    s->have_margin = 1;
+}
+
+/*
+ * Refuses the old JSON configuration: when the file at path (borrowed) is
+ * a JSON object with an old top-level key, sets err (STV_EINVAL) and writes
+ * the same settings as the YAML report section into hint, for the caller
+ * to print. Returns 0 for any other file (a YAML file, JSON of the new
+ * shape, a file the YAML loader will refuse itself), or -errno, STV_ELIMIT,
+ * STV_ENOMEM.
+ */
+static int refuse_old_config(const char *path, struct stv_buf *hint, struct stv_err *err) {
+  char *text = NULL;
+  size_t len = 0, n = 0, i;
+  cJSON *root = NULL;
+  int rc, old = 0;
+  if ((rc = read_whole(path, &text, &len, err)) != 0) return rc;
+  root = cJSON_ParseWithLength(text, len);
+  if (cJSON_IsObject(root)) {
+    const cJSON *e;
+    cJSON_ArrayForEach(e, root) old |= old_key_new_path(e->string) != NULL;
   }
-  rc = 0;
-  goto out;
-oom:
-  rc = stv_err_set(err, STV_ENOMEM, "out of memory");
+  if (!old) goto out;
+  stv_buf_puts(hint, "stevedore report: the same settings in YAML, under report:");
+  for (i = 0; i < sizeof(old_keys) / sizeof(old_keys[0]); i++) {
+    const char *dot = strchr(old_keys[i].old_path, '.'), *old_last = strrchr(old_keys[i].old_path, '.');
+    const char *new_last = strrchr(old_keys[i].new_path, '.');
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(root, old_keys[i].old_path);
+    if (dot != NULL) {
+      char top[64];
+      snprintf(top, sizeof(top), "%.*s", (int)(dot - old_keys[i].old_path), old_keys[i].old_path);
+      it = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, top), dot + 1);
+    }
+    /* Name the settings whose own name changed, not only their place. */
+    if (it == NULL || strcmp(old_last ? old_last + 1 : old_keys[i].old_path, new_last + 1) == 0) continue;
+    stv_buf_printf(hint, "%s %s is %s", n++ ? "," : " (renamed:", old_keys[i].old_path, old_keys[i].new_path);
+  }
+  stv_buf_printf(hint,
+                 "%s; put them in your configuration file (recommend's, such as stevedore.yaml) and pass "
+                 "that to --config:\n",
+                 n ? ")" : "");
+  stv_buf_puts(hint, "report:\n");
+  old_config_yaml(hint, root, "", 2);
+  if (hint->len == 0 || hint->err) {
+    rc = stv_err_set(err, STV_ENOMEM, "out of memory");
+    goto out;
+  }
+  rc = stv_err_set(err, STV_EINVAL,
+                   "%s: this is the old JSON report configuration, which is no longer read: the report's "
+                   "settings are now the report: section of the YAML file that recommend --config reads too "
+                   "(docs/report.md, \"Configuration\"); convert it as below and pass the YAML file",
+                   path);
 out:
   cJSON_Delete(root);
   stv_free(text);
   return rc;
+}
+
+/*
+ * Reads the configuration file at path (borrowed) into c: the YAML file of
+ * docs/config.md, whose report section the report uses. The old JSON
+ * format is refused, its conversion in hint.
+ */
+static int load_config(struct stv_config *c, const char *path, struct stv_buf *hint, struct stv_err *err) {
+  int rc;
+  if ((rc = refuse_old_config(path, hint, err)) != 0) return rc;
+  return stv_config_load_file(c, path, err);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -999,7 +920,8 @@ int stv_cmd_report(int argc, char **argv) {
   struct stv_catalog cat;
   struct stv_metrics met;
   struct side sd;
-  struct stv_buf out;
+  struct stv_buf out, hint;
+  struct stv_config cfg;
   struct stv_err err = {0, ""};
   enum stv_report_format fmt;
   enum stv_report_by by;
@@ -1014,6 +936,8 @@ int stv_cmd_report(int argc, char **argv) {
   memset(&sd, 0, sizeof(sd));
   memset(&stats, 0, sizeof(stats));
   stv_buf_init(&out);
+  stv_buf_init(&hint);
+  stv_config_init(&cfg);
   rc = parse_opts(argc, argv, &o, &err);
   if (rc == 1) {
     usage(stdout);
@@ -1037,15 +961,9 @@ int stv_cmd_report(int argc, char **argv) {
     stv_err_prefix(&err, "--capacity-types");
     goto fail;
   }
-  set.margin = 0.2;
-  /* Default prices for nodes nothing else prices: OpenCost's, unless told otherwise. */
-  set.ro.default_rates = 1;
-  set.ro.default_cpu = STV_RATIO_CPU;
-  set.ro.default_ram = STV_RATIO_RAM;
-  set.ro.default_gpu = STV_RATIO_GPU;
-  set.ro.default_spot_cpu = STV_DEFAULT_SPOT_CPU;
-  set.ro.default_spot_ram = STV_DEFAULT_SPOT_RAM;
-  if (o.config != NULL && (rc = load_config(&set, o.config, &err)) != 0) goto fail;
+  /* The file's report section over its defaults (OpenCost's default rates, a 20 % margin). */
+  if (o.config != NULL && (rc = load_config(&cfg, o.config, &hint, &err)) != 0) goto fail;
+  apply_config(&set, &cfg.report);
   if (o.no_default_prices) set.ro.default_rates = 0;
   if ((o.default_cpu &&
        (rc = parse_number(o.default_cpu, "--default-cpu-price", &set.ro.default_cpu, &err)) != 0) ||
@@ -1093,10 +1011,10 @@ int stv_cmd_report(int argc, char **argv) {
   set.ro.catalog = &cat;
   set.ro.by = by;
   set.ro.by_key = by_key;
-  set.ro.overrides = set.ov;
-  set.ro.noverrides = set.nov;
-  set.ro.provider_capacity = set.pc;
-  set.ro.nprovider_capacity = set.npc;
+  set.ro.overrides = cfg.report.overrides;
+  set.ro.noverrides = cfg.report.noverrides;
+  set.ro.provider_capacity = cfg.report.provider_capacity;
+  set.ro.nprovider_capacity = cfg.report.nprovider_capacity;
   set.ro.point_in_time = o.prometheus == NULL;
   set.ro.rightsize = o.rightsize;
   set.ro.margin = set.margin;
@@ -1133,7 +1051,7 @@ int stv_cmd_report(int argc, char **argv) {
       snprintf(why, sizeof(why), "%s", err.msg);
       stv_err_set(
           &err, rc,
-          "%.150s; without --no-default-prices (and \"enabled\": false in the config's default_prices) such "
+          "%.150s; without --no-default-prices (and report.defaultPrices.enabled: false in the config) such "
           "nodes are priced at default rates",
           why);
     }
@@ -1174,6 +1092,7 @@ oom:
   rc = stv_err_set(&err, STV_ENOMEM, "out of memory");
 fail:
   fprintf(stderr, "stevedore report: %s\n", err.msg[0] ? err.msg : stv_strerror(rc));
+  if (hint.len > 0) fwrite(hint.data, 1, hint.len, stderr);
   status = exit_status(rc, input);
 done:
   stv_buf_close(&out);
@@ -1184,6 +1103,8 @@ done:
   stv_free(sd.pod_ann);
   stv_free(sd.node_pid);
   settings_close(&set);
+  stv_config_close(&cfg);
+  stv_buf_close(&hint);
   stv_free(o.snapshots);
   return status;
 }

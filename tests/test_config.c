@@ -195,7 +195,7 @@ TEST(should_name_file_line_column_and_path_of_an_unknown_capacity_type) {
 TEST(should_reject_unknown_keys_at_every_level) {
   CHECK(fails_with("timelimit: 10s\n", STV_EINVAL,
                    "stevedore.yaml:1:1: unknown key \"timelimit\" (expected capacityTypes, timeLimit, spot, "
-                   "nodePools, headroom, repack, schedulerNames, expendablePodsPriorityCutoff)"));
+                   "nodePools, headroom, repack, schedulerNames, expendablePodsPriorityCutoff, report)"));
   CHECK(fails_with("spot:\n  maxshare: 1\n", STV_EINVAL,
                    "stevedore.yaml:2:3: spot: unknown key \"maxshare\" (expected maxShare, maxPoolFraction, "
                    "restartCost)"));
@@ -610,4 +610,213 @@ TEST(should_parse_scheduler_name_lists_and_priorities) {
   CHECK_EQ_INT(stv_config_parse_priority(" 5", &v, &err), STV_EINVAL);
   CHECK_EQ_INT(stv_config_parse_priority("5x", &v, &err), STV_EINVAL);
   CHECK_EQ_INT(stv_config_parse_priority("", &v, &err), STV_EINVAL);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The report section (stevedore report)                                  */
+
+static const char report_full[] = "report:\n"
+                                  "  prices:\n"
+                                  "    nodes: {ip-10-0-1-5.ec2.internal: 0.05, n2: 0}\n"
+                                  "    instanceTypes:\n"
+                                  "      m5.xlarge: {reserved: 0.121, on-demand: 0.192}\n"
+                                  "      c6i.large: 0.061\n"
+                                  "  providerCapacityTypes:\n"
+                                  "    \"aws:///us-east-1a/i-0abc123\": spot\n"
+                                  "    gce://p/z/vm-1: reserved\n"
+                                  "  ratios: {cpu: 1, ramGiB: 0.25, gpu: 8}\n"
+                                  "  sharedNamespaces: [kube-system, monitoring]\n"
+                                  "  sharedMode: proportional\n"
+                                  "  overheadHourly: 0.1\n"
+                                  "  margin: 0.3\n"
+                                  "  defaultPrices:\n"
+                                  "    enabled: false\n"
+                                  "    cpu: 0.5\n"
+                                  "    ramGiB: 0.01\n"
+                                  "    gpu: 2\n"
+                                  "    spotCpu: 0.2\n"
+                                  "    spotRamGiB: 0.005\n";
+
+/* The override of c for node or (type, capacity type), or NULL. */
+static const struct stv_price_override *find_override(const struct stv_config *c, const char *node,
+                                                      const char *type, const char *ct) {
+  size_t i;
+  for (i = 0; i < c->report.noverrides; i++) {
+    const struct stv_price_override *o = &c->report.overrides[i];
+    if ((node == NULL) != (o->node == NULL) || (type == NULL) != (o->instance_type == NULL) ||
+        (ct == NULL) != (o->capacity_type == NULL))
+      continue;
+    if ((node && strcmp(node, o->node) != 0) || (type && strcmp(type, o->instance_type) != 0) ||
+        (ct && strcmp(ct, o->capacity_type) != 0))
+      continue;
+    return o;
+  }
+  return NULL;
+}
+
+TEST(should_read_every_key_of_the_report_section) {
+  struct stv_config c;
+  struct stv_err err = {0, ""};
+  const struct stv_report_config *r = &c.report;
+  const struct stv_price_override *o;
+  stv_config_init(&c);
+  CHECK_EQ_INT(load(&c, report_full, &err), 0);
+  CHECK_EQ_INT(r->noverrides, 5);
+  CHECK((o = find_override(&c, "ip-10-0-1-5.ec2.internal", NULL, NULL)) != NULL && o->price == 0.05);
+  CHECK((o = find_override(&c, "n2", NULL, NULL)) != NULL && o->price == 0);
+  CHECK((o = find_override(&c, NULL, "m5.xlarge", "reserved")) != NULL && o->price == 0.121);
+  CHECK((o = find_override(&c, NULL, "m5.xlarge", "on-demand")) != NULL && o->price == 0.192);
+  CHECK(find_override(&c, NULL, "m5.xlarge", "spot") == NULL);
+  CHECK((o = find_override(&c, NULL, "c6i.large", NULL)) != NULL && o->price == 0.061);
+  CHECK_EQ_INT(r->nprovider_capacity, 2);
+  /* Sorted by provider id. */
+  CHECK(strcmp(r->provider_capacity[0].provider_id, "aws:///us-east-1a/i-0abc123") == 0);
+  CHECK(strcmp(r->provider_capacity[0].capacity_type, "spot") == 0);
+  CHECK(strcmp(r->provider_capacity[1].provider_id, "gce://p/z/vm-1") == 0);
+  CHECK(strcmp(r->provider_capacity[1].capacity_type, "reserved") == 0);
+  CHECK(r->ratio_cpu == 1 && r->ratio_ram == 0.25 && r->ratio_gpu == 8);
+  CHECK(r->have_shared && r->nshared == 2);
+  CHECK(strcmp(r->shared_namespaces[0], "kube-system") == 0 &&
+        strcmp(r->shared_namespaces[1], "monitoring") == 0);
+  CHECK_EQ_INT(r->shared_mode, STV_SHARED_PROPORTIONAL);
+  CHECK(r->overhead_hourly == 0.1 && r->margin == 0.3);
+  CHECK_EQ_INT(r->default_rates, 0);
+  CHECK(r->default_cpu == 0.5 && r->default_ram == 0.01 && r->default_gpu == 2);
+  CHECK(r->default_spot_cpu == 0.2 && r->default_spot_ram == 0.005);
+  /* recommend's settings keep their defaults. */
+  CHECK(c.capacity_types == ALL_CT && c.time_limit == STV_TIME_LIMIT_DEFAULT && c.npools == 0);
+  stv_config_close(&c);
+}
+
+TEST(should_keep_the_report_defaults_for_what_the_file_leaves_out) {
+  static const char t_empty_list[] = "report:\n  sharedNamespaces: []\n",
+                    t_ratio[] = "report:\n  ratios: {gpu: 4}\n";
+  struct stv_config c;
+  struct stv_err err = {0, ""};
+  const struct stv_report_config *r = &c.report;
+  stv_config_init(&c);
+  CHECK_EQ_INT(load(&c, "timeLimit: 1s\n", &err), 0);
+  CHECK(r->noverrides == 0 && r->nprovider_capacity == 0 && !r->have_shared);
+  CHECK(r->ratio_cpu == 0 && r->ratio_ram == 0 && r->ratio_gpu == 0);
+  CHECK_EQ_INT(r->shared_mode, STV_SHARED_EVEN);
+  CHECK(r->overhead_hourly == 0 && r->margin == 0.2 && r->default_rates == 1);
+  CHECK(r->default_cpu == STV_RATIO_CPU && r->default_ram == STV_RATIO_RAM &&
+        r->default_gpu == STV_RATIO_GPU);
+  CHECK(r->default_spot_cpu == STV_DEFAULT_SPOT_CPU && r->default_spot_ram == STV_DEFAULT_SPOT_RAM);
+  CHECK_EQ_INT(load(&c, "report:\n", &err), 0);
+  CHECK(r->margin == 0.2 && !r->have_shared);
+  /* [] is no shared namespace, not the default. */
+  CHECK_EQ_INT(load(&c, t_empty_list, &err), 0);
+  CHECK(r->have_shared && r->nshared == 0 && r->shared_namespaces != NULL);
+  CHECK_EQ_INT(load(&c, t_ratio, &err), 0);
+  CHECK(r->ratio_cpu == 0 && r->ratio_gpu == 4 && !r->have_shared);
+  stv_config_close(&c);
+}
+
+TEST(should_name_line_column_and_path_of_every_report_error) {
+  CHECK(
+      fails_with("report:\n  prices: {node: {a: 1}}\n", STV_EINVAL,
+                 "stevedore.yaml:2:12: report.prices: unknown key \"node\" (expected nodes, instanceTypes)"));
+  CHECK(fails_with("report:\n  prices:\n    nodes: {a: 1, b: -0.5}\n", STV_EINVAL,
+                   "stevedore.yaml:3:22: report.prices.nodes.b: -0.5 is out of range (0 to 1e+09)"));
+  CHECK(fails_with(
+      "report:\n  prices:\n    nodes: {a: \"1\"}\n", STV_EINVAL,
+      "stevedore.yaml:3:16: report.prices.nodes.a: expected a number, got the quoted string \"1\""));
+  CHECK(fails_with("report:\n  prices:\n    nodes: {a: 1, a: 2}\n", STV_EINVAL,
+                   "stevedore.yaml:3:19: report.prices.nodes.a: duplicate key"));
+  CHECK(fails_with(
+      "report:\n  prices:\n    nodes: [a]\n", STV_EINVAL,
+      "stevedore.yaml:3:12: report.prices.nodes: expected a mapping of node names to values, got a "
+      "list"));
+  CHECK(
+      fails_with("report:\n  prices:\n    instanceTypes: {m5.large: {spto: 1}}\n", STV_EINVAL,
+                 "stevedore.yaml:3:32: report.prices.instanceTypes.m5.large: unknown key \"spto\" (expected "
+                 "reserved, spot, on-demand)"));
+  CHECK(fails_with(
+      "report:\n  prices:\n    instanceTypes: {m5.large: {spot: cheap}}\n", STV_EINVAL,
+      "stevedore.yaml:3:38: report.prices.instanceTypes.m5.large.spot: \"cheap\" is not a number"));
+  CHECK(fails_with("report:\n  providerCapacityTypes: {\"aws:///a/i-1\": spto}\n", STV_EINVAL,
+                   "stevedore.yaml:2:43: report.providerCapacityTypes.aws:///a/i-1: unknown capacity type "
+                   "\"spto\" (expected reserved, spot, on-demand)"));
+  CHECK(
+      fails_with("report:\n  ratios: {cpu: 1, ram_gib: 0.25}\n", STV_EINVAL,
+                 "stevedore.yaml:2:20: report.ratios: unknown key \"ram_gib\" (expected cpu, ramGiB, gpu)"));
+  CHECK(fails_with("report:\n  ratios: {ramGiB: 0}\n", STV_EINVAL,
+                   "stevedore.yaml:2:20: report.ratios.ramGiB: must be positive (only the ratio matters)"));
+  CHECK(
+      fails_with("report:\n  sharedNamespaces:\n", STV_EINVAL,
+                 "stevedore.yaml:2:20: report.sharedNamespaces: expected a list of namespaces; write [] for "
+                 "none, or leave the key out for the default (kube-system)"));
+  CHECK(fails_with("report:\n  sharedNamespaces: [kube-system, \"\"]\n", STV_EINVAL,
+                   "stevedore.yaml:2:35: report.sharedNamespaces[1]: \"\" is not a namespace name"));
+  CHECK(fails_with("report:\n  sharedNamespaces: kube-system\n", STV_EINVAL,
+                   "stevedore.yaml:2:21: report.sharedNamespaces: expected a list, got a plain value"));
+  CHECK(fails_with(
+      "report:\n  sharedMode: fair\n", STV_EINVAL,
+      "stevedore.yaml:2:15: report.sharedMode: unknown mode \"fair\" (expected even, proportional)"));
+  CHECK(fails_with("report:\n  overheadHourly: -1\n", STV_EINVAL,
+                   "stevedore.yaml:2:19: report.overheadHourly: -1 is out of range (0 to 1e+09)"));
+  CHECK(fails_with("report:\n  margin: 20\n", STV_EINVAL,
+                   "stevedore.yaml:2:11: report.margin: 20 is out of range (0 to 10)"));
+  CHECK(fails_with("report:\n  defaultPrices: {enabled: yes}\n", STV_EINVAL,
+                   "stevedore.yaml:2:28: report.defaultPrices.enabled: expected true or false, got \"yes\""));
+  CHECK(fails_with(
+      "report:\n  defaultPrices: {spot_cpu: 1}\n", STV_EINVAL,
+      "stevedore.yaml:2:19: report.defaultPrices: unknown key \"spot_cpu\" (expected enabled, cpu, "
+      "ramGiB, gpu, spotCpu, spotRamGiB)"));
+  CHECK(fails_with("report:\n  defaultPrices: {gpu: .nan}\n", STV_EINVAL,
+                   "stevedore.yaml:2:24: report.defaultPrices.gpu: \".nan\" is not a number"));
+  CHECK(fails_with("report: [ratios]\n", STV_EINVAL,
+                   "stevedore.yaml:1:9: report: expected a mapping, got a list"));
+  CHECK(fails_with("report:\n  shared_namespaces: []\n", STV_EINVAL,
+                   "stevedore.yaml:2:3: report: unknown key \"shared_namespaces\" (expected prices, "
+                   "providerCapacityTypes, ratios, sharedNamespaces, sharedMode, overheadHourly, margin, "
+                   "defaultPrices)"));
+}
+
+TEST(should_leave_the_report_section_unchanged_when_a_load_fails) {
+  static const char bad[] = "report:\n  margin: 0.5\n  sharedMode: fair\n";
+  struct stv_config c;
+  struct stv_err err = {0, ""};
+  stv_config_init(&c);
+  CHECK_EQ_INT(load(&c, report_full, &err), 0);
+  CHECK_EQ_INT(load(&c, bad, &err), STV_EINVAL);
+  CHECK(c.report.margin == 0.3 && c.report.noverrides == 5 &&
+        c.report.shared_mode == STV_SHARED_PROPORTIONAL);
+  CHECK(strcmp(c.report.overrides[0].node != NULL ? c.report.overrides[0].node : "",
+               "ip-10-0-1-5.ec2.internal") == 0);
+  stv_config_close(&c);
+}
+
+TEST(should_return_enomem_cleanly_from_the_report_section_whichever_allocation_fails) {
+  struct stv_config c;
+  struct stv_err err = {0, ""};
+  long n;
+  int rc;
+  stv_config_init(&c);
+  for (n = 0;; n++) {
+    stv_alloc_fail_after(n);
+    rc = load(&c, report_full, &err);
+    stv_alloc_fail_after(-1);
+    if (rc == 0) break;
+    CHECK_EQ_INT(rc, STV_ENOMEM);
+    CHECK(c.report.noverrides == 0 && c.mem.head == NULL && c.strings.block == NULL);
+  }
+  CHECK(n >= 3);
+  CHECK_EQ_INT(c.report.noverrides, 5);
+  stv_config_close(&c);
+}
+
+TEST(should_say_where_a_report_setting_at_the_top_of_the_file_belongs) {
+  CHECK(fails_with("timeLimit: 2s\nratios: {cpu: 1}\n", STV_EINVAL,
+                   "stevedore.yaml:2:1: ratios is a setting of stevedore report: put it under report: "
+                   "(report.ratios; docs/report.md)"));
+  CHECK(fails_with("margin: 0.2\n", STV_EINVAL,
+                   "stevedore.yaml:1:1: margin is a setting of stevedore report: put it under report: "
+                   "(report.margin; docs/report.md)"));
+  /* The old JSON report configuration, which is YAML too. */
+  CHECK(fails_with(
+      "{\"ratios\": {\"cpu\": 1}, \"shared_mode\": \"even\"}", STV_EINVAL,
+      "stevedore.yaml:1:24: shared_mode is a key of the old JSON report configuration; the report's "
+      "settings now go under report: with new names (docs/report.md, \"Configuration\")"));
 }

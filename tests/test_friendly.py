@@ -203,10 +203,26 @@ def cli_tests(t, cli):
         assert "YAML" not in err, err
     t.run("a YAML catalogue is refused as YAML, broken JSON as broken JSON", yaml_catalog)
 
-    def yaml_report_config():
-        cli.fails(["report", "--snapshot", ANTI, "--config", os.path.join(ROOT, "examples", "stevedore.yaml")], 2,
-                  ["stevedore.yaml: looks like YAML; this file must be JSON", "docs/report.md"])
-    t.run("recommend's YAML configuration given to report --config is named as YAML", yaml_report_config)
+    def one_config_for_both():
+        example = os.path.join(ROOT, "examples", "stevedore.yaml")
+        doc = cli.json(["report", "--snapshot", ANTI, "--config", example])
+        assert doc["shared"]["namespaces"] == ["kube-system", "monitoring"], doc["shared"]
+        cli.ok(["recommend", "--snapshot", ANTI, "--config", example])
+        old = cli.write("report-config.json", {"shared_namespaces": ["monitoring"]})
+        err = cli.fails(["report", "--snapshot", ANTI, "--config", old], 2,
+                        [old + ": this is the old JSON report configuration", "docs/report.md",
+                         "shared_namespaces is report.sharedNamespaces",
+                         "report:\n  sharedNamespaces:\n    - \"monitoring\"\n"])
+        assert "looks like YAML" not in err, err
+        # Each command checks the whole file, not only its own part.
+        bad = cli.write("both.yaml", "timeLimit: soon\nreport:\n  margin: 0.3\n")
+        cli.fails(["report", "--snapshot", ANTI, "--config", bad], 2,
+                  [bad + ":1:12: timeLimit: \"soon\" is not a duration"])
+        bad = cli.write("both2.yaml", "timeLimit: 2s\nreport:\n  sharedMode: fair\n")
+        cli.fails(["recommend", "--snapshot", ANTI, "--config", bad], 2,
+                  [bad + ":3:15: report.sharedMode: unknown mode \"fair\" (expected even, proportional)"])
+    t.run("report --config reads recommend's YAML file; the old JSON file is refused with its conversion",
+          one_config_for_both)
 
     def yaml_metrics():
         path = cli.write("usage.yaml", "apiVersion: metrics.k8s.io/v1beta1\nkind: PodMetricsList\nitems: []\n")
@@ -267,26 +283,28 @@ def default_price_tests(t, cli):
     def rates_from_flags_and_config():
         doc = cli.json(["report", "--snapshot", KIND, "--default-cpu-price", "0.05", "--default-ram-price", "0.01"])
         assert abs(doc["default_priced_nodes"][0]["hourly_cost"] - kind_node_price(0.05, 0.01)) < 1e-9, doc
-        cfg = cli.write("rates.json", {"default_prices": {"cpu": 0.02, "ram_gib": 0.002}})
+        cfg = cli.write("rates.yaml", "report:\n  defaultPrices: {cpu: 0.02, ramGiB: 0.002}\n")
         doc = cli.json(["report", "--snapshot", KIND, "--config", cfg])
         assert abs(doc["default_priced_nodes"][0]["hourly_cost"] - kind_node_price(0.02, 0.002)) < 1e-9, doc
         # The flag overrides the file.
         doc = cli.json(["report", "--snapshot", KIND, "--config", cfg, "--default-cpu-price", "0.05"])
         assert abs(doc["default_priced_nodes"][0]["hourly_cost"] - kind_node_price(0.05, 0.002)) < 1e-9, doc
-    t.run("default rates come from --default-*-price and the config's default_prices", rates_from_flags_and_config)
+    t.run("default rates come from --default-*-price and the config's report.defaultPrices",
+          rates_from_flags_and_config)
 
     def turned_off():
         cli.fails(["report", "--snapshot", KIND, "--no-default-prices"], 2,
                   ["no node could be priced (3 unpriced; first: kind-control-plane", "default rates"])
-        cfg = cli.write("off.json", {"default_prices": {"enabled": False}})
+        cfg = cli.write("off.yaml", "report:\n  defaultPrices:\n    enabled: false\n")
         cli.fails(["report", "--snapshot", KIND, "--config", cfg], 2, ["no node could be priced"])
         cli.fails(["report", "--snapshot", KIND, "--no-default-prices", "--default-cpu-price", "1"], 2,
                   ["--no-default-prices: cannot go with"])
         cli.fails(["report", "--snapshot", KIND, "--default-ram-price", "-1"], 2,
                   ["--default-ram-price: \"-1\" is not a non-negative number"])
-        bad = cli.write("bad-rates.json", {"default_prices": {"cpu": 0.02, "memory": 0.002}})
+        bad = cli.write("bad-rates.yaml", "report:\n  defaultPrices: {cpu: 0.02, memory: 0.002}\n")
         cli.fails(["report", "--snapshot", KIND, "--config", bad], 2,
-                  ["bad-rates.json: default_prices.memory: unknown (use enabled, cpu, ram_gib"])
+                  ["bad-rates.yaml:2:30: report.defaultPrices: unknown key \"memory\" (expected enabled, cpu, "
+                   "ramGiB, gpu, spotCpu, spotRamGiB)"])
     t.run("--no-default-prices and enabled: false leave such nodes unpriced; bad rates are errors", turned_off)
 
     def mixed_cluster():

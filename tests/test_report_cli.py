@@ -124,7 +124,8 @@ def metrics():
     ]}
 
 
-CONFIG = {"ratios": {"cpu": 1, "ram_gib": 0.25, "gpu": 8}}
+RATIOS = "  ratios: {cpu: 1, ramGiB: 0.25, gpu: 8}\n"
+CONFIG = "report:\n" + RATIOS
 
 
 class Case(object):
@@ -205,7 +206,7 @@ def main(argv):
     cat = c.write("catalog.json", catalog())
     snap = c.write("snap.json", snapshot())
     met = c.write("usage.json", metrics())
-    cfg = c.write("config.json", CONFIG)
+    cfg = c.write("config.yaml", CONFIG)
     # The hand computations below take n3 (x.unknown) as unpriced: no default prices.
     base = ["report", "--snapshot", snap, "--catalog", cat, "--config", cfg, "--no-default-prices"]
 
@@ -297,14 +298,13 @@ def main(argv):
     t.run("shared namespaces, modes and overhead", shared_modes)
 
     def overrides():
-        cfg2 = c.write("config2.json", {"ratios": CONFIG["ratios"],
-                                        "prices": {"nodes": {"n1": 0.10},
-                                                   "instance_types": {"x.unknown": {"on-demand": 0.30}}}})
+        cfg2 = c.write("config2.yaml", "report:\n" + RATIOS +
+                       "  prices:\n    nodes: {n1: 0.10}\n    instanceTypes:\n      x.unknown: {on-demand: 0.30}\n")
         out, _ = c.ok(["report", "--snapshot", snap, "--catalog", cat, "--config", cfg2, "-o", "json"])
         doc = json.loads(out)
         assert doc["complete"] is True, doc["unpriced_nodes"]
         near(doc["totals"]["hourly"]["node_cost"], 0.10 + 0.08 + 0.30, 1e-9, "node cost")
-        cfg3 = c.write("config3.json", {"capacity_types": {"aws:///z1/i-1": "spot"}})
+        cfg3 = c.write("config3.yaml", "report:\n  providerCapacityTypes:\n    aws:///z1/i-1: spot\n")
         s = snapshot()
         s["items"][0] = node("n1", "m.large", provider_id="aws:///z1/i-1")
         snap2 = c.write("snap-pid.json", s)
@@ -396,17 +396,61 @@ def main(argv):
     t.run("bad options", bad_options)
 
     def bad_config():
-        for content, needle in [({"pricez": {}}, "pricez: unknown setting"),
-                                ({"prices": {"nodes": {"n1": -1}}}, "prices.nodes.n1: must be a non-negative number"),
-                                ({"prices": {"instance_types": {"m.large": {"cheap": 1}}}},
-                                 "prices.instance_types.m.large.cheap: unknown capacity type"),
-                                ({"capacity_types": {"p": "maybe"}}, "capacity_types.p"),
-                                ({"ratios": {"cpu": 0}}, "ratios.cpu: must be positive"),
-                                ("{not json", "not valid JSON")]:
-            path = c.write("bad-config.json", content)
-            c.expect_error(["report", "--snapshot", snap, "--catalog", cat, "--config", path],
-                           ["bad-config.json", needle], 2)
+        for content, needle in [
+                ("report:\n  pricez: {}\n", "bad-config.yaml:2:3: report: unknown key \"pricez\" (expected prices, "),
+                ("report:\n  prices:\n    nodes: {n1: -1}\n",
+                 "bad-config.yaml:3:17: report.prices.nodes.n1: -1 is out of range (0 to 1e+09)"),
+                ("report:\n  prices:\n    instanceTypes:\n      m.large: {cheap: 1}\n",
+                 "bad-config.yaml:4:17: report.prices.instanceTypes.m.large: unknown key \"cheap\" "
+                 "(expected reserved, spot, on-demand)"),
+                ("report:\n  providerCapacityTypes: {p: maybe}\n",
+                 "bad-config.yaml:2:30: report.providerCapacityTypes.p: unknown capacity type \"maybe\""),
+                ("report:\n  ratios: {cpu: 0}\n", "bad-config.yaml:2:17: report.ratios.cpu: must be positive"),
+                ("report: [\n", "bad-config.yaml:2:1: YAML syntax error")]:
+            path = c.write("bad-config.yaml", content)
+            c.expect_error(["report", "--snapshot", snap, "--catalog", cat, "--config", path], [needle], 2)
     t.run("bad config files", bad_config)
+
+    def old_json_config():
+        # The JSON format report --config read before: refused (exit 2, nothing on stdout) with the
+        # new names and the file converted to YAML, which then gives the report the JSON file gave.
+        old = {"prices": {"nodes": {"n1": 0.10}, "instance_types": {"x.unknown": {"on-demand": 0.30},
+                                                                   "m.large": 0.25}},
+               "capacity_types": {"aws:///z1/i-1": "spot"},
+               "ratios": {"cpu": 1, "ram_gib": 0.25, "gpu": 8},
+               "shared_namespaces": ["kube-system", "team-b"], "shared_mode": "proportional",
+               "overhead_hourly": 0.05, "margin": 0.3,
+               "default_prices": {"enabled": False, "cpu": 0.5, "ram_gib": 0.01, "gpu": 2,
+                                  "spot_cpu": 0.2, "spot_ram_gib": 0.005}}
+        path = c.write("old-config.json", old)
+        args = ["report", "--snapshot", snap, "--catalog", cat, "--output", "json", "--config"]
+        rc, out, err = c.run(args + [path])
+        assert rc == 2 and out == "", (rc, out[:300], err)
+        for needle in [
+            path + ": this is the old JSON report configuration, which is no longer read",
+            "report: section of the YAML file that recommend --config reads too",
+            "capacity_types is report.providerCapacityTypes", "prices.instance_types is report.prices.instanceTypes",
+            "ratios.ram_gib is report.ratios.ramGiB", "default_prices.spot_ram_gib is report.defaultPrices.spotRamGiB",
+            "overhead_hourly is report.overheadHourly"]:
+            assert needle in err, "%r not in stderr: %s" % (needle, err)
+        assert err.startswith("stevedore report: "), err
+        snippet = err[err.index("\nreport:\n") + 1:]
+        assert snippet.startswith("report:\n  prices:\n    nodes:\n      \"n1\": 0.1\n"), snippet
+        new = c.write("converted.yaml", snippet)
+        out, _ = c.ok(args + [new])
+        doc = json.loads(out)
+        assert doc["shared"]["mode"] == "proportional", doc["shared"]
+        assert doc["shared"]["namespaces"] == ["kube-system", "team-b"], doc["shared"]
+        near(doc["shared"]["overhead_hourly"], 0.05, what="overhead")
+        near(doc["totals"]["hourly"]["node_cost"], 0.10 + 0.25 + 0.30, 1e-9, "node cost with the overrides")
+        assert doc["default_prices"] is None, doc["default_prices"]
+        assert doc["ratios"] == {"cpu_core_hour": 1, "ram_gib_hour": 0.25, "gpu_hour": 8}, doc["ratios"]
+        # A JSON file of the new shape is YAML too, and is read.
+        path = c.write("new-shape.json", {"report": {"ratios": {"cpu": 1, "ramGiB": 0.25, "gpu": 8}}})
+        out, _ = c.ok(args + [path, "--no-default-prices"])
+        assert json.loads(out)["ratios"]["ram_gib_hour"] == 0.25
+    t.run("the old JSON config is refused with the new names and its YAML conversion, which works",
+          old_json_config)
 
     def bad_snapshot():
         s = snapshot()
