@@ -1103,10 +1103,10 @@ struct req {
   struct stv_prom_parser *parser;
   int rc;            /* the parser's or callback's failure */
   struct stv_err err;
-  int res;           /* the I/O layer's code */
+  int res; /* the I/O layer's code */
   enum stv_http_failure failure;
   int connected;
-  char errbuf[256];  /* the I/O layer's words */
+  char errbuf[256]; /* the I/O layer's words */
 };
 
 struct coll {
@@ -1121,8 +1121,8 @@ struct coll {
   struct stv_http *http;
   const char *headers[3]; /* Accept, and Authorization when a token is set */
   char *auth;
-  size_t inflight;     /* requests whose done callback has not come yet */
-  struct req *failed;  /* the batch's first failure */
+  size_t inflight;         /* requests whose done callback has not come yet */
+  struct req *failed;      /* the batch's first failure */
   struct req reqs[NQ + 1]; /* the last for the preflight */
   int have_metric[NQ];
   struct req *batch[NQ + 1]; /* the requests in flight */

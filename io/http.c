@@ -448,4 +448,6 @@ long stv_http_req_status(const struct stv_http_req *r) {
   return status;
 }
 
-size_t stv_http_pending(const struct stv_http *h) { return h->pending; }
+size_t stv_http_pending(const struct stv_http *h) {
+  return h->pending;
+}

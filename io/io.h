@@ -52,9 +52,9 @@ struct stv_http_result {
    */
   int code;
   enum stv_http_failure failure;
-  long status;      /* HTTP status, 0 when none was received */
-  int connected;    /* 1 when a connection was made (a timeout after it is a slow server) */
-  size_t bytes;     /* body bytes handed to the body callback */
+  long status;       /* HTTP status, 0 when none was received */
+  int connected;     /* 1 when a connection was made (a timeout after it is a slow server) */
+  size_t bytes;      /* body bytes handed to the body callback */
   const char *error; /* human detail ("" when code is 0): libcurl's words or strerror */
 };
 
@@ -85,7 +85,7 @@ struct stv_http_tls {
 
 /* One request; every pointer borrowed, copied by stv_http_request. */
 struct stv_http_opts {
-  const char *url; /* http:// or https:// only */
+  const char *url;    /* http:// or https:// only */
   const char *method; /* NULL: GET, or POST when body is set */
   const char *body;   /* request body, or NULL */
   size_t body_len;

@@ -102,9 +102,10 @@ static void conn_end(struct conn *c) {
 
 static void answer(struct conn *c, int status, const char *body, size_t len) {
   char head[256];
-  int n = snprintf(head, sizeof(head),
-                   "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-                   status, status == 200 ? "OK" : "Service Unavailable", len);
+  int n = snprintf(
+      head, sizeof(head),
+      "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+      status, status == 200 ? "OK" : "Service Unavailable", len);
   conn_write(c, head, (size_t)n);
   conn_write(c, body, len);
   conn_end(c);
@@ -158,8 +159,7 @@ static void serve(struct conn *c) {
   if (strcmp(path, "/echo") == 0) {
     int n;
     header_value(c->buf, "\r\nAuthorization:", auth, sizeof(auth));
-    n = snprintf(body, sizeof(body), "%s %s auth=%s body=%.*s", method, path, auth, (int)body_len,
-                 end + 4);
+    n = snprintf(body, sizeof(body), "%s %s auth=%s body=%.*s", method, path, auth, (int)body_len, end + 4);
     answer(c, 200, body, (size_t)n);
   } else if (strcmp(path, "/barrier") == 0) {
     c->s->waiting[c->s->nwaiting++] = c;
