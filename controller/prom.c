@@ -1629,7 +1629,8 @@ static void batch_drop(struct coll *c) {
   size_t i;
   for (i = 0; i < c->nbatch; i++)
     if (c->batch[i]->h != NULL) stv_http_cancel(c->batch[i]->h);
-  while (c->inflight > 0) uv_run(&c->loop, UV_RUN_ONCE);
+  while (c->inflight > 0 && uv_run(&c->loop, UV_RUN_ONCE) != 0) {
+  }
   c->nbatch = 0;
 }
 
@@ -1640,7 +1641,10 @@ static int batch_finish(struct coll *c, struct stv_err *err) {
   for (i = 0; i < c->nbatch; i++)
     if (c->batch[i]->h != NULL && stv_http_resume(c->batch[i]->h) != 0 && c->failed == NULL)
       rc = stv_err_set(err, STV_EIO, "libcurl: cannot resume a transfer");
-  while (rc == 0 && c->inflight > 0 && c->failed == NULL) uv_run(&c->loop, UV_RUN_ONCE);
+  while (rc == 0 && c->inflight > 0 && c->failed == NULL)
+    if (uv_run(&c->loop, UV_RUN_ONCE) == 0 && c->inflight > 0)
+      rc = stv_err_set(err, STV_EIO, "prometheus: the I/O loop stopped with %zu requests in flight",
+                       c->inflight);
   batch_drop(c);
   if (rc == 0 && c->failed != NULL) rc = req_error(c, c->failed, err);
   return rc;
