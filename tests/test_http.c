@@ -10,6 +10,7 @@
  *   /slow          never answers
  *   /big           1 MiB of 'x'
  *   /status/503    HTTP 503 "unavailable"
+ * and closes a connection that does not start like HTTP (a TLS handshake).
  * Each test runs its loop until the client and the server are closed and
  * checks that the loop closes cleanly (no handle left behind).
  */
@@ -201,6 +202,10 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
   }
   c->len += (size_t)n;
   c->buf[c->len] = '\0';
+  if (c->len > 0 && (c->buf[0] < 'A' || c->buf[0] > 'Z')) {
+    conn_close(c); /* not HTTP: a TLS handshake, say */
+    return;
+  }
   if (!c->answered) serve(c);
 }
 
@@ -616,4 +621,54 @@ TEST(should_cancel_what_is_in_flight_on_close) {
   CHECK_EQ_INT(fx_stop(&f), 0);
   CHECK_EQ_INT(g.done, 1);
   CHECK_EQ_INT(g.code, -ECANCELED);
+}
+
+TEST(should_fail_tls_clearly_against_a_server_without_it) {
+  struct fx f;
+  struct got plain, badca;
+  struct stv_http_opts o;
+  struct stv_err err;
+  char url[128];
+  memset(&plain, 0, sizeof(plain));
+  memset(&badca, 0, sizeof(badca));
+  CHECK(fx_start(&f) == 0);
+  snprintf(url, sizeof(url), "https://127.0.0.1:%d/echo", f.srv.port);
+  memset(&o, 0, sizeof(o));
+  o.url = url;
+  o.timeout_ms = 5000;
+  o.on_done = got_done;
+  o.ctx = &plain;
+  o.tls.insecure = 1; /* even unverified, a server without TLS cannot shake hands */
+  CHECK(stv_http_request(f.http, &o, NULL, &err) == 0);
+  o.ctx = &badca;
+  o.tls.insecure = 0;
+  o.tls.ca_file = STV_SOURCE_ROOT "/tests/data/no-such-ca.pem";
+  CHECK(stv_http_request(f.http, &o, NULL, &err) == 0);
+  wait_all(&f, &plain, 1);
+  wait_all(&f, &badca, 1);
+  CHECK_EQ_INT(plain.code, STV_EIO);
+  CHECK_EQ_INT(plain.failure, STV_HTTP_TLS);
+  CHECK_EQ_INT(badca.code, STV_EIO);
+  CHECK_EQ_INT(badca.failure, STV_HTTP_TLS);
+  CHECK(badca.error[0] != '\0');
+  CHECK_EQ_INT(fx_stop(&f), 0);
+}
+
+TEST(should_return_enomem_without_calling_back_when_allocation_fails) {
+  struct fx f;
+  struct got g;
+  struct stv_http *h = NULL;
+  struct stv_err err;
+  memset(&g, 0, sizeof(g));
+  CHECK(fx_start(&f) == 0);
+  stv_alloc_fail_after(0);
+  CHECK_EQ_INT(stv_http_new(&h, &f.loop, &err), STV_ENOMEM);
+  CHECK(h == NULL);
+  stv_alloc_fail_after(0);
+  CHECK_EQ_INT(start_get(&f, "/echo", &g, 5000, 0), STV_ENOMEM);
+  stv_alloc_fail_after(-1);
+  CHECK_EQ_INT(stv_http_pending(f.http), 0);
+  uv_run(&f.loop, UV_RUN_NOWAIT);
+  CHECK_EQ_INT(g.done, 0);
+  CHECK_EQ_INT(fx_stop(&f), 0);
 }
