@@ -14,7 +14,8 @@
  *
  * Collecting. The window is read in chunks of time, each small enough
  * that one cell per pod and step fits the cell budget. For each chunk the
- * queries run concurrently over one libcurl multi handle (connections are
+ * queries run concurrently through the I/O layer (io/io.h: libcurl's multi
+ * socket interface on a libuv loop this collection runs; connections are
  * kept alive between chunks); the series they return are pivoted into a
  * pod x step table and a node x step table; then each step of the chunk is
  * handed to the callback, in time order, while Prometheus already works on
@@ -34,6 +35,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "io.h"
 #include "jsonstream.h"
 
 /* Largest series element, and largest rest of an answer, kept in memory. */
@@ -1096,12 +1098,15 @@ struct req {
   struct coll *c;
   enum qid q;
   int preflight; /* the metric names of the window, not a query */
-  CURL *h;
+  struct stv_http_req *h; /* while in flight */
+  char *url, *form;       /* the request: a POST of form, or a GET when NULL */
   struct stv_prom_parser *parser;
   int rc;            /* the parser's or callback's failure */
   struct stv_err err;
-  CURLcode res;
-  char errbuf[CURL_ERROR_SIZE];
+  int res; /* the I/O layer's code */
+  enum stv_http_failure failure;
+  int connected;
+  char errbuf[256]; /* the I/O layer's words */
 };
 
 struct coll {
@@ -1111,8 +1116,13 @@ struct coll {
   void *cb_ctx;
   char *base; /* the URL without trailing slashes */
   long timeout_ms;
-  CURLM *multi;
-  struct curl_slist *headers;
+  uv_loop_t loop; /* this collection's own loop: the function blocks its caller */
+  int loop_up;
+  struct stv_http *http;
+  const char *headers[3]; /* Accept, and Authorization when a token is set */
+  char *auth;
+  size_t inflight;         /* requests whose done callback has not come yet */
+  struct req *failed;      /* the batch's first failure */
   struct req reqs[NQ + 1]; /* the last for the preflight */
   int have_metric[NQ];
   struct req *batch[NQ + 1]; /* the requests in flight */
@@ -1489,27 +1499,22 @@ static int on_name(void *ctx, const struct stv_prom_series *s, struct stv_err *e
 /* ---------------------------------------------------------------------- */
 /* HTTP                                                                   */
 
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
-  struct req *r = ud;
-  size_t n = size * nmemb;
-  int rc;
-  if (r->c->hold) return CURL_WRITEFUNC_PAUSE; /* the tables are not ready: later */
+static int on_body(void *ctx, struct stv_http_req *h, const char *ptr, size_t n) {
+  struct req *r = ctx;
+  (void)h;
+  if (r->c->hold) return STV_HTTP_PAUSE; /* the tables are not ready: later */
   r->c->st->bytes += n;
-  if (r->rc != 0) return 0;
-  rc = stv_prom_parser_feed(r->parser, ptr, n, &r->err);
-  if (rc != 0) {
-    r->rc = rc;
-    return 0; /* libcurl ends the transfer with CURLE_WRITE_ERROR */
-  }
-  return n;
+  if (r->rc != 0) return r->rc;
+  return r->rc = stv_prom_parser_feed(r->parser, ptr, n, &r->err);
 }
 
-/* Prepares r for its next request: the handle once, a fresh parser each time. */
+/* Prepares r for its next request: a fresh parser each time. */
 static int req_prepare(struct coll *c, struct req *r, struct stv_err *err) {
-  CURL *h = r->h;
   r->c = c;
   r->rc = 0;
-  r->res = CURLE_OK;
+  r->res = 0;
+  r->failure = STV_HTTP_OK;
+  r->connected = 0;
   r->err.code = 0;
   r->err.msg[0] = '\0';
   r->errbuf[0] = '\0';
@@ -1521,42 +1526,18 @@ static int req_prepare(struct coll *c, struct req *r, struct stv_err *err) {
                                               : STV_PROM_SERIES,
                           r->preflight ? on_name : on_series, r) != 0)
     return stv_err_set(err, STV_ENOMEM, "out of memory");
-  if (h != NULL) return 0;
-  if ((h = r->h = curl_easy_init()) == NULL) return stv_err_set(err, STV_ENOMEM, "libcurl: cannot start");
-  if (curl_easy_setopt(h, CURLOPT_PRIVATE, r) != CURLE_OK ||
-      curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
-      curl_easy_setopt(h, CURLOPT_WRITEDATA, r) != CURLE_OK ||
-      curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r->errbuf) != CURLE_OK ||
-      curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-      curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms) != CURLE_OK ||
-      curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms < 30000 ? c->timeout_ms : 30000L) !=
-          CURLE_OK ||
-      curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers) != CURLE_OK ||
-      curl_easy_setopt(h, CURLOPT_USERAGENT, "stevedore") != CURLE_OK ||
-      curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
-      curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK)
-    return stv_err_set(err, STV_EUNSUPPORTED, "libcurl: an option this program needs is not supported");
   return 0;
 }
 
-/* Points r at endpoint (under the base URL) with a POST of form, or a GET. */
-static int req_target(struct coll *c, struct req *r, const char *endpoint, const char *form,
-                      struct stv_err *err) {
-  char *url = stv_malloc(strlen(c->base) + strlen(endpoint) + 1);
-  CURLcode cc;
-  if (url == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
-  strcpy(url, c->base);
-  strcat(url, endpoint);
-  cc = curl_easy_setopt(r->h, CURLOPT_URL, url); /* libcurl copies it */
-  stv_free(url);
-  if (cc == CURLE_OK) {
-    if (form != NULL)
-      cc = curl_easy_setopt(r->h, CURLOPT_COPYPOSTFIELDS, form);
-    else
-      cc = curl_easy_setopt(r->h, CURLOPT_HTTPGET, 1L);
-  }
-  if (cc == CURLE_OUT_OF_MEMORY) return stv_err_set(err, STV_ENOMEM, "out of memory");
-  if (cc != CURLE_OK) return stv_err_set(err, STV_EIO, "libcurl: %s", curl_easy_strerror(cc));
+/* Points r at endpoint (under the base URL) with a POST of form (taken over), or a GET. */
+static int req_target(struct coll *c, struct req *r, const char *endpoint, char *form, struct stv_err *err) {
+  stv_free(r->url);
+  stv_free(r->form);
+  r->form = form;
+  if ((r->url = stv_malloc(strlen(c->base) + strlen(endpoint) + 1)) == NULL)
+    return stv_err_set(err, STV_ENOMEM, "out of memory");
+  strcpy(r->url, c->base);
+  strcat(r->url, endpoint);
   return 0;
 }
 
@@ -1564,8 +1545,7 @@ static int req_target(struct coll *c, struct req *r, const char *endpoint, const
 static int req_error(struct coll *c, struct req *r, struct stv_err *err) {
   const char *url = c->o->url;
   char what[96]; /* "query <metric>", or what the preflight asks */
-  const char *detail = r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->res);
-  long oe = 0;
+  const char *detail = r->errbuf;
   if (r->preflight)
     snprintf(what, sizeof(what), "listing the metric names");
   else
@@ -1574,48 +1554,43 @@ static int req_error(struct coll *c, struct req *r, struct stv_err *err) {
     if (r->rc == STV_ENOMEM) return stv_err_set(err, STV_ENOMEM, "prometheus: %s: out of memory", what);
     return stv_err_set(err, r->rc, "prometheus: %s: %s", what, r->err.msg);
   }
-  switch (r->res) {
-  case CURLE_COULDNT_CONNECT:
-    curl_easy_getinfo(r->h, CURLINFO_OS_ERRNO, &oe);
-    if (oe > 0 && oe < 4096)
-      return stv_err_set(err, -(int)oe, "prometheus %s: cannot connect: %s", url, strerror((int)oe));
-    return stv_err_set(err, STV_EIO, "prometheus %s: cannot connect: %s", url, detail);
-  case CURLE_COULDNT_RESOLVE_HOST:
-  case CURLE_COULDNT_RESOLVE_PROXY:
+  if (r->res == STV_ENOMEM) return stv_err_set(err, STV_ENOMEM, "prometheus: %s: out of memory", what);
+  switch (r->failure) {
+  case STV_HTTP_CONNECT:
+    return stv_err_set(err, r->res, "prometheus %s: cannot connect: %s", url, detail);
+  case STV_HTTP_RESOLVE:
     return stv_err_set(err, STV_EIO, "prometheus %s: cannot resolve the host: %s", url, detail);
-  case CURLE_OPERATION_TIMEDOUT: {
-    curl_off_t connect_us = 0;
-    curl_easy_getinfo(r->h, CURLINFO_CONNECT_TIME_T, &connect_us);
-    if (connect_us == 0)
+  case STV_HTTP_TIMEOUT:
+    if (!r->connected)
       return stv_err_set(err, STV_ETIMEDOUT, "prometheus %s: cannot connect: no answer within %.3g s", url,
                          (double)c->timeout_ms / 1000.0);
     return stv_err_set(err, STV_ETIMEDOUT,
                        "prometheus %s: %s: timed out: no complete answer within %.3g s", url, what,
                        (double)c->timeout_ms / 1000.0);
-  }
-  case CURLE_URL_MALFORMAT:
-  case CURLE_UNSUPPORTED_PROTOCOL:
+  case STV_HTTP_URL:
     return stv_err_set(err, STV_EINVAL, "prometheus %s: invalid URL: %s", url, detail);
-  case CURLE_OUT_OF_MEMORY:
-    return stv_err_set(err, STV_ENOMEM, "prometheus: %s: out of memory", what);
-  case CURLE_GOT_NOTHING:
-  case CURLE_RECV_ERROR:
-  case CURLE_SEND_ERROR:
-  case CURLE_PARTIAL_FILE:
+  case STV_HTTP_LOST:
     return stv_err_set(err, STV_EIO, "prometheus %s: %s: connection lost: %s", url, what, detail);
   default:
-    return stv_err_set(err, STV_EIO, "prometheus %s: %s: %s", url, what, detail);
+    return stv_err_set(err, r->res < 0 ? r->res : STV_EIO, "prometheus %s: %s: %s", url, what, detail);
   }
 }
 
-/* Ends the answer of a request libcurl has finished. */
-static void req_done(struct coll *c, struct req *r, CURLcode res) {
-  long status = 0;
-  r->res = res;
+/* Ends the answer of a request the I/O layer has finished. */
+static void req_done(void *ctx, struct stv_http_req *h, const struct stv_http_result *res) {
+  struct req *r = ctx;
+  struct coll *c = r->c;
+  (void)h;
+  r->h = NULL;
+  r->res = res->code;
+  r->failure = res->failure;
+  r->connected = res->connected;
+  snprintf(r->errbuf, sizeof(r->errbuf), "%s", res->error);
+  c->inflight--;
+  if (res->failure == STV_HTTP_CANCELED) return;
   c->st->requests++;
-  if (res != CURLE_OK || r->rc != 0) return;
-  curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &status);
-  r->rc = stv_prom_parser_finish(r->parser, status, &r->err);
+  if (res->code == 0 && r->rc == 0) r->rc = stv_prom_parser_finish(r->parser, res->status, &r->err);
+  if ((res->code != 0 || r->rc != 0) && c->failed == NULL) c->failed = r;
 }
 
 /*
@@ -1625,53 +1600,53 @@ static void req_done(struct coll *c, struct req *r, CURLcode res) {
  * while c->hold is set, in batch_finish.
  */
 static int batch_start(struct coll *c, struct req **reqs, size_t n, struct stv_err *err) {
-  CURLMcode mc = CURLM_OK;
   size_t i;
-  int running;
-  for (i = 0; i < n && mc == CURLM_OK; i++) {
-    if ((mc = curl_multi_add_handle(c->multi, reqs[i]->h)) == CURLM_OK) c->batch[c->nbatch++] = reqs[i];
+  int rc;
+  c->failed = NULL;
+  for (i = 0; i < n; i++) {
+    struct req *r = reqs[i];
+    struct stv_http_opts ho;
+    memset(&ho, 0, sizeof(ho));
+    ho.url = r->url;
+    ho.body = r->form;
+    ho.body_len = r->form != NULL ? strlen(r->form) : 0;
+    ho.headers = c->headers;
+    ho.timeout_ms = c->timeout_ms;
+    ho.on_body = on_body;
+    ho.on_done = req_done;
+    ho.ctx = r;
+    if ((rc = stv_http_request(c->http, &ho, &r->h, err)) != 0) return rc;
+    c->inflight++;
+    c->batch[c->nbatch++] = r;
   }
-  if (mc == CURLM_OK) mc = curl_multi_perform(c->multi, &running);
-  if (mc != CURLM_OK)
-    return stv_err_set(err, mc == CURLM_OUT_OF_MEMORY ? STV_ENOMEM : STV_EIO, "libcurl: %s",
-                       curl_multi_strerror(mc));
+  /* One turn of the loop without waiting: the requests leave now. */
+  uv_run(&c->loop, UV_RUN_NOWAIT);
   return 0;
 }
 
-/* Takes the requests in flight off the multi handle. */
+/* Ends the requests in flight and waits until the I/O layer has let them go. */
 static void batch_drop(struct coll *c) {
   size_t i;
-  for (i = 0; i < c->nbatch; i++) curl_multi_remove_handle(c->multi, c->batch[i]->h);
+  for (i = 0; i < c->nbatch; i++)
+    if (c->batch[i]->h != NULL) stv_http_cancel(c->batch[i]->h);
+  while (c->inflight > 0 && uv_run(&c->loop, UV_RUN_ONCE) != 0) {
+  }
   c->nbatch = 0;
 }
 
 /* Reads every answer of the batch in flight; the first failure is returned. */
 static int batch_finish(struct coll *c, struct stv_err *err) {
-  struct req *failed = NULL;
-  int running = 1, rc = 0;
   size_t i;
-  CURLMcode mc = CURLM_OK;
-
-  for (i = 0; i < c->nbatch; i++) curl_easy_pause(c->batch[i]->h, CURLPAUSE_CONT);
-  while (mc == CURLM_OK && running > 0 && failed == NULL) {
-    CURLMsg *m;
-    int left;
-    mc = curl_multi_perform(c->multi, &running);
-    while (mc == CURLM_OK && (m = curl_multi_info_read(c->multi, &left)) != NULL) {
-      struct req *r = NULL;
-      if (m->msg != CURLMSG_DONE) continue;
-      curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-      req_done(c, r, m->data.result);
-      if ((r->res != CURLE_OK || r->rc != 0) && failed == NULL) failed = r;
-    }
-    if (mc == CURLM_OK && running > 0 && failed == NULL) mc = curl_multi_poll(c->multi, NULL, 0, 1000, NULL);
-  }
+  int rc = 0;
+  for (i = 0; i < c->nbatch; i++)
+    if (c->batch[i]->h != NULL && stv_http_resume(c->batch[i]->h) != 0 && c->failed == NULL)
+      rc = stv_err_set(err, STV_EIO, "libcurl: cannot resume a transfer");
+  while (rc == 0 && c->inflight > 0 && c->failed == NULL)
+    if (uv_run(&c->loop, UV_RUN_ONCE) == 0 && c->inflight > 0)
+      rc = stv_err_set(err, STV_EIO, "prometheus: the I/O loop stopped with %zu requests in flight",
+                       c->inflight);
   batch_drop(c);
-  if (mc != CURLM_OK)
-    rc = stv_err_set(err, mc == CURLM_OUT_OF_MEMORY ? STV_ENOMEM : STV_EIO, "libcurl: %s",
-                     curl_multi_strerror(mc));
-  else if (failed != NULL)
-    rc = req_error(c, failed, err);
+  if (rc == 0 && c->failed != NULL) rc = req_error(c, c->failed, err);
   return rc;
 }
 
@@ -1686,8 +1661,8 @@ static int run_batch(struct coll *c, struct req **reqs, size_t n, struct stv_err
 }
 
 /* Form-encodes "<key>=<value>&<rest>" into a new string (stv_free it). */
-static char *form(CURL *h, const char *key, const char *value, const char *rest) {
-  char *q = curl_easy_escape(h, value, 0), *f;
+static char *form(const char *key, const char *value, const char *rest) {
+  char *q = curl_easy_escape(NULL, value, 0), *f;
   if (q == NULL) return NULL;
   f = stv_malloc(strlen(key) + strlen(q) + strlen(rest) + 3);
   if (f != NULL) sprintf(f, "%s=%s&%s", key, q, rest);
@@ -1787,10 +1762,9 @@ static int chunk_send(struct coll *c, int64_t t0, size_t k, struct stv_err *err)
     snprintf(promql, sizeof(promql), qdefs[q].promql, window);
     r->q = (enum qid)q;
     if ((rc = req_prepare(c, r, err)) != 0) return rc;
-    f = qdefs[q].range ? form(r->h, "query", promql, range) : form(r->h, "match[]", promql, series);
+    f = qdefs[q].range ? form("query", promql, range) : form("match[]", promql, series);
     if (f == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
     rc = req_target(c, r, qdefs[q].range ? "/api/v1/query_range" : "/api/v1/series", f, err);
-    stv_free(f);
     if (rc != 0) return rc;
     batch[n++] = r;
   }
@@ -1906,7 +1880,7 @@ int stv_prom_collect_steps(const struct stv_prom_opts *o, stv_prom_step_cb cb, v
   struct stv_prom_stats local;
   size_t n_steps, done = 0, max_cells, q;
   char a[32], b[32];
-  int rc, curl_up = 0;
+  int rc;
 
   memset(&c, 0, sizeof(c));
   if (stats == NULL) stats = &local;
@@ -1931,31 +1905,20 @@ int stv_prom_collect_steps(const struct stv_prom_opts *o, stv_prom_step_cb cb, v
     goto out;
   }
   while (strlen(c.base) > 8 && c.base[strlen(c.base) - 1] == '/') c.base[strlen(c.base) - 1] = '\0';
-  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-    rc = stv_err_set(err, STV_EIO, "libcurl: cannot initialise");
+  if ((rc = uv_loop_init(&c.loop)) != 0) {
+    rc = stv_err_set(err, rc, "cannot start the event loop: %s", uv_strerror(rc));
     goto out;
   }
-  curl_up = 1;
-  if ((c.multi = curl_multi_init()) == NULL ||
-      (c.headers = curl_slist_append(NULL, "Accept: application/json")) == NULL) {
-    rc = stv_err_set(err, STV_ENOMEM, "out of memory");
-    goto out;
-  }
+  c.loop_up = 1;
+  if ((rc = stv_http_new(&c.http, &c.loop, err)) != 0) goto out;
+  c.headers[0] = "Accept: application/json";
   if (o->bearer_token != NULL && *o->bearer_token != '\0') {
-    struct curl_slist *h;
-    char *line = stv_malloc(strlen(o->bearer_token) + 32);
-    if (line == NULL) {
+    if ((c.auth = stv_malloc(strlen(o->bearer_token) + 32)) == NULL) {
       rc = stv_err_set(err, STV_ENOMEM, "out of memory");
       goto out;
     }
-    sprintf(line, "Authorization: Bearer %s", o->bearer_token);
-    h = curl_slist_append(c.headers, line);
-    stv_free(line);
-    if (h == NULL) {
-      rc = stv_err_set(err, STV_ENOMEM, "out of memory");
-      goto out;
-    }
-    c.headers = h;
+    sprintf(c.auth, "Authorization: Bearer %s", o->bearer_token);
+    c.headers[1] = c.auth;
   }
   if ((rc = preflight(&c, err)) != 0) goto out;
 
@@ -2015,14 +1978,19 @@ int stv_prom_collect_steps(const struct stv_prom_opts *o, stv_prom_step_cb cb, v
   }
   rc = 0;
 out:
-  if (c.multi != NULL) batch_drop(&c);
-  for (q = 0; q <= NQ; q++) {
-    if (c.reqs[q].h != NULL) curl_easy_cleanup(c.reqs[q].h);
-    stv_prom_parser_free(c.reqs[q].parser);
+  if (c.http != NULL) batch_drop(&c);
+  stv_http_close(c.http);
+  if (c.loop_up) {
+    while (uv_run(&c.loop, UV_RUN_DEFAULT) != 0) {
+    }
+    uv_loop_close(&c.loop);
   }
-  if (c.multi != NULL) curl_multi_cleanup(c.multi);
-  curl_slist_free_all(c.headers);
-  if (curl_up) curl_global_cleanup();
+  for (q = 0; q <= NQ; q++) {
+    stv_prom_parser_free(c.reqs[q].parser);
+    stv_free(c.reqs[q].url);
+    stv_free(c.reqs[q].form);
+  }
+  stv_free(c.auth);
   for (q = 0; q < c.nwarnings; q++) stv_free(c.warnings[q]);
   stv_free(c.warnings);
   stv_free(c.base);

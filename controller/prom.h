@@ -10,7 +10,7 @@
  *     /api/v1/query or /api/v1/query_range answer in, one series at a time
  *     out, so that memory is bounded by the largest series, not the answer;
  *   - the collector (stv_prom_collect_steps): the queries, chunk by chunk of
- *     time, over libcurl, pivoted into one struct stv_cost_step per
+ *     time, over the I/O layer (io/io.h), pivoted into one struct stv_cost_step per
  *     evaluation time and handed to a callback;
  *   - stv_prom_collect: the collector feeding stv_report_add_step.
  */
