@@ -1906,7 +1906,7 @@ int stv_prom_collect_steps(const struct stv_prom_opts *o, stv_prom_step_cb cb, v
   struct stv_prom_stats local;
   size_t n_steps, done = 0, max_cells, q;
   char a[32], b[32];
-  int rc, curl_up = 0;
+  int rc;
 
   memset(&c, 0, sizeof(c));
   if (stats == NULL) stats = &local;
@@ -1931,11 +1931,6 @@ int stv_prom_collect_steps(const struct stv_prom_opts *o, stv_prom_step_cb cb, v
     goto out;
   }
   while (strlen(c.base) > 8 && c.base[strlen(c.base) - 1] == '/') c.base[strlen(c.base) - 1] = '\0';
-  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-    rc = stv_err_set(err, STV_EIO, "libcurl: cannot initialise");
-    goto out;
-  }
-  curl_up = 1;
   if ((c.multi = curl_multi_init()) == NULL ||
       (c.headers = curl_slist_append(NULL, "Accept: application/json")) == NULL) {
     rc = stv_err_set(err, STV_ENOMEM, "out of memory");
@@ -2022,7 +2017,6 @@ out:
   }
   if (c.multi != NULL) curl_multi_cleanup(c.multi);
   curl_slist_free_all(c.headers);
-  if (curl_up) curl_global_cleanup();
   for (q = 0; q < c.nwarnings; q++) stv_free(c.warnings[q]);
   stv_free(c.warnings);
   stv_free(c.base);

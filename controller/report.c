@@ -359,11 +359,14 @@ static int load_config(struct settings *s, const char *file, struct stv_err *err
   static const char *const top_keys[] = {"prices", "capacity_types", "ratios", "shared_namespaces", "shared_mode",
                                          "overhead_hourly", "margin", "default_prices"};
   char *text = NULL, path[400];
+  const char *parse_end = NULL;
   size_t len = 0, i;
   cJSON *root = NULL, *it;
   int rc;
   if ((rc = read_whole(file, &text, &len, err)) != 0) return rc;
-  root = cJSON_ParseWithLength(text, len);
+  /* Where parsing stopped comes back here, not through cJSON's global
+   * error pointer, which another thread's parse may overwrite. */
+  root = cJSON_ParseWithLengthOpts(text, len, &parse_end, 0);
   if (root == NULL && stv_text_looks_like_yaml(text, len)) {
     rc = stv_err_set(
         err, STV_EPARSE,
@@ -374,7 +377,7 @@ static int load_config(struct settings *s, const char *file, struct stv_err *err
   }
   if (root == NULL) {
     rc = stv_err_set(err, STV_EPARSE, "%s: not valid JSON (near byte %ld)", file,
-                     cJSON_GetErrorPtr() ? (long)(cJSON_GetErrorPtr() - text) : 0L);
+                     parse_end != NULL ? (long)(parse_end - text) : 0L);
     goto out;
   }
   if (!cJSON_IsObject(root)) {
