@@ -172,7 +172,7 @@ int stv__pack_optimized(const struct stv_problem *p, struct stv_plan *plan, doub
  * failed; GLPK's environment on this thread is then freed, with every
  * problem object fn had created: fn's caller must not delete them, and must
  * keep the memory it owns reachable from arg or its own frame, for fn never
- * returns in that case.
+ * returns in that case. Not nested: fn must not call stv__glpk_run.
  */
 int stv__glpk_run(int (*fn)(void *arg), void *arg, struct stv_err *err);
 
