@@ -36,7 +36,8 @@ int main(int argc, char **argv) {
   if (strcmp(argv[1], "recommend") == 0) return stv_cmd_recommend(argc - 1, argv + 1);
   if (strcmp(argv[1], "report") == 0) {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-      fprintf(stderr, "stevedore report: libcurl cannot initialise (out of memory or a broken TLS library?)\n");
+      fprintf(stderr,
+              "stevedore report: libcurl cannot initialise (out of memory or a broken TLS library?)\n");
       return 1;
     }
     rc = stv_cmd_report(argc - 1, argv + 1);

@@ -980,8 +980,8 @@ void stv_solve_diag_setup(struct stv_problem *p) {
 }
 
 static void pack_stats_print(const struct stv_pack_stats *ps) {
-  fprintf(stderr, "pack: %zu groups, %zu templates (%zu undominated), %ld rounds, %ld evaluations\n", ps->groups,
-          ps->templates, ps->undominated, ps->rounds, ps->evaluations);
+  fprintf(stderr, "pack: %zu groups, %zu templates (%zu undominated), %ld rounds, %ld evaluations\n",
+          ps->groups, ps->templates, ps->undominated, ps->rounds, ps->evaluations);
 }
 
 void stv_solve_diag_print(const struct stv_plan *plan) {
@@ -990,14 +990,19 @@ void stv_solve_diag_print(const struct stv_plan *plan) {
   /* In the order the solve made them: the heuristic, the optimizer's run. */
   if (pack) pack_stats_print(&st->heuristic);
   if (opt && st->cg.reported)
-    fprintf(stderr, "optimize: %zu items, %zu shapes, %zu columns, lp %.6f (%s), heuristic %.6f, dive %s, best %.6f\n",
-            st->cg.items, st->cg.shapes, st->cg.columns, st->cg.lp, st->cg.converged ? "converged" : "not converged",
-            st->cg.heuristic, st->cg.found ? "found" : "none", st->cg.best);
+    fprintf(
+        stderr,
+        "optimize: %zu items, %zu shapes, %zu columns, lp %.6f (%s), heuristic %.6f, dive %s, best %.6f\n",
+        st->cg.items, st->cg.shapes, st->cg.columns, st->cg.lp,
+        st->cg.converged ? "converged" : "not converged", st->cg.heuristic, st->cg.found ? "found" : "none",
+        st->cg.best);
   if (pack && st->compared) pack_stats_print(&st->optimized);
   if (opt && st->compared)
-    fprintf(stderr, "optimize: heuristic %.4f (%zu placed, spot limits %s), optimized %.4f (%zu placed, spot limits %s)\n",
-            st->heuristic_cost, st->heuristic_placed, st->heuristic_spot_ok ? "kept" : "broken", st->optimized_cost,
-            st->optimized_placed, st->optimized_spot_ok ? "kept" : "broken");
+    fprintf(stderr,
+            "optimize: heuristic %.4f (%zu placed, spot limits %s), optimized %.4f (%zu placed, spot limits "
+            "%s)\n",
+            st->heuristic_cost, st->heuristic_placed, st->heuristic_spot_ok ? "kept" : "broken",
+            st->optimized_cost, st->optimized_placed, st->optimized_spot_ok ? "kept" : "broken");
 }
 
 static double now_ms(void) {

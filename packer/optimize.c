@@ -1130,7 +1130,7 @@ static int price(struct cg *C, const double *yv, const double *y, struct shape *
     if (kmin - ub < *minrc) *minrc = kmin - ub;
     if (!C->kexact && C->klimit > KNAP_NODES)
       trace(C, "  unfinished pricing: %s (%u pods kinds), fixed %.4f, best %.4f, bound %.4f",
-              C->p->tmpl[C->S->ti[best_ti].t].instance_type, sh->nitems, kmin, C->kbest_val, ub);
+            C->p->tmpl[C->S->ti[best_ti].t].instance_type, sh->nitems, kmin, C->kbest_val, ub);
     if (kmin - ub < 0) { /* Farley: the duals scaled by theta stay feasible */
       double t = pmin > 0 ? pmin / (pmin - (kmin - ub)) : 0;
       if (t < *theta) *theta = t;
@@ -1561,7 +1561,8 @@ static int dive(struct cg *C, double stop_at, int strategy, double **xout, int *
       found = 1;
       break;
     }
-    trace(C, "dive %d: z %.6f, floors fixed %d, largest fractional %.4f", step, glp_get_obj_val(C->lp), fixed, bestv);
+    trace(C, "dive %d: z %.6f, floors fixed %d, largest fractional %.4f", step, glp_get_obj_val(C->lp), fixed,
+          bestv);
     if (!fixed && !tried_mip) {
       /* What the whole counts leave is small: branch and bound it. */
       double end = C->deadline;
@@ -2066,8 +2067,8 @@ int stv__optimize(struct solve *S) {
   C.suf_s = stv_arena_alloc(&S->a, (km + 1) * sizeof(double));
   C.suf_r = stv_arena_alloc(&S->a, (km + 1) * (size_t)STV_MAX_RES * sizeof(double));
   C.kpres = stv_arena_alloc(&S->a, S->W * 8 + 8);
-  if (!C.kidx || !C.kcnt || !C.kbest || !C.ksol || !C.ku || !C.kval || !C.ksize || !C.suf_val || !C.suf_s || !C.suf_r ||
-      !C.kpres) {
+  if (!C.kidx || !C.kcnt || !C.kbest || !C.ksol || !C.ku || !C.kval || !C.ksize || !C.suf_val || !C.suf_s ||
+      !C.suf_r || !C.kpres) {
     rc = STV_ENOMEM;
     goto out;
   }

@@ -478,11 +478,11 @@ struct stv_pack_stats {
 struct stv_cg_stats {
   int reported;
   size_t items, shapes, columns;
-  double lp;          /* the LP's lower bound, -1 when there is none */
-  int converged;      /* the LP reached its optimum */
-  double heuristic;   /* the heuristic's new nodes, in effective cost */
-  int found;          /* an integer solution was found */
-  double best;        /* the best integer solution's effective cost */
+  double lp;        /* the LP's lower bound, -1 when there is none */
+  int converged;    /* the LP reached its optimum */
+  double heuristic; /* the heuristic's new nodes, in effective cost */
+  int found;        /* an integer solution was found */
+  double best;      /* the best integer solution's effective cost */
 };
 
 /*

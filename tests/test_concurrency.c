@@ -13,7 +13,7 @@
 #include "harness.h"
 #include "pack_internal.h"
 
-#define NFX 4      /* different fixtures */
+#define NFX      4 /* different fixtures */
 #define NTHREADS 6 /* threads at once: some fixtures are solved twice */
 
 /* A deterministic generator, so that fixtures are the same on every run. */
@@ -33,28 +33,30 @@ static int build(struct stv_test_fx *fx, uint64_t seed) {
   char name[32];
   if ((rc = stv_test_fx_init(fx)) != 0) return rc;
   for (i = 0; i < 7; i++) {
-    int64_t cpu = 1000 * (1 + (int64_t)(rng_next(&seed) % 8)), mem = 2048 * (1 + (int64_t)(rng_next(&seed) % 8));
+    int64_t cpu = 1000 * (1 + (int64_t)(rng_next(&seed) % 8)),
+            mem = 2048 * (1 + (int64_t)(rng_next(&seed) % 8));
     snprintf(name, sizeof(name), "t%d", i);
-    rc = stv_test_fx_template(fx, &(struct stv_test_tmpl_opts){
-                                      .instance_type = name,
-                                      .zone = zones[i % 3],
-                                      .price = 0.01 * (double)(cpu / 1000) + 0.004 * (double)(mem / 1024) +
-                                               0.001 * (double)(rng_next(&seed) % 10),
-                                      .cpu_m = cpu,
-                                      .mem_mi = mem,
-                                      .capacity_type = i == 6 ? "spot" : NULL});
+    rc = stv_test_fx_template(
+        fx, &(struct stv_test_tmpl_opts){.instance_type = name,
+                                         .zone = zones[i % 3],
+                                         .price = 0.01 * (double)(cpu / 1000) + 0.004 * (double)(mem / 1024) +
+                                                  0.001 * (double)(rng_next(&seed) % 10),
+                                         .cpu_m = cpu,
+                                         .mem_mi = mem,
+                                         .capacity_type = i == 6 ? "spot" : NULL});
     if (rc < 0) return rc;
   }
   for (i = 0; i < 6; i++) {
     char app[16];
     snprintf(name, sizeof(name), "c%d", i);
     snprintf(app, sizeof(app), "app%d", i);
-    rc = stv_test_pod(&fx->s, &(struct stv_test_pod_opts){.name = name,
-                                                          .cpu_m = 100 + 100 * (int64_t)(rng_next(&seed) % 15),
-                                                          .mem_mi = 128 + 128 * (int64_t)(rng_next(&seed) % 24),
-                                                          .labels = {{"app", app}},
-                                                          .anti_host = i == 0,
-                                                          .count = 3 + (uint32_t)(rng_next(&seed) % 25)});
+    rc = stv_test_pod(&fx->s,
+                      &(struct stv_test_pod_opts){.name = name,
+                                                  .cpu_m = 100 + 100 * (int64_t)(rng_next(&seed) % 15),
+                                                  .mem_mi = 128 + 128 * (int64_t)(rng_next(&seed) % 24),
+                                                  .labels = {{"app", app}},
+                                                  .anti_host = i == 0,
+                                                  .count = 3 + (uint32_t)(rng_next(&seed) % 25)});
     if (rc < 0) return rc;
   }
   return stv_snapshot_finish(&fx->s, &fx->err);
@@ -65,9 +67,9 @@ static int render(const struct stv_plan *plan, struct stv_buf *b) {
   size_t i;
   uint32_t q;
   const struct stv_plan_stats *st = &plan->stats;
-  stv_buf_printf(b, "nodes %zu new %zu placed %zu pending %zu cost %.17g bound %d %.17g kind %d\n", plan->nnodes,
-                 plan->nnew, plan->nplaced, plan->npending, plan->new_cost, plan->has_lower_bound,
-                 plan->lower_bound, plan->lower_bound_kind);
+  stv_buf_printf(b, "nodes %zu new %zu placed %zu pending %zu cost %.17g bound %d %.17g kind %d\n",
+                 plan->nnodes, plan->nnew, plan->nplaced, plan->npending, plan->new_cost,
+                 plan->has_lower_bound, plan->lower_bound, plan->lower_bound_kind);
   stv_buf_printf(b, "optimized %d converged %d heuristic %.17g columns %ld spot broken %d\n", plan->optimized,
                  plan->lp_converged, plan->heuristic_cost, plan->columns, plan->spot_limits_broken);
   for (i = 0; i < plan->nnodes; i++) {
@@ -84,8 +86,9 @@ static int render(const struct stv_plan *plan, struct stv_buf *b) {
                  st->heuristic.templates, st->heuristic.undominated, st->heuristic.rounds,
                  st->heuristic.evaluations, st->optimized.groups, st->optimized.templates,
                  st->optimized.undominated, st->optimized.rounds, st->optimized.evaluations);
-  stv_buf_printf(b, "cg %d %zu %zu %zu %.17g %d %.17g %d %.17g\n", st->cg.reported, st->cg.items, st->cg.shapes,
-                 st->cg.columns, st->cg.lp, st->cg.converged, st->cg.heuristic, st->cg.found, st->cg.best);
+  stv_buf_printf(b, "cg %d %zu %zu %zu %.17g %d %.17g %d %.17g\n", st->cg.reported, st->cg.items,
+                 st->cg.shapes, st->cg.columns, st->cg.lp, st->cg.converged, st->cg.heuristic, st->cg.found,
+                 st->cg.best);
   stv_buf_printf(b, "compared %d %.17g %.17g %zu %zu %d %d\n", st->compared, st->heuristic_cost,
                  st->optimized_cost, st->heuristic_placed, st->optimized_placed, st->heuristic_spot_ok,
                  st->optimized_spot_ok);
