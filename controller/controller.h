@@ -82,6 +82,17 @@ int stv_headroom_add(struct stv_snapshot *s, const struct stv_headroom_unit *man
 /* Seconds on the monotonic clock: the optimizer's stv_problem.clock. */
 double stv_monotonic_seconds(void);
 
+/*
+ * The optimizer's diagnostics switches (docs/optimizer.md), read here
+ * because the packer reads no environment. stv_solve_diag_setup gives p a
+ * trace callback that writes each line to standard error when STV_OPT_TRACE
+ * is set. stv_solve_diag_print writes plan's statistics (borrowed) to
+ * standard error when STV_OPT_STATS (the optimizer's figures) or
+ * STV_PACK_STATS (the heuristic's) is set.
+ */
+void stv_solve_diag_setup(struct stv_problem *p);
+void stv_solve_diag_print(const struct stv_plan *plan);
+
 /* What the what-if repack does with an existing node. */
 enum stv_repack_action { STV_REPACK_KEEP = 0, STV_REPACK_REMOVE, STV_REPACK_REPLACE };
 

@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "controller.h"
 #include "jsonstream.h"
 
@@ -18,14 +20,30 @@ static void usage(FILE *f) {
           "Run `stevedore COMMAND --help` for a command's options.\n");
 }
 
+/*
+ * Process-wide set-up, once, before anything else runs and before any
+ * thread could start: cJSON's allocation hooks, and libcurl's global state
+ * for the command that uses it (report, with --prometheus). Neither may be
+ * set from a library function or from a thread.
+ */
 int main(int argc, char **argv) {
+  int rc;
   stv_json_init();
   if (argc < 2) {
     usage(stderr);
     return 2;
   }
   if (strcmp(argv[1], "recommend") == 0) return stv_cmd_recommend(argc - 1, argv + 1);
-  if (strcmp(argv[1], "report") == 0) return stv_cmd_report(argc - 1, argv + 1);
+  if (strcmp(argv[1], "report") == 0) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+      fprintf(stderr,
+              "stevedore report: libcurl cannot initialise (out of memory or a broken TLS library?)\n");
+      return 1;
+    }
+    rc = stv_cmd_report(argc - 1, argv + 1);
+    curl_global_cleanup();
+    return rc;
+  }
   if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
     printf("stevedore %s\n", STV_VERSION);
     return 0;

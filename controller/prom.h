@@ -73,6 +73,12 @@ struct stv_prom_opts {
  * reports the error, not r.
  */
 int stv_prom_collect(const struct stv_prom_opts *o, struct stv_report *r, struct stv_err *err);
+/*
+ * libcurl's global state is the program's: stv_prom_collect and
+ * stv_prom_collect_steps do not initialise it. Call
+ * curl_global_init(CURL_GLOBAL_DEFAULT) once from main, before any thread
+ * starts, and curl_global_cleanup once at the end (controller/main.c does).
+ */
 
 /*
  * Parses "7d", "12h", "5m", "30s", "1w", "1y", a sequence such as "1h30m"

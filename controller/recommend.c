@@ -1160,6 +1160,44 @@ double stv_monotonic_seconds(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static void trace_to_stderr(void *ctx, const char *line) {
+  (void)ctx;
+  fprintf(stderr, "%s\n", line);
+}
+
+void stv_solve_diag_setup(struct stv_problem *p) {
+  if (getenv("STV_OPT_TRACE") != NULL) {
+    p->trace = trace_to_stderr;
+    p->trace_ctx = NULL;
+  }
+}
+
+static void pack_stats_print(const struct stv_pack_stats *ps) {
+  fprintf(stderr, "pack: %zu groups, %zu templates (%zu undominated), %ld rounds, %ld evaluations\n",
+          ps->groups, ps->templates, ps->undominated, ps->rounds, ps->evaluations);
+}
+
+void stv_solve_diag_print(const struct stv_plan *plan) {
+  const struct stv_plan_stats *st = &plan->stats;
+  int pack = getenv("STV_PACK_STATS") != NULL, opt = getenv("STV_OPT_STATS") != NULL;
+  /* In the order the solve made them: the heuristic, the optimizer's run. */
+  if (pack) pack_stats_print(&st->heuristic);
+  if (opt && st->cg.reported)
+    fprintf(
+        stderr,
+        "optimize: %zu items, %zu shapes, %zu columns, lp %.6f (%s), heuristic %.6f, dive %s, best %.6f\n",
+        st->cg.items, st->cg.shapes, st->cg.columns, st->cg.lp,
+        st->cg.converged ? "converged" : "not converged", st->cg.heuristic, st->cg.found ? "found" : "none",
+        st->cg.best);
+  if (pack && st->compared) pack_stats_print(&st->optimized);
+  if (opt && st->compared)
+    fprintf(stderr,
+            "optimize: heuristic %.4f (%zu placed, spot limits %s), optimized %.4f (%zu placed, spot limits "
+            "%s)\n",
+            st->heuristic_cost, st->heuristic_placed, st->heuristic_spot_ok ? "kept" : "broken",
+            st->optimized_cost, st->optimized_placed, st->optimized_spot_ok ? "kept" : "broken");
+}
+
 static double now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -1262,6 +1300,7 @@ int stv_recommend_run(const struct stv_recommend_args *a, struct stv_recommend_r
     pb.spot = *a->spot;
   else
     stv_spot_policy_default(&pb.spot);
+  stv_solve_diag_setup(&pb);
   r->problem = pb;
   t0 = now_ms();
   if (a->repack) {
@@ -1269,6 +1308,7 @@ int stv_recommend_run(const struct stv_recommend_args *a, struct stv_recommend_r
   } else {
     if ((rc = stv_optimize(&r->problem, &r->plan, err)) != 0) return rc;
     r->have_plan = 1;
+    stv_solve_diag_print(&r->plan);
   }
   r->pack_ms = now_ms() - t0;
   return 0;

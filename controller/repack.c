@@ -393,6 +393,7 @@ int stv_repack_run(const struct stv_recommend_args *a, struct stv_recommend_resu
     rp->rounds++;
     if ((rc = stv_optimize(&r->problem, &r->plan, err)) != 0) goto out;
     r->have_plan = 1;
+    stv_solve_diag_print(&r->plan);
     changed = review_round(rp, r, home);
     if (changed < 0) goto oom;
     if (changed == 0) break;

@@ -58,7 +58,6 @@ struct stv_http {
   size_t pending;
   int open_handles; /* uv handles not yet closed: when 0 after close, free */
   int closing;
-  int curl_up;
 };
 
 static void check_done(struct stv_http *h);
@@ -68,7 +67,6 @@ static void handle_closed(uv_handle_t *uh) {
   struct stv_http *h = uh->data;
   if (uh->type == UV_POLL) stv_free(uh);
   if (--h->open_handles == 0 && h->closing) {
-    if (h->curl_up) curl_global_cleanup();
     stv_free(h);
   }
 }
@@ -298,13 +296,8 @@ int stv_http_new(struct stv_http **out, uv_loop_t *loop, struct stv_err *err) {
   *out = NULL;
   if ((h = stv_calloc(1, sizeof(*h))) == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
   h->loop = loop;
-  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-    stv_free(h);
-    return stv_err_set(err, STV_EIO, "libcurl: cannot initialise");
-  }
-  h->curl_up = 1;
+  /* libcurl's global state is the program's: main calls curl_global_init (io.h). */
   if ((h->multi = curl_multi_init()) == NULL) {
-    curl_global_cleanup();
     stv_free(h);
     return stv_err_set(err, STV_ENOMEM, "libcurl: cannot start: out of memory");
   }

@@ -100,8 +100,10 @@ struct stv_http_opts {
 };
 
 /*
- * Creates a client on loop (borrowed; it must outlive the client). Returns
- * 0 or STV_ENOMEM / STV_EIO (libcurl cannot start) with err filled.
+ * Creates a client on loop (borrowed; it must outlive the client). The
+ * program calls curl_global_init once from main before any client exists
+ * (and curl_global_cleanup at the end); the layer never does. Returns 0 or
+ * STV_ENOMEM with err filled.
  */
 int stv_http_new(struct stv_http **out, uv_loop_t *loop, struct stv_err *err);
 

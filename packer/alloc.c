@@ -1,23 +1,29 @@
 /* Allocation wrappers with a failure-injection hook for tests. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "packer.h"
 
-/* Countdown to an injected failure; negative means never. Test-only. */
-static long fail_countdown = -1;
+/*
+ * Allocations left before the injected failure, plus one: 0 (what every
+ * thread starts with) means no failure is planned. Per thread, so that a
+ * test's sweep on one thread neither sees nor consumes allocations made by
+ * solves on another. Test-only; no process-wide state.
+ */
+static _Thread_local long fail_countdown_plus1;
 
 void stv_alloc_fail_after(long n) {
-  fail_countdown = n;
+  fail_countdown_plus1 = n < 0 ? 0 : n < LONG_MAX ? n + 1 : LONG_MAX;
 }
 
 static int should_fail(void) {
-  if (fail_countdown < 0) return 0;
-  if (fail_countdown == 0) {
-    fail_countdown = -1;
+  if (fail_countdown_plus1 == 0) return 0;
+  if (fail_countdown_plus1 == 1) {
+    fail_countdown_plus1 = 0;
     return 1;
   }
-  fail_countdown--;
+  fail_countdown_plus1--;
   return 0;
 }
 

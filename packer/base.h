@@ -27,7 +27,8 @@
   XX(ECAPACITY, -5004, "insufficient capacity")                              \
   XX(EPARSE, -5005, "malformed input")                                       \
   XX(EUNSUPPORTED, -5006, "not supported")                                   \
-  XX(ELIMIT, -5007, "limit exceeded")
+  XX(ELIMIT, -5007, "limit exceeded")                                        \
+  XX(ESOLVER, -5008, "internal solver error in GLPK")
 
 enum stv_errno {
 #define STV__ERR_ENUM(name, value, text) STV_##name = (value),
@@ -71,7 +72,10 @@ char *stv_strndup(const char *s, size_t n);
 char *stv_strdup(const char *s);
 /* Grows *ptr (an array of elem bytes, *cap entries) to hold need entries. */
 int stv_grow(void **ptr, size_t *cap, size_t need, size_t elem);
-/* Test hook: the (n+1)th allocation from now fails; n < 0 disables. */
+/*
+ * Test hook: the (n+1)th allocation from now on the calling thread fails;
+ * n < 0 disables. The countdown is per thread: other threads are untouched.
+ */
 void stv_alloc_fail_after(long n);
 
 /*

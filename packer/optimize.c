@@ -34,6 +34,7 @@
  * runs on it as on any plan).
  */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,11 +143,27 @@ struct cg {
   /* the best integer solution found */
   double *xbest;
   size_t nxbest; /* patterns it covers (later ones are 0) */
+  /* Kept here, not on cg_run's stack, so that stv__optimize frees them
+   * even when a GLPK error never lets cg_run return. */
+  unsigned char *frozen_node;
+  double *xd, *xm, *xg;
 };
 
 static double now_s(const struct cg *C) { return C->p->clock ? C->p->clock() : 0; }
 
 static int out_of_time(const struct cg *C) { return C->timed && now_s(C) >= C->deadline; }
+
+/* Hands one line to the caller's trace callback, when there is one. */
+static void trace(const struct cg *C, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void trace(const struct cg *C, const char *fmt, ...) {
+  char line[512];
+  va_list ap;
+  if (C->p->trace == NULL) return;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  C->p->trace(C->p->trace_ctx, line);
+}
 
 /* ---------------------------------------------------------------------- */
 /* Set-up                                                                 */
@@ -1111,9 +1128,9 @@ static int price(struct cg *C, const double *yv, const double *y, struct shape *
     if (np < 0) return STV_ENOMEM;
     if (!C->kexact) *exact = 0;
     if (kmin - ub < *minrc) *minrc = kmin - ub;
-    if (getenv("STV_OPT_TRACE") && !C->kexact && C->klimit > KNAP_NODES)
-      fprintf(stderr, "  unfinished pricing: %s (%u pods kinds), fixed %.4f, best %.4f, bound %.4f\n",
-              C->p->tmpl[C->S->ti[best_ti].t].instance_type, sh->nitems, kmin, C->kbest_val, ub);
+    if (!C->kexact && C->klimit > KNAP_NODES)
+      trace(C, "  unfinished pricing: %s (%u pods kinds), fixed %.4f, best %.4f, bound %.4f",
+            C->p->tmpl[C->S->ti[best_ti].t].instance_type, sh->nitems, kmin, C->kbest_val, ub);
     if (kmin - ub < 0) { /* Farley: the duals scaled by theta stay feasible */
       double t = pmin > 0 ? pmin / (pmin - (kmin - ub)) : 0;
       if (t < *theta) *theta = t;
@@ -1214,9 +1231,8 @@ static int generate(struct cg *C, int *converged, double *lb) {
        * relative to its price (valid for every row sign in this master). */
       if (theta * z > *lb) *lb = theta * z;
     }
-    if (getenv("STV_OPT_TRACE"))
-      fprintf(stderr, "round %d: z %.6f, %zu candidates, best rc %.6g, minrc %.6g, exact %d, true %d\n", round, z,
-              ncand, ncand ? cand[0].rc : 0.0, minrc, exact, truthful);
+    trace(C, "round %d: z %.6f, %zu candidates, best rc %.6g, minrc %.6g, exact %d, true %d", round, z, ncand,
+          ncand ? cand[0].rc : 0.0, minrc, exact, truthful);
     if (ncand == 0) {
       if (truthful && exact && !cut) {
         *converged = 1;
@@ -1545,9 +1561,8 @@ static int dive(struct cg *C, double stop_at, int strategy, double **xout, int *
       found = 1;
       break;
     }
-    if (getenv("STV_OPT_TRACE"))
-      fprintf(stderr, "dive %d: z %.6f, floors fixed %d, largest fractional %.4f\n", step, glp_get_obj_val(C->lp), fixed,
-              bestv);
+    trace(C, "dive %d: z %.6f, floors fixed %d, largest fractional %.4f", step, glp_get_obj_val(C->lp), fixed,
+          bestv);
     if (!fixed && !tried_mip) {
       /* What the whole counts leave is small: branch and bound it. */
       double end = C->deadline;
@@ -1888,11 +1903,141 @@ static int bound_is_global(const struct cg *C, const unsigned char *frozen_node)
   return 1;
 }
 
+/*
+ * The solve proper, run under stv__glpk_run: C (arg) is set up; fills
+ * C->S's results and, when it finds a cheaper plan, applies it. Returns 0,
+ * STV_ENOMEM, or never when GLPK fails (see stv__glpk_run).
+ */
+static int cg_run(void *arg) {
+  struct cg *C = arg;
+  const unsigned char *frozen_node = C->frozen_node;
+  int rc = 0, converged = 0;
+  double lb = -1;
+  if ((rc = setup_master(C, frozen_node)) != 0 || (rc = seed_columns(C, frozen_node)) != 0) return rc;
+  {
+    /* The root LP gets half the time; the integer plan needs the rest. */
+    double end = C->deadline;
+    if (C->timed) C->deadline = now_s(C) + 0.5 * (end - now_s(C));
+    C->proving = 1;
+    rc = generate(C, &converged, &lb);
+    C->proving = 0;
+    C->klimit = KNAP_NODES; /* the integer plan needs columns, not proofs */
+    C->deadline = end;
+    if (rc != 0) return rc;
+  }
+  C->S->cg_converged = converged;
+  /* A pod no pattern could place means the LP leaned on slack: no bound. */
+  {
+    glp_smcp sp;
+    size_t i;
+    glp_init_smcp(&sp);
+    sp.msg_lev = GLP_MSG_OFF;
+    if (glp_simplex(C->lp, &sp) != 0 || glp_get_status(C->lp) != GLP_OPT) lb = -1;
+    for (i = 0; i < C->nit && lb > 0; i++)
+      if (glp_get_col_prim(C->lp, (int)i + 1) > 1e-6) lb = -1;
+  }
+  if (lb > 0 && bound_is_global(C, frozen_node)) {
+    /* From effective to real prices: at most the spot penalty of every pod. */
+    double pods = 0, b;
+    size_t i;
+    for (i = 0; i < C->nit; i++) pods += C->it[i].demand;
+    b = lb * (1 - 1e-9) - C->lambda_max * pods;
+    if (b > 0) C->S->cg_bound = b;
+  }
+  {
+    double stop_at, hc = heuristic_cost(C), best;
+    size_t k;
+    glp_smcp sp;
+    /* The heuristic's nodes are a solution of the master, unless spot limits
+     * may reject them. */
+    int heur_ok = !(C->n_row_N || C->share_row);
+    /* Stop as soon as the bound is met: rounded up when costs are whole. */
+    stop_at = lb > 0 ? (integral_costs(C) ? ceil(lb - 1e-6) + 1e-6 : lb * (1 + 1e-6)) : -INFINITY;
+    if (heur_ok && hc <= stop_at) return rc; /* the heuristic is optimal already */
+    best = heur_ok ? hc : INFINITY;
+    /* 1. Whole LP counts and a greedy finish, from the root LP. */
+    glp_init_smcp(&sp);
+    sp.msg_lev = GLP_MSG_OFF;
+    glp_simplex(C->lp, &sp);
+    trace(C, "phase: root done at %.3f, lp status %d", now_s(C), glp_get_status(C->lp));
+    C->xg = residual_greedy(C, &rc);
+    trace(C, "phase: greedy done at %.3f: %s", now_s(C),
+          C->xg ? (solution_ok(C, C->xg) ? "ok" : "breaks a row") : "none");
+    if (rc != 0) goto done;
+    if (C->xg != NULL && solution_ok(C, C->xg) && solution_cost(C, C->xg) < best - 1e-9) {
+      best = solution_cost(C, C->xg);
+      C->xbest = C->xg;
+      C->nxbest = C->ncol;
+      C->xg = NULL;
+    }
+    /* 2. Diving, two ways, with part of what is left. */
+    for (k = 0; k < 2 && best > stop_at && !out_of_time(C); k++) {
+      double end = C->deadline;
+      if (C->timed) C->deadline = now_s(C) + (k == 0 ? 0.6 : 0.5) * (end - now_s(C));
+      dive(C, stop_at, (int)k, &C->xd, &rc);
+      C->deadline = end;
+      if (rc != 0) goto done;
+      if (C->xd != NULL && solution_ok(C, C->xd) && solution_cost(C, C->xd) < best - 1e-9) {
+        best = solution_cost(C, C->xd);
+        stv_free(C->xbest);
+        C->xbest = C->xd;
+        C->nxbest = C->ncol;
+        C->xd = NULL;
+      }
+      stv_free(C->xd);
+      C->xd = NULL;
+    }
+    /* 3. Branch and bound over every pattern generated, from the best. */
+    if (best > stop_at && !out_of_time(C)) {
+      double *x0 = NULL, *heur = NULL;
+      if (C->xbest != NULL) {
+        if ((x0 = stv_calloc(C->ncol + 1, sizeof(double))) == NULL) {
+          rc = STV_ENOMEM;
+          goto done;
+        }
+        memcpy(x0, C->xbest, C->nxbest * sizeof(double)); /* columns added since are 0 */
+      } else if (heur_ok) {
+        if ((heur = stv_calloc(C->ncol + 1, sizeof(double))) == NULL) {
+          rc = STV_ENOMEM;
+          goto done;
+        }
+        for (k = 0; k < C->ncol; k++) heur[k] = C->col[k].heur;
+      }
+      C->xm = mip(C, x0 ? x0 : heur, stop_at, &rc);
+      stv_free(x0);
+      stv_free(heur);
+      if (rc != 0) goto done;
+      if (C->xm != NULL && solution_ok(C, C->xm) && solution_cost(C, C->xm) < best - 1e-9) {
+        best = solution_cost(C, C->xm);
+        stv_free(C->xbest);
+        C->xbest = C->xm;
+        C->nxbest = C->ncol;
+        C->xm = NULL;
+      }
+    }
+    {
+      struct stv_cg_stats *st = &C->S->cg_stats;
+      st->reported = 1;
+      st->items = C->nit;
+      st->shapes = C->nsh;
+      st->columns = C->ncol;
+      st->lp = lb;
+      st->converged = converged;
+      st->heuristic = hc;
+      st->found = C->xbest != NULL;
+      st->best = best;
+    }
+    if (C->xbest != NULL && (best < hc - 1e-9 || !heur_ok)) rc = apply(C, frozen_node);
+  done:;
+  }
+  return rc;
+}
+
 int stv__optimize(struct solve *S) {
   struct cg C;
   unsigned char *frozen_node = NULL;
-  int rc = 0, converged = 0, term = -1;
-  double lb = -1, start;
+  int rc = 0;
+  double start;
   size_t km;
   memset(&C, 0, sizeof(C));
   C.S = S;
@@ -1906,7 +2051,7 @@ int stv__optimize(struct solve *S) {
      * for the final checks and the bound after it. */
     C.deadline = start + 0.95 * (S->deadline - start);
   }
-  frozen_node = stv_calloc(S->nnodes + 1, 1);
+  frozen_node = C.frozen_node = stv_calloc(S->nnodes + 1, 1);
   if (frozen_node == NULL) return STV_ENOMEM;
   if ((rc = setup_items(&C, frozen_node)) != 0 || C.nit == 0) goto out;
   if ((rc = setup_shapes(&C, frozen_node)) != 0) goto out;
@@ -1922,132 +2067,24 @@ int stv__optimize(struct solve *S) {
   C.suf_s = stv_arena_alloc(&S->a, (km + 1) * sizeof(double));
   C.suf_r = stv_arena_alloc(&S->a, (km + 1) * (size_t)STV_MAX_RES * sizeof(double));
   C.kpres = stv_arena_alloc(&S->a, S->W * 8 + 8);
-  if (!C.kidx || !C.kcnt || !C.kbest || !C.ksol || !C.ku || !C.kval || !C.ksize || !C.suf_val || !C.suf_s || !C.suf_r ||
-      !C.kpres) {
+  if (!C.kidx || !C.kcnt || !C.kbest || !C.ksol || !C.ku || !C.kval || !C.ksize || !C.suf_val || !C.suf_s ||
+      !C.suf_r || !C.kpres) {
     rc = STV_ENOMEM;
     goto out;
   }
-  term = glp_term_out(GLP_OFF);
-  if ((rc = setup_master(&C, frozen_node)) != 0 || (rc = seed_columns(&C, frozen_node)) != 0) goto out;
-  {
-    /* The root LP gets half the time; the integer plan needs the rest. */
-    double end = C.deadline;
-    if (C.timed) C.deadline = now_s(&C) + 0.5 * (end - now_s(&C));
-    C.proving = 1;
-    rc = generate(&C, &converged, &lb);
-    C.proving = 0;
-    C.klimit = KNAP_NODES; /* the integer plan needs columns, not proofs */
-    C.deadline = end;
-    if (rc != 0) goto out;
-  }
-  S->cg_converged = converged;
-  /* A pod no pattern could place means the LP leaned on slack: no bound. */
-  {
-    glp_smcp sp;
-    size_t i;
-    glp_init_smcp(&sp);
-    sp.msg_lev = GLP_MSG_OFF;
-    if (glp_simplex(C.lp, &sp) != 0 || glp_get_status(C.lp) != GLP_OPT) lb = -1;
-    for (i = 0; i < C.nit && lb > 0; i++)
-      if (glp_get_col_prim(C.lp, (int)i + 1) > 1e-6) lb = -1;
-  }
-  if (lb > 0 && bound_is_global(&C, frozen_node)) {
-    /* From effective to real prices: at most the spot penalty of every pod. */
-    double pods = 0, b;
-    size_t i;
-    for (i = 0; i < C.nit; i++) pods += C.it[i].demand;
-    b = lb * (1 - 1e-9) - C.lambda_max * pods;
-    if (b > 0) S->cg_bound = b;
-  }
-  {
-    double *xd = NULL, *xm = NULL, *xg = NULL, stop_at, hc = heuristic_cost(&C), best;
-    size_t k;
-    glp_smcp sp;
-    /* The heuristic's nodes are a solution of the master, unless spot limits
-     * may reject them. */
-    int heur_ok = !(C.n_row_N || C.share_row);
-    /* Stop as soon as the bound is met: rounded up when costs are whole. */
-    stop_at = lb > 0 ? (integral_costs(&C) ? ceil(lb - 1e-6) + 1e-6 : lb * (1 + 1e-6)) : -INFINITY;
-    if (heur_ok && hc <= stop_at) goto out; /* the heuristic is optimal already */
-    best = heur_ok ? hc : INFINITY;
-    /* 1. Whole LP counts and a greedy finish, from the root LP. */
-    glp_init_smcp(&sp);
-    sp.msg_lev = GLP_MSG_OFF;
-    glp_simplex(C.lp, &sp);
-    if (getenv("STV_OPT_TRACE")) fprintf(stderr, "phase: root done at %.3f, lp status %d\n", now_s(&C), glp_get_status(C.lp));
-    xg = residual_greedy(&C, &rc);
-    if (getenv("STV_OPT_TRACE"))
-      fprintf(stderr, "phase: greedy done at %.3f: %s\n", now_s(&C), xg ? (solution_ok(&C, xg) ? "ok" : "breaks a row") : "none");
-    if (rc != 0) goto done;
-    if (xg != NULL && solution_ok(&C, xg) && solution_cost(&C, xg) < best - 1e-9) {
-      best = solution_cost(&C, xg);
-      C.xbest = xg;
-      C.nxbest = C.ncol;
-      xg = NULL;
-    }
-    /* 2. Diving, two ways, with part of what is left. */
-    for (k = 0; k < 2 && best > stop_at && !out_of_time(&C); k++) {
-      double end = C.deadline;
-      if (C.timed) C.deadline = now_s(&C) + (k == 0 ? 0.6 : 0.5) * (end - now_s(&C));
-      dive(&C, stop_at, (int)k, &xd, &rc);
-      C.deadline = end;
-      if (rc != 0) goto done;
-      if (xd != NULL && solution_ok(&C, xd) && solution_cost(&C, xd) < best - 1e-9) {
-        best = solution_cost(&C, xd);
-        stv_free(C.xbest);
-        C.xbest = xd;
-        C.nxbest = C.ncol;
-        xd = NULL;
-      }
-      stv_free(xd);
-      xd = NULL;
-    }
-    /* 3. Branch and bound over every pattern generated, from the best. */
-    if (best > stop_at && !out_of_time(&C)) {
-      double *x0 = NULL, *heur = NULL;
-      if (C.xbest != NULL) {
-        if ((x0 = stv_calloc(C.ncol + 1, sizeof(double))) == NULL) {
-          rc = STV_ENOMEM;
-          goto done;
-        }
-        memcpy(x0, C.xbest, C.nxbest * sizeof(double)); /* columns added since are 0 */
-      } else if (heur_ok) {
-        if ((heur = stv_calloc(C.ncol + 1, sizeof(double))) == NULL) {
-          rc = STV_ENOMEM;
-          goto done;
-        }
-        for (k = 0; k < C.ncol; k++) heur[k] = C.col[k].heur;
-      }
-      xm = mip(&C, x0 ? x0 : heur, stop_at, &rc);
-      stv_free(x0);
-      stv_free(heur);
-      if (rc != 0) goto done;
-      if (xm != NULL && solution_ok(&C, xm) && solution_cost(&C, xm) < best - 1e-9) {
-        best = solution_cost(&C, xm);
-        stv_free(C.xbest);
-        C.xbest = xm;
-        C.nxbest = C.ncol;
-        xm = NULL;
-      }
-    }
-    if (getenv("STV_OPT_STATS"))
-      fprintf(stderr, "optimize: %zu items, %zu shapes, %zu columns, lp %.6f (%s), heuristic %.6f, dive %s, best %.6f\n",
-              C.nit, C.nsh, C.ncol, lb, converged ? "converged" : "not converged", hc,
-              C.xbest ? "found" : "none", best);
-    if (C.xbest != NULL && (best < hc - 1e-9 || !heur_ok)) rc = apply(&C, frozen_node);
-  done:
-    stv_free(xd);
-    stv_free(xm);
-    stv_free(xg);
-  }
+  rc = stv__glpk_run(cg_run, &C, S->err);
+  /* After a GLPK error its environment, the master LP with it, is gone. */
+  if (rc == STV_ESOLVER) C.lp = NULL;
 out:
-  if (term >= 0) glp_term_out(term);
   if (C.lp != NULL) glp_delete_prob(C.lp);
   stv_free(C.col);
   stv_free(C.pi);
   stv_free(C.pk);
   stv_free(C.seen);
   stv_free(C.xbest);
+  stv_free(C.xd);
+  stv_free(C.xm);
+  stv_free(C.xg);
   stv_free(frozen_node);
   return rc;
 }
@@ -2240,9 +2277,6 @@ int stv_optimize(const struct stv_problem *p, struct stv_plan *plan, struct stv_
   /* The optimizer's plan wins when it places as many pods, keeps the spot
    * policy, and costs less (or the heuristic's breaks the policy). */
   use_o = ook && o.nplaced >= h.nplaced && (oc < hc - 1e-9 || !hok);
-  if (getenv("STV_OPT_STATS"))
-    fprintf(stderr, "optimize: heuristic %.4f (%zu placed, spot limits %s), optimized %.4f (%zu placed, spot limits %s)\n",
-            hc, h.nplaced, hok ? "kept" : "broken", oc, o.nplaced, ook ? "kept" : "broken");
   if (o.has_lower_bound) {
     bound = o.lower_bound;
     bound_kind = o.lower_bound_kind;
@@ -2250,6 +2284,20 @@ int stv_optimize(const struct stv_problem *p, struct stv_plan *plan, struct stv_
   if (h.has_lower_bound && h.lower_bound > bound) {
     bound = h.lower_bound;
     bound_kind = h.lower_bound_kind;
+  }
+  {
+    /* Both runs' figures go with whichever plan wins. */
+    struct stv_plan_stats st = o.stats;
+    st.heuristic = h.stats.heuristic;
+    st.compared = 1;
+    st.heuristic_cost = hc;
+    st.optimized_cost = oc;
+    st.heuristic_placed = h.nplaced;
+    st.optimized_placed = o.nplaced;
+    st.heuristic_spot_ok = hok;
+    st.optimized_spot_ok = ook;
+    h.stats = st;
+    o.stats = st;
   }
   if (use_o) {
     o.heuristic_cost = h.new_cost;

@@ -2141,6 +2141,77 @@ static int open_to_pending(const struct solve *S, const struct stv_node *n) {
   return 0;
 }
 
+/* The covering LP of lower_bound, run under stv__glpk_run. */
+struct bound_lp {
+  struct solve *S;
+  struct stv_plan *plan;
+  const int *rows;
+  int nrows;
+  const double *deficit;
+  int *ia, *ja;
+  double *ar;
+  glp_prob *lp; /* created here; deleted by the caller */
+};
+
+static int bound_lp_solve(void *arg) {
+  struct bound_lp *b = arg;
+  struct solve *S = b->S;
+  int *ia = b->ia, *ja = b->ja, nrows = b->nrows, r;
+  const int *rows = b->rows;
+  const double *deficit = b->deficit;
+  double *ar = b->ar, bound = 0;
+  size_t i, ncols = 0, nz = 0;
+  glp_prob *lp;
+  glp_smcp parm;
+  if ((lp = b->lp = glp_create_prob()) == NULL) return STV_ENOMEM;
+  glp_set_obj_dir(lp, GLP_MIN);
+  glp_add_rows(lp, nrows);
+  /* Rows are scaled to a right-hand side of 1: bytes and millicores differ
+   * by many orders of magnitude, which the simplex does not like. */
+  for (r = 0; r < nrows; r++) glp_set_row_bnds(lp, r + 1, GLP_LO, 1.0, 0.0);
+  for (i = 0; i < S->nti; i++) {
+    const struct tinfo *t = &S->ti[i];
+    const struct stv_template *tp = &S->p->tmpl[t->t];
+    int col, any = 0;
+    /* A dominated template is never needed: another is as big and no dearer. */
+    if (t->dominated) continue;
+    for (r = 0; r < nrows; r++) any |= t->alloc[rows[r]] > 0;
+    if (!any) continue;
+    col = glp_add_cols(lp, 1);
+    ncols++;
+    glp_set_obj_coef(lp, col, tp->price);
+    if (tp->limit >= 0)
+      glp_set_col_bnds(lp, col, tp->limit > 0 ? GLP_DB : GLP_FX, 0.0, (double)tp->limit);
+    else
+      glp_set_col_bnds(lp, col, GLP_LO, 0.0, 0.0);
+    for (r = 0; r < nrows; r++) {
+      if (t->alloc[rows[r]] <= 0) continue;
+      nz++;
+      ia[nz] = r + 1;
+      ja[nz] = col;
+      ar[nz] = (double)t->alloc[rows[r]] / deficit[rows[r]];
+    }
+  }
+  if (ncols == 0) return 0;
+  glp_load_matrix(lp, (int)nz, ia, ja, ar);
+  /* GLPK's terminal output is off: stv__glpk_run sees to it. */
+  glp_scale_prob(lp, GLP_SF_AUTO);
+  glp_init_smcp(&parm);
+  parm.msg_lev = GLP_MSG_OFF;
+  parm.it_lim = 20000; /* deterministic cap; no bound rather than a late one */
+  if (glp_simplex(lp, &parm) != 0) return 0;
+  /* Confirm the optimum in exact arithmetic from the floating-point basis. */
+  if (glp_exact(lp, &parm) != 0) return 0;
+  /* The scaled coefficients carry rounding of one part in 2^53; give the
+   * bound that much back so that it stays below the true optimum. */
+  if (glp_get_status(lp) == GLP_OPT) bound = glp_get_obj_val(lp) * (1.0 - 1e-9);
+  /* An infeasible LP means no plan can place these pods: the plan itself
+   * is then the only honest bound, and the packer never builds one. */
+  if (bound > b->plan->new_cost) bound = b->plan->new_cost;
+  if (bound > 0) b->plan->lower_bound = bound;
+  return 0;
+}
+
 /*
  * A proven lower bound on the hourly cost of new nodes for the pods the
  * plan places. Whatever plan places them, the new nodes must together hold
@@ -2155,11 +2226,9 @@ static int lower_bound(struct solve *S, struct stv_plan *plan) {
   const struct stv_snapshot *s = S->s;
   double deficit[STV_MAX_RES];
   int rows[STV_MAX_RES], nrows = 0, r, *ia = NULL, *ja = NULL;
-  double *ar = NULL, bound = 0;
-  size_t i, ncols = 0, nz = 0;
-  glp_prob *lp = NULL;
-  glp_smcp parm;
-  int rc = 0, term = -1;
+  double *ar = NULL;
+  size_t i;
+  int rc = 0;
   /* Pods of a class that no existing node could take at all need new nodes
    * whatever the plan; the others may use existing free capacity. */
   unsigned char *only_new = stv_calloc(S->nclasses + 1, 1), *open;
@@ -2212,61 +2281,17 @@ static int lower_bound(struct solve *S, struct stv_plan *plan) {
   ia = stv_malloc((S->nti * (size_t)nrows + 1) * sizeof(int));
   ja = stv_malloc((S->nti * (size_t)nrows + 1) * sizeof(int));
   ar = stv_malloc((S->nti * (size_t)nrows + 1) * sizeof(double));
-  lp = glp_create_prob();
-  if (ia == NULL || ja == NULL || ar == NULL || lp == NULL) {
+  if (ia == NULL || ja == NULL || ar == NULL) {
     rc = STV_ENOMEM;
     goto out;
   }
-  glp_set_obj_dir(lp, GLP_MIN);
-  glp_add_rows(lp, nrows);
-  /* Rows are scaled to a right-hand side of 1: bytes and millicores differ
-   * by many orders of magnitude, which the simplex does not like. */
-  for (r = 0; r < nrows; r++) glp_set_row_bnds(lp, r + 1, GLP_LO, 1.0, 0.0);
-  for (i = 0; i < S->nti; i++) {
-    const struct tinfo *t = &S->ti[i];
-    const struct stv_template *tp = &S->p->tmpl[t->t];
-    int col, any = 0;
-    /* A dominated template is never needed: another is as big and no dearer. */
-    if (t->dominated) continue;
-    for (r = 0; r < nrows; r++) any |= t->alloc[rows[r]] > 0;
-    if (!any) continue;
-    col = glp_add_cols(lp, 1);
-    ncols++;
-    glp_set_obj_coef(lp, col, tp->price);
-    if (tp->limit >= 0)
-      glp_set_col_bnds(lp, col, tp->limit > 0 ? GLP_DB : GLP_FX, 0.0, (double)tp->limit);
-    else
-      glp_set_col_bnds(lp, col, GLP_LO, 0.0, 0.0);
-    for (r = 0; r < nrows; r++) {
-      if (t->alloc[rows[r]] <= 0) continue;
-      nz++;
-      ia[nz] = r + 1;
-      ja[nz] = col;
-      ar[nz] = (double)t->alloc[rows[r]] / deficit[rows[r]];
-    }
+  {
+    struct bound_lp b = {S, plan, rows, nrows, deficit, ia, ja, ar, NULL};
+    rc = stv__glpk_run(bound_lp_solve, &b, S->err);
+    /* After a GLPK error its environment, the problem with it, is gone. */
+    if (rc == 0 && b.lp != NULL) glp_delete_prob(b.lp);
   }
-  if (ncols == 0) goto out;
-  glp_load_matrix(lp, (int)nz, ia, ja, ar);
-  /* GLPK prints to standard output unless told not to (a process-wide
-   * switch, restored below). */
-  term = glp_term_out(GLP_OFF);
-  glp_scale_prob(lp, GLP_SF_AUTO);
-  glp_init_smcp(&parm);
-  parm.msg_lev = GLP_MSG_OFF;
-  parm.it_lim = 20000; /* deterministic cap; no bound rather than a late one */
-  if (glp_simplex(lp, &parm) != 0) goto out;
-  /* Confirm the optimum in exact arithmetic from the floating-point basis. */
-  if (glp_exact(lp, &parm) != 0) goto out;
-  /* The scaled coefficients carry rounding of one part in 2^53; give the
-   * bound that much back so that it stays below the true optimum. */
-  if (glp_get_status(lp) == GLP_OPT) bound = glp_get_obj_val(lp) * (1.0 - 1e-9);
-  /* An infeasible LP means no plan can place these pods: the plan itself
-   * is then the only honest bound, and the packer never builds one. */
-  if (bound > plan->new_cost) bound = plan->new_cost;
-  if (bound > 0) plan->lower_bound = bound;
 out:
-  if (term >= 0) glp_term_out(term);
-  if (lp != NULL) glp_delete_prob(lp);
   stv_free(ia);
   stv_free(ja);
   stv_free(ar);
@@ -2297,6 +2322,7 @@ static int pack_run(const struct stv_problem *p, struct stv_plan *plan, int opti
   S.cg_bound = -1;
   S.deadline = deadline;
   S.search_left = S.search_limit > 0 ? S.search_limit * STV_SEARCH_NODES : 0;
+  S.err = err;
   for (i = 0; i < S.nclasses; i++)
     if (!S.s->classes[i]->daemonset) plan->npending += S.s->classes[i]->npending;
   if ((rc = setup_zones(&S)) || (rc = setup_rules(&S)) || (rc = setup_bound(&S))) goto out;
@@ -2349,9 +2375,16 @@ static int pack_run(const struct stv_problem *p, struct stv_plan *plan, int opti
   }
   if ((rc = spread_check(&S, plan))) goto out;
   compact_plan(&S, plan);
-  if (getenv("STV_PACK_STATS"))
-    fprintf(stderr, "pack: %zu groups, %zu templates (%zu undominated), %ld rounds, %ld evaluations\n", S.ng,
-            S.nti, count_undominated(&S), S.stat_rounds, S.stat_evals);
+  {
+    /* Figures for the caller to show; the packer prints nothing. */
+    struct stv_pack_stats *ps = optimize ? &plan->stats.optimized : &plan->stats.heuristic;
+    ps->groups = S.ng;
+    ps->templates = S.nti;
+    ps->undominated = count_undominated(&S);
+    ps->rounds = S.stat_rounds;
+    ps->evaluations = S.stat_evals;
+    plan->stats.cg = S.cg_stats;
+  }
   if ((rc = lower_bound(&S, plan))) goto out;
   if (S.cg_bound > plan->lower_bound) {
     plan->lower_bound = S.cg_bound < plan->new_cost ? S.cg_bound : plan->new_cost;

@@ -139,6 +139,8 @@ struct solve {
   long cg_columns;   /* patterns generated */
   int cg_applied;    /* the new nodes were replaced by the optimizer's */
   double deadline;   /* on p->clock: when the optimizer must stop */
+  struct stv_err *err;          /* the caller's, for GLPK's errors */
+  struct stv_cg_stats cg_stats; /* the optimizer's figures */
 };
 
 #define BIT_SET(w, i) ((w)[(i) >> 6] |= (uint64_t)1 << ((i)&63))
@@ -163,6 +165,16 @@ int stv__optimize(struct solve *S);
 int stv__spot_repair(struct solve *S);
 /* stv_pack with the optimizer run on the heuristic's new nodes, until deadline (on p->clock). */
 int stv__pack_optimized(const struct stv_problem *p, struct stv_plan *plan, double deadline, struct stv_err *err);
+/*
+ * Runs fn(arg), which may call GLPK, on the calling thread with GLPK's
+ * terminal output off and its internal errors caught (solver.c). Returns
+ * what fn returns, or STV_ESOLVER (err says what GLPK reported) when GLPK
+ * failed; GLPK's environment on this thread is then freed, with every
+ * problem object fn had created: fn's caller must not delete them, and must
+ * keep the memory it owns reachable from arg or its own frame, for fn never
+ * returns in that case. Not nested: fn must not call stv__glpk_run.
+ */
+int stv__glpk_run(int (*fn)(void *arg), void *arg, struct stv_err *err);
 
 /*
  * The preemption pass (preempt.c). When it makes preemptions, problem is the

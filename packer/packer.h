@@ -503,6 +503,15 @@ struct stv_problem {
   double (*clock)(void);
   struct stv_spot_policy spot;
   int no_preemption; /* skip the preemption pass (the what-if repack) */
+  /*
+   * Tracing (optional; NULL = none): the optimizer hands every
+   * column-generation round, dive step and unfinished pricing problem to
+   * trace as one line of text without a newline, with trace_ctx. Called on
+   * the solving thread, during the solve; line is valid for the call only.
+   * The packer itself writes nothing anywhere.
+   */
+  void (*trace)(void *ctx, const char *line);
+  void *trace_ctx;
 };
 
 #define STV_SEARCH_DEFAULT 50000
@@ -556,6 +565,45 @@ struct stv_plan_skip {
   char reason[240];
 };
 
+/* Figures of one heuristic run (pack.c). */
+struct stv_pack_stats {
+  size_t groups;      /* pod groups (class x zone) */
+  size_t templates;   /* templates x zones considered */
+  size_t undominated; /* of those, not dominated by another */
+  long rounds;        /* new-node rounds */
+  long evaluations;   /* patterns evaluated */
+};
+
+/* Figures of the column generation (optimize.c); reported is 0 when it
+ * stopped before its integer phase (nothing to do, or the heuristic's plan
+ * already met the bound). */
+struct stv_cg_stats {
+  int reported;
+  size_t items, shapes, columns;
+  double lp;        /* the LP's lower bound, -1 when there is none */
+  int converged;    /* the LP reached its optimum */
+  double heuristic; /* the heuristic's new nodes, in effective cost */
+  int found;        /* an integer solution was found */
+  double best;      /* the best integer solution's effective cost */
+};
+
+/*
+ * Statistics of a solve, returned in the plan rather than printed: the
+ * caller decides what to show (the recommend command prints them under
+ * STV_OPT_STATS, docs/optimizer.md). heuristic is filled by stv_pack and
+ * stv_optimize, the rest by stv_optimize only (compared = 1 when both runs
+ * were made).
+ */
+struct stv_plan_stats {
+  struct stv_pack_stats heuristic; /* the heuristic run */
+  struct stv_pack_stats optimized; /* the heuristic run the optimizer started from */
+  struct stv_cg_stats cg;
+  int compared;
+  double heuristic_cost, optimized_cost; /* effective costs of the two plans */
+  size_t heuristic_placed, optimized_placed;
+  int heuristic_spot_ok, optimized_spot_ok;
+};
+
 struct stv_plan {
   struct stv_arena mem;
   struct stv_plan_node *nodes;
@@ -583,6 +631,8 @@ struct stv_plan {
   size_t nvictims; /* victims over all preemptions */
   struct stv_plan_skip *skipped;
   size_t nskipped;
+  /* How the plan was found, for diagnostics (see struct stv_plan_stats). */
+  struct stv_plan_stats stats;
 };
 
 /*
@@ -613,6 +663,17 @@ int stv_optimize(const struct stv_problem *p, struct stv_plan *plan, struct stv_
  * than max_pool_fraction of them plus STV_SPOT_POOL_GRACE nodes.
  */
 int stv_plan_spot_ok(const struct stv_problem *p, const struct stv_plan *plan);
+
+/*
+ * Thread safety. stv_pack and stv_optimize keep all their state in the
+ * problem, the plan and the calling thread's stack and heap: several may
+ * run at once on different threads, on the same or different snapshots
+ * (which they only read). GLPK keeps a per-thread environment; a thread
+ * that ran a solve calls stv_packer_thread_done before it exits, to free
+ * it. GLPK's internal errors (which would abort the process) make the
+ * solve return STV_ESOLVER instead.
+ */
+void stv_packer_thread_done(void);
 
 /*
  * Host ports (kube-scheduler's NodePorts filter) reach the packer as pod

@@ -63,11 +63,22 @@ extern struct stv__test *stv__tests;
   } while (0)
 
 #ifdef STV_TEST_MAIN
+#ifdef STV_TEST_CURL
+/* A test of code that uses libcurl: the program sets up libcurl's global
+ * state once, as stevedore's main does (the libraries never do). */
+#include <curl/curl.h>
+#endif
 struct stv__test *stv__tests;
 
 int main(int argc, char **argv) {
   int passed = 0, failed = 0;
   struct stv__test *t;
+#ifdef STV_TEST_CURL
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    printf("FAIL curl_global_init\n0 passed, 1 failed\n");
+    return 1;
+  }
+#endif
   for (t = stv__tests; t != NULL; t = t->next) {
     int f = 0;
     if (argc > 1 && strstr(t->name, argv[1]) == NULL) continue;
@@ -79,6 +90,9 @@ int main(int argc, char **argv) {
       passed++;
   }
   printf("%d passed, %d failed\n", passed, failed);
+#ifdef STV_TEST_CURL
+  curl_global_cleanup();
+#endif
   return failed ? 1 : 0;
 }
 #endif

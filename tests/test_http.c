@@ -21,6 +21,7 @@
 
 #include <uv.h>
 
+#define STV_TEST_CURL 1 /* harness.h: libcurl set up once by main */
 #include "harness.h"
 #include "io.h"
 

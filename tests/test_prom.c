@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define STV_TEST_CURL 1 /* harness.h: libcurl set up once by main */
 #include "harness.h"
 #include "prom.h"
 
