@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "packer.h"
+#include "base.h"
 
 /* Countdown to an injected failure; negative means never. Test-only. */
 static long fail_countdown = -1;

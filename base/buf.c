@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "packer.h"
+#include "base.h"
 
 void stv_buf_init(struct stv_buf *b) { memset(b, 0, sizeof(*b)); }
 

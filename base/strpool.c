@@ -1,7 +1,7 @@
 /* String interning: equal strings share one pointer. */
 #include <string.h>
 
-#include "packer.h"
+#include "base.h"
 
 #define BLOCK_MIN 65536
 

@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "packer.h"
+#include "base.h"
 
 const char *stv_strerror(int code) {
   switch (code) {
