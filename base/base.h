@@ -35,7 +35,10 @@ enum stv_errno {
 #undef STV__ERR_ENUM
 };
 
-/* Returns a static description of code (an STV_ code or -errno). */
+/*
+ * Returns a static description of code (an STV_ code or -errno). Thread-safe:
+ * the texts are literals, never strerror()'s shared buffer.
+ */
 const char *stv_strerror(int code);
 /* Returns the symbolic name of code ("STV_EINVAL"), or "STV_UNKNOWN". */
 const char *stv_err_name(int code);
@@ -207,5 +210,17 @@ int stv_buf_html_str(struct stv_buf *b, const char *s);
  * must be JSON".
  */
 int stv_text_looks_like_yaml(const char *text, size_t len);
+
+/*
+ * Reads the whole file at path (borrowed) into a fresh NUL-terminated
+ * buffer: *out (caller frees with stv_free; never NULL on success, "" for an
+ * empty file) and *len (without the NUL). max is the largest size accepted
+ * (0 = no limit of the caller's). Returns 0; -errno when the file cannot be
+ * opened or read ("x.json: cannot read: No such file or directory"),
+ * STV_ELIMIT when it holds more than max bytes ("x.json: larger than
+ * 16 MiB, the most this file may hold"), STV_ENOMEM. On error *out is NULL,
+ * *len 0 and err says which file and why.
+ */
+int stv_read_file(const char *path, size_t max, char **out, size_t *len, struct stv_err *err);
 
 #endif

@@ -722,32 +722,12 @@ out:
 }
 
 int stv_config_load_file(struct stv_config *c, const char *path, struct stv_err *err) {
-  FILE *f = fopen(path, "rb");
   char *buf = NULL;
   size_t len = 0;
-  int rc = 0;
-  if (f == NULL) {
-    rc = -errno;
-    return stv_err_set(err, rc, "%s: cannot read: %s", path, strerror(-rc));
-  }
-  if ((buf = stv_malloc(CONFIG_MAX_BYTES + 1)) == NULL) {
-    rc = stv_err_set(err, STV_ENOMEM, "%s: out of memory", path);
-    goto out;
-  }
-  len = fread(buf, 1, CONFIG_MAX_BYTES + 1, f);
-  if (ferror(f)) {
-    rc = stv_err_set(err, errno ? -errno : STV_EIO, "%s: cannot read: %s", path,
-                     strerror(errno ? errno : EIO));
-    goto out;
-  }
-  if (len > CONFIG_MAX_BYTES) {
-    rc = stv_err_set(err, STV_ELIMIT, "%s: larger than %u bytes; not a configuration file?", path,
-                     CONFIG_MAX_BYTES);
-    goto out;
-  }
+  int rc = stv_read_file(path, CONFIG_MAX_BYTES, &buf, &len, err);
+  if (rc == STV_ELIMIT) stv_err_set(err, rc, "%s: larger than %u bytes; not a configuration file?", path, CONFIG_MAX_BYTES);
+  if (rc != 0) return rc;
   rc = stv_config_load_text(c, path, buf, len, err);
-out:
   stv_free(buf);
-  fclose(f);
   return rc;
 }

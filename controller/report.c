@@ -282,37 +282,7 @@ static int cfg_number(const cJSON *v, const char *file, const char *path, double
 }
 
 static int read_whole(const char *path, char **out, size_t *len, struct stv_err *err) {
-  FILE *f = fopen(path, "rb");
-  char *buf = NULL;
-  size_t n = 0, cap = 0;
-  if (f == NULL) return stv_err_set(err, -errno, "%s: cannot open: %s", path, strerror(errno));
-  for (;;) {
-    size_t got;
-    if (stv_grow((void **)&buf, &cap, n + 65536 + 1, 1) != 0) {
-      fclose(f);
-      stv_free(buf);
-      return stv_err_set(err, STV_ENOMEM, "out of memory");
-    }
-    got = fread(buf + n, 1, cap - n - 1, f);
-    n += got;
-    if (n > CONFIG_MAX) {
-      fclose(f);
-      stv_free(buf);
-      return stv_err_set(err, STV_ELIMIT, "%s: larger than 16 MiB", path);
-    }
-    if (got == 0) break;
-  }
-  if (ferror(f)) {
-    int e = errno;
-    fclose(f);
-    stv_free(buf);
-    return stv_err_set(err, -e, "%s: read error: %s", path, strerror(e));
-  }
-  fclose(f);
-  buf[n] = '\0';
-  *out = buf;
-  *len = n;
-  return 0;
+  return stv_read_file(path, CONFIG_MAX, out, len, err);
 }
 
 /*
