@@ -223,4 +223,39 @@ int stv_text_looks_like_yaml(const char *text, size_t len);
  */
 int stv_read_file(const char *path, size_t max, char **out, size_t *len, struct stv_err *err);
 
+/*
+ * Numbers. stv_parse_number_prefix reads a plain decimal number at the start
+ * of s (borrowed): an optional sign, digits with an optional fraction ("5.",
+ * ".5"), an optional exponent; no hex, inf, nan or spaces, which strtod
+ * would take. *end receives the first byte after it. Returns 0, STV_EINVAL
+ * when s does not start with a number, STV_ERANGE when it overflows.
+ * stv_parse_number reads the whole of s as one: STV_EINVAL with
+ * "\"x\" is not a number", or STV_ERANGE.
+ */
+int stv_parse_number_prefix(const char *s, double *out, const char **end);
+int stv_parse_number(const char *s, double *out, struct stv_err *err);
+
+/*
+ * Durations, into seconds: a bare number is seconds ("30", "0.5", "1e3");
+ * otherwise one or more terms, each a decimal number and a unit, ms, s, m,
+ * h, d (86400 s), w (7 d) or y (365 d), units from largest to smallest
+ * ("1h30m", "1.5h", "500ms", "7d"), with an optional sign in front. The
+ * caller checks the range it accepts. Returns 0, STV_EINVAL ("invalid
+ * duration \"7x\": unknown unit \"x\" (use ms, s, m, h, d, w, y)") or
+ * STV_ERANGE (beyond 1e15 seconds).
+ */
+int stv_parse_duration(const char *s, double *seconds, struct stv_err *err);
+
+/*
+ * RFC 3339 date-times, strictly: YYYY-MM-DDThh:mm:ss, an optional fraction
+ * of any length (nanoseconds kept), then Z or an offset +hh:mm/-hh:mm; T
+ * and Z may be lower case. The date must exist (2024-02-29 does,
+ * 2023-02-29 and 2024-02-31 do not); leap seconds (ss = 60) are refused.
+ * *unix_secs receives seconds since 1970-01-01T00:00:00Z, *nanos (may be
+ * NULL) the fraction. Returns 0 or STV_EINVAL with err saying what is
+ * wrong ("invalid time \"2023-02-29T00:00:00Z\": no such day in that
+ * month (RFC 3339, like 2024-05-01T00:00:00Z)").
+ */
+int stv_parse_time(const char *s, int64_t *unix_secs, int32_t *nanos, struct stv_err *err);
+
 #endif

@@ -189,11 +189,8 @@ static int parse_opts(int argc, char **argv, struct report_opts *o, struct stv_e
 
 /* Parses a non-negative decimal number; what names the option. */
 static int parse_number(const char *s, const char *what, double *out, struct stv_err *err) {
-  char *end;
   double v;
-  errno = 0;
-  v = strtod(s, &end);
-  if (end == s || *end != '\0' || errno != 0 || !isfinite(v) || v < 0)
+  if (stv_parse_number(s, &v, NULL) != 0 || v < 0)
     return stv_err_set(err, STV_EINVAL, "%s: \"%s\" is not a non-negative number", what, s);
   *out = v;
   return 0;
@@ -875,32 +872,17 @@ static void prom_note(void *ctx, const char *msg) {
   stv_report_note(r, "prometheus: %s", msg);
 }
 
-/* Parses --end: RFC 3339 in UTC ("2024-05-01T00:00:00Z") or unix seconds. */
+/* Parses --end: an RFC 3339 time ("2024-05-01T00:00:00Z", "2024-05-01T02:00:00+02:00") or unix seconds. */
 static int parse_time(const char *s, int64_t *out, struct stv_err *err) {
-  struct tm tm;
-  int y, mo, d, h, mi, sec, n = 0;
-  char *end;
-  long long v;
-  errno = 0;
-  v = strtoll(s, &end, 10);
-  if (end != s && *end == '\0' && errno == 0 && v > 0) {
-    *out = v;
+  double v;
+  if (stv_parse_number(s, &v, NULL) == 0) {
+    if (!(v > 0 && v < 1e15 && v == floor(v)))
+      return stv_err_set(err, STV_EINVAL, "--end: %s is not a positive whole number of unix seconds", s);
+    *out = (int64_t)v;
     return 0;
   }
-  if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &y, &mo, &d, &h, &mi, &sec, &n) == 6 && s[n] == '\0' && mo >= 1 &&
-      mo <= 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 && sec < 61) {
-    memset(&tm, 0, sizeof(tm));
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    *out = (int64_t)timegm(&tm);
-    return 0;
-  }
-  return stv_err_set(err, STV_EINVAL, "--end: \"%s\" is neither RFC 3339 UTC (2024-05-01T00:00:00Z) nor unix seconds",
-                     s);
+  if (stv_parse_time(s, out, NULL, err) != 0) return stv_err_prefix(err, "--end");
+  return 0;
 }
 
 static int collect_prometheus(const struct report_opts *o, struct stv_report *rep, struct stv_err *err) {

@@ -1,5 +1,6 @@
 /* Tests of the base layer (base/): one behaviour per test. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,4 +117,152 @@ TEST(should_describe_system_errors_without_strerror) {
   CHECK(strcmp(stv_strerror(-4000), "unknown system error") == 0);
   CHECK(strcmp(stv_strerror(-99999), "unknown error") == 0);
   CHECK(strcmp(stv_err_name(STV_EPARSE), "STV_EPARSE") == 0);
+}
+
+TEST(should_parse_plain_decimal_numbers_only) {
+  struct stv_err err = {0, ""};
+  double v = 0;
+  const char *end;
+  CHECK_EQ_INT(stv_parse_number("1.5e3", &v, &err), 0);
+  CHECK(v == 1500);
+  CHECK_EQ_INT(stv_parse_number("-.5", &v, &err), 0);
+  CHECK(v == -0.5);
+  CHECK_EQ_INT(stv_parse_number("5.", &v, &err), 0);
+  CHECK(v == 5);
+  CHECK_EQ_INT(stv_parse_number("0x10", &v, &err), STV_EINVAL);
+  CHECK_STR_CONTAINS(err.msg, "\"0x10\" is not a number");
+  CHECK_EQ_INT(stv_parse_number("inf", &v, &err), STV_EINVAL);
+  CHECK_EQ_INT(stv_parse_number("nan", &v, &err), STV_EINVAL);
+  CHECK_EQ_INT(stv_parse_number(" 1", &v, &err), STV_EINVAL);
+  CHECK_EQ_INT(stv_parse_number("1 ", &v, &err), STV_EINVAL);
+  CHECK_EQ_INT(stv_parse_number("", &v, &err), STV_EINVAL);
+  CHECK_EQ_INT(stv_parse_number(".", &v, &err), STV_EINVAL);
+  CHECK_EQ_INT(stv_parse_number("1e999", &v, &err), STV_ERANGE);
+  CHECK_EQ_INT(stv_parse_number_prefix("12%", &v, &end), 0);
+  CHECK(v == 12 && strcmp(end, "%") == 0);
+  CHECK_EQ_INT(stv_parse_number_prefix("1e", &v, &end), 0);
+  CHECK(v == 1 && strcmp(end, "e") == 0);
+}
+
+TEST(should_accept_the_union_of_duration_units_everywhere) {
+  static const struct {
+    const char *s;
+    double secs;
+  } ok[] = {{"30", 30},        {"0.5", 0.5},          {"1e3", 1000},    {"500ms", 0.5},  {"10s", 10},
+            {"2m", 120},       {"1.5h", 5400},        {"7d", 604800},   {"2w", 1209600}, {"1y", 31536000},
+            {"1h30m", 5400},   {"1d12h", 129600},     {"1m500ms", 60.5}, {"-5m", -300},  {"0s", 0},
+            {"1y2w3d4h5m6s7ms", 31536000 + 1209600 + 3 * 86400 + 4 * 3600 + 5 * 60 + 6 + 0.007}};
+  size_t i;
+  for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+    struct stv_err err = {0, ""};
+    double v = -1;
+    int rc = stv_parse_duration(ok[i].s, &v, &err);
+    if (rc != 0 || fabs(v - ok[i].secs) > 1e-9) fprintf(stderr, "  \"%s\": rc %d, %g: %s\n", ok[i].s, rc, v, err.msg);
+    CHECK_EQ_INT(rc, 0);
+    CHECK(fabs(v - ok[i].secs) <= 1e-9);
+  }
+}
+
+TEST(should_refuse_bad_durations_with_one_wording) {
+  static const struct {
+    const char *s;
+    int code;
+    const char *msg;
+  } bad[] = {
+      {"", STV_EINVAL, "empty duration"},
+      {"7x", STV_EINVAL, "invalid duration \"7x\": unknown unit \"x\" (use ms, s, m, h, d, w, y)"},
+      {"m", STV_EINVAL, "invalid duration \"m\": expected a number before \"m\""},
+      {"1h30", STV_EINVAL, "invalid duration \"1h30\": missing unit"},
+      {"1m1h", STV_EINVAL, "units must go from largest to smallest"},
+      {"1s1s", STV_EINVAL, "units must go from largest to smallest"},
+      {"1ms1s", STV_EINVAL, "units must go from largest to smallest"},
+      {"10 s", STV_EINVAL, "unknown unit \" s\""},
+      {"0x10", STV_EINVAL, "unknown unit \"x\""},
+      {"inf", STV_EINVAL, "expected a number before \"inf\""},
+      {"99999999999999999999d", STV_ERANGE, "duration \"99999999999999999999d\" is too long"},
+      {"1e300", STV_ERANGE, "is too long"},
+  };
+  size_t i;
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    struct stv_err err = {0, ""};
+    double v = -1;
+    int rc = stv_parse_duration(bad[i].s, &v, &err);
+    if (rc != bad[i].code || strstr(err.msg, bad[i].msg) == NULL)
+      fprintf(stderr, "  \"%s\": rc %d, \"%s\"\n", bad[i].s, rc, err.msg);
+    CHECK_EQ_INT(rc, bad[i].code);
+    CHECK_STR_CONTAINS(err.msg, bad[i].msg);
+    CHECK(v == -1);
+  }
+}
+
+TEST(should_parse_rfc3339_times_with_offsets_and_fractions) {
+  static const struct {
+    const char *s;
+    int64_t secs;
+    int32_t nanos;
+  } ok[] = {
+      {"1970-01-01T00:00:00Z", 0, 0},
+      {"2024-05-01T00:00:00Z", 1714521600, 0},
+      {"2024-05-01t00:00:00z", 1714521600, 0},
+      {"2024-05-01T02:00:00+02:00", 1714521600, 0},
+      {"2024-04-30T19:30:00-04:30", 1714521600, 0},
+      {"2024-02-29T12:00:00Z", 1709208000, 0},
+      {"2000-02-29T00:00:00Z", 951782400, 0},
+      {"2024-05-01T00:00:00.5Z", 1714521600, 500000000},
+      {"2024-05-01T00:00:00.123456789123Z", 1714521600, 123456789},
+      {"1969-12-31T23:59:59Z", -1, 0},
+      {"9999-12-31T23:59:59Z", INT64_C(253402300799), 0},
+  };
+  size_t i;
+  for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+    struct stv_err err = {0, ""};
+    int64_t t = 0;
+    int32_t ns = -1;
+    int rc = stv_parse_time(ok[i].s, &t, &ns, &err);
+    if (rc != 0 || t != ok[i].secs || ns != ok[i].nanos)
+      fprintf(stderr, "  \"%s\": rc %d, %" PRId64 " %d: %s\n", ok[i].s, rc, t, (int)ns, err.msg);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_EQ_INT(t, ok[i].secs);
+    CHECK_EQ_INT(ns, ok[i].nanos);
+  }
+}
+
+TEST(should_refuse_impossible_dates_and_malformed_times) {
+  static const struct {
+    const char *s;
+    const char *why;
+  } bad[] = {
+      {"2023-02-29T00:00:00Z", "no such day in that month"},
+      {"2024-02-31T00:00:00Z", "no such day in that month"},
+      {"1900-02-29T00:00:00Z", "no such day in that month"},
+      {"2024-04-31T00:00:00Z", "no such day in that month"},
+      {"2024-00-10T00:00:00Z", "no such month"},
+      {"2024-13-10T00:00:00Z", "no such month"},
+      {"2024-01-00T00:00:00Z", "no such day in that month"},
+      {"2024-01-01T24:00:00Z", "no such time of day"},
+      {"2024-01-01T23:60:00Z", "no such time of day"},
+      {"2024-12-31T23:59:60Z", "leap seconds are not supported"},
+      {"2024-01-01T00:00:00", "expected Z or an offset"},
+      {"2024-01-01 00:00:00Z", "expected T and a time of day"},
+      {"2024-01-01T00:00Z", "expected hh:mm:ss"},
+      {"2024-01-01T00:00:00.Z", "expected digits after the decimal point"},
+      {"2024-01-01T00:00:00+0200", "expected an offset +hh:mm"},
+      {"2024-01-01T00:00:00+24:00", "expected an offset +hh:mm"},
+      {"2024-01-01T00:00:00Zjunk", "unexpected text after the offset"},
+      {"24-01-01T00:00:00Z", "expected YYYY-MM-DD"},
+      {"", "expected YYYY-MM-DD"},
+      {"2024-1-01T00:00:00Z", "expected YYYY-MM-DD"},
+  };
+  size_t i;
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    struct stv_err err = {0, ""};
+    int64_t t = 42;
+    int rc = stv_parse_time(bad[i].s, &t, NULL, &err);
+    if (rc != STV_EINVAL || strstr(err.msg, bad[i].why) == NULL)
+      fprintf(stderr, "  \"%s\": rc %d, \"%s\"\n", bad[i].s, rc, err.msg);
+    CHECK_EQ_INT(rc, STV_EINVAL);
+    CHECK_STR_CONTAINS(err.msg, bad[i].why);
+    CHECK_STR_CONTAINS(err.msg, "(RFC 3339, like 2024-05-01T00:00:00Z)");
+    CHECK_EQ_INT(t, 42);
+  }
 }
