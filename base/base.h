@@ -97,6 +97,8 @@ const char *stv_strpool_intern(struct stv_strpool *pool, const char *s,
                                size_t n);
 /* Same for a NUL-terminated string. */
 const char *stv_strpool_get(struct stv_strpool *pool, const char *s);
+/* Returns the pooled copy of s[0..n) if there is one, else NULL; adds nothing. */
+const char *stv_strpool_find(const struct stv_strpool *pool, const char *s, size_t n);
 
 /*
  * Arena: bump allocation in chained blocks, for per-solve memory. Reset
@@ -139,8 +141,29 @@ struct stv_strmap_ent *stv_strmap_find(const struct stv_strmap *m, const char *s
 int stv_strmap_upsert(struct stv_strmap *m, struct stv_strpool *pool, const char *s, size_t n, uint32_t val,
                       struct stv_strmap_ent **ent, int *added);
 
-/* 64-bit FNV-1a hash, for pools and class keys. */
+/*
+ * 64-bit FNV-1a hash, for keys Stevedore makes itself (pointers, indices,
+ * optimizer columns). Never for names that come from outside: those go
+ * through stv_hash_name.
+ */
 uint64_t stv_hash(const void *data, size_t n, uint64_t seed);
+
+/*
+ * SipHash-1-3 of data[0..n) under a key drawn once per process from
+ * getrandom(), for every table keyed by names from outside (pods, labels,
+ * namespaces; the string pool and map use it), so that a crafted cluster
+ * cannot make their entries collide. Thread-safe.
+ */
+uint64_t stv_hash_name(const void *data, size_t n);
+/*
+ * Sets the key of stv_hash_name, for tests and benchmarks that want the
+ * same table layout on every run. Call before any pool or map holds a name
+ * (they keep hashes made under the old key), and before threads start.
+ */
+void stv_hash_set_seed(const unsigned char key[16]);
+/* SipHash-2-4 and SipHash-1-3 of data[0..n) under key (borrowed, 16 bytes). */
+uint64_t stv_siphash24(const void *data, size_t n, const unsigned char key[16]);
+uint64_t stv_siphash13(const void *data, size_t n, const unsigned char key[16]);
 
 /*
  * Kubernetes resource quantities ("500m", "1.5Gi", "2e3").
