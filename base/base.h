@@ -203,6 +203,7 @@ struct stv_buf {
   size_t len, cap;
   size_t max; /* largest len allowed; 0 = no limit */
   int err;    /* 0 or the first error */
+  size_t replaced; /* bytes of invalid UTF-8 written as U+FFFD (stv_buf_utf8 and the escapers) */
 };
 
 void stv_buf_init(struct stv_buf *b);
@@ -217,11 +218,15 @@ int stv_buf_printf(struct stv_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int stv_buf_vprintf(struct stv_buf *b, const char *fmt, va_list ap);
 /*
- * Appends s (borrowed, UTF-8) as a quoted JSON string: quotes, backslash
- * and control characters escaped. Returns 0 or b->err.
+ * Appends s (borrowed) as a quoted JSON string: quotes, backslash and
+ * control characters escaped, invalid UTF-8 replaced by U+FFFD (counted in
+ * b->replaced). Returns 0 or b->err.
  */
 int stv_buf_json_str(struct stv_buf *b, const char *s);
-/* Appends s with &, <, >, " and ' escaped for HTML text or attributes. */
+/*
+ * Appends s with &, <, >, " and ' escaped for HTML text or attributes, and
+ * invalid UTF-8 replaced by U+FFFD (counted in b->replaced).
+ */
 int stv_buf_html_str(struct stv_buf *b, const char *s);
 
 /*
@@ -233,6 +238,30 @@ int stv_buf_html_str(struct stv_buf *b, const char *s);
  * must be JSON".
  */
 int stv_text_looks_like_yaml(const char *text, size_t len);
+
+/*
+ * UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF).
+ * The rule everywhere: text from outside is kept as its bytes; whatever
+ * Stevedore writes as JSON or HTML goes through stv_buf_utf8, the buffer's
+ * escapers or stv_utf8_sanitize, which write each byte that does not begin
+ * a well-formed sequence as U+FFFD and count it, so that the command can
+ * note it ("3 bytes of invalid UTF-8 in names were written as U+FFFD").
+ *
+ * stv_utf8_seq_len: the length (1-4) of the well-formed sequence at
+ * p[0..n), or 0 when none starts there. stv_utf8_check: the length of the
+ * longest valid prefix of s[0..n). stv_utf8_valid: whether all of it is.
+ */
+size_t stv_utf8_seq_len(const unsigned char *p, size_t n);
+size_t stv_utf8_check(const char *s, size_t n);
+int stv_utf8_valid(const char *s, size_t n);
+/* Appends s[0..n) (borrowed) with invalid bytes as U+FFFD. Returns 0 or b->err. */
+int stv_buf_utf8(struct stv_buf *b, const char *s, size_t n);
+/*
+ * Returns a fresh copy (stv_free) of the NUL-terminated s (borrowed) with
+ * invalid bytes as U+FFFD, adding their number to *replaced (may be NULL);
+ * NULL when out of memory.
+ */
+char *stv_utf8_sanitize(const char *s, size_t *replaced);
 
 /*
  * Reads the whole file at path (borrowed) into a fresh NUL-terminated

@@ -1037,13 +1037,56 @@ void stv_recommend_result_close(struct stv_recommend_result *r) {
   memset(r, 0, sizeof(*r));
 }
 
-char *stv_recommend_render_json(const struct stv_recommend_result *r) {
+/*
+ * Replaces a cJSON text (a value or a key, allocated by cJSON) by its copy with
+ * invalid UTF-8 as U+FFFD, adding the replacements to *replaced. Returns 0 or
+ * STV_ENOMEM.
+ */
+static int sanitize_text(char **text, size_t *replaced) {
+  char *clean, *copy;
+  size_t n;
+  if (*text == NULL || stv_utf8_valid(*text, strlen(*text))) return 0;
+  if ((clean = stv_utf8_sanitize(*text, replaced)) == NULL) return STV_ENOMEM;
+  n = strlen(clean) + 1;
+  copy = cJSON_malloc(n);
+  if (copy != NULL) memcpy(copy, clean, n);
+  stv_free(clean);
+  if (copy == NULL) return STV_ENOMEM;
+  cJSON_free(*text);
+  *text = copy;
+  return 0;
+}
+
+/*
+ * Makes every string and key of the tree valid UTF-8 (base.h's rule: names
+ * from the cluster are kept as bytes and repaired where they are written);
+ * cJSON escapes but does not check. Returns 0 or STV_ENOMEM.
+ */
+static int sanitize_json(cJSON *item, size_t *replaced) {
+  for (; item != NULL; item = item->next) {
+    if (!(item->type & cJSON_StringIsConst) && sanitize_text(&item->string, replaced) != 0) return STV_ENOMEM;
+    if (cJSON_IsString(item) && !(item->type & cJSON_IsReference) &&
+        sanitize_text(&item->valuestring, replaced) != 0)
+      return STV_ENOMEM;
+    if (item->child != NULL && sanitize_json(item->child, replaced) != 0) return STV_ENOMEM;
+  }
+  return 0;
+}
+
+/* stv_recommend_render_json, also counting the bytes of invalid UTF-8 written as U+FFFD. */
+static char *render_json_counted(const struct stv_recommend_result *r, size_t *replaced) {
   cJSON *root = plan_json(r);
   char *text = NULL;
   if (root == NULL) return NULL;
-  if (!r->have_repack || stv_repack_add_json(r, root) == 0) text = cJSON_Print(root);
+  if ((!r->have_repack || stv_repack_add_json(r, root) == 0) && sanitize_json(root, replaced) == 0)
+    text = cJSON_Print(root);
   cJSON_Delete(root);
   return text;
+}
+
+char *stv_recommend_render_json(const struct stv_recommend_result *r) {
+  size_t replaced = 0;
+  return render_json_counted(r, &replaced);
 }
 
 /* Notes each node pool that admits no offering of the catalogue: a likely typo in its filters. */
@@ -1168,12 +1211,18 @@ int stv_cmd_recommend(int argc, char **argv) {
                       "and breaks them (allow on-demand, more zones or types, or relax the limits)\n");
   }
   if (o.json) {
-    json = stv_recommend_render_json(&r);
+    size_t replaced = 0;
+    json = render_json_counted(&r, &replaced);
     if (json == NULL) {
       fprintf(stderr, "stevedore recommend: out of memory while writing the plan\n");
       status = 1;
       goto out;
     }
+    if (replaced > 0 && !o.quiet)
+      fprintf(stderr,
+              "stevedore recommend: note: %zu byte%s of invalid UTF-8 in names from the snapshot written as "
+              "U+FFFD in the JSON plan\n",
+              replaced, replaced == 1 ? "" : "s");
     fputs(json, stdout);
     fputc('\n', stdout);
   } else if (o.repack) {

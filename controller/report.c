@@ -1102,6 +1102,18 @@ int stv_cmd_report(int argc, char **argv) {
         rep.default_priced[0].node, rep.default_priced[0].reason);
   input = 0;
   if ((rc = stv_report_render(&rep, fmt, &out, &err)) != 0) goto fail;
+  if (out.replaced > 0) {
+    /* Said in the report too, which needs rendering again. */
+    size_t replaced = out.replaced;
+    if (!o.quiet)
+      fprintf(stderr, "stevedore report: note: %zu byte%s of invalid UTF-8 in names written as U+FFFD\n", replaced,
+              replaced == 1 ? "" : "s");
+    if (stv_report_note(&rep, "%zu byte%s of invalid UTF-8 in names written as U+FFFD", replaced,
+                        replaced == 1 ? "" : "s") != 0)
+      goto oom;
+    stv_buf_close(&out);
+    if ((rc = stv_report_render(&rep, fmt, &out, &err)) != 0) goto fail;
+  }
   if (!o.quiet && !rep.complete)
     fprintf(stderr, "stevedore report: warning: the report is incomplete (%zu unpriced node%s); see the report\n",
             rep.nunpriced, rep.nunpriced == 1 ? "" : "s");

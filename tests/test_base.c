@@ -315,3 +315,90 @@ TEST(print_hash_of_a_name_for_the_seed_test) {
   printf("hash %016" PRIx64 "\n", stv_hash_name("default/web-0", 13));
   CHECK(1);
 }
+
+TEST(should_tell_well_formed_utf8_from_overlongs_surrogates_and_stray_bytes) {
+  CHECK(stv_utf8_valid("plain", 5));
+  CHECK(stv_utf8_valid("caf\xc3\xa9", 5));
+  CHECK(stv_utf8_valid("\xe2\x82\xac", 3));         /* U+20AC */
+  CHECK(stv_utf8_valid("\xf0\x9f\x90\xb3", 4));     /* U+1F433 */
+  CHECK(stv_utf8_valid("\xf4\x8f\xbf\xbf", 4));     /* U+10FFFF */
+  CHECK(!stv_utf8_valid("\xff", 1));
+  CHECK(!stv_utf8_valid("\x80", 1));
+  CHECK(!stv_utf8_valid("\xc0\xaf", 2));            /* overlong "/" */
+  CHECK(!stv_utf8_valid("\xe0\x80\xaf", 3));        /* overlong "/" */
+  CHECK(!stv_utf8_valid("\xed\xa0\x80", 3));        /* surrogate U+D800 */
+  CHECK(!stv_utf8_valid("\xf4\x90\x80\x80", 4));    /* U+110000 */
+  CHECK(!stv_utf8_valid("\xc3", 1));                /* truncated */
+  CHECK_EQ_INT(stv_utf8_check("ab\xc3\xa9\xff", 5), 4);
+}
+
+TEST(should_write_each_invalid_byte_as_u_fffd_and_count_it) {
+  size_t replaced = 0;
+  char *s = stv_utf8_sanitize("web-\xff-0 \xc3\xa9 \xed\xa0\x80", &replaced);
+  CHECK(s != NULL);
+  CHECK(strcmp(s, "web-\xef\xbf\xbd-0 \xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd") == 0);
+  CHECK_EQ_INT(replaced, 4);
+  stv_free(s);
+  s = stv_utf8_sanitize("", &replaced);
+  CHECK(s != NULL && s[0] == '\0');
+  CHECK_EQ_INT(replaced, 4);
+  stv_free(s);
+}
+
+TEST(should_escape_json_strings_and_repair_their_utf8) {
+  struct stv_buf b;
+  stv_buf_init(&b);
+  CHECK_EQ_INT(stv_buf_json_str(&b, "a\"b\\c\n\x01 caf\xc3\xa9 \xff!"), 0);
+  CHECK(strcmp(b.data, "\"a\\\"b\\\\c\\n\\u0001 caf\xc3\xa9 \xef\xbf\xbd!\"") == 0);
+  CHECK_EQ_INT(b.replaced, 1);
+  stv_buf_close(&b);
+  CHECK_EQ_INT(b.replaced, 0);
+  CHECK_EQ_INT(stv_buf_html_str(&b, "<\xc3\xa9\xc3>"), 0);
+  CHECK(strcmp(b.data, "&lt;\xc3\xa9\xef\xbf\xbd&gt;") == 0);
+  CHECK_EQ_INT(b.replaced, 1);
+  stv_buf_close(&b);
+}
+
+TEST(should_stop_a_buffer_at_its_cap_and_keep_the_error) {
+  struct stv_buf b;
+  stv_buf_init(&b);
+  b.max = 8;
+  CHECK_EQ_INT(stv_buf_puts(&b, "12345"), 0);
+  CHECK_EQ_INT(stv_buf_printf(&b, "%s", "678"), 0);
+  CHECK_EQ_INT(b.len, 8);
+  CHECK_EQ_INT(stv_buf_puts(&b, "9"), STV_ELIMIT);
+  CHECK_EQ_INT(stv_buf_puts(&b, ""), STV_ELIMIT);
+  CHECK_EQ_INT(b.len, 8);
+  CHECK(strcmp(b.data, "12345678") == 0);
+  stv_buf_close(&b);
+  CHECK_EQ_INT(b.max, 8);
+  CHECK_EQ_INT(stv_buf_printf(&b, "%d", 123456789), STV_ELIMIT);
+  CHECK(b.data == NULL || b.data[0] == '\0');
+  stv_buf_close(&b);
+}
+
+TEST(should_map_names_to_values_under_a_fixed_key) {
+  static const unsigned char key[16] = {42};
+  struct stv_strpool pool;
+  struct stv_strmap m = {0};
+  struct stv_strmap_ent *e;
+  char name[32];
+  int added, i;
+  stv_hash_set_seed(key);
+  stv_strpool_init(&pool);
+  for (i = 0; i < 1000; i++) {
+    snprintf(name, sizeof(name), "ns-%d/pod-%d", i % 7, i);
+    CHECK_EQ_INT(stv_strmap_upsert(&m, &pool, name, strlen(name), (uint32_t)i, &e, &added), 0);
+    CHECK_EQ_INT(added, 1);
+  }
+  CHECK_EQ_INT(stv_strmap_upsert(&m, &pool, "ns-3/pod-10", 11, 99, &e, &added), 0);
+  CHECK_EQ_INT(added, 0);
+  CHECK_EQ_INT(e->val, 10);
+  CHECK((e = stv_strmap_find(&m, "ns-5/pod-999xyz", 12)) != NULL);
+  CHECK_EQ_INT(e->val, 999);
+  CHECK(stv_strmap_find(&m, "ns-0/pod-1000", 13) == NULL);
+  CHECK(stv_strpool_find(&pool, "ns-1/pod-1", 10) == stv_strpool_get(&pool, "ns-1/pod-1"));
+  CHECK(stv_strpool_find(&pool, "absent", 6) == NULL);
+  stv_strmap_close(&m);
+  stv_strpool_close(&pool);
+}
