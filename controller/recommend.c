@@ -256,36 +256,19 @@ static int settle_config(struct recommend_opts *o, struct stv_config *cfg, struc
   return 0;
 }
 
-/* A growable output buffer; printing fails only on memory. */
-struct outbuf {
-  char *p;
-  size_t len, cap;
-  int oom;
-};
+/*
+ * The plan table is built in a base buffer (so that a failure prints
+ * nothing), capped: a table past this size is a runaway, not a plan to read.
+ */
+#define TABLE_MAX_BYTES ((size_t)256 << 20)
 
-static void out_printf(struct outbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void out_printf(struct outbuf *b, const char *fmt, ...) {
+/* Appends printf-style text to b; the first failure stays in b->err. */
+static void out_printf(struct stv_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out_printf(struct stv_buf *b, const char *fmt, ...) {
   va_list ap;
-  int n;
-  if (b->oom) return;
-  for (;;) {
-    size_t room = b->cap - b->len;
-    va_start(ap, fmt);
-    n = vsnprintf(b->p ? b->p + b->len : NULL, room, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-      b->oom = 1;
-      return;
-    }
-    if ((size_t)n < room) {
-      b->len += (size_t)n;
-      return;
-    }
-    if (stv_grow((void **)&b->p, &b->cap, b->len + (size_t)n + 1, 1) != 0) {
-      b->oom = 1;
-      return;
-    }
-  }
+  va_start(ap, fmt);
+  stv_buf_vprintf(b, fmt, ap);
+  va_end(ap);
 }
 
 /* Width the table's sentences are wrapped to. */
@@ -296,7 +279,7 @@ static void out_printf(struct outbuf *b, const char *fmt, ...) {
  * at spaces: the first line after first, the others after indent. A word
  * longer than a line is printed whole.
  */
-static void out_wrapped(struct outbuf *b, const char *first, const char *indent, const char *text) {
+static void out_wrapped(struct stv_buf *b, const char *first, const char *indent, const char *text) {
   const char *p = text, *lead = first;
   while (*p) {
     size_t room = TABLE_TEXT_WIDTH - strlen(lead), len = strlen(p), cut;
@@ -808,7 +791,7 @@ static int cmp_row(const void *a, const void *b) {
 }
 
 static int render_table(const struct stv_recommend_result *r, const struct recommend_opts *o,
-                        struct outbuf *b) {
+                        struct stv_buf *b) {
   const struct stv_problem *pb = &r->problem;
   const struct stv_plan *plan = &r->plan;
   const struct stv_snapshot *s = pb->snap;
@@ -956,7 +939,7 @@ static int render_table(const struct stv_recommend_result *r, const struct recom
     stv_free(done);
   }
   stv_free(rows);
-  return b->oom ? STV_ENOMEM : 0;
+  return b->err;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1146,12 +1129,14 @@ int stv_cmd_recommend(int argc, char **argv) {
   struct stv_recommend_args a;
   struct stv_recommend_result r;
   struct stv_err err = {0, ""};
-  struct outbuf b = {NULL, 0, 0, 0};
+  struct stv_buf b;
   struct stv_config cfg;
   int rc, status = 0;
   char *json = NULL;
 
   memset(&r, 0, sizeof(r));
+  stv_buf_init(&b);
+  b.max = TABLE_MAX_BYTES;
   stv_config_init(&cfg);
   rc = parse_opts(argc, argv, &o, &err);
   if (rc == 1) {
@@ -1237,12 +1222,16 @@ int stv_cmd_recommend(int argc, char **argv) {
     if (tb.len) fwrite(tb.data, 1, tb.len, stdout);
     stv_buf_close(&tb);
   } else {
-    if (render_table(&r, &o, &b) != 0) {
-      fprintf(stderr, "stevedore recommend: out of memory while writing the plan\n");
+    if ((rc = render_table(&r, &o, &b)) != 0) {
+      if (rc == STV_ELIMIT)
+        fprintf(stderr, "stevedore recommend: the plan table is larger than %zu MiB; ask for it with -o json\n",
+                TABLE_MAX_BYTES >> 20);
+      else
+        fprintf(stderr, "stevedore recommend: out of memory while writing the plan\n");
       status = 1;
       goto out;
     }
-    fwrite(b.p, 1, b.len, stdout);
+    if (b.len) fwrite(b.data, 1, b.len, stdout);
   }
   if (fflush(stdout) != 0) {
     fprintf(stderr, "stevedore recommend: cannot write the plan to standard output\n");
@@ -1250,7 +1239,7 @@ int stv_cmd_recommend(int argc, char **argv) {
   }
 out:
   if (json) cJSON_free(json);
-  stv_free(b.p);
+  stv_buf_close(&b);
   stv_free(o.snapshots);
   stv_recommend_result_close(&r);
   stv_config_close(&cfg);
