@@ -1,7 +1,10 @@
 /*
- * Stevedore base facilities shared by every module: error codes, the
- * caller-owned error buffer, allocation wrappers, a string pool and a
- * bump arena. Included through packer/packer.h; never on its own.
+ * Stevedore's base layer, shared by every folder and using none of them
+ * (docs/architecture.md): error codes, the caller-owned error buffer,
+ * allocation wrappers, a bump arena, the string pool and map with their
+ * per-process hash key, the capped text buffer, the file reader, the
+ * parsers for numbers, durations, RFC 3339 times and quantities, and UTF-8
+ * repair. packer/packer.h includes it.
  */
 #ifndef STV_BASE_H
 #define STV_BASE_H
