@@ -104,17 +104,20 @@ int stv_parse_duration(const char *s, double *seconds, struct stv_err *err) {
                          "(for example 500ms, 30s, 5m, 12h, 7d, 2w, 1y, or 1h30m)",
                          s, p);
     if (*p == '\0')
-      return stv_err_set(err, STV_EINVAL, "invalid duration \"%.80s\": missing unit (ms, s, m, h, d, w, y)", s);
+      return stv_err_set(err, STV_EINVAL, "invalid duration \"%.80s\": missing unit (ms, s, m, h, d, w, y)",
+                         s);
     for (i = 0; i < sizeof(duration_units) / sizeof(duration_units[0]); i++) {
       size_t k = strlen(duration_units[i].unit);
       if (strncmp(p, duration_units[i].unit, k) == 0) break;
     }
     if (i == sizeof(duration_units) / sizeof(duration_units[0]))
-      return stv_err_set(err, STV_EINVAL, "invalid duration \"%.80s\": unknown unit \"%.*s\" (use ms, s, m, h, d, w, y)",
-                         s, (int)(strcspn(p + 1, "0123456789.") + 1), p);
+      return stv_err_set(err, STV_EINVAL,
+                         "invalid duration \"%.80s\": unknown unit \"%.*s\" (use ms, s, m, h, d, w, y)", s,
+                         (int)(strcspn(p + 1, "0123456789.") + 1), p);
     r = unit_rank(i);
     if (r <= last)
-      return stv_err_set(err, STV_EINVAL, "invalid duration \"%.80s\": units must go from largest to smallest", s);
+      return stv_err_set(err, STV_EINVAL,
+                         "invalid duration \"%.80s\": units must go from largest to smallest", s);
     last = r;
     total += n * duration_units[i].secs;
     if (!(total <= DURATION_MAX)) return stv_err_set(err, STV_ERANGE, "duration \"%.80s\" is too long", s);
@@ -135,7 +138,9 @@ static int digits(const char *p, int n, int *v) {
   return 0;
 }
 
-static int is_leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+static int is_leap(int y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 /* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
 static int64_t days_from_civil(int y, int m, int d) {
@@ -212,5 +217,6 @@ int stv_parse_time(const char *s, int64_t *unix_secs, int32_t *nanos, struct stv
   if (nanos != NULL) *nanos = ns;
   return 0;
 bad:
-  return stv_err_set(err, STV_EINVAL, "invalid time \"%.80s\": %s (RFC 3339, like 2024-05-01T00:00:00Z)", s, why);
+  return stv_err_set(err, STV_EINVAL, "invalid time \"%.80s\": %s (RFC 3339, like 2024-05-01T00:00:00Z)", s,
+                     why);
 }

@@ -7,7 +7,9 @@
 #include "base.h"
 
 /* Keys are names from outside: hashed with the per-process key. */
-static uint64_t strmap_hash(const char *s, size_t n) { return stv_hash_name(s, n); }
+static uint64_t strmap_hash(const char *s, size_t n) {
+  return stv_hash_name(s, n);
+}
 
 void stv_strmap_close(struct stv_strmap *m) {
   stv_free(m->e);

@@ -53,7 +53,9 @@ size_t stv_utf8_check(const char *s, size_t n) {
   return n;
 }
 
-int stv_utf8_valid(const char *s, size_t n) { return stv_utf8_check(s, n) == n; }
+int stv_utf8_valid(const char *s, size_t n) {
+  return stv_utf8_check(s, n) == n;
+}
 
 int stv_buf_utf8(struct stv_buf *b, const char *s, size_t n) {
   size_t i = 0;

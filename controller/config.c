@@ -691,7 +691,8 @@ int stv_config_load_file(struct stv_config *c, const char *path, struct stv_err 
   char *buf = NULL;
   size_t len = 0;
   int rc = stv_read_file(path, CONFIG_MAX_BYTES, &buf, &len, err);
-  if (rc == STV_ELIMIT) stv_err_set(err, rc, "%s: larger than %u bytes; not a configuration file?", path, CONFIG_MAX_BYTES);
+  if (rc == STV_ELIMIT)
+    stv_err_set(err, rc, "%s: larger than %u bytes; not a configuration file?", path, CONFIG_MAX_BYTES);
   if (rc != 0) return rc;
   rc = stv_config_load_text(c, path, buf, len, err);
   stv_free(buf);

@@ -1224,7 +1224,8 @@ int stv_cmd_recommend(int argc, char **argv) {
   } else {
     if ((rc = render_table(&r, &o, &b)) != 0) {
       if (rc == STV_ELIMIT)
-        fprintf(stderr, "stevedore recommend: the plan table is larger than %zu MiB; ask for it with -o json\n",
+        fprintf(stderr,
+                "stevedore recommend: the plan table is larger than %zu MiB; ask for it with -o json\n",
                 TABLE_MAX_BYTES >> 20);
       else
         fprintf(stderr, "stevedore recommend: out of memory while writing the plan\n");

@@ -1106,8 +1106,8 @@ int stv_cmd_report(int argc, char **argv) {
     /* Said in the report too, which needs rendering again. */
     size_t replaced = out.replaced;
     if (!o.quiet)
-      fprintf(stderr, "stevedore report: note: %zu byte%s of invalid UTF-8 in names written as U+FFFD\n", replaced,
-              replaced == 1 ? "" : "s");
+      fprintf(stderr, "stevedore report: note: %zu byte%s of invalid UTF-8 in names written as U+FFFD\n",
+              replaced, replaced == 1 ? "" : "s");
     if (stv_report_note(&rep, "%zu byte%s of invalid UTF-8 in names written as U+FFFD", replaced,
                         replaced == 1 ? "" : "s") != 0)
       goto oom;

@@ -148,16 +148,22 @@ TEST(should_accept_the_union_of_duration_units_everywhere) {
   static const struct {
     const char *s;
     double secs;
-  } ok[] = {{"30", 30},        {"0.5", 0.5},          {"1e3", 1000},    {"500ms", 0.5},  {"10s", 10},
-            {"2m", 120},       {"1.5h", 5400},        {"7d", 604800},   {"2w", 1209600}, {"1y", 31536000},
-            {"1h30m", 5400},   {"1d12h", 129600},     {"1m500ms", 60.5}, {"-5m", -300},  {"0s", 0},
-            {"1y2w3d4h5m6s7ms", 31536000 + 1209600 + 3 * 86400 + 4 * 3600 + 5 * 60 + 6 + 0.007}};
+  } ok[] = {
+      {"30", 30},        {"0.5", 0.5},
+      {"1e3", 1000},     {"500ms", 0.5},
+      {"10s", 10},       {"2m", 120},
+      {"1.5h", 5400},    {"7d", 604800},
+      {"2w", 1209600},   {"1y", 31536000},
+      {"1h30m", 5400},   {"1d12h", 129600},
+      {"1m500ms", 60.5}, {"-5m", -300},
+      {"0s", 0},         {"1y2w3d4h5m6s7ms", 31536000 + 1209600 + 3 * 86400 + 4 * 3600 + 5 * 60 + 6 + 0.007}};
   size_t i;
   for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
     struct stv_err err = {0, ""};
     double v = -1;
     int rc = stv_parse_duration(ok[i].s, &v, &err);
-    if (rc != 0 || fabs(v - ok[i].secs) > 1e-9) fprintf(stderr, "  \"%s\": rc %d, %g: %s\n", ok[i].s, rc, v, err.msg);
+    if (rc != 0 || fabs(v - ok[i].secs) > 1e-9)
+      fprintf(stderr, "  \"%s\": rc %d, %g: %s\n", ok[i].s, rc, v, err.msg);
     CHECK_EQ_INT(rc, 0);
     CHECK(fabs(v - ok[i].secs) <= 1e-9);
   }
@@ -319,16 +325,16 @@ TEST(print_hash_of_a_name_for_the_seed_test) {
 TEST(should_tell_well_formed_utf8_from_overlongs_surrogates_and_stray_bytes) {
   CHECK(stv_utf8_valid("plain", 5));
   CHECK(stv_utf8_valid("caf\xc3\xa9", 5));
-  CHECK(stv_utf8_valid("\xe2\x82\xac", 3));         /* U+20AC */
-  CHECK(stv_utf8_valid("\xf0\x9f\x90\xb3", 4));     /* U+1F433 */
-  CHECK(stv_utf8_valid("\xf4\x8f\xbf\xbf", 4));     /* U+10FFFF */
+  CHECK(stv_utf8_valid("\xe2\x82\xac", 3));     /* U+20AC */
+  CHECK(stv_utf8_valid("\xf0\x9f\x90\xb3", 4)); /* U+1F433 */
+  CHECK(stv_utf8_valid("\xf4\x8f\xbf\xbf", 4)); /* U+10FFFF */
   CHECK(!stv_utf8_valid("\xff", 1));
   CHECK(!stv_utf8_valid("\x80", 1));
-  CHECK(!stv_utf8_valid("\xc0\xaf", 2));            /* overlong "/" */
-  CHECK(!stv_utf8_valid("\xe0\x80\xaf", 3));        /* overlong "/" */
-  CHECK(!stv_utf8_valid("\xed\xa0\x80", 3));        /* surrogate U+D800 */
-  CHECK(!stv_utf8_valid("\xf4\x90\x80\x80", 4));    /* U+110000 */
-  CHECK(!stv_utf8_valid("\xc3", 1));                /* truncated */
+  CHECK(!stv_utf8_valid("\xc0\xaf", 2));         /* overlong "/" */
+  CHECK(!stv_utf8_valid("\xe0\x80\xaf", 3));     /* overlong "/" */
+  CHECK(!stv_utf8_valid("\xed\xa0\x80", 3));     /* surrogate U+D800 */
+  CHECK(!stv_utf8_valid("\xf4\x90\x80\x80", 4)); /* U+110000 */
+  CHECK(!stv_utf8_valid("\xc3", 1));             /* truncated */
   CHECK_EQ_INT(stv_utf8_check("ab\xc3\xa9\xff", 5), 4);
 }
 
