@@ -47,30 +47,9 @@ int stv_config_parse_capacity_types(const char *list, unsigned *mask, struct stv
   return 0;
 }
 
-/* Reads a plain decimal number (digits, one '.', an exponent) from s; *end after it. */
+/* Reads a plain decimal number (base.h's grammar) from s; *end after it. */
 static int decimal(const char *s, double *out, const char **end) {
-  size_t i = 0, digits = 0;
-  char *e;
-  if (s[i] == '+' || s[i] == '-') i++;
-  while (s[i] >= '0' && s[i] <= '9') i++, digits++;
-  if (s[i] == '.') {
-    i++;
-    while (s[i] >= '0' && s[i] <= '9') i++, digits++;
-  }
-  if (digits == 0) return -1;
-  if (s[i] == 'e' || s[i] == 'E') {
-    size_t j = i + 1;
-    if (s[j] == '+' || s[j] == '-') j++;
-    if (s[j] >= '0' && s[j] <= '9') {
-      while (s[j] >= '0' && s[j] <= '9') j++;
-      i = j;
-    }
-  }
-  errno = 0;
-  *out = strtod(s, &e);
-  if (errno != 0 || e != s + i || !isfinite(*out)) return -1;
-  *end = e;
-  return 0;
+  return stv_parse_number_prefix(s, out, end) == 0 ? 0 : -1;
 }
 
 int stv_config_parse_number(const char *s, double lo, double hi, double *out, struct stv_err *err) {
@@ -85,26 +64,13 @@ int stv_config_parse_number(const char *s, double lo, double hi, double *out, st
 }
 
 int stv_config_parse_duration(const char *s, double *seconds, struct stv_err *err) {
-  static const struct {
-    const char *unit;
-    double scale;
-  } units[] = {{"", 1}, {"ms", 1e-3}, {"s", 1}, {"m", 60}, {"h", 3600}};
-  const char *end;
   double v;
-  size_t i;
-  if (decimal(s, &v, &end) == 0) {
-    for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-      if (strcmp(end, units[i].unit) != 0) continue;
-      v *= units[i].scale;
-      if (!(v >= 0 && v <= STV_TIME_LIMIT_MAX))
-        return stv_err_set(err, STV_EINVAL, "%.80s is out of range (0 to %g s)", s, STV_TIME_LIMIT_MAX);
-      *seconds = v;
-      return 0;
-    }
-  }
-  return stv_err_set(err, STV_EINVAL,
-                     "\"%.80s\" is not a duration (seconds, or a number with ms, s, m or h: 500ms, 10s, 2m)",
-                     s);
+  int rc = stv_parse_duration(s, &v, err);
+  if (rc == STV_ERANGE || (rc == 0 && !(v >= 0 && v <= STV_TIME_LIMIT_MAX)))
+    return stv_err_set(err, STV_EINVAL, "%.80s is out of range (0 to %g s)", s, STV_TIME_LIMIT_MAX);
+  if (rc != 0) return rc;
+  *seconds = v;
+  return 0;
 }
 
 int stv_config_parse_percent(const char *s, int allow_bare, double *percent, struct stv_err *err) {
@@ -1073,32 +1039,13 @@ out:
 }
 
 int stv_config_load_file(struct stv_config *c, const char *path, struct stv_err *err) {
-  FILE *f = fopen(path, "rb");
   char *buf = NULL;
   size_t len = 0;
-  int rc = 0;
-  if (f == NULL) {
-    rc = -errno;
-    return stv_err_set(err, rc, "%s: cannot read: %s", path, strerror(-rc));
-  }
-  if ((buf = stv_malloc(CONFIG_MAX_BYTES + 1)) == NULL) {
-    rc = stv_err_set(err, STV_ENOMEM, "%s: out of memory", path);
-    goto out;
-  }
-  len = fread(buf, 1, CONFIG_MAX_BYTES + 1, f);
-  if (ferror(f)) {
-    rc = stv_err_set(err, errno ? -errno : STV_EIO, "%s: cannot read: %s", path,
-                     strerror(errno ? errno : EIO));
-    goto out;
-  }
-  if (len > CONFIG_MAX_BYTES) {
-    rc = stv_err_set(err, STV_ELIMIT, "%s: larger than %u bytes; not a configuration file?", path,
-                     CONFIG_MAX_BYTES);
-    goto out;
-  }
+  int rc = stv_read_file(path, CONFIG_MAX_BYTES, &buf, &len, err);
+  if (rc == STV_ELIMIT)
+    stv_err_set(err, rc, "%s: larger than %u bytes; not a configuration file?", path, CONFIG_MAX_BYTES);
+  if (rc != 0) return rc;
   rc = stv_config_load_text(c, path, buf, len, err);
-out:
   stv_free(buf);
-  fclose(f);
   return rc;
 }

@@ -839,7 +839,7 @@ static int refill(struct reader *r) {
     } while (got < 0 && errno == EINTR);
     if (got < 0) {
       int e = errno;
-      return fail(r, -e, "read error: %s", strerror(e));
+      return fail(r, -e, "read error: %s", stv_strerror(-e));
     }
   } else {
     size_t left = r->mem_len - r->mem_off;
@@ -1503,13 +1503,13 @@ int stv_json_stream_file(const char *path, stv_json_item_cb cb, void *ctx,
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       int e = errno;
-      return stv_err_set(err, -e, "%s: cannot open: %s", path, strerror(e));
+      return stv_err_set(err, -e, "%s: cannot open: %s", path, stv_strerror(-e));
     }
     owned = 1;
   }
   if (fstat(fd, &st) != 0) {
     int e = errno;
-    rc = stv_err_set(err, -e, "%s: cannot stat: %s", name, strerror(e));
+    rc = stv_err_set(err, -e, "%s: cannot stat: %s", name, stv_strerror(-e));
     goto out;
   }
   if (S_ISDIR(st.st_mode)) {

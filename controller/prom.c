@@ -97,55 +97,13 @@ int stv_prom_parse_value(const char *s, double *v) {
 }
 
 int stv_prom_parse_duration(const char *s, int64_t *seconds, struct stv_err *err) {
-  static const struct {
-    char unit;
-    int64_t secs;
-  } units[] = {{'y', 365 * 86400}, {'w', 7 * 86400}, {'d', 86400},
-               {'h', 3600},        {'m', 60},        {'s', 1}};
-  const char *p = s;
-  int64_t total = 0;
-  size_t last = 0; /* units used so far must go from larger to smaller */
-  if (s == NULL || *s == '\0') return stv_err_set(err, STV_EINVAL, "empty duration");
-  if (strspn(s, "0123456789") == strlen(s)) {
-    if (strlen(s) > 15) return stv_err_set(err, STV_ERANGE, "duration \"%s\" is too long", s);
-    total = strtoll(s, NULL, 10);
-    p = s + strlen(s);
-  }
-  while (*p != '\0') {
-    int64_t n = 0;
-    size_t i, ndig = 0;
-    while (*p >= '0' && *p <= '9') {
-      if (n > (INT64_MAX - 9) / 10)
-        return stv_err_set(err, STV_ERANGE, "duration \"%s\" is too long", s);
-      n = n * 10 + (*p - '0');
-      p++;
-      ndig++;
-    }
-    if (ndig == 0)
-      return stv_err_set(err, STV_EINVAL,
-                         "invalid duration \"%s\": expected a number before \"%s\" "
-                         "(for example 7d, 12h, 5m, 30s)",
-                         s, p);
-    for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-      if (*p == units[i].unit && !(p[0] == 'm' && p[1] == 's')) break;
-    if (*p == '\0')
-      return stv_err_set(err, STV_EINVAL, "invalid duration \"%s\": missing unit (s, m, h, d, w, y)",
-                         s);
-    if (i == sizeof(units) / sizeof(units[0]))
-      return stv_err_set(err, STV_EINVAL,
-                         "invalid duration \"%s\": unknown unit \"%.*s\" (use s, m, h, d, w, y)", s,
-                         (int)strcspn(p, "0123456789"), p);
-    if (i < last || (i == last && total > 0))
-      return stv_err_set(err, STV_EINVAL,
-                         "invalid duration \"%s\": units must go from largest to smallest", s);
-    last = i;
-    if (n > (INT64_MAX - total) / units[i].secs)
-      return stv_err_set(err, STV_ERANGE, "duration \"%s\" is too long", s);
-    total += n * units[i].secs;
-    p++;
-  }
-  if (total <= 0) return stv_err_set(err, STV_EINVAL, "invalid duration \"%s\": must be positive", s);
-  *seconds = total;
+  double v;
+  int rc = stv_parse_duration(s, &v, err);
+  if (rc != 0) return rc;
+  if (!(v > 0)) return stv_err_set(err, STV_EINVAL, "invalid duration \"%s\": must be positive", s);
+  if (v != floor(v))
+    return stv_err_set(err, STV_EINVAL, "invalid duration \"%s\": Prometheus counts whole seconds", s);
+  *seconds = (int64_t)v;
   return 0;
 }
 

@@ -294,36 +294,19 @@ static int settle_config(struct recommend_opts *o, struct stv_config *cfg, struc
   return 0;
 }
 
-/* A growable output buffer; printing fails only on memory. */
-struct outbuf {
-  char *p;
-  size_t len, cap;
-  int oom;
-};
+/*
+ * The plan table is built in a base buffer (so that a failure prints
+ * nothing), capped: a table past this size is a runaway, not a plan to read.
+ */
+#define TABLE_MAX_BYTES ((size_t)256 << 20)
 
-static void out_printf(struct outbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void out_printf(struct outbuf *b, const char *fmt, ...) {
+/* Appends printf-style text to b; the first failure stays in b->err. */
+static void out_printf(struct stv_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out_printf(struct stv_buf *b, const char *fmt, ...) {
   va_list ap;
-  int n;
-  if (b->oom) return;
-  for (;;) {
-    size_t room = b->cap - b->len;
-    va_start(ap, fmt);
-    n = vsnprintf(b->p ? b->p + b->len : NULL, room, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-      b->oom = 1;
-      return;
-    }
-    if ((size_t)n < room) {
-      b->len += (size_t)n;
-      return;
-    }
-    if (stv_grow((void **)&b->p, &b->cap, b->len + (size_t)n + 1, 1) != 0) {
-      b->oom = 1;
-      return;
-    }
-  }
+  va_start(ap, fmt);
+  stv_buf_vprintf(b, fmt, ap);
+  va_end(ap);
 }
 
 /* Width the table's sentences are wrapped to. */
@@ -334,7 +317,7 @@ static void out_printf(struct outbuf *b, const char *fmt, ...) {
  * at spaces: the first line after first, the others after indent. A word
  * longer than a line is printed whole.
  */
-static void out_wrapped(struct outbuf *b, const char *first, const char *indent, const char *text) {
+static void out_wrapped(struct stv_buf *b, const char *first, const char *indent, const char *text) {
   const char *p = text, *lead = first;
   while (*p) {
     size_t room = TABLE_TEXT_WIDTH - strlen(lead), len = strlen(p), cut;
@@ -890,7 +873,7 @@ out:
 }
 
 /* The table's sections for preemptions and for pods not planned. */
-static void table_skipped(const struct stv_snapshot *s, const struct stv_plan *plan, struct outbuf *b) {
+static void table_skipped(const struct stv_snapshot *s, const struct stv_plan *plan, struct stv_buf *b) {
   char name[600];
   size_t i, j;
   uint32_t k;
@@ -997,7 +980,7 @@ static int cmp_row(const void *a, const void *b) {
 }
 
 static int render_table(const struct stv_recommend_result *r, const struct recommend_opts *o,
-                        struct outbuf *b) {
+                        struct stv_buf *b) {
   const struct stv_problem *pb = &r->problem;
   const struct stv_plan *plan = &r->plan;
   const struct stv_snapshot *s = pb->snap;
@@ -1149,7 +1132,7 @@ static int render_table(const struct stv_recommend_result *r, const struct recom
   }
   table_skipped(s, plan, b);
   stv_free(rows);
-  return b->oom ? STV_ENOMEM : 0;
+  return b->err;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1326,13 +1309,56 @@ void stv_recommend_result_close(struct stv_recommend_result *r) {
   memset(r, 0, sizeof(*r));
 }
 
-char *stv_recommend_render_json(const struct stv_recommend_result *r) {
+/*
+ * Replaces a cJSON text (a value or a key, allocated by cJSON) by its copy with
+ * invalid UTF-8 as U+FFFD, adding the replacements to *replaced. Returns 0 or
+ * STV_ENOMEM.
+ */
+static int sanitize_text(char **text, size_t *replaced) {
+  char *clean, *copy;
+  size_t n;
+  if (*text == NULL || stv_utf8_valid(*text, strlen(*text))) return 0;
+  if ((clean = stv_utf8_sanitize(*text, replaced)) == NULL) return STV_ENOMEM;
+  n = strlen(clean) + 1;
+  copy = cJSON_malloc(n);
+  if (copy != NULL) memcpy(copy, clean, n);
+  stv_free(clean);
+  if (copy == NULL) return STV_ENOMEM;
+  cJSON_free(*text);
+  *text = copy;
+  return 0;
+}
+
+/*
+ * Makes every string and key of the tree valid UTF-8 (base.h's rule: names
+ * from the cluster are kept as bytes and repaired where they are written);
+ * cJSON escapes but does not check. Returns 0 or STV_ENOMEM.
+ */
+static int sanitize_json(cJSON *item, size_t *replaced) {
+  for (; item != NULL; item = item->next) {
+    if (!(item->type & cJSON_StringIsConst) && sanitize_text(&item->string, replaced) != 0) return STV_ENOMEM;
+    if (cJSON_IsString(item) && !(item->type & cJSON_IsReference) &&
+        sanitize_text(&item->valuestring, replaced) != 0)
+      return STV_ENOMEM;
+    if (item->child != NULL && sanitize_json(item->child, replaced) != 0) return STV_ENOMEM;
+  }
+  return 0;
+}
+
+/* stv_recommend_render_json, also counting the bytes of invalid UTF-8 written as U+FFFD. */
+static char *render_json_counted(const struct stv_recommend_result *r, size_t *replaced) {
   cJSON *root = plan_json(r);
   char *text = NULL;
   if (root == NULL) return NULL;
-  if (!r->have_repack || stv_repack_add_json(r, root) == 0) text = cJSON_Print(root);
+  if ((!r->have_repack || stv_repack_add_json(r, root) == 0) && sanitize_json(root, replaced) == 0)
+    text = cJSON_Print(root);
   cJSON_Delete(root);
   return text;
+}
+
+char *stv_recommend_render_json(const struct stv_recommend_result *r) {
+  size_t replaced = 0;
+  return render_json_counted(r, &replaced);
 }
 
 /* Notes each node pool that admits no offering of the catalogue: a likely typo in its filters. */
@@ -1365,12 +1391,14 @@ int stv_cmd_recommend(int argc, char **argv) {
   struct stv_recommend_args a;
   struct stv_recommend_result r;
   struct stv_err err = {0, ""};
-  struct outbuf b = {NULL, 0, 0, 0};
+  struct stv_buf b;
   struct stv_config cfg;
   int rc, status = 0;
   char *json = NULL;
 
   memset(&r, 0, sizeof(r));
+  stv_buf_init(&b);
+  b.max = TABLE_MAX_BYTES;
   stv_config_init(&cfg);
   rc = parse_opts(argc, argv, &o, &err);
   if (rc == 1) {
@@ -1434,12 +1462,18 @@ int stv_cmd_recommend(int argc, char **argv) {
                       "and breaks them (allow on-demand, more zones or types, or relax the limits)\n");
   }
   if (o.json) {
-    json = stv_recommend_render_json(&r);
+    size_t replaced = 0;
+    json = render_json_counted(&r, &replaced);
     if (json == NULL) {
       fprintf(stderr, "stevedore recommend: out of memory while writing the plan\n");
       status = 1;
       goto out;
     }
+    if (replaced > 0 && !o.quiet)
+      fprintf(stderr,
+              "stevedore recommend: note: %zu byte%s of invalid UTF-8 in names from the snapshot written as "
+              "U+FFFD in the JSON plan\n",
+              replaced, replaced == 1 ? "" : "s");
     fputs(json, stdout);
     fputc('\n', stdout);
   } else if (o.repack) {
@@ -1454,12 +1488,17 @@ int stv_cmd_recommend(int argc, char **argv) {
     if (tb.len) fwrite(tb.data, 1, tb.len, stdout);
     stv_buf_close(&tb);
   } else {
-    if (render_table(&r, &o, &b) != 0) {
-      fprintf(stderr, "stevedore recommend: out of memory while writing the plan\n");
+    if ((rc = render_table(&r, &o, &b)) != 0) {
+      if (rc == STV_ELIMIT)
+        fprintf(stderr,
+                "stevedore recommend: the plan table is larger than %zu MiB; ask for it with -o json\n",
+                TABLE_MAX_BYTES >> 20);
+      else
+        fprintf(stderr, "stevedore recommend: out of memory while writing the plan\n");
       status = 1;
       goto out;
     }
-    fwrite(b.p, 1, b.len, stdout);
+    if (b.len) fwrite(b.data, 1, b.len, stdout);
   }
   if (fflush(stdout) != 0) {
     fprintf(stderr, "stevedore recommend: cannot write the plan to standard output\n");
@@ -1467,7 +1506,7 @@ int stv_cmd_recommend(int argc, char **argv) {
   }
 out:
   if (json) cJSON_free(json);
-  stv_free(b.p);
+  stv_buf_close(&b);
   stv_free(o.snapshots);
   stv_recommend_result_close(&r);
   stv_config_close(&cfg);

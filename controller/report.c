@@ -191,11 +191,8 @@ static int parse_opts(int argc, char **argv, struct report_opts *o, struct stv_e
 
 /* Parses a non-negative decimal number; what names the option. */
 static int parse_number(const char *s, const char *what, double *out, struct stv_err *err) {
-  char *end;
   double v;
-  errno = 0;
-  v = strtod(s, &end);
-  if (end == s || *end != '\0' || errno != 0 || !isfinite(v) || v < 0)
+  if (stv_parse_number(s, &v, NULL) != 0 || v < 0)
     return stv_err_set(err, STV_EINVAL, "%s: \"%s\" is not a non-negative number", what, s);
   *out = v;
   return 0;
@@ -277,37 +274,7 @@ static int set_shared_list(struct settings *s, const char *list, struct stv_err 
 }
 
 static int read_whole(const char *path, char **out, size_t *len, struct stv_err *err) {
-  FILE *f = fopen(path, "rb");
-  char *buf = NULL;
-  size_t n = 0, cap = 0;
-  if (f == NULL) return stv_err_set(err, -errno, "%s: cannot open: %s", path, strerror(errno));
-  for (;;) {
-    size_t got;
-    if (stv_grow((void **)&buf, &cap, n + 65536 + 1, 1) != 0) {
-      fclose(f);
-      stv_free(buf);
-      return stv_err_set(err, STV_ENOMEM, "out of memory");
-    }
-    got = fread(buf + n, 1, cap - n - 1, f);
-    n += got;
-    if (n > CONFIG_MAX) {
-      fclose(f);
-      stv_free(buf);
-      return stv_err_set(err, STV_ELIMIT, "%s: larger than 16 MiB", path);
-    }
-    if (got == 0) break;
-  }
-  if (ferror(f)) {
-    int e = errno;
-    fclose(f);
-    stv_free(buf);
-    return stv_err_set(err, -e, "%s: read error: %s", path, strerror(e));
-  }
-  fclose(f);
-  buf[n] = '\0';
-  *out = buf;
-  *len = n;
-  return 0;
+  return stv_read_file(path, CONFIG_MAX, out, len, err);
 }
 
 /*
@@ -836,32 +803,17 @@ static void prom_note(void *ctx, const char *msg) {
   stv_report_note(r, "prometheus: %s", msg);
 }
 
-/* Parses --end: RFC 3339 in UTC ("2024-05-01T00:00:00Z") or unix seconds. */
+/* Parses --end: an RFC 3339 time ("2024-05-01T00:00:00Z", "2024-05-01T02:00:00+02:00") or unix seconds. */
 static int parse_time(const char *s, int64_t *out, struct stv_err *err) {
-  struct tm tm;
-  int y, mo, d, h, mi, sec, n = 0;
-  char *end;
-  long long v;
-  errno = 0;
-  v = strtoll(s, &end, 10);
-  if (end != s && *end == '\0' && errno == 0 && v > 0) {
-    *out = v;
+  double v;
+  if (stv_parse_number(s, &v, NULL) == 0) {
+    if (!(v > 0 && v < 1e15 && v == floor(v)))
+      return stv_err_set(err, STV_EINVAL, "--end: %s is not a positive whole number of unix seconds", s);
+    *out = (int64_t)v;
     return 0;
   }
-  if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &y, &mo, &d, &h, &mi, &sec, &n) == 6 && s[n] == '\0' && mo >= 1 &&
-      mo <= 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 && sec < 61) {
-    memset(&tm, 0, sizeof(tm));
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    *out = (int64_t)timegm(&tm);
-    return 0;
-  }
-  return stv_err_set(err, STV_EINVAL, "--end: \"%s\" is neither RFC 3339 UTC (2024-05-01T00:00:00Z) nor unix seconds",
-                     s);
+  if (stv_parse_time(s, out, NULL, err) != 0) return stv_err_prefix(err, "--end");
+  return 0;
 }
 
 static int collect_prometheus(const struct report_opts *o, struct stv_report *rep, struct stv_err *err) {
@@ -1079,6 +1031,18 @@ int stv_cmd_report(int argc, char **argv) {
         rep.default_priced[0].node, rep.default_priced[0].reason);
   input = 0;
   if ((rc = stv_report_render(&rep, fmt, &out, &err)) != 0) goto fail;
+  if (out.replaced > 0) {
+    /* Said in the report too, which needs rendering again. */
+    size_t replaced = out.replaced;
+    if (!o.quiet)
+      fprintf(stderr, "stevedore report: note: %zu byte%s of invalid UTF-8 in names written as U+FFFD\n",
+              replaced, replaced == 1 ? "" : "s");
+    if (stv_report_note(&rep, "%zu byte%s of invalid UTF-8 in names written as U+FFFD", replaced,
+                        replaced == 1 ? "" : "s") != 0)
+      goto oom;
+    stv_buf_close(&out);
+    if ((rc = stv_report_render(&rep, fmt, &out, &err)) != 0) goto fail;
+  }
   if (!o.quiet && !rep.complete)
     fprintf(stderr, "stevedore report: warning: the report is incomplete (%zu unpriced node%s); see the report\n",
             rep.nunpriced, rep.nunpriced == 1 ? "" : "s");

@@ -235,7 +235,7 @@ int stv_snapshot_intern_class(struct stv_snapshot *s, const struct stv_class *cl
     rc = STV_ENOMEM;
     goto out;
   }
-  h = stv_hash(kb.p, kb.len, 0);
+  h = stv_hash_name(kb.p, kb.len); /* label keys and values from outside */
   if ((s->nclasses + 1) * 2 > s->class_cap && (rc = class_rehash(s)) != 0) goto out;
   j = h & (s->class_cap - 1);
   while (s->class_slots[j] != 0) {
@@ -296,19 +296,9 @@ static int node_rehash(struct stv_snapshot *s) {
 int32_t stv_snapshot_find_node(const struct stv_snapshot *s, const char *name) {
   size_t j;
   const char *interned = NULL;
-  size_t i;
   if (s->node_cap == 0 || name == NULL) return -1;
   /* Names are interned; find the pooled pointer without adding to the pool. */
-  j = stv_hash(name, strlen(name), 0) & (s->pool.cap - 1);
-  for (i = 0; i < s->pool.cap; i++) {
-    const char *t = s->pool.slots[j];
-    if (t == NULL) break;
-    if (strcmp(t, name) == 0) {
-      interned = t;
-      break;
-    }
-    j = (j + 1) & (s->pool.cap - 1);
-  }
+  interned = stv_strpool_find(&s->pool, name, strlen(name));
   if (interned == NULL) return -1;
   j = stv_hash(&interned, sizeof(interned), 0) & (s->node_cap - 1);
   while (s->node_slots[j] != 0) {

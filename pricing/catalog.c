@@ -743,50 +743,14 @@ void stv_catalog_close(struct stv_catalog *c) {
   memset(c, 0, sizeof(*c));
 }
 
-/* Reads the whole file at path into a fresh buffer (caller frees). */
+/*
+ * Reads the whole file at path into a fresh buffer (caller frees); a missing
+ * file is STV_ENOTFOUND without a message, for the caller to explain.
+ */
 static int read_file(const char *path, char **out, size_t *outlen,
                      struct stv_err *err) {
-  FILE *f = fopen(path, "rb");
-  char *buf = NULL;
-  size_t len = 0, cap = 0;
-  int rc = 0;
-
-  if (f == NULL) {
-    rc = -errno;
-    if (rc == -ENOENT) return STV_ENOTFOUND;
-    return stv_err_set(err, rc, "%s: cannot open: %s", path, strerror(-rc));
-  }
-  for (;;) {
-    size_t got;
-    if (len == cap) {
-      if (cap >= MAX_FILE_BYTES) {
-        rc = stv_err_set(err, STV_ELIMIT, "%s: larger than %zu MiB", path,
-                         MAX_FILE_BYTES >> 20);
-        goto out;
-      }
-      rc = stv_grow((void **)&buf, &cap, cap ? cap * 2 : 65536, 1);
-      if (rc != 0) {
-        rc = oom(err);
-        goto out;
-      }
-    }
-    errno = 0;
-    got = fread(buf + len, 1, cap - len, f);
-    len += got;
-    if (got == 0) break;
-  }
-  if (ferror(f)) {
-    int e = errno ? errno : EIO;
-    rc = stv_err_set(err, -e, "%s: cannot read: %s", path, strerror(e));
-    goto out;
-  }
-  *out = buf;
-  *outlen = len;
-  buf = NULL;
-out:
-  stv_free(buf);
-  fclose(f);
-  return rc;
+  int rc = stv_read_file(path, MAX_FILE_BYTES, out, outlen, err);
+  return rc == -ENOENT ? STV_ENOTFOUND : rc;
 }
 
 const char *stv_catalog_embedded_name(size_t i) {

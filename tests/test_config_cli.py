@@ -164,7 +164,8 @@ def config_tests(t, cli):
 
     def bad_flags():
         base = ["recommend", "--snapshot", FOUR, "--catalog", TINY]
-        cli.expect_error(base + ["--time-limit", "2d"], ["--time-limit: \"2d\" is not a duration"])
+        cli.expect_error(base + ["--time-limit", "2d"], ["--time-limit: 2d is out of range (0 to 86400 s)"])
+        cli.expect_error(base + ["--time-limit", "2x"], ["--time-limit: invalid duration \"2x\": unknown unit \"x\""])
         cli.expect_error(base + ["--spot-max-share", "1.5"], ["--spot-max-share: 1.5 is out of range"])
         cli.expect_error(base + ["--spot-max-pool-fraction", "x"], ["--spot-max-pool-fraction: \"x\" is not a number"])
         cli.expect_error(base + ["--spot-restart-cost", "-1"], ["--spot-restart-cost:"])
@@ -190,7 +191,7 @@ def config_tests(t, cli):
               "(expected reserved, spot, on-demand)"]),
             ("qty.yaml", "headroom:\n  manual: [{cpu: 1x}]\n", ["qty.yaml:2:18: headroom.manual[0].cpu: invalid quantity"]),
             ("pct.yaml", "headroom: {automatic: ten}\n", ["pct.yaml:1:23: headroom.automatic: \"ten\" is not a percentage"]),
-            ("dur.yaml", "timeLimit: soon\n", ["dur.yaml:1:12: timeLimit: \"soon\" is not a duration"]),
+            ("dur.yaml", "timeLimit: soon\n", ["dur.yaml:1:12: timeLimit: invalid duration \"soon\": expected a number before \"soon\""]),
         ]
         for name, text, needles in cases:
             p = cli.write(name, text)

@@ -217,7 +217,7 @@ def cli_tests(t, cli):
         # Each command checks the whole file, not only its own part.
         bad = cli.write("both.yaml", "timeLimit: soon\nreport:\n  margin: 0.3\n")
         cli.fails(["report", "--snapshot", ANTI, "--config", bad], 2,
-                  [bad + ":1:12: timeLimit: \"soon\" is not a duration"])
+                  [bad + ":1:12: timeLimit: invalid duration \"soon\""])
         bad = cli.write("both2.yaml", "timeLimit: 2s\nreport:\n  sharedMode: fair\n")
         cli.fails(["recommend", "--snapshot", ANTI, "--config", bad], 2,
                   [bad + ":3:15: report.sharedMode: unknown mode \"fair\" (expected even, proportional)"])

@@ -588,7 +588,7 @@ TEST(should_parse_durations) {
     int64_t secs;
   } ok[] = {{"7d", 604800}, {"12h", 43200}, {"5m", 300},     {"30s", 30},
             {"1w", 604800}, {"1y", 31536000}, {"1h30m", 5400}, {"300", 300},
-            {"1d12h", 129600}, {"90m", 5400}};
+            {"1d12h", 129600}, {"90m", 5400}, {"1.5h", 5400}, {"2000ms", 2}};
   size_t i;
   for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
     int64_t v = 0;
@@ -607,16 +607,17 @@ TEST(should_reject_bad_durations_saying_why) {
     int code;
     const char *msg;
   } bad[] = {
-      {"7x", STV_EINVAL, "invalid duration \"7x\": unknown unit \"x\" (use s, m, h, d, w, y)"},
+      {"7x", STV_EINVAL, "invalid duration \"7x\": unknown unit \"x\" (use ms, s, m, h, d, w, y)"},
       {"", STV_EINVAL, "empty duration"},
       {"0s", STV_EINVAL, "must be positive"},
       {"0", STV_EINVAL, "must be positive"},
       {"m", STV_EINVAL, "expected a number before \"m\""},
       {"1m1h", STV_EINVAL, "units must go from largest to smallest"},
       {"1h1h", STV_EINVAL, "units must go from largest to smallest"},
-      {"5ms", STV_EINVAL, "unknown unit \"ms\""},
-      {"-5m", STV_EINVAL, "expected a number before \"-5m\""},
-      {"1.5h", STV_EINVAL, "unknown unit \".\""},
+      {"5ms", STV_EINVAL, "invalid duration \"5ms\": Prometheus counts whole seconds"},
+      {"1m500ms", STV_EINVAL, "Prometheus counts whole seconds"},
+      {"-5m", STV_EINVAL, "invalid duration \"-5m\": must be positive"},
+      {"1.5.5h", STV_EINVAL, "unknown unit \".\""},
       {"99999999999999999999d", STV_ERANGE, "is too long"},
       {"300000000000y", STV_ERANGE, "is too long"},
   };

@@ -1,7 +1,10 @@
 /*
- * Stevedore base facilities shared by every module: error codes, the
- * caller-owned error buffer, allocation wrappers, a string pool and a
- * bump arena. Included through packer/packer.h; never on its own.
+ * Stevedore's base layer, shared by every folder and using none of them
+ * (docs/architecture.md): error codes, the caller-owned error buffer,
+ * allocation wrappers, a bump arena, the string pool and map with their
+ * per-process hash key, the capped text buffer, the file reader, the
+ * parsers for numbers, durations, RFC 3339 times and quantities, and UTF-8
+ * repair. packer/packer.h includes it.
  */
 #ifndef STV_BASE_H
 #define STV_BASE_H
@@ -36,7 +39,10 @@ enum stv_errno {
 #undef STV__ERR_ENUM
 };
 
-/* Returns a static description of code (an STV_ code or -errno). */
+/*
+ * Returns a static description of code (an STV_ code or -errno). Thread-safe:
+ * the texts are literals, never strerror()'s shared buffer.
+ */
 const char *stv_strerror(int code);
 /* Returns the symbolic name of code ("STV_EINVAL"), or "STV_UNKNOWN". */
 const char *stv_err_name(int code);
@@ -98,6 +104,8 @@ const char *stv_strpool_intern(struct stv_strpool *pool, const char *s,
                                size_t n);
 /* Same for a NUL-terminated string. */
 const char *stv_strpool_get(struct stv_strpool *pool, const char *s);
+/* Returns the pooled copy of s[0..n) if there is one, else NULL; adds nothing. */
+const char *stv_strpool_find(const struct stv_strpool *pool, const char *s, size_t n);
 
 /*
  * Arena: bump allocation in chained blocks, for per-solve memory. Reset
@@ -140,8 +148,29 @@ struct stv_strmap_ent *stv_strmap_find(const struct stv_strmap *m, const char *s
 int stv_strmap_upsert(struct stv_strmap *m, struct stv_strpool *pool, const char *s, size_t n, uint32_t val,
                       struct stv_strmap_ent **ent, int *added);
 
-/* 64-bit FNV-1a hash, for pools and class keys. */
+/*
+ * 64-bit FNV-1a hash, for keys Stevedore makes itself (pointers, indices,
+ * optimizer columns). Never for names that come from outside: those go
+ * through stv_hash_name.
+ */
 uint64_t stv_hash(const void *data, size_t n, uint64_t seed);
+
+/*
+ * SipHash-1-3 of data[0..n) under a key drawn once per process from
+ * getrandom(), for every table keyed by names from outside (pods, labels,
+ * namespaces; the string pool and map use it), so that a crafted cluster
+ * cannot make their entries collide. Thread-safe.
+ */
+uint64_t stv_hash_name(const void *data, size_t n);
+/*
+ * Sets the key of stv_hash_name, for tests and benchmarks that want the
+ * same table layout on every run. Call before any pool or map holds a name
+ * (they keep hashes made under the old key), and before threads start.
+ */
+void stv_hash_set_seed(const unsigned char key[16]);
+/* SipHash-2-4 and SipHash-1-3 of data[0..n) under key (borrowed, 16 bytes). */
+uint64_t stv_siphash24(const void *data, size_t n, const unsigned char key[16]);
+uint64_t stv_siphash13(const void *data, size_t n, const unsigned char key[16]);
 
 /*
  * Kubernetes resource quantities ("500m", "1.5Gi", "2e3").
@@ -181,6 +210,7 @@ struct stv_buf {
   size_t len, cap;
   size_t max; /* largest len allowed; 0 = no limit */
   int err;    /* 0 or the first error */
+  size_t replaced; /* bytes of invalid UTF-8 written as U+FFFD (stv_buf_utf8 and the escapers) */
 };
 
 void stv_buf_init(struct stv_buf *b);
@@ -195,11 +225,15 @@ int stv_buf_printf(struct stv_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int stv_buf_vprintf(struct stv_buf *b, const char *fmt, va_list ap);
 /*
- * Appends s (borrowed, UTF-8) as a quoted JSON string: quotes, backslash
- * and control characters escaped. Returns 0 or b->err.
+ * Appends s (borrowed) as a quoted JSON string: quotes, backslash and
+ * control characters escaped, invalid UTF-8 replaced by U+FFFD (counted in
+ * b->replaced). Returns 0 or b->err.
  */
 int stv_buf_json_str(struct stv_buf *b, const char *s);
-/* Appends s with &, <, >, " and ' escaped for HTML text or attributes. */
+/*
+ * Appends s with &, <, >, " and ' escaped for HTML text or attributes, and
+ * invalid UTF-8 replaced by U+FFFD (counted in b->replaced).
+ */
 int stv_buf_html_str(struct stv_buf *b, const char *s);
 
 /*
@@ -211,5 +245,76 @@ int stv_buf_html_str(struct stv_buf *b, const char *s);
  * must be JSON".
  */
 int stv_text_looks_like_yaml(const char *text, size_t len);
+
+/*
+ * UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF).
+ * The rule everywhere: text from outside is kept as its bytes; whatever
+ * Stevedore writes as JSON or HTML goes through stv_buf_utf8, the buffer's
+ * escapers or stv_utf8_sanitize, which write each byte that does not begin
+ * a well-formed sequence as U+FFFD and count it, so that the command can
+ * note it ("3 bytes of invalid UTF-8 in names were written as U+FFFD").
+ *
+ * stv_utf8_seq_len: the length (1-4) of the well-formed sequence at
+ * p[0..n), or 0 when none starts there. stv_utf8_check: the length of the
+ * longest valid prefix of s[0..n). stv_utf8_valid: whether all of it is.
+ */
+size_t stv_utf8_seq_len(const unsigned char *p, size_t n);
+size_t stv_utf8_check(const char *s, size_t n);
+int stv_utf8_valid(const char *s, size_t n);
+/* Appends s[0..n) (borrowed) with invalid bytes as U+FFFD. Returns 0 or b->err. */
+int stv_buf_utf8(struct stv_buf *b, const char *s, size_t n);
+/*
+ * Returns a fresh copy (stv_free) of the NUL-terminated s (borrowed) with
+ * invalid bytes as U+FFFD, adding their number to *replaced (may be NULL);
+ * NULL when out of memory.
+ */
+char *stv_utf8_sanitize(const char *s, size_t *replaced);
+
+/*
+ * Reads the whole file at path (borrowed) into a fresh NUL-terminated
+ * buffer: *out (caller frees with stv_free; never NULL on success, "" for an
+ * empty file) and *len (without the NUL). max is the largest size accepted
+ * (0 = no limit of the caller's). Returns 0; -errno when the file cannot be
+ * opened or read ("x.json: cannot read: No such file or directory"),
+ * STV_ELIMIT when it holds more than max bytes ("x.json: larger than
+ * 16 MiB, the most this file may hold"), STV_ENOMEM. On error *out is NULL,
+ * *len 0 and err says which file and why.
+ */
+int stv_read_file(const char *path, size_t max, char **out, size_t *len, struct stv_err *err);
+
+/*
+ * Numbers. stv_parse_number_prefix reads a plain decimal number at the start
+ * of s (borrowed): an optional sign, digits with an optional fraction ("5.",
+ * ".5"), an optional exponent; no hex, inf, nan or spaces, which strtod
+ * would take. *end receives the first byte after it. Returns 0, STV_EINVAL
+ * when s does not start with a number, STV_ERANGE when it overflows.
+ * stv_parse_number reads the whole of s as one: STV_EINVAL with
+ * "\"x\" is not a number", or STV_ERANGE.
+ */
+int stv_parse_number_prefix(const char *s, double *out, const char **end);
+int stv_parse_number(const char *s, double *out, struct stv_err *err);
+
+/*
+ * Durations, into seconds: a bare number is seconds ("30", "0.5", "1e3");
+ * otherwise one or more terms, each a decimal number and a unit, ms, s, m,
+ * h, d (86400 s), w (7 d) or y (365 d), units from largest to smallest
+ * ("1h30m", "1.5h", "500ms", "7d"), with an optional sign in front. The
+ * caller checks the range it accepts. Returns 0, STV_EINVAL ("invalid
+ * duration \"7x\": unknown unit \"x\" (use ms, s, m, h, d, w, y)") or
+ * STV_ERANGE (beyond 1e15 seconds).
+ */
+int stv_parse_duration(const char *s, double *seconds, struct stv_err *err);
+
+/*
+ * RFC 3339 date-times, strictly: YYYY-MM-DDThh:mm:ss, an optional fraction
+ * of any length (nanoseconds kept), then Z or an offset +hh:mm/-hh:mm; T
+ * and Z may be lower case. The date must exist (2024-02-29 does,
+ * 2023-02-29 and 2024-02-31 do not); leap seconds (ss = 60) are refused.
+ * *unix_secs receives seconds since 1970-01-01T00:00:00Z, *nanos (may be
+ * NULL) the fraction. Returns 0 or STV_EINVAL with err saying what is
+ * wrong ("invalid time \"2023-02-29T00:00:00Z\": no such day in that
+ * month (RFC 3339, like 2024-05-01T00:00:00Z)").
+ */
+int stv_parse_time(const char *s, int64_t *unix_secs, int32_t *nanos, struct stv_err *err);
 
 #endif

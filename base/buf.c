@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "packer.h"
+#include "base.h"
 
 void stv_buf_init(struct stv_buf *b) { memset(b, 0, sizeof(*b)); }
 
@@ -72,6 +72,18 @@ int stv_buf_json_str(struct stv_buf *b, const char *s) {
   for (; *p; p++) {
     const char *esc = NULL;
     char hex[8];
+    if (*p >= 0x80) {
+      /* Whole well-formed sequences stay in the run; a stray byte becomes U+FFFD. */
+      size_t k = stv_utf8_seq_len(p, strnlen((const char *)p, 4));
+      if (k > 0) {
+        p += k - 1;
+        continue;
+      }
+      stv_buf_append(b, (const char *)run, (size_t)(p - run));
+      stv_buf_utf8(b, (const char *)p, 1);
+      run = p + 1;
+      continue;
+    }
     if (*p >= 0x20 && *p != '"' && *p != '\\' && *p != 0x7f) continue;
     stv_buf_append(b, (const char *)run, (size_t)(p - run));
     switch (*p) {
@@ -103,11 +115,11 @@ int stv_buf_html_str(struct stv_buf *b, const char *s) {
     case '\'': esc = "&#39;"; break;
     default: continue;
     }
-    stv_buf_append(b, run, (size_t)(p - run));
+    stv_buf_utf8(b, run, (size_t)(p - run));
     stv_buf_puts(b, esc);
     run = p + 1;
   }
-  return stv_buf_append(b, run, (size_t)(p - run));
+  return stv_buf_utf8(b, run, (size_t)(p - run));
 }
 
 int stv_text_looks_like_yaml(const char *text, size_t len) {

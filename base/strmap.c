@@ -6,21 +6,9 @@
 
 #include "base.h"
 
-/* A hash of s[0..n) eight bytes at a time (every pod of every step is looked up). */
+/* Keys are names from outside: hashed with the per-process key. */
 static uint64_t strmap_hash(const char *s, size_t n) {
-  uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0xff51afd7ed558ccdULL), w;
-  while (n >= 8) {
-    memcpy(&w, s, 8);
-    h = (h ^ (w * 0xc2b2ae3d27d4eb4fULL)) * 0x9e3779b97f4a7c15ULL;
-    h ^= h >> 29;
-    s += 8;
-    n -= 8;
-  }
-  w = 0;
-  memcpy(&w, s, n);
-  h = (h ^ (w * 0xc2b2ae3d27d4eb4fULL)) * 0x9e3779b97f4a7c15ULL;
-  h ^= h >> 32;
-  return h;
+  return stv_hash_name(s, n);
 }
 
 void stv_strmap_close(struct stv_strmap *m) {

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "packer.h"
+#include "base.h"
 
 /*
  * Allocations left before the injected failure, plus one: 0 (what every

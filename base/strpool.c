@@ -1,7 +1,7 @@
 /* String interning: equal strings share one pointer. */
 #include <string.h>
 
-#include "packer.h"
+#include "base.h"
 
 #define BLOCK_MIN 65536
 
@@ -30,7 +30,7 @@ static int rehash(struct stv_strpool *pool) {
     const char *s = pool->slots[i];
     size_t j;
     if (s == NULL) continue;
-    j = stv_hash(s, strlen(s), 0) & (ncap - 1);
+    j = stv_hash_name(s, strlen(s)) & (ncap - 1);
     while (slots[j] != NULL) j = (j + 1) & (ncap - 1);
     slots[j] = s;
   }
@@ -63,7 +63,7 @@ const char *stv_strpool_intern(struct stv_strpool *pool, const char *s, size_t n
   size_t j;
   const char *p;
   if ((pool->len + 1) * 2 > pool->cap && rehash(pool) != 0) return NULL;
-  j = stv_hash(s, n, 0) & (pool->cap - 1);
+  j = stv_hash_name(s, n) & (pool->cap - 1);
   while (pool->slots[j] != NULL) {
     const char *t = pool->slots[j];
     if (strncmp(t, s, n) == 0 && t[n] == '\0') return t;
@@ -78,4 +78,16 @@ const char *stv_strpool_intern(struct stv_strpool *pool, const char *s, size_t n
 
 const char *stv_strpool_get(struct stv_strpool *pool, const char *s) {
   return stv_strpool_intern(pool, s, strlen(s));
+}
+
+const char *stv_strpool_find(const struct stv_strpool *pool, const char *s, size_t n) {
+  size_t j;
+  if (pool->cap == 0) return NULL;
+  j = stv_hash_name(s, n) & (pool->cap - 1);
+  while (pool->slots[j] != NULL) {
+    const char *t = pool->slots[j];
+    if (strncmp(t, s, n) == 0 && t[n] == '\0') return t;
+    j = (j + 1) & (pool->cap - 1);
+  }
+  return NULL;
 }

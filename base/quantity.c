@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "packer.h"
+#include "base.h"
 
 /* Exponents are saturated here: anything larger already decides the result. */
 #define EXP_SAT INT64_C(1000000000000000)
