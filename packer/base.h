@@ -208,4 +208,24 @@ int stv_buf_html_str(struct stv_buf *b, const char *s);
  */
 int stv_text_looks_like_yaml(const char *text, size_t len);
 
+/*
+ * Checked arithmetic for quantities (millicores, bytes, counts): sets *out
+ * to a + b (or a x b) and returns 0, or returns STV_ERANGE and leaves *out
+ * unchanged when the exact result does not fit an int64_t. Every sum of
+ * quantities taken from outside input goes through these.
+ */
+static inline int stv_add_i64(int64_t a, int64_t b, int64_t *out) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) return STV_ERANGE;
+  *out = r;
+  return 0;
+}
+
+static inline int stv_mul_i64(int64_t a, int64_t b, int64_t *out) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r)) return STV_ERANGE;
+  *out = r;
+  return 0;
+}
+
 #endif
