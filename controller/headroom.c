@@ -46,9 +46,9 @@ int stv_headroom_automatic(const struct stv_snapshot *s, double percent, struct 
   if (ppm <= 0) return 0;
   for (i = 0; i < s->nnodes; i++) {
     if (s->nodes[i].unschedulable) continue;
-    cpu += s->nodes[i].alloc[STV_RES_CPU];
-    mem += s->nodes[i].alloc[STV_RES_MEMORY];
-    if (cpu > CPU_MAX_MILLI || mem > INT64_MAX / 2)
+    if (stv_add_i64(cpu, s->nodes[i].alloc[STV_RES_CPU], &cpu) != 0 ||
+        stv_add_i64(mem, s->nodes[i].alloc[STV_RES_MEMORY], &mem) != 0 || cpu > CPU_MAX_MILLI ||
+        mem > INT64_MAX / 2)
       return stv_err_set(err, STV_ELIMIT, "automatic headroom: the cluster is too large to compute it");
   }
   if (cpu <= 0) return 0;
