@@ -1606,8 +1606,8 @@ TEST(should_and_a_bound_volumes_node_affinity_into_the_pods_class_whatever_the_o
       VPV("pv-1", VCSI("vol-1") "," VZONE_AFF("us-east-1a"), ""),
       VPVC("data-db-0", "'volumeName':'pv-1'"),
       NODE("n1", ",'labels':{'topology.kubernetes.io/zone':'us-east-1a'}"),
-      "{'kind':'CSINode','metadata':{'name':'n1'},'spec':{'drivers':[{'name':'ebs.csi.aws.com',"
-      "'allocatable':{'count':7}},{'name':'efs.csi.aws.com'}]}}",
+      ("{'kind':'CSINode','metadata':{'name':'n1'},'spec':{'drivers':[{'name':'ebs.csi.aws.com',"
+       "'allocatable':{'count':7}},{'name':'efs.csi.aws.com'}]}}"),
   };
   struct stv_snapshot s;
   struct stv_snapshot_read_stats st;
@@ -1829,8 +1829,8 @@ TEST(should_keep_the_csi_topology_keys_that_carry_the_zone_for_new_nodes) {
                  "'topology.example.com/zone':'z1','topology.example.com/rack':'r7'}"),
       NODE("n2", ",'labels':{'failure-domain.beta.kubernetes.io/zone':'z2','topology.gke.io/zone':'z2',"
                  "'topology.example.com/zone':'z2'}"),
-      "{'kind':'CSINode','metadata':{'name':'n1'},'spec':{'drivers':[{'name':'x.example.com','topologyKeys':"
-      "['topology.example.com/zone','topology.example.com/rack','topology.kubernetes.io/zone']}]}}",
+      ("{'kind':'CSINode','metadata':{'name':'n1'},'spec':{'drivers':[{'name':'x.example.com','topologyKeys':"
+       "['topology.example.com/zone','topology.example.com/rack','topology.kubernetes.io/zone']}]}}"),
   };
   struct stv_snapshot s;
   struct stv_err err = {0, ""};
