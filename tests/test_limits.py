@@ -124,6 +124,11 @@ def main(argv):
         met = c.write("usage-sum.json", metrics(("1", "9000000000000000"), ("1", "9000000000000000")))
         c.fails(report(met), "containers[1].usage.memory", "summed over its containers")
 
+    def should_refuse_a_suggestion_too_large_to_repack():
+        # 9e15 cores fits a quantity in millis; with the 20 % margin it no longer does.
+        met = c.write("usage-cpu.json", metrics(("9000000000000000", "1Gi")))
+        c.fails(report(met), "rightsize: Deployment %s/metrics-worker:" % USAGE_NS, "too large to re-pack")
+
     def pools(n):
         return "nodePools:\n" + "".join("  - name: p%d\n    capacityTypes: [on-demand]\n" % i for i in range(n))
 
