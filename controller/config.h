@@ -39,7 +39,7 @@ struct stv_headroom_unit {
  */
 #define STV_NODE_POOLS_MAX 20
 #define STV_HEADROOM_UNITS_MAX 32
-#define STV_HEADROOM_PODS_MAX 100000
+#define STV_HEADROOM_PODS_MAX 50000
 #define STV_YAML_DEPTH_MAX 32
 /* Longest optimizer budget accepted, seconds (a day). */
 #define STV_TIME_LIMIT_MAX 86400.0

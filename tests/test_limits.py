@@ -149,9 +149,14 @@ def main(argv):
 
     def should_refuse_more_virtual_pods_in_all_than_the_limit():
         cfg = c.write("hr-pods.yaml", "headroom:\n  manual:\n" +
-                      "".join("    - {count: 40000, cpu: %dm}\n" % (100 + i) for i in range(3)))
+                      "".join("    - {count: 20000, cpu: %dm}\n" % (100 + i) for i in range(3)))
         c.fails(recommend(cfg), "hr-pods.yaml:5:15: headroom.manual[2].count:",
-                "120000 virtual pods so far, more than 100000")
+                "60000 virtual pods so far, more than 50000")
+
+    def should_refuse_more_virtual_pods_in_all_from_the_flags():
+        c.fails(["recommend", "--snapshot", FOUR, "--catalog", TINY, "--time-limit", "0",
+                 "--headroom-count", "50001", "--headroom-cpu", "100m"],
+                "headroom: 50001 virtual pods asked for, more than 50000")
 
     def should_refuse_yaml_nested_too_deep_within_seconds():
         cfg = c.write("brackets.yaml", "[" * 200000)
