@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the fuzz targets into tests/fuzz/corpus/<target>/
-from the test data (valid inputs and near misses). The corpora are
-committed; rerun this after the test data changes:
+from the test data (valid inputs and near misses), named <seed>-<sha1>. The
+corpora are committed, together with inputs merged in from longer runs
+(libFuzzer names those by their sha1 alone), which this script leaves
+alone; rerun it after the test data change:
 
     python3 tests/fuzz/make_corpus.py
 
@@ -11,7 +13,6 @@ fuzz_prom: the result type and piece size) get it prepended here.
 import glob
 import hashlib
 import os
-import shutil
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -26,8 +27,7 @@ def read(path):
 
 def put(target, blobs):
     d = os.path.join(CORPUS, target)
-    shutil.rmtree(d, ignore_errors=True)
-    os.makedirs(d)
+    os.makedirs(d, exist_ok=True)
     for name, blob in blobs:
         h = hashlib.sha1(blob).hexdigest()[:12]
         with open(os.path.join(d, "%s-%s" % (name, h)), "wb") as f:
