@@ -37,10 +37,10 @@ struct stv_headroom_unit {
  * pods in all (manual and automatic), and YAML nesting depth (libyaml's
  * parser slows down quadratically on deep flow collections).
  */
-#define STV_NODE_POOLS_MAX 20
+#define STV_NODE_POOLS_MAX     20
 #define STV_HEADROOM_UNITS_MAX 32
-#define STV_HEADROOM_PODS_MAX 50000
-#define STV_YAML_DEPTH_MAX 32
+#define STV_HEADROOM_PODS_MAX  50000
+#define STV_YAML_DEPTH_MAX     32
 /* Longest optimizer budget accepted, seconds (a day). */
 #define STV_TIME_LIMIT_MAX 86400.0
 /* The optimizer's budget when neither the file nor a flag sets one, seconds. */

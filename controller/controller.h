@@ -48,7 +48,7 @@ struct stv_headroom {
   size_t nunits;
   int automatic; /* the last unit is the automatic one */
   size_t npods;  /* virtual pods added: the sum of the units' counts */
-  int64_t cpu;    /* millicores asked by all the virtual pods (checked sum) */
+  int64_t cpu;   /* millicores asked by all the virtual pods (checked sum) */
   int64_t memory; /* bytes asked by all the virtual pods (checked sum) */
 };
 

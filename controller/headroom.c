@@ -117,7 +117,8 @@ static int headroom_totals(struct stv_headroom *out, struct stv_err *err) {
                          u->count, u->cpu);
     if (stv_mul_i64(u->memory, u->count, &mem) != 0 || stv_add_i64(out->memory, mem, &out->memory) != 0)
       return stv_err_set(err, STV_ERANGE,
-                         "headroom: %u virtual pods of %" PRId64 " bytes of memory each (with the units before) "
+                         "headroom: %u virtual pods of %" PRId64
+                         " bytes of memory each (with the units before) "
                          "ask for more memory than 64 bits hold; ask for less",
                          u->count, u->memory);
   }

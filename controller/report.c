@@ -725,8 +725,9 @@ static int check_repack_rows(const struct stv_report *rep, struct stv_err *err) 
     if (!(w->cpu_req * 1000.0 <= REPACK_REQ_MAX) || !(w->cpu_suggest * 1000.0 <= REPACK_REQ_MAX) ||
         !(w->ram_req <= REPACK_REQ_MAX) || !(w->ram_suggest <= REPACK_REQ_MAX))
       return stv_err_set(err, STV_ERANGE,
-                         "rightsize: %s %s/%s: requests of %g cores and %.0f bytes per pod (suggested %g cores and %.0f bytes, "
-                         "from the usage read) are too large to re-pack; check the usage figures",
+                         "rightsize: %s %s/%s: requests of %g cores and %.0f bytes per pod (suggested %g "
+                         "cores and %.0f bytes, from the usage read) are too large to re-pack; check the "
+                         "usage figures",
                          w->kind, w->ns, w->name, w->cpu_req, w->ram_req, w->cpu_suggest, w->ram_suggest);
   }
   return 0;
