@@ -158,8 +158,10 @@ int stv_headroom_add(struct stv_snapshot *s, const struct stv_headroom_unit *man
     out->automatic = 1;
   }
   if (total > HEADROOM_PODS_MAX)
-    return stv_err_set(err, STV_ELIMIT, "headroom: %zu virtual pods asked for, more than %d", total,
-                       HEADROOM_PODS_MAX);
+    return stv_err_set(err, STV_ELIMIT,
+                       "headroom: %zu virtual pods asked for (manual units and automatic headroom together), "
+                       "more than %d; ask for fewer, larger pods",
+                       total, HEADROOM_PODS_MAX);
   if ((rc = headroom_totals(out, err)) != 0) return rc;
   for (i = 0; i < out->nunits; i++) {
     if ((rc = add_pods(s, &out->units[i], ns, &next, err)) != 0) return rc;
