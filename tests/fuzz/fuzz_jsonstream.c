@@ -1,11 +1,17 @@
 /*
  * Fuzz target: the streaming JSON reader (controller/jsonstream.c), on a
- * whole buffer and fed in chunks of a size the input chooses. The first
- * byte picks the chunk size (1 to 256 bytes); the rest is the document.
- * Properties: chunking changes nothing (the same items, in the same order,
- * printed the same; the same code and message), errors carry a message,
- * and every item handed over is a JSON object.
+ * whole buffer, fed in chunks of a size the input chooses, and from a file
+ * (a memfd, read by stv_json_stream_file in those chunks). The first byte
+ * picks the chunk size (1 to 256 bytes); the rest is the document.
+ * Properties: chunking and the file path change nothing (the same items,
+ * in the same order, printed the same; the same code and message after the
+ * name), errors carry a message, and every item handed over is a JSON
+ * object.
  */
+#define _GNU_SOURCE /* memfd_create */
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cjson/cJSON.h>
 
 #include "fuzz.h"
@@ -42,6 +48,30 @@ static int read_with_chunk(const uint8_t *data, size_t size, size_t chunk, struc
   return rc;
 }
 
+/* Reads data[0..size) from a memfd through its /proc path; -1 when no memfd could be made. */
+static int read_file(const uint8_t *data, size_t size, size_t chunk, struct seen *s, struct stv_err *err) {
+  char path[64];
+  int fd = memfd_create("fuzz", MFD_CLOEXEC), rc;
+  if (fd < 0) return -1;
+  if (size > 0 && write(fd, data, size) != (ssize_t)size) {
+    close(fd);
+    return -1;
+  }
+  snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+  memset(s, 0, sizeof(*s));
+  stv_json_stream_set_chunk(chunk);
+  rc = stv_json_stream_file(path, on_item, s, err);
+  stv_json_stream_set_chunk(0);
+  close(fd);
+  return rc;
+}
+
+/* The message after its "<name>: " prefix. */
+static const char *after_name(const char *msg) {
+  const char *p = strstr(msg, ": ");
+  return p != NULL ? p + 2 : msg;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   struct stv_err e1 = {0, ""}, e2 = {0, ""};
   struct seen whole, chunked;
@@ -60,6 +90,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fprintf(stderr, "whole: rc %d, %ld items, \"%s\"\nchunks of %zu: rc %d, %ld items, \"%s\"\n", rc1,
             whole.items, e1.msg, chunk, rc2, chunked.items, e2.msg);
     abort();
+  }
+  {
+    struct stv_err e3 = {0, ""};
+    struct seen file;
+    int rc3 = read_file(data, size, chunk, &file, &e3);
+    if (rc3 == -1) return 0;
+    fuzz_check_error(rc3, &e3);
+    if (rc1 != rc3 || whole.items != file.items || whole.hash != file.hash ||
+        (rc1 != 0 && strcmp(after_name(e1.msg), after_name(e3.msg)) != 0)) {
+      fprintf(stderr, "buffer: rc %d, %ld items, \"%s\"\nfile in chunks of %zu: rc %d, %ld items, \"%s\"\n",
+              rc1, whole.items, e1.msg, chunk, rc3, file.items, e3.msg);
+      abort();
+    }
   }
   return 0;
 }
