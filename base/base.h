@@ -317,4 +317,24 @@ int stv_parse_duration(const char *s, double *seconds, struct stv_err *err);
  */
 int stv_parse_time(const char *s, int64_t *unix_secs, int32_t *nanos, struct stv_err *err);
 
+/*
+ * Checked arithmetic for quantities (millicores, bytes, counts): sets *out
+ * to a + b (or a x b) and returns 0, or returns STV_ERANGE and leaves *out
+ * unchanged when the exact result does not fit an int64_t. Every sum of
+ * quantities taken from outside input goes through these.
+ */
+static inline int stv_add_i64(int64_t a, int64_t b, int64_t *out) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) return STV_ERANGE;
+  *out = r;
+  return 0;
+}
+
+static inline int stv_mul_i64(int64_t a, int64_t b, int64_t *out) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r)) return STV_ERANGE;
+  *out = r;
+  return 0;
+}
+
 #endif

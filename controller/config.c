@@ -563,6 +563,14 @@ static int read_pools(struct walk *w, const yaml_node_t *n, const struct kpath *
   int rc;
   if ((rc = list(w, n, p, &len)) != 0) return rc;
   if (len == 0) return 0;
+  if (len > STV_NODE_POOLS_MAX) {
+    const yaml_node_t *e = item(w, n, STV_NODE_POOLS_MAX);
+    struct kpath pi = {p, NULL, (long)STV_NODE_POOLS_MAX};
+    return fail(w, STV_ELIMIT, e != NULL ? e : n, &pi,
+                "%zu node pools, more than %d; each pool makes a node template per offering it admits: "
+                "use fewer pools, each listing several families, sizes or zones",
+                len, STV_NODE_POOLS_MAX);
+  }
   if ((w->c->pools = stv_arena_alloc(&w->c->mem, len * sizeof(*w->c->pools))) == NULL) return oom(w);
   for (i = 0; i < len; i++) {
     struct kpath pi = {p, NULL, (long)i};
@@ -579,7 +587,7 @@ static int read_headroom(struct walk *w, const yaml_node_t *n, const struct kpat
   static const char *const unit_names[] = {"count", "cpu", "memory"};
   struct kpath pm = {p, "manual", 0}, pa = {p, "automatic", 0};
   const yaml_node_t *v[2];
-  size_t len, i;
+  size_t len, i, total = 0;
   int rc;
   if ((rc = fields(w, n, p, names, 2, v)) != 0) return rc;
   if (v[1] != NULL) {
@@ -591,6 +599,13 @@ static int read_headroom(struct walk *w, const yaml_node_t *n, const struct kpat
   }
   if ((rc = list(w, v[0], &pm, &len)) != 0) return rc;
   if (len == 0) return 0;
+  if (len > STV_HEADROOM_UNITS_MAX) {
+    const yaml_node_t *e = item(w, v[0], STV_HEADROOM_UNITS_MAX);
+    struct kpath pi = {&pm, NULL, (long)STV_HEADROOM_UNITS_MAX};
+    return fail(w, STV_ELIMIT, e != NULL ? e : v[0], &pi,
+                "%zu headroom units, more than %d; give one unit a larger count instead", len,
+                STV_HEADROOM_UNITS_MAX);
+  }
   if ((w->c->headroom = stv_arena_alloc(&w->c->mem, len * sizeof(*w->c->headroom))) == NULL) return oom(w);
   for (i = 0; i < len; i++) {
     struct kpath pi = {&pm, NULL, (long)i};
@@ -606,6 +621,11 @@ static int read_headroom(struct walk *w, const yaml_node_t *n, const struct kpat
       if (count != floor(count)) return fail(w, STV_EINVAL, f[0], &pc, "must be a whole number");
     }
     u->count = (uint32_t)count;
+    total += u->count;
+    if (total > STV_HEADROOM_PODS_MAX)
+      return fail(w, STV_ELIMIT, f[0] != NULL ? f[0] : e, &pc,
+                  "the manual units ask for %zu virtual pods so far, more than %d in all", total,
+                  STV_HEADROOM_PODS_MAX);
     if (f[1] != NULL && (rc = quantity(w, f[1], &pcpu, 1, &u->cpu)) != 0) return rc;
     if (f[2] != NULL && (rc = quantity(w, f[2], &pmem, 0, &u->memory)) != 0) return rc;
     if (u->cpu == 0 && u->memory == 0)
@@ -989,6 +1009,38 @@ static int yaml_failure(const yaml_parser_t *ps, const char *name, struct stv_er
                      ps->context ? ps->context : "");
 }
 
+int stv_config_yaml_depth_check(const char *name, const char *text, size_t len, int max_depth,
+                                struct stv_err *err) {
+  yaml_parser_t ps;
+  yaml_event_t ev;
+  int depth = 0, rc = 0, done = 0;
+
+  if (!yaml_parser_initialize(&ps)) return stv_err_set(err, STV_ENOMEM, "%s: out of memory", name);
+  yaml_parser_set_input_string(&ps, (const unsigned char *)text, len);
+  while (!done) {
+    if (!yaml_parser_parse(&ps, &ev)) {
+      rc = yaml_failure(&ps, name, err);
+      break;
+    }
+    if (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT) {
+      if (++depth > max_depth)
+        rc = stv_err_set(err, STV_ELIMIT,
+                         "%s:%lu:%lu: lists and mappings nested more than %d deep; a configuration "
+                         "needs a handful of levels (see docs/config.md)",
+                         name, (unsigned long)ev.start_mark.line + 1, (unsigned long)ev.start_mark.column + 1,
+                         max_depth);
+    } else if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT) {
+      depth--;
+    } else if (ev.type == YAML_STREAM_END_EVENT) {
+      done = 1;
+    }
+    yaml_event_delete(&ev);
+    if (rc != 0) break;
+  }
+  yaml_parser_delete(&ps);
+  return rc;
+}
+
 int stv_config_load_text(struct stv_config *c, const char *name, const char *text_, size_t len,
                          struct stv_err *err) {
   yaml_parser_t ps;
@@ -998,6 +1050,8 @@ int stv_config_load_text(struct stv_config *c, const char *name, const char *tex
   const yaml_node_t *root;
   int rc = 0, have_doc = 0;
 
+  /* Before the load: libyaml's scanner is quadratic in the depth of flow collections. */
+  if ((rc = stv_config_yaml_depth_check(name, text_, len, STV_YAML_DEPTH_MAX, err)) != 0) return rc;
   if (!yaml_parser_initialize(&ps)) return stv_err_set(err, STV_ENOMEM, "%s: out of memory", name);
   yaml_parser_set_input_string(&ps, (const unsigned char *)text_, len);
   stv_config_init(&tmp);

@@ -32,6 +32,17 @@ struct stv_headroom_unit {
 
 /* The most virtual pods one headroom unit may ask for. */
 #define STV_HEADROOM_COUNT_MAX 100000
+/*
+ * Limits that keep the work a small file can ask for within seconds
+ * (docs/config.md): node pools (each makes a template per offering it
+ * admits), manual headroom units (each a pod class of its own), virtual
+ * pods in all (manual and automatic), and YAML nesting depth (libyaml's
+ * parser slows down quadratically on deep flow collections).
+ */
+#define STV_NODE_POOLS_MAX     20
+#define STV_HEADROOM_UNITS_MAX 32
+#define STV_HEADROOM_PODS_MAX  50000
+#define STV_YAML_DEPTH_MAX     32
 /* Longest optimizer budget accepted, seconds (a day). */
 #define STV_TIME_LIMIT_MAX 86400.0
 /* The optimizer's budget when neither the file nor a flag sets one, seconds. */
@@ -132,5 +143,17 @@ int stv_config_parse_priority(const char *s, int32_t *out, struct stv_err *err);
 
 /* Writes the names of the types in mask, comma-separated, into buf; returns buf. */
 char *stv_config_format_capacity_types(unsigned mask, char *buf, size_t size);
+
+/*
+ * Checks, by one event-level pass of libyaml over text[0..len) (borrowed;
+ * name is the file for messages), that lists and mappings nest at most
+ * max_depth deep. It stops at the first collection too deep, before
+ * libyaml's scanner, quadratic in the depth of unclosed flow collections
+ * ("[[[[..."), has gone far. Returns 0; STV_ELIMIT ("name:line:col: ...
+ * nested more than N deep"); STV_EPARSE for a YAML syntax error, with the
+ * same message the load gives; STV_ENOMEM.
+ */
+int stv_config_yaml_depth_check(const char *name, const char *text, size_t len, int max_depth,
+                                struct stv_err *err);
 
 #endif

@@ -51,6 +51,8 @@ struct stv_headroom {
   size_t nunits;
   int automatic; /* the last unit is the automatic one */
   size_t npods;  /* virtual pods added: the sum of the units' counts */
+  int64_t cpu;   /* millicores asked by all the virtual pods (checked sum) */
+  int64_t memory; /* bytes asked by all the virtual pods (checked sum) */
 };
 
 /*
@@ -59,7 +61,7 @@ struct stv_headroom {
  * four decimals): pods of 1 cpu and the cluster's mean memory per cpu
  * (rounded up to a whole MiB), as many as cover both shares (each rounded
  * up). count is 0 without nodes, cpu or percent. Returns 0, or STV_ELIMIT
- * beyond 1,000,000 pods.
+ * beyond STV_HEADROOM_PODS_MAX (50,000) pods.
  */
 int stv_headroom_automatic(const struct stv_snapshot *s, double percent, struct stv_headroom_unit *unit,
                            struct stv_err *err);
@@ -71,7 +73,9 @@ int stv_headroom_automatic(const struct stv_snapshot *s, double percent, struct 
  * STV_HEADROOM_NAMESPACE with flag STV_POD_HEADROOM, the unit's cpu and
  * memory requests, no labels and no constraints. *out describes them; its
  * units live in s->mem. Returns 0; STV_ECONFLICT when a pod of s is in that
- * namespace already; STV_ELIMIT beyond 1,000,000 virtual pods; STV_ENOMEM.
+ * namespace already; STV_ELIMIT beyond STV_HEADROOM_PODS_MAX (50,000)
+ * virtual pods in all; STV_ERANGE when their cpu or memory in all would
+ * overflow 64 bits; STV_ENOMEM.
  */
 int stv_headroom_add(struct stv_snapshot *s, const struct stv_headroom_unit *manual, size_t nmanual, double percent,
                      struct stv_headroom *out, struct stv_err *err);

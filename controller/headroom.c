@@ -4,6 +4,7 @@
  * automatic share is computed in exact integer arithmetic, so that the
  * independent checker (tests/checker.py) finds the same count.
  */
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,8 +14,8 @@
 #define MIB (INT64_C(1) << 20)
 /* Parts per million: percentages are taken to four decimal places. */
 #define PPM INT64_C(1000000)
-/* The most virtual pods headroom may add in all. */
-#define HEADROOM_PODS_MAX 1000000
+/* The most virtual pods headroom may add in all (config.h). */
+#define HEADROOM_PODS_MAX STV_HEADROOM_PODS_MAX
 /* Cluster cpu beyond which the exact arithmetic below could overflow, millicores. */
 #define CPU_MAX_MILLI INT64_C(100000000000)
 
@@ -45,9 +46,9 @@ int stv_headroom_automatic(const struct stv_snapshot *s, double percent, struct 
   if (ppm <= 0) return 0;
   for (i = 0; i < s->nnodes; i++) {
     if (s->nodes[i].unschedulable) continue;
-    cpu += s->nodes[i].alloc[STV_RES_CPU];
-    mem += s->nodes[i].alloc[STV_RES_MEMORY];
-    if (cpu > CPU_MAX_MILLI || mem > INT64_MAX / 2)
+    if (stv_add_i64(cpu, s->nodes[i].alloc[STV_RES_CPU], &cpu) != 0 ||
+        stv_add_i64(mem, s->nodes[i].alloc[STV_RES_MEMORY], &mem) != 0 || cpu > CPU_MAX_MILLI ||
+        mem > INT64_MAX / 2)
       return stv_err_set(err, STV_ELIMIT, "automatic headroom: the cluster is too large to compute it");
   }
   if (cpu <= 0) return 0;
@@ -97,6 +98,33 @@ fail:
   return stv_err_set(err, rc, "headroom: %s", stv_strerror(rc));
 }
 
+/*
+ * Sums what all the virtual pods ask for into out->cpu and out->memory, in
+ * checked arithmetic: a unit of 2 pods of 8 EiB each is refused here rather
+ * than summed into a negative total.
+ */
+static int headroom_totals(struct stv_headroom *out, struct stv_err *err) {
+  size_t i;
+  out->cpu = 0;
+  out->memory = 0;
+  for (i = 0; i < out->nunits; i++) {
+    const struct stv_headroom_unit *u = &out->units[i];
+    int64_t cpu, mem;
+    if (stv_mul_i64(u->cpu, u->count, &cpu) != 0 || stv_add_i64(out->cpu, cpu, &out->cpu) != 0)
+      return stv_err_set(err, STV_ERANGE,
+                         "headroom: %u virtual pods of %" PRId64 " millicores each (with the units before) "
+                         "ask for more cpu than 64 bits hold; ask for less",
+                         u->count, u->cpu);
+    if (stv_mul_i64(u->memory, u->count, &mem) != 0 || stv_add_i64(out->memory, mem, &out->memory) != 0)
+      return stv_err_set(err, STV_ERANGE,
+                         "headroom: %u virtual pods of %" PRId64
+                         " bytes of memory each (with the units before) "
+                         "ask for more memory than 64 bits hold; ask for less",
+                         u->count, u->memory);
+  }
+  return 0;
+}
+
 int stv_headroom_add(struct stv_snapshot *s, const struct stv_headroom_unit *manual, size_t nmanual,
                      double percent, struct stv_headroom *out, struct stv_err *err) {
   struct stv_headroom_unit autounit;
@@ -130,8 +158,11 @@ int stv_headroom_add(struct stv_snapshot *s, const struct stv_headroom_unit *man
     out->automatic = 1;
   }
   if (total > HEADROOM_PODS_MAX)
-    return stv_err_set(err, STV_ELIMIT, "headroom: %zu virtual pods asked for, more than %d", total,
-                       HEADROOM_PODS_MAX);
+    return stv_err_set(err, STV_ELIMIT,
+                       "headroom: %zu virtual pods asked for (manual units and automatic headroom together), "
+                       "more than %d; ask for fewer, larger pods",
+                       total, HEADROOM_PODS_MAX);
+  if ((rc = headroom_totals(out, err)) != 0) return rc;
   for (i = 0; i < out->nunits; i++) {
     if ((rc = add_pods(s, &out->units[i], ns, &next, err)) != 0) return rc;
   }

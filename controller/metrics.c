@@ -57,7 +57,7 @@ int stv_metrics_get(struct stv_metrics *m, const char *ns, const char *name, dou
  * A quantity as a double, exactly as far as a double goes: validated by
  * stv_quantity_parse (for its messages), then the number times its suffix.
  */
-static int qty_double(const char *s, double *out, struct stv_err *err) {
+static int qty_double(const char *s, double *out, int64_t *milli, struct stv_err *err) {
   static const struct {
     const char *suffix;
     double mult;
@@ -72,6 +72,7 @@ static int qty_double(const char *s, double *out, struct stv_err *err) {
   size_t i;
   int rc = stv_quantity_parse(s, 1, &check, err);
   if (rc != 0) return rc;
+  *milli = check;
   v = strtod(s, &end);
   for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
     if (strcmp(end, suffixes[i].suffix) == 0) {
@@ -83,16 +84,24 @@ static int qty_double(const char *s, double *out, struct stv_err *err) {
   return stv_err_set(err, STV_EINVAL, "invalid quantity \"%s\"", s);
 }
 
-/* One usage value (string or number) into *out; the path names the field. */
-static int usage_value(const cJSON *v, double *out, struct stv_err *err) {
+/*
+ * One usage value (string or number) into *out, and its value in millis
+ * (rounded up) into *milli for the checked sums; the caller's prefix names
+ * the field. A JSON number is held to the same rule as a string: it is
+ * written back as the shortest text that reads as the same double ("1e+30")
+ * and that text is parsed as a quantity, so 9223372036854775808 or 1e30 is
+ * out of range whichever way it is spelled.
+ */
+static int usage_value(const cJSON *v, double *out, int64_t *milli, struct stv_err *err) {
   if (cJSON_IsNumber(v)) {
+    char text[40];
     if (!isfinite(v->valuedouble) || v->valuedouble < 0)
       return stv_err_set(err, STV_EINVAL, "must be a non-negative quantity");
-    *out = v->valuedouble;
-    return 0;
+    snprintf(text, sizeof(text), "%.17g", v->valuedouble);
+    return qty_double(text, out, milli, err);
   }
   if (!cJSON_IsString(v) || v->valuestring == NULL) return stv_err_set(err, STV_EPARSE, "not a quantity string");
-  return qty_double(v->valuestring, out, err);
+  return qty_double(v->valuestring, out, milli, err);
 }
 
 struct reader {
@@ -110,6 +119,7 @@ static int on_item(void *ctx, long index, const cJSON *item, struct stv_err *err
   const cJSON *meta, *containers, *c, *kind;
   const char *ns, *name;
   double cpu = 0, ram = 0;
+  int64_t cpu_milli = 0, ram_milli = 0, xm;
   char key[600];
   size_t n;
   struct stv_strmap_ent *e;
@@ -149,13 +159,23 @@ static int on_item(void *ctx, long index, const cJSON *item, struct stv_err *err
                          name, ci);
     if ((v = cJSON_GetObjectItemCaseSensitive(usage, "cpu")) == NULL)
       return stv_err_set(err, STV_EPARSE, "PodMetrics %s/%s: containers[%ld].usage.cpu: missing", ns, name, ci);
-    if ((rc = usage_value(v, &x, err)) != 0)
+    if ((rc = usage_value(v, &x, &xm, err)) != 0)
       return stv_err_prefix(err, "PodMetrics %s/%s: containers[%ld].usage.cpu", ns, name, ci);
+    if (stv_add_i64(cpu_milli, xm, &cpu_milli) != 0)
+      return stv_err_set(err, STV_ERANGE,
+                         "PodMetrics %s/%s: containers[%ld].usage.cpu: the pod's cpu usage summed over its "
+                         "containers is too large",
+                         ns, name, ci);
     cpu += x;
     if ((v = cJSON_GetObjectItemCaseSensitive(usage, "memory")) == NULL)
       return stv_err_set(err, STV_EPARSE, "PodMetrics %s/%s: containers[%ld].usage.memory: missing", ns, name, ci);
-    if ((rc = usage_value(v, &x, err)) != 0)
+    if ((rc = usage_value(v, &x, &xm, err)) != 0)
       return stv_err_prefix(err, "PodMetrics %s/%s: containers[%ld].usage.memory", ns, name, ci);
+    if (stv_add_i64(ram_milli, xm, &ram_milli) != 0)
+      return stv_err_set(err, STV_ERANGE,
+                         "PodMetrics %s/%s: containers[%ld].usage.memory: the pod's memory usage summed over "
+                         "its containers is too large",
+                         ns, name, ci);
     ram += x;
     ci++;
   }

@@ -431,12 +431,12 @@ static void headroom_stats(const struct stv_recommend_result *r, struct headroom
   memset(h, 0, sizeof(*h));
   if (r->headroom.npods == 0) return;
   for (i = 0; i < s->npods; i++) {
-    const struct stv_class *c = s->classes[s->pods[i].cls];
     if (!is_headroom(s, (uint32_t)i)) continue;
     h->pods++;
-    h->cpu += c->req[STV_RES_CPU];
-    h->memory += c->req[STV_RES_MEMORY];
   }
+  /* Summed in checked arithmetic when the virtual pods were added. */
+  h->cpu = r->headroom.cpu;
+  h->memory = r->headroom.memory;
   for (i = 0; i < plan->nnodes; i++) {
     const struct stv_plan_node *pn = &plan->nodes[i];
     const struct stv_template *t;

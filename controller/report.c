@@ -607,6 +607,30 @@ static int pack_once(struct stv_snapshot *s, const struct stv_catalog *cat, unsi
 
 static int64_t cpu_milli(double cores) { return (int64_t)ceil(cores * 1000.0 - 1e-6); }
 
+/* The largest request a re-pack takes from a row, in millicores or bytes: the quantity rule's millis bound. */
+#define REPACK_REQ_MAX ((double)(INT64_MAX / 1000))
+
+/*
+ * Checks that every right-sizing row's current and suggested requests fit
+ * the packer's integers before they are converted: usage near the top of
+ * the quantity range, times the margin, would otherwise wrap into a
+ * negative request that fits anywhere.
+ */
+static int check_repack_rows(const struct stv_report *rep, struct stv_err *err) {
+  size_t i;
+  for (i = 0; i < rep->nrightsize; i++) {
+    const struct stv_rightsize_row *w = &rep->rightsize[i];
+    if (!(w->cpu_req * 1000.0 <= REPACK_REQ_MAX) || !(w->cpu_suggest * 1000.0 <= REPACK_REQ_MAX) ||
+        !(w->ram_req <= REPACK_REQ_MAX) || !(w->ram_suggest <= REPACK_REQ_MAX))
+      return stv_err_set(err, STV_ERANGE,
+                         "rightsize: %s %s/%s: requests of %g cores and %.0f bytes per pod (suggested %g "
+                         "cores and %.0f bytes, from the usage read) are too large to re-pack; check the "
+                         "usage figures",
+                         w->kind, w->ns, w->name, w->cpu_req, w->ram_req, w->cpu_suggest, w->ram_suggest);
+  }
+  return 0;
+}
+
 /* Sets class c's cpu and memory requests to the suggestion w. */
 static void apply_suggestion(struct stv_class *c, const struct stv_rightsize_row *w) {
   c->req[STV_RES_CPU] = cpu_milli(w->cpu_suggest);
@@ -1009,6 +1033,7 @@ int stv_cmd_report(int argc, char **argv) {
     }
     goto fail;
   }
+  if (o.rightsize && (rc = check_repack_rows(&rep, &err)) != 0) goto fail;
   if (o.rightsize) {
     input = 0;
     if (have_snap)

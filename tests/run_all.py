@@ -2,7 +2,7 @@
 """Runs every test of the suite against one or more build directories and
 prints the total as the last line: "N passed, N failed".
 
-    python3 tests/run_all.py build [build-asan ...]
+    python3 tests/run_all.py build [build-asan ...] [--fuzz build-fuzz]
 
 For each build: every C test program (build/tests/test_*), every Python
 whole-binary test (tests/test_*.py, given the build's stevedore), and, for
@@ -14,6 +14,12 @@ test) runs only C test programs, test_concurrency among them, and not those
 in TSAN_SKIP: single-threaded programs whose allocation-failure sweeps take
 minutes under ThreadSanitizer and gain nothing from it (the ASan build runs
 them). Neither the Python tests nor valgrind run on it.
+
+With --fuzz DIR (a build configured with -Dfuzz=enabled, docs/fuzzing.md),
+each libFuzzer target DIR/tests/fuzz/fuzz_* also runs for STV_FUZZ_SECONDS
+(default 12) from its seed corpus tests/fuzz/corpus/<target>/; a crash, a
+leak, a timeout or a broken property counts as one failed test, and the
+input that did it is kept in DIR/fuzz-artifacts/.
 """
 import glob
 import os
@@ -21,6 +27,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -57,8 +64,43 @@ def run(name, argv, env=None, timeout=900):
     return passed, failed
 
 
+def run_fuzz(fdir):
+    """Runs every fuzz target of build fdir for a bounded time; returns (passed, failed)."""
+    seconds = int(os.environ.get("STV_FUZZ_SECONDS", "12"))
+    targets = sorted(t for t in glob.glob(os.path.join(ROOT, fdir, "tests", "fuzz", "fuzz_*"))
+                     if os.access(t, os.X_OK) and not t.endswith(".p") and not os.path.isdir(t))
+    if not targets:
+        print("%-48s %4d passed %3d failed  %6.1fs  %s" % (fdir + ": fuzz targets", 0, 1, 0.0,
+                                                          "FAILED (none built: -Dfuzz=enabled?)"))
+        return 0, 1
+    artifacts = os.path.join(ROOT, fdir, "fuzz-artifacts")
+    os.makedirs(artifacts, exist_ok=True)
+    total_p = total_f = 0
+    for t in targets:
+        name = os.path.basename(t)
+        seeds = os.path.join(ROOT, "tests", "fuzz", "corpus", name)
+        # New inputs go to a scratch directory; the committed corpus is only read.
+        scratch = tempfile.mkdtemp(prefix="stv-%s-" % name)
+        argv = [t, "-max_total_time=%d" % seconds, "-timeout=20", "-rss_limit_mb=2048",
+                "-print_final_stats=1", "-artifact_prefix=%s/%s-" % (artifacts, name), scratch, seeds]
+        p, f = run("%s: %s (%ds)" % (fdir, name, seconds), argv, timeout=seconds * 4 + 120)
+        shutil.rmtree(scratch, ignore_errors=True)
+        total_p += p
+        total_f += f
+    return total_p, total_f
+
+
 def main():
-    builds = sys.argv[1:] or ["build"]
+    args = sys.argv[1:]
+    fuzz_dirs = []
+    while "--fuzz" in args:
+        i = args.index("--fuzz")
+        if i + 1 >= len(args):
+            print("usage: run_all.py build [build-asan ...] [--fuzz build-fuzz]", file=sys.stderr)
+            return 2
+        fuzz_dirs.append(args[i + 1])
+        del args[i:i + 2]
+    builds = args or ["build"]
     total_p = total_f = 0
     for bi, b in enumerate(builds):
         bdir = os.path.join(ROOT, b)
@@ -89,6 +131,10 @@ def main():
                        env=env)
             total_p += p
             total_f += f
+    for fdir in fuzz_dirs:
+        p, f = run_fuzz(fdir)
+        total_p += p
+        total_f += f
     print("%d passed, %d failed" % (total_p, total_f))
     return 1 if total_f else 0
 

@@ -553,3 +553,28 @@ TEST(should_truncate_the_formatted_text_to_the_buffer_size) {
   CHECK(stv_quantity_format(123456, 0, 0, buf, 0) == buf);
   CHECK(strcmp(buf, "123") == 0);
 }
+
+TEST(should_add_quantities_exactly_until_the_sum_leaves_int64) {
+  int64_t v = 7;
+  CHECK(stv_add_i64(INT64_MAX - 1, 1, &v) == 0);
+  CHECK(v == INT64_MAX);
+  CHECK(stv_add_i64(INT64_MIN, -0, &v) == 0);
+  CHECK(v == INT64_MIN);
+  v = 7;
+  CHECK(stv_add_i64(INT64_MAX, 1, &v) == STV_ERANGE);
+  CHECK(v == 7); /* left unchanged on overflow */
+  CHECK(stv_add_i64(INT64_MIN, -1, &v) == STV_ERANGE);
+  CHECK(stv_add_i64(INT64_MAX / 2 + 1, INT64_MAX / 2 + 1, &v) == STV_ERANGE);
+  CHECK(v == 7);
+}
+
+TEST(should_multiply_quantities_exactly_until_the_product_leaves_int64) {
+  int64_t v = 7;
+  CHECK(stv_mul_i64(INT64_C(3037000499), INT64_C(3037000499), &v) == 0);
+  CHECK(v == INT64_C(9223372030926249001));
+  CHECK(stv_mul_i64(INT64_MAX, 2, &v) == STV_ERANGE);
+  CHECK(stv_mul_i64(INT64_MIN, -1, &v) == STV_ERANGE);
+  CHECK(v == INT64_C(9223372030926249001));
+  CHECK(stv_mul_i64(0, INT64_MIN, &v) == 0);
+  CHECK(v == 0);
+}

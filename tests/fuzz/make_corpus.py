@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzz targets into tests/fuzz/corpus/<target>/
+from the test data (valid inputs and near misses), named <seed>-<sha1>. The
+corpora are committed, together with inputs merged in from longer runs
+(libFuzzer names those by their sha1 alone), which this script leaves
+alone; rerun it after the test data change:
+
+    python3 tests/fuzz/make_corpus.py
+
+Targets that take a leading control byte (fuzz_jsonstream: the chunk size;
+fuzz_prom: the result type and piece size) get it prepended here.
+"""
+import glob
+import hashlib
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+DATA = os.path.join(ROOT, "tests", "data")
+CORPUS = os.path.join(HERE, "corpus")
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def put(target, blobs):
+    d = os.path.join(CORPUS, target)
+    os.makedirs(d, exist_ok=True)
+    for name, blob in blobs:
+        h = hashlib.sha1(blob).hexdigest()[:12]
+        with open(os.path.join(d, "%s-%s" % (name, h)), "wb") as f:
+            f.write(blob)
+
+
+def cut(blob, n):
+    """A near miss: the document cut short."""
+    return blob[: max(1, len(blob) * n // 4)]
+
+
+def main():
+    quantities = ["0", "1", "500m", "1.5Gi", "2e3", "2E-3", "-1", ".5", "5.", "100Mi", "1e-9", "123456789n",
+                  "9223372036854775807", "9223372036854775808", "8Ei", "7Ei", "1.0000000001", "12x", "", " 1",
+                  "+3k", "1e+30", "0.000000000000000000001", "1Ki", "3u", "4P", "2T", "1G", "1M", "1k", "1m"]
+    put("fuzz_quantity", [("q", q.encode()) for q in quantities])
+
+    snaps = [p for p in sorted(glob.glob(os.path.join(DATA, "*.json"))) if "catalog" not in p]
+    snaps += [os.path.join(DATA, "realworld", "friendly", "kind-cluster.json"),
+              os.path.join(DATA, "realworld", "ports", "hostports.json")]
+    snap_blobs = []
+    for p in snaps:
+        b = read(p)
+        if len(b) > 64 * 1024:
+            continue
+        name = os.path.splitext(os.path.basename(p))[0]
+        snap_blobs += [(name, b), (name + "-cut", cut(b, 3))]
+    snap_blobs += [("empty-list", b'{"apiVersion":"v1","kind":"List","items":[]}'),
+                   ("bom", b'\xef\xbb\xbf{"items":[{}]}'), ("garbage", b'{"items":[{}]} x')]
+    put("fuzz_snapshot", snap_blobs)
+    put("fuzz_jsonstream", [(n, bytes([i * 37 % 256]) + b) for i, (n, b) in enumerate(snap_blobs)])
+
+    put("fuzz_catalog", [("tiny", read(os.path.join(DATA, "tiny_catalog.json"))),
+                         ("tiny-cut", cut(read(os.path.join(DATA, "tiny_catalog.json")), 2)),
+                         ("prom-catalog", read(os.path.join(DATA, "prom", "catalog.json")))])
+
+    configs = [("example", read(os.path.join(ROOT, "examples", "stevedore.yaml"))),
+               ("pools", b"nodePools:\n  - name: a\n    instanceFamilies: [m5]\n    zones: [z1]\n"
+                         b"    labels: {team: web}\n    taints: [{key: k, value: v, effect: NoSchedule}]\n"),
+               ("headroom", b"headroom:\n  manual: [{count: 2, cpu: \"2\", memory: 4Gi}]\n  automatic: 10%\n"),
+               ("spot", b"spot: {maxShare: 0.5, maxPoolFraction: 0.3, restartCost: 0.1}\ntimeLimit: 500ms\n"),
+               ("anchors", b"a: &x [1, 2]\nnodePools: [{name: p, zones: *x}]\n"),
+               ("deep", b"spot: " + b"[" * 40),
+               ("two-docs", b"timeLimit: 1s\n---\ntimeLimit: 2s\n")]
+    put("fuzz_config", configs)
+
+    metrics = (b'{"kind":"PodMetricsList","apiVersion":"metrics.k8s.io/v1beta1","items":['
+               b'{"metadata":{"name":"a","namespace":"n"},"containers":[{"name":"c","usage":{"cpu":"5m","memory":"20Mi"}}]},'
+               b'{"metadata":{"name":"b"},"containers":[{"name":"c","usage":{"cpu":0.25,"memory":268435456}},'
+               b'{"name":"d","usage":{"cpu":"800000000n","memory":"1048576Ki"}}]}]}')
+    put("fuzz_metrics", [("list", metrics), ("cut", cut(metrics, 2)),
+                         ("big-number", metrics.replace(b"268435456", b"9223372036854775808")),
+                         ("single", b'{"kind":"PodMetrics","metadata":{"name":"x"},"containers":[]}')])
+
+    prom = []
+    want = {"matrix": 0, "vector": 1, "series": 2, "label_values": 3}
+    for p in sorted(glob.glob(os.path.join(DATA, "prom", "*"))):
+        name = os.path.splitext(os.path.basename(p))[0]
+        if name in ("README", "catalog"):
+            continue
+        b = read(p)
+        t = want.get(name, 0)
+        for piece in (0, 7, 63):
+            prom.append(("%s-%d" % (name, piece), bytes([(piece << 2) | t]) + b))
+    put("fuzz_prom", prom)
+
+
+if __name__ == "__main__":
+    main()
