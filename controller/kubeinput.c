@@ -43,7 +43,7 @@ static int sniff(struct src *in, struct stv_err *err) {
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) {
       int e = errno;
-      return stv_err_set(err, -e, "%s: read error: %s", in->name, strerror(e));
+      return stv_err_set(err, -e, "%s: read error: %s", in->name, stv_strerror(-e));
     }
     if (got == 0) break;
     in->hlen += (size_t)got;
@@ -135,7 +135,7 @@ static int yfail_parser(struct yreader *y) {
   if (ps->error == YAML_READER_ERROR) {
     if (y->in->read_errno != 0)
       return stv_err_set(y->err, -y->in->read_errno, "%s: read error: %s", y->in->name,
-                         strerror(y->in->read_errno));
+                         stv_strerror(-y->in->read_errno));
     return stv_err_set(y->err, STV_EPARSE, "%s: byte %zu: invalid text: %s", y->in->name, ps->problem_offset,
                        ps->problem ? ps->problem : "unreadable");
   }
@@ -679,12 +679,12 @@ static int read_path(const char *path, stv_json_item_cb cb, void *ctx, struct st
   fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
-    return stv_err_set(err, -e, "%s: cannot open: %s", path, strerror(e));
+    return stv_err_set(err, -e, "%s: cannot open: %s", path, stv_strerror(-e));
   }
   if (fstat(fd, &sb) != 0) {
     int e = errno;
     close(fd);
-    return stv_err_set(err, -e, "%s: cannot stat: %s", path, strerror(e));
+    return stv_err_set(err, -e, "%s: cannot stat: %s", path, stv_strerror(-e));
   }
   if (S_ISDIR(sb.st_mode)) {
     close(fd);
@@ -719,7 +719,7 @@ static int list_dir(const char *dir, char ***out, size_t *n, struct stv_err *err
   *n = 0;
   if (d == NULL) {
     int e = errno;
-    return stv_err_set(err, -e, "%s: cannot open: %s", dir, strerror(e));
+    return stv_err_set(err, -e, "%s: cannot open: %s", dir, stv_strerror(-e));
   }
   while ((de = readdir(d)) != NULL) {
     if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;

@@ -2899,40 +2899,29 @@ static size_t kind_count(const struct stv_snapshot *s, char letter) {
  */
 static void unlink_replaced_storage(struct stv_snapshot *s, char letter, const char *ns, const char *name) {
   struct stv_snapshot_volumes *vs = s->volumes;
+/* Unlinks the first record after the list's head (the new version) for which cond holds on *pp. */
+#define UNLINK_AFTER_HEAD(type, head, count, cond)           \
+  do {                                                       \
+    type **pp;                                               \
+    if ((head) == NULL) return;                              \
+    for (pp = &(head)->next; *pp != NULL; pp = &(*pp)->next) \
+      if (cond) {                                            \
+        *pp = (*pp)->next;                                   \
+        (count)--;                                           \
+        return;                                              \
+      }                                                      \
+  } while (0)
   if (vs == NULL) return;
-  if (letter == 'C' && vs->pvcs != NULL) {
-    struct vol_pvc **pp;
-    for (pp = &vs->pvcs->next; *pp != NULL; pp = &(*pp)->next)
-      if (strcmp((*pp)->name, name) == 0 && strcmp((*pp)->ns, ns) == 0) {
-        *pp = (*pp)->next;
-        vs->npvcs--;
-        return;
-      }
-  } else if (letter == 'V' && vs->pvs != NULL) {
-    struct vol_pv **pp;
-    for (pp = &vs->pvs->next; *pp != NULL; pp = &(*pp)->next)
-      if (strcmp((*pp)->name, name) == 0) {
-        *pp = (*pp)->next;
-        vs->npvs--;
-        return;
-      }
-  } else if (letter == 'K' && vs->classes != NULL) {
-    struct vol_class **pp;
-    for (pp = &vs->classes->next; *pp != NULL; pp = &(*pp)->next)
-      if (strcmp((*pp)->name, name) == 0) {
-        *pp = (*pp)->next;
-        vs->nclasses--;
-        return;
-      }
-  } else if (letter == 'I' && vs->csinodes != NULL) {
-    struct vol_csinode **pp;
-    for (pp = &vs->csinodes->next; *pp != NULL; pp = &(*pp)->next)
-      if (strcmp((*pp)->node, name) == 0) {
-        *pp = (*pp)->next;
-        vs->ncsinodes--;
-        return;
-      }
-  }
+  if (letter == 'C')
+    UNLINK_AFTER_HEAD(struct vol_pvc, vs->pvcs, vs->npvcs,
+                      strcmp((*pp)->name, name) == 0 && strcmp((*pp)->ns, ns) == 0);
+  else if (letter == 'V')
+    UNLINK_AFTER_HEAD(struct vol_pv, vs->pvs, vs->npvs, strcmp((*pp)->name, name) == 0);
+  else if (letter == 'K')
+    UNLINK_AFTER_HEAD(struct vol_class, vs->classes, vs->nclasses, strcmp((*pp)->name, name) == 0);
+  else if (letter == 'I')
+    UNLINK_AFTER_HEAD(struct vol_csinode, vs->csinodes, vs->ncsinodes, strcmp((*pp)->node, name) == 0);
+#undef UNLINK_AFTER_HEAD
 }
 
 /* 1 when a is a newer resourceVersion than b: as integers when both are. */

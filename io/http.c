@@ -188,7 +188,7 @@ static void classify(struct stv_http_req *r, CURLcode res, struct stv_http_resul
     curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &oe);
     if (oe > 0 && oe < 4096) {
       out->code = -(int)oe;
-      out->error = strerror((int)oe);
+      out->error = stv_strerror(-(int)oe);
     } else {
       out->code = STV_EIO;
     }
