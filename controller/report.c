@@ -320,7 +320,9 @@ static void old_config_yaml(struct stv_buf *b, const cJSON *o, const char *path,
   cJSON_ArrayForEach(e, o) {
     char sub[300];
     const char *np;
-    snprintf(sub, sizeof(sub), "%s%s%s", path, path[0] ? "." : "", e->string);
+    /* A path too long to hold is no old key's (they are short): a name, looked up as none. */
+    if (snprintf(sub, sizeof(sub), "%s%s%s", path, path[0] ? "." : "", e->string) >= (int)sizeof(sub))
+      sub[0] = '\0';
     np = old_key_new_path(sub);
     stv_buf_printf(b, "%*s", indent, "");
     if (np != NULL) {
