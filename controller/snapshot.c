@@ -3019,6 +3019,47 @@ static int seen_commit(struct rd *r, char letter, size_t before) {
   return 0;
 }
 
+/* The letter that keys the objects of a kind Stevedore reads, or 0 for a kind it skips. */
+static char kind_letter(const char *kind) {
+  static const struct {
+    const char *kind;
+    char letter;
+  } kinds[] = {{"Pod", 'P'},
+               {"Node", 'N'},
+               {"PodDisruptionBudget", 'B'},
+               {"Namespace", 'S'},
+               {"PersistentVolumeClaim", 'C'},
+               {"PersistentVolume", 'V'},
+               {"StorageClass", 'K'},
+               {"CSINode", 'I'}};
+  size_t i;
+  for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+    if (strcmp(kind, kinds[i].kind) == 0) return kinds[i].letter;
+  return 0;
+}
+
+/* Reads one object of the kind letter stands for. */
+static int read_kind(struct rd *r, char letter, const cJSON *item, const cJSON *meta) {
+  switch (letter) {
+  case 'P':
+    return read_pod(r, item, meta);
+  case 'N':
+    return read_node(r, item, meta);
+  case 'B':
+    return read_pdb(r, item);
+  case 'S':
+    return read_namespace(r, meta);
+  case 'C':
+    return read_pvc(r, item, meta);
+  case 'V':
+    return read_pv(r, item, meta);
+  case 'K':
+    return read_storage_class(r, item, meta);
+  default:
+    return read_csinode(r, item);
+  }
+}
+
 static int read_item(struct rd *r, const cJSON *item) {
   static const struct jpath p_kind = {NULL, "kind", 0};
   static const struct jpath p_name = {&P_METADATA, "name", 0};
@@ -3050,45 +3091,15 @@ static int read_item(struct rd *r, const cJSON *item) {
   r->replace = -1;
   if (r->stats != NULL) r->stats->replaced_pod = r->stats->replaced_node = -1;
 
-  letter = strcmp(kind, "Pod") == 0                   ? 'P'
-           : strcmp(kind, "Node") == 0                ? 'N'
-           : strcmp(kind, "PodDisruptionBudget") == 0 ? 'B'
-           : strcmp(kind, "Namespace") == 0           ? 'S'
-                                                      : 0;
-  if (letter != 0) {
+  if ((letter = kind_letter(kind)) != 0) {
+    /* An object read twice counts once: skipped when identical, else the newer version kept. */
     size_t before = kind_count(r->s, letter);
     int skip;
     if ((rc = seen_check(r, item, meta, letter, &skip)) != 0 || skip) return rc;
-    if (letter == 'P')
-      rc = read_pod(r, item, meta);
-    else if (letter == 'N')
-      rc = read_node(r, item, meta);
-    else if (letter == 'B')
-      rc = read_pdb(r, item);
-    else
-      rc = read_namespace(r, meta);
-    return rc != 0 ? rc : seen_commit(r, letter, before);
-  }
-  letter = strcmp(kind, "PersistentVolumeClaim") == 0 ? 'C'
-           : strcmp(kind, "PersistentVolume") == 0    ? 'V'
-           : strcmp(kind, "StorageClass") == 0        ? 'K'
-           : strcmp(kind, "CSINode") == 0             ? 'I'
-                                                      : 0;
-  if (letter != 0) {
-    /* The same rule for storage objects read twice: once when identical, else the newer version. */
-    size_t before = kind_count(r->s, letter);
-    int skip;
-    if ((rc = seen_check(r, item, meta, letter, &skip)) != 0 || skip) return rc;
-    if (letter == 'C')
-      rc = read_pvc(r, item, meta);
-    else if (letter == 'V')
-      rc = read_pv(r, item, meta);
-    else if (letter == 'K')
-      rc = read_storage_class(r, item, meta);
-    else
-      rc = read_csinode(r, item);
-    if (rc != 0) return rc;
-    if (r->replace >= 0) unlink_replaced_storage(r->s, letter, ns != NULL ? ns : "", name);
+    if ((rc = read_kind(r, letter, item, meta)) != 0) return rc;
+    /* Pods and nodes replace their earlier version in place; storage records are unlinked. */
+    if (r->replace >= 0 && strchr("CVKI", letter) != NULL)
+      unlink_replaced_storage(r->s, letter, ns != NULL ? ns : "", name);
     return seen_commit(r, letter, before);
   }
   if (r->stats != NULL) count_skipped(r->stats, kind);
