@@ -481,6 +481,51 @@ static uint32_t array_len(const cJSON *a) {
 /* ---------------------------------------------------------------------- */
 /* Pod scheduling constraints                                             */
 
+/* What a list of nodeSelectorTerms is read for. */
+enum terms_use {
+  TERMS_POD,       /* a pod's required node affinity: every term */
+  TERMS_DAEMONSET, /* a DaemonSet pod's: matchFields (the per-node pin) dropped */
+  TERMS_VOLUME     /* a PersistentVolume's: a term with matchFields matches no node */
+};
+
+/*
+ * Reads nodeSelectorTerms (terms, at path pt; NULL when absent) into out:
+ * the OR of terms, each matchExpressions AND matchFields.
+ */
+static int read_selector_terms(struct rd *r, const cJSON *terms, const struct jpath *pt, enum terms_use use,
+                               struct stv_node_affinity *out) {
+  const cJSON *t;
+  long i = 0;
+  int rc;
+  if (terms == NULL) return fail(r, STV_EPARSE, pt, "missing");
+  if (terms->child == NULL) return fail(r, STV_EINVAL, pt, "must have at least one term");
+  if ((out->terms = scratch(r, array_len(terms), sizeof(*out->terms))) == NULL) return oom(r);
+  cJSON_ArrayForEach(t, terms) {
+    struct jpath pi = {pt, NULL, i++};
+    struct jpath pe = {&pi, "matchExpressions", 0}, pf = {&pi, "matchFields", 0};
+    struct stv_node_term *nt = &out->terms[out->n];
+    const cJSON *me, *mf;
+    if (!cJSON_IsObject(t)) return fail(r, STV_EPARSE, &pi, "not an object");
+    if ((rc = get(r, t, "matchExpressions", &pi, JT_ARRAY, &me)) != 0) return rc;
+    if ((rc = get(r, t, "matchFields", &pi, JT_ARRAY, &mf)) != 0) return rc;
+    if ((rc = read_requirements(r, me, &pe, EXPR_NODE, &nt->exprs)) != 0) return rc;
+    if ((rc = read_requirements(r, mf, &pf, EXPR_FIELD, &nt->fields)) != 0) return rc;
+    if (use == TERMS_DAEMONSET && nt->fields.n > 0) {
+      nt->fields.n = 0;
+      if (nt->exprs.n == 0) continue;
+    }
+    if (use == TERMS_VOLUME) {
+      if (nt->exprs.n == 0 && nt->fields.n == 0)
+        return fail(r, STV_EINVAL, &pi, "must have matchExpressions or matchFields");
+      /* The volume check sees only the node's labels (storage helpers'
+         CheckNodeAffinity): a term with matchFields matches no node. */
+      if (nt->fields.n > 0) continue;
+    }
+    out->n++;
+  }
+  return 0;
+}
+
 /*
  * Required node affinity. For a DaemonSet pod the matchFields on
  * metadata.name that the DaemonSet controller adds to pin the pod to its
@@ -492,8 +537,7 @@ static int read_node_affinity(struct rd *r, const cJSON *affinity, const struct 
   struct jpath pn = {pa, "nodeAffinity", 0};
   struct jpath pr = {&pn, "requiredDuringSchedulingIgnoredDuringExecution", 0};
   struct jpath pt = {&pr, "nodeSelectorTerms", 0};
-  const cJSON *na, *req, *terms, *t;
-  long i = 0;
+  const cJSON *na, *req, *terms;
   int rc;
 
   out->n = 0;
@@ -504,27 +548,7 @@ static int read_node_affinity(struct rd *r, const cJSON *affinity, const struct 
     return rc;
   if (req == NULL) return 0;
   if ((rc = get(r, req, "nodeSelectorTerms", &pr, JT_ARRAY, &terms)) != 0) return rc;
-  if (terms == NULL) return fail(r, STV_EPARSE, &pt, "missing");
-  if (terms->child == NULL) return fail(r, STV_EINVAL, &pt, "must have at least one term");
-  out->terms = scratch(r, (size_t)cJSON_GetArraySize(terms), sizeof(*out->terms));
-  if (out->terms == NULL) return oom(r);
-  cJSON_ArrayForEach(t, terms) {
-    struct jpath pi = {&pt, NULL, i++};
-    struct jpath pe = {&pi, "matchExpressions", 0}, pf = {&pi, "matchFields", 0};
-    struct stv_node_term *nt = &out->terms[out->n];
-    const cJSON *me, *mf;
-    if (!cJSON_IsObject(t)) return fail(r, STV_EPARSE, &pi, "not an object");
-    if ((rc = get(r, t, "matchExpressions", &pi, JT_ARRAY, &me)) != 0) return rc;
-    if ((rc = get(r, t, "matchFields", &pi, JT_ARRAY, &mf)) != 0) return rc;
-    if ((rc = read_requirements(r, me, &pe, EXPR_NODE, &nt->exprs)) != 0) return rc;
-    if ((rc = read_requirements(r, mf, &pf, EXPR_FIELD, &nt->fields)) != 0) return rc;
-    if (daemonset && nt->fields.n > 0) {
-      nt->fields.n = 0;
-      if (nt->exprs.n == 0) continue;
-    }
-    out->n++;
-  }
-  return 0;
+  return read_selector_terms(r, terms, &pt, daemonset ? TERMS_DAEMONSET : TERMS_POD, out);
 }
 
 /* Required pod affinity or anti-affinity terms (arr may be NULL). */
@@ -2021,8 +2045,7 @@ static int read_pv_affinity(struct rd *r, const cJSON *spec, struct stv_node_aff
   static const struct jpath pna = {&P_SPEC, "nodeAffinity", 0};
   static const struct jpath preq = {&pna, "required", 0};
   struct jpath pt = {&preq, "nodeSelectorTerms", 0};
-  const cJSON *na, *req, *terms, *t;
-  long i = 0;
+  const cJSON *na, *req, *terms;
   int rc;
   out->n = 0;
   out->terms = NULL;
@@ -2031,26 +2054,7 @@ static int read_pv_affinity(struct rd *r, const cJSON *spec, struct stv_node_aff
   if ((rc = get(r, na, "required", &pna, JT_OBJECT, &req)) != 0) return rc;
   if (req == NULL) return 0;
   if ((rc = get(r, req, "nodeSelectorTerms", &preq, JT_ARRAY, &terms)) != 0) return rc;
-  if (terms == NULL) return fail(r, STV_EPARSE, &pt, "missing");
-  if (terms->child == NULL) return fail(r, STV_EINVAL, &pt, "must have at least one term");
-  if ((out->terms = scratch(r, array_len(terms), sizeof(*out->terms))) == NULL) return oom(r);
-  cJSON_ArrayForEach(t, terms) {
-    struct jpath pi = {&pt, NULL, i++};
-    struct jpath pe = {&pi, "matchExpressions", 0}, pf = {&pi, "matchFields", 0};
-    struct stv_node_term *nt = &out->terms[out->n];
-    const cJSON *me, *mf;
-    if (!cJSON_IsObject(t)) return fail(r, STV_EPARSE, &pi, "not an object");
-    if ((rc = get(r, t, "matchExpressions", &pi, JT_ARRAY, &me)) != 0) return rc;
-    if ((rc = get(r, t, "matchFields", &pi, JT_ARRAY, &mf)) != 0) return rc;
-    if ((rc = read_requirements(r, me, &pe, EXPR_NODE, &nt->exprs)) != 0) return rc;
-    if ((rc = read_requirements(r, mf, &pf, EXPR_FIELD, &nt->fields)) != 0) return rc;
-    if (nt->exprs.n == 0 && nt->fields.n == 0)
-      return fail(r, STV_EINVAL, &pi, "must have matchExpressions or matchFields");
-    /* The volume check sees only the node's labels (storage helpers'
-       CheckNodeAffinity): a term with matchFields matches no node. */
-    if (nt->fields.n > 0) continue;
-    out->n++;
-  }
+  if ((rc = read_selector_terms(r, terms, &pt, TERMS_VOLUME, out)) != 0) return rc;
   *nowhere = out->n == 0;
   return keep_affinity(r, out);
 }
