@@ -17,7 +17,7 @@
 
 #include <uv.h>
 
-#include "packer.h"
+#include "base.h"
 
 /* ---------------------------------------------------------------------- */
 /* HTTP client                                                            */

@@ -2,7 +2,7 @@
  * Tests of the configuration file (controller/config.c): a good file, the
  * defaults, every kind of error with its file:line:column and key path, and
  * the value parsers shared with the command line; and of the headroom it
- * configures (controller/headroom.c).
+ * configures (controller/cli/headroom.c).
  */
 #include <errno.h>
 #include <math.h>
@@ -425,7 +425,7 @@ TEST(should_return_enomem_cleanly_whichever_allocation_fails) {
 }
 
 /* ---------------------------------------------------------------------- */
-/* Headroom's virtual pods (controller/headroom.c)                        */
+/* Headroom's virtual pods (controller/cli/headroom.c)                        */
 
 /* Adds a node of cpu millicores and mem bytes to s. */
 static int add_node(struct stv_snapshot *s, const char *name, int64_t cpu, int64_t mem, int cordoned) {

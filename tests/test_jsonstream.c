@@ -1,5 +1,5 @@
 /*
- * Tests for the streaming List reader (controller/jsonstream.h). Every
+ * Tests for the streaming List reader (io/jsonstream.h). Every
  * document is read with chunk sizes 1, 2, 3, 7, 64 and the default, from
  * memory and from a file, and each run must agree.
  */

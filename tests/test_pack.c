@@ -1577,7 +1577,7 @@ STV_TEST_FX(should_return_enomem_cleanly_when_any_allocation_fails) {
 /* ---------------------------------------------------------------------- */
 /* Host ports, lifecycle taints and the unschedulable toleration          */
 
-/* Host-port rules as the snapshot reader writes them (see controller/snapshot.c). */
+/* Host-port rules as the snapshot reader writes them (see controller/kube/snapshot.c). */
 static const struct stv_requirement hp_any_req = {STV_HOST_PORT_LABEL_PREFIX "TCP/8080", STV_OP_EXISTS, 0,
                                                   NULL};
 static const struct stv_pod_term hp_any_term = {

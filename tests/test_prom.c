@@ -1,6 +1,6 @@
 /*
  * Tests for the Prometheus answer parser and the small parsers of
- * controller/prom.h, over answers recorded from Prometheus 2.42 under
+ * controller/prom/prom.h, over answers recorded from Prometheus 2.42 under
  * tests/data/prom/ (see its README). Every document is fed in chunks of 1,
  * 2, 3, 7 and 64 bytes and whole, and each run must agree.
  */

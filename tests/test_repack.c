@@ -1,5 +1,5 @@
 /*
- * The what-if repack (controller/repack.c) and the pieces it adds to the
+ * The what-if repack (controller/cli/repack.c) and the pieces it adds to the
  * packer and the catalogue: stv_snapshot_set_nodes, stv_catalog_price.
  * Snapshots are written to temporary files from small JSON texts.
  */

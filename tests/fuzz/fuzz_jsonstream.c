@@ -1,5 +1,5 @@
 /*
- * Fuzz target: the streaming JSON reader (controller/jsonstream.c), on a
+ * Fuzz target: the streaming JSON reader (io/jsonstream.c), on a
  * whole buffer, fed in chunks of a size the input chooses, and from a file
  * (a memfd, read by stv_json_stream_file in those chunks). The first byte
  * picks the chunk size (1 to 256 bytes); the rest is the document.

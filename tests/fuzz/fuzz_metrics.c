@@ -1,5 +1,5 @@
 /*
- * Fuzz target: the metrics API's PodMetricsList (controller/metrics.c), as
+ * Fuzz target: the metrics API's PodMetricsList (controller/prom/metrics.c), as
  * `report --metrics` reads it. Any text reads or fails with a message
  * naming the file; the pods read are counted, none of them matched yet.
  */

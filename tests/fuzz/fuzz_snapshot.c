@@ -1,5 +1,5 @@
 /*
- * Fuzz target: the snapshot reader as a whole (controller/snapshot.c over
+ * Fuzz target: the snapshot reader as a whole (controller/kube/snapshot.c over
  * the streaming JSON reader): every item of a v1 List into a snapshot,
  * then the storage objects resolved and the snapshot finished, as
  * `stevedore recommend --snapshot` does. Any text reads or fails with a

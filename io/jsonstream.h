@@ -24,7 +24,7 @@
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
-#include "packer.h"
+#include "base.h"
 
 /* Largest item, or single-object document, the reader accepts: 64 MiB. */
 #define STV_JSON_ITEM_MAX ((size_t)64 << 20)
