@@ -16,7 +16,7 @@ then:
   whole process (reading included; the fastest of --repeat);
 - runs stv-peers on the same snapshot (--emit-plans), which loads the same
   problem and times the Karpenter-like and Cluster-Autoscaler-like policies
-  (bench/peers.h) on it, in memory (reading excluded);
+  (packer/peers.h) on it, in memory (reading excluded);
 - checks the binary's plan with tests/checker.py against the catalogue as
   stv-peers loaded it (catalog.json: allocatable and prices included), and
   the baselines' plans too with --check-baselines (a 20,000-pod plan takes

@@ -8,7 +8,7 @@
  * Loads the snapshot(s) and catalogue through stv_recommend_run (so the
  * problem is exactly the one `stevedore recommend` solves), then times
  * Stevedore's stv_pack, the Karpenter-like provisioner and the
- * Cluster-Autoscaler-like scale-up loop (bench/peers.h) on that problem,
+ * Cluster-Autoscaler-like scale-up loop (packer/peers.h) on that problem,
  * each the best of --repeat runs (default 3), and prints one table: new
  * nodes, hourly cost, cost as a ratio to Stevedore's, milliseconds, pods
  * placed and unschedulable. --json prints the same as one JSON object.

@@ -1,7 +1,8 @@
 /*
  * peers: two peer provisioning policies, re-implemented from their
  * published descriptions, so that every Stevedore plan can be set against
- * them on the same input (bench/peers_bench.c, bench/peers.py):
+ * them on the same input (bench/peers_bench.c, bench/peers.py) and so that
+ * `stevedore simulate --compare` can run them as baseline policies:
  *
  * - a Karpenter-like provisioner: pods sorted by cpu then memory, each
  *   placed first-fit on existing nodes, then on in-flight new nodes whose
@@ -18,7 +19,7 @@
  * a struct stv_plan, so the plan renders to the JSON contract of `stevedore
  * recommend --output json` and tests/checker.py can verify it. How faithful
  * each one is, and where it departs from its original to keep plans
- * feasible, is said in bench/peers.c and bench/README.md.
+ * feasible, is said in packer/peers.c and bench/README.md.
  */
 #ifndef STV_PEERS_H
 #define STV_PEERS_H
