@@ -408,3 +408,18 @@ TEST(should_map_names_to_values_under_a_fixed_key) {
   stv_strmap_close(&m);
   stv_strpool_close(&pool);
 }
+
+TEST(should_not_read_past_a_pooled_string_shorter_than_the_key_looked_up) {
+  struct stv_strpool pool;
+  const char *a, *b;
+  stv_strpool_init(&pool);
+  a = stv_strpool_get(&pool, "ab");
+  CHECK(a != NULL);
+  /* A key with a NUL inside matches "ab" up to the NUL; the pool must not
+   * then look at a[5], past the end of "ab". */
+  b = stv_strpool_intern(&pool, "ab\0cd", 5);
+  CHECK(b != NULL);
+  CHECK(b != a);
+  CHECK(stv_strpool_intern(&pool, "ab", 2) == a);
+  stv_strpool_close(&pool);
+}
