@@ -65,12 +65,26 @@ int stv__check_strings(struct rd *r, const cJSON *a, const struct jpath *p) {
   return 0;
 }
 
-void *stv__list_start(struct rd *r, const cJSON *arr, size_t elem, uint32_t *n, int *rc) {
-  void *v;
+void *stv__read_list(struct rd *r, const cJSON *arr, const struct jpath *p, size_t elem, stv__elem_fn *one,
+                     const void *ctx, uint32_t *n, int *rc) {
+  const cJSON *e;
+  char *v;
   *n = 0;
   *rc = 0;
   if (arr == NULL || arr->child == NULL) return NULL;
-  if ((v = stv__scratch(r, (size_t)cJSON_GetArraySize(arr), elem)) == NULL) *rc = stv__oom(r);
+  if ((v = stv__scratch(r, (size_t)cJSON_GetArraySize(arr), elem)) == NULL) {
+    *rc = stv__oom(r);
+    return NULL;
+  }
+  cJSON_ArrayForEach(e, arr) {
+    struct jpath pi = {p, NULL, (long)*n};
+    if (!cJSON_IsObject(e))
+      *rc = stv__fail(r, STV_EPARSE, &pi, "not an object");
+    else
+      *rc = one(r, e, &pi, ctx, v + (size_t)*n * elem);
+    if (*rc != 0) return NULL;
+    (*n)++;
+  }
   return v;
 }
 

@@ -153,6 +153,22 @@ static void note_no_capacity(struct rd *r) {
   st->nodes_no_capacity++;
 }
 
+/* A spec.taints element (of stv__read_list). */
+static int read_taint(struct rd *r, const cJSON *t, const struct jpath *p, const void *ctx, void *slot) {
+  struct jpath pe = {p, "effect", 0};
+  struct stv_taint *x = slot;
+  const char *key, *value, *effect;
+  int rc;
+  (void)ctx;
+  if ((rc = stv__need_str(r, t, "key", p, &key)) != 0) return rc;
+  if ((rc = stv__get_str(r, t, "value", p, &value)) != 0) return rc;
+  if ((rc = stv__get_str(r, t, "effect", p, &effect)) != 0) return rc;
+  if ((rc = stv__parse_effect(r, effect, &pe, 0, &x->effect)) != 0) return rc;
+  if ((x->key = stv__intern(r, key)) == NULL) return stv__oom(r);
+  if ((x->value = stv__intern(r, value != NULL ? value : "")) == NULL) return stv__oom(r);
+  return 0;
+}
+
 int stv__read_node(struct rd *r, const cJSON *item, const cJSON *meta) {
   struct jpath ptaints = {&P_SPEC, "taints", 0};
   struct jpath palloc = {&P_STATUS, "allocatable", 0}, pcap = {&P_STATUS, "capacity", 0};
@@ -171,25 +187,8 @@ int stv__read_node(struct rd *r, const cJSON *item, const cJSON *meta) {
   if ((rc = stv__get(r, item, "spec", NULL, JT_OBJECT, &spec)) != 0) return rc;
   if ((rc = stv__get_bool(r, spec, "unschedulable", &P_SPEC, &n.unschedulable)) != 0) return rc;
   if ((rc = stv__get(r, spec, "taints", &P_SPEC, JT_ARRAY, &taints)) != 0) return rc;
-  if (taints != NULL && taints->child != NULL) {
-    const cJSON *t;
-    n.taints = stv__scratch(r, (size_t)cJSON_GetArraySize(taints), sizeof(*n.taints));
-    if (n.taints == NULL) return stv__oom(r);
-    cJSON_ArrayForEach(t, taints) {
-      struct jpath pi = {&ptaints, NULL, (long)n.ntaints};
-      struct jpath pe = {&pi, "effect", 0};
-      struct stv_taint *x = &n.taints[n.ntaints];
-      const char *key, *value, *effect;
-      if (!cJSON_IsObject(t)) return stv__fail(r, STV_EPARSE, &pi, "not an object");
-      if ((rc = stv__need_str(r, t, "key", &pi, &key)) != 0) return rc;
-      if ((rc = stv__get_str(r, t, "value", &pi, &value)) != 0) return rc;
-      if ((rc = stv__get_str(r, t, "effect", &pi, &effect)) != 0) return rc;
-      if ((rc = stv__parse_effect(r, effect, &pe, 0, &x->effect)) != 0) return rc;
-      if ((x->key = stv__intern(r, key)) == NULL) return stv__oom(r);
-      if ((x->value = stv__intern(r, value != NULL ? value : "")) == NULL) return stv__oom(r);
-      n.ntaints++;
-    }
-  }
+  n.taints = stv__read_list(r, taints, &ptaints, sizeof(*n.taints), read_taint, NULL, &n.ntaints, &rc);
+  if (rc != 0) return rc;
 
   if ((rc = stv__get(r, item, "status", NULL, JT_OBJECT, &status)) != 0) return rc;
   if ((rc = stv__get(r, status, "allocatable", &P_STATUS, JT_OBJECT, &alloc)) != 0) return rc;

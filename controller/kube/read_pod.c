@@ -67,136 +67,114 @@ static int read_node_affinity(struct rd *r, const cJSON *affinity, const struct 
   return stv__read_selector_terms(r, terms, &pt, daemonset ? TERMS_DAEMONSET : TERMS_POD, out);
 }
 
-/* Required pod affinity or anti-affinity terms (arr may be NULL). */
-static int read_pod_terms(struct rd *r, const cJSON *arr, const struct jpath *p,
-                          const struct stv_labels *self, uint32_t *n, struct stv_pod_term **out) {
+/* A required pod affinity or anti-affinity term (an element of stv__read_list; self: the pod's labels). */
+static int read_pod_term(struct rd *r, const cJSON *t, const struct jpath *p, const void *self, void *slot) {
+  struct jpath pls = {p, "labelSelector", 0}, pmk = {p, "matchLabelKeys", 0};
+  struct jpath pmm = {p, "mismatchLabelKeys", 0}, pns = {p, "namespaces", 0};
+  struct jpath pnss = {p, "namespaceSelector", 0};
+  struct stv_pod_term *pt = slot;
+  const cJSON *ls, *mk, *mm, *nsl, *nss;
+  const char *topo;
   int rc;
-  const cJSON *t;
-  if ((*out = stv__list_start(r, arr, sizeof(**out), n, &rc)) == NULL) return rc;
-  cJSON_ArrayForEach(t, arr) {
-    struct jpath pi = {p, NULL, (long)*n};
-    struct jpath pls = {&pi, "labelSelector", 0}, pmk = {&pi, "matchLabelKeys", 0};
-    struct jpath pmm = {&pi, "mismatchLabelKeys", 0}, pns = {&pi, "namespaces", 0};
-    struct jpath pnss = {&pi, "namespaceSelector", 0};
-    struct stv_pod_term *pt = &(*out)[*n];
-    const cJSON *ls, *mk, *mm, *nsl, *nss;
-    const char *topo;
-    if (!cJSON_IsObject(t)) return stv__fail(r, STV_EPARSE, &pi, "not an object");
-    if ((rc = stv__get(r, t, "labelSelector", &pi, JT_OBJECT, &ls)) != 0) return rc;
-    if ((rc = stv__get(r, t, "matchLabelKeys", &pi, JT_ARRAY, &mk)) != 0) return rc;
-    if ((rc = stv__get(r, t, "mismatchLabelKeys", &pi, JT_ARRAY, &mm)) != 0) return rc;
-    if ((rc = stv__get(r, t, "namespaces", &pi, JT_ARRAY, &nsl)) != 0) return rc;
-    if ((rc = stv__get(r, t, "namespaceSelector", &pi, JT_OBJECT, &nss)) != 0) return rc;
-    if ((rc = stv__need_str(r, t, "topologyKey", &pi, &topo)) != 0) return rc;
-    if (ls == NULL) {
-      pt->match_none = 1;
-    } else {
-      rc = stv__read_label_selector(r, ls, &pls, stv__array_len(mk) + stv__array_len(mm), &pt->sel);
-      if (rc != 0) return rc;
-      if ((rc = merge_label_keys(r, mk, &pmk, STV_OP_IN, self, &pt->sel)) != 0) return rc;
-      if ((rc = merge_label_keys(r, mm, &pmm, STV_OP_NOT_IN, self, &pt->sel)) != 0) return rc;
+  if ((rc = stv__get(r, t, "labelSelector", p, JT_OBJECT, &ls)) != 0) return rc;
+  if ((rc = stv__get(r, t, "matchLabelKeys", p, JT_ARRAY, &mk)) != 0) return rc;
+  if ((rc = stv__get(r, t, "mismatchLabelKeys", p, JT_ARRAY, &mm)) != 0) return rc;
+  if ((rc = stv__get(r, t, "namespaces", p, JT_ARRAY, &nsl)) != 0) return rc;
+  if ((rc = stv__get(r, t, "namespaceSelector", p, JT_OBJECT, &nss)) != 0) return rc;
+  if ((rc = stv__need_str(r, t, "topologyKey", p, &topo)) != 0) return rc;
+  if (ls == NULL) {
+    pt->match_none = 1;
+  } else {
+    rc = stv__read_label_selector(r, ls, &pls, stv__array_len(mk) + stv__array_len(mm), &pt->sel);
+    if (rc != 0) return rc;
+    if ((rc = merge_label_keys(r, mk, &pmk, STV_OP_IN, self, &pt->sel)) != 0) return rc;
+    if ((rc = merge_label_keys(r, mm, &pmm, STV_OP_NOT_IN, self, &pt->sel)) != 0) return rc;
+  }
+  if ((pt->topology_key = stv__intern(r, topo)) == NULL) return stv__oom(r);
+  if ((rc = stv__check_strings(r, nsl, &pns)) != 0) return rc;
+  if (nsl != NULL && nsl->child != NULL) {
+    const cJSON *e;
+    pt->namespaces = stv__scratch(r, stv__array_len(nsl), sizeof(*pt->namespaces));
+    if (pt->namespaces == NULL) return stv__oom(r);
+    cJSON_ArrayForEach(e, nsl) {
+      if ((pt->namespaces[pt->nns] = stv__intern(r, e->valuestring)) == NULL) return stv__oom(r);
+      pt->nns++;
     }
-    if ((pt->topology_key = stv__intern(r, topo)) == NULL) return stv__oom(r);
-    if ((rc = stv__check_strings(r, nsl, &pns)) != 0) return rc;
-    if (nsl != NULL && nsl->child != NULL) {
-      const cJSON *e;
-      pt->namespaces = stv__scratch(r, stv__array_len(nsl), sizeof(*pt->namespaces));
-      if (pt->namespaces == NULL) return stv__oom(r);
-      cJSON_ArrayForEach(e, nsl) {
-        if ((pt->namespaces[pt->nns] = stv__intern(r, e->valuestring)) == NULL) return stv__oom(r);
-        pt->nns++;
-      }
-    }
-    if (nss != NULL) {
-      pt->has_ns_sel = 1;
-      if ((rc = stv__read_label_selector(r, nss, &pnss, 0, &pt->ns_sel)) != 0) return rc;
-    }
-    (*n)++;
+  }
+  if (nss != NULL) {
+    pt->has_ns_sel = 1;
+    if ((rc = stv__read_label_selector(r, nss, &pnss, 0, &pt->ns_sel)) != 0) return rc;
   }
   return 0;
 }
 
-static int read_spreads(struct rd *r, const cJSON *arr, const struct jpath *p, const struct stv_labels *self,
-                        uint32_t *n, struct stv_spread **out) {
-  int rc;
-  const cJSON *c;
-  if ((*out = stv__list_start(r, arr, sizeof(**out), n, &rc)) == NULL) return rc;
-  cJSON_ArrayForEach(c, arr) {
-    struct jpath pi = {p, NULL, (long)*n};
-    struct jpath pms = {&pi, "maxSkew", 0}, pmd = {&pi, "minDomains", 0};
-    struct jpath pls = {&pi, "labelSelector", 0}, pmk = {&pi, "matchLabelKeys", 0};
-    struct stv_spread *sp = &(*out)[*n];
-    const cJSON *ls, *mk;
-    const char *topo;
-    int present, choice;
-    if (!cJSON_IsObject(c)) return stv__fail(r, STV_EPARSE, &pi, "not an object");
-    if ((rc = stv__get_int32(r, c, "maxSkew", &pi, &present, &sp->max_skew)) != 0) return rc;
-    if (!present) return stv__fail(r, STV_EPARSE, &pms, "missing");
-    if (sp->max_skew < 1) return stv__fail(r, STV_EINVAL, &pms, "must be at least 1");
-    if ((rc = stv__need_str(r, c, "topologyKey", &pi, &topo)) != 0) return rc;
-    if ((sp->topology_key = stv__intern(r, topo)) == NULL) return stv__oom(r);
-    rc = stv__read_choice(r, c, "whenUnsatisfiable", &pi, "DoNotSchedule", "ScheduleAnyway", -1, &choice);
-    if (rc != 0) return rc;
-    sp->do_not_schedule = choice == 0;
-    if ((rc = stv__get_int32(r, c, "minDomains", &pi, &present, &sp->min_domains)) != 0) return rc;
-    if (present && sp->min_domains < 1) return stv__fail(r, STV_EINVAL, &pmd, "must be at least 1");
-    if (present && !sp->do_not_schedule)
-      return stv__fail(r, STV_EINVAL, &pmd,
-                       "set with whenUnsatisfiable ScheduleAnyway; the API server accepts minDomains "
-                       "only with DoNotSchedule (remove minDomains or make the constraint DoNotSchedule)");
-    rc = stv__read_choice(r, c, "nodeAffinityPolicy", &pi, "Honor", "Ignore", 0, &choice);
-    if (rc != 0) return rc;
-    sp->honor_node_affinity = choice == 0;
-    rc = stv__read_choice(r, c, "nodeTaintsPolicy", &pi, "Honor", "Ignore", 1, &choice);
-    if (rc != 0) return rc;
-    sp->honor_taints = choice == 0;
-    if ((rc = stv__get(r, c, "labelSelector", &pi, JT_OBJECT, &ls)) != 0) return rc;
-    if ((rc = stv__get(r, c, "matchLabelKeys", &pi, JT_ARRAY, &mk)) != 0) return rc;
-    if (ls == NULL) {
-      sp->match_none = 1;
-    } else {
-      if ((rc = stv__read_label_selector(r, ls, &pls, stv__array_len(mk), &sp->sel)) != 0) return rc;
-      if ((rc = merge_label_keys(r, mk, &pmk, STV_OP_IN, self, &sp->sel)) != 0) return rc;
-    }
-    (*n)++;
+/* A topologySpreadConstraints element (of stv__read_list; self: the pod's labels). */
+static int read_spread(struct rd *r, const cJSON *c, const struct jpath *p, const void *self, void *slot) {
+  struct jpath pms = {p, "maxSkew", 0}, pmd = {p, "minDomains", 0};
+  struct jpath pls = {p, "labelSelector", 0}, pmk = {p, "matchLabelKeys", 0};
+  struct stv_spread *sp = slot;
+  const cJSON *ls, *mk;
+  const char *topo;
+  int present, choice, rc;
+  if ((rc = stv__get_int32(r, c, "maxSkew", p, &present, &sp->max_skew)) != 0) return rc;
+  if (!present) return stv__fail(r, STV_EPARSE, &pms, "missing");
+  if (sp->max_skew < 1) return stv__fail(r, STV_EINVAL, &pms, "must be at least 1");
+  if ((rc = stv__need_str(r, c, "topologyKey", p, &topo)) != 0) return rc;
+  if ((sp->topology_key = stv__intern(r, topo)) == NULL) return stv__oom(r);
+  rc = stv__read_choice(r, c, "whenUnsatisfiable", p, "DoNotSchedule", "ScheduleAnyway", -1, &choice);
+  if (rc != 0) return rc;
+  sp->do_not_schedule = choice == 0;
+  if ((rc = stv__get_int32(r, c, "minDomains", p, &present, &sp->min_domains)) != 0) return rc;
+  if (present && sp->min_domains < 1) return stv__fail(r, STV_EINVAL, &pmd, "must be at least 1");
+  if (present && !sp->do_not_schedule)
+    return stv__fail(r, STV_EINVAL, &pmd,
+                     "set with whenUnsatisfiable ScheduleAnyway; the API server accepts minDomains "
+                     "only with DoNotSchedule (remove minDomains or make the constraint DoNotSchedule)");
+  rc = stv__read_choice(r, c, "nodeAffinityPolicy", p, "Honor", "Ignore", 0, &choice);
+  if (rc != 0) return rc;
+  sp->honor_node_affinity = choice == 0;
+  rc = stv__read_choice(r, c, "nodeTaintsPolicy", p, "Honor", "Ignore", 1, &choice);
+  if (rc != 0) return rc;
+  sp->honor_taints = choice == 0;
+  if ((rc = stv__get(r, c, "labelSelector", p, JT_OBJECT, &ls)) != 0) return rc;
+  if ((rc = stv__get(r, c, "matchLabelKeys", p, JT_ARRAY, &mk)) != 0) return rc;
+  if (ls == NULL) {
+    sp->match_none = 1;
+  } else {
+    if ((rc = stv__read_label_selector(r, ls, &pls, stv__array_len(mk), &sp->sel)) != 0) return rc;
+    if ((rc = merge_label_keys(r, mk, &pmk, STV_OP_IN, self, &sp->sel)) != 0) return rc;
   }
   return 0;
 }
 
-static int read_tolerations(struct rd *r, const cJSON *arr, const struct jpath *p, uint32_t *n,
-                            struct stv_toleration **out) {
+/* A tolerations element (of stv__read_list). */
+static int read_toleration(struct rd *r, const cJSON *c, const struct jpath *p, const void *ctx, void *slot) {
+  struct jpath po = {p, "operator", 0}, pv = {p, "value", 0}, pe = {p, "effect", 0};
+  struct stv_toleration *t = slot;
+  const char *key, *op, *value, *effect;
+  struct qbuf q;
   int rc;
-  const cJSON *c;
-  if ((*out = stv__list_start(r, arr, sizeof(**out), n, &rc)) == NULL) return rc;
-  cJSON_ArrayForEach(c, arr) {
-    struct jpath pi = {p, NULL, (long)*n};
-    struct jpath po = {&pi, "operator", 0}, pv = {&pi, "value", 0}, pe = {&pi, "effect", 0};
-    struct stv_toleration *t = &(*out)[*n];
-    const char *key, *op, *value, *effect;
-    struct qbuf q;
-    if (!cJSON_IsObject(c)) return stv__fail(r, STV_EPARSE, &pi, "not an object");
-    if ((rc = stv__get_str(r, c, "key", &pi, &key)) != 0) return rc;
-    if ((rc = stv__get_str(r, c, "operator", &pi, &op)) != 0) return rc;
-    if ((rc = stv__get_str(r, c, "value", &pi, &value)) != 0) return rc;
-    if ((rc = stv__get_str(r, c, "effect", &pi, &effect)) != 0) return rc;
-    if (op == NULL || *op == '\0' || strcmp(op, "Equal") == 0) {
-      t->exists = 0;
-    } else if (strcmp(op, "Exists") == 0) {
-      t->exists = 1;
-    } else {
-      return stv__fail(r, STV_EINVAL, &po, "unknown operator \"%s\" (Exists or Equal)", stv__quote(op, &q));
-    }
-    if ((key == NULL || *key == '\0') && !t->exists)
-      return stv__fail(r, STV_EINVAL, &po, "must be Exists when key is empty");
-    if (t->exists && value != NULL && *value != '\0')
-      return stv__fail(r, STV_EINVAL, &pv, "must be empty when operator is Exists");
-    if ((rc = stv__parse_effect(r, effect, &pe, 1, &t->effect)) != 0) return rc;
-    t->key = NULL;
-    if (key != NULL && *key != '\0' && (t->key = stv__intern(r, key)) == NULL) return stv__oom(r);
-    t->value = NULL;
-    if (!t->exists && (t->value = stv__intern(r, value != NULL ? value : "")) == NULL) return stv__oom(r);
-    (*n)++;
+  (void)ctx;
+  if ((rc = stv__get_str(r, c, "key", p, &key)) != 0) return rc;
+  if ((rc = stv__get_str(r, c, "operator", p, &op)) != 0) return rc;
+  if ((rc = stv__get_str(r, c, "value", p, &value)) != 0) return rc;
+  if ((rc = stv__get_str(r, c, "effect", p, &effect)) != 0) return rc;
+  if (op == NULL || *op == '\0' || strcmp(op, "Equal") == 0) {
+    t->exists = 0;
+  } else if (strcmp(op, "Exists") == 0) {
+    t->exists = 1;
+  } else {
+    return stv__fail(r, STV_EINVAL, &po, "unknown operator \"%s\" (Exists or Equal)", stv__quote(op, &q));
   }
+  if ((key == NULL || *key == '\0') && !t->exists)
+    return stv__fail(r, STV_EINVAL, &po, "must be Exists when key is empty");
+  if (t->exists && value != NULL && *value != '\0')
+    return stv__fail(r, STV_EINVAL, &pv, "must be empty when operator is Exists");
+  if ((rc = stv__parse_effect(r, effect, &pe, 1, &t->effect)) != 0) return rc;
+  t->key = NULL;
+  if (key != NULL && *key != '\0' && (t->key = stv__intern(r, key)) == NULL) return stv__oom(r);
+  t->value = NULL;
+  if (!t->exists && (t->value = stv__intern(r, value != NULL ? value : "")) == NULL) return stv__oom(r);
   return 0;
 }
 
@@ -258,49 +236,23 @@ static int read_owner(struct rd *r, const cJSON *meta, struct stv_pod *pod, stru
 }
 
 /*
- * Preferred pod anti-affinity (arr may be NULL): each weighted term's
- * podAffinityTerm, read as a required term is. The weight must be 1..100,
- * as the API server checks; it is not kept.
+ * A preferred pod anti-affinity element (of stv__read_list; self: the
+ * pod's labels): its podAffinityTerm, read as a required term is. The
+ * weight must be 1..100, as the API server checks; it is not kept.
  */
-static int read_preferred_terms(struct rd *r, const cJSON *arr, const struct jpath *p,
-                                const struct stv_labels *self, uint32_t *n, struct stv_pod_term **out) {
-  int rc;
-  const cJSON *w;
-  long i = 0;
-  if ((*out = stv__list_start(r, arr, sizeof(**out), n, &rc)) == NULL) return rc;
-  cJSON_ArrayForEach(w, arr) {
-    struct jpath pi = {p, NULL, i++};
-    struct jpath pw = {&pi, "weight", 0}, pt = {&pi, "podAffinityTerm", 0};
-    const cJSON *term;
-    cJSON *one;
-    struct stv_pod_term *got;
-    uint32_t k;
-    int32_t weight;
-    int present;
-    if (!cJSON_IsObject(w)) return stv__fail(r, STV_EPARSE, &pi, "not an object");
-    if ((rc = stv__get_int32(r, w, "weight", &pi, &present, &weight)) != 0) return rc;
-    if (!present) return stv__fail(r, STV_EPARSE, &pw, "missing");
-    if (weight < 1 || weight > 100)
-      return stv__fail(r, STV_EINVAL, &pw, "%d is out of range (1 to 100)", (int)weight);
-    if ((rc = stv__get(r, w, "podAffinityTerm", &pi, JT_OBJECT, &term)) != 0) return rc;
-    if (term == NULL) return stv__fail(r, STV_EPARSE, &pt, "missing");
-    /* A one-element array referring to the term, read by the required terms' reader. */
-    if ((one = cJSON_CreateArray()) == NULL) return stv__oom(r);
-    if (!cJSON_AddItemReferenceToArray(one, (cJSON *)term)) {
-      cJSON_Delete(one);
-      return stv__oom(r);
-    }
-    rc = read_pod_terms(r, one, &pt, self, &k, &got);
-    cJSON_Delete(one);
-    if (rc != 0 && r->err != NULL) {
-      /* The one-element array's "[0]" is no part of the field's real path. */
-      char *at = strstr(r->err->msg, "podAffinityTerm[0]");
-      if (at != NULL) memmove(at + 15, at + 18, strlen(at + 18) + 1);
-    }
-    if (rc != 0) return rc;
-    (*out)[(*n)++] = got[0];
-  }
-  return 0;
+static int read_preferred_term(struct rd *r, const cJSON *w, const struct jpath *p, const void *self,
+                               void *slot) {
+  struct jpath pw = {p, "weight", 0}, pt = {p, "podAffinityTerm", 0};
+  const cJSON *term;
+  int32_t weight;
+  int present, rc;
+  if ((rc = stv__get_int32(r, w, "weight", p, &present, &weight)) != 0) return rc;
+  if (!present) return stv__fail(r, STV_EPARSE, &pw, "missing");
+  if (weight < 1 || weight > 100)
+    return stv__fail(r, STV_EINVAL, &pw, "%d is out of range (1 to 100)", (int)weight);
+  if ((rc = stv__get(r, w, "podAffinityTerm", p, JT_OBJECT, &term)) != 0) return rc;
+  if (term == NULL) return stv__fail(r, STV_EPARSE, &pt, "missing");
+  return read_pod_term(r, term, &pt, self, slot);
 }
 
 /* spec.priorityClassName (the repack keeps system-critical pods); spec.priority is read with the
@@ -333,22 +285,28 @@ static int read_constraints(struct rd *r, const cJSON *spec, struct stv_class *c
   if ((rc = stv__get(r, aff, "podAffinity", &paff, JT_OBJECT, &pa)) != 0) return rc;
   rc = stv__get(r, pa, "requiredDuringSchedulingIgnoredDuringExecution", &ppa, JT_ARRAY, &par);
   if (rc != 0) return rc;
-  if ((rc = read_pod_terms(r, par, &ppar, &c->labels, &c->naff, &c->aff)) != 0) return rc;
+  c->aff = stv__read_list(r, par, &ppar, sizeof(*c->aff), read_pod_term, &c->labels, &c->naff, &rc);
+  if (rc != 0) return rc;
   if ((rc = stv__get(r, aff, "podAntiAffinity", &paff, JT_OBJECT, &an)) != 0) return rc;
   rc = stv__get(r, an, "requiredDuringSchedulingIgnoredDuringExecution", &pan, JT_ARRAY, &anr);
   if (rc != 0) return rc;
-  if ((rc = read_pod_terms(r, anr, &panr, &c->labels, &c->nanti, &c->anti)) != 0) return rc;
+  c->anti = stv__read_list(r, anr, &panr, sizeof(*c->anti), read_pod_term, &c->labels, &c->nanti, &rc);
+  if (rc != 0) return rc;
   {
     struct jpath panp = {&pan, "preferredDuringSchedulingIgnoredDuringExecution", 0};
     const cJSON *anp;
     rc = stv__get(r, an, "preferredDuringSchedulingIgnoredDuringExecution", &pan, JT_ARRAY, &anp);
     if (rc != 0) return rc;
-    if ((rc = read_preferred_terms(r, anp, &panp, &c->labels, &c->npanti, &c->panti)) != 0) return rc;
+    c->panti =
+        stv__read_list(r, anp, &panp, sizeof(*c->panti), read_preferred_term, &c->labels, &c->npanti, &rc);
+    if (rc != 0) return rc;
   }
   if ((rc = stv__get(r, spec, "tolerations", &P_SPEC, JT_ARRAY, &tols)) != 0) return rc;
-  if ((rc = read_tolerations(r, tols, &ptol, &c->ntol, &c->tol)) != 0) return rc;
+  c->tol = stv__read_list(r, tols, &ptol, sizeof(*c->tol), read_toleration, NULL, &c->ntol, &rc);
+  if (rc != 0) return rc;
   if ((rc = stv__get(r, spec, "topologySpreadConstraints", &P_SPEC, JT_ARRAY, &spreads)) != 0) return rc;
-  return read_spreads(r, spreads, &psp, &c->labels, &c->nspread, &c->spread);
+  c->spread = stv__read_list(r, spreads, &psp, sizeof(*c->spread), read_spread, &c->labels, &c->nspread, &rc);
+  return rc;
 }
 
 /*

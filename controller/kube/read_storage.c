@@ -264,15 +264,53 @@ int stv__read_pv(struct rd *r, const cJSON *item, const cJSON *meta) {
   return 0;
 }
 
+/* A matchLabelExpressions element of a StorageClass's allowedTopologies (of stv__read_list): key In values. */
+static int read_topology_expr(struct rd *r, const cJSON *e, const struct jpath *p, const void *ctx,
+                              void *slot) {
+  struct jpath pv = {p, "values", 0};
+  struct stv_requirement *q = slot;
+  const cJSON *vals, *v;
+  const char *key;
+  int rc;
+  (void)ctx;
+  if ((rc = stv__need_str(r, e, "key", p, &key)) != 0) return rc;
+  if ((rc = stv__get(r, e, "values", p, JT_ARRAY, &vals)) != 0) return rc;
+  if (vals == NULL) return stv__fail(r, STV_EPARSE, &pv, "missing");
+  if (vals->child == NULL) return stv__fail(r, STV_EINVAL, &pv, "must not be empty");
+  if ((rc = stv__check_strings(r, vals, &pv)) != 0) return rc;
+  q->key = stv__intern(r, key);
+  q->op = STV_OP_IN;
+  q->values = stv__scratch(r, stv__array_len(vals), sizeof(*q->values));
+  if (q->key == NULL || q->values == NULL) return stv__oom(r);
+  cJSON_ArrayForEach(v, vals) {
+    if ((q->values[q->nvalues++] = stv__intern(r, v->valuestring)) == NULL) return stv__oom(r);
+  }
+  return 0;
+}
+
+/* An allowedTopologies element (of stv__read_list): a node term of its matchLabelExpressions. */
+static int read_topology_term(struct rd *r, const cJSON *t, const struct jpath *p, const void *ctx,
+                              void *slot) {
+  struct jpath pm = {p, "matchLabelExpressions", 0};
+  struct stv_node_term *nt = slot;
+  const cJSON *mle;
+  int rc;
+  (void)ctx;
+  if ((rc = stv__get(r, t, "matchLabelExpressions", p, JT_ARRAY, &mle)) != 0) return rc;
+  if (mle == NULL || mle->child == NULL) return stv__fail(r, STV_EINVAL, &pm, "must not be empty");
+  nt->exprs.reqs =
+      stv__read_list(r, mle, &pm, sizeof(*nt->exprs.reqs), read_topology_expr, NULL, &nt->exprs.n, &rc);
+  return rc;
+}
+
 int stv__read_storage_class(struct rd *r, const cJSON *item, const cJSON *meta) {
   static const struct jpath pat = {NULL, "allowedTopologies", 0};
   struct jpath pann = {&P_METADATA, "annotations", 0};
   struct stv_snapshot_volumes *vs = volumes_of(r);
-  const cJSON *ann, *topo, *t;
+  const cJSON *ann, *topo;
   const char *prov, *def, *betadef, *created;
   struct vol_class *c;
   int rc = 0, mode;
-  long i = 0;
   if (vs == NULL) return stv__oom(r);
   if ((rc = stv__need_str(r, item, "provisioner", NULL, &prov)) != 0) return rc;
   rc = stv__read_choice(r, item, "volumeBindingMode", NULL, "Immediate", "WaitForFirstConsumer", 0, &mode);
@@ -285,45 +323,9 @@ int stv__read_storage_class(struct rd *r, const cJSON *item, const cJSON *meta) 
   if ((rc = stv__get(r, item, "allowedTopologies", NULL, JT_ARRAY, &topo)) != 0) return rc;
   if ((c = keep(r, NULL, 1, sizeof(*c))) == NULL) return stv__oom(r);
   memset(c, 0, sizeof(*c));
-  if (topo != NULL && topo->child != NULL) {
-    if ((c->topo.terms = stv__scratch(r, stv__array_len(topo), sizeof(*c->topo.terms))) == NULL)
-      return stv__oom(r);
-    cJSON_ArrayForEach(t, topo) {
-      struct jpath pi = {&pat, NULL, i++};
-      struct jpath pm = {&pi, "matchLabelExpressions", 0};
-      struct stv_node_term *nt = &c->topo.terms[c->topo.n];
-      const cJSON *mle, *e;
-      long j = 0;
-      if (!cJSON_IsObject(t)) return stv__fail(r, STV_EPARSE, &pi, "not an object");
-      if ((rc = stv__get(r, t, "matchLabelExpressions", &pi, JT_ARRAY, &mle)) != 0) return rc;
-      if (mle == NULL || mle->child == NULL) return stv__fail(r, STV_EINVAL, &pm, "must not be empty");
-      if ((nt->exprs.reqs = stv__scratch(r, stv__array_len(mle), sizeof(*nt->exprs.reqs))) == NULL)
-        return stv__oom(r);
-      cJSON_ArrayForEach(e, mle) {
-        struct jpath pe = {&pm, NULL, j++};
-        struct jpath pv = {&pe, "values", 0};
-        struct stv_requirement *q = &nt->exprs.reqs[nt->exprs.n];
-        const cJSON *vals, *v;
-        const char *key;
-        if (!cJSON_IsObject(e)) return stv__fail(r, STV_EPARSE, &pe, "not an object");
-        if ((rc = stv__need_str(r, e, "key", &pe, &key)) != 0) return rc;
-        if ((rc = stv__get(r, e, "values", &pe, JT_ARRAY, &vals)) != 0) return rc;
-        if (vals == NULL) return stv__fail(r, STV_EPARSE, &pv, "missing");
-        if (vals->child == NULL) return stv__fail(r, STV_EINVAL, &pv, "must not be empty");
-        if ((rc = stv__check_strings(r, vals, &pv)) != 0) return rc;
-        q->key = stv__intern(r, key);
-        q->op = STV_OP_IN;
-        q->values = stv__scratch(r, stv__array_len(vals), sizeof(*q->values));
-        if (q->key == NULL || q->values == NULL) return stv__oom(r);
-        cJSON_ArrayForEach(v, vals) {
-          if ((q->values[q->nvalues++] = stv__intern(r, v->valuestring)) == NULL) return stv__oom(r);
-        }
-        nt->exprs.n++;
-      }
-      c->topo.n++;
-    }
-    if ((rc = keep_affinity(r, &c->topo)) != 0) return rc;
-  }
+  c->topo.terms =
+      stv__read_list(r, topo, &pat, sizeof(*c->topo.terms), read_topology_term, NULL, &c->topo.n, &rc);
+  if (rc != 0 || (rc = keep_affinity(r, &c->topo)) != 0) return rc;
   c->name = intern_opt(r, r->name, &rc);
   c->provisioner = intern_opt(r, prov, &rc);
   c->created = intern_opt(r, created != NULL ? created : "", &rc);

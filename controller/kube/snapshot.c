@@ -203,17 +203,23 @@ static int read_item(struct rd *r, const cJSON *item) {
 /* ---------------------------------------------------------------------- */
 /* Entry points                                                           */
 
+/* Starts a reader of objects into s with the scratch arena tmp (initialised here). */
+static void rd_init(struct rd *r, struct stv_snapshot *s, struct stv_arena *tmp,
+                    struct stv_snapshot_read_stats *stats, struct stv_err *err) {
+  stv_arena_init(tmp);
+  memset(r, 0, sizeof(*r));
+  r->s = s;
+  r->tmp = tmp;
+  r->stats = stats;
+  r->err = err;
+}
+
 int stv_snapshot_add_item_stats(struct stv_snapshot *s, const cJSON *item,
                                 struct stv_snapshot_read_stats *stats, struct stv_err *err) {
   struct stv_arena tmp;
   struct rd r;
   int rc;
-  stv_arena_init(&tmp);
-  memset(&r, 0, sizeof(r));
-  r.s = s;
-  r.tmp = &tmp;
-  r.stats = stats;
-  r.err = err;
+  rd_init(&r, s, &tmp, stats, err);
   rc = read_item(&r, item);
   stv_arena_reset(&tmp);
   return rc;
@@ -238,12 +244,7 @@ int stv_snapshot_read_file_stats(struct stv_snapshot *s, const char *path,
   struct stv_arena tmp;
   struct rd r;
   int rc;
-  stv_arena_init(&tmp);
-  memset(&r, 0, sizeof(r));
-  r.s = s;
-  r.tmp = &tmp;
-  r.stats = stats;
-  r.err = err;
+  rd_init(&r, s, &tmp, stats, err);
   r.path = path;
   rc = stv_kube_read(path, on_item, &r, stats, err);
   stv_arena_reset(&tmp);

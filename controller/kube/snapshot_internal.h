@@ -170,13 +170,18 @@ static inline uint32_t stv__array_len(const cJSON *a) {
   return a != NULL ? (uint32_t)cJSON_GetArraySize(a) : 0;
 }
 
+/* Reads one element e (an object, at path p) of an array into slot, with ctx (borrowed). */
+typedef int stv__elem_fn(struct rd *r, const cJSON *e, const struct jpath *p, const void *ctx, void *slot);
+
 /*
- * Starts reading the array arr (may be NULL) into a scratch array of its
- * length, of elements of size elem, and sets *n to 0. Returns the array,
- * or NULL with *rc 0 when arr is absent or empty, or NULL with *rc
- * STV_ENOMEM (reported) when out of memory.
+ * Reads the array arr (at p; may be NULL) of objects with one, element i
+ * into slot i of a scratch array of elements of size elem (zeroed); *n
+ * counts them. Returns the array, NULL when arr is absent or empty, and
+ * sets *rc to 0 or to the first error (an element that is not an object
+ * is STV_EPARSE).
  */
-void *stv__list_start(struct rd *r, const cJSON *arr, size_t elem, uint32_t *n, int *rc);
+void *stv__read_list(struct rd *r, const cJSON *arr, const struct jpath *p, size_t elem, stv__elem_fn *one,
+                     const void *ctx, uint32_t *n, int *rc);
 
 /* ---------------------------------------------------------------------- */
 /* Labels, selectors, enumerations (read_fields.c)                        */
