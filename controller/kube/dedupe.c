@@ -86,31 +86,58 @@ static void note_dup(struct rd *r, const struct stv_seen *old, int kept_new) {
            kept_new ? (r->seen.rv ? r->seen.rv : "the later") : (old->rv ? old->rv : "the earlier"));
 }
 
+/* Sets r->key to "<letter> <ns>/<name>" (r->nkey 0 when too long to be tracked). */
+static void make_key(struct rd *r, char letter) {
+  const char *ns = r->ns != NULL ? r->ns : "";
+  size_t lns = strlen(ns), lname = strlen(r->name);
+  r->nkey = 0;
+  if (lns + lname + 3 >= sizeof(r->key)) return; /* names this long the API refuses; not tracked */
+  r->key[0] = letter;
+  r->key[1] = ' ';
+  memcpy(r->key + 2, ns, lns);
+  r->key[2 + lns] = '/';
+  memcpy(r->key + 3 + lns, r->name, lname + 1);
+  r->nkey = lns + lname + 3;
+}
+
+/* Whether a and b (each NULL or a string) are equal. */
+static int same_str(const char *a, const char *b) {
+  return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* A copy of s (NULL for NULL) in the snapshot's arena; sets *rc on out of memory. */
+static const char *keep_str(struct rd *r, const char *s, int *rc) {
+  size_t n;
+  char *p;
+  if (s == NULL) return NULL;
+  n = strlen(s) + 1;
+  if ((p = stv_arena_alloc(&r->s->mem, n)) == NULL) {
+    *rc = stv__oom(r);
+    return NULL;
+  }
+  return memcpy(p, s, n);
+}
+
 /*
  * Looks item up among the objects read before. Identical (same
  * resourceVersion and uid, or for items without a resourceVersion the
  * same content): *skip. A different version: the one with the larger
  * resourceVersion is kept (the later one when they do not compare as
  * integers); r->replace says which earlier object a newer one replaces.
+ * r->seen's strings are the item's until stv__seen_commit keeps them.
  */
 int stv__seen_check(struct rd *r, const cJSON *item, const cJSON *meta, char letter, int *skip) {
-  char key[600];
   const cJSON *rv = stv__member(meta, "resourceVersion"), *uid = stv__member(meta, "uid");
-  struct stv_strmap_ent *e;
   struct stv_seen *old;
-  int n;
   *skip = 0;
   r->replace = -1;
+  r->seen_ent = NULL;
   memset(&r->seen, 0, sizeof(r->seen));
-  n = snprintf(key, sizeof(key), "%c %s/%s", letter, r->ns != NULL ? r->ns : "", r->name);
-  if (n < 0 || (size_t)n >= sizeof(key)) return 0; /* names this long the API refuses; not tracked */
-  if (cJSON_IsString(rv) && rv->valuestring[0] != '\0' &&
-      (r->seen.rv = stv__intern(r, rv->valuestring)) == NULL)
-    return stv__oom(r);
-  if (cJSON_IsString(uid) && uid->valuestring[0] != '\0' &&
-      (r->seen.uid = stv__intern(r, uid->valuestring)) == NULL)
-    return stv__oom(r);
-  e = stv_strmap_find(&r->s->seen, key, (size_t)n);
+  make_key(r, letter);
+  if (r->nkey == 0) return 0;
+  if (cJSON_IsString(rv) && rv->valuestring[0] != '\0') r->seen.rv = rv->valuestring;
+  if (cJSON_IsString(uid) && uid->valuestring[0] != '\0') r->seen.uid = uid->valuestring;
+  r->seen_ent = stv_strmap_find(&r->s->seen, r->key, r->nkey);
   if (r->seen.rv == NULL) {
     /* Hand-made input: the content tells identical copies apart. */
     char *text = cJSON_PrintUnformatted(item);
@@ -118,9 +145,10 @@ int stv__seen_check(struct rd *r, const cJSON *item, const cJSON *meta, char let
     r->seen.hash = stv_hash(text, strlen(text), 0x5eed);
     cJSON_free(text);
   }
-  if (e == NULL) return 0;
-  old = &r->s->seen_v[e->val];
-  if (old->rv == r->seen.rv && old->uid == r->seen.uid && (r->seen.rv != NULL || old->hash == r->seen.hash)) {
+  if (r->seen_ent == NULL) return 0;
+  old = &r->s->seen_v[r->seen_ent->val];
+  if (same_str(old->rv, r->seen.rv) && same_str(old->uid, r->seen.uid) &&
+      (r->seen.rv != NULL || old->hash == r->seen.hash)) {
     if (r->stats != NULL) r->stats->dup_identical++;
     *skip = 1;
     return 0;
@@ -137,28 +165,24 @@ int stv__seen_check(struct rd *r, const cJSON *item, const cJSON *meta, char let
 
 /* Records the item just read (when it was kept) as seen. */
 int stv__seen_commit(struct rd *r, char letter, size_t before) {
-  char key[600];
   struct stv_strmap_ent *e;
-  int n, added;
+  struct stv_seen *to;
+  int rc = 0, added;
+  if (r->nkey == 0) return 0;
   if (r->replace >= 0) {
-    n = snprintf(key, sizeof(key), "%c %s/%s", letter, r->ns != NULL ? r->ns : "", r->name);
-    if (n > 0 && (size_t)n < sizeof(key) && (e = stv_strmap_find(&r->s->seen, key, (size_t)n)) != NULL) {
-      struct stv_seen *old = &r->s->seen_v[e->val];
-      old->rv = r->seen.rv;
-      old->uid = r->seen.uid;
-      old->hash = r->seen.hash;
-    }
-    return 0;
+    to = &r->s->seen_v[r->seen_ent->val];
+  } else {
+    if (stv__kind_count(r->s, letter) == before)
+      return 0; /* left out (a finished pod, a PDB without selector) */
+    if (stv_grow((void **)&r->s->seen_v, &r->s->cap_seen, r->s->nseen + 1, sizeof(*r->s->seen_v)) != 0)
+      return stv__oom(r);
+    if (stv_strmap_upsert(&r->s->seen, &r->s->pool, r->key, r->nkey, (uint32_t)r->s->nseen, &e, &added) != 0)
+      return stv__oom(r);
+    to = &r->s->seen_v[r->s->nseen++];
+    to->index = (uint32_t)before;
   }
-  if (stv__kind_count(r->s, letter) == before)
-    return 0; /* left out (a finished pod, a PDB without selector) */
-  n = snprintf(key, sizeof(key), "%c %s/%s", letter, r->ns != NULL ? r->ns : "", r->name);
-  if (n < 0 || (size_t)n >= sizeof(key)) return 0;
-  if (stv_grow((void **)&r->s->seen_v, &r->s->cap_seen, r->s->nseen + 1, sizeof(*r->s->seen_v)) != 0)
-    return stv__oom(r);
-  if (stv_strmap_upsert(&r->s->seen, &r->s->pool, key, (size_t)n, (uint32_t)r->s->nseen, &e, &added) != 0)
-    return stv__oom(r);
-  r->seen.index = (uint32_t)before;
-  r->s->seen_v[r->s->nseen++] = r->seen;
-  return 0;
+  to->rv = keep_str(r, r->seen.rv, &rc);
+  to->uid = keep_str(r, r->seen.uid, &rc);
+  to->hash = r->seen.hash;
+  return rc;
 }

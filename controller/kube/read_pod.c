@@ -603,9 +603,11 @@ int stv__read_pod(struct rd *r, const cJSON *item, const cJSON *meta) {
 
   if ((pod.ns = c.ns = stv__intern(r, r->ns)) == NULL) return stv__oom(r);
   if ((pod.name = stv__intern(r, r->name)) == NULL) return stv__oom(r);
-  len = strlen(pod.ns) + strlen(pod.name) + 2;
-  if ((buf = stv__scratch(r, len, 1)) == NULL) return stv__oom(r);
-  snprintf(buf, len, "%s/%s", pod.ns, pod.name);
+  len = strlen(pod.ns);
+  if ((buf = stv__scratch(r, len + strlen(pod.name) + 2, 1)) == NULL) return stv__oom(r);
+  memcpy(buf, pod.ns, len); /* "<ns>/<name>" */
+  buf[len] = '/';
+  strcpy(buf + len + 1, pod.name);
   if ((c.example = stv__intern(r, buf)) == NULL) return stv__oom(r);
 
   if ((rc = stv__get(r, meta, "labels", &P_METADATA, JT_OBJECT, &labels)) != 0) return rc;

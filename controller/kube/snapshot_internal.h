@@ -38,6 +38,9 @@ struct jpath {
   long idx;
 };
 
+/* The longest key of an object in the seen map; longer names the API refuses. */
+#define SEEN_KEY_MAX 600
+
 /* What is being read, for error messages. */
 struct rd {
   struct stv_snapshot *s;
@@ -50,7 +53,11 @@ struct rd {
   const char *path;     /* the file being read, NULL for single items */
   long index;           /* the item's index in it */
   long replace;         /* index of the earlier version this item replaces, or -1 */
-  struct stv_seen seen; /* this item's version, recorded once it is read */
+  struct stv_seen seen; /* this item's version (rv, uid borrowed from the item until kept) */
+  /* The item's key in s->seen ("<letter> <ns>/<name>", nkey 0: not tracked) and its entry, if any. */
+  char key[SEEN_KEY_MAX];
+  size_t nkey;
+  struct stv_strmap_ent *seen_ent;
 };
 
 /* The top-level paths every kind starts from. */
@@ -102,27 +109,39 @@ static inline void *stv__scratch(struct rd *r, size_t n, size_t elem) {
 
 enum jtype { JT_OBJECT, JT_ARRAY, JT_STRING, JT_BOOL, JT_NUMBER };
 
+/* c's JSON type (cJSON_Object, cJSON_String, ...); 0 for NULL. */
+static inline int stv__jtype(const cJSON *c) {
+  return c != NULL ? c->type & 0xff : 0;
+}
+
 static inline int stv__jtype_is(const cJSON *c, enum jtype t) {
   switch (t) {
   case JT_OBJECT:
-    return cJSON_IsObject(c);
+    return stv__jtype(c) == cJSON_Object;
   case JT_ARRAY:
-    return cJSON_IsArray(c);
+    return stv__jtype(c) == cJSON_Array;
   case JT_STRING:
-    return cJSON_IsString(c) && c->valuestring != NULL;
+    return stv__jtype(c) == cJSON_String && c->valuestring != NULL;
   case JT_BOOL:
-    return cJSON_IsBool(c);
+    return stv__jtype(c) == cJSON_True || stv__jtype(c) == cJSON_False;
   case JT_NUMBER:
-    return cJSON_IsNumber(c);
+    return stv__jtype(c) == cJSON_Number;
   }
   return 0;
 }
 
+/*
+ * obj.key (the first member of that name, as cJSON_GetObjectItemCaseSensitive
+ * finds it), or NULL when obj is NULL, has no such member or it is JSON
+ * null. Comparing the first byte before the whole name spares most calls
+ * of strcmp: this runs a few dozen times for every object read.
+ */
 static inline const cJSON *stv__member(const cJSON *obj, const char *key) {
   const cJSON *c;
   if (obj == NULL) return NULL;
-  c = cJSON_GetObjectItemCaseSensitive(obj, key);
-  return c != NULL && !cJSON_IsNull(c) ? c : NULL;
+  for (c = obj->child; c != NULL; c = c->next)
+    if (c->string != NULL && c->string[0] == key[0] && strcmp(c->string, key) == 0) break;
+  return c != NULL && stv__jtype(c) != cJSON_NULL ? c : NULL;
 }
 
 /* Fails for obj.key (at up) not being of type t. */
