@@ -238,22 +238,18 @@ static int read_requirement(struct rd *r, const cJSON *e, const struct jpath *p,
   return 0;
 }
 
+/* read_requirement as an element of stv__read_list; kind points to the enum expr_kind. */
+static int read_requirement_elem(struct rd *r, const cJSON *e, const struct jpath *p, const void *kind,
+                                 void *slot) {
+  return read_requirement(r, e, p, *(const enum expr_kind *)kind, slot);
+}
+
 /* Reads an array of requirements (arr may be NULL) into sel. */
 static int read_requirements(struct rd *r, const cJSON *arr, const struct jpath *p, enum expr_kind kind,
                              struct stv_selector *sel) {
-  const cJSON *e;
-  sel->n = 0;
-  sel->reqs = NULL;
-  if (arr == NULL || arr->child == NULL) return 0;
-  sel->reqs = stv__scratch(r, (size_t)cJSON_GetArraySize(arr), sizeof(*sel->reqs));
-  if (sel->reqs == NULL) return stv__oom(r);
-  cJSON_ArrayForEach(e, arr) {
-    struct jpath pe = {p, NULL, (long)sel->n};
-    int rc = read_requirement(r, e, &pe, kind, &sel->reqs[sel->n]);
-    if (rc != 0) return rc;
-    sel->n++;
-  }
-  return 0;
+  int rc;
+  sel->reqs = stv__read_list(r, arr, p, sizeof(*sel->reqs), read_requirement_elem, &kind, &sel->n, &rc);
+  return rc;
 }
 
 /*

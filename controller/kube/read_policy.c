@@ -72,12 +72,10 @@ int stv__read_pdb(struct rd *r, const cJSON *item) {
   if ((rc = stv__read_label_selector(r, sel, &psel, 0, &p.sel)) != 0) return rc;
   if ((p.ns = stv__intern(r, r->ns)) == NULL || (p.name = stv__intern(r, r->name)) == NULL)
     return stv__oom(r);
-  if (r->replace >= 0) {
-    if ((rc = stv_snapshot_replace_pdb(r->s, (size_t)r->replace, &p)) != 0) return stv__fail_rc(r, rc);
-    return 0;
-  }
-  if ((rc = stv_snapshot_add_pdb(r->s, &p)) != 0) return stv__fail_rc(r, rc);
-  if (r->stats != NULL) r->stats->pdbs++;
+  rc = r->replace >= 0 ? stv_snapshot_replace_pdb(r->s, (size_t)r->replace, &p)
+                       : stv_snapshot_add_pdb(r->s, &p);
+  if (rc != 0) return stv__fail_rc(r, rc);
+  if (r->replace < 0 && r->stats != NULL) r->stats->pdbs++;
   return 0;
 }
 
@@ -109,11 +107,9 @@ int stv__read_namespace(struct rd *r, const cJSON *meta) {
     ns.labels.n++;
     qsort(kv, ns.labels.n, sizeof(*kv), stv__label_cmp);
   }
-  if (r->replace >= 0) {
-    if ((rc = stv_snapshot_replace_namespace(r->s, (size_t)r->replace, &ns)) != 0) return stv__fail_rc(r, rc);
-    return 0;
-  }
-  if ((rc = stv_snapshot_add_namespace(r->s, &ns)) != 0) return stv__fail_rc(r, rc);
-  if (r->stats != NULL) r->stats->namespaces++;
+  rc = r->replace >= 0 ? stv_snapshot_replace_namespace(r->s, (size_t)r->replace, &ns)
+                       : stv_snapshot_add_namespace(r->s, &ns);
+  if (rc != 0) return stv__fail_rc(r, rc);
+  if (r->replace < 0 && r->stats != NULL) r->stats->namespaces++;
   return 0;
 }

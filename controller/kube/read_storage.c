@@ -10,6 +10,14 @@
 
 #include "snapshot_internal.h"
 
+/* Puts the record rec at the head of the list head and counts it. */
+#define LIST_PUSH(head, count, rec) \
+  do {                              \
+    (rec)->next = (head);           \
+    (head) = (rec);                 \
+    (count)++;                      \
+  } while (0)
+
 /* ---------------------------------------------------------------------- */
 /* Storage: claims, volumes, classes, CSINodes                            */
 
@@ -157,9 +165,7 @@ int stv__read_pvc(struct rd *r, const cJSON *item, const cJSON *meta) {
   c->cls = intern_opt(r, cls, &rc);
   c->deleting = stv__member(meta, "deletionTimestamp") != NULL;
   if (rc != 0) return rc;
-  c->next = vs->pvcs;
-  vs->pvcs = c;
-  vs->npvcs++;
+  LIST_PUSH(vs->pvcs, vs->npvcs, c);
   if (r->stats != NULL) r->stats->pvcs++;
   return 0;
 }
@@ -257,9 +263,7 @@ int stv__read_pv(struct rd *r, const cJSON *item, const cJSON *meta) {
   v->claim_name = intern_opt(r, cname, &rc);
   v->available = phase != NULL && strcmp(phase, "Available") == 0;
   if (rc != 0) return rc;
-  v->next = vs->pvs;
-  vs->pvs = v;
-  vs->npvs++;
+  LIST_PUSH(vs->pvs, vs->npvs, v);
   if (r->stats != NULL) r->stats->pvs++;
   return 0;
 }
@@ -333,9 +337,7 @@ int stv__read_storage_class(struct rd *r, const cJSON *item, const cJSON *meta) 
   c->wffc = mode == 1;
   c->is_default =
       (def != NULL && strcmp(def, "true") == 0) || (betadef != NULL && strcmp(betadef, "true") == 0);
-  c->next = vs->classes;
-  vs->classes = c;
-  vs->nclasses++;
+  LIST_PUSH(vs->classes, vs->nclasses, c);
   if (r->stats != NULL) r->stats->storage_classes++;
   return 0;
 }
@@ -399,9 +401,7 @@ int stv__read_csinode(struct rd *r, const cJSON *item) {
     c->n++;
   }
   if ((c->node = stv__intern(r, r->name)) == NULL) return stv__oom(r);
-  c->next = vs->csinodes;
-  vs->csinodes = c;
-  vs->ncsinodes++;
+  LIST_PUSH(vs->csinodes, vs->ncsinodes, c);
   if (r->stats != NULL) r->stats->csinodes++;
   return 0;
 }
@@ -487,8 +487,6 @@ int stv__record_pod_volumes(struct rd *r, const cJSON *vols, uint32_t pod_index)
     snprintf(buf, len, "%s: items[%ld] ", r->path, r->index);
     if ((vp->where = stv__intern(r, buf)) == NULL) return stv__oom(r);
   }
-  vp->next = vs->pods;
-  vs->pods = vp;
-  vs->npods++;
+  LIST_PUSH(vs->pods, vs->npods, vp);
   return 0;
 }
