@@ -214,21 +214,7 @@ static void rd_init(struct rd *r, struct stv_snapshot *s, struct stv_arena *tmp,
   r->err = err;
 }
 
-int stv_snapshot_add_item_stats(struct stv_snapshot *s, const cJSON *item,
-                                struct stv_snapshot_read_stats *stats, struct stv_err *err) {
-  struct stv_arena tmp;
-  struct rd r;
-  int rc;
-  rd_init(&r, s, &tmp, stats, err);
-  rc = read_item(&r, item);
-  stv_arena_reset(&tmp);
-  return rc;
-}
-
-int stv_snapshot_add_item(struct stv_snapshot *s, const cJSON *item, struct stv_err *err) {
-  return stv_snapshot_add_item_stats(s, item, NULL, err);
-}
-
+/* Reads the item at index (borrowed) with the reader ctx, then frees its scratch memory. */
 static int on_item(void *ctx, long index, const cJSON *item, struct stv_err *err) {
   struct rd *r = ctx;
   int rc;
@@ -237,6 +223,18 @@ static int on_item(void *ctx, long index, const cJSON *item, struct stv_err *err
   rc = read_item(r, item);
   stv_arena_reset(r->tmp);
   return rc;
+}
+
+int stv_snapshot_add_item_stats(struct stv_snapshot *s, const cJSON *item,
+                                struct stv_snapshot_read_stats *stats, struct stv_err *err) {
+  struct stv_arena tmp;
+  struct rd r;
+  rd_init(&r, s, &tmp, stats, err);
+  return on_item(&r, 0, item, err);
+}
+
+int stv_snapshot_add_item(struct stv_snapshot *s, const cJSON *item, struct stv_err *err) {
+  return stv_snapshot_add_item_stats(s, item, NULL, err);
 }
 
 int stv_snapshot_read_file_stats(struct stv_snapshot *s, const char *path,
