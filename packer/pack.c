@@ -583,9 +583,50 @@ static int spread_eligible(const struct rule *r, const struct stv_class *owner,
   return stv_class_fits_node(&probe, &w, NULL, 0);
 }
 
+/*
+ * Fills r->elig of every hostname and zone spread rule. Eligibility depends
+ * only on the owner's placement signature (node selector, affinity,
+ * tolerations, the topology keys of its DoNotSchedule spreads), the rule's
+ * level and its two node policies, so each distinct combination is
+ * evaluated once against every node and template.
+ */
+static int setup_spread_elig(struct solve *S) {
+  const struct stv_snapshot *s = S->s;
+  size_t ri, i, nn = s->nnodes, len = s->nnodes + S->p->ntmpl;
+  unsigned char **rows = stv_arena_alloc(&S->a, (S->nsig * 8 + 1) * sizeof(*rows));
+  if (rows == NULL) return STV_ENOMEM;
+  memset(rows, 0, (S->nsig * 8 + 1) * sizeof(*rows));
+  for (ri = 0; ri < S->nrules; ri++) {
+    struct rule *r = &S->rules[ri];
+    const struct stv_class *owner = s->classes[r->owner];
+    unsigned char *row;
+    size_t key;
+    if (r->kind != RULE_SPREAD || r->level == LVL_OTHER) continue;
+    key = (size_t)S->sig[r->owner] * 8 + (r->level == LVL_ZONE ? 4u : 0u) +
+          (r->spread->honor_taints ? 2u : 0u) + (r->spread->honor_node_affinity ? 1u : 0u);
+    if (rows[key] != NULL) {
+      r->elig = rows[key];
+      continue;
+    }
+    if ((row = stv_arena_alloc(&S->a, len + 1)) == NULL) return STV_ENOMEM;
+    for (i = 0; i < nn; i++) {
+      const struct stv_node *n = &s->nodes[i];
+      struct stv_node_view v = {n->name, &n->labels, n->ntaints, n->taints, n->unschedulable};
+      row[i] = (unsigned char)spread_eligible(r, owner, &v);
+    }
+    for (i = 0; i < S->p->ntmpl; i++) {
+      const struct stv_template *t = &S->p->tmpl[i];
+      struct stv_node_view v = {NULL, &t->labels, t->ntaints, t->taints, 0};
+      row[nn + i] = (unsigned char)spread_eligible(r, owner, &v);
+    }
+    r->elig = rows[key] = row;
+  }
+  return 0;
+}
+
 /* Zones that are domains of each zone-level spread rule. */
 static int setup_rule_zones(struct solve *S) {
-  size_t ri, i;
+  size_t ri, i, nn = S->s->nnodes;
   for (ri = 0; ri < S->nrules; ri++) {
     struct rule *r = &S->rules[ri];
     const struct stv_class *owner = S->s->classes[r->owner];
@@ -604,16 +645,14 @@ static int setup_rule_zones(struct solve *S) {
       const struct stv_template *t = &S->p->tmpl[ti->t];
       struct stv_node_view v = {NULL, &t->labels, t->ntaints, t->taints, 0};
       int z = ti->zone;
-      if (z < 0 || r->zelig[z]) continue;
-      if (!fits_vec(owner->req, ti->alloc, S->ndim) || !stv_class_fits_node(owner, &v, NULL, 0)) continue;
-      if (spread_eligible(r, owner, &v)) r->zelig[z] = 1;
+      if (z < 0 || r->zelig[z] || !r->elig[nn + ti->t]) continue;
+      if (fits_vec(owner->req, ti->alloc, S->ndim) && stv_class_fits_node(owner, &v, NULL, 0))
+        r->zelig[z] = 1;
     }
     for (i = 0; i < S->s->nnodes; i++) {
-      const struct stv_node *n = &S->s->nodes[i];
-      struct stv_node_view v = {n->name, &n->labels, n->ntaints, n->taints, n->unschedulable};
-      int z = zone_index(S, zone_of(&n->labels));
+      int z = zone_index(S, zone_of(&S->s->nodes[i].labels));
       uint32_t b;
-      if (spread_eligible(r, owner, &v)) {
+      if (r->elig[i]) {
         if (z >= 0) r->zelig[z] = 1;
         continue;
       }
@@ -625,15 +664,11 @@ static int setup_rule_zones(struct solve *S) {
     /* Nor do terminating pods (kube-scheduler skips them), on a domain node. */
     for (i = 0; i < S->s->npods; i++) {
       const struct stv_pod *p = &S->s->pods[i];
-      const struct stv_node *n;
-      struct stv_node_view v;
       int32_t z;
       if (!p->terminating || p->node < 0 || p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED)
         continue;
       if (!BIT_GET(r->match, p->cls) || (z = S->node_zone[p->node]) < 0) continue;
-      n = &S->s->nodes[p->node];
-      v = (struct stv_node_view){n->name, &n->labels, n->ntaints, n->taints, n->unschedulable};
-      if (spread_eligible(r, owner, &v)) S->zcnt[ri * S->nzones + (size_t)z]--;
+      if (r->elig[p->node]) S->zcnt[ri * S->nzones + (size_t)z]--;
     }
   }
   return 0;
@@ -1883,54 +1918,32 @@ static int spread_all_eligible(const struct rule *r, const struct stv_class *own
   return owner->node_selector.n == 0 && owner->affinity.n == 0;
 }
 
-/*
- * Which nodes are domains of each spread rule, for the final check:
- * node[ri * nnodes + i] for existing node i, tmpl[ri * ntmpl + t] for a new
- * node of template t (1 eligible, 0 not). Only spread rules are filled.
- */
+/* Bound terminating pods, which no spread rule counts, for the final check. */
 struct spread_elig {
-  unsigned char *node, *tmpl;
-  uint32_t *term; /* bound terminating pods */
+  uint32_t *term;
   size_t nterm;
 };
 
 static int spread_elig_build(const struct solve *S, struct spread_elig *e) {
   const struct stv_snapshot *s = S->s;
-  size_t ri, i;
-  e->node = stv_calloc(S->nrules * s->nnodes + 1, 1);
-  e->tmpl = stv_calloc(S->nrules * S->p->ntmpl + 1, 1);
+  size_t i;
   e->term = stv_calloc(s->npods + 1, sizeof(*e->term));
   e->nterm = 0;
-  if (e->node == NULL || e->tmpl == NULL || e->term == NULL) return STV_ENOMEM;
+  if (e->term == NULL) return STV_ENOMEM;
   for (i = 0; i < s->npods; i++) {
     const struct stv_pod *p = &s->pods[i];
     if (p->terminating && p->node >= 0 && p->phase != STV_PHASE_SUCCEEDED && p->phase != STV_PHASE_FAILED)
       e->term[e->nterm++] = (uint32_t)i;
   }
-  for (ri = 0; ri < S->nrules; ri++) {
-    const struct rule *r = &S->rules[ri];
-    const struct stv_class *owner = s->classes[r->owner];
-    if (r->kind != RULE_SPREAD || r->level == LVL_OTHER) continue;
-    for (i = 0; i < s->nnodes; i++) {
-      const struct stv_node *n = &s->nodes[i];
-      struct stv_node_view v = {n->name, &n->labels, n->ntaints, n->taints, n->unschedulable};
-      e->node[ri * s->nnodes + i] = (unsigned char)spread_eligible(r, owner, &v);
-    }
-    for (i = 0; i < S->p->ntmpl; i++) {
-      const struct stv_template *t = &S->p->tmpl[i];
-      struct stv_node_view v = {NULL, &t->labels, t->ntaints, t->taints, 0};
-      e->tmpl[ri * S->p->ntmpl + i] = (unsigned char)spread_eligible(r, owner, &v);
-    }
-  }
   return 0;
 }
 
-/* Whether plan node i is a domain of spread rule ri. */
-static int spread_elig_plan(const struct solve *S, const struct spread_elig *e, size_t ri,
-                            const struct stv_plan *plan, size_t i) {
+/* Whether plan node i is a domain of spread rule r. */
+static int spread_elig_plan(const struct solve *S, const struct rule *r, const struct stv_plan *plan,
+                            size_t i) {
   const struct stv_plan_node *pn = &plan->nodes[i];
-  if (pn->existing >= 0) return e->node[ri * S->s->nnodes + (size_t)pn->existing];
-  return e->tmpl[ri * S->p->ntmpl + (size_t)pn->tmpl];
+  if (pn->existing >= 0) return r->elig[pn->existing];
+  return r->elig[S->s->nnodes + (size_t)pn->tmpl];
 }
 
 /*
@@ -1948,21 +1961,21 @@ static void spread_counts(const struct solve *S, const struct stv_plan *plan, co
     if (!m && c != r->owner) continue;
     for (j = x->boff[c]; m && j < x->boff[c + 1]; j++) {
       uint32_t n = x->bnode[j];
-      if (!e->node[ri * S->s->nnodes + n]) continue;
+      if (!r->elig[n]) continue;
       dcount_add(d, r->level == LVL_HOST ? (long)n : S->node_zone[n], 0);
     }
     /* Terminating pods do not count (kube-scheduler skips them). */
     for (j = 0; m && j < e->nterm; j++) {
       const struct stv_pod *p = &S->s->pods[e->term[j]];
       long dd;
-      if (p->cls != c || !e->node[ri * S->s->nnodes + (size_t)p->node]) continue;
+      if (p->cls != c || !r->elig[p->node]) continue;
       dd = r->level == LVL_HOST ? (long)p->node : S->node_zone[p->node];
       if (dd >= 0 && d->cnt[dd] > 0) d->cnt[dd]--;
     }
     for (j = x->poff[c]; j < x->poff[c + 1]; j++) {
       long dd = plan_domain(S, plan, x->pnode[j], r->level);
       if (dd < 0) continue;
-      if (m && spread_elig_plan(S, e, ri, plan, x->pnode[j])) {
+      if (m && spread_elig_plan(S, r, plan, x->pnode[j])) {
         dcount_add(d, dd, c == r->owner);
       } else if (c == r->owner) {
         if (d->cnt[dd] == 0 && d->own[dd] == 0) d->touched[d->ntouched++] = (uint32_t)dd;
@@ -1983,7 +1996,7 @@ static int spread_check(struct solve *S, struct stv_plan *plan) {
   int changed = 1, guard = 0, rc = 0;
   struct dcount d;
   struct plan_index x;
-  struct spread_elig e = {NULL, NULL, NULL, 0};
+  struct spread_elig e = {NULL, 0};
   unsigned char *zdom = stv_calloc(S->nzones + 1, 1);
   char why[200];
   memset(&x, 0, sizeof(x));
@@ -2019,8 +2032,7 @@ static int spread_check(struct solve *S, struct stv_plan *plan) {
         memcpy(zdom, r->zelig, S->nzones);
         for (i = 0; i < plan->nnodes; i++) {
           long z = plan_domain(S, plan, i, LVL_ZONE);
-          if (z >= 0 && !zdom[z] && plan->nodes[i].npods > 0 && spread_elig_plan(S, &e, ri, plan, i))
-            zdom[z] = 1;
+          if (z >= 0 && !zdom[z] && plan->nodes[i].npods > 0 && spread_elig_plan(S, r, plan, i)) zdom[z] = 1;
         }
         for (i = 0; i < S->nzones; i++) {
           if (!zdom[i]) continue;
@@ -2031,9 +2043,7 @@ static int spread_check(struct solve *S, struct stv_plan *plan) {
         /* Hostname domains: is there an eligible node with no matching pod? */
         int all = spread_all_eligible(r, owner);
         for (i = 0; i < s->nnodes; i++) {
-          const struct stv_node *n = &s->nodes[i];
-          struct stv_node_view v = {n->name, &n->labels, n->ntaints, n->taints, n->unschedulable};
-          if (!all && !spread_eligible(r, owner, &v)) continue;
+          if (!all && !r->elig[i]) continue;
           neligible++;
           if (d.cnt[i] == 0)
             nzero_known = 1;
@@ -2045,23 +2055,15 @@ static int spread_check(struct solve *S, struct stv_plan *plan) {
         {
           size_t touched_new = 0, new_elig = 0;
           for (i = 0; i < S->p->ntmpl; i++) {
-            const struct stv_template *t = &S->p->tmpl[i];
-            struct stv_node_view v = {NULL, &t->labels, t->ntaints, t->taints, 0};
-            if (x.tcount[i] == 0) continue;
-            if (!all && !spread_eligible(r, owner, &v)) continue;
+            if (x.tcount[i] == 0 || (!all && !r->elig[s->nnodes + i])) continue;
             new_elig += x.tcount[i];
           }
           neligible += new_elig;
           for (j = 0; j < d.ntouched; j++) {
             uint32_t dd = d.touched[j];
             if (dd < s->nnodes) continue;
-            {
-              const struct stv_plan_node *pn = &plan->nodes[dd - s->nnodes];
-              const struct stv_template *t = &S->p->tmpl[pn->tmpl];
-              /* Viewed as its template (no name yet, hostname to come), as everywhere else. */
-              struct stv_node_view v = {NULL, &t->labels, t->ntaints, t->taints, 0};
-              if (!all && !spread_eligible(r, owner, &v)) continue;
-            }
+            /* Viewed as its template (no name yet, hostname to come), as everywhere else. */
+            if (!all && !spread_elig_plan(S, r, plan, dd - s->nnodes)) continue;
             touched_new++;
             if (d.cnt[dd] < min) min = d.cnt[dd];
           }
@@ -2095,8 +2097,6 @@ out:
   stv_free(d.cnt);
   stv_free(d.own);
   stv_free(d.touched);
-  stv_free(e.node);
-  stv_free(e.tmpl);
   stv_free(e.term);
   stv_free(zdom);
   return rc;
@@ -2327,7 +2327,9 @@ static int pack_run(const struct stv_problem *p, struct stv_plan *plan, int opti
     if (!S.s->classes[i]->daemonset) plan->npending += S.s->classes[i]->npending;
   if ((rc = setup_zones(&S)) || (rc = setup_rules(&S)) || (rc = setup_bound(&S))) goto out;
   setup_lambda(&S);
-  if ((rc = setup_templates(&S)) || (rc = setup_rule_zones(&S)) || (rc = setup_groups(&S))) goto out;
+  if ((rc = setup_templates(&S)) || (rc = setup_spread_elig(&S)) || (rc = setup_rule_zones(&S)) ||
+      (rc = setup_groups(&S)))
+    goto out;
   S.order = stv_arena_alloc(&S.a, (S.ng + 1) * sizeof(uint32_t));
   remaining = stv_arena_alloc(&S.a, (S.ng + 1) * sizeof(uint32_t));
   if (S.order == NULL || remaining == NULL) {

@@ -24,6 +24,13 @@ struct rule {
   uint64_t *match; /* classes whose pods the rule counts */
   const struct stv_spread *spread;
   unsigned char *zelig; /* zone spread: which zones are domains */
+  /*
+   * Spread rules at hostname or zone level: which nodes are domains,
+   * elig[i] for existing node i, elig[nnodes + t] for a new node of problem
+   * template t (1 a domain, 0 not). Rules whose owners share a placement
+   * signature and whose policies agree share one row.
+   */
+  const unsigned char *elig;
 };
 
 enum { RULE_AFF, RULE_ANTI, RULE_SPREAD };
