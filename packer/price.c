@@ -328,6 +328,97 @@ out:
 }
 
 /*
+ * After the items are set (C->kidx ... C->ku, m of them): the suffix bounds
+ * of the search, and the upper bound on any pattern's value, the least of
+ * the fractional surrogate knapsack and each resource's fractional
+ * knapsack. ks is scratch for m items.
+ */
+static double knap_root_bound(struct cg *C, struct kitem_sort *ks, uint32_t m) {
+  const struct solve *S = C->S;
+  int r, ndim = S->ndim;
+  uint32_t i;
+  double ub;
+  /* Suffix bounds: total value left, best value per unit of surrogate size
+   * and per unit of each resource. */
+  C->suf_val[m] = 0;
+  C->suf_s[m] = 0;
+  for (r = 0; r < ndim; r++) C->suf_r[(size_t)m * ndim + r] = 0;
+  for (i = m; i-- > 0;) {
+    uint32_t item = C->kidx[i];
+    const struct stv_class *c = S->s->classes[C->it[item].cls];
+    double rs = C->kval[i] / C->ksize[i];
+    C->suf_val[i] = C->suf_val[i + 1] + C->ku[i] * C->kval[i];
+    C->suf_s[i] = rs > C->suf_s[i + 1] ? rs : C->suf_s[i + 1];
+    for (r = 0; r < ndim; r++) {
+      double prev = C->suf_r[(size_t)(i + 1) * ndim + r], v;
+      if (prev < 0 || c->req[r] <= 0) {
+        v = -1; /* an item free in r: no bound from r */
+      } else {
+        v = C->kval[i] / (double)c->req[r];
+        if (prev > v) v = prev;
+      }
+      C->suf_r[(size_t)i * ndim + r] = v;
+    }
+  }
+  /* Root bound: the fractional surrogate knapsack and the ratio bounds. */
+  ub = knap_bound(C, 0);
+  /* And each resource alone: the fractional knapsack on it (items sorted
+   * by value per unit of it; those that need none of it come free). */
+  for (r = 0; r < ndim; r++) {
+    double left = (double)C->cap[r], v = 0;
+    if (C->cap[r] <= 0) continue;
+    for (i = 0; i < m; i++) {
+      int64_t w = S->s->classes[C->it[C->kidx[i]].cls]->req[r];
+      ks[i].ratio = w > 0 ? C->kval[i] / (double)w : INFINITY;
+      ks[i].k = i;
+    }
+    qsort(ks, m, sizeof(*ks), cmp_kitem);
+    for (i = 0; i < m && v < ub; i++) {
+      uint32_t k = ks[i].k;
+      int64_t w = S->s->classes[C->it[C->kidx[k]].cls]->req[r];
+      if (w <= 0) {
+        v += C->ku[k] * C->kval[k];
+      } else if ((double)w * C->ku[k] <= left) {
+        v += C->ku[k] * C->kval[k];
+        left -= (double)w * C->ku[k];
+      } else {
+        v += left / (double)w * C->kval[k];
+        break;
+      }
+    }
+    if (v < ub) ub = v;
+  }
+  return ub;
+}
+
+/* Writes the C->nksol patterns found, as knapsack() hands them out. */
+static void knap_write(const struct cg *C, uint32_t m, uint32_t *pi, uint32_t *pk, uint32_t *n) {
+  int j, npat = C->nksol;
+  uint32_t i;
+  for (j = 0; j < npat; j++) {
+    const uint32_t *cnt = &C->ksol[(size_t)j * (C->nit + 1)];
+    uint32_t *qi = &pi[(size_t)j * (C->nit + 1)], *qk = &pk[(size_t)j * (C->nit + 1)], nn = 0;
+    for (i = 0; i < m; i++)
+      if (cnt[i]) {
+        qi[nn] = C->kidx[i];
+        qk[nn++] = cnt[i];
+      }
+    /* Entries sorted by item, as columns are keyed. */
+    for (i = 1; i < nn; i++) {
+      uint32_t a = qi[i], b = qk[i], k = i;
+      while (k > 0 && qi[k - 1] > a) {
+        qi[k] = qi[k - 1];
+        qk[k] = qk[k - 1];
+        k--;
+      }
+      qi[k] = a;
+      qk[k] = b;
+    }
+    n[j] = nn;
+  }
+}
+
+/*
  * The best patterns of shape sh for the item values y (per item; the
  * shape's spot penalty is taken off each pod) worth more than need: up to
  * KBEST of them, pattern j written to pi/pk from j x (nit + 1) with n[j]
@@ -371,56 +462,7 @@ int stv__knapsack(struct cg *C, const struct shape *sh, const double *y, double 
     C->ku[i] = u;
     C->kcnt[i] = 0;
   }
-  /* Suffix bounds: total value left, best value per unit of surrogate size
-   * and per unit of each resource. */
-  C->suf_val[m] = 0;
-  C->suf_s[m] = 0;
-  for (r = 0; r < ndim; r++) C->suf_r[(size_t)m * ndim + r] = 0;
-  for (i = m; i-- > 0;) {
-    uint32_t item = C->kidx[i];
-    const struct stv_class *c = S->s->classes[C->it[item].cls];
-    double rs = C->kval[i] / C->ksize[i];
-    C->suf_val[i] = C->suf_val[i + 1] + C->ku[i] * C->kval[i];
-    C->suf_s[i] = rs > C->suf_s[i + 1] ? rs : C->suf_s[i + 1];
-    for (r = 0; r < ndim; r++) {
-      double prev = C->suf_r[(size_t)(i + 1) * ndim + r], v;
-      if (prev < 0 || c->req[r] <= 0) {
-        v = -1; /* an item free in r: no bound from r */
-      } else {
-        v = C->kval[i] / (double)c->req[r];
-        if (prev > v) v = prev;
-      }
-      C->suf_r[(size_t)i * ndim + r] = v;
-    }
-  }
-  /* Root bound: the fractional surrogate knapsack and the ratio bounds. */
-  *ub = knap_bound(C, 0);
-  /* And each resource alone: the fractional knapsack on it (items sorted
-   * by value per unit of it; those that need none of it come free). */
-  for (r = 0; r < ndim; r++) {
-    double left = (double)C->cap[r], v = 0;
-    if (C->cap[r] <= 0) continue;
-    for (i = 0; i < m; i++) {
-      int64_t w = S->s->classes[C->it[C->kidx[i]].cls]->req[r];
-      ks[i].ratio = w > 0 ? C->kval[i] / (double)w : INFINITY;
-      ks[i].k = i;
-    }
-    qsort(ks, m, sizeof(*ks), cmp_kitem);
-    for (i = 0; i < m && v < *ub; i++) {
-      uint32_t k = ks[i].k;
-      int64_t w = S->s->classes[C->it[C->kidx[k]].cls]->req[r];
-      if (w <= 0) {
-        v += C->ku[k] * C->kval[k];
-      } else if ((double)w * C->ku[k] <= left) {
-        v += C->ku[k] * C->kval[k];
-        left -= (double)w * C->ku[k];
-      } else {
-        v += left / (double)w * C->kval[k];
-        break;
-      }
-    }
-    if (v < *ub) *ub = v;
-  }
+  *ub = knap_root_bound(C, ks, m);
   C->kcur = 0;
   C->kbest_val = 0;
   C->kneed = need;
@@ -465,27 +507,7 @@ int stv__knapsack(struct cg *C, const struct shape *sh, const double *y, double 
     }
   }
   npat = C->nksol;
-  for (j = 0; j < npat; j++) {
-    const uint32_t *cnt = &C->ksol[(size_t)j * (C->nit + 1)];
-    uint32_t *qi = &pi[(size_t)j * (C->nit + 1)], *qk = &pk[(size_t)j * (C->nit + 1)], nn = 0;
-    for (i = 0; i < m; i++)
-      if (cnt[i]) {
-        qi[nn] = C->kidx[i];
-        qk[nn++] = cnt[i];
-      }
-    /* Entries sorted by item, as columns are keyed. */
-    for (i = 1; i < nn; i++) {
-      uint32_t a = qi[i], b = qk[i], k = i;
-      while (k > 0 && qi[k - 1] > a) {
-        qi[k] = qi[k - 1];
-        qk[k] = qk[k - 1];
-        k--;
-      }
-      qi[k] = a;
-      qk[k] = b;
-    }
-    n[j] = nn;
-  }
+  knap_write(C, m, pi, pk, n);
   stv_free(ks);
   return npat;
 }

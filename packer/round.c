@@ -27,6 +27,94 @@ static long find_column(const struct cg *C, uint32_t ti, const uint32_t *pi, con
 }
 
 /*
+ * Rounding down can leave a spot pool over its share of fewer spot nodes:
+ * takes nodes off such pools (floors, per column) until every one keeps its
+ * limit. Returns 0 or STV_ENOMEM.
+ */
+static int greedy_trim_spot(struct cg *C, double *floors) {
+  size_t j;
+  double *pool = stv_calloc(C->S->nti + 1, sizeof(double)), nspot = 0;
+  int again = 1;
+  if (pool == NULL) return STV_ENOMEM;
+  while (again) {
+    again = 0;
+    memcpy(pool, C->frozen_pool, C->S->nti * sizeof(double));
+    nspot = C->frozen_spot;
+    for (j = 0; j < C->ncol; j++)
+      if (floors[j] > 0 && C->p->tmpl[C->S->ti[C->col[j].ti].t].capacity_type == STV_CT_SPOT) {
+        pool[C->col[j].ti] += floors[j];
+        nspot += floors[j];
+      }
+    for (j = 0; j < C->ncol && !again; j++) {
+      uint32_t q, ti = C->col[j].ti;
+      if (floors[j] <= 0 || C->p->tmpl[C->S->ti[ti].t].capacity_type != STV_CT_SPOT) continue;
+      if (pool[ti] <= C->frac * nspot + STV_SPOT_POOL_GRACE + 1e-9) continue;
+      floors[j] -= 1;
+      for (q = 0; q < C->col[j].n; q++) C->it[C->pi[C->col[j].off + q]].resid += C->pk[C->col[j].off + q];
+      again = 1;
+    }
+  }
+  stv_free(pool);
+  /* resid may now exceed demand where floors over-covered: clamp. */
+  for (j = 0; j < C->nit; j++)
+    if (C->it[j].resid > C->it[j].demand) C->it[j].resid = C->it[j].demand;
+  return 0;
+}
+
+/*
+ * The residual greedy's next node: over every shape, the cheapest
+ * uncounted template and its best knapsack by value v, scored by value per
+ * unit of price. Writes the pattern to bi/bk (best_n entries) on
+ * template best_ti. Returns 1 when one was found, 0 when nothing fits, or
+ * STV_ENOMEM. tpi/tpk/tn are the knapsack's scratch.
+ */
+static int greedy_best(struct cg *C, const double *v, uint32_t *tpi, uint32_t *tpk, uint32_t *tn,
+                       uint32_t *bi, uint32_t *bk, uint32_t *best_ti, uint32_t *best_n) {
+  size_t s, W1 = C->nit + 1;
+  double best_score = -1;
+  *best_ti = 0;
+  *best_n = 0;
+  for (s = 0; s < C->nsh; s++) {
+    const struct shape *sh = &C->sh[s];
+    uint32_t q, ti = 0;
+    double price = INFINITY, ub;
+    int np, k, bestk = -1;
+    double bestv = 0;
+    for (q = 0; q < sh->n; q++) {
+      uint32_t t = C->sh_ti[sh->first + q];
+      double pr = C->p->tmpl[C->S->ti[t].t].price;
+      if (C->limit[t] >= 0) continue; /* counted ones are the LP's to use */
+      /* Under a spot pool limit, the greedy finish buys no spot. */
+      if (C->n_row_N && C->p->tmpl[C->S->ti[t].t].capacity_type == STV_CT_SPOT) continue;
+      if (pr < price) {
+        price = pr;
+        ti = t;
+      }
+    }
+    if (price == INFINITY) continue;
+    np = stv__knapsack(C, sh, v, 0, tpi, tpk, tn, &ub);
+    if (np < 0) return STV_ENOMEM;
+    for (k = 0; k < np; k++)
+      if (C->ksolv[k] > bestv) {
+        bestv = C->ksolv[k];
+        bestk = k;
+      }
+    if (bestk < 0) continue;
+    {
+      double score = bestv / (price + sh->lambda + 1e-9);
+      if (score > best_score) {
+        best_score = score;
+        *best_ti = ti;
+        *best_n = tn[bestk];
+        memcpy(bi, &tpi[(size_t)bestk * W1], *best_n * sizeof(uint32_t));
+        memcpy(bk, &tpk[(size_t)bestk * W1], *best_n * sizeof(uint32_t));
+      }
+    }
+  }
+  return best_score < 0 || *best_n == 0 ? 0 : 1;
+}
+
+/*
  * Rounds the current LP solution down, then covers what is left one node
  * at a time: for every shape the most valuable pattern of the remaining
  * pods (valued at their LP duals, plus a little for their size so that
@@ -57,38 +145,7 @@ double *stv__residual_greedy(struct cg *C, int *rcp) {
       it->resid = cover >= it->resid ? 0 : it->resid - (uint32_t)cover;
     }
   }
-  /* Rounding down can leave a spot pool over its share of fewer spot
-   * nodes: take nodes off such pools until every one keeps its limit. */
-  if (C->n_row_N) {
-    double *pool = stv_calloc(C->S->nti + 1, sizeof(double)), nspot = 0;
-    int again = 1;
-    if (pool == NULL) {
-      *rcp = STV_ENOMEM;
-      goto out;
-    }
-    while (again) {
-      again = 0;
-      memcpy(pool, C->frozen_pool, C->S->nti * sizeof(double));
-      nspot = C->frozen_spot;
-      for (j = 0; j < C->ncol; j++)
-        if (floors[j] > 0 && C->p->tmpl[C->S->ti[C->col[j].ti].t].capacity_type == STV_CT_SPOT) {
-          pool[C->col[j].ti] += floors[j];
-          nspot += floors[j];
-        }
-      for (j = 0; j < C->ncol && !again; j++) {
-        uint32_t q, ti = C->col[j].ti;
-        if (floors[j] <= 0 || C->p->tmpl[C->S->ti[ti].t].capacity_type != STV_CT_SPOT) continue;
-        if (pool[ti] <= C->frac * nspot + STV_SPOT_POOL_GRACE + 1e-9) continue;
-        floors[j] -= 1;
-        for (q = 0; q < C->col[j].n; q++) C->it[C->pi[C->col[j].off + q]].resid += C->pk[C->col[j].off + q];
-        again = 1;
-      }
-    }
-    stv_free(pool);
-    /* resid may now exceed demand where floors over-covered: clamp. */
-    for (j = 0; j < C->nit; j++)
-      if (C->it[j].resid > C->it[j].demand) C->it[j].resid = C->it[j].demand;
-  }
+  if (C->n_row_N && (*rcp = greedy_trim_spot(C, floors)) != 0) goto out;
   for (j = 0; j < C->nit; j++) {
     const struct stv_class *c = C->S->s->classes[C->it[j].cls];
     double sz = 0, y = glp_get_row_dual(C->lp, C->it[j].row);
@@ -107,10 +164,8 @@ double *stv__residual_greedy(struct cg *C, int *rcp) {
     v[j] += (maxy > 0 ? maxy : 1) * 1e-3 * (maxs > 0 ? sz / maxs : 1) + 1e-9;
   }
   while (left > 0) {
-    double best_score = -1;
     uint32_t best_ti = 0, best_n = 0, *bi = stv_malloc(W1 * sizeof(uint32_t)),
              *bk = stv_malloc(W1 * sizeof(uint32_t));
-    size_t s;
     long col;
     if (bi == NULL || bk == NULL) {
       stv_free(bi);
@@ -118,49 +173,14 @@ double *stv__residual_greedy(struct cg *C, int *rcp) {
       *rcp = STV_ENOMEM;
       goto out;
     }
-    for (s = 0; s < C->nsh; s++) {
-      const struct shape *sh = &C->sh[s];
-      uint32_t q, ti = 0;
-      double price = INFINITY, ub;
-      int np, k, bestk = -1;
-      double bestv = 0;
-      for (q = 0; q < sh->n; q++) {
-        uint32_t t = C->sh_ti[sh->first + q];
-        double pr = C->p->tmpl[C->S->ti[t].t].price;
-        if (C->limit[t] >= 0) continue; /* counted ones are the LP's to use */
-        /* Under a spot pool limit, the greedy finish buys no spot. */
-        if (C->n_row_N && C->p->tmpl[C->S->ti[t].t].capacity_type == STV_CT_SPOT) continue;
-        if (pr < price) {
-          price = pr;
-          ti = t;
-        }
-      }
-      if (price == INFINITY) continue;
-      np = stv__knapsack(C, sh, v, 0, tpi, tpk, tn, &ub);
-      if (np < 0) {
-        stv_free(bi);
-        stv_free(bk);
-        *rcp = STV_ENOMEM;
-        goto out;
-      }
-      for (k = 0; k < np; k++)
-        if (C->ksolv[k] > bestv) {
-          bestv = C->ksolv[k];
-          bestk = k;
-        }
-      if (bestk < 0) continue;
-      {
-        double score = bestv / (price + sh->lambda + 1e-9);
-        if (score > best_score) {
-          best_score = score;
-          best_ti = ti;
-          best_n = tn[bestk];
-          memcpy(bi, &tpi[(size_t)bestk * W1], best_n * sizeof(uint32_t));
-          memcpy(bk, &tpk[(size_t)bestk * W1], best_n * sizeof(uint32_t));
-        }
-      }
+    int found = greedy_best(C, v, tpi, tpk, tn, bi, bk, &best_ti, &best_n);
+    if (found < 0) {
+      stv_free(bi);
+      stv_free(bk);
+      *rcp = found;
+      goto out;
     }
-    if (best_score < 0 || best_n == 0) {
+    if (found == 0) {
       stv_free(bi);
       stv_free(bk);
       goto out; /* nothing fits what is left */
