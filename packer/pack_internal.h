@@ -20,6 +20,8 @@
 #ifndef STV_PACK_INTERNAL_H
 #define STV_PACK_INTERNAL_H
 
+#include <string.h>
+
 #include "packer.h"
 
 #define ZONE_KEY        "topology.kubernetes.io/zone"
@@ -28,6 +30,19 @@
 #define HOURS_PER_MONTH 730.0 /* a spot interruption rate is per month */
 
 enum level { LVL_HOST, LVL_ZONE, LVL_OTHER };
+
+/* The level of a topology key: hostname, zone (either zone label) or other. */
+static inline enum level stv__level_of(const char *key) {
+  if (strcmp(key, HOST_KEY) == 0) return LVL_HOST;
+  if (strcmp(key, ZONE_KEY) == 0 || strcmp(key, ZONE_KEY_BETA) == 0) return LVL_ZONE;
+  return LVL_OTHER;
+}
+
+/* The zone label of a node or template (the beta label as a fallback), or NULL. */
+static inline const char *stv__zone_of(const struct stv_labels *l) {
+  const char *z = stv_labels_get(l, ZONE_KEY);
+  return z ? z : stv_labels_get(l, ZONE_KEY_BETA);
+}
 
 /* A required pod (anti-)affinity term or a spread constraint, resolved. */
 struct rule {
@@ -261,7 +276,11 @@ int stv__preempt_apply(const struct stv__preempt *x, const struct stv_snapshot *
 
 /* --- Between the files of the solve (each file says what it owns) --- */
 
-/* setup.c */
+/* setup.c (also used by peers.c) */
+int stv__term_matches_class(const struct stv_snapshot *s, const struct stv_pod_term *t,
+                            const struct stv_class *owner, const struct stv_class *c);
+int stv__spread_matches_class(const struct stv_spread *k, const struct stv_class *owner,
+                              const struct stv_class *c);
 int stv__add_unsched(struct solve *S, uint32_t pod, const char *reason);
 int stv__setup_zones(struct solve *S);
 int stv__setup_rules(struct solve *S);

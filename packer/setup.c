@@ -16,17 +16,6 @@
 
 #include "pack_internal.h"
 
-static enum level level_of(const char *key) {
-  if (strcmp(key, HOST_KEY) == 0) return LVL_HOST;
-  if (strcmp(key, ZONE_KEY) == 0 || strcmp(key, ZONE_KEY_BETA) == 0) return LVL_ZONE;
-  return LVL_OTHER;
-}
-
-static const char *zone_of(const struct stv_labels *l) {
-  const char *z = stv_labels_get(l, ZONE_KEY);
-  return z ? z : stv_labels_get(l, ZONE_KEY_BETA);
-}
-
 static int zone_index(struct solve *S, const char *z) {
   size_t i;
   if (z == NULL) return -1;
@@ -44,18 +33,22 @@ int stv__add_unsched(struct solve *S, uint32_t pod, const char *reason) {
   return 0;
 }
 
-static int term_matches_class(const struct stv_snapshot *s, const struct stv_pod_term *t,
-                              const struct stv_class *owner, const struct stv_class *c) {
+/* Whether pod (anti-)affinity term t of class owner selects the pods of class c. */
+int stv__term_matches_class(const struct stv_snapshot *s, const struct stv_pod_term *t,
+                            const struct stv_class *owner, const struct stv_class *c) {
   if (t->match_none) return 0;
   if (!stv_term_covers_ns(s, t, owner->ns, c->ns)) return 0;
   return stv_selector_matches(&t->sel, &c->labels);
 }
 
-static int spread_matches_class(const struct stv_spread *k, const struct stv_class *owner,
-                                const struct stv_class *c) {
+/*
+ * Whether spread constraint k of class owner selects the pods of class c
+ * (same namespace, label selector). An empty selector selects every pod
+ * here; the caller decides what it counts (kube-scheduler counts none).
+ */
+int stv__spread_matches_class(const struct stv_spread *k, const struct stv_class *owner,
+                              const struct stv_class *c) {
   if (k->match_none) return 0;
-  /* kube-scheduler counts no pods for an empty selector (countPodsMatchSelector). */
-  if (k->sel.n == 0) return 0;
   if (strcmp(owner->ns, c->ns) != 0) return 0;
   return stv_selector_matches(&k->sel, &c->labels);
 }
@@ -77,13 +70,13 @@ static int cmp_str(const void *a, const void *b) {
 int stv__setup_zones(struct solve *S) {
   size_t i, cap = 0;
   for (i = 0; i < S->p->ntmpl; i++)
-    if (add_zone(S, zone_of(&S->p->tmpl[i].labels), &cap)) return STV_ENOMEM;
+    if (add_zone(S, stv__zone_of(&S->p->tmpl[i].labels), &cap)) return STV_ENOMEM;
   for (i = 0; i < S->s->nnodes; i++)
-    if (add_zone(S, zone_of(&S->s->nodes[i].labels), &cap)) return STV_ENOMEM;
+    if (add_zone(S, stv__zone_of(&S->s->nodes[i].labels), &cap)) return STV_ENOMEM;
   if (S->nzones > 1) qsort(S->zones, S->nzones, sizeof(*S->zones), cmp_str);
   S->node_zone = stv_arena_alloc(&S->a, (S->s->nnodes + 1) * sizeof(int32_t));
   if (S->node_zone == NULL) return STV_ENOMEM;
-  for (i = 0; i < S->s->nnodes; i++) S->node_zone[i] = zone_index(S, zone_of(&S->s->nodes[i].labels));
+  for (i = 0; i < S->s->nnodes; i++) S->node_zone[i] = zone_index(S, stv__zone_of(&S->s->nodes[i].labels));
   return 0;
 }
 
@@ -116,19 +109,20 @@ int stv__setup_rules(struct solve *S) {
       if (j < k->naff + k->nanti) {
         const struct stv_pod_term *t = j < k->naff ? &k->aff[j] : &k->anti[j - k->naff];
         r.kind = j < k->naff ? RULE_AFF : RULE_ANTI;
-        r.level = level_of(t->topology_key);
+        r.level = stv__level_of(t->topology_key);
         for (d = 0; d < S->nclasses; d++)
-          if (term_matches_class(s, t, k, s->classes[d])) BIT_SET(r.match, d);
+          if (stv__term_matches_class(s, t, k, s->classes[d])) BIT_SET(r.match, d);
       } else {
         const struct stv_spread *sp = &k->spread[j - k->naff - k->nanti];
         if (!sp->do_not_schedule) continue; /* ScheduleAnyway is a preference */
         r.kind = RULE_SPREAD;
-        r.level = level_of(sp->topology_key);
+        r.level = stv__level_of(sp->topology_key);
         r.max_skew = sp->max_skew;
         r.min_domains = sp->min_domains;
         r.spread = sp;
         for (d = 0; d < S->nclasses; d++)
-          if (spread_matches_class(sp, k, s->classes[d])) BIT_SET(r.match, d);
+          /* kube-scheduler counts no pods for an empty selector (countPodsMatchSelector). */
+          if (sp->sel.n != 0 && stv__spread_matches_class(sp, k, s->classes[d])) BIT_SET(r.match, d);
       }
       r.self = (int)BIT_GET(r.match, c);
       if ((rc = push_rule(S, &cap, &r)) != 0) return rc;
@@ -480,7 +474,7 @@ int stv__setup_templates(struct solve *S) {
     int r, ok = 1;
     memset(ti, 0, sizeof(*ti));
     ti->t = (uint32_t)i;
-    ti->zone = zone_index(S, zone_of(&t->labels));
+    ti->zone = zone_index(S, stv__zone_of(&t->labels));
     ti->limit_left = t->limit;
     if (t->limit == 0) continue;
     memcpy(ti->alloc, t->alloc, sizeof(ti->alloc));
@@ -523,7 +517,7 @@ int stv__setup_templates(struct solve *S) {
   }
   S->ti_zone_of_tmpl = stv_arena_alloc(&S->a, (p->ntmpl + 1) * sizeof(int32_t));
   if (S->ti_zone_of_tmpl == NULL) return STV_ENOMEM;
-  for (i = 0; i < p->ntmpl; i++) S->ti_zone_of_tmpl[i] = zone_index(S, zone_of(&p->tmpl[i].labels));
+  for (i = 0; i < p->ntmpl; i++) S->ti_zone_of_tmpl[i] = zone_index(S, stv__zone_of(&p->tmpl[i].labels));
   return 0;
 }
 
@@ -537,7 +531,7 @@ static int spread_eligible(const struct rule *r, const struct stv_class *owner,
   struct stv_class probe = *owner;
   struct stv_node_view w = *v;
   const struct stv_spread *sp = r->spread;
-  if (r->level == LVL_ZONE && zone_of(v->labels) == NULL) return 0;
+  if (r->level == LVL_ZONE && stv__zone_of(v->labels) == NULL) return 0;
   w.unschedulable = 0;
   if (!sp->honor_taints) {
     w.ntaints = 0;
@@ -621,7 +615,7 @@ int stv__setup_rule_zones(struct solve *S) {
         r->zelig[z] = 1;
     }
     for (i = 0; i < S->s->nnodes; i++) {
-      int z = zone_index(S, zone_of(&S->s->nodes[i].labels));
+      int z = zone_index(S, stv__zone_of(&S->s->nodes[i].labels));
       uint32_t b;
       if (r->elig[i]) {
         if (z >= 0) r->zelig[z] = 1;
