@@ -1840,3 +1840,5 @@ void stv_json_push_free(struct stv_json_push *p) {
   reader_close(&p->r);
   stv_free(p);
 }
+
+int stv_json_push_seen_items(const struct stv_json_push *p) { return p->r.seen_items; }

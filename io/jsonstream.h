@@ -216,4 +216,7 @@ int stv_json_push_finish(struct stv_json_push *p, struct stv_err *err);
 
 void stv_json_push_free(struct stv_json_push *p);
 
+/* 1 when the items array has begun (an empty one too), else 0. */
+int stv_json_push_seen_items(const struct stv_json_push *p);
+
 #endif
