@@ -240,14 +240,14 @@ struct coll {
   size_t npods, cap_pods;
   struct cell *cells; /* row i: pod i's k cells */
   size_t cap_cells;
-  uint32_t *pod_slots; /* open addressing over pod index + 1 */
-  size_t pod_slot_cap;
+  struct stv_strmap pod_map; /* pod_key() -> row */
+  char *key;                  /* pod_key()'s buffer */
+  size_t cap_key;
   struct node *nodes;
   size_t nnodes, cap_nodes;
   struct ncell *ncells;
   size_t cap_ncells;
-  uint32_t *node_slots;
-  size_t node_slot_cap;
+  struct stv_strmap node_map; /* node name -> row */
 
   /* one step handed to the callback */
   struct stv_cost_node *out_nodes;
@@ -283,50 +283,31 @@ static const char *intern(struct coll *c, const char *s) { return stv_strpool_ge
 /* A label value that names something: not empty and not "<none>". */
 static int named(const char *v) { return v != NULL && *v != '\0' && strcmp(v, "<none>") != 0; }
 
-static uint64_t pair_hash(const void *a, const void *b) {
-  uintptr_t k[2] = {(uintptr_t)a, (uintptr_t)b};
-  return stv_hash(k, sizeof(k), 0x70d);
-}
-
-/* Grows an open-addressing table of index + 1 to hold n + 1 entries. */
-static int slots_grow(uint32_t **slots, size_t *cap, size_t n, uint64_t (*hash)(struct coll *, uint32_t),
-                      struct coll *c) {
-  size_t ncap = *cap ? *cap : 64, i;
-  uint32_t *ns;
-  if ((n + 1) * 2 <= *cap) return 0;
-  while ((n + 1) * 2 > ncap) ncap *= 2;
-  if ((ns = stv_calloc(ncap, sizeof(*ns))) == NULL) return STV_ENOMEM;
-  for (i = 0; i < n; i++) {
-    size_t j = hash(c, (uint32_t)i) & (ncap - 1);
-    while (ns[j] != 0) j = (j + 1) & (ncap - 1);
-    ns[j] = (uint32_t)i + 1;
-  }
-  stv_free(*slots);
-  *slots = ns;
-  *cap = ncap;
+/*
+ * Puts the key of pod ns/name in the string map into c->key: the length of
+ * ns, ':', ns, name ("7:defaultweb-5"), which no other pair shares.
+ */
+static int pod_key(struct coll *c, const char *ns, const char *name, size_t *n) {
+  size_t a = strlen(ns), need = a + strlen(name) + 24;
+  int rc = stv_grow((void **)&c->key, &c->cap_key, need, 1);
+  if (rc != 0) return rc;
+  *n = (size_t)snprintf(c->key, need, "%zu:%s%s", a, ns, name);
   return 0;
 }
 
-static uint64_t pod_hash_of(struct coll *c, uint32_t i) { return pair_hash(c->pods[i].ns, c->pods[i].name); }
-static uint64_t node_hash_of(struct coll *c, uint32_t i) { return pair_hash(c->nodes[i].name, NULL); }
-
 /* Finds or adds the pod ns/name (label values, borrowed); *idx its row. */
 static int pod_at(struct coll *c, const char *ns_s, const char *name_s, uint32_t *idx) {
-  const char *ns = intern(c, ns_s), *name = intern(c, name_s);
-  size_t j, i;
-  int rc;
-  if (ns == NULL || name == NULL) return STV_ENOMEM;
-  if ((rc = slots_grow(&c->pod_slots, &c->pod_slot_cap, c->npods, pod_hash_of, c)) != 0) return rc;
-  j = pair_hash(ns, name) & (c->pod_slot_cap - 1);
-  while (c->pod_slots[j] != 0) {
-    struct pod *p = &c->pods[c->pod_slots[j] - 1];
-    if (p->ns == ns && p->name == name) {
-      *idx = c->pod_slots[j] - 1;
-      return 0;
-    }
-    j = (j + 1) & (c->pod_slot_cap - 1);
-  }
+  struct stv_strmap_ent *e;
+  const char *ns, *name;
+  size_t n, i;
+  int rc, added;
   if (c->npods >= UINT32_MAX - 1) return STV_ELIMIT;
+  if ((rc = pod_key(c, ns_s, name_s, &n)) != 0) return rc;
+  if ((rc = stv_strmap_upsert(&c->pod_map, &c->pool, c->key, n, (uint32_t)c->npods, &e, &added)) != 0)
+    return rc;
+  *idx = e->val;
+  if (!added) return 0;
+  if ((ns = intern(c, ns_s)) == NULL || (name = intern(c, name_s)) == NULL) return STV_ENOMEM;
   if ((rc = stv_grow((void **)&c->pods, &c->cap_pods, c->npods + 1, sizeof(*c->pods))) != 0) return rc;
   if ((rc = stv_grow((void **)&c->cells, &c->cap_cells, (c->npods + 1) * c->k, sizeof(*c->cells))) != 0)
     return rc;
@@ -339,38 +320,31 @@ static int pod_at(struct coll *c, const char *ns_s, const char *name_s, uint32_t
     x->node = NULL;
     x->seen = 0;
   }
-  c->pod_slots[j] = (uint32_t)c->npods + 1;
-  *idx = (uint32_t)c->npods++;
+  c->npods++;
   return 0;
 }
 
 /* Finds or adds the node called name_s (borrowed); *idx its row. */
 static int node_at(struct coll *c, const char *name_s, uint32_t *idx) {
-  const char *name = intern(c, name_s);
-  size_t j, i;
-  int rc;
-  if (name == NULL) return STV_ENOMEM;
-  if ((rc = slots_grow(&c->node_slots, &c->node_slot_cap, c->nnodes, node_hash_of, c)) != 0) return rc;
-  j = pair_hash(name, NULL) & (c->node_slot_cap - 1);
-  while (c->node_slots[j] != 0) {
-    if (c->nodes[c->node_slots[j] - 1].name == name) {
-      *idx = c->node_slots[j] - 1;
-      return 0;
-    }
-    j = (j + 1) & (c->node_slot_cap - 1);
-  }
+  struct stv_strmap_ent *e;
+  size_t i;
+  int rc, added;
   if (c->nnodes >= UINT32_MAX - 1) return STV_ELIMIT;
+  if ((rc = stv_strmap_upsert(&c->node_map, &c->pool, name_s, strlen(name_s), (uint32_t)c->nnodes, &e,
+                              &added)) != 0)
+    return rc;
+  *idx = e->val;
+  if (!added) return 0;
   if ((rc = stv_grow((void **)&c->nodes, &c->cap_nodes, c->nnodes + 1, sizeof(*c->nodes))) != 0) return rc;
   if ((rc = stv_grow((void **)&c->ncells, &c->cap_ncells, (c->nnodes + 1) * c->k, sizeof(*c->ncells))) != 0)
     return rc;
   memset(&c->nodes[c->nnodes], 0, sizeof(*c->nodes));
-  c->nodes[c->nnodes].name = name;
+  c->nodes[c->nnodes].name = e->key; /* interned by the map */
   for (i = 0; i < c->k; i++) {
     struct ncell *x = &c->ncells[c->nnodes * c->k + i];
     x->cpu = x->ram = x->gpu = NAN;
   }
-  c->node_slots[j] = (uint32_t)c->nnodes + 1;
-  *idx = (uint32_t)c->nnodes++;
+  c->nnodes++;
   return 0;
 }
 
@@ -815,8 +789,8 @@ static void chunk_reset(struct coll *c, int64_t t0, size_t k) {
   c->t0 = t0;
   c->k = k;
   c->npods = c->nnodes = 0;
-  if (c->pod_slots != NULL) memset(c->pod_slots, 0, c->pod_slot_cap * sizeof(*c->pod_slots));
-  if (c->node_slots != NULL) memset(c->node_slots, 0, c->node_slot_cap * sizeof(*c->node_slots));
+  stv_strmap_close(&c->pod_map);
+  stv_strmap_close(&c->node_map);
   stv_strpool_close(&c->pool);
   stv_strpool_init(&c->pool);
   stv_arena_reset(&c->mem);
@@ -1098,10 +1072,11 @@ out:
   stv_free(c.base);
   stv_free(c.pods);
   stv_free(c.cells);
-  stv_free(c.pod_slots);
+  stv_strmap_close(&c.pod_map);
+  stv_free(c.key);
   stv_free(c.nodes);
   stv_free(c.ncells);
-  stv_free(c.node_slots);
+  stv_strmap_close(&c.node_map);
   stv_free(c.out_nodes);
   stv_free(c.out_pods);
   stv_strpool_close(&c.pool);
