@@ -43,9 +43,9 @@ struct stv_prom_parser {
 
   /* The members other than the series. */
   char *status, *error_type, *error, *result_type;
-  int data_bad;   /* "data" or "data.result" is not of the expected type */
-  int type_bad;   /* data.resultType is not the wanted one */
-  int no_series;  /* data.resultType is scalar or string: data.result is skipped */
+  int data_bad;  /* "data" or "data.result" is not of the expected type */
+  int type_bad;  /* data.resultType is not the wanted one */
+  int no_series; /* data.resultType is scalar or string: data.result is skipped */
 
   size_t nseries;
   /* scratch for the series handed to the callback */
@@ -59,14 +59,17 @@ struct stv_prom_parser {
   size_t nwarnings;
 };
 
-size_t stv_prom_parser_nwarnings(const struct stv_prom_parser *p) { return p->nwarnings; }
+size_t stv_prom_parser_nwarnings(const struct stv_prom_parser *p) {
+  return p->nwarnings;
+}
 
 const char *stv_prom_parser_warning(const struct stv_prom_parser *p, size_t i) {
   return i < p->nwarnings ? p->warnings[i] : NULL;
 }
 
-size_t stv_prom_parser_nseries(const struct stv_prom_parser *p) { return p->nseries; }
-
+size_t stv_prom_parser_nseries(const struct stv_prom_parser *p) {
+  return p->nseries;
+}
 
 /* Reads one sample [t, "v"] into *t_ms and *v. */
 static int read_sample(const cJSON *s, int64_t *t_ms, double *v, struct stv_err *err) {
@@ -155,8 +158,7 @@ static int deliver(struct stv_prom_parser *p, long idx, const cJSON *el, struct 
     p->labels[0].value = el->valuestring;
     return hand_over(p, 1, 0, err);
   }
-  if (!cJSON_IsObject(el))
-    return stv_err_set(err, STV_EPARSE, "%s[%ld]: not an object", rpath(p), idx);
+  if (!cJSON_IsObject(el)) return stv_err_set(err, STV_EPARSE, "%s[%ld]: not an object", rpath(p), idx);
   if (p->want == STV_PROM_SERIES) { /* a label set, without samples */
     if ((rc = take_labels(p, el, idx, &nl, err)) != 0) return rc;
     return hand_over(p, nl, 0, err);
@@ -167,8 +169,10 @@ static int deliver(struct stv_prom_parser *p, long idx, const cJSON *el, struct 
   if (p->want == STV_PROM_MATRIX) {
     const cJSON *vals = cJSON_GetObjectItemCaseSensitive(el, "values");
     if (vals == NULL && cJSON_GetObjectItemCaseSensitive(el, "value") != NULL)
-      return stv_err_set(err, STV_EPARSE, "data.result[%ld]: a vector sample where a matrix was "
-                                          "expected", idx);
+      return stv_err_set(err, STV_EPARSE,
+                         "data.result[%ld]: a vector sample where a matrix was "
+                         "expected",
+                         idx);
     if (vals != NULL && !cJSON_IsArray(vals))
       return stv_err_set(err, STV_EPARSE, "data.result[%ld].values: not an array", idx);
     cJSON_ArrayForEach(s, vals) n++;
@@ -182,8 +186,7 @@ static int deliver(struct stv_prom_parser *p, long idx, const cJSON *el, struct 
   } else {
     s = cJSON_GetObjectItemCaseSensitive(el, "value");
     if (s == NULL && cJSON_GetObjectItemCaseSensitive(el, "values") != NULL)
-      return stv_err_set(err, STV_EPARSE, "data.result[%ld]: a matrix where a vector was expected",
-                         idx);
+      return stv_err_set(err, STV_EPARSE, "data.result[%ld]: a matrix where a vector was expected", idx);
     if ((rc = grow_samples(p, 1)) != 0) return stv_err_set(err, rc, "out of memory");
     if (s != NULL) {
       if (read_sample(s, &p->t_ms[0], &p->v[0], err) != 0)
@@ -194,9 +197,8 @@ static int deliver(struct stv_prom_parser *p, long idx, const cJSON *el, struct 
   return hand_over(p, nl, n, err);
 }
 /* Powers of ten that doubles hold exactly. */
-static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                     1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 /*
  * Parses the sample value s[0..n) (the text between its quotes). A plain
@@ -346,8 +348,7 @@ static int http_error(struct stv_prom_parser *p, long status, struct stv_err *er
                        "HTTP 404 (no Prometheus API at this URL; give the server's base URL)%s%s",
                        n ? ": " : "", quote);
   if (n == 0) return stv_err_set(err, STV_EIO, "HTTP %ld with an empty body", status);
-  return stv_err_set(err, STV_EIO, "HTTP %ld: %s%s", status, quote,
-                     p->total > p->head_len ? "..." : "");
+  return stv_err_set(err, STV_EIO, "HTTP %ld: %s%s", status, quote, p->total > p->head_len ? "..." : "");
 }
 
 static int keep_warnings(struct stv_prom_parser *p, const cJSON *arr, struct stv_err *err) {
@@ -428,8 +429,8 @@ static int on_item(void *ctx, long idx, const cJSON *el, struct stv_err *err) {
   return rc != 0 ? series_failed(p, rc, err) : 0;
 }
 
-int stv_prom_parser_new(struct stv_prom_parser **out, enum stv_prom_result_type want,
-                        stv_prom_series_cb cb, void *ctx) {
+int stv_prom_parser_new(struct stv_prom_parser **out, enum stv_prom_result_type want, stv_prom_series_cb cb,
+                        void *ctx) {
   struct stv_prom_parser *p = stv_calloc(1, sizeof(*p));
   struct stv_json_push_opts o = {0};
   struct stv_err err;
@@ -488,8 +489,7 @@ static int scan_stopped(struct stv_prom_parser *p, int rc, struct stv_err *err) 
   return rc;
 }
 
-int stv_prom_parser_feed(struct stv_prom_parser *p, const char *buf, size_t len,
-                         struct stv_err *err) {
+int stv_prom_parser_feed(struct stv_prom_parser *p, const char *buf, size_t len, struct stv_err *err) {
   int rc;
   if (p->head_len < PROM_HEAD_MAX) {
     size_t n = len < PROM_HEAD_MAX - p->head_len ? len : PROM_HEAD_MAX - p->head_len;
