@@ -1426,25 +1426,16 @@ static int step(struct reader *r) {
         if (rc) return rc;
         break;
       case ST_MEMBER_STRING:
-        if (!scan_string(r)) return NEED_MORE;
-        rc = end_member(r);
-        if (rc) return rc;
-        break;
       case ST_MEMBER_SCALAR:
-        if (!scan_scalar(r)) return NEED_MORE;
-        rc = end_member(r);
-        if (rc) return rc;
-        break;
       case ST_ITEM_STRING:
-        if (!scan_string(r)) return NEED_MORE;
-        rc = end_item(r);
+      case ST_ITEM_SCALAR: {
+        int str = r->st == ST_MEMBER_STRING || r->st == ST_ITEM_STRING;
+        int item = r->st == ST_ITEM_STRING || r->st == ST_ITEM_SCALAR;
+        if (!(str ? scan_string(r) : scan_scalar(r))) return NEED_MORE;
+        rc = item ? end_item(r) : end_member(r);
         if (rc) return rc;
         break;
-      case ST_ITEM_SCALAR:
-        if (!scan_scalar(r)) return NEED_MORE;
-        rc = end_item(r);
-        if (rc) return rc;
-        break;
+      }
       case ST_OBJ_AFTER:
         if (!skip_ws(r)) return NEED_MORE;
         if (r->buf[r->pos] == ',') {
