@@ -1464,11 +1464,8 @@ static int step(struct reader *r) {
         rc = scan_composite(r);
         if (rc == 0) return NEED_MORE;
         if (rc < 0) return fail_structure(r, r->index);
-        rc = deliver_item(r);
+        rc = end_item(r);
         if (rc) return rc;
-        r->index++;
-        r->keep = NOKEEP;
-        r->st = ST_ITEMS_AFTER;
         break;
       case ST_ITEMS_AFTER:
         if (!skip_ws(r)) return NEED_MORE;
