@@ -179,26 +179,33 @@ static int price_node(struct stv_report *r, struct nrec *n, const struct stv_cos
   return rc;
 }
 
+/*
+ * Finds key in map, or adds it with index n, the length of the array *arr
+ * (elements of size bytes, capacity *cap), which grows by a zeroed element.
+ * Returns 1 when added, 0 when found, or STV_ENOMEM (a failed addition
+ * leaves the entry marked UINT32_MAX, so that the map stays consistent).
+ */
+static int slot_for(struct stv_report *r, struct stv_strmap *map, const char *key, size_t n, void **arr,
+                    size_t *cap, size_t size, struct stv_strmap_ent **e) {
+  int added;
+  if (stv_strmap_upsert(map, &r->pool, key, strlen(key), (uint32_t)n, e, &added) != 0) return STV_ENOMEM;
+  if (!added) return (*e)->val == UINT32_MAX ? STV_ENOMEM : 0;
+  if (stv_grow(arr, cap, n + 1, size) != 0) {
+    (*e)->val = UINT32_MAX;
+    return STV_ENOMEM;
+  }
+  memset((char *)*arr + n * size, 0, size);
+  return 1;
+}
+
 /* Returns the node record for name, adding it. */
 static int node_rec(struct stv_report *r, const char *name, uint32_t *idx) {
   struct stv__report_state *st = r->st;
   struct stv_strmap_ent *e;
-  int added;
-  if (stv_strmap_upsert(&st->nodes_by_name, &r->pool, name, strlen(name), (uint32_t)st->nnodes, &e, &added) !=
-      0)
-    return STV_ENOMEM;
-  if (added) {
-    struct nrec *n;
-    if (stv_grow((void **)&st->nodes, &st->cap_nodes, st->nnodes + 1, sizeof(*st->nodes)) != 0) {
-      /* Leave the map consistent: the entry points past the end; remove it. */
-      e->val = UINT32_MAX;
-      return STV_ENOMEM;
-    }
-    n = &st->nodes[st->nnodes++];
-    memset(n, 0, sizeof(*n));
-    n->name = e->key;
-  }
-  if (e->val == UINT32_MAX) return STV_ENOMEM;
+  int rc = slot_for(r, &st->nodes_by_name, name, st->nnodes, (void **)&st->nodes, &st->cap_nodes,
+                    sizeof(*st->nodes), &e);
+  if (rc < 0) return rc;
+  if (rc == 1) st->nodes[st->nnodes++].name = e->key;
   *idx = e->val;
   return 0;
 }
@@ -321,21 +328,16 @@ static int group_key(const struct stv_report *r, const struct stv_cost_pod *p, c
 int stv__report_row_for(struct stv_report *r, const char *key, uint32_t *row) {
   struct stv__report_state *st = r->st;
   struct stv_strmap_ent *e;
-  int added;
-  if (stv_strmap_upsert(&st->rows_by_group, &r->pool, key, strlen(key), (uint32_t)r->nrows, &e, &added) != 0)
-    return STV_ENOMEM;
-  if (added) {
-    if (stv_grow((void **)&r->rows, &st->cap_rows, r->nrows + 1, sizeof(*r->rows)) != 0 ||
-        stv_grow((void **)&st->rowx, &st->cap_rowx, r->nrows + 1, sizeof(*st->rowx)) != 0) {
+  int rc = slot_for(r, &st->rows_by_group, key, r->nrows, (void **)&r->rows, &st->cap_rows, sizeof(*r->rows), &e);
+  if (rc < 0) return rc;
+  if (rc == 1) {
+    if (stv_grow((void **)&st->rowx, &st->cap_rowx, r->nrows + 1, sizeof(*st->rowx)) != 0) {
       e->val = UINT32_MAX;
       return STV_ENOMEM;
     }
-    memset(&r->rows[r->nrows], 0, sizeof(*r->rows));
     memset(&st->rowx[r->nrows], 0, sizeof(*st->rowx));
-    r->rows[r->nrows].group = e->key;
-    r->nrows++;
+    r->rows[r->nrows++].group = e->key;
   }
-  if (e->val == UINT32_MAX) return STV_ENOMEM;
   *row = e->val;
   return 0;
 }
@@ -343,20 +345,10 @@ int stv__report_row_for(struct stv_report *r, const char *key, uint32_t *row) {
 static int shared_for(struct stv_report *r, const char *ns, uint32_t *idx) {
   struct stv__report_state *st = r->st;
   struct stv_strmap_ent *e;
-  int added;
-  if (stv_strmap_upsert(&st->shared_by_ns, &r->pool, ns, strlen(ns), (uint32_t)r->nshared_ns, &e, &added) !=
-      0)
-    return STV_ENOMEM;
-  if (added) {
-    if (stv_grow((void **)&r->shared_ns, &st->cap_shared_ns, r->nshared_ns + 1, sizeof(*r->shared_ns)) != 0) {
-      e->val = UINT32_MAX;
-      return STV_ENOMEM;
-    }
-    memset(&r->shared_ns[r->nshared_ns], 0, sizeof(*r->shared_ns));
-    r->shared_ns[r->nshared_ns].ns = e->key;
-    r->nshared_ns++;
-  }
-  if (e->val == UINT32_MAX) return STV_ENOMEM;
+  int rc = slot_for(r, &st->shared_by_ns, ns, r->nshared_ns, (void **)&r->shared_ns, &st->cap_shared_ns,
+                    sizeof(*r->shared_ns), &e);
+  if (rc < 0) return rc;
+  if (rc == 1) r->shared_ns[r->nshared_ns++].ns = e->key;
   *idx = e->val;
   return 0;
 }
