@@ -238,6 +238,7 @@ def watch(h, req, query):
     h.send_header("Audit-Id", h.audit_id)
     h.end_headers()
     h.status_code = 200
+    h.audit("GET", h.path.split("?")[0], h.path.split("?", 1)[1] if "?" in h.path else "")
     try:
         w, replay, start_rv = store.watch(req.res.store, from_rv, initial)
     except ApiError as e:
@@ -251,6 +252,8 @@ def watch(h, req, query):
     next_bookmark = time.time() + emu.faults.bookmark_interval
     try:
         for ev in replay:
+            if close_after and sent >= close_after:
+                break
             etype = _translate(req, ev, labels, fields)
             if etype:
                 _write_chunk(h, _event_line(req, etype, ev.obj))
