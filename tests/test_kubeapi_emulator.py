@@ -400,6 +400,26 @@ def test_a_watch_is_closed_after_k_events_and_a_restart_drops_every_watch():
         assert len(a.ok("GET", "/api/v1/configmaps")["items"]) == 5, "state lost across the restart"
 
 
+def test_the_control_endpoint_names_what_is_wrong_with_a_request():
+    with Env() as env:
+        a = env.api
+        code, st, _ = a.call("POST", "/_emulator/faults", {"steal_lease": {"namespace": "default"}})
+        assert code == 400 and "steal_lease" in st["message"] and "'name'" in st["message"], st
+        code, st, _ = a.call("POST", "/_emulator/faults", {"fail_requests": {"count": "many"}})
+        assert code == 400 and "fail_requests" in st["message"] and "many" in st["message"], st
+        code, st, _ = a.call("POST", "/_emulator/faults", b"[1]")
+        assert code == 400 and "must be a JSON object" in st["message"], st
+        code, st, _ = a.call("POST", "/_emulator/faults", {"steal_lease": {"name": "nope"}})
+        assert code == 404 and st["message"] == 'leases.coordination.k8s.io "nope" not found', st
+        code, st, _ = a.call("POST", "/_emulator/state", {"items": [{"kind": "Widget", "metadata": {"name": "w"}}]})
+        assert code == 400 and "items[0] w" in st["message"], st
+        assert a.call("GET", "/_emulator/nothing")[0] == 404
+        a.ok("POST", "/_emulator/state", {"kind": "List", "items": [node("loaded")]})
+        assert [n["metadata"]["name"] for n in a.ok("GET", "/api/v1/nodes")["items"]] == ["loaded"]
+        dump = a.ok("GET", "/_emulator/state")
+        assert any(o["kind"] == "Node" and o["metadata"]["name"] == "loaded" for o in dump["items"])
+
+
 def test_the_scheduler_binds_what_fits_and_says_why_the_rest_does_not():
     with Env(scheduler=True, kubelet=True) as env:
         a = env.api
@@ -572,20 +592,64 @@ def test_the_command_line_emulator_writes_its_ready_file_and_issues_client_certi
 
 
 class Kubectl(object):
-    """kubectl with a kubeconfig written by kubectl config itself."""
+    """kubectl with a kubeconfig written by kubectl config itself.
 
-    def __init__(self, emu, cert=None):
+    Debian 12's kubectl 1.20 (kubernetes-client) panics in `config
+    set-credentials` (its json-iterator/reflect2 predate the Go it is built
+    with), so with kubectl before 1.21 the user is written with `kubectl
+    config set users.u.FIELD` instead; an exec stanza that version cannot
+    write (nor can 1.22 to 1.27 write exec.interactiveMode) is added to the
+    kubeconfig as `kubectl config view --raw -o json` shows it."""
+
+    def __init__(self, emu, cert=None, exec_version=None):
         self.bin = find_kubectl()
         self.dir = tempfile.mkdtemp(prefix="emu-kubectl-")
-        self.env = dict(os.environ, HOME=self.dir, KUBECONFIG=os.path.join(self.dir, "config"))
+        self.kubeconfig = os.path.join(self.dir, "config")
+        self.env = dict(os.environ, HOME=self.dir, KUBECONFIG=self.kubeconfig)
+        self.v = self.version()
         self.run("config", "set-cluster", "emu", "--server=" + emu.url, "--certificate-authority=" + emu.ca_file,
                  "--embed-certs=true")
         if cert:
-            self.run("config", "set-credentials", "u", "--client-certificate=" + cert[0], "--client-key=" + cert[1])
+            self.set_user({"client-certificate": cert[0], "client-key": cert[1]})
+        elif exec_version:
+            self.exec_log = os.path.join(self.dir, "exec.log")
+            self.set_exec(exec_version, [os.path.join(HERE, "kubeapi", "exec_credential.py"), TOKEN, "--log",
+                                         self.exec_log])
         else:
-            self.run("config", "set-credentials", "u", "--token=" + TOKEN)
+            self.set_user({"token": TOKEN})
         self.run("config", "set-context", "emu", "--cluster=emu", "--user=u")
         self.run("config", "use-context", "emu")
+
+    def version(self):
+        """(major, minor) of this kubectl."""
+        v = json.loads(self.run("version", "--client", "-o", "json"))["clientVersion"]
+        return int(v["major"]), int("".join(ch for ch in v["minor"] if ch.isdigit()))
+
+    def set_user(self, fields):
+        if self.v >= (1, 21):
+            self.run("config", "set-credentials", "u", *["--%s=%s" % kv for kv in sorted(fields.items())])
+        else:
+            for k, v in sorted(fields.items()):
+                self.run("config", "set", "users.u." + k, v)
+
+    def set_exec(self, api_version, args):
+        if self.v >= (1, 21):
+            self.run("config", "set-credentials", "u", "--exec-command=" + sys.executable,
+                     "--exec-api-version=" + api_version, *["--exec-arg=" + a for a in args])
+            if not api_version.endswith("/v1"):
+                return
+            if self.v >= (1, 28):
+                self.run("config", "set-credentials", "u", "--exec-interactive-mode=Never")
+                return
+        else:
+            self.set_user({"token": "placeholder"})
+        cfg = json.loads(self.run("config", "view", "--raw", "-o", "json"))
+        user = next(u for u in cfg["users"] if u["name"] == "u")["user"]
+        user.pop("token", None)
+        user.setdefault("exec", {"command": sys.executable, "args": args, "apiVersion": api_version})
+        user["exec"]["interactiveMode"] = "Never"
+        with open(self.kubeconfig, "w") as f:
+            json.dump(cfg, f)
 
     def run(self, *args, **kw):
         p = subprocess.run([self.bin] + list(args), env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -644,6 +708,27 @@ def test_kubectl_get_cordon_apply_delete_with_a_client_certificate():
             assert "jane" in users, users
         finally:
             k.close()
+
+
+def test_kubectl_authenticates_through_an_exec_credential_plugin():
+    for version in ("client.authentication.k8s.io/v1beta1", "client.authentication.k8s.io/v1"):
+        with Env() as env:
+            k = Kubectl(env.emu, exec_version=version)
+            try:
+                if version.endswith("/v1") and k.v < (1, 22):
+                    # kubectl before 1.22 knows only v1beta1 and must say so.
+                    p = subprocess.run([k.bin, "get", "nodes"], env=k.env, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, timeout=60)
+                    assert p.returncode != 0 and b"client.authentication.k8s.io/v1" in p.stderr, p.stderr
+                    continue
+                env.api.ok("POST", "/api/v1/nodes", node("n-exec"))
+                assert "n-exec" in k.run("get", "nodes"), version
+                with open(k.exec_log) as f:
+                    calls = f.read().splitlines()
+                assert calls and calls[0].startswith(version + " "), (version, calls)
+                assert json.loads(calls[0].split(" ", 1)[1])["apiVersion"] == version, calls
+            finally:
+                k.close()
 
 
 def test_kubectl_get_watch_receives_a_change_made_during_the_watch():

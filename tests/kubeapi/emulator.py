@@ -529,7 +529,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def control(self, verb, path):
         emu = self.server.emu
         body = self.read_body()
-        doc = json.loads(body) if body else {}
+        try:
+            doc = json.loads(body) if body else {}
+        except ValueError as e:
+            raise bad_request("%s: the body is not JSON: %s" % (path, e))
+        if not isinstance(doc, dict):
+            raise bad_request("%s: the body must be a JSON object" % path)
+        try:
+            return self._control(verb, path, doc)
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
+            raise bad_request("%s: bad request body %s: %r" % (path, json.dumps(doc), e))
+
+    def _control(self, verb, path, doc):
+        emu = self.server.emu
         if path == "/_emulator/faults" and verb == "POST":
             emu.apply_faults(doc, self.connection)
             return self.send_json(200, emu.faults.doc(), {"Connection": "close"} if doc.get("restart") else None)
