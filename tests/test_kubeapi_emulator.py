@@ -503,6 +503,23 @@ def test_events_of_both_groups_are_one_table():
         assert code == 422 and "eventTime" in st["message"], st
 
 
+def test_leases_need_a_resource_version_to_update_and_may_be_created_by_put():
+    with Env() as env:
+        a = env.api
+        path = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/ctl"
+        lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "ctl"},
+                 "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15}}
+        code, got, _ = a.call("PUT", path, lease)
+        assert code == 201 and got["spec"]["holderIdentity"] == "a", (code, got)
+        lease["spec"]["holderIdentity"] = "b"
+        code, st, _ = a.call("PUT", path, lease)
+        assert code == 422 and "metadata.resourceVersion" in st["message"], st
+        lease["metadata"]["resourceVersion"] = got["metadata"]["resourceVersion"]
+        assert a.ok("PUT", path, lease)["spec"]["holderIdentity"] == "b"
+        code, st, _ = a.call("PUT", "/api/v1/nodes/absent", node("absent"))
+        assert code == 404, st
+
+
 def test_patch_formats():
     with Env() as env:
         a = env.api
