@@ -118,6 +118,9 @@ class Server(http.server.ThreadingHTTPServer):
 
     def finish_request(self, request, client_address):
         try:
+            # Headers and body leave in separate writes: without this, Nagle's
+            # algorithm and the client's delayed ACK cost 40 ms a request.
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.emu.ssl_context is not None:
                 request.settimeout(30)
                 request = self.emu.ssl_context.wrap_socket(request, server_side=True)
