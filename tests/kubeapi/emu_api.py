@@ -167,6 +167,12 @@ def list_objects(store, req, query):
         meta["continue"] = encode_continue(rv, _key(objs[-1]))
         if not labels and not fields:
             meta["remainingItemCount"] = rest
+    return list_doc(req, objs, meta)
+
+
+def list_doc(req, objs, meta):
+    """A <Kind>List of objects: its items carry no kind and apiVersion, as a
+    real list's items."""
     items = []
     for o in objs:
         v = copy.copy(emu_kinds.view(req.res, o))
@@ -442,14 +448,7 @@ def delete_collection(h, req, query):
         for o in objs:
             store.delete(req.res, o["metadata"].get("namespace", ""), o["metadata"]["name"])
         rv = store.rv
-    items = []
-    for o in objs:
-        v = copy.copy(emu_kinds.view(req.res, o))
-        v.pop("apiVersion", None)
-        v.pop("kind", None)
-        items.append(v)
-    h.send_json(200, {"kind": req.res.kind + "List", "apiVersion": req.res.api_version,
-                      "metadata": {"resourceVersion": str(rv)}, "items": items})
+    h.send_json(200, list_doc(req, objs, {"resourceVersion": str(rv)}))
 
 
 def subresource(h, req, body):

@@ -116,24 +116,23 @@ _EVENT_FIELDS = [("involvedObject", "regarding"), ("message", "note"), ("source"
 _EVENT_COMMON = ["metadata", "eventTime", "series", "action", "reason", "related", "reportingInstance", "type"]
 
 
+def _convert_event(obj, renames, api_version):
+    out = {k: copy.deepcopy(obj[k]) for k in _EVENT_COMMON if k in obj}
+    for src, dst in renames:
+        if src in obj:
+            out[dst] = copy.deepcopy(obj[src])
+    out["apiVersion"], out["kind"] = api_version, "Event"
+    return out
+
+
 def event_to_group(obj):
     """A stored (core v1) Event as events.k8s.io/v1 shows it."""
-    out = {k: copy.deepcopy(obj[k]) for k in _EVENT_COMMON if k in obj}
-    for core, new in _EVENT_FIELDS:
-        if core in obj:
-            out[new] = copy.deepcopy(obj[core])
-    out["apiVersion"], out["kind"] = "events.k8s.io/v1", "Event"
-    return out
+    return _convert_event(obj, _EVENT_FIELDS, "events.k8s.io/v1")
 
 
 def event_from_group(obj):
     """An events.k8s.io/v1 Event as it is stored (core v1)."""
-    out = {k: copy.deepcopy(obj[k]) for k in _EVENT_COMMON if k in obj}
-    for core, new in _EVENT_FIELDS:
-        if new in obj:
-            out[core] = copy.deepcopy(obj[new])
-    out["apiVersion"], out["kind"] = "v1", "Event"
-    return out
+    return _convert_event(obj, [(new, core) for core, new in _EVENT_FIELDS], "v1")
 
 
 def view(res, obj):
