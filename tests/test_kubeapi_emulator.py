@@ -450,6 +450,41 @@ def test_the_scheduler_binds_what_fits_and_says_why_the_rest_does_not():
                  "the pod of a deleted node to go")
 
 
+def test_a_node_registered_not_ready_takes_pods_once_its_status_says_ready():
+    """The flow of a provider that registers nodes through the API, as kwok
+    and the sim provider do: create the Node, then mark it Ready."""
+    with Env(scheduler=True, kubelet=True) as env:
+        a = env.api
+        a.ok("POST", "/api/v1/namespaces/default/pods", pod("waits", cpu="1"))
+        cond = wait_for(lambda: next((c for c in a.ok("GET", "/api/v1/namespaces/default/pods/waits")["status"]
+                                      .get("conditions", []) if c["type"] == "PodScheduled"), None), "unschedulable")
+        assert cond["message"] == "no nodes available to schedule pods", cond
+        a.ok("POST", "/api/v1/nodes", node("fresh", cpu="2", ready=False))
+        wait_for(lambda: "untolerated taint {node.kubernetes.io/not-ready: }" in json.dumps(
+            a.ok("GET", "/api/v1/namespaces/default/pods/waits")["status"]), "the not-ready message")
+        ready = {"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}}
+        a.ok("PATCH", "/api/v1/nodes/fresh/status", ready, "application/strategic-merge-patch+json")
+        got = wait_for(lambda: (lambda p: p["status"]["phase"] == "Running" and p)(
+            a.ok("GET", "/api/v1/namespaces/default/pods/waits")), "the pod to run on the new node")
+        assert got["spec"]["nodeName"] == "fresh"
+
+
+def test_the_projects_example_snapshot_loads_and_its_pending_pods_are_explained():
+    with Env(load=os.path.join(HERE, "..", "examples", "snapshot.json"), scheduler=True) as env:
+        a = env.api
+        assert len(a.ok("GET", "/api/v1/nodes")["items"]) == 4
+        pending = a.ok("GET", "/api/v1/pods?fieldSelector=spec.nodeName%3D")["items"]
+        assert len(pending) == 36, len(pending)
+
+        def explained():
+            pods = a.ok("GET", "/api/v1/pods?fieldSelector=spec.nodeName%3D")["items"]
+            msgs = [c.get("message") for p in pods for c in p["status"].get("conditions", [])
+                    if c["type"] == "PodScheduled" and c.get("reason") == "Unschedulable"]
+            return len(msgs) == len(pods) and msgs
+        msgs = wait_for(explained, "every pending pod to carry an Unschedulable condition")
+        assert all(m.startswith("0/4 nodes are available: ") for m in msgs), set(msgs)
+
+
 def test_eviction_honours_the_pod_disruption_budget():
     with Env(scheduler=True, kubelet=True) as env:
         a = env.api
