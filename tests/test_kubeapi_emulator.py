@@ -286,12 +286,19 @@ def test_list_resource_version_semantics():
         assert len(now["items"]) == 2 and int(now["metadata"]["resourceVersion"]) > int(rv)
         code, st, _ = a.call("GET", "/api/v1/pods?resourceVersion=999999&resourceVersionMatch=NotOlderThan")
         assert code == 504 and st["details"]["causes"][0]["reason"] == "ResourceVersionTooLarge", st
+        code, st, _ = a.call("GET", "/api/v1/pods?watch=1&resourceVersion=999999")
+        assert code == 504 and st["message"].startswith("Too large resource version: 999999, current: "), st
+        ahead = str(int(now["metadata"]["resourceVersion"]) + 1)  # reached while the list waits
+        threading.Timer(0.5, lambda: a.ok("POST", "/api/v1/namespaces/pages/pods", pod("later"))).start()
+        got = a.ok("GET", "/api/v1/namespaces/pages/pods?resourceVersion=%s&resourceVersionMatch=NotOlderThan"
+                   % ahead)
+        assert "later" in [p["metadata"]["name"] for p in got["items"]], got["items"]
         code, st, _ = a.call("GET", "/api/v1/pods?resourceVersionMatch=Exact")
         assert code == 400 and "forbidden unless resourceVersion" in st["message"], st
         a.faults({"compact": True})
         code, st, _ = a.call("GET", "/api/v1/pods?resourceVersion=%s&resourceVersionMatch=Exact" % rv)
         assert code == 410 and st["reason"] == "Expired", st
-        assert len(a.ok("GET", "/api/v1/pods?resourceVersion=0")["items"]) == 2
+        assert len(a.ok("GET", "/api/v1/pods?resourceVersion=0")["items"]) == 3
 
 
 def test_label_and_field_selectors():

@@ -131,16 +131,30 @@ def _list_state(store, req, rv_param, match, limit, cont):
     except ValueError:
         raise bad_request('invalid resource version "%s"' % rv_param)
     with store.lock:
-        if rv > store.rv:
-            raise ApiError(504, "Timeout", "Too large resource version: %d, current: %d" % (rv, store.rv),
-                           {"causes": [{"reason": "ResourceVersionTooLarge",
-                                        "message": "Too large resource version"}], "retryAfterSeconds": 1})
+        wait_for_rv(store, rv)
         if match == "Exact" or (not match and limit):
             objs = store.items_at(res.store, rv)
             if objs is None:
                 raise expired("too old resource version: %d (%d)" % (rv, store.floor))
             return objs, rv, ""
         return store.items(res.store), store.rv, ""
+
+
+TOO_LARGE_WAIT = 3.0  # seconds, the watch cache's blockTimeout
+
+
+def wait_for_rv(store, rv):
+    """Wait (the store's lock held) until the store has reached
+    resourceVersion rv, at most TOO_LARGE_WAIT seconds, as the watch cache
+    does; then 504 "Too large resource version"."""
+    end = time.time() + TOO_LARGE_WAIT
+    while rv > store.rv:
+        left = end - time.time()
+        if left <= 0:
+            raise ApiError(504, "Timeout", "Too large resource version: %d, current: %d" % (rv, store.rv),
+                           {"causes": [{"reason": "ResourceVersionTooLarge",
+                                        "message": "Too large resource version"}], "retryAfterSeconds": 1})
+        store.changed.wait(left)
 
 
 def list_objects(store, req, query):
@@ -238,6 +252,9 @@ def watch(h, req, query):
     initial = from_rv is None if initial_flag == "" else initial_flag in ("1", "true")
     timeout = float(_q(query, "timeoutSeconds", "0") or 0) or emu.watch_timeout
     close_after = emu.faults.watch_close_after
+    if from_rv is not None:
+        with store.lock:
+            wait_for_rv(store, from_rv)
     h.send_response(200)
     h.send_header("Content-Type", JSON)
     h.send_header("Transfer-Encoding", "chunked")
