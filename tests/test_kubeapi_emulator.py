@@ -743,6 +743,15 @@ def _kubectl_round(env, k):
     got = a.ok("GET", "/api/v1/namespaces/default/configmaps/conf")
     assert got["data"] == {"a": "10"}, got["data"]
     assert "kubectl.kubernetes.io/last-applied-configuration" in got["metadata"]["annotations"]
+    a.ok("POST", "/apis/events.k8s.io/v1/namespaces/default/events", {
+        "metadata": {"name": "p0.scale"}, "eventTime": "2026-12-07T10:00:00.000000Z", "type": "Normal",
+        "reason": "TriggeredScaleUp", "action": "ScaleUp", "note": "pod triggered scale-up",
+        "reportingController": "stevedore", "reportingInstance": "stevedore-0",
+        "regarding": {"kind": "Pod", "namespace": "default", "name": "p0"}})
+    assert "p0.scale" in k.run("get", "events")  # NAME and AGE: no server-side Table output
+    ev = json.loads(k.run("get", "events", "-o", "json"))["items"]
+    assert [(e["reason"], e["message"], e["involvedObject"]["name"]) for e in ev] == \
+        [("TriggeredScaleUp", "pod triggered scale-up", "p0")], ev
     assert 'pod "p0" deleted' in k.run("delete", "pod", "p0")
     assert a.call("GET", "/api/v1/namespaces/default/pods/p0")[0] == 404
 

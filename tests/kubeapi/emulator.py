@@ -517,8 +517,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         when a watch starts streaming, else when the answer is sent."""
         if not self.recorded and path.startswith("/api"):
             self.recorded = True
-            self.server.emu.record({"verb": verb, "path": path, "query": query, "code": self.status_code,
-                                    "user": getattr(self, "who", None)})
+            self.server.emu.record({"time": time.time(), "verb": verb, "path": path, "query": query,
+                                    "code": self.status_code, "user": getattr(self, "who", None)})
 
     def send_text(self, code, text):
         body = text.encode()
