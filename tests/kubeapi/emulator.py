@@ -59,6 +59,7 @@ class Faults(object):
       watch_close_after: K   end every watch after K events (0: never)
       bookmark_interval: S   seconds between BOOKMARK events
       delay_ms: D            delay every API request by D ms
+      tokens: [T, ...]       the bearer tokens accepted from now on
     and the one-shot actions: compact (true), restart (true or
     {"down_seconds": S}), steal_lease ({"namespace", "name", "holder"})."""
 
@@ -168,7 +169,7 @@ class Emulator(object):
                  watch_timeout=1800, verbose=False, audit_limit=100000):
         self.host = host
         self.port = port
-        self.tokens = {t: "token-user-%d" % i for i, t in enumerate(tokens)}
+        self.set_tokens(tokens)
         self.insecure_http = insecure_http
         self.verbose = verbose
         self.watch_timeout = watch_timeout
@@ -195,6 +196,13 @@ class Emulator(object):
         if load:
             self.load_file(load)
         self.store.floor = self.store.rv
+
+    def set_tokens(self, tokens):
+        """Accept these bearer tokens from now on (the n-th is user
+        token-user-n); the old ones are refused, as after a rotation."""
+        if isinstance(tokens, str) or not all(isinstance(t, str) and t for t in tokens):
+            raise ValueError("tokens must be a list of non-empty strings")
+        self.tokens = {t: "token-user-%d" % i for i, t in enumerate(tokens)}
 
     @staticmethod
     def _namespace(name):
@@ -318,6 +326,8 @@ class Emulator(object):
     def apply_faults(self, doc, keep=None):
         """POST /_emulator/faults: see class Faults. A restart drops every
         connection but keep (the one asking, closed after its answer)."""
+        if "tokens" in doc:
+            self.set_tokens(doc["tokens"])
         f = self.faults
         with f.lock:
             fr = doc.get("fail_requests")
