@@ -358,6 +358,16 @@ def test_watch_without_resource_version_starts_with_synthetic_added_events():
         assert [(e["type"], e["object"]["metadata"]["name"]) for e in evs] == [("ADDED", "n1")], evs
 
 
+def test_a_watch_whose_client_went_away_is_forgotten():
+    with Env() as env:
+        for _ in range(3):
+            c = env.api.conn()
+            c.request("GET", "/api/v1/pods?watch=1", headers={"Authorization": "Bearer " + TOKEN})
+            assert c.getresponse().status == 200
+            c.close()
+        wait_for(lambda: not env.emu.store.watchers, "the emulator to drop the watches of closed connections", 5)
+
+
 def test_a_too_old_watch_gets_a_410_error_event_as_the_apiserver_sends_it():
     with Env(history=5) as env:
         a = env.api

@@ -6,6 +6,7 @@ subresources; serve() is called by the HTTP handler with a routed request.
 import copy
 import json
 import queue
+import select
 import time
 
 import emu_kinds
@@ -234,6 +235,19 @@ def _bookmark(req, rv, extra_annotations=None):
                                                      "metadata": meta}}, separators=(",", ":")).encode() + b"\n"
 
 
+CLIENT_CHECK = 1.0  # seconds between checks that an idle watch's client is still there
+
+
+def _client_gone(h):
+    """Whether the client of a watch closed its end: a client sends nothing
+    on a watch connection, so anything readable is its end of stream."""
+    try:
+        readable, _, _ = select.select([h.connection], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
 def watch(h, req, query):
     """A chunked stream of watch events, one JSON object per line."""
     emu = h.server.emu
@@ -291,13 +305,15 @@ def watch(h, req, query):
             now = time.time()
             if now >= deadline:
                 break
-            wait = deadline - now
+            wait = min(deadline - now, CLIENT_CHECK)
             if bookmarks:
                 wait = min(wait, max(0.0, next_bookmark - now))
             try:
                 ev = w.queue.get(timeout=wait)
             except queue.Empty:
                 ev = False
+                if _client_gone(h):
+                    break
             if ev is None:
                 break  # the emulator restarts or stops
             if ev:
