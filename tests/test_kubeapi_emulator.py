@@ -345,6 +345,7 @@ def test_watch_from_a_resource_version_replays_and_selectors_turn_leaving_into_d
             types.append(ev["type"])
             if ev["type"] == "BOOKMARK":
                 assert ev["object"]["kind"] == "Pod" and int(ev["object"]["metadata"]["resourceVersion"]) >= int(rv)
+                assert ev["object"]["spec"] == {"containers": None}, ev  # as the apiserver's typed object
         assert "BOOKMARK" in types and set(types) == {"BOOKMARK"}, types
         assert 1.5 < time.time() - t0 < 6, "timeoutSeconds=3 ended the stream after %.1fs" % (time.time() - t0)
 

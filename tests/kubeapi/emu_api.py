@@ -227,12 +227,29 @@ def _translate(req, ev, labels, fields):
     return "DELETED" if before else None
 
 
+# A BOOKMARK's object is an empty object of the kind, serialized as the
+# apiserver's typed Go structs come out: zero values of the fields that
+# are not omitempty, such as a pod's "containers":null.
+_NODE_INFO = ["machineID", "systemUUID", "bootID", "kernelVersion", "osImage", "containerRuntimeVersion",
+              "kubeletVersion", "kubeProxyVersion", "operatingSystem", "architecture"]
+BOOKMARK_BODY = {
+    "pods": {"spec": {"containers": None}, "status": {}},
+    "nodes": {"spec": {}, "status": {"daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+                                     "nodeInfo": {k: "" for k in _NODE_INFO}}},
+    "poddisruptionbudgets": {"spec": {}, "status": {"disruptionsAllowed": 0, "currentHealthy": 0,
+                                                    "desiredHealthy": 0, "expectedPods": 0}},
+    "leases": {"spec": {}},
+    "namespaces": {"spec": {}, "status": {}},
+}
+
+
 def _bookmark(req, rv, extra_annotations=None):
     meta = {"resourceVersion": str(rv), "creationTimestamp": None}
     if extra_annotations:
         meta["annotations"] = extra_annotations
-    return json.dumps({"type": "BOOKMARK", "object": {"kind": req.res.kind, "apiVersion": req.res.api_version,
-                                                     "metadata": meta}}, separators=(",", ":")).encode() + b"\n"
+    obj = {"kind": req.res.kind, "apiVersion": req.res.api_version, "metadata": meta}
+    obj.update(copy.deepcopy(BOOKMARK_BODY.get(req.res.plural, {})))
+    return json.dumps({"type": "BOOKMARK", "object": obj}, separators=(",", ":")).encode() + b"\n"
 
 
 CLIENT_CHECK = 1.0  # seconds between checks that an idle watch's client is still there
