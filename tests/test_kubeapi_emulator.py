@@ -247,6 +247,28 @@ def test_a_status_update_changes_only_status_and_a_main_update_leaves_status():
         assert st["status"]["allocatable"]["cpu"] == "3" and st["spec"]["unschedulable"] is True, st
 
 
+def test_table_output_and_content_negotiation():
+    with Env() as env:
+        a = env.api
+        a.ok("POST", "/api/v1/nodes", node("n1"))
+        table = {"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"}
+        code, doc, _ = a.call("GET", "/api/v1/nodes", headers=table)
+        assert code == 200 and doc["kind"] == "Table" and doc["apiVersion"] == "meta.k8s.io/v1", doc
+        assert [c["name"] for c in doc["columnDefinitions"]] == ["Name", "Status", "Roles", "Age", "Version"]
+        assert doc["rows"][0]["cells"][:2] == ["n1", "Ready"]
+        assert doc["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
+        code, doc, _ = a.call("GET", "/api/v1/nodes/n1?includeObject=None", headers=table)
+        assert code == 200 and "object" not in doc["rows"][0], doc
+        code, doc, _ = a.call("GET", "/api/v1/namespaces?includeObject=Object", headers=table)
+        assert [c["name"] for c in doc["columnDefinitions"]] == ["Name", "Created At"]
+        assert doc["rows"][0]["object"]["kind"] == "Namespace", doc["rows"][0]
+        code, st, _ = a.call("GET", "/api/v1/nodes?includeObject=All", headers=table)
+        assert code == 400 and "includeObject" in st["message"], st
+        code, st, _ = a.call("GET", "/api/v1/nodes", headers={"Accept": "application/vnd.kubernetes.protobuf"})
+        assert code == 406 and st["reason"] == "NotAcceptable", st
+        assert a.call("GET", "/api/v1/nodes", headers={"Accept": "application/json"})[1]["kind"] == "NodeList"
+
+
 def _seed(a, n):
     a.ok("POST", "/api/v1/namespaces", {"metadata": {"name": "pages"}})
     for i in range(n):
@@ -744,9 +766,15 @@ def _kubectl_round(env, k):
     a.ok("POST", "/api/v1/namespaces/default/pods", pod("p0"))
     doc = json.loads(k.run("get", "pods", "-A", "-o", "json"))
     assert [p["metadata"]["name"] for p in doc["items"]] == ["p0"], doc
-    assert "n1" in k.run("get", "nodes") and "n1" in k.run("get", "no", "-o", "name")
+    nodes = k.run("get", "nodes").split()
+    assert nodes[:5] == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"] and nodes[5:7] == ["n1", "Ready"], nodes
+    assert k.run("get", "no", "-o", "name").split() == ["node/n1"]
+    pods = k.run("get", "pods", "-o", "wide").split("\n")
+    assert pods[0].split()[:5] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"], pods
+    assert pods[1].split()[:3] == ["p0", "0/1", "Pending"], pods
     assert "node/n1 cordoned" in k.run("cordon", "n1")
     assert a.ok("GET", "/api/v1/nodes/n1")["spec"]["unschedulable"] is True
+    assert "Ready,SchedulingDisabled" in k.run("get", "node", "n1")
     cm = os.path.join(k.dir, "cm.json")
     with open(cm, "w") as f:
         json.dump({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "conf", "namespace": "default"},
@@ -764,7 +792,9 @@ def _kubectl_round(env, k):
         "reason": "TriggeredScaleUp", "action": "ScaleUp", "note": "pod triggered scale-up",
         "reportingController": "stevedore", "reportingInstance": "stevedore-0",
         "regarding": {"kind": "Pod", "namespace": "default", "name": "p0"}})
-    assert "p0.scale" in k.run("get", "events")  # NAME and AGE: no server-side Table output
+    shown = k.run("get", "events")  # the apiserver's columns, from the emulator's Table output
+    assert shown.split()[:6] == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], shown
+    assert "TriggeredScaleUp" in shown and "pod/p0" in shown and "pod triggered scale-up" in shown, shown
     ev = json.loads(k.run("get", "events", "-o", "json"))["items"]
     assert [(e["reason"], e["message"], e["involvedObject"]["name"]) for e in ev] == \
         [("TriggeredScaleUp", "pod triggered scale-up", "p0")], ev

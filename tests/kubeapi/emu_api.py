@@ -12,6 +12,7 @@ import time
 import emu_kinds
 import emu_patch
 import emu_select
+import emu_table
 from emu_store import (ApiError, bad_request, decode_continue, encode_continue, expired, invalid, key_string,
                        matches)
 
@@ -24,10 +25,18 @@ def _q(query, name, default=None):
 
 def serve(h, verb, req, query):
     res = req.res
+    as_table = emu_table.wants_table(h.headers.get("Accept"))
+    include = _q(query, "includeObject", "Metadata")
+    if include not in ("None", "Metadata", "Object"):
+        raise bad_request('includeObject: Unsupported value: "%s": supported values: "None", "Metadata", "Object"'
+                          % include)
     if verb == "GET" and req.name is None:
         if _q(query, "watch", "").lower() in ("1", "true"):
-            return watch(h, req, query)
-        return h.send_json(200, list_objects(h.server.emu.store, req, query))
+            return watch(h, req, query, include if as_table else None)
+        doc, objs = list_objects(h.server.emu.store, req, query, with_objects=True)
+        if as_table:
+            doc = emu_table.table(res, objs, doc["metadata"], include)
+        return h.send_json(200, doc)
     if verb == "DELETE" and req.name is None:
         return delete_collection(h, req, query)
     if verb == "POST" and req.name is None:
@@ -35,7 +44,11 @@ def serve(h, verb, req, query):
     if req.name is None:
         raise method_not_allowed()
     if verb == "GET" and req.sub in (None, "status"):
-        return h.send_json(200, emu_kinds.view(res, h.server.emu.store.get(res, req.ns, req.name)))
+        obj = h.server.emu.store.get(res, req.ns, req.name)
+        if as_table:
+            return h.send_json(200, emu_table.table(res, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]},
+                                                    include))
+        return h.send_json(200, emu_kinds.view(res, obj))
     if verb == "POST" and req.sub in ("binding", "eviction"):
         return subresource(h, req, read_json(h))
     if verb == "PUT" and req.sub in (None, "status", "finalize"):
@@ -158,7 +171,7 @@ def wait_for_rv(store, rv):
         store.changed.wait(left)
 
 
-def list_objects(store, req, query):
+def list_objects(store, req, query, with_objects=False):
     """The list of a collection: selectors, limit/continue, resourceVersion
     and resourceVersionMatch as the apiserver reads them."""
     labels, fields = _selectors(query)
@@ -182,7 +195,8 @@ def list_objects(store, req, query):
         meta["continue"] = encode_continue(rv, _key(objs[-1]))
         if not labels and not fields:
             meta["remainingItemCount"] = rest
-    return list_doc(req, objs, meta)
+    doc = list_doc(req, objs, meta)
+    return (doc, objs) if with_objects else doc
 
 
 def list_doc(req, objs, meta):
@@ -206,8 +220,15 @@ def _write_chunk(h, data):
     h.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
 
-def _event_line(req, etype, obj):
-    return json.dumps({"type": etype, "object": emu_kinds.view(req.res, obj)}, separators=(",", ":")).encode() + b"\n"
+def _event_line(req, etype, obj, table_include=None):
+    """One watch event; with table_include set (a Table watch), its object is
+    a Table of one row."""
+    if table_include is not None:
+        out = emu_table.table(req.res, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]},
+                              table_include)
+    else:
+        out = emu_kinds.view(req.res, obj)
+    return json.dumps({"type": etype, "object": out}, separators=(",", ":")).encode() + b"\n"
 
 
 def _translate(req, ev, labels, fields):
@@ -265,7 +286,7 @@ def _client_gone(h):
     return bool(readable)
 
 
-def watch(h, req, query):
+def watch(h, req, query, table_include=None):
     """A chunked stream of watch events, one JSON object per line."""
     emu = h.server.emu
     store = emu.store
@@ -311,7 +332,7 @@ def watch(h, req, query):
                 break
             etype = _translate(req, ev, labels, fields)
             if etype:
-                _write_chunk(h, _event_line(req, etype, ev.obj))
+                _write_chunk(h, _event_line(req, etype, ev.obj, table_include))
                 sent += 1
         if initial_flag in ("1", "true") and bookmarks:
             _write_chunk(h, _bookmark(req, start_rv, {"k8s.io/initial-events-end": "true"}))
@@ -337,7 +358,7 @@ def watch(h, req, query):
                 last_rv = ev.rv
                 etype = _translate(req, ev, labels, fields)
                 if etype:
-                    _write_chunk(h, _event_line(req, etype, ev.obj))
+                    _write_chunk(h, _event_line(req, etype, ev.obj, table_include))
                     sent += 1
             if bookmarks and time.time() >= next_bookmark:
                 with store.lock:

@@ -40,6 +40,7 @@ import emu_kinds  # noqa: E402
 import emu_patch  # noqa: E402
 import emu_resources  # noqa: E402
 import emu_store  # noqa: E402
+import emu_table  # noqa: E402
 import emu_tls  # noqa: E402
 from emu_store import ApiError, Store, bad_request  # noqa: E402
 
@@ -603,9 +604,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send_json(200, doc)
         req = route(path)
         accept = self.headers.get("Accept", "")
-        if accept and not any(a.split(";")[0].strip() in (JSON, "*/*", "application/*") and
-                              "as=" not in a for a in accept.split(",")):
-            raise ApiError(406, "NotAcceptable", "only the following media types are accepted: application/json")
+        if accept and not emu_table.wants_table(accept) and \
+                not any(a.split(";")[0].strip() in (JSON, "*/*", "application/*") and "as=" not in a
+                        for a in accept.split(",")):
+            raise ApiError(406, "NotAcceptable", "only the following media types are accepted: application/json, "
+                           + emu_table.TABLE_MEDIA)
         emu_api.serve(self, verb, req, query)
 
 
