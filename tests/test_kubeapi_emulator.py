@@ -636,6 +636,37 @@ def test_patch_formats():
         assert a.call("GET", path)[0] == 404
 
 
+def test_strategic_merge_directives():
+    import emu_patch
+    sm = emu_patch.strategic_merge
+    node = {"metadata": {"finalizers": ["a", "b"]},
+            "status": {"conditions": [{"type": "Ready", "status": "False"}, {"type": "DiskPressure", "status": "False"}],
+                       "addresses": [{"type": "InternalIP", "address": "10.0.0.1"}]},
+            "spec": {"taints": [{"key": "x", "effect": "NoSchedule"}]}}
+    out = sm(node, {"status": {"conditions": [{"type": "Ready", "status": "True"}]},
+                    "spec": {"taints": [{"key": "y", "effect": "NoExecute"}]}})
+    assert out["status"]["conditions"] == [{"type": "Ready", "status": "True"},
+                                           {"type": "DiskPressure", "status": "False"}], out
+    assert out["spec"]["taints"] == [{"key": "y", "effect": "NoExecute"}], "taints have no merge key: replaced"
+    out = sm(node, {"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]}})
+    assert out["metadata"]["finalizers"] == ["b"], out
+    out = sm(node, {"status": {"conditions": [{"$patch": "replace"}, {"type": "Ready", "status": "Unknown"}]}})
+    assert out["status"]["conditions"] == [{"type": "Ready", "status": "Unknown"}], out
+    out = sm(node, {"status": {"$retainKeys": ["addresses"], "addresses": [{"type": "InternalIP", "address": "x"}]}})
+    assert out["status"] == {"addresses": [{"type": "InternalIP", "address": "x"}]}, out
+    out = sm(node, {"status": {"$setElementOrder/conditions": [{"type": "DiskPressure"}, {"type": "Ready"}]}})
+    assert [c["type"] for c in out["status"]["conditions"]] == ["DiskPressure", "Ready"], out
+    out = sm(node, {"spec": {"$patch": "replace", "unschedulable": True}})
+    assert out["spec"] == {"unschedulable": True}, out
+    try:
+        sm(node, {"status": {"conditions": [{"status": "True"}]}})
+    except emu_patch.PatchError as e:
+        assert "does not contain declared merge key: type" in str(e), e
+    else:
+        raise AssertionError("a list element without its merge key was accepted")
+    assert node["status"]["conditions"][0]["status"] == "False", "the original was changed"
+
+
 def test_load_starts_with_objects_and_bad_files_name_the_item():
     with Env(load=os.path.join(DATA, "cluster.json")) as env:
         a = env.api
