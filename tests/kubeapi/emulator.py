@@ -497,6 +497,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.audit_id = str(uuid.uuid4())
         self.status_code = 0
         self.recorded = False
+        self.who = None  # a connection carries several requests, each authenticated anew
         emu = self.server.emu
         url = urllib.parse.urlsplit(self.path)
         path, query = url.path, urllib.parse.parse_qs(url.query, keep_blank_values=True)
@@ -529,7 +530,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not self.recorded and path.startswith("/api"):
             self.recorded = True
             self.server.emu.record({"time": time.time(), "verb": verb, "path": path, "query": query,
-                                    "code": self.status_code, "user": getattr(self, "who", None)})
+                                    "code": self.status_code, "user": self.who})
 
     def send_text(self, code, text):
         body = text.encode()
@@ -541,7 +542,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.status_code = code
 
     def control(self, verb, path):
-        emu = self.server.emu
         body = self.read_body()
         try:
             doc = json.loads(body) if body else {}
