@@ -697,7 +697,8 @@ def test_the_command_line_emulator_writes_its_ready_file_and_issues_client_certi
     ready = os.path.join(tmp, "ready.json")
     proc = subprocess.Popen([sys.executable, os.path.join(HERE, "kubeapi", "emulator.py"), "--port", "0",
                              "--ready-file", ready, "--token", TOKEN, "--tls-dir", os.path.join(tmp, "tls"),
-                             "--client-cert", "ctl:stevedore:system:masters"],
+                             "--client-cert", "ctl:stevedore:system:masters",
+                             "--kubeconfig-out", os.path.join(tmp, "kubeconfig")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         info = wait_for(lambda: os.path.exists(ready) and json.load(open(ready)), "the ready file", 30)
@@ -709,6 +710,11 @@ def test_the_command_line_emulator_writes_its_ready_file_and_issues_client_certi
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
         doc = json.loads(out.stdout)
         assert doc["kind"] == "NamespaceList", out.stdout
+        kubectl = find_kubectl()
+        got = subprocess.run([kubectl, "--kubeconfig", os.path.join(tmp, "kubeconfig"), "get", "namespaces",
+                              "-o", "name"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60,
+                             env=dict(os.environ, HOME=tmp))
+        assert got.returncode == 0 and "namespace/kube-system" in got.stdout.decode(), got
     finally:
         proc.terminate()
         proc.wait(10)

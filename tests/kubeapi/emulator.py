@@ -16,6 +16,7 @@ from a real apiserver.
 """
 
 import argparse
+import base64
 import copy
 import http.server
 import json
@@ -279,6 +280,30 @@ class Emulator(object):
     def info(self):
         return {"url": self.url, "port": self.port, "ca_file": self.ca_file, "tls_dir": self.tls_dir,
                 "resourceVersion": str(self.store.rv), "pid": os.getpid()}
+
+    def write_kubeconfig(self, path, token=None, cert=None):
+        """A kubeconfig (block YAML, as kubectl writes it) for this emulator:
+        the CA embedded, the user a bearer token or a client certificate
+        (crt, key) by path; written to a temporary name, then renamed."""
+        user = []
+        if token:
+            user.append("    token: %s" % token)
+        elif cert:
+            user += ["    client-certificate: %s" % cert[0], "    client-key: %s" % cert[1]]
+        else:
+            raise ValueError("a kubeconfig needs a token or a client certificate")
+        cluster = ["    server: %s" % self.url]
+        if self.ca_file:
+            with open(self.ca_file, "rb") as f:
+                cluster.insert(0, "    certificate-authority-data: %s" % base64.b64encode(f.read()).decode())
+        lines = ["apiVersion: v1", "kind: Config", "clusters:", "- cluster:"] + cluster + [
+            "  name: emulator", "contexts:", "- context:", "    cluster: emulator", "    user: emulator",
+            "  name: emulator", "current-context: emulator", "preferences: {}", "users:", "- name: emulator",
+            "  user:"] + user
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        os.replace(tmp, path)
 
     # State -----------------------------------------------------------------
 
@@ -631,6 +656,8 @@ def main(argv=None):
     ap.add_argument("--client-cert", action="append", default=[], metavar="NAME:USER[:GROUP,...]",
                     help="issue NAME.crt/NAME.key in the tls dir for USER (repeatable)")
     ap.add_argument("--insecure-http", action="store_true", help="serve plain HTTP (no TLS)")
+    ap.add_argument("--kubeconfig-out", help="write a kubeconfig for the first --token (else the first "
+                    "--client-cert) here before the ready file")
     ap.add_argument("--history", type=int, default=1000, help="writes kept for watches (default 1000)")
     ap.add_argument("--bookmark-interval", type=float, default=5.0)
     ap.add_argument("--watch-timeout", type=float, default=1800, help="longest watch without timeoutSeconds")
@@ -660,6 +687,17 @@ def main(argv=None):
     except (LoadError, emu_tls.TlsError, OSError) as e:
         sys.stderr.write("kubeapi-emulator: %s\n" % e)
         return 1
+    if a.kubeconfig_out:
+        try:
+            cert = None
+            if a.client_cert and not a.token:
+                name = a.client_cert[0].split(":")[0]
+                cert = (os.path.join(emu.tls_dir, name + ".crt"), os.path.join(emu.tls_dir, name + ".key"))
+            emu.write_kubeconfig(a.kubeconfig_out, a.token[0] if a.token else None, cert)
+        except (OSError, ValueError) as e:
+            sys.stderr.write("kubeapi-emulator: --kubeconfig-out %s: %s\n" % (a.kubeconfig_out, e))
+            emu.stop()
+            return 1
     if a.ready_file:
         _write_ready(a.ready_file, emu.info())
     print("kubeapi-emulator listening on %s" % emu.url, flush=True)
