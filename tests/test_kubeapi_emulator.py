@@ -861,6 +861,30 @@ def test_kubectl_get_cordon_apply_delete_with_a_client_certificate():
             k.close()
 
 
+def test_kubectl_drain_evicts_and_stops_at_the_disruption_budget():
+    with Env(scheduler=True, kubelet=True) as env:
+        a = env.api
+        a.ok("POST", "/api/v1/nodes", node("n1", cpu="4"))
+        for i in range(2):
+            a.ok("POST", "/api/v1/namespaces/default/pods", pod("web%d" % i, {"app": "web"}))
+        a.ok("POST", "/apis/policy/v1/namespaces/default/poddisruptionbudgets",
+             {"metadata": {"name": "web"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}})
+        wait_for(lambda: a.ok("GET", "/apis/policy/v1/namespaces/default/poddisruptionbudgets/web")
+                 .get("status", {}).get("currentHealthy") == 2, "the PDB to see two healthy pods")
+        k = Kubectl(env.emu)
+        try:
+            p = subprocess.run([k.bin, "drain", "n1", "--force", "--ignore-daemonsets", "--timeout=7s"], env=k.env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        finally:
+            k.close()
+        err = p.stderr.decode()
+        assert p.returncode != 0 and "Cannot evict pod as it would violate the pod's disruption budget." in err, err
+        left = [x["metadata"]["name"] for x in a.ok("GET", "/api/v1/pods")["items"]]
+        assert len(left) == 1 and a.ok("GET", "/api/v1/nodes/n1")["spec"]["unschedulable"] is True, left
+        evictions = [e for e in a.ok("GET", "/_emulator/audit")["items"] if e["path"].endswith("/eviction")]
+        assert {e["code"] for e in evictions} == {201, 429}, evictions
+
+
 def test_kubectl_authenticates_through_an_exec_credential_plugin():
     for version in ("client.authentication.k8s.io/v1beta1", "client.authentication.k8s.io/v1"):
         with Env() as env:
