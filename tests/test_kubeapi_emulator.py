@@ -184,6 +184,7 @@ def test_missing_or_wrong_credentials_get_401_and_a_client_certificate_is_a_user
         assert code == 200 and doc["kind"] == "NodeList", (code, doc)
         audit = env.api.ok("GET", "/_emulator/audit")["items"]
         assert audit[-1]["user"] == "alice" and audit[-1]["path"] == "/api/v1/nodes", audit[-1]
+        assert audit[-1]["groups"] == ["ops", "dev", "system:authenticated"], audit[-1]
         env.api.faults({"tokens": ["rotated"]})  # a service-account token rotation
         assert env.api.call("GET", "/api/v1/pods")[0] == 401
         assert Api(env.emu, "rotated").call("GET", "/api/v1/pods")[0] == 200

@@ -522,7 +522,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.audit_id = str(uuid.uuid4())
         self.status_code = 0
         self.recorded = False
-        self.who = None  # a connection carries several requests, each authenticated anew
+        self.who, self.groups = None, []  # a connection carries several requests, each authenticated anew
         emu = self.server.emu
         url = urllib.parse.urlsplit(self.path)
         path, query = url.path, urllib.parse.parse_qs(url.query, keep_blank_values=True)
@@ -555,7 +555,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not self.recorded and path.startswith("/api"):
             self.recorded = True
             self.server.emu.record({"time": time.time(), "verb": verb, "path": path, "query": query,
-                                    "code": self.status_code, "user": self.who})
+                                    "code": self.status_code, "user": self.who,
+                                    "groups": self.groups})
 
     def send_text(self, code, text):
         body = text.encode()
@@ -608,7 +609,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # The API ---------------------------------------------------------------
 
     def api(self, verb, path, query, who):
-        self.who = who[0]
+        self.who, self.groups = who
         if path in ("/version", "/version/") and verb == "GET":
             return self.send_json(200, emu_resources.VERSION)
         if path.rstrip("/") == "/api" and verb == "GET":
