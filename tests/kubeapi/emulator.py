@@ -92,14 +92,13 @@ class Faults(object):
                     (self.fail_verb and self.fail_verb.upper() != verb):
                 return None
             self.fail_count -= 1
-            code = self.fail_code
+            code, after = self.fail_code, self.retry_after
         if code == 429:
             return ApiError(429, "TooManyRequests", "Too many requests, please try again later.",
-                            {"retryAfterSeconds": self.retry_after}, {"Retry-After": str(self.retry_after)})
+                            {"retryAfterSeconds": after}, {"Retry-After": str(after)})
         if code == 503:
             return ApiError(503, "ServiceUnavailable", "The server is currently unable to handle the request "
-                            "(injected fault)", {"retryAfterSeconds": self.retry_after},
-                            {"Retry-After": str(self.retry_after)})
+                            "(injected fault)", {"retryAfterSeconds": after}, {"Retry-After": str(after)})
         return ApiError(code, "InternalError", "Internal error occurred: injected fault",
                         {"causes": [{"message": "injected fault"}]})
 
