@@ -419,6 +419,11 @@ def test_injected_429_and_500_answers_then_recovery():
         code, st, _ = a.call("GET", "/api/v1/nodes")
         assert code == 500 and st["reason"] == "InternalError", st
         assert a.call("GET", "/api/v1/nodes")[0] == 200
+        a.faults({"fail_requests": {"count": 1, "code": 503, "retry_after": 2, "verb": "POST"}})
+        assert a.call("GET", "/api/v1/nodes")[0] == 200
+        code, st, r = a.call("POST", "/api/v1/nodes", node("n9"))
+        assert code == 503 and st["reason"] == "ServiceUnavailable" and r.getheader("Retry-After") == "2", st
+        assert a.call("POST", "/api/v1/nodes", node("n9"))[0] == 201
 
 
 def test_a_watch_is_closed_after_k_events_and_a_restart_drops_every_watch():
