@@ -738,7 +738,7 @@ static int exec_run(const struct stv_kube_config *c, struct drain *d, int *statu
   pid_t pid = -1;
   if (env == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
   if (pipe_cloexec(po) != 0 || pipe_cloexec(pe) != 0) {
-    rc = stv_err_set(err, -errno, "cannot make a pipe: %s", stv_strerror(-errno));
+    rc = stv_err_set(err, -errno, "cannot be started: pipe: %s", stv_strerror(-errno));
     goto out;
   }
   fa_ok = posix_spawn_file_actions_init(&fa) == 0;
@@ -748,7 +748,7 @@ static int exec_run(const struct stv_kube_config *c, struct drain *d, int *statu
     goto out;
   }
   if ((rc = posix_spawnp(&pid, x->command, &fa, NULL, x->argv, env)) != 0) {
-    rc = stv_err_set(err, -rc, "cannot run: %s%s%s", stv_strerror(-rc), x->install_hint ? "; " : "",
+    rc = stv_err_set(err, -rc, "cannot be run: %s%s%s", stv_strerror(-rc), x->install_hint ? "; " : "",
                      x->install_hint ? x->install_hint : "");
     pid = -1;
     goto out;
@@ -758,7 +758,7 @@ static int exec_run(const struct stv_kube_config *c, struct drain *d, int *statu
   po[1] = pe[1] = -1;
   if ((rc = drain_pipes(po[0], pe[0], d)) != 0) {
     kill(pid, SIGKILL);
-    stv_err_set(err, rc, rc == STV_ETIMEDOUT ? "did not answer within 60 s" : "reading its output: %s",
+    stv_err_set(err, rc, rc == STV_ETIMEDOUT ? "did not answer within 60 s" : "could not be read: %s",
                 stv_strerror(rc));
   }
   while (waitpid(pid, status, 0) < 0 && errno == EINTR) {
@@ -804,18 +804,18 @@ static int exec_parse(struct stv_kube_exec *x, const char *text, size_t len, str
   key = cJSON_GetObjectItemCaseSensitive(st, "clientKeyData");
   exp = cJSON_GetObjectItemCaseSensitive(st, "expirationTimestamp");
   if (cJSON_IsString(cert) != cJSON_IsString(key)) {
-    rc = stv_err_set(err, STV_EPARSE, "status: clientCertificateData and clientKeyData go together");
+    rc = stv_err_set(err, STV_EPARSE, "answered clientCertificateData without clientKeyData, or the reverse");
     goto out;
   }
   if (!(cJSON_IsString(tok) && tok->valuestring[0]) && !cJSON_IsString(cert)) {
-    rc = stv_err_set(err, STV_EPARSE, "status: neither token nor clientCertificateData/clientKeyData");
+    rc = stv_err_set(err, STV_EPARSE, "answered neither status.token nor status.clientCertificateData/clientKeyData");
     goto out;
   }
   x->expires = 0;
   if (exp != NULL && !cJSON_IsNull(exp)) {
     struct stv_err e2 = {0};
     if (!cJSON_IsString(exp) || stv_parse_time(exp->valuestring, &x->expires, NULL, &e2) != 0) {
-      rc = stv_err_set(err, STV_EPARSE, "status.expirationTimestamp: %s", e2.msg[0] ? e2.msg : "not a string");
+      rc = stv_err_set(err, STV_EPARSE, "answered a bad status.expirationTimestamp: %s", e2.msg[0] ? e2.msg : "not a string");
       goto out;
     }
   }
@@ -856,7 +856,11 @@ static int exec_refresh(struct stv_kube_config *c, struct stv_err *err) {
     rc = exec_parse(x, d.out.data ? d.out.data : "", d.out.len, err);
   }
 out:
-  if (rc != 0) stv_err_prefix(err, "%s: user \"%s\": exec plugin \"%s\"", x->origin, c->user, x->command);
+  if (rc != 0) {
+    char why[STV_ERR_MSG_MAX];
+    memcpy(why, err->msg, sizeof(why));
+    stv_err_set(err, rc, "%s: user \"%s\": exec plugin \"%s\" %s", x->origin, c->user, x->command, why);
+  }
   stv_buf_close(&d.out);
   stv_buf_close(&d.err);
   return rc;
