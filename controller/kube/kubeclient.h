@@ -28,6 +28,8 @@
 #include <cjson/cJSON.h>
 
 #include "io.h"
+#include "jsonstream.h"
+#include "snapshot.h"
 
 /* ---------------------------------------------------------------------- */
 /* Configuration                                                          */
@@ -319,5 +321,30 @@ struct stv_reflector_stats {
   double last_delay_s; /* the last backoff delay */
 };
 void stv_reflector_get_stats(const struct stv_reflector *r, struct stv_reflector_stats *st);
+
+/* ---------------------------------------------------------------------- */
+/* Reading the live cluster (kubelive.c)                                  */
+
+/*
+ * Reads the cluster that kubeconfig (borrowed; NULL: KUBECONFIG, then
+ * ~/.kube/config, then in-cluster) and context (may be NULL) name: one
+ * paginated list of each kind the snapshot reader takes (nodes, pods,
+ * poddisruptionbudgets, namespaces, persistentvolumeclaims,
+ * persistentvolumes, storageclasses, csinodes), each item handed to cb as
+ * the snapshot files' reader hands it (its kind filled in; index counts
+ * the items of each list). A kind the server does not serve (404) is left
+ * out with a note (note may be NULL); a 403 is an error naming the
+ * resource and the verb. Runs a loop of its own until done. Returns 0 or
+ * the error, with err naming the kind and the server.
+ */
+int stv_kube_read_cluster(const char *kubeconfig, const char *context, stv_json_item_cb cb, void *ctx,
+                          stv_snapshot_note_fn note, void *note_ctx, struct stv_err *err);
+
+/* An item callback for stv_kube_read_cluster that adds to a snapshot: ctx is a struct stv_kube_snapshot_sink. */
+struct stv_kube_snapshot_sink {
+  struct stv_snapshot *snap;
+  struct stv_snapshot_read_stats *stats; /* may be NULL */
+};
+int stv_kube_snapshot_item(void *ctx, long index, const cJSON *item, struct stv_err *err);
 
 #endif
