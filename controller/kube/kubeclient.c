@@ -83,11 +83,15 @@ static int make_auth(struct stv_kube *k) {
   return 0;
 }
 
-void stv_kube_headers(struct stv_kube *k, const char *content_type, const char **lines, struct stv_http_tls *tls) {
+int stv_kube_prepare(struct stv_kube *k, int refresh, const char *content_type, const char **lines,
+                     struct stv_http_tls *tls, struct stv_err *err) {
   const struct stv_kube_config *c = k->cfg;
   size_t i = 0;
   const char *cert, *key;
   size_t cl, kl;
+  int rc;
+  if ((rc = stv_kube_config_refresh(k->cfg, refresh, err)) != 0) return rc;
+  if ((rc = make_auth(k)) != 0) return stv_err_set(err, rc, "out of memory");
   if (k->auth != NULL) lines[i++] = k->auth;
   lines[i++] = "Accept: application/json";
   lines[i++] = "User-Agent: stevedore/" STV_VERSION;
@@ -114,6 +118,7 @@ void stv_kube_headers(struct stv_kube *k, const char *content_type, const char *
     tls->key_pem = key;
     tls->key_pem_len = kl;
   }
+  return 0;
 }
 
 int stv_kube_retry_after(const char *line, size_t len, double *seconds) {
@@ -269,9 +274,7 @@ static int kreq_send(struct kreq *q, int refresh, struct stv_err *err) {
   const char *lines[STV_KUBE_HEADERS_MAX + 1];
   struct stv_http_opts o = {0};
   int rc;
-  if ((rc = stv_kube_config_refresh(k->cfg, refresh, err)) != 0) return rc;
-  if ((rc = make_auth(k)) != 0) return stv_err_set(err, rc, "out of memory");
-  stv_kube_headers(k, q->body ? q->ctype : NULL, lines, &o.tls);
+  if ((rc = stv_kube_prepare(k, refresh, q->body ? q->ctype : NULL, lines, &o.tls, err)) != 0) return rc;
   o.url = q->url;
   o.method = q->method;
   o.body = q->body;

@@ -210,13 +210,17 @@ int stv_kube_patch(struct stv_kube *k, const char *path, const char *patch_type,
 int stv_kube_delete(struct stv_kube *k, const char *path, stv_kube_done_cb done, void *ctx, struct stv_err *err);
 
 /*
- * Headers every request of k sends (Authorization, Accept, User-Agent),
- * NULL-terminated, into lines (at least STV_KUBE_HEADERS_MAX entries; the
- * strings are borrowed from k until the next call). tls receives the TLS
- * settings. For streams the client does not run itself (watches).
+ * Brings the credentials up to date (stv_kube_config_refresh with refresh)
+ * and fills the headers every request of k sends (Authorization, Accept,
+ * User-Agent, and Content-Type when content_type is not NULL),
+ * NULL-terminated, into lines (STV_KUBE_HEADERS_MAX + 1 entries; the
+ * strings are borrowed from k until the next call), and tls with the TLS
+ * settings. For streams the client does not run itself (watches). Returns
+ * 0 or the credentials' error.
  */
-#define STV_KUBE_HEADERS_MAX 6
-void stv_kube_headers(struct stv_kube *k, const char *content_type, const char **lines, struct stv_http_tls *tls);
+#define STV_KUBE_HEADERS_MAX 5
+int stv_kube_prepare(struct stv_kube *k, int refresh, const char *content_type, const char **lines,
+                     struct stv_http_tls *tls, struct stv_err *err);
 
 /*
  * Turns a finished answer into (rc, ke, err): the HTTP status, a Status

@@ -48,6 +48,7 @@ struct stv_reflector {
   struct stv_err werr; /* why the current watch stopped itself */
   int wcode;
   int want_relist;
+  int refresh; /* the last watch got 401: fresh credentials for the next */
   /* Keys seen, for the deletes of a relist. */
   struct stv_strpool pool;
   struct stv_strmap keys;
@@ -381,6 +382,7 @@ static void watch_done(void *ctx, struct stv_http_req *req, const struct stv_htt
       return;
     }
     if (res->status == 429) r->st.throttled++;
+    if (res->status == 401) r->refresh = 1;
     fail_and_retry(r, &err, res->status == 429 ? r->retry_after : 0);
     return;
   }
@@ -446,8 +448,8 @@ static void start_watch(struct stv_reflector *r) {
     rc = stv_err_set(&err, url.err, "out of memory");
     goto fail;
   }
-  if ((rc = stv_kube_config_refresh(c, 0, &err)) != 0) goto fail;
-  stv_kube_headers(r->k, NULL, lines, &o.tls);
+  if ((rc = stv_kube_prepare(r->k, r->refresh, NULL, lines, &o.tls, &err)) != 0) goto fail;
+  r->refresh = 0;
   o.url = url.data;
   o.headers = lines;
   o.timeout_ms = (r->o.watch_timeout_s + 30) * 1000;
