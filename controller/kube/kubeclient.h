@@ -160,7 +160,8 @@ int stv_kube_new(struct stv_kube **out, uv_loop_t *loop, struct stv_kube_config 
 /*
  * Ends every request (done callbacks with -ECANCELED) and frees the client
  * once the loop has closed its handles: run the loop until it is empty. k
- * may be NULL. Not from inside one of the client's callbacks.
+ * may be NULL. Not from inside one of the client's callbacks. Stop every
+ * reflector of k first (stv_reflector_stop).
  */
 void stv_kube_free(struct stv_kube *k);
 
