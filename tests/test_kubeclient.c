@@ -18,7 +18,7 @@
 
 #include "kubeclient.h"
 
-#define DATA STV_SOURCE_ROOT "/tests/data/kubeconfig"
+#define DATA     STV_SOURCE_ROOT "/tests/data/kubeconfig"
 #define EMULATOR STV_SOURCE_ROOT "/tests/kubeapi/emulator.py"
 
 struct emu {
@@ -95,7 +95,8 @@ static int emu_start(struct emu *e, const char *const *extra) {
     if (waitpid(e->pid, &status, WNOHANG) == e->pid) return -1;
     usleep(50000);
   }
-  if (json_member(ready, "url", e->url, sizeof(e->url)) != 0 || json_member(ready, "ca_file", e->ca, sizeof(e->ca)))
+  if (json_member(ready, "url", e->url, sizeof(e->url)) != 0 ||
+      json_member(ready, "ca_file", e->ca, sizeof(e->ca)))
     return -1;
   snprintf(e->kubeconfig, sizeof(e->kubeconfig), "%s/kubeconfig", e->dir);
   return 0;
@@ -113,8 +114,8 @@ static void emu_stop(struct emu *e) {
 
 /* POSTs json to the emulator's control endpoint (/_emulator/...). */
 static int emu_ctl(const struct emu *e, const char *path, const char *json) {
-  return sh("curl -sf --cacert '%s' -X POST -H 'Content-Type: application/json' -d '%s' '%s%s' >/dev/null", e->ca,
-            json, e->url, path);
+  return sh("curl -sf --cacert '%s' -X POST -H 'Content-Type: application/json' -d '%s' '%s%s' >/dev/null",
+            e->ca, json, e->url, path);
 }
 
 /* Writes a kubeconfig for the emulator: user "token" (a bearer token) by default, or as given. */
@@ -155,7 +156,9 @@ static int env_close(struct env *v) {
   return uv_loop_close(&v->loop);
 }
 
-static void tick(uv_timer_t *t) { (void)t; }
+static void tick(uv_timer_t *t) {
+  (void)t;
+}
 
 /* Runs the loop until *flag is set or secs pass; returns *flag. */
 static int run_until(struct env *v, const int *flag, double secs) {
@@ -182,7 +185,8 @@ struct answer {
   int items;
 };
 
-static void on_answer(void *ctx, int rc, cJSON *body, const struct stv_kube_error *ke, const struct stv_err *err) {
+static void on_answer(void *ctx, int rc, cJSON *body, const struct stv_kube_error *ke,
+                      const struct stv_err *err) {
   struct answer *a = ctx;
   const cJSON *md = cJSON_GetObjectItemCaseSensitive(body, "metadata");
   const cJSON *name = cJSON_GetObjectItemCaseSensitive(md, "name");
@@ -209,10 +213,11 @@ static int make_configmaps(const struct emu *e, const char *ns, const char *pref
   char doc[16384];
   size_t off = (size_t)snprintf(doc, sizeof(doc), "{\"kind\":\"List\",\"items\":[");
   for (int i = 0; i < n && off < sizeof(doc) - 200; i++)
-    off += (size_t)snprintf(doc + off, sizeof(doc) - off,
-                            "%s{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"%s-%d\","
-                            "\"namespace\":\"%s\"},\"data\":{\"k\":\"v\"}}",
-                            i ? "," : "", prefix, i, ns);
+    off +=
+        (size_t)snprintf(doc + off, sizeof(doc) - off,
+                         "%s{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"%s-%d\","
+                         "\"namespace\":\"%s\"},\"data\":{\"k\":\"v\"}}",
+                         i ? "," : "", prefix, i, ns);
   snprintf(doc + off, sizeof(doc) - off, "]}");
   return emu_ctl(e, "/_emulator/state", doc);
 }
@@ -234,7 +239,7 @@ TEST(should_get_create_patch_and_delete_with_status_errors_kept) {
   CHECK(run_until(&v, &a.done, 10));
   CHECK_EQ_INT(a.rc, STV_ECONFLICT);
   CHECK(a.status == 409 && strcmp(a.reason, "AlreadyExists") == 0);
-  CHECK_STR_CONTAINS(a.msg, "POST " );
+  CHECK_STR_CONTAINS(a.msg, "POST ");
   CHECK_STR_CONTAINS(a.msg, "/api/v1/namespaces/default/configmaps: 409 AlreadyExists");
   memset(&a, 0, sizeof(a));
   CHECK_EQ_INT(stv_kube_patch(v.k, "/api/v1/namespaces/default/configmaps/c1", STV_KUBE_MERGE_PATCH, patch,
@@ -266,13 +271,16 @@ TEST(should_list_page_by_page_when_there_are_more_items_than_the_page_size) {
   CHECK(make_configmaps(&e, "paged", "cm", 23) == 0);
   CHECK(emu_kubeconfig(&e, NULL) == 0 && env_open(&v, &e) == 0);
   CHECK(sh("curl -sf --cacert '%s' -X DELETE '%s/_emulator/audit' >/dev/null", e.ca, e.url) == 0);
-  CHECK_EQ_INT(stv_kube_list_sync(v.k, &v.loop, "/api/v1/namespaces/paged/configmaps", 5, count_item, &a, &ke, &err),
-               0);
+  CHECK_EQ_INT(
+      stv_kube_list_sync(v.k, &v.loop, "/api/v1/namespaces/paged/configmaps", 5, count_item, &a, &ke, &err),
+      0);
   CHECK_EQ_INT(a.items, 23);
   /* Five pages: the first without continue, four following it. */
   snprintf(cmd_out, sizeof(cmd_out), "%s/pages", e.dir);
-  CHECK(sh("curl -sf --cacert '%s' '%s/_emulator/audit' | python3 -c \"import json,sys; a=json.load(sys.stdin)['items'];"
-           " print(sum(1 for x in a if 'limit=5' in x['query']), sum(1 for x in a if 'continue=' in x['query']))\""
+  CHECK(sh("curl -sf --cacert '%s' '%s/_emulator/audit' | python3 -c \"import json,sys; "
+           "a=json.load(sys.stdin)['items'];"
+           " print(sum(1 for x in a if 'limit=5' in x['query']), sum(1 for x in a if 'continue=' in "
+           "x['query']))\""
            " > '%s'",
            e.ca, e.url, cmd_out) == 0);
   {
@@ -305,10 +313,11 @@ TEST(should_report_401_clearly_and_retry_once_with_a_fresh_exec_credential) {
   snprintf(count, sizeof(count), "%s/count", e.dir);
   setenv("STV_PLUGIN_COUNT", count, 1);
   setenv("STV_PLUGIN_MODE", "numbered", 1);
-  snprintf(user, sizeof(user),
-           "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: %s/exec-plugin.sh\n"
-           "      args: [client.authentication.k8s.io/v1beta1]\n",
-           DATA);
+  snprintf(
+      user, sizeof(user),
+      "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: %s/exec-plugin.sh\n"
+      "      args: [client.authentication.k8s.io/v1beta1]\n",
+      DATA);
   memset(&a, 0, sizeof(a));
   CHECK(emu_kubeconfig(&e, user) == 0 && env_open(&v, &e) == 0);
   CHECK_EQ_INT(stv_kube_get(v.k, "/api/v1/nodes", on_answer, &a, &err), 0);
@@ -330,12 +339,14 @@ TEST(should_authenticate_with_a_client_certificate_from_files_and_from_data) {
   size_t len;
   CHECK(emu_start(&e, NULL) == 0);
   snprintf(tls, sizeof(tls), "%s/tls", e.dir);
-  snprintf(user, sizeof(user), "    client-certificate: %s/alice.crt\n    client-key: %s/alice.key\n", tls, tls);
+  snprintf(user, sizeof(user), "    client-certificate: %s/alice.crt\n    client-key: %s/alice.key\n", tls,
+           tls);
   CHECK(emu_kubeconfig(&e, user) == 0 && env_open(&v, &e) == 0);
   CHECK_EQ_INT(stv_kube_list_sync(v.k, &v.loop, "/api/v1/configmaps", 0, NULL, NULL, &ke, &err), 0);
   CHECK_EQ_INT(env_close(&v), 0);
   /* The same as -data fields (PEM handed to libcurl in memory). */
-  CHECK(sh("cd '%s' && printf '    client-certificate-data: %%s\\n    client-key-data: %%s\\n' $(base64 -w0 alice.crt) "
+  CHECK(sh("cd '%s' && printf '    client-certificate-data: %%s\\n    client-key-data: %%s\\n' $(base64 -w0 "
+           "alice.crt) "
            "$(base64 -w0 alice.key) > user.yaml",
            tls) == 0);
   snprintf(user, sizeof(user), "%s/user.yaml", tls);
@@ -373,7 +384,8 @@ static int on_event(void *ctx, enum stv_watch_event t, const cJSON *obj, const c
   if (t == STV_WATCH_ADDED) s->added++;
   if (t == STV_WATCH_MODIFIED) s->modified++;
   if (t == STV_WATCH_DELETED) s->deleted++;
-  if (t == STV_WATCH_ADDED && cJSON_IsString(name) && sscanf(name->valuestring, "w-%d", &i) == 1 && i >= 0 && i < 64) {
+  if (t == STV_WATCH_ADDED && cJSON_IsString(name) && sscanf(name->valuestring, "w-%d", &i) == 1 && i >= 0 &&
+      i < 64) {
     s->names[i]++;
     int all = 1;
     for (int j = 0; j < s->target; j++) all &= s->names[j] > 0;
@@ -396,14 +408,18 @@ static void on_error(void *ctx, const struct stv_err *err, double retry_in) {
   snprintf(s->last_err, sizeof(s->last_err), "%s", err->msg);
 }
 
-static const struct stv_reflector_opts fast = {
-    .path = "/api/v1/namespaces/w/configmaps", .page_limit = 4, .watch_timeout_s = 30,
-    .backoff_min_s = 0.05, .backoff_max_s = 0.2, .jitter = -1};
+static const struct stv_reflector_opts fast = {.path = "/api/v1/namespaces/w/configmaps",
+                                               .page_limit = 4,
+                                               .watch_timeout_s = 30,
+                                               .backoff_min_s = 0.05,
+                                               .backoff_max_s = 0.2,
+                                               .jitter = -1};
 
 static struct stv_reflector *start_reflector(struct seen *s, const struct stv_reflector_opts *o) {
   struct stv_reflector *r = NULL;
   struct stv_err err = {0};
-  struct stv_reflector_cbs cbs = {.on_event = on_event, .on_synced = on_synced, .on_error = on_error, .ctx = s};
+  struct stv_reflector_cbs cbs = {
+      .on_event = on_event, .on_synced = on_synced, .on_error = on_error, .ctx = s};
   if (stv_reflector_start(&r, s->v->k, o, &cbs, &err) != 0) fprintf(stderr, "  %s\n", err.msg);
   return r;
 }
@@ -414,7 +430,8 @@ struct creator {
 };
 
 /* Creates w-0 .. w-(n-1) one after another through the client. */
-static void create_next(void *ctx, int rc, cJSON *body, const struct stv_kube_error *ke, const struct stv_err *err) {
+static void create_next(void *ctx, int rc, cJSON *body, const struct stv_kube_error *ke,
+                        const struct stv_err *err) {
   struct creator *c = ctx;
   char doc[256];
   cJSON *cm;
@@ -422,7 +439,8 @@ static void create_next(void *ctx, int rc, cJSON *body, const struct stv_kube_er
   (void)body, (void)ke;
   if (rc != 0) fprintf(stderr, "  create: %s\n", err->msg);
   if (c->next >= c->n) return;
-  snprintf(doc, sizeof(doc), "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"w-%d\"}}", c->next++);
+  snprintf(doc, sizeof(doc),
+           "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"w-%d\"}}", c->next++);
   cm = cJSON_Parse(doc);
   if (stv_kube_create(c->v->k, "/api/v1/namespaces/w/configmaps", cm, create_next, c, &e2) != 0)
     fprintf(stderr, "  create: %s\n", e2.msg);
@@ -512,7 +530,8 @@ TEST(should_relist_when_the_watch_answers_410_gone) {
   struct stv_reflector *r = NULL;
   struct stv_reflector_stats st;
   struct stv_err err = {0};
-  struct stv_reflector_cbs cbs = {.on_event = on_event, .on_synced = wait_second_sync, .on_error = on_error, .ctx = &s};
+  struct stv_reflector_cbs cbs = {
+      .on_event = on_event, .on_synced = wait_second_sync, .on_error = on_error, .ctx = &s};
   const char *extra[] = {"--bookmark-interval", "60", NULL};
   CHECK(emu_start(&e, extra) == 0);
   gone_emu = &e;
@@ -544,7 +563,8 @@ TEST(should_retry_500_with_backoff_and_wait_the_retry_after_of_429) {
   struct stv_reflector *r = NULL;
   struct stv_reflector_stats st;
   struct stv_err err = {0};
-  struct stv_reflector_cbs cbs = {.on_event = on_event, .on_synced = stop_on_sync, .on_error = on_error, .ctx = &s};
+  struct stv_reflector_cbs cbs = {
+      .on_event = on_event, .on_synced = stop_on_sync, .on_error = on_error, .ctx = &s};
   double t0;
   CHECK(emu_start(&e, NULL) == 0);
   CHECK(emu_kubeconfig(&e, NULL) == 0 && env_open(&v, &e) == 0);
@@ -559,7 +579,8 @@ TEST(should_retry_500_with_backoff_and_wait_the_retry_after_of_429) {
   /* 429 with Retry-After: 1 waits a second, whatever the backoff says. */
   memset(&s, 0, sizeof(s));
   s.v = &v;
-  CHECK(emu_ctl(&e, "/_emulator/faults", "{\"fail_requests\":{\"count\":1,\"code\":429,\"retry_after\":1}}") == 0);
+  CHECK(emu_ctl(&e, "/_emulator/faults",
+                "{\"fail_requests\":{\"count\":1,\"code\":429,\"retry_after\":1}}") == 0);
   t0 = now_s();
   CHECK_EQ_INT(stv_reflector_start(&r, v.k, &fast, &cbs, &err), 0);
   CHECK(run_until(&v, &s.done, 20));
@@ -579,11 +600,13 @@ TEST(should_back_off_as_client_go_by_default) {
   struct stv_reflector *r = NULL;
   struct stv_reflector_stats st;
   struct stv_err err = {0};
-  struct stv_reflector_cbs cbs = {.on_event = on_event, .on_synced = stop_on_sync, .on_error = on_error, .ctx = &s};
+  struct stv_reflector_cbs cbs = {
+      .on_event = on_event, .on_synced = stop_on_sync, .on_error = on_error, .ctx = &s};
   CHECK(emu_start(&e, NULL) == 0);
   CHECK(emu_kubeconfig(&e, NULL) == 0 && env_open(&v, &e) == 0);
   CHECK(emu_ctl(&e, "/_emulator/faults", "{\"fail_requests\":{\"count\":1,\"code\":503}}") == 0);
-  CHECK_EQ_INT(stv_reflector_start(&r, v.k, &(struct stv_reflector_opts){.path = "/api/v1/nodes"}, &cbs, &err), 0);
+  CHECK_EQ_INT(
+      stv_reflector_start(&r, v.k, &(struct stv_reflector_opts){.path = "/api/v1/nodes"}, &cbs, &err), 0);
   CHECK(run_until(&v, &s.done, 20));
   stv_reflector_get_stats(r, &st);
   CHECK_EQ_INT(st.errors, 1);
@@ -606,14 +629,16 @@ static const char hostile_py[] =
     "    self.send_header('Content-Length',str(len(body))); self.end_headers(); self.wfile.write(body)\n"
     "  def do_GET(self):\n"
     "    p=self.path\n"
-    "    if p.startswith('/trunc'): return self.send(200,b'{\"kind\":\"PodList\",\"items\":[{\"metadata\":')\n"
+    "    if p.startswith('/trunc'): return "
+    "self.send(200,b'{\"kind\":\"PodList\",\"items\":[{\"metadata\":')\n"
     "    if p.startswith('/text'): return self.send(200,b'<html>hello</html>','text/html')\n"
     "    if p.startswith('/oops'): return self.send(500,b'<html>Internal Server Error</html>','text/html')\n"
     "    big=b'{\"kind\":\"ConfigMapList\",\"metadata\":{\"resourceVersion\":\"7\"},\"items\":[{\"metadata\":"
     "{\"name\":\"big\"},\"data\":{\"k\":\"'+b'x'*(50<<20)+b'\"}}]}'\n"
     "    if p.startswith('/big') and 'watch=1' not in p: return self.send(200,big)\n"
     "    if p.startswith('/big'):\n"
-    "      ev=b'{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"b\",\"resourceVersion\":\"8\"},\"data\":"
+    "      "
+    "ev=b'{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"b\",\"resourceVersion\":\"8\"},\"data\":"
     "{\"k\":\"'+b'y'*(50<<20)+b'\"}}}\\n'\n"
     "      return self.send(200,ev)\n"
     "    self.send(404,b'{\"kind\":\"Status\",\"code\":404,\"reason\":\"NotFound\",\"message\":\"no\"}')\n"
@@ -630,7 +655,8 @@ TEST(should_give_clear_errors_for_hostile_answers_and_never_crash) {
   struct stv_err err = {0};
   struct seen s = {.v = &v};
   struct stv_reflector *r = NULL;
-  struct stv_reflector_cbs cbs = {.on_event = on_event, .on_synced = on_synced, .on_error = on_error, .ctx = &s};
+  struct stv_reflector_cbs cbs = {
+      .on_event = on_event, .on_synced = on_synced, .on_error = on_error, .ctx = &s};
   char port_file[256], script[256], *port = NULL;
   size_t len;
   FILE *f;
@@ -652,8 +678,9 @@ TEST(should_give_clear_errors_for_hostile_answers_and_never_crash) {
   stv_free(port);
   snprintf(e.kubeconfig, sizeof(e.kubeconfig), "%s/kubeconfig", e.dir);
   CHECK((f = fopen(e.kubeconfig, "w")) != NULL);
-  fprintf(f, "current-context: h\nclusters: [{name: h, cluster: {server: '%s'}}]\n"
-             "contexts: [{name: h, context: {cluster: h, user: u}}]\nusers: [{name: u, user: {token: t}}]\n",
+  fprintf(f,
+          "current-context: h\nclusters: [{name: h, cluster: {server: '%s'}}]\n"
+          "contexts: [{name: h, context: {cluster: h, user: u}}]\nusers: [{name: u, user: {token: t}}]\n",
           e.url);
   fclose(f);
   CHECK(env_open(&v, &e) == 0);
@@ -667,19 +694,20 @@ TEST(should_give_clear_errors_for_hostile_answers_and_never_crash) {
   CHECK_EQ_INT(stv_kube_list_sync(v.k, &v.loop, "/big", 0, count_item, &a, &ke, &err), 0);
   CHECK_EQ_INT(a.items, 1);
   memset(&a, 0, sizeof(a));
-  CHECK_EQ_INT(stv_kube_request(v.k, &(struct stv_kube_call){.path = "/big", .max_body = 16 << 20}, on_answer, &a,
-                                &err),
+  CHECK_EQ_INT(stv_kube_request(v.k, &(struct stv_kube_call){.path = "/big", .max_body = 16 << 20}, on_answer,
+                                &a, &err),
                0);
   CHECK(run_until(&v, &a.done, 30));
   CHECK_EQ_INT(a.rc, STV_ELIMIT);
   CHECK_STR_CONTAINS(a.msg, "GET http://127.0.0.1:");
   CHECK_STR_CONTAINS(a.msg, "the answer is too large");
   /* A watch event over the reflector's cap: a clear error, then a retry. */
-  CHECK_EQ_INT(stv_reflector_start(&r, v.k,
-                                   &(struct stv_reflector_opts){.path = "/big", .max_event = 8 << 20,
-                                                                .backoff_min_s = 5, .jitter = -1},
-                                   &cbs, &err),
-               0);
+  CHECK_EQ_INT(
+      stv_reflector_start(&r, v.k,
+                          &(struct stv_reflector_opts){
+                              .path = "/big", .max_event = 8 << 20, .backoff_min_s = 5, .jitter = -1},
+                          &cbs, &err),
+      0);
   CHECK(run_until(&v, &s.errors, 30));
   CHECK_STR_CONTAINS(s.last_err, "watch /big: an event larger than 8388608 bytes");
   stv_reflector_stop(r);

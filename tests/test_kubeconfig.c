@@ -76,9 +76,10 @@ TEST(should_resolve_a_kubeconfig_written_by_kubectl_with_embedded_certificates_a
   size_t ca_len;
   char *ca = slurp(DATA "/ca.crt", &ca_len);
   fresh_dir();
-  snprintf(args, sizeof(args),
-           "set-cluster prod --server=https://10.0.0.1:6443/ --certificate-authority=%s/ca.crt --embed-certs=true",
-           DATA);
+  snprintf(
+      args, sizeof(args),
+      "set-cluster prod --server=https://10.0.0.1:6443/ --certificate-authority=%s/ca.crt --embed-certs=true",
+      DATA);
   CHECK(KC("config", args) == 0);
   CHECK(KC("config", "set-credentials admin --token=s3cr3t") == 0);
   CHECK(KC("config", "set-context prod-admin --cluster=prod --user=admin --namespace=team-a") == 0);
@@ -105,11 +106,12 @@ TEST(should_resolve_client_certificate_files_and_data_written_by_kubectl) {
   char *crt = slurp(DATA "/client.crt", &crt_len);
   fresh_dir();
   CHECK(KC("config", "set-cluster c --server=https://k.example:443 --insecure-skip-tls-verify=true") == 0);
-  snprintf(args, sizeof(args), "set-credentials files --client-certificate=%s/client.crt --client-key=%s/client.key",
-           DATA, DATA);
+  snprintf(args, sizeof(args),
+           "set-credentials files --client-certificate=%s/client.crt --client-key=%s/client.key", DATA, DATA);
   CHECK(KC("config", args) == 0);
   snprintf(args, sizeof(args),
-           "set-credentials embedded --client-certificate=%s/client.crt --client-key=%s/client.key --embed-certs=true",
+           "set-credentials embedded --client-certificate=%s/client.crt --client-key=%s/client.key "
+           "--embed-certs=true",
            DATA, DATA);
   CHECK(KC("config", args) == 0);
   CHECK(KC("config", "set-context f --cluster=c --user=files") == 0);
@@ -134,11 +136,12 @@ TEST(should_resolve_relative_paths_against_the_kubeconfig_folder) {
   struct stv_err err = {0};
   char path[512], text[1024], want[512];
   fresh_dir();
-  CHECK(sh("mkdir -p '%s/sub/certs' && cp %s/ca.crt '%s/sub/certs/' && echo ' tok-from-file ' > '%s/sub/tok'", tmp,
-           DATA, tmp, tmp) == 0);
+  CHECK(sh("mkdir -p '%s/sub/certs' && cp %s/ca.crt '%s/sub/certs/' && echo ' tok-from-file ' > '%s/sub/tok'",
+           tmp, DATA, tmp, tmp) == 0);
   snprintf(text, sizeof(text),
            "apiVersion: v1\nkind: Config\ncurrent-context: x\n"
-           "clusters:\n- name: c\n  cluster:\n    server: https://h:6443\n    certificate-authority: certs/ca.crt\n"
+           "clusters:\n- name: c\n  cluster:\n    server: https://h:6443\n    certificate-authority: "
+           "certs/ca.crt\n"
            "users:\n- name: u\n  user:\n    tokenFile: tok\n"
            "contexts:\n- name: x\n  context: {cluster: c, user: u}\n");
   snprintf(path, sizeof(path), "%s/sub/kc", tmp);
@@ -187,8 +190,8 @@ TEST(should_merge_kubeconfig_files_as_kubectl_does) {
   CHECK(strcmp(c->token, "tb") == 0);
   stv_kube_config_free(c);
   /* kubectl agrees: its view of the merged files. */
-  CHECK(sh("kubectl config view -o jsonpath='{.clusters[0].cluster.server} {.current-context}' > '%s/view'", tmp) ==
-        0);
+  CHECK(sh("kubectl config view -o jsonpath='{.clusters[0].cluster.server} {.current-context}' > '%s/view'",
+           tmp) == 0);
   {
     size_t len;
     char path[512], *v;
@@ -197,8 +200,10 @@ TEST(should_merge_kubeconfig_files_as_kubectl_does) {
     CHECK(v != NULL && strcmp(v, "https://a.example:6443 ctx-a") == 0);
     stv_free(v);
   }
-  if (saved) setenv("KUBECONFIG", saved, 1);
-  else unsetenv("KUBECONFIG");
+  if (saved)
+    setenv("KUBECONFIG", saved, 1);
+  else
+    unsetenv("KUBECONFIG");
   stv_free(saved);
 }
 
@@ -207,8 +212,10 @@ static int exec_kubeconfig(const char *mode) {
   char args[1024];
   if (KC("config", "set-cluster c --server=https://h:6443") != 0) return -1;
   snprintf(args, sizeof(args),
-           "set-credentials plug --exec-command=%s/exec-plugin.sh --exec-api-version=client.authentication.k8s.io/v1 "
-           "--exec-arg=client.authentication.k8s.io/v1 --exec-arg=w1 --exec-env=FOO=bar --exec-interactive-mode=%s",
+           "set-credentials plug --exec-command=%s/exec-plugin.sh "
+           "--exec-api-version=client.authentication.k8s.io/v1 "
+           "--exec-arg=client.authentication.k8s.io/v1 --exec-arg=w1 --exec-env=FOO=bar "
+           "--exec-interactive-mode=%s",
            DATA, mode);
   if (KC("config", args) != 0) return -1;
   if (KC("config", "set-context x --cluster=c --user=plug") != 0) return -1;
@@ -263,8 +270,9 @@ TEST(should_report_a_failing_exec_plugin_with_its_status_and_stderr) {
   setenv("STV_PLUGIN_MODE", "fail", 1);
   CHECK(stv_kube_config_refresh(c, 0, &err) != 0);
   CHECK_STR_CONTAINS(err.msg, path);
-  CHECK_STR_CONTAINS(err.msg, "user \"plug\": exec plugin \"" DATA "/exec-plugin.sh\" exited with status 255: "
-                              "exec-plugin.sh: no credentials for profile test");
+  CHECK_STR_CONTAINS(err.msg,
+                     "user \"plug\": exec plugin \"" DATA "/exec-plugin.sh\" exited with status 255: "
+                     "exec-plugin.sh: no credentials for profile test");
   setenv("STV_PLUGIN_MODE", "badjson", 1);
   CHECK(stv_kube_config_refresh(c, 0, &err) == STV_EPARSE);
   CHECK_STR_CONTAINS(err.msg, "printed no ExecCredential JSON object");
@@ -322,10 +330,12 @@ TEST(should_name_the_file_entry_and_field_of_a_broken_kubeconfig) {
                          NULL, &err),
                STV_EPARSE);
   CHECK_STR_CONTAINS(err.msg, "broken: cluster \"c\": certificate-authority-data: not valid base64");
-  CHECK(load_text(GOOD_CLUSTER GOOD_CONTEXT "users:\n- name: u\n  user:\n    client-certificate: /no/such.crt\n"
-                                            "    client-key: /no/such.key\n",
+  CHECK(load_text(GOOD_CLUSTER GOOD_CONTEXT
+                  "users:\n- name: u\n  user:\n    client-certificate: /no/such.crt\n"
+                  "    client-key: /no/such.key\n",
                   NULL, &err) == -ENOENT);
-  CHECK_STR_CONTAINS(err.msg, "broken: user \"u\": client-certificate: /no/such.crt: No such file or directory");
+  CHECK_STR_CONTAINS(err.msg,
+                     "broken: user \"u\": client-certificate: /no/such.crt: No such file or directory");
   CHECK_EQ_INT(load_text("clusters: [\n  - name: c\n  cluster: {\n", NULL, &err), STV_EPARSE);
   CHECK_STR_CONTAINS(err.msg, "broken:");
   CHECK_EQ_INT(load_text("clusters:\n- name: c\n  cluster: {server: ftp://h}\n" GOOD_CONTEXT, NULL, &err),
@@ -333,11 +343,13 @@ TEST(should_name_the_file_entry_and_field_of_a_broken_kubeconfig) {
   CHECK_STR_CONTAINS(err.msg, "cluster \"c\": server: \"ftp://h\" is not an http:// or https:// URL");
   CHECK_EQ_INT(load_text(GOOD_CLUSTER "users:\n- name: u\n  user: {token: t}\n", NULL, &err), STV_ENOTFOUND);
   CHECK_STR_CONTAINS(err.msg, "no current-context is set");
-  CHECK_EQ_INT(load_text(GOOD_CLUSTER GOOD_CONTEXT "users:\n- name: u\n  user: {token: t, username: a, password: b}\n",
+  CHECK_EQ_INT(load_text(GOOD_CLUSTER GOOD_CONTEXT
+                         "users:\n- name: u\n  user: {token: t, username: a, password: b}\n",
                          NULL, &err),
                STV_EPARSE);
   CHECK_STR_CONTAINS(err.msg, "user \"u\": more than one of token/tokenFile, username/password and exec");
-  CHECK_EQ_INT(load_text(GOOD_CLUSTER GOOD_CONTEXT "users:\n- name: u\n  user:\n    auth-provider: {name: gcp}\n",
+  CHECK_EQ_INT(load_text(GOOD_CLUSTER GOOD_CONTEXT
+                         "users:\n- name: u\n  user:\n    auth-provider: {name: gcp}\n",
                          NULL, &err),
                STV_EUNSUPPORTED);
   CHECK_STR_CONTAINS(err.msg, "auth-provider: \"gcp\" is not supported");

@@ -18,7 +18,7 @@
 /* STV_VERSION comes from meson (project version). */
 
 #define DEFAULT_TIMEOUT_MS 60000
-#define DEFAULT_PAGE 500
+#define DEFAULT_PAGE       500
 
 struct stv_kube {
   uv_loop_t *loop;
@@ -55,11 +55,17 @@ void stv_kube_free(struct stv_kube *k) {
   stv_free(k);
 }
 
-struct stv_kube_config *stv_kube_config_of(struct stv_kube *k) { return k->cfg; }
+struct stv_kube_config *stv_kube_config_of(struct stv_kube *k) {
+  return k->cfg;
+}
 
-struct stv_http *stv_kube_http(struct stv_kube *k) { return k->http; }
+struct stv_http *stv_kube_http(struct stv_kube *k) {
+  return k->http;
+}
 
-uv_loop_t *stv_kube_loop(struct stv_kube *k) { return k->loop; }
+uv_loop_t *stv_kube_loop(struct stv_kube *k) {
+  return k->loop;
+}
 
 /* "Authorization: Bearer ..." or "...: Basic ..." from the configuration as it is now. */
 static int make_auth(struct stv_kube *k) {
@@ -137,29 +143,45 @@ int stv_kube_retry_after(const char *line, size_t len, double *seconds) {
 static int code_of_status(long status) {
   switch (status) {
   case 400:
-  case 422: return STV_EINVAL;
+  case 422:
+    return STV_EINVAL;
   case 401:
-  case 403: return -EACCES;
+  case 403:
+    return -EACCES;
   case 404:
-  case 410: return STV_ENOTFOUND;
-  case 409: return STV_ECONFLICT;
-  case 429: return STV_ETHROTTLED;
-  case 504: return STV_ETIMEDOUT;
-  default: return STV_EIO;
+  case 410:
+    return STV_ENOTFOUND;
+  case 409:
+    return STV_ECONFLICT;
+  case 429:
+    return STV_ETHROTTLED;
+  case 504:
+    return STV_ETIMEDOUT;
+  default:
+    return STV_EIO;
   }
 }
 
 static const char *what_failed(enum stv_http_failure f) {
   switch (f) {
-  case STV_HTTP_CONNECT: return "cannot connect to the API server";
-  case STV_HTTP_RESOLVE: return "the API server's host name does not resolve";
-  case STV_HTTP_TIMEOUT: return "no answer in time";
-  case STV_HTTP_URL: return "bad URL";
-  case STV_HTTP_LOST: return "the connection broke";
-  case STV_HTTP_TLS: return "TLS failed (check certificate-authority, the client certificate and the server name)";
-  case STV_HTTP_TOOBIG: return "the answer is too large";
-  case STV_HTTP_CANCELED: return "cancelled";
-  default: return "failed";
+  case STV_HTTP_CONNECT:
+    return "cannot connect to the API server";
+  case STV_HTTP_RESOLVE:
+    return "the API server's host name does not resolve";
+  case STV_HTTP_TIMEOUT:
+    return "no answer in time";
+  case STV_HTTP_URL:
+    return "bad URL";
+  case STV_HTTP_LOST:
+    return "the connection broke";
+  case STV_HTTP_TLS:
+    return "TLS failed (check certificate-authority, the client certificate and the server name)";
+  case STV_HTTP_TOOBIG:
+    return "the answer is too large";
+  case STV_HTTP_CANCELED:
+    return "cancelled";
+  default:
+    return "failed";
   }
 }
 
@@ -182,8 +204,8 @@ int stv_kube_answer_error(const char *what, const struct stv_http_result *res, l
     return stv_err_set(err, rc, "%s: 401 Unauthorized: the API server refused the credentials%s%s", what,
                        cJSON_IsString(msg) ? ": " : "", cJSON_IsString(msg) ? msg->valuestring : "");
   if (status == 403)
-    return stv_err_set(err, rc, "%s: 403 Forbidden (RBAC: the user lacks this verb on this resource)%s%s", what,
-                       cJSON_IsString(msg) ? ": " : "", cJSON_IsString(msg) ? msg->valuestring : "");
+    return stv_err_set(err, rc, "%s: 403 Forbidden (RBAC: the user lacks this verb on this resource)%s%s",
+                       what, cJSON_IsString(msg) ? ": " : "", cJSON_IsString(msg) ? msg->valuestring : "");
   return stv_err_set(err, rc, "%s: %ld %s%s%s%s", what, status, ke->reason[0] ? ke->reason : "error",
                      cJSON_IsString(msg) ? ": " : "", cJSON_IsString(msg) ? msg->valuestring : "",
                      status == 429 && retry_after > 0 ? " (Retry-After given)" : "");
@@ -257,8 +279,8 @@ static void kreq_done(void *ctx, struct stv_http_req *req, const struct stv_http
   rc = res->code;
   if (rc == 0) rc = parse_body(&q->buf, &json);
   if (rc == STV_EPARSE && res->status >= 200 && res->status < 300) {
-    stv_err_set(&err, rc, "%s: %ld: the answer is not a JSON object (%zu bytes, truncated or not JSON)", q->what,
-                res->status, q->buf.len);
+    stv_err_set(&err, rc, "%s: %ld: the answer is not a JSON object (%zu bytes, truncated or not JSON)",
+                q->what, res->status, q->buf.len);
   } else if (res->code == 0 && res->status >= 200 && res->status < 300) {
     rc = 0;
   } else {
@@ -296,7 +318,8 @@ int stv_kube_request(struct stv_kube *k, const struct stv_kube_call *c, stv_kube
   struct kreq *q;
   size_t n;
   int rc;
-  if (c->path == NULL || c->path[0] != '/') return stv_err_set(err, STV_EINVAL, "kube: a path starts with '/'");
+  if (c->path == NULL || c->path[0] != '/')
+    return stv_err_set(err, STV_EINVAL, "kube: a path starts with '/'");
   if ((q = stv_calloc(1, sizeof(*q))) == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
   q->k = k;
   q->done = done;
@@ -323,28 +346,32 @@ int stv_kube_request(struct stv_kube *k, const struct stv_kube_call *c, stv_kube
   return rc;
 }
 
-int stv_kube_get(struct stv_kube *k, const char *path, stv_kube_done_cb done, void *ctx, struct stv_err *err) {
+int stv_kube_get(struct stv_kube *k, const char *path, stv_kube_done_cb done, void *ctx,
+                 struct stv_err *err) {
   return stv_kube_request(k, &(struct stv_kube_call){.method = "GET", .path = path}, done, ctx, err);
 }
 
 int stv_kube_create(struct stv_kube *k, const char *path, const cJSON *obj, stv_kube_done_cb done, void *ctx,
                     struct stv_err *err) {
-  return stv_kube_request(k, &(struct stv_kube_call){.method = "POST", .path = path, .body = obj}, done, ctx, err);
+  return stv_kube_request(k, &(struct stv_kube_call){.method = "POST", .path = path, .body = obj}, done, ctx,
+                          err);
 }
 
 int stv_kube_update(struct stv_kube *k, const char *path, const cJSON *obj, stv_kube_done_cb done, void *ctx,
                     struct stv_err *err) {
-  return stv_kube_request(k, &(struct stv_kube_call){.method = "PUT", .path = path, .body = obj}, done, ctx, err);
+  return stv_kube_request(k, &(struct stv_kube_call){.method = "PUT", .path = path, .body = obj}, done, ctx,
+                          err);
 }
 
 int stv_kube_patch(struct stv_kube *k, const char *path, const char *patch_type, const cJSON *patch,
                    stv_kube_done_cb done, void *ctx, struct stv_err *err) {
   return stv_kube_request(
-      k, &(struct stv_kube_call){.method = "PATCH", .path = path, .body = patch, .content_type = patch_type}, done,
-      ctx, err);
+      k, &(struct stv_kube_call){.method = "PATCH", .path = path, .body = patch, .content_type = patch_type},
+      done, ctx, err);
 }
 
-int stv_kube_delete(struct stv_kube *k, const char *path, stv_kube_done_cb done, void *ctx, struct stv_err *err) {
+int stv_kube_delete(struct stv_kube *k, const char *path, stv_kube_done_cb done, void *ctx,
+                    struct stv_err *err) {
   return stv_kube_request(k, &(struct stv_kube_call){.method = "DELETE", .path = path}, done, ctx, err);
 }
 
@@ -399,7 +426,8 @@ static int klist_items(struct klist *l, cJSON *page, struct stv_err *err) {
   return 0;
 }
 
-static void klist_done(void *ctx, int rc, cJSON *body, const struct stv_kube_error *ke, const struct stv_err *e) {
+static void klist_done(void *ctx, int rc, cJSON *body, const struct stv_kube_error *ke,
+                       const struct stv_err *e) {
   struct klist *l = ctx;
   struct stv_err err = {0};
   const cJSON *md, *cont, *rv;
@@ -421,7 +449,8 @@ static void klist_done(void *ctx, int rc, cJSON *body, const struct stv_kube_err
   stv_free(l->cont);
   l->cont = NULL;
   if (cJSON_IsString(cont) && cont->valuestring[0] != '\0') {
-    if ((l->cont = stv_strdup(cont->valuestring)) == NULL) rc = stv_err_set(&err, STV_ENOMEM, "out of memory");
+    if ((l->cont = stv_strdup(cont->valuestring)) == NULL)
+      rc = stv_err_set(&err, STV_ENOMEM, "out of memory");
     if (rc == 0 && (rc = klist_page(l, &err)) == 0) return;
     l->done(l->ctx, rc, NULL, ke, &err);
   } else {
@@ -439,8 +468,10 @@ static int klist_page(struct klist *l, struct stv_err *err) {
     stv_buf_puts(&p, "&continue=");
     url_escape(&p, l->cont);
   }
-  if (p.err != 0) rc = stv_err_set(err, p.err, "out of memory");
-  else rc = stv_kube_get(l->k, p.data, klist_done, l, err);
+  if (p.err != 0)
+    rc = stv_err_set(err, p.err, "out of memory");
+  else
+    rc = stv_kube_get(l->k, p.data, klist_done, l, err);
   stv_buf_close(&p);
   return rc;
 }
@@ -470,7 +501,8 @@ struct sync_list {
   struct stv_err err;
 };
 
-static void sync_done(void *ctx, int rc, const char *rv, const struct stv_kube_error *ke, const struct stv_err *err) {
+static void sync_done(void *ctx, int rc, const char *rv, const struct stv_kube_error *ke,
+                      const struct stv_err *err) {
   struct sync_list *s = ctx;
   (void)rv;
   s->finished = 1;

@@ -43,14 +43,14 @@ struct stv_kube_exec;
  * freed with stv_kube_config_free.
  */
 struct stv_kube_config {
-  char *origin;   /* the file that named the context ("in-cluster" for the service account) */
-  char *context;  /* context name (NULL in-cluster) */
-  char *cluster;  /* cluster name, for messages */
-  char *user;     /* user name, for messages */
-  char *server;   /* "https://host:port", no trailing '/' */
-  char *nspace;   /* the context's namespace, or "default" */
-  char *ca_file;  /* certificate-authority, absolute */
-  char *ca_pem;   /* certificate-authority-data, decoded */
+  char *origin;  /* the file that named the context ("in-cluster" for the service account) */
+  char *context; /* context name (NULL in-cluster) */
+  char *cluster; /* cluster name, for messages */
+  char *user;    /* user name, for messages */
+  char *server;  /* "https://host:port", no trailing '/' */
+  char *nspace;  /* the context's namespace, or "default" */
+  char *ca_file; /* certificate-authority, absolute */
+  char *ca_pem;  /* certificate-authority-data, decoded */
   size_t ca_pem_len;
   char *cert_file, *key_file; /* client-certificate, client-key */
   char *cert_pem, *key_pem;   /* client-certificate-data, client-key-data, decoded */
@@ -197,7 +197,7 @@ int stv_kube_request(struct stv_kube *k, const struct stv_kube_call *c, stv_kube
                      struct stv_err *err);
 
 /* Content types of the patch helpers. */
-#define STV_KUBE_MERGE_PATCH "application/merge-patch+json"
+#define STV_KUBE_MERGE_PATCH     "application/merge-patch+json"
 #define STV_KUBE_STRATEGIC_PATCH "application/strategic-merge-patch+json"
 
 /* The verbs, as stv_kube_request with the method filled in; path is the object's (or the collection's for create). */
@@ -208,7 +208,8 @@ int stv_kube_update(struct stv_kube *k, const char *path, const cJSON *obj, stv_
                     struct stv_err *err);
 int stv_kube_patch(struct stv_kube *k, const char *path, const char *patch_type, const cJSON *patch,
                    stv_kube_done_cb done, void *ctx, struct stv_err *err);
-int stv_kube_delete(struct stv_kube *k, const char *path, stv_kube_done_cb done, void *ctx, struct stv_err *err);
+int stv_kube_delete(struct stv_kube *k, const char *path, stv_kube_done_cb done, void *ctx,
+                    struct stv_err *err);
 
 /*
  * Brings the credentials up to date (stv_kube_config_refresh with refresh)
@@ -282,6 +283,8 @@ enum stv_watch_event { STV_WATCH_ADDED, STV_WATCH_MODIFIED, STV_WATCH_DELETED };
  * sync and every relist: objects that disappeared in between are then
  * reported DELETED before it, so the caller's state equals the server's);
  * on_error is told of each failure that a retry follows (delay in seconds).
+ * on_event returns 0; anything else ends the list or watch under way,
+ * which is then retried as after an error.
  */
 struct stv_reflector_cbs {
   int (*on_event)(void *ctx, enum stv_watch_event type, const cJSON *obj, const char *resource_version);
@@ -292,13 +295,13 @@ struct stv_reflector_cbs {
 
 /* Backoff of a reflector: exponential with jitter, as client-go's. */
 struct stv_reflector_opts {
-  const char *path;      /* the collection, "/api/v1/pods" (borrowed, copied) */
-  long page_limit;       /* list page size; 0: 500 */
-  long watch_timeout_s;  /* timeoutSeconds of each watch; 0: 300 */
-  double backoff_min_s;  /* first delay after an error; 0: 0.8 */
-  double backoff_max_s;  /* cap; 0: 30 */
-  double jitter;         /* each delay times 1 + jitter * random[0,1); 0: 1.0; negative: none */
-  size_t max_event;      /* largest watch event; 0: STV_JSON_ITEM_MAX */
+  const char *path;     /* the collection, "/api/v1/pods" (borrowed, copied) */
+  long page_limit;      /* list page size; 0: 500 */
+  long watch_timeout_s; /* timeoutSeconds of each watch; 0: 300 */
+  double backoff_min_s; /* first delay after an error; 0: 0.8 */
+  double backoff_max_s; /* cap; 0: 30 */
+  double jitter;        /* each delay times 1 + jitter * random[0,1); 0: 1.0; negative: none */
+  size_t max_event;     /* largest watch event; 0: STV_JSON_ITEM_MAX */
 };
 
 /*
@@ -316,9 +319,9 @@ void stv_reflector_stop(struct stv_reflector *r);
 
 /* What a reflector did, for tests and metrics. */
 struct stv_reflector_stats {
-  size_t lists;        /* complete lists (1 + relists) */
-  size_t watches;      /* watch requests started */
-  size_t events;       /* watch events applied (bookmarks excluded) */
+  size_t lists;   /* complete lists (1 + relists) */
+  size_t watches; /* watch requests started */
+  size_t events;  /* watch events applied (bookmarks excluded) */
   size_t bookmarks;
   size_t gone;         /* 410 answers or ERROR events that made it relist */
   size_t errors;       /* failures followed by a backoff */

@@ -33,12 +33,12 @@
 extern char **environ;
 
 /* The largest kubeconfig, token file and exec plugin answer read. */
-#define KCFG_FILE_MAX ((size_t)16 << 20)
-#define TOKEN_MAX ((size_t)1 << 20)
-#define EXEC_OUT_MAX ((size_t)1 << 20)
-#define EXEC_ERR_MAX ((size_t)4096)
+#define KCFG_FILE_MAX   ((size_t)16 << 20)
+#define TOKEN_MAX       ((size_t)1 << 20)
+#define EXEC_OUT_MAX    ((size_t)1 << 20)
+#define EXEC_ERR_MAX    ((size_t)4096)
 #define EXEC_TIMEOUT_MS 60000
-#define KCFG_FILES_MAX 64
+#define KCFG_FILES_MAX  64
 
 #define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -90,7 +90,8 @@ struct one_doc {
 static int take_doc(void *ctx, long index, const cJSON *item, struct stv_err *err) {
   struct one_doc *d = ctx;
   if (index >= 0 || d->count++ > 0)
-    return stv_err_set(err, STV_EPARSE, "a kubeconfig is one mapping (kind: Config), not a list or several documents");
+    return stv_err_set(err, STV_EPARSE,
+                       "a kubeconfig is one mapping (kind: Config), not a list or several documents");
   if ((d->root = cJSON_Duplicate(item, 1)) == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
   return 0;
 }
@@ -112,7 +113,8 @@ static int kset_add(struct kset *s, const char *path, int optional, struct stv_e
   int rc;
   for (size_t i = 0; i < s->n; i++)
     if (strcmp(s->f[i].path, path) == 0) return 0; /* listed twice: read once, as kubectl */
-  if (s->n == KCFG_FILES_MAX) return stv_err_set(err, STV_ELIMIT, "KUBECONFIG: more than %d files", KCFG_FILES_MAX);
+  if (s->n == KCFG_FILES_MAX)
+    return stv_err_set(err, STV_ELIMIT, "KUBECONFIG: more than %d files", KCFG_FILES_MAX);
   if (stat(path, &st) != 0) {
     if (optional && errno == ENOENT) return 0;
     return stv_err_set(err, -errno, "%s: cannot read kubeconfig: %s", path, stv_strerror(-errno));
@@ -127,7 +129,8 @@ static int kset_add(struct kset *s, const char *path, int optional, struct stv_e
     }
     if (d.root != NULL && !cJSON_IsObject(d.root)) {
       cJSON_Delete(d.root);
-      return stv_err_set(err, STV_EPARSE, "%s: not a kubeconfig (a mapping with clusters, users, contexts)", path);
+      return stv_err_set(err, STV_EPARSE, "%s: not a kubeconfig (a mapping with clusters, users, contexts)",
+                         path);
     }
   }
   f = &s->f[s->n];
@@ -154,7 +157,8 @@ struct where {
 
 static int fail(struct stv_err *err, const struct where *w, int code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-static int fail(struct stv_err *err, const struct where *w, int code, const char *field, const char *fmt, ...) {
+static int fail(struct stv_err *err, const struct where *w, int code, const char *field, const char *fmt,
+                ...) {
   char why[STV_ERR_MSG_MAX];
   va_list ap;
   va_start(ap, fmt);
@@ -176,7 +180,8 @@ static int str_field(const cJSON *obj, const char *key, const struct where *w, c
   return 0;
 }
 
-static int bool_field(const cJSON *obj, const char *key, const struct where *w, int *out, struct stv_err *err) {
+static int bool_field(const cJSON *obj, const char *key, const struct where *w, int *out,
+                      struct stv_err *err) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
   *out = 0;
   if (v == NULL || cJSON_IsNull(v)) return 0;
@@ -186,7 +191,8 @@ static int bool_field(const cJSON *obj, const char *key, const struct where *w, 
 }
 
 /* A path field resolved against the entry's file's folder, as kubectl does. */
-static int path_field(const cJSON *obj, const char *key, const struct where *w, char **out, struct stv_err *err) {
+static int path_field(const cJSON *obj, const char *key, const struct where *w, char **out,
+                      struct stv_err *err) {
   const char *s;
   int rc;
   *out = NULL;
@@ -252,15 +258,15 @@ static int find_entry(const struct kset *s, const char *section, const char *bod
   for (size_t i = 0; i < s->n; i++) {
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(s->f[i].root, section), *e;
     if (list == NULL || cJSON_IsNull(list)) continue;
-    if (!cJSON_IsArray(list)) return stv_err_set(err, STV_EPARSE, "%s: %s: not a list", s->f[i].path, section);
+    if (!cJSON_IsArray(list))
+      return stv_err_set(err, STV_EPARSE, "%s: %s: not a list", s->f[i].path, section);
     cJSON_ArrayForEach(e, list) {
       const cJSON *n = cJSON_GetObjectItemCaseSensitive(e, "name");
       if (!cJSON_IsString(n) || strcmp(n->valuestring, name) != 0) continue;
       w->f = &s->f[i];
       w->name = n->valuestring;
       *body = cJSON_GetObjectItemCaseSensitive(e, body_key);
-      if (*body != NULL && !cJSON_IsObject(*body))
-        return fail(err, w, STV_EPARSE, body_key, "not a mapping");
+      if (*body != NULL && !cJSON_IsObject(*body)) return fail(err, w, STV_EPARSE, body_key, "not a mapping");
       return 0;
     }
   }
@@ -272,12 +278,14 @@ static int find_entry(const struct kset *s, const char *section, const char *bod
 /* ---------------------------------------------------------------------- */
 /* Resolving one context                                                  */
 
-static int read_cluster(struct stv_kube_config *c, const struct where *w, const cJSON *b, struct stv_err *err) {
+static int read_cluster(struct stv_kube_config *c, const struct where *w, const cJSON *b,
+                        struct stv_err *err) {
   const char *server, *s;
   size_t n;
   int rc;
   if ((rc = str_field(b, "server", w, &server, err)) != 0) return rc;
-  if (server == NULL) return fail(err, w, STV_EPARSE, "server", "missing (the API server's URL, https://host:port)");
+  if (server == NULL)
+    return fail(err, w, STV_EPARSE, "server", "missing (the API server's URL, https://host:port)");
   if (strncmp(server, "https://", 8) != 0 && strncmp(server, "http://", 7) != 0)
     return fail(err, w, STV_EPARSE, "server", "\"%s\" is not an http:// or https:// URL", server);
   if ((c->server = stv_strdup(server)) == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
@@ -292,7 +300,8 @@ static int read_cluster(struct stv_kube_config *c, const struct where *w, const 
   if (s != NULL) return fail(err, w, STV_EUNSUPPORTED, "tls-server-name", "not supported by stevedore yet");
   if ((rc = str_field(b, "proxy-url", w, &s, err)) != 0) return rc;
   if (s != NULL)
-    return fail(err, w, STV_EUNSUPPORTED, "proxy-url", "not supported by stevedore yet (HTTPS_PROXY is honoured)");
+    return fail(err, w, STV_EUNSUPPORTED, "proxy-url",
+                "not supported by stevedore yet (HTTPS_PROXY is honoured)");
   return 0;
 }
 
@@ -329,11 +338,13 @@ static void exec_free(struct stv_kube_exec *x) {
 }
 
 /* The exec plugin's arguments and environment. */
-static int read_exec_lists(struct stv_kube_exec *x, const struct where *w, const cJSON *b, struct stv_err *err) {
+static int read_exec_lists(struct stv_kube_exec *x, const struct where *w, const cJSON *b,
+                           struct stv_err *err) {
   const cJSON *args = cJSON_GetObjectItemCaseSensitive(b, "args");
   const cJSON *env = cJSON_GetObjectItemCaseSensitive(b, "env"), *e;
   size_t na = 0, ne = 0;
-  if (strv_push(&x->argv, &na, stv_strdup(x->command)) != 0) return stv_err_set(err, STV_ENOMEM, "out of memory");
+  if (strv_push(&x->argv, &na, stv_strdup(x->command)) != 0)
+    return stv_err_set(err, STV_ENOMEM, "out of memory");
   if (args != NULL && !cJSON_IsNull(args) && !cJSON_IsArray(args))
     return fail(err, w, STV_EPARSE, "exec.args", "not a list");
   cJSON_ArrayForEach(e, args) {
@@ -344,7 +355,8 @@ static int read_exec_lists(struct stv_kube_exec *x, const struct where *w, const
   if (env != NULL && !cJSON_IsNull(env) && !cJSON_IsArray(env))
     return fail(err, w, STV_EPARSE, "exec.env", "not a list");
   cJSON_ArrayForEach(e, env) {
-    const cJSON *n = cJSON_GetObjectItemCaseSensitive(e, "name"), *v = cJSON_GetObjectItemCaseSensitive(e, "value");
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(e, "name"),
+                *v = cJSON_GetObjectItemCaseSensitive(e, "value");
     size_t len;
     char *s;
     if (!cJSON_IsString(n) || n->valuestring[0] == '\0' || strchr(n->valuestring, '=') != NULL ||
@@ -369,7 +381,8 @@ static int read_exec(struct stv_kube_config *c, const struct where *w, const cJS
                 "\"%s\": use client.authentication.k8s.io/v1 or v1beta1", api ? api : "");
   if ((rc = str_field(b, "interactiveMode", w, &mode, err)) != 0) return rc;
   if (mode == NULL && strcmp(api, "client.authentication.k8s.io/v1") == 0)
-    return fail(err, w, STV_EPARSE, "exec.interactiveMode", "missing (required by client.authentication.k8s.io/v1)");
+    return fail(err, w, STV_EPARSE, "exec.interactiveMode",
+                "missing (required by client.authentication.k8s.io/v1)");
   if (mode != NULL && strcmp(mode, "Always") == 0)
     return fail(err, w, STV_EUNSUPPORTED, "exec.interactiveMode",
                 "Always: stevedore runs credential plugins without a terminal (use Never or IfAvailable)");
@@ -399,7 +412,8 @@ static int read_user(struct stv_kube_config *c, const struct where *w, const cJS
   int rc, methods = 0;
   if (b == NULL) return 0; /* a user with no fields: no credentials */
   if ((rc = data_field(b, "client-certificate-data", w, &c->cert_pem, &c->cert_pem_len, err)) != 0) return rc;
-  if (c->cert_pem == NULL && (rc = path_field(b, "client-certificate", w, &c->cert_file, err)) != 0) return rc;
+  if (c->cert_pem == NULL && (rc = path_field(b, "client-certificate", w, &c->cert_file, err)) != 0)
+    return rc;
   if ((rc = data_field(b, "client-key-data", w, &c->key_pem, &c->key_pem_len, err)) != 0) return rc;
   if (c->key_pem == NULL && (rc = path_field(b, "client-key", w, &c->key_file, err)) != 0) return rc;
   if (c->cert_file != NULL && access(c->cert_file, R_OK) != 0)
@@ -409,9 +423,11 @@ static int read_user(struct stv_kube_config *c, const struct where *w, const cJS
   if ((c->cert_pem || c->cert_file) != (c->key_pem || c->key_file))
     return fail(err, w, STV_EPARSE, NULL, "a client certificate needs its key, and a key its certificate");
   if ((rc = str_field(b, "token", w, &token, err)) != 0) return rc;
-  if (token != NULL && (c->token = stv_strdup(token)) == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
+  if (token != NULL && (c->token = stv_strdup(token)) == NULL)
+    return stv_err_set(err, STV_ENOMEM, "out of memory");
   if (token == NULL && (rc = path_field(b, "tokenFile", w, &c->token_file, err)) != 0) return rc;
-  if ((rc = str_field(b, "username", w, &user, err)) != 0 || (rc = str_field(b, "password", w, &pass, err)) != 0)
+  if ((rc = str_field(b, "username", w, &user, err)) != 0 ||
+      (rc = str_field(b, "password", w, &pass, err)) != 0)
     return rc;
   if (user != NULL || pass != NULL) {
     size_t n = (user ? strlen(user) : 0) + (pass ? strlen(pass) : 0) + 2;
@@ -430,8 +446,9 @@ static int read_user(struct stv_kube_config *c, const struct where *w, const cJS
   }
   methods = (c->token || c->token_file) + (c->basic != NULL) + (c->exec != NULL);
   if (methods > 1)
-    return fail(err, w, STV_EPARSE, NULL, "more than one of token/tokenFile, username/password and exec is set; "
-                                          "only one is allowed");
+    return fail(err, w, STV_EPARSE, NULL,
+                "more than one of token/tokenFile, username/password and exec is set; "
+                "only one is allowed");
   return 0;
 }
 
@@ -453,7 +470,8 @@ static int resolve(struct stv_kube_config *c, const struct kset *s, const char *
   if (rc == STV_ENOTFOUND)
     return stv_err_set(err, rc, "%s: context \"%s\" not found", s->n ? s->f[0].path : "kubeconfig", name);
   if (rc != 0) return rc;
-  if ((rc = str_field(ctx, "cluster", &wc, &cluster, err)) != 0 || (rc = str_field(ctx, "user", &wc, &user, err)) != 0 ||
+  if ((rc = str_field(ctx, "cluster", &wc, &cluster, err)) != 0 ||
+      (rc = str_field(ctx, "user", &wc, &user, err)) != 0 ||
       (rc = str_field(ctx, "namespace", &wc, &ns, err)) != 0)
     return rc;
   if (cluster == NULL) return fail(err, &wc, STV_EPARSE, "cluster", "missing");
@@ -465,8 +483,10 @@ static int resolve(struct stv_kube_config *c, const struct kset *s, const char *
   if (!c->origin || !c->context || !c->cluster || !c->user || !c->nspace)
     return stv_err_set(err, STV_ENOMEM, "out of memory");
   wk.name = cluster;
-  if ((rc = find_entry(s, "clusters", "cluster", cluster, &wk, &cl, err)) == STV_ENOTFOUND || (rc == 0 && cl == NULL))
-    return stv_err_set(err, STV_ENOTFOUND, "%s: context \"%s\": cluster \"%s\" not found", wc.f->path, name, cluster);
+  if ((rc = find_entry(s, "clusters", "cluster", cluster, &wk, &cl, err)) == STV_ENOTFOUND ||
+      (rc == 0 && cl == NULL))
+    return stv_err_set(err, STV_ENOTFOUND, "%s: context \"%s\": cluster \"%s\" not found", wc.f->path, name,
+                       cluster);
   if (rc != 0 || (rc = read_cluster(c, &wk, cl, err)) != 0) return rc;
   if (user == NULL) return 0;
   wu.name = user;
@@ -537,8 +557,9 @@ int stv_kube_config_load(struct stv_kube_config **out, const char *path, const c
     kset_close(&s);
     rc = stv_kube_config_in_cluster(out, NULL, err);
     if (rc == STV_ENOTFOUND)
-      stv_err_set(err, rc, "no Kubernetes configuration: give --kubeconfig FILE, set KUBECONFIG, write "
-                           "~/.kube/config, or run in a cluster");
+      stv_err_set(err, rc,
+                  "no Kubernetes configuration: give --kubeconfig FILE, set KUBECONFIG, write "
+                  "~/.kube/config, or run in a cluster");
     return rc;
   }
   if (rc != 0) goto out;
@@ -566,8 +587,9 @@ int stv_kube_config_in_cluster(struct stv_kube_config **out, const char *dir, st
   int rc;
   *out = NULL;
   if (host == NULL || host[0] == '\0' || port == NULL || port[0] == '\0')
-    return stv_err_set(err, STV_ENOTFOUND, "not running in a cluster: KUBERNETES_SERVICE_HOST and "
-                                           "KUBERNETES_SERVICE_PORT are not set");
+    return stv_err_set(err, STV_ENOTFOUND,
+                       "not running in a cluster: KUBERNETES_SERVICE_HOST and "
+                       "KUBERNETES_SERVICE_PORT are not set");
   if (dir == NULL) dir = SA_DIR;
   if ((c = stv_calloc(1, sizeof(*c))) == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
   n = strlen(host) + strlen(port) + 16;
@@ -623,11 +645,13 @@ static int reread_token_file(struct stv_kube_config *c, struct stv_err *err) {
   if ((rc = stv_read_file(c->token_file, TOKEN_MAX, &text, &len, err)) != 0)
     return stv_err_prefix(err, "%s: user \"%s\": tokenFile", c->origin, c->user);
   while (b < len && (text[b] == ' ' || text[b] == '\n' || text[b] == '\r' || text[b] == '\t')) b++;
-  while (len > b && (text[len - 1] == ' ' || text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == '\t'))
+  while (len > b &&
+         (text[len - 1] == ' ' || text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == '\t'))
     text[--len] = '\0';
   if (len == b) {
     stv_free(text);
-    return stv_err_set(err, STV_EPARSE, "%s: user \"%s\": tokenFile %s is empty", c->origin, c->user, c->token_file);
+    return stv_err_set(err, STV_EPARSE, "%s: user \"%s\": tokenFile %s is empty", c->origin, c->user,
+                       c->token_file);
   }
   memmove(text, text + b, len - b + 1);
   stv_free(c->token);
@@ -648,7 +672,8 @@ static char *exec_info(const struct stv_kube_config *c) {
   cJSON_AddStringToObject(o, "apiVersion", c->exec->api_version);
   spec = cJSON_AddObjectToObject(o, "spec");
   if (spec != NULL) cJSON_AddBoolToObject(spec, "interactive", 0);
-  if (spec != NULL && c->exec->provide_cluster_info && (cl = cJSON_AddObjectToObject(spec, "cluster")) != NULL) {
+  if (spec != NULL && c->exec->provide_cluster_info &&
+      (cl = cJSON_AddObjectToObject(spec, "cluster")) != NULL) {
     cJSON_AddStringToObject(cl, "server", c->server);
     if (c->insecure) cJSON_AddBoolToObject(cl, "insecure-skip-tls-verify", 1);
     if (c->ca_pem != NULL) {
@@ -716,7 +741,8 @@ static int drain_pipes(int fo, int fe, struct drain *d) {
         p[i].fd = -1;
         continue;
       }
-      if (i == 0 || d->err.len + (size_t)got <= EXEC_ERR_MAX) stv_buf_append(i == 0 ? &d->out : &d->err, chunk, (size_t)got);
+      if (i == 0 || d->err.len + (size_t)got <= EXEC_ERR_MAX)
+        stv_buf_append(i == 0 ? &d->out : &d->err, chunk, (size_t)got);
     }
   }
   return 0;
@@ -743,7 +769,8 @@ static int exec_run(const struct stv_kube_config *c, struct drain *d, int *statu
   }
   fa_ok = posix_spawn_file_actions_init(&fa) == 0;
   if (!fa_ok || posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) != 0 ||
-      posix_spawn_file_actions_adddup2(&fa, po[1], 1) != 0 || posix_spawn_file_actions_adddup2(&fa, pe[1], 2) != 0) {
+      posix_spawn_file_actions_adddup2(&fa, po[1], 1) != 0 ||
+      posix_spawn_file_actions_adddup2(&fa, pe[1], 2) != 0) {
     rc = stv_err_set(err, STV_ENOMEM, "out of memory");
     goto out;
   }
@@ -808,14 +835,16 @@ static int exec_parse(struct stv_kube_exec *x, const char *text, size_t len, str
     goto out;
   }
   if (!(cJSON_IsString(tok) && tok->valuestring[0]) && !cJSON_IsString(cert)) {
-    rc = stv_err_set(err, STV_EPARSE, "answered neither status.token nor status.clientCertificateData/clientKeyData");
+    rc = stv_err_set(err, STV_EPARSE,
+                     "answered neither status.token nor status.clientCertificateData/clientKeyData");
     goto out;
   }
   x->expires = 0;
   if (exp != NULL && !cJSON_IsNull(exp)) {
     struct stv_err e2 = {0};
     if (!cJSON_IsString(exp) || stv_parse_time(exp->valuestring, &x->expires, NULL, &e2) != 0) {
-      rc = stv_err_set(err, STV_EPARSE, "answered a bad status.expirationTimestamp: %s", e2.msg[0] ? e2.msg : "not a string");
+      rc = stv_err_set(err, STV_EPARSE, "answered a bad status.expirationTimestamp: %s",
+                       e2.msg[0] ? e2.msg : "not a string");
       goto out;
     }
   }

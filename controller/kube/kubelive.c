@@ -54,8 +54,8 @@ static int read_kinds(struct stv_kube *k, uv_loop_t *loop, stv_json_item_cb cb, 
       continue;
     }
     if (ke.status == 403)
-      return stv_err_prefix(err, "cannot list %s (RBAC: grant the verb \"list\" on \"%s\")", kinds[i].resource,
-                            kinds[i].resource);
+      return stv_err_prefix(err, "cannot list %s (RBAC: grant the verb \"list\" on \"%s\")",
+                            kinds[i].resource, kinds[i].resource);
     return stv_err_prefix(err, "reading %s from %s", kinds[i].resource, server);
   }
   return 0;

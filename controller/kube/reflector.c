@@ -31,18 +31,18 @@ struct stv_reflector {
   struct stv_reflector_opts o;
   struct stv_reflector_cbs cb;
   struct stv_reflector_stats st;
-  char *rv;            /* last resourceVersion seen; NULL: list first */
+  char *rv; /* last resourceVersion seen; NULL: list first */
   struct stv_http_req *watch;
-  int listing;         /* a list is in flight */
+  int listing; /* a list is in flight */
   int stopped;
   int timer_open;
   uv_timer_t timer;
-  unsigned attempt;    /* failures in a row, for the backoff */
+  unsigned attempt; /* failures in a row, for the backoff */
   uint64_t rng;
   /* The watch stream being cut into events. */
   struct stv_buf ev;
   int depth, in_str, esc;
-  int got_events; /* this watch delivered something */
+  int got_events;      /* this watch delivered something */
   uint64_t started_ms; /* when this watch began (uv_now) */
   double retry_after;
   struct stv_err werr; /* why the current watch stopped itself */
@@ -127,7 +127,8 @@ static int set_rv(struct stv_reflector *r, const char *rv) {
 /* "namespace/name" of obj into buf; returns its length, or 0 when obj has no name. */
 static size_t key_of(const cJSON *obj, char *buf, size_t size) {
   const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-  const cJSON *ns = cJSON_GetObjectItemCaseSensitive(md, "namespace"), *name = cJSON_GetObjectItemCaseSensitive(md, "name");
+  const cJSON *ns = cJSON_GetObjectItemCaseSensitive(md, "namespace"),
+              *name = cJSON_GetObjectItemCaseSensitive(md, "name");
   int n;
   if (!cJSON_IsString(name)) return 0;
   n = snprintf(buf, size, "%s/%s", cJSON_IsString(ns) ? ns->valuestring : "", name->valuestring);
@@ -209,7 +210,8 @@ static int report_vanished(struct stv_reflector *r) {
   return 0;
 }
 
-static void list_done(void *ctx, int rc, const char *rv, const struct stv_kube_error *ke, const struct stv_err *err) {
+static void list_done(void *ctx, int rc, const char *rv, const struct stv_kube_error *ke,
+                      const struct stv_err *err) {
   struct stv_reflector *r = ctx;
   struct stv_err e = {0};
   r->listing = 0;
@@ -265,7 +267,8 @@ static int apply_event(struct stv_reflector *r, const char *text, size_t len) {
     goto out;
   }
   if (strcmp(type->valuestring, "ERROR") == 0) {
-    const cJSON *code = cJSON_GetObjectItemCaseSensitive(obj, "code"), *msg = cJSON_GetObjectItemCaseSensitive(obj, "message");
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(obj, "code"),
+                *msg = cJSON_GetObjectItemCaseSensitive(obj, "message");
     int gone = cJSON_IsNumber(code) && (code->valueint == 410);
     r->want_relist = gone;
     if (gone) r->st.gone++;
@@ -318,8 +321,8 @@ static int watch_body(void *ctx, struct stv_http_req *req, const char *data, siz
         continue;
       }
       if (c != '{')
-        return stv_err_set(&r->werr, STV_EPARSE, "watch %s: the stream holds something other than JSON objects",
-                           r->path);
+        return stv_err_set(&r->werr, STV_EPARSE,
+                           "watch %s: the stream holds something other than JSON objects", r->path);
       start = i;
       r->depth = 1;
       continue;
@@ -433,8 +436,8 @@ static void start_watch(struct stv_reflector *r) {
   struct stv_err err = {0};
   int rc;
   stv_buf_init(&url);
-  stv_buf_printf(&url, "%s%s%cwatch=1&allowWatchBookmarks=true&timeoutSeconds=%ld&resourceVersion=%s", c->server,
-                 r->path, strchr(r->path, '?') ? '&' : '?', r->o.watch_timeout_s, r->rv);
+  stv_buf_printf(&url, "%s%s%cwatch=1&allowWatchBookmarks=true&timeoutSeconds=%ld&resourceVersion=%s",
+                 c->server, r->path, strchr(r->path, '?') ? '&' : '?', r->o.watch_timeout_s, r->rv);
   r->ev.len = 0;
   r->ev.err = 0;
   r->depth = r->in_str = r->esc = 0;
@@ -472,7 +475,8 @@ int stv_reflector_start(struct stv_reflector **out, struct stv_kube *k, const st
                         const struct stv_reflector_cbs *cbs, struct stv_err *err) {
   struct stv_reflector *r;
   *out = NULL;
-  if (o->path == NULL || o->path[0] != '/') return stv_err_set(err, STV_EINVAL, "reflector: a path starts with '/'");
+  if (o->path == NULL || o->path[0] != '/')
+    return stv_err_set(err, STV_EINVAL, "reflector: a path starts with '/'");
   if ((r = stv_calloc(1, sizeof(*r))) == NULL || (r->path = stv_strdup(o->path)) == NULL) {
     stv_free(r);
     return stv_err_set(err, STV_ENOMEM, "out of memory");
@@ -509,4 +513,6 @@ void stv_reflector_stop(struct stv_reflector *r) {
   maybe_free(r);
 }
 
-void stv_reflector_get_stats(const struct stv_reflector *r, struct stv_reflector_stats *st) { *st = r->st; }
+void stv_reflector_get_stats(const struct stv_reflector *r, struct stv_reflector_stats *st) {
+  *st = r->st;
+}
