@@ -329,6 +329,44 @@ TEST(should_report_401_clearly_and_retry_once_with_a_fresh_exec_credential) {
   emu_stop(&e);
 }
 
+static void count_tick(uv_timer_t *t) {
+  (*(int *)t->data)++;
+}
+
+TEST(should_run_a_slow_exec_plugin_off_the_loop) {
+  struct emu e;
+  struct env v = {0};
+  struct answer a = {0}, b = {0};
+  struct stv_err err = {0};
+  char user[1024];
+  uv_timer_t t;
+  int ticks = 0;
+  const char *extra[] = {"--token", "tok-slow-x", NULL};
+  CHECK(emu_start(&e, extra) == 0);
+  setenv("STV_PLUGIN_SLEEP", "1", 1);
+  setenv("STV_PLUGIN_MODE", "token", 1);
+  snprintf(user, sizeof(user),
+           "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: %s/exec-plugin.sh\n"
+           "      args: [client.authentication.k8s.io/v1, x]\n      env: [{name: FOO, value: slow}]\n"
+           "      interactiveMode: Never\n",
+           DATA);
+  CHECK(emu_kubeconfig(&e, user) == 0 && env_open(&v, &e) == 0);
+  uv_timer_init(&v.loop, &t);
+  t.data = &ticks;
+  uv_timer_start(&t, count_tick, 20, 20);
+  /* Two requests wait for one run of the plugin. */
+  CHECK_EQ_INT(stv_kube_get(v.k, "/api/v1/nodes", on_answer, &a, &err), 0);
+  CHECK_EQ_INT(stv_kube_get(v.k, "/api/v1/namespaces", on_answer, &b, &err), 0);
+  CHECK(run_until(&v, &a.done, 20) && run_until(&v, &b.done, 20));
+  uv_close((uv_handle_t *)&t, NULL);
+  unsetenv("STV_PLUGIN_SLEEP");
+  CHECK_EQ_INT(a.rc, 0);
+  CHECK_EQ_INT(b.rc, 0);
+  CHECK(ticks >= 25); /* the loop went on turning while the plugin slept a second */
+  CHECK_EQ_INT(env_close(&v), 0);
+  emu_stop(&e);
+}
+
 TEST(should_authenticate_with_a_client_certificate_from_files_and_from_data) {
   struct emu e;
   struct env v = {0};

@@ -26,6 +26,18 @@ struct stv_kube {
   struct stv_kube_config *cfg;
   char *auth; /* "Authorization: ..." */
   char ctype[128];
+  /* The exec plugin, run on the thread pool while requests wait for it. */
+  uv_work_t work;
+  int exec_running, exec_refresh, exec_rc, closing;
+  struct stv_err exec_err;
+  struct waiter *waiters, **waiters_tail;
+};
+
+/* A caller of stv_kube_when_ready waiting for the exec plugin. */
+struct waiter {
+  stv_kube_ready_cb ready;
+  void *ctx;
+  struct waiter *next;
 };
 
 int stv_kube_new(struct stv_kube **out, uv_loop_t *loop, struct stv_kube_config *cfg, struct stv_err *err) {
@@ -50,9 +62,72 @@ int stv_kube_new(struct stv_kube **out, uv_loop_t *loop, struct stv_kube_config 
 void stv_kube_free(struct stv_kube *k) {
   if (k == NULL) return;
   stv_http_close(k->http);
+  k->http = NULL;
+  if (k->exec_running) { /* the plugin's thread still uses k->cfg: exec_after frees k */
+    k->closing = 1;
+    return;
+  }
   stv_kube_config_free(k->cfg);
   stv_free(k->auth);
   stv_free(k);
+}
+
+/* On the thread pool: the loop thread does not touch k->cfg's credentials meanwhile. */
+static void exec_work(uv_work_t *w) {
+  struct stv_kube *k = w->data;
+  k->exec_rc = stv_kube_config_refresh(k->cfg, k->exec_refresh, &k->exec_err);
+}
+
+static void exec_after(uv_work_t *w, int status) {
+  struct stv_kube *k = w->data;
+  struct waiter *list = k->waiters, *next;
+  struct stv_err cancel;
+  (void)status;
+  k->exec_running = 0;
+  k->waiters = NULL;
+  k->waiters_tail = &k->waiters;
+  stv_err_set(&cancel, -ECANCELED, "the Kubernetes client is closing");
+  for (; list != NULL; list = next) {
+    next = list->next;
+    if (k->closing)
+      list->ready(list->ctx, -ECANCELED, &cancel);
+    else
+      list->ready(list->ctx, k->exec_rc, k->exec_rc ? &k->exec_err : NULL);
+    stv_free(list);
+  }
+  if (k->closing) {
+    k->exec_running = 0;
+    stv_kube_free(k);
+  }
+}
+
+int stv_kube_when_ready(struct stv_kube *k, int refresh, stv_kube_ready_cb ready, void *ctx,
+                        struct stv_err *err) {
+  struct waiter *w;
+  if (!k->exec_running && !stv_kube_config_exec_due(k->cfg, refresh)) {
+    ready(ctx, 0, NULL);
+    return 0;
+  }
+  if ((w = stv_calloc(1, sizeof(*w))) == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
+  w->ready = ready;
+  w->ctx = ctx;
+  if (k->waiters_tail == NULL) k->waiters_tail = &k->waiters;
+  *k->waiters_tail = w;
+  k->waiters_tail = &w->next;
+  if (!k->exec_running) {
+    k->exec_running = 1;
+    k->exec_refresh = refresh & ~STV_KUBE_REFRESH_NO_EXEC;
+    k->work.data = k;
+    if (uv_queue_work(k->loop, &k->work, exec_work, exec_after) !=
+        0) { /* cannot happen with valid callbacks */
+      k->exec_running = 0;
+      k->waiters = NULL;
+      k->waiters_tail = &k->waiters;
+      stv_free(w);
+      return stv_err_set(err, STV_EIO, "cannot run the exec plugin on the thread pool");
+    }
+  }
+  return 0;
 }
 
 struct stv_kube_config *stv_kube_config_of(struct stv_kube *k) {
@@ -96,7 +171,7 @@ int stv_kube_prepare(struct stv_kube *k, int refresh, const char *content_type, 
   const char *cert, *key;
   size_t cl, kl;
   int rc;
-  if ((rc = stv_kube_config_refresh(k->cfg, refresh, err)) != 0) return rc;
+  if ((rc = stv_kube_config_refresh(k->cfg, refresh | STV_KUBE_REFRESH_NO_EXEC, err)) != 0) return rc;
   if ((rc = make_auth(k)) != 0) return stv_err_set(err, rc, "out of memory");
   if (k->auth != NULL) lines[i++] = k->auth;
   lines[i++] = "Accept: application/json";
@@ -224,6 +299,7 @@ struct kreq {
   struct stv_buf buf;
   double retry_after;
   int retried;
+  int refresh, waiting, ready_now; /* kreq_send's state while the credentials get ready */
   char what[300];
 };
 
@@ -291,7 +367,8 @@ static void kreq_done(void *ctx, struct stv_http_req *req, const struct stv_http
   kreq_free(q);
 }
 
-static int kreq_send(struct kreq *q, int refresh, struct stv_err *err) {
+/* Sends q now, the credentials being ready. */
+static int kreq_start(struct kreq *q, int refresh, struct stv_err *err) {
   struct stv_kube *k = q->k;
   const char *lines[STV_KUBE_HEADERS_MAX + 1];
   struct stv_http_opts o = {0};
@@ -310,6 +387,38 @@ static int kreq_send(struct kreq *q, int refresh, struct stv_err *err) {
   o.ctx = q;
   q->retry_after = 0;
   if ((rc = stv_http_request(k->http, &o, NULL, err)) != 0) return stv_err_prefix(err, "%s", q->what);
+  return 0;
+}
+
+/* The exec plugin has answered (or failed) for a request that waited for it. */
+static void kreq_ready(void *ctx, int rc, const struct stv_err *e) {
+  struct kreq *q = ctx;
+  struct stv_kube_error ke = {0};
+  struct stv_err err = {0};
+  if (q->waiting) {
+    q->waiting = 0;
+    if (rc == 0)
+      rc = kreq_start(q, q->refresh, &err);
+    else
+      err = *e;
+    if (rc != 0) {
+      q->done(q->ctx, rc, NULL, &ke, &err);
+      kreq_free(q);
+    }
+    return;
+  }
+  q->ready_now = 1; /* at once, inside stv_kube_when_ready: kreq_send goes on */
+}
+
+/* Sends q once the credentials are ready (the exec plugin may run first, off the loop). */
+static int kreq_send(struct kreq *q, int refresh, struct stv_err *err) {
+  int rc;
+  q->ready_now = 0;
+  q->waiting = 0;
+  q->refresh = refresh;
+  if ((rc = stv_kube_when_ready(q->k, refresh, kreq_ready, q, err)) != 0) return rc;
+  if (q->ready_now) return kreq_start(q, refresh, err);
+  q->waiting = 1;
   return 0;
 }
 

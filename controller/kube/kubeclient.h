@@ -94,18 +94,27 @@ int stv_kube_config_in_cluster(struct stv_kube_config **out, const char *dir, st
 /* Frees c and everything it owns; c may be NULL. */
 void stv_kube_config_free(struct stv_kube_config *c);
 
+/* Flags of stv_kube_config_refresh. */
+#define STV_KUBE_REFRESH_FORCE   1 /* the server refused the credentials: read or run again */
+#define STV_KUBE_REFRESH_NO_EXEC 2 /* use the exec plugin's last answer, never run it */
+
 /*
  * Brings the credentials up to date: re-reads the token file when it
  * changed, runs the exec plugin when it has no answer or its answer has
- * expired (refresh 1: also when the server refused the last one). Then
- * c->token holds the bearer token to send (or NULL), and
- * stv_kube_config_client_pem the client certificate an exec plugin gave.
- * The plugin runs to completion before this returns (up to 60 s). Returns
+ * expired (refresh STV_KUBE_REFRESH_FORCE: also when the server refused
+ * the last one; STV_KUBE_REFRESH_NO_EXEC: never, its last answer is used).
+ * Then c->token holds the bearer token to send (or NULL), and
+ * stv_kube_config_exec_pem the client certificate an exec plugin gave.
+ * The plugin runs to completion before this returns (up to 60 s): the
+ * client runs it off the loop, on libuv's thread pool. Returns
  * 0 or an error naming the file, the user and the plugin or token file:
  *   "/home/a/.kube/config: user \"eks\": exec plugin \"aws\" exited with
  *   status 255: <its standard error>".
  */
 int stv_kube_config_refresh(struct stv_kube_config *c, int refresh, struct stv_err *err);
+
+/* 1 when stv_kube_config_refresh(c, refresh) would run the exec plugin. */
+int stv_kube_config_exec_due(const struct stv_kube_config *c, int refresh);
 
 /*
  * The client certificate and key (PEM) of the exec plugin's last answer,
@@ -212,8 +221,20 @@ int stv_kube_delete(struct stv_kube *k, const char *path, stv_kube_done_cb done,
                     struct stv_err *err);
 
 /*
- * Brings the credentials up to date (stv_kube_config_refresh with refresh)
- * and fills the headers every request of k sends (Authorization, Accept,
+ * Calls ready (on the loop thread) once the credentials are ready to use:
+ * at once when no exec plugin needs to run; else once the plugin, run on
+ * libuv's thread pool, has answered (rc 0) or failed (rc and err). Any
+ * number of callers may wait for one run. refresh as for
+ * stv_kube_config_refresh. Returns 0 or STV_ENOMEM (ready then never
+ * called).
+ */
+typedef void (*stv_kube_ready_cb)(void *ctx, int rc, const struct stv_err *err);
+int stv_kube_when_ready(struct stv_kube *k, int refresh, stv_kube_ready_cb ready, void *ctx,
+                        struct stv_err *err);
+
+/*
+ * Brings the token file up to date (never runs the exec plugin: see
+ * stv_kube_when_ready) and fills the headers every request of k sends (Authorization, Accept,
  * User-Agent, and Content-Type when content_type is not NULL),
  * NULL-terminated, into lines (STV_KUBE_HEADERS_MAX + 1 entries; the
  * strings are borrowed from k until the next call), and tls with the TLS

@@ -895,11 +895,22 @@ out:
   return rc;
 }
 
+int stv_kube_config_exec_due(const struct stv_kube_config *c, int refresh) {
+  const struct stv_kube_exec *x = c->exec;
+  if (x == NULL) return 0;
+  return (refresh & STV_KUBE_REFRESH_FORCE) || !x->have ||
+         (x->expires != 0 && (int64_t)time(NULL) >= x->expires);
+}
+
 int stv_kube_config_refresh(struct stv_kube_config *c, int refresh, struct stv_err *err) {
   if (c->exec != NULL) {
     struct stv_kube_exec *x = c->exec;
     int rc;
-    if (refresh || !x->have || (x->expires != 0 && (int64_t)time(NULL) >= x->expires)) {
+    if (refresh & STV_KUBE_REFRESH_NO_EXEC) {
+      if (!x->have)
+        return stv_err_set(err, STV_EINVAL, "%s: user \"%s\": exec plugin \"%s\" has not run yet", x->origin,
+                           c->user, x->command);
+    } else if (stv_kube_config_exec_due(c, refresh)) {
       if ((rc = exec_refresh(c, err)) != 0) return rc;
     }
     stv_free(c->token);
@@ -908,7 +919,7 @@ int stv_kube_config_refresh(struct stv_kube_config *c, int refresh, struct stv_e
     return 0;
   }
   if (c->token_file != NULL) {
-    if (refresh) c->tf_mtime_ns = -1; /* read it again even if it looks the same */
+    if (refresh & STV_KUBE_REFRESH_FORCE) c->tf_mtime_ns = -1; /* read it again even if it looks the same */
     return reread_token_file(c, err);
   }
   return 0;

@@ -48,7 +48,8 @@ struct stv_reflector {
   struct stv_err werr; /* why the current watch stopped itself */
   int wcode;
   int want_relist;
-  int refresh; /* the last watch got 401: fresh credentials for the next */
+  int refresh;            /* the last watch got 401: fresh credentials for the next */
+  int waiting, ready_now; /* for the exec plugin (stv_kube_when_ready) */
   /* Keys seen, for the deletes of a relist. */
   struct stv_strpool pool;
   struct stv_strmap keys;
@@ -60,7 +61,7 @@ static void start_list(struct stv_reflector *r);
 static void start_watch(struct stv_reflector *r);
 
 static void maybe_free(struct stv_reflector *r) {
-  if (!r->stopped || r->timer_open || r->watch != NULL || r->listing) return;
+  if (!r->stopped || r->timer_open || r->watch != NULL || r->listing || r->waiting) return;
   stv_free(r->path);
   stv_free(r->rv);
   stv_buf_close(&r->ev);
@@ -428,7 +429,7 @@ static int watch_body_cb(void *ctx, struct stv_http_req *req, const char *data, 
   return rc;
 }
 
-static void start_watch(struct stv_reflector *r) {
+static void send_watch(struct stv_reflector *r) {
   const char *lines[STV_KUBE_HEADERS_MAX + 1];
   struct stv_http_opts o = {0};
   struct stv_kube_config *c = stv_kube_config_of(r->k);
@@ -467,6 +468,38 @@ static void start_watch(struct stv_reflector *r) {
 fail:
   stv_buf_close(&url);
   fail_and_retry(r, &err, 0);
+}
+
+/* The credentials are ready (at once, or after the exec plugin ran off the loop). */
+static void watch_ready(void *ctx, int rc, const struct stv_err *err) {
+  struct stv_reflector *r = ctx;
+  if (!r->waiting) {
+    r->ready_now = 1;
+    return;
+  }
+  r->waiting = 0;
+  if (r->stopped) {
+    maybe_free(r);
+    return;
+  }
+  if (rc != 0) {
+    fail_and_retry(r, err, 0);
+    return;
+  }
+  send_watch(r);
+}
+
+static void start_watch(struct stv_reflector *r) {
+  struct stv_err err = {0};
+  r->ready_now = 0;
+  if (stv_kube_when_ready(r->k, r->refresh, watch_ready, r, &err) != 0) {
+    fail_and_retry(r, &err, 0);
+    return;
+  }
+  if (r->ready_now)
+    send_watch(r);
+  else
+    r->waiting = 1;
 }
 
 /* ---------------------------------------------------------------------- */

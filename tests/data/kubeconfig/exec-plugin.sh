@@ -6,9 +6,10 @@
 # variables: STV_PLUGIN_COUNT (a file that gets a line per run),
 # STV_PLUGIN_MODE (token, numbered: "tok-run-N" on the Nth run, cert,
 # fail, badjson, wrongversion) and
-# STV_PLUGIN_EXPIRY (expirationTimestamp, RFC 3339). FOO comes from the
+# STV_PLUGIN_EXPIRY (expirationTimestamp, RFC 3339), STV_PLUGIN_SLEEP. FOO comes from the
 # kubeconfig's exec.env.
 [ -n "$STV_PLUGIN_COUNT" ] && echo run >> "$STV_PLUGIN_COUNT"
+[ -n "$STV_PLUGIN_SLEEP" ] && sleep "$STV_PLUGIN_SLEEP" # a slow plugin (seconds)
 case "$KUBERNETES_EXEC_INFO" in
   *'"interactive":false'*) ;;
   *) echo "exec-plugin.sh: KUBERNETES_EXEC_INFO lacks spec.interactive: $KUBERNETES_EXEC_INFO" >&2; exit 3 ;;
