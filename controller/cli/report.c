@@ -22,6 +22,7 @@
 #include "metrics.h"
 #include "pricing.h"
 #include "snapshot.h"
+#include "kubeclient.h"
 #include "prom.h"
 
 #define CONFIG_MAX ((size_t)16 << 20)
@@ -44,6 +45,7 @@ struct report_opts {
   int quiet;
   int no_default_prices;                               /* --no-default-prices */
   const char *default_cpu, *default_ram, *default_gpu; /* --default-*-price */
+  const char *kubeconfig, *context;                    /* --kubeconfig, --context: the live cluster */
 };
 
 static void usage(FILE *f) {
@@ -57,6 +59,8 @@ static void usage(FILE *f) {
           "\n"
           "Inputs:\n"
           "  -s, --snapshot FILE        kubectl get nodes,pods -A -o json (repeatable; - for stdin)\n"
+          "      --kubeconfig FILE      read the live cluster instead (docs/kube-client.md)\n"
+          "      --context NAME         the kubeconfig's context (default: current-context)\n"
           "  -m, --metrics FILE         pod usage: kubectl get --raw /apis/metrics.k8s.io/v1beta1/pods\n"
           "      --prometheus URL       read a window from a Prometheus server instead\n"
           "      --window DURATION      length of the window (7d, 12h, ...)\n"
@@ -98,7 +102,8 @@ static void usage(FILE *f) {
 static int parse_opts(int argc, char **argv, struct report_opts *o, struct stv_err *err) {
   enum {
     O_CONFIG = 256, O_BY, O_SHARED, O_SHARED_MODE, O_CT, O_OVERHEAD, O_MARGIN, O_PROM, O_WINDOW, O_STEP,
-    O_END, O_TIMEOUT, O_RIGHTSIZE, O_NO_DEFAULT, O_DEFAULT_CPU, O_DEFAULT_RAM, O_DEFAULT_GPU
+    O_END, O_TIMEOUT, O_RIGHTSIZE, O_NO_DEFAULT, O_DEFAULT_CPU, O_DEFAULT_RAM, O_DEFAULT_GPU,
+    O_KUBECONFIG, O_CONTEXT
   };
   static const struct option longopts[] = {
       {"snapshot", required_argument, NULL, 's'},      {"metrics", required_argument, NULL, 'm'},
@@ -116,6 +121,8 @@ static int parse_opts(int argc, char **argv, struct report_opts *o, struct stv_e
       {"default-cpu-price", required_argument, NULL, O_DEFAULT_CPU},
       {"default-ram-price", required_argument, NULL, O_DEFAULT_RAM},
       {"default-gpu-price", required_argument, NULL, O_DEFAULT_GPU},
+      {"kubeconfig", required_argument, NULL, O_KUBECONFIG},
+      {"context", required_argument, NULL, O_CONTEXT},
       {NULL, 0, NULL, 0}};
   int ch;
   memset(o, 0, sizeof(*o));
@@ -151,6 +158,8 @@ static int parse_opts(int argc, char **argv, struct report_opts *o, struct stv_e
     case O_DEFAULT_CPU: o->default_cpu = optarg; break;
     case O_DEFAULT_RAM: o->default_ram = optarg; break;
     case O_DEFAULT_GPU: o->default_gpu = optarg; break;
+    case O_KUBECONFIG: o->kubeconfig = optarg; break;
+    case O_CONTEXT: o->context = optarg; break;
     case 'h': return 1;
     case ':': return stv_err_set(err, STV_EINVAL, "%s needs a value", argv[optind - 1]);
     default:
@@ -159,6 +168,10 @@ static int parse_opts(int argc, char **argv, struct report_opts *o, struct stv_e
   }
   if (optind < argc)
     return stv_err_set(err, STV_EINVAL, "unexpected argument \"%s\" (see stevedore report --help)", argv[optind]);
+  if (o->context != NULL && o->kubeconfig == NULL)
+    return stv_err_set(err, STV_EINVAL, "--context: only with --kubeconfig FILE");
+  if (o->kubeconfig != NULL && (o->nsnapshots > 0 || o->prometheus != NULL))
+    return stv_err_set(err, STV_EINVAL, "--kubeconfig reads the live cluster: give it without --snapshot and --prometheus");
   if (o->prometheus != NULL) {
     if (o->nsnapshots > 0 || o->metrics != NULL)
       return stv_err_set(err, STV_EINVAL, "--prometheus reads its own data: give it without --snapshot and --metrics");
@@ -166,7 +179,7 @@ static int parse_opts(int argc, char **argv, struct report_opts *o, struct stv_e
   } else {
     if (o->window || o->step || o->end || o->timeout)
       return stv_err_set(err, STV_EINVAL, "--window, --step, --end and --timeout go with --prometheus");
-    if (o->nsnapshots == 0)
+    if (o->nsnapshots == 0 && o->kubeconfig == NULL)
       return stv_err_set(err, STV_EINVAL,
                          "no --snapshot or --prometheus given (try: kubectl get nodes,pods -A -o json > snap.json; "
                          "stevedore report --snapshot snap.json)");
@@ -940,6 +953,8 @@ static void describe_source(const struct report_opts *o, char *source, size_t si
   }
   n = (size_t)snprintf(source, size, "snapshot");
   for (i = 0; i < o->nsnapshots && n < size; i++) n += (size_t)snprintf(source + n, size - n, " %s", o->snapshots[i]);
+  if (o->kubeconfig && n < size)
+    n += (size_t)snprintf(source + n, size - n, " of the live cluster (--kubeconfig %s)", o->kubeconfig);
   if (o->metrics && n < size) snprintf(source + n, size - n, ", usage %s", o->metrics);
 }
 
@@ -963,6 +978,9 @@ static int read_inputs(const struct report_opts *o, struct stv_report *rep, stru
   in->sd.annotation_key = annotation_key;
   for (i = 0; i < o->nsnapshots; i++)
     if ((rc = stv_kube_read(o->snapshots[i], side_item, &in->sd, &in->stats, err)) != 0) return rc;
+  if (o->kubeconfig != NULL &&
+      (rc = stv_kube_read_cluster(o->kubeconfig, o->context, side_item, &in->sd, report_input_note, rep, err)) != 0)
+    return rc;
   if ((rc = stv_snapshot_finish(&in->snap, err)) != 0) return rc;
   if (stv_snapshot_notes(&in->snap, &in->stats, 1, report_input_note, rep) != 0)
     return stv_err_set(err, STV_ENOMEM, "out of memory");
