@@ -11,7 +11,8 @@ import time
 import emu_kinds
 import emu_patch
 import emu_select
-from emu_store import (ApiError, bad_request, decode_continue, encode_continue, expired, key_string, matches)
+from emu_store import (ApiError, bad_request, decode_continue, encode_continue, expired, invalid, key_string,
+                       matches)
 
 JSON = "application/json"
 
@@ -238,6 +239,7 @@ def watch(h, req, query):
     h.send_header("Audit-Id", h.audit_id)
     h.end_headers()
     h.status_code = 200
+    h.audit("GET", h.path.split("?")[0], h.path.split("?", 1)[1] if "?" in h.path else "")
     try:
         w, replay, start_rv = store.watch(req.res.store, from_rv, initial)
     except ApiError as e:
@@ -251,6 +253,8 @@ def watch(h, req, query):
     next_bookmark = time.time() + emu.faults.bookmark_interval
     try:
         for ev in replay:
+            if close_after and sent >= close_after:
+                break
             etype = _translate(req, ev, labels, fields)
             if etype:
                 _write_chunk(h, _event_line(req, etype, ev.obj))
@@ -344,11 +348,21 @@ def update(h, req, obj):
     if meta.get("name") not in (None, req.name):
         raise bad_request("the name of the object (%s) does not match the name on the URL (%s)"
                           % (meta.get("name"), req.name))
+    meta["name"] = req.name
     if req.res.namespaced and meta.get("namespace") not in (None, "", req.ns):
         raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
     obj = _stored(req, obj)
     with store.lock:
+        if req.sub is None and req.res.create_on_update and \
+                (req.ns or "", req.name) not in store.tables[req.res.store]:
+            if req.ns:
+                emu_kinds.require_namespace(store, req.ns)
+            emu_kinds.prepare_create(req.res, obj)
+            return h.send_json(201, emu_kinds.view(req.res, store.create(req.res, req.ns or "", obj)))
         old = store.get(req.res, req.ns, req.name)
+        if req.sub is None and not meta.get("resourceVersion") and not req.res.unconditional:
+            raise invalid(req.res, req.name, "metadata.resourceVersion",
+                          "Invalid value: 0x0: must be specified for an update")
         new = _merge_for_update(req, old, obj)
         out = store.put(req.res, req.ns, req.name, new, new.get("metadata", {}).get("resourceVersion"),
                         new.get("metadata", {}).get("uid"))

@@ -98,8 +98,11 @@ def prepare_create(res, obj):
         obj["status"] = {"phase": "Active"}
         obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
     if res.plural == "events" and res.group == "events.k8s.io":
-        for field in ("eventTime", "reportingController", "reportingInstance", "action", "reason"):
-            if not obj.get(field):
+        # obj is in its stored (core v1) form already; errors name the events.k8s.io/v1 fields.
+        for field, stored in (("eventTime", "eventTime"), ("reportingController", "reportingComponent"),
+                              ("reportingInstance", "reportingInstance"), ("action", "action"),
+                              ("reason", "reason")):
+            if not obj.get(stored):
                 raise invalid(res, obj["metadata"]["name"], field, "Required value")
     if res.plural == "events" and obj.get("type") not in (None, "", "Normal", "Warning"):
         raise invalid(res, obj["metadata"]["name"], "type",

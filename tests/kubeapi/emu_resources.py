@@ -30,7 +30,8 @@ class Res(object):
     leave everything else alone."""
 
     def __init__(self, group, version, plural, singular, kind, namespaced, verbs=None, short=(),
-                 status=False, subresources=(), store=None, categories=()):
+                 status=False, subresources=(), store=None, categories=(), unconditional=True,
+                 create_on_update=False):
         self.group = group
         self.version = version
         self.plural = plural
@@ -45,6 +46,9 @@ class Res(object):
             self.subresources.append(("status", kind, "", "", ["get", "patch", "update"]))
         self.store = store or "%s/%s" % (group, plural)
         self.categories = list(categories)
+        # The registry strategy's AllowUnconditionalUpdate and AllowCreateOnUpdate.
+        self.unconditional = unconditional
+        self.create_on_update = create_on_update
 
     @property
     def api_version(self):
@@ -71,7 +75,7 @@ _NS_VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
 RESOURCES = [
     Res("", "v1", "bindings", "binding", "Binding", True, verbs=["create"]),
     Res("", "v1", "configmaps", "configmap", "ConfigMap", True, short=["cm"]),
-    Res("", "v1", "events", "event", "Event", True, short=["ev"], store="events"),
+    Res("", "v1", "events", "event", "Event", True, short=["ev"], store="events", create_on_update=True),
     Res("", "v1", "namespaces", "namespace", "Namespace", False, verbs=_NS_VERBS, short=["ns"], status=True,
         subresources=[("finalize", "Namespace", "", "", ["update"])]),
     Res("", "v1", "nodes", "node", "Node", False, short=["no"], status=True),
@@ -85,8 +89,9 @@ RESOURCES = [
         categories=["all"]),
     Res("apps", "v1", "replicasets", "replicaset", "ReplicaSet", True, short=["rs"], status=True,
         categories=["all"]),
-    Res("coordination.k8s.io", "v1", "leases", "lease", "Lease", True),
-    Res("events.k8s.io", "v1", "events", "event", "Event", True, short=["ev"], store="events"),
+    Res("coordination.k8s.io", "v1", "leases", "lease", "Lease", True, unconditional=False, create_on_update=True),
+    Res("events.k8s.io", "v1", "events", "event", "Event", True, short=["ev"], store="events",
+        create_on_update=True),
     Res("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", True,
         short=["pdb"], status=True),
     Res("storage.k8s.io", "v1", "csinodes", "csinode", "CSINode", False),

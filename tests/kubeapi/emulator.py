@@ -140,9 +140,9 @@ class Server(http.server.ThreadingHTTPServer):
             except OSError:
                 pass
 
-    def drop_connections(self):
+    def drop_connections(self, keep=None):
         with self.conns_lock:
-            conns = list(self.conns)
+            conns = [c for c in self.conns if c is not keep]
         for c in conns:
             try:
                 c.shutdown(socket.SHUT_RDWR)
@@ -312,8 +312,9 @@ class Emulator(object):
 
     # Control endpoint ----------------------------------------------------------
 
-    def apply_faults(self, doc):
-        """POST /_emulator/faults: see class Faults."""
+    def apply_faults(self, doc, keep=None):
+        """POST /_emulator/faults: see class Faults. A restart drops every
+        connection but keep (the one asking, closed after its answer)."""
         f = self.faults
         with f.lock:
             fr = doc.get("fail_requests")
@@ -340,7 +341,7 @@ class Emulator(object):
             with f.lock:
                 f.down_until = time.time() + down
             self.store.close_watchers()
-            self.server.drop_connections()
+            self.server.drop_connections(keep)
 
     def steal_lease(self, ns, name, holder):
         res = emu_resources.find("coordination.k8s.io", "v1", "leases")
@@ -481,6 +482,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def dispatch(self, verb):
         self.audit_id = str(uuid.uuid4())
         self.status_code = 0
+        self.recorded = False
         emu = self.server.emu
         url = urllib.parse.urlsplit(self.path)
         path, query = url.path, urllib.parse.parse_qs(url.query, keep_blank_values=True)
@@ -505,9 +507,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except (emu_patch.PatchError, ValueError) as e:
             self.send_error_status(bad_request(str(e)))
         finally:
-            if path.startswith("/api"):
-                emu.record({"verb": verb, "path": path, "query": url.query, "code": self.status_code,
-                            "user": getattr(self, "who", None)})
+            self.audit(verb, path, url.query)
+
+    def audit(self, verb, path, query):
+        """Record a request in the audit log (GET /_emulator/audit) once:
+        when a watch starts streaming, else when the answer is sent."""
+        if not self.recorded and path.startswith("/api"):
+            self.recorded = True
+            self.server.emu.record({"verb": verb, "path": path, "query": query, "code": self.status_code,
+                                    "user": getattr(self, "who", None)})
 
     def send_text(self, code, text):
         body = text.encode()
@@ -521,10 +529,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def control(self, verb, path):
         emu = self.server.emu
         body = self.read_body()
-        doc = json.loads(body) if body else {}
+        try:
+            doc = json.loads(body) if body else {}
+        except ValueError as e:
+            raise bad_request("%s: the body is not JSON: %s" % (path, e))
+        if not isinstance(doc, dict):
+            raise bad_request("%s: the body must be a JSON object" % path)
+        try:
+            return self._control(verb, path, doc)
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
+            raise bad_request("%s: bad request body %s: %r" % (path, json.dumps(doc), e))
+
+    def _control(self, verb, path, doc):
+        emu = self.server.emu
         if path == "/_emulator/faults" and verb == "POST":
-            emu.apply_faults(doc)
-            return self.send_json(200, emu.faults.doc())
+            emu.apply_faults(doc, self.connection)
+            return self.send_json(200, emu.faults.doc(), {"Connection": "close"} if doc.get("restart") else None)
         if path == "/_emulator/faults" and verb == "GET":
             return self.send_json(200, emu.faults.doc())
         if path == "/_emulator/state" and verb == "GET":
