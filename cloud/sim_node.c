@@ -51,20 +51,6 @@ const struct stv_template *stv_sim_find_template(const struct stv_template *tv, 
   return NULL;
 }
 
-static const char *effect_name(enum stv_effect e) {
-  switch (e) {
-  case STV_EFFECT_NO_SCHEDULE:
-    return "NoSchedule";
-  case STV_EFFECT_PREFER_NO_SCHEDULE:
-    return "PreferNoSchedule";
-  case STV_EFFECT_NO_EXECUTE:
-    return "NoExecute";
-  case STV_EFFECT_ALL:
-    break;
-  }
-  return "NoSchedule";
-}
-
 /* Adds res[0..n) as a resource list {"cpu": "2", "memory": "8Gi", ...}. */
 static cJSON *resource_list(const struct stv_resource *res, uint32_t n) {
   cJSON *o = cJSON_CreateObject();
@@ -110,7 +96,7 @@ static cJSON *taints_of(const struct stv_template *tm) {
     if (cJSON_AddStringToObject(t, "key", tm->taints[i].key) == NULL) goto fail;
     if (tm->taints[i].value[0] != '\0' && cJSON_AddStringToObject(t, "value", tm->taints[i].value) == NULL)
       goto fail;
-    if (cJSON_AddStringToObject(t, "effect", effect_name(tm->taints[i].effect)) == NULL) goto fail;
+    if (cJSON_AddStringToObject(t, "effect", stv_effect_name(tm->taints[i].effect)) == NULL) goto fail;
   }
   return a;
 fail:
