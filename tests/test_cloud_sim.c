@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "harness.h"
 #include "sim.h"
@@ -689,4 +690,34 @@ TEST(should_build_the_node_object_with_the_templates_labels_capacity_provider_id
   stv_templates_close(&t);
   stv_snapshot_close(&snap);
   fx_close(&f);
+}
+
+TEST(should_run_a_day_of_ten_thousand_spot_instances_in_seconds) {
+  struct fx *f = calloc(1, sizeof(*f));
+  struct stv_sim_usage u;
+  struct timespec t0, t1;
+  double secs;
+  CHECK(f != NULL);
+  CHECK(fx_init(f) == 0);
+  f->o.max_per_group = 10000;
+  f->o.interruptions_per_hour = 0.1;
+  CHECK_EQ_INT(fx_start(f), 0);
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  CHECK_EQ_INT(set_desired(f, SMALL_SPOT, 10000), 0);
+  stv_vclock_run_until(&f->vc, 24 * 3600.0);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+  CHECK_EQ_INT(stv_sim_usage(f->c, &u), 0);
+  /* 10,000 x 24 h x 0.1 an hour: about 24,000 interruptions, each replaced. */
+  CHECK(u.interrupted > 22000 && u.interrupted < 26000);
+  CHECK_EQ_INT(u.launched, 10000 + u.interrupted);
+  CHECK_EQ_INT(u.running + u.pending, 10000);
+  /* Billed: 24 h less the first launch delay, plus the overlap of each
+   * interrupted instance's notice with its replacement's run. */
+  CHECK(u.node_hours[STV_CT_SPOT] > 0.99 * 240000 && u.node_hours[STV_CT_SPOT] < 1.01 * 240000);
+  fprintf(stderr, "  10,000 spot instances for 24 virtual hours, %lld interruptions: %.3f s\n",
+          (long long)u.interrupted, secs);
+  CHECK(secs < 60.0);
+  fx_close(f);
+  free(f);
 }
