@@ -132,6 +132,19 @@ int stv_capacity_type_parse(const char *s, enum stv_capacity_type *ct) {
   return STV_EINVAL;
 }
 
+const char *stv_effect_name(enum stv_effect e) {
+  switch (e) {
+  case STV_EFFECT_NO_SCHEDULE:
+    return "NoSchedule";
+  case STV_EFFECT_PREFER_NO_SCHEDULE:
+    return "PreferNoSchedule";
+  case STV_EFFECT_NO_EXECUTE:
+    return "NoExecute";
+  default:
+    return "";
+  }
+}
+
 int stv_tolerates(const struct stv_toleration *tol, uint32_t ntol, const struct stv_taint *t) {
   uint32_t i;
   for (i = 0; i < ntol; i++) {

@@ -101,6 +101,9 @@ enum stv_effect {
   STV_EFFECT_NO_EXECUTE
 };
 
+/* Returns "NoSchedule", "PreferNoSchedule" or "NoExecute" ("" for STV_EFFECT_ALL). */
+const char *stv_effect_name(enum stv_effect e);
+
 struct stv_taint {
   const char *key;
   const char *value; /* "" when absent */

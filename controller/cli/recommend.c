@@ -383,19 +383,6 @@ fail:
   return NULL;
 }
 
-static const char *effect_name(enum stv_effect e) {
-  switch (e) {
-  case STV_EFFECT_NO_SCHEDULE:
-    return "NoSchedule";
-  case STV_EFFECT_PREFER_NO_SCHEDULE:
-    return "PreferNoSchedule";
-  case STV_EFFECT_NO_EXECUTE:
-    return "NoExecute";
-  default:
-    return "";
-  }
-}
-
 /* Adds "taints": [{key, value, effect}] of template t to n; 0 on ENOMEM. */
 static int add_taints_json(cJSON *n, const struct stv_template *t) {
   cJSON *arr = cJSON_AddArrayToObject(n, "taints");
@@ -409,7 +396,7 @@ static int add_taints_json(cJSON *n, const struct stv_template *t) {
     }
     if (!cJSON_AddStringToObject(o, "key", t->taints[i].key) ||
         !cJSON_AddStringToObject(o, "value", t->taints[i].value ? t->taints[i].value : "") ||
-        !cJSON_AddStringToObject(o, "effect", effect_name(t->taints[i].effect)))
+        !cJSON_AddStringToObject(o, "effect", stv_effect_name(t->taints[i].effect)))
       return 0;
   }
   return 1;

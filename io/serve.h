@@ -1,0 +1,43 @@
+/*
+ * The observability endpoint of `stevedore controller`: an HTTP server on
+ * libmicrohttpd (its own thread) that answers
+ *
+ *   GET /metrics   the registry (base/metrics.h) in the Prometheus text
+ *                  format 0.0.4
+ *   GET /healthz   200 "ok" while the process is alive
+ *   GET /readyz    200 "ok" once the caller said it is ready (after the
+ *                  first full sync of the cluster cache), 503 before
+ *   anything else  404; a method other than GET or HEAD: 405
+ *
+ * Design: docs/observability.md.
+ */
+#ifndef STV_SERVE_H
+#define STV_SERVE_H
+
+#include "base.h"
+#include "metrics.h"
+
+struct stv_serve;
+
+/*
+ * Starts serving m (borrowed; it must outlive the server) on address
+ * (borrowed): "HOST:PORT", ":PORT" (every IPv4 address), "[IPV6]:PORT";
+ * HOST a numeric address or a name that resolves (the first address is
+ * taken); PORT 0 takes any free port (stv_serve_port says which). Returns
+ * 0 with *out set; STV_EINVAL for an address that does not parse or
+ * resolve; -errno when the socket cannot be bound ("-EADDRINUSE"); or
+ * STV_ENOMEM / STV_EIO. err says which address and why.
+ */
+int stv_serve_start(struct stv_serve **out, const char *address, struct stv_metrics *m, struct stv_err *err);
+
+/* The port the server listens on (the one chosen for port 0). */
+int stv_serve_port(const struct stv_serve *s);
+
+/* Marks the process ready (1) or not (0) for /readyz; thread-safe. */
+void stv_serve_set_ready(struct stv_serve *s, int ready);
+
+/* Stops the server (waits for its thread; requests in progress end) and
+ * frees it. NULL is a no-op. */
+void stv_serve_stop(struct stv_serve *s);
+
+#endif
