@@ -161,6 +161,10 @@ struct stv_provision_opts {
   unsigned capacity_types; /* (1u << STV_CT_*); default all */
   const struct stv_node_pool *pools; /* borrowed; none: the default pool */
   size_t npools;
+  const char *const *instance_types; /* offerings allowed (borrowed); none: any */
+  size_t ninstance_types;
+  const char *const *zones; /* borrowed; none: any */
+  size_t nzones;
   const struct stv_headroom_unit *headroom; /* manual headroom units, borrowed */
   size_t nheadroom;
   double headroom_percent; /* automatic headroom, % of registered allocatable */

@@ -77,6 +77,9 @@ struct stv_provision {
   struct stv_solve_runner *runner;
   struct group *groups;
   size_t ngroups;
+  struct stv_strpool group_pool;
+  struct stv_strmap group_ids;    /* group id -> index */
+  struct stv_strmap group_offers; /* "type|zone|ct|pool" -> index of the first group offering it */
   struct inflight *inf;
   size_t ninf, cap_inf;
   struct pending_set known;
@@ -185,10 +188,31 @@ static int is_marked(const struct stv_strmap *map, const char *key) {
 }
 
 static int32_t find_group(const struct stv_provision *p, const char *id) {
+  const struct stv_strmap_ent *e = stv_strmap_find(&p->group_ids, id, strlen(id));
+  return e ? (int32_t)e->val : -1;
+}
+
+static size_t offer_key(char *buf, size_t size, const char *type, const char *zone, enum stv_capacity_type ct,
+                        const char *pool) {
+  int n = snprintf(buf, size, "%s|%s|%d|%s", type, zone, (int)ct, pool ? pool : "");
+  return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+}
+
+/* The group that launches offering (type, zone, ct) for pool, or -1. */
+static int32_t group_of_offer(const struct stv_provision *p, const char *type, const char *zone,
+                              enum stv_capacity_type ct, const char *pool) {
+  char key[400];
+  size_t n = offer_key(key, sizeof(key), type, zone, ct, pool);
+  const struct stv_strmap_ent *e = stv_strmap_find(&p->group_offers, key, n);
+  return e ? (int32_t)e->val : -1;
+}
+
+static int in_list(const char *const *list, size_t n, const char *s) {
   size_t i;
-  for (i = 0; i < p->ngroups; i++)
-    if (strcmp(p->groups[i].id, id) == 0) return (int32_t)i;
-  return -1;
+  if (n == 0) return 1;
+  for (i = 0; s != NULL && i < n; i++)
+    if (strcmp(list[i], s) == 0) return 1;
+  return 0;
 }
 
 static int32_t find_offer(const struct group *g, const char *type, const char *zone, enum stv_capacity_type ct) {
@@ -423,24 +447,26 @@ static int32_t template_of(const struct solve *s, const struct group *g, uint32_
 /* Offers each template that a group can launch, is not backed off and is below its maximum. */
 static int choose_templates(struct stv_provision *p, struct solve *s) {
   double now = stv_clock_now(p->clock);
-  size_t i, j;
+  size_t i;
   s->use = stv_calloc(s->tmpl.n + 1, sizeof(*s->use));
   s->use_group = stv_calloc(s->tmpl.n + 1, sizeof(*s->use_group));
   s->use_offer = stv_calloc(s->tmpl.n + 1, sizeof(*s->use_offer));
   if (s->use == NULL || s->use_group == NULL || s->use_offer == NULL) return STV_ENOMEM;
   for (i = 0; i < s->tmpl.n; i++) {
     const struct stv_template *t = &s->tmpl.v[i];
-    for (j = 0; j < p->ngroups; j++) {
-      struct group *g = &p->groups[j];
-      int32_t off;
-      if (!same_pool(t->pool, g->pool) || g->backoff_until > now || g->target >= g->max) continue;
-      if ((off = find_offer(g, t->instance_type, t->zone, t->capacity_type)) < 0) continue;
-      s->use[s->nuse] = *t;
-      s->use_group[s->nuse] = (uint32_t)j;
-      s->use_offer[s->nuse] = (uint32_t)off;
-      s->nuse++;
-      break;
-    }
+    int32_t gi, off;
+    struct group *g;
+    if (!in_list(p->o.instance_types, p->o.ninstance_types, t->instance_type) ||
+        !in_list(p->o.zones, p->o.nzones, t->zone))
+      continue;
+    if ((gi = group_of_offer(p, t->instance_type, t->zone, t->capacity_type, t->pool)) < 0) continue;
+    g = &p->groups[gi];
+    if (g->backoff_until > now || g->target >= g->max) continue;
+    if ((off = find_offer(g, t->instance_type, t->zone, t->capacity_type)) < 0) continue;
+    s->use[s->nuse] = *t;
+    s->use_group[s->nuse] = (uint32_t)gi;
+    s->use_offer[s->nuse] = (uint32_t)off;
+    s->nuse++;
   }
   return 0;
 }
@@ -964,6 +990,27 @@ static void groups_free(struct stv_provision *p) {
   stv_free(p->groups);
   p->groups = NULL;
   p->ngroups = 0;
+  stv_strmap_close(&p->group_ids);
+  stv_strmap_close(&p->group_offers);
+  stv_strpool_close(&p->group_pool);
+  stv_strpool_init(&p->group_pool);
+}
+
+/* Indexes group gi by id and by each of its offerings (the first group wins an offering). */
+static int index_group(struct stv_provision *p, uint32_t gi) {
+  const struct group *g = &p->groups[gi];
+  struct stv_strmap_ent *e;
+  char key[400];
+  size_t j, n;
+  int added;
+  if (stv_strmap_upsert(&p->group_ids, &p->group_pool, g->id, strlen(g->id), gi, &e, &added) != 0)
+    return STV_ENOMEM;
+  for (j = 0; j < g->noff; j++) {
+    n = offer_key(key, sizeof(key), g->off[j].type, g->off[j].zone, g->off[j].ct, g->pool);
+    if (stv_strmap_find(&p->group_offers, key, n) != NULL) continue;
+    if (stv_strmap_upsert(&p->group_offers, &p->group_pool, key, n, gi, &e, &added) != 0) return STV_ENOMEM;
+  }
+  return 0;
 }
 
 static int copy_group(struct stv_provision *p, struct group *g, const struct stv_cloud_group *in) {
@@ -1039,7 +1086,7 @@ static void groups_cb(void *ctx, const struct stv_cloud_result *r, const struct 
   if ((p->groups = stv_calloc(n + 1, sizeof(*p->groups))) == NULL) goto nomem;
   for (i = 0; i < n; i++) {
     p->ngroups++;
-    if (copy_group(p, &p->groups[i], &v[i]) != 0) goto nomem;
+    if (copy_group(p, &p->groups[i], &v[i]) != 0 || index_group(p, (uint32_t)i) != 0) goto nomem;
   }
   if ((rc = p->cloud->ops->list_instances(p->cloud, instances_cb, p)) != 0)
     decide(p, "error", "cannot list the provider's instances: %s; not starting", stv_strerror(rc));
@@ -1085,6 +1132,7 @@ int stv_provision_new(struct stv_provision **out, const struct stv_provision_opt
   p->last_solve_at = -INFINITY;
   pending_set_init(&p->known);
   stv_strpool_init(&p->reg_pool);
+  stv_strpool_init(&p->group_pool);
   *out = p;
   return 0;
 }
@@ -1116,6 +1164,7 @@ void stv_provision_free(struct stv_provision *p) {
   /* A solve on a worker thread owns its job until done runs; the owner drains the loop first. */
   solve_free(p->solving);
   groups_free(p);
+  stv_strpool_close(&p->group_pool);
   while (p->ninf > 0) inflight_remove(p, p->ninf - 1);
   stv_free(p->inf);
   reasons_clear(p);
