@@ -95,7 +95,7 @@ void stv_solve_runner_uv_init(struct stv_solve_runner *r, struct uv_loop_s *loop
 
 /*
  * Where a reconciler gets the cluster's state when it decides: a
- * simulated cluster (controller/sim/) or the watch-driven cache. snapshot
+ * simulated cluster (controller/simulate/) or the watch-driven cache. snapshot
  * fills s (initialised by the caller, empty) with the nodes that have
  * registered and the pods that are bound or pending, without calling
  * stv_snapshot_finish; nodes carry their provider id in node_ids (s's

@@ -20,6 +20,9 @@
 #define THROTTLE_MAX_S 60.0
 #define HEADROOM_EVERY 60.0
 
+/* What the reconciler knows of a provider id's node. */
+enum { REG_NONE = 0, REG_REGISTERED = 1, REG_LEAVING = 2 };
+
 struct offer {
   char *type, *zone;
   enum stv_capacity_type ct;
@@ -37,6 +40,7 @@ struct group {
   int busy;        /* a set_desired call is in flight */
   int retrying;    /* the retry timer runs */
   double backoff_until, backoff_s, throttle_s;
+  int64_t registered; /* registered nodes of this group that are not leaving */
   struct stv_timer retry;
 };
 
@@ -59,6 +63,7 @@ struct solve {
   size_t nuse;
   size_t nreal; /* snap.nodes[0..nreal) registered; the rest in flight */
   uint32_t *node_group; /* per node in flight: its group */
+  const char *why;      /* NULL: a batch of unschedulable pods; else why it was asked for */
   double wall_start;    /* when the batch ended, wall seconds */
 };
 
@@ -84,8 +89,12 @@ struct stv_provision {
   size_t ninf, cap_inf;
   struct pending_set known;
   struct stv_strpool reg_pool;
-  struct stv_strmap registered; /* provider id -> 1 registered, 0 deleted */
-  int started, batch_open, again, poked;
+  struct stv_strmap registered; /* provider id -> REG_* */
+  struct stv_strmap inst_group; /* provider id -> group index + 1, from the provider's events and listing */
+  int started, batch_open, again, poked, refreshing;
+  double wall_start; /* wall seconds when the last batch ended */
+  const char *poke_why; /* static text: why the pending poke asked for a solve */
+  const char *next_why; /* why the next solve runs: NULL for a batch, else a poke's reason */
   struct solve *solving;
   struct stv_timer idle, max, house, poke;
   double last_solve_at;
@@ -182,9 +191,23 @@ static int pending_set_compact(struct pending_set *s) {
   return 0;
 }
 
-static int is_marked(const struct stv_strmap *map, const char *key) {
-  const struct stv_strmap_ent *e = key ? stv_strmap_find(map, key, strlen(key)) : NULL;
-  return e != NULL && e->val != 0;
+static uint32_t reg_state(const struct stv_provision *p, const char *pid) {
+  const struct stv_strmap_ent *e = pid ? stv_strmap_find(&p->registered, pid, strlen(pid)) : NULL;
+  return e ? e->val : REG_NONE;
+}
+
+static int set_value(struct stv_provision *p, struct stv_strmap *m, const char *key, uint32_t v) {
+  struct stv_strmap_ent *e;
+  int added;
+  if (stv_strmap_upsert(m, &p->reg_pool, key, strlen(key), v, &e, &added) != 0) return STV_ENOMEM;
+  e->val = v;
+  return 0;
+}
+
+/* The group of provider id pid, or NULL when the provider never named it. */
+static struct group *group_of_instance(struct stv_provision *p, const char *pid) {
+  const struct stv_strmap_ent *e = pid ? stv_strmap_find(&p->inst_group, pid, strlen(pid)) : NULL;
+  return e && e->val > 0 && e->val <= p->ngroups ? &p->groups[e->val - 1] : NULL;
 }
 
 static int32_t find_group(const struct stv_provision *p, const char *id) {
@@ -277,6 +300,7 @@ static ssize_t inflight_unnamed(const struct stv_provision *p, uint32_t g, int n
 static void issue(struct group *g);
 
 static void backoff(struct stv_provision *p, struct group *g, const char *why) {
+  if (g->backoff_until > stv_clock_now(p->clock)) return; /* the same failure, told again */
   g->backoff_s = g->backoff_s > 0 ? g->backoff_s * 2 : p->o.backoff_initial;
   if (g->backoff_s > p->o.backoff_max) g->backoff_s = p->o.backoff_max;
   g->backoff_until = stv_clock_now(p->clock) + g->backoff_s;
@@ -357,21 +381,23 @@ static void issue(struct group *g) {
 
 static void start_solve(struct stv_provision *p);
 
-static void end_batch(struct stv_provision *p) {
+/* Ends the batch (why NULL) or answers a poke: solves now, or after the solve that runs. */
+static void end_batch(struct stv_provision *p, const char *why) {
   stv_clock_stop(p->clock, &p->idle);
   stv_clock_stop(p->clock, &p->max);
   stv_clock_stop(p->clock, &p->poke);
   p->poked = 0;
   p->batch_open = 0;
+  p->next_why = why;
   if (!p->started) return;
-  if (p->solving) {
+  if (p->solving || p->refreshing) {
     p->again = 1;
     return;
   }
   start_solve(p);
 }
 
-static void batch_timer_cb(struct stv_timer *t) { end_batch(t->data); }
+static void batch_timer_cb(struct stv_timer *t) { end_batch(t->data, NULL); }
 
 void stv_provision_pod_unschedulable(struct stv_provision *p, const char *ns, const char *name) {
   char key[512];
@@ -392,7 +418,7 @@ void stv_provision_pod_unschedulable(struct stv_provision *p, const char *ns, co
   return;
 nomem:
   decide(p, "error", "out of memory starting the batch timers; solving now");
-  end_batch(p);
+  end_batch(p, NULL);
 }
 
 void stv_provision_pod_gone(struct stv_provision *p, const char *ns, const char *name) {
@@ -404,7 +430,7 @@ void stv_provision_pod_gone(struct stv_provision *p, const char *ns, const char 
 static void poke_cb(struct stv_timer *t) {
   struct stv_provision *p = t->data;
   p->poked = 0;
-  if (!p->batch_open) end_batch(p);
+  if (!p->batch_open) end_batch(p, p->poke_why);
 }
 
 void stv_provision_poke(struct stv_provision *p, const char *why) {
@@ -414,7 +440,7 @@ void stv_provision_poke(struct stv_provision *p, const char *why) {
     return;
   }
   p->poked = 1;
-  decide(p, "batch", "solve asked for: %s", why);
+  p->poke_why = why;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -781,10 +807,13 @@ static void apply(struct stv_provision *p, struct solve *s) {
     else
       oninflight += plan->nodes[i].npods;
   }
-  decide(p, "solve", "%zu pending pods (headroom included): %zu fit registered nodes, %zu fit nodes in flight, %zu new "
-         "nodes planned (%.4f %s/h), %zu fit nowhere; %s solve took %.1f ms",
-         plan->npending, onexisting, oninflight, plan->nnew, plan->new_cost, p->cat->currency, plan->nunsched,
-         stv_policy_name(s->job.policy), s->job.solve_s * 1e3);
+  /* A periodic headroom check that changes nothing is not a decision worth a line. */
+  if (s->why == NULL || plan->nnew > 0 || plan->nunsched > 0)
+    decide(p, "solve",
+           "%s: %zu pending pods (headroom included): %zu fit registered nodes, %zu fit nodes in flight, %zu new "
+           "nodes planned (%.4f %s/h), %zu fit nowhere; %s solve took %.1f ms",
+           s->why ? s->why : "batch", plan->npending, onexisting, oninflight, plan->nnew, plan->new_cost,
+           p->cat->currency, plan->nunsched, stv_policy_name(s->job.policy), s->job.solve_s * 1e3);
   for (i = 0; i < plan->nunsched; i++)
     reason_add(p, &s->snap.pods[plan->unsched[i].pod], plan->unsched[i].reason, s->snap.npods);
   for (i = 0; i < plan->nskipped; i++)
@@ -806,7 +835,6 @@ static void solve_done(struct stv_solve_job *job) {
   struct solve *s = job->data;
   struct stv_provision *p = s->p;
   p->solving = NULL;
-  p->last_solve_at = stv_clock_now(p->clock);
   if (job->rc != 0)
     decide(p, "error", "the solve failed: %s; the pods stay pending and the next batch tries again", job->err.msg);
   else
@@ -818,7 +846,29 @@ static void solve_done(struct stv_solve_job *job) {
   }
 }
 
-static void start_solve(struct stv_provision *p) {
+/*
+ * Brings group g in line with what the provider says (listed): its desired
+ * size, and as many nodes in flight as the desired size exceeds the
+ * registered nodes: the provider may launch replacements (spot
+ * interruptions) or lose nodes (deletions by scale-down) on its own.
+ */
+static void resync_group(struct stv_provision *p, struct group *g, const struct stv_cloud_group *listed) {
+  uint32_t gi = (uint32_t)(g - p->groups);
+  int64_t want, have = 0;
+  ssize_t k;
+  size_t i;
+  if (g->busy || g->retrying) return;
+  g->desired = g->target = listed->desired;
+  g->min = listed->min;
+  g->max = listed->max;
+  want = g->desired - g->registered;
+  for (i = 0; i < p->ninf; i++) have += p->inf[i].group == gi;
+  for (; have < want; have++)
+    if (inflight_add(p, gi, 0, stv_clock_now(p->clock), NULL) != 0) return;
+  for (; have > want && (k = inflight_unnamed(p, gi, 1)) >= 0; have--) inflight_remove(p, (size_t)k);
+}
+
+static void submit(struct stv_provision *p) {
   struct solve *s = stv_calloc(1, sizeof(*s));
   struct stv_err err = {0};
   int rc;
@@ -827,7 +877,8 @@ static void start_solve(struct stv_provision *p) {
     return;
   }
   s->p = p;
-  s->wall_start = stv_monotonic_seconds();
+  s->why = p->next_why;
+  s->wall_start = p->wall_start;
   s->job.done = solve_done;
   s->job.data = s;
   reasons_clear(p);
@@ -849,14 +900,44 @@ static void start_solve(struct stv_provision *p) {
   }
 }
 
+static void refresh_cb(void *ctx, const struct stv_cloud_result *r, const struct stv_cloud_group *v, size_t n) {
+  struct stv_provision *p = ctx;
+  size_t i;
+  int32_t gi;
+  p->refreshing = 0;
+  if (r->code != 0)
+    decide(p, "error", "listing the provider's groups failed: %s (%s); solving on what was known", stv_strerror(r->code),
+           r->message);
+  for (i = 0; r->code == 0 && i < n; i++)
+    if ((gi = find_group(p, v[i].id)) >= 0) resync_group(p, &p->groups[gi], &v[i]);
+  submit(p);
+  if (p->solving == NULL && p->again) {
+    p->again = 0;
+    start_solve(p);
+  }
+}
+
+/* Lists the groups (what the provider did on its own since), then builds the problem and solves. */
+static void start_solve(struct stv_provision *p) {
+  int rc;
+  p->wall_start = stv_monotonic_seconds();
+  p->last_solve_at = stv_clock_now(p->clock);
+  p->refreshing = 1;
+  if ((rc = p->cloud->ops->list_groups(p->cloud, refresh_cb, p)) != 0) {
+    p->refreshing = 0;
+    decide(p, "error", "cannot list the provider's groups: %s; solving on what was known", stv_strerror(rc));
+    submit(p);
+  }
+}
+
 /* ---------------------------------------------------------------------- */
 /* Events of the cluster and of the provider                              */
 
 void stv_provision_node_registered(struct stv_provision *p, const char *name, const char *provider_id) {
+  struct group *g;
   ssize_t i;
-  (void)name;
-  if (provider_id == NULL) return;
-  if (mark(&p->reg_pool, &p->registered, NULL, provider_id, 1) < 0) {
+  if (provider_id == NULL || reg_state(p, provider_id) != REG_NONE) return;
+  if (set_value(p, &p->registered, provider_id, REG_REGISTERED) != 0) {
     decide(p, "error", "node %s: out of memory noting it as registered", name);
     return;
   }
@@ -864,11 +945,16 @@ void stv_provision_node_registered(struct stv_provision *p, const char *name, co
     p->groups[p->inf[i].group].backoff_s = 0; /* the group works again */
     inflight_remove(p, (size_t)i);
   }
+  if ((g = group_of_instance(p, provider_id)) != NULL) g->registered++;
 }
 
 void stv_provision_node_deleted(struct stv_provision *p, const char *name, const char *provider_id) {
+  struct group *g;
   (void)name;
-  if (provider_id != NULL) mark(&p->reg_pool, &p->registered, NULL, provider_id, 0);
+  if (provider_id == NULL) return;
+  if (reg_state(p, provider_id) == REG_REGISTERED && (g = group_of_instance(p, provider_id)) != NULL)
+    g->registered--;
+  if (reg_state(p, provider_id) != REG_NONE) set_value(p, &p->registered, provider_id, REG_NONE);
   if (p->o.nheadroom > 0 || p->o.headroom_percent > 0) stv_provision_poke(p, "a node went away and headroom is kept");
 }
 
@@ -881,7 +967,11 @@ void stv_provision_cloud_event(struct stv_provision *p, const struct stv_cloud_e
   if (!p->started || g == NULL) return;
   switch (ev->kind) {
   case STV_CLOUD_EV_RUNNING:
-    if (inflight_by_id(p, in->provider_id) >= 0 || is_marked(&p->registered, in->provider_id)) return;
+    if (set_value(p, &p->inst_group, in->provider_id, (uint32_t)gi + 1) != 0) {
+      decide(p, "error", "out of memory noting instance %s", in->provider_id);
+      return;
+    }
+    if (inflight_by_id(p, in->provider_id) >= 0 || reg_state(p, in->provider_id) != REG_NONE) return;
     if ((i = inflight_unnamed(p, (uint32_t)gi, 0)) < 0) return; /* a replacement the provider made itself */
     if ((p->inf[i].provider_id = stv_strdup(in->provider_id)) == NULL) {
       decide(p, "error", "out of memory naming a node in flight of group %s", g->id);
@@ -908,6 +998,12 @@ void stv_provision_cloud_event(struct stv_provision *p, const struct stv_cloud_e
     }
     return;
   case STV_CLOUD_EV_INTERRUPTION:
+    /* The node is going: its capacity no longer counts, whatever replaces it will be seen in flight. */
+    if (reg_state(p, in->provider_id) == REG_REGISTERED) {
+      set_value(p, &p->registered, in->provider_id, REG_LEAVING);
+      g->registered--;
+    }
+    return;
   default:
     return;
   }
@@ -1048,7 +1144,11 @@ static void instances_cb(void *ctx, const struct stv_cloud_result *r, const stru
     int32_t gi = find_group(p, v[i].group_id), off;
     if (gi < 0 || v[i].state == STV_INSTANCE_TERMINATING) continue;
     listed[gi]++;
-    if (is_marked(&p->registered, v[i].provider_id)) continue;
+    if (set_value(p, &p->inst_group, v[i].provider_id, (uint32_t)gi + 1) != 0) goto nomem;
+    if (reg_state(p, v[i].provider_id) == REG_REGISTERED) {
+      p->groups[gi].registered++;
+      continue;
+    }
     off = find_offer(&p->groups[gi], v[i].instance_type, v[i].zone, v[i].capacity_type);
     if (inflight_add(p, (uint32_t)gi, off < 0 ? 0 : (uint32_t)off, v[i].launch_time, v[i].provider_id) != 0)
       goto nomem;
@@ -1149,7 +1249,7 @@ void stv_provision_get_stats(const struct stv_provision *p, struct stv_provision
 
 int stv_provision_busy(const struct stv_provision *p) {
   size_t i;
-  if (p->batch_open || p->poked || p->solving) return 1;
+  if (p->batch_open || p->poked || p->solving || p->refreshing) return 1;
   for (i = 0; i < p->ngroups; i++)
     if (p->groups[i].busy || p->groups[i].retrying) return 1;
   return 0;
@@ -1170,6 +1270,7 @@ void stv_provision_free(struct stv_provision *p) {
   reasons_clear(p);
   pending_set_close(&p->known);
   stv_strmap_close(&p->registered);
+  stv_strmap_close(&p->inst_group);
   stv_strpool_close(&p->reg_pool);
   stv_free(p);
 }
