@@ -10,7 +10,7 @@
 
 #include <yaml.h>
 
-#include "sim.h"
+#include "simulate.h"
 
 #define MAX_ITEMS    100000
 #define MAX_DURATION (366.0 * 86400)

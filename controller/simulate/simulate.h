@@ -1,5 +1,5 @@
 /*
- * sim: `stevedore simulate`'s simulated cluster. A scenario (a YAML file,
+ * simulate: `stevedore simulate`'s simulated cluster. A scenario (a YAML file,
  * docs/simulate.md) says what runs when; the cluster creates its pods on a
  * virtual clock, binds them to ready nodes with a small scheduler that
  * uses the packer's predicates, reports the rest as unschedulable to the
@@ -7,8 +7,8 @@
  * provider launches, evicts pods from interrupted spot nodes, removes
  * nodes that stay empty, and keeps the figures of the final report.
  */
-#ifndef STV_SIM_H
-#define STV_SIM_H
+#ifndef STV_SIMULATE_H
+#define STV_SIMULATE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -86,7 +86,7 @@ int stv_scenario_parse(struct stv_scenario *sc, const char *name, const char *te
                        struct stv_err *err);
 void stv_scenario_close(struct stv_scenario *sc);
 
-/* The scenario shipped in the binary (controller/sim/scenarios/default.yaml). */
+/* The scenario shipped in the binary (controller/simulate/scenarios/default.yaml). */
 extern const char stv_default_scenario[];
 extern const size_t stv_default_scenario_len;
 
@@ -113,7 +113,7 @@ struct stv_sim_result {
   double wall_s;
   struct stv_sim_sample *samples;
   size_t nsamples;
-  /* Peak demand: pods of each workload alive when the requested cpu peaked (for static-peak). */
+  /* Peak demand: the most pods of each workload alive at once, sampled (for static-peak). */
   int64_t *peak_pods;
   struct stv_provision_stats prov;
 };
@@ -131,5 +131,16 @@ void stv_sim_result_close(struct stv_sim_result *r);
 int stv_sim_run(const struct stv_scenario *sc, const struct stv_catalog *catalog, int policy,
                 const int64_t *peak_pods, stv_decision_cb on_decision, void *decision_ctx,
                 struct stv_sim_result *r, struct stv_err *err);
+
+/*
+ * The results r[0..n) as one self-contained HTML page (inline CSS and SVG:
+ * the hourly cost and node-count curves of every policy, and the table),
+ * appended to out. Returns 0 or out's error.
+ */
+int stv_sim_render_html(const struct stv_scenario *sc, const char *currency, const struct stv_sim_result *r, size_t n,
+                        struct stv_buf *out);
+
+/* `stevedore simulate ARGS` (controller/cli/simulate.c); returns the exit status. */
+int stv_cmd_simulate(int argc, char **argv);
 
 #endif
