@@ -425,6 +425,7 @@ static void sample_cb(struct stv_timer *t) {
   struct sim *s = t->data;
   struct stv_sim_sample *x;
   size_t i;
+  int64_t cpu = 0;
   if (stv_grow((void **)&s->r->samples, &s->cap_samples, s->r->nsamples + 1, sizeof(*s->r->samples)) != 0) {
     s->nomem = 1;
     return;
@@ -438,9 +439,12 @@ static void sample_cb(struct stv_timer *t) {
     x->nodes++;
     x->cost_per_hour += s->nodes[i]->price;
   }
-  /* Each workload's peak, for the static policy: a cluster that holds them all at once holds any instant. */
-  for (i = 0; s->r->peak_pods && i < s->sc->nworkloads; i++)
-    if (s->wl_alive[i] > s->r->peak_pods[i]) s->r->peak_pods[i] = s->wl_alive[i];
+  /* The pods alive when the requested cpu peaked, for the static policy (sized for that instant). */
+  for (i = 0; i < s->sc->nworkloads; i++) cpu += s->wl_alive[i] * s->sc->workloads[i].cpu;
+  if (cpu > s->peak_cpu && s->r->peak_pods) {
+    s->peak_cpu = cpu;
+    for (i = 0; i < s->sc->nworkloads; i++) s->r->peak_pods[i] = s->wl_alive[i];
+  }
   if (now(s) + s->sc->sample_every <= s->sc->duration &&
       stv_clock_start(s->clock, &s->sample, s->sc->sample_every, sample_cb, s) != 0)
     s->nomem = 1;

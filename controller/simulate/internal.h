@@ -78,6 +78,7 @@ struct sim {
   struct stv_timer sched, sample, house;
   int sched_pending, nomem;
   size_t cap_samples;
+  int64_t peak_cpu; /* the most cpu the pods alive asked for at a sample */
   size_t evictions, interruptions, nodes_launched, nodes_removed;
 };
 

@@ -113,7 +113,7 @@ struct stv_sim_result {
   double wall_s;
   struct stv_sim_sample *samples;
   size_t nsamples;
-  /* Peak demand: the most pods of each workload alive at once, sampled (for static-peak). */
+  /* Peak demand: pods of each workload alive when the requested cpu peaked, sampled (for static-peak). */
   int64_t *peak_pods;
   struct stv_provision_stats prov;
 };
