@@ -134,7 +134,8 @@ int main(int argc, char **argv) {
   runs = atol(arg(argc, argv, "--runs", "5"));
   policy = arg(argc, argv, "--policy", "stevedore");
   snprintf(typebuf, sizeof(typebuf), "%s",
-           arg(argc, argv, "--types", "m5.large,m5.xlarge,m5.2xlarge,m5.4xlarge,c5.xlarge,c5.2xlarge,r5.xlarge,r5.2xlarge"));
+           arg(argc, argv, "--types",
+               "m5.large,m5.xlarge,m5.2xlarge,m5.4xlarge,c5.xlarge,c5.2xlarge,r5.xlarge,r5.2xlarge"));
   for (char *t = strtok(typebuf, ","); t && ntypes < 64; t = strtok(NULL, ",")) types[ntypes++] = t;
   if (b.nodes <= 0 || b.pods <= b.pending || b.pending <= 0 || runs <= 0) {
     fprintf(stderr, "stv-loop-bench: --nodes, --pods > --pending > 0 and --runs must be positive\n");
@@ -150,7 +151,7 @@ int main(int argc, char **argv) {
   so.capacity_types = (1u << STV_CT_SPOT) | (1u << STV_CT_ON_DEMAND);
   so.max_per_group = 1000000;
   stv_provision_opts_default(&o);
-  o.policy = strcmp(policy, "karpenter-like") == 0           ? STV_POLICY_KARPENTER
+  o.policy = strcmp(policy, "karpenter-like") == 0            ? STV_POLICY_KARPENTER
              : strcmp(policy, "cluster-autoscaler-like") == 0 ? STV_POLICY_CA
                                                               : STV_POLICY_STEVEDORE;
   o.decision_budget = atof(arg(argc, argv, "--budget", "1"));
@@ -165,7 +166,8 @@ int main(int argc, char **argv) {
    */
   for (r = 0; r < runs; r++) {
     if (stv_sim_new(&cloud, &vc.clock, &so, &err) != 0 ||
-        stv_provision_new(&p, &o, &vc.clock, cloud, &cat, &cv, &runner, &err) != 0 || stv_provision_start(p) != 0) {
+        stv_provision_new(&p, &o, &vc.clock, cloud, &cat, &cv, &runner, &err) != 0 ||
+        stv_provision_start(p) != 0) {
       fprintf(stderr, "stv-loop-bench: %s\n", err.msg[0] ? err.msg : "cannot start");
       return 1;
     }
@@ -173,13 +175,16 @@ int main(int argc, char **argv) {
     stv_vclock_run_until(&vc, stv_clock_now(&vc.clock) + 1);
     cpu = cpu_now() - cpu;
     stv_provision_get_stats(p, &st);
-    printf("run %ld: decision %.1f ms wall (batch end to scale requests), %.1f ms of cpu for the whole start; "
-           "%zu nodes requested, %zu scale-ups\n",
-           r + 1, st.last_decision_s * 1e3, cpu * 1e3, st.inflight, st.scale_ups);
+    printf(
+        "run %ld: decision %.1f ms wall (batch end to scale requests), %.1f ms of cpu for the whole start; "
+        "%zu nodes requested, %zu scale-ups\n",
+        r + 1, st.last_decision_s * 1e3, cpu * 1e3, st.inflight, st.scale_ups);
     cpu_sum += cpu;
     if (st.solves != 1 || st.inflight == 0) {
-      fprintf(stderr, "stv-loop-bench: the run made %zu solves and requested %zu nodes; expected one solve that "
-                      "scales up\n", st.solves, st.inflight);
+      fprintf(stderr,
+              "stv-loop-bench: the run made %zu solves and requested %zu nodes; expected one solve that "
+              "scales up\n",
+              st.solves, st.inflight);
       return 1;
     }
     sum += st.last_decision_s;
@@ -189,9 +194,10 @@ int main(int argc, char **argv) {
     p = NULL;
     cloud = NULL;
   }
-  printf("%s: %ld nodes, %ld pods (%ld pending), %zu instance types: decision mean %.1f ms wall, worst %.1f ms, "
-         "mean cpu %.1f ms, over %ld runs\n",
-         policy, b.nodes, b.pods, b.pending, ntypes, sum / runs * 1e3, worst * 1e3, cpu_sum / runs * 1e3, runs);
+  printf(
+      "%s: %ld nodes, %ld pods (%ld pending), %zu instance types: decision mean %.1f ms wall, worst %.1f ms, "
+      "mean cpu %.1f ms, over %ld runs\n",
+      policy, b.nodes, b.pods, b.pending, ntypes, sum / runs * 1e3, worst * 1e3, cpu_sum / runs * 1e3, runs);
   stv_vclock_close(&vc);
   stv_catalog_close(&cat);
   stv_packer_thread_done();

@@ -33,29 +33,29 @@ struct tl {
 };
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "Usage: stevedore simulate [--scenario FILE] [--compare] [--output table|json|html] [--seed N]\n"
-          "                          [--timeline FILE|-] [--quiet]\n"
-          "\n"
-          "Runs the provisioning reconciler of `stevedore controller` on a simulated cluster and cloud,\n"
-          "on a virtual clock: hours of cluster time in seconds. Without --scenario it runs the scenario\n"
-          "shipped in the program (docs/simulate.md describes the format).\n"
-          "\n"
-          "  --scenario FILE   a scenario (YAML)\n"
-          "  --compare         also run a static on-demand cluster sized for the peak, and the\n"
-          "                    Karpenter-like and Cluster-Autoscaler-like policies, on the same workload\n"
-          "  --output FORMAT   table (default), json, or html (a one-file page with the curves)\n"
-          "  --seed N          the seed of the sim provider's random choices (overrides the scenario's)\n"
-          "  --timeline FILE   write every policy's decisions to FILE ('-': standard error); by default\n"
-          "                    stevedore's decisions go to standard error\n"
-          "  --quiet           no timeline on standard error\n");
+  fprintf(f, "Usage: stevedore simulate [--scenario FILE] [--compare] [--output table|json|html] [--seed N]\n"
+             "                          [--timeline FILE|-] [--quiet]\n"
+             "\n"
+             "Runs the provisioning reconciler of `stevedore controller` on a simulated cluster and cloud,\n"
+             "on a virtual clock: hours of cluster time in seconds. Without --scenario it runs the scenario\n"
+             "shipped in the program (docs/simulate.md describes the format).\n"
+             "\n"
+             "  --scenario FILE   a scenario (YAML)\n"
+             "  --compare         also run a static on-demand cluster sized for the peak, and the\n"
+             "                    Karpenter-like and Cluster-Autoscaler-like policies, on the same workload\n"
+             "  --output FORMAT   table (default), json, or html (a one-file page with the curves)\n"
+             "  --seed N          the seed of the sim provider's random choices (overrides the scenario's)\n"
+             "  --timeline FILE   write every policy's decisions to FILE ('-': standard error); by default\n"
+             "                    stevedore's decisions go to standard error\n"
+             "  --quiet           no timeline on standard error\n");
 }
 
 static void timeline_cb(void *ctx, const struct stv_decision *d) {
   struct tl *t = ctx;
   long s = (long)floor(d->at);
   if (!t->on) return;
-  fprintf(t->f, "%-24s %ld:%02ld:%02ld  %-13s %s\n", t->policy, s / 3600, s / 60 % 60, s % 60, d->kind, d->text);
+  fprintf(t->f, "%-24s %ld:%02ld:%02ld  %-13s %s\n", t->policy, s / 3600, s / 60 % 60, s % 60, d->kind,
+          d->text);
 }
 
 static int parse_args(int argc, char **argv, struct args *a) {
@@ -119,8 +119,8 @@ static void add_ct(cJSON *o, const char *name, const double *v) {
   for (ct = 0; m && ct < STV_CT_COUNT; ct++) cJSON_AddNumberToObject(m, stv_capacity_type_name(ct), v[ct]);
 }
 
-static char *render_json(const struct stv_scenario *sc, const struct stv_catalog *cat, const struct stv_sim_result *r,
-                         size_t n) {
+static char *render_json(const struct stv_scenario *sc, const struct stv_catalog *cat,
+                         const struct stv_sim_result *r, size_t n) {
   cJSON *root = cJSON_CreateObject(), *list, *o, *samples, *x;
   size_t i, j;
   char *out;
@@ -166,13 +166,14 @@ static char *render_json(const struct stv_scenario *sc, const struct stv_catalog
   return out;
 }
 
-static void render_table(const struct stv_scenario *sc, const struct stv_catalog *cat, const struct stv_sim_result *r,
-                         size_t n, struct stv_buf *b) {
+static void render_table(const struct stv_scenario *sc, const struct stv_catalog *cat,
+                         const struct stv_sim_result *r, size_t n, struct stv_buf *b) {
   size_t i;
   stv_buf_printf(b, "scenario %s: %.1f virtual hours on %s, prices in %s\n\n", sc->name, sc->duration / 3600,
                  sc->catalog, cat->currency);
-  stv_buf_printf(b, "%-24s %10s %10s %9s %9s %9s %9s %9s %11s %9s %9s\n", "POLICY", "COST", "NODE-H", "SPOT-H",
-                 "OD-H", "WAIT-P50", "WAIT-P99", "WAIT-MAX", "UNSCHEDULED", "SCALE-UPS", "EVICTIONS");
+  stv_buf_printf(b, "%-24s %10s %10s %9s %9s %9s %9s %9s %11s %9s %9s\n", "POLICY", "COST", "NODE-H",
+                 "SPOT-H", "OD-H", "WAIT-P50", "WAIT-P99", "WAIT-MAX", "UNSCHEDULED", "SCALE-UPS",
+                 "EVICTIONS");
   for (i = 0; i < n; i++)
     stv_buf_printf(b, "%-24s %10.2f %10.1f %9.1f %9.1f %8.0fs %8.0fs %8.0fs %11zu %9zu %9zu\n", r[i].policy,
                    r[i].cost, r[i].node_hours, r[i].node_hours_by_ct[STV_CT_SPOT],
@@ -180,9 +181,10 @@ static void render_table(const struct stv_scenario *sc, const struct stv_catalog
                    r[i].unscheduled, r[i].scale_ups, r[i].evictions);
   stv_buf_printf(b, "\n%zu pods; ", r[0].pods);
   for (i = 0; i < n; i++)
-    stv_buf_printf(b, "%s%s: %zu nodes launched, %zu removed, %zu spot interruptions, %zu launch failures, %.1f s wall",
-                   i ? "; " : "", r[i].policy, r[i].nodes_launched, r[i].nodes_removed, r[i].interruptions,
-                   r[i].launch_failures, r[i].wall_s);
+    stv_buf_printf(
+        b, "%s%s: %zu nodes launched, %zu removed, %zu spot interruptions, %zu launch failures, %.1f s wall",
+        i ? "; " : "", r[i].policy, r[i].nodes_launched, r[i].nodes_removed, r[i].interruptions,
+        r[i].launch_failures, r[i].wall_s);
   stv_buf_puts(b, "\n");
 }
 
@@ -206,7 +208,8 @@ static int load_scenario(const struct args *a, struct stv_scenario *sc, struct s
 
 static int run_all(const struct args *a, const struct stv_scenario *sc, const struct stv_catalog *cat,
                    struct stv_sim_result *r, size_t *n, struct stv_err *err) {
-  static const int order[NPOLICIES] = {STV_POLICY_STEVEDORE, STV_SIM_STATIC_PEAK, STV_POLICY_KARPENTER, STV_POLICY_CA};
+  static const int order[NPOLICIES] = {STV_POLICY_STEVEDORE, STV_SIM_STATIC_PEAK, STV_POLICY_KARPENTER,
+                                       STV_POLICY_CA};
   FILE *tf = stderr;
   size_t i;
   int rc = 0;
@@ -216,8 +219,8 @@ static int run_all(const struct args *a, const struct stv_scenario *sc, const st
     struct tl t = {tf, NULL, 0};
     t.policy = order[i] == STV_SIM_STATIC_PEAK ? "static-peak" : stv_policy_name((enum stv_policy)order[i]);
     t.on = a->timeline ? 1 : (!a->quiet && i == 0);
-    rc = stv_sim_run(sc, cat, order[i], order[i] == STV_SIM_STATIC_PEAK ? r[0].peak_pods : NULL, timeline_cb, &t,
-                     &r[i], err);
+    rc = stv_sim_run(sc, cat, order[i], order[i] == STV_SIM_STATIC_PEAK ? r[0].peak_pods : NULL, timeline_cb,
+                     &t, &r[i], err);
     *n = i + 1;
     if (rc != 0) break;
   }

@@ -158,7 +158,7 @@ struct stv_provision_opts {
   double throttle_retry;  /* s before retrying a throttled call that gave no retry-after; default 1 */
   double housekeeping;    /* s between checks for overdue nodes and headroom; default 10 */
   enum stv_policy policy;
-  unsigned capacity_types; /* (1u << STV_CT_*); default all */
+  unsigned capacity_types;           /* (1u << STV_CT_*); default all */
   const struct stv_node_pool *pools; /* borrowed; none: the default pool */
   size_t npools;
   const char *const *instance_types; /* offerings allowed (borrowed); none: any */
@@ -211,7 +211,8 @@ struct stv_provision;
  */
 int stv_provision_new(struct stv_provision **out, const struct stv_provision_opts *o, struct stv_clock *clock,
                       struct stv_cloud *cloud, const struct stv_catalog *catalog,
-                      const struct stv_cluster_view *view, struct stv_solve_runner *runner, struct stv_err *err);
+                      const struct stv_cluster_view *view, struct stv_solve_runner *runner,
+                      struct stv_err *err);
 
 /*
  * Starts the reconciler once the cluster view has synced (every node that

@@ -61,7 +61,7 @@ struct solve {
   struct stv_template *use; /* the templates offered to the solver */
   uint32_t *use_group, *use_offer;
   size_t nuse;
-  size_t nreal; /* snap.nodes[0..nreal) registered; the rest in flight */
+  size_t nreal;         /* snap.nodes[0..nreal) registered; the rest in flight */
   uint32_t *node_group; /* per node in flight: its group */
   const char *why;      /* NULL: a batch of unschedulable pods; else why it was asked for */
   double wall_start;    /* when the batch ended, wall seconds */
@@ -92,7 +92,7 @@ struct stv_provision {
   struct stv_strmap registered; /* provider id -> REG_* */
   struct stv_strmap inst_group; /* provider id -> group index + 1, from the provider's events and listing */
   int started, batch_open, again, poked, refreshing;
-  double wall_start; /* wall seconds when the last batch ended */
+  double wall_start;    /* wall seconds when the last batch ended */
   const char *poke_why; /* static text: why the pending poke asked for a solve */
   const char *next_why; /* why the next solve runs: NULL for a batch, else a poke's reason */
   struct solve *solving;
@@ -238,7 +238,8 @@ static int in_list(const char *const *list, size_t n, const char *s) {
   return 0;
 }
 
-static int32_t find_offer(const struct group *g, const char *type, const char *zone, enum stv_capacity_type ct) {
+static int32_t find_offer(const struct group *g, const char *type, const char *zone,
+                          enum stv_capacity_type ct) {
   size_t i;
   for (i = 0; i < g->noff; i++) {
     const struct offer *o = &g->off[i];
@@ -335,8 +336,8 @@ static void set_done(void *ctx, const struct stv_cloud_result *r) {
     if (g->target != g->desired) issue(g);
     return;
   }
-  if (r->code == STV_ETHROTTLED || (r->code != STV_ECAPACITY && r->code != STV_EINVAL && r->code != STV_ELIMIT &&
-                                    r->code != STV_ENOTFOUND)) {
+  if (r->code == STV_ETHROTTLED || (r->code != STV_ECAPACITY && r->code != STV_EINVAL &&
+                                    r->code != STV_ELIMIT && r->code != STV_ENOTFOUND)) {
     if (r->code == STV_ETHROTTLED) p->st.throttled++;
     g->throttle_s = g->throttle_s > 0 ? fmin(g->throttle_s * 2, THROTTLE_MAX_S) : p->o.throttle_retry;
     delay = r->code == STV_ETHROTTLED && r->retry_after > 0 ? r->retry_after : g->throttle_s;
@@ -397,7 +398,9 @@ static void end_batch(struct stv_provision *p, const char *why) {
   start_solve(p);
 }
 
-static void batch_timer_cb(struct stv_timer *t) { end_batch(t->data, NULL); }
+static void batch_timer_cb(struct stv_timer *t) {
+  end_batch(t->data, NULL);
+}
 
 void stv_provision_pod_unschedulable(struct stv_provision *p, const char *ns, const char *name) {
   char key[512];
@@ -510,8 +513,10 @@ static int add_inflight_nodes(struct stv_provision *p, struct solve *s, struct s
     struct stv_node n;
     char name[64];
     if (ti < 0) {
-      decide(p, "error", "group %s: offering %s in %s (%s) is not in the catalogue; its node in flight is not counted",
-             g->id, g->off[e->offer].type, g->off[e->offer].zone, stv_capacity_type_name(g->off[e->offer].ct));
+      decide(p, "error",
+             "group %s: offering %s in %s (%s) is not in the catalogue; its node in flight is not counted",
+             g->id, g->off[e->offer].type, g->off[e->offer].zone,
+             stv_capacity_type_name(g->off[e->offer].ct));
       continue;
     }
     memset(&n, 0, sizeof(n));
@@ -535,8 +540,8 @@ static int add_inflight_nodes(struct stv_provision *p, struct solve *s, struct s
 static size_t planned_pending(const struct stv_snapshot *s) {
   size_t i, n = 0;
   for (i = 0; i < s->npods; i++)
-    if (s->pods[i].node < 0 && s->pods[i].phase == STV_PHASE_PENDING && s->pods[i].not_planned == STV_NP_NONE &&
-        !(s->pods[i].flags & STV_POD_NODE_MISSING))
+    if (s->pods[i].node < 0 && s->pods[i].phase == STV_PHASE_PENDING &&
+        s->pods[i].not_planned == STV_NP_NONE && !(s->pods[i].flags & STV_POD_NODE_MISSING))
       n++;
   return n;
 }
@@ -547,8 +552,8 @@ static int build(struct stv_provision *p, struct solve *s, struct stv_err *err) 
   int rc;
   if ((rc = p->view.snapshot(p->view.ctx, &s->snap, &ids, err)) != 0) return rc;
   s->nreal = s->snap.nnodes;
-  if ((rc = stv_templates_build_pools(&s->tmpl, p->cat, &s->snap, p->o.capacity_types, p->o.pools, p->o.npools,
-                                      err)) != 0)
+  if ((rc = stv_templates_build_pools(&s->tmpl, p->cat, &s->snap, p->o.capacity_types, p->o.pools,
+                                      p->o.npools, err)) != 0)
     return rc;
   s->have_tmpl = 1;
   if ((rc = choose_templates(p, s)) != 0) return stv_err_set(err, rc, "out of memory");
@@ -608,8 +613,8 @@ static void usage_add(struct usage *u, const struct shape *sh) {
 }
 
 /* Writes why adding sh to u crosses l into why, or returns 0 when it does not. */
-static int crosses(const struct stv_limits *l, const struct usage *u, const struct shape *sh, const char *scope,
-                   const char *currency, char *why, size_t size) {
+static int crosses(const struct stv_limits *l, const struct usage *u, const struct shape *sh,
+                   const char *scope, const char *currency, char *why, size_t size) {
   if (l->nodes >= 0 && u->nodes + 1 > l->nodes)
     return snprintf(why, size, "the %s limit of %" PRId64 " nodes would be crossed", scope, l->nodes), 1;
   if (l->cpu >= 0 && u->cpu + sh->cpu > l->cpu)
@@ -625,7 +630,8 @@ static int crosses(const struct stv_limits *l, const struct usage *u, const stru
                     l->gpu, u->gpu),
            1;
   if (l->cost_per_hour >= 0 && u->cost + sh->price > l->cost_per_hour + 1e-9)
-    return snprintf(why, size, "the %s budget of %.4f %s/h would be crossed (%.4f %s/h held, the node costs %.4f)",
+    return snprintf(why, size,
+                    "the %s budget of %.4f %s/h would be crossed (%.4f %s/h held, the node costs %.4f)",
                     scope, l->cost_per_hour, currency, u->cost, currency, sh->price),
            1;
   return 0;
@@ -713,8 +719,8 @@ static void summarise_reasons(struct stv_provision *p) {
       if (strcmp(p->reasons[j].reason, p->reasons[i].reason) == 0) break;
     if (j < i) continue;
     for (j = i; j < p->nreasons; j++) count += strcmp(p->reasons[j].reason, p->reasons[i].reason) == 0;
-    decide(p, "pending", "%zu pod%s left pending (e.g. %s/%s): %s", count, count == 1 ? "" : "s", p->reasons[i].ns,
-           p->reasons[i].name, p->reasons[i].reason);
+    decide(p, "pending", "%zu pod%s left pending (e.g. %s/%s): %s", count, count == 1 ? "" : "s",
+           p->reasons[i].ns, p->reasons[i].name, p->reasons[i].reason);
     if (i >= 20) break; /* enough lines for one solve; every pod keeps its reason */
   }
 }
@@ -762,8 +768,8 @@ static void cut_to_limits(struct stv_provision *p, struct solve *s, int64_t *add
   }
   if (cut > 0) {
     p->st.nodes_cut += cut;
-    decide(p, "limit", "%zu planned node%s cut, %zu pod%s stay pending: %s%s", cut, cut == 1 ? "" : "s", cut_pods,
-           cut_pods == 1 ? "" : "s", why, cut > 1 ? " (and others)" : "");
+    decide(p, "limit", "%zu planned node%s cut, %zu pod%s stay pending: %s%s", cut, cut == 1 ? "" : "s",
+           cut_pods, cut_pods == 1 ? "" : "s", why, cut > 1 ? " (and others)" : "");
   }
   stv_free(u);
 }
@@ -788,9 +794,9 @@ static void scale_up(struct stv_provision *p, struct solve *s, const int64_t *ad
     if (k < add[i]) decide(p, "error", "out of memory recording nodes in flight for group %s", g->id);
     if (k == 0) continue;
     g->target += k;
-    decide(p, "scale_up", "group %s: +%" PRId64 " node%s of %s in %s (%s, %.4f %s/h each), desired %" PRId64, g->id,
-           k, k == 1 ? "" : "s", g->off[off].type, g->off[off].zone, stv_capacity_type_name(g->off[off].ct), price,
-           p->cat->currency, g->target);
+    decide(p, "scale_up", "group %s: +%" PRId64 " node%s of %s in %s (%s, %.4f %s/h each), desired %" PRId64,
+           g->id, k, k == 1 ? "" : "s", g->off[off].type, g->off[off].zone,
+           stv_capacity_type_name(g->off[off].ct), price, p->cat->currency, g->target);
     issue(g);
   }
 }
@@ -810,7 +816,8 @@ static void apply(struct stv_provision *p, struct solve *s) {
   /* A periodic headroom check that changes nothing is not a decision worth a line. */
   if (s->why == NULL || plan->nnew > 0 || plan->nunsched > 0)
     decide(p, "solve",
-           "%s: %zu pending pods (headroom included): %zu fit registered nodes, %zu fit nodes in flight, %zu new "
+           "%s: %zu pending pods (headroom included): %zu fit registered nodes, %zu fit nodes in flight, %zu "
+           "new "
            "nodes planned (%.4f %s/h), %zu fit nowhere; %s solve took %.1f ms",
            s->why ? s->why : "batch", plan->npending, onexisting, oninflight, plan->nnew, plan->new_cost,
            p->cat->currency, plan->nunsched, stv_policy_name(s->job.policy), s->job.solve_s * 1e3);
@@ -836,7 +843,8 @@ static void solve_done(struct stv_solve_job *job) {
   struct stv_provision *p = s->p;
   p->solving = NULL;
   if (job->rc != 0)
-    decide(p, "error", "the solve failed: %s; the pods stay pending and the next batch tries again", job->err.msg);
+    decide(p, "error", "the solve failed: %s; the pods stay pending and the next batch tries again",
+           job->err.msg);
   else
     apply(p, s);
   solve_free(s);
@@ -900,14 +908,15 @@ static void submit(struct stv_provision *p) {
   }
 }
 
-static void refresh_cb(void *ctx, const struct stv_cloud_result *r, const struct stv_cloud_group *v, size_t n) {
+static void refresh_cb(void *ctx, const struct stv_cloud_result *r, const struct stv_cloud_group *v,
+                       size_t n) {
   struct stv_provision *p = ctx;
   size_t i;
   int32_t gi;
   p->refreshing = 0;
   if (r->code != 0)
-    decide(p, "error", "listing the provider's groups failed: %s (%s); solving on what was known", stv_strerror(r->code),
-           r->message);
+    decide(p, "error", "listing the provider's groups failed: %s (%s); solving on what was known",
+           stv_strerror(r->code), r->message);
   for (i = 0; r->code == 0 && i < n; i++)
     if ((gi = find_group(p, v[i].id)) >= 0) resync_group(p, &p->groups[gi], &v[i]);
   submit(p);
@@ -955,7 +964,8 @@ void stv_provision_node_deleted(struct stv_provision *p, const char *name, const
   if (reg_state(p, provider_id) == REG_REGISTERED && (g = group_of_instance(p, provider_id)) != NULL)
     g->registered--;
   if (reg_state(p, provider_id) != REG_NONE) set_value(p, &p->registered, provider_id, REG_NONE);
-  if (p->o.nheadroom > 0 || p->o.headroom_percent > 0) stv_provision_poke(p, "a node went away and headroom is kept");
+  if (p->o.nheadroom > 0 || p->o.headroom_percent > 0)
+    stv_provision_poke(p, "a node went away and headroom is kept");
 }
 
 void stv_provision_cloud_event(struct stv_provision *p, const struct stv_cloud_event *ev) {
@@ -977,12 +987,13 @@ void stv_provision_cloud_event(struct stv_provision *p, const struct stv_cloud_e
       decide(p, "error", "out of memory naming a node in flight of group %s", g->id);
       return;
     }
-    if ((off = find_offer(g, in->instance_type, in->zone, in->capacity_type)) >= 0) p->inf[i].offer = (uint32_t)off;
+    if ((off = find_offer(g, in->instance_type, in->zone, in->capacity_type)) >= 0)
+      p->inf[i].offer = (uint32_t)off;
     return;
   case STV_CLOUD_EV_LAUNCH_FAILED:
     p->st.launch_failures++;
-    decide(p, "launch_failed", "group %s: a requested node will not come: %s (%s)", g->id, stv_strerror(ev->code),
-           ev->message);
+    decide(p, "launch_failed", "group %s: a requested node will not come: %s (%s)", g->id,
+           stv_strerror(ev->code), ev->message);
     if ((i = inflight_unnamed(p, (uint32_t)gi, 0)) >= 0) inflight_remove(p, (size_t)i);
     /* The provider lowered its desired size by the node that failed. */
     if (g->desired > 0) g->desired--;
@@ -1060,7 +1071,8 @@ static void house_cb(struct stv_timer *t) {
       i++;
     }
   }
-  if (pending_set_compact(&p->known) != 0) decide(p, "error", "out of memory compacting the set of pending pods");
+  if (pending_set_compact(&p->known) != 0)
+    decide(p, "error", "out of memory compacting the set of pending pods");
   if ((p->o.nheadroom > 0 || p->o.headroom_percent > 0) && now - p->last_solve_at >= HEADROOM_EVERY)
     stv_provision_poke(p, "headroom check");
   if (stv_clock_start(p->clock, &p->house, p->o.housekeeping, house_cb, p) != 0)
@@ -1129,14 +1141,15 @@ static int copy_group(struct stv_provision *p, struct group *g, const struct stv
   return 0;
 }
 
-static void instances_cb(void *ctx, const struct stv_cloud_result *r, const struct stv_cloud_instance *v, size_t n) {
+static void instances_cb(void *ctx, const struct stv_cloud_result *r, const struct stv_cloud_instance *v,
+                         size_t n) {
   struct stv_provision *p = ctx;
   int64_t *listed;
   size_t i, named = 0, unnamed = 0;
   int64_t k;
   if (r->code != 0) {
-    decide(p, "error", "listing the provider's instances failed: %s (%s); not starting", stv_strerror(r->code),
-           r->message);
+    decide(p, "error", "listing the provider's instances failed: %s (%s); not starting",
+           stv_strerror(r->code), r->message);
     return;
   }
   if ((listed = stv_calloc(p->ngroups + 1, sizeof(*listed))) == NULL) goto nomem;
@@ -1163,7 +1176,8 @@ static void instances_cb(void *ctx, const struct stv_cloud_result *r, const stru
   }
   stv_free(listed);
   p->started = 1;
-  decide(p, "rebuild", "%zu groups; %zu nodes in flight (%zu launched and not registered, %zu not launched yet)",
+  decide(p, "rebuild",
+         "%zu groups; %zu nodes in flight (%zu launched and not registered, %zu not launched yet)",
          p->ngroups, named + unnamed, named, unnamed);
   if (stv_clock_start(p->clock, &p->house, p->o.housekeeping, house_cb, p) != 0) goto nomem;
   stv_provision_poke(p, "start");
@@ -1173,7 +1187,8 @@ nomem:
   decide(p, "error", "out of memory rebuilding the nodes in flight; not starting");
 }
 
-static void groups_cb(void *ctx, const struct stv_cloud_result *r, const struct stv_cloud_group *v, size_t n) {
+static void groups_cb(void *ctx, const struct stv_cloud_result *r, const struct stv_cloud_group *v,
+                      size_t n) {
   struct stv_provision *p = ctx;
   size_t i;
   int rc;
@@ -1195,7 +1210,9 @@ nomem:
   decide(p, "error", "out of memory copying the provider's groups; not starting");
 }
 
-int stv_provision_start(struct stv_provision *p) { return p->cloud->ops->list_groups(p->cloud, groups_cb, p); }
+int stv_provision_start(struct stv_provision *p) {
+  return p->cloud->ops->list_groups(p->cloud, groups_cb, p);
+}
 
 /* ---------------------------------------------------------------------- */
 /* Life                                                                   */
@@ -1217,7 +1234,8 @@ static int check_opts(const struct stv_provision_opts *o, struct stv_err *err) {
 
 int stv_provision_new(struct stv_provision **out, const struct stv_provision_opts *o, struct stv_clock *clock,
                       struct stv_cloud *cloud, const struct stv_catalog *catalog,
-                      const struct stv_cluster_view *view, struct stv_solve_runner *runner, struct stv_err *err) {
+                      const struct stv_cluster_view *view, struct stv_solve_runner *runner,
+                      struct stv_err *err) {
   struct stv_provision *p;
   int rc;
   *out = NULL;

@@ -18,11 +18,16 @@
 #include "sim.h"
 #include "internal.h"
 
-#define NS            "default"
-#define HOUSEKEEPING  10.0
-#define HOSTNAME_KEY  "kubernetes.io/hostname"
+#define NS           "default"
+#define HOUSEKEEPING 10.0
+#define HOSTNAME_KEY "kubernetes.io/hostname"
 
-enum { POD_PENDING = STV_SIM_POD_PENDING, POD_RUNNING = STV_SIM_POD_RUNNING, POD_DONE = STV_SIM_POD_DONE, POD_DELETED = STV_SIM_POD_DELETED };
+enum {
+  POD_PENDING = STV_SIM_POD_PENDING,
+  POD_RUNNING = STV_SIM_POD_RUNNING,
+  POD_DONE = STV_SIM_POD_DONE,
+  POD_DELETED = STV_SIM_POD_DELETED
+};
 
 /* ---------------------------------------------------------------------- */
 /* Small helpers                                                          */
@@ -42,7 +47,9 @@ static void note(struct sim *s, const char *kind, const char *fmt, ...) {
   s->on_decision(s->decision_ctx, &d);
 }
 
-static double now(const struct sim *s) { return stv_clock_now(s->clock); }
+static double now(const struct sim *s) {
+  return stv_clock_now(s->clock);
+}
 
 static void pod_name(const struct sim *s, const struct spod *p, char *buf, size_t size) {
   snprintf(buf, size, "%s-%" PRIu32, s->sc->workloads[p->wl].name, p->seq);
@@ -138,8 +145,8 @@ static int fits(const struct sim *s, const struct snode *n, const struct spod *p
   const struct stv_scn_workload *w = &s->sc->workloads[p->wl];
   if (!n->ready || n->cordoned || n->gone) return 0;
   if (!s->fit[(size_t)p->wl * s->tmpl.n + n->tmpl]) return 0;
-  return n->used_cpu + w->cpu <= n->cpu && n->used_mem + w->memory <= n->mem && n->used_gpu + w->gpu <= n->gpu &&
-         (int64_t)n->npods + 1 <= n->max_pods;
+  return n->used_cpu + w->cpu <= n->cpu && n->used_mem + w->memory <= n->mem &&
+         n->used_gpu + w->gpu <= n->gpu && (int64_t)n->npods + 1 <= n->max_pods;
 }
 
 /*
@@ -233,7 +240,8 @@ static void workload_cb(struct stv_timer *t) {
 /* ---------------------------------------------------------------------- */
 /* Nodes                                                                  */
 
-static int32_t template_index(const struct sim *s, const char *type, const char *zone, enum stv_capacity_type ct) {
+static int32_t template_index(const struct sim *s, const char *type, const char *zone,
+                              enum stv_capacity_type ct) {
   size_t i;
   for (i = 0; i < s->tmpl.n; i++) {
     const struct stv_template *t = &s->tmpl.v[i];
@@ -260,7 +268,8 @@ static void node_register_cb(struct stv_timer *t) {
 }
 
 /* A node of template ti, running since `since`; registers after the register delay (immediately when 0). */
-int stv__sim_node_add(struct sim *s, int32_t ti, const char *pid, const char *group, double since, double delay) {
+int stv__sim_node_add(struct sim *s, int32_t ti, const char *pid, const char *group, double since,
+                      double delay) {
   const struct stv_template *t = &s->tmpl.v[ti];
   struct snode *n;
   if (stv_grow((void **)&s->nodes, &s->cap_nodes, s->nnodes + 1, sizeof(*s->nodes)) != 0) return STV_ENOMEM;
@@ -323,18 +332,21 @@ static void on_cloud_event(void *ctx, const struct stv_cloud_event *ev) {
       break;
     }
     if ((ti = template_index(s, in->instance_type, in->zone, in->capacity_type)) < 0) {
-      note(s, "error", "instance %s: offering %s in %s is not in the catalogue", in->provider_id, in->instance_type,
-           in->zone);
+      note(s, "error", "instance %s: offering %s in %s is not in the catalogue", in->provider_id,
+           in->instance_type, in->zone);
       break;
     }
-    if (stv__sim_node_add(s, ti, in->provider_id, in->group_id, now(s), s->sc->register_delay) != 0) s->nomem = 1;
+    if (stv__sim_node_add(s, ti, in->provider_id, in->group_id, now(s), s->sc->register_delay) != 0)
+      s->nomem = 1;
     s->nodes_launched++;
     break;
   case STV_CLOUD_EV_INTERRUPTION:
     if ((ni = node_by_id(s, in->provider_id)) >= 0) {
       s->interruptions++;
-      note(s, "interruption", "spot node %s gets an interruption notice: its %u pods are evicted now, the node goes "
-           "in %.0f s", s->nodes[ni]->name, s->nodes[ni]->npods, ev->deadline);
+      note(s, "interruption",
+           "spot node %s gets an interruption notice: its %u pods are evicted now, the node goes "
+           "in %.0f s",
+           s->nodes[ni]->name, s->nodes[ni]->npods, ev->deadline);
       s->nodes[ni]->cordoned = 1;
       node_drain(s, (uint32_t)ni);
       schedule_soon(s);

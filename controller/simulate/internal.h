@@ -83,7 +83,8 @@ struct sim {
 };
 
 /* Adds a node of template ti (launched at since; registered after delay s, at once when 0). */
-int stv__sim_node_add(struct sim *s, int32_t ti, const char *pid, const char *group, double since, double delay);
+int stv__sim_node_add(struct sim *s, int32_t ti, const char *pid, const char *group, double since,
+                      double delay);
 
 /* Builds the templates and predicates of s's scenario; 0 or an STV_ code with err set. */
 int stv__sim_model_init(struct sim *s, struct stv_err *err);

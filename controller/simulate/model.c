@@ -107,13 +107,14 @@ static int narrow_catalog(struct sim *s, struct stv_err *err) {
     n++;
     s->narrow->ntypes = n;
     for (j = 0; j < t->noff; j++)
-      if ((sc->capacity_types & (1u << t->off[j].capacity_type)) && in_list(sc->zones, sc->nzones, t->off[j].zone))
+      if ((sc->capacity_types & (1u << t->off[j].capacity_type)) &&
+          in_list(sc->zones, sc->nzones, t->off[j].zone))
         u->off[u->noff++] = t->off[j];
   }
   for (i = 0; i < sc->ntypes; i++)
     if (stv_catalog_find(c, sc->instance_types[i]) == NULL)
-      return stv_err_set(err, STV_EINVAL, "scenario %s: instanceTypes[%zu]: \"%s\" is not in catalogue %s", sc->name,
-                         i, sc->instance_types[i], sc->catalog);
+      return stv_err_set(err, STV_EINVAL, "scenario %s: instanceTypes[%zu]: \"%s\" is not in catalogue %s",
+                         sc->name, i, sc->instance_types[i], sc->catalog);
   return 0;
 }
 
@@ -144,9 +145,10 @@ int stv__sim_model_init(struct sim *s, struct stv_err *err) {
     return stv_err_set(err, STV_ENOMEM, "simulate: out of memory");
   for (j = 0; j < s->tmpl.n; j++) nallowed += allowed(s, &s->tmpl.v[j]);
   if (nallowed == 0)
-    return stv_err_set(err, STV_EINVAL,
-                       "scenario %s: no offering of catalogue %s matches instanceTypes, zones and capacityTypes",
-                       sc->name, sc->catalog);
+    return stv_err_set(
+        err, STV_EINVAL,
+        "scenario %s: no offering of catalogue %s matches instanceTypes, zones and capacityTypes", sc->name,
+        sc->catalog);
   for (i = 0; i < sc->nworkloads; i++) {
     struct stv_class c;
     size_t any = 0;
@@ -155,23 +157,26 @@ int stv__sim_model_init(struct sim *s, struct stv_err *err) {
     for (j = 0; j < s->tmpl.n; j++) {
       const struct stv_template *t = &s->tmpl.v[j];
       struct stv_node_view v = {NULL, &t->labels, t->ntaints, t->taints, 0};
-      int ok = allowed(s, t) && stv_class_fits_node(&c, &v, NULL, 0) && t->alloc[STV_RES_CPU] >= c.req[STV_RES_CPU] &&
-               t->alloc[STV_RES_MEMORY] >= c.req[STV_RES_MEMORY] && (s->gpu_dim < 0 || t->alloc[s->gpu_dim] >= c.req[s->gpu_dim]);
+      int ok = allowed(s, t) && stv_class_fits_node(&c, &v, NULL, 0) &&
+               t->alloc[STV_RES_CPU] >= c.req[STV_RES_CPU] &&
+               t->alloc[STV_RES_MEMORY] >= c.req[STV_RES_MEMORY] &&
+               (s->gpu_dim < 0 || t->alloc[s->gpu_dim] >= c.req[s->gpu_dim]);
       s->fit[i * s->tmpl.n + j] = (uint8_t)ok;
       any += (size_t)ok;
     }
     if (any == 0 && s->on_decision) {
-        struct stv_decision d;
-        char text[300];
-        snprintf(text, sizeof(text),
-                 "workload %s (line %d): no allowed offering can run its pods (requests or nodeSelector); they will "
-                 "stay pending",
-                 sc->workloads[i].name, sc->workloads[i].line);
-        d.at = 0;
-        d.kind = "warning";
-        d.text = text;
-        s->on_decision(s->decision_ctx, &d);
-      }
+      struct stv_decision d;
+      char text[300];
+      snprintf(
+          text, sizeof(text),
+          "workload %s (line %d): no allowed offering can run its pods (requests or nodeSelector); they will "
+          "stay pending",
+          sc->workloads[i].name, sc->workloads[i].line);
+      d.at = 0;
+      d.kind = "warning";
+      d.text = text;
+      s->on_decision(s->decision_ctx, &d);
+    }
   }
   return 0;
 }
@@ -224,8 +229,8 @@ static int add_node(const struct sim *s, struct stv_snapshot *snap, const struct
 }
 
 /* Adds a pod of workload wl to snap, bound to node (interned name) or pending when NULL. */
-static int add_pod(const struct sim *s, struct stv_snapshot *snap, const uint32_t *cls, uint32_t wl, uint32_t seq,
-                   const char *node) {
+static int add_pod(const struct sim *s, struct stv_snapshot *snap, const uint32_t *cls, uint32_t wl,
+                   uint32_t seq, const char *node) {
   struct stv_pod pod;
   char name[160];
   memset(&pod, 0, sizeof(pod));
@@ -244,7 +249,8 @@ static int classes(const struct sim *s, struct stv_snapshot *snap, uint32_t **ou
   struct stv_class c;
   size_t i;
   int rc;
-  if ((*out = stv_arena_alloc(&snap->mem, (s->sc->nworkloads + 1) * sizeof(**out))) == NULL) return STV_ENOMEM;
+  if ((*out = stv_arena_alloc(&snap->mem, (s->sc->nworkloads + 1) * sizeof(**out))) == NULL)
+    return STV_ENOMEM;
   for (i = 0; i < s->sc->nworkloads; i++)
     if ((rc = workload_class(s, snap, (uint32_t)i, &c)) != 0 ||
         (rc = stv_snapshot_intern_class(snap, &c, &(*out)[i])) != 0)
@@ -257,7 +263,8 @@ int stv__sim_snapshot(struct sim *s, struct stv_snapshot *snap, const char ***id
   uint32_t *cls;
   size_t i, k = 0;
   int rc;
-  if (gpu_dim(s, snap) != s->gpu_dim) return stv_err_set(err, STV_EINVAL, "simulate: resource dimensions differ");
+  if (gpu_dim(s, snap) != s->gpu_dim)
+    return stv_err_set(err, STV_EINVAL, "simulate: resource dimensions differ");
   if ((names = stv_arena_alloc(&snap->mem, (s->nnodes + 1) * sizeof(*names))) == NULL ||
       (*ids = stv_arena_alloc(&snap->mem, (s->nnodes + 1) * sizeof(**ids))) == NULL)
     goto nomem;
@@ -266,7 +273,8 @@ int stv__sim_snapshot(struct sim *s, struct stv_snapshot *snap, const char ***id
     names[i] = NULL;
     if (!n->ready || n->gone) continue;
     if ((rc = add_node(s, snap, n)) != 0) {
-      stv_err_set(err, rc, "simulate: adding node %s to the cluster's snapshot: %s", n->name, stv_strerror(rc));
+      stv_err_set(err, rc, "simulate: adding node %s to the cluster's snapshot: %s", n->name,
+                  stv_strerror(rc));
       return rc;
     }
     names[i] = snap->nodes[snap->nnodes - 1].name;
@@ -326,8 +334,8 @@ int stv__sim_static_nodes(struct sim *s, const int64_t *peak, struct stv_err *er
   if (s->on_decision) {
     struct stv_decision d;
     char text[200];
-    snprintf(text, sizeof(text), "static cluster sized for the peak: %zu on-demand nodes, %.4f %s/h", plan.nnew,
-             plan.new_cost, s->cat->currency);
+    snprintf(text, sizeof(text), "static cluster sized for the peak: %zu on-demand nodes, %.4f %s/h",
+             plan.nnew, plan.new_cost, s->cat->currency);
     d.at = 0;
     d.kind = "static";
     d.text = text;
@@ -345,7 +353,8 @@ out:
 }
 
 /* The scenario's capacity faults as the sim provider takes them: one entry per capacity type. */
-static int sim_faults(const struct sim *s, struct stv_sim_opts *o, struct stv_sim_ice **ice, struct stv_sim_storm **st) {
+static int sim_faults(const struct sim *s, struct stv_sim_opts *o, struct stv_sim_ice **ice,
+                      struct stv_sim_storm **st) {
   const struct stv_scenario *sc = s->sc;
   size_t i, n = 0;
   int ct;
@@ -418,7 +427,8 @@ int stv__sim_autoscaler(struct sim *s, enum stv_policy policy, stv_cloud_event_c
   stv_solve_runner_inline_init(&s->runner, s->clock);
   cv.snapshot = view;
   cv.ctx = s;
-  if ((rc = stv_provision_new(&s->prov, &s->popts, s->clock, s->cloud, s->cat, &cv, &s->runner, err)) != 0) goto out;
+  if ((rc = stv_provision_new(&s->prov, &s->popts, s->clock, s->cloud, s->cat, &cv, &s->runner, err)) != 0)
+    goto out;
   if ((rc = stv_provision_start(s->prov)) != 0)
     rc = stv_err_set(err, rc, "simulate: the sim provider did not list its groups: %s", stv_strerror(rc));
 out:

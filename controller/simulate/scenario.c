@@ -30,14 +30,17 @@ static int fail(struct walk *w, const yaml_node_t *n, const char *path, const ch
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  return stv_err_set(w->err, STV_EINVAL, "%s:%lu: %s: %s", w->name, n ? (unsigned long)n->start_mark.line + 1 : 0UL,
-                     path, msg);
+  return stv_err_set(w->err, STV_EINVAL, "%s:%lu: %s: %s", w->name,
+                     n ? (unsigned long)n->start_mark.line + 1 : 0UL, path, msg);
 }
 
-static const yaml_node_t *node(struct walk *w, int i) { return yaml_document_get_node(w->doc, i); }
+static const yaml_node_t *node(struct walk *w, int i) {
+  return yaml_document_get_node(w->doc, i);
+}
 
 static int scalar(struct walk *w, const yaml_node_t *n, const char *path, const char **out) {
-  if (n->type != YAML_SCALAR_NODE) return fail(w, n, path, "expected a single value, found a list or a mapping");
+  if (n->type != YAML_SCALAR_NODE)
+    return fail(w, n, path, "expected a single value, found a list or a mapping");
   *out = stv_strpool_get(&w->sc->strings, (const char *)n->data.scalar.value);
   return *out ? 0 : stv_err_set(w->err, STV_ENOMEM, "%s: out of memory", w->name);
 }
@@ -58,7 +61,8 @@ static int number(struct walk *w, const yaml_node_t *n, const char *path, double
   int rc;
   if ((rc = scalar(w, n, path, &s)) != 0) return rc;
   if (stv_parse_number(s, out, &e) != 0) return fail(w, n, path, "%s", e.msg);
-  if (!(*out >= lo && *out <= hi)) return fail(w, n, path, "%s is out of range: expected %g to %g", s, lo, hi);
+  if (!(*out >= lo && *out <= hi))
+    return fail(w, n, path, "%s is out of range: expected %g to %g", s, lo, hi);
   return 0;
 }
 
@@ -211,7 +215,8 @@ static int deployment(struct walk *w, const yaml_node_t *n, const char *path, st
     snprintf(sub, sizeof(sub), "%s.replicas[%zu]", path, i);
     if ((rc = fields(w, e, sub, sn, 2, s)) != 0) return rc;
     if (s[0] == NULL || s[1] == NULL) return fail(w, e, sub, "at and count are required");
-    if ((rc = duration(w, s[0], sub, &wl->steps[i].at)) != 0 || (rc = count(w, s[1], sub, &wl->steps[i].replicas)))
+    if ((rc = duration(w, s[0], sub, &wl->steps[i].at)) != 0 ||
+        (rc = count(w, s[1], sub, &wl->steps[i].replicas)))
       return rc;
     if (i > 0 && wl->steps[i].at < wl->steps[i - 1].at)
       return fail(w, e, sub, "steps must be in time order (this one is before the step above)");
@@ -220,8 +225,8 @@ static int deployment(struct walk *w, const yaml_node_t *n, const char *path, st
 }
 
 static int job(struct walk *w, const yaml_node_t *n, const char *path, struct stv_scn_workload *wl) {
-  static const char *const names[] = {"name", "cpu", "memory", "gpu", "nodeSelector", "count", "at", "duration",
-                                      "every", "until"};
+  static const char *const names[] = {"name",  "cpu", "memory",   "gpu",   "nodeSelector",
+                                      "count", "at",  "duration", "every", "until"};
   const yaml_node_t *v[10];
   char sub[160];
   int rc;
@@ -266,12 +271,14 @@ static int workloads(struct walk *w, const yaml_node_t *deps, const yaml_node_t 
     if (rc != 0) return rc;
     sc->nworkloads++;
   }
-  if (sc->nworkloads == 0) return fail(w, NULL, "deployments/jobs", "the scenario runs nothing: add a deployment or a job");
+  if (sc->nworkloads == 0)
+    return fail(w, NULL, "deployments/jobs", "the scenario runs nothing: add a deployment or a job");
   return 0;
 }
 
 static int cloud_faults(struct walk *w, const yaml_node_t *n) {
-  static const char *const names[] = {"launchDelay", "registerDelay", "insufficientCapacity", "interruptions"};
+  static const char *const names[] = {"launchDelay", "registerDelay", "insufficientCapacity",
+                                      "interruptions"};
   static const char *const in[] = {"instanceType", "zone", "capacityTypes", "from", "until"};
   static const char *const sn[] = {"at", "fraction", "notice"};
   struct stv_scenario *sc = w->sc;
@@ -290,9 +297,11 @@ static int cloud_faults(struct walk *w, const yaml_node_t *n) {
       snprintf(sub, sizeof(sub), "cloud.insufficientCapacity[%zu]", i);
       if ((rc = fields(w, item(w, v[2], i), sub, in, 5, f)) != 0) return rc;
       e->until = INFINITY;
-      if ((f[0] && (rc = scalar(w, f[0], sub, &e->instance_type))) || (f[1] && (rc = scalar(w, f[1], sub, &e->zone))) ||
+      if ((f[0] && (rc = scalar(w, f[0], sub, &e->instance_type))) ||
+          (f[1] && (rc = scalar(w, f[1], sub, &e->zone))) ||
           (f[2] && (rc = capacity_types(w, f[2], sub, &e->capacity_types))) ||
-          (f[3] && (rc = duration(w, f[3], sub, &e->from))) || (f[4] && (rc = duration(w, f[4], sub, &e->until))))
+          (f[3] && (rc = duration(w, f[3], sub, &e->from))) ||
+          (f[4] && (rc = duration(w, f[4], sub, &e->until))))
         return rc;
     }
   }
@@ -321,7 +330,8 @@ static int limits(struct walk *w, const yaml_node_t *n) {
   if ((rc = fields(w, n, "limits", names, 5, v)) != 0) return rc;
   if ((v[0] && (rc = quantity(w, v[0], "limits.cpu", 1, &l->cpu))) ||
       (v[1] && (rc = quantity(w, v[1], "limits.memory", 0, &l->memory))) ||
-      (v[2] && (rc = count(w, v[2], "limits.gpu", &l->gpu))) || (v[3] && (rc = count(w, v[3], "limits.nodes", &l->nodes))) ||
+      (v[2] && (rc = count(w, v[2], "limits.gpu", &l->gpu))) ||
+      (v[3] && (rc = count(w, v[3], "limits.nodes", &l->nodes))) ||
       (v[4] && (rc = number(w, v[4], "limits.costPerHour", 0, 1e9, &l->cost_per_hour))))
     return rc;
   return 0;
@@ -345,16 +355,17 @@ static int headroom(struct walk *w, const yaml_node_t *n) {
 }
 
 static int top(struct walk *w, const yaml_node_t *root) {
-  static const char *const names[] = {"name",  "duration",  "seed",     "catalog",  "capacityTypes",
-                                      "instanceTypes", "zones", "cloud", "limits", "headroom",
-                                      "scaleDown", "sampleEvery", "deployments", "jobs"};
+  static const char *const names[] = {
+      "name",  "duration", "seed",     "catalog",   "capacityTypes", "instanceTypes", "zones",
+      "cloud", "limits",   "headroom", "scaleDown", "sampleEvery",   "deployments",   "jobs"};
   struct stv_scenario *sc = w->sc;
   const yaml_node_t *v[14], *sd[1];
   double seed;
   int rc;
   if ((rc = fields(w, root, "scenario", names, 14, v)) != 0) return rc;
   if (v[0] == NULL || v[1] == NULL) return fail(w, root, "scenario", "name and duration are required");
-  if ((rc = scalar(w, v[0], "name", &sc->name)) != 0 || (rc = duration(w, v[1], "duration", &sc->duration)) != 0)
+  if ((rc = scalar(w, v[0], "name", &sc->name)) != 0 ||
+      (rc = duration(w, v[1], "duration", &sc->duration)) != 0)
     return rc;
   if (!(sc->duration >= 60)) return fail(w, v[1], "duration", "a scenario lasts at least a minute");
   if (v[2]) {
@@ -403,8 +414,9 @@ int stv_scenario_parse(struct stv_scenario *sc, const char *name, const char *te
   if (!yaml_parser_initialize(&parser)) return stv_err_set(err, STV_ENOMEM, "%s: out of memory", name);
   yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
   if (!yaml_parser_load(&parser, &doc)) {
-    rc = stv_err_set(err, STV_EPARSE, "%s:%lu:%lu: not YAML: %s", name, (unsigned long)parser.problem_mark.line + 1,
-                     (unsigned long)parser.problem_mark.column + 1, parser.problem ? parser.problem : "syntax error");
+    rc = stv_err_set(
+        err, STV_EPARSE, "%s:%lu:%lu: not YAML: %s", name, (unsigned long)parser.problem_mark.line + 1,
+        (unsigned long)parser.problem_mark.column + 1, parser.problem ? parser.problem : "syntax error");
     yaml_parser_delete(&parser);
     return rc;
   }
@@ -413,7 +425,8 @@ int stv_scenario_parse(struct stv_scenario *sc, const char *name, const char *te
   w.sc = sc;
   w.err = err;
   if ((root = yaml_document_get_root_node(&doc)) == NULL)
-    rc = stv_err_set(err, STV_EPARSE, "%s: the file is empty: a scenario needs name, duration and workloads", name);
+    rc = stv_err_set(err, STV_EPARSE, "%s: the file is empty: a scenario needs name, duration and workloads",
+                     name);
   else
     rc = top(&w, root);
   if (rc == STV_ENOMEM) stv_err_set(err, rc, "%s: out of memory", name);

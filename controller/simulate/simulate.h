@@ -137,8 +137,8 @@ int stv_sim_run(const struct stv_scenario *sc, const struct stv_catalog *catalog
  * the hourly cost and node-count curves of every policy, and the table),
  * appended to out. Returns 0 or out's error.
  */
-int stv_sim_render_html(const struct stv_scenario *sc, const char *currency, const struct stv_sim_result *r, size_t n,
-                        struct stv_buf *out);
+int stv_sim_render_html(const struct stv_scenario *sc, const char *currency, const struct stv_sim_result *r,
+                        size_t n, struct stv_buf *out);
 
 /* `stevedore simulate ARGS` (controller/cli/simulate.c); returns the exit status. */
 int stv_cmd_simulate(int argc, char **argv);
