@@ -13,6 +13,7 @@
 #ifndef STV_LOOP_H
 #define STV_LOOP_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -124,6 +125,12 @@ struct stv_decision {
 };
 
 typedef void (*stv_decision_cb)(void *ctx, const struct stv_decision *d);
+
+/* Formats a decision (at most 511 bytes of text) and hands it to cb (a no-op when cb is NULL). */
+void stv_decision_vemit(stv_decision_cb cb, void *ctx, double at, const char *kind, const char *fmt,
+                        va_list ap) __attribute__((format(printf, 5, 0)));
+void stv_decision_emit(stv_decision_cb cb, void *ctx, double at, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* ---------------------------------------------------------------------- */
 /* Provisioning                                                           */

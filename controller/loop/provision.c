@@ -130,17 +130,10 @@ void stv_provision_opts_default(struct stv_provision_opts *o) {
 static void decide(struct stv_provision *p, const char *kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void decide(struct stv_provision *p, const char *kind, const char *fmt, ...) {
-  struct stv_decision d;
-  char text[512];
   va_list ap;
-  if (p->o.on_decision == NULL) return;
   va_start(ap, fmt);
-  vsnprintf(text, sizeof(text), fmt, ap);
+  stv_decision_vemit(p->o.on_decision, p->o.decision_ctx, stv_clock_now(p->clock), kind, fmt, ap);
   va_end(ap);
-  d.at = stv_clock_now(p->clock);
-  d.kind = kind;
-  d.text = text;
-  p->o.on_decision(p->o.decision_ctx, &d);
 }
 
 static void pending_set_init(struct pending_set *s) {

@@ -3,6 +3,7 @@
  * the loop thread (stevedore simulate, where the clock is virtual and a
  * solve takes no cluster time). The worker-thread runner is runner_uv.c.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "loop.h"
@@ -18,6 +19,25 @@ const char *stv_policy_name(enum stv_policy p) {
   default:
     return "stevedore";
   }
+}
+
+void stv_decision_vemit(stv_decision_cb cb, void *ctx, double at, const char *kind, const char *fmt,
+                        va_list ap) {
+  struct stv_decision d;
+  char text[512];
+  if (cb == NULL) return;
+  vsnprintf(text, sizeof(text), fmt, ap);
+  d.at = at;
+  d.kind = kind;
+  d.text = text;
+  cb(ctx, &d);
+}
+
+void stv_decision_emit(stv_decision_cb cb, void *ctx, double at, const char *kind, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  stv_decision_vemit(cb, ctx, at, kind, fmt, ap);
+  va_end(ap);
 }
 
 int stv_solve_job_run(struct stv_solve_job *job) {

@@ -34,17 +34,10 @@ enum {
 
 static void note(struct sim *s, const char *kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void note(struct sim *s, const char *kind, const char *fmt, ...) {
-  struct stv_decision d;
-  char text[400];
   va_list ap;
-  if (s->on_decision == NULL) return;
   va_start(ap, fmt);
-  vsnprintf(text, sizeof(text), fmt, ap);
+  stv_decision_vemit(s->on_decision, s->decision_ctx, stv_clock_now(s->clock), kind, fmt, ap);
   va_end(ap);
-  d.at = stv_clock_now(s->clock);
-  d.kind = kind;
-  d.text = text;
-  s->on_decision(s->decision_ctx, &d);
 }
 
 static double now(const struct sim *s) {

@@ -164,19 +164,12 @@ int stv__sim_model_init(struct sim *s, struct stv_err *err) {
       s->fit[i * s->tmpl.n + j] = (uint8_t)ok;
       any += (size_t)ok;
     }
-    if (any == 0 && s->on_decision) {
-      struct stv_decision d;
-      char text[300];
-      snprintf(
-          text, sizeof(text),
-          "workload %s (line %d): no allowed offering can run its pods (requests or nodeSelector); they will "
-          "stay pending",
+    if (any == 0)
+      stv_decision_emit(
+          s->on_decision, s->decision_ctx, 0, "warning",
+          "workload %s (line %d): no allowed offering can run its pods (requests or nodeSelector); "
+          "they will stay pending",
           sc->workloads[i].name, sc->workloads[i].line);
-      d.at = 0;
-      d.kind = "warning";
-      d.text = text;
-      s->on_decision(s->decision_ctx, &d);
-    }
   }
   return 0;
 }
@@ -331,16 +324,9 @@ int stv__sim_static_nodes(struct sim *s, const int64_t *peak, struct stv_err *er
     if (plan.nodes[i].existing >= 0 || plan.nodes[i].tmpl < 0) continue;
     if ((rc = stv__sim_node_add(s, (int32_t)back[plan.nodes[i].tmpl], NULL, NULL, 0, 0)) != 0) goto nomem;
   }
-  if (s->on_decision) {
-    struct stv_decision d;
-    char text[200];
-    snprintf(text, sizeof(text), "static cluster sized for the peak: %zu on-demand nodes, %.4f %s/h",
-             plan.nnew, plan.new_cost, s->cat->currency);
-    d.at = 0;
-    d.kind = "static";
-    d.text = text;
-    s->on_decision(s->decision_ctx, &d);
-  }
+  stv_decision_emit(s->on_decision, s->decision_ctx, 0, "static",
+                    "static cluster sized for the peak: %zu on-demand nodes, %.4f %s/h", plan.nnew,
+                    plan.new_cost, s->cat->currency);
   goto out;
 nomem:
   rc = stv_err_set(err, STV_ENOMEM, "simulate: out of memory");
