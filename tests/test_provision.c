@@ -12,6 +12,7 @@
 
 #include "harness.h"
 #include "loop.h"
+#include "sim.h"
 
 /* ---------------------------------------------------------------------- */
 /* A recording fake provider                                              */
@@ -601,4 +602,78 @@ TEST(should_solve_on_a_worker_thread_while_the_loop_keeps_running) {
   stv_templates_close(&tmpl);
   stv_snapshot_close(&snap);
   fx_close(&fx);
+}
+
+/* ---------------------------------------------------------------------- */
+/* On the sim provider                                                    */
+
+/* Starts the fixture's reconciler on a sim provider (opts borrowed) instead of the fake. */
+static int fx_start_sim(struct fx *fx, struct stv_sim_opts *so, struct stv_cloud **cloud) {
+  struct stv_err err = {0};
+  so->catalog = &fx->cat;
+  so->capacity_types = 1u << STV_CT_ON_DEMAND;
+  if (stv_sim_new(cloud, &fx->vc.clock, so, &err) != 0) {
+    fprintf(stderr, "  %s\n", err.msg);
+    return -1;
+  }
+  if (stv_provision_new(&fx->p, &fx->o, &fx->vc.clock, *cloud, &fx->cat, &fx->cv, &fx->runner, &err) != 0)
+    return -1;
+  return stv_provision_start(fx->p);
+}
+
+/* Forwards the provider's events to the reconciler, as the cluster's owner does. */
+static void forward(void *ctx, const struct stv_cloud_event *ev) {
+  stv_provision_cloud_event(ctx, ev);
+}
+
+TEST(should_start_again_when_the_sim_provider_throttles_its_listings) {
+  struct fx fx;
+  struct stv_sim_opts so;
+  struct stv_cloud *cloud = NULL;
+  struct stv_sim_usage u;
+  CHECK(fx_init(&fx) == 0);
+  stv_sim_opts_default(&so);
+  so.api_rate = 0.5; /* one call every 2 s, a burst of 1: the second listing is throttled */
+  so.api_burst = 1;
+  fx.view.npods = 2;
+  CHECK(fx_start_sim(&fx, &so, &cloud) == 0);
+  stv_vclock_run_until(&fx.vc, 30);
+  CHECK(find_decision(&fx.view, "throttled") != NULL);
+  CHECK(find_decision(&fx.view, "rebuild") != NULL);
+  CHECK(stv_sim_usage(cloud, &u) == 0);
+  CHECK(u.throttled >= 1);
+  CHECK_EQ_INT(u.launched, 2); /* the two pending pods got their nodes, once */
+  stv_vclock_close(&fx.vc);
+  stv_provision_free(fx.p);
+  cloud->ops->close(cloud);
+  fx.p = NULL;
+  stv_catalog_close(&fx.cat);
+}
+
+TEST(should_plan_elsewhere_when_the_sim_provider_has_no_capacity_for_the_cheapest_offering) {
+  struct fx fx;
+  struct stv_sim_opts so;
+  struct stv_sim_ice ice = {"c5.large", NULL, -1, 1, 0, INFINITY};
+  struct stv_cloud *cloud = NULL;
+  struct stv_sim_usage u;
+  CHECK(fx_init(&fx) == 0);
+  stv_sim_opts_default(&so);
+  so.ice = &ice;
+  so.nice = 1;
+  fx.view.npods = 3;
+  CHECK(fx_start_sim(&fx, &so, &cloud) == 0);
+  cloud->on_event = forward;
+  cloud->event_ctx = fx.p;
+  stv_vclock_run_until(&fx.vc, 120);
+  CHECK(find_decision(&fx.view, "launch_failed") != NULL);
+  CHECK(find_decision(&fx.view, "backed off for 300 s") != NULL);
+  CHECK(stv_sim_usage(cloud, &u) == 0);
+  CHECK(u.launch_failed >= 1);
+  /* The pods' nodes came from another offering: three instances run or are on their way. */
+  CHECK_EQ_INT(u.running + u.pending, 3);
+  stv_vclock_close(&fx.vc);
+  stv_provision_free(fx.p);
+  cloud->ops->close(cloud);
+  fx.p = NULL;
+  stv_catalog_close(&fx.cat);
 }

@@ -91,12 +91,13 @@ struct stv_provision {
   struct stv_strpool reg_pool;
   struct stv_strmap registered; /* provider id -> REG_* */
   struct stv_strmap inst_group; /* provider id -> group index + 1, from the provider's events and listing */
-  int started, batch_open, again, poked, refreshing;
+  int started, have_groups, batch_open, again, poked, refreshing;
   double wall_start;    /* wall seconds when the last batch ended */
   const char *poke_why; /* static text: why the pending poke asked for a solve */
   const char *next_why; /* why the next solve runs: NULL for a batch, else a poke's reason */
   struct solve *solving;
-  struct stv_timer idle, max, house, poke;
+  struct stv_timer idle, max, house, poke, restart;
+  double start_retry_s; /* the delay before listing again after a failed start */
   double last_solve_at;
   struct stv_pending_reason *reasons;
   size_t nreasons;
@@ -1134,6 +1135,33 @@ static int copy_group(struct stv_provision *p, struct group *g, const struct stv
   return 0;
 }
 
+static void start_failed(struct stv_provision *p, const struct stv_cloud_result *r, const char *what);
+
+static void instances_cb(void *ctx, const struct stv_cloud_result *r, const struct stv_cloud_instance *v,
+                         size_t n);
+
+/* Lists again what failed: the groups, or only the instances when the groups were listed. */
+static void restart_cb(struct stv_timer *t) {
+  struct stv_provision *p = t->data;
+  int rc = p->have_groups ? p->cloud->ops->list_instances(p->cloud, instances_cb, p) : stv_provision_start(p);
+  if (rc != 0) {
+    struct stv_cloud_result r = {rc, "the call could not start", 0};
+    start_failed(p, &r, p->have_groups ? "instances" : "groups");
+  }
+}
+
+/* A listing at start failed: list again after the provider's retry-after, or 1 s doubling to 60 s. */
+static void start_failed(struct stv_provision *p, const struct stv_cloud_result *r, const char *what) {
+  double delay;
+  p->start_retry_s = p->start_retry_s > 0 ? fmin(p->start_retry_s * 2, THROTTLE_MAX_S) : p->o.throttle_retry;
+  delay = r->code == STV_ETHROTTLED && r->retry_after > 0 ? r->retry_after : p->start_retry_s;
+  decide(p, r->code == STV_ETHROTTLED ? "throttled" : "retry",
+         "listing the provider's %s failed: %s (%s); starting again in %.1f s", what, stv_strerror(r->code),
+         r->message, delay);
+  if (stv_clock_start(p->clock, &p->restart, delay, restart_cb, p) != 0)
+    decide(p, "error", "cannot start the restart timer: out of memory; not starting");
+}
+
 static void instances_cb(void *ctx, const struct stv_cloud_result *r, const struct stv_cloud_instance *v,
                          size_t n) {
   struct stv_provision *p = ctx;
@@ -1141,8 +1169,7 @@ static void instances_cb(void *ctx, const struct stv_cloud_result *r, const stru
   size_t i, named = 0, unnamed = 0;
   int64_t k;
   if (r->code != 0) {
-    decide(p, "error", "listing the provider's instances failed: %s (%s); not starting",
-           stv_strerror(r->code), r->message);
+    start_failed(p, r, "instances");
     return;
   }
   if ((listed = stv_calloc(p->ngroups + 1, sizeof(*listed))) == NULL) goto nomem;
@@ -1169,6 +1196,7 @@ static void instances_cb(void *ctx, const struct stv_cloud_result *r, const stru
   }
   stv_free(listed);
   p->started = 1;
+  p->start_retry_s = 0;
   decide(p, "rebuild",
          "%zu groups; %zu nodes in flight (%zu launched and not registered, %zu not launched yet)",
          p->ngroups, named + unnamed, named, unnamed);
@@ -1186,8 +1214,7 @@ static void groups_cb(void *ctx, const struct stv_cloud_result *r, const struct 
   size_t i;
   int rc;
   if (r->code != 0) {
-    decide(p, "error", "listing the provider's groups failed: %s (%s); not starting", stv_strerror(r->code),
-           r->message);
+    start_failed(p, r, "groups");
     return;
   }
   groups_free(p);
@@ -1196,8 +1223,11 @@ static void groups_cb(void *ctx, const struct stv_cloud_result *r, const struct 
     p->ngroups++;
     if (copy_group(p, &p->groups[i], &v[i]) != 0 || index_group(p, (uint32_t)i) != 0) goto nomem;
   }
-  if ((rc = p->cloud->ops->list_instances(p->cloud, instances_cb, p)) != 0)
-    decide(p, "error", "cannot list the provider's instances: %s; not starting", stv_strerror(rc));
+  p->have_groups = 1;
+  if ((rc = p->cloud->ops->list_instances(p->cloud, instances_cb, p)) != 0) {
+    struct stv_cloud_result fr = {rc, "the call could not start", 0};
+    start_failed(p, &fr, "instances");
+  }
   return;
 nomem:
   decide(p, "error", "out of memory copying the provider's groups; not starting");
@@ -1272,6 +1302,7 @@ void stv_provision_free(struct stv_provision *p) {
   stv_clock_stop(p->clock, &p->max);
   stv_clock_stop(p->clock, &p->house);
   stv_clock_stop(p->clock, &p->poke);
+  stv_clock_stop(p->clock, &p->restart);
   /* A solve on a worker thread owns its job until done runs; the owner drains the loop first. */
   solve_free(p->solving);
   groups_free(p);
