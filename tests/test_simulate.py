@@ -70,11 +70,15 @@ jobs:
 
 
 def test_builtin_run_takes_under_ten_seconds():
+    # The target is for an optimised build; a sanitizer build (run_all.py sets their options) runs the
+    # same code several times slower, so it gets a looser bound.
+    sanitized = "ASAN_OPTIONS" in os.environ or "TSAN_OPTIONS" in os.environ
+    budget = 60 if sanitized else 10
     t0 = time.monotonic()
     p = run()
     wall = time.monotonic() - t0
     assert p.returncode == 0, p.stderr
-    assert wall < 10, "took %.1f s" % wall
+    assert wall < budget, "took %.1f s (budget %d s)" % (wall, budget)
     assert "built-in-demo" in p.stdout and "stevedore" in p.stdout, p.stdout
     # The timeline goes to standard error, a line per decision.
     assert " scale_up " in p.stderr and " solve " in p.stderr, p.stderr[:2000]
