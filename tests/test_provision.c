@@ -292,15 +292,18 @@ TEST(should_solve_once_after_the_idle_window_closes) {
   struct fx fx;
   CHECK(fx_init(&fx) == 0);
   CHECK(fx_start(&fx) == 0);
+  CHECK(!stv_provision_busy(fx.p));
   unschedulable(&fx, 0, 2);
   stv_vclock_run_until(&fx.vc, 0.5);
   unschedulable(&fx, 2, 3);
   stv_vclock_run_until(&fx.vc, 1.4);
+  CHECK(stv_provision_busy(fx.p)); /* a batch is open */
   CHECK_EQ_INT(fx.cloud.ncalls, 0); /* the idle window restarted at 0.5 */
   stv_vclock_run_until(&fx.vc, 1.6);
   CHECK_EQ_INT(fx.cloud.ncalls, 1);
   CHECK(fabs(fx.cloud.calls[0].at - 1.5) < 1e-9);
   CHECK_EQ_INT(fx.cloud.calls[0].desired, 3); /* one pod of 1.5 cpu per 2-cpu node */
+  CHECK(!stv_provision_busy(fx.p));            /* the call was answered */
   fx_close(&fx);
 }
 
