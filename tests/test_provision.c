@@ -680,3 +680,29 @@ TEST(should_plan_elsewhere_when_the_sim_provider_has_no_capacity_for_the_cheapes
   fx.p = NULL;
   stv_catalog_close(&fx.cat);
 }
+
+TEST(should_cut_to_a_node_pools_limit) {
+  struct fx fx;
+  struct stv_node_pool pool;
+  struct stv_pool_limits pl;
+  const struct stv_pending_reason *r;
+  CHECK(fx_init(&fx) == 0);
+  memset(&pool, 0, sizeof(pool));
+  pool.name = "general";
+  fx.o.pools = &pool;
+  fx.o.npools = 1;
+  pl.pool = "general";
+  stv_limits_none(&pl.limits);
+  pl.limits.nodes = 1;
+  fx.o.pool_limits = &pl;
+  fx.o.npool_limits = 1;
+  fx.cloud.groups[0].pool = "general";
+  fx.cloud.groups[1].pool = "general";
+  CHECK(fx_start(&fx) == 0);
+  unschedulable(&fx, 0, 3);
+  stv_vclock_run_until(&fx.vc, 5);
+  CHECK_EQ_INT(total_desired(&fx), 1);
+  CHECK(stv_provision_pending(fx.p, &r) == 2);
+  CHECK_STR_CONTAINS(r[0].reason, "the node pool limit of 1 nodes would be crossed");
+  fx_close(&fx);
+}
