@@ -6,6 +6,7 @@
 
 #include "controller.h"
 #include "jsonstream.h"
+#include "simulate.h"
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -14,6 +15,7 @@ static void usage(FILE *f) {
           "Commands:\n"
           "  recommend   plan nodes for the pending pods of a cluster snapshot (dry run)\n"
           "  report      cost allocation by namespace, label, controller or node; right-sizing\n"
+          "  simulate    run the autoscaler on a simulated cluster and cloud, hours in seconds\n"
           "  version     print the version (also -V, --version)\n"
           "  help        this help (also -h, --help)\n"
           "\n"
@@ -48,6 +50,7 @@ int main(int argc, char **argv) {
     curl_global_cleanup();
     return rc;
   }
+  if (strcmp(argv[1], "simulate") == 0) return stv_cmd_simulate(argc - 1, argv + 1);
   if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
     printf("stevedore %s\n", STV_VERSION);
     return 0;
