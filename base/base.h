@@ -318,6 +318,17 @@ int stv_parse_duration(const char *s, double *seconds, struct stv_err *err);
 int stv_parse_time(const char *s, int64_t *unix_secs, int32_t *nanos, struct stv_err *err);
 
 /*
+ * Writes secs (seconds since the epoch) as RFC 3339 in UTC with `digits`
+ * fractional digits (0: "2024-05-01T00:00:00Z", 6: the API's MicroTime
+ * "2024-05-01T00:00:00.000000Z"; 0 to 9) into buf (at least 32 bytes).
+ * Returns buf, or "" in buf for a time gmtime cannot break down.
+ */
+char *stv_format_time(double secs, int digits, char *buf, size_t size);
+
+/* Seconds since the epoch now (CLOCK_REALTIME), for times written out. */
+double stv_wall_time(void);
+
+/*
  * Checked arithmetic for quantities (millicores, bytes, counts): sets *out
  * to a + b (or a x b) and returns 0, or returns STV_ERANGE and leaves *out
  * unchanged when the exact result does not fit an int64_t. Every sum of

@@ -21,55 +21,58 @@ static pthread_once_t seed_once = PTHREAD_ONCE_INIT;
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 
-static uint64_t load64(const unsigned char *p) {
-  uint64_t v = 0;
-  int i;
-  for (i = 7; i >= 0; i--) v = (v << 8) | p[i];
+/* Eight bytes at p as a little-endian number, at any alignment. */
+static inline uint64_t load64(const unsigned char *p) {
+  uint64_t v;
+  memcpy(&v, p, sizeof(v));
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  v = __builtin_bswap64(v);
+#endif
   return v;
 }
 
-static void sipround(uint64_t v[4]) {
-  v[0] += v[1];
-  v[1] = ROTL(v[1], 13);
-  v[1] ^= v[0];
-  v[0] = ROTL(v[0], 32);
-  v[2] += v[3];
-  v[3] = ROTL(v[3], 16);
-  v[3] ^= v[2];
-  v[0] += v[3];
-  v[3] = ROTL(v[3], 21);
-  v[3] ^= v[0];
-  v[2] += v[1];
-  v[1] = ROTL(v[1], 17);
-  v[1] ^= v[2];
-  v[2] = ROTL(v[2], 32);
-}
+/* One SipRound on the state v0..v3, kept in registers. */
+#define SIPROUND(v0, v1, v2, v3) \
+  do {                           \
+    v0 += v1;                    \
+    v1 = ROTL(v1, 13);           \
+    v1 ^= v0;                    \
+    v0 = ROTL(v0, 32);           \
+    v2 += v3;                    \
+    v3 = ROTL(v3, 16);           \
+    v3 ^= v2;                    \
+    v0 += v3;                    \
+    v3 = ROTL(v3, 21);           \
+    v3 ^= v0;                    \
+    v2 += v1;                    \
+    v1 = ROTL(v1, 17);           \
+    v1 ^= v2;                    \
+    v2 = ROTL(v2, 32);           \
+  } while (0)
 
-/* SipHash-c-d of data[0..n) under the 16-byte key. */
-static uint64_t siphash(const void *data, size_t n, const unsigned char key[16], int c, int d) {
+/* SipHash-c-d of data[0..n) under the 16-byte key; inlined with c and d constant. */
+static inline uint64_t siphash(const void *data, size_t n, const unsigned char key[16], int c, int d) {
   const unsigned char *p = data;
-  uint64_t k0 = load64(key), k1 = load64(key + 8), m, v[4];
+  uint64_t k0 = load64(key), k1 = load64(key + 8), m;
+  uint64_t v0 = k0 ^ 0x736f6d6570736575ULL, v1 = k1 ^ 0x646f72616e646f6dULL;
+  uint64_t v2 = k0 ^ 0x6c7967656e657261ULL, v3 = k1 ^ 0x7465646279746573ULL;
   size_t left = n;
   int i;
-  v[0] = k0 ^ 0x736f6d6570736575ULL;
-  v[1] = k1 ^ 0x646f72616e646f6dULL;
-  v[2] = k0 ^ 0x6c7967656e657261ULL;
-  v[3] = k1 ^ 0x7465646279746573ULL;
   for (; left >= 8; left -= 8, p += 8) {
     m = load64(p);
-    v[3] ^= m;
-    for (i = 0; i < c; i++) sipround(v);
-    v[0] ^= m;
+    v3 ^= m;
+    for (i = 0; i < c; i++) SIPROUND(v0, v1, v2, v3);
+    v0 ^= m;
   }
   /* The last block: the remaining bytes, and the length in the top byte. */
   m = (uint64_t)n << 56;
   for (i = (int)left - 1; i >= 0; i--) m |= (uint64_t)p[i] << (8 * i);
-  v[3] ^= m;
-  for (i = 0; i < c; i++) sipround(v);
-  v[0] ^= m;
-  v[2] ^= 0xff;
-  for (i = 0; i < d; i++) sipround(v);
-  return v[0] ^ v[1] ^ v[2] ^ v[3];
+  v3 ^= m;
+  for (i = 0; i < c; i++) SIPROUND(v0, v1, v2, v3);
+  v0 ^= m;
+  v2 ^= 0xff;
+  for (i = 0; i < d; i++) SIPROUND(v0, v1, v2, v3);
+  return v0 ^ v1 ^ v2 ^ v3;
 }
 
 uint64_t stv_siphash24(const void *data, size_t n, const unsigned char key[16]) {

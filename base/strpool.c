@@ -66,7 +66,8 @@ const char *stv_strpool_intern(struct stv_strpool *pool, const char *s, size_t n
   j = stv_hash_name(s, n) & (pool->cap - 1);
   while (pool->slots[j] != NULL) {
     const char *t = pool->slots[j];
-    if (strncmp(t, s, n) == 0 && t[n] == '\0') return t;
+    /* strnlen first: t ends at its NUL, which may come before n. */
+    if (strnlen(t, n + 1) == n && memcmp(t, s, n) == 0) return t;
     j = (j + 1) & (pool->cap - 1);
   }
   p = store(pool, s, n);
@@ -86,7 +87,8 @@ const char *stv_strpool_find(const struct stv_strpool *pool, const char *s, size
   j = stv_hash_name(s, n) & (pool->cap - 1);
   while (pool->slots[j] != NULL) {
     const char *t = pool->slots[j];
-    if (strncmp(t, s, n) == 0 && t[n] == '\0') return t;
+    /* strnlen first: t ends at its NUL, which may come before n. */
+    if (strnlen(t, n + 1) == n && memcmp(t, s, n) == 0) return t;
     j = (j + 1) & (pool->cap - 1);
   }
   return NULL;

@@ -37,6 +37,8 @@ struct stv_recommend_args {
   const char *const *scheduler_names; /* pods of other schedulers are not planned; NULL: default-scheduler */
   size_t nscheduler_names;
   const int32_t *priority_cutoff; /* expendable-pods priority cutoff; NULL: STV_PRIORITY_CUTOFF_DEFAULT */
+  const char *kubeconfig;         /* read the live cluster (kubeclient.h) after the snapshots; or NULL */
+  const char *context;            /* its context; NULL: current-context */
 };
 
 /* ---------------------------------------------------------------------- */

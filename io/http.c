@@ -38,6 +38,7 @@ struct stv_http_req {
   struct curl_slist *headers;
   stv_http_body_cb on_body;
   stv_http_done_cb on_done;
+  stv_http_header_cb on_header;
   void *ctx;
   size_t max_body, bytes;
   int body_rc; /* the body callback's code, or STV_ELIMIT over max_body */
@@ -328,6 +329,44 @@ void stv_http_close(struct stv_http *h) {
   uv_close((uv_handle_t *)&h->reap, handle_closed);
 }
 
+/* Hands one header line, without its line break, to the request's header callback. */
+static size_t on_header(char *data, size_t size, size_t n, void *userp) {
+  struct stv_http_req *r = userp;
+  size_t len = size * n, l = len;
+  int rc;
+  if (r->canceled) return len;
+  while (l > 0 && (data[l - 1] == '\n' || data[l - 1] == '\r')) l--;
+  if ((rc = r->on_header(r->ctx, r, data, l)) < 0) {
+    r->body_rc = rc;
+    return 0; /* libcurl ends the transfer: CURLE_WRITE_ERROR */
+  }
+  return len;
+}
+
+/* Hands the in-memory PEM blobs to libcurl, which copies them. */
+static CURLcode set_pem(CURL *e, const struct stv_http_opts *o) {
+  struct curl_blob b = {.flags = CURL_BLOB_COPY};
+  CURLcode cc = CURLE_OK;
+  if (o->tls.ca_pem != NULL) {
+    b.data = (void *)o->tls.ca_pem;
+    b.len = o->tls.ca_pem_len;
+    cc = curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &b);
+  }
+  if (cc == CURLE_OK && o->tls.cert_pem != NULL) {
+    b.data = (void *)o->tls.cert_pem;
+    b.len = o->tls.cert_pem_len;
+    cc = curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &b);
+    if (cc == CURLE_OK) cc = curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+  }
+  if (cc == CURLE_OK && o->tls.key_pem != NULL) {
+    b.data = (void *)o->tls.key_pem;
+    b.len = o->tls.key_pem_len;
+    cc = curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &b);
+    if (cc == CURLE_OK) cc = curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+  }
+  return cc;
+}
+
 /* Sets the options of one request; returns 0 or an STV_ code with err filled. */
 static int setup(struct stv_http_req *r, const struct stv_http_opts *o, struct stv_err *err) {
   CURL *e = r->easy;
@@ -361,6 +400,9 @@ static int setup(struct stv_http_req *r, const struct stv_http_opts *o, struct s
   if (o->tls.ca_file != NULL) cc = curl_easy_setopt(e, CURLOPT_CAINFO, o->tls.ca_file);
   if (cc == CURLE_OK && o->tls.cert_file != NULL) cc = curl_easy_setopt(e, CURLOPT_SSLCERT, o->tls.cert_file);
   if (cc == CURLE_OK && o->tls.key_file != NULL) cc = curl_easy_setopt(e, CURLOPT_SSLKEY, o->tls.key_file);
+  if (cc == CURLE_OK) cc = set_pem(e, o);
+  if (cc == CURLE_OK && o->on_header != NULL) cc = curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  if (cc == CURLE_OK && o->on_header != NULL) cc = curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
   if (cc == CURLE_OK && o->tls.insecure) cc = curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
   if (cc == CURLE_OK && o->tls.insecure) cc = curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
   if (cc == CURLE_OK) cc = curl_easy_setopt(e, CURLOPT_URL, o->url);
@@ -394,6 +436,7 @@ int stv_http_request(struct stv_http *h, const struct stv_http_opts *o, struct s
   r->h = h;
   r->on_body = o->on_body;
   r->on_done = o->on_done;
+  r->on_header = o->on_header;
   r->ctx = o->ctx;
   r->max_body = o->max_body;
   if ((r->easy = curl_easy_init()) == NULL) {

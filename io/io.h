@@ -81,7 +81,22 @@ struct stv_http_tls {
   const char *cert_file; /* client certificate (PEM), or NULL */
   const char *key_file;  /* its key (PEM); NULL: in cert_file */
   int insecure;          /* 1: do not verify the server's certificate or name */
+  /* In-memory PEM (a kubeconfig's *-data fields), used instead of the file when set. */
+  const char *ca_pem; /* CA bundle */
+  size_t ca_pem_len;
+  const char *cert_pem; /* client certificate */
+  size_t cert_pem_len;
+  const char *key_pem; /* its key */
+  size_t key_pem_len;
 };
+
+/*
+ * Called with each header line of the answer as it arrives ("Retry-After:
+ * 5", without the line break; the status line too; data borrowed for the
+ * call). Returns 0 to go on or a negative STV_ code to end the request, as
+ * the body callback does.
+ */
+typedef int (*stv_http_header_cb)(void *ctx, struct stv_http_req *req, const char *line, size_t len);
 
 /* One request; every pointer borrowed, copied by stv_http_request. */
 struct stv_http_opts {
@@ -96,7 +111,8 @@ struct stv_http_opts {
   struct stv_http_tls tls;
   stv_http_body_cb on_body; /* may be NULL: the body is dropped */
   stv_http_done_cb on_done; /* required */
-  void *ctx;                /* handed to both callbacks */
+  void *ctx;                /* handed to the callbacks */
+  stv_http_header_cb on_header; /* may be NULL: headers are not looked at */
 };
 
 /*

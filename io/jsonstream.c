@@ -169,7 +169,9 @@ enum state {
   ST_ITEMS_AFTER,      /* after an item: ',' or ']' */
   ST_DONE,             /* after the top-level '}': whitespace only */
   ST_LOG,              /* multi: at the start of a line of a container log block */
-  ST_LOG_REST          /* multi: inside a line of a log block, skipped */
+  ST_LOG_REST,         /* multi: inside a line of a log block, skipped */
+  ST_ITEM_STRING,      /* push, any_items: inside a string item */
+  ST_ITEM_SCALAR       /* push, any_items: inside a number or literal item */
 };
 
 /* The lines kubectl cluster-info dump writes around a container's log. */
@@ -225,6 +227,20 @@ struct reader {
   int esc;
   unsigned depth;
   uint64_t stack[(STV_JSON_DEPTH_MAX + 63) / 64]; /* bit set: an array */
+
+  /*
+   * Where the items are: path[0..path_n) names the member at each level
+   * ("items"; or "data" then "result"), level is the object being read.
+   */
+  const char *path[2];
+  size_t path_len[2];
+  int path_n;
+  int level;
+  const char *items_name; /* the path in messages: "items", "data.result" */
+  int any_items;          /* items may be any value, not only objects */
+  int push;               /* bytes are pushed: no end of input until finish */
+  stv_json_member_cb member_cb;
+  stv_json_raw_cb raw_cb;
 };
 
 static size_t chunk_override;
@@ -291,9 +307,9 @@ static int fail(struct reader *r, int code, const char *fmt, ...) {
 }
 
 /* Item context for messages: "items[3]: ", or "" when index < 0. */
-static const char *item_ctx(long index, char *buf, size_t size) {
+static const char *item_ctx(const struct reader *r, long index, char *buf, size_t size) {
   if (index < 0) return "";
-  snprintf(buf, size, "items[%ld]: ", index);
+  snprintf(buf, size, "%s[%ld]: ", r->items_name, index);
   return buf;
 }
 
@@ -305,13 +321,13 @@ static int fail_syntax(struct reader *r, long index, size_t at,
   locate(r, at, &line, &col);
   return fail(r, STV_EPARSE,
               "%smalformed JSON at line %" PRIu64 ", column %" PRIu64 ": %s",
-              item_ctx(index, ctx, sizeof(ctx)), line, col, why);
+              item_ctx(r, index, ctx, sizeof(ctx)), line, col, why);
 }
 
 static int fail_nomem(struct reader *r, long index) {
   char ctx[48];
   return fail(r, STV_ENOMEM, "%sout of memory",
-              item_ctx(index, ctx, sizeof(ctx)));
+              item_ctx(r, index, ctx, sizeof(ctx)));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -847,7 +863,7 @@ static int refill(struct reader *r) {
     if (got > 0) memcpy(r->buf + r->len, r->mem + r->mem_off, (size_t)got);
     r->mem_off += (size_t)got;
   }
-  if (got == 0) r->eof = 1;
+  if (got == 0 && !r->push) r->eof = 1;
   r->len += (size_t)got;
   return 0;
 }
@@ -909,7 +925,7 @@ static int call(struct reader *r, long index, const cJSON *item) {
   if (rc == 0) return 0;
   if (rc > 0) {
     return fail(r, STV_EINVAL, "%scallback returned %d",
-                item_ctx(index, ctx, sizeof(ctx)), rc);
+                item_ctx(r, index, ctx, sizeof(ctx)), rc);
   }
   memcpy(tail, err->msg, sizeof(tail));
   err->code = rc;
@@ -919,10 +935,10 @@ static int call(struct reader *r, long index, const cJSON *item) {
     size_t n;
     if (tail[0] == '\0') {
       snprintf(whole, sizeof(whole), "%s: %s%s", r->name,
-               item_ctx(index, ctx, sizeof(ctx)), stv_strerror(rc));
+               item_ctx(r, index, ctx, sizeof(ctx)), stv_strerror(rc));
     } else if (index >= 0) {
-      snprintf(whole, sizeof(whole), "%s: items[%ld] %s", r->name, index,
-               tail);
+      snprintf(whole, sizeof(whole), "%s: %s[%ld] %s", r->name, r->items_name,
+               index, tail);
     } else {
       snprintf(whole, sizeof(whole), "%s: %s", r->name, tail);
     }
@@ -962,8 +978,8 @@ static int fail_too_large(struct reader *r, size_t end) {
   int rc = kept_syntax_error(r, index, end);
   if (rc) return rc;
   if (r->st == ST_ITEM)
-    return fail(r, STV_ELIMIT, "items[%ld]: item larger than %lu MiB", r->index,
-                mib);
+    return fail(r, STV_ELIMIT, "%s[%ld]: item larger than %lu MiB",
+                r->items_name, r->index, mib);
   if (r->pending)
     return fail(r, STV_ELIMIT, "single object larger than %lu MiB", mib);
   if (r->st == ST_KEY)
@@ -973,8 +989,9 @@ static int fail_too_large(struct reader *r, size_t end) {
 
 static int fail_truncated(struct reader *r) {
   if (r->index > 0)
-    return fail(r, STV_EPARSE, "truncated after items[%ld]", r->index - 1);
-  return fail(r, STV_EPARSE, "truncated before items[0]");
+    return fail(r, STV_EPARSE, "truncated after %s[%ld]", r->items_name,
+                r->index - 1);
+  return fail(r, STV_EPARSE, "truncated before %s[0]", r->items_name);
 }
 
 /* Parses the item that just ended and hands it to the callback. */
@@ -984,6 +1001,10 @@ static int deliver_item(struct reader *r) {
   int rc;
   if (r->pos - at > STV_JSON_ITEM_MAX) return fail_too_large(r, r->pos);
   if (!r->parse) return 0;
+  if (r->raw_cb != NULL) {
+    rc = r->raw_cb(r->ctx, r->index, (const char *)r->buf + at, r->pos - at, r->err);
+    if (rc != 0) return rc > 0 ? 0 : rc;
+  }
   jarena_begin();
   rc = parse_json(r, r->index, at, r->pos - at, &item);
   if (rc == 0) {
@@ -1043,8 +1064,19 @@ static void decode_key(struct reader *r, size_t at, size_t n) {
   r->key_cut = i < len;
 }
 
+/* The member name just read is the path's at the current level. */
+static int key_on_path(const struct reader *r) {
+  size_t n = r->path_len[r->level];
+  return !r->key_cut && r->key_len == n && memcmp(r->key, r->path[r->level], n) == 0;
+}
+
 static int key_is_items(const struct reader *r) {
-  return !r->key_cut && r->key_len == 5 && memcmp(r->key, "items", 5) == 0;
+  return r->level == r->path_n - 1 && key_on_path(r);
+}
+
+/* The member name just read opens an object on the path to the items. */
+static int key_opens_path(const struct reader *r) {
+  return r->level < r->path_n - 1 && key_on_path(r);
 }
 
 /* A member name has been read: check and decode it. */
@@ -1072,6 +1104,30 @@ static void keep_list_kind(struct reader *r, size_t at) {
   r->list_kind[n - 2] = '\0';
 }
 
+/*
+ * Push mode with a member callback: the member value in buf[at..at+n)
+ * (checked already) is parsed and handed over, named with its path
+ * ("status", "data.resultType").
+ */
+static int deliver_member(struct reader *r, size_t at, size_t n) {
+  char name[2 * (KEY_MAX + 1)];
+  cJSON *value = NULL;
+  int rc;
+  if (r->level > 0)
+    snprintf(name, sizeof(name), "%s.%s", r->path[0], r->key);
+  else
+    snprintf(name, sizeof(name), "%s", r->key);
+  jarena_begin();
+  rc = parse_json(r, -1, at, n, &value);
+  if (rc == 0) {
+    rc = r->member_cb(r->ctx, name, value, r->err);
+    if (rc > 0) rc = fail(r, STV_EINVAL, "member callback returned %d", rc);
+    cJSON_Delete(value);
+  }
+  jarena_end();
+  return rc;
+}
+
 /* A member value other than "items" has been read. */
 static int end_member(struct reader *r) {
   if (r->keep != NOKEEP && r->pos - boff(r, r->keep) > STV_JSON_ITEM_MAX)
@@ -1082,6 +1138,10 @@ static int end_member(struct reader *r) {
     if (validate(r->buf + at, r->pos - at, 0, STV_JSON_DEPTH_MAX, &off, &why) ==
         V_ERROR)
       return fail_syntax(r, -1, at + off, why);
+    if (r->member_cb != NULL) {
+      int rc = deliver_member(r, at, r->pos - at);
+      if (rc) return rc;
+    }
     r->keep = NOKEEP;
   }
   keep_list_kind(r, boff(r, r->tok_start));
@@ -1105,6 +1165,14 @@ static int end_top(struct reader *r) {
   return 0;
 }
 
+/* A '}' has been read: the end of an object on the path, or of the top. */
+static int end_object(struct reader *r) {
+  if (r->level == 0) return end_top(r);
+  r->level--;
+  r->st = ST_OBJ_AFTER;
+  return 0;
+}
+
 /* "items": [ has been read, and the name before it checked. */
 static int begin_items(struct reader *r) {
   if (r->pending) {
@@ -1122,6 +1190,24 @@ static int begin_items(struct reader *r) {
   return 0;
 }
 
+/* An item other than an object starts at buf[pos] (any_items). */
+static int begin_any_item(struct reader *r, unsigned char c) {
+  r->tok_start = r->base + r->pos;
+  r->keep = r->tok_start;
+  r->depth = 0;
+  r->in_str = 0;
+  r->esc = 0;
+  if (c == '[') {
+    r->st = ST_ITEM;
+  } else if (c == '"') {
+    r->pos++;
+    r->st = ST_ITEM_STRING;
+  } else {
+    r->st = ST_ITEM_SCALAR;
+  }
+  return 0;
+}
+
 /* An item starts at buf[pos]: it must be an object. */
 static int begin_item(struct reader *r) {
   unsigned char c = r->buf[r->pos];
@@ -1134,12 +1220,38 @@ static int begin_item(struct reader *r) {
     r->st = ST_ITEM;
     return 0;
   }
+  if (r->any_items && is_value_start(c)) return begin_any_item(r, c);
   if (is_value_start(c)) {
     char ctx[48];
     return fail(r, STV_EPARSE, "%snot a JSON object",
-                item_ctx(r->index, ctx, sizeof(ctx)));
+                item_ctx(r, r->index, ctx, sizeof(ctx)));
   }
   return fail_syntax(r, r->index, r->pos, "expected a value");
+}
+
+/* An item has ended at buf[pos]: hand it over, expect ',' or ']'. */
+static int end_item(struct reader *r) {
+  int rc = deliver_item(r);
+  if (rc) return rc;
+  r->index++;
+  r->keep = NOKEEP;
+  r->st = ST_ITEMS_AFTER;
+  return 0;
+}
+
+/*
+ * Follows a number or literal from buf[pos]. Returns 1 when a byte that
+ * cannot belong to it has been reached (pos there), 0 when the buffer ran
+ * out.
+ */
+static int scan_scalar(struct reader *r) {
+  const unsigned char *p = r->buf;
+  size_t i = r->pos, n = r->len;
+  while (i < n && !is_ws(p[i]) && p[i] != ',' && p[i] != '}' && p[i] != ']' && p[i] != ':' &&
+         p[i] != '{' && p[i] != '[' && p[i] != '"')
+    i++;
+  r->pos = i;
+  return i < n;
 }
 
 /* A composite value hit a bad bracket or too deep nesting at buf[pos]. */
@@ -1229,7 +1341,7 @@ static int step(struct reader *r) {
           return fail(r, STV_EPARSE, "top level is not a JSON object");
         r->top_start = r->base + r->pos;
         r->keep = r->top_start;
-        r->pending = 1;
+        r->pending = r->member_cb == NULL && r->path_n == 1;
         r->pos++;
         r->st = ST_OBJ_FIRST;
         break;
@@ -1244,7 +1356,7 @@ static int step(struct reader *r) {
           r->st = ST_KEY;
         } else if (r->st == ST_OBJ_FIRST && r->buf[r->pos] == '}') {
           r->pos++;
-          rc = end_top(r);
+          rc = end_object(r);
           if (rc) return rc;
         } else {
           return fail_syntax(
@@ -1270,7 +1382,13 @@ static int step(struct reader *r) {
         c = r->buf[r->pos];
         if (!is_value_start(c))
           return fail_syntax(r, -1, r->pos, "expected a value");
-        if (key_is_items(r)) {
+        if (key_opens_path(r) && c == '{') {
+          r->pos++;
+          r->level++;
+          r->st = ST_OBJ_FIRST;
+          break;
+        }
+        if (key_is_items(r) && (c == '[' || r->member_cb == NULL)) {
           uint64_t line, col;
           if (r->seen_items) {
             locate(r, r->pos, &line, &col);
@@ -1279,7 +1397,7 @@ static int step(struct reader *r) {
                         ", column %" PRIu64,
                         line, col);
           }
-          if (c != '[') return fail(r, STV_EPARSE, "\"items\" is not an array");
+          if (c != '[') return fail(r, STV_EPARSE, "\"%s\" is not an array", r->items_name);
           r->pos++;
           rc = begin_items(r);
           if (rc) return rc;
@@ -1308,20 +1426,13 @@ static int step(struct reader *r) {
         if (rc) return rc;
         break;
       case ST_MEMBER_STRING:
-        if (!scan_string(r)) return NEED_MORE;
-        rc = end_member(r);
-        if (rc) return rc;
-        break;
-      case ST_MEMBER_SCALAR: {
-        const unsigned char *p = r->buf;
-        size_t i = r->pos, n = r->len;
-        while (i < n && !is_ws(p[i]) && p[i] != ',' && p[i] != '}' &&
-               p[i] != ']' && p[i] != ':' && p[i] != '{' && p[i] != '[' &&
-               p[i] != '"')
-          i++;
-        r->pos = i;
-        if (i == n) return NEED_MORE;
-        rc = end_member(r);
+      case ST_MEMBER_SCALAR:
+      case ST_ITEM_STRING:
+      case ST_ITEM_SCALAR: {
+        int str = r->st == ST_MEMBER_STRING || r->st == ST_ITEM_STRING;
+        int item = r->st == ST_ITEM_STRING || r->st == ST_ITEM_SCALAR;
+        if (!(str ? scan_string(r) : scan_scalar(r))) return NEED_MORE;
+        rc = item ? end_item(r) : end_member(r);
         if (rc) return rc;
         break;
       }
@@ -1332,7 +1443,7 @@ static int step(struct reader *r) {
           r->st = ST_OBJ_NEXT;
         } else if (r->buf[r->pos] == '}') {
           r->pos++;
-          rc = end_top(r);
+          rc = end_object(r);
           if (rc) return rc;
         } else {
           return fail_syntax(r, -1, r->pos, "expected ',' or '}'");
@@ -1353,11 +1464,8 @@ static int step(struct reader *r) {
         rc = scan_composite(r);
         if (rc == 0) return NEED_MORE;
         if (rc < 0) return fail_structure(r, r->index);
-        rc = deliver_item(r);
+        rc = end_item(r);
         if (rc) return rc;
-        r->index++;
-        r->keep = NOKEEP;
-        r->st = ST_ITEMS_AFTER;
         break;
       case ST_ITEMS_AFTER:
         if (!skip_ws(r)) return NEED_MORE;
@@ -1478,6 +1586,10 @@ static void reader_init(struct reader *r, const char *name, stv_json_item_cb cb,
   if (r->chunk > STV_JSON_ITEM_MAX) r->chunk = STV_JSON_ITEM_MAX;
   r->keep = NOKEEP;
   r->st = ST_BOM;
+  r->path[0] = "items";
+  r->path_len[0] = 5;
+  r->path_n = 1;
+  r->items_name = "items";
 }
 
 static void reader_close(struct reader *r) {
@@ -1594,3 +1706,127 @@ int stv_json_stream_fd_multi(const char *name, int fd, const char *prefix, size_
   reader_close(&r);
   return rc;
 }
+
+/* ---------------------------------------------------------------------- */
+/* Push mode                                                              */
+
+struct stv_json_push {
+  struct reader r;
+  char name[256];
+  char items[2 * (KEY_MAX + 1)]; /* the path, then its parts */
+  char part[2][KEY_MAX + 1];
+  struct stv_err first; /* the first error, returned again after it */
+  int rc;
+};
+
+/* Splits "data.result" into at most two non-empty parts. */
+static int push_path(struct stv_json_push *p, const char *items, struct stv_err *err) {
+  const char *dot;
+  size_t n = strlen(items), a;
+  if (n == 0 || n >= sizeof(p->items))
+    return stv_err_set(err, STV_EINVAL, "items path \"%.80s\": empty or too long", items);
+  memcpy(p->items, items, n + 1);
+  dot = strchr(items, '.');
+  a = dot != NULL ? (size_t)(dot - items) : n;
+  if (a == 0 || a > KEY_MAX || (dot != NULL && (n - a - 1 == 0 || n - a - 1 > KEY_MAX ||
+                                                strchr(dot + 1, '.') != NULL)))
+    return stv_err_set(err, STV_EINVAL,
+                       "items path \"%s\": one or two member names joined by '.'", items);
+  memcpy(p->part[0], items, a);
+  p->part[0][a] = '\0';
+  p->r.path[0] = p->part[0];
+  p->r.path_len[0] = a;
+  p->r.path_n = 1;
+  if (dot != NULL) {
+    memcpy(p->part[1], dot + 1, n - a - 1);
+    p->part[1][n - a - 1] = '\0';
+    p->r.path[1] = p->part[1];
+    p->r.path_len[1] = n - a - 1;
+    p->r.path_n = 2;
+  }
+  p->r.items_name = p->items;
+  return 0;
+}
+
+int stv_json_push_new(struct stv_json_push **out, const struct stv_json_push_opts *o,
+                      struct stv_err *err) {
+  struct stv_err local;
+  struct stv_json_push *p;
+  int rc;
+  if (err == NULL) err = &local;
+  *out = NULL;
+  stv_json_init();
+  if ((p = stv_calloc(1, sizeof(*p))) == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
+  snprintf(p->name, sizeof(p->name), "%s", o->name != NULL ? o->name : "<stream>");
+  reader_init(&p->r, p->name, o->item, o->ctx, err);
+  p->r.push = 1;
+  p->r.any_items = o->any_items;
+  p->r.member_cb = o->member;
+  p->r.raw_cb = o->raw;
+  if (o->items != NULL && (rc = push_path(p, o->items, err)) != 0) {
+    stv_free(p);
+    return rc;
+  }
+  *out = p;
+  return 0;
+}
+
+/* Keeps the first error, so that later calls return it again. */
+static int push_failed(struct stv_json_push *p, int rc, struct stv_err *err) {
+  p->rc = rc;
+  p->first = *err;
+  p->r.mem = NULL;
+  p->r.mem_len = p->r.mem_off = 0;
+  return rc;
+}
+
+int stv_json_push_feed(struct stv_json_push *p, const void *buf, size_t len, struct stv_err *err) {
+  struct stv_err local;
+  struct reader *r = &p->r;
+  if (err == NULL) err = &local;
+  if (p->rc != 0) {
+    *err = p->first;
+    return p->rc;
+  }
+  if (buf == NULL && len > 0) return stv_err_set(err, STV_EINVAL, "no buffer");
+  r->err = err;
+  r->mem = buf;
+  r->mem_len = len;
+  r->mem_off = 0;
+  while (r->mem_off < r->mem_len) {
+    int rc = refill(r);
+    if (rc >= 0) rc = step(r);
+    if (rc >= 0 && r->keep != NOKEEP && r->len - boff(r, r->keep) >= STV_JSON_ITEM_MAX)
+      rc = fail_too_large(r, r->len);
+    if (rc < 0) return push_failed(p, rc, err);
+  }
+  r->mem = NULL;
+  r->mem_len = r->mem_off = 0;
+  return 0;
+}
+
+int stv_json_push_finish(struct stv_json_push *p, struct stv_err *err) {
+  struct stv_err local;
+  struct reader *r = &p->r;
+  int rc;
+  if (err == NULL) err = &local;
+  if (p->rc != 0) {
+    *err = p->first;
+    return p->rc;
+  }
+  r->err = err;
+  r->eof = 1;
+  rc = refill(r); /* makes sure there is a buffer */
+  if (rc >= 0) rc = step(r);
+  if (rc >= 0) rc = at_eof(r);
+  if (rc < 0) return push_failed(p, rc, err);
+  return 0;
+}
+
+void stv_json_push_free(struct stv_json_push *p) {
+  if (p == NULL) return;
+  reader_close(&p->r);
+  stv_free(p);
+}
+
+int stv_json_push_seen_items(const struct stv_json_push *p) { return p->r.seen_items; }

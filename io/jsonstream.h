@@ -145,4 +145,78 @@ int stv_json_fill_item_kind(cJSON *item, const char *list_kind);
  */
 void stv_json_stream_set_chunk(size_t size);
 
+/*
+ * Push mode: the caller hands over bytes as they arrive (an HTTP body in
+ * the chunks libcurl delivers, a watch stream), split anywhere, and the
+ * same scanner as above runs over them, keeping only the bytes of the
+ * current item or member. Beyond the pull mode it can find the items
+ * one level deeper, take items of any JSON type, show each item's bytes
+ * before they are parsed, and hand over the other members parsed.
+ */
+
+/*
+ * Called with the other members of the top-level object, and of the
+ * object on the path to the items ("data" in "data.result"), in document
+ * order, each parsed on its own: name is the member's path ("status",
+ * "data.resultType"; a name longer than 63 bytes is cut), value is owned
+ * by the reader and freed when the callback returns. Return 0 to go on,
+ * or a negative STV_ code with err filled, which the reader returns as
+ * it is (a positive return stops with STV_EINVAL).
+ */
+typedef int (*stv_json_member_cb)(void *ctx, const char *name, const cJSON *value,
+                                  struct stv_err *err);
+
+/*
+ * Sees item number index as the bytes text[0..len) (an item cut out of
+ * the input, its syntax not yet checked) before it is parsed: return 1
+ * when it took the item (it is then not parsed), 0 to have it parsed and
+ * handed to the item callback, or a negative STV_ code with err filled,
+ * which the reader returns as it is.
+ */
+typedef int (*stv_json_raw_cb)(void *ctx, long index, const char *text, size_t len,
+                               struct stv_err *err);
+
+struct stv_json_push_opts {
+  const char *name;  /* stands for the input in messages (copied, cut at 255 bytes) */
+  const char *items; /* where the items are: NULL or "items", "data", "data.result"
+                        (one or two member names); messages name items by it:
+                        "data.result[3]: ..." */
+  int any_items;     /* items may be strings, numbers, literals or arrays */
+  stv_json_item_cb item;     /* as in the pull mode; may be NULL */
+  stv_json_raw_cb raw;       /* may be NULL */
+  stv_json_member_cb member; /* may be NULL */
+  void *ctx;
+};
+
+struct stv_json_push;
+
+/*
+ * A reader for one document. o and the strings in it are read during the
+ * call only. With a member callback, a document without the items is no
+ * single object: its members are all handed to the member callback, and
+ * a member on the items path of another type than expected (an object on
+ * the way, an array at the end) is handed over like any other. Returns 0,
+ * STV_EINVAL for a bad path or STV_ENOMEM.
+ */
+int stv_json_push_new(struct stv_json_push **out, const struct stv_json_push_opts *o,
+                      struct stv_err *err);
+
+/*
+ * Scans buf[0..len) (borrowed; need not be NUL-terminated), calling the
+ * callbacks for the items and members that end in it. Errors are those of
+ * stv_json_stream_buffer; after an error every call returns it again.
+ */
+int stv_json_push_feed(struct stv_json_push *p, const void *buf, size_t len, struct stv_err *err);
+
+/*
+ * The input has ended: checks that the document is complete (a single
+ * object is delivered now). Returns 0 when the whole document was read.
+ */
+int stv_json_push_finish(struct stv_json_push *p, struct stv_err *err);
+
+void stv_json_push_free(struct stv_json_push *p);
+
+/* 1 when the items array has begun (an empty one too), else 0. */
+int stv_json_push_seen_items(const struct stv_json_push *p);
+
 #endif

@@ -1,17 +1,48 @@
 /*
- * The heuristic's working state, shared by pack.c and the optimizer
- * (optimize.c). Private to packer/: not part of the public interface.
+ * The solve's working state (struct solve), shared by the files of a solve,
+ * and the functions they call in one another. Private to packer/: not part
+ * of the public interface. Each file calls only files below it:
+ *
+ *   solve.c      driver: stv_pack, stv_optimize
+ *   optimize.c   column generation over the new nodes (cg_internal.h):
+ *   round.c        whole nodes from the LP
+ *   price.c        knapsack pricing, the generation rounds
+ *   cg_master.c    rows, shapes, master LP, columns
+ *   check.c      final affinity and spread check of the plan
+ *   bound.c      lower bound (covering LP)
+ *   pack.c       heuristic fill, right-sizing
+ *   zones.c      zone assignment, groups
+ *   explain.c    why a class could not be placed
+ *   setup.c      problem -> struct solve, spread-rule domains
+ *   spot.c       spot penalty, spot repair, stv_plan_spot_ok
+ *   preempt.c, solver.c   preemption pass, GLPK runner
  */
 #ifndef STV_PACK_INTERNAL_H
 #define STV_PACK_INTERNAL_H
 
+#include <string.h>
+
 #include "packer.h"
 
-#define ZONE_KEY      "topology.kubernetes.io/zone"
-#define ZONE_KEY_BETA "failure-domain.beta.kubernetes.io/zone"
-#define HOST_KEY      "kubernetes.io/hostname"
+#define ZONE_KEY        "topology.kubernetes.io/zone"
+#define ZONE_KEY_BETA   "failure-domain.beta.kubernetes.io/zone"
+#define HOST_KEY        "kubernetes.io/hostname"
+#define HOURS_PER_MONTH 730.0 /* a spot interruption rate is per month */
 
 enum level { LVL_HOST, LVL_ZONE, LVL_OTHER };
+
+/* The level of a topology key: hostname, zone (either zone label) or other. */
+static inline enum level stv__level_of(const char *key) {
+  if (strcmp(key, HOST_KEY) == 0) return LVL_HOST;
+  if (strcmp(key, ZONE_KEY) == 0 || strcmp(key, ZONE_KEY_BETA) == 0) return LVL_ZONE;
+  return LVL_OTHER;
+}
+
+/* The zone label of a node or template (the beta label as a fallback), or NULL. */
+static inline const char *stv__zone_of(const struct stv_labels *l) {
+  const char *z = stv_labels_get(l, ZONE_KEY);
+  return z ? z : stv_labels_get(l, ZONE_KEY_BETA);
+}
 
 /* A required pod (anti-)affinity term or a spread constraint, resolved. */
 struct rule {
@@ -24,6 +55,13 @@ struct rule {
   uint64_t *match; /* classes whose pods the rule counts */
   const struct stv_spread *spread;
   unsigned char *zelig; /* zone spread: which zones are domains */
+  /*
+   * Spread rules at hostname or zone level: which nodes are domains,
+   * elig[i] for existing node i, elig[nnodes + t] for a new node of problem
+   * template t (1 a domain, 0 not). Rules whose owners share a placement
+   * signature and whose policies agree share one row.
+   */
+  const unsigned char *elig;
 };
 
 enum { RULE_AFF, RULE_ANTI, RULE_SPREAD };
@@ -117,8 +155,8 @@ struct solve {
   /* templates */
   struct tinfo *ti;
   size_t nti;
-  uint64_t *compat; /* per template: W words of classes */
-  uint32_t *sig;    /* per class: placement signature */
+  uint64_t *compat;   /* per template: W words of classes */
+  uint32_t *sig;      /* per class: placement signature */
   uint64_t *tmpl_any; /* classes that some template can take */
   size_t nsig;
   int32_t *ti_zone_of_tmpl; /* zone index of each problem template */
@@ -134,11 +172,11 @@ struct solve {
   size_t nun, cap_un;
   double lambda[STV_MAX_RES];
   /* optimizer results (optimize.c) */
-  double cg_bound;   /* proven lower bound on the new-node cost, < 0: none */
-  int cg_converged;  /* column generation reached the LP optimum */
-  long cg_columns;   /* patterns generated */
-  int cg_applied;    /* the new nodes were replaced by the optimizer's */
-  double deadline;   /* on p->clock: when the optimizer must stop */
+  double cg_bound;              /* proven lower bound on the new-node cost, < 0: none */
+  int cg_converged;             /* column generation reached the LP optimum */
+  long cg_columns;              /* patterns generated */
+  int cg_applied;               /* the new nodes were replaced by the optimizer's */
+  double deadline;              /* on p->clock: when the optimizer must stop */
   struct stv_err *err;          /* the caller's, for GLPK's errors */
   struct stv_cg_stats cg_stats; /* the optimizer's figures */
 };
@@ -153,7 +191,39 @@ static inline int stv__bits_intersect(const uint64_t *a, const uint64_t *b, size
   return 0;
 }
 
-/* Hooks between the heuristic and the optimizer. */
+/* need <= have in every dimension. */
+static inline int stv__fits_vec(const int64_t *need, const int64_t *have, int ndim) {
+  int r;
+  for (r = 0; r < ndim; r++)
+    if (need[r] > have[r]) return 0;
+  return 1;
+}
+
+/* 1 when every bit of a is in b. */
+static inline int stv__bits_subset(const uint64_t *a, const uint64_t *b, size_t W) {
+  size_t i;
+  for (i = 0; i < W; i++)
+    if (a[i] & ~b[i]) return 0;
+  return 1;
+}
+
+/* How many pods of request req, up to want, fit in freev. */
+static inline uint32_t stv__resource_cap(const struct solve *S, const int64_t *freev, const int64_t *req,
+                                         uint32_t want) {
+  int r;
+  for (r = 0; r < S->ndim; r++) {
+    int64_t k, need;
+    if (req[r] <= 0) continue;
+    if (freev[r] < req[r]) return 0;
+    /* Divide only when the whole want does not fit. */
+    if (!__builtin_mul_overflow(req[r], (int64_t)want, &need) && need <= freev[r]) continue;
+    k = freev[r] / req[r];
+    if (k < (int64_t)want) want = (uint32_t)k;
+  }
+  return want;
+}
+
+/* The optimizer (optimize.c) and the spot repair (spot.c), called by solve.c. */
 
 /* Column generation over the new nodes of S->nodes (see optimize.c). */
 int stv__optimize(struct solve *S);
@@ -163,8 +233,6 @@ int stv__optimize(struct solve *S);
  * no template can take them. Returns 0 or STV_ENOMEM.
  */
 int stv__spot_repair(struct solve *S);
-/* stv_pack with the optimizer run on the heuristic's new nodes, until deadline (on p->clock). */
-int stv__pack_optimized(const struct stv_problem *p, struct stv_plan *plan, double deadline, struct stv_err *err);
 /*
  * Runs fn(arg), which may call GLPK, on the calling thread with GLPK's
  * terminal output off and its internal errors caught (solver.c). Returns
@@ -205,5 +273,48 @@ void stv__preempt_close(struct stv__preempt *x);
  * orig is the caller's snapshot. Returns 0 or STV_ENOMEM.
  */
 int stv__preempt_apply(const struct stv__preempt *x, const struct stv_snapshot *orig, struct stv_plan *plan);
+
+/* --- Between the files of the solve (each file says what it owns) --- */
+
+/* setup.c (also used by peers.c) */
+int stv__term_matches_class(const struct stv_snapshot *s, const struct stv_pod_term *t,
+                            const struct stv_class *owner, const struct stv_class *c);
+int stv__spread_matches_class(const struct stv_spread *k, const struct stv_class *owner,
+                              const struct stv_class *c);
+int stv__add_unsched(struct solve *S, uint32_t pod, const char *reason);
+int stv__setup_zones(struct solve *S);
+int stv__setup_rules(struct solve *S);
+uint32_t stv__zone_matches(const struct solve *S, uint32_t ri, size_t z);
+void stv__zone_add(struct solve *S, uint32_t c, size_t z);
+int stv__setup_bound(struct solve *S);
+void stv__setup_lambda(struct solve *S);
+double stv__worth_of(const struct solve *S, const struct stv_class *c);
+int stv__setup_templates(struct solve *S);
+int stv__setup_spread_elig(struct solve *S);
+int stv__setup_rule_zones(struct solve *S);
+
+/* zones.c */
+int stv__setup_groups(struct solve *S);
+
+/* pack.c */
+int stv__sort_groups(struct solve *S);
+int stv__pack_existing(struct solve *S, uint32_t *remaining);
+int stv__pack_new(struct solve *S, uint32_t *remaining);
+void stv__right_size(struct solve *S, int keep_spot);
+
+/* explain.c */
+void stv__explain(const struct solve *S, uint32_t c, char *why, size_t size);
+
+/* check.c */
+int stv__emit(struct solve *S, struct stv_plan *plan);
+int stv__spread_check(struct solve *S, struct stv_plan *plan);
+size_t stv__count_undominated(const struct solve *S);
+void stv__compact_plan(struct solve *S, struct stv_plan *plan);
+
+/* bound.c */
+int stv__lower_bound(struct solve *S, struct stv_plan *plan);
+
+/* spot.c */
+double stv__spot_penalty(const struct stv_problem *p, const struct stv_template *t);
 
 #endif

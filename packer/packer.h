@@ -276,8 +276,8 @@ struct stv_namespace {
 
 /* An object the reader has read, for telling duplicates apart (see controller/snapshot.h). */
 struct stv_seen {
-  const char *rv;  /* metadata.resourceVersion, interned, or NULL */
-  const char *uid; /* metadata.uid, interned, or NULL */
+  const char *rv;  /* metadata.resourceVersion (a copy in mem), or NULL */
+  const char *uid; /* metadata.uid (a copy in mem), or NULL */
   uint64_t hash;   /* of the whole item, when it has no resourceVersion */
   uint32_t index;  /* into nodes, pods, pdbs or namespaces by kind */
 };

@@ -72,20 +72,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pack_internal.h"
 #include "peers.h"
 
-#define ZONE_KEY "topology.kubernetes.io/zone"
-#define ZONE_KEY_BETA "failure-domain.beta.kubernetes.io/zone"
-#define HOST_KEY "kubernetes.io/hostname"
-#define UNSCHEDULABLE_TAINT "node.kubernetes.io/unschedulable"
-
-#define BIT_SET(w, i) ((w)[(i) >> 6] |= (uint64_t)1 << ((i)&63))
-#define BIT_GET(w, i) (((w)[(i) >> 6] >> ((i)&63)) & 1)
-
+#define UNSCHEDULABLE_TAINT  "node.kubernetes.io/unschedulable"
 #define CA_DEFAULT_MAX_NODES 1000
 #define CA_MAX_ROUNDS 100000
-
-enum level { LVL_HOST, LVL_ZONE, LVL_OTHER };
 
 /* A DoNotSchedule spread constraint, shared by every class that carries it. */
 struct grp {
@@ -176,17 +168,6 @@ static int bits_any(const uint64_t *a, size_t W) {
   return 0;
 }
 
-static enum level level_of(const char *key) {
-  if (strcmp(key, HOST_KEY) == 0) return LVL_HOST;
-  if (strcmp(key, ZONE_KEY) == 0 || strcmp(key, ZONE_KEY_BETA) == 0) return LVL_ZONE;
-  return LVL_OTHER;
-}
-
-static const char *zone_of(const struct stv_labels *l) {
-  const char *z = stv_labels_get(l, ZONE_KEY);
-  return z ? z : stv_labels_get(l, ZONE_KEY_BETA);
-}
-
 static int32_t zone_index(const struct world *w, const char *z) {
   size_t i;
   if (z == NULL) return -1;
@@ -214,19 +195,19 @@ static int cmp_str(const void *a, const void *b) {
 static int setup_zones(struct world *w) {
   size_t i;
   for (i = 0; i < w->p->ntmpl; i++)
-    if (add_zone(w, zone_of(&w->p->tmpl[i].labels))) return STV_ENOMEM;
+    if (add_zone(w, stv__zone_of(&w->p->tmpl[i].labels))) return STV_ENOMEM;
   for (i = 0; i < w->s->nnodes; i++)
-    if (add_zone(w, zone_of(&w->s->nodes[i].labels))) return STV_ENOMEM;
+    if (add_zone(w, stv__zone_of(&w->s->nodes[i].labels))) return STV_ENOMEM;
   if (w->nz > 1) qsort(w->zones, w->nz, sizeof(*w->zones), cmp_str);
   w->node_zone = walloc(w, w->s->nnodes * sizeof(int32_t));
   w->has_host = walloc(w, w->s->nnodes);
   w->tzone = walloc(w, w->p->ntmpl * sizeof(int32_t));
   if (!w->node_zone || !w->has_host || !w->tzone) return STV_ENOMEM;
   for (i = 0; i < w->s->nnodes; i++) {
-    w->node_zone[i] = zone_index(w, zone_of(&w->s->nodes[i].labels));
+    w->node_zone[i] = zone_index(w, stv__zone_of(&w->s->nodes[i].labels));
     w->has_host[i] = stv_labels_get(&w->s->nodes[i].labels, HOST_KEY) != NULL;
   }
-  for (i = 0; i < w->p->ntmpl; i++) w->tzone[i] = zone_index(w, zone_of(&w->p->tmpl[i].labels));
+  for (i = 0; i < w->p->ntmpl; i++) w->tzone[i] = zone_index(w, stv__zone_of(&w->p->tmpl[i].labels));
   return 0;
 }
 
@@ -340,26 +321,12 @@ static int setup_templates(struct world *w) {
 /* ---------------------------------------------------------------------- */
 /* Set-up: inter-pod rules                                                */
 
-static int term_matches_class(const struct stv_snapshot *s, const struct stv_pod_term *t,
-                              const struct stv_class *owner, const struct stv_class *c) {
-  if (t->match_none) return 0;
-  if (!stv_term_covers_ns(s, t, owner->ns, c->ns)) return 0;
-  return stv_selector_matches(&t->sel, &c->labels);
-}
-
-static int spread_matches_class(const struct stv_spread *k, const struct stv_class *owner,
-                                const struct stv_class *c) {
-  if (k->match_none) return 0;
-  if (strcmp(owner->ns, c->ns) != 0) return 0;
-  return stv_selector_matches(&k->sel, &c->labels);
-}
-
 /* Whether node v is a domain of owner's spread constraint sp (its inclusion policies). */
 static int spread_eligible(const struct stv_class *owner, const struct stv_spread *sp,
                            const struct stv_node_view *v, enum level lvl) {
   struct stv_class probe = *owner;
   struct stv_node_view x = *v;
-  if (lvl == LVL_ZONE && zone_of(v->labels) == NULL) return 0;
+  if (lvl == LVL_ZONE && stv__zone_of(v->labels) == NULL) return 0;
   x.unschedulable = 0;
   if (sp->honor_taints && v->unschedulable) {
     struct stv_taint t = {UNSCHEDULABLE_TAINT, "", STV_EFFECT_NO_SCHEDULE};
@@ -509,14 +476,14 @@ static int setup_rules(struct world *w) {
     /* Anti-affinity of every class, pending or bound, works both ways. */
     for (j = 0; j < k->nanti; j++) {
       const struct stv_pod_term *t = &k->anti[j];
-      enum level lvl = level_of(t->topology_key);
+      enum level lvl = stv__level_of(t->topology_key);
       uint64_t *rel = lvl == LVL_HOST ? w->anti_host : w->anti_zone;
       if (lvl == LVL_OTHER) {
         if (pend) w->unsup[c] = "pod anti-affinity on a topology key other than hostname and zone is not planned by this baseline";
         continue;
       }
       for (d = 0; d < w->nc; d++) {
-        if (!term_matches_class(s, t, k, s->classes[d])) continue;
+        if (!stv__term_matches_class(s, t, k, s->classes[d])) continue;
         BIT_SET(&rel[c * W], d);
         BIT_SET(&rel[d * W], c);
       }
@@ -527,7 +494,7 @@ static int setup_rules(struct world *w) {
       for (d = 0; d < w->nc; d++) BIT_SET(all, d);
       for (j = 0; j < k->naff; j++) {
         const struct stv_pod_term *t = &k->aff[j];
-        enum level lvl = level_of(t->topology_key);
+        enum level lvl = stv__level_of(t->topology_key);
         if (lvl == LVL_OTHER) {
           w->unsup[c] = "pod affinity on a topology key other than hostname and zone is not planned by this baseline";
           continue;
@@ -537,13 +504,13 @@ static int setup_rules(struct world *w) {
         else
           w->aff_zone[c] = 1;
         for (d = 0; d < w->nc; d++)
-          if (!term_matches_class(s, t, k, s->classes[d])) all[d >> 6] &= ~((uint64_t)1 << (d & 63));
+          if (!stv__term_matches_class(s, t, k, s->classes[d])) all[d >> 6] &= ~((uint64_t)1 << (d & 63));
       }
       w->aff_self[c] = (unsigned char)BIT_GET(all, c);
     }
     for (j = 0; j < k->nspread; j++) {
       const struct stv_spread *sp = &k->spread[j];
-      enum level lvl = level_of(sp->topology_key);
+      enum level lvl = stv__level_of(sp->topology_key);
       uint32_t g;
       if (!sp->do_not_schedule) continue; /* ScheduleAnyway is a preference */
       if (lvl == LVL_OTHER) {
@@ -552,7 +519,7 @@ static int setup_rules(struct world *w) {
       }
       memset(m, 0, W * sizeof(uint64_t));
       for (d = 0; d < w->nc; d++)
-        if (spread_matches_class(sp, k, s->classes[d])) BIT_SET(m, d);
+        if (stv__spread_matches_class(sp, k, s->classes[d])) BIT_SET(m, d);
       if ((rc = group_for(w, c, sp, lvl, m, &g)) != 0) goto out;
       if (!BIT_GET(w->g[g].owners, c)) {
         BIT_SET(w->g[g].owners, c);
@@ -1220,6 +1187,35 @@ static void kp_launch(struct kp *K, int64_t *left) {
   }
 }
 
+/* Both policies' last step: the final spread check, then the plan (its node names prefixed). */
+static int finish_plan(struct world *w, struct stv_plan *plan, const char *prefix) {
+  int rc =
+      repair_spread(w, "withdrawn by the final check: its zone would exceed the spread constraint's maxSkew");
+  return rc != 0 ? rc : build_plan(w, plan, prefix);
+}
+
+/*
+ * Both policies' exit: fills stats (when given), closes w, and on an error
+ * rc empties plan and says in err which policy failed. Returns rc.
+ */
+static int policy_done(struct world *w, struct stv_plan *plan, int rc, size_t rounds, size_t evals,
+                       struct stv_peers_stats *stats, const char *policy, struct stv_err *err) {
+  if (stats) {
+    memset(stats, 0, sizeof(*stats));
+    stats->rounds = rounds;
+    stats->evaluations = evals;
+    stats->withdrawn = w->withdrawn;
+  }
+  world_close(w);
+  if (rc) {
+    stv_plan_close(plan);
+    memset(plan, 0, sizeof(*plan));
+    stv_arena_init(&plan->mem);
+    return stv_err_set(err, rc, "%s: %s", policy, stv_strerror(rc));
+  }
+  return 0;
+}
+
 int stv_peers_karpenter(const struct stv_problem *p, struct stv_plan *plan, struct stv_peers_stats *stats,
                         struct stv_err *err) {
   struct world w;
@@ -1287,25 +1283,10 @@ int stv_peers_karpenter(const struct stv_problem *p, struct stv_plan *plan, stru
   }
   for (i = 0; i < p->ntmpl; i++) left[i] = p->tmpl[i].limit;
   kp_launch(&K, left);
-  if ((rc = repair_spread(&w, "withdrawn by the final check: its zone would exceed the spread constraint's maxSkew")) != 0)
-    goto out;
-  rc = build_plan(&w, plan, "karpenter");
+  rc = finish_plan(&w, plan, "karpenter");
 out:
-  if (stats) {
-    memset(stats, 0, sizeof(*stats));
-    stats->rounds = rounds;
-    stats->evaluations = K.evals;
-    stats->withdrawn = w.withdrawn;
-  }
   stv_free(keys);
-  world_close(&w);
-  if (rc) {
-    stv_plan_close(plan);
-    memset(plan, 0, sizeof(*plan));
-    stv_arena_init(&plan->mem);
-    return stv_err_set(err, rc, "Karpenter-like policy: %s", stv_strerror(rc));
-  }
-  return 0;
+  return policy_done(&w, plan, rc, rounds, K.evals, stats, "Karpenter-like policy", err);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1693,23 +1674,8 @@ int stv_peers_ca(const struct stv_problem *p, const struct stv_peers_ca_opts *o,
     if ((rc = ca_estimate(&A, (uint32_t)best, 1, &nodes, &cpu, &mem, &pods)) != 0) goto out;
     if ((rc = ca_materialize(&A, (uint32_t)best, nodes)) != 0) goto out;
   }
-  if ((rc = repair_spread(&w, "withdrawn by the final check: its zone would exceed the spread constraint's maxSkew")) != 0)
-    goto out;
-  rc = build_plan(&w, plan, "ca");
+  rc = finish_plan(&w, plan, "ca");
 out:
-  if (stats) {
-    memset(stats, 0, sizeof(*stats));
-    stats->rounds = rounds;
-    stats->evaluations = A.evals;
-    stats->withdrawn = w.withdrawn;
-  }
   stv_free(A.rec);
-  world_close(&w);
-  if (rc) {
-    stv_plan_close(plan);
-    memset(plan, 0, sizeof(*plan));
-    stv_arena_init(&plan->mem);
-    return stv_err_set(err, rc, "Cluster-Autoscaler-like policy: %s", stv_strerror(rc));
-  }
-  return 0;
+  return policy_done(&w, plan, rc, rounds, A.evals, stats, "Cluster-Autoscaler-like policy", err);
 }

@@ -345,6 +345,21 @@ static void put_header(struct page *p) {
   put(p, "</div>\n</header>\n");
 }
 
+/* The head of a table of nodes: Node, Instance type, then the headers in rest. */
+static void put_node_table_head(struct page *p, const char *rest) {
+  put(p, "<table><thead><tr><th class=\"l\">Node</th><th class=\"l\">Instance type</th>");
+  put(p, rest);
+  put(p, "</tr></thead><tbody>\n");
+}
+
+/* The start of a row of a table of nodes: its name and instance type. */
+static void put_node_cells(struct page *p, const char *node, const char *instance_type) {
+  put(p, "<tr><td class=\"l name\">");
+  esc(p, node);
+  put(p, "</td><td class=\"l\">");
+  esc(p, instance_type ? instance_type : "unknown");
+}
+
 /* The prominent warning when nodes could not be priced. */
 static void put_unpriced(struct page *p) {
   const struct stv_report *r = p->r;
@@ -361,14 +376,10 @@ static void put_unpriced(struct page *p) {
   else
     putf(p, " (%zu pod sample%s: each pod counted once per %s it was seen).</p>\n", r->pods_unpriced,
          r->pods_unpriced == 1 ? "" : "s", "time step");
-  put(p, "<table><thead><tr><th class=\"l\">Node</th><th class=\"l\">Instance type</th>"
-         "<th class=\"l\">Reason</th><th>Seen</th><th>Pods</th></tr></thead><tbody>\n");
+  put_node_table_head(p, "<th class=\"l\">Reason</th><th>Seen</th><th>Pods</th>");
   for (i = 0; i < r->nunpriced; i++) {
     const struct stv_report_unpriced *u = &r->unpriced[i];
-    put(p, "<tr><td class=\"l name\">");
-    esc(p, u->node);
-    put(p, "</td><td class=\"l\">");
-    esc(p, u->instance_type ? u->instance_type : "unknown");
+    put_node_cells(p, u->node, u->instance_type);
     put(p, "</td><td class=\"l name\">");
     esc(p, u->reason);
     putf(p, "</td><td>%s</td><td>%zu</td></tr>\n", hours_str(h, sizeof(h), u->hours), u->pods);
@@ -395,15 +406,10 @@ static void put_default_priced(struct page *p) {
        r->ndefault_priced == 1 ? "it is" : "they are", r->opts.default_cpu, r->opts.default_ram,
        r->opts.default_gpu, r->opts.default_spot_cpu, r->opts.default_spot_ram,
        r->ndefault_priced == 1 ? "its" : "their");
-  put(p, "<table><thead><tr><th class=\"l\">Node</th><th class=\"l\">Instance type</th>"
-         "<th class=\"l\">Capacity</th><th>Per hour</th><th "
-         "class=\"l\">Why</th><th>Seen</th></tr></thead><tbody>\n");
+  put_node_table_head(p, "<th class=\"l\">Capacity</th><th>Per hour</th><th class=\"l\">Why</th><th>Seen</th>");
   for (i = 0; i < r->ndefault_priced; i++) {
     const struct stv_report_default_priced *d = &r->default_priced[i];
-    put(p, "<tr><td class=\"l name\">");
-    esc(p, d->node);
-    put(p, "</td><td class=\"l\">");
-    esc(p, d->instance_type ? d->instance_type : "unknown");
+    put_node_cells(p, d->node, d->instance_type);
     put(p, "</td><td class=\"l\">");
     esc(p, d->capacity_type);
     putf(p, "</td><td>%.4f</td><td class=\"l name\">", d->hourly);

@@ -6,6 +6,7 @@
  */
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -386,13 +387,174 @@ static void jstr(struct stv_buf *b, const char *key, const char *v) {
     stv_buf_json_str(b, v);
 }
 
-int stv_report_render_json(const struct stv_report *r, struct stv_buf *b, struct stv_err *err) {
+/*
+ * One member of a JSON object written from a struct: its key, how its
+ * value is written, where the value is, and what comes before the member
+ * (NULL: ", ", and nothing before the first).
+ */
+struct jfield {
+  const char *key;
+  char kind; /* 's' string or NULL, 'a' char array, 'n' number, 'h' number per hour,
+                'e' efficiency (negative: null), 'm' cents as money, 'z' size_t */
+  size_t off;
+  const char *before;
+};
+
+#define JF(key, kind, type, field) {key, kind, offsetof(type, field), NULL}
+#define JFB(key, kind, type, field, before) {key, kind, offsetof(type, field), before}
+
+/* Writes the members f[0..n) of the struct at obj; h divides the 'h' kind. */
+static void jfields(struct stv_buf *b, const void *obj, const struct jfield *f, size_t n, double h) {
+  const char *p = obj;
+  size_t i;
+  for (i = 0; i < n; i++) {
+    const void *v = p + f[i].off;
+    if (f[i].before != NULL)
+      stv_buf_puts(b, f[i].before);
+    else if (i > 0)
+      stv_buf_puts(b, ", ");
+    switch (f[i].kind) {
+    case 's':
+      jstr(b, f[i].key, *(const char *const *)v);
+      break;
+    case 'a':
+      jstr(b, f[i].key, (const char *)v);
+      break;
+    case 'n':
+      jnum(b, f[i].key, *(const double *)v);
+      break;
+    case 'h':
+      jnum(b, f[i].key, *(const double *)v / h);
+      break;
+    case 'e':
+      jeff(b, f[i].key, *(const double *)v);
+      break;
+    case 'm':
+      jmoney(b, f[i].key, *(const int64_t *)v);
+      break;
+    default: /* 'z' */
+      stv_buf_printf(b, "\"%s\": %zu", f[i].key, *(const size_t *)v);
+      break;
+    }
+  }
+}
+
+#define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
+
+static const struct jfield shared_ns_fields[] = {
+    JF("namespace", 's', struct stv_report_shared_ns, ns),
+    JF("cost", 'm', struct stv_report_shared_ns, cents),
+    JF("pods", 'n', struct stv_report_shared_ns, pods),
+    JF("cpu_request_core_hours", 'n', struct stv_report_shared_ns, cpu_req_core_h),
+    JF("ram_request_gib_hours", 'n', struct stv_report_shared_ns, ram_req_gib_h),
+    JF("gpu_hours", 'n', struct stv_report_shared_ns, gpu_h),
+};
+
+static const struct jfield totals_cents_fields[] = {
+    JF("node_cost", 'm', struct stv_report_totals, node_cents),
+    JF("overhead", 'm', struct stv_report_totals, overhead_cents),
+    JF("allocated", 'm', struct stv_report_totals, allocated_cents),
+    JF("shared", 'm', struct stv_report_totals, shared_cents),
+    JF("idle", 'm', struct stv_report_totals, idle_cents),
+};
+
+static const struct jfield totals_hourly_fields[] = {
+    JF("node_cost", 'h', struct stv_report_totals, node_cost),
+    JF("cpu_cost", 'h', struct stv_report_totals, cpu_cost),
+    JF("ram_cost", 'h', struct stv_report_totals, ram_cost),
+    JF("gpu_cost", 'h', struct stv_report_totals, gpu_cost),
+    JF("overhead", 'h', struct stv_report_totals, overhead),
+    JF("allocated", 'h', struct stv_report_totals, allocated),
+    JF("shared", 'h', struct stv_report_totals, shared),
+    JF("idle", 'h', struct stv_report_totals, idle),
+    JF("cpu_idle", 'h', struct stv_report_totals, cpu_idle),
+    JF("ram_idle", 'h', struct stv_report_totals, ram_idle),
+    JF("gpu_idle", 'h', struct stv_report_totals, gpu_idle),
+};
+
+static const struct jfield row_fields[] = {
+    JF("group", 's', struct stv_report_row, group),
+    JF("pods", 'n', struct stv_report_row, pods),
+    JF("hours", 'n', struct stv_report_row, hours),
+    JF("cpu_cost", 'm', struct stv_report_row, cpu_cents),
+    JF("ram_cost", 'm', struct stv_report_row, ram_cents),
+    JF("gpu_cost", 'm', struct stv_report_row, gpu_cents),
+    JF("shared_cost", 'm', struct stv_report_row, shared_cents),
+    JF("total_cost", 'm', struct stv_report_row, total_cents),
+    JF("idle_share", 'm', struct stv_report_row, idle_share_cents),
+    JF("hourly_cost", 'h', struct stv_report_row, total),
+    JFB("cpu_request_core_hours", 'n', struct stv_report_row, cpu_req_core_h, ",\n     "),
+    JF("cpu_usage_core_hours", 'n', struct stv_report_row, cpu_use_core_h),
+    JF("ram_request_gib_hours", 'n', struct stv_report_row, ram_req_gib_h),
+    JF("ram_usage_gib_hours", 'n', struct stv_report_row, ram_use_gib_h),
+    JF("gpu_hours", 'n', struct stv_report_row, gpu_h),
+    JF("cpu_efficiency", 'e', struct stv_report_row, cpu_efficiency),
+    JF("ram_efficiency", 'e', struct stv_report_row, ram_efficiency),
+    JF("efficiency", 'e', struct stv_report_row, efficiency),
+};
+
+static const struct jfield unpriced_fields[] = {
+    JF("node", 's', struct stv_report_unpriced, node),
+    JF("instance_type", 's', struct stv_report_unpriced, instance_type),
+    JF("reason", 'a', struct stv_report_unpriced, reason),
+    JF("hours", 'n', struct stv_report_unpriced, hours),
+    JF("pods", 'z', struct stv_report_unpriced, pods),
+};
+
+static const struct jfield default_priced_fields[] = {
+    JF("node", 's', struct stv_report_default_priced, node),
+    JF("instance_type", 's', struct stv_report_default_priced, instance_type),
+    JF("capacity_type", 's', struct stv_report_default_priced, capacity_type),
+    JF("reason", 'a', struct stv_report_default_priced, reason),
+    JF("hourly_cost", 'n', struct stv_report_default_priced, hourly),
+    JF("hours", 'n', struct stv_report_default_priced, hours),
+    JF("cost", 'n', struct stv_report_default_priced, cost),
+};
+
+static const struct jfield default_prices_fields[] = {
+    JF("cpu", 'n', struct stv_report_opts, default_cpu),
+    JF("ram_gib", 'n', struct stv_report_opts, default_ram),
+    JF("gpu", 'n', struct stv_report_opts, default_gpu),
+    JF("spot_cpu", 'n', struct stv_report_opts, default_spot_cpu),
+    JF("spot_ram_gib", 'n', struct stv_report_opts, default_spot_ram),
+};
+
+static const struct jfield rightsize_names[] = {
+    JF("namespace", 's', struct stv_rightsize_row, ns),
+    JF("kind", 's', struct stv_rightsize_row, kind),
+    JF("name", 's', struct stv_rightsize_row, name),
+};
+
+static const struct jfield rightsize_memory[] = {
+    JF("memory_request", 'n', struct stv_rightsize_row, ram_req),
+    JF("memory_max", 'e', struct stv_rightsize_row, ram_max),
+    JF("memory_suggested", 'n', struct stv_rightsize_row, ram_suggest),
+    JFB("samples", 'z', struct stv_rightsize_row, samples, ", "),
+    JFB("monthly_saving_estimate", 'n', struct stv_rightsize_row, monthly_saving_est, ", "),
+};
+
+/*
+ * Writes "<name>": [ then each of the n objects of size bytes at arr, one
+ * a line, with fields f, then ]; tail follows the closing bracket.
+ */
+static void jarray(struct stv_buf *b, const char *name, const void *arr, size_t n, size_t size,
+                   const struct jfield *f, size_t nf, double h, const char *tail) {
+  size_t i;
+  stv_buf_printf(b, "  \"%s\": [", name);
+  for (i = 0; i < n; i++) {
+    stv_buf_puts(b, i ? ",\n    {" : "\n    {");
+    jfields(b, (const char *)arr + i * size, f, nf, h);
+    stv_buf_puts(b, "}");
+  }
+  stv_buf_puts(b, n ? "\n  ]" : "]");
+  stv_buf_puts(b, tail);
+}
+
+/* The report's header: schema, source, period, window, ratios. */
+static void json_head(const struct stv_report *r, struct stv_buf *b) {
   const struct stv_report_totals *t = &r->totals;
   int pit = r->opts.point_in_time;
-  double h = hours_of(r);
   char ts[40];
-  size_t i;
-
   stv_buf_puts(b, "{\n  \"schema\": \"stevedore.io/cost-report/v1\",\n  ");
   stv_buf_printf(b, "\"complete\": %s,\n  ", r->complete ? "true" : "false");
   jstr(b, "source", r->opts.source);
@@ -413,6 +575,12 @@ int stv_report_render_json(const struct stv_report *r, struct stv_buf *b, struct
   stv_buf_printf(b, ", \"steps\": %zu},\n", r->nsteps);
   stv_buf_printf(b, "  \"ratios\": {\"cpu_core_hour\": %.10g, \"ram_gib_hour\": %.10g, \"gpu_hour\": %.10g},\n",
                  r->opts.ratio_cpu, r->opts.ratio_ram, r->opts.ratio_gpu);
+}
+
+/* "shared" and "totals". */
+static void json_totals(const struct stv_report *r, struct stv_buf *b, double h) {
+  const struct stv_report_totals *t = &r->totals;
+  size_t i;
   stv_buf_printf(b, "  \"shared\": {\"mode\": \"%s\", \"namespaces\": [", shared_mode_name(r));
   for (i = 0; i < r->opts.nshared; i++) {
     if (i) stv_buf_puts(b, ", ");
@@ -423,149 +591,86 @@ int stv_report_render_json(const struct stv_report *r, struct stv_buf *b, struct
   stv_buf_puts(b, ", \"costs\": [");
   for (i = 0; i < r->nshared_ns; i++) {
     stv_buf_puts(b, i ? ", {" : "{");
-    jstr(b, "namespace", r->shared_ns[i].ns);
-    stv_buf_puts(b, ", ");
-    jmoney(b, "cost", r->shared_ns[i].cents);
-    stv_buf_puts(b, ", ");
-    jnum(b, "pods", r->shared_ns[i].pods);
-    stv_buf_puts(b, ", ");
-    jnum(b, "cpu_request_core_hours", r->shared_ns[i].cpu_req_core_h);
-    stv_buf_puts(b, ", ");
-    jnum(b, "ram_request_gib_hours", r->shared_ns[i].ram_req_gib_h);
-    stv_buf_puts(b, ", ");
-    jnum(b, "gpu_hours", r->shared_ns[i].gpu_h);
+    jfields(b, &r->shared_ns[i], shared_ns_fields, NFIELDS(shared_ns_fields), h);
     stv_buf_puts(b, "}");
   }
   stv_buf_puts(b, "]},\n  \"totals\": {");
-  jmoney(b, "node_cost", t->node_cents);
-  stv_buf_puts(b, ", ");
-  jmoney(b, "overhead", t->overhead_cents);
-  stv_buf_puts(b, ", ");
-  jmoney(b, "allocated", t->allocated_cents);
-  stv_buf_puts(b, ", ");
-  jmoney(b, "shared", t->shared_cents);
-  stv_buf_puts(b, ", ");
-  jmoney(b, "idle", t->idle_cents);
+  jfields(b, t, totals_cents_fields, NFIELDS(totals_cents_fields), h);
   stv_buf_puts(b, ", ");
   jmoney(b, "total", t->node_cents + t->overhead_cents);
   stv_buf_printf(b, ", \"reconciled\": %s, ", t->reconciled ? "true" : "false");
   jnum(b, "difference", t->difference);
   stv_buf_puts(b, ",\n             \"hourly\": {");
-  jnum(b, "node_cost", t->node_cost / h);
-  stv_buf_puts(b, ", ");
-  jnum(b, "cpu_cost", t->cpu_cost / h);
-  stv_buf_puts(b, ", ");
-  jnum(b, "ram_cost", t->ram_cost / h);
-  stv_buf_puts(b, ", ");
-  jnum(b, "gpu_cost", t->gpu_cost / h);
-  stv_buf_puts(b, ", ");
-  jnum(b, "overhead", t->overhead / h);
-  stv_buf_puts(b, ", ");
-  jnum(b, "allocated", t->allocated / h);
-  stv_buf_puts(b, ", ");
-  jnum(b, "shared", t->shared / h);
-  stv_buf_puts(b, ", ");
-  jnum(b, "idle", t->idle / h);
-  stv_buf_puts(b, ", ");
-  jnum(b, "cpu_idle", t->cpu_idle / h);
-  stv_buf_puts(b, ", ");
-  jnum(b, "ram_idle", t->ram_idle / h);
-  stv_buf_puts(b, ", ");
-  jnum(b, "gpu_idle", t->gpu_idle / h);
+  jfields(b, t, totals_hourly_fields, NFIELDS(totals_hourly_fields), h);
   stv_buf_puts(b, "},\n             ");
   jnum(b, "node_hours", t->node_hours);
   stv_buf_printf(b, ", \"pods_costed\": %zu, \"pods_pending\": %zu, \"pods_on_unpriced_nodes\": %zu, "
                     "\"pods_on_missing_nodes\": %zu},\n",
                  r->pods_costed, r->pods_pending, r->pods_unpriced, r->pods_no_node);
+}
 
-  stv_buf_puts(b, "  \"rows\": [");
-  for (i = 0; i < r->nrows; i++) {
-    const struct stv_report_row *x = &r->rows[i];
+/* "rightsize": the controllers and the repack. */
+static void json_rightsize(const struct stv_report *r, struct stv_buf *b, double h) {
+  const struct stv_report_repack *rp = &r->repack;
+  size_t i;
+  stv_buf_puts(b, ",\n  \"rightsize\": {");
+  jnum(b, "margin", r->opts.margin);
+  stv_buf_puts(b, ", \"controllers\": [");
+  for (i = 0; i < r->nrightsize; i++) {
+    const struct stv_rightsize_row *x = &r->rightsize[i];
     stv_buf_puts(b, i ? ",\n    {" : "\n    {");
-    jstr(b, "group", x->group);
-    stv_buf_puts(b, ", ");
-    jnum(b, "pods", x->pods);
-    stv_buf_puts(b, ", ");
-    jnum(b, "hours", x->hours);
-    stv_buf_puts(b, ", ");
-    jmoney(b, "cpu_cost", x->cpu_cents);
-    stv_buf_puts(b, ", ");
-    jmoney(b, "ram_cost", x->ram_cents);
-    stv_buf_puts(b, ", ");
-    jmoney(b, "gpu_cost", x->gpu_cents);
-    stv_buf_puts(b, ", ");
-    jmoney(b, "shared_cost", x->shared_cents);
-    stv_buf_puts(b, ", ");
-    jmoney(b, "total_cost", x->total_cents);
-    stv_buf_puts(b, ", ");
-    jmoney(b, "idle_share", x->idle_share_cents);
-    stv_buf_puts(b, ", ");
-    jnum(b, "hourly_cost", x->total / h);
+    jfields(b, x, rightsize_names, NFIELDS(rightsize_names), h);
+    stv_buf_printf(b, ", \"under_requested\": %s, \"under_cpu\": %s, \"under_memory\": %s, ",
+                   x->under_cpu || x->under_ram ? "true" : "false", x->under_cpu ? "true" : "false",
+                   x->under_ram ? "true" : "false");
+    jnum(b, "replicas", x->replicas);
     stv_buf_puts(b, ",\n     ");
-    jnum(b, "cpu_request_core_hours", x->cpu_req_core_h);
+    jnum(b, "cpu_request", x->cpu_req);
     stv_buf_puts(b, ", ");
-    jnum(b, "cpu_usage_core_hours", x->cpu_use_core_h);
+    jeff(b, "cpu_p95", x->cpu_p95);
     stv_buf_puts(b, ", ");
-    jnum(b, "ram_request_gib_hours", x->ram_req_gib_h);
+    jeff(b, "cpu_max", x->cpu_p95 >= 0 ? x->cpu_max : -1);
     stv_buf_puts(b, ", ");
-    jnum(b, "ram_usage_gib_hours", x->ram_use_gib_h);
+    jnum(b, "cpu_suggested", x->cpu_suggest);
     stv_buf_puts(b, ", ");
-    jnum(b, "gpu_hours", x->gpu_h);
-    stv_buf_puts(b, ", ");
-    jeff(b, "cpu_efficiency", x->cpu_efficiency);
-    stv_buf_puts(b, ", ");
-    jeff(b, "ram_efficiency", x->ram_efficiency);
-    stv_buf_puts(b, ", ");
-    jeff(b, "efficiency", x->efficiency);
+    jfields(b, x, rightsize_memory, NFIELDS(rightsize_memory), h);
     stv_buf_puts(b, "}");
   }
-  stv_buf_puts(b, r->nrows ? "\n  ],\n" : "],\n");
+  stv_buf_puts(b, r->nrightsize ? "\n  ],\n  \"repack\": " : "],\n  \"repack\": ");
+  if (!rp->done) {
+    stv_buf_puts(b, "null");
+  } else {
+    stv_buf_puts(b, "{");
+    jnum(b, "current_hourly", rp->current_hourly);
+    stv_buf_puts(b, ", ");
+    jnum(b, "suggested_hourly", rp->suggested_hourly);
+    stv_buf_printf(b, ", \"current_nodes\": %zu, \"suggested_nodes\": %zu, \"current_unschedulable\": %zu, "
+                      "\"suggested_unschedulable\": %zu, ",
+                   rp->current_nodes, rp->suggested_nodes, rp->current_unschedulable, rp->suggested_unschedulable);
+    jnum(b, "monthly_saving", rp->monthly_saving);
+    stv_buf_puts(b, "}");
+  }
+  if (rp->note[0]) {
+    stv_buf_puts(b, ", ");
+    jstr(b, "note", rp->note);
+  }
+  stv_buf_puts(b, "}");
+}
 
-  stv_buf_puts(b, "  \"unpriced_nodes\": [");
-  for (i = 0; i < r->nunpriced; i++) {
-    const struct stv_report_unpriced *u = &r->unpriced[i];
-    stv_buf_puts(b, i ? ",\n    {" : "\n    {");
-    jstr(b, "node", u->node);
-    stv_buf_puts(b, ", ");
-    jstr(b, "instance_type", u->instance_type);
-    stv_buf_puts(b, ", ");
-    jstr(b, "reason", u->reason);
-    stv_buf_puts(b, ", ");
-    jnum(b, "hours", u->hours);
-    stv_buf_printf(b, ", \"pods\": %zu}", u->pods);
-  }
-  stv_buf_puts(b, r->nunpriced ? "\n  ],\n" : "],\n");
-  stv_buf_puts(b, "  \"default_priced_nodes\": [");
-  for (i = 0; i < r->ndefault_priced; i++) {
-    const struct stv_report_default_priced *d = &r->default_priced[i];
-    stv_buf_puts(b, i ? ",\n    {" : "\n    {");
-    jstr(b, "node", d->node);
-    stv_buf_puts(b, ", ");
-    jstr(b, "instance_type", d->instance_type);
-    stv_buf_puts(b, ", ");
-    jstr(b, "capacity_type", d->capacity_type);
-    stv_buf_puts(b, ", ");
-    jstr(b, "reason", d->reason);
-    stv_buf_puts(b, ", ");
-    jnum(b, "hourly_cost", d->hourly);
-    stv_buf_puts(b, ", ");
-    jnum(b, "hours", d->hours);
-    stv_buf_puts(b, ", ");
-    jnum(b, "cost", d->cost);
-    stv_buf_puts(b, "}");
-  }
-  stv_buf_puts(b, r->ndefault_priced ? "\n  ],\n" : "],\n");
+int stv_report_render_json(const struct stv_report *r, struct stv_buf *b, struct stv_err *err) {
+  double h = hours_of(r);
+  size_t i;
+
+  json_head(r, b);
+  json_totals(r, b, h);
+  jarray(b, "rows", r->rows, r->nrows, sizeof(*r->rows), row_fields, NFIELDS(row_fields), h, ",\n");
+  jarray(b, "unpriced_nodes", r->unpriced, r->nunpriced, sizeof(*r->unpriced), unpriced_fields,
+         NFIELDS(unpriced_fields), h, ",\n");
+  jarray(b, "default_priced_nodes", r->default_priced, r->ndefault_priced, sizeof(*r->default_priced),
+         default_priced_fields, NFIELDS(default_priced_fields), h, ",\n");
   if (r->opts.default_rates) {
     stv_buf_puts(b, "  \"default_prices\": {");
-    jnum(b, "cpu", r->opts.default_cpu);
-    stv_buf_puts(b, ", ");
-    jnum(b, "ram_gib", r->opts.default_ram);
-    stv_buf_puts(b, ", ");
-    jnum(b, "gpu", r->opts.default_gpu);
-    stv_buf_puts(b, ", ");
-    jnum(b, "spot_cpu", r->opts.default_spot_cpu);
-    stv_buf_puts(b, ", ");
-    jnum(b, "spot_ram_gib", r->opts.default_spot_ram);
+    jfields(b, &r->opts, default_prices_fields, NFIELDS(default_prices_fields), h);
     stv_buf_puts(b, "},\n");
   } else {
     stv_buf_puts(b, "  \"default_prices\": null,\n");
@@ -576,62 +681,7 @@ int stv_report_render_json(const struct stv_report *r, struct stv_buf *b, struct
     stv_buf_json_str(b, r->notes[i]);
   }
   stv_buf_puts(b, r->nnotes ? "\n  ]" : "]");
-
-  if (r->opts.rightsize) {
-    const struct stv_report_repack *rp = &r->repack;
-    stv_buf_puts(b, ",\n  \"rightsize\": {");
-    jnum(b, "margin", r->opts.margin);
-    stv_buf_puts(b, ", \"controllers\": [");
-    for (i = 0; i < r->nrightsize; i++) {
-      const struct stv_rightsize_row *x = &r->rightsize[i];
-      stv_buf_puts(b, i ? ",\n    {" : "\n    {");
-      jstr(b, "namespace", x->ns);
-      stv_buf_puts(b, ", ");
-      jstr(b, "kind", x->kind);
-      stv_buf_puts(b, ", ");
-      jstr(b, "name", x->name);
-      stv_buf_printf(b, ", \"under_requested\": %s, \"under_cpu\": %s, \"under_memory\": %s, ",
-                     x->under_cpu || x->under_ram ? "true" : "false", x->under_cpu ? "true" : "false",
-                     x->under_ram ? "true" : "false");
-      jnum(b, "replicas", x->replicas);
-      stv_buf_puts(b, ",\n     ");
-      jnum(b, "cpu_request", x->cpu_req);
-      stv_buf_puts(b, ", ");
-      jeff(b, "cpu_p95", x->cpu_p95);
-      stv_buf_puts(b, ", ");
-      jeff(b, "cpu_max", x->cpu_p95 >= 0 ? x->cpu_max : -1);
-      stv_buf_puts(b, ", ");
-      jnum(b, "cpu_suggested", x->cpu_suggest);
-      stv_buf_puts(b, ", ");
-      jnum(b, "memory_request", x->ram_req);
-      stv_buf_puts(b, ", ");
-      jeff(b, "memory_max", x->ram_max);
-      stv_buf_puts(b, ", ");
-      jnum(b, "memory_suggested", x->ram_suggest);
-      stv_buf_printf(b, ", \"samples\": %zu, ", x->samples);
-      jnum(b, "monthly_saving_estimate", x->monthly_saving_est);
-      stv_buf_puts(b, "}");
-    }
-    stv_buf_puts(b, r->nrightsize ? "\n  ],\n  \"repack\": " : "],\n  \"repack\": ");
-    if (!rp->done) {
-      stv_buf_puts(b, "null");
-    } else {
-      stv_buf_puts(b, "{");
-      jnum(b, "current_hourly", rp->current_hourly);
-      stv_buf_puts(b, ", ");
-      jnum(b, "suggested_hourly", rp->suggested_hourly);
-      stv_buf_printf(b, ", \"current_nodes\": %zu, \"suggested_nodes\": %zu, \"current_unschedulable\": %zu, "
-                        "\"suggested_unschedulable\": %zu, ",
-                     rp->current_nodes, rp->suggested_nodes, rp->current_unschedulable, rp->suggested_unschedulable);
-      jnum(b, "monthly_saving", rp->monthly_saving);
-      stv_buf_puts(b, "}");
-    }
-    if (rp->note[0]) {
-      stv_buf_puts(b, ", ");
-      jstr(b, "note", rp->note);
-    }
-    stv_buf_puts(b, "}");
-  }
+  if (r->opts.rightsize) json_rightsize(r, b, h);
   stv_buf_puts(b, "\n}\n");
   return done(b, err);
 }

@@ -408,3 +408,34 @@ TEST(should_map_names_to_values_under_a_fixed_key) {
   stv_strmap_close(&m);
   stv_strpool_close(&pool);
 }
+
+TEST(should_not_read_past_a_pooled_string_shorter_than_the_key_looked_up) {
+  struct stv_strpool pool;
+  const char *a, *b;
+  stv_strpool_init(&pool);
+  a = stv_strpool_get(&pool, "ab");
+  CHECK(a != NULL);
+  /* A key with a NUL inside matches "ab" up to the NUL; the pool must not
+   * then look at a[5], past the end of "ab". */
+  b = stv_strpool_intern(&pool, "ab\0cd", 5);
+  CHECK(b != NULL);
+  CHECK(b != a);
+  CHECK(stv_strpool_intern(&pool, "ab", 2) == a);
+  stv_strpool_close(&pool);
+}
+
+TEST(should_write_rfc3339_times_that_the_parser_reads_back) {
+  char buf[40];
+  int64_t secs = 0;
+  int32_t nanos = 0;
+  struct stv_err err = {0};
+  CHECK(strcmp(stv_format_time(0, 0, buf, sizeof(buf)), "1970-01-01T00:00:00Z") == 0);
+  CHECK(strcmp(stv_format_time(1714521600.25, 6, buf, sizeof(buf)), "2024-05-01T00:00:00.250000Z") == 0);
+  CHECK(stv_parse_time(buf, &secs, &nanos, &err) == 0);
+  CHECK_EQ_INT(secs, 1714521600);
+  CHECK_EQ_INT(nanos, 250000000);
+  /* A fraction that rounds up carries into the seconds. */
+  CHECK(strcmp(stv_format_time(59.9999999, 3, buf, sizeof(buf)), "1970-01-01T00:01:00.000Z") == 0);
+  CHECK(strcmp(stv_format_time(1e30, 0, buf, sizeof(buf)), "") == 0);
+  CHECK(stv_wall_time() > 1.7e9);
+}

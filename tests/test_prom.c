@@ -2,7 +2,9 @@
  * Tests for the Prometheus answer parser and the small parsers of
  * controller/prom/prom.h, over answers recorded from Prometheus 2.42 under
  * tests/data/prom/ (see its README). Every document is fed in chunks of 1,
- * 2, 3, 7 and 64 bytes and whole, and each run must agree.
+ * 2, 3, 7 and 64 bytes and whole, and each run must agree. The push mode
+ * of the streaming scanner (io/jsonstream.h), which the parser is built on,
+ * is tested here too: items at a path, members, the raw hook, errors.
  */
 #include <math.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 
 #define STV_TEST_CURL 1 /* harness.h: libcurl set up once by main */
 #include "harness.h"
+#include "jsonstream.h"
 #include "prom.h"
 
 #define DATA STV_SOURCE_ROOT "/tests/data/prom/"
@@ -470,19 +473,19 @@ TEST(should_reject_malformed_series_naming_where) {
        "data.result[0].metric.a: not a string"},
       {"{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[{\"metric\":{}},"
        "{\"metric\":{} \"values\":[]}]}}",
-       "malformed answer: data.result[1]: malformed JSON at byte 13 of the series: expected ',' or '}'"},
+       "malformed answer: data.result[1]: malformed JSON at line 1, column 88: expected ',' or '}'"},
       {"{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[{\"metric\":{}},]}}",
-       "malformed answer: data.result[1]: not an object"},
+       "malformed answer: data.result[1]: malformed JSON at line 1, column 75: expected a value"},
       {"{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[{\"metric\":{}}{}]}}",
-       "malformed answer: data.result[1]: expected ',' or ']'"},
+       "malformed answer: malformed JSON at line 1, column 74: expected ',' or ']'"},
       {"{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[1]}}",
        "malformed answer: data.result[0]: not an object"},
       {"{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[]},}",
-       "malformed answer: malformed JSON at byte"},
+       "malformed answer: malformed JSON at line 1, column 64: expected '\"'"},
       {"{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[]}} x",
-       "malformed answer: malformed JSON at byte 64 of the answer: trailing characters"},
+       "malformed answer: trailing garbage after the document at line 1, column 65"},
       {"{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[{\"metric\":{}}]}} x",
-       "malformed answer: malformed JSON: trailing characters"},
+       "malformed answer: trailing garbage after the document at line 1, column 78"},
       {"[]", "malformed answer: not a JSON object"},
       {"{\"data\":{}}", "not a Prometheus API answer (no \"status\")"},
       {"{\"status\":\"success\",\"data\":{}}", "malformed answer: no data.resultType and data.result"},
@@ -495,6 +498,7 @@ TEST(should_reject_malformed_series_naming_where) {
       {"<html>\n<body>hello</body>", "not a Prometheus API answer (not JSON): <html> <body>hello</body>"},
   };
   size_t i;
+  int nfail = 0;
   for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     struct rec r;
     struct stv_err err;
@@ -503,9 +507,10 @@ TEST(should_reject_malformed_series_naming_where) {
     rc = parse_str(cases[i].doc, 200, STV_PROM_MATRIX, &r, &err);
     if (rc != STV_EPARSE || strstr(err.msg, cases[i].msg) == NULL) {
       fprintf(stderr, "  case %zu: rc %d, \"%s\"; expected \"%s\"\n", i, rc, err.msg, cases[i].msg);
-      CHECK(0);
+      nfail++;
     }
   }
+  CHECK_EQ_INT(nfail, 0);
 }
 
 TEST(should_reject_a_matrix_where_a_vector_was_expected) {
@@ -657,5 +662,187 @@ TEST(should_refuse_bad_options_before_any_request) {
       fprintf(stderr, "  case %zu: rc %d, \"%s\"\n", i, rc, err.msg);
       CHECK(0);
     }
+  }
+}
+
+/* ---------------------------------------------------------------------- */
+/* The push mode of the streaming scanner (io/jsonstream.h) under the parser */
+
+/* What the push callbacks saw, as text: "m:<name>=<json>;" and "i<index>:<json>;". */
+struct pushed {
+  char text[2048];
+  size_t len;
+  int take_raw;  /* the raw hook takes items whose bytes start with this, if not 0 */
+  int fail_item; /* the item callback fails at this index + 1, if not 0 */
+};
+
+static void pushed_add(struct pushed *w, const char *fmt, const char *a, const cJSON *v) {
+  char *j = v != NULL ? cJSON_PrintUnformatted(v) : NULL;
+  int n = snprintf(w->text + w->len, sizeof(w->text) - w->len, fmt, a, j != NULL ? j : "");
+  if (n > 0) w->len += (size_t)n < sizeof(w->text) - w->len ? (size_t)n : sizeof(w->text) - w->len - 1;
+  cJSON_free(j);
+}
+
+static int push_member(void *ctx, const char *name, const cJSON *v, struct stv_err *err) {
+  (void)err;
+  pushed_add(ctx, "m:%s=%s;", name, v);
+  return 0;
+}
+
+static int push_item(void *ctx, long index, const cJSON *item, struct stv_err *err) {
+  struct pushed *w = ctx;
+  char idx[24];
+  if (w->fail_item != 0 && index + 1 == w->fail_item) return stv_err_set(err, STV_EINVAL, "refused on purpose");
+  snprintf(idx, sizeof(idx), "i%ld", index);
+  pushed_add(w, "%s:%s;", idx, item);
+  return 0;
+}
+
+static int push_raw(void *ctx, long index, const char *text, size_t len, struct stv_err *err) {
+  struct pushed *w = ctx;
+  char idx[24];
+  (void)err;
+  if (w->take_raw == 0 || len == 0 || text[0] != w->take_raw) return 0;
+  snprintf(idx, sizeof(idx), "r%ld", index);
+  pushed_add(w, "%s:%s;", idx, NULL);
+  return 1;
+}
+
+/* Pushes doc in pieces of piece bytes (0: whole) at items; the result code, with w and err filled. */
+static int push_doc(const char *doc, const char *items, size_t piece, struct pushed *w, struct stv_err *err,
+                    int *seen) {
+  struct stv_json_push_opts o = {0};
+  struct stv_json_push *p = NULL;
+  size_t len = strlen(doc), off = 0;
+  int rc, take = w->take_raw, fail = w->fail_item;
+  memset(w, 0, sizeof(*w));
+  w->take_raw = take;
+  w->fail_item = fail;
+  o.name = "doc";
+  o.items = items;
+  o.any_items = 1;
+  o.item = push_item;
+  o.raw = push_raw;
+  o.member = push_member;
+  o.ctx = w;
+  if ((rc = stv_json_push_new(&p, &o, err)) != 0) return rc;
+  if (piece == 0) piece = len > 0 ? len : 1;
+  for (rc = 0; rc == 0 && off < len; off += piece)
+    rc = stv_json_push_feed(p, doc + off, len - off < piece ? len - off : piece, err);
+  if (rc == 0) rc = stv_json_push_finish(p, err);
+  if (seen != NULL) *seen = stv_json_push_seen_items(p);
+  stv_json_push_free(p);
+  return rc;
+}
+
+TEST(should_push_items_at_a_two_level_path_and_hand_over_the_other_members) {
+  static const char doc[] = "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":"
+                            "[{\"a\":1}, \"s\", 2.5e1, [true,null], {\"b\":{\"c\":[]}}],\"x\":7},"
+                            "\"warnings\":[\"w\"]}";
+  static const char want[] = "m:status=\"success\";m:data.resultType=\"vector\";i0:{\"a\":1};i1:\"s\";i2:25;"
+                             "i3:[true,null];i4:{\"b\":{\"c\":[]}};m:data.x=7;m:warnings=[\"w\"];";
+  size_t c;
+  for (c = 0; c < NCHUNKS; c++) {
+    struct pushed w = {0};
+    struct stv_err err = {0, ""};
+    int seen = 0;
+    CHECK_EQ_INT(push_doc(doc, "data.result", chunks[c], &w, &err, &seen), 0);
+    if (strcmp(w.text, want) != 0) fprintf(stderr, "  piece %zu: %s\n", chunks[c], w.text);
+    CHECK(strcmp(w.text, want) == 0);
+    CHECK_EQ_INT(seen, 1);
+  }
+}
+
+TEST(should_push_a_kubernetes_list_as_the_pull_mode_reads_it) {
+  static const char doc[] = "\xEF\xBB\xBF{\"apiVersion\":\"v1\",\"items\":[{\"kind\":\"Pod\"},{\"kind\":\"Node\"}],"
+                            "\"kind\":\"List\"}";
+  struct pushed w = {0};
+  struct stv_err err = {0, ""};
+  CHECK_EQ_INT(push_doc(doc, NULL, 3, &w, &err, NULL), 0);
+  CHECK(strcmp(w.text, "m:apiVersion=\"v1\";i0:{\"kind\":\"Pod\"};i1:{\"kind\":\"Node\"};m:kind=\"List\";") == 0);
+}
+
+TEST(should_let_the_raw_hook_take_items_and_leave_the_others_to_cjson) {
+  struct pushed w = {0};
+  struct stv_err err = {0, ""};
+  w.take_raw = '{';
+  CHECK_EQ_INT(push_doc("{\"data\":[{\"a\":1},\"b\",{\"c\":2}]}", "data", 2, &w, &err, NULL), 0);
+  CHECK(strcmp(w.text, "r0:;i1:\"b\";r2:;") == 0);
+}
+
+TEST(should_hand_over_a_path_member_of_another_type_and_tell_whether_items_began) {
+  struct pushed w = {0};
+  struct stv_err err = {0, ""};
+  int seen = 1;
+  CHECK_EQ_INT(push_doc("{\"data\":[1,2],\"status\":\"error\"}", "data.result", 1, &w, &err, &seen), 0);
+  CHECK(strcmp(w.text, "m:data=[1,2];m:status=\"error\";") == 0);
+  CHECK_EQ_INT(seen, 0);
+  CHECK_EQ_INT(push_doc("{\"data\":{\"result\":{}}}", "data.result", 0, &w, &err, &seen), 0);
+  CHECK(strcmp(w.text, "m:data.result={};") == 0);
+  CHECK_EQ_INT(seen, 0);
+  CHECK_EQ_INT(push_doc("{\"data\":{\"result\":[]}}", "data.result", 0, &w, &err, &seen), 0);
+  CHECK(strcmp(w.text, "") == 0);
+  CHECK_EQ_INT(seen, 1);
+}
+
+TEST(should_name_the_item_path_in_push_errors_and_repeat_the_first_error) {
+  static const struct {
+    const char *doc, *msg;
+    int code;
+  } cases[] = {
+      {"{\"data\":{\"result\":[{\"a\":1},{\"a\":}]}}", "doc: data.result[1]: malformed JSON at line 1, column 33: expected a value",
+       STV_EPARSE},
+      {"{\"data\":{\"result\":[{\"a\":1},", "doc: truncated after data.result[0]", STV_EPARSE},
+      {"{\"data\":{\"result\":[1 2]}}", "doc: malformed JSON at line 1, column 22: expected ',' or ']'",
+       STV_EPARSE},
+      {"{\"data\":{\"result\":[1]}} {", "doc: trailing garbage after the document at line 1, column 25",
+       STV_EPARSE},
+      {"[1]", "doc: top level is not a JSON object", STV_EPARSE},
+      {"", "doc: empty file", STV_EPARSE},
+  };
+  size_t i, c;
+  for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    for (c = 0; c < NCHUNKS; c++) {
+      struct pushed w = {0};
+      struct stv_err err = {0, ""};
+      int rc = push_doc(cases[i].doc, "data.result", chunks[c], &w, &err, NULL);
+      if (rc != cases[i].code || strstr(err.msg, cases[i].msg) == NULL)
+        fprintf(stderr, "  case %zu, piece %zu: rc %d \"%s\"\n", i, chunks[c], rc, err.msg);
+      CHECK_EQ_INT(rc, cases[i].code);
+      CHECK_STR_CONTAINS(err.msg, cases[i].msg);
+    }
+}
+
+TEST(should_stop_at_a_callback_error_and_return_it_on_every_later_call) {
+  struct stv_json_push_opts o = {0};
+  struct stv_json_push *p = NULL;
+  struct pushed w = {0};
+  struct stv_err err = {0, ""};
+  static const char doc[] = "{\"items\":[{\"a\":1},{\"a\":2},{\"a\":3}]}";
+  w.fail_item = 2;
+  o.item = push_item;
+  o.ctx = &w;
+  CHECK_EQ_INT(stv_json_push_new(&p, &o, &err), 0);
+  CHECK_EQ_INT(stv_json_push_feed(p, doc, sizeof(doc) - 1, &err), STV_EINVAL);
+  CHECK_STR_CONTAINS(err.msg, "<stream>: items[1] refused on purpose");
+  CHECK(strcmp(w.text, "i0:{\"a\":1};") == 0);
+  memset(&err, 0, sizeof(err));
+  CHECK_EQ_INT(stv_json_push_feed(p, "}", 1, &err), STV_EINVAL);
+  CHECK_STR_CONTAINS(err.msg, "refused on purpose");
+  CHECK_EQ_INT(stv_json_push_finish(p, &err), STV_EINVAL);
+  stv_json_push_free(p);
+}
+
+TEST(should_refuse_a_bad_items_path) {
+  static const char *bad[] = {"", "a.b.c", ".a", "a.", "a..b"};
+  size_t i;
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    struct stv_json_push_opts o = {0};
+    struct stv_json_push *p = (struct stv_json_push *)&o;
+    struct stv_err err = {0, ""};
+    o.items = bad[i];
+    CHECK_EQ_INT(stv_json_push_new(&p, &o, &err), STV_EINVAL);
+    CHECK(p == NULL);
+    CHECK_STR_CONTAINS(err.msg, "items path");
   }
 }

@@ -23,7 +23,8 @@ static void usage(FILE *f) {
 /*
  * Process-wide set-up, once, before anything else runs and before any
  * thread could start: cJSON's allocation hooks, and libcurl's global state
- * for the command that uses it (report, with --prometheus). Neither may be
+ * for the commands that use it (recommend and report, with --kubeconfig;
+ * report with --prometheus). Neither may be
  * set from a library function or from a thread.
  */
 int main(int argc, char **argv) {
@@ -33,14 +34,17 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  if (strcmp(argv[1], "recommend") == 0) return stv_cmd_recommend(argc - 1, argv + 1);
-  if (strcmp(argv[1], "report") == 0) {
+  if (strcmp(argv[1], "recommend") == 0 || strcmp(argv[1], "report") == 0) {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
       fprintf(stderr,
-              "stevedore report: libcurl cannot initialise (out of memory or a broken TLS library?)\n");
+              "stevedore %s: libcurl cannot initialise (out of memory or a broken TLS library?)\n", argv[1]);
       return 1;
     }
-    rc = stv_cmd_report(argc - 1, argv + 1);
+    /* --kubeconfig (both) and --prometheus (report) talk HTTP. */
+    if (strcmp(argv[1], "recommend") == 0)
+      rc = stv_cmd_recommend(argc - 1, argv + 1);
+    else
+      rc = stv_cmd_report(argc - 1, argv + 1);
     curl_global_cleanup();
     return rc;
   }

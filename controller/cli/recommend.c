@@ -15,6 +15,7 @@
 #include "controller.h"
 #include "pricing.h"
 #include "snapshot.h"
+#include "kubeclient.h"
 
 #define HOURS_PER_MONTH 730.0
 /* The most names --scheduler-names takes. */
@@ -42,10 +43,12 @@ struct recommend_opts {
   const char *sched_names[STV_MAX_SCHEDULER_NAMES];
   size_t nsched_names;
   int32_t cutoff;
+  const char *kubeconfig, *context; /* --kubeconfig, --context: read the live cluster */
 };
 
 static void usage(FILE *f) {
   fprintf(f, "Usage: stevedore recommend --snapshot FILE [--snapshot FILE ...] [options]\n"
+             "       stevedore recommend --kubeconfig FILE [--context NAME] [options]\n"
              "\n"
              "Plans nodes for the pending pods of a cluster snapshot (what\n"
              "`kubectl get nodes,pods,poddisruptionbudgets -A -o json` prints): pods go into\n"
@@ -54,6 +57,9 @@ static void usage(FILE *f) {
              "\n"
              "Options:\n"
              "  -s, --snapshot FILE        snapshot to read (repeatable; - for standard input)\n"
+             "      --kubeconfig FILE      read the live cluster instead (one list of each kind;\n"
+             "                             docs/kube-client.md)\n"
+             "      --context NAME         the kubeconfig's context to use (default: current-context)\n"
              "  -c, --catalog SPEC         aws:us-east-1 (default), gcp:us-east1, or a catalogue\n"
              "                             JSON file (format in docs/catalog.md)\n"
              "      --config FILE          configuration file (YAML, docs/config.md); the flags\n"
@@ -109,7 +115,9 @@ enum {
   O_HR_AUTO,
   O_REPACK_SYSTEM,
   O_SCHED_NAMES,
-  O_PRIORITY_CUTOFF
+  O_PRIORITY_CUTOFF,
+  O_KUBECONFIG,
+  O_CONTEXT
 };
 
 static int parse_opts(int argc, char **argv, struct recommend_opts *o, struct stv_err *err) {
@@ -132,6 +140,8 @@ static int parse_opts(int argc, char **argv, struct recommend_opts *o, struct st
       {"repack-system-pods", no_argument, NULL, O_REPACK_SYSTEM},
       {"scheduler-names", required_argument, NULL, O_SCHED_NAMES},
       {"expendable-pods-priority-cutoff", required_argument, NULL, O_PRIORITY_CUTOFF},
+      {"kubeconfig", required_argument, NULL, O_KUBECONFIG},
+      {"context", required_argument, NULL, O_CONTEXT},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   int ch;
@@ -243,6 +253,12 @@ static int parse_opts(int argc, char **argv, struct recommend_opts *o, struct st
         return flag_error(err, "--expendable-pods-priority-cutoff");
       o->has_cutoff = 1;
       break;
+    case O_KUBECONFIG:
+      o->kubeconfig = optarg;
+      break;
+    case O_CONTEXT:
+      o->context = optarg;
+      break;
     case 'h':
       return 1;
     case ':':
@@ -257,7 +273,11 @@ static int parse_opts(int argc, char **argv, struct recommend_opts *o, struct st
   if (optind < argc)
     return stv_err_set(err, STV_EINVAL, "unexpected argument \"%s\" (see stevedore recommend --help)",
                        argv[optind]);
-  if (o->nsnapshots == 0)
+  if (o->context != NULL && o->kubeconfig == NULL)
+    return stv_err_set(err, STV_EINVAL, "--context: only with --kubeconfig FILE");
+  if (o->kubeconfig != NULL && o->nsnapshots > 0)
+    return stv_err_set(err, STV_EINVAL, "--kubeconfig reads the live cluster: give it without --snapshot");
+  if (o->nsnapshots == 0 && o->kubeconfig == NULL)
     return stv_err_set(err, STV_EINVAL,
                        "no --snapshot given (try: kubectl get nodes,pods,poddisruptionbudgets -A -o json "
                        "> snap.json; stevedore recommend --snapshot snap.json)");
@@ -1230,6 +1250,11 @@ int stv_recommend_run(const struct stv_recommend_args *a, struct stv_recommend_r
   for (i = 0; i < a->nsnapshots; i++) {
     if ((rc = stv_snapshot_read_file_stats(&r->snap, a->snapshots[i], &r->stats, err)) != 0) return rc;
   }
+  if (a->kubeconfig != NULL) {
+    struct stv_kube_snapshot_sink sink = {&r->snap, &r->stats};
+    rc = stv_kube_read_cluster(a->kubeconfig, a->context, stv_kube_snapshot_item, &sink, keep_note, r, err);
+    if (rc != 0) return rc;
+  }
   if ((rc = stv_snapshot_resolve_volumes(&r->snap, &r->stats, err)) != 0) return rc;
   rc = stv_headroom_add(&r->snap, a->headroom, a->nheadroom, a->headroom_percent, &r->headroom, err);
   if (rc != 0) return rc;
@@ -1408,6 +1433,8 @@ int stv_cmd_recommend(int argc, char **argv) {
   memset(&a, 0, sizeof(a));
   a.snapshots = o.snapshots;
   a.nsnapshots = o.nsnapshots;
+  a.kubeconfig = o.kubeconfig;
+  a.context = o.context;
   a.catalog = o.catalog;
   a.allowed = cfg.capacity_types;
   a.time_limit = cfg.time_limit;

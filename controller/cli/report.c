@@ -22,6 +22,7 @@
 #include "metrics.h"
 #include "pricing.h"
 #include "snapshot.h"
+#include "kubeclient.h"
 #include "prom.h"
 
 #define CONFIG_MAX ((size_t)16 << 20)
@@ -39,15 +40,12 @@ struct report_opts {
   const char *capacity_types;
   const char *overhead;
   const char *margin;
-  const char *prometheus;
-  const char *window;
-  const char *step;
-  const char *end;
-  const char *timeout;
+  const char *prometheus, *window, *step, *end, *timeout; /* --prometheus and its window */
   int rightsize;
   int quiet;
   int no_default_prices;                               /* --no-default-prices */
   const char *default_cpu, *default_ram, *default_gpu; /* --default-*-price */
+  const char *kubeconfig, *context;                    /* --kubeconfig, --context: the live cluster */
 };
 
 static void usage(FILE *f) {
@@ -61,6 +59,8 @@ static void usage(FILE *f) {
           "\n"
           "Inputs:\n"
           "  -s, --snapshot FILE        kubectl get nodes,pods -A -o json (repeatable; - for stdin)\n"
+          "      --kubeconfig FILE      read the live cluster instead (docs/kube-client.md)\n"
+          "      --context NAME         the kubeconfig's context (default: current-context)\n"
           "  -m, --metrics FILE         pod usage: kubectl get --raw /apis/metrics.k8s.io/v1beta1/pods\n"
           "      --prometheus URL       read a window from a Prometheus server instead\n"
           "      --window DURATION      length of the window (7d, 12h, ...)\n"
@@ -102,7 +102,8 @@ static void usage(FILE *f) {
 static int parse_opts(int argc, char **argv, struct report_opts *o, struct stv_err *err) {
   enum {
     O_CONFIG = 256, O_BY, O_SHARED, O_SHARED_MODE, O_CT, O_OVERHEAD, O_MARGIN, O_PROM, O_WINDOW, O_STEP,
-    O_END, O_TIMEOUT, O_RIGHTSIZE, O_NO_DEFAULT, O_DEFAULT_CPU, O_DEFAULT_RAM, O_DEFAULT_GPU
+    O_END, O_TIMEOUT, O_RIGHTSIZE, O_NO_DEFAULT, O_DEFAULT_CPU, O_DEFAULT_RAM, O_DEFAULT_GPU,
+    O_KUBECONFIG, O_CONTEXT
   };
   static const struct option longopts[] = {
       {"snapshot", required_argument, NULL, 's'},      {"metrics", required_argument, NULL, 'm'},
@@ -120,6 +121,8 @@ static int parse_opts(int argc, char **argv, struct report_opts *o, struct stv_e
       {"default-cpu-price", required_argument, NULL, O_DEFAULT_CPU},
       {"default-ram-price", required_argument, NULL, O_DEFAULT_RAM},
       {"default-gpu-price", required_argument, NULL, O_DEFAULT_GPU},
+      {"kubeconfig", required_argument, NULL, O_KUBECONFIG},
+      {"context", required_argument, NULL, O_CONTEXT},
       {NULL, 0, NULL, 0}};
   int ch;
   memset(o, 0, sizeof(*o));
@@ -155,6 +158,8 @@ static int parse_opts(int argc, char **argv, struct report_opts *o, struct stv_e
     case O_DEFAULT_CPU: o->default_cpu = optarg; break;
     case O_DEFAULT_RAM: o->default_ram = optarg; break;
     case O_DEFAULT_GPU: o->default_gpu = optarg; break;
+    case O_KUBECONFIG: o->kubeconfig = optarg; break;
+    case O_CONTEXT: o->context = optarg; break;
     case 'h': return 1;
     case ':': return stv_err_set(err, STV_EINVAL, "%s needs a value", argv[optind - 1]);
     default:
@@ -163,6 +168,10 @@ static int parse_opts(int argc, char **argv, struct report_opts *o, struct stv_e
   }
   if (optind < argc)
     return stv_err_set(err, STV_EINVAL, "unexpected argument \"%s\" (see stevedore report --help)", argv[optind]);
+  if (o->context != NULL && o->kubeconfig == NULL)
+    return stv_err_set(err, STV_EINVAL, "--context: only with --kubeconfig FILE");
+  if (o->kubeconfig != NULL && (o->nsnapshots > 0 || o->prometheus != NULL))
+    return stv_err_set(err, STV_EINVAL, "--kubeconfig reads the live cluster: give it without --snapshot and --prometheus");
   if (o->prometheus != NULL) {
     if (o->nsnapshots > 0 || o->metrics != NULL)
       return stv_err_set(err, STV_EINVAL, "--prometheus reads its own data: give it without --snapshot and --metrics");
@@ -170,7 +179,7 @@ static int parse_opts(int argc, char **argv, struct report_opts *o, struct stv_e
   } else {
     if (o->window || o->step || o->end || o->timeout)
       return stv_err_set(err, STV_EINVAL, "--window, --step, --end and --timeout go with --prometheus");
-    if (o->nsnapshots == 0)
+    if (o->nsnapshots == 0 && o->kubeconfig == NULL)
       return stv_err_set(err, STV_EINVAL,
                          "no --snapshot or --prometheus given (try: kubectl get nodes,pods -A -o json > snap.json; "
                          "stevedore report --snapshot snap.json)");
@@ -607,6 +616,18 @@ static int pack_once(struct stv_snapshot *s, const struct stv_catalog *cat, unsi
   return rc;
 }
 
+/* The repack figures from the packs with current (a) and suggested (b) requests. */
+static void set_repack(struct stv_report_repack *rp, const struct pack_result *a, const struct pack_result *b) {
+  rp->done = 1;
+  rp->current_hourly = a->hourly;
+  rp->current_nodes = a->nodes;
+  rp->current_unschedulable = a->unsched;
+  rp->suggested_hourly = b->hourly;
+  rp->suggested_nodes = b->nodes;
+  rp->suggested_unschedulable = b->unsched;
+  rp->monthly_saving = (a->hourly - b->hourly) * STV_HOURS_PER_MONTH;
+}
+
 static int64_t cpu_milli(double cores) { return (int64_t)ceil(cores * 1000.0 - 1e-6); }
 
 /* The largest request a re-pack takes from a row, in millicores or bytes: the quantity rule's millis bound. */
@@ -722,14 +743,7 @@ static int repack_snapshot(struct stv_report *rep, struct stv_snapshot *s, const
     stv_err_prefix(err, "re-pack with suggested requests");
     goto out;
   }
-  rp->done = 1;
-  rp->current_hourly = a.hourly;
-  rp->current_nodes = a.nodes;
-  rp->current_unschedulable = a.unsched;
-  rp->suggested_hourly = b.hourly;
-  rp->suggested_nodes = b.nodes;
-  rp->suggested_unschedulable = b.unsched;
-  rp->monthly_saving = (a.hourly - b.hourly) * STV_HOURS_PER_MONTH;
+  set_repack(rp, &a, &b);
   snprintf(rp->note, sizeof(rp->note),
            "Re-packed %zu pods on new nodes (scheduling rules honoured; DaemonSets reserved on every node; %zu static "
            "pods left out).",
@@ -799,14 +813,7 @@ static int repack_synthetic(struct stv_report *rep, const struct stv_catalog *ca
     stv_err_prefix(err, "re-pack with suggested requests");
     goto out;
   }
-  rp->done = 1;
-  rp->current_hourly = a.hourly;
-  rp->current_nodes = a.nodes;
-  rp->current_unschedulable = a.unsched;
-  rp->suggested_hourly = b.hourly;
-  rp->suggested_nodes = b.nodes;
-  rp->suggested_unschedulable = b.unsched;
-  rp->monthly_saving = (a.hourly - b.hourly) * STV_HOURS_PER_MONTH;
+  set_repack(rp, &a, &b);
   snprintf(rp->note, sizeof(rp->note),
            "Re-packed %zu pods (each controller's mean replicas) on new nodes, without scheduling rules (the metrics "
            "carry none).",
@@ -889,30 +896,176 @@ static int exit_status(int code, int input) {
   }
 }
 
+/*
+ * The options, then the config file under them: output format, grouping,
+ * capacity types and the engine's settings in set. Returns 0 or an error
+ * (with hint holding how to convert an old config file).
+ */
+static int resolve_settings(const struct report_opts *o, struct settings *set, struct stv_config *cfg,
+                            struct stv_buf *hint, enum stv_report_format *fmt, const char **by_key,
+                            unsigned *allowed, struct stv_err *err) {
+  int rc;
+  if (stv_report_format_parse(o->output, fmt) != 0)
+    return stv_err_set(err, STV_EINVAL, "--output: unknown format \"%s\" (use table, csv, json, html)", o->output);
+  if (stv_report_by_parse(o->by, &set->ro.by, by_key) != 0)
+    return stv_err_set(err, STV_EINVAL,
+                       "--by: unknown grouping \"%s\" (use namespace, label:KEY, annotation:KEY, controller, node)",
+                       o->by);
+  if ((rc = stv_config_parse_capacity_types(o->capacity_types, allowed, err)) != 0)
+    return stv_err_prefix(err, "--capacity-types");
+  /* The file's report section over its defaults (OpenCost's default rates, a 20 % margin). */
+  if (o->config != NULL && (rc = load_config(cfg, o->config, hint, err)) != 0) return rc;
+  apply_config(set, &cfg->report);
+  if (o->no_default_prices) set->ro.default_rates = 0;
+  if ((o->default_cpu &&
+       (rc = parse_number(o->default_cpu, "--default-cpu-price", &set->ro.default_cpu, err)) != 0) ||
+      (o->default_ram &&
+       (rc = parse_number(o->default_ram, "--default-ram-price", &set->ro.default_ram, err)) != 0) ||
+      (o->default_gpu &&
+       (rc = parse_number(o->default_gpu, "--default-gpu-price", &set->ro.default_gpu, err)) != 0))
+    return rc;
+  if (o->default_cpu || o->default_ram || o->default_gpu) set->ro.default_rates = 1;
+  if (o->shared != NULL && (rc = set_shared_list(set, o->shared, err)) != 0) return rc;
+  if (o->shared_mode != NULL) {
+    if (strcmp(o->shared_mode, "even") == 0)
+      set->ro.shared_mode = STV_SHARED_EVEN;
+    else if (strcmp(o->shared_mode, "proportional") == 0)
+      set->ro.shared_mode = STV_SHARED_PROPORTIONAL;
+    else
+      return stv_err_set(err, STV_EINVAL, "--shared-mode: unknown \"%s\" (use even or proportional)", o->shared_mode);
+  }
+  if (o->overhead != NULL && (rc = parse_number(o->overhead, "--overhead", &set->ro.overhead_hourly, err)) != 0)
+    return rc;
+  if (o->margin != NULL) {
+    if ((rc = parse_number(o->margin, "--margin", &set->margin, err)) != 0) return rc;
+    if (set->margin > 10)
+      return stv_err_set(err, STV_EINVAL, "--margin: %s is more than 10 (1000 %%); write 0.2 for 20 %%", o->margin);
+  }
+  return 0;
+}
+
+/* What the report is made from, for its header: "snapshot a.json b.json, usage m.json". */
+static void describe_source(const struct report_opts *o, char *source, size_t size) {
+  size_t i, n;
+  if (o->prometheus) {
+    snprintf(source, size, "prometheus %s, window %s, step %s", o->prometheus, o->window, o->step ? o->step : "5m");
+    return;
+  }
+  n = (size_t)snprintf(source, size, "snapshot");
+  for (i = 0; i < o->nsnapshots && n < size; i++) n += (size_t)snprintf(source + n, size - n, " %s", o->snapshots[i]);
+  if (o->kubeconfig && n < size)
+    n += (size_t)snprintf(source + n, size - n, " of the live cluster (--kubeconfig %s)", o->kubeconfig);
+  if (o->metrics && n < size) snprintf(source + n, size - n, ", usage %s", o->metrics);
+}
+
+/* The inputs of a point-in-time report: the snapshots, then the metrics file, as one step. */
+struct inputs {
+  struct stv_snapshot snap;
+  struct stv_snapshot_read_stats stats;
+  struct stv_metrics met;
+  struct side sd;
+  int have_snap, have_met;
+};
+
+static int read_inputs(const struct report_opts *o, struct stv_report *rep, struct inputs *in,
+                       const char *annotation_key, struct stv_err *err) {
+  size_t i;
+  int rc;
+  if ((rc = stv_snapshot_init(&in->snap)) != 0) return stv_err_set(err, rc, "out of memory");
+  in->have_snap = 1;
+  in->sd.snap = &in->snap;
+  in->sd.stats = &in->stats;
+  in->sd.annotation_key = annotation_key;
+  for (i = 0; i < o->nsnapshots; i++)
+    if ((rc = stv_kube_read(o->snapshots[i], side_item, &in->sd, &in->stats, err)) != 0) return rc;
+  if (o->kubeconfig != NULL &&
+      (rc = stv_kube_read_cluster(o->kubeconfig, o->context, side_item, &in->sd, report_input_note, rep, err)) != 0)
+    return rc;
+  if ((rc = stv_snapshot_finish(&in->snap, err)) != 0) return rc;
+  if (stv_snapshot_notes(&in->snap, &in->stats, 1, report_input_note, rep) != 0)
+    return stv_err_set(err, STV_ENOMEM, "out of memory");
+  if (o->metrics != NULL) {
+    stv_metrics_init(&in->met);
+    in->have_met = 1;
+    if ((rc = stv_metrics_read_file(&in->met, o->metrics, err)) != 0) return rc;
+    if (in->met.len == 0 && stv_report_note(rep, "the metrics file %s lists no pods", o->metrics) != 0)
+      return stv_err_set(err, STV_ENOMEM, "out of memory");
+  }
+  return snapshot_step(rep, &in->snap, &in->sd, in->have_met ? &in->met : NULL, err);
+}
+
+static void inputs_close(struct inputs *in) {
+  if (in->have_met) stv_metrics_close(&in->met);
+  if (in->have_snap) stv_snapshot_close(&in->snap);
+  stv_free(in->sd.pod_ann);
+  stv_free(in->sd.node_pid);
+}
+
+/* Finishes the report, saying how to price unpriced nodes when none could be. */
+static int finish_report(struct stv_report *rep, int default_rates, struct stv_err *err) {
+  int rc = stv_report_finish(rep, err);
+  if (rc == STV_ENOTFOUND && rep->nunpriced > 0 && !default_rates) {
+    char why[sizeof(err->msg)];
+    snprintf(why, sizeof(why), "%s", err->msg);
+    stv_err_set(err, rc,
+                "%.150s; without --no-default-prices (and report.defaultPrices.enabled: false in the config) such "
+                "nodes are priced at default rates",
+                why);
+  }
+  return rc;
+}
+
+/* The notes on standard error before the report. */
+static void tell_notes(const struct report_opts *o, const struct stv_report *rep, const struct inputs *in) {
+  if (o->quiet) return;
+  if (in->have_snap) {
+    char note[512];
+    stv_snapshot_read_stats_format(&in->stats, note, sizeof(note));
+    if (note[0]) fprintf(stderr, "stevedore report: note: %s\n", note);
+  }
+  if (rep->ndefault_priced > 0)
+    fprintf(stderr,
+            "stevedore report: note: %zu node%s priced at the default rates (the catalogue and the config could "
+            "not price %s; first: %s: %s); see the report's default-priced nodes\n",
+            rep->ndefault_priced, rep->ndefault_priced == 1 ? "" : "s", rep->ndefault_priced == 1 ? "it" : "them",
+            rep->default_priced[0].node, rep->default_priced[0].reason);
+}
+
+/* Renders the report into out; invalid UTF-8 in names is said in the report too, rendered again. */
+static int render(const struct report_opts *o, struct stv_report *rep, enum stv_report_format fmt, struct stv_buf *out,
+                  struct stv_err *err) {
+  size_t replaced;
+  int rc;
+  if ((rc = stv_report_render(rep, fmt, out, err)) != 0 || out->replaced == 0) return rc;
+  replaced = out->replaced;
+  if (!o->quiet)
+    fprintf(stderr, "stevedore report: note: %zu byte%s of invalid UTF-8 in names written as U+FFFD\n", replaced,
+            replaced == 1 ? "" : "s");
+  if (stv_report_note(rep, "%zu byte%s of invalid UTF-8 in names written as U+FFFD", replaced,
+                      replaced == 1 ? "" : "s") != 0)
+    return stv_err_set(err, STV_ENOMEM, "out of memory");
+  stv_buf_close(out);
+  return stv_report_render(rep, fmt, out, err);
+}
+
 int stv_cmd_report(int argc, char **argv) {
   struct report_opts o;
   struct settings set;
   struct stv_report rep;
-  struct stv_snapshot snap;
-  struct stv_snapshot_read_stats stats;
+  struct inputs in;
   struct stv_catalog cat;
-  struct stv_metrics met;
-  struct side sd;
   struct stv_buf out, hint;
   struct stv_config cfg;
   struct stv_err err = {0, ""};
   enum stv_report_format fmt;
-  enum stv_report_by by;
   const char *by_key;
   unsigned allowed = 0;
-  int rc, status = 0, have_snap = 0, have_cat = 0, have_met = 0, input = 1;
+  int rc, status = 0, have_cat = 0, input = 1;
   char source[600];
-  size_t i;
 
   memset(&set, 0, sizeof(set));
   memset(&rep, 0, sizeof(rep));
-  memset(&sd, 0, sizeof(sd));
-  memset(&stats, 0, sizeof(stats));
+  memset(&in, 0, sizeof(in));
   stv_buf_init(&out);
   stv_buf_init(&hint);
   stv_config_init(&cfg);
@@ -923,71 +1076,13 @@ int stv_cmd_report(int argc, char **argv) {
     return 0;
   }
   if (rc != 0) goto fail;
-
-  /* Options, then the config file under them. */
-  if (stv_report_format_parse(o.output, &fmt) != 0) {
-    rc = stv_err_set(&err, STV_EINVAL, "--output: unknown format \"%s\" (use table, csv, json, html)", o.output);
-    goto fail;
-  }
-  if (stv_report_by_parse(o.by, &by, &by_key) != 0) {
-    rc = stv_err_set(&err, STV_EINVAL,
-                     "--by: unknown grouping \"%s\" (use namespace, label:KEY, annotation:KEY, controller, node)",
-                     o.by);
-    goto fail;
-  }
-  if ((rc = stv_config_parse_capacity_types(o.capacity_types, &allowed, &err)) != 0) {
-    stv_err_prefix(&err, "--capacity-types");
-    goto fail;
-  }
-  /* The file's report section over its defaults (OpenCost's default rates, a 20 % margin). */
-  if (o.config != NULL && (rc = load_config(&cfg, o.config, &hint, &err)) != 0) goto fail;
-  apply_config(&set, &cfg.report);
-  if (o.no_default_prices) set.ro.default_rates = 0;
-  if ((o.default_cpu &&
-       (rc = parse_number(o.default_cpu, "--default-cpu-price", &set.ro.default_cpu, &err)) != 0) ||
-      (o.default_ram &&
-       (rc = parse_number(o.default_ram, "--default-ram-price", &set.ro.default_ram, &err)) != 0) ||
-      (o.default_gpu &&
-       (rc = parse_number(o.default_gpu, "--default-gpu-price", &set.ro.default_gpu, &err)) != 0))
-    goto fail;
-  if (o.default_cpu || o.default_ram || o.default_gpu) set.ro.default_rates = 1;
-  if (o.shared != NULL && (rc = set_shared_list(&set, o.shared, &err)) != 0) goto fail;
-  if (o.shared_mode != NULL) {
-    if (strcmp(o.shared_mode, "even") == 0) {
-      set.ro.shared_mode = STV_SHARED_EVEN;
-    } else if (strcmp(o.shared_mode, "proportional") == 0) {
-      set.ro.shared_mode = STV_SHARED_PROPORTIONAL;
-    } else {
-      rc = stv_err_set(&err, STV_EINVAL, "--shared-mode: unknown \"%s\" (use even or proportional)", o.shared_mode);
-      goto fail;
-    }
-  }
-  if (o.overhead != NULL && (rc = parse_number(o.overhead, "--overhead", &set.ro.overhead_hourly, &err)) != 0)
-    goto fail;
-  if (o.margin != NULL) {
-    if ((rc = parse_number(o.margin, "--margin", &set.margin, &err)) != 0) goto fail;
-    if (set.margin > 10) {
-      rc = stv_err_set(&err, STV_EINVAL, "--margin: %s is more than 10 (1000 %%); write 0.2 for 20 %%", o.margin);
-      goto fail;
-    }
-  }
-
-  /* The catalogue. */
+  if ((rc = resolve_settings(&o, &set, &cfg, &hint, &fmt, &by_key, &allowed, &err)) != 0) goto fail;
   if ((rc = stv_catalog_load(&cat, o.catalog, &err)) != 0) goto fail;
   have_cat = 1;
 
   /* The engine. */
-  if (o.prometheus)
-    snprintf(source, sizeof(source), "prometheus %s, window %s, step %s", o.prometheus, o.window,
-             o.step ? o.step : "5m");
-  else {
-    size_t n = (size_t)snprintf(source, sizeof(source), "snapshot");
-    for (i = 0; i < o.nsnapshots && n < sizeof(source); i++)
-      n += (size_t)snprintf(source + n, sizeof(source) - n, " %s", o.snapshots[i]);
-    if (o.metrics && n < sizeof(source)) snprintf(source + n, sizeof(source) - n, ", usage %s", o.metrics);
-  }
+  describe_source(&o, source, sizeof(source));
   set.ro.catalog = &cat;
-  set.ro.by = by;
   set.ro.by_key = by_key;
   set.ro.overrides = cfg.report.overrides;
   set.ro.noverrides = cfg.report.noverrides;
@@ -1000,76 +1095,22 @@ int stv_cmd_report(int argc, char **argv) {
   if ((rc = stv_report_init(&rep, &set.ro, &err)) != 0) goto fail;
 
   if (o.prometheus == NULL) {
-    if ((rc = stv_snapshot_init(&snap)) != 0) {
-      rc = stv_err_set(&err, rc, "out of memory");
-      goto fail;
-    }
-    have_snap = 1;
-    sd.snap = &snap;
-    sd.stats = &stats;
-    sd.annotation_key = by == STV_BY_ANNOTATION ? by_key : NULL;
-    for (i = 0; i < o.nsnapshots; i++)
-      if ((rc = stv_kube_read(o.snapshots[i], side_item, &sd, &stats, &err)) != 0) goto fail;
-    if ((rc = stv_snapshot_finish(&snap, &err)) != 0) goto fail;
-    if ((rc = stv_snapshot_notes(&snap, &stats, 1, report_input_note, &rep)) != 0) goto oom;
-    if (o.metrics != NULL) {
-      stv_metrics_init(&met);
-      have_met = 1;
-      if ((rc = stv_metrics_read_file(&met, o.metrics, &err)) != 0) goto fail;
-      if (met.len == 0 && stv_report_note(&rep, "the metrics file %s lists no pods", o.metrics) != 0) goto oom;
-    }
-    if ((rc = snapshot_step(&rep, &snap, &sd, have_met ? &met : NULL, &err)) != 0) goto fail;
+    rc = read_inputs(&o, &rep, &in, set.ro.by == STV_BY_ANNOTATION ? by_key : NULL, &err);
   } else {
     input = 0;
-    if ((rc = collect_prometheus(&o, &rep, &err)) != 0) goto fail;
+    rc = collect_prometheus(&o, &rep, &err);
   }
-  if ((rc = stv_report_finish(&rep, &err)) != 0) {
-    if (rc == STV_ENOTFOUND && rep.nunpriced > 0 && !set.ro.default_rates) {
-      char why[sizeof(err.msg)];
-      snprintf(why, sizeof(why), "%s", err.msg);
-      stv_err_set(
-          &err, rc,
-          "%.150s; without --no-default-prices (and report.defaultPrices.enabled: false in the config) such "
-          "nodes are priced at default rates",
-          why);
-    }
-    goto fail;
-  }
-  if (o.rightsize && (rc = check_repack_rows(&rep, &err)) != 0) goto fail;
+  if (rc != 0 || (rc = finish_report(&rep, set.ro.default_rates, &err)) != 0) goto fail;
   if (o.rightsize) {
+    if ((rc = check_repack_rows(&rep, &err)) != 0) goto fail;
     input = 0;
-    if (have_snap)
-      rc = repack_snapshot(&rep, &snap, &cat, allowed, &err);
-    else
-      rc = repack_synthetic(&rep, &cat, allowed, &err);
+    rc = in.have_snap ? repack_snapshot(&rep, &in.snap, &cat, allowed, &err)
+                      : repack_synthetic(&rep, &cat, allowed, &err);
     if (rc != 0) goto fail;
   }
-  if (!o.quiet && have_snap) {
-    char note[512];
-    stv_snapshot_read_stats_format(&stats, note, sizeof(note));
-    if (note[0]) fprintf(stderr, "stevedore report: note: %s\n", note);
-  }
-  if (!o.quiet && rep.ndefault_priced > 0)
-    fprintf(
-        stderr,
-        "stevedore report: note: %zu node%s priced at the default rates (the catalogue and the config could "
-        "not price %s; first: %s: %s); see the report's default-priced nodes\n",
-        rep.ndefault_priced, rep.ndefault_priced == 1 ? "" : "s", rep.ndefault_priced == 1 ? "it" : "them",
-        rep.default_priced[0].node, rep.default_priced[0].reason);
+  tell_notes(&o, &rep, &in);
   input = 0;
-  if ((rc = stv_report_render(&rep, fmt, &out, &err)) != 0) goto fail;
-  if (out.replaced > 0) {
-    /* Said in the report too, which needs rendering again. */
-    size_t replaced = out.replaced;
-    if (!o.quiet)
-      fprintf(stderr, "stevedore report: note: %zu byte%s of invalid UTF-8 in names written as U+FFFD\n",
-              replaced, replaced == 1 ? "" : "s");
-    if (stv_report_note(&rep, "%zu byte%s of invalid UTF-8 in names written as U+FFFD", replaced,
-                        replaced == 1 ? "" : "s") != 0)
-      goto oom;
-    stv_buf_close(&out);
-    if ((rc = stv_report_render(&rep, fmt, &out, &err)) != 0) goto fail;
-  }
+  if ((rc = render(&o, &rep, fmt, &out, &err)) != 0) goto fail;
   if (!o.quiet && !rep.complete)
     fprintf(stderr, "stevedore report: warning: the report is incomplete (%zu unpriced node%s); see the report\n",
             rep.nunpriced, rep.nunpriced == 1 ? "" : "s");
@@ -1079,8 +1120,6 @@ int stv_cmd_report(int argc, char **argv) {
     status = 1;
   }
   goto done;
-oom:
-  rc = stv_err_set(&err, STV_ENOMEM, "out of memory");
 fail:
   fprintf(stderr, "stevedore report: %s\n", err.msg[0] ? err.msg : stv_strerror(rc));
   if (hint.len > 0) fwrite(hint.data, 1, hint.len, stderr);
@@ -1088,11 +1127,8 @@ fail:
 done:
   stv_buf_close(&out);
   stv_report_close(&rep);
-  if (have_met) stv_metrics_close(&met);
-  if (have_snap) stv_snapshot_close(&snap);
+  inputs_close(&in);
   if (have_cat) stv_catalog_close(&cat);
-  stv_free(sd.pod_ann);
-  stv_free(sd.node_pid);
   settings_close(&set);
   stv_config_close(&cfg);
   stv_buf_close(&hint);

@@ -418,19 +418,15 @@ static int node(struct yreader *y, yaml_event_t *ev, unsigned depth, cJSON **out
     if ((rc = count(y, ev, 1)) == 0) rc = scalar(y, ev, out);
     break;
   case YAML_SEQUENCE_START_EVENT:
-    anchor = ev->data.sequence_start.anchor;
+  case YAML_MAPPING_START_EVENT: {
+    int seq = ev->type == YAML_SEQUENCE_START_EVENT;
+    anchor = seq ? ev->data.sequence_start.anchor : ev->data.mapping_start.anchor;
     if ((rc = count(y, ev, 1)) != 0) break;
-    if ((*out = cJSON_CreateArray()) == NULL)
+    if ((*out = seq ? cJSON_CreateArray() : cJSON_CreateObject()) == NULL)
       return stv_err_set(y->err, STV_ENOMEM, "%s: out of memory", y->in->name);
-    rc = sequence(y, depth, *out);
+    rc = seq ? sequence(y, depth, *out) : mapping(y, depth, *out);
     break;
-  case YAML_MAPPING_START_EVENT:
-    anchor = ev->data.mapping_start.anchor;
-    if ((rc = count(y, ev, 1)) != 0) break;
-    if ((*out = cJSON_CreateObject()) == NULL)
-      return stv_err_set(y->err, STV_ENOMEM, "%s: out of memory", y->in->name);
-    rc = mapping(y, depth, *out);
-    break;
+  }
   case YAML_ALIAS_EVENT: {
     size_t i, n;
     const cJSON *target = NULL;

@@ -113,13 +113,35 @@ static const char *str_member(const cJSON *o, const char *key) {
   return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/*
+ * Adds container ci's usage of res ("cpu" or "memory", read from usage) to
+ * *sum, and its thousandths to *milli, refusing a sum that overflows.
+ */
+static int add_usage(const cJSON *usage, const char *res, const char *ns, const char *name, long ci,
+                     double *sum, int64_t *milli, struct stv_err *err) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(usage, res);
+  double x;
+  int64_t xm;
+  if (v == NULL)
+    return stv_err_set(err, STV_EPARSE, "PodMetrics %s/%s: containers[%ld].usage.%s: missing", ns, name, ci, res);
+  if (usage_value(v, &x, &xm, err) != 0)
+    return stv_err_prefix(err, "PodMetrics %s/%s: containers[%ld].usage.%s", ns, name, ci, res);
+  if (stv_add_i64(*milli, xm, milli) != 0)
+    return stv_err_set(err, STV_ERANGE,
+                       "PodMetrics %s/%s: containers[%ld].usage.%s: the pod's %s usage summed over its "
+                       "containers is too large",
+                       ns, name, ci, res, res);
+  *sum += x;
+  return 0;
+}
+
 static int on_item(void *ctx, long index, const cJSON *item, struct stv_err *err) {
   struct reader *rd = ctx;
   struct stv_metrics *m = rd->m;
   const cJSON *meta, *containers, *c, *kind;
   const char *ns, *name;
   double cpu = 0, ram = 0;
-  int64_t cpu_milli = 0, ram_milli = 0, xm;
+  int64_t cpu_milli = 0, ram_milli = 0;
   char key[600];
   size_t n;
   struct stv_strmap_ent *e;
@@ -149,34 +171,16 @@ static int on_item(void *ctx, long index, const cJSON *item, struct stv_err *err
   if (containers == NULL)
     return stv_err_set(err, STV_EPARSE, "PodMetrics %s/%s: containers: missing", ns, name);
   cJSON_ArrayForEach(c, containers) {
-    const cJSON *usage, *v;
-    double x;
+    const cJSON *usage;
     if (!cJSON_IsObject(c))
       return stv_err_set(err, STV_EPARSE, "PodMetrics %s/%s: containers[%ld]: not an object", ns, name, ci);
     usage = cJSON_GetObjectItemCaseSensitive(c, "usage");
     if (!cJSON_IsObject(usage))
       return stv_err_set(err, STV_EPARSE, "PodMetrics %s/%s: containers[%ld].usage: missing or not an object", ns,
                          name, ci);
-    if ((v = cJSON_GetObjectItemCaseSensitive(usage, "cpu")) == NULL)
-      return stv_err_set(err, STV_EPARSE, "PodMetrics %s/%s: containers[%ld].usage.cpu: missing", ns, name, ci);
-    if ((rc = usage_value(v, &x, &xm, err)) != 0)
-      return stv_err_prefix(err, "PodMetrics %s/%s: containers[%ld].usage.cpu", ns, name, ci);
-    if (stv_add_i64(cpu_milli, xm, &cpu_milli) != 0)
-      return stv_err_set(err, STV_ERANGE,
-                         "PodMetrics %s/%s: containers[%ld].usage.cpu: the pod's cpu usage summed over its "
-                         "containers is too large",
-                         ns, name, ci);
-    cpu += x;
-    if ((v = cJSON_GetObjectItemCaseSensitive(usage, "memory")) == NULL)
-      return stv_err_set(err, STV_EPARSE, "PodMetrics %s/%s: containers[%ld].usage.memory: missing", ns, name, ci);
-    if ((rc = usage_value(v, &x, &xm, err)) != 0)
-      return stv_err_prefix(err, "PodMetrics %s/%s: containers[%ld].usage.memory", ns, name, ci);
-    if (stv_add_i64(ram_milli, xm, &ram_milli) != 0)
-      return stv_err_set(err, STV_ERANGE,
-                         "PodMetrics %s/%s: containers[%ld].usage.memory: the pod's memory usage summed over "
-                         "its containers is too large",
-                         ns, name, ci);
-    ram += x;
+    if ((rc = add_usage(usage, "cpu", ns, name, ci, &cpu, &cpu_milli, err)) != 0 ||
+        (rc = add_usage(usage, "memory", ns, name, ci, &ram, &ram_milli, err)) != 0)
+      return rc;
     ci++;
   }
   n = make_key(key, sizeof(key), ns, name);

@@ -1,5 +1,5 @@
 /*
- * Fuzz target: Prometheus HTTP API answers (controller/prom/prom.c), fed to the
+ * Fuzz target: Prometheus HTTP API answers (controller/prom/prom_answer.c), fed to the
  * push parser in pieces. The first byte picks the wanted result type (its
  * low two bits) and the piece size (the rest, 1 to 64 bytes); the rest is
  * the answer. Properties: pieces change nothing (the same code, message

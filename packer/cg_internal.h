@@ -1,0 +1,154 @@
+/*
+ * The optimizer's working state (struct cg) and the functions its files
+ * (cg_master.c, price.c, round.c, optimize.c) call in one another.
+ * Private to packer/: only optimize.c's stv__optimize is seen outside.
+ */
+#ifndef STV_CG_INTERNAL_H
+#define STV_CG_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include <glpk.h>
+
+#include "pack_internal.h"
+
+#define RC_EPS         1e-6
+#define KNAP_NODES     20000L  /* search nodes per pricing problem */
+#define MAX_ROUNDS     500     /* column generation rounds */
+#define MAX_COLUMNS    100000L /* patterns kept in the master */
+#define ADD_PER_ROUND  64      /* best patterns added per round */
+#define KBEST          8       /* patterns kept per pricing problem */
+#define PARTIAL_SHAPES 48      /* shapes priced per round while columns come */
+#define SMOOTH         0.5     /* weight of the previous duals (stabilisation) */
+
+/* A row of the master: one group's pods still to place. */
+struct item {
+  uint32_t g;
+  uint32_t cls;
+  uint32_t demand;
+  uint32_t cap;   /* per node; UINT32_MAX = no hostname limit */
+  uint32_t resid; /* demand not yet met by fixed patterns (diving) */
+  int row;
+};
+
+/* Templates that price alike. */
+struct shape {
+  uint32_t first, n; /* range in cg.sh_ti */
+  double lambda;     /* spot penalty per pod */
+  uint32_t *items;   /* items it may hold */
+  uint32_t nitems;
+  int conflicts; /* some pair of its items repel each other */
+  double gain;   /* scratch: how promising this round */
+};
+
+struct column {
+  uint32_t ti;
+  uint32_t off, n; /* entries in cg.pi/pk */
+  uint32_t pods;
+  double cost; /* effective: price + penalty x pods */
+  double heur; /* copies in the heuristic's solution */
+};
+
+struct cg {
+  struct solve *S;
+  const struct stv_problem *p;
+  size_t W;
+  struct item *it;
+  size_t nit;
+  uint32_t *item_of_group;
+  uint32_t *sh_ti;
+  struct shape *sh;
+  size_t nsh;
+  int64_t *limit;        /* per tinfo: count left for the optimizer, -1 = any */
+  int *limit_row;        /* per tinfo: 0 = none yet */
+  int *pool_row;         /* per tinfo (spot): 0 = none yet */
+  double *lambda;        /* per tinfo */
+  unsigned char *usable; /* per tinfo: in some shape */
+  struct column *col;
+  size_t ncol, cap_col;
+  uint32_t *pi, *pk; /* pattern entries: item, count */
+  size_t npat, cap_pat;
+  uint64_t *seen; /* pattern hashes, open addressing (0 = empty) */
+  size_t seen_cap;
+  glp_prob *lp;
+  int n_col_N, n_row_N, share_row;
+  /* Spot nodes kept aside (frozen) count against the same limits. */
+  double *frozen_pool; /* per tinfo */
+  double frozen_spot, frozen_spot_cost, frozen_cost;
+  double frac, share;
+  double big; /* cost of one unplaced pod (slack) */
+  double lambda_max;
+  int timed;
+  double deadline;
+  /* knapsack scratch */
+  uint32_t *kidx, *kcnt, *kbest, *ku;
+  double *kval, *ksize, *suf_val, *suf_s, *suf_r;
+  int64_t rem[STV_MAX_RES];
+  int64_t cap[STV_MAX_RES];
+  uint64_t *kpres;
+  uint32_t kn;
+  double kcur, kbest_val;
+  uint32_t *ksol; /* KBEST patterns, kn counts each */
+  double ksolv[KBEST];
+  int nksol;
+  double kneed; /* a pattern is worth keeping above this value */
+  long knodes;
+  long klimit; /* search nodes allowed per pricing problem */
+  int proving; /* the root LP: pricing searched deeper, for a bound */
+  int kexact, kconf;
+  /* the best integer solution found */
+  double *xbest;
+  size_t nxbest; /* patterns it covers (later ones are 0) */
+  /* Kept here, not on cg_run's stack, so that stv__optimize frees them
+   * even when a GLPK error never lets cg_run return. */
+  unsigned char *frozen_node;
+  double *xd, *xm, *xg;
+};
+
+static inline double now_s(const struct cg *C) {
+  return C->p->clock ? C->p->clock() : 0;
+}
+
+static inline int out_of_time(const struct cg *C) {
+  return C->timed && now_s(C) >= C->deadline;
+}
+
+/* Hands one line to the caller's trace callback, when there is one. */
+static inline void trace(const struct cg *C, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static inline void trace(const struct cg *C, const char *fmt, ...) {
+  char line[512];
+  va_list ap;
+  if (C->p->trace == NULL) return;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  C->p->trace(C->p->trace_ctx, line);
+}
+
+/* --- Between the optimizer's files --- */
+
+/* cg_master.c */
+int stv__setup_items(struct cg *C, unsigned char *frozen_node);
+int stv__setup_shapes(struct cg *C, const unsigned char *frozen_node);
+uint64_t stv__pattern_hash(uint32_t ti, const uint32_t *pi, const uint32_t *pk, uint32_t n);
+int stv__seen_lookup(const struct cg *C, uint64_t h);
+long stv__add_column(struct cg *C, uint32_t ti, const uint32_t *pi, const uint32_t *pk, uint32_t n);
+int stv__glp_col_of(const struct cg *C, size_t j);
+int stv__setup_master(struct cg *C, const unsigned char *frozen_node);
+int stv__seed_columns(struct cg *C, const unsigned char *frozen_node);
+
+/* price.c */
+int stv__generate(struct cg *C, int *converged, double *lb);
+int stv__knapsack(struct cg *C, const struct shape *sh, const double *y, double need, uint32_t *pi,
+                  uint32_t *pk, uint32_t *n, double *ub);
+
+/* round.c */
+double *stv__residual_greedy(struct cg *C, int *rcp);
+int stv__dive(struct cg *C, double stop_at, int strategy, double **xout, int *rcp);
+int stv__integral_costs(const struct cg *C);
+int stv__solution_ok(const struct cg *C, const double *x);
+double stv__solution_cost(const struct cg *C, const double *x);
+double *stv__mip(struct cg *C, const double *x0, double stop_at, int *rcp);
+
+#endif

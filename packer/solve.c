@@ -1,0 +1,227 @@
+/*
+ * The packer's driver and public entries: stv_pack (preemption pass,
+ * set-up, zone assignment, heuristic fill, spot repair, plan assembly,
+ * final check, lower bound) and stv_optimize (the same with the column
+ * generation optimizer run on the heuristic's new nodes, then the cheaper
+ * of the two plans). The only file that calls both the heuristic and the
+ * optimizer; neither calls back into it.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pack_internal.h"
+
+static int pack_run(const struct stv_problem *p, struct stv_plan *plan, int optimize, double deadline,
+                    struct stv_err *err) {
+  struct solve S;
+  struct stv__preempt pre;
+  const struct stv_snapshot *orig = p->snap;
+  uint32_t *remaining = NULL;
+  size_t i;
+  int rc;
+  memset(&S, 0, sizeof(S));
+  memset(plan, 0, sizeof(*plan));
+  stv_arena_init(&plan->mem);
+  stv_arena_init(&S.a);
+  /* Preemption first: the rest plans the snapshot it leaves. */
+  if ((rc = stv__preempt_run(p, &pre)) != 0) goto out;
+  p = &pre.problem;
+  S.p = p;
+  S.s = p->snap;
+  S.ndim = p->snap->res.n;
+  S.nclasses = p->snap->nclasses;
+  S.W = (S.nclasses + 63) / 64 + 1;
+  S.search_limit = p->search_limit == 0 ? STV_SEARCH_DEFAULT : p->search_limit;
+  S.cg_bound = -1;
+  S.deadline = deadline;
+  S.search_left = S.search_limit > 0 ? S.search_limit * STV_SEARCH_NODES : 0;
+  S.err = err;
+  for (i = 0; i < S.nclasses; i++)
+    if (!S.s->classes[i]->daemonset) plan->npending += S.s->classes[i]->npending;
+  if ((rc = stv__setup_zones(&S)) || (rc = stv__setup_rules(&S)) || (rc = stv__setup_bound(&S))) goto out;
+  stv__setup_lambda(&S);
+  if ((rc = stv__setup_templates(&S)) || (rc = stv__setup_spread_elig(&S)) ||
+      (rc = stv__setup_rule_zones(&S)) || (rc = stv__setup_groups(&S)))
+    goto out;
+  S.order = stv_arena_alloc(&S.a, (S.ng + 1) * sizeof(uint32_t));
+  remaining = stv_arena_alloc(&S.a, (S.ng + 1) * sizeof(uint32_t));
+  if (S.order == NULL || remaining == NULL) {
+    rc = STV_ENOMEM;
+    goto out;
+  }
+  for (i = 0; i < S.ng; i++) remaining[i] = S.g[i].remaining;
+  for (i = 0; i < S.W; i++)
+    if (S.aff_host_any[i]) S.search_limit = -1; /* the greedy fill handles pinned groups */
+  S.act = stv_arena_alloc(&S.a, (S.nzones + 1) * sizeof(*S.act));
+  S.nact = stv_arena_alloc(&S.a, (S.nzones + 1) * sizeof(*S.nact));
+  if (S.act == NULL || S.nact == NULL) {
+    rc = STV_ENOMEM;
+    goto out;
+  }
+  for (i = 0; i <= S.nzones; i++)
+    if ((S.act[i] = stv_arena_alloc(&S.a, (S.ng + 1) * sizeof(uint32_t))) == NULL) {
+      rc = STV_ENOMEM;
+      goto out;
+    }
+  if ((rc = stv__sort_groups(&S)) || (rc = stv__pack_existing(&S, remaining)) ||
+      (rc = stv__pack_new(&S, remaining)))
+    goto out;
+  stv__right_size(&S, 0);
+  if (optimize) {
+    if ((rc = stv__optimize(&S))) goto out;
+    /* Surplus pods taken off may leave room for a cheaper type; spot nodes
+     * stay as they are, for the spot limits the optimizer kept, and with a
+     * spot share limit so does everything else. */
+    if (S.cg_applied && p->spot.max_share >= 1.0) stv__right_size(&S, p->spot.max_pool_fraction < 1.0);
+    plan->optimized = 1;
+    plan->lp_converged = S.cg_converged;
+    plan->columns = S.cg_columns;
+  }
+  /* The spot limits hold for every plan, the heuristic's too. */
+  if ((rc = stv__spot_repair(&S))) goto out;
+  if ((rc = stv__emit(&S, plan))) goto out;
+  /* What is left could not be placed. */
+  for (i = 0; i < S.ng; i++) {
+    struct group *g = &S.g[i];
+    char why[200];
+    if (g->taken == g->total) continue;
+    stv__explain(&S, g->cls, why, sizeof(why));
+    while (g->taken < g->total)
+      if ((rc = stv__add_unsched(&S, g->pods[g->taken++], why))) goto out;
+  }
+  if ((rc = stv__spread_check(&S, plan))) goto out;
+  stv__compact_plan(&S, plan);
+  {
+    /* Figures for the caller to show; the packer prints nothing. */
+    struct stv_pack_stats *ps = optimize ? &plan->stats.optimized : &plan->stats.heuristic;
+    ps->groups = S.ng;
+    ps->templates = S.nti;
+    ps->undominated = stv__count_undominated(&S);
+    ps->rounds = S.stat_rounds;
+    ps->evaluations = S.stat_evals;
+    plan->stats.cg = S.cg_stats;
+  }
+  if ((rc = stv__lower_bound(&S, plan))) goto out;
+  if (S.cg_bound > plan->lower_bound) {
+    plan->lower_bound = S.cg_bound < plan->new_cost ? S.cg_bound : plan->new_cost;
+    plan->lower_bound_kind = STV_BOUND_PATTERNS;
+  }
+  plan->unsched = stv_arena_alloc(&plan->mem, (S.nun + 1) * sizeof(*plan->unsched));
+  if (plan->unsched == NULL) {
+    rc = STV_ENOMEM;
+    goto out;
+  }
+  if (S.nun) memcpy(plan->unsched, S.un, S.nun * sizeof(*S.un));
+  plan->nunsched = S.nun;
+  rc = stv__preempt_apply(&pre, orig, plan);
+out:
+  if (rc == STV_ENOMEM) stv_err_set(err, rc, "out of memory while packing");
+  if (rc) stv_plan_close(plan);
+  stv_free(S.rules);
+  stv_free(S.zones);
+  stv_free(S.g);
+  stv_free(S.nodes);
+  stv_free(S.un);
+  stv_arena_reset(&S.a);
+  stv__preempt_close(&pre);
+  return rc;
+}
+
+int stv_pack(const struct stv_problem *p, struct stv_plan *plan, struct stv_err *err) {
+  return pack_run(p, plan, 0, 0, err);
+}
+
+void stv_plan_close(struct stv_plan *plan) {
+  stv_arena_reset(&plan->mem);
+  memset(plan, 0, sizeof(*plan));
+}
+
+/* ---------------------------------------------------------------------- */
+/* The public entry                                                       */
+
+/* Effective cost of a finished plan's new nodes: price plus spot penalty. */
+static double plan_effective_cost(const struct stv_problem *p, const struct stv_plan *plan) {
+  size_t i;
+  double c = 0;
+  for (i = 0; i < plan->nnodes; i++) {
+    const struct stv_plan_node *pn = &plan->nodes[i];
+    if (pn->existing >= 0) continue;
+    c += p->tmpl[pn->tmpl].price + stv__spot_penalty(p, &p->tmpl[pn->tmpl]) * pn->npods;
+  }
+  return c;
+}
+
+int stv_optimize(const struct stv_problem *p, struct stv_plan *plan, struct stv_err *err) {
+  struct stv_plan h, o;
+  double hc, oc, bound = 0;
+  size_t h_placed, o_placed;
+  int rc, use_o, hok, ook, bound_kind = STV_BOUND_RESOURCES;
+  double deadline = p->clock != NULL ? p->clock() + p->time_limit : 0;
+  if ((rc = stv_pack(p, &h, err)) != 0) return rc;
+  if (p->time_limit <= 0) {
+    *plan = h;
+    return 0;
+  }
+  if ((rc = pack_run(p, &o, 1, deadline, err)) != 0) {
+    stv_plan_close(&h);
+    return rc;
+  }
+  h_placed = h.nplaced;
+  o_placed = o.nplaced;
+  hc = plan_effective_cost(p, &h);
+  oc = plan_effective_cost(p, &o);
+  hok = stv_plan_spot_ok(p, &h);
+  ook = stv_plan_spot_ok(p, &o);
+  /* The optimizer's plan wins when it places as many pods, keeps the spot
+   * policy, and costs less (or the heuristic's breaks the policy). */
+  use_o = ook && o.nplaced >= h.nplaced && (oc < hc - 1e-9 || !hok);
+  if (o.has_lower_bound) {
+    bound = o.lower_bound;
+    bound_kind = o.lower_bound_kind;
+  }
+  if (h.has_lower_bound && h.lower_bound > bound) {
+    bound = h.lower_bound;
+    bound_kind = h.lower_bound_kind;
+  }
+  {
+    /* Both runs' figures go with whichever plan wins. */
+    struct stv_plan_stats st = o.stats;
+    st.heuristic = h.stats.heuristic;
+    st.compared = 1;
+    st.heuristic_cost = hc;
+    st.optimized_cost = oc;
+    st.heuristic_placed = h.nplaced;
+    st.optimized_placed = o.nplaced;
+    st.heuristic_spot_ok = hok;
+    st.optimized_spot_ok = ook;
+    h.stats = st;
+    o.stats = st;
+  }
+  if (use_o) {
+    o.heuristic_cost = h.new_cost;
+    stv_plan_close(&h);
+    *plan = o;
+  } else {
+    h.optimized = 1;
+    h.lp_converged = o.lp_converged;
+    h.columns = o.columns;
+    h.heuristic_cost = h.new_cost;
+    stv_plan_close(&o);
+    *plan = h;
+  }
+  /* Bounds from either run hold for both: the same pods are placed. */
+  if (h_placed == o_placed && plan->nplaced == h_placed) {
+    if (bound > plan->new_cost) bound = plan->new_cost;
+    if (bound > plan->lower_bound) {
+      plan->lower_bound = bound;
+      plan->has_lower_bound = 1;
+      plan->lower_bound_kind = bound_kind;
+    }
+  }
+  /* Neither could keep them: the plan places what it can and says so. */
+  plan->spot_limits_broken = !stv_plan_spot_ok(p, plan);
+  plan->solve_ms_budget = p->time_limit * 1000.0;
+  return 0;
+}
