@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "base.h"
@@ -83,18 +82,9 @@ void stv_log_set_time(double (*now)(void *ctx), void *ctx) {
 
 /* Appends unix_time as RFC 3339 in UTC with milliseconds. */
 static void put_time(struct stv_buf *b, double unix_time) {
-  double whole = floor(unix_time);
-  time_t secs = (time_t)whole;
-  int ms = (int)((unix_time - whole) * 1000.0);
-  struct tm tm;
   char text[40];
-  if (ms > 999) ms = 999;
-  if (!isfinite(unix_time) || gmtime_r(&secs, &tm) == NULL) {
-    stv_buf_puts(b, "0000-00-00T00:00:00.000Z");
-    return;
-  }
-  strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
-  stv_buf_printf(b, "%s.%03dZ", text, ms);
+  stv_format_time(unix_time, 3, text, sizeof(text));
+  stv_buf_puts(b, text[0] != '\0' ? text : "0000-00-00T00:00:00.000Z");
 }
 
 /* Appends key with any byte outside [a-zA-Z0-9_.-] written as '_'. */
@@ -216,10 +206,7 @@ int stv_log_format_line(struct stv_buf *b, enum stv_log_format format, double un
 
 static double now_unix(void) {
   double (*now)(void *) = atomic_load(&log_now);
-  struct timespec ts;
-  if (now != NULL) return now(atomic_load(&log_now_ctx));
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+  return now != NULL ? now(atomic_load(&log_now_ctx)) : stv_wall_time();
 }
 
 /* Writes text[0..len) whole under the lock; returns 0 or -errno. */

@@ -5,10 +5,8 @@
  * The labels are the template's, so that the node carries exactly what
  * the packer assumed when it chose the template.
  */
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "sim.h"
 
@@ -106,11 +104,8 @@ fail:
 
 static cJSON *status_of(const struct stv_instance_type *type, double unix_time) {
   cJSON *st = cJSON_CreateObject(), *conds, *ready, *info;
-  char ts[32];
-  struct tm tmv;
-  time_t secs = (time_t)floor(unix_time);
-  if (st == NULL || gmtime_r(&secs, &tmv) == NULL) goto fail;
-  strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tmv);
+  char ts[40];
+  if (st == NULL || stv_format_time(unix_time, 0, ts, sizeof(ts))[0] == '\0') goto fail;
   if (!cJSON_AddItemToObject(st, "capacity", resource_list(type->capacity, type->nres))) goto fail;
   if (!cJSON_AddItemToObject(st, "allocatable", resource_list(type->allocatable, type->nres))) goto fail;
   conds = cJSON_AddArrayToObject(st, "conditions");
