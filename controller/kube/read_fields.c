@@ -1,8 +1,9 @@
 /*
  * The field readers every kind shares: typed access to JSON members,
- * labels and label selectors, node selector requirements and terms, and
- * the enumerations (two-word choices, taint effects). Each reports errors
- * with the item and the JSON path of the field (stv__fail).
+ * arrays of objects (stv__read_list), labels and label selectors, node
+ * selector requirements and terms, and the enumerations (two-word choices,
+ * taint effects). Each reports errors with the item and the JSON path of
+ * the field (stv__fail).
  */
 #include <errno.h>
 #include <stdio.h>
