@@ -21,7 +21,7 @@
 
 struct stv_serve {
   struct MHD_Daemon *d;
-  struct stv_metrics *m;
+  struct stv_registry *m;
   int fd, port;
   _Atomic int ready;
 };
@@ -146,7 +146,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     struct stv_buf b;
     stv_buf_init(&b);
     b.max = 64u << 20;
-    if (stv_metrics_write(s->m, &b) != 0 || b.data == NULL) {
+    if (stv_registry_write(s->m, &b) != 0 || b.data == NULL) {
       stv_buf_close(&b);
       return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot write the metrics: out of memory\n");
     }
@@ -156,7 +156,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                     "not found: this server answers /metrics, /healthz and /readyz\n");
 }
 
-int stv_serve_start(struct stv_serve **out, const char *address, struct stv_metrics *m, struct stv_err *err) {
+int stv_serve_start(struct stv_serve **out, const char *address, struct stv_registry *m, struct stv_err *err) {
   struct stv_serve *s;
   int rc;
   *out = NULL;

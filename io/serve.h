@@ -2,7 +2,7 @@
  * The observability endpoint of `stevedore controller`: an HTTP server on
  * libmicrohttpd (its own thread) that answers
  *
- *   GET /metrics   the registry (base/metrics.h) in the Prometheus text
+ *   GET /metrics   the registry (base/registry.h) in the Prometheus text
  *                  format 0.0.4
  *   GET /healthz   200 "ok" while the process is alive
  *   GET /readyz    200 "ok" once the caller said it is ready (after the
@@ -15,7 +15,7 @@
 #define STV_SERVE_H
 
 #include "base.h"
-#include "metrics.h"
+#include "registry.h"
 
 struct stv_serve;
 
@@ -28,7 +28,7 @@ struct stv_serve;
  * resolve; -errno when the socket cannot be bound ("-EADDRINUSE"); or
  * STV_ENOMEM / STV_EIO. err says which address and why.
  */
-int stv_serve_start(struct stv_serve **out, const char *address, struct stv_metrics *m, struct stv_err *err);
+int stv_serve_start(struct stv_serve **out, const char *address, struct stv_registry *m, struct stv_err *err);
 
 /* The port the server listens on (the one chosen for port 0). */
 int stv_serve_port(const struct stv_serve *s);

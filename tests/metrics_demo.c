@@ -11,14 +11,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "metrics.h"
+#include "registry.h"
 #include "serve.h"
 
-static struct stv_metric *reg(struct stv_metrics *m, enum stv_metric_type t, const char *name,
+static struct stv_metric *reg(struct stv_registry *m, enum stv_metric_type t, const char *name,
                               const char *help, const char *const *labels, const double *b, size_t nb) {
   struct stv_metric *f = NULL;
   struct stv_err err;
-  if (stv_metrics_register(m, t, name, help, labels, b, nb, &f, &err) != 0) fprintf(stderr, "%s\n", err.msg);
+  if (stv_registry_register(m, t, name, help, labels, b, nb, &f, &err) != 0) fprintf(stderr, "%s\n", err.msg);
   return f;
 }
 
@@ -31,7 +31,7 @@ static struct stv_series *series(struct stv_metric *f, const char *const *values
 int main(int argc, char **argv) {
   static const double secs[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10};
   static const char *const pool_ct[] = {"pool", "capacity_type", NULL};
-  struct stv_metrics *m;
+  struct stv_registry *m;
   struct stv_serve *srv;
   struct stv_err err;
   struct stv_series *reconcile, *decision, *calls, *restarts;
@@ -40,7 +40,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: metrics_demo HOST:PORT\n");
     return 2;
   }
-  if (stv_metrics_new(&m) != 0) return 1;
+  if (stv_registry_new(&m) != 0) return 1;
   reconcile = series(reg(m, STV_METRIC_HISTOGRAM, "stevedore_reconcile_duration_seconds",
                          "Time one reconciler pass took, by reconciler.",
                          (const char *const[]){"reconciler", NULL}, secs, 9),
@@ -83,7 +83,7 @@ int main(int argc, char **argv) {
                  1);
   if (stv_serve_start(&srv, argv[1], m, &err) != 0) {
     fprintf(stderr, "metrics_demo: %s\n", err.msg);
-    stv_metrics_free(m);
+    stv_registry_free(m);
     return 1;
   }
   printf("port %d\n", stv_serve_port(srv));
@@ -100,6 +100,6 @@ int main(int argc, char **argv) {
     fflush(stdout);
   }
   stv_serve_stop(srv);
-  stv_metrics_free(m);
+  stv_registry_free(m);
   return 0;
 }

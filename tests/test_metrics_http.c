@@ -1,5 +1,5 @@
 /*
- * Tests for the metrics registry (base/metrics.c) and the endpoint that
+ * Tests for the metrics registry (base/registry.c) and the endpoint that
  * serves it (io/serve.c), scraped with libcurl on a free loopback port.
  */
 #include <errno.h>
@@ -11,15 +11,15 @@
 
 #define STV_TEST_CURL 1
 #include "harness.h"
-#include "metrics.h"
+#include "registry.h"
 #include "serve.h"
 
 /* Writes the exposition of m into a malloc'd string (NULL on failure). */
-static char *expose(struct stv_metrics *m) {
+static char *expose(struct stv_registry *m) {
   struct stv_buf b;
   char *s;
   stv_buf_init(&b);
-  if (stv_metrics_write(m, &b) != 0) {
+  if (stv_registry_write(m, &b) != 0) {
     stv_buf_close(&b);
     return NULL;
   }
@@ -29,7 +29,7 @@ static char *expose(struct stv_metrics *m) {
 }
 
 TEST(should_write_counters_gauges_and_histograms_in_the_text_format) {
-  struct stv_metrics *m;
+  struct stv_registry *m;
   struct stv_metric *calls, *nodes, *dur;
   struct stv_series *s1, *s2, *n1, *d;
   struct stv_err err;
@@ -37,14 +37,14 @@ TEST(should_write_counters_gauges_and_histograms_in_the_text_format) {
   const char *pool_ct[] = {"pool", "capacity_type", NULL};
   const double buckets[] = {0.01, 0.1, 1};
   char *text;
-  CHECK_EQ_INT(stv_metrics_new(&m), 0);
-  CHECK_EQ_INT(stv_metrics_register(m, STV_METRIC_COUNTER, "stevedore_cloud_calls_total",
+  CHECK_EQ_INT(stv_registry_new(&m), 0);
+  CHECK_EQ_INT(stv_registry_register(m, STV_METRIC_COUNTER, "stevedore_cloud_calls_total",
                                     "Calls to the cloud provider's API.", labels, NULL, 0, &calls, &err),
                0);
-  CHECK_EQ_INT(stv_metrics_register(m, STV_METRIC_GAUGE, "stevedore_nodes",
+  CHECK_EQ_INT(stv_registry_register(m, STV_METRIC_GAUGE, "stevedore_nodes",
                                     "Nodes by pool and capacity type.", pool_ct, NULL, 0, &nodes, &err),
                0);
-  CHECK_EQ_INT(stv_metrics_register(m, STV_METRIC_HISTOGRAM, "stevedore_decision_duration_seconds",
+  CHECK_EQ_INT(stv_registry_register(m, STV_METRIC_HISTOGRAM, "stevedore_decision_duration_seconds",
                                     "From the end of a batch window to the scale request.", NULL, buckets, 3,
                                     &dur, &err),
                0);
@@ -83,18 +83,18 @@ TEST(should_write_counters_gauges_and_histograms_in_the_text_format) {
                      "stevedore_decision_duration_seconds_sum 7.605\n"
                      "stevedore_decision_duration_seconds_count 4\n") == 0);
   free(text);
-  stv_metrics_free(m);
+  stv_registry_free(m);
 }
 
 TEST(should_escape_label_values_and_help_and_repair_invalid_utf8) {
-  struct stv_metrics *m;
+  struct stv_registry *m;
   struct stv_metric *f;
   struct stv_series *s;
   struct stv_err err;
   const char *labels[] = {"reason", NULL};
   char *text;
-  CHECK_EQ_INT(stv_metrics_new(&m), 0);
-  CHECK_EQ_INT(stv_metrics_register(m, STV_METRIC_GAUGE, "stevedore_odd", "A \\ backslash.", labels, NULL, 0,
+  CHECK_EQ_INT(stv_registry_new(&m), 0);
+  CHECK_EQ_INT(stv_registry_register(m, STV_METRIC_GAUGE, "stevedore_odd", "A \\ backslash.", labels, NULL, 0,
                                     &f, &err),
                0);
   CHECK_EQ_INT(stv_metric_series(f, (const char *[]){"say \"hi\"\nC:\\ caf\xc3\xa9 \xff!"}, &s), 0);
@@ -114,43 +114,43 @@ TEST(should_escape_label_values_and_help_and_repair_invalid_utf8) {
   CHECK_STR_CONTAINS(text, "stevedore_odd{reason=\"nan\"} NaN\n");
   CHECK_STR_CONTAINS(text, "stevedore_odd{reason=\"big\"} 1e+21\n");
   free(text);
-  stv_metrics_free(m);
+  stv_registry_free(m);
 }
 
 TEST(should_refuse_bad_names_labels_and_buckets_naming_them) {
-  struct stv_metrics *m;
+  struct stv_registry *m;
   struct stv_metric *f;
   struct stv_err err;
   const double down[] = {1, 0.5};
-  CHECK_EQ_INT(stv_metrics_new(&m), 0);
-  CHECK_EQ_INT(stv_metrics_register(m, STV_METRIC_GAUGE, "9lives", "x", NULL, NULL, 0, &f, &err), STV_EINVAL);
+  CHECK_EQ_INT(stv_registry_new(&m), 0);
+  CHECK_EQ_INT(stv_registry_register(m, STV_METRIC_GAUGE, "9lives", "x", NULL, NULL, 0, &f, &err), STV_EINVAL);
   CHECK_STR_CONTAINS(err.msg, "name \"9lives\": not a metric name");
-  CHECK_EQ_INT(stv_metrics_register(m, STV_METRIC_GAUGE, "ok_name", "x", (const char *[]){"__x", NULL}, NULL,
+  CHECK_EQ_INT(stv_registry_register(m, STV_METRIC_GAUGE, "ok_name", "x", (const char *[]){"__x", NULL}, NULL,
                                     0, &f, &err),
                STV_EINVAL);
-  CHECK_EQ_INT(stv_metrics_register(m, STV_METRIC_HISTOGRAM, "h_seconds", "x", (const char *[]){"le", NULL},
+  CHECK_EQ_INT(stv_registry_register(m, STV_METRIC_HISTOGRAM, "h_seconds", "x", (const char *[]){"le", NULL},
                                     down, 1, &f, &err),
                STV_EINVAL);
-  CHECK_EQ_INT(stv_metrics_register(m, STV_METRIC_HISTOGRAM, "h_seconds", "x", NULL, down, 2, &f, &err),
+  CHECK_EQ_INT(stv_registry_register(m, STV_METRIC_HISTOGRAM, "h_seconds", "x", NULL, down, 2, &f, &err),
                STV_EINVAL);
   CHECK_STR_CONTAINS(err.msg, "bounds must be finite and increasing");
-  CHECK_EQ_INT(stv_metrics_register(m, STV_METRIC_GAUGE, "ok_name", "two\nlines", NULL, NULL, 0, &f, &err),
+  CHECK_EQ_INT(stv_registry_register(m, STV_METRIC_GAUGE, "ok_name", "two\nlines", NULL, NULL, 0, &f, &err),
                STV_EINVAL);
-  CHECK_EQ_INT(stv_metrics_register(m, STV_METRIC_GAUGE, "ok_name", "x", NULL, NULL, 0, &f, &err), 0);
-  CHECK_EQ_INT(stv_metrics_register(m, STV_METRIC_COUNTER, "ok_name", "x", NULL, NULL, 0, &f, &err),
+  CHECK_EQ_INT(stv_registry_register(m, STV_METRIC_GAUGE, "ok_name", "x", NULL, NULL, 0, &f, &err), 0);
+  CHECK_EQ_INT(stv_registry_register(m, STV_METRIC_COUNTER, "ok_name", "x", NULL, NULL, 0, &f, &err),
                STV_EINVAL);
   CHECK_STR_CONTAINS(err.msg, "registered twice");
-  stv_metrics_free(m);
+  stv_registry_free(m);
 }
 
 TEST(should_hide_a_removed_series_and_bring_it_back_at_zero) {
-  struct stv_metrics *m;
+  struct stv_registry *m;
   struct stv_metric *f;
   struct stv_series *s, *again;
   struct stv_err err;
   char *text;
-  CHECK_EQ_INT(stv_metrics_new(&m), 0);
-  CHECK_EQ_INT(stv_metrics_register(m, STV_METRIC_GAUGE, "stevedore_nodes", "x",
+  CHECK_EQ_INT(stv_registry_new(&m), 0);
+  CHECK_EQ_INT(stv_registry_register(m, STV_METRIC_GAUGE, "stevedore_nodes", "x",
                                     (const char *[]){"pool", NULL}, NULL, 0, &f, &err),
                0);
   CHECK_EQ_INT(stv_metric_series(f, (const char *[]){"gpu"}, &s), 0);
@@ -166,18 +166,18 @@ TEST(should_hide_a_removed_series_and_bring_it_back_at_zero) {
   text = expose(m);
   CHECK_STR_CONTAINS(text, "stevedore_nodes{pool=\"gpu\"} 0\n");
   free(text);
-  stv_metrics_free(m);
+  stv_registry_free(m);
 }
 
 TEST(should_cap_the_series_of_a_family) {
-  struct stv_metrics *m;
+  struct stv_registry *m;
   struct stv_metric *f;
   struct stv_series *s;
   struct stv_err err;
   char v[32];
   int i, rc = 0;
-  CHECK_EQ_INT(stv_metrics_new(&m), 0);
-  CHECK_EQ_INT(stv_metrics_register(m, STV_METRIC_COUNTER, "x_total", "x", (const char *[]){"id", NULL}, NULL,
+  CHECK_EQ_INT(stv_registry_new(&m), 0);
+  CHECK_EQ_INT(stv_registry_register(m, STV_METRIC_COUNTER, "x_total", "x", (const char *[]){"id", NULL}, NULL,
                                     0, &f, &err),
                0);
   for (i = 0; i < STV_METRIC_MAX_SERIES && rc == 0; i++) {
@@ -188,28 +188,28 @@ TEST(should_cap_the_series_of_a_family) {
   CHECK_EQ_INT(stv_metric_series(f, (const char *[]){"one-more"}, &s), STV_ELIMIT);
   CHECK(s == NULL);
   CHECK_EQ_INT(stv_metric_series(f, (const char *[]){"17"}, &s), 0); /* an existing one still comes */
-  stv_metrics_free(m);
+  stv_registry_free(m);
 }
 
 TEST(should_return_enomem_cleanly_when_registration_runs_out_of_memory) {
   int n, ok = 0;
   for (n = 0; n < 20; n++) {
-    struct stv_metrics *m = NULL;
+    struct stv_registry *m = NULL;
     struct stv_metric *f;
     struct stv_series *s;
     struct stv_err err;
     const double b[] = {1, 2};
     int rc;
     stv_alloc_fail_after(n);
-    rc = stv_metrics_new(&m);
+    rc = stv_registry_new(&m);
     if (rc == 0)
-      rc = stv_metrics_register(m, STV_METRIC_HISTOGRAM, "h_seconds", "x", (const char *[]){"a", NULL}, b, 2,
+      rc = stv_registry_register(m, STV_METRIC_HISTOGRAM, "h_seconds", "x", (const char *[]){"a", NULL}, b, 2,
                                 &f, &err);
     if (rc == 0) rc = stv_metric_series(f, (const char *[]){"v"}, &s);
     stv_alloc_fail_after(-1);
     CHECK(rc == 0 || rc == STV_ENOMEM);
     ok += rc == 0;
-    stv_metrics_free(m);
+    stv_registry_free(m);
   }
   CHECK(ok > 0);
 }
@@ -230,7 +230,7 @@ static void *observe(void *arg) {
 }
 
 TEST(should_count_every_observation_from_worker_threads_while_the_text_is_written) {
-  struct stv_metrics *m;
+  struct stv_registry *m;
   struct stv_metric *c, *h;
   struct worker w;
   pthread_t t[4];
@@ -238,9 +238,9 @@ TEST(should_count_every_observation_from_worker_threads_while_the_text_is_writte
   const double b[] = {0.25, 0.5};
   int i;
   char *text;
-  CHECK_EQ_INT(stv_metrics_new(&m), 0);
-  CHECK_EQ_INT(stv_metrics_register(m, STV_METRIC_COUNTER, "obs_total", "x", NULL, NULL, 0, &c, &err), 0);
-  CHECK_EQ_INT(stv_metrics_register(m, STV_METRIC_HISTOGRAM, "obs_seconds", "x", NULL, b, 2, &h, &err), 0);
+  CHECK_EQ_INT(stv_registry_new(&m), 0);
+  CHECK_EQ_INT(stv_registry_register(m, STV_METRIC_COUNTER, "obs_total", "x", NULL, NULL, 0, &c, &err), 0);
+  CHECK_EQ_INT(stv_registry_register(m, STV_METRIC_HISTOGRAM, "obs_seconds", "x", NULL, b, 2, &h, &err), 0);
   CHECK_EQ_INT(stv_metric_series(c, NULL, &w.c), 0);
   CHECK_EQ_INT(stv_metric_series(h, NULL, &w.h), 0);
   w.n = 50000;
@@ -260,7 +260,7 @@ TEST(should_count_every_observation_from_worker_threads_while_the_text_is_writte
   CHECK_STR_CONTAINS(text, "obs_seconds_bucket{le=\"+Inf\"} 200000\n");
   CHECK_STR_CONTAINS(text, "obs_seconds_count 200000\n");
   free(text);
-  stv_metrics_free(m);
+  stv_registry_free(m);
 }
 
 /* ---- the endpoint ---------------------------------------------------- */
@@ -307,15 +307,15 @@ static int fetch(int port, const char *path, const char *method, struct got *g) 
 }
 
 TEST(should_serve_metrics_health_and_readiness_on_a_free_port) {
-  struct stv_metrics *m;
+  struct stv_registry *m;
   struct stv_metric *f;
   struct stv_series *s;
   struct stv_serve *srv;
   struct stv_err err;
   struct got g;
   int port;
-  CHECK_EQ_INT(stv_metrics_new(&m), 0);
-  CHECK_EQ_INT(stv_metrics_register(m, STV_METRIC_GAUGE, "stevedore_leader", "1 while this replica leads.",
+  CHECK_EQ_INT(stv_registry_new(&m), 0);
+  CHECK_EQ_INT(stv_registry_register(m, STV_METRIC_GAUGE, "stevedore_leader", "1 while this replica leads.",
                                     NULL, NULL, 0, &f, &err),
                0);
   CHECK_EQ_INT(stv_metric_series(f, NULL, &s), 0);
@@ -345,15 +345,15 @@ TEST(should_serve_metrics_health_and_readiness_on_a_free_port) {
   CHECK_EQ_INT(g.status, 405);
   stv_serve_stop(srv);
   CHECK(fetch(port, "/healthz", NULL, &g) != 0); /* stopped: nobody listens */
-  stv_metrics_free(m);
+  stv_registry_free(m);
 }
 
 TEST(should_say_why_it_cannot_listen) {
-  struct stv_metrics *m;
+  struct stv_registry *m;
   struct stv_serve *a, *b = NULL;
   struct stv_err err;
   char addr[64];
-  CHECK_EQ_INT(stv_metrics_new(&m), 0);
+  CHECK_EQ_INT(stv_registry_new(&m), 0);
   CHECK_EQ_INT(stv_serve_start(&a, "127.0.0.1:0", m, &err), 0);
   snprintf(addr, sizeof(addr), "127.0.0.1:%d", stv_serve_port(a));
   CHECK_EQ_INT(stv_serve_start(&b, addr, m, &err), -EADDRINUSE);
@@ -370,5 +370,5 @@ TEST(should_say_why_it_cannot_listen) {
   CHECK_STR_CONTAINS(err.msg, "cannot resolve \"no-such-host.invalid\"");
   stv_serve_stop(a);
   stv_serve_stop(NULL);
-  stv_metrics_free(m);
+  stv_registry_free(m);
 }

@@ -1,5 +1,5 @@
 /*
- * The metrics registry (base/metrics.h). Families and their series are
+ * The metrics registry (base/registry.h). Families and their series are
  * made under one mutex and never move (each series is its own allocation,
  * the family keeps an array of pointers), so a handle stays valid while the
  * array grows. Values are C11 atomics: a double is kept as its 64 bits and
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "metrics.h"
+#include "registry.h"
 
 struct stv_series {
   struct stv_metric *f;
@@ -24,7 +24,7 @@ struct stv_series {
 };
 
 struct stv_metric {
-  struct stv_metrics *m;
+  struct stv_registry *m;
   enum stv_metric_type type;
   char *name, *help;
   char *labels[STV_METRIC_MAX_LABELS];
@@ -35,7 +35,7 @@ struct stv_metric {
   size_t nseries, cap;
 };
 
-struct stv_metrics {
+struct stv_registry {
   pthread_mutex_t lock;
   struct stv_metric **fam;
   size_t nfam, cap;
@@ -64,8 +64,8 @@ static void atomic_add_double(_Atomic uint64_t *a, double v) {
 
 /* ---- registration ------------------------------------------------------ */
 
-int stv_metrics_new(struct stv_metrics **out) {
-  struct stv_metrics *m = stv_calloc(1, sizeof(*m));
+int stv_registry_new(struct stv_registry **out) {
+  struct stv_registry *m = stv_calloc(1, sizeof(*m));
   *out = NULL;
   if (m == NULL) return STV_ENOMEM;
   if (pthread_mutex_init(&m->lock, NULL) != 0) {
@@ -97,7 +97,7 @@ static void family_free(struct stv_metric *f) {
   stv_free(f);
 }
 
-void stv_metrics_free(struct stv_metrics *m) {
+void stv_registry_free(struct stv_registry *m) {
   size_t i;
   if (m == NULL) return;
   for (i = 0; i < m->nfam; i++) family_free(m->fam[i]);
@@ -120,8 +120,8 @@ static int valid_name(const char *s, int colon) {
   return 1;
 }
 
-/* Checks everything stv_metrics_register is given (m locked). */
-static int check_family(struct stv_metrics *m, enum stv_metric_type type, const char *name, const char *help,
+/* Checks everything stv_registry_register is given (m locked). */
+static int check_family(struct stv_registry *m, enum stv_metric_type type, const char *name, const char *help,
                         const char *const *labels, const double *buckets, size_t nb, struct stv_err *err) {
   size_t i, j;
   if (!valid_name(name, 1))
@@ -156,7 +156,7 @@ static int check_family(struct stv_metrics *m, enum stv_metric_type type, const 
 }
 
 /* Makes the family (m locked, arguments checked). */
-static int make_family(struct stv_metrics *m, enum stv_metric_type type, const char *name, const char *help,
+static int make_family(struct stv_registry *m, enum stv_metric_type type, const char *name, const char *help,
                        const char *const *labels, const double *buckets, size_t nb, struct stv_metric **out) {
   struct stv_metric *f = stv_calloc(1, sizeof(*f));
   size_t i;
@@ -186,7 +186,7 @@ oom:
   return STV_ENOMEM;
 }
 
-int stv_metrics_register(struct stv_metrics *m, enum stv_metric_type type, const char *name, const char *help,
+int stv_registry_register(struct stv_registry *m, enum stv_metric_type type, const char *name, const char *help,
                          const char *const *labels, const double *buckets, size_t nbuckets,
                          struct stv_metric **out, struct stv_err *err) {
   int rc;
@@ -243,7 +243,7 @@ static void series_zero(struct stv_series *s) {
 }
 
 int stv_metric_series(struct stv_metric *f, const char *const *values, struct stv_series **out) {
-  struct stv_metrics *m = f->m;
+  struct stv_registry *m = f->m;
   struct stv_series *s;
   int rc = 0;
   static const char *const none[1] = {NULL};
@@ -386,7 +386,7 @@ static void put_histogram(struct stv_buf *b, const struct stv_series *s) {
   stv_buf_printf(b, " %llu\n", (unsigned long long)total);
 }
 
-int stv_metrics_write(struct stv_metrics *m, struct stv_buf *b) {
+int stv_registry_write(struct stv_registry *m, struct stv_buf *b) {
   static const char *const type_names[] = {"counter", "gauge", "histogram"};
   size_t i, j;
   char v[40];

@@ -12,8 +12,8 @@
  * writes the exposition. A series handle stays valid until the registry is
  * freed: look it up once, keep it, update it often.
  */
-#ifndef STV_METRICS_H
-#define STV_METRICS_H
+#ifndef STV_REGISTRY_H
+#define STV_REGISTRY_H
 
 #include <stddef.h>
 
@@ -21,7 +21,7 @@
 
 enum stv_metric_type { STV_METRIC_COUNTER, STV_METRIC_GAUGE, STV_METRIC_HISTOGRAM };
 
-struct stv_metrics; /* the registry */
+struct stv_registry; /* the registry */
 struct stv_metric;  /* a family: name, help, type, label names */
 struct stv_series;  /* one family's values for one set of label values */
 
@@ -30,9 +30,9 @@ struct stv_series;  /* one family's values for one set of label values */
 #define STV_METRIC_MAX_BUCKETS 64
 
 /* Makes an empty registry. Returns 0 or STV_ENOMEM. */
-int stv_metrics_new(struct stv_metrics **out);
+int stv_registry_new(struct stv_registry **out);
 /* Frees m, its families and series (no thread may use them any more). */
-void stv_metrics_free(struct stv_metrics *m);
+void stv_registry_free(struct stv_registry *m);
 
 /*
  * Registers a family. name: [a-zA-Z_:][a-zA-Z0-9_:]* (a counter's should
@@ -43,7 +43,7 @@ void stv_metrics_free(struct stv_metrics *m);
  * Returns 0 with *out set (owned by m), STV_EINVAL with err naming the
  * field (a bad or repeated name), or STV_ENOMEM.
  */
-int stv_metrics_register(struct stv_metrics *m, enum stv_metric_type type, const char *name, const char *help,
+int stv_registry_register(struct stv_registry *m, enum stv_metric_type type, const char *name, const char *help,
                          const char *const *labels, const double *buckets, size_t nbuckets,
                          struct stv_metric **out, struct stv_err *err);
 
@@ -79,7 +79,7 @@ double stv_series_value(const struct stv_series *s);
  * values escaped: backslash, double quote and newline; invalid UTF-8
  * written as U+FFFD). Returns 0 or b's error.
  */
-int stv_metrics_write(struct stv_metrics *m, struct stv_buf *b);
+int stv_registry_write(struct stv_registry *m, struct stv_buf *b);
 
 /* The content type of that text. */
 #define STV_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
