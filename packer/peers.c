@@ -1190,6 +1190,35 @@ static void sort_existing(const struct world *w, uint32_t *xorder) {
   }
 }
 
+/* The end of either policy's run: the final zone-spread check, then the plan (node names from prefix). */
+static int final_plan(struct world *w, struct stv_plan *plan, const char *prefix) {
+  int rc = repair_spread(w, "withdrawn by the final check: its zone would exceed the spread constraint's maxSkew");
+  return rc != 0 ? rc : build_plan(w, plan, prefix);
+}
+
+/*
+ * Closes w after either policy's run that ended with rc: fills stats (when
+ * not NULL) and, on failure, leaves plan empty and err naming the policy.
+ * Returns rc.
+ */
+static int finish_run(struct world *w, int rc, size_t rounds, size_t evals, struct stv_plan *plan,
+                      struct stv_peers_stats *stats, const char *policy, struct stv_err *err) {
+  if (stats) {
+    memset(stats, 0, sizeof(*stats));
+    stats->rounds = rounds;
+    stats->evaluations = evals;
+    stats->withdrawn = w->withdrawn;
+  }
+  world_close(w);
+  if (rc) {
+    stv_plan_close(plan);
+    memset(plan, 0, sizeof(*plan));
+    stv_arena_init(&plan->mem);
+    return stv_err_set(err, rc, "%s: %s", policy, stv_strerror(rc));
+  }
+  return 0;
+}
+
 /* The cheapest candidate with capacity left becomes each in-flight node's offering. */
 static void kp_launch(struct kp *K, int64_t *left) {
   struct world *w = K->w;
@@ -1287,25 +1316,10 @@ int stv_peers_karpenter(const struct stv_problem *p, struct stv_plan *plan, stru
   }
   for (i = 0; i < p->ntmpl; i++) left[i] = p->tmpl[i].limit;
   kp_launch(&K, left);
-  if ((rc = repair_spread(&w, "withdrawn by the final check: its zone would exceed the spread constraint's maxSkew")) != 0)
-    goto out;
-  rc = build_plan(&w, plan, "karpenter");
+  rc = final_plan(&w, plan, "karpenter");
 out:
-  if (stats) {
-    memset(stats, 0, sizeof(*stats));
-    stats->rounds = rounds;
-    stats->evaluations = K.evals;
-    stats->withdrawn = w.withdrawn;
-  }
   stv_free(keys);
-  world_close(&w);
-  if (rc) {
-    stv_plan_close(plan);
-    memset(plan, 0, sizeof(*plan));
-    stv_arena_init(&plan->mem);
-    return stv_err_set(err, rc, "Karpenter-like policy: %s", stv_strerror(rc));
-  }
-  return 0;
+  return finish_run(&w, rc, rounds, K.evals, plan, stats, "Karpenter-like policy", err);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1693,23 +1707,8 @@ int stv_peers_ca(const struct stv_problem *p, const struct stv_peers_ca_opts *o,
     if ((rc = ca_estimate(&A, (uint32_t)best, 1, &nodes, &cpu, &mem, &pods)) != 0) goto out;
     if ((rc = ca_materialize(&A, (uint32_t)best, nodes)) != 0) goto out;
   }
-  if ((rc = repair_spread(&w, "withdrawn by the final check: its zone would exceed the spread constraint's maxSkew")) != 0)
-    goto out;
-  rc = build_plan(&w, plan, "ca");
+  rc = final_plan(&w, plan, "ca");
 out:
-  if (stats) {
-    memset(stats, 0, sizeof(*stats));
-    stats->rounds = rounds;
-    stats->evaluations = A.evals;
-    stats->withdrawn = w.withdrawn;
-  }
   stv_free(A.rec);
-  world_close(&w);
-  if (rc) {
-    stv_plan_close(plan);
-    memset(plan, 0, sizeof(*plan));
-    stv_arena_init(&plan->mem);
-    return stv_err_set(err, rc, "Cluster-Autoscaler-like policy: %s", stv_strerror(rc));
-  }
-  return 0;
+  return finish_run(&w, rc, rounds, A.evals, plan, stats, "Cluster-Autoscaler-like policy", err);
 }
