@@ -18,12 +18,18 @@
  * negative values. Codes are never renumbered. Where a code has an errno
  * twin it uses -errno so that system errors pass through unchanged.
  */
-#define STV_ERRNO_MAP(XX)                                                    \
+#define STV_ERRNO_MAP(XX) STV__ERRNO_MAP_SYS(XX) STV__ERRNO_MAP_OWN(XX)
+
+/* The twins of system errors, as -errno. */
+#define STV__ERRNO_MAP_SYS(XX)                                               \
   XX(EIO, -5, "input/output error")                                          \
   XX(ENOMEM, -12, "out of memory")                                           \
   XX(EINVAL, -22, "invalid argument")                                        \
   XX(ERANGE, -34, "value out of range")                                      \
-  XX(ETIMEDOUT, -110, "timed out")                                           \
+  XX(ETIMEDOUT, -110, "timed out")
+
+/* Stevedore's own, from -5001 on. */
+#define STV__ERRNO_MAP_OWN(XX)                                               \
   XX(ENOTFOUND, -5001, "not found")                                          \
   XX(ECONFLICT, -5002, "conflict")                                           \
   XX(ETHROTTLED, -5003, "throttled")                                         \

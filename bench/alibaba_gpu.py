@@ -63,8 +63,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from common import KubectlListWriter, kubectl_dumps, repo_root  # noqa: E402
-from peers import check, machine  # noqa: E402
+from common import KubectlListWriter, add_run_options, kubectl_dumps, machine, parse_run_args, repo_root  # noqa: E402
+from peers import check  # noqa: E402
 
 NAMESPACE = "openb"
 GPU = "nvidia.com/gpu"
@@ -261,11 +261,6 @@ def run_recommend(cmd, timeout):
 
 
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    passthrough = []
-    if "--" in argv:
-        k = argv.index("--")
-        argv, passthrough = argv[:k], argv[k + 1:]
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trace", default=default_trace(), help="pod list CSV (default: %(default)s)")
     ap.add_argument("--dir", default="/tmp/stevedore-alibaba",
@@ -277,14 +272,11 @@ def main(argv=None):
     ap.add_argument("--fractional-gpu", choices=("whole", "omit"), default="whole",
                     help="pods with gpu_milli < 1000: request one whole GPU (default) or leave them out")
     ap.add_argument("--compact", action="store_true", help="minified snapshot instead of kubectl's layout")
-    ap.add_argument("--extra-args", default="",
-                    help="extra arguments for `stevedore recommend`, one shell-quoted string")
     ap.add_argument("--repeat", type=int, default=1, help="runs; the fastest is reported (default 1)")
-    ap.add_argument("--timeout", type=float, default=600.0)
     ap.add_argument("--no-check", action="store_true", help="skip tests/checker.py")
-    ap.add_argument("--json-out", help="write the figures as JSON to this file")
-    args = ap.parse_args(argv)
-    extra = shlex.split(args.extra_args) + passthrough
+    add_run_options(ap)
+    args = parse_run_args(ap, argv)
+    extra = args.extra
     cts = [c.strip() for c in args.capacity_types.split(",") if c.strip()]
     if not os.access(args.stevedore, os.X_OK):
         ap.error("%s not found; build first (meson setup build && ninja -C build)" % args.stevedore)

@@ -38,7 +38,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import default_data_dir, repo_root  # noqa: E402
+from common import add_run_options, default_data_dir, parse_run_args, repo_root  # noqa: E402
 
 NAMESPACE = "bench"
 VECTOR_SETS = ("triplet",)
@@ -526,25 +526,14 @@ def main(argv=None):
                     help="parallel runs (default 1, as timing matters)")
     ap.add_argument("--stevedore", default=os.path.join(repo_root(), "build", "controller", "stevedore"),
                     help="stevedore binary (default: %(default)s)")
-    ap.add_argument("--extra-args", default="",
-                    help="extra arguments for `stevedore recommend`, as one shell-quoted string "
-                         "(--extra-args='--time-limit 2'); arguments after -- are passed too")
-    ap.add_argument("--timeout", type=float, default=600.0,
-                    help="seconds allowed per run (default 600)")
-    ap.add_argument("--json-out", help="write machine-readable results to this file")
+    add_run_options(ap)
     ap.add_argument("--keep", help="keep the converted files in this directory")
     ap.add_argument("--convert-only", action="store_true",
                     help="only convert the instances (use with --keep to inspect them)")
     ap.add_argument("--list", action="store_true", help="list the sets and exit")
     ap.add_argument("-q", "--quiet", action="store_true", help="no per-instance progress")
-    argv = list(sys.argv[1:] if argv is None else argv)
-    full_argv = list(argv)
-    passthrough = []
-    if "--" in argv:
-        k = argv.index("--")
-        argv, passthrough = argv[:k], argv[k + 1:]
-    args = ap.parse_args(argv)
-    args.extra = shlex.split(args.extra_args) + passthrough
+    full_argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_run_args(ap, full_argv)
 
     sets = discover(args.data)
     if not sets:

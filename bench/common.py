@@ -2,15 +2,22 @@
 
 - KubectlListWriter streams a `kubectl get ... -o json` style List to a file
   without holding the whole document in memory.
+- machine() describes the machine a figure was measured on; split_passthrough()
+  cuts a command line at "--" (what follows goes to `stevedore recommend`).
 - Template renders a JSON object once (kubectl layout: keys sorted, four-space
   indentation) and then fills per-object placeholders with plain string joins,
   which is what makes 100,000 realistic pods cheap to write.
 """
 
+import argparse
 import datetime
 import json
 import os
+import platform
 import re
+import shlex
+import subprocess
+import sys
 import uuid
 
 # Alphabet of k8s.io/apimachinery/pkg/util/rand.String (no vowels, no 0/1/3):
@@ -29,6 +36,69 @@ def default_data_dir():
     if env:
         return env
     return os.path.join(os.path.dirname(repo_root()), "shared", "data", "bench")
+
+
+def machine():
+    """The first lines of lscpu, or /proc/cpuinfo's model name when lscpu is missing."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        keep = ("Architecture", "CPU(s):", "Model name", "Thread(s) per core", "Core(s) per socket",
+                "Socket(s)", "Hypervisor vendor", "CPU max MHz", "BogoMIPS")
+        lines = [" ".join(l.split()) for l in out.splitlines() if l.strip().startswith(keep)]
+        if lines:
+            return "; ".join(lines) + "; " + platform.platform()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    cpu = "unknown cpu"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return "%s, %d cores, %s" % (cpu, os.cpu_count() or 0, platform.platform())
+
+
+def sweep_parser(doc, pods, workdir, repeat):
+    """The command line every benchmark over snapshot sizes shares: --pods (sizes,
+    comma-separated), --dir (where generated snapshots are kept), --repeat and
+    --build (the build directory), with these defaults; add the rest to it."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pods", default=pods)
+    ap.add_argument("--dir", default=workdir)
+    ap.add_argument("--repeat", type=int, default=repeat)
+    ap.add_argument("--build", default=os.path.join(repo_root(), "build"))
+    return ap
+
+
+def add_run_options(ap, timeout_help="seconds allowed per run (default 600)"):
+    """--extra-args, --timeout and --json-out: how a script runs `stevedore recommend`
+    and where its figures go. parse_run_args reads them."""
+    ap.add_argument("--extra-args", default="",
+                    help="extra arguments for `stevedore recommend`, as one shell-quoted string "
+                         "(--extra-args='--time-limit 2'); arguments after -- are passed too")
+    ap.add_argument("--timeout", type=float, default=600.0, help=timeout_help)
+    ap.add_argument("--json-out", help="write the figures as JSON to this file")
+
+
+def parse_run_args(ap, argv):
+    """Parses argv (default: sys.argv[1:]) up to "--"; args.extra is --extra-args
+    split as the shell does, then what follows "--"."""
+    argv, passthrough = split_passthrough(argv)
+    args = ap.parse_args(argv)
+    args.extra = shlex.split(args.extra_args) + passthrough
+    return args
+
+
+def split_passthrough(argv):
+    """(the arguments before "--", those after it) of argv (default: sys.argv[1:])."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--" not in argv:
+        return argv, []
+    k = argv.index("--")
+    return argv[:k], argv[k + 1:]
 
 
 def k8s_suffix(rng, n=5):

@@ -41,7 +41,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from peers import check, machine, run_peers  # noqa: E402
+from common import add_run_options, machine, parse_run_args  # noqa: E402
+from peers import check, run_peers  # noqa: E402
 
 TARGET_RATIO = 0.90
 TARGET_SECONDS = 10.0
@@ -73,11 +74,6 @@ def run_ours(cmd, repeat, timeout):
 
 
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    passthrough = []
-    if "--" in argv:
-        k = argv.index("--")
-        argv, passthrough = argv[:k], argv[k + 1:]
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pods", default="5000,20000")
     ap.add_argument("--dir", default="/tmp/stevedore-karpenter-vs")
@@ -86,16 +82,13 @@ def main(argv=None):
                     help="passed to both the binary and stv-peers (default: the binary's, reserved,on-demand)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="runs of the binary and of each baseline; the fastest is reported (default 1)")
-    ap.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per run of the binary")
-    ap.add_argument("--extra-args", default="",
-                    help="extra arguments for `stevedore recommend`, one shell-quoted string")
     ap.add_argument("--check-baselines", action="store_true",
                     help="check the Karpenter-like and CA-like plans too (minutes at 20,000 pods)")
     ap.add_argument("--no-check", action="store_true", help="skip tests/checker.py")
     ap.add_argument("--jobs", type=int, default=2, help="checker runs in parallel (default 2)")
-    ap.add_argument("--json-out", help="write the figures as JSON to this file")
-    args = ap.parse_args(argv)
-    extra = shlex.split(args.extra_args) + passthrough
+    add_run_options(ap, timeout_help="seconds allowed per run of the binary")
+    args = parse_run_args(ap, argv)
+    extra = args.extra
     exe = os.path.join(args.build, "controller", "stevedore")
     peers = os.path.join(args.build, "bench", "stv-peers")
     for p in (exe, peers):

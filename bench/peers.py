@@ -25,11 +25,9 @@ and the checker's verdicts; exits 1 when any plan is infeasible or a run
 fails. --strip-constraints writes the generic-only copy of one snapshot and
 exits.
 """
-import argparse
 import concurrent.futures
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -38,34 +36,13 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, HERE)
+from common import machine, sweep_parser  # noqa: E402
 
 POLICIES = ("stevedore", "karpenter", "ca")
 POLICY_LABEL = {"stevedore": "stevedore", "karpenter": "karpenter-like", "ca": "ca-like"}
 # The capacity-type settings of tests/test_feasibility.py, by seed.
 CT_SETTINGS = [None, "on-demand", "spot", "spot,on-demand", "reserved,spot,on-demand"]
-
-
-def machine():
-    """The first lines of lscpu, or /proc/cpuinfo's model name when lscpu is missing."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        keep = ("Architecture", "CPU(s):", "Model name", "Thread(s) per core", "Core(s) per socket",
-                "Socket(s)", "Hypervisor vendor", "CPU max MHz", "BogoMIPS")
-        lines = [" ".join(l.split()) for l in out.splitlines() if l.strip().startswith(keep)]
-        if lines:
-            return "; ".join(lines) + "; " + platform.platform()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    cpu = "unknown cpu"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return "%s, %d cores, %s" % (cpu, os.cpu_count() or 0, platform.platform())
 
 
 def strip_constraints(src, dst):
@@ -131,11 +108,7 @@ def check(snapshots, catalog, plan, cts=None):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pods", default="5000,20000")
-    ap.add_argument("--dir", default="/tmp/stevedore-peers")
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap = sweep_parser(__doc__, "5000,20000", "/tmp/stevedore-peers", 3)
     ap.add_argument("--jobs", type=int, default=2, help="checker runs in parallel")
     ap.add_argument("--seeds", type=int, default=20, help="randomised cases of tests/gen_snapshot.py (0: none)")
     ap.add_argument("--no-check", action="store_true", help="skip tests/checker.py")

@@ -32,11 +32,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "controller.h"
-#include "jsonstream.h"
+#include "benchutil.h"
 #include "peers.h"
-
-#define MAX_SNAPSHOTS 64
 
 enum { POL_STEVEDORE, POL_KARPENTER, POL_CA, POL_N };
 
@@ -50,12 +47,6 @@ struct result {
   struct stv_peers_stats stats;
 };
 
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static void usage(FILE *f) {
   fprintf(f, "usage: stv-peers --snapshot FILE [--snapshot FILE ...] [--catalog SPEC] [--capacity-types LIST]\n"
              "                 [--repeat N] [--ca-max-nodes N] [--emit-plans DIR] [--json]\n");
@@ -66,7 +57,7 @@ static int run_policy(int pol, const struct stv_problem *pb, const struct stv_pe
                       struct result *res, struct stv_err *err) {
   struct stv_plan plan;
   struct stv_peers_stats st;
-  double t0 = now_ms(), dt;
+  double t0 = stv_bench_now_ms(), dt;
   int rc;
   memset(&st, 0, sizeof(st));
   switch (pol) {
@@ -80,7 +71,7 @@ static int run_policy(int pol, const struct stv_problem *pb, const struct stv_pe
     rc = stv_peers_ca(pb, ca, &plan, &st, err);
     break;
   }
-  dt = now_ms() - t0;
+  dt = stv_bench_now_ms() - t0;
   if (rc != 0) {
     stv_plan_close(&plan);
     return rc;
@@ -201,22 +192,22 @@ static int emit(const char *dir, struct stv_recommend_result *r, struct result *
 }
 
 int main(int argc, char **argv) {
-  const char *snaps[MAX_SNAPSHOTS], *emit_dir = NULL;
-  struct stv_recommend_args a;
+  const char *emit_dir = NULL;
+  struct stv_bench_args b;
   struct stv_recommend_result r;
   struct stv_err err = {0, ""};
   struct stv_peers_ca_opts ca;
   struct result res[POL_N];
-  size_t nsnaps = 0, k, classes = 0;
-  int i, pol, repeat = 3, json = 0, status = 0, rc;
+  size_t k, classes = 0;
+  int i, pol, repeat, json = 0, status = 0, rc;
   double base;
-  memset(&a, 0, sizeof(a));
   memset(&ca, 0, sizeof(ca));
   memset(res, 0, sizeof(res));
-  a.catalog = "aws:us-east-1";
-  a.allowed = (1u << STV_CT_RESERVED) | (1u << STV_CT_ON_DEMAND);
+  stv_bench_args_init(&b, 3);
   for (i = 1; i < argc; i++) {
     const char *o = argv[i];
+    if ((rc = stv_bench_take_arg("stv-peers", argc, argv, &i, &b)) < 0) return 2;
+    if (rc > 0) continue;
     if (strcmp(o, "--json") == 0) {
       json = 1;
       continue;
@@ -229,19 +220,7 @@ int main(int argc, char **argv) {
       usage(stderr);
       return 2;
     }
-    if (strcmp(o, "--snapshot") == 0 && nsnaps < MAX_SNAPSHOTS) {
-      snaps[nsnaps++] = argv[++i];
-    } else if (strcmp(o, "--catalog") == 0) {
-      a.catalog = argv[++i];
-    } else if (strcmp(o, "--capacity-types") == 0) {
-      if (stv_config_parse_capacity_types(argv[++i], &a.allowed, NULL) != 0) {
-        fprintf(stderr, "stv-peers: --capacity-types: use reserved, spot, on-demand, comma-separated\n");
-        return 2;
-      }
-    } else if (strcmp(o, "--repeat") == 0) {
-      repeat = atoi(argv[++i]);
-      if (repeat < 1) repeat = 1;
-    } else if (strcmp(o, "--ca-max-nodes") == 0) {
+    if (strcmp(o, "--ca-max-nodes") == 0) {
       ca.max_nodes_per_scaleup = (uint32_t)strtoul(argv[++i], NULL, 10);
     } else if (strcmp(o, "--emit-plans") == 0) {
       emit_dir = argv[++i];
@@ -250,19 +229,8 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  if (nsnaps == 0) {
-    usage(stderr);
-    return 2;
-  }
-  stv_json_init();
-  a.snapshots = snaps;
-  a.nsnapshots = nsnaps;
-  rc = stv_recommend_run(&a, &r, &err);
-  if (rc != 0) {
-    fprintf(stderr, "stv-peers: %s\n", err.msg[0] ? err.msg : stv_strerror(rc));
-    stv_recommend_result_close(&r);
-    return rc == STV_ENOMEM ? 1 : 2;
-  }
+  if ((rc = stv_bench_load("stv-peers", &b, &r)) != 0) return rc;
+  repeat = b.repeat;
   /* The plan stv_recommend_run made counts as Stevedore's first run. */
   res[POL_STEVEDORE].plan = r.plan;
   res[POL_STEVEDORE].have = 1;

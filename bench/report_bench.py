@@ -23,10 +23,8 @@ status with conditions and containerStatuses), on m5/c5/r5/m6g nodes in
 three zones, about a third spot (Karpenter's label), about 15 pods per
 node. Seeded: the same arguments give the same bytes.
 """
-import argparse
 import json
 import os
-import platform
 import random
 import subprocess
 import sys
@@ -34,6 +32,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from common import machine, sweep_parser  # noqa: E402
 
 NODE_TYPES = [  # name, cpu, memory GiB, arch
     ("m5.xlarge", 4, 16, "amd64"), ("m5.2xlarge", 8, 32, "amd64"), ("c5.2xlarge", 8, 16, "amd64"),
@@ -42,19 +42,6 @@ ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
 CPU = [50, 100, 250, 500]
 MEM = [128, 256, 512, 1024, 2048]
 HASH_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-
-
-def machine():
-    cpu = "unknown cpu"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return "%s, %d cores, %s" % (cpu, os.cpu_count() or 0, platform.platform())
 
 
 def node_obj(i, rnd):
@@ -259,11 +246,7 @@ def timed(argv):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pods", default="100000")
-    ap.add_argument("--dir", default="/tmp/stevedore-report")
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap = sweep_parser(__doc__, "100000", "/tmp/stevedore-report", 3)
     ap.add_argument("--compact", action="store_true", help="minified snapshot instead of kubectl's layout")
     ap.add_argument("--managed-fields", action="store_true",
                     help="with managedFields (kubectl --show-managed-fields); kubectl 1.21+ leaves them out")

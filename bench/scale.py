@@ -12,37 +12,20 @@ model, the time to read the snapshot, and the peak resident memory of the
 whole process. It also times `stevedore recommend --output json` end to end,
 once, as a user would run it. One table, one run, one machine.
 """
-import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-
-
-def machine():
-    cpu = "unknown cpu"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return "%s, %d cores, %s" % (cpu, os.cpu_count() or 0, platform.platform())
+sys.path.insert(0, HERE)
+from common import machine, sweep_parser  # noqa: E402
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pods", default="5000,20000,100000")
-    ap.add_argument("--dir", default="/tmp/stevedore-scale")
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap = sweep_parser(__doc__, "5000,20000,100000", "/tmp/stevedore-scale", 5)
     ap.add_argument("--compact", action="store_true", help="minified snapshots instead of kubectl's layout")
     args = ap.parse_args()
     os.makedirs(args.dir, exist_ok=True)

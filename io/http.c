@@ -164,9 +164,36 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud) {
   return r->canceled ? 0 : n;
 }
 
+/* How each libcurl result that is not plain STV_HTTP_OTHER / STV_EIO is told. */
+static const struct {
+  CURLcode res;
+  enum stv_http_failure failure;
+  int code;
+} curl_failures[] = {
+    {CURLE_COULDNT_CONNECT, STV_HTTP_CONNECT, STV_EIO},
+    {CURLE_COULDNT_RESOLVE_HOST, STV_HTTP_RESOLVE, STV_EIO},
+    {CURLE_COULDNT_RESOLVE_PROXY, STV_HTTP_RESOLVE, STV_EIO},
+    {CURLE_OPERATION_TIMEDOUT, STV_HTTP_TIMEOUT, STV_ETIMEDOUT},
+    {CURLE_URL_MALFORMAT, STV_HTTP_URL, STV_EINVAL},
+    {CURLE_UNSUPPORTED_PROTOCOL, STV_HTTP_URL, STV_EINVAL},
+    {CURLE_OUT_OF_MEMORY, STV_HTTP_OTHER, STV_ENOMEM},
+    {CURLE_GOT_NOTHING, STV_HTTP_LOST, STV_EIO},
+    {CURLE_RECV_ERROR, STV_HTTP_LOST, STV_EIO},
+    {CURLE_SEND_ERROR, STV_HTTP_LOST, STV_EIO},
+    {CURLE_PARTIAL_FILE, STV_HTTP_LOST, STV_EIO},
+    {CURLE_SSL_CONNECT_ERROR, STV_HTTP_TLS, STV_EIO},
+    {CURLE_PEER_FAILED_VERIFICATION, STV_HTTP_TLS, STV_EIO},
+    {CURLE_SSL_CERTPROBLEM, STV_HTTP_TLS, STV_EIO},
+    {CURLE_SSL_CIPHER, STV_HTTP_TLS, STV_EIO},
+    {CURLE_SSL_CACERT_BADFILE, STV_HTTP_TLS, STV_EIO},
+    {CURLE_SSL_ISSUER_ERROR, STV_HTTP_TLS, STV_EIO},
+    {CURLE_SSL_CRL_BADFILE, STV_HTTP_TLS, STV_EIO},
+};
+
 /* The code, failure and detail of a transfer libcurl ended with res. */
 static void classify(struct stv_http_req *r, CURLcode res, struct stv_http_result *out) {
   long oe = 0;
+  size_t i;
   curl_off_t connect_us = 0;
   out->error = r->errbuf[0] ? r->errbuf : curl_easy_strerror(res);
   curl_easy_getinfo(r->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
@@ -183,56 +210,22 @@ static void classify(struct stv_http_req *r, CURLcode res, struct stv_http_resul
     out->error = r->toobig ? "the answer is larger than the limit set for it" : stv_strerror(r->body_rc);
     return;
   }
-  switch (res) {
-  case CURLE_COULDNT_CONNECT:
-    out->failure = STV_HTTP_CONNECT;
+  out->failure = STV_HTTP_OTHER;
+  out->code = STV_EIO;
+  for (i = 0; i < sizeof(curl_failures) / sizeof(curl_failures[0]); i++) {
+    if (curl_failures[i].res == res) {
+      out->failure = curl_failures[i].failure;
+      out->code = curl_failures[i].code;
+      break;
+    }
+  }
+  if (res == CURLE_COULDNT_CONNECT) {
+    /* The system's reason (connection refused, no route) says more. */
     curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &oe);
     if (oe > 0 && oe < 4096) {
       out->code = -(int)oe;
       out->error = stv_strerror(-(int)oe);
-    } else {
-      out->code = STV_EIO;
     }
-    break;
-  case CURLE_COULDNT_RESOLVE_HOST:
-  case CURLE_COULDNT_RESOLVE_PROXY:
-    out->failure = STV_HTTP_RESOLVE;
-    out->code = STV_EIO;
-    break;
-  case CURLE_OPERATION_TIMEDOUT:
-    out->failure = STV_HTTP_TIMEOUT;
-    out->code = STV_ETIMEDOUT;
-    break;
-  case CURLE_URL_MALFORMAT:
-  case CURLE_UNSUPPORTED_PROTOCOL:
-    out->failure = STV_HTTP_URL;
-    out->code = STV_EINVAL;
-    break;
-  case CURLE_OUT_OF_MEMORY:
-    out->failure = STV_HTTP_OTHER;
-    out->code = STV_ENOMEM;
-    break;
-  case CURLE_GOT_NOTHING:
-  case CURLE_RECV_ERROR:
-  case CURLE_SEND_ERROR:
-  case CURLE_PARTIAL_FILE:
-    out->failure = STV_HTTP_LOST;
-    out->code = STV_EIO;
-    break;
-  case CURLE_SSL_CONNECT_ERROR:
-  case CURLE_PEER_FAILED_VERIFICATION:
-  case CURLE_SSL_CERTPROBLEM:
-  case CURLE_SSL_CIPHER:
-  case CURLE_SSL_CACERT_BADFILE:
-  case CURLE_SSL_ISSUER_ERROR:
-  case CURLE_SSL_CRL_BADFILE:
-    out->failure = STV_HTTP_TLS;
-    out->code = STV_EIO;
-    break;
-  default:
-    out->failure = STV_HTTP_OTHER;
-    out->code = STV_EIO;
-    break;
   }
 }
 

@@ -9,144 +9,29 @@
  * reported as line and column of the whole input.
  *
  * Between values, a small state machine follows the top-level object
- * byte by byte. Inside an object or array, scan_composite() finds where
- * the value ends, 64 bytes at a time: bit masks of quotes, backslashes
- * and brackets (SSE2 where available); escapes resolved one backslash at
- * a time (they are rare in Kubernetes JSON); the bytes inside strings
- * found by a prefix XOR of the unescaped quotes; then only the brackets
- * outside strings are visited, one by one, to track nesting.
+ * byte by byte. Inside an object or array, the fast scanner (jsonscan.c)
+ * finds where the value ends, 64 bytes at a time.
  *
  * An item found this way is parsed by cJSON. When cJSON rejects it,
- * validate(), a strict checker that allocates nothing, says where and
- * why; validate() also checks the members that are skipped.
+ * the strict checker (jsoncheck.c) says where and why; it also checks
+ * the members that are skipped. cJSON allocates from a per-thread arena
+ * while an item is parsed (jsonalloc.c).
  */
-#include "jsonstream.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #define CHUNK_DEFAULT ((size_t)1 << 20)
 #define NOKEEP UINT64_MAX
 #define KEY_MAX 63
 #define NEED_MORE 1
-
-/* ---------------------------------------------------------------------- */
-/* cJSON allocation hooks                                                 */
-
-/* Set when an allocation made by cJSON fails, to tell ENOMEM from bad JSON. */
-static _Thread_local int json_alloc_failed;
-
-/*
- * While an item is parsed, read by the callback and deleted, cJSON's nodes
- * and strings come from a per-thread bump arena instead of malloc: tens of
- * thousands of small allocations per megabyte of JSON cost more than the
- * parsing itself. The arena's block is kept from item to item (grown when
- * an item outgrew it); what does not fit goes to chunks of its own, freed
- * when the item is done. Outside an item, the hooks are plain stv_malloc.
- */
-#define JARENA_FIRST (256u * 1024u)
-#define JARENA_CHUNK (64u * 1024u)
-
-struct jchunk {
-  struct jchunk *next;
-  size_t cap, used;
-  unsigned char data[];
-};
-
-static _Thread_local struct {
-  int on;
-  unsigned char *block;
-  size_t cap, used;
-  struct jchunk *chunks; /* overflow, newest first */
-  size_t overflow;       /* bytes asked beyond the block, for the next size */
-} jarena;
-
-static void *jarena_alloc(size_t size) {
-  struct jchunk *c = jarena.chunks;
-  void *p;
-  size = (size + 15) & ~(size_t)15;
-  if (jarena.block != NULL && jarena.cap - jarena.used >= size) {
-    p = jarena.block + jarena.used;
-    jarena.used += size;
-    return p;
-  }
-  jarena.overflow += size;
-  if (c == NULL || c->cap - c->used < size) {
-    size_t cap = size > JARENA_CHUNK ? size : JARENA_CHUNK;
-    if ((c = stv_malloc(sizeof(*c) + cap)) == NULL) return NULL;
-    c->cap = cap;
-    c->used = 0;
-    c->next = jarena.chunks;
-    jarena.chunks = c;
-  }
-  p = c->data + c->used;
-  c->used += size;
-  return p;
-}
-
-/* Starts an item: allocations go to the arena until jarena_end. */
-static void jarena_begin(void) { jarena.on = 1; }
-
-/* Ends an item: everything it allocated is released at once. */
-static void jarena_end(void) {
-  size_t want = jarena.used + jarena.overflow;
-  while (jarena.chunks != NULL) {
-    struct jchunk *c = jarena.chunks;
-    jarena.chunks = c->next;
-    stv_free(c);
-  }
-  /* Outgrown: a block that holds the whole of such an item next time. */
-  if (jarena.overflow > 0 || jarena.block == NULL) {
-    size_t cap = jarena.cap ? jarena.cap : JARENA_FIRST;
-    unsigned char *b;
-    while (cap < want) cap *= 2;
-    if ((b = stv_malloc(cap)) != NULL) {
-      stv_free(jarena.block);
-      jarena.block = b;
-      jarena.cap = cap;
-    }
-  }
-  jarena.used = 0;
-  jarena.overflow = 0;
-  jarena.on = 0;
-}
-
-/* Frees the arena's block (end of a stream). */
-static void jarena_release(void) {
-  stv_free(jarena.block);
-  jarena.block = NULL;
-  jarena.cap = 0;
-}
-
-static void *json_malloc(size_t size) {
-  void *p = jarena.on ? jarena_alloc(size) : stv_malloc(size);
-  if (p == NULL) json_alloc_failed = 1;
-  return p;
-}
-
-static void json_free(void *p) {
-  if (!jarena.on) stv_free(p);
-}
-
-static pthread_once_t json_once = PTHREAD_ONCE_INIT;
-
-static void json_init_once(void) {
-  cJSON_Hooks hooks = {.malloc_fn = json_malloc, .free_fn = json_free};
-  cJSON_InitHooks(&hooks);
-}
-
-void stv_json_init(void) { pthread_once(&json_once, json_init_once); }
 
 /* ---------------------------------------------------------------------- */
 /* Reader state                                                           */
@@ -222,11 +107,7 @@ struct reader {
   const char *base_name;
   char doc_name[4160]; /* "<name> document <n>" in multi mode */
 
-  /* scan_composite() state, kept across refills. */
-  int in_str;
-  int esc;
-  unsigned depth;
-  uint64_t stack[(STV_JSON_DEPTH_MAX + 63) / 64]; /* bit set: an array */
+  struct stv__json_scan scan; /* the fast scanner's state, kept across refills */
 
   /*
    * Where the items are: path[0..path_n) names the member at each level
@@ -254,40 +135,13 @@ static size_t boff(const struct reader *r, uint64_t off) {
 /* ---------------------------------------------------------------------- */
 /* Positions and messages                                                 */
 
-/* Counts the newlines in p[0..n) into *count; *last is the last one's index. */
-static void count_newlines(const unsigned char *p, size_t n, uint64_t *count,
-                           size_t *last) {
-  uint64_t c = 0;
-  size_t i = 0;
-  size_t l = SIZE_MAX;
-#if defined(__SSE2__)
-  const __m128i nl = _mm_set1_epi8('\n');
-  for (; i + 16 <= n; i += 16) {
-    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-    unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, nl));
-    if (m != 0) {
-      c += (uint64_t)__builtin_popcount(m);
-      l = i + 31 - (size_t)__builtin_clz(m);
-    }
-  }
-#endif
-  for (; i < n; i++) {
-    if (p[i] == '\n') {
-      c++;
-      l = i;
-    }
-  }
-  *count = c;
-  *last = l;
-}
-
 /* Line and column (from 1, columns in bytes) of buf[at]. */
 static void locate(const struct reader *r, size_t at, uint64_t *line,
                    uint64_t *col) {
   uint64_t n;
   size_t last;
   uint64_t start = r->line_start;
-  count_newlines(r->buf, at, &n, &last);
+  stv__json_count_newlines(r->buf, at, &n, &last);
   if (last != SIZE_MAX) start = r->base + last + 1;
   *line = r->lines + n + 1;
   *col = r->base + at - start + 1;
@@ -329,493 +183,6 @@ static int fail_nomem(struct reader *r, long index) {
   return fail(r, STV_ENOMEM, "%sout of memory",
               item_ctx(r, index, ctx, sizeof(ctx)));
 }
-
-/* ---------------------------------------------------------------------- */
-/* Strict checker                                                         */
-
-enum { V_OK, V_INCOMPLETE, V_ERROR };
-
-static int is_ws(unsigned char c) {
-  return c == ' ' || c == '\n' || c == '\r' || c == '\t';
-}
-
-static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
-
-static int is_alnum(unsigned char c) {
-  return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static int is_value_start(unsigned char c) {
-  return c == '{' || c == '[' || c == '"' || c == '-' || is_digit(c) ||
-         c == 't' || c == 'f' || c == 'n';
-}
-
-static int hex_value(unsigned char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-/*
- * Reads the four hex digits of a \u escape at p[i..i+4). Returns the code
- * unit, -1 when a digit is wrong, or -2 when the input ends first.
- */
-static long hex4(const unsigned char *p, size_t i, size_t n) {
-  long v = 0;
-  size_t k;
-  for (k = 0; k < 4; k++) {
-    int h;
-    if (i + k >= n) return -2;
-    h = hex_value(p[i + k]);
-    if (h < 0) return -1;
-    v = v * 16 + h;
-  }
-  return v;
-}
-
-struct vstate {
-  const unsigned char *p;
-  size_t n;
-  size_t i;
-  int partial; /* the input may go on after n */
-  const char *why;
-};
-
-/* Checks the string at p[i] (a quote); on V_ERROR v->i is the bad byte. */
-static int check_string(struct vstate *v) {
-  const unsigned char *p = v->p;
-  size_t n = v->n, i = v->i + 1;
-  for (;;) {
-    unsigned char c;
-    if (i >= n) return V_INCOMPLETE;
-    c = p[i];
-    if (c == '"') break;
-    if (c < 0x20) {
-      v->why = "control character in string";
-      goto bad;
-    }
-    if (c != '\\') {
-      i++;
-      continue;
-    }
-    if (i + 1 >= n) return V_INCOMPLETE;
-    c = p[i + 1];
-    if (c == 'u') {
-      long u = hex4(p, i + 2, n), u2;
-      if (u == -2) return V_INCOMPLETE;
-      if (u < 0) {
-        v->why = "invalid \\u escape";
-        goto bad;
-      }
-      if (u >= 0xDC00 && u <= 0xDFFF) {
-        v->why = "unpaired surrogate in \\u escape";
-        goto bad;
-      }
-      if (u >= 0xD800 && u <= 0xDBFF) {
-        if (i + 6 >= n || (p[i + 6] == '\\' && i + 7 >= n)) return V_INCOMPLETE;
-        if (p[i + 6] != '\\' || p[i + 7] != 'u') {
-          v->why = "unpaired surrogate in \\u escape";
-          goto bad;
-        }
-        u2 = hex4(p, i + 8, n);
-        if (u2 == -2) return V_INCOMPLETE;
-        if (u2 < 0xDC00 || u2 > 0xDFFF) {
-          v->why = "unpaired surrogate in \\u escape";
-          goto bad;
-        }
-        i += 12;
-      } else {
-        i += 6;
-      }
-      continue;
-    }
-    if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' ||
-        c == 'r' || c == 't') {
-      i += 2;
-      continue;
-    }
-    v->why = "invalid escape in string";
-    goto bad;
-  }
-  v->i = i + 1;
-  return V_OK;
-bad:
-  v->i = i;
-  return V_ERROR;
-}
-
-/* Checks the number at p[i]; on V_ERROR v->i is its first byte. */
-static int check_number(struct vstate *v) {
-  const unsigned char *p = v->p;
-  size_t n = v->n, i = v->i;
-  if (p[i] == '-') i++;
-  if (i >= n) goto end;
-  if (p[i] == '0') {
-    i++;
-  } else if (is_digit(p[i])) {
-    while (i < n && is_digit(p[i])) i++;
-  } else {
-    goto bad;
-  }
-  if (i < n && p[i] == '.') {
-    i++;
-    if (i >= n) goto end;
-    if (!is_digit(p[i])) goto bad;
-    while (i < n && is_digit(p[i])) i++;
-  }
-  if (i < n && (p[i] == 'e' || p[i] == 'E')) {
-    i++;
-    if (i < n && (p[i] == '+' || p[i] == '-')) i++;
-    if (i >= n) goto end;
-    if (!is_digit(p[i])) goto bad;
-    while (i < n && is_digit(p[i])) i++;
-  }
-  if (i >= n) {
-    if (v->partial) return V_INCOMPLETE; /* more digits may follow */
-  } else if (is_alnum(p[i]) || p[i] == '.' || p[i] == '+' || p[i] == '-') {
-    goto bad;
-  }
-  v->i = i;
-  return V_OK;
-end:
-  if (v->partial) return V_INCOMPLETE;
-bad:
-  v->why = "invalid number";
-  return V_ERROR;
-}
-
-/* Checks true, false or null at p[i]; on V_ERROR v->i is its first byte. */
-static int check_literal(struct vstate *v) {
-  const unsigned char *p = v->p;
-  size_t n = v->n, i = v->i, k;
-  const char *lit = p[i] == 't' ? "true" : p[i] == 'f' ? "false" : "null";
-  size_t len = strlen(lit);
-  for (k = 0; k < len; k++) {
-    if (i + k >= n) {
-      if (v->partial) return V_INCOMPLETE;
-      goto bad;
-    }
-    if (p[i + k] != (unsigned char)lit[k]) goto bad;
-  }
-  if (i + len < n && is_alnum(p[i + len])) goto bad;
-  v->i = i + len;
-  return V_OK;
-bad:
-  v->why = "invalid literal";
-  return V_ERROR;
-}
-
-static size_t skip_ws_at(const unsigned char *p, size_t i, size_t n) {
-  while (i < n && is_ws(p[i])) i++;
-  return i;
-}
-
-/*
- * Checks that p[0..n) is one JSON value (RFC 8259), with optional
- * whitespace around it, nested at most max_depth deep. When partial is
- * set the input may go on after n, and running out is V_INCOMPLETE;
- * otherwise it is an error at n. On V_ERROR, *at is the offset of the
- * offending byte and *why says what is wrong. Allocates nothing.
- */
-static int validate(const unsigned char *p, size_t n, int partial,
-                    unsigned max_depth, size_t *at, const char **why) {
-  uint64_t stack[(STV_JSON_DEPTH_MAX + 1 + 63) / 64] = {0};
-  unsigned depth = 0;
-  struct vstate v = {p, n, 0, partial, NULL};
-  int rc, is_array;
-
-  v.i = skip_ws_at(p, 0, n);
-value:
-  if (v.i >= n) goto incomplete;
-  switch (p[v.i]) {
-    case '{':
-    case '[':
-      if (depth >= max_depth) {
-        v.why = "nesting too deep";
-        goto bad;
-      }
-      if (p[v.i] == '[')
-        stack[depth / 64] |= (uint64_t)1 << (depth % 64);
-      else
-        stack[depth / 64] &= ~((uint64_t)1 << (depth % 64));
-      depth++;
-      v.i = skip_ws_at(p, v.i + 1, n);
-      if (v.i >= n) goto incomplete;
-      is_array = (int)(stack[(depth - 1) / 64] >> ((depth - 1) % 64) & 1);
-      if (p[v.i] == (is_array ? ']' : '}')) {
-        depth--;
-        v.i++;
-        goto after;
-      }
-      if (is_array) goto value;
-      if (p[v.i] != '"') {
-        v.why = "expected '\"' or '}'";
-        goto bad;
-      }
-      goto key;
-    case '"':
-      rc = check_string(&v);
-      break;
-    case 't':
-    case 'f':
-    case 'n':
-      rc = check_literal(&v);
-      break;
-    default:
-      if (p[v.i] == '-' || is_digit(p[v.i])) {
-        rc = check_number(&v);
-        break;
-      }
-      v.why = "expected a value";
-      goto bad;
-  }
-  if (rc == V_INCOMPLETE) goto incomplete;
-  if (rc == V_ERROR) goto bad;
-  goto after;
-
-key:
-  rc = check_string(&v);
-  if (rc == V_INCOMPLETE) goto incomplete;
-  if (rc == V_ERROR) goto bad;
-  v.i = skip_ws_at(p, v.i, n);
-  if (v.i >= n) goto incomplete;
-  if (p[v.i] != ':') {
-    v.why = "expected ':'";
-    goto bad;
-  }
-  v.i = skip_ws_at(p, v.i + 1, n);
-  goto value;
-
-after:
-  v.i = skip_ws_at(p, v.i, n);
-  if (depth == 0) {
-    if (v.i < n) {
-      v.why = "unexpected data after the value";
-      goto bad;
-    }
-    return V_OK;
-  }
-  if (v.i >= n) goto incomplete;
-  is_array = (int)(stack[(depth - 1) / 64] >> ((depth - 1) % 64) & 1);
-  if (is_array) {
-    if (p[v.i] == ',') {
-      v.i = skip_ws_at(p, v.i + 1, n);
-      goto value;
-    }
-    if (p[v.i] != ']') {
-      v.why = "expected ',' or ']'";
-      goto bad;
-    }
-  } else {
-    if (p[v.i] == ',') {
-      v.i = skip_ws_at(p, v.i + 1, n);
-      if (v.i >= n) goto incomplete;
-      if (p[v.i] != '"') {
-        v.why = "expected '\"'";
-        goto bad;
-      }
-      goto key;
-    }
-    if (p[v.i] != '}') {
-      v.why = "expected ',' or '}'";
-      goto bad;
-    }
-  }
-  depth--;
-  v.i++;
-  goto after;
-
-incomplete:
-  if (partial) return V_INCOMPLETE;
-  *at = n;
-  *why = "unexpected end of input";
-  return V_ERROR;
-bad:
-  *at = v.i;
-  *why = v.why;
-  return V_ERROR;
-}
-
-/* ---------------------------------------------------------------------- */
-/* The fast scanner                                                       */
-
-struct masks {
-  uint64_t quote;   /* '"' */
-  uint64_t bslash;  /* '\\' */
-  uint64_t bracket; /* '{' '}' '[' ']' */
-};
-
-/* Fills m for the 64 bytes at p. */
-static inline void block_masks(const unsigned char *p, struct masks *m) {
-#if defined(__SSE2__)
-  const __m128i vq = _mm_set1_epi8('"');
-  const __m128i vb = _mm_set1_epi8('\\');
-  const __m128i vo = _mm_set1_epi8('{');
-  const __m128i vc = _mm_set1_epi8('}');
-  const __m128i lower = _mm_set1_epi8(0x20); /* '[' | 0x20 == '{' */
-  uint64_t q = 0, b = 0, s = 0;
-  size_t k;
-  for (k = 0; k < 4; k++) {
-    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
-    __m128i l = _mm_or_si128(v, lower);
-    __m128i br = _mm_or_si128(_mm_cmpeq_epi8(l, vo), _mm_cmpeq_epi8(l, vc));
-    q |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vq))
-         << (16 * k);
-    b |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vb))
-         << (16 * k);
-    s |= (uint64_t)(unsigned)_mm_movemask_epi8(br) << (16 * k);
-  }
-  m->quote = q;
-  m->bslash = b;
-  m->bracket = s;
-#else
-  uint64_t q = 0, b = 0, s = 0;
-  unsigned k;
-  for (k = 0; k < 64; k++) {
-    unsigned char c = p[k];
-    uint64_t bit = (uint64_t)1 << k;
-    if (c == '"') q |= bit;
-    if (c == '\\') b |= bit;
-    if ((c | 0x20) == '{' || (c | 0x20) == '}') s |= bit;
-  }
-  m->quote = q;
-  m->bslash = b;
-  m->bracket = s;
-#endif
-}
-
-/* Bit i of the result is the parity of bits 0..i of x. */
-static inline uint64_t prefix_xor(uint64_t x) {
-  x ^= x << 1;
-  x ^= x << 2;
-  x ^= x << 4;
-  x ^= x << 8;
-  x ^= x << 16;
-  x ^= x << 32;
-  return x;
-}
-
-/*
- * Follows the object or array that starts at input offset tok_start,
- * from buf[pos] on. Returns 1 when it ended (pos just past it), 0 when
- * the buffer ran out (state saved, pos == len), or -1 when a bracket does
- * not match or nesting passes STV_JSON_DEPTH_MAX (pos at that bracket).
- * Syntax is not checked otherwise: cJSON or validate() does that.
- */
-static int scan_composite(struct reader *r) {
-  const unsigned char *buf = r->buf;
-  size_t i = r->pos, n = r->len;
-  uint64_t in = r->in_str ? ~(uint64_t)0 : 0;
-  int esc = r->esc;
-  unsigned depth = r->depth;
-
-  while (i < n) {
-    struct masks m;
-    size_t w = 64; /* bytes in this block */
-    uint64_t valid = ~(uint64_t)0;
-    uint64_t escaped = 0, bs, ins, ev;
-
-    if (n - i < 64) {
-      w = n - i;
-      valid = ((uint64_t)1 << w) - 1;
-    }
-
-    if (w == 64) {
-      block_masks(buf + i, &m);
-    } else {
-      unsigned char tmp[64];
-      memcpy(tmp, buf + i, w);
-      memset(tmp + w, ' ', 64 - w);
-      block_masks(tmp, &m);
-    }
-    /* A backslash escapes the next byte, unless it is escaped itself. */
-    bs = m.bslash;
-    if (esc) {
-      escaped = 1;
-      bs &= ~(uint64_t)1;
-      esc = 0;
-    }
-    while (bs != 0) {
-      int k = __builtin_ctzll(bs);
-      if (k == 63) {
-        esc = 1;
-        break;
-      }
-      escaped |= (uint64_t)1 << (k + 1);
-      bs &= ~((uint64_t)3 << k);
-    }
-    if (w < 64 && (escaped >> w & 1)) esc = 1;
-
-    ins = prefix_xor(m.quote & ~escaped) ^ in;
-    for (ev = m.bracket & ~ins & valid; ev != 0; ev &= ev - 1) {
-      size_t at = i + (size_t)__builtin_ctzll(ev);
-      unsigned char c = buf[at];
-      if (c == '{' || c == '[') {
-        if (depth >= STV_JSON_DEPTH_MAX) {
-          r->pos = at;
-          return -1;
-        }
-        if (c == '[')
-          r->stack[depth / 64] |= (uint64_t)1 << (depth % 64);
-        else
-          r->stack[depth / 64] &= ~((uint64_t)1 << (depth % 64));
-        depth++;
-      } else {
-        int is_array =
-            (int)(r->stack[(depth - 1) / 64] >> ((depth - 1) % 64) & 1);
-        if (is_array != (c == ']')) {
-          r->pos = at;
-          return -1;
-        }
-        if (--depth == 0) {
-          r->pos = at + 1;
-          r->in_str = 0;
-          r->esc = 0;
-          r->depth = 0;
-          return 1;
-        }
-      }
-    }
-    in = (ins >> (w - 1) & 1) ? ~(uint64_t)0 : 0;
-    i += w;
-  }
-  r->pos = n;
-  r->in_str = in != 0;
-  r->esc = esc;
-  r->depth = depth;
-  return 0;
-}
-
-/*
- * Follows a string from buf[pos] (after its opening quote). Returns 1
- * when its closing quote has been read, 0 when the buffer ran out.
- */
-static int scan_string(struct reader *r) {
-  const unsigned char *p = r->buf + r->pos, *end = r->buf + r->len;
-  if (r->esc) {
-    if (p == end) return 0;
-    p++;
-    r->esc = 0;
-  }
-  while (p < end) {
-    const unsigned char *q = p;
-    while (q < end && *q != '"' && *q != '\\') q++;
-    if (q == end) break;
-    if (*q == '"') {
-      r->pos = (size_t)(q + 1 - r->buf);
-      return 1;
-    }
-    if (q + 1 == end) {
-      r->esc = 1;
-      break;
-    }
-    p = q + 2;
-  }
-  r->pos = r->len;
-  return 0;
-}
-
 /* ---------------------------------------------------------------------- */
 /* Input                                                                  */
 
@@ -828,7 +195,7 @@ static int refill(struct reader *r) {
   if (drop > 0) {
     uint64_t n;
     size_t last;
-    count_newlines(r->buf, drop, &n, &last);
+    stv__json_count_newlines(r->buf, drop, &n, &last);
     r->lines += n;
     if (last != SIZE_MAX) r->line_start = r->base + last + 1;
     memmove(r->buf, r->buf + drop, r->len - drop);
@@ -879,7 +246,7 @@ static int explain(struct reader *r, long index, size_t at, size_t n,
                    size_t parse_off) {
   size_t off;
   const char *why;
-  if (validate(r->buf + at, n, 0, STV_JSON_DEPTH_MAX, &off, &why) != V_ERROR) {
+  if (stv__json_validate(r->buf + at, n, 0, STV_JSON_DEPTH_MAX, &off, &why) != STV__V_ERROR) {
     off = parse_off;
     why = "rejected by the JSON parser";
   }
@@ -889,18 +256,12 @@ static int explain(struct reader *r, long index, size_t at, size_t n,
 /* Parses buf[at..at+n) into *out (the caller deletes it). */
 static int parse_json(struct reader *r, long index, size_t at, size_t n,
                       cJSON **out) {
-  const char *s = (const char *)r->buf + at;
-  const char *end = NULL;
-  unsigned char saved = r->buf[at + n];
-  cJSON *item;
-
-  /* cJSON stops at the length given; the NUL only guards its lookahead. */
-  r->buf[at + n] = '\0';
-  json_alloc_failed = 0;
-  item = cJSON_ParseWithLengthOpts(s, n, &end, 0);
-  r->buf[at + n] = saved;
+  char *s = (char *)r->buf + at;
+  const char *end;
+  int nomem;
+  cJSON *item = stv__json_parse(s, n, &end, &nomem);
   if (item == NULL) {
-    if (json_alloc_failed) return fail_nomem(r, index);
+    if (nomem) return fail_nomem(r, index);
     return explain(r, index, at, n, end != NULL ? (size_t)(end - s) : 0);
   }
   if (end != s + n) {
@@ -953,7 +314,7 @@ static int call(struct reader *r, long index, const cJSON *item) {
 /* ---------------------------------------------------------------------- */
 /* The top-level object                                                   */
 
-/* Maximum nesting for validate() over bytes that start at keep. */
+/* Maximum nesting for stv__json_validate() over bytes that start at keep. */
 static unsigned kept_depth(const struct reader *r) {
   return r->pending ? STV_JSON_DEPTH_MAX + 1 : STV_JSON_DEPTH_MAX;
 }
@@ -962,7 +323,7 @@ static unsigned kept_depth(const struct reader *r) {
 static int kept_syntax_error(struct reader *r, long index, size_t end) {
   size_t at = boff(r, r->keep), off;
   const char *why;
-  if (validate(r->buf + at, end - at, 1, kept_depth(r), &off, &why) == V_ERROR)
+  if (stv__json_validate(r->buf + at, end - at, 1, kept_depth(r), &off, &why) == STV__V_ERROR)
     return fail_syntax(r, index, at + off, why);
   return 0;
 }
@@ -1005,7 +366,7 @@ static int deliver_item(struct reader *r) {
     rc = r->raw_cb(r->ctx, r->index, (const char *)r->buf + at, r->pos - at, r->err);
     if (rc != 0) return rc > 0 ? 0 : rc;
   }
-  jarena_begin();
+  stv__json_arena_begin();
   rc = parse_json(r, r->index, at, r->pos - at, &item);
   if (rc == 0) {
     if (stv_json_fill_item_kind(item, r->list_kind) != 0)
@@ -1014,7 +375,7 @@ static int deliver_item(struct reader *r) {
       rc = call(r, r->index, item);
     cJSON_Delete(item);
   }
-  jarena_end();
+  stv__json_arena_end();
   return rc;
 }
 
@@ -1047,7 +408,7 @@ static void decode_key(struct reader *r, size_t at, size_t n) {
           c = '\t';
           break;
         case 'u': {
-          long u = hex4(s, i, len);
+          long u = stv__json_hex4(s, i, len);
           c = u >= 0 && u < 0x80 ? (unsigned char)u : '?';
           i += 4;
           break;
@@ -1083,7 +444,7 @@ static int key_opens_path(const struct reader *r) {
 static int end_key(struct reader *r) {
   size_t at = boff(r, r->tok_start), n = r->pos - at, off;
   const char *why;
-  if (validate(r->buf + at, n, 0, 1, &off, &why) == V_ERROR)
+  if (stv__json_validate(r->buf + at, n, 0, 1, &off, &why) == STV__V_ERROR)
     return fail_syntax(r, -1, at + off, why);
   decode_key(r, at, n);
   if (!r->pending) r->keep = NOKEEP;
@@ -1117,14 +478,14 @@ static int deliver_member(struct reader *r, size_t at, size_t n) {
     snprintf(name, sizeof(name), "%s.%s", r->path[0], r->key);
   else
     snprintf(name, sizeof(name), "%s", r->key);
-  jarena_begin();
+  stv__json_arena_begin();
   rc = parse_json(r, -1, at, n, &value);
   if (rc == 0) {
     rc = r->member_cb(r->ctx, name, value, r->err);
     if (rc > 0) rc = fail(r, STV_EINVAL, "member callback returned %d", rc);
     cJSON_Delete(value);
   }
-  jarena_end();
+  stv__json_arena_end();
   return rc;
 }
 
@@ -1135,8 +496,8 @@ static int end_member(struct reader *r) {
   if (!r->pending) {
     size_t at = boff(r, r->tok_start), off;
     const char *why;
-    if (validate(r->buf + at, r->pos - at, 0, STV_JSON_DEPTH_MAX, &off, &why) ==
-        V_ERROR)
+    if (stv__json_validate(r->buf + at, r->pos - at, 0, STV_JSON_DEPTH_MAX, &off, &why) ==
+        STV__V_ERROR)
       return fail_syntax(r, -1, at + off, why);
     if (r->member_cb != NULL) {
       int rc = deliver_member(r, at, r->pos - at);
@@ -1179,8 +540,8 @@ static int begin_items(struct reader *r) {
     size_t at = boff(r, r->top_start), off;
     const char *why;
     /* The members before "items" were only skipped so far. */
-    if (validate(r->buf + at, boff(r, r->tok_start) - at, 1,
-                 STV_JSON_DEPTH_MAX + 1, &off, &why) == V_ERROR)
+    if (stv__json_validate(r->buf + at, boff(r, r->tok_start) - at, 1,
+                 STV_JSON_DEPTH_MAX + 1, &off, &why) == STV__V_ERROR)
       return fail_syntax(r, -1, at + off, why);
     r->pending = 0;
   }
@@ -1190,13 +551,22 @@ static int begin_items(struct reader *r) {
   return 0;
 }
 
+/* Hands a document that was a single object, if any, to the callback. */
+static int deliver_single(struct reader *r) {
+  cJSON *single = r->single;
+  int rc;
+  if (single == NULL) return 0;
+  r->single = NULL;
+  rc = call(r, -1, single);
+  cJSON_Delete(single);
+  return rc;
+}
+
 /* An item other than an object starts at buf[pos] (any_items). */
 static int begin_any_item(struct reader *r, unsigned char c) {
   r->tok_start = r->base + r->pos;
   r->keep = r->tok_start;
-  r->depth = 0;
-  r->in_str = 0;
-  r->esc = 0;
+  stv__json_scan_reset(&r->scan);
   if (c == '[') {
     r->st = ST_ITEM;
   } else if (c == '"') {
@@ -1208,20 +578,18 @@ static int begin_any_item(struct reader *r, unsigned char c) {
   return 0;
 }
 
-/* An item starts at buf[pos]: it must be an object. */
+/* An item starts at buf[pos]: an object, or with any_items any value. */
 static int begin_item(struct reader *r) {
   unsigned char c = r->buf[r->pos];
   if (c == '{') {
     r->tok_start = r->base + r->pos;
     r->keep = r->tok_start;
-    r->depth = 0;
-    r->in_str = 0;
-    r->esc = 0;
+    stv__json_scan_reset(&r->scan);
     r->st = ST_ITEM;
     return 0;
   }
-  if (r->any_items && is_value_start(c)) return begin_any_item(r, c);
-  if (is_value_start(c)) {
+  if (r->any_items && stv__json_is_value_start(c)) return begin_any_item(r, c);
+  if (stv__json_is_value_start(c)) {
     char ctx[48];
     return fail(r, STV_EPARSE, "%snot a JSON object",
                 item_ctx(r, r->index, ctx, sizeof(ctx)));
@@ -1247,7 +615,7 @@ static int end_item(struct reader *r) {
 static int scan_scalar(struct reader *r) {
   const unsigned char *p = r->buf;
   size_t i = r->pos, n = r->len;
-  while (i < n && !is_ws(p[i]) && p[i] != ',' && p[i] != '}' && p[i] != ']' && p[i] != ':' &&
+  while (i < n && !stv__json_is_ws(p[i]) && p[i] != ',' && p[i] != '}' && p[i] != ']' && p[i] != ':' &&
          p[i] != '{' && p[i] != '[' && p[i] != '"')
     i++;
   r->pos = i;
@@ -1258,8 +626,8 @@ static int scan_scalar(struct reader *r) {
 static int fail_structure(struct reader *r, long index) {
   size_t at = boff(r, r->tok_start), off;
   const char *why;
-  if (validate(r->buf + at, r->len - at, 1, STV_JSON_DEPTH_MAX, &off, &why) ==
-      V_ERROR)
+  if (stv__json_validate(r->buf + at, r->len - at, 1, STV_JSON_DEPTH_MAX, &off, &why) ==
+      STV__V_ERROR)
     return fail_syntax(r, index, at + off, why);
   return fail_syntax(r, index, r->pos, "unbalanced brackets");
 }
@@ -1268,7 +636,7 @@ static int fail_structure(struct reader *r, long index) {
 static int skip_ws(struct reader *r) {
   const unsigned char *p = r->buf;
   size_t i = r->pos, n = r->len;
-  while (i < n && is_ws(p[i])) i++;
+  while (i < n && stv__json_is_ws(p[i])) i++;
   r->pos = i;
   return i < n;
 }
@@ -1284,14 +652,8 @@ static int skip_ws(struct reader *r) {
 static int next_document(struct reader *r) {
   size_t avail = r->len - r->pos, k = sizeof(LOG_START) - 1;
   if (r->buf[r->pos] == '{') {
-    if (r->single != NULL) {
-      cJSON *single = r->single;
-      int rc;
-      r->single = NULL;
-      rc = call(r, -1, single);
-      cJSON_Delete(single);
-      if (rc) return rc;
-    }
+    int rc = deliver_single(r);
+    if (rc) return rc;
     r->ndoc++;
     snprintf(r->doc_name, sizeof(r->doc_name), "%s document %ld", r->base_name, r->ndoc);
     r->name = r->doc_name;
@@ -1314,205 +676,256 @@ static int next_document(struct reader *r) {
 }
 
 /*
+ * The handlers of the states, one each (two states share one where they
+ * differ only in what they accept). Each returns 0 when it moved on (a new
+ * state or more bytes consumed), NEED_MORE when it needs more input, or an
+ * error code.
+ */
+
+/* An optional byte order mark at the start of the input. */
+static int on_bom(struct reader *r) {
+  static const unsigned char bom[3] = {0xEF, 0xBB, 0xBF};
+  size_t k = 3; /* bytes of the mark available */
+  if (r->len - r->pos < 3) k = r->len - r->pos;
+  if (memcmp(r->buf + r->pos, bom, k) == 0) {
+    if (k < 3 && !r->eof) return NEED_MORE;
+    if (k == 3) {
+      r->pos += 3;
+      r->line_start = r->base + r->pos; /* columns count after it */
+    }
+  }
+  r->st = ST_TOP;
+  return 0;
+}
+
+/* The top-level '{'. */
+static int on_top(struct reader *r) {
+  if (!skip_ws(r)) return NEED_MORE;
+  if (r->buf[r->pos] != '{') return fail(r, STV_EPARSE, "top level is not a JSON object");
+  r->top_start = r->base + r->pos;
+  r->keep = r->top_start;
+  r->pending = r->member_cb == NULL && r->path_n == 1;
+  r->pos++;
+  r->st = ST_OBJ_FIRST;
+  return 0;
+}
+
+/* A member name, or after '{' the '}' of an empty object. */
+static int on_object_member(struct reader *r) {
+  if (!skip_ws(r)) return NEED_MORE;
+  if (r->buf[r->pos] == '"') {
+    r->tok_start = r->base + r->pos;
+    if (!r->pending) r->keep = r->tok_start;
+    r->scan.esc = 0;
+    r->pos++;
+    r->st = ST_KEY;
+    return 0;
+  }
+  if (r->st == ST_OBJ_FIRST && r->buf[r->pos] == '}') {
+    r->pos++;
+    return end_object(r);
+  }
+  return fail_syntax(r, -1, r->pos, r->st == ST_OBJ_FIRST ? "expected '\"' or '}'" : "expected '\"'");
+}
+
+/* The ':' after a member name. */
+static int on_colon(struct reader *r) {
+  if (!skip_ws(r)) return NEED_MORE;
+  if (r->buf[r->pos] != ':') return fail_syntax(r, -1, r->pos, "expected ':'");
+  r->pos++;
+  r->st = ST_VALUE;
+  return 0;
+}
+
+/* The items array begins at buf[pos] (c is its first byte). */
+static int on_items_value(struct reader *r, unsigned char c) {
+  if (r->seen_items) {
+    uint64_t line, col;
+    locate(r, r->pos, &line, &col);
+    return fail(r, STV_EPARSE, "duplicate \"items\" at line %" PRIu64 ", column %" PRIu64, line, col);
+  }
+  if (c != '[') return fail(r, STV_EPARSE, "\"%s\" is not an array", r->items_name);
+  r->pos++;
+  return begin_items(r);
+}
+
+/*
+ * A member value begins: an object on the path to the items, the items,
+ * or one to follow and check.
+ */
+static int on_value(struct reader *r) {
+  unsigned char c;
+  if (!skip_ws(r)) return NEED_MORE;
+  c = r->buf[r->pos];
+  if (!stv__json_is_value_start(c)) return fail_syntax(r, -1, r->pos, "expected a value");
+  if (key_opens_path(r) && c == '{') {
+    r->pos++;
+    r->level++;
+    r->st = ST_OBJ_FIRST;
+    return 0;
+  }
+  if (key_is_items(r) && (c == '[' || r->member_cb == NULL)) return on_items_value(r, c);
+  r->tok_start = r->base + r->pos;
+  if (!r->pending) r->keep = r->tok_start;
+  stv__json_scan_reset(&r->scan);
+  if (c == '{' || c == '[') {
+    r->st = ST_MEMBER_COMPOSITE;
+  } else if (c == '"') {
+    r->pos++;
+    r->st = ST_MEMBER_STRING;
+  } else {
+    r->st = ST_MEMBER_SCALAR;
+  }
+  return 0;
+}
+
+/* Inside a member value that is a number or a literal. */
+static int on_member_scalar(struct reader *r) {
+  if (!scan_scalar(r)) return NEED_MORE;
+  return end_member(r);
+}
+
+/*
+ * After a member (close '}') or an item (close ']'): ',' goes on to state
+ * next, the closing bracket ends the object or the "items" array.
+ */
+static int on_after(struct reader *r, unsigned char close, enum state next, const char *why) {
+  if (!skip_ws(r)) return NEED_MORE;
+  if (r->buf[r->pos] == ',') {
+    r->pos++;
+    r->st = next;
+    return 0;
+  }
+  if (r->buf[r->pos] != close) return fail_syntax(r, -1, r->pos, why);
+  r->pos++;
+  if (close == '}') return end_object(r);
+  r->st = ST_OBJ_AFTER;
+  return 0;
+}
+
+/* An item of "items", or after '[' the ']' of an empty array. */
+static int on_items(struct reader *r) {
+  if (!skip_ws(r)) return NEED_MORE;
+  if (r->st == ST_ITEMS_FIRST && r->buf[r->pos] == ']') {
+    r->pos++;
+    r->st = ST_OBJ_AFTER;
+    return 0;
+  }
+  return begin_item(r);
+}
+
+/* Inside an item. */
+static int on_item(struct reader *r) {
+  int rc = stv__json_scan_composite(&r->scan, r->buf, &r->pos, r->len);
+  if (rc == 0) return NEED_MORE;
+  if (rc < 0) return fail_structure(r, r->index);
+  return end_item(r);
+}
+
+/* Inside an item that is a string (any_items). */
+static int on_item_string(struct reader *r) {
+  if (!stv__json_scan_string(&r->scan, r->buf, &r->pos, r->len)) return NEED_MORE;
+  return end_item(r);
+}
+
+/* Inside an item that is a number or a literal (any_items). */
+static int on_item_scalar(struct reader *r) {
+  if (!scan_scalar(r)) return NEED_MORE;
+  return end_item(r);
+}
+
+/* Multi mode: a line of a log block; the END line closes it, the others are skipped. */
+static int on_log(struct reader *r) {
+  size_t avail = r->len - r->pos, k = sizeof(LOG_END) - 1;
+  const unsigned char *nl = memchr(r->buf + r->pos, '\n', avail);
+  if (nl == NULL && avail < k && !r->eof) return NEED_MORE;
+  r->log_end = avail >= k && memcmp(r->buf + r->pos, LOG_END, k) == 0;
+  r->st = ST_LOG_REST;
+  return 0;
+}
+
+/* Multi mode: the rest of a line of a log block. */
+static int on_log_rest(struct reader *r) {
+  const unsigned char *nl = memchr(r->buf + r->pos, '\n', r->len - r->pos);
+  if (nl == NULL) {
+    r->pos = r->len;
+    return NEED_MORE;
+  }
+  r->pos = (size_t)(nl - r->buf) + 1;
+  r->st = r->log_end ? ST_DONE : ST_LOG;
+  return 0;
+}
+
+/* After the document: whitespace, or in multi mode the next document. */
+static int on_done(struct reader *r) {
+  uint64_t line, col;
+  if (!skip_ws(r)) return NEED_MORE;
+  if (r->multi) {
+    int rc = next_document(r);
+    if (rc == NEED_MORE || rc < 0) return rc;
+    if (rc == NEXT_DOC) return 0;
+  }
+  locate(r, r->pos, &line, &col);
+  return fail(r, STV_EPARSE, "trailing garbage after the document at line %" PRIu64 ", column %" PRIu64, line,
+              col);
+}
+
+/* Inside a member name. */
+static int on_key(struct reader *r) {
+  if (!stv__json_scan_string(&r->scan, r->buf, &r->pos, r->len)) return NEED_MORE;
+  return end_key(r);
+}
+
+/* Inside a member value that is an object or an array. */
+static int on_member_composite(struct reader *r) {
+  int rc = stv__json_scan_composite(&r->scan, r->buf, &r->pos, r->len);
+  if (rc == 0) return NEED_MORE;
+  if (rc < 0) return fail_structure(r, -1);
+  return end_member(r);
+}
+
+/* Inside a member value that is a string. */
+static int on_member_string(struct reader *r) {
+  if (!stv__json_scan_string(&r->scan, r->buf, &r->pos, r->len)) return NEED_MORE;
+  return end_member(r);
+}
+
+static int on_object_after(struct reader *r) { return on_after(r, '}', ST_OBJ_NEXT, "expected ',' or '}'"); }
+
+static int on_items_after(struct reader *r) { return on_after(r, ']', ST_ITEMS_NEXT, "expected ',' or ']'"); }
+
+/* The handler of each state. */
+static int (*const handlers[])(struct reader *) = {
+    [ST_BOM] = on_bom,
+    [ST_TOP] = on_top,
+    [ST_OBJ_FIRST] = on_object_member,
+    [ST_OBJ_NEXT] = on_object_member,
+    [ST_KEY] = on_key,
+    [ST_COLON] = on_colon,
+    [ST_VALUE] = on_value,
+    [ST_MEMBER_COMPOSITE] = on_member_composite,
+    [ST_MEMBER_STRING] = on_member_string,
+    [ST_MEMBER_SCALAR] = on_member_scalar,
+    [ST_OBJ_AFTER] = on_object_after,
+    [ST_ITEMS_FIRST] = on_items,
+    [ST_ITEMS_NEXT] = on_items,
+    [ST_ITEM] = on_item,
+    [ST_ITEMS_AFTER] = on_items_after,
+    [ST_DONE] = on_done,
+    [ST_LOG] = on_log,
+    [ST_LOG_REST] = on_log_rest,
+    [ST_ITEM_STRING] = on_item_string,
+    [ST_ITEM_SCALAR] = on_item_scalar,
+};
+
+/*
  * Runs the state machine over the buffered bytes. Returns NEED_MORE when
  * it needs more input (or the input has ended), or an error code.
  */
 static int step(struct reader *r) {
-  static const unsigned char bom[3] = {0xEF, 0xBB, 0xBF};
-  int rc;
   for (;;) {
-    switch (r->st) {
-      case ST_BOM: {
-        size_t k = 3; /* bytes of the mark available */
-        if (r->len - r->pos < 3) k = r->len - r->pos;
-        if (memcmp(r->buf + r->pos, bom, k) == 0) {
-          if (k < 3 && !r->eof) return NEED_MORE;
-          if (k == 3) {
-            r->pos += 3;
-            r->line_start = r->base + r->pos; /* columns count after it */
-          }
-        }
-        r->st = ST_TOP;
-        break;
-      }
-      case ST_TOP:
-        if (!skip_ws(r)) return NEED_MORE;
-        if (r->buf[r->pos] != '{')
-          return fail(r, STV_EPARSE, "top level is not a JSON object");
-        r->top_start = r->base + r->pos;
-        r->keep = r->top_start;
-        r->pending = r->member_cb == NULL && r->path_n == 1;
-        r->pos++;
-        r->st = ST_OBJ_FIRST;
-        break;
-      case ST_OBJ_FIRST:
-      case ST_OBJ_NEXT:
-        if (!skip_ws(r)) return NEED_MORE;
-        if (r->buf[r->pos] == '"') {
-          r->tok_start = r->base + r->pos;
-          if (!r->pending) r->keep = r->tok_start;
-          r->esc = 0;
-          r->pos++;
-          r->st = ST_KEY;
-        } else if (r->st == ST_OBJ_FIRST && r->buf[r->pos] == '}') {
-          r->pos++;
-          rc = end_object(r);
-          if (rc) return rc;
-        } else {
-          return fail_syntax(
-              r, -1, r->pos,
-              r->st == ST_OBJ_FIRST ? "expected '\"' or '}'" : "expected '\"'");
-        }
-        break;
-      case ST_KEY:
-        if (!scan_string(r)) return NEED_MORE;
-        rc = end_key(r);
-        if (rc) return rc;
-        break;
-      case ST_COLON:
-        if (!skip_ws(r)) return NEED_MORE;
-        if (r->buf[r->pos] != ':')
-          return fail_syntax(r, -1, r->pos, "expected ':'");
-        r->pos++;
-        r->st = ST_VALUE;
-        break;
-      case ST_VALUE: {
-        unsigned char c;
-        if (!skip_ws(r)) return NEED_MORE;
-        c = r->buf[r->pos];
-        if (!is_value_start(c))
-          return fail_syntax(r, -1, r->pos, "expected a value");
-        if (key_opens_path(r) && c == '{') {
-          r->pos++;
-          r->level++;
-          r->st = ST_OBJ_FIRST;
-          break;
-        }
-        if (key_is_items(r) && (c == '[' || r->member_cb == NULL)) {
-          uint64_t line, col;
-          if (r->seen_items) {
-            locate(r, r->pos, &line, &col);
-            return fail(r, STV_EPARSE,
-                        "duplicate \"items\" at line %" PRIu64
-                        ", column %" PRIu64,
-                        line, col);
-          }
-          if (c != '[') return fail(r, STV_EPARSE, "\"%s\" is not an array", r->items_name);
-          r->pos++;
-          rc = begin_items(r);
-          if (rc) return rc;
-          break;
-        }
-        r->tok_start = r->base + r->pos;
-        if (!r->pending) r->keep = r->tok_start;
-        r->esc = 0;
-        if (c == '{' || c == '[') {
-          r->depth = 0;
-          r->in_str = 0;
-          r->st = ST_MEMBER_COMPOSITE;
-        } else if (c == '"') {
-          r->pos++;
-          r->st = ST_MEMBER_STRING;
-        } else {
-          r->st = ST_MEMBER_SCALAR;
-        }
-        break;
-      }
-      case ST_MEMBER_COMPOSITE:
-        rc = scan_composite(r);
-        if (rc == 0) return NEED_MORE;
-        if (rc < 0) return fail_structure(r, -1);
-        rc = end_member(r);
-        if (rc) return rc;
-        break;
-      case ST_MEMBER_STRING:
-      case ST_MEMBER_SCALAR:
-      case ST_ITEM_STRING:
-      case ST_ITEM_SCALAR: {
-        int str = r->st == ST_MEMBER_STRING || r->st == ST_ITEM_STRING;
-        int item = r->st == ST_ITEM_STRING || r->st == ST_ITEM_SCALAR;
-        if (!(str ? scan_string(r) : scan_scalar(r))) return NEED_MORE;
-        rc = item ? end_item(r) : end_member(r);
-        if (rc) return rc;
-        break;
-      }
-      case ST_OBJ_AFTER:
-        if (!skip_ws(r)) return NEED_MORE;
-        if (r->buf[r->pos] == ',') {
-          r->pos++;
-          r->st = ST_OBJ_NEXT;
-        } else if (r->buf[r->pos] == '}') {
-          r->pos++;
-          rc = end_object(r);
-          if (rc) return rc;
-        } else {
-          return fail_syntax(r, -1, r->pos, "expected ',' or '}'");
-        }
-        break;
-      case ST_ITEMS_FIRST:
-      case ST_ITEMS_NEXT:
-        if (!skip_ws(r)) return NEED_MORE;
-        if (r->st == ST_ITEMS_FIRST && r->buf[r->pos] == ']') {
-          r->pos++;
-          r->st = ST_OBJ_AFTER;
-          break;
-        }
-        rc = begin_item(r);
-        if (rc) return rc;
-        break;
-      case ST_ITEM:
-        rc = scan_composite(r);
-        if (rc == 0) return NEED_MORE;
-        if (rc < 0) return fail_structure(r, r->index);
-        rc = end_item(r);
-        if (rc) return rc;
-        break;
-      case ST_ITEMS_AFTER:
-        if (!skip_ws(r)) return NEED_MORE;
-        if (r->buf[r->pos] == ',') {
-          r->pos++;
-          r->st = ST_ITEMS_NEXT;
-        } else if (r->buf[r->pos] == ']') {
-          r->pos++;
-          r->st = ST_OBJ_AFTER;
-        } else {
-          return fail_syntax(r, -1, r->pos, "expected ',' or ']'");
-        }
-        break;
-      case ST_LOG: {
-        /* A line of a log block: the END line closes it; the others are skipped. */
-        size_t avail = r->len - r->pos, k = sizeof(LOG_END) - 1;
-        const unsigned char *nl = memchr(r->buf + r->pos, '\n', avail);
-        if (nl == NULL && avail < k && !r->eof) return NEED_MORE;
-        r->log_end = avail >= k && memcmp(r->buf + r->pos, LOG_END, k) == 0;
-        r->st = ST_LOG_REST;
-        break;
-      }
-      case ST_LOG_REST: {
-        const unsigned char *nl = memchr(r->buf + r->pos, '\n', r->len - r->pos);
-        if (nl == NULL) {
-          r->pos = r->len;
-          return NEED_MORE;
-        }
-        r->pos = (size_t)(nl - r->buf) + 1;
-        r->st = r->log_end ? ST_DONE : ST_LOG;
-        break;
-      }
-      case ST_DONE: {
-        uint64_t line, col;
-        if (!skip_ws(r)) return NEED_MORE;
-        if (r->multi) {
-          rc = next_document(r);
-          if (rc == NEED_MORE || rc < 0) return rc;
-          if (rc == NEXT_DOC) break;
-        }
-        locate(r, r->pos, &line, &col);
-        return fail(r, STV_EPARSE,
-                    "trailing garbage after the document at line %" PRIu64
-                    ", column %" PRIu64,
-                    line, col);
-      }
-    }
+    int rc = handlers[r->st](r);
+    if (rc != 0) return rc;
   }
 }
 
@@ -1529,15 +942,7 @@ static int at_eof(struct reader *r) {
     case ST_TOP:
       return fail(r, STV_EPARSE, "empty file");
     case ST_DONE:
-      if (r->single != NULL) {
-        cJSON *single = r->single;
-        int rc;
-        r->single = NULL;
-        rc = call(r, -1, single);
-        cJSON_Delete(single);
-        return rc;
-      }
-      return 0;
+      return deliver_single(r);
     case ST_ITEM: {
       int rc = kept_syntax_error(r, r->index, r->len);
       return rc ? rc : fail_truncated(r);
@@ -1595,7 +1000,7 @@ static void reader_init(struct reader *r, const char *name, stv_json_item_cb cb,
 static void reader_close(struct reader *r) {
   stv_free(r->buf);
   cJSON_Delete(r->single);
-  jarena_release();
+  stv__json_arena_release();
 }
 
 int stv_json_stream_file(const char *path, stv_json_item_cb cb, void *ctx,
@@ -1638,22 +1043,10 @@ out:
   return rc;
 }
 
-int stv_json_stream_buffer(const char *name, const char *buf, size_t len,
-                           stv_json_item_cb cb, void *ctx,
+int stv_json_stream_buffer(const char *name, const char *buf, size_t len, stv_json_item_cb cb, void *ctx,
                            struct stv_err *err) {
-  struct stv_err local;
-  struct reader r;
-  int rc;
-
-  if (err == NULL) err = &local;
-  stv_json_init();
-  if (buf == NULL && len > 0) return stv_err_set(err, STV_EINVAL, "no buffer");
-  reader_init(&r, name != NULL ? name : "<buffer>", cb, ctx, err);
-  r.mem = buf;
-  r.mem_len = len;
-  rc = run(&r);
-  reader_close(&r);
-  return rc;
+  /* Without a file descriptor the reader reads the prefix only. */
+  return stv_json_stream_fd_multi(name != NULL ? name : "<buffer>", -1, buf, len, NULL, cb, ctx, err);
 }
 
 int stv_json_fill_item_kind(cJSON *item, const char *list_kind) {

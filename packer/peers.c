@@ -802,17 +802,26 @@ static int32_t choose_zone(const struct world *w, uint32_t c, const unsigned cha
   return best;
 }
 
-/* Records k pods of class c on node n (node-level state). */
-static void node_commit(struct world *w, struct pnode *n, uint32_t c, uint32_t k) {
+/*
+ * Puts k pods of class c on node n: its resources, pods, classes present and
+ * hostname-group counts only, so that the CA-like loop can also fill the
+ * nodes it only simulates.
+ */
+static void node_put(struct world *w, struct pnode *n, uint32_t c, uint32_t k) {
   const struct stv_class *kc = w->s->classes[c];
   const uint32_t *gp;
   int r;
   for (r = 0; r < w->ndim; r++) n->used[r] += kc->req[r] * (int64_t)k;
   n->npods += k;
   BIT_SET(n->pres, c);
-  BIT_SET(w->present, c);
   for (gp = w->cnt[c]; *gp != UINT32_MAX; gp++)
     if (w->g[*gp].level == LVL_HOST) n->hcnt[w->g[*gp].hidx] += k;
+}
+
+/* Records k pods of class c on node n of the world (node-level state, and c as present). */
+static void node_commit(struct world *w, struct pnode *n, uint32_t c, uint32_t k) {
+  node_put(w, n, c, k);
+  BIT_SET(w->present, c);
 }
 
 /* Records k pods of class c in zone z on existing node e (-1: new) (zone-level state). */
@@ -1374,17 +1383,8 @@ static void sim_reset(struct world *w, struct pnode *n) {
   n->npods = 0;
 }
 
-/* Node-level state only: pods of batches were zone-settled before the loop. */
-static void sim_put(struct world *w, struct pnode *n, uint32_t c, uint32_t k) {
-  const struct stv_class *kc = w->s->classes[c];
-  const uint32_t *gp;
-  int r;
-  for (r = 0; r < w->ndim; r++) n->used[r] += kc->req[r] * (int64_t)k;
-  n->npods += k;
-  BIT_SET(n->pres, c);
-  for (gp = w->cnt[c]; *gp != UINT32_MAX; gp++)
-    if (w->g[*gp].level == LVL_HOST) n->hcnt[w->g[*gp].hidx] += k;
-}
+/* A simulated node takes node-level state only: pods of batches were zone-settled before the loop. */
+static void sim_put(struct world *w, struct pnode *n, uint32_t c, uint32_t k) { node_put(w, n, c, k); }
 
 static int batch_takes(const struct ca *A, uint32_t t, const struct batch *b) {
   const struct world *w = A->w;

@@ -97,6 +97,22 @@ static int take_fields(const cJSON *obj, const char *const *names, int n,
 }
 
 /*
+ * The array v (member name, NULL when absent) must be there and not empty,
+ * with at most max elements (0: no limit); *n is its size and *out room for
+ * as many elements of elem bytes, from c's arena.
+ */
+static int take_array(struct stv_catalog *c, const cJSON *v, const char *name, int max, size_t elem, void **out,
+                      int *n, struct stv_err *err) {
+  if (v == NULL) return stv_err_set(err, STV_EINVAL, "%s: missing", name);
+  if (!cJSON_IsArray(v)) return stv_err_set(err, STV_EINVAL, "%s: must be an array", name);
+  *n = cJSON_GetArraySize(v);
+  if (*n == 0) return stv_err_set(err, STV_EINVAL, "%s: must not be empty", name);
+  if (max > 0 && *n > max) return stv_err_set(err, STV_EINVAL, "%s: more than %d", name, max);
+  if ((*out = stv_arena_alloc(&c->mem, (size_t)*n * elem)) == NULL) return oom(err);
+  return 0;
+}
+
+/*
  * Reads a string field into *out (interned in pool). A missing field is an
  * error when required, else leaves *out alone. label_value asks for the
  * label value syntax, since the string ends up in a node label.
@@ -531,18 +547,8 @@ static int take_type(struct stv_catalog *c, const cJSON *obj,
     if (rc != 0) return rc;
   }
 
-  if (f[TF_OFF] == NULL)
-    return stv_err_set(err, STV_EINVAL, "offerings: missing");
-  if (!cJSON_IsArray(f[TF_OFF]))
-    return stv_err_set(err, STV_EINVAL, "offerings: must be an array");
-  noff = cJSON_GetArraySize(f[TF_OFF]);
-  if (noff == 0)
-    return stv_err_set(err, STV_EINVAL, "offerings: must not be empty");
-  if (noff > MAX_OFFERINGS)
-    return stv_err_set(err, STV_EINVAL, "offerings: more than %d",
-                       MAX_OFFERINGS);
-  t->off = stv_arena_alloc(&c->mem, (size_t)noff * sizeof(*t->off));
-  if (t->off == NULL) return oom(err);
+  rc = take_array(c, f[TF_OFF], "offerings", MAX_OFFERINGS, sizeof(*t->off), (void **)&t->off, &noff, err);
+  if (rc != 0) return rc;
   j = 0;
   cJSON_ArrayForEach(it, f[TF_OFF]) {
     struct stv_offering *o = &t->off[j];
@@ -639,15 +645,8 @@ static int take_catalog(struct stv_catalog *c, const cJSON *root,
   if (f[DF_SOURCE] != NULL && !cJSON_IsString(f[DF_SOURCE]))
     return stv_err_set(err, STV_EINVAL, "source: must be a string");
 
-  if (f[DF_TYPES] == NULL)
-    return stv_err_set(err, STV_EINVAL, "instance_types: missing");
-  if (!cJSON_IsArray(f[DF_TYPES]))
-    return stv_err_set(err, STV_EINVAL, "instance_types: must be an array");
-  n = cJSON_GetArraySize(f[DF_TYPES]);
-  if (n == 0)
-    return stv_err_set(err, STV_EINVAL, "instance_types: must not be empty");
-  c->types = stv_arena_alloc(&c->mem, (size_t)n * sizeof(*c->types));
-  if (c->types == NULL) return oom(err);
+  rc = take_array(c, f[DF_TYPES], "instance_types", 0, sizeof(*c->types), (void **)&c->types, &n, err);
+  if (rc != 0) return rc;
   i = 0;
   cJSON_ArrayForEach(it, f[DF_TYPES]) {
     struct stv_instance_type *t = &c->types[i];

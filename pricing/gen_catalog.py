@@ -150,6 +150,14 @@ def aws_family(name):
     return (m.group(1), m.group(3)) if m else (None, None)
 
 
+def zone_offerings(zones, capacity_type, usd_h, **extra):
+    """One offering per zone at hourly price usd_h (none when usd_h is None),
+    each with the members of extra after the price."""
+    if usd_h is None:
+        return []
+    return [dict({"capacity_type": capacity_type, "zone": z, "price": price(usd_h)}, **extra) for z in zones]
+
+
 def aws_catalog(region, path):
     zones = AWS_ZONES.get(region)
     if zones is None:
@@ -159,22 +167,14 @@ def aws_catalog(region, path):
     for row in read_csv(path, AWS_COLUMNS):
         name = row["instance_type"].strip()
         where = row["_where"]
-        offerings = []
-        od = number(row, "od_usd_h_us_east_1", allow_empty=True)
-        if od is not None:
-            for z in zones:
-                offerings.append({"capacity_type": "on-demand", "zone": z,
-                                  "price": price(od)})
+        offerings = zone_offerings(zones, "on-demand", number(row, "od_usd_h_us_east_1", allow_empty=True))
         saving = number(row, "spot_savings_pct", allow_empty=True)
         if saving:
             spot = number(row, "spot_est_usd_h")
             bucket = row["interruption_bucket"].strip()
             if bucket not in AWS_INTERRUPTION:
                 raise DataError("%s: interruption_bucket: unknown %r" % (where, bucket))
-            for z in zones:
-                offerings.append({"capacity_type": "spot", "zone": z,
-                                  "price": price(spot),
-                                  "interruption_rate": AWS_INTERRUPTION[bucket]})
+            offerings += zone_offerings(zones, "spot", spot, interruption_rate=AWS_INTERRUPTION[bucket])
         if not offerings:
             continue  # neither price is published for this region
         arch = row["arch"].strip()
@@ -232,17 +232,8 @@ def gcp_catalog(region, path):
     for row in read_csv(path, GCP_COLUMNS):
         name = row["machine_type"].strip()
         where = row["_where"]
-        offerings = []
-        od = number(row, "od_usd_h_us_east1", allow_empty=True)
-        if od is not None:
-            for z in zones:
-                offerings.append({"capacity_type": "on-demand", "zone": z,
-                                  "price": price(od)})
-        spot = number(row, "spot_usd_h_us_east1", allow_empty=True)
-        if spot is not None:
-            for z in zones:
-                offerings.append({"capacity_type": "spot", "zone": z,
-                                  "price": price(spot)})
+        offerings = (zone_offerings(zones, "on-demand", number(row, "od_usd_h_us_east1", allow_empty=True)) +
+                     zone_offerings(zones, "spot", number(row, "spot_usd_h_us_east1", allow_empty=True)))
         if not offerings:
             continue
         family = name.split("-", 1)[0]

@@ -19,7 +19,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "controller.h"
+#include "recommend_internal.h"
 #include "pricing.h"
 
 #define HOURS_PER_MONTH 730.0
@@ -419,22 +419,15 @@ out:
 /* ---------------------------------------------------------------------- */
 /* Output                                                                 */
 
-static void add_str_or_null(cJSON *o, const char *k, const char *v) {
-  if (v != NULL)
-    cJSON_AddStringToObject(o, k, v);
-  else
-    cJSON_AddNullToObject(o, k);
-}
-
 static cJSON *new_node_json(const struct stv_recommend_result *r, int32_t pi) {
   const struct stv_plan_node *pn = &r->plan.nodes[pi];
   const struct stv_template *t = &r->problem.tmpl[pn->tmpl];
   cJSON *o = cJSON_CreateObject();
   if (o == NULL) return NULL;
   cJSON_AddStringToObject(o, "name", pn->name);
-  add_str_or_null(o, "instance_type", t->instance_type);
+  stv__json_add_str_or_null(o, "instance_type", t->instance_type);
   cJSON_AddStringToObject(o, "capacity_type", stv_capacity_type_name(t->capacity_type));
-  add_str_or_null(o, "zone", t->zone);
+  stv__json_add_str_or_null(o, "zone", t->zone);
   cJSON_AddNumberToObject(o, "hourly_cost", t->price);
   cJSON_AddNumberToObject(o, "pods", pn->npods);
   return o;
@@ -445,27 +438,22 @@ static cJSON *old_node_json(const struct stv_repack *rp, size_t i) {
   cJSON *o = cJSON_CreateObject();
   if (o == NULL) return NULL;
   cJSON_AddStringToObject(o, "name", n->name);
-  add_str_or_null(o, "instance_type", n->instance_type);
+  stv__json_add_str_or_null(o, "instance_type", n->instance_type);
   cJSON_AddStringToObject(o, "capacity_type", node_ct(n));
-  add_str_or_null(o, "zone", n->zone);
+  stv__json_add_str_or_null(o, "zone", n->zone);
   cJSON_AddNumberToObject(o, "hourly_cost", rp->rn[i].hourly);
   cJSON_AddNumberToObject(o, "pods_moved", rp->rn[i].pods_moved);
   return o;
 }
 
 static const char *keep_name(enum stv_repack_keep k) {
-  switch (k) {
-  case STV_KEEP_UNMOVABLE:
-    return "unmovable pod";
-  case STV_KEEP_UNPRICED:
-    return "unpriced";
-  case STV_KEEP_UNPLACEABLE:
-    return "pod fits nowhere else";
-  case STV_KEEP_MATCHED:
-    return "in the plan";
-  default:
-    return "";
-  }
+  static const char *const names[] = {
+      [STV_KEEP_UNMOVABLE] = "unmovable pod",
+      [STV_KEEP_UNPRICED] = "unpriced",
+      [STV_KEEP_UNPLACEABLE] = "pod fits nowhere else",
+      [STV_KEEP_MATCHED] = "in the plan",
+  };
+  return stv__name_of(names, sizeof(names) / sizeof(names[0]), (unsigned)k);
 }
 
 int stv_repack_add_json(const struct stv_recommend_result *r, cJSON *root) {
@@ -515,9 +503,9 @@ int stv_repack_add_json(const struct stv_recommend_result *r, cJSON *root) {
       if (!cJSON_AddItemToArray(x->action == STV_REPACK_REPLACE ? rep : rem, e)) return STV_ENOMEM;
     }
     if (x->keep == STV_KEEP_UNPRICED) {
-      if ((e = cJSON_CreateObject()) == NULL || !cJSON_AddItemToArray(unp, e)) return STV_ENOMEM;
+      if ((e = stv__json_array_add_object(unp)) == NULL) return STV_ENOMEM;
       cJSON_AddStringToObject(e, "name", nm);
-      add_str_or_null(e, "instance_type", rp->nodes[i].instance_type);
+      stv__json_add_str_or_null(e, "instance_type", rp->nodes[i].instance_type);
       cJSON_AddStringToObject(e, "reason", x->why);
     }
   }
@@ -526,18 +514,16 @@ int stv_repack_add_json(const struct stv_recommend_result *r, cJSON *root) {
     if (e == NULL || !cJSON_AddItemToArray(add, e)) return STV_ENOMEM;
   }
   for (i = 0; i < rp->nunplaced; i++) {
-    const struct stv_pod *p = &s->pods[rp->unplaced[i].pod];
-    cJSON *e = cJSON_CreateObject();
-    if (e == NULL || !cJSON_AddItemToArray(unpl, e)) return STV_ENOMEM;
-    snprintf(name, sizeof(name), "%s/%s", p->ns, p->name);
-    cJSON_AddStringToObject(e, "pod", name);
+    cJSON *e = stv__json_array_add_object(unpl);
+    if (e == NULL) return STV_ENOMEM;
+    cJSON_AddStringToObject(e, "pod", stv__pod_key(s, rp->unplaced[i].pod, name, sizeof(name)));
     cJSON_AddStringToObject(e, "node", rp->nodes[rp->unplaced[i].node].name);
     cJSON_AddStringToObject(e, "reason", rp->unplaced[i].reason);
   }
   for (i = 0; i < rp->npdb; i++) {
     const struct stv_pdb *b = &s->pdbs[rp->pdb[i].pdb];
-    cJSON *e = cJSON_CreateObject();
-    if (e == NULL || !cJSON_AddItemToArray(pdbw, e)) return STV_ENOMEM;
+    cJSON *e = stv__json_array_add_object(pdbw);
+    if (e == NULL) return STV_ENOMEM;
     snprintf(name, sizeof(name), "%s/%s", b->ns, b->name);
     cJSON_AddStringToObject(e, "pdb", name);
     cJSON_AddNumberToObject(e, "pods", rp->pdb[i].pods);
