@@ -42,7 +42,8 @@ static const struct {
 } kinds[STV_CACHE_NKINDS] = {
     [STV_CACHE_NODES] = {"nodes", "/api/v1/nodes", "Node", 'N'},
     [STV_CACHE_PODS] = {"pods", "/api/v1/pods", "Pod", 'P'},
-    [STV_CACHE_PDBS] = {"poddisruptionbudgets", "/apis/policy/v1/poddisruptionbudgets", "PodDisruptionBudget", 'B'},
+    [STV_CACHE_PDBS] = {"poddisruptionbudgets", "/apis/policy/v1/poddisruptionbudgets", "PodDisruptionBudget",
+                        'B'},
     [STV_CACHE_NAMESPACES] = {"namespaces", "/api/v1/namespaces", "Namespace", 'S'},
 };
 
@@ -52,7 +53,9 @@ static const struct {
 static void prov_unsched(void *ctx, const char *ns, const char *name) {
   stv_provision_pod_unschedulable(ctx, ns, name);
 }
-static void prov_gone(void *ctx, const char *ns, const char *name) { stv_provision_pod_gone(ctx, ns, name); }
+static void prov_gone(void *ctx, const char *ns, const char *name) {
+  stv_provision_pod_gone(ctx, ns, name);
+}
 static void prov_registered(void *ctx, const char *name, const char *pid) {
   stv_provision_node_registered(ctx, name, pid);
 }
@@ -96,9 +99,13 @@ void stv_cache_free(struct stv_cache *c) {
   stv_free(c);
 }
 
-const struct stv_snapshot *stv_cache_store(const struct stv_cache *c) { return &c->s; }
+const struct stv_snapshot *stv_cache_store(const struct stv_cache *c) {
+  return &c->s;
+}
 
-void stv_cache_get_stats(const struct stv_cache *c, struct stv_cache_stats *st) { *st = c->st; }
+void stv_cache_get_stats(const struct stv_cache *c, struct stv_cache_stats *st) {
+  *st = c->st;
+}
 
 const char *stv_cache_node_provider_id(const struct stv_cache *c, size_t i) {
   return i < c->s.nnodes ? c->node_pid[i] : NULL;
@@ -111,7 +118,8 @@ int stv_cache_compact(struct stv_cache *c) {
   struct stv_snapshot fresh;
   size_t i;
   int rc;
-  if ((rc = stv_snapshot_init(&fresh)) != 0 || (rc = stv_snapshot_copy_live(&fresh, &c->s, STV_COPY_SEEN)) != 0)
+  if ((rc = stv_snapshot_init(&fresh)) != 0 ||
+      (rc = stv_snapshot_copy_live(&fresh, &c->s, STV_COPY_SEEN)) != 0)
     goto fail;
   for (i = 0; i < c->s.nnodes; i++)
     if (c->node_pid[i] != NULL && (c->node_pid[i] = stv_strpool_get(&fresh.pool, c->node_pid[i])) == NULL) {
@@ -148,13 +156,15 @@ static const char *str_at(const cJSON *o, const char *a, const char *b) {
 
 /* Whether kube-scheduler marked the pod unschedulable: PodScheduled False, reason Unschedulable. */
 static int unschedulable(const cJSON *obj) {
-  const cJSON *conds = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "status"), "conditions");
+  const cJSON *conds =
+      cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "status"), "conditions");
   const cJSON *cd;
   cJSON_ArrayForEach(cd, conds) {
     const char *type = str_at(cd, "type", NULL), *status = str_at(cd, "status", NULL);
     const char *reason = str_at(cd, "reason", NULL);
     if (type == NULL || strcmp(type, "PodScheduled") != 0) continue;
-    return status != NULL && strcmp(status, "False") == 0 && reason != NULL && strcmp(reason, "Unschedulable") == 0;
+    return status != NULL && strcmp(status, "False") == 0 && reason != NULL &&
+           strcmp(reason, "Unschedulable") == 0;
   }
   return 0;
 }
@@ -236,7 +246,8 @@ static int upsert(struct stv_cache *c, enum stv_cache_kind kind, const cJSON *ob
     pod_read(c, at, obj);
   } else if (kind == STV_CACHE_NODES && (rs.replaced_node >= 0 || s->nnodes > nnodes)) {
     size_t at = rs.replaced_node >= 0 ? (size_t)rs.replaced_node : nnodes;
-    if (node_read(c, at, rs.replaced_node < 0, obj) != 0) return stv_err_set(err, STV_ENOMEM, "out of memory");
+    if (node_read(c, at, rs.replaced_node < 0, obj) != 0)
+      return stv_err_set(err, STV_ENOMEM, "out of memory");
   }
   if (rs.pods + rs.nodes + rs.pdbs + rs.namespaces > 0) {
     c->st.added++;
@@ -250,14 +261,15 @@ static int upsert(struct stv_cache *c, enum stv_cache_kind kind, const cJSON *ob
   return 0;
 }
 
-int stv_cache_apply(struct stv_cache *c, enum stv_cache_kind kind, enum stv_watch_event type, const cJSON *obj,
-                    struct stv_err *err) {
+int stv_cache_apply(struct stv_cache *c, enum stv_cache_kind kind, enum stv_watch_event type,
+                    const cJSON *obj, struct stv_err *err) {
   const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
   const char *name = str_at(md, "name", NULL), *ns = str_at(md, "namespace", NULL);
   const char *kind_name = str_at(obj, "kind", NULL), *phase;
   long at;
   int rc = 0;
-  if ((unsigned)kind >= STV_CACHE_NKINDS) return stv_err_set(err, STV_EINVAL, "cache: unknown kind %d", (int)kind);
+  if ((unsigned)kind >= STV_CACHE_NKINDS)
+    return stv_err_set(err, STV_EINVAL, "cache: unknown kind %d", (int)kind);
   if (name == NULL)
     return stv_err_set(err, STV_EPARSE, "%s: a %s event's object has no metadata.name", kinds[kind].resource,
                        type == STV_WATCH_DELETED ? "DELETED" : "ADDED or MODIFIED");
@@ -294,7 +306,9 @@ void stv_cache_list_done(struct stv_cache *c, enum stv_cache_kind kind) {
   if (c->hooks.synced != NULL) c->hooks.synced(c->hooks.ctx);
 }
 
-int stv_cache_synced(const struct stv_cache *c) { return c->synced; }
+int stv_cache_synced(const struct stv_cache *c) {
+  return c->synced;
+}
 
 static int feed_event(void *ctx, enum stv_watch_event type, const cJSON *obj, const char *rv) {
   struct cache_feed *f = ctx;
@@ -335,13 +349,15 @@ int stv_cache_start(struct stv_cache *c, struct stv_kube *k, long page_limit, st
 /* ---------------------------------------------------------------------- */
 /* The view                                                               */
 
-int stv_cache_snapshot(struct stv_cache *c, struct stv_snapshot *s, const char ***node_ids, struct stv_err *err) {
+int stv_cache_snapshot(struct stv_cache *c, struct stv_snapshot *s, const char ***node_ids,
+                       struct stv_err *err) {
   const char **ids = NULL;
   size_t i;
   int rc;
   *node_ids = NULL;
   if (!c->synced)
-    return stv_err_set(err, STV_EINVAL, "the cluster cache has not finished its first list of every kind yet");
+    return stv_err_set(err, STV_EINVAL,
+                       "the cluster cache has not finished its first list of every kind yet");
   if ((rc = stv_snapshot_copy_live(s, &c->s, 0)) != 0)
     return stv_err_set(err, rc, "copying the cluster cache: %s", stv_strerror(rc));
   if (s->nnodes > 0 && (ids = stv_arena_alloc(&s->mem, s->nnodes * sizeof(*ids))) == NULL)

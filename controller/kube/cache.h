@@ -28,7 +28,13 @@ struct stv_cluster_view;
 struct stv_provision;
 
 /* What the cache watches. */
-enum stv_cache_kind { STV_CACHE_NODES = 0, STV_CACHE_PODS, STV_CACHE_PDBS, STV_CACHE_NAMESPACES, STV_CACHE_NKINDS };
+enum stv_cache_kind {
+  STV_CACHE_NODES = 0,
+  STV_CACHE_PODS,
+  STV_CACHE_PDBS,
+  STV_CACHE_NAMESPACES,
+  STV_CACHE_NKINDS
+};
 
 /*
  * What the cache tells its owner, on the loop thread (strings borrowed for
@@ -57,11 +63,11 @@ void stv_cache_provision_hooks(struct stv_cache_hooks *h, struct stv_provision *
 
 /* What the cache did. */
 struct stv_cache_stats {
-  size_t events;                  /* events applied */
+  size_t events;                   /* events applied */
   size_t added, replaced, removed; /* objects added, replaced in place, removed */
-  size_t finished;                /* pods removed for reaching Succeeded or Failed */
-  size_t unchanged;               /* events that changed nothing (same or older version) */
-  size_t errors;                  /* objects refused (see the error hook) */
+  size_t finished;                 /* pods removed for reaching Succeeded or Failed */
+  size_t unchanged;                /* events that changed nothing (same or older version) */
+  size_t errors;                   /* objects refused (see the error hook) */
   size_t compactions;
   size_t garbage; /* removals and replacements since the last compaction */
 };
@@ -78,8 +84,8 @@ void stv_cache_free(struct stv_cache *c);
  * code with err naming the object ("pods: Pod team-a/web-5: spec..."); the
  * store is unchanged then. Not for objects of the storage kinds.
  */
-int stv_cache_apply(struct stv_cache *c, enum stv_cache_kind kind, enum stv_watch_event type, const cJSON *obj,
-                    struct stv_err *err);
+int stv_cache_apply(struct stv_cache *c, enum stv_cache_kind kind, enum stv_watch_event type,
+                    const cJSON *obj, struct stv_err *err);
 
 /* Marks kind's first full list done (the reflector's on_synced). */
 void stv_cache_list_done(struct stv_cache *c, enum stv_cache_kind kind);
@@ -99,7 +105,8 @@ int stv_cache_start(struct stv_cache *c, struct stv_kube *k, long page_limit, st
  * strings in s->pool). Returns 0, STV_EINVAL before the first sync, or
  * STV_ENOMEM.
  */
-int stv_cache_snapshot(struct stv_cache *c, struct stv_snapshot *s, const char ***node_ids, struct stv_err *err);
+int stv_cache_snapshot(struct stv_cache *c, struct stv_snapshot *s, const char ***node_ids,
+                       struct stv_err *err);
 void stv_cache_view(struct stv_cache *c, struct stv_cluster_view *v);
 
 /* The store itself (read-only; loop thread only), and the statistics. */
