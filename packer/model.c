@@ -680,16 +680,29 @@ int stv_snapshot_remove_namespace(struct stv_snapshot *s, size_t i) {
 /* Live copies                                                            */
 
 /* Copying into dst: strings interned again in dst's pool, arrays first in tmp. */
+#define LIVE_MEMO 4096 /* a direct-mapped memo of strings copied: namespaces, node and owner names repeat */
+
 struct live_copy {
   struct stv_snapshot *dst;
   struct stv_arena tmp;
   int oom;
+  struct {
+    const char *src, *dst;
+  } *memo; /* LIVE_MEMO entries; src strings are interned, so a pointer names one */
 };
 
 static const char *ri(struct live_copy *lc, const char *str) {
   const char *p;
+  size_t k;
   if (str == NULL) return NULL;
-  if ((p = stv_strpool_get(&lc->dst->pool, str)) == NULL) lc->oom = 1;
+  k = ((uintptr_t)str >> 3) % LIVE_MEMO;
+  if (lc->memo[k].src == str) return lc->memo[k].dst;
+  if ((p = stv_strpool_get(&lc->dst->pool, str)) == NULL) {
+    lc->oom = 1;
+    return NULL;
+  }
+  lc->memo[k].src = str;
+  lc->memo[k].dst = p;
   return p;
 }
 
@@ -748,7 +761,6 @@ static int copy_class_into(struct live_copy *lc, const struct stv_class *c, uint
   d.blocked = ri(lc, d.blocked);
   if (lc->oom) return STV_ENOMEM;
   rc = stv_snapshot_intern_class(lc->dst, &d, id);
-  stv_arena_reset(&lc->tmp);
   return rc;
 }
 
@@ -770,7 +782,6 @@ static int copy_node_into(struct live_copy *lc, const struct stv_node *n) {
   d.capacity_type = ri(lc, d.capacity_type);
   if (lc->oom) return STV_ENOMEM;
   rc = stv_snapshot_add_node(lc->dst, &d);
-  stv_arena_reset(&lc->tmp);
   return rc;
 }
 
@@ -803,7 +814,6 @@ static int copy_pdb_ns_into(struct live_copy *lc, const struct stv_snapshot *src
     d.max_unavailable = ri(lc, d.max_unavailable);
     if (lc->oom) return STV_ENOMEM;
     if ((rc = stv_snapshot_add_pdb(lc->dst, &d)) != 0) return rc;
-    stv_arena_reset(&lc->tmp);
   }
   for (i = 0; i < src->nnamespaces; i++) {
     struct stv_namespace d = src->namespaces[i];
@@ -812,7 +822,6 @@ static int copy_pdb_ns_into(struct live_copy *lc, const struct stv_snapshot *src
     d.name = ri(lc, d.name);
     if (lc->oom) return STV_ENOMEM;
     if ((rc = stv_snapshot_add_namespace(lc->dst, &d)) != 0) return rc;
-    stv_arena_reset(&lc->tmp);
   }
   return 0;
 }
@@ -870,6 +879,12 @@ int stv_snapshot_copy_live(struct stv_snapshot *dst, const struct stv_snapshot *
   if (dst->nnodes || dst->npods || dst->nclasses || dst->npdbs || dst->nnamespaces || dst->nseen)
     return STV_ELIMIT;
   stv_arena_init(&lc.tmp);
+  if ((lc.memo = stv_calloc(LIVE_MEMO, sizeof(*lc.memo))) == NULL ||
+      stv_grow((void **)&dst->pods, &dst->cap_pods, src->npods + 1, sizeof(*dst->pods)) != 0 ||
+      stv_grow((void **)&dst->nodes, &dst->cap_nodes, src->nnodes + 1, sizeof(*dst->nodes)) != 0) {
+    rc = STV_ENOMEM;
+    goto out;
+  }
   if ((rc = copy_settings_into(&lc, src)) != 0) goto out;
   if ((rc = copy_pdb_ns_into(&lc, src)) != 0) goto out;
   for (i = 0; i < src->nnodes; i++)
@@ -889,6 +904,7 @@ int stv_snapshot_copy_live(struct stv_snapshot *dst, const struct stv_snapshot *
   if ((flags & STV_COPY_SEEN) && (rc = copy_seen_into(&lc, src)) != 0) goto out;
 out:
   stv_free(cmap);
+  stv_free(lc.memo);
   stv_arena_reset(&lc.tmp);
   return rc;
 }
