@@ -618,16 +618,26 @@ static void seen_move(struct stv_snapshot *s, char letter, const char *ns, const
   if (k >= 0) s->seen_v[k].index = to;
 }
 
-int stv_snapshot_remove_pod(struct stv_snapshot *s, size_t i) {
-  size_t last;
-  if (i >= s->npods) return STV_EINVAL;
-  last = s->npods - 1;
-  seen_move(s, 'P', s->pods[i].ns, s->pods[i].name, STV_SEEN_GONE);
+/*
+ * Swap-removes element i of arr (*n elements of elem bytes) of kind letter:
+ * its seen entry becomes a tombstone, the last element's follows it to i.
+ */
+static void swap_out(struct stv_snapshot *s, char letter, void *arr, size_t elem, size_t *n, size_t i,
+                     const char *const name_of[4]) {
+  size_t last = *n - 1;
+  seen_move(s, letter, name_of[0], name_of[1], STV_SEEN_GONE);
   if (i != last) {
-    s->pods[i] = s->pods[last];
-    seen_move(s, 'P', s->pods[i].ns, s->pods[i].name, (uint32_t)i);
+    memcpy((char *)arr + i * elem, (char *)arr + last * elem, elem);
+    seen_move(s, letter, name_of[2], name_of[3], (uint32_t)i);
   }
-  s->npods--;
+  (*n)--;
+}
+
+int stv_snapshot_remove_pod(struct stv_snapshot *s, size_t i) {
+  if (i >= s->npods) return STV_EINVAL;
+  const struct stv_pod *p = &s->pods[i], *l = &s->pods[s->npods - 1];
+  const char *const names[4] = {p->ns, p->name, l->ns, l->name};
+  swap_out(s, 'P', s->pods, sizeof(*s->pods), &s->npods, i, names);
   return 0;
 }
 
@@ -635,44 +645,29 @@ int stv_snapshot_remove_node(struct stv_snapshot *s, size_t i) {
   size_t last, k;
   if (i >= s->nnodes) return STV_EINVAL;
   last = s->nnodes - 1;
-  seen_move(s, 'N', NULL, s->nodes[i].name, STV_SEEN_GONE);
   for (k = 0; k < s->npods; k++) {
     if (s->pods[k].node == (int32_t)i)
       s->pods[k].node = -1;
     else if (s->pods[k].node == (int32_t)last)
       s->pods[k].node = (int32_t)i;
   }
-  if (i != last) {
-    s->nodes[i] = s->nodes[last];
-    seen_move(s, 'N', NULL, s->nodes[i].name, (uint32_t)i);
-  }
-  s->nnodes--;
+  const char *const names[4] = {NULL, s->nodes[i].name, NULL, s->nodes[last].name};
+  swap_out(s, 'N', s->nodes, sizeof(*s->nodes), &s->nnodes, i, names);
   return node_rehash_to(s, s->node_cap ? s->node_cap : 256);
 }
 
 int stv_snapshot_remove_pdb(struct stv_snapshot *s, size_t i) {
-  size_t last;
   if (i >= s->npdbs) return STV_EINVAL;
-  last = s->npdbs - 1;
-  seen_move(s, 'B', s->pdbs[i].ns, s->pdbs[i].name, STV_SEEN_GONE);
-  if (i != last) {
-    s->pdbs[i] = s->pdbs[last];
-    seen_move(s, 'B', s->pdbs[i].ns, s->pdbs[i].name, (uint32_t)i);
-  }
-  s->npdbs--;
+  const struct stv_pdb *p = &s->pdbs[i], *l = &s->pdbs[s->npdbs - 1];
+  const char *const names[4] = {p->ns, p->name, l->ns, l->name};
+  swap_out(s, 'B', s->pdbs, sizeof(*s->pdbs), &s->npdbs, i, names);
   return 0;
 }
 
 int stv_snapshot_remove_namespace(struct stv_snapshot *s, size_t i) {
-  size_t last;
   if (i >= s->nnamespaces) return STV_EINVAL;
-  last = s->nnamespaces - 1;
-  seen_move(s, 'S', NULL, s->namespaces[i].name, STV_SEEN_GONE);
-  if (i != last) {
-    s->namespaces[i] = s->namespaces[last];
-    seen_move(s, 'S', NULL, s->namespaces[i].name, (uint32_t)i);
-  }
-  s->nnamespaces--;
+  const char *const names[4] = {NULL, s->namespaces[i].name, NULL, s->namespaces[s->nnamespaces - 1].name};
+  swap_out(s, 'S', s->namespaces, sizeof(*s->namespaces), &s->nnamespaces, i, names);
   return 0;
 }
 
