@@ -276,8 +276,8 @@ out:
   return rc;
 }
 
-static int node_rehash(struct stv_snapshot *s) {
-  size_t ncap = s->node_cap ? s->node_cap * 2 : 256;
+/* Rebuilds the lookup by name with ncap slots (a power of two). */
+static int node_rehash_to(struct stv_snapshot *s, size_t ncap) {
   uint32_t *slots = stv_calloc(ncap, sizeof(*slots));
   size_t i;
   if (slots == NULL) return STV_ENOMEM;
@@ -292,6 +292,8 @@ static int node_rehash(struct stv_snapshot *s) {
   s->node_cap = ncap;
   return 0;
 }
+
+static int node_rehash(struct stv_snapshot *s) { return node_rehash_to(s, s->node_cap ? s->node_cap * 2 : 256); }
 
 int32_t stv_snapshot_find_node(const struct stv_snapshot *s, const char *name) {
   size_t j;
@@ -582,5 +584,322 @@ out:
   stv_free(spread);
   stv_free(anti);
   stv_free(panti);
+  return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Removal (the watch-driven cache)                                       */
+
+size_t stv_seen_key(char *buf, size_t size, char letter, const char *ns, const char *name) {
+  size_t lns, lname;
+  if (ns == NULL) ns = "";
+  lns = strlen(ns);
+  lname = strlen(name);
+  if (lns + lname + 3 >= size) return 0;
+  buf[0] = letter;
+  buf[1] = ' ';
+  memcpy(buf + 2, ns, lns);
+  buf[2 + lns] = '/';
+  memcpy(buf + 3 + lns, name, lname + 1);
+  return lns + lname + 3;
+}
+
+long stv_snapshot_seen_find(const struct stv_snapshot *s, char letter, const char *ns, const char *name) {
+  char key[640];
+  size_t n = stv_seen_key(key, sizeof(key), letter, ns, name);
+  const struct stv_strmap_ent *e;
+  if (n == 0 || (e = stv_strmap_find(&s->seen, key, n)) == NULL) return -1;
+  return (long)e->val;
+}
+
+/* Points the seen entry of an object at index to (STV_SEEN_GONE: a tombstone). */
+static void seen_move(struct stv_snapshot *s, char letter, const char *ns, const char *name, uint32_t to) {
+  long k = stv_snapshot_seen_find(s, letter, ns, name);
+  if (k >= 0) s->seen_v[k].index = to;
+}
+
+/*
+ * Swap-removes element i of arr (*n elements of elem bytes) of kind letter:
+ * its seen entry becomes a tombstone, the last element's follows it to i.
+ */
+static void swap_out(struct stv_snapshot *s, char letter, void *arr, size_t elem, size_t *n, size_t i,
+                     const char *const name_of[4]) {
+  size_t last = *n - 1;
+  seen_move(s, letter, name_of[0], name_of[1], STV_SEEN_GONE);
+  if (i != last) {
+    memcpy((char *)arr + i * elem, (char *)arr + last * elem, elem);
+    seen_move(s, letter, name_of[2], name_of[3], (uint32_t)i);
+  }
+  (*n)--;
+}
+
+int stv_snapshot_remove_pod(struct stv_snapshot *s, size_t i) {
+  if (i >= s->npods) return STV_EINVAL;
+  const struct stv_pod *p = &s->pods[i], *l = &s->pods[s->npods - 1];
+  const char *const names[4] = {p->ns, p->name, l->ns, l->name};
+  swap_out(s, 'P', s->pods, sizeof(*s->pods), &s->npods, i, names);
+  return 0;
+}
+
+int stv_snapshot_remove_node(struct stv_snapshot *s, size_t i) {
+  size_t last, k;
+  if (i >= s->nnodes) return STV_EINVAL;
+  last = s->nnodes - 1;
+  for (k = 0; k < s->npods; k++) {
+    if (s->pods[k].node == (int32_t)i)
+      s->pods[k].node = -1;
+    else if (s->pods[k].node == (int32_t)last)
+      s->pods[k].node = (int32_t)i;
+  }
+  const char *const names[4] = {NULL, s->nodes[i].name, NULL, s->nodes[last].name};
+  swap_out(s, 'N', s->nodes, sizeof(*s->nodes), &s->nnodes, i, names);
+  return node_rehash_to(s, s->node_cap ? s->node_cap : 256);
+}
+
+int stv_snapshot_remove_pdb(struct stv_snapshot *s, size_t i) {
+  if (i >= s->npdbs) return STV_EINVAL;
+  const struct stv_pdb *p = &s->pdbs[i], *l = &s->pdbs[s->npdbs - 1];
+  const char *const names[4] = {p->ns, p->name, l->ns, l->name};
+  swap_out(s, 'B', s->pdbs, sizeof(*s->pdbs), &s->npdbs, i, names);
+  return 0;
+}
+
+int stv_snapshot_remove_namespace(struct stv_snapshot *s, size_t i) {
+  if (i >= s->nnamespaces) return STV_EINVAL;
+  const char *const names[4] = {NULL, s->namespaces[i].name, NULL, s->namespaces[s->nnamespaces - 1].name};
+  swap_out(s, 'S', s->namespaces, sizeof(*s->namespaces), &s->nnamespaces, i, names);
+  return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Live copies                                                            */
+
+/* Copying into dst: strings interned again in dst's pool, arrays first in tmp. */
+#define LIVE_MEMO 4096 /* a direct-mapped memo of strings copied: namespaces, node and owner names repeat */
+
+struct live_copy {
+  struct stv_snapshot *dst;
+  struct stv_arena tmp;
+  int oom;
+  struct {
+    const char *src, *dst;
+  } *memo; /* LIVE_MEMO entries; src strings are interned, so a pointer names one */
+};
+
+static const char *ri(struct live_copy *lc, const char *str) {
+  const char *p;
+  size_t k;
+  if (str == NULL) return NULL;
+  k = ((uintptr_t)str >> 3) % LIVE_MEMO;
+  if (lc->memo[k].src == str) return lc->memo[k].dst;
+  if ((p = stv_strpool_get(&lc->dst->pool, str)) == NULL) {
+    lc->oom = 1;
+    return NULL;
+  }
+  lc->memo[k].src = str;
+  lc->memo[k].dst = p;
+  return p;
+}
+
+static void ri_labels(struct live_copy *lc, struct stv_labels *l) {
+  uint32_t i;
+  for (i = 0; i < l->n; i++) {
+    l->kv[i].key = ri(lc, l->kv[i].key);
+    l->kv[i].value = ri(lc, l->kv[i].value);
+  }
+}
+
+static void ri_sel(struct live_copy *lc, struct stv_selector *sel) {
+  uint32_t i, j;
+  for (i = 0; i < sel->n; i++) {
+    sel->reqs[i].key = ri(lc, sel->reqs[i].key);
+    for (j = 0; j < sel->reqs[i].nvalues; j++) sel->reqs[i].values[j] = ri(lc, sel->reqs[i].values[j]);
+  }
+}
+
+static void ri_terms(struct live_copy *lc, struct stv_pod_term *t, uint32_t n) {
+  uint32_t i, j;
+  for (i = 0; i < n; i++) {
+    ri_sel(lc, &t[i].sel);
+    ri_sel(lc, &t[i].ns_sel);
+    t[i].topology_key = ri(lc, t[i].topology_key);
+    for (j = 0; j < t[i].nns; j++) t[i].namespaces[j] = ri(lc, t[i].namespaces[j]);
+  }
+}
+
+/* Interns a copy of class c (of another snapshot) into lc->dst, as *id. */
+static int copy_class_into(struct live_copy *lc, const struct stv_class *c, uint32_t *id) {
+  struct stv_class d;
+  uint32_t i;
+  int rc;
+  if (copy_class(&lc->tmp, &d, c) != 0) return STV_ENOMEM;
+  d.ns = ri(lc, d.ns);
+  ri_labels(lc, &d.labels);
+  ri_sel(lc, &d.node_selector);
+  for (i = 0; i < d.affinity.n; i++) {
+    ri_sel(lc, &d.affinity.terms[i].exprs);
+    ri_sel(lc, &d.affinity.terms[i].fields);
+  }
+  for (i = 0; i < d.ntol; i++) {
+    d.tol[i].key = ri(lc, d.tol[i].key);
+    d.tol[i].value = ri(lc, d.tol[i].value);
+  }
+  ri_terms(lc, d.aff, d.naff);
+  ri_terms(lc, d.anti, d.nanti);
+  ri_terms(lc, d.panti, d.npanti);
+  for (i = 0; i < d.nspread; i++) {
+    d.spread[i].topology_key = ri(lc, d.spread[i].topology_key);
+    ri_sel(lc, &d.spread[i].sel);
+  }
+  d.owner_uid = ri(lc, d.owner_uid);
+  d.example = ri(lc, d.example);
+  d.blocked = ri(lc, d.blocked);
+  if (lc->oom) return STV_ENOMEM;
+  rc = stv_snapshot_intern_class(lc->dst, &d, id);
+  return rc;
+}
+
+static int copy_node_into(struct live_copy *lc, const struct stv_node *n) {
+  struct stv_node d = *n;
+  uint32_t i;
+  int rc;
+  if (copy_labels(&lc->tmp, &d.labels, &n->labels) != 0) return STV_ENOMEM;
+  if (n->ntaints && (d.taints = dup_array(&lc->tmp, n->taints, n->ntaints, sizeof(*n->taints))) == NULL)
+    return STV_ENOMEM;
+  d.name = ri(lc, d.name);
+  ri_labels(lc, &d.labels);
+  for (i = 0; i < d.ntaints; i++) {
+    d.taints[i].key = ri(lc, d.taints[i].key);
+    d.taints[i].value = ri(lc, d.taints[i].value);
+  }
+  d.instance_type = ri(lc, d.instance_type);
+  d.zone = ri(lc, d.zone);
+  d.capacity_type = ri(lc, d.capacity_type);
+  if (lc->oom) return STV_ENOMEM;
+  rc = stv_snapshot_add_node(lc->dst, &d);
+  return rc;
+}
+
+static int copy_pod_into(struct live_copy *lc, const struct stv_pod *p, uint32_t cls) {
+  struct stv_pod d = *p;
+  d.cls = cls;
+  d.ns = ri(lc, p->ns);
+  d.name = ri(lc, p->name);
+  d.node_name = ri(lc, p->node_name);
+  d.owner_kind = ri(lc, p->owner_kind);
+  d.owner_name = ri(lc, p->owner_name);
+  d.priority_class = ri(lc, p->priority_class);
+  d.first_gate = ri(lc, p->first_gate);
+  d.scheduler_name = ri(lc, p->scheduler_name);
+  d.nominated_node = ri(lc, p->nominated_node);
+  if (lc->oom) return STV_ENOMEM;
+  return stv_snapshot_add_pod(lc->dst, &d);
+}
+
+static int copy_pdb_ns_into(struct live_copy *lc, const struct stv_snapshot *src) {
+  size_t i;
+  int rc;
+  for (i = 0; i < src->npdbs; i++) {
+    struct stv_pdb d = src->pdbs[i];
+    if (copy_selector(&lc->tmp, &d.sel, &src->pdbs[i].sel) != 0) return STV_ENOMEM;
+    ri_sel(lc, &d.sel);
+    d.ns = ri(lc, d.ns);
+    d.name = ri(lc, d.name);
+    d.min_available = ri(lc, d.min_available);
+    d.max_unavailable = ri(lc, d.max_unavailable);
+    if (lc->oom) return STV_ENOMEM;
+    if ((rc = stv_snapshot_add_pdb(lc->dst, &d)) != 0) return rc;
+  }
+  for (i = 0; i < src->nnamespaces; i++) {
+    struct stv_namespace d = src->namespaces[i];
+    if (copy_labels(&lc->tmp, &d.labels, &src->namespaces[i].labels) != 0) return STV_ENOMEM;
+    ri_labels(lc, &d.labels);
+    d.name = ri(lc, d.name);
+    if (lc->oom) return STV_ENOMEM;
+    if ((rc = stv_snapshot_add_namespace(lc->dst, &d)) != 0) return rc;
+  }
+  return 0;
+}
+
+/* Copies the seen entries of src's objects (tombstones left out) into lc->dst. */
+static int copy_seen_into(struct live_copy *lc, const struct stv_snapshot *src) {
+  struct stv_snapshot *dst = lc->dst;
+  size_t i;
+  for (i = 0; i < src->seen.cap; i++) {
+    const struct stv_strmap_ent *e = &src->seen.e[i];
+    const struct stv_seen *from;
+    struct stv_strmap_ent *ne;
+    struct stv_seen *to;
+    int added;
+    if (e->key == NULL) continue;
+    from = &src->seen_v[e->val];
+    if (from->index == STV_SEEN_GONE) continue;
+    if (stv_grow((void **)&dst->seen_v, &dst->cap_seen, dst->nseen + 1, sizeof(*dst->seen_v)) != 0)
+      return STV_ENOMEM;
+    if (stv_strmap_upsert(&dst->seen, &dst->pool, e->key, e->len, (uint32_t)dst->nseen, &ne, &added) != 0)
+      return STV_ENOMEM;
+    to = &dst->seen_v[dst->nseen++];
+    *to = *from;
+    to->rv = from->rv ? dup_array(&dst->mem, from->rv, strlen(from->rv) + 1, 1) : NULL;
+    to->uid = from->uid ? dup_array(&dst->mem, from->uid, strlen(from->uid) + 1, 1) : NULL;
+    if ((from->rv && to->rv == NULL) || (from->uid && to->uid == NULL)) return STV_ENOMEM;
+  }
+  return 0;
+}
+
+/* Resource names and settings of src, into the empty dst. */
+static int copy_settings_into(struct live_copy *lc, const struct stv_snapshot *src) {
+  struct stv_snapshot *dst = lc->dst;
+  uint32_t i;
+  int r;
+  for (r = STV_RES_FIXED; r < src->res.n; r++)
+    if (stv_resnames_index(&dst->res, &dst->pool, src->res.name[r], 1) != r) return STV_ENOMEM;
+  dst->priority_cutoff = src->priority_cutoff;
+  dst->scheduler_names = src->scheduler_names;
+  dst->nscheduler_names = src->nscheduler_names;
+  dst->any_scheduler = src->any_scheduler;
+  if (src->nzone_labels == 0) return 0;
+  dst->zone_labels = stv_arena_alloc(&dst->mem, src->nzone_labels * sizeof(*dst->zone_labels));
+  if (dst->zone_labels == NULL) return STV_ENOMEM;
+  for (i = 0; i < src->nzone_labels; i++) dst->zone_labels[i] = ri(lc, src->zone_labels[i]);
+  dst->nzone_labels = src->nzone_labels;
+  return lc->oom ? STV_ENOMEM : 0;
+}
+
+int stv_snapshot_copy_live(struct stv_snapshot *dst, const struct stv_snapshot *src, unsigned flags) {
+  struct live_copy lc = {.dst = dst};
+  uint32_t *cmap = NULL;
+  size_t i;
+  int rc;
+  if (dst->nnodes || dst->npods || dst->nclasses || dst->npdbs || dst->nnamespaces || dst->nseen)
+    return STV_ELIMIT;
+  stv_arena_init(&lc.tmp);
+  if ((lc.memo = stv_calloc(LIVE_MEMO, sizeof(*lc.memo))) == NULL ||
+      stv_grow((void **)&dst->pods, &dst->cap_pods, src->npods + 1, sizeof(*dst->pods)) != 0 ||
+      stv_grow((void **)&dst->nodes, &dst->cap_nodes, src->nnodes + 1, sizeof(*dst->nodes)) != 0) {
+    rc = STV_ENOMEM;
+    goto out;
+  }
+  if ((rc = copy_settings_into(&lc, src)) != 0) goto out;
+  if ((rc = copy_pdb_ns_into(&lc, src)) != 0) goto out;
+  for (i = 0; i < src->nnodes; i++)
+    if ((rc = copy_node_into(&lc, &src->nodes[i])) != 0) goto out;
+  if (src->nclasses && (cmap = stv_malloc(src->nclasses * sizeof(*cmap))) == NULL) {
+    rc = STV_ENOMEM;
+    goto out;
+  }
+  if (cmap != NULL) memset(cmap, 0xff, src->nclasses * sizeof(*cmap));
+  for (i = 0; i < src->npods; i++) {
+    const struct stv_pod *p = &src->pods[i];
+    if (p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED) continue;
+    if (cmap[p->cls] == UINT32_MAX && (rc = copy_class_into(&lc, src->classes[p->cls], &cmap[p->cls])) != 0)
+      goto out;
+    if ((rc = copy_pod_into(&lc, p, cmap[p->cls])) != 0) goto out;
+  }
+  if ((flags & STV_COPY_SEEN) && (rc = copy_seen_into(&lc, src)) != 0) goto out;
+out:
+  stv_free(cmap);
+  stv_free(lc.memo);
+  stv_arena_reset(&lc.tmp);
   return rc;
 }

@@ -410,6 +410,53 @@ int stv_snapshot_set_nodes(struct stv_snapshot *s, const struct stv_node *nodes,
  */
 int stv_snapshot_promote_class(struct stv_snapshot *s, uint32_t cls, uint32_t *out);
 
+/* ---------------------------------------------------------------------- */
+/* Removal and live copies (the watch-driven cache, controller/kube/cache.c) */
+
+/* A seen entry's index once its object was removed: a tombstone. */
+#define STV_SEEN_GONE UINT32_MAX
+
+/*
+ * Writes the seen map's key of an object, "<letter> <ns>/<name>" (letter P
+ * pod, N node, B PodDisruptionBudget, S namespace; ns NULL or "" for
+ * cluster-scoped kinds), into buf. Returns its length, or 0 when it does
+ * not fit (names the API refuses; such objects are not tracked).
+ */
+size_t stv_seen_key(char *buf, size_t size, char letter, const char *ns, const char *name);
+
+/* Returns the index in s->seen_v of that object's entry (tombstones included), or -1. */
+long stv_snapshot_seen_find(const struct stv_snapshot *s, char letter, const char *ns, const char *name);
+
+/*
+ * Remove object i by swapping the last one into its place (its seen entry
+ * follows it; the removed one's becomes a tombstone, so that an object
+ * re-created under the same name is read as new). Removing a node unbinds
+ * the pods on it (node -1; they keep node_name, so stv_snapshot_finish
+ * flags them STV_POD_NODE_MISSING), renumbers the pods of the moved node
+ * and rebuilds the lookup by name. Strings, classes and arena memory of
+ * removed objects stay until the snapshot is copied (stv_snapshot_copy_live).
+ * Return 0, STV_EINVAL when i is out of range, or STV_ENOMEM.
+ */
+int stv_snapshot_remove_pod(struct stv_snapshot *s, size_t i);
+int stv_snapshot_remove_node(struct stv_snapshot *s, size_t i);
+int stv_snapshot_remove_pdb(struct stv_snapshot *s, size_t i);
+int stv_snapshot_remove_namespace(struct stv_snapshot *s, size_t i);
+
+#define STV_COPY_SEEN 0x1 /* also copy the seen entries of the objects (not the tombstones) */
+
+/*
+ * Copies src's objects into dst (initialised, empty) in the same order:
+ * resource names, namespaces, nodes, pods (but finished ones), the classes
+ * those pods use (interned in the order of their first pod), PDBs, zone
+ * labels and the planning settings (scheduler_names stays borrowed). Every
+ * string is interned again in dst's pool, every array copied into dst's
+ * arena, so dst shares nothing with src and may be used on another thread
+ * while src changes. Storage objects not yet resolved (src->volumes) are
+ * not copied. Does not call stv_snapshot_finish. Returns 0, STV_ELIMIT (dst
+ * not empty) or STV_ENOMEM; dst stays valid for stv_snapshot_close.
+ */
+int stv_snapshot_copy_live(struct stv_snapshot *dst, const struct stv_snapshot *src, unsigned flags);
+
 /* Returns 1 when ns is covered by term for a pod in namespace self_ns. */
 int stv_term_covers_ns(const struct stv_snapshot *s, const struct stv_pod_term *term, const char *self_ns,
                        const char *ns);

@@ -88,16 +88,8 @@ static void note_dup(struct rd *r, const struct stv_seen *old, int kept_new) {
 
 /* Sets r->key to "<letter> <ns>/<name>" (r->nkey 0 when too long to be tracked). */
 static void make_key(struct rd *r, char letter) {
-  const char *ns = r->ns != NULL ? r->ns : "";
-  size_t lns = strlen(ns), lname = strlen(r->name);
-  r->nkey = 0;
-  if (lns + lname + 3 >= sizeof(r->key)) return; /* names this long the API refuses; not tracked */
-  r->key[0] = letter;
-  r->key[1] = ' ';
-  memcpy(r->key + 2, ns, lns);
-  r->key[2 + lns] = '/';
-  memcpy(r->key + 3 + lns, r->name, lname + 1);
-  r->nkey = lns + lname + 3;
+  /* 0 for names this long the API refuses: not tracked */
+  r->nkey = stv_seen_key(r->key, sizeof(r->key), letter, r->ns, r->name);
 }
 
 /* Whether a and b (each NULL or a string) are equal. */
@@ -147,6 +139,7 @@ int stv__seen_check(struct rd *r, const cJSON *item, const cJSON *meta, char let
   }
   if (r->seen_ent == NULL) return 0;
   old = &r->s->seen_v[r->seen_ent->val];
+  if (old->index == STV_SEEN_GONE) return 0; /* removed (a watch's DELETED): read as new */
   if (same_str(old->rv, r->seen.rv) && same_str(old->uid, r->seen.uid) &&
       (r->seen.rv != NULL || old->hash == r->seen.hash)) {
     if (r->stats != NULL) r->stats->dup_identical++;
@@ -171,6 +164,11 @@ int stv__seen_commit(struct rd *r, char letter, size_t before) {
   if (r->nkey == 0) return 0;
   if (r->replace >= 0) {
     to = &r->s->seen_v[r->seen_ent->val];
+  } else if (r->seen_ent != NULL) {
+    /* The tombstone of a removed object of this name: it is re-created. */
+    if (stv__kind_count(r->s, letter) == before) return 0;
+    to = &r->s->seen_v[r->seen_ent->val];
+    to->index = (uint32_t)before;
   } else {
     if (stv__kind_count(r->s, letter) == before)
       return 0; /* left out (a finished pod, a PDB without selector) */
