@@ -81,6 +81,29 @@ def should_refuse_a_bad_option():
     assert rc == 2 and "--max needs a number" in err, (rc, err)
 
 
+def should_find_no_function_over_the_limit_in_the_project():
+    """The rule of docs/architecture.md, kept: no function over about 150 lines."""
+    root = os.path.dirname(HERE)
+    dirs = [os.path.join(root, d) for d in ("base", "io", "packer", "pricing", "controller", "cloud")]
+    p = subprocess.run([sys.executable, SCRIPT] + dirs, capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def should_find_no_source_file_over_1500_lines_in_the_project():
+    root = os.path.dirname(HERE)
+    long_files = []
+    for d in ("base", "io", "packer", "pricing", "controller", "cloud"):
+        for dirpath, _, names in os.walk(os.path.join(root, d)):
+            for n in names:
+                if n.endswith((".c", ".h")):
+                    path = os.path.join(dirpath, n)
+                    with open(path, encoding="utf-8", errors="replace") as f:
+                        lines = sum(1 for _ in f)
+                    if lines > 1500:
+                        long_files.append("%s: %d lines" % (os.path.relpath(path, root), lines))
+    assert not long_files, long_files
+
+
 def main():
     r = Runner()
     for name, fn in sorted(globals().items()):
