@@ -24,14 +24,9 @@ static const char *money(int64_t cents, char *buf, size_t size) {
   return buf;
 }
 
+/* RFC 3339 through base's one writer; "-" when the time is unset or out of range. */
 static const char *iso_time(int64_t t, char *buf, size_t size) {
-  time_t tt = (time_t)t;
-  struct tm tm;
-  if (t == 0 || gmtime_r(&tt, &tm) == NULL) {
-    snprintf(buf, size, "-");
-    return buf;
-  }
-  strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  if (t == 0 || stv_format_time((double)t, 0, buf, size)[0] == '\0') snprintf(buf, size, "-");
   return buf;
 }
 

@@ -47,6 +47,20 @@ static struct stv_event_ref pod(const char *name) {
   return r;
 }
 
+/* Records one TriggeredScaleUp on each of the pods p-FROM .. p-(TO-1);
+ * every `tick` pods (0: never) the clock moves on a second. */
+static void record_distinct(struct stv_events *e, struct stv_vclock *vc, int from, int to, int tick) {
+  char name[32];
+  int i;
+  for (i = from; i < to; i++) {
+    struct stv_event_ref p;
+    snprintf(name, sizeof(name), "p-%d", i);
+    p = pod(name);
+    stv_events_record(e, &p, "Normal", "TriggeredScaleUp", "pod triggered scale-up");
+    if (tick && i % tick == 0) stv_vclock_run_until(vc, vc->now + 1);
+  }
+}
+
 TEST(should_fold_the_same_event_on_the_same_pod_into_one_with_a_count) {
   struct stv_vclock vc;
   struct sink s = {0};
@@ -142,25 +156,13 @@ TEST(should_bound_the_whole_recorder_with_the_global_bucket) {
   struct stv_vclock vc;
   struct sink s = {0};
   struct stv_events *e;
-  char name[32];
-  int i;
   stv_vclock_init(&vc, 0);
   e = recorder(&vc, &s, 0);
   CHECK(e != NULL);
-  for (i = 0; i < 500; i++) {
-    struct stv_event_ref p;
-    snprintf(name, sizeof(name), "p-%d", i);
-    p = pod(name);
-    stv_events_record(e, &p, "Normal", "TriggeredScaleUp", "pod triggered scale-up");
-  }
+  record_distinct(e, &vc, 0, 500, 0);
   CHECK_EQ_INT(s.creates, 100); /* the burst */
   stv_vclock_run_until(&vc, 1);
-  for (i = 500; i < 600; i++) {
-    struct stv_event_ref p;
-    snprintf(name, sizeof(name), "p-%d", i);
-    p = pod(name);
-    stv_events_record(e, &p, "Normal", "TriggeredScaleUp", "pod triggered scale-up");
-  }
+  record_distinct(e, &vc, 500, 600, 0);
   CHECK_EQ_INT(s.creates, 110); /* ten more after one second */
   stv_events_free(e);
   stv_vclock_close(&vc);
@@ -192,18 +194,10 @@ TEST(should_keep_memory_bounded_over_many_distinct_objects) {
   struct stv_vclock vc;
   struct sink s = {0};
   struct stv_events *e;
-  char name[32];
-  int i;
   stv_vclock_init(&vc, 0);
   e = recorder(&vc, &s, 0);
   CHECK(e != NULL);
-  for (i = 0; i < 100000; i++) {
-    struct stv_event_ref p;
-    snprintf(name, sizeof(name), "p-%d", i);
-    p = pod(name);
-    stv_events_record(e, &p, "Normal", "TriggeredScaleUp", "pod triggered scale-up");
-    if (i % 10 == 0) stv_vclock_run_until(&vc, vc.now + 1);
-  }
+  record_distinct(e, &vc, 0, 100000, 10);
   CHECK(s.creates > 90000);
   {
     struct stv_events_stats st;
