@@ -1,13 +1,14 @@
 /*
  * Internal interfaces between the files of io/ (not for other folders).
  *
- * The streaming JSON scanner is four files:
+ * The streaming JSON scanner is five files:
  *   jsonstream.c  the reader: input, the state machine over the top-level
  *                 object, items handed to cJSON and the callback, the API
  *   jsonscan.c    the fast scanner: where an object, array or string ends,
  *                 64 bytes at a time, and newline counting for positions
  *   jsoncheck.c   the strict checker that says where and why JSON is bad
  *   jsonalloc.c   cJSON's allocation hooks and the per-thread item arena
+ *   jsonseq.c     the sequence mode: a stream of values (watch events)
  */
 #ifndef STV_IO_INTERNAL_H
 #define STV_IO_INTERNAL_H

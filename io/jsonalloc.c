@@ -89,8 +89,9 @@ void stv__json_arena_end(void) {
   jarena.on = 0;
 }
 
-/* Frees the arena's block (end of a stream). */
+/* Frees the arena's block (end of a stream); kept while an item is being read. */
 void stv__json_arena_release(void) {
+  if (jarena.on) return; /* a reader freed from another's callback: that item still uses it */
   stv_free(jarena.block);
   jarena.block = NULL;
   jarena.cap = 0;

@@ -23,6 +23,7 @@
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base.h"
 
@@ -218,5 +219,87 @@ void stv_json_push_free(struct stv_json_push *p);
 
 /* 1 when the items array has begun (an empty one too), else 0. */
 int stv_json_push_seen_items(const struct stv_json_push *p);
+
+
+/*
+ * Sequence mode: a stream of JSON values one after the other, pushed as the
+ * bytes arrive, as a Kubernetes watch sends its events (one object a line,
+ * {"type":"ADDED","object":{...}}), split anywhere across the pieces or
+ * several in one. Each value is handed to the callback, parsed, as soon as
+ * its last byte is in; only the bytes of the current value are kept, so
+ * memory is bounded by the largest value (and the limit below), whatever
+ * the length of the stream. Values may be separated by whitespace or by
+ * nothing ({}{}); a number or literal ends at the first byte that cannot
+ * continue it, or at the end of the input.
+ *
+ * Messages name the stream, the value by its number in the stream (from
+ * 1) and positions as line and column of the whole stream (from 1, columns
+ * in bytes), e.g.:
+ *   watch /api/v1/pods: event 12: malformed JSON at line 12, column 88: expected ',' or '}'
+ *   watch /api/v1/pods: event 3 (begun at line 3, column 1) is larger than the limit of
+ *     16777216 bytes (16.0 MiB)                                          STV_ELIMIT
+ *   watch /api/v1/pods: event 4 (begun at line 4, column 1) is not a JSON object
+ *   watch /api/v1/pods: truncated inside event 5 (begun at line 5, column 1)  (finish)
+ *   watch /api/v1/pods: event 6: <the callback's message>
+ * After an error no later value is delivered and every call returns the
+ * same error.
+ */
+
+/*
+ * Largest value the sequence mode accepts unless told otherwise: 16 MiB.
+ * The API server takes request bodies of at most 3 MiB (MaxRequestBodyBytes,
+ * twice etcd's 1.5 MiB object limit), so a watch event, one object in an
+ * envelope, is far below it.
+ */
+#define STV_JSON_VALUE_MAX ((size_t)16 << 20)
+
+/*
+ * Called once per value, in stream order; n is its number in the stream,
+ * from 1. value is owned by the reader and freed when the callback returns,
+ * and cJSON allocates from the reader's arena meanwhile: nothing cJSON
+ * allocates during the call may outlive it. Return 0 to go on, or a
+ * negative STV_ code with err filled (a positive return stops with
+ * STV_EINVAL); the reader returns it with "<name>: <what> <n>: " before
+ * the message.
+ */
+typedef int (*stv_json_value_cb)(void *ctx, uint64_t n, const cJSON *value, struct stv_err *err);
+
+struct stv_json_seq_opts {
+  const char *name;        /* the stream in messages (copied, cut at 255 bytes); NULL: "<stream>" */
+  const char *what;        /* a value in messages (copied, cut at 31 bytes); NULL: "value" */
+  size_t max_value;        /* largest value in bytes; 0: STV_JSON_VALUE_MAX */
+  int any_values;          /* values may be arrays, strings, numbers, literals; else objects only */
+  stv_json_value_cb value; /* may be NULL: the stream is then only checked */
+  void *ctx;
+};
+
+struct stv_json_seq;
+
+/* A reader for one stream; o and its strings are read during the call only. Returns 0 or STV_ENOMEM. */
+int stv_json_seq_new(struct stv_json_seq **out, const struct stv_json_seq_opts *o, struct stv_err *err);
+
+/*
+ * Scans buf[0..len) (borrowed; need not be NUL-terminated), calling the
+ * callback for each value that ends in it. Returns 0 or the first error
+ * (STV_EPARSE, STV_ELIMIT, STV_ENOMEM, or the callback's code); err may be
+ * NULL.
+ */
+int stv_json_seq_feed(struct stv_json_seq *s, const void *buf, size_t len, struct stv_err *err);
+
+/*
+ * The input has ended: a number or literal still open is delivered; a value
+ * begun and not ended is STV_EPARSE "truncated inside ...". An empty stream
+ * is fine. Returns 0 or the error.
+ */
+int stv_json_seq_finish(struct stv_json_seq *s, struct stv_err *err);
+
+/* Values handed to the callback so far. */
+uint64_t stv_json_seq_count(const struct stv_json_seq *s);
+
+/* 1 while a value has begun and not ended, else 0. */
+int stv_json_seq_inside(const struct stv_json_seq *s);
+
+/* Frees s (may be NULL); not from inside its own callback. */
+void stv_json_seq_free(struct stv_json_seq *s);
 
 #endif
