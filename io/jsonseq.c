@@ -337,9 +337,13 @@ int stv_json_seq_finish(struct stv_json_seq *s, struct stv_err *err) {
   return rc != 0 ? failed(s, rc) : 0;
 }
 
-uint64_t stv_json_seq_count(const struct stv_json_seq *s) { return s->delivered; }
+uint64_t stv_json_seq_count(const struct stv_json_seq *s) {
+  return s->delivered;
+}
 
-int stv_json_seq_inside(const struct stv_json_seq *s) { return s->st != SEQ_BETWEEN; }
+int stv_json_seq_inside(const struct stv_json_seq *s) {
+  return s->st != SEQ_BETWEEN;
+}
 
 void stv_json_seq_free(struct stv_json_seq *s) {
   if (s == NULL) return;

@@ -29,8 +29,9 @@ static int record(void *ctx, uint64_t n, const cJSON *value, struct stv_err *err
   size_t used = strlen(s->text);
   if (p == NULL) return stv_err_set(err, STV_ENOMEM, "print failed");
   s->count++;
-  if (n != s->count) return stv_err_set(err, STV_EINVAL, "numbered %llu, expected %llu", (unsigned long long)n,
-                                        (unsigned long long)s->count);
+  if (n != s->count)
+    return stv_err_set(err, STV_EINVAL, "numbered %llu, expected %llu", (unsigned long long)n,
+                       (unsigned long long)s->count);
   snprintf(s->text + used, sizeof(s->text) - used, "%s%s", used ? "|" : "", p);
   cJSON_free(p);
   if (n == s->stop_at) {
@@ -129,7 +130,8 @@ static const struct stv_json_seq_opts watch = {.name = NAME, .what = "event"};
 
 TEST(should_deliver_each_event_of_a_watch_stream_split_at_every_byte) {
   const char *doc =
-      "{\"type\":\"ADDED\",\"object\":{\"kind\":\"Pod\",\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"1\"},"
+      "{\"type\":\"ADDED\",\"object\":{\"kind\":\"Pod\",\"metadata\":{\"name\":\"a\",\"resourceVersion\":"
+      "\"1\"},"
       "\"spec\":{\"containers\":[{\"args\":[\"{\",\"]\",\"\\\"}\"]}]}}}\n"
       "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"caf\xc3\xa9-\\u00e9\",\"labels\":{\"e\":"
       "\"\\ud83d\\ude00 \xf0\x9f\x98\x80 \\\\\"}}}}\n"
@@ -161,10 +163,13 @@ TEST(should_refuse_an_event_over_the_limit_naming_the_stream_the_limit_and_the_p
   struct stv_json_seq_opts o = watch;
   struct run r;
   o.max_value = 64;
-  snprintf(doc, sizeof(doc), "{\"type\":\"ADDED\",\"object\":{}}\n{\"type\":\"ADDED\",\"object\":{\"data\":\"%0100d\"}}\n{}\n", 7);
+  snprintf(doc, sizeof(doc),
+           "{\"type\":\"ADDED\",\"object\":{}}\n{\"type\":\"ADDED\",\"object\":{\"data\":\"%0100d\"}}\n{}\n",
+           7);
   CHECK(feed_every_way(&o, doc, &r) == 0);
   CHECK_EQ_INT(r.rc, STV_ELIMIT);
-  CHECK(strcmp(r.msg, NAME ": event 2 (begun at line 2, column 1) is larger than the limit of 64 bytes") == 0);
+  CHECK(strcmp(r.msg, NAME ": event 2 (begun at line 2, column 1) is larger than the limit of 64 bytes") ==
+        0);
   CHECK_EQ_INT(r.seen.count, 1); /* the third never comes */
   /* A value of exactly the limit passes; the stream as a whole may be far larger. */
   {
@@ -265,7 +270,8 @@ TEST(should_report_nesting_too_deep_without_crashing) {
 }
 
 TEST(should_fail_cleanly_when_allocations_fail) {
-  const char *doc = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\"}}}\n{\"type\":\"DELETED\"}\n";
+  const char *doc =
+      "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\"}}}\n{\"type\":\"DELETED\"}\n";
   long failures = 0, ok_run = 0;
   for (long n = 0; n < 500 && ok_run < 32; n++) {
     struct stv_json_seq *s = NULL;

@@ -512,6 +512,13 @@ static const char hostile_py[] =
     "    big=b'{\"kind\":\"ConfigMapList\",\"metadata\":{\"resourceVersion\":\"7\"},\"items\":[{\"metadata\":"
     "{\"name\":\"big\"},\"data\":{\"k\":\"'+b'x'*(50<<20)+b'\"}}]}'\n"
     "    if p.startswith('/big') and 'watch=1' not in p: return self.send(200,big)\n"
+    "    if (p.startswith('/mal') or p.startswith('/cut')) and 'watch=1' not in p: return self.send(200,"
+    "b'{\"kind\":\"ConfigMapList\",\"metadata\":{\"resourceVersion\":\"7\"},\"items\":[]}')\n"
+    "    ev=lambda n: b'{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"'+n+b'\","
+    "\"resourceVersion\":\"9\"}}}\\n'\n"
+    "    if p.startswith('/mal'): return self.send(200,ev(b'w-0')+b'{\"type\":\"ADDED\",\"object\":"
+    "{\"metadata\":{\"name\":\"w-1\",}}}\\n'+ev(b'w-2'))\n"
+    "    if p.startswith('/cut'): return self.send(200,ev(b'w-0')+ev(b'w-1')[:40])\n"
     "    if p.startswith('/big'):\n"
     "      "
     "ev=b'{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"b\",\"resourceVersion\":\"8\"},\"data\":"
@@ -523,6 +530,37 @@ static const char hostile_py[] =
     "import os; os.rename(sys.argv[1]+'.tmp',sys.argv[1])\n"
     "s.serve_forever()\n";
 
+/* Starts the hostile server in a new directory and writes a kubeconfig for it; returns 0 or -1. */
+static int hostile_start(struct emu *e) {
+  char port_file[256], script[256], *port = NULL;
+  size_t len;
+  FILE *f;
+  snprintf(e->dir, sizeof(e->dir), "/tmp/stv-hostile-XXXXXX");
+  if (mkdtemp(e->dir) == NULL) return -1;
+  snprintf(script, sizeof(script), "%s/hostile.py", e->dir);
+  snprintf(port_file, sizeof(port_file), "%s/port", e->dir);
+  if ((f = fopen(script, "w")) == NULL) return -1;
+  fputs(hostile_py, f);
+  fclose(f);
+  if ((e->pid = fork()) == 0) {
+    if (freopen("/dev/null", "w", stderr) == NULL) _exit(126); /* the resets the test causes */
+    execlp("python3", "python3", script, port_file, (char *)NULL);
+    _exit(127);
+  }
+  for (int i = 0; i < 200 && access(port_file, R_OK) != 0; i++) usleep(50000);
+  if (stv_read_file(port_file, 0, &port, &len, NULL) != 0) return -1;
+  snprintf(e->url, sizeof(e->url), "http://127.0.0.1:%s", port);
+  stv_free(port);
+  snprintf(e->kubeconfig, sizeof(e->kubeconfig), "%s/kubeconfig", e->dir);
+  if ((f = fopen(e->kubeconfig, "w")) == NULL) return -1;
+  fprintf(f,
+          "current-context: h\nclusters: [{name: h, cluster: {server: '%s'}}]\n"
+          "contexts: [{name: h, context: {cluster: h, user: u}}]\nusers: [{name: u, user: {token: t}}]\n",
+          e->url);
+  fclose(f);
+  return 0;
+}
+
 TEST(should_give_clear_errors_for_hostile_answers_and_never_crash) {
   struct emu e = {0};
   struct env v = {0};
@@ -533,32 +571,7 @@ TEST(should_give_clear_errors_for_hostile_answers_and_never_crash) {
   struct stv_reflector *r = NULL;
   struct stv_reflector_cbs cbs = {
       .on_event = on_event, .on_synced = on_synced, .on_error = on_error, .ctx = &s};
-  char port_file[256], script[256], *port = NULL;
-  size_t len;
-  FILE *f;
-  snprintf(e.dir, sizeof(e.dir), "/tmp/stv-hostile-XXXXXX");
-  CHECK(mkdtemp(e.dir) != NULL);
-  snprintf(script, sizeof(script), "%s/hostile.py", e.dir);
-  snprintf(port_file, sizeof(port_file), "%s/port", e.dir);
-  CHECK((f = fopen(script, "w")) != NULL);
-  fputs(hostile_py, f);
-  fclose(f);
-  if ((e.pid = fork()) == 0) {
-    if (freopen("/dev/null", "w", stderr) == NULL) _exit(126); /* the resets the test causes */
-    execlp("python3", "python3", script, port_file, (char *)NULL);
-    _exit(127);
-  }
-  for (int i = 0; i < 200 && access(port_file, R_OK) != 0; i++) usleep(50000);
-  CHECK(stv_read_file(port_file, 0, &port, &len, NULL) == 0);
-  snprintf(e.url, sizeof(e.url), "http://127.0.0.1:%s", port);
-  stv_free(port);
-  snprintf(e.kubeconfig, sizeof(e.kubeconfig), "%s/kubeconfig", e.dir);
-  CHECK((f = fopen(e.kubeconfig, "w")) != NULL);
-  fprintf(f,
-          "current-context: h\nclusters: [{name: h, cluster: {server: '%s'}}]\n"
-          "contexts: [{name: h, context: {cluster: h, user: u}}]\nusers: [{name: u, user: {token: t}}]\n",
-          e.url);
-  fclose(f);
+  CHECK(hostile_start(&e) == 0);
   CHECK(env_open(&v, &e) == 0);
   CHECK(stv_kube_list_sync(v.k, &v.loop, "/trunc", 0, NULL, NULL, &ke, &err) == STV_EPARSE);
   CHECK_STR_CONTAINS(err.msg, "/trunc?limit=500: 200: the answer is not a JSON object");
@@ -585,8 +598,52 @@ TEST(should_give_clear_errors_for_hostile_answers_and_never_crash) {
                           &cbs, &err),
       0);
   CHECK(run_until(&v, &s.errors, 30));
-  CHECK_STR_CONTAINS(s.last_err, "watch /big: an event larger than 8388608 bytes");
+  CHECK_STR_CONTAINS(s.last_err, "watch /big: event 1 (begun at line 1, column 1) is larger than the limit of "
+                                 "8388608 bytes (8 MiB)");
   stv_reflector_stop(r);
+  CHECK_EQ_INT(env_close(&v), 0);
+  emu_stop(&e);
+}
+
+/* Stops after the second error. */
+static void on_error_twice(void *ctx, const struct stv_err *err, double retry_in) {
+  struct seen *s = ctx;
+  on_error(ctx, err, retry_in);
+  if (s->errors == 2) s->done = 1;
+}
+
+TEST(should_apply_the_events_before_a_malformed_or_cut_one_and_then_retry_from_there) {
+  struct emu e = {0};
+  struct env v = {0};
+  struct seen s = {.v = &v};
+  struct stv_reflector *r = NULL;
+  struct stv_reflector_stats st;
+  struct stv_err err = {0};
+  struct stv_reflector_cbs cbs = {
+      .on_event = on_event, .on_synced = on_synced, .on_error = on_error_twice, .ctx = &s};
+  struct stv_reflector_opts o = {.path = "/mal", .backoff_min_s = 0.05, .jitter = -1};
+  CHECK(hostile_start(&e) == 0);
+  CHECK(env_open(&v, &e) == 0);
+  /* Event 2 is malformed: event 1 is applied, event 3 never, and the watch is retried (twice here). */
+  CHECK_EQ_INT(stv_reflector_start(&r, v.k, &o, &cbs, &err), 0);
+  CHECK(run_until(&v, &s.done, 30));
+  stv_reflector_get_stats(r, &st);
+  stv_reflector_stop(r);
+  CHECK_STR_CONTAINS(s.last_err, "watch /mal: event 2: malformed JSON at line 2, column 52: expected '\"'");
+  CHECK_EQ_INT(s.names[0], 2);
+  CHECK_EQ_INT(s.names[1] + s.names[2], 0);
+  CHECK_EQ_INT(st.events, 2);
+  CHECK_EQ_INT(st.lists, 1); /* resumed from resourceVersion 9, not relisted */
+  /* The body ends inside event 2: event 1 is applied, then the cut is an error. */
+  memset(&s, 0, sizeof(s));
+  s.v = &v;
+  o.path = "/cut";
+  CHECK_EQ_INT(stv_reflector_start(&r, v.k, &o, &cbs, &err), 0);
+  CHECK(run_until(&v, &s.done, 30));
+  stv_reflector_stop(r);
+  CHECK_STR_CONTAINS(s.last_err, "watch /cut: truncated inside event 2 (begun at line 2, column 1)");
+  CHECK_EQ_INT(s.names[0], 2);
+  CHECK_EQ_INT(s.names[1], 0);
   CHECK_EQ_INT(env_close(&v), 0);
   emu_stop(&e);
 }

@@ -322,7 +322,7 @@ struct stv_reflector_opts {
   double backoff_min_s; /* first delay after an error; 0: 0.8 */
   double backoff_max_s; /* cap; 0: 30 */
   double jitter;        /* each delay times 1 + jitter * random[0,1); 0: 1.0; negative: none */
-  size_t max_event;     /* largest watch event; 0: STV_JSON_ITEM_MAX */
+  size_t max_event;     /* largest watch event; 0: STV_JSON_VALUE_MAX (16 MiB) */
 };
 
 /*

@@ -8,10 +8,10 @@
  *   -> on 410 Gone / Expired, list again -> on other errors, back off
  *   (0.8 s doubling to 30 s, jitter 1.0) or wait the Retry-After of a 429.
  *
- * The watch body is a stream of JSON objects, one per event; it is cut into
- * events as the bytes arrive (a brace counter that knows strings), so
- * each event is parsed and delivered on its own, memory bounded by the
- * largest event. The keys of the objects seen are kept (in the base
+ * The watch body is a stream of JSON objects, one per event; the sequence
+ * mode of the streaming JSON scanner (io/jsonstream.h, stv_json_seq_*)
+ * takes the bytes as they arrive and hands over each event parsed as soon
+ * as it is complete, memory bounded by the largest event. The keys of the objects seen are kept (in the base
  * string map, the value the list generation that last saw the key, 0 once
  * deleted) so that a relist reports what vanished meanwhile as DELETED.
  */
@@ -39,9 +39,9 @@ struct stv_reflector {
   uv_timer_t timer;
   unsigned attempt; /* failures in a row, for the backoff */
   uint64_t rng;
-  /* The watch stream being cut into events. */
+  /* The watch stream: its events, or the error document of a non-200 answer. */
+  struct stv_json_seq *seq;
   struct stv_buf ev;
-  int depth, in_str, esc;
   int got_events;      /* this watch delivered something */
   uint64_t started_ms; /* when this watch began (uv_now) */
   double retry_after;
@@ -65,6 +65,7 @@ static void maybe_free(struct stv_reflector *r) {
   stv_free(r->path);
   stv_free(r->rv);
   stv_buf_close(&r->ev);
+  stv_json_seq_free(r->seq);
   stv_strmap_close(&r->keys);
   stv_strpool_close(&r->pool);
   stv_free(r);
@@ -252,35 +253,34 @@ static void start_list(struct stv_reflector *r) {
 /* ---------------------------------------------------------------------- */
 /* Watch                                                                  */
 
-/* One event, parsed. Returns 0, or an STV_ code with r->werr filled (the watch is then ended). */
-static int apply_event(struct stv_reflector *r, const char *text, size_t len) {
-  cJSON *ev = cJSON_ParseWithLength(text, len);
-  const cJSON *type, *obj;
+/*
+ * One event of the watch stream (the scanner's callback; n is its number in
+ * the stream). Returns 0, or an STV_ code with err filled (the watch is
+ * then ended; the scanner puts the stream and the event's number before the
+ * message).
+ */
+static int apply_event(void *ctx, uint64_t n, const cJSON *ev, struct stv_err *err) {
+  struct stv_reflector *r = ctx;
+  const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
+  const cJSON *obj = cJSON_GetObjectItemCaseSensitive(ev, "object");
   enum stv_watch_event t;
-  int rc = 0, known;
-  if (ev == NULL)
-    return stv_err_set(&r->werr, STV_EPARSE, "watch %s: event %zu is not valid JSON (%zu bytes)", r->path,
-                       r->st.events + 1, len);
-  type = cJSON_GetObjectItemCaseSensitive(ev, "type");
-  obj = cJSON_GetObjectItemCaseSensitive(ev, "object");
-  if (!cJSON_IsString(type) || !cJSON_IsObject(obj)) {
-    rc = stv_err_set(&r->werr, STV_EPARSE, "watch %s: an event without a type or an object", r->path);
-    goto out;
-  }
+  int rc, known;
+  (void)n;
+  if (r->stopped) return stv_err_set(err, STV_EINVAL, "the reflector was stopped");
+  if (!cJSON_IsString(type) || !cJSON_IsObject(obj))
+    return stv_err_set(err, STV_EPARSE, "not a watch event (no string \"type\" or no object \"object\")");
   if (strcmp(type->valuestring, "ERROR") == 0) {
     const cJSON *code = cJSON_GetObjectItemCaseSensitive(obj, "code"),
                 *msg = cJSON_GetObjectItemCaseSensitive(obj, "message");
     int gone = cJSON_IsNumber(code) && (code->valueint == 410);
     r->want_relist = gone;
     if (gone) r->st.gone++;
-    rc = stv_err_set(&r->werr, gone ? STV_ENOTFOUND : STV_EIO, "watch %s: ERROR event %d: %s", r->path,
-                     cJSON_IsNumber(code) ? code->valueint : 0, cJSON_IsString(msg) ? msg->valuestring : "");
-    goto out;
+    return stv_err_set(err, gone ? STV_ENOTFOUND : STV_EIO, "ERROR event %d: %s",
+                       cJSON_IsNumber(code) ? code->valueint : 0, cJSON_IsString(msg) ? msg->valuestring : "");
   }
   if (strcmp(type->valuestring, "BOOKMARK") == 0) {
     r->st.bookmarks++;
-    if (set_rv(r, rv_of(obj)) != 0) rc = stv_err_set(&r->werr, STV_ENOMEM, "out of memory");
-    goto out;
+    return set_rv(r, rv_of(obj)) != 0 ? stv_err_set(err, STV_ENOMEM, "out of memory") : 0;
   }
   if (strcmp(type->valuestring, "ADDED") == 0)
     t = STV_WATCH_ADDED;
@@ -289,72 +289,26 @@ static int apply_event(struct stv_reflector *r, const char *text, size_t len) {
   else if (strcmp(type->valuestring, "DELETED") == 0)
     t = STV_WATCH_DELETED;
   else
-    goto out; /* a type this client does not know: tolerated */
-  if (track(r, obj, t == STV_WATCH_DELETED ? 0 : r->gen, &known) != 0 || set_rv(r, rv_of(obj)) != 0) {
-    rc = stv_err_set(&r->werr, STV_ENOMEM, "out of memory");
-    goto out;
-  }
+    return 0; /* a type this client does not know: tolerated */
+  if (track(r, obj, t == STV_WATCH_DELETED ? 0 : r->gen, &known) != 0 || set_rv(r, rv_of(obj)) != 0)
+    return stv_err_set(err, STV_ENOMEM, "out of memory");
   r->st.events++;
   r->got_events = 1;
   if (r->cb.on_event != NULL && (rc = r->cb.on_event(r->cb.ctx, t, obj, r->rv)) != 0)
-    rc = stv_err_set(&r->werr, rc < 0 ? rc : STV_EINVAL, "watch %s: the event callback stopped it", r->path);
-out:
-  cJSON_Delete(ev);
-  return rc;
+    return stv_err_set(err, rc < 0 ? rc : STV_EINVAL, "the event callback stopped the watch");
+  if (r->stopped) return stv_err_set(err, STV_EINVAL, "the reflector was stopped");
+  return 0;
 }
 
-/* Cuts the stream into events: a brace counter that skips braces inside strings. */
+/* The watch body as it arrives: events to the scanner, an error document kept for the message. */
 static int watch_body(void *ctx, struct stv_http_req *req, const char *data, size_t len) {
   struct stv_reflector *r = ctx;
-  long status = stv_http_req_status(req);
-  size_t start = 0;
-  int rc;
   if (r->stopped) return STV_EINVAL;
-  if (status != 200) { /* an error document (a Status), kept for the message up to the cap */
+  if (stv_http_req_status(req) != 200) { /* an error document (a Status), kept up to the cap */
     stv_buf_append(&r->ev, data, len);
     return 0;
   }
-  for (size_t i = 0; i < len; i++) {
-    char c = data[i];
-    if (r->depth == 0) {
-      if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
-        start = i + 1;
-        continue;
-      }
-      if (c != '{')
-        return stv_err_set(&r->werr, STV_EPARSE,
-                           "watch %s: the stream holds something other than JSON objects", r->path);
-      start = i;
-      r->depth = 1;
-      continue;
-    }
-    if (r->in_str) {
-      if (r->esc)
-        r->esc = 0;
-      else if (c == '\\')
-        r->esc = 1;
-      else if (c == '"')
-        r->in_str = 0;
-      continue;
-    }
-    if (c == '"')
-      r->in_str = 1;
-    else if (c == '{' || c == '[')
-      r->depth++;
-    else if (c == '}' || c == ']')
-      r->depth--;
-    if (r->depth > 0) continue;
-    if (stv_buf_append(&r->ev, data + start, i + 1 - start) != 0) break;
-    rc = apply_event(r, r->ev.data, r->ev.len);
-    r->ev.len = 0;
-    start = i + 1;
-    if (rc != 0) return rc;
-    if (r->stopped) return STV_EINVAL;
-  }
-  if (r->depth > 0 && start < len) stv_buf_append(&r->ev, data + start, len - start);
-  if (r->ev.err != 0)
-    return stv_err_set(&r->werr, r->ev.err, "watch %s: an event larger than %zu bytes", r->path, r->ev.max);
-  return 0;
+  return stv_json_seq_feed(r->seq, data, len, &r->werr);
 }
 
 static int watch_header(void *ctx, struct stv_http_req *req, const char *line, size_t len) {
@@ -398,8 +352,7 @@ static void watch_done(void *ctx, struct stv_http_req *req, const struct stv_htt
     fail_and_retry(r, &r->werr, 0);
     return;
   }
-  if (res->code == 0 && r->depth != 0) {
-    stv_err_set(&err, STV_EPARSE, "%s: the stream ended inside an event", what);
+  if (res->code == 0 && stv_json_seq_finish(r->seq, &err) != 0) { /* the stream ended inside an event */
     fail_and_retry(r, &err, 0);
     return;
   }
@@ -432,6 +385,8 @@ static int watch_body_cb(void *ctx, struct stv_http_req *req, const char *data, 
 static void send_watch(struct stv_reflector *r) {
   const char *lines[STV_KUBE_HEADERS_MAX + 1];
   struct stv_http_opts o = {0};
+  struct stv_json_seq_opts so = {.what = "event", .max_value = r->o.max_event, .value = apply_event, .ctx = r};
+  char name[300];
   struct stv_kube_config *c = stv_kube_config_of(r->k);
   struct stv_buf url;
   struct stv_err err = {0};
@@ -441,7 +396,6 @@ static void send_watch(struct stv_reflector *r) {
                  c->server, r->path, strchr(r->path, '?') ? '&' : '?', r->o.watch_timeout_s, r->rv);
   r->ev.len = 0;
   r->ev.err = 0;
-  r->depth = r->in_str = r->esc = 0;
   r->got_events = 0;
   r->started_ms = uv_now(stv_kube_loop(r->k));
   r->retry_after = 0;
@@ -452,6 +406,11 @@ static void send_watch(struct stv_reflector *r) {
     rc = stv_err_set(&err, url.err, "out of memory");
     goto fail;
   }
+  snprintf(name, sizeof(name), "watch %s", r->path);
+  so.name = name;
+  stv_json_seq_free(r->seq);
+  r->seq = NULL;
+  if ((rc = stv_json_seq_new(&r->seq, &so, &err)) != 0) goto fail;
   if ((rc = stv_kube_prepare(r->k, r->refresh, NULL, lines, &o.tls, &err)) != 0) goto fail;
   r->refresh = 0;
   o.url = url.data;
@@ -522,7 +481,7 @@ int stv_reflector_start(struct stv_reflector **out, struct stv_kube *k, const st
   if (r->o.backoff_min_s <= 0) r->o.backoff_min_s = 0.8;
   if (r->o.backoff_max_s <= 0) r->o.backoff_max_s = 30;
   if (r->o.jitter == 0) r->o.jitter = 1.0;
-  if (r->o.max_event == 0) r->o.max_event = STV_JSON_ITEM_MAX;
+  if (r->o.max_event == 0) r->o.max_event = STV_JSON_VALUE_MAX;
   r->cb = *cbs;
   stv_buf_init(&r->ev);
   r->ev.max = r->o.max_event;
