@@ -598,8 +598,9 @@ TEST(should_give_clear_errors_for_hostile_answers_and_never_crash) {
                           &cbs, &err),
       0);
   CHECK(run_until(&v, &s.errors, 30));
-  CHECK_STR_CONTAINS(s.last_err, "watch /big: event 1 (begun at line 1, column 1) is larger than the limit of "
-                                 "8388608 bytes (8 MiB)");
+  CHECK_STR_CONTAINS(s.last_err,
+                     "watch /big: event 1 (begun at line 1, column 1) is larger than the limit of "
+                     "8388608 bytes (8 MiB)");
   stv_reflector_stop(r);
   CHECK_EQ_INT(env_close(&v), 0);
   emu_stop(&e);

@@ -276,7 +276,8 @@ static int apply_event(void *ctx, uint64_t n, const cJSON *ev, struct stv_err *e
     r->want_relist = gone;
     if (gone) r->st.gone++;
     return stv_err_set(err, gone ? STV_ENOTFOUND : STV_EIO, "ERROR event %d: %s",
-                       cJSON_IsNumber(code) ? code->valueint : 0, cJSON_IsString(msg) ? msg->valuestring : "");
+                       cJSON_IsNumber(code) ? code->valueint : 0,
+                       cJSON_IsString(msg) ? msg->valuestring : "");
   }
   if (strcmp(type->valuestring, "BOOKMARK") == 0) {
     r->st.bookmarks++;
@@ -385,7 +386,8 @@ static int watch_body_cb(void *ctx, struct stv_http_req *req, const char *data, 
 static void send_watch(struct stv_reflector *r) {
   const char *lines[STV_KUBE_HEADERS_MAX + 1];
   struct stv_http_opts o = {0};
-  struct stv_json_seq_opts so = {.what = "event", .max_value = r->o.max_event, .value = apply_event, .ctx = r};
+  struct stv_json_seq_opts so = {
+      .what = "event", .max_value = r->o.max_event, .value = apply_event, .ctx = r};
   char name[300];
   struct stv_kube_config *c = stv_kube_config_of(r->k);
   struct stv_buf url;
