@@ -299,3 +299,33 @@ TEST(should_fail_cleanly_when_allocations_fail) {
   }
   CHECK(failures > 0 && ok_run >= 32);
 }
+
+TEST(should_count_lines_through_long_pretty_printed_values) {
+  /* Values of thousands of lines (the newline counter's blocks of 4,080 bytes), then a malformed one. */
+  size_t cap = 1 << 20, off = 0, line = 1, col;
+  char *doc = malloc(cap);
+  char want[160];
+  struct run r, p;
+  size_t cuts[64], m = 0;
+  CHECK(doc != NULL);
+  for (int v = 0; v < 3; v++) {
+    off += (size_t)snprintf(doc + off, cap - off, "{\"v\":%d,\"list\":[\n", v);
+    for (int i = 0; i < 3000 + v * 1234; i++)
+      off += (size_t)snprintf(doc + off, cap - off, "%*s%d,%s", i % 40, "", i, i % 7 ? "\n" : "\n\n");
+    off += (size_t)snprintf(doc + off, cap - off, "0]}%s", v == 1 ? "" : "\n");
+  }
+  off += (size_t)snprintf(doc + off, cap - off, "  {\"a\":\n\n   ,}");
+  for (size_t i = 0; i < off; i++) line += doc[i] == '\n';
+  col = off - (size_t)(strrchr(doc, '\n') - doc) - 2; /* the ',' */
+  snprintf(want, sizeof(want), NAME ": event 4: malformed JSON at line %zu, column %zu: expected a value", line,
+           col);
+  cuts[0] = off;
+  CHECK(feed_cuts(&watch, doc, cuts, 1, &r) == 0);
+  for (size_t at = 4093; at < off && m < 63; at += off / 50) cuts[m++] = at;
+  cuts[m++] = off;
+  CHECK(feed_cuts(&watch, doc, cuts, m, &p) == 0);
+  free(doc);
+  CHECK(same(&r, &p, "pieces"));
+  CHECK_EQ_INT(r.seen.count, 3);
+  CHECK(strcmp(r.msg, want) == 0);
+}

@@ -39,6 +39,23 @@ def cut(blob, n):
     return blob[: max(1, len(blob) * n // 4)]
 
 
+def watch_streams():
+    """Watch streams (events one a line) made of the items of small test snapshots, and near misses."""
+    import json
+    blobs = []
+    for i, name in enumerate(["four_pods", "cluster_nodes"]):
+        items = json.loads(read(os.path.join(DATA, name + ".json")))["items"]
+        lines = [json.dumps({"type": "ADDED", "object": it}, separators=(",", ":")) for it in items]
+        lines.append('{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"12"}}}')
+        lines.append('{"type":"ERROR","object":{"kind":"Status","code":410,"reason":"Expired"}}')
+        b = ("\n".join(lines) + "\n").encode()
+        blobs += [(name, bytes([i * 37 % 64]) + b), (name + "-cut", bytes([7]) + cut(b, 3)),
+                  (name + "-limit", bytes([0x80 | 5]) + b)]
+    blobs += [("any", bytes([0x40 | 3]) + b'1 "s\\u00e9" true null -2.5e3[1,[]]{}'),
+              ("garbage", bytes([1]) + b'{}\n}{}'), ("deep", bytes([0x40]) + b"[" * 1001)]
+    return blobs
+
+
 def main():
     quantities = ["0", "1", "500m", "1.5Gi", "2e3", "2E-3", "-1", ".5", "5.", "100Mi", "1e-9", "123456789n",
                   "9223372036854775807", "9223372036854775808", "8Ei", "7Ei", "1.0000000001", "12x", "", " 1",
@@ -59,6 +76,8 @@ def main():
                    ("bom", b'\xef\xbb\xbf{"items":[{}]}'), ("garbage", b'{"items":[{}]} x')]
     put("fuzz_snapshot", snap_blobs)
     put("fuzz_jsonstream", [(n, bytes([i * 37 % 256]) + b) for i, (n, b) in enumerate(snap_blobs)])
+
+    put("fuzz_jsonseq", watch_streams())
 
     put("fuzz_catalog", [("tiny", read(os.path.join(DATA, "tiny_catalog.json"))),
                          ("tiny-cut", cut(read(os.path.join(DATA, "tiny_catalog.json")), 2)),
