@@ -10,6 +10,7 @@
  * unescaped quotes; then only the brackets outside strings are visited,
  * one by one, to track nesting.
  */
+#define _GNU_SOURCE /* memrchr */
 #include <string.h>
 
 #include "internal.h"
@@ -18,29 +19,55 @@
 #include <emmintrin.h>
 #endif
 
+/*
+ * Counts with byte-wide counters: each 16-byte block subtracts its compare
+ * mask (0 or -1 per byte) from 16 lane counters, four blocks (64 bytes) a
+ * step into four sets of counters, summed by SAD every 255 steps before a
+ * lane can wrap. No popcount: without -mpopcnt that is a libgcc call per
+ * block. The last newline is then found from the end.
+ */
+#if defined(__SSE2__)
+/* Adds the 16 byte lanes of acc to *c. */
+static inline void add_lanes(__m128i acc, uint64_t *c) {
+  uint64_t sum[2];
+  _mm_storeu_si128((__m128i *)(void *)sum, _mm_sad_epu8(acc, _mm_setzero_si128()));
+  *c += sum[0] + sum[1];
+}
+
+static inline __m128i is_nl(const unsigned char *p) {
+  return _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)p), _mm_set1_epi8('\n'));
+}
+#endif
+
 void stv__json_count_newlines(const unsigned char *p, size_t n, uint64_t *count, size_t *last) {
   uint64_t c = 0;
   size_t i = 0;
-  size_t l = SIZE_MAX;
+  const unsigned char *l;
 #if defined(__SSE2__)
-  const __m128i nl = _mm_set1_epi8('\n');
-  for (; i + 16 <= n; i += 16) {
-    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-    unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, nl));
-    if (m != 0) {
-      c += (uint64_t)__builtin_popcount(m);
-      l = i + 31 - (size_t)__builtin_clz(m);
+  while (n - i >= 64) {
+    size_t steps = (n - i) / 64 < 255 ? (n - i) / 64 : 255;
+    __m128i a0 = _mm_setzero_si128(), a1 = a0, a2 = a0, a3 = a0;
+    for (; steps > 0; steps--, i += 64) {
+      a0 = _mm_sub_epi8(a0, is_nl(p + i));
+      a1 = _mm_sub_epi8(a1, is_nl(p + i + 16));
+      a2 = _mm_sub_epi8(a2, is_nl(p + i + 32));
+      a3 = _mm_sub_epi8(a3, is_nl(p + i + 48));
     }
+    add_lanes(a0, &c);
+    add_lanes(a1, &c);
+    add_lanes(a2, &c);
+    add_lanes(a3, &c);
+  }
+  if (n - i >= 16) {
+    __m128i a = _mm_setzero_si128();
+    for (; n - i >= 16; i += 16) a = _mm_sub_epi8(a, is_nl(p + i));
+    add_lanes(a, &c);
   }
 #endif
-  for (; i < n; i++) {
-    if (p[i] == '\n') {
-      c++;
-      l = i;
-    }
-  }
+  for (; i < n; i++) c += p[i] == '\n';
+  l = c > 0 ? memrchr(p, '\n', n) : NULL;
   *count = c;
-  *last = l;
+  *last = l != NULL ? (size_t)(l - p) : SIZE_MAX;
 }
 
 struct masks {
