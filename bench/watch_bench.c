@@ -7,7 +7,7 @@
  *   seq     the reflector's reader: the scanner's sequence mode
  *           (stv_json_seq_*, io/jsonseq.c), cJSON in the scanner's arena;
  *   braces  the reader it replaced (the reflector's brace counter up to
- *           a793bdc, reproduced here for the comparison): each event cut
+ *           8918449, reproduced here for the comparison): each event cut
  *           out by a byte loop that skips strings, copied, then parsed by
  *           cJSON_ParseWithLength with malloc'd nodes.
  *

@@ -16,7 +16,6 @@
 #include "internal.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -60,17 +59,9 @@ struct stv_json_seq {
 /* ---------------------------------------------------------------------- */
 /* Messages                                                               */
 
-static int fail(struct stv_json_seq *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* Sets "<name>: <message>" and returns code. */
-static int fail(struct stv_json_seq *s, int code, const char *fmt, ...) {
-  char msg[STV_ERR_MSG_MAX];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
-  va_end(ap);
-  return stv_err_set(s->err, code, "%s: %s", s->name, msg);
-}
+/* Sets "<name>: <message>" in s->err and gives code. */
+#define FAIL(s, code, ...) \
+  (stv_err_set((s)->err, (code), __VA_ARGS__), stv_err_prefix((s)->err, "%s", (s)->name))
 
 /* Line and column (from 1, columns in bytes) of byte at of the current value. */
 static void locate(const struct stv_json_seq *s, size_t at, uint64_t *line, uint64_t *col) {
@@ -87,7 +78,7 @@ static void locate(const struct stv_json_seq *s, size_t at, uint64_t *line, uint
 static int fail_syntax(struct stv_json_seq *s, size_t at, const char *why) {
   uint64_t line, col;
   locate(s, at, &line, &col);
-  return fail(s, STV_EPARSE, "%s %" PRIu64 ": malformed JSON at line %" PRIu64 ", column %" PRIu64 ": %s",
+  return FAIL(s, STV_EPARSE, "%s %" PRIu64 ": malformed JSON at line %" PRIu64 ", column %" PRIu64 ": %s",
               s->what, s->n, line, col, why);
 }
 
@@ -118,7 +109,7 @@ static int fail_too_large(struct stv_json_seq *s) {
   int rc = explain(s, 1, 0);
   if (rc != 0) return rc;
   if (s->max >= (1u << 20)) snprintf(mib, sizeof(mib), " (%.4g MiB)", (double)s->max / (1u << 20));
-  return fail(s, STV_ELIMIT, "%s is larger than the limit of %zu bytes%s", where(s, w, sizeof(w)), s->max,
+  return FAIL(s, STV_ELIMIT, "%s is larger than the limit of %zu bytes%s", where(s, w, sizeof(w)), s->max,
               mib);
 }
 
@@ -136,7 +127,7 @@ static int call(struct stv_json_seq *s, const cJSON *value) {
   err->msg[0] = '\0';
   rc = s->cb(s->ctx, s->n, value, err);
   if (rc == 0) return 0;
-  if (rc > 0) return fail(s, STV_EINVAL, "%s %" PRIu64 ": callback returned %d", s->what, s->n, rc);
+  if (rc > 0) return FAIL(s, STV_EINVAL, "%s %" PRIu64 ": callback returned %d", s->what, s->n, rc);
   memcpy(tail, err->msg, sizeof(tail));
   {
     /* Composed in a larger buffer, then cut to fit err->msg. */
@@ -167,7 +158,7 @@ static int deliver(struct stv_json_seq *s) {
   value = stv__json_parse(text, len, &end, &nomem);
   if (value == NULL || end != text + len) {
     if (value == NULL && nomem)
-      rc = fail(s, STV_ENOMEM, "%s %" PRIu64 ": out of memory", s->what, s->n);
+      rc = FAIL(s, STV_ENOMEM, "%s %" PRIu64 ": out of memory", s->what, s->n);
     else
       rc = explain(s, 0, end != NULL ? (size_t)(end - text) : 0);
   } else {
@@ -192,11 +183,11 @@ static int deliver(struct stv_json_seq *s) {
 static int keep(struct stv_json_seq *s, const char *p, size_t n) {
   if (n > s->max - s->val.len) {
     if (stv_buf_append(&s->val, p, s->max - s->val.len) != 0)
-      return fail(s, STV_ENOMEM, "%s %" PRIu64 ": out of memory", s->what, s->n);
+      return FAIL(s, STV_ENOMEM, "%s %" PRIu64 ": out of memory", s->what, s->n);
     return fail_too_large(s);
   }
   if (stv_buf_append(&s->val, p, n) != 0)
-    return fail(s, STV_ENOMEM, "%s %" PRIu64 ": out of memory", s->what, s->n);
+    return FAIL(s, STV_ENOMEM, "%s %" PRIu64 ": out of memory", s->what, s->n);
   return 0;
 }
 
@@ -215,7 +206,7 @@ static int begin_value(struct stv_json_seq *s, const unsigned char *p, size_t i)
   if (!stv__json_is_value_start(c)) return fail_syntax(s, 0, "expected a JSON value");
   if (c != '{' && !s->any) {
     char w[160];
-    return fail(s, STV_EPARSE, "%s is not a JSON object", where(s, w, sizeof(w)));
+    return FAIL(s, STV_EPARSE, "%s is not a JSON object", where(s, w, sizeof(w)));
   }
   if (c == '{' || c == '[') {
     stv__json_scan_reset(&s->scan);
@@ -333,7 +324,7 @@ int stv_json_seq_finish(struct stv_json_seq *s, struct stv_err *err) {
   if (s->st == SEQ_SCALAR)
     rc = deliver(s); /* a number or literal ends with the input */
   else if (s->st != SEQ_BETWEEN)
-    rc = fail(s, STV_EPARSE, "truncated inside %s", where(s, w, sizeof(w)));
+    rc = FAIL(s, STV_EPARSE, "truncated inside %s", where(s, w, sizeof(w)));
   return rc != 0 ? failed(s, rc) : 0;
 }
 
