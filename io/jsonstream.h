@@ -230,7 +230,8 @@ int stv_json_push_seen_items(const struct stv_json_push *p);
  * memory is bounded by the largest value (and the limit below), whatever
  * the length of the stream. Values may be separated by whitespace or by
  * nothing ({}{}); a number or literal ends at the first byte that cannot
- * continue it, or at the end of the input.
+ * continue it, or at the end of the input. A byte order mark is not
+ * skipped (an API server never sends one).
  *
  * Messages name the stream, the value by its number in the stream (from
  * 1) and positions as line and column of the whole stream (from 1, columns
