@@ -648,3 +648,63 @@ TEST(should_apply_the_events_before_a_malformed_or_cut_one_and_then_retry_from_t
   CHECK_EQ_INT(env_close(&v), 0);
   emu_stop(&e);
 }
+
+/* The data of the big ConfigMap the watch saw, and whether it was as sent. */
+static size_t big_seen_len;
+static int big_seen_ok;
+
+static int on_big_event(void *ctx, enum stv_watch_event t, const cJSON *obj, const char *rv) {
+  const cJSON *data = cJSON_GetObjectItemCaseSensitive(obj, "data");
+  const cJSON *k = cJSON_GetObjectItemCaseSensitive(data, "k");
+  if (t == STV_WATCH_ADDED && cJSON_IsString(k)) {
+    size_t n = strlen(k->valuestring);
+    big_seen_len = n;
+    /* 300,000 bytes: "é" (2 bytes), "\"" and "}" in turn, as written below. */
+    big_seen_ok = n == 300000;
+    for (size_t i = 0; big_seen_ok && i < n; i += 4)
+      big_seen_ok = memcmp(k->valuestring + i, "\xc3\xa9\"}", 4) == 0;
+  }
+  return on_event(ctx, t, obj, rv);
+}
+
+/* After the first list: a ConfigMap of 300 KB, far over a network read, through the client. */
+static void create_big_after_sync(struct seen *s) {
+  struct stv_err err = {0};
+  cJSON *cm = cJSON_Parse("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"w-0\"}}");
+  char *v = malloc(300001);
+  if (cm == NULL || v == NULL) return;
+  for (size_t i = 0; i < 300000; i += 4) memcpy(v + i, "\xc3\xa9\"}", 4);
+  v[300000] = '\0';
+  cJSON_AddItemToObject(cm, "data", cJSON_CreateObject());
+  cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(cm, "data"), "k", v);
+  if (stv_kube_create(s->v->k, "/api/v1/namespaces/w/configmaps", cm, create_next, &creator, &err) != 0)
+    fprintf(stderr, "  create: %s\n", err.msg);
+  free(v);
+  cJSON_Delete(cm);
+}
+
+TEST(should_receive_a_watch_event_spread_over_many_network_reads) {
+  struct emu e;
+  struct env v = {0};
+  struct seen s = {.v = &v, .target = 1, .after_sync = create_big_after_sync};
+  struct stv_reflector *r = NULL;
+  struct stv_reflector_stats st;
+  struct stv_err err = {0};
+  struct stv_reflector_cbs cbs = {
+      .on_event = on_big_event, .on_synced = on_synced, .on_error = on_error, .ctx = &s};
+  CHECK(emu_start(&e, NULL) == 0);
+  CHECK(make_configmaps(&e, "w", "seed", 2) == 0);
+  CHECK(emu_kubeconfig(&e, NULL) == 0 && env_open(&v, &e) == 0);
+  creator.v = &v;
+  creator.n = creator.next = 0; /* create_next only reports */
+  CHECK_EQ_INT(stv_reflector_start(&r, v.k, &fast, &cbs, &err), 0);
+  CHECK(run_until(&v, &s.done, 30));
+  stv_reflector_get_stats(r, &st);
+  stv_reflector_stop(r);
+  CHECK_EQ_INT(big_seen_len, 300000);
+  CHECK(big_seen_ok);
+  CHECK_EQ_INT(st.events, 1);
+  CHECK_EQ_INT(s.errors, 0);
+  CHECK_EQ_INT(env_close(&v), 0);
+  emu_stop(&e);
+}
