@@ -11,9 +11,10 @@
  * The watch body is a stream of JSON objects, one per event; the sequence
  * mode of the streaming JSON scanner (io/jsonstream.h, stv_json_seq_*)
  * takes the bytes as they arrive and hands over each event parsed as soon
- * as it is complete, memory bounded by the largest event. The keys of the objects seen are kept (in the base
- * string map, the value the list generation that last saw the key, 0 once
- * deleted) so that a relist reports what vanished meanwhile as DELETED.
+ * as it is complete, memory bounded by the largest event. The keys of the
+ * objects seen are kept (in the base string map, the value the list
+ * generation that last saw the key, 0 once deleted) so that a relist
+ * reports what vanished meanwhile as DELETED.
  */
 #include "kubeclient.h"
 
