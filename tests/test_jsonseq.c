@@ -317,8 +317,8 @@ TEST(should_count_lines_through_long_pretty_printed_values) {
   off += (size_t)snprintf(doc + off, cap - off, "  {\"a\":\n\n   ,}");
   for (size_t i = 0; i < off; i++) line += doc[i] == '\n';
   col = off - (size_t)(strrchr(doc, '\n') - doc) - 2; /* the ',' */
-  snprintf(want, sizeof(want), NAME ": event 4: malformed JSON at line %zu, column %zu: expected a value", line,
-           col);
+  snprintf(want, sizeof(want), NAME ": event 4: malformed JSON at line %zu, column %zu: expected a value",
+           line, col);
   cuts[0] = off;
   CHECK(feed_cuts(&watch, doc, cuts, 1, &r) == 0);
   for (size_t at = 4093; at < off && m < 63; at += off / 50) cuts[m++] = at;
