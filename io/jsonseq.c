@@ -119,7 +119,6 @@ static int fail_too_large(struct stv_json_seq *s) {
 /* Calls the callback and puts "<name>: <what> <n>: " before its message. */
 static int call(struct stv_json_seq *s, const cJSON *value) {
   struct stv_err *err = s->err;
-  char tail[STV_ERR_MSG_MAX];
   int rc;
   s->delivered++;
   if (s->cb == NULL) return 0;
@@ -128,20 +127,8 @@ static int call(struct stv_json_seq *s, const cJSON *value) {
   rc = s->cb(s->ctx, s->n, value, err);
   if (rc == 0) return 0;
   if (rc > 0) return FAIL(s, STV_EINVAL, "%s %" PRIu64 ": callback returned %d", s->what, s->n, rc);
-  memcpy(tail, err->msg, sizeof(tail));
-  {
-    /* Composed in a larger buffer, then cut to fit err->msg. */
-    char whole[3 * STV_ERR_MSG_MAX];
-    size_t len;
-    snprintf(whole, sizeof(whole), "%s: %s %" PRIu64 ": %s", s->name, s->what, s->n,
-             tail[0] != '\0' ? tail : stv_strerror(rc));
-    len = strlen(whole);
-    if (len >= sizeof(err->msg)) len = sizeof(err->msg) - 1;
-    memcpy(err->msg, whole, len);
-    err->msg[len] = '\0';
-    err->code = rc;
-  }
-  return rc;
+  err->code = rc;
+  return stv_err_prefix(err, "%s: %s %" PRIu64, s->name, s->what, s->n);
 }
 
 /* The current value is complete in s->val: parse it, hand it over, forget its bytes. */
