@@ -531,7 +531,7 @@ int stv__pack_new(struct solve *S, uint32_t *remaining) {
         double score;
         t = &S->ti[ti];
         if (t->limit_left == 0 || t->dominated || t->value <= 0) continue;
-        score = S->p->tmpl[t->t].price / t->value;
+        score = stv__pattern_cost(S, t, t->pat_g, t->pat_k, t->npat) / t->value;
         if (best < 0 || score < best_score - 1e-12 ||
             (fabs(score - best_score) <= 1e-12 && t->value > best_value)) {
           best = (long)ti;
@@ -612,7 +612,6 @@ void stv__right_size(struct solve *S, int keep_spot) {
     if (k->existing >= 0) continue;
     cur = &S->ti[k->tmpl];
     if (keep_spot && S->p->tmpl[cur->t].capacity_type == STV_CT_SPOT) continue;
-    best_price = S->p->tmpl[cur->t].price;
     memset(need, 0, sizeof(need));
     for (q = 0; q < k->npat; q++) {
       const struct group *g = &S->g[k->g[q]];
@@ -620,9 +619,10 @@ void stv__right_size(struct solve *S, int keep_spot) {
       for (r = 0; r < S->ndim; r++) need[r] += c->req[r] * (int64_t)k->k[q];
       if (g->zone >= 0) zone = g->zone;
     }
+    best_price = stv__tinfo_cost(S, cur, need[STV_RES_CPU]);
     for (ti = 0; ti < S->nti; ti++) {
       const struct tinfo *t = &S->ti[ti];
-      double price = S->p->tmpl[t->t].price;
+      double price = stv__tinfo_cost(S, t, need[STV_RES_CPU]);
       if (price >= best_price - 1e-12 || (long)ti == k->tmpl) continue;
       if (keep_spot && S->p->tmpl[t->t].capacity_type == STV_CT_SPOT) continue;
       if (zone >= 0 && t->zone != zone) continue;

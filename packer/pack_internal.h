@@ -84,6 +84,7 @@ struct tinfo {
   uint32_t *daemons;
   int64_t limit_left; /* -1: unlimited */
   uint64_t *presence; /* DaemonSet classes on a fresh node */
+  int64_t daemon_cpu; /* cpu requested by its DaemonSet pods (the plan's daemons) */
   int dominated;      /* another template is as good in every way */
   /* cached best pattern for the current remaining counts */
   int valid, pinned, searched;
@@ -316,5 +317,11 @@ int stv__lower_bound(struct solve *S, struct stv_plan *plan);
 
 /* spot.c */
 double stv__spot_penalty(const struct stv_problem *p, const struct stv_template *t);
+
+/* econ.c: a new node's cost with its pods' cpu (docs/optimizer.md, "Economics") */
+double stv__tinfo_cost(const struct solve *S, const struct tinfo *t, int64_t pods_cpu);
+/* The cost of a node of t holding k[i] pods of group g[i], i < n. */
+double stv__pattern_cost(const struct solve *S, const struct tinfo *t, const uint32_t *g, const uint32_t *k,
+                         uint32_t n);
 
 #endif

@@ -141,14 +141,14 @@ void stv_plan_close(struct stv_plan *plan) {
 /* ---------------------------------------------------------------------- */
 /* The public entry                                                       */
 
-/* Effective cost of a finished plan's new nodes: price plus spot penalty. */
+/* Effective cost of a finished plan's new nodes: cost (price, node cost, credits) plus spot penalty. */
 static double plan_effective_cost(const struct stv_problem *p, const struct stv_plan *plan) {
   size_t i;
   double c = 0;
   for (i = 0; i < plan->nnodes; i++) {
     const struct stv_plan_node *pn = &plan->nodes[i];
     if (pn->existing >= 0) continue;
-    c += p->tmpl[pn->tmpl].price + stv__spot_penalty(p, &p->tmpl[pn->tmpl]) * pn->npods;
+    c += stv_plan_node_cost(p, pn) + stv__spot_penalty(p, &p->tmpl[pn->tmpl]) * pn->npods;
   }
   return c;
 }
