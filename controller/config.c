@@ -556,9 +556,9 @@ static int read_taints(struct walk *w, const yaml_node_t *n, const struct kpath 
 
 static int read_pool(struct walk *w, const yaml_node_t *n, const struct kpath *p,
                      struct stv_node_pool *pool) {
-  static const char *const names[] = {
-      "name",  "instanceFamilies", "instanceSizes", "architectures", "capacityTypes",
-      "zones", "labels",           "taints",        "limits"};
+  static const char *const names[] = {"name",          "instanceFamilies", "instanceSizes",
+                                      "architectures", "capacityTypes",    "zones",
+                                      "labels",        "taints",           "limits"};
   enum { F_NAME, F_FAMILIES, F_SIZES, F_ARCHS, F_CT, F_ZONES, F_LABELS, F_TAINTS, F_LIMITS, F_N };
   const yaml_node_t *v[F_N];
   struct kpath pk[F_N];
@@ -1005,10 +1005,10 @@ static int misplaced_report_key(struct walk *w, const yaml_node_t *root) {
 }
 
 static int read_top(struct walk *w, const yaml_node_t *root) {
-  static const char *const names[] = {"capacityTypes",  "timeLimit", "spot",
-                                      "nodePools",      "headroom",  "repack",
-                                      "schedulerNames", "expendablePodsPriorityCutoff", "report",
-                                      "limits"};
+  static const char *const names[] = {
+      "capacityTypes", "timeLimit", "spot",           "nodePools",
+      "headroom",      "repack",    "schedulerNames", "expendablePodsPriorityCutoff",
+      "report",        "limits"};
   const yaml_node_t *v[10];
   struct kpath pk[10];
   int rc, i;

@@ -193,9 +193,10 @@ TEST(should_name_file_line_column_and_path_of_an_unknown_capacity_type) {
 }
 
 TEST(should_reject_unknown_keys_at_every_level) {
-  CHECK(fails_with("timelimit: 10s\n", STV_EINVAL,
-                   "stevedore.yaml:1:1: unknown key \"timelimit\" (expected capacityTypes, timeLimit, spot, "
-                   "nodePools, headroom, repack, schedulerNames, expendablePodsPriorityCutoff, report, limits)"));
+  CHECK(fails_with(
+      "timelimit: 10s\n", STV_EINVAL,
+      "stevedore.yaml:1:1: unknown key \"timelimit\" (expected capacityTypes, timeLimit, spot, "
+      "nodePools, headroom, repack, schedulerNames, expendablePodsPriorityCutoff, report, limits)"));
   CHECK(fails_with("spot:\n  maxshare: 1\n", STV_EINVAL,
                    "stevedore.yaml:2:3: spot: unknown key \"maxshare\" (expected maxShare, maxPoolFraction, "
                    "restartCost)"));
@@ -867,7 +868,8 @@ TEST(should_name_line_column_and_path_of_every_limits_error) {
   CHECK(fails_with("limits: {cpus: 4}\n", STV_EINVAL,
                    "stevedore.yaml:1:10: limits: unknown key \"cpus\" (expected cpu, memory, nvidia.com/gpu, "
                    "nodes, costPerHour)"));
-  CHECK(fails_with("limits: [1]\n", STV_EINVAL, "stevedore.yaml:1:9: limits: expected a mapping, got a list"));
+  CHECK(
+      fails_with("limits: [1]\n", STV_EINVAL, "stevedore.yaml:1:9: limits: expected a mapping, got a list"));
   CHECK(fails_starting("limits: {cpu: lots}\n", STV_EINVAL, "stevedore.yaml:1:15: limits.cpu: "));
   CHECK(fails_with("limits: {memory: -1Gi}\n", STV_EINVAL,
                    "stevedore.yaml:1:18: limits.memory: negative quantity \"-1Gi\""));
@@ -875,7 +877,8 @@ TEST(should_name_line_column_and_path_of_every_limits_error) {
                    "stevedore.yaml:1:17: limits.nodes: expected a whole number, got 2.5"));
   CHECK(fails_with("limits: {nodes: \"3\"}\n", STV_EINVAL,
                    "stevedore.yaml:1:17: limits.nodes: expected a number, got the quoted string \"3\""));
-  CHECK(fails_starting("limits: {costPerHour: -5}\n", STV_EINVAL, "stevedore.yaml:1:23: limits.costPerHour: "));
+  CHECK(
+      fails_starting("limits: {costPerHour: -5}\n", STV_EINVAL, "stevedore.yaml:1:23: limits.costPerHour: "));
   CHECK(fails_starting("nodePools:\n  - name: a\n    limits: {nvidia.com/gpu: 1.5}\n", STV_EINVAL,
                        "stevedore.yaml:3:30: nodePools[0].limits.nvidia.com/gpu: expected a whole number"));
   CHECK(fails_with("nodePools:\n  - name: a\n    limits: {gpu: 1}\n", STV_EINVAL,
