@@ -174,6 +174,7 @@ struct stv_node_pool {
   struct stv_labels labels; /* added to every node of the pool */
   uint32_t ntaints;
   const struct stv_taint *taints; /* set on every node of the pool */
+  struct stv_limits limits;       /* what the pool may hold (stv_limits_none: no limit) */
   enum stv_burst_mode burstable;  /* STV_BURST_NONE: no burstable types */
   double node_cost;               /* per node-hour beyond the price; negative:
                                      not set, stv_templates_default_node_cost's
