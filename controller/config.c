@@ -554,12 +554,45 @@ static int read_taints(struct walk *w, const yaml_node_t *n, const struct kpath 
   return 0;
 }
 
+static int boolean(struct walk *w, const yaml_node_t *n, const struct kpath *p, int *out);
+
+/*
+ * nodePools[].burstable: {allowed: true|false, mode: standard|unlimited}
+ * (docs/config.md). Allowed without a mode is standard.
+ */
+static int read_burstable(struct walk *w, const yaml_node_t *n, const struct kpath *p, enum stv_burst_mode *out) {
+  static const char *const names[] = {"allowed", "mode"};
+  const yaml_node_t *v[2];
+  struct kpath pa = {p, "allowed", 0}, pm = {p, "mode", 0};
+  enum stv_burst_mode mode = STV_BURST_STANDARD;
+  int rc, allowed = 0;
+  if (is_null(n) || n->type != YAML_MAPPING_NODE)
+    return fail(w, STV_EINVAL, n, p, "expected a mapping like {allowed: true, mode: unlimited}, got %s", kind(n));
+  if ((rc = fields(w, n, p, names, 2, v)) != 0) return rc;
+  if (v[0] == NULL) return fail(w, STV_EINVAL, n, &pa, "missing (say allowed: true to let the pool use burstable types)");
+  if ((rc = boolean(w, v[0], &pa, &allowed)) != 0) return rc;
+  if (v[1] != NULL) {
+    const char *s = NULL;
+    struct qbuf q;
+    if ((rc = text(w, v[1], &pm, "standard or unlimited", &s)) != 0) return rc;
+    if (strcmp(s, "standard") == 0)
+      mode = STV_BURST_STANDARD;
+    else if (strcmp(s, "unlimited") == 0)
+      mode = STV_BURST_UNLIMITED;
+    else
+      return fail(w, STV_EINVAL, v[1], &pm, "unknown mode \"%s\" (expected standard or unlimited)", quote(s, &q));
+  }
+  *out = allowed ? mode : STV_BURST_NONE;
+  return 0;
+}
+
 static int read_pool(struct walk *w, const yaml_node_t *n, const struct kpath *p,
                      struct stv_node_pool *pool) {
   static const char *const names[] = {"name",          "instanceFamilies", "instanceSizes",
                                       "architectures", "capacityTypes",    "zones",
-                                      "labels",        "taints",           "limits"};
-  enum { F_NAME, F_FAMILIES, F_SIZES, F_ARCHS, F_CT, F_ZONES, F_LABELS, F_TAINTS, F_LIMITS, F_N };
+                                      "labels",        "taints",           "limits",
+                                      "burstable",     "nodeCost"};
+  enum { F_NAME, F_FAMILIES, F_SIZES, F_ARCHS, F_CT, F_ZONES, F_LABELS, F_TAINTS, F_LIMITS, F_BURST, F_NODE_COST, F_N };
   const yaml_node_t *v[F_N];
   struct kpath pk[F_N];
   const char *name;
@@ -595,6 +628,11 @@ static int read_pool(struct walk *w, const yaml_node_t *n, const struct kpath *p
       (rc = read_taints(w, v[F_TAINTS], &pk[F_TAINTS], &pool->ntaints, &pool->taints)) != 0)
     return rc;
   if (v[F_LIMITS] != NULL && (rc = read_limits(w, v[F_LIMITS], &pk[F_LIMITS], &pool->limits)) != 0) return rc;
+  if (v[F_BURST] != NULL && (rc = read_burstable(w, v[F_BURST], &pk[F_BURST], &pool->burstable)) != 0) return rc;
+  pool->node_cost = -1; /* not set: the top-level nodeCost */
+  if (v[F_NODE_COST] != NULL &&
+      (rc = number(w, v[F_NODE_COST], &pk[F_NODE_COST], 0, STV_NODE_COST_MAX, &pool->node_cost)) != 0)
+    return rc;
   return 0;
 }
 
@@ -1008,16 +1046,16 @@ static int read_top(struct walk *w, const yaml_node_t *root) {
   static const char *const names[] = {
       "capacityTypes", "timeLimit", "spot",           "nodePools",
       "headroom",      "repack",    "schedulerNames", "expendablePodsPriorityCutoff",
-      "report",        "limits"};
-  const yaml_node_t *v[10];
-  struct kpath pk[10];
+      "report",        "limits",    "nodeCost"};
+  const yaml_node_t *v[11];
+  struct kpath pk[11];
   int rc, i;
   if (root->type != YAML_MAPPING_NODE)
     return fail(w, STV_EPARSE, root, NULL,
                 "the document must be a mapping of settings, not %s (see docs/config.md)", kind(root));
   if ((rc = misplaced_report_key(w, root)) != 0) return rc;
-  if ((rc = fields(w, root, NULL, names, 10, v)) != 0) return rc;
-  for (i = 0; i < 10; i++) pk[i] = (struct kpath){NULL, names[i], 0};
+  if ((rc = fields(w, root, NULL, names, 11, v)) != 0) return rc;
+  for (i = 0; i < 11; i++) pk[i] = (struct kpath){NULL, names[i], 0};
   if (v[0] != NULL && (rc = capacity_types(w, v[0], &pk[0], &w->c->capacity_types)) != 0) return rc;
   if (v[1] != NULL) {
     struct stv_err e = {0, ""};
@@ -1033,6 +1071,7 @@ static int read_top(struct walk *w, const yaml_node_t *root) {
   if ((v[6] != NULL || v[7] != NULL) && (rc = read_scheduling(w, v[6], &pk[6], v[7], &pk[7])) != 0) return rc;
   if (v[8] != NULL && (rc = read_report(w, v[8], &pk[8])) != 0) return rc;
   if (v[9] != NULL && (rc = read_limits(w, v[9], &pk[9], &w->c->limits)) != 0) return rc;
+  if (v[10] != NULL && (rc = number(w, v[10], &pk[10], 0, STV_NODE_COST_MAX, &w->c->node_cost)) != 0) return rc;
   return 0;
 }
 
