@@ -37,7 +37,8 @@ struct bound_lp {
   const double *deficit;
   int *ia, *ja;
   double *ar;
-  glp_prob *lp; /* created here; deleted by the caller */
+  int *pool_row; /* per limited pool: its row, 0 = none yet */
+  glp_prob *lp;  /* created here; deleted by the caller */
 };
 
 /* The cpu a node of t offers pods before it pays surplus credits. */
@@ -75,6 +76,20 @@ static void bound_surplus(struct bound_lp *b, const struct tinfo *t, int col, in
   b->ia[++*nz] = cpu, b->ja[*nz] = u, b->ar[*nz] = 1.0;
   b->ia[++*nz] = link, b->ja[*nz] = u, b->ar[*nz] = 1.0;
   b->ia[++*nz] = link, b->ja[*nz] = col, b->ar[*nz] = -room / d;
+}
+
+/*
+ * A pool's node limit in the covering LP: one row per limited pool (made on
+ * its first template), the sum of its templates' node counts at most the
+ * limit. The plan itself meets it, so the LP stays feasible and a bound.
+ */
+static void bound_pool_limit(struct bound_lp *b, const struct tinfo *t, int col, size_t *nz) {
+  if (b->pool_row[t->plim] == 0) {
+    b->pool_row[t->plim] = glp_add_rows(b->lp, 1);
+    glp_set_row_bnds(b->lp, b->pool_row[t->plim], GLP_UP, 0.0,
+                     (double)b->S->p->tmpl[t->t].pool_limits->nodes);
+  }
+  b->ia[++*nz] = b->pool_row[t->plim], b->ja[*nz] = col, b->ar[*nz] = 1.0;
 }
 
 static int bound_lp_solve(void *arg) {
@@ -117,6 +132,7 @@ static int bound_lp_solve(void *arg) {
       ar[nz] = a / deficit[rows[r]];
     }
     if (tp->surplus_price > 0 && rows[0] == STV_RES_CPU) bound_surplus(b, t, col, 1, &nz);
+    if (t->plim >= 0) bound_pool_limit(b, t, col, &nz);
   }
   if (ncols == 0) return 0;
   glp_load_matrix(lp, (int)nz, ia, ja, ar);
@@ -151,7 +167,7 @@ static int bound_lp_solve(void *arg) {
 int stv__lower_bound(struct solve *S, struct stv_plan *plan) {
   const struct stv_snapshot *s = S->s;
   double deficit[STV_MAX_RES];
-  int rows[STV_MAX_RES], nrows = 0, r, *ia = NULL, *ja = NULL;
+  int rows[STV_MAX_RES], nrows = 0, r, *ia = NULL, *ja = NULL, *pool_row = NULL;
   double *ar = NULL;
   size_t i;
   int rc = 0;
@@ -205,21 +221,23 @@ int stv__lower_bound(struct solve *S, struct stv_plan *plan) {
   plan->has_lower_bound = 1;
   plan->lower_bound = 0;
   if (nrows == 0) return 0;
-  /* Room for every template's rows and the three entries of its surplus column. */
-  ia = stv_malloc((S->nti * ((size_t)nrows + 3) + 1) * sizeof(int));
-  ja = stv_malloc((S->nti * ((size_t)nrows + 3) + 1) * sizeof(int));
-  ar = stv_malloc((S->nti * ((size_t)nrows + 3) + 1) * sizeof(double));
-  if (ia == NULL || ja == NULL || ar == NULL) {
+  /* Room for every template's rows, the three entries of its surplus column and its pool row. */
+  ia = stv_malloc((S->nti * ((size_t)nrows + 4) + 1) * sizeof(int));
+  ja = stv_malloc((S->nti * ((size_t)nrows + 4) + 1) * sizeof(int));
+  ar = stv_malloc((S->nti * ((size_t)nrows + 4) + 1) * sizeof(double));
+  pool_row = stv_calloc(S->npool_lim + 1, sizeof(int));
+  if (ia == NULL || ja == NULL || ar == NULL || pool_row == NULL) {
     rc = STV_ENOMEM;
     goto out;
   }
   {
-    struct bound_lp b = {S, plan, rows, nrows, deficit, ia, ja, ar, NULL};
+    struct bound_lp b = {S, plan, rows, nrows, deficit, ia, ja, ar, pool_row, NULL};
     rc = stv__glpk_run(bound_lp_solve, &b, S->err);
     /* After a GLPK error its environment, the problem with it, is gone. */
     if (rc == 0 && b.lp != NULL) glp_delete_prob(b.lp);
   }
 out:
+  stv_free(pool_row);
   stv_free(ia);
   stv_free(ja);
   stv_free(ar);

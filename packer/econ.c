@@ -43,3 +43,46 @@ double stv__pattern_cost(const struct solve *S, const struct tinfo *t, const uin
   for (i = 0; i < n; i++) cpu += S->s->classes[S->g[g[i]].cls]->req[STV_RES_CPU] * (int64_t)k[i];
   return stv__tinfo_cost(S, t, cpu);
 }
+
+int stv__setup_pool_limits(struct solve *S) {
+  size_t i, k;
+  S->npool_lim = 0;
+  S->pool_left = stv_arena_alloc(&S->a, (S->nti + 1) * sizeof(*S->pool_left));
+  S->pool_tmpl = stv_arena_alloc(&S->a, (S->nti + 1) * sizeof(*S->pool_tmpl));
+  if (S->pool_left == NULL || S->pool_tmpl == NULL) return STV_ENOMEM;
+  for (i = 0; i < S->nti; i++) {
+    struct tinfo *t = &S->ti[i];
+    const struct stv_template *tp = &S->p->tmpl[t->t];
+    t->plim = -1;
+    if (tp->pool_limits == NULL || tp->pool_limits->nodes < 0) continue;
+    for (k = 0; k < S->npool_lim && S->pool_tmpl[k]->pool_limits != tp->pool_limits; k++) continue;
+    if (k == S->npool_lim) {
+      S->pool_tmpl[k] = tp;
+      S->pool_left[k] = tp->pool_limits->nodes;
+      S->npool_lim++;
+    }
+    t->plim = (int32_t)k;
+  }
+  return 0;
+}
+
+int stv__plan_pools_ok(const struct stv_problem *p, const struct stv_plan *plan) {
+  /* Few pools: a short list of (limits, count) is enough. */
+  const struct stv_limits *seen[64];
+  int64_t count[64];
+  size_t i, j, n = 0;
+  for (i = 0; i < plan->nnodes; i++) {
+    const struct stv_limits *l;
+    if (plan->nodes[i].existing >= 0) continue;
+    l = p->tmpl[plan->nodes[i].tmpl].pool_limits;
+    if (l == NULL || l->nodes < 0) continue;
+    for (j = 0; j < n && seen[j] != l; j++) continue;
+    if (j == n) {
+      if (n == sizeof(seen) / sizeof(seen[0])) return 0; /* more limited pools than counted: no proof */
+      seen[n] = l;
+      count[n++] = 0;
+    }
+    if (++count[j] > l->nodes) return 0;
+  }
+  return 1;
+}

@@ -497,6 +497,12 @@ struct stv_template {
   double node_cost;
   double surplus_price;
   int64_t cpu_baseline;
+  /*
+   * The limits of the node pool it comes from (borrowed; NULL: none). The
+   * packer honours limits.nodes: the new nodes of all templates sharing
+   * this pointer number at most that many (docs/optimizer.md, "Economics").
+   */
+  const struct stv_limits *pool_limits;
 };
 
 /*

@@ -331,7 +331,7 @@ static void mark_dominated(struct solve *S) {
     const uint64_t *ct = &S->compat[(size_t)k[i].index * S->W];
     for (j = 0; j < nf && !t->dominated; j++) {
       const struct tinfo *f = &S->ti[front[j]];
-      if (f->zone != t->zone || f->limit_left >= 0) continue;
+      if (f->zone != t->zone || f->limit_left >= 0 || f->plim >= 0) continue;
       if (!stv__fits_vec(t->alloc, f->alloc, S->ndim)) continue;
       if (!stv__bits_subset(ct, &S->compat[(size_t)front[j] * S->W], S->W)) continue;
       if (!stv__bits_subset(f->presence, t->presence, S->W)) continue;
@@ -511,6 +511,7 @@ int stv__setup_templates(struct solve *S) {
     }
     S->nti++;
   }
+  if ((rc = stv__setup_pool_limits(S)) != 0) return rc;
   mark_dominated(S);
   /* Classes some template can take at all. */
   S->tmpl_any = stv_arena_alloc(&S->a, W * 8 + 8);

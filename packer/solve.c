@@ -176,7 +176,7 @@ int stv_optimize(const struct stv_problem *p, struct stv_plan *plan, struct stv_
   ook = stv_plan_spot_ok(p, &o);
   /* The optimizer's plan wins when it places as many pods, keeps the spot
    * policy, and costs less (or the heuristic's breaks the policy). */
-  use_o = ook && o.nplaced >= h.nplaced && (oc < hc - 1e-9 || !hok);
+  use_o = ook && o.nplaced >= h.nplaced && (oc < hc - 1e-9 || !hok) && stv__plan_pools_ok(p, &o);
   if (o.has_lower_bound) {
     bound = o.lower_bound;
     bound_kind = o.lower_bound_kind;

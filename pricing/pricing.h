@@ -245,6 +245,14 @@ int stv_templates_build_pools(struct stv_templates *t, const struct stv_catalog 
 void stv_templates_default_node_cost(struct stv_templates *t, const struct stv_node_pool *pools, size_t npools,
                                      double cost);
 
+/*
+ * Points every template of t built for one of pools[0..npools) (as given to
+ * stv_templates_build_pools, borrowed; they must outlive t's use) at its
+ * pool's limits, so that the packer keeps limits.nodes. Pools whose limits
+ * are all unset (stv_limits_none) leave their templates without.
+ */
+void stv_templates_pool_limits(struct stv_templates *t, const struct stv_node_pool *pools, size_t npools);
+
 /* Frees t's arrays and leaves it empty; the interned strings stay in snap. */
 void stv_templates_close(struct stv_templates *t);
 

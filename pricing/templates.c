@@ -132,6 +132,13 @@ void stv_templates_default_node_cost(struct stv_templates *t, const struct stv_n
   }
 }
 
+void stv_templates_pool_limits(struct stv_templates *t, const struct stv_node_pool *pools, size_t npools) {
+  size_t i, p;
+  for (i = 0; i < t->n; i++)
+    for (p = 0; p < npools && t->v[i].pool != NULL; p++)
+      if (strcmp(pools[p].name, t->v[i].pool) == 0 && pools[p].limits.nodes >= 0) t->v[i].pool_limits = &pools[p].limits;
+}
+
 /* A pool's labels and taints, re-interned in the snapshot's pool. */
 struct pool_view {
   const char *name; /* interned; NULL for the default pool */

@@ -318,3 +318,35 @@ TEST(should_keep_the_bound_below_and_the_plan_at_or_above_the_exhaustive_optimum
   /* Small instances: the optimizer should find the optimum nearly always. */
   CHECK(optimal >= 22);
 }
+
+/* ---------------------------------------------------------------------- */
+/* A pool's node limit                                                    */
+
+STV_TEST_FX(should_keep_a_pools_node_limit_and_say_which_pool_held_the_rest) {
+  struct stv_limits lim;
+  size_t i;
+  int a = stv_test_fx_template(fx, &(struct stv_test_tmpl_opts){
+                                       .instance_type = "m5.large", .zone = "a", .price = 0.096,
+                                       .cpu_m = 1930, .mem_mi = 7000});
+  int b = stv_test_fx_template(fx, &(struct stv_test_tmpl_opts){
+                                       .instance_type = "m5.xlarge", .zone = "a", .price = 0.192,
+                                       .cpu_m = 3920, .mem_mi = 14000});
+  CHECK(a >= 0 && b >= 0);
+  stv_limits_none(&lim);
+  lim.nodes = 2;
+  fx->tmpl[a].pool = fx->tmpl[b].pool = "web";
+  fx->tmpl[a].pool_limits = fx->tmpl[b].pool_limits = &lim;
+  /* Five pods of 1.5 cpu: one per node, so two nodes hold two of them. */
+  CHECK(stv_test_pod(&fx->s, &(struct stv_test_pod_opts){.cpu_m = 1500, .mem_mi = 256, .count = 5}) >= 0);
+  CHECK_EQ_INT(optimize(fx), 0);
+  CHECK(fx->plan.nnew <= 2);
+  CHECK(fx->plan.nplaced >= 2);
+  CHECK_EQ_INT(fx->plan.nplaced + fx->plan.nunsched, 5);
+  CHECK(fx->plan.nunsched > 0);
+  for (i = 0; i < fx->plan.nunsched; i++)
+    CHECK_STR_CONTAINS(fx->plan.unsched[i].reason, "pool web is at its limit of 2 nodes");
+  /* No limit: every pod placed. */
+  lim.nodes = -1;
+  CHECK_EQ_INT(optimize(fx), 0);
+  CHECK_EQ_INT(fx->plan.nunsched, 0);
+}

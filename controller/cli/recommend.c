@@ -195,6 +195,7 @@ int stv_recommend_run(const struct stv_recommend_args *a, struct stv_recommend_r
   rc = stv_templates_build_pools(&r->templates, &r->catalog, &r->snap, a->allowed, a->pools, a->npools, err);
   if (rc != 0) return rc;
   stv_templates_default_node_cost(&r->templates, a->pools, a->npools, a->node_cost);
+  stv_templates_pool_limits(&r->templates, a->pools, a->npools);
   r->have_templates = 1;
   r->catalog_ms = now_ms() - t0;
   memset(&pb, 0, sizeof(pb));
