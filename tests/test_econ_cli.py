@@ -172,6 +172,21 @@ def econ_tests(t, cli):
         assert rc == 2 and "--node-cost" in err, err
     t.run("recommend: a misspelt mode or a negative nodeCost is an error at file:line:column", bad_config)
 
+    def pool_node_limit():
+        cfg = cli.write("lim.yaml", "nodePools:\n  - name: web\n    instanceFamilies: [m5]\n"
+                        "    limits: {nodes: 3}\n")
+        plan = cli.plan(cfg)
+        assert 0 < len(new_nodes(plan)) <= 3, len(new_nodes(plan))
+        assert plan["unschedulable"], "a 3-node pool placed all 300 pods"
+        for u in plan["unschedulable"]:
+            assert "pending: pool web is at its limit of 3 nodes" in u["reason"], u
+        # The checker does not model node limits: its completeness rule (a pod left
+        # out must fit on no new node) does not apply; everything else does.
+        res = checker.check_plan(cli.inp, plan, ["on-demand"], completeness=False,
+                                 pools=[{"name": "web", "instanceFamilies": ["m5"]}])
+        assert res.ok, "\n".join(res.violations[:10])
+    t.run("recommend: a pool's limits.nodes caps its new nodes and names itself as the reason", pool_node_limit)
+
 
 def find_binary(argv):
     if argv:
