@@ -29,9 +29,15 @@ What is checked (each violation is tagged with its rule):
   format, accounting   every pending non-DaemonSet pod (phase Pending, no
                        nodeName) exactly once in nodes[].pods or
                        unschedulable[]; nothing else listed
-  summary, cost        counts, currency, sum of new nodes' prices, each new
-                       node's price equal to its catalogue offering, lower
+  summary, cost        counts, currency, sum of new nodes' costs, each new
+                       node's price equal to its catalogue offering, its
+                       hourly_cost = price + node_cost (the pool's nodeCost,
+                       else check_plan's node_cost) + credit_cost, the
+                       credits recomputed from the catalogue's burstable
+                       baseline and the cpu requested on the node, lower
                        bound <= cost
+  burstable            a burstable type only in a pool that allows one; in
+                       standard mode its allocatable cpu is vCPUs x baseline
   offering, capacityType, reserved
                        the offering exists for type/zone/capacity type, the
                        capacity type is allowed, reserved counts respected
