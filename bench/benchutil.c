@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "config.h"
 #include "jsonstream.h"
 
 double stv_bench_now_ms(void) {
@@ -21,16 +22,36 @@ void stv_bench_args_init(struct stv_bench_args *b, int repeat) {
   b->repeat = repeat;
 }
 
+/* --config FILE: the node pools and nodeCost of a configuration file, alive until the program exits. */
+static struct stv_config bench_config;
+static int have_bench_config;
+
+static int take_config(const char *prog, const char *path, struct stv_bench_args *b) {
+  struct stv_err err = {0, ""};
+  if (have_bench_config) stv_config_close(&bench_config);
+  stv_config_init(&bench_config);
+  have_bench_config = 1;
+  if (stv_config_load_file(&bench_config, path, &err) != 0) {
+    fprintf(stderr, "%s: --config: %s\n", prog, err.msg);
+    return -1;
+  }
+  b->a.pools = bench_config.pools;
+  b->a.npools = bench_config.npools;
+  b->a.node_cost = bench_config.node_cost;
+  return 1;
+}
+
 int stv_bench_take_arg(const char *prog, int argc, char **argv, int *i, struct stv_bench_args *b) {
   const char *o = argv[*i], *v;
   if (strcmp(o, "--snapshot") != 0 && strcmp(o, "--catalog") != 0 && strcmp(o, "--capacity-types") != 0 &&
-      strcmp(o, "--repeat") != 0)
+      strcmp(o, "--repeat") != 0 && strcmp(o, "--config") != 0)
     return 0;
   if (*i + 1 >= argc) {
     fprintf(stderr, "%s: %s needs a value\n", prog, o);
     return -1;
   }
   v = argv[++*i];
+  if (strcmp(o, "--config") == 0) return take_config(prog, v, b);
   if (strcmp(o, "--snapshot") == 0) {
     if (b->nsnaps == STV_BENCH_MAX_SNAPSHOTS) {
       fprintf(stderr, "%s: --snapshot: at most %d snapshots\n", prog, STV_BENCH_MAX_SNAPSHOTS);

@@ -85,6 +85,9 @@ def main(argv=None):
     ap.add_argument("--check-baselines", action="store_true",
                     help="check the Karpenter-like and CA-like plans too (minutes at 20,000 pods)")
     ap.add_argument("--no-check", action="store_true", help="skip tests/checker.py")
+    ap.add_argument("--config", default=None,
+                    help="a configuration file (node pools, nodeCost) given to the binary, stv-peers and the "
+                         "checker alike, so that every policy sees the same catalogue restriction")
     ap.add_argument("--jobs", type=int, default=2, help="checker runs in parallel (default 2)")
     add_run_options(ap, timeout_help="seconds allowed per run of the binary")
     args = parse_run_args(ap, argv)
@@ -106,10 +109,12 @@ def main(argv=None):
     for n in sizes:
         snap = snapshot(args.dir, n)
         out_dir = os.path.join(args.dir, "plans-%d" % n)
-        base = run_peers(peers, [snap], out_dir, args.repeat, cts=cts)
+        base = run_peers(peers, [snap], out_dir, args.repeat, cts=cts, config=args.config)
         cmd = [exe, "recommend", "--snapshot", snap, "--output", "json"]
         if cts:
             cmd += ["--capacity-types", cts]
+        if args.config:
+            cmd += ["--config", args.config]
         cmd += extra
         best, times, out = run_ours(cmd, args.repeat, args.timeout)
         plan_path = os.path.join(out_dir, "recommend.json")
@@ -127,7 +132,7 @@ def main(argv=None):
     verdicts = {}
     if not args.no_check:
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as ex:
-            futs = {c[0]: ex.submit(check, [c[1]], c[2], c[3], cts) for c in checks}
+            futs = {c[0]: ex.submit(check, [c[1]], c[2], c[3], cts, args.config) for c in checks}
             for label, f in futs.items():
                 verdicts[label] = f.result()
 

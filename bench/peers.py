@@ -77,8 +77,10 @@ def strip_constraints(src, dst):
     return changed
 
 
-def run_peers(exe, snapshots, out_dir, repeat, catalog=None, cts=None):
+def run_peers(exe, snapshots, out_dir, repeat, catalog=None, cts=None, config=None):
     cmd = [exe]
+    if config:
+        cmd += ["--config", config]
     for s in snapshots:
         cmd += ["--snapshot", s]
     if catalog:
@@ -92,9 +94,11 @@ def run_peers(exe, snapshots, out_dir, repeat, catalog=None, cts=None):
     return json.loads(p.stdout)
 
 
-def check(snapshots, catalog, plan, cts=None):
+def check(snapshots, catalog, plan, cts=None, config=None):
     """Runs tests/checker.py; returns (ok, seconds, first lines of its verdict)."""
     cmd = [sys.executable, os.path.join(ROOT, "tests", "checker.py")] + list(snapshots)
+    if config:
+        cmd += ["--config", config]
     cmd += ["--catalog", catalog, "--plan", plan]
     if cts:
         cmd += ["--capacity-types", cts]

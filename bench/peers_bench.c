@@ -49,6 +49,7 @@ struct result {
 
 static void usage(FILE *f) {
   fprintf(f, "usage: stv-peers --snapshot FILE [--snapshot FILE ...] [--catalog SPEC] [--capacity-types LIST]\n"
+             "                 [--config FILE (its nodePools and nodeCost)]\n"
              "                 [--repeat N] [--ca-max-nodes N] [--emit-plans DIR] [--json]\n");
 }
 
@@ -134,6 +135,12 @@ static char *catalog_json(const struct stv_catalog *c) {
     if (!cJSON_AddStringToObject(o, "name", t->name) || !cJSON_AddStringToObject(o, "arch", t->arch)) goto out;
     if ((x = resources_json(t->capacity, t->nres)) == NULL || !cJSON_AddItemToObject(o, "capacity", x)) goto out;
     if ((x = resources_json(t->allocatable, t->nres)) == NULL || !cJSON_AddItemToObject(o, "allocatable", x)) goto out;
+    if (t->baseline > 0) {
+      cJSON *bu = cJSON_AddObjectToObject(o, "burstable");
+      if (bu == NULL || !cJSON_AddNumberToObject(bu, "baseline", t->baseline) ||
+          (t->surplus_price >= 0 && !cJSON_AddNumberToObject(bu, "surplus_price", t->surplus_price)))
+        goto out;
+    }
     if ((labels = cJSON_AddObjectToObject(o, "labels")) == NULL) goto out;
     for (j = 0; j < t->labels.n; j++)
       if (!cJSON_AddStringToObject(labels, t->labels.kv[j].key, t->labels.kv[j].value)) goto out;

@@ -95,7 +95,12 @@ struct stv_config {
   struct stv_arena mem;
   int repack_system_pods; /* repack.systemPods: the what-if repack may move system pods */
   struct stv_report_config report; /* report: what `stevedore report` reads */
+  struct stv_limits limits;        /* limits: the cluster's (stv_limits_none: no limit) */
+  double node_cost;                /* nodeCost: per node-hour on every new node whose pool sets none; default 0 */
 };
+
+/* The largest nodeCost accepted, per node-hour: more is a unit mistake. */
+#define STV_NODE_COST_MAX 1000.0
 
 /* Sets c (caller-allocated) to the defaults; allocates nothing. */
 void stv_config_init(struct stv_config *c);

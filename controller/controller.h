@@ -39,6 +39,7 @@ struct stv_recommend_args {
   const int32_t *priority_cutoff; /* expendable-pods priority cutoff; NULL: STV_PRIORITY_CUTOFF_DEFAULT */
   const char *kubeconfig;         /* read the live cluster (kubeclient.h) after the snapshots; or NULL */
   const char *context;            /* its context; NULL: current-context */
+  double node_cost;               /* per node-hour on every new node whose pool sets none */
 };
 
 /* ---------------------------------------------------------------------- */

@@ -37,8 +37,60 @@ struct bound_lp {
   const double *deficit;
   int *ia, *ja;
   double *ar;
-  glp_prob *lp; /* created here; deleted by the caller */
+  int *pool_row; /* per limited pool: its row, 0 = none yet */
+  glp_prob *lp;  /* created here; deleted by the caller */
 };
+
+/* The cpu a node of t offers pods before it pays surplus credits. */
+static double base_cpu(const struct stv_template *tp, const struct tinfo *t) {
+  double f = (double)(tp->cpu_baseline - t->daemon_cpu);
+  if (tp->surplus_price <= 0) return (double)t->alloc[STV_RES_CPU];
+  return f < 0 ? 0 : f > (double)t->alloc[STV_RES_CPU] ? (double)t->alloc[STV_RES_CPU] : f;
+}
+
+/*
+ * Surplus credits in the covering LP (docs/optimizer.md, "Economics"). A
+ * node of an unlimited-mode burstable template t offers pods base_cpu
+ * millicores at its fixed cost; above that, up to its allocatable, each
+ * millicore costs the surplus price. Column col (its node count n) offers
+ * base_cpu on the cpu row; a second column u, in units of the cpu row's
+ * deficit, offers the rest at surplus x deficit each, with u <= (alloc -
+ * base) n / deficit. Nodes whose DaemonSets alone exceed the baseline pay
+ * that excess in every case, added to n's cost. Any plan's nodes of t give
+ * a point of this LP no dearer than the plan, so it stays a lower bound.
+ * Appends the entries at ia/ja/ar[*nz + 1 ...]; cpu is the cpu row (1-based).
+ */
+static void bound_surplus(struct bound_lp *b, const struct tinfo *t, int col, int cpu, size_t *nz) {
+  const struct stv_template *tp = &b->S->p->tmpl[t->t];
+  double s = tp->surplus_price / 1000.0, d = b->deficit[STV_RES_CPU], f = base_cpu(tp, t);
+  double room = (double)t->alloc[STV_RES_CPU] - f;
+  int u, link;
+  if (tp->cpu_baseline - t->daemon_cpu < 0)
+    glp_set_obj_coef(b->lp, col, glp_get_obj_coef(b->lp, col) + s * (double)(t->daemon_cpu - tp->cpu_baseline));
+  if (room <= 0) return;
+  u = glp_add_cols(b->lp, 1);
+  glp_set_col_bnds(b->lp, u, GLP_LO, 0.0, 0.0);
+  glp_set_obj_coef(b->lp, u, s * d);
+  link = glp_add_rows(b->lp, 1);
+  glp_set_row_bnds(b->lp, link, GLP_UP, 0.0, 0.0);
+  b->ia[++*nz] = cpu, b->ja[*nz] = u, b->ar[*nz] = 1.0;
+  b->ia[++*nz] = link, b->ja[*nz] = u, b->ar[*nz] = 1.0;
+  b->ia[++*nz] = link, b->ja[*nz] = col, b->ar[*nz] = -room / d;
+}
+
+/*
+ * A pool's node limit in the covering LP: one row per limited pool (made on
+ * its first template), the sum of its templates' node counts at most the
+ * limit. The plan itself meets it, so the LP stays feasible and a bound.
+ */
+static void bound_pool_limit(struct bound_lp *b, const struct tinfo *t, int col, size_t *nz) {
+  if (b->pool_row[t->plim] == 0) {
+    b->pool_row[t->plim] = glp_add_rows(b->lp, 1);
+    glp_set_row_bnds(b->lp, b->pool_row[t->plim], GLP_UP, 0.0,
+                     (double)b->S->p->tmpl[t->t].pool_limits->nodes);
+  }
+  b->ia[++*nz] = b->pool_row[t->plim], b->ja[*nz] = col, b->ar[*nz] = 1.0;
+}
 
 static int bound_lp_solve(void *arg) {
   struct bound_lp *b = arg;
@@ -66,18 +118,21 @@ static int bound_lp_solve(void *arg) {
     if (!any) continue;
     col = glp_add_cols(lp, 1);
     ncols++;
-    glp_set_obj_coef(lp, col, tp->price);
+    glp_set_obj_coef(lp, col, tp->price + tp->node_cost);
     if (tp->limit >= 0)
       glp_set_col_bnds(lp, col, tp->limit > 0 ? GLP_DB : GLP_FX, 0.0, (double)tp->limit);
     else
       glp_set_col_bnds(lp, col, GLP_LO, 0.0, 0.0);
     for (r = 0; r < nrows; r++) {
-      if (t->alloc[rows[r]] <= 0) continue;
+      double a = rows[r] == STV_RES_CPU ? base_cpu(tp, t) : (double)t->alloc[rows[r]];
+      if (a <= 0) continue;
       nz++;
       ia[nz] = r + 1;
       ja[nz] = col;
-      ar[nz] = (double)t->alloc[rows[r]] / deficit[rows[r]];
+      ar[nz] = a / deficit[rows[r]];
     }
+    if (tp->surplus_price > 0 && rows[0] == STV_RES_CPU) bound_surplus(b, t, col, 1, &nz);
+    if (t->plim >= 0) bound_pool_limit(b, t, col, &nz);
   }
   if (ncols == 0) return 0;
   glp_load_matrix(lp, (int)nz, ia, ja, ar);
@@ -112,7 +167,7 @@ static int bound_lp_solve(void *arg) {
 int stv__lower_bound(struct solve *S, struct stv_plan *plan) {
   const struct stv_snapshot *s = S->s;
   double deficit[STV_MAX_RES];
-  int rows[STV_MAX_RES], nrows = 0, r, *ia = NULL, *ja = NULL;
+  int rows[STV_MAX_RES], nrows = 0, r, *ia = NULL, *ja = NULL, *pool_row = NULL;
   double *ar = NULL;
   size_t i;
   int rc = 0;
@@ -166,20 +221,23 @@ int stv__lower_bound(struct solve *S, struct stv_plan *plan) {
   plan->has_lower_bound = 1;
   plan->lower_bound = 0;
   if (nrows == 0) return 0;
-  ia = stv_malloc((S->nti * (size_t)nrows + 1) * sizeof(int));
-  ja = stv_malloc((S->nti * (size_t)nrows + 1) * sizeof(int));
-  ar = stv_malloc((S->nti * (size_t)nrows + 1) * sizeof(double));
-  if (ia == NULL || ja == NULL || ar == NULL) {
+  /* Room for every template's rows, the three entries of its surplus column and its pool row. */
+  ia = stv_malloc((S->nti * ((size_t)nrows + 4) + 1) * sizeof(int));
+  ja = stv_malloc((S->nti * ((size_t)nrows + 4) + 1) * sizeof(int));
+  ar = stv_malloc((S->nti * ((size_t)nrows + 4) + 1) * sizeof(double));
+  pool_row = stv_calloc(S->npool_lim + 1, sizeof(int));
+  if (ia == NULL || ja == NULL || ar == NULL || pool_row == NULL) {
     rc = STV_ENOMEM;
     goto out;
   }
   {
-    struct bound_lp b = {S, plan, rows, nrows, deficit, ia, ja, ar, NULL};
+    struct bound_lp b = {S, plan, rows, nrows, deficit, ia, ja, ar, pool_row, NULL};
     rc = stv__glpk_run(bound_lp_solve, &b, S->err);
     /* After a GLPK error its environment, the problem with it, is gone. */
     if (rc == 0 && b.lp != NULL) glp_delete_prob(b.lp);
   }
 out:
+  stv_free(pool_row);
   stv_free(ia);
   stv_free(ja);
   stv_free(ar);

@@ -40,6 +40,11 @@ struct shape {
   uint32_t nitems;
   int conflicts; /* some pair of its items repel each other */
   double gain;   /* scratch: how promising this round */
+  /* Unlimited-mode burstable templates: surplus credits cost surplus per
+   * millicore-hour of the pods' cpu above free_cpu (the baseline less the
+   * DaemonSets' cpu). surplus 0: a fixed cost. */
+  double surplus;
+  int64_t free_cpu;
 };
 
 struct column {
@@ -86,6 +91,7 @@ struct cg {
   double *kval, *ksize, *suf_val, *suf_s, *suf_r;
   int64_t rem[STV_MAX_RES];
   int64_t cap[STV_MAX_RES];
+  int64_t cpu_cap; /* > 0: the knapsack's cpu capacity, below the shape's */
   uint64_t *kpres;
   uint32_t kn;
   double kcur, kbest_val;
@@ -129,6 +135,7 @@ static inline void trace(const struct cg *C, const char *fmt, ...) {
 /* --- Between the optimizer's files --- */
 
 /* cg_master.c */
+int64_t stv__items_cpu(const struct cg *C, const uint32_t *pi, const uint32_t *pk, uint32_t n);
 int stv__setup_items(struct cg *C, unsigned char *frozen_node);
 int stv__setup_shapes(struct cg *C, const unsigned char *frozen_node);
 uint64_t stv__pattern_hash(uint32_t ti, const uint32_t *pi, const uint32_t *pk, uint32_t n);

@@ -70,6 +70,24 @@ static int cmp_shape_key(const void *a, const void *b) {
   return x->ti < y->ti ? -1 : x->ti > y->ti;
 }
 
+/* Surplus credits of template ti per millicore-hour (0: none). */
+static double shape_surplus(const struct cg *C, uint32_t ti) {
+  return C->p->tmpl[C->S->ti[ti].t].surplus_price / 1000.0;
+}
+
+/* The pods' cpu on template ti before surplus credits are paid. */
+static int64_t shape_free_cpu(const struct cg *C, uint32_t ti) {
+  const struct tinfo *t = &C->S->ti[ti];
+  return C->p->tmpl[t->t].surplus_price > 0 ? C->p->tmpl[t->t].cpu_baseline - t->daemon_cpu : 0;
+}
+
+int64_t stv__items_cpu(const struct cg *C, const uint32_t *pi, const uint32_t *pk, uint32_t n) {
+  int64_t cpu = 0;
+  uint32_t q;
+  for (q = 0; q < n; q++) cpu += C->S->s->classes[C->it[pi[q]].cls]->req[STV_RES_CPU] * (int64_t)pk[q];
+  return cpu;
+}
+
 /* Groups the usable templates into shapes. */
 int stv__setup_shapes(struct cg *C, const unsigned char *frozen_node) {
   struct solve *S = C->S;
@@ -122,6 +140,7 @@ int stv__setup_shapes(struct cg *C, const unsigned char *frozen_node) {
     keys[n].ti = (uint32_t)i;
     keys[n].h = stv_hash(t->alloc, sizeof(t->alloc), stv_hash(b, IW * 8, 0));
     keys[n].h = stv_hash(&C->lambda[i], sizeof(double), keys[n].h);
+    keys[n].h = stv_hash(&tp->surplus_price, sizeof(double), keys[n].h);
     n++;
   }
   qsort(keys, n, sizeof(*keys), cmp_shape_key);
@@ -134,7 +153,8 @@ int stv__setup_shapes(struct cg *C, const unsigned char *frozen_node) {
       uint32_t r = C->sh_ti[sh->first];
       same = memcmp(S->ti[r].alloc, S->ti[ti].alloc, sizeof(S->ti[ti].alloc)) == 0 &&
              memcmp(&ibits[(size_t)r * IW], &ibits[(size_t)ti * IW], IW * 8) == 0 &&
-             C->lambda[r] == C->lambda[ti];
+             C->lambda[r] == C->lambda[ti] && shape_surplus(C, r) == shape_surplus(C, ti) &&
+             shape_free_cpu(C, r) == shape_free_cpu(C, ti);
     }
     if (!same) {
       sh = &C->sh[C->nsh++];
@@ -142,6 +162,8 @@ int stv__setup_shapes(struct cg *C, const unsigned char *frozen_node) {
       sh->first = (uint32_t)i;
       sh->lambda = C->lambda[ti];
       if (sh->lambda > C->lambda_max) C->lambda_max = sh->lambda;
+      sh->surplus = shape_surplus(C, ti);
+      sh->free_cpu = shape_free_cpu(C, ti);
     }
     C->sh_ti[i] = ti;
     sh->n++;
@@ -290,7 +312,7 @@ long stv__add_column(struct cg *C, uint32_t ti, const uint32_t *pi, const uint32
   c->off = (uint32_t)C->npat;
   c->n = n;
   c->pods = pods;
-  c->cost = tp->price + C->lambda[ti] * pods;
+  c->cost = stv__tinfo_cost(C->S, &C->S->ti[ti], stv__items_cpu(C, pi, pk, n)) + C->lambda[ti] * pods;
   c->heur = 0;
   glp_set_col_bnds(C->lp, col, GLP_LO, 0.0, 0.0);
   glp_set_obj_coef(C->lp, col, c->cost);
@@ -331,7 +353,8 @@ int stv__setup_master(struct cg *C, const unsigned char *frozen_node) {
   for (i = 0; i < C->S->nti; i++) {
     const struct stv_template *tp = &C->p->tmpl[C->S->ti[i].t];
     if (!C->usable[i]) continue;
-    if (tp->price > maxp) maxp = tp->price;
+    /* The dearest node: its price, node cost and, full, its surplus credits. */
+    if (stv_template_cost(tp, tp->alloc[STV_RES_CPU]) > maxp) maxp = stv_template_cost(tp, tp->alloc[STV_RES_CPU]);
     if (tp->capacity_type == STV_CT_SPOT) has_spot = 1;
   }
   C->big = (maxp + 1) * 1000;

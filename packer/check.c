@@ -50,7 +50,7 @@ int stv__emit(struct solve *S, struct stv_plan *plan) {
         pn->daemons = stv_arena_alloc(&plan->mem, (t->ndaemons + 1) * sizeof(uint32_t));
         if (pn->daemons == NULL) return STV_ENOMEM;
         if (t->ndaemons) memcpy(pn->daemons, t->daemons, t->ndaemons * sizeof(uint32_t));
-        plan->new_cost += tp->price;
+        plan->new_cost += stv_plan_node_cost(S->p, pn);
         plan->nnew++;
       }
       plan->nplaced += npods;
@@ -440,7 +440,7 @@ void stv__compact_plan(struct solve *S, struct stv_plan *plan) {
     struct stv_plan_node *pn = &plan->nodes[i];
     if (pn->npods == 0) continue;
     if (pn->existing < 0) {
-      plan->new_cost += S->p->tmpl[pn->tmpl].price;
+      plan->new_cost += stv_plan_node_cost(S->p, pn);
       plan->nnew++;
     }
     plan->nodes[k++] = *pn;

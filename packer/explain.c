@@ -43,6 +43,27 @@ static int only_port_rules(const struct stv_class *k) {
   return 1;
 }
 
+/*
+ * Whether every template that could take class c is out of nodes, some
+ * because its pool reached its node limit; then writes "pending: pool X is
+ * at its limit of N nodes" (the first such pool) to why.
+ */
+static int pool_full(const struct solve *S, uint32_t c, char *why, size_t size) {
+  const struct tinfo *full = NULL;
+  size_t i;
+  for (i = 0; i < S->nti; i++) {
+    const struct tinfo *t = &S->ti[i];
+    if (!BIT_GET(&S->compat[i * S->W], c)) continue;
+    if (stv__room(S, t) != 0) return 0;
+    if (full == NULL && t->plim >= 0 && S->pool_left[t->plim] <= 0) full = t;
+  }
+  if (full == NULL) return 0;
+  snprintf(why, size, "pending: pool %s is at its limit of %lld nodes (nodePools[].limits.nodes)",
+           S->p->tmpl[full->t].pool ? S->p->tmpl[full->t].pool : "(default)",
+           (long long)S->p->tmpl[full->t].pool_limits->nodes);
+  return 1;
+}
+
 void stv__explain(const struct solve *S, uint32_t c, char *why, size_t size) {
   const struct stv_snapshot *s = S->s;
   const struct stv_class *k = s->classes[c];
@@ -89,6 +110,7 @@ void stv__explain(const struct solve *S, uint32_t c, char *why, size_t size) {
     snprintf(why, size, "does not fit any instance type once DaemonSet overhead is reserved");
     return;
   }
+  if (pool_full(S, c, why, size)) return;
   if (BIT_GET(S->aff_host_any, c)) {
     snprintf(why, size, "required pod affinity (hostname): the pods it must run beside leave no room");
     return;

@@ -502,7 +502,7 @@ int stv__pack_new(struct solve *S, uint32_t *remaining) {
   /* Every template's pattern once; later only the ones that might win. */
   for (ti = 0; ti < S->nti; ti++) {
     struct tinfo *t = &S->ti[ti];
-    if (t->limit_left == 0 || t->dominated) continue;
+    if (stv__room(S, t) == 0 || t->dominated) continue;
     if ((rc = eval_template(S, &cand, ti, remaining, 0)) != 0) goto out;
   }
   while (left > 0) {
@@ -520,7 +520,7 @@ int stv__pack_new(struct solve *S, uint32_t *remaining) {
     if (S->stat_rounds % REFRESH_EVERY == 0) {
       for (ti = 0; ti < S->nti; ti++) {
         t = &S->ti[ti];
-        if (t->limit_left == 0 || t->dominated || t->value <= 0 || pattern_valid(t, remaining)) continue;
+        if (stv__room(S, t) == 0 || t->dominated || t->value <= 0 || pattern_valid(t, remaining)) continue;
         if ((rc = eval_template(S, &cand, ti, remaining, 0)) != 0) goto out;
       }
     }
@@ -530,8 +530,8 @@ int stv__pack_new(struct solve *S, uint32_t *remaining) {
       for (ti = 0; ti < S->nti; ti++) {
         double score;
         t = &S->ti[ti];
-        if (t->limit_left == 0 || t->dominated || t->value <= 0) continue;
-        score = S->p->tmpl[t->t].price / t->value;
+        if (stv__room(S, t) == 0 || t->dominated || t->value <= 0) continue;
+        score = stv__pattern_cost(S, t, t->pat_g, t->pat_k, t->npat) / t->value;
         if (best < 0 || score < best_score - 1e-12 ||
             (fabs(score - best_score) <= 1e-12 && t->value > best_value)) {
           best = (long)ti;
@@ -560,9 +560,10 @@ int stv__pack_new(struct solve *S, uint32_t *remaining) {
     for (i = 0; i < t->npat; i++)
       if (remaining[t->pat_g[i]] / t->pat_k[i] < mult) mult = remaining[t->pat_g[i]] / t->pat_k[i];
     if (t->pinned) mult = 1;
-    if (t->limit_left > 0 && (int64_t)mult > t->limit_left) mult = (uint32_t)t->limit_left;
+    if (stv__room(S, t) > 0 && (int64_t)mult > stv__room(S, t)) mult = (uint32_t)stv__room(S, t);
     if (mult == 0) mult = 1;
     if (t->limit_left > 0) t->limit_left -= mult;
+    stv__pool_take(S, t, mult);
     /* Rebuild the node state of the pattern to keep it. */
     cand_reset(S, &cand);
     cand.existing = -1;
@@ -612,7 +613,6 @@ void stv__right_size(struct solve *S, int keep_spot) {
     if (k->existing >= 0) continue;
     cur = &S->ti[k->tmpl];
     if (keep_spot && S->p->tmpl[cur->t].capacity_type == STV_CT_SPOT) continue;
-    best_price = S->p->tmpl[cur->t].price;
     memset(need, 0, sizeof(need));
     for (q = 0; q < k->npat; q++) {
       const struct group *g = &S->g[k->g[q]];
@@ -620,13 +620,16 @@ void stv__right_size(struct solve *S, int keep_spot) {
       for (r = 0; r < S->ndim; r++) need[r] += c->req[r] * (int64_t)k->k[q];
       if (g->zone >= 0) zone = g->zone;
     }
+    best_price = stv__tinfo_cost(S, cur, need[STV_RES_CPU]);
     for (ti = 0; ti < S->nti; ti++) {
       const struct tinfo *t = &S->ti[ti];
-      double price = S->p->tmpl[t->t].price;
+      double price = stv__tinfo_cost(S, t, need[STV_RES_CPU]);
       if (price >= best_price - 1e-12 || (long)ti == k->tmpl) continue;
       if (keep_spot && S->p->tmpl[t->t].capacity_type == STV_CT_SPOT) continue;
       if (zone >= 0 && t->zone != zone) continue;
       if (t->limit_left >= 0 && t->limit_left < (int64_t)k->mult) continue;
+      /* Into another pool only where that pool has room for the copies. */
+      if (t->plim != cur->plim && t->plim >= 0 && S->pool_left[t->plim] < (int64_t)k->mult) continue;
       if (!stv__fits_vec(need, t->alloc, S->ndim)) continue;
       if (!stv__bits_subset(t->presence, cur->presence, S->W)) continue;
       for (q = 0; q < k->npat; q++)
@@ -638,6 +641,8 @@ void stv__right_size(struct solve *S, int keep_spot) {
     if (best < 0) continue;
     if (cur->limit_left >= 0) cur->limit_left += k->mult;
     if (S->ti[best].limit_left >= 0) S->ti[best].limit_left -= k->mult;
+    stv__pool_take(S, cur, -(int64_t)k->mult);
+    stv__pool_take(S, &S->ti[best], k->mult);
     k->tmpl = (int32_t)best;
   }
 }

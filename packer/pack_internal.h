@@ -84,6 +84,8 @@ struct tinfo {
   uint32_t *daemons;
   int64_t limit_left; /* -1: unlimited */
   uint64_t *presence; /* DaemonSet classes on a fresh node */
+  int64_t daemon_cpu; /* cpu requested by its DaemonSet pods (the plan's daemons) */
+  int32_t plim;       /* its node pool's index in solve.pool_left, -1: no node limit */
   int dominated;      /* another template is as good in every way */
   /* cached best pattern for the current remaining counts */
   int valid, pinned, searched;
@@ -158,6 +160,10 @@ struct solve {
   uint64_t *compat;   /* per template: W words of classes */
   uint32_t *sig;      /* per class: placement signature */
   uint64_t *tmpl_any; /* classes that some template can take */
+  /* Node pools with a limit on their new nodes (limits.nodes): what is left. */
+  int64_t *pool_left;
+  const struct stv_template **pool_tmpl; /* a template of each, for its name and limit */
+  size_t npool_lim;
   size_t nsig;
   int32_t *ti_zone_of_tmpl; /* zone index of each problem template */
   /* groups */
@@ -316,5 +322,29 @@ int stv__lower_bound(struct solve *S, struct stv_plan *plan);
 
 /* spot.c */
 double stv__spot_penalty(const struct stv_problem *p, const struct stv_template *t);
+
+/*
+ * New nodes template t may still have: the least of its own count
+ * (reserved) and its pool's node limit; -1 when neither limits it.
+ */
+static inline int64_t stv__room(const struct solve *S, const struct tinfo *t) {
+  int64_t p = t->plim >= 0 ? S->pool_left[t->plim] : -1;
+  if (t->limit_left < 0) return p;
+  return p < 0 || t->limit_left < p ? t->limit_left : p;
+}
+
+/* Counts n more new nodes of t against its pool's node limit (n < 0: gives them back). */
+static inline void stv__pool_take(struct solve *S, const struct tinfo *t, int64_t n) {
+  if (t->plim >= 0) S->pool_left[t->plim] -= n;
+}
+
+/* econ.c: a new node's cost with its pods' cpu (docs/optimizer.md, "Economics") */
+int stv__setup_pool_limits(struct solve *S);
+/* Whether plan keeps every pool's node limit. */
+int stv__plan_pools_ok(const struct stv_problem *p, const struct stv_plan *plan);
+double stv__tinfo_cost(const struct solve *S, const struct tinfo *t, int64_t pods_cpu);
+/* The cost of a node of t holding k[i] pods of group g[i], i < n. */
+double stv__pattern_cost(const struct solve *S, const struct tinfo *t, const uint32_t *g, const uint32_t *k,
+                         uint32_t n);
 
 #endif

@@ -488,7 +488,31 @@ struct stv_template {
   struct stv_labels labels;   /* kubernetes.io/hostname excluded */
   uint32_t ntaints;
   struct stv_taint *taints;
+  /*
+   * Cost beyond the price (docs/optimizer.md, "Economics"): node_cost per
+   * hour on every new node; for a burstable type in unlimited mode,
+   * surplus_price per vCPU-hour of the cpu requested on the node (its pods'
+   * and DaemonSets') above cpu_baseline millicores. surplus_price 0: none.
+   */
+  double node_cost;
+  double surplus_price;
+  int64_t cpu_baseline;
+  /*
+   * The limits of the node pool it comes from (borrowed; NULL: none). The
+   * packer honours limits.nodes: the new nodes of all templates sharing
+   * this pointer number at most that many (docs/optimizer.md, "Economics").
+   */
+  const struct stv_limits *pool_limits;
 };
+
+/*
+ * The hourly cost of one new node of template t carrying cpu_m millicores
+ * of requested cpu: price + node_cost + stv_template_credits(t, cpu_m).
+ */
+double stv_template_cost(const struct stv_template *t, int64_t cpu_m);
+
+/* The surplus credits of that node per hour: 0 unless t is burstable in unlimited mode and cpu_m > cpu_baseline. */
+double stv_template_credits(const struct stv_template *t, int64_t cpu_m);
 
 /* What a node looks like to the predicates: existing or a template. */
 struct stv_node_view {
@@ -510,6 +534,25 @@ int stv_class_fits_node(const struct stv_class *c, const struct stv_node_view *v
 
 /* Returns 1 when the tolerations tolerate the taint. */
 int stv_tolerates(const struct stv_toleration *tol, uint32_t ntol, const struct stv_taint *t);
+
+/*
+ * Limits on what the cluster (or a node pool) may hold: registered nodes,
+ * nodes in flight and the new ones together. A negative value is no limit.
+ * The configuration's limits: and nodePools[].limits: (docs/config.md).
+ */
+struct stv_limits {
+  int64_t cpu;    /* millicores */
+  int64_t memory; /* bytes */
+  int64_t gpu;    /* nvidia.com/gpu */
+  int64_t nodes;
+  double cost_per_hour; /* in the catalogue's currency */
+};
+
+/* Sets every limit of l to none. */
+static inline void stv_limits_none(struct stv_limits *l) {
+  l->cpu = l->memory = l->gpu = l->nodes = -1;
+  l->cost_per_hour = -1;
+}
 
 /*
  * Spot risk policy of the optimizer. The effective hourly price of a spot
@@ -578,6 +621,19 @@ struct stv_plan_node {
   uint32_t ndaemons;
   uint32_t *daemons; /* classes of DaemonSets that run on a new node */
 };
+
+/*
+ * The cpu requested on plan node pn (millicores): its pods' (those the
+ * plan adds) and, on a new node, its DaemonSet pods'. s is the problem's
+ * snapshot.
+ */
+int64_t stv_plan_node_cpu(const struct stv_snapshot *s, const struct stv_plan_node *pn);
+
+/*
+ * The hourly cost of new node pn of a plan for p: stv_template_cost of its
+ * template with its requested cpu. 0 for an existing node.
+ */
+double stv_plan_node_cost(const struct stv_problem *p, const struct stv_plan_node *pn);
 
 struct stv_plan_unsched {
   uint32_t pod;

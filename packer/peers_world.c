@@ -829,7 +829,6 @@ int stv__peers_build_plan(struct world *w, struct stv_plan *plan, const char *pr
       snprintf(pn->name, sizeof(pn->name), "%s-%04zu-%s-%s", prefix, ++seq, t->instance_type,
                t->zone ? t->zone : "any");
       plan->nnew++;
-      plan->new_cost += t->price;
     }
   }
   plan->nnodes = k;
@@ -847,5 +846,7 @@ int stv__peers_build_plan(struct world *w, struct stv_plan *plan, const char *pr
                w->why[pod] ? w->why[pod] : unplaced_reason(w, s->pods[pod].cls));
     }
   }
+  /* Priced as Stevedore's own plans are: price, node cost, surplus credits. */
+  for (i = 0; i < plan->nnodes; i++) plan->new_cost += stv_plan_node_cost(w->p, &plan->nodes[i]);
   return 0;
 }

@@ -436,6 +436,7 @@ int stv__knapsack(struct cg *C, const struct shape *sh, const double *y, double 
   *ub = 0;
   if (ks == NULL) return -1;
   for (r = 0; r < ndim; r++) C->cap[r] = C->rem[r] = t->alloc[r];
+  if (C->cpu_cap > 0 && C->cpu_cap < C->cap[STV_RES_CPU]) C->cap[STV_RES_CPU] = C->rem[STV_RES_CPU] = C->cpu_cap;
   for (i = 0; i < sh->nitems; i++) {
     uint32_t item = sh->items[i];
     const struct stv_class *c = S->s->classes[C->it[item].cls];
@@ -518,7 +519,7 @@ int stv__knapsack(struct cg *C, const struct shape *sh, const double *y, double 
 /* The non-item part of a column's reduced cost on template ti. */
 static double fixed_cost(const struct cg *C, uint32_t ti) {
   const struct stv_template *tp = &C->p->tmpl[C->S->ti[ti].t];
-  double k = tp->price;
+  double k = tp->price + tp->node_cost;
   if (C->limit_row[ti]) k -= glp_get_row_dual(C->lp, C->limit_row[ti]);
   if (tp->capacity_type == STV_CT_SPOT && C->n_row_N) {
     k -= glp_get_row_dual(C->lp, C->n_row_N);
@@ -548,6 +549,75 @@ static int cmp_gain(const void *a, const void *b) {
 }
 
 /*
+ * Adds the knapsack's np patterns (tpi/tpk, tn entries each) on template
+ * best_ti of shape sh that price out under the true duals y to cand (the
+ * best 2 x ADD_PER_ROUND, patterns in pi/pk). A pattern's reduced cost is
+ * kmin (the fixed part) plus its surplus credits less its items' duals.
+ */
+static void take_patterns(struct cg *C, const struct shape *sh, uint32_t best_ti, double kmin, const double *y,
+                          int np, const uint32_t *tpi, const uint32_t *tpk, const uint32_t *tn, struct cand *cand,
+                          size_t *ncand, uint32_t *pi, uint32_t *pk) {
+  size_t W1 = C->nit + 1;
+  uint32_t q;
+  int j;
+  for (j = 0; j < np; j++) {
+    const uint32_t *qi = &tpi[(size_t)j * W1], *qk = &tpk[(size_t)j * W1];
+    double r = kmin;
+    size_t at = *ncand;
+    for (q = 0; q < tn[j]; q++) r -= qk[q] * (y[qi[q]] - sh->lambda);
+    if (sh->surplus > 0) {
+      int64_t above = stv__items_cpu(C, qi, qk, tn[j]) - sh->free_cpu;
+      if (above > 0) r += sh->surplus * (double)above;
+    }
+    if (!(r < -RC_EPS * (1 + fabs(kmin))) || tn[j] == 0) continue;
+    /* Already in the master: its reduced cost is the LP's tolerance. */
+    if (stv__seen_lookup(C, stv__pattern_hash(best_ti, qi, qk, tn[j]))) continue;
+    if (*ncand == 2 * ADD_PER_ROUND) {
+      /* Full: replace the worst when this one is better. */
+      size_t w = 0, k2;
+      for (k2 = 1; k2 < *ncand; k2++)
+        if (cand[k2].rc > cand[w].rc) w = k2;
+      if (cand[w].rc <= r) continue;
+      at = w;
+    } else {
+      (*ncand)++;
+    }
+    cand[at].rc = r;
+    cand[at].ti = best_ti;
+    cand[at].n = tn[j];
+    cand[at].off = (uint32_t)(at * W1);
+    memcpy(&pi[cand[at].off], qi, tn[j] * sizeof(uint32_t));
+    memcpy(&pk[cand[at].off], qk, tn[j] * sizeof(uint32_t));
+  }
+}
+
+/*
+ * Pricing above the baseline of an unlimited-mode burstable shape. A
+ * pattern x costs kmin + s max(0, cpu(x) - F) (s the surplus price per
+ * millicore, F the pods' cpu before credits), at least kmin - sF + s
+ * cpu(x) whatever its cpu: so the knapsack under item values yv_i - s
+ * cpu_i with threshold kmin - sF finds the patterns that price out above
+ * the baseline, and its bound *ub, against kmin - sF, bounds every
+ * pattern's reduced cost from below (the one below the baseline included).
+ * Returns the number of patterns, or -1 when out of memory.
+ */
+static int price_above(struct cg *C, const struct shape *sh, const double *yv, double kmin, uint32_t *tpi,
+                       uint32_t *tpk, uint32_t *tn, double *ub) {
+  double *ya = stv_malloc((C->nit + 1) * sizeof(double)), base = kmin - sh->surplus * (double)sh->free_cpu;
+  uint32_t q;
+  int np;
+  if (ya == NULL) return -1;
+  memcpy(ya, yv, C->nit * sizeof(double));
+  for (q = 0; q < sh->nitems; q++) {
+    uint32_t item = sh->items[q];
+    ya[item] -= sh->surplus * (double)C->S->s->classes[C->it[item].cls]->req[STV_RES_CPU];
+  }
+  np = stv__knapsack(C, sh, ya, base + RC_EPS * (1 + fabs(kmin)), tpi, tpk, tn, ub);
+  stv_free(ya);
+  return np;
+}
+
+/*
  * One pricing pass with item values yv (smoothed or true). Patterns are
  * judged by their reduced cost under the true duals y; the best
  * 2 x ADD_PER_ROUND go to cand (patterns in pi/pk). With yv == y, *minrc
@@ -557,7 +627,7 @@ static int cmp_gain(const void *a, const void *b) {
 static int price(struct cg *C, const double *yv, const double *y, struct shape **order, struct cand *cand,
                  size_t *ncand, uint32_t *pi, uint32_t *pk, uint32_t *tpi, uint32_t *tpk, double *minrc,
                  int *exact, int *cut, double *theta) {
-  size_t s, W1 = C->nit + 1;
+  size_t s;
   uint32_t tn[KBEST];
   *ncand = 0;
   *minrc = 0;
@@ -586,7 +656,7 @@ static int price(struct cg *C, const double *yv, const double *y, struct shape *
     struct shape *sh = order[s];
     uint32_t q, best_ti = 0;
     double kmin = INFINITY, ub, pmin = INFINITY;
-    int np, j;
+    int np;
     if (sh->gain <= RC_EPS) break; /* no later shape can price out either */
     if (s >= PARTIAL_SHAPES && *ncand > 0) {
       /* Partial pricing: the most promising shapes gave columns already. */
@@ -597,15 +667,29 @@ static int price(struct cg *C, const double *yv, const double *y, struct shape *
     }
     for (q = 0; q < sh->n; q++) {
       uint32_t ti = C->sh_ti[sh->first + q];
-      double k = fixed_cost(C, ti), pr = C->p->tmpl[C->S->ti[ti].t].price;
+      const struct stv_template *tp = &C->p->tmpl[C->S->ti[ti].t];
+      double k = fixed_cost(C, ti), pr = tp->price + tp->node_cost; /* the least a column of it costs */
       if (k < kmin) {
         kmin = k;
         best_ti = ti;
       }
       if (pr < pmin) pmin = pr;
     }
-    np = stv__knapsack(C, sh, yv, kmin + RC_EPS * (1 + fabs(kmin)), tpi, tpk, tn, &ub);
-    if (np < 0) return STV_ENOMEM;
+    if (sh->surplus > 0) {
+      /* Below its baseline first; then above it, as price_above does. */
+      C->cpu_cap = sh->free_cpu;
+      np = sh->free_cpu > 0 ? stv__knapsack(C, sh, yv, kmin + RC_EPS * (1 + fabs(kmin)), tpi, tpk, tn, &ub) : 0;
+      C->cpu_cap = 0;
+      if (np < 0) return STV_ENOMEM;
+      if (np > 0) take_patterns(C, sh, best_ti, kmin, y, np, tpi, tpk, tn, cand, ncand, pi, pk);
+      if (sh->free_cpu > 0 && !C->kexact) *exact = 0;
+      np = price_above(C, sh, yv, kmin, tpi, tpk, tn, &ub);
+      if (np < 0) return STV_ENOMEM;
+      ub += sh->surplus * (double)sh->free_cpu; /* as a value against kmin */
+    } else {
+      np = stv__knapsack(C, sh, yv, kmin + RC_EPS * (1 + fabs(kmin)), tpi, tpk, tn, &ub);
+      if (np < 0) return STV_ENOMEM;
+    }
     if (!C->kexact) *exact = 0;
     if (kmin - ub < *minrc) *minrc = kmin - ub;
     if (!C->kexact && C->klimit > KNAP_NODES)
@@ -615,32 +699,7 @@ static int price(struct cg *C, const double *yv, const double *y, struct shape *
       double t = pmin > 0 ? pmin / (pmin - (kmin - ub)) : 0;
       if (t < *theta) *theta = t;
     }
-    for (j = 0; j < np; j++) {
-      const uint32_t *qi = &tpi[(size_t)j * W1], *qk = &tpk[(size_t)j * W1];
-      double r = kmin, rt = 0;
-      size_t at = *ncand;
-      (void)rt;
-      for (q = 0; q < tn[j]; q++) r -= qk[q] * (y[qi[q]] - sh->lambda);
-      if (!(r < -RC_EPS * (1 + fabs(kmin))) || tn[j] == 0) continue;
-      /* Already in the master: its reduced cost is the LP's tolerance. */
-      if (stv__seen_lookup(C, stv__pattern_hash(best_ti, qi, qk, tn[j]))) continue;
-      if (*ncand == 2 * ADD_PER_ROUND) {
-        /* Full: replace the worst when this one is better. */
-        size_t w = 0, k2;
-        for (k2 = 1; k2 < *ncand; k2++)
-          if (cand[k2].rc > cand[w].rc) w = k2;
-        if (cand[w].rc <= r) continue;
-        at = w;
-      } else {
-        (*ncand)++;
-      }
-      cand[at].rc = r;
-      cand[at].ti = best_ti;
-      cand[at].n = tn[j];
-      cand[at].off = (uint32_t)(at * W1);
-      memcpy(&pi[cand[at].off], qi, tn[j] * sizeof(uint32_t));
-      memcpy(&pk[cand[at].off], qk, tn[j] * sizeof(uint32_t));
-    }
+    take_patterns(C, sh, best_ti, kmin, y, np, tpi, tpk, tn, cand, ncand, pi, pk);
     if (out_of_time(C)) {
       *exact = 0;
       *cut = 1;

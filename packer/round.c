@@ -82,7 +82,7 @@ static int greedy_best(struct cg *C, const double *v, uint32_t *tpi, uint32_t *t
     double bestv = 0;
     for (q = 0; q < sh->n; q++) {
       uint32_t t = C->sh_ti[sh->first + q];
-      double pr = C->p->tmpl[C->S->ti[t].t].price;
+      double pr = C->p->tmpl[C->S->ti[t].t].price + C->p->tmpl[C->S->ti[t].t].node_cost;
       if (C->limit[t] >= 0) continue; /* counted ones are the LP's to use */
       /* Under a spot pool limit, the greedy finish buys no spot. */
       if (C->n_row_N && C->p->tmpl[C->S->ti[t].t].capacity_type == STV_CT_SPOT) continue;
@@ -101,7 +101,9 @@ static int greedy_best(struct cg *C, const double *v, uint32_t *tpi, uint32_t *t
       }
     if (bestk < 0) continue;
     {
-      double score = bestv / (price + sh->lambda + 1e-9);
+      const uint32_t *qi = &tpi[(size_t)bestk * W1], *qk = &tpk[(size_t)bestk * W1];
+      double cost = sh->surplus > 0 ? stv__tinfo_cost(C->S, &C->S->ti[ti], stv__items_cpu(C, qi, qk, tn[bestk])) : price;
+      double score = bestv / (cost + sh->lambda + 1e-9);
       if (score > best_score) {
         best_score = score;
         *best_ti = ti;

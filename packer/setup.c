@@ -321,7 +321,8 @@ static void mark_dominated(struct solve *S) {
   size_t i, j, nf = 0;
   if (k == NULL || front == NULL) goto out; /* pruning is an optimisation only */
   for (i = 0; i < S->nti; i++) {
-    k[i].price = S->p->tmpl[S->ti[i].t].price;
+    const struct stv_template *tp = &S->p->tmpl[S->ti[i].t];
+    k[i].price = tp->price + tp->node_cost; /* the least a node of it costs */
     k[i].index = (uint32_t)i;
   }
   qsort(k, S->nti, sizeof(*k), cmp_price);
@@ -330,13 +331,15 @@ static void mark_dominated(struct solve *S) {
     const uint64_t *ct = &S->compat[(size_t)k[i].index * S->W];
     for (j = 0; j < nf && !t->dominated; j++) {
       const struct tinfo *f = &S->ti[front[j]];
-      if (f->zone != t->zone || f->limit_left >= 0) continue;
+      if (f->zone != t->zone || f->limit_left >= 0 || f->plim >= 0) continue;
       if (!stv__fits_vec(t->alloc, f->alloc, S->ndim)) continue;
       if (!stv__bits_subset(ct, &S->compat[(size_t)front[j] * S->W], S->W)) continue;
       if (!stv__bits_subset(f->presence, t->presence, S->W)) continue;
       t->dominated = 1;
     }
-    if (!t->dominated) front[nf++] = k[i].index;
+    /* A template whose cost grows with its cpu load (surplus credits) may
+     * cost more than one it looks no dearer than: it dominates none. */
+    if (!t->dominated && S->p->tmpl[t->t].surplus_price <= 0) front[nf++] = k[i].index;
   }
 out:
   stv_free(k);
@@ -488,6 +491,7 @@ int stv__setup_templates(struct solve *S) {
       for (r = 0; r < S->ndim; r++)
         if (d->req[r] > gmax[dsg[k]][r]) gmax[dsg[k]][r] = d->req[r];
       ti->daemons[ti->ndaemons++] = ds[k];
+      ti->daemon_cpu += d->req[STV_RES_CPU];
       BIT_SET(ti->presence, ds[k]);
     }
     for (k = 0; k < ndsg; k++)
@@ -507,6 +511,7 @@ int stv__setup_templates(struct solve *S) {
     }
     S->nti++;
   }
+  if ((rc = stv__setup_pool_limits(S)) != 0) return rc;
   mark_dominated(S);
   /* Classes some template can take at all. */
   S->tmpl_any = stv_arena_alloc(&S->a, W * 8 + 8);

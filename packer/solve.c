@@ -141,14 +141,14 @@ void stv_plan_close(struct stv_plan *plan) {
 /* ---------------------------------------------------------------------- */
 /* The public entry                                                       */
 
-/* Effective cost of a finished plan's new nodes: price plus spot penalty. */
+/* Effective cost of a finished plan's new nodes: cost (price, node cost, credits) plus spot penalty. */
 static double plan_effective_cost(const struct stv_problem *p, const struct stv_plan *plan) {
   size_t i;
   double c = 0;
   for (i = 0; i < plan->nnodes; i++) {
     const struct stv_plan_node *pn = &plan->nodes[i];
     if (pn->existing >= 0) continue;
-    c += p->tmpl[pn->tmpl].price + stv__spot_penalty(p, &p->tmpl[pn->tmpl]) * pn->npods;
+    c += stv_plan_node_cost(p, pn) + stv__spot_penalty(p, &p->tmpl[pn->tmpl]) * pn->npods;
   }
   return c;
 }
@@ -176,7 +176,7 @@ int stv_optimize(const struct stv_problem *p, struct stv_plan *plan, struct stv_
   ook = stv_plan_spot_ok(p, &o);
   /* The optimizer's plan wins when it places as many pods, keeps the spot
    * policy, and costs less (or the heuristic's breaks the policy). */
-  use_o = ook && o.nplaced >= h.nplaced && (oc < hc - 1e-9 || !hok);
+  use_o = ook && o.nplaced >= h.nplaced && (oc < hc - 1e-9 || !hok) && stv__plan_pools_ok(p, &o);
   if (o.has_lower_bound) {
     bound = o.lower_bound;
     bound_kind = o.lower_bound_kind;

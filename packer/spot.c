@@ -51,6 +51,7 @@ static long off_pool_template(const struct solve *S, const struct kept *k, const
     const struct stv_template *tp = &S->p->tmpl[t->t];
     int rank, ok = 1;
     if ((long)j == k->tmpl || t->zone != cur->zone || t->limit_left == 0) continue;
+    if (t->plim != cur->plim && stv__room(S, t) == 0) continue; /* its pool is full */
     /* 2: not spot, same type; 1: not spot; 0: a spot pool with room. */
     if (tp->capacity_type != STV_CT_SPOT)
       rank = strcmp(tp->instance_type, ct->instance_type) == 0 ? 2 : 1;
@@ -122,6 +123,8 @@ int stv__spot_repair(struct solve *S) {
         spot > p->spot.max_share * all + 1e-9)
       alt = -1;
     if (alt < 0) break; /* nowhere to go: the caller sees the limits broken */
+    stv__pool_take(S, &S->ti[S->nodes[pick].tmpl], -1);
+    stv__pool_take(S, &S->ti[alt], 1);
     if (S->nodes[pick].mult > 1) {
       struct kept copy = S->nodes[pick];
       if (stv_grow((void **)&S->nodes, &S->cap_nodes, S->nnodes + 1, sizeof(*S->nodes)) != 0) {

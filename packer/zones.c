@@ -45,7 +45,7 @@ static void usable_zones(const struct solve *S, uint32_t c, uint32_t *room, doub
     if (t->zone < 0 || !BIT_GET(&S->compat[i * S->W], c)) continue;
     per = stv__resource_cap(S, t->alloc, k->req, UINT32_MAX - 1);
     if (per == 0) continue;
-    unit = S->p->tmpl[t->t].price / per;
+    unit = (S->p->tmpl[t->t].price + S->p->tmpl[t->t].node_cost) / per;
     if (unit < cost[t->zone]) cost[t->zone] = unit;
     if (t->limit_left < 0) {
       room[t->zone] = UINT32_MAX;

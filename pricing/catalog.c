@@ -494,9 +494,39 @@ static int take_offering(struct stv_catalog *c, const cJSON *obj, int j,
 /* ---------------------------------------------------------------------- */
 /* Instance types and the document                                        */
 
-static const char *const type_fields[] = {"name",        "arch",   "capacity",
-                                          "allocatable", "labels", "offerings"};
-enum { TF_NAME, TF_ARCH, TF_CAP, TF_ALLOC, TF_LABELS, TF_OFF, TF_N };
+static const char *const type_fields[] = {"name",   "arch",      "capacity", "allocatable",
+                                          "labels", "offerings", "burstable"};
+enum { TF_NAME, TF_ARCH, TF_CAP, TF_ALLOC, TF_LABELS, TF_OFF, TF_BURST, TF_N };
+
+static const char *const burst_fields[] = {"baseline", "surplus_price"};
+enum { BF_BASE, BF_SURPLUS, BF_N };
+
+/*
+ * Reads a type's "burstable" object: the baseline (the share of each vCPU
+ * the type sustains, above 0 and below 1) and, optionally, the price per
+ * vCPU-hour of the surplus credits spent above it in unlimited mode.
+ */
+static int take_burstable(const cJSON *obj, struct stv_instance_type *t, struct stv_err *err) {
+  const cJSON *f[BF_N];
+  int rc;
+  if (!cJSON_IsObject(obj)) return stv_err_set(err, STV_EINVAL, "burstable: must be an object");
+  rc = take_fields(obj, burst_fields, BF_N, f, "burstable.", err);
+  if (rc != 0) return rc;
+  if (f[BF_BASE] == NULL) return stv_err_set(err, STV_EINVAL, "burstable.baseline: missing");
+  if (!cJSON_IsNumber(f[BF_BASE]) || !(f[BF_BASE]->valuedouble > 0 && f[BF_BASE]->valuedouble < 1))
+    return stv_err_set(err, STV_EINVAL,
+                       "burstable.baseline: must be a number above 0 and below 1 (the share of each vCPU the type sustains)");
+  t->baseline = f[BF_BASE]->valuedouble;
+  t->surplus_price = -1;
+  if (f[BF_SURPLUS] != NULL) {
+    double v = f[BF_SURPLUS]->valuedouble;
+    if (!cJSON_IsNumber(f[BF_SURPLUS]) || !(v >= 0 && v <= MAX_PRICE))
+      return stv_err_set(err, STV_EINVAL, "burstable.surplus_price: must be a number from 0 to %g (per vCPU-hour)",
+                         MAX_PRICE);
+    t->surplus_price = v;
+  }
+  return 0;
+}
 
 /*
  * Reads one instance type into t. t->name is set as soon as it is known,
@@ -546,6 +576,9 @@ static int take_type(struct stv_catalog *c, const cJSON *obj,
     rc = take_labels(c, f[TF_LABELS], &t->labels, err);
     if (rc != 0) return rc;
   }
+  t->baseline = 0;
+  t->surplus_price = -1;
+  if (f[TF_BURST] != NULL && (rc = take_burstable(f[TF_BURST], t, err)) != 0) return rc;
 
   rc = take_array(c, f[TF_OFF], "offerings", MAX_OFFERINGS, sizeof(*t->off), (void **)&t->off, &noff, err);
   if (rc != 0) return rc;

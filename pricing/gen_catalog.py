@@ -47,6 +47,31 @@ AWS_INTERRUPTION = {
     ">20%": 0.25,
 }
 
+# Burstable types: the share of each vCPU a type sustains (its baseline)
+# and the price per vCPU-hour of the surplus credits an unlimited-mode
+# instance spends above it. AWS: "Key concepts and definitions for
+# burstable performance instances" (EC2 User Guide, the credit table: CPU
+# credits earned per hour / 60 / vCPUs) and the Unlimited-mode rates of the
+# EC2 On-Demand pricing page (Linux). T2 differs from T3/T3a/T4g in its
+# larger sizes (1 vCPU for nano to small, and xlarge/2xlarge sustain 22.5%
+# and 17% of each vCPU), and T4g's surplus rate is lower.
+AWS_BASELINE = {
+    "t2": {"nano": 0.05, "micro": 0.10, "small": 0.20, "medium": 0.20,
+           "large": 0.30, "xlarge": 0.225, "2xlarge": 0.17},
+    "t3": {"nano": 0.05, "micro": 0.10, "small": 0.20, "medium": 0.20,
+           "large": 0.30, "xlarge": 0.40, "2xlarge": 0.40},
+}
+AWS_BASELINE["t3a"] = AWS_BASELINE["t3"]
+AWS_BASELINE["t4g"] = AWS_BASELINE["t3"]
+AWS_SURPLUS_PRICE = {"t2": 0.05, "t3": 0.05, "t3a": 0.05, "t4g": 0.04}
+
+# GCP's shared-core E2 types: 2 vCPUs, of which they sustain 0.25, 0.5 and
+# 1 (Compute Engine "General-purpose machine family", E2 shared-core); the
+# CSV lists the sustained figure as vcpu. They burst above it only for short
+# periods, with no surplus rate to pay, so they have no surplus_price.
+GCP_SHARED_CORE = {"e2-micro": 0.25, "e2-small": 0.5, "e2-medium": 1.0}
+GCP_SHARED_CORE_VCPUS = 2
+
 # gpu_name values of the AWS CSV by manufacturer, and the extended resource
 # each manufacturer's device plugin advertises. Inferentia/Trainium
 # (aws.amazon.com/neuron) and Gaudi (habana.ai/gaudi) devices would map here
@@ -216,10 +241,17 @@ def aws_catalog(region, path):
                 labels["karpenter.k8s.aws/instance-gpu-count"] = str(gpus)
         elif gpus > 0:
             raise DataError("%s: gpu_count %d without gpu_name" % (where, gpus))
-        types.append({"name": name, "arch": arch, "capacity": capacity,
-                      "allocatable": allocatable,
-                      "labels": dict(sorted(labels.items())),
-                      "offerings": offerings})
+        t = {"name": name, "arch": arch, "capacity": capacity,
+             "allocatable": allocatable,
+             "labels": dict(sorted(labels.items())),
+             "offerings": offerings}
+        if family in AWS_BASELINE:
+            base = AWS_BASELINE[family].get(size)
+            if base is None:
+                raise DataError("%s: no baseline known for burstable size %r (add it to AWS_BASELINE)"
+                                % (where, name))
+            t["burstable"] = {"baseline": base, "surplus_price": AWS_SURPLUS_PRICE[family]}
+        types.append(t)
     return {"provider": "aws", "region": region, "currency": "USD",
             "source": SOURCES["aws"], "instance_types": types}
 
@@ -238,6 +270,13 @@ def gcp_catalog(region, path):
             continue
         family = name.split("-", 1)[0]
         vcpu = number(row, "vcpu")
+        burstable = None
+        if name in GCP_SHARED_CORE:
+            if vcpu != GCP_SHARED_CORE[name]:
+                raise DataError("%s: vcpu %g, but %s sustains %g of its %d vCPUs"
+                                % (where, vcpu, name, GCP_SHARED_CORE[name], GCP_SHARED_CORE_VCPUS))
+            burstable = {"baseline": vcpu / GCP_SHARED_CORE_VCPUS}
+            vcpu = GCP_SHARED_CORE_VCPUS
         mem = memory_mib(number(row, "memory_gib"))
         gpus = whole(row, "gpu_count")
         capacity = {"cpu": cpu_quantity(vcpu), "memory": "%dMi" % mem,
@@ -257,11 +296,14 @@ def gcp_catalog(region, path):
             labels["cloud.google.com/gke-accelerator"] = accel
             labels["stevedore.io/instance-gpu-name"] = accel
             labels["stevedore.io/instance-gpu-count"] = str(gpus)
-        types.append({"name": name,
-                      "arch": "arm64" if family in GCP_ARM_FAMILIES else "amd64",
-                      "capacity": capacity,
-                      "labels": dict(sorted(labels.items())),
-                      "offerings": offerings})
+        t = {"name": name,
+             "arch": "arm64" if family in GCP_ARM_FAMILIES else "amd64",
+             "capacity": capacity,
+             "labels": dict(sorted(labels.items())),
+             "offerings": offerings}
+        if burstable is not None:
+            t["burstable"] = burstable
+        types.append(t)
     return {"provider": "gcp", "region": region, "currency": "USD",
             "source": SOURCES["gcp"], "instance_types": types}
 

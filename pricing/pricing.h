@@ -46,6 +46,15 @@ struct stv_instance_type {
   struct stv_labels labels; /* sorted by key, keys unique, interned */
   uint32_t noff;
   struct stv_offering *off; /* at least one; (type, zone) pairs unique */
+  /*
+   * Burstable types (AWS T2/T3/T3a/T4g, GCP e2 shared-core, Azure B):
+   * baseline is the share of each vCPU the type sustains (0 < b < 1; 0 =
+   * not burstable), surplus_price the price per vCPU-hour of the surplus
+   * credits spent above it in unlimited mode (negative: none, the type
+   * cannot run above its baseline for long). docs/catalog.md.
+   */
+  double baseline;
+  double surplus_price;
 };
 
 /*
@@ -131,6 +140,22 @@ struct stv_templates {
 };
 
 /*
+ * Whether a node pool may use burstable types (struct stv_instance_type's
+ * baseline > 0) for new nodes, and how their cpu is counted
+ * (docs/config.md, "burstable"):
+ *   STV_BURST_NONE      not at all (the default);
+ *   STV_BURST_STANDARD  yes; a node offers pods only its baseline share of
+ *                       its vCPUs (vCPUs x baseline, at most allocatable);
+ *   STV_BURST_UNLIMITED yes; all of its allocatable cpu, and its cost adds
+ *                       the surplus credits of the requested cpu above the
+ *                       baseline (types without a surplus_price: as standard).
+ */
+enum stv_burst_mode { STV_BURST_NONE = 0, STV_BURST_STANDARD, STV_BURST_UNLIMITED };
+
+/* Returns "none", "standard" or "unlimited" (static). */
+const char *stv_burst_mode_name(enum stv_burst_mode m);
+
+/*
  * A node pool: which offerings of the catalogue its new nodes may use and
  * what those nodes carry besides the labels below. Every list may be empty,
  * meaning any. Borrowed by the template builder, which copies what it keeps.
@@ -149,6 +174,11 @@ struct stv_node_pool {
   struct stv_labels labels; /* added to every node of the pool */
   uint32_t ntaints;
   const struct stv_taint *taints; /* set on every node of the pool */
+  struct stv_limits limits;       /* what the pool may hold (stv_limits_none: no limit) */
+  enum stv_burst_mode burstable;  /* STV_BURST_NONE: no burstable types */
+  double node_cost;               /* per node-hour beyond the price; negative:
+                                     not set, stv_templates_default_node_cost's
+                                     applies */
 };
 
 /*
@@ -196,11 +226,32 @@ int stv_templates_build(struct stv_templates *t, const struct stv_catalog *c,
  * labels (over the type's own; Stevedore's labels win over both) plus
  * stevedore.io/node-pool=NAME, the pool's taints, and pool = NAME
  * interned in snap->pool. Same returns as stv_templates_build.
+ *
+ * Burstable types are left out, except in a pool whose burstable mode
+ * allows them (stv_burst_mode); with no pools, always. A pool's node_cost
+ * (when set) goes into each of its templates.
  */
 int stv_templates_build_pools(struct stv_templates *t, const struct stv_catalog *c,
                               struct stv_snapshot *snap, unsigned allowed,
                               const struct stv_node_pool *pools, size_t npools,
                               struct stv_err *err);
+
+/*
+ * Sets the per-node cost (money per node-hour beyond the price: daemons,
+ * addresses, control-plane load) of every template of t whose pool does not
+ * set its own (pools[0..npools), as given to stv_templates_build_pools,
+ * borrowed; a pool's node_cost negative) to cost (>= 0).
+ */
+void stv_templates_default_node_cost(struct stv_templates *t, const struct stv_node_pool *pools, size_t npools,
+                                     double cost);
+
+/*
+ * Points every template of t built for one of pools[0..npools) (as given to
+ * stv_templates_build_pools, borrowed; they must outlive t's use) at its
+ * pool's limits, so that the packer keeps limits.nodes. Pools whose limits
+ * are all unset (stv_limits_none) leave their templates without.
+ */
+void stv_templates_pool_limits(struct stv_templates *t, const struct stv_node_pool *pools, size_t npools);
 
 /* Frees t's arrays and leaves it empty; the interned strings stay in snap. */
 void stv_templates_close(struct stv_templates *t);

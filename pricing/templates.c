@@ -5,6 +5,7 @@
  * and whose resources use the snapshot's dimensions, which is what the
  * packer compares pods against.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,11 +70,15 @@ static int listed(const char *const *list, uint32_t count, const char *s, size_t
   return 0;
 }
 
-/* Whether pool (NULL: the default pool) admits instance type type of catalogue c. */
+/*
+ * Whether pool (NULL: the default pool) admits instance type type of
+ * catalogue c. Burstable types only where the pool allows them.
+ */
 static int type_in_pool(const struct stv_node_pool *pool, const struct stv_catalog *c,
                         const struct stv_instance_type *type) {
   const char *size;
   size_t flen;
+  if (type->baseline > 0 && (pool == NULL || pool->burstable == STV_BURST_NONE)) return 0;
   if (pool == NULL) return 1;
   flen = stv_instance_family(c->provider, type->name, &size);
   return listed(pool->families, pool->nfamilies, type->name, flen) &&
@@ -88,6 +93,50 @@ static int offering_in_pool(const struct stv_node_pool *pool, unsigned allowed,
   if (pool == NULL) return 1;
   if (pool->capacity_types != 0 && !((pool->capacity_types >> o->capacity_type) & 1u)) return 0;
   return listed(pool->zones, pool->nzones, o->zone, SIZE_MAX);
+}
+
+const char *stv_burst_mode_name(enum stv_burst_mode m) {
+  return m == STV_BURST_STANDARD ? "standard" : m == STV_BURST_UNLIMITED ? "unlimited" : "none";
+}
+
+/*
+ * A burstable type's cpu as pool uses it (docs/catalog.md): unlimited mode
+ * with a surplus price keeps the allocatable cpu and charges credits above
+ * vCPUs x baseline (*baseline_m, *surplus set); otherwise the node offers
+ * pods only that baseline share (*cpu_alloc lowered to it).
+ */
+static void burst_cpu(const struct stv_node_pool *pool, const struct stv_instance_type *type, int64_t *cpu_alloc,
+                      int64_t *baseline_m, double *surplus) {
+  int64_t vcpu_m = stv_resource_get(type->capacity, type->nres, "cpu");
+  int64_t base = (int64_t)floor((double)vcpu_m * type->baseline + 0.5);
+  *baseline_m = 0;
+  *surplus = 0;
+  if (type->baseline <= 0 || pool == NULL) return;
+  if (pool->burstable == STV_BURST_UNLIMITED && type->surplus_price > 0) {
+    *baseline_m = base;
+    *surplus = type->surplus_price;
+  } else if (*cpu_alloc > base) {
+    *cpu_alloc = base;
+  }
+}
+
+void stv_templates_default_node_cost(struct stv_templates *t, const struct stv_node_pool *pools, size_t npools,
+                                     double cost) {
+  size_t i, p;
+  for (i = 0; i < t->n; i++) {
+    struct stv_template *tm = &t->v[i];
+    int own = 0;
+    for (p = 0; p < npools && tm->pool != NULL; p++)
+      if (strcmp(pools[p].name, tm->pool) == 0) own = pools[p].node_cost >= 0;
+    if (!own) tm->node_cost = cost;
+  }
+}
+
+void stv_templates_pool_limits(struct stv_templates *t, const struct stv_node_pool *pools, size_t npools) {
+  size_t i, p;
+  for (i = 0; i < t->n; i++)
+    for (p = 0; p < npools && t->v[i].pool != NULL; p++)
+      if (strcmp(pools[p].name, t->v[i].pool) == 0 && pools[p].limits.nodes >= 0) t->v[i].pool_limits = &pools[p].limits;
 }
 
 /* A pool's labels and taints, re-interned in the snapshot's pool. */
@@ -334,7 +383,8 @@ int stv_templates_build_pools(struct stv_templates *t, const struct stv_catalog 
     const struct pool_view *pv = &views[p];
     for (i = 0; i < c->ntypes; i++) {
       const struct stv_instance_type *type = &c->types[i];
-      int64_t alloc[STV_MAX_RES];
+      int64_t alloc[STV_MAX_RES], baseline_m;
+      double surplus;
       const char *arch, *name;
       uint32_t j, nown = type->labels.n;
 
@@ -355,6 +405,7 @@ int stv_templates_build_pools(struct stv_templates *t, const struct stv_catalog 
         if (alloc[j] == 0 && strncmp(rn, STV_ATTACH_PREFIX, strlen(STV_ATTACH_PREFIX)) == 0)
           alloc[j] = attach_limit(c, type, snap, (int)j, rn + strlen(STV_ATTACH_PREFIX));
       }
+      burst_cpu(pool, type, &alloc[STV_RES_CPU], &baseline_m, &surplus);
 
       /* The type's labels, re-interned in the snapshot's pool. */
       if (stv_grow((void **)&own, &cap_own, nown ? nown : 1, sizeof(*own)) != 0) goto nomem;
@@ -392,6 +443,9 @@ int stv_templates_build_pools(struct stv_templates *t, const struct stv_catalog 
         if (snap->nzone_labels > 0 && add_zone_labels(snap, &t->mem, tm) != 0) goto nomem;
         tm->ntaints = pv->ntaints;
         tm->taints = pv->taints;
+        tm->node_cost = pool != NULL && pool->node_cost > 0 ? pool->node_cost : 0;
+        tm->cpu_baseline = baseline_m;
+        tm->surplus_price = surplus;
       }
     }
   }

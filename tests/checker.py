@@ -29,9 +29,15 @@ What is checked (each violation is tagged with its rule):
   format, accounting   every pending non-DaemonSet pod (phase Pending, no
                        nodeName) exactly once in nodes[].pods or
                        unschedulable[]; nothing else listed
-  summary, cost        counts, currency, sum of new nodes' prices, each new
-                       node's price equal to its catalogue offering, lower
+  summary, cost        counts, currency, sum of new nodes' costs, each new
+                       node's price equal to its catalogue offering, its
+                       hourly_cost = price + node_cost (the pool's nodeCost,
+                       else check_plan's node_cost) + credit_cost, the
+                       credits recomputed from the catalogue's burstable
+                       baseline and the cpu requested on the node, lower
                        bound <= cost
+  burstable            a burstable type only in a pool that allows one; in
+                       standard mode its allocatable cpu is vCPUs x baseline
   offering, capacityType, reserved
                        the offering exists for type/zone/capacity type, the
                        capacity type is allowed, reserved counts respected
@@ -606,7 +612,7 @@ class AffinityTerm(object):
 
 class Node(object):
     __slots__ = ("name", "labels", "taints", "alloc", "unschedulable", "new",
-                 "instance_type", "zone", "capacity_type", "price", "index")
+                 "instance_type", "zone", "capacity_type", "price", "index", "burst", "credits")
 
     def __init__(self, name, labels, taints, alloc, unschedulable, new):
         self.name = name
@@ -617,6 +623,7 @@ class Node(object):
         self.new = new
         self.instance_type = self.zone = self.capacity_type = None
         self.price = None
+        self.burst, self.credits = None, 0.0  # unlimited burstable: (baseline m, surplus price)
         self.index = -1
 
 
@@ -633,6 +640,7 @@ class Inputs(object):
         self.ds = {}             # uid -> representative Pod
         self.ds_order = []
         self.pools = None        # name -> node pool dict, or None
+        self.node_cost = 0.0     # per new node-hour unless its pool says otherwise
 
     def ns_labels(self, ns):
         d = {NS_NAME_LABEL: ns}
@@ -961,7 +969,7 @@ def not_planned_category(p, inp, scheduler_names, cutoff):
 
 def check_plan(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, completeness=True, pools=None,
                headroom=None, scheduler_names=(DEFAULT_SCHEDULER,),
-               priority_cutoff=DEFAULT_PRIORITY_CUTOFF):
+               priority_cutoff=DEFAULT_PRIORITY_CUTOFF, node_cost=0.0):
     """Checks plan (parsed JSON) against inp. Returns a Result.
 
     pools: the node pools new nodes come from (a list of dicts shaped like
@@ -974,9 +982,15 @@ def check_plan(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, completeness=Tr
     given, the plan's summary.headroom.units must be what it asks for (the
     automatic unit recomputed here from the snapshot). Whether given or not,
     the virtual pods the plan lists are checked like placed pods (resources,
-    taints, the rules of other pods) and its headroom summary is recounted."""
+    taints, the rules of other pods) and its headroom summary is recounted.
+
+    node_cost: the money per node-hour every new node carries unless its
+    pool says otherwise (nodeCost, --node-cost). Each new node's
+    hourly_cost must be its catalogue price + node_cost + credit_cost, the
+    credits recomputed from the catalogue's burstable baseline (below)."""
     r = Result()
     inp.pools = {p["name"]: p for p in pools} if pools else None
+    inp.node_cost = node_cost
     capacity_types = list(capacity_types)
     if not isinstance(plan, dict):
         r.v("format", "plan is not a JSON object")
@@ -1149,6 +1163,7 @@ def check_plan(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, completeness=Tr
             r.v(bad[0], "pod %s: %s" % (p.key, bad[1]))
 
     _check_resources(r, inp, final_nodes, on_node, added_on)
+    _check_credits(r, inp, final_nodes, added_on)
     _check_host_ports(r, inp, final_nodes, on_node, added_on)
     _check_anti_affinity(r, inp, bound, placed)
     _check_affinity(r, inp, bound, placed)
@@ -1473,9 +1488,10 @@ def _new_node(r, inp, pn, where, capacity_types, reserved_used):
         r.v("offering", "%s: %s has no %s offering in zone %r" % (where, itype, ct, zone))
     else:
         price = off.get("price")
-        if cost is not None and _num(price) and abs(cost - price) > COST_EPS * max(1.0, abs(price)):
-            r.v("cost", "%s: hourly_cost %r but the catalogue price of %s %s %s is %r"
-                % (where, cost, itype, zone, ct, price))
+        listed = pn.get("price", cost)
+        if listed is not None and _num(price) and abs(listed - price) > COST_EPS * max(1.0, abs(price)):
+            r.v("cost", "%s: price %r but the catalogue price of %s %s %s is %r"
+                % (where, listed, itype, zone, ct, price))
         if "count" in off:
             k = (itype, zone, ct)
             reserved_used[k] = reserved_used.get(k, 0) + 1
@@ -1502,7 +1518,68 @@ def _new_node(r, inp, pn, where, capacity_types, reserved_used):
     node = Node(name, exp, taints, alloc, False, True)
     node.instance_type, node.zone, node.capacity_type = itype, zone, ct
     node.price = off.get("price") if off else cost
+    _node_economics(r, inp, pn, where, t, pool, node)
     return node
+
+
+def _node_economics(r, inp, pn, where, t, pool, node):
+    """The per-node cost and burstable rules of new node pn (docs/optimizer.md,
+    "Economics"): a burstable type only where its pool allows one; in
+    standard mode (or without a surplus price) the node offers vCPUs x
+    baseline of cpu; in unlimited mode its surplus credits are checked
+    later, by _check_credits, against the cpu its pods request. node.price
+    becomes the node's whole hourly cost as the plan lists it."""
+    want_nc = inp.node_cost
+    if pool is not None and _num(pool.get("nodeCost")):
+        want_nc = pool["nodeCost"]
+    nc, credits, cost = pn.get("node_cost", 0), pn.get("credit_cost", 0), pn.get("hourly_cost")
+    if not _num(nc) or abs(nc - want_nc) > COST_EPS:
+        r.v("cost", "%s: node_cost %r, expected %r" % (where, nc, want_nc))
+        nc = want_nc
+    if not _num(credits) or credits < 0:
+        r.v("cost", "%s: credit_cost %r is not a non-negative number" % (where, credits))
+        credits = 0
+    node.burst, node.credits = None, credits
+    burst = t.get("burstable")
+    if burst is None:
+        if credits > COST_EPS:
+            r.v("cost", "%s: credit_cost %r on %s, which is not burstable" % (where, credits, t["name"]))
+    else:
+        allow = (pool or {}).get("burstable") or {}
+        mode = allow.get("mode", "standard") if allow.get("allowed") is True else None
+        vcpu_m = parse_quantity(str(t["capacity"]["cpu"])) * 1000
+        base_m = int(math.floor(float(vcpu_m) * burst["baseline"] + 0.5))
+        if mode is None:
+            r.v("burstable", "%s: %s is a burstable type, but %s allows none"
+                % (where, t["name"], "pool %s" % pool["name"] if pool else "the default pool"))
+        elif mode == "unlimited" and _num(burst.get("surplus_price")) and burst["surplus_price"] > 0:
+            node.burst = (base_m, burst["surplus_price"])
+        elif node.alloc is not None and node.alloc.get("cpu", 0) > base_m:
+            node.alloc = dict(node.alloc)
+            node.alloc["cpu"] = base_m
+        if node.burst is None and credits > COST_EPS:
+            r.v("cost", "%s: credit_cost %r, but %s runs in standard mode" % (where, credits, t["name"]))
+    if _num(node.price) and _num(cost) and abs(cost - (node.price + nc + credits)) > COST_EPS * max(1.0, cost):
+        r.v("cost", "%s: hourly_cost %r is not price %r + node_cost %r + credit_cost %r"
+            % (where, cost, node.price, nc, credits))
+    if _num(node.price):
+        node.price += nc + credits
+
+
+def _check_credits(r, inp, final_nodes, added_on):
+    """Each unlimited-mode burstable node's credit_cost: the surplus price per
+    vCPU-hour of the cpu its pods and DaemonSet copies request above vCPUs x
+    baseline (pods taken to use their requests all the time)."""
+    for n in final_nodes:
+        if not n.new or n.burst is None:
+            continue
+        base_m, surplus = n.burst
+        daemons = [inp.ds[u] for u in inp.ds_order if ds_lands_on(inp.ds[u], n)]
+        cpu = sum(p.req.get("cpu", 0) for p in daemons + list(added_on.get(n.index) or []))
+        want = surplus * max(0, cpu - base_m) / 1000.0
+        if abs(n.credits - want) > COST_EPS * max(1.0, want):
+            r.v("cost", "node %s: credit_cost %r, but %dm of requested cpu above a baseline of %dm "
+                "at %r per vCPU-hour is %r" % (n.name, n.credits, cpu, base_m, surplus, want))
 
 
 def _check_summary(r, s, inp, pending, placed, punsched, new_nodes):
@@ -2458,6 +2535,21 @@ def check_repack(inp, plan, capacity_types=DEFAULT_CAPACITY_TYPES, system_pods=F
     return r
 
 
+def load_config(path):
+    """The parts of a configuration file (YAML) the checker uses: nodePools, nodeCost."""
+    try:
+        import yaml
+        with open(path) as f:
+            doc = yaml.safe_load(f) or {}
+    except (OSError, ImportError) as e:
+        raise InputError("--config %s: %s" % (path, e))
+    except Exception as e:  # yaml.YAMLError and its kin
+        raise InputError("--config %s: not YAML: %s" % (path, e))
+    if not isinstance(doc, dict):
+        raise InputError("--config %s: not a mapping" % path)
+    return doc
+
+
 def main(argv):
     snapshots, catalog, plan_path = [], None, None
     cts = list(DEFAULT_CAPACITY_TYPES)
@@ -2466,6 +2558,7 @@ def main(argv):
     system_pods = False
     scheduler_names = (DEFAULT_SCHEDULER,)
     cutoff = DEFAULT_PRIORITY_CUTOFF
+    config, node_cost = {}, None
     args = list(argv)
     i = 0
     try:
@@ -2475,7 +2568,7 @@ def main(argv):
                 print(__doc__)
                 return 0
             if a in ("--catalog", "--plan", "--capacity-types", "--snapshot", "--scheduler-names",
-                     "--expendable-pods-priority-cutoff"):
+                     "--expendable-pods-priority-cutoff", "--config", "--node-cost"):
                 if i + 1 >= len(args):
                     raise InputError("%s needs a value" % a)
                 v = args[i + 1]
@@ -2486,6 +2579,13 @@ def main(argv):
                     plan_path = v
                 elif a == "--snapshot":
                     snapshots.append(v)
+                elif a == "--config":
+                    config = load_config(v)
+                elif a == "--node-cost":
+                    try:
+                        node_cost = float(v)
+                    except ValueError:
+                        raise InputError("--node-cost: %r is not a number" % v)
                 elif a == "--scheduler-names":
                     scheduler_names = tuple(x for x in v.split(","))
                     if not all(scheduler_names):
@@ -2518,7 +2618,8 @@ def main(argv):
             res = check_repack(inp, plan, cts, system_pods, priority_cutoff=cutoff)
         else:
             res = check_plan(inp, plan, cts, completeness, scheduler_names=scheduler_names,
-                             priority_cutoff=cutoff)
+                             priority_cutoff=cutoff, pools=config.get("nodePools"),
+                             node_cost=node_cost if node_cost is not None else config.get("nodeCost", 0.0))
     except InputError as e:
         sys.stderr.write("checker: %s\n" % e)
         return 2

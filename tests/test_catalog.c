@@ -201,10 +201,11 @@ TEST(should_load_the_embedded_gcp_catalogue_with_computed_allocatable) {
   t = stv_catalog_find(&c, "c4a-standard-8");
   CHECK(t != NULL);
   CHECK(strcmp(t->arch, "arm64") == 0);
-  t = stv_catalog_find(&c, "e2-micro"); /* shared core: a quarter vCPU */
+  t = stv_catalog_find(&c, "e2-micro"); /* shared core: 2 vCPUs sustaining a quarter of one */
   CHECK(t != NULL);
-  CHECK_EQ_INT(cap_of(t, "cpu"), 250);
-  CHECK_EQ_INT(alloc_of(t, "cpu"), 235);
+  CHECK_EQ_INT(cap_of(t, "cpu"), 2000);
+  CHECK_EQ_INT(alloc_of(t, "cpu"), 1930);
+  CHECK(fabs(t->baseline - 0.125) < 1e-12 && t->surplus_price < 0);
   t = stv_catalog_find(&c, "a2-highgpu-1g");
   CHECK(t != NULL);
   CHECK_EQ_INT(cap_of(t, "nvidia.com/gpu"), 1);
@@ -724,7 +725,8 @@ TEST(should_build_templates_for_every_offering_of_the_aws_catalogue) {
   double t0, dt;
   CHECK_EQ_INT(stv_catalog_load(&c, "aws:us-east-1", &err), 0);
   CHECK_EQ_INT(stv_snapshot_init(&snap), 0);
-  for (i = 0; i < c.ntypes; i++) total += c.types[i].noff;
+  /* Every offering but those of burstable types, which no default pool takes. */
+  for (i = 0; i < c.ntypes; i++) total += c.types[i].baseline > 0 ? 0 : c.types[i].noff;
   t0 = now_ms();
   CHECK_EQ_INT(
       stv_templates_build(&t, &c, &snap,
@@ -1053,6 +1055,7 @@ static int64_t template_attach_limit(const char *spec, const char *driver, const
   struct stv_catalog c;
   struct stv_snapshot snap;
   struct stv_templates t;
+  struct stv_node_pool pool;
   struct stv_err err = {0};
   char name[128];
   int64_t out = -1;
@@ -1077,7 +1080,10 @@ static int64_t template_attach_limit(const char *spec, const char *driver, const
     n.alloc[k] = node_count;
     if (stv_snapshot_add_node(&snap, &n) != 0) k = -1;
   }
-  if (k >= 0 && stv_templates_build(&t, &c, &snap, 1u << STV_CT_ON_DEMAND, &err) == 0) {
+  memset(&pool, 0, sizeof(pool));
+  pool.name = "all";
+  pool.burstable = STV_BURST_STANDARD; /* t2.micro, e2-medium too */
+  if (k >= 0 && stv_templates_build_pools(&t, &c, &snap, 1u << STV_CT_ON_DEMAND, &pool, 1, &err) == 0) {
     for (i = 0; i < t.n; i++)
       if (strcmp(t.v[i].instance_type, type) == 0) out = t.v[i].alloc[k];
     stv_templates_close(&t);

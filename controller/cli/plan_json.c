@@ -219,7 +219,11 @@ static cJSON *node_json(const struct stv_problem *pb, const struct stv_plan *pla
     const struct stv_template *t = &pb->tmpl[pn->tmpl];
     cJSON_AddStringToObject(n, "capacity_type", stv_capacity_type_name(t->capacity_type));
     cJSON_AddStringToObject(n, "zone", t->zone ? t->zone : "");
-    cJSON_AddNumberToObject(n, "hourly_cost", t->price);
+    int64_t cpu = stv_plan_node_cpu(s, pn);
+    cJSON_AddNumberToObject(n, "hourly_cost", stv_template_cost(t, cpu));
+    cJSON_AddNumberToObject(n, "price", t->price);
+    cJSON_AddNumberToObject(n, "node_cost", t->node_cost);
+    cJSON_AddNumberToObject(n, "credit_cost", stv_template_credits(t, cpu));
     stv__json_add_str_or_null(n, "pool", t->pool);
     if (!add_taints_json(n, t)) goto fail;
     labels = labels_json(&t->labels, pn->name);

@@ -92,14 +92,14 @@ static void table_skipped(const struct stv_snapshot *s, const struct stv_plan *p
 
 struct row {
   const char *type, *ct, *zone, *pool;
-  double price;
+  double cost; /* the row's nodes together: price, node cost, surplus credits */
   size_t count;
   size_t pods, headroom;
 };
 
 static int cmp_row(const void *a, const void *b) {
   const struct row *x = a, *y = b;
-  double cx = x->price * (double)x->count, cy = y->price * (double)y->count;
+  double cx = x->cost, cy = y->cost;
   int c;
   if (cx != cy) return cx < cy ? 1 : -1;
   if ((c = strcmp(x->type, y->type)) != 0) return c;
@@ -117,10 +117,11 @@ struct table {
   int hr;    /* there is headroom */
   struct stv__headroom_stats h;
   const char *cur;
+  double credits, node_costs; /* of all new nodes: surplus credits, per-node cost */
 };
 
-/* Counts a new node of template t, holding pods pods and headroom virtual pods, in its row. */
-static void add_row(struct table *tb, const struct stv_template *t, size_t pods, size_t headroom) {
+/* Counts a new node of template t costing cost, holding pods pods and headroom virtual pods, in its row. */
+static void add_row(struct table *tb, const struct stv_template *t, double cost, size_t pods, size_t headroom) {
   struct row *rows = tb->rows;
   const char *ct = stv_capacity_type_name(t->capacity_type);
   size_t j;
@@ -134,9 +135,9 @@ static void add_row(struct table *tb, const struct stv_template *t, size_t pods,
     rows[j].pool = t->pool ? t->pool : "";
     if (t->pool) tb->pools = 1;
     rows[j].ct = ct;
-    rows[j].price = t->price;
     tb->nrows++;
   }
+  rows[j].cost += cost;
   rows[j].count++;
   rows[j].pods += pods;
   rows[j].headroom += headroom;
@@ -161,7 +162,9 @@ static int table_collect(const struct stv_recommend_result *r, struct table *tb)
       continue;
     }
     tb->on_new += pn->npods - nh;
-    add_row(tb, &pb->tmpl[pn->tmpl], pn->npods - nh, nh);
+    add_row(tb, &pb->tmpl[pn->tmpl], stv_plan_node_cost(pb, pn), pn->npods - nh, nh);
+    tb->credits += stv_template_credits(&pb->tmpl[pn->tmpl], stv_plan_node_cpu(pb->snap, pn));
+    tb->node_costs += pb->tmpl[pn->tmpl].node_cost;
   }
   qsort(tb->rows, tb->nrows, sizeof(*tb->rows), cmp_row);
   return 0;
@@ -206,13 +209,16 @@ static void table_new_nodes(const struct stv_recommend_result *r, const struct t
              "PODS", tb->hr ? " HEADROOM" : "", "PER HOUR", "PER MONTH", pad, tb->pools ? "POOL" : "");
   for (i = 0; i < tb->nrows; i++) {
     const struct row *w = &tb->rows[i];
-    double cost = w->price * (double)w->count;
+    double cost = w->cost;
     out_printf(b, "  %-24s %-10s %-14s %6zu %6zu", w->type, w->ct, w->zone, w->count, w->pods);
     if (tb->hr) out_printf(b, " %8zu", w->headroom);
     out_printf(b, " %12.4f %12.2f%s%s\n", cost, cost * HOURS_PER_MONTH, pad, w->pool);
   }
   out_printf(b, "  %-24s %-10s %-14s %6zu %6s%s %12.4f %12.2f   %s\n", "total", "", "", plan->nnew, "",
              tb->hr ? "         " : "", plan->new_cost, plan->new_cost * HOURS_PER_MONTH, tb->cur);
+  if (tb->credits > 0 || tb->node_costs > 0)
+    out_printf(b, "  The cost includes %.4f %s/hour of burstable surplus credits and %.4f %s/hour of per-node cost.\n",
+               tb->credits, tb->cur, tb->node_costs, tb->cur);
   if (plan->has_lower_bound) table_bound(r, tb, b);
   if (plan->optimized && plan->heuristic_cost > plan->new_cost + 1e-9)
     out_printf(b, "  The optimizer saved %.4f %s/hour (%.2f/month) over the first heuristic plan.\n",

@@ -194,6 +194,8 @@ int stv_recommend_run(const struct stv_recommend_args *a, struct stv_recommend_r
   r->have_catalog = 1;
   rc = stv_templates_build_pools(&r->templates, &r->catalog, &r->snap, a->allowed, a->pools, a->npools, err);
   if (rc != 0) return rc;
+  stv_templates_default_node_cost(&r->templates, a->pools, a->npools, a->node_cost);
+  stv_templates_pool_limits(&r->templates, a->pools, a->npools);
   r->have_templates = 1;
   r->catalog_ms = now_ms() - t0;
   memset(&pb, 0, sizeof(pb));
@@ -279,6 +281,7 @@ static void args_from_config(const struct stv__recommend_opts *o, const struct s
   a->scheduler_names = cfg->scheduler_names;
   a->nscheduler_names = cfg->nscheduler_names;
   a->priority_cutoff = &cfg->priority_cutoff;
+  a->node_cost = cfg->node_cost;
 }
 
 /* The notes on standard error about the input and the plan (not with --quiet). */

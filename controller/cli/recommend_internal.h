@@ -52,6 +52,8 @@ struct stv__recommend_opts {
   size_t nsched_names;
   int32_t cutoff;
   const char *kubeconfig, *context; /* --kubeconfig, --context: read the live cluster */
+  int has_node_cost;
+  double node_cost; /* --node-cost */
 };
 
 /* Writes `stevedore recommend --help` to f. */

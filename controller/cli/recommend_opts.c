@@ -37,6 +37,9 @@ void stv__recommend_usage(FILE *f) {
              "                             at most this share (0..1) of new spot nodes in one\n"
              "                             instance type x zone (0.3)\n"
              "      --spot-restart-cost X  cost of restarting a pod after an interruption (0.10)\n"
+             "      --node-cost X          money per node-hour added to every new node beyond its\n"
+             "                             price (daemons, addresses; default 0; a pool's own\n"
+             "                             nodeCost wins)\n"
              "      --headroom-count N     N virtual pods of --headroom-cpu and --headroom-memory\n"
              "      --headroom-cpu Q       kept free (replaces the file's manual headroom; N\n"
              "      --headroom-memory Q    defaults to 1; --headroom-count 0 turns it off)\n"
@@ -80,7 +83,8 @@ enum {
   O_SCHED_NAMES,
   O_PRIORITY_CUTOFF,
   O_KUBECONFIG,
-  O_CONTEXT
+  O_CONTEXT,
+  O_NODE_COST
 };
 
 /* The headroom flags: --headroom-count, -cpu, -memory and -automatic. */
@@ -193,6 +197,8 @@ static int apply_opt(struct stv__recommend_opts *o, int ch, const char *arg, str
   case O_CONTEXT:
     o->context = arg;
     return 0;
+  case O_NODE_COST:
+    return apply_number("--node-cost", arg, 0, STV_NODE_COST_MAX, &o->node_cost, &o->has_node_cost, err);
   default:
     return apply_headroom_opt(o, ch, arg, err);
   }
@@ -240,6 +246,7 @@ int stv__recommend_parse_opts(int argc, char **argv, struct stv__recommend_opts 
       {"expendable-pods-priority-cutoff", required_argument, NULL, O_PRIORITY_CUTOFF},
       {"kubeconfig", required_argument, NULL, O_KUBECONFIG},
       {"context", required_argument, NULL, O_CONTEXT},
+      {"node-cost", required_argument, NULL, O_NODE_COST},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   int ch, rc;
@@ -287,6 +294,7 @@ int stv__recommend_settle_config(struct stv__recommend_opts *o, struct stv_confi
     cfg->nscheduler_names = (uint32_t)o->nsched_names;
   }
   if (o->has_cutoff) cfg->priority_cutoff = o->cutoff;
+  if (o->has_node_cost) cfg->node_cost = o->node_cost;
   o->allowed = cfg->capacity_types;
   stv_config_format_capacity_types(cfg->capacity_types, o->capacity_types, sizeof(o->capacity_types));
   return 0;

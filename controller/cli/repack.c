@@ -328,7 +328,8 @@ static int classify(struct stv_repack *rp, const struct stv_recommend_result *r,
   for (i = 0; i < plan->nnodes; i++) {
     if (plan->nodes[i].existing >= 0) continue;
     fresh[nfresh].i = i;
-    fresh[nfresh++].cost = r->problem.tmpl[plan->nodes[i].tmpl].price;
+    /* Priced as the plan is: price, per-node cost, surplus credits (docs/repack.md). */
+    fresh[nfresh++].cost = stv_plan_node_cost(&r->problem, &plan->nodes[i]);
     rp->proposed_hourly += fresh[nfresh - 1].cost;
   }
   qsort(gone, ngone, sizeof(*gone), cmp_cost);
@@ -428,7 +429,8 @@ static cJSON *new_node_json(const struct stv_recommend_result *r, int32_t pi) {
   stv__json_add_str_or_null(o, "instance_type", t->instance_type);
   cJSON_AddStringToObject(o, "capacity_type", stv_capacity_type_name(t->capacity_type));
   stv__json_add_str_or_null(o, "zone", t->zone);
-  cJSON_AddNumberToObject(o, "hourly_cost", t->price);
+  cJSON_AddNumberToObject(o, "hourly_cost", stv_plan_node_cost(&r->problem, pn));
+  cJSON_AddNumberToObject(o, "credit_cost", stv_template_credits(t, stv_plan_node_cpu(r->problem.snap, pn)));
   cJSON_AddNumberToObject(o, "pods", pn->npods);
   return o;
 }
