@@ -45,7 +45,23 @@ static const struct {
     [STV_CACHE_PDBS] = {"poddisruptionbudgets", "/apis/policy/v1/poddisruptionbudgets", "PodDisruptionBudget",
                         'B'},
     [STV_CACHE_NAMESPACES] = {"namespaces", "/api/v1/namespaces", "Namespace", 'S'},
+    [STV_CACHE_PVCS] = {"persistentvolumeclaims", "/api/v1/persistentvolumeclaims", "PersistentVolumeClaim",
+                        'C'},
+    [STV_CACHE_PVS] = {"persistentvolumes", "/api/v1/persistentvolumes", "PersistentVolume", 'V'},
+    [STV_CACHE_STORAGECLASSES] = {"storageclasses", "/apis/storage.k8s.io/v1/storageclasses", "StorageClass",
+                                  'K'},
+    [STV_CACHE_CSINODES] = {"csinodes", "/apis/storage.k8s.io/v1/csinodes", "CSINode", 'I'},
 };
+
+int stv_cache_kind_of(const char *kind, enum stv_cache_kind *out) {
+  int k;
+  for (k = 0; k < STV_CACHE_NKINDS; k++)
+    if (kind != NULL && strcmp(kind, kinds[k].kind) == 0) {
+      *out = (enum stv_cache_kind)k;
+      return 0;
+    }
+  return STV_ENOTFOUND;
+}
 
 /* ---------------------------------------------------------------------- */
 /* Hooks for the provisioner                                              */

@@ -27,14 +27,24 @@
 struct stv_cluster_view;
 struct stv_provision;
 
-/* What the cache watches. */
+/*
+ * What the cache watches: the kinds the packer reads, the storage kinds
+ * included (their volume rules apply to the view, docs/cache.md).
+ */
 enum stv_cache_kind {
   STV_CACHE_NODES = 0,
   STV_CACHE_PODS,
   STV_CACHE_PDBS,
   STV_CACHE_NAMESPACES,
+  STV_CACHE_PVCS,           /* PersistentVolumeClaims */
+  STV_CACHE_PVS,            /* PersistentVolumes */
+  STV_CACHE_STORAGECLASSES, /* storage.k8s.io/v1 StorageClasses */
+  STV_CACHE_CSINODES,       /* storage.k8s.io/v1 CSINodes */
   STV_CACHE_NKINDS
 };
+
+/* The kind whose objects have kind (a "kind" field: "Pod", "CSINode", ...): 0, or STV_ENOTFOUND. */
+int stv_cache_kind_of(const char *kind, enum stv_cache_kind *out);
 
 /*
  * What the cache tells its owner, on the loop thread (strings borrowed for
@@ -82,7 +92,7 @@ void stv_cache_free(struct stv_cache *c);
 /*
  * Applies one event of kind (obj borrowed). Returns 0 or the reader's STV_
  * code with err naming the object ("pods: Pod team-a/web-5: spec..."); the
- * store is unchanged then. Not for objects of the storage kinds.
+ * store is unchanged then.
  */
 int stv_cache_apply(struct stv_cache *c, enum stv_cache_kind kind, enum stv_watch_event type,
                     const cJSON *obj, struct stv_err *err);
