@@ -32,7 +32,7 @@ struct cbench {
   uv_timer_t tick;
   uint64_t last_tick_ns, max_stall_ns;
   int measuring;
-  int bind;    /* bind the file's pending pods (--keep-pending: leave them pending) */
+  int bind;     /* bind the file's pending pods (--keep-pending: leave them pending) */
   char **nodes; /* the file's node names, for binding its pending pods */
   size_t nnodes, cap_nodes, bound;
 };
@@ -43,8 +43,10 @@ static void bind_pod(struct cbench *b, cJSON *item) {
   cJSON *st = cJSON_GetObjectItemCaseSensitive(item, "status");
   if (b->nnodes == 0 || spec == NULL || cJSON_GetObjectItemCaseSensitive(spec, "nodeName") != NULL) return;
   cJSON_AddStringToObject(spec, "nodeName", b->nodes[b->bound++ % b->nnodes]);
-  if (st != NULL) cJSON_DeleteItemFromObjectCaseSensitive(st, "phase");
-  else st = cJSON_AddObjectToObject(item, "status");
+  if (st != NULL)
+    cJSON_DeleteItemFromObjectCaseSensitive(st, "phase");
+  else
+    st = cJSON_AddObjectToObject(item, "status");
   cJSON_AddStringToObject(st, "phase", "Running");
 }
 
@@ -56,7 +58,8 @@ static int fill(void *ctx, long index, const cJSON *item, struct stv_err *err) {
   (void)index;
   if (stv_cache_kind_of(kind, &kk) != 0) return 0; /* kinds the cache does not watch */
   if (kk == STV_CACHE_NODES && b->nnodes < 1000000) {
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(item, "metadata"), "name");
+    const cJSON *name =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(item, "metadata"), "name");
     if (b->nnodes == b->cap_nodes) {
       b->cap_nodes = b->cap_nodes ? 2 * b->cap_nodes : 1024;
       if ((b->nodes = realloc(b->nodes, b->cap_nodes * sizeof(*b->nodes))) == NULL) return STV_ENOMEM;
@@ -221,26 +224,30 @@ int loop_bench_cache(const char *path, const struct bench_opts *bo, const struct
   }
   for (k = 0; k < STV_CACHE_NKINDS; k++) stv_cache_list_done(b.c, (enum stv_cache_kind)k);
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  printf("cache: %zu nodes, %zu pods (%zu pending ones of the file bound to its nodes), %zu classes, filled in "
-         "%.2f s\n",
-         stv_cache_store(b.c)->nnodes, stv_cache_store(b.c)->npods, b.bound, stv_cache_store(b.c)->nclasses,
-         (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 - t0);
+  printf(
+      "cache: %zu nodes, %zu pods (%zu pending ones of the file bound to its nodes), %zu classes, filled in "
+      "%.2f s\n",
+      stv_cache_store(b.c)->nnodes, stv_cache_store(b.c)->npods, b.bound, stv_cache_store(b.c)->nclasses,
+      (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 - t0);
   uv_timer_init(&b.loop, &b.tick);
   b.tick.data = &b;
   uv_timer_start(&b.tick, tick_cb, 1, 1);
   for (r = 0; r < bo->runs; r++) {
     if (one_run(&b, bo, cat, r, &dec[r], &stall[r], &requested) != 0) goto out;
-    printf("run %ld: decision %.1f ms wall (batch end to scale requests), longest loop stall %.1f ms; %zu nodes "
-           "requested\n",
-           r + 1, dec[r] * 1e3, stall[r] * 1e3, requested);
+    printf(
+        "run %ld: decision %.1f ms wall (batch end to scale requests), longest loop stall %.1f ms; %zu nodes "
+        "requested\n",
+        r + 1, dec[r] * 1e3, stall[r] * 1e3, requested);
     sum += dec[r];
   }
   qsort(dec, (size_t)bo->runs, sizeof(*dec), cmp_double);
   qsort(stall, (size_t)bo->runs, sizeof(*stall), cmp_double);
-  printf("cache path, %s: %zu pods in the cache + %ld pending: decision mean %.1f ms, p99 %.1f ms, worst %.1f ms; "
+  printf("cache path, %s: %zu pods in the cache + %ld pending: decision mean %.1f ms, p99 %.1f ms, worst "
+         "%.1f ms; "
          "longest loop stall %.1f ms; over %ld runs\n",
          bo->policy_name, stv_cache_store(b.c)->npods, bo->pending, sum / (double)bo->runs * 1e3,
-         dec[((size_t)bo->runs * 99) / 100] * 1e3, dec[bo->runs - 1] * 1e3, stall[bo->runs - 1] * 1e3, bo->runs);
+         dec[((size_t)bo->runs * 99) / 100] * 1e3, dec[bo->runs - 1] * 1e3, stall[bo->runs - 1] * 1e3,
+         bo->runs);
   rc = 0;
 out:
   uv_timer_stop(&b.tick);

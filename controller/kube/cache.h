@@ -125,7 +125,23 @@ void stv_cache_get_stats(const struct stv_cache *c, struct stv_cache_stats *st);
 /* The provider id of node i of the store, or NULL. */
 const char *stv_cache_node_provider_id(const struct stv_cache *c, size_t i);
 
-/* Compacts now (tests and benchmarks; the cache compacts by itself). Returns 0 or STV_ENOMEM. */
+/*
+ * Compacts now, inline (tests and benchmarks; the cache compacts by itself
+ * when its garbage outgrows the live objects). Returns 0 (also when a
+ * compaction runs on a worker already), or STV_ENOMEM.
+ */
 int stv_cache_compact(struct stv_cache *c);
+
+/*
+ * The libuv loop (borrowed, outlives c) whose thread pool runs the cache's
+ * compactions, so that they do not stall the loop (docs/cache.md); set by
+ * stv_cache_start from the client's loop. Without one, compaction runs
+ * inline. A cache freed while a compaction runs leaves its store to the
+ * compaction, freed when the loop runs its completion.
+ */
+struct uv_loop_s;
+void stv_cache_set_loop(struct stv_cache *c, struct uv_loop_s *loop);
+/* 1 while a compaction runs on the thread pool. */
+int stv_cache_compacting(const struct stv_cache *c);
 
 #endif
