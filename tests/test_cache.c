@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #define STV_TEST_CURL 1 /* harness.h: libcurl set up once by main */
 #include "harness.h"
 
@@ -889,4 +891,124 @@ TEST(should_place_a_pod_with_a_zonal_volume_as_recommend_does_from_a_file) {
   stv_snapshot_close(&f);
   cJSON_Delete(items);
   stv_cache_free(c);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Compaction on the thread pool while the loop applies events            */
+
+struct churn {
+  struct stv_cache *c, *inline_c; /* the same events: compacted on the pool, and inline */
+  uv_timer_t events, tick;
+  cJSON *o;
+  long i, n;
+  long during;           /* events applied while a compaction ran */
+  long ticks_during;     /* timer ticks while one ran */
+  int failed;
+};
+
+/* One churn step on both caches: pod churn-i added pending, bound, deleted (every 500th kept, bound). */
+static int churn_step(struct churn *ch, struct stv_cache *c, long i) {
+  struct stv_err err = {0};
+  cJSON *md = cJSON_GetObjectItemCaseSensitive(ch->o, "metadata");
+  cJSON *spec = cJSON_GetObjectItemCaseSensitive(ch->o, "spec");
+  char name[32], rv[32];
+  snprintf(name, sizeof(name), "churn-%ld", i);
+  snprintf(rv, sizeof(rv), "%ld", 100000 + 2 * i);
+  cJSON_SetValuestring(cJSON_GetObjectItemCaseSensitive(md, "name"), name);
+  cJSON_SetValuestring(cJSON_GetObjectItemCaseSensitive(md, "uid"), name);
+  cJSON_SetValuestring(cJSON_GetObjectItemCaseSensitive(md, "resourceVersion"), rv);
+  cJSON_SetValuestring(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(md, "labels"), "app"),
+                       name);
+  cJSON_DeleteItemFromObjectCaseSensitive(spec, "nodeName");
+  if (stv_cache_apply(c, STV_CACHE_PODS, STV_WATCH_ADDED, ch->o, &err) != 0) return -1;
+  snprintf(rv, sizeof(rv), "%ld", 100001 + 2 * i);
+  cJSON_SetValuestring(cJSON_GetObjectItemCaseSensitive(md, "resourceVersion"), rv);
+  cJSON_AddStringToObject(spec, "nodeName", "node-1");
+  if (stv_cache_apply(c, STV_CACHE_PODS, STV_WATCH_MODIFIED, ch->o, &err) != 0) return -1;
+  if (i % 500 == 0) return 0;
+  return stv_cache_apply(c, STV_CACHE_PODS, STV_WATCH_DELETED, ch->o, &err);
+}
+
+static void churn_cb(uv_timer_t *t) {
+  struct churn *ch = t->data;
+  int k;
+  for (k = 0; k < 40 && ch->i < ch->n; k++, ch->i++) {
+    int running = stv_cache_compacting(ch->c);
+    if (churn_step(ch, ch->c, ch->i) != 0 || churn_step(ch, ch->inline_c, ch->i) != 0) ch->failed = 1;
+    ch->during += running;
+  }
+  if (ch->i == ch->n || ch->failed) uv_timer_stop(t);
+}
+
+static void churn_tick(uv_timer_t *t) {
+  struct churn *ch = t->data;
+  ch->ticks_during += stv_cache_compacting(ch->c);
+  if (ch->i == ch->n && !stv_cache_compacting(ch->c)) uv_timer_stop(t);
+}
+
+TEST(should_keep_applying_events_while_a_compaction_runs_on_the_thread_pool) {
+  struct seen_hooks h, h2;
+  struct churn ch;
+  cJSON *items = cluster_items(20, 400);
+  struct stv_snapshot a, b;
+  struct stv_plan pa, pb;
+  struct stv_cache_stats st;
+  const char **ids;
+  struct stv_err err = {0};
+  uv_loop_t loop;
+  memset(&ch, 0, sizeof(ch));
+  ch.n = CHURN_EVENTS / 50 > 6000 ? CHURN_EVENTS / 50 : 6000; /* compactions every ~2,000 steps */
+  ch.c = new_cache(&h);
+  ch.inline_c = new_cache(&h2);
+  CHECK(ch.c != NULL && ch.inline_c != NULL);
+  CHECK_EQ_INT(uv_loop_init(&loop), 0);
+  stv_cache_set_loop(ch.c, &loop);
+  CHECK_EQ_INT(feed_all(ch.c, items), 0);
+  CHECK_EQ_INT(feed_all(ch.inline_c, items), 0);
+  all_listed(ch.c);
+  all_listed(ch.inline_c);
+  ch.o = pod_obj(&(struct podspec){.ns = "team-b", .name = "x", .unsched = 1});
+  uv_timer_init(&loop, &ch.events);
+  uv_timer_init(&loop, &ch.tick);
+  ch.events.data = ch.tick.data = &ch;
+  uv_timer_start(&ch.events, churn_cb, 0, 1);
+  uv_timer_start(&ch.tick, churn_tick, 1, 1);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK_EQ_INT(ch.failed, 0);
+  CHECK_EQ_INT((int)ch.i, (int)ch.n);
+  stv_cache_get_stats(ch.c, &st);
+  CHECK(st.compactions >= 2);
+  CHECK(ch.during > 0); /* events went on, and were replayed into the compacted store */
+  CHECK_EQ_INT(stv_cache_compacting(ch.c), 0);
+  CHECK_EQ_INT(h.unsched, h2.unsched);
+  CHECK_EQ_INT(h.gone, h2.gone);
+  CHECK_EQ_INT(h.unsched, 100 + (int)ch.n);
+  /* The same store as the inline one: the same objects, the same plan. */
+  CHECK_EQ_INT((int)stv_cache_store(ch.c)->npods, 400 + (int)((ch.n + 499) / 500));
+  CHECK_EQ_INT((int)stv_cache_store(ch.c)->npods, (int)stv_cache_store(ch.inline_c)->npods);
+  stv_snapshot_init(&a);
+  stv_snapshot_init(&b);
+  CHECK_EQ_INT(stv_cache_snapshot(ch.c, &a, &ids, &err), 0);
+  CHECK_EQ_INT(stv_cache_snapshot(ch.inline_c, &b, &ids, &err), 0);
+  CHECK_EQ_INT(pack(&a, &pa), 0);
+  CHECK_EQ_INT(pack(&b, &pb), 0);
+  CHECK(plans_equal(&pa, &pb) && pa.npending == 100);
+  for (size_t i = 0; i < a.npods; i++)
+    CHECK(strcmp(a.pods[i].name, b.pods[i].name) == 0 && a.pods[i].node == b.pods[i].node);
+  stv_plan_close(&pa);
+  stv_plan_close(&pb);
+  stv_snapshot_close(&a);
+  stv_snapshot_close(&b);
+  /* Freed while a compaction runs: the store goes with the compaction, freed when it completes. */
+  for (ch.i = ch.n; !stv_cache_compacting(ch.c) && ch.i < ch.n + 20000; ch.i++)
+    CHECK_EQ_INT(churn_step(&ch, ch.c, ch.i), 0);
+  CHECK_EQ_INT(stv_cache_compacting(ch.c), 1);
+  stv_cache_free(ch.c);
+  uv_close((uv_handle_t *)&ch.events, NULL);
+  uv_close((uv_handle_t *)&ch.tick, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK_EQ_INT(uv_loop_close(&loop), 0);
+  cJSON_Delete(ch.o);
+  cJSON_Delete(items);
+  stv_cache_free(ch.inline_c);
 }
