@@ -276,6 +276,7 @@ void stv_cache_list_done(struct stv_cache *c, enum stv_cache_kind kind) {
   c->listed |= 1u << kind;
   if (c->synced || (c->listed & want) != want) return;
   c->synced = 1;
+  stv__cache_synced(c);
   if (c->hooks.synced != NULL) c->hooks.synced(c->hooks.ctx);
 }
 

@@ -136,12 +136,14 @@ int stv_cache_compact(struct stv_cache *c);
  * The libuv loop (borrowed, outlives c) whose thread pool runs the cache's
  * compactions, so that they do not stall the loop (docs/cache.md); set by
  * stv_cache_start from the client's loop. Without one, compaction runs
- * inline. A cache freed while a compaction runs leaves its store to the
+ * inline. With one, a compaction also starts before the string pool or the
+ * seen map would have to grow, so that neither rehashes on the loop
+ * thread (the first full sync sizes both once). A cache freed while a compaction runs leaves its store to the
  * compaction, freed when the loop runs its completion.
  */
 struct uv_loop_s;
 void stv_cache_set_loop(struct stv_cache *c, struct uv_loop_s *loop);
-/* 1 while a compaction runs on the thread pool. */
+/* 1 while a compaction runs (on the thread pool, or catching up with the events since on the loop). */
 int stv_cache_compacting(const struct stv_cache *c);
 
 #endif

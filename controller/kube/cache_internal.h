@@ -86,6 +86,8 @@ void stv__cache_storage_remove(struct stv_cache *c, char letter, const char *ns,
 
 /* Compaction (cache_compact.c): starts one when the garbage calls for it; the log of events during one. */
 void stv__cache_maybe_compact(struct stv_cache *c);
+/* The first full sync is done: the store's tables are sized for the churn to come. */
+void stv__cache_synced(struct stv_cache *c);
 int stv__cache_log(struct stv_cache *c, enum stv_cache_kind kind, enum stv_watch_event type,
                    const cJSON *obj);
 void stv__cache_compaction_abandon(struct stv_cache *c);
