@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <uv.h>
@@ -133,6 +134,14 @@ static int burst(struct cbench *b, long run, long n, enum stv_watch_event type) 
   return 0;
 }
 
+/* The process's CPU time (every thread: the loop's and the pool's), seconds. */
+static double process_cpu(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
+         (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
@@ -140,7 +149,7 @@ static int cmp_double(const void *a, const void *b) {
 
 /* One run: a fresh reconciler and provider, a burst of pending pods, the solve; *decision and *stall in s. */
 static int one_run(struct cbench *b, const struct bench_opts *bo, const struct stv_catalog *cat, long run,
-                   double *decision, double *stall, size_t *requested) {
+                   double *decision, double *stall, double *cpu, size_t *requested) {
   struct stv_uvclock uc;
   struct stv_sim_opts so;
   struct stv_provision_opts o;
@@ -175,12 +184,14 @@ static int one_run(struct cbench *b, const struct bench_opts *bo, const struct s
   b->max_stall_ns = 0;
   b->last_tick_ns = 0;
   b->measuring = 1;
+  *cpu = process_cpu();
   memset(&st, 0, sizeof(st));
   while (st.solves == 0 || stv_provision_busy(b->p)) {
     uv_run(&b->loop, UV_RUN_ONCE);
     stv_provision_get_stats(b->p, &st);
   }
   b->measuring = 0;
+  *cpu = process_cpu() - *cpu;
   if (st.inflight == 0) {
     fprintf(stderr, "stv-loop-bench: run %ld requested no node; expected a scale-up\n", run + 1);
     goto out;
@@ -202,7 +213,7 @@ int loop_bench_cache(const char *path, const struct bench_opts *bo, const struct
   struct cbench b;
   struct stv_cache_hooks h;
   struct stv_err err = {0};
-  double *dec, *stall, sum = 0, t0;
+  double *dec, *stall, sum = 0, t0, cpu, cpu_sum = 0;
   size_t requested = 0;
   long r;
   int k, rc = 1;
@@ -233,7 +244,8 @@ int loop_bench_cache(const char *path, const struct bench_opts *bo, const struct
   b.tick.data = &b;
   uv_timer_start(&b.tick, tick_cb, 1, 1);
   for (r = 0; r < bo->runs; r++) {
-    if (one_run(&b, bo, cat, r, &dec[r], &stall[r], &requested) != 0) goto out;
+    if (one_run(&b, bo, cat, r, &dec[r], &stall[r], &cpu, &requested) != 0) goto out;
+    cpu_sum += cpu;
     printf(
         "run %ld: decision %.1f ms wall (batch end to scale requests), longest loop stall %.1f ms; %zu nodes "
         "requested\n",
@@ -243,11 +255,10 @@ int loop_bench_cache(const char *path, const struct bench_opts *bo, const struct
   qsort(dec, (size_t)bo->runs, sizeof(*dec), cmp_double);
   qsort(stall, (size_t)bo->runs, sizeof(*stall), cmp_double);
   printf("cache path, %s: %zu pods in the cache + %ld pending: decision mean %.1f ms, p99 %.1f ms, worst "
-         "%.1f ms; "
-         "longest loop stall %.1f ms; over %ld runs\n",
+         "%.1f ms; longest loop stall %.1f ms; mean cpu %.1f ms; over %ld runs\n",
          bo->policy_name, stv_cache_store(b.c)->npods, bo->pending, sum / (double)bo->runs * 1e3,
          dec[((size_t)bo->runs * 99) / 100] * 1e3, dec[bo->runs - 1] * 1e3, stall[bo->runs - 1] * 1e3,
-         bo->runs);
+         cpu_sum / (double)bo->runs * 1e3, bo->runs);
   rc = 0;
 out:
   uv_timer_stop(&b.tick);
