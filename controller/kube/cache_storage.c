@@ -6,6 +6,7 @@
  * both into a view, where stv_snapshot_resolve_volumes turns them into
  * constraints as `recommend` does for a file, or into a compacted store.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "cache_internal.h"
@@ -143,90 +144,73 @@ static void sc_aff(struct scopy *x, struct stv_node_affinity *a) {
   }
 }
 
-/* A new record (of elem bytes, a copy of src) appended at *tail. */
-static void *sc_record(struct scopy *x, const void *src, size_t elem) {
-  return sc_dup(x, src, 1, elem);
+/* The strings and arrays of one record copied into x's snapshot (the record itself is a copy already). */
+typedef void fix_fn(struct scopy *x, void *rec);
+
+static void fix_pvc(struct scopy *x, void *rec) {
+  struct vol_pvc *c = rec;
+  c->ns = sc_str(x, c->ns);
+  c->name = sc_str(x, c->name);
+  c->volume = sc_str(x, c->volume);
+  c->cls = sc_str(x, c->cls);
 }
 
-/* Appends record r (its next field first, as every vol_* record has it) at *tail. */
-#define APPEND(tail, r)  \
-  do {                   \
-    (r)->next = NULL;    \
-    *(tail) = (r);       \
-    (tail) = &(r)->next; \
-  } while (0)
-
-static void copy_pvcs(struct scopy *x, struct stv_snapshot_volumes *vs, const struct cache_storage *st) {
-  struct vol_pvc **tail = &vs->pvcs;
-  size_t i;
-  for (i = 0; i < st->npvcs && !x->oom; i++) {
-    struct vol_pvc *c = sc_record(x, st->pvcs[i], sizeof(*c));
-    if (c == NULL) return;
-    c->ns = sc_str(x, c->ns);
-    c->name = sc_str(x, c->name);
-    c->volume = sc_str(x, c->volume);
-    c->cls = sc_str(x, c->cls);
-    APPEND(tail, c);
-    vs->npvcs++;
-  }
-}
-
-static void copy_pvs(struct scopy *x, struct stv_snapshot_volumes *vs, const struct cache_storage *st) {
-  struct vol_pv **tail = &vs->pvs;
-  size_t i;
+static void fix_pv(struct scopy *x, void *rec) {
+  struct vol_pv *v = rec;
   uint32_t z;
-  for (i = 0; i < st->npvs && !x->oom; i++) {
-    struct vol_pv *v = sc_record(x, st->pvs[i], sizeof(*v));
-    if (v == NULL) return;
-    v->name = sc_str(x, v->name);
-    v->cls = sc_str(x, v->cls);
-    v->driver = sc_str(x, v->driver);
-    v->claim_ns = sc_str(x, v->claim_ns);
-    v->claim_name = sc_str(x, v->claim_name);
-    sc_aff(x, &v->aff);
-    v->zones = sc_dup(x, v->zones, v->nzones, sizeof(*v->zones));
-    for (z = 0; v->zones != NULL && z < v->nzones; z++) {
-      v->zones[z].key = sc_str(x, v->zones[z].key);
-      v->zones[z].values = sc_strs(x, v->zones[z].values, v->zones[z].n);
-    }
-    APPEND(tail, v);
-    vs->npvs++;
+  v->name = sc_str(x, v->name);
+  v->cls = sc_str(x, v->cls);
+  v->driver = sc_str(x, v->driver);
+  v->claim_ns = sc_str(x, v->claim_ns);
+  v->claim_name = sc_str(x, v->claim_name);
+  sc_aff(x, &v->aff);
+  v->zones = sc_dup(x, v->zones, v->nzones, sizeof(*v->zones));
+  for (z = 0; v->zones != NULL && z < v->nzones; z++) {
+    v->zones[z].key = sc_str(x, v->zones[z].key);
+    v->zones[z].values = sc_strs(x, v->zones[z].values, v->zones[z].n);
   }
 }
 
-static void copy_classes(struct scopy *x, struct stv_snapshot_volumes *vs, const struct cache_storage *st) {
-  struct vol_class **tail = &vs->classes;
-  size_t i;
-  for (i = 0; i < st->nclasses && !x->oom; i++) {
-    struct vol_class *k = sc_record(x, st->classes[i], sizeof(*k));
-    if (k == NULL) return;
-    k->name = sc_str(x, k->name);
-    k->provisioner = sc_str(x, k->provisioner);
-    k->created = sc_str(x, k->created);
-    sc_aff(x, &k->topo);
-    APPEND(tail, k);
-    vs->nclasses++;
-  }
+static void fix_class(struct scopy *x, void *rec) {
+  struct vol_class *k = rec;
+  k->name = sc_str(x, k->name);
+  k->provisioner = sc_str(x, k->provisioner);
+  k->created = sc_str(x, k->created);
+  sc_aff(x, &k->topo);
 }
 
-static void copy_csinodes(struct scopy *x, struct stv_snapshot_volumes *vs, const struct cache_storage *st) {
-  struct vol_csinode **tail = &vs->csinodes;
+static void fix_csinode(struct scopy *x, void *rec) {
+  struct vol_csinode *n = rec;
+  n->node = sc_str(x, n->node);
+  n->driver = sc_strs(x, n->driver, n->n);
+  n->count = sc_dup(x, n->count, n->n, sizeof(*n->count));
+  n->keys = sc_strs(x, n->keys, n->nkeys);
+}
+
+/* Every vol_* record starts with its next pointer: the lists are copied alike. */
+_Static_assert(offsetof(struct vol_pvc, next) == 0 && offsetof(struct vol_pv, next) == 0 &&
+                   offsetof(struct vol_class, next) == 0 && offsetof(struct vol_csinode, next) == 0,
+               "storage records start with their next pointer");
+
+/* Appends copies of the n records src (elem bytes each) to the list at *head, in their order. */
+static void copy_list(struct scopy *x, void *head, size_t *count, const void *const *src, size_t n,
+                      size_t elem, fix_fn *fix) {
+  void **tail = head;
   size_t i;
-  for (i = 0; i < st->ncsinodes && !x->oom; i++) {
-    struct vol_csinode *n = sc_record(x, st->csinodes[i], sizeof(*n));
-    if (n == NULL) return;
-    n->node = sc_str(x, n->node);
-    n->driver = sc_strs(x, n->driver, n->n);
-    n->count = sc_dup(x, n->count, n->n, sizeof(*n->count));
-    n->keys = sc_strs(x, n->keys, n->nkeys);
-    APPEND(tail, n);
-    vs->ncsinodes++;
+  for (i = 0; i < n && !x->oom; i++) {
+    void **r = sc_dup(x, src[i], 1, elem);
+    if (r == NULL) return;
+    fix(x, r);
+    *r = NULL;
+    *tail = r;
+    tail = r;
+    (*count)++;
   }
 }
 
 /* A copy of the volumes record of pod i. */
 static struct vol_pod *copy_pod_vols(struct scopy *x, const struct vol_pod *src, uint32_t i) {
-  struct vol_pod *d = sc_record(x, src, sizeof(*d));
+  struct vol_pod *d = sc_dup(x, src, 1, sizeof(*d));
   uint32_t k;
   if (d == NULL) return NULL;
   d->next = NULL;
@@ -251,10 +235,13 @@ int stv__cache_storage_copy(struct stv_snapshot *dst, const struct cache_storage
   if (any == 0) return 0;
   if ((vs = dst->volumes) == NULL && (vs = dst->volumes = stv_arena_alloc(&dst->mem, sizeof(*vs))) == NULL)
     return STV_ENOMEM;
-  copy_pvcs(&x, vs, st);
-  copy_pvs(&x, vs, st);
-  copy_classes(&x, vs, st);
-  copy_csinodes(&x, vs, st);
+  copy_list(&x, &vs->pvcs, &vs->npvcs, (const void *const *)st->pvcs, st->npvcs, sizeof(struct vol_pvc),
+            fix_pvc);
+  copy_list(&x, &vs->pvs, &vs->npvs, (const void *const *)st->pvs, st->npvs, sizeof(struct vol_pv), fix_pv);
+  copy_list(&x, &vs->classes, &vs->nclasses, (const void *const *)st->classes, st->nclasses,
+            sizeof(struct vol_class), fix_class);
+  copy_list(&x, &vs->csinodes, &vs->ncsinodes, (const void *const *)st->csinodes, st->ncsinodes,
+            sizeof(struct vol_csinode), fix_csinode);
   /* As the reader pushes them: the last pod first. */
   for (i = 0; i < dst->npods && !x.oom; i++) {
     struct vol_pod *d;
