@@ -112,6 +112,8 @@ const char *stv_strpool_intern(struct stv_strpool *pool, const char *s,
 const char *stv_strpool_get(struct stv_strpool *pool, const char *s);
 /* Returns the pooled copy of s[0..n) if there is one, else NULL; adds nothing. */
 const char *stv_strpool_find(const struct stv_strpool *pool, const char *s, size_t n);
+/* Sizes the table for n strings at once, so that interning that many does not rehash. Returns 0 or STV_ENOMEM. */
+int stv_strpool_reserve(struct stv_strpool *pool, size_t n);
 
 /*
  * Arena: bump allocation in chained blocks, for per-solve memory. Reset
@@ -153,6 +155,8 @@ struct stv_strmap_ent *stv_strmap_find(const struct stv_strmap *m, const char *s
  */
 int stv_strmap_upsert(struct stv_strmap *m, struct stv_strpool *pool, const char *s, size_t n, uint32_t val,
                       struct stv_strmap_ent **ent, int *added);
+/* Sizes the table for n entries at once, so that adding that many does not grow it. Returns 0 or STV_ENOMEM. */
+int stv_strmap_reserve(struct stv_strmap *m, size_t n);
 
 /*
  * 64-bit FNV-1a hash, for keys Stevedore makes itself (pointers, indices,

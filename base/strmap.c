@@ -16,8 +16,9 @@ void stv_strmap_close(struct stv_strmap *m) {
   memset(m, 0, sizeof(*m));
 }
 
-static int strmap_grow(struct stv_strmap *m) {
-  size_t ncap = m->cap ? m->cap * 2 : 64, i;
+/* Moves the entries to a table of ncap slots (a power of two, more than twice the entries). */
+static int strmap_grow_to(struct stv_strmap *m, size_t ncap) {
+  size_t i;
   struct stv_strmap_ent *ne = stv_calloc(ncap, sizeof(*ne));
   if (ne == NULL) return STV_ENOMEM;
   for (i = 0; i < m->cap; i++) {
@@ -31,6 +32,16 @@ static int strmap_grow(struct stv_strmap *m) {
   m->e = ne;
   m->cap = ncap;
   return 0;
+}
+
+static int strmap_grow(struct stv_strmap *m) {
+  return strmap_grow_to(m, m->cap ? m->cap * 2 : 64);
+}
+
+int stv_strmap_reserve(struct stv_strmap *m, size_t n) {
+  size_t ncap = m->cap ? m->cap : 64;
+  while ((n + 1) * 2 > ncap) ncap *= 2;
+  return ncap == m->cap ? 0 : strmap_grow_to(m, ncap);
 }
 
 /* Returns the entry for s[0..n), or NULL when absent. */

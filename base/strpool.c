@@ -21,8 +21,8 @@ void stv_strpool_close(struct stv_strpool *pool) {
   memset(pool, 0, sizeof(*pool));
 }
 
-static int rehash(struct stv_strpool *pool) {
-  size_t ncap = pool->cap ? pool->cap * 2 : 1024;
+/* Moves the strings to a table of ncap slots (a power of two, more than twice the strings). */
+static int rehash_to(struct stv_strpool *pool, size_t ncap) {
   const char **slots = stv_calloc(ncap, sizeof(*slots));
   size_t i;
   if (slots == NULL) return STV_ENOMEM;
@@ -57,6 +57,16 @@ static const char *store(struct stv_strpool *pool, const char *s, size_t n) {
   p[n] = '\0';
   pool->block_used += n + 1;
   return p;
+}
+
+static int rehash(struct stv_strpool *pool) {
+  return rehash_to(pool, pool->cap ? pool->cap * 2 : 1024);
+}
+
+int stv_strpool_reserve(struct stv_strpool *pool, size_t n) {
+  size_t ncap = pool->cap ? pool->cap : 1024;
+  while ((n + 1) * 2 > ncap) ncap *= 2;
+  return ncap == pool->cap ? 0 : rehash_to(pool, ncap);
 }
 
 const char *stv_strpool_intern(struct stv_strpool *pool, const char *s, size_t n) {

@@ -6,7 +6,13 @@
  * view's copy (what a reconciler gets when it decides) plus
  * stv_snapshot_finish. See "Watch-driven cluster cache" in bench/README.md.
  *
- *     build/bench/stv-cache-bench FILE [--sample N] [--copies N]
+ *     build/bench/stv-cache-bench FILE [--sample N] [--copies N] [--churn STEPS [--inline]]
+ *
+ * --churn: then, on a libuv loop, STEPS short-lived pods (ADDED pending,
+ * MODIFIED bound, DELETED: three events each), 10 steps every millisecond,
+ * while a 1 ms timer measures how long the loop goes without firing it
+ * (the longest stall); compactions run on the thread pool, or inline with
+ * --inline (the cache without a loop).
  */
 #include <malloc.h>
 #include <stdio.h>
@@ -15,6 +21,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include <uv.h>
+
 #include "cache.h"
 #include "jsonstream.h"
 #include "loop.h"
@@ -22,6 +30,13 @@
 static double now(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* The calling thread's CPU time, in seconds: what it did, whatever else the machine ran. */
+static double thread_cpu(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
   return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
@@ -163,6 +178,118 @@ static int time_copies(struct stv_cache *c, int copies) {
   return 0;
 }
 
+/* The churn on a loop: events from one timer, stalls seen by another. */
+struct churn {
+  struct stv_cache *c;
+  cJSON *o;
+  const char *node;
+  long i, n;
+  uv_timer_t events, tick;
+  uint64_t last_ns;
+  struct lat gaps;  /* between two ticks */
+  struct lat cpu;   /* the loop thread's CPU time between two ticks */
+  double last_cpu;
+  double apply_max; /* the longest single event */
+  long during;      /* events applied while a compaction ran on the pool */
+  int failed;
+};
+
+static int churn_apply(struct churn *ch, enum stv_watch_event type) {
+  struct stv_err err = {0};
+  double t0 = now(), d;
+  int running = stv_cache_compacting(ch->c);
+  if (stv_cache_apply(ch->c, STV_CACHE_PODS, type, ch->o, &err) != 0) {
+    fprintf(stderr, "stv-cache-bench: %s\n", err.msg);
+    return -1;
+  }
+  d = now() - t0;
+  if (d > ch->apply_max) ch->apply_max = d;
+  ch->during += running;
+  return 0;
+}
+
+/* One step: pod churn-i added pending, bound to a node, deleted. */
+static int churn_step(struct churn *ch) {
+  cJSON *md = cJSON_GetObjectItemCaseSensitive(ch->o, "metadata");
+  cJSON *spec = cJSON_GetObjectItemCaseSensitive(ch->o, "spec");
+  char name[32], rv[32];
+  snprintf(name, sizeof(name), "churn-%ld", ch->i);
+  snprintf(rv, sizeof(rv), "%ld", 2000000000L + 2 * ch->i);
+  cJSON_SetValuestring(cJSON_GetObjectItemCaseSensitive(md, "name"), name);
+  cJSON_SetValuestring(cJSON_GetObjectItemCaseSensitive(md, "uid"), name);
+  cJSON_SetValuestring(cJSON_GetObjectItemCaseSensitive(md, "resourceVersion"), rv);
+  cJSON_DeleteItemFromObjectCaseSensitive(spec, "nodeName");
+  if (churn_apply(ch, STV_WATCH_ADDED) != 0) return -1;
+  snprintf(rv, sizeof(rv), "%ld", 2000000001L + 2 * ch->i);
+  cJSON_SetValuestring(cJSON_GetObjectItemCaseSensitive(md, "resourceVersion"), rv);
+  cJSON_AddStringToObject(spec, "nodeName", ch->node);
+  if (churn_apply(ch, STV_WATCH_MODIFIED) != 0) return -1;
+  return churn_apply(ch, STV_WATCH_DELETED);
+}
+
+static void churn_events(uv_timer_t *t) {
+  struct churn *ch = t->data;
+  int k;
+  for (k = 0; k < 10 && ch->i < ch->n && !ch->failed; k++, ch->i++) ch->failed = churn_step(ch) != 0;
+  if (ch->i == ch->n || ch->failed) uv_timer_stop(t);
+}
+
+static void churn_tick(uv_timer_t *t) {
+  struct churn *ch = t->data;
+  uint64_t ns = uv_hrtime();
+  double cpu = thread_cpu();
+  if (ch->last_ns != 0) {
+    lat_add(&ch->gaps, (double)(ns - ch->last_ns) * 1e-9);
+    lat_add(&ch->cpu, cpu - ch->last_cpu);
+  }
+  ch->last_ns = ns;
+  ch->last_cpu = cpu;
+  if ((ch->i == ch->n || ch->failed) && !stv_cache_compacting(ch->c)) uv_timer_stop(t);
+}
+
+static int run_churn(struct stv_cache *c, long steps, int inline_compaction) {
+  struct churn ch;
+  struct stv_cache_stats st0, st;
+  uv_loop_t loop;
+  double t0;
+  memset(&ch, 0, sizeof(ch));
+  ch.c = c;
+  ch.n = steps;
+  ch.node = stv_cache_store(c)->nnodes > 0 ? stv_cache_store(c)->nodes[0].name : "node-0";
+  ch.o =
+      cJSON_Parse("{\"kind\":\"Pod\",\"metadata\":{\"name\":\"x\",\"namespace\":\"churn\",\"uid\":"
+                  "\"x\",\"resourceVersion\":\"1\",\"labels\":{\"app\":\"churn\"}},\"spec\":{\"containers\":"
+                  "[{\"name\":\"c\",\"resources\":{\"requests\":{\"cpu\":\"100m\",\"memory\":\"128Mi\"}}}]},"
+                  "\"status\":{\"phase\":\"Pending\"}}");
+  if (ch.o == NULL || uv_loop_init(&loop) != 0) return 1;
+  if (!inline_compaction) stv_cache_set_loop(c, &loop);
+  stv_cache_get_stats(c, &st0);
+  uv_timer_init(&loop, &ch.events);
+  uv_timer_init(&loop, &ch.tick);
+  ch.events.data = ch.tick.data = &ch;
+  uv_timer_start(&ch.events, churn_events, 1, 1);
+  uv_timer_start(&ch.tick, churn_tick, 1, 1);
+  t0 = now();
+  uv_run(&loop, UV_RUN_DEFAULT);
+  t0 = now() - t0;
+  stv_cache_get_stats(c, &st);
+  printf("churn          %ld pod events in %.2f s, compactions %s: %zu; events applied during them %ld\n",
+         3 * ch.i, t0, inline_compaction ? "inline" : "on the thread pool", st.compactions - st0.compactions,
+         ch.during);
+  lat_print("timer gap", &ch.gaps);
+  lat_print("loop cpu/gap", &ch.cpu);
+  printf("churn          longest single event (compaction start included) %.2f ms\n", ch.apply_max * 1e3);
+  uv_close((uv_handle_t *)&ch.events, NULL);
+  uv_close((uv_handle_t *)&ch.tick, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  stv_cache_set_loop(c, NULL);
+  uv_loop_close(&loop);
+  cJSON_Delete(ch.o);
+  free(ch.gaps.v);
+  free(ch.cpu.v);
+  return ch.failed;
+}
+
 int main(int argc, char **argv) {
   struct run r;
   struct stv_err err = {0};
@@ -170,7 +297,8 @@ int main(int argc, char **argv) {
   struct rusage ru;
   size_t heap0, heap1, i;
   const char *path = NULL;
-  int copies = 10, k;
+  long churn = 0;
+  int copies = 10, k, inline_compaction = 0;
   memset(&r, 0, sizeof(r));
   r.want = 20000;
   for (k = 1; k < argc; k++) {
@@ -178,10 +306,14 @@ int main(int argc, char **argv) {
       r.want = (size_t)atol(argv[++k]);
     else if (strcmp(argv[k], "--copies") == 0 && k + 1 < argc)
       copies = atoi(argv[++k]);
+    else if (strcmp(argv[k], "--churn") == 0 && k + 1 < argc)
+      churn = atol(argv[++k]);
+    else if (strcmp(argv[k], "--inline") == 0)
+      inline_compaction = 1;
     else if (argv[k][0] != '-' && path == NULL)
       path = argv[k];
     else {
-      fprintf(stderr, "usage: stv-cache-bench FILE [--sample N] [--copies N]\n");
+      fprintf(stderr, "usage: stv-cache-bench FILE [--sample N] [--copies N] [--churn STEPS [--inline]]\n");
       return 2;
     }
   }
@@ -221,6 +353,7 @@ int main(int argc, char **argv) {
     return 1;
   stv_cache_get_stats(r.c, &st);
   printf("compactions    %zu\n", st.compactions);
+  if (churn > 0 && run_churn(r.c, churn, inline_compaction) != 0) return 1;
   for (i = 0; i < r.nsample; i++) cJSON_Delete(r.sample[i]);
   free(r.sample);
   free(r.added.v);

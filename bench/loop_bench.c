@@ -9,6 +9,9 @@
  *   stv-loop-bench [--nodes 1000] [--pods 30000] [--pending 1000] [--runs 5]
  *                  [--policy stevedore|karpenter-like|cluster-autoscaler-like]
  *                  [--budget SECONDS] [--types m5.2xlarge,c5.2xlarge,...]
+ *   stv-loop-bench --cache FILE [--keep-pending] [--pending 1000] [--runs 5] [--policy ...] [--budget ...]
+ *     the same through the watch-driven cache, on the libuv loop
+ *     (bench/loop_bench_cache.c)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +19,7 @@
 #include <time.h>
 
 #include "loop.h"
+#include "loop_bench.h"
 #include "sim.h"
 
 struct bench {
@@ -109,6 +113,13 @@ static const char *arg(int argc, char **argv, const char *name, const char *def)
   return def;
 }
 
+static int flag(int argc, char **argv, const char *name) {
+  int i;
+  for (i = 1; i < argc; i++)
+    if (strcmp(argv[i], name) == 0) return 1;
+  return 0;
+}
+
 int main(int argc, char **argv) {
   struct bench b;
   struct stv_vclock vc;
@@ -144,6 +155,19 @@ int main(int argc, char **argv) {
   if (stv_catalog_load(&cat, "aws:us-east-1", &err) != 0) {
     fprintf(stderr, "stv-loop-bench: %s\n", err.msg);
     return 1;
+  }
+  if (arg(argc, argv, "--cache", NULL) != NULL) {
+    struct bench_opts bo = {b.pending, runs, 0, STV_POLICY_STEVEDORE, policy,
+                            atof(arg(argc, argv, "--budget", "1")), types, ntypes};
+    int rc;
+    bo.keep_pending = flag(argc, argv, "--keep-pending");
+    bo.policy = strcmp(policy, "karpenter-like") == 0            ? STV_POLICY_KARPENTER
+                : strcmp(policy, "cluster-autoscaler-like") == 0 ? STV_POLICY_CA
+                                                                 : STV_POLICY_STEVEDORE;
+    rc = loop_bench_cache(arg(argc, argv, "--cache", NULL), &bo, &cat);
+    stv_catalog_close(&cat);
+    stv_packer_thread_done();
+    return rc;
   }
   stv_vclock_init(&vc, 0);
   stv_sim_opts_default(&so);

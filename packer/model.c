@@ -874,7 +874,13 @@ int stv_snapshot_copy_live(struct stv_snapshot *dst, const struct stv_snapshot *
   if (dst->nnodes || dst->npods || dst->nclasses || dst->npdbs || dst->nnamespaces || dst->nseen)
     return STV_ELIMIT;
   stv_arena_init(&lc.tmp);
-  if ((lc.memo = stv_calloc(LIVE_MEMO, sizeof(*lc.memo))) == NULL ||
+  /*
+   * The copy's strings are at most the source's: one table of that size
+   * spares the doublings on the way there, each of which hashes every
+   * string again (more than half the copy's hashing).
+   */
+  if (stv_strpool_reserve(&dst->pool, src->pool.len) != 0 ||
+      (lc.memo = stv_calloc(LIVE_MEMO, sizeof(*lc.memo))) == NULL ||
       stv_grow((void **)&dst->pods, &dst->cap_pods, src->npods + 1, sizeof(*dst->pods)) != 0 ||
       stv_grow((void **)&dst->nodes, &dst->cap_nodes, src->nnodes + 1, sizeof(*dst->nodes)) != 0) {
     rc = STV_ENOMEM;

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #define STV_TEST_CURL 1 /* harness.h: libcurl set up once by main */
 #include "harness.h"
 
@@ -286,6 +288,10 @@ TEST(should_be_synced_only_after_every_kind_was_listed) {
   stv_cache_list_done(c, STV_CACHE_NODES);
   stv_cache_list_done(c, STV_CACHE_PODS);
   stv_cache_list_done(c, STV_CACHE_PDBS);
+  stv_cache_list_done(c, STV_CACHE_PVCS);
+  stv_cache_list_done(c, STV_CACHE_PVS);
+  stv_cache_list_done(c, STV_CACHE_STORAGECLASSES);
+  stv_cache_list_done(c, STV_CACHE_CSINODES);
   CHECK_EQ_INT(stv_cache_synced(c), 0);
   CHECK_EQ_INT(h.synced, 0);
   stv_cache_list_done(c, STV_CACHE_NAMESPACES);
@@ -696,4 +702,314 @@ TEST(should_follow_the_api_server_through_its_reflectors) {
   stv_cache_free(c);
   CHECK_EQ_INT(env_close(&v), 0);
   emu_stop(&e);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Storage kinds: the same volume rules as a snapshot file                */
+
+/*
+ * Two nodes (z0 free, z1 full), a claim bound to a volume in z1 and a
+ * pending pod using it, its storage class and a CSINode (of a driver
+ * without an attach limit: the test's offerings have no such dimension).
+ */
+static const char *const storage_items[] = {
+    "{\"kind\":\"StorageClass\",\"apiVersion\":\"storage.k8s.io/v1\",\"metadata\":{\"name\":\"gp3\","
+    "\"resourceVersion\":\"3\"},\"provisioner\":\"csi.example.com\",\"volumeBindingMode\":\"WaitForFirstConsumer\"}",
+    "{\"kind\":\"PersistentVolume\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"pv-data\",\"resourceVersion\":"
+    "\"4\"},\"spec\":{\"storageClassName\":\"gp3\",\"claimRef\":{\"namespace\":\"team-a\",\"name\":\"data\"},"
+    "\"csi\":{\"driver\":\"csi.example.com\",\"volumeHandle\":\"vol-1\"},\"nodeAffinity\":{\"required\":{"
+    "\"nodeSelectorTerms\":[{\"matchExpressions\":[{\"key\":\"topology.kubernetes.io/zone\",\"operator\":\"In\","
+    "\"values\":[\"z1\"]}]}]}}},\"status\":{\"phase\":\"Bound\"}}",
+    "{\"kind\":\"PersistentVolumeClaim\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"data\",\"namespace\":"
+    "\"team-a\",\"resourceVersion\":\"5\"},\"spec\":{\"storageClassName\":\"gp3\",\"volumeName\":\"pv-data\"}}",
+    "{\"kind\":\"CSINode\",\"apiVersion\":\"storage.k8s.io/v1\",\"metadata\":{\"name\":\"node-1\","
+    "\"resourceVersion\":\"6\"},\"spec\":{\"drivers\":[{\"name\":\"csi.example.com\",\"nodeID\":\"i-1\","
+    "\"topologyKeys\":[\"topology.example.com/zone\"]}]}}",
+};
+
+static cJSON *storage_cluster(void) {
+  cJSON *items = cJSON_CreateArray(), *o, *spec, *vols, *v;
+  size_t i;
+  cJSON_AddItemToArray(items, node_obj("node-0", "aws:///z0/i-0", "1", "z0"));
+  cJSON_AddItemToArray(items, node_obj("node-1", "aws:///z1/i-1", "2", "z1"));
+  cJSON_AddItemToArray(items, pod_obj(&(struct podspec){.ns = "team-a", .name = "full", .cpu = "1900m",
+                                                        .node = "node-1", .app = "full"}));
+  o = pod_obj(&(struct podspec){.ns = "team-a", .name = "db-0", .cpu = "1", .app = "db", .unsched = 1});
+  spec = cJSON_GetObjectItemCaseSensitive(o, "spec");
+  vols = cJSON_AddArrayToObject(spec, "volumes");
+  v = cJSON_CreateObject();
+  cJSON_AddStringToObject(v, "name", "data");
+  cJSON_AddStringToObject(cJSON_AddObjectToObject(v, "persistentVolumeClaim"), "claimName", "data");
+  cJSON_AddItemToArray(vols, v);
+  cJSON_AddItemToArray(items, o);
+  cJSON_AddItemToArray(items, pod_obj(&(struct podspec){.ns = "team-a", .name = "web-0", .cpu = "500m",
+                                                        .app = "web", .unsched = 1}));
+  for (i = 0; i < sizeof(storage_items) / sizeof(storage_items[0]); i++)
+    cJSON_AddItemToArray(items, cJSON_Parse(storage_items[i]));
+  return items;
+}
+
+/* Writes items as a v1 List to a temporary file and reads it as `recommend` does (volumes resolved). */
+static int read_as_file(const cJSON *items, struct stv_snapshot *f) {
+  cJSON *list = cJSON_CreateObject();
+  char path[] = "/tmp/stv-cache-XXXXXX", *text;
+  struct stv_err err = {0};
+  int fd = mkstemp(path), rc;
+  FILE *fp;
+  cJSON_AddStringToObject(list, "apiVersion", "v1");
+  cJSON_AddStringToObject(list, "kind", "List");
+  cJSON_AddItemReferenceToObject(list, "items", (cJSON *)items);
+  text = cJSON_Print(list);
+  fp = fdopen(fd, "w");
+  fputs(text, fp);
+  fclose(fp);
+  cJSON_free(text);
+  cJSON_Delete(list);
+  stv_snapshot_init(f);
+  rc = stv_snapshot_read_file(f, path, &err);
+  unlink(path);
+  if (rc == 0) rc = stv_snapshot_resolve_volumes(f, NULL, &err);
+  if (rc != 0) fprintf(stderr, "  %s\n", err.msg);
+  return rc;
+}
+
+/* Feeds items to c, each kind as the reflectors would (any order of kinds works). */
+static int feed_kinds(struct stv_cache *c, const cJSON *items, enum stv_watch_event type) {
+  const cJSON *it;
+  struct stv_err err = {0};
+  cJSON_ArrayForEach(it, items) {
+    enum stv_cache_kind k;
+    if (stv_cache_kind_of(cJSON_GetObjectItemCaseSensitive(it, "kind")->valuestring, &k) != 0 ||
+        stv_cache_apply(c, k, type, it, &err) != 0) {
+      fprintf(stderr, "  %s\n", err.msg);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* The plan node that holds pod ns/name of snapshot s, or NULL. */
+static const struct stv_plan_node *placed_on(const struct stv_snapshot *s, const struct stv_plan *plan,
+                                             const char *name) {
+  size_t i, j;
+  for (i = 0; i < plan->nnodes; i++)
+    for (j = 0; j < plan->nodes[i].npods; j++)
+      if (strcmp(s->pods[plan->nodes[i].pods[j]].name, name) == 0) return &plan->nodes[i];
+  return NULL;
+}
+
+TEST(should_place_a_pod_with_a_zonal_volume_as_recommend_does_from_a_file) {
+  struct seen_hooks h;
+  struct stv_cache *c = new_cache(&h);
+  cJSON *items = storage_cluster();
+  struct stv_snapshot f, v;
+  struct stv_plan pf, pv;
+  const struct stv_plan_node *n;
+  const char **ids;
+  struct stv_err err = {0};
+  enum stv_cache_kind k;
+  CHECK(c != NULL);
+  CHECK_EQ_INT(stv_cache_kind_of("CSINode", &k), 0);
+  CHECK_EQ_INT((int)k, STV_CACHE_CSINODES);
+  CHECK_EQ_INT(stv_cache_kind_of("Service", &k), STV_ENOTFOUND);
+  CHECK_EQ_INT(read_as_file(items, &f), 0);
+  CHECK_EQ_INT(feed_kinds(c, items, STV_WATCH_ADDED), 0);
+  all_listed(c);
+  stv_snapshot_init(&v);
+  CHECK_EQ_INT(stv_cache_snapshot(c, &v, &ids, &err), 0);
+  CHECK_EQ_INT(pack(&f, &pf), 0);
+  CHECK_EQ_INT(pack(&v, &pv), 0);
+  CHECK(plans_equal(&pf, &pv));
+  CHECK_EQ_INT((int)v.nzone_labels, (int)f.nzone_labels); /* the CSI driver's zone key, for new nodes */
+  /* The claim's volume is in z1: not the free node-0 of z0, but a new node of the z1 offering. */
+  CHECK((n = placed_on(&v, &pv, "db-0")) != NULL);
+  CHECK(n->existing < 0 && n->tmpl == 1);
+  CHECK((n = placed_on(&v, &pv, "web-0")) != NULL && n->existing == 0);
+  stv_plan_close(&pv);
+  stv_snapshot_close(&v);
+  /* The volume deleted: the claim points at nothing, the pod is held back, as a file without it says. */
+  {
+    cJSON *pv_obj = cJSON_Parse(storage_items[1]);
+    cJSON *rest = storage_cluster();
+    struct stv_snapshot g;
+    struct stv_plan pg;
+    CHECK_EQ_INT(apply(c, STV_CACHE_PVS, STV_WATCH_DELETED, pv_obj), 0);
+    cJSON_DeleteItemFromArray(rest, 6); /* the PersistentVolume */
+    /* The file still names some volume, so the missing one is a finding, not an unchecked claim. */
+    cJSON_AddItemToArray(rest, cJSON_Parse("{\"kind\":\"PersistentVolume\",\"apiVersion\":\"v1\",\"metadata\":"
+                                           "{\"name\":\"other\",\"resourceVersion\":\"9\"},\"spec\":{}}"));
+    CHECK_EQ_INT(apply(c, STV_CACHE_PVS, STV_WATCH_ADDED,
+                       cJSON_Parse("{\"kind\":\"PersistentVolume\",\"apiVersion\":\"v1\",\"metadata\":"
+                                   "{\"name\":\"other\",\"resourceVersion\":\"9\"},\"spec\":{}}")),
+                 0);
+    CHECK_EQ_INT(read_as_file(rest, &g), 0);
+    CHECK_EQ_INT(pack(&g, &pg), 0);
+    stv_snapshot_init(&v);
+    CHECK_EQ_INT(stv_cache_snapshot(c, &v, &ids, &err), 0);
+    CHECK_EQ_INT(pack(&v, &pv), 0);
+    CHECK(plans_equal(&pg, &pv));
+    CHECK_EQ_INT((int)pv.nunsched, 1);
+    CHECK_STR_CONTAINS(pv.unsched[0].reason, "pv-data");
+    /* Compaction keeps the storage objects and the pods' volumes. */
+    CHECK_EQ_INT(stv_cache_compact(c), 0);
+    {
+      struct stv_snapshot w;
+      struct stv_plan pw;
+      stv_snapshot_init(&w);
+      CHECK_EQ_INT(stv_cache_snapshot(c, &w, &ids, &err), 0);
+      CHECK_EQ_INT(pack(&w, &pw), 0);
+      CHECK(plans_equal(&pg, &pw));
+      stv_plan_close(&pw);
+      stv_snapshot_close(&w);
+    }
+    stv_plan_close(&pg);
+    stv_snapshot_close(&g);
+    cJSON_Delete(rest);
+  }
+  /* Every storage object deleted: nothing left to check, the pod goes where it fits (node-0). */
+  CHECK_EQ_INT(feed_kinds(c, items, STV_WATCH_DELETED), 0);
+  {
+    struct stv_cache_stats st;
+    stv_cache_get_stats(c, &st);
+    CHECK(st.removed >= 8);
+  }
+  stv_plan_close(&pv);
+  stv_snapshot_close(&v);
+  /* Back, then the claim and its volume deleted (twice: the second changes nothing). */
+  CHECK_EQ_INT(feed_kinds(c, items, STV_WATCH_ADDED), 0);
+  CHECK_EQ_INT(apply(c, STV_CACHE_PVCS, STV_WATCH_DELETED, cJSON_Parse(storage_items[2])), 0);
+  CHECK_EQ_INT(apply(c, STV_CACHE_PVS, STV_WATCH_DELETED, cJSON_Parse(storage_items[1])), 0);
+  CHECK_EQ_INT(apply(c, STV_CACHE_PVS, STV_WATCH_DELETED, cJSON_Parse(storage_items[1])), 0); /* again: no-op */
+  stv_snapshot_init(&v);
+  CHECK_EQ_INT(stv_cache_snapshot(c, &v, &ids, &err), 0);
+  CHECK_EQ_INT(pack(&v, &pv), 0);
+  /* No claim left in the cluster: the claim is not checked (as for a file without claims): node-0 takes it. */
+  CHECK((n = placed_on(&v, &pv, "db-0")) != NULL && n->existing == 0);
+  stv_plan_close(&pv);
+  stv_snapshot_close(&v);
+  stv_plan_close(&pf);
+  stv_snapshot_close(&f);
+  cJSON_Delete(items);
+  stv_cache_free(c);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Compaction on the thread pool while the loop applies events            */
+
+struct churn {
+  struct stv_cache *c, *inline_c; /* the same events: compacted on the pool, and inline */
+  uv_timer_t events, tick;
+  cJSON *o;
+  long i, n;
+  long during;           /* events applied while a compaction ran */
+  long ticks_during;     /* timer ticks while one ran */
+  int failed;
+};
+
+/* One churn step on both caches: pod churn-i added pending, bound, deleted (every 500th kept, bound). */
+static int churn_step(struct churn *ch, struct stv_cache *c, long i) {
+  struct stv_err err = {0};
+  cJSON *md = cJSON_GetObjectItemCaseSensitive(ch->o, "metadata");
+  cJSON *spec = cJSON_GetObjectItemCaseSensitive(ch->o, "spec");
+  char name[32], rv[32];
+  snprintf(name, sizeof(name), "churn-%ld", i);
+  snprintf(rv, sizeof(rv), "%ld", 100000 + 2 * i);
+  cJSON_SetValuestring(cJSON_GetObjectItemCaseSensitive(md, "name"), name);
+  cJSON_SetValuestring(cJSON_GetObjectItemCaseSensitive(md, "uid"), name);
+  cJSON_SetValuestring(cJSON_GetObjectItemCaseSensitive(md, "resourceVersion"), rv);
+  cJSON_SetValuestring(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(md, "labels"), "app"),
+                       name);
+  cJSON_DeleteItemFromObjectCaseSensitive(spec, "nodeName");
+  if (stv_cache_apply(c, STV_CACHE_PODS, STV_WATCH_ADDED, ch->o, &err) != 0) return -1;
+  snprintf(rv, sizeof(rv), "%ld", 100001 + 2 * i);
+  cJSON_SetValuestring(cJSON_GetObjectItemCaseSensitive(md, "resourceVersion"), rv);
+  cJSON_AddStringToObject(spec, "nodeName", "node-1");
+  if (stv_cache_apply(c, STV_CACHE_PODS, STV_WATCH_MODIFIED, ch->o, &err) != 0) return -1;
+  if (i % 500 == 0) return 0;
+  return stv_cache_apply(c, STV_CACHE_PODS, STV_WATCH_DELETED, ch->o, &err);
+}
+
+static void churn_cb(uv_timer_t *t) {
+  struct churn *ch = t->data;
+  int k;
+  for (k = 0; k < 40 && ch->i < ch->n; k++, ch->i++) {
+    int running = stv_cache_compacting(ch->c);
+    if (churn_step(ch, ch->c, ch->i) != 0 || churn_step(ch, ch->inline_c, ch->i) != 0) ch->failed = 1;
+    ch->during += running;
+  }
+  if (ch->i == ch->n || ch->failed) uv_timer_stop(t);
+}
+
+static void churn_tick(uv_timer_t *t) {
+  struct churn *ch = t->data;
+  ch->ticks_during += stv_cache_compacting(ch->c);
+  if (ch->i == ch->n && !stv_cache_compacting(ch->c)) uv_timer_stop(t);
+}
+
+TEST(should_keep_applying_events_while_a_compaction_runs_on_the_thread_pool) {
+  struct seen_hooks h, h2;
+  struct churn ch;
+  cJSON *items = cluster_items(20, 400);
+  struct stv_snapshot a, b;
+  struct stv_plan pa, pb;
+  struct stv_cache_stats st;
+  const char **ids;
+  struct stv_err err = {0};
+  uv_loop_t loop;
+  memset(&ch, 0, sizeof(ch));
+  ch.n = CHURN_EVENTS / 50 > 6000 ? CHURN_EVENTS / 50 : 6000; /* compactions every ~2,000 steps */
+  ch.c = new_cache(&h);
+  ch.inline_c = new_cache(&h2);
+  CHECK(ch.c != NULL && ch.inline_c != NULL);
+  CHECK_EQ_INT(uv_loop_init(&loop), 0);
+  stv_cache_set_loop(ch.c, &loop);
+  CHECK_EQ_INT(feed_all(ch.c, items), 0);
+  CHECK_EQ_INT(feed_all(ch.inline_c, items), 0);
+  all_listed(ch.c);
+  all_listed(ch.inline_c);
+  ch.o = pod_obj(&(struct podspec){.ns = "team-b", .name = "x", .unsched = 1});
+  uv_timer_init(&loop, &ch.events);
+  uv_timer_init(&loop, &ch.tick);
+  ch.events.data = ch.tick.data = &ch;
+  uv_timer_start(&ch.events, churn_cb, 0, 1);
+  uv_timer_start(&ch.tick, churn_tick, 1, 1);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK_EQ_INT(ch.failed, 0);
+  CHECK_EQ_INT((int)ch.i, (int)ch.n);
+  stv_cache_get_stats(ch.c, &st);
+  /* At least one (a slow build, sanitizers, may fit the whole churn into fewer, longer ones). */
+  CHECK(st.compactions >= 1);
+  CHECK(ch.during > 0); /* events went on, and were replayed into the compacted store */
+  CHECK_EQ_INT(stv_cache_compacting(ch.c), 0);
+  CHECK_EQ_INT(h.unsched, h2.unsched);
+  CHECK_EQ_INT(h.gone, h2.gone);
+  CHECK_EQ_INT(h.unsched, 100 + (int)ch.n);
+  /* The same store as the inline one: the same objects, the same plan. */
+  CHECK_EQ_INT((int)stv_cache_store(ch.c)->npods, 400 + (int)((ch.n + 499) / 500));
+  CHECK_EQ_INT((int)stv_cache_store(ch.c)->npods, (int)stv_cache_store(ch.inline_c)->npods);
+  stv_snapshot_init(&a);
+  stv_snapshot_init(&b);
+  CHECK_EQ_INT(stv_cache_snapshot(ch.c, &a, &ids, &err), 0);
+  CHECK_EQ_INT(stv_cache_snapshot(ch.inline_c, &b, &ids, &err), 0);
+  CHECK_EQ_INT(pack(&a, &pa), 0);
+  CHECK_EQ_INT(pack(&b, &pb), 0);
+  CHECK(plans_equal(&pa, &pb) && pa.npending == 100);
+  for (size_t i = 0; i < a.npods; i++)
+    CHECK(strcmp(a.pods[i].name, b.pods[i].name) == 0 && a.pods[i].node == b.pods[i].node);
+  stv_plan_close(&pa);
+  stv_plan_close(&pb);
+  stv_snapshot_close(&a);
+  stv_snapshot_close(&b);
+  /* Freed while a compaction runs: the store goes with the compaction, freed when it completes. */
+  for (ch.i = ch.n; !stv_cache_compacting(ch.c) && ch.i < ch.n + 20000; ch.i++)
+    CHECK_EQ_INT(churn_step(&ch, ch.c, ch.i), 0);
+  CHECK_EQ_INT(stv_cache_compacting(ch.c), 1);
+  stv_cache_free(ch.c);
+  uv_close((uv_handle_t *)&ch.events, NULL);
+  uv_close((uv_handle_t *)&ch.tick, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK_EQ_INT(uv_loop_close(&loop), 0);
+  cJSON_Delete(ch.o);
+  cJSON_Delete(items);
+  stv_cache_free(ch.inline_c);
 }

@@ -5,36 +5,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cache.h"
+#include "cache_internal.h"
 #include "loop.h"
-#include "snapshot.h"
 
 /* The pod is unschedulable as last reported (pod_unschedulable called). */
 #define POD_UNSCHED 0x1
-
-struct stv_cache;
-
-/* What a reflector's callbacks get: the cache and the kind they feed. */
-struct cache_feed {
-  struct stv_cache *c;
-  enum stv_cache_kind kind;
-};
-
-struct stv_cache {
-  struct stv_snapshot s;
-  struct stv_cache_hooks hooks;
-  /* Parallel to s.pods and s.nodes, moved with them. */
-  uint8_t *pod_state;
-  size_t cap_pod_state;
-  const char **node_pid; /* spec.providerID interned in s.pool, or NULL */
-  size_t cap_node_pid;
-  unsigned listed;  /* (1u << kind) once kind's first list is done */
-  unsigned watched; /* kinds with a reflector; 0: all */
-  int synced;
-  struct stv_cache_stats st;
-  struct stv_reflector *refl[STV_CACHE_NKINDS];
-  struct cache_feed feed[STV_CACHE_NKINDS];
-};
 
 static const struct {
   const char *resource, *path, *kind;
@@ -45,7 +20,23 @@ static const struct {
     [STV_CACHE_PDBS] = {"poddisruptionbudgets", "/apis/policy/v1/poddisruptionbudgets", "PodDisruptionBudget",
                         'B'},
     [STV_CACHE_NAMESPACES] = {"namespaces", "/api/v1/namespaces", "Namespace", 'S'},
+    [STV_CACHE_PVCS] = {"persistentvolumeclaims", "/api/v1/persistentvolumeclaims", "PersistentVolumeClaim",
+                        'C'},
+    [STV_CACHE_PVS] = {"persistentvolumes", "/api/v1/persistentvolumes", "PersistentVolume", 'V'},
+    [STV_CACHE_STORAGECLASSES] = {"storageclasses", "/apis/storage.k8s.io/v1/storageclasses", "StorageClass",
+                                  'K'},
+    [STV_CACHE_CSINODES] = {"csinodes", "/apis/storage.k8s.io/v1/csinodes", "CSINode", 'I'},
 };
+
+int stv_cache_kind_of(const char *kind, enum stv_cache_kind *out) {
+  int k;
+  for (k = 0; k < STV_CACHE_NKINDS; k++)
+    if (kind != NULL && strcmp(kind, kinds[k].kind) == 0) {
+      *out = (enum stv_cache_kind)k;
+      return 0;
+    }
+  return STV_ENOTFOUND;
+}
 
 /* ---------------------------------------------------------------------- */
 /* Hooks for the provisioner                                              */
@@ -93,8 +84,10 @@ void stv_cache_free(struct stv_cache *c) {
   int k;
   if (c == NULL) return;
   for (k = 0; k < STV_CACHE_NKINDS; k++) stv_reflector_stop(c->refl[k]);
+  stv__cache_compaction_abandon(c); /* takes the store when a worker still reads it */
   stv_snapshot_close(&c->s);
   stv_free(c->pod_state);
+  stv_free(c->pod_vols);
   stv_free(c->node_pid);
   stv_free(c);
 }
@@ -109,40 +102,6 @@ void stv_cache_get_stats(const struct stv_cache *c, struct stv_cache_stats *st) 
 
 const char *stv_cache_node_provider_id(const struct stv_cache *c, size_t i) {
   return i < c->s.nnodes ? c->node_pid[i] : NULL;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Compaction                                                             */
-
-int stv_cache_compact(struct stv_cache *c) {
-  struct stv_snapshot fresh;
-  size_t i;
-  int rc;
-  if ((rc = stv_snapshot_init(&fresh)) != 0 ||
-      (rc = stv_snapshot_copy_live(&fresh, &c->s, STV_COPY_SEEN)) != 0)
-    goto fail;
-  for (i = 0; i < c->s.nnodes; i++)
-    if (c->node_pid[i] != NULL && (c->node_pid[i] = stv_strpool_get(&fresh.pool, c->node_pid[i])) == NULL) {
-      rc = STV_ENOMEM; /* the ids already moved point into fresh; keep it */
-      break;
-    }
-  if (rc != 0) {
-    for (; i < c->s.nnodes; i++) c->node_pid[i] = NULL;
-  }
-  stv_snapshot_close(&c->s);
-  c->s = fresh;
-  c->st.compactions++;
-  c->st.garbage = 0;
-  return rc;
-fail:
-  stv_snapshot_close(&fresh);
-  return rc;
-}
-
-/* Compacts when the garbage of churn outgrows the live objects (and a floor). */
-static void maybe_compact(struct stv_cache *c) {
-  size_t live = c->s.npods + c->s.nnodes + c->s.npdbs + c->s.nnamespaces;
-  if (c->st.garbage > 4096 && c->st.garbage > live) (void)stv_cache_compact(c);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -169,16 +128,18 @@ static int unschedulable(const cJSON *obj) {
   return 0;
 }
 
-/* Removes object i of kind, telling the hooks. */
-static int remove_at(struct stv_cache *c, enum stv_cache_kind kind, size_t i) {
+/* Removes object i of kind (k its seen entry), telling the hooks. */
+static int remove_at(struct stv_cache *c, enum stv_cache_kind kind, size_t i, long k, const char *ns,
+                     const char *name) {
   struct stv_snapshot *s = &c->s;
-  int rc;
+  int rc = 0;
   if (kind == STV_CACHE_PODS) {
     size_t last = s->npods - 1;
     if ((c->pod_state[i] & POD_UNSCHED) && c->hooks.pod_gone != NULL)
       c->hooks.pod_gone(c->hooks.ctx, s->pods[i].ns, s->pods[i].name);
     rc = stv_snapshot_remove_pod(s, i);
     c->pod_state[i] = c->pod_state[last];
+    c->pod_vols[i] = c->pod_vols[last];
   } else if (kind == STV_CACHE_NODES) {
     size_t last = s->nnodes - 1;
     if (c->hooks.node_deleted != NULL) c->hooks.node_deleted(c->hooks.ctx, s->nodes[i].name, c->node_pid[i]);
@@ -186,8 +147,10 @@ static int remove_at(struct stv_cache *c, enum stv_cache_kind kind, size_t i) {
     c->node_pid[i] = c->node_pid[last];
   } else if (kind == STV_CACHE_PDBS) {
     rc = stv_snapshot_remove_pdb(s, i);
-  } else {
+  } else if (kind == STV_CACHE_NAMESPACES) {
     rc = stv_snapshot_remove_namespace(s, i);
+  } else {
+    stv__cache_storage_remove(c, kinds[kind].letter, ns, name, k);
   }
   if (rc == 0) {
     c->st.removed++;
@@ -196,15 +159,17 @@ static int remove_at(struct stv_cache *c, enum stv_cache_kind kind, size_t i) {
   return rc;
 }
 
-/* The store's index of the object of kind named ns/name, or -1. */
+/* The seen entry (index into seen_v) of the live object of kind named ns/name, or -1. */
 static long find(const struct stv_cache *c, enum stv_cache_kind kind, const char *ns, const char *name) {
   long k;
-  if (kind == STV_CACHE_PODS && ns == NULL) ns = "default";
-  if (kind == STV_CACHE_NODES || kind == STV_CACHE_NAMESPACES) ns = NULL;
-  if (kind == STV_CACHE_PDBS && ns == NULL) ns = "default";
+  if (kind == STV_CACHE_PODS || kind == STV_CACHE_PDBS || kind == STV_CACHE_PVCS) {
+    if (ns == NULL) ns = "default";
+  } else {
+    ns = NULL; /* cluster-scoped */
+  }
   k = stv_snapshot_seen_find(&c->s, kinds[kind].letter, ns, name);
   if (k < 0 || c->s.seen_v[k].index == STV_SEEN_GONE) return -1;
-  return (long)c->s.seen_v[k].index;
+  return k;
 }
 
 /* After a pod was read at index i (new or replaced): binding and scheduling hooks. */
@@ -236,25 +201,30 @@ static int upsert(struct stv_cache *c, enum stv_cache_kind kind, const cJSON *ob
   size_t npods = s->npods, nnodes = s->nnodes;
   int rc;
   if (stv_grow((void **)&c->pod_state, &c->cap_pod_state, s->npods + 1, 1) != 0 ||
+      stv_grow((void **)&c->pod_vols, &c->cap_pod_vols, s->npods + 1, sizeof(*c->pod_vols)) != 0 ||
       stv_grow((void **)&c->node_pid, &c->cap_node_pid, s->nnodes + 1, sizeof(*c->node_pid)) != 0)
     return stv_err_set(err, STV_ENOMEM, "out of memory");
   memset(&rs, 0, sizeof(rs));
   if ((rc = stv_snapshot_add_item_stats(s, obj, &rs, err)) != 0) return rc;
   if (kind == STV_CACHE_PODS && (rs.replaced_pod >= 0 || s->npods > npods)) {
     size_t at = rs.replaced_pod >= 0 ? (size_t)rs.replaced_pod : npods;
-    if (rs.replaced_pod < 0) c->pod_state[at] = 0;
+    if (rs.replaced_pod < 0) {
+      c->pod_state[at] = 0;
+      stv__cache_take_pod_volumes(c, at);
+    }
     pod_read(c, at, obj);
   } else if (kind == STV_CACHE_NODES && (rs.replaced_node >= 0 || s->nnodes > nnodes)) {
     size_t at = rs.replaced_node >= 0 ? (size_t)rs.replaced_node : nnodes;
     if (node_read(c, at, rs.replaced_node < 0, obj) != 0)
       return stv_err_set(err, STV_ENOMEM, "out of memory");
   }
-  if (rs.pods + rs.nodes + rs.pdbs + rs.namespaces > 0) {
-    c->st.added++;
-  } else if (rs.dup_replaced > 0) {
+  if (rs.dup_replaced > 0) {
     /* A newer version replaced the older in place (or an older one was ignored: rare, counted alike). */
     c->st.replaced++;
     c->st.garbage++;
+  } else if (rs.pods + rs.nodes + rs.pdbs + rs.namespaces + rs.pvcs + rs.pvs + rs.storage_classes + rs.csinodes >
+             0) {
+    c->st.added++;
   } else {
     c->st.unchanged++;
   }
@@ -266,7 +236,7 @@ int stv_cache_apply(struct stv_cache *c, enum stv_cache_kind kind, enum stv_watc
   const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
   const char *name = str_at(md, "name", NULL), *ns = str_at(md, "namespace", NULL);
   const char *kind_name = str_at(obj, "kind", NULL), *phase;
-  long at;
+  long k;
   int rc = 0;
   if ((unsigned)kind >= STV_CACHE_NKINDS)
     return stv_err_set(err, STV_EINVAL, "cache: unknown kind %d", (int)kind);
@@ -280,18 +250,21 @@ int stv_cache_apply(struct stv_cache *c, enum stv_cache_kind kind, enum stv_watc
   phase = kind == STV_CACHE_PODS ? str_at(obj, "status", "phase") : NULL;
   if (type == STV_WATCH_DELETED ||
       (phase != NULL && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0))) {
-    if ((at = find(c, kind, ns, name)) < 0) {
+    if ((k = find(c, kind, ns, name)) < 0) {
       c->st.unchanged++;
       return 0;
     }
     if (type != STV_WATCH_DELETED) c->st.finished++;
-    rc = remove_at(c, kind, (size_t)at);
+    rc = remove_at(c, kind, c->s.seen_v[k].index, k, ns, name);
   } else {
     rc = upsert(c, kind, obj, err);
     if (rc != 0) return stv_err_prefix(err, "%s", kinds[kind].resource);
   }
   if (rc == STV_ENOMEM) return stv_err_set(err, rc, "%s: out of memory", kinds[kind].resource);
-  maybe_compact(c);
+  /* A compaction on a worker started from the store as it was: it gets this event again. */
+  if (c->running != NULL && !c->replaying && stv__cache_log(c, kind, type, obj) != 0)
+    return stv_err_set(err, STV_ENOMEM, "%s: out of memory", kinds[kind].resource);
+  if (!c->replaying) stv__cache_maybe_compact(c);
   return rc;
 }
 
@@ -303,6 +276,7 @@ void stv_cache_list_done(struct stv_cache *c, enum stv_cache_kind kind) {
   c->listed |= 1u << kind;
   if (c->synced || (c->listed & want) != want) return;
   c->synced = 1;
+  stv__cache_synced(c);
   if (c->hooks.synced != NULL) c->hooks.synced(c->hooks.ctx);
 }
 
@@ -334,6 +308,7 @@ static void feed_synced(void *ctx, const char *rv) {
 
 int stv_cache_start(struct stv_cache *c, struct stv_kube *k, long page_limit, struct stv_err *err) {
   int kind, rc;
+  if (c->loop == NULL) c->loop = stv_kube_loop(k);
   for (kind = 0; kind < STV_CACHE_NKINDS; kind++) {
     struct stv_reflector_opts o = {.path = kinds[kind].path, .page_limit = page_limit};
     struct stv_reflector_cbs cbs = {.on_event = feed_event, .on_synced = feed_synced, .ctx = &c->feed[kind]};
@@ -348,6 +323,22 @@ int stv_cache_start(struct stv_cache *c, struct stv_kube *k, long page_limit, st
 
 /* ---------------------------------------------------------------------- */
 /* The view                                                               */
+
+/* The storage objects and the pods' volumes of the store into the copy s, resolved there into constraints. */
+static int view_volumes(struct stv_cache *c, struct stv_snapshot *s, struct stv_err *err) {
+  struct cache_storage st;
+  int rc;
+  if (s->npods != c->s.npods) /* finished pods are never in the store: the copy keeps every pod */
+    return stv_err_set(err, STV_EINVAL, "copying the cluster cache: %zu pods copied of %zu", s->npods,
+                       c->s.npods);
+  if ((rc = stv__cache_storage_gather(&c->s, &st)) == 0) {
+    rc = stv__cache_storage_copy(s, &st, c->pod_vols, NULL);
+    stv__cache_storage_free(&st);
+  }
+  if (rc != 0) return stv_err_set(err, rc, "copying the cluster cache's volumes: out of memory");
+  /* As `recommend` does for a file: claims to constraints, CSI zone keys for new nodes. */
+  return stv_snapshot_resolve_volumes(s, NULL, err);
+}
 
 int stv_cache_snapshot(struct stv_cache *c, struct stv_snapshot *s, const char ***node_ids,
                        struct stv_err *err) {
@@ -365,6 +356,7 @@ int stv_cache_snapshot(struct stv_cache *c, struct stv_snapshot *s, const char *
   for (i = 0; i < s->nnodes; i++)
     if (c->node_pid[i] != NULL && (ids[i] = stv_strpool_get(&s->pool, c->node_pid[i])) == NULL)
       return stv_err_set(err, STV_ENOMEM, "copying the cluster cache: out of memory");
+  if ((rc = view_volumes(c, s, err)) != 0) return rc;
   *node_ids = ids;
   return 0;
 }

@@ -27,14 +27,24 @@
 struct stv_cluster_view;
 struct stv_provision;
 
-/* What the cache watches. */
+/*
+ * What the cache watches: the kinds the packer reads, the storage kinds
+ * included (their volume rules apply to the view, docs/cache.md).
+ */
 enum stv_cache_kind {
   STV_CACHE_NODES = 0,
   STV_CACHE_PODS,
   STV_CACHE_PDBS,
   STV_CACHE_NAMESPACES,
+  STV_CACHE_PVCS,           /* PersistentVolumeClaims */
+  STV_CACHE_PVS,            /* PersistentVolumes */
+  STV_CACHE_STORAGECLASSES, /* storage.k8s.io/v1 StorageClasses */
+  STV_CACHE_CSINODES,       /* storage.k8s.io/v1 CSINodes */
   STV_CACHE_NKINDS
 };
+
+/* The kind whose objects have kind (a "kind" field: "Pod", "CSINode", ...): 0, or STV_ENOTFOUND. */
+int stv_cache_kind_of(const char *kind, enum stv_cache_kind *out);
 
 /*
  * What the cache tells its owner, on the loop thread (strings borrowed for
@@ -82,7 +92,7 @@ void stv_cache_free(struct stv_cache *c);
 /*
  * Applies one event of kind (obj borrowed). Returns 0 or the reader's STV_
  * code with err naming the object ("pods: Pod team-a/web-5: spec..."); the
- * store is unchanged then. Not for objects of the storage kinds.
+ * store is unchanged then.
  */
 int stv_cache_apply(struct stv_cache *c, enum stv_cache_kind kind, enum stv_watch_event type,
                     const cJSON *obj, struct stv_err *err);
@@ -115,7 +125,25 @@ void stv_cache_get_stats(const struct stv_cache *c, struct stv_cache_stats *st);
 /* The provider id of node i of the store, or NULL. */
 const char *stv_cache_node_provider_id(const struct stv_cache *c, size_t i);
 
-/* Compacts now (tests and benchmarks; the cache compacts by itself). Returns 0 or STV_ENOMEM. */
+/*
+ * Compacts now, inline (tests and benchmarks; the cache compacts by itself
+ * when its garbage outgrows the live objects). Returns 0 (also when a
+ * compaction runs on a worker already), or STV_ENOMEM.
+ */
 int stv_cache_compact(struct stv_cache *c);
+
+/*
+ * The libuv loop (borrowed, outlives c) whose thread pool runs the cache's
+ * compactions, so that they do not stall the loop (docs/cache.md); set by
+ * stv_cache_start from the client's loop. Without one, compaction runs
+ * inline. With one, a compaction also starts before the string pool or the
+ * seen map would have to grow, so that neither rehashes on the loop
+ * thread (the first full sync sizes both once). A cache freed while a compaction runs leaves its store to the
+ * compaction, freed when the loop runs its completion.
+ */
+struct uv_loop_s;
+void stv_cache_set_loop(struct stv_cache *c, struct uv_loop_s *loop);
+/* 1 while a compaction runs (on the thread pool, or catching up with the events since on the loop). */
+int stv_cache_compacting(const struct stv_cache *c);
 
 #endif
