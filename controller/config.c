@@ -150,6 +150,7 @@ void stv_config_init(struct stv_config *c) {
   c->time_limit = STV_TIME_LIMIT_DEFAULT;
   stv_spot_policy_default(&c->spot);
   c->priority_cutoff = STV_PRIORITY_CUTOFF_DEFAULT;
+  c->gap_tolerance = 100 * STV_GAP_TOLERANCE_DEFAULT;
   stv_strpool_init(&c->strings);
   stv_arena_init(&c->mem);
   report_defaults(&c->report);
@@ -967,16 +968,17 @@ static int misplaced_report_key(struct walk *w, const yaml_node_t *root) {
 static int read_top(struct walk *w, const yaml_node_t *root) {
   static const char *const names[] = {"capacityTypes",  "timeLimit", "spot",
                                       "nodePools",      "headroom",  "repack",
-                                      "schedulerNames", "expendablePodsPriorityCutoff", "report"};
-  const yaml_node_t *v[9];
-  struct kpath pk[9];
+                                      "schedulerNames", "expendablePodsPriorityCutoff", "report",
+                                      "gapTolerance"};
+  const yaml_node_t *v[10];
+  struct kpath pk[10];
   int rc, i;
   if (root->type != YAML_MAPPING_NODE)
     return fail(w, STV_EPARSE, root, NULL,
                 "the document must be a mapping of settings, not %s (see docs/config.md)", kind(root));
   if ((rc = misplaced_report_key(w, root)) != 0) return rc;
-  if ((rc = fields(w, root, NULL, names, 9, v)) != 0) return rc;
-  for (i = 0; i < 9; i++) pk[i] = (struct kpath){NULL, names[i], 0};
+  if ((rc = fields(w, root, NULL, names, 10, v)) != 0) return rc;
+  for (i = 0; i < 10; i++) pk[i] = (struct kpath){NULL, names[i], 0};
   if (v[0] != NULL && (rc = capacity_types(w, v[0], &pk[0], &w->c->capacity_types)) != 0) return rc;
   if (v[1] != NULL) {
     struct stv_err e = {0, ""};
@@ -991,6 +993,13 @@ static int read_top(struct walk *w, const yaml_node_t *root) {
   if (v[5] != NULL && (rc = read_repack(w, v[5], &pk[5])) != 0) return rc;
   if ((v[6] != NULL || v[7] != NULL) && (rc = read_scheduling(w, v[6], &pk[6], v[7], &pk[7])) != 0) return rc;
   if (v[8] != NULL && (rc = read_report(w, v[8], &pk[8])) != 0) return rc;
+  if (v[9] != NULL) {
+    struct stv_err e = {0, ""};
+    const char *s = NULL;
+    if ((rc = text(w, v[9], &pk[9], "a percentage like 0.5%", &s)) != 0) return rc;
+    if (stv_config_parse_percent(s, 1, &w->c->gap_tolerance, &e) != 0)
+      return fail(w, STV_EINVAL, v[9], &pk[9], "%s", e.msg);
+  }
   return 0;
 }
 

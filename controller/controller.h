@@ -39,6 +39,11 @@ struct stv_recommend_args {
   const int32_t *priority_cutoff; /* expendable-pods priority cutoff; NULL: STV_PRIORITY_CUTOFF_DEFAULT */
   const char *kubeconfig;         /* read the live cluster (kubeclient.h) after the snapshots; or NULL */
   const char *context;            /* its context; NULL: current-context */
+  /* The optimizer's stopping rules and decision mode (stv_problem's
+   * gap_tolerance, stall_rounds, work_limit; 0: the defaults, no budget). */
+  double gap_tolerance;
+  int stall_rounds;
+  double decision_budget; /* seconds of work on the reference machine; 0 = none */
 };
 
 /* ---------------------------------------------------------------------- */

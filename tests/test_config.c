@@ -195,7 +195,7 @@ TEST(should_name_file_line_column_and_path_of_an_unknown_capacity_type) {
 TEST(should_reject_unknown_keys_at_every_level) {
   CHECK(fails_with("timelimit: 10s\n", STV_EINVAL,
                    "stevedore.yaml:1:1: unknown key \"timelimit\" (expected capacityTypes, timeLimit, spot, "
-                   "nodePools, headroom, repack, schedulerNames, expendablePodsPriorityCutoff, report)"));
+                   "nodePools, headroom, repack, schedulerNames, expendablePodsPriorityCutoff, report, gapTolerance)"));
   CHECK(fails_with("spot:\n  maxshare: 1\n", STV_EINVAL,
                    "stevedore.yaml:2:3: spot: unknown key \"maxshare\" (expected maxShare, maxPoolFraction, "
                    "restartCost)"));
