@@ -593,7 +593,7 @@ struct stv_problem {
  * (bench/README.md, "Anytime"): stv_work_units(budget) is the decision
  * mode's work_limit for a budget in seconds.
  */
-#define STV_WORK_PER_SECOND 4000000L
+#define STV_WORK_PER_SECOND 12000000L
 long stv_work_units(double seconds);
 
 /*
