@@ -112,15 +112,15 @@ struct cg {
    * work_limit (0 = no work budget), as deadline is of the time.
    */
   long work, work_end, work_limit;
-  double end;         /* the whole optimizer's deadline (timed) */
-  double gap_tol;     /* < 0: stop at the proven optimum only */
-  int stall_rounds;   /* <= 0: no stall rule */
-  int stalled;        /* the root LP stalled */
-  int stop;           /* enum stv_stop_reason once decided early, else 0 */
-  double incumbent;   /* best solution's effective cost, INFINITY = none */
-  double bound;       /* proven bound on it, -1 = none */
-  double stop_at;     /* a solution this cheap is optimal */
-  double gap_at;      /* a solution this cheap is within the tolerance */
+  double end;       /* the whole optimizer's deadline (timed) */
+  double gap_tol;   /* < 0: stop at the proven optimum only */
+  int stall_rounds; /* <= 0: no stall rule */
+  int stalled;      /* the root LP stalled */
+  int stop;         /* enum stv_stop_reason once decided early, else 0 */
+  double incumbent; /* best solution's effective cost, INFINITY = none */
+  double bound;     /* proven bound on it, -1 = none */
+  double stop_at;   /* a solution this cheap is optimal */
+  double gap_at;    /* a solution this cheap is within the tolerance */
 };
 
 /* Weight of one simplex iteration of the master, in work units. */

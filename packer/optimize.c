@@ -375,7 +375,8 @@ static int cg_run(void *arg) {
   C->S->cg_stop_gap = C->bound > 0 && C->incumbent < INFINITY ? (C->incumbent - C->bound) / C->bound : -1;
   if (C->S->cg_stop_gap < 0 && C->S->cg_stop_gap > -1e-6) C->S->cg_stop_gap = 0; /* a bound a hair above */
   C->S->cg_work = stv__work(C);
-  trace(C, "phase: stopped at %.3f: %s, work %ld", now_s(C), stv_stop_reason_name(C->S->cg_stop), C->S->cg_work);
+  trace(C, "phase: stopped at %.3f: %s, work %ld", now_s(C), stv_stop_reason_name(C->S->cg_stop),
+        C->S->cg_work);
   if (C->xbest != NULL && (C->incumbent < hc - 1e-9 || !heur_ok)) rc = apply(C, frozen_node);
   return rc;
 }

@@ -586,8 +586,8 @@ struct stv_problem {
 
 #define STV_SEARCH_DEFAULT 50000
 #define STV_GAP_TOLERANCE_DEFAULT 0.005
-#define STV_STALL_ROUNDS_DEFAULT 10
-#define STV_STALL_IMPROVEMENT 0.001
+#define STV_STALL_ROUNDS_DEFAULT  10
+#define STV_STALL_IMPROVEMENT     0.001
 /*
  * Work units the optimizer does in a second on the reference machine
  * (bench/README.md, "Anytime"): stv_work_units(budget) is the decision

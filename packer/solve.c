@@ -189,7 +189,8 @@ long stv_work_units(double seconds) {
  */
 static int heuristic_good_enough(const struct stv_problem *p, const struct stv_plan *h) {
   double tol = p->gap_tolerance == 0 ? STV_GAP_TOLERANCE_DEFAULT : p->gap_tolerance;
-  if (!h->has_lower_bound || !(h->lower_bound > 0) || h->nplaced < h->npending || !stv_plan_spot_ok(p, h)) return 0;
+  if (!h->has_lower_bound || !(h->lower_bound > 0) || h->nplaced < h->npending || !stv_plan_spot_ok(p, h))
+    return 0;
   if (h->new_cost <= h->lower_bound * (1 + 1e-9)) return STV_STOP_OPTIMAL;
   if (tol > 0 && h->new_cost <= h->lower_bound * (1 + tol)) return STV_STOP_GAP;
   return 0;

@@ -37,13 +37,17 @@ static int triplets(struct stv_test_fx *fx, int n, uint64_t seed) {
     w[2] = 1000 - w[0] - w[1];
     for (k = 0; k < 3; k++) {
       snprintf(name, sizeof(name), "p-%d-%d", i, k);
-      if ((rc = stv_test_pod(&fx->s, &(struct stv_test_pod_opts){.name = name, .cpu_m = w[k], .mem_mi = 1})) < 0)
+      if ((rc = stv_test_pod(&fx->s, &(struct stv_test_pod_opts){.name = name, .cpu_m = w[k], .mem_mi = 1})) <
+          0)
         return rc;
     }
   }
-  if ((rc = stv_test_fx_template(fx, &(struct stv_test_tmpl_opts){.instance_type = "bin", .zone = "z1",
-                                                                  .price = 1.0, .cpu_m = 1000,
-                                                                  .mem_mi = 1 << 20, .pods = 100})) < 0)
+  if ((rc = stv_test_fx_template(fx, &(struct stv_test_tmpl_opts){.instance_type = "bin",
+                                                                  .zone = "z1",
+                                                                  .price = 1.0,
+                                                                  .cpu_m = 1000,
+                                                                  .mem_mi = 1 << 20,
+                                                                  .pods = 100})) < 0)
     return rc;
   return stv_snapshot_finish(&fx->s, &fx->err);
 }
@@ -56,7 +60,8 @@ static int mix(struct stv_test_fx *fx, uint64_t seed) {
   int i, rc;
   char name[32];
   for (i = 0; i < 70; i++) {
-    int64_t cpu = 1000 * (1 + (int64_t)(rng_next(&seed) % 32)), mem = 1024 * (1 + (int64_t)(rng_next(&seed) % 64));
+    int64_t cpu = 1000 * (1 + (int64_t)(rng_next(&seed) % 32)),
+            mem = 1024 * (1 + (int64_t)(rng_next(&seed) % 64));
     snprintf(name, sizeof(name), "t%d", i);
     rc = stv_test_fx_template(
         fx, &(struct stv_test_tmpl_opts){.instance_type = name,
@@ -71,11 +76,12 @@ static int mix(struct stv_test_fx *fx, uint64_t seed) {
     char app[16];
     snprintf(name, sizeof(name), "c%d", i);
     snprintf(app, sizeof(app), "app%d", i);
-    rc = stv_test_pod(&fx->s, &(struct stv_test_pod_opts){.name = name,
-                                                          .cpu_m = 100 + 50 * (int64_t)(rng_next(&seed) % 30),
-                                                          .mem_mi = 128 + 128 * (int64_t)(rng_next(&seed) % 30),
-                                                          .labels = {{"app", app}},
-                                                          .count = 30});
+    rc = stv_test_pod(&fx->s,
+                      &(struct stv_test_pod_opts){.name = name,
+                                                  .cpu_m = 100 + 50 * (int64_t)(rng_next(&seed) % 30),
+                                                  .mem_mi = 128 + 128 * (int64_t)(rng_next(&seed) % 30),
+                                                  .labels = {{"app", app}},
+                                                  .count = 30});
     if (rc < 0) return rc;
   }
   return stv_snapshot_finish(&fx->s, &fx->err);
@@ -191,7 +197,8 @@ STV_TEST_FX(should_give_the_same_plan_for_the_same_budget_under_load) {
   size_t b;
   CHECK(mix(fx, 23) == 0);
   for (b = 0; b < sizeof(budgets) / sizeof(budgets[0]); b++) {
-    struct run alone = {fx, budgets[b], -1, NULL}, two[2] = {{fx, budgets[b], -1, NULL}, {fx, budgets[b], -1, NULL}};
+    struct run alone = {fx, budgets[b], -1, NULL},
+               two[2] = {{fx, budgets[b], -1, NULL}, {fx, budgets[b], -1, NULL}};
     pthread_t th[2], hogs[3];
     int i;
     run_thread(&alone);
@@ -211,4 +218,3 @@ STV_TEST_FX(should_give_the_same_plan_for_the_same_budget_under_load) {
     free(alone.text);
   }
 }
-

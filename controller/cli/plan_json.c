@@ -103,7 +103,8 @@ static int stop_json(cJSON *opt, const struct stv_recommend_result *r) {
   char text[256];
   if (cJSON_AddStringToObject(opt, "stopped", stv_stop_reason_name(plan->stop_reason)) == NULL ||
       cJSON_AddStringToObject(opt, "stop_text", stv__stop_text(r, text, sizeof(text))) == NULL ||
-      cJSON_AddNumberToObject(opt, "gap_tolerance", plan->gap_tolerance > 0 ? plan->gap_tolerance : 0) == NULL ||
+      cJSON_AddNumberToObject(opt, "gap_tolerance", plan->gap_tolerance > 0 ? plan->gap_tolerance : 0) ==
+          NULL ||
       cJSON_AddNumberToObject(opt, "work", (double)plan->work) == NULL)
     return 0;
   if (plan->stop_gap >= 0 && cJSON_AddNumberToObject(opt, "stop_gap", plan->stop_gap) == NULL) return 0;

@@ -98,7 +98,8 @@ enum {
 static int apply_stopping_opt(struct stv__recommend_opts *o, int ch, const char *arg, struct stv_err *err) {
   double n;
   if (ch == O_GAP_TOLERANCE) {
-    if (stv_config_parse_percent(arg, 1, &o->gap_tolerance, err) != 0) return flag_error(err, "--gap-tolerance");
+    if (stv_config_parse_percent(arg, 1, &o->gap_tolerance, err) != 0)
+      return flag_error(err, "--gap-tolerance");
     o->has_gap_tolerance = 1;
     return 0;
   }
@@ -110,7 +111,8 @@ static int apply_stopping_opt(struct stv__recommend_opts *o, int ch, const char 
     o->has_stall_rounds = 1;
     return 0;
   }
-  if (stv_config_parse_duration(arg, &o->decision_budget, err) != 0) return flag_error(err, "--decision-budget");
+  if (stv_config_parse_duration(arg, &o->decision_budget, err) != 0)
+    return flag_error(err, "--decision-budget");
   return 0;
 }
 
