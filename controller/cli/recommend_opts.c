@@ -39,7 +39,7 @@ void stv__recommend_usage(FILE *f) {
              "      --decision-budget DURATION\n"
              "                             decision mode: a budget in work units worth DURATION\n"
              "                             on the reference machine; the same input gives the\n"
-             "                             same plan under any load (--time-limit stays the cap)\n"
+             "                             same plan under any load (the time limit stays the cap)\n"
              "      --spot-max-share X     at most this share (0..1) of new-node cost on spot (1)\n"
              "      --spot-max-pool-fraction X\n"
              "                             at most this share (0..1) of new spot nodes in one\n"
