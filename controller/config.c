@@ -151,6 +151,7 @@ void stv_config_init(struct stv_config *c) {
   stv_spot_policy_default(&c->spot);
   stv_limits_none(&c->limits);
   c->priority_cutoff = STV_PRIORITY_CUTOFF_DEFAULT;
+  c->gap_tolerance = 100 * STV_GAP_TOLERANCE_DEFAULT;
   stv_strpool_init(&c->strings);
   stv_arena_init(&c->mem);
   report_defaults(&c->report);
@@ -1046,16 +1047,16 @@ static int read_top(struct walk *w, const yaml_node_t *root) {
   static const char *const names[] = {
       "capacityTypes", "timeLimit", "spot",           "nodePools",
       "headroom",      "repack",    "schedulerNames", "expendablePodsPriorityCutoff",
-      "report",        "limits",    "nodeCost"};
-  const yaml_node_t *v[11];
-  struct kpath pk[11];
+      "report",        "limits",    "nodeCost",       "gapTolerance"};
+  const yaml_node_t *v[12];
+  struct kpath pk[12];
   int rc, i;
   if (root->type != YAML_MAPPING_NODE)
     return fail(w, STV_EPARSE, root, NULL,
                 "the document must be a mapping of settings, not %s (see docs/config.md)", kind(root));
   if ((rc = misplaced_report_key(w, root)) != 0) return rc;
-  if ((rc = fields(w, root, NULL, names, 11, v)) != 0) return rc;
-  for (i = 0; i < 11; i++) pk[i] = (struct kpath){NULL, names[i], 0};
+  if ((rc = fields(w, root, NULL, names, 12, v)) != 0) return rc;
+  for (i = 0; i < 12; i++) pk[i] = (struct kpath){NULL, names[i], 0};
   if (v[0] != NULL && (rc = capacity_types(w, v[0], &pk[0], &w->c->capacity_types)) != 0) return rc;
   if (v[1] != NULL) {
     struct stv_err e = {0, ""};
@@ -1072,6 +1073,13 @@ static int read_top(struct walk *w, const yaml_node_t *root) {
   if (v[8] != NULL && (rc = read_report(w, v[8], &pk[8])) != 0) return rc;
   if (v[9] != NULL && (rc = read_limits(w, v[9], &pk[9], &w->c->limits)) != 0) return rc;
   if (v[10] != NULL && (rc = number(w, v[10], &pk[10], 0, STV_NODE_COST_MAX, &w->c->node_cost)) != 0) return rc;
+  if (v[11] != NULL) {
+    struct stv_err e = {0, ""};
+    const char *s = NULL;
+    if ((rc = text(w, v[11], &pk[11], "a percentage like 0.5%", &s)) != 0) return rc;
+    if (stv_config_parse_percent(s, 1, &w->c->gap_tolerance, &e) != 0)
+      return fail(w, STV_EINVAL, v[11], &pk[11], "%s", e.msg);
+  }
   return 0;
 }
 

@@ -91,6 +91,7 @@ struct stv_config {
   const char *const *scheduler_names; /* schedulerNames; NULL: default-scheduler only */
   uint32_t nscheduler_names;
   int32_t priority_cutoff; /* expendablePodsPriorityCutoff; default STV_PRIORITY_CUTOFF_DEFAULT */
+  double gap_tolerance;    /* gapTolerance, percent; default 100 x STV_GAP_TOLERANCE_DEFAULT; 0: optimum only */
   struct stv_strpool strings;
   struct stv_arena mem;
   int repack_system_pods; /* repack.systemPods: the what-if repack may move system pods */

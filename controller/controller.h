@@ -40,6 +40,11 @@ struct stv_recommend_args {
   const char *kubeconfig;         /* read the live cluster (kubeclient.h) after the snapshots; or NULL */
   const char *context;            /* its context; NULL: current-context */
   double node_cost;               /* per node-hour on every new node whose pool sets none */
+  /* The optimizer's stopping rules and decision mode (stv_problem's
+   * gap_tolerance, stall_rounds, work_limit; 0: the defaults, no budget). */
+  double gap_tolerance;
+  int stall_rounds;
+  double decision_budget; /* seconds of work on the reference machine; 0 = none */
 };
 
 /* ---------------------------------------------------------------------- */

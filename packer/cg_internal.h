@@ -110,14 +110,63 @@ struct cg {
    * even when a GLPK error never lets cg_run return. */
   unsigned char *frozen_node;
   double *xd, *xm, *xg;
+  /*
+   * Stopping (docs/optimizer.md, "Stopping"). work counts the work units
+   * done outside the master LP (pricing search nodes, the knapsacks'
+   * simplex iterations, branch-and-bound subproblems); stv__work adds the
+   * master's simplex iterations. work_end is the current phase's share of
+   * work_limit (0 = no work budget), as deadline is of the time.
+   */
+  long work, work_end, work_limit;
+  double end;       /* the whole optimizer's deadline (timed) */
+  double gap_tol;   /* < 0: stop at the proven optimum only */
+  int stall_rounds; /* <= 0: no stall rule */
+  int stalled;      /* the root LP stalled */
+  int stop;         /* enum stv_stop_reason once decided early, else 0 */
+  double incumbent; /* best solution's effective cost, INFINITY = none */
+  double bound;     /* proven bound on it, -1 = none */
+  double stop_at;   /* a solution this cheap is optimal */
+  double gap_at;    /* a solution this cheap is within the tolerance */
 };
+
+/* Weight of one simplex iteration of the master, in work units. */
+#define WORK_PER_ITER 200L
 
 static inline double now_s(const struct cg *C) {
   return C->p->clock ? C->p->clock() : 0;
 }
 
+static inline long stv__work(const struct cg *C) {
+  return C->work + (C->lp != NULL ? WORK_PER_ITER * (long)glp_get_it_cnt(C->lp) : 0);
+}
+
+/* The current phase's time or work is used up (or the solve stopped). */
 static inline int out_of_time(const struct cg *C) {
+  if (C->stop) return 1;
+  if (C->work_end > 0 && stv__work(C) >= C->work_end) return 1;
   return C->timed && now_s(C) >= C->deadline;
+}
+
+/* A phase's share of what is left: saved is restored by phase_end. */
+struct phase {
+  double deadline;
+  long work_end;
+};
+
+static inline struct phase phase_begin(struct cg *C, double share) {
+  struct phase saved = {C->deadline, C->work_end};
+  /* Under a work budget the time is a safety net for the whole solve only. */
+  if (C->timed && C->work_limit <= 0) C->deadline = now_s(C) + share * (saved.deadline - now_s(C));
+  if (C->work_end > 0) {
+    long w = stv__work(C), left = saved.work_end > w ? saved.work_end - w : 0;
+    C->work_end = w + (long)(share * (double)left) + 1;
+  }
+  return saved;
+}
+
+static inline void phase_end(struct cg *C, struct phase saved) {
+  C->deadline = saved.deadline;
+  C->work_end = saved.work_end;
 }
 
 /* Hands one line to the caller's trace callback, when there is one. */
@@ -149,6 +198,10 @@ int stv__seed_columns(struct cg *C, const unsigned char *frozen_node);
 int stv__generate(struct cg *C, int *converged, double *lb);
 int stv__knapsack(struct cg *C, const struct shape *sh, const double *y, double need, uint32_t *pi,
                   uint32_t *pk, uint32_t *n, double *ub);
+
+/* optimize.c: records a new proven bound, stops the solve when the best
+ * solution is within the tolerance of it (returns 1 then). */
+int stv__bound_check(struct cg *C, double lb);
 
 /* round.c */
 double *stv__residual_greedy(struct cg *C, int *rcp);

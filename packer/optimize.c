@@ -191,6 +191,118 @@ static int bound_is_global(const struct cg *C, const unsigned char *frozen_node)
   return 1;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Stopping                                                               */
+
+/* The targets a proven bound lb sets: stop_at (optimal) and gap_at (within
+ * the tolerance), rounded down to whole values when every cost is one. */
+static void set_targets(struct cg *C, double lb) {
+  double tol = C->gap_tol > 0 ? C->gap_tol : 0;
+  if (stv__integral_costs(C)) {
+    C->stop_at = ceil(lb - 1e-6) + 1e-6;
+    C->gap_at = floor(lb * (1 + tol) + 1e-6) + 1e-6;
+  } else {
+    C->stop_at = lb * (1 + 1e-6);
+    C->gap_at = lb * (1 + tol);
+  }
+  if (C->gap_at < C->stop_at) C->gap_at = C->stop_at;
+}
+
+int stv__bound_check(struct cg *C, double lb) {
+  if (lb > C->bound) {
+    C->bound = lb;
+    set_targets(C, lb);
+  }
+  if (C->bound <= 0 || C->stop) return C->stop != 0;
+  if (C->incumbent <= C->stop_at)
+    C->stop = STV_STOP_OPTIMAL;
+  else if (C->incumbent <= C->gap_at)
+    C->stop = STV_STOP_GAP;
+  return C->stop != 0;
+}
+
+/* A solution x of cost c is the best so far: keep it (x is taken). */
+static void take_solution(struct cg *C, double **x) {
+  double c;
+  if (*x == NULL) return;
+  if (stv__solution_ok(C, *x) && (c = stv__solution_cost(C, *x)) < C->incumbent - 1e-9) {
+    C->incumbent = c;
+    stv_free(C->xbest);
+    C->xbest = *x;
+    C->nxbest = C->ncol;
+    *x = NULL;
+    stv__bound_check(C, -1);
+  }
+  stv_free(*x);
+  *x = NULL;
+}
+
+/* Why the solve ended, once it has: cut marks a phase its share of the
+ * time or work cut short. */
+static int stop_reason(const struct cg *C, int cut_time, int cut_work) {
+  if (C->stop) return C->stop;
+  if (cut_work || (C->work_limit > 0 && stv__work(C) >= C->work_limit)) return STV_STOP_WORK;
+  if (cut_time || (C->timed && now_s(C) >= C->end)) return STV_STOP_TIME;
+  return STV_STOP_DONE;
+}
+
+/* After a phase: whether its share of the time or of the work ran out. */
+static void note_cut(const struct cg *C, int *cut_time, int *cut_work) {
+  if (C->stop || !out_of_time(C)) return;
+  if (C->work_end > 0 && stv__work(C) >= C->work_end)
+    *cut_work = 1;
+  else
+    *cut_time = 1;
+}
+
+/*
+ * The integer plan from the root LP: the residual greedy, two dives and
+ * branch and bound, each kept when it beats the incumbent, until one of
+ * them meets the tolerance or the budget runs out.
+ */
+static int integer_phase(struct cg *C, int heur_ok, int *cut_time, int *cut_work) {
+  int rc = 0;
+  size_t k;
+  glp_smcp sp;
+  /* 1. Whole LP counts and a greedy finish, from the root LP. */
+  glp_init_smcp(&sp);
+  sp.msg_lev = GLP_MSG_OFF;
+  glp_simplex(C->lp, &sp);
+  trace(C, "phase: root done at %.3f, lp status %d, work %ld", now_s(C), glp_get_status(C->lp), stv__work(C));
+  C->xg = stv__residual_greedy(C, &rc);
+  trace(C, "phase: greedy done at %.3f: %s", now_s(C),
+        C->xg ? (stv__solution_ok(C, C->xg) ? "ok" : "breaks a row") : "none");
+  if (rc != 0) return rc;
+  take_solution(C, &C->xg);
+  note_cut(C, cut_time, cut_work);
+  /* 2. Diving, two ways, with part of what is left. */
+  for (k = 0; k < 2 && !out_of_time(C); k++) {
+    struct phase saved = phase_begin(C, k == 0 ? 0.6 : 0.5);
+    stv__dive(C, C->bound > 0 ? C->gap_at : -INFINITY, (int)k, &C->xd, &rc);
+    note_cut(C, cut_time, cut_work);
+    phase_end(C, saved);
+    if (rc != 0) return rc;
+    take_solution(C, &C->xd);
+  }
+  /* 3. Branch and bound over every pattern generated, from the best. */
+  if (!out_of_time(C)) {
+    double *x0 = NULL;
+    if (C->xbest != NULL || heur_ok) {
+      if ((x0 = stv_calloc(C->ncol + 1, sizeof(double))) == NULL) return STV_ENOMEM;
+      if (C->xbest != NULL)
+        memcpy(x0, C->xbest, C->nxbest * sizeof(double)); /* columns added since are 0 */
+      else
+        for (k = 0; k < C->ncol; k++) x0[k] = C->col[k].heur;
+    }
+    C->xm = stv__mip(C, x0, C->bound > 0 ? C->gap_at : -INFINITY, &rc);
+    note_cut(C, cut_time, cut_work);
+    stv_free(x0);
+    if (rc != 0) return rc;
+    take_solution(C, &C->xm);
+  }
+  return 0;
+}
+
 /*
  * The solve proper, run under stv__glpk_run: C (arg) is set up; fills
  * C->S's results and, when it finds a cheaper plan, applies it. Returns 0,
@@ -199,19 +311,26 @@ static int bound_is_global(const struct cg *C, const unsigned char *frozen_node)
 static int cg_run(void *arg) {
   struct cg *C = arg;
   const unsigned char *frozen_node = C->frozen_node;
-  int rc = 0, converged = 0;
-  double lb = -1;
+  int rc = 0, converged = 0, cut_time = 0, cut_work = 0;
+  /* The heuristic's nodes are a solution of the master, unless spot limits
+   * may reject them. */
+  int heur_ok;
+  double lb = -1, hc, z = INFINITY;
+  trace(C, "phase: start at %.3f, %zu items, %zu shapes", now_s(C), C->nit, C->nsh);
   if ((rc = stv__setup_master(C, frozen_node)) != 0 || (rc = stv__seed_columns(C, frozen_node)) != 0)
     return rc;
+  heur_ok = !(C->n_row_N || C->share_row);
+  hc = heuristic_cost(C);
+  C->incumbent = heur_ok ? hc : INFINITY;
   {
-    /* The root LP gets half the time; the integer plan needs the rest. */
-    double end = C->deadline;
-    if (C->timed) C->deadline = now_s(C) + 0.5 * (end - now_s(C));
+    /* The root LP gets half the time and work; the integer plan the rest. */
+    struct phase saved = phase_begin(C, 0.5);
     C->proving = 1;
     rc = stv__generate(C, &converged, &lb);
     C->proving = 0;
     C->klimit = KNAP_NODES; /* the integer plan needs columns, not proofs */
-    C->deadline = end;
+    note_cut(C, &cut_time, &cut_work);
+    phase_end(C, saved);
     if (rc != 0) return rc;
   }
   C->S->cg_converged = converged;
@@ -222,6 +341,7 @@ static int cg_run(void *arg) {
     glp_init_smcp(&sp);
     sp.msg_lev = GLP_MSG_OFF;
     if (glp_simplex(C->lp, &sp) != 0 || glp_get_status(C->lp) != GLP_OPT) lb = -1;
+    if (glp_get_status(C->lp) == GLP_OPT) z = glp_get_obj_val(C->lp);
     for (i = 0; i < C->nit && lb > 0; i++)
       if (glp_get_col_prim(C->lp, (int)i + 1) > 1e-6) lb = -1;
   }
@@ -233,92 +353,31 @@ static int cg_run(void *arg) {
     b = lb * (1 - 1e-9) - C->lambda_max * pods;
     if (b > 0) C->S->cg_bound = b;
   }
+  if (lb > 0) stv__bound_check(C, lb);
+  /* Stalled, and the LP promises no gain worth having over the incumbent or
+   * the heuristic's nodes (which the spot repair makes a plan of anyway). */
+  if (!C->stop && C->stalled && z >= (hc < C->incumbent ? hc : C->incumbent) * (1 - STV_STALL_IMPROVEMENT))
+    C->stop = STV_STOP_STALLED;
+  if (!C->stop && (rc = integer_phase(C, heur_ok, &cut_time, &cut_work)) != 0) return rc;
   {
-    double stop_at, hc = heuristic_cost(C), best;
-    size_t k;
-    glp_smcp sp;
-    /* The heuristic's nodes are a solution of the master, unless spot limits
-     * may reject them. */
-    int heur_ok = !(C->n_row_N || C->share_row);
-    /* Stop as soon as the bound is met: rounded up when costs are whole. */
-    stop_at = lb > 0 ? (stv__integral_costs(C) ? ceil(lb - 1e-6) + 1e-6 : lb * (1 + 1e-6)) : -INFINITY;
-    if (heur_ok && hc <= stop_at) return rc; /* the heuristic is optimal already */
-    best = heur_ok ? hc : INFINITY;
-    /* 1. Whole LP counts and a greedy finish, from the root LP. */
-    glp_init_smcp(&sp);
-    sp.msg_lev = GLP_MSG_OFF;
-    glp_simplex(C->lp, &sp);
-    trace(C, "phase: root done at %.3f, lp status %d", now_s(C), glp_get_status(C->lp));
-    C->xg = stv__residual_greedy(C, &rc);
-    trace(C, "phase: greedy done at %.3f: %s", now_s(C),
-          C->xg ? (stv__solution_ok(C, C->xg) ? "ok" : "breaks a row") : "none");
-    if (rc != 0) goto done;
-    if (C->xg != NULL && stv__solution_ok(C, C->xg) && stv__solution_cost(C, C->xg) < best - 1e-9) {
-      best = stv__solution_cost(C, C->xg);
-      C->xbest = C->xg;
-      C->nxbest = C->ncol;
-      C->xg = NULL;
-    }
-    /* 2. Diving, two ways, with part of what is left. */
-    for (k = 0; k < 2 && best > stop_at && !out_of_time(C); k++) {
-      double end = C->deadline;
-      if (C->timed) C->deadline = now_s(C) + (k == 0 ? 0.6 : 0.5) * (end - now_s(C));
-      stv__dive(C, stop_at, (int)k, &C->xd, &rc);
-      C->deadline = end;
-      if (rc != 0) goto done;
-      if (C->xd != NULL && stv__solution_ok(C, C->xd) && stv__solution_cost(C, C->xd) < best - 1e-9) {
-        best = stv__solution_cost(C, C->xd);
-        stv_free(C->xbest);
-        C->xbest = C->xd;
-        C->nxbest = C->ncol;
-        C->xd = NULL;
-      }
-      stv_free(C->xd);
-      C->xd = NULL;
-    }
-    /* 3. Branch and bound over every pattern generated, from the best. */
-    if (best > stop_at && !out_of_time(C)) {
-      double *x0 = NULL, *heur = NULL;
-      if (C->xbest != NULL) {
-        if ((x0 = stv_calloc(C->ncol + 1, sizeof(double))) == NULL) {
-          rc = STV_ENOMEM;
-          goto done;
-        }
-        memcpy(x0, C->xbest, C->nxbest * sizeof(double)); /* columns added since are 0 */
-      } else if (heur_ok) {
-        if ((heur = stv_calloc(C->ncol + 1, sizeof(double))) == NULL) {
-          rc = STV_ENOMEM;
-          goto done;
-        }
-        for (k = 0; k < C->ncol; k++) heur[k] = C->col[k].heur;
-      }
-      C->xm = stv__mip(C, x0 ? x0 : heur, stop_at, &rc);
-      stv_free(x0);
-      stv_free(heur);
-      if (rc != 0) goto done;
-      if (C->xm != NULL && stv__solution_ok(C, C->xm) && stv__solution_cost(C, C->xm) < best - 1e-9) {
-        best = stv__solution_cost(C, C->xm);
-        stv_free(C->xbest);
-        C->xbest = C->xm;
-        C->nxbest = C->ncol;
-        C->xm = NULL;
-      }
-    }
-    {
-      struct stv_cg_stats *st = &C->S->cg_stats;
-      st->reported = 1;
-      st->items = C->nit;
-      st->shapes = C->nsh;
-      st->columns = C->ncol;
-      st->lp = lb;
-      st->converged = converged;
-      st->heuristic = hc;
-      st->found = C->xbest != NULL;
-      st->best = best;
-    }
-    if (C->xbest != NULL && (best < hc - 1e-9 || !heur_ok)) rc = apply(C, frozen_node);
-  done:;
+    struct stv_cg_stats *st = &C->S->cg_stats;
+    st->reported = 1;
+    st->items = C->nit;
+    st->shapes = C->nsh;
+    st->columns = C->ncol;
+    st->lp = lb;
+    st->converged = converged;
+    st->heuristic = hc;
+    st->found = C->xbest != NULL;
+    st->best = C->incumbent;
   }
+  C->S->cg_stop = stop_reason(C, cut_time, cut_work);
+  C->S->cg_stop_gap = C->bound > 0 && C->incumbent < INFINITY ? (C->incumbent - C->bound) / C->bound : -1;
+  if (C->S->cg_stop_gap < 0 && C->S->cg_stop_gap > -1e-6) C->S->cg_stop_gap = 0; /* a bound a hair above */
+  C->S->cg_work = stv__work(C);
+  trace(C, "phase: stopped at %.3f: %s, work %ld", now_s(C), stv_stop_reason_name(C->S->cg_stop),
+        C->S->cg_work);
+  if (C->xbest != NULL && (C->incumbent < hc - 1e-9 || !heur_ok)) rc = apply(C, frozen_node);
   return rc;
 }
 
@@ -338,8 +397,15 @@ int stv__optimize(struct solve *S) {
     start = S->p->clock();
     /* What is left of the budget stv_optimize started with, less a margin
      * for the final checks and the bound after it. */
-    C.deadline = start + 0.95 * (S->deadline - start);
+    C.deadline = C.end = start + 0.95 * (S->deadline - start);
   }
+  C.work_limit = C.work_end = S->p->work_limit > 0 ? S->p->work_limit : 0;
+  C.gap_tol = S->p->gap_tolerance == 0 ? STV_GAP_TOLERANCE_DEFAULT : S->p->gap_tolerance;
+  C.stall_rounds = S->p->stall_rounds == 0 ? STV_STALL_ROUNDS_DEFAULT : S->p->stall_rounds;
+  C.bound = -1;
+  C.stop_at = C.gap_at = -INFINITY;
+  C.incumbent = INFINITY;
+  S->cg_stop_gap = -1;
   frozen_node = C.frozen_node = stv_calloc(S->nnodes + 1, 1);
   if (frozen_node == NULL) return STV_ENOMEM;
   if ((rc = stv__setup_items(&C, frozen_node)) != 0 || C.nit == 0) goto out;

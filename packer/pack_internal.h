@@ -185,6 +185,11 @@ struct solve {
   double deadline;              /* on p->clock: when the optimizer must stop */
   struct stv_err *err;          /* the caller's, for GLPK's errors */
   struct stv_cg_stats cg_stats; /* the optimizer's figures */
+  /* Why the optimizer stopped (enum stv_stop_reason), the gap it judged
+   * by (-1: no bound) and the work it did. */
+  int cg_stop;
+  double cg_stop_gap;
+  long cg_work;
 };
 
 #define BIT_SET(w, i) ((w)[(i) >> 6] |= (uint64_t)1 << ((i)&63))

@@ -597,6 +597,26 @@ struct stv_problem {
   struct stv_spot_policy spot;
   int no_preemption; /* skip the preemption pass (the what-if repack) */
   /*
+   * Stopping rules of the optimizer (docs/optimizer.md, "Stopping"). It
+   * stops once its best plan is within gap_tolerance (a fraction) of a
+   * proven lower bound (0 = STV_GAP_TOLERANCE_DEFAULT; negative = only at
+   * the proven optimum), or when it has stalled: the root LP's value and
+   * bound moved by less than STV_STALL_IMPROVEMENT of the best plan over
+   * stall_rounds column-generation rounds (0 = STV_STALL_ROUNDS_DEFAULT;
+   * negative = no stall rule) and the LP promises no such gain either.
+   */
+  double gap_tolerance;
+  int stall_rounds;
+  /*
+   * Decision mode: the optimizer's budget in work units (pricing search
+   * nodes, simplex iterations, branch-and-bound subproblems;
+   * stv_work_units converts seconds); 0 = none. The same input and
+   * work_limit give the same plan on any machine and under any load, as
+   * long as the wall-time limit (time_limit with clock, the safety net)
+   * does not cut the solve first.
+   */
+  long work_limit;
+  /*
    * Tracing (optional; NULL = none): the optimizer hands every
    * column-generation round, dive step and unfinished pricing problem to
    * trace as one line of text without a newline, with trace_ctx. Called on
@@ -608,6 +628,33 @@ struct stv_problem {
 };
 
 #define STV_SEARCH_DEFAULT 50000
+#define STV_GAP_TOLERANCE_DEFAULT 0.005
+#define STV_STALL_ROUNDS_DEFAULT  10
+#define STV_STALL_IMPROVEMENT     0.001
+/*
+ * Work units the optimizer does in a second on the reference machine
+ * (bench/README.md, "Anytime"): stv_work_units(budget) is the decision
+ * mode's work_limit for a budget in seconds.
+ */
+#define STV_WORK_PER_SECOND 12000000L
+long stv_work_units(double seconds);
+
+/*
+ * Why the optimizer stopped (stv_plan.stop_reason). NONE: it did not run
+ * (heuristic only, or nothing for it to re-decide).
+ */
+enum stv_stop_reason {
+  STV_STOP_NONE = 0,
+  STV_STOP_OPTIMAL, /* the best plan meets the proven lower bound */
+  STV_STOP_GAP,     /* within gap_tolerance of the proven lower bound */
+  STV_STOP_STALLED, /* no improvement over the stall window */
+  STV_STOP_TIME,    /* the wall-time limit */
+  STV_STOP_WORK,    /* the work budget (decision mode) */
+  STV_STOP_DONE     /* every phase ran to its own end */
+};
+
+/* "optimal", "gap", "stalled", "time limit", "work budget", "done", "none". */
+const char *stv_stop_reason_name(int reason);
 /* The whole solve's search budget is this many times the per-node one. */
 #define STV_SEARCH_NODES 100
 
@@ -731,6 +778,16 @@ struct stv_plan {
   int spot_limits_broken;  /* no plan within the spot limits was found */
   /* Which model proved lower_bound (enum stv_bound_kind). */
   int lower_bound_kind;
+  /*
+   * Why the optimizer stopped (enum stv_stop_reason), the gap it judged by
+   * ((best - bound) / bound over what it re-decided; -1 when it had no
+   * bound), the tolerance it ran with, and the work it did (units of
+   * stv_problem.work_limit).
+   */
+  int stop_reason;
+  double stop_gap;
+  double gap_tolerance;
+  long work;
   /* Preemptions on existing nodes, and the pending pods left out. */
   struct stv_plan_preemption *preemptions;
   size_t npreemptions;

@@ -188,6 +188,7 @@ static int knap_dp(struct cg *C) {
     }
   }
   if (cap > DP_MAX_CAP || (double)nch * (double)(cap + 1) > (double)DP_MAX_BITS) return 0;
+  C->work += (long)(((double)nch * (double)(cap + 1)) / 64); /* cells, 64 to a search node */
   best = stv_calloc((size_t)cap + 1, sizeof(double));
   take = stv_calloc(((size_t)nch * (size_t)(cap + 1) + 7) / 8, 1);
   ch_item = stv_malloc((nch + 1) * sizeof(uint32_t));
@@ -253,7 +254,20 @@ out:
  * optimisation only). Pairwise conflicts are not modelled: callers use the
  * integer form only without them.
  */
-#define KNAP_MIP_MS 200
+#define KNAP_MIP_MS    200
+#define KNAP_MIP_NODES 2000 /* its subproblems, where time does not decide */
+
+struct knap_mip {
+  struct cg *C;
+  long nodes;
+};
+
+static void knap_mip_callback(glp_tree *tree, void *info) {
+  struct knap_mip *m = info;
+  if (glp_ios_reason(tree) != GLP_ISELECT) return;
+  m->C->work += WORK_PER_ITER;
+  if (++m->nodes > KNAP_MIP_NODES) glp_ios_terminate(tree);
+}
 
 static int knap_glpk(struct cg *C, int integer, double *value) {
   struct solve *S = C->S;
@@ -296,12 +310,18 @@ static int knap_glpk(struct cg *C, int integer, double *value) {
       *value = glp_get_obj_val(lp) * (1 + 1e-9) + 1e-12;
       ok = 1;
     }
+    C->work += WORK_PER_ITER * (long)glp_get_it_cnt(lp);
   } else {
     glp_iocp parm;
+    struct knap_mip km = {C, 0};
     glp_init_iocp(&parm);
     parm.msg_lev = GLP_MSG_OFF;
     parm.presolve = GLP_ON;
-    parm.tm_lim = KNAP_MIP_MS;
+    parm.cb_func = knap_mip_callback;
+    parm.cb_info = &km;
+    /* A wall-time cap only where time decides anyway: without a clock, or
+     * under a work budget, the node limit keeps the answer deterministic. */
+    if (C->timed && C->work_limit <= 0) parm.tm_lim = KNAP_MIP_MS;
     if (glp_intopt(lp, &parm) == 0 && glp_mip_status(lp) == GLP_OPT) {
       int64_t used[STV_MAX_RES];
       memset(used, 0, sizeof(used));
@@ -508,6 +528,7 @@ int stv__knapsack(struct cg *C, const struct shape *sh, const double *y, double 
     }
   }
   npat = C->nksol;
+  C->work += C->knodes + (long)m + 1;
   knap_write(C, m, pi, pk, n);
   stv_free(ks);
   return npat;
@@ -710,6 +731,42 @@ static int price(struct cg *C, const double *yv, const double *y, struct shape *
   return 0;
 }
 
+/* Progress of the root LP: the last value and bound that counted. */
+struct stall {
+  int rounds; /* rounds seen */
+  int since;  /* of which without progress, the last ones */
+  double z, lb;
+};
+
+/*
+ * The root's stopping rules after a round with LP value z and bound lb:
+ * 1 when the incumbent is within the tolerance of the bound (C->stop set),
+ * or when neither z fell nor lb rose by STV_STALL_IMPROVEMENT of the
+ * incumbent over the last C->stall_rounds rounds that priced partially
+ * (stopped after PARTIAL_SHAPES shapes; C->stalled set). Rounds that
+ * priced every shape do not count: there the LP is left to converge
+ * (degenerate rounds, z flat while the basis turns, are common in bin
+ * packing and end in a proof); with hundreds of shapes, a flat value means
+ * rounds spent on shapes that do not pay.
+ */
+static int stalled(struct cg *C, struct stall *st, double z, double lb, int partial) {
+  double inc = C->incumbent < INFINITY ? C->incumbent : z, eps = STV_STALL_IMPROVEMENT * fabs(inc);
+  if (lb > 0 && stv__bound_check(C, lb)) return 1;
+  if (st->rounds++ == 0 || z < st->z - eps || lb > st->lb + eps) {
+    st->z = z;
+    st->lb = lb;
+    st->since = 0;
+    return 0;
+  }
+  if (!partial) return 0;
+  if (C->stall_rounds > 0 && ++st->since >= C->stall_rounds) {
+    C->stalled = 1;
+    trace(C, "stalled: value %.6f and bound %.6f moved less than %.3g in %d rounds", z, lb, eps, st->since);
+    return 1;
+  }
+  return 0;
+}
+
 /*
  * Column generation rounds. Item duals are smoothed (a weighted mean with
  * the previous round's, which damps the oscillation that makes plain
@@ -730,6 +787,7 @@ int stv__generate(struct cg *C, int *converged, double *lb) {
   struct shape **order = stv_malloc((C->nsh + 1) * sizeof(*order));
   double nmax = 0;
   long deep = 10; /* search allowed under the true duals, x KNAP_NODES */
+  struct stall stall = {0, 0, 0, -1};
   int rc = 0, round, have_center = 0;
   size_t i;
   *converged = 0;
@@ -772,8 +830,8 @@ int stv__generate(struct cg *C, int *converged, double *lb) {
        * relative to its price (valid for every row sign in this master). */
       if (theta * z > *lb) *lb = theta * z;
     }
-    trace(C, "round %d: z %.6f, %zu candidates, best rc %.6g, minrc %.6g, exact %d, true %d", round, z, ncand,
-          ncand ? cand[0].rc : 0.0, minrc, exact, truthful);
+    trace(C, "round %d at %.3f: z %.6f, %zu candidates, best rc %.6g, minrc %.6g, exact %d, true %d", round,
+          now_s(C), z, ncand, ncand ? cand[0].rc : 0.0, minrc, exact, truthful);
     if (ncand == 0) {
       if (truthful && exact && !cut) {
         *converged = 1;
@@ -788,6 +846,7 @@ int stv__generate(struct cg *C, int *converged, double *lb) {
       }
       break;
     }
+    if (C->proving && stalled(C, &stall, z, *lb, cut)) break;
     qsort(cand, ncand, sizeof(*cand), cmp_cand);
     if (ncand > ADD_PER_ROUND) ncand = ADD_PER_ROUND;
     st = 0;

@@ -328,11 +328,10 @@ int stv__dive(struct cg *C, double stop_at, int strategy, double **xout, int *rc
           bestv);
     if (!fixed && !tried_mip) {
       /* What the whole counts leave is small: branch and bound it. */
-      double end = C->deadline;
+      struct phase saved = phase_begin(C, 0.5);
       tried_mip = 1;
-      if (C->timed) C->deadline = now_s(C) + 0.5 * (end - now_s(C));
       *xout = stv__mip(C, NULL, stop_at, rcp);
-      C->deadline = end;
+      phase_end(C, saved);
       if (*rcp != 0) break;
       if (*xout != NULL) {
         found = 1;
@@ -410,7 +409,10 @@ static void mip_callback(glp_tree *tree, void *info) {
   default:
     break;
   }
-  if (glp_ios_reason(tree) == GLP_ISELECT && ++m->selects > MIP_NODES) glp_ios_terminate(tree);
+  if (glp_ios_reason(tree) == GLP_ISELECT) {
+    m->C->work += WORK_PER_ITER; /* a subproblem: its simplex iterations count on the master */
+    if (++m->selects > MIP_NODES) glp_ios_terminate(tree);
+  }
   if (out_of_time(m->C)) glp_ios_terminate(tree);
 }
 
@@ -503,7 +505,7 @@ double *stv__mip(struct cg *C, const double *x0, double stop_at, int *rcp) {
   parm.msg_lev = GLP_MSG_OFF;
   parm.cb_func = mip_callback;
   parm.cb_info = &m;
-  parm.mip_gap = 1e-4;
+  parm.mip_gap = C->gap_tol > 1e-4 ? C->gap_tol : 1e-4;
   if (C->timed) {
     double left = C->deadline - now_s(C);
     parm.tm_lim = left > 0.001 ? (int)(left * 1000) : 1;

@@ -6,6 +6,7 @@
  * of the two plans). The only file that calls both the heuristic and the
  * optimizer; neither calls back into it.
  */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@ static int pack_run(const struct stv_problem *p, struct stv_plan *plan, int opti
   S.W = (S.nclasses + 63) / 64 + 1;
   S.search_limit = p->search_limit == 0 ? STV_SEARCH_DEFAULT : p->search_limit;
   S.cg_bound = -1;
+  S.cg_stop_gap = -1;
   S.deadline = deadline;
   S.search_left = S.search_limit > 0 ? S.search_limit * STV_SEARCH_NODES : 0;
   S.err = err;
@@ -78,6 +80,9 @@ static int pack_run(const struct stv_problem *p, struct stv_plan *plan, int opti
     plan->optimized = 1;
     plan->lp_converged = S.cg_converged;
     plan->columns = S.cg_columns;
+    plan->stop_reason = S.cg_stop;
+    plan->stop_gap = S.cg_stop_gap;
+    plan->work = S.cg_work;
   }
   /* The spot limits hold for every plan, the heuristic's too. */
   if ((rc = stv__spot_repair(&S))) goto out;
@@ -153,14 +158,63 @@ static double plan_effective_cost(const struct stv_problem *p, const struct stv_
   return c;
 }
 
+const char *stv_stop_reason_name(int reason) {
+  switch (reason) {
+  case STV_STOP_OPTIMAL:
+    return "optimal";
+  case STV_STOP_GAP:
+    return "gap";
+  case STV_STOP_STALLED:
+    return "stalled";
+  case STV_STOP_TIME:
+    return "time limit";
+  case STV_STOP_WORK:
+    return "work budget";
+  case STV_STOP_DONE:
+    return "done";
+  default:
+    return "none";
+  }
+}
+
+long stv_work_units(double seconds) {
+  double w = seconds * (double)STV_WORK_PER_SECOND;
+  return !(w > 0) ? 0 : w >= (double)LONG_MAX / 2 ? LONG_MAX / 2 : (long)w + 1;
+}
+
+/*
+ * The heuristic's plan is within the tolerance of its own proven bound:
+ * nothing is left for the optimizer to win. Returns the stop reason, 0
+ * when the optimizer should run.
+ */
+static int heuristic_good_enough(const struct stv_problem *p, const struct stv_plan *h) {
+  double tol = p->gap_tolerance == 0 ? STV_GAP_TOLERANCE_DEFAULT : p->gap_tolerance;
+  if (!h->has_lower_bound || !(h->lower_bound > 0) || h->nplaced < h->npending || !stv_plan_spot_ok(p, h))
+    return 0;
+  if (h->new_cost <= h->lower_bound * (1 + 1e-9)) return STV_STOP_OPTIMAL;
+  if (tol > 0 && h->new_cost <= h->lower_bound * (1 + tol)) return STV_STOP_GAP;
+  return 0;
+}
+
 int stv_optimize(const struct stv_problem *p, struct stv_plan *plan, struct stv_err *err) {
   struct stv_plan h, o;
   double hc, oc, bound = 0;
   size_t h_placed, o_placed;
-  int rc, use_o, hok, ook, bound_kind = STV_BOUND_RESOURCES;
+  int rc, use_o, hok, ook, bound_kind = STV_BOUND_RESOURCES, good;
   double deadline = p->clock != NULL ? p->clock() + p->time_limit : 0;
   if ((rc = stv_pack(p, &h, err)) != 0) return rc;
+  h.gap_tolerance = p->gap_tolerance == 0 ? STV_GAP_TOLERANCE_DEFAULT : p->gap_tolerance;
+  h.stop_gap = -1;
   if (p->time_limit <= 0) {
+    *plan = h;
+    return 0;
+  }
+  if ((good = heuristic_good_enough(p, &h)) != 0) {
+    h.optimized = 1;
+    h.heuristic_cost = h.new_cost;
+    h.stop_reason = good;
+    h.stop_gap = (h.new_cost - h.lower_bound) / h.lower_bound;
+    h.solve_ms_budget = p->time_limit * 1000.0;
     *plan = h;
     return 0;
   }
@@ -199,6 +253,11 @@ int stv_optimize(const struct stv_problem *p, struct stv_plan *plan, struct stv_
     h.stats = st;
     o.stats = st;
   }
+  /* How the optimizer stopped goes with whichever plan wins. */
+  h.stop_reason = o.stop_reason;
+  h.stop_gap = o.stop_gap;
+  h.work = o.work;
+  h.gap_tolerance = o.gap_tolerance = p->gap_tolerance == 0 ? STV_GAP_TOLERANCE_DEFAULT : p->gap_tolerance;
   if (use_o) {
     o.heuristic_cost = h.new_cost;
     stv_plan_close(&h);

@@ -145,9 +145,30 @@ int stv__spot_repair(struct solve *S) {
 }
 
 /* Whether a plan's new spot nodes keep within the spot policy. */
+/* The pool limit node against node, without memory (when none is left). */
+static int pools_ok_slowly(const struct stv_problem *p, const struct stv_plan *plan, size_t nspot) {
+  size_t i, j;
+  for (i = 0; i < plan->nnodes; i++) {
+    const struct stv_plan_node *pn = &plan->nodes[i];
+    size_t same = 0;
+    if (pn->existing >= 0 || p->tmpl[pn->tmpl].capacity_type != STV_CT_SPOT) continue;
+    for (j = 0; j < plan->nnodes; j++) {
+      const struct stv_plan_node *o = &plan->nodes[j];
+      if (o->existing >= 0 || p->tmpl[o->tmpl].capacity_type != STV_CT_SPOT) continue;
+      if (p->tmpl[o->tmpl].zone == p->tmpl[pn->tmpl].zone &&
+          strcmp(p->tmpl[o->tmpl].instance_type, p->tmpl[pn->tmpl].instance_type) == 0)
+        same++;
+    }
+    if ((double)same > p->spot.max_pool_fraction * (double)nspot + STV_SPOT_POOL_GRACE + 1e-9) return 0;
+  }
+  return 1;
+}
+
 int stv_plan_spot_ok(const struct stv_problem *p, const struct stv_plan *plan) {
-  size_t i, j, nspot = 0;
+  size_t i, j, nspot = 0, nused = 0;
   double spot = 0, all = 0;
+  uint32_t *count, *used;
+  int ok = 1;
   for (i = 0; i < plan->nnodes; i++) {
     const struct stv_plan_node *pn = &plan->nodes[i];
     if (pn->existing >= 0) continue;
@@ -159,18 +180,30 @@ int stv_plan_spot_ok(const struct stv_problem *p, const struct stv_plan *plan) {
   if (nspot == 0) return 1;
   if (p->spot.max_share < 1.0 && spot > p->spot.max_share * all + 1e-9) return 0;
   if (p->spot.max_pool_fraction >= 1.0) return 1;
+  /* Spot nodes per template, then per pool (instance type x zone) over the
+   * templates in use: linear in the nodes, not quadratic. */
+  count = stv_calloc(p->ntmpl + 1, sizeof(uint32_t));
+  used = stv_malloc((p->ntmpl + 1) * sizeof(uint32_t));
+  if (count == NULL || used == NULL) {
+    stv_free(count);
+    stv_free(used);
+    return pools_ok_slowly(p, plan, nspot);
+  }
   for (i = 0; i < plan->nnodes; i++) {
     const struct stv_plan_node *pn = &plan->nodes[i];
-    size_t same = 0;
     if (pn->existing >= 0 || p->tmpl[pn->tmpl].capacity_type != STV_CT_SPOT) continue;
-    for (j = 0; j < plan->nnodes; j++) {
-      const struct stv_plan_node *o = &plan->nodes[j];
-      if (o->existing >= 0 || p->tmpl[o->tmpl].capacity_type != STV_CT_SPOT) continue;
-      if (strcmp(p->tmpl[o->tmpl].instance_type, p->tmpl[pn->tmpl].instance_type) == 0 &&
-          p->tmpl[o->tmpl].zone == p->tmpl[pn->tmpl].zone)
-        same++;
-    }
-    if ((double)same > p->spot.max_pool_fraction * (double)nspot + STV_SPOT_POOL_GRACE + 1e-9) return 0;
+    if (count[pn->tmpl]++ == 0) used[nused++] = (uint32_t)pn->tmpl;
   }
-  return 1;
+  for (i = 0; i < nused && ok; i++) {
+    const struct stv_template *t = &p->tmpl[used[i]];
+    size_t same = 0;
+    for (j = 0; j < nused; j++) {
+      const struct stv_template *o = &p->tmpl[used[j]];
+      if (o->zone == t->zone && strcmp(o->instance_type, t->instance_type) == 0) same += count[used[j]];
+    }
+    if ((double)same > p->spot.max_pool_fraction * (double)nspot + STV_SPOT_POOL_GRACE + 1e-9) ok = 0;
+  }
+  stv_free(count);
+  stv_free(used);
+  return ok;
 }

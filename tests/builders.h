@@ -40,7 +40,7 @@
 #define STV_TEST_MAX_TOL 4
 #define STV_TEST_MAX_TAINTS 4
 #define STV_TEST_MAX_TERMS 8
-#define STV_TEST_MAX_TMPL 32
+#define STV_TEST_MAX_TMPL 96
 
 /* A label or a single-valued nodeSelector entry; a NULL key ends the list. */
 struct stv_test_kv {

@@ -93,6 +93,24 @@ static int headroom_json(cJSON *sum, const struct stv_recommend_result *r,
 }
 
 /* summary.lower_bound_kind and summary.gap_reasons; 0 on ENOMEM. */
+/*
+ * How the optimizer stopped: "stopped" (the rule: optimal, gap, stalled,
+ * time limit, work budget, done, none), "stop_text", "gap_tolerance", the
+ * gap it judged by ("stop_gap", when it had a bound) and its "work".
+ */
+static int stop_json(cJSON *opt, const struct stv_recommend_result *r) {
+  const struct stv_plan *plan = &r->plan;
+  char text[256];
+  if (cJSON_AddStringToObject(opt, "stopped", stv_stop_reason_name(plan->stop_reason)) == NULL ||
+      cJSON_AddStringToObject(opt, "stop_text", stv__stop_text(r, text, sizeof(text))) == NULL ||
+      cJSON_AddNumberToObject(opt, "gap_tolerance", plan->gap_tolerance > 0 ? plan->gap_tolerance : 0) ==
+          NULL ||
+      cJSON_AddNumberToObject(opt, "work", (double)plan->work) == NULL)
+    return 0;
+  if (plan->stop_gap >= 0 && cJSON_AddNumberToObject(opt, "stop_gap", plan->stop_gap) == NULL) return 0;
+  return 1;
+}
+
 static int gap_json(cJSON *sum, const struct stv_plan *plan, const struct stv__gap_explain *g) {
   cJSON *arr;
   size_t i;
@@ -188,6 +206,7 @@ static int summary_json(cJSON *sum, const struct stv_recommend_result *r,
     cJSON_AddNumberToObject(opt, "heuristic_hourly_cost", plan->heuristic_cost);
     cJSON_AddBoolToObject(opt, "lp_converged", plan->lp_converged);
     cJSON_AddNumberToObject(opt, "columns", (double)plan->columns);
+    if (!stop_json(opt, r)) return 0;
   }
   if (plan->spot_limits_broken) cJSON_AddBoolToObject(sum, "spot_limits_broken", 1);
   stv__explain_gap(r, &gx);

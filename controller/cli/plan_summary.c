@@ -252,10 +252,48 @@ void stv__explain_gap(const struct stv_recommend_result *r, struct stv__gap_expl
         g, "optimizer_off",
         "the optimizer did not run (--time-limit 0): this is the heuristic's first plan, and the bound is "
         "its resource-only bound");
+  else if (!plan->lp_converged && plan->stop_reason == STV_STOP_STALLED)
+    gap_add(g, "optimizer_stopped",
+            "the optimizer stopped when its LP stalled (--stall-rounds): --stall-rounds 0 lets it run to the "
+            "time limit, for a cheaper plan or a tighter bound");
   else if (!plan->lp_converged)
     gap_add(g, "optimizer_stopped",
             "the optimizer's LP did not converge within the time limit: a longer --time-limit may find a "
             "cheaper plan or a tighter bound");
   if (plan->lower_bound_kind != STV_BOUND_PATTERNS) resource_bound_reasons(&r->problem, &k, g);
   rounding_reason(&r->problem, plan, k.ndims, g);
+}
+
+const char *stv__stop_text(const struct stv_recommend_result *r, char *buf, size_t size) {
+  const struct stv_plan *plan = &r->plan;
+  int stall = r->problem.stall_rounds == 0 ? STV_STALL_ROUNDS_DEFAULT : r->problem.stall_rounds;
+  buf[0] = '\0';
+  if (!plan->optimized) return buf;
+  switch (plan->stop_reason) {
+  case STV_STOP_OPTIMAL:
+    snprintf(buf, size, "stopped: optimal (the plan meets its proven lower bound)");
+    break;
+  case STV_STOP_GAP:
+    snprintf(buf, size, "stopped: gap %.2f%% \u2264 %.2f%%", 100 * plan->stop_gap, 100 * plan->gap_tolerance);
+    break;
+  case STV_STOP_STALLED:
+    snprintf(buf, size,
+             "stopped: stalled (its LP moved less than %.1f%% in %d rounds and promised no such gain; "
+             "--stall-rounds)",
+             100 * STV_STALL_IMPROVEMENT, stall);
+    break;
+  case STV_STOP_TIME:
+    snprintf(buf, size, "stopped: time limit (--time-limit)");
+    break;
+  case STV_STOP_WORK:
+    snprintf(buf, size, "stopped: work budget (--decision-budget; %ld work units)", plan->work);
+    break;
+  case STV_STOP_DONE:
+    snprintf(buf, size, "stopped: done (every stage ran to its end)");
+    break;
+  default:
+    snprintf(buf, size, "stopped: nothing to re-decide");
+    break;
+  }
+  return buf;
 }

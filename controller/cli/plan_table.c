@@ -224,6 +224,11 @@ static void table_new_nodes(const struct stv_recommend_result *r, const struct t
     out_printf(b, "  The optimizer saved %.4f %s/hour (%.2f/month) over the first heuristic plan.\n",
                plan->heuristic_cost - plan->new_cost, tb->cur,
                (plan->heuristic_cost - plan->new_cost) * HOURS_PER_MONTH);
+  if (plan->optimized) {
+    char stop[256], line[300];
+    snprintf(line, sizeof(line), "Optimizer %s.", stv__stop_text(r, stop, sizeof(stop)));
+    out_wrapped(b, "  ", "  ", line);
+  }
   out_printf(b, "\n");
 }
 

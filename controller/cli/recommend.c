@@ -212,6 +212,9 @@ int stv_recommend_run(const struct stv_recommend_args *a, struct stv_recommend_r
     if (pb.time_limit < 0.05) pb.time_limit = 0.05;
   }
   pb.clock = stv_monotonic_seconds;
+  pb.gap_tolerance = a->gap_tolerance;
+  pb.stall_rounds = a->stall_rounds;
+  pb.work_limit = stv_work_units(a->decision_budget);
   if (a->spot != NULL)
     pb.spot = *a->spot;
   else
@@ -282,6 +285,10 @@ static void args_from_config(const struct stv__recommend_opts *o, const struct s
   a->nscheduler_names = cfg->nscheduler_names;
   a->priority_cutoff = &cfg->priority_cutoff;
   a->node_cost = cfg->node_cost;
+  /* Percent to a fraction; 0 % (at the optimum only) is the packer's negative. */
+  a->gap_tolerance = cfg->gap_tolerance > 0 ? cfg->gap_tolerance / 100 : -1;
+  a->stall_rounds = !o->has_stall_rounds ? 0 : o->stall_rounds > 0 ? (int)o->stall_rounds : -1;
+  a->decision_budget = o->decision_budget;
 }
 
 /* The notes on standard error about the input and the plan (not with --quiet). */

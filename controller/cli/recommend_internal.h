@@ -54,6 +54,10 @@ struct stv__recommend_opts {
   const char *kubeconfig, *context; /* --kubeconfig, --context: read the live cluster */
   int has_node_cost;
   double node_cost; /* --node-cost */
+  /* --gap-tolerance (percent), --stall-rounds, --decision-budget */
+  int has_gap_tolerance, has_stall_rounds;
+  double gap_tolerance, decision_budget;
+  long stall_rounds;
 };
 
 /* Writes `stevedore recommend --help` to f. */
@@ -129,6 +133,13 @@ void stv__explain_gap(const struct stv_recommend_result *r, struct stv__gap_expl
 
 /* What the lower bound is: in a few words for the table, and its JSON name. */
 const char *stv__bound_kind_text(int kind);
+
+/*
+ * Why the optimizer stopped, as one line for the table and the JSON
+ * ("stopped: gap 0.42% ≤ 0.50%", "stopped: stalled (...)", "stopped: time
+ * limit", ...); empty when it did not run. Returns buf.
+ */
+const char *stv__stop_text(const struct stv_recommend_result *r, char *buf, size_t size);
 const char *stv__bound_kind_name(int kind);
 
 /* ---------------------------------------------------------------------- */

@@ -32,6 +32,14 @@ void stv__recommend_usage(FILE *f) {
              "      --time-limit DURATION  budget for the whole command (reading counts; the optimizer\n"
              "                             gets the rest): seconds or 500ms, 10s, 2m (default 10s;\n"
              "                             0: the heuristic's plan only)\n"
+             "      --gap-tolerance P      the optimizer stops once its plan is within P%% of its\n"
+             "                             proven lower bound (default 0.5%%; 0: at the optimum only)\n"
+             "      --stall-rounds N       ... or once its LP has moved less than 0.1%% in N rounds\n"
+             "                             and promises no such gain (default 10; 0: never)\n"
+             "      --decision-budget DURATION\n"
+             "                             decision mode: a budget in work units worth DURATION\n"
+             "                             on the reference machine; the same input gives the\n"
+             "                             same plan under any load (the time limit stays the cap)\n"
              "      --spot-max-share X     at most this share (0..1) of new-node cost on spot (1)\n"
              "      --spot-max-pool-fraction X\n"
              "                             at most this share (0..1) of new spot nodes in one\n"
@@ -84,8 +92,33 @@ enum {
   O_PRIORITY_CUTOFF,
   O_KUBECONFIG,
   O_CONTEXT,
-  O_NODE_COST
+  O_NODE_COST,
+  O_GAP_TOLERANCE,
+  O_STALL_ROUNDS,
+  O_DECISION_BUDGET
 };
+
+/* The optimizer's stopping flags: --gap-tolerance, --stall-rounds, --decision-budget. */
+static int apply_stopping_opt(struct stv__recommend_opts *o, int ch, const char *arg, struct stv_err *err) {
+  double n;
+  if (ch == O_GAP_TOLERANCE) {
+    if (stv_config_parse_percent(arg, 1, &o->gap_tolerance, err) != 0)
+      return flag_error(err, "--gap-tolerance");
+    o->has_gap_tolerance = 1;
+    return 0;
+  }
+  if (ch == O_STALL_ROUNDS) {
+    if (stv_config_parse_number(arg, 0, 1000000, &n, err) != 0) return flag_error(err, "--stall-rounds");
+    if (n != (double)(long)n)
+      return stv_err_set(err, STV_EINVAL, "--stall-rounds: \"%s\" is not a whole number of rounds", arg);
+    o->stall_rounds = (long)n;
+    o->has_stall_rounds = 1;
+    return 0;
+  }
+  if (stv_config_parse_duration(arg, &o->decision_budget, err) != 0)
+    return flag_error(err, "--decision-budget");
+  return 0;
+}
 
 /* The headroom flags: --headroom-count, -cpu, -memory and -automatic. */
 static int apply_headroom_opt(struct stv__recommend_opts *o, int ch, const char *arg, struct stv_err *err) {
@@ -199,6 +232,10 @@ static int apply_opt(struct stv__recommend_opts *o, int ch, const char *arg, str
     return 0;
   case O_NODE_COST:
     return apply_number("--node-cost", arg, 0, STV_NODE_COST_MAX, &o->node_cost, &o->has_node_cost, err);
+  case O_GAP_TOLERANCE:
+  case O_STALL_ROUNDS:
+  case O_DECISION_BUDGET:
+    return apply_stopping_opt(o, ch, arg, err);
   default:
     return apply_headroom_opt(o, ch, arg, err);
   }
@@ -247,6 +284,9 @@ int stv__recommend_parse_opts(int argc, char **argv, struct stv__recommend_opts 
       {"kubeconfig", required_argument, NULL, O_KUBECONFIG},
       {"context", required_argument, NULL, O_CONTEXT},
       {"node-cost", required_argument, NULL, O_NODE_COST},
+      {"gap-tolerance", required_argument, NULL, O_GAP_TOLERANCE},
+      {"stall-rounds", required_argument, NULL, O_STALL_ROUNDS},
+      {"decision-budget", required_argument, NULL, O_DECISION_BUDGET},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   int ch, rc;
@@ -295,6 +335,7 @@ int stv__recommend_settle_config(struct stv__recommend_opts *o, struct stv_confi
   }
   if (o->has_cutoff) cfg->priority_cutoff = o->cutoff;
   if (o->has_node_cost) cfg->node_cost = o->node_cost;
+  if (o->has_gap_tolerance) cfg->gap_tolerance = o->gap_tolerance;
   o->allowed = cfg->capacity_types;
   stv_config_format_capacity_types(cfg->capacity_types, o->capacity_types, sizeof(o->capacity_types));
   return 0;

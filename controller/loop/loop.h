@@ -145,7 +145,7 @@ struct stv_pool_limits {
 struct stv_provision_opts {
   double batch_idle;      /* s without a new unschedulable pod that ends a batch; default 1 */
   double batch_max;       /* s a batch may last at most; default 10 */
-  double decision_budget; /* the optimizer's wall-time budget per solve, s; default 1 */
+  double decision_budget; /* the optimizer's budget per solve, s of work (decision mode); default 1 */
   double max_provision;   /* s a requested node has to register before it is given up; default 900 */
   double backoff_initial; /* s a failing group is backed off first; default 300 */
   double backoff_max;     /* the backoff doubles up to this; default 1800 */

@@ -40,9 +40,24 @@ void stv_decision_emit(stv_decision_cb cb, void *ctx, double at, const char *kin
   va_end(ap);
 }
 
+/*
+ * The decision mode (docs/optimizer.md, "Decision mode"): the decision
+ * budget becomes work units, so that the same cluster state gives the same
+ * plan on any machine and under any load; the wall time stays a safety net
+ * at DECISION_WALL_CAP times the budget.
+ */
+#define DECISION_WALL_CAP 3.0
+
+static void decision_mode(struct stv_problem *p) {
+  if (p->time_limit <= 0 || p->work_limit > 0) return;
+  p->work_limit = stv_work_units(p->time_limit);
+  p->time_limit *= DECISION_WALL_CAP;
+}
+
 int stv_solve_job_run(struct stv_solve_job *job) {
   double t0 = stv_monotonic_seconds();
   memset(&job->err, 0, sizeof(job->err));
+  decision_mode(&job->problem);
   switch (job->policy) {
   case STV_POLICY_KARPENTER:
     job->rc = stv_peers_karpenter(&job->problem, &job->plan, NULL, &job->err);
@@ -66,6 +81,8 @@ static void inline_done(struct stv_timer *t) {
 
 static int inline_submit(struct stv_solve_runner *r, struct stv_solve_job *job) {
   struct stv_clock *clock = r->impl;
+  /* Work units only, no wall clock: the same scenario, the same run, bit for bit. */
+  job->problem.clock = NULL;
   stv_solve_job_run(job);
   return stv_clock_start(clock, &job->timer, 0, inline_done, job);
 }

@@ -397,7 +397,7 @@ int stv__sim_autoscaler(struct sim *s, enum stv_policy policy, stv_cloud_event_c
   stv_provision_opts_default(&s->popts);
   s->popts.policy = policy;
   if (policy == STV_POLICY_CA) s->popts.batch_idle = s->popts.batch_max = 10; /* CA's scan interval */
-  /* The optimizer's budget is wall time: on a loaded machine a plan may differ (docs/simulate.md). */
+  /* The optimizer's budget is work, not wall time: the same scenario gives the same plans (docs/simulate.md). */
   s->popts.decision_budget = 0.25;
   s->popts.capacity_types = sc->capacity_types;
   s->popts.instance_types = sc->instance_types;
