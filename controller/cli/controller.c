@@ -40,12 +40,17 @@ static void usage(FILE *f) {
           "  --decision-budget DURATION the optimizer's time per decision (default 1s)\n"
           "  --max-provision-time DURATION  a node not registered by then is given up (default 15m)\n"
           "  --sim-launch-delay DURATION    sim: launch to Ready node (default 30s)\n"
+          "  --sim-ice-rate P           sim: each launch fails for insufficient capacity with probability P\n"
+          "  --sim-throttle-rate P      sim: each provider call is throttled with probability P\n"
+          "  --sim-seed N               sim: the seed of those faults (default 1)\n"
           "  --dry-run                  decide, log, emit Events and metrics; change nothing in the cloud\n"
           "Replicas:\n"
           "  --leader-elect=true|false  elect one acting replica with a Lease (default true)\n"
           "  --lease-name NAME          the Lease (default stevedore)\n"
           "  --lease-namespace NS       its namespace (default POD_NAMESPACE, else the context's namespace)\n"
           "  --identity NAME            this replica in the Lease (default POD_NAME, else host name + suffix)\n"
+          "  --lease-duration DURATION  --renew-deadline DURATION  --retry-period DURATION\n"
+          "                             leader election's timings (default 15s, 10s, 2s, as client-go)\n"
           "Operations:\n"
           "  --metrics-address HOST:PORT  /metrics, /healthz, /readyz (default 0.0.0.0:8080; port 0: any)\n"
           "  --log-format logfmt|json   (default logfmt)\n"
@@ -91,6 +96,12 @@ static int duration(const char *flag, const char *value, double lo, double *out)
   return 0;
 }
 
+static int probability(const char *flag, const char *value, double *out) {
+  struct stv_err err = {0, ""};
+  if (stv_config_parse_number(value, 0, 1, out, &err) != 0) return bad(flag, value, err.msg);
+  return 0;
+}
+
 static int provider(const char *value, enum stv_daemon_provider *out) {
   if (strcmp(value, "sim") == 0) {
     *out = STV_PROVIDER_SIM;
@@ -124,6 +135,17 @@ static int with_value(const char *flag, const char *v, struct stv_daemon_opts *o
   else if (strcmp(flag, "--max-provision-time") == 0) return duration(flag, v, 1, &o->max_provision);
   else if (strcmp(flag, "--sim-launch-delay") == 0) return duration(flag, v, 0, &o->sim_launch_delay);
   else if (strcmp(flag, "--shutdown-timeout") == 0) return duration(flag, v, 0, &o->shutdown_timeout);
+  else if (strcmp(flag, "--lease-duration") == 0) return duration(flag, v, 0.001, &o->lease_duration);
+  else if (strcmp(flag, "--renew-deadline") == 0) return duration(flag, v, 0.001, &o->renew_deadline);
+  else if (strcmp(flag, "--retry-period") == 0) return duration(flag, v, 0.001, &o->retry_period);
+  else if (strcmp(flag, "--sim-ice-rate") == 0) return probability(flag, v, &o->sim_ice_rate);
+  else if (strcmp(flag, "--sim-throttle-rate") == 0) return probability(flag, v, &o->sim_throttle_rate);
+  else if (strcmp(flag, "--sim-seed") == 0) {
+    char *end;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || *v == '-') return bad(flag, v, "expected a whole number of 0 or more");
+    o->sim_seed = n;
+  }
   else if (strcmp(flag, "--instance-types") == 0)
     return split(flag, v, &l->types_buf, l->types, &o->ninstance_types);
   else if (strcmp(flag, "--zones") == 0) return split(flag, v, &l->zones_buf, l->zones, &o->nzones);

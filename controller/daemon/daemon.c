@@ -20,6 +20,7 @@
  * reconciler then instead of applying a plan nobody may act on.
  */
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -263,6 +264,7 @@ static void on_cloud_event(void *ctx, const struct stv_cloud_event *ev) {
 static int new_provider(struct daemon *d, int adopt, struct stv_cloud **out, struct stv_err *err) {
   const struct stv_snapshot *s = adopt ? stv_cache_store(d->cache) : NULL;
   struct stv_sim_opts so;
+  struct stv_sim_ice ice;
   size_t i;
   int rc;
   stv_sim_opts_default(&so);
@@ -271,6 +273,17 @@ static int new_provider(struct daemon *d, int adopt, struct stv_cloud **out, str
   so.launch_delay = d->o->sim_launch_delay;
   so.pools = d->pool_names;
   so.npools = d->cfg.npools;
+  so.seed = d->o->sim_seed;
+  so.throttle_rate = d->o->sim_throttle_rate;
+  if (d->o->sim_ice_rate > 0) {
+    ice.instance_type = ice.zone = NULL;
+    ice.capacity_type = -1;
+    ice.rate = d->o->sim_ice_rate;
+    ice.from = 0;
+    ice.until = INFINITY;
+    so.ice = &ice;
+    so.nice = 1;
+  }
   if ((rc = stv_sim_new(out, &d->uc.clock, &so, err)) != 0) return rc;
   for (i = 0; s != NULL && i < s->nnodes; i++) {
     const struct stv_node *n = &s->nodes[i];
@@ -571,6 +584,10 @@ void stv_daemon_opts_default(struct stv_daemon_opts *o) {
   o->sim_launch_delay = 30;
   o->shutdown_timeout = 10;
   o->leader_elect = 1;
+  o->lease_duration = 15;
+  o->renew_deadline = 10;
+  o->retry_period = 2;
+  o->sim_seed = 1;
   o->lease_name = "stevedore";
 }
 
@@ -637,7 +654,7 @@ static int load_inputs(struct daemon *d, struct stv_kube_config **kc, struct stv
   int rc;
   if (o->config != NULL && (rc = stv_config_load_file(&d->cfg, o->config, err)) != 0) return rc;
   if ((rc = stv_catalog_load(&d->cat, o->catalog, err)) != 0) {
-    stv_err_prefix(err, "--catalog %s: ", o->catalog);
+    stv_err_prefix(err, "--catalog %s", o->catalog);
     return rc;
   }
   if ((rc = reconciler_opts(d, err)) != 0) return rc;
@@ -653,7 +670,7 @@ static int start_services(struct daemon *d, struct stv_err *err) {
   int rc;
   if ((rc = stv__dmetrics_init(&d->m, err)) != 0) return rc;
   if ((rc = stv_serve_start(&d->serve, o->metrics_address, d->m.reg, err)) != 0) {
-    stv_err_prefix(err, "--metrics-address: ");
+    stv_err_prefix(err, "--metrics-address");
     return rc;
   }
   stv_kube_event_sink_init(&d->sink, d->kube, "stevedore", d->identity);
@@ -681,11 +698,14 @@ static int start_services(struct daemon *d, struct stv_err *err) {
     ns = o->lease_namespace != NULL ? o->lease_namespace : getenv("POD_NAMESPACE");
     if (ns == NULL || *ns == '\0') ns = stv_kube_config_of(d->kube)->nspace;
     if ((rc = stv_kube_lease_store_init(&d->lease, d->kube, ns, o->lease_name, err)) != 0) {
-      stv_err_prefix(err, "--lease-namespace / --lease-name: ");
+      stv_err_prefix(err, "--lease-namespace / --lease-name");
       return rc;
     }
     stv_leader_config_default(&lc);
     lc.identity = d->identity;
+    lc.lease_duration = o->lease_duration;
+    lc.renew_deadline = o->renew_deadline;
+    lc.retry_period = o->retry_period;
     lc.wall_time = stv_wall_time;
     lc.store_ops = &stv_kube_lease_store_ops;
     lc.store = &d->lease;
@@ -694,7 +714,7 @@ static int start_services(struct daemon *d, struct stv_err *err) {
     lc.on_new_leader = l_new_leader;
     lc.ctx = d;
     if ((rc = stv_leader_new(&d->leader, &d->uc.clock, &lc, err)) != 0) {
-      stv_err_prefix(err, "--identity: ");
+      stv_err_prefix(err, "--identity, --lease-duration, --renew-deadline, --retry-period");
       return rc;
     }
   } else {

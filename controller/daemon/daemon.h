@@ -42,6 +42,10 @@ struct stv_daemon_opts {
   const char *metrics_address; /* default 0.0.0.0:8080 */
   double batch_idle, batch_max, decision_budget, max_provision, sim_launch_delay, shutdown_timeout;
   int leader_elect;
+  double lease_duration, renew_deadline, retry_period; /* client-go's 15, 10, 2 s */
+  double sim_ice_rate;      /* sim: each launch fails for capacity with this probability */
+  double sim_throttle_rate; /* sim: each call is throttled with this probability */
+  uint64_t sim_seed;        /* sim: the seed of those choices; default 1 */
   const char *lease_name;      /* default stevedore */
   const char *lease_namespace; /* NULL: POD_NAMESPACE, else the context's namespace */
   const char *identity;        /* NULL: POD_NAME, else host name + random suffix */
