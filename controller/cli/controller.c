@@ -169,6 +169,22 @@ static int with_value(const char *flag, const char *v, struct stv_daemon_opts *o
   return 0;
 }
 
+/* The flags that take a value. */
+static const char *const value_flags[] = {
+    "--kubeconfig",     "--context",          "--provider",          "--config",         "--catalog",
+    "--metrics-address", "--lease-name",      "--lease-namespace",   "--identity",       "--batch-idle",
+    "--batch-max",      "--decision-budget",  "--max-provision-time", "--sim-launch-delay", "--shutdown-timeout",
+    "--lease-duration", "--renew-deadline",   "--retry-period",      "--sim-ice-rate",   "--sim-throttle-rate",
+    "--sim-seed",       "--instance-types",   "--zones",             "--capacity-types", "--leader-elect",
+    "--log-format",     "--log-level",        NULL};
+
+static int takes_value(const char *flag) {
+  size_t i;
+  for (i = 0; value_flags[i] != NULL; i++)
+    if (strcmp(flag, value_flags[i]) == 0) return 1;
+  return 0;
+}
+
 /* Returns 0 to run, -1 after --help, or the exit status. */
 static int parse(int argc, char **argv, struct stv_daemon_opts *o, struct lists *l) {
   int i, rc;
@@ -191,6 +207,10 @@ static int parse(int argc, char **argv, struct stv_daemon_opts *o, struct lists 
       else
         o->leader_elect = 1;
       continue;
+    }
+    if (!takes_value(flag)) {
+      fprintf(stderr, "stevedore controller: unknown option \"%s\" (see stevedore controller --help)\n", flag);
+      return 2;
     }
     if (eq != NULL) {
       v = eq + 1;
