@@ -47,7 +47,7 @@
 
 enum { SLOT_SCALE_UPS, SLOT_REQUESTED, SLOT_CUT, SLOT_GIVEN_UP, SLOT_CACHE_EVENTS, SLOT_CACHE_ERRORS,
        SLOT_COMPACTIONS, SLOT_EV_CREATED, SLOT_EV_UPDATED, SLOT_EV_DEDUP, SLOT_EV_LIMITED, SLOT_EV_FANNED,
-       SLOT_EV_FAILED, SLOT_LOG_DROPPED };
+       SLOT_EV_FAILED, SLOT_LOG_DROPPED, SLOT_WATCH /* 3 per cache kind from here */ };
 
 struct combo {
   char pool[64], ct[16];
@@ -409,6 +409,12 @@ static void h_error(void *ctx, const struct stv_err *err) {
   stv_log(STV_LOG_WARN, "object left out of the cache", STV_LOG_STR("error", err->msg));
 }
 
+static void h_watch_error(void *ctx, const struct stv_err *err, double retry_in) {
+  (void)ctx;
+  stv_log(STV_LOG_WARN, "list or watch failed; retrying", STV_LOG_STR("error", err->msg),
+          STV_LOG_NUM("retry_in_s", retry_in));
+}
+
 static void l_start(void *ctx) {
   struct daemon *d = ctx;
   d->leading = 1;
@@ -474,6 +480,7 @@ static void refresh_metrics(struct daemon *d) {
   struct stv_events_stats es;
   const char *values[1];
   size_t i, pending = 0;
+  int k;
   for (i = 0; i < s->npods; i++) pending += s->pods[i].node_name == NULL;
   stv__dmetrics_set(m->pending, NULL, (double)pending);
   node_gauges(d);
@@ -492,6 +499,15 @@ static void refresh_metrics(struct daemon *d) {
   stv__dmetrics_count(m, SLOT_CACHE_EVENTS, m->cache_events, NULL, (double)cs.events);
   stv__dmetrics_count(m, SLOT_CACHE_ERRORS, m->cache_errors, NULL, (double)cs.errors);
   stv__dmetrics_count(m, SLOT_COMPACTIONS, m->cache_compactions, NULL, (double)cs.compactions);
+  for (k = 0; k < STV_CACHE_NKINDS; k++) {
+    static const char *const names[STV_CACHE_NKINDS] = {"nodes", "pods", "poddisruptionbudgets", "namespaces"};
+    struct stv_reflector_stats rs;
+    stv_cache_reflector_stats(d->cache, (enum stv_cache_kind)k, &rs);
+    values[0] = names[k];
+    stv__dmetrics_count(m, SLOT_WATCH + 3 * k, m->watch_restarts, values, rs.watches > 1 ? rs.watches - 1.0 : 0);
+    stv__dmetrics_count(m, SLOT_WATCH + 3 * k + 1, m->watch_relists, values, rs.lists > 1 ? rs.lists - 1.0 : 0);
+    stv__dmetrics_count(m, SLOT_WATCH + 3 * k + 2, m->watch_errors, values, (double)rs.errors);
+  }
   stv_events_stats(d->events, &es);
   values[0] = "created";
   stv__dmetrics_count(m, SLOT_EV_CREATED, m->events, values, (double)es.created);
@@ -689,6 +705,7 @@ static int start_services(struct daemon *d, struct stv_err *err) {
   h.node_deleted = h_deleted;
   h.synced = h_synced;
   h.error = h_error;
+  h.watch_error = h_watch_error;
   h.ctx = d;
   if ((rc = stv_cache_new(&d->cache, &h)) != 0) return stv_err_set(err, rc, "out of memory");
   stv_cache_view(d->cache, &d->view);

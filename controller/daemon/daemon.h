@@ -133,12 +133,13 @@ struct stv__dmetrics {
   struct stv_metric *scale_ups, *nodes_requested, *nodes_cut, *given_up;
   struct stv_metric *cloud_errors;                      /* counter {provider, code} */
   struct stv_metric *cache_events, *cache_errors, *cache_compactions;
+  struct stv_metric *watch_restarts, *watch_relists, *watch_errors; /* counters {resource} */
   struct stv_metric *leader, *ready;
   struct stv_metric *events, *event_writes_failed;
   struct stv_metric *node_writes;                       /* counter {verb, result} */
   struct stv_metric *log_dropped;
   /* Last values seen of the counters fed from statistics. */
-  double last[16];
+  double last[64];
 };
 
 /* Registers the families on a new registry. Returns 0 or STV_ENOMEM / STV_EINVAL with err. */

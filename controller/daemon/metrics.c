@@ -23,6 +23,7 @@ static const char *const pool_ct[] = {"pool", "capacity_type", NULL};
 static const char *const prov_code[] = {"provider", "code", NULL};
 static const char *const outcome[] = {"outcome", NULL};
 static const char *const verb_result[] = {"verb", "result", NULL};
+static const char *const resource[] = {"resource", NULL};
 
 int stv__dmetrics_init(struct stv__dmetrics *m, struct stv_err *err) {
   const struct family fams[] = {
@@ -61,6 +62,12 @@ int stv__dmetrics_init(struct stv__dmetrics *m, struct stv_err *err) {
        "Objects the cluster cache refused (logged with the object and field).", NULL},
       {&m->cache_compactions, STV_METRIC_COUNTER, "stevedore_cache_compactions_total",
        "Compactions of the cluster cache.", NULL},
+      {&m->watch_restarts, STV_METRIC_COUNTER, "stevedore_watch_restarts_total",
+       "Watches started again after the first (a closed stream, an error, a relist), by resource.", resource},
+      {&m->watch_relists, STV_METRIC_COUNTER, "stevedore_watch_relists_total",
+       "Full lists after the first (410 Gone, or an error during a list), by resource.", resource},
+      {&m->watch_errors, STV_METRIC_COUNTER, "stevedore_watch_errors_total",
+       "Failed lists and watches followed by a backoff (the API server down, 5xx, 429), by resource.", resource},
       {&m->leader, STV_METRIC_GAUGE, "stevedore_leader", "1 while this replica holds the Lease and acts.",
        NULL},
       {&m->ready, STV_METRIC_GAUGE, "stevedore_ready", "1 once the cluster cache has synced.", NULL},
