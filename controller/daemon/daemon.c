@@ -81,6 +81,10 @@ struct daemon {
   struct stv__guard *guard, *orphan_guard;
   struct stv_cache_hooks fwd; /* stv_cache_provision_hooks of prov */
   int collecting;             /* inside the reconciler's apply: collect its scale-ups */
+  /* The pending pods of the last copy of the cluster a solve was given. */
+  struct stv_strpool seen_pool;
+  struct stv_event_ref *seen;
+  size_t nseen;
   char scaled[SCALED_MAX + 100];
   /* State. */
   int leading, synced, stopping, stage;
@@ -142,14 +146,15 @@ static void events_not_triggered(struct daemon *d, const struct stv_pending_reas
 
 /*
  * TriggeredScaleUp on the pods a scale-up is for: the pending pods of the
- * cluster that the solve did not leave pending (the reconciler does not
- * say which new node each pod was planned on).
+ * copy of the cluster the solve was given that it did not leave pending
+ * (the reconciler does not say which new node each pod was planned on, so
+ * a pod planned on a registered or in-flight node in the same solve gets
+ * it too).
  */
 static void events_triggered(struct daemon *d, const struct stv_pending_reason *r, size_t n) {
-  const struct stv_snapshot *s = stv_cache_store(d->cache);
   struct stv_strpool pool;
   struct stv_strmap left = {0};
-  struct stv_event_ref *refs = stv_calloc(s->npods + 1, sizeof(*refs));
+  struct stv_event_ref *refs = stv_calloc(d->nseen + 1, sizeof(*refs));
   struct stv_strmap_ent *e;
   size_t i, k = 0;
   char key[600], msg[1024];
@@ -161,13 +166,10 @@ static void events_triggered(struct daemon *d, const struct stv_pending_reason *
         stv_strmap_upsert(&left, &pool, key, (size_t)len, 1, &e, &added) != 0)
       goto out;
   }
-  for (i = 0; refs != NULL && i < s->npods; i++) {
-    const struct stv_pod *p = &s->pods[i];
-    int len;
-    if (p->node_name != NULL) continue;
-    len = snprintf(key, sizeof(key), "%s/%s", p->ns, p->name);
+  for (i = 0; refs != NULL && i < d->nseen; i++) {
+    int len = snprintf(key, sizeof(key), "%s/%s", d->seen[i].namespace, d->seen[i].name);
     if (len > 0 && (size_t)len < sizeof(key) && stv_strmap_find(&left, key, (size_t)len) != NULL) continue;
-    refs[k++] = pod_ref(p->ns, p->name);
+    refs[k++] = d->seen[i];
   }
   snprintf(msg, sizeof(msg), "pod triggered scale-up: %.*s%s", SCALED_MAX, d->scaled,
            d->o->dry_run ? " (dry run)" : "");
@@ -236,6 +238,33 @@ static int runner_submit(struct stv_solve_runner *r, struct stv_solve_job *job) 
 }
 
 static const struct stv_solve_runner_ops runner_ops = {.submit = runner_submit};
+
+static void seen_clear(struct daemon *d) {
+  stv_free(d->seen);
+  d->seen = NULL;
+  d->nseen = 0;
+  stv_strpool_close(&d->seen_pool);
+  stv_strpool_init(&d->seen_pool);
+}
+
+/* The cluster view: the cache's copy, with its pending pods noted for the Events of the decision. */
+static int view_snapshot(void *ctx, struct stv_snapshot *s, const char ***node_ids, struct stv_err *err) {
+  struct daemon *d = ctx;
+  size_t i;
+  int rc = stv_cache_snapshot(d->cache, s, node_ids, err);
+  seen_clear(d);
+  if (rc != 0) return rc;
+  if ((d->seen = stv_calloc(s->npods + 1, sizeof(*d->seen))) == NULL) return 0; /* Events only: not fatal */
+  for (i = 0; i < s->npods; i++) {
+    const char *ns, *name;
+    if (s->pods[i].node_name != NULL) continue;
+    ns = stv_strpool_get(&d->seen_pool, s->pods[i].ns);
+    name = stv_strpool_get(&d->seen_pool, s->pods[i].name);
+    if (ns == NULL || name == NULL) break;
+    d->seen[d->nseen++] = pod_ref(ns, name);
+  }
+  return 0;
+}
 
 /* ---------------------------------------------------------------------- */
 /* The provider's events                                                  */
@@ -708,7 +737,8 @@ static int start_services(struct daemon *d, struct stv_err *err) {
   h.watch_error = h_watch_error;
   h.ctx = d;
   if ((rc = stv_cache_new(&d->cache, &h)) != 0) return stv_err_set(err, rc, "out of memory");
-  stv_cache_view(d->cache, &d->view);
+  d->view.snapshot = view_snapshot;
+  d->view.ctx = d;
   if ((rc = stv_cache_start(d->cache, d->kube, 0, err)) != 0) return rc;
   if (o->leader_elect) {
     struct stv_leader_config lc = {0};
@@ -787,6 +817,8 @@ static void teardown(struct daemon *d, int handles) {
   stv_free((void *)d->pool_names);
   stv_catalog_close(&d->cat);
   stv_config_close(&d->cfg);
+  stv_free(d->seen);
+  stv_strpool_close(&d->seen_pool);
 }
 
 int stv_daemon_run(const struct stv_daemon_opts *o, struct stv_err *err) {
@@ -802,6 +834,7 @@ int stv_daemon_run(const struct stv_daemon_opts *o, struct stv_err *err) {
     return stv_err_set(err, STV_EIO, "cannot start the event loop: %s", uv_strerror(rc));
   }
   stv_uvclock_init(&d->uc, &d->loop);
+  stv_strpool_init(&d->seen_pool);
   stv_solve_runner_uv_init(&d->uvrunner, &d->loop);
   d->runner.ops = &runner_ops;
   d->runner.impl = d;
