@@ -88,6 +88,8 @@ struct daemon {
   char scaled[SCALED_MAX + 100];
   /* State. */
   int leading, synced, stopping, stage;
+  int recheck;          /* a node registered: look again at what is still pending once the scheduler settled */
+  double registered_at; /* monotonic s of the last registration */
   double stop_at;
   uv_signal_t sigterm, sigint;
   uv_timer_t tick, drain;
@@ -415,7 +417,34 @@ static void h_gone(void *ctx, const char *ns, const char *name) {
 
 static void h_registered(void *ctx, const char *name, const char *pid) {
   struct daemon *d = ctx;
-  if (d->prov != NULL) d->fwd.node_registered(d->fwd.ctx, name, pid);
+  if (d->prov == NULL) return;
+  d->fwd.node_registered(d->fwd.ctx, name, pid);
+  d->recheck = 1;
+  d->registered_at = stv_monotonic_seconds();
+}
+
+/*
+ * The reconciler batches a pod once, when kube-scheduler first says it is
+ * unschedulable, and plans it onto new nodes; but the scheduler may then
+ * bind other pods onto those nodes (it places pods its own way) and leave
+ * this one pending, saying so again only if its message changes. So once
+ * every node in flight has registered and --batch-max has passed since the
+ * last registration (the scheduler has bound what it can), a solve looks
+ * at what is still pending, as Cluster Autoscaler's next scan would.
+ */
+static void recheck_pending(struct daemon *d) {
+  const struct stv_snapshot *s = stv_cache_store(d->cache);
+  struct stv_provision_stats st;
+  size_t i;
+  if (!d->recheck || d->prov == NULL || d->stopping || stv_provision_busy(d->prov)) return;
+  stv_provision_get_stats(d->prov, &st);
+  if (st.inflight > 0 || stv_monotonic_seconds() - d->registered_at < d->o->batch_max) return;
+  d->recheck = 0;
+  for (i = 0; i < s->npods; i++)
+    if (s->pods[i].node_name == NULL) {
+      stv_provision_poke(d->prov, "pods still pending after the nodes planned for them registered");
+      return;
+    }
 }
 
 static void h_deleted(void *ctx, const char *name, const char *pid) {
@@ -556,6 +585,7 @@ static void tick_cb(uv_timer_t *t) {
   struct daemon *d = t->data;
   refresh_metrics(d);
   maybe_act(d); /* after a failed start */
+  recheck_pending(d);
 }
 
 /* ---------------------------------------------------------------------- */
