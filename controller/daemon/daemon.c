@@ -209,7 +209,11 @@ static void runner_done(struct stv_solve_job *job) {
   job->done(job); /* the reconciler applies the plan; job is freed */
   d->collecting = 0;
   took = stv_monotonic_seconds() - d->job_at;
-  stv__dmetrics_observe(d->m.reconcile, took);
+  {
+    static const char *const prov[] = {"provisioning"};
+    struct stv_series *se;
+    if (stv_metric_series(d->m.reconcile, prov, &se) == 0) stv_series_observe(se, took);
+  }
   if (rc != 0) return;
   stv_provision_get_stats(d->prov, &after);
   stv__dmetrics_observe(d->m.solve, solve_s);
@@ -344,7 +348,7 @@ static int new_reconciler(struct daemon *d, int adopt, struct stv_provision **p,
   int rc;
   *p = NULL;
   if ((rc = new_provider(d, adopt, &inner, err)) != 0) return rc;
-  if ((rc = stv__guard_new(g, inner, d->o->dry_run, d->m.cloud_errors)) != 0)
+  if ((rc = stv__guard_new(g, inner, d->o->dry_run, d->m.cloud_calls, d->m.cloud_errors)) != 0)
     return stv_err_set(err, rc, "out of memory");
   stv__guard_cloud(*g)->on_event = on_cloud_event;
   stv__guard_cloud(*g)->event_ctx = d;
