@@ -43,9 +43,9 @@ struct stv_daemon_opts {
   double batch_idle, batch_max, decision_budget, max_provision, sim_launch_delay, shutdown_timeout;
   int leader_elect;
   double lease_duration, renew_deadline, retry_period; /* client-go's 15, 10, 2 s */
-  double sim_ice_rate;      /* sim: each launch fails for capacity with this probability */
-  double sim_throttle_rate; /* sim: each call is throttled with this probability */
-  uint64_t sim_seed;        /* sim: the seed of those choices; default 1 */
+  double sim_ice_rate;         /* sim: each launch fails for capacity with this probability */
+  double sim_throttle_rate;    /* sim: each call is throttled with this probability */
+  uint64_t sim_seed;           /* sim: the seed of those choices; default 1 */
   const char *lease_name;      /* default stevedore */
   const char *lease_namespace; /* NULL: POD_NAMESPACE, else the context's namespace */
   const char *identity;        /* NULL: POD_NAME, else host name + random suffix */
@@ -129,15 +129,15 @@ void stv__simnodes_free(struct stv__simnodes *s);
 
 struct stv__dmetrics {
   struct stv_registry *reg;
-  struct stv_metric *reconcile, *decision, *solve;     /* histograms, seconds */
+  struct stv_metric *reconcile, *decision, *solve;      /* histograms, seconds */
   struct stv_metric *pending, *nodes, *cost, *inflight; /* gauges */
   struct stv_metric *scale_ups, *nodes_requested, *nodes_cut, *given_up;
-  struct stv_metric *cloud_calls, *cloud_errors;        /* counters {provider, operation, code} */
+  struct stv_metric *cloud_calls, *cloud_errors; /* counters {provider, operation, code} */
   struct stv_metric *cache_events, *cache_errors, *cache_compactions;
   struct stv_metric *watch_restarts, *watch_relists, *watch_errors; /* counters {resource} */
   struct stv_metric *leader, *ready;
   struct stv_metric *events, *event_writes_failed;
-  struct stv_metric *node_writes;                       /* counter {verb, result} */
+  struct stv_metric *node_writes; /* counter {verb, result} */
   struct stv_metric *log_dropped;
   /* Last values seen of the counters fed from statistics. */
   double last[64];

@@ -91,7 +91,8 @@ int stv__simnodes_new(struct stv__simnodes **out, struct stv_kube *k, const stru
   return 0;
 }
 
-void stv__simnodes_register(struct stv__simnodes *s, const struct stv_cloud_instance *inst, const char *pool) {
+void stv__simnodes_register(struct stv__simnodes *s, const struct stv_cloud_instance *inst,
+                            const char *pool) {
   const struct stv_template *tm = stv_sim_find_template(s->tmpl.v, s->tmpl.n, inst, pool);
   const struct stv_instance_type *type = stv_catalog_find(s->cat, inst->instance_type);
   struct stv_err err = {0, ""};
@@ -106,8 +107,8 @@ void stv__simnodes_register(struct stv__simnodes *s, const struct stv_cloud_inst
   }
   if ((node = stv_sim_node_json(inst, type, tm, stv_wall_time(), &err)) == NULL) {
     count(s, "create", "error");
-    stv_log(STV_LOG_ERROR, "cannot build the Node of a sim instance", STV_LOG_STR("instance", inst->provider_id),
-            STV_LOG_STR("error", err.msg));
+    stv_log(STV_LOG_ERROR, "cannot build the Node of a sim instance",
+            STV_LOG_STR("instance", inst->provider_id), STV_LOG_STR("error", err.msg));
     return;
   }
   if ((r = stv_calloc(1, sizeof(*r))) == NULL) {
@@ -121,7 +122,8 @@ void stv__simnodes_register(struct stv__simnodes *s, const struct stv_cloud_inst
   (void)stv_sim_node_name(inst->provider_id, r->name, sizeof(r->name));
   if (stv_kube_create(s->kube, "/api/v1/nodes", node, done, r, &err) != 0) {
     count(s, "create", "error");
-    stv_log(STV_LOG_WARN, "cannot create sim node", STV_LOG_STR("node", r->name), STV_LOG_STR("error", err.msg));
+    stv_log(STV_LOG_WARN, "cannot create sim node", STV_LOG_STR("node", r->name),
+            STV_LOG_STR("error", err.msg));
     stv_free(r);
   } else {
     s->in_flight++;
@@ -146,7 +148,8 @@ void stv__simnodes_remove(struct stv__simnodes *s, const char *pid) {
   snprintf(path, sizeof(path), "/api/v1/nodes/%s", r->name);
   if (stv_kube_delete(s->kube, path, done, r, &err) != 0) {
     count(s, "delete", "error");
-    stv_log(STV_LOG_WARN, "cannot delete sim node", STV_LOG_STR("node", r->name), STV_LOG_STR("error", err.msg));
+    stv_log(STV_LOG_WARN, "cannot delete sim node", STV_LOG_STR("node", r->name),
+            STV_LOG_STR("error", err.msg));
     stv_free(r);
     return;
   }
