@@ -44,6 +44,8 @@ static void usage(FILE *f) {
       "  --sim-ice-rate P           sim: each launch fails for insufficient capacity with probability P\n"
       "  --sim-throttle-rate P      sim: each provider call is throttled with probability P\n"
       "  --sim-seed N               sim: the seed of those faults (default 1)\n"
+      "  --sim-interruptions-per-hour R  sim: spot interruptions per running spot instance (default 0)\n"
+      "  --sim-interruption-notice DURATION  sim: interruption notice to termination (default 120s)\n"
       "  --dry-run                  decide, log, emit Events and metrics; change nothing in the cloud\n"
       "Replicas:\n"
       "  --leader-elect=true|false  elect one acting replica with a Lease (default true)\n"
@@ -162,7 +164,13 @@ static int with_value(const char *flag, const char *v, struct stv_daemon_opts *o
     return probability(flag, v, &o->sim_ice_rate);
   else if (strcmp(flag, "--sim-throttle-rate") == 0)
     return probability(flag, v, &o->sim_throttle_rate);
-  else if (strcmp(flag, "--sim-seed") == 0) {
+  else if (strcmp(flag, "--sim-interruption-notice") == 0)
+    return duration(flag, v, 0, &o->sim_interruption_notice);
+  else if (strcmp(flag, "--sim-interruptions-per-hour") == 0) {
+    struct stv_err e = {0, ""};
+    if (stv_config_parse_number(v, 0, 3600, &o->sim_interruptions_per_hour, &e) != 0)
+      return bad(flag, v, e.msg);
+  } else if (strcmp(flag, "--sim-seed") == 0) {
     char *end;
     unsigned long long n = strtoull(v, &end, 10);
     if (*v == '\0' || *end != '\0' || *v == '-') return bad(flag, v, "expected a whole number of 0 or more");
@@ -213,6 +221,8 @@ static const char *const value_flags[] = {"--kubeconfig",
                                           "--sim-ice-rate",
                                           "--sim-throttle-rate",
                                           "--sim-seed",
+                                          "--sim-interruptions-per-hour",
+                                          "--sim-interruption-notice",
                                           "--instance-types",
                                           "--zones",
                                           "--capacity-types",

@@ -323,6 +323,8 @@ static int new_provider(struct daemon *d, int adopt, struct stv_cloud **out, str
   so.npools = d->cfg.npools;
   so.seed = d->o->sim_seed;
   so.throttle_rate = d->o->sim_throttle_rate;
+  so.interruptions_per_hour = d->o->sim_interruptions_per_hour;
+  so.interruption_notice = d->o->sim_interruption_notice;
   if (d->o->sim_ice_rate > 0) {
     ice.instance_type = ice.zone = NULL;
     ice.capacity_type = -1;
@@ -418,6 +420,7 @@ static void stop_acting(struct daemon *d, const char *why) {
   d->prov = NULL;
   d->guard = NULL;
   memset(&d->fwd, 0, sizeof(d->fwd));
+  stv__simnodes_stop(d->simnodes); /* a replica that does not act writes no Node */
   stv__dmetrics_set(d->m.leader, NULL, 0);
   stv_log(STV_LOG_INFO, "stopped acting", STV_LOG_STR("why", why));
 }
@@ -686,6 +689,7 @@ void stv_daemon_opts_default(struct stv_daemon_opts *o) {
   o->renew_deadline = 10;
   o->retry_period = 2;
   o->sim_seed = 1;
+  o->sim_interruption_notice = 120;
   o->lease_name = "stevedore";
 }
 
@@ -778,8 +782,8 @@ static int start_services(struct daemon *d, struct stv_err *err) {
   ec.sink = &d->sink;
   if ((rc = stv_events_new(&d->events, &d->uc.clock, &ec, err)) != 0) return rc;
   if (o->provider == STV_PROVIDER_SIM && !o->dry_run &&
-      (rc = stv__simnodes_new(&d->simnodes, d->kube, &d->cat, d->popts.capacity_types, d->cfg.pools,
-                              d->cfg.npools, d->m.node_writes, err)) != 0)
+      (rc = stv__simnodes_new(&d->simnodes, d->kube, &d->uc.clock, &d->cat, d->popts.capacity_types,
+                              d->cfg.pools, d->cfg.npools, d->m.node_writes, err)) != 0)
     return rc;
   memset(&h, 0, sizeof(h));
   h.pod_unschedulable = h_unschedulable;
@@ -848,6 +852,7 @@ static void close_handle(uv_handle_t *h) {
 /* Frees everything d holds, in the order the owners' contracts ask. */
 static void teardown(struct daemon *d, int handles) {
   stop_acting(d, "exiting");
+  stv__simnodes_stop(d->simnodes);
   stv_cache_free(d->cache);
   stv_kube_free(d->kube); /* the callbacks of requests in flight run now, cancelled */
   stv_leader_free(d->leader);
