@@ -245,6 +245,7 @@ static void runner_done(struct stv_solve_job *job) {
 static int runner_submit(struct stv_solve_runner *r, struct stv_solve_job *job) {
   struct daemon *d = r->impl;
   int rc;
+  if (d->stopping) return -ECANCELED; /* shutting down: no new solve (the reconciler logs it) */
   d->job = job;
   d->job_done = job->done;
   d->job_at = stv_monotonic_seconds();
@@ -622,18 +623,24 @@ static void leader_released(void *ctx) {
   d->stage = 3;
 }
 
+/* Work in flight: a solve on the worker, or a scale request awaiting the provider's answer. */
+static int in_flight(const struct daemon *d) {
+  return d->prov != NULL && (d->job != NULL || stv__guard_busy(d->guard));
+}
+
 /*
- * The stages: 0 waits (up to --shutdown-timeout) for the reconciler's
- * batch, solve and calls to end; 1 stops acting and releases the Lease;
- * 2 waits for the release; 3 stops the loop, and stv_daemon_run frees
- * everything.
+ * The stages: 0 waits (up to --shutdown-timeout) for the solve and the
+ * scale requests in flight to end (a batch still open is dropped: its pods
+ * stay pending for the next leader, and no new solve starts); 1 stops
+ * acting and releases the Lease; 2 waits for the release; 3 stops the
+ * loop, and stv_daemon_run frees everything.
  */
 static void drain_cb(uv_timer_t *t) {
   struct daemon *d = t->data;
   double waited = stv_monotonic_seconds() - d->stop_at;
   if (d->stage == 0) {
-    if (d->prov != NULL && stv_provision_busy(d->prov) && waited < d->o->shutdown_timeout) return;
-    if (d->prov != NULL && stv_provision_busy(d->prov))
+    if (in_flight(d) && waited < d->o->shutdown_timeout) return;
+    if (in_flight(d))
       stv_log(STV_LOG_WARN, "shutdown timeout: abandoning the reconciler's work in flight",
               STV_LOG_NUM("waited_s", waited));
     stop_acting(d, "shutting down");

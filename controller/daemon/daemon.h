@@ -92,6 +92,8 @@ int stv__guard_new(struct stv__guard **out, struct stv_cloud *inner, int dry_run
                    struct stv_metric *errors);
 /* The provider to hand out (borrowed from g). */
 struct stv_cloud *stv__guard_cloud(struct stv__guard *g);
+/* 1 while a call that changes the cloud (set_desired, delete_instances) awaits its answer. */
+int stv__guard_busy(const struct stv__guard *g);
 /* The provider inside (borrowed). */
 struct stv_cloud *stv__guard_inner(struct stv__guard *g);
 /*

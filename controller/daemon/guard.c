@@ -259,6 +259,13 @@ struct stv_cloud *stv__guard_inner(struct stv__guard *g) {
   return g->inner;
 }
 
+int stv__guard_busy(const struct stv__guard *g) {
+  const struct call *c;
+  for (c = g->calls; c != NULL; c = c->next)
+    if (c->kind == K_DONE) return 1;
+  return 0;
+}
+
 void stv__guard_shut(struct stv__guard *g) {
   if (g->shut) return;
   g->shut = 1;
