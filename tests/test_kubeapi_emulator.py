@@ -451,6 +451,34 @@ def test_a_watch_is_closed_after_k_events_and_a_restart_drops_every_watch():
         assert len(a.ok("GET", "/api/v1/configmaps")["items"]) == 5, "state lost across the restart"
 
 
+def test_the_audit_log_says_what_rbac_would_authorize_each_request_by():
+    with Env() as env:
+        a = env.api
+        a.ok("DELETE", "/_emulator/audit")
+        a.ok("GET", "/api/v1")
+        a.ok("POST", "/api/v1/nodes", node("n1"))
+        a.ok("GET", "/api/v1/nodes/n1")
+        a.ok("PATCH", "/api/v1/nodes/n1/status", {"status": {"phase": "x"}}, "application/merge-patch+json")
+        a.ok("POST", "/api/v1/namespaces/default/pods", pod("p"))
+        a.ok("POST", "/api/v1/namespaces/default/pods/p/binding",
+             {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"}, "target": {"name": "n1"}})
+        r, events = a.watch("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases?watch=1&timeoutSeconds=1")
+        list(events)
+        a.ok("GET", "/api/v1/pods?limit=5")
+        a.ok("DELETE", "/api/v1/namespaces/default/pods")
+        a.ok("DELETE", "/api/v1/nodes/n1")
+        got = [(e["requestInfo"]["verb"], e["requestInfo"].get("apiGroup"), e["requestInfo"].get("resource"),
+                e["requestInfo"].get("subresource"), e["requestInfo"].get("namespace"))
+               for e in a.ok("GET", "/_emulator/audit")["items"]]
+        assert got == [("get", None, None, None, None),
+                       ("create", "", "nodes", "", ""), ("get", "", "nodes", "", ""),
+                       ("patch", "", "nodes", "status", ""), ("create", "", "pods", "", "default"),
+                       ("create", "", "pods", "binding", "default"),
+                       ("watch", "coordination.k8s.io", "leases", "", "kube-system"),
+                       ("list", "", "pods", "", ""), ("deletecollection", "", "pods", "", "default"),
+                       ("delete", "", "nodes", "", "")], got
+
+
 def test_the_control_endpoint_names_what_is_wrong_with_a_request():
     with Env() as env:
         a = env.api

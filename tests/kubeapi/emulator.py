@@ -429,6 +429,30 @@ def route(path):
     return Request(res, ns, name, sub, group, version)
 
 
+def request_info(method, path, query):
+    """What RBAC authorizes a request by, as the apiserver's RequestInfo
+    has it: verb (get, list, watch, create, update, patch, delete,
+    deletecollection), apiGroup, apiVersion, resource, subresource,
+    namespace and name; a path that is not a resource (discovery, /version)
+    has isResourceRequest false and the method in lower case as its verb."""
+    try:
+        req = route(path)
+    except ApiError:
+        return {"isResourceRequest": False, "verb": method.lower(), "path": path}
+    q = urllib.parse.parse_qs(query or "")
+    if method in ("GET", "HEAD"):
+        watch = q.get("watch", [""])[0].lower() in ("1", "true")
+        verb = "get" if req.name else "watch" if watch else "list"
+    elif method == "DELETE":
+        verb = "delete" if req.name else "deletecollection"
+    else:
+        verb = {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
+    ns = req.ns or (req.name if req.res.plural == "namespaces" else "")
+    return {"isResourceRequest": True, "verb": verb, "apiGroup": req.group, "apiVersion": req.version,
+            "resource": req.res.plural, "subresource": req.sub or "", "namespace": ns or "",
+            "name": req.name or ""}
+
+
 def not_found_path():
     return ApiError(404, "NotFound", "the server could not find the requested resource",
                     {"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]})
@@ -555,7 +579,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.recorded = True
             self.server.emu.record({"time": time.time(), "verb": verb, "path": path, "query": query,
                                     "code": self.status_code, "user": self.who,
-                                    "groups": self.groups})
+                                    "groups": self.groups, "requestInfo": request_info(verb, path, query)})
 
     def send_text(self, code, text):
         body = text.encode()
