@@ -606,6 +606,7 @@ static void sim_close(struct stv_cloud *cl) {
   for (i = 0; i < s->o.nstorms; i++) stv_clock_stop(clk(s), &s->storms[i].timer);
   stv_free(s->storms);
   stv_free((void *)s->o.ice);
+  stv_free((void *)s->o.pools);
   stv_free(s->by_id);
   stv_free(s->groups);
   stv_free(s->pub);
@@ -748,6 +749,8 @@ static int copy_opts(struct sim *s, const struct stv_sim_opts *o) {
   size_t i;
   int rc = 0;
   s->o = *o;
+  s->o.pools = NULL;
+  s->o.npools = 0;
   s->o.ice = NULL;
   s->o.nice = 0;
   s->o.storms = NULL;
@@ -775,43 +778,57 @@ static int copy_opts(struct sim *s, const struct stv_sim_opts *o) {
     }
   }
   if (rc == 0) rc = intern(s, o->pool, &s->o.pool);
+  if (rc == 0 && o->npools > 0) {
+    const char **pools = stv_calloc(o->npools, sizeof(*pools));
+    if (pools == NULL) return STV_ENOMEM;
+    s->o.pools = pools;
+    s->o.npools = o->npools;
+    for (i = 0; i < o->npools && rc == 0; i++) rc = intern(s, o->pools[i], &pools[i]);
+  }
   return rc;
 }
 
-/* One group per offering of the catalogue whose capacity type is wanted. */
+/* One group per offering of the catalogue whose capacity type is wanted, per pool. */
 static int make_groups(struct sim *s, struct stv_err *err) {
   const struct stv_catalog *cat = s->o.catalog;
-  size_t i, n = 0, k = 0;
+  size_t i, n = 0, k = 0, p, npools = s->o.npools > 0 ? s->o.npools : 1;
   uint32_t j;
-  char name[256];
+  char name[512];
   for (i = 0; i < cat->ntypes; i++)
     for (j = 0; j < cat->types[i].noff; j++)
       if (s->o.capacity_types == 0 || (s->o.capacity_types >> cat->types[i].off[j].capacity_type) & 1u) n++;
   if (n == 0)
     return stv_err_set(err, STV_EINVAL, "sim: the catalogue has no offering of the capacity types asked");
-  s->groups = stv_calloc(n, sizeof(*s->groups));
-  s->pub = stv_calloc(n, sizeof(*s->pub));
+  s->groups = stv_calloc(n * npools, sizeof(*s->groups));
+  s->pub = stv_calloc(n * npools, sizeof(*s->pub));
   if (s->groups == NULL || s->pub == NULL) return STV_ENOMEM;
-  for (i = 0; i < cat->ntypes; i++) {
-    for (j = 0; j < cat->types[i].noff; j++) {
-      const struct stv_offering *off = &cat->types[i].off[j];
-      struct stv_strmap_ent *e;
-      int added, rc;
-      if (s->o.capacity_types != 0 && !((s->o.capacity_types >> off->capacity_type) & 1u)) continue;
-      snprintf(name, sizeof(name), "sim-%s-%s-%s", cat->types[i].name, off->zone,
-               stv_capacity_type_name(off->capacity_type));
-      rc = stv_strmap_upsert(&s->by_name, &s->pool, name, strlen(name), (uint32_t)k, &e, &added);
-      if (rc != 0) return rc;
-      s->groups[k].sim = s;
-      s->groups[k].offer = (struct stv_cloud_offering){cat->types[i].name, off->zone, off->capacity_type};
-      s->groups[k].price = off->price;
-      s->pub[k].id = e->key;
-      s->pub[k].pool = s->o.pool;
-      s->pub[k].offerings = &s->groups[k].offer;
-      s->pub[k].noffer = 1;
-      s->pub[k].min = 0;
-      s->pub[k].max = s->o.max_per_group;
-      k++;
+  for (p = 0; p < npools; p++) {
+    const char *pool = s->o.npools > 0 ? s->o.pools[p] : s->o.pool;
+    for (i = 0; i < cat->ntypes; i++) {
+      for (j = 0; j < cat->types[i].noff; j++) {
+        const struct stv_offering *off = &cat->types[i].off[j];
+        struct stv_strmap_ent *e;
+        int added, rc;
+        if (s->o.capacity_types != 0 && !((s->o.capacity_types >> off->capacity_type) & 1u)) continue;
+        if (s->o.npools > 0)
+          snprintf(name, sizeof(name), "sim-%s-%s-%s-%s", pool, cat->types[i].name, off->zone,
+                   stv_capacity_type_name(off->capacity_type));
+        else
+          snprintf(name, sizeof(name), "sim-%s-%s-%s", cat->types[i].name, off->zone,
+                   stv_capacity_type_name(off->capacity_type));
+        rc = stv_strmap_upsert(&s->by_name, &s->pool, name, strlen(name), (uint32_t)k, &e, &added);
+        if (rc != 0) return rc;
+        s->groups[k].sim = s;
+        s->groups[k].offer = (struct stv_cloud_offering){cat->types[i].name, off->zone, off->capacity_type};
+        s->groups[k].price = off->price;
+        s->pub[k].id = e->key;
+        s->pub[k].pool = pool;
+        s->pub[k].offerings = &s->groups[k].offer;
+        s->pub[k].noffer = 1;
+        s->pub[k].min = 0;
+        s->pub[k].max = s->o.max_per_group;
+        k++;
+      }
     }
   }
   s->ngroups = k;
@@ -850,6 +867,73 @@ int stv_sim_new(struct stv_cloud **out, struct stv_clock *clock, const struct st
   }
   *out = &s->cloud;
   return 0;
+}
+
+/* The most instance ids an adopted provider id may name (a guard against a bogus Node). */
+#define ADOPT_ID_MAX 10000000ull
+
+int stv_sim_adopt(struct stv_cloud *c, const char *provider_id, const char *pool, const char *instance_type,
+                  enum stv_capacity_type ct, struct stv_err *err) {
+  struct sim *s;
+  struct sim_group *g;
+  struct sim_inst *in;
+  const char *zone, *slash;
+  char name[512], zbuf[128];
+  unsigned long long id;
+  char *end;
+  if (c == NULL || c->ops != &sim_ops) return stv_err_set(err, STV_EINVAL, "sim: adopt: not a sim provider");
+  s = c->impl;
+  zone = provider_id + 7;
+  slash = strncmp(provider_id, "sim:///", 7) == 0 ? strrchr(zone, '/') : NULL;
+  if (slash == NULL || slash == zone || (size_t)(slash - zone) >= sizeof(zbuf) || slash[1] < '1' ||
+      slash[1] > '9')
+    return stv_err_set(err, STV_EINVAL, "sim: adopt: \"%s\" is not a sim provider id (sim:///ZONE/NUMBER)",
+                       provider_id);
+  id = strtoull(slash + 1, &end, 10);
+  if (*end != '\0' || id > ADOPT_ID_MAX)
+    return stv_err_set(err, STV_EINVAL, "sim: adopt: \"%s\": the instance number must be 1 to %llu",
+                       provider_id, ADOPT_ID_MAX);
+  memcpy(zbuf, zone, (size_t)(slash - zone));
+  zbuf[slash - zone] = '\0';
+  if (s->o.npools > 0)
+    snprintf(name, sizeof(name), "sim-%s-%s-%s-%s", pool != NULL ? pool : "", instance_type, zbuf,
+             stv_capacity_type_name(ct));
+  else
+    snprintf(name, sizeof(name), "sim-%s-%s-%s", instance_type, zbuf, stv_capacity_type_name(ct));
+  if ((g = find_group(s, name)) == NULL)
+    return stv_err_set(err, STV_ENOTFOUND, "sim: adopt %s: no instance group%s%s offers %s %s in %s",
+                       provider_id, pool != NULL ? " of node pool " : "", pool != NULL ? pool : "",
+                       instance_type, stv_capacity_type_name(ct), zbuf);
+  if (id <= s->nids && s->by_id[id - 1] != NULL)
+    return stv_err_set(err, STV_ECONFLICT, "sim: adopt %s: the instance is known already", provider_id);
+  if (id > s->capids && stv_grow((void **)&s->by_id, &s->capids, (size_t)id, sizeof(*s->by_id)) != 0)
+    return stv_err_set(err, STV_ENOMEM, "sim: out of memory");
+  if ((in = stv_calloc(1, sizeof(*in))) == NULL) return stv_err_set(err, STV_ENOMEM, "sim: out of memory");
+  while (s->nids < id) s->by_id[s->nids++] = NULL;
+  s->by_id[id - 1] = in;
+  in->g = g;
+  in->id = id;
+  in->state = STV_INSTANCE_RUNNING;
+  in->launch_time = in->running_since = now(s);
+  snprintf(in->provider_id, sizeof(in->provider_id), "%s", provider_id);
+  in->prev = g->tail;
+  if (g->tail != NULL)
+    g->tail->next = in;
+  else
+    g->head = in;
+  g->tail = in;
+  g->running++;
+  group_pub_sync(g);
+  if (g->offer.capacity_type == STV_CT_SPOT && s->o.interruptions_per_hour > 0)
+    (void)schedule(in, STEP_INTERRUPT, -log1p(-uniform(&s->rng_interrupt)) * 3600.0 / s->o.interruptions_per_hour);
+  return 0;
+}
+
+const char *stv_sim_group_pool(struct stv_cloud *c, const char *group_id) {
+  struct sim_group *g;
+  if (c == NULL || c->ops != &sim_ops || group_id == NULL) return NULL;
+  g = find_group(c->impl, group_id);
+  return g == NULL ? NULL : ((struct sim *)c->impl)->pub[g - ((struct sim *)c->impl)->groups].pool;
 }
 
 int stv_sim_usage(struct stv_cloud *c, struct stv_sim_usage *u) {

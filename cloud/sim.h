@@ -52,6 +52,10 @@ struct stv_sim_storm {
 struct stv_sim_opts {
   const struct stv_catalog *catalog; /* borrowed; must outlive the provider */
   const char *pool;                  /* node pool of every group (borrowed, copied), NULL: default */
+  /* With npools > 0, one set of groups per pool (borrowed, copied), named
+   * "sim-POOL-TYPE-ZONE-CAPACITYTYPE"; pool is then ignored. */
+  const char *const *pools;
+  size_t npools;
   unsigned capacity_types;           /* (1u << STV_CT_*) groups to make; 0: every offering */
   int64_t max_per_group;             /* default 100 */
   double launch_delay;               /* launch to RUNNING, seconds; default 30 */
@@ -99,6 +103,26 @@ struct stv_sim_usage {
 
 /* Fills u with the usage of c, a sim provider (STV_EINVAL otherwise). */
 int stv_sim_usage(struct stv_cloud *c, struct stv_sim_usage *u);
+
+/*
+ * Adopts into c, a sim provider, an instance it did not launch but that
+ * exists: a Node with a sim provider id that an earlier run registered
+ * (this replica before a restart, or the leader before a change of
+ * leader), so that its state lives in the cluster, as kwok's does. The
+ * instance joins the group of its offering (instance_type, borrowed; the
+ * zone of provider_id, borrowed; ct) as RUNNING, billed from now, so that
+ * list_instances reports it and the group's desired size counts it; later
+ * launches take ids above every adopted one. No event is reported.
+ * Returns 0; STV_EINVAL for an id that is not "sim:///ZONE/NUMBER" (NUMBER
+ * 1 to 10,000,000); STV_ENOTFOUND when no group has that offering;
+ * STV_ECONFLICT when the instance is known already; STV_ENOMEM. err says
+ * which.
+ */
+int stv_sim_adopt(struct stv_cloud *c, const char *provider_id, const char *pool, const char *instance_type,
+                  enum stv_capacity_type ct, struct stv_err *err);
+
+/* The node pool of c's group group_id (borrowed; NULL: the default pool, or no such group). */
+const char *stv_sim_group_pool(struct stv_cloud *c, const char *group_id);
 
 /* ---------------------------------------------------------------------- */
 /* Nodes of sim instances (cloud/sim_node.c)                              */

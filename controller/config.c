@@ -149,6 +149,7 @@ void stv_config_init(struct stv_config *c) {
   c->capacity_types = (1u << STV_CT_RESERVED) | (1u << STV_CT_SPOT) | (1u << STV_CT_ON_DEMAND);
   c->time_limit = STV_TIME_LIMIT_DEFAULT;
   stv_spot_policy_default(&c->spot);
+  stv_limits_none(&c->limits);
   c->priority_cutoff = STV_PRIORITY_CUTOFF_DEFAULT;
   stv_strpool_init(&c->strings);
   stv_arena_init(&c->mem);
@@ -412,6 +413,43 @@ static int read_spot(struct walk *w, const yaml_node_t *n, const struct kpath *p
   return 0;
 }
 
+/* A whole number from 0 to max: a plain scalar ("3", not "3.5" or "\"3\""). */
+static int whole(struct walk *w, const yaml_node_t *n, const struct kpath *p, double max, int64_t *out) {
+  double d;
+  int rc;
+  if ((rc = number(w, n, p, 0, max, &d)) != 0) return rc;
+  if (d != (double)(int64_t)d) return fail(w, STV_EINVAL, n, p, "expected a whole number, got %g", d);
+  *out = (int64_t)d;
+  return 0;
+}
+
+/* The most nodes or GPUs a limit may name, and the highest hourly budget. */
+#define LIMIT_COUNT_MAX 1e9
+#define LIMIT_COST_MAX  1e9
+
+/*
+ * limits: (the cluster's) or nodePools[].limits: cpu and memory as
+ * quantities, nvidia.com/gpu and nodes as whole numbers, costPerHour as a
+ * number in the catalogue's currency. What is not given (or an empty
+ * limits:) stays no limit.
+ */
+static int read_limits(struct walk *w, const yaml_node_t *n, const struct kpath *p, struct stv_limits *l) {
+  static const char *const names[] = {"cpu", "memory", "nvidia.com/gpu", "nodes", "costPerHour"};
+  enum { F_CPU, F_MEM, F_GPU, F_NODES, F_COST, F_N };
+  const yaml_node_t *v[F_N];
+  struct kpath pk[F_N];
+  int rc, i;
+  if ((rc = fields(w, n, p, names, F_N, v)) != 0) return rc;
+  for (i = 0; i < F_N; i++) pk[i] = (struct kpath){p, names[i], 0};
+  if ((v[F_CPU] && (rc = quantity(w, v[F_CPU], &pk[F_CPU], 1, &l->cpu)) != 0) ||
+      (v[F_MEM] && (rc = quantity(w, v[F_MEM], &pk[F_MEM], 0, &l->memory)) != 0) ||
+      (v[F_GPU] && (rc = whole(w, v[F_GPU], &pk[F_GPU], LIMIT_COUNT_MAX, &l->gpu)) != 0) ||
+      (v[F_NODES] && (rc = whole(w, v[F_NODES], &pk[F_NODES], LIMIT_COUNT_MAX, &l->nodes)) != 0) ||
+      (v[F_COST] && (rc = number(w, v[F_COST], &pk[F_COST], 0, LIMIT_COST_MAX, &l->cost_per_hour)) != 0))
+    return rc;
+  return 0;
+}
+
 /* Label keys every new node gets from Stevedore; a pool may not set them. */
 static const char *const reserved_keys[] = {"kubernetes.io/arch",          "kubernetes.io/os",
                                             "kubernetes.io/hostname",      "node.kubernetes.io/instance-type",
@@ -518,10 +556,10 @@ static int read_taints(struct walk *w, const yaml_node_t *n, const struct kpath 
 
 static int read_pool(struct walk *w, const yaml_node_t *n, const struct kpath *p,
                      struct stv_node_pool *pool) {
-  static const char *const names[] = {
-      "name",  "instanceFamilies", "instanceSizes", "architectures", "capacityTypes",
-      "zones", "labels",           "taints"};
-  enum { F_NAME, F_FAMILIES, F_SIZES, F_ARCHS, F_CT, F_ZONES, F_LABELS, F_TAINTS, F_N };
+  static const char *const names[] = {"name",          "instanceFamilies", "instanceSizes",
+                                      "architectures", "capacityTypes",    "zones",
+                                      "labels",        "taints",           "limits"};
+  enum { F_NAME, F_FAMILIES, F_SIZES, F_ARCHS, F_CT, F_ZONES, F_LABELS, F_TAINTS, F_LIMITS, F_N };
   const yaml_node_t *v[F_N];
   struct kpath pk[F_N];
   const char *name;
@@ -529,6 +567,7 @@ static int read_pool(struct walk *w, const yaml_node_t *n, const struct kpath *p
   size_t i;
   int rc;
   memset(pool, 0, sizeof(*pool));
+  stv_limits_none(&pool->limits);
   if (is_null(n)) return fail(w, STV_EINVAL, n, p, "expected a mapping, got %s", kind(n));
   if ((rc = fields(w, n, p, names, F_N, v)) != 0) return rc;
   for (i = 0; i < F_N; i++) pk[i] = (struct kpath){p, names[i], 0};
@@ -555,6 +594,7 @@ static int read_pool(struct walk *w, const yaml_node_t *n, const struct kpath *p
   if (v[F_TAINTS] != NULL &&
       (rc = read_taints(w, v[F_TAINTS], &pk[F_TAINTS], &pool->ntaints, &pool->taints)) != 0)
     return rc;
+  if (v[F_LIMITS] != NULL && (rc = read_limits(w, v[F_LIMITS], &pk[F_LIMITS], &pool->limits)) != 0) return rc;
   return 0;
 }
 
@@ -965,18 +1005,19 @@ static int misplaced_report_key(struct walk *w, const yaml_node_t *root) {
 }
 
 static int read_top(struct walk *w, const yaml_node_t *root) {
-  static const char *const names[] = {"capacityTypes",  "timeLimit", "spot",
-                                      "nodePools",      "headroom",  "repack",
-                                      "schedulerNames", "expendablePodsPriorityCutoff", "report"};
-  const yaml_node_t *v[9];
-  struct kpath pk[9];
+  static const char *const names[] = {
+      "capacityTypes", "timeLimit", "spot",           "nodePools",
+      "headroom",      "repack",    "schedulerNames", "expendablePodsPriorityCutoff",
+      "report",        "limits"};
+  const yaml_node_t *v[10];
+  struct kpath pk[10];
   int rc, i;
   if (root->type != YAML_MAPPING_NODE)
     return fail(w, STV_EPARSE, root, NULL,
                 "the document must be a mapping of settings, not %s (see docs/config.md)", kind(root));
   if ((rc = misplaced_report_key(w, root)) != 0) return rc;
-  if ((rc = fields(w, root, NULL, names, 9, v)) != 0) return rc;
-  for (i = 0; i < 9; i++) pk[i] = (struct kpath){NULL, names[i], 0};
+  if ((rc = fields(w, root, NULL, names, 10, v)) != 0) return rc;
+  for (i = 0; i < 10; i++) pk[i] = (struct kpath){NULL, names[i], 0};
   if (v[0] != NULL && (rc = capacity_types(w, v[0], &pk[0], &w->c->capacity_types)) != 0) return rc;
   if (v[1] != NULL) {
     struct stv_err e = {0, ""};
@@ -991,6 +1032,7 @@ static int read_top(struct walk *w, const yaml_node_t *root) {
   if (v[5] != NULL && (rc = read_repack(w, v[5], &pk[5])) != 0) return rc;
   if ((v[6] != NULL || v[7] != NULL) && (rc = read_scheduling(w, v[6], &pk[6], v[7], &pk[7])) != 0) return rc;
   if (v[8] != NULL && (rc = read_report(w, v[8], &pk[8])) != 0) return rc;
+  if (v[9] != NULL && (rc = read_limits(w, v[9], &pk[9], &w->c->limits)) != 0) return rc;
   return 0;
 }
 

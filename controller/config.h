@@ -95,6 +95,7 @@ struct stv_config {
   struct stv_arena mem;
   int repack_system_pods; /* repack.systemPods: the what-if repack may move system pods */
   struct stv_report_config report; /* report: what `stevedore report` reads */
+  struct stv_limits limits;        /* limits: the cluster's (stv_limits_none: no limit) */
 };
 
 /* Sets c (caller-allocated) to the defaults; allocates nothing. */

@@ -512,6 +512,25 @@ int stv_class_fits_node(const struct stv_class *c, const struct stv_node_view *v
 int stv_tolerates(const struct stv_toleration *tol, uint32_t ntol, const struct stv_taint *t);
 
 /*
+ * Limits on what the cluster (or a node pool) may hold: registered nodes,
+ * nodes in flight and the new ones together. A negative value is no limit.
+ * The configuration's limits: and nodePools[].limits: (docs/config.md).
+ */
+struct stv_limits {
+  int64_t cpu;    /* millicores */
+  int64_t memory; /* bytes */
+  int64_t gpu;    /* nvidia.com/gpu */
+  int64_t nodes;
+  double cost_per_hour; /* in the catalogue's currency */
+};
+
+/* Sets every limit of l to none. */
+static inline void stv_limits_none(struct stv_limits *l) {
+  l->cpu = l->memory = l->gpu = l->nodes = -1;
+  l->cost_per_hour = -1;
+}
+
+/*
  * Spot risk policy of the optimizer. The effective hourly price of a spot
  * node is its price + interruption_rate / 730 x pods on it x restart_cost:
  * the expected cost of restarting its pods. Limits are on new nodes.

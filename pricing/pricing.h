@@ -149,6 +149,7 @@ struct stv_node_pool {
   struct stv_labels labels; /* added to every node of the pool */
   uint32_t ntaints;
   const struct stv_taint *taints; /* set on every node of the pool */
+  struct stv_limits limits;       /* what the pool may hold (stv_limits_none: no limit) */
 };
 
 /*

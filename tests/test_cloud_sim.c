@@ -721,3 +721,61 @@ TEST(should_run_a_day_of_ten_thousand_spot_instances_in_seconds) {
   fx_close(f);
   free(f);
 }
+
+/* ---------------------------------------------------------------------- */
+/* Adoption and node pools (what `stevedore controller --provider sim` uses) */
+
+TEST(should_adopt_an_instance_registered_earlier_as_running_and_launch_above_its_id) {
+  struct fx f;
+  struct stv_err err = {0, ""};
+  CHECK(fx_init(&f) == 0);
+  CHECK_EQ_INT(fx_start(&f), 0);
+  CHECK_EQ_INT(stv_sim_adopt(f.c, "sim:///us-east-1a/7", NULL, "c.small", STV_CT_SPOT, &err), 0);
+  CHECK_EQ_INT(desired_of(&f, SMALL_SPOT), 1);
+  CHECK_EQ_INT(list_instances(&f), 0);
+  CHECK_EQ_INT(f.ninst, 1);
+  CHECK(strcmp(f.inst[0].provider_id, "sim:///us-east-1a/7") == 0);
+  CHECK_EQ_INT(f.inst[0].state, STV_INSTANCE_RUNNING);
+  CHECK_EQ_INT(f.nev, 0); /* no RUNNING event: its Node exists */
+  /* Twice is a conflict; a bad id, an unknown offering are refused with the reason. */
+  CHECK_EQ_INT(stv_sim_adopt(f.c, "sim:///us-east-1a/7", NULL, "c.small", STV_CT_SPOT, &err), STV_ECONFLICT);
+  CHECK_EQ_INT(stv_sim_adopt(f.c, "aws:///us-east-1a/i-1", NULL, "c.small", STV_CT_SPOT, &err), STV_EINVAL);
+  CHECK_STR_CONTAINS(err.msg, "is not a sim provider id");
+  CHECK_EQ_INT(stv_sim_adopt(f.c, "sim:///us-east-1a/99999999", NULL, "c.small", STV_CT_SPOT, &err), STV_EINVAL);
+  CHECK_EQ_INT(stv_sim_adopt(f.c, "sim:///us-east-1z/8", NULL, "c.small", STV_CT_SPOT, &err), STV_ENOTFOUND);
+  CHECK_STR_CONTAINS(err.msg, "no instance group offers c.small spot in us-east-1z");
+  /* A new launch takes the next id above the adopted one. */
+  CHECK_EQ_INT(set_desired(&f, SMALL_SPOT, 2), 0);
+  stv_vclock_run_until(&f.vc, 31);
+  CHECK_EQ_INT(f.nev, 1);
+  CHECK(strcmp(f.ev[0].pid, "sim:///us-east-1a/8") == 0);
+  /* Lowering the size terminates the newest first; the adopted one stays. */
+  CHECK_EQ_INT(set_desired(&f, SMALL_SPOT, 1), 0);
+  stv_vclock_run_until(&f.vc, 32);
+  CHECK_EQ_INT(list_instances(&f), 0);
+  CHECK_EQ_INT(f.ninst, 1);
+  CHECK(strcmp(f.inst[0].provider_id, "sim:///us-east-1a/7") == 0);
+  fx_close(&f);
+}
+
+TEST(should_make_a_set_of_groups_per_node_pool_and_name_each_groups_pool) {
+  static const char *const pools[] = {"web", "batch"};
+  struct fx f;
+  struct stv_err err = {0, ""};
+  CHECK(fx_init(&f) == 0);
+  f.o.pools = pools;
+  f.o.npools = 2;
+  CHECK_EQ_INT(fx_start(&f), 0);
+  CHECK_EQ_INT(list_groups(&f), 0);
+  CHECK_EQ_INT(f.ngroups, 8); /* 4 offerings x 2 pools */
+  CHECK(strcmp(f.groups[0].id, "sim-web-c.large-us-east-1a-on-demand") == 0);
+  CHECK(strcmp(f.groups[0].pool, "web") == 0);
+  CHECK(strcmp(f.groups[4].pool, "batch") == 0);
+  CHECK(strcmp(stv_sim_group_pool(f.c, "sim-batch-c.large-us-east-1a-spot"), "batch") == 0);
+  CHECK(stv_sim_group_pool(f.c, SMALL_SPOT) == NULL);
+  CHECK_EQ_INT(stv_sim_adopt(f.c, "sim:///us-east-1a/3", "batch", "c.large", STV_CT_SPOT, &err), 0);
+  CHECK_EQ_INT(desired_of(&f, "sim-batch-c.large-us-east-1a-spot"), 1);
+  CHECK_EQ_INT(stv_sim_adopt(f.c, "sim:///us-east-1a/4", "gpu", "c.large", STV_CT_SPOT, &err), STV_ENOTFOUND);
+  CHECK_STR_CONTAINS(err.msg, "of node pool gpu");
+  fx_close(&f);
+}

@@ -193,9 +193,10 @@ TEST(should_name_file_line_column_and_path_of_an_unknown_capacity_type) {
 }
 
 TEST(should_reject_unknown_keys_at_every_level) {
-  CHECK(fails_with("timelimit: 10s\n", STV_EINVAL,
-                   "stevedore.yaml:1:1: unknown key \"timelimit\" (expected capacityTypes, timeLimit, spot, "
-                   "nodePools, headroom, repack, schedulerNames, expendablePodsPriorityCutoff, report)"));
+  CHECK(fails_with(
+      "timelimit: 10s\n", STV_EINVAL,
+      "stevedore.yaml:1:1: unknown key \"timelimit\" (expected capacityTypes, timeLimit, spot, "
+      "nodePools, headroom, repack, schedulerNames, expendablePodsPriorityCutoff, report, limits)"));
   CHECK(fails_with("spot:\n  maxshare: 1\n", STV_EINVAL,
                    "stevedore.yaml:2:3: spot: unknown key \"maxshare\" (expected maxShare, maxPoolFraction, "
                    "restartCost)"));
@@ -818,4 +819,69 @@ TEST(should_say_where_a_report_setting_at_the_top_of_the_file_belongs) {
       "{\"ratios\": {\"cpu\": 1}, \"shared_mode\": \"even\"}", STV_EINVAL,
       "stevedore.yaml:1:24: shared_mode is a key of the old JSON report configuration; the report's "
       "settings now go under report: with new names (docs/report.md, \"Configuration\")"));
+}
+
+/* ---------------------------------------------------------------------- */
+/* Limits                                                                 */
+
+TEST(should_read_cluster_and_pool_limits_and_leave_the_rest_unlimited) {
+  static const char text[] = "limits:\n"
+                             "  cpu: 1000\n"
+                             "  memory: 4Ti\n"
+                             "  nvidia.com/gpu: 8\n"
+                             "  nodes: 200\n"
+                             "  costPerHour: 125.5\n"
+                             "nodePools:\n"
+                             "  - name: gpu\n"
+                             "    limits: {nvidia.com/gpu: 4, costPerHour: 40}\n"
+                             "  - name: general\n"
+                             "    limits: {cpu: 500m}\n"
+                             "  - name: free\n";
+  struct stv_config c;
+  struct stv_err err = {0, ""};
+  stv_config_init(&c);
+  CHECK(c.limits.cpu == -1 && c.limits.memory == -1 && c.limits.gpu == -1 && c.limits.nodes == -1 &&
+        c.limits.cost_per_hour == -1);
+  CHECK_EQ_INT(load(&c, text, &err), 0);
+  CHECK(c.limits.cpu == 1000000);
+  CHECK(c.limits.memory == 4 * 1024 * GI);
+  CHECK(c.limits.gpu == 8);
+  CHECK(c.limits.nodes == 200);
+  CHECK(c.limits.cost_per_hour == 125.5);
+  CHECK_EQ_INT(c.npools, 3);
+  CHECK(c.pools[0].limits.gpu == 4 && c.pools[0].limits.cost_per_hour == 40);
+  CHECK(c.pools[0].limits.cpu == -1 && c.pools[0].limits.memory == -1 && c.pools[0].limits.nodes == -1);
+  CHECK(c.pools[1].limits.cpu == 500 && c.pools[1].limits.gpu == -1 && c.pools[1].limits.cost_per_hour == -1);
+  CHECK(c.pools[2].limits.cpu == -1 && c.pools[2].limits.memory == -1 && c.pools[2].limits.gpu == -1 &&
+        c.pools[2].limits.nodes == -1 && c.pools[2].limits.cost_per_hour == -1);
+  /* Zero is a limit (nothing may be added), not "none". */
+  CHECK_EQ_INT(load(&c, "limits: {nodes: 0, costPerHour: 0}\n", &err), 0);
+  CHECK(c.limits.nodes == 0 && c.limits.cost_per_hour == 0 && c.limits.cpu == -1);
+  /* An empty limits: is no limit, as an empty spot: keeps the defaults. */
+  CHECK_EQ_INT(load(&c, "limits:\n", &err), 0);
+  CHECK(c.limits.nodes == -1 && c.limits.cost_per_hour == -1);
+  stv_config_close(&c);
+  CHECK(c.limits.nodes == -1);
+}
+
+TEST(should_name_line_column_and_path_of_every_limits_error) {
+  CHECK(fails_with("limits: {cpus: 4}\n", STV_EINVAL,
+                   "stevedore.yaml:1:10: limits: unknown key \"cpus\" (expected cpu, memory, nvidia.com/gpu, "
+                   "nodes, costPerHour)"));
+  CHECK(
+      fails_with("limits: [1]\n", STV_EINVAL, "stevedore.yaml:1:9: limits: expected a mapping, got a list"));
+  CHECK(fails_starting("limits: {cpu: lots}\n", STV_EINVAL, "stevedore.yaml:1:15: limits.cpu: "));
+  CHECK(fails_with("limits: {memory: -1Gi}\n", STV_EINVAL,
+                   "stevedore.yaml:1:18: limits.memory: negative quantity \"-1Gi\""));
+  CHECK(fails_with("limits: {nodes: 2.5}\n", STV_EINVAL,
+                   "stevedore.yaml:1:17: limits.nodes: expected a whole number, got 2.5"));
+  CHECK(fails_with("limits: {nodes: \"3\"}\n", STV_EINVAL,
+                   "stevedore.yaml:1:17: limits.nodes: expected a number, got the quoted string \"3\""));
+  CHECK(
+      fails_starting("limits: {costPerHour: -5}\n", STV_EINVAL, "stevedore.yaml:1:23: limits.costPerHour: "));
+  CHECK(fails_starting("nodePools:\n  - name: a\n    limits: {nvidia.com/gpu: 1.5}\n", STV_EINVAL,
+                       "stevedore.yaml:3:30: nodePools[0].limits.nvidia.com/gpu: expected a whole number"));
+  CHECK(fails_with("nodePools:\n  - name: a\n    limits: {gpu: 1}\n", STV_EINVAL,
+                   "stevedore.yaml:3:14: nodePools[0].limits: unknown key \"gpu\" (expected cpu, memory, "
+                   "nvidia.com/gpu, nodes, costPerHour)"));
 }

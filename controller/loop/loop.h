@@ -135,20 +135,7 @@ void stv_decision_emit(stv_decision_cb cb, void *ctx, double at, const char *kin
 /* ---------------------------------------------------------------------- */
 /* Provisioning                                                           */
 
-/*
- * Limits on what the cluster (or a node pool) may hold: registered nodes,
- * nodes in flight and the new ones together. A negative value is no limit.
- */
-struct stv_limits {
-  int64_t cpu;    /* millicores */
-  int64_t memory; /* bytes */
-  int64_t gpu;    /* nvidia.com/gpu */
-  int64_t nodes;
-  double cost_per_hour; /* in the catalogue's currency */
-};
-
-/* Sets every limit of l to none. */
-void stv_limits_none(struct stv_limits *l);
+/* struct stv_limits and stv_limits_none are in packer.h (a node pool carries its limits). */
 
 struct stv_pool_limits {
   const char *pool; /* the node pool's name (borrowed) */

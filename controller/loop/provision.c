@@ -107,11 +107,6 @@ struct stv_provision {
 /* ---------------------------------------------------------------------- */
 /* Small things                                                           */
 
-void stv_limits_none(struct stv_limits *l) {
-  l->cpu = l->memory = l->gpu = l->nodes = -1;
-  l->cost_per_hour = -1;
-}
-
 void stv_provision_opts_default(struct stv_provision_opts *o) {
   memset(o, 0, sizeof(*o));
   o->batch_idle = 1;

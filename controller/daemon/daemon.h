@@ -1,0 +1,158 @@
+/*
+ * daemon: `stevedore controller`, the live autoscaler (docs/controller.md).
+ * One object owns the libuv loop and everything on it: the wall clock, the
+ * Kubernetes client, the watch-driven cache, leader election, the
+ * provisioning reconciler and its solve runner, the cloud provider (behind
+ * a guard that counts its errors and, with --dry-run, changes nothing),
+ * the Event recorder, the metrics registry and its endpoint, and the
+ * signals. The command line (controller/cli/controller.c) fills the
+ * options; this room runs them.
+ *
+ *   daemon.c    the object: start, leadership, acting, shutdown
+ *   guard.c     the provider guard: error counts, dry run, close at once
+ *   simnodes.c  the sim provider's Node objects in the API server (kwok's way)
+ *   metrics.c   the controller's metric families
+ *
+ * Names shared by these files only start with stv__daemon / stv__guard /
+ * stv__simnodes / stv__dmetrics; nothing outside the room includes this
+ * header except the command line, which uses stv_daemon_* only.
+ */
+#ifndef STV_DAEMON_H
+#define STV_DAEMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cloud.h"
+#include "controller.h"
+#include "kubeclient.h"
+#include "registry.h"
+
+/* What --provider names. */
+enum stv_daemon_provider { STV_PROVIDER_SIM, STV_PROVIDER_AWS, STV_PROVIDER_GCP, STV_PROVIDER_AZURE };
+
+/* The options of `stevedore controller`; strings borrowed from argv. */
+struct stv_daemon_opts {
+  const char *kubeconfig; /* NULL: KUBECONFIG, ~/.kube/config, in-cluster */
+  const char *context;
+  enum stv_daemon_provider provider;
+  const char *config;  /* the YAML configuration, or NULL */
+  const char *catalog; /* default aws:us-east-1 */
+  int dry_run;
+  const char *metrics_address; /* default 0.0.0.0:8080 */
+  double batch_idle, batch_max, decision_budget, max_provision, sim_launch_delay, shutdown_timeout;
+  int leader_elect;
+  double lease_duration, renew_deadline, retry_period; /* client-go's 15, 10, 2 s */
+  double sim_ice_rate;      /* sim: each launch fails for capacity with this probability */
+  double sim_throttle_rate; /* sim: each call is throttled with this probability */
+  uint64_t sim_seed;        /* sim: the seed of those choices; default 1 */
+  const char *lease_name;      /* default stevedore */
+  const char *lease_namespace; /* NULL: POD_NAMESPACE, else the context's namespace */
+  const char *identity;        /* NULL: POD_NAME, else host name + random suffix */
+  unsigned capacity_types;     /* 0: the configuration's */
+  const char *const *instance_types;
+  size_t ninstance_types;
+  const char *const *zones;
+  size_t nzones;
+};
+
+/* `stevedore controller` (controller/cli/controller.c): parses argv, runs, returns the exit status. */
+int stv_cmd_controller(int argc, char **argv);
+
+/* Fills o with the defaults above. */
+void stv_daemon_opts_default(struct stv_daemon_opts *o);
+
+/*
+ * Runs the controller until SIGTERM or SIGINT. Returns 0 after a clean
+ * shutdown; STV_EINVAL, STV_ENOTFOUND, STV_EPARSE, STV_EUNSUPPORTED or
+ * -errno when the configuration, catalogue, kubeconfig or metrics address
+ * is bad at start (err names the file, context or flag and the field);
+ * STV_ENOMEM. Failures once running (the API server down, 500s, a
+ * provider's errors) are logged and retried, never returned.
+ */
+int stv_daemon_run(const struct stv_daemon_opts *o, struct stv_err *err);
+
+/* ---------------------------------------------------------------------- */
+/* The provider guard (guard.c)                                           */
+
+struct stv__guard;
+
+/*
+ * Wraps inner (takes ownership) into a provider of its own (*out, the
+ * stv_cloud handed to the reconciler): every call passes through and each
+ * answer that is an error counts in errors (labels provider and code;
+ * borrowed, may be NULL); with dry_run, set_desired and delete_instances
+ * log what they would do and answer success on the next tick without
+ * calling inner. The guard's on_event receives inner's events. Returns 0
+ * or STV_ENOMEM (inner closed then).
+ */
+int stv__guard_new(struct stv__guard **out, struct stv_cloud *inner, int dry_run, struct stv_metric *errors);
+/* The provider to hand out (borrowed from g). */
+struct stv_cloud *stv__guard_cloud(struct stv__guard *g);
+/* The provider inside (borrowed). */
+struct stv_cloud *stv__guard_inner(struct stv__guard *g);
+/*
+ * Closes the provider inside at once (its callbacks never run) and
+ * refuses every later call (-ECANCELED, callback not called); g stays
+ * valid for whoever still holds the stv_cloud until stv__guard_free.
+ */
+void stv__guard_shut(struct stv__guard *g);
+/* Shuts g (when not yet) and frees it. */
+void stv__guard_free(struct stv__guard *g);
+
+/* ---------------------------------------------------------------------- */
+/* The sim provider's nodes in the API server (simnodes.c)                */
+
+struct stv__simnodes;
+
+/*
+ * A registrar of sim instances as Node objects through k (borrowed):
+ * templates built from cat and pools (borrowed; they outlive it) give the
+ * labels and taints, the catalogue the capacity. Returns 0, STV_EINVAL
+ * (err says why) or STV_ENOMEM.
+ */
+int stv__simnodes_new(struct stv__simnodes **out, struct stv_kube *k, const struct stv_catalog *cat,
+                      unsigned capacity_types, const struct stv_node_pool *pools, size_t npools,
+                      struct stv_metric *writes, struct stv_err *err);
+/* Creates the Node of inst (borrowed; RUNNING, with a sim provider id). Fire and forget; failures logged. */
+void stv__simnodes_register(struct stv__simnodes *s, const struct stv_cloud_instance *inst, const char *pool);
+/* Deletes the Node of provider id pid (borrowed). Fire and forget; a Node already gone is not an error. */
+void stv__simnodes_remove(struct stv__simnodes *s, const char *pid);
+/* Requests in flight (their callbacks still to run). */
+size_t stv__simnodes_in_flight(const struct stv__simnodes *s);
+/* Frees s. Only once no request is in flight: after stv_kube_free and the loop drained. */
+void stv__simnodes_free(struct stv__simnodes *s);
+
+/* ---------------------------------------------------------------------- */
+/* The metric families (metrics.c)                                        */
+
+struct stv__dmetrics {
+  struct stv_registry *reg;
+  struct stv_metric *reconcile, *decision, *solve;     /* histograms, seconds */
+  struct stv_metric *pending, *nodes, *cost, *inflight; /* gauges */
+  struct stv_metric *scale_ups, *nodes_requested, *nodes_cut, *given_up;
+  struct stv_metric *cloud_errors;                      /* counter {provider, code} */
+  struct stv_metric *cache_events, *cache_errors, *cache_compactions;
+  struct stv_metric *leader, *ready;
+  struct stv_metric *events, *event_writes_failed;
+  struct stv_metric *node_writes;                       /* counter {verb, result} */
+  struct stv_metric *log_dropped;
+  /* Last values seen of the counters fed from statistics. */
+  double last[16];
+};
+
+/* Registers the families on a new registry. Returns 0 or STV_ENOMEM / STV_EINVAL with err. */
+int stv__dmetrics_init(struct stv__dmetrics *m, struct stv_err *err);
+void stv__dmetrics_close(struct stv__dmetrics *m);
+/* Sets the series of f for the label values (NULL-terminated count implied by the family) to v. */
+void stv__dmetrics_set(struct stv_metric *f, const char *const *values, double v);
+/* Adds v to the series of f for values. */
+void stv__dmetrics_add(struct stv_metric *f, const char *const *values, double v);
+/* Observes v in histogram f (no labels). */
+void stv__dmetrics_observe(struct stv_metric *f, double v);
+/* Adds to counter f (label values, or NULL) what total grew by since slot's last value (a total that
+ * went down, a new reconciler's, starts the slot again). */
+void stv__dmetrics_count(struct stv__dmetrics *m, int slot, struct stv_metric *f, const char *const *values,
+                         double total);
+
+#endif
