@@ -440,9 +440,13 @@ class Skip(Exception):
     message names the bug (docs/testing.md)."""
 
 
-def run_tests(tests, argv):
+def run_tests(tests, argv, known=None):
     """Runs the named test functions (all, or those named on the command
-    line after the binary) with the shared runner; returns the exit code."""
+    line after the binary) with the shared runner; returns the exit code.
+    known maps a test's name to a controller bug filed in bugs_ctl.md that
+    it still trips over: its failure is then shown as SKIP with the bug and
+    the first lines of the failure, not counted (a pass is a pass)."""
+    known = known or {}
     from clitest import Runner
     binary = find_binary(argv)
     r = Runner()
@@ -452,13 +456,6 @@ def run_tests(tests, argv):
         return 1
     only = [a for a in argv[2:] if not a.startswith("-")]
     skipped = 0
-    probe = subprocess.run([binary, "controller", "--help"], capture_output=True, text=True, timeout=30)
-    if 'unknown command "controller"' in probe.stderr:
-        # Until branch i10-ctl (the command) is merged into this build.
-        for name, _ in tests:
-            print("SKIP %s\n    this stevedore has no controller command yet" % name)
-        print("0 passed, 0 failed")
-        return 0
     for name, fn in tests:
         if only and name not in only:
             continue
@@ -468,10 +465,14 @@ def run_tests(tests, argv):
         except Skip as e:
             skipped += 1
             print("SKIP %s\n    %s" % (name, e))
-        except AssertionError as e:
-            r.report(name, False, str(e))
-        except Exception:
-            r.report(name, False, traceback.format_exc())
+        except Exception as e:
+            why = str(e) if isinstance(e, AssertionError) else traceback.format_exc()
+            if name in known:
+                skipped += 1
+                print("SKIP %s\n    known controller bug, filed: %s\n    %s"
+                      % (name, known[name], "\n    ".join(why.splitlines()[:3])))
+            else:
+                r.report(name, False, why)
         else:
             r.report(name, True)
         sys.stdout.write("    (%.1f s)\n" % (time.time() - t0))

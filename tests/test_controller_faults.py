@@ -81,8 +81,9 @@ def should_converge_through_500_and_429_answers(binary):
     with ctltest.Scene(binary, "errors") as sc:
         pods = small_workload()
         planned = planned_for(sc, pods)
-        # The first lists fail with 500, then node writes are throttled.
-        sc.api.control("POST", "faults", {"fail_requests": {"count": 6, "code": 500, "path_contains": "/pods"}})
+        # The first lists of pods fail with 500 (3: the reflector's backoff
+        # doubles from about a second), then node writes are throttled.
+        sc.api.control("POST", "faults", {"fail_requests": {"count": 3, "code": 500, "path_contains": "/pods"}})
         ctl = sc.controller("r0", "--leader-elect=true")
         sc.wait_for("the 500s to be served", lambda: (sc.api.control("GET", "faults")["fail_requests"]["count"] == 0,
                                                       sc.api.control("GET", "faults")), timeout=30)
@@ -91,7 +92,7 @@ def should_converge_through_500_and_429_answers(binary):
         ready(sc, ctl)
         created = converged(sc, pods, planned, "after 500 and 429 answers")
         codes = [e["code"] for e in sc.audit() if e["user"] == sc.user_of("r0")]
-        sc.check(codes.count(500) == 6, "the controller got %d of the 6 injected 500s" % codes.count(500))
+        sc.check(codes.count(500) == 3, "the controller got %d of the 3 injected 500s" % codes.count(500))
         throttled = [e for e in sc.audit() if e["code"] == 429]
         if throttled:
             # Retry-After honoured: no node create within 1 s after a 429.
@@ -246,6 +247,10 @@ TESTS = [(f.__name__, f) for f in (
     should_relist_when_the_watch_cache_is_lost,
     should_stop_acting_at_once_when_the_lease_is_stolen_then_compete_again,
     should_converge_when_the_sim_cloud_fails_launches_and_throttles)]
+# Controller bugs these tests still trip over (bugs_ctl.md); empty when none.
+KNOWN = {
+    "should_converge_through_500_and_429_answers": "BUG 2 (19:09): a sim Node create answered 429 is never retried",
+}
 
 if __name__ == "__main__":
-    sys.exit(ctltest.run_tests(TESTS, sys.argv))
+    sys.exit(ctltest.run_tests(TESTS, sys.argv, KNOWN))

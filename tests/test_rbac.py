@@ -165,6 +165,11 @@ def should_grant_exactly_the_verbs_the_controller_uses(binary):
 
 
 TESTS = [("should_grant_exactly_the_verbs_the_controller_uses", should_grant_exactly_the_verbs_the_controller_uses)]
+# Controller bugs this test still trips over (bugs_ctl.md); empty when none.
+KNOWN = {
+    "should_grant_exactly_the_verbs_the_controller_uses":
+        "NEED 5 (19:12): no scenario reaches the Node delete and the Event patch that deploy/base grants",
+}
 
 if __name__ == "__main__":
-    sys.exit(ctltest.run_tests(TESTS, sys.argv))
+    sys.exit(ctltest.run_tests(TESTS, sys.argv, KNOWN))

@@ -558,6 +558,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if who is None:
                 self.read_body()
                 raise ApiError(401, "Unauthorized", "Unauthorized")
+            self.who, self.groups = who  # the audit names the user of an injected failure too
             if emu.faults.delay_ms:
                 time.sleep(emu.faults.delay_ms / 1000.0)
             fault = emu.faults.take(verb, path)
