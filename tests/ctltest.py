@@ -387,12 +387,13 @@ class Scene(object):
         return [e for e in self.audit() if e["user"] == user and e["verb"] != "GET"
                 and not (exclude_lease and "/leases" in e["path"])]
 
-    def all_running(self, expect):
-        """(ok, detail): every pod Running, and expect of them."""
+    def all_running(self, expect, ignore=()):
+        """(ok, detail): every pod Running but those named in ignore (pods
+        no node can hold), and expect of them in all."""
         pods = self.pods()
         waiting = ["%s/%s %s %s" % (p["metadata"]["namespace"], p["metadata"]["name"],
                                     p["status"].get("phase"), _sched_message(p))
-                   for p in pods if p["status"].get("phase") != "Running"]
+                   for p in pods if p["status"].get("phase") != "Running" and p["metadata"]["name"] not in ignore]
         return len(pods) == expect and not waiting, "%d pods, not running: %s" % (len(pods), waiting[:8])
 
     def recommend(self, *args):

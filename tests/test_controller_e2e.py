@@ -57,14 +57,15 @@ def hourly_cost(nodes):
     return total
 
 
-def wait_unschedulable(sc, n):
-    """Until the emulator's scheduler has marked n pods Unschedulable (what
-    the controller reacts to)."""
+def wait_unschedulable(sc, pods):
+    """Until the emulator's scheduler has marked each of pods Unschedulable
+    (what the controller reacts to)."""
+    want = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods}
+
     def marked():
-        pods = sc.pods()
-        got = [p for p in pods if ctltest._sched_message(p)]
-        return len(got) == n, "%d of %d pods marked Unschedulable" % (len(got), len(pods))
-    sc.wait_for("%d pods marked Unschedulable by the scheduler" % n, marked, timeout=20)
+        got = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in sc.pods() if ctltest._sched_message(p)}
+        return want <= got, "not yet marked: %s" % sorted(want - got)[:8]
+    sc.wait_for("%d pods marked Unschedulable by the scheduler" % len(want), marked, timeout=20)
 
 
 def plan_while_paused(sc, ctl, pods):
@@ -75,7 +76,7 @@ def plan_while_paused(sc, ctl, pods):
     ctl.signal(signal.SIGSTOP)
     try:
         sc.create_pods(*pods)
-        wait_unschedulable(sc, len(pods))
+        wait_unschedulable(sc, pods)
         return sc.recommend()
     finally:
         ctl.signal(signal.SIGCONT)
@@ -148,13 +149,22 @@ def scale_up_events(sc, names):
 def should_scale_up_for_pods_of_several_shapes_and_again_only_for_late_pods(binary):
     with ctltest.Scene(binary, "e2e") as sc:
         pods = workload()
-        sc.create_pods(*pods)
-        wait_unschedulable(sc, len(pods))
+        # And one pod that no instance type can hold: it stays Pending, with
+        # a NotTriggerScaleUp Event, and buys nothing.
+        huge = pod("huge-0", cpu="64", memory="1Gi")
+        sc.create_pods(*pods + [huge])
+        wait_unschedulable(sc, pods + [huge])
         plan = sc.recommend()
-        sc.check(plan["summary"]["placed_pods"] == len(pods), "recommend places every pod: %s" % plan["summary"])
+        sc.check(plan["summary"]["placed_pods"] == len(pods), "recommend places every pod but one: %s"
+                 % plan["summary"])
         planned = plan["summary"]["new_nodes"]
         sc.controller("r0", "--leader-elect=true")
-        sc.wait_for("all %d pods Running" % len(pods), lambda: sc.all_running(len(pods)), timeout=60)
+        sc.wait_for("all %d pods Running but huge-0" % len(pods),
+                    lambda: sc.all_running(len(pods) + 1, ignore={"huge-0"}), timeout=60)
+        nots = sc.wait_for("a NotTriggerScaleUp Event about huge-0",
+                           lambda: ([e for e in sc.events("NotTriggerScaleUp")
+                                     if e["involvedObject"].get("name") == "huge-0"], sc.events()), timeout=20)
+        sc.check(all(e["type"] == "Warning" for e in nots), "NotTriggerScaleUp is not a Warning: %s" % nots)
         sims = check_sim_nodes(sc, plan)
         cost, plan_cost = hourly_cost(sims), plan["summary"]["new_nodes_hourly_cost"]
         sc.check(len(sims) <= allowed_nodes(planned),
@@ -172,8 +182,9 @@ def should_scale_up_for_pods_of_several_shapes_and_again_only_for_late_pods(bina
         late = [pod("late-%d" % i, cpu="1500m", memory="2Gi") for i in range(3)]
         before = {n["metadata"]["name"] for n in sims}
         plan2 = plan_while_paused(sc, sc.controllers[0], late)
-        total = len(pods) + len(late)
-        sc.wait_for("all %d pods Running" % total, lambda: sc.all_running(total), timeout=60)
+        total = len(pods) + len(late) + 1
+        sc.wait_for("all %d pods Running but huge-0" % (total - 1), lambda: sc.all_running(total, {"huge-0"}),
+                    timeout=60)
         new, want = check_wave(sc, "second wave", before, plan2, [p["metadata"]["name"] for p in late])
         print("    second wave: %d pods, %d new nodes; recommend planned %d" % (len(late), len(new), want))
 
@@ -228,7 +239,7 @@ def should_take_over_after_the_leader_is_killed_midway_and_at_rest_without_launc
     with ctltest.Scene(binary, "failover") as sc:
         pods = workload()
         sc.create_pods(*pods)
-        wait_unschedulable(sc, len(pods))
+        wait_unschedulable(sc, pods)
         planned = sc.recommend()["summary"]["new_nodes"]
         # A longer launch delay: the leader is killed after its scale-up was
         # requested (its first Node created) and before the nodes are Ready.

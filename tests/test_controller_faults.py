@@ -34,7 +34,7 @@ def planned_for(sc, pods):
     """Creates pods (no controller yet), waits until they are marked
     Unschedulable and returns recommend's node count for them."""
     sc.create_pods(*pods)
-    wait_unschedulable(sc, len(pods))
+    wait_unschedulable(sc, pods)
     return sc.recommend()["summary"]["new_nodes"]
 
 
@@ -202,7 +202,7 @@ def should_stop_acting_at_once_when_the_lease_is_stolen_then_compete_again(binar
                 return any(e["verb"] == "GET" for e in seen), [(e["verb"], e["code"]) for e in seen]
             sc.wait_for("r0 to read the Lease after it was stolen", noticed, timeout=15)
             sc.create_pods(*pods)
-            wait_unschedulable(sc, len(pods))
+            wait_unschedulable(sc, pods)
             # While another replica holds the Lease, r0 acts on nothing: a
             # window of the batch maximum (2 s) and a solve, 3 s in all.
             t_pending = time.time()

@@ -97,6 +97,7 @@ def scenario_calls(binary):
                                                   "metadata": {"name": "shop"}})
         pods = [pod("web-%d" % i, cpu="500m", memory="512Mi") for i in range(4)]
         pods += [pod("cart-%d" % i, cpu="1", memory="1Gi", ns="shop") for i in range(2)]
+        pods += [pod("huge-0", cpu="64", memory="1Gi", ns="shop")]  # fits nowhere: NotTriggerScaleUp
         a = sc.controller("r0", "--leader-elect=true", *flags)
         b = sc.controller("r1", "--leader-elect=true", *flags)
         sc.wait_for("a replica to hold the Lease", lambda: (sc.holder() in ("r0", "r1"), sc.lease()), timeout=30)
@@ -105,9 +106,10 @@ def scenario_calls(binary):
             sc.wait_for("%s /readyz 200" % c.identity, lambda: (c.get("/readyz")[0] == 200, c.get("/readyz")),
                         timeout=30)
         sc.create_pods(*pods)
-        wait_unschedulable(sc, len(pods))
-        sc.wait_for("all pods Running", lambda: sc.all_running(len(pods)), timeout=60)
-        sc.wait_for("a TriggeredScaleUp Event", lambda: (sc.events("TriggeredScaleUp"), "none"), timeout=20)
+        wait_unschedulable(sc, pods)
+        sc.wait_for("all pods Running but huge-0", lambda: sc.all_running(len(pods), {"huge-0"}), timeout=60)
+        for reason in ("TriggeredScaleUp", "NotTriggerScaleUp"):
+            sc.wait_for("a %s Event" % reason, lambda: (sc.events(reason), "none"), timeout=20)
         leader.must_run = False
         rc, _ = ctltest.stop_gracefully(leader, 20)
         sc.check(rc == 0, "the leader exited with %s after SIGTERM" % rc)
