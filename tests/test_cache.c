@@ -146,7 +146,7 @@ static void h_error(void *ctx, const struct stv_err *err) {
 }
 
 static struct stv_cache *new_cache(struct seen_hooks *h) {
-  struct stv_cache_hooks hk = {h_unsched, h_gone, h_registered, h_deleted, h_synced, h_error, h};
+  struct stv_cache_hooks hk = {h_unsched, h_gone, h_registered, h_deleted, h_synced, h_error, h, NULL};
   struct stv_cache *c = NULL;
   memset(h, 0, sizeof(*h));
   if (stv_cache_new(&c, &hk) != 0) return NULL;

@@ -230,6 +230,29 @@ def main(argv):
         assert code == 404, "--leader-elect=false must not touch the Lease"
         assert ctl.stop() == 0
 
+    def keeps_a_node_pool_within_its_limits_from_the_configuration():
+        c = cluster()
+        conf = os.path.join(c.dir, "stevedore.yaml")
+        with open(conf, "w") as f:
+            f.write("nodePools:\n  - name: web\n    instanceFamilies: [m5]\n    labels: {team: web}\n"
+                    "    limits: {nodes: 1}\n")
+        ctl = Controller(binary, c, "--config", conf)
+        ctl.wait_for(lambda: ctl.get("/readyz")[0] == 200, "/readyz 200")
+        for n in ("big-1", "big-2", "big-3"):
+            c.pod(n, cpu="50")  # one per m5 node at most (m5.24xlarge: 96 cpu)
+        ctl.wait_for(lambda: len(c.events("NotTriggerScaleUp")) >= 2, "NotTriggerScaleUp on the pods over the limit")
+        ctl.wait_for(lambda: len(sim_nodes(c)) == 1 and sum(running(c, [n]) for n in ("big-1", "big-2", "big-3")) == 1,
+                     "one node, one pod on it")
+        time.sleep(1.5)
+        nodes = sim_nodes(c)
+        assert len(nodes) == 1, [n["metadata"]["name"] for n in nodes]
+        labels = nodes[0]["metadata"]["labels"]
+        assert labels["stevedore.io/node-pool"] == "web" and labels["team"] == "web", labels
+        assert labels["node.kubernetes.io/instance-type"].startswith("m5."), labels
+        for ev in c.events("NotTriggerScaleUp"):
+            assert "node pool limit of 1 nodes" in ev["message"], ev
+        assert ctl.stop() == 0
+
     def dry_run_decides_and_records_but_creates_no_node():
         c = cluster()
         ctl = Controller(binary, c, "--dry-run")
@@ -270,6 +293,8 @@ def main(argv):
               scales_the_sim_until_every_pod_runs_then_stops_cleanly)
         t.run("leaves a pod no offering can hold pending with a NotTriggerScaleUp Event",
               leaves_a_pod_no_offering_can_hold_pending_with_a_not_trigger_scale_up_event)
+        t.run("keeps a node pool within its limits from the configuration",
+              keeps_a_node_pool_within_its_limits_from_the_configuration)
         t.run("--dry-run decides and records but creates no Node", dry_run_decides_and_records_but_creates_no_node)
         t.run("bad configuration exits 2 with a clear message", bad_configuration_exits_2_with_a_clear_message)
     finally:

@@ -47,7 +47,7 @@
 
 enum { SLOT_SCALE_UPS, SLOT_REQUESTED, SLOT_CUT, SLOT_GIVEN_UP, SLOT_CACHE_EVENTS, SLOT_CACHE_ERRORS,
        SLOT_COMPACTIONS, SLOT_EV_CREATED, SLOT_EV_UPDATED, SLOT_EV_DEDUP, SLOT_EV_LIMITED, SLOT_EV_FANNED,
-       SLOT_EV_FAILED, SLOT_LOG_DROPPED };
+       SLOT_EV_FAILED, SLOT_LOG_DROPPED, SLOT_WATCH /* 3 per cache kind from here */ };
 
 struct combo {
   char pool[64], ct[16];
@@ -81,9 +81,15 @@ struct daemon {
   struct stv__guard *guard, *orphan_guard;
   struct stv_cache_hooks fwd; /* stv_cache_provision_hooks of prov */
   int collecting;             /* inside the reconciler's apply: collect its scale-ups */
+  /* The pending pods of the last copy of the cluster a solve was given. */
+  struct stv_strpool seen_pool;
+  struct stv_event_ref *seen;
+  size_t nseen;
   char scaled[SCALED_MAX + 100];
   /* State. */
   int leading, synced, stopping, stage;
+  int recheck;          /* a node registered: look again at what is still pending once the scheduler settled */
+  double registered_at; /* monotonic s of the last registration */
   double stop_at;
   uv_signal_t sigterm, sigint;
   uv_timer_t tick, drain;
@@ -142,14 +148,15 @@ static void events_not_triggered(struct daemon *d, const struct stv_pending_reas
 
 /*
  * TriggeredScaleUp on the pods a scale-up is for: the pending pods of the
- * cluster that the solve did not leave pending (the reconciler does not
- * say which new node each pod was planned on).
+ * copy of the cluster the solve was given that it did not leave pending
+ * (the reconciler does not say which new node each pod was planned on, so
+ * a pod planned on a registered or in-flight node in the same solve gets
+ * it too).
  */
 static void events_triggered(struct daemon *d, const struct stv_pending_reason *r, size_t n) {
-  const struct stv_snapshot *s = stv_cache_store(d->cache);
   struct stv_strpool pool;
   struct stv_strmap left = {0};
-  struct stv_event_ref *refs = stv_calloc(s->npods + 1, sizeof(*refs));
+  struct stv_event_ref *refs = stv_calloc(d->nseen + 1, sizeof(*refs));
   struct stv_strmap_ent *e;
   size_t i, k = 0;
   char key[600], msg[1024];
@@ -161,13 +168,10 @@ static void events_triggered(struct daemon *d, const struct stv_pending_reason *
         stv_strmap_upsert(&left, &pool, key, (size_t)len, 1, &e, &added) != 0)
       goto out;
   }
-  for (i = 0; refs != NULL && i < s->npods; i++) {
-    const struct stv_pod *p = &s->pods[i];
-    int len;
-    if (p->node_name != NULL) continue;
-    len = snprintf(key, sizeof(key), "%s/%s", p->ns, p->name);
+  for (i = 0; refs != NULL && i < d->nseen; i++) {
+    int len = snprintf(key, sizeof(key), "%s/%s", d->seen[i].namespace, d->seen[i].name);
     if (len > 0 && (size_t)len < sizeof(key) && stv_strmap_find(&left, key, (size_t)len) != NULL) continue;
-    refs[k++] = pod_ref(p->ns, p->name);
+    refs[k++] = d->seen[i];
   }
   snprintf(msg, sizeof(msg), "pod triggered scale-up: %.*s%s", SCALED_MAX, d->scaled,
            d->o->dry_run ? " (dry run)" : "");
@@ -205,7 +209,11 @@ static void runner_done(struct stv_solve_job *job) {
   job->done(job); /* the reconciler applies the plan; job is freed */
   d->collecting = 0;
   took = stv_monotonic_seconds() - d->job_at;
-  stv__dmetrics_observe(d->m.reconcile, took);
+  {
+    static const char *const prov[] = {"provisioning"};
+    struct stv_series *se;
+    if (stv_metric_series(d->m.reconcile, prov, &se) == 0) stv_series_observe(se, took);
+  }
   if (rc != 0) return;
   stv_provision_get_stats(d->prov, &after);
   stv__dmetrics_observe(d->m.solve, solve_s);
@@ -236,6 +244,33 @@ static int runner_submit(struct stv_solve_runner *r, struct stv_solve_job *job) 
 }
 
 static const struct stv_solve_runner_ops runner_ops = {.submit = runner_submit};
+
+static void seen_clear(struct daemon *d) {
+  stv_free(d->seen);
+  d->seen = NULL;
+  d->nseen = 0;
+  stv_strpool_close(&d->seen_pool);
+  stv_strpool_init(&d->seen_pool);
+}
+
+/* The cluster view: the cache's copy, with its pending pods noted for the Events of the decision. */
+static int view_snapshot(void *ctx, struct stv_snapshot *s, const char ***node_ids, struct stv_err *err) {
+  struct daemon *d = ctx;
+  size_t i;
+  int rc = stv_cache_snapshot(d->cache, s, node_ids, err);
+  seen_clear(d);
+  if (rc != 0) return rc;
+  if ((d->seen = stv_calloc(s->npods + 1, sizeof(*d->seen))) == NULL) return 0; /* Events only: not fatal */
+  for (i = 0; i < s->npods; i++) {
+    const char *ns, *name;
+    if (s->pods[i].node_name != NULL) continue;
+    ns = stv_strpool_get(&d->seen_pool, s->pods[i].ns);
+    name = stv_strpool_get(&d->seen_pool, s->pods[i].name);
+    if (ns == NULL || name == NULL) break;
+    d->seen[d->nseen++] = pod_ref(ns, name);
+  }
+  return 0;
+}
 
 /* ---------------------------------------------------------------------- */
 /* The provider's events                                                  */
@@ -313,7 +348,7 @@ static int new_reconciler(struct daemon *d, int adopt, struct stv_provision **p,
   int rc;
   *p = NULL;
   if ((rc = new_provider(d, adopt, &inner, err)) != 0) return rc;
-  if ((rc = stv__guard_new(g, inner, d->o->dry_run, d->m.cloud_errors)) != 0)
+  if ((rc = stv__guard_new(g, inner, d->o->dry_run, d->m.cloud_calls, d->m.cloud_errors)) != 0)
     return stv_err_set(err, rc, "out of memory");
   stv__guard_cloud(*g)->on_event = on_cloud_event;
   stv__guard_cloud(*g)->event_ctx = d;
@@ -386,7 +421,34 @@ static void h_gone(void *ctx, const char *ns, const char *name) {
 
 static void h_registered(void *ctx, const char *name, const char *pid) {
   struct daemon *d = ctx;
-  if (d->prov != NULL) d->fwd.node_registered(d->fwd.ctx, name, pid);
+  if (d->prov == NULL) return;
+  d->fwd.node_registered(d->fwd.ctx, name, pid);
+  d->recheck = 1;
+  d->registered_at = stv_monotonic_seconds();
+}
+
+/*
+ * The reconciler batches a pod once, when kube-scheduler first says it is
+ * unschedulable, and plans it onto new nodes; but the scheduler may then
+ * bind other pods onto those nodes (it places pods its own way) and leave
+ * this one pending, saying so again only if its message changes. So once
+ * every node in flight has registered and --batch-max has passed since the
+ * last registration (the scheduler has bound what it can), a solve looks
+ * at what is still pending, as Cluster Autoscaler's next scan would.
+ */
+static void recheck_pending(struct daemon *d) {
+  const struct stv_snapshot *s = stv_cache_store(d->cache);
+  struct stv_provision_stats st;
+  size_t i;
+  if (!d->recheck || d->prov == NULL || d->stopping || stv_provision_busy(d->prov)) return;
+  stv_provision_get_stats(d->prov, &st);
+  if (st.inflight > 0 || stv_monotonic_seconds() - d->registered_at < d->o->batch_max) return;
+  d->recheck = 0;
+  for (i = 0; i < s->npods; i++)
+    if (s->pods[i].node_name == NULL) {
+      stv_provision_poke(d->prov, "pods still pending after the nodes planned for them registered");
+      return;
+    }
 }
 
 static void h_deleted(void *ctx, const char *name, const char *pid) {
@@ -407,6 +469,12 @@ static void h_synced(void *ctx) {
 static void h_error(void *ctx, const struct stv_err *err) {
   (void)ctx;
   stv_log(STV_LOG_WARN, "object left out of the cache", STV_LOG_STR("error", err->msg));
+}
+
+static void h_watch_error(void *ctx, const struct stv_err *err, double retry_in) {
+  (void)ctx;
+  stv_log(STV_LOG_WARN, "list or watch failed; retrying", STV_LOG_STR("error", err->msg),
+          STV_LOG_NUM("retry_in_s", retry_in));
 }
 
 static void l_start(void *ctx) {
@@ -474,6 +542,7 @@ static void refresh_metrics(struct daemon *d) {
   struct stv_events_stats es;
   const char *values[1];
   size_t i, pending = 0;
+  int k;
   for (i = 0; i < s->npods; i++) pending += s->pods[i].node_name == NULL;
   stv__dmetrics_set(m->pending, NULL, (double)pending);
   node_gauges(d);
@@ -492,6 +561,15 @@ static void refresh_metrics(struct daemon *d) {
   stv__dmetrics_count(m, SLOT_CACHE_EVENTS, m->cache_events, NULL, (double)cs.events);
   stv__dmetrics_count(m, SLOT_CACHE_ERRORS, m->cache_errors, NULL, (double)cs.errors);
   stv__dmetrics_count(m, SLOT_COMPACTIONS, m->cache_compactions, NULL, (double)cs.compactions);
+  for (k = 0; k < STV_CACHE_NKINDS; k++) {
+    static const char *const names[STV_CACHE_NKINDS] = {"nodes", "pods", "poddisruptionbudgets", "namespaces"};
+    struct stv_reflector_stats rs;
+    stv_cache_reflector_stats(d->cache, (enum stv_cache_kind)k, &rs);
+    values[0] = names[k];
+    stv__dmetrics_count(m, SLOT_WATCH + 3 * k, m->watch_restarts, values, rs.watches > 1 ? rs.watches - 1.0 : 0);
+    stv__dmetrics_count(m, SLOT_WATCH + 3 * k + 1, m->watch_relists, values, rs.lists > 1 ? rs.lists - 1.0 : 0);
+    stv__dmetrics_count(m, SLOT_WATCH + 3 * k + 2, m->watch_errors, values, (double)rs.errors);
+  }
   stv_events_stats(d->events, &es);
   values[0] = "created";
   stv__dmetrics_count(m, SLOT_EV_CREATED, m->events, values, (double)es.created);
@@ -511,6 +589,7 @@ static void tick_cb(uv_timer_t *t) {
   struct daemon *d = t->data;
   refresh_metrics(d);
   maybe_act(d); /* after a failed start */
+  recheck_pending(d);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -689,9 +768,11 @@ static int start_services(struct daemon *d, struct stv_err *err) {
   h.node_deleted = h_deleted;
   h.synced = h_synced;
   h.error = h_error;
+  h.watch_error = h_watch_error;
   h.ctx = d;
   if ((rc = stv_cache_new(&d->cache, &h)) != 0) return stv_err_set(err, rc, "out of memory");
-  stv_cache_view(d->cache, &d->view);
+  d->view.snapshot = view_snapshot;
+  d->view.ctx = d;
   if ((rc = stv_cache_start(d->cache, d->kube, 0, err)) != 0) return rc;
   if (o->leader_elect) {
     struct stv_leader_config lc = {0};
@@ -770,6 +851,8 @@ static void teardown(struct daemon *d, int handles) {
   stv_free((void *)d->pool_names);
   stv_catalog_close(&d->cat);
   stv_config_close(&d->cfg);
+  stv_free(d->seen);
+  stv_strpool_close(&d->seen_pool);
 }
 
 int stv_daemon_run(const struct stv_daemon_opts *o, struct stv_err *err) {
@@ -785,6 +868,7 @@ int stv_daemon_run(const struct stv_daemon_opts *o, struct stv_err *err) {
     return stv_err_set(err, STV_EIO, "cannot start the event loop: %s", uv_strerror(rc));
   }
   stv_uvclock_init(&d->uc, &d->loop);
+  stv_strpool_init(&d->seen_pool);
   stv_solve_runner_uv_init(&d->uvrunner, &d->loop);
   d->runner.ops = &runner_ops;
   d->runner.impl = d;

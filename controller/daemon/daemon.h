@@ -79,14 +79,15 @@ struct stv__guard;
 
 /*
  * Wraps inner (takes ownership) into a provider of its own (*out, the
- * stv_cloud handed to the reconciler): every call passes through and each
- * answer that is an error counts in errors (labels provider and code;
- * borrowed, may be NULL); with dry_run, set_desired and delete_instances
+ * stv_cloud handed to the reconciler): every call passes through, each
+ * answer counts in calls and each error also in errors (labels provider,
+ * operation, code; borrowed, may be NULL); with dry_run, set_desired and delete_instances
  * log what they would do and answer success on the next tick without
  * calling inner. The guard's on_event receives inner's events. Returns 0
  * or STV_ENOMEM (inner closed then).
  */
-int stv__guard_new(struct stv__guard **out, struct stv_cloud *inner, int dry_run, struct stv_metric *errors);
+int stv__guard_new(struct stv__guard **out, struct stv_cloud *inner, int dry_run, struct stv_metric *calls,
+                   struct stv_metric *errors);
 /* The provider to hand out (borrowed from g). */
 struct stv_cloud *stv__guard_cloud(struct stv__guard *g);
 /* The provider inside (borrowed). */
@@ -131,14 +132,15 @@ struct stv__dmetrics {
   struct stv_metric *reconcile, *decision, *solve;     /* histograms, seconds */
   struct stv_metric *pending, *nodes, *cost, *inflight; /* gauges */
   struct stv_metric *scale_ups, *nodes_requested, *nodes_cut, *given_up;
-  struct stv_metric *cloud_errors;                      /* counter {provider, code} */
+  struct stv_metric *cloud_calls, *cloud_errors;        /* counters {provider, operation, code} */
   struct stv_metric *cache_events, *cache_errors, *cache_compactions;
+  struct stv_metric *watch_restarts, *watch_relists, *watch_errors; /* counters {resource} */
   struct stv_metric *leader, *ready;
   struct stv_metric *events, *event_writes_failed;
   struct stv_metric *node_writes;                       /* counter {verb, result} */
   struct stv_metric *log_dropped;
   /* Last values seen of the counters fed from statistics. */
-  double last[16];
+  double last[64];
 };
 
 /* Registers the families on a new registry. Returns 0 or STV_ENOMEM / STV_EINVAL with err. */

@@ -3,8 +3,10 @@
  * with the real provider inside. It does three things a bare provider
  * cannot:
  *
- * - counts every answer that is an error, and every failed launch, in
- *   stevedore_cloud_errors_total{provider, code};
+ * - counts every answer in stevedore_cloud_calls_total{provider,
+ *   operation, code} and the errors among them, with every failed launch,
+ *   in stevedore_cloud_call_errors_total (a dry run's answers are not
+ *   counted: no call was made);
  * - with --dry-run, keeps every call that would change the cloud
  *   (set_desired, delete_instances) from reaching it: the call is logged
  *   ("would scale ...") and answered with success on the next tick, as a
@@ -32,6 +34,7 @@ struct call {
   struct stv__guard *g;
   struct call *prev, *next;
   enum kind kind;
+  const char *op; /* list_groups, list_instances, set_desired, delete_instances */
   union {
     stv_cloud_groups_cb groups;
     stv_cloud_instances_cb instances;
@@ -46,23 +49,26 @@ struct stv__guard {
   struct stv_cloud *inner;
   const char *name; /* inner's ops->name (static), for labels after it is closed */
   int dry_run, shut;
-  struct stv_metric *errors;
+  struct stv_metric *calls_total, *errors;
   struct call *calls;
 };
 
-static void count_error(struct stv__guard *g, int code) {
-  const char *values[2];
-  if (g->errors == NULL || code == 0) return;
+/* Counts one answer of operation op: every one in calls, the failed ones in errors too. */
+static void count(struct stv__guard *g, const char *op, int code) {
+  const char *values[3];
   values[0] = g->name;
-  values[1] = stv_err_name(code);
-  stv__dmetrics_add(g->errors, values, 1);
+  values[1] = op;
+  values[2] = code == 0 ? "ok" : stv_err_name(code);
+  if (g->calls_total != NULL) stv__dmetrics_add(g->calls_total, values, 1);
+  if (g->errors != NULL && code != 0) stv__dmetrics_add(g->errors, values, 1);
 }
 
-static struct call *call_new(struct stv__guard *g, enum kind kind, void *ctx) {
+static struct call *call_new(struct stv__guard *g, enum kind kind, const char *op, void *ctx) {
   struct call *c = stv_calloc(1, sizeof(*c));
   if (c == NULL) return NULL;
   c->g = g;
   c->kind = kind;
+  c->op = op;
   c->ctx = ctx;
   c->next = g->calls;
   if (c->next != NULL) c->next->prev = c;
@@ -86,7 +92,7 @@ static void on_groups(void *ctx, const struct stv_cloud_result *r, const struct 
   struct call *c = ctx;
   stv_cloud_groups_cb cb = c->cb.groups;
   void *cctx = c->ctx;
-  count_error(c->g, r->code);
+  count(c->g, c->op, r->code);
   call_free(c);
   cb(cctx, r, v, n);
 }
@@ -96,7 +102,7 @@ static void on_instances(void *ctx, const struct stv_cloud_result *r, const stru
   struct call *c = ctx;
   stv_cloud_instances_cb cb = c->cb.instances;
   void *cctx = c->ctx;
-  count_error(c->g, r->code);
+  count(c->g, c->op, r->code);
   call_free(c);
   cb(cctx, r, v, n);
 }
@@ -105,7 +111,7 @@ static void on_done(void *ctx, const struct stv_cloud_result *r) {
   struct call *c = ctx;
   stv_cloud_done_cb cb = c->cb.done;
   void *cctx = c->ctx;
-  count_error(c->g, r->code);
+  count(c->g, c->op, r->code);
   call_free(c);
   cb(cctx, r);
 }
@@ -113,7 +119,7 @@ static void on_done(void *ctx, const struct stv_cloud_result *r) {
 static void on_event(void *ctx, const struct stv_cloud_event *ev) {
   struct stv__guard *g = ctx;
   if (g->shut) return;
-  if (ev->kind == STV_CLOUD_EV_LAUNCH_FAILED) count_error(g, ev->code != 0 ? ev->code : STV_ECAPACITY);
+  if (ev->kind == STV_CLOUD_EV_LAUNCH_FAILED) count(g, "launch", ev->code != 0 ? ev->code : STV_ECAPACITY);
   if (g->cloud.on_event != NULL) g->cloud.on_event(g->cloud.event_ctx, ev);
 }
 
@@ -124,10 +130,10 @@ static int g_list_groups(struct stv_cloud *cl, stv_cloud_groups_cb cb, void *ctx
   struct call *c;
   int rc;
   if (g->shut) return -ECANCELED;
-  if ((c = call_new(g, K_GROUPS, ctx)) == NULL) return STV_ENOMEM;
+  if ((c = call_new(g, K_GROUPS, "list_groups", ctx)) == NULL) return STV_ENOMEM;
   c->cb.groups = cb;
   if ((rc = g->inner->ops->list_groups(g->inner, on_groups, c)) != 0) {
-    count_error(g, rc);
+    count(g, c->op, rc);
     call_free(c);
   }
   return rc;
@@ -138,10 +144,10 @@ static int g_list_instances(struct stv_cloud *cl, stv_cloud_instances_cb cb, voi
   struct call *c;
   int rc;
   if (g->shut) return -ECANCELED;
-  if ((c = call_new(g, K_INSTANCES, ctx)) == NULL) return STV_ENOMEM;
+  if ((c = call_new(g, K_INSTANCES, "list_instances", ctx)) == NULL) return STV_ENOMEM;
   c->cb.instances = cb;
   if ((rc = g->inner->ops->list_instances(g->inner, on_instances, c)) != 0) {
-    count_error(g, rc);
+    count(g, c->op, rc);
     call_free(c);
   }
   return rc;
@@ -157,8 +163,8 @@ static void dry_answer(struct stv_timer *t) {
   cb(cctx, &r);
 }
 
-static int dry_call(struct stv__guard *g, stv_cloud_done_cb cb, void *ctx) {
-  struct call *c = call_new(g, K_DONE, ctx);
+static int dry_call(struct stv__guard *g, const char *op, stv_cloud_done_cb cb, void *ctx) {
+  struct call *c = call_new(g, K_DONE, op, ctx);
   int rc;
   if (c == NULL) return STV_ENOMEM;
   c->cb.done = cb;
@@ -175,12 +181,12 @@ static int g_set_desired(struct stv_cloud *cl, const char *group_id, int64_t des
   if (g->dry_run) {
     stv_log(STV_LOG_INFO, "dry run: would scale", STV_LOG_STR("provider", g->name),
             STV_LOG_STR("group", group_id), STV_LOG_INT("desired", desired));
-    return dry_call(g, cb, ctx);
+    return dry_call(g, "set_desired", cb, ctx);
   }
-  if ((c = call_new(g, K_DONE, ctx)) == NULL) return STV_ENOMEM;
+  if ((c = call_new(g, K_DONE, "set_desired", ctx)) == NULL) return STV_ENOMEM;
   c->cb.done = cb;
   if ((rc = g->inner->ops->set_desired(g->inner, group_id, desired, on_done, c)) != 0) {
-    count_error(g, rc);
+    count(g, c->op, rc);
     call_free(c);
   }
   return rc;
@@ -196,12 +202,12 @@ static int g_delete_instances(struct stv_cloud *cl, const char *group_id, const 
     stv_log(STV_LOG_INFO, "dry run: would delete instances", STV_LOG_STR("provider", g->name),
             STV_LOG_STR("group", group_id), STV_LOG_INT("count", n),
             STV_LOG_STR("first", n > 0 ? ids[0] : ""));
-    return dry_call(g, cb, ctx);
+    return dry_call(g, "delete_instances", cb, ctx);
   }
-  if ((c = call_new(g, K_DONE, ctx)) == NULL) return STV_ENOMEM;
+  if ((c = call_new(g, K_DONE, "delete_instances", ctx)) == NULL) return STV_ENOMEM;
   c->cb.done = cb;
   if ((rc = g->inner->ops->delete_instances(g->inner, group_id, ids, n, on_done, c)) != 0) {
-    count_error(g, rc);
+    count(g, c->op, rc);
     call_free(c);
   }
   return rc;
@@ -222,7 +228,8 @@ static const struct stv_cloud_ops guard_ops = {
 
 /* ---- life -------------------------------------------------------------- */
 
-int stv__guard_new(struct stv__guard **out, struct stv_cloud *inner, int dry_run, struct stv_metric *errors) {
+int stv__guard_new(struct stv__guard **out, struct stv_cloud *inner, int dry_run, struct stv_metric *calls,
+                   struct stv_metric *errors) {
   struct stv__guard *g = stv_calloc(1, sizeof(*g));
   *out = NULL;
   if (g == NULL) {
@@ -232,6 +239,7 @@ int stv__guard_new(struct stv__guard **out, struct stv_cloud *inner, int dry_run
   g->inner = inner;
   g->name = inner->ops->name;
   g->dry_run = dry_run;
+  g->calls_total = calls;
   g->errors = errors;
   g->cloud.ops = &guard_ops;
   g->cloud.impl = g;

@@ -20,16 +20,18 @@ struct family {
 };
 
 static const char *const pool_ct[] = {"pool", "capacity_type", NULL};
-static const char *const prov_code[] = {"provider", "code", NULL};
+static const char *const prov_code[] = {"provider", "operation", "code", NULL};
 static const char *const outcome[] = {"outcome", NULL};
 static const char *const verb_result[] = {"verb", "result", NULL};
+static const char *const resource[] = {"resource", NULL};
+static const char *const reconciler[] = {"reconciler", NULL};
 
 int stv__dmetrics_init(struct stv__dmetrics *m, struct stv_err *err) {
   const struct family fams[] = {
       {&m->reconcile, STV_METRIC_HISTOGRAM, "stevedore_reconcile_duration_seconds",
-       "Wall time of one provisioning reconcile: the solve handed to the worker thread, then the plan applied "
-       "(limits, scale requests issued).",
-       NULL},
+       "Wall time of one pass of a reconciler (provisioning: the solve handed to the worker thread, then the "
+       "plan applied: limits, scale requests issued).",
+       reconciler},
       {&m->decision, STV_METRIC_HISTOGRAM, "stevedore_decision_duration_seconds",
        "Wall time from the end of a batch window to its last scale request (cache copy, solve, provider call).",
        NULL},
@@ -39,7 +41,7 @@ int stv__dmetrics_init(struct stv__dmetrics *m, struct stv_err *err) {
        "Pods that kube-scheduler marked unschedulable and that are neither bound nor deleted.", NULL},
       {&m->nodes, STV_METRIC_GAUGE, "stevedore_nodes", "Registered nodes, by node pool and capacity type.",
        pool_ct},
-      {&m->cost, STV_METRIC_GAUGE, "stevedore_nodes_cost_per_hour",
+      {&m->cost, STV_METRIC_GAUGE, "stevedore_hourly_cost",
        "Hourly price of the registered nodes from the catalogue, in its currency, by node pool and capacity "
        "type.",
        pool_ct},
@@ -53,14 +55,23 @@ int stv__dmetrics_init(struct stv__dmetrics *m, struct stv_err *err) {
        "Planned nodes that a limit or a group's maximum cut.", NULL},
       {&m->given_up, STV_METRIC_COUNTER, "stevedore_nodes_given_up_total",
        "Requested nodes that did not register within --max-provision-time.", NULL},
-      {&m->cloud_errors, STV_METRIC_COUNTER, "stevedore_cloud_errors_total",
-       "Provider calls and launches that failed, by provider and error code.", prov_code},
+      {&m->cloud_calls, STV_METRIC_COUNTER, "stevedore_cloud_calls_total",
+       "Answers of the cloud provider, by provider, operation and code (ok or the error's name).", prov_code},
+      {&m->cloud_errors, STV_METRIC_COUNTER, "stevedore_cloud_call_errors_total",
+       "Provider calls and launches that failed, by provider, operation (launch: a failed launch) and error.",
+       prov_code},
       {&m->cache_events, STV_METRIC_COUNTER, "stevedore_cache_events_total",
        "Watch events (and listed objects) applied to the cluster cache.", NULL},
       {&m->cache_errors, STV_METRIC_COUNTER, "stevedore_cache_errors_total",
        "Objects the cluster cache refused (logged with the object and field).", NULL},
       {&m->cache_compactions, STV_METRIC_COUNTER, "stevedore_cache_compactions_total",
        "Compactions of the cluster cache.", NULL},
+      {&m->watch_restarts, STV_METRIC_COUNTER, "stevedore_watch_restarts_total",
+       "Watches started again after the first (a closed stream, an error, a relist), by resource.", resource},
+      {&m->watch_relists, STV_METRIC_COUNTER, "stevedore_watch_relists_total",
+       "Full lists after the first (410 Gone, or an error during a list), by resource.", resource},
+      {&m->watch_errors, STV_METRIC_COUNTER, "stevedore_watch_errors_total",
+       "Failed lists and watches followed by a backoff (the API server down, 5xx, 429), by resource.", resource},
       {&m->leader, STV_METRIC_GAUGE, "stevedore_leader", "1 while this replica holds the Lease and acts.",
        NULL},
       {&m->ready, STV_METRIC_GAUGE, "stevedore_ready", "1 once the cluster cache has synced.", NULL},

@@ -326,6 +326,16 @@ static int feed_event(void *ctx, enum stv_watch_event type, const cJSON *obj, co
   return 0;
 }
 
+static void feed_error(void *ctx, const struct stv_err *err, double retry_in) {
+  struct cache_feed *f = ctx;
+  if (f->c->hooks.watch_error != NULL) f->c->hooks.watch_error(f->c->hooks.ctx, err, retry_in);
+}
+
+void stv_cache_reflector_stats(const struct stv_cache *c, enum stv_cache_kind kind, struct stv_reflector_stats *st) {
+  memset(st, 0, sizeof(*st));
+  if ((unsigned)kind < STV_CACHE_NKINDS && c->refl[kind] != NULL) stv_reflector_get_stats(c->refl[kind], st);
+}
+
 static void feed_synced(void *ctx, const char *rv) {
   struct cache_feed *f = ctx;
   (void)rv;
@@ -336,7 +346,8 @@ int stv_cache_start(struct stv_cache *c, struct stv_kube *k, long page_limit, st
   int kind, rc;
   for (kind = 0; kind < STV_CACHE_NKINDS; kind++) {
     struct stv_reflector_opts o = {.path = kinds[kind].path, .page_limit = page_limit};
-    struct stv_reflector_cbs cbs = {.on_event = feed_event, .on_synced = feed_synced, .ctx = &c->feed[kind]};
+    struct stv_reflector_cbs cbs = {
+        .on_event = feed_event, .on_synced = feed_synced, .on_error = feed_error, .ctx = &c->feed[kind]};
     c->feed[kind].c = c;
     c->feed[kind].kind = (enum stv_cache_kind)kind;
     c->watched |= 1u << kind;

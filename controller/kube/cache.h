@@ -56,6 +56,9 @@ struct stv_cache_hooks {
   void (*synced)(void *ctx);
   void (*error)(void *ctx, const struct stv_err *err);
   void *ctx;
+  /* A list or watch of a reflector failed (the API server down, a 500, a
+   * 429, a 410); it is retried after retry_in seconds. May be NULL. */
+  void (*watch_error)(void *ctx, const struct stv_err *err, double retry_in);
 };
 
 /* Fills h with hooks that call the provisioning reconciler p (borrowed); synced and error left NULL. */
@@ -112,6 +115,8 @@ void stv_cache_view(struct stv_cache *c, struct stv_cluster_view *v);
 /* The store itself (read-only; loop thread only), and the statistics. */
 const struct stv_snapshot *stv_cache_store(const struct stv_cache *c);
 void stv_cache_get_stats(const struct stv_cache *c, struct stv_cache_stats *st);
+/* The statistics of the reflector of kind (zeroes before stv_cache_start). */
+void stv_cache_reflector_stats(const struct stv_cache *c, enum stv_cache_kind kind, struct stv_reflector_stats *st);
 /* The provider id of node i of the store, or NULL. */
 const char *stv_cache_node_provider_id(const struct stv_cache *c, size_t i);
 
