@@ -325,8 +325,8 @@ class Scene(object):
             self.fail(msg)
 
     def wait_for(self, what, fn, timeout=30, every=0.2):
-        """Polls fn() until it returns (True, detail) or a truthy value
-        other than a pair; returns that. After timeout seconds (scaled by
+        """Polls fn() until it returns (truthy, detail), then returns
+        detail; or a truthy value other than a pair, then returns it. After timeout seconds (scaled by
         STV_TEST_SLOW) fails with what, the last detail and the logs."""
         end = time.time() + timeout * SLOW
         t0 = time.time()

