@@ -467,9 +467,15 @@ def test_the_audit_log_says_what_rbac_would_authorize_each_request_by():
         a.ok("GET", "/api/v1/pods?limit=5")
         a.ok("DELETE", "/api/v1/namespaces/default/pods")
         a.ok("DELETE", "/api/v1/nodes/n1")
+        a.faults({"fail_requests": {"count": 1, "code": 429, "path_contains": "/nodes"}})
+        assert a.call("POST", "/api/v1/nodes", node("n2"))[0] == 429
+        items = a.ok("GET", "/_emulator/audit")["items"]
+        assert [e["requestInfo"]["name"] for e in items if e["verb"] == "POST" and e["path"] == "/api/v1/nodes"] == \
+            ["n1", "n2"], "a create's name, also of one refused by a fault"
+        assert items[-1]["code"] == 429 and items[-1]["user"] == items[1]["user"], items[-1]
         got = [(e["requestInfo"]["verb"], e["requestInfo"].get("apiGroup"), e["requestInfo"].get("resource"),
                 e["requestInfo"].get("subresource"), e["requestInfo"].get("namespace"))
-               for e in a.ok("GET", "/_emulator/audit")["items"]]
+               for e in items[:-1]]
         assert got == [("get", None, None, None, None),
                        ("create", "", "nodes", "", ""), ("get", "", "nodes", "", ""),
                        ("patch", "", "nodes", "status", ""), ("create", "", "pods", "", "default"),

@@ -429,12 +429,23 @@ def route(path):
     return Request(res, ns, name, sub, group, version)
 
 
-def request_info(method, path, query):
+def _body_name(body):
+    """metadata.name of a JSON request body, or ""."""
+    try:
+        doc = json.loads(body) if body else None
+        return str(((doc or {}).get("metadata") or {}).get("name") or "") if isinstance(doc, dict) else ""
+    except ValueError:
+        return ""
+
+
+def request_info(method, path, query, object_name=""):
     """What RBAC authorizes a request by, as the apiserver's RequestInfo
     has it: verb (get, list, watch, create, update, patch, delete,
     deletecollection), apiGroup, apiVersion, resource, subresource,
     namespace and name; a path that is not a resource (discovery, /version)
-    has isResourceRequest false and the method in lower case as its verb."""
+    has isResourceRequest false and the method in lower case as its verb.
+    A create's name is its body's metadata.name (objectRef.name in the
+    apiserver's audit events), given as object_name."""
     try:
         req = route(path)
     except ApiError:
@@ -450,7 +461,7 @@ def request_info(method, path, query):
     ns = req.ns or (req.name if req.res.plural == "namespaces" else "")
     return {"isResourceRequest": True, "verb": verb, "apiGroup": req.group, "apiVersion": req.version,
             "resource": req.res.plural, "subresource": req.sub or "", "namespace": ns or "",
-            "name": req.name or ""}
+            "name": req.name or (object_name if verb == "create" else "")}
 
 
 def not_found_path():
@@ -546,6 +557,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.status_code = 0
         self.recorded = False
         self.who, self.groups = None, []  # a connection carries several requests, each authenticated anew
+        self.object_name = ""  # a create's metadata.name, for the audit
         emu = self.server.emu
         url = urllib.parse.urlsplit(self.path)
         path, query = url.path, urllib.parse.parse_qs(url.query, keep_blank_values=True)
@@ -563,7 +575,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 time.sleep(emu.faults.delay_ms / 1000.0)
             fault = emu.faults.take(verb, path)
             if fault is not None:
-                self.read_body()
+                self.object_name = _body_name(self.read_body())
                 raise fault
             self.api(verb, path, query, who)
         except ApiError as e:
@@ -580,7 +592,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.recorded = True
             self.server.emu.record({"time": time.time(), "verb": verb, "path": path, "query": query,
                                     "code": self.status_code, "user": self.who,
-                                    "groups": self.groups, "requestInfo": request_info(verb, path, query)})
+                                    "groups": self.groups, "requestInfo": request_info(verb, path, query,
+                                                                                       self.object_name)})
 
     def send_text(self, code, text):
         body = text.encode()
