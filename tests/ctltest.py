@@ -241,6 +241,26 @@ class Controller(object):
     def tail(self, n=50):
         return "\n".join(self.log().splitlines()[-n:])
 
+    def metric(self, name, **labels):
+        """The sum of the samples of a metric on /metrics whose labels
+        include labels (values compared as strings), or None if the
+        endpoint does not answer."""
+        code, body = self.get("/metrics")
+        if code != 200:
+            return None
+        total = 0.0
+        for line in body.splitlines():
+            if not line.startswith(name) or line.startswith("#"):
+                continue
+            head, _, value = line.rpartition(" ")
+            mname, _, rest = head.partition("{")
+            if mname != name:
+                continue
+            got = dict(kv.split("=", 1) for kv in rest.rstrip("}").split(",") if "=" in kv)
+            if all(got.get(k, "").strip('"') == str(v) for k, v in labels.items()):
+                total += float(value)
+        return total
+
     def get(self, path):
         """(status, body) of GET path on its metrics address, or (0, why)."""
         try:

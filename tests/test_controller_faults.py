@@ -229,6 +229,8 @@ def should_stop_acting_at_once_when_the_lease_is_stolen_then_compete_again(binar
                         and e["path"] == sc.lease_path()]
                 return any(e["verb"] == "GET" for e in seen), [(e["verb"], e["code"]) for e in seen]
             sc.wait_for("r0 to read the Lease after it was stolen", noticed, timeout=15)
+            sc.wait_for("r0's stevedore_leader gauge to be 0", lambda: (ctl.metric("stevedore_leader") == 0,
+                                                                       ctl.metric("stevedore_leader")), timeout=10)
             sc.create_pods(*pods)
             wait_unschedulable(sc, pods)
             # While another replica holds the Lease, r0 acts on nothing: a
@@ -262,10 +264,16 @@ def should_converge_when_the_sim_cloud_fails_launches_and_throttles(binary):
     with ctltest.Scene(binary, "simfaults") as sc:
         pods = small_workload()
         planned = planned_for(sc, pods)
-        sc.controller("r0", "--leader-elect=true", "--sim-ice-rate", "0.4", "--sim-throttle-rate", "0.3",
-                      "--sim-seed", "7")
+        ctl = sc.controller("r0", "--leader-elect=true", "--sim-ice-rate", "0.4", "--sim-throttle-rate", "0.3",
+                            "--sim-seed", "7")
         created = converged(sc, pods, planned, "with launches failing and calls throttled")
-        print("    %d nodes, plan %d" % (len(created), planned))
+        # The faults did happen (else this test shows nothing).
+        ice = ctl.metric("stevedore_cloud_call_errors_total", operation="launch", code="STV_ECAPACITY")
+        throttled = ctl.metric("stevedore_cloud_call_errors_total", code="STV_ETHROTTLED")
+        sc.check(ice and throttled, "the sim's faults did not happen: %s failed launches, %s throttled calls"
+                 % (ice, throttled))
+        print("    %d nodes, plan %d; %d launches failed for capacity, %d calls throttled"
+              % (len(created), planned, ice, throttled))
 
 
 TESTS = [(f.__name__, f) for f in (
