@@ -202,6 +202,25 @@ static void free_inst(struct sim_inst *in) {
   stv_free(in);
 }
 
+/* Puts in at the end of g's list (the newest). */
+static void append_inst(struct sim_group *g, struct sim_inst *in) {
+  in->prev = g->tail;
+  if (g->tail != NULL)
+    g->tail->next = in;
+  else
+    g->head = in;
+  g->tail = in;
+}
+
+/* A running spot instance's interruption, at a time drawn from the Poisson rate (none without one). */
+static void schedule_interruption(struct sim_inst *in) {
+  struct sim *s = in->g->sim;
+  if (in->g->offer.capacity_type == STV_CT_SPOT && s->o.interruptions_per_hour > 0) {
+    double u = uniform(&s->rng_interrupt);
+    (void)schedule(in, STEP_INTERRUPT, -log1p(-u) * 3600.0 / s->o.interruptions_per_hour);
+  }
+}
+
 /* Launches one instance in g: PENDING, or doomed when a capacity fault hits. */
 static int launch(struct sim_group *g) {
   struct sim *s = g->sim;
@@ -231,12 +250,7 @@ static int launch(struct sim_group *g) {
     in->id = s->nids;
     snprintf(in->provider_id, sizeof(in->provider_id), "sim:///%s/%" PRIu64, g->offer.zone, in->id);
   }
-  in->prev = g->tail;
-  if (g->tail != NULL)
-    g->tail->next = in;
-  else
-    g->head = in;
-  g->tail = in;
+  append_inst(g, in);
   if (in->doomed)
     g->doomed++;
   else
@@ -278,10 +292,7 @@ static void run_step(struct sim_inst *in) {
   g->pending--;
   g->running++;
   in->step = STEP_NONE;
-  if (g->offer.capacity_type == STV_CT_SPOT && s->o.interruptions_per_hour > 0) {
-    double u = uniform(&s->rng_interrupt);
-    (void)schedule(in, STEP_INTERRUPT, -log1p(-u) * 3600.0 / s->o.interruptions_per_hour);
-  }
+  schedule_interruption(in);
   snprintf(msg, sizeof(msg), "instance %s (%s in %s) is running", in->provider_id, g->offer.instance_type,
            g->offer.zone);
   emit(in, STV_CLOUD_EV_RUNNING, 0, msg, 0);
@@ -916,16 +927,10 @@ int stv_sim_adopt(struct stv_cloud *c, const char *provider_id, const char *pool
   in->state = STV_INSTANCE_RUNNING;
   in->launch_time = in->running_since = now(s);
   snprintf(in->provider_id, sizeof(in->provider_id), "%s", provider_id);
-  in->prev = g->tail;
-  if (g->tail != NULL)
-    g->tail->next = in;
-  else
-    g->head = in;
-  g->tail = in;
+  append_inst(g, in);
   g->running++;
   group_pub_sync(g);
-  if (g->offer.capacity_type == STV_CT_SPOT && s->o.interruptions_per_hour > 0)
-    (void)schedule(in, STEP_INTERRUPT, -log1p(-uniform(&s->rng_interrupt)) * 3600.0 / s->o.interruptions_per_hour);
+  schedule_interruption(in);
   return 0;
 }
 

@@ -741,7 +741,8 @@ TEST(should_adopt_an_instance_registered_earlier_as_running_and_launch_above_its
   CHECK_EQ_INT(stv_sim_adopt(f.c, "sim:///us-east-1a/7", NULL, "c.small", STV_CT_SPOT, &err), STV_ECONFLICT);
   CHECK_EQ_INT(stv_sim_adopt(f.c, "aws:///us-east-1a/i-1", NULL, "c.small", STV_CT_SPOT, &err), STV_EINVAL);
   CHECK_STR_CONTAINS(err.msg, "is not a sim provider id");
-  CHECK_EQ_INT(stv_sim_adopt(f.c, "sim:///us-east-1a/99999999", NULL, "c.small", STV_CT_SPOT, &err), STV_EINVAL);
+  CHECK_EQ_INT(stv_sim_adopt(f.c, "sim:///us-east-1a/99999999", NULL, "c.small", STV_CT_SPOT, &err),
+               STV_EINVAL);
   CHECK_EQ_INT(stv_sim_adopt(f.c, "sim:///us-east-1z/8", NULL, "c.small", STV_CT_SPOT, &err), STV_ENOTFOUND);
   CHECK_STR_CONTAINS(err.msg, "no instance group offers c.small spot in us-east-1z");
   /* A new launch takes the next id above the adopted one. */

@@ -19,50 +19,54 @@ struct lists {
 };
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "Usage: stevedore controller [options]\n"
-          "\n"
-          "Runs the autoscaler against a Kubernetes cluster: watches pending pods and nodes, plans new\n"
-          "nodes and scales them through the cloud provider; one replica acts (the Lease holder).\n"
-          "\n"
-          "Cluster:\n"
-          "  --kubeconfig FILE          kubeconfig (default: KUBECONFIG, then ~/.kube/config, then in-cluster)\n"
-          "  --context NAME             kubeconfig context (default: its current-context)\n"
-          "Planning:\n"
-          "  --provider NAME            sim (default); aws, gcp, azure come with their adapters\n"
-          "  --config FILE              the YAML configuration: pools, limits, headroom (docs/config.md)\n"
-          "  --catalog SPEC             aws:us-east-1 (default), gcp:us-east1, or a catalogue JSON file\n"
-          "  --instance-types LIST      only these instance types (comma-separated)\n"
-          "  --zones LIST               only these zones (comma-separated)\n"
-          "  --capacity-types LIST      reserved,spot,on-demand (default: the configuration's, else all)\n"
-          "  --batch-idle DURATION      a batch ends after this without a new pending pod (default 1s)\n"
-          "  --batch-max DURATION       a batch lasts at most this (default 10s)\n"
-          "  --decision-budget DURATION the optimizer's time per decision (default 1s)\n"
-          "  --max-provision-time DURATION  a node not registered by then is given up (default 15m)\n"
-          "  --sim-launch-delay DURATION    sim: launch to Ready node (default 30s)\n"
-          "  --sim-ice-rate P           sim: each launch fails for insufficient capacity with probability P\n"
-          "  --sim-throttle-rate P      sim: each provider call is throttled with probability P\n"
-          "  --sim-seed N               sim: the seed of those faults (default 1)\n"
-          "  --dry-run                  decide, log, emit Events and metrics; change nothing in the cloud\n"
-          "Replicas:\n"
-          "  --leader-elect=true|false  elect one acting replica with a Lease (default true)\n"
-          "  --lease-name NAME          the Lease (default stevedore)\n"
-          "  --lease-namespace NS       its namespace (default POD_NAMESPACE, else the context's namespace)\n"
-          "  --identity NAME            this replica in the Lease (default POD_NAME, else host name + suffix)\n"
-          "  --lease-duration DURATION  --renew-deadline DURATION  --retry-period DURATION\n"
-          "                             leader election's timings (default 15s, 10s, 2s, as client-go)\n"
-          "Operations:\n"
-          "  --metrics-address HOST:PORT  /metrics, /healthz, /readyz (default 0.0.0.0:8080; port 0: any)\n"
-          "  --log-format logfmt|json   (default logfmt)\n"
-          "  --log-level debug|info|warn|error  (default info)\n"
-          "  --shutdown-timeout DURATION  SIGTERM: time for work in flight (default 10s)\n"
-          "  -h, --help                 this help\n"
-          "\n"
-          "Durations: 500ms, 10s, 2m, 1h30m, or a number of seconds. See docs/controller.md.\n");
+  fprintf(
+      f,
+      "Usage: stevedore controller [options]\n"
+      "\n"
+      "Runs the autoscaler against a Kubernetes cluster: watches pending pods and nodes, plans new\n"
+      "nodes and scales them through the cloud provider; one replica acts (the Lease holder).\n"
+      "\n"
+      "Cluster:\n"
+      "  --kubeconfig FILE          kubeconfig (default: KUBECONFIG, then ~/.kube/config, then in-cluster)\n"
+      "  --context NAME             kubeconfig context (default: its current-context)\n"
+      "Planning:\n"
+      "  --provider NAME            sim (default); aws, gcp, azure come with their adapters\n"
+      "  --config FILE              the YAML configuration: pools, limits, headroom (docs/config.md)\n"
+      "  --catalog SPEC             aws:us-east-1 (default), gcp:us-east1, or a catalogue JSON file\n"
+      "  --instance-types LIST      only these instance types (comma-separated)\n"
+      "  --zones LIST               only these zones (comma-separated)\n"
+      "  --capacity-types LIST      reserved,spot,on-demand (default: the configuration's, else all)\n"
+      "  --batch-idle DURATION      a batch ends after this without a new pending pod (default 1s)\n"
+      "  --batch-max DURATION       a batch lasts at most this (default 10s)\n"
+      "  --decision-budget DURATION the optimizer's time per decision (default 1s)\n"
+      "  --max-provision-time DURATION  a node not registered by then is given up (default 15m)\n"
+      "  --sim-launch-delay DURATION    sim: launch to Ready node (default 30s)\n"
+      "  --sim-ice-rate P           sim: each launch fails for insufficient capacity with probability P\n"
+      "  --sim-throttle-rate P      sim: each provider call is throttled with probability P\n"
+      "  --sim-seed N               sim: the seed of those faults (default 1)\n"
+      "  --sim-interruptions-per-hour R  sim: spot interruptions per running spot instance (default 0)\n"
+      "  --sim-interruption-notice DURATION  sim: interruption notice to termination (default 120s)\n"
+      "  --dry-run                  decide, log, emit Events and metrics; change nothing in the cloud\n"
+      "Replicas:\n"
+      "  --leader-elect=true|false  elect one acting replica with a Lease (default true)\n"
+      "  --lease-name NAME          the Lease (default stevedore)\n"
+      "  --lease-namespace NS       its namespace (default POD_NAMESPACE, else the context's namespace)\n"
+      "  --identity NAME            this replica in the Lease (default POD_NAME, else host name + suffix)\n"
+      "  --lease-duration DURATION  --renew-deadline DURATION  --retry-period DURATION\n"
+      "                             leader election's timings (default 15s, 10s, 2s, as client-go)\n"
+      "Operations:\n"
+      "  --metrics-address HOST:PORT  /metrics, /healthz, /readyz (default 0.0.0.0:8080; port 0: any)\n"
+      "  --log-format logfmt|json   (default logfmt)\n"
+      "  --log-level debug|info|warn|error  (default info)\n"
+      "  --shutdown-timeout DURATION  SIGTERM: time for work in flight (default 10s)\n"
+      "  -h, --help                 this help\n"
+      "\n"
+      "Durations: 500ms, 10s, 2m, 1h30m, or a number of seconds. See docs/controller.md.\n");
 }
 
 static int bad(const char *flag, const char *value, const char *why) {
-  fprintf(stderr, "stevedore controller: %s \"%s\": %s (see stevedore controller --help)\n", flag, value, why);
+  fprintf(stderr, "stevedore controller: %s \"%s\": %s (see stevedore controller --help)\n", flag, value,
+          why);
   return 2;
 }
 
@@ -120,35 +124,61 @@ static int provider(const char *value, enum stv_daemon_provider *out) {
 /* Handles one flag with a value; returns 0, or the exit status. */
 static int with_value(const char *flag, const char *v, struct stv_daemon_opts *o, struct lists *l) {
   struct stv_err err = {0, ""};
-  if (strcmp(flag, "--kubeconfig") == 0) o->kubeconfig = v;
-  else if (strcmp(flag, "--context") == 0) o->context = v;
-  else if (strcmp(flag, "--provider") == 0) return provider(v, &o->provider);
-  else if (strcmp(flag, "--config") == 0) o->config = v;
-  else if (strcmp(flag, "--catalog") == 0) o->catalog = v;
-  else if (strcmp(flag, "--metrics-address") == 0) o->metrics_address = v;
-  else if (strcmp(flag, "--lease-name") == 0) o->lease_name = v;
-  else if (strcmp(flag, "--lease-namespace") == 0) o->lease_namespace = v;
-  else if (strcmp(flag, "--identity") == 0) o->identity = v;
-  else if (strcmp(flag, "--batch-idle") == 0) return duration(flag, v, 0.001, &o->batch_idle);
-  else if (strcmp(flag, "--batch-max") == 0) return duration(flag, v, 0.001, &o->batch_max);
-  else if (strcmp(flag, "--decision-budget") == 0) return duration(flag, v, 0, &o->decision_budget);
-  else if (strcmp(flag, "--max-provision-time") == 0) return duration(flag, v, 1, &o->max_provision);
-  else if (strcmp(flag, "--sim-launch-delay") == 0) return duration(flag, v, 0, &o->sim_launch_delay);
-  else if (strcmp(flag, "--shutdown-timeout") == 0) return duration(flag, v, 0, &o->shutdown_timeout);
-  else if (strcmp(flag, "--lease-duration") == 0) return duration(flag, v, 0.001, &o->lease_duration);
-  else if (strcmp(flag, "--renew-deadline") == 0) return duration(flag, v, 0.001, &o->renew_deadline);
-  else if (strcmp(flag, "--retry-period") == 0) return duration(flag, v, 0.001, &o->retry_period);
-  else if (strcmp(flag, "--sim-ice-rate") == 0) return probability(flag, v, &o->sim_ice_rate);
-  else if (strcmp(flag, "--sim-throttle-rate") == 0) return probability(flag, v, &o->sim_throttle_rate);
-  else if (strcmp(flag, "--sim-seed") == 0) {
+  if (strcmp(flag, "--kubeconfig") == 0)
+    o->kubeconfig = v;
+  else if (strcmp(flag, "--context") == 0)
+    o->context = v;
+  else if (strcmp(flag, "--provider") == 0)
+    return provider(v, &o->provider);
+  else if (strcmp(flag, "--config") == 0)
+    o->config = v;
+  else if (strcmp(flag, "--catalog") == 0)
+    o->catalog = v;
+  else if (strcmp(flag, "--metrics-address") == 0)
+    o->metrics_address = v;
+  else if (strcmp(flag, "--lease-name") == 0)
+    o->lease_name = v;
+  else if (strcmp(flag, "--lease-namespace") == 0)
+    o->lease_namespace = v;
+  else if (strcmp(flag, "--identity") == 0)
+    o->identity = v;
+  else if (strcmp(flag, "--batch-idle") == 0)
+    return duration(flag, v, 0.001, &o->batch_idle);
+  else if (strcmp(flag, "--batch-max") == 0)
+    return duration(flag, v, 0.001, &o->batch_max);
+  else if (strcmp(flag, "--decision-budget") == 0)
+    return duration(flag, v, 0, &o->decision_budget);
+  else if (strcmp(flag, "--max-provision-time") == 0)
+    return duration(flag, v, 1, &o->max_provision);
+  else if (strcmp(flag, "--sim-launch-delay") == 0)
+    return duration(flag, v, 0, &o->sim_launch_delay);
+  else if (strcmp(flag, "--shutdown-timeout") == 0)
+    return duration(flag, v, 0, &o->shutdown_timeout);
+  else if (strcmp(flag, "--lease-duration") == 0)
+    return duration(flag, v, 0.001, &o->lease_duration);
+  else if (strcmp(flag, "--renew-deadline") == 0)
+    return duration(flag, v, 0.001, &o->renew_deadline);
+  else if (strcmp(flag, "--retry-period") == 0)
+    return duration(flag, v, 0.001, &o->retry_period);
+  else if (strcmp(flag, "--sim-ice-rate") == 0)
+    return probability(flag, v, &o->sim_ice_rate);
+  else if (strcmp(flag, "--sim-throttle-rate") == 0)
+    return probability(flag, v, &o->sim_throttle_rate);
+  else if (strcmp(flag, "--sim-interruption-notice") == 0)
+    return duration(flag, v, 0, &o->sim_interruption_notice);
+  else if (strcmp(flag, "--sim-interruptions-per-hour") == 0) {
+    struct stv_err e = {0, ""};
+    if (stv_config_parse_number(v, 0, 3600, &o->sim_interruptions_per_hour, &e) != 0)
+      return bad(flag, v, e.msg);
+  } else if (strcmp(flag, "--sim-seed") == 0) {
     char *end;
     unsigned long long n = strtoull(v, &end, 10);
     if (*v == '\0' || *end != '\0' || *v == '-') return bad(flag, v, "expected a whole number of 0 or more");
     o->sim_seed = n;
-  }
-  else if (strcmp(flag, "--instance-types") == 0)
+  } else if (strcmp(flag, "--instance-types") == 0)
     return split(flag, v, &l->types_buf, l->types, &o->ninstance_types);
-  else if (strcmp(flag, "--zones") == 0) return split(flag, v, &l->zones_buf, l->zones, &o->nzones);
+  else if (strcmp(flag, "--zones") == 0)
+    return split(flag, v, &l->zones_buf, l->zones, &o->nzones);
   else if (strcmp(flag, "--capacity-types") == 0) {
     if (stv_config_parse_capacity_types(v, &o->capacity_types, &err) != 0) return bad(flag, v, err.msg);
   } else if (strcmp(flag, "--leader-elect") == 0) {
@@ -170,13 +200,36 @@ static int with_value(const char *flag, const char *v, struct stv_daemon_opts *o
 }
 
 /* The flags that take a value. */
-static const char *const value_flags[] = {
-    "--kubeconfig",     "--context",          "--provider",          "--config",         "--catalog",
-    "--metrics-address", "--lease-name",      "--lease-namespace",   "--identity",       "--batch-idle",
-    "--batch-max",      "--decision-budget",  "--max-provision-time", "--sim-launch-delay", "--shutdown-timeout",
-    "--lease-duration", "--renew-deadline",   "--retry-period",      "--sim-ice-rate",   "--sim-throttle-rate",
-    "--sim-seed",       "--instance-types",   "--zones",             "--capacity-types", "--leader-elect",
-    "--log-format",     "--log-level",        NULL};
+static const char *const value_flags[] = {"--kubeconfig",
+                                          "--context",
+                                          "--provider",
+                                          "--config",
+                                          "--catalog",
+                                          "--metrics-address",
+                                          "--lease-name",
+                                          "--lease-namespace",
+                                          "--identity",
+                                          "--batch-idle",
+                                          "--batch-max",
+                                          "--decision-budget",
+                                          "--max-provision-time",
+                                          "--sim-launch-delay",
+                                          "--shutdown-timeout",
+                                          "--lease-duration",
+                                          "--renew-deadline",
+                                          "--retry-period",
+                                          "--sim-ice-rate",
+                                          "--sim-throttle-rate",
+                                          "--sim-seed",
+                                          "--sim-interruptions-per-hour",
+                                          "--sim-interruption-notice",
+                                          "--instance-types",
+                                          "--zones",
+                                          "--capacity-types",
+                                          "--leader-elect",
+                                          "--log-format",
+                                          "--log-level",
+                                          NULL};
 
 static int takes_value(const char *flag) {
   size_t i;
@@ -196,7 +249,8 @@ static int parse(int argc, char **argv, struct stv_daemon_opts *o, struct lists 
       return -1;
     }
     if (strncmp(a, "--", 2) != 0) {
-      fprintf(stderr, "stevedore controller: unexpected argument \"%s\" (see stevedore controller --help)\n", a);
+      fprintf(stderr, "stevedore controller: unexpected argument \"%s\" (see stevedore controller --help)\n",
+              a);
       return 2;
     }
     snprintf(flag, sizeof(flag), "%.*s", eq != NULL ? (int)(eq - a) : (int)strlen(a), a);
@@ -209,7 +263,8 @@ static int parse(int argc, char **argv, struct stv_daemon_opts *o, struct lists 
       continue;
     }
     if (!takes_value(flag)) {
-      fprintf(stderr, "stevedore controller: unknown option \"%s\" (see stevedore controller --help)\n", flag);
+      fprintf(stderr, "stevedore controller: unknown option \"%s\" (see stevedore controller --help)\n",
+              flag);
       return 2;
     }
     if (eq != NULL) {
@@ -223,8 +278,8 @@ static int parse(int argc, char **argv, struct stv_daemon_opts *o, struct lists 
     if ((rc = with_value(flag, v, o, l)) != 0) return rc;
   }
   if (o->batch_idle > o->batch_max) {
-    fprintf(stderr, "stevedore controller: --batch-idle (%g s) is longer than --batch-max (%g s)\n", o->batch_idle,
-            o->batch_max);
+    fprintf(stderr, "stevedore controller: --batch-idle (%g s) is longer than --batch-max (%g s)\n",
+            o->batch_idle, o->batch_max);
     return 2;
   }
   o->instance_types = l->types;

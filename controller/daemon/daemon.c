@@ -45,9 +45,23 @@
 #define COMBOS_MAX  64   /* (pool, capacity type) series of the node gauges */
 #define REASONS_MAX 32   /* distinct reasons that get a NotTriggerScaleUp per solve */
 
-enum { SLOT_SCALE_UPS, SLOT_REQUESTED, SLOT_CUT, SLOT_GIVEN_UP, SLOT_CACHE_EVENTS, SLOT_CACHE_ERRORS,
-       SLOT_COMPACTIONS, SLOT_EV_CREATED, SLOT_EV_UPDATED, SLOT_EV_DEDUP, SLOT_EV_LIMITED, SLOT_EV_FANNED,
-       SLOT_EV_FAILED, SLOT_LOG_DROPPED, SLOT_WATCH /* 3 per cache kind from here */ };
+enum {
+  SLOT_SCALE_UPS,
+  SLOT_REQUESTED,
+  SLOT_CUT,
+  SLOT_GIVEN_UP,
+  SLOT_CACHE_EVENTS,
+  SLOT_CACHE_ERRORS,
+  SLOT_COMPACTIONS,
+  SLOT_EV_CREATED,
+  SLOT_EV_UPDATED,
+  SLOT_EV_DEDUP,
+  SLOT_EV_LIMITED,
+  SLOT_EV_FANNED,
+  SLOT_EV_FAILED,
+  SLOT_LOG_DROPPED,
+  SLOT_WATCH /* 3 per cache kind from here */
+};
 
 struct combo {
   char pool[64], ct[16];
@@ -88,7 +102,7 @@ struct daemon {
   char scaled[SCALED_MAX + 100];
   /* State. */
   int leading, synced, stopping, stage;
-  int recheck;          /* a node registered: look again at what is still pending once the scheduler settled */
+  int recheck; /* a node registered: look again at what is still pending once the scheduler settled */
   double registered_at; /* monotonic s of the last registration */
   double stop_at;
   uv_signal_t sigterm, sigint;
@@ -284,8 +298,7 @@ static void on_cloud_event(void *ctx, const struct stv_cloud_event *ev) {
             STV_LOG_STR("message", ev->message));
   if (d->simnodes != NULL && d->guard != NULL && in->provider_id != NULL) {
     if (ev->kind == STV_CLOUD_EV_RUNNING)
-      stv__simnodes_register(d->simnodes, in,
-                             stv_sim_group_pool(stv__guard_inner(d->guard), in->group_id));
+      stv__simnodes_register(d->simnodes, in, stv_sim_group_pool(stv__guard_inner(d->guard), in->group_id));
     else if (ev->kind == STV_CLOUD_EV_TERMINATED)
       stv__simnodes_remove(d->simnodes, in->provider_id);
   }
@@ -310,6 +323,8 @@ static int new_provider(struct daemon *d, int adopt, struct stv_cloud **out, str
   so.npools = d->cfg.npools;
   so.seed = d->o->sim_seed;
   so.throttle_rate = d->o->sim_throttle_rate;
+  so.interruptions_per_hour = d->o->sim_interruptions_per_hour;
+  so.interruption_notice = d->o->sim_interruption_notice;
   if (d->o->sim_ice_rate > 0) {
     ice.instance_type = ice.zone = NULL;
     ice.capacity_type = -1;
@@ -326,15 +341,16 @@ static int new_provider(struct daemon *d, int adopt, struct stv_cloud **out, str
     enum stv_capacity_type ct = STV_CT_ON_DEMAND;
     struct stv_err e = {0, ""};
     if (pid == NULL || strncmp(pid, "sim:///", 7) != 0) continue;
-    if (n->capacity_type != NULL && stv_capacity_type_parse(n->capacity_type, &ct) != 0) ct = STV_CT_ON_DEMAND;
+    if (n->capacity_type != NULL && stv_capacity_type_parse(n->capacity_type, &ct) != 0)
+      ct = STV_CT_ON_DEMAND;
     if (n->instance_type == NULL)
       stv_err_set(&e, STV_EINVAL, "the node has no node.kubernetes.io/instance-type label");
     else
-      (void)stv_sim_adopt(*out, pid, stv_labels_get(&n->labels, "stevedore.io/node-pool"), n->instance_type, ct,
-                          &e);
+      (void)stv_sim_adopt(*out, pid, stv_labels_get(&n->labels, "stevedore.io/node-pool"), n->instance_type,
+                          ct, &e);
     if (e.code != 0)
-      stv_log(STV_LOG_WARN, "sim node not adopted: the provider will not count it", STV_LOG_STR("node", n->name),
-              STV_LOG_STR("error", e.msg));
+      stv_log(STV_LOG_WARN, "sim node not adopted: the provider will not count it",
+              STV_LOG_STR("node", n->name), STV_LOG_STR("error", e.msg));
     else
       stv_log(STV_LOG_DEBUG, "sim node adopted", STV_LOG_STR("node", n->name), STV_LOG_STR("instance", pid));
   }
@@ -373,12 +389,14 @@ static void start_acting(struct daemon *d) {
   for (i = 0; i < s->nnodes; i++)
     stv_provision_node_registered(d->prov, s->nodes[i].name, stv_cache_node_provider_id(d->cache, i));
   if ((rc = stv_provision_start(d->prov)) != 0) {
-    stv_log(STV_LOG_ERROR, "the provider did not list its groups; retrying", STV_LOG_STR("error", stv_strerror(rc)));
+    stv_log(STV_LOG_ERROR, "the provider did not list its groups; retrying",
+            STV_LOG_STR("error", stv_strerror(rc)));
     stop_acting(d, "start failed");
     return;
   }
   for (i = 0; i < s->npods; i++)
-    if (s->pods[i].node_name == NULL) stv_provision_pod_unschedulable(d->prov, s->pods[i].ns, s->pods[i].name);
+    if (s->pods[i].node_name == NULL)
+      stv_provision_pod_unschedulable(d->prov, s->pods[i].ns, s->pods[i].name);
   stv__dmetrics_set(d->m.leader, NULL, 1);
   stv_log(STV_LOG_INFO, "acting", STV_LOG_STR("identity", d->identity), STV_LOG_INT("nodes", s->nnodes),
           STV_LOG_INT("pods", s->npods), STV_LOG_BOOL("dry_run", d->o->dry_run));
@@ -402,6 +420,7 @@ static void stop_acting(struct daemon *d, const char *why) {
   d->prov = NULL;
   d->guard = NULL;
   memset(&d->fwd, 0, sizeof(d->fwd));
+  stv__simnodes_stop(d->simnodes); /* a replica that does not act writes no Node */
   stv__dmetrics_set(d->m.leader, NULL, 0);
   stv_log(STV_LOG_INFO, "stopped acting", STV_LOG_STR("why", why));
 }
@@ -562,12 +581,15 @@ static void refresh_metrics(struct daemon *d) {
   stv__dmetrics_count(m, SLOT_CACHE_ERRORS, m->cache_errors, NULL, (double)cs.errors);
   stv__dmetrics_count(m, SLOT_COMPACTIONS, m->cache_compactions, NULL, (double)cs.compactions);
   for (k = 0; k < STV_CACHE_NKINDS; k++) {
-    static const char *const names[STV_CACHE_NKINDS] = {"nodes", "pods", "poddisruptionbudgets", "namespaces"};
+    static const char *const names[STV_CACHE_NKINDS] = {"nodes", "pods", "poddisruptionbudgets",
+                                                        "namespaces"};
     struct stv_reflector_stats rs;
     stv_cache_reflector_stats(d->cache, (enum stv_cache_kind)k, &rs);
     values[0] = names[k];
-    stv__dmetrics_count(m, SLOT_WATCH + 3 * k, m->watch_restarts, values, rs.watches > 1 ? rs.watches - 1.0 : 0);
-    stv__dmetrics_count(m, SLOT_WATCH + 3 * k + 1, m->watch_relists, values, rs.lists > 1 ? rs.lists - 1.0 : 0);
+    stv__dmetrics_count(m, SLOT_WATCH + 3 * k, m->watch_restarts, values,
+                        rs.watches > 1 ? rs.watches - 1.0 : 0);
+    stv__dmetrics_count(m, SLOT_WATCH + 3 * k + 1, m->watch_relists, values,
+                        rs.lists > 1 ? rs.lists - 1.0 : 0);
     stv__dmetrics_count(m, SLOT_WATCH + 3 * k + 2, m->watch_errors, values, (double)rs.errors);
   }
   stv_events_stats(d->events, &es);
@@ -667,6 +689,7 @@ void stv_daemon_opts_default(struct stv_daemon_opts *o) {
   o->renew_deadline = 10;
   o->retry_period = 2;
   o->sim_seed = 1;
+  o->sim_interruption_notice = 120;
   o->lease_name = "stevedore";
 }
 
@@ -680,7 +703,8 @@ static void make_identity(struct daemon *d) {
     return;
   }
   if (gethostname(host, sizeof(host) - 1) != 0) snprintf(host, sizeof(host), "stevedore");
-  if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r)) r = (uint32_t)stv_monotonic_seconds() ^ (uint32_t)getpid();
+  if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+    r = (uint32_t)stv_monotonic_seconds() ^ (uint32_t)getpid();
   snprintf(d->identity, sizeof(d->identity), "%s_%08x", host, r);
 }
 
@@ -758,8 +782,8 @@ static int start_services(struct daemon *d, struct stv_err *err) {
   ec.sink = &d->sink;
   if ((rc = stv_events_new(&d->events, &d->uc.clock, &ec, err)) != 0) return rc;
   if (o->provider == STV_PROVIDER_SIM && !o->dry_run &&
-      (rc = stv__simnodes_new(&d->simnodes, d->kube, &d->cat, d->popts.capacity_types, d->cfg.pools, d->cfg.npools,
-                              d->m.node_writes, err)) != 0)
+      (rc = stv__simnodes_new(&d->simnodes, d->kube, &d->uc.clock, &d->cat, d->popts.capacity_types,
+                              d->cfg.pools, d->cfg.npools, d->m.node_writes, err)) != 0)
     return rc;
   memset(&h, 0, sizeof(h));
   h.pod_unschedulable = h_unschedulable;
@@ -828,6 +852,7 @@ static void close_handle(uv_handle_t *h) {
 /* Frees everything d holds, in the order the owners' contracts ask. */
 static void teardown(struct daemon *d, int handles) {
   stop_acting(d, "exiting");
+  stv__simnodes_stop(d->simnodes);
   stv_cache_free(d->cache);
   stv_kube_free(d->kube); /* the callbacks of requests in flight run now, cancelled */
   stv_leader_free(d->leader);

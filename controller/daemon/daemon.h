@@ -43,13 +43,15 @@ struct stv_daemon_opts {
   double batch_idle, batch_max, decision_budget, max_provision, sim_launch_delay, shutdown_timeout;
   int leader_elect;
   double lease_duration, renew_deadline, retry_period; /* client-go's 15, 10, 2 s */
-  double sim_ice_rate;      /* sim: each launch fails for capacity with this probability */
-  double sim_throttle_rate; /* sim: each call is throttled with this probability */
-  uint64_t sim_seed;        /* sim: the seed of those choices; default 1 */
-  const char *lease_name;      /* default stevedore */
-  const char *lease_namespace; /* NULL: POD_NAMESPACE, else the context's namespace */
-  const char *identity;        /* NULL: POD_NAME, else host name + random suffix */
-  unsigned capacity_types;     /* 0: the configuration's */
+  double sim_ice_rate;               /* sim: each launch fails for capacity with this probability */
+  double sim_throttle_rate;          /* sim: each call is throttled with this probability */
+  uint64_t sim_seed;                 /* sim: the seed of those choices; default 1 */
+  double sim_interruptions_per_hour; /* sim: per running spot instance; default 0 */
+  double sim_interruption_notice;    /* sim: notice to termination; default 120 s */
+  const char *lease_name;            /* default stevedore */
+  const char *lease_namespace;       /* NULL: POD_NAMESPACE, else the context's namespace */
+  const char *identity;              /* NULL: POD_NAME, else host name + random suffix */
+  unsigned capacity_types;           /* 0: the configuration's */
   const char *const *instance_types;
   size_t ninstance_types;
   const char *const *zones;
@@ -107,21 +109,25 @@ void stv__guard_free(struct stv__guard *g);
 struct stv__simnodes;
 
 /*
- * A registrar of sim instances as Node objects through k (borrowed):
- * templates built from cat and pools (borrowed; they outlive it) give the
- * labels and taints, the catalogue the capacity. Returns 0, STV_EINVAL
+ * A registrar of sim instances as Node objects through k (borrowed), its
+ * retries on clock (borrowed): templates built from cat and pools
+ * (borrowed; they outlive it) give the labels and taints, the catalogue the
+ * capacity; writes counts in writes (may be NULL). Returns 0, STV_EINVAL
  * (err says why) or STV_ENOMEM.
  */
-int stv__simnodes_new(struct stv__simnodes **out, struct stv_kube *k, const struct stv_catalog *cat,
-                      unsigned capacity_types, const struct stv_node_pool *pools, size_t npools,
-                      struct stv_metric *writes, struct stv_err *err);
-/* Creates the Node of inst (borrowed; RUNNING, with a sim provider id). Fire and forget; failures logged. */
+int stv__simnodes_new(struct stv__simnodes **out, struct stv_kube *k, struct stv_clock *clock,
+                      const struct stv_catalog *cat, unsigned capacity_types,
+                      const struct stv_node_pool *pools, size_t npools, struct stv_metric *writes,
+                      struct stv_err *err);
+/* Creates the Node of inst (borrowed; RUNNING, with a sim provider id), trying again until it is done. */
 void stv__simnodes_register(struct stv__simnodes *s, const struct stv_cloud_instance *inst, const char *pool);
-/* Deletes the Node of provider id pid (borrowed). Fire and forget; a Node already gone is not an error. */
+/* Deletes the Node of provider id pid (borrowed); a Node already gone is done. */
 void stv__simnodes_remove(struct stv__simnodes *s, const char *pid);
+/* Gives up every write not yet done (the replica stops acting): no retry, no new request. */
+void stv__simnodes_stop(struct stv__simnodes *s);
 /* Requests in flight (their callbacks still to run). */
 size_t stv__simnodes_in_flight(const struct stv__simnodes *s);
-/* Frees s. Only once no request is in flight: after stv_kube_free and the loop drained. */
+/* Frees s (may be NULL). Only once no request is in flight: after stv_kube_free. */
 void stv__simnodes_free(struct stv__simnodes *s);
 
 /* ---------------------------------------------------------------------- */
@@ -129,15 +135,15 @@ void stv__simnodes_free(struct stv__simnodes *s);
 
 struct stv__dmetrics {
   struct stv_registry *reg;
-  struct stv_metric *reconcile, *decision, *solve;     /* histograms, seconds */
+  struct stv_metric *reconcile, *decision, *solve;      /* histograms, seconds */
   struct stv_metric *pending, *nodes, *cost, *inflight; /* gauges */
   struct stv_metric *scale_ups, *nodes_requested, *nodes_cut, *given_up;
-  struct stv_metric *cloud_calls, *cloud_errors;        /* counters {provider, operation, code} */
+  struct stv_metric *cloud_calls, *cloud_errors; /* counters {provider, operation, code} */
   struct stv_metric *cache_events, *cache_errors, *cache_compactions;
   struct stv_metric *watch_restarts, *watch_relists, *watch_errors; /* counters {resource} */
   struct stv_metric *leader, *ready;
   struct stv_metric *events, *event_writes_failed;
-  struct stv_metric *node_writes;                       /* counter {verb, result} */
+  struct stv_metric *node_writes; /* counter {verb, result} */
   struct stv_metric *log_dropped;
   /* Last values seen of the counters fed from statistics. */
   double last[64];

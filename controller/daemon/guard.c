@@ -88,7 +88,8 @@ static void call_free(struct call *c) {
 
 /* ---- answers from the provider inside ---------------------------------- */
 
-static void on_groups(void *ctx, const struct stv_cloud_result *r, const struct stv_cloud_group *v, size_t n) {
+static void on_groups(void *ctx, const struct stv_cloud_result *r, const struct stv_cloud_group *v,
+                      size_t n) {
   struct call *c = ctx;
   stv_cloud_groups_cb cb = c->cb.groups;
   void *cctx = c->ctx;

@@ -9,8 +9,8 @@
 #include "daemon.h"
 
 /* Seconds: 1 ms to 60 s, for solves and decisions. */
-static const double secs_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                      0.25,  0.5,    1,     2.5,  5,     10,   30, 60};
+static const double secs_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                      0.5,   1,      2.5,   5,    10,    30,   60};
 
 struct family {
   struct stv_metric **out;
@@ -33,7 +33,8 @@ int stv__dmetrics_init(struct stv__dmetrics *m, struct stv_err *err) {
        "plan applied: limits, scale requests issued).",
        reconciler},
       {&m->decision, STV_METRIC_HISTOGRAM, "stevedore_decision_duration_seconds",
-       "Wall time from the end of a batch window to its last scale request (cache copy, solve, provider call).",
+       "Wall time from the end of a batch window to its last scale request (cache copy, solve, provider "
+       "call).",
        NULL},
       {&m->solve, STV_METRIC_HISTOGRAM, "stevedore_solve_duration_seconds",
        "Wall time of the solve alone, on the worker thread.", NULL},
@@ -71,7 +72,8 @@ int stv__dmetrics_init(struct stv__dmetrics *m, struct stv_err *err) {
       {&m->watch_relists, STV_METRIC_COUNTER, "stevedore_watch_relists_total",
        "Full lists after the first (410 Gone, or an error during a list), by resource.", resource},
       {&m->watch_errors, STV_METRIC_COUNTER, "stevedore_watch_errors_total",
-       "Failed lists and watches followed by a backoff (the API server down, 5xx, 429), by resource.", resource},
+       "Failed lists and watches followed by a backoff (the API server down, 5xx, 429), by resource.",
+       resource},
       {&m->leader, STV_METRIC_GAUGE, "stevedore_leader", "1 while this replica holds the Lease and acts.",
        NULL},
       {&m->ready, STV_METRIC_GAUGE, "stevedore_ready", "1 once the cluster cache has synced.", NULL},

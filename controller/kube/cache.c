@@ -331,7 +331,8 @@ static void feed_error(void *ctx, const struct stv_err *err, double retry_in) {
   if (f->c->hooks.watch_error != NULL) f->c->hooks.watch_error(f->c->hooks.ctx, err, retry_in);
 }
 
-void stv_cache_reflector_stats(const struct stv_cache *c, enum stv_cache_kind kind, struct stv_reflector_stats *st) {
+void stv_cache_reflector_stats(const struct stv_cache *c, enum stv_cache_kind kind,
+                               struct stv_reflector_stats *st) {
   memset(st, 0, sizeof(*st));
   if ((unsigned)kind < STV_CACHE_NKINDS && c->refl[kind] != NULL) stv_reflector_get_stats(c->refl[kind], st);
 }

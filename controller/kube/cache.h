@@ -116,7 +116,8 @@ void stv_cache_view(struct stv_cache *c, struct stv_cluster_view *v);
 const struct stv_snapshot *stv_cache_store(const struct stv_cache *c);
 void stv_cache_get_stats(const struct stv_cache *c, struct stv_cache_stats *st);
 /* The statistics of the reflector of kind (zeroes before stv_cache_start). */
-void stv_cache_reflector_stats(const struct stv_cache *c, enum stv_cache_kind kind, struct stv_reflector_stats *st);
+void stv_cache_reflector_stats(const struct stv_cache *c, enum stv_cache_kind kind,
+                               struct stv_reflector_stats *st);
 /* The provider id of node i of the store, or NULL. */
 const char *stv_cache_node_provider_id(const struct stv_cache *c, size_t i);
 
