@@ -284,9 +284,7 @@ TESTS = [(f.__name__, f) for f in (
     should_stop_acting_at_once_when_the_lease_is_stolen_then_compete_again,
     should_converge_when_the_sim_cloud_fails_launches_and_throttles)]
 # Controller bugs these tests still trip over (bugs_ctl.md); empty when none.
-KNOWN = {
-    "should_converge_through_500_and_429_answers": "BUG 2 (19:09): a sim Node create answered 429 is never retried",
-}
+KNOWN = {}
 
 if __name__ == "__main__":
     sys.exit(ctltest.run_tests(TESTS, sys.argv, KNOWN))
