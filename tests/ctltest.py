@@ -238,6 +238,17 @@ class Controller(object):
         except OSError:
             return ""
 
+    def records(self, msg):
+        """The JSON log lines (--log-format json) whose msg is msg, parsed."""
+        out = []
+        for line in self.log().splitlines():
+            if line.startswith("{") and ('"msg":"%s"' % msg) in line:
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    pass
+        return out
+
     def tail(self, n=50):
         return "\n".join(self.log().splitlines()[-n:])
 
@@ -494,6 +505,8 @@ def run_tests(tests, argv, known=None):
                       % (name, known[name], "\n    ".join(why.splitlines()[:3])))
             else:
                 r.report(name, False, why)
+                # One line run_all.py shows (it prints the lines that start with FAIL).
+                print("FAIL %s: %s" % (name, why.strip().splitlines()[0][:400] if why.strip() else "?"))
         else:
             r.report(name, True)
         sys.stdout.write("    (%.1f s)\n" % (time.time() - t0))
