@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -99,14 +98,6 @@ atexit.register(_kill_all)
 
 def find_binary(argv):
     return os.path.abspath(argv[1] if len(argv) > 1 else "build/controller/stevedore")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Api(object):
@@ -186,10 +177,10 @@ class Controller(object):
         self.token = scene.token_of(identity)
         self.kubeconfig = os.path.join(scene.tmp, "kubeconfig-" + identity)
         scene.emu.write_kubeconfig(self.kubeconfig, token=self.token)
-        self.metrics_port = free_port()
         self.log_path = os.path.join(scene.tmp, "controller-%s.log" % identity)
+        # Port 0: the kernel picks a free one, which the "started" log line names.
         self.argv = [scene.binary, "controller", "--kubeconfig", self.kubeconfig, "--identity", identity,
-                     "--metrics-address", "127.0.0.1:%d" % self.metrics_port] + list(args)
+                     "--metrics-address", "127.0.0.1:0"] + list(args)
         self.proc = None
         self.starts = 0
         self.must_run = True  # a wait fails when it exits; tests that stop it clear this
@@ -272,10 +263,22 @@ class Controller(object):
                 total += float(value)
         return total
 
+    def metrics_port(self):
+        """The metrics port of the latest start, from its "started" log
+        line, or None before that line is written."""
+        recs = self.log().split("### start %d:" % self.starts)[-1]
+        for line in recs.splitlines():
+            if line.startswith("{") and '"msg":"started"' in line:
+                return json.loads(line).get("metrics_port")
+        return None
+
     def get(self, path):
         """(status, body) of GET path on its metrics address, or (0, why)."""
+        port = self.metrics_port()
+        if not port:
+            return 0, "no \"started\" log line with the metrics port yet"
         try:
-            c = http.client.HTTPConnection("127.0.0.1", self.metrics_port, timeout=5)
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             c.request("GET", path)
             r = c.getresponse()
             body = r.read().decode("utf-8", "replace")
