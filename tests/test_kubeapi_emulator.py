@@ -451,6 +451,40 @@ def test_a_watch_is_closed_after_k_events_and_a_restart_drops_every_watch():
         assert len(a.ok("GET", "/api/v1/configmaps")["items"]) == 5, "state lost across the restart"
 
 
+def test_the_audit_log_says_what_rbac_would_authorize_each_request_by():
+    with Env() as env:
+        a = env.api
+        a.ok("DELETE", "/_emulator/audit")
+        a.ok("GET", "/api/v1")
+        a.ok("POST", "/api/v1/nodes", node("n1"))
+        a.ok("GET", "/api/v1/nodes/n1")
+        a.ok("PATCH", "/api/v1/nodes/n1/status", {"status": {"phase": "x"}}, "application/merge-patch+json")
+        a.ok("POST", "/api/v1/namespaces/default/pods", pod("p"))
+        a.ok("POST", "/api/v1/namespaces/default/pods/p/binding",
+             {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"}, "target": {"name": "n1"}})
+        r, events = a.watch("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases?watch=1&timeoutSeconds=1")
+        list(events)
+        a.ok("GET", "/api/v1/pods?limit=5")
+        a.ok("DELETE", "/api/v1/namespaces/default/pods")
+        a.ok("DELETE", "/api/v1/nodes/n1")
+        a.faults({"fail_requests": {"count": 1, "code": 429, "path_contains": "/nodes"}})
+        assert a.call("POST", "/api/v1/nodes", node("n2"))[0] == 429
+        items = a.ok("GET", "/_emulator/audit")["items"]
+        assert [e["requestInfo"]["name"] for e in items if e["verb"] == "POST" and e["path"] == "/api/v1/nodes"] == \
+            ["n1", "n2"], "a create's name, also of one refused by a fault"
+        assert items[-1]["code"] == 429 and items[-1]["user"] == items[1]["user"], items[-1]
+        got = [(e["requestInfo"]["verb"], e["requestInfo"].get("apiGroup"), e["requestInfo"].get("resource"),
+                e["requestInfo"].get("subresource"), e["requestInfo"].get("namespace"))
+               for e in items[:-1]]
+        assert got == [("get", None, None, None, None),
+                       ("create", "", "nodes", "", ""), ("get", "", "nodes", "", ""),
+                       ("patch", "", "nodes", "status", ""), ("create", "", "pods", "", "default"),
+                       ("create", "", "pods", "binding", "default"),
+                       ("watch", "coordination.k8s.io", "leases", "", "kube-system"),
+                       ("list", "", "pods", "", ""), ("deletecollection", "", "pods", "", "default"),
+                       ("delete", "", "nodes", "", "")], got
+
+
 def test_the_control_endpoint_names_what_is_wrong_with_a_request():
     with Env() as env:
         a = env.api
@@ -518,6 +552,53 @@ def test_a_node_registered_not_ready_takes_pods_once_its_status_says_ready():
         got = wait_for(lambda: (lambda p: p["status"]["phase"] == "Running" and p)(
             a.ok("GET", "/api/v1/namespaces/default/pods/waits")), "the pod to run on the new node")
         assert got["spec"]["nodeName"] == "fresh"
+
+
+def test_the_scheduler_keeps_required_inter_pod_affinity_and_anti_affinity():
+    """kube-scheduler's InterPodAffinity filter: one pod of an anti-affinity
+    group per hostname (also against a pod bound in the same pass), a pod
+    with affinity beside its peer, and the words of its three reasons."""
+    def anti(group, key="kubernetes.io/hostname"):
+        return {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"topologyKey": key, "labelSelector": {"matchLabels": {"group": group}}}]}}
+    with Env(scheduler=True, kubelet=True) as env:
+        a = env.api
+        for n in ("n1", "n2"):
+            a.ok("POST", "/api/v1/nodes", node(n, cpu="8"))
+        for i in range(3):
+            a.ok("POST", "/api/v1/namespaces/default/pods", pod("db-%d" % i, {"group": "db"}, affinity=anti("db")))
+
+        def placed():
+            pods = {p["metadata"]["name"]: p for p in a.ok("GET", "/api/v1/namespaces/default/pods")["items"]}
+            return all(p["spec"].get("nodeName") or p["status"].get("conditions") for p in pods.values()) and pods
+        pods = wait_for(placed, "the db pods to be bound or explained")
+        hosts = sorted(p["spec"]["nodeName"] for p in pods.values() if p["spec"].get("nodeName"))
+        assert hosts == ["n1", "n2"], hosts
+        left = [p for p in pods.values() if not p["spec"].get("nodeName")]
+        assert len(left) == 1
+        msg = next(c["message"] for c in left[0]["status"]["conditions"] if c["type"] == "PodScheduled")
+        assert msg == "0/2 nodes are available: 2 node(s) didn't match pod anti-affinity rules.", msg
+        # A pod without terms that an existing pod's anti-affinity selects.
+        a.ok("POST", "/api/v1/namespaces/default/pods", pod("intruder", {"group": "db"}))
+        msg = wait_for(lambda: next((c.get("message") for c in a.ok(
+            "GET", "/api/v1/namespaces/default/pods/intruder")["status"].get("conditions", [])
+            if c["type"] == "PodScheduled"), None), "the intruder to be explained")
+        assert msg == "0/2 nodes are available: 2 node(s) didn't satisfy existing pods anti-affinity rules.", msg
+        # Affinity: beside the pod labelled web, in namespace default only.
+        web_node = pods["db-0"]["spec"].get("nodeName") or pods["db-1"]["spec"]["nodeName"]
+        a.ok("POST", "/api/v1/namespaces/default/pods", pod("web", {"role": "web"}, nodeName=web_node))
+        aff = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"role": "web"}}}]}}
+        a.ok("POST", "/api/v1/namespaces/default/pods", pod("sidecar", {"role": "side"}, affinity=aff))
+        got = wait_for(lambda: a.ok("GET", "/api/v1/namespaces/default/pods/sidecar")["spec"].get("nodeName"),
+                       "the sidecar to be bound")
+        assert got == web_node, got
+        a.ok("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}})
+        a.ok("POST", "/api/v1/namespaces/other/pods", pod("lonely", {"role": "x"}, affinity=aff))
+        msg = wait_for(lambda: next((c.get("message") for c in a.ok(
+            "GET", "/api/v1/namespaces/other/pods/lonely")["status"].get("conditions", [])
+            if c["type"] == "PodScheduled"), None), "the lonely pod to be explained")
+        assert msg == "0/2 nodes are available: 2 node(s) didn't match pod affinity rules.", msg
 
 
 def test_the_projects_example_snapshot_loads_and_its_pending_pods_are_explained():

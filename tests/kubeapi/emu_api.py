@@ -383,6 +383,7 @@ def create(h, req, query):
                                  "code": 201})
     _check_type(req, obj)
     meta = obj.setdefault("metadata", {})
+    h.object_name = str(meta.get("name") or "")
     if res.namespaced:
         if meta.get("namespace") not in (None, "", req.ns):
             raise bad_request("the namespace of the provided object does not match the namespace sent on the "

@@ -5,9 +5,11 @@ The scheduler binds pending pods (spec.schedulerName default-scheduler, no
 spec.nodeName) in priority order, then oldest first, to Ready nodes that
 pass kube-scheduler's main filters: spec.unschedulable, taints with effect
 NoSchedule or NoExecute against the pod's tolerations, nodeSelector and
-required node affinity, and cpu, memory, ephemeral-storage, extended
+required node affinity, cpu, memory, ephemeral-storage, extended
 resources and the pod count against allocatable minus the requests of the
-pods already there. Among the nodes that pass it takes the least allocated
+pods already there, and required inter-pod affinity and anti-affinity (the
+pod's own terms and the anti-affinity terms of the pods already placed,
+over any topologyKey). Among the nodes that pass it takes the least allocated
 (kube-scheduler's default score). A pod no node takes gets PodScheduled=False,
 reason Unschedulable, and kube-scheduler's message ("0/3 nodes are available:
 1 node(s) were unschedulable, 2 Insufficient cpu.").
@@ -92,7 +94,55 @@ def _taint_reason(pod, node):
     return None
 
 
-def _reasons(pod, want, node, used):
+def _required(pod, kind):
+    """The required terms of a pod's podAffinity or podAntiAffinity."""
+    return (((pod["spec"].get("affinity") or {}).get(kind) or {})
+            .get("requiredDuringSchedulingIgnoredDuringExecution") or [])
+
+
+def _term_selects(term, owner, other, ns_labels):
+    """Whether an affinity term of owner selects the pod other: its
+    namespaces (the owner's when neither namespaces nor namespaceSelector
+    is set) and its labelSelector (none selects nothing)."""
+    ns = other["metadata"].get("namespace", "")
+    names, sel = term.get("namespaces") or [], term.get("namespaceSelector")
+    if not names and sel is None:
+        names = [owner["metadata"].get("namespace", "")]
+    in_ns = ns in names or (sel is not None and
+                            emu_select.match_labels(emu_select.from_label_selector(sel), ns_labels.get(ns)))
+    return in_ns and emu_select.match_labels(emu_select.from_label_selector(term.get("labelSelector")),
+                                             other["metadata"].get("labels"))
+
+
+def _same_domain(a, b, key):
+    la, lb = a["metadata"].get("labels") or {}, b["metadata"].get("labels") or {}
+    return bool(key) and key in la and key in lb and la[key] == lb[key]
+
+
+def _interpod_reason(pod, node, placed, ns_labels):
+    """kube-scheduler's InterPodAffinity filter, its three checks in its
+    order: placed is [(pod, node)] of the pods already bound (or bound
+    earlier in this pass)."""
+    terms = _required(pod, "podAffinity")
+    if terms:
+        matched = [any(_term_selects(t, pod, o, ns_labels) for o, _ in placed) for t in terms]
+        # The first pod of a group that selects itself may go anywhere.
+        first = not any(matched) and all(_term_selects(t, pod, pod, ns_labels) for t in terms)
+        if not first and not all(any(_same_domain(on, node, t.get("topologyKey")) and
+                                     _term_selects(t, pod, o, ns_labels) for o, on in placed) for t in terms):
+            return "node(s) didn't match pod affinity rules"
+    for term in _required(pod, "podAntiAffinity"):
+        if any(_same_domain(on, node, term.get("topologyKey")) and _term_selects(term, pod, o, ns_labels)
+               for o, on in placed):
+            return "node(s) didn't match pod anti-affinity rules"
+    for other, onode in placed:
+        for term in _required(other, "podAntiAffinity"):
+            if _same_domain(onode, node, term.get("topologyKey")) and _term_selects(term, other, pod, ns_labels):
+                return "node(s) didn't satisfy existing pods anti-affinity rules"
+    return None
+
+
+def _reasons(pod, want, node, used, placed=(), ns_labels=None):
     """Why a node cannot take a pod (kube-scheduler's words), [] if it can."""
     if node.get("spec", {}).get("unschedulable"):
         t = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
@@ -111,6 +161,10 @@ def _reasons(pod, want, node, used):
         have = emu_select.quantity(alloc.get(k, "0"))
         if used.get(k, 0) + v > have:
             out.append("Too many pods" if k == "pods" else "Insufficient %s" % k)
+    if not out and placed:
+        why = _interpod_reason(pod, node, placed, ns_labels or {})
+        if why:
+            out.append(why)
     return out
 
 
@@ -131,15 +185,23 @@ def unschedulable_message(n_nodes, counts):
     return "0/%d nodes are available: %s." % (n_nodes, ", ".join(parts))
 
 
-def _usage(store):
-    used = {}
+def _usage(store, by_name):
+    """Requests in use per node name, and [(pod, node)] of the pods bound
+    to existing nodes (for inter-pod affinity)."""
+    used, placed = {}, []
     for p in store.items(PODS.store):
         node = p.get("spec", {}).get("nodeName")
         if node and p.get("status", {}).get("phase") not in ("Succeeded", "Failed"):
             u = used.setdefault(node, {})
             for k, v in pod_requests(p).items():
                 u[k] = u.get(k, 0) + v
-    return used
+            if node in by_name:
+                placed.append((p, by_name[node]))
+    return used, placed
+
+
+def _has_pod_affinity(pod):
+    return bool(_required(pod, "podAffinity") or _required(pod, "podAntiAffinity"))
 
 
 def schedule_once(store):
@@ -155,13 +217,18 @@ def schedule_once(store):
             return 0
         pending.sort(key=lambda p: (-(p["spec"].get("priority") or 0), p["metadata"]["creationTimestamp"],
                                     p["metadata"]["namespace"], p["metadata"]["name"]))
-        used = _usage(store)
+        by_name = {n["metadata"]["name"]: n for n in nodes}
+        used, placed = _usage(store, by_name)
+        ns_labels = {n["metadata"]["name"]: n["metadata"].get("labels") or {}
+                     for n in store.items(emu_kinds.NAMESPACES.store)}
         for pod in pending:
             want = pod_requests(pod)
             best, counts = None, {}
+            # Only pods with inter-pod terms, or placed pods with anti-affinity, make the filter work.
+            rel = placed if _has_pod_affinity(pod) else [(p, n) for p, n in placed if _required(p, "podAntiAffinity")]
             for node in nodes:
                 name = node["metadata"]["name"]
-                why = _reasons(pod, want, node, used.get(name, {}))
+                why = _reasons(pod, want, node, used.get(name, {}), rel, ns_labels)
                 for r in why:
                     counts[r] = counts.get(r, 0) + 1
                 if not why and (best is None or _score(want, node, used.get(name, {})) >
@@ -177,6 +244,7 @@ def schedule_once(store):
                 u = used.setdefault(node_name, {})
                 for k, v in want.items():
                     u[k] = u.get(k, 0) + v
+                placed.append((pod, best))
                 bound += 1
                 continue
             msg = unschedulable_message(len(nodes), counts)

@@ -429,6 +429,41 @@ def route(path):
     return Request(res, ns, name, sub, group, version)
 
 
+def _body_name(body):
+    """metadata.name of a JSON request body, or ""."""
+    try:
+        doc = json.loads(body) if body else None
+        return str(((doc or {}).get("metadata") or {}).get("name") or "") if isinstance(doc, dict) else ""
+    except ValueError:
+        return ""
+
+
+def request_info(method, path, query, object_name=""):
+    """What RBAC authorizes a request by, as the apiserver's RequestInfo
+    has it: verb (get, list, watch, create, update, patch, delete,
+    deletecollection), apiGroup, apiVersion, resource, subresource,
+    namespace and name; a path that is not a resource (discovery, /version)
+    has isResourceRequest false and the method in lower case as its verb.
+    A create's name is its body's metadata.name (objectRef.name in the
+    apiserver's audit events), given as object_name."""
+    try:
+        req = route(path)
+    except ApiError:
+        return {"isResourceRequest": False, "verb": method.lower(), "path": path}
+    q = urllib.parse.parse_qs(query or "")
+    if method in ("GET", "HEAD"):
+        watch = q.get("watch", [""])[0].lower() in ("1", "true")
+        verb = "get" if req.name else "watch" if watch else "list"
+    elif method == "DELETE":
+        verb = "delete" if req.name else "deletecollection"
+    else:
+        verb = {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
+    ns = req.ns or (req.name if req.res.plural == "namespaces" else "")
+    return {"isResourceRequest": True, "verb": verb, "apiGroup": req.group, "apiVersion": req.version,
+            "resource": req.res.plural, "subresource": req.sub or "", "namespace": ns or "",
+            "name": req.name or (object_name if verb == "create" else "")}
+
+
 def not_found_path():
     return ApiError(404, "NotFound", "the server could not find the requested resource",
                     {"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]})
@@ -522,6 +557,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.status_code = 0
         self.recorded = False
         self.who, self.groups = None, []  # a connection carries several requests, each authenticated anew
+        self.object_name = ""  # a create's metadata.name, for the audit
         emu = self.server.emu
         url = urllib.parse.urlsplit(self.path)
         path, query = url.path, urllib.parse.parse_qs(url.query, keep_blank_values=True)
@@ -534,11 +570,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if who is None:
                 self.read_body()
                 raise ApiError(401, "Unauthorized", "Unauthorized")
+            self.who, self.groups = who  # the audit names the user of an injected failure too
             if emu.faults.delay_ms:
                 time.sleep(emu.faults.delay_ms / 1000.0)
             fault = emu.faults.take(verb, path)
             if fault is not None:
-                self.read_body()
+                self.object_name = _body_name(self.read_body())
                 raise fault
             self.api(verb, path, query, who)
         except ApiError as e:
@@ -555,7 +592,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.recorded = True
             self.server.emu.record({"time": time.time(), "verb": verb, "path": path, "query": query,
                                     "code": self.status_code, "user": self.who,
-                                    "groups": self.groups})
+                                    "groups": self.groups, "requestInfo": request_info(verb, path, query,
+                                                                                       self.object_name)})
 
     def send_text(self, code, text):
         body = text.encode()
