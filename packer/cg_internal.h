@@ -30,6 +30,7 @@ struct item {
   uint32_t cap;   /* per node; UINT32_MAX = no hostname limit */
   uint32_t resid; /* demand not yet met by fixed patterns (diving) */
   int row;
+  int32_t zone; /* the only zone its pods may use, -1 = any */
 };
 
 /* Templates that price alike. */
@@ -79,6 +80,7 @@ struct cg {
   double frac, share;
   double big; /* cost of one unplaced pod (slack) */
   double lambda_max;
+  int real_prices; /* no spot penalty: columns cost their price (the bound) */
   int timed;
   double deadline;
   /* knapsack scratch */
@@ -138,8 +140,17 @@ int stv__glp_col_of(const struct cg *C, size_t j);
 int stv__setup_master(struct cg *C, const unsigned char *frozen_node);
 int stv__seed_columns(struct cg *C, const unsigned char *frozen_node);
 
+/* optimize.c */
+int stv__cg_scratch(struct cg *C);
+void stv__cg_release(struct cg *C);
+int stv__lp_slack_free(struct cg *C);
+
+/* bound_cg.c */
+int stv__pattern_bound(struct solve *S, double deadline);
+
 /* price.c */
 int stv__generate(struct cg *C, int *converged, double *lb);
+double stv__fixed_cost(const struct cg *C, uint32_t ti);
 int stv__knapsack(struct cg *C, const struct shape *sh, const double *y, double need, uint32_t *pi,
                   uint32_t *pk, uint32_t *n, double *ub);
 

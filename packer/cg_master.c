@@ -52,6 +52,7 @@ int stv__setup_items(struct cg *C, unsigned char *frozen_node) {
     it->cls = S->g[i].cls;
     it->demand = it->resid = demand[i];
     it->cap = BIT_GET(&S->anti_host[(size_t)it->cls * S->W], it->cls) ? 1 : UINT32_MAX;
+    it->zone = S->g[i].zone;
     C->item_of_group[i] = (uint32_t)n++;
   }
   C->nit = n;
@@ -103,14 +104,14 @@ int stv__setup_shapes(struct cg *C, const unsigned char *frozen_node) {
     const struct stv_template *tp = &C->p->tmpl[t->t];
     uint64_t *b = &ibits[i * IW];
     int any = 0;
-    C->lambda[i] = stv__spot_penalty(C->p, tp);
+    C->lambda[i] = C->real_prices ? 0 : stv__spot_penalty(C->p, tp);
     if (C->limit[i] == 0) continue;
     /* A dominated template is never needed, unless the spot penalty or
      * limits could make the template that dominates it the worse choice. */
     if (t->dominated && !policy && C->lambda[i] == 0) continue;
     for (j = 0; j < C->nit; j++) {
       const struct item *it = &C->it[j];
-      int32_t z = S->g[it->g].zone;
+      int32_t z = it->zone;
       if (!BIT_GET(&S->compat[i * S->W], it->cls)) continue;
       if (z >= 0 && z != t->zone) continue;
       if (stv__bits_intersect(&S->anti_host[(size_t)it->cls * S->W], t->presence, S->W)) continue;

@@ -313,6 +313,8 @@ void stv__compact_plan(struct solve *S, struct stv_plan *plan);
 
 /* bound.c */
 int stv__lower_bound(struct solve *S, struct stv_plan *plan);
+int stv__fits_existing(const struct solve *S, uint32_t c);
+void stv__existing_room(const struct solve *S, double *room);
 
 /* spot.c */
 double stv__spot_penalty(const struct stv_problem *p, const struct stv_template *t);

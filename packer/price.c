@@ -530,6 +530,11 @@ static double fixed_cost(const struct cg *C, uint32_t ti) {
   return k;
 }
 
+/* fixed_cost for the bound's final pass (bound_cg.c). */
+double stv__fixed_cost(const struct cg *C, uint32_t ti) {
+  return fixed_cost(C, ti);
+}
+
 struct cand {
   double rc;
   uint32_t ti, off, n;
