@@ -250,7 +250,10 @@ static int bound_run(void *arg) {
         lb, converged ? "converged" : "not converged", now_s(C));
   if (lb > 0 && stv__lp_slack_free(C)) {
     double b = lb * (1 - 1e-9);
-    if (b > C->S->cg_bound) C->S->cg_bound = b;
+    if (b > C->S->cg_bound) {
+      C->S->cg_bound = b;
+      C->S->cg_bound_kind = STV_BOUND_RELAXED;
+    }
   }
   return 0;
 }

@@ -240,7 +240,11 @@ static int cg_run(void *arg) {
     size_t i;
     for (i = 0; i < C->nit; i++) pods += C->it[i].demand;
     b = lb * (1 - 1e-9) - C->lambda_max * pods;
-    if (b > 0) C->S->cg_bound = b;
+    /* The whole problem's own bound: named as such when it is as high. */
+    if (b > 0 && b >= C->S->cg_bound * (1 - 1e-9)) {
+      if (b > C->S->cg_bound) C->S->cg_bound = b;
+      C->S->cg_bound_kind = STV_BOUND_PATTERNS;
+    }
   }
   {
     double stop_at, hc = heuristic_cost(C), best;

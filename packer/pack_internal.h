@@ -173,6 +173,7 @@ struct solve {
   double lambda[STV_MAX_RES];
   /* optimizer results (optimize.c) */
   double cg_bound;              /* proven lower bound on the new-node cost, < 0: none */
+  int cg_bound_kind;            /* enum stv_bound_kind of cg_bound */
   int cg_converged;             /* column generation reached the LP optimum */
   long cg_columns;              /* patterns generated */
   int cg_applied;               /* the new nodes were replaced by the optimizer's */

@@ -372,5 +372,5 @@ STV_TEST_FX(should_count_existing_room_in_the_packing_bound) {
   CHECK_EQ_INT(optimize(fx, 5, NULL), 0);
   CHECK_EQ_INT((int)fx->plan.nnew, 4);
   CHECK(fx->plan.has_lower_bound && fx->plan.lower_bound > 3.33 && fx->plan.lower_bound < 3.34);
-  CHECK_EQ_INT(fx->plan.lower_bound_kind, STV_BOUND_PATTERNS);
+  CHECK_EQ_INT(fx->plan.lower_bound_kind, STV_BOUND_RELAXED);
 }
