@@ -207,14 +207,27 @@ def make_deployment(rng, names, namespaces, cls, label_value, sel_value, cpu_m, 
     return d
 
 
+def request_values(d, cpu_m, mem_mi):
+    """Requests and limits of one pod of d as strings: {RCPU, RMEM, LCPU, LMEM}."""
+    return {"RCPU": cpu_str(cpu_m), "RMEM": mem_str(mem_mi),
+            "LCPU": cpu_str((2 if d.qos == "Burstable2x" else 1) * cpu_m),
+            "LMEM": mem_str((2 if d.qos == "Burstable2x" else 1) * mem_mi)}
+
+
 def container_resources(d):
-    req = {"cpu": cpu_str(d.cpu_m), "memory": mem_str(d.mem_mi)}
+    """The container's resources; with per-pod requests (d.cpu_m None) the
+    values are @@RCPU@@-style placeholders filled in for every pod."""
+    if d.cpu_m is None:
+        v = {k: f"@@{k}@@" for k in ("RCPU", "RMEM", "LCPU", "LMEM")}
+    else:
+        v = request_values(d, d.cpu_m, d.mem_mi)
+    req = {"cpu": v["RCPU"], "memory": v["RMEM"]}
     if d.qos == "Guaranteed":
         lim = dict(req)
     elif d.qos == "Burstable2x":
-        lim = {"cpu": cpu_str(2 * d.cpu_m), "memory": mem_str(2 * d.mem_mi)}
+        lim = {"cpu": v["LCPU"], "memory": v["LMEM"]}
     else:
-        lim = {"memory": mem_str(d.mem_mi)}
+        lim = {"memory": v["RMEM"]}
     return {"limits": lim, "requests": req}
 
 
@@ -847,6 +860,11 @@ def main(argv=None):
     ap.add_argument("--independent-spread-selectors", action="store_true",
                     help="draw the topology-spread selector value independently of the pod's "
                          "label, as Karpenter's benchmark code does")
+    ap.add_argument("--independent-requests", action="store_true",
+                    help="Karpenter's own draw: every pod of a Deployment draws its cpu and "
+                         "memory requests on its own (a Deployment is its class, label and "
+                         "selector), with Karpenter's selector draw "
+                         "(implies --independent-spread-selectors)")
     args = ap.parse_args(argv)
     if args.pods < 0 or args.nodes < 0 or args.namespaces < 1 or args.pdbs < 0:
         ap.error("--pods/--nodes/--pdbs must be >= 0 and --namespaces >= 1")
@@ -863,7 +881,8 @@ def main(argv=None):
     names = NameBook(rng_meta)
 
     # pending pods -> deployments
-    mix = karpenter_mix(args.pods, rng_k, args.independent_spread_selectors)
+    independent = args.independent_requests
+    mix = karpenter_mix(args.pods, rng_k, args.independent_spread_selectors or independent)
     deployments = {}
     dep_list = []
     pending = []  # (ns, name, dep index, uid, rv, cts, sts, kaa)
@@ -871,12 +890,14 @@ def main(argv=None):
     span = 7200  # pending pods were created over the last two hours
     rv = 40000000
     for j, (cls, label, sel, cpu_m, mem_mi) in enumerate(mix):
-        key = (cls, label, sel, cpu_m, mem_mi)
+        # per-pod requests: a Deployment is its class, label and selector only
+        key = (cls, label, sel) if independent else (cls, label, sel, cpu_m, mem_mi)
         di = deployments.get(key)
         cts = BASE_TIME + (j * span) // max(len(mix), 1)
         if di is None:
-            d = make_deployment(rng_meta, names, namespaces, cls, label, sel, cpu_m, mem_mi,
-                                cts - 60)
+            d = make_deployment(rng_meta, names, namespaces, cls, label, sel,
+                                None if independent else cpu_m,
+                                None if independent else mem_mi, cts - 60)
             di = deployments[key] = len(dep_list)
             dep_list.append(d)
         d = dep_list[di]
@@ -888,7 +909,8 @@ def main(argv=None):
                 break
         rv += 3
         pending.append((d.ns, pname, di, rand_uid(rng_meta), rv, cts,
-                        cts + 1 + rng_meta.randint(0, 2), k8s_suffix(rng_meta)))
+                        cts + 1 + rng_meta.randint(0, 2), k8s_suffix(rng_meta),
+                        request_values(d, cpu_m, mem_mi) if independent else None))
 
     # existing nodes, DaemonSet pods and bound pods
     nodes = []
@@ -1012,13 +1034,15 @@ def main(argv=None):
             text = t.fill(vals)
             bound_bytes += len(text)
         else:
-            _, _, di, uid, prv, cts, sts, kaa = pending[i]
+            _, _, di, uid, prv, cts, sts, kaa, reqs = pending[i]
             d = dep_list[di]
             if d.template_pending is None:
                 d.template_pending = deployment_pod_template(d, False, n_nodes, args.compact)
-            text = d.template_pending.fill({
-                "NAME": pname, "UID": uid, "RV": str(prv), "CTS": rfc3339(cts),
-                "STS": rfc3339(sts), "KAA": kaa})
+            vals = {"NAME": pname, "UID": uid, "RV": str(prv), "CTS": rfc3339(cts),
+                    "STS": rfc3339(sts), "KAA": kaa}
+            if reqs:
+                vals.update(reqs)
+            text = d.template_pending.fill(vals)
             pending_bytes += len(text)
             pending_ws += d.template_pending.whitespace
         w.item(text)
