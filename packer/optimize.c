@@ -255,6 +255,10 @@ static int cg_run(void *arg) {
     int heur_ok = !(C->n_row_N || C->share_row);
     /* Stop as soon as the bound is met: rounded up when costs are whole. */
     stop_at = lb > 0 ? (stv__integral_costs(C) ? ceil(lb - 1e-6) + 1e-6 : lb * (1 + 1e-6)) : -INFINITY;
+    /* The bound over every placed pod, less what the nodes kept aside cost:
+     * a master solution at or below it makes the whole plan optimal. */
+    if (C->S->cg_bound > 0 && (C->S->cg_bound - C->frozen_cost) * (1 + 1e-9) > stop_at)
+      stop_at = (C->S->cg_bound - C->frozen_cost) * (1 + 1e-9);
     if (heur_ok && hc <= stop_at) return rc; /* the heuristic is optimal already */
     best = heur_ok ? hc : INFINITY;
     /* 1. Whole LP counts and a greedy finish, from the root LP. */
@@ -391,12 +395,16 @@ int stv__optimize(struct solve *S) {
      * for the final checks and the bound after it. */
     C.deadline = start + 0.95 * (S->deadline - start);
   }
-  /* The bound over every placed pod first (a share of the budget): it tells
-   * the search below when it may stop. */
-  if ((rc = stv__pattern_bound(S, C.timed ? start + BOUND_SHARE * (C.deadline - start) : 0)) != 0) return rc;
   frozen_node = C.frozen_node = stv_calloc(S->nnodes + 1, 1);
   if (frozen_node == NULL) return STV_ENOMEM;
-  if ((rc = stv__setup_items(&C, frozen_node)) != 0 || C.nit == 0) goto out;
+  if ((rc = stv__setup_items(&C, frozen_node)) != 0) goto out;
+  /* Unless the master below is the whole problem (its own bound is then the
+   * stronger), the bound over every placed pod first, with a share of the
+   * budget: it also tells the search below when it may stop. */
+  if (!bound_is_global(&C, frozen_node) &&
+      (rc = stv__pattern_bound(S, C.timed ? start + BOUND_SHARE * (C.deadline - start) : 0)) != 0)
+    goto out;
+  if (C.nit == 0) goto out;
   if ((rc = stv__setup_shapes(&C, frozen_node)) != 0) goto out;
   if ((rc = stv__cg_scratch(&C)) != 0) goto out;
   rc = stv__glpk_run(cg_run, &C, S->err);
