@@ -27,17 +27,6 @@
  * Merging them changes no pattern's feasibility: it only makes the master
  * smaller.
  */
-struct ckey {
-  uint64_t h;
-  uint32_t c;
-};
-
-static int cmp_ckey(const void *a, const void *b) {
-  const struct ckey *x = a, *y = b;
-  if (x->h != y->h) return x->h < y->h ? -1 : 1;
-  return x->c < y->c ? -1 : x->c > y->c;
-}
-
 static int same_class(const struct solve *S, const unsigned char *fits, uint32_t a, uint32_t b) {
   const struct stv_class *x = S->s->classes[a], *y = S->s->classes[b];
   size_t t;
@@ -60,7 +49,7 @@ static uint64_t class_key(const struct solve *S, const unsigned char *fits, uint
 /* The items: classes with placed pods (demand[c] of them), merged. */
 static int bound_items(struct cg *C, const uint32_t *demand, uint32_t *item_of_class) {
   struct solve *S = C->S;
-  struct ckey *k = stv_malloc((S->nclasses + 1) * sizeof(*k));
+  struct shape_key *k = stv_malloc((S->nclasses + 1) * sizeof(*k));
   unsigned char *fits = stv_calloc(S->nclasses + 1, 1);
   size_t c, n = 0, nk = 0, i;
   C->it = stv_arena_alloc(&S->a, (S->nclasses + 1) * sizeof(*C->it));
@@ -74,11 +63,11 @@ static int bound_items(struct cg *C, const uint32_t *demand, uint32_t *item_of_c
     if (demand[c] == 0) continue;
     fits[c] = (unsigned char)stv__fits_existing(S, (uint32_t)c);
     k[nk].h = class_key(S, fits, (uint32_t)c);
-    k[nk++].c = (uint32_t)c;
+    k[nk++].ti = (uint32_t)c;
   }
-  qsort(k, nk, sizeof(*k), cmp_ckey);
+  qsort(k, nk, sizeof(*k), stv__cmp_shape_key);
   for (i = 0; i < nk; i++) {
-    uint32_t cl = k[i].c;
+    uint32_t cl = k[i].ti;
     struct item *it = n ? &C->it[n - 1] : NULL;
     if (it == NULL || k[i - 1].h != k[i].h || !same_class(S, fits, it->cls, cl)) {
       it = &C->it[n++];
@@ -138,41 +127,6 @@ static int bound_existing(struct cg *C) {
   return 0;
 }
 
-/* The heuristic's new nodes, one column each, so that the master starts
- * from a plan (its existing placements are what the e columns allow). */
-static int bound_seed(struct cg *C, const uint32_t *item_of_class) {
-  struct solve *S = C->S;
-  uint32_t *pi = stv_malloc((C->nit + 1) * sizeof(uint32_t)),
-           *pk = stv_malloc((C->nit + 1) * sizeof(uint32_t));
-  uint32_t *dense = stv_calloc(C->nit + 1, sizeof(uint32_t));
-  size_t i;
-  int rc = 0;
-  if (pi == NULL || pk == NULL || dense == NULL) {
-    rc = STV_ENOMEM;
-    goto out;
-  }
-  for (i = 0; i < S->nnodes && rc == 0; i++) {
-    const struct kept *k = &S->nodes[i];
-    uint32_t q, n = 0, j;
-    long col;
-    if (k->existing >= 0 || !C->usable[k->tmpl]) continue;
-    for (q = 0; q < k->npat; q++) dense[item_of_class[S->g[k->g[q]].cls]] += k->k[q];
-    for (j = 0; j < C->nit; j++)
-      if (dense[j]) {
-        pi[n] = j;
-        pk[n++] = dense[j];
-        dense[j] = 0;
-      }
-    col = stv__add_column(C, (uint32_t)k->tmpl, pi, pk, n);
-    if (col < -1) rc = (int)col;
-  }
-out:
-  stv_free(pi);
-  stv_free(pk);
-  stv_free(dense);
-  return rc;
-}
-
 #define FINAL_NODES 2000L /* search nodes per shape in the final bounding pass */
 
 /*
@@ -180,7 +134,9 @@ out:
  * a short search (whose upper bound on a pattern's value holds finished or
  * not): with theta the least, over shapes, of price / (price - reduced
  * cost) for those that price out, theta y is a feasible dual of the whole
- * master, so theta z bounds its optimum. Returns it (0 when none); *rc an
+ * master, so theta z bounds its optimum. A pattern's value is bounded by
+ * the search or, when lower, by the knapsack's LP relaxation (which leaves
+ * out the conflicts, so holds with them). Returns it (0 when none); *rc an
  * error.
  */
 static double farley_pass(struct cg *C, int *rc) {
@@ -205,7 +161,7 @@ static double farley_pass(struct cg *C, int *rc) {
   C->klimit = FINAL_NODES;
   for (s = 0; s < C->nsh && theta > 0; s++) {
     const struct shape *sh = &C->sh[s];
-    double kmin = INFINITY, pmin = INFINITY, ub;
+    double kmin = INFINITY, pmin = INFINITY, ub, lpb;
     uint32_t q;
     for (q = 0; q < sh->n; q++) {
       uint32_t ti = C->sh_ti[sh->first + q];
@@ -218,6 +174,8 @@ static double farley_pass(struct cg *C, int *rc) {
       theta = 0;
       break;
     }
+    /* The search's bound, or the knapsack's LP relaxation when lower. */
+    if (kmin - ub < 0 && stv__knap_lp_bound(C, &lpb) && lpb < ub) ub = lpb;
     /* A free template that prices out leaves no bound of this form. */
     if (kmin - ub < 0) theta = pmin > 0 ? fmin(theta, pmin / (pmin - (kmin - ub))) : 0;
   }
@@ -232,11 +190,10 @@ out:
 /* Under stv__glpk_run: the master, the generation, the bound (C->S->cg_bound). */
 static int bound_run(void *arg) {
   struct cg *C = arg;
-  const uint32_t *item_of_class = C->item_of_group; /* per class here */
   int rc, converged = 0;
   double lb = -1;
   if ((rc = stv__setup_master(C, C->frozen_node)) != 0 || (rc = bound_existing(C)) != 0 ||
-      (rc = bound_seed(C, item_of_class)) != 0)
+      (rc = stv__seed_columns(C, C->frozen_node)) != 0)
     return rc;
   C->proving = 1;
   if ((rc = stv__generate(C, &converged, &lb)) != 0) return rc;
@@ -286,6 +243,7 @@ int stv__pattern_bound(struct solve *S, double deadline) {
     for (q = 0; q < k->npat; q++) demand[S->g[k->g[q]].cls] += k->k[q] * k->mult;
   }
   C.item_of_group = item_of_class;
+  C.items_by_class = 1;
   C.frozen_node = stv_arena_alloc(&S->a, S->nnodes + 1);
   if (C.frozen_node == NULL) rc = STV_ENOMEM;
   if (rc == 0) memset(C.frozen_node, 0, S->nnodes + 1);

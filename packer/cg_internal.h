@@ -80,7 +80,8 @@ struct cg {
   double frac, share;
   double big; /* cost of one unplaced pod (slack) */
   double lambda_max;
-  int real_prices; /* no spot penalty: columns cost their price (the bound) */
+  int real_prices;    /* no spot penalty: columns cost their price (the bound) */
+  int items_by_class; /* item_of_group is indexed by class (the bound) */
   int timed;
   double deadline;
   /* knapsack scratch */
@@ -130,9 +131,16 @@ static inline void trace(const struct cg *C, const char *fmt, ...) {
 
 /* --- Between the optimizer's files --- */
 
+/* A hash and an index (template, class), sorted by hash then index. */
+struct shape_key {
+  uint32_t ti;
+  uint64_t h;
+};
+
 /* cg_master.c */
 int stv__setup_items(struct cg *C, unsigned char *frozen_node);
 int stv__setup_shapes(struct cg *C, const unsigned char *frozen_node);
+int stv__cmp_shape_key(const void *a, const void *b);
 uint64_t stv__pattern_hash(uint32_t ti, const uint32_t *pi, const uint32_t *pk, uint32_t n);
 int stv__seen_lookup(const struct cg *C, uint64_t h);
 long stv__add_column(struct cg *C, uint32_t ti, const uint32_t *pi, const uint32_t *pk, uint32_t n);
@@ -151,6 +159,7 @@ int stv__pattern_bound(struct solve *S, double deadline);
 /* price.c */
 int stv__generate(struct cg *C, int *converged, double *lb);
 double stv__fixed_cost(const struct cg *C, uint32_t ti);
+int stv__knap_lp_bound(struct cg *C, double *value);
 int stv__knapsack(struct cg *C, const struct shape *sh, const double *y, double need, uint32_t *pi,
                   uint32_t *pk, uint32_t *n, double *ub);
 

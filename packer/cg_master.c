@@ -60,12 +60,7 @@ int stv__setup_items(struct cg *C, unsigned char *frozen_node) {
   return 0;
 }
 
-struct shape_key {
-  uint32_t ti;
-  uint64_t h;
-};
-
-static int cmp_shape_key(const void *a, const void *b) {
+int stv__cmp_shape_key(const void *a, const void *b) {
   const struct shape_key *x = a, *y = b;
   if (x->h != y->h) return x->h < y->h ? -1 : 1;
   return x->ti < y->ti ? -1 : x->ti > y->ti;
@@ -125,7 +120,7 @@ int stv__setup_shapes(struct cg *C, const unsigned char *frozen_node) {
     keys[n].h = stv_hash(&C->lambda[i], sizeof(double), keys[n].h);
     n++;
   }
-  qsort(keys, n, sizeof(*keys), cmp_shape_key);
+  qsort(keys, n, sizeof(*keys), stv__cmp_shape_key);
   /* Equal hashes are checked field by field before sharing a shape. */
   for (i = 0; i < n; i++) {
     uint32_t ti = keys[i].ti;
@@ -368,7 +363,8 @@ int stv__setup_master(struct cg *C, const unsigned char *frozen_node) {
   return 0;
 }
 
-/* The heuristic's new nodes (not frozen) become the first columns. */
+/* The heuristic's new nodes (not frozen) become the first columns (items
+ * by group, or by class when C->items_by_class). */
 int stv__seed_columns(struct cg *C, const unsigned char *frozen_node) {
   struct solve *S = C->S;
   uint32_t *pi = stv_malloc((C->nit + 1) * sizeof(uint32_t)),
@@ -385,7 +381,8 @@ int stv__seed_columns(struct cg *C, const unsigned char *frozen_node) {
     uint32_t q, n = 0, j;
     long col;
     if (k->existing >= 0 || frozen_node[i]) continue;
-    for (q = 0; q < k->npat; q++) dense[C->item_of_group[k->g[q]]] += k->k[q];
+    for (q = 0; q < k->npat; q++)
+      dense[C->item_of_group[C->items_by_class ? S->g[k->g[q]].cls : k->g[q]]] += k->k[q];
     for (j = 0; j < C->nit; j++)
       if (dense[j]) {
         pi[n] = j;

@@ -512,6 +512,12 @@ int stv__knapsack(struct cg *C, const struct shape *sh, const double *y, double 
   return npat;
 }
 
+/* The LP relaxation's bound on the knapsack stv__knapsack last set up
+ * (bound_cg.c's final pass); 1 with *value when solved. */
+int stv__knap_lp_bound(struct cg *C, double *value) {
+  return knap_glpk(C, 0, value);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Pricing rounds: the knapsacks priced, the best columns added            */
 
