@@ -4,7 +4,9 @@ bench/gen_karpenter.py's mix (hostname anti-affinity and spread, zone spread
 and zone affinity), on demand, the reported bound is a pattern bound (not
 the resource-only one) within a loose threshold of the plan, so that a
 regression in the bound shows. The threshold is loose because the bound's
-share of the budget is wall time and the machine may be loaded.
+share of the budget is wall time and the machine may be loaded; a binary
+built with AddressSanitizer runs several times slower, so there only the
+bound's soundness (at most the plan's cost) is checked.
 
     python3 tests/test_bound_gap.py [build/controller/stevedore]
 """
@@ -20,13 +22,15 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 from clitest import Runner  # noqa: E402
 
-GAP_MAX = 0.15  # 9 % measured on an idle machine with this budget
+GAP_MAX = 0.30  # 9 to 17 % measured (load 2 to 15 on 2 cores); the resource bound alone: 47 %
 
 
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     exe = os.path.abspath(args[0]) if args else os.path.join(ROOT, "build", "controller", "stevedore")
     t = Runner()
+    with open(exe, "rb") as f:
+        sanitized = b"__asan_init" in f.read()
     tmp = tempfile.mkdtemp(prefix="stv-gap-")
     snap = os.path.join(tmp, "k1000.json")
     subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gen_karpenter.py"), "--pods", "1000",
@@ -42,10 +46,12 @@ def main():
     def on_demand():
         s = run(["--capacity-types", "reserved,on-demand", "--time-limit", "60"])
         assert s["placed_pods"] == 1000, s
-        assert s["lower_bound_kind"] in ("relaxed-patterns", "patterns"), s
         assert s["lower_bound_hourly_cost"] <= s["new_nodes_hourly_cost"] + 1e-9, s
+        if sanitized:
+            return
+        assert s["lower_bound_kind"] in ("relaxed-patterns", "patterns"), s
         assert s["gap"] <= GAP_MAX, "gap %.1f%% above %.0f%%: %s" % (100 * s["gap"], 100 * GAP_MAX, s)
-    t.run("Karpenter mix, 1,000 pods on demand: a pattern bound within 15% of the plan", on_demand)
+    t.run("Karpenter mix, 1,000 pods on demand: a pattern bound within 30% of the plan", on_demand)
 
     def heuristic_only():
         # Without the optimizer only the resource bound is computed: the
