@@ -28,6 +28,38 @@ static int open_to_pending(const struct solve *S, const struct stv_node *n) {
   return 0;
 }
 
+/* 1 when some existing node has the free room and the static fit (cordon,
+ * selectors, taints) for one pod of class c. */
+int stv__fits_existing(const struct solve *S, uint32_t c) {
+  const struct stv_snapshot *s = S->s;
+  size_t k;
+  int r;
+  for (k = 0; k < s->nnodes; k++) {
+    const struct stv_node *n = &s->nodes[k];
+    struct stv_node_view v = {n->name, &n->labels, n->ntaints, n->taints, n->unschedulable};
+    int64_t freev[STV_MAX_RES];
+    for (r = 0; r < S->ndim; r++) freev[r] = n->alloc[r] - n->used[r];
+    if (stv__fits_vec(s->classes[c]->req, freev, S->ndim) && stv_class_fits_node(s->classes[c], &v, NULL, 0))
+      return 1;
+  }
+  return 0;
+}
+
+/* The free room of every resource summed over the existing nodes some
+ * pending pod may use (room[r], S->ndim of them). */
+void stv__existing_room(const struct solve *S, double *room) {
+  const struct stv_snapshot *s = S->s;
+  size_t i;
+  int r;
+  for (r = 0; r < S->ndim; r++) room[r] = 0;
+  for (i = 0; i < s->nnodes; i++) {
+    const struct stv_node *n = &s->nodes[i];
+    if (!open_to_pending(S, n)) continue;
+    for (r = 0; r < S->ndim; r++)
+      if (n->alloc[r] > n->used[r]) room[r] += (double)(n->alloc[r] - n->used[r]);
+  }
+}
+
 /* The covering LP of lower_bound, run under stv__glpk_run. */
 struct bound_lp {
   struct solve *S;
@@ -173,33 +205,20 @@ int stv__lower_bound(struct solve *S, struct stv_plan *plan) {
   int rc = 0;
   /* Pods of a class that no existing node could take at all need new nodes
    * whatever the plan; the others may use existing free capacity. */
-  unsigned char *only_new = stv_calloc(S->nclasses + 1, 1), *open;
+  unsigned char *only_new = stv_calloc(S->nclasses + 1, 1);
+  double room[STV_MAX_RES];
   if (only_new == NULL) return STV_ENOMEM;
   for (i = 0; i < plan->nnodes; i++) {
     uint32_t q;
     for (q = 0; q < plan->nodes[i].npods; q++) only_new[s->pods[plan->nodes[i].pods[q]].cls] |= 2;
   }
   for (i = 0; i < S->nclasses; i++) {
-    size_t k;
-    int64_t freev[STV_MAX_RES];
     if (!(only_new[i] & 2)) continue;
-    only_new[i] = 1;
-    for (k = 0; k < s->nnodes && only_new[i]; k++) {
-      const struct stv_node *n = &s->nodes[k];
-      struct stv_node_view v = {n->name, &n->labels, n->ntaints, n->taints, n->unschedulable};
-      for (r = 0; r < S->ndim; r++) freev[r] = n->alloc[r] - n->used[r];
-      if (stv__fits_vec(s->classes[i]->req, freev, S->ndim) &&
-          stv_class_fits_node(s->classes[i], &v, NULL, 0))
-        only_new[i] = 0;
-    }
+    only_new[i] = !stv__fits_existing(S, (uint32_t)i);
   }
-  if ((open = stv_arena_alloc(&S->a, s->nnodes + 1)) == NULL) {
-    stv_free(only_new);
-    return STV_ENOMEM;
-  }
-  for (i = 0; i < s->nnodes; i++) open[i] = (unsigned char)open_to_pending(S, &s->nodes[i]);
+  stv__existing_room(S, room);
   for (r = 0; r < S->ndim; r++) {
-    double demand = 0, must = 0, freecap = 0;
+    double demand = 0, must = 0, freecap = room[r];
     for (i = 0; i < plan->nnodes; i++) {
       uint32_t q;
       for (q = 0; q < plan->nodes[i].npods; q++) {
@@ -209,10 +228,6 @@ int stv__lower_bound(struct solve *S, struct stv_plan *plan) {
         else
           demand += (double)s->classes[c]->req[r];
       }
-    }
-    for (i = 0; i < s->nnodes; i++) {
-      const struct stv_node *n = &s->nodes[i];
-      if (open[i] && n->alloc[r] > n->used[r]) freecap += (double)(n->alloc[r] - n->used[r]);
     }
     deficit[r] = must + (demand > freecap ? demand - freecap : 0);
     if (deficit[r] > 0) rows[nrows++] = r;

@@ -30,6 +30,7 @@ struct item {
   uint32_t cap;   /* per node; UINT32_MAX = no hostname limit */
   uint32_t resid; /* demand not yet met by fixed patterns (diving) */
   int row;
+  int32_t zone; /* the only zone its pods may use, -1 = any */
 };
 
 /* Templates that price alike. */
@@ -84,6 +85,8 @@ struct cg {
   double frac, share;
   double big; /* cost of one unplaced pod (slack) */
   double lambda_max;
+  int real_prices;    /* no spot penalty: columns cost their price (the bound) */
+  int items_by_class; /* item_of_group is indexed by class (the bound) */
   int timed;
   double deadline;
   /* knapsack scratch */
@@ -183,10 +186,17 @@ static inline void trace(const struct cg *C, const char *fmt, ...) {
 
 /* --- Between the optimizer's files --- */
 
+/* A hash and an index (template, class), sorted by hash then index. */
+struct shape_key {
+  uint32_t ti;
+  uint64_t h;
+};
+
 /* cg_master.c */
 int64_t stv__items_cpu(const struct cg *C, const uint32_t *pi, const uint32_t *pk, uint32_t n);
 int stv__setup_items(struct cg *C, unsigned char *frozen_node);
 int stv__setup_shapes(struct cg *C, const unsigned char *frozen_node);
+int stv__cmp_shape_key(const void *a, const void *b);
 uint64_t stv__pattern_hash(uint32_t ti, const uint32_t *pi, const uint32_t *pk, uint32_t n);
 int stv__seen_lookup(const struct cg *C, uint64_t h);
 long stv__add_column(struct cg *C, uint32_t ti, const uint32_t *pi, const uint32_t *pk, uint32_t n);
@@ -194,8 +204,18 @@ int stv__glp_col_of(const struct cg *C, size_t j);
 int stv__setup_master(struct cg *C, const unsigned char *frozen_node);
 int stv__seed_columns(struct cg *C, const unsigned char *frozen_node);
 
+/* optimize.c */
+int stv__cg_scratch(struct cg *C);
+void stv__cg_release(struct cg *C);
+int stv__lp_slack_free(struct cg *C);
+
+/* bound_cg.c */
+int stv__pattern_bound(struct solve *S, double deadline, long work_limit);
+
 /* price.c */
 int stv__generate(struct cg *C, int *converged, double *lb);
+double stv__fixed_cost(const struct cg *C, uint32_t ti);
+int stv__knap_lp_bound(struct cg *C, double *value);
 int stv__knapsack(struct cg *C, const struct shape *sh, const double *y, double need, uint32_t *pi,
                   uint32_t *pk, uint32_t *n, double *ub);
 

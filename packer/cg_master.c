@@ -52,6 +52,7 @@ int stv__setup_items(struct cg *C, unsigned char *frozen_node) {
     it->cls = S->g[i].cls;
     it->demand = it->resid = demand[i];
     it->cap = BIT_GET(&S->anti_host[(size_t)it->cls * S->W], it->cls) ? 1 : UINT32_MAX;
+    it->zone = S->g[i].zone;
     C->item_of_group[i] = (uint32_t)n++;
   }
   C->nit = n;
@@ -59,12 +60,7 @@ int stv__setup_items(struct cg *C, unsigned char *frozen_node) {
   return 0;
 }
 
-struct shape_key {
-  uint32_t ti;
-  uint64_t h;
-};
-
-static int cmp_shape_key(const void *a, const void *b) {
+int stv__cmp_shape_key(const void *a, const void *b) {
   const struct shape_key *x = a, *y = b;
   if (x->h != y->h) return x->h < y->h ? -1 : 1;
   return x->ti < y->ti ? -1 : x->ti > y->ti;
@@ -121,14 +117,14 @@ int stv__setup_shapes(struct cg *C, const unsigned char *frozen_node) {
     const struct stv_template *tp = &C->p->tmpl[t->t];
     uint64_t *b = &ibits[i * IW];
     int any = 0;
-    C->lambda[i] = stv__spot_penalty(C->p, tp);
+    C->lambda[i] = C->real_prices ? 0 : stv__spot_penalty(C->p, tp);
     if (C->limit[i] == 0) continue;
     /* A dominated template is never needed, unless the spot penalty or
      * limits could make the template that dominates it the worse choice. */
     if (t->dominated && !policy && C->lambda[i] == 0) continue;
     for (j = 0; j < C->nit; j++) {
       const struct item *it = &C->it[j];
-      int32_t z = S->g[it->g].zone;
+      int32_t z = it->zone;
       if (!BIT_GET(&S->compat[i * S->W], it->cls)) continue;
       if (z >= 0 && z != t->zone) continue;
       if (stv__bits_intersect(&S->anti_host[(size_t)it->cls * S->W], t->presence, S->W)) continue;
@@ -143,7 +139,7 @@ int stv__setup_shapes(struct cg *C, const unsigned char *frozen_node) {
     keys[n].h = stv_hash(&tp->surplus_price, sizeof(double), keys[n].h);
     n++;
   }
-  qsort(keys, n, sizeof(*keys), cmp_shape_key);
+  qsort(keys, n, sizeof(*keys), stv__cmp_shape_key);
   /* Equal hashes are checked field by field before sharing a shape. */
   for (i = 0; i < n; i++) {
     uint32_t ti = keys[i].ti;
@@ -390,7 +386,8 @@ int stv__setup_master(struct cg *C, const unsigned char *frozen_node) {
   return 0;
 }
 
-/* The heuristic's new nodes (not frozen) become the first columns. */
+/* The heuristic's new nodes (not frozen) become the first columns (items
+ * by group, or by class when C->items_by_class). */
 int stv__seed_columns(struct cg *C, const unsigned char *frozen_node) {
   struct solve *S = C->S;
   uint32_t *pi = stv_malloc((C->nit + 1) * sizeof(uint32_t)),
@@ -407,7 +404,8 @@ int stv__seed_columns(struct cg *C, const unsigned char *frozen_node) {
     uint32_t q, n = 0, j;
     long col;
     if (k->existing >= 0 || frozen_node[i]) continue;
-    for (q = 0; q < k->npat; q++) dense[C->item_of_group[k->g[q]]] += k->k[q];
+    for (q = 0; q < k->npat; q++)
+      dense[C->item_of_group[C->items_by_class ? S->g[k->g[q]].cls : k->g[q]]] += k->k[q];
     for (j = 0; j < C->nit; j++)
       if (dense[j]) {
         pi[n] = j;

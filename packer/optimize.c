@@ -46,6 +46,8 @@
 
 #include "cg_internal.h"
 
+#define BOUND_SHARE 0.3 /* of the optimizer's budget, at most, for the pattern bound */
+
 /* ---------------------------------------------------------------------- */
 /* Back to the heuristic's nodes                                          */
 
@@ -304,6 +306,22 @@ static int integer_phase(struct cg *C, int heur_ok, int *cut_time, int *cut_work
 }
 
 /*
+ * 1 when the master LP, solved again, is at an optimum that leaves no pod
+ * on a slack column: otherwise some pod no pattern could place made the LP
+ * lean on slack, and its value bounds nothing.
+ */
+int stv__lp_slack_free(struct cg *C) {
+  glp_smcp sp;
+  size_t i;
+  glp_init_smcp(&sp);
+  sp.msg_lev = GLP_MSG_OFF;
+  if (glp_simplex(C->lp, &sp) != 0 || glp_get_status(C->lp) != GLP_OPT) return 0;
+  for (i = 0; i < C->nit; i++)
+    if (glp_get_col_prim(C->lp, (int)i + 1) > 1e-6) return 0;
+  return 1;
+}
+
+/*
  * The solve proper, run under stv__glpk_run: C (arg) is set up; fills
  * C->S's results and, when it finds a cheaper plan, applies it. Returns 0,
  * STV_ENOMEM, or never when GLPK fails (see stv__glpk_run).
@@ -334,26 +352,25 @@ static int cg_run(void *arg) {
     if (rc != 0) return rc;
   }
   C->S->cg_converged = converged;
-  /* A pod no pattern could place means the LP leaned on slack: no bound. */
-  {
-    glp_smcp sp;
-    size_t i;
-    glp_init_smcp(&sp);
-    sp.msg_lev = GLP_MSG_OFF;
-    if (glp_simplex(C->lp, &sp) != 0 || glp_get_status(C->lp) != GLP_OPT) lb = -1;
-    if (glp_get_status(C->lp) == GLP_OPT) z = glp_get_obj_val(C->lp);
-    for (i = 0; i < C->nit && lb > 0; i++)
-      if (glp_get_col_prim(C->lp, (int)i + 1) > 1e-6) lb = -1;
-  }
+  if (!stv__lp_slack_free(C)) lb = -1;
+  if (glp_get_status(C->lp) == GLP_OPT) z = glp_get_obj_val(C->lp);
   if (lb > 0 && bound_is_global(C, frozen_node)) {
     /* From effective to real prices: at most the spot penalty of every pod. */
     double pods = 0, b;
     size_t i;
     for (i = 0; i < C->nit; i++) pods += C->it[i].demand;
     b = lb * (1 - 1e-9) - C->lambda_max * pods;
-    if (b > 0) C->S->cg_bound = b;
+    /* The whole problem's own bound: named as such when it is as high. */
+    if (b > 0 && b >= C->S->cg_bound * (1 - 1e-9)) {
+      if (b > C->S->cg_bound) C->S->cg_bound = b;
+      C->S->cg_bound_kind = STV_BOUND_PATTERNS;
+    }
   }
+  trace(C, "phase: root z %.6f, heuristic %.6f, incumbent %.6f, stalled %d", z, hc, C->incumbent, C->stalled);
   if (lb > 0) stv__bound_check(C, lb);
+  /* The bound over every placed pod, less what the nodes kept aside cost:
+   * a master solution at or below it makes the whole plan optimal. */
+  if (C->S->cg_bound > C->frozen_cost) stv__bound_check(C, C->S->cg_bound - C->frozen_cost);
   /* Stalled, and the LP promises no gain worth having over the incumbent or
    * the heuristic's nodes (which the spot repair makes a plan of anyway). */
   if (!C->stop && C->stalled && z >= (hc < C->incumbent ? hc : C->incumbent) * (1 - STV_STALL_IMPROVEMENT))
@@ -381,12 +398,50 @@ static int cg_run(void *arg) {
   return rc;
 }
 
+/* The knapsack's scratch, sized for C->nit items, in the solve's arena. */
+int stv__cg_scratch(struct cg *C) {
+  struct solve *S = C->S;
+  size_t km = C->nit + 1;
+  C->kidx = stv_arena_alloc(&S->a, km * sizeof(uint32_t));
+  C->kcnt = stv_arena_alloc(&S->a, km * sizeof(uint32_t));
+  C->kbest = stv_arena_alloc(&S->a, km * sizeof(uint32_t));
+  C->ksol = stv_arena_alloc(&S->a, km * KBEST * sizeof(uint32_t));
+  C->ku = stv_arena_alloc(&S->a, km * sizeof(uint32_t));
+  C->kval = stv_arena_alloc(&S->a, km * sizeof(double));
+  C->ksize = stv_arena_alloc(&S->a, km * sizeof(double));
+  C->suf_val = stv_arena_alloc(&S->a, (km + 1) * sizeof(double));
+  C->suf_s = stv_arena_alloc(&S->a, (km + 1) * sizeof(double));
+  C->suf_r = stv_arena_alloc(&S->a, (km + 1) * (size_t)STV_MAX_RES * sizeof(double));
+  C->kpres = stv_arena_alloc(&S->a, S->W * 8 + 8);
+  if (!C->kidx || !C->kcnt || !C->kbest || !C->ksol || !C->ku || !C->kval || !C->ksize || !C->suf_val ||
+      !C->suf_s || !C->suf_r || !C->kpres)
+    return STV_ENOMEM;
+  return 0;
+}
+
+/* Frees what a struct cg holds outside the arena (the master LP too). */
+void stv__cg_release(struct cg *C) {
+  if (C->lp != NULL) glp_delete_prob(C->lp);
+  C->lp = NULL;
+  stv_free(C->col);
+  stv_free(C->pi);
+  stv_free(C->pk);
+  stv_free(C->seen);
+  stv_free(C->xbest);
+  stv_free(C->xd);
+  stv_free(C->xm);
+  stv_free(C->xg);
+  C->col = NULL;
+  C->pi = C->pk = NULL;
+  C->seen = NULL;
+  C->xbest = C->xd = C->xm = C->xg = NULL;
+}
+
 int stv__optimize(struct solve *S) {
   struct cg C;
   unsigned char *frozen_node = NULL;
   int rc = 0;
-  double start;
-  size_t km;
+  double start = 0;
   memset(&C, 0, sizeof(C));
   C.S = S;
   C.p = S->p;
@@ -408,38 +463,26 @@ int stv__optimize(struct solve *S) {
   S->cg_stop_gap = -1;
   frozen_node = C.frozen_node = stv_calloc(S->nnodes + 1, 1);
   if (frozen_node == NULL) return STV_ENOMEM;
-  if ((rc = stv__setup_items(&C, frozen_node)) != 0 || C.nit == 0) goto out;
-  if ((rc = stv__setup_shapes(&C, frozen_node)) != 0) goto out;
-  km = C.nit + 1;
-  C.kidx = stv_arena_alloc(&S->a, km * sizeof(uint32_t));
-  C.kcnt = stv_arena_alloc(&S->a, km * sizeof(uint32_t));
-  C.kbest = stv_arena_alloc(&S->a, km * sizeof(uint32_t));
-  C.ksol = stv_arena_alloc(&S->a, km * KBEST * sizeof(uint32_t));
-  C.ku = stv_arena_alloc(&S->a, km * sizeof(uint32_t));
-  C.kval = stv_arena_alloc(&S->a, km * sizeof(double));
-  C.ksize = stv_arena_alloc(&S->a, km * sizeof(double));
-  C.suf_val = stv_arena_alloc(&S->a, (km + 1) * sizeof(double));
-  C.suf_s = stv_arena_alloc(&S->a, (km + 1) * sizeof(double));
-  C.suf_r = stv_arena_alloc(&S->a, (km + 1) * (size_t)STV_MAX_RES * sizeof(double));
-  C.kpres = stv_arena_alloc(&S->a, S->W * 8 + 8);
-  if (!C.kidx || !C.kcnt || !C.kbest || !C.ksol || !C.ku || !C.kval || !C.ksize || !C.suf_val || !C.suf_s ||
-      !C.suf_r || !C.kpres) {
-    rc = STV_ENOMEM;
-    goto out;
+  if ((rc = stv__setup_items(&C, frozen_node)) != 0) goto out;
+  /* Unless the master below is the whole problem (its own bound is then the
+   * stronger), the bound over every placed pod first, with a share of the
+   * budget: it also tells the search below when it may stop. */
+  if (!bound_is_global(&C, frozen_node)) {
+    /* Under a work budget its share is of the work (the time is a safety
+     * net), so that a decision stays the same on a busy machine. */
+    long bound_work = C.work_limit > 0 ? (long)(BOUND_SHARE * (double)C.work_limit) + 1 : 0;
+    double bound_end = !C.timed ? 0 : C.work_limit > 0 ? C.deadline : start + BOUND_SHARE * (C.deadline - start);
+    if ((rc = stv__pattern_bound(S, bound_end, bound_work)) != 0) goto out;
+    if (bound_work > 0) C.work_limit = C.work_end = C.work_limit - bound_work > 1 ? C.work_limit - bound_work : 1;
   }
+  if (C.nit == 0) goto out;
+  if ((rc = stv__setup_shapes(&C, frozen_node)) != 0) goto out;
+  if ((rc = stv__cg_scratch(&C)) != 0) goto out;
   rc = stv__glpk_run(cg_run, &C, S->err);
   /* After a GLPK error its environment, the master LP with it, is gone. */
   if (rc == STV_ESOLVER) C.lp = NULL;
 out:
-  if (C.lp != NULL) glp_delete_prob(C.lp);
-  stv_free(C.col);
-  stv_free(C.pi);
-  stv_free(C.pk);
-  stv_free(C.seen);
-  stv_free(C.xbest);
-  stv_free(C.xd);
-  stv_free(C.xm);
-  stv_free(C.xg);
+  stv__cg_release(&C);
   stv_free(frozen_node);
   return rc;
 }

@@ -179,6 +179,7 @@ struct solve {
   double lambda[STV_MAX_RES];
   /* optimizer results (optimize.c) */
   double cg_bound;              /* proven lower bound on the new-node cost, < 0: none */
+  int cg_bound_kind;            /* enum stv_bound_kind of cg_bound */
   int cg_converged;             /* column generation reached the LP optimum */
   long cg_columns;              /* patterns generated */
   int cg_applied;               /* the new nodes were replaced by the optimizer's */
@@ -324,6 +325,8 @@ void stv__compact_plan(struct solve *S, struct stv_plan *plan);
 
 /* bound.c */
 int stv__lower_bound(struct solve *S, struct stv_plan *plan);
+int stv__fits_existing(const struct solve *S, uint32_t c);
+void stv__existing_room(const struct solve *S, double *room);
 
 /* spot.c */
 double stv__spot_penalty(const struct stv_problem *p, const struct stv_template *t);

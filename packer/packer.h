@@ -693,8 +693,12 @@ struct stv_plan_unsched {
  * (anti-)affinity and spread, spot limits and how pods split across nodes.
  * STV_BOUND_PATTERNS: the optimizer's LP over whole-node packings, which
  * ignores only that nodes are bought whole.
+ * STV_BOUND_RELAXED: the LP over whole-node packings of every placed pod
+ * (bound_cg.c), which keeps the templates a pod may use, hostname
+ * anti-affinity and the spot limits, and ignores zone rules, hostname
+ * spread and affinity, and how existing room splits across nodes.
  */
-enum stv_bound_kind { STV_BOUND_RESOURCES = 0, STV_BOUND_PATTERNS = 1 };
+enum stv_bound_kind { STV_BOUND_RESOURCES = 0, STV_BOUND_PATTERNS = 1, STV_BOUND_RELAXED = 2 };
 
 /*
  * A preemption the plan makes on an existing node, as kube-scheduler's

@@ -534,6 +534,12 @@ int stv__knapsack(struct cg *C, const struct shape *sh, const double *y, double 
   return npat;
 }
 
+/* The LP relaxation's bound on the knapsack stv__knapsack last set up
+ * (bound_cg.c's final pass); 1 with *value when solved. */
+int stv__knap_lp_bound(struct cg *C, double *value) {
+  return knap_glpk(C, 0, value);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Pricing rounds: the knapsacks priced, the best columns added            */
 
@@ -550,6 +556,11 @@ static double fixed_cost(const struct cg *C, uint32_t ti) {
     k -= glp_get_row_dual(C->lp, C->share_row) *
          (tp->capacity_type == STV_CT_SPOT ? tp->price * (1 - C->share) : -C->share * tp->price);
   return k;
+}
+
+/* fixed_cost for the bound's final pass (bound_cg.c). */
+double stv__fixed_cost(const struct cg *C, uint32_t ti) {
+  return fixed_cost(C, ti);
 }
 
 struct cand {

@@ -111,7 +111,7 @@ static int pack_run(const struct stv_problem *p, struct stv_plan *plan, int opti
   if ((rc = stv__lower_bound(&S, plan))) goto out;
   if (S.cg_bound > plan->lower_bound) {
     plan->lower_bound = S.cg_bound < plan->new_cost ? S.cg_bound : plan->new_cost;
-    plan->lower_bound_kind = STV_BOUND_PATTERNS;
+    plan->lower_bound_kind = S.cg_bound_kind;
   }
   plan->unsched = stv_arena_alloc(&plan->mem, (S.nun + 1) * sizeof(*plan->unsched));
   if (plan->unsched == NULL) {

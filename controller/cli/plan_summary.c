@@ -94,6 +94,9 @@ static void gap_add(struct stv__gap_explain *g, const char *code, const char *fm
 
 /* What the lower bound is, in a few words, for the table. */
 const char *stv__bound_kind_text(int kind) {
+  if (kind == STV_BOUND_RELAXED)
+    return "a bound over whole-node packings of every pod that keeps node selection, hostname "
+           "anti-affinity and the spot limits, and ignores zone rules, hostname spread and affinity";
   if (kind == STV_BOUND_PATTERNS)
     return "the optimizer's bound over whole-node packings; it ignores only that nodes "
            "are bought whole";
@@ -103,6 +106,7 @@ const char *stv__bound_kind_text(int kind) {
 }
 
 const char *stv__bound_kind_name(int kind) {
+  if (kind == STV_BOUND_RELAXED) return "relaxed-patterns";
   return kind == STV_BOUND_PATTERNS ? "patterns" : "resources";
 }
 
@@ -117,6 +121,7 @@ static void mark_topology(const char *key, int *host, int *zone) {
 /* What the pods on the plan's new and existing nodes ask for, for the reasons. */
 struct gap_census {
   size_t rules[3];    /* pods with hostname rules, zone rules, node selection */
+  size_t host_soft;   /* pods with hostname spread or affinity (no anti-affinity) */
   size_t on_existing; /* pods (not headroom) on existing nodes */
   size_t nexisting, nspot;
   size_t ndims; /* resources asked for at all */
@@ -140,13 +145,14 @@ static const struct {
 
 /* Adds the rules of class c to the census. */
 static void census_class(const struct stv_class *c, struct gap_census *k) {
-  int h = 0, z = 0;
+  int h = 0, z = 0, ha = 0;
   uint32_t t;
-  for (t = 0; t < c->nanti; t++) mark_topology(c->anti[t].topology_key, &h, &z);
+  for (t = 0; t < c->nanti; t++) mark_topology(c->anti[t].topology_key, &ha, &z);
   for (t = 0; t < c->naff; t++) mark_topology(c->aff[t].topology_key, &h, &z);
   for (t = 0; t < c->nspread; t++)
     if (c->spread[t].do_not_schedule) mark_topology(c->spread[t].topology_key, &h, &z);
-  k->rules[0] += (size_t)h;
+  k->host_soft += (size_t)h;
+  k->rules[0] += (size_t)(h | ha);
   k->rules[1] += (size_t)z;
   k->rules[2] += c->node_selector.n > 0 || c->affinity.n > 0;
 }
@@ -199,6 +205,23 @@ static void resource_bound_reasons(const struct stv_problem *pb, const struct ga
         "the spot limits (--spot-max-pool-fraction %.2g, --spot-max-share %.2g) spread the %zu spot nodes "
         "over several pools or onto on-demand; the bound ignores them",
         pb->spot.max_pool_fraction, pb->spot.max_share, k->nspot);
+}
+
+/* The reasons that hold for the relaxed pattern bound (bound_cg.c). */
+static void relaxed_bound_reasons(const struct gap_census *k, struct stv__gap_explain *g) {
+  if (k->host_soft > 0)
+    gap_add(g, "hostname_rules",
+            "%zu pod%s on new nodes %s hostname spread or affinity rules (how many may share a node), which the "
+            "bound ignores",
+            k->host_soft, k->host_soft == 1 ? "" : "s", k->host_soft == 1 ? "has" : "have");
+  if (k->rules[1] > 0)
+    gap_add(g, pod_reasons[1].code, "%zu pod%s on new nodes %s %s", k->rules[1], k->rules[1] == 1 ? "" : "s",
+            k->rules[1] == 1 ? pod_reasons[1].one : pod_reasons[1].many, pod_reasons[1].text);
+  if (k->on_existing > 0)
+    gap_add(g, "existing_room",
+            "%zu pod%s went to %zu existing node%s: the bound counts the free room of all existing nodes as "
+            "one pool, though a pod cannot be split across nodes",
+            k->on_existing, k->on_existing == 1 ? "" : "s", k->nexisting, k->nexisting == 1 ? "" : "s");
 }
 
 /*
@@ -260,7 +283,10 @@ void stv__explain_gap(const struct stv_recommend_result *r, struct stv__gap_expl
     gap_add(g, "optimizer_stopped",
             "the optimizer's LP did not converge within the time limit: a longer --time-limit may find a "
             "cheaper plan or a tighter bound");
-  if (plan->lower_bound_kind != STV_BOUND_PATTERNS) resource_bound_reasons(&r->problem, &k, g);
+  if (plan->lower_bound_kind == STV_BOUND_RELAXED)
+    relaxed_bound_reasons(&k, g);
+  else if (plan->lower_bound_kind != STV_BOUND_PATTERNS)
+    resource_bound_reasons(&r->problem, &k, g);
   rounding_reason(&r->problem, plan, k.ndims, g);
 }
 
