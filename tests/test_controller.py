@@ -210,10 +210,13 @@ def main(argv):
         adopted = [x for x in again.lines() if x.get("msg") == "sim node adopted"]
         assert len(adopted) == len(before), adopted
         assert not any(x.get("kind") == "scale_up" for x in again.lines()), again.lines()
-        # New pods after the restart get new ids, not the adopted ones.
+        # A new pod after the restart: a new Node gets a new id, not an adopted one.
         c.pod("late")
         again.wait_for(lambda: running(c, ["late"]), "the late pod Running")
-        assert len(sim_nodes(c)) == len(before) + 1
+        # It may fit the room the first wave left (nodes are larger since
+        # burstable types are not used by default), or get one new Node.
+        after = sorted(n["metadata"]["name"] for n in sim_nodes(c))
+        assert set(before) <= set(after) and len(after) - len(before) <= 1, (before, after)
         assert again.stop() == 0
 
     def leaves_a_pod_no_offering_can_hold_pending_with_a_not_trigger_scale_up_event():
