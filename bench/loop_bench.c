@@ -129,7 +129,7 @@ int main(int argc, char **argv) {
   struct stv_provision_opts o;
   struct stv_provision *p = NULL;
   struct stv_solve_runner runner;
-  struct stv_cluster_view cv = {view, &b};
+  struct stv_cluster_view cv = {view, &b, NULL};
   struct stv_provision_stats st;
   struct stv_err err = {0};
   const char *types[64], *policy;

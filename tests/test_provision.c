@@ -50,6 +50,7 @@ struct fake {
   size_t nnext;
   struct reply replies[128];
   size_t nreplies;
+  size_t nlist_groups; /* list_groups calls */
 };
 
 static void reply_cb(struct stv_timer *t) {
@@ -79,6 +80,7 @@ static struct fake *fake_of(struct stv_cloud *c) {
 
 static int fake_list_groups(struct stv_cloud *c, stv_cloud_groups_cb cb, void *ctx) {
   struct reply *r = later(fake_of(c), 1, ctx);
+  fake_of(c)->nlist_groups++;
   r->gcb = cb;
   return stv_clock_start(c->clock, &r->t, 0, reply_cb, r);
 }
@@ -170,7 +172,14 @@ struct view {
   int64_t cpu, memory;
   char decisions[64][300];
   int ndecisions;
+  int nsnapshots; /* copies the reconciler asked for */
 };
+
+/* The view's cheap question: some pod is pending. */
+static int view_has_pending(void *ctx) {
+  const struct view *v = ctx;
+  return v->npods > 0;
+}
 
 static int view_snapshot(void *ctx, struct stv_snapshot *s, const char ***ids, struct stv_err *err) {
   struct view *v = ctx;
@@ -179,6 +188,7 @@ static int view_snapshot(void *ctx, struct stv_snapshot *s, const char ***ids, s
   char name[32];
   int i, rc;
   *ids = NULL;
+  v->nsnapshots++;
   memset(&c, 0, sizeof(c));
   c.ns = stv_strpool_get(&s->pool, "default");
   c.req[STV_RES_CPU] = v->cpu;
@@ -510,6 +520,56 @@ TEST(should_rebuild_nodes_in_flight_after_a_restart_and_not_scale_up_again) {
   CHECK_EQ_INT(fx.cloud.ncalls, 0);
   stv_provision_get_stats(fx.p, &st);
   CHECK_EQ_INT(st.inflight, 3);
+  fx_close(&fx);
+}
+
+TEST(should_reuse_the_groups_listing_until_it_is_old_or_the_provider_acted) {
+  struct fx fx;
+  struct stv_cloud_event ev;
+  struct stv_cloud_instance in = {
+      "sim:///us-east-1b/1", "a", "c5.large", "us-east-1b", STV_CT_ON_DEMAND, STV_INSTANCE_RUNNING, 3};
+  CHECK(fx_init(&fx) == 0);
+  CHECK(fx_start(&fx) == 0);
+  stv_vclock_run_until(&fx.vc, 1);
+  CHECK_EQ_INT(fx.cloud.nlist_groups, 1); /* at start */
+  unschedulable(&fx, 0, 2);
+  stv_vclock_run_until(&fx.vc, 5);
+  CHECK(total_desired(&fx) > 0);
+  CHECK_EQ_INT(fx.cloud.nlist_groups, 1); /* the batch's decision reused the listing */
+  memset(&ev, 0, sizeof(ev));
+  ev.kind = STV_CLOUD_EV_RUNNING;
+  ev.instance = &in;
+  ev.message = "";
+  stv_provision_cloud_event(fx.p, &ev);
+  unschedulable(&fx, 2, 3);
+  stv_vclock_run_until(&fx.vc, 10);
+  CHECK_EQ_INT(fx.cloud.nlist_groups, 2); /* the provider acted: listed again */
+  unschedulable(&fx, 3, 4);
+  stv_vclock_run_until(&fx.vc, 15);
+  CHECK_EQ_INT(fx.cloud.nlist_groups, 2);
+  stv_vclock_run_until(&fx.vc, 80);
+  unschedulable(&fx, 4, 5);
+  stv_vclock_run_until(&fx.vc, 85);
+  CHECK_EQ_INT(fx.cloud.nlist_groups, 3); /* older than group_refresh (60 s) */
+  fx_close(&fx);
+}
+
+TEST(should_not_copy_the_view_on_a_poke_when_no_pod_is_pending) {
+  struct fx fx;
+  CHECK(fx_init(&fx) == 0);
+  fx.cv.has_pending = view_has_pending;
+  CHECK(fx_start(&fx) == 0);
+  stv_vclock_run_until(&fx.vc, 1);
+  CHECK(find_decision(&fx.view, "rebuild") != NULL);
+  CHECK_EQ_INT(fx.view.nsnapshots, 0); /* the start's poke */
+  stv_provision_poke(fx.p, "a node went away");
+  stv_vclock_run_until(&fx.vc, 2);
+  CHECK_EQ_INT(fx.view.nsnapshots, 0);
+  fx.view.npods = 2; /* pending, not reported unschedulable yet */
+  stv_provision_poke(fx.p, "a node went away");
+  stv_vclock_run_until(&fx.vc, 3);
+  CHECK_EQ_INT(fx.view.nsnapshots, 1);
+  CHECK(total_desired(&fx) > 0);
   fx_close(&fx);
 }
 

@@ -287,6 +287,21 @@ static int view_snapshot(void *ctx, struct stv_snapshot *s, const char ***node_i
   return 0;
 }
 
+/*
+ * The view's cheap question: is any pod in the store without a node? No
+ * copy; a pod deleted but still stored counts, which only costs a copy.
+ * With none, the decision sees no pending pod: none is noted for Events.
+ */
+static int view_has_pending(void *ctx) {
+  struct daemon *d = ctx;
+  const struct stv_snapshot *s = stv_cache_store(d->cache);
+  size_t i;
+  for (i = 0; i < s->npods; i++)
+    if (s->pods[i].node_name == NULL) return 1;
+  seen_clear(d);
+  return 0;
+}
+
 /* ---------------------------------------------------------------------- */
 /* The provider's events                                                  */
 
@@ -804,6 +819,7 @@ static int start_services(struct daemon *d, struct stv_err *err) {
   if ((rc = stv_cache_new(&d->cache, &h)) != 0) return stv_err_set(err, rc, "out of memory");
   d->view.snapshot = view_snapshot;
   d->view.ctx = d;
+  d->view.has_pending = view_has_pending;
   if ((rc = stv_cache_start(d->cache, d->kube, 0, err)) != 0) return rc;
   if (o->leader_elect) {
     struct stv_leader_config lc = {0};

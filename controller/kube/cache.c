@@ -380,4 +380,5 @@ static int view_snapshot(void *ctx, struct stv_snapshot *s, const char ***node_i
 void stv_cache_view(struct stv_cache *c, struct stv_cluster_view *v) {
   v->snapshot = view_snapshot;
   v->ctx = c;
+  v->has_pending = NULL; /* no cheap question: every decision copies */
 }

@@ -107,6 +107,11 @@ void stv_solve_runner_uv_init(struct stv_solve_runner *r, struct uv_loop_s *loop
 struct stv_cluster_view {
   int (*snapshot)(void *ctx, struct stv_snapshot *s, const char ***node_ids, struct stv_err *err);
   void *ctx;
+  /* May be NULL. Returns 0 when no pod is pending (none without a node), 1
+   * when some may be: cheaply, without a copy. A decision asked for by a
+   * poke (start, a node gone, a launch failed) without headroom kept skips
+   * the snapshot when it returns 0. */
+  int (*has_pending)(void *ctx);
 };
 
 /* ---------------------------------------------------------------------- */
@@ -151,6 +156,8 @@ struct stv_provision_opts {
   double backoff_max;     /* the backoff doubles up to this; default 1800 */
   double throttle_retry;  /* s before retrying a throttled call that gave no retry-after; default 1 */
   double housekeeping;    /* s between checks for overdue nodes and headroom; default 10 */
+  double group_refresh;   /* s a listing of the provider's groups serves decisions; default 60 (an
+                           * error or an event of the provider makes the next decision list again) */
   enum stv_policy policy;
   unsigned capacity_types;           /* (1u << STV_CT_*); default all */
   const struct stv_node_pool *pools; /* borrowed; none: the default pool */
@@ -214,6 +221,14 @@ int stv_provision_new(struct stv_provision **out, const struct stv_provision_opt
  * provider's groups and instances, rebuilds what is in flight (a group's
  * desired size minus its registered nodes), and from then on acts on the
  * calls below. Returns 0 or the provider's STV_ code.
+
+ *
+ * Decisions reuse the groups' listing: a decision lists them again only
+ * when the last listing is older than group_refresh, or an event of the
+ * provider, a refused or failed call or a node given up or deleted may have
+ * changed them. A decision asked for by a poke (start, a node gone, a
+ * launch failed) when the view's has_pending says no pod is pending and no
+ * headroom is kept builds nothing: it does not copy the cluster view.
  */
 int stv_provision_start(struct stv_provision *p);
 

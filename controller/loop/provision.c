@@ -92,6 +92,9 @@ struct stv_provision {
   struct stv_strmap registered; /* provider id -> REG_* */
   struct stv_strmap inst_group; /* provider id -> group index + 1, from the provider's events and listing */
   int started, have_groups, batch_open, again, poked, refreshing;
+  /* groups_stale: something may have changed the groups since groups_listed_at (clock s) listed them. */
+  int groups_stale;
+  double groups_listed_at;
   double wall_start;    /* wall seconds when the last batch ended */
   const char *poke_why; /* static text: why the pending poke asked for a solve */
   const char *next_why; /* why the next solve runs: NULL for a batch, else a poke's reason */
@@ -117,6 +120,7 @@ void stv_provision_opts_default(struct stv_provision_opts *o) {
   o->backoff_max = 1800;
   o->throttle_retry = 1;
   o->housekeeping = 10;
+  o->group_refresh = 60;
   o->policy = STV_POLICY_STEVEDORE;
   o->capacity_types = (1u << STV_CT_RESERVED) | (1u << STV_CT_SPOT) | (1u << STV_CT_ON_DEMAND);
   stv_limits_none(&o->cluster);
@@ -315,6 +319,7 @@ static void set_done(void *ctx, const struct stv_cloud_result *r) {
   struct stv_provision *p = g->p;
   double delay;
   g->busy = 0;
+  if (r->code != 0) p->groups_stale = 1;
   if (r->code == 0) {
     if (g->asked > g->desired) {
       p->st.scale_ups++;
@@ -865,11 +870,23 @@ static void resync_group(struct stv_provision *p, struct group *g, const struct 
   for (; have > want && (k = inflight_unnamed(p, gi, 1)) >= 0; have--) inflight_remove(p, (size_t)k);
 }
 
+/* The groups were just listed: decisions may reuse the listing for group_refresh s. */
+static void note_listed(struct stv_provision *p) {
+  p->groups_stale = 0;
+  p->groups_listed_at = stv_clock_now(p->clock);
+}
+
 static void submit(struct stv_provision *p) {
-  struct solve *s = stv_calloc(1, sizeof(*s));
+  struct solve *s;
   struct stv_err err = {0};
   int rc;
-  if (s == NULL) {
+  /* A poke when no pod is pending and no headroom is kept has nothing to plan: no copy of the view. */
+  if (p->next_why != NULL && p->o.nheadroom == 0 && !(p->o.headroom_percent > 0) &&
+      p->view.has_pending != NULL && !p->view.has_pending(p->view.ctx)) {
+    reasons_clear(p);
+    return;
+  }
+  if ((s = stv_calloc(1, sizeof(*s))) == NULL) {
     decide(p, "error", "out of memory starting a solve; the next batch tries again");
     return;
   }
@@ -906,6 +923,8 @@ static void refresh_cb(void *ctx, const struct stv_cloud_result *r, const struct
   if (r->code != 0)
     decide(p, "error", "listing the provider's groups failed: %s (%s); solving on what was known",
            stv_strerror(r->code), r->message);
+  else
+    note_listed(p);
   for (i = 0; r->code == 0 && i < n; i++)
     if ((gi = find_group(p, v[i].id)) >= 0) resync_group(p, &p->groups[gi], &v[i]);
   submit(p);
@@ -915,11 +934,18 @@ static void refresh_cb(void *ctx, const struct stv_cloud_result *r, const struct
   }
 }
 
-/* Lists the groups (what the provider did on its own since), then builds the problem and solves. */
+/*
+ * Lists the groups when the last listing may be out of date (what the
+ * provider did on its own since), then builds the problem and solves.
+ */
 static void start_solve(struct stv_provision *p) {
   int rc;
   p->wall_start = stv_monotonic_seconds();
   p->last_solve_at = stv_clock_now(p->clock);
+  if (!p->groups_stale && p->last_solve_at - p->groups_listed_at < p->o.group_refresh) {
+    submit(p);
+    return;
+  }
   p->refreshing = 1;
   if ((rc = p->cloud->ops->list_groups(p->cloud, refresh_cb, p)) != 0) {
     p->refreshing = 0;
@@ -950,6 +976,7 @@ void stv_provision_node_deleted(struct stv_provision *p, const char *name, const
   struct group *g;
   (void)name;
   if (provider_id == NULL) return;
+  p->groups_stale = 1; /* the provider may lower the group's size or replace the node */
   if (reg_state(p, provider_id) == REG_REGISTERED && (g = group_of_instance(p, provider_id)) != NULL)
     g->registered--;
   if (reg_state(p, provider_id) != REG_NONE) set_value(p, &p->registered, provider_id, REG_NONE);
@@ -963,6 +990,7 @@ void stv_provision_cloud_event(struct stv_provision *p, const struct stv_cloud_e
   struct group *g = gi >= 0 ? &p->groups[gi] : NULL;
   ssize_t i;
   int32_t off;
+  if (p->started) p->groups_stale = 1; /* the provider acted: the next decision lists its groups again */
   if (!p->started || g == NULL) return;
   switch (ev->kind) {
   case STV_CLOUD_EV_RUNNING:
@@ -1026,6 +1054,7 @@ static void give_up(struct stv_provision *p, size_t i) {
   char what[160];
   int rc;
   p->st.given_up++;
+  p->groups_stale = 1;
   snprintf(what, sizeof(what), "a node of %s in %s did not register within %.0f s", g->off[e->offer].type,
            g->off[e->offer].zone, p->o.max_provision);
   decide(p, "give_up", "group %s: %s%s%s; giving it up", g->id, what, e->provider_id ? " " : "",
@@ -1219,6 +1248,7 @@ static void groups_cb(void *ctx, const struct stv_cloud_result *r, const struct 
     if (copy_group(p, &p->groups[i], &v[i]) != 0 || index_group(p, (uint32_t)i) != 0) goto nomem;
   }
   p->have_groups = 1;
+  note_listed(p);
   if ((rc = p->cloud->ops->list_instances(p->cloud, instances_cb, p)) != 0) {
     struct stv_cloud_result fr = {rc, "the call could not start", 0};
     start_failed(p, &fr, "instances");
@@ -1247,6 +1277,10 @@ static int check_opts(const struct stv_provision_opts *o, struct stv_err *err) {
   if (!(o->backoff_initial > 0) || !(o->backoff_max >= o->backoff_initial) || !(o->throttle_retry > 0))
     return stv_err_set(err, STV_EINVAL, "backoff: initial %g s must be above 0 and at most max %g s",
                        o->backoff_initial, o->backoff_max);
+  if (!(o->group_refresh >= 0))
+    return stv_err_set(err, STV_EINVAL,
+                       "group refresh period %g s must be 0 (list at every decision) or more",
+                       o->group_refresh);
   return 0;
 }
 

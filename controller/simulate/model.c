@@ -413,6 +413,7 @@ int stv__sim_autoscaler(struct sim *s, enum stv_policy policy, stv_cloud_event_c
   stv_solve_runner_inline_init(&s->runner, s->clock);
   cv.snapshot = view;
   cv.ctx = s;
+  cv.has_pending = NULL;
   if ((rc = stv_provision_new(&s->prov, &s->popts, s->clock, s->cloud, s->cat, &cv, &s->runner, err)) != 0)
     goto out;
   if ((rc = stv_provision_start(s->prov)) != 0)
