@@ -110,11 +110,20 @@ struct label_index {
   uint32_t *ids;
 };
 
-static struct label_slot *label_slot(const struct label_index *ix, const char *key, const char *value,
-                                     int insert) {
-  uint64_t h = stv_hash_name(key, strlen(key));
+/* The hash of (key, value) from the hash hk of key. */
+static uint64_t pair_hash(uint64_t hk, const char *value) {
+  return hk ^ stv_hash_name(value, strlen(value)) * 0x9e3779b97f4a7c15ULL;
+}
+
+static uint64_t label_hash(const char *key, const char *value) {
+  uint64_t hk = stv_hash_name(key, strlen(key));
+  return value != NULL ? pair_hash(hk, value) : hk;
+}
+
+/* The slot of (key, value) with hash h: found, or a new one with insert, or NULL. */
+static struct label_slot *label_slot(const struct label_index *ix, uint64_t h, const char *key,
+                                     const char *value, int insert) {
   size_t i;
-  if (value != NULL) h ^= stv_hash_name(value, strlen(value)) * 0x9e3779b97f4a7c15ULL;
   for (i = (size_t)h & ix->mask;; i = (i + 1) & ix->mask) {
     struct label_slot *e = &ix->slot[i];
     if (e->key == NULL) {
@@ -134,53 +143,66 @@ static void label_index_close(struct label_index *ix) {
   stv_free(ix->ids);
 }
 
-/* Fills ix from the labels of every class (a label without a value is no label). */
+/*
+ * Fills ix from the labels of every class (a label without a value is no
+ * label): counts each slot's classes, then lists them, each label hashed
+ * once (its two slots remembered in at).
+ */
 static int label_index_build(struct label_index *ix, const struct stv_snapshot *s, size_t nclasses) {
-  size_t c, i, total = 0, size = 16;
+  size_t c, i, n = 0, total = 0, size = 16;
   uint32_t j, off = 0;
-  int pass;
+  struct label_slot **at;
   memset(ix, 0, sizeof(*ix));
   for (c = 0; c < nclasses; c++) total += s->classes[c]->labels.n;
   while (size < 4 * total + 16) size <<= 1; /* two slots a label, at most half full */
   ix->slot = stv_calloc(size, sizeof(*ix->slot));
   ix->ids = stv_malloc((2 * total + 1) * sizeof(*ix->ids));
-  if (ix->slot == NULL || ix->ids == NULL) return STV_ENOMEM;
+  at = stv_malloc((2 * total + 1) * sizeof(*at));
+  if (ix->slot == NULL || ix->ids == NULL || at == NULL) {
+    stv_free(at);
+    return STV_ENOMEM;
+  }
   ix->mask = size - 1;
-  /* Pass 0 counts each slot's classes, pass 1 lists them. */
-  for (pass = 0; pass < 2; pass++) {
-    for (c = 0; c < nclasses; c++) {
-      const struct stv_labels *l = &s->classes[c]->labels;
-      for (j = 0; j < l->n; j++) {
-        struct label_slot *pair, *key;
-        if (l->kv[j].value == NULL) continue;
-        pair = label_slot(ix, l->kv[j].key, l->kv[j].value, 1);
-        key = label_slot(ix, l->kv[j].key, NULL, 1);
-        if (pass == 1) {
-          ix->ids[pair->off + pair->n] = (uint32_t)c;
-          ix->ids[key->off + key->n] = (uint32_t)c;
-        }
-        pair->n++;
-        key->n++;
-      }
-    }
-    if (pass == 1) break;
-    for (i = 0; i < size; i++) {
-      ix->slot[i].off = off;
-      off += ix->slot[i].n;
-      ix->slot[i].n = 0;
+  for (c = 0; c < nclasses; c++) {
+    const struct stv_labels *l = &s->classes[c]->labels;
+    for (j = 0; j < l->n; j++) {
+      const char *key = l->kv[j].key, *value = l->kv[j].value;
+      uint64_t hk;
+      if (value == NULL) continue;
+      hk = stv_hash_name(key, strlen(key));
+      at[n] = label_slot(ix, pair_hash(hk, value), key, value, 1);
+      at[n++]->n++;
+      at[n] = label_slot(ix, hk, key, NULL, 1);
+      at[n++]->n++;
     }
   }
+  for (i = 0; i < size; i++) {
+    ix->slot[i].off = off;
+    off += ix->slot[i].n;
+    ix->slot[i].n = 0;
+  }
+  for (c = 0, n = 0; c < nclasses; c++) {
+    const struct stv_labels *l = &s->classes[c]->labels;
+    for (j = 0; j < l->n; j++) {
+      if (l->kv[j].value == NULL) continue;
+      ix->ids[at[n]->off + at[n]->n++] = (uint32_t)c;
+      n++;
+      ix->ids[at[n]->off + at[n]->n++] = (uint32_t)c;
+      n++;
+    }
+  }
+  stv_free(at);
   return 0;
 }
 
 /* Classes of one In value or of Exists: the slot's count, or 0 when no class has it. */
 static uint32_t slot_count(const struct label_index *ix, const char *key, const char *value) {
-  const struct label_slot *e = label_slot(ix, key, value, 0);
+  const struct label_slot *e = label_slot(ix, label_hash(key, value), key, value, 0);
   return e ? e->n : 0;
 }
 
 static void slot_mark(const struct label_index *ix, const char *key, const char *value, uint64_t *cand) {
-  const struct label_slot *e = label_slot(ix, key, value, 0);
+  const struct label_slot *e = label_slot(ix, label_hash(key, value), key, value, 0);
   uint32_t i;
   for (i = 0; e != NULL && i < e->n; i++) BIT_SET(cand, ix->ids[e->off + i]);
 }
