@@ -776,7 +776,17 @@ int stv__setup_spread_elig(struct solve *S) {
 
 /* Zones that are domains of each zone-level spread rule. */
 int stv__setup_rule_zones(struct solve *S) {
-  size_t ri, i, nn = S->s->nnodes;
+  size_t ri, i, nn = S->s->nnodes, nterm = 0;
+  uint32_t *term = NULL; /* terminating pods bound to a node in a zone */
+  for (i = 0; i < S->s->npods; i++) {
+    const struct stv_pod *p = &S->s->pods[i];
+    if (!p->terminating || p->node < 0 || p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED ||
+        S->node_zone[p->node] < 0)
+      continue;
+    if (term == NULL && (term = stv_arena_alloc(&S->a, (S->s->npods + 1) * sizeof(*term))) == NULL)
+      return STV_ENOMEM;
+    term[nterm++] = (uint32_t)i;
+  }
   for (ri = 0; ri < S->nrules; ri++) {
     struct rule *r = &S->rules[ri];
     const struct stv_class *owner = S->s->classes[r->owner];
@@ -800,7 +810,7 @@ int stv__setup_rule_zones(struct solve *S) {
         r->zelig[z] = 1;
     }
     for (i = 0; i < S->s->nnodes; i++) {
-      int z = zone_index(S, stv__zone_of(&S->s->nodes[i].labels));
+      int z = S->node_zone[i];
       uint32_t b;
       if (r->elig[i]) {
         if (z >= 0) r->zelig[z] = 1;
@@ -812,13 +822,10 @@ int stv__setup_rule_zones(struct solve *S) {
         if (BIT_GET(r->match, S->bound_cls[b])) S->zcnt[ri * S->nzones + (size_t)z] -= S->bound_cnt[b];
     }
     /* Nor do terminating pods (kube-scheduler skips them), on a domain node. */
-    for (i = 0; i < S->s->npods; i++) {
-      const struct stv_pod *p = &S->s->pods[i];
-      int32_t z;
-      if (!p->terminating || p->node < 0 || p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED)
-        continue;
-      if (!BIT_GET(r->match, p->cls) || (z = S->node_zone[p->node]) < 0) continue;
-      if (r->elig[p->node]) S->zcnt[ri * S->nzones + (size_t)z]--;
+    for (i = 0; i < nterm; i++) {
+      const struct stv_pod *p = &S->s->pods[term[i]];
+      if (BIT_GET(r->match, p->cls) && r->elig[p->node])
+        S->zcnt[ri * S->nzones + (size_t)S->node_zone[p->node]]--;
     }
   }
   return 0;

@@ -895,6 +895,26 @@ STV_TEST_FX(should_spread_across_zones_with_max_skew_one) {
   CHECK_EQ_INT(placed_in_zone(fx, web, 6, "us-east-1c"), 2);
 }
 
+/* Terminating pods bound in a zone do not count for zone spread (kube-scheduler skips them). */
+STV_TEST_FX(should_not_count_terminating_pods_in_zone_spread) {
+  int old, web;
+  CHECK(add_node(fx, "ip-10-0-1-17", "m5.xlarge", "us-east-1a") == 0);
+  CHECK(add_node(fx, "ip-10-0-2-17", "m5.xlarge", "us-east-1b") == 1);
+  CHECK((old = POD(.name = "web-old", .cpu_m = 250, .mem_mi = 256, .labels = {{"app", "web"}},
+                   .spread_zone = 1, .node_name = "ip-10-0-1-17", .count = 2)) >= 0);
+  fx->s.pods[old].terminating = 1;
+  fx->s.pods[old + 1].terminating = 1;
+  CHECK((web = POD(.name = "web", .cpu_m = 250, .mem_mi = 256, .labels = {{"app", "web"}}, .spread_zone = 1,
+                   .count = 2)) >= 0);
+  CHECK(add_type(fx, "m5.xlarge", "us-east-1a", -1) >= 0);
+  CHECK(add_type(fx, "m5.xlarge", "us-east-1b", -1) >= 0);
+  /* Not SOLVE(): check_plan counts every bound pod for spread. */
+  CHECK_EQ_INT(stv_test_fx_solve(fx), 0);
+  CHECK_EQ_INT(fx->plan.nplaced, 2);
+  CHECK_EQ_INT(placed_in_zone(fx, web, 2, "us-east-1a"), 1);
+  CHECK_EQ_INT(placed_in_zone(fx, web, 2, "us-east-1b"), 1);
+}
+
 STV_TEST_FX(should_count_bound_pods_in_zone_spread) {
   int web, a, b, c;
   CHECK(add_node(fx, "ip-10-0-1-17", "m5.large", "us-east-1a") == 0);
