@@ -86,48 +86,229 @@ static int push_rule(struct solve *S, size_t *cap, struct rule *r) {
   return 0;
 }
 
+/* Visits the index d of every bit set in the W words of m, in increasing order. */
+#define FOR_EACH_BIT(m, W, d)                                                                               \
+  for (size_t fb__w = 0; fb__w < (W); fb__w++)                                                              \
+    for (uint64_t fb__b = (m)[fb__w]; fb__b != 0 && ((d) = fb__w * 64 + (size_t)__builtin_ctzll(fb__b), 1); \
+         fb__b &= fb__b - 1)
+
+/*
+ * Which classes carry each label: one slot per (key, value) pair and one
+ * per key alone (value NULL), each with its classes. An In or Exists
+ * requirement holds only on the classes of its slots, so a rule's selector
+ * is checked against those classes, not against every class. The table is
+ * open addressing on the keyed name hash (labels come from the cluster).
+ */
+struct label_slot {
+  const char *key, *value; /* value NULL: the key alone */
+  uint32_t n, off;         /* its classes: ids[off .. off + n) */
+};
+
+struct label_index {
+  struct label_slot *slot;
+  size_t mask;
+  uint32_t *ids;
+};
+
+/* The hash of (key, value) from the hash hk of key. */
+static uint64_t pair_hash(uint64_t hk, const char *value) {
+  return hk ^ stv_hash_name(value, strlen(value)) * 0x9e3779b97f4a7c15ULL;
+}
+
+static uint64_t label_hash(const char *key, const char *value) {
+  uint64_t hk = stv_hash_name(key, strlen(key));
+  return value != NULL ? pair_hash(hk, value) : hk;
+}
+
+/* The slot of (key, value) with hash h: found, or a new one with insert, or NULL. */
+static struct label_slot *label_slot(const struct label_index *ix, uint64_t h, const char *key,
+                                     const char *value, int insert) {
+  size_t i;
+  for (i = (size_t)h & ix->mask;; i = (i + 1) & ix->mask) {
+    struct label_slot *e = &ix->slot[i];
+    if (e->key == NULL) {
+      if (!insert) return NULL;
+      e->key = key;
+      e->value = value;
+      return e;
+    }
+    if ((e->value == NULL) != (value == NULL)) continue;
+    if (e->key != key && strcmp(e->key, key) != 0) continue;
+    if (value == NULL || e->value == value || strcmp(e->value, value) == 0) return e;
+  }
+}
+
+static void label_index_close(struct label_index *ix) {
+  stv_free(ix->slot);
+  stv_free(ix->ids);
+}
+
+/*
+ * Fills ix from the labels of every class (a label without a value is no
+ * label): counts each slot's classes, then lists them, each label hashed
+ * once (its two slots remembered in at).
+ */
+static int label_index_build(struct label_index *ix, const struct stv_snapshot *s, size_t nclasses) {
+  size_t c, i, n = 0, total = 0, size = 16;
+  uint32_t j, off = 0;
+  struct label_slot **at;
+  memset(ix, 0, sizeof(*ix));
+  for (c = 0; c < nclasses; c++) total += s->classes[c]->labels.n;
+  while (size < 4 * total + 16) size <<= 1; /* two slots a label, at most half full */
+  ix->slot = stv_calloc(size, sizeof(*ix->slot));
+  ix->ids = stv_malloc((2 * total + 1) * sizeof(*ix->ids));
+  at = stv_malloc((2 * total + 1) * sizeof(*at));
+  if (ix->slot == NULL || ix->ids == NULL || at == NULL) {
+    stv_free(at);
+    return STV_ENOMEM;
+  }
+  ix->mask = size - 1;
+  for (c = 0; c < nclasses; c++) {
+    const struct stv_labels *l = &s->classes[c]->labels;
+    for (j = 0; j < l->n; j++) {
+      const char *key = l->kv[j].key, *value = l->kv[j].value;
+      uint64_t hk;
+      if (value == NULL) continue;
+      hk = stv_hash_name(key, strlen(key));
+      at[n] = label_slot(ix, pair_hash(hk, value), key, value, 1);
+      at[n++]->n++;
+      at[n] = label_slot(ix, hk, key, NULL, 1);
+      at[n++]->n++;
+    }
+  }
+  for (i = 0; i < size; i++) {
+    ix->slot[i].off = off;
+    off += ix->slot[i].n;
+    ix->slot[i].n = 0;
+  }
+  for (c = 0, n = 0; c < nclasses; c++) {
+    const struct stv_labels *l = &s->classes[c]->labels;
+    for (j = 0; j < l->n; j++) {
+      if (l->kv[j].value == NULL) continue;
+      ix->ids[at[n]->off + at[n]->n++] = (uint32_t)c;
+      n++;
+      ix->ids[at[n]->off + at[n]->n++] = (uint32_t)c;
+      n++;
+    }
+  }
+  stv_free(at);
+  return 0;
+}
+
+/* Classes of one In value or of Exists: the slot's count, or 0 when no class has it. */
+static uint32_t slot_count(const struct label_index *ix, const char *key, const char *value) {
+  const struct label_slot *e = label_slot(ix, label_hash(key, value), key, value, 0);
+  return e ? e->n : 0;
+}
+
+static void slot_mark(const struct label_index *ix, const char *key, const char *value, uint64_t *cand) {
+  const struct label_slot *e = label_slot(ix, label_hash(key, value), key, value, 0);
+  uint32_t i;
+  for (i = 0; e != NULL && i < e->n; i++) BIT_SET(cand, ix->ids[e->off + i]);
+}
+
+/*
+ * Sets in cand (zeroed, W words) a superset of the classes sel can match:
+ * those of its In or Exists requirement with the fewest classes, or every
+ * class when it has neither.
+ */
+static void candidates(const struct label_index *ix, const struct stv_selector *sel, size_t nclasses,
+                       uint64_t *cand) {
+  const struct stv_requirement *best = NULL;
+  size_t bestn = SIZE_MAX, d;
+  uint32_t i, v;
+  for (i = 0; i < sel->n; i++) {
+    const struct stv_requirement *r = &sel->reqs[i];
+    size_t n = 0;
+    if (r->op == STV_OP_EXISTS)
+      n = slot_count(ix, r->key, NULL);
+    else if (r->op == STV_OP_IN)
+      for (v = 0; v < r->nvalues; v++) n += slot_count(ix, r->key, r->values[v]);
+    else
+      continue;
+    if (n < bestn) {
+      bestn = n;
+      best = r;
+    }
+  }
+  if (best == NULL) {
+    for (d = 0; d < nclasses; d++) BIT_SET(cand, d);
+  } else if (best->op == STV_OP_EXISTS) {
+    slot_mark(ix, best->key, NULL, cand);
+  } else {
+    for (v = 0; v < best->nvalues; v++) slot_mark(ix, best->key, best->values[v], cand);
+  }
+}
+
+/* Fills r->match for rule j of class c (a term or a DoNotSchedule spread); *skip for ScheduleAnyway. */
+static int resolve_rule(struct solve *S, const struct label_index *ix, size_t c, uint32_t j, struct rule *r,
+                        int *skip) {
+  const struct stv_snapshot *s = S->s;
+  const struct stv_class *k = s->classes[c];
+  size_t d;
+  memset(r, 0, sizeof(*r));
+  *skip = 0;
+  r->owner = (uint32_t)c;
+  r->match = stv_arena_alloc(&S->a, S->W * 8 + 8);
+  if (r->match == NULL) return STV_ENOMEM;
+  if (j < k->naff + k->nanti) {
+    const struct stv_pod_term *t = j < k->naff ? &k->aff[j] : &k->anti[j - k->naff];
+    r->kind = j < k->naff ? RULE_AFF : RULE_ANTI;
+    r->level = stv__level_of(t->topology_key);
+    if (!t->match_none) candidates(ix, &t->sel, S->nclasses, r->match);
+    FOR_EACH_BIT(r->match, S->W, d) {
+      if (!stv__term_matches_class(s, t, k, s->classes[d])) r->match[d >> 6] &= ~((uint64_t)1 << (d & 63));
+    }
+  } else {
+    const struct stv_spread *sp = &k->spread[j - k->naff - k->nanti];
+    if (!sp->do_not_schedule) {
+      *skip = 1; /* ScheduleAnyway is a preference */
+      return 0;
+    }
+    r->kind = RULE_SPREAD;
+    r->level = stv__level_of(sp->topology_key);
+    r->max_skew = sp->max_skew;
+    r->min_domains = sp->min_domains;
+    r->spread = sp;
+    /* kube-scheduler counts no pods for an empty selector (countPodsMatchSelector). */
+    if (sp->sel.n != 0 && !sp->match_none) candidates(ix, &sp->sel, S->nclasses, r->match);
+    FOR_EACH_BIT(r->match, S->W, d) {
+      if (!stv__spread_matches_class(sp, k, s->classes[d])) r->match[d >> 6] &= ~((uint64_t)1 << (d & 63));
+    }
+  }
+  r->self = (int)BIT_GET(r->match, c);
+  return 0;
+}
+
+/* Resolves every class's required terms and DoNotSchedule spreads into S->rules. */
+static int resolve_rules(struct solve *S) {
+  struct label_index ix;
+  size_t c, cap = 0;
+  int rc = label_index_build(&ix, S->s, S->nclasses);
+  for (c = 0; c < S->nclasses && rc == 0; c++) {
+    const struct stv_class *k = S->s->classes[c];
+    uint32_t j;
+    for (j = 0; j < k->naff + k->nanti + k->nspread && rc == 0; j++) {
+      struct rule r;
+      int skip;
+      if ((rc = resolve_rule(S, &ix, c, j, &r, &skip)) == 0 && !skip) rc = push_rule(S, &cap, &r);
+    }
+  }
+  label_index_close(&ix);
+  return rc;
+}
+
 /* Resolves every class's required terms and spread constraints into rules. */
 int stv__setup_rules(struct solve *S) {
-  const struct stv_snapshot *s = S->s;
-  size_t cap = 0, c, d, i, W = S->W;
+  size_t c, d, i, W = S->W;
   size_t *count, *zcount;
-  int rc = 0;
+  int rc;
   S->anti_host = stv_arena_alloc(&S->a, S->nclasses * W * 8 + 8);
   S->aff_host_any = stv_arena_alloc(&S->a, W * 8 + 8);
   S->spread_host_owner = stv_arena_alloc(&S->a, W * 8 + 8);
   S->class_rules = stv_arena_alloc(&S->a, S->nclasses * sizeof(*S->class_rules) + 8);
   if (!S->anti_host || !S->aff_host_any || !S->spread_host_owner || !S->class_rules) return STV_ENOMEM;
-  for (c = 0; c < S->nclasses; c++) {
-    const struct stv_class *k = s->classes[c];
-    uint32_t j;
-    for (j = 0; j < k->naff + k->nanti + k->nspread; j++) {
-      struct rule r;
-      memset(&r, 0, sizeof(r));
-      r.owner = (uint32_t)c;
-      r.match = stv_arena_alloc(&S->a, W * 8 + 8);
-      if (r.match == NULL) return STV_ENOMEM;
-      if (j < k->naff + k->nanti) {
-        const struct stv_pod_term *t = j < k->naff ? &k->aff[j] : &k->anti[j - k->naff];
-        r.kind = j < k->naff ? RULE_AFF : RULE_ANTI;
-        r.level = stv__level_of(t->topology_key);
-        for (d = 0; d < S->nclasses; d++)
-          if (stv__term_matches_class(s, t, k, s->classes[d])) BIT_SET(r.match, d);
-      } else {
-        const struct stv_spread *sp = &k->spread[j - k->naff - k->nanti];
-        if (!sp->do_not_schedule) continue; /* ScheduleAnyway is a preference */
-        r.kind = RULE_SPREAD;
-        r.level = stv__level_of(sp->topology_key);
-        r.max_skew = sp->max_skew;
-        r.min_domains = sp->min_domains;
-        r.spread = sp;
-        for (d = 0; d < S->nclasses; d++)
-          /* kube-scheduler counts no pods for an empty selector (countPodsMatchSelector). */
-          if (sp->sel.n != 0 && stv__spread_matches_class(sp, k, s->classes[d])) BIT_SET(r.match, d);
-      }
-      r.self = (int)BIT_GET(r.match, c);
-      if ((rc = push_rule(S, &cap, &r)) != 0) return rc;
-    }
-  }
+  if ((rc = resolve_rules(S)) != 0) return rc;
   /* Per-class rule lists and the hostname anti-affinity relation, both ways. */
   count = stv_arena_alloc(&S->a, S->nclasses * sizeof(*count) + 8);
   if (count == NULL) return STV_ENOMEM;
@@ -141,8 +322,7 @@ int stv__setup_rules(struct solve *S) {
     struct rule *r = &S->rules[i];
     S->class_rules[r->owner][count[r->owner]++] = (uint32_t)i;
     if (r->kind == RULE_ANTI && r->level == LVL_HOST) {
-      for (d = 0; d < S->nclasses; d++) {
-        if (!BIT_GET(r->match, d)) continue;
+      FOR_EACH_BIT(r->match, W, d) {
         BIT_SET(&S->anti_host[r->owner * W], d);
         BIT_SET(&S->anti_host[d * W], r->owner);
       }
@@ -164,8 +344,9 @@ int stv__setup_rules(struct solve *S) {
     const struct rule *r = &S->rules[i];
     int host = r->level == LVL_HOST && r->kind != RULE_ANTI;
     if (!host && r->level != LVL_ZONE) continue;
-    for (d = 0; d < S->nclasses; d++)
-      if (BIT_GET(r->match, d)) (host ? count : zcount)[d]++;
+    FOR_EACH_BIT(r->match, W, d) {
+      (host ? count : zcount)[d]++;
+    }
   }
   for (c = 0; c < S->nclasses; c++) {
     S->rules_counting[c] = stv_arena_alloc(&S->a, (count[c] + 1) * sizeof(uint32_t));
@@ -177,8 +358,7 @@ int stv__setup_rules(struct solve *S) {
     const struct rule *r = &S->rules[i];
     int host = r->level == LVL_HOST && r->kind != RULE_ANTI;
     if (!host && r->level != LVL_ZONE) continue;
-    for (d = 0; d < S->nclasses; d++) {
-      if (!BIT_GET(r->match, d)) continue;
+    FOR_EACH_BIT(r->match, W, d) {
       if (host)
         S->rules_counting[d][count[d]++] = (uint32_t)i;
       else
@@ -596,7 +776,17 @@ int stv__setup_spread_elig(struct solve *S) {
 
 /* Zones that are domains of each zone-level spread rule. */
 int stv__setup_rule_zones(struct solve *S) {
-  size_t ri, i, nn = S->s->nnodes;
+  size_t ri, i, nn = S->s->nnodes, nterm = 0;
+  uint32_t *term = NULL; /* terminating pods bound to a node in a zone */
+  for (i = 0; i < S->s->npods; i++) {
+    const struct stv_pod *p = &S->s->pods[i];
+    if (!p->terminating || p->node < 0 || p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED ||
+        S->node_zone[p->node] < 0)
+      continue;
+    if (term == NULL && (term = stv_arena_alloc(&S->a, (S->s->npods + 1) * sizeof(*term))) == NULL)
+      return STV_ENOMEM;
+    term[nterm++] = (uint32_t)i;
+  }
   for (ri = 0; ri < S->nrules; ri++) {
     struct rule *r = &S->rules[ri];
     const struct stv_class *owner = S->s->classes[r->owner];
@@ -620,7 +810,7 @@ int stv__setup_rule_zones(struct solve *S) {
         r->zelig[z] = 1;
     }
     for (i = 0; i < S->s->nnodes; i++) {
-      int z = zone_index(S, stv__zone_of(&S->s->nodes[i].labels));
+      int z = S->node_zone[i];
       uint32_t b;
       if (r->elig[i]) {
         if (z >= 0) r->zelig[z] = 1;
@@ -632,13 +822,10 @@ int stv__setup_rule_zones(struct solve *S) {
         if (BIT_GET(r->match, S->bound_cls[b])) S->zcnt[ri * S->nzones + (size_t)z] -= S->bound_cnt[b];
     }
     /* Nor do terminating pods (kube-scheduler skips them), on a domain node. */
-    for (i = 0; i < S->s->npods; i++) {
-      const struct stv_pod *p = &S->s->pods[i];
-      int32_t z;
-      if (!p->terminating || p->node < 0 || p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED)
-        continue;
-      if (!BIT_GET(r->match, p->cls) || (z = S->node_zone[p->node]) < 0) continue;
-      if (r->elig[p->node]) S->zcnt[ri * S->nzones + (size_t)z]--;
+    for (i = 0; i < nterm; i++) {
+      const struct stv_pod *p = &S->s->pods[term[i]];
+      if (BIT_GET(r->match, p->cls) && r->elig[p->node])
+        S->zcnt[ri * S->nzones + (size_t)S->node_zone[p->node]]--;
     }
   }
   return 0;

@@ -895,6 +895,26 @@ STV_TEST_FX(should_spread_across_zones_with_max_skew_one) {
   CHECK_EQ_INT(placed_in_zone(fx, web, 6, "us-east-1c"), 2);
 }
 
+/* Terminating pods bound in a zone do not count for zone spread (kube-scheduler skips them). */
+STV_TEST_FX(should_not_count_terminating_pods_in_zone_spread) {
+  int old, web;
+  CHECK(add_node(fx, "ip-10-0-1-17", "m5.xlarge", "us-east-1a") == 0);
+  CHECK(add_node(fx, "ip-10-0-2-17", "m5.xlarge", "us-east-1b") == 1);
+  CHECK((old = POD(.name = "web-old", .cpu_m = 250, .mem_mi = 256, .labels = {{"app", "web"}},
+                   .spread_zone = 1, .node_name = "ip-10-0-1-17", .count = 2)) >= 0);
+  fx->s.pods[old].terminating = 1;
+  fx->s.pods[old + 1].terminating = 1;
+  CHECK((web = POD(.name = "web", .cpu_m = 250, .mem_mi = 256, .labels = {{"app", "web"}}, .spread_zone = 1,
+                   .count = 2)) >= 0);
+  CHECK(add_type(fx, "m5.xlarge", "us-east-1a", -1) >= 0);
+  CHECK(add_type(fx, "m5.xlarge", "us-east-1b", -1) >= 0);
+  /* Not SOLVE(): check_plan counts every bound pod for spread. */
+  CHECK_EQ_INT(stv_test_fx_solve(fx), 0);
+  CHECK_EQ_INT(fx->plan.nplaced, 2);
+  CHECK_EQ_INT(placed_in_zone(fx, web, 2, "us-east-1a"), 1);
+  CHECK_EQ_INT(placed_in_zone(fx, web, 2, "us-east-1b"), 1);
+}
+
 STV_TEST_FX(should_count_bound_pods_in_zone_spread) {
   int web, a, b, c;
   CHECK(add_node(fx, "ip-10-0-1-17", "m5.large", "us-east-1a") == 0);
@@ -1053,6 +1073,45 @@ STV_TEST_FX(should_respect_the_anti_affinity_of_pods_already_running) {
     CHECK_EQ_INT(fx->plan.nodes[i].existing, -1);
     CHECK(strcmp(stv_test_plan_zone(fx, (size_t)i), "us-east-1b") == 0);
   }
+}
+
+/*
+ * The rules' selectors are resolved through an index of the classes by
+ * label: each operator must still select exactly the classes it matches.
+ * guard refuses, by hostname, tier=front pods other than api (In with
+ * NotIn), pods with a role label (Exists), pods whose app is none of the
+ * named ones (NotIn alone: no index narrows it) and app=ghost (In that no
+ * class carries). Only the node running api is open to it.
+ */
+STV_TEST_FX(should_apply_every_selector_operator_of_anti_affinity_terms) {
+  struct stv_requirement front[2] = {{"tier", STV_OP_IN, 1, (const char *[]){"front"}},
+                                     {"app", STV_OP_NOT_IN, 1, (const char *[]){"api"}}};
+  struct stv_requirement role = {"role", STV_OP_EXISTS, 0, NULL};
+  struct stv_requirement named = {"app", STV_OP_NOT_IN, 4, (const char *[]){"guard", "web", "api", "db"}};
+  struct stv_requirement ghost = {"app", STV_OP_IN, 1, (const char *[]){"ghost"}};
+  struct stv_pod_term t[4] = {{{2, front}, 0, STV_TEST_HOST_KEY, 0, NULL, 0, {0, NULL}},
+                              {{1, &role}, 0, STV_TEST_HOST_KEY, 0, NULL, 0, {0, NULL}},
+                              {{1, &named}, 0, STV_TEST_HOST_KEY, 0, NULL, 0, {0, NULL}},
+                              {{1, &ghost}, 0, STV_TEST_HOST_KEY, 0, NULL, 0, {0, NULL}}};
+  static const char *const nodes[] = {"ip-10-0-1-1", "ip-10-0-1-2", "ip-10-0-1-3", "ip-10-0-1-4"};
+  int guard, p;
+  size_t i;
+  for (i = 0; i < 4; i++) CHECK(add_node(fx, nodes[i], "m5.2xlarge", "us-east-1a") == (int)i);
+  CHECK(POD(.name = "web", .cpu_m = 250, .mem_mi = 256, .labels = {{"app", "web"}, {"tier", "front"}},
+            .node_name = nodes[0]) >= 0);
+  CHECK(POD(.name = "db", .cpu_m = 250, .mem_mi = 256, .labels = {{"app", "db"}, {"role", "primary"}},
+            .node_name = nodes[1]) >= 0);
+  CHECK(POD(.name = "batch", .cpu_m = 250, .mem_mi = 256, .labels = {{"app", "batch"}},
+            .node_name = nodes[2]) >= 0);
+  CHECK(POD(.name = "api", .cpu_m = 250, .mem_mi = 256, .labels = {{"app", "api"}, {"tier", "front"}},
+            .node_name = nodes[3]) >= 0);
+  CHECK((guard = POD(.name = "guard", .cpu_m = 500, .mem_mi = 512, .labels = {{"app", "guard"}}, .anti = t,
+                     .nanti = 4, .count = 3)) >= 0);
+  CHECK(add_type(fx, "m5.large", "us-east-1a", -1) >= 0);
+  SOLVE();
+  CHECK_EQ_INT(fx->plan.nplaced, 3);
+  CHECK_EQ_INT(fx->plan.nnodes, 1);
+  for (p = guard; p < guard + 3; p++) CHECK_EQ_INT(node_of(fx, p)->existing, 3);
 }
 
 STV_TEST_FX(should_place_at_most_one_pod_per_zone_of_a_zone_anti_affine_group) {
