@@ -151,6 +151,11 @@ def should_converge_when_every_watch_is_closed_after_a_few_events(binary):
         print("    %d pod watches, %d pod lists" % (len(watches), len(lists)))
 
 
+# The collections the controller's cache watches (controller/kube/cache.c).
+WATCHED = ("nodes", "pods", "poddisruptionbudgets", "namespaces", "persistentvolumeclaims",
+           "persistentvolumes", "storageclasses", "csinodes")
+
+
 def should_relist_when_the_watch_cache_is_lost(binary):
     # No bookmarks: the controller's last resourceVersion of pods is then
     # older than the write made just before the compaction.
@@ -168,6 +173,15 @@ def should_relist_when_the_watch_cache_is_lost(binary):
         sc.wait_for("a relist of pods after 410 Gone",
                     lambda: (len(calls(sc, "r0", "pods", "list")) > lists, "no new list"), timeout=30)
         created = converged(sc, pods, planned, "after 410 Gone")
+        # Every kind the cache watches relisted, each counted under its own
+        # resource label on /metrics (the storage kinds once had no name
+        # there, and the metrics refresh crashed on them).
+        for res in WATCHED:
+            sc.wait_for("stevedore_watch_relists_total{resource=\"%s\"} >= 1" % res,
+                        lambda: ((ctl.metric("stevedore_watch_relists_total", resource=res) or 0) >= 1,
+                                 ctl.alive() and ctl.metric("stevedore_watch_relists_total")
+                                 or ctl.tail(5)), timeout=30)
+        sc.check(ctl.alive(), "the controller exited: %s" % ctl.tail(5))
         print("    relisted; %d nodes, plan %d" % (len(created), planned))
 
 

@@ -597,11 +597,9 @@ static void refresh_metrics(struct daemon *d) {
   stv__dmetrics_count(m, SLOT_CACHE_ERRORS, m->cache_errors, NULL, (double)cs.errors);
   stv__dmetrics_count(m, SLOT_COMPACTIONS, m->cache_compactions, NULL, (double)cs.compactions);
   for (k = 0; k < STV_CACHE_NKINDS; k++) {
-    static const char *const names[STV_CACHE_NKINDS] = {"nodes", "pods", "poddisruptionbudgets",
-                                                        "namespaces"};
     struct stv_reflector_stats rs;
     stv_cache_reflector_stats(d->cache, (enum stv_cache_kind)k, &rs);
-    values[0] = names[k];
+    values[0] = stv_cache_kind_resource((enum stv_cache_kind)k);
     stv__dmetrics_count(m, SLOT_WATCH + 3 * k, m->watch_restarts, values,
                         rs.watches > 1 ? rs.watches - 1.0 : 0);
     stv__dmetrics_count(m, SLOT_WATCH + 3 * k + 1, m->watch_relists, values,

@@ -38,6 +38,10 @@ int stv_cache_kind_of(const char *kind, enum stv_cache_kind *out) {
   return STV_ENOTFOUND;
 }
 
+const char *stv_cache_kind_resource(enum stv_cache_kind kind) {
+  return (unsigned)kind < STV_CACHE_NKINDS ? kinds[kind].resource : NULL;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Hooks for the provisioner                                              */
 

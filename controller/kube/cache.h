@@ -46,6 +46,9 @@ enum stv_cache_kind {
 /* The kind whose objects have kind (a "kind" field: "Pod", "CSINode", ...): 0, or STV_ENOTFOUND. */
 int stv_cache_kind_of(const char *kind, enum stv_cache_kind *out);
 
+/* The API resource of kind ("pods", "persistentvolumeclaims", ...), or NULL for no kind. */
+const char *stv_cache_kind_resource(enum stv_cache_kind kind);
+
 /*
  * What the cache tells its owner, on the loop thread (strings borrowed for
  * the call; any member may be NULL):
