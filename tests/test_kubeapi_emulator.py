@@ -442,13 +442,26 @@ def test_a_watch_is_closed_after_k_events_and_a_restart_drops_every_watch():
             next(events)
         t0 = time.time()
         threading.Timer(0.3, lambda: a.faults({"restart": {"down_seconds": 1}})).start()
-        assert list(events) == [] and time.time() - t0 < 5
+        try:
+            rest = list(events)
+        except OSError:  # the connection cut mid-record: dropped as well
+            rest = []
+        assert rest == [] and time.time() - t0 < 5
         s = socket.create_connection(("127.0.0.1", env.emu.port), timeout=5)
         refused = s.recv(10) == b""  # closed at once while down
         s.close()
         assert refused, "a connection during the down window was served"
-        time.sleep(1.2)
-        assert len(a.ok("GET", "/api/v1/configmaps")["items"]) == 5, "state lost across the restart"
+        # Back after the down window; on a loaded machine the listener may
+        # take longer than the second to serve TLS again: poll, do not sleep.
+        deadline, back, last = time.time() + 20, None, None
+        while back is None and time.time() < deadline:
+            time.sleep(0.3)
+            try:
+                back = a.ok("GET", "/api/v1/configmaps")
+            except (OSError, AssertionError) as e:  # ssl.SSLError is an OSError
+                last = e
+        assert back is not None, "the emulator did not come back after its restart: %r" % (last,)
+        assert len(back["items"]) == 5, "state lost across the restart"
 
 
 def test_the_audit_log_says_what_rbac_would_authorize_each_request_by():
