@@ -183,12 +183,12 @@ static void *run_thread(void *arg) {
   return NULL;
 }
 
-static volatile int hog_stop;
+static int hog_stop; /* read and written with __atomic builtins: the hogs run on other threads */
 
 static void *hog(void *arg) {
   volatile double x = 1;
   (void)arg;
-  while (!hog_stop) x = x * 1.0000001 + 1e-9;
+  while (!__atomic_load_n(&hog_stop, __ATOMIC_RELAXED)) x = x * 1.0000001 + 1e-9;
   return NULL;
 }
 
@@ -204,11 +204,11 @@ STV_TEST_FX(should_give_the_same_plan_for_the_same_budget_under_load) {
     run_thread(&alone);
     CHECK_EQ_INT(alone.rc, 0);
     CHECK(alone.text != NULL && strstr(alone.text, "stop 5 ") != NULL); /* the budget decided */
-    hog_stop = 0;
+    __atomic_store_n(&hog_stop, 0, __ATOMIC_RELAXED);
     for (i = 0; i < 3; i++) CHECK(pthread_create(&hogs[i], NULL, hog, NULL) == 0);
     for (i = 0; i < 2; i++) CHECK(pthread_create(&th[i], NULL, run_thread, &two[i]) == 0);
     for (i = 0; i < 2; i++) pthread_join(th[i], NULL);
-    hog_stop = 1;
+    __atomic_store_n(&hog_stop, 1, __ATOMIC_RELAXED);
     for (i = 0; i < 3; i++) pthread_join(hogs[i], NULL);
     for (i = 0; i < 2; i++) {
       CHECK_EQ_INT(two[i].rc, 0);
