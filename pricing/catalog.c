@@ -785,42 +785,22 @@ static int read_file(const char *path, char **out, size_t *outlen,
   return rc == -ENOENT ? STV_ENOTFOUND : rc;
 }
 
-const char *stv_catalog_embedded_name(size_t i) {
-  size_t k;
-  for (k = 0; k < i; k++) {
-    if (stv__embedded_catalogs[k].name == NULL) return NULL;
-  }
-  return stv__embedded_catalogs[i].name;
-}
-
 int stv_catalog_load(struct stv_catalog *c, const char *spec,
                      struct stv_err *err) {
-  const struct stv__embedded_catalog *e;
+  const struct stv__embedded_catalog *e = stv__embedded_find(spec);
   char *text = NULL;
   size_t len = 0;
   int rc;
 
   memset(c, 0, sizeof(*c));
-  for (e = stv__embedded_catalogs; e->name != NULL; e++) {
-    if (strcmp(spec, e->name) == 0)
-      return stv_catalog_load_json(c, e->name, e->text, e->len, err);
-  }
+  if (e != NULL) return stv__embedded_load(c, e, err);
   rc = read_file(spec, &text, &len, err);
   if (rc == STV_ENOTFOUND) {
-    char names[200];
-    size_t n = 0;
-    names[0] = '\0';
-    for (e = stv__embedded_catalogs; e->name != NULL && n < sizeof(names);
-         e++) {
-      int k = snprintf(names + n, sizeof(names) - n, "%s%s", n ? ", " : "",
-                       e->name);
-      if (k < 0) break;
-      n += (size_t)k;
-    }
+    if (stv__embedded_suggest(spec, err) != 0) return STV_ENOTFOUND;
     return stv_err_set(err, STV_ENOTFOUND,
-                       "%s: no such catalogue: not an embedded one (%s) nor "
-                       "an existing file",
-                       spec, names);
+                       "%s: no such catalogue: not an embedded one (aws:REGION, gcp:REGION or azure:REGION, "
+                       "such as %s; docs/catalog.md lists them) nor an existing file",
+                       spec, stv__embedded_catalogs[0].name);
   }
   if (rc != 0) return rc;
   rc = stv_catalog_load_json(c, spec, text, len, err);

@@ -66,16 +66,19 @@ struct stv_catalog {
   const char *provider, *region, *currency;
   size_t ntypes;
   struct stv_instance_type *types;
+  size_t left_out; /* embedded: types priced in the region but left out for want of a published shape */
   struct stv_strpool pool;
   struct stv_arena mem;
 };
 
 /*
  * Loads the catalogue named by spec (borrowed) into c (caller-allocated,
- * uninitialised): an embedded catalogue ("aws:us-east-1", "gcp:us-east1"),
- * else the path of a JSON file. Returns 0; STV_ENOTFOUND when spec is
- * neither an embedded name nor an existing file (the message lists the
- * embedded names); -errno when the file cannot be read; STV_ELIMIT when it
+ * uninitialised): an embedded catalogue ("aws:us-east-1", "gcp:europe-west4",
+ * "azure:westeurope": every region of pricing/data/), else the path of a
+ * JSON file. Returns 0; STV_ENOTFOUND when spec is neither an embedded name
+ * nor an existing file (for "aws:eu-west-9" the message lists the nearest
+ * aws regions); STV_EIO when embedded data is damaged (a build fault);
+ * -errno when the file cannot be read; STV_ELIMIT when it
  * exceeds 256 MiB; otherwise as stv_catalog_load_json. On error c holds
  * nothing and need not be closed (closing it is harmless); err (may be
  * NULL) says why, starting with the file name.
@@ -128,6 +131,20 @@ int stv_valid_qualified_name(const char *s);
 
 /* Returns the name of the i-th embedded catalogue (static), or NULL. */
 const char *stv_catalog_embedded_name(size_t i);
+
+/*
+ * Chooses the embedded catalogue of the region a cluster's nodes
+ * nodes[0..n) (borrowed) are in, from their topology.kubernetes.io/region
+ * label (or failure-domain.beta.kubernetes.io/region) and, when
+ * provider_ids is not NULL, their spec.providerID (provider_ids[i] for
+ * nodes[i], each may be NULL: "aws://", "gce://", "azure://" name the
+ * cloud). Writes the catalogue's name ("aws:eu-west-1") into spec[size] and
+ * a sentence saying why into note[note_size], and returns 0; or, when the
+ * labels are absent or disagree or name no embedded region, writes into
+ * note why not and returns STV_ENOTFOUND (the caller falls back).
+ */
+int stv_catalog_guess(const struct stv_node *nodes, size_t n, const char *const *provider_ids, char *spec,
+                      size_t size, char *note, size_t note_size);
 
 /* ---------------------------------------------------------------------- */
 /* Node templates                                                         */

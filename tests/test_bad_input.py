@@ -316,8 +316,8 @@ def main(argv):
     # ---- catalogue
     def unknown_catalog():
         p = c.write("ok.json", good_snapshot())
-        c.expect_error(["recommend", "--snapshot", p, "--catalog", "azure:westeurope"],
-                       ["azure:westeurope"])
+        c.expect_error(["recommend", "--snapshot", p, "--catalog", "azure:westeurope9"],
+                       ["azure:westeurope9", "did you mean westeurope?"])
     t.run("unknown --catalog", unknown_catalog)
 
     def missing_catalog():
