@@ -22,7 +22,7 @@
 struct stv_recommend_args {
   const char *const *snapshots;
   size_t nsnapshots;
-  const char *catalog; /* spec for stv_catalog_load */
+  const char *catalog; /* spec for stv_catalog_load; NULL: the nodes' region (stv_catalog_guess) */
   unsigned allowed;    /* (1u << STV_CT_*) mask of capacity types */
   long search_limit;   /* stv_problem.search_limit */
   double time_limit;   /* optimizer budget, seconds; <= 0: heuristic only */
@@ -168,6 +168,7 @@ struct stv_recommend_result {
   struct stv_snapshot snap;
   struct stv_snapshot_read_stats stats;
   struct stv_catalog catalog;
+  char catalog_note[600]; /* which catalogue and why, when --catalog was not given; for standard error only */
   struct stv_templates templates;
   struct stv_problem problem;
   struct stv_plan plan;

@@ -18,8 +18,6 @@
 #define MAX_ZONES 8       /* per embedded region */
 #define MAX_SUGGESTIONS 5 /* nearest names in an error */
 
-static const char REGION_LABEL[] = "topology.kubernetes.io/region";
-static const char OLD_REGION_LABEL[] = "failure-domain.beta.kubernetes.io/region";
 
 const struct stv__embedded_catalog *stv__embedded_find(const char *name) {
   const struct stv__embedded_catalog *e;
@@ -258,25 +256,29 @@ static int same(const char *v, const char **seen, const char **other) {
   return -1;
 }
 
-int stv_catalog_guess(const struct stv_node *nodes, size_t n, const char *const *provider_ids, char *spec,
-                      size_t size, char *note, size_t note_size) {
+/* Where guess finds node i's region label and providerID (either may be NULL). */
+struct node_source {
+  const char *(*region)(const void *ctx, size_t i);
+  const char *(*provider_id)(const void *ctx, size_t i);
+  const void *ctx;
+};
+
+static int guess(const struct node_source *src, size_t n, char *spec, size_t size, char *note, size_t note_size) {
   const char *region = NULL, *cloud = NULL, *other = NULL;
   const struct stv__embedded_provider *p;
   size_t i, found = 0;
   for (i = 0; i < n; i++) {
-    const char *r = stv_labels_get(&nodes[i].labels, REGION_LABEL);
-    if (r == NULL) r = stv_labels_get(&nodes[i].labels, OLD_REGION_LABEL);
-    if (same(r, &region, &other) != 0) {
+    if (same(src->region(src->ctx, i), &region, &other) != 0) {
       snprintf(note, note_size, "the nodes are in more than one region (%s, %s)", region, other);
       return STV_ENOTFOUND;
     }
-    if (provider_ids != NULL && same(provider_of(provider_ids[i]), &cloud, &other) != 0) {
+    if (same(provider_of(src->provider_id(src->ctx, i)), &cloud, &other) != 0) {
       snprintf(note, note_size, "the nodes' providerIDs name more than one cloud (%s, %s)", cloud, other);
       return STV_ENOTFOUND;
     }
   }
   if (region == NULL) {
-    snprintf(note, note_size, n == 0 ? "the cluster has no nodes" : "no node has a %s label", REGION_LABEL);
+    snprintf(note, note_size, n == 0 ? "the cluster has no nodes" : "no node has a %s label", STV_REGION_LABEL);
     return STV_ENOTFOUND;
   }
   for (p = stv__embedded_providers; p->name != NULL; p++) {
@@ -296,4 +298,43 @@ int stv_catalog_guess(const struct stv_node *nodes, size_t n, const char *const 
     snprintf(note, note_size, "the nodes' region %s%s%s has no embedded catalogue", region, cloud ? " of " : "",
              cloud ? cloud : "");
   return STV_ENOTFOUND;
+}
+
+struct arrays {
+  const char *const *regions, *const *provider_ids;
+};
+
+static const char *array_region(const void *ctx, size_t i) { return ((const struct arrays *)ctx)->regions[i]; }
+
+static const char *array_provider_id(const void *ctx, size_t i) {
+  const struct arrays *a = ctx;
+  return a->provider_ids != NULL ? a->provider_ids[i] : NULL;
+}
+
+int stv_catalog_guess(const char *const *regions, const char *const *provider_ids, size_t n, char *spec, size_t size,
+                      char *note, size_t note_size) {
+  struct arrays a = {regions, provider_ids};
+  struct node_source src = {array_region, array_provider_id, &a};
+  return guess(&src, n, spec, size, note, note_size);
+}
+
+const char *stv_region_label(const struct stv_labels *labels) {
+  const char *r = stv_labels_get(labels, STV_REGION_LABEL);
+  return r != NULL ? r : stv_labels_get(labels, STV_OLD_REGION_LABEL);
+}
+
+static const char *node_region(const void *ctx, size_t i) {
+  return stv_region_label(&((const struct stv_node *)ctx)[i].labels);
+}
+
+static const char *no_provider_id(const void *ctx, size_t i) {
+  (void)ctx;
+  (void)i;
+  return NULL;
+}
+
+int stv_catalog_guess_nodes(const struct stv_node *nodes, size_t n, char *spec, size_t size, char *note,
+                            size_t note_size) {
+  struct node_source src = {node_region, no_provider_id, nodes};
+  return guess(&src, n, spec, size, note, note_size);
 }

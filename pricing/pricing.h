@@ -129,22 +129,36 @@ int stv_valid_label_value(const char *s);
 /* Returns 1 when s is a qualified name (a label key, a resource name): [DNS-subdomain/]name. */
 int stv_valid_qualified_name(const char *s);
 
+/* The catalogue used when neither a flag nor the cluster's nodes name one. */
+#define STV_CATALOG_DEFAULT "aws:us-east-1"
+
 /* Returns the name of the i-th embedded catalogue (static), or NULL. */
 const char *stv_catalog_embedded_name(size_t i);
 
+/* The region labels of a node: the well-known one and the beta one older clusters still set. */
+#define STV_REGION_LABEL "topology.kubernetes.io/region"
+#define STV_OLD_REGION_LABEL "failure-domain.beta.kubernetes.io/region"
+
+/* A node's region: its STV_REGION_LABEL, else its STV_OLD_REGION_LABEL, else NULL (borrowed from labels). */
+const char *stv_region_label(const struct stv_labels *labels);
+
 /*
- * Chooses the embedded catalogue of the region a cluster's nodes
- * nodes[0..n) (borrowed) are in, from their topology.kubernetes.io/region
- * label (or failure-domain.beta.kubernetes.io/region) and, when
- * provider_ids is not NULL, their spec.providerID (provider_ids[i] for
- * nodes[i], each may be NULL: "aws://", "gce://", "azure://" name the
- * cloud). Writes the catalogue's name ("aws:eu-west-1") into spec[size] and
- * a sentence saying why into note[note_size], and returns 0; or, when the
- * labels are absent or disagree or name no embedded region, writes into
- * note why not and returns STV_ENOTFOUND (the caller falls back).
+ * Chooses the embedded catalogue of the region a cluster's n nodes are in:
+ * regions[i] is node i's region label (stv_region_label; may be NULL) and
+ * provider_ids[i] its spec.providerID (provider_ids or any entry may be
+ * NULL), whose scheme names the cloud ("aws://", "gce://", "azure://").
+ * Writes the catalogue's name ("aws:eu-west-1") into spec[size] and a
+ * sentence saying why into note[note_size], and returns 0; or, when the
+ * labels are absent, disagree, or name no embedded region, writes into note
+ * why not and returns STV_ENOTFOUND (the caller falls back to
+ * STV_CATALOG_DEFAULT). Arguments are borrowed.
  */
-int stv_catalog_guess(const struct stv_node *nodes, size_t n, const char *const *provider_ids, char *spec,
-                      size_t size, char *note, size_t note_size);
+int stv_catalog_guess(const char *const *regions, const char *const *provider_ids, size_t n, char *spec, size_t size,
+                      char *note, size_t note_size);
+
+/* stv_catalog_guess over nodes[0..n) of a snapshot, from their labels alone. */
+int stv_catalog_guess_nodes(const struct stv_node *nodes, size_t n, char *spec, size_t size, char *note,
+                            size_t note_size);
 
 /* ---------------------------------------------------------------------- */
 /* Node templates                                                         */

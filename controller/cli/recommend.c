@@ -122,6 +122,38 @@ static int keep_note(void *ctx, const char *msg) {
   return 0;
 }
 
+/*
+ * Loads --catalog, or without it the embedded catalogue of the region the
+ * snapshot's nodes are in (docs/catalog.md, "Choosing the region"), with a
+ * note saying which and why.
+ */
+static int load_catalog(const struct stv_recommend_args *a, struct stv_recommend_result *r, struct stv_err *err) {
+  const char *spec = a->catalog;
+  char guessed[128], why[300];
+  size_t n = 0;
+  int rc;
+  if (spec == NULL) {
+    if (stv_catalog_guess_nodes(r->snap.nodes, r->snap.nnodes, guessed, sizeof(guessed), why, sizeof(why)) == 0) {
+      spec = guessed;
+      n = (size_t)snprintf(r->catalog_note, sizeof(r->catalog_note), "catalogue %s: %s (--catalog picks another)",
+                           spec, why);
+    } else {
+      spec = STV_CATALOG_DEFAULT;
+      n = (size_t)snprintf(r->catalog_note, sizeof(r->catalog_note),
+                           "catalogue %s, the default: %s; --catalog names the cluster's", spec, why);
+    }
+  }
+  if ((rc = stv_catalog_load(&r->catalog, spec, err)) != 0) return rc;
+  r->have_catalog = 1;
+  if (r->catalog.left_out > 0 && n < sizeof(r->catalog_note))
+    snprintf(r->catalog_note + n, sizeof(r->catalog_note) - n,
+             "%scatalogue %s: %zu instance type%s priced in the region %s left out: the price data gives no "
+             "vCPUs, memory or architecture for them (docs/catalog.md)",
+             n ? "\n" : "", spec, r->catalog.left_out, r->catalog.left_out == 1 ? "" : "s",
+             r->catalog.left_out == 1 ? "is" : "are");
+  return 0;
+}
+
 /* Notes on what the storage rules could not check or hold back. */
 static int volume_notes(struct stv_recommend_result *r) {
   const struct stv_snapshot_read_stats *st = &r->stats;
@@ -190,8 +222,7 @@ int stv_recommend_run(const struct stv_recommend_args *a, struct stv_recommend_r
   }
   r->read_ms = now_ms() - t0;
   t0 = now_ms();
-  if ((rc = stv_catalog_load(&r->catalog, a->catalog, err)) != 0) return rc;
-  r->have_catalog = 1;
+  if ((rc = load_catalog(a, r, err)) != 0) return rc;
   rc = stv_templates_build_pools(&r->templates, &r->catalog, &r->snap, a->allowed, a->pools, a->npools, err);
   if (rc != 0) return rc;
   stv_templates_default_node_cost(&r->templates, a->pools, a->npools, a->node_cost);
@@ -293,7 +324,13 @@ static void args_from_config(const struct stv__recommend_opts *o, const struct s
 
 /* The notes on standard error about the input and the plan (not with --quiet). */
 static void print_notes(const struct stv_recommend_result *r, const struct stv_config *cfg) {
+  const char *line = r->catalog_note;
   size_t i;
+  while (*line) { /* one line each: which catalogue, what it left out */
+    size_t n = strcspn(line, "\n");
+    fprintf(stderr, "stevedore recommend: note: %.*s\n", (int)n, line);
+    line += n + (line[n] == '\n');
+  }
   for (i = 0; i < r->nnotes; i++) fprintf(stderr, "stevedore recommend: note: %s\n", r->notes[i]);
   note_empty_pools(r, cfg);
   if (r->have_repack && r->repack.system_pods_kept > 0)
@@ -336,12 +373,18 @@ static int write_json(const struct stv_recommend_result *r, int quiet) {
 static int write_table(const struct stv_recommend_result *r, const struct stv__recommend_opts *o) {
   struct stv_buf b;
   int rc;
+  char chosen[160];
+  const char *catalog = o->catalog;
   stv_buf_init(&b);
   b.max = STV__TABLE_MAX_BYTES;
+  if (catalog == NULL) { /* chosen from the nodes' region: an embedded catalogue, named provider:region */
+    snprintf(chosen, sizeof(chosen), "%s:%s", r->catalog.provider, r->catalog.region);
+    catalog = chosen;
+  }
   if (o->repack)
-    rc = stv_repack_render_table(r, o->catalog, o->capacity_types, &b);
+    rc = stv_repack_render_table(r, catalog, o->capacity_types, &b);
   else
-    rc = stv__recommend_render_table(r, o->catalog, o->capacity_types, &b);
+    rc = stv__recommend_render_table(r, catalog, o->capacity_types, &b);
   if (rc == STV_ELIMIT)
     fprintf(stderr, "stevedore recommend: the plan table is larger than %zu MiB; ask for it with -o json\n",
             STV__TABLE_MAX_BYTES >> 20);

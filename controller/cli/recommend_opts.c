@@ -23,8 +23,10 @@ void stv__recommend_usage(FILE *f) {
              "      --kubeconfig FILE      read the live cluster instead (one list of each kind;\n"
              "                             docs/kube-client.md)\n"
              "      --context NAME         the kubeconfig's context to use (default: current-context)\n"
-             "  -c, --catalog SPEC         aws:us-east-1 (default), gcp:us-east1, or a catalogue\n"
-             "                             JSON file (format in docs/catalog.md)\n"
+             "  -c, --catalog SPEC         aws:REGION, gcp:REGION, azure:REGION (every region is\n"
+             "                             embedded), or a catalogue JSON file (docs/catalog.md);\n"
+             "                             default: the nodes' topology.kubernetes.io/region, else\n"
+             "                             aws:us-east-1\n"
              "      --config FILE          configuration file (YAML, docs/config.md); the flags\n"
              "                             below override it\n"
              "      --capacity-types LIST  comma-separated: reserved,spot,on-demand\n"
@@ -291,7 +293,7 @@ int stv__recommend_parse_opts(int argc, char **argv, struct stv__recommend_opts 
       {NULL, 0, NULL, 0}};
   int ch, rc;
   memset(o, 0, sizeof(*o));
-  o->catalog = "aws:us-east-1";
+  o->catalog = NULL; /* chosen from the nodes' region (stv_catalog_guess) */
   o->unit.count = 1;
   o->snapshots = stv_calloc((size_t)argc + 1, sizeof(*o->snapshots));
   if (o->snapshots == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
