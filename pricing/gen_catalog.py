@@ -660,9 +660,10 @@ def to_c(specs, inputs):
     return "\n".join(out)
 
 
-def all_catalogs(pairs, regions_dir):
+def all_catalogs(pairs, regions_dir, only=None):
     """[(spec, catalogue)]: the pairs' catalogues first, in order, then every
-    region of regions_dir that no pair names, by provider and region."""
+    region of regions_dir that no pair names, by provider and region (only
+    the provider only's, when given)."""
     specs = [(spec, build(spec, path)) for spec, path in pairs]
     if regions_dir is None:
         return specs
@@ -670,9 +671,10 @@ def all_catalogs(pairs, regions_dir):
     us_east_1 = dict(pairs).get("aws:us-east-1")
     if us_east_1 is None:
         raise DataError("--regions needs aws:us-east-1 CSV: the AWS regions take their shapes from it")
-    found = {"aws": aws_regions(regions_dir, us_east_1)}
-    for p in ("gcp", "azure"):
-        found[p] = cloud_regions(p, regions_dir)
+    found = {}
+    for p in ("aws", "gcp", "azure"):
+        if only is None or only == p:
+            found[p] = aws_regions(regions_dir, us_east_1) if p == "aws" else cloud_regions(p, regions_dir)
     for p in sorted(found):
         for region, cat in sorted(found[p].items()):
             if "%s:%s" % (p, region) not in named:
@@ -696,7 +698,8 @@ def main(argv):
         ap.error("expected NAME CSV pairs")
     inputs = list(zip(args.pairs[0::2], args.pairs[1::2]))
     try:
-        specs = all_catalogs(inputs, args.regions)
+        only = args.name.partition(":")[0] if args.json and args.name else None
+        specs = all_catalogs(inputs, args.regions, only)
         if args.json:
             name = args.name or (inputs[0][0] if inputs else None)
             cat = dict(specs).get(name)

@@ -73,6 +73,7 @@ struct daemon {
   struct stv_uvclock uc;
   struct stv_config cfg;
   struct stv_catalog cat;
+  char catalog_spec[128]; /* --catalog, or the one of the nodes' region */
   const char **pool_names; /* the configuration's pools, for the sim provider */
   struct stv_pool_limits *pool_limits;
   struct stv_provision_opts popts;
@@ -696,7 +697,7 @@ static void on_signal(uv_signal_t *h, int signum) {
 void stv_daemon_opts_default(struct stv_daemon_opts *o) {
   memset(o, 0, sizeof(*o));
   o->provider = STV_PROVIDER_SIM;
-  o->catalog = "aws:us-east-1";
+  o->catalog = NULL;
   o->metrics_address = "0.0.0.0:8080";
   o->batch_idle = 1;
   o->batch_max = 10;
@@ -776,8 +777,20 @@ static int load_inputs(struct daemon *d, struct stv_kube_config **kc, struct stv
   const struct stv_daemon_opts *o = d->o;
   int rc;
   if (o->config != NULL && (rc = stv_config_load_file(&d->cfg, o->config, err)) != 0) return rc;
-  if ((rc = stv_catalog_load(&d->cat, o->catalog, err)) != 0) {
-    stv_err_prefix(err, "--catalog %s", o->catalog);
+  if (o->catalog != NULL) {
+    snprintf(d->catalog_spec, sizeof(d->catalog_spec), "%s", o->catalog);
+  } else {
+    char why[300];
+    int from_nodes;
+    rc = stv__daemon_region_catalog(o->kubeconfig, o->context, d->catalog_spec, sizeof(d->catalog_spec), why,
+                                    sizeof(why), &from_nodes, err);
+    if (rc != 0) return rc;
+    stv_log(from_nodes ? STV_LOG_INFO : STV_LOG_WARN,
+            from_nodes ? "catalogue of the nodes' region" : "catalogue: the default (give --catalog)",
+            STV_LOG_STR("catalog", d->catalog_spec), STV_LOG_STR("reason", why));
+  }
+  if ((rc = stv_catalog_load(&d->cat, d->catalog_spec, err)) != 0) {
+    stv_err_prefix(err, "--catalog %s", d->catalog_spec);
     return rc;
   }
   if ((rc = reconciler_opts(d, err)) != 0) return rc;
@@ -849,7 +862,7 @@ static int start_services(struct daemon *d, struct stv_err *err) {
   stv_log(STV_LOG_INFO, "started", STV_LOG_STR("identity", d->identity),
           STV_LOG_STR("server", stv_kube_config_of(d->kube)->server), STV_LOG_STR("provider", "sim"),
           STV_LOG_BOOL("dry_run", o->dry_run), STV_LOG_BOOL("leader_elect", o->leader_elect),
-          STV_LOG_INT("metrics_port", stv_serve_port(d->serve)), STV_LOG_STR("catalog", o->catalog));
+          STV_LOG_INT("metrics_port", stv_serve_port(d->serve)), STV_LOG_STR("catalog", d->catalog_spec));
   return 0;
 }
 

@@ -37,7 +37,7 @@ struct stv_daemon_opts {
   const char *context;
   enum stv_daemon_provider provider;
   const char *config;  /* the YAML configuration, or NULL */
-  const char *catalog; /* default aws:us-east-1 */
+  const char *catalog; /* NULL: the nodes' region (stv__daemon_region_catalog) */
   int dry_run;
   const char *metrics_address; /* default 0.0.0.0:8080 */
   double batch_idle, batch_max, decision_budget, max_provision, sim_launch_delay, shutdown_timeout;
@@ -73,6 +73,20 @@ void stv_daemon_opts_default(struct stv_daemon_opts *o);
  * provider's errors) are logged and retried, never returned.
  */
 int stv_daemon_run(const struct stv_daemon_opts *o, struct stv_err *err);
+
+/* ---------------------------------------------------------------------- */
+/* The cluster's region (region.c)                                        */
+
+/*
+ * Lists the Nodes of the cluster kubeconfig and context name (borrowed,
+ * either may be NULL) once and chooses the embedded catalogue of their
+ * region (stv_catalog_guess): spec[size] receives its name, note[note_size]
+ * why, and *from_nodes 1; when the nodes name no single embedded region,
+ * spec is STV_CATALOG_DEFAULT, note says why, and *from_nodes is 0. Returns
+ * 0, or the kubeconfig's or the list's error (err names it).
+ */
+int stv__daemon_region_catalog(const char *kubeconfig, const char *context, char *spec, size_t size, char *note,
+                               size_t note_size, int *from_nodes, struct stv_err *err);
 
 /* ---------------------------------------------------------------------- */
 /* The provider guard (guard.c)                                           */
