@@ -219,6 +219,23 @@ def main(argv):
         assert all(n["zone"].startswith("eu-west-1") for n in eu["nodes"] if n.get("new"))
     r.run("examples/snapshot.json is priced differently in eu-west-1 than in us-east-1", eu_prices_differ)
 
+    def simulate_in_a_region():
+        path = os.path.join(cli.tmp, "scenario.yaml")
+        with open(path, "w") as f:
+            f.write("name: regions\nduration: 30m\nseed: 1\ncatalog: azure:westeurope\n"
+                    "capacityTypes: [on-demand]\ninstanceTypes: [Standard_D4s_v5]\n"
+                    "zones: [westeurope-1, westeurope-2]\nsampleEvery: 1m\ndeployments:\n"
+                    "  - name: web\n    cpu: 500m\n    memory: 1Gi\n    replicas:\n      - {at: 0s, count: 6}\n")
+        rc, out, err = cli.run(["simulate", "--scenario", path, "--output", "json", "--quiet"])
+        assert rc == 0, err
+        run = json.loads(out)
+        assert run["catalog"] == "azure:westeurope"
+        ours = [p for p in run["policies"] if p["name"] == "stevedore"][0]
+        assert ours["pods"] == 6 and ours["unscheduled_pods"] == 0 and ours["node_hours"] > 0, ours
+        # Standard_D4s_v5 at westeurope's 0.23 an hour.
+        assert abs(ours["cost"] / ours["node_hours"] - 0.23) < 1e-9, ours
+    r.run("simulate runs a scenario whose catalog is azure:westeurope at its prices", simulate_in_a_region)
+
     def controller_chooses():
         import ctltest
         with ctltest.Scene(binary, "regions", scheduler=False, kubelet=False) as sc:
