@@ -15,9 +15,8 @@
 #include "internal.h"
 #include "pricing.h"
 
-#define MAX_ZONES 8       /* per embedded region */
+#define MAX_ZONES       8 /* per embedded region */
 #define MAX_SUGGESTIONS 5 /* nearest names in an error */
-
 
 const struct stv__embedded_catalog *stv__embedded_find(const char *name) {
   const struct stv__embedded_catalog *e;
@@ -66,7 +65,8 @@ static int next_line(char **p, char **line, size_t *n) {
 }
 
 /* Splits the provider's type table into lines[0..ntypes) (pointers into text, NUL-terminated). */
-static int split_types(const struct stv__embedded_provider *p, char *text, char ***lines, struct stv_err *err) {
+static int split_types(const struct stv__embedded_provider *p, char *text, char ***lines,
+                       struct stv_err *err) {
   char *at = text, *line;
   size_t i, n;
   *lines = stv_malloc((p->ntypes ? p->ntypes : 1) * sizeof(**lines));
@@ -81,12 +81,12 @@ static int split_types(const struct stv__embedded_provider *p, char *text, char 
 }
 
 /* The offerings of one capacity type in every zone, at price (a JSON number text). */
-static void put_offerings(struct stv_buf *b, const char *ct, char *const *zones, size_t nzones, const char *price,
-                          const char *rate, int *first) {
+static void put_offerings(struct stv_buf *b, const char *ct, char *const *zones, size_t nzones,
+                          const char *price, const char *rate, int *first) {
   size_t z;
   for (z = 0; z < nzones; z++) {
-    stv_buf_printf(b, "%s{\"capacity_type\":\"%s\",\"zone\":\"%s\",\"price\":%s", *first ? "" : ",", ct, zones[z],
-                   price);
+    stv_buf_printf(b, "%s{\"capacity_type\":\"%s\",\"zone\":\"%s\",\"price\":%s", *first ? "" : ",", ct,
+                   zones[z], price);
     if (rate != NULL && *rate) stv_buf_printf(b, ",\"interruption_rate\":%s", rate);
     stv_buf_puts(b, "}");
     *first = 0;
@@ -135,8 +135,8 @@ static int write_json(const struct stv__embedded_catalog *e, char *text, char *c
   if (b->err != 0) return stv_err_set(err, b->err, "out of memory");
   return 0;
 bad:
-  return stv_err_set(err, STV_EIO, "%s: embedded price table is damaged near row %zu; rebuild stevedore", e->name,
-                     row + 1);
+  return stv_err_set(err, STV_EIO, "%s: embedded price table is damaged near row %zu; rebuild stevedore",
+                     e->name, row + 1);
 }
 
 int stv__embedded_load(struct stv_catalog *c, const struct stv__embedded_catalog *e, struct stv_err *err) {
@@ -219,7 +219,10 @@ int stv__embedded_suggest(const char *spec, struct stv_err *err) {
   if (nregions == 0) return 0;
   names[0] = '\0';
   for (i = 0; i < nbest; i++) {
-    int k = snprintf(names + used, sizeof(names) - used, "%s%s", i == 0 ? "" : i + 1 == nbest ? " or " : ", ",
+    int k = snprintf(names + used, sizeof(names) - used, "%s%s",
+                     i == 0           ? ""
+                     : i + 1 == nbest ? " or "
+                                      : ", ",
                      best[i]);
     if (k < 0 || (size_t)k >= sizeof(names) - used) break;
     used += (size_t)k;
@@ -263,7 +266,8 @@ struct node_source {
   const void *ctx;
 };
 
-static int guess(const struct node_source *src, size_t n, char *spec, size_t size, char *note, size_t note_size) {
+static int guess(const struct node_source *src, size_t n, char *spec, size_t size, char *note,
+                 size_t note_size) {
   const char *region = NULL, *cloud = NULL, *other = NULL;
   const struct stv__embedded_provider *p;
   size_t i, found = 0;
@@ -278,7 +282,8 @@ static int guess(const struct node_source *src, size_t n, char *spec, size_t siz
     }
   }
   if (region == NULL) {
-    snprintf(note, note_size, n == 0 ? "the cluster has no nodes" : "no node has a %s label", STV_REGION_LABEL);
+    snprintf(note, note_size, n == 0 ? "the cluster has no nodes" : "no node has a %s label",
+             STV_REGION_LABEL);
     return STV_ENOTFOUND;
   }
   for (p = stv__embedded_providers; p->name != NULL; p++) {
@@ -288,15 +293,15 @@ static int guess(const struct node_source *src, size_t n, char *spec, size_t siz
     if (stv__embedded_find(name) != NULL && found++ == 0) snprintf(spec, size, "%s", name);
   }
   if (found == 1) {
-    snprintf(note, note_size, "the nodes' region label says %s%s%s", region, cloud ? ", their providerID " : "",
-             cloud ? cloud : "");
+    snprintf(note, note_size, "the nodes' region label says %s%s%s", region,
+             cloud ? ", their providerID " : "", cloud ? cloud : "");
     return 0;
   }
   if (found > 1)
     snprintf(note, note_size, "the nodes' region %s is the name of a region of more than one cloud", region);
   else
-    snprintf(note, note_size, "the nodes' region %s%s%s has no embedded catalogue", region, cloud ? " of " : "",
-             cloud ? cloud : "");
+    snprintf(note, note_size, "the nodes' region %s%s%s has no embedded catalogue", region,
+             cloud ? " of " : "", cloud ? cloud : "");
   return STV_ENOTFOUND;
 }
 
@@ -304,15 +309,17 @@ struct arrays {
   const char *const *regions, *const *provider_ids;
 };
 
-static const char *array_region(const void *ctx, size_t i) { return ((const struct arrays *)ctx)->regions[i]; }
+static const char *array_region(const void *ctx, size_t i) {
+  return ((const struct arrays *)ctx)->regions[i];
+}
 
 static const char *array_provider_id(const void *ctx, size_t i) {
   const struct arrays *a = ctx;
   return a->provider_ids != NULL ? a->provider_ids[i] : NULL;
 }
 
-int stv_catalog_guess(const char *const *regions, const char *const *provider_ids, size_t n, char *spec, size_t size,
-                      char *note, size_t note_size) {
+int stv_catalog_guess(const char *const *regions, const char *const *provider_ids, size_t n, char *spec,
+                      size_t size, char *note, size_t note_size) {
   struct arrays a = {regions, provider_ids};
   struct node_source src = {array_region, array_provider_id, &a};
   return guess(&src, n, spec, size, note, note_size);

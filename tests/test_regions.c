@@ -29,7 +29,8 @@ TEST(should_load_every_embedded_region_with_offerings_in_each_type) {
     CHECK_EQ_INT(rc, 0);
     if (rc != 0) continue;
     CHECK(c.ntypes > 0);
-    CHECK(strncmp(name, c.provider, strlen(c.provider)) == 0 && strcmp(name + strlen(c.provider) + 1, c.region) == 0);
+    CHECK(strncmp(name, c.provider, strlen(c.provider)) == 0 &&
+          strcmp(name + strlen(c.provider) + 1, c.region) == 0);
     for (k = 0; k < c.ntypes; k++) {
       CHECK(c.types[k].noff > 0);
       CHECK(stv_resource_get(c.types[k].capacity, c.types[k].nres, "cpu") > 0);
@@ -77,7 +78,8 @@ TEST(should_price_as_the_sources_say_and_count_the_types_left_out) {
 /* ---------------------------------------------------------------------- */
 /* The decoder against the generator                                      */
 
-static void check_same_type(const struct stv_instance_type *a, const struct stv_instance_type *b, int *stv__failed) {
+static void check_same_type(const struct stv_instance_type *a, const struct stv_instance_type *b,
+                            int *stv__failed) {
   uint32_t i;
   CHECK(strcmp(a->name, b->name) == 0 && strcmp(a->arch, b->arch) == 0);
   CHECK_EQ_INT(a->nres, b->nres);
@@ -117,7 +119,8 @@ static void check_decoder(const char *spec, int *stv__failed) {
   CHECK_EQ_INT(stv_catalog_load(&b, path, &err), 0);
   CHECK(strcmp(a.provider, b.provider) == 0 && strcmp(a.region, b.region) == 0);
   CHECK_EQ_INT(a.ntypes, b.ntypes);
-  for (i = 0; i < a.ntypes && i < b.ntypes && !*stv__failed; i++) check_same_type(&a.types[i], &b.types[i], stv__failed);
+  for (i = 0; i < a.ntypes && i < b.ntypes && !*stv__failed; i++)
+    check_same_type(&a.types[i], &b.types[i], stv__failed);
   stv_catalog_close(&a);
   stv_catalog_close(&b);
   unlink(path);
@@ -227,4 +230,3 @@ TEST(should_read_the_region_from_either_label) {
   l.n = 0;
   CHECK(stv_region_label(&l) == NULL);
 }
-

@@ -78,8 +78,9 @@ int stv_daemon_run(const struct stv_daemon_opts *o, struct stv_err *err);
 /* The cluster's region (region.c)                                        */
 
 /*
- * Lists the Nodes of the cluster kubeconfig and context name (borrowed,
- * either may be NULL) once and chooses the embedded catalogue of their
+ * Reads the cluster kubeconfig and context name (borrowed, either may be
+ * NULL) once (stv_kube_read_cluster) and chooses the embedded catalogue of its Nodes'
+
  * region (stv_catalog_guess): spec[size] receives its name, note[note_size]
  * why, and *from_nodes 1; when the nodes name no single embedded region,
  * spec is STV_CATALOG_DEFAULT, note says why, and *from_nodes is 0. Returns
