@@ -355,6 +355,7 @@ class ApiHandler(_Base):
             body = self.read_body()
             pairs = self._pairs(url, body)
             action = dict(pairs).get("Action")
+            service = self._error_format(pairs)
             if not action:
                 raise AwsError(400, "MissingAction", "Missing Action")
             service, cred = self._authenticate(pairs, action, body)
@@ -404,6 +405,15 @@ class ApiHandler(_Base):
             return urllib.parse.parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
         except ValueError as e:
             raise AwsError(400, "MalformedQueryString", "the query string cannot be parsed: %s" % e)
+
+    def _error_format(self, pairs):
+        """The service whose error document a refusal uses: the signature's
+        credential scope, else the Version parameter's service."""
+        a = aws_auth.parse_authorization(self.headers.get("Authorization", ""))
+        if a is not None and a["service"] in SERVICES:
+            return a["service"]
+        version = dict(pairs).get("Version")
+        return next((name for name, (v, _, _) in SERVICES.items() if v == version), "autoscaling")
 
     def _authenticate(self, pairs, action, body):
         emu = self.server.emu
