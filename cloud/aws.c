@@ -264,6 +264,7 @@ static void on_creds(void *ctx, int code, const char *message, const struct stv_
     headers[1] = tok;
   }
   o.headers = headers;
+  o.tls.ca_file = a->env.ca_bundle;
   o.timeout_ms = a->o.timeout_ms;
   o.max_body = STV__AWS_MAX_BODY;
   o.classify = classify;
@@ -404,7 +405,7 @@ static size_t plain_types(const struct stv__aws_asg *g, const char **out, size_t
 
 /* Builds the provider's view of the discovered groups of the pages, and remembers them. */
 static int build_groups(struct aws *a, struct stv__aws_answer *pages, size_t npages, struct listing *l) {
-  size_t p, i, capg = 0, capo = 0, nk = 0;
+  size_t p, i, capg = 0, capf = 0, capo = 0, nk = 0;
   struct known *known = NULL;
   size_t *first = NULL; /* offers index of each group */
   int rc = 0;
@@ -427,7 +428,7 @@ static int build_groups(struct aws *a, struct stv__aws_answer *pages, size_t npa
         continue;
       }
       if (stv_grow((void **)&l->groups, &capg, l->n + 1, sizeof(*l->groups)) != 0 ||
-          stv_grow((void **)&first, &capo, l->n + 1, sizeof(*first)) != 0 ||
+          stv_grow((void **)&first, &capf, l->n + 1, sizeof(*first)) != 0 ||
           (known = stv_realloc(known, (nk + 1) * sizeof(*known))) == NULL) {
         rc = STV_ENOMEM;
         goto out;

@@ -57,7 +57,7 @@ struct stv__aws_creds_cache {
   char *imds_url, *imds_token, *imds_role;
   char *profile, *cred_file, *config_file;
   /* The environment's answers for the adapter. */
-  char *region, *autoscaling_url, *ec2_url;
+  char *region, *autoscaling_url, *ec2_url, *ca_bundle;
   /* What is held. */
   char *userpwd, *session_token;
   double expires; /* on the clock; INFINITY: static */
@@ -330,6 +330,7 @@ int stv__aws_creds_new(struct stv__aws_creds_cache **out, struct stv_cloud_calle
   env->autoscaling_url = cc->autoscaling_url;
   env->ec2_url = cc->ec2_url;
   env->sts_url = cc->sts_url;
+  env->ca_bundle = cc->ca_bundle = env_dup("AWS_CA_BUNDLE");
   *out = cc;
   cc = NULL;
 out:
@@ -361,6 +362,7 @@ void stv__aws_creds_free(struct stv__aws_creds_cache *cc) {
   stv_free(cc->region);
   stv_free(cc->autoscaling_url);
   stv_free(cc->ec2_url);
+  stv_free(cc->ca_bundle);
   wipe_free(cc->userpwd);
   wipe_free(cc->session_token);
   stv_free(cc);
@@ -489,13 +491,16 @@ static void on_answer(void *ctx, const struct stv_cloud_reply *r) {
 }
 
 static int send_step(struct stv__aws_creds_cache *cc, int step, const struct stv_cloud_call_opts *o) {
+  struct stv_cloud_call_opts o2;
   struct stv_err err = {0, ""};
   struct pending *p = stv_malloc(sizeof(*p));
   int rc;
   if (p == NULL) return STV_ENOMEM;
   p->cc = cc;
   p->step = step;
-  if ((rc = stv_cloud_call(cc->caller, o, on_answer, p, &err)) != 0) stv_free(p);
+  o2 = *o;
+  o2.tls.ca_file = cc->ca_bundle;
+  if ((rc = stv_cloud_call(cc->caller, &o2, on_answer, p, &err)) != 0) stv_free(p);
   return rc;
 }
 

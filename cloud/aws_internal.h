@@ -149,6 +149,7 @@ struct stv__aws_env {
   const char *region;
   const char *region_source;
   const char *autoscaling_url, *ec2_url, *sts_url;
+  const char *ca_bundle; /* AWS_CA_BUNDLE: the CAs that verify the endpoints, NULL: the system's */
 };
 
 /*
