@@ -47,9 +47,10 @@ struct unavail {
   double until;
 };
 
-struct spot {
-  char *type, *zone;
-  double price;
+struct lt_entry { /* a launch template version's instance type, as last read */
+  char *key;  /* "ID|NAME|VERSION" */
+  char *type; /* NULL: it has none, or it could not be read */
+  double until;
 };
 
 struct req;
@@ -92,13 +93,13 @@ struct aws {
   int listed; /* the groups were listed at least once */
   struct unavail *unav;
   size_t nunav, capunav;
-  struct spot *spots;
-  size_t nspots;
+  struct lt_entry *lts;
+  size_t nlts, caplts;
   /* Polling. */
   struct stv_timer poll;
   int poll_running, baseline;
-  char **seen_acts; /* activity ids already reported or baseline */
-  size_t nseen, capseen;
+  char **seen_acts; /* failed activity ids already reported or there at the first look */
+  size_t nseen;
   char **running; /* provider ids RUNNING at the last poll */
   size_t nrunning;
   char **alive; /* provider ids not terminating at the last poll */
@@ -107,6 +108,7 @@ struct aws {
 };
 
 static struct aws *impl(struct stv_cloud *c) { return c->impl; }
+static void poll_cb(struct stv_timer *t);
 
 /* ---------------------------------------------------------------------- */
 /* Forms                                                                  */
@@ -386,10 +388,29 @@ static int add_offers(struct aws *a, const struct stv__aws_asg *g, const char *c
   return 0;
 }
 
-/* The instance types of a group without overrides: the node-template label, else its instances'. */
-static size_t plain_types(const struct stv__aws_asg *g, const char **out, size_t max) {
+#define LT_TTL 300.0
+
+static void lt_key(char *buf, size_t n, const struct stv__aws_asg *g) {
+  snprintf(buf, n, "%s|%s|%s", g->lt_id != NULL ? g->lt_id : "", g->lt_name != NULL ? g->lt_name : "",
+           g->lt_version != NULL ? g->lt_version : "$Default");
+}
+
+/* The cache entry of g's launch template (fresh or not), or NULL. */
+static struct lt_entry *lt_find(struct aws *a, const struct stv__aws_asg *g) {
+  char key[600];
+  size_t i;
+  lt_key(key, sizeof(key), g);
+  for (i = 0; i < a->nlts; i++)
+    if (strcmp(a->lts[i].key, key) == 0) return &a->lts[i];
+  return NULL;
+}
+
+/* The instance types of a group without overrides: the node-template label, its launch template's, its instances'. */
+static size_t plain_types(struct aws *a, const struct stv__aws_asg *g, const char **out, size_t max) {
   const char *t = template_label(g, "node.kubernetes.io/instance-type");
+  const struct lt_entry *e = lt_find(a, g);
   size_t n = 0, i, j;
+  if (t == NULL && e != NULL) t = e->type;
   if (t != NULL) {
     out[0] = t;
     return 1;
@@ -417,12 +438,13 @@ static int build_groups(struct aws *a, struct stv__aws_answer *pages, size_t npa
       size_t ntypes = g->ntypes;
       if (!ours(a, g)) continue;
       if (ntypes == 0) {
-        ntypes = plain_types(g, plain, 16);
+        ntypes = plain_types(a, g, plain, 16);
         types = plain;
       }
       if (ntypes == 0) {
         stv_log(STV_LOG_WARN,
-                "aws: group left out: its instance type is unknown (no mixed-instances overrides, no instances); "
+                "aws: group left out: its instance type is unknown (no mixed-instances overrides, none in its launch "
+                "template, no instances); "
                 "tag it k8s.io/cluster-autoscaler/node-template/label/node.kubernetes.io/instance-type=TYPE",
                 STV_LOG_STR("group", g->name));
         continue;
@@ -457,6 +479,8 @@ static int build_groups(struct aws *a, struct stv__aws_answer *pages, size_t npa
       l->n++;
     }
   for (i = 0; i < l->n; i++) l->groups[i].offerings = l->offers + first[i];
+  /* The first look of the poll right after the first listing, so that what changes from now on is reported. */
+  if (!a->listed && !a->poll_running) (void)stv_clock_start(a->cloud.clock, &a->poll, 0, poll_cb, a);
   for (i = 0; i < a->nknown; i++) stv_free(a->known[i].name);
   stv_free(a->known);
   a->known = known;
@@ -492,6 +516,7 @@ static void groups_op_free(struct groups_op *op) {
 }
 
 static int groups_page(struct groups_op *op, const char *token);
+static void lt_next(struct groups_op *op);
 
 static void on_groups_page(struct req *r, int code, const char *msg, struct stv__aws_answer *ans) {
   struct groups_op *op = r->op;
@@ -512,7 +537,72 @@ static void on_groups_page(struct req *r, int code, const char *msg, struct stv_
     if ((code = groups_page(op, token)) != 0) op->then(op, code, "out of memory");
     return;
   }
-  op->then(op, 0, "");
+  lt_next(op);
+}
+
+/* A group of ours whose instance type only its launch template can tell, not read lately; or NULL. */
+static const struct stv__aws_asg *lt_wanted(struct groups_op *op) {
+  double now = stv_clock_now(op->a->cloud.clock);
+  size_t p, i;
+  for (p = 0; p < op->npages; p++)
+    for (i = 0; i < op->pages[p].nasgs; i++) {
+      const struct stv__aws_asg *g = &op->pages[p].asgs[i];
+      const struct lt_entry *e;
+      if (!ours(op->a, g) || g->ntypes > 0 || (g->lt_id == NULL && g->lt_name == NULL) ||
+          template_label(g, "node.kubernetes.io/instance-type") != NULL)
+        continue;
+      if ((e = lt_find(op->a, g)) == NULL || e->until <= now) return g;
+    }
+  return NULL;
+}
+
+static void on_lt(struct req *r, int code, const char *msg, struct stv__aws_answer *ans) {
+  struct groups_op *op = r->op;
+  struct aws *a = op->a;
+  const struct stv__aws_asg *g = lt_wanted(op);
+  struct lt_entry *e;
+  char key[600];
+  if (g == NULL) { /* cannot be: the same pages as when asked */
+    op->then(op, 0, "");
+    return;
+  }
+  if (code != 0)
+    stv_log(STV_LOG_WARN, "aws: cannot read the group's launch template; its instance type is unknown",
+            STV_LOG_STR("group", g->name), STV_LOG_STR("error", msg));
+  if ((e = lt_find(a, g)) == NULL) {
+    lt_key(key, sizeof(key), g);
+    if (stv_grow((void **)&a->lts, &a->caplts, a->nlts + 1, sizeof(*a->lts)) != 0 ||
+        (a->lts[a->nlts].key = stv_strdup(key)) == NULL) {
+      op->then(op, STV_ENOMEM, "out of memory");
+      return;
+    }
+    e = &a->lts[a->nlts++];
+    e->type = NULL;
+  }
+  stv_free(e->type);
+  e->type = code == 0 && ans->lt_type != NULL ? stv_strdup(ans->lt_type) : NULL;
+  e->until = stv_clock_now(a->cloud.clock) + LT_TTL;
+  lt_next(op);
+}
+
+/* Reads the launch templates the groups need, one at a time, then goes on. */
+static void lt_next(struct groups_op *op) {
+  const struct stv__aws_asg *g = op->only == NULL ? lt_wanted(op) : NULL;
+  struct req *r;
+  if (g == NULL) {
+    op->then(op, 0, "");
+    return;
+  }
+  if ((r = req_new(op->a, 1, "DescribeLaunchTemplateVersions", STV__AWS_LT, on_lt, op)) == NULL) {
+    op->then(op, STV_ENOMEM, "out of memory");
+    return;
+  }
+  if (g->lt_id != NULL)
+    stv__aws_form(&r->form, "LaunchTemplateId", g->lt_id);
+  else
+    stv__aws_form(&r->form, "LaunchTemplateName", g->lt_name);
+  stv__aws_form(&r->form, "LaunchTemplateVersion.1", g->lt_version != NULL ? g->lt_version : "$Default");
+  req_go(r);
 }
 
 static int groups_page(struct groups_op *op, const char *token) {
@@ -943,7 +1033,7 @@ static int aws_delete_instances(struct stv_cloud *c, const char *group_id, const
 
 struct poll_op {
   struct ophead h;
-  size_t group; /* the known group whose activities are asked next */
+  size_t group; /* 0: the activities next, 1: the instances */
   int baseline; /* the first look: remember what is there, report nothing */
 };
 
@@ -1003,7 +1093,7 @@ static void report_failure(struct aws *a, const struct known *k, const struct st
 }
 
 static void poll_next(struct poll_op *op);
-static void poll_cb(struct stv_timer *t);
+static void free_list(char **v, size_t n);
 
 static void on_activities(struct req *r, int code, const char *msg, struct stv__aws_answer *ans) {
   struct poll_op *op = r->op;
@@ -1012,19 +1102,27 @@ static void on_activities(struct req *r, int code, const char *msg, struct stv__
   if (code != 0) {
     stv_log(STV_LOG_WARN, "aws: cannot read the scaling activities; trying at the next poll",
             STV_LOG_STR("error", msg));
-  } else if (op->group < a->nknown) {
-    const struct known *k = &a->known[op->group];
-    for (i = 0; i < ans->nactivities; i++) {
+  } else {
+    /* The failures in this answer become the list seen: older ones are past the newest 100 for good. */
+    char **now_seen = stv_calloc(ans->nactivities + 1, sizeof(*now_seen));
+    size_t n = 0;
+    for (i = 0; now_seen != NULL && i < ans->nactivities; i++) {
       const struct stv__aws_activity *act = &ans->activities[i];
-      if (strcmp(act->status, "Failed") != 0 || seen(a, act->id)) continue;
-      if (stv_grow((void **)&a->seen_acts, &a->capseen, a->nseen + 1, sizeof(*a->seen_acts)) != 0 ||
-          (a->seen_acts[a->nseen] = stv_strdup(act->id)) == NULL)
-        break;
-      a->nseen++;
-      if (!op->baseline) report_failure(a, k, act);
+      const struct known *k = act->group != NULL ? find_known(a, act->group) : NULL;
+      if (k == NULL || strcmp(act->status, "Failed") != 0) continue;
+      if ((now_seen[n] = stv_strdup(act->id)) == NULL) break;
+      n++;
+      if (!op->baseline && !seen(a, act->id)) report_failure(a, k, act);
+    }
+    if (now_seen != NULL && i == ans->nactivities) {
+      free_list(a->seen_acts, a->nseen);
+      a->seen_acts = now_seen;
+      a->nseen = n;
+    } else {
+      free_list(now_seen, n);
     }
   }
-  op->group++;
+  op->group = 1;
   poll_next(op);
 }
 
@@ -1037,17 +1135,16 @@ static void poll_done(struct aws *a, struct poll_op *op) {
   (void)stv_clock_start(a->cloud.clock, &a->poll, a->o.poll_interval, poll_cb, a);
 }
 
-/* Asks for the next group's activities, then the instances. */
+/* Asks for the latest scaling activities of the account's groups (one call, newest first), then the instances. */
 static void poll_next(struct poll_op *op) {
   struct aws *a = op->h.a;
   struct req *r;
-  if (op->group < a->nknown) {
+  if (op->group == 0) {
     if ((r = req_new(a, 0, "DescribeScalingActivities", STV__AWS_ACTIVITIES, on_activities, op)) == NULL) {
       poll_done(a, op);
       return;
     }
-    stv__aws_form(&r->form, "AutoScalingGroupName", a->known[op->group].name);
-    stv__aws_form(&r->form, "MaxRecords", "20");
+    stv__aws_form(&r->form, "MaxRecords", "100");
     req_go(r);
     return;
   }
@@ -1171,6 +1268,11 @@ static void aws_close(struct stv_cloud *c) {
     stv_free(a->unav[i].zone);
   }
   stv_free(a->unav);
+  for (i = 0; i < a->nlts; i++) {
+    stv_free(a->lts[i].key);
+    stv_free(a->lts[i].type);
+  }
+  stv_free(a->lts);
   free_list(a->seen_acts, a->nseen);
   free_list(a->running, a->nrunning);
   free_list(a->alive, a->nalive);

@@ -65,6 +65,7 @@ struct stv__aws_asg {
   int64_t od_base;       /* OnDemandBaseCapacity */
   int64_t od_pct;        /* OnDemandPercentageAboveBaseCapacity, 100 when not mixed */
   const char *spot_strategy; /* SpotAllocationStrategy, or NULL */
+  const char *lt_id, *lt_name, *lt_version; /* its launch template, or NULL */
   struct stv__aws_tag *tags;
   size_t ntags;
   struct stv__aws_asg_instance *inst;
@@ -107,6 +108,7 @@ struct stv__aws_answer {
   struct stv__aws_offering *offerings;
   size_t nofferings;
   struct stv__aws_creds creds;
+  const char *lt_type; /* DescribeLaunchTemplateVersions: the first version's instanceType, or NULL */
 };
 
 enum stv__aws_kind {
@@ -116,6 +118,7 @@ enum stv__aws_kind {
   STV__AWS_ACTIVITIES, /* DescribeScalingActivities */
   STV__AWS_OFFERINGS,  /* DescribeInstanceTypeOfferings */
   STV__AWS_STS,        /* AssumeRoleWithWebIdentity */
+  STV__AWS_LT,         /* DescribeLaunchTemplateVersions */
   STV__AWS_EMPTY,      /* SetDesiredCapacity, TerminateInstanceInAutoScalingGroup: the root element only */
 };
 

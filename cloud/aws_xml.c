@@ -281,6 +281,10 @@ static int parse_asg(struct stv__aws_answer *a, const char *action, const node *
   if (text_list(a, child(m, "AvailabilityZones"), "member", NULL, &g->zones, &g->nzones, nomem) != 0)
     return stv_err_set(err, STV_ENOMEM, "out of memory");
   g->od_pct = 100;
+  c = mip != NULL ? path(mip, "LaunchTemplate/LaunchTemplateSpecification") : child(m, "LaunchTemplate");
+  g->lt_id = text(a, child(c, "LaunchTemplateId"), nomem);
+  g->lt_name = text(a, child(c, "LaunchTemplateName"), nomem);
+  g->lt_version = text(a, child(c, "Version"), nomem);
   if (mip != NULL) {
     g->mixed = 1;
     if (text_list(a, path(mip, "LaunchTemplate/Overrides"), "member", "InstanceType", &g->types, &g->ntypes,
@@ -461,6 +465,7 @@ static const struct {
     [STV__AWS_ACTIVITIES] = {"DescribeScalingActivitiesResult"},
     [STV__AWS_OFFERINGS] = {NULL},
     [STV__AWS_STS] = {"AssumeRoleWithWebIdentityResult"},
+    [STV__AWS_LT] = {NULL},
     [STV__AWS_EMPTY] = {NULL},
 };
 
@@ -492,9 +497,15 @@ int stv__aws_parse(enum stv__aws_kind kind, const char *action, const char *body
   case STV__AWS_ACTIVITIES: rc = parse_activities(a, action, res, &nomem, err); break;
   case STV__AWS_OFFERINGS: rc = parse_offerings(a, action, res, &nomem, err); break;
   case STV__AWS_STS: rc = parse_sts(a, action, res, &nomem, err); break;
+  case STV__AWS_LT:
+    if (child(res, "launchTemplateVersionSet") == NULL)
+      rc = stv_err_set(err, STV_EPARSE, "%s: the answer has no launchTemplateVersionSet element", action);
+    else
+      a->lt_type = text(a, path(res, "launchTemplateVersionSet/item/launchTemplateData/instanceType"), &nomem);
+    break;
   case STV__AWS_EMPTY: rc = 0; break;
   }
-  if (rc == 0 && kind != STV__AWS_EMPTY && kind != STV__AWS_STS) {
+  if (rc == 0 && kind != STV__AWS_EMPTY && kind != STV__AWS_STS && kind != STV__AWS_LT) {
     a->next_token = text(a, child(res, kinds[kind].result != NULL ? "NextToken" : "nextToken"), &nomem);
     if (a->next_token != NULL && a->next_token[0] == '\0') a->next_token = NULL;
   }
