@@ -279,6 +279,48 @@ def test_missing_region_cluster_name_or_credentials_is_a_clear_error():
         assert "no credentials" in err and "AWS_EC2_METADATA_DISABLED" in err, err
 
 
+def e2e_scenario():
+    g = group("ng-workers", maxSize=6, availabilityZones=["us-east-1a"],
+              launchTemplate={"name": "lt-workers", "instanceType": "m5.large"})
+    return {"zones": ["us-east-1a", "us-east-1b", "us-east-1c"], "groups": [g]}
+
+
+def test_controller_scales_a_group_nodes_register_pods_run_and_a_restart_does_not_double():
+    import ctltest
+    with ctltest.Scene(STEVEDORE, "aws-e2e") as sc:
+        with Env(e2e_scenario(), launch_delay=4.0, kube_url=sc.emu.url, kube_token=sc.token_of("tester"),
+                 kube_ca=sc.emu.ca_file) as env:
+            saved = dict(os.environ)
+            os.environ.update(base_env(env, keys()))
+            os.environ.pop("AWS_DRIVE_POLL", None)
+            try:
+                ctl = sc.controller("r0", "--provider", "aws", "--cluster-name", CLUSTER, "--catalog",
+                                    "aws:us-east-1", "--leader-elect=false")
+                sc.create_pods(*[ctltest.pod("web-%d" % i, cpu="1200m", memory="2Gi") for i in range(3)])
+                sc.wait_for("a scale-up", lambda: env.calls("SetDesiredCapacity"), timeout=60)
+                first = [g for g in env.state()["groups"] if g["name"] == "ng-workers"][0]["desiredCapacity"]
+                # Restart while the instances are still launching: what is in flight comes from desired
+                # versus the instances, and the group is not raised again for the same pods.
+                ctl.kill()
+                ctl.start()
+                sc.wait_for("every pod running", lambda: sc.all_running(3), timeout=90)
+                rebuilds = [r["text"] for r in ctl.records("decision") if r.get("kind") == "rebuild"]
+                sc.check(len(rebuilds) == 2 and "; 0 nodes in flight" not in rebuilds[1],
+                         "the restart did not find the launches in flight: %s" % rebuilds)
+                nodes = [n for n in sc.nodes() if n["spec"].get("providerID", "").startswith("aws:///us-east-1a/i-")]
+                sc.check(len(nodes) == first, "%d aws nodes for desired %d" % (len(nodes), first))
+                final = [g for g in env.state()["groups"] if g["name"] == "ng-workers"][0]["desiredCapacity"]
+                sc.check(final == first, "desired went from %d to %d after the restart" % (first, final))
+                for s in SECRETS:
+                    sc.check(s not in ctl.log(), "a secret appears in the controller's log")
+                for c in env.calls():
+                    if c.get("permission") and c.get("credentialSource"):
+                        SEEN_PERMISSIONS.add(c["permission"])
+            finally:
+                os.environ.clear()
+                os.environ.update(saved)
+
+
 def policy_actions():
     text = open(os.path.join(os.path.dirname(HERE), "docs", "cloud-aws.md")).read()
     m = re.search(r"<!-- iam-policy -->\s*```json\n(.*?)```", text, re.S)
