@@ -28,12 +28,12 @@
 #include "aws_internal.h"
 #include "log.h"
 
-#define ASG_VERSION "2011-01-01"
-#define EC2_VERSION "2016-11-15"
-#define FILTER_VALUES 200 /* EC2's most values in one filter */
-#define TAG_ENABLED "k8s.io/cluster-autoscaler/enabled"
-#define TAG_CA_PREFIX "k8s.io/cluster-autoscaler/"
-#define TAG_STV_PREFIX "stevedore.io/cluster/"
+#define ASG_VERSION        "2011-01-01"
+#define EC2_VERSION        "2016-11-15"
+#define FILTER_VALUES      200 /* EC2's most values in one filter */
+#define TAG_ENABLED        "k8s.io/cluster-autoscaler/enabled"
+#define TAG_CA_PREFIX      "k8s.io/cluster-autoscaler/"
+#define TAG_STV_PREFIX     "stevedore.io/cluster/"
 #define TAG_TEMPLATE_LABEL "k8s.io/cluster-autoscaler/node-template/label/"
 
 struct known { /* a group as last listed */
@@ -48,8 +48,8 @@ struct unavail {
 };
 
 struct lt_entry { /* a launch template version's instance type, as last read */
-  char *key;  /* "ID|NAME|VERSION" */
-  char *type; /* NULL: it has none, or it could not be read */
+  char *key;      /* "ID|NAME|VERSION" */
+  char *type;     /* NULL: it has none, or it could not be read */
   double until;
 };
 
@@ -102,12 +102,14 @@ struct aws {
   size_t nseen;
   char **running; /* provider ids RUNNING at the last poll */
   size_t nrunning;
-  char **alive; /* provider ids not terminating at the last poll */
+  char **alive;       /* provider ids not terminating at the last poll */
   char **alive_group; /* and their groups */
   size_t nalive;
 };
 
-static struct aws *impl(struct stv_cloud *c) { return c->impl; }
+static struct aws *impl(struct stv_cloud *c) {
+  return c->impl;
+}
 static void poll_cb(struct stv_timer *t);
 
 /* ---------------------------------------------------------------------- */
@@ -133,7 +135,8 @@ int stv__aws_form(struct stv_buf *b, const char *name, const char *value) {
   return b->err;
 }
 
-static int formf(struct stv_buf *b, const char *value, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int formf(struct stv_buf *b, const char *value, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int formf(struct stv_buf *b, const char *value, const char *fmt, ...) {
   char name[128];
   va_list ap;
@@ -221,10 +224,12 @@ static void on_reply(void *ctx, const struct stv_cloud_reply *rep) {
       stv_log(STV_LOG_INFO, "aws: credentials refused as expired; refreshing",
               STV_LOG_STR("action", r->action), STV_LOG_STR("source", stv__aws_creds_source(r->a->cc)));
       if ((code = req_send(r)) == 0) return;
-      snprintf(msg, sizeof(msg), "%s %s: cannot refresh the credentials: %s", svc, r->action, stv_strerror(code));
+      snprintf(msg, sizeof(msg), "%s %s: cannot refresh the credentials: %s", svc, r->action,
+               stv_strerror(code));
     } else if (code == STV_ETIMEDOUT) {
       size_t k = strlen(msg);
-      snprintf(msg + k, sizeof(msg) - k, " (credentials from %s, refreshed once)", stv__aws_creds_source(r->a->cc));
+      snprintf(msg + k, sizeof(msg) - k, " (credentials from %s, refreshed once)",
+               stv__aws_creds_source(r->a->cc));
       code = STV_EUNSUPPORTED;
     }
     req_end(r, code, msg, NULL);
@@ -276,7 +281,9 @@ static void on_creds(void *ctx, int code, const char *message, const struct stv_
 }
 
 /* Sends r (again, after an expired token); returns 0 or an STV_ code (r not ended then). */
-static int req_send(struct req *r) { return stv__aws_creds_get(r->a->cc, r->creds_retried, on_creds, r); }
+static int req_send(struct req *r) {
+  return stv__aws_creds_get(r->a->cc, r->creds_retried, on_creds, r);
+}
 
 /* Sends r or ends it with the failure; for callers that carry on through r's continuation. */
 static void req_go(struct req *r) {
@@ -443,7 +450,8 @@ static int build_groups(struct aws *a, struct stv__aws_answer *pages, size_t npa
       }
       if (ntypes == 0) {
         stv_log(STV_LOG_WARN,
-                "aws: group left out: its instance type is unknown (no mixed-instances overrides, none in its launch "
+                "aws: group left out: its instance type is unknown (no mixed-instances overrides, none in "
+                "its launch "
                 "template, no instances); "
                 "tag it k8s.io/cluster-autoscaler/node-template/label/node.kubernetes.io/instance-type=TYPE",
                 STV_LOG_STR("group", g->name));
@@ -621,8 +629,9 @@ static int groups_page(struct groups_op *op, const char *token) {
   return 0;
 }
 
-static int groups_op_start(struct aws *a, const char *only, void (*then)(struct groups_op *, int, const char *),
-                           void *ctx, stv_cloud_groups_cb cb) {
+static int groups_op_start(struct aws *a, const char *only,
+                           void (*then)(struct groups_op *, int, const char *), void *ctx,
+                           stv_cloud_groups_cb cb) {
   struct groups_op *op = stv_calloc(1, sizeof(*op));
   int rc;
   if (op == NULL) return STV_ENOMEM;
@@ -803,7 +812,8 @@ static int build_instances(struct inst_op *op, struct stv_cloud_instance **out, 
       in->group_id = e->group;
       in->instance_type = e->type;
       in->zone = e->zone;
-      in->capacity_type = e->lifecycle != NULL && strcmp(e->lifecycle, "spot") == 0 ? STV_CT_SPOT : STV_CT_ON_DEMAND;
+      in->capacity_type =
+          e->lifecycle != NULL && strcmp(e->lifecycle, "spot") == 0 ? STV_CT_SPOT : STV_CT_ON_DEMAND;
       in->state = inst_state(e->state);
       in->launch_time = clock_time(op->a, e->launch_time);
       k++;
@@ -936,8 +946,8 @@ static void on_terminated(struct req *r, int code, const char *msg, struct stv__
   (void)ans;
   if (code != 0) {
     /* Say which went, so that the caller knows what the group lost. */
-    k = (size_t)snprintf(full, sizeof(full), "group %s: %zu of %zu instances terminated (", op->group, op->done,
-                         op->n);
+    k = (size_t)snprintf(full, sizeof(full), "group %s: %zu of %zu instances terminated (", op->group,
+                         op->done, op->n);
     for (i = 0; i < op->done && k < sizeof(full); i++)
       k += (size_t)snprintf(full + k, sizeof(full) - k, "%s%s", i ? " " : "", op->ids[i]);
     if (k < sizeof(full)) snprintf(full + k, sizeof(full) - k, "); %s failed: %s", op->ids[op->done], msg);
@@ -954,7 +964,8 @@ static void on_terminated(struct req *r, int code, const char *msg, struct stv__
 }
 
 static int terminate_next(struct done_op *op) {
-  struct req *r = req_new(op->h.a, 0, "TerminateInstanceInAutoScalingGroup", STV__AWS_EMPTY, on_terminated, op);
+  struct req *r =
+      req_new(op->h.a, 0, "TerminateInstanceInAutoScalingGroup", STV__AWS_EMPTY, on_terminated, op);
   if (r == NULL) return STV_ENOMEM;
   stv__aws_form(&r->form, "InstanceId", op->ids[op->done]);
   stv__aws_form(&r->form, "ShouldDecrementDesiredCapacity", "true");
@@ -1014,8 +1025,8 @@ static int aws_delete_instances(struct stv_cloud *c, const char *group_id, const
   for (i = 0; i < n; i++) {
     const char *id = instance_id(pids[i]);
     if (id == NULL) {
-      snprintf(msg, sizeof(msg), "group %s: \"%.200s\" is not an AWS provider id (aws:///ZONE/i-...)", group_id,
-               pids[i]);
+      snprintf(msg, sizeof(msg), "group %s: \"%.200s\" is not an AWS provider id (aws:///ZONE/i-...)",
+               group_id, pids[i]);
       return done_op_refuse(op, STV_EINVAL, msg);
     }
     if ((op->ids[op->n++] = stv_strdup(id)) == NULL) {
@@ -1053,7 +1064,8 @@ static int seen(struct aws *a, const char *id) {
 static void failed_offering(const char *msg, char *type, size_t tn, char *zone, size_t zn) {
   const char *s = msg != NULL ? strstr(msg, "sufficient ") : NULL, *e;
   type[0] = zone[0] = '\0';
-  if (s != NULL && (e = strstr(s += 11, " capacity")) != NULL && (size_t)(e - s) < tn && memchr(s, ' ', e - s) == NULL)
+  if (s != NULL && (e = strstr(s += 11, " capacity")) != NULL && (size_t)(e - s) < tn &&
+      memchr(s, ' ', e - s) == NULL)
     snprintf(type, tn, "%.*s", (int)(e - s), s);
   s = msg != NULL ? strstr(msg, "Availability Zone") : NULL;
   if (s != NULL && (s = strchr(s, '(')) != NULL && (e = strchr(++s, ')')) != NULL && (size_t)(e - s) < zn)
@@ -1087,8 +1099,9 @@ static void report_failure(struct aws *a, const struct known *k, const struct st
   ev.code = launch_code(why);
   ev.message = why;
   if (ev.code == STV_ECAPACITY && type[0] != '\0' && zone[0] != '\0') mark_unavailable(a, type, zone);
-  stv_log(STV_LOG_WARN, "aws: a launch failed", STV_LOG_STR("group", k->name), STV_LOG_STR("activity", act->id),
-          STV_LOG_STR("code", stv_err_name(ev.code)), STV_LOG_STR("message", why));
+  stv_log(STV_LOG_WARN, "aws: a launch failed", STV_LOG_STR("group", k->name),
+          STV_LOG_STR("activity", act->id), STV_LOG_STR("code", stv_err_name(ev.code)),
+          STV_LOG_STR("message", why));
   if (a->cloud.on_event != NULL) a->cloud.on_event(a->cloud.event_ctx, &ev);
 }
 
@@ -1191,7 +1204,8 @@ static void diff_instances(struct aws *a, struct poll_op *op, const struct stv_c
     if (v[i].state != STV_INSTANCE_RUNNING) continue;
     if ((running[nr] = stv_strdup(v[i].provider_id)) == NULL) goto fail;
     nr++;
-    if (!op->baseline && !in_list(a->running, a->nrunning, v[i].provider_id)) emit(a, STV_CLOUD_EV_RUNNING, &v[i]);
+    if (!op->baseline && !in_list(a->running, a->nrunning, v[i].provider_id))
+      emit(a, STV_CLOUD_EV_RUNNING, &v[i]);
   }
   for (i = 0; !op->baseline && i < a->nalive; i++) {
     struct stv_cloud_instance gone;
@@ -1228,7 +1242,8 @@ static void polled_instances(struct inst_op *iop, int code, const char *msg) {
   if (code == 0 && build_instances(iop, &v, &ids, &n) == 0)
     diff_instances(a, op, v, n);
   else if (code != 0)
-    stv_log(STV_LOG_WARN, "aws: cannot read the instances; trying at the next poll", STV_LOG_STR("error", msg));
+    stv_log(STV_LOG_WARN, "aws: cannot read the instances; trying at the next poll",
+            STV_LOG_STR("error", msg));
   stv_free(v);
   stv_free(ids);
   inst_op_free(iop);
@@ -1301,18 +1316,20 @@ void stv_aws_opts_default(struct stv_aws_opts *o) {
 static int check_cluster(const char *name, struct stv_err *err) {
   const char *s;
   if (name == NULL || name[0] == '\0')
-    return stv_err_set(err, STV_EINVAL, "aws: --cluster-name is required: group discovery matches the tags "
-                                        "k8s.io/cluster-autoscaler/NAME and stevedore.io/cluster/NAME");
+    return stv_err_set(err, STV_EINVAL,
+                       "aws: --cluster-name is required: group discovery matches the tags "
+                       "k8s.io/cluster-autoscaler/NAME and stevedore.io/cluster/NAME");
   if (strlen(name) > 100) return stv_err_set(err, STV_EINVAL, "aws: --cluster-name is longer than 100 bytes");
   for (s = name; *s != '\0'; s++)
     if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' ||
           *s == '_' || *s == '.'))
-      return stv_err_set(err, STV_EINVAL, "aws: --cluster-name \"%s\": only letters, digits, '-', '_' and '.'",
-                         name);
+      return stv_err_set(err, STV_EINVAL,
+                         "aws: --cluster-name \"%s\": only letters, digits, '-', '_' and '.'", name);
   return 0;
 }
 
-int stv_aws_new(struct stv_cloud **out, struct stv_clock *clock, const struct stv_aws_opts *o, struct stv_err *err) {
+int stv_aws_new(struct stv_cloud **out, struct stv_clock *clock, const struct stv_aws_opts *o,
+                struct stv_err *err) {
   struct aws *a;
   int rc;
   *out = NULL;
@@ -1341,8 +1358,9 @@ int stv_aws_new(struct stv_cloud **out, struct stv_clock *clock, const struct st
     rc = stv_err_set(err, STV_ENOMEM, "out of memory");
     goto out;
   }
-  stv_log(STV_LOG_INFO, "aws provider", STV_LOG_STR("cluster", a->cluster), STV_LOG_STR("region", a->env.region),
-          STV_LOG_STR("region_from", a->env.region_source), STV_LOG_STR("credentials", stv__aws_creds_source(a->cc)),
+  stv_log(STV_LOG_INFO, "aws provider", STV_LOG_STR("cluster", a->cluster),
+          STV_LOG_STR("region", a->env.region), STV_LOG_STR("region_from", a->env.region_source),
+          STV_LOG_STR("credentials", stv__aws_creds_source(a->cc)),
           STV_LOG_STR("autoscaling", a->env.autoscaling_url), STV_LOG_STR("ec2", a->env.ec2_url));
   *out = &a->cloud;
   a = NULL;

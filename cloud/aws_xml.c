@@ -101,8 +101,8 @@ static int read_doc(const char *action, const char *body, size_t len, xmlDoc **o
   int rc;
   *out = NULL;
   if (len > STV__AWS_MAX_BODY)
-    return stv_err_set(err, STV_EPARSE, "%s: the answer is %zu bytes, more than the %zu this program reads", action,
-                       len, (size_t)STV__AWS_MAX_BODY);
+    return stv_err_set(err, STV_EPARSE, "%s: the answer is %zu bytes, more than the %zu this program reads",
+                       action, len, (size_t)STV__AWS_MAX_BODY);
   if (len == 0) return stv_err_set(err, STV_EPARSE, "%s: the answer is empty", action);
   if ((ctxt = xmlNewParserCtxt()) == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
   doc = xmlCtxtReadMemory(ctxt, body, (int)len, "answer.xml", NULL,
@@ -120,7 +120,8 @@ static int read_doc(const char *action, const char *body, size_t len, xmlDoc **o
   xmlFreeParserCtxt(ctxt);
   if (doc->intSubset != NULL || doc->extSubset != NULL) {
     xmlFreeDoc(doc);
-    return stv_err_set(err, STV_EPARSE, "%s: the answer has a DOCTYPE, which AWS never sends; refused", action);
+    return stv_err_set(err, STV_EPARSE, "%s: the answer has a DOCTYPE, which AWS never sends; refused",
+                       action);
   }
   if (xmlDocGetRootElement(doc) == NULL) {
     xmlFreeDoc(doc);
@@ -129,9 +130,10 @@ static int read_doc(const char *action, const char *body, size_t len, xmlDoc **o
   if ((rc = check_tree(xmlDocGetRootElement(doc), 0)) != 0) {
     xmlFreeDoc(doc);
     if (rc == STV_ELIMIT)
-      return stv_err_set(err, STV_EPARSE, "%s: the answer nests deeper than %d elements; refused", action, MAX_DEPTH);
-    return stv_err_set(err, STV_EPARSE, "%s: the answer has an entity reference, which AWS never sends; refused",
-                       action);
+      return stv_err_set(err, STV_EPARSE, "%s: the answer nests deeper than %d elements; refused", action,
+                         MAX_DEPTH);
+    return stv_err_set(err, STV_EPARSE,
+                       "%s: the answer has an entity reference, which AWS never sends; refused", action);
   }
   *out = doc;
   return 0;
@@ -166,7 +168,9 @@ out:
   return rc;
 }
 
-static int has_prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
+static int has_prefix(const char *s, const char *p) {
+  return strncmp(s, p, strlen(p)) == 0;
+}
 
 static int has_suffix(const char *s, const char *p) {
   size_t n = strlen(s), k = strlen(p);
@@ -195,7 +199,8 @@ int stv__aws_map_error(const char *service, const char *action, long status, con
   permission(perm, sizeof(perm), service, action);
   if (strcmp(c, "AccessDenied") == 0 || strcmp(c, "AccessDeniedException") == 0 ||
       strcmp(c, "UnauthorizedOperation") == 0 || strcmp(c, "AuthFailure") == 0) {
-    snprintf(msg, n, "%s %s: %s: the role lacks the permission %s (grant it: docs/cloud-aws.md has the policy): %s",
+    snprintf(msg, n,
+             "%s %s: %s: the role lacks the permission %s (grant it: docs/cloud-aws.md has the policy): %s",
              service, action, c, perm, e.message);
     return STV_EUNSUPPORTED;
   }
@@ -204,22 +209,27 @@ int stv__aws_map_error(const char *service, const char *action, long status, con
       strcmp(c, "SignatureDoesNotMatch") == 0 || strcmp(c, "AuthFailure.TokenExpired") == 0)
     code = STV_ETIMEDOUT;
   else if (has_prefix(c, "InsufficientInstanceCapacity") || strcmp(c, "InsufficientCapacity") == 0 ||
-           has_prefix(c, "InsufficientHostCapacity") || strcmp(c, "InsufficientReservedInstanceCapacity") == 0)
+           has_prefix(c, "InsufficientHostCapacity") ||
+           strcmp(c, "InsufficientReservedInstanceCapacity") == 0)
     code = STV_ECAPACITY;
   else if (strcmp(c, "Throttling") == 0 || strcmp(c, "ThrottlingException") == 0 ||
            strcmp(c, "RequestLimitExceeded") == 0 || strcmp(c, "TooManyRequestsException") == 0 ||
-           strcmp(c, "SlowDown") == 0 || strcmp(c, "ServiceUnavailable") == 0 || strcmp(c, "Unavailable") == 0)
+           strcmp(c, "SlowDown") == 0 || strcmp(c, "ServiceUnavailable") == 0 ||
+           strcmp(c, "Unavailable") == 0)
     code = STV_ETHROTTLED;
   else if (has_suffix(c, "NotFound") || has_suffix(c, ".NotFound") || strcmp(c, "ResourceNotFound") == 0)
     code = STV_ENOTFOUND;
-  else if (strcmp(c, "LimitExceeded") == 0 || has_suffix(c, "LimitExceeded") || strcmp(c, "VcpuLimitExceeded") == 0 ||
-           strcmp(c, "InstanceLimitExceeded") == 0 || strcmp(c, "ServiceLinkedRoleFailure") == 0)
+  else if (strcmp(c, "LimitExceeded") == 0 || has_suffix(c, "LimitExceeded") ||
+           strcmp(c, "VcpuLimitExceeded") == 0 || strcmp(c, "InstanceLimitExceeded") == 0 ||
+           strcmp(c, "ServiceLinkedRoleFailure") == 0)
     code = STV_ELIMIT;
-  else if (strcmp(c, "ValidationError") == 0 || has_prefix(c, "InvalidParameter") || has_prefix(c, "Invalid") ||
-           strcmp(c, "MissingParameter") == 0 || strcmp(c, "ScalingActivityInProgress") == 0 ||
-           strcmp(c, "ResourceInUse") == 0 || strcmp(c, "ResourceContention") == 0)
-    code = strcmp(c, "ScalingActivityInProgress") == 0 || strcmp(c, "ResourceContention") == 0 ? STV_ETHROTTLED
-                                                                                              : STV_EINVAL;
+  else if (strcmp(c, "ValidationError") == 0 || has_prefix(c, "InvalidParameter") ||
+           has_prefix(c, "Invalid") || strcmp(c, "MissingParameter") == 0 ||
+           strcmp(c, "ScalingActivityInProgress") == 0 || strcmp(c, "ResourceInUse") == 0 ||
+           strcmp(c, "ResourceContention") == 0)
+    code = strcmp(c, "ScalingActivityInProgress") == 0 || strcmp(c, "ResourceContention") == 0
+               ? STV_ETHROTTLED
+               : STV_EINVAL;
   else if (status >= 500)
     code = STV_EIO;
   else
@@ -275,8 +285,8 @@ static int parse_asg(struct stv__aws_answer *a, const char *action, const node *
   if (g->name == NULL) return stv_err_set(err, STV_EPARSE, "%s: a group has no AutoScalingGroupName", action);
   if ((rc = parse_int(action, "MinSize", text(a, child(m, "MinSize"), nomem), &g->min, err)) != 0 ||
       (rc = parse_int(action, "MaxSize", text(a, child(m, "MaxSize"), nomem), &g->max, err)) != 0 ||
-      (rc = parse_int(action, "DesiredCapacity", text(a, child(m, "DesiredCapacity"), nomem), &g->desired, err)) !=
-          0)
+      (rc = parse_int(action, "DesiredCapacity", text(a, child(m, "DesiredCapacity"), nomem), &g->desired,
+                      err)) != 0)
     return stv_err_prefix(err, "group %s", g->name);
   if (text_list(a, child(m, "AvailabilityZones"), "member", NULL, &g->zones, &g->nzones, nomem) != 0)
     return stv_err_set(err, STV_ENOMEM, "out of memory");
@@ -295,7 +305,8 @@ static int parse_asg(struct stv__aws_answer *a, const char *action, const node *
       const char *pct = text(a, child(dist, "OnDemandPercentageAboveBaseCapacity"), nomem);
       if (base != NULL && (rc = parse_int(action, "OnDemandBaseCapacity", base, &g->od_base, err)) != 0)
         return stv_err_prefix(err, "group %s", g->name);
-      if (pct != NULL && (rc = parse_int(action, "OnDemandPercentageAboveBaseCapacity", pct, &g->od_pct, err)) != 0)
+      if (pct != NULL &&
+          (rc = parse_int(action, "OnDemandPercentageAboveBaseCapacity", pct, &g->od_pct, err)) != 0)
         return stv_err_prefix(err, "group %s", g->name);
       g->spot_strategy = text(a, child(dist, "SpotAllocationStrategy"), nomem);
     }
@@ -306,7 +317,8 @@ static int parse_asg(struct stv__aws_answer *a, const char *action, const node *
   for (k = 0, c = child(child(m, "Tags"), "member"); c != NULL; c = next_same(c), k++) {
     g->tags[k].key = text(a, child(c, "Key"), nomem);
     g->tags[k].value = text(a, child(c, "Value"), nomem);
-    if (g->tags[k].key == NULL) return stv_err_set(err, STV_EPARSE, "%s: group %s: a tag has no Key", action, g->name);
+    if (g->tags[k].key == NULL)
+      return stv_err_set(err, STV_EPARSE, "%s: group %s: a tag has no Key", action, g->name);
     if (g->tags[k].value == NULL) g->tags[k].value = "";
   }
   g->ninst = count_members(child(m, "Instances"), "member");
@@ -319,8 +331,8 @@ static int parse_asg(struct stv__aws_answer *a, const char *action, const node *
     in->type = text(a, child(c, "InstanceType"), nomem);
     in->lifecycle_state = text(a, child(c, "LifecycleState"), nomem);
     if (in->id == NULL || in->zone == NULL)
-      return stv_err_set(err, STV_EPARSE, "%s: group %s: an instance has no InstanceId or AvailabilityZone", action,
-                         g->name);
+      return stv_err_set(err, STV_EPARSE, "%s: group %s: an instance has no InstanceId or AvailabilityZone",
+                         action, g->name);
   }
   return 0;
 }
@@ -330,7 +342,8 @@ static int parse_asgs(struct stv__aws_answer *a, const char *action, const node 
   const node *list = child(res, "AutoScalingGroups"), *m;
   size_t k = 0;
   int rc;
-  if (list == NULL) return stv_err_set(err, STV_EPARSE, "%s: the answer has no AutoScalingGroups element", action);
+  if (list == NULL)
+    return stv_err_set(err, STV_EPARSE, "%s: the answer has no AutoScalingGroups element", action);
   a->nasgs = count_members(list, "member");
   if (a->nasgs > 0 && (a->asgs = stv_calloc(a->nasgs, sizeof(*a->asgs))) == NULL)
     return stv_err_set(err, STV_ENOMEM, "out of memory");
@@ -353,7 +366,8 @@ static int parse_instances(struct stv__aws_answer *a, const char *action, const 
   const node *rs = child(root, "reservationSet"), *r, *it;
   size_t n = 0, k = 0;
   if (rs == NULL) return stv_err_set(err, STV_EPARSE, "%s: the answer has no reservationSet element", action);
-  for (r = child(rs, "item"); r != NULL; r = next_same(r)) n += count_members(child(r, "instancesSet"), "item");
+  for (r = child(rs, "item"); r != NULL; r = next_same(r))
+    n += count_members(child(r, "instancesSet"), "item");
   if (n > 0 && (a->instances = stv_calloc(n, sizeof(*a->instances))) == NULL)
     return stv_err_set(err, STV_ENOMEM, "out of memory");
   for (r = child(rs, "item"); r != NULL; r = next_same(r)) {
@@ -381,7 +395,8 @@ static int parse_spot(struct stv__aws_answer *a, const char *action, const node 
                       struct stv_err *err) {
   const node *set = child(root, "spotPriceHistorySet"), *it;
   size_t k = 0;
-  if (set == NULL) return stv_err_set(err, STV_EPARSE, "%s: the answer has no spotPriceHistorySet element", action);
+  if (set == NULL)
+    return stv_err_set(err, STV_EPARSE, "%s: the answer has no spotPriceHistorySet element", action);
   a->nprices = count_members(set, "item");
   if (a->nprices > 0 && (a->prices = stv_calloc(a->nprices, sizeof(*a->prices))) == NULL)
     return stv_err_set(err, STV_ENOMEM, "out of memory");
@@ -394,10 +409,12 @@ static int parse_spot(struct stv__aws_answer *a, const char *action, const node 
     p->timestamp = text(a, child(it, "timestamp"), nomem);
     price = text(a, child(it, "spotPrice"), nomem);
     if (p->type == NULL || p->zone == NULL || price == NULL)
-      return stv_err_set(err, STV_EPARSE, "%s: item %zu lacks instanceType, availabilityZone or spotPrice", action, k);
+      return stv_err_set(err, STV_EPARSE, "%s: item %zu lacks instanceType, availabilityZone or spotPrice",
+                         action, k);
     p->price = strtod(price, &end);
     if (end == price || *end != '\0' || !(p->price >= 0) || p->price > 1e6)
-      return stv_err_set(err, STV_EPARSE, "%s: item %zu: spotPrice \"%.40s\" is not a price", action, k, price);
+      return stv_err_set(err, STV_EPARSE, "%s: item %zu: spotPrice \"%.40s\" is not a price", action, k,
+                         price);
   }
   return 0;
 }
@@ -449,9 +466,11 @@ static int parse_sts(struct stv__aws_answer *a, const char *action, const node *
   a->creds.secret = text(a, child(c, "SecretAccessKey"), nomem);
   a->creds.token = text(a, child(c, "SessionToken"), nomem);
   a->creds.expiration = text(a, child(c, "Expiration"), nomem);
-  if (a->creds.key_id == NULL || a->creds.secret == NULL || a->creds.token == NULL || a->creds.expiration == NULL)
+  if (a->creds.key_id == NULL || a->creds.secret == NULL || a->creds.token == NULL ||
+      a->creds.expiration == NULL)
     return stv_err_set(err, STV_EPARSE,
-                       "%s: Credentials lacks AccessKeyId, SecretAccessKey, SessionToken or Expiration", action);
+                       "%s: Credentials lacks AccessKeyId, SecretAccessKey, SessionToken or Expiration",
+                       action);
   return 0;
 }
 
@@ -491,19 +510,34 @@ int stv__aws_parse(enum stv__aws_kind kind, const char *action, const char *body
     goto out;
   }
   switch (kind) {
-  case STV__AWS_ASGS: rc = parse_asgs(a, action, res, &nomem, err); break;
-  case STV__AWS_INSTANCES: rc = parse_instances(a, action, res, &nomem, err); break;
-  case STV__AWS_SPOT: rc = parse_spot(a, action, res, &nomem, err); break;
-  case STV__AWS_ACTIVITIES: rc = parse_activities(a, action, res, &nomem, err); break;
-  case STV__AWS_OFFERINGS: rc = parse_offerings(a, action, res, &nomem, err); break;
-  case STV__AWS_STS: rc = parse_sts(a, action, res, &nomem, err); break;
+  case STV__AWS_ASGS:
+    rc = parse_asgs(a, action, res, &nomem, err);
+    break;
+  case STV__AWS_INSTANCES:
+    rc = parse_instances(a, action, res, &nomem, err);
+    break;
+  case STV__AWS_SPOT:
+    rc = parse_spot(a, action, res, &nomem, err);
+    break;
+  case STV__AWS_ACTIVITIES:
+    rc = parse_activities(a, action, res, &nomem, err);
+    break;
+  case STV__AWS_OFFERINGS:
+    rc = parse_offerings(a, action, res, &nomem, err);
+    break;
+  case STV__AWS_STS:
+    rc = parse_sts(a, action, res, &nomem, err);
+    break;
   case STV__AWS_LT:
     if (child(res, "launchTemplateVersionSet") == NULL)
       rc = stv_err_set(err, STV_EPARSE, "%s: the answer has no launchTemplateVersionSet element", action);
     else
-      a->lt_type = text(a, path(res, "launchTemplateVersionSet/item/launchTemplateData/instanceType"), &nomem);
+      a->lt_type =
+          text(a, path(res, "launchTemplateVersionSet/item/launchTemplateData/instanceType"), &nomem);
     break;
-  case STV__AWS_EMPTY: rc = 0; break;
+  case STV__AWS_EMPTY:
+    rc = 0;
+    break;
   }
   if (rc == 0 && kind != STV__AWS_EMPTY && kind != STV__AWS_STS && kind != STV__AWS_LT) {
     a->next_token = text(a, child(res, kinds[kind].result != NULL ? "NextToken" : "nextToken"), &nomem);

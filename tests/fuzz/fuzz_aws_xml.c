@@ -11,12 +11,13 @@
 
 #include "aws_internal.h"
 
-static const enum stv__aws_kind kinds[] = {STV__AWS_ASGS,    STV__AWS_INSTANCES, STV__AWS_SPOT, STV__AWS_ACTIVITIES,
-                                           STV__AWS_OFFERINGS, STV__AWS_STS,     STV__AWS_LT,   STV__AWS_EMPTY};
-static const char *const actions[] = {"DescribeAutoScalingGroups", "DescribeInstances", "DescribeSpotPriceHistory",
-                                      "DescribeScalingActivities", "DescribeInstanceTypeOfferings",
-                                      "AssumeRoleWithWebIdentity", "DescribeLaunchTemplateVersions",
-                                      "SetDesiredCapacity"};
+static const enum stv__aws_kind kinds[] = {STV__AWS_ASGS,       STV__AWS_INSTANCES, STV__AWS_SPOT,
+                                           STV__AWS_ACTIVITIES, STV__AWS_OFFERINGS, STV__AWS_STS,
+                                           STV__AWS_LT,         STV__AWS_EMPTY};
+static const char *const actions[] = {"DescribeAutoScalingGroups",      "DescribeInstances",
+                                      "DescribeSpotPriceHistory",       "DescribeScalingActivities",
+                                      "DescribeInstanceTypeOfferings",  "AssumeRoleWithWebIdentity",
+                                      "DescribeLaunchTemplateVersions", "SetDesiredCapacity"};
 
 static void check_answer(const struct stv__aws_answer *a) {
   size_t i, j;
@@ -30,7 +31,8 @@ static void check_answer(const struct stv__aws_answer *a) {
   }
   for (i = 0; i < a->ninstances; i++)
     FUZZ_CHECK(a->instances[i].id && a->instances[i].type && a->instances[i].zone && a->instances[i].state);
-  for (i = 0; i < a->nprices; i++) FUZZ_CHECK(a->prices[i].type && a->prices[i].zone && a->prices[i].price >= 0);
+  for (i = 0; i < a->nprices; i++)
+    FUZZ_CHECK(a->prices[i].type && a->prices[i].zone && a->prices[i].price >= 0);
   for (i = 0; i < a->nactivities; i++) FUZZ_CHECK(a->activities[i].id && a->activities[i].status);
   for (i = 0; i < a->nofferings; i++) FUZZ_CHECK(a->offerings[i].type && a->offerings[i].zone);
   FUZZ_CHECK(a->next_token == NULL || a->next_token[0] != '\0');
