@@ -503,6 +503,31 @@ out:
   return rc;
 }
 
+/*
+ * Keeps a page of answers when code is 0 (takes ans over, leaving it empty) and sets *token to the next page's
+ * token (NULL: the last). Returns code, or STV_ENOMEM with *msg set.
+ */
+static int keep_page(struct stv__aws_answer **pages, size_t *n, size_t *cap, int code, const char **msg,
+                     struct stv__aws_answer *ans, const char **token) {
+  *token = NULL;
+  if (code != 0) return code;
+  if (stv_grow((void **)pages, cap, *n + 1, sizeof(**pages)) != 0) {
+    *msg = "out of memory";
+    return STV_ENOMEM;
+  }
+  (*pages)[(*n)++] = *ans;
+  memset(ans, 0, sizeof(*ans));
+  stv_strpool_init(&ans->pool);
+  *token = (*pages)[*n - 1].next_token;
+  return 0;
+}
+
+static void free_pages(struct stv__aws_answer *pages, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) stv__aws_answer_close(&pages[i]);
+  stv_free(pages);
+}
+
 /* One listing of the groups, page after page; then the continuation. */
 struct groups_op {
   struct ophead h;
@@ -516,10 +541,8 @@ struct groups_op {
 };
 
 static void groups_op_free(struct groups_op *op) {
-  size_t i;
   op_unlink(&op->h);
-  for (i = 0; i < op->npages; i++) stv__aws_answer_close(&op->pages[i]);
-  stv_free(op->pages);
+  free_pages(op->pages, op->npages);
   stv_free(op);
 }
 
@@ -529,18 +552,10 @@ static void lt_next(struct groups_op *op);
 static void on_groups_page(struct req *r, int code, const char *msg, struct stv__aws_answer *ans) {
   struct groups_op *op = r->op;
   const char *token;
-  if (code == 0 && stv_grow((void **)&op->pages, &op->cap, op->npages + 1, sizeof(*op->pages)) != 0) {
-    code = STV_ENOMEM;
-    msg = "out of memory";
-  }
-  if (code != 0) {
+  if ((code = keep_page(&op->pages, &op->npages, &op->cap, code, &msg, ans, &token)) != 0) {
     op->then(op, code, msg);
     return;
   }
-  op->pages[op->npages++] = *ans; /* takes the answer over */
-  memset(ans, 0, sizeof(*ans));
-  stv_strpool_init(&ans->pool);
-  token = op->pages[op->npages - 1].next_token;
   if (token != NULL) {
     if ((code = groups_page(op, token)) != 0) op->then(op, code, "out of memory");
     return;
@@ -680,11 +695,9 @@ struct inst_op {
 };
 
 static void inst_op_free(struct inst_op *op) {
-  size_t i;
   op_unlink(&op->h);
   stv_clock_stop(op->a->cloud.clock, &op->empty);
-  for (i = 0; i < op->npages; i++) stv__aws_answer_close(&op->pages[i]);
-  stv_free(op->pages);
+  free_pages(op->pages, op->npages);
   stv_free(op);
 }
 
@@ -693,18 +706,10 @@ static int inst_page(struct inst_op *op, const char *token);
 static void on_inst_page(struct req *r, int code, const char *msg, struct stv__aws_answer *ans) {
   struct inst_op *op = r->op;
   const char *token;
-  if (code == 0 && stv_grow((void **)&op->pages, &op->cap, op->npages + 1, sizeof(*op->pages)) != 0) {
-    code = STV_ENOMEM;
-    msg = "out of memory";
-  }
-  if (code != 0) {
+  if ((code = keep_page(&op->pages, &op->npages, &op->cap, code, &msg, ans, &token)) != 0) {
     op->then(op, code, msg);
     return;
   }
-  op->pages[op->npages++] = *ans;
-  memset(ans, 0, sizeof(*ans));
-  stv_strpool_init(&ans->pool);
-  token = op->pages[op->npages - 1].next_token;
   if (token == NULL) {
     op->chunk += FILTER_VALUES;
     if (op->chunk >= op->a->nknown) {

@@ -80,6 +80,14 @@ static size_t count_members(const node *list, const char *name) {
   return n;
 }
 
+/* Allocates one zeroed entry of size bytes per elem child of list into *out (NULL when none); 0 or STV_ENOMEM. */
+static int alloc_members(const node *list, const char *elem, size_t size, void **out, size_t *n) {
+  *n = count_members(list, elem);
+  *out = NULL;
+  if (*n > 0 && (*out = stv_calloc(*n, size)) == NULL) return STV_ENOMEM;
+  return 0;
+}
+
 /* Refuses entity references and over-deep nesting anywhere under n. */
 static int check_tree(const node *n, int depth) {
   const node *c;
@@ -311,8 +319,7 @@ static int parse_asg(struct stv__aws_answer *a, const char *action, const node *
       g->spot_strategy = text(a, child(dist, "SpotAllocationStrategy"), nomem);
     }
   }
-  g->ntags = count_members(child(m, "Tags"), "member");
-  if (g->ntags > 0 && (g->tags = stv_calloc(g->ntags, sizeof(*g->tags))) == NULL)
+  if (alloc_members(child(m, "Tags"), "member", sizeof(*g->tags), (void **)&g->tags, &g->ntags) != 0)
     return stv_err_set(err, STV_ENOMEM, "out of memory");
   for (k = 0, c = child(child(m, "Tags"), "member"); c != NULL; c = next_same(c), k++) {
     g->tags[k].key = text(a, child(c, "Key"), nomem);
@@ -321,8 +328,7 @@ static int parse_asg(struct stv__aws_answer *a, const char *action, const node *
       return stv_err_set(err, STV_EPARSE, "%s: group %s: a tag has no Key", action, g->name);
     if (g->tags[k].value == NULL) g->tags[k].value = "";
   }
-  g->ninst = count_members(child(m, "Instances"), "member");
-  if (g->ninst > 0 && (g->inst = stv_calloc(g->ninst, sizeof(*g->inst))) == NULL)
+  if (alloc_members(child(m, "Instances"), "member", sizeof(*g->inst), (void **)&g->inst, &g->ninst) != 0)
     return stv_err_set(err, STV_ENOMEM, "out of memory");
   for (k = 0, c = child(child(m, "Instances"), "member"); c != NULL; c = next_same(c), k++) {
     struct stv__aws_asg_instance *in = &g->inst[k];
@@ -344,8 +350,7 @@ static int parse_asgs(struct stv__aws_answer *a, const char *action, const node 
   int rc;
   if (list == NULL)
     return stv_err_set(err, STV_EPARSE, "%s: the answer has no AutoScalingGroups element", action);
-  a->nasgs = count_members(list, "member");
-  if (a->nasgs > 0 && (a->asgs = stv_calloc(a->nasgs, sizeof(*a->asgs))) == NULL)
+  if (alloc_members(list, "member", sizeof(*a->asgs), (void **)&a->asgs, &a->nasgs) != 0)
     return stv_err_set(err, STV_ENOMEM, "out of memory");
   for (m = child(list, "member"); m != NULL; m = next_same(m), k++)
     if ((rc = parse_asg(a, action, m, &a->asgs[k], nomem, err)) != 0) return rc;
@@ -397,8 +402,7 @@ static int parse_spot(struct stv__aws_answer *a, const char *action, const node 
   size_t k = 0;
   if (set == NULL)
     return stv_err_set(err, STV_EPARSE, "%s: the answer has no spotPriceHistorySet element", action);
-  a->nprices = count_members(set, "item");
-  if (a->nprices > 0 && (a->prices = stv_calloc(a->nprices, sizeof(*a->prices))) == NULL)
+  if (alloc_members(set, "item", sizeof(*a->prices), (void **)&a->prices, &a->nprices) != 0)
     return stv_err_set(err, STV_ENOMEM, "out of memory");
   for (it = child(set, "item"); it != NULL; it = next_same(it), k++) {
     struct stv__aws_spot_price *p = &a->prices[k];
@@ -424,8 +428,7 @@ static int parse_activities(struct stv__aws_answer *a, const char *action, const
   const node *list = child(res, "Activities"), *m;
   size_t k = 0;
   if (list == NULL) return stv_err_set(err, STV_EPARSE, "%s: the answer has no Activities element", action);
-  a->nactivities = count_members(list, "member");
-  if (a->nactivities > 0 && (a->activities = stv_calloc(a->nactivities, sizeof(*a->activities))) == NULL)
+  if (alloc_members(list, "member", sizeof(*a->activities), (void **)&a->activities, &a->nactivities) != 0)
     return stv_err_set(err, STV_ENOMEM, "out of memory");
   for (m = child(list, "member"); m != NULL; m = next_same(m), k++) {
     struct stv__aws_activity *v = &a->activities[k];
@@ -447,8 +450,7 @@ static int parse_offerings(struct stv__aws_answer *a, const char *action, const 
   size_t k = 0;
   if (set == NULL)
     return stv_err_set(err, STV_EPARSE, "%s: the answer has no instanceTypeOfferingSet element", action);
-  a->nofferings = count_members(set, "item");
-  if (a->nofferings > 0 && (a->offerings = stv_calloc(a->nofferings, sizeof(*a->offerings))) == NULL)
+  if (alloc_members(set, "item", sizeof(*a->offerings), (void **)&a->offerings, &a->nofferings) != 0)
     return stv_err_set(err, STV_ENOMEM, "out of memory");
   for (it = child(set, "item"); it != NULL; it = next_same(it), k++) {
     a->offerings[k].type = text(a, child(it, "instanceType"), nomem);
