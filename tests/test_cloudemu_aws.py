@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -581,6 +582,98 @@ def test_signature_checks_refuse_what_aws_refuses():
         code, status, _ = client_error(env.client("autoscaling", cred["AccessKeyId"], cred["SecretAccessKey"],
                                                   "forged-token").describe_auto_scaling_groups)
         assert (code, status) == ("InvalidClientTokenId", 403)
+
+
+def _model_errors(elem, shape, path, errors):
+    """Every element of a response is a member of botocore's output shape,
+    lists use the entry tag the model gives and scalars parse as their type:
+    botocore's parser ignores what it does not know, so this is checked here."""
+    tag = elem.tag.split("}")[-1]
+    if shape.type_name == "structure":
+        names = {m.serialization.get("name", n): m for n, m in shape.members.items()}
+        for child in elem:
+            ctag = child.tag.split("}")[-1]
+            if ctag not in names:
+                errors.append("%s/%s: not in the model's %s (members: %s)" % (path, ctag, shape.name,
+                                                                               ", ".join(sorted(names))))
+            else:
+                _model_errors(child, names[ctag], path + "/" + ctag, errors)
+    elif shape.type_name == "list":
+        entry = shape.member.serialization.get("name", "member")
+        for child in elem:
+            ctag = child.tag.split("}")[-1]
+            if ctag != entry:
+                errors.append("%s/%s: list entries of %s are <%s>" % (path, ctag, shape.name, entry))
+            _model_errors(child, shape.member, path + "/" + ctag, errors)
+    else:
+        if len(elem):
+            errors.append("%s: %s is a %s, not a structure" % (path, tag, shape.type_name))
+        text = elem.text or ""
+        try:
+            if shape.type_name in ("integer", "long"):
+                int(text)
+            elif shape.type_name in ("double", "float"):
+                float(text)
+            elif shape.type_name == "boolean" and text not in ("true", "false"):
+                raise ValueError(text)
+            elif shape.type_name == "timestamp":
+                botocore.utils.parse_timestamp(text)
+            elif getattr(shape, "enum", None) and text not in shape.enum:
+                raise ValueError("%r not one of %s" % (text, shape.enum))
+        except ValueError as e:
+            errors.append("%s: %s value %r: %s" % (path, shape.type_name, text, e))
+
+
+MODEL_CASES = [
+    ("autoscaling", "DescribeAutoScalingGroups", "MaxRecords=3"),
+    ("autoscaling", "DescribeAutoScalingGroups", "AutoScalingGroupNames.member.1=ng-spot"),
+    ("autoscaling", "DescribeAutoScalingInstances", ""),
+    ("autoscaling", "DescribeScalingActivities", "AutoScalingGroupName=ng-0"),
+    ("autoscaling", "TerminateInstanceInAutoScalingGroup", "InstanceId=%(iid)s&ShouldDecrementDesiredCapacity=false"),
+    ("autoscaling", "SetDesiredCapacity", "AutoScalingGroupName=ng-0&DesiredCapacity=2"),
+    ("ec2", "DescribeInstances", ""),
+    ("ec2", "DescribeSpotPriceHistory", "InstanceType.1=m5.large&MaxResults=5"),
+    ("ec2", "DescribeInstanceTypeOfferings", "LocationType=availability-zone&MaxResults=5"),
+    ("ec2", "DescribeLaunchTemplateVersions", "LaunchTemplateName=lt-ng-0"),
+    ("ec2", "DescribeReservedInstances", ""),
+    ("sts", "GetCallerIdentity", ""),
+    ("sts", "AssumeRoleWithWebIdentity", "RoleArn=%(role)s&RoleSessionName=model-check&WebIdentityToken=%(token)s"),
+]
+
+
+def test_responses_match_botocore_service_models():
+    import xml.etree.ElementTree as ET
+    versions = {"autoscaling": "2011-01-01", "ec2": "2016-11-15", "sts": "2011-06-15"}
+    session = botocore.session.get_session()
+    with Env() as env:
+        env.client("autoscaling").set_desired_capacity(AutoScalingGroupName="ng-spot", DesiredCapacity=3)
+        wait(lambda: len(env.group_instances("ng-spot", "InService")) == 3, "3 instances")
+        env.faults(capacity="m5.large/us-east-1a")
+        env.client("autoscaling").set_desired_capacity(AutoScalingGroupName="ng-0", DesiredCapacity=1)
+        wait(lambda: env.group_instances("ng-0"), "ng-0 to launch in its other zone")
+        values = {"iid": env.group_instances("ng-spot")[1]["id"], "role": urllib.parse.quote(ROLE, safe=""),
+                  "token": WEB_TOKEN}
+        errors = []
+        for service, action, params in MODEL_CASES:
+            body = "Action=%s&Version=%s" % (action, versions[service]) + ("&" + params % values if params else "")
+            status, text = _signed(env, service, body)
+            assert status == 200, (action, text)
+            op = session.get_service_model(service).operation_model(action)
+            root = ET.fromstring(text)
+            assert root.tag.split("}")[-1] == action + "Response", root.tag
+            if service == "ec2":
+                result = root
+                errors += ["%s: no requestId" % action] if root.find("{*}requestId") is None else []
+                result.remove(root.find("{*}requestId"))
+            else:
+                result = root.find("{*}%sResult" % action)
+                assert root.find("{*}ResponseMetadata/{*}RequestId") is not None, text
+                if op.output_shape is None:
+                    assert result is None, text
+                    continue
+            _model_errors(result, op.output_shape, action, errors)
+            assert len(text) > 80 and (op.output_shape is None or len(result)), (action, text)
+        assert not errors, "\n".join(errors)
 
 
 def test_curl_sigv4_signature_is_accepted():

@@ -81,6 +81,9 @@ def assume_role_with_web_identity(ctx, p):
     p.members("PolicyArns")
     if not ROLE_ARN.match(role):
         raise AwsError(400, "ValidationError", "%s is invalid" % role)
+    if not 2 <= len(session) <= 64:
+        raise AwsError(400, "ValidationError", "1 validation error detected: Value '%s' at 'roleSessionName' failed "
+                       "to satisfy constraint: Member must have length between 2 and 64" % session)
     if not SESSION_NAME.match(session):
         raise AwsError(400, "ValidationError", "1 validation error detected: Value '%s' at 'roleSessionName' failed "
                        "to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*" % session)
