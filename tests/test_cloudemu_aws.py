@@ -570,6 +570,10 @@ def test_signature_checks_refuse_what_aws_refuses():
         assert status == 400 and "<Code>InvalidAction</Code>" in text, text
         status, text = _signed(env, "autoscaling", body + "&Colour=blue")
         assert status == 400 and "Colour" in text, text
+        status, text = _signed(env, "autoscaling", "Action=SetDesiredCapacity&Version=2011-01-01&"
+                               "AutoScalingGroupName=ng-0&DesiredCapacity=2&HonourCooldown=true")
+        assert status == 400 and "HonourCooldown" in text, text
+        assert [g["desiredCapacity"] for g in env.state()["groups"] if g["name"] == "ng-0"] == [0], "changed anyway"
         # Session credentials without, then with, their token.
         sts = env.client("sts")
         cred = sts.assume_role_with_web_identity(RoleArn=ROLE, RoleSessionName="s1",

@@ -78,6 +78,11 @@ class Keys(object):
                     n += 1
             return n
 
+    def first_static(self):
+        """(key id, secret) of the first static key, for the ready file."""
+        with self.lock:
+            return next(((c.key_id, c.secret) for c in self.by_id.values() if c.token is None), (None, None))
+
     def get(self, key_id):
         with self.lock:
             return self.by_id.get(key_id)
