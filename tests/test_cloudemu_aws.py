@@ -759,6 +759,14 @@ def test_credential_chain_web_identity_pod_identity_and_imds():
         assert sources == {"static", "web-identity", "pod-identity", "imds"}, sources
 
 
+def _kube(kube, method, path, doc=None):
+    ctx = ssl.create_default_context(cafile=kube.ca_file)
+    req = urllib.request.Request(kube.url + path, method=method, data=json.dumps(doc).encode() if doc else None,
+                                 headers={"Authorization": "Bearer kube-token", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+        return json.loads(r.read())
+
+
 def test_nodes_registered_in_kubernetes_and_removed():
     kube = emulator.Emulator(tokens=["kube-token"], tls_dir=os.path.join(TLS, "kube")).start()
     try:
@@ -766,10 +774,7 @@ def test_nodes_registered_in_kubernetes_and_removed():
             api = env.client("autoscaling")
 
             def nodes():
-                ctx = ssl.create_default_context(cafile=kube.ca_file)
-                req = urllib.request.Request(kube.url + "/api/v1/nodes", headers={"Authorization": "Bearer kube-token"})
-                with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
-                    return {n["metadata"]["name"]: n for n in json.loads(r.read())["items"]}
+                return {n["metadata"]["name"]: n for n in _kube(kube, "GET", "/api/v1/nodes")["items"]}
             seeded = wait(lambda: nodes(), "the seeded instance's Node")
             assert len(seeded) == 1
             api.set_desired_capacity(AutoScalingGroupName="ng-spot", DesiredCapacity=2)
@@ -790,6 +795,33 @@ def test_nodes_registered_in_kubernetes_and_removed():
             api.terminate_instance_in_auto_scaling_group(InstanceId=inst["id"], ShouldDecrementDesiredCapacity=True)
             wait(lambda: inst["privateDnsName"] not in nodes(), "the Node to go")
             assert env.state()["kubeErrors"] == []
+    finally:
+        kube.stop()
+
+
+def test_a_pending_pod_runs_on_the_node_a_scale_up_registers():
+    """With the Kubernetes emulator's scheduler and kubelet: the Node the
+    AWS emulator registers is one kube-scheduler's filters take (Ready,
+    allocatable, labels), and the seeded node's taint keeps the pod off it."""
+    kube = emulator.Emulator(tokens=["kube-token"], tls_dir=os.path.join(TLS, "kube"), scheduler=True,
+                             kubelet=True).start()
+    try:
+        with Env(kube=kube) as env:
+            pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "default"},
+                   "spec": {"nodeSelector": {"node.kubernetes.io/instance-type": "m5.large"},
+                            "containers": [{"name": "c", "image": "nginx",
+                                            "resources": {"requests": {"cpu": "1500m", "memory": "4Gi"}}}]}}
+            _kube(kube, "POST", "/api/v1/namespaces/default/pods", pod)
+            wait(lambda: _kube(kube, "GET", "/api/v1/nodes")["items"], "the seeded node")
+            time.sleep(1.0)
+            got = _kube(kube, "GET", "/api/v1/namespaces/default/pods/web")
+            assert not got["spec"].get("nodeName"), "bound to the tainted node: %s" % got["spec"]
+            env.client("autoscaling").set_desired_capacity(AutoScalingGroupName="ng-2", DesiredCapacity=1)
+            running = wait(lambda: _kube(kube, "GET", "/api/v1/namespaces/default/pods/web")["status"].get(
+                "phase") == "Running" and _kube(kube, "GET", "/api/v1/namespaces/default/pods/web"),
+                "the pod to run", timeout=20)
+            inst = env.group_instances("ng-2")[0]
+            assert running["spec"]["nodeName"] == inst["privateDnsName"], (running["spec"], inst)
     finally:
         kube.stop()
 
