@@ -511,6 +511,9 @@ def test_botocore_throttling_is_retried_by_its_retry_handler():
         env.faults(server_error=1)
         out = env.client("ec2", retries=2).describe_instances()
         assert out["ResponseMetadata"]["RetryAttempts"] == 1, out["ResponseMetadata"]
+        env.faults(server_error=1)
+        code, status, _ = client_error(env.client("autoscaling").describe_auto_scaling_groups)
+        assert (code, status) == ("InternalFailure", 500), (code, status)
 
 
 def test_botocore_malformed_and_slow_answers():
@@ -723,6 +726,15 @@ def test_credential_chain_web_identity_pod_identity_and_imds():
         assert c["access_key"].startswith("ASIA") and c["token"], c.keys()
         asg = env.client("autoscaling", c["access_key"], c["secret_key"], c["token"])
         assert len(asg.describe_auto_scaling_groups()["AutoScalingGroups"]) == 7
+        env.faults(expire_credentials=True)
+        code, status, msg = client_error(asg.describe_auto_scaling_groups)
+        assert (code, status) == ("ExpiredToken", 400) and "expired" in msg, (code, status, msg)
+        code, status, _ = client_error(env.client("ec2", c["access_key"], c["secret_key"], c["token"]).describe_instances)
+        assert (code, status) == ("ExpiredToken", 400), (code, status)
+        c = botocore.credentials.AssumeRoleWithWebIdentityCredentialFetcher(  # a new session works again
+            client_creator=creator, web_identity_token_loader=botocore.utils.FileWebIdentityTokenLoader(env.web_token),
+            role_arn=ROLE).fetch_credentials()
+        assert env.client("autoscaling", c["access_key"], c["secret_key"], c["token"]).describe_auto_scaling_groups()
         bad = botocore.credentials.AssumeRoleWithWebIdentityCredentialFetcher(
             client_creator=creator, web_identity_token_loader=lambda: WEB_TOKEN,
             role_arn="arn:aws:iam::111122223333:role/someone-else")
