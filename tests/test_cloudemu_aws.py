@@ -705,6 +705,11 @@ def test_curl_sigv4_signature_is_accepted():
         code, text = run("ec2", "Action=DescribeInstances&Version=2016-11-15&Filter.1.Name=tag%3Aaws%3Aautoscaling"
                          "%3AgroupName&Filter.1.Value.1=ng-spot", KEY_ID + ":" + SECRET)
         assert code == 200 and "<instanceLifecycle>" not in text and "<instanceId>i-0" in text, text
+        # A body over 1 KiB: curl may send Expect: 100-continue (not signed) and wait for the 100.
+        names = "".join("&AutoScalingGroupNames.member.%d=group-with-a-long-name-%03d" % (i + 1, i) for i in range(40))
+        code, text = run("autoscaling", "Action=DescribeAutoScalingGroups&Version=2011-01-01" + names +
+                         "&AutoScalingGroupNames.member.41=ng-4", KEY_ID + ":" + SECRET)
+        assert code == 200 and text.count("<AutoScalingGroupName>") == 1 and "ng-4" in text, text
         code, text = run("autoscaling", "Action=DescribeAutoScalingGroups&Version=2011-01-01", KEY_ID + ":nope")
         assert code == 403 and "SignatureDoesNotMatch" in text, text
         cred = env.client("sts").assume_role_with_web_identity(RoleArn=ROLE, RoleSessionName="curl",
