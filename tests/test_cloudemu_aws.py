@@ -462,6 +462,11 @@ def test_botocore_spot_history_and_offerings_paginate():
         rows = [h for p in pages for h in p["SpotPriceHistory"]]
         assert len(pages) == 3 and len(rows) == 12, (len(pages), len(rows))  # 2 types x 3 zones x 2 times
         assert rows[0]["Timestamp"] >= rows[-1]["Timestamp"], "newest first"
+        one = ec2.describe_spot_price_history(InstanceTypes=["m5a.large"], AvailabilityZone="us-east-1b",
+                                              StartTime=time.time() - 7200)["SpotPriceHistory"]
+        # From two hours ago: the price set an hour before start, and the one in effect before it.
+        assert [(h["AvailabilityZone"], h["SpotPrice"]) for h in one if h["ProductDescription"] == "Linux/UNIX"] \
+            == [("us-east-1b", "0.011000"), ("us-east-1b", "0.011550")], one
         code, _, _ = client_error(ec2.describe_spot_price_history, InstanceTypes=["m99.huge"])
         assert code == "InvalidParameterValue"
         offers = [o for p in ec2.get_paginator("describe_instance_type_offerings").paginate(
