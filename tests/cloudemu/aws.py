@@ -301,7 +301,12 @@ class _Server(http.server.ThreadingHTTPServer):
         http.server.ThreadingHTTPServer.__init__(self, address, handler)
 
     def handle_error(self, request, client_address):
-        if not self.emu.stopping.is_set():
+        """A client gone mid-answer is a line in the verbose log; anything
+        else a traceback."""
+        err = sys.exc_info()[1]
+        if isinstance(err, (ConnectionError, ssl.SSLError, TimeoutError)):
+            self.emu.log("%s:%d: connection lost: %s" % (client_address[0], client_address[1], err))
+        elif not self.emu.stopping.is_set():
             http.server.ThreadingHTTPServer.handle_error(self, request, client_address)
 
 
