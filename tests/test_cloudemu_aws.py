@@ -848,6 +848,46 @@ def test_a_pending_pod_runs_on_the_node_a_scale_up_registers():
         kube.stop()
 
 
+def _launches(dist, n, overrides=("m6i.large", "m5a.large", "t3.large"), zones=("us-east-1a", "us-east-1b")):
+    """The (type, zone, spot) of n launches of a mixed group, driven by the
+    scaling loop's own clock."""
+    import aws_state
+    cloud = aws_state.Cloud(launch_delay=0, launch_retry=5)
+    cloud.load_doc({"groups": [{"name": "g", "minSize": 0, "maxSize": 20, "availabilityZones": list(zones),
+                                "mixedInstancesPolicy": {"overrides": [{"instanceType": t} for t in overrides],
+                                                         "instancesDistribution": dist}}]}, "test")
+    cloud.set_desired("g", n)
+    for step in range(n + 2):  # one launch per pass is enough to see the order
+        cloud.tick(1000.0 + step)
+    return [(i.type, i.zone, i.spot) for i in cloud.groups["g"].instances]
+
+
+def test_launch_choice_follows_the_instances_distribution():
+    got = _launches({"onDemandBaseCapacity": 2, "onDemandPercentageAboveBaseCapacity": 50,
+                     "spotAllocationStrategy": "lowest-price"}, 6)
+    # Two on-demand for the base, then half of the rest, rounded up: od, spot, od, spot.
+    assert [sp for _, _, sp in got] == [False, False, False, True, False, True], got
+    # On-demand "prioritized": the first override; spot "lowest-price": the cheapest (t3.large).
+    assert {t for t, _, sp in got if not sp} == {"m6i.large"} and {t for t, _, sp in got if sp} == {"t3.large"}, got
+    assert [z for _, z, _ in got] == ["us-east-1a", "us-east-1b"] * 3, got  # zones balanced
+    got = _launches({"onDemandPercentageAboveBaseCapacity": 0, "spotAllocationStrategy": "capacity-optimized"}, 2)
+    assert got == [("m6i.large", "us-east-1a", True), ("m6i.large", "us-east-1b", True)], got
+    got = _launches({"onDemandAllocationStrategy": "lowest-price"}, 1)
+    assert got == [("t3.large", "us-east-1a", False)], got  # all on-demand by default, the cheapest
+    import aws_state
+    cloud = aws_state.Cloud(launch_delay=0, launch_retry=5)
+    cloud.load_doc({"groups": [{"name": "g", "minSize": 0, "maxSize": 4, "desiredCapacity": 4,
+                                "launchTemplate": {"instanceType": "m5.large"}}]}, "test")
+    cloud.tick(1000.0)
+    cloud.set_desired("g", 1)
+    cloud.tick(1001.0)
+    left = [i for i in cloud.groups["g"].instances if i.lifecycle == "InService"]
+    # Scale-in takes the newest of the fullest zone (ties: the group's first zone) each time:
+    # a, b, c, a launched; the second a, then the first a, then b go.
+    assert [i.zone for i in left] == ["us-east-1c"] and left[0] is cloud.groups["g"].instances[2], \
+        [(i.zone, i.lifecycle) for i in cloud.groups["g"].instances]
+
+
 def test_bad_scenarios_and_faults_are_named():
     cases = [
         ({"groups": [{"name": "g", "minSize": 0}]}, "groups[0] (g): the field maxSize is missing"),
