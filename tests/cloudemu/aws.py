@@ -24,6 +24,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -359,6 +360,8 @@ class ApiHandler(_Base):
         service, action, entry = "autoscaling", None, {"time": time.time()}
         try:
             body = self.read_body()
+            if self.command not in ("GET", "POST"):
+                raise AwsError(405, "UnsupportedHttpVerb", "The Query API takes GET and POST, not %s" % self.command)
             pairs = self._pairs(url, body)
             action = dict(pairs).get("Action")
             service = self._error_format(pairs)
@@ -392,6 +395,12 @@ class ApiHandler(_Base):
             emu.log("%s %s: %d %s: %s" % (service, action, e.status, e.code, e.message.splitlines()[0]))
             self.send(e.status, aws_wire.XML, aws_wire.error_document(service, e, request_id),
                       [("x-amzn-RequestId", request_id)])
+        except Exception as e:  # a bug of the emulator: a 500 the test sees, the traceback on stderr
+            traceback.print_exc()
+            err = AwsError(500, "InternalFailure", "aws-emulator bug: %s: %s (traceback on its stderr)"
+                           % (type(e).__name__, e), sender=False)
+            entry.update({"status": 500, "code": err.code, "service": service, "action": action})
+            self.send(500, aws_wire.XML, aws_wire.error_document(service, err, request_id))
         emu.record(entry)
 
     def _pairs(self, url, body):
