@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -461,6 +462,11 @@ def test_botocore_spot_history_and_offerings_paginate():
         rows = [h for p in pages for h in p["SpotPriceHistory"]]
         assert len(pages) == 3 and len(rows) == 12, (len(pages), len(rows))  # 2 types x 3 zones x 2 times
         assert rows[0]["Timestamp"] >= rows[-1]["Timestamp"], "newest first"
+        one = ec2.describe_spot_price_history(InstanceTypes=["m5a.large"], AvailabilityZone="us-east-1b",
+                                              StartTime=time.time() - 7200)["SpotPriceHistory"]
+        # From two hours ago: the price set an hour before start, and the one in effect before it.
+        assert [(h["AvailabilityZone"], h["SpotPrice"]) for h in one if h["ProductDescription"] == "Linux/UNIX"] \
+            == [("us-east-1b", "0.011000"), ("us-east-1b", "0.011550")], one
         code, _, _ = client_error(ec2.describe_spot_price_history, InstanceTypes=["m99.huge"])
         assert code == "InvalidParameterValue"
         offers = [o for p in ec2.get_paginator("describe_instance_type_offerings").paginate(
@@ -510,6 +516,9 @@ def test_botocore_throttling_is_retried_by_its_retry_handler():
         env.faults(server_error=1)
         out = env.client("ec2", retries=2).describe_instances()
         assert out["ResponseMetadata"]["RetryAttempts"] == 1, out["ResponseMetadata"]
+        env.faults(server_error=1)
+        code, status, _ = client_error(env.client("autoscaling").describe_auto_scaling_groups)
+        assert (code, status) == ("InternalFailure", 500), (code, status)
 
 
 def test_botocore_malformed_and_slow_answers():
@@ -569,6 +578,10 @@ def test_signature_checks_refuse_what_aws_refuses():
         assert status == 400 and "<Code>InvalidAction</Code>" in text, text
         status, text = _signed(env, "autoscaling", body + "&Colour=blue")
         assert status == 400 and "Colour" in text, text
+        status, text = _signed(env, "autoscaling", "Action=SetDesiredCapacity&Version=2011-01-01&"
+                               "AutoScalingGroupName=ng-0&DesiredCapacity=2&HonourCooldown=true")
+        assert status == 400 and "HonourCooldown" in text, text
+        assert [g["desiredCapacity"] for g in env.state()["groups"] if g["name"] == "ng-0"] == [0], "changed anyway"
         # Session credentials without, then with, their token.
         sts = env.client("sts")
         cred = sts.assume_role_with_web_identity(RoleArn=ROLE, RoleSessionName="s1",
@@ -581,6 +594,98 @@ def test_signature_checks_refuse_what_aws_refuses():
         code, status, _ = client_error(env.client("autoscaling", cred["AccessKeyId"], cred["SecretAccessKey"],
                                                   "forged-token").describe_auto_scaling_groups)
         assert (code, status) == ("InvalidClientTokenId", 403)
+
+
+def _model_errors(elem, shape, path, errors):
+    """Every element of a response is a member of botocore's output shape,
+    lists use the entry tag the model gives and scalars parse as their type:
+    botocore's parser ignores what it does not know, so this is checked here."""
+    tag = elem.tag.split("}")[-1]
+    if shape.type_name == "structure":
+        names = {m.serialization.get("name", n): m for n, m in shape.members.items()}
+        for child in elem:
+            ctag = child.tag.split("}")[-1]
+            if ctag not in names:
+                errors.append("%s/%s: not in the model's %s (members: %s)" % (path, ctag, shape.name,
+                                                                               ", ".join(sorted(names))))
+            else:
+                _model_errors(child, names[ctag], path + "/" + ctag, errors)
+    elif shape.type_name == "list":
+        entry = shape.member.serialization.get("name", "member")
+        for child in elem:
+            ctag = child.tag.split("}")[-1]
+            if ctag != entry:
+                errors.append("%s/%s: list entries of %s are <%s>" % (path, ctag, shape.name, entry))
+            _model_errors(child, shape.member, path + "/" + ctag, errors)
+    else:
+        if len(elem):
+            errors.append("%s: %s is a %s, not a structure" % (path, tag, shape.type_name))
+        text = elem.text or ""
+        try:
+            if shape.type_name in ("integer", "long"):
+                int(text)
+            elif shape.type_name in ("double", "float"):
+                float(text)
+            elif shape.type_name == "boolean" and text not in ("true", "false"):
+                raise ValueError(text)
+            elif shape.type_name == "timestamp":
+                botocore.utils.parse_timestamp(text)
+            elif getattr(shape, "enum", None) and text not in shape.enum:
+                raise ValueError("%r not one of %s" % (text, shape.enum))
+        except ValueError as e:
+            errors.append("%s: %s value %r: %s" % (path, shape.type_name, text, e))
+
+
+MODEL_CASES = [
+    ("autoscaling", "DescribeAutoScalingGroups", "MaxRecords=3"),
+    ("autoscaling", "DescribeAutoScalingGroups", "AutoScalingGroupNames.member.1=ng-spot"),
+    ("autoscaling", "DescribeAutoScalingInstances", ""),
+    ("autoscaling", "DescribeScalingActivities", "AutoScalingGroupName=ng-0"),
+    ("autoscaling", "TerminateInstanceInAutoScalingGroup", "InstanceId=%(iid)s&ShouldDecrementDesiredCapacity=false"),
+    ("autoscaling", "SetDesiredCapacity", "AutoScalingGroupName=ng-0&DesiredCapacity=2"),
+    ("ec2", "DescribeInstances", ""),
+    ("ec2", "DescribeSpotPriceHistory", "InstanceType.1=m5.large&MaxResults=5"),
+    ("ec2", "DescribeInstanceTypeOfferings", "LocationType=availability-zone&MaxResults=5"),
+    ("ec2", "DescribeLaunchTemplateVersions", "LaunchTemplateName=lt-ng-0"),
+    ("ec2", "DescribeReservedInstances", ""),
+    ("sts", "GetCallerIdentity", ""),
+    ("sts", "AssumeRoleWithWebIdentity", "RoleArn=%(role)s&RoleSessionName=model-check&WebIdentityToken=%(token)s"),
+]
+
+
+def test_responses_match_botocore_service_models():
+    import xml.etree.ElementTree as ET
+    versions = {"autoscaling": "2011-01-01", "ec2": "2016-11-15", "sts": "2011-06-15"}
+    session = botocore.session.get_session()
+    with Env() as env:
+        env.client("autoscaling").set_desired_capacity(AutoScalingGroupName="ng-spot", DesiredCapacity=3)
+        wait(lambda: len(env.group_instances("ng-spot", "InService")) == 3, "3 instances")
+        env.faults(capacity="m5.large/us-east-1a")
+        env.client("autoscaling").set_desired_capacity(AutoScalingGroupName="ng-0", DesiredCapacity=1)
+        wait(lambda: env.group_instances("ng-0"), "ng-0 to launch in its other zone")
+        values = {"iid": env.group_instances("ng-spot")[1]["id"], "role": urllib.parse.quote(ROLE, safe=""),
+                  "token": WEB_TOKEN}
+        errors = []
+        for service, action, params in MODEL_CASES:
+            body = "Action=%s&Version=%s" % (action, versions[service]) + ("&" + params % values if params else "")
+            status, text = _signed(env, service, body)
+            assert status == 200, (action, text)
+            op = session.get_service_model(service).operation_model(action)
+            root = ET.fromstring(text)
+            assert root.tag.split("}")[-1] == action + "Response", root.tag
+            if service == "ec2":
+                result = root
+                errors += ["%s: no requestId" % action] if root.find("{*}requestId") is None else []
+                result.remove(root.find("{*}requestId"))
+            else:
+                result = root.find("{*}%sResult" % action)
+                assert root.find("{*}ResponseMetadata/{*}RequestId") is not None, text
+                if op.output_shape is None:
+                    assert result is None, text
+                    continue
+            _model_errors(result, op.output_shape, action, errors)
+            assert len(text) > 80 and (op.output_shape is None or len(result)), (action, text)
+        assert not errors, "\n".join(errors)
 
 
 def test_curl_sigv4_signature_is_accepted():
@@ -605,6 +710,11 @@ def test_curl_sigv4_signature_is_accepted():
         code, text = run("ec2", "Action=DescribeInstances&Version=2016-11-15&Filter.1.Name=tag%3Aaws%3Aautoscaling"
                          "%3AgroupName&Filter.1.Value.1=ng-spot", KEY_ID + ":" + SECRET)
         assert code == 200 and "<instanceLifecycle>" not in text and "<instanceId>i-0" in text, text
+        # A body over 1 KiB: curl may send Expect: 100-continue (not signed) and wait for the 100.
+        names = "".join("&AutoScalingGroupNames.member.%d=group-with-a-long-name-%03d" % (i + 1, i) for i in range(40))
+        code, text = run("autoscaling", "Action=DescribeAutoScalingGroups&Version=2011-01-01" + names +
+                         "&AutoScalingGroupNames.member.41=ng-4", KEY_ID + ":" + SECRET)
+        assert code == 200 and text.count("<AutoScalingGroupName>") == 1 and "ng-4" in text, text
         code, text = run("autoscaling", "Action=DescribeAutoScalingGroups&Version=2011-01-01", KEY_ID + ":nope")
         assert code == 403 and "SignatureDoesNotMatch" in text, text
         cred = env.client("sts").assume_role_with_web_identity(RoleArn=ROLE, RoleSessionName="curl",
@@ -626,6 +736,15 @@ def test_credential_chain_web_identity_pod_identity_and_imds():
         assert c["access_key"].startswith("ASIA") and c["token"], c.keys()
         asg = env.client("autoscaling", c["access_key"], c["secret_key"], c["token"])
         assert len(asg.describe_auto_scaling_groups()["AutoScalingGroups"]) == 7
+        env.faults(expire_credentials=True)
+        code, status, msg = client_error(asg.describe_auto_scaling_groups)
+        assert (code, status) == ("ExpiredToken", 400) and "expired" in msg, (code, status, msg)
+        code, status, _ = client_error(env.client("ec2", c["access_key"], c["secret_key"], c["token"]).describe_instances)
+        assert (code, status) == ("ExpiredToken", 400), (code, status)
+        c = botocore.credentials.AssumeRoleWithWebIdentityCredentialFetcher(  # a new session works again
+            client_creator=creator, web_identity_token_loader=botocore.utils.FileWebIdentityTokenLoader(env.web_token),
+            role_arn=ROLE).fetch_credentials()
+        assert env.client("autoscaling", c["access_key"], c["secret_key"], c["token"]).describe_auto_scaling_groups()
         bad = botocore.credentials.AssumeRoleWithWebIdentityCredentialFetcher(
             client_creator=creator, web_identity_token_loader=lambda: WEB_TOKEN,
             role_arn="arn:aws:iam::111122223333:role/someone-else")
@@ -662,6 +781,14 @@ def test_credential_chain_web_identity_pod_identity_and_imds():
         assert sources == {"static", "web-identity", "pod-identity", "imds"}, sources
 
 
+def _kube(kube, method, path, doc=None):
+    ctx = ssl.create_default_context(cafile=kube.ca_file)
+    req = urllib.request.Request(kube.url + path, method=method, data=json.dumps(doc).encode() if doc else None,
+                                 headers={"Authorization": "Bearer kube-token", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+        return json.loads(r.read())
+
+
 def test_nodes_registered_in_kubernetes_and_removed():
     kube = emulator.Emulator(tokens=["kube-token"], tls_dir=os.path.join(TLS, "kube")).start()
     try:
@@ -669,10 +796,7 @@ def test_nodes_registered_in_kubernetes_and_removed():
             api = env.client("autoscaling")
 
             def nodes():
-                ctx = ssl.create_default_context(cafile=kube.ca_file)
-                req = urllib.request.Request(kube.url + "/api/v1/nodes", headers={"Authorization": "Bearer kube-token"})
-                with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
-                    return {n["metadata"]["name"]: n for n in json.loads(r.read())["items"]}
+                return {n["metadata"]["name"]: n for n in _kube(kube, "GET", "/api/v1/nodes")["items"]}
             seeded = wait(lambda: nodes(), "the seeded instance's Node")
             assert len(seeded) == 1
             api.set_desired_capacity(AutoScalingGroupName="ng-spot", DesiredCapacity=2)
@@ -695,6 +819,73 @@ def test_nodes_registered_in_kubernetes_and_removed():
             assert env.state()["kubeErrors"] == []
     finally:
         kube.stop()
+
+
+def test_a_pending_pod_runs_on_the_node_a_scale_up_registers():
+    """With the Kubernetes emulator's scheduler and kubelet: the Node the
+    AWS emulator registers is one kube-scheduler's filters take (Ready,
+    allocatable, labels), and the seeded node's taint keeps the pod off it."""
+    kube = emulator.Emulator(tokens=["kube-token"], tls_dir=os.path.join(TLS, "kube"), scheduler=True,
+                             kubelet=True).start()
+    try:
+        with Env(kube=kube) as env:
+            pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "default"},
+                   "spec": {"nodeSelector": {"node.kubernetes.io/instance-type": "m5.large"},
+                            "containers": [{"name": "c", "image": "nginx",
+                                            "resources": {"requests": {"cpu": "1500m", "memory": "4Gi"}}}]}}
+            _kube(kube, "POST", "/api/v1/namespaces/default/pods", pod)
+            wait(lambda: _kube(kube, "GET", "/api/v1/nodes")["items"], "the seeded node")
+            time.sleep(1.0)
+            got = _kube(kube, "GET", "/api/v1/namespaces/default/pods/web")
+            assert not got["spec"].get("nodeName"), "bound to the tainted node: %s" % got["spec"]
+            env.client("autoscaling").set_desired_capacity(AutoScalingGroupName="ng-2", DesiredCapacity=1)
+            running = wait(lambda: _kube(kube, "GET", "/api/v1/namespaces/default/pods/web")["status"].get(
+                "phase") == "Running" and _kube(kube, "GET", "/api/v1/namespaces/default/pods/web"),
+                "the pod to run", timeout=20)
+            inst = env.group_instances("ng-2")[0]
+            assert running["spec"]["nodeName"] == inst["privateDnsName"], (running["spec"], inst)
+    finally:
+        kube.stop()
+
+
+def _launches(dist, n, overrides=("m6i.large", "m5a.large", "t3.large"), zones=("us-east-1a", "us-east-1b")):
+    """The (type, zone, spot) of n launches of a mixed group, driven by the
+    scaling loop's own clock."""
+    import aws_state
+    cloud = aws_state.Cloud(launch_delay=0, launch_retry=5)
+    cloud.load_doc({"groups": [{"name": "g", "minSize": 0, "maxSize": 20, "availabilityZones": list(zones),
+                                "mixedInstancesPolicy": {"overrides": [{"instanceType": t} for t in overrides],
+                                                         "instancesDistribution": dist}}]}, "test")
+    cloud.set_desired("g", n)
+    for step in range(n + 2):  # one launch per pass is enough to see the order
+        cloud.tick(1000.0 + step)
+    return [(i.type, i.zone, i.spot) for i in cloud.groups["g"].instances]
+
+
+def test_launch_choice_follows_the_instances_distribution():
+    got = _launches({"onDemandBaseCapacity": 2, "onDemandPercentageAboveBaseCapacity": 50,
+                     "spotAllocationStrategy": "lowest-price"}, 6)
+    # Two on-demand for the base, then half of the rest, rounded up: od, spot, od, spot.
+    assert [sp for _, _, sp in got] == [False, False, False, True, False, True], got
+    # On-demand "prioritized": the first override; spot "lowest-price": the cheapest (t3.large).
+    assert {t for t, _, sp in got if not sp} == {"m6i.large"} and {t for t, _, sp in got if sp} == {"t3.large"}, got
+    assert [z for _, z, _ in got] == ["us-east-1a", "us-east-1b"] * 3, got  # zones balanced
+    got = _launches({"onDemandPercentageAboveBaseCapacity": 0, "spotAllocationStrategy": "capacity-optimized"}, 2)
+    assert got == [("m6i.large", "us-east-1a", True), ("m6i.large", "us-east-1b", True)], got
+    got = _launches({"onDemandAllocationStrategy": "lowest-price"}, 1)
+    assert got == [("t3.large", "us-east-1a", False)], got  # all on-demand by default, the cheapest
+    import aws_state
+    cloud = aws_state.Cloud(launch_delay=0, launch_retry=5)
+    cloud.load_doc({"groups": [{"name": "g", "minSize": 0, "maxSize": 4, "desiredCapacity": 4,
+                                "launchTemplate": {"instanceType": "m5.large"}}]}, "test")
+    cloud.tick(1000.0)
+    cloud.set_desired("g", 1)
+    cloud.tick(1001.0)
+    left = [i for i in cloud.groups["g"].instances if i.lifecycle == "InService"]
+    # Scale-in takes the newest of the fullest zone (ties: the group's first zone) each time:
+    # a, b, c, a launched; the second a, then the first a, then b go.
+    assert [i.zone for i in left] == ["us-east-1c"] and left[0] is cloud.groups["g"].instances[2], \
+        [(i.zone, i.lifecycle) for i in cloud.groups["g"].instances]
 
 
 def test_bad_scenarios_and_faults_are_named():

@@ -24,6 +24,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -63,6 +64,7 @@ from aws_wire import AwsError  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "kubeapi"))
 import emu_tls  # noqa: E402
+from emulator import _write_ready  # noqa: E402  (the Kubernetes API emulator's: written, then renamed)
 
 SERVICES = {"autoscaling": (aws_asg.VERSION, aws_asg.ACTIONS, aws_wire.ASG_NS),
             "ec2": (aws_ec2.VERSION, aws_ec2.ACTIONS, aws_wire.EC2_NS),
@@ -72,7 +74,7 @@ MAX_BODY = 1 << 20
 
 class Faults(object):
     """Switched by POST /_emu/faults (fields optional; absent keeps the value):
-      throttle: N            the next N signed API requests are throttled
+      throttle: N            the next N API requests are throttled
                              (Auto Scaling/STS 400 Throttling, EC2 503
                              RequestLimitExceeded)
       throttle_match: S      only requests whose service or action is S
@@ -182,8 +184,7 @@ class AwsEmulator(object):
         return "http://127.0.0.1:%d" % self.metadata_port
 
     def info(self):
-        key_id, secret = next(((c.key_id, c.secret) for c in self.keys.by_id.values() if c.token is None),
-                              (None, None))
+        key_id, secret = self.keys.first_static()
         return {"url": self.url, "port": self.port, "ca_file": self.ca_file, "tls_dir": self.tls_dir,
                 "metadata_url": self.metadata_url,
                 "pod_identity_url": self.metadata_url + self.pod_identity_path,
@@ -213,7 +214,8 @@ class AwsEmulator(object):
             doc = aws_kube.node_document(self.cloud, inst, self.cloud.groups.get(inst.group))
         try:
             self.kube.create_node(doc)
-            inst.node = doc["metadata"]["name"]
+            with self.cloud.lock:
+                inst.node = doc["metadata"]["name"]
         except aws_kube.KubeError as e:
             self._kube_error(e)
             with self.cloud.lock:
@@ -300,7 +302,12 @@ class _Server(http.server.ThreadingHTTPServer):
         http.server.ThreadingHTTPServer.__init__(self, address, handler)
 
     def handle_error(self, request, client_address):
-        if not self.emu.stopping.is_set():
+        """A client gone mid-answer is a line in the verbose log; anything
+        else a traceback."""
+        err = sys.exc_info()[1]
+        if isinstance(err, (ConnectionError, ssl.SSLError, TimeoutError)):
+            self.emu.log("%s:%d: connection lost: %s" % (client_address[0], client_address[1], err))
+        elif not self.emu.stopping.is_set():
             http.server.ThreadingHTTPServer.handle_error(self, request, client_address)
 
 
@@ -353,6 +360,8 @@ class ApiHandler(_Base):
         service, action, entry = "autoscaling", None, {"time": time.time()}
         try:
             body = self.read_body()
+            if self.command not in ("GET", "POST"):
+                raise AwsError(405, "UnsupportedHttpVerb", "The Query API takes GET and POST, not %s" % self.command)
             pairs = self._pairs(url, body)
             action = dict(pairs).get("Action")
             service = self._error_format(pairs)
@@ -372,7 +381,7 @@ class ApiHandler(_Base):
                 raise AwsError(400, "InvalidAction", "The action %s is not valid for this web service." % action)
             if emu.faults.delay_ms:
                 time.sleep(emu.faults.delay_ms / 1000.0)
-            fault = emu.take_fault(service, action) if cred is not None else None
+            fault = emu.take_fault(service, action)
             if fault is not None:
                 raise fault
             out = self._run(service, action, actions[action], pairs, cred, ns, request_id)
@@ -386,6 +395,12 @@ class ApiHandler(_Base):
             emu.log("%s %s: %d %s: %s" % (service, action, e.status, e.code, e.message.splitlines()[0]))
             self.send(e.status, aws_wire.XML, aws_wire.error_document(service, e, request_id),
                       [("x-amzn-RequestId", request_id)])
+        except Exception as e:  # a bug of the emulator: a 500 the test sees, the traceback on stderr
+            traceback.print_exc()
+            err = AwsError(500, "InternalFailure", "aws-emulator bug: %s: %s (traceback on its stderr)"
+                           % (type(e).__name__, e), sender=False)
+            entry.update({"status": 500, "code": err.code, "service": service, "action": action})
+            self.send(500, aws_wire.XML, aws_wire.error_document(service, err, request_id))
         emu.record(entry)
 
     def _pairs(self, url, body):
@@ -507,13 +522,6 @@ def _access_key(text):
     return key_id, secret
 
 
-def _write_ready(path, info):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(info, f)
-    os.replace(tmp, path)
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description="AWS emulator: Auto Scaling, EC2, STS, IMDSv2 and Pod Identity "
                                  "(tests/cloudemu, docs/cloud-emulators.md)")
@@ -544,23 +552,21 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.insecure_http and a.tls_dir:
         ap.error("--insecure-http serves plain HTTP: --tls-dir needs TLS")
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # the server threads inherit the mask
     try:
         emu = AwsEmulator(a.host, a.port, a.region, a.account, a.groups, a.access_key or [aws_auth.DEFAULT_KEY],
                           a.tls_dir, a.insecure_http, a.role_arn, a.web_identity_token_file,
                           a.pod_identity_token_file, a.pod_identity_path, a.instance_role, a.session_duration,
                           a.launch_delay, a.terminate_delay, a.launch_retry, a.kube_url, a.kube_token, a.kube_ca,
                           a.metadata_port, a.verbose).start()
-    except (aws_state.ScenarioError, aws_kube.KubeError, emu_tls.TlsError, OSError) as e:
+    except (aws_state.ScenarioError, aws_kube.KubeError, emu_tls.TlsError, OSError, ValueError) as e:
         sys.stderr.write("aws-emulator: %s\n" % e)
         return 1
     if a.ready_file:
         _write_ready(a.ready_file, emu.info())
     print("aws-emulator listening on %s (metadata %s)" % (emu.url, emu.metadata_url), flush=True)
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    signal.signal(signal.SIGINT, lambda *_: done.set())
-    while not done.wait(0.5):
-        pass
+    signal.sigwait(stop_signals)
     emu.stop()
     return 0
 

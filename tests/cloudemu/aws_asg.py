@@ -103,6 +103,7 @@ def set_desired_capacity(cloud, p):
     if desired is None:
         p.required("DesiredCapacity")
     p.boolean("HonorCooldown", False)
+    p.check_unknown()  # before anything changes
     cloud.set_desired(name, desired)
     return None
 
@@ -120,6 +121,7 @@ def terminate_instance(cloud, p):
     if decrement is None:
         p.required("ShouldDecrementDesiredCapacity")
     decrement = p.boolean("ShouldDecrementDesiredCapacity")
+    p.check_unknown()
     act = cloud.terminate_instance(iid, decrement)
     return {"Activity": _activity(act)}
 

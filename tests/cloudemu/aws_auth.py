@@ -15,7 +15,6 @@ served here (aws_sts.py).
 """
 
 import datetime
-import hashlib
 import secrets
 import threading
 import time
@@ -77,6 +76,11 @@ class Keys(object):
                     c.expires = min(c.expires, now - 1)
                     n += 1
             return n
+
+    def first_static(self):
+        """(key id, secret) of the first static key, for the ready file."""
+        with self.lock:
+            return next(((c.key_id, c.secret) for c in self.by_id.values() if c.token is None), (None, None))
 
     def get(self, key_id):
         with self.lock:
@@ -213,20 +217,4 @@ def _compare(cred, a, method, url, lower, body, amz_date, service):
                             "Check your AWS Secret Access Key and signing method. Consult the service "
                             "documentation for details.\n\nThe Canonical String for this request should have "
                             "been\n'%s'\n\nThe String-to-Sign should have been\n'%s'\n" % (canonical, to_sign))
-
-
-def read_token_file(path, what):
-    """The current content of a token file (re-read on every call: kubelet
-    rotates projected service account tokens)."""
-    try:
-        with open(path) as f:
-            return f.read().strip()
-    except OSError as e:
-        raise AwsError(500, "InternalFailure", "the emulator cannot read its %s %s: %s" % (what, path, e),
-                       sender=False)
-
-
-def fingerprint(text):
-    """A short digest of a secret, for logs that must not hold the secret."""
-    return hashlib.sha256(text.encode()).hexdigest()[:12] if text else ""
 

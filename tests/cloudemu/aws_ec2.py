@@ -105,8 +105,7 @@ def _instance_doc(cloud, inst):
             "enaSupport": True, "cpuOptions": {"coreCount": max(1, shape.vcpu // 2),
                                                "threadsPerCore": 2 if shape.vcpu > 1 else 1},
             "metadataOptions": {"state": "applied", "httpTokens": "required", "httpPutResponseHopLimit": 2,
-                                "httpEndpoint": "enabled"},
-            "currentInstanceBootMode": "legacy-bios"}
+                                "httpEndpoint": "enabled"}}
 
 
 def describe_instances(cloud, p):

@@ -40,6 +40,10 @@ class Identity(object):
                  instance_role="stevedore-node", duration=3600):
         self.account = account
         self.role_arn = role_arn or "arn:aws:iam::%s:role/stevedore-controller" % account
+        if not ROLE_ARN.match(self.role_arn):
+            raise ValueError("--role-arn %r: expected arn:aws:iam::ACCOUNT:role/NAME" % self.role_arn)
+        if not (isinstance(duration, int) and 900 <= duration <= 43200):
+            raise ValueError("--session-duration %r: expected 900..43200 seconds, as STS allows" % duration)
         self.web_token_file, self.pod_token_file = web_token_file, pod_token_file
         self.instance_role, self.duration = instance_role, duration
         self.imds_tokens = {}  # token -> expiry
@@ -78,9 +82,13 @@ def assume_role_with_web_identity(ctx, p):
     duration = p.integer("DurationSeconds", ident.duration, 900, 43200)
     p.get("ProviderId")
     p.get("Policy")
-    p.members("PolicyArns")
+    p.prefixed("PolicyArns.member.")
+    p.check_unknown()
     if not ROLE_ARN.match(role):
         raise AwsError(400, "ValidationError", "%s is invalid" % role)
+    if not 2 <= len(session) <= 64:
+        raise AwsError(400, "ValidationError", "1 validation error detected: Value '%s' at 'roleSessionName' failed "
+                       "to satisfy constraint: Member must have length between 2 and 64" % session)
     if not SESSION_NAME.match(session):
         raise AwsError(400, "ValidationError", "1 validation error detected: Value '%s' at 'roleSessionName' failed "
                        "to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*" % session)

@@ -152,11 +152,10 @@ class Params(object):
     def required(self, name):
         v = self.get(name)
         if v is None or v == "":
-            raise AwsError(400, "MissingParameter" if self.error_code != "ValidationError" else "ValidationError",
-                           "The request must contain the parameter %s" % name
-                           if self.error_code != "ValidationError" else
-                           "1 validation error detected: Value null at '%s' failed to satisfy constraint: "
-                           "Member must not be null" % _lower_first(name))
+            if self.error_code == "ValidationError":  # Auto Scaling, STS
+                raise AwsError(400, "ValidationError", "1 validation error detected: Value null at '%s' failed to "
+                               "satisfy constraint: Member must not be null" % _lower_first(name))
+            raise AwsError(400, "MissingParameter", "The request must contain the parameter %s" % name)
         return v
 
     def integer(self, name, default=None, lo=None, hi=None):
@@ -195,6 +194,13 @@ class Params(object):
                 found[int(k[len(head):])] = self.p[k]
                 self.used.add(k)
         return [found[i] for i in sorted(found)]
+
+    def prefixed(self, prefix):
+        """Every parameter under prefix (structures in lists, e.g.
+        PolicyArns.member.1.arn), marked used: {name: value}."""
+        found = {k: v for k, v in self.p.items() if k.startswith(prefix)}
+        self.used.update(found)
+        return found
 
     def asg_filters(self):
         """Auto Scaling Filters.member.N.Name / .Values.member.M."""
