@@ -36,6 +36,7 @@
 #include "kubeloop.h"
 #include "log.h"
 #include "loop.h"
+#include "provider.h"
 #include "serve.h"
 #include "sim.h"
 
@@ -87,6 +88,7 @@ struct daemon {
   struct stv_kube_lease_store lease;
   struct stv_leader *leader;
   struct stv__simnodes *simnodes;
+  struct stv_http *cloud_http; /* the cloud adapters' HTTP client; NULL for sim */
   /* Acting. */
   struct stv_solve_runner uvrunner, runner;
   struct stv_solve_job *job; /* the solve on the worker thread */
@@ -325,6 +327,21 @@ static void on_cloud_event(void *ctx, const struct stv_cloud_event *ev) {
 /* ---------------------------------------------------------------------- */
 /* Acting: the provider and the reconciler, while leading and synced      */
 
+static const char *provider_name(enum stv_daemon_provider p) {
+  static const char *const names[] = {"sim", "aws", "gcp", "azure"};
+  return names[p];
+}
+
+/* A cloud adapter (--provider aws...): it rebuilds what is in flight from the cloud itself. */
+static int new_cloud(struct daemon *d, struct stv_cloud **out, struct stv_err *err) {
+  struct stv_cloud_config cc;
+  memset(&cc, 0, sizeof(cc));
+  cc.clock = &d->uc.clock;
+  cc.http = d->cloud_http;
+  cc.cluster_name = d->o->cluster_name;
+  return stv_cloud_open(provider_name(d->o->provider), &cc, out, err);
+}
+
 /* A sim provider on the wall clock, with the Nodes an earlier run registered adopted. */
 static int new_provider(struct daemon *d, int adopt, struct stv_cloud **out, struct stv_err *err) {
   const struct stv_snapshot *s = adopt ? stv_cache_store(d->cache) : NULL;
@@ -332,6 +349,7 @@ static int new_provider(struct daemon *d, int adopt, struct stv_cloud **out, str
   struct stv_sim_ice ice;
   size_t i;
   int rc;
+  if (d->o->provider != STV_PROVIDER_SIM) return new_cloud(d, out, err);
   stv_sim_opts_default(&so);
   so.catalog = &d->cat;
   so.capacity_types = d->popts.capacity_types;
@@ -793,6 +811,9 @@ static int load_inputs(struct daemon *d, struct stv_kube_config **kc, struct stv
     stv_err_prefix(err, "--catalog %s", d->catalog_spec);
     return rc;
   }
+  /* The cloud adapters' client, before reconciler_opts checks the provider's settings (region, cluster name,
+   * credential source): a mistake there is an exit, not a retry loop. */
+  if (o->provider != STV_PROVIDER_SIM && (rc = stv_http_new(&d->cloud_http, &d->loop, err)) != 0) return rc;
   if ((rc = reconciler_opts(d, err)) != 0) return rc;
   if ((rc = stv_kube_config_load(kc, o->kubeconfig, o->context, err)) != 0) return rc;
   return 0;
@@ -860,7 +881,7 @@ static int start_services(struct daemon *d, struct stv_err *err) {
     d->leading = 1;
   }
   stv_log(STV_LOG_INFO, "started", STV_LOG_STR("identity", d->identity),
-          STV_LOG_STR("server", stv_kube_config_of(d->kube)->server), STV_LOG_STR("provider", "sim"),
+          STV_LOG_STR("server", stv_kube_config_of(d->kube)->server), STV_LOG_STR("provider", provider_name(o->provider)),
           STV_LOG_BOOL("dry_run", o->dry_run), STV_LOG_BOOL("leader_elect", o->leader_elect),
           STV_LOG_INT("metrics_port", stv_serve_port(d->serve)), STV_LOG_STR("catalog", d->catalog_spec));
   return 0;
@@ -891,6 +912,8 @@ static void teardown(struct daemon *d, int handles) {
   stv_kube_free(d->kube); /* the callbacks of requests in flight run now, cancelled */
   stv_leader_free(d->leader);
   stv_events_free(d->events);
+  stv_http_close(d->cloud_http); /* after the provider: its calls were abandoned */
+  d->cloud_http = NULL;
   while (d->orphan != NULL && uv_run(&d->loop, UV_RUN_ONCE) != 0) {
   }
   stv_uvclock_close(&d->uc);
