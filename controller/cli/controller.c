@@ -111,7 +111,11 @@ static int provider(const char *value, enum stv_daemon_provider *out) {
     *out = STV_PROVIDER_SIM;
     return 0;
   }
-  if (strcmp(value, "aws") == 0 || strcmp(value, "gcp") == 0 || strcmp(value, "azure") == 0) {
+  if (strcmp(value, "azure") == 0) {
+    *out = STV_PROVIDER_AZURE;
+    return 0;
+  }
+  if (strcmp(value, "aws") == 0 || strcmp(value, "gcp") == 0) {
     fprintf(stderr,
             "stevedore controller: --provider %s: the %s adapter is not built yet (it comes with issue 12); "
             "use --provider sim, with --dry-run to see the decisions on a live cluster\n",

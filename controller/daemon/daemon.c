@@ -38,6 +38,7 @@
 #include "loop.h"
 #include "serve.h"
 #include "sim.h"
+#include "azure.h"
 
 #define TICK_MS     1000 /* metrics refresh; a retry of acting after a failed start */
 #define DRAIN_MS    50   /* shutdown: how often to look whether the reconciler is idle */
@@ -324,6 +325,24 @@ static void on_cloud_event(void *ctx, const struct stv_cloud_event *ev) {
 /* ---------------------------------------------------------------------- */
 /* Acting: the provider and the reconciler, while leading and synced      */
 
+/* The Azure provider from the configuration's azure: block (cloud/azure.h). */
+static int new_azure(struct daemon *d, struct stv_cloud **out, struct stv_err *err) {
+  const struct stv_azure_settings *a = &d->cfg.azure;
+  struct stv_azure_config ac;
+  memset(&ac, 0, sizeof(ac));
+  ac.subscription_id = a->subscription_id;
+  ac.resource_group = a->resource_group;
+  ac.resource_manager_endpoint = a->resource_manager_endpoint;
+  ac.authority_host = a->authority_host;
+  ac.imds_endpoint = a->imds_endpoint;
+  ac.cluster_name = a->cluster_name;
+  ac.api_version = a->api_version;
+  ac.ca_file = a->ca_file;
+  ac.poll_interval = a->poll_interval;
+  ac.watch_interval = a->watch_interval;
+  return stv_cloud_open_azure(out, &d->loop, &d->uc.clock, &ac, err);
+}
+
 /* A sim provider on the wall clock, with the Nodes an earlier run registered adopted. */
 static int new_provider(struct daemon *d, int adopt, struct stv_cloud **out, struct stv_err *err) {
   const struct stv_snapshot *s = adopt ? stv_cache_store(d->cache) : NULL;
@@ -331,6 +350,7 @@ static int new_provider(struct daemon *d, int adopt, struct stv_cloud **out, str
   struct stv_sim_ice ice;
   size_t i;
   int rc;
+  if (d->o->provider == STV_PROVIDER_AZURE) return new_azure(d, out, err);
   stv_sim_opts_default(&so);
   so.catalog = &d->cat;
   so.capacity_types = d->popts.capacity_types;
@@ -847,7 +867,8 @@ static int start_services(struct daemon *d, struct stv_err *err) {
     d->leading = 1;
   }
   stv_log(STV_LOG_INFO, "started", STV_LOG_STR("identity", d->identity),
-          STV_LOG_STR("server", stv_kube_config_of(d->kube)->server), STV_LOG_STR("provider", "sim"),
+          STV_LOG_STR("server", stv_kube_config_of(d->kube)->server),
+          STV_LOG_STR("provider", o->provider == STV_PROVIDER_AZURE ? "azure" : "sim"),
           STV_LOG_BOOL("dry_run", o->dry_run), STV_LOG_BOOL("leader_elect", o->leader_elect),
           STV_LOG_INT("metrics_port", stv_serve_port(d->serve)), STV_LOG_STR("catalog", o->catalog));
   return 0;
