@@ -102,13 +102,15 @@ static int read_vmss(struct stv__az_page *p, const cJSON *o, struct stv__az_vmss
                      const char *where, struct stv_err *err) {
   const cJSON *sku = obj_field(o, "sku"), *props = obj_field(o, "properties"), *cap, *vmp;
   const char *prio = NULL;
+  char sub[96];
   int rc;
   if ((rc = str_field(p, o, "id", 1, &s->id, what, where, err)) != 0 ||
       (rc = str_field(p, o, "name", 1, &s->name, what, where, err)) != 0 ||
       (rc = str_field(p, o, "location", 1, &s->location, what, where, err)) != 0)
     return rc;
   if (sku == NULL) return stv_err_set(err, STV_EPARSE, "%s: %s (%s).sku: missing or not an object", what, where, s->name);
-  if ((rc = str_field(p, sku, "name", 1, &s->sku, what, where, err)) != 0) return stv_err_prefix(err, "sku");
+  snprintf(sub, sizeof(sub), "%s.sku", where);
+  if ((rc = str_field(p, sku, "name", 1, &s->sku, what, sub, err)) != 0) return rc;
   cap = cJSON_GetObjectItemCaseSensitive(sku, "capacity");
   if (!cJSON_IsNumber(cap) || cap->valuedouble < 0 || cap->valuedouble > 1e6 ||
       cap->valuedouble != floor(cap->valuedouble))
@@ -118,8 +120,8 @@ static int read_vmss(struct stv__az_page *p, const cJSON *o, struct stv__az_vmss
   if ((rc = read_zones(p, o, &s->zones, &s->nzones, what, where, err)) != 0) return rc;
   if ((rc = read_tags(p, o, s, what, where, err)) != 0) return rc;
   vmp = props != NULL ? obj_field(props, "virtualMachineProfile") : NULL;
-  if (vmp != NULL && (rc = str_field(p, vmp, "priority", 0, &prio, what, where, err)) != 0)
-    return stv_err_prefix(err, "properties.virtualMachineProfile");
+  snprintf(sub, sizeof(sub), "%s.properties.virtualMachineProfile", where);
+  if (vmp != NULL && (rc = str_field(p, vmp, "priority", 0, &prio, what, sub, err)) != 0) return rc;
   s->spot = prio != NULL && (strcasecmp(prio, "Spot") == 0 || strcasecmp(prio, "Low") == 0);
   return 0;
 }
@@ -127,6 +129,7 @@ static int read_vmss(struct stv__az_page *p, const cJSON *o, struct stv__az_vmss
 static int read_vm(struct stv__az_page *p, const cJSON *o, struct stv__az_vm *v, const char *what,
                    const char *where, struct stv_err *err) {
   const cJSON *props = obj_field(o, "properties"), *os;
+  char sub[96];
   const char **zones;
   size_t nz;
   int rc;
@@ -137,11 +140,11 @@ static int read_vm(struct stv__az_page *p, const cJSON *o, struct stv__az_vm *v,
   if ((rc = read_zones(p, o, &zones, &nz, what, where, err)) != 0) return rc;
   v->zone = nz > 0 ? zones[0] : NULL;
   if (props == NULL) return stv_err_set(err, STV_EPARSE, "%s: %s.properties: missing or not an object", what, where);
-  if ((rc = str_field(p, props, "provisioningState", 1, &v->state, what, where, err)) != 0)
-    return stv_err_prefix(err, "properties");
+  snprintf(sub, sizeof(sub), "%s.properties", where);
+  if ((rc = str_field(p, props, "provisioningState", 1, &v->state, what, sub, err)) != 0) return rc;
   os = obj_field(props, "osProfile");
-  if (os != NULL && (rc = str_field(p, os, "computerName", 0, &v->computer_name, what, where, err)) != 0)
-    return rc;
+  snprintf(sub, sizeof(sub), "%s.properties.osProfile", where);
+  if (os != NULL && (rc = str_field(p, os, "computerName", 0, &v->computer_name, what, sub, err)) != 0) return rc;
   return 0;
 }
 

@@ -218,6 +218,29 @@ def test_throttled_and_expired(binary):
             az.stop()
 
 
+def test_failed_vm_and_malformed(binary):
+    """A virtual machine that ends Failed is reported, deleted (capacity lowered) and planned again; a malformed
+    answer is an error naming the call, and the controller carries on."""
+    with ctltest.Scene(binary, "azure-failed") as sc:
+        az = Azure(sc)
+        try:
+            az.emu.set_faults({"fail_vms": 1, "malformed": 1})
+            ctl = az.controller()
+            sc.create_pods(*[pod("batch-%d" % i, cpu="1", memory="1Gi") for i in range(2)])
+            sc.wait_for("2 pods running", lambda: sc.all_running(2), timeout=120)
+            st = az.scale_set(SPOT)
+            sc.check(all(i["state"] != "Failed" for i in st["instances"]), "the failed VM is still there: %s" % st)
+            deletes = [c for c in az.emu.state()["calls"] if c["path"].endswith("/delete") and c["status"] == 202]
+            sc.check(deletes, "the failed VM was not deleted")
+            sc.check(ctl.records("launch failed"), "no launch failed log line:\n%s" % ctl.tail(20))
+            bad = [r for r in ctl.records("azure call failed") if "not JSON" in r.get("error", "")]
+            sc.check(bad and "azure list" in bad[0]["error"], "no error naming the call with the malformed answer")
+            check_no_secrets(sc, az, ctl)
+            check_permissions(sc, az)
+        finally:
+            az.stop()
+
+
 def test_managed_identity(binary):
     """Managed identity through IMDS (azure.imdsEndpoint): lists the scale sets and scales one."""
     with ctltest.Scene(binary, "azure-imds") as sc:
@@ -258,5 +281,6 @@ def test_bad_configuration(binary):
 if __name__ == "__main__":
     sys.exit(ctltest.run_tests([("scale_up", test_scale_up), ("allocation_failed", test_allocation_failed),
                                 ("throttled_and_expired", test_throttled_and_expired),
+                                ("failed_vm_and_malformed", test_failed_vm_and_malformed),
                                 ("managed_identity", test_managed_identity),
                                 ("bad_configuration", test_bad_configuration)], sys.argv))
