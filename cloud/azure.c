@@ -21,14 +21,14 @@
 #include "azure_internal.h"
 #include "log.h"
 
-#define DEFAULT_ENDPOINT "https://management.azure.com"
+#define DEFAULT_ENDPOINT  "https://management.azure.com"
 #define DEFAULT_AUTHORITY "https://login.microsoftonline.com"
-#define DEFAULT_IMDS "http://169.254.169.254"
-#define DEFAULT_API "2023-09-01"
-#define MAX_PAGES 1000
-#define TAG_ENABLED "k8s.io_cluster-autoscaler_enabled"
-#define TAG_CLUSTER "k8s.io_cluster-autoscaler_"
-#define TAG_POOL "k8s.io_cluster-autoscaler_node-template_label_stevedore.io_node-pool"
+#define DEFAULT_IMDS      "http://169.254.169.254"
+#define DEFAULT_API       "2023-09-01"
+#define MAX_PAGES         1000
+#define TAG_ENABLED       "k8s.io_cluster-autoscaler_enabled"
+#define TAG_CLUSTER       "k8s.io_cluster-autoscaler_"
+#define TAG_POOL          "k8s.io_cluster-autoscaler_node-template_label_stevedore.io_node-pool"
 
 struct az_group {
   char *id, *name, *sub, *rg, *pool, *location, *sku;
@@ -148,7 +148,8 @@ static void groups_free(struct az_group *v, size_t n) {
  * receives what follows NAME ("" or "/virtualMachines/3"). Returns 0 or STV_EINVAL.
  */
 static int split_id(const char *id, char *sub, char *rg, char *name, size_t size, const char **tail) {
-  static const char *const keys[] = {"subscriptions", "resourceGroups", "providers", "virtualMachineScaleSets"};
+  static const char *const keys[] = {"subscriptions", "resourceGroups", "providers",
+                                     "virtualMachineScaleSets"};
   char *outs[] = {sub, rg, NULL, name};
   const char *p = id;
   size_t k;
@@ -167,8 +168,10 @@ static int split_id(const char *id, char *sub, char *rg, char *name, size_t size
     outs[k][n] = '\0';
     p += n;
   }
-  if (tail != NULL) *tail = p;
-  else if (*p != '\0') return STV_EINVAL;
+  if (tail != NULL)
+    *tail = p;
+  else if (*p != '\0')
+    return STV_EINVAL;
   return 0;
 }
 
@@ -195,8 +198,10 @@ static struct job *job_new(struct az *az, enum job_kind kind, void *ctx) {
 
 static void job_free(struct job *j) {
   struct az *az = j->az;
-  if (j->prev != NULL) j->prev->next = j->next;
-  else az->jobs = j->next;
+  if (j->prev != NULL)
+    j->prev->next = j->next;
+  else
+    az->jobs = j->next;
   if (j->next != NULL) j->next->prev = j->prev;
   stv_clock_stop(az->pub.clock, &j->timer);
   stv__az_token_cancel(az->tokens, j);
@@ -356,7 +361,8 @@ static int make_group(struct az_group *g, const struct stv__az_vmss *s) {
             STV_LOG_STR("scale_set", s->name), STV_LOG_STR("id", s->id));
     return STV_EINVAL;
   }
-  if (parse_int_tag(s, "min", 0, &g->min) != 0 || parse_int_tag(s, "max", 1000, &g->max) != 0 || g->min > g->max) {
+  if (parse_int_tag(s, "min", 0, &g->min) != 0 || parse_int_tag(s, "max", 1000, &g->max) != 0 ||
+      g->min > g->max) {
     stv_log(STV_LOG_WARN, "azure scale set not managed: tags min and max must be whole numbers, min <= max",
             STV_LOG_STR("scale_set", s->id));
     return STV_EINVAL;
@@ -378,20 +384,25 @@ static int make_group(struct az_group *g, const struct stv__az_vmss *s) {
 
 static void list_url(struct az *az, char *buf, size_t size) {
   if (az->rg != NULL)
-    snprintf(buf, size, "%s/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/virtualMachineScaleSets"
-             "?api-version=%s", az->endpoint, az->sub, az->rg, az->api);
+    snprintf(buf, size,
+             "%s/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/virtualMachineScaleSets"
+             "?api-version=%s",
+             az->endpoint, az->sub, az->rg, az->api);
   else
-    snprintf(buf, size, "%s/subscriptions/%s/providers/Microsoft.Compute/virtualMachineScaleSets?api-version=%s",
+    snprintf(buf, size,
+             "%s/subscriptions/%s/providers/Microsoft.Compute/virtualMachineScaleSets?api-version=%s",
              az->endpoint, az->sub, az->api);
 }
 
 /* Follows a nextLink: only to the resource manager endpoint, where the token may go. */
-static int next_page(struct job *j, const char *link, void (*on_reply)(struct job *, const struct stv_cloud_reply *)) {
+static int next_page(struct job *j, const char *link,
+                     void (*on_reply)(struct job *, const struct stv_cloud_reply *)) {
   char msg[400];
   if (link == NULL) return 0;
   if (!prefix_ci(link, j->az->endpoint) || ++j->pages > MAX_PAGES) {
     snprintf(msg, sizeof(msg), "%s: nextLink %.120s: %s", j->what, link,
-             j->pages > MAX_PAGES ? "over 1000 pages" : "not on the resource manager endpoint: the token is not sent there");
+             j->pages > MAX_PAGES ? "over 1000 pages"
+                                  : "not on the resource manager endpoint: the token is not sent there");
     finish(j, STV_EPARSE, msg, 0);
     return -1;
   }
@@ -546,7 +557,8 @@ static void instances_next_group(struct job *j) {
   }
   snprintf(j->what, sizeof(j->what), "azure list virtual machines of %s", j->groups[j->gi].name);
   j->pages = 0;
-  snprintf(url, sizeof(url), "%s%s/virtualMachines?api-version=%s", az->endpoint, j->groups[j->gi].id, az->api);
+  snprintf(url, sizeof(url), "%s%s/virtualMachines?api-version=%s", az->endpoint, j->groups[j->gi].id,
+           az->api);
   request(j, "GET", url, NULL, vms_reply);
 }
 
@@ -597,9 +609,11 @@ static void observe(struct job *j) {
     next[i].failed = j->failed[i];
     if (j->failed[i] && (was == NULL || !was->failed)) {
       emit(az, STV_CLOUD_EV_LAUNCH_FAILED, in, STV_ECAPACITY,
-           "the virtual machine's provisioningState is Failed: it is deleted and the scale set's capacity lowered");
+           "the virtual machine's provisioningState is Failed: it is deleted and the scale set's capacity "
+           "lowered");
       cleanup_failed(az, in);
-    } else if (az->have_known && in->state == STV_INSTANCE_RUNNING && (was == NULL || was->state != in->state)) {
+    } else if (az->have_known && in->state == STV_INSTANCE_RUNNING &&
+               (was == NULL || was->state != in->state)) {
       emit(az, STV_CLOUD_EV_RUNNING, in, 0, "");
     }
   }
@@ -655,8 +669,8 @@ static void op_reply(struct job *j, const struct stv_cloud_reply *r) {
   if (strcasecmp(op.status, "Succeeded") == 0) {
     finish(j, 0, "", 0);
   } else if (strcasecmp(op.status, "Failed") == 0 || strcasecmp(op.status, "Canceled") == 0) {
-    say(msg, sizeof(msg), "%s: the operation %s: %s: %s", j->what, op.status, op.code[0] ? op.code : "no code",
-        op.message);
+    say(msg, sizeof(msg), "%s: the operation %s: %s: %s", j->what, op.status,
+        op.code[0] ? op.code : "no code", op.message);
     rc = op.code[0] != '\0' ? stv__az_code(200, op.code, op.message) : STV_EIO;
     finish(j, rc == STV_EINVAL || rc == 0 ? STV_EIO : rc, msg, 0);
   } else {
@@ -683,13 +697,16 @@ static void started_reply(struct job *j, const struct stv_cloud_reply *r) {
       finish(j, 0, "", 0); /* done at once */
       return;
     }
-    snprintf(msg, sizeof(msg), "%s: HTTP %ld without an Azure-AsyncOperation header to follow", j->what, r->status);
+    snprintf(msg, sizeof(msg), "%s: HTTP %ld without an Azure-AsyncOperation header to follow", j->what,
+             r->status);
     finish(j, STV_EIO, msg, 0);
     return;
   }
   if (!prefix_ci(j->async_url, j->az->endpoint)) {
-    snprintf(msg, sizeof(msg), "%s: Azure-AsyncOperation %.120s is not on the resource manager endpoint: the token "
-             "is not sent there", j->what, j->async_url);
+    snprintf(msg, sizeof(msg),
+             "%s: Azure-AsyncOperation %.120s is not on the resource manager endpoint: the token "
+             "is not sent there",
+             j->what, j->async_url);
     finish(j, STV_EIO, msg, 0);
     return;
   }
@@ -717,8 +734,9 @@ static void finish(struct job *j, int code, const char *msg, double retry_after)
   r.message = msg != NULL ? msg : "";
   r.retry_after = code == STV_ETHROTTLED ? retry_after : 0;
   if (code != 0)
-    stv_log(code == STV_ECAPACITY || code == STV_ETHROTTLED ? STV_LOG_WARN : STV_LOG_ERROR, "azure call failed",
-            STV_LOG_STR("call", j->what), STV_LOG_STR("code", stv_err_name(code)), STV_LOG_STR("error", r.message));
+    stv_log(code == STV_ECAPACITY || code == STV_ETHROTTLED ? STV_LOG_WARN : STV_LOG_ERROR,
+            "azure call failed", STV_LOG_STR("call", j->what), STV_LOG_STR("code", stv_err_name(code)),
+            STV_LOG_STR("error", r.message));
   switch (j->kind) {
   case J_GROUPS:
     if (code == 0 && (pub = stv_calloc(az->ngroups + 1, sizeof(*pub))) == NULL) {
@@ -735,7 +753,8 @@ static void finish(struct job *j, int code, const char *msg, double retry_after)
   case J_INSTANCES:
   case J_WATCH:
     if (code == 0) observe(j);
-    if (j->kind == J_INSTANCES) j->cb.instances(j->ctx, &r, code == 0 ? j->inst : NULL, code == 0 ? j->ninst : 0);
+    if (j->kind == J_INSTANCES)
+      j->cb.instances(j->ctx, &r, code == 0 ? j->inst : NULL, code == 0 ? j->ninst : 0);
     break;
   case J_SET:
   case J_DELETE:
@@ -819,8 +838,10 @@ static int az_set_desired(struct stv_cloud *c, const char *group_id, int64_t des
 static const char *instance_of(const struct az_group *g, const char *pid) {
   char sub[128], rg[128], name[128];
   const char *tail;
-  if (strncmp(pid, "azure://", 8) != 0 || split_id(pid + 8, sub, rg, name, sizeof(sub), &tail) != 0) return NULL;
-  if (strcasecmp(sub, g->sub) != 0 || strcasecmp(rg, g->rg) != 0 || strcasecmp(name, g->name) != 0) return NULL;
+  if (strncmp(pid, "azure://", 8) != 0 || split_id(pid + 8, sub, rg, name, sizeof(sub), &tail) != 0)
+    return NULL;
+  if (strcasecmp(sub, g->sub) != 0 || strcasecmp(rg, g->rg) != 0 || strcasecmp(name, g->name) != 0)
+    return NULL;
   if (!prefix_ci(tail, "/virtualMachines/")) return NULL;
   tail += strlen("/virtualMachines/");
   return *tail != '\0' && strlen(tail) <= 20 && strspn(tail, "0123456789") == strlen(tail) ? tail : NULL;
@@ -844,7 +865,8 @@ static int delete_job(struct az *az, enum job_kind kind, const struct az_group *
   }
   j->body = b.data; /* taken */
   j->ndelete = (int64_t)n;
-  snprintf(j->what, sizeof(j->what), "azure delete %zu virtual machine%s of %s", n, n == 1 ? "" : "s", g->name);
+  snprintf(j->what, sizeof(j->what), "azure delete %zu virtual machine%s of %s", n, n == 1 ? "" : "s",
+           g->name);
   if ((j->group_id = stv_strdup(g->id)) == NULL) {
     job_free(j);
     return STV_ENOMEM;
@@ -873,8 +895,8 @@ static void cleanup_failed(struct az *az, const struct stv_cloud_instance *in) {
   struct job *j;
   const char *pids[1] = {in->provider_id};
   if (g == NULL || delete_job(az, J_CLEANUP, g, pids, 1, &j) != 0 || begin(j) != 0)
-    stv_log(STV_LOG_ERROR, "azure: cannot start deleting a failed virtual machine", STV_LOG_STR("instance",
-            in->provider_id));
+    stv_log(STV_LOG_ERROR, "azure: cannot start deleting a failed virtual machine",
+            STV_LOG_STR("instance", in->provider_id));
 }
 
 static void watch_cb(struct stv_timer *t) {
@@ -932,21 +954,27 @@ static char *dup_url(const char *s) {
 }
 
 /* Which credential, from what is set, in the Azure SDKs' order: client secret, workload identity, managed identity. */
-static int credentials(const struct stv_azure_config *cfg, struct stv__az_token_config *tc, struct stv_err *err) {
+static int credentials(const struct stv_azure_config *cfg, struct stv__az_token_config *tc,
+                       struct stv_err *err) {
   tc->tenant_id = pick(cfg->tenant_id, "AZURE_TENANT_ID", NULL);
   tc->client_id = pick(cfg->client_id, "AZURE_CLIENT_ID", NULL);
   tc->client_secret = pick(cfg->client_secret, "AZURE_CLIENT_SECRET", NULL);
   tc->federated_token_file = pick(cfg->federated_token_file, "AZURE_FEDERATED_TOKEN_FILE", NULL);
   tc->authority_host = pick(cfg->authority_host, "AZURE_AUTHORITY_HOST", DEFAULT_AUTHORITY);
   tc->imds_endpoint = pick(cfg->imds_endpoint, NULL, DEFAULT_IMDS);
-  if (tc->client_secret != NULL) tc->kind = STV__AZ_CLIENT_SECRET;
-  else if (tc->federated_token_file != NULL) tc->kind = STV__AZ_WORKLOAD_IDENTITY;
-  else tc->kind = STV__AZ_MANAGED_IDENTITY;
+  if (tc->client_secret != NULL)
+    tc->kind = STV__AZ_CLIENT_SECRET;
+  else if (tc->federated_token_file != NULL)
+    tc->kind = STV__AZ_WORKLOAD_IDENTITY;
+  else
+    tc->kind = STV__AZ_MANAGED_IDENTITY;
   if (tc->kind != STV__AZ_MANAGED_IDENTITY && (tc->tenant_id == NULL || tc->client_id == NULL))
     return stv_err_set(err, STV_EINVAL, "azure: %s needs AZURE_TENANT_ID and AZURE_CLIENT_ID (%s is not set)",
-                       stv__az_cred_name(tc->kind), tc->tenant_id == NULL ? "AZURE_TENANT_ID" : "AZURE_CLIENT_ID");
+                       stv__az_cred_name(tc->kind),
+                       tc->tenant_id == NULL ? "AZURE_TENANT_ID" : "AZURE_CLIENT_ID");
   if (strncmp(tc->authority_host, "https://", 8) != 0 && strncmp(tc->authority_host, "http://", 7) != 0)
-    return stv_err_set(err, STV_EINVAL, "azure: authorityHost %s: not an http:// or https:// URL", tc->authority_host);
+    return stv_err_set(err, STV_EINVAL, "azure: authorityHost %s: not an http:// or https:// URL",
+                       tc->authority_host);
   return 0;
 }
 
@@ -974,14 +1002,18 @@ static int check_config(const struct stv_azure_config *cfg, struct stv_err *err)
   const char *sub = pick(cfg->subscription_id, "AZURE_SUBSCRIPTION_ID", NULL);
   const char *ep = pick(cfg->resource_manager_endpoint, NULL, DEFAULT_ENDPOINT);
   if (sub == NULL)
-    return stv_err_set(err, STV_EINVAL, "azure: subscriptionId: not set (azure.subscriptionId in the configuration, "
-                                        "or AZURE_SUBSCRIPTION_ID)");
+    return stv_err_set(err, STV_EINVAL,
+                       "azure: subscriptionId: not set (azure.subscriptionId in the configuration, "
+                       "or AZURE_SUBSCRIPTION_ID)");
   if (strlen(sub) > 100 || strpbrk(sub, "/?#&% ") != NULL)
     return stv_err_set(err, STV_EINVAL, "azure: subscriptionId %.100s: not a subscription id", sub);
-  if (cfg->resource_group != NULL && (strlen(cfg->resource_group) > 90 || strpbrk(cfg->resource_group, "/?#&% ")))
-    return stv_err_set(err, STV_EINVAL, "azure: resourceGroup %.100s: not a resource group name", cfg->resource_group);
+  if (cfg->resource_group != NULL &&
+      (strlen(cfg->resource_group) > 90 || strpbrk(cfg->resource_group, "/?#&% ")))
+    return stv_err_set(err, STV_EINVAL, "azure: resourceGroup %.100s: not a resource group name",
+                       cfg->resource_group);
   if (strncmp(ep, "https://", 8) != 0 && strncmp(ep, "http://", 7) != 0)
-    return stv_err_set(err, STV_EINVAL, "azure: resourceManagerEndpoint %s: not an http:// or https:// URL", ep);
+    return stv_err_set(err, STV_EINVAL, "azure: resourceManagerEndpoint %s: not an http:// or https:// URL",
+                       ep);
   if (cfg->api_version != NULL && (strlen(cfg->api_version) > 30 || strpbrk(cfg->api_version, "/?#&% ")))
     return stv_err_set(err, STV_EINVAL, "azure: apiVersion %.40s: not an api-version", cfg->api_version);
   return 0;
@@ -1013,7 +1045,8 @@ int stv_cloud_open_azure(struct stv_cloud **out, uv_loop_t *loop, struct stv_clo
     }
     az->watching = 1;
   }
-  stv_log(STV_LOG_INFO, "azure provider", STV_LOG_STR("endpoint", az->endpoint), STV_LOG_STR("subscription", az->sub),
+  stv_log(STV_LOG_INFO, "azure provider", STV_LOG_STR("endpoint", az->endpoint),
+          STV_LOG_STR("subscription", az->sub),
           STV_LOG_STR("resource_group", az->rg != NULL ? az->rg : "(all)"),
           STV_LOG_STR("credential", stv__az_cred_name(az->cred)), STV_LOG_STR("api_version", az->api));
   *out = &az->pub;

@@ -25,22 +25,22 @@
 
 /* Every string borrowed and copied by stv_cloud_open_azure; NULL: the default named. */
 struct stv_azure_config {
-  const char *subscription_id;  /* required (else AZURE_SUBSCRIPTION_ID) */
-  const char *resource_group;   /* the scale sets' resource group (AKS: MC_...); NULL: the whole subscription */
+  const char *subscription_id; /* required (else AZURE_SUBSCRIPTION_ID) */
+  const char *resource_group; /* the scale sets' resource group (AKS: MC_...); NULL: the whole subscription */
   const char *resource_manager_endpoint; /* https://management.azure.com */
-  const char *authority_host;   /* AZURE_AUTHORITY_HOST, else https://login.microsoftonline.com */
-  const char *imds_endpoint;    /* http://169.254.169.254 */
-  const char *cluster_name;     /* discovery: k8s.io_cluster-autoscaler_<cluster_name>; NULL: any cluster */
-  const char *api_version;      /* Microsoft.Compute api-version, 2023-09-01 */
-  const char *ca_file;          /* PEM bundle for the endpoints (private endpoints, tests); NULL: the system's */
+  const char *authority_host;            /* AZURE_AUTHORITY_HOST, else https://login.microsoftonline.com */
+  const char *imds_endpoint;             /* http://169.254.169.254 */
+  const char *cluster_name; /* discovery: k8s.io_cluster-autoscaler_<cluster_name>; NULL: any cluster */
+  const char *api_version;  /* Microsoft.Compute api-version, 2023-09-01 */
+  const char *ca_file;      /* PEM bundle for the endpoints (private endpoints, tests); NULL: the system's */
   /* Credentials; NULL: from the environment as the Azure SDKs read it (AZURE_TENANT_ID, AZURE_CLIENT_ID,
    * AZURE_CLIENT_SECRET, AZURE_FEDERATED_TOKEN_FILE). */
   const char *tenant_id;
   const char *client_id;
   const char *client_secret; /* a secret: never logged */
   const char *federated_token_file;
-  double poll_interval; /* seconds between polls of an operation; 0: 1 */
-  double lro_timeout;   /* seconds an operation may take; 0: 900 */
+  double poll_interval;  /* seconds between polls of an operation; 0: 1 */
+  double lro_timeout;    /* seconds an operation may take; 0: 900 */
   double watch_interval; /* seconds between listings of instances for events; 0: 15; < 0: none */
   long call_timeout_ms;  /* each HTTP attempt; 0: 30 s */
 };

@@ -33,8 +33,8 @@ struct stv__az_vmss {
 
 struct stv__az_vm {
   const char *instance_id;
-  const char *zone;  /* NULL: a regional scale set */
-  const char *state; /* properties.provisioningState */
+  const char *zone;          /* NULL: a regional scale set */
+  const char *state;         /* properties.provisioningState */
   const char *computer_name; /* may be NULL */
 };
 

@@ -20,7 +20,8 @@
 
 static cJSON *parse(const char *what, const char *body, size_t len, struct stv_err *err) {
   cJSON *root = cJSON_ParseWithLength(body, len);
-  if (root == NULL) stv_err_set(err, STV_EPARSE, "%s: the answer is not JSON (%zu bytes)", what, len);
+  if (root == NULL)
+    stv_err_set(err, STV_EPARSE, "%s: the answer is not JSON (%zu bytes)", what, len);
   else if (!cJSON_IsObject(root)) {
     cJSON_Delete(root);
     root = NULL;
@@ -46,8 +47,10 @@ static int str_field(struct stv__az_page *p, const cJSON *o, const char *key, in
     return stv_err_set(err, STV_EPARSE, "%s: %s.%s: missing", what, where, key);
   }
   if (!cJSON_IsString(v) || (required && v->valuestring[0] == '\0'))
-    return stv_err_set(err, STV_EPARSE, "%s: %s.%s: not a%s string", what, where, key, required ? " non-empty" : "");
-  if ((*out = arena_str(&p->mem, v->valuestring)) == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
+    return stv_err_set(err, STV_EPARSE, "%s: %s.%s: not a%s string", what, where, key,
+                       required ? " non-empty" : "");
+  if ((*out = arena_str(&p->mem, v->valuestring)) == NULL)
+    return stv_err_set(err, STV_ENOMEM, "out of memory");
   return 0;
 }
 
@@ -56,8 +59,8 @@ static const cJSON *obj_field(const cJSON *o, const char *key) {
   return cJSON_IsObject(v) ? v : NULL;
 }
 
-static int read_zones(struct stv__az_page *p, const cJSON *o, const char ***zones, size_t *n, const char *what,
-                      const char *where, struct stv_err *err) {
+static int read_zones(struct stv__az_page *p, const cJSON *o, const char ***zones, size_t *n,
+                      const char *what, const char *where, struct stv_err *err) {
   const cJSON *z = cJSON_GetObjectItemCaseSensitive(o, "zones"), *e;
   size_t i = 0, k = 0;
   *zones = NULL;
@@ -91,7 +94,8 @@ static int read_tags(struct stv__az_page *p, const cJSON *o, struct stv__az_vmss
       return stv_err_set(err, STV_EPARSE, "%s: %s.tags.%.80s: not a string", what, where, e->string);
     s->tags[k].key = arena_str(&p->mem, e->string);
     s->tags[k].value = arena_str(&p->mem, e->valuestring);
-    if (s->tags[k].key == NULL || s->tags[k].value == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
+    if (s->tags[k].key == NULL || s->tags[k].value == NULL)
+      return stv_err_set(err, STV_ENOMEM, "out of memory");
     k++;
   }
   s->ntags = k;
@@ -108,14 +112,16 @@ static int read_vmss(struct stv__az_page *p, const cJSON *o, struct stv__az_vmss
       (rc = str_field(p, o, "name", 1, &s->name, what, where, err)) != 0 ||
       (rc = str_field(p, o, "location", 1, &s->location, what, where, err)) != 0)
     return rc;
-  if (sku == NULL) return stv_err_set(err, STV_EPARSE, "%s: %s (%s).sku: missing or not an object", what, where, s->name);
+  if (sku == NULL)
+    return stv_err_set(err, STV_EPARSE, "%s: %s (%s).sku: missing or not an object", what, where, s->name);
   snprintf(sub, sizeof(sub), "%s.sku", where);
   if ((rc = str_field(p, sku, "name", 1, &s->sku, what, sub, err)) != 0) return rc;
   cap = cJSON_GetObjectItemCaseSensitive(sku, "capacity");
   if (!cJSON_IsNumber(cap) || cap->valuedouble < 0 || cap->valuedouble > 1e6 ||
       cap->valuedouble != floor(cap->valuedouble))
-    return stv_err_set(err, STV_EPARSE, "%s: %s (%s).sku.capacity: missing or not a whole number 0 to 1000000",
-                       what, where, s->name);
+    return stv_err_set(err, STV_EPARSE,
+                       "%s: %s (%s).sku.capacity: missing or not a whole number 0 to 1000000", what, where,
+                       s->name);
   s->capacity = (int64_t)cap->valuedouble;
   if ((rc = read_zones(p, o, &s->zones, &s->nzones, what, where, err)) != 0) return rc;
   if ((rc = read_tags(p, o, s, what, where, err)) != 0) return rc;
@@ -139,12 +145,14 @@ static int read_vm(struct stv__az_page *p, const cJSON *o, struct stv__az_vm *v,
                        v->instance_id);
   if ((rc = read_zones(p, o, &zones, &nz, what, where, err)) != 0) return rc;
   v->zone = nz > 0 ? zones[0] : NULL;
-  if (props == NULL) return stv_err_set(err, STV_EPARSE, "%s: %s.properties: missing or not an object", what, where);
+  if (props == NULL)
+    return stv_err_set(err, STV_EPARSE, "%s: %s.properties: missing or not an object", what, where);
   snprintf(sub, sizeof(sub), "%s.properties", where);
   if ((rc = str_field(p, props, "provisioningState", 1, &v->state, what, sub, err)) != 0) return rc;
   os = obj_field(props, "osProfile");
   snprintf(sub, sizeof(sub), "%s.properties.osProfile", where);
-  if (os != NULL && (rc = str_field(p, os, "computerName", 0, &v->computer_name, what, sub, err)) != 0) return rc;
+  if (os != NULL && (rc = str_field(p, os, "computerName", 0, &v->computer_name, what, sub, err)) != 0)
+    return rc;
   return 0;
 }
 
@@ -160,11 +168,14 @@ int stv__az_read_page(struct stv__az_page *p, int vms, const char *what, const c
   if ((root = parse(what, body, len, err)) == NULL) return err != NULL ? err->code : STV_EPARSE;
   value = cJSON_GetObjectItemCaseSensitive(root, "value");
   if (!cJSON_IsArray(value) || (n = (size_t)cJSON_GetArraySize(value)) > MAX_ITEMS) {
-    rc = stv_err_set(err, STV_EPARSE, "%s: value: missing or not an array of up to %d items", what, MAX_ITEMS);
+    rc =
+        stv_err_set(err, STV_EPARSE, "%s: value: missing or not an array of up to %d items", what, MAX_ITEMS);
     goto out;
   }
-  if (vms) p->vms = stv_arena_alloc(&p->mem, sizeof(*p->vms) * (n + 1));
-  else p->sets = stv_arena_alloc(&p->mem, sizeof(*p->sets) * (n + 1));
+  if (vms)
+    p->vms = stv_arena_alloc(&p->mem, sizeof(*p->vms) * (n + 1));
+  else
+    p->sets = stv_arena_alloc(&p->mem, sizeof(*p->sets) * (n + 1));
   if (p->vms == NULL && p->sets == NULL) {
     rc = stv_err_set(err, STV_ENOMEM, "out of memory");
     goto out;
@@ -175,13 +186,15 @@ int stv__az_read_page(struct stv__az_page *p, int vms, const char *what, const c
       rc = stv_err_set(err, STV_EPARSE, "%s: %s: not an object", what, where);
       goto out;
     }
-    rc = vms ? read_vm(p, e, &p->vms[p->n], what, where, err) : read_vmss(p, e, &p->sets[p->n], what, where, err);
+    rc = vms ? read_vm(p, e, &p->vms[p->n], what, where, err)
+             : read_vmss(p, e, &p->sets[p->n], what, where, err);
     if (rc != 0) goto out;
     p->n++;
   }
   next = cJSON_GetObjectItemCaseSensitive(root, "nextLink");
   if (next != NULL && !cJSON_IsNull(next)) {
-    if (!cJSON_IsString(next)) rc = stv_err_set(err, STV_EPARSE, "%s: nextLink: not a string", what);
+    if (!cJSON_IsString(next))
+      rc = stv_err_set(err, STV_EPARSE, "%s: nextLink: not a string", what);
     else if (next->valuestring[0] != '\0' && (p->next_link = arena_str(&p->mem, next->valuestring)) == NULL)
       rc = stv_err_set(err, STV_ENOMEM, "out of memory");
   }

@@ -19,8 +19,8 @@
 
 #include "azure_internal.h"
 
-#define RESOURCE "https://management.azure.com/"
-#define SCOPE "https://management.azure.com/.default"
+#define RESOURCE      "https://management.azure.com/"
+#define SCOPE         "https://management.azure.com/.default"
 #define MAX_ASSERTION (64 * 1024)
 
 struct waiter {
@@ -136,8 +136,9 @@ static int read_assertion(const char *path, char **out, struct stv_err *err) {
   size_t n;
   *out = NULL;
   if (f == NULL)
-    return stv_err_set(err, STV_EIO, "workload identity: cannot read the federated token file %s (%s): check "
-                                     "AZURE_FEDERATED_TOKEN_FILE and the projected service account token volume",
+    return stv_err_set(err, STV_EIO,
+                       "workload identity: cannot read the federated token file %s (%s): check "
+                       "AZURE_FEDERATED_TOKEN_FILE and the projected service account token volume",
                        path, strerror(errno));
   if ((buf = stv_malloc(MAX_ASSERTION + 1)) == NULL) {
     fclose(f);
@@ -181,8 +182,8 @@ static void token_reply(void *ctx, const struct stv_cloud_reply *r) {
   } else if (r->status != 200) {
     if (stv__az_read_aad_error(r->body, r->len, detail, sizeof(detail)) != 0)
       snprintf(detail, sizeof(detail), "an answer that is not an error document");
-    stv_err_set(&err, r->status == 400 || r->status == 401 ? STV_EINVAL : STV_EIO, "%s token: HTTP %ld: %s", who,
-                r->status, detail);
+    stv_err_set(&err, r->status == 400 || r->status == 401 ? STV_EINVAL : STV_EIO, "%s token: HTTP %ld: %s",
+                who, r->status, detail);
   } else if (stv__az_read_token("token", r->body, r->len, &t->token, &ttl, &err) == 0) {
     double margin = ttl / 2 < 300 ? ttl / 2 : 300;
     t->refresh_at = stv_clock_now(t->clock) + ttl - margin;
@@ -196,7 +197,8 @@ static void token_reply(void *ctx, const struct stv_cloud_reply *r) {
 static int fetch(struct stv__az_tokens *t, struct stv_err *err) {
   struct stv_cloud_call_opts o;
   struct stv_buf url, body;
-  const char *hdr_form[] = {"Content-Type: application/x-www-form-urlencoded", "Accept: application/json", NULL};
+  const char *hdr_form[] = {"Content-Type: application/x-www-form-urlencoded", "Accept: application/json",
+                            NULL};
   const char *hdr_imds[] = {"Metadata: true", "Accept: application/json", NULL};
   char *assertion = NULL;
   int rc;
@@ -204,7 +206,8 @@ static int fetch(struct stv__az_tokens *t, struct stv_err *err) {
   stv_buf_init(&url);
   stv_buf_init(&body);
   if (t->cfg.kind == STV__AZ_MANAGED_IDENTITY) {
-    stv_buf_printf(&url, "%s/metadata/identity/oauth2/token?api-version=2018-02-01&resource=", t->cfg.imds_endpoint);
+    stv_buf_printf(
+        &url, "%s/metadata/identity/oauth2/token?api-version=2018-02-01&resource=", t->cfg.imds_endpoint);
     form_value(&url, RESOURCE);
     if (t->cfg.client_id != NULL) {
       stv_buf_puts(&url, "&client_id=");
@@ -224,14 +227,16 @@ static int fetch(struct stv__az_tokens *t, struct stv_err *err) {
     stv_buf_puts(&body, "&scope=");
     form_value(&body, SCOPE);
     if (assertion != NULL) {
-      stv_buf_puts(&body, "&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"
-                          "&client_assertion=");
+      stv_buf_puts(&body,
+                   "&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"
+                   "&client_assertion=");
       form_value(&body, assertion);
     } else {
       stv_buf_puts(&body, "&client_secret=");
       form_value(&body, t->cfg.client_secret);
     }
-    o.what = t->cfg.kind == STV__AZ_WORKLOAD_IDENTITY ? "azure workload identity token" : "azure client secret token";
+    o.what = t->cfg.kind == STV__AZ_WORKLOAD_IDENTITY ? "azure workload identity token"
+                                                      : "azure client secret token";
     o.method = "POST";
     o.body = body.data;
     o.body_len = body.len;

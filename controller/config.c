@@ -766,12 +766,14 @@ static int read_repack(struct walk *w, const yaml_node_t *n, const struct kpath 
 
 /* azure: the Azure provider's endpoints, scope and discovery (docs/cloud-azure.md). */
 static int read_azure(struct walk *w, const yaml_node_t *n, const struct kpath *p) {
-  static const char *const names[] = {"subscriptionId", "resourceGroup", "resourceManagerEndpoint", "authorityHost",
-                                      "imdsEndpoint",   "clusterName",   "apiVersion",              "caFile",
-                                      "pollInterval",   "watchInterval"};
+  static const char *const names[] = {"subscriptionId", "resourceGroup", "resourceManagerEndpoint",
+                                      "authorityHost",  "imdsEndpoint",  "clusterName",
+                                      "apiVersion",     "caFile",        "pollInterval",
+                                      "watchInterval"};
   struct stv_azure_settings *a = &w->c->azure;
-  const char **str[] = {&a->subscription_id, &a->resource_group, &a->resource_manager_endpoint, &a->authority_host,
-                        &a->imds_endpoint,   &a->cluster_name,   &a->api_version,               &a->ca_file};
+  const char **str[] = {&a->subscription_id, &a->resource_group, &a->resource_manager_endpoint,
+                        &a->authority_host,  &a->imds_endpoint,  &a->cluster_name,
+                        &a->api_version,     &a->ca_file};
   const yaml_node_t *v[10];
   struct kpath pk[10];
   int rc, i;
@@ -1081,7 +1083,8 @@ static int read_top(struct walk *w, const yaml_node_t *root) {
   static const char *const names[] = {
       "capacityTypes", "timeLimit", "spot",           "nodePools",
       "headroom",      "repack",    "schedulerNames", "expendablePodsPriorityCutoff",
-      "report",        "limits",    "nodeCost",       "gapTolerance", "azure"};
+      "report",        "limits",    "nodeCost",       "gapTolerance",
+      "azure"};
   const yaml_node_t *v[13];
   struct kpath pk[13];
   int rc, i;

@@ -62,9 +62,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   case 4:
     rc = stv__az_read_token("fuzz token", body, len, &token, &ttl, &err);
     fuzz_check_error(rc, &err);
-    if (rc == 0) FUZZ_CHECK(token != NULL && token[0] != '\0' && strpbrk(token, " \r\n") == NULL && ttl > 0 &&
-                            isfinite(ttl));
-    else FUZZ_CHECK(token == NULL && strstr(err.msg, "fuzz token") != NULL);
+    if (rc == 0)
+      FUZZ_CHECK(token != NULL && token[0] != '\0' && strpbrk(token, " \r\n") == NULL && ttl > 0 &&
+                 isfinite(ttl));
+    else
+      FUZZ_CHECK(token == NULL && strstr(err.msg, "fuzz token") != NULL);
     stv_free(token);
     break;
   default:
