@@ -318,6 +318,24 @@ static int reply_error(struct job *j, const struct stv_cloud_reply *r, char *msg
   return stv__az_code(r->status, code, text);
 }
 
+/* Reads the list page of a reply into p (vms: virtual machines, else scale sets); else finishes j and returns -1. */
+static int page_of(struct job *j, const struct stv_cloud_reply *r, int vms, struct stv__az_page *p) {
+  struct stv_err err = {0, ""};
+  char msg[STV_ERR_MSG_MAX];
+  int rc;
+  if (r->code != 0 || r->status != 200) {
+    rc = reply_error(j, r, msg, sizeof(msg));
+    finish(j, rc, msg, r->retry_after);
+    return -1;
+  }
+  if ((rc = stv__az_read_page(p, vms, j->what, r->body, r->len, &err)) != 0) {
+    stv__az_page_free(p);
+    finish(j, rc, err.msg, 0);
+    return -1;
+  }
+  return 0;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Groups                                                                 */
 
@@ -431,20 +449,9 @@ static void groups_done(struct job *j) {
 static void groups_reply(struct job *j, const struct stv_cloud_reply *r) {
   struct az *az = j->az;
   struct stv__az_page p;
-  struct stv_err err = {0, ""};
-  char msg[STV_ERR_MSG_MAX];
   size_t i;
   int rc;
-  if (r->code != 0 || r->status != 200) {
-    rc = reply_error(j, r, msg, sizeof(msg));
-    finish(j, rc, msg, r->retry_after);
-    return;
-  }
-  if ((rc = stv__az_read_page(&p, 0, j->what, r->body, r->len, &err)) != 0) {
-    stv__az_page_free(&p);
-    finish(j, rc, err.msg, 0);
-    return;
-  }
+  if (page_of(j, r, 0, &p) != 0) return;
   for (i = 0; i < p.n; i++) {
     struct az_group g;
     if (!managed(az, &p.sets[i])) continue;
@@ -518,21 +525,10 @@ static int add_instance(struct job *j, const struct az_group *g, const struct st
 
 static void vms_reply(struct job *j, const struct stv_cloud_reply *r) {
   struct stv__az_page p;
-  struct stv_err err = {0, ""};
-  char msg[STV_ERR_MSG_MAX];
   const struct az_group *g = &j->groups[j->gi];
   size_t i;
   int rc;
-  if (r->code != 0 || r->status != 200) {
-    rc = reply_error(j, r, msg, sizeof(msg));
-    finish(j, rc, msg, r->retry_after);
-    return;
-  }
-  if ((rc = stv__az_read_page(&p, 1, j->what, r->body, r->len, &err)) != 0) {
-    stv__az_page_free(&p);
-    finish(j, rc, err.msg, 0);
-    return;
-  }
+  if (page_of(j, r, 1, &p) != 0) return;
   for (i = 0; i < p.n; i++) {
     if (add_instance(j, g, &p.vms[i]) != 0) {
       stv__az_page_free(&p);
