@@ -178,12 +178,11 @@ static void token_reply(void *ctx, const struct stv_cloud_reply *r) {
   const char *who = stv__az_cred_name(t->cfg.kind);
   t->fetching = 0;
   if (r->code != 0) {
-    stv_err_set(&err, r->code, "%s token: %s", who, r->error);
+    stv_err_set(&err, r->code, "%s", r->error);
   } else if (r->status != 200) {
     if (stv__az_read_aad_error(r->body, r->len, detail, sizeof(detail)) != 0)
       snprintf(detail, sizeof(detail), "an answer that is not an error document");
-    stv_err_set(&err, r->status == 400 || r->status == 401 ? STV_EINVAL : STV_EIO, "%s token: HTTP %ld: %s",
-                who, r->status, detail);
+    stv_err_set(&err, STV_EIO, "%s token: HTTP %ld: %s", who, r->status, detail);
   } else if (stv__az_read_token("token", r->body, r->len, &t->token, &ttl, &err) == 0) {
     double margin = ttl / 2 < 300 ? ttl / 2 : 300;
     t->refresh_at = stv_clock_now(t->clock) + ttl - margin;
