@@ -30,7 +30,7 @@ static void usage(FILE *f) {
       "  --kubeconfig FILE          kubeconfig (default: KUBECONFIG, then ~/.kube/config, then in-cluster)\n"
       "  --context NAME             kubeconfig context (default: its current-context)\n"
       "Planning:\n"
-      "  --provider NAME            sim (default); aws, gcp, azure come with their adapters\n"
+      "  --provider NAME            sim (default); azure (docs/cloud-azure.md); aws, gcp come with their adapters\n"
       "  --config FILE              the YAML configuration: pools, limits, headroom (docs/config.md)\n"
       "  --catalog SPEC             aws:us-east-1 (default), gcp:us-east1, or a catalogue JSON file\n"
       "  --instance-types LIST      only these instance types (comma-separated)\n"
