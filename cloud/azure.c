@@ -79,7 +79,7 @@ struct job {
 
 struct az {
   struct stv_cloud pub;
-  struct stv_http *http;
+  struct stv_http *http; /* borrowed */
   struct stv_cloud_caller *caller;
   struct stv__az_tokens *tokens;
   enum stv__az_cred cred;
@@ -909,7 +909,6 @@ static void az_close(struct stv_cloud *c) {
   stv_cloud_caller_free(az->caller); /* abandons every call: no reply runs after */
   while (az->jobs != NULL) job_free(az->jobs);
   stv__az_tokens_free(az->tokens);
-  stv_http_close(az->http);
   groups_free(az->groups, az->ngroups);
   known_free(az);
   stv_free(az->endpoint);
@@ -974,7 +973,7 @@ static int credentials(const struct stv_azure_config *cfg, struct stv__az_token_
   return 0;
 }
 
-static int open_parts(struct az *az, uv_loop_t *loop, const struct stv_azure_config *cfg,
+static int open_parts(struct az *az, const struct stv_azure_config *cfg,
                       const struct stv__az_token_config *tc, struct stv_err *err) {
   const char *rg = pick(cfg->resource_group, "AZURE_RESOURCE_GROUP", NULL);
   int rc;
@@ -989,7 +988,6 @@ static int open_parts(struct az *az, uv_loop_t *loop, const struct stv_azure_con
       (az->api = stv_strdup(pick(cfg->api_version, NULL, DEFAULT_API))) == NULL ||
       (cfg->ca_file != NULL && (az->ca_file = stv_strdup(cfg->ca_file)) == NULL))
     return stv_err_set(err, STV_ENOMEM, "out of memory");
-  if ((rc = stv_http_new(&az->http, loop, err)) != 0) return rc;
   if ((rc = stv_cloud_caller_new(&az->caller, az->http, az->pub.clock, NULL, 0, err)) != 0) return rc;
   return stv__az_tokens_new(&az->tokens, az->caller, az->pub.clock, tc, err);
 }
@@ -1015,13 +1013,14 @@ static int check_config(const struct stv_azure_config *cfg, struct stv_err *err)
   return 0;
 }
 
-int stv_cloud_open_azure(struct stv_cloud **out, uv_loop_t *loop, struct stv_clock *clock,
+int stv_cloud_open_azure(struct stv_cloud **out, struct stv_http *http, struct stv_clock *clock,
                          const struct stv_azure_config *cfg, struct stv_err *err) {
   struct stv__az_token_config tc;
   struct az *az;
   int rc;
   *out = NULL;
   memset(&tc, 0, sizeof(tc));
+  if (http == NULL || clock == NULL) return stv_err_set(err, STV_EINVAL, "azure: no HTTP client or clock");
   if ((rc = check_config(cfg, err)) != 0 || (rc = credentials(cfg, &tc, err)) != 0) return rc;
   tc.ca_file = cfg->ca_file;
   tc.timeout_ms = cfg->call_timeout_ms;
@@ -1029,8 +1028,9 @@ int stv_cloud_open_azure(struct stv_cloud **out, uv_loop_t *loop, struct stv_clo
   az->pub.ops = &az_ops;
   az->pub.impl = az;
   az->pub.clock = clock;
+  az->http = http;
   az->cred = tc.kind;
-  if ((rc = open_parts(az, loop, cfg, &tc, err)) != 0) {
+  if ((rc = open_parts(az, cfg, &tc, err)) != 0) {
     az_close(&az->pub);
     return rc;
   }

@@ -18,10 +18,9 @@
 #ifndef STV_CLOUD_AZURE_H
 #define STV_CLOUD_AZURE_H
 
-#include <uv.h>
-
 #include "base.h"
 #include "cloud.h"
+#include "io.h"
 
 /* Every string borrowed and copied by stv_cloud_open_azure; NULL: the default named. */
 struct stv_azure_config {
@@ -46,14 +45,14 @@ struct stv_azure_config {
 };
 
 /*
- * Makes an Azure provider on loop and clock (borrowed; they must outlive
- * it; the loop must run after close so that its HTTP client closes).
- * Returns 0 with *out set (free with (*out)->ops->close); STV_EINVAL with
- * err naming the missing or bad setting ("azure: subscriptionId: not set
- * (azure.subscriptionId in the configuration, or AZURE_SUBSCRIPTION_ID)");
- * STV_ENOMEM.
+ * Makes an Azure provider whose calls go through http (the cloud adapters'
+ * client) on clock (both borrowed; they must outlive it). Returns 0 with
+ * *out set (free with (*out)->ops->close: its calls are abandoned, the
+ * client stays); STV_EINVAL with err naming the missing or bad setting
+ * ("azure: subscriptionId: not set (azure.subscriptionId in the
+ * configuration, or AZURE_SUBSCRIPTION_ID)"); STV_ENOMEM.
  */
-int stv_cloud_open_azure(struct stv_cloud **out, uv_loop_t *loop, struct stv_clock *clock,
+int stv_cloud_open_azure(struct stv_cloud **out, struct stv_http *http, struct stv_clock *clock,
                          const struct stv_azure_config *cfg, struct stv_err *err);
 
 #endif

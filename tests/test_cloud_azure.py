@@ -208,7 +208,10 @@ def test_throttled_and_expired(binary):
             sc.wait_for("3 pods running", lambda: sc.all_running(3), timeout=120)
             calls = az.emu.state()["calls"]
             sc.check(sum(1 for c in calls if c["status"] == 429) == 3, "not three throttled calls")
-            sc.check(any(c["status"] == 401 for c in calls), "the expired token was never refused")
+            # The expired token is refused once and replaced; unless leadership moved meanwhile (a loaded
+            # machine), which makes a new provider with a token of its own.
+            refused = any(c["status"] == 401 for c in calls) and ctl.records("azure token refused; fetching a new one")
+            sc.check(refused or len(ctl.records("acting")) > 1, "the expired token was never refused and replaced")
             sc.check(az.emu.state()["tokens_issued"] > issued, "no new token after the old one expired")
             sc.check(all(c["who"] in (None, "workload-identity") for c in calls),
                      "a call not made with the workload identity token: %s"

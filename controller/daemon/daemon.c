@@ -36,9 +36,9 @@
 #include "kubeloop.h"
 #include "log.h"
 #include "loop.h"
+#include "provider.h"
 #include "serve.h"
 #include "sim.h"
-#include "azure.h"
 
 #define TICK_MS     1000 /* metrics refresh; a retry of acting after a failed start */
 #define DRAIN_MS    50   /* shutdown: how often to look whether the reconciler is idle */
@@ -87,6 +87,7 @@ struct daemon {
   struct stv_kube_lease_store lease;
   struct stv_leader *leader;
   struct stv__simnodes *simnodes;
+  struct stv_http *cloud_http; /* the cloud adapters' HTTP client; NULL for sim */
   /* Acting. */
   struct stv_solve_runner uvrunner, runner;
   struct stv_solve_job *job; /* the solve on the worker thread */
@@ -325,22 +326,38 @@ static void on_cloud_event(void *ctx, const struct stv_cloud_event *ev) {
 /* ---------------------------------------------------------------------- */
 /* Acting: the provider and the reconciler, while leading and synced      */
 
-/* The Azure provider from the configuration's azure: block (cloud/azure.h). */
-static int new_azure(struct daemon *d, struct stv_cloud **out, struct stv_err *err) {
+/* The Azure provider's settings: the configuration's azure: block; --cluster-name wins over azure.clusterName. */
+static void azure_config(const struct daemon *d, struct stv_azure_config *ac) {
   const struct stv_azure_settings *a = &d->cfg.azure;
+  memset(ac, 0, sizeof(*ac));
+  ac->subscription_id = a->subscription_id;
+  ac->resource_group = a->resource_group;
+  ac->resource_manager_endpoint = a->resource_manager_endpoint;
+  ac->authority_host = a->authority_host;
+  ac->imds_endpoint = a->imds_endpoint;
+  ac->cluster_name = d->o->cluster_name != NULL ? d->o->cluster_name : a->cluster_name;
+  ac->api_version = a->api_version;
+  ac->ca_file = a->ca_file;
+  ac->poll_interval = a->poll_interval;
+  ac->watch_interval = a->watch_interval;
+}
+
+static const char *provider_name(enum stv_daemon_provider p) {
+  static const char *const names[] = {"sim", "aws", "gcp", "azure"};
+  return names[p];
+}
+
+/* A cloud adapter (--provider aws...): it rebuilds what is in flight from the cloud itself. */
+static int new_cloud(struct daemon *d, struct stv_cloud **out, struct stv_err *err) {
+  struct stv_cloud_config cc;
   struct stv_azure_config ac;
-  memset(&ac, 0, sizeof(ac));
-  ac.subscription_id = a->subscription_id;
-  ac.resource_group = a->resource_group;
-  ac.resource_manager_endpoint = a->resource_manager_endpoint;
-  ac.authority_host = a->authority_host;
-  ac.imds_endpoint = a->imds_endpoint;
-  ac.cluster_name = a->cluster_name;
-  ac.api_version = a->api_version;
-  ac.ca_file = a->ca_file;
-  ac.poll_interval = a->poll_interval;
-  ac.watch_interval = a->watch_interval;
-  return stv_cloud_open_azure(out, &d->loop, &d->uc.clock, &ac, err);
+  memset(&cc, 0, sizeof(cc));
+  cc.clock = &d->uc.clock;
+  cc.http = d->cloud_http;
+  cc.cluster_name = d->o->cluster_name;
+  azure_config(d, &ac);
+  cc.azure = &ac;
+  return stv_cloud_open(provider_name(d->o->provider), &cc, out, err);
 }
 
 /* A sim provider on the wall clock, with the Nodes an earlier run registered adopted. */
@@ -350,7 +367,7 @@ static int new_provider(struct daemon *d, int adopt, struct stv_cloud **out, str
   struct stv_sim_ice ice;
   size_t i;
   int rc;
-  if (d->o->provider == STV_PROVIDER_AZURE) return new_azure(d, out, err);
+  if (d->o->provider != STV_PROVIDER_SIM) return new_cloud(d, out, err);
   stv_sim_opts_default(&so);
   so.catalog = &d->cat;
   so.capacity_types = d->popts.capacity_types;
@@ -800,6 +817,9 @@ static int load_inputs(struct daemon *d, struct stv_kube_config **kc, struct stv
     stv_err_prefix(err, "--catalog %s", o->catalog);
     return rc;
   }
+  /* The cloud adapters' client, before reconciler_opts checks the provider's settings (region, cluster name,
+   * credential source): a mistake there is an exit, not a retry loop. */
+  if (o->provider != STV_PROVIDER_SIM && (rc = stv_http_new(&d->cloud_http, &d->loop, err)) != 0) return rc;
   if ((rc = reconciler_opts(d, err)) != 0) return rc;
   if ((rc = stv_kube_config_load(kc, o->kubeconfig, o->context, err)) != 0) return rc;
   return 0;
@@ -867,8 +887,7 @@ static int start_services(struct daemon *d, struct stv_err *err) {
     d->leading = 1;
   }
   stv_log(STV_LOG_INFO, "started", STV_LOG_STR("identity", d->identity),
-          STV_LOG_STR("server", stv_kube_config_of(d->kube)->server),
-          STV_LOG_STR("provider", o->provider == STV_PROVIDER_AZURE ? "azure" : "sim"),
+          STV_LOG_STR("server", stv_kube_config_of(d->kube)->server), STV_LOG_STR("provider", provider_name(o->provider)),
           STV_LOG_BOOL("dry_run", o->dry_run), STV_LOG_BOOL("leader_elect", o->leader_elect),
           STV_LOG_INT("metrics_port", stv_serve_port(d->serve)), STV_LOG_STR("catalog", o->catalog));
   return 0;
@@ -899,6 +918,8 @@ static void teardown(struct daemon *d, int handles) {
   stv_kube_free(d->kube); /* the callbacks of requests in flight run now, cancelled */
   stv_leader_free(d->leader);
   stv_events_free(d->events);
+  stv_http_close(d->cloud_http); /* after the provider: its calls were abandoned */
+  d->cloud_http = NULL;
   while (d->orphan != NULL && uv_run(&d->loop, UV_RUN_ONCE) != 0) {
   }
   stv_uvclock_close(&d->uc);
