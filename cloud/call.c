@@ -45,6 +45,7 @@ struct call {
   long timeout_ms;
   size_t max_body;
   stv_cloud_classify_fn classify;
+  void (*on_header)(void *ctx, const char *line, size_t len);
   stv_cloud_reply_cb cb;
   void *ctx;
   struct stv_http_req *req; /* the attempt on the wire, or NULL */
@@ -238,6 +239,7 @@ static int on_header(void *ctx, struct stv_http_req *req, const char *line, size
   struct call *k = ctx;
   static const char name[] = "retry-after:";
   (void)req;
+  if (k->on_header != NULL) k->on_header(k->ctx, line, len);
   if (len > sizeof(name) - 1 && strncasecmp(line, name, sizeof(name) - 1) == 0) {
     double s =
         stv_cloud_parse_retry_after(line + sizeof(name) - 1, len - (sizeof(name) - 1), (double)time(NULL));
@@ -362,6 +364,7 @@ int stv_cloud_call(struct stv_cloud_caller *c, const struct stv_cloud_call_opts 
   k->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
   k->max_body = o->max_body > 0 ? o->max_body : DEFAULT_MAX_BODY;
   k->classify = o->classify;
+  k->on_header = o->on_header;
   k->cb = cb;
   k->ctx = ctx;
   k->c = c;

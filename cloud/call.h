@@ -58,6 +58,10 @@ struct stv_cloud_call_opts {
   long timeout_ms; /* of each attempt; 0: 30 s */
   size_t max_body; /* 0: 8 MiB */
   stv_cloud_classify_fn classify;
+  /* Each header line of each attempt's answer, status line included (a
+   * new attempt starts with "HTTP/"): for headers the adapter reads, such
+   * as Azure's Azure-AsyncOperation. May be NULL. ctx: the call's. */
+  void (*on_header)(void *ctx, const char *line, size_t len);
 };
 
 /* How the call ended; borrowed for the callback. */

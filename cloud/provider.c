@@ -20,5 +20,14 @@ int stv_cloud_open(const char *name, const struct stv_cloud_config *cfg, struct 
     o.http = cfg->http;
     return stv_aws_new(out, cfg->clock, &o, err);
   }
-  return stv_err_set(err, STV_ENOTFOUND, "no provider \"%s\": this build has sim and aws", name);
+  if (strcmp(name, "azure") == 0) {
+    struct stv_azure_config o;
+    if (cfg->azure != NULL)
+      o = *cfg->azure;
+    else
+      memset(&o, 0, sizeof(o));
+    if (o.cluster_name == NULL) o.cluster_name = cfg->cluster_name;
+    return stv_cloud_open_azure(out, cfg->http, cfg->clock, &o, err);
+  }
+  return stv_err_set(err, STV_ENOTFOUND, "no provider \"%s\": this build has sim, aws and azure", name);
 }

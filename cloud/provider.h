@@ -5,6 +5,7 @@
 #ifndef STV_CLOUD_PROVIDER_H
 #define STV_CLOUD_PROVIDER_H
 
+#include "azure.h"
 #include "cloud.h"
 #include "io.h"
 #include "sim.h"
@@ -14,13 +15,15 @@ struct stv_cloud_config {
   struct stv_clock *clock;  /* the provider's clock (required) */
   struct stv_http *http;    /* the HTTP client of the cloud adapters (required but for "sim") */
   const char *cluster_name; /* what group discovery matches (aws, gcp, azure) */
+  /* "azure": its settings (cloud/azure.h; NULL: the environment's) */
+  const struct stv_azure_config *azure;
   const struct stv_sim_opts
       *sim; /* "sim": its options (NULL: the defaults, which need a catalogue: refused) */
 };
 
 /*
- * Opens the provider named name ("sim", "aws"; "gcp" and "azure" once
- * their adapters are built in). Returns 0 with *out set, STV_ENOTFOUND for
+ * Opens the provider named name ("sim", "aws", "azure"; "gcp" once its
+ * adapter is built in). Returns 0 with *out set, STV_ENOTFOUND for
  * an unknown name (the message lists the known ones), or the provider's own
  * error (a missing region, cluster name or credential source) with err
  * saying what to set.

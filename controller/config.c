@@ -764,6 +764,42 @@ static int read_repack(struct walk *w, const yaml_node_t *n, const struct kpath 
   return 0;
 }
 
+/* azure: the Azure provider's endpoints, scope and discovery (docs/cloud-azure.md). */
+static int read_azure(struct walk *w, const yaml_node_t *n, const struct kpath *p) {
+  static const char *const names[] = {"subscriptionId", "resourceGroup", "resourceManagerEndpoint",
+                                      "authorityHost",  "imdsEndpoint",  "clusterName",
+                                      "apiVersion",     "caFile",        "pollInterval",
+                                      "watchInterval"};
+  struct stv_azure_settings *a = &w->c->azure;
+  const char **str[] = {&a->subscription_id, &a->resource_group, &a->resource_manager_endpoint,
+                        &a->authority_host,  &a->imds_endpoint,  &a->cluster_name,
+                        &a->api_version,     &a->ca_file};
+  const yaml_node_t *v[10];
+  struct kpath pk[10];
+  int rc, i;
+  if ((rc = fields(w, n, p, names, 10, v)) != 0) return rc;
+  for (i = 0; i < 10; i++) pk[i] = (struct kpath){p, names[i], 0};
+  for (i = 0; i < 8; i++) {
+    const char *s = NULL;
+    if (v[i] == NULL) continue;
+    if ((rc = text(w, v[i], &pk[i], "a string", &s)) != 0) return rc;
+    if (*s == '\0' || strpbrk(s, " \t\r\n") != NULL)
+      return fail(w, STV_EINVAL, v[i], &pk[i], "expected a non-empty value without spaces");
+    if (i >= 2 && i <= 4 && strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0)
+      return fail(w, STV_EINVAL, v[i], &pk[i], "expected an http:// or https:// URL, got \"%.100s\"", s);
+    if ((*str[i] = stv_strpool_get(&w->c->strings, s)) == NULL) return oom(w);
+  }
+  for (i = 8; i < 10; i++) {
+    struct stv_err e = {0, ""};
+    const char *s = NULL;
+    if (v[i] == NULL) continue;
+    if ((rc = text(w, v[i], &pk[i], "a duration", &s)) != 0) return rc;
+    if (stv_config_parse_duration(s, i == 8 ? &a->poll_interval : &a->watch_interval, &e) != 0)
+      return fail(w, STV_EINVAL, v[i], &pk[i], "%s", e.msg);
+  }
+  return 0;
+}
+
 /* ---------------------------------------------------------------------- */
 /* The report section (docs/report.md, "Configuration")                   */
 
@@ -1047,16 +1083,17 @@ static int read_top(struct walk *w, const yaml_node_t *root) {
   static const char *const names[] = {
       "capacityTypes", "timeLimit", "spot",           "nodePools",
       "headroom",      "repack",    "schedulerNames", "expendablePodsPriorityCutoff",
-      "report",        "limits",    "nodeCost",       "gapTolerance"};
-  const yaml_node_t *v[12];
-  struct kpath pk[12];
+      "report",        "limits",    "nodeCost",       "gapTolerance",
+      "azure"};
+  const yaml_node_t *v[13];
+  struct kpath pk[13];
   int rc, i;
   if (root->type != YAML_MAPPING_NODE)
     return fail(w, STV_EPARSE, root, NULL,
                 "the document must be a mapping of settings, not %s (see docs/config.md)", kind(root));
   if ((rc = misplaced_report_key(w, root)) != 0) return rc;
-  if ((rc = fields(w, root, NULL, names, 12, v)) != 0) return rc;
-  for (i = 0; i < 12; i++) pk[i] = (struct kpath){NULL, names[i], 0};
+  if ((rc = fields(w, root, NULL, names, 13, v)) != 0) return rc;
+  for (i = 0; i < 13; i++) pk[i] = (struct kpath){NULL, names[i], 0};
   if (v[0] != NULL && (rc = capacity_types(w, v[0], &pk[0], &w->c->capacity_types)) != 0) return rc;
   if (v[1] != NULL) {
     struct stv_err e = {0, ""};
@@ -1080,6 +1117,7 @@ static int read_top(struct walk *w, const yaml_node_t *root) {
     if (stv_config_parse_percent(s, 1, &w->c->gap_tolerance, &e) != 0)
       return fail(w, STV_EINVAL, v[11], &pk[11], "%s", e.msg);
   }
+  if (v[12] != NULL && (rc = read_azure(w, v[12], &pk[12])) != 0) return rc;
   return 0;
 }
 

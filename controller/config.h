@@ -70,6 +70,17 @@ struct stv_report_config {
   double default_cpu, default_ram, default_gpu, default_spot_cpu, default_spot_ram;
 };
 
+/*
+ * azure: the Azure provider's settings (docs/cloud-azure.md); every field
+ * NULL or 0 when not given (the provider's defaults and the environment's
+ * AZURE_* variables apply). Strings live in the configuration's pool.
+ */
+struct stv_azure_settings {
+  const char *subscription_id, *resource_group, *resource_manager_endpoint, *authority_host;
+  const char *imds_endpoint, *cluster_name, *api_version, *ca_file;
+  double poll_interval, watch_interval; /* seconds */
+};
+
 /* The highest price, rate or overhead the report section accepts, per hour. */
 #define STV_REPORT_PRICE_MAX 1e9
 /* The highest right-sizing margin (1000 %). */
@@ -98,6 +109,7 @@ struct stv_config {
   struct stv_report_config report; /* report: what `stevedore report` reads */
   struct stv_limits limits;        /* limits: the cluster's (stv_limits_none: no limit) */
   double node_cost;                /* nodeCost: per node-hour on every new node whose pool sets none; default 0 */
+  struct stv_azure_settings azure; /* azure: the Azure provider's settings */
 };
 
 /* The largest nodeCost accepted, per node-hour: more is a unit mistake. */

@@ -197,7 +197,7 @@ TEST(should_reject_unknown_keys_at_every_level) {
       "timelimit: 10s\n", STV_EINVAL,
       "stevedore.yaml:1:1: unknown key \"timelimit\" (expected capacityTypes, timeLimit, spot, "
       "nodePools, headroom, repack, schedulerNames, expendablePodsPriorityCutoff, report, limits, nodeCost, "
-      "gapTolerance)"));
+      "gapTolerance, azure)"));
   CHECK(fails_with("spot:\n  maxshare: 1\n", STV_EINVAL,
                    "stevedore.yaml:2:3: spot: unknown key \"maxshare\" (expected maxShare, maxPoolFraction, "
                    "restartCost)"));

@@ -30,7 +30,8 @@ static void usage(FILE *f) {
       "  --kubeconfig FILE          kubeconfig (default: KUBECONFIG, then ~/.kube/config, then in-cluster)\n"
       "  --context NAME             kubeconfig context (default: its current-context)\n"
       "Planning:\n"
-      "  --provider NAME            sim (default), aws (docs/cloud-aws.md); gcp, azure with their adapters\n"
+      "  --provider NAME            sim (default), aws (docs/cloud-aws.md), azure (docs/cloud-azure.md); gcp with its\n"
+      "                             adapter\n"
       "  --cluster-name NAME        the cluster's name in the cloud: groups tagged for it are scaled\n"
       "  --config FILE              the YAML configuration: pools, limits, headroom (docs/config.md)\n"
       "  --catalog SPEC             aws:REGION, gcp:REGION, azure:REGION (every region is embedded), or a\n"
@@ -118,10 +119,14 @@ static int provider(const char *value, enum stv_daemon_provider *out) {
     *out = STV_PROVIDER_AWS;
     return 0;
   }
-  if (strcmp(value, "gcp") == 0 || strcmp(value, "azure") == 0) {
+  if (strcmp(value, "azure") == 0) {
+    *out = STV_PROVIDER_AZURE;
+    return 0;
+  }
+  if (strcmp(value, "gcp") == 0) {
     fprintf(stderr,
             "stevedore controller: --provider %s: the %s adapter is not in this build; "
-            "use --provider aws or sim (with --dry-run to see the decisions on a live cluster)\n",
+            "use --provider aws, azure or sim (with --dry-run to see the decisions on a live cluster)\n",
             value, value);
     return 2;
   }

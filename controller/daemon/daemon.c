@@ -327,6 +327,22 @@ static void on_cloud_event(void *ctx, const struct stv_cloud_event *ev) {
 /* ---------------------------------------------------------------------- */
 /* Acting: the provider and the reconciler, while leading and synced      */
 
+/* The Azure provider's settings: the configuration's azure: block; --cluster-name wins over azure.clusterName. */
+static void azure_config(const struct daemon *d, struct stv_azure_config *ac) {
+  const struct stv_azure_settings *a = &d->cfg.azure;
+  memset(ac, 0, sizeof(*ac));
+  ac->subscription_id = a->subscription_id;
+  ac->resource_group = a->resource_group;
+  ac->resource_manager_endpoint = a->resource_manager_endpoint;
+  ac->authority_host = a->authority_host;
+  ac->imds_endpoint = a->imds_endpoint;
+  ac->cluster_name = d->o->cluster_name != NULL ? d->o->cluster_name : a->cluster_name;
+  ac->api_version = a->api_version;
+  ac->ca_file = a->ca_file;
+  ac->poll_interval = a->poll_interval;
+  ac->watch_interval = a->watch_interval;
+}
+
 static const char *provider_name(enum stv_daemon_provider p) {
   static const char *const names[] = {"sim", "aws", "gcp", "azure"};
   return names[p];
@@ -335,10 +351,13 @@ static const char *provider_name(enum stv_daemon_provider p) {
 /* A cloud adapter (--provider aws...): it rebuilds what is in flight from the cloud itself. */
 static int new_cloud(struct daemon *d, struct stv_cloud **out, struct stv_err *err) {
   struct stv_cloud_config cc;
+  struct stv_azure_config ac;
   memset(&cc, 0, sizeof(cc));
   cc.clock = &d->uc.clock;
   cc.http = d->cloud_http;
   cc.cluster_name = d->o->cluster_name;
+  azure_config(d, &ac);
+  cc.azure = &ac;
   return stv_cloud_open(provider_name(d->o->provider), &cc, out, err);
 }
 
