@@ -399,6 +399,8 @@ static int setup(struct stv_http_req *r, const struct stv_http_opts *o, struct s
   if (cc == CURLE_OK && o->tls.insecure) cc = curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
   if (cc == CURLE_OK && o->tls.insecure) cc = curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
   if (cc == CURLE_OK) cc = curl_easy_setopt(e, CURLOPT_URL, o->url);
+  if (cc == CURLE_OK && o->aws_sigv4 != NULL) cc = curl_easy_setopt(e, CURLOPT_AWS_SIGV4, o->aws_sigv4);
+  if (cc == CURLE_OK && o->userpwd != NULL) cc = curl_easy_setopt(e, CURLOPT_USERPWD, o->userpwd);
   if (cc == CURLE_OK && o->body != NULL) {
     cc = curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
     if (cc == CURLE_OK) cc = curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, o->body);

@@ -113,6 +113,10 @@ struct stv_http_opts {
   stv_http_done_cb on_done; /* required */
   void *ctx;                /* handed to the callbacks */
   stv_http_header_cb on_header; /* may be NULL: headers are not looked at */
+  /* AWS Signature Version 4 by libcurl (CURLOPT_AWS_SIGV4), e.g.
+   * "aws:amz:us-east-1:autoscaling"; NULL: unsigned. The key pair is userpwd. */
+  const char *aws_sigv4;
+  const char *userpwd; /* "user:password" (CURLOPT_USERPWD); NULL: none. A secret: never logged */
 };
 
 /*
