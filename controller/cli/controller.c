@@ -30,7 +30,7 @@ static void usage(FILE *f) {
       "  --kubeconfig FILE          kubeconfig (default: KUBECONFIG, then ~/.kube/config, then in-cluster)\n"
       "  --context NAME             kubeconfig context (default: its current-context)\n"
       "Planning:\n"
-      "  --provider NAME            sim (default); aws, gcp, azure come with their adapters\n"
+      "  --provider NAME            sim (default), gcp (docs/cloud-gcp.md); aws, azure come with their adapters\n"
       "  --config FILE              the YAML configuration: pools, limits, headroom (docs/config.md)\n"
       "  --catalog SPEC             aws:us-east-1 (default), gcp:us-east1, or a catalogue JSON file\n"
       "  --instance-types LIST      only these instance types (comma-separated)\n"
@@ -111,7 +111,11 @@ static int provider(const char *value, enum stv_daemon_provider *out) {
     *out = STV_PROVIDER_SIM;
     return 0;
   }
-  if (strcmp(value, "aws") == 0 || strcmp(value, "gcp") == 0 || strcmp(value, "azure") == 0) {
+  if (strcmp(value, "gcp") == 0) {
+    *out = STV_PROVIDER_GCP;
+    return 0;
+  }
+  if (strcmp(value, "aws") == 0 || strcmp(value, "azure") == 0) {
     fprintf(stderr,
             "stevedore controller: --provider %s: the %s adapter is not built yet (it comes with issue 12); "
             "use --provider sim, with --dry-run to see the decisions on a live cluster\n",

@@ -33,6 +33,7 @@
 #include "cache.h"
 #include "clock_uv.h"
 #include "daemon.h"
+#include "gcp.h"
 #include "kubeloop.h"
 #include "log.h"
 #include "loop.h"
@@ -324,6 +325,24 @@ static void on_cloud_event(void *ctx, const struct stv_cloud_event *ev) {
 /* ---------------------------------------------------------------------- */
 /* Acting: the provider and the reconciler, while leading and synced      */
 
+/* The GCP provider (cloud/gcp.h) on the loop, with the configuration's gcp: settings. */
+static int new_gcp(struct daemon *d, struct stv_cloud **out, struct stv_err *err) {
+  const struct stv_gcp_config *c = &d->cfg.gcp;
+  struct stv_gcp_opts go;
+  stv_gcp_opts_default(&go);
+  go.project = c->project;
+  go.compute_endpoint = c->compute_endpoint;
+  go.token_endpoint = c->token_endpoint;
+  go.credentials_file = c->credentials_file;
+  go.metadata_host = c->metadata_host;
+  go.name_prefix = c->name_prefix;
+  go.ca_file = c->ca_file;
+  go.min_size = c->min_size;
+  if (c->max_size > 0) go.max_size = c->max_size;
+  if (c->poll_interval > 0) go.poll_interval = c->poll_interval;
+  return stv_cloud_open_gcp(out, &d->loop, &d->uc.clock, &go, err);
+}
+
 /* A sim provider on the wall clock, with the Nodes an earlier run registered adopted. */
 static int new_provider(struct daemon *d, int adopt, struct stv_cloud **out, struct stv_err *err) {
   const struct stv_snapshot *s = adopt ? stv_cache_store(d->cache) : NULL;
@@ -331,6 +350,7 @@ static int new_provider(struct daemon *d, int adopt, struct stv_cloud **out, str
   struct stv_sim_ice ice;
   size_t i;
   int rc;
+  if (d->o->provider == STV_PROVIDER_GCP) return new_gcp(d, out, err);
   stv_sim_opts_default(&so);
   so.catalog = &d->cat;
   so.capacity_types = d->popts.capacity_types;
@@ -847,7 +867,7 @@ static int start_services(struct daemon *d, struct stv_err *err) {
     d->leading = 1;
   }
   stv_log(STV_LOG_INFO, "started", STV_LOG_STR("identity", d->identity),
-          STV_LOG_STR("server", stv_kube_config_of(d->kube)->server), STV_LOG_STR("provider", "sim"),
+          STV_LOG_STR("server", stv_kube_config_of(d->kube)->server), STV_LOG_STR("provider", o->provider == STV_PROVIDER_GCP ? "gcp" : "sim"),
           STV_LOG_BOOL("dry_run", o->dry_run), STV_LOG_BOOL("leader_elect", o->leader_elect),
           STV_LOG_INT("metrics_port", stv_serve_port(d->serve)), STV_LOG_STR("catalog", o->catalog));
   return 0;
