@@ -64,6 +64,7 @@ PERMISSIONS = {
     "zoneOperations.wait": "compute.zoneOperations.get",
     "regionOperations.get": "compute.regionOperations.get",
     "regionOperations.wait": "compute.regionOperations.get",
+    "autoscalers.list": "compute.autoscalers.list",  # gcloud's describe asks; Stevedore does not
 }
 
 
@@ -540,6 +541,8 @@ ROUTES = [  # (method, path regex below /compute/v1/projects/P/, method name)
      "instanceGroupManagers.deleteInstances"),
     ("POST", SCOPE + r"/instanceGroupManagers/(?P<name>[a-z0-9-]+)/listManagedInstances",
      "instanceGroupManagers.listManagedInstances"),
+    ("GET", r"zones/[a-z0-9-]+/autoscalers", "autoscalers.list"),
+    ("GET", r"regions/[a-z0-9-]+/autoscalers", "autoscalers.list"),
     ("GET", r"global/instanceTemplates/(?P<name>[a-z0-9-]+)", "instanceTemplates.get"),
     ("GET", r"regions/(?P<region>[a-z0-9-]+)/instanceTemplates/(?P<name>[a-z0-9-]+)", "instanceTemplates.get"),
     ("GET", r"zones/(?P<zone>[a-z0-9-]+)/operations/(?P<op>[a-z0-9-]+)", "zoneOperations.get"),
@@ -629,6 +632,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise GoogleError(404, "notFound", "The requested URL %s was not found on this server." % u.path)
         except GoogleError as e:
             self.send(e.code, e.doc(), headers=e.headers)
+        except (KeyError, ValueError, TypeError) as e:  # a request the emulator cannot read: say so, do not hang up
+            err = GoogleError(400, "invalid", "the emulator cannot handle this request: %s: %s"
+                              % (type(e).__name__, e))
+            self.send(400, err.doc())
 
     # Control ---------------------------------------------------------------
 
@@ -666,17 +673,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send(403, "Missing required header: Metadata-Flavor\n", "text/html", hdr)
         if path == "/":
             return self.send(200, "computeMetadata/\n", "application/text", hdr)
+        # The default account, by alias or by its email.
+        path = re.sub(r"^(/computeMetadata/v1/instance/service-accounts/)stevedore@[a-z0-9-]+\.iam\.gserviceaccount\.com",
+                      r"\1default", path)
         sa = "/computeMetadata/v1/instance/service-accounts/default"
         if path == "/computeMetadata/v1/project/project-id":
             return self.send(200, emu.project, "application/text", hdr)
         if path in (sa, sa + "/") and q.get("recursive") == "true":
             return self.send(200, {"aliases": ["default"], "email": "stevedore@%s.iam.gserviceaccount.com"
-                                   % emu.project, "scopes": list(COMPUTE_SCOPES)}, headers=hdr)
+                                   % emu.project, "scopes": list(COMPUTE_SCOPES)}, "application/json", hdr)
         if path == sa + "/token":
             with emu.lock:
                 tok = self.issue("metadata")
             return self.send(200, {"access_token": tok, "expires_in": emu.token_ttl, "token_type": "Bearer"},
-                             headers=hdr)
+                             "application/json", hdr)
         if path == sa + "/email":
             return self.send(200, "stevedore@%s.iam.gserviceaccount.com" % emu.project, "application/text", hdr)
         return self.send(404, "Not Found\n", "text/html", hdr)
@@ -705,7 +715,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             cert = emu.service_accounts.get(iss)
             if cert is None:
                 return refuse("invalid_grant", "Invalid JWT Signature.")  # Google's words for an unknown key
-            claims = gjwt.decode(assertion, certs=cert, audience=emu.url() + "/token", clock_skew_in_seconds=10)
+            claims = gjwt.decode(assertion, certs=cert, audience=emu.url() + "/token")
         except ValueError as e:
             return refuse("invalid_grant", "Invalid JWT: %s" % e)
         if claims.get("exp", 0) - claims.get("iat", 0) > 3600:
@@ -892,6 +902,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             doc["nextPageToken"] = nxt
         return 200, doc
 
+    def c_autoscalers_list(self, args, q):
+        """No MIG here has an autoscaler (Stevedore is the autoscaler)."""
+        return 200, {"kind": "compute#autoscalerList", "items": [], "selfLink": self.path}
+
     def c_instanceTemplates_get(self, args, q):
         emu = self.server.emu
         t = emu.templates.get(args["name"])
@@ -901,7 +915,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                               % (emu.project, where, args["name"]))
         return 200, emu.template_doc(t)
 
-    def operation(self, args):
+    def operation(self, args, q):
         emu = self.server.emu
         op = emu.operations.get(args["op"])
         scope = "zones/%s" % args["zone"] if args.get("zone") else "regions/%s" % args["region"]
