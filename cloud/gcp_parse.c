@@ -14,6 +14,10 @@
 
 /* Parses body[0..len) into *out (a fresh cJSON tree) or says why not. */
 static int parse(const char *body, size_t len, const char *what, cJSON **out, struct stv_err *err) {
+  const char *nul = memchr(body, '\0', len);
+  *out = NULL;
+  if (nul != NULL) /* JSON has no raw NUL; cJSON would cut a string there */
+    return stv_err_set(err, STV_EPARSE, "%s: a NUL byte at byte %zu", what, (size_t)(nul - body));
   *out = cJSON_ParseWithLength(body, len);
   if (*out == NULL) {
     const char *at = cJSON_GetErrorPtr();
@@ -71,6 +75,15 @@ static int oom(struct stv_err *err) {
   return stv_err_set(err, STV_ENOMEM, "out of memory");
 }
 
+/* A Compute resource name (zone, instance): 1 to 63 of a-z, 0-9 and '-'. */
+static int gce_name(const char *s, size_t n) {
+  size_t i;
+  if (n == 0 || n > 63) return 0;
+  for (i = 0; i < n; i++)
+    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-')) return 0;
+  return 1;
+}
+
 const char *stv__gcp_rel(const char *link) {
   const char *p;
   if (link == NULL) return NULL;
@@ -114,7 +127,8 @@ void stv__gcp_migs_free(struct stv__gcp_migs *m) {
 static int add_zone(struct stv__gcp_mig *g, const char *link, const char *where, struct stv_err *err) {
   const char *z = stv__gcp_last(link);
   char **nz;
-  if (z[0] == '\0') return stv_err_set(err, STV_EPARSE, "%s: \"%.80s\" names no zone", where, link);
+  if (!gce_name(z, strlen(z)))
+    return stv_err_set(err, STV_EPARSE, "%s: \"%.80s\" names no zone", where, link);
   if ((nz = stv_realloc(g->zones, (g->nzones + 1) * sizeof(*nz))) == NULL) return oom(err);
   g->zones = nz;
   if ((nz[g->nzones] = stv_strdup(z)) == NULL) return oom(err);
@@ -438,7 +452,8 @@ static int read_managed(const cJSON *o, const char *where, struct stv__gcp_manag
   rel = stv__gcp_rel(inst);
   zs = rel != NULL ? strstr(rel, "/zones/") : NULL;
   ze = zs != NULL ? strchr(zs + 7, '/') : NULL;
-  if (ze == NULL || strncmp(ze, "/instances/", 11) != 0 || ze[11] == '\0' || strchr(ze + 11, '/') != NULL)
+  if (ze == NULL || strncmp(ze, "/instances/", 11) != 0 || !gce_name(zs + 7, (size_t)(ze - zs - 7)) ||
+      !gce_name(ze + 11, strlen(ze + 11)))
     return stv_err_set(err, STV_EPARSE, "%s.instance: \"%.120s\" is not an instance's link", where, inst);
   if (out->n == out->cap) {
     size_t cap = out->cap ? out->cap * 2 : 16;

@@ -3,7 +3,8 @@
  * libraries look for credentials: a service-account key file (the
  * configuration's credentialsFile, else $GOOGLE_APPLICATION_CREDENTIALS),
  * exchanged at its token_uri (or the configuration's tokenEndpoint) with
- * the JWT bearer grant; else the metadata server ($GCE_METADATA_HOST, else
+ * the JWT bearer grant; else the metadata server ($GCE_METADATA_HOST, or
+ * $GCE_METADATA_ROOT as older libraries call it, else
  * metadata.google.internal), which is how GKE workload identity and a
  * VM's service account hand tokens out. The project id, when not
  * configured, comes from the key file or the metadata server.
@@ -50,6 +51,7 @@ int stv__gcp_token_open(struct gcp *g, const struct stv_gcp_opts *o, struct stv_
     snprintf(g->token_what, sizeof(g->token_what), "token endpoint");
     return 0;
   }
+  if (host == NULL || host[0] == '\0') host = getenv("GCE_METADATA_ROOT"); /* the older libraries' name */
   if (host == NULL || host[0] == '\0') host = METADATA_HOST;
   n = strlen(host) + 8;
   if ((g->metadata = stv_malloc(n)) == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
