@@ -710,7 +710,6 @@ static void gcp_close(struct stv_cloud *c) {
   stv_free(g->compute);
   stv_free(g->prefix);
   stv_free(g->ca_file);
-  stv__gcp_http_close_later(g->http, g->loop);
   stv_free(g);
 }
 
@@ -725,7 +724,7 @@ static int open_fail(struct gcp *g, int rc) {
   return rc;
 }
 
-int stv_cloud_open_gcp(struct stv_cloud **out, uv_loop_t *loop, struct stv_clock *clock,
+int stv_cloud_open_gcp(struct stv_cloud **out, struct stv_http *http, struct stv_clock *clock,
                        const struct stv_gcp_opts *o, struct stv_err *err) {
   struct gcp *g = stv_calloc(1, sizeof(*g));
   const char *compute =
@@ -737,7 +736,7 @@ int stv_cloud_open_gcp(struct stv_cloud **out, uv_loop_t *loop, struct stv_clock
   g->cloud.ops = &gcp_ops;
   g->cloud.impl = g;
   g->cloud.clock = clock;
-  g->loop = loop;
+  g->http = http;
   stv_strpool_init(&g->strings);
   g->min_size = o->min_size;
   g->max_size = o->max_size > 0 ? o->max_size : DEFAULT_MAX_SIZE;
@@ -748,9 +747,9 @@ int stv_cloud_open_gcp(struct stv_cloud **out, uv_loop_t *loop, struct stv_clock
     return stv_err_set(err, STV_EINVAL, "gcp.minSize %lld: must be in [0, gcp.maxSize %lld]",
                        (long long)o->min_size, (long long)g->max_size);
   }
-  if ((rc = stv_http_new(&g->http, loop, err)) != 0) {
+  if (http == NULL) {
     stv_free(g);
-    return rc;
+    return stv_err_set(err, STV_EINVAL, "gcp provider: no HTTP client");
   }
   if (copy_str(&g->compute, compute) != 0 ||
       copy_str(&g->prefix, o->name_prefix && o->name_prefix[0] ? o->name_prefix : NULL) != 0 ||

@@ -21,10 +21,9 @@
 
 #include <stdint.h>
 
-#include <uv.h>
-
 #include "base.h"
 #include "cloud.h"
+#include "io.h"
 
 struct stv_gcp_opts {
   const char *project;          /* NULL: the metadata server's project id */
@@ -42,12 +41,12 @@ struct stv_gcp_opts {
 void stv_gcp_opts_default(struct stv_gcp_opts *o);
 
 /*
- * Opens the provider on loop (borrowed; the HTTP client runs on it) and
- * clock (borrowed; the loop's clock). Reads the key file now, so a wrong
+ * Opens the provider on http (borrowed: the adapters' HTTP client, which
+ * must outlive the provider) and clock (borrowed; the client's loop's). Reads the key file now, so a wrong
  * path or a key that is not a service-account key is an error here.
  * Returns 0 or STV_EINVAL / STV_ENOMEM / -errno with err filled.
  */
-int stv_cloud_open_gcp(struct stv_cloud **out, uv_loop_t *loop, struct stv_clock *clock,
+int stv_cloud_open_gcp(struct stv_cloud **out, struct stv_http *http, struct stv_clock *clock,
                        const struct stv_gcp_opts *o, struct stv_err *err);
 
 #endif

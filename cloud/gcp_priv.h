@@ -84,8 +84,7 @@ struct known {
 
 struct gcp {
   struct stv_cloud cloud;
-  uv_loop_t *loop;
-  struct stv_http *http;
+  struct stv_http *http; /* borrowed */
   struct stv_cloud_caller *caller;
   char *project, *compute, *prefix, *ca_file;
   int64_t min_size, max_size;
@@ -138,8 +137,6 @@ void stv__gcp_token_close(struct gcp *g);
 /* Calls fn(r, 0, NULL) once a valid token (and the project id) are in hand, or fn(r, code, why); from the loop. */
 void stv__gcp_with_token(struct gcp *g, struct req *r, gcp_token_fn fn);
 void stv__gcp_token_drop(struct gcp *g);
-/* Closes the HTTP client from a fresh turn of the loop (never inside one of its callbacks). */
-void stv__gcp_http_close_later(struct stv_http *h, uv_loop_t *loop);
 
 /* gcp_poll.c */
 int stv__gcp_poll_start(struct gcp *g);

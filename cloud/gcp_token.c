@@ -252,37 +252,3 @@ void stv__gcp_with_token(struct gcp *g, struct req *r, gcp_token_fn fn) {
   }
   fetch_token(g);
 }
-
-/* ---------------------------------------------------------------------- */
-
-struct later {
-  uv_timer_t t;
-  struct stv_http *h;
-};
-
-static void later_closed(uv_handle_t *h) {
-  stv_free(h->data);
-}
-
-static void later_cb(uv_timer_t *t) {
-  struct later *l = t->data;
-  stv_http_close(l->h);
-  uv_close((uv_handle_t *)&l->t, later_closed);
-}
-
-void stv__gcp_http_close_later(struct stv_http *h, uv_loop_t *loop) {
-  struct later *l;
-  if (h == NULL) return;
-  l = stv_calloc(1, sizeof(*l));
-  if (l == NULL || uv_timer_init(loop, &l->t) != 0) {
-    stv_free(l);
-    stv_http_close(h); /* no timer: close now (the callers never close from inside the client's callbacks) */
-    return;
-  }
-  l->h = h;
-  l->t.data = l;
-  if (uv_timer_start(&l->t, later_cb, 0, 0) != 0) {
-    stv_http_close(h);
-    uv_close((uv_handle_t *)&l->t, later_closed);
-  }
-}

@@ -30,7 +30,8 @@ static void usage(FILE *f) {
       "  --kubeconfig FILE          kubeconfig (default: KUBECONFIG, then ~/.kube/config, then in-cluster)\n"
       "  --context NAME             kubeconfig context (default: its current-context)\n"
       "Planning:\n"
-      "  --provider NAME            sim (default), gcp (docs/cloud-gcp.md); aws, azure come with their adapters\n"
+      "  --provider NAME            sim (default), aws (docs/cloud-aws.md), gcp (docs/cloud-gcp.md); azure with its adapter\n"
+      "  --cluster-name NAME        the cluster's name in the cloud: groups tagged for it are scaled\n"
       "  --config FILE              the YAML configuration: pools, limits, headroom (docs/config.md)\n"
       "  --catalog SPEC             aws:us-east-1 (default), gcp:us-east1, or a catalogue JSON file\n"
       "  --instance-types LIST      only these instance types (comma-separated)\n"
@@ -111,14 +112,18 @@ static int provider(const char *value, enum stv_daemon_provider *out) {
     *out = STV_PROVIDER_SIM;
     return 0;
   }
+  if (strcmp(value, "aws") == 0) {
+    *out = STV_PROVIDER_AWS;
+    return 0;
+  }
   if (strcmp(value, "gcp") == 0) {
     *out = STV_PROVIDER_GCP;
     return 0;
   }
-  if (strcmp(value, "aws") == 0 || strcmp(value, "azure") == 0) {
+  if (strcmp(value, "azure") == 0) {
     fprintf(stderr,
-            "stevedore controller: --provider %s: the %s adapter is not built yet (it comes with issue 12); "
-            "use --provider sim, with --dry-run to see the decisions on a live cluster\n",
+            "stevedore controller: --provider %s: the %s adapter is not in this build; "
+            "use --provider aws, gcp or sim (with --dry-run to see the decisions on a live cluster)\n",
             value, value);
     return 2;
   }
@@ -134,6 +139,8 @@ static int with_value(const char *flag, const char *v, struct stv_daemon_opts *o
     o->context = v;
   else if (strcmp(flag, "--provider") == 0)
     return provider(v, &o->provider);
+  else if (strcmp(flag, "--cluster-name") == 0)
+    o->cluster_name = v;
   else if (strcmp(flag, "--config") == 0)
     o->config = v;
   else if (strcmp(flag, "--catalog") == 0)
@@ -207,6 +214,7 @@ static int with_value(const char *flag, const char *v, struct stv_daemon_opts *o
 static const char *const value_flags[] = {"--kubeconfig",
                                           "--context",
                                           "--provider",
+                                          "--cluster-name",
                                           "--config",
                                           "--catalog",
                                           "--metrics-address",

@@ -37,6 +37,7 @@
 #include "kubeloop.h"
 #include "log.h"
 #include "loop.h"
+#include "provider.h"
 #include "serve.h"
 #include "sim.h"
 
@@ -87,6 +88,7 @@ struct daemon {
   struct stv_kube_lease_store lease;
   struct stv_leader *leader;
   struct stv__simnodes *simnodes;
+  struct stv_http *cloud_http; /* the cloud adapters' HTTP client; NULL for sim */
   /* Acting. */
   struct stv_solve_runner uvrunner, runner;
   struct stv_solve_job *job; /* the solve on the worker thread */
@@ -325,22 +327,41 @@ static void on_cloud_event(void *ctx, const struct stv_cloud_event *ev) {
 /* ---------------------------------------------------------------------- */
 /* Acting: the provider and the reconciler, while leading and synced      */
 
-/* The GCP provider (cloud/gcp.h) on the loop, with the configuration's gcp: settings. */
-static int new_gcp(struct daemon *d, struct stv_cloud **out, struct stv_err *err) {
+/* The GCP provider's settings (cloud/gcp.h) from the configuration's gcp: section. */
+static void gcp_opts(const struct daemon *d, struct stv_gcp_opts *go) {
   const struct stv_gcp_config *c = &d->cfg.gcp;
+  stv_gcp_opts_default(go);
+  go->project = c->project;
+  go->compute_endpoint = c->compute_endpoint;
+  go->token_endpoint = c->token_endpoint;
+  go->credentials_file = c->credentials_file;
+  go->metadata_host = c->metadata_host;
+  go->name_prefix = c->name_prefix;
+  go->ca_file = c->ca_file;
+  go->min_size = c->min_size;
+  if (c->max_size > 0) go->max_size = c->max_size;
+  if (c->poll_interval > 0) go->poll_interval = c->poll_interval;
+}
+
+static const char *provider_name(enum stv_daemon_provider p) {
+  static const char *const names[] = {"sim", "aws", "gcp", "azure"};
+  return names[p];
+}
+
+/* A cloud adapter (--provider aws...): it rebuilds what is in flight from the cloud itself. */
+static int new_cloud(struct daemon *d, struct stv_cloud **out, struct stv_err *err) {
+  struct stv_cloud_config cc;
   struct stv_gcp_opts go;
-  stv_gcp_opts_default(&go);
-  go.project = c->project;
-  go.compute_endpoint = c->compute_endpoint;
-  go.token_endpoint = c->token_endpoint;
-  go.credentials_file = c->credentials_file;
-  go.metadata_host = c->metadata_host;
-  go.name_prefix = c->name_prefix;
-  go.ca_file = c->ca_file;
-  go.min_size = c->min_size;
-  if (c->max_size > 0) go.max_size = c->max_size;
-  if (c->poll_interval > 0) go.poll_interval = c->poll_interval;
-  return stv_cloud_open_gcp(out, &d->loop, &d->uc.clock, &go, err);
+  int rc;
+  /* Made on first use: the options are checked with a reconciler before the services start. */
+  if (d->cloud_http == NULL && (rc = stv_http_new(&d->cloud_http, &d->loop, err)) != 0) return rc;
+  memset(&cc, 0, sizeof(cc));
+  cc.clock = &d->uc.clock;
+  cc.http = d->cloud_http;
+  cc.cluster_name = d->o->cluster_name;
+  gcp_opts(d, &go);
+  cc.gcp = &go;
+  return stv_cloud_open(provider_name(d->o->provider), &cc, out, err);
 }
 
 /* A sim provider on the wall clock, with the Nodes an earlier run registered adopted. */
@@ -350,7 +371,7 @@ static int new_provider(struct daemon *d, int adopt, struct stv_cloud **out, str
   struct stv_sim_ice ice;
   size_t i;
   int rc;
-  if (d->o->provider == STV_PROVIDER_GCP) return new_gcp(d, out, err);
+  if (d->o->provider != STV_PROVIDER_SIM) return new_cloud(d, out, err);
   stv_sim_opts_default(&so);
   so.catalog = &d->cat;
   so.capacity_types = d->popts.capacity_types;
@@ -821,6 +842,12 @@ static int start_services(struct daemon *d, struct stv_err *err) {
   ec.sink_ops = &stv_kube_event_sink_ops;
   ec.sink = &d->sink;
   if ((rc = stv_events_new(&d->events, &d->uc.clock, &ec, err)) != 0) return rc;
+  if (o->provider != STV_PROVIDER_SIM) {
+    /* Check the region, cluster name and credential source now: a mistake is an exit, not a retry loop. */
+    struct stv_cloud *probe;
+    if ((rc = new_cloud(d, &probe, err)) != 0) return stv_err_prefix(err, "--provider %s", provider_name(o->provider));
+    probe->ops->close(probe);
+  }
   if (o->provider == STV_PROVIDER_SIM && !o->dry_run &&
       (rc = stv__simnodes_new(&d->simnodes, d->kube, &d->uc.clock, &d->cat, d->popts.capacity_types,
                               d->cfg.pools, d->cfg.npools, d->m.node_writes, err)) != 0)
@@ -867,7 +894,7 @@ static int start_services(struct daemon *d, struct stv_err *err) {
     d->leading = 1;
   }
   stv_log(STV_LOG_INFO, "started", STV_LOG_STR("identity", d->identity),
-          STV_LOG_STR("server", stv_kube_config_of(d->kube)->server), STV_LOG_STR("provider", o->provider == STV_PROVIDER_GCP ? "gcp" : "sim"),
+          STV_LOG_STR("server", stv_kube_config_of(d->kube)->server), STV_LOG_STR("provider", provider_name(o->provider)),
           STV_LOG_BOOL("dry_run", o->dry_run), STV_LOG_BOOL("leader_elect", o->leader_elect),
           STV_LOG_INT("metrics_port", stv_serve_port(d->serve)), STV_LOG_STR("catalog", o->catalog));
   return 0;
@@ -898,6 +925,8 @@ static void teardown(struct daemon *d, int handles) {
   stv_kube_free(d->kube); /* the callbacks of requests in flight run now, cancelled */
   stv_leader_free(d->leader);
   stv_events_free(d->events);
+  stv_http_close(d->cloud_http); /* after the provider: its calls were abandoned */
+  d->cloud_http = NULL;
   while (d->orphan != NULL && uv_run(&d->loop, UV_RUN_ONCE) != 0) {
   }
   stv_uvclock_close(&d->uc);

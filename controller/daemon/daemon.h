@@ -56,6 +56,7 @@ struct stv_daemon_opts {
   size_t ninstance_types;
   const char *const *zones;
   size_t nzones;
+  const char *cluster_name; /* --cluster-name: what the cloud adapters' group discovery matches */
 };
 
 /* `stevedore controller` (controller/cli/controller.c): parses argv, runs, returns the exit status. */
