@@ -75,6 +75,22 @@ static int oom(struct stv_err *err) {
   return stv_err_set(err, STV_ENOMEM, "out of memory");
 }
 
+/* A new zeroed element at the end of the growing array *v (n used, cap allocated, of size bytes each), or NULL. */
+static void *push(void *v, size_t *n, size_t *cap, size_t size) {
+  void **vp = v;
+  char *at;
+  if (*n == *cap) {
+    size_t c = *cap ? *cap * 2 : 8;
+    void *nv = stv_realloc(*vp, c * size);
+    if (nv == NULL) return NULL;
+    *vp = nv;
+    *cap = c;
+  }
+  at = (char *)*vp + (*n)++ * size;
+  memset(at, 0, size);
+  return at;
+}
+
 /* A Compute resource name (zone, instance): 1 to 63 of a-z, 0-9 and '-'. */
 static int gce_name(const char *s, size_t n) {
   size_t i;
@@ -173,15 +189,7 @@ static int read_mig(const cJSON *o, const char *where, const char *prefix, struc
     return stv_err_set(err, STV_EPARSE, "%s.selfLink: \"%.120s\" has no projects/ path", where, self);
   if ((trel = stv__gcp_rel(tmpl)) == NULL)
     return stv_err_set(err, STV_EPARSE, "%s.instanceTemplate: \"%.120s\" has no projects/ path", where, tmpl);
-  if (out->n == out->cap) {
-    size_t cap = out->cap ? out->cap * 2 : 8;
-    struct stv__gcp_mig *v = stv_realloc(out->v, cap * sizeof(*v));
-    if (v == NULL) return oom(err);
-    out->v = v;
-    out->cap = cap;
-  }
-  g = &out->v[out->n++];
-  memset(g, 0, sizeof(*g));
+  if ((g = push(&out->v, &out->n, &out->cap, sizeof(*g))) == NULL) return oom(err);
   if ((g->name = stv_strdup(name)) == NULL || (g->path = stv_strdup(rel)) == NULL ||
       (g->tmpl = stv_strdup(trel)) == NULL)
     return oom(err);
@@ -455,15 +463,7 @@ static int read_managed(const cJSON *o, const char *where, struct stv__gcp_manag
   if (ze == NULL || strncmp(ze, "/instances/", 11) != 0 || !gce_name(zs + 7, (size_t)(ze - zs - 7)) ||
       !gce_name(ze + 11, strlen(ze + 11)))
     return stv_err_set(err, STV_EPARSE, "%s.instance: \"%.120s\" is not an instance's link", where, inst);
-  if (out->n == out->cap) {
-    size_t cap = out->cap ? out->cap * 2 : 16;
-    struct stv__gcp_managed *v = stv_realloc(out->v, cap * sizeof(*v));
-    if (v == NULL) return oom(err);
-    out->v = v;
-    out->cap = cap;
-  }
-  m = &out->v[out->n++];
-  memset(m, 0, sizeof(*m));
+  if ((m = push(&out->v, &out->n, &out->cap, sizeof(*m))) == NULL) return oom(err);
   if ((m->zone = stv_strndup(zs + 7, (size_t)(ze - zs - 7))) == NULL ||
       (m->name = stv_strdup(ze + 11)) == NULL)
     return oom(err);
