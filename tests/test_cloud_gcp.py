@@ -157,13 +157,14 @@ def t_scale_up(binary):
 
 
 def t_cloud_says_no(binary):
-    """Throttling at start (retried); e2-standard-4 exhausted in every zone
+    """Throttling at start (retried); a malformed answer (an error naming
+    the call, then listed again); e2-standard-4 exhausted in every zone
     (the resize operation fails with ZONE_RESOURCE_POOL_EXHAUSTED: the
     controller plans n2-standard-8 instead); tokens expired mid-run
     (refreshed with the key file's JWT bearer grant)."""
     cl = Cloud(binary, "gcp-no", key=True)
     try:
-        cl.faults({"throttle": 3, "capacity": ["e2-standard-4/%s" % z for z in ZONES]})
+        cl.faults({"throttle": 3, "malformed": 1, "capacity": ["e2-standard-4/%s" % z for z in ZONES]})
         ctl = cl.controller("r1")
         cl.sc.create_pods(*workload("web"))
         settle(cl, ctl, 6)
@@ -172,6 +173,9 @@ def t_cloud_says_no(binary):
             t["gke-c1-spot-5e6f7a8b-grp"] == 0, t
         throttled = [c for c in cl.emu.calls if c["status"] == 429]
         assert len(throttled) == 3, throttled
+        cut = [r for r in ctl.records("decision") if "not JSON" in r.get("text", "")]
+        assert cut and "aggregatedList" in cut[0]["text"], "no decision names the malformed answer:\n" + \
+            "\n".join(ctl.tail(30))
         failed = [r for r in ctl.records("decision") if "insufficient capacity" in r.get("text", "")]
         assert failed, "no decision says insufficient capacity:\n" + "\n".join(ctl.tail(30))
         issued = len(cl.emu.tokens)
