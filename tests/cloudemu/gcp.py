@@ -736,7 +736,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization", "")
         who = None
         with emu.lock:
-            entry = {"method": name, "permission": perm, "path": path, "status": 0}
+            entry = {"method": name, "permission": perm, "path": path, "status": 0,
+                     "requestId": q.get("requestId")}
             emu.calls.append(entry)
             if auth.startswith("Bearer "):
                 exp, who = emu.tokens.get(auth[7:], (None, None))
