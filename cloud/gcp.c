@@ -49,14 +49,19 @@ struct req *stv__gcp_req_new(struct gcp *g, enum req_kind kind, void *cb, void *
   return r;
 }
 
-static void req_free(struct req *r) {
+/* Takes r out of its provider's list (close then no longer sees it). */
+static void req_unlink(struct req *r) {
   struct gcp *g = r->g;
   if (r->prev != NULL)
     r->prev->next = r->next;
-  else
+  else if (g->reqs == r)
     g->reqs = r->next;
   if (r->next != NULL) r->next->prev = r->prev;
-  stv_clock_stop(g->cloud.clock, &r->timer);
+  r->prev = r->next = NULL;
+}
+
+/* Frees what r holds; r is out of the list and its timer is not running. Touches nothing of the provider. */
+static void req_release(struct req *r) {
   stv__gcp_migs_free(&r->migs);
   stv__gcp_manageds_free(&r->managed);
   stv_free(r->page);
@@ -66,6 +71,12 @@ static void req_free(struct req *r) {
   stv_free(r->inst_ids);
   stv_free(r->owner);
   stv_free(r);
+}
+
+static void req_free(struct req *r) {
+  req_unlink(r);
+  stv_clock_stop(r->g->cloud.clock, &r->timer);
+  req_release(r);
 }
 
 static void fire(struct stv_timer *t);
@@ -89,9 +100,12 @@ void stv__gcp_finish(struct req *r, int code, const char *fmt, ...) {
 static void deliver_groups(struct req *r);
 static void deliver_instances(struct req *r);
 
+/* The timer of a finished request: its callback, which may close the provider (r is out of its list by then,
+ * and nothing of the provider is touched after the callback). */
 static void fire(struct stv_timer *t) {
   struct req *r = t->data;
   struct stv_cloud_result res = {r->code, r->msg, r->retry_after};
+  req_unlink(r);
   switch (r->kind) {
   case REQ_GROUPS:
     if (r->code == 0)
@@ -116,7 +130,7 @@ static void fire(struct stv_timer *t) {
     stv__gcp_reap_done(r);
     break;
   }
-  req_free(r);
+  req_release(r);
 }
 
 /* ---------------------------------------------------------------------- */
