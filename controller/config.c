@@ -1045,9 +1045,9 @@ static int misplaced_report_key(struct walk *w, const yaml_node_t *root) {
 
 /* gcp: the GCP provider's settings (docs/cloud-gcp.md). */
 static int read_gcp(struct walk *w, const yaml_node_t *n, const struct kpath *p) {
-  static const char *const names[] = {"project",  "computeEndpoint", "tokenEndpoint", "credentialsFile",
-                                      "metadataHost", "namePrefix",  "caFile",        "minSize",
-                                      "maxSize",  "pollInterval"};
+  static const char *const names[] = {"project",      "computeEndpoint", "tokenEndpoint", "credentialsFile",
+                                      "metadataHost", "namePrefix",      "caFile",        "minSize",
+                                      "maxSize",      "pollInterval"};
   struct stv_gcp_config *g = &w->c->gcp;
   const char **strs[] = {&g->project,       &g->compute_endpoint, &g->token_endpoint, &g->credentials_file,
                          &g->metadata_host, &g->name_prefix,      &g->ca_file};

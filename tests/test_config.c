@@ -226,7 +226,8 @@ TEST(should_read_the_gcp_section_and_name_its_bad_keys) {
                0);
   CHECK(strcmp(c.gcp.project, "p1") == 0 && strcmp(c.gcp.name_prefix, "gke-prod-") == 0);
   CHECK(c.gcp.min_size == 1 && c.gcp.max_size == 20 && c.gcp.poll_interval == 5);
-  CHECK(strcmp(c.gcp.compute_endpoint, "http://127.0.0.1:9/compute/v1") == 0 && strcmp(c.gcp.ca_file, "/ca.pem") == 0);
+  CHECK(strcmp(c.gcp.compute_endpoint, "http://127.0.0.1:9/compute/v1") == 0);
+  CHECK(strcmp(c.gcp.ca_file, "/ca.pem") == 0);
   stv_config_close(&c);
   CHECK(fails_with("gcp:\n  computeEndpoint: compute.googleapis.com\n", STV_EINVAL,
                    "stevedore.yaml:2:20: gcp.computeEndpoint: expected an http:// or https:// URL, got "
