@@ -232,14 +232,16 @@ TEST(should_read_the_gcp_section_and_name_its_bad_keys) {
   CHECK(fails_with("gcp:\n  computeEndpoint: compute.googleapis.com\n", STV_EINVAL,
                    "stevedore.yaml:2:20: gcp.computeEndpoint: expected an http:// or https:// URL, got "
                    "\"compute.googleapis.com\""));
-  CHECK(fails_with("gcp:\n  maxSize: 0\n", STV_EINVAL, "stevedore.yaml:2:12: gcp.maxSize: must be at least 1"));
+  CHECK(
+      fails_with("gcp:\n  maxSize: 0\n", STV_EINVAL, "stevedore.yaml:2:12: gcp.maxSize: must be at least 1"));
   CHECK(fails_with("gcp:\n  minSize: 5\n  maxSize: 2\n", STV_EINVAL,
                    "stevedore.yaml:2:12: gcp.minSize: 5 is above gcp.maxSize 2"));
   CHECK(fails_with("gcp:\n  pollInterval: 2h\n", STV_EINVAL,
                    "stevedore.yaml:2:17: gcp.pollInterval: must be from 0.1s to 1h"));
-  CHECK(fails_with("gcp:\n  zone: x\n", STV_EINVAL,
-                   "stevedore.yaml:2:3: gcp: unknown key \"zone\" (expected project, computeEndpoint, tokenEndpoint, "
-                   "credentialsFile, metadataHost, namePrefix, caFile, minSize, maxSize, pollInterval)"));
+  CHECK(fails_with(
+      "gcp:\n  zone: x\n", STV_EINVAL,
+      "stevedore.yaml:2:3: gcp: unknown key \"zone\" (expected project, computeEndpoint, tokenEndpoint, "
+      "credentialsFile, metadataHost, namePrefix, caFile, minSize, maxSize, pollInterval)"));
 }
 
 TEST(should_reject_values_of_the_wrong_type) {
