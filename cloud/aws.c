@@ -28,12 +28,12 @@
 #include "aws_internal.h"
 #include "log.h"
 
-#define ASG_VERSION "2011-01-01"
-#define EC2_VERSION "2016-11-15"
-#define FILTER_VALUES 200 /* EC2's most values in one filter */
-#define TAG_ENABLED "k8s.io/cluster-autoscaler/enabled"
-#define TAG_CA_PREFIX "k8s.io/cluster-autoscaler/"
-#define TAG_STV_PREFIX "stevedore.io/cluster/"
+#define ASG_VERSION        "2011-01-01"
+#define EC2_VERSION        "2016-11-15"
+#define FILTER_VALUES      200 /* EC2's most values in one filter */
+#define TAG_ENABLED        "k8s.io/cluster-autoscaler/enabled"
+#define TAG_CA_PREFIX      "k8s.io/cluster-autoscaler/"
+#define TAG_STV_PREFIX     "stevedore.io/cluster/"
 #define TAG_TEMPLATE_LABEL "k8s.io/cluster-autoscaler/node-template/label/"
 
 struct known { /* a group as last listed */
@@ -47,9 +47,10 @@ struct unavail {
   double until;
 };
 
-struct spot {
-  char *type, *zone;
-  double price;
+struct lt_entry { /* a launch template version's instance type, as last read */
+  char *key;      /* "ID|NAME|VERSION" */
+  char *type;     /* NULL: it has none, or it could not be read */
+  double until;
 };
 
 struct req;
@@ -92,21 +93,24 @@ struct aws {
   int listed; /* the groups were listed at least once */
   struct unavail *unav;
   size_t nunav, capunav;
-  struct spot *spots;
-  size_t nspots;
+  struct lt_entry *lts;
+  size_t nlts, caplts;
   /* Polling. */
   struct stv_timer poll;
   int poll_running, baseline;
-  char **seen_acts; /* activity ids already reported or baseline */
-  size_t nseen, capseen;
+  char **seen_acts; /* failed activity ids already reported or there at the first look */
+  size_t nseen;
   char **running; /* provider ids RUNNING at the last poll */
   size_t nrunning;
-  char **alive; /* provider ids not terminating at the last poll */
+  char **alive;       /* provider ids not terminating at the last poll */
   char **alive_group; /* and their groups */
   size_t nalive;
 };
 
-static struct aws *impl(struct stv_cloud *c) { return c->impl; }
+static struct aws *impl(struct stv_cloud *c) {
+  return c->impl;
+}
+static void poll_cb(struct stv_timer *t);
 
 /* ---------------------------------------------------------------------- */
 /* Forms                                                                  */
@@ -131,7 +135,8 @@ int stv__aws_form(struct stv_buf *b, const char *name, const char *value) {
   return b->err;
 }
 
-static int formf(struct stv_buf *b, const char *value, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int formf(struct stv_buf *b, const char *value, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int formf(struct stv_buf *b, const char *value, const char *fmt, ...) {
   char name[128];
   va_list ap;
@@ -219,10 +224,12 @@ static void on_reply(void *ctx, const struct stv_cloud_reply *rep) {
       stv_log(STV_LOG_INFO, "aws: credentials refused as expired; refreshing",
               STV_LOG_STR("action", r->action), STV_LOG_STR("source", stv__aws_creds_source(r->a->cc)));
       if ((code = req_send(r)) == 0) return;
-      snprintf(msg, sizeof(msg), "%s %s: cannot refresh the credentials: %s", svc, r->action, stv_strerror(code));
+      snprintf(msg, sizeof(msg), "%s %s: cannot refresh the credentials: %s", svc, r->action,
+               stv_strerror(code));
     } else if (code == STV_ETIMEDOUT) {
       size_t k = strlen(msg);
-      snprintf(msg + k, sizeof(msg) - k, " (credentials from %s, refreshed once)", stv__aws_creds_source(r->a->cc));
+      snprintf(msg + k, sizeof(msg) - k, " (credentials from %s, refreshed once)",
+               stv__aws_creds_source(r->a->cc));
       code = STV_EUNSUPPORTED;
     }
     req_end(r, code, msg, NULL);
@@ -274,7 +281,9 @@ static void on_creds(void *ctx, int code, const char *message, const struct stv_
 }
 
 /* Sends r (again, after an expired token); returns 0 or an STV_ code (r not ended then). */
-static int req_send(struct req *r) { return stv__aws_creds_get(r->a->cc, r->creds_retried, on_creds, r); }
+static int req_send(struct req *r) {
+  return stv__aws_creds_get(r->a->cc, r->creds_retried, on_creds, r);
+}
 
 /* Sends r or ends it with the failure; for callers that carry on through r's continuation. */
 static void req_go(struct req *r) {
@@ -386,10 +395,29 @@ static int add_offers(struct aws *a, const struct stv__aws_asg *g, const char *c
   return 0;
 }
 
-/* The instance types of a group without overrides: the node-template label, else its instances'. */
-static size_t plain_types(const struct stv__aws_asg *g, const char **out, size_t max) {
+#define LT_TTL 300.0
+
+static void lt_key(char *buf, size_t n, const struct stv__aws_asg *g) {
+  snprintf(buf, n, "%s|%s|%s", g->lt_id != NULL ? g->lt_id : "", g->lt_name != NULL ? g->lt_name : "",
+           g->lt_version != NULL ? g->lt_version : "$Default");
+}
+
+/* The cache entry of g's launch template (fresh or not), or NULL. */
+static struct lt_entry *lt_find(struct aws *a, const struct stv__aws_asg *g) {
+  char key[600];
+  size_t i;
+  lt_key(key, sizeof(key), g);
+  for (i = 0; i < a->nlts; i++)
+    if (strcmp(a->lts[i].key, key) == 0) return &a->lts[i];
+  return NULL;
+}
+
+/* The instance types of a group without overrides: the node-template label, its launch template's, its instances'. */
+static size_t plain_types(struct aws *a, const struct stv__aws_asg *g, const char **out, size_t max) {
   const char *t = template_label(g, "node.kubernetes.io/instance-type");
+  const struct lt_entry *e = lt_find(a, g);
   size_t n = 0, i, j;
+  if (t == NULL && e != NULL) t = e->type;
   if (t != NULL) {
     out[0] = t;
     return 1;
@@ -417,12 +445,14 @@ static int build_groups(struct aws *a, struct stv__aws_answer *pages, size_t npa
       size_t ntypes = g->ntypes;
       if (!ours(a, g)) continue;
       if (ntypes == 0) {
-        ntypes = plain_types(g, plain, 16);
+        ntypes = plain_types(a, g, plain, 16);
         types = plain;
       }
       if (ntypes == 0) {
         stv_log(STV_LOG_WARN,
-                "aws: group left out: its instance type is unknown (no mixed-instances overrides, no instances); "
+                "aws: group left out: its instance type is unknown (no mixed-instances overrides, none in "
+                "its launch "
+                "template, no instances); "
                 "tag it k8s.io/cluster-autoscaler/node-template/label/node.kubernetes.io/instance-type=TYPE",
                 STV_LOG_STR("group", g->name));
         continue;
@@ -457,6 +487,8 @@ static int build_groups(struct aws *a, struct stv__aws_answer *pages, size_t npa
       l->n++;
     }
   for (i = 0; i < l->n; i++) l->groups[i].offerings = l->offers + first[i];
+  /* The first look of the poll right after the first listing, so that what changes from now on is reported. */
+  if (!a->listed && !a->poll_running) (void)stv_clock_start(a->cloud.clock, &a->poll, 0, poll_cb, a);
   for (i = 0; i < a->nknown; i++) stv_free(a->known[i].name);
   stv_free(a->known);
   a->known = known;
@@ -469,6 +501,31 @@ out:
   stv_free(known);
   stv_free(first);
   return rc;
+}
+
+/*
+ * Keeps a page of answers when code is 0 (takes ans over, leaving it empty) and sets *token to the next page's
+ * token (NULL: the last). Returns code, or STV_ENOMEM with *msg set.
+ */
+static int keep_page(struct stv__aws_answer **pages, size_t *n, size_t *cap, int code, const char **msg,
+                     struct stv__aws_answer *ans, const char **token) {
+  *token = NULL;
+  if (code != 0) return code;
+  if (stv_grow((void **)pages, cap, *n + 1, sizeof(**pages)) != 0) {
+    *msg = "out of memory";
+    return STV_ENOMEM;
+  }
+  (*pages)[(*n)++] = *ans;
+  memset(ans, 0, sizeof(*ans));
+  stv_strpool_init(&ans->pool);
+  *token = (*pages)[*n - 1].next_token;
+  return 0;
+}
+
+static void free_pages(struct stv__aws_answer *pages, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) stv__aws_answer_close(&pages[i]);
+  stv_free(pages);
 }
 
 /* One listing of the groups, page after page; then the continuation. */
@@ -484,35 +541,91 @@ struct groups_op {
 };
 
 static void groups_op_free(struct groups_op *op) {
-  size_t i;
   op_unlink(&op->h);
-  for (i = 0; i < op->npages; i++) stv__aws_answer_close(&op->pages[i]);
-  stv_free(op->pages);
+  free_pages(op->pages, op->npages);
   stv_free(op);
 }
 
 static int groups_page(struct groups_op *op, const char *token);
+static void lt_next(struct groups_op *op);
 
 static void on_groups_page(struct req *r, int code, const char *msg, struct stv__aws_answer *ans) {
   struct groups_op *op = r->op;
   const char *token;
-  if (code == 0 && stv_grow((void **)&op->pages, &op->cap, op->npages + 1, sizeof(*op->pages)) != 0) {
-    code = STV_ENOMEM;
-    msg = "out of memory";
-  }
-  if (code != 0) {
+  if ((code = keep_page(&op->pages, &op->npages, &op->cap, code, &msg, ans, &token)) != 0) {
     op->then(op, code, msg);
     return;
   }
-  op->pages[op->npages++] = *ans; /* takes the answer over */
-  memset(ans, 0, sizeof(*ans));
-  stv_strpool_init(&ans->pool);
-  token = op->pages[op->npages - 1].next_token;
   if (token != NULL) {
     if ((code = groups_page(op, token)) != 0) op->then(op, code, "out of memory");
     return;
   }
-  op->then(op, 0, "");
+  lt_next(op);
+}
+
+/* A group of ours whose instance type only its launch template can tell, not read lately; or NULL. */
+static const struct stv__aws_asg *lt_wanted(struct groups_op *op) {
+  double now = stv_clock_now(op->a->cloud.clock);
+  size_t p, i;
+  for (p = 0; p < op->npages; p++)
+    for (i = 0; i < op->pages[p].nasgs; i++) {
+      const struct stv__aws_asg *g = &op->pages[p].asgs[i];
+      const struct lt_entry *e;
+      if (!ours(op->a, g) || g->ntypes > 0 || (g->lt_id == NULL && g->lt_name == NULL) ||
+          template_label(g, "node.kubernetes.io/instance-type") != NULL)
+        continue;
+      if ((e = lt_find(op->a, g)) == NULL || e->until <= now) return g;
+    }
+  return NULL;
+}
+
+static void on_lt(struct req *r, int code, const char *msg, struct stv__aws_answer *ans) {
+  struct groups_op *op = r->op;
+  struct aws *a = op->a;
+  const struct stv__aws_asg *g = lt_wanted(op);
+  struct lt_entry *e;
+  char key[600];
+  if (g == NULL) { /* cannot be: the same pages as when asked */
+    op->then(op, 0, "");
+    return;
+  }
+  if (code != 0)
+    stv_log(STV_LOG_WARN, "aws: cannot read the group's launch template; its instance type is unknown",
+            STV_LOG_STR("group", g->name), STV_LOG_STR("error", msg));
+  if ((e = lt_find(a, g)) == NULL) {
+    lt_key(key, sizeof(key), g);
+    if (stv_grow((void **)&a->lts, &a->caplts, a->nlts + 1, sizeof(*a->lts)) != 0 ||
+        (a->lts[a->nlts].key = stv_strdup(key)) == NULL) {
+      op->then(op, STV_ENOMEM, "out of memory");
+      return;
+    }
+    e = &a->lts[a->nlts++];
+    e->type = NULL;
+  }
+  stv_free(e->type);
+  e->type = code == 0 && ans->lt_type != NULL ? stv_strdup(ans->lt_type) : NULL;
+  e->until = stv_clock_now(a->cloud.clock) + LT_TTL;
+  lt_next(op);
+}
+
+/* Reads the launch templates the groups need, one at a time, then goes on. */
+static void lt_next(struct groups_op *op) {
+  const struct stv__aws_asg *g = op->only == NULL ? lt_wanted(op) : NULL;
+  struct req *r;
+  if (g == NULL) {
+    op->then(op, 0, "");
+    return;
+  }
+  if ((r = req_new(op->a, 1, "DescribeLaunchTemplateVersions", STV__AWS_LT, on_lt, op)) == NULL) {
+    op->then(op, STV_ENOMEM, "out of memory");
+    return;
+  }
+  if (g->lt_id != NULL)
+    stv__aws_form(&r->form, "LaunchTemplateId", g->lt_id);
+  else
+    stv__aws_form(&r->form, "LaunchTemplateName", g->lt_name);
+  stv__aws_form(&r->form, "LaunchTemplateVersion.1", g->lt_version != NULL ? g->lt_version : "$Default");
+  req_go(r);
 }
 
 static int groups_page(struct groups_op *op, const char *token) {
@@ -531,8 +644,9 @@ static int groups_page(struct groups_op *op, const char *token) {
   return 0;
 }
 
-static int groups_op_start(struct aws *a, const char *only, void (*then)(struct groups_op *, int, const char *),
-                           void *ctx, stv_cloud_groups_cb cb) {
+static int groups_op_start(struct aws *a, const char *only,
+                           void (*then)(struct groups_op *, int, const char *), void *ctx,
+                           stv_cloud_groups_cb cb) {
   struct groups_op *op = stv_calloc(1, sizeof(*op));
   int rc;
   if (op == NULL) return STV_ENOMEM;
@@ -581,11 +695,9 @@ struct inst_op {
 };
 
 static void inst_op_free(struct inst_op *op) {
-  size_t i;
   op_unlink(&op->h);
   stv_clock_stop(op->a->cloud.clock, &op->empty);
-  for (i = 0; i < op->npages; i++) stv__aws_answer_close(&op->pages[i]);
-  stv_free(op->pages);
+  free_pages(op->pages, op->npages);
   stv_free(op);
 }
 
@@ -594,18 +706,10 @@ static int inst_page(struct inst_op *op, const char *token);
 static void on_inst_page(struct req *r, int code, const char *msg, struct stv__aws_answer *ans) {
   struct inst_op *op = r->op;
   const char *token;
-  if (code == 0 && stv_grow((void **)&op->pages, &op->cap, op->npages + 1, sizeof(*op->pages)) != 0) {
-    code = STV_ENOMEM;
-    msg = "out of memory";
-  }
-  if (code != 0) {
+  if ((code = keep_page(&op->pages, &op->npages, &op->cap, code, &msg, ans, &token)) != 0) {
     op->then(op, code, msg);
     return;
   }
-  op->pages[op->npages++] = *ans;
-  memset(ans, 0, sizeof(*ans));
-  stv_strpool_init(&ans->pool);
-  token = op->pages[op->npages - 1].next_token;
   if (token == NULL) {
     op->chunk += FILTER_VALUES;
     if (op->chunk >= op->a->nknown) {
@@ -713,7 +817,8 @@ static int build_instances(struct inst_op *op, struct stv_cloud_instance **out, 
       in->group_id = e->group;
       in->instance_type = e->type;
       in->zone = e->zone;
-      in->capacity_type = e->lifecycle != NULL && strcmp(e->lifecycle, "spot") == 0 ? STV_CT_SPOT : STV_CT_ON_DEMAND;
+      in->capacity_type =
+          e->lifecycle != NULL && strcmp(e->lifecycle, "spot") == 0 ? STV_CT_SPOT : STV_CT_ON_DEMAND;
       in->state = inst_state(e->state);
       in->launch_time = clock_time(op->a, e->launch_time);
       k++;
@@ -846,8 +951,8 @@ static void on_terminated(struct req *r, int code, const char *msg, struct stv__
   (void)ans;
   if (code != 0) {
     /* Say which went, so that the caller knows what the group lost. */
-    k = (size_t)snprintf(full, sizeof(full), "group %s: %zu of %zu instances terminated (", op->group, op->done,
-                         op->n);
+    k = (size_t)snprintf(full, sizeof(full), "group %s: %zu of %zu instances terminated (", op->group,
+                         op->done, op->n);
     for (i = 0; i < op->done && k < sizeof(full); i++)
       k += (size_t)snprintf(full + k, sizeof(full) - k, "%s%s", i ? " " : "", op->ids[i]);
     if (k < sizeof(full)) snprintf(full + k, sizeof(full) - k, "); %s failed: %s", op->ids[op->done], msg);
@@ -864,7 +969,8 @@ static void on_terminated(struct req *r, int code, const char *msg, struct stv__
 }
 
 static int terminate_next(struct done_op *op) {
-  struct req *r = req_new(op->h.a, 0, "TerminateInstanceInAutoScalingGroup", STV__AWS_EMPTY, on_terminated, op);
+  struct req *r =
+      req_new(op->h.a, 0, "TerminateInstanceInAutoScalingGroup", STV__AWS_EMPTY, on_terminated, op);
   if (r == NULL) return STV_ENOMEM;
   stv__aws_form(&r->form, "InstanceId", op->ids[op->done]);
   stv__aws_form(&r->form, "ShouldDecrementDesiredCapacity", "true");
@@ -924,8 +1030,8 @@ static int aws_delete_instances(struct stv_cloud *c, const char *group_id, const
   for (i = 0; i < n; i++) {
     const char *id = instance_id(pids[i]);
     if (id == NULL) {
-      snprintf(msg, sizeof(msg), "group %s: \"%.200s\" is not an AWS provider id (aws:///ZONE/i-...)", group_id,
-               pids[i]);
+      snprintf(msg, sizeof(msg), "group %s: \"%.200s\" is not an AWS provider id (aws:///ZONE/i-...)",
+               group_id, pids[i]);
       return done_op_refuse(op, STV_EINVAL, msg);
     }
     if ((op->ids[op->n++] = stv_strdup(id)) == NULL) {
@@ -943,7 +1049,7 @@ static int aws_delete_instances(struct stv_cloud *c, const char *group_id, const
 
 struct poll_op {
   struct ophead h;
-  size_t group; /* the known group whose activities are asked next */
+  size_t group; /* 0: the activities next, 1: the instances */
   int baseline; /* the first look: remember what is there, report nothing */
 };
 
@@ -963,7 +1069,8 @@ static int seen(struct aws *a, const char *id) {
 static void failed_offering(const char *msg, char *type, size_t tn, char *zone, size_t zn) {
   const char *s = msg != NULL ? strstr(msg, "sufficient ") : NULL, *e;
   type[0] = zone[0] = '\0';
-  if (s != NULL && (e = strstr(s += 11, " capacity")) != NULL && (size_t)(e - s) < tn && memchr(s, ' ', e - s) == NULL)
+  if (s != NULL && (e = strstr(s += 11, " capacity")) != NULL && (size_t)(e - s) < tn &&
+      memchr(s, ' ', e - s) == NULL)
     snprintf(type, tn, "%.*s", (int)(e - s), s);
   s = msg != NULL ? strstr(msg, "Availability Zone") : NULL;
   if (s != NULL && (s = strchr(s, '(')) != NULL && (e = strchr(++s, ')')) != NULL && (size_t)(e - s) < zn)
@@ -997,13 +1104,14 @@ static void report_failure(struct aws *a, const struct known *k, const struct st
   ev.code = launch_code(why);
   ev.message = why;
   if (ev.code == STV_ECAPACITY && type[0] != '\0' && zone[0] != '\0') mark_unavailable(a, type, zone);
-  stv_log(STV_LOG_WARN, "aws: a launch failed", STV_LOG_STR("group", k->name), STV_LOG_STR("activity", act->id),
-          STV_LOG_STR("code", stv_err_name(ev.code)), STV_LOG_STR("message", why));
+  stv_log(STV_LOG_WARN, "aws: a launch failed", STV_LOG_STR("group", k->name),
+          STV_LOG_STR("activity", act->id), STV_LOG_STR("code", stv_err_name(ev.code)),
+          STV_LOG_STR("message", why));
   if (a->cloud.on_event != NULL) a->cloud.on_event(a->cloud.event_ctx, &ev);
 }
 
 static void poll_next(struct poll_op *op);
-static void poll_cb(struct stv_timer *t);
+static void free_list(char **v, size_t n);
 
 static void on_activities(struct req *r, int code, const char *msg, struct stv__aws_answer *ans) {
   struct poll_op *op = r->op;
@@ -1012,19 +1120,27 @@ static void on_activities(struct req *r, int code, const char *msg, struct stv__
   if (code != 0) {
     stv_log(STV_LOG_WARN, "aws: cannot read the scaling activities; trying at the next poll",
             STV_LOG_STR("error", msg));
-  } else if (op->group < a->nknown) {
-    const struct known *k = &a->known[op->group];
-    for (i = 0; i < ans->nactivities; i++) {
+  } else {
+    /* The failures in this answer become the list seen: older ones are past the newest 100 for good. */
+    char **now_seen = stv_calloc(ans->nactivities + 1, sizeof(*now_seen));
+    size_t n = 0;
+    for (i = 0; now_seen != NULL && i < ans->nactivities; i++) {
       const struct stv__aws_activity *act = &ans->activities[i];
-      if (strcmp(act->status, "Failed") != 0 || seen(a, act->id)) continue;
-      if (stv_grow((void **)&a->seen_acts, &a->capseen, a->nseen + 1, sizeof(*a->seen_acts)) != 0 ||
-          (a->seen_acts[a->nseen] = stv_strdup(act->id)) == NULL)
-        break;
-      a->nseen++;
-      if (!op->baseline) report_failure(a, k, act);
+      const struct known *k = act->group != NULL ? find_known(a, act->group) : NULL;
+      if (k == NULL || strcmp(act->status, "Failed") != 0) continue;
+      if ((now_seen[n] = stv_strdup(act->id)) == NULL) break;
+      n++;
+      if (!op->baseline && !seen(a, act->id)) report_failure(a, k, act);
+    }
+    if (now_seen != NULL && i == ans->nactivities) {
+      free_list(a->seen_acts, a->nseen);
+      a->seen_acts = now_seen;
+      a->nseen = n;
+    } else {
+      free_list(now_seen, n);
     }
   }
-  op->group++;
+  op->group = 1;
   poll_next(op);
 }
 
@@ -1037,17 +1153,16 @@ static void poll_done(struct aws *a, struct poll_op *op) {
   (void)stv_clock_start(a->cloud.clock, &a->poll, a->o.poll_interval, poll_cb, a);
 }
 
-/* Asks for the next group's activities, then the instances. */
+/* Asks for the latest scaling activities of the account's groups (one call, newest first), then the instances. */
 static void poll_next(struct poll_op *op) {
   struct aws *a = op->h.a;
   struct req *r;
-  if (op->group < a->nknown) {
+  if (op->group == 0) {
     if ((r = req_new(a, 0, "DescribeScalingActivities", STV__AWS_ACTIVITIES, on_activities, op)) == NULL) {
       poll_done(a, op);
       return;
     }
-    stv__aws_form(&r->form, "AutoScalingGroupName", a->known[op->group].name);
-    stv__aws_form(&r->form, "MaxRecords", "20");
+    stv__aws_form(&r->form, "MaxRecords", "100");
     req_go(r);
     return;
   }
@@ -1094,7 +1209,8 @@ static void diff_instances(struct aws *a, struct poll_op *op, const struct stv_c
     if (v[i].state != STV_INSTANCE_RUNNING) continue;
     if ((running[nr] = stv_strdup(v[i].provider_id)) == NULL) goto fail;
     nr++;
-    if (!op->baseline && !in_list(a->running, a->nrunning, v[i].provider_id)) emit(a, STV_CLOUD_EV_RUNNING, &v[i]);
+    if (!op->baseline && !in_list(a->running, a->nrunning, v[i].provider_id))
+      emit(a, STV_CLOUD_EV_RUNNING, &v[i]);
   }
   for (i = 0; !op->baseline && i < a->nalive; i++) {
     struct stv_cloud_instance gone;
@@ -1131,7 +1247,8 @@ static void polled_instances(struct inst_op *iop, int code, const char *msg) {
   if (code == 0 && build_instances(iop, &v, &ids, &n) == 0)
     diff_instances(a, op, v, n);
   else if (code != 0)
-    stv_log(STV_LOG_WARN, "aws: cannot read the instances; trying at the next poll", STV_LOG_STR("error", msg));
+    stv_log(STV_LOG_WARN, "aws: cannot read the instances; trying at the next poll",
+            STV_LOG_STR("error", msg));
   stv_free(v);
   stv_free(ids);
   inst_op_free(iop);
@@ -1171,6 +1288,11 @@ static void aws_close(struct stv_cloud *c) {
     stv_free(a->unav[i].zone);
   }
   stv_free(a->unav);
+  for (i = 0; i < a->nlts; i++) {
+    stv_free(a->lts[i].key);
+    stv_free(a->lts[i].type);
+  }
+  stv_free(a->lts);
   free_list(a->seen_acts, a->nseen);
   free_list(a->running, a->nrunning);
   free_list(a->alive, a->nalive);
@@ -1199,18 +1321,20 @@ void stv_aws_opts_default(struct stv_aws_opts *o) {
 static int check_cluster(const char *name, struct stv_err *err) {
   const char *s;
   if (name == NULL || name[0] == '\0')
-    return stv_err_set(err, STV_EINVAL, "aws: --cluster-name is required: group discovery matches the tags "
-                                        "k8s.io/cluster-autoscaler/NAME and stevedore.io/cluster/NAME");
+    return stv_err_set(err, STV_EINVAL,
+                       "aws: --cluster-name is required: group discovery matches the tags "
+                       "k8s.io/cluster-autoscaler/NAME and stevedore.io/cluster/NAME");
   if (strlen(name) > 100) return stv_err_set(err, STV_EINVAL, "aws: --cluster-name is longer than 100 bytes");
   for (s = name; *s != '\0'; s++)
     if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' ||
           *s == '_' || *s == '.'))
-      return stv_err_set(err, STV_EINVAL, "aws: --cluster-name \"%s\": only letters, digits, '-', '_' and '.'",
-                         name);
+      return stv_err_set(err, STV_EINVAL,
+                         "aws: --cluster-name \"%s\": only letters, digits, '-', '_' and '.'", name);
   return 0;
 }
 
-int stv_aws_new(struct stv_cloud **out, struct stv_clock *clock, const struct stv_aws_opts *o, struct stv_err *err) {
+int stv_aws_new(struct stv_cloud **out, struct stv_clock *clock, const struct stv_aws_opts *o,
+                struct stv_err *err) {
   struct aws *a;
   int rc;
   *out = NULL;
@@ -1239,8 +1363,9 @@ int stv_aws_new(struct stv_cloud **out, struct stv_clock *clock, const struct st
     rc = stv_err_set(err, STV_ENOMEM, "out of memory");
     goto out;
   }
-  stv_log(STV_LOG_INFO, "aws provider", STV_LOG_STR("cluster", a->cluster), STV_LOG_STR("region", a->env.region),
-          STV_LOG_STR("region_from", a->env.region_source), STV_LOG_STR("credentials", stv__aws_creds_source(a->cc)),
+  stv_log(STV_LOG_INFO, "aws provider", STV_LOG_STR("cluster", a->cluster),
+          STV_LOG_STR("region", a->env.region), STV_LOG_STR("region_from", a->env.region_source),
+          STV_LOG_STR("credentials", stv__aws_creds_source(a->cc)),
           STV_LOG_STR("autoscaling", a->env.autoscaling_url), STV_LOG_STR("ec2", a->env.ec2_url));
   *out = &a->cloud;
   a = NULL;

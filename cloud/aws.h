@@ -33,6 +33,7 @@ void stv_aws_opts_default(struct stv_aws_opts *o);
  * network yet). Returns 0, or STV_EINVAL with err saying what to set (no
  * cluster name, no region, half a key pair...), or STV_ENOMEM.
  */
-int stv_aws_new(struct stv_cloud **out, struct stv_clock *clock, const struct stv_aws_opts *o, struct stv_err *err);
+int stv_aws_new(struct stv_cloud **out, struct stv_clock *clock, const struct stv_aws_opts *o,
+                struct stv_err *err);
 
 #endif

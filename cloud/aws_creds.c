@@ -34,8 +34,8 @@
 #include <cJSON.h>
 
 #define REFRESH_BEFORE 300.0
-#define MAX_FILE ((size_t)1 << 20)
-#define IMDS_DEFAULT "http://169.254.169.254"
+#define MAX_FILE       ((size_t)1 << 20)
+#define IMDS_DEFAULT   "http://169.254.169.254"
 #define CONTAINER_HOST "http://169.254.170.2"
 
 enum source { SRC_ENV, SRC_WEB_IDENTITY, SRC_PROFILE, SRC_CONTAINER, SRC_IMDS };
@@ -183,8 +183,8 @@ static int profile_keys(struct stv__aws_creds_cache *cc, int *found, struct stv_
   }
   if (rc != 0) goto out;
   if (secret == NULL) {
-    rc = stv_err_set(err, STV_EINVAL, "%s: profile %s has aws_access_key_id but no aws_secret_access_key", file,
-                     cc->profile);
+    rc = stv_err_set(err, STV_EINVAL, "%s: profile %s has aws_access_key_id but no aws_secret_access_key",
+                     file, cc->profile);
     goto out;
   }
   if ((rc = hold(cc, key, secret, token, INFINITY)) != 0) {
@@ -257,7 +257,8 @@ static int choose_source(struct stv__aws_creds_cache *cc, struct stv_err *err) {
   cc->token_file = env_dup("AWS_WEB_IDENTITY_TOKEN_FILE");
   if (cc->role_arn != NULL || cc->token_file != NULL) {
     if (cc->role_arn == NULL || cc->token_file == NULL)
-      return stv_err_set(err, STV_EINVAL, "aws: web identity needs both AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE");
+      return stv_err_set(err, STV_EINVAL,
+                         "aws: web identity needs both AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE");
     if ((cc->session_name = env_dup("AWS_ROLE_SESSION_NAME")) == NULL &&
         (cc->session_name = stv_strdup("stevedore")) == NULL)
       return stv_err_set(err, STV_ENOMEM, "out of memory");
@@ -300,8 +301,8 @@ static int choose_source(struct stv__aws_creds_cache *cc, struct stv_err *err) {
   return 0;
 }
 
-int stv__aws_creds_new(struct stv__aws_creds_cache **out, struct stv_cloud_caller *caller, struct stv_clock *clock,
-                       struct stv__aws_env *env, struct stv_err *err) {
+int stv__aws_creds_new(struct stv__aws_creds_cache **out, struct stv_cloud_caller *caller,
+                       struct stv_clock *clock, struct stv__aws_env *env, struct stv_err *err) {
   struct stv__aws_creds_cache *cc = stv_calloc(1, sizeof(*cc));
   int rc;
   *out = NULL;
@@ -368,7 +369,9 @@ void stv__aws_creds_free(struct stv__aws_creds_cache *cc) {
   stv_free(cc);
 }
 
-const char *stv__aws_creds_source(const struct stv__aws_creds_cache *cc) { return cc->source_name; }
+const char *stv__aws_creds_source(const struct stv__aws_creds_cache *cc) {
+  return cc->source_name;
+}
 
 /* ---------------------------------------------------------------------- */
 /* Handing out                                                            */
@@ -386,7 +389,9 @@ static void deliver_all(struct stv__aws_creds_cache *cc, int code, const char *m
   }
 }
 
-static void on_deliver(struct stv_timer *t) { deliver_all(t->data, 0, ""); }
+static void on_deliver(struct stv_timer *t) {
+  deliver_all(t->data, 0, "");
+}
 
 /* Ends a refresh: keeps the new credentials (code 0) and calls the waiters. */
 static void refreshed(struct stv__aws_creds_cache *cc, int code, const char *message) {
@@ -453,7 +458,8 @@ static void on_answer(void *ctx, const struct stv_cloud_reply *r) {
   if (r->status < 200 || r->status > 299) {
     char msg[STV_ERR_MSG_MAX];
     if (step == 0)
-      rc = stv__aws_map_error("sts", "AssumeRoleWithWebIdentity", r->status, r->body, r->len, msg, sizeof(msg));
+      rc = stv__aws_map_error("sts", "AssumeRoleWithWebIdentity", r->status, r->body, r->len, msg,
+                              sizeof(msg));
     else {
       rc = r->status == 404 ? STV_ENOTFOUND : STV_EIO;
       snprintf(msg, sizeof(msg), "%s: HTTP %ld (%s)", what[step], r->status, cc->source_name);
@@ -480,7 +486,8 @@ static void on_answer(void *ctx, const struct stv_cloud_reply *r) {
       v[strcspn(v, "\r\n")] = '\0'; /* the first role listed */
       wipe_free(*dst);
       *dst = v;
-      if (v[0] == '\0') rc = stv_err_set(&err, STV_ENOTFOUND, "%s: the answer is empty (no instance role?)", what[step]);
+      if (v[0] == '\0')
+        rc = stv_err_set(&err, STV_ENOTFOUND, "%s: the answer is empty (no instance role?)", what[step]);
       if (rc == 0) {
         imds_step(cc, step + 1);
         return;
@@ -590,7 +597,8 @@ static void refresh(struct stv__aws_creds_cache *cc) {
     if (rc != 0) stv_err_set(&err, rc, "sts AssumeRoleWithWebIdentity: the request could not start");
     break;
   case SRC_CONTAINER:
-    if (cc->container_token_file != NULL && (rc = read_token(cc->container_token_file, &tok, &err)) != 0) break;
+    if (cc->container_token_file != NULL && (rc = read_token(cc->container_token_file, &tok, &err)) != 0)
+      break;
     if (tok != NULL || cc->container_token != NULL) {
       snprintf(hdr, sizeof(hdr), "Authorization: %s", tok != NULL ? tok : cc->container_token);
       headers[0] = hdr;
@@ -614,7 +622,9 @@ static void refresh(struct stv__aws_creds_cache *cc) {
   if (rc != 0) refreshed(cc, rc, err.msg);
 }
 
-static void on_kick(struct stv_timer *t) { refresh(t->data); }
+static void on_kick(struct stv_timer *t) {
+  refresh(t->data);
+}
 
 int stv__aws_creds_get(struct stv__aws_creds_cache *cc, int force, stv__aws_creds_cb cb, void *ctx) {
   struct waiter *w = stv_calloc(1, sizeof(*w)), **tail;

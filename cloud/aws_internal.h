@@ -61,10 +61,11 @@ struct stv__aws_asg {
   size_t nzones;
   const char **types; /* mixed-instances overrides, else empty */
   size_t ntypes;
-  int mixed;             /* has a MixedInstancesPolicy */
-  int64_t od_base;       /* OnDemandBaseCapacity */
-  int64_t od_pct;        /* OnDemandPercentageAboveBaseCapacity, 100 when not mixed */
-  const char *spot_strategy; /* SpotAllocationStrategy, or NULL */
+  int mixed;                                /* has a MixedInstancesPolicy */
+  int64_t od_base;                          /* OnDemandBaseCapacity */
+  int64_t od_pct;                           /* OnDemandPercentageAboveBaseCapacity, 100 when not mixed */
+  const char *spot_strategy;                /* SpotAllocationStrategy, or NULL */
+  const char *lt_id, *lt_name, *lt_version; /* its launch template, or NULL */
   struct stv__aws_tag *tags;
   size_t ntags;
   struct stv__aws_asg_instance *inst;
@@ -107,6 +108,7 @@ struct stv__aws_answer {
   struct stv__aws_offering *offerings;
   size_t nofferings;
   struct stv__aws_creds creds;
+  const char *lt_type; /* DescribeLaunchTemplateVersions: the first version's instanceType, or NULL */
 };
 
 enum stv__aws_kind {
@@ -116,6 +118,7 @@ enum stv__aws_kind {
   STV__AWS_ACTIVITIES, /* DescribeScalingActivities */
   STV__AWS_OFFERINGS,  /* DescribeInstanceTypeOfferings */
   STV__AWS_STS,        /* AssumeRoleWithWebIdentity */
+  STV__AWS_LT,         /* DescribeLaunchTemplateVersions */
   STV__AWS_EMPTY,      /* SetDesiredCapacity, TerminateInstanceInAutoScalingGroup: the root element only */
 };
 
@@ -158,8 +161,8 @@ struct stv__aws_env {
  * credential source applies, in the SDKs' order. Returns 0 or STV_EINVAL
  * naming what to set.
  */
-int stv__aws_creds_new(struct stv__aws_creds_cache **out, struct stv_cloud_caller *caller, struct stv_clock *clock,
-                       struct stv__aws_env *env, struct stv_err *err);
+int stv__aws_creds_new(struct stv__aws_creds_cache **out, struct stv_cloud_caller *caller,
+                       struct stv_clock *clock, struct stv__aws_env *env, struct stv_err *err);
 void stv__aws_creds_free(struct stv__aws_creds_cache *cc);
 
 /* The current credentials, borrowed until the next refresh. */
@@ -168,7 +171,8 @@ struct stv__aws_current {
   const char *token;   /* session token or NULL */
 };
 
-typedef void (*stv__aws_creds_cb)(void *ctx, int code, const char *message, const struct stv__aws_current *cur);
+typedef void (*stv__aws_creds_cb)(void *ctx, int code, const char *message,
+                                  const struct stv__aws_current *cur);
 
 /*
  * Hands the credentials to cb: at once (from a zero-delay timer) when the

@@ -80,6 +80,14 @@ static size_t count_members(const node *list, const char *name) {
   return n;
 }
 
+/* Allocates one zeroed entry of size bytes per elem child of list into *out (NULL when none); 0 or STV_ENOMEM. */
+static int alloc_members(const node *list, const char *elem, size_t size, void **out, size_t *n) {
+  *n = count_members(list, elem);
+  *out = NULL;
+  if (*n > 0 && (*out = stv_calloc(*n, size)) == NULL) return STV_ENOMEM;
+  return 0;
+}
+
 /* Refuses entity references and over-deep nesting anywhere under n. */
 static int check_tree(const node *n, int depth) {
   const node *c;
@@ -101,8 +109,8 @@ static int read_doc(const char *action, const char *body, size_t len, xmlDoc **o
   int rc;
   *out = NULL;
   if (len > STV__AWS_MAX_BODY)
-    return stv_err_set(err, STV_EPARSE, "%s: the answer is %zu bytes, more than the %zu this program reads", action,
-                       len, (size_t)STV__AWS_MAX_BODY);
+    return stv_err_set(err, STV_EPARSE, "%s: the answer is %zu bytes, more than the %zu this program reads",
+                       action, len, (size_t)STV__AWS_MAX_BODY);
   if (len == 0) return stv_err_set(err, STV_EPARSE, "%s: the answer is empty", action);
   if ((ctxt = xmlNewParserCtxt()) == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
   doc = xmlCtxtReadMemory(ctxt, body, (int)len, "answer.xml", NULL,
@@ -120,7 +128,8 @@ static int read_doc(const char *action, const char *body, size_t len, xmlDoc **o
   xmlFreeParserCtxt(ctxt);
   if (doc->intSubset != NULL || doc->extSubset != NULL) {
     xmlFreeDoc(doc);
-    return stv_err_set(err, STV_EPARSE, "%s: the answer has a DOCTYPE, which AWS never sends; refused", action);
+    return stv_err_set(err, STV_EPARSE, "%s: the answer has a DOCTYPE, which AWS never sends; refused",
+                       action);
   }
   if (xmlDocGetRootElement(doc) == NULL) {
     xmlFreeDoc(doc);
@@ -129,9 +138,10 @@ static int read_doc(const char *action, const char *body, size_t len, xmlDoc **o
   if ((rc = check_tree(xmlDocGetRootElement(doc), 0)) != 0) {
     xmlFreeDoc(doc);
     if (rc == STV_ELIMIT)
-      return stv_err_set(err, STV_EPARSE, "%s: the answer nests deeper than %d elements; refused", action, MAX_DEPTH);
-    return stv_err_set(err, STV_EPARSE, "%s: the answer has an entity reference, which AWS never sends; refused",
-                       action);
+      return stv_err_set(err, STV_EPARSE, "%s: the answer nests deeper than %d elements; refused", action,
+                         MAX_DEPTH);
+    return stv_err_set(err, STV_EPARSE,
+                       "%s: the answer has an entity reference, which AWS never sends; refused", action);
   }
   *out = doc;
   return 0;
@@ -166,7 +176,9 @@ out:
   return rc;
 }
 
-static int has_prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
+static int has_prefix(const char *s, const char *p) {
+  return strncmp(s, p, strlen(p)) == 0;
+}
 
 static int has_suffix(const char *s, const char *p) {
   size_t n = strlen(s), k = strlen(p);
@@ -195,7 +207,8 @@ int stv__aws_map_error(const char *service, const char *action, long status, con
   permission(perm, sizeof(perm), service, action);
   if (strcmp(c, "AccessDenied") == 0 || strcmp(c, "AccessDeniedException") == 0 ||
       strcmp(c, "UnauthorizedOperation") == 0 || strcmp(c, "AuthFailure") == 0) {
-    snprintf(msg, n, "%s %s: %s: the role lacks the permission %s (grant it: docs/cloud-aws.md has the policy): %s",
+    snprintf(msg, n,
+             "%s %s: %s: the role lacks the permission %s (grant it: docs/cloud-aws.md has the policy): %s",
              service, action, c, perm, e.message);
     return STV_EUNSUPPORTED;
   }
@@ -204,22 +217,27 @@ int stv__aws_map_error(const char *service, const char *action, long status, con
       strcmp(c, "SignatureDoesNotMatch") == 0 || strcmp(c, "AuthFailure.TokenExpired") == 0)
     code = STV_ETIMEDOUT;
   else if (has_prefix(c, "InsufficientInstanceCapacity") || strcmp(c, "InsufficientCapacity") == 0 ||
-           has_prefix(c, "InsufficientHostCapacity") || strcmp(c, "InsufficientReservedInstanceCapacity") == 0)
+           has_prefix(c, "InsufficientHostCapacity") ||
+           strcmp(c, "InsufficientReservedInstanceCapacity") == 0)
     code = STV_ECAPACITY;
   else if (strcmp(c, "Throttling") == 0 || strcmp(c, "ThrottlingException") == 0 ||
            strcmp(c, "RequestLimitExceeded") == 0 || strcmp(c, "TooManyRequestsException") == 0 ||
-           strcmp(c, "SlowDown") == 0 || strcmp(c, "ServiceUnavailable") == 0 || strcmp(c, "Unavailable") == 0)
+           strcmp(c, "SlowDown") == 0 || strcmp(c, "ServiceUnavailable") == 0 ||
+           strcmp(c, "Unavailable") == 0)
     code = STV_ETHROTTLED;
   else if (has_suffix(c, "NotFound") || has_suffix(c, ".NotFound") || strcmp(c, "ResourceNotFound") == 0)
     code = STV_ENOTFOUND;
-  else if (strcmp(c, "LimitExceeded") == 0 || has_suffix(c, "LimitExceeded") || strcmp(c, "VcpuLimitExceeded") == 0 ||
-           strcmp(c, "InstanceLimitExceeded") == 0 || strcmp(c, "ServiceLinkedRoleFailure") == 0)
+  else if (strcmp(c, "LimitExceeded") == 0 || has_suffix(c, "LimitExceeded") ||
+           strcmp(c, "VcpuLimitExceeded") == 0 || strcmp(c, "InstanceLimitExceeded") == 0 ||
+           strcmp(c, "ServiceLinkedRoleFailure") == 0)
     code = STV_ELIMIT;
-  else if (strcmp(c, "ValidationError") == 0 || has_prefix(c, "InvalidParameter") || has_prefix(c, "Invalid") ||
-           strcmp(c, "MissingParameter") == 0 || strcmp(c, "ScalingActivityInProgress") == 0 ||
-           strcmp(c, "ResourceInUse") == 0 || strcmp(c, "ResourceContention") == 0)
-    code = strcmp(c, "ScalingActivityInProgress") == 0 || strcmp(c, "ResourceContention") == 0 ? STV_ETHROTTLED
-                                                                                              : STV_EINVAL;
+  else if (strcmp(c, "ValidationError") == 0 || has_prefix(c, "InvalidParameter") ||
+           has_prefix(c, "Invalid") || strcmp(c, "MissingParameter") == 0 ||
+           strcmp(c, "ScalingActivityInProgress") == 0 || strcmp(c, "ResourceInUse") == 0 ||
+           strcmp(c, "ResourceContention") == 0)
+    code = strcmp(c, "ScalingActivityInProgress") == 0 || strcmp(c, "ResourceContention") == 0
+               ? STV_ETHROTTLED
+               : STV_EINVAL;
   else if (status >= 500)
     code = STV_EIO;
   else
@@ -275,12 +293,16 @@ static int parse_asg(struct stv__aws_answer *a, const char *action, const node *
   if (g->name == NULL) return stv_err_set(err, STV_EPARSE, "%s: a group has no AutoScalingGroupName", action);
   if ((rc = parse_int(action, "MinSize", text(a, child(m, "MinSize"), nomem), &g->min, err)) != 0 ||
       (rc = parse_int(action, "MaxSize", text(a, child(m, "MaxSize"), nomem), &g->max, err)) != 0 ||
-      (rc = parse_int(action, "DesiredCapacity", text(a, child(m, "DesiredCapacity"), nomem), &g->desired, err)) !=
-          0)
+      (rc = parse_int(action, "DesiredCapacity", text(a, child(m, "DesiredCapacity"), nomem), &g->desired,
+                      err)) != 0)
     return stv_err_prefix(err, "group %s", g->name);
   if (text_list(a, child(m, "AvailabilityZones"), "member", NULL, &g->zones, &g->nzones, nomem) != 0)
     return stv_err_set(err, STV_ENOMEM, "out of memory");
   g->od_pct = 100;
+  c = mip != NULL ? path(mip, "LaunchTemplate/LaunchTemplateSpecification") : child(m, "LaunchTemplate");
+  g->lt_id = text(a, child(c, "LaunchTemplateId"), nomem);
+  g->lt_name = text(a, child(c, "LaunchTemplateName"), nomem);
+  g->lt_version = text(a, child(c, "Version"), nomem);
   if (mip != NULL) {
     g->mixed = 1;
     if (text_list(a, path(mip, "LaunchTemplate/Overrides"), "member", "InstanceType", &g->types, &g->ntypes,
@@ -291,22 +313,22 @@ static int parse_asg(struct stv__aws_answer *a, const char *action, const node *
       const char *pct = text(a, child(dist, "OnDemandPercentageAboveBaseCapacity"), nomem);
       if (base != NULL && (rc = parse_int(action, "OnDemandBaseCapacity", base, &g->od_base, err)) != 0)
         return stv_err_prefix(err, "group %s", g->name);
-      if (pct != NULL && (rc = parse_int(action, "OnDemandPercentageAboveBaseCapacity", pct, &g->od_pct, err)) != 0)
+      if (pct != NULL &&
+          (rc = parse_int(action, "OnDemandPercentageAboveBaseCapacity", pct, &g->od_pct, err)) != 0)
         return stv_err_prefix(err, "group %s", g->name);
       g->spot_strategy = text(a, child(dist, "SpotAllocationStrategy"), nomem);
     }
   }
-  g->ntags = count_members(child(m, "Tags"), "member");
-  if (g->ntags > 0 && (g->tags = stv_calloc(g->ntags, sizeof(*g->tags))) == NULL)
+  if (alloc_members(child(m, "Tags"), "member", sizeof(*g->tags), (void **)&g->tags, &g->ntags) != 0)
     return stv_err_set(err, STV_ENOMEM, "out of memory");
   for (k = 0, c = child(child(m, "Tags"), "member"); c != NULL; c = next_same(c), k++) {
     g->tags[k].key = text(a, child(c, "Key"), nomem);
     g->tags[k].value = text(a, child(c, "Value"), nomem);
-    if (g->tags[k].key == NULL) return stv_err_set(err, STV_EPARSE, "%s: group %s: a tag has no Key", action, g->name);
+    if (g->tags[k].key == NULL)
+      return stv_err_set(err, STV_EPARSE, "%s: group %s: a tag has no Key", action, g->name);
     if (g->tags[k].value == NULL) g->tags[k].value = "";
   }
-  g->ninst = count_members(child(m, "Instances"), "member");
-  if (g->ninst > 0 && (g->inst = stv_calloc(g->ninst, sizeof(*g->inst))) == NULL)
+  if (alloc_members(child(m, "Instances"), "member", sizeof(*g->inst), (void **)&g->inst, &g->ninst) != 0)
     return stv_err_set(err, STV_ENOMEM, "out of memory");
   for (k = 0, c = child(child(m, "Instances"), "member"); c != NULL; c = next_same(c), k++) {
     struct stv__aws_asg_instance *in = &g->inst[k];
@@ -315,8 +337,8 @@ static int parse_asg(struct stv__aws_answer *a, const char *action, const node *
     in->type = text(a, child(c, "InstanceType"), nomem);
     in->lifecycle_state = text(a, child(c, "LifecycleState"), nomem);
     if (in->id == NULL || in->zone == NULL)
-      return stv_err_set(err, STV_EPARSE, "%s: group %s: an instance has no InstanceId or AvailabilityZone", action,
-                         g->name);
+      return stv_err_set(err, STV_EPARSE, "%s: group %s: an instance has no InstanceId or AvailabilityZone",
+                         action, g->name);
   }
   return 0;
 }
@@ -326,9 +348,9 @@ static int parse_asgs(struct stv__aws_answer *a, const char *action, const node 
   const node *list = child(res, "AutoScalingGroups"), *m;
   size_t k = 0;
   int rc;
-  if (list == NULL) return stv_err_set(err, STV_EPARSE, "%s: the answer has no AutoScalingGroups element", action);
-  a->nasgs = count_members(list, "member");
-  if (a->nasgs > 0 && (a->asgs = stv_calloc(a->nasgs, sizeof(*a->asgs))) == NULL)
+  if (list == NULL)
+    return stv_err_set(err, STV_EPARSE, "%s: the answer has no AutoScalingGroups element", action);
+  if (alloc_members(list, "member", sizeof(*a->asgs), (void **)&a->asgs, &a->nasgs) != 0)
     return stv_err_set(err, STV_ENOMEM, "out of memory");
   for (m = child(list, "member"); m != NULL; m = next_same(m), k++)
     if ((rc = parse_asg(a, action, m, &a->asgs[k], nomem, err)) != 0) return rc;
@@ -349,7 +371,8 @@ static int parse_instances(struct stv__aws_answer *a, const char *action, const 
   const node *rs = child(root, "reservationSet"), *r, *it;
   size_t n = 0, k = 0;
   if (rs == NULL) return stv_err_set(err, STV_EPARSE, "%s: the answer has no reservationSet element", action);
-  for (r = child(rs, "item"); r != NULL; r = next_same(r)) n += count_members(child(r, "instancesSet"), "item");
+  for (r = child(rs, "item"); r != NULL; r = next_same(r))
+    n += count_members(child(r, "instancesSet"), "item");
   if (n > 0 && (a->instances = stv_calloc(n, sizeof(*a->instances))) == NULL)
     return stv_err_set(err, STV_ENOMEM, "out of memory");
   for (r = child(rs, "item"); r != NULL; r = next_same(r)) {
@@ -377,9 +400,9 @@ static int parse_spot(struct stv__aws_answer *a, const char *action, const node 
                       struct stv_err *err) {
   const node *set = child(root, "spotPriceHistorySet"), *it;
   size_t k = 0;
-  if (set == NULL) return stv_err_set(err, STV_EPARSE, "%s: the answer has no spotPriceHistorySet element", action);
-  a->nprices = count_members(set, "item");
-  if (a->nprices > 0 && (a->prices = stv_calloc(a->nprices, sizeof(*a->prices))) == NULL)
+  if (set == NULL)
+    return stv_err_set(err, STV_EPARSE, "%s: the answer has no spotPriceHistorySet element", action);
+  if (alloc_members(set, "item", sizeof(*a->prices), (void **)&a->prices, &a->nprices) != 0)
     return stv_err_set(err, STV_ENOMEM, "out of memory");
   for (it = child(set, "item"); it != NULL; it = next_same(it), k++) {
     struct stv__aws_spot_price *p = &a->prices[k];
@@ -390,10 +413,12 @@ static int parse_spot(struct stv__aws_answer *a, const char *action, const node 
     p->timestamp = text(a, child(it, "timestamp"), nomem);
     price = text(a, child(it, "spotPrice"), nomem);
     if (p->type == NULL || p->zone == NULL || price == NULL)
-      return stv_err_set(err, STV_EPARSE, "%s: item %zu lacks instanceType, availabilityZone or spotPrice", action, k);
+      return stv_err_set(err, STV_EPARSE, "%s: item %zu lacks instanceType, availabilityZone or spotPrice",
+                         action, k);
     p->price = strtod(price, &end);
     if (end == price || *end != '\0' || !(p->price >= 0) || p->price > 1e6)
-      return stv_err_set(err, STV_EPARSE, "%s: item %zu: spotPrice \"%.40s\" is not a price", action, k, price);
+      return stv_err_set(err, STV_EPARSE, "%s: item %zu: spotPrice \"%.40s\" is not a price", action, k,
+                         price);
   }
   return 0;
 }
@@ -403,8 +428,7 @@ static int parse_activities(struct stv__aws_answer *a, const char *action, const
   const node *list = child(res, "Activities"), *m;
   size_t k = 0;
   if (list == NULL) return stv_err_set(err, STV_EPARSE, "%s: the answer has no Activities element", action);
-  a->nactivities = count_members(list, "member");
-  if (a->nactivities > 0 && (a->activities = stv_calloc(a->nactivities, sizeof(*a->activities))) == NULL)
+  if (alloc_members(list, "member", sizeof(*a->activities), (void **)&a->activities, &a->nactivities) != 0)
     return stv_err_set(err, STV_ENOMEM, "out of memory");
   for (m = child(list, "member"); m != NULL; m = next_same(m), k++) {
     struct stv__aws_activity *v = &a->activities[k];
@@ -426,8 +450,7 @@ static int parse_offerings(struct stv__aws_answer *a, const char *action, const 
   size_t k = 0;
   if (set == NULL)
     return stv_err_set(err, STV_EPARSE, "%s: the answer has no instanceTypeOfferingSet element", action);
-  a->nofferings = count_members(set, "item");
-  if (a->nofferings > 0 && (a->offerings = stv_calloc(a->nofferings, sizeof(*a->offerings))) == NULL)
+  if (alloc_members(set, "item", sizeof(*a->offerings), (void **)&a->offerings, &a->nofferings) != 0)
     return stv_err_set(err, STV_ENOMEM, "out of memory");
   for (it = child(set, "item"); it != NULL; it = next_same(it), k++) {
     a->offerings[k].type = text(a, child(it, "instanceType"), nomem);
@@ -445,9 +468,11 @@ static int parse_sts(struct stv__aws_answer *a, const char *action, const node *
   a->creds.secret = text(a, child(c, "SecretAccessKey"), nomem);
   a->creds.token = text(a, child(c, "SessionToken"), nomem);
   a->creds.expiration = text(a, child(c, "Expiration"), nomem);
-  if (a->creds.key_id == NULL || a->creds.secret == NULL || a->creds.token == NULL || a->creds.expiration == NULL)
+  if (a->creds.key_id == NULL || a->creds.secret == NULL || a->creds.token == NULL ||
+      a->creds.expiration == NULL)
     return stv_err_set(err, STV_EPARSE,
-                       "%s: Credentials lacks AccessKeyId, SecretAccessKey, SessionToken or Expiration", action);
+                       "%s: Credentials lacks AccessKeyId, SecretAccessKey, SessionToken or Expiration",
+                       action);
   return 0;
 }
 
@@ -461,6 +486,7 @@ static const struct {
     [STV__AWS_ACTIVITIES] = {"DescribeScalingActivitiesResult"},
     [STV__AWS_OFFERINGS] = {NULL},
     [STV__AWS_STS] = {"AssumeRoleWithWebIdentityResult"},
+    [STV__AWS_LT] = {NULL},
     [STV__AWS_EMPTY] = {NULL},
 };
 
@@ -486,15 +512,36 @@ int stv__aws_parse(enum stv__aws_kind kind, const char *action, const char *body
     goto out;
   }
   switch (kind) {
-  case STV__AWS_ASGS: rc = parse_asgs(a, action, res, &nomem, err); break;
-  case STV__AWS_INSTANCES: rc = parse_instances(a, action, res, &nomem, err); break;
-  case STV__AWS_SPOT: rc = parse_spot(a, action, res, &nomem, err); break;
-  case STV__AWS_ACTIVITIES: rc = parse_activities(a, action, res, &nomem, err); break;
-  case STV__AWS_OFFERINGS: rc = parse_offerings(a, action, res, &nomem, err); break;
-  case STV__AWS_STS: rc = parse_sts(a, action, res, &nomem, err); break;
-  case STV__AWS_EMPTY: rc = 0; break;
+  case STV__AWS_ASGS:
+    rc = parse_asgs(a, action, res, &nomem, err);
+    break;
+  case STV__AWS_INSTANCES:
+    rc = parse_instances(a, action, res, &nomem, err);
+    break;
+  case STV__AWS_SPOT:
+    rc = parse_spot(a, action, res, &nomem, err);
+    break;
+  case STV__AWS_ACTIVITIES:
+    rc = parse_activities(a, action, res, &nomem, err);
+    break;
+  case STV__AWS_OFFERINGS:
+    rc = parse_offerings(a, action, res, &nomem, err);
+    break;
+  case STV__AWS_STS:
+    rc = parse_sts(a, action, res, &nomem, err);
+    break;
+  case STV__AWS_LT:
+    if (child(res, "launchTemplateVersionSet") == NULL)
+      rc = stv_err_set(err, STV_EPARSE, "%s: the answer has no launchTemplateVersionSet element", action);
+    else
+      a->lt_type =
+          text(a, path(res, "launchTemplateVersionSet/item/launchTemplateData/instanceType"), &nomem);
+    break;
+  case STV__AWS_EMPTY:
+    rc = 0;
+    break;
   }
-  if (rc == 0 && kind != STV__AWS_EMPTY && kind != STV__AWS_STS) {
+  if (rc == 0 && kind != STV__AWS_EMPTY && kind != STV__AWS_STS && kind != STV__AWS_LT) {
     a->next_token = text(a, child(res, kinds[kind].result != NULL ? "NextToken" : "nextToken"), &nomem);
     if (a->next_token != NULL && a->next_token[0] == '\0') a->next_token = NULL;
   }

@@ -18,12 +18,12 @@
 #include <strings.h>
 #include <time.h>
 
-#define DEFAULT_ATTEMPTS 5
-#define DEFAULT_BASE 0.2
-#define DEFAULT_MAX 20.0
+#define DEFAULT_ATTEMPTS        5
+#define DEFAULT_BASE            0.2
+#define DEFAULT_MAX             20.0
 #define DEFAULT_MAX_RETRY_AFTER 60.0
-#define DEFAULT_TIMEOUT_MS 30000L
-#define DEFAULT_MAX_BODY ((size_t)8 << 20)
+#define DEFAULT_TIMEOUT_MS      30000L
+#define DEFAULT_MAX_BODY        ((size_t)8 << 20)
 
 struct stv_cloud_caller {
   struct stv_http *http;
@@ -77,7 +77,8 @@ int stv_cloud_caller_new(struct stv_cloud_caller **out, struct stv_http *http, s
   if (!(c->retry.base_delay > 0)) c->retry.base_delay = DEFAULT_BASE;
   if (!(c->retry.max_delay > 0)) c->retry.max_delay = DEFAULT_MAX;
   if (!(c->retry.max_retry_after > 0)) c->retry.max_retry_after = DEFAULT_MAX_RETRY_AFTER;
-  if (seed == 0) seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)c ^ (uint64_t)(stv_clock_now(clock) * 1e6);
+  if (seed == 0)
+    seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)c ^ (uint64_t)(stv_clock_now(clock) * 1e6);
   c->rng = seed != 0 ? seed : 0x9E3779B97F4A7C15ULL;
   *out = c;
   return 0;
@@ -136,7 +137,9 @@ void stv_cloud_caller_free(struct stv_cloud_caller *c) {
   stv_free(c);
 }
 
-size_t stv_cloud_caller_pending(const struct stv_cloud_caller *c) { return c->pending; }
+size_t stv_cloud_caller_pending(const struct stv_cloud_caller *c) {
+  return c->pending;
+}
 
 double stv_cloud_backoff(struct stv_cloud_caller *c, int n, double retry_after) {
   double cap = c->retry.base_delay * ldexp(1.0, n > 1 ? (n - 1 < 30 ? n - 1 : 30) : 0);
@@ -154,7 +157,8 @@ double stv_cloud_parse_retry_after(const char *v, size_t len, double now_unix) {
   const char *end;
   size_t i = 0;
   double secs = 0;
-  while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t' || v[len - 1] == '\r' || v[len - 1] == '\n')) len--;
+  while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t' || v[len - 1] == '\r' || v[len - 1] == '\n'))
+    len--;
   while (i < len && (v[i] == ' ' || v[i] == '\t')) i++;
   if (i == len || len - i >= sizeof(buf)) return -1;
   memcpy(buf, v + i, len - i);
@@ -235,7 +239,8 @@ static int on_header(void *ctx, struct stv_http_req *req, const char *line, size
   static const char name[] = "retry-after:";
   (void)req;
   if (len > sizeof(name) - 1 && strncasecmp(line, name, sizeof(name) - 1) == 0) {
-    double s = stv_cloud_parse_retry_after(line + sizeof(name) - 1, len - (sizeof(name) - 1), (double)time(NULL));
+    double s =
+        stv_cloud_parse_retry_after(line + sizeof(name) - 1, len - (sizeof(name) - 1), (double)time(NULL));
     if (s >= 0) k->retry_after = s;
   }
   return 0;
@@ -253,8 +258,8 @@ static void on_done(void *ctx, struct stv_http_req *req, const struct stv_http_r
   }
   if (res->code != 0) {
     if (res->failure == STV_HTTP_TIMEOUT)
-      snprintf(msg, sizeof(msg), "%s: no answer within %.0f s (attempt %d)", k->what, (double)k->timeout_ms / 1000,
-               k->attempts);
+      snprintf(msg, sizeof(msg), "%s: no answer within %.0f s (attempt %d)", k->what,
+               (double)k->timeout_ms / 1000, k->attempts);
     else
       snprintf(msg, sizeof(msg), "%s: %s (attempt %d)", k->what, res->error, k->attempts);
     /* A body over the cap is final: a retry brings the same body. */
@@ -269,8 +274,9 @@ static void on_done(void *ctx, struct stv_http_req *req, const struct stv_http_r
     finish(k, k->got.err, res->status, msg);
     return;
   }
-  verdict = k->classify != NULL ? k->classify(k->ctx, res->status, k->got.len > 0 ? k->got.data : "", k->got.len)
-                                : default_classify(res->status);
+  verdict = k->classify != NULL
+                ? k->classify(k->ctx, res->status, k->got.len > 0 ? k->got.data : "", k->got.len)
+                : default_classify(res->status);
   if (verdict == 0) {
     finish(k, 0, res->status, NULL);
     return;

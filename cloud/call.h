@@ -29,9 +29,9 @@ struct stv_cloud_caller;
 
 /* The retry policy of a caller; zero fields take the defaults. */
 struct stv_cloud_retry {
-  int max_attempts;   /* attempts in all, default 5 */
-  double base_delay;  /* seconds, default 0.2: the first backoff is uniform in [0, base) */
-  double max_delay;   /* seconds, default 20: the cap of one backoff */
+  int max_attempts;       /* attempts in all, default 5 */
+  double base_delay;      /* seconds, default 0.2: the first backoff is uniform in [0, base) */
+  double max_delay;       /* seconds, default 20: the cap of one backoff */
   double max_retry_after; /* seconds, default 60: a longer Retry-After ends the call as throttled */
 };
 
@@ -55,8 +55,8 @@ struct stv_cloud_call_opts {
   const char *aws_sigv4;      /* see struct stv_http_opts */
   const char *userpwd;        /* a secret: never logged */
   struct stv_http_tls tls;
-  long timeout_ms;  /* of each attempt; 0: 30 s */
-  size_t max_body;  /* 0: 8 MiB */
+  long timeout_ms; /* of each attempt; 0: 30 s */
+  size_t max_body; /* 0: 8 MiB */
   stv_cloud_classify_fn classify;
 };
 

@@ -765,6 +765,13 @@ int stv_cloud_open_gcp(struct stv_cloud **out, struct stv_http *http, struct stv
     stv_free(g);
     return stv_err_set(err, STV_EINVAL, "gcp provider: no HTTP client");
   }
+  if (o->name_prefix == NULL || o->name_prefix[0] == '\0') {
+    stv_free(g);
+    return stv_err_set(
+        err, STV_EINVAL,
+        "gcp: --cluster-name (the MIGs gke-NAME-*) or gcp.namePrefix is required: without either "
+        "every managed instance group of the project would be scaled");
+  }
   if (copy_str(&g->compute, compute) != 0 ||
       copy_str(&g->prefix, o->name_prefix && o->name_prefix[0] ? o->name_prefix : NULL) != 0 ||
       copy_str(&g->ca_file, o->ca_file) != 0 ||

@@ -13,10 +13,11 @@ struct stv_gcp_opts;
 
 /* What the providers need; every pointer borrowed. Zero what a provider does not use. */
 struct stv_cloud_config {
-  struct stv_clock *clock;     /* the provider's clock (required) */
-  struct stv_http *http;       /* the HTTP client of the cloud adapters (required but for "sim") */
-  const char *cluster_name;    /* what group discovery matches (aws, gcp, azure) */
-  const struct stv_sim_opts *sim; /* "sim": its options (NULL: the defaults, which need a catalogue: refused) */
+  struct stv_clock *clock;  /* the provider's clock (required) */
+  struct stv_http *http;    /* the HTTP client of the cloud adapters (required but for "sim") */
+  const char *cluster_name; /* what group discovery matches (aws, gcp, azure) */
+  const struct stv_sim_opts
+      *sim; /* "sim": its options (NULL: the defaults, which need a catalogue: refused) */
   const struct stv_gcp_opts *gcp; /* "gcp": its options (NULL: the defaults); no namePrefix: gke-CLUSTER- */
 };
 

@@ -43,7 +43,8 @@ static void run_next(struct stv_timer *t);
 static void print_result(const char *op, const struct stv_cloud_result *r) {
   struct stv_buf b;
   stv_buf_init(&b);
-  stv_buf_printf(&b, "{\"op\":\"%s\",\"code\":\"%s\",\"message\":", op, r->code ? stv_err_name(r->code) : "OK");
+  stv_buf_printf(&b, "{\"op\":\"%s\",\"code\":\"%s\",\"message\":", op,
+                 r->code ? stv_err_name(r->code) : "OK");
   stv_buf_json_str(&b, r->message);
   stv_buf_printf(&b, ",\"retry_after\":%g}", r->retry_after);
   printf("%s\n", b.data);
@@ -51,9 +52,12 @@ static void print_result(const char *op, const struct stv_cloud_result *r) {
   stv_buf_close(&b);
 }
 
-static void then(struct drive *d) { (void)stv_clock_start(&d->uc.clock, &d->step, 0, run_next, d); }
+static void then(struct drive *d) {
+  (void)stv_clock_start(&d->uc.clock, &d->step, 0, run_next, d);
+}
 
-static void on_groups(void *ctx, const struct stv_cloud_result *r, const struct stv_cloud_group *g, size_t n) {
+static void on_groups(void *ctx, const struct stv_cloud_result *r, const struct stv_cloud_group *g,
+                      size_t n) {
   struct drive *d = ctx;
   struct stv_buf b;
   size_t i, j;
@@ -86,7 +90,8 @@ static const char *state_name(enum stv_cloud_instance_state s) {
   return s == STV_INSTANCE_PENDING ? "pending" : s == STV_INSTANCE_RUNNING ? "running" : "terminating";
 }
 
-static void on_instances(void *ctx, const struct stv_cloud_result *r, const struct stv_cloud_instance *v, size_t n) {
+static void on_instances(void *ctx, const struct stv_cloud_result *r, const struct stv_cloud_instance *v,
+                         size_t n) {
   struct drive *d = ctx;
   struct stv_buf b;
   size_t i;
@@ -94,8 +99,9 @@ static void on_instances(void *ctx, const struct stv_cloud_result *r, const stru
   stv_buf_init(&b);
   stv_buf_puts(&b, "{\"instances\":[");
   for (i = 0; i < n; i++)
-    stv_buf_printf(&b, "%s{\"id\":\"%s\",\"group\":\"%s\",\"type\":\"%s\",\"zone\":\"%s\",\"capacity\":\"%s\","
-                       "\"state\":\"%s\"}",
+    stv_buf_printf(&b,
+                   "%s{\"id\":\"%s\",\"group\":\"%s\",\"type\":\"%s\",\"zone\":\"%s\",\"capacity\":\"%s\","
+                   "\"state\":\"%s\"}",
                    i ? "," : "", v[i].provider_id, v[i].group_id, v[i].instance_type, v[i].zone,
                    stv_capacity_type_name(v[i].capacity_type), state_name(v[i].state));
   stv_buf_puts(&b, "]}");
@@ -163,7 +169,8 @@ static int start_op(struct drive *d, char *op, int *waiting) {
     d->npids = 0;
     for (p = strtok_r(rest, ",", &save); p != NULL && d->npids < 64; p = strtok_r(NULL, ",", &save))
       d->pids[d->npids++] = p;
-    return d->cloud->ops->delete_instances(d->cloud, group, (const char *const *)d->pids, d->npids, on_done, d);
+    return d->cloud->ops->delete_instances(d->cloud, group, (const char *const *)d->pids, d->npids, on_done,
+                                           d);
   }
   if (strncmp(op, "wait=", 5) == 0) {
     *waiting = 1;

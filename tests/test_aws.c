@@ -30,7 +30,8 @@ static const char ASGS[] =
     "        <AvailabilityZones><member>us-east-1a</member><member>us-east-1b</member></AvailabilityZones>\n"
     "        <MixedInstancesPolicy>\n"
     "          <LaunchTemplate>\n"
-    "            <LaunchTemplateSpecification><LaunchTemplateId>lt-0a</LaunchTemplateId></LaunchTemplateSpecification>\n"
+    "            "
+    "<LaunchTemplateSpecification><LaunchTemplateId>lt-0a</LaunchTemplateId></LaunchTemplateSpecification>\n"
     "            <Overrides><member><InstanceType>m5.large</InstanceType></member>"
     "<member><InstanceType>m5a.large</InstanceType></member></Overrides>\n"
     "          </LaunchTemplate>\n"
@@ -76,21 +77,23 @@ TEST(should_read_groups_with_overrides_distribution_tags_instances_and_the_next_
   CHECK_EQ_INT(g->ninst, 1);
   CHECK(strcmp(g->inst[0].id, "i-0123456789abcdef0") == 0);
   CHECK(strcmp(stv__aws_tag(g, "k8s.io/cluster-autoscaler/prod"), "owned") == 0);
-  CHECK(strcmp(stv__aws_tag(g, "k8s.io/cluster-autoscaler/node-template/label/stevedore.io/node-pool"), "batch") ==
-        0);
+  CHECK(strcmp(stv__aws_tag(g, "k8s.io/cluster-autoscaler/node-template/label/stevedore.io/node-pool"),
+               "batch") == 0);
   CHECK(stv__aws_tag(g, "absent") == NULL);
   CHECK(a.next_token != NULL && strcmp(a.next_token, "page-2") == 0);
   stv__aws_answer_close(&a);
 }
 
 TEST(should_refuse_a_group_whose_size_is_not_a_count_naming_the_group_and_field) {
-  const char *bad = "<DescribeAutoScalingGroupsResponse><DescribeAutoScalingGroupsResult><AutoScalingGroups>"
-                    "<member><AutoScalingGroupName>g1</AutoScalingGroupName><MinSize>0</MinSize>"
-                    "<MaxSize>ten</MaxSize><DesiredCapacity>1</DesiredCapacity></member>"
-                    "</AutoScalingGroups></DescribeAutoScalingGroupsResult></DescribeAutoScalingGroupsResponse>";
+  const char *bad =
+      "<DescribeAutoScalingGroupsResponse><DescribeAutoScalingGroupsResult><AutoScalingGroups>"
+      "<member><AutoScalingGroupName>g1</AutoScalingGroupName><MinSize>0</MinSize>"
+      "<MaxSize>ten</MaxSize><DesiredCapacity>1</DesiredCapacity></member>"
+      "</AutoScalingGroups></DescribeAutoScalingGroupsResult></DescribeAutoScalingGroupsResponse>";
   struct stv__aws_answer a;
   struct stv_err err = {0, ""};
-  CHECK_EQ_INT(stv__aws_parse(STV__AWS_ASGS, "DescribeAutoScalingGroups", bad, strlen(bad), &a, &err), STV_EPARSE);
+  CHECK_EQ_INT(stv__aws_parse(STV__AWS_ASGS, "DescribeAutoScalingGroups", bad, strlen(bad), &a, &err),
+               STV_EPARSE);
   CHECK_STR_CONTAINS(err.msg, "group g1");
   CHECK_STR_CONTAINS(err.msg, "MaxSize");
   stv__aws_answer_close(&a);
@@ -125,20 +128,23 @@ TEST(should_read_ec2_instances_with_lifecycle_state_zone_and_group_tag) {
 }
 
 TEST(should_read_spot_prices_activities_offerings_and_sts_credentials) {
-  const char *spot = "<DescribeSpotPriceHistoryResponse><spotPriceHistorySet>"
-                     "<item><instanceType>m5.large</instanceType><productDescription>Linux/UNIX</productDescription>"
-                     "<spotPrice>0.036100</spotPrice><timestamp>2026-12-07T21:00:00.000Z</timestamp>"
-                     "<availabilityZone>us-east-1a</availabilityZone></item>"
-                     "</spotPriceHistorySet><nextToken/></DescribeSpotPriceHistoryResponse>";
-  const char *act = "<DescribeScalingActivitiesResponse><DescribeScalingActivitiesResult><Activities>"
-                    "<member><ActivityId>a-1</ActivityId><AutoScalingGroupName>w</AutoScalingGroupName>"
-                    "<StatusCode>Failed</StatusCode><StatusMessage>We currently do not have sufficient m5.large "
-                    "capacity in the Availability Zone you requested (us-east-1a).</StatusMessage></member>"
-                    "</Activities></DescribeScalingActivitiesResult></DescribeScalingActivitiesResponse>";
-  const char *off = "<DescribeInstanceTypeOfferingsResponse><instanceTypeOfferingSet>"
-                    "<item><instanceType>m5.large</instanceType><locationType>availability-zone</locationType>"
-                    "<location>us-east-1c</location></item></instanceTypeOfferingSet>"
-                    "</DescribeInstanceTypeOfferingsResponse>";
+  const char *spot =
+      "<DescribeSpotPriceHistoryResponse><spotPriceHistorySet>"
+      "<item><instanceType>m5.large</instanceType><productDescription>Linux/UNIX</productDescription>"
+      "<spotPrice>0.036100</spotPrice><timestamp>2026-12-07T21:00:00.000Z</timestamp>"
+      "<availabilityZone>us-east-1a</availabilityZone></item>"
+      "</spotPriceHistorySet><nextToken/></DescribeSpotPriceHistoryResponse>";
+  const char *act =
+      "<DescribeScalingActivitiesResponse><DescribeScalingActivitiesResult><Activities>"
+      "<member><ActivityId>a-1</ActivityId><AutoScalingGroupName>w</AutoScalingGroupName>"
+      "<StatusCode>Failed</StatusCode><StatusMessage>We currently do not have sufficient m5.large "
+      "capacity in the Availability Zone you requested (us-east-1a).</StatusMessage></member>"
+      "</Activities></DescribeScalingActivitiesResult></DescribeScalingActivitiesResponse>";
+  const char *off =
+      "<DescribeInstanceTypeOfferingsResponse><instanceTypeOfferingSet>"
+      "<item><instanceType>m5.large</instanceType><locationType>availability-zone</locationType>"
+      "<location>us-east-1c</location></item></instanceTypeOfferingSet>"
+      "</DescribeInstanceTypeOfferingsResponse>";
   const char *sts = "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials>"
                     "<AccessKeyId>ASIAX</AccessKeyId><SecretAccessKey>s3cr3t</SecretAccessKey>"
                     "<SessionToken>tok</SessionToken><Expiration>2026-12-07T23:00:00Z</Expiration>"
@@ -150,12 +156,14 @@ TEST(should_read_spot_prices_activities_offerings_and_sts_credentials) {
   CHECK(fabs(a.prices[0].price - 0.0361) < 1e-9);
   CHECK(a.next_token == NULL); /* an empty token is the last page */
   stv__aws_answer_close(&a);
-  CHECK_EQ_INT(stv__aws_parse(STV__AWS_ACTIVITIES, "DescribeScalingActivities", act, strlen(act), &a, &err), 0);
+  CHECK_EQ_INT(stv__aws_parse(STV__AWS_ACTIVITIES, "DescribeScalingActivities", act, strlen(act), &a, &err),
+               0);
   CHECK_EQ_INT(a.nactivities, 1);
   CHECK(strcmp(a.activities[0].status, "Failed") == 0);
   CHECK_STR_CONTAINS(a.activities[0].message, "sufficient m5.large capacity");
   stv__aws_answer_close(&a);
-  CHECK_EQ_INT(stv__aws_parse(STV__AWS_OFFERINGS, "DescribeInstanceTypeOfferings", off, strlen(off), &a, &err), 0);
+  CHECK_EQ_INT(
+      stv__aws_parse(STV__AWS_OFFERINGS, "DescribeInstanceTypeOfferings", off, strlen(off), &a, &err), 0);
   CHECK_EQ_INT(a.nofferings, 1);
   CHECK(strcmp(a.offerings[0].zone, "us-east-1c") == 0);
   stv__aws_answer_close(&a);
@@ -178,55 +186,64 @@ TEST(should_map_aws_errors_to_the_provider_codes_with_the_action_and_aws_words) 
                       msg, sizeof(msg)),
                STV_ETHROTTLED);
   CHECK_STR_CONTAINS(msg, "Rate exceeded");
-  CHECK_EQ_INT(mapped("ec2", "DescribeInstances", 503,
-                      "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded."
-                      "</Message></Error></Errors><RequestID>y</RequestID></Response>",
-                      msg, sizeof(msg)),
-               STV_ETHROTTLED);
-  CHECK_EQ_INT(mapped("autoscaling", "SetDesiredCapacity", 400,
-                      "<ErrorResponse><Error><Code>ValidationError</Code><Message>New SetDesiredCapacity value 11 "
-                      "is above max value 10 for the AutoScalingGroup.</Message></Error></ErrorResponse>",
-                      msg, sizeof(msg)),
-               STV_EINVAL);
+  CHECK_EQ_INT(
+      mapped("ec2", "DescribeInstances", 503,
+             "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded."
+             "</Message></Error></Errors><RequestID>y</RequestID></Response>",
+             msg, sizeof(msg)),
+      STV_ETHROTTLED);
+  CHECK_EQ_INT(
+      mapped("autoscaling", "SetDesiredCapacity", 400,
+             "<ErrorResponse><Error><Code>ValidationError</Code><Message>New SetDesiredCapacity value 11 "
+             "is above max value 10 for the AutoScalingGroup.</Message></Error></ErrorResponse>",
+             msg, sizeof(msg)),
+      STV_EINVAL);
   CHECK_STR_CONTAINS(msg, "above max value 10");
   CHECK_STR_CONTAINS(msg, "SetDesiredCapacity");
-  CHECK_EQ_INT(mapped("ec2", "DescribeInstances", 400,
-                      "<Response><Errors><Error><Code>InvalidParameterValue</Code><Message>bad</Message></Error>"
-                      "</Errors></Response>",
-                      msg, sizeof(msg)),
-               STV_EINVAL);
-  CHECK_EQ_INT(mapped("ec2", "RunInstances", 500,
-                      "<Response><Errors><Error><Code>InsufficientInstanceCapacity</Code><Message>none</Message>"
-                      "</Error></Errors></Response>",
-                      msg, sizeof(msg)),
-               STV_ECAPACITY);
-  CHECK_EQ_INT(mapped("autoscaling", "TerminateInstanceInAutoScalingGroup", 403,
-                      "<ErrorResponse><Error><Code>AccessDenied</Code><Message>User: arn:aws:sts::1:assumed-role/x "
-                      "is not authorized</Message></Error></ErrorResponse>",
-                      msg, sizeof(msg)),
-               STV_EUNSUPPORTED);
+  CHECK_EQ_INT(
+      mapped("ec2", "DescribeInstances", 400,
+             "<Response><Errors><Error><Code>InvalidParameterValue</Code><Message>bad</Message></Error>"
+             "</Errors></Response>",
+             msg, sizeof(msg)),
+      STV_EINVAL);
+  CHECK_EQ_INT(
+      mapped("ec2", "RunInstances", 500,
+             "<Response><Errors><Error><Code>InsufficientInstanceCapacity</Code><Message>none</Message>"
+             "</Error></Errors></Response>",
+             msg, sizeof(msg)),
+      STV_ECAPACITY);
+  CHECK_EQ_INT(
+      mapped("autoscaling", "TerminateInstanceInAutoScalingGroup", 403,
+             "<ErrorResponse><Error><Code>AccessDenied</Code><Message>User: arn:aws:sts::1:assumed-role/x "
+             "is not authorized</Message></Error></ErrorResponse>",
+             msg, sizeof(msg)),
+      STV_EUNSUPPORTED);
   CHECK_STR_CONTAINS(msg, "autoscaling:TerminateInstanceInAutoScalingGroup");
-  CHECK_EQ_INT(mapped("ec2", "DescribeInstances", 403,
-                      "<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>no</Message></Error>"
-                      "</Errors></Response>",
-                      msg, sizeof(msg)),
-               STV_EUNSUPPORTED);
+  CHECK_EQ_INT(
+      mapped("ec2", "DescribeInstances", 403,
+             "<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>no</Message></Error>"
+             "</Errors></Response>",
+             msg, sizeof(msg)),
+      STV_EUNSUPPORTED);
   CHECK_STR_CONTAINS(msg, "ec2:DescribeInstances");
-  CHECK_EQ_INT(mapped("autoscaling", "DescribeAutoScalingGroups", 403,
-                      "<ErrorResponse><Error><Code>ExpiredToken</Code><Message>The security token included in the "
-                      "request is expired</Message></Error></ErrorResponse>",
-                      msg, sizeof(msg)),
-               STV_ETIMEDOUT);
-  CHECK_EQ_INT(mapped("ec2", "DescribeInstances", 400,
-                      "<Response><Errors><Error><Code>InvalidInstanceID.NotFound</Code><Message>gone</Message>"
-                      "</Error></Errors></Response>",
-                      msg, sizeof(msg)),
-               STV_ENOTFOUND);
-  CHECK_EQ_INT(mapped("ec2", "RunInstances", 400,
-                      "<Response><Errors><Error><Code>VcpuLimitExceeded</Code><Message>quota</Message></Error>"
-                      "</Errors></Response>",
-                      msg, sizeof(msg)),
-               STV_ELIMIT);
+  CHECK_EQ_INT(
+      mapped("autoscaling", "DescribeAutoScalingGroups", 403,
+             "<ErrorResponse><Error><Code>ExpiredToken</Code><Message>The security token included in the "
+             "request is expired</Message></Error></ErrorResponse>",
+             msg, sizeof(msg)),
+      STV_ETIMEDOUT);
+  CHECK_EQ_INT(
+      mapped("ec2", "DescribeInstances", 400,
+             "<Response><Errors><Error><Code>InvalidInstanceID.NotFound</Code><Message>gone</Message>"
+             "</Error></Errors></Response>",
+             msg, sizeof(msg)),
+      STV_ENOTFOUND);
+  CHECK_EQ_INT(
+      mapped("ec2", "RunInstances", 400,
+             "<Response><Errors><Error><Code>VcpuLimitExceeded</Code><Message>quota</Message></Error>"
+             "</Errors></Response>",
+             msg, sizeof(msg)),
+      STV_ELIMIT);
   /* No error document: the status decides, and the message says so. */
   CHECK_EQ_INT(mapped("autoscaling", "SetDesiredCapacity", 503, "Service Unavailable", msg, sizeof(msg)),
                STV_ETHROTTLED);
@@ -243,12 +260,13 @@ static int parse_groups(const char *body, size_t len, struct stv_err *err) {
 }
 
 TEST(should_refuse_entities_and_doctypes_without_expanding_them) {
-  const char *laughs = "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\">"
-                       "<!ENTITY lol2 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">"
-                       "<!ENTITY lol3 \"&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;\">]>"
-                       "<DescribeAutoScalingGroupsResponse><DescribeAutoScalingGroupsResult><AutoScalingGroups>"
-                       "<member><AutoScalingGroupName>&lol3;</AutoScalingGroupName></member>"
-                       "</AutoScalingGroups></DescribeAutoScalingGroupsResult></DescribeAutoScalingGroupsResponse>";
+  const char *laughs =
+      "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\">"
+      "<!ENTITY lol2 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">"
+      "<!ENTITY lol3 \"&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;\">]>"
+      "<DescribeAutoScalingGroupsResponse><DescribeAutoScalingGroupsResult><AutoScalingGroups>"
+      "<member><AutoScalingGroupName>&lol3;</AutoScalingGroupName></member>"
+      "</AutoScalingGroups></DescribeAutoScalingGroupsResult></DescribeAutoScalingGroupsResponse>";
   const char *external = "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>"
                          "<DescribeAutoScalingGroupsResponse>&x;</DescribeAutoScalingGroupsResponse>";
   struct stv_err err = {0, ""};
@@ -308,7 +326,8 @@ TEST(should_encode_form_values_as_sigv4_canonicalises_them) {
   struct stv_buf b;
   stv_buf_init(&b);
   CHECK_EQ_INT(stv__aws_form(&b, "Action", "DescribeAutoScalingGroups"), 0);
-  CHECK_EQ_INT(stv__aws_form(&b, "Filters.member.1.Values.member.1", "k8s.io/cluster-autoscaler/my cluster~_-."), 0);
+  CHECK_EQ_INT(
+      stv__aws_form(&b, "Filters.member.1.Values.member.1", "k8s.io/cluster-autoscaler/my cluster~_-."), 0);
   CHECK(strcmp(b.data, "Action=DescribeAutoScalingGroups&Filters.member.1.Values.member.1="
                        "k8s.io%2Fcluster-autoscaler%2Fmy%20cluster~_-.") == 0);
   stv_buf_close(&b);
@@ -346,7 +365,7 @@ TEST(should_read_retry_after_as_seconds_or_an_http_date) {
 }
 
 TEST(should_never_crash_on_truncated_answers_of_every_kind) {
-  static const enum stv__aws_kind kinds[] = {STV__AWS_ASGS, STV__AWS_INSTANCES, STV__AWS_SPOT,
+  static const enum stv__aws_kind kinds[] = {STV__AWS_ASGS,       STV__AWS_INSTANCES, STV__AWS_SPOT,
                                              STV__AWS_ACTIVITIES, STV__AWS_OFFERINGS, STV__AWS_STS};
   struct stv__aws_answer a;
   struct stv_err err = {0, ""};

@@ -352,9 +352,6 @@ static const char *provider_name(enum stv_daemon_provider p) {
 static int new_cloud(struct daemon *d, struct stv_cloud **out, struct stv_err *err) {
   struct stv_cloud_config cc;
   struct stv_gcp_opts go;
-  int rc;
-  /* Made on first use: the options are checked with a reconciler before the services start. */
-  if (d->cloud_http == NULL && (rc = stv_http_new(&d->cloud_http, &d->loop, err)) != 0) return rc;
   memset(&cc, 0, sizeof(cc));
   cc.clock = &d->uc.clock;
   cc.http = d->cloud_http;
@@ -821,6 +818,9 @@ static int load_inputs(struct daemon *d, struct stv_kube_config **kc, struct stv
     stv_err_prefix(err, "--catalog %s", o->catalog);
     return rc;
   }
+  /* The cloud adapters' client, before reconciler_opts checks the provider's settings (region, cluster name,
+   * credential source): a mistake there is an exit, not a retry loop. */
+  if (o->provider != STV_PROVIDER_SIM && (rc = stv_http_new(&d->cloud_http, &d->loop, err)) != 0) return rc;
   if ((rc = reconciler_opts(d, err)) != 0) return rc;
   if ((rc = stv_kube_config_load(kc, o->kubeconfig, o->context, err)) != 0) return rc;
   return 0;
@@ -842,12 +842,6 @@ static int start_services(struct daemon *d, struct stv_err *err) {
   ec.sink_ops = &stv_kube_event_sink_ops;
   ec.sink = &d->sink;
   if ((rc = stv_events_new(&d->events, &d->uc.clock, &ec, err)) != 0) return rc;
-  if (o->provider != STV_PROVIDER_SIM) {
-    /* Check the region, cluster name and credential source now: a mistake is an exit, not a retry loop. */
-    struct stv_cloud *probe;
-    if ((rc = new_cloud(d, &probe, err)) != 0) return stv_err_prefix(err, "--provider %s", provider_name(o->provider));
-    probe->ops->close(probe);
-  }
   if (o->provider == STV_PROVIDER_SIM && !o->dry_run &&
       (rc = stv__simnodes_new(&d->simnodes, d->kube, &d->uc.clock, &d->cat, d->popts.capacity_types,
                               d->cfg.pools, d->cfg.npools, d->m.node_writes, err)) != 0)
