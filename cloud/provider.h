@@ -10,6 +10,8 @@
 #include "io.h"
 #include "sim.h"
 
+struct stv_gcp_opts;
+
 /* What the providers need; every pointer borrowed. Zero what a provider does not use. */
 struct stv_cloud_config {
   struct stv_clock *clock;  /* the provider's clock (required) */
@@ -19,6 +21,7 @@ struct stv_cloud_config {
   const struct stv_azure_config *azure;
   const struct stv_sim_opts
       *sim; /* "sim": its options (NULL: the defaults, which need a catalogue: refused) */
+  const struct stv_gcp_opts *gcp; /* "gcp": its options (NULL: the defaults); no namePrefix: gke-CLUSTER- */
 };
 
 /*

@@ -1079,21 +1079,60 @@ static int misplaced_report_key(struct walk *w, const yaml_node_t *root) {
   return 0;
 }
 
+/* gcp: the GCP provider's settings (docs/cloud-gcp.md). */
+static int read_gcp(struct walk *w, const yaml_node_t *n, const struct kpath *p) {
+  static const char *const names[] = {"project",      "computeEndpoint", "tokenEndpoint", "credentialsFile",
+                                      "metadataHost", "namePrefix",      "caFile",        "minSize",
+                                      "maxSize",      "pollInterval"};
+  struct stv_gcp_config *g = &w->c->gcp;
+  const char **strs[] = {&g->project,       &g->compute_endpoint, &g->token_endpoint, &g->credentials_file,
+                         &g->metadata_host, &g->name_prefix,      &g->ca_file};
+  const yaml_node_t *v[10];
+  struct kpath pk[10];
+  double d;
+  int rc, i;
+  if ((rc = fields(w, n, p, names, 10, v)) != 0) return rc;
+  for (i = 0; i < 10; i++) pk[i] = (struct kpath){p, names[i], 0};
+  for (i = 0; i < 7; i++) {
+    const char *s = NULL;
+    if (v[i] == NULL) continue;
+    if ((rc = text(w, v[i], &pk[i], "a string", &s)) != 0) return rc;
+    if ((i == 1 || i == 2) && strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
+      return fail(w, STV_EINVAL, v[i], &pk[i], "expected an http:// or https:// URL, got \"%.100s\"", s);
+    if ((*strs[i] = stv_strpool_get(&w->c->strings, s)) == NULL) return oom(w);
+  }
+  if (v[7] != NULL && (rc = whole(w, v[7], &pk[7], 1000, &g->min_size)) != 0) return rc;
+  if (v[8] != NULL && (rc = whole(w, v[8], &pk[8], 1000, &g->max_size)) != 0) return rc;
+  if (v[8] != NULL && g->max_size == 0) return fail(w, STV_EINVAL, v[8], &pk[8], "must be at least 1");
+  if (g->max_size > 0 && g->min_size > g->max_size)
+    return fail(w, STV_EINVAL, v[7], &pk[7], "%lld is above gcp.maxSize %lld", (long long)g->min_size,
+                (long long)g->max_size);
+  if (v[9] != NULL) {
+    struct stv_err e = {0, ""};
+    const char *s = NULL;
+    if ((rc = text(w, v[9], &pk[9], "a duration", &s)) != 0) return rc;
+    if (stv_config_parse_duration(s, &d, &e) != 0) return fail(w, STV_EINVAL, v[9], &pk[9], "%s", e.msg);
+    if (!(d >= 0.1 && d <= 3600)) return fail(w, STV_EINVAL, v[9], &pk[9], "must be from 0.1s to 1h");
+    g->poll_interval = d;
+  }
+  return 0;
+}
+
 static int read_top(struct walk *w, const yaml_node_t *root) {
   static const char *const names[] = {
       "capacityTypes", "timeLimit", "spot",           "nodePools",
       "headroom",      "repack",    "schedulerNames", "expendablePodsPriorityCutoff",
       "report",        "limits",    "nodeCost",       "gapTolerance",
-      "azure"};
-  const yaml_node_t *v[13];
-  struct kpath pk[13];
+      "azure",         "gcp"};
+  const yaml_node_t *v[14];
+  struct kpath pk[14];
   int rc, i;
   if (root->type != YAML_MAPPING_NODE)
     return fail(w, STV_EPARSE, root, NULL,
                 "the document must be a mapping of settings, not %s (see docs/config.md)", kind(root));
   if ((rc = misplaced_report_key(w, root)) != 0) return rc;
-  if ((rc = fields(w, root, NULL, names, 13, v)) != 0) return rc;
-  for (i = 0; i < 13; i++) pk[i] = (struct kpath){NULL, names[i], 0};
+  if ((rc = fields(w, root, NULL, names, 14, v)) != 0) return rc;
+  for (i = 0; i < 14; i++) pk[i] = (struct kpath){NULL, names[i], 0};
   if (v[0] != NULL && (rc = capacity_types(w, v[0], &pk[0], &w->c->capacity_types)) != 0) return rc;
   if (v[1] != NULL) {
     struct stv_err e = {0, ""};
@@ -1118,6 +1157,7 @@ static int read_top(struct walk *w, const yaml_node_t *root) {
       return fail(w, STV_EINVAL, v[11], &pk[11], "%s", e.msg);
   }
   if (v[12] != NULL && (rc = read_azure(w, v[12], &pk[12])) != 0) return rc;
+  if (v[13] != NULL && (rc = read_gcp(w, v[13], &pk[13])) != 0) return rc;
   return 0;
 }
 

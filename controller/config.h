@@ -87,6 +87,23 @@ struct stv_azure_settings {
 #define STV_REPORT_MARGIN_MAX 10.0
 
 /*
+ * The gcp section: where and what the GCP provider (`--provider gcp`,
+ * docs/cloud-gcp.md) manages. Strings interned in the config's strings;
+ * NULL when not set (the provider's defaults then apply).
+ */
+struct stv_gcp_config {
+  const char *project;          /* gcp.project */
+  const char *compute_endpoint; /* gcp.computeEndpoint */
+  const char *token_endpoint;   /* gcp.tokenEndpoint */
+  const char *credentials_file; /* gcp.credentialsFile */
+  const char *metadata_host;    /* gcp.metadataHost */
+  const char *name_prefix;      /* gcp.namePrefix */
+  const char *ca_file;          /* gcp.caFile */
+  int64_t min_size, max_size;   /* gcp.minSize (default 0), gcp.maxSize (default 0: the provider's 1000) */
+  double poll_interval;         /* gcp.pollInterval, seconds; 0: the provider's default */
+};
+
+/*
  * A configuration: what the file said over the defaults. Strings are
  * interned in strings, arrays live in mem; close with stv_config_close.
  */
@@ -110,6 +127,7 @@ struct stv_config {
   struct stv_limits limits;        /* limits: the cluster's (stv_limits_none: no limit) */
   double node_cost;                /* nodeCost: per node-hour on every new node whose pool sets none; default 0 */
   struct stv_azure_settings azure; /* azure: the Azure provider's settings */
+  struct stv_gcp_config gcp;       /* gcp: the GCP provider's settings */
 };
 
 /* The largest nodeCost accepted, per node-hour: more is a unit mistake. */

@@ -197,7 +197,7 @@ TEST(should_reject_unknown_keys_at_every_level) {
       "timelimit: 10s\n", STV_EINVAL,
       "stevedore.yaml:1:1: unknown key \"timelimit\" (expected capacityTypes, timeLimit, spot, "
       "nodePools, headroom, repack, schedulerNames, expendablePodsPriorityCutoff, report, limits, nodeCost, "
-      "gapTolerance, azure)"));
+      "gapTolerance, azure, gcp)"));
   CHECK(fails_with("spot:\n  maxshare: 1\n", STV_EINVAL,
                    "stevedore.yaml:2:3: spot: unknown key \"maxshare\" (expected maxShare, maxPoolFraction, "
                    "restartCost)"));
@@ -211,6 +211,37 @@ TEST(should_reject_unknown_keys_at_every_level) {
                        STV_EINVAL, "stevedore.yaml:1:61: nodePools[0].taints[0]: unknown key \"operator\""));
   CHECK(fails_with("timeLimit: 1s\ntimeLimit: 2s\n", STV_EINVAL,
                    "stevedore.yaml:2:1: timeLimit: duplicate key"));
+}
+
+TEST(should_read_the_gcp_section_and_name_its_bad_keys) {
+  struct stv_config c;
+  struct stv_err err = {0, ""};
+  stv_config_init(&c);
+  CHECK_EQ_INT(load(&c,
+                    "gcp:\n  project: p1\n  namePrefix: gke-prod-\n  minSize: 1\n  maxSize: 20\n"
+                    "  pollInterval: 5s\n  computeEndpoint: http://127.0.0.1:9/compute/v1\n"
+                    "  tokenEndpoint: https://oauth2.example/token\n  credentialsFile: /k.json\n"
+                    "  metadataHost: 127.0.0.1:8\n  caFile: /ca.pem\n",
+                    &err),
+               0);
+  CHECK(strcmp(c.gcp.project, "p1") == 0 && strcmp(c.gcp.name_prefix, "gke-prod-") == 0);
+  CHECK(c.gcp.min_size == 1 && c.gcp.max_size == 20 && c.gcp.poll_interval == 5);
+  CHECK(strcmp(c.gcp.compute_endpoint, "http://127.0.0.1:9/compute/v1") == 0);
+  CHECK(strcmp(c.gcp.ca_file, "/ca.pem") == 0);
+  stv_config_close(&c);
+  CHECK(fails_with("gcp:\n  computeEndpoint: compute.googleapis.com\n", STV_EINVAL,
+                   "stevedore.yaml:2:20: gcp.computeEndpoint: expected an http:// or https:// URL, got "
+                   "\"compute.googleapis.com\""));
+  CHECK(
+      fails_with("gcp:\n  maxSize: 0\n", STV_EINVAL, "stevedore.yaml:2:12: gcp.maxSize: must be at least 1"));
+  CHECK(fails_with("gcp:\n  minSize: 5\n  maxSize: 2\n", STV_EINVAL,
+                   "stevedore.yaml:2:12: gcp.minSize: 5 is above gcp.maxSize 2"));
+  CHECK(fails_with("gcp:\n  pollInterval: 2h\n", STV_EINVAL,
+                   "stevedore.yaml:2:17: gcp.pollInterval: must be from 0.1s to 1h"));
+  CHECK(fails_with(
+      "gcp:\n  zone: x\n", STV_EINVAL,
+      "stevedore.yaml:2:3: gcp: unknown key \"zone\" (expected project, computeEndpoint, tokenEndpoint, "
+      "credentialsFile, metadataHost, namePrefix, caFile, minSize, maxSize, pollInterval)"));
 }
 
 TEST(should_reject_values_of_the_wrong_type) {

@@ -285,7 +285,7 @@ def main(argv):
         rc, err = run_fail(binary, "--provider", "aws")
         assert rc == 2 and "--cluster-name is required" in err, (rc, err)
         rc, err = run_fail(binary, "--provider", "gcp")
-        assert rc == 2 and "not in this build" in err, (rc, err)
+        assert rc == 2 and "--cluster-name" in err and "gcp.namePrefix" in err, (rc, err)
         rc, err = run_fail(binary, "--leader-elect=maybe")
         assert rc == 2 and "expected true or false" in err, (rc, err)
         rc, err = run_fail(binary, "--bogus")

@@ -404,6 +404,34 @@ TEST(should_register_a_node_and_reset_the_groups_backoff) {
   fx_close(&fx);
 }
 
+TEST(should_count_a_node_that_registered_before_the_provider_said_it_runs) {
+  struct fx fx;
+  struct stv_provision_stats st;
+  struct stv_cloud_event ev;
+  CHECK(fx_init(&fx) == 0);
+  CHECK(fx_start(&fx) == 0);
+  unschedulable(&fx, 0, 1);
+  stv_vclock_run_until(&fx.vc, 5);
+  /* A cloud's poll can come after the kubelet: the Node first, then RUNNING (twice: once more is harmless). */
+  stv_provision_node_registered(fx.p, "n1", "sim:///us-east-1b/1");
+  stv_provision_get_stats(fx.p, &st);
+  CHECK_EQ_INT(st.inflight, 1);
+  fx.cloud.inst[0] = (struct stv_cloud_instance){
+      "sim:///us-east-1b/1", "a", "c5.large", "us-east-1b", STV_CT_ON_DEMAND, STV_INSTANCE_RUNNING, 3};
+  memset(&ev, 0, sizeof(ev));
+  ev.kind = STV_CLOUD_EV_RUNNING;
+  ev.instance = &fx.cloud.inst[0];
+  ev.message = "";
+  stv_provision_cloud_event(fx.p, &ev);
+  stv_provision_cloud_event(fx.p, &ev);
+  stv_provision_get_stats(fx.p, &st);
+  CHECK_EQ_INT(st.inflight, 0);
+  stv_vclock_run_until(&fx.vc, 2000);
+  CHECK(find_decision(&fx.view, "give_up") == NULL);
+  CHECK_EQ_INT(total_desired(&fx), 1);
+  fx_close(&fx);
+}
+
 TEST(should_replan_elsewhere_when_an_offering_has_insufficient_capacity) {
   struct fx fx;
   CHECK(fx_init(&fx) == 0);

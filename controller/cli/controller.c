@@ -30,8 +30,8 @@ static void usage(FILE *f) {
       "  --kubeconfig FILE          kubeconfig (default: KUBECONFIG, then ~/.kube/config, then in-cluster)\n"
       "  --context NAME             kubeconfig context (default: its current-context)\n"
       "Planning:\n"
-      "  --provider NAME            sim (default), aws (docs/cloud-aws.md), azure (docs/cloud-azure.md); gcp with its\n"
-      "                             adapter\n"
+      "  --provider NAME            sim (default), aws (docs/cloud-aws.md), gcp (docs/cloud-gcp.md),\n"
+      "                             azure (docs/cloud-azure.md)\n"
       "  --cluster-name NAME        the cluster's name in the cloud: groups tagged for it are scaled\n"
       "  --config FILE              the YAML configuration: pools, limits, headroom (docs/config.md)\n"
       "  --catalog SPEC             aws:REGION, gcp:REGION, azure:REGION (every region is embedded), or a\n"
@@ -119,16 +119,13 @@ static int provider(const char *value, enum stv_daemon_provider *out) {
     *out = STV_PROVIDER_AWS;
     return 0;
   }
+  if (strcmp(value, "gcp") == 0) {
+    *out = STV_PROVIDER_GCP;
+    return 0;
+  }
   if (strcmp(value, "azure") == 0) {
     *out = STV_PROVIDER_AZURE;
     return 0;
-  }
-  if (strcmp(value, "gcp") == 0) {
-    fprintf(stderr,
-            "stevedore controller: --provider %s: the %s adapter is not in this build; "
-            "use --provider aws, azure or sim (with --dry-run to see the decisions on a live cluster)\n",
-            value, value);
-    return 2;
   }
   return bad("--provider", value, "expected sim, aws, gcp or azure");
 }

@@ -33,6 +33,7 @@
 #include "cache.h"
 #include "clock_uv.h"
 #include "daemon.h"
+#include "gcp.h"
 #include "kubeloop.h"
 #include "log.h"
 #include "loop.h"
@@ -343,6 +344,22 @@ static void azure_config(const struct daemon *d, struct stv_azure_config *ac) {
   ac->watch_interval = a->watch_interval;
 }
 
+/* The GCP provider's settings (cloud/gcp.h) from the configuration's gcp: section. */
+static void gcp_opts(const struct daemon *d, struct stv_gcp_opts *go) {
+  const struct stv_gcp_config *c = &d->cfg.gcp;
+  stv_gcp_opts_default(go);
+  go->project = c->project;
+  go->compute_endpoint = c->compute_endpoint;
+  go->token_endpoint = c->token_endpoint;
+  go->credentials_file = c->credentials_file;
+  go->metadata_host = c->metadata_host;
+  go->name_prefix = c->name_prefix;
+  go->ca_file = c->ca_file;
+  go->min_size = c->min_size;
+  if (c->max_size > 0) go->max_size = c->max_size;
+  if (c->poll_interval > 0) go->poll_interval = c->poll_interval;
+}
+
 static const char *provider_name(enum stv_daemon_provider p) {
   static const char *const names[] = {"sim", "aws", "gcp", "azure"};
   return names[p];
@@ -352,12 +369,15 @@ static const char *provider_name(enum stv_daemon_provider p) {
 static int new_cloud(struct daemon *d, struct stv_cloud **out, struct stv_err *err) {
   struct stv_cloud_config cc;
   struct stv_azure_config ac;
+  struct stv_gcp_opts go;
   memset(&cc, 0, sizeof(cc));
   cc.clock = &d->uc.clock;
   cc.http = d->cloud_http;
   cc.cluster_name = d->o->cluster_name;
   azure_config(d, &ac);
   cc.azure = &ac;
+  gcp_opts(d, &go);
+  cc.gcp = &go;
   return stv_cloud_open(provider_name(d->o->provider), &cc, out, err);
 }
 

@@ -990,15 +990,28 @@ void stv_provision_cloud_event(struct stv_provision *p, const struct stv_cloud_e
   struct group *g = gi >= 0 ? &p->groups[gi] : NULL;
   ssize_t i;
   int32_t off;
+  int known;
   if (p->started) p->groups_stale = 1; /* the provider acted: the next decision lists its groups again */
   if (!p->started || g == NULL) return;
   switch (ev->kind) {
   case STV_CLOUD_EV_RUNNING:
+    known = group_of_instance(p, in->provider_id) != NULL;
     if (set_value(p, &p->inst_group, in->provider_id, (uint32_t)gi + 1) != 0) {
       decide(p, "error", "out of memory noting instance %s", in->provider_id);
       return;
     }
-    if (inflight_by_id(p, in->provider_id) >= 0 || reg_state(p, in->provider_id) != REG_NONE) return;
+    if (inflight_by_id(p, in->provider_id) >= 0) return;
+    if (!known && reg_state(p, in->provider_id) == REG_REGISTERED) {
+      /* Its node registered before the provider said it runs (a cloud's poll can come after the kubelet):
+       * the node counts as the group's and fulfils one of the group's nodes in flight. */
+      g->registered++;
+      if ((i = inflight_unnamed(p, (uint32_t)gi, 0)) >= 0) {
+        g->backoff_s = 0;
+        inflight_remove(p, (size_t)i);
+      }
+      return;
+    }
+    if (reg_state(p, in->provider_id) != REG_NONE) return;
     if ((i = inflight_unnamed(p, (uint32_t)gi, 0)) < 0) return; /* a replacement the provider made itself */
     if ((p->inf[i].provider_id = stv_strdup(in->provider_id)) == NULL) {
       decide(p, "error", "out of memory naming a node in flight of group %s", g->id);

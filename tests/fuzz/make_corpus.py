@@ -112,6 +112,47 @@ def main():
         for piece in (0, 7, 63):
             prom.append(("%s-%d" % (name, piece), bytes([(piece << 2) | t]) + b))
     put("fuzz_prom", prom)
+    put("fuzz_gcp", gcp_answers())
+
+
+def gcp_answers():
+    """Compute and OAuth answers as the GCP emulator serves them (the first
+    byte picks the reader: 0 list, 1 aggregatedList, 2 template, 3 operation,
+    4 listManagedInstances, 5 an error, 6 a token, 7 a key file), and cut ones."""
+    import json
+    link = "https://compute.googleapis.com/compute/v1/projects/p/"
+    mig = {"name": "gke-c1-a-1-grp", "targetSize": 2, "selfLink": link + "zones/us-east1-b/instanceGroupManagers/g",
+           "instanceTemplate": link + "global/instanceTemplates/t", "zone": link + "zones/us-east1-b"}
+    rmig = dict(mig, selfLink=link + "regions/us-east1/instanceGroupManagers/r", targetSize="3",
+                distributionPolicy={"zones": [{"zone": link + "zones/us-east1-c"}]})
+    del rmig["zone"]
+    docs = [
+        ("list", 0, {"items": [mig, rmig], "nextPageToken": "x"}),
+        ("aggregated", 1, {"items": {"zones/us-east1-b": {"instanceGroupManagers": [mig]},
+                                     "zones/us-east1-c": {"warning": {"code": "NO_RESULTS_ON_PAGE"}}}}),
+        ("template", 2, {"properties": {"machineType": "e2-standard-4", "scheduling": {"provisioningModel": "SPOT"},
+                                        "metadata": {"items": [{"key": "kube-env", "value":
+                                                                "AUTOSCALER_ENV_VARS: node_labels=a=b,"
+                                                                "stevedore.io/node-pool=x;node_taints="}]}}}),
+        ("operation", 3, {"name": "op", "status": "DONE", "selfLink": link + "zones/z/operations/op",
+                          "httpErrorStatusCode": 503,
+                          "error": {"errors": [{"code": "ZONE_RESOURCE_POOL_EXHAUSTED", "message": "m"}]}}),
+        ("managed", 4, {"managedInstances": [
+            {"instance": link + "zones/z/instances/i-1", "currentAction": "NONE", "instanceStatus": "RUNNING"},
+            {"instance": link + "zones/z/instances/i-2", "currentAction": "CREATING",
+             "lastAttempt": {"errors": {"errors": [{"code": "QUOTA_EXCEEDED", "message": "q"}]}}}],
+            "nextPageToken": "t"}),
+        ("error", 5, {"error": {"code": 429, "message": "Rate Limit Exceeded", "status": "RESOURCE_EXHAUSTED",
+                                "errors": [{"reason": "rateLimitExceeded", "domain": "usageLimits"}]}}),
+        ("token", 6, {"access_token": "ya29.a", "expires_in": 3599, "token_type": "Bearer"}),
+        ("key", 7, {"type": "service_account", "client_email": "a@p.iam.gserviceaccount.com",
+                    "private_key": "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n",
+                    "token_uri": "https://oauth2.googleapis.com/token"})]
+    out = []
+    for name, sel, doc in docs:
+        b = json.dumps(doc).encode()
+        out += [(name, bytes([sel]) + b), (name + "-cut", bytes([sel]) + cut(b, 2))]
+    return out
 
 
 if __name__ == "__main__":
