@@ -460,7 +460,9 @@ int stv_snapshot_finish(struct stv_snapshot *s, struct stv_err *err) {
     p->flags &= (uint8_t)~STV_POD_NODE_MISSING;
     if (p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED) continue;
     if (p->node_name != NULL) {
-      p->node = stv_snapshot_find_node(s, p->node_name);
+      /* The index a reader or a copy left is kept when its node has this very (interned) name. */
+      if (p->node < 0 || (size_t)p->node >= s->nnodes || s->nodes[p->node].name != p->node_name)
+        p->node = stv_snapshot_find_node(s, p->node_name);
       if (p->node < 0) {
         /* Neither pending nor on a known node: left out, for the caller to note. */
         p->flags |= STV_POD_NODE_MISSING;
