@@ -17,7 +17,13 @@ struct keybuf {
   int oom;
 };
 
-static void kb_put(struct keybuf *b, const void *data, size_t n) {
+static inline void kb_put(struct keybuf *b, const void *data, size_t n) {
+  /* Most calls fit: no call to grow (a class's key is some hundred small pieces). */
+  if (b->len + n <= b->cap) {
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+    return;
+  }
   if (b->oom) return;
   if (stv_grow((void **)&b->p, &b->cap, b->len + n, 1) != 0) {
     b->oom = 1;
@@ -230,6 +236,8 @@ int stv_snapshot_intern_class(struct stv_snapshot *s, const struct stv_class *cl
   struct stv_class *c = NULL;
   int rc = 0;
 
+  /* Room for a typical key at once, not eight doublings from 8 bytes. */
+  if (stv_grow((void **)&kb.p, &kb.cap, 1024, 1) != 0) return STV_ENOMEM;
   class_key(&kb, cls);
   if (kb.oom) {
     rc = STV_ENOMEM;
