@@ -9,9 +9,11 @@
  *   stv-loop-bench [--nodes 1000] [--pods 30000] [--pending 1000] [--runs 5]
  *                  [--policy stevedore|karpenter-like|cluster-autoscaler-like]
  *                  [--budget SECONDS] [--types m5.2xlarge,c5.2xlarge,...]
- *   stv-loop-bench --cache FILE [--keep-pending] [--pending 1000] [--runs 5] [--policy ...] [--budget ...]
+ *   stv-loop-bench --cache FILE [--keep-pending] [--cold] [--pending 1000] [--runs 5] [--policy ...]
+ *                  [--budget ...]
  *     the same through the watch-driven cache, on the libuv loop
- *     (bench/loop_bench_cache.c)
+ *     (bench/loop_bench_cache.c); --cold times each reconciler's first
+ *     decision (which builds the node templates) instead of a later one
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,10 +159,12 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (arg(argc, argv, "--cache", NULL) != NULL) {
-    struct bench_opts bo = {b.pending, runs, 0, STV_POLICY_STEVEDORE, policy,
-                            atof(arg(argc, argv, "--budget", "1")), types, ntypes};
+    struct bench_opts bo = {
+        b.pending, runs,  0, 0, STV_POLICY_STEVEDORE, policy, atof(arg(argc, argv, "--budget", "1")),
+        types,     ntypes};
     int rc;
     bo.keep_pending = flag(argc, argv, "--keep-pending");
+    bo.cold = flag(argc, argv, "--cold");
     bo.policy = strcmp(policy, "karpenter-like") == 0            ? STV_POLICY_KARPENTER
                 : strcmp(policy, "cluster-autoscaler-like") == 0 ? STV_POLICY_CA
                                                                  : STV_POLICY_STEVEDORE;

@@ -7,6 +7,7 @@
 struct bench_opts {
   long pending, runs;
   int keep_pending; /* --keep-pending: the file's pending pods stay pending (solved too) */
+  int cold;         /* --cold: no warm-up decision before the measured one (--cache only) */
   enum stv_policy policy;
   const char *policy_name;
   double budget;

@@ -20,11 +20,9 @@
 static int open_to_pending(const struct solve *S, const struct stv_node *n) {
   const struct stv_node_view v = {n->name, &n->labels, n->ntaints, n->taints, n->unschedulable};
   size_t c;
-  for (c = 0; c < S->nclasses; c++) {
-    const struct stv_class *k = S->s->classes[c];
-    if (k->daemonset || k->npending == 0) continue;
-    if (stv_class_fits_node(k, &v, NULL, 0)) return 1;
-  }
+  /* Only the classes with pending pods (listed by the set-up): most classes have none. */
+  for (c = 0; c < S->npending_cls; c++)
+    if (stv_class_fits_node(S->s->classes[S->pending_cls[c]], &v, NULL, 0)) return 1;
   return 0;
 }
 

@@ -17,7 +17,13 @@ struct keybuf {
   int oom;
 };
 
-static void kb_put(struct keybuf *b, const void *data, size_t n) {
+static inline void kb_put(struct keybuf *b, const void *data, size_t n) {
+  /* Most calls fit: no call to grow (a class's key is some hundred small pieces). */
+  if (b->len + n <= b->cap) {
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+    return;
+  }
   if (b->oom) return;
   if (stv_grow((void **)&b->p, &b->cap, b->len + n, 1) != 0) {
     b->oom = 1;
@@ -230,6 +236,8 @@ int stv_snapshot_intern_class(struct stv_snapshot *s, const struct stv_class *cl
   struct stv_class *c = NULL;
   int rc = 0;
 
+  /* Room for a typical key at once, not eight doublings from 8 bytes. */
+  if (stv_grow((void **)&kb.p, &kb.cap, 1024, 1) != 0) return STV_ENOMEM;
   class_key(&kb, cls);
   if (kb.oom) {
     rc = STV_ENOMEM;
@@ -460,7 +468,9 @@ int stv_snapshot_finish(struct stv_snapshot *s, struct stv_err *err) {
     p->flags &= (uint8_t)~STV_POD_NODE_MISSING;
     if (p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED) continue;
     if (p->node_name != NULL) {
-      p->node = stv_snapshot_find_node(s, p->node_name);
+      /* The index a reader or a copy left is kept when its node has this very (interned) name. */
+      if (p->node < 0 || (size_t)p->node >= s->nnodes || s->nodes[p->node].name != p->node_name)
+        p->node = stv_snapshot_find_node(s, p->node_name);
       if (p->node < 0) {
         /* Neither pending nor on a known node: left out, for the caller to note. */
         p->flags |= STV_POD_NODE_MISSING;

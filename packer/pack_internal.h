@@ -154,6 +154,9 @@ struct solve {
   uint32_t *bound_cls;
   uint32_t *bound_cnt;
   uint32_t *zone_count; /* [class][zone]: bound + zone-assigned pods */
+  /* Classes with pending pods that are no DaemonSet's, in index order (the lower bound's open nodes). */
+  uint32_t *pending_cls;
+  size_t npending_cls;
   /* templates */
   struct tinfo *ti;
   size_t nti;

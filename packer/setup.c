@@ -401,6 +401,10 @@ int stv__setup_bound(struct solve *S) {
   S->bound_cnt = stv_arena_alloc(&S->a, (S->bound_off[n] + 1) * sizeof(uint32_t));
   fill = stv_arena_alloc(&S->a, (n + 1) * sizeof(uint32_t));
   if (!S->bound_cls || !S->bound_cnt || !fill) return STV_ENOMEM;
+  S->pending_cls = stv_arena_alloc(&S->a, (S->nclasses + 1) * sizeof(uint32_t));
+  if (S->pending_cls == NULL) return STV_ENOMEM;
+  for (i = 0; i < S->nclasses; i++)
+    if (!s->classes[i]->daemonset && s->classes[i]->npending > 0) S->pending_cls[S->npending_cls++] = (uint32_t)i;
   /* One entry per pod; runs of one class are rare enough not to merge. */
   for (i = 0; i < s->npods; i++) {
     const struct stv_pod *p = &s->pods[i];

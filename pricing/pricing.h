@@ -168,6 +168,13 @@ struct stv_templates {
   struct stv_template *v;
   size_t n;
   struct stv_arena mem;
+  /* stv_templates_build_owned only: the strings (in pool) and what of the
+   * snapshot they were built for (see stv_templates_fit). */
+  struct stv_strpool pool;
+  int owned;
+  struct stv_resnames res;
+  const char **zone_labels; /* in mem, strings in pool */
+  uint32_t nzone_labels;
 };
 
 /*
@@ -284,7 +291,26 @@ void stv_templates_default_node_cost(struct stv_templates *t, const struct stv_n
  */
 void stv_templates_pool_limits(struct stv_templates *t, const struct stv_node_pool *pools, size_t npools);
 
-/* Frees t's arrays and leaves it empty; the interned strings stay in snap. */
+/*
+ * As stv_templates_build_pools, but every string is interned in t's own
+ * pool, so that t does not borrow snap (only read here) and may serve
+ * later snapshots: the provisioning reconciler builds its templates once
+ * and reuses them while stv_templates_fit says they fit. Same returns.
+ */
+int stv_templates_build_owned(struct stv_templates *t, const struct stv_catalog *c,
+                              const struct stv_snapshot *snap, unsigned allowed,
+                              const struct stv_node_pool *pools, size_t npools, struct stv_err *err);
+
+/*
+ * 1 when t (from stv_templates_build_owned) is what building it again for
+ * snap (borrowed) would give, for the same catalogue, capacity types and
+ * pools: snap has the same resource names in the same order and the same
+ * zone labels as the snapshot t was built from, and no attach-limit
+ * resource (those take their value from snap's nodes). Else 0.
+ */
+int stv_templates_fit(const struct stv_templates *t, const struct stv_snapshot *snap);
+
+/* Frees t's arrays (and its own strings) and leaves it empty; strings interned in a snapshot stay there. */
 void stv_templates_close(struct stv_templates *t);
 
 #endif

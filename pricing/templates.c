@@ -2,8 +2,9 @@
  * Node templates: a catalogue seen through one snapshot. Each allowed
  * offering of each instance type (per node pool, when pools are given)
  * becomes a struct stv_template whose strings live in the snapshot's pool
- * and whose resources use the snapshot's dimensions, which is what the
- * packer compares pods against.
+ * (or, built owned, in the templates' own, so that they serve later
+ * snapshots with the same dimensions) and whose resources use the
+ * snapshot's dimensions, which is what the packer compares pods against.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -328,18 +329,19 @@ static int64_t attach_limit(const struct stv_catalog *c, const struct stv_instan
 
 /*
  * Adds the snapshot's zone labels (CSI drivers' topology keys that carry
- * the zone) to tm's labels with tm's zone, where its labels lack them.
+ * the zone; zkeys[0..nz), interned where tm's strings are) to tm's labels
+ * with tm's zone, where its labels lack them.
  */
-static int add_zone_labels(const struct stv_snapshot *snap, struct stv_arena *mem, struct stv_template *tm) {
+static int add_zone_labels(const char *const *zkeys, uint32_t nz, struct stv_arena *mem, struct stv_template *tm) {
   struct stv_label *extra, *all;
   uint32_t i, n = 0;
-  extra = stv_arena_alloc(mem, snap->nzone_labels * sizeof(*extra));
-  all = stv_arena_alloc(mem, ((size_t)tm->labels.n + snap->nzone_labels) * sizeof(*all));
+  extra = stv_arena_alloc(mem, nz * sizeof(*extra));
+  all = stv_arena_alloc(mem, ((size_t)tm->labels.n + nz) * sizeof(*all));
   if (extra == NULL || all == NULL) return STV_ENOMEM;
-  for (i = 0; i < snap->nzone_labels; i++) {
+  for (i = 0; i < nz; i++) {
     uint32_t j;
-    for (j = 0; j < n && strcmp(extra[j].key, snap->zone_labels[i]) != 0; j++) continue;
-    if (j == n) extra[n++] = (struct stv_label){snap->zone_labels[i], tm->zone};
+    for (j = 0; j < n && strcmp(extra[j].key, zkeys[i]) != 0; j++) continue;
+    if (j == n) extra[n++] = (struct stv_label){zkeys[i], tm->zone};
   }
   qsort(extra, n, sizeof(*extra), label_cmp);
   tm->labels.n = merge_labels(tm->labels.kv, tm->labels.n, extra, n, all);
@@ -347,18 +349,25 @@ static int add_zone_labels(const struct stv_snapshot *snap, struct stv_arena *me
   return 0;
 }
 
-int stv_templates_build_pools(struct stv_templates *t, const struct stv_catalog *c, struct stv_snapshot *snap,
-                              unsigned allowed, const struct stv_node_pool *pools, size_t npools,
-                              struct stv_err *err) {
-  struct stv_strpool *sp = &snap->pool;
+/* The dimension of snap named name, or -1. */
+static int res_index(const struct stv_resnames *res, const char *name) {
+  int i;
+  for (i = 0; i < res->n; i++)
+    if (strcmp(res->name[i], name) == 0) return i;
+  return -1;
+}
+
+/* Builds t (memset and its arena initialised by the caller) with strings interned in sp. */
+static int build(struct stv_templates *t, const struct stv_catalog *c, const struct stv_snapshot *snap,
+                 struct stv_strpool *sp, unsigned allowed, const struct stv_node_pool *pools, size_t npools,
+                 struct stv_err *err) {
   struct stv_label wk[WK_MAX], *own = NULL, *mid = NULL;
   size_t cap_own = 0, cap_mid = 0, total = 0, k = 0, i, p, nviews = npools > 0 ? npools : 1;
   struct pool_view *views = NULL;
+  const char **zkeys = NULL;
   struct names nm;
+  uint32_t z;
   int rc = 0;
-
-  memset(t, 0, sizeof(*t));
-  stv_arena_init(&t->mem);
 
   for (p = 0; p < nviews; p++) {
     const struct stv_node_pool *pool = npools > 0 ? &pools[p] : NULL;
@@ -374,6 +383,10 @@ int stv_templates_build_pools(struct stv_templates *t, const struct stv_catalog 
   views = stv_arena_alloc(&t->mem, nviews * sizeof(*views));
   if (t->v == NULL || views == NULL) goto nomem;
   if (intern_names(&nm, c, sp) != 0) goto nomem;
+  if (snap->nzone_labels > 0 && (zkeys = stv_arena_alloc(&t->mem, snap->nzone_labels * sizeof(*zkeys))) == NULL)
+    goto nomem;
+  for (z = 0; z < snap->nzone_labels; z++)
+    if ((zkeys[z] = stv_strpool_get(sp, snap->zone_labels[z])) == NULL) goto nomem;
   for (p = 0; p < nviews; p++) {
     if ((rc = view_pool(npools > 0 ? &pools[p] : NULL, t, sp, &views[p], err)) != 0) goto out;
   }
@@ -391,14 +404,8 @@ int stv_templates_build_pools(struct stv_templates *t, const struct stv_catalog 
       if (!type_in_pool(pool, c, type)) continue;
       memset(alloc, 0, sizeof(alloc));
       for (j = 0; j < type->nres; j++) {
-        int dim = stv_resnames_index(&snap->res, sp, type->allocatable[j].name, 0);
-        if (dim == STV_ENOTFOUND) continue;
-        if (dim < 0) {
-          rc = stv_err_set(err, dim, "%s: resource %s: %s", type->name, type->allocatable[j].name,
-                           stv_strerror(dim));
-          goto out;
-        }
-        alloc[dim] = type->allocatable[j].value;
+        int dim = res_index(&snap->res, type->allocatable[j].name);
+        if (dim >= 0) alloc[dim] = type->allocatable[j].value;
       }
       for (j = 0; j < (uint32_t)snap->res.n; j++) {
         const char *rn = snap->res.name[j];
@@ -440,7 +447,7 @@ int stv_templates_build_pools(struct stv_templates *t, const struct stv_catalog 
         tm->labels.kv = stv_arena_alloc(&t->mem, ((size_t)nmid + nown) * sizeof(*tm->labels.kv));
         if (tm->labels.kv == NULL) goto nomem;
         tm->labels.n = merge_labels(mid, nmid, own, nown, tm->labels.kv);
-        if (snap->nzone_labels > 0 && add_zone_labels(snap, &t->mem, tm) != 0) goto nomem;
+        if (snap->nzone_labels > 0 && add_zone_labels(zkeys, snap->nzone_labels, &t->mem, tm) != 0) goto nomem;
         tm->ntaints = pv->ntaints;
         tm->taints = pv->taints;
         tm->node_cost = pool != NULL && pool->node_cost > 0 ? pool->node_cost : 0;
@@ -457,7 +464,16 @@ nomem:
 out:
   stv_free(own);
   stv_free(mid);
-  if (rc != 0) stv_templates_close(t);
+  return rc;
+}
+
+int stv_templates_build_pools(struct stv_templates *t, const struct stv_catalog *c, struct stv_snapshot *snap,
+                              unsigned allowed, const struct stv_node_pool *pools, size_t npools,
+                              struct stv_err *err) {
+  int rc;
+  memset(t, 0, sizeof(*t));
+  stv_arena_init(&t->mem);
+  if ((rc = build(t, c, snap, &snap->pool, allowed, pools, npools, err)) != 0) stv_templates_close(t);
   return rc;
 }
 
@@ -466,7 +482,49 @@ int stv_templates_build(struct stv_templates *t, const struct stv_catalog *c, st
   return stv_templates_build_pools(t, c, snap, allowed, NULL, 0, err);
 }
 
+int stv_templates_build_owned(struct stv_templates *t, const struct stv_catalog *c,
+                              const struct stv_snapshot *snap, unsigned allowed,
+                              const struct stv_node_pool *pools, size_t npools, struct stv_err *err) {
+  uint32_t i;
+  int rc, r;
+  memset(t, 0, sizeof(*t));
+  stv_arena_init(&t->mem);
+  stv_strpool_init(&t->pool);
+  t->owned = 1;
+  if ((rc = build(t, c, snap, &t->pool, allowed, pools, npools, err)) != 0) goto out;
+  /* What of snap the templates depend on, for stv_templates_fit. */
+  for (r = 0; r < snap->res.n; r++)
+    if ((t->res.name[r] = stv_strpool_get(&t->pool, snap->res.name[r])) == NULL) goto nomem;
+  t->res.n = snap->res.n;
+  if (snap->nzone_labels > 0 &&
+      (t->zone_labels = stv_arena_alloc(&t->mem, snap->nzone_labels * sizeof(*t->zone_labels))) == NULL)
+    goto nomem;
+  for (i = 0; i < snap->nzone_labels; i++)
+    if ((t->zone_labels[i] = stv_strpool_get(&t->pool, snap->zone_labels[i])) == NULL) goto nomem;
+  t->nzone_labels = snap->nzone_labels;
+  goto out;
+nomem:
+  rc = oom(err);
+out:
+  if (rc != 0) stv_templates_close(t);
+  return rc;
+}
+
+int stv_templates_fit(const struct stv_templates *t, const struct stv_snapshot *snap) {
+  uint32_t i;
+  int r;
+  if (!t->owned || t->res.n != snap->res.n || t->nzone_labels != snap->nzone_labels) return 0;
+  for (r = 0; r < snap->res.n; r++)
+    if (strcmp(t->res.name[r], snap->res.name[r]) != 0 ||
+        strncmp(snap->res.name[r], STV_ATTACH_PREFIX, strlen(STV_ATTACH_PREFIX)) == 0)
+      return 0;
+  for (i = 0; i < snap->nzone_labels; i++)
+    if (strcmp(t->zone_labels[i], snap->zone_labels[i]) != 0) return 0;
+  return 1;
+}
+
 void stv_templates_close(struct stv_templates *t) {
   stv_arena_reset(&t->mem);
+  stv_strpool_close(&t->pool);
   memset(t, 0, sizeof(*t));
 }

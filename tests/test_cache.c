@@ -303,6 +303,26 @@ TEST(should_be_synced_only_after_every_kind_was_listed) {
   stv_cache_free(c);
 }
 
+TEST(should_say_whether_a_pod_is_pending_without_copying_the_view) {
+  struct seen_hooks h;
+  struct stv_cache *c = new_cache(&h);
+  struct stv_cluster_view v;
+  CHECK(c != NULL);
+  all_listed(c);
+  stv_cache_view(c, &v);
+  CHECK(v.has_pending != NULL);
+  CHECK_EQ_INT(v.has_pending(v.ctx), 0);
+  CHECK_EQ_INT(apply(c, STV_CACHE_NODES, STV_WATCH_ADDED, node_obj("n1", "sim:///a/1", "1", "a")), 0);
+  CHECK_EQ_INT(apply_pod(c, STV_WATCH_ADDED, &(struct podspec){.name = "bound", .node = "n1"}), 0);
+  CHECK_EQ_INT(v.has_pending(v.ctx), 0);
+  CHECK_EQ_INT(apply_pod(c, STV_WATCH_ADDED, &(struct podspec){.name = "waits", .unsched = 1}), 0);
+  CHECK_EQ_INT(v.has_pending(v.ctx), 1);
+  CHECK_EQ_INT(
+      apply_pod(c, STV_WATCH_MODIFIED, &(struct podspec){.name = "waits", .rv = "2", .node = "n1"}), 0);
+  CHECK_EQ_INT(stv_cache_has_pending(c), 0);
+  stv_cache_free(c);
+}
+
 /* ---------------------------------------------------------------------- */
 /* The view against a snapshot file                                       */
 

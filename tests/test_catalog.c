@@ -987,6 +987,113 @@ TEST(should_build_templates_with_pools_or_return_enomem_cleanly) {
   stv_catalog_close(&c);
 }
 
+/* Whether templates a and b are the same field by field, strings compared by content. */
+static int same_templates(const struct stv_templates *a, const struct stv_templates *b) {
+  size_t i;
+  uint32_t j;
+  if (a->n != b->n) return 0;
+  for (i = 0; i < a->n; i++) {
+    const struct stv_template *x = &a->v[i], *y = &b->v[i];
+    if (strcmp(x->instance_type, y->instance_type) != 0 || strcmp(x->zone, y->zone) != 0 ||
+        x->capacity_type != y->capacity_type || x->price != y->price || x->limit != y->limit ||
+        memcmp(x->alloc, y->alloc, sizeof(x->alloc)) != 0 || (x->pool == NULL) != (y->pool == NULL) ||
+        (x->pool != NULL && strcmp(x->pool, y->pool) != 0) || x->labels.n != y->labels.n ||
+        x->ntaints != y->ntaints)
+      return 0;
+    for (j = 0; j < x->labels.n; j++)
+      if (strcmp(x->labels.kv[j].key, y->labels.kv[j].key) != 0 ||
+          strcmp(x->labels.kv[j].value, y->labels.kv[j].value) != 0)
+        return 0;
+    for (j = 0; j < x->ntaints; j++)
+      if (strcmp(x->taints[j].key, y->taints[j].key) != 0 || strcmp(x->taints[j].value, y->taints[j].value) != 0)
+        return 0;
+  }
+  return 1;
+}
+
+TEST(should_build_owned_templates_that_outlive_their_snapshot_and_say_when_they_fit_another) {
+  static const char *const fam[] = {"m5"};
+  struct stv_label lab[] = {{"team", "web"}};
+  struct stv_taint taint[] = {{"dedicated", "", STV_EFFECT_NO_EXECUTE}};
+  struct stv_node_pool pool;
+  struct stv_catalog c;
+  struct stv_snapshot snap, other;
+  struct stv_templates t, owned;
+  struct stv_err err = {0};
+  size_t i;
+  long n;
+  int rc;
+  memset(&pool, 0, sizeof(pool));
+  pool.name = "p";
+  pool.nfamilies = 1;
+  pool.families = fam;
+  pool.labels.n = 1;
+  pool.labels.kv = lab;
+  pool.ntaints = 1;
+  pool.taints = taint;
+  CHECK_EQ_INT(load_text(&c, aws_catalog, &err), 0);
+  CHECK_EQ_INT(stv_snapshot_init(&snap), 0);
+  CHECK(stv_resnames_index(&snap.res, &snap.pool, "nvidia.com/gpu", 1) >= STV_RES_FIXED);
+  snap.zone_labels = stv_arena_alloc(&snap.mem, sizeof(*snap.zone_labels));
+  CHECK(snap.zone_labels != NULL);
+  snap.zone_labels[0] = stv_strpool_get(&snap.pool, "topology.ebs.csi.aws.com/zone");
+  snap.nzone_labels = 1;
+  CHECK_EQ_INT(stv_templates_build_pools(&t, &c, &snap, ~0u, &pool, 1, &err), 0);
+  CHECK_EQ_INT(stv_templates_build_owned(&owned, &c, &snap, ~0u, &pool, 1, &err), 0);
+  CHECK_EQ_INT(owned.n, 5);
+  CHECK(same_templates(&t, &owned));
+  /* The owned templates' strings are their own, not the snapshot's. */
+  for (i = 0; i < owned.n; i++) {
+    CHECK(stv_strpool_find(&snap.pool, owned.v[i].zone, strlen(owned.v[i].zone)) != owned.v[i].zone);
+    CHECK(strcmp(stv_labels_get(&owned.v[i].labels, "topology.ebs.csi.aws.com/zone"), owned.v[i].zone) == 0);
+  }
+  CHECK_EQ_INT(stv_templates_fit(&owned, &snap), 1);
+  CHECK_EQ_INT(stv_templates_fit(&t, &snap), 0); /* built into the snapshot: never reused */
+  stv_templates_close(&t);
+
+  /* Another snapshot with the same names fits (and the first may go); a new resource or zone key does not. */
+  CHECK_EQ_INT(stv_snapshot_init(&other), 0);
+  CHECK(stv_resnames_index(&other.res, &other.pool, "nvidia.com/gpu", 1) >= STV_RES_FIXED);
+  CHECK_EQ_INT(stv_templates_fit(&owned, &other), 0); /* no zone labels */
+  other.zone_labels = stv_arena_alloc(&other.mem, sizeof(*other.zone_labels));
+  CHECK(other.zone_labels != NULL);
+  other.zone_labels[0] = stv_strpool_get(&other.pool, "topology.ebs.csi.aws.com/zone");
+  other.nzone_labels = 1;
+  stv_snapshot_close(&snap);
+  CHECK_EQ_INT(stv_templates_fit(&owned, &other), 1);
+  CHECK_EQ_INT(stv_templates_build_pools(&t, &c, &other, ~0u, &pool, 1, &err), 0);
+  CHECK(same_templates(&t, &owned));
+  stv_templates_close(&t);
+  other.zone_labels[0] = stv_strpool_get(&other.pool, "topology.gke.io/zone");
+  CHECK_EQ_INT(stv_templates_fit(&owned, &other), 0);
+  other.zone_labels[0] = stv_strpool_get(&other.pool, "topology.ebs.csi.aws.com/zone");
+  CHECK(stv_resnames_index(&other.res, &other.pool, "example.com/fpga", 1) >= STV_RES_FIXED);
+  CHECK_EQ_INT(stv_templates_fit(&owned, &other), 0);
+  stv_templates_close(&owned);
+  stv_snapshot_close(&other);
+
+  /* Attach limits come from the snapshot's nodes: templates with them are never reused. */
+  CHECK_EQ_INT(stv_snapshot_init(&snap), 0);
+  CHECK(stv_resnames_index(&snap.res, &snap.pool, STV_ATTACH_PREFIX "ebs.csi.aws.com", 1) >= STV_RES_FIXED);
+  CHECK_EQ_INT(stv_templates_build_owned(&owned, &c, &snap, ~0u, NULL, 0, &err), 0);
+  CHECK_EQ_INT(stv_templates_fit(&owned, &snap), 0);
+  stv_templates_close(&owned);
+
+  /* Out of memory at any allocation: an error and nothing held. */
+  for (n = 0;; n++) {
+    stv_alloc_fail_after(n);
+    rc = stv_templates_build_owned(&owned, &c, &snap, ~0u, &pool, 1, &err);
+    stv_alloc_fail_after(-1);
+    if (rc == 0) break;
+    CHECK_EQ_INT(rc, STV_ENOMEM);
+    CHECK(owned.mem.head == NULL && owned.v == NULL && owned.pool.block == NULL);
+  }
+  CHECK_EQ_INT(owned.n, 5);
+  stv_templates_close(&owned);
+  stv_snapshot_close(&snap);
+  stv_catalog_close(&c);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Allocation failures                                                    */
 

@@ -237,6 +237,51 @@ static int spot_fixture(struct stv_test_fx *fx) {
   return stv_test_pod(&fx->s, &(struct stv_test_pod_opts){.name = "w", .cpu_m = 900, .mem_mi = 1024, .count = 60});
 }
 
+/*
+ * The optimizer starts from the set-up and the heuristic's fill it shares
+ * with the heuristic's plan (the state put back between the two): the
+ * plan it compares against is the very one stv_pack makes alone, spot
+ * repair included, and its own is sound.
+ */
+TEST(should_compare_against_the_plan_the_heuristic_makes_alone) {
+  uint64_t seed;
+  for (seed = 0; seed <= 12; seed++) {
+    struct stv_test_fx f;
+    struct stv_spot_policy sp;
+    struct stv_plan h;
+    int ok;
+    stv_spot_policy_default(&sp);
+    sp.max_pool_fraction = 0.3; /* the spot repair changes the kept nodes */
+    CHECK(stv_test_fx_init(&f) == 0);
+    if ((seed == 0 ? spot_fixture(&f) < 0 : mixed(&f, seed) != 0) ||
+        optimize(&f, 5, seed == 0 ? &sp : NULL) != 0) {
+      stv_test_fx_close(&f);
+      CHECK(0);
+    }
+    {
+      struct stv_problem p = stv_test_fx_problem(&f);
+      struct stv_err err = {0, ""};
+      p.spot = sp;
+      if (seed != 0) stv_spot_policy_default(&p.spot);
+      if (stv_pack(&p, &h, &err) != 0) {
+        stv_test_fx_close(&f);
+        CHECK(0);
+      }
+    }
+    ok = plan_sound(&f) && f.plan.heuristic_cost == h.new_cost &&
+         f.plan.stats.heuristic_placed == h.nplaced &&
+         memcmp(&f.plan.stats.heuristic, &h.stats.heuristic, sizeof(h.stats.heuristic)) == 0 &&
+         (!f.plan.stats.compared || f.plan.stats.optimized.groups == h.stats.heuristic.groups);
+    if (!ok)
+      fprintf(stderr, "  seed %llu: heuristic %.4f (%zu placed) against %.4f (%zu placed) alone\n",
+              (unsigned long long)seed, f.plan.heuristic_cost, f.plan.stats.heuristic_placed, h.new_cost,
+              h.nplaced);
+    stv_plan_close(&h);
+    stv_test_fx_close(&f);
+    CHECK(ok);
+  }
+}
+
 static void spot_counts(const struct stv_test_fx *fx, size_t *nspot, size_t *maxpool, double *spot_cost,
                         double *all_cost) {
   size_t i, per[STV_TEST_MAX_TMPL];

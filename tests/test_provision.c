@@ -173,6 +173,7 @@ struct view {
   char decisions[64][300];
   int ndecisions;
   int nsnapshots; /* copies the reconciler asked for */
+  const char *extra_res; /* a resource name the snapshot knows (no pod asks for it), or NULL */
 };
 
 /* The view's cheap question: some pod is pending. */
@@ -189,6 +190,8 @@ static int view_snapshot(void *ctx, struct stv_snapshot *s, const char ***ids, s
   int i, rc;
   *ids = NULL;
   v->nsnapshots++;
+  if (v->extra_res != NULL && (rc = stv_resnames_index(&s->res, &s->pool, v->extra_res, 1)) < 0)
+    return stv_err_set(err, rc, "resource");
   memset(&c, 0, sizeof(c));
   c.ns = stv_strpool_get(&s->pool, "default");
   c.req[STV_RES_CPU] = v->cpu;
@@ -349,6 +352,32 @@ TEST(should_count_nodes_in_flight_and_not_scale_up_twice_for_the_same_pods) {
   /* Two more pods: only two more nodes. */
   unschedulable(&fx, 4, 6);
   stv_vclock_run_until(&fx.vc, 40);
+  CHECK_EQ_INT(total_desired(&fx), 6);
+  fx_close(&fx);
+}
+
+TEST(should_build_the_templates_once_and_again_only_when_the_snapshots_resources_change) {
+  struct fx fx;
+  struct stv_provision_stats st;
+  CHECK(fx_init(&fx) == 0);
+  CHECK(fx_start(&fx) == 0);
+  unschedulable(&fx, 0, 2);
+  stv_vclock_run_until(&fx.vc, 5);
+  unschedulable(&fx, 2, 4);
+  stv_vclock_run_until(&fx.vc, 10);
+  stv_provision_get_stats(fx.p, &st);
+  CHECK_EQ_INT(st.solves, 2);
+  CHECK_EQ_INT(st.template_builds, 1);
+  CHECK_EQ_INT(total_desired(&fx), 4);
+  /* A resource the templates were not built for: built again, and the plan is as before. */
+  fx.view.extra_res = "example.com/widget";
+  unschedulable(&fx, 4, 5);
+  stv_vclock_run_until(&fx.vc, 15);
+  unschedulable(&fx, 5, 6);
+  stv_vclock_run_until(&fx.vc, 20);
+  stv_provision_get_stats(fx.p, &st);
+  CHECK_EQ_INT(st.solves, 4);
+  CHECK_EQ_INT(st.template_builds, 2);
   CHECK_EQ_INT(total_desired(&fx), 6);
   fx_close(&fx);
 }

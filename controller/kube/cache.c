@@ -385,8 +385,19 @@ static int view_snapshot(void *ctx, struct stv_snapshot *s, const char ***node_i
   return stv_cache_snapshot(ctx, s, node_ids, err);
 }
 
+int stv_cache_has_pending(const struct stv_cache *c) {
+  size_t i;
+  for (i = 0; i < c->s.npods; i++)
+    if (c->s.pods[i].node_name == NULL) return 1;
+  return 0;
+}
+
+static int view_has_pending(void *ctx) {
+  return stv_cache_has_pending(ctx);
+}
+
 void stv_cache_view(struct stv_cache *c, struct stv_cluster_view *v) {
   v->snapshot = view_snapshot;
   v->ctx = c;
-  v->has_pending = NULL; /* no cheap question: every decision copies */
+  v->has_pending = view_has_pending;
 }

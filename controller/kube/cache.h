@@ -124,6 +124,12 @@ int stv_cache_start(struct stv_cache *c, struct stv_kube *k, long page_limit, st
 int stv_cache_snapshot(struct stv_cache *c, struct stv_snapshot *s, const char ***node_ids,
                        struct stv_err *err);
 void stv_cache_view(struct stv_cache *c, struct stv_cluster_view *v);
+/*
+ * 1 when some pod of the store has no node (pending), else 0: the view's
+ * has_pending, a pass over the pods without a copy, so that a poke with
+ * nothing pending does not copy the cluster.
+ */
+int stv_cache_has_pending(const struct stv_cache *c);
 
 /* The store itself (read-only; loop thread only), and the statistics. */
 const struct stv_snapshot *stv_cache_store(const struct stv_cache *c);

@@ -198,6 +198,8 @@ struct stv_provision_stats {
   size_t inflight;        /* nodes requested and not registered, now */
   double last_decision_s; /* wall s from the end of the last batch to its scale requests */
   double max_decision_s;
+  size_t template_builds; /* node templates built: once, then again only when a decision's snapshot has other
+                           * resource names or zone labels, or attach limits (stv_templates_fit) */
 };
 
 struct stv_provision;

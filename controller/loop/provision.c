@@ -51,13 +51,25 @@ struct inflight {
   char *provider_id; /* once the provider reported it; owned */
 };
 
+/*
+ * The node templates of the catalogue, the capacity types and the pools,
+ * which are fixed for the reconciler's life: built once, with their own
+ * strings, and kept while each decision's snapshot has the resource names
+ * and zone labels they were built for (stv_templates_fit). The reconciler
+ * holds one reference and each solve that offers them one, so that a
+ * rebuild never pulls them from under a solve.
+ */
+struct tmpl_set {
+  struct stv_templates t;
+  int refs;
+};
+
 /* One solve and what it borrows, alive from the end of a batch to the plan's application. */
 struct solve {
   struct stv_provision *p;
   struct stv_solve_job job;
   struct stv_snapshot snap;
-  struct stv_templates tmpl;
-  int have_tmpl;
+  struct tmpl_set *ts; /* a reference, or NULL */
   struct stv_template *use; /* the templates offered to the solver */
   uint32_t *use_group, *use_offer;
   size_t nuse;
@@ -99,6 +111,7 @@ struct stv_provision {
   const char *poke_why; /* static text: why the pending poke asked for a solve */
   const char *next_why; /* why the next solve runs: NULL for a batch, else a poke's reason */
   struct solve *solving;
+  struct tmpl_set *tmpl; /* the templates of the last decision (a reference), or NULL */
   struct stv_timer idle, max, house, poke, restart;
   double start_retry_s; /* the delay before listing again after a failed start */
   double last_solve_at;
@@ -443,11 +456,36 @@ void stv_provision_poke(struct stv_provision *p, const char *why) {
 /* ---------------------------------------------------------------------- */
 /* Building the problem                                                   */
 
+static void tmpl_unref(struct tmpl_set *ts) {
+  if (ts == NULL || --ts->refs > 0) return;
+  stv_templates_close(&ts->t);
+  stv_free(ts);
+}
+
+/* The templates for snap: the last decision's when they fit it, else built again. */
+static int templates_for(struct stv_provision *p, const struct stv_snapshot *snap, struct stv_err *err) {
+  struct tmpl_set *ts;
+  int rc;
+  if (p->tmpl != NULL && stv_templates_fit(&p->tmpl->t, snap)) return 0;
+  tmpl_unref(p->tmpl);
+  p->tmpl = NULL;
+  if ((ts = stv_calloc(1, sizeof(*ts))) == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
+  if ((rc = stv_templates_build_owned(&ts->t, p->cat, snap, p->o.capacity_types, p->o.pools, p->o.npools,
+                                      err)) != 0) {
+    stv_free(ts);
+    return rc;
+  }
+  ts->refs = 1;
+  p->tmpl = ts;
+  p->st.template_builds++;
+  return 0;
+}
+
 static void solve_free(struct solve *s) {
   if (s == NULL) return;
   stv_clock_stop(s->p->clock, &s->job.timer);
   stv_plan_close(&s->job.plan);
-  if (s->have_tmpl) stv_templates_close(&s->tmpl);
+  tmpl_unref(s->ts);
   stv_snapshot_close(&s->snap);
   stv_free(s->use);
   stv_free(s->use_group);
@@ -458,8 +496,8 @@ static void solve_free(struct solve *s) {
 
 static int32_t template_of(const struct solve *s, const struct group *g, uint32_t off) {
   size_t i;
-  for (i = 0; i < s->tmpl.n; i++) {
-    const struct stv_template *t = &s->tmpl.v[i];
+  for (i = 0; i < s->ts->t.n; i++) {
+    const struct stv_template *t = &s->ts->t.v[i];
     if (t->capacity_type == g->off[off].ct && strcmp(t->instance_type, g->off[off].type) == 0 &&
         strcmp(t->zone, g->off[off].zone) == 0 && same_pool(t->pool, g->pool))
       return (int32_t)i;
@@ -471,12 +509,12 @@ static int32_t template_of(const struct solve *s, const struct group *g, uint32_
 static int choose_templates(struct stv_provision *p, struct solve *s) {
   double now = stv_clock_now(p->clock);
   size_t i;
-  s->use = stv_calloc(s->tmpl.n + 1, sizeof(*s->use));
-  s->use_group = stv_calloc(s->tmpl.n + 1, sizeof(*s->use_group));
-  s->use_offer = stv_calloc(s->tmpl.n + 1, sizeof(*s->use_offer));
+  s->use = stv_calloc(s->ts->t.n + 1, sizeof(*s->use));
+  s->use_group = stv_calloc(s->ts->t.n + 1, sizeof(*s->use_group));
+  s->use_offer = stv_calloc(s->ts->t.n + 1, sizeof(*s->use_offer));
   if (s->use == NULL || s->use_group == NULL || s->use_offer == NULL) return STV_ENOMEM;
-  for (i = 0; i < s->tmpl.n; i++) {
-    const struct stv_template *t = &s->tmpl.v[i];
+  for (i = 0; i < s->ts->t.n; i++) {
+    const struct stv_template *t = &s->ts->t.v[i];
     int32_t gi, off;
     struct group *g;
     if (!in_list(p->o.instance_types, p->o.ninstance_types, t->instance_type) ||
@@ -516,13 +554,13 @@ static int add_inflight_nodes(struct stv_provision *p, struct solve *s, struct s
     memset(&n, 0, sizeof(n));
     snprintf(name, sizeof(name), "in-flight-%zu", i + 1);
     n.name = stv_strpool_get(&s->snap.pool, name);
-    n.labels = s->tmpl.v[ti].labels;
-    n.ntaints = s->tmpl.v[ti].ntaints;
-    n.taints = s->tmpl.v[ti].taints;
-    memcpy(n.alloc, s->tmpl.v[ti].alloc, sizeof(n.alloc));
-    n.instance_type = s->tmpl.v[ti].instance_type;
-    n.zone = s->tmpl.v[ti].zone;
-    n.capacity_type = stv_capacity_type_name(s->tmpl.v[ti].capacity_type);
+    n.labels = s->ts->t.v[ti].labels;
+    n.ntaints = s->ts->t.v[ti].ntaints;
+    n.taints = s->ts->t.v[ti].taints;
+    memcpy(n.alloc, s->ts->t.v[ti].alloc, sizeof(n.alloc));
+    n.instance_type = s->ts->t.v[ti].instance_type;
+    n.zone = s->ts->t.v[ti].zone;
+    n.capacity_type = stv_capacity_type_name(s->ts->t.v[ti].capacity_type);
     if (n.name == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
     if ((rc = stv_snapshot_add_node(&s->snap, &n)) != 0)
       return stv_err_set(err, rc, "adding node %s in flight: %s", name, stv_strerror(rc));
@@ -546,10 +584,9 @@ static int build(struct stv_provision *p, struct solve *s, struct stv_err *err) 
   int rc;
   if ((rc = p->view.snapshot(p->view.ctx, &s->snap, &ids, err)) != 0) return rc;
   s->nreal = s->snap.nnodes;
-  if ((rc = stv_templates_build_pools(&s->tmpl, p->cat, &s->snap, p->o.capacity_types, p->o.pools,
-                                      p->o.npools, err)) != 0)
-    return rc;
-  s->have_tmpl = 1;
+  if ((rc = templates_for(p, &s->snap, err)) != 0) return rc;
+  s->ts = p->tmpl;
+  s->ts->refs++;
   if ((rc = choose_templates(p, s)) != 0) return stv_err_set(err, rc, "out of memory");
   if ((rc = add_inflight_nodes(p, s, err)) != 0) return rc;
   if ((rc = stv_headroom_add(&s->snap, p->o.headroom, p->o.nheadroom, p->o.headroom_percent, &hr, err)) != 0)
@@ -1347,6 +1384,7 @@ void stv_provision_free(struct stv_provision *p) {
   stv_clock_stop(p->clock, &p->restart);
   /* A solve on a worker thread owns its job until done runs; the owner drains the loop first. */
   solve_free(p->solving);
+  tmpl_unref(p->tmpl);
   groups_free(p);
   stv_strpool_close(&p->group_pool);
   while (p->ninf > 0) inflight_remove(p, p->ninf - 1);
