@@ -550,6 +550,7 @@ static int build(struct stv_provision *p, struct solve *s, struct stv_err *err) 
                                       p->o.npools, err)) != 0)
     return rc;
   s->have_tmpl = 1;
+  stv_templates_default_node_cost(&s->tmpl, p->o.pools, p->o.npools, p->o.node_cost);
   if ((rc = choose_templates(p, s)) != 0) return stv_err_set(err, rc, "out of memory");
   if ((rc = add_inflight_nodes(p, s, err)) != 0) return rc;
   if ((rc = stv_headroom_add(&s->snap, p->o.headroom, p->o.nheadroom, p->o.headroom_percent, &hr, err)) != 0)
@@ -562,6 +563,7 @@ static int build(struct stv_provision *p, struct solve *s, struct stv_err *err) 
   s->job.problem.time_limit = p->o.decision_budget;
   s->job.problem.clock = stv_monotonic_seconds;
   s->job.problem.spot = p->o.spot;
+  s->job.problem.gap_tolerance = p->o.gap_tolerance;
   s->job.policy = p->o.policy;
   return 0;
 }
