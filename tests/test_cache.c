@@ -954,59 +954,52 @@ static cJSON *claims_cluster(const char *db_claim, const char *web_claim) {
  * from a file. Then web-0 takes claim data (z1) and db-0 keeps zero;
  * then web-0 drops its volume and fits node-0 again.
  */
+/*
+ * 1 when c's view packs as claims_cluster(db_claim, web_claim) read from a
+ * file, with db-0 on node-0 and web-0 on node-0 (web_new 0) or on a new
+ * node of the z1 offering (web_new 1).
+ */
+static int packs_as_claims_file(struct stv_cache *c, const char *db_claim, const char *web_claim,
+                                int web_new) {
+  cJSON *items = claims_cluster(db_claim, web_claim);
+  struct stv_snapshot f, v;
+  struct stv_plan pf, pv;
+  const struct stv_plan_node *db, *web;
+  const char **ids;
+  struct stv_err err = {0};
+  int ok = read_as_file(items, &f) == 0 && pack(&f, &pf) == 0;
+  stv_snapshot_init(&v);
+  ok = ok && stv_cache_snapshot(c, &v, &ids, &err) == 0 && pack(&v, &pv) == 0;
+  if (ok) {
+    db = placed_on(&v, &pv, "db-0");
+    web = placed_on(&v, &pv, "web-0");
+    ok = db != NULL && db->existing == 0 && web != NULL &&
+         (web_new ? web->existing < 0 && web->tmpl == 1 : web->existing == 0) && plans_equal(&pf, &pv);
+    stv_plan_close(&pv);
+    stv_plan_close(&pf);
+  }
+  stv_snapshot_close(&v);
+  stv_snapshot_close(&f);
+  cJSON_Delete(items);
+  return ok;
+}
+
 TEST(should_give_each_pod_its_own_volumes_after_a_pod_with_volumes_is_modified) {
   struct seen_hooks h;
   struct stv_cache *c = new_cache(&h);
-  cJSON *items = claims_cluster("data", "-"), *final;
-  struct stv_snapshot f, v;
-  struct stv_plan pf, pv;
-  const struct stv_plan_node *n;
-  const char **ids;
-  struct stv_err err = {0};
+  cJSON *items = claims_cluster("data", "-");
   CHECK(c != NULL);
   CHECK_EQ_INT(feed_kinds(c, items, STV_WATCH_ADDED), 0);
   all_listed(c);
   CHECK_EQ_INT(apply(c, STV_CACHE_PODS, STV_WATCH_MODIFIED, claim_pod("db-0", "21", "zero")), 0);
   CHECK_EQ_INT(apply(c, STV_CACHE_PODS, STV_WATCH_ADDED, claim_pod("web-0", "22", NULL)), 0);
-  final = claims_cluster("zero", NULL);
-  CHECK_EQ_INT(read_as_file(final, &f), 0);
-  CHECK_EQ_INT(pack(&f, &pf), 0);
-  stv_snapshot_init(&v);
-  CHECK_EQ_INT(stv_cache_snapshot(c, &v, &ids, &err), 0);
-  CHECK_EQ_INT(pack(&v, &pv), 0);
-  CHECK((n = placed_on(&v, &pv, "db-0")) != NULL && n->existing == 0);
-  CHECK((n = placed_on(&v, &pv, "web-0")) != NULL && n->existing == 0);
-  CHECK(plans_equal(&pf, &pv));
-  stv_plan_close(&pv);
-  stv_snapshot_close(&v);
-  stv_plan_close(&pf);
-  stv_snapshot_close(&f);
-  cJSON_Delete(final);
+  CHECK(packs_as_claims_file(c, "zero", NULL, 0));
   /* web-0 now asks for claim data (z1, where node-1 is full): a new z1 node for it alone. */
   CHECK_EQ_INT(apply(c, STV_CACHE_PODS, STV_WATCH_MODIFIED, claim_pod("web-0", "23", "data")), 0);
-  final = claims_cluster("zero", "data");
-  CHECK_EQ_INT(read_as_file(final, &f), 0);
-  CHECK_EQ_INT(pack(&f, &pf), 0);
-  stv_snapshot_init(&v);
-  CHECK_EQ_INT(stv_cache_snapshot(c, &v, &ids, &err), 0);
-  CHECK_EQ_INT(pack(&v, &pv), 0);
-  CHECK((n = placed_on(&v, &pv, "db-0")) != NULL && n->existing == 0);
-  CHECK((n = placed_on(&v, &pv, "web-0")) != NULL && n->existing < 0 && n->tmpl == 1);
-  CHECK(plans_equal(&pf, &pv));
-  stv_plan_close(&pv);
-  stv_snapshot_close(&v);
-  stv_plan_close(&pf);
-  stv_snapshot_close(&f);
-  cJSON_Delete(final);
+  CHECK(packs_as_claims_file(c, "zero", "data", 1));
   /* web-0 without volumes again: its old record goes, it fits node-0 beside db-0. */
   CHECK_EQ_INT(apply(c, STV_CACHE_PODS, STV_WATCH_MODIFIED, claim_pod("web-0", "24", NULL)), 0);
-  stv_snapshot_init(&v);
-  CHECK_EQ_INT(stv_cache_snapshot(c, &v, &ids, &err), 0);
-  CHECK_EQ_INT(pack(&v, &pv), 0);
-  CHECK((n = placed_on(&v, &pv, "db-0")) != NULL && n->existing == 0);
-  CHECK((n = placed_on(&v, &pv, "web-0")) != NULL && n->existing == 0);
-  stv_plan_close(&pv);
-  stv_snapshot_close(&v);
+  CHECK(packs_as_claims_file(c, "zero", NULL, 0));
   cJSON_Delete(items);
   stv_cache_free(c);
 }
@@ -1019,8 +1012,8 @@ struct churn {
   uv_timer_t events, tick;
   cJSON *o;
   long i, n;
-  long during;           /* events applied while a compaction ran */
-  long ticks_during;     /* timer ticks while one ran */
+  long during;       /* events applied while a compaction ran */
+  long ticks_during; /* timer ticks while one ran */
   int failed;
 };
 
