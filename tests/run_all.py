@@ -33,6 +33,7 @@ import glob
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -48,12 +49,24 @@ def run(name, argv, env=None, timeout=900):
     """Runs one test program; returns (passed, failed, report): the report is
     its result line and, when it failed, the lines that say why."""
     t0 = time.time()
-    try:
-        p = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-        out, rc = p.stdout + p.stderr, p.returncode
-    except subprocess.TimeoutExpired as e:
-        out, rc = (e.stdout or "") if isinstance(e.stdout, str) else "", -1
-        out += "\ntimed out after %ds" % timeout
+    # Output to a file and the test in a process group of its own, killed once the test ends: a
+    # helper it leaves behind (a server a failed check did not stop) neither holds a pipe open,
+    # which would keep this runner waiting, nor outlives the run.
+    with tempfile.TemporaryFile(mode="w+", errors="replace") as log:
+        p = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            rc = p.wait(timeout)
+            late = ""
+        except subprocess.TimeoutExpired:
+            rc, late = -1, "\ntimed out after %ds" % timeout
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass  # the group is gone: nothing left behind
+        p.wait()
+        log.seek(0)
+        out = log.read() + late
     counts = LINE.findall(out)
     if counts:
         passed, failed = int(counts[-1][0]), int(counts[-1][1])
