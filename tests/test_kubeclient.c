@@ -543,11 +543,14 @@ static int hostile_start(struct emu *e) {
   fputs(hostile_py, f);
   fclose(f);
   if ((e->pid = fork()) == 0) {
+    /* A test that fails returns before emu_stop: the server goes with the test program. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (freopen("/dev/null", "w", stderr) == NULL) _exit(126); /* the resets the test causes */
     execlp("python3", "python3", script, port_file, (char *)NULL);
     _exit(127);
   }
-  for (int i = 0; i < 200 && access(port_file, R_OK) != 0; i++) usleep(50000);
+  /* Up to 60 s, as emu_start: a deadline for a failure, not the expected time. */
+  for (int i = 0; i < 1200 && access(port_file, R_OK) != 0; i++) usleep(50000);
   if (stv_read_file(port_file, 0, &port, &len, NULL) != 0) return -1;
   snprintf(e->url, sizeof(e->url), "http://127.0.0.1:%s", port);
   stv_free(port);
@@ -597,7 +600,7 @@ TEST(should_give_clear_errors_for_hostile_answers_and_never_crash) {
                               .path = "/big", .max_event = 8 << 20, .backoff_min_s = 5, .jitter = -1},
                           &cbs, &err),
       0);
-  CHECK(run_until(&v, &s.errors, 30));
+  CHECK(run_until(&v, &s.errors, 120));
   CHECK_STR_CONTAINS(s.last_err,
                      "watch /big: event 1 (begun at line 1, column 1) is larger than the limit of "
                      "8388608 bytes (8 MiB)");
@@ -627,7 +630,7 @@ TEST(should_apply_the_events_before_a_malformed_or_cut_one_and_then_retry_from_t
   CHECK(env_open(&v, &e) == 0);
   /* Event 2 is malformed: event 1 is applied, event 3 never, and the watch is retried (twice here). */
   CHECK_EQ_INT(stv_reflector_start(&r, v.k, &o, &cbs, &err), 0);
-  CHECK(run_until(&v, &s.done, 30));
+  CHECK(run_until(&v, &s.done, 120));
   stv_reflector_get_stats(r, &st);
   stv_reflector_stop(r);
   CHECK_STR_CONTAINS(s.last_err, "watch /mal: event 2: malformed JSON at line 2, column 52: expected '\"'");
