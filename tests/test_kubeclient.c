@@ -509,9 +509,9 @@ static const char hostile_py[] =
     "self.send(200,b'{\"kind\":\"PodList\",\"items\":[{\"metadata\":')\n"
     "    if p.startswith('/text'): return self.send(200,b'<html>hello</html>','text/html')\n"
     "    if p.startswith('/oops'): return self.send(500,b'<html>Internal Server Error</html>','text/html')\n"
-    "    big=b'{\"kind\":\"ConfigMapList\",\"metadata\":{\"resourceVersion\":\"7\"},\"items\":[{\"metadata\":"
-    "{\"name\":\"big\"},\"data\":{\"k\":\"'+b'x'*(50<<20)+b'\"}}]}'\n"
-    "    if p.startswith('/big') and 'watch=1' not in p: return self.send(200,big)\n"
+    "    big=lambda: b'{\"kind\":\"ConfigMapList\",\"metadata\":{\"resourceVersion\":\"7\"},\"items\":[{"
+    "\"metadata\":{\"name\":\"big\"},\"data\":{\"k\":\"'+b'x'*(50<<20)+b'\"}}]}'\n"
+    "    if p.startswith('/big') and 'watch=1' not in p: return self.send(200,big())\n"
     "    if (p.startswith('/mal') or p.startswith('/cut')) and 'watch=1' not in p: return self.send(200,"
     "b'{\"kind\":\"ConfigMapList\",\"metadata\":{\"resourceVersion\":\"7\"},\"items\":[]}')\n"
     "    ev=lambda n: b'{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"'+n+b'\","
@@ -630,7 +630,7 @@ TEST(should_apply_the_events_before_a_malformed_or_cut_one_and_then_retry_from_t
   CHECK(env_open(&v, &e) == 0);
   /* Event 2 is malformed: event 1 is applied, event 3 never, and the watch is retried (twice here). */
   CHECK_EQ_INT(stv_reflector_start(&r, v.k, &o, &cbs, &err), 0);
-  CHECK(run_until(&v, &s.done, 120));
+  CHECK(run_until(&v, &s.done, 30));
   stv_reflector_get_stats(r, &st);
   stv_reflector_stop(r);
   CHECK_STR_CONTAINS(s.last_err, "watch /mal: event 2: malformed JSON at line 2, column 52: expected '\"'");
