@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -24,7 +25,15 @@ struct stv_serve {
   struct stv_registry *m;
   int fd, port;
   _Atomic int ready;
+  /* Liveness: the last heartbeat and the longest silence allowed, monotonic ms (limit 0: no check). */
+  _Atomic int64_t beat_ms, limit_ms;
 };
+
+static int64_t monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* Splits "HOST:PORT" / "[V6]:PORT" into host (size bytes) and port text. */
 static int split_address(const char *address, char *host, size_t size, const char **port,
@@ -124,6 +133,22 @@ static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned status, 
   return reply(conn, status, "text/plain; charset=utf-8", (char *)text, strlen(text), 0);
 }
 
+/* /healthz: 200 while the caller's loop beats within its limit (or none is set), else 503 saying so. */
+static enum MHD_Result reply_health(struct stv_serve *s, struct MHD_Connection *conn) {
+  int64_t limit = atomic_load(&s->limit_ms), quiet;
+  char *body;
+  int len;
+  if (limit <= 0 || (quiet = monotonic_ms() - atomic_load(&s->beat_ms)) <= limit)
+    return reply_text(conn, MHD_HTTP_OK, "ok\n");
+  if ((body = stv_malloc(256)) == NULL) return MHD_NO;
+  len = snprintf(body, 256,
+                 "not alive: the controller's event loop has not run for %.1f s (the limit is %.1f s); "
+                 "it is stuck or starved of cpu\n",
+                 (double)quiet / 1e3, (double)limit / 1e3);
+  if (len < 0 || len > 255) len = len < 0 ? 0 : 255;
+  return reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", body, (size_t)len, 1);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                               const char *version, const char *upload, size_t *upload_size, void **con_cls) {
   struct stv_serve *s = cls;
@@ -136,7 +161,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
   }
   if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
     return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed: use GET\n");
-  if (strcmp(url, "/healthz") == 0) return reply_text(conn, MHD_HTTP_OK, "ok\n");
+  if (strcmp(url, "/healthz") == 0) return reply_health(s, conn);
   if (strcmp(url, "/readyz") == 0) {
     if (atomic_load(&s->ready)) return reply_text(conn, MHD_HTTP_OK, "ok\n");
     return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
@@ -188,6 +213,15 @@ int stv_serve_port(const struct stv_serve *s) {
 
 void stv_serve_set_ready(struct stv_serve *s, int ready) {
   atomic_store(&s->ready, ready != 0);
+}
+
+void stv_serve_set_liveness(struct stv_serve *s, double limit) {
+  atomic_store(&s->beat_ms, monotonic_ms());
+  atomic_store(&s->limit_ms, limit > 0 ? (int64_t)(limit * 1e3 + 0.5) : 0);
+}
+
+void stv_serve_heartbeat(struct stv_serve *s) {
+  atomic_store(&s->beat_ms, monotonic_ms());
 }
 
 void stv_serve_stop(struct stv_serve *s) {

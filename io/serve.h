@@ -4,7 +4,10 @@
  *
  *   GET /metrics   the registry (base/registry.h) in the Prometheus text
  *                  format 0.0.4
- *   GET /healthz   200 "ok" while the process is alive
+ *   GET /healthz   200 "ok" while the process is alive; with a liveness
+ *                  limit set (stv_serve_set_liveness), 503 once the
+ *                  caller's loop has not sent a heartbeat for longer than
+ *                  that limit
  *   GET /readyz    200 "ok" once the caller said it is ready (after the
  *                  first full sync of the cluster cache), 503 before
  *   anything else  404; a method other than GET or HEAD: 405
@@ -35,6 +38,17 @@ int stv_serve_port(const struct stv_serve *s);
 
 /* Marks the process ready (1) or not (0) for /readyz; thread-safe. */
 void stv_serve_set_ready(struct stv_serve *s, int ready);
+
+/*
+ * Makes /healthz watch the caller's loop: it answers 503, naming how long
+ * the loop has been silent, once no stv_serve_heartbeat came for more than
+ * limit seconds (> 0; 0 turns the check off, the default). The heartbeat
+ * is taken as sent now. Thread-safe.
+ */
+void stv_serve_set_liveness(struct stv_serve *s, double limit);
+
+/* The caller's loop made progress (a timer on it calls this); thread-safe, lock-free. */
+void stv_serve_heartbeat(struct stv_serve *s);
 
 /* Stops the server (waits for its thread; requests in progress end) and
  * frees it. NULL is a no-op. */

@@ -91,7 +91,9 @@ static inline int emu_start(struct emu *e, const char *const *extra) {
     execvp("python3", (char *const *)argv);
     _exit(127);
   }
-  for (int i = 0; i < 300; i++) {
+  /* Up to 60 s: a deadline for a failure, not the expected time (about a second; more than 15 s when
+   * tests run in parallel on a loaded machine, docs/testing.md). */
+  for (int i = 0; i < 1200; i++) {
     struct stat st;
     int status;
     if (stat(ready, &st) == 0) break;

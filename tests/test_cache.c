@@ -913,6 +913,117 @@ TEST(should_place_a_pod_with_a_zonal_volume_as_recommend_does_from_a_file) {
   stv_cache_free(c);
 }
 
+/* A second claim, bound to a volume in z0 (storage_items has "data" in z1). */
+static const char *const zero_items[] = {
+    "{\"kind\":\"PersistentVolume\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"pv-zero\","
+    "\"resourceVersion\":"
+    "\"7\"},\"spec\":{\"storageClassName\":\"gp3\",\"claimRef\":{\"namespace\":\"team-a\",\"name\":\"zero\"},"
+    "\"csi\":{\"driver\":\"csi.example.com\",\"volumeHandle\":\"vol-0\"},\"nodeAffinity\":{\"required\":{"
+    "\"nodeSelectorTerms\":[{\"matchExpressions\":[{\"key\":\"topology.kubernetes.io/"
+    "zone\",\"operator\":\"In\","
+    "\"values\":[\"z0\"]}]}]}}},\"status\":{\"phase\":\"Bound\"}}",
+    "{\"kind\":\"PersistentVolumeClaim\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"zero\",\"namespace\":"
+    "\"team-a\",\"resourceVersion\":\"8\"},\"spec\":{\"storageClassName\":\"gp3\",\"volumeName\":\"pv-zero\"}"
+    "}",
+};
+
+/* The pending pod team-a/NAME of 1 cpu at resourceVersion rv, with one volume of claim (NULL: none). */
+static cJSON *claim_pod(const char *name, const char *rv, const char *claim) {
+  cJSON *o = pod_obj(
+      &(struct podspec){.ns = "team-a", .name = name, .rv = rv, .cpu = "1", .app = name, .unsched = 1});
+  cJSON *vols, *v;
+  if (claim == NULL) return o;
+  vols = cJSON_AddArrayToObject(cJSON_GetObjectItemCaseSensitive(o, "spec"), "volumes");
+  v = cJSON_CreateObject();
+  cJSON_AddStringToObject(v, "name", "data");
+  cJSON_AddStringToObject(cJSON_AddObjectToObject(v, "persistentVolumeClaim"), "claimName", claim);
+  cJSON_AddItemToArray(vols, v);
+  return o;
+}
+
+/*
+ * The cluster of storage_items plus zero_items, with pods full (bound to
+ * node-1), db-0 (claim db_claim) and, when web_claim is not "-", web-0
+ * (claim web_claim, NULL: none), in that order.
+ */
+static cJSON *claims_cluster(const char *db_claim, const char *web_claim) {
+  cJSON *items = cJSON_CreateArray();
+  size_t i;
+  cJSON_AddItemToArray(items, node_obj("node-0", "aws:///z0/i-0", "1", "z0"));
+  cJSON_AddItemToArray(items, node_obj("node-1", "aws:///z1/i-1", "2", "z1"));
+  cJSON_AddItemToArray(items,
+                       pod_obj(&(struct podspec){
+                           .ns = "team-a", .name = "full", .cpu = "1900m", .node = "node-1", .app = "full"}));
+  cJSON_AddItemToArray(items, claim_pod("db-0", "20", db_claim));
+  if (web_claim == NULL || strcmp(web_claim, "-") != 0)
+    cJSON_AddItemToArray(items, claim_pod("web-0", "22", web_claim));
+  for (i = 0; i < sizeof(storage_items) / sizeof(storage_items[0]); i++)
+    cJSON_AddItemToArray(items, cJSON_Parse(storage_items[i]));
+  for (i = 0; i < sizeof(zero_items) / sizeof(zero_items[0]); i++)
+    cJSON_AddItemToArray(items, cJSON_Parse(zero_items[i]));
+  return items;
+}
+
+/*
+ * Regression (the fix of 73751f9): a MODIFIED pod with volumes replaced
+ * in place must take its new volume record, not leave it at the head of
+ * the store's list for the next new pod to take as its own. db-0 moves
+ * from claim data (z1) to claim zero (z0), then web-0 arrives without
+ * volumes: db-0 must go to the free node-0 in z0 (its stale record sent it
+ * to a new z1 node) and the whole view must pack as the same objects read
+ * from a file. Then web-0 takes claim data (z1) and db-0 keeps zero;
+ * then web-0 drops its volume and fits node-0 again.
+ */
+/*
+ * 1 when c's view packs as claims_cluster(db_claim, web_claim) read from a
+ * file, with db-0 on node-0 and web-0 on node-0 (web_new 0) or on a new
+ * node of the z1 offering (web_new 1).
+ */
+static int packs_as_claims_file(struct stv_cache *c, const char *db_claim, const char *web_claim,
+                                int web_new) {
+  cJSON *items = claims_cluster(db_claim, web_claim);
+  struct stv_snapshot f, v;
+  struct stv_plan pf, pv;
+  const struct stv_plan_node *db, *web;
+  const char **ids;
+  struct stv_err err = {0};
+  int ok = read_as_file(items, &f) == 0 && pack(&f, &pf) == 0;
+  stv_snapshot_init(&v);
+  ok = ok && stv_cache_snapshot(c, &v, &ids, &err) == 0 && pack(&v, &pv) == 0;
+  if (ok) {
+    db = placed_on(&v, &pv, "db-0");
+    web = placed_on(&v, &pv, "web-0");
+    ok = db != NULL && db->existing == 0 && web != NULL &&
+         (web_new ? web->existing < 0 && web->tmpl == 1 : web->existing == 0) && plans_equal(&pf, &pv);
+    stv_plan_close(&pv);
+    stv_plan_close(&pf);
+  }
+  stv_snapshot_close(&v);
+  stv_snapshot_close(&f);
+  cJSON_Delete(items);
+  return ok;
+}
+
+TEST(should_give_each_pod_its_own_volumes_after_a_pod_with_volumes_is_modified) {
+  struct seen_hooks h;
+  struct stv_cache *c = new_cache(&h);
+  cJSON *items = claims_cluster("data", "-");
+  CHECK(c != NULL);
+  CHECK_EQ_INT(feed_kinds(c, items, STV_WATCH_ADDED), 0);
+  all_listed(c);
+  CHECK_EQ_INT(apply(c, STV_CACHE_PODS, STV_WATCH_MODIFIED, claim_pod("db-0", "21", "zero")), 0);
+  CHECK_EQ_INT(apply(c, STV_CACHE_PODS, STV_WATCH_ADDED, claim_pod("web-0", "22", NULL)), 0);
+  CHECK(packs_as_claims_file(c, "zero", NULL, 0));
+  /* web-0 now asks for claim data (z1, where node-1 is full): a new z1 node for it alone. */
+  CHECK_EQ_INT(apply(c, STV_CACHE_PODS, STV_WATCH_MODIFIED, claim_pod("web-0", "23", "data")), 0);
+  CHECK(packs_as_claims_file(c, "zero", "data", 1));
+  /* web-0 without volumes again: its old record goes, it fits node-0 beside db-0. */
+  CHECK_EQ_INT(apply(c, STV_CACHE_PODS, STV_WATCH_MODIFIED, claim_pod("web-0", "24", NULL)), 0);
+  CHECK(packs_as_claims_file(c, "zero", NULL, 0));
+  cJSON_Delete(items);
+  stv_cache_free(c);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Compaction on the thread pool while the loop applies events            */
 
@@ -921,8 +1032,8 @@ struct churn {
   uv_timer_t events, tick;
   cJSON *o;
   long i, n;
-  long during;           /* events applied while a compaction ran */
-  long ticks_during;     /* timer ticks while one ran */
+  long during;       /* events applied while a compaction ran */
+  long ticks_during; /* timer ticks while one ran */
   int failed;
 };
 

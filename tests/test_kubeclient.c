@@ -509,9 +509,9 @@ static const char hostile_py[] =
     "self.send(200,b'{\"kind\":\"PodList\",\"items\":[{\"metadata\":')\n"
     "    if p.startswith('/text'): return self.send(200,b'<html>hello</html>','text/html')\n"
     "    if p.startswith('/oops'): return self.send(500,b'<html>Internal Server Error</html>','text/html')\n"
-    "    big=b'{\"kind\":\"ConfigMapList\",\"metadata\":{\"resourceVersion\":\"7\"},\"items\":[{\"metadata\":"
-    "{\"name\":\"big\"},\"data\":{\"k\":\"'+b'x'*(50<<20)+b'\"}}]}'\n"
-    "    if p.startswith('/big') and 'watch=1' not in p: return self.send(200,big)\n"
+    "    big=lambda: b'{\"kind\":\"ConfigMapList\",\"metadata\":{\"resourceVersion\":\"7\"},\"items\":[{"
+    "\"metadata\":{\"name\":\"big\"},\"data\":{\"k\":\"'+b'x'*(50<<20)+b'\"}}]}'\n"
+    "    if p.startswith('/big') and 'watch=1' not in p: return self.send(200,big())\n"
     "    if (p.startswith('/mal') or p.startswith('/cut')) and 'watch=1' not in p: return self.send(200,"
     "b'{\"kind\":\"ConfigMapList\",\"metadata\":{\"resourceVersion\":\"7\"},\"items\":[]}')\n"
     "    ev=lambda n: b'{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"'+n+b'\","
@@ -543,11 +543,14 @@ static int hostile_start(struct emu *e) {
   fputs(hostile_py, f);
   fclose(f);
   if ((e->pid = fork()) == 0) {
+    /* A test that fails returns before emu_stop: the server goes with the test program. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (freopen("/dev/null", "w", stderr) == NULL) _exit(126); /* the resets the test causes */
     execlp("python3", "python3", script, port_file, (char *)NULL);
     _exit(127);
   }
-  for (int i = 0; i < 200 && access(port_file, R_OK) != 0; i++) usleep(50000);
+  /* Up to 60 s, as emu_start: a deadline for a failure, not the expected time. */
+  for (int i = 0; i < 1200 && access(port_file, R_OK) != 0; i++) usleep(50000);
   if (stv_read_file(port_file, 0, &port, &len, NULL) != 0) return -1;
   snprintf(e->url, sizeof(e->url), "http://127.0.0.1:%s", port);
   stv_free(port);
@@ -597,7 +600,7 @@ TEST(should_give_clear_errors_for_hostile_answers_and_never_crash) {
                               .path = "/big", .max_event = 8 << 20, .backoff_min_s = 5, .jitter = -1},
                           &cbs, &err),
       0);
-  CHECK(run_until(&v, &s.errors, 30));
+  CHECK(run_until(&v, &s.errors, 120));
   CHECK_STR_CONTAINS(s.last_err,
                      "watch /big: event 1 (begun at line 1, column 1) is larger than the limit of "
                      "8388608 bytes (8 MiB)");

@@ -173,6 +173,8 @@ static int with_value(const char *flag, const char *v, struct stv_daemon_opts *o
     return duration(flag, v, 0.001, &o->retry_period);
   else if (strcmp(flag, "--sim-ice-rate") == 0)
     return probability(flag, v, &o->sim_ice_rate);
+  else if (strcmp(flag, "--test-block-loop") == 0) /* hidden: docs/testing.md */
+    return duration(flag, v, 0.001, &o->test_block_loop);
   else if (strcmp(flag, "--sim-throttle-rate") == 0)
     return probability(flag, v, &o->sim_throttle_rate);
   else if (strcmp(flag, "--sim-interruption-notice") == 0)
@@ -241,6 +243,7 @@ static const char *const value_flags[] = {"--kubeconfig",
                                           "--leader-elect",
                                           "--log-format",
                                           "--log-level",
+                                          "--test-block-loop",
                                           NULL};
 
 static int takes_value(const char *flag) {

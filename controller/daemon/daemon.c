@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -42,10 +43,15 @@
 #include "sim.h"
 
 #define TICK_MS     1000 /* metrics refresh; a retry of acting after a failed start */
+#define BEAT_MS     1000 /* the loop's heartbeat for /healthz */
 #define DRAIN_MS    50   /* shutdown: how often to look whether the reconciler is idle */
 #define SCALED_MAX  900  /* the scale-ups named in one TriggeredScaleUp message */
 #define COMBOS_MAX  64   /* (pool, capacity type) series of the node gauges */
 #define REASONS_MAX 32   /* distinct reasons that get a NotTriggerScaleUp per solve */
+/* /healthz fails once the loop has not beaten for 3 periods plus a margin for a slow callback. */
+#define LIVENESS_S (3 * BEAT_MS / 1000.0 + 2)
+/* How often the reconciler looks for nodes overdue (--max-provision-time): a give-up is at most this late. */
+#define HOUSEKEEPING_S 1.0
 
 enum {
   SLOT_SCALE_UPS,
@@ -110,7 +116,8 @@ struct daemon {
   double registered_at; /* monotonic s of the last registration */
   double stop_at;
   uv_signal_t sigterm, sigint;
-  uv_timer_t tick, drain;
+  uv_timer_t tick, drain, beat;
+  int blocked; /* --test-block-loop done */
   struct combo combos[COMBOS_MAX];
   size_t ncombos;
   char identity[STV_LEASE_HOLDER_MAX + 1];
@@ -679,6 +686,23 @@ static void refresh_metrics(struct daemon *d) {
   stv__dmetrics_count(m, SLOT_LOG_DROPPED, m->log_dropped, NULL, (double)stv_log_dropped());
 }
 
+/* The loop is alive: /healthz says so while this runs on time; the test hook blocks it once here. */
+static void beat_cb(uv_timer_t *t) {
+  struct daemon *d = t->data;
+  stv_serve_heartbeat(d->serve);
+  if (d->o->test_block_loop > 0 && d->synced && !d->blocked) {
+    struct timespec ts;
+    d->blocked = 1;
+    ts.tv_sec = (time_t)d->o->test_block_loop;
+    ts.tv_nsec = (long)((d->o->test_block_loop - (double)ts.tv_sec) * 1e9);
+    stv_log(STV_LOG_WARN, "test hook: blocking the loop thread",
+            STV_LOG_NUM("seconds", d->o->test_block_loop));
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+    stv_log(STV_LOG_WARN, "test hook: the loop thread runs again");
+  }
+}
+
 static void tick_cb(uv_timer_t *t) {
   struct daemon *d = t->data;
   refresh_metrics(d);
@@ -799,6 +823,8 @@ static int reconciler_opts(struct daemon *d, struct stv_err *err) {
   po->batch_max = o->batch_max;
   po->decision_budget = o->decision_budget;
   po->max_provision = o->max_provision;
+  /* Overdue nodes are looked for every HOUSEKEEPING_S: a give-up comes at most that late. */
+  po->housekeeping = HOUSEKEEPING_S;
   po->capacity_types = o->capacity_types != 0 ? o->capacity_types : d->cfg.capacity_types;
   po->pools = d->cfg.pools;
   po->npools = d->cfg.npools;
@@ -811,6 +837,9 @@ static int reconciler_opts(struct daemon *d, struct stv_err *err) {
   po->headroom_percent = d->cfg.headroom_percent;
   po->cluster = d->cfg.limits;
   po->spot = d->cfg.spot;
+  po->node_cost = d->cfg.node_cost;
+  /* Percent to a fraction, as `recommend` reads it; 0 % (the optimum only) is the packer's negative. */
+  po->gap_tolerance = d->cfg.gap_tolerance > 0 ? d->cfg.gap_tolerance / 100 : -1;
   po->on_decision = on_decision;
   po->decision_ctx = d;
   d->pool_limits = stv_calloc(d->cfg.npools + 1, sizeof(*d->pool_limits));
@@ -922,19 +951,23 @@ static int start_services(struct daemon *d, struct stv_err *err) {
   stv_log(STV_LOG_INFO, "started", STV_LOG_STR("identity", d->identity),
           STV_LOG_STR("server", stv_kube_config_of(d->kube)->server), STV_LOG_STR("provider", provider_name(o->provider)),
           STV_LOG_BOOL("dry_run", o->dry_run), STV_LOG_BOOL("leader_elect", o->leader_elect),
-          STV_LOG_INT("metrics_port", stv_serve_port(d->serve)), STV_LOG_STR("catalog", d->catalog_spec));
+          STV_LOG_INT("metrics_port", stv_serve_port(d->serve)), STV_LOG_STR("catalog", d->catalog_spec),
+          STV_LOG_NUM("liveness_s", LIVENESS_S));
   return 0;
 }
 
 static int start_handles(struct daemon *d) {
   int rc;
-  d->sigterm.data = d->sigint.data = d->tick.data = d->drain.data = d;
+  d->sigterm.data = d->sigint.data = d->tick.data = d->drain.data = d->beat.data = d;
   if ((rc = uv_signal_init(&d->loop, &d->sigterm)) != 0 || (rc = uv_signal_init(&d->loop, &d->sigint)) != 0 ||
-      (rc = uv_timer_init(&d->loop, &d->tick)) != 0 || (rc = uv_timer_init(&d->loop, &d->drain)) != 0)
+      (rc = uv_timer_init(&d->loop, &d->tick)) != 0 || (rc = uv_timer_init(&d->loop, &d->drain)) != 0 ||
+      (rc = uv_timer_init(&d->loop, &d->beat)) != 0)
     return rc;
+  stv_serve_set_liveness(d->serve, LIVENESS_S);
   if ((rc = uv_signal_start(&d->sigterm, on_signal, SIGTERM)) != 0 ||
       (rc = uv_signal_start(&d->sigint, on_signal, SIGINT)) != 0 ||
-      (rc = uv_timer_start(&d->tick, tick_cb, TICK_MS, TICK_MS)) != 0)
+      (rc = uv_timer_start(&d->tick, tick_cb, TICK_MS, TICK_MS)) != 0 ||
+      (rc = uv_timer_start(&d->beat, beat_cb, BEAT_MS, BEAT_MS)) != 0)
     return rc;
   return 0;
 }
@@ -961,6 +994,7 @@ static void teardown(struct daemon *d, int handles) {
     close_handle((uv_handle_t *)&d->sigint);
     close_handle((uv_handle_t *)&d->tick);
     close_handle((uv_handle_t *)&d->drain);
+    close_handle((uv_handle_t *)&d->beat);
   }
   while (uv_run(&d->loop, UV_RUN_DEFAULT) != 0) {
   }

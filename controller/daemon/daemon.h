@@ -57,6 +57,9 @@ struct stv_daemon_opts {
   const char *const *zones;
   size_t nzones;
   const char *cluster_name; /* --cluster-name: what the cloud adapters' group discovery matches */
+  /* Hidden --test-block-loop: once the cache has synced, the loop thread sleeps this long once, so
+   * that a test sees /healthz fail and recover (docs/testing.md); 0: never. */
+  double test_block_loop;
 };
 
 /* `stevedore controller` (controller/cli/controller.c): parses argv, runs, returns the exit status. */

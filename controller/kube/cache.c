@@ -212,14 +212,10 @@ static int upsert(struct stv_cache *c, enum stv_cache_kind kind, const cJSON *ob
   if ((rc = stv_snapshot_add_item_stats(s, obj, &rs, err)) != 0) return rc;
   if (kind == STV_CACHE_PODS && (rs.replaced_pod >= 0 || s->npods > npods)) {
     size_t at = rs.replaced_pod >= 0 ? (size_t)rs.replaced_pod : npods;
-    if (rs.replaced_pod < 0) {
-      c->pod_state[at] = 0;
-      stv__cache_take_pod_volumes(c, at);
-    } else if (c->s.volumes != NULL && c->s.volumes->pods != NULL) {
-      /* A newer version of a pod with volumes: its record replaces the old
-       * one (else the next new pod would take it as its own). */
-      stv__cache_take_pod_volumes(c, at);
-    }
+    if (rs.replaced_pod < 0) c->pod_state[at] = 0;
+    /* A newer version's record (or none) replaces the old one (else the next new pod would take it as
+     * its own). */
+    stv__cache_take_pod_volumes(c, at);
     pod_read(c, at, obj);
   } else if (kind == STV_CACHE_NODES && (rs.replaced_node >= 0 || s->nnodes > nnodes)) {
     size_t at = rs.replaced_node >= 0 ? (size_t)rs.replaced_node : nnodes;

@@ -568,6 +568,24 @@ static int read_scheduling(struct rd *r, const cJSON *spec, const cJSON *status,
   return 0;
 }
 
+/*
+ * The volumes of a newer version of pod pod_index replace the older's: its
+ * record leaves the list (a file's duplicate) and the new one, if any, is
+ * pushed (the cache takes it at once, stv__cache_take_pod_volumes).
+ */
+static int replace_pod_volumes(struct rd *r, const cJSON *vols, uint32_t pod_index) {
+  struct stv_snapshot_volumes *vs = r->s->volumes;
+  struct vol_pod **pp;
+  for (pp = vs != NULL ? &vs->pods : NULL; pp != NULL && *pp != NULL; pp = &(*pp)->next) {
+    if ((*pp)->pod == pod_index) {
+      *pp = (*pp)->next;
+      vs->npods--;
+      break;
+    }
+  }
+  return stv__record_pod_volumes(r, vols, pod_index);
+}
+
 int stv__read_pod(struct rd *r, const cJSON *item, const cJSON *meta) {
   static const char *const phases[] = {"Pending", "Running", "Succeeded", "Failed", "Unknown"};
   struct jpath pann = {&P_METADATA, "annotations", 0};
@@ -652,6 +670,7 @@ int stv__read_pod(struct rd *r, const cJSON *item, const cJSON *meta) {
   if ((rc = stv_snapshot_intern_class(r->s, &c, &pod.cls)) != 0) return stv__fail_rc(r, rc);
   if (r->replace >= 0) {
     r->s->pods[r->replace] = pod;
+    if ((rc = replace_pod_volumes(r, vols, (uint32_t)r->replace)) != 0) return rc;
     if (r->stats != NULL) r->stats->replaced_pod = r->replace;
     return 0;
   }

@@ -173,6 +173,8 @@ struct stv_provision_opts {
   const struct stv_pool_limits *pool_limits; /* borrowed */
   size_t npool_limits;
   struct stv_spot_policy spot;
+  double node_cost;     /* per node-hour on every new node whose pool sets none (nodeCost); default 0 */
+  double gap_tolerance; /* the optimizer's stopping gap, a fraction (struct stv_problem's); default 0 */
   stv_decision_cb on_decision; /* may be NULL */
   void *decision_ctx;
 };

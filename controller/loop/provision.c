@@ -475,6 +475,7 @@ static int templates_for(struct stv_provision *p, const struct stv_snapshot *sna
     stv_free(ts);
     return rc;
   }
+  stv_templates_default_node_cost(&ts->t, p->o.pools, p->o.npools, p->o.node_cost);
   ts->refs = 1;
   p->tmpl = ts;
   p->st.template_builds++;
@@ -599,6 +600,7 @@ static int build(struct stv_provision *p, struct solve *s, struct stv_err *err) 
   s->job.problem.time_limit = p->o.decision_budget;
   s->job.problem.clock = stv_monotonic_seconds;
   s->job.problem.spot = p->o.spot;
+  s->job.problem.gap_tolerance = p->o.gap_tolerance;
   s->job.policy = p->o.policy;
   return 0;
 }
