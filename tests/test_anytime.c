@@ -234,12 +234,14 @@ STV_TEST_FX(should_give_the_same_plan_for_the_same_budget_under_load) {
   CHECK(mix(fx, 23) == 0);
   for (b = 0; b < sizeof(cases) / sizeof(cases[0]); b++) {
     struct run alone = {fx, cases[b].work, cases[b].stall, -1, NULL},
-               two[2] = {{fx, cases[b].work, cases[b].stall, -1, NULL}, {fx, cases[b].work, cases[b].stall, -1, NULL}};
+               two[2] = {{fx, cases[b].work, cases[b].stall, -1, NULL},
+                         {fx, cases[b].work, cases[b].stall, -1, NULL}};
     pthread_t th[2], hogs[3];
     int i;
     run_thread(&alone);
     CHECK_EQ_INT(alone.rc, 0);
-    CHECK(alone.text != NULL && strstr(alone.text, cases[b].stop) != NULL); /* the budget or the window decided */
+    /* The budget or the window decided. */
+    CHECK(alone.text != NULL && strstr(alone.text, cases[b].stop) != NULL);
     __atomic_store_n(&hog_stop, 0, __ATOMIC_RELAXED);
     for (i = 0; i < 3; i++) CHECK(pthread_create(&hogs[i], NULL, hog, NULL) == 0);
     for (i = 0; i < 2; i++) CHECK(pthread_create(&th[i], NULL, run_thread, &two[i]) == 0);
