@@ -356,7 +356,7 @@ int stv__lp_slack_free(struct cg *C) {
 static int cg_run(void *arg) {
   struct cg *C = arg;
   const unsigned char *frozen_node = C->frozen_node;
-  int rc = 0, converged = 0, cut_time = 0, cut_work = 0;
+  int rc = 0, converged = 0, cut_time = 0, cut_work = 0, global;
   /* The heuristic's nodes are a solution of the master, unless spot limits
    * may reject them. */
   int heur_ok;
@@ -381,7 +381,8 @@ static int cg_run(void *arg) {
   C->S->cg_converged = converged;
   if (!stv__lp_slack_free(C)) lb = -1;
   if (glp_get_status(C->lp) == GLP_OPT) z = glp_get_obj_val(C->lp);
-  if (lb > 0 && bound_is_global(C, frozen_node)) {
+  global = bound_is_global(C, frozen_node);
+  if (lb > 0 && global) {
     /* From effective to real prices: at most the spot penalty of every pod. */
     double pods = 0, b;
     size_t i;
@@ -402,10 +403,13 @@ static int cg_run(void *arg) {
    * the heuristic's nodes (which the spot repair makes a plan of anyway). */
   if (!C->stop && C->stalled && z >= (hc < C->incumbent ? hc : C->incumbent) * (1 - STV_STALL_IMPROVEMENT))
     C->stop = STV_STOP_STALLED;
-  /* An LP that did not converge promises a gain nothing proves the integer
-   * phase can reach (with nodes kept aside, its bound may never close): the
-   * phase goes on only while it finds cheaper plans. */
-  if (!C->stop && !converged && C->stall_rounds > 0) arm_window(C, hc < C->incumbent ? hc : C->incumbent);
+  /* An LP that stalled, or did not converge on a master that leaves nodes
+   * aside (its bound may never close), promises a gain nothing proves the
+   * integer phase can reach: it goes on only while it finds cheaper plans.
+   * A whole problem's LP cut short by the time (a hard 1-D instance on a
+   * busy machine) keeps the rest of the budget for its dives. */
+  if (!C->stop && !converged && (C->stalled || !global) && C->stall_rounds > 0)
+    arm_window(C, hc < C->incumbent ? hc : C->incumbent);
   if (!C->stop && (rc = integer_phase(C, heur_ok, &cut_time, &cut_work)) != 0) return rc;
   {
     struct stv_cg_stats *st = &C->S->cg_stats;
