@@ -235,6 +235,12 @@ int stv__pattern_bound(struct solve *S, double deadline, long work_limit) {
   C.timed = S->p->clock != NULL;
   C.deadline = deadline;
   C.work_limit = C.work_end = work_limit > 0 ? work_limit : 0;
+  /* No plan to compare with: the generation stops when it converges, at
+   * its share of the budget, or when its LP value has stalled (moved less
+   * than STV_STALL_IMPROVEMENT of itself in the optimizer's stall rounds). */
+  C.incumbent = INFINITY;
+  C.bound = -1;
+  C.stall_rounds = S->p->stall_rounds == 0 ? STV_STALL_ROUNDS_DEFAULT : S->p->stall_rounds;
   if (demand == NULL || item_of_class == NULL) {
     stv_free(demand);
     return STV_ENOMEM;

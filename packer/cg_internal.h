@@ -130,6 +130,17 @@ struct cg {
   double bound;     /* proven bound on it, -1 = none */
   double stop_at;   /* a solution this cheap is optimal */
   double gap_at;    /* a solution this cheap is within the tolerance */
+  /*
+   * The integer phase's stall window (docs/optimizer.md, "Stopping"): once
+   * armed (win > 0 or wwin > 0), the phase stops when the best plan has not
+   * become cheaper than ref by STV_STALL_IMPROVEMENT for win seconds (a
+   * wall-time budget) or wwin work units (a work budget), counted from
+   * since_t / since_w, which every such improvement moves on.
+   */
+  double win, since_t, ref;
+  long wwin, since_w;
+  double win_len; /* what win and wwin become when armed (0 = no window) */
+  long wwin_len;
 };
 
 /* Weight of one simplex iteration of the master, in work units. */
@@ -143,9 +154,15 @@ static inline long stv__work(const struct cg *C) {
   return C->work + (C->lp != NULL ? WORK_PER_ITER * (long)glp_get_it_cnt(C->lp) : 0);
 }
 
+/* The integer phase's stall window is armed and has passed without a gain. */
+static inline int window_passed(const struct cg *C) {
+  if (C->wwin > 0) return stv__work(C) - C->since_w >= C->wwin;
+  return C->win > 0 && C->timed && now_s(C) - C->since_t >= C->win;
+}
+
 /* The current phase's time or work is used up (or the solve stopped). */
 static inline int out_of_time(const struct cg *C) {
-  if (C->stop) return 1;
+  if (C->stop || window_passed(C)) return 1;
   if (C->work_end > 0 && stv__work(C) >= C->work_end) return 1;
   return C->timed && now_s(C) >= C->deadline;
 }
@@ -222,6 +239,9 @@ int stv__knapsack(struct cg *C, const struct shape *sh, const double *y, double 
 /* optimize.c: records a new proven bound, stops the solve when the best
  * solution is within the tolerance of it (returns 1 then). */
 int stv__bound_check(struct cg *C, double lb);
+/* optimize.c: a plan of this cost was found in the integer phase; an
+ * improvement of STV_STALL_IMPROVEMENT or more restarts the stall window. */
+void stv__stall_progress(struct cg *C, double cost);
 
 /* round.c */
 double *stv__residual_greedy(struct cg *C, int *rcp);

@@ -223,11 +223,37 @@ int stv__bound_check(struct cg *C, double lb) {
   return C->stop != 0;
 }
 
+void stv__stall_progress(struct cg *C, double cost) {
+  if (C->win <= 0 && C->wwin <= 0) return;
+  if (cost >= C->ref * (1 - STV_STALL_IMPROVEMENT)) return;
+  C->ref = cost;
+  C->since_t = now_s(C);
+  C->since_w = stv__work(C);
+  trace(C, "stall window: %.6f at %.3f, work %ld", cost, C->since_t, C->since_w);
+}
+
+/*
+ * Arms the integer phase's stall window, counted from now against ref (the
+ * cheaper of the incumbent and the heuristic's new nodes): in work units
+ * under a work budget, so that a decision does not depend on the load, in
+ * seconds otherwise (none without a clock).
+ */
+static void arm_window(struct cg *C, double ref) {
+  if (C->wwin_len > 0)
+    C->wwin = C->wwin_len;
+  else if (C->timed)
+    C->win = C->win_len;
+  C->ref = ref;
+  C->since_t = now_s(C);
+  C->since_w = stv__work(C);
+}
+
 /* A solution x of cost c is the best so far: keep it (x is taken). */
 static void take_solution(struct cg *C, double **x) {
   double c;
   if (*x == NULL) return;
   if (stv__solution_ok(C, *x) && (c = stv__solution_cost(C, *x)) < C->incumbent - 1e-9) {
+    stv__stall_progress(C, c);
     C->incumbent = c;
     stv_free(C->xbest);
     C->xbest = *x;
@@ -249,7 +275,8 @@ static int stop_reason(const struct cg *C, int cut_time, int cut_work) {
 }
 
 /* After a phase: whether its share of the time or of the work ran out. */
-static void note_cut(const struct cg *C, int *cut_time, int *cut_work) {
+static void note_cut(struct cg *C, int *cut_time, int *cut_work) {
+  if (!C->stop && window_passed(C)) C->stop = STV_STOP_NO_GAIN;
   if (C->stop || !out_of_time(C)) return;
   if (C->work_end > 0 && stv__work(C) >= C->work_end)
     *cut_work = 1;
@@ -329,7 +356,7 @@ int stv__lp_slack_free(struct cg *C) {
 static int cg_run(void *arg) {
   struct cg *C = arg;
   const unsigned char *frozen_node = C->frozen_node;
-  int rc = 0, converged = 0, cut_time = 0, cut_work = 0;
+  int rc = 0, converged = 0, cut_time = 0, cut_work = 0, global;
   /* The heuristic's nodes are a solution of the master, unless spot limits
    * may reject them. */
   int heur_ok;
@@ -354,7 +381,8 @@ static int cg_run(void *arg) {
   C->S->cg_converged = converged;
   if (!stv__lp_slack_free(C)) lb = -1;
   if (glp_get_status(C->lp) == GLP_OPT) z = glp_get_obj_val(C->lp);
-  if (lb > 0 && bound_is_global(C, frozen_node)) {
+  global = bound_is_global(C, frozen_node);
+  if (lb > 0 && global) {
     /* From effective to real prices: at most the spot penalty of every pod. */
     double pods = 0, b;
     size_t i;
@@ -375,6 +403,13 @@ static int cg_run(void *arg) {
    * the heuristic's nodes (which the spot repair makes a plan of anyway). */
   if (!C->stop && C->stalled && z >= (hc < C->incumbent ? hc : C->incumbent) * (1 - STV_STALL_IMPROVEMENT))
     C->stop = STV_STOP_STALLED;
+  /* An LP that stalled, or did not converge on a master that leaves nodes
+   * aside (its bound may never close), promises a gain nothing proves the
+   * integer phase can reach: it goes on only while it finds cheaper plans.
+   * A whole problem's LP cut short by the time (a hard 1-D instance on a
+   * busy machine) keeps the rest of the budget for its dives. */
+  if (!C->stop && !converged && (C->stalled || !global) && C->stall_rounds > 0)
+    arm_window(C, hc < C->incumbent ? hc : C->incumbent);
   if (!C->stop && (rc = integer_phase(C, heur_ok, &cut_time, &cut_work)) != 0) return rc;
   {
     struct stv_cg_stats *st = &C->S->cg_stats;
@@ -455,6 +490,7 @@ int stv__optimize(struct solve *S) {
     C.deadline = C.end = start + 0.95 * (S->deadline - start);
   }
   C.work_limit = C.work_end = S->p->work_limit > 0 ? S->p->work_limit : 0;
+  C.win_len = STV_STALL_WINDOW_SHARE * (C.end - start);
   C.gap_tol = S->p->gap_tolerance == 0 ? STV_GAP_TOLERANCE_DEFAULT : S->p->gap_tolerance;
   C.stall_rounds = S->p->stall_rounds == 0 ? STV_STALL_ROUNDS_DEFAULT : S->p->stall_rounds;
   C.bound = -1;
@@ -475,6 +511,7 @@ int stv__optimize(struct solve *S) {
     if ((rc = stv__pattern_bound(S, bound_end, bound_work)) != 0) goto out;
     if (bound_work > 0) C.work_limit = C.work_end = C.work_limit - bound_work > 1 ? C.work_limit - bound_work : 1;
   }
+  C.wwin_len = C.work_limit > 0 ? (long)(STV_STALL_WINDOW_SHARE * (double)C.work_limit) + 1 : 0;
   if (C.nit == 0) goto out;
   if ((rc = stv__setup_shapes(&C, frozen_node)) != 0) goto out;
   if ((rc = stv__cg_scratch(&C)) != 0) goto out;

@@ -632,6 +632,14 @@ struct stv_problem {
 #define STV_STALL_ROUNDS_DEFAULT  10
 #define STV_STALL_IMPROVEMENT     0.001
 /*
+ * The integer phase's stall window, as a share of the optimizer's budget
+ * (its seconds, or its work units in decision mode): after a root LP that
+ * did not converge, the integer phase stops once its best plan has not
+ * become STV_STALL_IMPROVEMENT cheaper for that long (stall_rounds < 0:
+ * never).
+ */
+#define STV_STALL_WINDOW_SHARE 0.05
+/*
  * Work units the optimizer does in a second on the reference machine
  * (bench/README.md, "Anytime"): stv_work_units(budget) is the decision
  * mode's work_limit for a budget in seconds.
@@ -650,10 +658,12 @@ enum stv_stop_reason {
   STV_STOP_STALLED, /* no improvement over the stall window */
   STV_STOP_TIME,    /* the wall-time limit */
   STV_STOP_WORK,    /* the work budget (decision mode) */
-  STV_STOP_DONE     /* every phase ran to its own end */
+  STV_STOP_DONE,    /* every phase ran to its own end */
+  STV_STOP_NO_GAIN  /* the integer phase found no cheaper plan over its stall window */
 };
 
-/* "optimal", "gap", "stalled", "time limit", "work budget", "done", "none". */
+/* "optimal", "gap", "stalled", "time limit", "work budget", "done",
+ * "no gain", "none". */
 const char *stv_stop_reason_name(int reason);
 /* The whole solve's search budget is this many times the per-node one. */
 #define STV_SEARCH_NODES 100

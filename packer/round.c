@@ -80,6 +80,9 @@ static int greedy_best(struct cg *C, const double *v, uint32_t *tpi, uint32_t *t
     double price = INFINITY, ub;
     int np, k, bestk = -1;
     double bestv = 0;
+    /* A step prices every shape: with hundreds, the stall window may pass
+     * within one (the budget's own cut waits for the step's end). */
+    if (window_passed(C)) return 0;
     for (q = 0; q < sh->n; q++) {
       uint32_t t = C->sh_ti[sh->first + q];
       double pr = C->p->tmpl[C->S->ti[t].t].price + C->p->tmpl[C->S->ti[t].t].node_cost;
@@ -404,6 +407,8 @@ static void mip_callback(glp_tree *tree, void *info) {
     }
     break;
   case GLP_IBINGO:
+    /* A better integer solution: it keeps the stall window open. */
+    stv__stall_progress(m->C, glp_mip_obj_val(glp_ios_get_prob(tree)));
     if (glp_mip_obj_val(glp_ios_get_prob(tree)) <= m->stop_at) glp_ios_terminate(tree);
     break;
   default:

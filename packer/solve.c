@@ -249,6 +249,8 @@ const char *stv_stop_reason_name(int reason) {
     return "work budget";
   case STV_STOP_DONE:
     return "done";
+  case STV_STOP_NO_GAIN:
+    return "no gain";
   default:
     return "none";
   }

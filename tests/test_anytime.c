@@ -54,9 +54,11 @@ static int triplets(struct stv_test_fx *fx, int n, uint64_t seed) {
 
 /*
  * A cluster-like mix: 70 instance types (so that pricing is partial: more
- * than 48 shapes) and 40 pod classes of random sizes, 30 pods each.
+ * than 48 shapes) and 40 pod classes of random sizes, 30 pods each; with
+ * kept, 12 more pods under a hostname spread rule, whose nodes the
+ * optimizer keeps aside (its master is then not the whole problem).
  */
-static int mix(struct stv_test_fx *fx, uint64_t seed) {
+static int mix_kept(struct stv_test_fx *fx, uint64_t seed, int kept) {
   int i, rc;
   char name[32];
   for (i = 0; i < 70; i++) {
@@ -84,7 +86,18 @@ static int mix(struct stv_test_fx *fx, uint64_t seed) {
                                                   .count = 30});
     if (rc < 0) return rc;
   }
+  if (kept && (rc = stv_test_pod(&fx->s, &(struct stv_test_pod_opts){.name = "spread",
+                                                                     .cpu_m = 700,
+                                                                     .mem_mi = 900,
+                                                                     .labels = {{"app", "spread"}},
+                                                                     .spread_host = 1,
+                                                                     .count = 12})) < 0)
+    return rc;
   return stv_snapshot_finish(&fx->s, &fx->err);
+}
+
+static int mix(struct stv_test_fx *fx, uint64_t seed) {
+  return mix_kept(fx, seed, 0);
 }
 
 /* Optimizes fx with the given rules; no clock unless clock is given. */
@@ -138,6 +151,44 @@ STV_TEST_FX(should_stop_at_the_work_budget_and_count_the_work) {
   CHECK(stv_work_units(0) == 0 && stv_work_units(-1) == 0);
 }
 
+static char *render(const struct stv_plan *plan);
+
+/*
+ * The root LP of the mix with nodes kept aside stops short of converging
+ * (partial pricing, its half of the budget), and the integer phase finds
+ * nothing cheaper: with the stall rules it stops once its window (a share
+ * of the work budget) passes without a gain, the same way every time, and
+ * the plan is the one the whole budget gives, or within 0.5 % of it.
+ * Without the window the budget decides.
+ */
+STV_TEST_FX(should_stop_when_the_integer_phase_finds_no_cheaper_plan_over_its_window) {
+  const long budget = 2000000;
+  double run_on;
+  long run_on_work;
+  char *first;
+  CHECK(mix_kept(fx, 23, 1) == 0);
+  CHECK_EQ_INT(solve(fx, 0, -1, budget, NULL), 0); /* no stall rule: the budget decides */
+  CHECK_EQ_INT(fx->plan.stop_reason, STV_STOP_WORK);
+  run_on = fx->plan.new_cost;
+  run_on_work = fx->plan.work;
+  CHECK(run_on_work >= budget * 7 / 10); /* the relaxed bound had the other 30 % */
+  CHECK_EQ_INT(solve(fx, 0, 0, budget, NULL), 0);
+  CHECK_EQ_INT(fx->plan.stop_reason, STV_STOP_NO_GAIN);
+  CHECK(strcmp(stv_stop_reason_name(fx->plan.stop_reason), "no gain") == 0);
+  /* The root has half of the optimizer's 70 % either way; of the integer
+   * phase's half, the window (5 %, and the step it ends in) uses little. */
+  CHECK(fx->plan.work - budget * 7 / 20 < (run_on_work - budget * 7 / 20) / 3);
+  CHECK(fx->plan.new_cost <= run_on * 1.005);
+  first = render(&fx->plan);
+  CHECK_EQ_INT(solve(fx, 0, 0, budget, NULL), 0);
+  {
+    char *again = render(&fx->plan);
+    CHECK(first != NULL && again != NULL && strcmp(first, again) == 0);
+    free(again);
+  }
+  free(first);
+}
+
 /* The plan as text: two plans are the same when these are. */
 static char *render(const struct stv_plan *plan) {
   struct stv_buf b;
@@ -160,6 +211,7 @@ static char *render(const struct stv_plan *plan) {
 struct run {
   const struct stv_test_fx *fx;
   long work;
+  int stall; /* stall_rounds: -1 lets the budget decide */
   int rc;
   char *text;
 };
@@ -173,6 +225,7 @@ static void *run_thread(void *arg) {
   p.time_limit = 600; /* the safety net, far away */
   p.clock = wall_clock;
   p.work_limit = r->work;
+  p.stall_rounds = r->stall;
   r->text = NULL;
   r->rc = stv_optimize(&p, &plan, &err);
   if (r->rc == 0) {
@@ -192,18 +245,25 @@ static void *hog(void *arg) {
   return NULL;
 }
 
+/* Budgets of work, the stall rules off: the budget decides. */
 STV_TEST_FX(should_give_the_same_plan_for_the_same_budget_under_load) {
-  static const long budgets[] = {30000, 150000};
+  static const struct {
+    long work;
+    int stall;
+    const char *stop;
+  } cases[] = {{30000, -1, "stop 5 "}, {150000, -1, "stop 5 "}};
   size_t b;
   CHECK(mix(fx, 23) == 0);
-  for (b = 0; b < sizeof(budgets) / sizeof(budgets[0]); b++) {
-    struct run alone = {fx, budgets[b], -1, NULL},
-               two[2] = {{fx, budgets[b], -1, NULL}, {fx, budgets[b], -1, NULL}};
+  for (b = 0; b < sizeof(cases) / sizeof(cases[0]); b++) {
+    struct run alone = {fx, cases[b].work, cases[b].stall, -1, NULL},
+               two[2] = {{fx, cases[b].work, cases[b].stall, -1, NULL},
+                         {fx, cases[b].work, cases[b].stall, -1, NULL}};
     pthread_t th[2], hogs[3];
     int i;
     run_thread(&alone);
     CHECK_EQ_INT(alone.rc, 0);
-    CHECK(alone.text != NULL && strstr(alone.text, "stop 5 ") != NULL); /* the budget decided */
+    /* The budget or the window decided. */
+    CHECK(alone.text != NULL && strstr(alone.text, cases[b].stop) != NULL);
     __atomic_store_n(&hog_stop, 0, __ATOMIC_RELAXED);
     for (i = 0; i < 3; i++) CHECK(pthread_create(&hogs[i], NULL, hog, NULL) == 0);
     for (i = 0; i < 2; i++) CHECK(pthread_create(&th[i], NULL, run_thread, &two[i]) == 0);

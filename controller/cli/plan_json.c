@@ -95,7 +95,7 @@ static int headroom_json(cJSON *sum, const struct stv_recommend_result *r,
 /* summary.lower_bound_kind and summary.gap_reasons; 0 on ENOMEM. */
 /*
  * How the optimizer stopped: "stopped" (the rule: optimal, gap, stalled,
- * time limit, work budget, done, none), "stop_text", "gap_tolerance", the
+ * time limit, work budget, done, no gain, none), "stop_text", "gap_tolerance", the
  * gap it judged by ("stop_gap", when it had a bound) and its "work".
  */
 static int stop_json(cJSON *opt, const struct stv_recommend_result *r) {

@@ -279,6 +279,10 @@ void stv__explain_gap(const struct stv_recommend_result *r, struct stv__gap_expl
     gap_add(g, "optimizer_stopped",
             "the optimizer stopped when its LP stalled (--stall-rounds): --stall-rounds 0 lets it run to the "
             "time limit, for a cheaper plan or a tighter bound");
+  else if (plan->stop_reason == STV_STOP_NO_GAIN)
+    gap_add(g, "optimizer_stopped",
+            "the optimizer stopped when its integer search found no cheaper plan for a while "
+            "(--stall-rounds): --stall-rounds 0 lets it run to the time limit");
   else if (!plan->lp_converged)
     gap_add(g, "optimizer_stopped",
             "the optimizer's LP did not converge within the time limit: a longer --time-limit may find a "
@@ -316,6 +320,12 @@ const char *stv__stop_text(const struct stv_recommend_result *r, char *buf, size
     break;
   case STV_STOP_DONE:
     snprintf(buf, size, "stopped: done (every stage ran to its end)");
+    break;
+  case STV_STOP_NO_GAIN:
+    snprintf(buf, size,
+             "stopped: no gain (no plan %.1f%% cheaper over %.0f%% of its budget after its LP stopped short; "
+             "--stall-rounds)",
+             100 * STV_STALL_IMPROVEMENT, 100 * STV_STALL_WINDOW_SHARE);
     break;
   default:
     snprintf(buf, size, "stopped: nothing to re-decide");
