@@ -282,9 +282,11 @@ def main(argv):
         assert rc == 2 and broken in err, (rc, err)
         rc, err = run_fail(binary, "--kubeconfig", broken, "--context", "nope")
         assert rc == 2 and "nope" in err, (rc, err)
-        rc, err = run_fail(binary, "--provider", "aws")
+        # --catalog: the provider's settings are checked before anything is read from a cluster
+        # (without it, choosing the nodes' region needs a kubeconfig first).
+        rc, err = run_fail(binary, "--provider", "aws", "--catalog", "aws:us-east-1")
         assert rc == 2 and "--cluster-name is required" in err, (rc, err)
-        rc, err = run_fail(binary, "--provider", "gcp")
+        rc, err = run_fail(binary, "--provider", "gcp", "--catalog", "gcp:us-east1")
         assert rc == 2 and "--cluster-name" in err and "gcp.namePrefix" in err, (rc, err)
         rc, err = run_fail(binary, "--leader-elect=maybe")
         assert rc == 2 and "expected true or false" in err, (rc, err)
