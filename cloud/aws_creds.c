@@ -469,7 +469,7 @@ static void on_answer(void *ctx, const struct stv_cloud_reply *r) {
   }
   if (step == 0) {
     struct stv__aws_answer a;
-    double exp;
+    double exp = 0;
     if ((rc = stv__aws_parse(STV__AWS_STS, "AssumeRoleWithWebIdentity", r->body, r->len, &a, &err)) == 0 &&
         (rc = expiry(cc, a.creds.expiration, &exp, &err)) == 0 &&
         (rc = hold(cc, a.creds.key_id, a.creds.secret, a.creds.token, exp)) != 0)
