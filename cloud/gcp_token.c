@@ -174,7 +174,7 @@ static void on_token(void *ctx, const struct stv_cloud_reply *rep) {
     return;
   }
   if (stv__gcp_read_token(rep->body, rep->len, &tok, &ttl, &err) != 0 || strlen(tok) > STV__GCP_TOKEN_MAX) {
-    snprintf(msg, sizeof(msg), "an access token from the %s %s: %s", g->token_what, where,
+    snprintf(msg, sizeof(msg), "an access token from the %s %s: %.400s", g->token_what, where,
              tok != NULL ? "access_token longer than 4096 bytes" : err.msg);
     stv_free(tok);
     run_waiters(g, STV_EIO, msg);
