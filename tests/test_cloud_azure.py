@@ -202,6 +202,8 @@ def test_throttled_and_expired(binary):
             az.credentials("workload")
             ctl = az.controller()
             sc.wait_for("the controller acting", lambda: ctl.records("acting"), timeout=30)
+            # Its first token, issued before the fault expires it ("acting" comes before the first call).
+            sc.wait_for("the controller's first token", lambda: az.emu.state()["tokens_issued"] >= 1, timeout=30)
             issued = az.emu.state()["tokens_issued"]
             az.emu.set_faults({"throttle": 3, "retry_after": 1, "expire_credentials": True})
             sc.create_pods(*[pod("job-%d" % i, cpu="1", memory="1Gi") for i in range(3)])
