@@ -104,9 +104,12 @@ def main(argv):
         f.write(p.stdout)
 
     def same_plan_as_the_kubectl_dump():
-        live = run([binary, "recommend", "--kubeconfig", kc, "-o", "json"])
+        # A work budget, not the wall clock, ends the optimizer: the same plan from the same objects
+        # whatever the machine's load (the default time limit made them differ under load).
+        det = ["--decision-budget", "1s", "--time-limit", "300"]
+        live = run([binary, "recommend", "--kubeconfig", kc, "-o", "json"] + det)
         assert live.returncode == 0, live.stderr
-        snap = run([binary, "recommend", "--snapshot", dump, "-o", "json"])
+        snap = run([binary, "recommend", "--snapshot", dump, "-o", "json"] + det)
         assert snap.returncode == 0, snap.stderr
         a, b = json.loads(live.stdout), json.loads(snap.stdout)
         assert a["summary"]["pending_pods"] == 60, a["summary"]
