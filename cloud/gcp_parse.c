@@ -349,8 +349,12 @@ int stv__gcp_read_operation(const char *body, size_t len, struct stv__gcp_op *ou
       (rc = need_str(doc, "status", "operation", &status, err)) != 0 ||
       (rc = need_str(doc, "selfLink", "operation", &self, err)) != 0)
     goto done;
-  if ((rel = stv__gcp_rel(self)) == NULL || strlen(rel) >= sizeof(out->path) ||
-      strlen(name) >= sizeof(out->name)) {
+  if (name[0] == '\0' || strlen(name) >= sizeof(out->name)) {
+    rc = stv_err_set(err, STV_EPARSE, "operation.name: %s",
+                     name[0] == '\0' ? "empty" : "longer than an operation's name");
+    goto done;
+  }
+  if ((rel = stv__gcp_rel(self)) == NULL || strlen(rel) >= sizeof(out->path)) {
     rc = stv_err_set(err, STV_EPARSE, "operation.selfLink: \"%.120s\" is not an operation's link", self);
     goto done;
   }
@@ -364,7 +368,10 @@ int stv__gcp_read_operation(const char *body, size_t len, struct stv__gcp_op *ou
     goto done;
   }
   hs = cJSON_GetObjectItemCaseSensitive(doc, "httpErrorStatusCode");
-  if (hs != NULL && cJSON_IsNumber(hs)) out->http_status = (long)hs->valuedouble;
+  /* An HTTP status is between 100 and 599; anything else is not one (and a
+   * huge figure must not reach the conversion to long). */
+  if (hs != NULL && cJSON_IsNumber(hs) && hs->valuedouble >= 100 && hs->valuedouble < 600)
+    out->http_status = (long)hs->valuedouble;
   e = cJSON_GetObjectItemCaseSensitive(doc, "error");
   if (e != NULL) {
     const char *code = NULL, *msg = NULL;
