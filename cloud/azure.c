@@ -720,6 +720,21 @@ static struct az_group *find_group(struct az *az, const char *id) {
   return NULL;
 }
 
+/*
+ * The failed virtual machines of a scale set still being deleted: the
+ * capacity counts them until their deletion ends, but they will never
+ * become nodes, so the desired size reported leaves them out (else a
+ * listing between the failure and the end of the deletion would bring a
+ * node that will not come back in flight).
+ */
+static int64_t cleanups_of(const struct az *az, const char *group_id) {
+  const struct job *j;
+  int64_t n = 0;
+  for (j = az->jobs; j != NULL; j = j->next)
+    if (j->kind == J_CLEANUP && j->group_id != NULL && strcmp(j->group_id, group_id) == 0) n += j->ndelete;
+  return n;
+}
+
 static void finish(struct job *j, int code, const char *msg, double retry_after) {
   struct az *az = j->az;
   struct stv_cloud_result r;
@@ -741,7 +756,9 @@ static void finish(struct job *j, int code, const char *msg, double retry_after)
     }
     for (i = 0; pub != NULL && i < az->ngroups; i++) {
       g = &az->groups[i];
-      pub[i] = (struct stv_cloud_group){g->id, g->pool, g->off, g->noff, g->min, g->max, g->desired};
+      pub[i] = (struct stv_cloud_group){
+          g->id, g->pool, g->off, g->noff, g->min, g->max, g->desired - cleanups_of(az, g->id)};
+      if (pub[i].desired < 0) pub[i].desired = 0;
     }
     j->cb.groups(j->ctx, &r, pub, pub != NULL ? az->ngroups : 0);
     stv_free(pub);

@@ -229,7 +229,7 @@ def test_failed_vm_and_malformed(binary):
     with ctltest.Scene(binary, "azure-failed") as sc:
         az = Azure(sc)
         try:
-            az.emu.set_faults({"fail_vms": 1, "malformed": 1})
+            az.emu.set_faults({"fail_vms": 1, "malformed": 1, "lro_delay": 3})
             ctl = az.controller()
             sc.create_pods(*[pod("batch-%d" % i, cpu="1", memory="1Gi") for i in range(2)])
             sc.wait_for("2 pods running", lambda: sc.all_running(2), timeout=120)

@@ -172,7 +172,7 @@ struct view {
   int64_t cpu, memory;
   char decisions[64][300];
   int ndecisions;
-  int nsnapshots; /* copies the reconciler asked for */
+  int nsnapshots;        /* copies the reconciler asked for */
   const char *extra_res; /* a resource name the snapshot knows (no pod asks for it), or NULL */
 };
 
@@ -310,13 +310,13 @@ TEST(should_solve_once_after_the_idle_window_closes) {
   stv_vclock_run_until(&fx.vc, 0.5);
   unschedulable(&fx, 2, 3);
   stv_vclock_run_until(&fx.vc, 1.4);
-  CHECK(stv_provision_busy(fx.p)); /* a batch is open */
+  CHECK(stv_provision_busy(fx.p));  /* a batch is open */
   CHECK_EQ_INT(fx.cloud.ncalls, 0); /* the idle window restarted at 0.5 */
   stv_vclock_run_until(&fx.vc, 1.6);
   CHECK_EQ_INT(fx.cloud.ncalls, 1);
   CHECK(fabs(fx.cloud.calls[0].at - 1.5) < 1e-9);
   CHECK_EQ_INT(fx.cloud.calls[0].desired, 3); /* one pod of 1.5 cpu per 2-cpu node */
-  CHECK(!stv_provision_busy(fx.p));            /* the call was answered */
+  CHECK(!stv_provision_busy(fx.p));           /* the call was answered */
   fx_close(&fx);
 }
 
@@ -495,6 +495,33 @@ TEST(should_replan_when_a_launch_fails_after_it_was_accepted) {
   fx_close(&fx);
 }
 
+TEST(should_drop_the_named_node_in_flight_when_it_fails_after_the_provider_saw_it) {
+  struct fx fx;
+  struct stv_provision_stats st;
+  struct stv_cloud_event ev;
+  CHECK(fx_init(&fx) == 0);
+  CHECK(fx_start(&fx) == 0);
+  unschedulable(&fx, 0, 1);
+  stv_vclock_run_until(&fx.vc, 5);
+  fx.cloud.inst[0] = (struct stv_cloud_instance){
+      "sim:///us-east-1b/1", "a", "c5.large", "us-east-1b", STV_CT_ON_DEMAND, STV_INSTANCE_RUNNING, 3};
+  memset(&ev, 0, sizeof(ev));
+  ev.kind = STV_CLOUD_EV_RUNNING;
+  ev.instance = &fx.cloud.inst[0];
+  ev.message = "";
+  stv_provision_cloud_event(fx.p, &ev); /* the node in flight now carries its provider id */
+  ev.kind = STV_CLOUD_EV_LAUNCH_FAILED;
+  ev.code = STV_ECAPACITY;
+  ev.message = "failed while booting";
+  fx.cloud.groups[0].desired = 0;
+  stv_provision_cloud_event(fx.p, &ev);
+  stv_provision_get_stats(fx.p, &st);
+  CHECK_EQ_INT(st.inflight, 0);
+  stv_vclock_run_until(&fx.vc, 10);
+  CHECK_EQ_INT(fx.cloud.groups[1].desired, 1);
+  fx_close(&fx);
+}
+
 TEST(should_retry_a_throttled_call_after_its_retry_after) {
   struct fx fx;
   struct stv_provision_stats st;
@@ -583,8 +610,8 @@ TEST(should_rebuild_nodes_in_flight_after_a_restart_and_not_scale_up_again) {
 TEST(should_reuse_the_groups_listing_until_it_is_old_or_the_provider_acted) {
   struct fx fx;
   struct stv_cloud_event ev;
-  struct stv_cloud_instance in = {
-      "sim:///us-east-1b/1", "a", "c5.large", "us-east-1b", STV_CT_ON_DEMAND, STV_INSTANCE_RUNNING, 3};
+  struct stv_cloud_instance in = {"sim:///us-east-1b/1", "a", "c5.large", "us-east-1b", STV_CT_ON_DEMAND,
+                                  STV_INSTANCE_RUNNING,  3};
   CHECK(fx_init(&fx) == 0);
   CHECK(fx_start(&fx) == 0);
   stv_vclock_run_until(&fx.vc, 1);

@@ -69,7 +69,7 @@ struct solve {
   struct stv_provision *p;
   struct stv_solve_job job;
   struct stv_snapshot snap;
-  struct tmpl_set *ts; /* a reference, or NULL */
+  struct tmpl_set *ts;      /* a reference, or NULL */
   struct stv_template *use; /* the templates offered to the solver */
   uint32_t *use_group, *use_offer;
   size_t nuse;
@@ -1063,7 +1063,11 @@ void stv_provision_cloud_event(struct stv_provision *p, const struct stv_cloud_e
     p->st.launch_failures++;
     decide(p, "launch_failed", "group %s: a requested node will not come: %s (%s)", g->id,
            stv_strerror(ev->code), ev->message);
-    if ((i = inflight_unnamed(p, (uint32_t)gi, 0)) >= 0) inflight_remove(p, (size_t)i);
+    /* The node in flight that failed: the one the provider named, when a poll saw it being created before it
+     * failed (a loaded machine, a slow cloud), else one the group has not named yet. */
+    i = in->provider_id != NULL ? inflight_by_id(p, in->provider_id) : -1;
+    if (i < 0) i = inflight_unnamed(p, (uint32_t)gi, 0);
+    if (i >= 0) inflight_remove(p, (size_t)i);
     /* The provider lowered its desired size by the node that failed. */
     if (g->desired > 0) g->desired--;
     if (g->target > 0) g->target--;
