@@ -82,6 +82,13 @@ struct stv_cloud_result {
 };
 
 typedef void (*stv_cloud_done_cb)(void *ctx, const struct stv_cloud_result *r);
+struct stv_catalog;
+struct stv_price_quote;
+
+/* source names where the figures came from ("DescribeSpotPriceHistory", "Azure Retail Prices API", ...). */
+typedef void (*stv_cloud_prices_cb)(void *ctx, const struct stv_cloud_result *r, const char *source,
+                                    const struct stv_price_quote *quotes, size_t n);
+
 typedef void (*stv_cloud_groups_cb)(void *ctx, const struct stv_cloud_result *r, const struct stv_cloud_group *groups,
                                     size_t n);
 typedef void (*stv_cloud_instances_cb)(void *ctx, const struct stv_cloud_result *r,
@@ -132,6 +139,12 @@ struct stv_cloud_ops {
    * deletes nothing. */
   int (*delete_instances)(struct stv_cloud *c, const char *group_id, const char *const *provider_ids, size_t n,
                           stv_cloud_done_cb cb, void *ctx);
+
+  /* Optional (NULL: the provider publishes no prices). Reads the live
+   * prices of base's instance types in the provider's region (spot prices,
+   * list prices, reservations held: docs/prices-live.md); cb runs once on
+   * the loop thread, the quotes borrowed for the call. */
+  int (*fetch_prices)(struct stv_cloud *c, const struct stv_catalog *base, stv_cloud_prices_cb cb, void *ctx);
 
   /* Frees the provider. Calls still in flight are abandoned: their
    * callbacks do not run. */

@@ -33,6 +33,21 @@ struct stv_offering {
 };
 
 /*
+ * A price a cloud publishes, read live to refresh an embedded catalogue
+ * (docs/prices-live.md): an on-demand or spot price per hour, or a
+ * reservation (capacity type reserved, with the instances held). Strings
+ * are borrowed.
+ */
+struct stv_price_quote {
+  const char *instance_type;            /* as the catalogue names it */
+  enum stv_capacity_type capacity_type;
+  const char *zone;                     /* as nodes label it; NULL: every zone of the type */
+  double price;                         /* per hour, in the catalogue's currency; finite, >= 0 */
+  int64_t count;                        /* reserved: instances held (>= 0); otherwise -1 */
+  double as_of;                         /* unix seconds the figure took effect or was read; 0: unknown */
+};
+
+/*
  * An instance type. capacity and allocatable list the same resources in
  * the same order: cpu, memory, ephemeral-storage, pods (those present;
  * pods always is), then the others sorted by name.
