@@ -248,6 +248,26 @@ def cli_tests(t, cli):
         assert re.search(r"about \d+(\.\d+)? GB installed", part), part
     t.run("the README says what the test command installs, why and how large", readme_names_test_packages)
 
+    def docs_name_real_metrics():
+        # A metric an operator reads about in docs/ or deploy/ (a dashboard, an alert) must be one the
+        # code registers: a renamed metric must not leave its old name in the docs.
+        def names(dirs, exts):
+            found = set()
+            for d in dirs:
+                for dirpath, _, files in os.walk(os.path.join(ROOT, d)):
+                    for fn in files:
+                        if fn.endswith(exts):
+                            with open(os.path.join(dirpath, fn), errors="replace") as f:
+                                found.update(re.findall(r"\bstevedore_[a-z0-9_]*[a-z0-9]", f.read()))
+            return found
+        code = names(["base", "io", "cloud", "controller", "packer", "pricing"], (".c", ".h"))
+        documented = names(["docs", "deploy"], (".md", ".yaml", ".yml", ".json"))
+        missing = sorted(n for n in documented
+                         if n not in code and not any(n == c + suffix for c in code
+                                                      for suffix in ("_bucket", "_sum", "_count")))
+        assert not missing, "named in docs/ or deploy/ but registered nowhere in the code: %s" % missing
+    t.run("every metric the docs name is one the code registers", docs_name_real_metrics)
+
 
 # ---------------------------------------------------------------------------
 # report: default prices for nodes nothing else prices
