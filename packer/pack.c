@@ -52,7 +52,12 @@ static uint32_t host_cap(struct solve *S, const struct nstate *n, uint32_t c, ui
   const uint64_t *anti = &S->anti_host[(size_t)c * S->W];
   const uint32_t *ri;
   *first = 0;
-  if (stv__bits_intersect(anti, n->presence, S->W)) return 0;
+  if (S->anti_list[c] == NULL) {
+    if (stv__bits_intersect(anti, n->presence, S->W)) return 0;
+  } else {
+    for (ri = S->anti_list[c]; *ri != UINT32_MAX; ri++)
+      if (BIT_GET(n->presence, *ri)) return 0;
+  }
   if (BIT_GET(anti, c) && want > 1) want = 1; /* self anti-affinity: one per node */
   for (ri = S->class_rules[c]; *ri != UINT32_MAX && want > 0; ri++) {
     const struct rule *r = &S->rules[*ri];
@@ -149,15 +154,23 @@ static int fill_node(struct solve *S, struct nstate *n, const uint64_t *compat, 
 /*
  * Rebuilds the per-zone lists of groups with pods left, in S->order: list z
  * holds the groups a node in zone z may take (zone z or any zone); the
- * last list, for nodes without a zone, the groups of any zone.
+ * last list, for nodes without a zone, the groups of any zone. Also
+ * S->minreq, the smallest request of each resource among those groups.
+ * Both change only when a group runs out, so callers rebuild only then.
  */
 static void update_active(struct solve *S, const uint32_t *remaining) {
   size_t z, oi;
+  int r;
   for (z = 0; z <= S->nzones; z++) S->nact[z] = 0;
+  for (r = 0; r < S->ndim; r++) S->minreq[r] = INT64_MAX;
   for (oi = 0; oi < S->ng; oi++) {
     uint32_t gi = S->order[oi];
     const struct group *g = &S->g[gi];
+    const int64_t *req;
     if (remaining[gi] == 0) continue;
+    req = S->s->classes[g->cls]->req;
+    for (r = 0; r < S->ndim; r++)
+      if (req[r] < S->minreq[r]) S->minreq[r] = req[r];
     if (g->zone >= 0) {
       S->act[g->zone][S->nact[g->zone]++] = gi;
       continue;
@@ -375,19 +388,6 @@ int stv__sort_groups(struct solve *S) {
   return 0;
 }
 
-static void update_minreq(struct solve *S, const uint32_t *remaining) {
-  size_t gi;
-  int r;
-  for (r = 0; r < S->ndim; r++) S->minreq[r] = INT64_MAX;
-  for (gi = 0; gi < S->ng; gi++) {
-    const struct stv_class *c;
-    if (remaining[gi] == 0) continue;
-    c = S->s->classes[S->g[gi].cls];
-    for (r = 0; r < S->ndim; r++)
-      if (c->req[r] < S->minreq[r]) S->minreq[r] = c->req[r];
-  }
-}
-
 /* Existing nodes first: their free capacity costs nothing. */
 int stv__pack_existing(struct solve *S, uint32_t *remaining) {
   const struct stv_snapshot *s = S->s;
@@ -398,12 +398,11 @@ int stv__pack_existing(struct solve *S, uint32_t *remaining) {
   int rc;
   if (compat == NULL || only_here == NULL) return STV_ENOMEM;
   if ((rc = nstate_init(S, &n)) != 0) return rc;
-  update_minreq(S, remaining);
   update_active(S, remaining);
   for (i = 0; i < s->nnodes; i++) {
     const struct stv_node *nd = &s->nodes[i];
     struct stv_node_view v = {nd->name, &nd->labels, nd->ntaints, nd->taints, nd->unschedulable};
-    int r, any = 0;
+    int r, any = 0, out = 0;
     uint32_t q;
     cand_reset(S, &n);
     n.existing = (int32_t)i;
@@ -428,10 +427,10 @@ int stv__pack_existing(struct solve *S, uint32_t *remaining) {
     fill_node(S, &n, only_here, remaining);
     fill_node(S, &n, compat, remaining);
     if (n.npat == 0) continue;
-    for (q = 0; q < n.npat; q++) remaining[n.pat_g[q]] -= n.gcount[n.pat_g[q]];
+    for (q = 0; q < n.npat; q++)
+      if ((remaining[n.pat_g[q]] -= n.gcount[n.pat_g[q]]) == 0) out = 1;
     if ((rc = push_node(S, &n, 1)) != 0) return rc;
-    update_minreq(S, remaining);
-    update_active(S, remaining);
+    if (out) update_active(S, remaining);
   }
   return 0;
 }
@@ -497,7 +496,6 @@ int stv__pack_new(struct solve *S, uint32_t *remaining) {
   size_t left = 0, gi, ti;
   for (gi = 0; gi < S->ng; gi++) left += remaining[gi];
   if ((rc = nstate_init(S, &cand)) != 0) return rc;
-  update_minreq(S, remaining);
   update_active(S, remaining);
   /* Every template's pattern once; later only the ones that might win. */
   for (ti = 0; ti < S->nti; ti++) {
@@ -508,6 +506,7 @@ int stv__pack_new(struct solve *S, uint32_t *remaining) {
   while (left > 0) {
     long best = -1;
     uint32_t mult, i;
+    int out = 0;
     struct tinfo *t;
     /*
      * Every REFRESH_EVERY rounds all stale patterns are recomputed; in the
@@ -575,12 +574,11 @@ int stv__pack_new(struct solve *S, uint32_t *remaining) {
     }
     if ((rc = push_node(S, &cand, mult)) != 0) goto out;
     for (i = 0; i < t->npat; i++) {
-      remaining[t->pat_g[i]] -= t->pat_k[i] * mult;
+      if ((remaining[t->pat_g[i]] -= t->pat_k[i] * mult) == 0) out = 1;
       left -= (size_t)t->pat_k[i] * mult;
     }
     t->valid = 0;
-    update_minreq(S, remaining);
-    update_active(S, remaining);
+    if (out) update_active(S, remaining);
   }
 out:
   for (ti = 0; ti < S->nti; ti++) {
@@ -623,14 +621,16 @@ void stv__right_size(struct solve *S, int keep_spot) {
     best_price = stv__tinfo_cost(S, cur, need[STV_RES_CPU]);
     for (ti = 0; ti < S->nti; ti++) {
       const struct tinfo *t = &S->ti[ti];
-      double price = stv__tinfo_cost(S, t, need[STV_RES_CPU]);
-      if (price >= best_price - 1e-12 || (long)ti == k->tmpl) continue;
+      double price;
+      /* The cheap tests first: most templates fail one. */
+      if ((long)ti == k->tmpl || (zone >= 0 && t->zone != zone)) continue;
+      if (!stv__fits_vec(need, t->alloc, S->ndim)) continue;
+      price = stv__tinfo_cost(S, t, need[STV_RES_CPU]);
+      if (price >= best_price - 1e-12) continue;
       if (keep_spot && S->p->tmpl[t->t].capacity_type == STV_CT_SPOT) continue;
-      if (zone >= 0 && t->zone != zone) continue;
       if (t->limit_left >= 0 && t->limit_left < (int64_t)k->mult) continue;
       /* Into another pool only where that pool has room for the copies. */
       if (t->plim != cur->plim && t->plim >= 0 && S->pool_left[t->plim] < (int64_t)k->mult) continue;
-      if (!stv__fits_vec(need, t->alloc, S->ndim)) continue;
       if (!stv__bits_subset(t->presence, cur->presence, S->W)) continue;
       for (q = 0; q < k->npat; q++)
         if (!BIT_GET(&S->compat[ti * S->W], S->g[k->g[q]].cls)) break;

@@ -147,6 +147,10 @@ struct solve {
   uint32_t **act;               /* per zone (+1): groups with pods left, in order */
   size_t *nact;
   uint64_t *anti_host;    /* per class W words: classes it may not share a node with */
+  /* Per class: the classes of its anti_host row as a list ending in
+   * UINT32_MAX, or NULL when the row has more than W of them (the bitset
+   * is then the quicker test). */
+  uint32_t **anti_list;
   uint64_t *aff_host_any; /* classes having hostname affinity rules */
   uint64_t *spread_host_owner;
   /* existing bound pods: per node (class,count) pairs */

@@ -298,6 +298,31 @@ static int resolve_rules(struct solve *S) {
   return rc;
 }
 
+/*
+ * The sparse form of each class's anti_host row (pack_internal.h): most
+ * classes have no hostname anti-affinity with any other, and the rest with
+ * a few, so the per-node test reads a short list instead of W words.
+ */
+static int setup_anti_lists(struct solve *S) {
+  size_t c, d, w, W = S->W;
+  S->anti_list = stv_arena_alloc(&S->a, (S->nclasses + 1) * sizeof(*S->anti_list));
+  if (S->anti_list == NULL) return STV_ENOMEM;
+  for (c = 0; c < S->nclasses; c++) {
+    const uint64_t *row = &S->anti_host[c * W];
+    size_t n = 0;
+    uint32_t *l;
+    for (w = 0; w < W; w++) n += (size_t)__builtin_popcountll(row[w]);
+    S->anti_list[c] = NULL;
+    if (n > W) continue;
+    if ((l = stv_arena_alloc(&S->a, (n + 1) * sizeof(*l))) == NULL) return STV_ENOMEM;
+    n = 0;
+    FOR_EACH_BIT(row, W, d) { l[n++] = (uint32_t)d; }
+    l[n] = UINT32_MAX;
+    S->anti_list[c] = l;
+  }
+  return 0;
+}
+
 /* Resolves every class's required terms and spread constraints into rules. */
 int stv__setup_rules(struct solve *S) {
   size_t c, d, i, W = S->W;
@@ -331,6 +356,7 @@ int stv__setup_rules(struct solve *S) {
     if (r->kind == RULE_SPREAD && r->level == LVL_HOST) BIT_SET(S->spread_host_owner, r->owner);
   }
   for (c = 0; c < S->nclasses; c++) S->class_rules[c][count[c]] = UINT32_MAX;
+  if ((rc = setup_anti_lists(S)) != 0) return rc;
   /* Rules that count each class: hostname ones for per-node counters, zone ones for zone counts. */
   S->rules_counting = stv_arena_alloc(&S->a, S->nclasses * sizeof(*S->rules_counting) + 8);
   S->zrules_counting = stv_arena_alloc(&S->a, S->nclasses * sizeof(*S->zrules_counting) + 8);
