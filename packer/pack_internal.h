@@ -166,6 +166,16 @@ struct solve {
   size_t nti;
   uint64_t *compat;   /* per template: W words of classes */
   uint32_t *sig;      /* per class: placement signature */
+  /*
+   * Placement keys: pending classes (no DaemonSet's) with the same
+   * signature and the same requests fit exactly the same templates and
+   * nodes. pkey[c] is class c's key (UINT32_MAX for other classes); the
+   * classes of key k are pk_cls[pk_off[k] .. pk_off[k + 1]), the first of
+   * them standing for all.
+   */
+  uint32_t *pkey;
+  uint32_t *pk_off, *pk_cls;
+  size_t npkey;
   uint64_t *tmpl_any; /* classes that some template can take */
   /* Node pools with a limit on their new nodes (limits.nodes): what is left. */
   int64_t *pool_left;

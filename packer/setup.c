@@ -641,6 +641,57 @@ out:
   return rc;
 }
 
+struct pkey_entry {
+  uint32_t sig, cls;
+  int64_t req[STV_MAX_RES]; /* zero past the snapshot's dimensions */
+};
+
+static int cmp_pkey(const void *a, const void *b) {
+  const struct pkey_entry *x = a, *y = b;
+  int r;
+  if (x->sig != y->sig) return x->sig < y->sig ? -1 : 1;
+  for (r = 0; r < STV_MAX_RES; r++)
+    if (x->req[r] != y->req[r]) return x->req[r] < y->req[r] ? -1 : 1;
+  return x->cls < y->cls ? -1 : x->cls > y->cls;
+}
+
+/*
+ * Placement keys (pack_internal.h) from the signatures: the pending
+ * classes sorted by (signature, requests), each run one key. Karpenter's
+ * own mix draws every pod's requests independently, which makes thousands
+ * of classes out of a few dozen keys.
+ */
+static int setup_pkeys(struct solve *S) {
+  struct pkey_entry *e = stv_malloc((S->npending_cls + 1) * sizeof(*e));
+  size_t i, n = S->npending_cls;
+  S->pkey = stv_arena_alloc(&S->a, (S->nclasses + 1) * sizeof(uint32_t));
+  S->pk_off = stv_arena_alloc(&S->a, (n + 2) * sizeof(uint32_t));
+  S->pk_cls = stv_arena_alloc(&S->a, (n + 1) * sizeof(uint32_t));
+  if (e == NULL || S->pkey == NULL || S->pk_off == NULL || S->pk_cls == NULL) {
+    stv_free(e);
+    return STV_ENOMEM;
+  }
+  memset(S->pkey, 0xff, S->nclasses * sizeof(uint32_t));
+  for (i = 0; i < n; i++) {
+    uint32_t c = S->pending_cls[i];
+    memset(e[i].req, 0, sizeof(e[i].req));
+    memcpy(e[i].req, S->s->classes[c]->req, (size_t)S->ndim * sizeof(int64_t));
+    e[i].sig = S->sig[c];
+    e[i].cls = c;
+  }
+  qsort(e, n, sizeof(*e), cmp_pkey);
+  S->npkey = 0;
+  for (i = 0; i < n; i++) {
+    if (i == 0 || e[i].sig != e[i - 1].sig || memcmp(e[i].req, e[i - 1].req, sizeof(e[i].req)) != 0)
+      S->pk_off[S->npkey++] = (uint32_t)i;
+    S->pkey[e[i].cls] = (uint32_t)(S->npkey - 1);
+    S->pk_cls[i] = e[i].cls;
+  }
+  S->pk_off[S->npkey] = (uint32_t)n;
+  stv_free(e);
+  return 0;
+}
+
 /* Template views, DaemonSet overhead, and the class compatibility matrix. */
 int stv__setup_templates(struct solve *S) {
   const struct stv_problem *p = S->p;
@@ -676,7 +727,7 @@ int stv__setup_templates(struct solve *S) {
   S->ti = stv_arena_alloc(&S->a, (p->ntmpl + 1) * sizeof(*S->ti));
   S->compat = stv_arena_alloc(&S->a, (p->ntmpl + 1) * W * 8);
   if (S->ti == NULL || S->compat == NULL) return STV_ENOMEM;
-  if ((rc = setup_signatures(S)) != 0) return rc;
+  if ((rc = setup_signatures(S)) != 0 || (rc = setup_pkeys(S)) != 0) return rc;
   sigfit = stv_arena_alloc(&S->a, S->nsig + 1);
   if (sigfit == NULL) return STV_ENOMEM;
   for (i = 0; i < p->ntmpl; i++) {
@@ -710,14 +761,15 @@ int stv__setup_templates(struct solve *S) {
       if (ti->alloc[r] < 0) ok = 0;
     if (!ok) continue; /* the DaemonSets alone do not fit */
     memset(sigfit, 0, S->nsig);
-    for (c = 0; c < S->nclasses; c++) {
-      const struct stv_class *k2 = s->classes[c];
-      if (k2->daemonset || k2->npending == 0) continue;
+    /* One test per placement key: the static predicates depend only on the
+     * signature, the fit only on the requests. */
+    for (k = 0; k < S->npkey; k++) {
+      uint32_t j, c0 = S->pk_cls[S->pk_off[k]];
+      const struct stv_class *k2 = s->classes[c0];
       if (!stv__fits_vec(k2->req, ti->alloc, S->ndim)) continue;
-      /* The static predicates depend only on the class's placement signature. */
-      if (sigfit[S->sig[c]] == 0) sigfit[S->sig[c]] = stv_class_fits_node(k2, &v, NULL, 0) ? 1 : 2;
-      if (sigfit[S->sig[c]] != 1) continue;
-      BIT_SET(&S->compat[S->nti * W], c);
+      if (sigfit[S->sig[c0]] == 0) sigfit[S->sig[c0]] = stv_class_fits_node(k2, &v, NULL, 0) ? 1 : 2;
+      if (sigfit[S->sig[c0]] != 1) continue;
+      for (j = S->pk_off[k]; j < S->pk_off[k + 1]; j++) BIT_SET(&S->compat[S->nti * W], S->pk_cls[j]);
     }
     S->nti++;
   }
