@@ -123,14 +123,24 @@ static int is_full(const struct solve *S, const int64_t *freev) {
   return 0;
 }
 
+/* 1 when free is below the block's smallest request in some resource. */
+static int block_out(const struct solve *S, const int64_t *min, const int64_t *freev) {
+  int r;
+  for (r = 0; r < S->ndim; r++)
+    if (freev[r] < min[r]) return 1;
+  return 0;
+}
+
 /*
  * Fills n greedily with the remaining groups, in S->order, each as many
  * times as fits. Returns 1 when a self-affine group was started here (the
  * node then cannot be copied).
  */
 static int fill_node(struct solve *S, struct nstate *n, const uint64_t *compat, const uint32_t *remaining) {
-  const uint32_t *list = S->act[n->zone >= 0 ? (size_t)n->zone : S->nzones];
-  size_t oi, nlist = S->nact[n->zone >= 0 ? (size_t)n->zone : S->nzones];
+  size_t li = n->zone >= 0 ? (size_t)n->zone : S->nzones;
+  const uint32_t *list = S->act[li];
+  const int64_t *bmin = S->act_min[li];
+  size_t oi, nlist = S->nact[li];
   int pinned = 0;
   for (oi = 0; oi < nlist; oi++) {
     uint32_t gi = list[oi];
@@ -138,6 +148,12 @@ static int fill_node(struct solve *S, struct nstate *n, const uint64_t *compat, 
     const struct stv_class *c = S->s->classes[g->cls];
     uint32_t want = remaining[gi] - n->gcount[gi], k;
     int first = 0;
+    /* A block none of whose groups fits the room left is passed over whole
+     * (stv__resource_cap would give each of them 0). */
+    if (oi % STV_ACT_BLOCK == 0 && block_out(S, &bmin[oi / STV_ACT_BLOCK * STV_MAX_RES], n->free)) {
+      oi += STV_ACT_BLOCK - 1;
+      continue;
+    }
     if (want == 0) continue;
     if (!BIT_GET(compat, g->cls)) continue;
     k = stv__resource_cap(S, n->free, c->req, want);
@@ -149,6 +165,19 @@ static int fill_node(struct solve *S, struct nstate *n, const uint64_t *compat, 
     if (is_full(S, n->free)) break;
   }
   return pinned;
+}
+
+/* Appends group gi (requests req) to active list z and its block's smallest requests. */
+static void act_push(struct solve *S, size_t z, uint32_t gi, const int64_t *req) {
+  size_t at = S->nact[z]++;
+  int64_t *min = &S->act_min[z][at / STV_ACT_BLOCK * STV_MAX_RES];
+  int r;
+  S->act[z][at] = gi;
+  for (r = 0; r < S->ndim; r++) {
+    /* A group asking none of a resource fits whatever is left of it. */
+    int64_t v = req[r] > 0 ? req[r] : INT64_MIN;
+    if (at % STV_ACT_BLOCK == 0 || v < min[r]) min[r] = v;
+  }
 }
 
 /*
@@ -172,10 +201,10 @@ static void update_active(struct solve *S, const uint32_t *remaining) {
     for (r = 0; r < S->ndim; r++)
       if (req[r] < S->minreq[r]) S->minreq[r] = req[r];
     if (g->zone >= 0) {
-      S->act[g->zone][S->nact[g->zone]++] = gi;
+      act_push(S, (size_t)g->zone, gi, req);
       continue;
     }
-    for (z = 0; z <= S->nzones; z++) S->act[z][S->nact[z]++] = gi;
+    for (z = 0; z <= S->nzones; z++) act_push(S, z, gi, req);
   }
 }
 
@@ -221,13 +250,15 @@ static void search_dfs(struct search *x, size_t from, double value) {
   struct solve *S = x->S;
   struct nstate *n = x->n;
   size_t oi;
+  /* The room is the same at every step of the loop: what a step adds it takes off again. */
+  double room = room_worth(S, n->free);
   if (value > x->best + 1e-12) search_record(x, value);
   for (oi = from; oi < S->ng && x->budget > 0; oi++) {
     uint32_t gi = S->order[oi], k;
     const struct group *g = &S->g[gi];
     int first = 0;
     x->budget--; /* every group looked at costs, not only the ones added */
-    if (value + room_worth(S, n->free) <= x->best + 1e-12) return;
+    if (value + room <= x->best + 1e-12) return;
     if (x->remaining[gi] <= n->gcount[gi]) continue;
     if (g->zone >= 0 && g->zone != n->zone) continue;
     if (!BIT_GET(x->compat, g->cls)) continue;

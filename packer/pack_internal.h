@@ -146,6 +146,13 @@ struct solve {
   long stat_rounds, stat_evals; /* for the curious: rounds and pattern evaluations */
   uint32_t **act;               /* per zone (+1): groups with pods left, in order */
   size_t *nact;
+  /*
+   * Per zone (+1), per block of STV_ACT_BLOCK entries of act: the smallest
+   * request of each resource among the block's groups (STV_MAX_RES a block;
+   * INT64_MIN where one of them asks none), so that the fill skips a block
+   * none of whose groups fits the room left.
+   */
+  int64_t **act_min;
   uint64_t *anti_host;    /* per class W words: classes it may not share a node with */
   /* Per class: the classes of its anti_host row as a list ending in
    * UINT32_MAX, or NULL when the row has more than W of them (the bitset
@@ -209,6 +216,8 @@ struct solve {
   double cg_stop_gap;
   long cg_work;
 };
+
+#define STV_ACT_BLOCK 16 /* groups a block of struct solve's act_min */
 
 #define BIT_SET(w, i) ((w)[(i) >> 6] |= (uint64_t)1 << ((i)&63))
 #define BIT_GET(w, i) (((w)[(i) >> 6] >> ((i)&63)) & 1)
