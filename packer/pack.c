@@ -185,18 +185,27 @@ static void act_push(struct solve *S, size_t z, uint32_t gi, const int64_t *req)
  * holds the groups a node in zone z may take (zone z or any zone); the
  * last list, for nodes without a zone, the groups of any zone. Also
  * S->minreq, the smallest request of each resource among those groups.
- * Both change only when a group runs out, so callers rebuild only then.
+ *
+ * Groups that run out later stay in the lists until enough have (see
+ * groups_ran_out): the fill passes over them (no pods left to want), and
+ * the smallest requests of a list that still holds them are no larger than
+ * those of the groups left, so every test made with them (a block none of
+ * whose groups fits, a node no group fits) stays true of the groups left.
+ * The fill therefore chooses exactly what it would with lists rebuilt
+ * every round, which cost a pass over all groups and zones each time.
  */
 static void update_active(struct solve *S, const uint32_t *remaining) {
   size_t z, oi;
   int r;
   for (z = 0; z <= S->nzones; z++) S->nact[z] = 0;
   for (r = 0; r < S->ndim; r++) S->minreq[r] = INT64_MAX;
+  S->act_live = S->act_dead = 0;
   for (oi = 0; oi < S->ng; oi++) {
     uint32_t gi = S->order[oi];
     const struct group *g = &S->g[gi];
     const int64_t *req;
     if (remaining[gi] == 0) continue;
+    S->act_live++;
     req = S->s->classes[g->cls]->req;
     for (r = 0; r < S->ndim; r++)
       if (req[r] < S->minreq[r]) S->minreq[r] = req[r];
@@ -206,6 +215,12 @@ static void update_active(struct solve *S, const uint32_t *remaining) {
     }
     for (z = 0; z <= S->nzones; z++) act_push(S, z, gi, req);
   }
+}
+
+/* Counts n more groups run out, rebuilding the lists once they are a sixteenth of them. */
+static void groups_ran_out(struct solve *S, const uint32_t *remaining, size_t n) {
+  S->act_dead += n;
+  if (S->act_dead >= 32 + S->act_live / 16) update_active(S, remaining);
 }
 
 /*
@@ -433,7 +448,8 @@ int stv__pack_existing(struct solve *S, uint32_t *remaining) {
   for (i = 0; i < s->nnodes; i++) {
     const struct stv_node *nd = &s->nodes[i];
     struct stv_node_view v = {nd->name, &nd->labels, nd->ntaints, nd->taints, nd->unschedulable};
-    int r, any = 0, out = 0;
+    int r, any = 0;
+    size_t out = 0;
     uint32_t q;
     cand_reset(S, &n);
     n.existing = (int32_t)i;
@@ -459,9 +475,9 @@ int stv__pack_existing(struct solve *S, uint32_t *remaining) {
     fill_node(S, &n, compat, remaining);
     if (n.npat == 0) continue;
     for (q = 0; q < n.npat; q++)
-      if ((remaining[n.pat_g[q]] -= n.gcount[n.pat_g[q]]) == 0) out = 1;
+      if ((remaining[n.pat_g[q]] -= n.gcount[n.pat_g[q]]) == 0) out++;
     if ((rc = push_node(S, &n, 1)) != 0) return rc;
-    if (out) update_active(S, remaining);
+    if (out) groups_ran_out(S, remaining, out);
   }
   return 0;
 }
@@ -537,7 +553,7 @@ int stv__pack_new(struct solve *S, uint32_t *remaining) {
   while (left > 0) {
     long best = -1;
     uint32_t mult, i;
-    int out = 0;
+    size_t out = 0;
     struct tinfo *t;
     /*
      * Every REFRESH_EVERY rounds all stale patterns are recomputed; in the
@@ -605,11 +621,11 @@ int stv__pack_new(struct solve *S, uint32_t *remaining) {
     }
     if ((rc = push_node(S, &cand, mult)) != 0) goto out;
     for (i = 0; i < t->npat; i++) {
-      if ((remaining[t->pat_g[i]] -= t->pat_k[i] * mult) == 0) out = 1;
+      if ((remaining[t->pat_g[i]] -= t->pat_k[i] * mult) == 0) out++;
       left -= (size_t)t->pat_k[i] * mult;
     }
     t->valid = 0;
-    if (out) update_active(S, remaining);
+    if (out) groups_ran_out(S, remaining, out);
   }
 out:
   for (ti = 0; ti < S->nti; ti++) {

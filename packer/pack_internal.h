@@ -140,7 +140,7 @@ struct solve {
   uint32_t **zrules_counting;   /* per class: zone rules whose selector counts it */
   uint32_t *zcnt;               /* [rule][zone]: pods a zone rule counts there */
   unsigned char *rule_anywhere; /* per rule: a matching pod exists or is planned */
-  int64_t minreq[STV_MAX_RES];  /* smallest request of the remaining groups */
+  int64_t minreq[STV_MAX_RES];  /* smallest request of the groups in act (pack.c, update_active) */
   long search_limit;            /* subset search budget per node, <= 0: none */
   long search_left;             /* what is left of the budget for the whole solve */
   long stat_rounds, stat_evals; /* for the curious: rounds and pattern evaluations */
@@ -153,6 +153,7 @@ struct solve {
    * none of whose groups fits the room left.
    */
   int64_t **act_min;
+  size_t act_live, act_dead; /* groups in act at its last rebuild; of them, run out since */
   uint64_t *anti_host;    /* per class W words: classes it may not share a node with */
   /* Per class: the classes of its anti_host row as a list ending in
    * UINT32_MAX, or NULL when the row has more than W of them (the bitset
