@@ -50,6 +50,7 @@ static void count_class(struct solve *S, struct nstate *n, uint32_t c, uint32_t 
 /* How many more pods of class c the hostname-level rules allow on n. */
 static uint32_t host_cap(struct solve *S, const struct nstate *n, uint32_t c, uint32_t want, int *first) {
   const uint64_t *anti = &S->anti_host[(size_t)c * S->W];
+  const struct host_spread *h;
   const uint32_t *ri;
   *first = 0;
   if (S->anti_list[c] == NULL) {
@@ -79,14 +80,14 @@ static uint32_t host_cap(struct solve *S, const struct nstate *n, uint32_t c, ui
     }
   }
   /* Spread rules of classes already on the node that count c. */
-  for (ri = S->rules_counting[c]; *ri != UINT32_MAX && want > 0; ri++) {
-    const struct rule *r = &S->rules[*ri];
-    uint32_t have = n->rcnt[*ri];
-    if (r->kind != RULE_SPREAD || r->owner == c || !BIT_GET(n->presence, r->owner)) continue;
-    if (have >= (uint32_t)r->max_skew)
+  for (h = S->spread_counting[c]; h->rule != UINT32_MAX && want > 0; h++) {
+    uint32_t have;
+    if (!BIT_GET(n->presence, h->owner)) continue;
+    have = n->rcnt[h->rule];
+    if (have >= h->max_skew)
       want = 0;
-    else if (want > (uint32_t)r->max_skew - have)
-      want = (uint32_t)r->max_skew - have;
+    else if (want > h->max_skew - have)
+      want = h->max_skew - have;
   }
   return want;
 }

@@ -138,6 +138,12 @@ struct solve {
   uint32_t **class_rules;       /* per class: rule indexes, terminated by UINT32_MAX */
   uint32_t **rules_counting;    /* per class: hostname rules whose selector counts it */
   uint32_t **zrules_counting;   /* per class: zone rules whose selector counts it */
+  /* Per class c: the hostname spread rules of other classes that count c
+   * (of rules_counting[c]), with their owners and skews, for the fill's
+   * per-node test; ends with rule UINT32_MAX. */
+  struct host_spread {
+    uint32_t rule, owner, max_skew;
+  } **spread_counting;
   uint32_t *zcnt;               /* [rule][zone]: pods a zone rule counts there */
   unsigned char *rule_anywhere; /* per rule: a matching pod exists or is planned */
   int64_t minreq[STV_MAX_RES];  /* smallest request of the groups in act (pack.c, update_active) */

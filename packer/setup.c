@@ -323,6 +323,31 @@ static int setup_anti_lists(struct solve *S) {
   return 0;
 }
 
+/* S->spread_counting from S->rules_counting (pack_internal.h). */
+static int setup_spread_counting(struct solve *S) {
+  size_t c;
+  S->spread_counting = stv_arena_alloc(&S->a, (S->nclasses + 1) * sizeof(*S->spread_counting));
+  if (S->spread_counting == NULL) return STV_ENOMEM;
+  for (c = 0; c < S->nclasses; c++) {
+    const uint32_t *ri;
+    struct host_spread *h;
+    size_t n = 0;
+    for (ri = S->rules_counting[c]; *ri != UINT32_MAX; ri++) n++;
+    if ((h = stv_arena_alloc(&S->a, (n + 1) * sizeof(*h))) == NULL) return STV_ENOMEM;
+    S->spread_counting[c] = h;
+    for (ri = S->rules_counting[c]; *ri != UINT32_MAX; ri++) {
+      const struct rule *r = &S->rules[*ri];
+      if (r->kind != RULE_SPREAD || r->owner == c) continue;
+      h->rule = *ri;
+      h->owner = r->owner;
+      h->max_skew = (uint32_t)r->max_skew;
+      h++;
+    }
+    h->rule = UINT32_MAX;
+  }
+  return 0;
+}
+
 /* Resolves every class's required terms and spread constraints into rules. */
 int stv__setup_rules(struct solve *S) {
   size_t c, d, i, W = S->W;
@@ -393,7 +418,7 @@ int stv__setup_rules(struct solve *S) {
   }
   for (c = 0; c < S->nclasses; c++) S->zrules_counting[c][zcount[c]] = UINT32_MAX;
   for (c = 0; c < S->nclasses; c++) S->rules_counting[c][count[c]] = UINT32_MAX;
-  return 0;
+  return setup_spread_counting(S);
 }
 
 /* Pods that zone-level rule ri counts in zone z (bound and assigned). */
