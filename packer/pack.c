@@ -27,22 +27,27 @@ static void cand_reset(struct solve *S, struct nstate *n) {
   uint32_t i;
   for (i = 0; i < n->npat; i++) n->gcount[n->pat_g[i]] = 0;
   n->npat = 0;
-  for (i = 0; i < n->ntouched; i++) {
-    n->rcnt[n->touched[i]] = 0;
-    n->tmark[n->touched[i]] = 0;
+  if (++n->gen == 0) { /* wrapped: no stamp may match by chance */
+    memset(n->stamp, 0, (S->nrules + 1) * sizeof(*n->stamp));
+    n->gen = 1;
   }
-  n->ntouched = 0;
   memset(n->presence, 0, S->W * 8);
+}
+
+/* Pods on n that rule ri counts. */
+static inline uint32_t rule_count(const struct nstate *n, uint32_t ri) {
+  return n->stamp[ri] == n->gen ? n->rcnt[ri] : 0;
 }
 
 static void count_class(struct solve *S, struct nstate *n, uint32_t c, uint32_t k) {
   const uint32_t *ri;
   for (ri = S->rules_counting[c]; *ri != UINT32_MAX; ri++) {
-    if (!n->tmark[*ri]) {
-      n->tmark[*ri] = 1;
-      n->touched[n->ntouched++] = *ri;
+    if (n->stamp[*ri] != n->gen) {
+      n->stamp[*ri] = n->gen;
+      n->rcnt[*ri] = k;
+    } else {
+      n->rcnt[*ri] += k;
     }
-    n->rcnt[*ri] += k;
   }
   BIT_SET(n->presence, c);
 }
@@ -64,7 +69,7 @@ static uint32_t host_cap(struct solve *S, const struct nstate *n, uint32_t c, ui
     const struct rule *r = &S->rules[*ri];
     uint32_t have;
     if (r->level != LVL_HOST) continue;
-    have = n->rcnt[*ri];
+    have = rule_count(n, *ri);
     if (r->kind == RULE_SPREAD) {
       if (BIT_GET(r->match, c)) {
         uint32_t room = have >= (uint32_t)r->max_skew ? 0 : (uint32_t)r->max_skew - have;
@@ -83,7 +88,7 @@ static uint32_t host_cap(struct solve *S, const struct nstate *n, uint32_t c, ui
   for (h = S->spread_counting[c]; h->rule != UINT32_MAX && want > 0; h++) {
     uint32_t have;
     if (!BIT_GET(n->presence, h->owner)) continue;
-    have = n->rcnt[h->rule];
+    have = rule_count(n, h->rule);
     if (have >= h->max_skew)
       want = 0;
     else if (want > h->max_skew - have)
@@ -368,9 +373,9 @@ static int nstate_init(struct solve *S, struct nstate *n) {
   n->gcount = stv_arena_alloc(&S->a, (S->ng + 1) * sizeof(uint32_t));
   n->pat_g = stv_arena_alloc(&S->a, (S->ng + 1) * sizeof(uint32_t));
   n->rcnt = stv_arena_alloc(&S->a, (S->nrules + 1) * sizeof(uint32_t));
-  n->touched = stv_arena_alloc(&S->a, (S->nrules + 1) * sizeof(uint32_t));
-  n->tmark = stv_arena_alloc(&S->a, S->nrules + 1);
-  return n->presence && n->gcount && n->pat_g && n->rcnt && n->touched && n->tmark ? 0 : STV_ENOMEM;
+  n->stamp = stv_arena_alloc(&S->a, (S->nrules + 1) * sizeof(uint32_t));
+  n->gen = 1;
+  return n->presence && n->gcount && n->pat_g && n->rcnt && n->stamp ? 0 : STV_ENOMEM;
 }
 
 /* Keeps a filled node (sparse copy of its pattern) with mult copies. */

@@ -106,10 +106,11 @@ struct nstate {
   uint32_t *gcount;     /* planned count per group (dense scratch) */
   uint32_t *pat_g;      /* groups with gcount != 0 */
   uint32_t npat;
-  uint32_t *rcnt;       /* per rule: pods on the node that the rule counts */
-  uint32_t *touched;    /* rules counted since the last reset, each once */
-  unsigned char *tmark; /* per rule: listed in touched */
-  uint32_t ntouched;
+  /* Per rule: pods on the node that the rule counts, valid where stamp
+   * equals gen (0 elsewhere); a reset only moves gen on. */
+  uint32_t *rcnt;
+  uint32_t *stamp;
+  uint32_t gen;
 };
 
 /* A node of the plan before pods are handed out: a pattern and its copies. */
