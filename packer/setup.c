@@ -883,7 +883,7 @@ int stv__setup_spread_elig(struct solve *S) {
 
 /* Zones that are domains of each zone-level spread rule. */
 int stv__setup_rule_zones(struct solve *S) {
-  size_t ri, i, nn = S->s->nnodes, nterm = 0;
+  size_t ri, i, nn = S->s->nnodes, nterm = 0, nset;
   uint32_t *term = NULL; /* terminating pods bound to a node in a zone */
   for (i = 0; i < S->s->npods; i++) {
     const struct stv_pod *p = &S->s->pods[i];
@@ -907,14 +907,21 @@ int stv__setup_rule_zones(struct solve *S) {
      * into it. Zones the plan opens nodes in for other pods are added by the
      * final check.
      */
-    for (i = 0; i < S->nti; i++) {
+    for (i = 0, nset = 0; i < S->nti && nset < S->nzones; i++) {
       const struct tinfo *ti = &S->ti[i];
       const struct stv_template *t = &S->p->tmpl[ti->t];
       struct stv_node_view v = {NULL, &t->labels, t->ntaints, t->taints, 0};
-      int z = ti->zone;
+      int z = ti->zone, fits;
       if (z < 0 || r->zelig[z] || !r->elig[nn + ti->t]) continue;
-      if (stv__fits_vec(owner->req, ti->alloc, S->ndim) && stv_class_fits_node(owner, &v, NULL, 0))
+      /* For a pending class, the compatibility matrix holds this very test. */
+      if (S->pkey[r->owner] != UINT32_MAX)
+        fits = (int)BIT_GET(&S->compat[i * S->W], r->owner);
+      else
+        fits = stv__fits_vec(owner->req, ti->alloc, S->ndim) && stv_class_fits_node(owner, &v, NULL, 0);
+      if (fits) {
         r->zelig[z] = 1;
+        nset++; /* every zone a domain: the other templates change nothing */
+      }
     }
     for (i = 0; i < S->s->nnodes; i++) {
       int z = S->node_zone[i];
