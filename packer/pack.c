@@ -674,9 +674,12 @@ void stv__right_size(struct solve *S, int keep_spot) {
     best_price = stv__tinfo_cost(S, cur, need[STV_RES_CPU]);
     for (ti = 0; ti < S->nti; ti++) {
       const struct tinfo *t = &S->ti[ti];
+      const struct stv_template *tp = &S->p->tmpl[t->t];
       double price;
-      /* The cheap tests first: most templates fail one. */
+      /* The cheap tests first: most templates fail one. A node's cost is
+       * never below its price and per-node cost (surplus credits add). */
       if ((long)ti == k->tmpl || (zone >= 0 && t->zone != zone)) continue;
+      if (tp->price + tp->node_cost >= best_price - 1e-12) continue;
       if (!stv__fits_vec(need, t->alloc, S->ndim)) continue;
       price = stv__tinfo_cost(S, t, need[STV_RES_CPU]);
       if (price >= best_price - 1e-12) continue;
