@@ -137,18 +137,22 @@ static int block_out(const struct solve *S, const int64_t *min, const int64_t *f
   return 0;
 }
 
+/* The active list a node of zone z fills from (pack_internal.h, act). */
+static size_t list_of(const struct solve *S, int zone) { return zone >= 0 ? (size_t)zone : S->nzones; }
+
 /*
  * Fills n greedily with the remaining groups, in S->order, each as many
- * times as fits. Returns 1 when a self-affine group was started here (the
- * node then cannot be copied).
+ * times as fits, from entry start of its active list on. Returns 1 when a
+ * self-affine group was started here (the node then cannot be copied).
  */
-static int fill_node(struct solve *S, struct nstate *n, const uint64_t *compat, const uint32_t *remaining) {
-  size_t li = n->zone >= 0 ? (size_t)n->zone : S->nzones;
+static int fill_from(struct solve *S, struct nstate *n, const uint64_t *compat, const uint32_t *remaining,
+                     size_t start) {
+  size_t li = list_of(S, n->zone);
   const uint32_t *list = S->act[li];
   const int64_t *bmin = S->act_min[li];
   size_t oi, nlist = S->nact[li];
   int pinned = 0;
-  for (oi = 0; oi < nlist; oi++) {
+  for (oi = start; oi < nlist; oi++) {
     uint32_t gi = list[oi];
     struct group *g = &S->g[gi];
     const struct stv_class *c = S->s->classes[g->cls];
@@ -173,12 +177,17 @@ static int fill_node(struct solve *S, struct nstate *n, const uint64_t *compat, 
   return pinned;
 }
 
+static int fill_node(struct solve *S, struct nstate *n, const uint64_t *compat, const uint32_t *remaining) {
+  return fill_from(S, n, compat, remaining, 0);
+}
+
 /* Appends group gi (requests req) to active list z and its block's smallest requests. */
 static void act_push(struct solve *S, size_t z, uint32_t gi, const int64_t *req) {
   size_t at = S->nact[z]++;
   int64_t *min = &S->act_min[z][at / STV_ACT_BLOCK * STV_MAX_RES];
   int r;
   S->act[z][at] = gi;
+  S->act_pos[z][gi] = (uint32_t)at;
   for (r = 0; r < S->ndim; r++) {
     /* A group asking none of a resource fits whatever is left of it. */
     int64_t v = req[r] > 0 ? req[r] : INT64_MIN;
@@ -488,6 +497,27 @@ int stv__pack_existing(struct solve *S, uint32_t *remaining) {
   return 0;
 }
 
+/*
+ * The greedy fill of a fresh node cand of template t, resumed from t's
+ * stale pattern where it can be. The fill takes the groups in list order,
+ * so its pattern lists them in that order; up to the first group that has
+ * fewer pods left than the pattern took, every step is the same as before
+ * (a group passed over because it did not fit, or a hostname rule barred
+ * it, still is: those tests do not depend on how many pods it has left;
+ * a group limited by room takes the same count), so those groups go in as
+ * they were and the fill resumes after the last of them. A pinned pattern
+ * (affinity state) or a searched one is filled from scratch.
+ */
+static int fill_node_again(struct solve *S, struct nstate *cand, struct tinfo *t, const uint32_t *remaining) {
+  const uint64_t *compat = &S->compat[(size_t)(t - S->ti) * S->W];
+  uint32_t from = 0, i;
+  if (!t->valid || t->pinned || t->searched) return fill_node(S, cand, compat, remaining);
+  while (from < t->npat && remaining[t->pat_g[from]] >= t->pat_k[from]) from++;
+  if (from == 0 || from == t->npat) return fill_node(S, cand, compat, remaining);
+  for (i = 0; i < from; i++) node_add(S, cand, t->pat_g[i], t->pat_k[i]);
+  return fill_from(S, cand, compat, remaining, S->act_pos[list_of(S, cand->zone)][t->pat_g[from - 1]] + 1);
+}
+
 /* A template's best pattern for the current remaining counts, cached. */
 static int eval_template(struct solve *S, struct nstate *cand, size_t ti, const uint32_t *remaining,
                          int search) {
@@ -508,7 +538,7 @@ static int eval_template(struct solve *S, struct nstate *cand, size_t ti, const 
     if (rc != 0) return rc;
     t->pinned = 0;
   } else {
-    t->pinned = fill_node(S, cand, &S->compat[ti * S->W], remaining);
+    t->pinned = fill_node_again(S, cand, t, remaining);
   }
   t->searched = search;
   if (stv_grow((void **)&t->pat_g, &t->cap_pat, cand->npat + 1, sizeof(uint32_t)) != 0) return STV_ENOMEM;

@@ -161,6 +161,7 @@ struct solve {
    */
   int64_t **act_min;
   size_t act_live, act_dead; /* groups in act at its last rebuild; of them, run out since */
+  uint32_t **act_pos;        /* per zone (+1), per group: its index in act (while listed) */
   uint64_t *anti_host;    /* per class W words: classes it may not share a node with */
   /* Per class: the classes of its anti_host row as a list ending in
    * UINT32_MAX, or NULL when the row has more than W of them (the bitset
