@@ -187,10 +187,11 @@ struct solve {
    * signature and the same requests fit exactly the same templates and
    * nodes. pkey[c] is class c's key (UINT32_MAX for other classes); the
    * classes of key k are pk_cls[pk_off[k] .. pk_off[k + 1]), the first of
-   * them standing for all.
+   * them standing for all (and the bits of pk_mask[k] where it has one).
    */
   uint32_t *pkey;
   uint32_t *pk_off, *pk_cls;
+  uint64_t **pk_mask; /* per key: W words, its classes; NULL for a key of few classes */
   size_t npkey;
   uint64_t *tmpl_any; /* classes that some template can take */
   /* Node pools with a limit on their new nodes (limits.nodes): what is left. */

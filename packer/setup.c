@@ -688,7 +688,7 @@ static int cmp_pkey(const void *a, const void *b) {
  */
 static int setup_pkeys(struct solve *S) {
   struct pkey_entry *e = stv_malloc((S->npending_cls + 1) * sizeof(*e));
-  size_t i, n = S->npending_cls;
+  size_t i, k, n = S->npending_cls;
   S->pkey = stv_arena_alloc(&S->a, (S->nclasses + 1) * sizeof(uint32_t));
   S->pk_off = stv_arena_alloc(&S->a, (n + 2) * sizeof(uint32_t));
   S->pk_cls = stv_arena_alloc(&S->a, (n + 1) * sizeof(uint32_t));
@@ -714,6 +714,14 @@ static int setup_pkeys(struct solve *S) {
   }
   S->pk_off[S->npkey] = (uint32_t)n;
   stv_free(e);
+  /* A key of more classes than a quarter of W words sets them in W words
+   * (at most 32 bytes a class in all). */
+  if ((S->pk_mask = stv_arena_alloc(&S->a, (S->npkey + 1) * sizeof(*S->pk_mask))) == NULL) return STV_ENOMEM;
+  for (k = 0; k < S->npkey; k++) {
+    if ((S->pk_off[k + 1] - S->pk_off[k]) * 4 <= S->W) continue;
+    if ((S->pk_mask[k] = stv_arena_alloc(&S->a, S->W * sizeof(uint64_t))) == NULL) return STV_ENOMEM;
+    for (i = S->pk_off[k]; i < S->pk_off[k + 1]; i++) BIT_SET(S->pk_mask[k], S->pk_cls[i]);
+  }
   return 0;
 }
 
@@ -789,12 +797,17 @@ int stv__setup_templates(struct solve *S) {
     /* One test per placement key: the static predicates depend only on the
      * signature, the fit only on the requests. */
     for (k = 0; k < S->npkey; k++) {
-      uint32_t j, c0 = S->pk_cls[S->pk_off[k]];
+      uint32_t c0 = S->pk_cls[S->pk_off[k]];
       const struct stv_class *k2 = s->classes[c0];
+      uint64_t *row = &S->compat[S->nti * W];
+      size_t j;
       if (!stv__fits_vec(k2->req, ti->alloc, S->ndim)) continue;
       if (sigfit[S->sig[c0]] == 0) sigfit[S->sig[c0]] = stv_class_fits_node(k2, &v, NULL, 0) ? 1 : 2;
       if (sigfit[S->sig[c0]] != 1) continue;
-      for (j = S->pk_off[k]; j < S->pk_off[k + 1]; j++) BIT_SET(&S->compat[S->nti * W], S->pk_cls[j]);
+      if (S->pk_mask[k] != NULL)
+        for (j = 0; j < W; j++) row[j] |= S->pk_mask[k][j];
+      else
+        for (j = S->pk_off[k]; j < S->pk_off[k + 1]; j++) BIT_SET(row, S->pk_cls[j]);
     }
     S->nti++;
   }
