@@ -576,9 +576,11 @@ static int pattern_valid(const struct tinfo *t, const uint32_t *remaining) {
 int stv__pack_new(struct solve *S, uint32_t *remaining) {
   struct nstate cand;
   int rc;
-  size_t left = 0, gi, ti;
+  size_t left = 0, gi, ti, li, nlive = 0;
+  uint32_t *live; /* templates that can still win, in index order */
   for (gi = 0; gi < S->ng; gi++) left += remaining[gi];
   if ((rc = nstate_init(S, &cand)) != 0) return rc;
+  if ((live = stv_malloc((S->nti + 1) * sizeof(*live))) == NULL) return STV_ENOMEM;
   update_active(S, remaining);
   /* Every template's pattern once; later only the ones that might win. */
   for (ti = 0; ti < S->nti; ti++) {
@@ -586,6 +588,10 @@ int stv__pack_new(struct solve *S, uint32_t *remaining) {
     if (stv__room(S, t) == 0 || t->dominated) continue;
     if ((rc = eval_template(S, &cand, ti, remaining, 0)) != 0) goto out;
   }
+  /* One with no room or no pattern now never gets one: room only shrinks
+   * here, and a pattern of no value is never filled again. */
+  for (ti = 0; ti < S->nti; ti++)
+    if (stv__room(S, &S->ti[ti]) != 0 && !S->ti[ti].dominated && S->ti[ti].value > 0) live[nlive++] = (uint32_t)ti;
   while (left > 0) {
     long best = -1;
     uint32_t mult, i;
@@ -600,7 +606,8 @@ int stv__pack_new(struct solve *S, uint32_t *remaining) {
      * refresh catches the patterns that grew.
      */
     if (S->stat_rounds % REFRESH_EVERY == 0) {
-      for (ti = 0; ti < S->nti; ti++) {
+      for (li = 0; li < nlive; li++) {
+        ti = live[li];
         t = &S->ti[ti];
         if (stv__room(S, t) == 0 || t->dominated || t->value <= 0 || pattern_valid(t, remaining)) continue;
         if ((rc = eval_template(S, &cand, ti, remaining, 0)) != 0) goto out;
@@ -609,8 +616,9 @@ int stv__pack_new(struct solve *S, uint32_t *remaining) {
     for (;;) {
       double best_score = 0, best_value = 0;
       best = -1;
-      for (ti = 0; ti < S->nti; ti++) {
+      for (li = 0; li < nlive; li++) {
         double score;
+        ti = live[li];
         t = &S->ti[ti];
         if (stv__room(S, t) == 0 || t->dominated || t->value <= 0) continue;
         score = stv__pattern_cost(S, t, t->pat_g, t->pat_k, t->npat) / t->value;
@@ -664,6 +672,7 @@ int stv__pack_new(struct solve *S, uint32_t *remaining) {
     if (out) groups_ran_out(S, remaining, out);
   }
 out:
+  stv_free(live);
   for (ti = 0; ti < S->nti; ti++) {
     stv_free(S->ti[ti].pat_g);
     stv_free(S->ti[ti].pat_k);
