@@ -138,7 +138,9 @@ static int block_out(const struct solve *S, const int64_t *min, const int64_t *f
 }
 
 /* The active list a node of zone z fills from (pack_internal.h, act). */
-static size_t list_of(const struct solve *S, int zone) { return zone >= 0 ? (size_t)zone : S->nzones; }
+static size_t list_of(const struct solve *S, int zone) {
+  return zone >= 0 ? (size_t)zone : S->nzones;
+}
 
 /*
  * Fills n greedily with the remaining groups, in S->order, each as many
@@ -591,7 +593,8 @@ int stv__pack_new(struct solve *S, uint32_t *remaining) {
   /* One with no room or no pattern now never gets one: room only shrinks
    * here, and a pattern of no value is never filled again. */
   for (ti = 0; ti < S->nti; ti++)
-    if (stv__room(S, &S->ti[ti]) != 0 && !S->ti[ti].dominated && S->ti[ti].value > 0) live[nlive++] = (uint32_t)ti;
+    if (stv__room(S, &S->ti[ti]) != 0 && !S->ti[ti].dominated && S->ti[ti].value > 0)
+      live[nlive++] = (uint32_t)ti;
   while (left > 0) {
     long best = -1;
     uint32_t mult, i;

@@ -95,6 +95,11 @@ struct tinfo {
   double value;
 };
 
+/* A hostname spread rule that counts a class, with its owner and skew (struct solve, spread_counting). */
+struct host_spread {
+  uint32_t rule, owner, max_skew;
+};
+
 /* A node being filled: existing or new. */
 struct nstate {
   int32_t existing;
@@ -142,9 +147,7 @@ struct solve {
   /* Per class c: the hostname spread rules of other classes that count c
    * (of rules_counting[c]), with their owners and skews, for the fill's
    * per-node test; ends with rule UINT32_MAX. */
-  struct host_spread {
-    uint32_t rule, owner, max_skew;
-  } **spread_counting;
+  struct host_spread **spread_counting;
   uint32_t *zcnt;               /* [rule][zone]: pods a zone rule counts there */
   unsigned char *rule_anywhere; /* per rule: a matching pod exists or is planned */
   int64_t minreq[STV_MAX_RES];  /* smallest request of the groups in act (pack.c, update_active) */

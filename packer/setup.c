@@ -316,7 +316,9 @@ static int setup_anti_lists(struct solve *S) {
     if (n > W) continue;
     if ((l = stv_arena_alloc(&S->a, (n + 1) * sizeof(*l))) == NULL) return STV_ENOMEM;
     n = 0;
-    FOR_EACH_BIT(row, W, d) { l[n++] = (uint32_t)d; }
+    FOR_EACH_BIT(row, W, d) {
+      l[n++] = (uint32_t)d;
+    }
     l[n] = UINT32_MAX;
     S->anti_list[c] = l;
   }
