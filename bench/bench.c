@@ -3,8 +3,9 @@
  * (reading, catalogue and templates, packing) and reports peak memory.
  * Packing is repeated --repeat times on the same model and the fastest and
  * median runs are reported, since these machines are noisy; so is the
- * fastest run's CPU time (pack_cpu_ms_min, the repeats after the first),
- * which a machine loaded by other work disturbs less than the wall time.
+ * fastest run's CPU time (pack_cpu_ms_min, the repeats after the first;
+ * -1 with --repeat 1), which a machine loaded by other work disturbs less
+ * than the wall time.
  *
  *   stv-bench --snapshot FILE [--catalog SPEC] [--capacity-types LIST] [--repeat N]
  *             [--search-limit N]
