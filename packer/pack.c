@@ -27,22 +27,27 @@ static void cand_reset(struct solve *S, struct nstate *n) {
   uint32_t i;
   for (i = 0; i < n->npat; i++) n->gcount[n->pat_g[i]] = 0;
   n->npat = 0;
-  for (i = 0; i < n->ntouched; i++) {
-    n->rcnt[n->touched[i]] = 0;
-    n->tmark[n->touched[i]] = 0;
+  if (++n->gen == 0) { /* wrapped: no stamp may match by chance */
+    memset(n->stamp, 0, (S->nrules + 1) * sizeof(*n->stamp));
+    n->gen = 1;
   }
-  n->ntouched = 0;
   memset(n->presence, 0, S->W * 8);
+}
+
+/* Pods on n that rule ri counts. */
+static inline uint32_t rule_count(const struct nstate *n, uint32_t ri) {
+  return n->stamp[ri] == n->gen ? n->rcnt[ri] : 0;
 }
 
 static void count_class(struct solve *S, struct nstate *n, uint32_t c, uint32_t k) {
   const uint32_t *ri;
   for (ri = S->rules_counting[c]; *ri != UINT32_MAX; ri++) {
-    if (!n->tmark[*ri]) {
-      n->tmark[*ri] = 1;
-      n->touched[n->ntouched++] = *ri;
+    if (n->stamp[*ri] != n->gen) {
+      n->stamp[*ri] = n->gen;
+      n->rcnt[*ri] = k;
+    } else {
+      n->rcnt[*ri] += k;
     }
-    n->rcnt[*ri] += k;
   }
   BIT_SET(n->presence, c);
 }
@@ -50,15 +55,21 @@ static void count_class(struct solve *S, struct nstate *n, uint32_t c, uint32_t 
 /* How many more pods of class c the hostname-level rules allow on n. */
 static uint32_t host_cap(struct solve *S, const struct nstate *n, uint32_t c, uint32_t want, int *first) {
   const uint64_t *anti = &S->anti_host[(size_t)c * S->W];
+  const struct host_spread *h;
   const uint32_t *ri;
   *first = 0;
-  if (stv__bits_intersect(anti, n->presence, S->W)) return 0;
+  if (S->anti_list[c] == NULL) {
+    if (stv__bits_intersect(anti, n->presence, S->W)) return 0;
+  } else {
+    for (ri = S->anti_list[c]; *ri != UINT32_MAX; ri++)
+      if (BIT_GET(n->presence, *ri)) return 0;
+  }
   if (BIT_GET(anti, c) && want > 1) want = 1; /* self anti-affinity: one per node */
   for (ri = S->class_rules[c]; *ri != UINT32_MAX && want > 0; ri++) {
     const struct rule *r = &S->rules[*ri];
     uint32_t have;
     if (r->level != LVL_HOST) continue;
-    have = n->rcnt[*ri];
+    have = rule_count(n, *ri);
     if (r->kind == RULE_SPREAD) {
       if (BIT_GET(r->match, c)) {
         uint32_t room = have >= (uint32_t)r->max_skew ? 0 : (uint32_t)r->max_skew - have;
@@ -74,14 +85,14 @@ static uint32_t host_cap(struct solve *S, const struct nstate *n, uint32_t c, ui
     }
   }
   /* Spread rules of classes already on the node that count c. */
-  for (ri = S->rules_counting[c]; *ri != UINT32_MAX && want > 0; ri++) {
-    const struct rule *r = &S->rules[*ri];
-    uint32_t have = n->rcnt[*ri];
-    if (r->kind != RULE_SPREAD || r->owner == c || !BIT_GET(n->presence, r->owner)) continue;
-    if (have >= (uint32_t)r->max_skew)
+  for (h = S->spread_counting[c]; h->rule != UINT32_MAX && want > 0; h++) {
+    uint32_t have;
+    if (!BIT_GET(n->presence, h->owner)) continue;
+    have = rule_count(n, h->rule);
+    if (have >= h->max_skew)
       want = 0;
-    else if (want > (uint32_t)r->max_skew - have)
-      want = (uint32_t)r->max_skew - have;
+    else if (want > h->max_skew - have)
+      want = h->max_skew - have;
   }
   return want;
 }
@@ -118,21 +129,43 @@ static int is_full(const struct solve *S, const int64_t *freev) {
   return 0;
 }
 
+/* 1 when free is below the block's smallest request in some resource. */
+static int block_out(const struct solve *S, const int64_t *min, const int64_t *freev) {
+  int r;
+  for (r = 0; r < S->ndim; r++)
+    if (freev[r] < min[r]) return 1;
+  return 0;
+}
+
+/* The active list a node of zone z fills from (pack_internal.h, act). */
+static size_t list_of(const struct solve *S, int zone) {
+  return zone >= 0 ? (size_t)zone : S->nzones;
+}
+
 /*
  * Fills n greedily with the remaining groups, in S->order, each as many
- * times as fits. Returns 1 when a self-affine group was started here (the
- * node then cannot be copied).
+ * times as fits, from entry start of its active list on. Returns 1 when a
+ * self-affine group was started here (the node then cannot be copied).
  */
-static int fill_node(struct solve *S, struct nstate *n, const uint64_t *compat, const uint32_t *remaining) {
-  const uint32_t *list = S->act[n->zone >= 0 ? (size_t)n->zone : S->nzones];
-  size_t oi, nlist = S->nact[n->zone >= 0 ? (size_t)n->zone : S->nzones];
+static int fill_from(struct solve *S, struct nstate *n, const uint64_t *compat, const uint32_t *remaining,
+                     size_t start) {
+  size_t li = list_of(S, n->zone);
+  const uint32_t *list = S->act[li];
+  const int64_t *bmin = S->act_min[li];
+  size_t oi, nlist = S->nact[li];
   int pinned = 0;
-  for (oi = 0; oi < nlist; oi++) {
+  for (oi = start; oi < nlist; oi++) {
     uint32_t gi = list[oi];
     struct group *g = &S->g[gi];
     const struct stv_class *c = S->s->classes[g->cls];
     uint32_t want = remaining[gi] - n->gcount[gi], k;
     int first = 0;
+    /* A block none of whose groups fits the room left is passed over whole
+     * (stv__resource_cap would give each of them 0). */
+    if (oi % STV_ACT_BLOCK == 0 && block_out(S, &bmin[oi / STV_ACT_BLOCK * STV_MAX_RES], n->free)) {
+      oi += STV_ACT_BLOCK - 1;
+      continue;
+    }
     if (want == 0) continue;
     if (!BIT_GET(compat, g->cls)) continue;
     k = stv__resource_cap(S, n->free, c->req, want);
@@ -146,24 +179,65 @@ static int fill_node(struct solve *S, struct nstate *n, const uint64_t *compat, 
   return pinned;
 }
 
+static int fill_node(struct solve *S, struct nstate *n, const uint64_t *compat, const uint32_t *remaining) {
+  return fill_from(S, n, compat, remaining, 0);
+}
+
+/* Appends group gi (requests req) to active list z and its block's smallest requests. */
+static void act_push(struct solve *S, size_t z, uint32_t gi, const int64_t *req) {
+  size_t at = S->nact[z]++;
+  int64_t *min = &S->act_min[z][at / STV_ACT_BLOCK * STV_MAX_RES];
+  int r;
+  S->act[z][at] = gi;
+  S->act_pos[z][gi] = (uint32_t)at;
+  for (r = 0; r < S->ndim; r++) {
+    /* A group asking none of a resource fits whatever is left of it. */
+    int64_t v = req[r] > 0 ? req[r] : INT64_MIN;
+    if (at % STV_ACT_BLOCK == 0 || v < min[r]) min[r] = v;
+  }
+}
+
 /*
  * Rebuilds the per-zone lists of groups with pods left, in S->order: list z
  * holds the groups a node in zone z may take (zone z or any zone); the
- * last list, for nodes without a zone, the groups of any zone.
+ * last list, for nodes without a zone, the groups of any zone. Also
+ * S->minreq, the smallest request of each resource among those groups.
+ *
+ * Groups that run out later stay in the lists until enough have (see
+ * groups_ran_out): the fill passes over them (no pods left to want), and
+ * the smallest requests of a list that still holds them are no larger than
+ * those of the groups left, so every test made with them (a block none of
+ * whose groups fits, a node no group fits) stays true of the groups left.
+ * The fill therefore chooses exactly what it would with lists rebuilt
+ * every round, which cost a pass over all groups and zones each time.
  */
 static void update_active(struct solve *S, const uint32_t *remaining) {
   size_t z, oi;
+  int r;
   for (z = 0; z <= S->nzones; z++) S->nact[z] = 0;
+  for (r = 0; r < S->ndim; r++) S->minreq[r] = INT64_MAX;
+  S->act_live = S->act_dead = 0;
   for (oi = 0; oi < S->ng; oi++) {
     uint32_t gi = S->order[oi];
     const struct group *g = &S->g[gi];
+    const int64_t *req;
     if (remaining[gi] == 0) continue;
+    S->act_live++;
+    req = S->s->classes[g->cls]->req;
+    for (r = 0; r < S->ndim; r++)
+      if (req[r] < S->minreq[r]) S->minreq[r] = req[r];
     if (g->zone >= 0) {
-      S->act[g->zone][S->nact[g->zone]++] = gi;
+      act_push(S, (size_t)g->zone, gi, req);
       continue;
     }
-    for (z = 0; z <= S->nzones; z++) S->act[z][S->nact[z]++] = gi;
+    for (z = 0; z <= S->nzones; z++) act_push(S, z, gi, req);
   }
+}
+
+/* Counts n more groups run out, rebuilding the lists once they are a sixteenth of them. */
+static void groups_ran_out(struct solve *S, const uint32_t *remaining, size_t n) {
+  S->act_dead += n;
+  if (S->act_dead >= 32 + S->act_live / 16) update_active(S, remaining);
 }
 
 /*
@@ -208,13 +282,15 @@ static void search_dfs(struct search *x, size_t from, double value) {
   struct solve *S = x->S;
   struct nstate *n = x->n;
   size_t oi;
+  /* The room is the same at every step of the loop: what a step adds it takes off again. */
+  double room = room_worth(S, n->free);
   if (value > x->best + 1e-12) search_record(x, value);
   for (oi = from; oi < S->ng && x->budget > 0; oi++) {
     uint32_t gi = S->order[oi], k;
     const struct group *g = &S->g[gi];
     int first = 0;
     x->budget--; /* every group looked at costs, not only the ones added */
-    if (value + room_worth(S, n->free) <= x->best + 1e-12) return;
+    if (value + room <= x->best + 1e-12) return;
     if (x->remaining[gi] <= n->gcount[gi]) continue;
     if (g->zone >= 0 && g->zone != n->zone) continue;
     if (!BIT_GET(x->compat, g->cls)) continue;
@@ -308,9 +384,9 @@ static int nstate_init(struct solve *S, struct nstate *n) {
   n->gcount = stv_arena_alloc(&S->a, (S->ng + 1) * sizeof(uint32_t));
   n->pat_g = stv_arena_alloc(&S->a, (S->ng + 1) * sizeof(uint32_t));
   n->rcnt = stv_arena_alloc(&S->a, (S->nrules + 1) * sizeof(uint32_t));
-  n->touched = stv_arena_alloc(&S->a, (S->nrules + 1) * sizeof(uint32_t));
-  n->tmark = stv_arena_alloc(&S->a, S->nrules + 1);
-  return n->presence && n->gcount && n->pat_g && n->rcnt && n->touched && n->tmark ? 0 : STV_ENOMEM;
+  n->stamp = stv_arena_alloc(&S->a, (S->nrules + 1) * sizeof(uint32_t));
+  n->gen = 1;
+  return n->presence && n->gcount && n->pat_g && n->rcnt && n->stamp ? 0 : STV_ENOMEM;
 }
 
 /* Keeps a filled node (sparse copy of its pattern) with mult copies. */
@@ -375,19 +451,6 @@ int stv__sort_groups(struct solve *S) {
   return 0;
 }
 
-static void update_minreq(struct solve *S, const uint32_t *remaining) {
-  size_t gi;
-  int r;
-  for (r = 0; r < S->ndim; r++) S->minreq[r] = INT64_MAX;
-  for (gi = 0; gi < S->ng; gi++) {
-    const struct stv_class *c;
-    if (remaining[gi] == 0) continue;
-    c = S->s->classes[S->g[gi].cls];
-    for (r = 0; r < S->ndim; r++)
-      if (c->req[r] < S->minreq[r]) S->minreq[r] = c->req[r];
-  }
-}
-
 /* Existing nodes first: their free capacity costs nothing. */
 int stv__pack_existing(struct solve *S, uint32_t *remaining) {
   const struct stv_snapshot *s = S->s;
@@ -398,12 +461,12 @@ int stv__pack_existing(struct solve *S, uint32_t *remaining) {
   int rc;
   if (compat == NULL || only_here == NULL) return STV_ENOMEM;
   if ((rc = nstate_init(S, &n)) != 0) return rc;
-  update_minreq(S, remaining);
   update_active(S, remaining);
   for (i = 0; i < s->nnodes; i++) {
     const struct stv_node *nd = &s->nodes[i];
     struct stv_node_view v = {nd->name, &nd->labels, nd->ntaints, nd->taints, nd->unschedulable};
     int r, any = 0;
+    size_t out = 0;
     uint32_t q;
     cand_reset(S, &n);
     n.existing = (int32_t)i;
@@ -428,12 +491,33 @@ int stv__pack_existing(struct solve *S, uint32_t *remaining) {
     fill_node(S, &n, only_here, remaining);
     fill_node(S, &n, compat, remaining);
     if (n.npat == 0) continue;
-    for (q = 0; q < n.npat; q++) remaining[n.pat_g[q]] -= n.gcount[n.pat_g[q]];
+    for (q = 0; q < n.npat; q++)
+      if ((remaining[n.pat_g[q]] -= n.gcount[n.pat_g[q]]) == 0) out++;
     if ((rc = push_node(S, &n, 1)) != 0) return rc;
-    update_minreq(S, remaining);
-    update_active(S, remaining);
+    if (out) groups_ran_out(S, remaining, out);
   }
   return 0;
+}
+
+/*
+ * The greedy fill of a fresh node cand of template t, resumed from t's
+ * stale pattern where it can be. The fill takes the groups in list order,
+ * so its pattern lists them in that order; up to the first group that has
+ * fewer pods left than the pattern took, every step is the same as before
+ * (a group passed over because it did not fit, or a hostname rule barred
+ * it, still is: those tests do not depend on how many pods it has left;
+ * a group limited by room takes the same count), so those groups go in as
+ * they were and the fill resumes after the last of them. A pinned pattern
+ * (affinity state) or a searched one is filled from scratch.
+ */
+static int fill_node_again(struct solve *S, struct nstate *cand, struct tinfo *t, const uint32_t *remaining) {
+  const uint64_t *compat = &S->compat[(size_t)(t - S->ti) * S->W];
+  uint32_t from = 0, i;
+  if (!t->valid || t->pinned || t->searched) return fill_node(S, cand, compat, remaining);
+  while (from < t->npat && remaining[t->pat_g[from]] >= t->pat_k[from]) from++;
+  if (from == 0 || from == t->npat) return fill_node(S, cand, compat, remaining);
+  for (i = 0; i < from; i++) node_add(S, cand, t->pat_g[i], t->pat_k[i]);
+  return fill_from(S, cand, compat, remaining, S->act_pos[list_of(S, cand->zone)][t->pat_g[from - 1]] + 1);
 }
 
 /* A template's best pattern for the current remaining counts, cached. */
@@ -456,7 +540,7 @@ static int eval_template(struct solve *S, struct nstate *cand, size_t ti, const 
     if (rc != 0) return rc;
     t->pinned = 0;
   } else {
-    t->pinned = fill_node(S, cand, &S->compat[ti * S->W], remaining);
+    t->pinned = fill_node_again(S, cand, t, remaining);
   }
   t->searched = search;
   if (stv_grow((void **)&t->pat_g, &t->cap_pat, cand->npat + 1, sizeof(uint32_t)) != 0) return STV_ENOMEM;
@@ -494,10 +578,11 @@ static int pattern_valid(const struct tinfo *t, const uint32_t *remaining) {
 int stv__pack_new(struct solve *S, uint32_t *remaining) {
   struct nstate cand;
   int rc;
-  size_t left = 0, gi, ti;
+  size_t left = 0, gi, ti, li, nlive = 0;
+  uint32_t *live; /* templates that can still win, in index order */
   for (gi = 0; gi < S->ng; gi++) left += remaining[gi];
   if ((rc = nstate_init(S, &cand)) != 0) return rc;
-  update_minreq(S, remaining);
+  if ((live = stv_malloc((S->nti + 1) * sizeof(*live))) == NULL) return STV_ENOMEM;
   update_active(S, remaining);
   /* Every template's pattern once; later only the ones that might win. */
   for (ti = 0; ti < S->nti; ti++) {
@@ -505,9 +590,15 @@ int stv__pack_new(struct solve *S, uint32_t *remaining) {
     if (stv__room(S, t) == 0 || t->dominated) continue;
     if ((rc = eval_template(S, &cand, ti, remaining, 0)) != 0) goto out;
   }
+  /* One with no room or no pattern now never gets one: room only shrinks
+   * here, and a pattern of no value is never filled again. */
+  for (ti = 0; ti < S->nti; ti++)
+    if (stv__room(S, &S->ti[ti]) != 0 && !S->ti[ti].dominated && S->ti[ti].value > 0)
+      live[nlive++] = (uint32_t)ti;
   while (left > 0) {
     long best = -1;
     uint32_t mult, i;
+    size_t out = 0;
     struct tinfo *t;
     /*
      * Every REFRESH_EVERY rounds all stale patterns are recomputed; in the
@@ -518,7 +609,8 @@ int stv__pack_new(struct solve *S, uint32_t *remaining) {
      * refresh catches the patterns that grew.
      */
     if (S->stat_rounds % REFRESH_EVERY == 0) {
-      for (ti = 0; ti < S->nti; ti++) {
+      for (li = 0; li < nlive; li++) {
+        ti = live[li];
         t = &S->ti[ti];
         if (stv__room(S, t) == 0 || t->dominated || t->value <= 0 || pattern_valid(t, remaining)) continue;
         if ((rc = eval_template(S, &cand, ti, remaining, 0)) != 0) goto out;
@@ -527,8 +619,9 @@ int stv__pack_new(struct solve *S, uint32_t *remaining) {
     for (;;) {
       double best_score = 0, best_value = 0;
       best = -1;
-      for (ti = 0; ti < S->nti; ti++) {
+      for (li = 0; li < nlive; li++) {
         double score;
+        ti = live[li];
         t = &S->ti[ti];
         if (stv__room(S, t) == 0 || t->dominated || t->value <= 0) continue;
         score = stv__pattern_cost(S, t, t->pat_g, t->pat_k, t->npat) / t->value;
@@ -575,14 +668,14 @@ int stv__pack_new(struct solve *S, uint32_t *remaining) {
     }
     if ((rc = push_node(S, &cand, mult)) != 0) goto out;
     for (i = 0; i < t->npat; i++) {
-      remaining[t->pat_g[i]] -= t->pat_k[i] * mult;
+      if ((remaining[t->pat_g[i]] -= t->pat_k[i] * mult) == 0) out++;
       left -= (size_t)t->pat_k[i] * mult;
     }
     t->valid = 0;
-    update_minreq(S, remaining);
-    update_active(S, remaining);
+    if (out) groups_ran_out(S, remaining, out);
   }
 out:
+  stv_free(live);
   for (ti = 0; ti < S->nti; ti++) {
     stv_free(S->ti[ti].pat_g);
     stv_free(S->ti[ti].pat_k);
@@ -623,14 +716,19 @@ void stv__right_size(struct solve *S, int keep_spot) {
     best_price = stv__tinfo_cost(S, cur, need[STV_RES_CPU]);
     for (ti = 0; ti < S->nti; ti++) {
       const struct tinfo *t = &S->ti[ti];
-      double price = stv__tinfo_cost(S, t, need[STV_RES_CPU]);
-      if (price >= best_price - 1e-12 || (long)ti == k->tmpl) continue;
+      const struct stv_template *tp = &S->p->tmpl[t->t];
+      double price;
+      /* The cheap tests first: most templates fail one. A node's cost is
+       * never below its price and per-node cost (surplus credits add). */
+      if ((long)ti == k->tmpl || (zone >= 0 && t->zone != zone)) continue;
+      if (tp->price + tp->node_cost >= best_price - 1e-12) continue;
+      if (!stv__fits_vec(need, t->alloc, S->ndim)) continue;
+      price = stv__tinfo_cost(S, t, need[STV_RES_CPU]);
+      if (price >= best_price - 1e-12) continue;
       if (keep_spot && S->p->tmpl[t->t].capacity_type == STV_CT_SPOT) continue;
-      if (zone >= 0 && t->zone != zone) continue;
       if (t->limit_left >= 0 && t->limit_left < (int64_t)k->mult) continue;
       /* Into another pool only where that pool has room for the copies. */
       if (t->plim != cur->plim && t->plim >= 0 && S->pool_left[t->plim] < (int64_t)k->mult) continue;
-      if (!stv__fits_vec(need, t->alloc, S->ndim)) continue;
       if (!stv__bits_subset(t->presence, cur->presence, S->W)) continue;
       for (q = 0; q < k->npat; q++)
         if (!BIT_GET(&S->compat[ti * S->W], S->g[k->g[q]].cls)) break;

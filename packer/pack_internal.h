@@ -95,6 +95,11 @@ struct tinfo {
   double value;
 };
 
+/* A hostname spread rule that counts a class, with its owner and skew (struct solve, spread_counting). */
+struct host_spread {
+  uint32_t rule, owner, max_skew;
+};
+
 /* A node being filled: existing or new. */
 struct nstate {
   int32_t existing;
@@ -106,10 +111,11 @@ struct nstate {
   uint32_t *gcount;     /* planned count per group (dense scratch) */
   uint32_t *pat_g;      /* groups with gcount != 0 */
   uint32_t npat;
-  uint32_t *rcnt;       /* per rule: pods on the node that the rule counts */
-  uint32_t *touched;    /* rules counted since the last reset, each once */
-  unsigned char *tmark; /* per rule: listed in touched */
-  uint32_t ntouched;
+  /* Per rule: pods on the node that the rule counts, valid where stamp
+   * equals gen (0 elsewhere); a reset only moves gen on. */
+  uint32_t *rcnt;
+  uint32_t *stamp;
+  uint32_t gen;
 };
 
 /* A node of the plan before pods are handed out: a pattern and its copies. */
@@ -138,15 +144,32 @@ struct solve {
   uint32_t **class_rules;       /* per class: rule indexes, terminated by UINT32_MAX */
   uint32_t **rules_counting;    /* per class: hostname rules whose selector counts it */
   uint32_t **zrules_counting;   /* per class: zone rules whose selector counts it */
+  /* Per class c: the hostname spread rules of other classes that count c
+   * (of rules_counting[c]), with their owners and skews, for the fill's
+   * per-node test; ends with rule UINT32_MAX. */
+  struct host_spread **spread_counting;
   uint32_t *zcnt;               /* [rule][zone]: pods a zone rule counts there */
   unsigned char *rule_anywhere; /* per rule: a matching pod exists or is planned */
-  int64_t minreq[STV_MAX_RES];  /* smallest request of the remaining groups */
+  int64_t minreq[STV_MAX_RES];  /* smallest request of the groups in act (pack.c, update_active) */
   long search_limit;            /* subset search budget per node, <= 0: none */
   long search_left;             /* what is left of the budget for the whole solve */
   long stat_rounds, stat_evals; /* for the curious: rounds and pattern evaluations */
   uint32_t **act;               /* per zone (+1): groups with pods left, in order */
   size_t *nact;
+  /*
+   * Per zone (+1), per block of STV_ACT_BLOCK entries of act: the smallest
+   * request of each resource among the block's groups (STV_MAX_RES a block;
+   * INT64_MIN where one of them asks none), so that the fill skips a block
+   * none of whose groups fits the room left.
+   */
+  int64_t **act_min;
+  size_t act_live, act_dead; /* groups in act at its last rebuild; of them, run out since */
+  uint32_t **act_pos;        /* per zone (+1), per group: its index in act (while listed) */
   uint64_t *anti_host;    /* per class W words: classes it may not share a node with */
+  /* Per class: the classes of its anti_host row as a list ending in
+   * UINT32_MAX, or NULL when the row has more than W of them (the bitset
+   * is then the quicker test). */
+  uint32_t **anti_list;
   uint64_t *aff_host_any; /* classes having hostname affinity rules */
   uint64_t *spread_host_owner;
   /* existing bound pods: per node (class,count) pairs */
@@ -162,6 +185,17 @@ struct solve {
   size_t nti;
   uint64_t *compat;   /* per template: W words of classes */
   uint32_t *sig;      /* per class: placement signature */
+  /*
+   * Placement keys: pending classes (no DaemonSet's) with the same
+   * signature and the same requests fit exactly the same templates and
+   * nodes. pkey[c] is class c's key (UINT32_MAX for other classes); the
+   * classes of key k are pk_cls[pk_off[k] .. pk_off[k + 1]), the first of
+   * them standing for all (and the bits of pk_mask[k] where it has one).
+   */
+  uint32_t *pkey;
+  uint32_t *pk_off, *pk_cls;
+  uint64_t **pk_mask; /* per key: W words, its classes; NULL for a key of few classes */
+  size_t npkey;
   uint64_t *tmpl_any; /* classes that some template can take */
   /* Node pools with a limit on their new nodes (limits.nodes): what is left. */
   int64_t *pool_left;
@@ -195,6 +229,8 @@ struct solve {
   double cg_stop_gap;
   long cg_work;
 };
+
+#define STV_ACT_BLOCK 16 /* groups a block of struct solve's act_min */
 
 #define BIT_SET(w, i) ((w)[(i) >> 6] |= (uint64_t)1 << ((i)&63))
 #define BIT_GET(w, i) (((w)[(i) >> 6] >> ((i)&63)) & 1)

@@ -298,6 +298,58 @@ static int resolve_rules(struct solve *S) {
   return rc;
 }
 
+/*
+ * The sparse form of each class's anti_host row (pack_internal.h): most
+ * classes have no hostname anti-affinity with any other, and the rest with
+ * a few, so the per-node test reads a short list instead of W words.
+ */
+static int setup_anti_lists(struct solve *S) {
+  size_t c, d, w, W = S->W;
+  S->anti_list = stv_arena_alloc(&S->a, (S->nclasses + 1) * sizeof(*S->anti_list));
+  if (S->anti_list == NULL) return STV_ENOMEM;
+  for (c = 0; c < S->nclasses; c++) {
+    const uint64_t *row = &S->anti_host[c * W];
+    size_t n = 0;
+    uint32_t *l;
+    for (w = 0; w < W; w++) n += (size_t)__builtin_popcountll(row[w]);
+    S->anti_list[c] = NULL;
+    if (n > W) continue;
+    if ((l = stv_arena_alloc(&S->a, (n + 1) * sizeof(*l))) == NULL) return STV_ENOMEM;
+    n = 0;
+    FOR_EACH_BIT(row, W, d) {
+      l[n++] = (uint32_t)d;
+    }
+    l[n] = UINT32_MAX;
+    S->anti_list[c] = l;
+  }
+  return 0;
+}
+
+/* S->spread_counting from S->rules_counting (pack_internal.h). */
+static int setup_spread_counting(struct solve *S) {
+  size_t c;
+  S->spread_counting = stv_arena_alloc(&S->a, (S->nclasses + 1) * sizeof(*S->spread_counting));
+  if (S->spread_counting == NULL) return STV_ENOMEM;
+  for (c = 0; c < S->nclasses; c++) {
+    const uint32_t *ri;
+    struct host_spread *h;
+    size_t n = 0;
+    for (ri = S->rules_counting[c]; *ri != UINT32_MAX; ri++) n++;
+    if ((h = stv_arena_alloc(&S->a, (n + 1) * sizeof(*h))) == NULL) return STV_ENOMEM;
+    S->spread_counting[c] = h;
+    for (ri = S->rules_counting[c]; *ri != UINT32_MAX; ri++) {
+      const struct rule *r = &S->rules[*ri];
+      if (r->kind != RULE_SPREAD || r->owner == c) continue;
+      h->rule = *ri;
+      h->owner = r->owner;
+      h->max_skew = (uint32_t)r->max_skew;
+      h++;
+    }
+    h->rule = UINT32_MAX;
+  }
+  return 0;
+}
+
 /* Resolves every class's required terms and spread constraints into rules. */
 int stv__setup_rules(struct solve *S) {
   size_t c, d, i, W = S->W;
@@ -331,6 +383,7 @@ int stv__setup_rules(struct solve *S) {
     if (r->kind == RULE_SPREAD && r->level == LVL_HOST) BIT_SET(S->spread_host_owner, r->owner);
   }
   for (c = 0; c < S->nclasses; c++) S->class_rules[c][count[c]] = UINT32_MAX;
+  if ((rc = setup_anti_lists(S)) != 0) return rc;
   /* Rules that count each class: hostname ones for per-node counters, zone ones for zone counts. */
   S->rules_counting = stv_arena_alloc(&S->a, S->nclasses * sizeof(*S->rules_counting) + 8);
   S->zrules_counting = stv_arena_alloc(&S->a, S->nclasses * sizeof(*S->zrules_counting) + 8);
@@ -367,7 +420,7 @@ int stv__setup_rules(struct solve *S) {
   }
   for (c = 0; c < S->nclasses; c++) S->zrules_counting[c][zcount[c]] = UINT32_MAX;
   for (c = 0; c < S->nclasses; c++) S->rules_counting[c][count[c]] = UINT32_MAX;
-  return 0;
+  return setup_spread_counting(S);
 }
 
 /* Pods that zone-level rule ri counts in zone z (bound and assigned). */
@@ -615,6 +668,65 @@ out:
   return rc;
 }
 
+struct pkey_entry {
+  uint32_t sig, cls;
+  int64_t req[STV_MAX_RES]; /* zero past the snapshot's dimensions */
+};
+
+static int cmp_pkey(const void *a, const void *b) {
+  const struct pkey_entry *x = a, *y = b;
+  int r;
+  if (x->sig != y->sig) return x->sig < y->sig ? -1 : 1;
+  for (r = 0; r < STV_MAX_RES; r++)
+    if (x->req[r] != y->req[r]) return x->req[r] < y->req[r] ? -1 : 1;
+  return x->cls < y->cls ? -1 : x->cls > y->cls;
+}
+
+/*
+ * Placement keys (pack_internal.h) from the signatures: the pending
+ * classes sorted by (signature, requests), each run one key. Karpenter's
+ * own mix draws every pod's requests independently, which makes thousands
+ * of classes out of a few dozen keys.
+ */
+static int setup_pkeys(struct solve *S) {
+  struct pkey_entry *e = stv_malloc((S->npending_cls + 1) * sizeof(*e));
+  size_t i, k, n = S->npending_cls;
+  S->pkey = stv_arena_alloc(&S->a, (S->nclasses + 1) * sizeof(uint32_t));
+  S->pk_off = stv_arena_alloc(&S->a, (n + 2) * sizeof(uint32_t));
+  S->pk_cls = stv_arena_alloc(&S->a, (n + 1) * sizeof(uint32_t));
+  if (e == NULL || S->pkey == NULL || S->pk_off == NULL || S->pk_cls == NULL) {
+    stv_free(e);
+    return STV_ENOMEM;
+  }
+  memset(S->pkey, 0xff, S->nclasses * sizeof(uint32_t));
+  for (i = 0; i < n; i++) {
+    uint32_t c = S->pending_cls[i];
+    memset(e[i].req, 0, sizeof(e[i].req));
+    memcpy(e[i].req, S->s->classes[c]->req, (size_t)S->ndim * sizeof(int64_t));
+    e[i].sig = S->sig[c];
+    e[i].cls = c;
+  }
+  qsort(e, n, sizeof(*e), cmp_pkey);
+  S->npkey = 0;
+  for (i = 0; i < n; i++) {
+    if (i == 0 || e[i].sig != e[i - 1].sig || memcmp(e[i].req, e[i - 1].req, sizeof(e[i].req)) != 0)
+      S->pk_off[S->npkey++] = (uint32_t)i;
+    S->pkey[e[i].cls] = (uint32_t)(S->npkey - 1);
+    S->pk_cls[i] = e[i].cls;
+  }
+  S->pk_off[S->npkey] = (uint32_t)n;
+  stv_free(e);
+  /* A key of more classes than a quarter of W words sets them in W words
+   * (at most 32 bytes a class in all). */
+  if ((S->pk_mask = stv_arena_alloc(&S->a, (S->npkey + 1) * sizeof(*S->pk_mask))) == NULL) return STV_ENOMEM;
+  for (k = 0; k < S->npkey; k++) {
+    if ((S->pk_off[k + 1] - S->pk_off[k]) * 4 <= S->W) continue;
+    if ((S->pk_mask[k] = stv_arena_alloc(&S->a, S->W * sizeof(uint64_t))) == NULL) return STV_ENOMEM;
+    for (i = S->pk_off[k]; i < S->pk_off[k + 1]; i++) BIT_SET(S->pk_mask[k], S->pk_cls[i]);
+  }
+  return 0;
+}
+
 /* Template views, DaemonSet overhead, and the class compatibility matrix. */
 int stv__setup_templates(struct solve *S) {
   const struct stv_problem *p = S->p;
@@ -650,7 +762,7 @@ int stv__setup_templates(struct solve *S) {
   S->ti = stv_arena_alloc(&S->a, (p->ntmpl + 1) * sizeof(*S->ti));
   S->compat = stv_arena_alloc(&S->a, (p->ntmpl + 1) * W * 8);
   if (S->ti == NULL || S->compat == NULL) return STV_ENOMEM;
-  if ((rc = setup_signatures(S)) != 0) return rc;
+  if ((rc = setup_signatures(S)) != 0 || (rc = setup_pkeys(S)) != 0) return rc;
   sigfit = stv_arena_alloc(&S->a, S->nsig + 1);
   if (sigfit == NULL) return STV_ENOMEM;
   for (i = 0; i < p->ntmpl; i++) {
@@ -684,14 +796,20 @@ int stv__setup_templates(struct solve *S) {
       if (ti->alloc[r] < 0) ok = 0;
     if (!ok) continue; /* the DaemonSets alone do not fit */
     memset(sigfit, 0, S->nsig);
-    for (c = 0; c < S->nclasses; c++) {
-      const struct stv_class *k2 = s->classes[c];
-      if (k2->daemonset || k2->npending == 0) continue;
+    /* One test per placement key: the static predicates depend only on the
+     * signature, the fit only on the requests. */
+    for (k = 0; k < S->npkey; k++) {
+      uint32_t c0 = S->pk_cls[S->pk_off[k]];
+      const struct stv_class *k2 = s->classes[c0];
+      uint64_t *row = &S->compat[S->nti * W];
+      size_t j;
       if (!stv__fits_vec(k2->req, ti->alloc, S->ndim)) continue;
-      /* The static predicates depend only on the class's placement signature. */
-      if (sigfit[S->sig[c]] == 0) sigfit[S->sig[c]] = stv_class_fits_node(k2, &v, NULL, 0) ? 1 : 2;
-      if (sigfit[S->sig[c]] != 1) continue;
-      BIT_SET(&S->compat[S->nti * W], c);
+      if (sigfit[S->sig[c0]] == 0) sigfit[S->sig[c0]] = stv_class_fits_node(k2, &v, NULL, 0) ? 1 : 2;
+      if (sigfit[S->sig[c0]] != 1) continue;
+      if (S->pk_mask[k] != NULL)
+        for (j = 0; j < W; j++) row[j] |= S->pk_mask[k][j];
+      else
+        for (j = S->pk_off[k]; j < S->pk_off[k + 1]; j++) BIT_SET(row, S->pk_cls[j]);
     }
     S->nti++;
   }
@@ -780,7 +898,7 @@ int stv__setup_spread_elig(struct solve *S) {
 
 /* Zones that are domains of each zone-level spread rule. */
 int stv__setup_rule_zones(struct solve *S) {
-  size_t ri, i, nn = S->s->nnodes, nterm = 0;
+  size_t ri, i, nn = S->s->nnodes, nterm = 0, nset;
   uint32_t *term = NULL; /* terminating pods bound to a node in a zone */
   for (i = 0; i < S->s->npods; i++) {
     const struct stv_pod *p = &S->s->pods[i];
@@ -804,14 +922,21 @@ int stv__setup_rule_zones(struct solve *S) {
      * into it. Zones the plan opens nodes in for other pods are added by the
      * final check.
      */
-    for (i = 0; i < S->nti; i++) {
+    for (i = 0, nset = 0; i < S->nti && nset < S->nzones; i++) {
       const struct tinfo *ti = &S->ti[i];
       const struct stv_template *t = &S->p->tmpl[ti->t];
       struct stv_node_view v = {NULL, &t->labels, t->ntaints, t->taints, 0};
-      int z = ti->zone;
+      int z = ti->zone, fits;
       if (z < 0 || r->zelig[z] || !r->elig[nn + ti->t]) continue;
-      if (stv__fits_vec(owner->req, ti->alloc, S->ndim) && stv_class_fits_node(owner, &v, NULL, 0))
+      /* For a pending class, the compatibility matrix holds this very test. */
+      if (S->pkey[r->owner] != UINT32_MAX)
+        fits = (int)BIT_GET(&S->compat[i * S->W], r->owner);
+      else
+        fits = stv__fits_vec(owner->req, ti->alloc, S->ndim) && stv_class_fits_node(owner, &v, NULL, 0);
+      if (fits) {
         r->zelig[z] = 1;
+        nset++; /* every zone a domain: the other templates change nothing */
+      }
     }
     for (i = 0; i < S->s->nnodes; i++) {
       int z = S->node_zone[i];

@@ -67,9 +67,16 @@ static int solve_prepare(const struct stv_problem *p, struct prepared *x, double
     if (S->aff_host_any[i]) S->search_limit = -1; /* the greedy fill handles pinned groups */
   S->act = stv_arena_alloc(&S->a, (S->nzones + 1) * sizeof(*S->act));
   S->nact = stv_arena_alloc(&S->a, (S->nzones + 1) * sizeof(*S->nact));
-  if (S->act == NULL || S->nact == NULL) return STV_ENOMEM;
-  for (i = 0; i <= S->nzones; i++)
-    if ((S->act[i] = stv_arena_alloc(&S->a, (S->ng + 1) * sizeof(uint32_t))) == NULL) return STV_ENOMEM;
+  S->act_min = stv_arena_alloc(&S->a, (S->nzones + 1) * sizeof(*S->act_min));
+  S->act_pos = stv_arena_alloc(&S->a, (S->nzones + 1) * sizeof(*S->act_pos));
+  if (S->act == NULL || S->nact == NULL || S->act_min == NULL || S->act_pos == NULL) return STV_ENOMEM;
+  for (i = 0; i <= S->nzones; i++) {
+    size_t blocks = S->ng / STV_ACT_BLOCK + 1;
+    S->act[i] = stv_arena_alloc(&S->a, (S->ng + 1) * sizeof(uint32_t));
+    S->act_min[i] = stv_arena_alloc(&S->a, blocks * STV_MAX_RES * sizeof(int64_t));
+    S->act_pos[i] = stv_arena_alloc(&S->a, (S->ng + 1) * sizeof(uint32_t));
+    if (S->act[i] == NULL || S->act_min[i] == NULL || S->act_pos[i] == NULL) return STV_ENOMEM;
+  }
   if ((rc = stv__sort_groups(S)) || (rc = stv__pack_existing(S, remaining)) ||
       (rc = stv__pack_new(S, remaining)))
     return rc;

@@ -25,6 +25,18 @@ static int class_zone_bound(const struct solve *S, uint32_t c) {
 }
 
 /*
+ * How many pods of class c each zone can take, and what one costs there
+ * (usable_zones), computed once per placement key: classes of one key fit
+ * the same templates and nodes alike. room and cost are per key, nzones
+ * each; done marks the keys computed.
+ */
+struct zone_room {
+  uint32_t *room;
+  double *cost;
+  unsigned char *done;
+};
+
+/*
  * How many pods of class c each zone can take, and what one costs there.
  * room is unlimited (UINT32_MAX) where an unlimited compatible template
  * exists, otherwise what limited templates (reserved counts) and the free
@@ -68,6 +80,29 @@ static void usable_zones(const struct solve *S, uint32_t c, uint32_t *room, doub
     room[z] = room[z] + fit >= UINT32_MAX - 1 ? UINT32_MAX - 1 : room[z] + fit;
     cost[z] = 0;
   }
+}
+
+static int zone_room_init(struct solve *S, struct zone_room *zr) {
+  zr->room = stv_arena_alloc(&S->a, (S->npkey * S->nzones + 1) * sizeof(*zr->room));
+  zr->cost = stv_arena_alloc(&S->a, (S->npkey * S->nzones + 1) * sizeof(*zr->cost));
+  zr->done = stv_arena_alloc(&S->a, S->npkey + 1);
+  if (zr->room == NULL || zr->cost == NULL || zr->done == NULL) return STV_ENOMEM;
+  memset(zr->done, 0, S->npkey + 1);
+  return 0;
+}
+
+/* usable_zones of pending class c from the cache; *room and *cost point into it. */
+static void zone_room_of(const struct solve *S, struct zone_room *zr, uint32_t c, const uint32_t **room,
+                         const double **cost) {
+  uint32_t k = S->pkey[c];
+  uint32_t *r = &zr->room[(size_t)k * S->nzones];
+  double *d = &zr->cost[(size_t)k * S->nzones];
+  if (!zr->done[k]) {
+    usable_zones(S, c, r, d);
+    zr->done[k] = 1;
+  }
+  *room = r;
+  *cost = d;
 }
 
 /* Checks the zone-level rules for one more pod of c in zone z; why on failure. */
@@ -180,13 +215,14 @@ int stv__setup_groups(struct solve *S) {
   uint32_t *start = stv_arena_alloc(&S->a, (S->nclasses + 1) * sizeof(uint32_t));
   uint32_t *all = stv_arena_alloc(&S->a, (s->npods + 1) * sizeof(uint32_t));
   uint32_t *fill = stv_arena_alloc(&S->a, (S->nclasses + 1) * sizeof(uint32_t));
-  uint32_t *room = stv_arena_alloc(&S->a, (S->nzones + 1) * sizeof(uint32_t));
+  const uint32_t *room;
   uint32_t *zc = stv_arena_alloc(&S->a, (S->nzones + 1) * sizeof(uint32_t));
   int32_t *zsel;
   int own_spread, any_room;
-  double *zcost = stv_arena_alloc(&S->a, (S->nzones + 1) * sizeof(double));
+  const double *zcost;
+  struct zone_room zr;
   char why[200];
-  if (!start || !all || !fill || !room || !zc || !zcost) return STV_ENOMEM;
+  if (!start || !all || !fill || !zc || zone_room_init(S, &zr) != 0) return STV_ENOMEM;
   /* Pending pods by class, in snapshot order. */
   for (c = 0; c < S->nclasses; c++) start[c + 1] = start[c] + s->classes[c]->npending;
   for (i = 0; i < s->npods; i++) {
@@ -215,7 +251,7 @@ int stv__setup_groups(struct solve *S) {
         if (new_group(S, &cap, (uint32_t)c, -1, pods, n)) return STV_ENOMEM;
         continue;
       }
-      usable_zones(S, (uint32_t)c, room, zcost);
+      zone_room_of(S, &zr, (uint32_t)c, &room, &zcost);
       own_spread = 0;
       {
         const uint32_t *ri;
