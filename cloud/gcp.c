@@ -26,6 +26,7 @@
 #include "gcp_priv.h"
 
 #define DEFAULT_COMPUTE  "https://compute.googleapis.com/compute/v1"
+#define DEFAULT_BILLING  "https://cloudbilling.googleapis.com"
 #define DEFAULT_POLL     10.0
 #define DEFAULT_MAX_SIZE 1000
 #define WAIT_TIMEOUT_MS  130000L /* operations.wait returns within 2 minutes */
@@ -70,6 +71,9 @@ static void req_release(struct req *r) {
   stv_free(r->insts);
   stv_free(r->inst_ids);
   stv_free(r->owner);
+  stv__gcp_rates_free(&r->rates);
+  stv_free(r->ptypes);
+  stv_free(r->quotes);
   stv_free(r);
 }
 
@@ -129,6 +133,9 @@ static void fire(struct stv_timer *t) {
   case REQ_REAP:
     stv__gcp_reap_done(r);
     break;
+  case REQ_PRICES:
+    stv__gcp_prices_deliver(r, &res);
+    break;
   }
   req_release(r);
 }
@@ -187,11 +194,35 @@ static void api_send(struct req *r, int code, const char *msg) {
   o.headers = hdrs;
   o.tls.ca_file = g->ca_file;
   o.timeout_ms = r->timeout_ms > 0 ? r->timeout_ms : g->timeout_ms;
+  o.max_body = r->max_body;
   if ((rc = stv_cloud_call(g->caller, &o, on_reply, r, &err)) != 0) {
     stv__gcp_finish(r, rc, "%s: %s", r->what, err.msg);
     return;
   }
   r->on_wire = 1;
+}
+
+/*
+ * Calls url (borrowed; a Google API's full URL, query included) with
+ * method and body (borrowed, or NULL) under the provider's access token;
+ * step reads a 2xx answer. what names the call in messages ("compute
+ * instanceGroupManagers.resize").
+ */
+void stv__gcp_call(struct req *r, const char *what, const char *method, const char *url, const char *body,
+                   void (*step)(struct req *, const char *, size_t)) {
+  stv_free(r->url);
+  stv_free(r->body);
+  r->body = NULL;
+  if ((r->url = stv_strdup(url)) == NULL || (body != NULL && (r->body = stv_strdup(body)) == NULL)) {
+    stv__gcp_finish(r, STV_ENOMEM, "%s: out of memory", what);
+    return;
+  }
+  snprintf(r->what, sizeof(r->what), "%s", what);
+  r->method = method;
+  r->step = step;
+  r->reauth = 0;
+  r->timeout_ms = strstr(url, "/wait") != NULL ? WAIT_TIMEOUT_MS : 0;
+  stv__gcp_with_token(r->g, r, api_send);
 }
 
 /*
@@ -203,21 +234,15 @@ void stv__gcp_api(struct req *r, const char *what, const char *method, const cha
                   void (*step)(struct req *, const char *, size_t)) {
   struct gcp *g = r->g;
   size_t n = strlen(g->compute) + strlen(path) + 2;
-  stv_free(r->url);
-  stv_free(r->body);
-  r->body = NULL;
-  r->url = stv_malloc(n);
-  if (r->url == NULL || (body != NULL && (r->body = stv_strdup(body)) == NULL)) {
+  char *url = stv_malloc(n), label[80];
+  if (url == NULL) {
     stv__gcp_finish(r, STV_ENOMEM, "%s: out of memory", what);
     return;
   }
-  snprintf(r->url, n, "%s/%s", g->compute, path);
-  snprintf(r->what, sizeof(r->what), "compute %s", what);
-  r->method = method;
-  r->step = step;
-  r->reauth = 0;
-  r->timeout_ms = strstr(path, "/wait") != NULL ? WAIT_TIMEOUT_MS : 0;
-  stv__gcp_with_token(g, r, api_send);
+  snprintf(url, n, "%s/%s", g->compute, path);
+  snprintf(label, sizeof(label), "compute %s", what);
+  stv__gcp_call(r, label, method, url, body, step);
+  stv_free(url);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -702,6 +727,7 @@ static const struct stv_cloud_ops gcp_ops = {
     .list_instances = gcp_list_instances,
     .set_desired = gcp_set_desired,
     .delete_instances = gcp_delete_instances,
+    .fetch_prices = stv__gcp_fetch_prices,
     .close = gcp_close,
 };
 
@@ -722,6 +748,7 @@ static void gcp_close(struct stv_cloud *c) {
   stv_strpool_close(&g->strings);
   stv_free(g->project);
   stv_free(g->compute);
+  stv_free(g->billing);
   stv_free(g->prefix);
   stv_free(g->ca_file);
   stv_free(g);
@@ -773,6 +800,8 @@ int stv_cloud_open_gcp(struct stv_cloud **out, struct stv_http *http, struct stv
         "every managed instance group of the project would be scaled");
   }
   if (copy_str(&g->compute, compute) != 0 ||
+      copy_str(&g->billing, o->billing_endpoint != NULL && o->billing_endpoint[0] ? o->billing_endpoint
+                                                                                   : DEFAULT_BILLING) != 0 ||
       copy_str(&g->prefix, o->name_prefix && o->name_prefix[0] ? o->name_prefix : NULL) != 0 ||
       copy_str(&g->ca_file, o->ca_file) != 0 ||
       copy_str(&g->project, o->project && o->project[0] ? o->project : NULL) != 0 ||
@@ -784,6 +813,12 @@ int stv_cloud_open_gcp(struct stv_cloud **out, struct stv_http *http, struct stv
     return open_fail(g,
                      stv_err_set(err, STV_EINVAL,
                                  "gcp.computeEndpoint \"%s\": not an http:// or https:// URL", g->compute));
+  n = strlen(g->billing);
+  while (n > 0 && g->billing[n - 1] == '/') g->billing[--n] = '\0';
+  if (strncmp(g->billing, "http://", 7) != 0 && strncmp(g->billing, "https://", 8) != 0)
+    return open_fail(g,
+                     stv_err_set(err, STV_EINVAL,
+                                 "gcp.billingEndpoint \"%s\": not an http:// or https:// URL", g->billing));
   if ((rc = stv__gcp_token_open(g, o, err)) != 0) return open_fail(g, rc);
   if ((rc = stv__gcp_poll_start(g)) != 0)
     return open_fail(g, stv_err_set(err, rc, "cannot start the poll timer"));

@@ -22,7 +22,7 @@
 #include "gcp_priv.h"
 #include "log.h"
 
-#define SCOPE         "https://www.googleapis.com/auth/compute"
+#define SCOPE         "https://www.googleapis.com/auth/compute https://www.googleapis.com/auth/cloud-billing.readonly"
 #define METADATA_HOST "metadata.google.internal"
 #define KEY_FILE_MAX  (64 * 1024)
 
