@@ -1079,20 +1079,44 @@ static int misplaced_report_key(struct walk *w, const yaml_node_t *root) {
   return 0;
 }
 
+/* gcp.billingEndpoint (an http(s) URL) and gcp.region (a region name: lower-case letters, digits, '-'). */
+static int read_gcp_more(struct walk *w, const yaml_node_t *const *v, const struct kpath *pk) {
+  struct stv_gcp_config *g = &w->c->gcp;
+  const char *s = NULL;
+  size_t i;
+  int rc;
+  if (v[0] != NULL) {
+    if ((rc = text(w, v[0], &pk[0], "a string", &s)) != 0) return rc;
+    if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
+      return fail(w, STV_EINVAL, v[0], &pk[0], "expected an http:// or https:// URL, got \"%.100s\"", s);
+    if ((g->billing_endpoint = stv_strpool_get(&w->c->strings, s)) == NULL) return oom(w);
+  }
+  if (v[1] != NULL) {
+    if ((rc = text(w, v[1], &pk[1], "a string", &s)) != 0) return rc;
+    for (i = 0; s[i] != '\0'; i++)
+      if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-')) break;
+    if (i == 0 || s[i] != '\0' || i > 40)
+      return fail(w, STV_EINVAL, v[1], &pk[1], "\"%.60s\" is not a GCP region name (like us-east1)", s);
+    if ((g->region = stv_strpool_get(&w->c->strings, s)) == NULL) return oom(w);
+  }
+  return 0;
+}
+
 /* gcp: the GCP provider's settings (docs/cloud-gcp.md). */
 static int read_gcp(struct walk *w, const yaml_node_t *n, const struct kpath *p) {
   static const char *const names[] = {"project",      "computeEndpoint", "tokenEndpoint", "credentialsFile",
                                       "metadataHost", "namePrefix",      "caFile",        "minSize",
-                                      "maxSize",      "pollInterval"};
+                                      "maxSize",      "pollInterval",    "billingEndpoint", "region"};
   struct stv_gcp_config *g = &w->c->gcp;
   const char **strs[] = {&g->project,       &g->compute_endpoint, &g->token_endpoint, &g->credentials_file,
                          &g->metadata_host, &g->name_prefix,      &g->ca_file};
-  const yaml_node_t *v[10];
-  struct kpath pk[10];
+  const yaml_node_t *v[12];
+  struct kpath pk[12];
   double d;
   int rc, i;
-  if ((rc = fields(w, n, p, names, 10, v)) != 0) return rc;
-  for (i = 0; i < 10; i++) pk[i] = (struct kpath){p, names[i], 0};
+  if ((rc = fields(w, n, p, names, 12, v)) != 0) return rc;
+  for (i = 0; i < 12; i++) pk[i] = (struct kpath){p, names[i], 0};
+  if ((rc = read_gcp_more(w, v + 10, pk + 10)) != 0) return rc;
   for (i = 0; i < 7; i++) {
     const char *s = NULL;
     if (v[i] == NULL) continue;

@@ -101,6 +101,8 @@ struct stv_gcp_config {
   const char *ca_file;          /* gcp.caFile */
   int64_t min_size, max_size;   /* gcp.minSize (default 0), gcp.maxSize (default 0: the provider's 1000) */
   double poll_interval;         /* gcp.pollInterval, seconds; 0: the provider's default */
+  const char *billing_endpoint; /* gcp.billingEndpoint (live prices) */
+  const char *region;           /* gcp.region: the catalogue's region when no --catalog and no nodes say */
 };
 
 /*

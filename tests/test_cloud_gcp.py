@@ -57,7 +57,7 @@ class Cloud(object):
     """A Scene (the Kubernetes API emulator) with the GCP emulator beside
     it, a catalogue, a configuration and a service-account key."""
 
-    def __init__(self, binary, name, key=True, permissions=True, launch_delay=1.0):
+    def __init__(self, binary, name, key=True, permissions=True, launch_delay=1.0, tls=False, extra=()):
         self.sc = ctltest.Scene(binary, name).__enter__()
         try:
             self.key_path, self.key, cert = gcpkit.make_key(self.sc.tmp, "stevedore", PROJECT)
@@ -65,7 +65,8 @@ class Cloud(object):
             setup = gcpkit.setup_doc(PROJECT, [(self.key["client_email"], cert)], perms, ZONES)
             self.emu = gcp.Emulator(setup, kube_url="https://127.0.0.1:%d" % self.sc.emu.port,
                                     kube_token=self.sc.token_of("tester"), kube_ca=self.sc.emu.ca_file,
-                                    launch_delay=launch_delay, op_delay=0.3).start()
+                                    launch_delay=launch_delay, op_delay=0.3,
+                                    tls_dir=os.path.join(self.sc.tmp, "gcp-tls") if tls else None).start()
         except Exception:
             self.sc.__exit__(None, None, None)
             raise
@@ -75,6 +76,9 @@ class Cloud(object):
         self.config = os.path.join(self.sc.tmp, "config.yaml")
         lines = ["gcp:", "  project: %s" % PROJECT, "  computeEndpoint: %s/compute/v1" % self.emu.url(),
                  "  namePrefix: gke-c1-", "  maxSize: 10", "  pollInterval: 1s"]
+        if tls:
+            lines += ["  caFile: %s" % self.emu.ca_file]
+        lines += list(extra)
         if key:
             lines += ["  credentialsFile: %s" % self.key_path, "  tokenEndpoint: %s/token" % self.emu.url()]
         else:
@@ -86,8 +90,9 @@ class Cloud(object):
         self.emu.stop()
         self.sc.__exit__(None, None, None)
 
-    def controller(self, identity, *args, start=True):
-        argv = ["--provider", "gcp", "--config", self.config, "--catalog", self.catalog, "--batch-idle", "0.2s",
+    def controller(self, identity, *args, start=True, catalog=True):
+        argv = ["--provider", "gcp", "--config", self.config] + (["--catalog", self.catalog] if catalog else []) + [
+                "--batch-idle", "0.2s",
                 "--batch-max", "2s", "--lease-name", ctltest.LEASE_NAME, "--lease-namespace", self.sc.lease_ns,
                 "--log-format", "json", "--log-level", "debug"] + list(args)
         c = ctltest.Controller(self.sc, identity, argv)
@@ -240,7 +245,7 @@ def t_permissions(binary):
         cl.sc.create_pods(*workload("web", n=3))
         settle(cl, ctl, 3)
         role = set(gcpkit.doc_permissions(ROOT))
-        used = {c["permission"] for c in cl.emu.calls}
+        used = {c["permission"] for c in cl.emu.calls if c["permission"]}  # the price catalogue needs none
         denied = [c for c in cl.emu.calls if c["status"] == 403]
         assert not denied, "calls outside the documented role: %s" % denied
         assert used <= role, used - role
@@ -251,13 +256,74 @@ def t_permissions(binary):
         cl.close()
 
 
+def t_tls(binary):
+    """Every call over HTTPS (the Compute API, the token endpoint) with the
+    emulator's throwaway CA trusted through gcp.caFile: pods pending ->
+    resized -> Running. Then a controller given another CA stops at its
+    first call with an error naming the endpoint and the certificate."""
+    cl = Cloud(binary, "gcp-tls", key=True, tls=True)
+    try:
+        assert cl.emu.url().startswith("https://")
+        ctl = cl.controller("r1")
+        cl.sc.create_pods(*workload("web", n=3))
+        settle(cl, ctl, 3)
+        assert cl.gcp_nodes(), "no gce:// node registered"
+        ok = [c for c in cl.emu.calls if c["status"] == 200]
+        assert ok, "no call reached the emulator"
+        ctl.must_run = False
+        ctl.kill()
+        # Another CA: the kube emulator's, which did not sign the GCP emulator's certificate.
+        with open(cl.config) as f:
+            text = f.read()
+        with open(cl.config, "w") as f:
+            f.write(text.replace(cl.emu.ca_file, cl.sc.emu.ca_file))
+        ctl2 = cl.controller("r2")
+        cl.sc.create_pods(*workload("more", n=1))
+
+        def cert_lines():
+            return [line for line in ctl2.log().splitlines() if "certificate" in line.lower()]
+        cl.sc.wait_for("a log line naming the certificate failure", cert_lines, timeout=60)
+        line = cert_lines()[0]
+        assert "127.0.0.1:%d" % cl.emu.port in line, "the endpoint is not named: " + line
+        ctl2.must_run = False
+        ctl2.kill()
+    finally:
+        cl.close()
+
+
+def t_region(binary):
+    """No --catalog and no nodes: the catalogue is the region of the MIGs'
+    zones (gcp:us-east1), listed through the provider; with gcp.region
+    set, that region (gcp:europe-west4), without a call."""
+    cl = Cloud(binary, "gcp-region", key=True)
+    try:
+        ctl = cl.controller("r1", catalog=False)
+        cl.sc.wait_for("the catalogue line", lambda: ctl.records("catalogue of the provider's region"), timeout=60)
+        rec = ctl.records("catalogue of the provider's region")[0]
+        assert rec.get("catalog") == "gcp:us-east1" and "zone us-east1-" in rec.get("reason", ""), rec
+        ctl.must_run = False
+        ctl.kill()
+    finally:
+        cl.close()
+    cl = Cloud(binary, "gcp-region2", key=True, extra=["  region: europe-west4"])
+    try:
+        ctl = cl.controller("r1", catalog=False)
+        cl.sc.wait_for("the catalogue line", lambda: ctl.records("catalogue of the provider's region"), timeout=60)
+        rec = ctl.records("catalogue of the provider's region")[0]
+        assert rec.get("catalog") == "gcp:europe-west4" and "gcp.region" in rec.get("reason", ""), rec
+        ctl.must_run = False
+        ctl.kill()
+    finally:
+        cl.close()
+
+
 def main():
     if not HAVE_GOOGLE_AUTH:
         print("FAIL python3-google-auth is installed (apt-get install python3-google-auth python3-requests)")
         print("0 passed, 1 failed")
         return 1
     tests = [("scale_up", t_scale_up), ("cloud_says_no", t_cloud_says_no), ("stockout", t_stockout),
-             ("restart", t_restart), ("permissions", t_permissions)]
+             ("restart", t_restart), ("permissions", t_permissions), ("tls", t_tls), ("region", t_region)]
     return ctltest.run_tests(tests, sys.argv)
 
 

@@ -362,6 +362,7 @@ static void gcp_opts(const struct daemon *d, struct stv_gcp_opts *go) {
   go->metadata_host = c->metadata_host;
   go->name_prefix = c->name_prefix;
   go->ca_file = c->ca_file;
+  go->billing_endpoint = c->billing_endpoint;
   go->min_size = c->min_size;
   if (c->max_size > 0) go->max_size = c->max_size;
   if (c->poll_interval > 0) go->poll_interval = c->poll_interval;
@@ -858,6 +859,19 @@ static int reconciler_opts(struct daemon *d, struct stv_err *err) {
   return 0;
 }
 
+/* A cluster without nodes: the catalogue of the provider's region (its configuration's, else its groups'). */
+static int provider_region(struct daemon *d, char *why, size_t size, int *found, struct stv_err *err) {
+  struct stv_cloud *c = NULL;
+  int rc;
+  *found = stv__daemon_configured_region(d->o->provider, &d->cfg, d->catalog_spec, sizeof(d->catalog_spec), why, size);
+  if (*found) return 0;
+  if ((rc = stv_http_new(&d->cloud_http, &d->loop, err)) != 0 || (rc = new_cloud(d, &c, err)) != 0) return rc;
+  *found = stv__daemon_groups_region(c, d->o->provider, &d->loop, d->catalog_spec, sizeof(d->catalog_spec), why, size);
+  c->ops->close(c);
+  if (!*found) snprintf(d->catalog_spec, sizeof(d->catalog_spec), "%s", STV_CATALOG_DEFAULT);
+  return 0;
+}
+
 /* Loads what the flags name; every failure here is the user's to fix (exit 2). */
 static int load_inputs(struct daemon *d, struct stv_kube_config **kc, struct stv_err *err) {
   const struct stv_daemon_opts *o = d->o;
@@ -867,12 +881,17 @@ static int load_inputs(struct daemon *d, struct stv_kube_config **kc, struct stv
     snprintf(d->catalog_spec, sizeof(d->catalog_spec), "%s", o->catalog);
   } else {
     char why[300];
-    int from_nodes;
+    int from_nodes, from_provider = 0;
     rc = stv__daemon_region_catalog(o->kubeconfig, o->context, d->catalog_spec, sizeof(d->catalog_spec), why,
                                     sizeof(why), &from_nodes, err);
     if (rc != 0) return rc;
-    stv_log(from_nodes ? STV_LOG_INFO : STV_LOG_WARN,
-            from_nodes ? "catalogue of the nodes' region" : "catalogue: the default (give --catalog)",
+    if (!from_nodes && o->provider != STV_PROVIDER_SIM &&
+        (rc = provider_region(d, why, sizeof(why), &from_provider, err)) != 0)
+      return rc;
+    stv_log(from_nodes || from_provider ? STV_LOG_INFO : STV_LOG_WARN,
+            from_nodes      ? "catalogue of the nodes' region"
+            : from_provider ? "catalogue of the provider's region"
+                            : "catalogue: the default (give --catalog)",
             STV_LOG_STR("catalog", d->catalog_spec), STV_LOG_STR("reason", why));
   }
   if ((rc = stv_catalog_load(&d->cat, d->catalog_spec, err)) != 0) {
@@ -881,7 +900,8 @@ static int load_inputs(struct daemon *d, struct stv_kube_config **kc, struct stv
   }
   /* The cloud adapters' client, before reconciler_opts checks the provider's settings (region, cluster name,
    * credential source): a mistake there is an exit, not a retry loop. */
-  if (o->provider != STV_PROVIDER_SIM && (rc = stv_http_new(&d->cloud_http, &d->loop, err)) != 0) return rc;
+  if (o->provider != STV_PROVIDER_SIM && d->cloud_http == NULL && (rc = stv_http_new(&d->cloud_http, &d->loop, err)) != 0)
+    return rc;
   if ((rc = reconciler_opts(d, err)) != 0) return rc;
   if ((rc = stv_kube_config_load(kc, o->kubeconfig, o->context, err)) != 0) return rc;
   return 0;

@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <uv.h>
 
 #include "cloud.h"
 #include "controller.h"
@@ -92,6 +93,27 @@ int stv_daemon_run(const struct stv_daemon_opts *o, struct stv_err *err);
  */
 int stv__daemon_region_catalog(const char *kubeconfig, const char *context, char *spec, size_t size, char *note,
                                size_t note_size, int *from_nodes, struct stv_err *err);
+
+/*
+ * For a cluster whose nodes name no region: the catalogue spec of the
+ * region the provider's configuration names (aws: AWS_REGION, then
+ * AWS_DEFAULT_REGION; gcp: gcp.region, then CLOUDSDK_COMPUTE_REGION, then
+ * the region of CLOUDSDK_COMPUTE_ZONE) into spec and why into note.
+ * Returns 1 when one does, else 0.
+ */
+int stv__daemon_configured_region(enum stv_daemon_provider p, const struct stv_config *cfg, char *spec, size_t size,
+                                  char *note, size_t note_size);
+
+/*
+ * Else the region of the provider's groups: lists them through c
+ * (borrowed) and runs loop until the answer, then the region of the first
+ * group's first zone ("us-east1-b" -> gcp:us-east1, "eastus-1" ->
+ * azure:eastus, "us-east-1a" -> aws:us-east-1). Returns 1 with spec and
+ * note filled, or 0 with note saying why not (a failed listing is not an
+ * error here: the default catalogue applies, with a warning).
+ */
+int stv__daemon_groups_region(struct stv_cloud *c, enum stv_daemon_provider p, uv_loop_t *loop, char *spec,
+                              size_t size, char *note, size_t note_size);
 
 /* ---------------------------------------------------------------------- */
 /* The provider guard (guard.c)                                           */
