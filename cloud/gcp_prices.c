@@ -154,7 +154,7 @@ static int price_type_of(struct gcp *g, const struct stv_instance_type *t, struc
     else if (strstr(res->name, "gpu") != NULL && res->value > 0)
       p->left_out = 1;
   }
-  if (strstr(t->name, "-lssd") != NULL) p->left_out = 1;
+  if (strstr(t->name, "lssd") != NULL) p->left_out = 1; /* -lssd, -standardlssd, -highlssd */
   return 0;
 }
 

@@ -15,7 +15,10 @@ and no token or key in the controller's log.
 
 import json
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -317,13 +320,90 @@ def t_region(binary):
         cl.close()
 
 
+def sku_price(emu, desc):
+    """The unit price of the us-east1 SKU described desc, from the emulator's own documents."""
+    k = [k for k in emu.skus if k["description"] == desc and "us-east1" in k["serviceRegions"]]
+    assert len(k) == 1, (desc, len(k))
+    m = k[0]["pricingInfo"][0]["pricingExpression"]["tieredRates"][0]["unitPrice"]
+    return int(m["units"]) + m["nanos"] / 1e9
+
+
+def t_prices(binary):
+    """`stevedore prices --live --provider gcp` against the emulator's
+    Cloud Billing Catalog API (SKUs of us-east1 and europe-west4, pages of
+    40): the live figures are the emulator's SKUs' (vCPUs x core + GiB x
+    RAM; e2-micro a quarter core), spot from the Preemptible SKUs, GPU types
+    keep their embedded figures, the source is named; throttling is retried;
+    a 403 (the API not enabled) and a malformed page fall back to the
+    embedded figures with a warning naming the call (exit 0; 1 with
+    --require-live); no token or key in the output."""
+    tmp = tempfile.mkdtemp(prefix="stv-gcp-prices-")
+    key_path, key, cert = gcpkit.make_key(tmp, "stevedore", PROJECT)
+    setup = gcpkit.setup_doc(PROJECT, [(key["client_email"], cert)], None, ZONES)
+    setup["billingRegions"] = ["europe-west4", "us-east1"]
+    setup["skuPageSize"] = 40
+    emu = gcp.Emulator(setup).start()
+    cfg = os.path.join(tmp, "config.yaml")
+    with open(cfg, "w") as f:
+        f.write("gcp:\n  project: %s\n  computeEndpoint: %s/compute/v1\n  billingEndpoint: %s\n"
+                "  credentialsFile: %s\n  tokenEndpoint: %s/token\n  namePrefix: gke-c1-\n"
+                % (PROJECT, emu.url(), emu.url(), key_path, emu.url()))
+
+    def prices(*extra):
+        argv = [binary, "prices", "--live", "--provider", "gcp", "--catalog", "gcp:us-east1", "--config", cfg,
+                "--output", "json", "--type", "n2-standard-4", "--type", "e2-micro", "--type", "a2-highgpu-1g"]
+        p = subprocess.run(argv + list(extra), capture_output=True, text=True, timeout=120)
+        for secret in [t for t in emu.tokens] + [key["private_key_id"]]:
+            assert secret not in p.stdout + p.stderr, "a secret in the output of stevedore prices"
+        return p
+    try:
+        emu.faults.update({"billing_throttle": 2})
+        p = prices()
+        assert p.returncode == 0, p.stderr
+        doc = json.loads(p.stdout)
+        assert "Cloud Billing Catalog API" in doc["prices"]["liveSource"], doc["prices"]
+        got = {(o["instanceType"], o["capacityType"], o["zone"]): o for o in doc["offerings"]}
+        core, ram = sku_price(emu, "N2 Instance Core running in South Carolina"), \
+            sku_price(emu, "N2 Instance Ram running in South Carolina")
+        o = got[("n2-standard-4", "on-demand", "us-east1-b")]
+        assert o["source"] == "live" and abs(o["price"] - (4 * core + 16 * ram)) < 1e-6, (o, core, ram)
+        score = sku_price(emu, "Spot Preemptible N2 Instance Core running in South Carolina")
+        sram = sku_price(emu, "Spot Preemptible N2 Instance Ram running in South Carolina")
+        o = got[("n2-standard-4", "spot", "us-east1-c")]
+        assert o["source"] == "live" and abs(o["price"] - (4 * score + 16 * sram)) < 1e-6, o
+        ecore, eram = sku_price(emu, "E2 Instance Core running in South Carolina"), \
+            sku_price(emu, "E2 Instance Ram running in South Carolina")
+        o = got[("e2-micro", "on-demand", "us-east1-d")]
+        assert o["source"] == "live" and abs(o["price"] - (0.25 * ecore + 1 * eram)) < 1e-6, o
+        assert got[("a2-highgpu-1g", "on-demand", "us-east1-b")]["source"] == "embedded"
+        assert "gpu_or_local_ssd" in p.stderr, p.stderr
+        lists = [c for c in emu.calls if c["method"] == "cloudbilling.services.skus.list"]
+        assert sum(1 for c in lists if c["status"] == 429) == 2, lists
+        assert sum(1 for c in lists if c["status"] == 200) > 2, "no paging: %s" % lists
+        assert all("currencyCode=USD" in c["path"] for c in lists), lists
+
+        emu.faults.update({"billing_forbidden": True})
+        p = prices()
+        assert p.returncode == 0 and "accessNotConfigured" in p.stderr and "skus.list" in p.stderr, p.stderr
+        assert all(o["source"] == "embedded" for o in json.loads(p.stdout)["offerings"])
+        p = prices("--require-live")
+        assert p.returncode == 1, (p.returncode, p.stderr)
+        emu.faults.update({"billing_forbidden": False, "billing_malformed": 1})
+        p = prices()
+        assert p.returncode == 0 and "not JSON" in p.stderr and "skus.list" in p.stderr, p.stderr
+    finally:
+        emu.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     if not HAVE_GOOGLE_AUTH:
         print("FAIL python3-google-auth is installed (apt-get install python3-google-auth python3-requests)")
         print("0 passed, 1 failed")
         return 1
     tests = [("scale_up", t_scale_up), ("cloud_says_no", t_cloud_says_no), ("stockout", t_stockout),
-             ("restart", t_restart), ("permissions", t_permissions), ("tls", t_tls), ("region", t_region)]
+             ("restart", t_restart), ("permissions", t_permissions), ("tls", t_tls), ("region", t_region),
+             ("prices", t_prices)]
     return ctltest.run_tests(tests, sys.argv)
 
 

@@ -48,6 +48,8 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 SHAPES_CSV = os.path.join(ROOT, "pricing", "data", "gcp-us-east1.csv")
 TOKEN_TTL = 3600
 COMPUTE_SCOPES = ("https://www.googleapis.com/auth/compute", "https://www.googleapis.com/auth/cloud-platform")
+BILLING_SCOPES = ("https://www.googleapis.com/auth/cloud-billing.readonly",
+                  "https://www.googleapis.com/auth/cloud-billing", "https://www.googleapis.com/auth/cloud-platform")
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 GI, MI = 1 << 30, 1 << 20
 
@@ -197,7 +199,7 @@ def region_skus(region):
         if mt in ("f1-micro", "g1-small"):
             whole[mt] = (od, spot)
             continue
-        if gpu or "-lssd" in mt or mt in SHARED_CORE:
+        if gpu or "lssd" in mt or mt in SHARED_CORE:
             continue
         fam = machine_family(mt)
         fams.setdefault(fam, ([], []))
@@ -323,9 +325,11 @@ class Emulator(object):
                        "preemptible", "nodePool", "nodeLabels", "nodeTaints": ["k=v:Effect"]}],
         "groups": [{"name", "zone" | "region" + "zones", "template", "targetSize",
                     "baseInstanceName"?}],
-        "billingRegions": ["us-east1"] (the default): the regions whose Compute SKUs skus.list serves}"""
+        "billingRegions": ["us-east1"] (the default): the regions whose Compute SKUs skus.list serves,
+        "skuPageSize": 5000 (the default): the most SKUs on one page, whatever pageSize asks}"""
         self.project = setup.get("project", "stevedore-test")
         self.skus = []
+        self.sku_page = int(setup.get("skuPageSize", SKU_PAGE))
         for region in setup.get("billingRegions", ["us-east1"]):
             skus = region_skus(region)
             if not skus:
@@ -859,7 +863,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return refuse("invalid_grant", "Invalid JWT: Token must be a short-lived token (60 minutes) and in a "
                           "reasonable timeframe. Check your iat and exp values in the JWT claim.")
         scopes = str(claims.get("scope", "")).split()
-        if not any(s in COMPUTE_SCOPES for s in scopes):
+        if not any(s in COMPUTE_SCOPES or s in BILLING_SCOPES for s in scopes):
             return refuse("invalid_scope", "Invalid OAuth scope or ID token audience provided.")
         with emu.lock:
             tok = self.issue(iss)
@@ -909,6 +913,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raise
             entry["status"] = 200
             malformed = emu.faults.take("billing_malformed")
+            size = min(size, emu.sku_page)
             items = emu.skus[off:off + size]
             nxt = base64.urlsafe_b64encode(str(off + size).encode()).decode() if off + size < len(emu.skus) else ""
         if malformed:
