@@ -730,6 +730,8 @@ static int sku_price(const cJSON *sku, const char *where, const char *unit_want,
       stv_err_prefix(err, "%s.effectiveTime", w);
       return err->code = STV_EPARSE;
     }
+    if (secs < 0) /* the fuzzer's year 1013: no price of a cloud took effect before 1970 */
+      return stv_err_set(err, STV_EPARSE, "%s.effectiveTime: \"%.40s\" is before 1970", w, when);
     *as_of = (double)secs;
   }
   snprintf(w, sizeof(w), "%.120s.pricingInfo[0].pricingExpression", where);

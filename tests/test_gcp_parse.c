@@ -470,6 +470,8 @@ TEST(should_name_the_sku_and_field_of_a_price_it_cannot_read) {
   CHECK(sku_error("\"units\": \"0\"", "\"units\": \"99999999999\"", "is not a unit price"));
   CHECK(sku_error("\"startUsageAmount\": 0", "\"startUsageAmount\": 10", "no tier from usage 0"));
   CHECK(sku_error("2026-08-03T07:00:00Z", "2026-02-30T07:00:00Z", "skus[0] (skuId A-1).pricingInfo[0].effectiveTime"));
+  CHECK(sku_error("2026-08-03T07:00:00Z", "1013-08-03T07:00:00Z",
+                  "effectiveTime: \"1013-08-03T07:00:00Z\" is before 1970"));
   CHECK(sku_error("\"serviceRegions\": [\"us-east1\"]", "\"serviceRegions\": \"us-east1\"",
             "skus[0] (skuId A-1).serviceRegions: not an array"));
   CHECK(sku_error("\"category\": {", "\"category\": 3, \"x\": {", "skus[0] (skuId A-1).category: missing"));
