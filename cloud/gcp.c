@@ -145,6 +145,11 @@ static void fire(struct stv_timer *t) {
 
 static void api_send(struct req *r, int code, const char *msg);
 
+const char *stv__gcp_tls_hint(const char *error) {
+  if (strstr(error, "SSL") == NULL && strstr(error, "certificate") == NULL) return "";
+  return " (does gcp.caFile hold the CA that signed the endpoint's certificate? without it, the system's CAs)";
+}
+
 static void on_reply(void *ctx, const struct stv_cloud_reply *rep) {
   struct req *r = ctx;
   char msg[400];
@@ -152,7 +157,7 @@ static void on_reply(void *ctx, const struct stv_cloud_reply *rep) {
   r->on_wire = 0;
   if (rep->code != 0) {
     r->retry_after = rep->retry_after;
-    stv__gcp_finish(r, rep->code, "%s", rep->error);
+    stv__gcp_finish(r, rep->code, "%s (%s)%s", rep->error, r->url, stv__gcp_tls_hint(rep->error));
     return;
   }
   if (rep->status == 401 && !r->reauth) {

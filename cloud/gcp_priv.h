@@ -132,6 +132,8 @@ struct gcp {
   struct stv_strmap known_map; /* pid -> index + 1 */
 };
 
+/* A hint for a transport error that is TLS's ("SSL certificate problem..."): where the CA comes from; else "". */
+const char *stv__gcp_tls_hint(const char *error);
 struct req *stv__gcp_req_new(struct gcp *g, enum req_kind kind, void *cb, void *ctx);
 void stv__gcp_finish(struct req *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void stv__gcp_call(struct req *r, const char *what, const char *method, const char *url, const char *body,
