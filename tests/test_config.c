@@ -241,7 +241,22 @@ TEST(should_read_the_gcp_section_and_name_its_bad_keys) {
   CHECK(fails_with(
       "gcp:\n  zone: x\n", STV_EINVAL,
       "stevedore.yaml:2:3: gcp: unknown key \"zone\" (expected project, computeEndpoint, tokenEndpoint, "
-      "credentialsFile, metadataHost, namePrefix, caFile, minSize, maxSize, pollInterval)"));
+      "credentialsFile, metadataHost, namePrefix, caFile, minSize, maxSize, pollInterval, billingEndpoint, "
+      "region)"));
+}
+
+TEST(should_read_the_gcp_billing_endpoint_and_region) {
+  struct stv_config c;
+  struct stv_err err = {0, ""};
+  stv_config_init(&c);
+  CHECK_EQ_INT(load(&c, "gcp:\n  billingEndpoint: https://billing.example\n  region: europe-west4\n", &err), 0);
+  CHECK(strcmp(c.gcp.billing_endpoint, "https://billing.example") == 0 && strcmp(c.gcp.region, "europe-west4") == 0);
+  stv_config_close(&c);
+  CHECK(fails_with("gcp:\n  billingEndpoint: cloudbilling.googleapis.com\n", STV_EINVAL,
+                   "stevedore.yaml:2:20: gcp.billingEndpoint: expected an http:// or https:// URL, got "
+                   "\"cloudbilling.googleapis.com\""));
+  CHECK(fails_with("gcp:\n  region: Europe West\n", STV_EINVAL,
+                   "stevedore.yaml:2:11: gcp.region: \"Europe West\" is not a GCP region name (like us-east1)"));
 }
 
 TEST(should_reject_values_of_the_wrong_type) {
