@@ -764,6 +764,15 @@ static int copy_str(char **dst, const char *s) {
   return (*dst = stv_strdup(s)) == NULL ? STV_ENOMEM : 0;
 }
 
+/* Trims the trailing slashes of url (the setting key) and checks its scheme. */
+static int endpoint(char *url, const char *key, struct stv_err *err) {
+  size_t n = strlen(url);
+  while (n > 0 && url[n - 1] == '/') url[--n] = '\0';
+  if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+    return stv_err_set(err, STV_EINVAL, "%s \"%s\": not an http:// or https:// URL", key, url);
+  return 0;
+}
+
 static int open_fail(struct gcp *g, int rc) {
   g->cloud.impl = g;
   gcp_close(&g->cloud);
@@ -775,7 +784,6 @@ int stv_cloud_open_gcp(struct stv_cloud **out, struct stv_http *http, struct stv
   struct gcp *g = stv_calloc(1, sizeof(*g));
   const char *compute =
       o->compute_endpoint != NULL && o->compute_endpoint[0] ? o->compute_endpoint : DEFAULT_COMPUTE;
-  size_t n;
   int rc;
   *out = NULL;
   if (g == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
@@ -812,18 +820,9 @@ int stv_cloud_open_gcp(struct stv_cloud **out, struct stv_http *http, struct stv
       copy_str(&g->project, o->project && o->project[0] ? o->project : NULL) != 0 ||
       stv_cloud_caller_new(&g->caller, g->http, clock, NULL, 0, err) != 0)
     return open_fail(g, stv_err_set(err, STV_ENOMEM, "out of memory"));
-  n = strlen(g->compute);
-  while (n > 0 && g->compute[n - 1] == '/') g->compute[--n] = '\0';
-  if (strncmp(g->compute, "http://", 7) != 0 && strncmp(g->compute, "https://", 8) != 0)
-    return open_fail(g,
-                     stv_err_set(err, STV_EINVAL,
-                                 "gcp.computeEndpoint \"%s\": not an http:// or https:// URL", g->compute));
-  n = strlen(g->billing);
-  while (n > 0 && g->billing[n - 1] == '/') g->billing[--n] = '\0';
-  if (strncmp(g->billing, "http://", 7) != 0 && strncmp(g->billing, "https://", 8) != 0)
-    return open_fail(g,
-                     stv_err_set(err, STV_EINVAL,
-                                 "gcp.billingEndpoint \"%s\": not an http:// or https:// URL", g->billing));
+  if ((rc = endpoint(g->compute, "gcp.computeEndpoint", err)) != 0 ||
+      (rc = endpoint(g->billing, "gcp.billingEndpoint", err)) != 0)
+    return open_fail(g, rc);
   if ((rc = stv__gcp_token_open(g, o, err)) != 0) return open_fail(g, rc);
   if ((rc = stv__gcp_poll_start(g)) != 0)
     return open_fail(g, stv_err_set(err, rc, "cannot start the poll timer"));

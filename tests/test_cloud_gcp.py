@@ -78,6 +78,7 @@ class Cloud(object):
             json.dump(catalog(), f)
         self.config = os.path.join(self.sc.tmp, "config.yaml")
         lines = ["gcp:", "  project: %s" % PROJECT, "  computeEndpoint: %s/compute/v1" % self.emu.url(),
+                 "  billingEndpoint: %s" % self.emu.url(),  # live prices from the emulator, never the network
                  "  namePrefix: gke-c1-", "  maxSize: 10", "  pollInterval: 1s"]
         if tls:
             lines += ["  caFile: %s" % self.emu.ca_file]
@@ -298,26 +299,19 @@ def t_region(binary):
     """No --catalog and no nodes: the catalogue is the region of the MIGs'
     zones (gcp:us-east1), listed through the provider; with gcp.region
     set, that region (gcp:europe-west4), without a call."""
-    cl = Cloud(binary, "gcp-region", key=True)
-    try:
-        ctl = cl.controller("r1", catalog=False)
-        cl.sc.wait_for("the catalogue line", lambda: ctl.records("catalogue of the provider's region"), timeout=60)
-        rec = ctl.records("catalogue of the provider's region")[0]
-        assert rec.get("catalog") == "gcp:us-east1" and "zone us-east1-" in rec.get("reason", ""), rec
-        ctl.must_run = False
-        ctl.kill()
-    finally:
-        cl.close()
-    cl = Cloud(binary, "gcp-region2", key=True, extra=["  region: europe-west4"])
-    try:
-        ctl = cl.controller("r1", catalog=False)
-        cl.sc.wait_for("the catalogue line", lambda: ctl.records("catalogue of the provider's region"), timeout=60)
-        rec = ctl.records("catalogue of the provider's region")[0]
-        assert rec.get("catalog") == "gcp:europe-west4" and "gcp.region" in rec.get("reason", ""), rec
-        ctl.must_run = False
-        ctl.kill()
-    finally:
-        cl.close()
+    for extra, spec, why in (([], "gcp:us-east1", "zone us-east1-"),
+                             (["  region: europe-west4"], "gcp:europe-west4", "gcp.region")):
+        cl = Cloud(binary, "gcp-region", key=True, extra=extra)
+        try:
+            ctl = cl.controller("r1", catalog=False)
+            cl.sc.wait_for("the catalogue line", lambda: ctl.records("catalogue of the provider's region"),
+                           timeout=60)
+            rec = ctl.records("catalogue of the provider's region")[0]
+            assert rec.get("catalog") == spec and why in rec.get("reason", ""), rec
+            ctl.must_run = False
+            ctl.kill()
+        finally:
+            cl.close()
 
 
 def sku_price(emu, desc):
