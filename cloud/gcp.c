@@ -26,6 +26,7 @@
 #include "gcp_priv.h"
 
 #define DEFAULT_COMPUTE  "https://compute.googleapis.com/compute/v1"
+#define DEFAULT_BILLING  "https://cloudbilling.googleapis.com"
 #define DEFAULT_POLL     10.0
 #define DEFAULT_MAX_SIZE 1000
 #define WAIT_TIMEOUT_MS  130000L /* operations.wait returns within 2 minutes */
@@ -70,6 +71,9 @@ static void req_release(struct req *r) {
   stv_free(r->insts);
   stv_free(r->inst_ids);
   stv_free(r->owner);
+  stv__gcp_rates_free(&r->rates);
+  stv_free(r->ptypes);
+  stv_free(r->quotes);
   stv_free(r);
 }
 
@@ -129,6 +133,9 @@ static void fire(struct stv_timer *t) {
   case REQ_REAP:
     stv__gcp_reap_done(r);
     break;
+  case REQ_PRICES:
+    stv__gcp_prices_deliver(r, &res);
+    break;
   }
   req_release(r);
 }
@@ -138,6 +145,11 @@ static void fire(struct stv_timer *t) {
 
 static void api_send(struct req *r, int code, const char *msg);
 
+const char *stv__gcp_tls_hint(const char *error) {
+  if (strstr(error, "SSL") == NULL && strstr(error, "certificate") == NULL) return "";
+  return " (does gcp.caFile hold the CA that signed the endpoint's certificate? without it, the system's CAs)";
+}
+
 static void on_reply(void *ctx, const struct stv_cloud_reply *rep) {
   struct req *r = ctx;
   char msg[400];
@@ -145,7 +157,7 @@ static void on_reply(void *ctx, const struct stv_cloud_reply *rep) {
   r->on_wire = 0;
   if (rep->code != 0) {
     r->retry_after = rep->retry_after;
-    stv__gcp_finish(r, rep->code, "%s", rep->error);
+    stv__gcp_finish(r, rep->code, "%s (%s)%s", rep->error, r->url, stv__gcp_tls_hint(rep->error));
     return;
   }
   if (rep->status == 401 && !r->reauth) {
@@ -187,11 +199,35 @@ static void api_send(struct req *r, int code, const char *msg) {
   o.headers = hdrs;
   o.tls.ca_file = g->ca_file;
   o.timeout_ms = r->timeout_ms > 0 ? r->timeout_ms : g->timeout_ms;
+  o.max_body = r->max_body;
   if ((rc = stv_cloud_call(g->caller, &o, on_reply, r, &err)) != 0) {
     stv__gcp_finish(r, rc, "%s: %s", r->what, err.msg);
     return;
   }
   r->on_wire = 1;
+}
+
+/*
+ * Calls url (borrowed; a Google API's full URL, query included) with
+ * method and body (borrowed, or NULL) under the provider's access token;
+ * step reads a 2xx answer. what names the call in messages ("compute
+ * instanceGroupManagers.resize").
+ */
+void stv__gcp_call(struct req *r, const char *what, const char *method, const char *url, const char *body,
+                   void (*step)(struct req *, const char *, size_t)) {
+  stv_free(r->url);
+  stv_free(r->body);
+  r->body = NULL;
+  if ((r->url = stv_strdup(url)) == NULL || (body != NULL && (r->body = stv_strdup(body)) == NULL)) {
+    stv__gcp_finish(r, STV_ENOMEM, "%s: out of memory", what);
+    return;
+  }
+  snprintf(r->what, sizeof(r->what), "%s", what);
+  r->method = method;
+  r->step = step;
+  r->reauth = 0;
+  r->timeout_ms = strstr(url, "/wait") != NULL ? WAIT_TIMEOUT_MS : 0;
+  stv__gcp_with_token(r->g, r, api_send);
 }
 
 /*
@@ -203,21 +239,15 @@ void stv__gcp_api(struct req *r, const char *what, const char *method, const cha
                   void (*step)(struct req *, const char *, size_t)) {
   struct gcp *g = r->g;
   size_t n = strlen(g->compute) + strlen(path) + 2;
-  stv_free(r->url);
-  stv_free(r->body);
-  r->body = NULL;
-  r->url = stv_malloc(n);
-  if (r->url == NULL || (body != NULL && (r->body = stv_strdup(body)) == NULL)) {
+  char *url = stv_malloc(n), label[80];
+  if (url == NULL) {
     stv__gcp_finish(r, STV_ENOMEM, "%s: out of memory", what);
     return;
   }
-  snprintf(r->url, n, "%s/%s", g->compute, path);
-  snprintf(r->what, sizeof(r->what), "compute %s", what);
-  r->method = method;
-  r->step = step;
-  r->reauth = 0;
-  r->timeout_ms = strstr(path, "/wait") != NULL ? WAIT_TIMEOUT_MS : 0;
-  stv__gcp_with_token(g, r, api_send);
+  snprintf(url, n, "%s/%s", g->compute, path);
+  snprintf(label, sizeof(label), "compute %s", what);
+  stv__gcp_call(r, label, method, url, body, step);
+  stv_free(url);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -702,6 +732,7 @@ static const struct stv_cloud_ops gcp_ops = {
     .list_instances = gcp_list_instances,
     .set_desired = gcp_set_desired,
     .delete_instances = gcp_delete_instances,
+    .fetch_prices = stv__gcp_fetch_prices,
     .close = gcp_close,
 };
 
@@ -722,6 +753,7 @@ static void gcp_close(struct stv_cloud *c) {
   stv_strpool_close(&g->strings);
   stv_free(g->project);
   stv_free(g->compute);
+  stv_free(g->billing);
   stv_free(g->prefix);
   stv_free(g->ca_file);
   stv_free(g);
@@ -730,6 +762,15 @@ static void gcp_close(struct stv_cloud *c) {
 static int copy_str(char **dst, const char *s) {
   if (s == NULL) return 0;
   return (*dst = stv_strdup(s)) == NULL ? STV_ENOMEM : 0;
+}
+
+/* Trims the trailing slashes of url (the setting key) and checks its scheme. */
+static int endpoint(char *url, const char *key, struct stv_err *err) {
+  size_t n = strlen(url);
+  while (n > 0 && url[n - 1] == '/') url[--n] = '\0';
+  if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+    return stv_err_set(err, STV_EINVAL, "%s \"%s\": not an http:// or https:// URL", key, url);
+  return 0;
 }
 
 static int open_fail(struct gcp *g, int rc) {
@@ -743,7 +784,6 @@ int stv_cloud_open_gcp(struct stv_cloud **out, struct stv_http *http, struct stv
   struct gcp *g = stv_calloc(1, sizeof(*g));
   const char *compute =
       o->compute_endpoint != NULL && o->compute_endpoint[0] ? o->compute_endpoint : DEFAULT_COMPUTE;
-  size_t n;
   int rc;
   *out = NULL;
   if (g == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
@@ -773,17 +813,16 @@ int stv_cloud_open_gcp(struct stv_cloud **out, struct stv_http *http, struct stv
         "every managed instance group of the project would be scaled");
   }
   if (copy_str(&g->compute, compute) != 0 ||
+      copy_str(&g->billing, o->billing_endpoint != NULL && o->billing_endpoint[0] ? o->billing_endpoint
+                                                                                   : DEFAULT_BILLING) != 0 ||
       copy_str(&g->prefix, o->name_prefix && o->name_prefix[0] ? o->name_prefix : NULL) != 0 ||
       copy_str(&g->ca_file, o->ca_file) != 0 ||
       copy_str(&g->project, o->project && o->project[0] ? o->project : NULL) != 0 ||
       stv_cloud_caller_new(&g->caller, g->http, clock, NULL, 0, err) != 0)
     return open_fail(g, stv_err_set(err, STV_ENOMEM, "out of memory"));
-  n = strlen(g->compute);
-  while (n > 0 && g->compute[n - 1] == '/') g->compute[--n] = '\0';
-  if (strncmp(g->compute, "http://", 7) != 0 && strncmp(g->compute, "https://", 8) != 0)
-    return open_fail(g,
-                     stv_err_set(err, STV_EINVAL,
-                                 "gcp.computeEndpoint \"%s\": not an http:// or https:// URL", g->compute));
+  if ((rc = endpoint(g->compute, "gcp.computeEndpoint", err)) != 0 ||
+      (rc = endpoint(g->billing, "gcp.billingEndpoint", err)) != 0)
+    return open_fail(g, rc);
   if ((rc = stv__gcp_token_open(g, o, err)) != 0) return open_fail(g, rc);
   if ((rc = stv__gcp_poll_start(g)) != 0)
     return open_fail(g, stv_err_set(err, rc, "cannot start the poll timer"));

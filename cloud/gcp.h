@@ -29,6 +29,7 @@ struct stv_gcp_opts {
   const char *project;          /* NULL: the metadata server's project id */
   const char *compute_endpoint; /* NULL: https://compute.googleapis.com/compute/v1 */
   const char *token_endpoint;   /* NULL: the key file's token_uri */
+  const char *billing_endpoint; /* NULL: https://cloudbilling.googleapis.com (fetch_prices) */
   const char *credentials_file; /* NULL: $GOOGLE_APPLICATION_CREDENTIALS, else the metadata server */
   const char *metadata_host;    /* NULL: $GCE_METADATA_HOST, else metadata.google.internal */
   const char *name_prefix;      /* MIGs whose name starts with it; "" or NULL: every MIG of the project */

@@ -122,4 +122,57 @@ const char *stv__gcp_last(const char *link);
 int stv__gcp_jwt(const struct stv__gcp_key *key, const char *scope, const char *aud, int64_t now, char **out,
                  struct stv_err *err);
 
+/* ---------------------------------------------------------------------- */
+/* The Cloud Billing Catalog API's SKUs (gcp_parse.c, docs/cloud-gcp.md).  */
+
+/* The Compute Engine service in the Cloud Billing Catalog API. */
+#define STV__GCP_COMPUTE_SERVICE "6F81-5844-456A"
+
+/* What a SKU prices: one vCPU-hour, one GiB-hour of memory, or one
+ * instance-hour of a type priced whole (f1-micro, g1-small). */
+enum stv__gcp_sku_res { GCP_SKU_CORE, GCP_SKU_RAM, GCP_SKU_INSTANCE };
+
+/* A unit price read from a SKU of the region. */
+struct stv__gcp_rate {
+  char family[24]; /* "n2", "e2"; the machine type for GCP_SKU_INSTANCE ("f1-micro") */
+  enum stv__gcp_sku_res res;
+  enum stv_capacity_type ct; /* usageType OnDemand: on-demand; Preemptible: spot */
+  double price;              /* USD per unit-hour */
+  double as_of;              /* pricingInfo[0].effectiveTime, unix seconds; 0: not given */
+  size_t nregions;           /* of the SKU: the SKU naming fewer regions wins a tie */
+  char sku[40];              /* skuId, for messages */
+};
+
+struct stv__gcp_rates {
+  struct stv__gcp_rate *v;
+  size_t n, cap;
+  size_t seen; /* SKUs read in all pages */
+};
+
+/*
+ * Adds the unit prices of one skus.list page (body[0..len), borrowed) for
+ * region to out: the SKUs of resourceFamily Compute, usageType OnDemand or
+ * Preemptible, whose serviceRegions hold region and whose description names
+ * a predefined machine family's cores or memory ("N2 Instance Core running
+ * in Americas", "Spot Preemptible E2 Instance Ram running in ..."); custom,
+ * sole-tenant, commitment and other SKUs are not unit prices of predefined
+ * types and are passed over. *next receives nextPageToken (stv_free) or
+ * NULL. Returns 0, STV_EPARSE with err naming the SKU and field (a unit
+ * price that is not USD, a usageUnit other than "h" / "GiBy.h"), STV_ENOMEM.
+ */
+int stv__gcp_read_skus(const char *body, size_t len, const char *region, struct stv__gcp_rates *out, char **next,
+                       struct stv_err *err);
+void stv__gcp_rates_free(struct stv__gcp_rates *r);
+
+/*
+ * The hourly price of machine type `type` (vcpus and gib from the
+ * catalogue) at capacity type ct from rates: vCPUs x the family's core
+ * price + GiB x its memory price; e2-micro, e2-small and e2-medium bill
+ * 0.25, 0.5 and 1 vCPU (shared core); f1-micro and g1-small their
+ * instance SKU. *as_of receives the newer of the rates' times. Returns 0,
+ * or STV_ENOTFOUND when the rates lack the family's core or memory price.
+ */
+int stv__gcp_type_price(const struct stv__gcp_rates *rates, const char *type, double vcpus, double gib,
+                        enum stv_capacity_type ct, double *price, double *as_of);
+
 #endif

@@ -626,3 +626,261 @@ done:
   cJSON_Delete(doc);
   return rc;
 }
+
+/* ---------------------------------------------------------------------- */
+/* Cloud Billing Catalog SKUs                                             */
+
+void stv__gcp_rates_free(struct stv__gcp_rates *r) {
+  stv_free(r->v);
+  memset(r, 0, sizeof(*r));
+}
+
+/* A machine family's name as the SKUs write it: a letter, then letters and digits, with a digit ("N2D", "E2"). */
+static int family_word(const char *s, size_t n) {
+  size_t i;
+  int digit = 0;
+  if (n < 2 || n > 8 || !(s[0] >= 'A' && s[0] <= 'Z')) return 0;
+  for (i = 1; i < n; i++) {
+    if (s[i] >= '0' && s[i] <= '9')
+      digit = 1;
+    else if (!(s[i] >= 'A' && s[i] <= 'Z'))
+      return 0;
+  }
+  return digit;
+}
+
+/*
+ * The family and resource a SKU's description prices, or 0 when it is not
+ * a predefined family's core or memory: "[Spot Preemptible ]FAM [WORD
+ * ]Instance Core|Ram running in GEO", where WORD is not "Custom" (N1
+ * Predefined, N2D AMD, T2A Arm...), and the two families whose SKUs
+ * predate that pattern: "Compute optimized Core" (c2) and
+ * "Memory-optimized Instance Core" (m1).
+ */
+static int sku_family(const char *desc, char *family, size_t size, enum stv__gcp_sku_res *res) {
+  const char *end = strstr(desc, " running in "), *sp;
+  size_t n, w1;
+  if (strncmp(desc, "Spot Preemptible ", 17) == 0)
+    desc += 17;
+  else if (strncmp(desc, "Preemptible ", 12) == 0)
+    desc += 12;
+  if (end == NULL || end < desc) return 0;
+  n = (size_t)(end - desc);
+  if (n > 5 && memcmp(end - 5, " Core", 5) == 0)
+    *res = GCP_SKU_CORE;
+  else if (n > 4 && memcmp(end - 4, " Ram", 4) == 0)
+    *res = GCP_SKU_RAM;
+  else
+    return 0;
+  n -= *res == GCP_SKU_CORE ? 5 : 4;
+  if (n == 17 && memcmp(desc, "Compute optimized", 17) == 0) {
+    snprintf(family, size, "c2");
+    return 1;
+  }
+  if (n == 25 && memcmp(desc, "Memory-optimized Instance", 25) == 0) {
+    snprintf(family, size, "m1");
+    return 1;
+  }
+  if (n < 9 || memcmp(desc + n - 9, " Instance", 9) != 0) return 0;
+  n -= 9; /* "FAM" or "FAM WORD" */
+  sp = memchr(desc, ' ', n);
+  w1 = sp != NULL ? (size_t)(sp - desc) : n;
+  if (!family_word(desc, w1) || w1 + 1 > size) return 0;
+  if (sp != NULL && (memchr(sp + 1, ' ', n - w1 - 1) != NULL || n - w1 - 1 == 0 ||
+                     (n - w1 - 1 == 6 && memcmp(sp + 1, "Custom", 6) == 0)))
+    return 0;
+  for (n = 0; n < w1; n++) family[n] = (char)(desc[n] >= 'A' && desc[n] <= 'Z' ? desc[n] - 'A' + 'a' : desc[n]);
+  family[w1] = '\0';
+  return 1;
+}
+
+/* Whether the SKU's serviceRegions hold region; *count receives how many it names. */
+static int sku_in_region(const cJSON *sku, const char *where, const char *region, size_t *count,
+                         struct stv_err *err) {
+  const cJSON *regions = cJSON_GetObjectItemCaseSensitive(sku, "serviceRegions"), *r;
+  int in = 0;
+  *count = 0;
+  if (regions == NULL) return 0;
+  if (!cJSON_IsArray(regions)) return stv_err_set(err, STV_EPARSE, "%s.serviceRegions: not an array", where);
+  cJSON_ArrayForEach(r, regions) {
+    if (!cJSON_IsString(r)) return stv_err_set(err, STV_EPARSE, "%s.serviceRegions: not an array of strings", where);
+    (*count)++;
+    if (strcmp(r->valuestring, region) == 0) in = 1;
+  }
+  return in;
+}
+
+/* The first tier's unit price (startUsageAmount 0) of the SKU's pricingInfo[0], in USD per usageUnit. */
+static int sku_price(const cJSON *sku, const char *where, const char *unit_want, double *price, double *as_of,
+                     struct stv_err *err) {
+  const cJSON *pi = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(sku, "pricingInfo"), 0), *expr, *tiers, *t,
+              *up = NULL, *nanos, *start;
+  const char *unit, *cur, *when;
+  int64_t units, secs;
+  char w[256];
+  int rc;
+  if (!cJSON_IsObject(pi)) return stv_err_set(err, STV_EPARSE, "%s.pricingInfo[0]: missing or not an object", where);
+  snprintf(w, sizeof(w), "%.120s.pricingInfo[0]", where);
+  expr = cJSON_GetObjectItemCaseSensitive(pi, "pricingExpression");
+  if (!cJSON_IsObject(expr)) return stv_err_set(err, STV_EPARSE, "%s.pricingExpression: missing", w);
+  if ((rc = get_str(pi, "effectiveTime", w, &when, err)) != 0) return rc;
+  *as_of = 0;
+  if (when != NULL) {
+    if (stv_parse_time(when, &secs, NULL, err) != 0) {
+      stv_err_prefix(err, "%s.effectiveTime", w);
+      return err->code = STV_EPARSE;
+    }
+    if (secs < 0) /* the fuzzer's year 1013: no price of a cloud took effect before 1970 */
+      return stv_err_set(err, STV_EPARSE, "%s.effectiveTime: \"%.40s\" is before 1970", w, when);
+    *as_of = (double)secs;
+  }
+  snprintf(w, sizeof(w), "%.120s.pricingInfo[0].pricingExpression", where);
+  if ((rc = need_str(expr, "usageUnit", w, &unit, err)) != 0) return rc;
+  if (strcmp(unit, unit_want) != 0)
+    return stv_err_set(err, STV_EPARSE, "%s.usageUnit: \"%.20s\" (expected \"%s\" for this SKU)", w, unit,
+                       unit_want);
+  tiers = cJSON_GetObjectItemCaseSensitive(expr, "tieredRates");
+  if (!cJSON_IsArray(tiers)) return stv_err_set(err, STV_EPARSE, "%s.tieredRates: missing or not an array", w);
+  cJSON_ArrayForEach(t, tiers) {
+    start = cJSON_GetObjectItemCaseSensitive(t, "startUsageAmount");
+    if (start == NULL || (cJSON_IsNumber(start) && start->valuedouble == 0)) {
+      up = cJSON_GetObjectItemCaseSensitive(t, "unitPrice");
+      break;
+    }
+  }
+  if (!cJSON_IsObject(up))
+    return stv_err_set(err, STV_EPARSE, "%s.tieredRates: no tier from usage 0 with a unitPrice object", w);
+  snprintf(w, sizeof(w), "%.120s.pricingInfo[0].pricingExpression.tieredRates[].unitPrice", where);
+  if ((rc = get_str(up, "currencyCode", w, &cur, err)) != 0) return rc;
+  if (cur != NULL && strcmp(cur, "USD") != 0)
+    return stv_err_set(err, STV_EPARSE, "%s.currencyCode: \"%.8s\" (asked for currencyCode=USD)", w, cur);
+  units = 0;
+  if (cJSON_GetObjectItemCaseSensitive(up, "units") != NULL && (rc = get_i64(up, "units", w, &units, err)) != 0)
+    return rc;
+  nanos = cJSON_GetObjectItemCaseSensitive(up, "nanos");
+  if (nanos != NULL && (!cJSON_IsNumber(nanos) || !(nanos->valuedouble >= 0 && nanos->valuedouble < 1e9) ||
+                        floor(nanos->valuedouble) != nanos->valuedouble))
+    return stv_err_set(err, STV_EPARSE, "%s.nanos: not a whole number in [0, 999999999]", w);
+  if (units > 1000000) return stv_err_set(err, STV_EPARSE, "%s.units: %lld is not a unit price", w, (long long)units);
+  *price = (double)units + (nanos != NULL ? nanos->valuedouble / 1e9 : 0);
+  return 0;
+}
+
+/* Keeps rate in out: a new (family, resource, capacity type), or one from a SKU naming fewer regions. */
+static int keep_rate(struct stv__gcp_rates *out, const struct stv__gcp_rate *rate) {
+  struct stv__gcp_rate *e;
+  size_t i;
+  for (i = 0; i < out->n; i++) {
+    e = &out->v[i];
+    if (e->res == rate->res && e->ct == rate->ct && strcmp(e->family, rate->family) == 0) {
+      if (rate->nregions < e->nregions) *e = *rate;
+      return 0;
+    }
+  }
+  if ((e = push(&out->v, &out->n, &out->cap, sizeof(*e))) == NULL) return STV_ENOMEM;
+  *e = *rate;
+  return 0;
+}
+
+/* One SKU: its rate kept when it is a unit price of a predefined family in region. */
+static int read_sku(const cJSON *sku, const char *where, const char *region, struct stv__gcp_rates *out,
+                    struct stv_err *err) {
+  const cJSON *cat = cJSON_GetObjectItemCaseSensitive(sku, "category");
+  const char *desc, *id, *fam, *group, *usage;
+  struct stv__gcp_rate rate;
+  int rc, in;
+  memset(&rate, 0, sizeof(rate));
+  if (!cJSON_IsObject(sku)) return stv_err_set(err, STV_EPARSE, "%s: not an object", where);
+  if (!cJSON_IsObject(cat)) return stv_err_set(err, STV_EPARSE, "%s.category: missing or not an object", where);
+  if ((rc = need_str(sku, "description", where, &desc, err)) != 0 ||
+      (rc = get_str(sku, "skuId", where, &id, err)) != 0 ||
+      (rc = need_str(cat, "resourceFamily", where, &fam, err)) != 0 ||
+      (rc = get_str(cat, "resourceGroup", where, &group, err)) != 0 ||
+      (rc = need_str(cat, "usageType", where, &usage, err)) != 0)
+    return rc;
+  if (strcmp(fam, "Compute") != 0) return 0;
+  if (strcmp(usage, "OnDemand") == 0)
+    rate.ct = STV_CT_ON_DEMAND;
+  else if (strcmp(usage, "Preemptible") == 0)
+    rate.ct = STV_CT_SPOT;
+  else
+    return 0; /* commitments */
+  if ((in = sku_in_region(sku, where, region, &rate.nregions, err)) <= 0) return in;
+  if (group != NULL && (strcmp(group, "F1Micro") == 0 || strcmp(group, "G1Small") == 0)) {
+    rate.res = GCP_SKU_INSTANCE;
+    snprintf(rate.family, sizeof(rate.family), "%s", group[0] == 'F' ? "f1-micro" : "g1-small");
+  } else if (!sku_family(desc, rate.family, sizeof(rate.family), &rate.res)) {
+    return 0;
+  }
+  snprintf(rate.sku, sizeof(rate.sku), "%.39s", id != NULL ? id : "");
+  if ((rc = sku_price(sku, where, rate.res == GCP_SKU_RAM ? "GiBy.h" : "h", &rate.price, &rate.as_of, err)) != 0)
+    return rc;
+  return keep_rate(out, &rate) != 0 ? oom(err) : 0;
+}
+
+int stv__gcp_read_skus(const char *body, size_t len, const char *region, struct stv__gcp_rates *out, char **next,
+                       struct stv_err *err) {
+  cJSON *doc;
+  const cJSON *skus, *sku;
+  char where[120];
+  size_t i = 0;
+  int rc = 0;
+  *next = NULL;
+  if ((rc = parse(body, len, "skus.list", &doc, err)) != 0) return rc;
+  skus = cJSON_GetObjectItemCaseSensitive(doc, "skus");
+  if (skus != NULL && !cJSON_IsArray(skus)) {
+    rc = stv_err_set(err, STV_EPARSE, "skus.list.skus: not an array");
+    goto done;
+  }
+  cJSON_ArrayForEach(sku, skus) {
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(sku, "skuId");
+    if (cJSON_IsString(id))
+      snprintf(where, sizeof(where), "skus[%zu] (skuId %.40s)", i, id->valuestring);
+    else
+      snprintf(where, sizeof(where), "skus[%zu]", i);
+    if ((rc = read_sku(sku, where, region, out, err)) != 0) goto done;
+    i++;
+    out->seen++;
+  }
+  rc = next_page(doc, "skus.list", next, err);
+done:
+  cJSON_Delete(doc);
+  return rc;
+}
+
+/* The rate of (family, res, ct), or NULL. */
+static const struct stv__gcp_rate *find_rate(const struct stv__gcp_rates *r, const char *family,
+                                             enum stv__gcp_sku_res res, enum stv_capacity_type ct) {
+  size_t i;
+  for (i = 0; i < r->n; i++)
+    if (r->v[i].res == res && r->v[i].ct == ct && strcmp(r->v[i].family, family) == 0) return &r->v[i];
+  return NULL;
+}
+
+int stv__gcp_type_price(const struct stv__gcp_rates *rates, const char *type, double vcpus, double gib,
+                        enum stv_capacity_type ct, double *price, double *as_of) {
+  static const struct {
+    const char *type;
+    double vcpus;
+  } shared[] = {{"e2-micro", 0.25}, {"e2-small", 0.5}, {"e2-medium", 1.0}};
+  const struct stv__gcp_rate *core, *ram;
+  const char *dash = strchr(type, '-');
+  char family[24];
+  size_t i;
+  if ((core = find_rate(rates, type, GCP_SKU_INSTANCE, ct)) != NULL) {
+    *price = core->price;
+    *as_of = core->as_of;
+    return 0;
+  }
+  if (dash == NULL || (size_t)(dash - type) >= sizeof(family)) return STV_ENOTFOUND;
+  memcpy(family, type, (size_t)(dash - type));
+  family[dash - type] = '\0';
+  core = find_rate(rates, family, GCP_SKU_CORE, ct);
+  ram = find_rate(rates, family, GCP_SKU_RAM, ct);
+  if (core == NULL || ram == NULL) return STV_ENOTFOUND;
+  for (i = 0; i < sizeof(shared) / sizeof(shared[0]); i++)
+    if (strcmp(type, shared[i].type) == 0) vcpus = shared[i].vcpus;
+  *price = vcpus * core->price + gib * ram->price;
+  *as_of = core->as_of > ram->as_of ? core->as_of : ram->as_of;
+  return 0;
+}

@@ -12,6 +12,7 @@
 #include "gcp.h"
 #include "gcp_internal.h"
 #include "io.h"
+#include "pricing.h"
 
 #define STV__GCP_TOKEN_MAX 4096 /* longest access token accepted */
 
@@ -34,7 +35,14 @@ struct tmpl_entry {
   struct stv__gcp_template t;
 };
 
-enum req_kind { REQ_GROUPS, REQ_INSTANCES, REQ_RESIZE, REQ_DELETE, REQ_POLL, REQ_REAP };
+enum req_kind { REQ_GROUPS, REQ_INSTANCES, REQ_RESIZE, REQ_DELETE, REQ_POLL, REQ_REAP, REQ_PRICES };
+
+/* A type of the catalogue fetch_prices prices (name interned in the provider's strings). */
+struct price_type {
+  const char *name;
+  double vcpus, gib;
+  int left_out; /* GPUs or local SSDs: priced with SKUs the core and memory figures do not cover */
+};
 
 typedef void (*gcp_token_fn)(struct req *r, int code, const char *msg);
 
@@ -49,6 +57,7 @@ struct req {
   char *url, *body;
   const char *method;
   long timeout_ms;
+  size_t max_body; /* 0: the caller's default */
   int reauth, on_wire;
   void (*step)(struct req *r, const char *body, size_t len);
   struct req *token_next; /* waiting for a token */
@@ -66,6 +75,13 @@ struct req {
   char group[600], verb[64];
   int64_t size;
   void (*op_ok)(struct req *r);
+  /* Prices: the catalogue's types, the SKUs' rates, the quotes made of them. */
+  char region[64];
+  struct price_type *ptypes;
+  size_t nptypes;
+  struct stv__gcp_rates rates;
+  struct stv_price_quote *quotes;
+  size_t nquotes;
   /* The result, delivered from the timer. */
   int code;
   double retry_after;
@@ -86,7 +102,7 @@ struct gcp {
   struct stv_cloud cloud;
   struct stv_http *http; /* borrowed */
   struct stv_cloud_caller *caller;
-  char *project, *compute, *prefix, *ca_file;
+  char *project, *compute, *billing, *prefix, *ca_file;
   int64_t min_size, max_size;
   double poll_interval;
   long timeout_ms;
@@ -116,8 +132,12 @@ struct gcp {
   struct stv_strmap known_map; /* pid -> index + 1 */
 };
 
+/* A hint for a transport error that is TLS's ("SSL certificate problem..."): where the CA comes from; else "". */
+const char *stv__gcp_tls_hint(const char *error);
 struct req *stv__gcp_req_new(struct gcp *g, enum req_kind kind, void *cb, void *ctx);
 void stv__gcp_finish(struct req *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void stv__gcp_call(struct req *r, const char *what, const char *method, const char *url, const char *body,
+                   void (*step)(struct req *, const char *, size_t));
 void stv__gcp_api(struct req *r, const char *what, const char *method, const char *path, const char *body,
                   void (*step)(struct req *, const char *, size_t));
 void stv__gcp_list_groups(struct req *r);
@@ -130,6 +150,10 @@ int stv__gcp_describe(struct req *r);
 struct gcp_group *stv__gcp_group(struct gcp *g, const char *id);
 char *stv__gcp_delete_body(struct gcp *g, const struct gcp_group *gr, const char *const *ids, size_t n,
                            char *msg, size_t size);
+
+/* gcp_prices.c: fetch_prices (the Cloud Billing Catalog API) and its delivery from the request's timer. */
+int stv__gcp_fetch_prices(struct stv_cloud *c, const struct stv_catalog *base, stv_cloud_prices_cb cb, void *ctx);
+void stv__gcp_prices_deliver(struct req *r, const struct stv_cloud_result *res);
 
 /* gcp_token.c */
 int stv__gcp_token_open(struct gcp *g, const struct stv_gcp_opts *o, struct stv_err *err);

@@ -22,7 +22,7 @@
 #include "gcp_priv.h"
 #include "log.h"
 
-#define SCOPE         "https://www.googleapis.com/auth/compute"
+#define SCOPE         "https://www.googleapis.com/auth/compute https://www.googleapis.com/auth/cloud-billing.readonly"
 #define METADATA_HOST "metadata.google.internal"
 #define KEY_FILE_MAX  (64 * 1024)
 
@@ -161,7 +161,8 @@ static void on_token(void *ctx, const struct stv_cloud_reply *rep) {
   char *tok = NULL;
   double ttl = 0, now = stv_clock_now(g->cloud.clock);
   if (rep->code != 0) {
-    snprintf(msg, sizeof(msg), "an access token from the %s %s: %s", g->token_what, where, rep->error);
+    snprintf(msg, sizeof(msg), "an access token from the %s %s: %.300s%s", g->token_what, where, rep->error,
+             stv__gcp_tls_hint(rep->error));
     run_waiters(g, rep->code, msg);
     return;
   }

@@ -79,6 +79,7 @@ struct stv_azure_settings {
   const char *subscription_id, *resource_group, *resource_manager_endpoint, *authority_host;
   const char *imds_endpoint, *cluster_name, *api_version, *ca_file;
   double poll_interval, watch_interval; /* seconds */
+  const char *prices_endpoint;          /* pricesEndpoint: the Retail Prices API (docs/prices-live.md) */
 };
 
 /* The highest price, rate or overhead the report section accepts, per hour. */
@@ -101,6 +102,8 @@ struct stv_gcp_config {
   const char *ca_file;          /* gcp.caFile */
   int64_t min_size, max_size;   /* gcp.minSize (default 0), gcp.maxSize (default 0: the provider's 1000) */
   double poll_interval;         /* gcp.pollInterval, seconds; 0: the provider's default */
+  const char *billing_endpoint; /* gcp.billingEndpoint (live prices) */
+  const char *region;           /* gcp.region: the catalogue's region when no --catalog and no nodes say */
 };
 
 /*
@@ -128,7 +131,12 @@ struct stv_config {
   double node_cost;                /* nodeCost: per node-hour on every new node whose pool sets none; default 0 */
   struct stv_azure_settings azure; /* azure: the Azure provider's settings */
   struct stv_gcp_config gcp;       /* gcp: the GCP provider's settings */
+  double prices_refresh;           /* prices.refresh: seconds between live price reads; 0: never; default 1 h */
 };
+
+/* The default of prices.refresh, and its largest value (a week). */
+#define STV_PRICES_REFRESH_DEFAULT 3600.0
+#define STV_PRICES_REFRESH_MAX (7 * 86400.0)
 
 /* The largest nodeCost accepted, per node-hour: more is a unit mistake. */
 #define STV_NODE_COST_MAX 1000.0

@@ -321,6 +321,31 @@ def test_controller_scales_a_group_nodes_register_pods_run_and_a_restart_does_no
                 os.environ.update(saved)
 
 
+def test_controller_without_catalog_or_nodes_takes_the_catalogue_of_aws_region():
+    """No --catalog and a cluster without nodes: AWS_REGION names the catalogue (not the default)."""
+    import ctltest
+    with ctltest.Scene(STEVEDORE, "aws-region") as sc:
+        with Env(e2e_scenario()) as env:
+            saved = dict(os.environ)
+            os.environ.update(base_env(env, keys()))
+            os.environ["AWS_REGION"] = "eu-west-1"
+            try:
+                ctl = ctltest.Controller(sc, "r0", list(ctltest.FAST) + [
+                    "--lease-namespace", sc.lease_ns, "--provider", "aws", "--cluster-name", CLUSTER,
+                    "--leader-elect=false", "--dry-run"])
+                sc.controllers.append(ctl)
+                ctl.start()
+                sc.wait_for("the catalogue line", lambda: ctl.records("catalogue of the provider's region"),
+                            timeout=60)
+                rec = ctl.records("catalogue of the provider's region")[0]
+                sc.check(rec.get("catalog") == "aws:eu-west-1" and "AWS_REGION" in rec.get("reason", ""), rec)
+                ctl.must_run = False
+                ctl.kill()
+            finally:
+                os.environ.clear()
+                os.environ.update(saved)
+
+
 def policy_actions():
     text = open(os.path.join(os.path.dirname(HERE), "docs", "cloud-aws.md")).read()
     m = re.search(r"<!-- iam-policy -->\s*```json\n(.*?)```", text, re.S)

@@ -283,9 +283,29 @@ def test_bad_configuration(binary):
                  "exit %s: %s" % (rc, ctl.tail(5)))
 
 
+def test_region_of_the_scale_sets(binary):
+    """No --catalog and a cluster without nodes: the scale sets' location names the catalogue (azure:eastus,
+    from their zones eastus-N), not the default aws:us-east-1."""
+    with ctltest.Scene(binary, "azure-region") as sc:
+        az = Azure(sc)
+        try:
+            ctl = ctltest.Controller(sc, "r0", list(ctltest.FAST) + [
+                "--lease-namespace", sc.lease_ns, "--provider", "azure", "--config", az.config, "--dry-run"])
+            sc.controllers.append(ctl)
+            ctl.start()
+            sc.wait_for("the catalogue line", lambda: ctl.records("catalogue of the provider's region"), timeout=60)
+            rec = ctl.records("catalogue of the provider's region")[0]
+            sc.check(rec.get("catalog") == "azure:eastus" and "zone eastus-" in rec.get("reason", ""), rec)
+            ctl.must_run = False
+            ctl.kill()
+        finally:
+            az.stop()
+
+
 if __name__ == "__main__":
     sys.exit(ctltest.run_tests([("scale_up", test_scale_up), ("allocation_failed", test_allocation_failed),
                                 ("throttled_and_expired", test_throttled_and_expired),
                                 ("failed_vm_and_malformed", test_failed_vm_and_malformed),
                                 ("managed_identity", test_managed_identity),
-                                ("bad_configuration", test_bad_configuration)], sys.argv))
+                                ("bad_configuration", test_bad_configuration),
+                                ("region", test_region_of_the_scale_sets)], sys.argv))

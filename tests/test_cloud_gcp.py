@@ -15,7 +15,10 @@ and no token or key in the controller's log.
 
 import json
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -57,7 +60,7 @@ class Cloud(object):
     """A Scene (the Kubernetes API emulator) with the GCP emulator beside
     it, a catalogue, a configuration and a service-account key."""
 
-    def __init__(self, binary, name, key=True, permissions=True, launch_delay=1.0):
+    def __init__(self, binary, name, key=True, permissions=True, launch_delay=1.0, tls=False, extra=()):
         self.sc = ctltest.Scene(binary, name).__enter__()
         try:
             self.key_path, self.key, cert = gcpkit.make_key(self.sc.tmp, "stevedore", PROJECT)
@@ -65,7 +68,8 @@ class Cloud(object):
             setup = gcpkit.setup_doc(PROJECT, [(self.key["client_email"], cert)], perms, ZONES)
             self.emu = gcp.Emulator(setup, kube_url="https://127.0.0.1:%d" % self.sc.emu.port,
                                     kube_token=self.sc.token_of("tester"), kube_ca=self.sc.emu.ca_file,
-                                    launch_delay=launch_delay, op_delay=0.3).start()
+                                    launch_delay=launch_delay, op_delay=0.3,
+                                    tls_dir=os.path.join(self.sc.tmp, "gcp-tls") if tls else None).start()
         except Exception:
             self.sc.__exit__(None, None, None)
             raise
@@ -74,7 +78,11 @@ class Cloud(object):
             json.dump(catalog(), f)
         self.config = os.path.join(self.sc.tmp, "config.yaml")
         lines = ["gcp:", "  project: %s" % PROJECT, "  computeEndpoint: %s/compute/v1" % self.emu.url(),
+                 "  billingEndpoint: %s" % self.emu.url(),  # live prices from the emulator, never the network
                  "  namePrefix: gke-c1-", "  maxSize: 10", "  pollInterval: 1s"]
+        if tls:
+            lines += ["  caFile: %s" % self.emu.ca_file]
+        lines += list(extra)
         if key:
             lines += ["  credentialsFile: %s" % self.key_path, "  tokenEndpoint: %s/token" % self.emu.url()]
         else:
@@ -86,8 +94,9 @@ class Cloud(object):
         self.emu.stop()
         self.sc.__exit__(None, None, None)
 
-    def controller(self, identity, *args, start=True):
-        argv = ["--provider", "gcp", "--config", self.config, "--catalog", self.catalog, "--batch-idle", "0.2s",
+    def controller(self, identity, *args, start=True, catalog=True):
+        argv = ["--provider", "gcp", "--config", self.config] + (["--catalog", self.catalog] if catalog else []) + [
+                "--batch-idle", "0.2s",
                 "--batch-max", "2s", "--lease-name", ctltest.LEASE_NAME, "--lease-namespace", self.sc.lease_ns,
                 "--log-format", "json", "--log-level", "debug"] + list(args)
         c = ctltest.Controller(self.sc, identity, argv)
@@ -240,7 +249,7 @@ def t_permissions(binary):
         cl.sc.create_pods(*workload("web", n=3))
         settle(cl, ctl, 3)
         role = set(gcpkit.doc_permissions(ROOT))
-        used = {c["permission"] for c in cl.emu.calls}
+        used = {c["permission"] for c in cl.emu.calls if c["permission"]}  # the price catalogue needs none
         denied = [c for c in cl.emu.calls if c["status"] == 403]
         assert not denied, "calls outside the documented role: %s" % denied
         assert used <= role, used - role
@@ -251,13 +260,144 @@ def t_permissions(binary):
         cl.close()
 
 
+def t_tls(binary):
+    """Every call over HTTPS (the Compute API, the token endpoint) with the
+    emulator's throwaway CA trusted through gcp.caFile: pods pending ->
+    resized -> Running. Then a controller given another CA stops at its
+    first call with an error naming the endpoint and the certificate."""
+    cl = Cloud(binary, "gcp-tls", key=True, tls=True)
+    try:
+        assert cl.emu.url().startswith("https://")
+        ctl = cl.controller("r1")
+        cl.sc.create_pods(*workload("web", n=3))
+        settle(cl, ctl, 3)
+        assert cl.gcp_nodes(), "no gce:// node registered"
+        ok = [c for c in cl.emu.calls if c["status"] == 200]
+        assert ok, "no call reached the emulator"
+        ctl.must_run = False
+        ctl.kill()
+        # Another CA: the kube emulator's, which did not sign the GCP emulator's certificate.
+        with open(cl.config) as f:
+            text = f.read()
+        with open(cl.config, "w") as f:
+            f.write(text.replace(cl.emu.ca_file, cl.sc.emu.ca_file))
+        ctl2 = cl.controller("r2")
+        cl.sc.create_pods(*workload("more", n=1))
+
+        def cert_lines():
+            return [line for line in ctl2.log().splitlines() if "certificate" in line.lower()]
+        cl.sc.wait_for("a log line naming the certificate failure", cert_lines, timeout=60)
+        line = cert_lines()[0]
+        assert "127.0.0.1:%d" % cl.emu.port in line, "the endpoint is not named: " + line
+        ctl2.must_run = False
+        ctl2.kill()
+    finally:
+        cl.close()
+
+
+def t_region(binary):
+    """No --catalog and no nodes: the catalogue is the region of the MIGs'
+    zones (gcp:us-east1), listed through the provider; with gcp.region
+    set, that region (gcp:europe-west4), without a call."""
+    for extra, spec, why in (([], "gcp:us-east1", "zone us-east1-"),
+                             (["  region: europe-west4"], "gcp:europe-west4", "gcp.region")):
+        cl = Cloud(binary, "gcp-region", key=True, extra=extra)
+        try:
+            ctl = cl.controller("r1", catalog=False)
+            cl.sc.wait_for("the catalogue line", lambda: ctl.records("catalogue of the provider's region"),
+                           timeout=60)
+            rec = ctl.records("catalogue of the provider's region")[0]
+            assert rec.get("catalog") == spec and why in rec.get("reason", ""), rec
+            ctl.must_run = False
+            ctl.kill()
+        finally:
+            cl.close()
+
+
+def sku_price(emu, desc):
+    """The unit price of the us-east1 SKU described desc, from the emulator's own documents."""
+    k = [k for k in emu.skus if k["description"] == desc and "us-east1" in k["serviceRegions"]]
+    assert len(k) == 1, (desc, len(k))
+    m = k[0]["pricingInfo"][0]["pricingExpression"]["tieredRates"][0]["unitPrice"]
+    return int(m["units"]) + m["nanos"] / 1e9
+
+
+def t_prices(binary):
+    """`stevedore prices --live --provider gcp` against the emulator's
+    Cloud Billing Catalog API (SKUs of us-east1 and europe-west4, pages of
+    40): the live figures are the emulator's SKUs' (vCPUs x core + GiB x
+    RAM; e2-micro a quarter core), spot from the Preemptible SKUs, GPU types
+    keep their embedded figures, the source is named; throttling is retried;
+    a 403 (the API not enabled) and a malformed page fall back to the
+    embedded figures with a warning naming the call (exit 0; 1 with
+    --require-live); no token or key in the output."""
+    tmp = tempfile.mkdtemp(prefix="stv-gcp-prices-")
+    key_path, key, cert = gcpkit.make_key(tmp, "stevedore", PROJECT)
+    setup = gcpkit.setup_doc(PROJECT, [(key["client_email"], cert)], None, ZONES)
+    setup["billingRegions"] = ["europe-west4", "us-east1"]
+    setup["skuPageSize"] = 40
+    emu = gcp.Emulator(setup).start()
+    cfg = os.path.join(tmp, "config.yaml")
+    with open(cfg, "w") as f:
+        f.write("gcp:\n  project: %s\n  computeEndpoint: %s/compute/v1\n  billingEndpoint: %s\n"
+                "  credentialsFile: %s\n  tokenEndpoint: %s/token\n  namePrefix: gke-c1-\n"
+                % (PROJECT, emu.url(), emu.url(), key_path, emu.url()))
+
+    def prices(*extra):
+        argv = [binary, "prices", "--live", "--provider", "gcp", "--catalog", "gcp:us-east1", "--config", cfg,
+                "--output", "json", "--type", "n2-standard-4", "--type", "e2-micro", "--type", "a2-highgpu-1g"]
+        p = subprocess.run(argv + list(extra), capture_output=True, text=True, timeout=120)
+        for secret in [t for t in emu.tokens] + [key["private_key_id"]]:
+            assert secret not in p.stdout + p.stderr, "a secret in the output of stevedore prices"
+        return p
+    try:
+        emu.faults.update({"billing_throttle": 2})
+        p = prices()
+        assert p.returncode == 0, p.stderr
+        doc = json.loads(p.stdout)
+        assert "Cloud Billing Catalog API" in doc["prices"]["liveSource"], doc["prices"]
+        got = {(o["instanceType"], o["capacityType"], o["zone"]): o for o in doc["offerings"]}
+        core, ram = sku_price(emu, "N2 Instance Core running in South Carolina"), \
+            sku_price(emu, "N2 Instance Ram running in South Carolina")
+        o = got[("n2-standard-4", "on-demand", "us-east1-b")]
+        assert o["source"] == "live" and abs(o["price"] - (4 * core + 16 * ram)) < 1e-6, (o, core, ram)
+        score = sku_price(emu, "Spot Preemptible N2 Instance Core running in South Carolina")
+        sram = sku_price(emu, "Spot Preemptible N2 Instance Ram running in South Carolina")
+        o = got[("n2-standard-4", "spot", "us-east1-c")]
+        assert o["source"] == "live" and abs(o["price"] - (4 * score + 16 * sram)) < 1e-6, o
+        ecore, eram = sku_price(emu, "E2 Instance Core running in South Carolina"), \
+            sku_price(emu, "E2 Instance Ram running in South Carolina")
+        o = got[("e2-micro", "on-demand", "us-east1-d")]
+        assert o["source"] == "live" and abs(o["price"] - (0.25 * ecore + 1 * eram)) < 1e-6, o
+        assert got[("a2-highgpu-1g", "on-demand", "us-east1-b")]["source"] == "embedded"
+        assert "gpu_or_local_ssd" in p.stderr, p.stderr
+        lists = [c for c in emu.calls if c["method"] == "cloudbilling.services.skus.list"]
+        assert sum(1 for c in lists if c["status"] == 429) == 2, lists
+        assert sum(1 for c in lists if c["status"] == 200) > 2, "no paging: %s" % lists
+        assert all("currencyCode=USD" in c["path"] for c in lists), lists
+
+        emu.faults.update({"billing_forbidden": True})
+        p = prices()
+        assert p.returncode == 0 and "accessNotConfigured" in p.stderr and "skus.list" in p.stderr, p.stderr
+        assert all(o["source"] == "embedded" for o in json.loads(p.stdout)["offerings"])
+        p = prices("--require-live")
+        assert p.returncode == 1, (p.returncode, p.stderr)
+        emu.faults.update({"billing_forbidden": False, "billing_malformed": 1})
+        p = prices()
+        assert p.returncode == 0 and "not JSON" in p.stderr and "skus.list" in p.stderr, p.stderr
+    finally:
+        emu.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     if not HAVE_GOOGLE_AUTH:
         print("FAIL python3-google-auth is installed (apt-get install python3-google-auth python3-requests)")
         print("0 passed, 1 failed")
         return 1
     tests = [("scale_up", t_scale_up), ("cloud_says_no", t_cloud_says_no), ("stockout", t_stockout),
-             ("restart", t_restart), ("permissions", t_permissions)]
+             ("restart", t_restart), ("permissions", t_permissions), ("tls", t_tls), ("region", t_region),
+             ("prices", t_prices)]
     return ctltest.run_tests(tests, sys.argv)
 
 

@@ -297,6 +297,62 @@ def t_gcloud(w):
     assert gcloud("describe", "gke-c1-big-9c0d1e2f-grp", "--zone", "us-east1-c")["targetSize"] == 1
 
 
+def t_billing_skus(w):
+    """google-auth's AuthorizedSession (a service-account token with the
+    cloud-billing.readonly scope) pages through the Compute SKUs of the
+    Cloud Billing Catalog API: every SKU has the documented shape (name
+    services/6F81-5844-456A/skus/ID, category, serviceRegions,
+    pricingInfo[0].pricingExpression with usageUnit and tieredRates of
+    google.type.Money), pages join without loss; no token is 401 in
+    Google's format, and the faults answer as documented."""
+    creds = w.sa_creds(scopes=["https://www.googleapis.com/auth/cloud-billing.readonly"])
+    s = google.auth.transport.requests.AuthorizedSession(creds)
+    url = w.emu.url() + "/v1/services/%s/skus" % gcp.BILLING_SERVICE
+    skus, token, pages = [], None, 0
+    while True:
+        params = {"currencyCode": "USD", "pageSize": 50}
+        if token:
+            params["pageToken"] = token
+        r = s.get(url, params=params, timeout=30)
+        assert r.status_code == 200, r.text[:300]
+        doc = r.json()
+        skus += doc["skus"]
+        pages += 1
+        token = doc.get("nextPageToken")
+        if not token:
+            break
+    assert pages > 1 and len(skus) == len(w.emu.skus), (pages, len(skus), len(w.emu.skus))
+    assert len({k["skuId"] for k in skus}) == len(skus), "duplicate skuIds across pages"
+    for k in skus:
+        assert k["name"] == "services/%s/skus/%s" % (gcp.BILLING_SERVICE, k["skuId"]), k["name"]
+        assert set(k["category"]) == {"serviceDisplayName", "resourceFamily", "resourceGroup", "usageType"}, k
+        assert k["serviceRegions"] and all(isinstance(x, str) for x in k["serviceRegions"]), k
+        pe = k["pricingInfo"][0]["pricingExpression"]
+        assert pe["usageUnit"] in ("h", "GiBy.h", "GiBy"), pe
+        money = pe["tieredRates"][0]["unitPrice"]
+        assert money["currencyCode"] == "USD" and isinstance(money["units"], str) and \
+            isinstance(money["nanos"], int) and 0 <= money["nanos"] < 10 ** 9, money
+    n2 = [k for k in skus if k["description"] == "N2 Instance Core running in South Carolina"]
+    assert len(n2) == 1 and n2[0]["category"]["usageType"] == "OnDemand", n2
+    check_error(requests.get(url, timeout=10), 401, "authError", "UNAUTHENTICATED")
+    w.faults({"billing_throttle": 1})
+    r = s.get(url, timeout=30)
+    check_error(r, 429, "rateLimitExceeded", "RESOURCE_EXHAUSTED")
+    assert r.headers.get("Retry-After") == "1", r.headers
+    w.faults({"billing_forbidden": True})
+    check_error(s.get(url, timeout=30), 403, "accessNotConfigured", "PERMISSION_DENIED")
+    w.faults({"billing_forbidden": False, "billing_malformed": 1})
+    r = s.get(url, timeout=30)
+    assert r.status_code == 200, r.status_code
+    try:
+        r.json()
+        raise AssertionError("a malformed answer parsed as JSON")
+    except ValueError:
+        pass
+    check_error(s.get(url, params={"pageToken": "not-a-token!"}, timeout=30), 400, "badRequest",
+                "INVALID_ARGUMENT")
+
+
 def main():
     if not HAVE_GOOGLE_AUTH:
         print("FAIL python3-google-auth is installed (apt-get install python3-google-auth python3-requests)")
@@ -306,7 +362,7 @@ def main():
     only = [a for a in sys.argv[2:] if not a.startswith("-")]
     w = World(port=PORT)
     tests = [t_service_account_token, t_assertion_verified, t_metadata_token, t_shapes, t_resize_and_instances,
-             t_request_id, t_errors_and_faults, t_permissions, t_gcloud]
+             t_request_id, t_errors_and_faults, t_permissions, t_gcloud, t_billing_skus]
     try:
         for t in tests:
             name = t.__name__[2:]

@@ -197,7 +197,7 @@ TEST(should_reject_unknown_keys_at_every_level) {
       "timelimit: 10s\n", STV_EINVAL,
       "stevedore.yaml:1:1: unknown key \"timelimit\" (expected capacityTypes, timeLimit, spot, "
       "nodePools, headroom, repack, schedulerNames, expendablePodsPriorityCutoff, report, limits, nodeCost, "
-      "gapTolerance, azure, gcp)"));
+      "gapTolerance, azure, gcp, prices)"));
   CHECK(fails_with("spot:\n  maxshare: 1\n", STV_EINVAL,
                    "stevedore.yaml:2:3: spot: unknown key \"maxshare\" (expected maxShare, maxPoolFraction, "
                    "restartCost)"));
@@ -241,7 +241,22 @@ TEST(should_read_the_gcp_section_and_name_its_bad_keys) {
   CHECK(fails_with(
       "gcp:\n  zone: x\n", STV_EINVAL,
       "stevedore.yaml:2:3: gcp: unknown key \"zone\" (expected project, computeEndpoint, tokenEndpoint, "
-      "credentialsFile, metadataHost, namePrefix, caFile, minSize, maxSize, pollInterval)"));
+      "credentialsFile, metadataHost, namePrefix, caFile, minSize, maxSize, pollInterval, billingEndpoint, "
+      "region)"));
+}
+
+TEST(should_read_the_gcp_billing_endpoint_and_region) {
+  struct stv_config c;
+  struct stv_err err = {0, ""};
+  stv_config_init(&c);
+  CHECK_EQ_INT(load(&c, "gcp:\n  billingEndpoint: https://billing.example\n  region: europe-west4\n", &err), 0);
+  CHECK(strcmp(c.gcp.billing_endpoint, "https://billing.example") == 0 && strcmp(c.gcp.region, "europe-west4") == 0);
+  stv_config_close(&c);
+  CHECK(fails_with("gcp:\n  billingEndpoint: cloudbilling.googleapis.com\n", STV_EINVAL,
+                   "stevedore.yaml:2:20: gcp.billingEndpoint: expected an http:// or https:// URL, got "
+                   "\"cloudbilling.googleapis.com\""));
+  CHECK(fails_with("gcp:\n  region: Europe West\n", STV_EINVAL,
+                   "stevedore.yaml:2:11: gcp.region: \"Europe West\" is not a GCP region name (like us-east1)"));
 }
 
 TEST(should_reject_values_of_the_wrong_type) {
@@ -916,4 +931,31 @@ TEST(should_name_line_column_and_path_of_every_limits_error) {
   CHECK(fails_with("nodePools:\n  - name: a\n    limits: {gpu: 1}\n", STV_EINVAL,
                    "stevedore.yaml:3:14: nodePools[0].limits: unknown key \"gpu\" (expected cpu, memory, "
                    "nvidia.com/gpu, nodes, costPerHour)"));
+}
+
+TEST(should_read_the_live_prices_block_and_the_azure_prices_endpoint) {
+  struct stv_config c;
+  struct stv_err err = {0, ""};
+  stv_config_init(&c);
+  CHECK(c.prices_refresh == 3600);
+  CHECK_EQ_INT(load(&c, "prices:\n  refresh: 15m\nazure:\n  pricesEndpoint: http://127.0.0.1:9/p\n", &err), 0);
+  CHECK(c.prices_refresh == 900);
+  CHECK(strcmp(c.azure.prices_endpoint, "http://127.0.0.1:9/p") == 0);
+  stv_config_close(&c);
+  stv_config_init(&c);
+  CHECK_EQ_INT(load(&c, "prices:\n  refresh: 0s\n", &err), 0);
+  CHECK(c.prices_refresh == 0);
+  stv_config_close(&c);
+  CHECK(fails_with("prices:\n  refresh: 5s\n", STV_EINVAL,
+                   "stevedore.yaml:2:12: prices.refresh: must be 0 (never) or from 1m to 168h (a week)"));
+  CHECK(fails_starting("prices:\n  refresh: soon\n", STV_EINVAL,
+                       "stevedore.yaml:2:12: prices.refresh: invalid duration \"soon\""));
+  CHECK(fails_with("prices:\n  refresh: 1h\n  every: 2h\n", STV_EINVAL,
+                   "stevedore.yaml:3:3: prices: unknown key \"every\" (expected refresh)"));
+  CHECK(fails_with("azure:\n  pricesEndpoint: prices.azure.com\n", STV_EINVAL,
+                   "stevedore.yaml:2:19: azure.pricesEndpoint: expected an http:// or https:// URL, got "
+                   "\"prices.azure.com\""));
+  /* report's prices at the top level are still said to be misplaced */
+  CHECK(fails_starting("prices:\n  nodes: {a: 1}\n", STV_EINVAL,
+                       "stevedore.yaml:1:1: prices is a setting of stevedore report"));
 }

@@ -5,6 +5,7 @@
  * (cloud/gcp_auth.c): its signature verified with OpenSSL against the
  * key's public half, its header and claims decoded.
  */
+#include <math.h>
 #include <cJSON.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -319,4 +320,187 @@ TEST(links) {
   CHECK(strcmp(stv__gcp_rel("projects/p"), "projects/p") == 0);
   CHECK(stv__gcp_rel("zones/z") == NULL);
   CHECK(strcmp(stv__gcp_last("a/b/c"), "c") == 0);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Cloud Billing Catalog SKUs                                             */
+
+/* One SKU as services.skus.list writes it, appended to b. */
+static void sku(struct stv_buf *b, const char *id, const char *desc, const char *group, const char *usage,
+                const char *regions, const char *unit, const char *units, long nanos) {
+  stv_buf_printf(b,
+                 "%s{\"name\": \"services/6F81-5844-456A/skus/%s\", \"skuId\": \"%s\", \"description\": \"%s\","
+                 " \"category\": {\"serviceDisplayName\": \"Compute Engine\", \"resourceFamily\": \"Compute\","
+                 " \"resourceGroup\": \"%s\", \"usageType\": \"%s\"}, \"serviceRegions\": [%s],"
+                 " \"pricingInfo\": [{\"summary\": \"\", \"pricingExpression\": {\"usageUnit\": \"%s\","
+                 " \"displayQuantity\": 1, \"tieredRates\": [{\"startUsageAmount\": 0, \"unitPrice\":"
+                 " {\"currencyCode\": \"USD\", \"units\": \"%s\", \"nanos\": %ld}}]},"
+                 " \"currencyConversionRate\": 1, \"effectiveTime\": \"2026-08-03T07:00:00Z\"}],"
+                 " \"serviceProviderName\": \"Google\"}",
+                 b->len > 10 ? ", " : "", id, id, desc, group, usage, regions, unit, units, nanos);
+}
+
+/* The page the reader tests share: us-east1's prices of five families and what must be passed over. */
+static void sku_page(struct stv_buf *b) {
+  const char *east = "\"us-east1\"";
+  stv_buf_init(b);
+  stv_buf_puts(b, "{\"skus\": [");
+  sku(b, "A-1", "N2 Instance Core running in South Carolina", "CPU", "OnDemand", east, "h", "0", 31611000);
+  sku(b, "A-2", "N2 Instance Ram running in South Carolina", "RAM", "OnDemand", east, "GiBy.h", "0", 4237000);
+  sku(b, "A-3", "Spot Preemptible N2 Instance Core running in South Carolina", "CPU", "Preemptible", east, "h",
+      "0", 7500000);
+  sku(b, "A-4", "Spot Preemptible N2 Instance Ram running in South Carolina", "RAM", "Preemptible", east,
+      "GiBy.h", "0", 1000000);
+  sku(b, "B-1", "E2 Instance Core running in Americas", "CPU", "OnDemand", "\"us-east1\", \"us-central1\"", "h",
+      "0", 21811590);
+  sku(b, "B-2", "E2 Instance Ram running in Americas", "RAM", "OnDemand", "\"us-central1\", \"us-east1\"",
+      "GiBy.h", "0", 2923530);
+  sku(b, "C-1", "N1 Predefined Instance Core running in Americas", "N1Standard", "OnDemand", east, "h", "0",
+      31611000);
+  sku(b, "C-2", "N1 Predefined Instance Ram running in Americas", "N1Standard", "OnDemand", east, "GiBy.h", "0",
+      4237000);
+  sku(b, "D-1", "Compute optimized Core running in South Carolina", "CPU", "OnDemand", east, "h", "0", 33982000);
+  sku(b, "D-2", "Compute optimized Ram running in South Carolina", "RAM", "OnDemand", east, "GiBy.h", "0",
+      4555000);
+  sku(b, "E-1", "Micro Instance with burstable CPU running in Americas", "F1Micro", "OnDemand", east, "h", "0",
+      7600000);
+  /* Passed over: custom, commitments, another region, another family of resources, sole tenancy. */
+  sku(b, "X-1", "N2 Custom Instance Core running in South Carolina", "CPU", "OnDemand", east, "h", "0", 33191550);
+  sku(b, "X-2", "Commitment v1: N2 Cpu in South Carolina for 1 Year", "CPU", "Commit1Yr", east, "h", "0",
+      19915000);
+  sku(b, "X-3", "N2 Instance Core running in Netherlands", "CPU", "OnDemand", "\"europe-west4\"", "h", "0",
+      34802000);
+  sku(b, "X-4", "N2 Sole Tenancy Instance Core running in South Carolina", "CPU", "OnDemand", east, "h", "0",
+      50000000);
+  stv_buf_puts(b, "], \"nextPageToken\": \"page-2\"}");
+}
+
+/* The price of a type, or -1 when the rates have none; -2 when its time is not the SKUs' effectiveTime. */
+static double price_of(const struct stv__gcp_rates *r, const char *type, double vcpus, double gib,
+                       enum stv_capacity_type ct) {
+  double p = -1, as_of = 0;
+  if (stv__gcp_type_price(r, type, vcpus, gib, ct, &p, &as_of) != 0) return -1;
+  return as_of == 1785740400.0 ? p : -2; /* 2026-08-03T07:00:00Z */
+}
+
+TEST(should_price_machine_types_from_the_core_and_memory_skus_of_the_region) {
+  struct stv__gcp_rates r = {0};
+  struct stv_err err = {0, ""};
+  struct stv_buf b;
+  char *next = NULL;
+  sku_page(&b);
+  CHECK_EQ_INT(b.err, 0);
+  CHECK_EQ_INT(stv__gcp_read_skus(b.data, b.len, "us-east1", &r, &next, &err), 0);
+  CHECK(next != NULL && strcmp(next, "page-2") == 0);
+  CHECK_EQ_INT(r.seen, 15);
+  CHECK_EQ_INT(r.n, 11);
+  /* n2-standard-4: 4 x 0.031611 + 16 x 0.004237; its spot figure from the Preemptible SKUs. */
+  CHECK(fabs(price_of(&r, "n2-standard-4", 4, 16, STV_CT_ON_DEMAND) - (4 * 0.031611 + 16 * 0.004237)) < 1e-12);
+  CHECK(fabs(price_of(&r, "n2-highcpu-8", 8, 8, STV_CT_SPOT) - (8 * 0.0075 + 8 * 0.001)) < 1e-12);
+  /* Shared core: e2-micro bills a quarter of a vCPU, e2-medium one (the catalogue says 2 vCPUs). */
+  CHECK(fabs(price_of(&r, "e2-micro", 2, 1, STV_CT_ON_DEMAND) - (0.25 * 0.02181159 + 0.00292353)) < 1e-12);
+  CHECK(fabs(price_of(&r, "e2-medium", 2, 4, STV_CT_ON_DEMAND) - (0.02181159 + 4 * 0.00292353)) < 1e-12);
+  CHECK(fabs(price_of(&r, "e2-standard-2", 2, 8, STV_CT_ON_DEMAND) - (2 * 0.02181159 + 8 * 0.00292353)) < 1e-12);
+  CHECK(fabs(price_of(&r, "n1-standard-1", 1, 3.75, STV_CT_ON_DEMAND) - (0.031611 + 3.75 * 0.004237)) < 1e-12);
+  CHECK(fabs(price_of(&r, "c2-standard-4", 4, 16, STV_CT_ON_DEMAND) - (4 * 0.033982 + 16 * 0.004555)) < 1e-12);
+  CHECK(fabs(price_of(&r, "f1-micro", 1, 0.6, STV_CT_ON_DEMAND) - 0.0076) < 1e-12);
+  /* No spot SKUs for e2 here, no SKUs at all for c3: no price rather than a guess. */
+  CHECK(price_of(&r, "e2-standard-2", 2, 8, STV_CT_SPOT) < 0);
+  CHECK(price_of(&r, "c3-standard-4", 4, 16, STV_CT_ON_DEMAND) < 0);
+  stv_free(next);
+  stv_buf_close(&b);
+  stv__gcp_rates_free(&r);
+}
+
+TEST(should_prefer_the_sku_of_the_region_alone_over_one_shared_with_others) {
+  struct stv__gcp_rates r = {0};
+  struct stv_err err = {0, ""};
+  struct stv_buf b;
+  char *next = NULL;
+  stv_buf_init(&b);
+  stv_buf_puts(&b, "{\"skus\": [");
+  sku(&b, "A-1", "N2 Instance Core running in Americas", "CPU", "OnDemand", "\"us-east1\", \"us-east4\"", "h",
+      "0", 40000000);
+  sku(&b, "A-2", "N2 Instance Core running in South Carolina", "CPU", "OnDemand", "\"us-east1\"", "h", "0",
+      31611000);
+  sku(&b, "A-3", "N2 Instance Core running in Virginia", "CPU", "OnDemand", "\"us-east4\"", "h", "0", 35611000);
+  stv_buf_puts(&b, "]}");
+  CHECK_EQ_INT(stv__gcp_read_skus(b.data, b.len, "us-east1", &r, &next, &err), 0);
+  CHECK(next == NULL);
+  CHECK_EQ_INT(r.n, 1);
+  CHECK(fabs(r.v[0].price - 0.031611) < 1e-12 && strcmp(r.v[0].sku, "A-2") == 0);
+  stv_buf_close(&b);
+  stv__gcp_rates_free(&r);
+}
+
+/* Reads a one-SKU page whose SKU has from replaced by to: 1 when that fails with STV_EPARSE naming where. */
+static int sku_error(const char *from, const char *to, const char *where) {
+  struct stv__gcp_rates r = {0};
+  struct stv_err err = {0, ""};
+  struct stv_buf b, c;
+  char *next = NULL, *at;
+  int rc, ok;
+  stv_buf_init(&b);
+  stv_buf_puts(&b, "{\"skus\": [");
+  sku(&b, "A-1", "N2 Instance Core running in South Carolina", "CPU", "OnDemand", "\"us-east1\"", "h", "0", 1);
+  stv_buf_puts(&b, "]}");
+  if ((at = strstr(b.data, from)) == NULL) {
+    stv_buf_close(&b);
+    return 0;
+  }
+  stv_buf_init(&c);
+  stv_buf_printf(&c, "%.*s%s%s", (int)(at - b.data), b.data, to, at + strlen(from));
+  rc = stv__gcp_read_skus(c.data, c.len, "us-east1", &r, &next, &err);
+  ok = rc == STV_EPARSE && strstr(err.msg, where) != NULL;
+  if (!ok) fprintf(stderr, "  %s -> %s: rc %d, \"%s\" (expected \"%s\")\n", from, to, rc, err.msg, where);
+  stv_buf_close(&b);
+  stv_buf_close(&c);
+  stv__gcp_rates_free(&r);
+  stv_free(next);
+  return ok;
+}
+
+TEST(should_name_the_sku_and_field_of_a_price_it_cannot_read) {
+  CHECK(sku_error("\"usageUnit\": \"h\"", "\"usageUnit\": \"GiBy.h\"",
+            "skus[0] (skuId A-1).pricingInfo[0].pricingExpression.usageUnit: \"GiBy.h\" (expected \"h\""));
+  CHECK(sku_error("\"currencyCode\": \"USD\"", "\"currencyCode\": \"EUR\"", "unitPrice.currencyCode: \"EUR\""));
+  CHECK(sku_error("\"nanos\": 1", "\"nanos\": -5", "unitPrice.nanos: not a whole number"));
+  CHECK(sku_error("\"nanos\": 1", "\"nanos\": 1.5", "unitPrice.nanos: not a whole number"));
+  CHECK(sku_error("\"units\": \"0\"", "\"units\": \"x\"", "unitPrice.units: \"x\" is not a count"));
+  CHECK(sku_error("\"units\": \"0\"", "\"units\": \"99999999999\"", "is not a unit price"));
+  CHECK(sku_error("\"startUsageAmount\": 0", "\"startUsageAmount\": 10", "no tier from usage 0"));
+  CHECK(sku_error("2026-08-03T07:00:00Z", "2026-02-30T07:00:00Z", "skus[0] (skuId A-1).pricingInfo[0].effectiveTime"));
+  CHECK(sku_error("2026-08-03T07:00:00Z", "1013-08-03T07:00:00Z",
+                  "effectiveTime: \"1013-08-03T07:00:00Z\" is before 1970"));
+  CHECK(sku_error("\"serviceRegions\": [\"us-east1\"]", "\"serviceRegions\": \"us-east1\"",
+            "skus[0] (skuId A-1).serviceRegions: not an array"));
+  CHECK(sku_error("\"category\": {", "\"category\": 3, \"x\": {", "skus[0] (skuId A-1).category: missing"));
+  CHECK(sku_error("\"pricingInfo\": [", "\"pricingInfo\": [1, ", "pricingInfo[0]: missing or not an object"));
+  CHECK(sku_error("{\"skus\": [", "{\"skus\": 7, \"x\": [", "skus.list.skus: not an array"));
+  CHECK(sku_error("{\"skus\": [", "[", "skus.list: not a JSON object"));
+  CHECK(sku_error("]}", "]", "skus.list: not JSON (at byte"));
+}
+
+TEST(should_pass_over_skus_that_are_no_unit_price_of_a_predefined_family) {
+  static const char *const descs[] = {
+      "N2 Custom Instance Core running in South Carolina",  "N2 Custom Extended Instance Ram running in X",
+      "Custom Instance Core running in Americas",          "N2 Instance Core",
+      "n2 Instance Core running in South Carolina",        "N2 Instance Disk running in South Carolina",
+      "Licensing Fee for SQL Server running in Americas", "N2 Sole Tenancy Instance Core running in X"};
+  size_t i;
+  for (i = 0; i < sizeof(descs) / sizeof(descs[0]); i++) {
+    struct stv__gcp_rates r = {0};
+    struct stv_err err = {0, ""};
+    struct stv_buf b;
+    char *next = NULL;
+    stv_buf_init(&b);
+    stv_buf_puts(&b, "{\"skus\": [");
+    sku(&b, "A-1", descs[i], "CPU", "OnDemand", "\"us-east1\"", "h", "0", 1);
+    stv_buf_puts(&b, "]}");
+    CHECK_EQ_INT(stv__gcp_read_skus(b.data, b.len, "us-east1", &r, &next, &err), 0);
+    if (r.n != 0) fprintf(stderr, "  kept: %s\n", descs[i]);
+    CHECK_EQ_INT(r.n, 0);
+    stv_buf_close(&b);
+    stv__gcp_rates_free(&r);
+  }
 }

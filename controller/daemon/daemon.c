@@ -336,24 +336,25 @@ static void on_cloud_event(void *ctx, const struct stv_cloud_event *ev) {
 /* Acting: the provider and the reconciler, while leading and synced      */
 
 /* The Azure provider's settings: the configuration's azure: block; --cluster-name wins over azure.clusterName. */
-static void azure_config(const struct daemon *d, struct stv_azure_config *ac) {
-  const struct stv_azure_settings *a = &d->cfg.azure;
+static void azure_config(const struct stv_config *cfg, const char *cluster_name, struct stv_azure_config *ac) {
+  const struct stv_azure_settings *a = &cfg->azure;
   memset(ac, 0, sizeof(*ac));
   ac->subscription_id = a->subscription_id;
   ac->resource_group = a->resource_group;
   ac->resource_manager_endpoint = a->resource_manager_endpoint;
   ac->authority_host = a->authority_host;
   ac->imds_endpoint = a->imds_endpoint;
-  ac->cluster_name = d->o->cluster_name != NULL ? d->o->cluster_name : a->cluster_name;
+  ac->cluster_name = cluster_name != NULL ? cluster_name : a->cluster_name;
   ac->api_version = a->api_version;
   ac->ca_file = a->ca_file;
   ac->poll_interval = a->poll_interval;
   ac->watch_interval = a->watch_interval;
+  ac->prices_endpoint = a->prices_endpoint;
 }
 
 /* The GCP provider's settings (cloud/gcp.h) from the configuration's gcp: section. */
-static void gcp_opts(const struct daemon *d, struct stv_gcp_opts *go) {
-  const struct stv_gcp_config *c = &d->cfg.gcp;
+static void gcp_opts(const struct stv_config *cfg, struct stv_gcp_opts *go) {
+  const struct stv_gcp_config *c = &cfg->gcp;
   stv_gcp_opts_default(go);
   go->project = c->project;
   go->compute_endpoint = c->compute_endpoint;
@@ -362,6 +363,7 @@ static void gcp_opts(const struct daemon *d, struct stv_gcp_opts *go) {
   go->metadata_host = c->metadata_host;
   go->name_prefix = c->name_prefix;
   go->ca_file = c->ca_file;
+  go->billing_endpoint = c->billing_endpoint;
   go->min_size = c->min_size;
   if (c->max_size > 0) go->max_size = c->max_size;
   if (c->poll_interval > 0) go->poll_interval = c->poll_interval;
@@ -372,20 +374,27 @@ static const char *provider_name(enum stv_daemon_provider p) {
   return names[p];
 }
 
-/* A cloud adapter (--provider aws...): it rebuilds what is in flight from the cloud itself. */
-static int new_cloud(struct daemon *d, struct stv_cloud **out, struct stv_err *err) {
+int stv__daemon_open_cloud(const char *name, const struct stv_config *cfg, const char *cluster_name,
+                           struct stv_clock *clock, struct stv_http *http, struct stv_cloud **out,
+                           struct stv_err *err) {
   struct stv_cloud_config cc;
   struct stv_azure_config ac;
   struct stv_gcp_opts go;
   memset(&cc, 0, sizeof(cc));
-  cc.clock = &d->uc.clock;
-  cc.http = d->cloud_http;
-  cc.cluster_name = d->o->cluster_name;
-  azure_config(d, &ac);
+  cc.clock = clock;
+  cc.http = http;
+  cc.cluster_name = cluster_name;
+  azure_config(cfg, cluster_name, &ac);
   cc.azure = &ac;
-  gcp_opts(d, &go);
+  gcp_opts(cfg, &go);
   cc.gcp = &go;
-  return stv_cloud_open(provider_name(d->o->provider), &cc, out, err);
+  return stv_cloud_open(name, &cc, out, err);
+}
+
+/* A cloud adapter (--provider aws...): it rebuilds what is in flight from the cloud itself. */
+static int new_cloud(struct daemon *d, struct stv_cloud **out, struct stv_err *err) {
+  return stv__daemon_open_cloud(provider_name(d->o->provider), &d->cfg, d->o->cluster_name, &d->uc.clock,
+                                d->cloud_http, out, err);
 }
 
 /* A sim provider on the wall clock, with the Nodes an earlier run registered adopted. */
@@ -858,6 +867,19 @@ static int reconciler_opts(struct daemon *d, struct stv_err *err) {
   return 0;
 }
 
+/* A cluster without nodes: the catalogue of the provider's region (its configuration's, else its groups'). */
+static int provider_region(struct daemon *d, char *why, size_t size, int *found, struct stv_err *err) {
+  struct stv_cloud *c = NULL;
+  int rc;
+  *found = stv__daemon_configured_region(d->o->provider, &d->cfg, d->catalog_spec, sizeof(d->catalog_spec), why, size);
+  if (*found) return 0;
+  if ((rc = stv_http_new(&d->cloud_http, &d->loop, err)) != 0 || (rc = new_cloud(d, &c, err)) != 0) return rc;
+  *found = stv__daemon_groups_region(c, d->o->provider, &d->loop, d->catalog_spec, sizeof(d->catalog_spec), why, size);
+  c->ops->close(c);
+  if (!*found) snprintf(d->catalog_spec, sizeof(d->catalog_spec), "%s", STV_CATALOG_DEFAULT);
+  return 0;
+}
+
 /* Loads what the flags name; every failure here is the user's to fix (exit 2). */
 static int load_inputs(struct daemon *d, struct stv_kube_config **kc, struct stv_err *err) {
   const struct stv_daemon_opts *o = d->o;
@@ -867,12 +889,17 @@ static int load_inputs(struct daemon *d, struct stv_kube_config **kc, struct stv
     snprintf(d->catalog_spec, sizeof(d->catalog_spec), "%s", o->catalog);
   } else {
     char why[300];
-    int from_nodes;
+    int from_nodes, from_provider = 0;
     rc = stv__daemon_region_catalog(o->kubeconfig, o->context, d->catalog_spec, sizeof(d->catalog_spec), why,
                                     sizeof(why), &from_nodes, err);
     if (rc != 0) return rc;
-    stv_log(from_nodes ? STV_LOG_INFO : STV_LOG_WARN,
-            from_nodes ? "catalogue of the nodes' region" : "catalogue: the default (give --catalog)",
+    if (!from_nodes && o->provider != STV_PROVIDER_SIM &&
+        (rc = provider_region(d, why, sizeof(why), &from_provider, err)) != 0)
+      return rc;
+    stv_log(from_nodes || from_provider ? STV_LOG_INFO : STV_LOG_WARN,
+            from_nodes      ? "catalogue of the nodes' region"
+            : from_provider ? "catalogue of the provider's region"
+                            : "catalogue: the default (give --catalog)",
             STV_LOG_STR("catalog", d->catalog_spec), STV_LOG_STR("reason", why));
   }
   if ((rc = stv_catalog_load(&d->cat, d->catalog_spec, err)) != 0) {
@@ -881,7 +908,8 @@ static int load_inputs(struct daemon *d, struct stv_kube_config **kc, struct stv
   }
   /* The cloud adapters' client, before reconciler_opts checks the provider's settings (region, cluster name,
    * credential source): a mistake there is an exit, not a retry loop. */
-  if (o->provider != STV_PROVIDER_SIM && (rc = stv_http_new(&d->cloud_http, &d->loop, err)) != 0) return rc;
+  if (o->provider != STV_PROVIDER_SIM && d->cloud_http == NULL && (rc = stv_http_new(&d->cloud_http, &d->loop, err)) != 0)
+    return rc;
   if ((rc = reconciler_opts(d, err)) != 0) return rc;
   if ((rc = stv_kube_config_load(kc, o->kubeconfig, o->context, err)) != 0) return rc;
   return 0;

@@ -3,9 +3,13 @@
  * --catalog: one read of the cluster (the lists `recommend --kubeconfig`
  * makes), whose Nodes' region labels and providerIDs name the embedded
  * catalogue (stv_catalog_guess; docs/catalog.md, "Choosing the region").
+ * A cluster without nodes leaves it to the provider: the region its
+ * configuration names, else the zone of its groups.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "daemon.h"
 #include "pricing.h"
@@ -64,4 +68,93 @@ int stv__daemon_region_catalog(const char *kubeconfig, const char *context, char
   stv_free(nr.regions);
   stv_free(nr.provider_ids);
   return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The provider's own region, when the cluster has no nodes to say it     */
+
+/* The region of a zone as the provider names zones: "us-east1-b" (gcp), "us-east-1a" (aws), "eastus-1" (azure). */
+static int zone_region(enum stv_daemon_provider p, const char *zone, char *out, size_t size) {
+  size_t n = strlen(zone);
+  if (p == STV_PROVIDER_AWS) {
+    while (n > 0 && zone[n - 1] >= 'a' && zone[n - 1] <= 'z') n--;
+  } else {
+    const char *dash = strrchr(zone, '-');
+    if (dash != NULL && (p == STV_PROVIDER_GCP || (dash[1] >= '0' && dash[1] <= '9'))) n = (size_t)(dash - zone);
+  }
+  if (n == 0 || n >= size) return 0;
+  memcpy(out, zone, n);
+  out[n] = '\0';
+  return 1;
+}
+
+static const char *const provider_names[] = {"sim", "aws", "gcp", "azure"};
+
+int stv__daemon_configured_region(enum stv_daemon_provider p, const struct stv_config *cfg, char *spec, size_t size,
+                                  char *note, size_t note_size) {
+  const char *region = NULL, *from = NULL, *zone;
+  char buf[64];
+  if (p == STV_PROVIDER_AWS) {
+    if ((region = getenv("AWS_REGION")) != NULL && region[0] != '\0')
+      from = "AWS_REGION";
+    else if ((region = getenv("AWS_DEFAULT_REGION")) != NULL && region[0] != '\0')
+      from = "AWS_DEFAULT_REGION";
+  } else if (p == STV_PROVIDER_GCP) {
+    if ((region = cfg->gcp.region) != NULL)
+      from = "gcp.region";
+    else if ((region = getenv("CLOUDSDK_COMPUTE_REGION")) != NULL && region[0] != '\0')
+      from = "CLOUDSDK_COMPUTE_REGION";
+    else if ((zone = getenv("CLOUDSDK_COMPUTE_ZONE")) != NULL && zone_region(p, zone, buf, sizeof(buf))) {
+      region = buf;
+      from = "CLOUDSDK_COMPUTE_ZONE";
+    }
+  }
+  if (from == NULL) return 0;
+  snprintf(spec, size, "%s:%s", provider_names[p], region);
+  snprintf(note, note_size, "no node names a region; %s says %s", from, region);
+  return 1;
+}
+
+struct groups_wait {
+  int done, code;
+  char msg[200];
+  char region[64], zone[64];
+  enum stv_daemon_provider p;
+};
+
+static void on_groups(void *ctx, const struct stv_cloud_result *r, const struct stv_cloud_group *groups, size_t n) {
+  struct groups_wait *w = ctx;
+  size_t i;
+  w->done = 1;
+  w->code = r->code;
+  snprintf(w->msg, sizeof(w->msg), "%s", r->message);
+  for (i = 0; i < n && w->region[0] == '\0'; i++)
+    if (groups[i].noffer > 0 && groups[i].offerings[0].zone != NULL &&
+        zone_region(w->p, groups[i].offerings[0].zone, w->region, sizeof(w->region)))
+      snprintf(w->zone, sizeof(w->zone), "%s", groups[i].offerings[0].zone);
+}
+
+int stv__daemon_groups_region(struct stv_cloud *c, enum stv_daemon_provider p, uv_loop_t *loop, char *spec,
+                              size_t size, char *note, size_t note_size) {
+  struct groups_wait w;
+  memset(&w, 0, sizeof(w));
+  w.p = p;
+  if (c->ops->list_groups(c, on_groups, &w) != 0) {
+    snprintf(note, note_size, "no node names a region, and the %s groups cannot be listed", provider_names[p]);
+    return 0;
+  }
+  while (!w.done)
+    if (uv_run(loop, UV_RUN_ONCE) == 0 && !w.done) break; /* nothing left to wait for */
+  if (!w.done || w.code != 0) {
+    snprintf(note, note_size, "no node names a region, and listing the %s groups failed: %.200s",
+             provider_names[p], w.done ? w.msg : "the call never answered");
+    return 0;
+  }
+  if (w.region[0] == '\0') {
+    snprintf(note, note_size, "no node names a region, and no %s group has a zone", provider_names[p]);
+    return 0;
+  }
+  snprintf(spec, size, "%s:%s", provider_names[p], w.region);
+  snprintf(note, note_size, "no node names a region; the %s groups are in zone %s", provider_names[p], w.zone);
+  return 1;
 }

@@ -27,6 +27,7 @@ Kubernetes API at that URL, and deletes it with the instance.
 import argparse
 import base64
 import csv
+import hashlib
 import http.server
 import json
 import os
@@ -47,6 +48,8 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 SHAPES_CSV = os.path.join(ROOT, "pricing", "data", "gcp-us-east1.csv")
 TOKEN_TTL = 3600
 COMPUTE_SCOPES = ("https://www.googleapis.com/auth/compute", "https://www.googleapis.com/auth/cloud-platform")
+BILLING_SCOPES = ("https://www.googleapis.com/auth/cloud-billing.readonly",
+                  "https://www.googleapis.com/auth/cloud-billing", "https://www.googleapis.com/auth/cloud-platform")
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 GI, MI = 1 << 30, 1 << 20
 
@@ -118,6 +121,122 @@ def arch_of(mt):
     return "arm64" if machine_family(mt) in ("t2a", "c4a") else "amd64"
 
 
+# The Cloud Billing Catalog API ----------------------------------------------
+
+BILLING_SERVICE = "6F81-5844-456A"  # Compute Engine
+REGIONS_CSV = os.path.join(ROOT, "pricing", "data", "regions", "gcp.csv")
+SKU_PAGE = 5000
+SKU_TIME = "2026-08-03T07:00:00Z"  # when the figures of pricing/data were last refreshed (its README)
+# The words before "Core"/"Ram" in the descriptions of each family's SKUs
+# where they differ from "FAMILY Instance" (the catalogue's own quirks).
+SKU_STEMS = {"n1": "N1 Predefined Instance", "c2": "Compute optimized", "m1": "Memory-optimized Instance",
+             "n2d": "N2D AMD Instance", "c2d": "C2D AMD Instance", "t2d": "T2D AMD Instance",
+             "t2a": "T2A Arm Instance"}
+SKU_GEO = {"us-east1": "South Carolina", "us-central1": "Iowa", "us-east4": "Virginia", "us-west1": "Oregon",
+           "europe-west1": "Belgium", "europe-west3": "Frankfurt", "europe-west4": "Netherlands",
+           "asia-northeast1": "Tokyo"}
+SHARED_CORE = {"e2-micro": 0.25, "e2-small": 0.5, "e2-medium": 1.0}
+
+
+def region_rows(region):
+    """(machine type, vCPUs, GiB, GPUs, on-demand, spot or None) of region in pricing/data/regions/gcp.csv."""
+    with open(REGIONS_CSV) as f:
+        return [(r["machine_type"], float(r["vcpu"]), float(r["memory_gib"]), int(r["gpu_count"] or 0),
+                 float(r["od_usd_h"]), float(r["spot_usd_h"]) if r["spot_usd_h"] else None)
+                for r in csv.DictReader(f) if r["region"] == region]
+
+
+def fit_family(rows):
+    """The core and GiB prices that best reproduce rows' (vCPUs, GiB, price), least squares on the relative
+    error; a family of one memory ratio has no unique answer: its memory then costs 0.134 x a core per
+    GiB (N2's ratio)."""
+    a = b = d = e = f = 0.0
+    for v, m, p in rows:
+        w = 1.0 / (p * p)
+        a, b, d, e, f = a + w * v * v, b + w * v * m, d + w * m * m, e + w * v * p, f + w * m * p
+    det = a * d - b * b
+    if abs(det) > 1e-9 * max(a * d, 1e-30):
+        core, ram = (e * d - b * f) / det, (a * f - b * e) / det
+        if core > 0 and ram > 0:
+            return core, ram
+    k = 0.134
+    num = sum(p * (v + k * m) / (p * p) for v, m, p in rows)
+    den = sum((v + k * m) ** 2 / (p * p) for v, m, p in rows)
+    core = num / den
+    return core, k * core
+
+
+def money(x):
+    """A google.type.Money of USD x."""
+    units = int(x)
+    return {"currencyCode": "USD", "units": str(units), "nanos": int(round((x - units) * 1e9))}
+
+
+def sku_doc(sku_id, desc, group, usage, regions, unit, price):
+    """A SKU as services.skus.list returns it."""
+    ram = unit == "GiBy.h"
+    return {"name": "services/%s/skus/%s" % (BILLING_SERVICE, sku_id), "skuId": sku_id, "description": desc,
+            "category": {"serviceDisplayName": "Compute Engine", "resourceFamily": "Compute",
+                         "resourceGroup": group, "usageType": usage},
+            "serviceRegions": list(regions),
+            "pricingInfo": [{"summary": "", "pricingExpression": {
+                "usageUnit": unit, "displayQuantity": 1, "usageUnitDescription": "gibibyte hour" if ram else "hour",
+                "baseUnit": "By.s" if ram else "s", "baseUnitDescription": "byte second" if ram else "second",
+                "baseUnitConversionFactor": 3865470566400 if ram else 3600,
+                "tieredRates": [{"startUsageAmount": 0, "unitPrice": money(price)}]},
+                "currencyConversionRate": 1, "effectiveTime": SKU_TIME}],
+            "serviceProviderName": "Google", "geoTaxonomy": {"type": "REGIONAL", "regions": list(regions)}}
+
+
+def region_skus(region):
+    """The Compute SKUs of region: each predefined family's core and RAM prices, on demand and spot, fitted to
+    the region's machine types in pricing/data (GPU, local-SSD and shared-core types left out of the fit);
+    f1-micro and g1-small priced whole; and the SKUs a reader must pass over (custom, sole-tenant,
+    commitment, network)."""
+    fams = {}
+    whole = {}
+    for mt, v, m, gpu, od, spot in region_rows(region):
+        if mt in ("f1-micro", "g1-small"):
+            whole[mt] = (od, spot)
+            continue
+        if gpu or "lssd" in mt or mt in SHARED_CORE:
+            continue
+        fam = machine_family(mt)
+        fams.setdefault(fam, ([], []))
+        fams[fam][0].append((v, m, od))
+        if spot is not None:
+            fams[fam][1].append((v, m, spot))
+    geo = SKU_GEO.get(region, region)
+    skus = []
+
+    def add(desc, group, usage, unit, price, regions=(region,)):
+        h = hashlib.sha1(("%s/%s/%s" % (region, desc, usage)).encode()).hexdigest()[:12].upper()
+        skus.append(sku_doc("%s-%s-%s" % (h[:4], h[4:8], h[8:12]), desc, group, usage, regions, unit, price))
+    for fam in sorted(fams):
+        stem = SKU_STEMS.get(fam, fam.upper() + " Instance")
+        group_core, group_ram = ("N1Standard", "N1Standard") if fam == "n1" else ("CPU", "RAM")
+        for usage, prefix, rows in (("OnDemand", "", fams[fam][0]), ("Preemptible", "Spot Preemptible ",
+                                                                       fams[fam][1])):
+            if not rows:
+                continue
+            core, ram = fit_family(rows)
+            add("%s%s Core running in %s" % (prefix, stem, geo), group_core, usage, "h", core)
+            add("%s%s Ram running in %s" % (prefix, stem, geo), group_ram, usage, "GiBy.h", ram)
+            if usage == "OnDemand":  # what the reader must pass over
+                add("%s Custom Instance Core running in %s" % (fam.upper(), geo), "CPU", usage, "h", core * 1.05)
+                add("Commitment v1: %s Cpu in %s for 1 Year" % (fam.upper(), geo), "CPU", "Commit1Yr", "h",
+                    core * 0.63)
+    for mt, (od, spot) in sorted(whole.items()):
+        desc = "Micro Instance with burstable CPU" if mt == "f1-micro" else "Small Instance with 1 VCPU"
+        group = "F1Micro" if mt == "f1-micro" else "G1Small"
+        add("%s running in %s" % (desc, geo), group, "OnDemand", "h", od)
+        if spot is not None:
+            add("Spot Preemptible %s running in %s" % (desc, geo), group, "Preemptible", "h", spot)
+    add("Network Internet Egress from %s to Americas" % geo, "PremiumInternetEgress", "OnDemand", "GiBy", 0.12)
+    add("N2 Sole Tenancy Instance Core running in %s" % geo, "CPU", "OnDemand", "h", 0.05)
+    return skus
+
+
 class Faults(object):
     """Switched by POST /_emu/faults (fields optional, merged):
     throttle N             the next N Compute calls answer 429 rateLimitExceeded (Retry-After 1);
@@ -128,14 +247,20 @@ class Faults(object):
     quota N                the next N resizes end in an operation error QUOTA_EXCEEDED;
     expire_credentials     every access token issued so far expires now (401 on use);
     malformed N            the next N Compute answers are a 200 with a body that is not JSON;
-    server_error N         the next N Compute calls answer 503 backendError."""
+    server_error N         the next N Compute calls answer 503 backendError;
+    billing_throttle N     the next N skus.list calls answer 429 RESOURCE_EXHAUSTED (Retry-After 1);
+    billing_malformed N    the next N skus.list answers are a 200 with a body that is not JSON;
+    billing_forbidden      skus.list answers 403 accessNotConfigured (the Cloud Billing API not enabled in
+                           the project) until set false."""
 
     def __init__(self):
         self.throttle = self.quota = self.malformed = self.server_error = 0
+        self.billing_throttle = self.billing_malformed = 0
+        self.billing_forbidden = False
         self.capacity, self.stockout = set(), set()
 
     def update(self, doc):
-        for k in ("throttle", "quota", "malformed", "server_error"):
+        for k in ("throttle", "quota", "malformed", "server_error", "billing_throttle", "billing_malformed"):
             if k in doc:
                 if not isinstance(doc[k], int) or doc[k] < 0:
                     raise GoogleError(400, "invalid", "faults.%s: a count >= 0" % k)
@@ -147,8 +272,12 @@ class Faults(object):
                 if not isinstance(v, list) or not all(isinstance(x, str) and "/" in x for x in v):
                     raise GoogleError(400, "invalid", "faults.%s: \"TYPE/ZONE\" or a list of them" % k)
                 setattr(self, k, set(v))
+        if "billing_forbidden" in doc:
+            if not isinstance(doc["billing_forbidden"], bool):
+                raise GoogleError(400, "invalid", "faults.billing_forbidden: true or false")
+            self.billing_forbidden = doc["billing_forbidden"]
         unknown = set(doc) - {"throttle", "quota", "malformed", "server_error", "capacity", "stockout",
-                              "expire_credentials"}
+                              "expire_credentials", "billing_throttle", "billing_malformed", "billing_forbidden"}
         if unknown:
             raise GoogleError(400, "invalid", "faults: unknown field(s) %s" % ", ".join(sorted(unknown)))
 
@@ -162,7 +291,8 @@ class Faults(object):
     def doc(self):
         return {"throttle": self.throttle, "quota": self.quota, "malformed": self.malformed,
                 "server_error": self.server_error, "capacity": sorted(self.capacity),
-                "stockout": sorted(self.stockout)}
+                "stockout": sorted(self.stockout), "billing_throttle": self.billing_throttle,
+                "billing_malformed": self.billing_malformed, "billing_forbidden": self.billing_forbidden}
 
 
 class Emulator(object):
@@ -194,8 +324,17 @@ class Emulator(object):
         "templates": [{"name", "region"?, "machineType", "provisioningModel" STANDARD|SPOT|
                        "preemptible", "nodePool", "nodeLabels", "nodeTaints": ["k=v:Effect"]}],
         "groups": [{"name", "zone" | "region" + "zones", "template", "targetSize",
-                    "baseInstanceName"?}]}"""
+                    "baseInstanceName"?}],
+        "billingRegions": ["us-east1"] (the default): the regions whose Compute SKUs skus.list serves,
+        "skuPageSize": 5000 (the default): the most SKUs on one page, whatever pageSize asks}"""
         self.project = setup.get("project", "stevedore-test")
+        self.skus = []
+        self.sku_page = int(setup.get("skuPageSize", SKU_PAGE))
+        for region in setup.get("billingRegions", ["us-east1"]):
+            skus = region_skus(region)
+            if not skus:
+                raise ValueError("billingRegions: %s has no rows in %s" % (region, REGIONS_CSV))
+            self.skus += skus
         self.permissions = set(setup["permissions"]) if "permissions" in setup else None
         self.service_accounts = {sa["client_email"]: sa["certificate"] for sa in setup.get("serviceAccounts", [])}
         self.templates, self.groups = {}, {}
@@ -621,6 +760,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.metadata(u.path, q)
             if u.path == "/token" and verb == "POST":
                 return self.token()
+            if u.path == "/v1/services/%s/skus" % BILLING_SERVICE and verb == "GET":
+                return self.skus(q)
             prefix = "/compute/v1/projects/"
             if not u.path.startswith(prefix):
                 raise GoogleError(404, "notFound", "The requested URL %s was not found on this server." % u.path)
@@ -722,11 +863,62 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return refuse("invalid_grant", "Invalid JWT: Token must be a short-lived token (60 minutes) and in a "
                           "reasonable timeframe. Check your iat and exp values in the JWT claim.")
         scopes = str(claims.get("scope", "")).split()
-        if not any(s in COMPUTE_SCOPES for s in scopes):
+        if not any(s in COMPUTE_SCOPES or s in BILLING_SCOPES for s in scopes):
             return refuse("invalid_scope", "Invalid OAuth scope or ID token audience provided.")
         with emu.lock:
             tok = self.issue(iss)
         self.send(200, {"access_token": tok, "expires_in": emu.token_ttl, "token_type": "Bearer"})
+
+    # Cloud Billing Catalog API ---------------------------------------------
+
+    def bearer(self):
+        """Who the request's access token belongs to, or None (absent, unknown, expired). Under the lock."""
+        emu = self.server.emu
+        auth = self.headers.get("Authorization", "")
+        exp, who = emu.tokens.get(auth[7:], (None, None)) if auth.startswith("Bearer ") else (None, None)
+        return who if exp is not None and exp >= time.time() else None
+
+    def skus(self, q):
+        """services.skus.list of Compute Engine: the public catalogue (no IAM permission; an access token or
+        an API key, here a token), pageSize (<= 5000) and pageToken, currencyCode USD only."""
+        emu = self.server.emu
+        with emu.lock:
+            entry = {"method": "cloudbilling.services.skus.list", "permission": None, "path": self.path,
+                     "status": 0, "requestId": None, "who": self.bearer()}
+            emu.calls.append(entry)
+            try:
+                if entry["who"] is None:
+                    raise GoogleError(401, "authError", "Request had invalid authentication credentials. Expected "
+                                      "OAuth 2 access token, login cookie or other valid authentication credential.",
+                                      {"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'})
+                if emu.faults.billing_forbidden:
+                    raise GoogleError(403, "accessNotConfigured", "Cloud Billing API has not been used in project %s "
+                                      "before or it is disabled. Enable it by visiting https://console.developers."
+                                      "google.com/apis/api/cloudbilling.googleapis.com/overview?project=%s then "
+                                      "retry." % (emu.project, emu.project))
+                if emu.faults.take("billing_throttle"):
+                    raise GoogleError(429, "rateLimitExceeded", "Quota exceeded for quota metric 'Read requests' "
+                                      "of service 'cloudbilling.googleapis.com'.", {"Retry-After": "1"})
+                if q.get("currencyCode", "USD") != "USD":
+                    raise GoogleError(400, "badRequest", "the emulator serves currencyCode USD only")
+                try:
+                    size = int(q.get("pageSize", SKU_PAGE))
+                    off = int(base64.urlsafe_b64decode(q["pageToken"]).decode()) if q.get("pageToken") else 0
+                except (ValueError, TypeError):
+                    raise GoogleError(400, "badRequest", "Invalid page token or page size.")
+                if size <= 0 or size > SKU_PAGE or off < 0 or off > len(emu.skus):
+                    raise GoogleError(400, "badRequest", "Invalid page token or page size.")
+            except GoogleError as e:
+                entry["status"] = e.code
+                raise
+            entry["status"] = 200
+            malformed = emu.faults.take("billing_malformed")
+            size = min(size, emu.sku_page)
+            items = emu.skus[off:off + size]
+            nxt = base64.urlsafe_b64encode(str(off + size).encode()).decode() if off + size < len(emu.skus) else ""
+        if malformed:
+            return self.send(200, b'{"skus": [{"name": "services/')
+        self.send(200, {"skus": items, "nextPageToken": nxt})
 
     # Compute ---------------------------------------------------------------
 

@@ -1,10 +1,11 @@
 /*
- * Fuzz target: the GCP provider's readers of Compute and OAuth answers
- * (cloud/gcp_parse.c). The first byte picks the reader (its low three
- * bits); the rest is the body. Properties: a reader returns 0 or an error
+ * Fuzz target: the GCP provider's readers of Compute, OAuth and Cloud
+ * Billing Catalog answers (cloud/gcp_parse.c). The first byte picks the
+ * reader (modulo 9: 8 is the skus.list page); the rest is the body. Properties: a reader returns 0 or an error
  * with a message; on success what it filled is well formed (names, paths
- * from "projects/", zones, counts); the error mapping never fails and
- * always writes a message.
+ * from "projects/", zones, counts; unit prices finite, non-negative and
+ * below a million, and the machine-type prices made of them too); the
+ * error mapping never fails and always writes a message.
  */
 #include "fuzz.h"
 #include "gcp_internal.h"
@@ -44,12 +45,36 @@ static void managed(const char *b, size_t n) {
   stv__gcp_manageds_free(&m);
 }
 
+static void skus(const char *b, size_t n) {
+  static const char *const types[] = {"n2-standard-4", "e2-micro", "f1-micro", "c2-standard-8", "x-1"};
+  struct stv__gcp_rates r = {0};
+  struct stv_err err = {0, ""};
+  char *next = NULL;
+  size_t i, k;
+  int rc = stv__gcp_read_skus(b, n, "us-east1", &r, &next, &err);
+  fuzz_check_error(rc, &err);
+  for (i = 0; rc == 0 && i < r.n; i++) {
+    FUZZ_CHECK(r.v[i].family[0] != '\0' && r.v[i].price >= 0 && r.v[i].price < 1000001);
+    FUZZ_CHECK(r.v[i].ct == STV_CT_SPOT || r.v[i].ct == STV_CT_ON_DEMAND);
+    for (k = 0; k < i; k++) /* one rate per family, resource and capacity type */
+      FUZZ_CHECK(!(r.v[k].res == r.v[i].res && r.v[k].ct == r.v[i].ct && strcmp(r.v[k].family, r.v[i].family) == 0));
+  }
+  for (i = 0; rc == 0 && i < sizeof(types) / sizeof(types[0]); i++) {
+    double p = -1, as_of = -1;
+    if (stv__gcp_type_price(&r, types[i], 4, 16, STV_CT_ON_DEMAND, &p, &as_of) == 0)
+      FUZZ_CHECK(p >= 0 && p < 1e8 && as_of >= 0);
+  }
+  FUZZ_CHECK(rc == 0 || next == NULL || next[0] != '\0');
+  stv_free(next);
+  stv__gcp_rates_free(&r);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   struct stv_err err = {0, ""};
   const char *b = (const char *)data + 1;
   size_t n = size > 0 ? size - 1 : 0;
   if (size == 0) return 0;
-  switch (data[0] & 7) {
+  switch (data[0] % 9) {
   case 0:
   case 1:
     migs(b, n, data[0] & 1);
@@ -88,6 +113,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     stv_free(tok);
     break;
   }
+  case 8:
+    skus(b, n);
+    break;
   default: {
     struct stv__gcp_key k;
     int rc = stv__gcp_read_key(b, n, &k, &err);

@@ -115,10 +115,22 @@ def main():
     put("fuzz_gcp", gcp_answers())
 
 
+def gcp_sku(desc, unit, nanos, group="CPU"):
+    """A Compute SKU of us-east1 as services.skus.list has it."""
+    return {"name": "services/6F81-5844-456A/skus/A-1", "skuId": "A-1", "description": desc,
+            "category": {"serviceDisplayName": "Compute Engine", "resourceFamily": "Compute",
+                         "resourceGroup": group, "usageType": "Preemptible" if "Spot" in desc else "OnDemand"},
+            "serviceRegions": ["us-east1"],
+            "pricingInfo": [{"pricingExpression": {"usageUnit": unit, "tieredRates": [
+                {"startUsageAmount": 0, "unitPrice": {"currencyCode": "USD", "units": "0", "nanos": nanos}}]},
+                "effectiveTime": "2026-08-03T07:00:00Z"}]}
+
+
 def gcp_answers():
     """Compute and OAuth answers as the GCP emulator serves them (the first
     byte picks the reader: 0 list, 1 aggregatedList, 2 template, 3 operation,
-    4 listManagedInstances, 5 an error, 6 a token, 7 a key file), and cut ones."""
+    4 listManagedInstances, 5 an error, 6 a token, 7 a key file, 8 a Cloud Billing skus.list page), and cut
+    ones."""
     import json
     link = "https://compute.googleapis.com/compute/v1/projects/p/"
     mig = {"name": "gke-c1-a-1-grp", "targetSize": 2, "selfLink": link + "zones/us-east1-b/instanceGroupManagers/g",
@@ -147,7 +159,12 @@ def gcp_answers():
         ("token", 6, {"access_token": "ya29.a", "expires_in": 3599, "token_type": "Bearer"}),
         ("key", 7, {"type": "service_account", "client_email": "a@p.iam.gserviceaccount.com",
                     "private_key": "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n",
-                    "token_uri": "https://oauth2.googleapis.com/token"})]
+                    "token_uri": "https://oauth2.googleapis.com/token"}),
+        ("skus", 8, {"skus": [gcp_sku("N2 Instance Core running in South Carolina", "h", 31611000),
+                              gcp_sku("Spot Preemptible E2 Instance Ram running in Americas", "GiBy.h", 1000000),
+                              gcp_sku("Micro Instance with burstable CPU running in Americas", "h", 7600000,
+                                      "F1Micro")],
+                     "nextPageToken": "p2"})]
     out = []
     for name, sel, doc in docs:
         b = json.dumps(doc).encode()
