@@ -979,7 +979,7 @@ int stv_sim_adopt(struct stv_cloud *c, const char *provider_id, const char *pool
   char name[512], zbuf[128];
   unsigned long long id;
   char *end;
-  if (c == NULL || c->ops != &sim_ops) return stv_err_set(err, STV_EINVAL, "sim: adopt: not a sim provider");
+  if (c == NULL || c->ops->close != sim_close) return stv_err_set(err, STV_EINVAL, "sim: adopt: not a sim provider");
   s = c->impl;
   zone = provider_id + 7;
   slash = strncmp(provider_id, "sim:///", 7) == 0 ? strrchr(zone, '/') : NULL;
@@ -1023,7 +1023,7 @@ int stv_sim_adopt(struct stv_cloud *c, const char *provider_id, const char *pool
 
 const char *stv_sim_group_pool(struct stv_cloud *c, const char *group_id) {
   struct sim_group *g;
-  if (c == NULL || c->ops != &sim_ops || group_id == NULL) return NULL;
+  if (c == NULL || c->ops->close != sim_close || group_id == NULL) return NULL;
   g = find_group(c->impl, group_id);
   return g == NULL ? NULL : ((struct sim *)c->impl)->pub[g - ((struct sim *)c->impl)->groups].pool;
 }
@@ -1032,7 +1032,7 @@ int stv_sim_usage(struct stv_cloud *c, struct stv_sim_usage *u) {
   struct sim *s;
   double t;
   size_t i;
-  if (c == NULL || c->ops != &sim_ops) return STV_EINVAL;
+  if (c == NULL || c->ops->close != sim_close) return STV_EINVAL;
   s = c->impl;
   t = now(s);
   *u = s->usage;
