@@ -3,6 +3,7 @@
  * stv_price_quote) over the embedded or file ones, and the provenance that
  * says which figures are which (docs/prices-live.md).
  */
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -431,4 +432,19 @@ const char *stv_catalog_describe(const struct stv_catalog *c, char *buf, size_t 
              c->live_changed, c->live_source);
   }
   return buf;
+}
+
+int stv_catalog_prices_json(cJSON *obj, const struct stv_catalog *c) {
+  cJSON *p = cJSON_AddObjectToObject(obj, "prices");
+  char line[600];
+  int ok = p != NULL &&
+           cJSON_AddStringToObject(p, "summary", stv_catalog_describe(c, line, sizeof(line))) != NULL &&
+           cJSON_AddStringToObject(p, "catalog", c->origin != NULL ? c->origin : "") != NULL &&
+           (c->data_date == NULL || cJSON_AddStringToObject(p, "dataDate", c->data_date) != NULL);
+  if (ok && c->live_source != NULL)
+    ok = cJSON_AddStringToObject(p, "liveSource", c->live_source) != NULL &&
+         cJSON_AddNumberToObject(p, "liveOfferings", (double)c->live_offerings) != NULL &&
+         cJSON_AddNumberToObject(p, "liveChanged", (double)c->live_changed) != NULL &&
+         cJSON_AddNumberToObject(p, "liveAsOf", c->live_as_of) != NULL;
+  return ok ? 0 : STV_ENOMEM;
 }

@@ -251,6 +251,15 @@ int stv_catalog_copy(struct stv_catalog *out, const struct stv_catalog *base, st
  */
 const char *stv_catalog_describe(const struct stv_catalog *c, char *buf, size_t size);
 
+struct cJSON;
+/*
+ * Adds to the JSON object obj a member "prices" saying which prices c uses:
+ * {"summary": (stv_catalog_describe), "catalog": origin, "dataDate" (an
+ * embedded catalogue's), and with live figures "liveSource",
+ * "liveOfferings", "liveChanged", "liveAsOf"}. Returns 0 or STV_ENOMEM.
+ */
+int stv_catalog_prices_json(struct cJSON *obj, const struct stv_catalog *c);
+
 /* ---------------------------------------------------------------------- */
 /* Node templates                                                         */
 

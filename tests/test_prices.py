@@ -123,6 +123,30 @@ def embedded_tests(t, cli):
         assert rc == 0 and "--type m5.large: not in catalogue gcp:us-east1" in err, err
         assert "(no offering of the types asked for)" in out, out
 
+    def recommend_and_report_say_which():
+        snap = os.path.join(ROOT, "tests", "data", "four_pods.json")
+        p = subprocess.run([cli.binary, "recommend", "--snapshot", snap, "--catalog", "azure:" + REGION],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.splitlines()[1] == "Prices: embedded catalogue azure:westeurope (data of 2026-06-18)", \
+            p.stdout[:400]
+        p = subprocess.run([cli.binary, "recommend", "--snapshot", snap, "-o", "json"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+        assert json.loads(p.stdout)["prices"] == {"summary": "embedded catalogue aws:us-east-1 (data of 2026-07-20)",
+                                                  "catalog": "aws:us-east-1", "dataDate": "2026-07-20"}, p.stdout
+        nodes = os.path.join(ROOT, "tests", "data", "cluster_nodes.json")
+        pods = os.path.join(ROOT, "tests", "data", "cluster_pods.json")
+        path = os.path.join(cli.tmp, "gcp.json")
+        subprocess.run([sys.executable, os.path.join(ROOT, "pricing", "gen_catalog.py"), "--json", "-o", path,
+                        "gcp:us-east1", os.path.join(ROOT, "pricing", "data", "gcp-us-east1.csv")], check=True)
+        for fmt, check in (("table", lambda out: "\nPrices: catalogue file %s\n" % path in out),
+                           ("json", lambda out: json.loads(out)["prices"] == {
+                               "summary": "catalogue file %s" % path, "catalog": path})):
+            p = subprocess.run([cli.binary, "report", "-s", nodes, "-s", pods, "--catalog", path, "-o", fmt],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+            assert p.returncode == 0 and check(p.stdout), (fmt, p.returncode, p.stderr, p.stdout[:600])
+
+    t.run("should_say_in_recommend_and_report_which_prices_were_used", recommend_and_report_say_which)
     t.run("should_print_an_embedded_catalogues_rows_with_source_and_age", table)
     t.run("should_print_json_with_the_provenance_and_filter_by_type", as_json)
     t.run("should_say_a_catalogue_file_is_the_source", a_file)

@@ -288,20 +288,11 @@ static void print_table(const struct opts *o, const struct stv_catalog *c, doubl
 }
 
 static int print_json(const struct opts *o, const struct stv_catalog *c, double now) {
-  cJSON *root = cJSON_CreateObject(), *rows = cJSON_CreateArray(), *prov = cJSON_CreateObject();
-  char line[600], *text;
+  cJSON *root = cJSON_CreateObject(), *rows = cJSON_CreateArray();
+  char *text;
   size_t i;
   uint32_t k;
-  cJSON_AddItemToObject(root, "prices", prov);
-  cJSON_AddStringToObject(prov, "summary", stv_catalog_describe(c, line, sizeof(line)));
-  cJSON_AddStringToObject(prov, "catalog", c->origin != NULL ? c->origin : "");
-  if (c->data_date != NULL) cJSON_AddStringToObject(prov, "dataDate", c->data_date);
-  if (c->live_source != NULL) {
-    cJSON_AddStringToObject(prov, "liveSource", c->live_source);
-    cJSON_AddNumberToObject(prov, "liveOfferings", (double)c->live_offerings);
-    cJSON_AddNumberToObject(prov, "liveChanged", (double)c->live_changed);
-    cJSON_AddNumberToObject(prov, "liveAsOf", c->live_as_of);
-  }
+  if (root != NULL) stv_catalog_prices_json(root, c);
   cJSON_AddStringToObject(root, "provider", c->provider);
   cJSON_AddStringToObject(root, "region", c->region);
   cJSON_AddStringToObject(root, "currency", c->currency);
