@@ -323,6 +323,16 @@ static void apply_one(struct apply *a, size_t ti, const struct stv_price_quote *
     apply_zone(a, t, q, t->off[k].zone, q->count); /* plan_room saw the zone */
     return;
   }
+  /* Spot and on-demand: the zones the base sells that capacity type in, or every zone when it sells it in none. */
+  if (q->capacity_type != STV_CT_RESERVED) {
+    int sold = 0;
+    for (k = 0; k < nb && !sold; k++) sold = t->off[k].capacity_type == q->capacity_type;
+    for (k = 0; k < nb; k++) {
+      if (sold ? t->off[k].capacity_type == q->capacity_type : first_in_zone(t, k))
+        apply_zone(a, t, q, t->off[k].zone, -1);
+    }
+    return;
+  }
   nz = type_zones(t, nb);
   for (k = 0; k < nb; k++) {
     int64_t share;
