@@ -458,3 +458,13 @@ int stv_catalog_prices_json(cJSON *obj, const struct stv_catalog *c) {
          cJSON_AddNumberToObject(p, "liveAsOf", c->live_as_of) != NULL;
   return ok ? 0 : STV_ENOMEM;
 }
+
+double stv_catalog_data_age(const struct stv_catalog *c, double now) {
+  struct tm tm;
+  memset(&tm, 0, sizeof(tm));
+  if (c->data_date == NULL || sscanf(c->data_date, "%d-%d-%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday) != 3)
+    return -1;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return now - (double)timegm(&tm);
+}

@@ -253,6 +253,9 @@ int stv_catalog_copy(struct stv_catalog *out, const struct stv_catalog *base, st
  */
 const char *stv_catalog_describe(const struct stv_catalog *c, char *buf, size_t size);
 
+/* Seconds from c's data date (an embedded catalogue's, midnight UTC) to now (unix seconds); -1 without one. */
+double stv_catalog_data_age(const struct stv_catalog *c, double now);
+
 struct cJSON;
 /*
  * Adds to the JSON object obj a member "prices" saying which prices c uses:
