@@ -458,7 +458,7 @@ static void deliver_prices(struct sim_call *c, struct stv_cloud_result *r) {
   size_t len = 0;
   int i, n = 0;
   if (r->code == 0 && (r->code = stv_read_file(path, 16u << 20, &text, &len, &err)) != 0)
-    snprintf(c->message, sizeof(c->message), "sim fetch prices: %s", err.msg);
+    snprintf(c->message, sizeof(c->message), "sim fetch prices: %.480s", err.msg);
   if (r->code == 0 && ((doc = cJSON_ParseWithLength(text, len)) == NULL ||
                        !cJSON_IsArray(quotes = cJSON_GetObjectItemCaseSensitive(doc, "quotes")))) {
     r->code = STV_EINVAL;
