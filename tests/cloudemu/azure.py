@@ -974,6 +974,7 @@ class RetailPrices(object):
         self.calls = 0
         self.overrides = {}  # sku -> {"on-demand": price, "spot": price}
         self._rows = None
+        self._items = {}  # region -> its items, until the overrides change
 
     def set_overrides(self, body):
         if not isinstance(body, dict):
@@ -983,6 +984,7 @@ class RetailPrices(object):
                                                   for k, x in v.items()):
                 raise ValueError("prices: %s: expected {\"on-demand\": price, \"spot\": price}" % sku)
             self.overrides.setdefault(sku, {}).update(v)
+        self._items = {}
 
     def rows(self):
         if self._rows is None:
@@ -998,6 +1000,11 @@ class RetailPrices(object):
         return self._rows
 
     def items(self, region):
+        if region not in self._items:
+            self._items[region] = self._make_items(region)
+        return self._items[region]
+
+    def _make_items(self, region):
         out = []
         for sku, od in self.rows().get(region, []):
             if sku == CHANGED_SKU:
