@@ -29,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "sim.h"
 
 enum step { STEP_NONE, STEP_RUN, STEP_FAIL, STEP_INTERRUPT, STEP_NOTICE, STEP_TERMINATE };
@@ -56,7 +58,7 @@ struct sim_group {
   int64_t pending, running, doomed;
 };
 
-enum call_kind { CALL_GROUPS, CALL_INSTANCES, CALL_DONE };
+enum call_kind { CALL_GROUPS, CALL_INSTANCES, CALL_DONE, CALL_PRICES };
 
 struct sim_call {
   struct stv_timer timer;
@@ -67,6 +69,7 @@ struct sim_call {
     stv_cloud_groups_cb groups;
     stv_cloud_instances_cb instances;
     stv_cloud_done_cb done;
+    stv_cloud_prices_cb prices;
   } cb;
   void *ctx;
   int code;
@@ -82,6 +85,7 @@ struct sim_storm {
 
 struct sim {
   struct stv_cloud cloud;
+  struct stv_cloud_ops ops; /* sim_ops, with fetch_prices when opts.prices_file is set */
   struct stv_sim_opts o; /* arrays copied, strings interned in pool */
   struct stv_strpool pool;
   struct stv_strmap by_name; /* group id to index */
@@ -410,6 +414,73 @@ static void deliver_instances(struct sim_call *c, const struct stv_cloud_result 
   stv_free(v);
 }
 
+/* ---- live prices (--sim-prices FILE) ------------------------------------ */
+
+static const char *json_str(const cJSON *o, const char *name) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Reads quote i of the prices file into q (strings borrowed from the document); 0 or STV_EINVAL with msg. */
+static int read_quote(const char *path, const cJSON *o, int i, struct stv_price_quote *q, char *msg, size_t size) {
+  const cJSON *price = cJSON_GetObjectItemCaseSensitive(o, "price");
+  const cJSON *count = cJSON_GetObjectItemCaseSensitive(o, "count");
+  const cJSON *as_of = cJSON_GetObjectItemCaseSensitive(o, "asOf");
+  const char *ct = json_str(o, "capacityType");
+  q->instance_type = json_str(o, "instanceType");
+  q->zone = json_str(o, "zone");
+  if (q->instance_type == NULL || ct == NULL || stv_capacity_type_parse(ct, &q->capacity_type) != 0) {
+    snprintf(msg, size, "%s: quotes[%d]: instanceType (a string) and capacityType (reserved, spot or on-demand) "
+             "are required", path, i);
+    return STV_EINVAL;
+  }
+  if (!cJSON_IsNumber(price) || (count != NULL && !cJSON_IsNumber(count)) ||
+      (as_of != NULL && !cJSON_IsNumber(as_of))) {
+    snprintf(msg, size, "%s: quotes[%d] (%.60s): price must be a number, count and asOf numbers when given", path,
+             i, q->instance_type);
+    return STV_EINVAL;
+  }
+  q->price = price->valuedouble;
+  q->count = count != NULL ? (int64_t)count->valuedouble : -1;
+  q->as_of = as_of != NULL ? as_of->valuedouble : 0;
+  return 0;
+}
+
+/* Answers a fetch_prices call from the prices file, read now: {"source": "...", "quotes": [...]}. */
+static void deliver_prices(struct sim_call *c, struct stv_cloud_result *r) {
+  const char *path = c->sim->o.prices_file;
+  struct stv_price_quote *q = NULL;
+  struct stv_err err = {0, ""};
+  const cJSON *quotes = NULL;
+  cJSON *doc = NULL;
+  char *text = NULL;
+  const char *source = "sim prices file";
+  size_t len = 0;
+  int i, n = 0;
+  if (r->code == 0 && (r->code = stv_read_file(path, 16u << 20, &text, &len, &err)) != 0)
+    snprintf(c->message, sizeof(c->message), "sim fetch prices: %.480s", err.msg);
+  if (r->code == 0 && ((doc = cJSON_ParseWithLength(text, len)) == NULL ||
+                       !cJSON_IsArray(quotes = cJSON_GetObjectItemCaseSensitive(doc, "quotes")))) {
+    r->code = STV_EINVAL;
+    snprintf(c->message, sizeof(c->message), "sim fetch prices: %s: not JSON with a quotes array", path);
+  }
+  if (r->code == 0) {
+    n = cJSON_GetArraySize(quotes);
+    if (json_str(doc, "source") != NULL) source = json_str(doc, "source");
+    if (n > 0 && (q = stv_calloc((size_t)n, sizeof(*q))) == NULL) {
+      r->code = STV_ENOMEM;
+      snprintf(c->message, sizeof(c->message), "sim fetch prices: out of memory");
+    }
+  }
+  for (i = 0; r->code == 0 && i < n; i++)
+    r->code = read_quote(path, cJSON_GetArrayItem(quotes, i), i, &q[i], c->message, sizeof(c->message));
+  r->message = c->message;
+  c->cb.prices(c->ctx, r, source, r->code == 0 ? q : NULL, r->code == 0 ? (size_t)n : 0);
+  stv_free(q);
+  cJSON_Delete(doc);
+  stv_free(text);
+}
+
 static void call_cb(struct stv_timer *t) {
   struct sim_call *c = t->data;
   struct stv_cloud_result r;
@@ -429,6 +500,9 @@ static void call_cb(struct stv_timer *t) {
     break;
   case CALL_DONE:
     c->cb.done(c->ctx, &r);
+    break;
+  case CALL_PRICES:
+    deliver_prices(c, &r);
     break;
   }
   stv_free(c);
@@ -493,6 +567,15 @@ static int sim_list_groups(struct stv_cloud *cl, stv_cloud_groups_cb cb, void *c
   struct sim_call *c = call_new(cl->impl, CALL_GROUPS, ctx);
   if (c == NULL) return STV_ENOMEM;
   c->cb.groups = cb;
+  return post(c);
+}
+
+static int sim_fetch_prices(struct stv_cloud *cl, const struct stv_catalog *base, stv_cloud_prices_cb cb,
+                            void *ctx) {
+  struct sim_call *c = call_new(cl->impl, CALL_PRICES, ctx);
+  (void)base;
+  if (c == NULL) return STV_ENOMEM;
+  c->cb.prices = cb;
   return post(c);
 }
 
@@ -766,6 +849,8 @@ static int copy_opts(struct sim *s, const struct stv_sim_opts *o) {
   s->o.nice = 0;
   s->o.storms = NULL;
   s->o.nstorms = 0;
+  rc = intern(s, o->prices_file, &s->o.prices_file);
+  if (rc != 0) return rc;
   if (o->nice > 0) {
     ice = stv_calloc(o->nice, sizeof(*ice));
     if (ice == NULL) return STV_ENOMEM;
@@ -857,7 +942,9 @@ int stv_sim_new(struct stv_cloud **out, struct stv_clock *clock, const struct st
   s = stv_calloc(1, sizeof(*s));
   if (s == NULL) return stv_err_set(err, STV_ENOMEM, "sim: out of memory");
   stv_strpool_init(&s->pool);
-  s->cloud.ops = &sim_ops;
+  s->ops = sim_ops;
+  if (opts->prices_file != NULL) s->ops.fetch_prices = sim_fetch_prices;
+  s->cloud.ops = &s->ops;
   s->cloud.impl = s;
   s->cloud.clock = clock;
   rc = copy_opts(s, opts);
@@ -892,7 +979,7 @@ int stv_sim_adopt(struct stv_cloud *c, const char *provider_id, const char *pool
   char name[512], zbuf[128];
   unsigned long long id;
   char *end;
-  if (c == NULL || c->ops != &sim_ops) return stv_err_set(err, STV_EINVAL, "sim: adopt: not a sim provider");
+  if (c == NULL || c->ops->close != sim_close) return stv_err_set(err, STV_EINVAL, "sim: adopt: not a sim provider");
   s = c->impl;
   zone = provider_id + 7;
   slash = strncmp(provider_id, "sim:///", 7) == 0 ? strrchr(zone, '/') : NULL;
@@ -936,7 +1023,7 @@ int stv_sim_adopt(struct stv_cloud *c, const char *provider_id, const char *pool
 
 const char *stv_sim_group_pool(struct stv_cloud *c, const char *group_id) {
   struct sim_group *g;
-  if (c == NULL || c->ops != &sim_ops || group_id == NULL) return NULL;
+  if (c == NULL || c->ops->close != sim_close || group_id == NULL) return NULL;
   g = find_group(c->impl, group_id);
   return g == NULL ? NULL : ((struct sim *)c->impl)->pub[g - ((struct sim *)c->impl)->groups].pool;
 }
@@ -945,7 +1032,7 @@ int stv_sim_usage(struct stv_cloud *c, struct stv_sim_usage *u) {
   struct sim *s;
   double t;
   size_t i;
-  if (c == NULL || c->ops != &sim_ops) return STV_EINVAL;
+  if (c == NULL || c->ops->close != sim_close) return STV_EINVAL;
   s = c->impl;
   t = now(s);
   *u = s->usage;

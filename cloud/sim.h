@@ -73,6 +73,10 @@ struct stv_sim_opts {
   const struct stv_sim_storm *storms;
   size_t nstorms;
   double interruption_notice; /* notice to termination; default 120 s (AWS's two minutes) */
+  /* Live prices: fetch_prices answers from this JSON file, read at each call ({"source": "...",
+   * "quotes": [{"instanceType", "capacityType", "zone", "price", "count", "asOf"}]}: struct
+   * stv_price_quote), so that a test changes prices between refreshes. NULL: no fetch_prices. */
+  const char *prices_file;
 };
 
 /* Fills o with the defaults above (no catalogue, no faults). */

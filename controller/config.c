@@ -789,8 +789,8 @@ static int read_prices(struct walk *w, const yaml_node_t *n, const struct kpath 
   if (v[0] == NULL) return 0;
   if ((rc = text(w, v[0], &pk, "a duration", &s)) != 0) return rc;
   if (stv_config_parse_duration(s, &d, &e) != 0) return fail(w, STV_EINVAL, v[0], &pk, "%s", e.msg);
-  if (d != 0 && !(d >= 60 && d <= STV_PRICES_REFRESH_MAX))
-    return fail(w, STV_EINVAL, v[0], &pk, "must be 0 (never) or from 1m to 168h (a week)");
+  if (d != 0 && !(d >= 5 && d <= STV_PRICES_REFRESH_MAX))
+    return fail(w, STV_EINVAL, v[0], &pk, "must be 0 (never) or from 5s to 168h (a week)");
   w->c->prices_refresh = d;
   return 0;
 }

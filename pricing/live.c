@@ -3,6 +3,7 @@
  * stv_price_quote) over the embedded or file ones, and the provenance that
  * says which figures are which (docs/prices-live.md).
  */
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -322,6 +323,16 @@ static void apply_one(struct apply *a, size_t ti, const struct stv_price_quote *
     apply_zone(a, t, q, t->off[k].zone, q->count); /* plan_room saw the zone */
     return;
   }
+  /* Spot and on-demand: the zones the base sells that capacity type in, or every zone when it sells it in none. */
+  if (q->capacity_type != STV_CT_RESERVED) {
+    int sold = 0;
+    for (k = 0; k < nb && !sold; k++) sold = t->off[k].capacity_type == q->capacity_type;
+    for (k = 0; k < nb; k++) {
+      if (sold ? t->off[k].capacity_type == q->capacity_type : first_in_zone(t, k))
+        apply_zone(a, t, q, t->off[k].zone, -1);
+    }
+    return;
+  }
   nz = type_zones(t, nb);
   for (k = 0; k < nb; k++) {
     int64_t share;
@@ -431,4 +442,29 @@ const char *stv_catalog_describe(const struct stv_catalog *c, char *buf, size_t 
              c->live_changed, c->live_source);
   }
   return buf;
+}
+
+int stv_catalog_prices_json(cJSON *obj, const struct stv_catalog *c) {
+  cJSON *p = cJSON_AddObjectToObject(obj, "prices");
+  char line[600];
+  int ok = p != NULL &&
+           cJSON_AddStringToObject(p, "summary", stv_catalog_describe(c, line, sizeof(line))) != NULL &&
+           cJSON_AddStringToObject(p, "catalog", c->origin != NULL ? c->origin : "") != NULL &&
+           (c->data_date == NULL || cJSON_AddStringToObject(p, "dataDate", c->data_date) != NULL);
+  if (ok && c->live_source != NULL)
+    ok = cJSON_AddStringToObject(p, "liveSource", c->live_source) != NULL &&
+         cJSON_AddNumberToObject(p, "liveOfferings", (double)c->live_offerings) != NULL &&
+         cJSON_AddNumberToObject(p, "liveChanged", (double)c->live_changed) != NULL &&
+         cJSON_AddNumberToObject(p, "liveAsOf", c->live_as_of) != NULL;
+  return ok ? 0 : STV_ENOMEM;
+}
+
+double stv_catalog_data_age(const struct stv_catalog *c, double now) {
+  struct tm tm;
+  memset(&tm, 0, sizeof(tm));
+  if (c->data_date == NULL || sscanf(c->data_date, "%d-%d-%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday) != 3)
+    return -1;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return now - (double)timegm(&tm);
 }

@@ -213,11 +213,13 @@ struct stv_quote_stats {
  * Builds into out (caller-allocated, uninitialised) a copy of base
  * (borrowed; not changed) with the quotes q[0..n) (borrowed) over its
  * figures, and source (borrowed, may be NULL) as its live_source:
- * - an on-demand or spot quote with a zone sets the price of that offering;
- *   without a zone, of the type's offerings of that capacity type in every
- *   zone. When the type has none of that capacity type (embedded Azure
- *   catalogues have no spot prices) they are added, one per zone the type
- *   is offered in, with an unknown interruption rate;
+ * - an on-demand or spot quote with a zone sets the price of that offering
+ *   (added when the type is offered in that zone with another capacity
+ *   type); without a zone, of the type's offerings of that capacity type
+ *   (the zones the base sells it in). When the type has none of that
+ *   capacity type (embedded Azure catalogues have no spot prices) they are
+ *   added, one per zone the type is offered in, with an unknown
+ *   interruption rate;
  * - reserved quotes replace the base's reserved offering of that (type,
  *   zone), or add one; several quotes for one (type, zone) add their counts
  *   at the count-weighted mean price; a quote without a zone (a regional
@@ -250,6 +252,18 @@ int stv_catalog_copy(struct stv_catalog *out, const struct stv_catalog *base, st
  * of 2026-12-08T01:00:00Z") and returns buf.
  */
 const char *stv_catalog_describe(const struct stv_catalog *c, char *buf, size_t size);
+
+/* Seconds from c's data date (an embedded catalogue's, midnight UTC) to now (unix seconds); -1 without one. */
+double stv_catalog_data_age(const struct stv_catalog *c, double now);
+
+struct cJSON;
+/*
+ * Adds to the JSON object obj a member "prices" saying which prices c uses:
+ * {"summary": (stv_catalog_describe), "catalog": origin, "dataDate" (an
+ * embedded catalogue's), and with live figures "liveSource",
+ * "liveOfferings", "liveChanged", "liveAsOf"}. Returns 0 or STV_ENOMEM.
+ */
+int stv_catalog_prices_json(struct cJSON *obj, const struct stv_catalog *c);
 
 /* ---------------------------------------------------------------------- */
 /* Node templates                                                         */

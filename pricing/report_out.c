@@ -140,6 +140,10 @@ int stv_report_render_table(const struct stv_report *r, struct stv_buf *b, struc
   stv_buf_printf(b, "Stevedore cost report by %s", r->by_label);
   if (r->opts.source) stv_buf_printf(b, "; %s", r->opts.source);
   stv_buf_puts(b, "\n");
+  if (r->opts.catalog != NULL) {
+    char prices[600];
+    stv_buf_printf(b, "Prices: %s\n", stv_catalog_describe(r->opts.catalog, prices, sizeof(prices)));
+  }
   if (pit)
     stv_buf_printf(b, "Point in time: monthly projection (730 h) of the hourly cost; currency %s.\n", r->currency);
   else
@@ -676,6 +680,19 @@ int stv_report_render_json(const struct stv_report *r, struct stv_buf *b, struct
     stv_buf_json_str(b, r->notes[i]);
   }
   stv_buf_puts(b, r->nnotes ? "\n  ]" : "]");
+  if (r->opts.catalog != NULL) {
+    char prices[600];
+    const struct stv_catalog *c = r->opts.catalog;
+    stv_buf_puts(b, ",\n  \"prices\": {\"summary\": ");
+    stv_buf_json_str(b, stv_catalog_describe(c, prices, sizeof(prices)));
+    stv_buf_puts(b, ", \"catalog\": ");
+    stv_buf_json_str(b, c->origin != NULL ? c->origin : "");
+    if (c->data_date != NULL) {
+      stv_buf_puts(b, ", \"dataDate\": ");
+      stv_buf_json_str(b, c->data_date);
+    }
+    stv_buf_puts(b, "}");
+  }
   if (r->opts.rightsize) json_rightsize(r, b, h);
   stv_buf_puts(b, "\n}\n");
   return done(b, err);

@@ -73,6 +73,14 @@ class Azure(object):
                     "  authorityHost: %s\n  imdsEndpoint: %s\n  caFile: %s\n  clusterName: %s\n"
                     "  pollInterval: 200ms\n  watchInterval: 1s\n"
                     % (e.subscription, e.resource_group, e.url, e.url, e.imds_url, e.ca_file, CLUSTER))
+        # Live prices are read in test_live_prices only: elsewhere the test catalogue's figures decide.
+        with open(self.config) as f:
+            base = f.read()
+        with open(self.config, "w") as f:
+            f.write(base + "prices:\n  refresh: 0s\n")
+        self.live_config = os.path.join(sc.tmp, "azure-live.yaml")
+        with open(self.live_config, "w") as f:
+            f.write(base.replace("azure:\n", "azure:\n  pricesEndpoint: %s\n" % e.url, 1) + "prices:\n  refresh: 1h\n")
         self.fed = os.path.join(sc.tmp, "azure-identity-token")
         with open(self.fed, "w") as f:
             f.write(e.federated_tokens[0] + "\n")
@@ -262,6 +270,34 @@ def test_managed_identity(binary):
             az.stop()
 
 
+def test_live_prices(binary):
+    """azure.pricesEndpoint: the controller reads the Retail Prices API of the catalogue's region when it
+    starts acting, logs the prices in use (the test catalogue's, then with the live figures: the emulator's
+    spot prices of Standard_D4s_v3 replace the file's), and scales up with them."""
+    with ctltest.Scene(binary, "azure-prices") as sc:
+        az = Azure(sc)
+        try:
+            ctl = sc.controller("r0", "--provider", "azure", "--config", az.live_config)
+
+            def live():
+                recs = [r for r in ctl.records("prices in use") if r.get("live_source") == "Azure Retail Prices API"]
+                return bool(recs), ctl.tail(5)
+            sc.wait_for("the live prices logged", live, timeout=60)
+            rec = [r for r in ctl.records("prices in use") if r.get("live_source") == "Azure Retail Prices API"][0]
+            # D4s_v3: on-demand in eastus-1 (the same price) and spot in 3 zones (changed); D2s_v3: on-demand
+            # (the same), and spot added in eastus-1
+            sc.check(rec["live_offerings"] == 6 and rec["changed"] == 4 and rec["catalog"] == sc.catalog,
+                     "the log line: %s" % rec)
+            sc.check(("%s, 6 live figures" % ("catalogue file " + sc.catalog)) in rec["prices"], rec["prices"])
+            sc.check(az.emu.state()["price_calls"] >= 1, "the emulator saw no prices call")
+            sc.create_pods(pod("one", cpu="1", memory="1Gi"))
+            sc.wait_for("1 pod running", lambda: sc.all_running(1), timeout=90)
+            sc.check((ctl.metric("stevedore_price_refresh_total", result="ok") or 0) >= 1, "refresh counted")
+            check_no_secrets(sc, az, ctl)
+        finally:
+            az.stop()
+
+
 def test_bad_configuration(binary):
     """No subscription: exit 2 naming the setting; a bad endpoint URL: the file, line and key."""
     with ctltest.Scene(binary, "azure-conf") as sc:
@@ -307,5 +343,6 @@ if __name__ == "__main__":
                                 ("throttled_and_expired", test_throttled_and_expired),
                                 ("failed_vm_and_malformed", test_failed_vm_and_malformed),
                                 ("managed_identity", test_managed_identity),
+                                ("live_prices", test_live_prices),
                                 ("bad_configuration", test_bad_configuration),
                                 ("region", test_region_of_the_scale_sets)], sys.argv))

@@ -243,3 +243,29 @@ TEST(should_copy_a_catalogue_with_its_provenance) {
   CHECK(stv_catalog_find(&cp, cp.types[cp.ntypes - 1].name) == &cp.types[cp.ntypes - 1]);
   stv_catalog_close(&cp);
 }
+
+TEST(should_price_a_quote_without_zone_only_where_the_base_sells_that_capacity_type) {
+  static const char *const json =
+      "{\"provider\":\"azure\",\"region\":\"eastus\",\"instance_types\":["
+      "{\"name\":\"Standard_D4s_v3\",\"arch\":\"amd64\",\"capacity\":{\"cpu\":\"4\",\"memory\":\"16Gi\"},"
+      "\"offerings\":[{\"capacity_type\":\"on-demand\",\"zone\":\"eastus-1\",\"price\":0.192},"
+      "{\"capacity_type\":\"spot\",\"zone\":\"eastus-1\",\"price\":0.04},"
+      "{\"capacity_type\":\"spot\",\"zone\":\"eastus-2\",\"price\":0.04}]}]}";
+  struct stv_catalog base, out;
+  struct stv_quote_stats st;
+  struct stv_err err;
+  struct stv_price_quote q[2] = {quote("Standard_D4s_v3", STV_CT_ON_DEMAND, NULL, 0.2, -1, 0),
+                                 quote("Standard_D4s_v3", STV_CT_ON_DEMAND, "eastus-2", 0.21, -1, 0)};
+  CHECK_EQ_INT(stv_catalog_load_json(&base, "d.json", json, strlen(json), &err), 0);
+  CHECK_EQ_INT(stv_catalog_apply_quotes(&out, &base, q, 1, "test", &st, &err), 0);
+  CHECK(off_of(&out, "Standard_D4s_v3", STV_CT_ON_DEMAND, "eastus-1")->price == 0.2);
+  CHECK(off_of(&out, "Standard_D4s_v3", STV_CT_ON_DEMAND, "eastus-2") == NULL);
+  CHECK_EQ_INT(st.added, 0);
+  stv_catalog_close(&out);
+  /* a quote naming the zone: the cloud sells it there */
+  CHECK_EQ_INT(stv_catalog_apply_quotes(&out, &base, q, 2, "test", &st, &err), 0);
+  CHECK(off_of(&out, "Standard_D4s_v3", STV_CT_ON_DEMAND, "eastus-2")->price == 0.21);
+  CHECK_EQ_INT(st.added, 1);
+  stv_catalog_close(&out);
+  stv_catalog_close(&base);
+}

@@ -47,6 +47,7 @@ static void usage(FILE *f) {
       "  --sim-launch-delay DURATION    sim: launch to Ready node (default 30s)\n"
       "  --sim-ice-rate P           sim: each launch fails for insufficient capacity with probability P\n"
       "  --sim-throttle-rate P      sim: each provider call is throttled with probability P\n"
+      "  --sim-prices FILE          sim: live prices read from FILE at each refresh (docs/prices-live.md)\n"
       "  --sim-seed N               sim: the seed of those faults (default 1)\n"
       "  --sim-interruptions-per-hour R  sim: spot interruptions per running spot instance (default 0)\n"
       "  --sim-interruption-notice DURATION  sim: interruption notice to termination (default 120s)\n"
@@ -177,6 +178,8 @@ static int with_value(const char *flag, const char *v, struct stv_daemon_opts *o
     return duration(flag, v, 0.001, &o->test_block_loop);
   else if (strcmp(flag, "--sim-throttle-rate") == 0)
     return probability(flag, v, &o->sim_throttle_rate);
+  else if (strcmp(flag, "--sim-prices") == 0)
+    o->sim_prices = v;
   else if (strcmp(flag, "--sim-interruption-notice") == 0)
     return duration(flag, v, 0, &o->sim_interruption_notice);
   else if (strcmp(flag, "--sim-interruptions-per-hour") == 0) {
@@ -237,6 +240,7 @@ static const char *const value_flags[] = {"--kubeconfig",
                                           "--sim-seed",
                                           "--sim-interruptions-per-hour",
                                           "--sim-interruption-notice",
+                                          "--sim-prices",
                                           "--instance-types",
                                           "--zones",
                                           "--capacity-types",

@@ -25,6 +25,18 @@ static void usage(FILE *f) {
           "Run `stevedore COMMAND --help` for a command's options.\n");
 }
 
+/* Runs cmd with libcurl's global state set up around it (the commands that talk HTTP). */
+static int with_curl(int (*cmd)(int argc, char **argv), int argc, char **argv) {
+  int rc;
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    fprintf(stderr, "stevedore %s: libcurl cannot initialise (out of memory or a broken TLS library?)\n", argv[1]);
+    return 1;
+  }
+  rc = cmd(argc - 1, argv + 1);
+  curl_global_cleanup();
+  return rc;
+}
+
 /*
  * Process-wide set-up, once, before anything else runs and before any
  * thread could start: cJSON's allocation hooks, and libcurl's global state
@@ -33,45 +45,17 @@ static void usage(FILE *f) {
  * set from a library function or from a thread.
  */
 int main(int argc, char **argv) {
-  int rc;
   stv_json_init();
   if (argc < 2) {
     usage(stderr);
     return 2;
   }
-  if (strcmp(argv[1], "recommend") == 0 || strcmp(argv[1], "report") == 0) {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-      fprintf(stderr,
-              "stevedore %s: libcurl cannot initialise (out of memory or a broken TLS library?)\n", argv[1]);
-      return 1;
-    }
-    /* --kubeconfig (both) and --prometheus (report) talk HTTP. */
-    if (strcmp(argv[1], "recommend") == 0)
-      rc = stv_cmd_recommend(argc - 1, argv + 1);
-    else
-      rc = stv_cmd_report(argc - 1, argv + 1);
-    curl_global_cleanup();
-    return rc;
-  }
+  /* --kubeconfig (recommend, report), --prometheus (report), the cloud APIs (prices, controller) talk HTTP. */
+  if (strcmp(argv[1], "recommend") == 0) return with_curl(stv_cmd_recommend, argc, argv);
+  if (strcmp(argv[1], "report") == 0) return with_curl(stv_cmd_report, argc, argv);
   if (strcmp(argv[1], "simulate") == 0) return stv_cmd_simulate(argc - 1, argv + 1);
-  if (strcmp(argv[1], "prices") == 0) {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-      fprintf(stderr, "stevedore prices: libcurl cannot initialise (out of memory or a broken TLS library?)\n");
-      return 1;
-    }
-    rc = stv_cmd_prices(argc - 1, argv + 1);
-    curl_global_cleanup();
-    return rc;
-  }
-  if (strcmp(argv[1], "controller") == 0) {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-      fprintf(stderr, "stevedore controller: libcurl cannot initialise (out of memory or a broken TLS library?)\n");
-      return 1;
-    }
-    rc = stv_cmd_controller(argc - 1, argv + 1);
-    curl_global_cleanup();
-    return rc;
-  }
+  if (strcmp(argv[1], "prices") == 0) return with_curl(stv_cmd_prices, argc, argv);
+  if (strcmp(argv[1], "controller") == 0) return with_curl(stv_cmd_controller, argc, argv);
   if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
     printf("stevedore %s\n", STV_VERSION);
     return 0;

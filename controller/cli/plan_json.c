@@ -306,6 +306,7 @@ static cJSON *plan_json(const struct stv_recommend_result *r) {
     }
   }
   if (!unschedulable_json(root, r) || !skipped_json(root, r->problem.snap, plan)) goto out;
+  if (r->have_catalog && stv_catalog_prices_json(root, &r->catalog) != 0) goto out;
   return root;
 out:
   cJSON_Delete(root);

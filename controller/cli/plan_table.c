@@ -304,8 +304,12 @@ int stv__recommend_render_table(const struct stv_recommend_result *r, const char
   struct table tb;
   int rc = table_collect(r, &tb);
   if (rc != 0) return rc;
-  out_printf(b, "Stevedore recommendation (dry run; catalog %s; capacity types %s)\n\n", catalog,
-             capacity_types);
+  out_printf(b, "Stevedore recommendation (dry run; catalog %s; capacity types %s)\n", catalog, capacity_types);
+  if (r->have_catalog) {
+    char prices[600];
+    out_printf(b, "Prices: %s\n", stv_catalog_describe(&r->catalog, prices, sizeof(prices)));
+  }
+  out_printf(b, "\n");
   out_printf(
       b, "Pending pods: %zu    placed: %zu (%zu on existing nodes, %zu on new nodes)    unschedulable: %zu",
       plan->npending - tb.h.pods, plan->nplaced - tb.h.placed, tb.on_existing, tb.on_new,

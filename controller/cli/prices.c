@@ -224,16 +224,6 @@ static int wanted(const struct opts *o, const char *type) {
   return 0;
 }
 
-/* Seconds since an embedded catalogue's data date ("2026-06-18"), or -1. */
-static double date_age(const char *date, double now) {
-  struct tm tm;
-  memset(&tm, 0, sizeof(tm));
-  if (date == NULL || sscanf(date, "%d-%d-%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday) != 3) return -1;
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  return now - (double)timegm(&tm);
-}
-
 /* An offering's source ("live", "embedded", "file") and age in seconds (-1: unknown). */
 static const char *row_source(const struct stv_catalog *c, const struct stv_offering *off, double now,
                               double *age) {
@@ -242,7 +232,7 @@ static const char *row_source(const struct stv_catalog *c, const struct stv_offe
     *age = at > 0 ? now - at : -1;
     return "live";
   }
-  *age = date_age(c->data_date, now);
+  *age = stv_catalog_data_age(c, now);
   return c->data_date != NULL ? "embedded" : "file";
 }
 
@@ -288,20 +278,11 @@ static void print_table(const struct opts *o, const struct stv_catalog *c, doubl
 }
 
 static int print_json(const struct opts *o, const struct stv_catalog *c, double now) {
-  cJSON *root = cJSON_CreateObject(), *rows = cJSON_CreateArray(), *prov = cJSON_CreateObject();
-  char line[600], *text;
+  cJSON *root = cJSON_CreateObject(), *rows = cJSON_CreateArray();
+  char *text;
   size_t i;
   uint32_t k;
-  cJSON_AddItemToObject(root, "prices", prov);
-  cJSON_AddStringToObject(prov, "summary", stv_catalog_describe(c, line, sizeof(line)));
-  cJSON_AddStringToObject(prov, "catalog", c->origin != NULL ? c->origin : "");
-  if (c->data_date != NULL) cJSON_AddStringToObject(prov, "dataDate", c->data_date);
-  if (c->live_source != NULL) {
-    cJSON_AddStringToObject(prov, "liveSource", c->live_source);
-    cJSON_AddNumberToObject(prov, "liveOfferings", (double)c->live_offerings);
-    cJSON_AddNumberToObject(prov, "liveChanged", (double)c->live_changed);
-    cJSON_AddNumberToObject(prov, "liveAsOf", c->live_as_of);
-  }
+  if (root != NULL) stv_catalog_prices_json(root, c);
   cJSON_AddStringToObject(root, "provider", c->provider);
   cJSON_AddStringToObject(root, "region", c->region);
   cJSON_AddStringToObject(root, "currency", c->currency);

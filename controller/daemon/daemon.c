@@ -96,6 +96,8 @@ struct daemon {
   struct stv_leader *leader;
   struct stv__simnodes *simnodes;
   struct stv_http *cloud_http; /* the cloud adapters' HTTP client; NULL for sim */
+  struct stv__prices *prices;  /* the live price refresher (prices.c) */
+  struct stv_catalog *live;    /* the last live catalogue (d->cat with the provider's prices), or NULL */
   /* Acting. */
   struct stv_solve_runner uvrunner, runner;
   struct stv_solve_job *job; /* the solve on the worker thread */
@@ -415,6 +417,7 @@ static int new_provider(struct daemon *d, int adopt, struct stv_cloud **out, str
   so.throttle_rate = d->o->sim_throttle_rate;
   so.interruptions_per_hour = d->o->sim_interruptions_per_hour;
   so.interruption_notice = d->o->sim_interruption_notice;
+  so.prices_file = d->o->sim_prices;
   if (d->o->sim_ice_rate > 0) {
     ice.instance_type = ice.zone = NULL;
     ice.capacity_type = -1;
@@ -458,12 +461,32 @@ static int new_reconciler(struct daemon *d, int adopt, struct stv_provision **p,
     return stv_err_set(err, rc, "out of memory");
   stv__guard_cloud(*g)->on_event = on_cloud_event;
   stv__guard_cloud(*g)->event_ctx = d;
-  if ((rc = stv_provision_new(p, &d->popts, &d->uc.clock, stv__guard_cloud(*g), &d->cat, &d->view, &d->runner,
-                              err)) != 0) {
+  if ((rc = stv_provision_new(p, &d->popts, &d->uc.clock, stv__guard_cloud(*g), d->live ? d->live : &d->cat,
+                              &d->view, &d->runner, err)) != 0) {
     stv__guard_free(*g);
     *g = NULL;
   }
   return rc;
+}
+
+/* A catalogue the reconciler let go: freed unless it is the embedded one or the one in use. */
+static void release_catalog(void *ctx, const struct stv_catalog *old) {
+  struct daemon *d = ctx;
+  struct stv_catalog *c = (struct stv_catalog *)old;
+  if (old == &d->cat || old == d->live) return;
+  stv_catalog_close(c);
+  stv_free(c);
+}
+
+/* The refresher read new prices: the reconciler decides with them from its next batch on. */
+static void hand_prices(void *ctx, struct stv_catalog *fresh) {
+  struct daemon *d = ctx;
+  struct stv_catalog *old = d->live;
+  d->live = fresh;
+  if (d->prov != NULL)
+    stv_provision_set_catalog(d->prov, fresh, release_catalog, d);
+  else
+    release_catalog(d, old);
 }
 
 static void start_acting(struct daemon *d) {
@@ -487,6 +510,8 @@ static void start_acting(struct daemon *d) {
   for (i = 0; i < s->npods; i++)
     if (s->pods[i].node_name == NULL)
       stv_provision_pod_unschedulable(d->prov, s->pods[i].ns, s->pods[i].name);
+  stv__prices_start(d->prices, stv__guard_inner(d->guard), &d->uc.clock, &d->cat, d->live ? d->live : &d->cat,
+                    d->cfg.prices_refresh, hand_prices, d);
   stv__dmetrics_set(d->m.leader, NULL, 1);
   stv_log(STV_LOG_INFO, "acting", STV_LOG_STR("identity", d->identity), STV_LOG_INT("nodes", s->nnodes),
           STV_LOG_INT("pods", s->npods), STV_LOG_BOOL("dry_run", d->o->dry_run));
@@ -499,6 +524,7 @@ static void maybe_act(struct daemon *d) {
 /* Stops acting at once: the provider closed first (none of its callbacks runs after), then the reconciler. */
 static void stop_acting(struct daemon *d, const char *why) {
   if (d->prov == NULL) return;
+  stv__prices_stop(d->prices);
   stv__guard_shut(d->guard);
   if (d->job != NULL) {
     d->orphan = d->prov;
@@ -699,6 +725,7 @@ static void refresh_metrics(struct daemon *d) {
 static void beat_cb(uv_timer_t *t) {
   struct daemon *d = t->data;
   stv_serve_heartbeat(d->serve);
+  stv__prices_tick(d->prices);
   if (d->o->test_block_loop > 0 && d->synced && !d->blocked) {
     struct timespec ts;
     d->blocked = 1;
@@ -922,6 +949,7 @@ static int start_services(struct daemon *d, struct stv_err *err) {
   const char *ns;
   int rc;
   if ((rc = stv__dmetrics_init(&d->m, err)) != 0) return rc;
+  if ((rc = stv__prices_new(&d->prices, d->m.reg, err)) != 0) return rc;
   if ((rc = stv_serve_start(&d->serve, o->metrics_address, d->m.reg, err)) != 0) {
     stv_err_prefix(err, "--metrics-address");
     return rc;
@@ -1030,6 +1058,11 @@ static void teardown(struct daemon *d, int handles) {
   stv__simnodes_free(d->simnodes);
   stv_serve_stop(d->serve);
   stv__dmetrics_close(&d->m);
+  stv__prices_free(d->prices);
+  if (d->live != NULL) {
+    stv_catalog_close(d->live);
+    stv_free(d->live);
+  }
   stv_free(d->pool_limits);
   stv_free((void *)d->pool_names);
   stv_catalog_close(&d->cat);

@@ -49,6 +49,7 @@ struct stv_daemon_opts {
   uint64_t sim_seed;                 /* sim: the seed of those choices; default 1 */
   double sim_interruptions_per_hour; /* sim: per running spot instance; default 0 */
   double sim_interruption_notice;    /* sim: notice to termination; default 120 s */
+  const char *sim_prices;            /* sim: the live prices file fetch_prices reads (cloud/sim.h), or NULL */
   const char *lease_name;            /* default stevedore */
   const char *lease_namespace;       /* NULL: POD_NAMESPACE, else the context's namespace */
   const char *identity;              /* NULL: POD_NAME, else host name + random suffix */

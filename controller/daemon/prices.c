@@ -89,14 +89,8 @@ int stv__prices_new(struct stv__prices **out, struct stv_registry *reg, struct s
 
 /* Seconds since the prices of c were read: the live read, else the embedded data date; -1: unknown. */
 static double prices_age(const struct stv_catalog *c, double now) {
-  struct tm tm;
   if (c->live_source != NULL && c->live_read_at > 0) return now - c->live_read_at;
-  memset(&tm, 0, sizeof(tm));
-  if (c->data_date == NULL || sscanf(c->data_date, "%d-%d-%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday) != 3)
-    return -1;
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  return now - (double)timegm(&tm);
+  return stv_catalog_data_age(c, now);
 }
 
 void stv__prices_tick(struct stv__prices *r) {

@@ -258,6 +258,20 @@ void stv_provision_get_stats(const struct stv_provision *p, struct stv_provision
 /* 1 while a batch is open, a solve runs or a scale request is in flight. */
 int stv_provision_busy(const struct stv_provision *p);
 
+/* Receives a catalogue the reconciler no longer uses, on the loop thread. */
+typedef void (*stv_provision_release_fn)(void *ctx, const struct stv_catalog *old);
+
+/*
+ * Makes catalog (borrowed; it must outlive its use) the one the next
+ * decisions read (live prices: docs/prices-live.md), on the loop thread.
+ * The templates built from the old one are dropped (a solve in flight keeps
+ * its own). The catalogue it replaces goes to release(ctx, old) once no
+ * solve in flight borrows it: at once, or when that solve is done (or
+ * stv_provision_free runs). release may be NULL (the caller keeps old).
+ */
+void stv_provision_set_catalog(struct stv_provision *p, const struct stv_catalog *catalog,
+                               stv_provision_release_fn release, void *ctx);
+
 /* Stops the timers and frees p; calls in flight are abandoned (their callbacks must not run after: close
  * the cloud first). */
 void stv_provision_free(struct stv_provision *p);

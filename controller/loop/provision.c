@@ -77,6 +77,7 @@ struct solve {
   uint32_t *node_group; /* per node in flight: its group */
   const char *why;      /* NULL: a batch of unschedulable pods; else why it was asked for */
   double wall_start;    /* when the batch ended, wall seconds */
+  const struct stv_catalog *cat; /* the catalogue the problem borrows (its currency) */
 };
 
 struct pending_set {
@@ -118,6 +119,10 @@ struct stv_provision {
   struct stv_pending_reason *reasons;
   size_t nreasons;
   struct stv_provision_stats st;
+  /* stv_provision_set_catalog: a catalogue replaced while a solve still borrows it, and who frees it. */
+  const struct stv_catalog *retired;
+  stv_provision_release_fn release;
+  void *release_ctx;
 };
 
 /* ---------------------------------------------------------------------- */
@@ -597,6 +602,7 @@ static int build(struct stv_provision *p, struct solve *s, struct stv_err *err) 
   s->job.problem.tmpl = s->use;
   s->job.problem.ntmpl = s->nuse;
   s->job.problem.currency = p->cat->currency;
+  s->cat = p->cat;
   s->job.problem.time_limit = p->o.decision_budget;
   s->job.problem.clock = stv_monotonic_seconds;
   s->job.problem.spot = p->o.spot;
@@ -871,6 +877,14 @@ static void apply(struct stv_provision *p, struct solve *s) {
   if (wall > p->st.max_decision_s) p->st.max_decision_s = wall;
 }
 
+/* Hands a catalogue that stv_provision_set_catalog replaced back once no solve borrows it. */
+static void release_retired(struct stv_provision *p) {
+  const struct stv_catalog *old = p->retired;
+  if (old == NULL || (p->solving != NULL && p->solving->cat == old)) return;
+  p->retired = NULL;
+  if (p->release != NULL) p->release(p->release_ctx, old);
+}
+
 static void solve_done(struct stv_solve_job *job) {
   struct solve *s = job->data;
   struct stv_provision *p = s->p;
@@ -881,6 +895,7 @@ static void solve_done(struct stv_solve_job *job) {
   else
     apply(p, s);
   solve_free(s);
+  release_retired(p);
   if (p->again) {
     p->again = 0;
     start_solve(p);
@@ -1363,6 +1378,25 @@ int stv_provision_new(struct stv_provision **out, const struct stv_provision_opt
   return 0;
 }
 
+void stv_provision_set_catalog(struct stv_provision *p, const struct stv_catalog *catalog,
+                               stv_provision_release_fn release, void *ctx) {
+  const struct stv_catalog *old = p->cat;
+  if (catalog == old) return;
+  p->cat = catalog;
+  /* The templates carry the old prices: the next decision builds them again (a solve keeps its own). */
+  tmpl_unref(p->tmpl);
+  p->tmpl = NULL;
+  /* One solve at most is in flight: if it borrows old, old waits for it; an earlier retired one does not. */
+  if (p->solving != NULL && p->solving->cat == old) {
+    if (p->retired != NULL && p->release != NULL) p->release(p->release_ctx, p->retired);
+    p->retired = old;
+  } else if (release != NULL) {
+    release(ctx, old);
+  }
+  p->release = release;
+  p->release_ctx = ctx;
+}
+
 size_t stv_provision_pending(const struct stv_provision *p, const struct stv_pending_reason **out) {
   *out = p->reasons;
   return p->nreasons;
@@ -1390,6 +1424,8 @@ void stv_provision_free(struct stv_provision *p) {
   stv_clock_stop(p->clock, &p->restart);
   /* A solve on a worker thread owns its job until done runs; the owner drains the loop first. */
   solve_free(p->solving);
+  p->solving = NULL;
+  release_retired(p);
   tmpl_unref(p->tmpl);
   groups_free(p);
   stv_strpool_close(&p->group_pool);

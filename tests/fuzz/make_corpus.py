@@ -113,6 +113,24 @@ def main():
             prom.append(("%s-%d" % (name, piece), bytes([(piece << 2) | t]) + b))
     put("fuzz_prom", prom)
     put("fuzz_gcp", gcp_answers())
+    put("fuzz_azure_prices", azure_price_pages())
+
+
+def azure_price_pages():
+    """Pages of the Retail Prices API as the Azure emulator serves them, and near misses."""
+    import json
+    import sys
+    sys.path.insert(0, os.path.join(ROOT, "tests", "cloudemu"))
+    import azure as azemu
+    rp = azemu.RetailPrices(page_size=8)
+    q = {"$filter": "serviceName eq 'Virtual Machines' and armRegionName eq 'westeurope' and "
+                    "priceType eq 'Consumption'"}
+    first = json.dumps(rp.page("https://prices.azure.com", q)[1]).encode()
+    last = dict(rp.page("https://prices.azure.com", dict(q, **{"$skip": "6616"}))[1])
+    out = [("page", first), ("last", json.dumps(last).encode()), ("cut", cut(first, 2)),
+           ("euro", first.replace(b'"USD"', b'"EUR"')), ("nan", first.replace(b'"retailPrice": 0.', b'"retailPrice": -0.')),
+           ("empty", b'{"Items": [], "NextPageLink": null}'), ("no-items", b'{"NextPageLink": "x"}')]
+    return out
 
 
 def gcp_sku(desc, unit, nanos, group="CPU"):
