@@ -139,11 +139,12 @@ static int bound_existing(struct cg *C) {
  * out the conflicts, so holds with them). Returns it (0 when none); *rc an
  * error.
  */
-static double farley_pass(struct cg *C, int *rc) {
+static double farley_pass(struct cg *C, const uint32_t *clique, int *rc) {
   size_t W1 = C->nit + 1, s, i;
   double *y = stv_malloc(W1 * sizeof(double)), theta = 1, z;
   uint32_t *tpi = stv_malloc(W1 * KBEST * sizeof(uint32_t)), *tpk = stv_malloc(W1 * KBEST * sizeof(uint32_t));
   uint32_t tn[KBEST];
+  size_t worst = 0;
   glp_smcp sp;
   *rc = 0;
   if (y == NULL || tpi == NULL || tpk == NULL) {
@@ -174,11 +175,30 @@ static double farley_pass(struct cg *C, int *rc) {
       theta = 0;
       break;
     }
-    /* The search's bound, or the knapsack's LP relaxation when lower. */
-    if (kmin - ub < 0 && stv__knap_lp_bound(C, &lpb) && lpb < ub) ub = lpb;
+    /* The search's bound, or the knapsack's relaxation with the conflicts
+     * kept (bound_knap.c) when lower. */
+    if (kmin - ub < 0) {
+      int k = stv__knap_conflict_bound(C, clique, &lpb);
+      if (k < 0) {
+        *rc = STV_ENOMEM;
+        theta = 0;
+        break;
+      }
+      if (k > 0 && lpb < ub) ub = lpb;
+    }
     /* A free template that prices out leaves no bound of this form. */
-    if (kmin - ub < 0) theta = pmin > 0 ? fmin(theta, pmin / (pmin - (kmin - ub))) : 0;
+    if (kmin - ub < 0) {
+      double t = pmin > 0 ? pmin / (pmin - (kmin - ub)) : 0;
+      if (t < theta) {
+        theta = t;
+        worst = s;
+      }
+    }
   }
+  if (theta < 1 && C->nsh > 0)
+    trace(C, "bound: final pass theta %.6f, least for %s (fixed %.4f)", theta,
+          C->p->tmpl[C->S->ti[C->sh_ti[C->sh[worst].first]].t].instance_type,
+          stv__fixed_cost(C, C->sh_ti[C->sh[worst].first]));
 out:
   z = glp_get_obj_val(C->lp);
   stv_free(y);
@@ -192,6 +212,7 @@ static int bound_run(void *arg) {
   struct cg *C = arg;
   int rc, converged = 0;
   double lb = -1;
+  uint32_t *clique;
   if ((rc = stv__setup_master(C, C->frozen_node)) != 0 || (rc = bound_existing(C)) != 0 ||
       (rc = stv__seed_columns(C, C->frozen_node)) != 0)
     return rc;
@@ -199,7 +220,10 @@ static int bound_run(void *arg) {
   if ((rc = stv__generate(C, &converged, &lb)) != 0) return rc;
   if (!converged) {
     /* Cut short by the deadline: one cheap pass for a bound from the last duals. */
-    double f = farley_pass(C, &rc);
+    double f;
+    clique = stv_arena_alloc(&C->S->a, (C->nit + 1) * sizeof(uint32_t));
+    if (clique == NULL || stv__bound_cliques(C, clique) < 0) return STV_ENOMEM;
+    f = farley_pass(C, clique, &rc);
     if (rc != 0) return rc;
     if (f > lb) lb = f;
   }

@@ -229,6 +229,10 @@ int stv__lp_slack_free(struct cg *C);
 /* bound_cg.c */
 int stv__pattern_bound(struct solve *S, double deadline, long work_limit);
 
+/* bound_knap.c */
+long stv__bound_cliques(const struct cg *C, uint32_t *clique);
+int stv__knap_conflict_bound(struct cg *C, const uint32_t *clique, double *value);
+
 /* price.c */
 int stv__generate(struct cg *C, int *converged, double *lb);
 double stv__fixed_cost(const struct cg *C, uint32_t ti);

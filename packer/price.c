@@ -650,6 +650,48 @@ static int price_above(struct cg *C, const struct shape *sh, const double *yv, d
 }
 
 /*
+ * How promising shape sh is under item values yv, from a quick upper bound
+ * vb on its best pattern's value: the least of every pod it may hold at
+ * once and, per resource, its capacity times the best value per unit of
+ * it. At most RC_EPS when nothing can price out (vb - kmin); otherwise
+ * 2 RC_EPS plus the gain relative to the fixed cost, so that large
+ * templates, whose absolute gains dwarf the small ones', are priced in
+ * order of what they promise per unit of price (the pricing rounds stop
+ * after PARTIAL_SHAPES shapes: ordered by absolute gain less the fixed
+ * cost, the same pods on every shape, the largest templates came last).
+ */
+static double quick_gain(const struct cg *C, const struct shape *sh, const double *yv) {
+  const struct solve *S = C->S;
+  const int64_t *alloc = S->ti[C->sh_ti[sh->first]].alloc;
+  double kmin = INFINITY, vb = 0, best[STV_MAX_RES];
+  uint32_t q;
+  int r;
+  for (r = 0; r < S->ndim; r++) best[r] = 0;
+  for (q = 0; q < sh->n; q++) {
+    double k = fixed_cost(C, C->sh_ti[sh->first + q]);
+    if (k < kmin) kmin = k;
+  }
+  for (q = 0; q < sh->nitems; q++) {
+    const struct item *it = &C->it[sh->items[q]];
+    const int64_t *req = S->s->classes[it->cls]->req;
+    double v = yv[sh->items[q]] - sh->lambda;
+    if (v <= 0) continue;
+    vb += v * (double)(it->cap < it->resid ? it->cap : it->resid);
+    for (r = 0; r < S->ndim; r++) {
+      if (best[r] < 0) continue;
+      if (req[r] <= 0)
+        best[r] = -1; /* free in r: no bound from r */
+      else if (v / (double)req[r] > best[r])
+        best[r] = v / (double)req[r];
+    }
+  }
+  for (r = 0; r < S->ndim; r++)
+    if (alloc[r] > 0 && best[r] >= 0 && best[r] * (double)alloc[r] < vb) vb = best[r] * (double)alloc[r];
+  if (vb - kmin <= RC_EPS) return vb - kmin;
+  return 2 * RC_EPS + (vb - kmin) / (fabs(kmin) + 1e-9);
+}
+
+/*
  * One pricing pass with item values yv (smoothed or true). Patterns are
  * judged by their reduced cost under the true duals y; the best
  * 2 x ADD_PER_ROUND go to cand (patterns in pi/pk). With yv == y, *minrc
@@ -669,18 +711,7 @@ static int price(struct cg *C, const double *yv, const double *y, struct shape *
   /* Shapes by promise: the cheapest fixed cost against a quick bound. */
   for (s = 0; s < C->nsh; s++) {
     struct shape *sh = &C->sh[s];
-    uint32_t q;
-    double kmin = INFINITY, vb = 0;
-    for (q = 0; q < sh->n; q++) {
-      double k = fixed_cost(C, C->sh_ti[sh->first + q]);
-      if (k < kmin) kmin = k;
-    }
-    for (q = 0; q < sh->nitems; q++) {
-      const struct item *it = &C->it[sh->items[q]];
-      double v = yv[sh->items[q]] - sh->lambda;
-      if (v > 0) vb += v * (double)(it->cap < it->resid ? it->cap : it->resid);
-    }
-    sh->gain = vb - kmin;
+    sh->gain = quick_gain(C, sh, yv);
     order[s] = sh;
   }
   qsort(order, C->nsh, sizeof(*order), cmp_gain);
