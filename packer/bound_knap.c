@@ -35,7 +35,8 @@
 
 #include "cg_internal.h"
 
-#define DP_STATES 4096 /* capacity units of the dynamic programme, at most */
+#define DP_CELLS_1D 4096  /* cells of a one-resource programme, at most */
+#define DP_CELLS_2D 65536 /* of a two-resource one */
 
 /*
  * A clique cover of the items that repel other items (greedy, first fit:
@@ -160,95 +161,142 @@ static int64_t gcd64(int64_t a, int64_t b) {
   return a;
 }
 
-/* One 0/1 piece (k pods of an item, weight w, value v) into f[0..cap]. */
-static void dp_piece(double *f, int64_t cap, int64_t w, double v) {
-  int64_t c;
-  for (c = cap; c >= w; c--)
-    if (f[c - w] + v > f[c]) f[c] = f[c - w] + v;
+/* The grid of a dynamic programme over one or two kept resources. */
+struct grid {
+  int d[2];        /* kept resources; d[1] < 0: one */
+  int64_t cap[2];  /* capacity in units (0 for an absent second) */
+  int64_t unit[2]; /* a unit's size in the resource */
+  double *f, *g;   /* (cap[0] + 1) x (cap[1] + 1) values each */
+  int64_t cells;   /* at most */
+};
+
+/* One 0/1 piece (weights w0, w1 in units, value v) into f. */
+static void dp_piece(struct grid *G, int64_t w0, int64_t w1, double v) {
+  int64_t a, b, n1 = G->cap[1] + 1;
+  for (a = G->cap[0]; a >= w0; a--)
+    for (b = G->cap[1]; b >= w1; b--) {
+      double *to = &G->f[a * n1 + b], from = G->f[(a - w0) * n1 + (b - w1)] + v;
+      if (from > *to) *to = from;
+    }
+}
+
+/* Into g, from f: n pods of weights w0, w1 each, value v each (a choice
+ * of a multiple-choice group). */
+static void dp_choice(struct grid *G, int64_t w0, int64_t w1, double v) {
+  int64_t a, b, n1 = G->cap[1] + 1;
+  for (a = G->cap[0]; a >= w0; a--)
+    for (b = G->cap[1]; b >= w1; b--) {
+      double from = G->f[(a - w0) * n1 + (b - w1)] + v;
+      if (from > G->g[a * n1 + b]) G->g[a * n1 + b] = from;
+    }
 }
 
 /*
- * The Lagrangian bound with resource d kept: the others priced at u.
- * f and g are scratch of DP_STATES + 1. Returns the bound, INFINITY when
- * d cannot be kept (no capacity in it).
+ * Units for the kept resources: the greatest common divisor of the
+ * weights of the items worth taking, coarsened (weights and capacity
+ * rounded down: a relaxation) until the grid has at most G->cells cells.
  */
-static double lagrange_dp(struct cg *C, const uint32_t *clique, const double *u, int d, double *f, double *g,
-                          double *vk, int64_t *wk) {
+static void grid_units(struct grid *G, const struct cg *C, const double *vk) {
+  int k;
+  for (k = 0; k < 2; k++) {
+    int64_t gd = 0;
+    uint32_t i;
+    G->unit[k] = 1;
+    G->cap[k] = 0;
+    if (G->d[k] < 0) continue;
+    for (i = 0; i < C->kn; i++) {
+      int64_t w = C->S->s->classes[C->it[C->kidx[i]].cls]->req[G->d[k]];
+      if (vk[i] > 0 && w > 0) gd = gcd64(w, gd);
+    }
+    G->unit[k] = gd > 0 ? gd : 1;
+    G->cap[k] = C->cap[G->d[k]] / G->unit[k];
+  }
+  while ((G->cap[0] + 1) * (G->cap[1] + 1) > G->cells) {
+    k = G->cap[1] > G->cap[0] ? 1 : 0;
+    G->cap[k] = C->cap[G->d[k]] / (G->unit[k] *= 2);
+  }
+}
+
+/*
+ * The Lagrangian bound with the resources G->d kept: the others priced at
+ * u. vk is scratch for kn values. Returns the bound.
+ */
+static double lagrange_dp(struct cg *C, const uint32_t *clique, const double *u, struct grid *G, double *vk) {
   const struct solve *S = C->S;
   double base = 0;
-  int64_t gd = 0, q, cap;
+  size_t cells;
   uint32_t i, j;
   int r;
-  if (C->cap[d] <= 0) return INFINITY;
   for (r = 0; r < S->ndim; r++)
-    if (r != d && C->cap[r] > 0) base += u[r] * (double)C->cap[r];
+    if (r != G->d[0] && r != G->d[1] && C->cap[r] > 0) base += u[r] * (double)C->cap[r];
   for (i = 0; i < C->kn; i++) {
     const struct stv_class *c = S->s->classes[C->it[C->kidx[i]].cls];
     double v = C->kval[i];
     for (r = 0; r < S->ndim; r++)
-      if (r != d && C->cap[r] > 0 && c->req[r] > 0) v -= u[r] * (double)c->req[r];
+      if (r != G->d[0] && r != G->d[1] && C->cap[r] > 0 && c->req[r] > 0) v -= u[r] * (double)c->req[r];
     vk[i] = v;
-    wk[i] = c->req[d] > 0 ? c->req[d] : 0;
-    if (v > 0 && wk[i] > 0) gd = gcd64(wk[i], gd);
   }
-  if (gd <= 0) gd = 1;
-  cap = C->cap[d] / gd;
-  q = cap > DP_STATES ? (cap + DP_STATES - 1) / DP_STATES : 1;
-  cap /= q;
-  for (i = 0; i < C->kn; i++) wk[i] = wk[i] / gd / q;
-  for (i = 0; i <= (uint32_t)cap; i++) f[i] = 0;
+  grid_units(G, C, vk);
+  cells = (size_t)((G->cap[0] + 1) * (G->cap[1] + 1));
+  for (i = 0; i < cells; i++) G->f[i] = 0;
+#define W_OF(i, k) (G->d[k] < 0 ? 0 : S->s->classes[C->it[C->kidx[i]].cls]->req[G->d[k]] / G->unit[k])
   /* Items outside every clique: bounded counts as 0/1 pieces of 1, 2, 4... */
   for (i = 0; i < C->kn; i++) {
     uint32_t left = C->ku[i], k;
+    int64_t w0 = W_OF(i, 0), w1 = W_OF(i, 1);
     if (vk[i] <= 0 || clique[C->kidx[i]] != UINT32_MAX || left == 0) continue;
-    if (wk[i] == 0) {
+    if (w0 == 0 && w1 == 0) {
       base += vk[i] * left;
       continue;
     }
     for (k = 1; left > 0; k *= 2) {
       uint32_t take = k < left ? k : left;
-      if ((int64_t)take * wk[i] <= cap) dp_piece(f, cap, (int64_t)take * wk[i], vk[i] * take);
+      if ((int64_t)take * w0 <= G->cap[0] && (int64_t)take * w1 <= G->cap[1])
+        dp_piece(G, (int64_t)take * w0, (int64_t)take * w1, vk[i] * take);
       left -= take;
     }
   }
   /* Each clique: at most one of its items, any count up to its bound. */
   for (i = 0; i < C->kn; i++) {
     uint32_t k = clique[C->kidx[i]];
-    int64_t c;
     if (k == UINT32_MAX) continue;
     for (j = 0; j < i; j++)
       if (clique[C->kidx[j]] == k) break;
     if (j < i) continue; /* done with its clique's first item */
-    memcpy(g, f, (size_t)(cap + 1) * sizeof(double));
+    memcpy(G->g, G->f, cells * sizeof(double));
     for (j = i; j < C->kn; j++) {
+      int64_t w0 = W_OF(j, 0), w1 = W_OF(j, 1);
       uint32_t n;
       if (clique[C->kidx[j]] != k || vk[j] <= 0) continue;
       /* Weightless: only the most pods matter. */
-      for (n = wk[j] == 0 ? C->ku[j] : 1; n <= C->ku[j]; n++) {
-        int64_t w = (int64_t)n * wk[j];
-        if (w > cap) break;
-        for (c = cap; c >= w; c--)
-          if (f[c - w] + vk[j] * n > g[c]) g[c] = f[c - w] + vk[j] * n;
+      for (n = w0 == 0 && w1 == 0 ? C->ku[j] : 1; n <= C->ku[j]; n++) {
+        if ((int64_t)n * w0 > G->cap[0] || (int64_t)n * w1 > G->cap[1]) break;
+        dp_choice(G, (int64_t)n * w0, (int64_t)n * w1, vk[j] * n);
       }
     }
-    memcpy(f, g, (size_t)(cap + 1) * sizeof(double));
+    memcpy(G->f, G->g, cells * sizeof(double));
   }
-  return base + f[cap];
+#undef W_OF
+  C->work += (long)(cells / 64 + 1) * (long)C->kn;
+  return base + G->f[cells - 1];
 }
 
 /*
  * An upper bound on the value of any pattern of the knapsack stv__knapsack
  * last set up (C->kidx, kval, ku, cap over C->kn items) that keeps the
- * hostname conflicts clique[] covers. Returns 1 with *value, 0 when the
- * LP failed, -1 on ENOMEM.
+ * hostname conflicts clique[] covers: the least of the LP with clique rows
+ * and the Lagrangian programmes keeping each binding resource alone, then,
+ * while the bound stays above need, the two that bind the most together.
+ * Returns 1 with *value, 0 when the LP failed, -1 on ENOMEM.
  */
-int stv__knap_conflict_bound(struct cg *C, const uint32_t *clique, double *value) {
+int stv__knap_conflict_bound(struct cg *C, const uint32_t *clique, double need, double *value) {
   double u[STV_MAX_RES], lpv, best;
-  double *f = stv_malloc((DP_STATES + 1) * sizeof(double)), *g = stv_malloc((DP_STATES + 1) * sizeof(double));
+  struct grid G;
   double *vk = stv_malloc((C->kn + 1) * sizeof(double));
-  int64_t *wk = stv_malloc((C->kn + 1) * sizeof(int64_t));
-  int d, ok = 1;
-  if (f == NULL || g == NULL || vk == NULL || wk == NULL) {
+  int d, top[2] = {-1, -1}, ok = 1;
+  G.f = stv_malloc((DP_CELLS_2D + 1) * sizeof(double));
+  G.g = stv_malloc((DP_CELLS_2D + 1) * sizeof(double));
+  if (G.f == NULL || G.g == NULL || vk == NULL) {
     ok = -1;
     goto out;
   }
@@ -261,17 +309,34 @@ int stv__knap_conflict_bound(struct cg *C, const uint32_t *clique, double *value
     goto out;
   }
   best = lpv;
+  /* Resources priced 0 in the LP bind nowhere: keeping one changes nothing. */
   for (d = 0; d < C->S->ndim; d++) {
-    double b = lagrange_dp(C, clique, u, d, f, g, vk, wk);
-    /* The work: the states the programme went through. */
-    C->work += (long)C->kn * DP_STATES / 64;
+    double b, w = u[d] * (double)C->cap[d];
+    if (u[d] <= 0 || C->cap[d] <= 0) continue;
+    G.d[0] = d;
+    G.d[1] = -1;
+    G.cells = DP_CELLS_1D;
+    b = lagrange_dp(C, clique, u, &G, vk);
+    if (b < best) best = b;
+    if (top[0] < 0 || w > u[top[0]] * (double)C->cap[top[0]]) {
+      top[1] = top[0];
+      top[0] = d;
+    } else if (top[1] < 0 || w > u[top[1]] * (double)C->cap[top[1]]) {
+      top[1] = d;
+    }
+  }
+  if (best > need && top[1] >= 0) {
+    double b;
+    G.d[0] = top[0];
+    G.d[1] = top[1];
+    G.cells = DP_CELLS_2D;
+    b = lagrange_dp(C, clique, u, &G, vk);
     if (b < best) best = b;
   }
   *value = best * (1 + 1e-9) + 1e-12;
 out:
-  stv_free(f);
-  stv_free(g);
+  stv_free(G.f);
+  stv_free(G.g);
   stv_free(vk);
-  stv_free(wk);
   return ok;
 }

@@ -105,6 +105,9 @@ struct cg {
   long knodes;
   long klimit; /* search nodes allowed per pricing problem */
   int proving; /* the root LP: pricing searched deeper, for a bound */
+  /* The pattern bound's clique cover of the items (bound_knap.c), NULL
+   * elsewhere: an unfinished search is then bounded with the conflicts. */
+  const uint32_t *clique;
   int kexact, kconf;
   /* the best integer solution found */
   double *xbest;
@@ -231,7 +234,7 @@ int stv__pattern_bound(struct solve *S, double deadline, long work_limit);
 
 /* bound_knap.c */
 long stv__bound_cliques(const struct cg *C, uint32_t *clique);
-int stv__knap_conflict_bound(struct cg *C, const uint32_t *clique, double *value);
+int stv__knap_conflict_bound(struct cg *C, const uint32_t *clique, double need, double *value);
 
 /* price.c */
 int stv__generate(struct cg *C, int *converged, double *lb);

@@ -527,6 +527,17 @@ int stv__knapsack(struct cg *C, const struct shape *sh, const double *y, double 
       }
     }
   }
+  if (C->clique != NULL && C->klimit > KNAP_NODES && !C->kexact && *ub > need) {
+    /* The pattern bound's, under the true duals (the rounds whose bound
+     * counts): the relaxation that keeps the conflicts. */
+    double b;
+    int k = stv__knap_conflict_bound(C, C->clique, need, &b);
+    if (k < 0) {
+      stv_free(ks);
+      return -1;
+    }
+    if (k > 0 && b < *ub) *ub = b;
+  }
   npat = C->nksol;
   C->work += C->knodes + (long)m + 1;
   knap_write(C, m, pi, pk, n);

@@ -122,14 +122,14 @@ TEST(bound_never_below_best_pattern) {
     random_inst(&x, &seed);
     k = stv__bound_cliques(&x.C, x.clique);
     CHECK(k >= 0);
-    CHECK(stv__knap_conflict_bound(&x.C, x.clique, &ub) == 1);
+    CHECK(stv__knap_conflict_bound(&x.C, x.clique, 0, &ub) == 1);
     best = best_pattern(&x);
     if (ub < best - 1e-9)
       fprintf(stderr, "  instance %d: bound %.6f below the best pattern %.6f\n", n, ub, best);
     CHECK(ub >= best - 1e-9);
     /* The same bound without the conflicts: never tighter. */
     memset(x.clique, 0xff, sizeof(x.clique));
-    CHECK(stv__knap_conflict_bound(&x.C, x.clique, &plain) == 1);
+    CHECK(stv__knap_conflict_bound(&x.C, x.clique, 0, &plain) == 1);
     CHECK(plain >= best - 1e-9);
     if (ub < plain - 1e-6) tight++;
   }
@@ -173,7 +173,7 @@ TEST(one_pod_of_a_repelling_group_per_node) {
     for (j = 0; j <= i; j++) repel(&x, i, j);
   }
   CHECK(stv__bound_cliques(&x.C, x.clique) == 1);
-  CHECK(stv__knap_conflict_bound(&x.C, x.clique, &ub) == 1);
+  CHECK(stv__knap_conflict_bound(&x.C, x.clique, 0, &ub) == 1);
   CHECK(fabs(ub - 1) < 1e-6);
 }
 
@@ -191,6 +191,32 @@ TEST(capacity_kept_exactly_in_one_resource) {
   x.kval[0] = 1;
   x.ku[0] = 10;
   for (i = 0; i < NI; i++) x.clique[i] = UINT32_MAX;
-  CHECK(stv__knap_conflict_bound(&x.C, x.clique, &ub) == 1);
+  CHECK(stv__knap_conflict_bound(&x.C, x.clique, 0, &ub) == 1);
   CHECK(fabs(ub - 2) < 1e-6);
+}
+
+TEST(two_binding_resources_kept_together) {
+  struct inst x;
+  double ub = -1;
+  int i;
+  inst_init(&x);
+  /* cpu-heavy, memory-heavy and balanced pods on a node of 1000 x 1000:
+   * the best pattern is one cpu-heavy and one memory-heavy pod (value 2);
+   * the LP mixes fractions of all three above it. */
+  x.C.kn = 3;
+  x.C.cap[0] = 1000;
+  x.C.cap[1] = 1000;
+  x.cls[0].req[0] = 600;
+  x.cls[0].req[1] = 100;
+  x.cls[1].req[0] = 100;
+  x.cls[1].req[1] = 600;
+  x.cls[2].req[0] = 500;
+  x.cls[2].req[1] = 500;
+  x.kval[0] = x.kval[1] = 1;
+  x.kval[2] = 1.3;
+  x.ku[0] = x.ku[1] = x.ku[2] = 1;
+  for (i = 0; i < NI; i++) x.clique[i] = UINT32_MAX;
+  CHECK(stv__knap_conflict_bound(&x.C, x.clique, 0, &ub) == 1);
+  CHECK(ub >= 2 - 1e-9);
+  CHECK(ub < 2 + 1e-6);
 }
