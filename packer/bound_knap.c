@@ -36,7 +36,7 @@
 #include "cg_internal.h"
 
 #define DP_CELLS_1D 4096  /* cells of a one-resource programme, at most */
-#define DP_CELLS_2D 65536 /* of a two-resource one */
+#define DP_CELLS_2D 16384 /* of a two-resource one */
 
 /*
  * A clique cover of the items that repel other items (greedy, first fit:
@@ -85,6 +85,36 @@ long stv__bound_cliques(const struct cg *C, uint32_t *clique) {
   return (long)nk;
 }
 
+/*
+ * The knapsack stv__knapsack last set up as an LP to maximise: a row per
+ * resource (its capacity; free where the template has none), a column per
+ * item (0 to its count bound, its value), the entries from ia/ja/ar[*nz +
+ * 1] on (*nz counts them).
+ */
+void stv__knap_lp_items(const struct cg *C, glp_prob *lp, int *ia, int *ja, double *ar, int *nz) {
+  const struct solve *S = C->S;
+  uint32_t i;
+  int r;
+  glp_set_obj_dir(lp, GLP_MAX);
+  glp_add_rows(lp, S->ndim);
+  glp_add_cols(lp, (int)C->kn);
+  for (r = 0; r < S->ndim; r++)
+    glp_set_row_bnds(lp, r + 1, C->cap[r] > 0 ? GLP_UP : GLP_FR, 0.0,
+                     C->cap[r] > 0 ? (double)C->cap[r] : 0.0);
+  for (i = 0; i < C->kn; i++) {
+    const struct stv_class *c = S->s->classes[C->it[C->kidx[i]].cls];
+    glp_set_col_bnds(lp, (int)i + 1, C->ku[i] > 0 ? GLP_DB : GLP_FX, 0.0, (double)C->ku[i]);
+    glp_set_obj_coef(lp, (int)i + 1, C->kval[i]);
+    for (r = 0; r < S->ndim; r++) {
+      if (c->req[r] <= 0 || C->cap[r] <= 0) continue;
+      ++*nz;
+      ia[*nz] = r + 1;
+      ja[*nz] = (int)i + 1;
+      ar[*nz] = (double)c->req[r];
+    }
+  }
+}
+
 /* The LP relaxation with the clique rows: its value, and the resource
  * rows' duals (>= 0) in u. Returns 1 when solved. */
 static int clique_lp(struct cg *C, const uint32_t *clique, double *value, double *u) {
@@ -98,24 +128,10 @@ static int clique_lp(struct cg *C, const uint32_t *clique, double *value, double
   uint32_t i;
   if (lp == NULL || ia == NULL || ja == NULL || ar == NULL || krow == NULL) goto out;
   for (i = 0; i < C->nit; i++) krow[i] = 0;
-  glp_set_obj_dir(lp, GLP_MAX);
-  glp_add_rows(lp, S->ndim);
-  glp_add_cols(lp, (int)C->kn);
-  for (r = 0; r < S->ndim; r++)
-    glp_set_row_bnds(lp, r + 1, C->cap[r] > 0 ? GLP_UP : GLP_FR, 0.0,
-                     C->cap[r] > 0 ? (double)C->cap[r] : 0.0);
+  stv__knap_lp_items(C, lp, ia, ja, ar, &nz);
+  /* A row per clique with items in the knapsack. */
   for (i = 0; i < C->kn; i++) {
-    uint32_t item = C->kidx[i], k = clique[item];
-    const struct stv_class *c = S->s->classes[C->it[item].cls];
-    glp_set_col_bnds(lp, (int)i + 1, C->ku[i] > 0 ? GLP_DB : GLP_FX, 0.0, (double)C->ku[i]);
-    glp_set_obj_coef(lp, (int)i + 1, C->kval[i]);
-    for (r = 0; r < S->ndim; r++) {
-      if (c->req[r] <= 0 || C->cap[r] <= 0) continue;
-      nz++;
-      ia[nz] = r + 1;
-      ja[nz] = (int)i + 1;
-      ar[nz] = (double)c->req[r];
-    }
+    uint32_t k = clique[C->kidx[i]];
     if (k == UINT32_MAX || C->ku[i] == 0) continue;
     if (krow[k] == 0) {
       krow[k] = ++nrow;

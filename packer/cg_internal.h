@@ -235,6 +235,7 @@ int stv__pattern_bound(struct solve *S, double deadline, long work_limit);
 /* bound_knap.c */
 long stv__bound_cliques(const struct cg *C, uint32_t *clique);
 int stv__knap_conflict_bound(struct cg *C, const uint32_t *clique, double need, double *value);
+void stv__knap_lp_items(const struct cg *C, glp_prob *lp, int *ia, int *ja, double *ar, int *nz);
 
 /* price.c */
 int stv__generate(struct cg *C, int *converged, double *lb);

@@ -278,28 +278,9 @@ static int knap_glpk(struct cg *C, int integer, double *value) {
   int r, nz = 0, ok = 0;
   uint32_t i;
   if (lp == NULL || ia == NULL || ja == NULL || ar == NULL || C->kn == 0) goto out;
-  glp_set_obj_dir(lp, GLP_MAX);
-  glp_add_rows(lp, S->ndim);
-  glp_add_cols(lp, (int)C->kn);
-  for (r = 0; r < S->ndim; r++) {
-    if (C->cap[r] > 0)
-      glp_set_row_bnds(lp, r + 1, GLP_UP, 0.0, (double)C->cap[r]);
-    else
-      glp_set_row_bnds(lp, r + 1, GLP_FR, 0.0, 0.0);
-  }
-  for (i = 0; i < C->kn; i++) {
-    const struct stv_class *c = S->s->classes[C->it[C->kidx[i]].cls];
-    glp_set_col_bnds(lp, (int)i + 1, C->ku[i] > 0 ? GLP_DB : GLP_FX, 0.0, (double)C->ku[i]);
-    glp_set_obj_coef(lp, (int)i + 1, C->kval[i]);
-    if (integer) glp_set_col_kind(lp, (int)i + 1, GLP_IV);
-    for (r = 0; r < S->ndim; r++) {
-      if (c->req[r] <= 0 || C->cap[r] <= 0) continue;
-      nz++;
-      ia[nz] = r + 1;
-      ja[nz] = (int)i + 1;
-      ar[nz] = (double)c->req[r];
-    }
-  }
+  stv__knap_lp_items(C, lp, ia, ja, ar, &nz);
+  if (integer)
+    for (i = 0; i < C->kn; i++) glp_set_col_kind(lp, (int)i + 1, GLP_IV);
   glp_load_matrix(lp, nz, ia, ja, ar);
   if (!integer) {
     glp_smcp parm;
@@ -529,9 +510,10 @@ int stv__knapsack(struct cg *C, const struct shape *sh, const double *y, double 
   }
   if (C->clique != NULL && C->klimit > KNAP_NODES && !C->kexact && *ub > need) {
     /* The pattern bound's, under the true duals (the rounds whose bound
-     * counts): the relaxation that keeps the conflicts. */
+     * counts): the relaxation that keeps the conflicts (one resource kept
+     * at a time: cheap enough for every shape of every such round). */
     double b;
-    int k = stv__knap_conflict_bound(C, C->clique, need, &b);
+    int k = stv__knap_conflict_bound(C, C->clique, INFINITY, &b);
     if (k < 0) {
       stv_free(ks);
       return -1;
