@@ -143,7 +143,7 @@ static int bound_existing(struct cg *C) {
  */
 static double farley_pass(struct cg *C, size_t *added, int *rc) {
   size_t W1 = C->nit + 1, s, i;
-  double *y = stv_malloc(W1 * sizeof(double)), theta = 1, z;
+  double *y = stv_malloc(W1 * sizeof(double)), theta = 1, z = 0;
   uint32_t *tpi = stv_malloc(W1 * KBEST * sizeof(uint32_t)), *tpk = stv_malloc(W1 * KBEST * sizeof(uint32_t));
   uint32_t tn[KBEST];
   size_t worst = 0;
@@ -161,6 +161,8 @@ static double farley_pass(struct cg *C, size_t *added, int *rc) {
     theta = 0;
     goto out;
   }
+  /* The value the duals y bound with, before this pass adds columns. */
+  z = glp_get_obj_val(C->lp);
   for (i = 0; i < C->nit; i++) y[i] = glp_get_row_dual(C->lp, C->it[i].row);
   C->klimit = FINAL_NODES;
   for (s = 0; s < C->nsh && theta > 0; s++) {
@@ -218,7 +220,6 @@ static double farley_pass(struct cg *C, size_t *added, int *rc) {
           C->p->tmpl[C->S->ti[C->sh_ti[C->sh[worst].first]].t].instance_type,
           stv__fixed_cost(C, C->sh_ti[C->sh[worst].first]));
 out:
-  z = glp_get_obj_val(C->lp);
   stv_free(y);
   stv_free(tpi);
   stv_free(tpk);
