@@ -127,7 +127,9 @@ static int bound_existing(struct cg *C) {
   return 0;
 }
 
-#define FINAL_NODES 2000L /* search nodes per shape in the final bounding pass */
+#define FINAL_NODES  2000L /* search nodes per shape in the final bounding passes */
+#define FINAL_STALL  3     /* final passes in a row without raising the bound */
+#define FINAL_PASSES 12    /* final passes at most */
 
 /*
  * Farley's bound from the master's current duals y, every shape priced with
@@ -139,13 +141,15 @@ static int bound_existing(struct cg *C) {
  * out the conflicts, so holds with them). Returns it (0 when none); *rc an
  * error.
  */
-static double farley_pass(struct cg *C, int *rc) {
+static double farley_pass(struct cg *C, size_t *added, int *rc) {
   size_t W1 = C->nit + 1, s, i;
-  double *y = stv_malloc(W1 * sizeof(double)), theta = 1, z;
+  double *y = stv_malloc(W1 * sizeof(double)), theta = 1, z = 0;
   uint32_t *tpi = stv_malloc(W1 * KBEST * sizeof(uint32_t)), *tpk = stv_malloc(W1 * KBEST * sizeof(uint32_t));
   uint32_t tn[KBEST];
+  size_t worst = 0;
   glp_smcp sp;
   *rc = 0;
+  *added = 0;
   if (y == NULL || tpi == NULL || tpk == NULL) {
     *rc = STV_ENOMEM;
     theta = 0;
@@ -157,30 +161,65 @@ static double farley_pass(struct cg *C, int *rc) {
     theta = 0;
     goto out;
   }
+  /* The value the duals y bound with, before this pass adds columns. */
+  z = glp_get_obj_val(C->lp);
   for (i = 0; i < C->nit; i++) y[i] = glp_get_row_dual(C->lp, C->it[i].row);
   C->klimit = FINAL_NODES;
   for (s = 0; s < C->nsh && theta > 0; s++) {
     const struct shape *sh = &C->sh[s];
-    double kmin = INFINITY, pmin = INFINITY, ub, lpb;
-    uint32_t q;
+    double kmin = INFINITY, pmin = INFINITY, ub;
+    uint32_t q, best_ti = 0;
+    int np, j;
     for (q = 0; q < sh->n; q++) {
       uint32_t ti = C->sh_ti[sh->first + q];
       double k = stv__fixed_cost(C, ti), pr = C->p->tmpl[C->S->ti[ti].t].price;
-      if (k < kmin) kmin = k;
+      if (k < kmin) {
+        kmin = k;
+        best_ti = ti;
+      }
       if (pr < pmin) pmin = pr;
     }
-    if (stv__knapsack(C, sh, y, kmin, tpi, tpk, tn, &ub) < 0) {
+    if ((np = stv__knapsack(C, sh, y, kmin, tpi, tpk, tn, &ub)) < 0) {
       *rc = STV_ENOMEM;
       theta = 0;
       break;
     }
-    /* The search's bound, or the knapsack's LP relaxation when lower. */
-    if (kmin - ub < 0 && stv__knap_lp_bound(C, &lpb) && lpb < ub) ub = lpb;
+    /* The patterns that price out go to the master for the next pass. */
+    for (j = 0; j < np && *rc == 0; j++) {
+      long col = stv__add_column(C, best_ti, &tpi[(size_t)j * W1], &tpk[(size_t)j * W1], tn[j]);
+      if (col < -1) *rc = (int)col;
+      if (col >= 0) ++*added;
+    }
+    if (*rc != 0) {
+      theta = 0;
+      break;
+    }
+    /* Unfinished: the knapsack's relaxation with the conflicts kept
+     * (bound_knap.c), when lower than the search's bound. */
+    if (!C->kexact && kmin - ub < 0) {
+      double b;
+      int k = stv__knap_conflict_bound(C, C->clique, kmin, &b);
+      if (k < 0) {
+        *rc = STV_ENOMEM;
+        theta = 0;
+        break;
+      }
+      if (k > 0 && b < ub) ub = b;
+    }
     /* A free template that prices out leaves no bound of this form. */
-    if (kmin - ub < 0) theta = pmin > 0 ? fmin(theta, pmin / (pmin - (kmin - ub))) : 0;
+    if (kmin - ub < 0) {
+      double t = pmin > 0 ? pmin / (pmin - (kmin - ub)) : 0;
+      if (t < theta) {
+        theta = t;
+        worst = s;
+      }
+    }
   }
+  if (theta < 1 && C->nsh > 0)
+    trace(C, "bound: final pass theta %.6f, least for %s (fixed %.4f)", theta,
+          C->p->tmpl[C->S->ti[C->sh_ti[C->sh[worst].first]].t].instance_type,
+          stv__fixed_cost(C, C->sh_ti[C->sh[worst].first]));
 out:
-  z = glp_get_obj_val(C->lp);
   stv_free(y);
   stv_free(tpi);
   stv_free(tpk);
@@ -191,17 +230,39 @@ out:
 static int bound_run(void *arg) {
   struct cg *C = arg;
   int rc, converged = 0;
-  double lb = -1;
+  double lb = -1, t0 = now_s(C);
+  long w0 = C->work;
+  uint32_t *clique = stv_arena_alloc(&C->S->a, (C->nit + 1) * sizeof(uint32_t));
+  if (clique == NULL || stv__bound_cliques(C, clique) < 0) return STV_ENOMEM;
+  C->clique = clique;
   if ((rc = stv__setup_master(C, C->frozen_node)) != 0 || (rc = bound_existing(C)) != 0 ||
       (rc = stv__seed_columns(C, C->frozen_node)) != 0)
     return rc;
   C->proving = 1;
   if ((rc = stv__generate(C, &converged, &lb)) != 0) return rc;
   if (!converged) {
-    /* Cut short by the deadline: one cheap pass for a bound from the last duals. */
-    double f = farley_pass(C, &rc);
-    if (rc != 0) return rc;
-    if (f > lb) lb = f;
+    /* Cut short: full passes with short searches, each a bound from the
+     * master's duals, the patterns that price out added for the next one,
+     * until a pass adds nothing, FINAL_STALL in a row have not raised the
+     * bound, after FINAL_PASSES, or (after the first) once half as much
+     * time or work again as the generation's share is spent. */
+    int pass, since = 0;
+    double tend = C->deadline + 0.5 * (C->deadline - t0);
+    long wend = C->work_end > 0 ? C->work_end + (C->work_end - w0) / 2 : 0;
+    for (pass = 0; pass < FINAL_PASSES && since < FINAL_STALL; pass++) {
+      if (pass > 0 && ((C->timed && now_s(C) >= tend) || (wend > 0 && stv__work(C) >= wend))) break;
+      size_t added;
+      double f = farley_pass(C, &added, &rc);
+      if (rc != 0) return rc;
+      if (f > lb * (1 + STV_STALL_IMPROVEMENT)) {
+        since = 0;
+      } else {
+        since++;
+      }
+      if (f > lb) lb = f;
+      trace(C, "bound: final pass %d, bound %.6f, %zu columns added", pass, f, added);
+      if (added == 0) break;
+    }
   }
   trace(C, "bound: %zu items, %zu shapes, %zu columns, lp bound %.6f (%s) at %.3f", C->nit, C->nsh, C->ncol,
         lb, converged ? "converged" : "not converged", now_s(C));

@@ -105,6 +105,9 @@ struct cg {
   long knodes;
   long klimit; /* search nodes allowed per pricing problem */
   int proving; /* the root LP: pricing searched deeper, for a bound */
+  /* The pattern bound's clique cover of the items (bound_knap.c), NULL
+   * elsewhere: an unfinished search is then bounded with the conflicts. */
+  const uint32_t *clique;
   int kexact, kconf;
   /* the best integer solution found */
   double *xbest;
@@ -228,6 +231,11 @@ int stv__lp_slack_free(struct cg *C);
 
 /* bound_cg.c */
 int stv__pattern_bound(struct solve *S, double deadline, long work_limit);
+
+/* bound_knap.c */
+long stv__bound_cliques(const struct cg *C, uint32_t *clique);
+int stv__knap_conflict_bound(struct cg *C, const uint32_t *clique, double need, double *value);
+void stv__knap_lp_items(const struct cg *C, glp_prob *lp, int *ia, int *ja, double *ar, int *nz);
 
 /* price.c */
 int stv__generate(struct cg *C, int *converged, double *lb);

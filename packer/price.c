@@ -278,28 +278,9 @@ static int knap_glpk(struct cg *C, int integer, double *value) {
   int r, nz = 0, ok = 0;
   uint32_t i;
   if (lp == NULL || ia == NULL || ja == NULL || ar == NULL || C->kn == 0) goto out;
-  glp_set_obj_dir(lp, GLP_MAX);
-  glp_add_rows(lp, S->ndim);
-  glp_add_cols(lp, (int)C->kn);
-  for (r = 0; r < S->ndim; r++) {
-    if (C->cap[r] > 0)
-      glp_set_row_bnds(lp, r + 1, GLP_UP, 0.0, (double)C->cap[r]);
-    else
-      glp_set_row_bnds(lp, r + 1, GLP_FR, 0.0, 0.0);
-  }
-  for (i = 0; i < C->kn; i++) {
-    const struct stv_class *c = S->s->classes[C->it[C->kidx[i]].cls];
-    glp_set_col_bnds(lp, (int)i + 1, C->ku[i] > 0 ? GLP_DB : GLP_FX, 0.0, (double)C->ku[i]);
-    glp_set_obj_coef(lp, (int)i + 1, C->kval[i]);
-    if (integer) glp_set_col_kind(lp, (int)i + 1, GLP_IV);
-    for (r = 0; r < S->ndim; r++) {
-      if (c->req[r] <= 0 || C->cap[r] <= 0) continue;
-      nz++;
-      ia[nz] = r + 1;
-      ja[nz] = (int)i + 1;
-      ar[nz] = (double)c->req[r];
-    }
-  }
+  stv__knap_lp_items(C, lp, ia, ja, ar, &nz);
+  if (integer)
+    for (i = 0; i < C->kn; i++) glp_set_col_kind(lp, (int)i + 1, GLP_IV);
   glp_load_matrix(lp, nz, ia, ja, ar);
   if (!integer) {
     glp_smcp parm;
@@ -527,6 +508,18 @@ int stv__knapsack(struct cg *C, const struct shape *sh, const double *y, double 
       }
     }
   }
+  if (C->clique != NULL && C->klimit > KNAP_NODES && !C->kexact && *ub > need) {
+    /* The pattern bound's, under the true duals (the rounds whose bound
+     * counts): the relaxation that keeps the conflicts (one resource kept
+     * at a time: cheap enough for every shape of every such round). */
+    double b;
+    int k = stv__knap_conflict_bound(C, C->clique, INFINITY, &b);
+    if (k < 0) {
+      stv_free(ks);
+      return -1;
+    }
+    if (k > 0 && b < *ub) *ub = b;
+  }
   npat = C->nksol;
   C->work += C->knodes + (long)m + 1;
   knap_write(C, m, pi, pk, n);
@@ -650,6 +643,48 @@ static int price_above(struct cg *C, const struct shape *sh, const double *yv, d
 }
 
 /*
+ * How promising shape sh is under item values yv, from a quick upper bound
+ * vb on its best pattern's value: the least of every pod it may hold at
+ * once and, per resource, its capacity times the best value per unit of
+ * it. At most RC_EPS when nothing can price out (vb - kmin); otherwise
+ * 2 RC_EPS plus the gain relative to the fixed cost, so that large
+ * templates, whose absolute gains dwarf the small ones', are priced in
+ * order of what they promise per unit of price (the pricing rounds stop
+ * after PARTIAL_SHAPES shapes: ordered by absolute gain less the fixed
+ * cost, the same pods on every shape, the largest templates came last).
+ */
+static double quick_gain(const struct cg *C, const struct shape *sh, const double *yv) {
+  const struct solve *S = C->S;
+  const int64_t *alloc = S->ti[C->sh_ti[sh->first]].alloc;
+  double kmin = INFINITY, vb = 0, best[STV_MAX_RES];
+  uint32_t q;
+  int r;
+  for (r = 0; r < S->ndim; r++) best[r] = 0;
+  for (q = 0; q < sh->n; q++) {
+    double k = fixed_cost(C, C->sh_ti[sh->first + q]);
+    if (k < kmin) kmin = k;
+  }
+  for (q = 0; q < sh->nitems; q++) {
+    const struct item *it = &C->it[sh->items[q]];
+    const int64_t *req = S->s->classes[it->cls]->req;
+    double v = yv[sh->items[q]] - sh->lambda;
+    if (v <= 0) continue;
+    vb += v * (double)(it->cap < it->resid ? it->cap : it->resid);
+    for (r = 0; r < S->ndim; r++) {
+      if (best[r] < 0) continue;
+      if (req[r] <= 0)
+        best[r] = -1; /* free in r: no bound from r */
+      else if (v / (double)req[r] > best[r])
+        best[r] = v / (double)req[r];
+    }
+  }
+  for (r = 0; r < S->ndim; r++)
+    if (alloc[r] > 0 && best[r] >= 0 && best[r] * (double)alloc[r] < vb) vb = best[r] * (double)alloc[r];
+  if (vb - kmin <= RC_EPS) return vb - kmin;
+  return 2 * RC_EPS + (vb - kmin) / (fabs(kmin) + 1e-9);
+}
+
+/*
  * One pricing pass with item values yv (smoothed or true). Patterns are
  * judged by their reduced cost under the true duals y; the best
  * 2 x ADD_PER_ROUND go to cand (patterns in pi/pk). With yv == y, *minrc
@@ -669,18 +704,7 @@ static int price(struct cg *C, const double *yv, const double *y, struct shape *
   /* Shapes by promise: the cheapest fixed cost against a quick bound. */
   for (s = 0; s < C->nsh; s++) {
     struct shape *sh = &C->sh[s];
-    uint32_t q;
-    double kmin = INFINITY, vb = 0;
-    for (q = 0; q < sh->n; q++) {
-      double k = fixed_cost(C, C->sh_ti[sh->first + q]);
-      if (k < kmin) kmin = k;
-    }
-    for (q = 0; q < sh->nitems; q++) {
-      const struct item *it = &C->it[sh->items[q]];
-      double v = yv[sh->items[q]] - sh->lambda;
-      if (v > 0) vb += v * (double)(it->cap < it->resid ? it->cap : it->resid);
-    }
-    sh->gain = vb - kmin;
+    sh->gain = quick_gain(C, sh, yv);
     order[s] = sh;
   }
   qsort(order, C->nsh, sizeof(*order), cmp_gain);
