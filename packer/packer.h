@@ -971,4 +971,90 @@ int stv_pdb_budget_check(struct stv_pdb_budget *b, const uint32_t *pods, size_t 
 int stv_node_check_drain(const struct stv_snapshot *s, struct stv_pdb_budget *b, size_t i, size_t *nevict,
                          char *why, size_t whysize);
 
+/* ---------------------------------------------------------------------- */
+/* Churn-aware consolidation (consolidate.c, docs/consolidation.md)       */
+
+enum stv_cons_kind {
+  STV_CONS_DELETE = 0,  /* one node; its pods fit on the other nodes' free room */
+  STV_CONS_REPLACE = 1, /* one node; its pods fit elsewhere plus on one cheaper new node */
+  STV_CONS_MULTI = 2    /* k nodes; their pods fit elsewhere plus on at most one new node */
+};
+
+/* "delete", "replace", "multi-node". */
+const char *stv_cons_kind_name(int kind);
+
+struct stv_cons_options {
+  double min_saving_fraction; /* of the removed nodes' cost (STV_CONS_MIN_FRACTION_DEFAULT) */
+  double min_monthly_saving;  /* per action, in the catalogue's currency (0: none) */
+  double eviction_price;      /* per weighted eviction, against one month's saving (0: none) */
+  long max_moves;             /* evictions in all (-1: no limit) */
+  int max_multi;              /* nodes in a multi-node action (STV_CONS_MAX_MULTI_DEFAULT; < 2: none) */
+};
+
+#define STV_CONS_MIN_FRACTION_DEFAULT 0.05
+#define STV_CONS_MAX_MULTI_DEFAULT    20
+
+void stv_cons_options_default(struct stv_cons_options *o);
+
+/* A pod an action moves: from its node to an existing node or to the action's new node. */
+struct stv_cons_move {
+  uint32_t pod;    /* index into snap->pods */
+  int32_t node;    /* destination: index into snap->nodes, or -1 for a new node */
+  const char *to;  /* destination's name (the new node's in the result's memory) */
+};
+
+struct stv_cons_action {
+  int kind; /* enum stv_cons_kind */
+  uint32_t nremove;
+  uint32_t *remove; /* node indexes */
+  int32_t tmpl;     /* the new node's template (index into problem->tmpl), -1: none */
+  char new_name[96];
+  double removed_hourly; /* what the removed nodes cost */
+  double added_hourly;   /* what the new node costs (0: none) */
+  double saving_hourly;  /* removed - added */
+  uint32_t nevict;       /* pods evicted to move */
+  double weight;         /* their eviction costs (stv_pod_eviction_cost) summed */
+  uint32_t nmoves;
+  struct stv_cons_move *moves; /* where the verified plan puts each evicted pod */
+  /* The running totals through this action in greedy order. */
+  uint32_t cum_evictions;
+  double cum_monthly_saving;
+};
+
+/* One step of the saving-versus-evictions curve (the unlimited greedy order). */
+struct stv_cons_point {
+  uint32_t evictions; /* evictions through this step */
+  double monthly_saving;
+};
+
+struct stv_cons_result {
+  struct stv_arena mem;
+  struct stv_cons_action *actions; /* chosen, in greedy order */
+  size_t nactions;
+  struct stv_cons_point *curve; /* without eviction price and move limit */
+  size_t ncurve;
+  const char **node_why; /* per snapshot node: why it is left alone (NULL: removed) */
+  double current_hourly; /* the priced nodes */
+  double saving_hourly;  /* of the chosen actions */
+  uint32_t evictions;
+  size_t candidates;     /* nodes that could be disrupted at all */
+  size_t verify_rounds;  /* packer runs that checked the chosen actions */
+  size_t dropped;        /* actions the packer's check dropped */
+};
+
+/*
+ * Finds the actions that save most per disrupted pod (docs/consolidation.md):
+ * node_price[i] is what snapshot node i costs per hour (< 0: unpriced, kept),
+ * p->snap a finished snapshot, p->tmpl the offerings new nodes may come from
+ * (already filtered by capacity type and spot policy). Candidates are judged
+ * by a first-fit screen over the free room, taken greedily by rank, each
+ * applied to the working state before the next; the packer (stv_pack) then
+ * checks the chosen set and gives every moved pod its destination. The same
+ * input gives the same result. Returns 0 or STV_ENOMEM; res is the
+ * caller's to close either way.
+ */
+int stv_consolidate(const struct stv_problem *p, const double *node_price, const struct stv_cons_options *o,
+                    struct stv_cons_result *res, struct stv_err *err);
+void stv_cons_result_close(struct stv_cons_result *res);
+
 #endif
