@@ -34,6 +34,7 @@ struct dest {
   uint32_t npods, cap_pods;
   uint32_t *cls; /* classes of every pod on it now (the rules screen) */
   uint32_t ncls, cap_cls;
+  const char *name; /* a new node's name (in the result's memory) */
 };
 
 /* A candidate action: the nodes it removes, and what the last judgement found. */
@@ -50,6 +51,7 @@ struct cand {
 struct taken {
   struct cand c;
   uint32_t *evict;
+  int32_t *dst; /* per evicted pod: the dest the screen sent it to */
   int dropped;
   char c_name[96]; /* its new node's name in the packer's plan */
   struct stv_cons_move *moves;
@@ -90,6 +92,7 @@ struct cons {
   struct taken *t;
   size_t nt, cap_t;
   uint32_t evictions;
+  char (*ban)[WHY_SIZE]; /* per node: why the packer's check excluded it (kept across attempts) */
 };
 
 const char *stv_cons_kind_name(int kind) {
@@ -141,7 +144,10 @@ static void dest_free(struct dest *d) {
 static void cons_close(struct cons *C) {
   size_t i;
   for (i = 0; i < C->nd; i++) dest_free(&C->d[i]);
-  for (i = 0; i < C->nt; i++) stv_free(C->t[i].evict);
+  for (i = 0; i < C->nt; i++) {
+    stv_free(C->t[i].evict);
+    stv_free(C->t[i].dst);
+  }
   stv_free(C->t);
   stv_free(C->d);
   stv_free(C->order);
@@ -169,6 +175,28 @@ static int class_ruled(const struct stv_class *c) {
   for (i = 0; i < c->nspread; i++)
     if (c->spread[i].do_not_schedule) return 1;
   return 0;
+}
+
+/*
+ * Marks ruled every class some class's required anti-affinity term selects:
+ * kube-scheduler keeps such a pod off a node where that term's owner runs,
+ * which the screen does not judge. The packer's check places ruled pods.
+ */
+static void mark_anti_targets(struct cons *C) {
+  const struct stv_snapshot *s = C->s;
+  size_t o, c;
+  uint32_t k;
+  for (o = 0; o < s->nclasses; o++) {
+    const struct stv_class *owner = s->classes[o];
+    for (k = 0; k < owner->nanti; k++) {
+      const struct stv_pod_term *t = &owner->anti[k];
+      if (t->match_none) continue;
+      for (c = 0; c < s->nclasses; c++)
+        if (!C->ruled[c] && stv_selector_matches(&t->sel, &s->classes[c]->labels) &&
+            stv_term_covers_ns(s, t, owner->ns, s->classes[c]->ns))
+          C->ruled[c] = 1;
+    }
+  }
 }
 
 /* Sort keys: utilisation of existing nodes (fullest first), template prices. */
@@ -310,7 +338,14 @@ static int cons_init(struct cons *C) {
   qsort(C->tsorted, nt, sizeof(*C->tsorted), cmp_price);
   g_sort_ctx = NULL;
   setup_overhead(C);
-  return setup_pods(C);
+  mark_anti_targets(C);
+  if ((rc = setup_pods(C)) != 0) return rc;
+  for (i = 0; i < n; i++)
+    if (C->ban != NULL && C->ban[i][0] != '\0' && !C->blocked[i]) {
+      C->blocked[i] = 1;
+      memcpy(C->why[i], C->ban[i], WHY_SIZE);
+    }
+  return 0;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -582,7 +617,9 @@ static int apply(struct cons *C, const struct cand *k) {
   t = &C->t[C->nt];
   memset(t, 0, sizeof(*t));
   t->c = *k;
-  if ((t->evict = stv_malloc((C->nep + 1) * sizeof(*t->evict))) == NULL) return STV_ENOMEM;
+  if ((t->evict = stv_malloc((C->nep + 1) * sizeof(*t->evict))) == NULL ||
+      (t->dst = stv_malloc((C->nep + 1) * sizeof(*t->dst))) == NULL)
+    return STV_ENOMEM;
   memcpy(t->evict, C->ep, C->nep * sizeof(*t->evict));
   if ((t->c.remove = stv_arena_alloc(&C->res->mem, k->nremove * sizeof(uint32_t))) == NULL) return STV_ENOMEM;
   memcpy(t->c.remove, k->remove, k->nremove * sizeof(uint32_t));
@@ -596,12 +633,16 @@ static int apply(struct cons *C, const struct cand *k) {
     nd->tmpl = k->tmpl;
     nd->alive = 1;
     for (r = 0; r < C->ndim; r++) nd->free[r] = tp->alloc[r] - C->tover[k->tmpl][r];
+    snprintf(t->c_name, sizeof(t->c_name), "stevedore-consolidate-%04zu-%s", C->nt, tp->instance_type);
+    if ((nd->name = stv_arena_alloc(&C->res->mem, strlen(t->c_name) + 1)) == NULL) return STV_ENOMEM;
+    memcpy((char *)nd->name, t->c_name, strlen(t->c_name) + 1);
     C->ttaken[k->tmpl]++;
     C->order[C->norder++] = (uint32_t)C->nd++;
   }
   for (e = 0; e < C->nep; e++) {
     struct dest *d = C->edest[e] >= 0 ? &C->d[C->edest[e]] : nd;
     uint32_t pod = C->ep[e];
+    t->dst[e] = (int32_t)(d - C->d);
     for (r = 0; r < C->ndim; r++) d->free[r] -= req_of(C, pod)[r];
     if ((rc = push_u32(&d->pods, &d->npods, &d->cap_pods, pod)) != 0 ||
         (rc = push_u32(&d->cls, &d->ncls, &d->cap_cls, C->s->pods[pod].cls)) != 0)
@@ -704,17 +745,22 @@ static int candidates(struct cons *C, struct cand *cs, uint32_t *ids, struct hea
 /* ---------------------------------------------------------------------- */
 /* The packer's check                                                     */
 
-/* The snapshot the packer checks: the removed nodes empty and closed, their movable pods pending. */
+/*
+ * The snapshot the packer checks: the removed nodes empty and closed, the
+ * new nodes added as nodes, every moved pod bound where the screen put it
+ * (its resources and static predicates are the screen's, exactly) except
+ * the ruled ones (inter-pod rules, hard spread, targets of anti-affinity),
+ * which are pending for the packer to place with all its rules.
+ */
 struct check {
   struct stv_snapshot snap;
   struct stv_pod *pods;
   struct stv_node *nodes;
   struct stv_class **classes;
   struct stv_class *cls;
-  struct stv_template *tmpl;
-  uint32_t *tmap; /* check template -> problem template */
-  size_t ntmpl;
-  int32_t *home;          /* per pod: the taken action whose node it leaves, -1 */
+  int32_t *home;          /* per pod: the live action that last moved it, -1 */
+  int32_t *where;         /* per pod: the dest it ends on, -1 when not moved */
+  int32_t *dmap;          /* per dest: its node in the check, -1 when gone */
   unsigned char *removed; /* per node */
 };
 
@@ -723,218 +769,206 @@ static void check_close(struct check *k) {
   stv_free(k->nodes);
   stv_free(k->classes);
   stv_free(k->cls);
-  stv_free(k->tmpl);
-  stv_free(k->tmap);
   stv_free(k->home);
+  stv_free(k->where);
+  stv_free(k->dmap);
   stv_free(k->removed);
   memset(k, 0, sizeof(*k));
 }
 
-static int check_alloc(struct check *k, const struct stv_snapshot *s, size_t ntmpl) {
+static int check_alloc(struct check *k, const struct cons *C) {
+  const struct stv_snapshot *s = C->s;
   k->pods = stv_malloc((s->npods + 1) * sizeof(*k->pods));
-  k->nodes = stv_malloc((s->nnodes + 1) * sizeof(*k->nodes));
+  k->nodes = stv_calloc(C->nd + 1, sizeof(*k->nodes));
   k->classes = stv_malloc((s->nclasses + 1) * sizeof(*k->classes));
   k->cls = stv_malloc((s->nclasses + 1) * sizeof(*k->cls));
-  k->tmpl = stv_calloc(ntmpl + 1, sizeof(*k->tmpl));
-  k->tmap = stv_calloc(ntmpl + 1, sizeof(*k->tmap));
   k->home = stv_malloc((s->npods + 1) * sizeof(*k->home));
+  k->where = stv_malloc((s->npods + 1) * sizeof(*k->where));
+  k->dmap = stv_malloc((C->nd + 1) * sizeof(*k->dmap));
   k->removed = stv_malloc(s->nnodes + 1);
-  if (!k->pods || !k->nodes || !k->classes || !k->cls || !k->tmpl || !k->tmap || !k->home || !k->removed)
+  if (!k->pods || !k->nodes || !k->classes || !k->cls || !k->home || !k->where || !k->dmap || !k->removed)
     return STV_ENOMEM;
   return 0;
 }
 
-/* Marks the nodes of the live actions removed and their pods pending (or gone: DaemonSet and mirror pods). */
+/* The check's nodes: the existing ones (removed ones empty and closed), then the live actions' new ones. */
+static void check_nodes(struct cons *C, struct check *k) {
+  const struct stv_snapshot *s = C->s;
+  size_t i, a, n = s->nnodes;
+  uint32_t j;
+  memset(k->removed, 0, s->nnodes + 1);
+  for (i = 0; i < C->nd; i++) k->dmap[i] = i < s->nnodes ? (int32_t)i : -1;
+  for (a = 0; a < C->nt; a++) {
+    const struct taken *t = &C->t[a];
+    if (t->dropped) continue;
+    for (j = 0; j < t->c.nremove; j++) k->removed[t->c.remove[j]] = 1;
+    for (j = 0; j < t->c.nevict; j++) /* a new node is the dest at or past nnodes */
+      if (t->dst[j] >= (int32_t)s->nnodes && k->dmap[t->dst[j]] < 0) k->dmap[t->dst[j]] = (int32_t)n++;
+  }
+  for (i = 0; i < s->nnodes; i++) {
+    struct stv_node *x = &k->nodes[i];
+    *x = s->nodes[i];
+    if (!k->removed[i]) continue;
+    memset(x->alloc, 0, sizeof(x->alloc));
+    memset(x->used, 0, sizeof(x->used));
+    x->unschedulable = 1;
+  }
+  for (i = s->nnodes; i < C->nd; i++) {
+    const struct dest *d = &C->d[i];
+    const struct stv_template *tp = &C->p->tmpl[d->tmpl];
+    struct stv_node *x;
+    int r;
+    if (k->dmap[i] < 0) continue;
+    x = &k->nodes[k->dmap[i]];
+    memset(x, 0, sizeof(*x));
+    x->name = d->name;
+    x->labels = tp->labels;
+    x->ntaints = tp->ntaints;
+    x->taints = tp->taints;
+    for (r = 0; r < C->ndim; r++) x->alloc[r] = tp->alloc[r] - C->tover[d->tmpl][r];
+    x->instance_type = tp->instance_type;
+    x->zone = tp->zone;
+    x->capacity_type = stv_capacity_type_name(tp->capacity_type);
+  }
+  k->snap = *s;
+  k->snap.nodes = k->nodes;
+  k->snap.nnodes = n;
+}
+
+/* The check's pods: moved ones bound at their dest or (ruled) pending; the rest as read or left out. */
 static void check_pods(struct cons *C, struct check *k) {
   const struct stv_snapshot *s = C->s;
   size_t i, a;
   uint32_t j;
-  memset(k->removed, 0, s->nnodes + 1);
-  for (i = 0; i < s->npods; i++) k->home[i] = -1;
+  int r;
+  for (i = 0; i < s->npods; i++) k->home[i] = k->where[i] = -1;
   for (a = 0; a < C->nt; a++) {
     if (C->t[a].dropped) continue;
-    for (j = 0; j < C->t[a].c.nremove; j++) k->removed[C->t[a].c.remove[j]] = 1;
-  }
-  for (i = 0; i < s->nnodes; i++) {
-    struct stv_node *n = &k->nodes[i];
-    *n = s->nodes[i];
-    if (!k->removed[i]) continue;
-    memset(n->alloc, 0, sizeof(n->alloc));
-    memset(n->used, 0, sizeof(n->used));
-    n->unschedulable = 1;
+    for (j = 0; j < C->t[a].c.nevict; j++) {
+      k->where[C->t[a].evict[j]] = C->t[a].dst[j];
+      k->home[C->t[a].evict[j]] = (int32_t)a;
+    }
   }
   for (i = 0; i < s->npods; i++) {
     struct stv_pod *p = &k->pods[i];
     *p = s->pods[i];
     if (p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED) continue;
-    if (p->node < 0 || (p->flags & STV_POD_NODE_MISSING)) {
-      p->phase = STV_PHASE_SUCCEEDED; /* pending pods are not this plan's business */
+    if (p->node < 0 || (p->flags & STV_POD_NODE_MISSING) ||
+        (k->removed[p->node] && k->where[i] < 0)) { /* pending: not this plan's; or gone with its node */
+      p->phase = STV_PHASE_SUCCEEDED;
       continue;
     }
-    if (!k->removed[p->node]) continue;
-    if (p->terminating || stv_pod_stays_with_node(s, p)) {
-      p->phase = STV_PHASE_SUCCEEDED; /* goes with its node */
-      continue;
-    }
-    p->node = -1;
-    p->node_name = NULL;
-    p->phase = STV_PHASE_PENDING;
+    if (k->where[i] < 0) continue;
     p->nominated_node = NULL;
     p->first_gate = NULL;
-  }
-  for (a = 0; a < C->nt; a++) {
-    if (C->t[a].dropped) continue;
-    for (j = 0; j < C->t[a].c.nevict; j++) {
-      uint32_t q = C->t[a].evict[j];
-      if (k->home[q] < 0 && k->pods[q].node < 0) k->home[q] = (int32_t)a;
+    if (C->ruled[p->cls]) {
+      p->node = -1;
+      p->node_name = NULL;
+      p->phase = STV_PHASE_PENDING;
+      continue;
     }
+    p->node = k->dmap[k->where[i]];
+    p->node_name = k->nodes[p->node].name;
+    p->phase = STV_PHASE_RUNNING;
+    for (r = 0; r < C->ndim; r++) k->nodes[p->node].used[r] += s->classes[p->cls]->req[r];
   }
 }
 
-/* Classes with their counts for the check's pods, the templates of the live actions' new nodes. */
-static void check_rest(struct cons *C, struct check *k) {
+/* Classes counted afresh for the check's pods. */
+static void check_classes(struct cons *C, struct check *k) {
   const struct stv_snapshot *s = C->s;
-  size_t i, a;
+  size_t i;
   for (i = 0; i < s->nclasses; i++) {
     k->cls[i] = *s->classes[i];
     k->cls[i].npods = k->cls[i].npending = 0;
     k->classes[i] = &k->cls[i];
   }
-  k->snap = *s;
   k->snap.pods = k->pods;
-  k->snap.nodes = k->nodes;
   k->snap.classes = k->classes;
   k->snap.nnot_planned = 0;
   k->snap.any_scheduler = 1;
   for (i = 0; i < s->npods; i++) {
-    const struct stv_pod *p = &k->pods[i];
+    struct stv_pod *p = &k->pods[i];
     struct stv_class *c = &k->cls[p->cls];
     if (p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED) continue;
     c->npods++;
     if (p->node >= 0 || c->daemonset) continue;
-    k->pods[i].not_planned = (uint8_t)stv_pod_pending_category(&k->snap, p);
-    if (k->pods[i].not_planned == STV_NP_NONE)
+    p->not_planned = (uint8_t)stv_pod_pending_category(&k->snap, p);
+    if (p->not_planned == STV_NP_NONE)
       c->npending++;
     else
       k->snap.nnot_planned++;
   }
-  k->ntmpl = 0;
-  for (a = 0; a < C->nt; a++) {
-    int32_t t = C->t[a].c.tmpl;
-    size_t j;
-    if (C->t[a].dropped || t < 0) continue;
-    for (j = 0; j < k->ntmpl && k->tmap[j] != (uint32_t)t; j++) {
-    }
-    if (j == k->ntmpl) {
-      k->tmap[k->ntmpl] = (uint32_t)t;
-      k->tmpl[k->ntmpl] = C->p->tmpl[t];
-      k->tmpl[k->ntmpl++].limit = 0;
-    }
-    k->tmpl[j].limit++;
-  }
 }
 
-/* Each evicted pod's destination in plan, and the new nodes matched with the actions, in order. */
+/* Each evicted pod's destination: where the screen put it, or where the packer put a ruled one. */
 static int record_moves(struct cons *C, struct check *k, const struct stv_plan *plan) {
   const struct stv_snapshot *s = C->s;
-  int32_t *dnode = stv_malloc((s->npods + 1) * sizeof(*dnode));
-  const char **dname = stv_calloc(s->npods + 1, sizeof(*dname));
+  int32_t *packed = stv_malloc((s->npods + 1) * sizeof(*packed));
   size_t i, a;
   uint32_t j;
-  int rc = dnode == NULL || dname == NULL ? STV_ENOMEM : 0;
-  for (a = 0; a < C->nt; a++) C->t[a].c_name[0] = '\0';
-  for (i = 0; i < plan->nnodes && rc == 0; i++) {
-    const struct stv_plan_node *pn = &plan->nodes[i];
-    const char *name = pn->existing >= 0 ? s->nodes[pn->existing].name : NULL;
-    if (pn->existing < 0) {
-      /* the i-th new node of a template is the i-th live action adding one */
-      uint32_t want = k->tmap[pn->tmpl];
-      size_t len = strlen(pn->name) + 1;
-      char *copy = stv_arena_alloc(&C->res->mem, len); /* the plan goes, the result stays */
-      if (copy == NULL) {
-        rc = STV_ENOMEM;
-        break;
-      }
-      memcpy(copy, pn->name, len);
-      name = copy;
-      for (a = 0; a < C->nt; a++)
-        if (!C->t[a].dropped && C->t[a].c.tmpl == (int32_t)want && C->t[a].c_name[0] == '\0') break;
-      if (a < C->nt) snprintf(C->t[a].c_name, sizeof(C->t[a].c_name), "%s", pn->name);
-    }
-    for (j = 0; j < pn->npods; j++) {
-      dnode[pn->pods[j]] = pn->existing;
-      dname[pn->pods[j]] = name;
-    }
-  }
-  for (a = 0; a < C->nt && rc == 0; a++) {
+  if (packed == NULL) return STV_ENOMEM;
+  for (i = 0; i < s->npods; i++) packed[i] = -1;
+  for (i = 0; i < plan->nnodes; i++)
+    for (j = 0; j < plan->nodes[i].npods; j++) packed[plan->nodes[i].pods[j]] = plan->nodes[i].existing;
+  for (a = 0; a < C->nt; a++) {
     struct taken *t = &C->t[a];
     if (t->dropped) continue;
     if ((t->moves = stv_arena_alloc(&C->res->mem, (t->c.nevict + 1) * sizeof(*t->moves))) == NULL) {
-      rc = STV_ENOMEM;
-      break;
+      stv_free(packed);
+      return STV_ENOMEM;
     }
     for (j = 0; j < t->c.nevict; j++) {
       uint32_t q = t->evict[j];
+      int32_t at = C->ruled[s->pods[q].cls] ? packed[q] : k->dmap[k->where[q]];
       t->moves[j].pod = q;
-      t->moves[j].node = dname[q] != NULL ? dnode[q] : -1;
-      t->moves[j].to = dname[q]; /* NULL: the packer left it out (below the priority cutoff) */
+      t->moves[j].node = at >= 0 && (size_t)at < s->nnodes ? at : -1;
+      t->moves[j].to = at >= 0 ? k->nodes[at].name : NULL; /* NULL: left out, below the priority cutoff */
     }
   }
-  stv_free(dnode);
-  stv_free(dname);
-  return rc;
+  stv_free(packed);
+  return 0;
 }
 
 /*
- * Checks the live actions with the packer, dropping those whose pods it
- * cannot place, until it places them all. After a few rounds every action
- * ranked after the first failing one goes too, so that the check ends.
+ * Checks the live actions with the packer. Returns 0 when every ruled pod
+ * finds a place (moves recorded), 1 when some do not (their actions' nodes
+ * banned, with the packer's reason), or an error.
  */
 static int verify(struct cons *C, struct stv_err *err) {
   struct check k;
   struct stv_problem P;
   struct stv_plan plan;
-  size_t i, live;
+  size_t i;
   int rc;
   memset(&k, 0, sizeof(k));
   memset(&plan, 0, sizeof(plan));
-  if ((rc = check_alloc(&k, C->s, C->p->ntmpl)) != 0) goto out;
-  for (;;) {
-    int32_t first = -1;
-    for (i = 0, live = 0; i < C->nt; i++) live += !C->t[i].dropped;
-    if (live == 0) break;
-    check_pods(C, &k);
-    check_rest(C, &k);
-    P = *C->p;
-    P.snap = &k.snap;
-    P.tmpl = k.tmpl;
-    P.ntmpl = k.ntmpl;
-    P.no_preemption = 1;
-    P.time_limit = 0;
-    P.trace = NULL;
-    if ((rc = stv_pack(&P, &plan, err)) != 0) goto out;
-    C->res->verify_rounds++;
-    for (i = 0; i < plan.nunsched; i++) {
-      int32_t h = k.home[plan.unsched[i].pod];
-      if (h < 0) continue; /* not a moved pod: not this plan's doing */
-      if (!C->t[h].dropped) {
-        const struct stv_pod *q = &C->s->pods[plan.unsched[i].pod];
-        C->t[h].dropped = 1;
-        C->res->dropped++;
-        if (C->t[h].c.nremove == 1)
-          snprintf(C->why[C->t[h].c.remove[0]], WHY_SIZE, "the packer finds no place for pod %s/%s: %s",
-                   q->ns, q->name, plan.unsched[i].reason);
-      }
-      if (first < 0 || h < first) first = h;
-    }
-    if (first < 0) {
-      rc = record_moves(C, &k, &plan);
-      goto out;
-    }
-    if (C->res->verify_rounds >= 4)
-      for (i = (size_t)first + 1; i < C->nt; i++) C->res->dropped += !C->t[i].dropped, C->t[i].dropped = 1;
-    stv_plan_close(&plan);
+  if ((rc = check_alloc(&k, C)) != 0) goto out;
+  check_nodes(C, &k);
+  check_pods(C, &k);
+  check_classes(C, &k);
+  P = *C->p;
+  P.snap = &k.snap;
+  P.tmpl = NULL;
+  P.ntmpl = 0;
+  P.no_preemption = 1;
+  P.time_limit = 0;
+  P.trace = NULL;
+  if ((rc = stv_pack(&P, &plan, err)) != 0) goto out;
+  C->res->verify_rounds++;
+  for (i = 0; i < plan.nunsched; i++) {
+    int32_t h = k.home[plan.unsched[i].pod];
+    const struct stv_pod *q = &C->s->pods[plan.unsched[i].pod];
+    uint32_t j;
+    if (h < 0 || C->t[h].dropped) continue;
+    C->t[h].dropped = 1;
+    C->res->dropped++;
+    for (j = 0; j < C->t[h].c.nremove; j++)
+      snprintf(C->ban[C->t[h].c.remove[j]], WHY_SIZE, "the packer finds no place for pod %s/%s: %s", q->ns,
+               q->name, plan.unsched[i].reason);
+    rc = 1;
   }
+  if (rc == 0) rc = record_moves(C, &k, &plan);
 out:
   stv_plan_close(&plan);
   check_close(&k);
@@ -944,19 +978,51 @@ out:
 /* ---------------------------------------------------------------------- */
 /* The entry                                                              */
 
-/* One greedy run and its check; limits: with the eviction price and the move limit. */
+#define MAX_ATTEMPTS 4
+
+/* Frees the working state for another attempt, keeping the inputs and the bans. */
+static void cons_reset(struct cons *C) {
+  struct cons keep = *C;
+  cons_close(C);
+  memset(C, 0, sizeof(*C));
+  C->p = keep.p;
+  C->s = keep.s;
+  C->o = keep.o;
+  C->price = keep.price;
+  C->res = keep.res;
+  C->limits = keep.limits;
+  C->ban = keep.ban;
+}
+
+/*
+ * One greedy run and its check; when the check drops actions, their nodes
+ * are banned and the greedy runs again from the start, so that no action
+ * rests on one that is gone. After MAX_ATTEMPTS the actions from the first
+ * dropped one on are given up (a prefix of the greedy order stands alone).
+ */
 static int run(struct cons *C, struct stv_err *err) {
-  size_t n = C->s->nnodes;
+  size_t n = C->s->nnodes, attempt, a;
   struct cand *cs = stv_calloc(n + 2, sizeof(*cs));
   uint32_t *ids = stv_calloc(n + 1, sizeof(*ids));
   uint32_t *multi = stv_calloc(n + 1, sizeof(*multi));
   struct heap h = {NULL, 0, 0};
   int rc = STV_ENOMEM;
-  if (cs == NULL || ids == NULL || multi == NULL) goto out;
-  if ((rc = cons_init(C)) != 0) goto out;
-  if ((rc = candidates(C, cs, ids, &h, multi)) != 0) goto out;
-  if ((rc = greedy(C, &h)) != 0) goto out;
-  rc = verify(C, err);
+  if (cs == NULL || ids == NULL || multi == NULL || (C->ban = stv_calloc(n + 1, sizeof(*C->ban))) == NULL)
+    goto out;
+  for (attempt = 1;; attempt++) {
+    C->res->candidates = 0;
+    h.n = 0;
+    if ((rc = cons_init(C)) != 0 || (rc = candidates(C, cs, ids, &h, multi)) != 0 ||
+        (rc = greedy(C, &h)) != 0)
+      goto out;
+    while ((rc = verify(C, err)) == 1 && attempt >= MAX_ATTEMPTS) {
+      for (a = 0; a < C->nt && !C->t[a].dropped; a++) {
+      }
+      for (; a < C->nt; a++) C->res->dropped += !C->t[a].dropped, C->t[a].dropped = 1;
+    }
+    if (rc <= 0) goto out;
+    cons_reset(C);
+  }
 out:
   stv_free(h.v);
   stv_free(cs);
@@ -1056,6 +1122,8 @@ int stv_consolidate(const struct stv_problem *p, const double *node_price, const
     res->dropped = dropped;
   }
 out:
+  stv_free(C.ban);
+  stv_free(U.ban);
   cons_close(&C);
   cons_close(&U);
   if (rc == STV_ENOMEM) stv_err_set(err, rc, "out of memory");
