@@ -207,11 +207,11 @@ struct stv_class {
  * What a disruption decision needs beyond stv_pod.flags (stv_pod.disrupt;
  * packer/disrupt.c reads them, docs/consolidation.md).
  */
-#define STV_PD_SAFE_TO_EVICT  0x01 /* cluster-autoscaler.kubernetes.io/safe-to-evict: "true" */
-#define STV_PD_NO_CONTROLLER  0x02 /* no ownerReferences entry with controller: true */
-#define STV_PD_DND_KARPENTER  0x04 /* karpenter.sh/do-not-disrupt: "true" */
-#define STV_PD_DND_CA         0x08 /* cluster-autoscaler.kubernetes.io/safe-to-evict: "false" */
-#define STV_PD_DND_STEVEDORE  0x10 /* stevedore.io/do-not-disrupt: "true" */
+#define STV_PD_SAFE_TO_EVICT     0x01 /* cluster-autoscaler.kubernetes.io/safe-to-evict: "true" */
+#define STV_PD_NO_CONTROLLER     0x02 /* no ownerReferences entry with controller: true */
+#define STV_PD_DND_KARPENTER     0x04 /* karpenter.sh/do-not-disrupt: "true" */
+#define STV_PD_DND_CA            0x08 /* cluster-autoscaler.kubernetes.io/safe-to-evict: "false" */
+#define STV_PD_DND_STEVEDORE     0x10 /* stevedore.io/do-not-disrupt: "true" */
 #define STV_PD_HAS_DELETION_COST 0x20 /* controller.kubernetes.io/pod-deletion-cost was given */
 
 /* terminationGracePeriodSeconds when the pod gives none (the API server's default). */
@@ -225,8 +225,8 @@ struct stv_pod {
   const char *node_name; /* spec.nodeName, NULL when not bound */
   uint8_t phase;
   uint8_t flags;
-  uint8_t disrupt;       /* STV_PD_* */
-  int32_t deletion_cost; /* controller.kubernetes.io/pod-deletion-cost, 0 when absent */
+  uint8_t disrupt;        /* STV_PD_* */
+  int32_t deletion_cost;  /* controller.kubernetes.io/pod-deletion-cost, 0 when absent */
   const char *owner_kind; /* NULL when none */
   const char *owner_name;
   const char *priority_class; /* spec.priorityClassName, NULL when absent */
@@ -280,8 +280,8 @@ struct stv_node {
 };
 
 /* Node annotations (stv_node.disrupt) that forbid disrupting the node. */
-#define STV_ND_DND_STEVEDORE      0x01 /* stevedore.io/do-not-disrupt: "true" */
-#define STV_ND_DND_KARPENTER      0x02 /* karpenter.sh/do-not-disrupt: "true" */
+#define STV_ND_DND_STEVEDORE       0x01 /* stevedore.io/do-not-disrupt: "true" */
+#define STV_ND_DND_KARPENTER       0x02 /* karpenter.sh/do-not-disrupt: "true" */
 #define STV_ND_SCALE_DOWN_DISABLED 0x04 /* cluster-autoscaler.kubernetes.io/scale-down-disabled: "true" */
 
 struct stv_pdb {
@@ -998,9 +998,9 @@ void stv_cons_options_default(struct stv_cons_options *o);
 
 /* A pod an action moves: from its node to an existing node or to the action's new node. */
 struct stv_cons_move {
-  uint32_t pod;    /* index into snap->pods */
-  int32_t node;    /* destination: index into snap->nodes, or -1 for a new node */
-  const char *to;  /* destination's name (the new node's in the result's memory) */
+  uint32_t pod;   /* index into snap->pods */
+  int32_t node;   /* destination: index into snap->nodes, or -1 for a new node */
+  const char *to; /* destination's name (the new node's in the result's memory) */
 };
 
 struct stv_cons_action {
@@ -1037,9 +1037,9 @@ struct stv_cons_result {
   double current_hourly; /* the priced nodes */
   double saving_hourly;  /* of the chosen actions */
   uint32_t evictions;
-  size_t candidates;     /* nodes that could be disrupted at all */
-  size_t verify_rounds;  /* packer runs that checked the chosen actions */
-  size_t dropped;        /* actions the packer's check dropped */
+  size_t candidates;    /* nodes that could be disrupted at all */
+  size_t verify_rounds; /* packer runs that checked the chosen actions */
+  size_t dropped;       /* actions the packer's check dropped */
 };
 
 /*

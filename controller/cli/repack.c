@@ -352,7 +352,8 @@ out:
  * then the consolidation planner instead of the rounds of the cheapest
  * cluster.
  */
-static int churn_run(const struct stv_recommend_args *a, struct stv_recommend_result *r, struct stv_err *err) {
+static int churn_run(const struct stv_recommend_args *a, struct stv_recommend_result *r,
+                     struct stv_err *err) {
   struct stv_repack *rp = &r->repack;
   const struct stv_snapshot *s = &r->snap;
   double *price;
@@ -634,8 +635,9 @@ static int churn_table(const struct stv_recommend_result *r, const char *catalog
   stv_buf_printf(b, "Limits: saving at least %g%% of the nodes' cost", 100 * op->min_saving_fraction);
   if (op->max_moves >= 0) stv_buf_printf(b, "; at most %ld evictions", op->max_moves);
   if (op->eviction_price > 0) stv_buf_printf(b, "; %.2f %s per eviction", op->eviction_price, cur);
-  stv_buf_printf(b, "\n\nCurrent cost %.4f %s/h (%.2f a month); these actions save %.4f/h (%.2f a month) "
-                    "with %u eviction%s\n\n",
+  stv_buf_printf(b,
+                 "\n\nCurrent cost %.4f %s/h (%.2f a month); these actions save %.4f/h (%.2f a month) "
+                 "with %u eviction%s\n\n",
                  c->current_hourly, cur, c->current_hourly * HOURS_PER_MONTH, c->saving_hourly,
                  c->saving_hourly * HOURS_PER_MONTH, c->evictions, c->evictions == 1 ? "" : "s");
   if (c->nactions) {
