@@ -23,13 +23,19 @@ TYPES = {
     "c5.xlarge": (3920, 6584, 58),
     "r5.large": (1930, 14481, 29),
 }
+# --large: bigger nodes, ~30 pods each at a 0.6 fill (the consolidation bench's 1,000 nodes / 30,000 pods)
+TYPES_LARGE = {
+    "m5.4xlarge": (15890, 57691, 234),
+    "m5.8xlarge": (31850, 118312, 234),
+    "c5.9xlarge": (35840, 65269, 234),
+}
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
 CPU_M = [100, 250, 500, 1000, 1500]
 MEM_MI = [100, 256, 512, 1024, 2048, 4096]
 
 
-def node(name, itype, zone):
-    cpu, mem, pods = TYPES[itype]
+def node(name, itype, zone, types=TYPES):
+    cpu, mem, pods = types[itype]
     alloc = {"cpu": "%dm" % cpu, "memory": "%dMi" % mem, "pods": str(pods), "ephemeral-storage": "18Gi"}
     labels = {"kubernetes.io/hostname": name, "kubernetes.io/arch": "amd64", "kubernetes.io/os": "linux",
               "node.kubernetes.io/instance-type": itype, "topology.kubernetes.io/zone": zone,
@@ -58,20 +64,25 @@ def main():
     ap.add_argument("--fill", type=float, default=0.35, help="cpu fill of each node (default 0.35)")
     ap.add_argument("--do-not-disrupt", type=float, default=0.01, help="share of pods marked do-not-disrupt")
     ap.add_argument("--local-storage", type=float, default=0.01, help="share of pods with an emptyDir")
+    ap.add_argument("--large", action="store_true", help="the large types (TYPES_LARGE) instead")
+    ap.add_argument("--fill-min", type=float, default=None,
+                    help="draw each node's fill between this and --fill (default: every node at --fill)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", default="-")
     a = ap.parse_args()
     rnd = random.Random(a.seed)
     nodes, pods = [], []
     seq = 0
+    types = TYPES_LARGE if a.large else TYPES
     for i in range(a.nodes):
-        itype = rnd.choice(sorted(TYPES))
+        itype = rnd.choice(sorted(types))
         name = "node-%05d" % i
-        nodes.append(node(name, itype, rnd.choice(ZONES)))
-        cpu_cap, mem_cap, slots = TYPES[itype]
+        nodes.append(node(name, itype, rnd.choice(ZONES), types))
+        cpu_cap, mem_cap, slots = types[itype]
+        fill = a.fill if a.fill_min is None else rnd.uniform(a.fill_min, a.fill)
         pods.append(pod("agent-%05d" % i, "kube-system", name, 100, 128, "DaemonSet", "agent"))
         cpu, mem, n = 100, 128, 1
-        while cpu < a.fill * cpu_cap and n < slots:
+        while cpu < fill * cpu_cap and n < slots:
             c, m = rnd.choice(CPU_M), rnd.choice(MEM_MI)
             if cpu + c > cpu_cap or mem + m > mem_cap:
                 break

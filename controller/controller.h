@@ -45,6 +45,9 @@ struct stv_recommend_args {
   double gap_tolerance;
   int stall_rounds;
   double decision_budget; /* seconds of work on the reference machine; 0 = none */
+  /* The churn-aware repack (docs/consolidation.md): with repack, when churn is set. */
+  int churn;
+  struct stv_cons_options cons;
 };
 
 /* ---------------------------------------------------------------------- */
@@ -161,6 +164,10 @@ struct stv_repack {
   int system_pods_moved;   /* system pods were movable (--repack-system-pods) */
   size_t system_pods_kept; /* system pods kept where they are (on nodes not kept otherwise too) */
   size_t preferences_kept; /* moved pods whose preferred zone rules were made required */
+  /* The churn-aware mode (churn set): the planner's result, in place of the plan. */
+  int churn;
+  struct stv_cons_options cons_options;
+  struct stv_cons_result cons;
 };
 
 /* A recommendation and everything it points into; close with _close. */

@@ -320,6 +320,11 @@ static void args_from_config(const struct stv__recommend_opts *o, const struct s
   a->gap_tolerance = cfg->gap_tolerance > 0 ? cfg->gap_tolerance / 100 : -1;
   a->stall_rounds = !o->has_stall_rounds ? 0 : o->stall_rounds > 0 ? (int)o->stall_rounds : -1;
   a->decision_budget = o->decision_budget;
+  a->churn = o->churn;
+  stv_cons_options_default(&a->cons);
+  a->cons.max_moves = o->max_moves;
+  a->cons.eviction_price = o->eviction_price;
+  if (o->has_min_saving) a->cons.min_saving_fraction = o->min_saving / 100;
 }
 
 /* The notes on standard error about the input and the plan (not with --quiet). */

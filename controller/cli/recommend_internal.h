@@ -58,6 +58,10 @@ struct stv__recommend_opts {
   int has_gap_tolerance, has_stall_rounds;
   double gap_tolerance, decision_budget;
   long stall_rounds;
+  /* The churn-aware repack: --max-moves (-1: none), --eviction-price, --min-saving (percent) */
+  int churn, has_eviction_price, has_min_saving;
+  long max_moves;
+  double eviction_price, min_saving;
 };
 
 /* Writes `stevedore recommend --help` to f. */

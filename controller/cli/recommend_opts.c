@@ -67,6 +67,12 @@ void stv__recommend_usage(FILE *f) {
              "                             the current cost (docs/repack.md)\n"
              "      --repack-system-pods   let the repack move system-critical pods and kube-system\n"
              "                             controller pods (coredns, ...), which it keeps by default\n"
+             "      --max-moves N          churn-aware repack: the actions that save most per\n"
+             "                             evicted pod, at most N evictions (docs/consolidation.md)\n"
+             "      --eviction-price X     churn-aware repack: an action must save more a month\n"
+             "                             than X per (weighted) eviction\n"
+             "      --min-saving PERCENT   churn-aware repack: an action must save this share of\n"
+             "                             its nodes' cost (5)\n"
              "  -o, --output FORMAT        table (default) or json\n"
              "  -q, --quiet                no notes on standard error\n"
              "  -h, --help                 this help\n"
@@ -99,7 +105,10 @@ enum {
   O_NODE_COST,
   O_GAP_TOLERANCE,
   O_STALL_ROUNDS,
-  O_DECISION_BUDGET
+  O_DECISION_BUDGET,
+  O_MAX_MOVES,
+  O_EVICTION_PRICE,
+  O_MIN_SAVING
 };
 
 /* The optimizer's stopping flags: --gap-tolerance, --stall-rounds, --decision-budget. */
@@ -121,6 +130,27 @@ static int apply_stopping_opt(struct stv__recommend_opts *o, int ch, const char 
   }
   if (stv_config_parse_duration(arg, &o->decision_budget, err) != 0)
     return flag_error(err, "--decision-budget");
+  return 0;
+}
+
+static int apply_number(const char *flag, const char *arg, double lo, double hi, double *v, int *has,
+                        struct stv_err *err);
+
+/* The churn-aware repack's flags: --max-moves, --eviction-price, --min-saving. */
+static int apply_churn_opt(struct stv__recommend_opts *o, int ch, const char *arg, struct stv_err *err) {
+  double n;
+  o->churn = 1;
+  if (ch == O_MAX_MOVES) {
+    if (stv_config_parse_number(arg, 0, 1e9, &n, err) != 0) return flag_error(err, "--max-moves");
+    if (n != (double)(long)n)
+      return stv_err_set(err, STV_EINVAL, "--max-moves: \"%s\" is not a whole number of evictions", arg);
+    o->max_moves = (long)n;
+    return 0;
+  }
+  if (ch == O_EVICTION_PRICE)
+    return apply_number("--eviction-price", arg, 0, 1e9, &o->eviction_price, &o->has_eviction_price, err);
+  if (stv_config_parse_percent(arg, 1, &o->min_saving, err) != 0) return flag_error(err, "--min-saving");
+  o->has_min_saving = 1;
   return 0;
 }
 
@@ -240,6 +270,10 @@ static int apply_opt(struct stv__recommend_opts *o, int ch, const char *arg, str
   case O_STALL_ROUNDS:
   case O_DECISION_BUDGET:
     return apply_stopping_opt(o, ch, arg, err);
+  case O_MAX_MOVES:
+  case O_EVICTION_PRICE:
+  case O_MIN_SAVING:
+    return apply_churn_opt(o, ch, arg, err);
   default:
     return apply_headroom_opt(o, ch, arg, err);
   }
@@ -249,6 +283,10 @@ static int apply_opt(struct stv__recommend_opts *o, int ch, const char *arg, str
 static int check_opts(const struct stv__recommend_opts *o, int argc, char **argv, struct stv_err *err) {
   if (o->repack_system_pods && !o->repack)
     return stv_err_set(err, STV_EINVAL, "--repack-system-pods: only with --mode repack");
+  if (o->churn && !o->repack)
+    return stv_err_set(err, STV_EINVAL,
+                       "--max-moves, --eviction-price and --min-saving: only with --mode repack (the "
+                       "churn-aware repack)");
   if (optind < argc)
     return stv_err_set(err, STV_EINVAL, "unexpected argument \"%s\" (see stevedore recommend --help)",
                        argv[optind]);
@@ -291,12 +329,16 @@ int stv__recommend_parse_opts(int argc, char **argv, struct stv__recommend_opts 
       {"gap-tolerance", required_argument, NULL, O_GAP_TOLERANCE},
       {"stall-rounds", required_argument, NULL, O_STALL_ROUNDS},
       {"decision-budget", required_argument, NULL, O_DECISION_BUDGET},
+      {"max-moves", required_argument, NULL, O_MAX_MOVES},
+      {"eviction-price", required_argument, NULL, O_EVICTION_PRICE},
+      {"min-saving", required_argument, NULL, O_MIN_SAVING},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   int ch, rc;
   memset(o, 0, sizeof(*o));
   o->catalog = NULL; /* chosen from the nodes' region (stv_catalog_guess) */
   o->unit.count = 1;
+  o->max_moves = -1;
   o->snapshots = stv_calloc((size_t)argc + 1, sizeof(*o->snapshots));
   if (o->snapshots == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
   opterr = 0;

@@ -30,6 +30,7 @@ void stv_repack_close(struct stv_repack *rp) {
   stv_free(rp->add);
   stv_free(rp->unplaced);
   stv_free(rp->pdb);
+  stv_cons_result_close(&rp->cons);
   memset(rp, 0, sizeof(*rp));
 }
 
@@ -346,6 +347,37 @@ out:
   return rc;
 }
 
+/*
+ * The churn-aware mode (docs/consolidation.md): the nodes priced as above,
+ * then the consolidation planner instead of the rounds of the cheapest
+ * cluster.
+ */
+static int churn_run(const struct stv_recommend_args *a, struct stv_recommend_result *r,
+                     struct stv_err *err) {
+  struct stv_repack *rp = &r->repack;
+  const struct stv_snapshot *s = &r->snap;
+  double *price;
+  size_t i;
+  int rc;
+  rp->churn = 1;
+  rp->cons_options = a->cons;
+  rp->nnodes = s->nnodes;
+  rp->nodes = stv_calloc(s->nnodes + 1, sizeof(*rp->nodes));
+  rp->rn = stv_calloc(s->nnodes + 1, sizeof(*rp->rn));
+  price = stv_calloc(s->nnodes + 1, sizeof(*price));
+  if (rp->nodes == NULL || rp->rn == NULL || price == NULL) {
+    stv_free(price);
+    return stv_err_set(err, STV_ENOMEM, "out of memory");
+  }
+  if (s->nnodes) memcpy(rp->nodes, s->nodes, s->nnodes * sizeof(*s->nodes));
+  price_nodes(rp, &r->catalog);
+  for (i = 0; i < s->nnodes; i++) price[i] = rp->rn[i].priced ? rp->rn[i].hourly : -1;
+  r->problem.no_preemption = 1;
+  rc = stv_consolidate(&r->problem, price, &a->cons, &rp->cons, err);
+  stv_free(price);
+  return rc;
+}
+
 int stv_repack_run(const struct stv_recommend_args *a, struct stv_recommend_result *r, struct stv_err *err) {
   struct stv_repack *rp = &r->repack;
   struct stv_snapshot *s = &r->snap;
@@ -357,9 +389,9 @@ int stv_repack_run(const struct stv_recommend_args *a, struct stv_recommend_resu
   long changed;
   int rc = 0;
 
-  (void)a;
   memset(rp, 0, sizeof(*rp));
   r->have_repack = 1;
+  if (a->churn) return churn_run(a, r, err);
   rp->nnodes = s->nnodes;
   rp->nodes = stv_calloc(s->nnodes + 1, sizeof(*rp->nodes));
   rp->rn = stv_calloc(s->nnodes + 1, sizeof(*rp->rn));
@@ -458,6 +490,174 @@ static const char *keep_name(enum stv_repack_keep k) {
   return stv__name_of(names, sizeof(names) / sizeof(names[0]), (unsigned)k);
 }
 
+/* ---------------------------------------------------------------------- */
+/* The churn-aware mode's output (docs/consolidation.md)                  */
+
+static cJSON *churn_node_json(const struct stv_repack *rp, uint32_t i) {
+  const struct stv_node *n = &rp->nodes[i];
+  cJSON *o = cJSON_CreateObject();
+  if (o == NULL) return NULL;
+  cJSON_AddStringToObject(o, "name", n->name);
+  stv__json_add_str_or_null(o, "instance_type", n->instance_type);
+  cJSON_AddStringToObject(o, "capacity_type", node_ct(n));
+  stv__json_add_str_or_null(o, "zone", n->zone);
+  cJSON_AddNumberToObject(o, "hourly_cost", rp->rn[i].hourly);
+  return o;
+}
+
+static cJSON *churn_action_json(const struct stv_recommend_result *r, const struct stv_cons_action *x) {
+  const struct stv_snapshot *s = &r->snap;
+  cJSON *o = cJSON_CreateObject(), *rem, *mv, *add;
+  char key[600];
+  uint32_t i;
+  if (o == NULL) return NULL;
+  cJSON_AddStringToObject(o, "kind", stv_cons_kind_name(x->kind));
+  if ((rem = cJSON_AddArrayToObject(o, "remove")) == NULL) goto oom;
+  for (i = 0; i < x->nremove; i++) {
+    cJSON *e = churn_node_json(&r->repack, x->remove[i]);
+    if (e == NULL) goto oom;
+    cJSON_AddItemToArray(rem, e);
+  }
+  if (x->tmpl < 0) {
+    cJSON_AddNullToObject(o, "add");
+  } else {
+    const struct stv_template *t = &r->problem.tmpl[x->tmpl];
+    if ((add = cJSON_AddObjectToObject(o, "add")) == NULL) goto oom;
+    cJSON_AddStringToObject(add, "name", x->new_name);
+    stv__json_add_str_or_null(add, "instance_type", t->instance_type);
+    cJSON_AddStringToObject(add, "capacity_type", stv_capacity_type_name(t->capacity_type));
+    stv__json_add_str_or_null(add, "zone", t->zone);
+    cJSON_AddNumberToObject(add, "hourly_cost", x->added_hourly);
+  }
+  cJSON_AddNumberToObject(o, "saving_hourly", x->saving_hourly);
+  cJSON_AddNumberToObject(o, "monthly_saving", x->saving_hourly * HOURS_PER_MONTH);
+  cJSON_AddNumberToObject(o, "evictions", x->nevict);
+  cJSON_AddNumberToObject(o, "weighted_evictions", x->weight);
+  cJSON_AddNumberToObject(o, "cumulative_evictions", x->cum_evictions);
+  cJSON_AddNumberToObject(o, "cumulative_monthly_saving", x->cum_monthly_saving);
+  if ((mv = cJSON_AddArrayToObject(o, "moves")) == NULL) goto oom;
+  for (i = 0; i < x->nmoves; i++) {
+    const struct stv_cons_move *m = &x->moves[i];
+    const struct stv_pod *p = &s->pods[m->pod];
+    cJSON *e = stv__json_array_add_object(mv);
+    if (e == NULL) goto oom;
+    snprintf(key, sizeof(key), "%s/%s", p->ns, p->name);
+    cJSON_AddStringToObject(e, "pod", key);
+    stv__json_add_str_or_null(e, "from", p->node_name);
+    stv__json_add_str_or_null(e, "to", m->to);
+  }
+  return o;
+oom:
+  cJSON_Delete(o);
+  return NULL;
+}
+
+static int churn_json(const struct stv_recommend_result *r, cJSON *root) {
+  const struct stv_repack *rp = &r->repack;
+  const struct stv_cons_result *c = &rp->cons;
+  const struct stv_cons_options *op = &rp->cons_options;
+  cJSON *o, *opt, *acts, *curve, *kept;
+  size_t i;
+  if ((o = cJSON_AddObjectToObject(root, "consolidation")) == NULL) return STV_ENOMEM;
+  if ((opt = cJSON_AddObjectToObject(o, "options")) == NULL) return STV_ENOMEM;
+  cJSON_AddNumberToObject(opt, "min_saving_fraction", op->min_saving_fraction);
+  cJSON_AddNumberToObject(opt, "min_monthly_saving", op->min_monthly_saving);
+  cJSON_AddNumberToObject(opt, "eviction_price", op->eviction_price);
+  if (op->max_moves >= 0)
+    cJSON_AddNumberToObject(opt, "max_moves", (double)op->max_moves);
+  else
+    cJSON_AddNullToObject(opt, "max_moves");
+  cJSON_AddNumberToObject(o, "current_hourly_cost", c->current_hourly);
+  cJSON_AddNumberToObject(o, "saving_hourly", c->saving_hourly);
+  cJSON_AddNumberToObject(o, "monthly_savings", c->saving_hourly * HOURS_PER_MONTH);
+  cJSON_AddNumberToObject(o, "evictions", c->evictions);
+  cJSON_AddNumberToObject(o, "candidates", (double)c->candidates);
+  cJSON_AddNumberToObject(o, "packer_checks", (double)c->verify_rounds);
+  cJSON_AddNumberToObject(o, "dropped_by_check", (double)c->dropped);
+  if ((acts = cJSON_AddArrayToObject(o, "actions")) == NULL) return STV_ENOMEM;
+  for (i = 0; i < c->nactions; i++) {
+    cJSON *e = churn_action_json(r, &c->actions[i]);
+    if (e == NULL) return STV_ENOMEM;
+    cJSON_AddItemToArray(acts, e);
+  }
+  if ((curve = cJSON_AddArrayToObject(o, "curve")) == NULL) return STV_ENOMEM;
+  for (i = 0; i < c->ncurve; i++) {
+    cJSON *e = stv__json_array_add_object(curve);
+    if (e == NULL) return STV_ENOMEM;
+    cJSON_AddNumberToObject(e, "evictions", c->curve[i].evictions);
+    cJSON_AddNumberToObject(e, "monthly_saving", c->curve[i].monthly_saving);
+  }
+  if ((kept = cJSON_AddArrayToObject(o, "kept")) == NULL) return STV_ENOMEM;
+  for (i = 0; i < rp->nnodes; i++) {
+    cJSON *e;
+    if (c->node_why[i] == NULL) continue;
+    if ((e = stv__json_array_add_object(kept)) == NULL) return STV_ENOMEM;
+    cJSON_AddStringToObject(e, "node", rp->nodes[i].name);
+    cJSON_AddStringToObject(e, "why", c->node_why[i]);
+  }
+  return 0;
+}
+
+/* One action's lines of the table: what goes, what comes, the saving, then its moves. */
+static void churn_table_action(const struct stv_recommend_result *r, size_t k, struct stv_buf *b) {
+  const struct stv_cons_action *x = &r->repack.cons.actions[k];
+  const struct stv_snapshot *s = &r->snap;
+  uint32_t i;
+  stv_buf_printf(b, "  %2zu. %-10s saves %10.2f a month, %u eviction%s (total %u, %.2f a month)\n", k + 1,
+                 stv_cons_kind_name(x->kind), x->saving_hourly * HOURS_PER_MONTH, x->nevict,
+                 x->nevict == 1 ? "" : "s", x->cum_evictions, x->cum_monthly_saving);
+  for (i = 0; i < x->nremove; i++) {
+    const struct stv_node *n = &r->repack.nodes[x->remove[i]];
+    stv_buf_printf(b, "      remove %-36s %-18s %-10s %10.4f/h\n", n->name,
+                   n->instance_type ? n->instance_type : "-", node_ct(n), r->repack.rn[x->remove[i]].hourly);
+  }
+  if (x->tmpl >= 0) {
+    const struct stv_template *t = &r->problem.tmpl[x->tmpl];
+    stv_buf_printf(b, "      add    %-36s %-18s %-10s %10.4f/h (%s)\n", x->new_name, t->instance_type,
+                   stv_capacity_type_name(t->capacity_type), x->added_hourly, t->zone ? t->zone : "any zone");
+  }
+  for (i = 0; i < x->nmoves; i++) {
+    const struct stv_pod *p = &s->pods[x->moves[i].pod];
+    stv_buf_printf(b, "      move   %s/%s: %s -> %s\n", p->ns, p->name, p->node_name ? p->node_name : "-",
+                   x->moves[i].to ? x->moves[i].to : "(left out: below the priority cutoff)");
+  }
+}
+
+static int churn_table(const struct stv_recommend_result *r, const char *catalog, const char *capacity_types,
+                       struct stv_buf *b) {
+  const struct stv_repack *rp = &r->repack;
+  const struct stv_cons_result *c = &rp->cons;
+  const struct stv_cons_options *op = &rp->cons_options;
+  const char *cur = r->problem.currency ? r->problem.currency : "USD";
+  size_t i;
+  stv_buf_printf(b, "Stevedore churn-aware repack (dry run; catalog %s; capacity types %s)\n", catalog,
+                 capacity_types);
+  stv_buf_printf(b, "Limits: saving at least %g%% of the nodes' cost", 100 * op->min_saving_fraction);
+  if (op->max_moves >= 0) stv_buf_printf(b, "; at most %ld evictions", op->max_moves);
+  if (op->eviction_price > 0) stv_buf_printf(b, "; %.2f %s per eviction", op->eviction_price, cur);
+  stv_buf_printf(b,
+                 "\n\nCurrent cost %.4f %s/h (%.2f a month); these actions save %.4f/h (%.2f a month) "
+                 "with %u eviction%s\n\n",
+                 c->current_hourly, cur, c->current_hourly * HOURS_PER_MONTH, c->saving_hourly,
+                 c->saving_hourly * HOURS_PER_MONTH, c->evictions, c->evictions == 1 ? "" : "s");
+  if (c->nactions) {
+    stv_buf_printf(b, "Actions, best saving per evicted pod first\n");
+    for (i = 0; i < c->nactions; i++) churn_table_action(r, i, b);
+    stv_buf_printf(b, "\n");
+  } else {
+    stv_buf_printf(b, "No action saves enough within the limits.\n\n");
+  }
+  stv_buf_printf(b, "Saving versus evictions (the greedy order without the eviction price and move limit)\n");
+  stv_buf_printf(b, "  %9s %14s\n", "EVICTIONS", "SAVING/MONTH");
+  stv_buf_printf(b, "  %9u %14.2f\n", 0u, 0.0);
+  for (i = 0; i < c->ncurve; i++)
+    stv_buf_printf(b, "  %9u %14.2f\n", c->curve[i].evictions, c->curve[i].monthly_saving);
+  stv_buf_printf(b, "\nKept\n  %-36s %s\n", "NODE", "WHY");
+  for (i = 0; i < rp->nnodes; i++)
+    if (c->node_why[i] != NULL) stv_buf_printf(b, "  %-36s %s\n", rp->nodes[i].name, c->node_why[i]);
+  return b->err;
+}
+
 int stv_repack_add_json(const struct stv_recommend_result *r, cJSON *root) {
   const struct stv_repack *rp = &r->repack;
   const struct stv_snapshot *s = &r->snap;
@@ -466,6 +666,7 @@ int stv_repack_add_json(const struct stv_recommend_result *r, cJSON *root) {
   char name[600];
   size_t i;
   if (sum == NULL || !cJSON_AddStringToObject(sum, "mode", "repack")) return STV_ENOMEM;
+  if (rp->churn) return churn_json(r, root);
   if ((o = cJSON_AddObjectToObject(root, "repack")) == NULL) return STV_ENOMEM;
   cJSON_AddNumberToObject(o, "current_hourly_cost", rp->current_hourly);
   cJSON_AddNumberToObject(o, "proposed_hourly_cost", rp->proposed_hourly);
@@ -548,6 +749,7 @@ int stv_repack_render_table(const struct stv_recommend_result *r, const char *ca
   const struct stv_snapshot *s = &r->snap;
   const char *cur = r->problem.currency ? r->problem.currency : "USD";
   size_t i, nrem = 0, nrep = 0, nkeep = 0, nnew = 0;
+  if (rp->churn) return churn_table(r, catalog, capacity_types, b);
   for (i = 0; i < rp->nnodes; i++) {
     if (rp->rn[i].action == STV_REPACK_REMOVE) nrem++;
     if (rp->rn[i].action == STV_REPACK_REPLACE) nrep++;
