@@ -112,7 +112,7 @@ struct cg {
   /* Kept here, not on cg_run's stack, so that stv__optimize frees them
    * even when a GLPK error never lets cg_run return. */
   unsigned char *frozen_node;
-  double *xd, *xm, *xg;
+  double *xd, *xm, *xg, *xe;
   /*
    * Stopping (docs/optimizer.md, "Stopping"). work counts the work units
    * done outside the master LP (pricing search nodes, the knapsacks'
@@ -250,5 +250,15 @@ int stv__integral_costs(const struct cg *C);
 int stv__solution_ok(const struct cg *C, const double *x);
 double stv__solution_cost(const struct cg *C, const double *x);
 double *stv__mip(struct cg *C, const double *x0, double stop_at, int *rcp);
+/* round.c: the column of pattern (ti, pi, pk, n), -1 when there is none. */
+long stv__find_column(const struct cg *C, uint32_t ti, const uint32_t *pi, const uint32_t *pk, uint32_t n);
+
+/* exact.c: the exact search for pure packing (docs/optimizer.md, "Exact
+ * search"): a plan as counts per column (the caller frees it), or NULL when
+ * it found none cheaper than the incumbent, skipped (the reason in the
+ * plan's statistics) or failed (*rcp STV_ENOMEM). global: the master is the
+ * whole problem; converged: the root LP reached its optimum. May raise
+ * the proven bound (stv__bound_check) and so stop the solve. */
+double *stv__exact(struct cg *C, int global, int converged, int *rcp);
 
 #endif
