@@ -254,11 +254,17 @@ double *stv__mip(struct cg *C, const double *x0, double stop_at, int *rcp);
 long stv__find_column(const struct cg *C, uint32_t ti, const uint32_t *pi, const uint32_t *pk, uint32_t n);
 
 /* exact.c: the exact search for pure packing (docs/optimizer.md, "Exact
- * search"): a plan as counts per column (the caller frees it), or NULL when
- * it found none cheaper than the incumbent, skipped (the reason in the
- * plan's statistics) or failed (*rcp STV_ENOMEM). global: the master is the
- * whole problem; converged: the root LP reached its optimum. May raise
- * the proven bound (stv__bound_check) and so stop the solve. */
-double *stv__exact(struct cg *C, int global, int converged, int *rcp);
+ * search"). stv__exact_prepare reads the root LP's duals and solution (call
+ * it before any column is added after the root) and returns the search's
+ * state (in the solve's arena), or NULL when it is skipped (the reason in
+ * the plan's statistics) or on STV_ENOMEM (*rcp). global: the master is
+ * the whole problem; converged: the root LP reached its optimum. */
+struct ex;
+struct ex *stv__exact_prepare(struct cg *C, int global, int converged, int *rcp);
+/* exact.c: runs the search once: a plan as counts per column (the caller
+ * frees it), or NULL when it found none cheaper than the incumbent or
+ * failed (*rcp STV_ENOMEM). May raise the proven bound (stv__bound_check)
+ * and so stop the solve. */
+double *stv__exact_run(struct ex *E, int *rcp);
 
 #endif

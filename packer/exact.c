@@ -699,54 +699,59 @@ static double *ex_solution(struct ex *E, int *rcp) {
 /* ---------------------------------------------------------------------- */
 /* The search                                                             */
 
-double *stv__exact(struct cg *C, int global, int converged, int *rcp) {
-  struct ex E;
-  double *x = NULL;
+struct ex *stv__exact_prepare(struct cg *C, int global, int converged, int *rcp) {
+  struct ex *E;
   const char *why = ex_unsuitable(C, global);
-  struct stv_cg_stats *st = &C->S->cg_stats;
   *rcp = 0;
-  st->exact = why;
+  C->S->cg_stats.exact = why;
   if (why != NULL) {
     trace(C, "exact: %s", why);
     return NULL;
   }
-  if ((*rcp = ex_setup(&E, C, converged)) != 0) goto out;
-  if (E.nsh == 0) {
-    st->exact = "skipped: no template holds the pods";
-    goto out;
+  if ((E = stv_arena_alloc(&C->S->a, sizeof(*E))) == NULL || (*rcp = ex_setup(E, C, converged)) != 0) {
+    *rcp = STV_ENOMEM;
+    return NULL;
   }
-  if (E.integral) {
+  if (E->nsh == 0) {
+    C->S->cg_stats.exact = "skipped: no template holds the pods";
+    return NULL;
+  }
+  return E;
+}
+
+double *stv__exact_run(struct ex *E, int *rcp) {
+  struct cg *C = E->C;
+  struct stv_cg_stats *st = &C->S->cg_stats;
+  *rcp = 0;
+  if (E->integral) {
     /* The cost sought: the proven bound rounded up, then one more each
      * time a search ends without a plan. */
-    double lb = C->bound > 0 ? ceil(C->bound - 1e-6) : ceil(ex_rest_bound(&E, E.remres, E.yrem) - 1e-6);
-    while (!E.out && !E.found && lb < C->incumbent - 0.5 && *rcp == 0) {
-      E.limit = lb;
-      *rcp = ex_run(&E, lb);
-      trace(C, "exact: cost %.0f: %s after %ld nodes, %ld levels, depth %zu, yrem %.4f, integral %d, nsh %zu",
-            lb,
-            E.found      ? "found"
-            : E.out      ? "cut"
-            : E.complete ? "none (proven)"
-                         : "none",
-            E.nodes, E.levels, E.maxdepth, E.yrem, E.integral, E.nsh);
-      if (E.found || E.out || !E.complete) break;
+    double lb = C->bound > 0 ? ceil(C->bound - 1e-6) : ceil(ex_rest_bound(E, E->remres, E->yrem) - 1e-6);
+    while (!E->out && !E->found && lb < C->incumbent - 0.5 && *rcp == 0) {
+      E->limit = lb;
+      *rcp = ex_run(E, lb);
+      trace(C, "exact: cost %.0f: %s after %ld nodes, %ld levels, depth %zu", lb,
+            E->found      ? "found"
+            : E->out      ? "cut"
+            : E->complete ? "none (proven)"
+                          : "none",
+            E->nodes, E->levels, E->maxdepth);
+      if (E->found || E->out || !E->complete) break;
       lb += 1;
       stv__bound_check(C, lb);
     }
   } else {
-    E.limit = C->incumbent < INFINITY ? C->incumbent * (1 - 1e-9) - EX_COST_EPS : INFINITY;
-    *rcp = ex_run(&E, C->stop_at);
+    E->limit = C->incumbent < INFINITY ? C->incumbent * (1 - 1e-9) - EX_COST_EPS : INFINITY;
+    *rcp = ex_run(E, C->stop_at);
     /* Searched to the end below the incumbent (or the plan found): proven. */
-    if (*rcp == 0 && !E.out && E.complete && !(E.found && E.best_cost <= C->stop_at))
-      stv__bound_check(C, E.found ? E.best_cost : C->incumbent);
+    if (*rcp == 0 && !E->out && E->complete && !(E->found && E->best_cost <= C->stop_at))
+      stv__bound_check(C, E->found ? E->best_cost : C->incumbent);
   }
-  if (*rcp != 0) goto out;
-  st->exact_nodes = E.nodes;
-  st->exact = E.found                       ? "plan found"
+  if (*rcp != 0) return NULL;
+  st->exact_nodes = E->nodes;
+  st->exact = E->found                      ? "plan found"
               : C->stop == STV_STOP_OPTIMAL ? "no cheaper plan (proven)"
-              : E.out                       ? "no plan within its budget"
+              : E->out                      ? "no plan within its budget"
                                             : "no plan (search incomplete)";
-  if (E.found) x = ex_solution(&E, rcp);
-out:
-  return x;
+  return E->found ? ex_solution(E, rcp) : NULL;
 }

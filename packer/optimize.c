@@ -47,6 +47,7 @@
 #include "cg_internal.h"
 
 #define BOUND_SHARE 0.3 /* of the optimizer's budget, at most, for the pattern bound */
+#define EXACT_SHARE 0.8 /* of what the dives leave, at most, for the exact search */
 
 /* ---------------------------------------------------------------------- */
 /* Back to the heuristic's nodes                                          */
@@ -293,30 +294,22 @@ static int integer_phase(struct cg *C, int heur_ok, int global, int converged, i
   int rc = 0;
   size_t k;
   glp_smcp sp;
+  struct ex *E = NULL;
   glp_init_smcp(&sp);
   sp.msg_lev = GLP_MSG_OFF;
   glp_simplex(C->lp, &sp);
   trace(C, "phase: root done at %.3f, lp status %d, work %ld", now_s(C), glp_get_status(C->lp), stv__work(C));
-  /* 1. The exact search, where the problem is pure packing, from the root
-   * LP's duals as they were when column generation proved them (before any
-   * column is added). */
-  if (!out_of_time(C)) {
-    struct phase saved = phase_begin(C, 0.6);
-    C->xe = stv__exact(C, global, converged, &rc);
-    note_cut(C, cut_time, cut_work);
-    phase_end(C, saved);
-    if (rc != 0) return rc;
-    take_solution(C, &C->xe);
-    if (C->stop) return 0;
-  }
-  /* 2. Whole LP counts and a greedy finish, from the root LP. */
+  /* The exact search's duals and LP solution, as column generation proved
+   * them (before the greedy and the dives add columns). */
+  if (!C->stop && (E = stv__exact_prepare(C, global, converged, &rc)) == NULL && rc != 0) return rc;
+  /* 1. Whole LP counts and a greedy finish, from the root LP. */
   C->xg = stv__residual_greedy(C, &rc);
   trace(C, "phase: greedy done at %.3f: %s", now_s(C),
         C->xg ? (stv__solution_ok(C, C->xg) ? "ok" : "breaks a row") : "none");
   if (rc != 0) return rc;
   take_solution(C, &C->xg);
   note_cut(C, cut_time, cut_work);
-  /* 3. Diving, two ways, with part of what is left. */
+  /* 2. Diving, two ways, with part of what is left. */
   for (k = 0; k < 2 && !out_of_time(C); k++) {
     struct phase saved = phase_begin(C, k == 0 ? 0.6 : 0.5);
     stv__dive(C, C->bound > 0 ? C->gap_at : -INFINITY, (int)k, &C->xd, &rc);
@@ -324,6 +317,17 @@ static int integer_phase(struct cg *C, int heur_ok, int global, int converged, i
     phase_end(C, saved);
     if (rc != 0) return rc;
     take_solution(C, &C->xd);
+  }
+  /* 3. The exact search, where the problem is pure packing, with most of
+   * what the dives leave (they are unchanged: where they reach a plan the
+   * search does not take their time). */
+  if (E != NULL && !out_of_time(C)) {
+    struct phase saved = phase_begin(C, EXACT_SHARE);
+    C->xe = stv__exact_run(E, &rc);
+    note_cut(C, cut_time, cut_work);
+    phase_end(C, saved);
+    if (rc != 0) return rc;
+    take_solution(C, &C->xe);
   }
   /* 4. Branch and bound over every pattern generated, from the best. */
   if (!out_of_time(C)) {
