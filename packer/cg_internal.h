@@ -115,7 +115,7 @@ struct cg {
   /* Kept here, not on cg_run's stack, so that stv__optimize frees them
    * even when a GLPK error never lets cg_run return. */
   unsigned char *frozen_node;
-  double *xd, *xm, *xg;
+  double *xd, *xm, *xg, *xe;
   /*
    * Stopping (docs/optimizer.md, "Stopping"). work counts the work units
    * done outside the master LP (pricing search nodes, the knapsacks'
@@ -258,5 +258,21 @@ int stv__integral_costs(const struct cg *C);
 int stv__solution_ok(const struct cg *C, const double *x);
 double stv__solution_cost(const struct cg *C, const double *x);
 double *stv__mip(struct cg *C, const double *x0, double stop_at, int *rcp);
+/* round.c: the column of pattern (ti, pi, pk, n), -1 when there is none. */
+long stv__find_column(const struct cg *C, uint32_t ti, const uint32_t *pi, const uint32_t *pk, uint32_t n);
+
+/* exact.c: the exact search for pure packing (docs/optimizer.md, "Exact
+ * search"). stv__exact_prepare reads the root LP's duals and solution (call
+ * it before any column is added after the root) and returns the search's
+ * state (in the solve's arena), or NULL when it is skipped (the reason in
+ * the plan's statistics) or on STV_ENOMEM (*rcp). global: the master is
+ * the whole problem; converged: the root LP reached its optimum. */
+struct ex;
+struct ex *stv__exact_prepare(struct cg *C, int global, int converged, int *rcp);
+/* exact.c: runs the search once: a plan as counts per column (the caller
+ * frees it), or NULL when it found none cheaper than the incumbent or
+ * failed (*rcp STV_ENOMEM). May raise the proven bound (stv__bound_check)
+ * and so stop the solve. */
+double *stv__exact_run(struct ex *E, int *rcp);
 
 #endif

@@ -47,6 +47,7 @@
 #include "cg_internal.h"
 
 #define BOUND_SHARE 0.3 /* of the optimizer's budget, at most, for the pattern bound */
+#define EXACT_SHARE 0.8 /* of what the dives leave, at most, for the exact search */
 
 /* ---------------------------------------------------------------------- */
 /* Back to the heuristic's nodes                                          */
@@ -289,15 +290,19 @@ static void note_cut(struct cg *C, int *cut_time, int *cut_work) {
  * branch and bound, each kept when it beats the incumbent, until one of
  * them meets the tolerance or the budget runs out.
  */
-static int integer_phase(struct cg *C, int heur_ok, int *cut_time, int *cut_work) {
+static int integer_phase(struct cg *C, int heur_ok, int global, int converged, int *cut_time, int *cut_work) {
   int rc = 0;
   size_t k;
   glp_smcp sp;
-  /* 1. Whole LP counts and a greedy finish, from the root LP. */
+  struct ex *E = NULL;
   glp_init_smcp(&sp);
   sp.msg_lev = GLP_MSG_OFF;
   glp_simplex(C->lp, &sp);
   trace(C, "phase: root done at %.3f, lp status %d, work %ld", now_s(C), glp_get_status(C->lp), stv__work(C));
+  /* The exact search's duals and LP solution, as column generation proved
+   * them (before the greedy and the dives add columns). */
+  if (!C->stop && (E = stv__exact_prepare(C, global, converged, &rc)) == NULL && rc != 0) return rc;
+  /* 1. Whole LP counts and a greedy finish, from the root LP. */
   C->xg = stv__residual_greedy(C, &rc);
   trace(C, "phase: greedy done at %.3f: %s", now_s(C),
         C->xg ? (stv__solution_ok(C, C->xg) ? "ok" : "breaks a row") : "none");
@@ -313,7 +318,18 @@ static int integer_phase(struct cg *C, int heur_ok, int *cut_time, int *cut_work
     if (rc != 0) return rc;
     take_solution(C, &C->xd);
   }
-  /* 3. Branch and bound over every pattern generated, from the best. */
+  /* 3. The exact search, where the problem is pure packing, with most of
+   * what the dives leave (they are unchanged: where they reach a plan the
+   * search does not take their time). */
+  if (E != NULL && !out_of_time(C)) {
+    struct phase saved = phase_begin(C, EXACT_SHARE);
+    C->xe = stv__exact_run(E, &rc);
+    note_cut(C, cut_time, cut_work);
+    phase_end(C, saved);
+    if (rc != 0) return rc;
+    take_solution(C, &C->xe);
+  }
+  /* 4. Branch and bound over every pattern generated, from the best. */
   if (!out_of_time(C)) {
     double *x0 = NULL;
     if (C->xbest != NULL || heur_ok) {
@@ -410,7 +426,7 @@ static int cg_run(void *arg) {
    * busy machine) keeps the rest of the budget for its dives. */
   if (!C->stop && !converged && (C->stalled || !global) && C->stall_rounds > 0)
     arm_window(C, hc < C->incumbent ? hc : C->incumbent);
-  if (!C->stop && (rc = integer_phase(C, heur_ok, &cut_time, &cut_work)) != 0) return rc;
+  if (!C->stop && (rc = integer_phase(C, heur_ok, global, converged, &cut_time, &cut_work)) != 0) return rc;
   {
     struct stv_cg_stats *st = &C->S->cg_stats;
     st->reported = 1;
@@ -466,10 +482,11 @@ void stv__cg_release(struct cg *C) {
   stv_free(C->xd);
   stv_free(C->xm);
   stv_free(C->xg);
+  stv_free(C->xe);
   C->col = NULL;
   C->pi = C->pk = NULL;
   C->seen = NULL;
-  C->xbest = C->xd = C->xm = C->xg = NULL;
+  C->xbest = C->xd = C->xm = C->xg = C->xe = NULL;
 }
 
 int stv__optimize(struct solve *S) {

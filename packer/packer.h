@@ -777,6 +777,11 @@ struct stv_cg_stats {
   double heuristic; /* the heuristic's new nodes, in effective cost */
   int found;        /* an integer solution was found */
   double best;      /* the best integer solution's effective cost */
+  /* The exact search (docs/optimizer.md, "Exact search"): what it did, or
+   * why it was skipped (a static string; NULL when it did not run), and
+   * its search nodes. */
+  const char *exact;
+  long exact_nodes;
 };
 
 /*

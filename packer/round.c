@@ -16,7 +16,7 @@
 /* ---------------------------------------------------------------------- */
 /* Residual greedy: whole LP counts, then the best-valued node at a time   */
 
-static long find_column(const struct cg *C, uint32_t ti, const uint32_t *pi, const uint32_t *pk, uint32_t n) {
+long stv__find_column(const struct cg *C, uint32_t ti, const uint32_t *pi, const uint32_t *pk, uint32_t n) {
   size_t c;
   for (c = C->ncol; c-- > 0;)
     if (C->col[c].ti == ti && C->col[c].n == n &&
@@ -197,7 +197,7 @@ double *stv__residual_greedy(struct cg *C, int *rcp) {
       stv_free(bk);
       goto out;
     }
-    if (col == -1) col = find_column(C, best_ti, bi, bk, best_n);
+    if (col == -1) col = stv__find_column(C, best_ti, bi, bk, best_n);
     stv_free(bi);
     stv_free(bk);
     if (col < 0) goto out;

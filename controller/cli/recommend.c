@@ -98,6 +98,8 @@ void stv_solve_diag_print(const struct stv_plan *plan) {
         st->cg.items, st->cg.shapes, st->cg.columns, st->cg.lp,
         st->cg.converged ? "converged" : "not converged", st->cg.heuristic, st->cg.found ? "found" : "none",
         st->cg.best);
+  if (opt && st->cg.reported && st->cg.exact != NULL)
+    fprintf(stderr, "optimize: exact search: %s, %ld nodes\n", st->cg.exact, st->cg.exact_nodes);
   if (pack && st->compared) pack_stats_print(&st->optimized);
   if (opt && st->compared)
     fprintf(stderr,
