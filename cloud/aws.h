@@ -22,6 +22,8 @@ struct stv_aws_opts {
   long timeout_ms;          /* of each API request; default 30000 */
   const struct stv_cloud_retry *retry; /* NULL: call.h's defaults */
   uint64_t seed;                       /* of the backoff jitter; 0: from the clock */
+  int spot_prices;  /* fetch_prices reads DescribeSpotPriceHistory; default 1 (aws.spotPrices) */
+  int reservations; /* fetch_prices reads DescribeReservedInstances; default 1 (aws.reservations) */
 };
 
 /* Fills o with the defaults above (no cluster name, no client). */

@@ -181,6 +181,63 @@ def test_capacity_failure_is_an_event_and_the_offering_is_left_out():
             offers
 
 
+def prices_scenario():
+    doc = scenario()
+    doc["spotPrices"] = {"m5.large/us-east-1a": 0.0123}  # unlike any price in pricing/data
+    doc["reservedInstances"] = [
+        {"instanceType": "m5.large", "instanceCount": 3, "availabilityZone": "us-east-1a", "hourlyPrice": 0.05},
+        {"instanceType": "m5.large", "instanceCount": 1, "availabilityZone": "us-east-1a", "hourlyPrice": 0.09},
+        {"instanceType": "m5a.large", "instanceCount": 2, "fixedPrice": 876.0, "hourlyPrice": 0},
+        {"instanceType": "m5a.large", "instanceCount": 5, "hourlyPrice": 0.01, "state": "retired"}]
+    return doc
+
+
+def spot_now(env, types):
+    """The emulator's spot prices in effect now, read with botocore (not our code)."""
+    import time as _time
+    rows = env.client("ec2").describe_spot_price_history(
+        InstanceTypes=types, ProductDescriptions=["Linux/UNIX"], StartTime=_time.time())["SpotPriceHistory"]
+    return {(h["InstanceType"], h["AvailabilityZone"]): float(h["SpotPrice"]) for h in rows}
+
+
+def test_prices_are_the_spot_history_now_and_the_reservations_hourly():
+    with Env(prices_scenario()) as env:
+        (r,), _, err = drive(env, ["prices"], keys())
+        ok(r)
+        assert r["source"] == "DescribeSpotPriceHistory, DescribeReservedInstances", r["source"]
+        spot = {(q[0], q[2]): q[3] for q in r["quotes"] if q[1] == "spot"}
+        want = spot_now(env, ["m5.large", "m5a.large"])
+        # Every group type of the cluster: ng-spot's overrides, ng-od's m5.large, the 120 groups' m5.large.
+        assert spot == want, (spot, want)
+        assert spot[("m5.large", "us-east-1a")] == 0.0123, spot
+        assert all(q[4] == -1 and q[5] > 0 for q in r["quotes"] if q[1] == "spot"), r["quotes"]
+        rsv = sorted((q[0], q[2], round(q[3], 6), q[4]) for q in r["quotes"] if q[1] == "reserved")
+        # us-east-1a: (3 x 0.05 + 1 x 0.09) / 4; the regional all-upfront one: 876 / 8760 h; the retired one out.
+        assert rsv == [("m5.large", "us-east-1a", 0.06, 4), ("m5a.large", None, 0.1, 2)], rsv
+        sent = env.calls("DescribeSpotPriceHistory")
+        assert sent and all(c["code"] is None for c in sent), sent
+
+
+def test_prices_without_the_reservations_permission_keep_the_spot_figures_and_say_so():
+    with Env(prices_scenario()) as env:
+        env.faults(deny=["DescribeReservedInstances"])
+        (r,), _, err = drive(env, ["prices"], keys())
+        ok(r)
+        assert r["source"] == "DescribeSpotPriceHistory", r["source"]
+        assert not [q for q in r["quotes"] if q[1] == "reserved"], r["quotes"]
+        assert [q for q in r["quotes"] if q[1] == "spot"], r["quotes"]
+        assert "reservations not read" in err and "ec2:DescribeReservedInstances" in err, err
+        env.faults(deny=["DescribeReservedInstances", "DescribeSpotPriceHistory"])
+        (r,), _, err = drive(env, ["prices"], keys())
+        assert r["code"] == "STV_EUNSUPPORTED" and "DescribeSpotPriceHistory" in r["message"], r
+        env.faults(deny=[])
+        before = len(env.calls("DescribeReservedInstances"))
+        (r,), _, err = drive(env, ["prices"], dict(keys(), AWS_DRIVE_RESERVATIONS="0"))
+        ok(r)
+        assert r["source"] == "DescribeSpotPriceHistory", r["source"]
+        assert len(env.calls("DescribeReservedInstances")) == before, "reservations read though turned off"
+
+
 def test_malformed_answer_is_an_error_naming_the_action():
     with Env(scenario()) as env:
         env.faults(malformed=1)

@@ -213,12 +213,20 @@ class Cloud(object):
         zone = r.get("availabilityZone")
         if zone is not None and zone not in self.zones:
             raise ScenarioError("%s: availabilityZone %s is not one of %s" % (where, zone, ", ".join(self.zones)))
+        fixed = r.get("fixedPrice", 0.0)
+        if isinstance(fixed, bool) or not isinstance(fixed, (int, float)) or fixed < 0:
+            raise ScenarioError("%s: fixedPrice must be a non-negative number" % where)
+        duration = r.get("duration", 31536000)
+        if duration not in (31536000, 94608000):
+            raise ScenarioError("%s: duration must be 31536000 (1 year) or 94608000 (3 years)" % where)
+        kind = "No Upfront" if not fixed else ("All Upfront" if not hourly else "Partial Upfront")
         start = self.started - 86400 * 30
+        charges = [{"frequency": "Hourly", "amount": hourly}] if hourly or not fixed else []
         return {"reservedInstancesId": str(uuid.uuid4()), "instanceType": itype, "availabilityZone": zone,
-                "start": _iso(start), "end": _iso(start + 31536000), "duration": 31536000, "usagePrice": 0.0,
-                "fixedPrice": 0.0, "instanceCount": count, "productDescription": "Linux/UNIX",
+                "start": _iso(start), "end": _iso(start + duration), "duration": duration, "usagePrice": 0.0,
+                "fixedPrice": float(fixed), "instanceCount": count, "productDescription": "Linux/UNIX",
                 "state": r.get("state", "active"), "instanceTenancy": "default", "currencyCode": "USD",
-                "offeringType": "No Upfront", "recurringCharges": Items([{"frequency": "Hourly", "amount": hourly}]),
+                "offeringType": kind, "recurringCharges": Items(charges),
                 "offeringClass": r.get("offeringClass", "standard"),
                 "scope": "Availability Zone" if zone else "Region"}
 
