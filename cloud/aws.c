@@ -236,7 +236,7 @@ void stv__aws_op_unlink(struct ophead *h) {
 /* Groups                                                                 */
 
 /* Whether g carries the discovery tags of this cluster. */
-static int ours(struct aws *a, const struct stv__aws_asg *g) {
+int stv__aws_ours(struct aws *a, const struct stv__aws_asg *g) {
   if (stv__aws_tag(g, a->tag_stv) != NULL) return 1;
   return stv__aws_tag(g, TAG_ENABLED) != NULL && stv__aws_tag(g, a->tag_ca) != NULL;
 }
@@ -275,11 +275,35 @@ static void mark_unavailable(struct aws *a, const char *type, const char *zone) 
   a->unav[a->nunav++].until = now + a->o.unavailable_ttl;
 }
 
+#define LT_TTL 300.0
+
+/* "ID|NAME|VERSION" of g's launch template, or "lc|NAME" of its launch configuration. */
+static void lt_key(char *buf, size_t n, const struct stv__aws_asg *g) {
+  if (g->lt_id == NULL && g->lt_name == NULL && g->lc_name != NULL) {
+    snprintf(buf, n, "lc|%s", g->lc_name);
+    return;
+  }
+  snprintf(buf, n, "%s|%s|%s", g->lt_id != NULL ? g->lt_id : "", g->lt_name != NULL ? g->lt_name : "",
+           g->lt_version != NULL ? g->lt_version : "$Default");
+}
+
+/* The cache entry of g's launch template (fresh or not), or NULL. */
+static struct lt_entry *lt_find(struct aws *a, const struct stv__aws_asg *g) {
+  char key[600];
+  size_t i;
+  lt_key(key, sizeof(key), g);
+  for (i = 0; i < a->nlts; i++)
+    if (strcmp(a->lts[i].key, key) == 0) return &a->lts[i];
+  return NULL;
+}
+
 /* The capacity types a group launches: 1 on-demand, 2 spot, 3 both. */
-static int group_cts(const struct stv__aws_asg *g) {
+static int group_cts(struct aws *a, const struct stv__aws_asg *g) {
   const char *ct = template_label(g, "karpenter.sh/capacity-type");
   const char *eks = template_label(g, "eks.amazonaws.com/capacityType");
   if (!g->mixed) {
+    const struct lt_entry *e = g->lt_id == NULL && g->lt_name == NULL ? lt_find(a, g) : NULL;
+    if (e != NULL && e->spot) return 2;
     if ((ct != NULL && strcmp(ct, "spot") == 0) || (eks != NULL && strcmp(eks, "SPOT") == 0)) return 2;
     return 1;
   }
@@ -298,13 +322,15 @@ struct listing { /* what one listing of the groups builds */
 /* Appends the offerings of g (types x zones x capacity types, minus those out of capacity). */
 static int add_offers(struct aws *a, const struct stv__aws_asg *g, const char *const *types, size_t ntypes,
                       struct listing *l, size_t *cap) {
-  int cts = group_cts(g);
+  int cts = group_cts(a, g);
   size_t t, z;
   int ct;
   for (t = 0; t < ntypes; t++)
     for (z = 0; z < g->nzones; z++)
       for (ct = 0; ct < 2; ct++) {
-        if (!(cts & (1 << ct)) || unavailable(a, types[t], g->zones[z])) continue;
+        if (!(cts & (1 << ct)) || unavailable(a, types[t], g->zones[z]) ||
+            !stv__aws_offered(a, types[t], g->zones[z]))
+          continue;
         if (stv_grow((void **)&l->offers, cap, l->noffers + 1, sizeof(*l->offers)) != 0) return STV_ENOMEM;
         l->offers[l->noffers].instance_type = types[t];
         l->offers[l->noffers].zone = g->zones[z];
@@ -312,23 +338,6 @@ static int add_offers(struct aws *a, const struct stv__aws_asg *g, const char *c
         l->noffers++;
       }
   return 0;
-}
-
-#define LT_TTL 300.0
-
-static void lt_key(char *buf, size_t n, const struct stv__aws_asg *g) {
-  snprintf(buf, n, "%s|%s|%s", g->lt_id != NULL ? g->lt_id : "", g->lt_name != NULL ? g->lt_name : "",
-           g->lt_version != NULL ? g->lt_version : "$Default");
-}
-
-/* The cache entry of g's launch template (fresh or not), or NULL. */
-static struct lt_entry *lt_find(struct aws *a, const struct stv__aws_asg *g) {
-  char key[600];
-  size_t i;
-  lt_key(key, sizeof(key), g);
-  for (i = 0; i < a->nlts; i++)
-    if (strcmp(a->lts[i].key, key) == 0) return &a->lts[i];
-  return NULL;
 }
 
 /* The instance types of a group without overrides: the node-template label, its launch template's, its instances'. */
@@ -360,6 +369,16 @@ static void known_free(struct known *k, size_t n) {
   stv_free(k);
 }
 
+size_t stv__aws_group_types(struct aws *a, const struct stv__aws_asg *g, const char **plain, size_t max,
+                            const char *const **types) {
+  if (g->ntypes > 0) {
+    *types = g->types;
+    return g->ntypes;
+  }
+  *types = plain;
+  return plain_types(a, g, plain, max);
+}
+
 /* Builds the provider's view of the discovered groups of the pages, and remembers them. */
 static int build_groups(struct aws *a, struct stv__aws_answer *pages, size_t npages, struct listing *l) {
   size_t p, i, t, capg = 0, capf = 0, capo = 0, nk = 0;
@@ -370,13 +389,10 @@ static int build_groups(struct aws *a, struct stv__aws_answer *pages, size_t npa
     for (i = 0; i < pages[p].nasgs; i++) {
       const struct stv__aws_asg *g = &pages[p].asgs[i];
       const char *plain[16];
-      const char *const *types = g->types;
-      size_t ntypes = g->ntypes;
-      if (!ours(a, g)) continue;
-      if (ntypes == 0) {
-        ntypes = plain_types(a, g, plain, 16);
-        types = plain;
-      }
+      const char *const *types;
+      size_t ntypes;
+      if (!stv__aws_ours(a, g)) continue;
+      ntypes = stv__aws_group_types(a, g, plain, 16, &types);
       if (ntypes == 0) {
         stv_log(STV_LOG_WARN,
                 "aws: group left out: its instance type is unknown (no mixed-instances overrides, none in "
@@ -408,7 +424,7 @@ static int build_groups(struct aws *a, struct stv__aws_answer *pages, size_t npa
       known[nk].name = stv_strdup(g->name);
       known[nk].min = g->min;
       known[nk].max = g->max;
-      known[nk].spot_only = group_cts(g) == 2;
+      known[nk].spot_only = group_cts(a, g) == 2;
       known[nk].types = stv_calloc(ntypes, sizeof(char *));
       for (t = 0; known[nk].types != NULL && t < ntypes; t++)
         if ((known[nk].types[known[nk].ntypes] = stv_strdup(types[t])) != NULL) known[nk].ntypes++;
@@ -459,7 +475,11 @@ void stv__aws_free_pages(struct stv__aws_answer *pages, size_t n) {
 }
 
 void stv__aws_groups_op_free(struct groups_op *op) {
+  size_t i;
   stv__aws_op_unlink(&op->h);
+  for (i = 0; i < op->notypes; i++) stv_free(op->otypes[i]);
+  stv_free(op->otypes);
+  stv__aws_offered_free(op->got, op->ngot);
   stv__aws_free_pages(op->pages, op->npages);
   stv_free(op);
 }
@@ -489,7 +509,7 @@ static const struct stv__aws_asg *lt_wanted(struct groups_op *op) {
     for (i = 0; i < op->pages[p].nasgs; i++) {
       const struct stv__aws_asg *g = &op->pages[p].asgs[i];
       const struct lt_entry *e;
-      if (!ours(op->a, g) || g->ntypes > 0 || (g->lt_id == NULL && g->lt_name == NULL) ||
+      if (!stv__aws_ours(op->a, g) || g->ntypes > 0 || (g->lt_id == NULL && g->lt_name == NULL && g->lc_name == NULL) ||
           template_label(g, "node.kubernetes.io/instance-type") != NULL)
         continue;
       if ((e = lt_find(op->a, g)) == NULL || e->until <= now) return g;
@@ -507,9 +527,18 @@ static void on_lt(struct req *r, int code, const char *msg, struct stv__aws_answ
     op->then(op, 0, "");
     return;
   }
+  if (code == 0 && r->kind == STV__AWS_LCS && ans->nlcs == 0) {
+    code = STV_ENOTFOUND;
+    msg = "no such launch configuration";
+  }
   if (code != 0)
-    stv_log(STV_LOG_WARN, "aws: cannot read the group's launch template; its instance type is unknown",
-            STV_LOG_STR("group", g->name), STV_LOG_STR("error", msg));
+    stv_log(STV_LOG_WARN,
+            r->kind == STV__AWS_LCS
+                ? "aws: cannot read the group's launch configuration; its instance type is unknown"
+                : "aws: cannot read the group's launch template; its instance type is unknown",
+            STV_LOG_STR("group", g->name),
+            STV_LOG_STR("template", g->lt_id != NULL ? g->lt_id : g->lt_name != NULL ? g->lt_name : g->lc_name),
+            STV_LOG_STR("error", msg));
   if ((e = lt_find(a, g)) == NULL) {
     lt_key(key, sizeof(key), g);
     if (stv_grow((void **)&a->lts, &a->caplts, a->nlts + 1, sizeof(*a->lts)) != 0 ||
@@ -521,7 +550,13 @@ static void on_lt(struct req *r, int code, const char *msg, struct stv__aws_answ
     e->type = NULL;
   }
   stv_free(e->type);
-  e->type = code == 0 && ans->lt_type != NULL ? stv_strdup(ans->lt_type) : NULL;
+  e->type = NULL;
+  e->spot = 0;
+  if (code == 0 && r->kind == STV__AWS_LT && ans->lt_type != NULL) e->type = stv_strdup(ans->lt_type);
+  if (code == 0 && r->kind == STV__AWS_LCS) {
+    e->type = stv_strdup(ans->lcs[0].type);
+    e->spot = ans->lcs[0].spot_price != NULL;
+  }
   e->until = stv_clock_now(a->cloud.clock) + LT_TTL;
   lt_next(op);
 }
@@ -531,11 +566,20 @@ static void lt_next(struct groups_op *op) {
   const struct stv__aws_asg *g = op->only == NULL ? lt_wanted(op) : NULL;
   struct req *r;
   if (g == NULL) {
-    op->then(op, 0, "");
+    stv__aws_offers_next(op);
     return;
   }
-  if ((r = stv__aws_req_new(op->a, 1, "DescribeLaunchTemplateVersions", STV__AWS_LT, on_lt, op)) == NULL) {
+  if (g->lt_id == NULL && g->lt_name == NULL)
+    r = stv__aws_req_new(op->a, 0, "DescribeLaunchConfigurations", STV__AWS_LCS, on_lt, op);
+  else
+    r = stv__aws_req_new(op->a, 1, "DescribeLaunchTemplateVersions", STV__AWS_LT, on_lt, op);
+  if (r == NULL) {
     op->then(op, STV_ENOMEM, "out of memory");
+    return;
+  }
+  if (r->kind == STV__AWS_LCS) {
+    stv__aws_form(&r->form, "LaunchConfigurationNames.member.1", g->lc_name);
+    stv__aws_req_go(r);
     return;
   }
   if (g->lt_id != NULL)
@@ -1216,6 +1260,9 @@ static void aws_close(struct stv_cloud *c) {
     stv_free(a->lts[i].type);
   }
   stv_free(a->lts);
+  stv__aws_offered_free(a->offered, a->noffered);
+  for (i = 0; i < a->noffer_types; i++) stv_free(a->offer_types[i]);
+  stv_free(a->offer_types);
   free_list(a->seen_acts, a->nseen);
   free_list(a->running, a->nrunning);
   free_list(a->alive, a->nalive);

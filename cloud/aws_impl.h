@@ -31,9 +31,14 @@ struct unavail {
   double until;
 };
 
-struct lt_entry { /* a launch template version's instance type, as last read */
+struct offered {
+  char *type, *zone;
+};
+
+struct lt_entry { /* a launch template version's (or launch configuration's) instance type, as last read */
   char *key;      /* "ID|NAME|VERSION" */
   char *type;     /* NULL: it has none, or it could not be read */
+  int spot;       /* a launch configuration with a SpotPrice: the group launches spot */
   double until;
 };
 
@@ -79,6 +84,13 @@ struct aws {
   size_t nunav, capunav;
   struct lt_entry *lts;
   size_t nlts, caplts;
+  /* Zone availability (DescribeInstanceTypeOfferings, aws_offers.c). */
+  struct offered *offered; /* (type, zone) pairs offered */
+  size_t noffered;
+  char **offer_types; /* the types asked about: the others are not narrowed */
+  size_t noffer_types;
+  double offer_until; /* fresh until then */
+  int offer_unknown;  /* the last read failed: nothing narrowed */
   /* Polling. */
   struct stv_timer poll;
   int poll_running, baseline;
@@ -101,6 +113,11 @@ struct groups_op {
   void (*then)(struct groups_op *op, int code, const char *msg);
   void *ctx; /* the continuation's */
   stv_cloud_groups_cb cb;
+  /* Zone availability read during the listing (aws_offers.c). */
+  char **otypes;
+  size_t notypes, ochunk;
+  struct offered *got;
+  size_t ngot, capgot;
 };
 
 /* Appends "&NAME=value" with NAME from fmt. */
@@ -129,6 +146,18 @@ int stv__aws_groups_op_start(struct aws *a, const char *only,
 void stv__aws_groups_op_free(struct groups_op *op);
 /* Builds the provider's view of the groups of op's pages and remembers them (a->known). */
 int stv__aws_groups_remember(struct groups_op *op);
+
+/* Whether g carries the cluster's discovery tags. */
+int stv__aws_ours(struct aws *a, const struct stv__aws_asg *g);
+/* The instance types g launches: *types is g's overrides or plain (max entries), filled. */
+size_t stv__aws_group_types(struct aws *a, const struct stv__aws_asg *g, const char **plain, size_t max,
+                            const char *const **types);
+
+/* Zone availability (aws_offers.c): reads it when the groups' types are not all known fresh, then op->then. */
+void stv__aws_offers_next(struct groups_op *op);
+/* 0 when DescribeInstanceTypeOfferings said type is not offered in zone; 1 otherwise (or not known). */
+int stv__aws_offered(struct aws *a, const char *type, const char *zone);
+void stv__aws_offered_free(struct offered *v, size_t n);
 
 const struct known *stv__aws_find_known(struct aws *a, const char *name);
 

@@ -238,6 +238,56 @@ def test_prices_without_the_reservations_permission_keep_the_spot_figures_and_sa
         assert len(env.calls("DescribeReservedInstances")) == before, "reservations read though turned off"
 
 
+def test_offerings_are_narrowed_to_the_zones_that_offer_the_type_and_each_drop_is_named():
+    doc = scenario()
+    doc["unavailableOfferings"] = ["m5a.large/us-east-1b"]
+    with Env(doc) as env:
+        (r,), _, err = drive(env, ["groups"], keys())
+        spot = [g for g in ok(r)["groups"] if g["id"] == "ng-spot"][0]
+        assert sorted(map(tuple, spot["offerings"])) == [("m5.large", "us-east-1a", "spot"),
+                                                         ("m5.large", "us-east-1b", "spot"),
+                                                         ("m5a.large", "us-east-1a", "spot")], spot
+        drops = [line for line in err.splitlines() if "offering dropped" in line]
+        assert len(drops) == 1 and "m5a.large" in drops[0] and "us-east-1b" in drops[0] and "ng-spot" in drops[0], \
+            err
+        asked = env.calls("DescribeInstanceTypeOfferings")
+        assert len(asked) == 1, asked
+        # Read once for the listings that follow (kept 10 minutes).
+        res, _, _ = drive(env, ["groups", "groups"], keys())
+        assert len(env.calls("DescribeInstanceTypeOfferings")) == 2, "read again within its lifetime"
+        # Not permitted: nothing narrowed, and a warning names the permission.
+        env.faults(deny=["DescribeInstanceTypeOfferings"])
+        (r,), _, err = drive(env, ["groups"], keys())
+        spot = [g for g in ok(r)["groups"] if g["id"] == "ng-spot"][0]
+        assert ("m5a.large", "us-east-1b", "spot") in set(map(tuple, spot["offerings"])), spot
+        assert "zone availability not read" in err and "ec2:DescribeInstanceTypeOfferings" in err, err
+
+
+def lc_group(name="ng-lc", spot=None, **kw):
+    lc = {"name": "lc-" + name, "instanceType": "c5.xlarge"}
+    if spot is not None:
+        lc["spotPrice"] = spot
+    g = group(name, launchConfiguration=lc, **kw)
+    g.pop("launchTemplate")
+    return g
+
+
+def test_launch_configuration_groups_scale_from_zero_with_its_type_and_spot_price():
+    doc = {"zones": ["us-east-1a", "us-east-1b", "us-east-1c"],
+           "groups": [lc_group("ng-lc"), lc_group("ng-lc-spot", spot=0.3), lc_group("ng-lc-x")]}
+    doc["groups"][2]["launchConfiguration"]["name"] = "lc-ng-lc"  # two groups, one configuration
+    with Env(doc) as env:
+        res, events, err = drive(env, ["groups", "desired=ng-lc-spot:1", "wait=4", "instances"], keys())
+        groups = {g["id"]: sorted(map(tuple, g["offerings"])) for g in ok(res[0])["groups"]}
+        assert groups["ng-lc"] == [("c5.xlarge", z, "on-demand") for z in ("us-east-1a", "us-east-1b")], groups
+        assert groups["ng-lc-spot"] == [("c5.xlarge", z, "spot") for z in ("us-east-1a", "us-east-1b")], groups
+        assert groups["ng-lc-x"] == groups["ng-lc"], groups
+        assert len(env.calls("DescribeLaunchConfigurations")) == 2, "one call per configuration"
+        ok(res[1])
+        inst = ok(res[2])["instances"]
+        assert len(inst) == 1 and inst[0]["type"] == "c5.xlarge" and inst[0]["capacity"] == "spot", inst
+
+
 def test_malformed_answer_is_an_error_naming_the_action():
     with Env(scenario()) as env:
         env.faults(malformed=1)
