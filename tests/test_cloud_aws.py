@@ -428,6 +428,38 @@ def test_controller_scales_a_group_nodes_register_pods_run_and_a_restart_does_no
                 os.environ.update(saved)
 
 
+def test_controller_scales_a_launch_configuration_group_from_zero_and_its_pods_run():
+    import ctltest
+    doc = {"zones": ["us-east-1a", "us-east-1b", "us-east-1c"],
+           "groups": [lc_group("ng-legacy", maxSize=4, availabilityZones=["us-east-1b"])]}
+    with ctltest.Scene(STEVEDORE, "aws-lc") as sc:
+        with Env(doc, launch_delay=2.0, kube_url=sc.emu.url, kube_token=sc.token_of("tester"),
+                 kube_ca=sc.emu.ca_file) as env:
+            saved = dict(os.environ)
+            os.environ.update(base_env(env, keys()))
+            os.environ.pop("AWS_DRIVE_POLL", None)
+            try:
+                sc.controller("r0", "--provider", "aws", "--cluster-name", CLUSTER, "--catalog", "aws:us-east-1",
+                              "--leader-elect=false")
+                sc.create_pods(*[ctltest.pod("legacy-%d" % i, cpu="1500m", memory="3Gi") for i in range(2)])
+                sc.wait_for("every pod running", lambda: sc.all_running(2), timeout=90)
+                nodes = [n for n in sc.nodes() if n["spec"].get("providerID", "").startswith("aws:///us-east-1b/i-")]
+                sc.check(nodes and all(n["metadata"]["labels"].get("node.kubernetes.io/instance-type") == "c5.xlarge"
+                                       for n in nodes), "the nodes are not the launch configuration's c5.xlarge")
+                sc.check(len(env.calls("DescribeLaunchConfigurations")) >= 1, "the launch configuration was not read")
+                sc.check(env.calls("SetDesiredCapacity"), "the group was never scaled")
+                names = {n["metadata"]["name"] for n in nodes}
+                sc.check(all(p["spec"].get("nodeName") in names for p in sc.pods()),
+                         "a pod runs elsewhere than on the group's nodes: %s" % [p["spec"].get("nodeName")
+                                                                                   for p in sc.pods()])
+                for c in env.calls():
+                    if c.get("permission") and c.get("credentialSource"):
+                        SEEN_PERMISSIONS.add(c["permission"])
+            finally:
+                os.environ.clear()
+                os.environ.update(saved)
+
+
 def policy_actions():
     text = open(os.path.join(os.path.dirname(HERE), "docs", "cloud-aws.md")).read()
     m = re.search(r"<!-- iam-policy -->\s*```json\n(.*?)```", text, re.S)
