@@ -1329,6 +1329,12 @@ int stv_aws_new(struct stv_cloud **out, struct stv_clock *clock, const struct st
   snprintf(a->tag_ca, sizeof(a->tag_ca), "%s%s", TAG_CA_PREFIX, a->cluster);
   snprintf(a->tag_stv, sizeof(a->tag_stv), "%s%s", TAG_STV_PREFIX, a->cluster);
   if ((rc = stv_cloud_caller_new(&a->caller, o->http, clock, o->retry, o->seed, err)) != 0) goto out;
+  a->env.cfg_region = o->region;
+  a->env.cfg_endpoint = o->endpoint;
+  a->env.cfg_autoscaling = o->autoscaling_endpoint;
+  a->env.cfg_ec2 = o->ec2_endpoint;
+  a->env.cfg_sts = o->sts_endpoint;
+  a->env.cfg_ca = o->ca_file;
   if ((rc = stv__aws_creds_new(&a->cc, a->caller, clock, &a->env, err)) != 0) goto out;
   snprintf(a->sig_asg, sizeof(a->sig_asg), "aws:amz:%s:autoscaling", a->env.region);
   snprintf(a->sig_ec2, sizeof(a->sig_ec2), "aws:amz:%s:ec2", a->env.region);

@@ -181,6 +181,9 @@ struct stv__aws_creds_cache;
 
 /* Where the region and the credentials came from, for the log. */
 struct stv__aws_env {
+  /* In: the configuration's values (NULL: not set), under the environment's. */
+  const char *cfg_region, *cfg_endpoint, *cfg_autoscaling, *cfg_ec2, *cfg_sts, *cfg_ca;
+  /* Out: what applies. */
   const char *region;
   const char *region_source;
   const char *autoscaling_url, *ec2_url, *sts_url;

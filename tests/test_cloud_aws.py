@@ -428,6 +428,10 @@ def test_controller_scales_a_group_nodes_register_pods_run_and_a_restart_does_no
                 os.environ.update(saved)
 
 
+def ctl_log(sc):
+    return "".join(c.log() for c in sc.controllers)
+
+
 def test_controller_scales_a_launch_configuration_group_from_zero_and_its_pods_run():
     import ctltest
     doc = {"zones": ["us-east-1a", "us-east-1b", "us-east-1c"],
@@ -437,16 +441,23 @@ def test_controller_scales_a_launch_configuration_group_from_zero_and_its_pods_r
                  kube_ca=sc.emu.ca_file) as env:
             saved = dict(os.environ)
             os.environ.update(base_env(env, keys()))
-            os.environ.pop("AWS_DRIVE_POLL", None)
+            # The region, the endpoints and the CA from the configuration's aws: block, not the environment.
+            for k in ("AWS_DRIVE_POLL", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_CA_BUNDLE"):
+                os.environ.pop(k, None)
+            config = os.path.join(env.dir, "stevedore.yaml")
+            with open(config, "w") as f:
+                f.write("aws:\n  region: us-east-1\n  endpoint: %s\n  ec2Endpoint: %s\n  caFile: %s\n"
+                        % (env.emu.url, env.emu.url, env.emu.ca_file))
             try:
                 sc.controller("r0", "--provider", "aws", "--cluster-name", CLUSTER, "--catalog", "aws:us-east-1",
-                              "--leader-elect=false")
+                              "--leader-elect=false", "--config", config)
                 sc.create_pods(*[ctltest.pod("legacy-%d" % i, cpu="1500m", memory="3Gi") for i in range(2)])
                 sc.wait_for("every pod running", lambda: sc.all_running(2), timeout=90)
                 nodes = [n for n in sc.nodes() if n["spec"].get("providerID", "").startswith("aws:///us-east-1b/i-")]
                 sc.check(nodes and all(n["metadata"]["labels"].get("node.kubernetes.io/instance-type") == "c5.xlarge"
                                        for n in nodes), "the nodes are not the launch configuration's c5.xlarge")
                 sc.check(len(env.calls("DescribeLaunchConfigurations")) >= 1, "the launch configuration was not read")
+                sc.check("aws.region of the configuration" in ctl_log(sc), "the region did not come from aws.region")
                 sc.check(env.calls("SetDesiredCapacity"), "the group was never scaled")
                 names = {n["metadata"]["name"] for n in nodes}
                 sc.check(all(p["spec"].get("nodeName") in names for p in sc.pods()),
