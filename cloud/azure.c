@@ -25,6 +25,7 @@
 #define DEFAULT_AUTHORITY "https://login.microsoftonline.com"
 #define DEFAULT_IMDS      "http://169.254.169.254"
 #define DEFAULT_API       "2023-09-01"
+#define DEFAULT_PRICES    "https://prices.azure.com"
 #define MAX_PAGES         1000
 #define TAG_ENABLED       "k8s.io_cluster-autoscaler_enabled"
 #define TAG_CLUSTER       "k8s.io_cluster-autoscaler_"
@@ -81,6 +82,7 @@ struct az {
   struct stv_cloud pub;
   struct stv_http *http; /* borrowed */
   struct stv_cloud_caller *caller;
+  struct stv__az_prices *prices; /* the Retail Prices API reader (azure_prices.c) */
   struct stv__az_tokens *tokens;
   enum stv__az_cred cred;
   char *endpoint, *sub, *rg, *cluster, *api, *ca_file;
@@ -924,6 +926,7 @@ static void az_close(struct stv_cloud *c) {
   struct az *az = c->impl;
   stv_clock_stop(c->clock, &az->watch);
   stv_cloud_caller_free(az->caller); /* abandons every call: no reply runs after */
+  stv__az_prices_free(az->prices);
   while (az->jobs != NULL) job_free(az->jobs);
   stv__az_tokens_free(az->tokens);
   groups_free(az->groups, az->ngroups);
@@ -937,12 +940,17 @@ static void az_close(struct stv_cloud *c) {
   stv_free(az);
 }
 
+static int az_fetch_prices(struct stv_cloud *c, const struct stv_catalog *base, stv_cloud_prices_cb cb, void *ctx) {
+  return stv__az_prices_fetch(((struct az *)c->impl)->prices, base, cb, ctx);
+}
+
 static const struct stv_cloud_ops az_ops = {
     .name = "azure",
     .list_groups = az_list_groups,
     .list_instances = az_list_instances,
     .set_desired = az_set_desired,
     .delete_instances = az_delete_instances,
+    .fetch_prices = az_fetch_prices,
     .close = az_close,
 };
 
@@ -1006,6 +1014,10 @@ static int open_parts(struct az *az, const struct stv_azure_config *cfg,
       (cfg->ca_file != NULL && (az->ca_file = stv_strdup(cfg->ca_file)) == NULL))
     return stv_err_set(err, STV_ENOMEM, "out of memory");
   if ((rc = stv_cloud_caller_new(&az->caller, az->http, az->pub.clock, NULL, 0, err)) != 0) return rc;
+  if ((rc = stv__az_prices_new(&az->prices, az->caller, az->pub.clock,
+                               pick(cfg->prices_endpoint, NULL, DEFAULT_PRICES), az->ca_file, az->timeout_ms,
+                               err)) != 0)
+    return rc;
   return stv__az_tokens_new(&az->tokens, az->caller, az->pub.clock, tc, err);
 }
 

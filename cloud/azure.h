@@ -42,6 +42,7 @@ struct stv_azure_config {
   double lro_timeout;    /* seconds an operation may take; 0: 900 */
   double watch_interval; /* seconds between listings of instances for events; 0: 15; < 0: none */
   long call_timeout_ms;  /* each HTTP attempt; 0: 30 s */
+  const char *prices_endpoint; /* the Retail Prices API (fetch_prices, docs/prices-live.md); https://prices.azure.com */
 };
 
 /*

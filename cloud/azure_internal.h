@@ -12,6 +12,7 @@
 #include "base.h"
 #include "call.h"
 #include "clock.h"
+#include "cloud.h"
 
 /* ---------------------------------------------------------------------- */
 /* Response readers (azure_json.c)                                        */
@@ -83,6 +84,50 @@ int stv__az_read_aad_error(const char *body, size_t len, char *msg, size_t size)
 
 /* Maps an ARM answer (HTTP status and error code, message) to an STV_ code of cloud/cloud.h. */
 int stv__az_code(long status, const char *code, const char *message);
+
+/* ---------------------------------------------------------------------- */
+/* Live prices: the Retail Prices API (azure_prices.c)                    */
+
+struct cJSON;
+
+/* One meter kept: a Linux pay-as-you-go hourly price of a size. Strings borrowed from the page. */
+struct stv__az_price {
+  const char *sku; /* armSkuName: Standard_D2s_v5 */
+  int spot;        /* skuName ends in " Spot" */
+  double price;    /* retailPrice, USD per hour */
+  double as_of;    /* effectiveStartDate, unix seconds; 0: not given */
+};
+
+struct stv__az_prices_page {
+  struct cJSON *doc;
+  struct stv__az_price *items; /* the meters kept */
+  size_t n;
+  size_t windows, low_priority, other; /* left out: Windows, Low Priority, another unit or price type */
+  const char *next_link;               /* NULL: the last page */
+};
+
+/*
+ * Reads one page of the Retail Prices API from body[0..len). what names the
+ * call for errors. Returns 0, or STV_EPARSE with err naming the call, item
+ * and field ("azure retail prices westeurope page 2: Items[7]
+ * (Standard_D2s_v5): retailPrice: not a number"; a currencyCode other
+ * than USD is an error too), or STV_ENOMEM. Free the page either way.
+ */
+int stv__az_read_prices(struct stv__az_prices_page *pg, const char *what, const char *body, size_t len,
+                        struct stv_err *err);
+void stv__az_prices_page_free(struct stv__az_prices_page *pg);
+
+struct stv__az_prices;
+struct stv_catalog;
+
+/* A prices reader on caller and clock (borrowed); endpoint and ca_file copied. 0, STV_EINVAL, STV_ENOMEM. */
+int stv__az_prices_new(struct stv__az_prices **out, struct stv_cloud_caller *caller, struct stv_clock *clock,
+                       const char *endpoint, const char *ca_file, long timeout_ms, struct stv_err *err);
+/* Frees p and its reads in flight (their callbacks never run): after the caller is freed. p may be NULL. */
+void stv__az_prices_free(struct stv__az_prices *p);
+/* The provider's fetch_prices (cloud/cloud.h): base's region's prices. 0 or STV_ENOMEM (cb not run). */
+int stv__az_prices_fetch(struct stv__az_prices *p, const struct stv_catalog *base, stv_cloud_prices_cb cb,
+                         void *ctx);
 
 /* ---------------------------------------------------------------------- */
 /* Tokens (azure_token.c)                                                 */

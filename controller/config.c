@@ -157,6 +157,7 @@ void stv_config_init(struct stv_config *c) {
   stv_strpool_init(&c->strings);
   stv_arena_init(&c->mem);
   report_defaults(&c->report);
+  c->prices_refresh = STV_PRICES_REFRESH_DEFAULT;
 }
 
 void stv_config_close(struct stv_config *c) {
@@ -766,21 +767,52 @@ static int read_repack(struct walk *w, const yaml_node_t *n, const struct kpath 
   return 0;
 }
 
+/* A string that is an http:// or https:// URL, interned into *out. */
+static int read_url(struct walk *w, const yaml_node_t *v, const struct kpath *pk, const char **out) {
+  const char *s = NULL;
+  int rc;
+  if ((rc = text(w, v, pk, "a URL", &s)) != 0) return rc;
+  if ((strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0) || strpbrk(s, " \t\r\n") != NULL)
+    return fail(w, STV_EINVAL, v, pk, "expected an http:// or https:// URL, got \"%.100s\"", s);
+  if ((*out = stv_strpool_get(&w->c->strings, s)) == NULL) return oom(w);
+  return 0;
+}
+
+/* prices: how often the controller reads live prices (docs/prices-live.md). */
+static int read_prices(struct walk *w, const yaml_node_t *n, const struct kpath *p) {
+  static const char *const names[] = {"refresh"};
+  const yaml_node_t *v[1];
+  struct kpath pk = {p, names[0], 0};
+  struct stv_err e = {0, ""};
+  const char *s = NULL;
+  double d;
+  int rc;
+  if ((rc = fields(w, n, p, names, 1, v)) != 0) return rc;
+  if (v[0] == NULL) return 0;
+  if ((rc = text(w, v[0], &pk, "a duration", &s)) != 0) return rc;
+  if (stv_config_parse_duration(s, &d, &e) != 0) return fail(w, STV_EINVAL, v[0], &pk, "%s", e.msg);
+  if (d != 0 && !(d >= 60 && d <= STV_PRICES_REFRESH_MAX))
+    return fail(w, STV_EINVAL, v[0], &pk, "must be 0 (never) or from 1m to 168h (a week)");
+  w->c->prices_refresh = d;
+  return 0;
+}
+
 /* azure: the Azure provider's endpoints, scope and discovery (docs/cloud-azure.md). */
 static int read_azure(struct walk *w, const yaml_node_t *n, const struct kpath *p) {
   static const char *const names[] = {"subscriptionId", "resourceGroup", "resourceManagerEndpoint",
                                       "authorityHost",  "imdsEndpoint",  "clusterName",
                                       "apiVersion",     "caFile",        "pollInterval",
-                                      "watchInterval"};
+                                      "watchInterval",  "pricesEndpoint"};
   struct stv_azure_settings *a = &w->c->azure;
   const char **str[] = {&a->subscription_id, &a->resource_group, &a->resource_manager_endpoint,
                         &a->authority_host,  &a->imds_endpoint,  &a->cluster_name,
                         &a->api_version,     &a->ca_file};
-  const yaml_node_t *v[10];
-  struct kpath pk[10];
+  const yaml_node_t *v[11];
+  struct kpath pk[11];
   int rc, i;
-  if ((rc = fields(w, n, p, names, 10, v)) != 0) return rc;
-  for (i = 0; i < 10; i++) pk[i] = (struct kpath){p, names[i], 0};
+  if ((rc = fields(w, n, p, names, 11, v)) != 0) return rc;
+  for (i = 0; i < 11; i++) pk[i] = (struct kpath){p, names[i], 0};
+  if (v[10] != NULL && (rc = read_url(w, v[10], &pk[10], &a->prices_endpoint)) != 0) return rc;
   for (i = 0; i < 8; i++) {
     const char *s = NULL;
     if (v[i] == NULL) continue;
@@ -1051,6 +1083,18 @@ static int read_report(struct walk *w, const yaml_node_t *n, const struct kpath 
  * of the report section, or one of the old JSON report configuration.
  * Fails naming where it goes; 0 when no top-level key is one.
  */
+/* 1 when v, the value of a top-level prices:, is the live prices block (a mapping with refresh), not report.prices. */
+static int live_prices_block(struct walk *w, const yaml_node_t *v) {
+  const yaml_node_pair_t *pair;
+  if (v == NULL || v->type != YAML_MAPPING_NODE) return 0;
+  for (pair = v->data.mapping.pairs.start; pair < v->data.mapping.pairs.top; pair++) {
+    const yaml_node_t *k = node(w, pair->key);
+    if (k != NULL && k->type == YAML_SCALAR_NODE && strcmp((const char *)k->data.scalar.value, "refresh") == 0)
+      return 1;
+  }
+  return 0;
+}
+
 static int misplaced_report_key(struct walk *w, const yaml_node_t *root) {
   static const char *const section[] = {"prices",     "providerCapacityTypes", "ratios", "sharedNamespaces",
                                         "sharedMode", "overheadHourly",        "margin", "defaultPrices"};
@@ -1072,6 +1116,7 @@ static int misplaced_report_key(struct walk *w, const yaml_node_t *root) {
                       "%s is a key of the old JSON report configuration; the report's settings now go under "
                       "report: with new names (docs/report.md, \"Configuration\")",
                       key);
+      if (pass == 1 && strcmp(key, "prices") == 0 && live_prices_block(w, node(w, pair->value))) continue;
       for (i = 0; pass == 1 && i < sizeof(section) / sizeof(section[0]); i++)
         if (strcmp(key, section[i]) == 0)
           return fail(w, STV_EINVAL, k, NULL,
@@ -1151,16 +1196,16 @@ static int read_top(struct walk *w, const yaml_node_t *root) {
       "capacityTypes", "timeLimit", "spot",           "nodePools",
       "headroom",      "repack",    "schedulerNames", "expendablePodsPriorityCutoff",
       "report",        "limits",    "nodeCost",       "gapTolerance",
-      "azure",         "gcp",       "aws"};
-  const yaml_node_t *v[15];
-  struct kpath pk[15];
+      "azure",         "gcp",       "prices",         "aws"};
+  const yaml_node_t *v[16];
+  struct kpath pk[16];
   int rc, i;
   if (root->type != YAML_MAPPING_NODE)
     return fail(w, STV_EPARSE, root, NULL,
                 "the document must be a mapping of settings, not %s (see docs/config.md)", kind(root));
   if ((rc = misplaced_report_key(w, root)) != 0) return rc;
-  if ((rc = fields(w, root, NULL, names, 15, v)) != 0) return rc;
-  for (i = 0; i < 15; i++) pk[i] = (struct kpath){NULL, names[i], 0};
+  if ((rc = fields(w, root, NULL, names, 16, v)) != 0) return rc;
+  for (i = 0; i < 16; i++) pk[i] = (struct kpath){NULL, names[i], 0};
   if (v[0] != NULL && (rc = capacity_types(w, v[0], &pk[0], &w->c->capacity_types)) != 0) return rc;
   if (v[1] != NULL) {
     struct stv_err e = {0, ""};
@@ -1186,7 +1231,8 @@ static int read_top(struct walk *w, const yaml_node_t *root) {
   }
   if (v[12] != NULL && (rc = read_azure(w, v[12], &pk[12])) != 0) return rc;
   if (v[13] != NULL && (rc = read_gcp(w, v[13], &pk[13])) != 0) return rc;
-  if (v[14] != NULL && (rc = read_aws(w, v[14], &pk[14])) != 0) return rc;
+  if (v[14] != NULL && (rc = read_prices(w, v[14], &pk[14])) != 0) return rc;
+  if (v[15] != NULL && (rc = read_aws(w, v[15], &pk[15])) != 0) return rc;
   return 0;
 }
 

@@ -79,6 +79,7 @@ struct stv_azure_settings {
   const char *subscription_id, *resource_group, *resource_manager_endpoint, *authority_host;
   const char *imds_endpoint, *cluster_name, *api_version, *ca_file;
   double poll_interval, watch_interval; /* seconds */
+  const char *prices_endpoint;          /* pricesEndpoint: the Retail Prices API (docs/prices-live.md) */
 };
 
 /* The highest price, rate or overhead the report section accepts, per hour. */
@@ -145,8 +146,13 @@ struct stv_config {
   double node_cost;                /* nodeCost: per node-hour on every new node whose pool sets none; default 0 */
   struct stv_azure_settings azure; /* azure: the Azure provider's settings */
   struct stv_gcp_config gcp;       /* gcp: the GCP provider's settings */
+  double prices_refresh;           /* prices.refresh: seconds between live price reads; 0: never; default 1 h */
   struct stv_aws_config aws;       /* aws: the AWS provider's settings */
 };
+
+/* The default of prices.refresh, and its largest value (a week). */
+#define STV_PRICES_REFRESH_DEFAULT 3600.0
+#define STV_PRICES_REFRESH_MAX (7 * 86400.0)
 
 /* The largest nodeCost accepted, per node-hour: more is a unit mistake. */
 #define STV_NODE_COST_MAX 1000.0

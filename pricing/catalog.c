@@ -785,6 +785,15 @@ static int read_file(const char *path, char **out, size_t *outlen,
   return rc == -ENOENT ? STV_ENOTFOUND : rc;
 }
 
+/* Records where c came from (docs/prices-live.md); on failure closes c. */
+static int set_origin(struct stv_catalog *c, const char *spec, const char *data_date, struct stv_err *err) {
+  c->origin = stv_strpool_get(&c->pool, spec);
+  c->data_date = data_date;
+  if (c->origin != NULL) return 0;
+  stv_catalog_close(c);
+  return oom(err);
+}
+
 int stv_catalog_load(struct stv_catalog *c, const char *spec,
                      struct stv_err *err) {
   const struct stv__embedded_catalog *e = stv__embedded_find(spec);
@@ -793,7 +802,11 @@ int stv_catalog_load(struct stv_catalog *c, const char *spec,
   int rc;
 
   memset(c, 0, sizeof(*c));
-  if (e != NULL) return stv__embedded_load(c, e, err);
+  if (e != NULL) {
+    rc = stv__embedded_load(c, e, err);
+    if (rc == 0) rc = set_origin(c, spec, stv__embedded_data_date(spec), err);
+    return rc;
+  }
   rc = read_file(spec, &text, &len, err);
   if (rc == STV_ENOTFOUND) {
     if (stv__embedded_suggest(spec, err) != 0) return STV_ENOTFOUND;
@@ -805,6 +818,7 @@ int stv_catalog_load(struct stv_catalog *c, const char *spec,
   if (rc != 0) return rc;
   rc = stv_catalog_load_json(c, spec, text, len, err);
   stv_free(text);
+  if (rc == 0) rc = set_origin(c, spec, NULL, err);
   return rc;
 }
 

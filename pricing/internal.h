@@ -61,4 +61,7 @@ int stv__embedded_load(struct stv_catalog *c, const struct stv__embedded_catalog
  */
 int stv__embedded_suggest(const char *spec, struct stv_err *err);
 
+/* When the figures of the embedded catalogue name (borrowed) were collected ("2026-06-18", static), or NULL. */
+const char *stv__embedded_data_date(const char *name);
+
 #endif

@@ -30,6 +30,10 @@ struct stv_offering {
   double interruption_rate; /* spot: expected fraction interrupted, 0..1;
                                negative when unknown or not spot */
   int64_t count;            /* reserved: instances held; -1 = unlimited */
+  /* Provenance (docs/prices-live.md): 1 when price (and count) came from a
+   * live quote (stv_catalog_apply_quotes), 0 when from the catalogue. */
+  int live;
+  double as_of; /* live: unix seconds the figure took effect or was read; 0: unknown */
 };
 
 /*
@@ -82,6 +86,22 @@ struct stv_catalog {
   size_t ntypes;
   struct stv_instance_type *types;
   size_t left_out; /* embedded: types priced in the region but left out for want of a published shape */
+  /*
+   * Provenance (docs/prices-live.md). origin is the embedded catalogue's
+   * name ("azure:westeurope") or the file's path as given, data_date (static)
+   * when an embedded catalogue's figures were collected ("2026-06-18"; NULL
+   * for a file). After stv_catalog_apply_quotes: live_source names the API(s)
+   * the live figures came from, live_offerings counts the offerings whose
+   * figure is live, live_changed those whose price or count differs from the
+   * base's (or that the quotes added), live_read_at when they were applied
+   * (unix seconds) and live_as_of the oldest as_of among them (0: unknown).
+   * NULL/0 when not set. Strings interned in pool.
+   */
+  const char *origin;
+  const char *data_date;
+  const char *live_source;
+  size_t live_offerings, live_changed;
+  double live_read_at, live_as_of;
   struct stv_strpool pool;
   struct stv_arena mem;
 };
@@ -174,6 +194,62 @@ int stv_catalog_guess(const char *const *regions, const char *const *provider_id
 /* stv_catalog_guess over nodes[0..n) of a snapshot, from their labels alone. */
 int stv_catalog_guess_nodes(const struct stv_node *nodes, size_t n, char *spec, size_t size, char *note,
                             size_t note_size);
+
+/* ---------------------------------------------------------------------- */
+/* Live prices (pricing/live.c, docs/prices-live.md)                      */
+
+/* What stv_catalog_apply_quotes did with its quotes. */
+struct stv_quote_stats {
+  size_t quotes;        /* quotes given */
+  size_t applied;       /* quotes that set an offering's figure */
+  size_t changed;       /* offerings whose price or count changed, or that were added */
+  size_t added;         /* offerings added (a spot price for a type the base sells on demand only; a reservation) */
+  size_t superseded;    /* quotes for an offering that a later quote (as_of) priced */
+  size_t unknown_types; /* quotes for types base does not have: counted, not applied */
+  size_t unknown_zones; /* quotes for zones the type is not offered in: counted, not applied */
+};
+
+/*
+ * Builds into out (caller-allocated, uninitialised) a copy of base
+ * (borrowed; not changed) with the quotes q[0..n) (borrowed) over its
+ * figures, and source (borrowed, may be NULL) as its live_source:
+ * - an on-demand or spot quote with a zone sets the price of that offering;
+ *   without a zone, of the type's offerings of that capacity type in every
+ *   zone. When the type has none of that capacity type (embedded Azure
+ *   catalogues have no spot prices) they are added, one per zone the type
+ *   is offered in, with an unknown interruption rate;
+ * - reserved quotes replace the base's reserved offering of that (type,
+ *   zone), or add one; several quotes for one (type, zone) add their counts
+ *   at the count-weighted mean price; a quote without a zone (a regional
+ *   reservation) is split evenly over the type's zones (the first zones take
+ *   the remainder), so that no zone promises more reserved nodes than held;
+ * - of two spot or on-demand quotes for one offering the later as_of wins;
+ * - quotes for types or zones base does not have are counted in st, not
+ *   applied.
+ * Every figure set is marked live with its as_of. st (may be NULL) says
+ * what happened. Returns 0; STV_EINVAL for a bad quote (no instance type,
+ * a price negative, NaN or above 1e6 per hour, a reserved count negative or
+ * above 1e6, a bad as_of), the message naming it ("quote 3 (m5.large spot
+ * us-east-1a): price: -0.5 is negative"); STV_ENOMEM. On error out holds
+ * nothing and need not be closed.
+ */
+int stv_catalog_apply_quotes(struct stv_catalog *out, const struct stv_catalog *base,
+                             const struct stv_price_quote *q, size_t n, const char *source,
+                             struct stv_quote_stats *st, struct stv_err *err);
+
+/*
+ * Builds into out (caller-allocated, uninitialised) a deep copy of base
+ * (borrowed), provenance included. Returns 0 or STV_ENOMEM.
+ */
+int stv_catalog_copy(struct stv_catalog *out, const struct stv_catalog *base, struct stv_err *err);
+
+/*
+ * Writes one sentence saying which prices c uses into buf[size] ("embedded
+ * catalogue azure:westeurope (data of 2026-06-18)", "catalogue file
+ * my.json", "... with 12 live figures from the Azure Retail Prices API as
+ * of 2026-12-08T01:00:00Z") and returns buf.
+ */
+const char *stv_catalog_describe(const struct stv_catalog *c, char *buf, size_t size);
 
 /* ---------------------------------------------------------------------- */
 /* Node templates                                                         */

@@ -197,7 +197,7 @@ TEST(should_reject_unknown_keys_at_every_level) {
       "timelimit: 10s\n", STV_EINVAL,
       "stevedore.yaml:1:1: unknown key \"timelimit\" (expected capacityTypes, timeLimit, spot, "
       "nodePools, headroom, repack, schedulerNames, expendablePodsPriorityCutoff, report, limits, nodeCost, "
-      "gapTolerance, azure, gcp, aws)"));
+      "gapTolerance, azure, gcp, prices, aws)"));
   CHECK(fails_with("spot:\n  maxshare: 1\n", STV_EINVAL,
                    "stevedore.yaml:2:3: spot: unknown key \"maxshare\" (expected maxShare, maxPoolFraction, "
                    "restartCost)"));
@@ -944,4 +944,31 @@ TEST(should_name_line_column_and_path_of_every_limits_error) {
   CHECK(fails_with("nodePools:\n  - name: a\n    limits: {gpu: 1}\n", STV_EINVAL,
                    "stevedore.yaml:3:14: nodePools[0].limits: unknown key \"gpu\" (expected cpu, memory, "
                    "nvidia.com/gpu, nodes, costPerHour)"));
+}
+
+TEST(should_read_the_live_prices_block_and_the_azure_prices_endpoint) {
+  struct stv_config c;
+  struct stv_err err = {0, ""};
+  stv_config_init(&c);
+  CHECK(c.prices_refresh == 3600);
+  CHECK_EQ_INT(load(&c, "prices:\n  refresh: 15m\nazure:\n  pricesEndpoint: http://127.0.0.1:9/p\n", &err), 0);
+  CHECK(c.prices_refresh == 900);
+  CHECK(strcmp(c.azure.prices_endpoint, "http://127.0.0.1:9/p") == 0);
+  stv_config_close(&c);
+  stv_config_init(&c);
+  CHECK_EQ_INT(load(&c, "prices:\n  refresh: 0s\n", &err), 0);
+  CHECK(c.prices_refresh == 0);
+  stv_config_close(&c);
+  CHECK(fails_with("prices:\n  refresh: 5s\n", STV_EINVAL,
+                   "stevedore.yaml:2:12: prices.refresh: must be 0 (never) or from 1m to 168h (a week)"));
+  CHECK(fails_starting("prices:\n  refresh: soon\n", STV_EINVAL,
+                       "stevedore.yaml:2:12: prices.refresh: invalid duration \"soon\""));
+  CHECK(fails_with("prices:\n  refresh: 1h\n  every: 2h\n", STV_EINVAL,
+                   "stevedore.yaml:3:3: prices: unknown key \"every\" (expected refresh)"));
+  CHECK(fails_with("azure:\n  pricesEndpoint: prices.azure.com\n", STV_EINVAL,
+                   "stevedore.yaml:2:19: azure.pricesEndpoint: expected an http:// or https:// URL, got "
+                   "\"prices.azure.com\""));
+  /* report's prices at the top level are still said to be misplaced */
+  CHECK(fails_starting("prices:\n  nodes: {a: 1}\n", STV_EINVAL,
+                       "stevedore.yaml:1:1: prices is a setting of stevedore report"));
 }

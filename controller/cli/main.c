@@ -18,6 +18,7 @@ static void usage(FILE *f) {
           "  report      cost allocation by namespace, label, controller or node; right-sizing\n"
           "  simulate    run the autoscaler on a simulated cluster and cloud, hours in seconds\n"
           "  controller  run the autoscaler against a cluster (in it, or beside it with a kubeconfig)\n"
+          "  prices      a catalogue's prices, and with --live the cloud's own (docs/prices-live.md)\n"
           "  version     print the version (also -V, --version)\n"
           "  help        this help (also -h, --help)\n"
           "\n"
@@ -53,6 +54,15 @@ int main(int argc, char **argv) {
     return rc;
   }
   if (strcmp(argv[1], "simulate") == 0) return stv_cmd_simulate(argc - 1, argv + 1);
+  if (strcmp(argv[1], "prices") == 0) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+      fprintf(stderr, "stevedore prices: libcurl cannot initialise (out of memory or a broken TLS library?)\n");
+      return 1;
+    }
+    rc = stv_cmd_prices(argc - 1, argv + 1);
+    curl_global_cleanup();
+    return rc;
+  }
   if (strcmp(argv[1], "controller") == 0) {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
       fprintf(stderr, "stevedore controller: libcurl cannot initialise (out of memory or a broken TLS library?)\n");

@@ -337,24 +337,25 @@ static void on_cloud_event(void *ctx, const struct stv_cloud_event *ev) {
 /* Acting: the provider and the reconciler, while leading and synced      */
 
 /* The Azure provider's settings: the configuration's azure: block; --cluster-name wins over azure.clusterName. */
-static void azure_config(const struct daemon *d, struct stv_azure_config *ac) {
-  const struct stv_azure_settings *a = &d->cfg.azure;
+static void azure_config(const struct stv_config *cfg, const char *cluster_name, struct stv_azure_config *ac) {
+  const struct stv_azure_settings *a = &cfg->azure;
   memset(ac, 0, sizeof(*ac));
   ac->subscription_id = a->subscription_id;
   ac->resource_group = a->resource_group;
   ac->resource_manager_endpoint = a->resource_manager_endpoint;
   ac->authority_host = a->authority_host;
   ac->imds_endpoint = a->imds_endpoint;
-  ac->cluster_name = d->o->cluster_name != NULL ? d->o->cluster_name : a->cluster_name;
+  ac->cluster_name = cluster_name != NULL ? cluster_name : a->cluster_name;
   ac->api_version = a->api_version;
   ac->ca_file = a->ca_file;
   ac->poll_interval = a->poll_interval;
   ac->watch_interval = a->watch_interval;
+  ac->prices_endpoint = a->prices_endpoint;
 }
 
 /* The GCP provider's settings (cloud/gcp.h) from the configuration's gcp: section. */
-static void gcp_opts(const struct daemon *d, struct stv_gcp_opts *go) {
-  const struct stv_gcp_config *c = &d->cfg.gcp;
+static void gcp_opts(const struct stv_config *cfg, struct stv_gcp_opts *go) {
+  const struct stv_gcp_config *c = &cfg->gcp;
   stv_gcp_opts_default(go);
   go->project = c->project;
   go->compute_endpoint = c->compute_endpoint;
@@ -369,8 +370,8 @@ static void gcp_opts(const struct daemon *d, struct stv_gcp_opts *go) {
 }
 
 /* The AWS provider's settings (cloud/aws.h) from the configuration's aws: section. */
-static void aws_opts(const struct daemon *d, struct stv_aws_opts *o) {
-  const struct stv_aws_config *c = &d->cfg.aws;
+static void aws_opts(const struct stv_config *cfg, struct stv_aws_opts *o) {
+  const struct stv_aws_config *c = &cfg->aws;
   stv_aws_opts_default(o);
   o->region = c->region;
   o->endpoint = c->endpoint;
@@ -387,23 +388,30 @@ static const char *provider_name(enum stv_daemon_provider p) {
   return names[p];
 }
 
-/* A cloud adapter (--provider aws...): it rebuilds what is in flight from the cloud itself. */
-static int new_cloud(struct daemon *d, struct stv_cloud **out, struct stv_err *err) {
+int stv__daemon_open_cloud(const char *name, const struct stv_config *cfg, const char *cluster_name,
+                           struct stv_clock *clock, struct stv_http *http, struct stv_cloud **out,
+                           struct stv_err *err) {
   struct stv_cloud_config cc;
   struct stv_azure_config ac;
   struct stv_gcp_opts go;
   struct stv_aws_opts ao;
   memset(&cc, 0, sizeof(cc));
-  cc.clock = &d->uc.clock;
-  cc.http = d->cloud_http;
-  cc.cluster_name = d->o->cluster_name;
-  azure_config(d, &ac);
+  cc.clock = clock;
+  cc.http = http;
+  cc.cluster_name = cluster_name;
+  azure_config(cfg, cluster_name, &ac);
   cc.azure = &ac;
-  gcp_opts(d, &go);
+  gcp_opts(cfg, &go);
   cc.gcp = &go;
-  aws_opts(d, &ao);
+  aws_opts(cfg, &ao);
   cc.aws = &ao;
-  return stv_cloud_open(provider_name(d->o->provider), &cc, out, err);
+  return stv_cloud_open(name, &cc, out, err);
+}
+
+/* A cloud adapter (--provider aws...): it rebuilds what is in flight from the cloud itself. */
+static int new_cloud(struct daemon *d, struct stv_cloud **out, struct stv_err *err) {
+  return stv__daemon_open_cloud(provider_name(d->o->provider), &d->cfg, d->o->cluster_name, &d->uc.clock,
+                                d->cloud_http, out, err);
 }
 
 /* A sim provider on the wall clock, with the Nodes an earlier run registered adopted. */

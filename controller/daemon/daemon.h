@@ -78,6 +78,63 @@ void stv_daemon_opts_default(struct stv_daemon_opts *o);
  */
 int stv_daemon_run(const struct stv_daemon_opts *o, struct stv_err *err);
 
+/* `stevedore prices` (controller/cli/prices.c): parses argv, runs, returns the exit status. */
+int stv_cmd_prices(int argc, char **argv);
+
+struct stv_config;
+struct stv_catalog;
+struct stv_http;
+struct stv_price_quote;
+struct stv_quote_stats;
+
+/*
+ * Opens the provider name ("aws", "gcp", "azure") with the settings of cfg
+ * (its azure: and gcp: sections) and cluster_name (may be NULL), on clock
+ * and http (borrowed; they must outlive it). As stv_cloud_open.
+ */
+int stv__daemon_open_cloud(const char *name, const struct stv_config *cfg, const char *cluster_name,
+                           struct stv_clock *clock, struct stv_http *http, struct stv_cloud **out,
+                           struct stv_err *err);
+
+/* ---------------------------------------------------------------------- */
+/* Live prices (prices.c, docs/prices-live.md)                            */
+
+/*
+ * A fetch_prices answer (r, source, q[0..n); borrowed) laid over base: on
+ * success *out is a new catalogue (stv_catalog_close it, then stv_free) and
+ * st (may be NULL) says what the quotes did; quotes for types or zones base
+ * lacks are logged (warn). Returns 0, r's code when the fetch failed
+ * (err holds its message), or stv_catalog_apply_quotes's error.
+ */
+int stv__prices_fresh(const struct stv_catalog *base, const struct stv_cloud_result *r, const char *source,
+                      const struct stv_price_quote *q, size_t n, struct stv_catalog **out,
+                      struct stv_quote_stats *st, struct stv_err *err);
+
+struct stv__prices;
+
+/* Receives each new catalogue (owned by the receiver: stv_catalog_close, stv_free), on the loop thread. */
+typedef void (*stv__prices_hand_fn)(void *ctx, struct stv_catalog *fresh);
+
+/* Makes a refresher and registers its metrics on reg. Returns 0 or an error of stv_registry_register. */
+int stv__prices_new(struct stv__prices **out, struct stv_registry *reg, struct stv_err *err);
+
+/*
+ * Starts reading cloud's live prices over base (both borrowed until
+ * stv__prices_stop) now and every refresh seconds (0: never) on clock;
+ * cur is the catalogue in use (for the log and the metrics) until the first
+ * answer. Each good answer goes to hand; a failed one leaves the prices in
+ * use and logs a warning naming the call. A provider without fetch_prices
+ * is logged and left alone.
+ */
+void stv__prices_start(struct stv__prices *r, struct stv_cloud *cloud, struct stv_clock *clock,
+                       const struct stv_catalog *base, const struct stv_catalog *cur, double refresh,
+                       stv__prices_hand_fn hand, void *ctx);
+/* Stops reading (before the provider closes; an answer in flight is ignored). r may be NULL. */
+void stv__prices_stop(struct stv__prices *r);
+/* Refreshes the gauges (live offerings, age); the daemon's heartbeat calls it. r may be NULL. */
+void stv__prices_tick(struct stv__prices *r);
+void stv__prices_free(struct stv__prices *r);
+
 /* ---------------------------------------------------------------------- */
 /* The cluster's region (region.c)                                        */
 

@@ -223,6 +223,8 @@ class Faults(object):
         self.fail_vms = 0          # the next N new instances end in provisioningState Failed
         self.lro_delay = 0.0       # seconds an operation stays InProgress
         self.token_ttl = 3600      # lifetime of the tokens issued from now on
+        self.prices_throttle = 0   # the next N Retail Prices API calls: 429
+        self.prices_malformed = 0  # the next N Retail Prices API answers: a truncated body
 
 
 class AzureEmulator(object):
@@ -252,6 +254,7 @@ class AzureEmulator(object):
         self.ops = {}          # operation id -> dict
         self.tokens = {}       # access token -> {"expires", "who"}
         self.calls = []        # every ARM and token call: {"method", "path", "permission", "status", "who"}
+        self.prices = RetailPrices()  # the public Retail Prices API (no token, not in calls)
         self.kube_errors = []
         self.seen_request_ids = set()
         self.server = self.thread = self.ticker = None
@@ -315,7 +318,7 @@ class AzureEmulator(object):
     def set_faults(self, body):
         known = {"throttle": int, "retry_after": (int, float), "server_error": int, "malformed": int,
                  "capacity": list, "fail_vms": int, "lro_delay": (int, float), "token_ttl": (int, float),
-                 "expire_credentials": bool, "reset": bool}
+                 "expire_credentials": bool, "reset": bool, "prices_throttle": int, "prices_malformed": int}
         if not isinstance(body, dict):
             raise ValueError("faults: the body must be a JSON object")
         for k, v in body.items():
@@ -342,7 +345,7 @@ class AzureEmulator(object):
             return {"subscription": self.subscription, "tenant": self.tenant,
                     "scaleSets": [self._state_of(ss) for ss in self.scale_sets.values()],
                     "calls": list(self.calls), "tokens_issued": len(self.tokens),
-                    "kube_errors": list(self.kube_errors)}
+                    "kube_errors": list(self.kube_errors), "price_calls": self.prices.calls}
 
     def _state_of(self, ss):
         return {"name": ss.name, "resourceGroup": ss.rg, "sku": ss.sku, "capacity": ss.capacity,
@@ -682,6 +685,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self._control(method, url.path, raw)
             if url.path == "/metadata/identity/oauth2/token":
                 return self._imds(method, query)
+            if url.path == "/api/retail/prices":
+                return self._retail_prices(method, query)
             if not url.path.lower().startswith("/subscriptions/"):
                 return self._aad(method, url.path, raw, query)
             return self._arm(method, url.path, query, raw)
@@ -707,12 +712,34 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if method == "POST" and path == "/_emu/faults":
                 emu.set_faults(json.loads(raw or b"{}"))
                 return self._send(200, {"ok": True})
+            if method == "POST" and path == "/_emu/prices":
+                emu.prices.set_overrides(json.loads(raw or b"{}"))
+                return self._send(200, {"ok": True})
             if method == "POST" and path == "/_emu/scalesets":
                 ss = emu.add_scale_set(json.loads(raw))
                 return self._send(201, ss.document(emu))
         except (ValueError, TypeError) as e:
             return self._send(400, {"error": {"code": "BadControlRequest", "message": str(e)}})
         self._send(404, {"error": {"code": "NotFound", "message": "no control endpoint %s %s" % (method, path)}})
+
+    # Retail Prices API -----------------------------------------------------
+
+    def _retail_prices(self, method, query):
+        emu = self.emu
+        with emu.lock:
+            emu.prices.calls += 1
+            f = emu.faults
+            if f.prices_throttle > 0:
+                f.prices_throttle -= 1
+                return self._send(429, {"Error": {"Code": "TooManyRequests", "Message": "Too many requests. "
+                                                  "Please retry after some time."}}, {"Retry-After": "1"})
+            if f.prices_malformed > 0:
+                f.prices_malformed -= 1
+                return self._send(200, b'{"BillingCurrency":"USD","Items":[{"currencyCode":"US')
+        if method != "GET":
+            return self._send(405, {"Error": {"Code": "MethodNotAllowed", "Message": "Only GET is supported."}})
+        status, body = emu.prices.page(emu.url, query)
+        self._send(status, body)
 
     # Tokens ----------------------------------------------------------------
 
@@ -920,6 +947,103 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except ValueError as e:
             raise ArmError(400, "InvalidRequestContent", "The request content was invalid and could not be "
                            "deserialized: %s" % e)
+
+
+PRICES_CSV = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "pricing", "data", "regions",
+                          "azure.csv")
+PRICES_API_VERSIONS = ("2023-01-01-preview", "2021-10-01-preview")
+PRICES_FILTER = re.compile(r"^serviceName eq 'Virtual Machines' and armRegionName eq '([a-z0-9]+)' and "
+                           r"priceType eq 'Consumption'$")
+# The live figures differ from the embedded ones visibly: this size's Linux list price is 10 % higher, and
+# every size has a spot price (the embedded Azure catalogues have none) of 30 % of its list price.
+CHANGED_SKU = "Standard_D2s_v5"
+
+
+def sku_words(sku):
+    """Standard_D2s_v5 -> "D2s v5", as the API's skuName and meterName write a size."""
+    return sku.split("_", 1)[-1].replace("_", " ")
+
+
+class RetailPrices(object):
+    """The Retail Prices API's answers for the virtual machines of a region, derived from pricing/data's
+    embedded figures: per size a Linux meter, a Linux Spot meter, a Linux Low Priority meter and a Windows
+    meter, as the real API lists them, in pages of page_size with NextPageLink."""
+
+    def __init__(self, page_size=100):
+        self.page_size = page_size
+        self.calls = 0
+        self.overrides = {}  # sku -> {"on-demand": price, "spot": price}
+        self._rows = None
+
+    def set_overrides(self, body):
+        if not isinstance(body, dict):
+            raise ValueError("prices: the body must be {sku: {\"on-demand\": price, \"spot\": price}}")
+        for sku, v in body.items():
+            if not isinstance(v, dict) or not all(k in ("on-demand", "spot") and isinstance(x, (int, float))
+                                                  for k, x in v.items()):
+                raise ValueError("prices: %s: expected {\"on-demand\": price, \"spot\": price}" % sku)
+            self.overrides.setdefault(sku, {}).update(v)
+
+    def rows(self):
+        if self._rows is None:
+            rows = {}
+            with open(PRICES_CSV) as f:
+                header = f.readline().strip().split(",")
+                ir, isku, iod = header.index("region"), header.index("vm_size"), header.index("od_usd_h")
+                for line in f:
+                    c = line.rstrip("\n").split(",")
+                    if c[iod]:
+                        rows.setdefault(c[ir], []).append((c[isku], float(c[iod])))
+            self._rows = rows
+        return self._rows
+
+    def items(self, region):
+        out = []
+        for sku, od in self.rows().get(region, []):
+            if sku == CHANGED_SKU:
+                od = round(od * 1.1, 6)
+            ov = self.overrides.get(sku, {})
+            od = ov.get("on-demand", od)
+            spot = ov.get("spot", round(od * 0.3, 6))
+            words = sku_words(sku)
+            series = "Virtual Machines %s Series" % words.split(" ")[0].rstrip("0123456789-")
+            for product, sku_name, meter, price in (
+                    (series, words, words, od),
+                    (series, words + " Spot", words + " Spot", spot),
+                    (series, words + " Low Priority", words + " Low Priority", round(od * 0.2, 6)),
+                    (series + " Windows", words, words, round(od * 1.5, 6))):
+                out.append({"currencyCode": "USD", "tierMinimumUnits": 0.0, "retailPrice": price,
+                            "unitPrice": price, "armRegionName": region, "location": region,
+                            "effectiveStartDate": "2026-11-01T00:00:00Z",
+                            "meterId": str(uuid.uuid5(uuid.NAMESPACE_URL, region + "/" + product + "/" + meter)),
+                            "meterName": meter, "productId": "DZH318Z0BQ4L", "skuId": "DZH318Z0BQ4L/00TG",
+                            "productName": product, "skuName": sku_name, "serviceName": "Virtual Machines",
+                            "serviceId": "DZH313Z7MMC8", "serviceFamily": "Compute", "unitOfMeasure": "1 Hour",
+                            "type": "Consumption", "isPrimaryMeterRegion": True, "armSkuName": sku})
+        return out
+
+    def page(self, base_url, query):
+        bad = (400, {"Error": {"Code": "BadRequest", "Message": "Invalid OData parameters supplied"}})
+        api = query.get("api-version")
+        if api is not None and api not in PRICES_API_VERSIONS:
+            return 400, {"Error": {"Code": "BadRequest", "Message": "Invalid api-version %s" % api}}
+        m = PRICES_FILTER.match(query.get("$filter", ""))
+        try:
+            skip = int(query.get("$skip", "0"))
+        except ValueError:
+            return bad
+        if m is None or skip < 0:
+            return bad
+        items = self.items(m.group(1))
+        chunk = items[skip:skip + self.page_size]
+        nxt = None
+        if skip + self.page_size < len(items):
+            q = {"$filter": query["$filter"], "$skip": str(skip + self.page_size)}
+            if api is not None:
+                q["api-version"] = api
+            nxt = base_url + "/api/retail/prices?" + urllib.parse.urlencode(q, safe="$", quote_via=urllib.parse.quote)
+        return 200, {"BillingCurrency": "USD", "CustomerEntityId": "Default", "CustomerEntityType": "Retail",
+                     "Items": chunk, "NextPageLink": nxt, "Count": len(chunk)}
 
 
 def load_shapes(path):
