@@ -97,6 +97,7 @@ static struct pooled *pool_entry(struct pooled **v, size_t *n, size_t *cap, cons
   return p;
 }
 
+/* Unix seconds of an RFC 3339 time, 0 when unreadable. */
 static double unix_time(const char *when) {
   int64_t secs;
   struct stv_err err = {0, ""};
@@ -213,7 +214,7 @@ static void on_reserved(struct req *r, int code, const char *msg, struct stv__aw
     }
     p->count += v->count;
     p->price += hourly * (double)v->count;
-    if (unix_time(v->start) > p->as_of) p->as_of = unix_time(v->start);
+    p->as_of = stv_wall_time(); /* the reservations held now: as of this read */
   }
   note_source(op, "DescribeReservedInstances");
   prices_end(op);

@@ -218,6 +218,39 @@ def test_prices_are_the_spot_history_now_and_the_reservations_hourly():
         assert sent and all(c["code"] is None for c in sent), sent
 
 
+def test_stevedore_prices_live_shows_the_emulators_spot_and_reservations_over_the_embedded_figures():
+    import time as _time
+    with Env(prices_scenario()) as env:
+        args = [STEVEDORE, "prices", "--live", "--provider", "aws", "--cluster-name", CLUSTER, "--catalog",
+                "aws:us-east-1", "--output", "json", "--type", "m5.large", "--type", "m5a.large"]
+        p = subprocess.run(args, env=base_env(env, keys()), capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        for s in SECRETS:
+            assert s not in p.stdout and s not in p.stderr, "a secret appears in the output"
+        for c in env.calls():
+            if c.get("permission") and c.get("credentialSource"):
+                SEEN_PERMISSIONS.add(c["permission"])
+        doc = json.loads(p.stdout)
+        assert doc["prices"]["liveSource"] == "DescribeSpotPriceHistory, DescribeReservedInstances", doc["prices"]
+        rows = {(o["instanceType"], o["capacityType"], o["zone"]): o for o in doc["offerings"]}
+        want = spot_now(env, ["m5.large", "m5a.large"])
+        for (t, z), price in want.items():
+            o = rows[(t, "spot", z)]
+            assert o["source"] == "live" and abs(o["price"] - price) < 1e-9, (o, price)
+        assert rows[("m5.large", "spot", "us-east-1a")]["price"] == 0.0123
+        r = rows[("m5.large", "reserved", "us-east-1a")]
+        assert (r["source"], r["count"], round(r["price"], 6)) == ("live", 4, 0.06), r
+        assert abs(r["asOf"] - _time.time()) < 120, r  # the reservations held as of the read
+        assert all(o["source"] == "embedded" for k, o in rows.items() if k[1] == "on-demand"), rows
+        # Not permitted to read reservations: the spot figures still live, a warning naming the permission.
+        env.faults(deny=["DescribeReservedInstances"])
+        p = subprocess.run(args, env=base_env(env, keys()), capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        doc = json.loads(p.stdout)
+        assert doc["prices"]["liveSource"] == "DescribeSpotPriceHistory", doc["prices"]
+        assert "ec2:DescribeReservedInstances" in p.stderr, p.stderr
+
+
 def test_prices_without_the_reservations_permission_keep_the_spot_figures_and_say_so():
     with Env(prices_scenario()) as env:
         env.faults(deny=["DescribeReservedInstances"])
