@@ -115,7 +115,7 @@ struct groups_op {
   stv_cloud_groups_cb cb;
   /* Zone availability read during the listing (aws_offers.c). */
   char **otypes;
-  size_t notypes, ochunk;
+  size_t notypes, ocap, ochunk;
   struct offered *got;
   size_t ngot, capgot;
 };

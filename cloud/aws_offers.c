@@ -40,9 +40,11 @@ int stv__aws_offered(struct aws *a, const char *type, const char *zone) {
   return 0;
 }
 
-/* The types of the cluster's groups into op->otypes; returns 0 or STV_ENOMEM. */
-static int collect(struct groups_op *op) {
-  size_t p, i, t, cap = 0;
+/* Calls fn for each group of the cluster in op's pages with the types it launches; stops at a non-zero. */
+static int each_group(struct groups_op *op, int (*fn)(struct groups_op *op, const struct stv__aws_asg *g,
+                                                      const char *const *types, size_t n)) {
+  size_t p, i;
+  int rc;
   for (p = 0; p < op->npages; p++)
     for (i = 0; i < op->pages[p].nasgs; i++) {
       const struct stv__aws_asg *g = &op->pages[p].asgs[i];
@@ -51,14 +53,38 @@ static int collect(struct groups_op *op) {
       size_t n;
       if (!stv__aws_ours(op->a, g)) continue;
       n = stv__aws_group_types(op->a, g, plain, 16, &types);
-      for (t = 0; t < n; t++) {
-        if (has(op->otypes, op->notypes, types[t])) continue;
-        if (stv_grow((void **)&op->otypes, &cap, op->notypes + 1, sizeof(*op->otypes)) != 0 ||
-            (op->otypes[op->notypes] = stv_strdup(types[t])) == NULL)
-          return STV_ENOMEM;
-        op->notypes++;
-      }
+      if ((rc = fn(op, g, types, n)) != 0) return rc;
     }
+  return 0;
+}
+
+/* Adds g's types to op->otypes; 0 or STV_ENOMEM. */
+static int collect_group(struct groups_op *op, const struct stv__aws_asg *g, const char *const *types,
+                         size_t n) {
+  size_t t;
+  (void)g;
+  for (t = 0; t < n; t++) {
+    if (has(op->otypes, op->notypes, types[t])) continue;
+    if (stv_grow((void **)&op->otypes, &op->ocap, op->notypes + 1, sizeof(*op->otypes)) != 0 ||
+        (op->otypes[op->notypes] = stv_strdup(types[t])) == NULL)
+      return STV_ENOMEM;
+    op->notypes++;
+  }
+  return 0;
+}
+
+/* Warns of each (type, zone) of g the answer just read leaves out. */
+static int report_group(struct groups_op *op, const struct stv__aws_asg *g, const char *const *types,
+                        size_t n) {
+  size_t t, z;
+  for (t = 0; t < n; t++)
+    for (z = 0; z < g->nzones; z++)
+      if (!stv__aws_offered(op->a, types[t], g->zones[z]))
+        stv_log(STV_LOG_WARN,
+                "aws: offering dropped: AWS does not offer the instance type in that zone of the group "
+                "(DescribeInstanceTypeOfferings)",
+                STV_LOG_STR("group", g->name), STV_LOG_STR("type", types[t]),
+                STV_LOG_STR("zone", g->zones[z]));
   return 0;
 }
 
@@ -70,28 +96,6 @@ static int wanted(struct groups_op *op) {
   for (i = 0; i < op->notypes; i++)
     if (!has(a->offer_types, a->noffer_types, op->otypes[i])) return 1;
   return 0;
-}
-
-/* Warns of each (type, zone) of a group of ours the answer just read leaves out. */
-static void report_dropped(struct groups_op *op) {
-  size_t p, i, t, z;
-  for (p = 0; p < op->npages; p++)
-    for (i = 0; i < op->pages[p].nasgs; i++) {
-      const struct stv__aws_asg *g = &op->pages[p].asgs[i];
-      const char *plain[16];
-      const char *const *types;
-      size_t n;
-      if (!stv__aws_ours(op->a, g)) continue;
-      n = stv__aws_group_types(op->a, g, plain, 16, &types);
-      for (t = 0; t < n; t++)
-        for (z = 0; z < g->nzones; z++)
-          if (!stv__aws_offered(op->a, types[t], g->zones[z]))
-            stv_log(STV_LOG_WARN,
-                    "aws: offering dropped: AWS does not offer the instance type in that zone of the group "
-                    "(DescribeInstanceTypeOfferings)",
-                    STV_LOG_STR("group", g->name), STV_LOG_STR("type", types[t]),
-                    STV_LOG_STR("zone", g->zones[z]));
-    }
 }
 
 /* The answer read in full: it replaces the one in hand. */
@@ -110,8 +114,8 @@ static void adopt(struct groups_op *op) {
   op->got = NULL;
   op->ngot = op->capgot = 0;
   op->otypes = NULL;
-  op->notypes = 0;
-  report_dropped(op);
+  op->notypes = op->ocap = 0;
+  (void)each_group(op, report_group);
 }
 
 static int offers_page(struct groups_op *op, const char *token);
@@ -129,7 +133,7 @@ static void offers_failed(struct groups_op *op, int code, const char *msg) {
   a->offer_types = op->otypes; /* asked about, so that the next try waits OFFER_TTL */
   a->noffer_types = op->notypes;
   op->otypes = NULL;
-  op->notypes = 0;
+  op->notypes = op->ocap = 0;
   a->offer_unknown = 1;
   a->offer_until = stv_clock_now(a->cloud.clock) + OFFER_TTL;
   op->then(op, 0, "");
@@ -188,7 +192,7 @@ void stv__aws_offers_next(struct groups_op *op) {
     op->then(op, 0, "");
     return;
   }
-  if (collect(op) != 0) {
+  if (each_group(op, collect_group) != 0) {
     offers_failed(op, STV_ENOMEM, "out of memory");
     return;
   }
