@@ -246,12 +246,20 @@ static void reservations_next(struct prices_op *op) {
 
 static int spot_page(struct prices_op *op, const char *token);
 
+/* The spot part failed: the pages read before the failure are dropped too (a partial listing is no answer). */
+static void spot_failed(struct prices_op *op, const char *what, int code, const char *msg) {
+  pooled_free(op->spot, op->nspot);
+  op->spot = NULL;
+  op->nspot = op->capspot = 0;
+  part_failed(op, what, code, msg);
+  reservations_next(op);
+}
+
 static void on_spot(struct req *r, int code, const char *msg, struct stv__aws_answer *ans) {
   struct prices_op *op = r->op;
   size_t i;
   if (code != 0) {
-    part_failed(op, "aws: spot prices not read; the catalogue's spot figures stay", code, msg);
-    reservations_next(op);
+    spot_failed(op, "aws: spot prices not read; the catalogue's spot figures stay", code, msg);
     return;
   }
   for (i = 0; i < ans->nprices; i++) {
@@ -259,8 +267,7 @@ static void on_spot(struct req *r, int code, const char *msg, struct stv__aws_an
     double when = unix_time(s->timestamp);
     struct pooled *p = pool_entry(&op->spot, &op->nspot, &op->capspot, s->type, s->zone);
     if (p == NULL) {
-      part_failed(op, "aws: spot prices not read", STV_ENOMEM, "out of memory");
-      reservations_next(op);
+      spot_failed(op, "aws: spot prices not read", STV_ENOMEM, "out of memory");
       return;
     }
     if (when > p->as_of) { /* the latest of the pool */
@@ -277,10 +284,8 @@ static void on_spot(struct req *r, int code, const char *msg, struct stv__aws_an
       return;
     }
   }
-  if (spot_page(op, ans->next_token) != 0) {
-    part_failed(op, "aws: spot prices not read", STV_ENOMEM, "out of memory");
-    reservations_next(op);
-  }
+  if (spot_page(op, ans->next_token) != 0)
+    spot_failed(op, "aws: spot prices not read", STV_ENOMEM, "out of memory");
 }
 
 static int spot_page(struct prices_op *op, const char *token) {

@@ -260,6 +260,11 @@ def test_prices_without_the_reservations_permission_keep_the_spot_figures_and_sa
         assert not [q for q in r["quotes"] if q[1] == "reserved"], r["quotes"]
         assert [q for q in r["quotes"] if q[1] == "spot"], r["quotes"]
         assert "reservations not read" in err and "ec2:DescribeReservedInstances" in err, err
+        env.faults(deny=["DescribeSpotPriceHistory"])
+        (r,), _, err = drive(env, ["prices"], keys())
+        ok(r)
+        assert r["source"] == "DescribeReservedInstances" and all(q[1] == "reserved" for q in r["quotes"]), r
+        assert "spot prices not read" in err and "ec2:DescribeSpotPriceHistory" in err, err
         env.faults(deny=["DescribeReservedInstances", "DescribeSpotPriceHistory"])
         (r,), _, err = drive(env, ["prices"], keys())
         assert r["code"] == "STV_EUNSUPPORTED" and "DescribeSpotPriceHistory" in r["message"], r
