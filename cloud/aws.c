@@ -25,87 +25,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "aws_internal.h"
+#include "aws_impl.h"
 #include "log.h"
 
-#define ASG_VERSION        "2011-01-01"
-#define EC2_VERSION        "2016-11-15"
-#define FILTER_VALUES      200 /* EC2's most values in one filter */
-#define TAG_ENABLED        "k8s.io/cluster-autoscaler/enabled"
-#define TAG_CA_PREFIX      "k8s.io/cluster-autoscaler/"
-#define TAG_STV_PREFIX     "stevedore.io/cluster/"
-#define TAG_TEMPLATE_LABEL "k8s.io/cluster-autoscaler/node-template/label/"
-
-struct known { /* a group as last listed */
-  char *name;
-  int64_t min, max;
-  int spot_only;
-};
-
-struct unavail {
-  char *type, *zone;
-  double until;
-};
-
-struct lt_entry { /* a launch template version's instance type, as last read */
-  char *key;      /* "ID|NAME|VERSION" */
-  char *type;     /* NULL: it has none, or it could not be read */
-  double until;
-};
-
-struct req;
-struct aws;
-
-/* Every operation in flight starts with this, so that closing the provider frees it. */
-struct ophead {
-  struct ophead *prev, *next;
-  struct aws *a;
-  void (*free)(void *op);
-};
-typedef void (*req_done)(struct req *r, int code, const char *msg, struct stv__aws_answer *ans);
-
-struct req {
-  struct aws *a;
-  struct req *prev, *next;
-  int ec2; /* else autoscaling */
-  const char *action;
-  enum stv__aws_kind kind;
-  struct stv_buf form;
-  int creds_retried;
-  int sent; /* the cloud call is on its way (else waiting for credentials) */
-  req_done done;
-  void *op;
-};
-
-struct aws {
-  struct stv_cloud cloud;
-  struct stv_aws_opts o;
-  char *cluster;
-  char tag_ca[300], tag_stv[300];
-  struct stv_cloud_caller *caller;
-  struct stv__aws_creds_cache *cc;
-  struct stv__aws_env env;
-  char sig_asg[160], sig_ec2[160];
-  struct req *reqs;
-  struct ophead *ops;
-  struct known *known;
-  size_t nknown;
-  int listed; /* the groups were listed at least once */
-  struct unavail *unav;
-  size_t nunav, capunav;
-  struct lt_entry *lts;
-  size_t nlts, caplts;
-  /* Polling. */
-  struct stv_timer poll;
-  int poll_running, baseline;
-  char **seen_acts; /* failed activity ids already reported or there at the first look */
-  size_t nseen;
-  char **running; /* provider ids RUNNING at the last poll */
-  size_t nrunning;
-  char **alive;       /* provider ids not terminating at the last poll */
-  char **alive_group; /* and their groups */
-  size_t nalive;
-};
 
 static struct aws *impl(struct stv_cloud *c) {
   return c->impl;
@@ -135,9 +57,7 @@ int stv__aws_form(struct stv_buf *b, const char *name, const char *value) {
   return b->err;
 }
 
-static int formf(struct stv_buf *b, const char *value, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int formf(struct stv_buf *b, const char *value, const char *fmt, ...) {
+int stv__aws_formf(struct stv_buf *b, const char *value, const char *fmt, ...) {
   char name[128];
   va_list ap;
   va_start(ap, fmt);
@@ -149,7 +69,7 @@ static int formf(struct stv_buf *b, const char *value, const char *fmt, ...) {
 /* ---------------------------------------------------------------------- */
 /* Requests                                                               */
 
-static struct req *req_new(struct aws *a, int ec2, const char *action, enum stv__aws_kind kind, req_done done,
+struct req *stv__aws_req_new(struct aws *a, int ec2, const char *action, enum stv__aws_kind kind, req_done done,
                            void *op) {
   struct req *r = stv_calloc(1, sizeof(*r));
   if (r == NULL) return NULL;
@@ -286,7 +206,7 @@ static int req_send(struct req *r) {
 }
 
 /* Sends r or ends it with the failure; for callers that carry on through r's continuation. */
-static void req_go(struct req *r) {
+void stv__aws_req_go(struct req *r) {
   int rc = req_send(r);
   if (rc != 0) req_end(r, rc, "cannot ask for the credentials", NULL);
 }
@@ -294,7 +214,7 @@ static void req_go(struct req *r) {
 /* ---------------------------------------------------------------------- */
 /* Operations                                                             */
 
-static void op_link_(struct aws *a, struct ophead *h, void (*fn)(void *)) {
+void stv__aws_op_link_(struct aws *a, struct ophead *h, void (*fn)(void *)) {
   h->a = a;
   h->free = fn;
   h->prev = NULL;
@@ -302,9 +222,8 @@ static void op_link_(struct aws *a, struct ophead *h, void (*fn)(void *)) {
   if (a->ops != NULL) a->ops->prev = h;
   a->ops = h;
 }
-#define op_link(a, h, fn) op_link_((a), (h), (void (*)(void *))(fn))
 
-static void op_unlink(struct ophead *h) {
+void stv__aws_op_unlink(struct ophead *h) {
   struct aws *a = h->a;
   if (h->prev != NULL)
     h->prev->next = h->next;
@@ -317,7 +236,7 @@ static void op_unlink(struct ophead *h) {
 /* Groups                                                                 */
 
 /* Whether g carries the discovery tags of this cluster. */
-static int ours(struct aws *a, const struct stv__aws_asg *g) {
+int stv__aws_ours(struct aws *a, const struct stv__aws_asg *g) {
   if (stv__aws_tag(g, a->tag_stv) != NULL) return 1;
   return stv__aws_tag(g, TAG_ENABLED) != NULL && stv__aws_tag(g, a->tag_ca) != NULL;
 }
@@ -356,11 +275,35 @@ static void mark_unavailable(struct aws *a, const char *type, const char *zone) 
   a->unav[a->nunav++].until = now + a->o.unavailable_ttl;
 }
 
+#define LT_TTL 300.0
+
+/* "ID|NAME|VERSION" of g's launch template, or "lc|NAME" of its launch configuration. */
+static void lt_key(char *buf, size_t n, const struct stv__aws_asg *g) {
+  if (g->lt_id == NULL && g->lt_name == NULL && g->lc_name != NULL) {
+    snprintf(buf, n, "lc|%s", g->lc_name);
+    return;
+  }
+  snprintf(buf, n, "%s|%s|%s", g->lt_id != NULL ? g->lt_id : "", g->lt_name != NULL ? g->lt_name : "",
+           g->lt_version != NULL ? g->lt_version : "$Default");
+}
+
+/* The cache entry of g's launch template (fresh or not), or NULL. */
+static struct lt_entry *lt_find(struct aws *a, const struct stv__aws_asg *g) {
+  char key[600];
+  size_t i;
+  lt_key(key, sizeof(key), g);
+  for (i = 0; i < a->nlts; i++)
+    if (strcmp(a->lts[i].key, key) == 0) return &a->lts[i];
+  return NULL;
+}
+
 /* The capacity types a group launches: 1 on-demand, 2 spot, 3 both. */
-static int group_cts(const struct stv__aws_asg *g) {
+static int group_cts(struct aws *a, const struct stv__aws_asg *g) {
   const char *ct = template_label(g, "karpenter.sh/capacity-type");
   const char *eks = template_label(g, "eks.amazonaws.com/capacityType");
   if (!g->mixed) {
+    const struct lt_entry *e = g->lt_id == NULL && g->lt_name == NULL ? lt_find(a, g) : NULL;
+    if (e != NULL && e->spot) return 2;
     if ((ct != NULL && strcmp(ct, "spot") == 0) || (eks != NULL && strcmp(eks, "SPOT") == 0)) return 2;
     return 1;
   }
@@ -379,13 +322,15 @@ struct listing { /* what one listing of the groups builds */
 /* Appends the offerings of g (types x zones x capacity types, minus those out of capacity). */
 static int add_offers(struct aws *a, const struct stv__aws_asg *g, const char *const *types, size_t ntypes,
                       struct listing *l, size_t *cap) {
-  int cts = group_cts(g);
+  int cts = group_cts(a, g);
   size_t t, z;
   int ct;
   for (t = 0; t < ntypes; t++)
     for (z = 0; z < g->nzones; z++)
       for (ct = 0; ct < 2; ct++) {
-        if (!(cts & (1 << ct)) || unavailable(a, types[t], g->zones[z])) continue;
+        if (!(cts & (1 << ct)) || unavailable(a, types[t], g->zones[z]) ||
+            !stv__aws_offered(a, types[t], g->zones[z]))
+          continue;
         if (stv_grow((void **)&l->offers, cap, l->noffers + 1, sizeof(*l->offers)) != 0) return STV_ENOMEM;
         l->offers[l->noffers].instance_type = types[t];
         l->offers[l->noffers].zone = g->zones[z];
@@ -393,23 +338,6 @@ static int add_offers(struct aws *a, const struct stv__aws_asg *g, const char *c
         l->noffers++;
       }
   return 0;
-}
-
-#define LT_TTL 300.0
-
-static void lt_key(char *buf, size_t n, const struct stv__aws_asg *g) {
-  snprintf(buf, n, "%s|%s|%s", g->lt_id != NULL ? g->lt_id : "", g->lt_name != NULL ? g->lt_name : "",
-           g->lt_version != NULL ? g->lt_version : "$Default");
-}
-
-/* The cache entry of g's launch template (fresh or not), or NULL. */
-static struct lt_entry *lt_find(struct aws *a, const struct stv__aws_asg *g) {
-  char key[600];
-  size_t i;
-  lt_key(key, sizeof(key), g);
-  for (i = 0; i < a->nlts; i++)
-    if (strcmp(a->lts[i].key, key) == 0) return &a->lts[i];
-  return NULL;
 }
 
 /* The instance types of a group without overrides: the node-template label, its launch template's, its instances'. */
@@ -431,9 +359,29 @@ static size_t plain_types(struct aws *a, const struct stv__aws_asg *g, const cha
   return n;
 }
 
+static void known_free(struct known *k, size_t n) {
+  size_t i, t;
+  for (i = 0; i < n; i++) {
+    stv_free(k[i].name);
+    for (t = 0; t < k[i].ntypes; t++) stv_free(k[i].types[t]);
+    stv_free(k[i].types);
+  }
+  stv_free(k);
+}
+
+size_t stv__aws_group_types(struct aws *a, const struct stv__aws_asg *g, const char **plain, size_t max,
+                            const char *const **types) {
+  if (g->ntypes > 0) {
+    *types = g->types;
+    return g->ntypes;
+  }
+  *types = plain;
+  return plain_types(a, g, plain, max);
+}
+
 /* Builds the provider's view of the discovered groups of the pages, and remembers them. */
 static int build_groups(struct aws *a, struct stv__aws_answer *pages, size_t npages, struct listing *l) {
-  size_t p, i, capg = 0, capf = 0, capo = 0, nk = 0;
+  size_t p, i, t, capg = 0, capf = 0, capo = 0, nk = 0;
   struct known *known = NULL;
   size_t *first = NULL; /* offers index of each group */
   int rc = 0;
@@ -441,13 +389,10 @@ static int build_groups(struct aws *a, struct stv__aws_answer *pages, size_t npa
     for (i = 0; i < pages[p].nasgs; i++) {
       const struct stv__aws_asg *g = &pages[p].asgs[i];
       const char *plain[16];
-      const char *const *types = g->types;
-      size_t ntypes = g->ntypes;
-      if (!ours(a, g)) continue;
-      if (ntypes == 0) {
-        ntypes = plain_types(a, g, plain, 16);
-        types = plain;
-      }
+      const char *const *types;
+      size_t ntypes;
+      if (!stv__aws_ours(a, g)) continue;
+      ntypes = stv__aws_group_types(a, g, plain, 16, &types);
       if (ntypes == 0) {
         stv_log(STV_LOG_WARN,
                 "aws: group left out: its instance type is unknown (no mixed-instances overrides, none in "
@@ -479,8 +424,11 @@ static int build_groups(struct aws *a, struct stv__aws_answer *pages, size_t npa
       known[nk].name = stv_strdup(g->name);
       known[nk].min = g->min;
       known[nk].max = g->max;
-      known[nk].spot_only = group_cts(g) == 2;
-      if (known[nk++].name == NULL) {
+      known[nk].spot_only = group_cts(a, g) == 2;
+      known[nk].types = stv_calloc(ntypes, sizeof(char *));
+      for (t = 0; known[nk].types != NULL && t < ntypes; t++)
+        if ((known[nk].types[known[nk].ntypes] = stv_strdup(types[t])) != NULL) known[nk].ntypes++;
+      if (known[nk++].name == NULL || known[nk - 1].ntypes < ntypes) {
         rc = STV_ENOMEM;
         goto out;
       }
@@ -489,16 +437,14 @@ static int build_groups(struct aws *a, struct stv__aws_answer *pages, size_t npa
   for (i = 0; i < l->n; i++) l->groups[i].offerings = l->offers + first[i];
   /* The first look of the poll right after the first listing, so that what changes from now on is reported. */
   if (!a->listed && !a->poll_running) (void)stv_clock_start(a->cloud.clock, &a->poll, 0, poll_cb, a);
-  for (i = 0; i < a->nknown; i++) stv_free(a->known[i].name);
-  stv_free(a->known);
+  known_free(a->known, a->nknown);
   a->known = known;
   a->nknown = nk;
   a->listed = 1;
   known = NULL;
   nk = 0;
 out:
-  for (i = 0; i < nk; i++) stv_free(known[i].name);
-  stv_free(known);
+  known_free(known, nk);
   stv_free(first);
   return rc;
 }
@@ -507,7 +453,7 @@ out:
  * Keeps a page of answers when code is 0 (takes ans over, leaving it empty) and sets *token to the next page's
  * token (NULL: the last). Returns code, or STV_ENOMEM with *msg set.
  */
-static int keep_page(struct stv__aws_answer **pages, size_t *n, size_t *cap, int code, const char **msg,
+int stv__aws_keep_page(struct stv__aws_answer **pages, size_t *n, size_t *cap, int code, const char **msg,
                      struct stv__aws_answer *ans, const char **token) {
   *token = NULL;
   if (code != 0) return code;
@@ -522,27 +468,19 @@ static int keep_page(struct stv__aws_answer **pages, size_t *n, size_t *cap, int
   return 0;
 }
 
-static void free_pages(struct stv__aws_answer *pages, size_t n) {
+void stv__aws_free_pages(struct stv__aws_answer *pages, size_t n) {
   size_t i;
   for (i = 0; i < n; i++) stv__aws_answer_close(&pages[i]);
   stv_free(pages);
 }
 
-/* One listing of the groups, page after page; then the continuation. */
-struct groups_op {
-  struct ophead h;
-  struct aws *a;
-  struct stv__aws_answer *pages;
-  size_t npages, cap;
-  const char *only; /* one group by name (AutoScalingGroupNames), or NULL: discovery by tag */
-  void (*then)(struct groups_op *op, int code, const char *msg);
-  void *ctx; /* the continuation's */
-  stv_cloud_groups_cb cb;
-};
-
-static void groups_op_free(struct groups_op *op) {
-  op_unlink(&op->h);
-  free_pages(op->pages, op->npages);
+void stv__aws_groups_op_free(struct groups_op *op) {
+  size_t i;
+  stv__aws_op_unlink(&op->h);
+  for (i = 0; i < op->notypes; i++) stv_free(op->otypes[i]);
+  stv_free(op->otypes);
+  stv__aws_offered_free(op->got, op->ngot);
+  stv__aws_free_pages(op->pages, op->npages);
   stv_free(op);
 }
 
@@ -552,7 +490,7 @@ static void lt_next(struct groups_op *op);
 static void on_groups_page(struct req *r, int code, const char *msg, struct stv__aws_answer *ans) {
   struct groups_op *op = r->op;
   const char *token;
-  if ((code = keep_page(&op->pages, &op->npages, &op->cap, code, &msg, ans, &token)) != 0) {
+  if ((code = stv__aws_keep_page(&op->pages, &op->npages, &op->cap, code, &msg, ans, &token)) != 0) {
     op->then(op, code, msg);
     return;
   }
@@ -571,7 +509,7 @@ static const struct stv__aws_asg *lt_wanted(struct groups_op *op) {
     for (i = 0; i < op->pages[p].nasgs; i++) {
       const struct stv__aws_asg *g = &op->pages[p].asgs[i];
       const struct lt_entry *e;
-      if (!ours(op->a, g) || g->ntypes > 0 || (g->lt_id == NULL && g->lt_name == NULL) ||
+      if (!stv__aws_ours(op->a, g) || g->ntypes > 0 || (g->lt_id == NULL && g->lt_name == NULL && g->lc_name == NULL) ||
           template_label(g, "node.kubernetes.io/instance-type") != NULL)
         continue;
       if ((e = lt_find(op->a, g)) == NULL || e->until <= now) return g;
@@ -589,9 +527,18 @@ static void on_lt(struct req *r, int code, const char *msg, struct stv__aws_answ
     op->then(op, 0, "");
     return;
   }
+  if (code == 0 && r->kind == STV__AWS_LCS && ans->nlcs == 0) {
+    code = STV_ENOTFOUND;
+    msg = "no such launch configuration";
+  }
   if (code != 0)
-    stv_log(STV_LOG_WARN, "aws: cannot read the group's launch template; its instance type is unknown",
-            STV_LOG_STR("group", g->name), STV_LOG_STR("error", msg));
+    stv_log(STV_LOG_WARN,
+            r->kind == STV__AWS_LCS
+                ? "aws: cannot read the group's launch configuration; its instance type is unknown"
+                : "aws: cannot read the group's launch template; its instance type is unknown",
+            STV_LOG_STR("group", g->name),
+            STV_LOG_STR("template", g->lt_id != NULL ? g->lt_id : g->lt_name != NULL ? g->lt_name : g->lc_name),
+            STV_LOG_STR("error", msg));
   if ((e = lt_find(a, g)) == NULL) {
     lt_key(key, sizeof(key), g);
     if (stv_grow((void **)&a->lts, &a->caplts, a->nlts + 1, sizeof(*a->lts)) != 0 ||
@@ -603,7 +550,13 @@ static void on_lt(struct req *r, int code, const char *msg, struct stv__aws_answ
     e->type = NULL;
   }
   stv_free(e->type);
-  e->type = code == 0 && ans->lt_type != NULL ? stv_strdup(ans->lt_type) : NULL;
+  e->type = NULL;
+  e->spot = 0;
+  if (code == 0 && r->kind == STV__AWS_LT && ans->lt_type != NULL) e->type = stv_strdup(ans->lt_type);
+  if (code == 0 && r->kind == STV__AWS_LCS) {
+    e->type = stv_strdup(ans->lcs[0].type);
+    e->spot = ans->lcs[0].spot_price != NULL;
+  }
   e->until = stv_clock_now(a->cloud.clock) + LT_TTL;
   lt_next(op);
 }
@@ -613,11 +566,20 @@ static void lt_next(struct groups_op *op) {
   const struct stv__aws_asg *g = op->only == NULL ? lt_wanted(op) : NULL;
   struct req *r;
   if (g == NULL) {
-    op->then(op, 0, "");
+    stv__aws_offers_next(op);
     return;
   }
-  if ((r = req_new(op->a, 1, "DescribeLaunchTemplateVersions", STV__AWS_LT, on_lt, op)) == NULL) {
+  if (g->lt_id == NULL && g->lt_name == NULL)
+    r = stv__aws_req_new(op->a, 0, "DescribeLaunchConfigurations", STV__AWS_LCS, on_lt, op);
+  else
+    r = stv__aws_req_new(op->a, 1, "DescribeLaunchTemplateVersions", STV__AWS_LT, on_lt, op);
+  if (r == NULL) {
     op->then(op, STV_ENOMEM, "out of memory");
+    return;
+  }
+  if (r->kind == STV__AWS_LCS) {
+    stv__aws_form(&r->form, "LaunchConfigurationNames.member.1", g->lc_name);
+    stv__aws_req_go(r);
     return;
   }
   if (g->lt_id != NULL)
@@ -625,11 +587,11 @@ static void lt_next(struct groups_op *op) {
   else
     stv__aws_form(&r->form, "LaunchTemplateName", g->lt_name);
   stv__aws_form(&r->form, "LaunchTemplateVersion.1", g->lt_version != NULL ? g->lt_version : "$Default");
-  req_go(r);
+  stv__aws_req_go(r);
 }
 
 static int groups_page(struct groups_op *op, const char *token) {
-  struct req *r = req_new(op->a, 0, "DescribeAutoScalingGroups", STV__AWS_ASGS, on_groups_page, op);
+  struct req *r = stv__aws_req_new(op->a, 0, "DescribeAutoScalingGroups", STV__AWS_ASGS, on_groups_page, op);
   if (r == NULL) return STV_ENOMEM;
   if (op->only != NULL) {
     stv__aws_form(&r->form, "AutoScalingGroupNames.member.1", op->only);
@@ -640,23 +602,23 @@ static int groups_page(struct groups_op *op, const char *token) {
   }
   stv__aws_form(&r->form, "MaxRecords", "100");
   if (token != NULL) stv__aws_form(&r->form, "NextToken", token);
-  req_go(r);
+  stv__aws_req_go(r);
   return 0;
 }
 
-static int groups_op_start(struct aws *a, const char *only,
+int stv__aws_groups_op_start(struct aws *a, const char *only,
                            void (*then)(struct groups_op *, int, const char *), void *ctx,
                            stv_cloud_groups_cb cb) {
   struct groups_op *op = stv_calloc(1, sizeof(*op));
   int rc;
   if (op == NULL) return STV_ENOMEM;
-  op_link(a, &op->h, groups_op_free);
+  stv__aws_op_link(a, &op->h, stv__aws_groups_op_free);
   op->a = a;
   op->only = only;
   op->then = then;
   op->ctx = ctx;
   op->cb = cb;
-  if ((rc = groups_page(op, NULL)) != 0) groups_op_free(op);
+  if ((rc = groups_page(op, NULL)) != 0) stv__aws_groups_op_free(op);
   return rc;
 }
 
@@ -672,11 +634,11 @@ static void listed_groups(struct groups_op *op, int code, const char *msg) {
   op->cb(op->ctx, &res, res.code == 0 ? l.groups : NULL, res.code == 0 ? l.n : 0);
   stv_free(l.groups);
   stv_free(l.offers);
-  groups_op_free(op);
+  stv__aws_groups_op_free(op);
 }
 
 static int aws_list_groups(struct stv_cloud *c, stv_cloud_groups_cb cb, void *ctx) {
-  return groups_op_start(impl(c), NULL, listed_groups, ctx, cb);
+  return stv__aws_groups_op_start(impl(c), NULL, listed_groups, ctx, cb);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -695,9 +657,9 @@ struct inst_op {
 };
 
 static void inst_op_free(struct inst_op *op) {
-  op_unlink(&op->h);
+  stv__aws_op_unlink(&op->h);
   stv_clock_stop(op->a->cloud.clock, &op->empty);
-  free_pages(op->pages, op->npages);
+  stv__aws_free_pages(op->pages, op->npages);
   stv_free(op);
 }
 
@@ -706,7 +668,7 @@ static int inst_page(struct inst_op *op, const char *token);
 static void on_inst_page(struct req *r, int code, const char *msg, struct stv__aws_answer *ans) {
   struct inst_op *op = r->op;
   const char *token;
-  if ((code = keep_page(&op->pages, &op->npages, &op->cap, code, &msg, ans, &token)) != 0) {
+  if ((code = stv__aws_keep_page(&op->pages, &op->npages, &op->cap, code, &msg, ans, &token)) != 0) {
     op->then(op, code, msg);
     return;
   }
@@ -722,15 +684,15 @@ static void on_inst_page(struct req *r, int code, const char *msg, struct stv__a
 
 static int inst_page(struct inst_op *op, const char *token) {
   struct aws *a = op->a;
-  struct req *r = req_new(a, 1, "DescribeInstances", STV__AWS_INSTANCES, on_inst_page, op);
+  struct req *r = stv__aws_req_new(a, 1, "DescribeInstances", STV__AWS_INSTANCES, on_inst_page, op);
   size_t i;
   if (r == NULL) return STV_ENOMEM;
   stv__aws_form(&r->form, "Filter.1.Name", "tag:aws:autoscaling:groupName");
   for (i = op->chunk; i < a->nknown && i < op->chunk + FILTER_VALUES; i++)
-    formf(&r->form, a->known[i].name, "Filter.1.Value.%zu", i - op->chunk + 1);
+    stv__aws_formf(&r->form, a->known[i].name, "Filter.1.Value.%zu", i - op->chunk + 1);
   stv__aws_form(&r->form, "MaxResults", "1000");
   if (token != NULL) stv__aws_form(&r->form, "NextToken", token);
-  req_go(r);
+  stv__aws_req_go(r);
   return 0;
 }
 
@@ -747,13 +709,13 @@ static int inst_op_start(struct aws *a, void (*then)(struct inst_op *, int, cons
   struct inst_op *op = stv_calloc(1, sizeof(*op));
   int rc;
   if (op == NULL) return STV_ENOMEM;
-  op_link(a, &op->h, inst_op_free);
+  stv__aws_op_link(a, &op->h, inst_op_free);
   op->a = a;
   op->then = then;
   op->ctx = ctx;
   op->cb = cb;
   if (!a->listed)
-    rc = groups_op_start(a, NULL, inst_after_groups, op, NULL);
+    rc = stv__aws_groups_op_start(a, NULL, inst_after_groups, op, NULL);
   else if (a->nknown == 0) /* nothing to ask: answer from the loop */
     rc = stv_clock_start(a->cloud.clock, &op->empty, 0, inst_empty, op) == 0 ? 0 : STV_ENOMEM;
   else
@@ -762,14 +724,20 @@ static int inst_op_start(struct aws *a, void (*then)(struct inst_op *, int, cons
   return rc;
 }
 
-static void inst_after_groups(struct groups_op *gop, int code, const char *msg) {
-  struct inst_op *op = gop->ctx;
+int stv__aws_groups_remember(struct groups_op *op) {
   struct listing l;
+  int rc;
   memset(&l, 0, sizeof(l));
-  if (code == 0 && (code = build_groups(op->a, gop->pages, gop->npages, &l)) != 0) msg = "out of memory";
+  rc = build_groups(op->a, op->pages, op->npages, &l);
   stv_free(l.groups);
   stv_free(l.offers);
-  groups_op_free(gop);
+  return rc;
+}
+
+static void inst_after_groups(struct groups_op *gop, int code, const char *msg) {
+  struct inst_op *op = gop->ctx;
+  if (code == 0 && (code = stv__aws_groups_remember(gop)) != 0) msg = "out of memory";
+  stv__aws_groups_op_free(gop);
   if (code == 0 && op->a->nknown == 0) {
     op->then(op, 0, "");
     return;
@@ -861,7 +829,7 @@ struct done_op {
 
 static void done_op_free(struct done_op *op) {
   size_t i;
-  op_unlink(&op->h);
+  stv__aws_op_unlink(&op->h);
   stv_clock_stop(op->h.a->cloud.clock, &op->t);
   for (i = 0; i < op->n; i++) stv_free(op->ids[i]);
   stv_free(op->ids);
@@ -882,7 +850,7 @@ static void done_op_late(struct stv_timer *t) {
 static struct done_op *done_op_new(struct aws *a, const char *group, stv_cloud_done_cb cb, void *ctx) {
   struct done_op *op = stv_calloc(1, sizeof(*op));
   if (op == NULL) return NULL;
-  op_link(a, &op->h, done_op_free);
+  stv__aws_op_link(a, &op->h, done_op_free);
   op->cb = cb;
   op->ctx = ctx;
   snprintf(op->group, sizeof(op->group), "%s", group);
@@ -909,7 +877,7 @@ static void on_set_desired(struct req *r, int code, const char *msg, struct stv_
   done_op_end(op, code, msg);
 }
 
-static const struct known *find_known(struct aws *a, const char *name) {
+const struct known *stv__aws_find_known(struct aws *a, const char *name) {
   size_t i;
   for (i = 0; i < a->nknown; i++)
     if (strcmp(a->known[i].name, name) == 0) return &a->known[i];
@@ -919,7 +887,7 @@ static const struct known *find_known(struct aws *a, const char *name) {
 static int aws_set_desired(struct stv_cloud *c, const char *group_id, int64_t desired, stv_cloud_done_cb cb,
                            void *ctx) {
   struct aws *a = impl(c);
-  const struct known *k = find_known(a, group_id);
+  const struct known *k = stv__aws_find_known(a, group_id);
   struct done_op *op = done_op_new(a, group_id, cb, ctx);
   struct req *r;
   char num[32], msg[STV_ERR_MSG_MAX];
@@ -930,7 +898,7 @@ static int aws_set_desired(struct stv_cloud *c, const char *group_id, int64_t de
              (long long)desired, (long long)k->min, (long long)k->max);
     return done_op_refuse(op, STV_EINVAL, msg);
   }
-  if ((r = req_new(a, 0, "SetDesiredCapacity", STV__AWS_EMPTY, on_set_desired, op)) == NULL) {
+  if ((r = stv__aws_req_new(a, 0, "SetDesiredCapacity", STV__AWS_EMPTY, on_set_desired, op)) == NULL) {
     done_op_free(op);
     return STV_ENOMEM;
   }
@@ -938,7 +906,7 @@ static int aws_set_desired(struct stv_cloud *c, const char *group_id, int64_t de
   stv__aws_form(&r->form, "AutoScalingGroupName", group_id);
   stv__aws_form(&r->form, "DesiredCapacity", num);
   stv__aws_form(&r->form, "HonorCooldown", "false");
-  req_go(r);
+  stv__aws_req_go(r);
   return 0;
 }
 
@@ -970,11 +938,11 @@ static void on_terminated(struct req *r, int code, const char *msg, struct stv__
 
 static int terminate_next(struct done_op *op) {
   struct req *r =
-      req_new(op->h.a, 0, "TerminateInstanceInAutoScalingGroup", STV__AWS_EMPTY, on_terminated, op);
+      stv__aws_req_new(op->h.a, 0, "TerminateInstanceInAutoScalingGroup", STV__AWS_EMPTY, on_terminated, op);
   if (r == NULL) return STV_ENOMEM;
   stv__aws_form(&r->form, "InstanceId", op->ids[op->done]);
   stv__aws_form(&r->form, "ShouldDecrementDesiredCapacity", "true");
-  req_go(r);
+  stv__aws_req_go(r);
   return 0;
 }
 
@@ -1001,7 +969,7 @@ static void delete_checked(struct groups_op *gop, int code, const char *msg) {
       msg = m;
     }
   }
-  groups_op_free(gop);
+  stv__aws_groups_op_free(gop);
   if (code == 0 && (code = terminate_next(op)) != 0) msg = "out of memory";
   if (code != 0) done_op_end(op, code, msg);
 }
@@ -1040,7 +1008,7 @@ static int aws_delete_instances(struct stv_cloud *c, const char *group_id, const
     }
   }
   if (n == 0) return done_op_refuse(op, 0, "");
-  if ((rc = groups_op_start(a, op->group, delete_checked, op, NULL)) != 0) done_op_free(op);
+  if ((rc = stv__aws_groups_op_start(a, op->group, delete_checked, op, NULL)) != 0) done_op_free(op);
   return rc;
 }
 
@@ -1054,7 +1022,7 @@ struct poll_op {
 };
 
 static void poll_op_free(struct poll_op *op) {
-  op_unlink(&op->h);
+  stv__aws_op_unlink(&op->h);
   stv_free(op);
 }
 
@@ -1126,7 +1094,7 @@ static void on_activities(struct req *r, int code, const char *msg, struct stv__
     size_t n = 0;
     for (i = 0; now_seen != NULL && i < ans->nactivities; i++) {
       const struct stv__aws_activity *act = &ans->activities[i];
-      const struct known *k = act->group != NULL ? find_known(a, act->group) : NULL;
+      const struct known *k = act->group != NULL ? stv__aws_find_known(a, act->group) : NULL;
       if (k == NULL || strcmp(act->status, "Failed") != 0) continue;
       if ((now_seen[n] = stv_strdup(act->id)) == NULL) break;
       n++;
@@ -1158,12 +1126,12 @@ static void poll_next(struct poll_op *op) {
   struct aws *a = op->h.a;
   struct req *r;
   if (op->group == 0) {
-    if ((r = req_new(a, 0, "DescribeScalingActivities", STV__AWS_ACTIVITIES, on_activities, op)) == NULL) {
+    if ((r = stv__aws_req_new(a, 0, "DescribeScalingActivities", STV__AWS_ACTIVITIES, on_activities, op)) == NULL) {
       poll_done(a, op);
       return;
     }
     stv__aws_form(&r->form, "MaxRecords", "100");
-    req_go(r);
+    stv__aws_req_go(r);
     return;
   }
   if (inst_op_start(a, polled_instances, op, NULL) != 0) poll_done(a, op);
@@ -1262,7 +1230,7 @@ static void poll_cb(struct stv_timer *t) {
     (void)stv_clock_start(a->cloud.clock, &a->poll, a->o.poll_interval, poll_cb, a);
     return;
   }
-  op_link(a, &op->h, poll_op_free);
+  stv__aws_op_link(a, &op->h, poll_op_free);
   op->baseline = !a->baseline;
   a->poll_running = 1;
   poll_next(op);
@@ -1281,8 +1249,7 @@ static void aws_close(struct stv_cloud *c) {
   stv__aws_creds_free(a->cc);
   while (a->reqs != NULL) req_free(a->reqs);
   while (a->ops != NULL) a->ops->free(a->ops);
-  for (i = 0; i < a->nknown; i++) stv_free(a->known[i].name);
-  stv_free(a->known);
+  known_free(a->known, a->nknown);
   for (i = 0; i < a->nunav; i++) {
     stv_free(a->unav[i].type);
     stv_free(a->unav[i].zone);
@@ -1293,6 +1260,9 @@ static void aws_close(struct stv_cloud *c) {
     stv_free(a->lts[i].type);
   }
   stv_free(a->lts);
+  stv__aws_offered_free(a->offered, a->noffered);
+  for (i = 0; i < a->noffer_types; i++) stv_free(a->offer_types[i]);
+  stv_free(a->offer_types);
   free_list(a->seen_acts, a->nseen);
   free_list(a->running, a->nrunning);
   free_list(a->alive, a->nalive);
@@ -1307,6 +1277,7 @@ static const struct stv_cloud_ops aws_ops = {
     .list_instances = aws_list_instances,
     .set_desired = aws_set_desired,
     .delete_instances = aws_delete_instances,
+    .fetch_prices = stv__aws_fetch_prices,
     .close = aws_close,
 };
 
@@ -1315,6 +1286,8 @@ void stv_aws_opts_default(struct stv_aws_opts *o) {
   o->poll_interval = 15;
   o->unavailable_ttl = 180;
   o->timeout_ms = 30000;
+  o->spot_prices = 1;
+  o->reservations = 1;
 }
 
 /* A cluster name as tag keys take it: what EKS allows (letters, digits, '-', '_'), at most 100 bytes. */
@@ -1356,6 +1329,12 @@ int stv_aws_new(struct stv_cloud **out, struct stv_clock *clock, const struct st
   snprintf(a->tag_ca, sizeof(a->tag_ca), "%s%s", TAG_CA_PREFIX, a->cluster);
   snprintf(a->tag_stv, sizeof(a->tag_stv), "%s%s", TAG_STV_PREFIX, a->cluster);
   if ((rc = stv_cloud_caller_new(&a->caller, o->http, clock, o->retry, o->seed, err)) != 0) goto out;
+  a->env.cfg_region = o->region;
+  a->env.cfg_endpoint = o->endpoint;
+  a->env.cfg_autoscaling = o->autoscaling_endpoint;
+  a->env.cfg_ec2 = o->ec2_endpoint;
+  a->env.cfg_sts = o->sts_endpoint;
+  a->env.cfg_ca = o->ca_file;
   if ((rc = stv__aws_creds_new(&a->cc, a->caller, clock, &a->env, err)) != 0) goto out;
   snprintf(a->sig_asg, sizeof(a->sig_asg), "aws:amz:%s:autoscaling", a->env.region);
   snprintf(a->sig_ec2, sizeof(a->sig_ec2), "aws:amz:%s:ec2", a->env.region);

@@ -22,6 +22,15 @@ struct stv_aws_opts {
   long timeout_ms;          /* of each API request; default 30000 */
   const struct stv_cloud_retry *retry; /* NULL: call.h's defaults */
   uint64_t seed;                       /* of the backoff jitter; 0: from the clock */
+  int spot_prices;  /* fetch_prices reads DescribeSpotPriceHistory; default 1 (aws.spotPrices) */
+  int reservations; /* fetch_prices reads DescribeReservedInstances; default 1 (aws.reservations) */
+  /*
+   * The configuration file's aws: block; NULL: not set. The environment
+   * wins over each, as in the AWS SDKs: AWS_REGION / AWS_DEFAULT_REGION over
+   * region, AWS_ENDPOINT_URL_<SERVICE> then AWS_ENDPOINT_URL over the
+   * service's endpoint then endpoint, AWS_CA_BUNDLE over ca_file.
+   */
+  const char *region, *endpoint, *autoscaling_endpoint, *ec2_endpoint, *sts_endpoint, *ca_file;
 };
 
 /* Fills o with the defaults above (no cluster name, no client). */

@@ -203,9 +203,13 @@ out:
 /* ---------------------------------------------------------------------- */
 /* Choosing the source                                                    */
 
-static int endpoint(char **out, const char *specific, const char *service, const char *region) {
+/* The endpoint: the service's variable, AWS_ENDPOINT_URL, the configuration's (the service's, the general), AWS's. */
+static int endpoint(char **out, const char *specific, const char *cfg_specific, const char *cfg_general,
+                    const char *service, const char *region) {
   size_t n;
+  const char *cfg = cfg_specific != NULL && cfg_specific[0] != '\0' ? cfg_specific : cfg_general;
   if ((*out = env_dup(specific)) != NULL || (*out = env_dup("AWS_ENDPOINT_URL")) != NULL) return 0;
+  if (cfg != NULL && cfg[0] != '\0') return (*out = stv_strdup(cfg)) != NULL ? 0 : STV_ENOMEM;
   n = strlen(service) + strlen(region) + 32;
   if ((*out = stv_malloc(n)) == NULL) return STV_ENOMEM;
   snprintf(*out, n, "https://%s.%s.amazonaws.com", service, region);
@@ -222,6 +226,10 @@ static int find_region(struct stv__aws_creds_cache *cc, struct stv__aws_env *env
   if ((cc->region = env_dup("AWS_DEFAULT_REGION")) != NULL) {
     env->region_source = "AWS_DEFAULT_REGION";
     return 0;
+  }
+  if (env->cfg_region != NULL && env->cfg_region[0] != '\0') {
+    env->region_source = "aws.region of the configuration";
+    return (cc->region = stv_strdup(env->cfg_region)) != NULL ? 0 : stv_err_set(err, STV_ENOMEM, "out of memory");
   }
   config_section(sect, sizeof(sect), cc->profile);
   if ((rc = ini_get(cc->config_file, sect, "region", &cc->region, err)) != 0) return rc;
@@ -305,8 +313,15 @@ int stv__aws_creds_new(struct stv__aws_creds_cache **out, struct stv_cloud_calle
                        struct stv_clock *clock, struct stv__aws_env *env, struct stv_err *err) {
   struct stv__aws_creds_cache *cc = stv_calloc(1, sizeof(*cc));
   int rc;
+  struct stv__aws_env in = *env;
   *out = NULL;
   memset(env, 0, sizeof(*env));
+  env->cfg_region = in.cfg_region; /* the inputs stay */
+  env->cfg_endpoint = in.cfg_endpoint;
+  env->cfg_autoscaling = in.cfg_autoscaling;
+  env->cfg_ec2 = in.cfg_ec2;
+  env->cfg_sts = in.cfg_sts;
+  env->cfg_ca = in.cfg_ca;
   if (cc == NULL) return stv_err_set(err, STV_ENOMEM, "out of memory");
   cc->caller = caller;
   cc->clock = clock;
@@ -320,9 +335,10 @@ int stv__aws_creds_new(struct stv__aws_creds_cache **out, struct stv_cloud_calle
     goto out;
   }
   if ((rc = find_region(cc, env, err)) != 0) goto out;
-  if (endpoint(&cc->autoscaling_url, "AWS_ENDPOINT_URL_AUTO_SCALING", "autoscaling", cc->region) != 0 ||
-      endpoint(&cc->ec2_url, "AWS_ENDPOINT_URL_EC2", "ec2", cc->region) != 0 ||
-      endpoint(&cc->sts_url, "AWS_ENDPOINT_URL_STS", "sts", cc->region) != 0) {
+  if (endpoint(&cc->autoscaling_url, "AWS_ENDPOINT_URL_AUTO_SCALING", env->cfg_autoscaling, env->cfg_endpoint,
+               "autoscaling", cc->region) != 0 ||
+      endpoint(&cc->ec2_url, "AWS_ENDPOINT_URL_EC2", env->cfg_ec2, env->cfg_endpoint, "ec2", cc->region) != 0 ||
+      endpoint(&cc->sts_url, "AWS_ENDPOINT_URL_STS", env->cfg_sts, env->cfg_endpoint, "sts", cc->region) != 0) {
     rc = stv_err_set(err, STV_ENOMEM, "out of memory");
     goto out;
   }
@@ -331,7 +347,13 @@ int stv__aws_creds_new(struct stv__aws_creds_cache **out, struct stv_cloud_calle
   env->autoscaling_url = cc->autoscaling_url;
   env->ec2_url = cc->ec2_url;
   env->sts_url = cc->sts_url;
-  env->ca_bundle = cc->ca_bundle = env_dup("AWS_CA_BUNDLE");
+  cc->ca_bundle = env_dup("AWS_CA_BUNDLE");
+  if (cc->ca_bundle == NULL && env->cfg_ca != NULL && env->cfg_ca[0] != '\0' &&
+      (cc->ca_bundle = stv_strdup(env->cfg_ca)) == NULL) {
+    rc = stv_err_set(err, STV_ENOMEM, "out of memory");
+    goto out;
+  }
+  env->ca_bundle = cc->ca_bundle;
   *out = cc;
   cc = NULL;
 out:

@@ -66,6 +66,7 @@ struct stv__aws_asg {
   int64_t od_pct;                           /* OnDemandPercentageAboveBaseCapacity, 100 when not mixed */
   const char *spot_strategy;                /* SpotAllocationStrategy, or NULL */
   const char *lt_id, *lt_name, *lt_version; /* its launch template, or NULL */
+  const char *lc_name;                      /* its launch configuration (LaunchConfigurationName), or NULL */
   struct stv__aws_tag *tags;
   size_t ntags;
   struct stv__aws_asg_instance *inst;
@@ -89,6 +90,23 @@ struct stv__aws_offering {
   const char *type, *zone;
 };
 
+/* A reservation of DescribeReservedInstances (reservedInstancesSet item). */
+struct stv__aws_reservation {
+  const char *id, *type, *zone, *scope, *state, *product, *tenancy, *offering_class, *offering_type, *start;
+  const char *currency;
+  int64_t count;            /* instanceCount */
+  int64_t duration;         /* seconds */
+  double fixed;             /* fixedPrice: the upfront payment */
+  double usage;             /* usagePrice: per hour */
+  double recurring;         /* the Hourly recurringCharges summed */
+};
+
+/* A launch configuration of DescribeLaunchConfigurations. */
+struct stv__aws_lc {
+  const char *name, *type;
+  const char *spot_price; /* SpotPrice: set for a spot group, else NULL */
+};
+
 struct stv__aws_creds {
   const char *key_id, *secret, *token, *expiration;
 };
@@ -107,6 +125,10 @@ struct stv__aws_answer {
   size_t nactivities;
   struct stv__aws_offering *offerings;
   size_t nofferings;
+  struct stv__aws_reservation *reservations;
+  size_t nreservations;
+  struct stv__aws_lc *lcs;
+  size_t nlcs;
   struct stv__aws_creds creds;
   const char *lt_type; /* DescribeLaunchTemplateVersions: the first version's instanceType, or NULL */
 };
@@ -119,6 +141,8 @@ enum stv__aws_kind {
   STV__AWS_OFFERINGS,  /* DescribeInstanceTypeOfferings */
   STV__AWS_STS,        /* AssumeRoleWithWebIdentity */
   STV__AWS_LT,         /* DescribeLaunchTemplateVersions */
+  STV__AWS_RESERVED,   /* DescribeReservedInstances */
+  STV__AWS_LCS,        /* DescribeLaunchConfigurations */
   STV__AWS_EMPTY,      /* SetDesiredCapacity, TerminateInstanceInAutoScalingGroup: the root element only */
 };
 
@@ -132,6 +156,14 @@ enum stv__aws_kind {
 int stv__aws_parse(enum stv__aws_kind kind, const char *action, const char *body, size_t len,
                    struct stv__aws_answer *a, struct stv_err *err);
 void stv__aws_answer_close(struct stv__aws_answer *a);
+
+/*
+ * The effective hourly price of a reservation: the upfront payment spread
+ * over its term plus what it charges by the hour (usagePrice and the
+ * Hourly recurring charges). Returns 0, or STV_EPARSE with err naming the
+ * reservation and the field (no term, a figure that is no price).
+ */
+int stv__aws_reservation_hourly(const struct stv__aws_reservation *r, double *out, struct stv_err *err);
 
 /* The value of tag key in g, or NULL. */
 const char *stv__aws_tag(const struct stv__aws_asg *g, const char *key);
@@ -149,6 +181,9 @@ struct stv__aws_creds_cache;
 
 /* Where the region and the credentials came from, for the log. */
 struct stv__aws_env {
+  /* In: the configuration's values (NULL: not set), under the environment's. */
+  const char *cfg_region, *cfg_endpoint, *cfg_autoscaling, *cfg_ec2, *cfg_sts, *cfg_ca;
+  /* Out: what applies. */
   const char *region;
   const char *region_source;
   const char *autoscaling_url, *ec2_url, *sts_url;

@@ -10,6 +10,7 @@
  */
 #include "aws_internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,6 +304,7 @@ static int parse_asg(struct stv__aws_answer *a, const char *action, const node *
   g->lt_id = text(a, child(c, "LaunchTemplateId"), nomem);
   g->lt_name = text(a, child(c, "LaunchTemplateName"), nomem);
   g->lt_version = text(a, child(c, "Version"), nomem);
+  g->lc_name = text(a, child(m, "LaunchConfigurationName"), nomem);
   if (mip != NULL) {
     g->mixed = 1;
     if (text_list(a, path(mip, "LaunchTemplate/Overrides"), "member", "InstanceType", &g->types, &g->ntypes,
@@ -461,6 +463,110 @@ static int parse_offerings(struct stv__aws_answer *a, const char *action, const 
   return 0;
 }
 
+/* A figure of an answer: a finite number in [0, 1e9], or STV_EPARSE naming where. */
+static int parse_num(const char *action, const char *where, const char *field, const char *s, double *out,
+                     struct stv_err *err) {
+  char *end;
+  if (s == NULL) return stv_err_set(err, STV_EPARSE, "%s: %s lacks %s", action, where, field);
+  *out = strtod(s, &end);
+  if (end == s || *end != '\0' || !(*out >= 0) || *out > 1e9)
+    return stv_err_set(err, STV_EPARSE, "%s: %s: %s \"%.40s\" is not a non-negative figure", action, where,
+                       field, s);
+  return 0;
+}
+
+static int parse_reservation(struct stv__aws_answer *a, const char *action, const node *it, size_t k,
+                             struct stv__aws_reservation *r, int *nomem, struct stv_err *err) {
+  const node *c;
+  char where[160];
+  double v;
+  int rc;
+  r->id = text(a, child(it, "reservedInstancesId"), nomem);
+  snprintf(where, sizeof(where), "reservation %.100s", r->id != NULL ? r->id : "(no reservedInstancesId)");
+  if (r->id == NULL) snprintf(where, sizeof(where), "item %zu (no reservedInstancesId)", k);
+  r->type = text(a, child(it, "instanceType"), nomem);
+  r->zone = text(a, child(it, "availabilityZone"), nomem);
+  r->scope = text(a, child(it, "scope"), nomem);
+  r->state = text(a, child(it, "state"), nomem);
+  r->product = text(a, child(it, "productDescription"), nomem);
+  r->tenancy = text(a, child(it, "instanceTenancy"), nomem);
+  r->offering_class = text(a, child(it, "offeringClass"), nomem);
+  r->offering_type = text(a, child(it, "offeringType"), nomem);
+  r->start = text(a, child(it, "start"), nomem);
+  r->currency = text(a, child(it, "currencyCode"), nomem);
+  if (r->type == NULL || r->state == NULL)
+    return stv_err_set(err, STV_EPARSE, "%s: %s lacks instanceType or state", action, where);
+  if ((rc = parse_int(action, "instanceCount", text(a, child(it, "instanceCount"), nomem), &r->count, err)) !=
+          0 ||
+      (rc = parse_int(action, "duration", text(a, child(it, "duration"), nomem), &r->duration, err)) != 0)
+    return stv_err_prefix(err, "%s", where);
+  if ((rc = parse_num(action, where, "fixedPrice", text(a, child(it, "fixedPrice"), nomem), &r->fixed, err)) !=
+      0)
+    return rc;
+  if (child(it, "usagePrice") != NULL &&
+      (rc = parse_num(action, where, "usagePrice", text(a, child(it, "usagePrice"), nomem), &r->usage, err)) !=
+          0)
+    return rc;
+  for (c = child(child(it, "recurringCharges"), "item"); c != NULL; c = next_same(c)) {
+    const char *freq = text(a, child(c, "frequency"), nomem);
+    if ((rc = parse_num(action, where, "recurringCharges amount", text(a, child(c, "amount"), nomem), &v,
+                        err)) != 0)
+      return rc;
+    if (freq == NULL || strcmp(freq, "Hourly") != 0)
+      return stv_err_set(err, STV_EPARSE, "%s: %s: a recurring charge is %s, not Hourly", action, where,
+                         freq != NULL ? freq : "without frequency");
+    r->recurring += v;
+  }
+  return 0;
+}
+
+static int parse_reserved(struct stv__aws_answer *a, const char *action, const node *root, int *nomem,
+                          struct stv_err *err) {
+  const node *set = child(root, "reservedInstancesSet"), *it;
+  size_t k = 0;
+  int rc;
+  if (set == NULL)
+    return stv_err_set(err, STV_EPARSE, "%s: the answer has no reservedInstancesSet element", action);
+  if (alloc_members(set, "item", sizeof(*a->reservations), (void **)&a->reservations, &a->nreservations) != 0)
+    return stv_err_set(err, STV_ENOMEM, "out of memory");
+  for (it = child(set, "item"); it != NULL; it = next_same(it), k++)
+    if ((rc = parse_reservation(a, action, it, k, &a->reservations[k], nomem, err)) != 0) return rc;
+  return 0;
+}
+
+int stv__aws_reservation_hourly(const struct stv__aws_reservation *r, double *out, struct stv_err *err) {
+  double h;
+  if (r->fixed > 0 && r->duration <= 0)
+    return stv_err_set(err, STV_EPARSE, "reservation %s: an upfront price of %g with a term of %lld s", r->id,
+                       r->fixed, (long long)r->duration);
+  h = (r->fixed > 0 ? r->fixed / ((double)r->duration / 3600.0) : 0) + r->usage + r->recurring;
+  if (!isfinite(h) || h > 1e6)
+    return stv_err_set(err, STV_EPARSE, "reservation %s: an effective price of %g per hour is no price", r->id,
+                       h);
+  *out = h;
+  return 0;
+}
+
+static int parse_lcs(struct stv__aws_answer *a, const char *action, const node *res, int *nomem,
+                     struct stv_err *err) {
+  const node *list = child(res, "LaunchConfigurations"), *m;
+  size_t k = 0;
+  if (list == NULL)
+    return stv_err_set(err, STV_EPARSE, "%s: the answer has no LaunchConfigurations element", action);
+  if (alloc_members(list, "member", sizeof(*a->lcs), (void **)&a->lcs, &a->nlcs) != 0)
+    return stv_err_set(err, STV_ENOMEM, "out of memory");
+  for (m = child(list, "member"); m != NULL; m = next_same(m), k++) {
+    a->lcs[k].name = text(a, child(m, "LaunchConfigurationName"), nomem);
+    a->lcs[k].type = text(a, child(m, "InstanceType"), nomem);
+    a->lcs[k].spot_price = text(a, child(m, "SpotPrice"), nomem);
+    if (a->lcs[k].spot_price != NULL && a->lcs[k].spot_price[0] == '\0') a->lcs[k].spot_price = NULL;
+    if (a->lcs[k].name == NULL || a->lcs[k].type == NULL)
+      return stv_err_set(err, STV_EPARSE, "%s: launch configuration %zu lacks LaunchConfigurationName or "
+                         "InstanceType", action, k);
+  }
+  return 0;
+}
+
 static int parse_sts(struct stv__aws_answer *a, const char *action, const node *res, int *nomem,
                      struct stv_err *err) {
   const node *c = child(res, "Credentials");
@@ -487,6 +593,8 @@ static const struct {
     [STV__AWS_OFFERINGS] = {NULL},
     [STV__AWS_STS] = {"AssumeRoleWithWebIdentityResult"},
     [STV__AWS_LT] = {NULL},
+    [STV__AWS_RESERVED] = {NULL},
+    [STV__AWS_LCS] = {"DescribeLaunchConfigurationsResult"},
     [STV__AWS_EMPTY] = {NULL},
 };
 
@@ -537,11 +645,18 @@ int stv__aws_parse(enum stv__aws_kind kind, const char *action, const char *body
       a->lt_type =
           text(a, path(res, "launchTemplateVersionSet/item/launchTemplateData/instanceType"), &nomem);
     break;
+  case STV__AWS_RESERVED:
+    rc = parse_reserved(a, action, res, &nomem, err);
+    break;
+  case STV__AWS_LCS:
+    rc = parse_lcs(a, action, res, &nomem, err);
+    break;
   case STV__AWS_EMPTY:
     rc = 0;
     break;
   }
-  if (rc == 0 && kind != STV__AWS_EMPTY && kind != STV__AWS_STS && kind != STV__AWS_LT) {
+  if (rc == 0 && kind != STV__AWS_EMPTY && kind != STV__AWS_STS && kind != STV__AWS_LT &&
+      kind != STV__AWS_RESERVED) {
     a->next_token = text(a, child(res, kinds[kind].result != NULL ? "NextToken" : "nextToken"), &nomem);
     if (a->next_token != NULL && a->next_token[0] == '\0') a->next_token = NULL;
   }
@@ -564,6 +679,8 @@ void stv__aws_answer_close(struct stv__aws_answer *a) {
   stv_free(a->prices);
   stv_free(a->activities);
   stv_free(a->offerings);
+  stv_free(a->reservations);
+  stv_free(a->lcs);
   stv_strpool_close(&a->pool);
   memset(a, 0, sizeof(*a));
   stv_strpool_init(&a->pool);

@@ -17,7 +17,10 @@ int stv_cloud_open(const char *name, const struct stv_cloud_config *cfg, struct 
   }
   if (strcmp(name, "aws") == 0) {
     struct stv_aws_opts o;
-    stv_aws_opts_default(&o);
+    if (cfg->aws != NULL)
+      o = *cfg->aws;
+    else
+      stv_aws_opts_default(&o);
     o.cluster_name = cfg->cluster_name;
     o.http = cfg->http;
     return stv_aws_new(out, cfg->clock, &o, err);

@@ -11,6 +11,7 @@
 #include "sim.h"
 
 struct stv_gcp_opts;
+struct stv_aws_opts;
 
 /* What the providers need; every pointer borrowed. Zero what a provider does not use. */
 struct stv_cloud_config {
@@ -22,6 +23,7 @@ struct stv_cloud_config {
   const struct stv_sim_opts
       *sim; /* "sim": its options (NULL: the defaults, which need a catalogue: refused) */
   const struct stv_gcp_opts *gcp; /* "gcp": its options (NULL: the defaults); no namePrefix: gke-CLUSTER- */
+  const struct stv_aws_opts *aws; /* "aws": its options (NULL: the defaults); cluster_name and http from here */
 };
 
 /*

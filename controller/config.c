@@ -151,6 +151,8 @@ void stv_config_init(struct stv_config *c) {
   stv_spot_policy_default(&c->spot);
   stv_limits_none(&c->limits);
   c->priority_cutoff = STV_PRIORITY_CUTOFF_DEFAULT;
+  c->aws.reservations = 1;
+  c->aws.spot_prices = 1;
   c->gap_tolerance = 100 * STV_GAP_TOLERANCE_DEFAULT;
   stv_strpool_init(&c->strings);
   stv_arena_init(&c->mem);
@@ -1187,21 +1189,47 @@ static int read_gcp(struct walk *w, const yaml_node_t *n, const struct kpath *p)
   return 0;
 }
 
+/* aws: the AWS provider's settings (docs/cloud-aws.md); the environment wins over them. */
+static int read_aws(struct walk *w, const yaml_node_t *n, const struct kpath *p) {
+  static const char *const names[] = {"region",     "endpoint", "autoScalingEndpoint", "ec2Endpoint",
+                                      "stsEndpoint", "caFile",   "reservations",        "spotPrices"};
+  struct stv_aws_config *a = &w->c->aws;
+  const char **strs[] = {&a->region,       &a->endpoint,     &a->autoscaling_endpoint,
+                         &a->ec2_endpoint, &a->sts_endpoint, &a->ca_file};
+  const yaml_node_t *v[8];
+  struct kpath pk[8];
+  int rc, i;
+  if ((rc = fields(w, n, p, names, 8, v)) != 0) return rc;
+  for (i = 0; i < 8; i++) pk[i] = (struct kpath){p, names[i], 0};
+  for (i = 0; i < 6; i++) {
+    const char *s = NULL;
+    if (v[i] == NULL) continue;
+    if ((rc = text(w, v[i], &pk[i], "a string", &s)) != 0) return rc;
+    if (s[0] == '\0') return fail(w, STV_EINVAL, v[i], &pk[i], "is empty: leave it out for the default");
+    if (i >= 1 && i <= 4 && strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
+      return fail(w, STV_EINVAL, v[i], &pk[i], "expected an http:// or https:// URL, got \"%.100s\"", s);
+    if ((*strs[i] = stv_strpool_get(&w->c->strings, s)) == NULL) return oom(w);
+  }
+  if (v[6] != NULL && (rc = boolean(w, v[6], &pk[6], &a->reservations)) != 0) return rc;
+  if (v[7] != NULL && (rc = boolean(w, v[7], &pk[7], &a->spot_prices)) != 0) return rc;
+  return 0;
+}
+
 static int read_top(struct walk *w, const yaml_node_t *root) {
   static const char *const names[] = {
       "capacityTypes", "timeLimit", "spot",           "nodePools",
       "headroom",      "repack",    "schedulerNames", "expendablePodsPriorityCutoff",
       "report",        "limits",    "nodeCost",       "gapTolerance",
-      "azure",         "gcp",       "prices"};
-  const yaml_node_t *v[15];
-  struct kpath pk[15];
+      "azure",         "gcp",       "prices",         "aws"};
+  const yaml_node_t *v[16];
+  struct kpath pk[16];
   int rc, i;
   if (root->type != YAML_MAPPING_NODE)
     return fail(w, STV_EPARSE, root, NULL,
                 "the document must be a mapping of settings, not %s (see docs/config.md)", kind(root));
   if ((rc = misplaced_report_key(w, root)) != 0) return rc;
-  if ((rc = fields(w, root, NULL, names, 15, v)) != 0) return rc;
-  for (i = 0; i < 15; i++) pk[i] = (struct kpath){NULL, names[i], 0};
+  if ((rc = fields(w, root, NULL, names, 16, v)) != 0) return rc;
+  for (i = 0; i < 16; i++) pk[i] = (struct kpath){NULL, names[i], 0};
   if (v[0] != NULL && (rc = capacity_types(w, v[0], &pk[0], &w->c->capacity_types)) != 0) return rc;
   if (v[1] != NULL) {
     struct stv_err e = {0, ""};
@@ -1228,6 +1256,7 @@ static int read_top(struct walk *w, const yaml_node_t *root) {
   if (v[12] != NULL && (rc = read_azure(w, v[12], &pk[12])) != 0) return rc;
   if (v[13] != NULL && (rc = read_gcp(w, v[13], &pk[13])) != 0) return rc;
   if (v[14] != NULL && (rc = read_prices(w, v[14], &pk[14])) != 0) return rc;
+  if (v[15] != NULL && (rc = read_aws(w, v[15], &pk[15])) != 0) return rc;
   return 0;
 }
 

@@ -107,6 +107,23 @@ struct stv_gcp_config {
 };
 
 /*
+ * The aws section: the AWS provider's settings (`--provider aws`,
+ * docs/cloud-aws.md). Strings interned in the config's strings; NULL when
+ * not set. The environment (AWS_REGION, AWS_ENDPOINT_URL*, AWS_CA_BUNDLE)
+ * wins over each, as in the AWS SDKs.
+ */
+struct stv_aws_config {
+  const char *region;               /* aws.region */
+  const char *endpoint;             /* aws.endpoint: every service's */
+  const char *autoscaling_endpoint; /* aws.autoScalingEndpoint */
+  const char *ec2_endpoint;         /* aws.ec2Endpoint */
+  const char *sts_endpoint;         /* aws.stsEndpoint */
+  const char *ca_file;              /* aws.caFile */
+  int reservations;                 /* aws.reservations; default 1 */
+  int spot_prices;                  /* aws.spotPrices; default 1 */
+};
+
+/*
  * A configuration: what the file said over the defaults. Strings are
  * interned in strings, arrays live in mem; close with stv_config_close.
  */
@@ -132,6 +149,7 @@ struct stv_config {
   struct stv_azure_settings azure; /* azure: the Azure provider's settings */
   struct stv_gcp_config gcp;       /* gcp: the GCP provider's settings */
   double prices_refresh;           /* prices.refresh: seconds between live price reads; 0: never; default 1 h */
+  struct stv_aws_config aws;       /* aws: the AWS provider's settings */
 };
 
 /* The default of prices.refresh, and its largest value (a week). */

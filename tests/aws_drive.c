@@ -9,7 +9,11 @@
  *     instances                 list_instances
  *     desired=GROUP:N           set_desired
  *     delete=GROUP:PID[,PID]    delete_instances
+ *     prices                    fetch_prices (no base catalogue: every type the groups launch)
  *     wait=SECONDS              let the provider poll, printing its events
+ *
+ * AWS_DRIVE_SPOT=0 and AWS_DRIVE_RESERVATIONS=0 turn the parts of
+ * fetch_prices off (aws.spotPrices, aws.reservations).
  *
  * Exit 0 when every operation ran (whatever its outcome), 2 when the
  * provider could not be opened (the message on stderr).
@@ -25,6 +29,7 @@
 #include "base.h"
 #include "clock_uv.h"
 #include "io.h"
+#include "pricing.h"
 
 struct drive {
   uv_loop_t loop;
@@ -78,6 +83,32 @@ static void on_groups(void *ctx, const struct stv_cloud_result *r, const struct 
       stv_buf_printf(&b, "%s[\"%s\",\"%s\",\"%s\"]", j ? "," : "", g[i].offerings[j].instance_type,
                      g[i].offerings[j].zone, stv_capacity_type_name(g[i].offerings[j].capacity_type));
     stv_buf_puts(&b, "]}");
+  }
+  stv_buf_puts(&b, "]}");
+  printf("%s\n", b.data);
+  fflush(stdout);
+  stv_buf_close(&b);
+  then(d);
+}
+
+static void on_prices(void *ctx, const struct stv_cloud_result *r, const char *source,
+                      const struct stv_price_quote *q, size_t n) {
+  struct drive *d = ctx;
+  struct stv_buf b;
+  size_t i;
+  print_result("prices", r);
+  stv_buf_init(&b);
+  stv_buf_puts(&b, "{\"source\":");
+  stv_buf_json_str(&b, source);
+  stv_buf_puts(&b, ",\"quotes\":[");
+  for (i = 0; i < n; i++) {
+    stv_buf_printf(&b, "%s[\"%s\",\"%s\",", i ? "," : "", q[i].instance_type,
+                   stv_capacity_type_name(q[i].capacity_type));
+    if (q[i].zone != NULL)
+      stv_buf_json_str(&b, q[i].zone);
+    else
+      stv_buf_puts(&b, "null");
+    stv_buf_printf(&b, ",%.6f,%lld,%.0f]", q[i].price, (long long)q[i].count, q[i].as_of);
   }
   stv_buf_puts(&b, "]}");
   printf("%s\n", b.data);
@@ -162,6 +193,7 @@ static int start_op(struct drive *d, char *op, int *waiting) {
   *waiting = 0;
   if (strcmp(op, "groups") == 0) return d->cloud->ops->list_groups(d->cloud, on_groups, d);
   if (strcmp(op, "instances") == 0) return d->cloud->ops->list_instances(d->cloud, on_instances, d);
+  if (strcmp(op, "prices") == 0) return d->cloud->ops->fetch_prices(d->cloud, NULL, on_prices, d);
   if (strncmp(op, "desired=", 8) == 0 && (rest = after_colon(strcpy(group, op + 8))) != NULL)
     return d->cloud->ops->set_desired(d->cloud, group, strtoll(rest, NULL, 10), on_done, d);
   if (strncmp(op, "delete=", 7) == 0 && (rest = after_colon(strcpy(group, op + 7))) != NULL) {
@@ -216,6 +248,9 @@ int main(int argc, char **argv) {
   o.http = d.http;
   o.poll_interval = getenv("AWS_DRIVE_POLL") != NULL ? atof(getenv("AWS_DRIVE_POLL")) : 1;
   o.unavailable_ttl = 180;
+  o.spot_prices = getenv("AWS_DRIVE_SPOT") == NULL || strcmp(getenv("AWS_DRIVE_SPOT"), "0") != 0;
+  o.reservations =
+      getenv("AWS_DRIVE_RESERVATIONS") == NULL || strcmp(getenv("AWS_DRIVE_RESERVATIONS"), "0") != 0;
   if ((rc = stv_aws_new(&d.cloud, &d.uc.clock, &o, &err)) != 0) {
     fprintf(stderr, "aws_drive: %s\n", err.msg);
     stv_http_close(d.http);

@@ -2,7 +2,9 @@
  * The AWS adapter's readers and mappings on canned answers (the shapes of
  * the AWS API reference): DescribeAutoScalingGroups with mixed-instances
  * overrides and tags, DescribeInstances, DescribeSpotPriceHistory,
- * DescribeScalingActivities, DescribeInstanceTypeOfferings, STS; the error
+ * DescribeScalingActivities, DescribeInstanceTypeOfferings, STS,
+ * DescribeReservedInstances (the effective hourly price),
+ * DescribeLaunchConfigurations; the error
  * documents of both Query API flavours mapped to the provider's codes;
  * hostile bodies (huge, deep, entities, DOCTYPE, malformed) refused with a
  * message naming the action; the form encoding SigV4 canonicalises; the
@@ -364,9 +366,104 @@ TEST(should_read_retry_after_as_seconds_or_an_http_date) {
   CHECK(stv_cloud_parse_retry_after("5x", 2, 0) < 0);
 }
 
+/* The reservedInstancesSet item of the EC2 API reference, with the figures given. */
+#define RESERVATION(ID, SCOPE_ZONE, SCOPE, COUNT, DURATION, FIXED, CHARGES)                                 \
+  "<item><reservedInstancesId>" ID "</reservedInstancesId><instanceType>m5.large</instanceType>"            \
+  SCOPE_ZONE "<start>2026-11-07T00:00:00.000Z</start><end>2027-11-07T00:00:00.000Z</end>"                   \
+  "<duration>" DURATION "</duration><usagePrice>0.0</usagePrice><fixedPrice>" FIXED "</fixedPrice>"       \
+  "<instanceCount>" COUNT "</instanceCount><productDescription>Linux/UNIX</productDescription>"            \
+  "<state>active</state><instanceTenancy>default</instanceTenancy><currencyCode>USD</currencyCode>"        \
+  "<offeringType>Partial Upfront</offeringType><recurringCharges>" CHARGES "</recurringCharges>"          \
+  "<offeringClass>convertible</offeringClass><scope>" SCOPE "</scope></item>"
+
+TEST(should_read_reservations_and_their_effective_hourly_price) {
+  const char *doc =
+      "<DescribeReservedInstancesResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">"
+      "<requestId>r</requestId><reservedInstancesSet>" RESERVATION(
+          "ri-1", "<availabilityZone>us-east-1a</availabilityZone>", "Availability Zone", "3", "31536000",
+          "438.0", "<item><frequency>Hourly</frequency><amount>0.025</amount></item>")
+          RESERVATION("ri-2", "", "Region", "2", "94608000", "0.0",
+                      "<item><frequency>Hourly</frequency><amount>0.04</amount></item>") "</reservedInstancesSet>"
+                                                                                        "</DescribeReservedInstancesResponse>";
+  const char *bad_term = "<DescribeReservedInstancesResponse><reservedInstancesSet>" RESERVATION(
+      "ri-3", "", "Region", "1", "0", "100.0", "") "</reservedInstancesSet></DescribeReservedInstancesResponse>";
+  const char *bad_charge =
+      "<DescribeReservedInstancesResponse><reservedInstancesSet>" RESERVATION(
+          "ri-4", "", "Region", "1", "31536000", "0.0",
+          "<item><frequency>Hourly</frequency><amount>lots</amount></item>") "</reservedInstancesSet>"
+                                                                             "</DescribeReservedInstancesResponse>";
+  struct stv__aws_answer a;
+  struct stv_err err = {0, ""};
+  double h;
+  CHECK_EQ_INT(stv__aws_parse(STV__AWS_RESERVED, "DescribeReservedInstances", doc, strlen(doc), &a, &err), 0);
+  CHECK_EQ_INT(a.nreservations, 2);
+  CHECK(strcmp(a.reservations[0].zone, "us-east-1a") == 0);
+  CHECK(strcmp(a.reservations[0].scope, "Availability Zone") == 0);
+  CHECK_EQ_INT(a.reservations[0].count, 3);
+  CHECK(strcmp(a.reservations[0].offering_class, "convertible") == 0);
+  /* 438 over a year of 8760 hours is 0.05, plus 0.025 an hour. */
+  CHECK_EQ_INT(stv__aws_reservation_hourly(&a.reservations[0], &h, &err), 0);
+  CHECK(fabs(h - 0.075) < 1e-9);
+  CHECK(a.reservations[1].zone == NULL);
+  CHECK(strcmp(a.reservations[1].scope, "Region") == 0);
+  CHECK_EQ_INT(stv__aws_reservation_hourly(&a.reservations[1], &h, &err), 0);
+  CHECK(fabs(h - 0.04) < 1e-9);
+  stv__aws_answer_close(&a);
+  CHECK_EQ_INT(stv__aws_parse(STV__AWS_RESERVED, "DescribeReservedInstances", bad_term, strlen(bad_term), &a,
+                              &err),
+               0);
+  CHECK_EQ_INT(stv__aws_reservation_hourly(&a.reservations[0], &h, &err), STV_EPARSE);
+  CHECK_STR_CONTAINS(err.msg, "ri-3");
+  stv__aws_answer_close(&a);
+  CHECK_EQ_INT(stv__aws_parse(STV__AWS_RESERVED, "DescribeReservedInstances", bad_charge, strlen(bad_charge), &a,
+                              &err),
+               STV_EPARSE);
+  CHECK_STR_CONTAINS(err.msg, "ri-4");
+  CHECK_STR_CONTAINS(err.msg, "recurringCharges amount");
+  stv__aws_answer_close(&a);
+}
+
+TEST(should_read_launch_configurations_and_a_groups_configuration_name) {
+  const char *doc =
+      "<DescribeLaunchConfigurationsResponse xmlns=\"http://autoscaling.amazonaws.com/doc/2011-01-01/\">"
+      "<DescribeLaunchConfigurationsResult><LaunchConfigurations>"
+      "<member><LaunchConfigurationName>lc-od</LaunchConfigurationName><InstanceType>c5.xlarge</InstanceType>"
+      "<ImageId>ami-1</ImageId></member>"
+      "<member><LaunchConfigurationName>lc-spot</LaunchConfigurationName><InstanceType>m5.large</InstanceType>"
+      "<SpotPrice>0.05</SpotPrice></member>"
+      "</LaunchConfigurations><NextToken>p2</NextToken></DescribeLaunchConfigurationsResult>"
+      "</DescribeLaunchConfigurationsResponse>";
+  const char *no_type =
+      "<DescribeLaunchConfigurationsResponse><DescribeLaunchConfigurationsResult><LaunchConfigurations>"
+      "<member><LaunchConfigurationName>lc-x</LaunchConfigurationName></member>"
+      "</LaunchConfigurations></DescribeLaunchConfigurationsResult></DescribeLaunchConfigurationsResponse>";
+  const char *asg =
+      "<DescribeAutoScalingGroupsResponse><DescribeAutoScalingGroupsResult><AutoScalingGroups><member>"
+      "<AutoScalingGroupName>legacy</AutoScalingGroupName><LaunchConfigurationName>lc-od</LaunchConfigurationName>"
+      "<MinSize>0</MinSize><MaxSize>3</MaxSize><DesiredCapacity>0</DesiredCapacity>"
+      "</member></AutoScalingGroups></DescribeAutoScalingGroupsResult></DescribeAutoScalingGroupsResponse>";
+  struct stv__aws_answer a;
+  struct stv_err err = {0, ""};
+  CHECK_EQ_INT(stv__aws_parse(STV__AWS_LCS, "DescribeLaunchConfigurations", doc, strlen(doc), &a, &err), 0);
+  CHECK_EQ_INT(a.nlcs, 2);
+  CHECK(strcmp(a.lcs[0].type, "c5.xlarge") == 0 && a.lcs[0].spot_price == NULL);
+  CHECK(strcmp(a.lcs[1].spot_price, "0.05") == 0);
+  CHECK(strcmp(a.next_token, "p2") == 0);
+  stv__aws_answer_close(&a);
+  CHECK_EQ_INT(stv__aws_parse(STV__AWS_LCS, "DescribeLaunchConfigurations", no_type, strlen(no_type), &a, &err),
+               STV_EPARSE);
+  CHECK_STR_CONTAINS(err.msg, "InstanceType");
+  stv__aws_answer_close(&a);
+  CHECK_EQ_INT(stv__aws_parse(STV__AWS_ASGS, "DescribeAutoScalingGroups", asg, strlen(asg), &a, &err), 0);
+  CHECK(strcmp(a.asgs[0].lc_name, "lc-od") == 0);
+  CHECK(a.asgs[0].lt_id == NULL && a.asgs[0].lt_name == NULL);
+  stv__aws_answer_close(&a);
+}
+
 TEST(should_never_crash_on_truncated_answers_of_every_kind) {
-  static const enum stv__aws_kind kinds[] = {STV__AWS_ASGS,       STV__AWS_INSTANCES, STV__AWS_SPOT,
-                                             STV__AWS_ACTIVITIES, STV__AWS_OFFERINGS, STV__AWS_STS};
+  static const enum stv__aws_kind kinds[] = {STV__AWS_ASGS,      STV__AWS_INSTANCES, STV__AWS_SPOT,
+                                             STV__AWS_ACTIVITIES, STV__AWS_OFFERINGS, STV__AWS_STS,
+                                             STV__AWS_RESERVED,   STV__AWS_LCS};
   struct stv__aws_answer a;
   struct stv_err err = {0, ""};
   size_t k, cut;

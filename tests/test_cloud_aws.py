@@ -181,6 +181,151 @@ def test_capacity_failure_is_an_event_and_the_offering_is_left_out():
             offers
 
 
+def prices_scenario():
+    doc = scenario()
+    doc["spotPrices"] = {"m5.large/us-east-1a": 0.0123}  # unlike any price in pricing/data
+    doc["reservedInstances"] = [
+        {"instanceType": "m5.large", "instanceCount": 3, "availabilityZone": "us-east-1a", "hourlyPrice": 0.05},
+        {"instanceType": "m5.large", "instanceCount": 1, "availabilityZone": "us-east-1a", "hourlyPrice": 0.09},
+        {"instanceType": "m5a.large", "instanceCount": 2, "fixedPrice": 876.0, "hourlyPrice": 0},
+        {"instanceType": "m5a.large", "instanceCount": 5, "hourlyPrice": 0.01, "state": "retired"}]
+    return doc
+
+
+def spot_now(env, types):
+    """The emulator's spot prices in effect now, read with botocore (not our code)."""
+    import time as _time
+    rows = env.client("ec2").describe_spot_price_history(
+        InstanceTypes=types, ProductDescriptions=["Linux/UNIX"], StartTime=_time.time())["SpotPriceHistory"]
+    return {(h["InstanceType"], h["AvailabilityZone"]): float(h["SpotPrice"]) for h in rows}
+
+
+def test_prices_are_the_spot_history_now_and_the_reservations_hourly():
+    with Env(prices_scenario()) as env:
+        (r,), _, err = drive(env, ["prices"], keys())
+        ok(r)
+        assert r["source"] == "DescribeSpotPriceHistory, DescribeReservedInstances", r["source"]
+        spot = {(q[0], q[2]): q[3] for q in r["quotes"] if q[1] == "spot"}
+        want = spot_now(env, ["m5.large", "m5a.large"])
+        # Every group type of the cluster: ng-spot's overrides, ng-od's m5.large, the 120 groups' m5.large.
+        assert spot == want, (spot, want)
+        assert spot[("m5.large", "us-east-1a")] == 0.0123, spot
+        assert all(q[4] == -1 and q[5] > 0 for q in r["quotes"] if q[1] == "spot"), r["quotes"]
+        rsv = sorted((q[0], q[2], round(q[3], 6), q[4]) for q in r["quotes"] if q[1] == "reserved")
+        # us-east-1a: (3 x 0.05 + 1 x 0.09) / 4; the regional all-upfront one: 876 / 8760 h; the retired one out.
+        assert rsv == [("m5.large", "us-east-1a", 0.06, 4), ("m5a.large", None, 0.1, 2)], rsv
+        sent = env.calls("DescribeSpotPriceHistory")
+        assert sent and all(c["code"] is None for c in sent), sent
+
+
+def test_stevedore_prices_live_shows_the_emulators_spot_and_reservations_over_the_embedded_figures():
+    import time as _time
+    with Env(prices_scenario()) as env:
+        args = [STEVEDORE, "prices", "--live", "--provider", "aws", "--cluster-name", CLUSTER, "--catalog",
+                "aws:us-east-1", "--output", "json", "--type", "m5.large", "--type", "m5a.large"]
+        p = subprocess.run(args, env=base_env(env, keys()), capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        for s in SECRETS:
+            assert s not in p.stdout and s not in p.stderr, "a secret appears in the output"
+        for c in env.calls():
+            if c.get("permission") and c.get("credentialSource"):
+                SEEN_PERMISSIONS.add(c["permission"])
+        doc = json.loads(p.stdout)
+        assert doc["prices"]["liveSource"] == "DescribeSpotPriceHistory, DescribeReservedInstances", doc["prices"]
+        rows = {(o["instanceType"], o["capacityType"], o["zone"]): o for o in doc["offerings"]}
+        want = spot_now(env, ["m5.large", "m5a.large"])
+        for (t, z), price in want.items():
+            o = rows[(t, "spot", z)]
+            assert o["source"] == "live" and abs(o["price"] - price) < 1e-9, (o, price)
+        assert rows[("m5.large", "spot", "us-east-1a")]["price"] == 0.0123
+        r = rows[("m5.large", "reserved", "us-east-1a")]
+        assert (r["source"], r["count"], round(r["price"], 6)) == ("live", 4, 0.06), r
+        assert abs(r["asOf"] - _time.time()) < 120, r  # the reservations held as of the read
+        assert all(o["source"] == "embedded" for k, o in rows.items() if k[1] == "on-demand"), rows
+        # Not permitted to read reservations: the spot figures still live, a warning naming the permission.
+        env.faults(deny=["DescribeReservedInstances"])
+        p = subprocess.run(args, env=base_env(env, keys()), capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        doc = json.loads(p.stdout)
+        assert doc["prices"]["liveSource"] == "DescribeSpotPriceHistory", doc["prices"]
+        assert "ec2:DescribeReservedInstances" in p.stderr, p.stderr
+
+
+def test_prices_without_the_reservations_permission_keep_the_spot_figures_and_say_so():
+    with Env(prices_scenario()) as env:
+        env.faults(deny=["DescribeReservedInstances"])
+        (r,), _, err = drive(env, ["prices"], keys())
+        ok(r)
+        assert r["source"] == "DescribeSpotPriceHistory", r["source"]
+        assert not [q for q in r["quotes"] if q[1] == "reserved"], r["quotes"]
+        assert [q for q in r["quotes"] if q[1] == "spot"], r["quotes"]
+        assert "reservations not read" in err and "ec2:DescribeReservedInstances" in err, err
+        env.faults(deny=["DescribeSpotPriceHistory"])
+        (r,), _, err = drive(env, ["prices"], keys())
+        ok(r)
+        assert r["source"] == "DescribeReservedInstances" and all(q[1] == "reserved" for q in r["quotes"]), r
+        assert "spot prices not read" in err and "ec2:DescribeSpotPriceHistory" in err, err
+        env.faults(deny=["DescribeReservedInstances", "DescribeSpotPriceHistory"])
+        (r,), _, err = drive(env, ["prices"], keys())
+        assert r["code"] == "STV_EUNSUPPORTED" and "DescribeSpotPriceHistory" in r["message"], r
+        env.faults(deny=[])
+        before = len(env.calls("DescribeReservedInstances"))
+        (r,), _, err = drive(env, ["prices"], dict(keys(), AWS_DRIVE_RESERVATIONS="0"))
+        ok(r)
+        assert r["source"] == "DescribeSpotPriceHistory", r["source"]
+        assert len(env.calls("DescribeReservedInstances")) == before, "reservations read though turned off"
+
+
+def test_offerings_are_narrowed_to_the_zones_that_offer_the_type_and_each_drop_is_named():
+    doc = scenario()
+    doc["unavailableOfferings"] = ["m5a.large/us-east-1b"]
+    with Env(doc) as env:
+        (r,), _, err = drive(env, ["groups"], keys())
+        spot = [g for g in ok(r)["groups"] if g["id"] == "ng-spot"][0]
+        assert sorted(map(tuple, spot["offerings"])) == [("m5.large", "us-east-1a", "spot"),
+                                                         ("m5.large", "us-east-1b", "spot"),
+                                                         ("m5a.large", "us-east-1a", "spot")], spot
+        drops = [line for line in err.splitlines() if "offering dropped" in line]
+        assert len(drops) == 1 and "m5a.large" in drops[0] and "us-east-1b" in drops[0] and "ng-spot" in drops[0], \
+            err
+        asked = env.calls("DescribeInstanceTypeOfferings")
+        assert len(asked) == 1, asked
+        # Read once for the listings that follow (kept 10 minutes).
+        res, _, _ = drive(env, ["groups", "groups"], keys())
+        assert len(env.calls("DescribeInstanceTypeOfferings")) == 2, "read again within its lifetime"
+        # Not permitted: nothing narrowed, and a warning names the permission.
+        env.faults(deny=["DescribeInstanceTypeOfferings"])
+        (r,), _, err = drive(env, ["groups"], keys())
+        spot = [g for g in ok(r)["groups"] if g["id"] == "ng-spot"][0]
+        assert ("m5a.large", "us-east-1b", "spot") in set(map(tuple, spot["offerings"])), spot
+        assert "zone availability not read" in err and "ec2:DescribeInstanceTypeOfferings" in err, err
+
+
+def lc_group(name="ng-lc", spot=None, **kw):
+    lc = {"name": "lc-" + name, "instanceType": "c5.xlarge"}
+    if spot is not None:
+        lc["spotPrice"] = spot
+    g = group(name, launchConfiguration=lc, **kw)
+    g.pop("launchTemplate")
+    return g
+
+
+def test_launch_configuration_groups_scale_from_zero_with_its_type_and_spot_price():
+    doc = {"zones": ["us-east-1a", "us-east-1b", "us-east-1c"],
+           "groups": [lc_group("ng-lc"), lc_group("ng-lc-spot", spot=0.3), lc_group("ng-lc-x")]}
+    doc["groups"][2]["launchConfiguration"]["name"] = "lc-ng-lc"  # two groups, one configuration
+    with Env(doc) as env:
+        res, events, err = drive(env, ["groups", "desired=ng-lc-spot:1", "wait=4", "instances"], keys())
+        groups = {g["id"]: sorted(map(tuple, g["offerings"])) for g in ok(res[0])["groups"]}
+        assert groups["ng-lc"] == [("c5.xlarge", z, "on-demand") for z in ("us-east-1a", "us-east-1b")], groups
+        assert groups["ng-lc-spot"] == [("c5.xlarge", z, "spot") for z in ("us-east-1a", "us-east-1b")], groups
+        assert groups["ng-lc-x"] == groups["ng-lc"], groups
+        assert len(env.calls("DescribeLaunchConfigurations")) == 2, "one call per configuration"
+        ok(res[1])
+        inst = ok(res[2])["instances"]
+        assert len(inst) == 1 and inst[0]["type"] == "c5.xlarge" and inst[0]["capacity"] == "spot", inst
+
+
 def test_malformed_answer_is_an_error_naming_the_action():
     with Env(scenario()) as env:
         env.faults(malformed=1)
@@ -341,6 +486,49 @@ def test_controller_without_catalog_or_nodes_takes_the_catalogue_of_aws_region()
                 sc.check(rec.get("catalog") == "aws:eu-west-1" and "AWS_REGION" in rec.get("reason", ""), rec)
                 ctl.must_run = False
                 ctl.kill()
+            finally:
+                os.environ.clear()
+                os.environ.update(saved)
+
+
+def ctl_log(sc):
+    return "".join(c.log() for c in sc.controllers)
+
+
+def test_controller_scales_a_launch_configuration_group_from_zero_and_its_pods_run():
+    import ctltest
+    doc = {"zones": ["us-east-1a", "us-east-1b", "us-east-1c"],
+           "groups": [lc_group("ng-legacy", maxSize=4, availabilityZones=["us-east-1b"])]}
+    with ctltest.Scene(STEVEDORE, "aws-lc") as sc:
+        with Env(doc, launch_delay=2.0, kube_url=sc.emu.url, kube_token=sc.token_of("tester"),
+                 kube_ca=sc.emu.ca_file) as env:
+            saved = dict(os.environ)
+            os.environ.update(base_env(env, keys()))
+            # The region, the endpoints and the CA from the configuration's aws: block, not the environment.
+            for k in ("AWS_DRIVE_POLL", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_CA_BUNDLE"):
+                os.environ.pop(k, None)
+            config = os.path.join(env.dir, "stevedore.yaml")
+            with open(config, "w") as f:
+                f.write("aws:\n  region: us-east-1\n  endpoint: %s\n  ec2Endpoint: %s\n  caFile: %s\n"
+                        % (env.emu.url, env.emu.url, env.emu.ca_file))
+            try:
+                sc.controller("r0", "--provider", "aws", "--cluster-name", CLUSTER, "--catalog", "aws:us-east-1",
+                              "--leader-elect=false", "--config", config)
+                sc.create_pods(*[ctltest.pod("legacy-%d" % i, cpu="1500m", memory="3Gi") for i in range(2)])
+                sc.wait_for("every pod running", lambda: sc.all_running(2), timeout=90)
+                nodes = [n for n in sc.nodes() if n["spec"].get("providerID", "").startswith("aws:///us-east-1b/i-")]
+                sc.check(nodes and all(n["metadata"]["labels"].get("node.kubernetes.io/instance-type") == "c5.xlarge"
+                                       for n in nodes), "the nodes are not the launch configuration's c5.xlarge")
+                sc.check(len(env.calls("DescribeLaunchConfigurations")) >= 1, "the launch configuration was not read")
+                sc.check("aws.region of the configuration" in ctl_log(sc), "the region did not come from aws.region")
+                sc.check(env.calls("SetDesiredCapacity"), "the group was never scaled")
+                names = {n["metadata"]["name"] for n in nodes}
+                sc.check(all(p["spec"].get("nodeName") in names for p in sc.pods()),
+                         "a pod runs elsewhere than on the group's nodes: %s" % [p["spec"].get("nodeName")
+                                                                                   for p in sc.pods()])
+                for c in env.calls():
+                    if c.get("permission") and c.get("credentialSource"):
+                        SEEN_PERMISSIONS.add(c["permission"])
             finally:
                 os.environ.clear()
                 os.environ.update(saved)

@@ -688,6 +688,51 @@ def test_responses_match_botocore_service_models():
         assert not errors, "\n".join(errors)
 
 
+def test_botocore_launch_configuration_group_upfront_reservation_and_denied_action():
+    """A group with a launch configuration (SpotPrice: spot), a reservation
+    paid upfront, an action denied: read with botocore and the AWS CLI, the
+    raw answers checked against botocore's service models."""
+    import xml.etree.ElementTree as ET
+    lc = _group("ng-lc", launchConfiguration={"name": "lc-legacy", "instanceType": "c5.xlarge", "spotPrice": 0.2})
+    lc.pop("launchTemplate")
+    doc = {"groups": [lc], "reservedInstances": [{"instanceType": "c5.xlarge", "instanceCount": 2,
+                                                   "availabilityZone": "us-east-1b", "fixedPrice": 876.0,
+                                                   "hourlyPrice": 0}]}
+    with Env(doc) as env:
+        asg, ec2 = env.client("autoscaling"), env.client("ec2")
+        (got,) = asg.describe_launch_configurations(LaunchConfigurationNames=["lc-legacy"])["LaunchConfigurations"]
+        assert (got["InstanceType"], got["SpotPrice"]) == ("c5.xlarge", "0.2"), got
+        (grp,) = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["ng-lc"])["AutoScalingGroups"]
+        assert grp["LaunchConfigurationName"] == "lc-legacy" and "LaunchTemplate" not in grp, grp
+        asg.set_desired_capacity(AutoScalingGroupName="ng-lc", DesiredCapacity=1)
+        wait(lambda: env.group_instances("ng-lc", "InService"), "the launch configuration's instance")
+        (inst,) = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
+        assert (inst["InstanceType"], inst.get("InstanceLifecycle")) == ("c5.xlarge", "spot"), inst
+        (ri,) = ec2.describe_reserved_instances(Filters=[{"Name": "state", "Values": ["active"]}])["ReservedInstances"]
+        assert (ri["FixedPrice"], ri["Duration"], ri["OfferingType"], ri["Scope"], ri["RecurringCharges"]) == \
+            (876.0, 31536000, "All Upfront", "Availability Zone", []), ri
+        session = botocore.session.get_session()
+        errors = []
+        for service, action, body in [
+                ("autoscaling", "DescribeLaunchConfigurations", "Action=DescribeLaunchConfigurations&Version=2011-01-01"),
+                ("ec2", "DescribeReservedInstances", "Action=DescribeReservedInstances&Version=2016-11-15")]:
+            status, text = _signed(env, service, body)
+            assert status == 200, text
+            root = ET.fromstring(text)
+            result = root.find("{*}%sResult" % action) if service == "autoscaling" else root
+            if service == "ec2":
+                result.remove(root.find("{*}requestId"))
+            _model_errors(result, session.get_service_model(service).operation_model(action).output_shape, action,
+                          errors)
+        assert not errors, "\n".join(errors)
+        env.faults(deny=["DescribeReservedInstances"])
+        code, _, _ = client_error(ec2.describe_reserved_instances)
+        assert code == "UnauthorizedOperation", code
+        for c in find_clis()[:1]:
+            out = cli(env, c, ["autoscaling", "describe-launch-configurations"])
+            assert out["LaunchConfigurations"][0]["LaunchConfigurationName"] == "lc-legacy", out
+
+
 def test_curl_sigv4_signature_is_accepted():
     """libcurl's signer (curl --aws-sigv4, what CURLOPT_AWS_SIGV4 does in the
     C adapter) agrees with botocore's, with and without a session token."""

@@ -197,7 +197,7 @@ TEST(should_reject_unknown_keys_at_every_level) {
       "timelimit: 10s\n", STV_EINVAL,
       "stevedore.yaml:1:1: unknown key \"timelimit\" (expected capacityTypes, timeLimit, spot, "
       "nodePools, headroom, repack, schedulerNames, expendablePodsPriorityCutoff, report, limits, nodeCost, "
-      "gapTolerance, azure, gcp, prices)"));
+      "gapTolerance, azure, gcp, prices, aws)"));
   CHECK(fails_with("spot:\n  maxshare: 1\n", STV_EINVAL,
                    "stevedore.yaml:2:3: spot: unknown key \"maxshare\" (expected maxShare, maxPoolFraction, "
                    "restartCost)"));
@@ -257,6 +257,34 @@ TEST(should_read_the_gcp_billing_endpoint_and_region) {
                    "\"cloudbilling.googleapis.com\""));
   CHECK(fails_with("gcp:\n  region: Europe West\n", STV_EINVAL,
                    "stevedore.yaml:2:11: gcp.region: \"Europe West\" is not a GCP region name (like us-east1)"));
+}
+
+TEST(should_read_the_aws_section_and_name_its_bad_keys) {
+  struct stv_config c;
+  struct stv_err err = {0, ""};
+  stv_config_init(&c);
+  CHECK(c.aws.reservations == 1 && c.aws.spot_prices == 1 && c.aws.region == NULL);
+  CHECK_EQ_INT(load(&c,
+                    "aws:\n  region: eu-west-1\n  endpoint: https://vpce.example\n"
+                    "  ec2Endpoint: http://127.0.0.1:9/\n  caFile: /ca.pem\n  reservations: false\n"
+                    "  spotPrices: false\n",
+                    &err),
+               0);
+  CHECK(strcmp(c.aws.region, "eu-west-1") == 0 && strcmp(c.aws.endpoint, "https://vpce.example") == 0);
+  CHECK(strcmp(c.aws.ec2_endpoint, "http://127.0.0.1:9/") == 0 && c.aws.autoscaling_endpoint == NULL);
+  CHECK(strcmp(c.aws.ca_file, "/ca.pem") == 0);
+  CHECK(c.aws.reservations == 0 && c.aws.spot_prices == 0);
+  stv_config_close(&c);
+  CHECK(fails_with("aws:\n  stsEndpoint: sts.amazonaws.com\n", STV_EINVAL,
+                   "stevedore.yaml:2:16: aws.stsEndpoint: expected an http:// or https:// URL, got "
+                   "\"sts.amazonaws.com\""));
+  CHECK(fails_with("aws:\n  reservations: yes\n", STV_EINVAL,
+                   "stevedore.yaml:2:17: aws.reservations: expected true or false, got \"yes\""));
+  CHECK(fails_with("aws:\n  region: ''\n", STV_EINVAL,
+                   "stevedore.yaml:2:11: aws.region: is empty: leave it out for the default"));
+  CHECK(fails_with("aws:\n  clusterName: x\n", STV_EINVAL,
+                   "stevedore.yaml:2:3: aws: unknown key \"clusterName\" (expected region, endpoint, "
+                   "autoScalingEndpoint, ec2Endpoint, stsEndpoint, caFile, reservations, spotPrices)"));
 }
 
 TEST(should_reject_values_of_the_wrong_type) {

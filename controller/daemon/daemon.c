@@ -31,6 +31,7 @@
 
 #include <uv.h>
 
+#include "aws.h"
 #include "cache.h"
 #include "clock_uv.h"
 #include "daemon.h"
@@ -371,6 +372,20 @@ static void gcp_opts(const struct stv_config *cfg, struct stv_gcp_opts *go) {
   if (c->poll_interval > 0) go->poll_interval = c->poll_interval;
 }
 
+/* The AWS provider's settings (cloud/aws.h) from the configuration's aws: section. */
+static void aws_opts(const struct stv_config *cfg, struct stv_aws_opts *o) {
+  const struct stv_aws_config *c = &cfg->aws;
+  stv_aws_opts_default(o);
+  o->region = c->region;
+  o->endpoint = c->endpoint;
+  o->autoscaling_endpoint = c->autoscaling_endpoint;
+  o->ec2_endpoint = c->ec2_endpoint;
+  o->sts_endpoint = c->sts_endpoint;
+  o->ca_file = c->ca_file;
+  o->reservations = c->reservations;
+  o->spot_prices = c->spot_prices;
+}
+
 static const char *provider_name(enum stv_daemon_provider p) {
   static const char *const names[] = {"sim", "aws", "gcp", "azure"};
   return names[p];
@@ -382,6 +397,7 @@ int stv__daemon_open_cloud(const char *name, const struct stv_config *cfg, const
   struct stv_cloud_config cc;
   struct stv_azure_config ac;
   struct stv_gcp_opts go;
+  struct stv_aws_opts ao;
   memset(&cc, 0, sizeof(cc));
   cc.clock = clock;
   cc.http = http;
@@ -390,6 +406,8 @@ int stv__daemon_open_cloud(const char *name, const struct stv_config *cfg, const
   cc.azure = &ac;
   gcp_opts(cfg, &go);
   cc.gcp = &go;
+  aws_opts(cfg, &ao);
+  cc.aws = &ao;
   return stv_cloud_open(name, &cc, out, err);
 }
 

@@ -86,16 +86,21 @@ class Faults(object):
                              there fail with InsufficientInstanceCapacity
       expire_credentials: true   every session credential issued so far
                              expires now
+      deny: ["ACTION", ...]  those actions are refused as a role without
+                             the permission is (EC2 403
+                             UnauthorizedOperation, Auto Scaling 403
+                             AccessDenied); null or [] clears
       clear: true            all of the above off
     """
 
     def __init__(self):
         self.throttle = self.server_error = self.malformed = self.delay_ms = 0
         self.throttle_match = None
+        self.deny = []
 
     def doc(self, cloud):
         return {"throttle": self.throttle, "throttle_match": self.throttle_match, "server_error": self.server_error,
-                "malformed": self.malformed, "delay_ms": self.delay_ms,
+                "malformed": self.malformed, "delay_ms": self.delay_ms, "deny": list(self.deny),
                 "capacity": sorted("%s/%s" % p for p in cloud.capacity_faults)}
 
 
@@ -239,7 +244,7 @@ class AwsEmulator(object):
 
     def apply_faults(self, doc):
         known = {"throttle", "throttle_match", "server_error", "malformed", "delay_ms", "capacity",
-                 "expire_credentials", "clear"}
+                 "expire_credentials", "deny", "clear"}
         for k in doc:
             if k not in known:
                 raise ValueError("unknown fault %s (known: %s)" % (k, ", ".join(sorted(known))))
@@ -256,6 +261,11 @@ class AwsEmulator(object):
                     setattr(f, k, doc[k])
             if "throttle_match" in doc:
                 f.throttle_match = doc["throttle_match"]
+            if "deny" in doc:
+                deny = doc["deny"] or []
+                if not isinstance(deny, list) or not all(isinstance(a, str) and a for a in deny):
+                    raise ValueError("deny must be a list of action names, not %r" % (deny,))
+                f.deny = list(deny)
             if "capacity" in doc:
                 pools = doc["capacity"] or []
                 pools = [pools] if isinstance(pools, str) else pools
@@ -270,6 +280,13 @@ class AwsEmulator(object):
         """The injected error for this request, if any."""
         with self.fault_lock:
             f = self.faults
+            if action in f.deny:
+                if service == "ec2":
+                    return AwsError(403, "UnauthorizedOperation", "You are not authorized to perform this "
+                                    "operation. User: arn:aws:sts::111122223333:assumed-role/stevedore is not "
+                                    "authorized to perform: ec2:%s" % action)
+                return AwsError(403, "AccessDenied", "User: arn:aws:sts::111122223333:assumed-role/stevedore is "
+                                "not authorized to perform: %s:%s" % (service, action))
             if f.throttle and (f.throttle_match in (None, service, action)):
                 f.throttle -= 1
                 if service == "ec2":

@@ -27,13 +27,19 @@ def _instance(grp, i, with_group=False):
         doc["AutoScalingGroupName"] = grp.name
     doc.update({"AvailabilityZone": i.zone, "LifecycleState": i.lifecycle,
                 "HealthStatus": "HEALTHY" if with_group else "Healthy",
-                "LaunchTemplate": _template_spec(grp.launch_template), "ProtectedFromScaleIn": i.protected})
+                "ProtectedFromScaleIn": i.protected})
+    if grp.launch_configuration is not None:
+        doc["LaunchConfigurationName"] = grp.launch_configuration["name"]
+    else:
+        doc["LaunchTemplate"] = _template_spec(grp.launch_template)
     return doc
 
 
 def _group(cloud, grp):
     doc = {"AutoScalingGroupName": grp.name, "AutoScalingGroupARN": grp.arn}
-    if grp.distribution is None:
+    if grp.launch_configuration is not None:
+        doc["LaunchConfigurationName"] = grp.launch_configuration["name"]
+    elif grp.distribution is None:
         doc["LaunchTemplate"] = _template_spec(grp.launch_template)
     else:
         d = grp.distribution
@@ -149,7 +155,39 @@ def describe_scaling_activities(cloud, p):
         return {"Activities": Members(_activity(a) for a in chunk), "NextToken": nxt}
 
 
+def _launch_configuration(cloud, lc):
+    doc = {"LaunchConfigurationName": lc["name"],
+           "LaunchConfigurationARN": "arn:aws:autoscaling:%s:%s:launchConfiguration:%s:launchConfigurationName/%s"
+           % (cloud.region, cloud.account, lc["uuid"], lc["name"]),
+           "ImageId": "ami-0c2b8ca1dad447f8a", "SecurityGroups": Members(["sg-0a1b2c3d4e5f60718"]),
+           "ClassicLinkVPCSecurityGroups": Members(), "UserData": "", "InstanceType": lc["instanceType"],
+           "KernelId": "", "RamdiskId": "", "BlockDeviceMappings": Members(),
+           "InstanceMonitoring": {"Enabled": True}}
+    if lc["spotPrice"] is not None:
+        doc["SpotPrice"] = lc["spotPrice"]
+    doc.update({"CreatedTime": timestamp(lc["created"]), "EbsOptimized": False})
+    return doc
+
+
+def describe_launch_configurations(cloud, p):
+    names = p.members("LaunchConfigurationNames")
+    if len(names) > 50:
+        raise AwsError(400, "ValidationError", "1 validation error detected: Value at 'launchConfigurationNames' "
+                       "failed to satisfy constraint: Member must have length less than or equal to 50")
+    with cloud.lock:
+        seen, lcs = set(), []
+        for g in cloud.groups.values():
+            lc = g.launch_configuration
+            if lc is not None and lc["name"] not in seen and (not names or lc["name"] in names):
+                seen.add(lc["name"])
+                lcs.append(lc)
+        lcs.sort(key=lambda lc: lc["name"])
+        chunk, nxt = _page(p, lcs, 50, 100)
+        return {"LaunchConfigurations": Members(_launch_configuration(cloud, lc) for lc in chunk), "NextToken": nxt}
+
+
 ACTIONS = {
+    "DescribeLaunchConfigurations": describe_launch_configurations,
     "DescribeAutoScalingGroups": describe_auto_scaling_groups,
     "SetDesiredCapacity": set_desired_capacity,
     "TerminateInstanceInAutoScalingGroup": terminate_instance,

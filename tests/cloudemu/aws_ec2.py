@@ -62,7 +62,8 @@ def _instance_tags(cloud, inst):
     grp = cloud.groups.get(inst.group)
     if grp is not None:
         tags += [(k, v) for k, v, prop in grp.tags if prop]
-        tags.append(("aws:ec2launchtemplate:id", grp.launch_template["id"]))
+        if grp.launch_template is not None:
+            tags.append(("aws:ec2launchtemplate:id", grp.launch_template["id"]))
     return tags
 
 
@@ -229,8 +230,8 @@ def describe_launch_template_versions(cloud, p):
     p.get("MaxResults")
     p.get("NextToken")
     with cloud.lock:
-        lts = [g.launch_template for g in cloud.groups.values()
-               if g.launch_template["id"] == lt_id or g.launch_template["name"] == lt_name]
+        lts = [g.launch_template for g in cloud.groups.values() if g.launch_template is not None and
+               (g.launch_template["id"] == lt_id or g.launch_template["name"] == lt_name)]
     if not lts:
         raise AwsError(400, "InvalidLaunchTemplateId.NotFound" if lt_id else "InvalidLaunchTemplateName.NotFoundException",
                        "The specified launch template, with template %s %s, does not exist."

@@ -93,6 +93,7 @@ class Group(object):
         self.min = self.max = self.desired = 0
         self.zones = []
         self.launch_template = None  # {"id", "name", "version", "instanceType"}
+        self.launch_configuration = None  # {"name", "instanceType", "spotPrice", "created"}: no template then
         self.overrides = []  # [{"instanceType", "weightedCapacity"}]
         self.distribution = None  # None: not a mixed instances group
         self.tags = []  # [(key, value, propagate)]
@@ -213,12 +214,20 @@ class Cloud(object):
         zone = r.get("availabilityZone")
         if zone is not None and zone not in self.zones:
             raise ScenarioError("%s: availabilityZone %s is not one of %s" % (where, zone, ", ".join(self.zones)))
+        fixed = r.get("fixedPrice", 0.0)
+        if isinstance(fixed, bool) or not isinstance(fixed, (int, float)) or fixed < 0:
+            raise ScenarioError("%s: fixedPrice must be a non-negative number" % where)
+        duration = r.get("duration", 31536000)
+        if duration not in (31536000, 94608000):
+            raise ScenarioError("%s: duration must be 31536000 (1 year) or 94608000 (3 years)" % where)
+        kind = "No Upfront" if not fixed else ("All Upfront" if not hourly else "Partial Upfront")
         start = self.started - 86400 * 30
+        charges = [{"frequency": "Hourly", "amount": hourly}] if hourly or not fixed else []
         return {"reservedInstancesId": str(uuid.uuid4()), "instanceType": itype, "availabilityZone": zone,
-                "start": _iso(start), "end": _iso(start + 31536000), "duration": 31536000, "usagePrice": 0.0,
-                "fixedPrice": 0.0, "instanceCount": count, "productDescription": "Linux/UNIX",
+                "start": _iso(start), "end": _iso(start + duration), "duration": duration, "usagePrice": 0.0,
+                "fixedPrice": float(fixed), "instanceCount": count, "productDescription": "Linux/UNIX",
                 "state": r.get("state", "active"), "instanceTenancy": "default", "currencyCode": "USD",
-                "offeringType": "No Upfront", "recurringCharges": Items([{"frequency": "Hourly", "amount": hourly}]),
+                "offeringType": kind, "recurringCharges": Items(charges),
                 "offeringClass": r.get("offeringClass", "standard"),
                 "scope": "Availability Zone" if zone else "Region"}
 
@@ -226,6 +235,7 @@ class Cloud(object):
         if not isinstance(g, dict):
             raise ScenarioError("%s: a group must be a JSON object" % where)
         known = {"name", "minSize", "maxSize", "desiredCapacity", "availabilityZones", "launchTemplate",
+                 "launchConfiguration",
                  "mixedInstancesPolicy", "tags", "instances"}
         for k in g:
             if k not in known:
@@ -261,8 +271,13 @@ class Cloud(object):
     def _load_template(self, grp, g, where):
         mixed = g.get("mixedInstancesPolicy")
         lt = g.get("launchTemplate")
-        if (mixed is None) == (lt is None):
-            raise ScenarioError("%s: give exactly one of launchTemplate and mixedInstancesPolicy" % where)
+        lc = g.get("launchConfiguration")
+        if [mixed, lt, lc].count(None) != 2:
+            raise ScenarioError("%s: give exactly one of launchTemplate, mixedInstancesPolicy and launchConfiguration"
+                                % where)
+        if lc is not None:
+            grp.launch_configuration = self._launch_configuration(lc, where + ": launchConfiguration", grp.name)
+            return
         if lt is not None:
             if not isinstance(lt, dict):
                 raise ScenarioError("%s: launchTemplate must be an object" % where)
@@ -303,6 +318,24 @@ class Cloud(object):
             raise ScenarioError("%s: instancesDistribution.onDemandPercentageAboveBaseCapacity must be 0..100" % w)
         grp.distribution = dist
 
+    def _launch_configuration(self, lc, where, group):
+        if not isinstance(lc, dict):
+            raise ScenarioError("%s: must be an object" % where)
+        for k in lc:
+            if k not in ("name", "instanceType", "spotPrice"):
+                raise ScenarioError("%s: unknown field %s (known: instanceType, name, spotPrice)" % (where, k))
+        itype = _need(lc, "instanceType", str, where)
+        if itype not in self.shapes:
+            raise ScenarioError("%s: unknown instanceType %s" % (where, itype))
+        spot = lc.get("spotPrice")
+        if spot is not None and (isinstance(spot, bool) or not isinstance(spot, (int, float)) or spot <= 0):
+            raise ScenarioError("%s: spotPrice must be a positive number (the most paid per hour)" % where)
+        name = lc.get("name", "lc-" + group)
+        if not isinstance(name, str) or not name:
+            raise ScenarioError("%s: name must be a non-empty string" % where)
+        return {"name": name, "instanceType": itype, "spotPrice": None if spot is None else "%g" % spot,
+                "created": time.time(), "uuid": str(uuid.uuid4())}
+
     def _template(self, lt, where, group):
         name = lt.get("name", "lt-" + group)
         if not isinstance(name, str) or not name:
@@ -339,6 +372,8 @@ class Cloud(object):
     def group_types(self, grp):
         if grp.overrides:
             return [o["instanceType"] for o in grp.overrides]
+        if grp.launch_configuration is not None:
+            return [grp.launch_configuration["instanceType"]]
         return [grp.launch_template["instanceType"]]
 
     def spot_price(self, itype, zone):
@@ -351,8 +386,8 @@ class Cloud(object):
 
     def _purchase_spot(self, grp):
         d = grp.distribution
-        if d is None:
-            return False
+        if d is None:  # a launch configuration with a SpotPrice launches spot only
+            return bool(grp.launch_configuration and grp.launch_configuration["spotPrice"])
         live = grp.live()
         od = sum(1 for i in live if not i.spot)
         if od < d["onDemandBaseCapacity"]:
@@ -377,7 +412,7 @@ class Cloud(object):
             if not cands:
                 continue
             d = grp.distribution
-            if spot and d["spotAllocationStrategy"] in ("lowest-price", "price-capacity-optimized"):
+            if spot and d is not None and d["spotAllocationStrategy"] in ("lowest-price", "price-capacity-optimized"):
                 cands.sort(key=lambda t: _or_inf(self.spot_price(t, zone)))
             elif not spot and d is not None and d["onDemandAllocationStrategy"] == "lowest-price":
                 cands.sort(key=lambda t: _or_inf(self.shapes[t].od_price))

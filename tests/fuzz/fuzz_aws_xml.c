@@ -1,7 +1,8 @@
 /*
  * Fuzz target: the AWS adapter's XML answers (cloud/aws_xml.c). The first
  * byte picks the kind of answer (groups, instances, spot prices,
- * activities, offerings, STS, launch template, none); the rest is the body.
+ * activities, offerings, STS, launch template, none, reservations, launch
+ * configurations); the rest is the body.
  * Any body parses or fails with STV_EPARSE (STV_ENOMEM aside) and a message
  * naming the action; a parsed answer's arrays hold what the readers
  * promise (names, counts >= 0, prices >= 0); the error reader and the
@@ -13,11 +14,13 @@
 
 static const enum stv__aws_kind kinds[] = {STV__AWS_ASGS,       STV__AWS_INSTANCES, STV__AWS_SPOT,
                                            STV__AWS_ACTIVITIES, STV__AWS_OFFERINGS, STV__AWS_STS,
-                                           STV__AWS_LT,         STV__AWS_EMPTY};
+                                           STV__AWS_LT,         STV__AWS_EMPTY,     STV__AWS_RESERVED,
+                                           STV__AWS_LCS};
 static const char *const actions[] = {"DescribeAutoScalingGroups",      "DescribeInstances",
                                       "DescribeSpotPriceHistory",       "DescribeScalingActivities",
                                       "DescribeInstanceTypeOfferings",  "AssumeRoleWithWebIdentity",
-                                      "DescribeLaunchTemplateVersions", "SetDesiredCapacity"};
+                                      "DescribeLaunchTemplateVersions", "SetDesiredCapacity",
+                                      "DescribeReservedInstances",      "DescribeLaunchConfigurations"};
 
 static void check_answer(const struct stv__aws_answer *a) {
   size_t i, j;
@@ -35,6 +38,20 @@ static void check_answer(const struct stv__aws_answer *a) {
     FUZZ_CHECK(a->prices[i].type && a->prices[i].zone && a->prices[i].price >= 0);
   for (i = 0; i < a->nactivities; i++) FUZZ_CHECK(a->activities[i].id && a->activities[i].status);
   for (i = 0; i < a->nofferings; i++) FUZZ_CHECK(a->offerings[i].type && a->offerings[i].zone);
+  for (i = 0; i < a->nreservations; i++) {
+    const struct stv__aws_reservation *r = &a->reservations[i];
+    struct stv_err err = {0, ""};
+    double h = -1;
+    FUZZ_CHECK(r->type && r->state && r->count >= 0 && r->duration >= 0);
+    FUZZ_CHECK(r->fixed >= 0 && r->usage >= 0 && r->recurring >= 0);
+    /* The effective price: a finite figure >= 0, or an error naming the reservation. */
+    if (stv__aws_reservation_hourly(r, &h, &err) == 0)
+      FUZZ_CHECK(h >= 0 && h <= 1e6);
+    else
+      FUZZ_CHECK(err.code == STV_EPARSE && strstr(err.msg, "reservation") != NULL);
+  }
+  for (i = 0; i < a->nlcs; i++)
+    FUZZ_CHECK(a->lcs[i].name && a->lcs[i].type && (a->lcs[i].spot_price == NULL || a->lcs[i].spot_price[0]));
   FUZZ_CHECK(a->next_token == NULL || a->next_token[0] != '\0');
 }
 
