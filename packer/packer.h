@@ -194,12 +194,28 @@ struct stv_class {
 };
 
 #define STV_POD_MIRROR         0x01 /* static pod (kubernetes.io/config.mirror) */
-#define STV_POD_LOCAL_STORAGE  0x02 /* emptyDir or hostPath volume */
-#define STV_POD_DO_NOT_DISRUPT 0x04 /* stevedore.io/do-not-disrupt: "true" */
+#define STV_POD_LOCAL_STORAGE  0x02 /* emptyDir not in memory, or hostPath volume */
+/* stevedore.io/do-not-disrupt or karpenter.sh/do-not-disrupt "true", or
+ * cluster-autoscaler.kubernetes.io/safe-to-evict "false" (stv_pod.disrupt says which) */
+#define STV_POD_DO_NOT_DISRUPT 0x04
 #define STV_POD_HEADROOM       0x08 /* a virtual pod holding headroom, not a real pod */
 /* Bound (spec.nodeName) to a node missing from the snapshot: neither pending nor on a
  * known node, left out of packing; set by stv_snapshot_finish. */
 #define STV_POD_NODE_MISSING 0x80
+
+/*
+ * What a disruption decision needs beyond stv_pod.flags (stv_pod.disrupt;
+ * packer/disrupt.c reads them, docs/consolidation.md).
+ */
+#define STV_PD_SAFE_TO_EVICT  0x01 /* cluster-autoscaler.kubernetes.io/safe-to-evict: "true" */
+#define STV_PD_NO_CONTROLLER  0x02 /* no ownerReferences entry with controller: true */
+#define STV_PD_DND_KARPENTER  0x04 /* karpenter.sh/do-not-disrupt: "true" */
+#define STV_PD_DND_CA         0x08 /* cluster-autoscaler.kubernetes.io/safe-to-evict: "false" */
+#define STV_PD_DND_STEVEDORE  0x10 /* stevedore.io/do-not-disrupt: "true" */
+#define STV_PD_HAS_DELETION_COST 0x20 /* controller.kubernetes.io/pod-deletion-cost was given */
+
+/* terminationGracePeriodSeconds when the pod gives none (the API server's default). */
+#define STV_GRACE_DEFAULT 30
 
 struct stv_pod {
   const char *ns;
@@ -209,6 +225,8 @@ struct stv_pod {
   const char *node_name; /* spec.nodeName, NULL when not bound */
   uint8_t phase;
   uint8_t flags;
+  uint8_t disrupt;       /* STV_PD_* */
+  int32_t deletion_cost; /* controller.kubernetes.io/pod-deletion-cost, 0 when absent */
   const char *owner_kind; /* NULL when none */
   const char *owner_name;
   const char *priority_class; /* spec.priorityClassName, NULL when absent */
@@ -221,6 +239,7 @@ struct stv_pod {
   const char *first_gate;     /* name of the first spec.schedulingGates entry; NULL: not gated */
   const char *scheduler_name; /* spec.schedulerName; NULL: default-scheduler */
   const char *nominated_node; /* status.nominatedNodeName, NULL when none */
+  int32_t grace;              /* spec.terminationGracePeriodSeconds (STV_GRACE_DEFAULT when absent) */
 };
 
 /*
@@ -254,10 +273,16 @@ struct stv_node {
   int64_t alloc[STV_MAX_RES]; /* status.allocatable */
   int64_t used[STV_MAX_RES];  /* requests of bound, non-terminal pods */
   int unschedulable;          /* spec.unschedulable (cordoned) */
+  uint8_t disrupt;            /* STV_ND_*: annotations that forbid removing the node */
   const char *instance_type;  /* from labels, or NULL */
   const char *zone;
   const char *capacity_type; /* normalised: reserved/spot/on-demand or NULL */
 };
+
+/* Node annotations (stv_node.disrupt) that forbid disrupting the node. */
+#define STV_ND_DND_STEVEDORE      0x01 /* stevedore.io/do-not-disrupt: "true" */
+#define STV_ND_DND_KARPENTER      0x02 /* karpenter.sh/do-not-disrupt: "true" */
+#define STV_ND_SCALE_DOWN_DISABLED 0x04 /* cluster-autoscaler.kubernetes.io/scale-down-disabled: "true" */
 
 struct stv_pdb {
   const char *ns;
@@ -866,5 +891,84 @@ void stv_packer_thread_done(void);
 
 /* Returns 1 when key is one of the reserved host-port label keys above. */
 int stv_label_is_host_port(const char *key);
+
+/* ---------------------------------------------------------------------- */
+/* Disruption: which pods may move and which nodes may go (disrupt.c)    */
+
+/*
+ * 1 when bound pod p goes with its node instead of moving: a DaemonSet
+ * pod, a mirror (static) pod, a headroom pod. Such pods are not evicted to
+ * make a node empty, and do not keep it (docs/consolidation.md).
+ */
+int stv_pod_stays_with_node(const struct stv_snapshot *s, const struct stv_pod *p);
+
+/*
+ * Why bound pod p (one that does not stay with its node) may not be
+ * evicted to run elsewhere, or NULL when it may: a do-not-disrupt
+ * annotation (any of the three), or unless it carries
+ * cluster-autoscaler.kubernetes.io/safe-to-evict: "true", local storage or
+ * no controller. A static string naming the annotation or rule.
+ * PodDisruptionBudgets are checked apart (struct stv_pdb_budget).
+ */
+const char *stv_pod_why_unmovable(const struct stv_pod *p);
+
+/* Why node n may not be disrupted for its annotations (a static string), or NULL. */
+const char *stv_node_why_undisruptable(const struct stv_node *n);
+
+/*
+ * The weight of evicting pod p, as Karpenter weighs it: 1 +
+ * pod-deletion-cost / 2^27 + priority / 2^25, clamped here to [0.1, 10]
+ * (a pod is never free to evict).
+ */
+double stv_pod_eviction_cost(const struct stv_pod *p);
+
+/*
+ * The evictions PodDisruptionBudget b allows: status.disruptionsAllowed
+ * when the snapshot has it; otherwise from its spec over the pods it
+ * selects (expected: not terminating; healthy: of those, Running on a
+ * node), percentages of expected rounded up, as the disruption controller
+ * computes it. A budget with neither minAvailable nor maxUnavailable
+ * allows -1 (no limit).
+ */
+int64_t stv_pdb_allowed(const struct stv_pdb *b, int64_t expected, int64_t healthy);
+
+/*
+ * The evictions every PodDisruptionBudget of a snapshot still allows, and
+ * which budgets select which pod class (a class has one namespace and one
+ * label set, so a selector selects all its pods or none).
+ */
+struct stv_pdb_budget {
+  const struct stv_snapshot *s;
+  int64_t *left;     /* per PDB: evictions still allowed, -1 = no limit */
+  uint32_t *cls_off; /* per class c: its budgets are cls_pdb[cls_off[c] .. cls_off[c + 1]) */
+  uint32_t *cls_pdb;
+  int64_t *need; /* scratch of stv_pdb_budget_check, per PDB */
+  uint32_t *touched;
+};
+
+/* Fills b for s (which must outlive it). Returns 0 or STV_ENOMEM. */
+int stv_pdb_budget_init(struct stv_pdb_budget *b, const struct stv_snapshot *s);
+void stv_pdb_budget_close(struct stv_pdb_budget *b);
+
+/*
+ * Whether evicting the pods pods[0..n) (indexes into s->pods) keeps within
+ * what every budget still allows. Returns 0 when it does (and, when take is
+ * non-zero, subtracts them from the budgets); otherwise 1 with the reason
+ * in why: the budget that would be broken ("PodDisruptionBudget ns/name
+ * allows 0 more evictions, this takes 2"), or a pod that two budgets
+ * select (the Eviction API refuses to evict such a pod).
+ */
+int stv_pdb_budget_check(struct stv_pdb_budget *b, const uint32_t *pods, size_t n, int take, char *why,
+                         size_t whysize);
+
+/*
+ * Whether node i of s may be drained now, judged pod by pod: its
+ * annotations, then every bound pod that does not stay with it
+ * (stv_pod_why_unmovable), then the budgets b (not taken). Returns 0 and
+ * the pods to evict in *nevict, 1 with the reason in why (naming the
+ * pod), or STV_ENOMEM. Scans every pod of s.
+ */
+int stv_node_check_drain(const struct stv_snapshot *s, struct stv_pdb_budget *b, size_t i, size_t *nevict,
+                         char *why, size_t whysize);
 
 #endif

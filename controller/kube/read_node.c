@@ -169,6 +169,31 @@ static int read_taint(struct rd *r, const cJSON *t, const struct jpath *p, const
   return 0;
 }
 
+/*
+ * The annotations that forbid disrupting the node (docs/consolidation.md):
+ * stevedore.io/do-not-disrupt and karpenter.sh/do-not-disrupt "true",
+ * cluster-autoscaler.kubernetes.io/scale-down-disabled "true".
+ */
+static int read_node_disruption(struct rd *r, const cJSON *meta, struct stv_node *n) {
+  static const struct {
+    const char *key;
+    uint8_t flag;
+  } keys[] = {{"stevedore.io/do-not-disrupt", STV_ND_DND_STEVEDORE},
+              {"karpenter.sh/do-not-disrupt", STV_ND_DND_KARPENTER},
+              {"cluster-autoscaler.kubernetes.io/scale-down-disabled", STV_ND_SCALE_DOWN_DISABLED}};
+  struct jpath pann = {&P_METADATA, "annotations", 0};
+  const cJSON *ann;
+  const char *v;
+  unsigned i;
+  int rc;
+  if ((rc = stv__get(r, meta, "annotations", &P_METADATA, JT_OBJECT, &ann)) != 0) return rc;
+  for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+    if ((rc = stv__get_str(r, ann, keys[i].key, &pann, &v)) != 0) return rc;
+    if (v != NULL && strcmp(v, "true") == 0) n->disrupt |= keys[i].flag;
+  }
+  return 0;
+}
+
 int stv__read_node(struct rd *r, const cJSON *item, const cJSON *meta) {
   struct jpath ptaints = {&P_SPEC, "taints", 0};
   struct jpath palloc = {&P_STATUS, "allocatable", 0}, pcap = {&P_STATUS, "capacity", 0};
@@ -183,6 +208,7 @@ int stv__read_node(struct rd *r, const cJSON *item, const cJSON *meta) {
   if ((n.name = stv__intern(r, r->name)) == NULL) return stv__oom(r);
   if ((rc = stv__get(r, meta, "labels", &P_METADATA, JT_OBJECT, &labels)) != 0) return rc;
   if ((rc = stv__read_string_map(r, labels, &P_LABELS, &n.labels)) != 0) return rc;
+  if ((rc = read_node_disruption(r, meta, &n)) != 0) return rc;
 
   if ((rc = stv__get(r, item, "spec", NULL, JT_OBJECT, &spec)) != 0) return rc;
   if ((rc = stv__get_bool(r, spec, "unschedulable", &P_SPEC, &n.unschedulable)) != 0) return rc;

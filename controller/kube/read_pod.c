@@ -5,6 +5,8 @@
  * (priority, preemption policy, gates, scheduler name, nominated node) and
  * the volumes that bind the pod to nodes (recorded by read_storage.c).
  */
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,6 +187,71 @@ static int has_true(struct rd *r, const cJSON *ann, const struct jpath *pa, cons
   return rc;
 }
 
+/*
+ * The annotations a disruption decision reads (docs/consolidation.md): the
+ * do-not-disrupt family, Cluster Autoscaler's safe-to-evict either way, and
+ * controller.kubernetes.io/pod-deletion-cost (a 32-bit integer, as the API
+ * server checks).
+ */
+static int read_disruption(struct rd *r, const cJSON *ann, const struct jpath *pa, struct stv_pod *pod) {
+  static const char cost_key[] = "controller.kubernetes.io/pod-deletion-cost";
+  struct jpath pcost = {pa, cost_key, 0};
+  const char *v, *cost;
+  struct qbuf q;
+  int rc, flag;
+
+  if ((rc = has_true(r, ann, pa, "stevedore.io/do-not-disrupt", &flag)) != 0) return rc;
+  if (flag) pod->disrupt |= STV_PD_DND_STEVEDORE;
+  if ((rc = has_true(r, ann, pa, "karpenter.sh/do-not-disrupt", &flag)) != 0) return rc;
+  if (flag) pod->disrupt |= STV_PD_DND_KARPENTER;
+  if ((rc = stv__get_str(r, ann, "cluster-autoscaler.kubernetes.io/safe-to-evict", pa, &v)) != 0) return rc;
+  if (v != NULL && strcmp(v, "false") == 0) pod->disrupt |= STV_PD_DND_CA;
+  if (v != NULL && strcmp(v, "true") == 0) pod->disrupt |= STV_PD_SAFE_TO_EVICT;
+  if (pod->disrupt & (STV_PD_DND_STEVEDORE | STV_PD_DND_KARPENTER | STV_PD_DND_CA))
+    pod->flags |= STV_POD_DO_NOT_DISRUPT;
+  if ((rc = stv__get_str(r, ann, cost_key, pa, &cost)) != 0) return rc;
+  if (cost != NULL) {
+    char *end;
+    long long x;
+    errno = 0;
+    x = strtoll(cost, &end, 10);
+    if (*cost == '\0' || *end != '\0' || errno != 0 || x < INT32_MIN || x > INT32_MAX || cost[0] == ' ')
+      return stv__fail(r, STV_EINVAL, &pcost, "\"%s\" is not a 32-bit integer (the API server refuses it)",
+                       stv__quote(cost, &q));
+    pod->deletion_cost = (int32_t)x;
+    pod->disrupt |= STV_PD_HAS_DELETION_COST;
+  }
+  return 0;
+}
+
+/*
+ * Whether volume v is local storage that an eviction loses, as Cluster
+ * Autoscaler's drain rules judge it: a hostPath, or an emptyDir whose
+ * medium is not Memory.
+ */
+static int is_local_volume(struct rd *r, const cJSON *v, const struct jpath *pv, int *out) {
+  struct jpath pe = {pv, "emptyDir", 0};
+  const cJSON *ed;
+  const char *medium;
+  int rc;
+  *out = stv__member(v, "hostPath") != NULL;
+  if ((rc = stv__get(r, v, "emptyDir", pv, JT_OBJECT, &ed)) != 0) return rc;
+  if (ed == NULL) return 0;
+  if ((rc = stv__get_str(r, ed, "medium", &pe, &medium)) != 0) return rc;
+  if (medium == NULL || strcmp(medium, "Memory") != 0) *out = 1;
+  return 0;
+}
+
+/* spec.terminationGracePeriodSeconds: absent is the default; a negative one the API server makes 1. */
+static int read_grace(struct rd *r, const cJSON *spec, struct stv_pod *pod) {
+  int present, rc;
+  rc = stv__get_int32(r, spec, "terminationGracePeriodSeconds", &P_SPEC, &present, &pod->grace);
+  if (rc != 0) return rc;
+  if (!present) pod->grace = STV_GRACE_DEFAULT;
+  if (pod->grace < 0) pod->grace = 1;
+  return 0;
+}
+
 /* The owner: the ownerReferences entry with controller: true, else the first. */
 static const cJSON *pick_owner(const cJSON *refs, long *index) {
   const cJSON *e;
@@ -213,9 +280,11 @@ static int read_owner(struct rd *r, const cJSON *meta, struct stv_pod *pod, stru
   int rc;
 
   if ((rc = stv__get(r, meta, "ownerReferences", &P_METADATA, JT_ARRAY, &refs)) != 0) return rc;
+  pod->disrupt |= STV_PD_NO_CONTROLLER;
   if ((owner = pick_owner(refs, &oi)) == NULL) return 0;
   po.idx = oi;
   if (!cJSON_IsObject(owner)) return stv__fail(r, STV_EPARSE, &po, "not an object");
+  if (cJSON_IsTrue(stv__member(owner, "controller"))) pod->disrupt &= (uint8_t)~STV_PD_NO_CONTROLLER;
   if ((rc = stv__need_str(r, owner, "kind", &po, &okind)) != 0) return rc;
   if ((rc = stv__need_str(r, owner, "name", &po, &oname)) != 0) return rc;
   if ((rc = stv__get_str(r, owner, "uid", &po, &ouid)) != 0) return rc;
@@ -633,10 +702,7 @@ int stv__read_pod(struct rd *r, const cJSON *item, const cJSON *meta) {
   if ((rc = stv__get(r, meta, "annotations", &P_METADATA, JT_OBJECT, &ann)) != 0) return rc;
   if (stv__member(ann, "kubernetes.io/config.mirror") != NULL) pod.flags |= STV_POD_MIRROR;
   if ((rc = stv__get_str(r, ann, "stevedore.io/spot", &pann, &spot)) != 0) return rc;
-  if ((rc = has_true(r, ann, &pann, "stevedore.io/do-not-disrupt", &flag)) != 0) return rc;
-  if (flag) pod.flags |= STV_POD_DO_NOT_DISRUPT;
-  if ((rc = has_true(r, ann, &pann, "karpenter.sh/do-not-disrupt", &flag)) != 0) return rc;
-  if (flag) pod.flags |= STV_POD_DO_NOT_DISRUPT;
+  if ((rc = read_disruption(r, ann, &pann, &pod)) != 0) return rc;
   if ((rc = read_owner(r, meta, &pod, &c)) != 0) return rc;
 
   if ((rc = stv__get(r, item, "spec", NULL, JT_OBJECT, &spec)) != 0) return rc;
@@ -657,9 +723,10 @@ int stv__read_pod(struct rd *r, const cJSON *item, const cJSON *meta) {
   cJSON_ArrayForEach(v, vols) {
     struct jpath pv = {&pvol, NULL, (long)i++};
     if (!cJSON_IsObject(v)) return stv__fail(r, STV_EPARSE, &pv, "not an object");
-    if (stv__member(v, "emptyDir") != NULL || stv__member(v, "hostPath") != NULL)
-      pod.flags |= STV_POD_LOCAL_STORAGE;
+    if ((rc = is_local_volume(r, v, &pv, &flag)) != 0) return rc;
+    if (flag) pod.flags |= STV_POD_LOCAL_STORAGE;
   }
+  if ((rc = read_grace(r, spec, &pod)) != 0) return rc;
 
   if ((rc = read_constraints(r, spec, &c)) != 0) return rc;
   if ((rc = read_priority(r, spec, &pod)) != 0) return rc;
