@@ -161,8 +161,7 @@ TESTS = [(f.__name__, f) for f in (
     should_keep_a_node_with_a_do_not_disrupt_annotation,
     should_remove_nothing_in_a_dry_run_and_say_what_it_would_remove,
     should_retry_a_refused_eviction_then_untaint_the_node_at_the_drain_timeout)]
-# Until the disruption facts of the model (packer/disrupt.c) are read, node annotations are not seen.
-KNOWN = {"should_keep_a_node_with_a_do_not_disrupt_annotation": "node annotations not in the model yet (issue 13)"}
+KNOWN = {}
 
 if __name__ == "__main__":
     sys.exit(ctltest.run_tests(TESTS, sys.argv, KNOWN))

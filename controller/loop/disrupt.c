@@ -20,7 +20,6 @@
 
 #define POOL_LABEL     "stevedore.io/node-pool"
 #define UNTAINT_TRIES  10
-#define DEFAULT_GRACE  30.0 /* s: terminationGracePeriodSeconds when the pod does not say */
 #define MESSAGE_MAX    1024
 #define SELECT_EVERY   5.0 /* s between two listings of the provider to choose empty nodes */
 
@@ -222,26 +221,13 @@ void stv_disrupt_node_deleted(struct stv_disrupt *d, const char *name) {
 /* ---------------------------------------------------------------------- */
 /* Pods: which ones a drain evicts (the disruption facts of the model)    */
 
-/* DaemonSet pods stay (the DaemonSet controller would put them back) and mirror pods cannot be evicted. */
-static int pod_stays(const struct stv_pod *p) {
-  if (p->owner_kind == NULL) return 0;
-  return strcmp(p->owner_kind, "DaemonSet") == 0 || strcmp(p->owner_kind, "Node") == 0;
-}
-
+/*
+ * DaemonSet, mirror and headroom pods stay with their node
+ * (stv_pod_stays_with_node): never evicted, they do not keep a node from
+ * being empty. Finished pods hold nothing.
+ */
 static int pod_finished(const struct stv_pod *p) {
   return p->phase == STV_PHASE_SUCCEEDED || p->phase == STV_PHASE_FAILED;
-}
-
-static double pod_grace(const struct stv_pod *p) {
-  (void)p;
-  return DEFAULT_GRACE;
-}
-
-/* Why node i may not be removed by Stevedore (an annotation), or NULL. */
-static const char *node_protected(const struct stv_snapshot *s, size_t i) {
-  (void)s;
-  (void)i;
-  return NULL;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -682,7 +668,7 @@ static void drain_saw(struct drain *dr, const struct stv_pod *p) {
     return;
   }
   q->seen = 1;
-  q->grace = pod_grace(p);
+  q->grace = p->grace > 0 ? p->grace : 0;
   dr->npods++;
 }
 
@@ -703,7 +689,7 @@ static void count_pods(struct stv_disrupt *d, const struct stv_snapshot *s, uint
   for (i = 0; i < s->npods; i++) {
     const struct stv_pod *p = &s->pods[i];
     int32_t n;
-    if (p->node_name == NULL || pod_finished(p) || pod_stays(p)) continue;
+    if (p->node_name == NULL || pod_finished(p) || stv_pod_stays_with_node(s, p)) continue;
     if ((n = stv_snapshot_find_node(s, p->node_name)) < 0) continue;
     count[n]++;
     if (by[n] != NULL) drain_saw(by[n], p);
@@ -821,7 +807,7 @@ static int64_t group_draining(const struct stv_disrupt *d, const char *id) {
 static const char *kept_because(struct stv_disrupt *d, const struct stv_snapshot *s, size_t i,
                                 const struct stv_cloud_group *g, char *buf, size_t size) {
   const char *pool = stv_labels_get(&s->nodes[i].labels, POOL_LABEL);
-  const char *why = node_protected(s, i);
+  const char *why = stv_node_why_undisruptable(&s->nodes[i]);
   size_t nodes, draining;
   int64_t allowed;
   if (why != NULL) return why;
