@@ -91,19 +91,21 @@ static void add_node(struct fx *fx, int i, const char *annotations) {
 /* A pod on node n<node>; ds: a DaemonSet's. */
 static void add_pod(struct fx *fx, const char *name, int node, int ds, int grace) {
   char text[700];
-  snprintf(text, sizeof(text),
-           "{'kind':'Pod','metadata':{'name':'%s','namespace':'default','resourceVersion':'1',"
-           "'ownerReferences':[{'kind':'%s','name':'o','uid':'u','controller':true}]},"
-           "'spec':{'nodeName':'n%d','terminationGracePeriodSeconds':%d,"
-           "'containers':[{'name':'c','resources':{'requests':{'cpu':'100m'}}}]},'status':{'phase':'Running'}}",
-           name, ds ? "DaemonSet" : "ReplicaSet", node, grace);
+  snprintf(
+      text, sizeof(text),
+      "{'kind':'Pod','metadata':{'name':'%s','namespace':'default','resourceVersion':'1',"
+      "'ownerReferences':[{'kind':'%s','name':'o','uid':'u','controller':true}]},"
+      "'spec':{'nodeName':'n%d','terminationGracePeriodSeconds':%d,"
+      "'containers':[{'name':'c','resources':{'requests':{'cpu':'100m'}}}]},'status':{'phase':'Running'}}",
+      name, ds ? "DaemonSet" : "ReplicaSet", node, grace);
   apply(fx, STV_CACHE_PODS, STV_WATCH_ADDED, text);
 }
 
 static void remove_obj(struct fx *fx, enum stv_cache_kind kind, const char *name) {
   char text[300];
-  snprintf(text, sizeof(text), "{'kind':'%s','metadata':{'name':'%s'%s}}", kind == STV_CACHE_PODS ? "Pod" : "Node",
-           name, kind == STV_CACHE_PODS ? ",'namespace':'default'" : "");
+  snprintf(text, sizeof(text), "{'kind':'%s','metadata':{'name':'%s'%s}}",
+           kind == STV_CACHE_PODS ? "Pod" : "Node", name,
+           kind == STV_CACHE_PODS ? ",'namespace':'default'" : "");
   apply(fx, kind, STV_WATCH_DELETED, text);
 }
 
@@ -187,8 +189,8 @@ static int c_instances(struct stv_cloud *c, stv_cloud_instances_cb cb, void *ctx
   return 0;
 }
 
-static int c_delete(struct stv_cloud *c, const char *group, const char *const *ids, size_t n, stv_cloud_done_cb cb,
-                    void *ctx) {
+static int c_delete(struct stv_cloud *c, const char *group, const char *const *ids, size_t n,
+                    stv_cloud_done_cb cb, void *ctx) {
   struct fx *fx = c->impl;
   size_t i, k;
   (void)group;
@@ -201,8 +203,8 @@ static int c_delete(struct stv_cloud *c, const char *group, const char *const *i
   return 0;
 }
 
-static const struct stv_cloud_ops cloud_ops = {.name = "fake", .list_groups = c_groups,
-                                               .list_instances = c_instances, .delete_instances = c_delete};
+static const struct stv_cloud_ops cloud_ops = {
+    .name = "fake", .list_groups = c_groups, .list_instances = c_instances, .delete_instances = c_delete};
 
 static const struct stv_snapshot *v_store(void *ctx) {
   struct fx *fx = ctx;
@@ -417,6 +419,23 @@ TEST(should_change_nothing_in_a_dry_run) {
   stv_disrupt_get_stats(fx.d, &st);
   CHECK(st.would_remove == 1);
   CHECK(strstr(fx.reasons, "DisruptionDryRun:n0") != NULL);
+  fx_close(&fx);
+}
+
+TEST(should_remove_the_taint_an_earlier_leader_left) {
+  struct stv_disrupt_opts o;
+  struct fx fx;
+  stv_disrupt_opts_default(&o);
+  o.emptiness = 0;
+  CHECK_EQ_INT(fx_init(&fx, &o, 0, 1), 0);
+  apply(&fx, STV_CACHE_NODES, STV_WATCH_ADDED,
+        "{'kind':'Node','metadata':{'name':'n5','resourceVersion':'9'},'spec':{'providerID':'fake:///z/5',"
+        "'taints':[{'key':'stevedore.io/disrupted','effect':'NoSchedule'}]},"
+        "'status':{'allocatable':{'cpu':'4','memory':'8Gi','pods':'110'}}}");
+  run_until(&fx, 5);
+  CHECK_EQ_INT(fx.untaints, 1);
+  CHECK(fx.taints == 0 && fx.evictions == 0 && fx.instance_deletes == 0);
+  CHECK_EQ_INT(stv_disrupt_busy(fx.d), 0);
   fx_close(&fx);
 }
 

@@ -51,7 +51,8 @@ static void taint_done(struct treq *t, int rc, const struct stv_kube_error *ke, 
   stv_free(t);
 }
 
-static void on_put(void *ctx, int rc, cJSON *body, const struct stv_kube_error *ke, const struct stv_err *err) {
+static void on_put(void *ctx, int rc, cJSON *body, const struct stv_kube_error *ke,
+                   const struct stv_err *err) {
   struct treq *t = ctx;
   struct stv_err e = {0, ""};
   (void)body;
@@ -93,15 +94,16 @@ static int edit_taints(cJSON *node, int add, int *changed) {
   }
   if (taints == NULL && (taints = cJSON_AddArrayToObject(spec, "taints")) == NULL) return STV_ENOMEM;
   if ((t = cJSON_CreateObject()) == NULL) return STV_ENOMEM;
-  if (!cJSON_AddStringToObject(t, "key", STV_DISRUPT_TAINT_KEY) || !cJSON_AddStringToObject(t, "effect", "NoSchedule") ||
-      !cJSON_AddItemToArray(taints, t)) {
+  if (!cJSON_AddStringToObject(t, "key", STV_DISRUPT_TAINT_KEY) ||
+      !cJSON_AddStringToObject(t, "effect", "NoSchedule") || !cJSON_AddItemToArray(taints, t)) {
     cJSON_Delete(t);
     return STV_ENOMEM;
   }
   return 0;
 }
 
-static void on_get(void *ctx, int rc, cJSON *body, const struct stv_kube_error *ke, const struct stv_err *err) {
+static void on_get(void *ctx, int rc, cJSON *body, const struct stv_kube_error *ke,
+                   const struct stv_err *err) {
   struct treq *t = ctx;
   struct stv_err e = {0, ""};
   int changed = 0;
@@ -143,7 +145,8 @@ static int dk_taint(void *impl, const char *node, int add, stv_disrupt_done_cb c
 
 /* ---- eviction and deletion -------------------------------------------- */
 
-static void on_answer(void *ctx, int rc, cJSON *body, const struct stv_kube_error *ke, const struct stv_err *err) {
+static void on_answer(void *ctx, int rc, cJSON *body, const struct stv_kube_error *ke,
+                      const struct stv_err *err) {
   struct req *r = ctx;
   (void)body;
   answer(r->cb, r->ctx, rc, ke, err);
@@ -165,7 +168,8 @@ static int dk_evict(void *impl, const char *ns, const char *name, stv_disrupt_do
   char path[600];
   int rc = STV_ENOMEM;
   if (r == NULL || ev == NULL || !cJSON_AddStringToObject(ev, "apiVersion", "policy/v1") ||
-      !cJSON_AddStringToObject(ev, "kind", "Eviction") || (meta = cJSON_AddObjectToObject(ev, "metadata")) == NULL ||
+      !cJSON_AddStringToObject(ev, "kind", "Eviction") ||
+      (meta = cJSON_AddObjectToObject(ev, "metadata")) == NULL ||
       !cJSON_AddStringToObject(meta, "name", name) || !cJSON_AddStringToObject(meta, "namespace", ns))
     goto out;
   snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s/eviction", ns, name);

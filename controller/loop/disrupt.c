@@ -18,10 +18,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#define POOL_LABEL     "stevedore.io/node-pool"
-#define UNTAINT_TRIES  10
-#define MESSAGE_MAX    1024
-#define SELECT_EVERY   5.0 /* s between two listings of the provider to choose empty nodes */
+#define POOL_LABEL    "stevedore.io/node-pool"
+#define UNTAINT_TRIES 10
+#define MESSAGE_MAX   1024
+#define SELECT_EVERY  5.0 /* s between two listings of the provider to choose empty nodes */
 
 enum step { S_TAINT, S_EVICT, S_FIND, S_DELETE, S_GONE, S_UNTAINT, S_DONE };
 
@@ -30,13 +30,13 @@ enum pod_state { P_TODO, P_CALLING, P_EVICTED, P_GONE };
 struct dpod {
   char *ns, *name;
   enum pod_state state;
-  int seen;         /* found on the node in this look */
-  int refused;      /* the last answer was a 429 */
-  double next_try;  /* clock s */
-  double delay;     /* the next retry's */
-  double gone_by;   /* P_EVICTED: when its grace period and the margin end */
-  double grace;     /* its terminationGracePeriodSeconds */
-  char last[200];   /* the last refusal or error, for the Event of a failed drain */
+  int seen;        /* found on the node in this look */
+  int refused;     /* the last answer was a 429 */
+  double next_try; /* clock s */
+  double delay;    /* the next retry's */
+  double gone_by;  /* P_EVICTED: when its grace period and the margin end */
+  double grace;    /* its terminationGracePeriodSeconds */
+  char last[200];  /* the last refusal or error, for the Event of a failed drain */
 };
 
 struct drain {
@@ -81,11 +81,11 @@ struct stv_disrupt {
   struct stv_disrupt_view view;
   struct stv_events *events;
   struct stv_timer tick;
-  int started;
+  int started, looked;
   struct drain *drains;
-  struct call *calls; /* kube and cloud calls in flight */
-  int listing;        /* selecting: list_groups then list_instances in flight */
-  double next_select; /* no selection before this clock time (provider listings are not free) */
+  struct call *calls;             /* kube and cloud calls in flight */
+  int listing;                    /* selecting: list_groups then list_instances in flight */
+  double next_select;             /* no selection before this clock time (provider listings are not free) */
   struct stv_cloud_group *groups; /* the last listing (copies) */
   size_t ngroups;
   /* Node states, by name. */
@@ -167,7 +167,8 @@ static int check_opts(const struct stv_disrupt_opts *o, struct stv_err *err) {
                        o->drain_timeout);
   if (!(o->interval > 0 && o->retry_initial > 0 && o->retry_max >= o->retry_initial && o->grace_margin >= 0 &&
         o->node_gone_wait >= 0 && o->left_alone >= 0))
-    return stv_err_set(err, STV_EINVAL, "the drainer's intervals must be positive (retry_max >= retry_initial)");
+    return stv_err_set(err, STV_EINVAL,
+                       "the drainer's intervals must be positive (retry_max >= retry_initial)");
   if (o->budget.nodes < 0 && !(o->budget.percent >= 0 && o->budget.percent <= 100))
     return stv_err_set(err, STV_EINVAL, "disruption.budget must be from 0%% to 100%%, got %g%%",
                        o->budget.percent);
@@ -290,8 +291,8 @@ static void drain_free(struct drain *dr) {
 static void finish(struct stv_disrupt *d, struct drain *dr, const char *how) {
   dr->step = S_DONE;
   d->st.nodes_drained++;
-  decide(d, "drained", "node %s removed (%s): instance %s deleted from group %s; %s", dr->node, dr->why, dr->pid,
-         dr->group != NULL ? dr->group : "?", how);
+  decide(d, "drained", "node %s removed (%s): instance %s deleted from group %s; %s", dr->node, dr->why,
+         dr->pid, dr->group != NULL ? dr->group : "?", how);
   node_event(d, dr->node, "Normal", "DisruptionTerminated",
              "Node removed (%s): instance %s deleted from group %s (desired size lowered by 1); %s", dr->why,
              dr->pid, dr->group != NULL ? dr->group : "?", how);
@@ -302,8 +303,8 @@ static void undo(struct stv_disrupt *d, struct drain *dr) {
   struct nstate *n = nstate_of(d, dr->node, 0);
   d->st.drain_failures++;
   if (n != NULL) n->left_alone_until = stv_clock_now(d->clock) + d->o.left_alone;
-  decide(d, "drain_failed", "node %s: %s; removing the taint and leaving it alone for %.0f s", dr->node, dr->fail,
-         d->o.left_alone);
+  decide(d, "drain_failed", "node %s: %s; removing the taint and leaving it alone for %.0f s", dr->node,
+         dr->fail, d->o.left_alone);
   node_event(d, dr->node, "Warning", "FailedDraining",
              "Failed to drain node: %s; taint %s removed, node left alone for %.0f s", dr->fail,
              STV_DISRUPT_TAINT_KEY, d->o.left_alone);
@@ -341,8 +342,9 @@ static void on_taint(void *ctx, const struct stv_disrupt_result *r) {
   } else if (dr->step == S_UNTAINT) {
     if (r->code == 0 || r->code == STV_ENOTFOUND || ++dr->tries >= UNTAINT_TRIES) {
       if (r->code != 0 && r->code != STV_ENOTFOUND)
-        node_event(d, dr->node, "Warning", "FailedDraining", "Cannot remove the taint %s: %.300s; remove it by hand",
-                   STV_DISRUPT_TAINT_KEY, r->message);
+        node_event(d, dr->node, "Warning", "FailedDraining",
+                   "Cannot remove the taint %s: %.300s; remove it by hand", STV_DISRUPT_TAINT_KEY,
+                   r->message);
       dr->step = S_DONE;
     } else {
       dr->next_try = backoff(d, &dr->delay, r->retry_after);
@@ -413,8 +415,8 @@ static void on_evict(void *ctx, const struct stv_disrupt_result *r) {
       d->st.evictions_refused++;
       if (!p->refused)
         pod_event(d, p, "Normal", "DisruptionBlocked",
-                  "Eviction refused (node %s is being drained): %.300s; retrying until the drain times out", dr->node,
-                  r->message);
+                  "Eviction refused (node %s is being drained): %.300s; retrying until the drain times out",
+                  dr->node, r->message);
       p->refused = 1;
     } else {
       d->st.eviction_errors++;
@@ -464,8 +466,10 @@ static void evict_step(struct stv_disrupt *d, struct drain *dr, double now) {
   }
   if (left == 0 || (unevicted == 0 && late == left)) {
     if (left > 0)
-      decide(d, "drain", "node %s: %zu evicted pods still terminating past their grace period; deleting the "
-                         "instance anyway", dr->node, left);
+      decide(d, "drain",
+             "node %s: %zu evicted pods still terminating past their grace period; deleting the "
+             "instance anyway",
+             dr->node, left);
     dr->step = S_FIND;
     dr->delay = 0;
     dr->next_try = 0;
@@ -496,13 +500,13 @@ static void on_deleted(void *ctx, const struct stv_cloud_result *r) {
     decide(d, "drain", "node %s: instance %s %s", dr->node, dr->pid,
            r->code == 0 ? "deleted" : "already gone");
   } else if (r->code == STV_EINVAL || ++dr->tries >= UNTAINT_TRIES) {
-    snprintf(dr->fail, sizeof(dr->fail), "the provider refused to delete instance %s of group %s: %.200s", dr->pid,
-             dr->group, r->message);
+    snprintf(dr->fail, sizeof(dr->fail), "the provider refused to delete instance %s of group %s: %.200s",
+             dr->pid, dr->group, r->message);
     undo(d, dr);
   } else {
     dr->next_try = backoff(d, &dr->delay, r->retry_after);
-    decide(d, r->code == STV_ETHROTTLED ? "throttled" : "retry", "node %s: deleting instance %s: %.300s", dr->node,
-           dr->pid, r->message);
+    decide(d, r->code == STV_ETHROTTLED ? "throttled" : "retry", "node %s: deleting instance %s: %.300s",
+           dr->node, dr->pid, r->message);
   }
   step(d, dr);
 }
@@ -522,7 +526,8 @@ static void delete_instance(struct stv_disrupt *d, struct drain *dr) {
   dr->calling = 1;
 }
 
-static void on_find(void *ctx, const struct stv_cloud_result *r, const struct stv_cloud_instance *v, size_t n) {
+static void on_find(void *ctx, const struct stv_cloud_result *r, const struct stv_cloud_instance *v,
+                    size_t n) {
   struct call *c = ctx;
   struct drain *dr = c->dr;
   struct stv_disrupt *d = call_end(c);
@@ -588,7 +593,8 @@ static void step(struct stv_disrupt *d, struct drain *dr) {
   case S_GONE:
     if (stv_snapshot_find_node(d->view.store(d->view.ctx), dr->node) < 0)
       finish(d, dr, "the provider deleted the Node object");
-    else if (now - dr->deleted_at >= d->o.node_gone_wait && now >= dr->next_try) (void)node_call(d, dr, 2);
+    else if (now - dr->deleted_at >= d->o.node_gone_wait && now >= dr->next_try)
+      (void)node_call(d, dr, 2);
     break;
   case S_UNTAINT:
     if (now >= dr->next_try) (void)node_call(d, dr, 0);
@@ -632,7 +638,8 @@ static int start_drain(struct stv_disrupt *d, const struct stv_snapshot *s, size
   const char *pid = d->view.provider_id(d->view.ctx, i);
   if (pid == NULL) return STV_ENOTFOUND;
   if (drain_of(d, s->nodes[i].name) != NULL) return STV_ECONFLICT;
-  return drain_new(d, s->nodes[i].name, pid, group, stv_labels_get(&s->nodes[i].labels, POOL_LABEL), why) != NULL
+  return drain_new(d, s->nodes[i].name, pid, group, stv_labels_get(&s->nodes[i].labels, POOL_LABEL), why) !=
+                 NULL
              ? 0
              : STV_ENOMEM;
 }
@@ -677,7 +684,8 @@ static void drain_saw(struct drain *dr, const struct stv_pod *p) {
  * store's node order), and the pods of each node under drain into its
  * drain's list; pods not seen any more are gone.
  */
-static void count_pods(struct stv_disrupt *d, const struct stv_snapshot *s, uint32_t *count, struct drain **by) {
+static void count_pods(struct stv_disrupt *d, const struct stv_snapshot *s, uint32_t *count,
+                       struct drain **by) {
   struct drain *dr;
   size_t i, k;
   for (dr = d->drains; dr != NULL; dr = dr->next) {
@@ -739,9 +747,44 @@ static int note_empty(struct stv_disrupt *d, const struct stv_snapshot *s, const
   return any;
 }
 
+/*
+ * At the first look: a node that carries the taint with no drain of ours
+ * was being drained by an earlier leader that stopped; the drain is not
+ * resumed (its pods may have been counted on elsewhere): the taint goes.
+ */
+static void untaint_leftovers(struct stv_disrupt *d, const struct stv_snapshot *s) {
+  size_t i, k;
+  for (i = 0; i < s->nnodes && !d->o.dry_run; i++) {
+    const struct stv_node *n = &s->nodes[i];
+    const char *pid = d->view.provider_id(d->view.ctx, i);
+    struct drain *dr;
+    for (k = 0; k < n->ntaints && strcmp(n->taints[k].key, STV_DISRUPT_TAINT_KEY) != 0; k++) {
+    }
+    if (k == n->ntaints || drain_of(d, n->name) != NULL) continue;
+    if ((dr = stv_calloc(1, sizeof(*dr))) == NULL) return;
+    dr->node = stv_strdup(n->name);
+    dr->pid = stv_strdup(pid != NULL ? pid : "");
+    dr->why = stv_strdup("a drain an earlier leader left");
+    dr->pool = stv_strdup("");
+    if (dr->node == NULL || dr->pid == NULL || dr->why == NULL || dr->pool == NULL) {
+      drain_free(dr);
+      return;
+    }
+    dr->step = S_UNTAINT;
+    dr->next = d->drains;
+    d->drains = dr;
+    decide(d, "drain", "node %s carries %s from a drain an earlier leader left: removing the taint", n->name,
+           STV_DISRUPT_TAINT_KEY);
+  }
+}
+
 static void on_tick(struct stv_timer *t) {
   struct stv_disrupt *d = t->data;
   const struct stv_snapshot *s = d->view.store(d->view.ctx);
+  if (!d->looked) {
+    d->looked = 1;
+    untaint_leftovers(d, s);
+  }
   uint32_t *count = stv_calloc(s->nnodes + 1, sizeof(*count));
   struct drain **by = stv_calloc(s->nnodes + 1, sizeof(*by));
   struct drain *dr;
@@ -782,8 +825,8 @@ static void groups_clear(struct stv_disrupt *d) {
 }
 
 /* Nodes of pool (a label value or "") in the store, and drains of it under way. */
-static void pool_counts(const struct stv_disrupt *d, const struct stv_snapshot *s, const char *pool, size_t *nodes,
-                        size_t *draining) {
+static void pool_counts(const struct stv_disrupt *d, const struct stv_snapshot *s, const char *pool,
+                        size_t *nodes, size_t *draining) {
   const struct drain *dr;
   size_t i;
   *nodes = *draining = 0;
@@ -791,7 +834,8 @@ static void pool_counts(const struct stv_disrupt *d, const struct stv_snapshot *
     const char *p = stv_labels_get(&s->nodes[i].labels, POOL_LABEL);
     *nodes += strcmp(p != NULL ? p : "", pool) == 0;
   }
-  for (dr = d->drains; dr != NULL; dr = dr->next) *draining += dr->step != S_DONE && strcmp(dr->pool, pool) == 0;
+  for (dr = d->drains; dr != NULL; dr = dr->next)
+    *draining += dr->step != S_DONE && strcmp(dr->pool, pool) == 0;
 }
 
 /* Drains under way in group id. */
@@ -819,8 +863,10 @@ static const char *kept_because(struct stv_disrupt *d, const struct stv_snapshot
   pool_counts(d, s, pool != NULL ? pool : "", &nodes, &draining);
   allowed = stv_disrupt_budget_allowed(&d->o.budget, nodes);
   if ((int64_t)draining >= allowed) {
-    snprintf(buf, size, "No allowed disruptions due to blocking budget: pool %s allows %lld of its %zu nodes at once, "
-                        "%zu being disrupted", pool != NULL ? pool : "(default)", (long long)allowed, nodes, draining);
+    snprintf(buf, size,
+             "No allowed disruptions due to blocking budget: pool %s allows %lld of its %zu nodes at once, "
+             "%zu being disrupted",
+             pool != NULL ? pool : "(default)", (long long)allowed, nodes, draining);
     return buf;
   }
   return NULL;
@@ -837,7 +883,8 @@ static void choose(struct stv_disrupt *d, const struct stv_cloud_instance *v, si
     const char *pid = d->view.provider_id(d->view.ctx, i), *kept;
     const struct stv_cloud_group *g = NULL;
     if (ns == NULL || ns->empty_since == 0 || ns->reported || now - ns->empty_since < d->o.empty_for ||
-        now - ns->registered_at < d->o.empty_for || now < ns->left_alone_until || drain_of(d, s->nodes[i].name))
+        now - ns->registered_at < d->o.empty_for || now < ns->left_alone_until ||
+        drain_of(d, s->nodes[i].name))
       continue;
     if (pid == NULL) continue;
     for (k = 0; k < n && strcmp(v[k].provider_id, pid) != 0; k++) {
@@ -858,7 +905,8 @@ static void choose(struct stv_disrupt *d, const struct stv_cloud_instance *v, si
       decide(d, "would_remove", "dry run: would drain and remove node %s (%s), instance %s of group %s",
              s->nodes[i].name, why, pid, g->id);
       node_event(d, s->nodes[i].name, "Normal", "DisruptionDryRun",
-                 "Dry run: would disrupt Node: %s; instance %s of group %s would be deleted", why, pid, g->id);
+                 "Dry run: would disrupt Node: %s; instance %s of group %s would be deleted", why, pid,
+                 g->id);
       continue;
     }
     (void)start_drain(d, s, i, g->id, why);
@@ -878,7 +926,8 @@ static void on_sel_instances(void *ctx, const struct stv_cloud_result *r, const 
   choose(d, v, n);
 }
 
-static void on_sel_groups(void *ctx, const struct stv_cloud_result *r, const struct stv_cloud_group *v, size_t n) {
+static void on_sel_groups(void *ctx, const struct stv_cloud_result *r, const struct stv_cloud_group *v,
+                          size_t n) {
   struct call *c = ctx;
   struct stv_disrupt *d = call_end(c);
   size_t i;
@@ -898,7 +947,8 @@ static void on_sel_groups(void *ctx, const struct stv_cloud_result *r, const str
     if ((d->groups[i].id = stv_strdup(v[i].id)) == NULL) break;
     d->ngroups++;
   }
-  if ((c = call_new(d, NULL, 0, 1)) == NULL || d->cloud->ops->list_instances(d->cloud, on_sel_instances, c) != 0) {
+  if ((c = call_new(d, NULL, 0, 1)) == NULL ||
+      d->cloud->ops->list_instances(d->cloud, on_sel_instances, c) != 0) {
     if (c != NULL) (void)call_end(c);
     d->listing = 0;
   }

@@ -106,15 +106,15 @@ int64_t stv_disrupt_budget_allowed(const struct stv_disrupt_budget *b, size_t po
 /* What the drainer did. */
 struct stv_disrupt_stats {
   size_t drains_started;
-  size_t nodes_drained;      /* instances deleted after a drain */
-  size_t drain_failures;     /* drains undone (timeout) or failed (the provider refused the deletion) */
-  size_t evictions;          /* pods evicted (201) */
-  size_t evictions_refused;  /* 429: a PodDisruptionBudget allowed no disruption */
-  size_t eviction_errors;    /* other failures of an eviction */
-  size_t nodes_deleted;      /* Node objects Stevedore deleted (the provider had not) */
-  size_t would_remove;       /* dry run: nodes that would have been drained */
-  size_t blocked;            /* empty nodes kept: do-not-disrupt, minimum size, budget */
-  size_t draining;           /* drains under way now */
+  size_t nodes_drained;     /* instances deleted after a drain */
+  size_t drain_failures;    /* drains undone (timeout) or failed (the provider refused the deletion) */
+  size_t evictions;         /* pods evicted (201) */
+  size_t evictions_refused; /* 429: a PodDisruptionBudget allowed no disruption */
+  size_t eviction_errors;   /* other failures of an eviction */
+  size_t nodes_deleted;     /* Node objects Stevedore deleted (the provider had not) */
+  size_t would_remove;      /* dry run: nodes that would have been drained */
+  size_t blocked;           /* empty nodes kept: do-not-disrupt, minimum size, budget */
+  size_t draining;          /* drains under way now */
 };
 
 struct stv_disrupt;
