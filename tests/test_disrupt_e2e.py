@@ -9,6 +9,7 @@ the emptiness reconciler (docs/consolidation.md, "Draining and emptiness").
 - A node with a do-not-disrupt annotation is kept, with an Event.
 - --dry-run removes nothing and says, in the log and an Event, what it
   would remove.
+- A burst, then quiet, twice: up and back down each time.
 - A drain of a node whose pod a PodDisruptionBudget protects (0
   disruptions allowed): the eviction is refused (429) and retried until the
   drain timeout; then the taint is removed and a FailedDraining Event says
@@ -153,14 +154,34 @@ def should_retry_a_refused_eviction_then_untaint_the_node_at_the_drain_timeout(b
         sc.check(any(p["metadata"]["name"] == "db-0" and p["status"].get("phase") == "Running" for p in sc.pods()),
                  "the protected pod is not Running any more")
         sc.check(any(n["metadata"]["name"] == name for n in sc.nodes()), "node %s was removed" % name)
+        sc.check([e for e in sc.events("DisruptionBlocked") if e["involvedObject"]["name"] == "db-0"],
+                 "no DisruptionBlocked Event on the pod whose eviction was refused")
         print("    %d refusals; %s" % (refused, ev[0]["message"]))
+
+
+def should_scale_up_for_a_burst_and_back_down_when_it_is_quiet_twice(binary):
+    with ctltest.Scene(binary, "burst") as sc:
+        ctl = sc.controller("a", "--empty-for", "3s")
+        for wave in range(2):
+            names = ["w%d-%d" % (wave, i) for i in range(4)]
+            nodes = scale_up(sc, [rs_pod(n, cpu="1500m") for n in names])
+            sc.check(len(nodes) >= 2, "wave %d: want at least 2 nodes for 4 pods of 1.5 CPU, got %d"
+                     % (wave, len(nodes)))
+            delete_pods(sc, names)
+            sc.wait_for("wave %d: every sim node removed" % wave,
+                        lambda: (not sim_nodes(sc.nodes()), [n["metadata"]["name"] for n in sim_nodes(sc.nodes())]),
+                        timeout=90)
+        drained = ctl.metric("stevedore_nodes_drained_total")
+        sc.check(drained >= 4, "stevedore_nodes_drained_total %s after two waves" % drained)
+        print("    two bursts up and down: %d nodes drained" % drained)
 
 
 TESTS = [(f.__name__, f) for f in (
     should_remove_empty_nodes_after_the_window_and_ignore_daemonset_pods,
     should_keep_a_node_with_a_do_not_disrupt_annotation,
     should_remove_nothing_in_a_dry_run_and_say_what_it_would_remove,
-    should_retry_a_refused_eviction_then_untaint_the_node_at_the_drain_timeout)]
+    should_retry_a_refused_eviction_then_untaint_the_node_at_the_drain_timeout,
+    should_scale_up_for_a_burst_and_back_down_when_it_is_quiet_twice)]
 KNOWN = {}
 
 if __name__ == "__main__":
