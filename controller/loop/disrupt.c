@@ -263,6 +263,15 @@ static struct stv_disrupt *call_end(struct call *c) {
   return d;
 }
 
+/* A node's call answered: ends its record (*dr its drain); NULL when the drainer was freed meanwhile. */
+static struct stv_disrupt *node_answer(void *ctx, struct drain **dr) {
+  struct call *c = ctx;
+  struct stv_disrupt *d;
+  *dr = c->dr;
+  if ((d = call_end(c)) != NULL) (*dr)->calling = 0;
+  return d;
+}
+
 static double backoff(struct stv_disrupt *d, double *delay, double retry_after) {
   double wait = *delay > 0 ? *delay : d->o.retry_initial;
   if (retry_after > wait) wait = retry_after;
@@ -320,11 +329,9 @@ static void undo(struct stv_disrupt *d, struct drain *dr) {
 static void step(struct stv_disrupt *d, struct drain *dr);
 
 static void on_taint(void *ctx, const struct stv_disrupt_result *r) {
-  struct call *c = ctx;
-  struct drain *dr = c->dr;
-  struct stv_disrupt *d = call_end(c);
+  struct drain *dr;
+  struct stv_disrupt *d = node_answer(ctx, &dr);
   if (d == NULL) return;
-  dr->calling = 0;
   if (dr->step == S_TAINT) {
     if (r->code == 0) {
       dr->step = S_EVICT;
@@ -354,11 +361,9 @@ static void on_taint(void *ctx, const struct stv_disrupt_result *r) {
 }
 
 static void on_node_deleted(void *ctx, const struct stv_disrupt_result *r) {
-  struct call *c = ctx;
-  struct drain *dr = c->dr;
-  struct stv_disrupt *d = call_end(c);
+  struct drain *dr;
+  struct stv_disrupt *d = node_answer(ctx, &dr);
   if (d == NULL) return;
-  dr->calling = 0;
   if (r->code == 0 || r->code == STV_ENOTFOUND) {
     if (r->code == 0) d->st.nodes_deleted++;
     finish(d, dr,
@@ -487,11 +492,9 @@ static void evict_step(struct stv_disrupt *d, struct drain *dr, double now) {
 /* The instance                                                           */
 
 static void on_deleted(void *ctx, const struct stv_cloud_result *r) {
-  struct call *c = ctx;
-  struct drain *dr = c->dr;
-  struct stv_disrupt *d = call_end(c);
+  struct drain *dr;
+  struct stv_disrupt *d = node_answer(ctx, &dr);
   if (d == NULL) return;
-  dr->calling = 0;
   if (r->code == 0 || r->code == STV_ENOTFOUND) {
     dr->step = S_GONE;
     dr->deleted_at = stv_clock_now(d->clock);
@@ -528,12 +531,10 @@ static void delete_instance(struct stv_disrupt *d, struct drain *dr) {
 
 static void on_find(void *ctx, const struct stv_cloud_result *r, const struct stv_cloud_instance *v,
                     size_t n) {
-  struct call *c = ctx;
-  struct drain *dr = c->dr;
-  struct stv_disrupt *d = call_end(c);
+  struct drain *dr;
+  struct stv_disrupt *d = node_answer(ctx, &dr);
   size_t i;
   if (d == NULL) return;
-  dr->calling = 0;
   if (r->code != 0) {
     dr->next_try = backoff(d, &dr->delay, r->retry_after);
     return;
