@@ -419,6 +419,13 @@ TEST(should_change_nothing_in_a_dry_run) {
   stv_disrupt_get_stats(fx.d, &st);
   CHECK(st.would_remove == 1);
   CHECK(strstr(fx.reasons, "DisruptionDryRun:n0") != NULL);
+  add_node(&fx, 1, "");
+  add_pod(&fx, "web", 1, 0, 30);
+  CHECK_EQ_INT(stv_disrupt_drain(fx.d, "n1", "test"), 0);
+  run_until(&fx, 120);
+  CHECK(fx.taints == 0 && fx.evictions == 0 && fx.instance_deletes == 0);
+  stv_disrupt_get_stats(fx.d, &st);
+  CHECK(st.would_remove == 2 && st.drains_started == 0);
   fx_close(&fx);
 }
 

@@ -649,6 +649,12 @@ int stv_disrupt_drain(struct stv_disrupt *d, const char *node, const char *why) 
   const struct stv_snapshot *s = d->view.store(d->view.ctx);
   int32_t i = stv_snapshot_find_node(s, node);
   if (i < 0) return STV_ENOTFOUND;
+  if (d->o.dry_run) {
+    d->st.would_remove++;
+    decide(d, "would_remove", "dry run: would drain and remove node %s (%s)", node, why);
+    node_event(d, node, "Normal", "DisruptionDryRun", "Dry run: would disrupt Node: %s", why);
+    return 0;
+  }
   return start_drain(d, s, (size_t)i, NULL, why);
 }
 

@@ -143,7 +143,7 @@ void stv_disrupt_node_deleted(struct stv_disrupt *d, const char *name);
  * Starts draining node (borrowed) for why ("empty", ...), as the
  * emptiness reconciler does. Returns 0, STV_ECONFLICT (a drain of it is
  * under way), STV_ENOTFOUND (no such node, or it has no provider id) or
- * STV_ENOMEM.
+ * STV_ENOMEM. In a dry run it only logs and records what it would do.
  */
 int stv_disrupt_drain(struct stv_disrupt *d, const char *node, const char *why);
 
