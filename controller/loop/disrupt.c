@@ -687,14 +687,53 @@ static void drain_saw(struct drain *dr, const struct stv_pod *p) {
 }
 
 /*
+ * Node index by the address of its name. Every string of a snapshot is
+ * interned in its pool, so a pod's spec.nodeName is the very pointer of
+ * its node's name: a table keyed by address finds it without hashing the
+ * name (the look runs every second over every pod). A miss falls back to
+ * stv_snapshot_find_node, so a pool that did not intern both would only be
+ * slower. slots holds index + 1; 0 is empty.
+ */
+struct by_addr {
+  uint32_t *slots;
+  size_t mask;
+};
+
+static size_t addr_hash(const void *p, size_t mask) {
+  return (size_t)(((uint64_t)(uintptr_t)p >> 3) * UINT64_C(0x9E3779B97F4A7C15) >> 32) & mask;
+}
+
+static int by_addr_init(struct by_addr *t, const struct stv_snapshot *s) {
+  size_t cap = 16, i, j;
+  while (cap < 2 * s->nnodes) cap *= 2;
+  if ((t->slots = stv_calloc(cap, sizeof(*t->slots))) == NULL) return STV_ENOMEM;
+  t->mask = cap - 1;
+  for (i = 0; i < s->nnodes; i++) {
+    for (j = addr_hash(s->nodes[i].name, t->mask); t->slots[j] != 0; j = (j + 1) & t->mask) {
+    }
+    t->slots[j] = (uint32_t)i + 1;
+  }
+  return 0;
+}
+
+static int32_t by_addr_find(const struct by_addr *t, const struct stv_snapshot *s, const char *name) {
+  size_t j;
+  for (j = addr_hash(name, t->mask); t->slots[j] != 0; j = (j + 1) & t->mask)
+    if (s->nodes[t->slots[j] - 1].name == name) return (int32_t)t->slots[j] - 1;
+  return stv_snapshot_find_node(s, name);
+}
+
+/*
  * One pass over the store's pods: workload pods per node into count (the
  * store's node order), and the pods of each node under drain into its
- * drain's list; pods not seen any more are gone.
+ * drain's list; pods not seen any more are gone. Returns 0 or STV_ENOMEM.
  */
-static void count_pods(struct stv_disrupt *d, const struct stv_snapshot *s, uint32_t *count,
-                       struct drain **by) {
+static int count_pods(struct stv_disrupt *d, const struct stv_snapshot *s, uint32_t *count,
+                      struct drain **by) {
+  struct by_addr t;
   struct drain *dr;
   size_t i, k;
+  if (by_addr_init(&t, s) != 0) return STV_ENOMEM; /* no look at all: a node must not seem empty */
   for (dr = d->drains; dr != NULL; dr = dr->next) {
     int32_t n = dr->step == S_EVICT ? stv_snapshot_find_node(s, dr->node) : -1;
     if (n >= 0) by[n] = dr;
@@ -705,15 +744,17 @@ static void count_pods(struct stv_disrupt *d, const struct stv_snapshot *s, uint
     const struct stv_pod *p = &s->pods[i];
     int32_t n;
     if (p->node_name == NULL || pod_finished(p) || stv_pod_stays_with_node(s, p)) continue;
-    if ((n = stv_snapshot_find_node(s, p->node_name)) < 0) continue;
+    if ((n = by_addr_find(&t, s, p->node_name)) < 0) continue;
     count[n]++;
     if (by[n] != NULL) drain_saw(by[n], p);
   }
+  stv_free(t.slots);
   for (dr = d->drains; dr != NULL; dr = dr->next) {
     if (dr->step != S_EVICT) continue;
     for (k = 0; k < dr->npods; k++)
       if (!dr->pods[k].seen && dr->pods[k].state != P_CALLING) dr->pods[k].state = P_GONE;
   }
+  return 0;
 }
 
 static void select_empty(struct stv_disrupt *d);
@@ -795,8 +836,7 @@ static void on_tick(struct stv_timer *t) {
   uint32_t *count = stv_calloc(s->nnodes + 1, sizeof(*count));
   struct drain **by = stv_calloc(s->nnodes + 1, sizeof(*by));
   struct drain *dr;
-  if (count != NULL && by != NULL) {
-    count_pods(d, s, count, by);
+  if (count != NULL && by != NULL && count_pods(d, s, count, by) == 0) {
     for (dr = d->drains; dr != NULL; dr = dr->next) step(d, dr);
     reap(d);
     if (d->o.emptiness && note_empty(d, s, count) && !d->listing && stv_clock_now(d->clock) >= d->next_select)
