@@ -446,6 +446,29 @@ TEST(should_remove_the_taint_an_earlier_leader_left) {
   fx_close(&fx);
 }
 
+TEST(should_forget_deleted_nodes_and_keep_counting_the_live_ones) {
+  struct stv_disrupt_opts o;
+  struct fx fx;
+  char name[32];
+  int i;
+  stv_disrupt_opts_default(&o);
+  CHECK_EQ_INT(fx_init(&fx, &o, 0, 1), 0);
+  add_node(&fx, 0, "");
+  add_pod(&fx, "web", 0, 0, 30);
+  run_until(&fx, 20);
+  for (i = 0; i < 500; i++) { /* churn: many node names come and go */
+    snprintf(name, sizeof(name), "gone-%d", i);
+    stv_disrupt_node_registered(fx.d, name);
+    stv_disrupt_node_deleted(fx.d, name);
+  }
+  remove_obj(&fx, STV_CACHE_PODS, "web");
+  run_until(&fx, 45); /* n0 kept its registration time (0) and is empty since 21: not 30 s yet */
+  CHECK_EQ_INT(fx.taints, 0);
+  run_until(&fx, 60);
+  CHECK_EQ_INT(fx.taints, 1);
+  fx_close(&fx);
+}
+
 TEST(should_count_budgets_as_nodes_or_percentages) {
   struct stv_disrupt_budget b = {-1, 10};
   CHECK(stv_disrupt_budget_allowed(&b, 3) == 1);

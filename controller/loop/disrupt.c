@@ -209,6 +209,41 @@ static struct drain *drain_of(struct stv_disrupt *d, const char *node) {
   return NULL;
 }
 
+/*
+ * Drops the states of deleted nodes once they outnumber the live ones (a
+ * long run sees many node names come and go): a fresh pool, map and array
+ * with the live states only. On an allocation failure the old ones stay.
+ */
+static void nstates_compact(struct stv_disrupt *d) {
+  struct stv_strpool pool;
+  struct stv_strmap names = {0};
+  struct nstate *v = stv_calloc(d->nns - d->dead_ns + 1, sizeof(*v));
+  size_t i, n = 0;
+  stv_strpool_init(&pool);
+  for (i = 0; v != NULL && i < d->names.cap; i++) {
+    const struct stv_strmap_ent *e = &d->names.e[i];
+    struct stv_strmap_ent *ne;
+    int added;
+    if (e->key == NULL || !d->ns[e->val].live) continue;
+    if (stv_strmap_upsert(&names, &pool, e->key, e->len, (uint32_t)n, &ne, &added) != 0) break;
+    v[n++] = d->ns[e->val];
+  }
+  if (v == NULL || i < d->names.cap) {
+    stv_free(v);
+    stv_strmap_close(&names);
+    stv_strpool_close(&pool);
+    return;
+  }
+  stv_strmap_close(&d->names);
+  stv_strpool_close(&d->pool);
+  stv_free(d->ns);
+  d->names = names;
+  d->pool = pool;
+  d->ns = v;
+  d->nns = d->cap_ns = n;
+  d->dead_ns = 0;
+}
+
 /* Called from inside the watch's stream (a libcurl callback): no request may start here; the next look
  * finishes a drain whose Node went. */
 void stv_disrupt_node_deleted(struct stv_disrupt *d, const char *name) {
@@ -217,6 +252,7 @@ void stv_disrupt_node_deleted(struct stv_disrupt *d, const char *name) {
     n->live = 0;
     d->dead_ns++;
   }
+  if (d->dead_ns > d->nns / 2 + 64) nstates_compact(d);
 }
 
 /* ---------------------------------------------------------------------- */
