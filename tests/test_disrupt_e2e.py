@@ -176,12 +176,45 @@ def should_scale_up_for_a_burst_and_back_down_when_it_is_quiet_twice(binary):
         print("    two bursts up and down: %d nodes drained" % drained)
 
 
+def should_let_kubectl_drain_the_emulator_as_it_drains_an_api_server(binary):
+    """The emulator's eviction subresource against the real client: kubectl
+    drain cordons, evicts the free pod, and retries the pod a
+    PodDisruptionBudget protects (429) until its timeout."""
+    import os
+    import subprocess
+    with ctltest.Scene(binary, "kubectl-drain") as sc:
+        sc.api.ok("POST", "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},
+                                            "status": {"allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+                                                       "conditions": [{"type": "Ready", "status": "True"}]}})
+        web, db = rs_pod("web-0"), rs_pod("db-0", labels={"app": "db"})
+        for p in (web, db):
+            p["spec"]["nodeName"] = "n1"
+        sc.create_pods(web, db)
+        sc.api.ok("POST", "/apis/policy/v1/namespaces/default/poddisruptionbudgets",
+                  {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "db"},
+                   "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "db"}}}})
+        sc.wait_for("both pods Running", lambda: sc.all_running(2), timeout=30)
+        kc = os.path.join(sc.tmp, "kubeconfig-kubectl")
+        sc.emu.write_kubeconfig(kc, token=sc.api.token)
+        r = subprocess.run(["kubectl", "--kubeconfig", kc, "drain", "n1", "--ignore-daemonsets", "--timeout", "8s"],
+                           capture_output=True, text=True, timeout=60)
+        out = r.stdout + r.stderr
+        sc.check(r.returncode != 0, "kubectl drain succeeded although a PodDisruptionBudget protects db-0:\n" + out)
+        sc.check("pod/web-0 evicted" in out, "kubectl did not evict web-0:\n" + out)
+        sc.check("Cannot evict pod as it would violate the pod's disruption budget" in out,
+                 "kubectl did not get the 429 of the budget:\n" + out)
+        sc.check([p["metadata"]["name"] for p in sc.pods()] == ["db-0"], "pods left: %s" % sc.pods())
+        sc.check(sc.nodes()[0]["spec"].get("unschedulable") is True, "kubectl did not cordon n1")
+        print("    kubectl drain: web-0 evicted, db-0 refused until the timeout")
+
+
 TESTS = [(f.__name__, f) for f in (
     should_remove_empty_nodes_after_the_window_and_ignore_daemonset_pods,
     should_keep_a_node_with_a_do_not_disrupt_annotation,
     should_remove_nothing_in_a_dry_run_and_say_what_it_would_remove,
     should_retry_a_refused_eviction_then_untaint_the_node_at_the_drain_timeout,
-    should_scale_up_for_a_burst_and_back_down_when_it_is_quiet_twice)]
+    should_scale_up_for_a_burst_and_back_down_when_it_is_quiet_twice,
+    should_let_kubectl_drain_the_emulator_as_it_drains_an_api_server)]
 KNOWN = {}
 
 if __name__ == "__main__":
