@@ -105,18 +105,26 @@ static void decide(struct stv_disrupt *d, const char *kind, const char *fmt, ...
   va_end(ap);
 }
 
+/* Records an Event on obj with the message fmt formats (cut at the API's limit); none without a recorder. */
+static void vrecord(struct stv_disrupt *d, const struct stv_event_ref *obj, const char *type,
+                    const char *reason, const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+static void vrecord(struct stv_disrupt *d, const struct stv_event_ref *obj, const char *type,
+                    const char *reason, const char *fmt, va_list ap) {
+  char msg[MESSAGE_MAX];
+  if (d->events == NULL) return;
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  (void)stv_events_record(d->events, obj, type, reason, msg);
+}
+
 static void node_event(struct stv_disrupt *d, const char *node, const char *type, const char *reason,
                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 static void node_event(struct stv_disrupt *d, const char *node, const char *type, const char *reason,
                        const char *fmt, ...) {
   struct stv_event_ref r = {"Node", "v1", "", node, ""};
-  char msg[MESSAGE_MAX];
   va_list ap;
-  if (d->events == NULL) return;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
+  vrecord(d, &r, type, reason, fmt, ap);
   va_end(ap);
-  (void)stv_events_record(d->events, &r, type, reason, msg);
 }
 
 static void pod_event(struct stv_disrupt *d, const struct dpod *p, const char *type, const char *reason,
@@ -124,13 +132,10 @@ static void pod_event(struct stv_disrupt *d, const struct dpod *p, const char *t
 static void pod_event(struct stv_disrupt *d, const struct dpod *p, const char *type, const char *reason,
                       const char *fmt, ...) {
   struct stv_event_ref r = {"Pod", "v1", p->ns, p->name, ""};
-  char msg[MESSAGE_MAX];
   va_list ap;
-  if (d->events == NULL) return;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
+  vrecord(d, &r, type, reason, fmt, ap);
   va_end(ap);
-  (void)stv_events_record(d->events, &r, type, reason, msg);
 }
 
 /* ---------------------------------------------------------------------- */
