@@ -158,6 +158,11 @@ void stv_config_init(struct stv_config *c) {
   stv_arena_init(&c->mem);
   report_defaults(&c->report);
   c->prices_refresh = STV_PRICES_REFRESH_DEFAULT;
+  c->disruption.empty_for = STV_EMPTY_FOR_DEFAULT;
+  c->disruption.drain_timeout = STV_DRAIN_TIMEOUT_DEFAULT;
+  c->disruption.budget_nodes = -1;
+  c->disruption.budget_percent = STV_DISRUPTION_BUDGET_DEFAULT;
+  c->disruption.emptiness = 1;
 }
 
 void stv_config_close(struct stv_config *c) {
@@ -1215,21 +1220,71 @@ static int read_aws(struct walk *w, const yaml_node_t *n, const struct kpath *p)
   return 0;
 }
 
+int stv_config_parse_budget(const char *s, int64_t *nodes, double *percent, struct stv_err *err) {
+  struct stv_err e = {0, ""};
+  size_t len = strlen(s);
+  double v;
+  if (len > 0 && s[len - 1] == '%') {
+    if (stv_config_parse_percent(s, 0, &v, err) != 0) return STV_EINVAL;
+    *nodes = -1;
+    *percent = v;
+    return 0;
+  }
+  if (stv_parse_number(s, &v, &e) != 0 || !(v >= 0 && v <= 1e6) || v != (double)(int64_t)v)
+    return stv_err_set(err, STV_EINVAL,
+                       "invalid disruption budget \"%.60s\": expected a whole number of nodes (\"2\") or a "
+                       "percentage of the pool's nodes (\"10%%\")",
+                       s);
+  *nodes = (int64_t)v;
+  *percent = 0;
+  return 0;
+}
+
+/* disruption: emptyFor and drainTimeout (durations), budget (a count or a percentage), emptiness (a boolean). */
+static int read_disruption(struct walk *w, const yaml_node_t *n, const struct kpath *p) {
+  static const char *const names[] = {"emptyFor", "drainTimeout", "budget", "emptiness"};
+  struct stv_disruption_config *c = &w->c->disruption;
+  double *durs[] = {&c->empty_for, &c->drain_timeout};
+  const yaml_node_t *v[4];
+  struct kpath pk[4];
+  int rc, i;
+  if ((rc = fields(w, n, p, names, 4, v)) != 0) return rc;
+  for (i = 0; i < 4; i++) pk[i] = (struct kpath){p, names[i], 0};
+  for (i = 0; i < 2; i++) {
+    struct stv_err e = {0, ""};
+    const char *s = NULL;
+    if (v[i] == NULL) continue;
+    if ((rc = text(w, v[i], &pk[i], "a duration", &s)) != 0) return rc;
+    if (stv_config_parse_duration(s, durs[i], &e) != 0) return fail(w, STV_EINVAL, v[i], &pk[i], "%s", e.msg);
+    if (i == 1 && *durs[i] < 1) return fail(w, STV_EINVAL, v[i], &pk[i], "must be at least 1s");
+  }
+  if (v[2] != NULL) {
+    struct stv_err e = {0, ""};
+    const char *s = NULL;
+    if ((rc = text(w, v[2], &pk[2], "a count or a percentage like 10%", &s)) != 0) return rc;
+    if (stv_config_parse_budget(s, &c->budget_nodes, &c->budget_percent, &e) != 0)
+      return fail(w, STV_EINVAL, v[2], &pk[2], "%s", e.msg);
+  }
+  if (v[3] != NULL && (rc = boolean(w, v[3], &pk[3], &c->emptiness)) != 0) return rc;
+  return 0;
+}
+
 static int read_top(struct walk *w, const yaml_node_t *root) {
   static const char *const names[] = {
       "capacityTypes", "timeLimit", "spot",           "nodePools",
       "headroom",      "repack",    "schedulerNames", "expendablePodsPriorityCutoff",
       "report",        "limits",    "nodeCost",       "gapTolerance",
-      "azure",         "gcp",       "prices",         "aws"};
-  const yaml_node_t *v[16];
-  struct kpath pk[16];
+      "azure",         "gcp",       "prices",         "aws",
+      "disruption"};
+  const yaml_node_t *v[17];
+  struct kpath pk[17];
   int rc, i;
   if (root->type != YAML_MAPPING_NODE)
     return fail(w, STV_EPARSE, root, NULL,
                 "the document must be a mapping of settings, not %s (see docs/config.md)", kind(root));
   if ((rc = misplaced_report_key(w, root)) != 0) return rc;
-  if ((rc = fields(w, root, NULL, names, 16, v)) != 0) return rc;
-  for (i = 0; i < 16; i++) pk[i] = (struct kpath){NULL, names[i], 0};
+  if ((rc = fields(w, root, NULL, names, 17, v)) != 0) return rc;
+  for (i = 0; i < 17; i++) pk[i] = (struct kpath){NULL, names[i], 0};
   if (v[0] != NULL && (rc = capacity_types(w, v[0], &pk[0], &w->c->capacity_types)) != 0) return rc;
   if (v[1] != NULL) {
     struct stv_err e = {0, ""};
@@ -1257,6 +1312,7 @@ static int read_top(struct walk *w, const yaml_node_t *root) {
   if (v[13] != NULL && (rc = read_gcp(w, v[13], &pk[13])) != 0) return rc;
   if (v[14] != NULL && (rc = read_prices(w, v[14], &pk[14])) != 0) return rc;
   if (v[15] != NULL && (rc = read_aws(w, v[15], &pk[15])) != 0) return rc;
+  if (v[16] != NULL && (rc = read_disruption(w, v[16], &pk[16])) != 0) return rc;
   return 0;
 }
 

@@ -124,6 +124,30 @@ struct stv_aws_config {
 };
 
 /*
+ * disruption: how `stevedore controller` removes nodes (docs/consolidation.md,
+ * "Draining and emptiness").
+ */
+struct stv_disruption_config {
+  double empty_for;      /* emptyFor, seconds; default 30 */
+  double drain_timeout;  /* drainTimeout, seconds; default 600 */
+  int64_t budget_nodes;  /* budget as a whole number of nodes of a pool at once; -1: budget_percent */
+  double budget_percent; /* budget as a percentage of a pool's nodes (at least 1 node); default 10 */
+  int emptiness;         /* emptiness: remove empty nodes; default true */
+};
+
+/* The defaults of disruption:. */
+#define STV_EMPTY_FOR_DEFAULT     30.0
+#define STV_DRAIN_TIMEOUT_DEFAULT 600.0
+#define STV_DISRUPTION_BUDGET_DEFAULT 10.0
+
+/*
+ * A disruption budget: a whole number of nodes ("2"; "0": none) into
+ * *nodes with *percent 0, or a percentage ("10%") into *percent with
+ * *nodes -1. Returns 0 or STV_EINVAL with err saying what is wrong with s.
+ */
+int stv_config_parse_budget(const char *s, int64_t *nodes, double *percent, struct stv_err *err);
+
+/*
  * A configuration: what the file said over the defaults. Strings are
  * interned in strings, arrays live in mem; close with stv_config_close.
  */
@@ -150,6 +174,7 @@ struct stv_config {
   struct stv_gcp_config gcp;       /* gcp: the GCP provider's settings */
   double prices_refresh;           /* prices.refresh: seconds between live price reads; 0: never; default 1 h */
   struct stv_aws_config aws;       /* aws: the AWS provider's settings */
+  struct stv_disruption_config disruption; /* disruption: node removal by the controller */
 };
 
 /* The default of prices.refresh, and its largest value (a week). */

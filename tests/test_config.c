@@ -197,7 +197,7 @@ TEST(should_reject_unknown_keys_at_every_level) {
       "timelimit: 10s\n", STV_EINVAL,
       "stevedore.yaml:1:1: unknown key \"timelimit\" (expected capacityTypes, timeLimit, spot, "
       "nodePools, headroom, repack, schedulerNames, expendablePodsPriorityCutoff, report, limits, nodeCost, "
-      "gapTolerance, azure, gcp, prices, aws)"));
+      "gapTolerance, azure, gcp, prices, aws, disruption)"));
   CHECK(fails_with("spot:\n  maxshare: 1\n", STV_EINVAL,
                    "stevedore.yaml:2:3: spot: unknown key \"maxshare\" (expected maxShare, maxPoolFraction, "
                    "restartCost)"));
@@ -285,6 +285,32 @@ TEST(should_read_the_aws_section_and_name_its_bad_keys) {
   CHECK(fails_with("aws:\n  clusterName: x\n", STV_EINVAL,
                    "stevedore.yaml:2:3: aws: unknown key \"clusterName\" (expected region, endpoint, "
                    "autoScalingEndpoint, ec2Endpoint, stsEndpoint, caFile, reservations, spotPrices)"));
+}
+
+TEST(should_read_the_disruption_section_and_name_its_bad_values) {
+  struct stv_config c;
+  struct stv_err err = {0, ""};
+  stv_config_init(&c);
+  CHECK(c.disruption.empty_for == 30 && c.disruption.drain_timeout == 600 && c.disruption.budget_nodes == -1 &&
+        c.disruption.budget_percent == 10 && c.disruption.emptiness == 1);
+  CHECK_EQ_INT(load(&c, "disruption:\n  emptyFor: 2m\n  drainTimeout: 90s\n  budget: \"25%\"\n  emptiness: false\n",
+                    &err),
+               0);
+  CHECK(c.disruption.empty_for == 120 && c.disruption.drain_timeout == 90 && c.disruption.budget_nodes == -1 &&
+        c.disruption.budget_percent == 25 && c.disruption.emptiness == 0);
+  stv_config_close(&c);
+  stv_config_init(&c);
+  CHECK_EQ_INT(load(&c, "disruption:\n  budget: 3\n", &err), 0);
+  CHECK(c.disruption.budget_nodes == 3 && c.disruption.budget_percent == 0);
+  stv_config_close(&c);
+  CHECK(fails_with("disruption:\n  budget: 2.5\n", STV_EINVAL,
+                   "stevedore.yaml:2:11: disruption.budget: invalid disruption budget \"2.5\": expected a whole "
+                   "number of nodes (\"2\") or a percentage of the pool's nodes (\"10%\")"));
+  CHECK(fails_with("disruption:\n  drainTimeout: 0s\n", STV_EINVAL,
+                   "stevedore.yaml:2:17: disruption.drainTimeout: must be at least 1s"));
+  CHECK(fails_with("disruption:\n  emptyfor: 1m\n", STV_EINVAL,
+                   "stevedore.yaml:2:3: disruption: unknown key \"emptyfor\" (expected emptyFor, drainTimeout, "
+                   "budget, emptiness)"));
 }
 
 TEST(should_reject_values_of_the_wrong_type) {

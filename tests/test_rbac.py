@@ -129,13 +129,23 @@ def scenario_calls(binary):
         spot = [n["metadata"]["name"] for n in sc.nodes()
                 if n["metadata"]["labels"].get("karpenter.sh/capacity-type") == "spot"]
         sc.check(spot, "no spot node to interrupt: %s" % [n["metadata"]["labels"] for n in sc.nodes()])
+        # It also drains a node with pods (the drainer's taint, evictions), an on-demand one when there is one.
+        held = {}
+        for p in sc.pods():
+            if p["spec"].get("nodeName"):
+                held[p["spec"]["nodeName"]] = held.get(p["spec"]["nodeName"], 0) + 1
+        target = sorted(held, key=lambda n: (n in spot, -held[n], n))[0]
         third = sc.controller("r2", "--leader-elect=true", *flags + ["--sim-interruptions-per-hour", "3600",
-                                                                     "--sim-interruption-notice", "1s"])
+                                                                     "--sim-interruption-notice", "1s",
+                                                                     "--test-drain-node", target])
         sc.wait_for("r2 to take the Lease", lambda: (sc.holder() == "r2", sc.lease()), timeout=30)
         sc.wait_for("an interrupted spot node's Node deleted by r2",
                     lambda: ([e for e in sc.audit() if e["user"] == sc.user_of("r2")
                               and e["requestInfo"]["verb"] == "delete" and e["requestInfo"]["resource"] == "nodes"],
                              [n["metadata"]["name"] for n in sc.nodes()]), timeout=30)
+        sc.wait_for("a pod of node %s evicted by r2" % target,
+                    lambda: [e for e in sc.audit() if e["user"] == sc.user_of("r2")
+                             and e["requestInfo"].get("subresource") == "eviction"], timeout=30)
         third.must_run = False
         rc, _ = ctltest.stop_gracefully(third, 20)
         sc.check(rc == 0, "r2 exited with %s after SIGTERM" % rc)

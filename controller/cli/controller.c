@@ -52,6 +52,10 @@ static void usage(FILE *f) {
       "  --sim-interruptions-per-hour R  sim: spot interruptions per running spot instance (default 0)\n"
       "  --sim-interruption-notice DURATION  sim: interruption notice to termination (default 120s)\n"
       "  --dry-run                  decide, log, emit Events and metrics; change nothing in the cloud\n"
+      "Node removal (docs/consolidation.md):\n"
+      "  --empty-for DURATION       a node without workload pods this long is removed (default 30s)\n"
+      "  --drain-timeout DURATION   evictions not done by then: the drain is undone (default 10m)\n"
+      "  --disruption-budget N|P%%  nodes of a pool disrupted at once (default 10%%, at least 1)\n"
       "Replicas:\n"
       "  --leader-elect=true|false  elect one acting replica with a Lease (default true)\n"
       "  --lease-name NAME          the Lease (default stevedore)\n"
@@ -166,6 +170,18 @@ static int with_value(const char *flag, const char *v, struct stv_daemon_opts *o
     return duration(flag, v, 0, &o->sim_launch_delay);
   else if (strcmp(flag, "--shutdown-timeout") == 0)
     return duration(flag, v, 0, &o->shutdown_timeout);
+  else if (strcmp(flag, "--test-drain-node") == 0) /* hidden: docs/testing.md */
+    o->test_drain_node = v;
+  else if (strcmp(flag, "--empty-for") == 0)
+    return duration(flag, v, 0, &o->empty_for);
+  else if (strcmp(flag, "--drain-timeout") == 0)
+    return duration(flag, v, 1, &o->drain_timeout);
+  else if (strcmp(flag, "--disruption-budget") == 0) {
+    int64_t nodes;
+    double percent;
+    if (stv_config_parse_budget(v, &nodes, &percent, &err) != 0) return bad(flag, v, err.msg);
+    o->disruption_budget = v;
+  }
   else if (strcmp(flag, "--lease-duration") == 0)
     return duration(flag, v, 0.001, &o->lease_duration);
   else if (strcmp(flag, "--renew-deadline") == 0)
@@ -248,6 +264,10 @@ static const char *const value_flags[] = {"--kubeconfig",
                                           "--log-format",
                                           "--log-level",
                                           "--test-block-loop",
+                                          "--empty-for",
+                                          "--drain-timeout",
+                                          "--disruption-budget",
+                                          "--test-drain-node",
                                           NULL};
 
 static int takes_value(const char *flag) {

@@ -33,6 +33,7 @@
 
 #include "aws.h"
 #include "cache.h"
+#include "disrupt.h"
 #include "clock_uv.h"
 #include "daemon.h"
 #include "gcp.h"
@@ -69,7 +70,12 @@ enum {
   SLOT_EV_FANNED,
   SLOT_EV_FAILED,
   SLOT_LOG_DROPPED,
-  SLOT_WATCH /* 3 per cache kind from here */
+  SLOT_WATCH, /* 3 per cache kind from here */
+  SLOT_DRAINED = SLOT_WATCH + 3 * STV_CACHE_NKINDS,
+  SLOT_EVICTED,
+  SLOT_REFUSED,
+  SLOT_EVICT_ERRORS,
+  SLOT_DRAIN_FAILURES
 };
 
 struct combo {
@@ -105,6 +111,8 @@ struct daemon {
   void (*job_done)(struct stv_solve_job *job);
   double job_at;
   struct stv_provision *prov, *orphan;
+  struct stv_disrupt *disrupt; /* the drainer and emptiness reconciler, while acting */
+  struct stv_disrupt_opts dopts;
   struct stv__guard *guard, *orphan_guard;
   struct stv_cache_hooks fwd; /* stv_cache_provision_hooks of prov */
   int collecting;             /* inside the reconciler's apply: collect its scale-ups */
@@ -121,6 +129,8 @@ struct daemon {
   uv_signal_t sigterm, sigint;
   uv_timer_t tick, drain, beat;
   int blocked; /* --test-block-loop done */
+  int test_drained; /* --test-drain-node started */
+  uint64_t failed_logged; /* Event writes failed, as last logged */
   struct combo combos[COMBOS_MAX];
   size_t ncombos;
   char identity[STV_LEASE_HOLDER_MAX + 1];
@@ -507,6 +517,46 @@ static void hand_prices(void *ctx, struct stv_catalog *fresh) {
     release_catalog(d, old);
 }
 
+/* The drainer's view: the cache's store, no copy. */
+static const struct stv_snapshot *dview_store(void *ctx) {
+  struct daemon *d = ctx;
+  return stv_cache_store(d->cache);
+}
+
+static const char *dview_pid(void *ctx, size_t i) {
+  struct daemon *d = ctx;
+  return stv_cache_node_provider_id(d->cache, i);
+}
+
+/* The provisioner is deciding or has nodes in flight: pending pods may be headed for an empty node. */
+static int dview_busy(void *ctx) {
+  struct daemon *d = ctx;
+  struct stv_provision_stats st;
+  if (d->prov == NULL) return 1;
+  stv_provision_get_stats(d->prov, &st);
+  return stv_provision_busy(d->prov) || st.inflight > 0 || d->job != NULL;
+}
+
+static int new_disrupt(struct daemon *d, struct stv_cloud *cloud, struct stv_disrupt **out, struct stv_err *err) {
+  struct stv_disrupt_view v = {dview_store, dview_pid, dview_busy, d};
+  return stv_disrupt_new(out, &d->dopts, &d->uc.clock, cloud, &stv__drainkube_ops, d->kube, &v, d->events, err);
+}
+
+/* The drainer and emptiness reconciler on the guarded provider; the nodes there are count from now. */
+static void start_disrupt(struct daemon *d) {
+  const struct stv_snapshot *s = stv_cache_store(d->cache);
+  struct stv_err err = {0, ""};
+  size_t i;
+  if (new_disrupt(d, stv__guard_cloud(d->guard), &d->disrupt, &err) != 0 ||
+      stv_disrupt_start(d->disrupt) != 0) {
+    stv_log(STV_LOG_ERROR, "cannot start the drainer: no node will be removed", STV_LOG_STR("error", err.msg));
+    stv_disrupt_free(d->disrupt);
+    d->disrupt = NULL;
+    return;
+  }
+  for (i = 0; i < s->nnodes; i++) stv_disrupt_node_registered(d->disrupt, s->nodes[i].name);
+}
+
 static void start_acting(struct daemon *d) {
   const struct stv_snapshot *s = stv_cache_store(d->cache);
   struct stv_err err = {0, ""};
@@ -530,6 +580,7 @@ static void start_acting(struct daemon *d) {
       stv_provision_pod_unschedulable(d->prov, s->pods[i].ns, s->pods[i].name);
   stv__prices_start(d->prices, stv__guard_inner(d->guard), &d->uc.clock, &d->cat, d->live ? d->live : &d->cat,
                     d->cfg.prices_refresh, hand_prices, d);
+  start_disrupt(d);
   stv__dmetrics_set(d->m.leader, NULL, 1);
   stv_log(STV_LOG_INFO, "acting", STV_LOG_STR("identity", d->identity), STV_LOG_INT("nodes", s->nnodes),
           STV_LOG_INT("pods", s->npods), STV_LOG_BOOL("dry_run", d->o->dry_run));
@@ -544,6 +595,8 @@ static void stop_acting(struct daemon *d, const char *why) {
   if (d->prov == NULL) return;
   stv__prices_stop(d->prices);
   stv__guard_shut(d->guard);
+  stv_disrupt_free(d->disrupt); /* after the provider closed: none of its answers comes */
+  d->disrupt = NULL;
   if (d->job != NULL) {
     d->orphan = d->prov;
     d->orphan_guard = d->guard;
@@ -576,6 +629,7 @@ static void h_registered(void *ctx, const char *name, const char *pid) {
   struct daemon *d = ctx;
   if (d->prov == NULL) return;
   d->fwd.node_registered(d->fwd.ctx, name, pid);
+  if (d->disrupt != NULL) stv_disrupt_node_registered(d->disrupt, name);
   d->recheck = 1;
   d->registered_at = stv_monotonic_seconds();
 }
@@ -607,6 +661,7 @@ static void recheck_pending(struct daemon *d) {
 static void h_deleted(void *ctx, const char *name, const char *pid) {
   struct daemon *d = ctx;
   if (d->prov != NULL) d->fwd.node_deleted(d->fwd.ctx, name, pid);
+  if (d->disrupt != NULL) stv_disrupt_node_deleted(d->disrupt, name);
 }
 
 static void h_synced(void *ctx) {
@@ -688,6 +743,27 @@ static void node_gauges(struct daemon *d) {
   for (j = 0; j < d->ncombos; j++) set_combo(d, d->combos[j].pool, d->combos[j].ct, nodes[j], cost[j]);
 }
 
+/* The drainer's counters; a new drainer (after a change of leader) starts its slots again. */
+static void disrupt_metrics(struct daemon *d) {
+  struct stv__dmetrics *m = &d->m;
+  struct stv_disrupt_stats ds;
+  const char *values[1];
+  if (d->disrupt == NULL) {
+    stv__dmetrics_set(m->draining, NULL, 0);
+    return;
+  }
+  stv_disrupt_get_stats(d->disrupt, &ds);
+  stv__dmetrics_set(m->draining, NULL, (double)ds.draining);
+  stv__dmetrics_count(m, SLOT_DRAINED, m->nodes_drained, NULL, (double)ds.nodes_drained);
+  stv__dmetrics_count(m, SLOT_DRAIN_FAILURES, m->drain_failures, NULL, (double)ds.drain_failures);
+  values[0] = "evicted";
+  stv__dmetrics_count(m, SLOT_EVICTED, m->evictions, values, (double)ds.evictions);
+  values[0] = "refused_pdb";
+  stv__dmetrics_count(m, SLOT_REFUSED, m->evictions, values, (double)ds.evictions_refused);
+  values[0] = "error";
+  stv__dmetrics_count(m, SLOT_EVICT_ERRORS, m->evictions, values, (double)ds.eviction_errors);
+}
+
 static void refresh_metrics(struct daemon *d) {
   struct stv__dmetrics *m = &d->m;
   const struct stv_snapshot *s = stv_cache_store(d->cache);
@@ -710,6 +786,7 @@ static void refresh_metrics(struct daemon *d) {
   } else {
     stv__dmetrics_set(m->inflight, NULL, 0);
   }
+  disrupt_metrics(d);
   stv_cache_get_stats(d->cache, &cs);
   stv__dmetrics_count(m, SLOT_CACHE_EVENTS, m->cache_events, NULL, (double)cs.events);
   stv__dmetrics_count(m, SLOT_CACHE_ERRORS, m->cache_errors, NULL, (double)cs.errors);
@@ -736,6 +813,11 @@ static void refresh_metrics(struct daemon *d) {
   values[0] = "fanned_out";
   stv__dmetrics_count(m, SLOT_EV_FANNED, m->events, values, (double)es.fanned_out);
   stv__dmetrics_count(m, SLOT_EV_FAILED, m->event_writes_failed, NULL, (double)d->sink.failed);
+  if (d->sink.failed > d->failed_logged) {
+    stv_log(STV_LOG_WARN, "Event writes failed", STV_LOG_INT("failed", d->sink.failed - d->failed_logged),
+            STV_LOG_STR("last_error", d->sink.last_error));
+    d->failed_logged = d->sink.failed;
+  }
   stv__dmetrics_count(m, SLOT_LOG_DROPPED, m->log_dropped, NULL, (double)stv_log_dropped());
 }
 
@@ -762,6 +844,9 @@ static void tick_cb(uv_timer_t *t) {
   refresh_metrics(d);
   maybe_act(d); /* after a failed start */
   recheck_pending(d);
+  if (d->o->test_drain_node != NULL && d->disrupt != NULL && !d->test_drained &&
+      stv_disrupt_drain(d->disrupt, d->o->test_drain_node, "requested by --test-drain-node") == 0)
+    d->test_drained = 1;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -847,6 +932,8 @@ void stv_daemon_opts_default(struct stv_daemon_opts *o) {
   o->sim_seed = 1;
   o->sim_interruption_notice = 120;
   o->lease_name = "stevedore";
+  o->empty_for = -1;
+  o->drain_timeout = -1;
 }
 
 /* This replica's name in the Lease: --identity, POD_NAME, else host name + "_" + 8 random hex digits. */
@@ -862,6 +949,29 @@ static void make_identity(struct daemon *d) {
   if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
     r = (uint32_t)stv_monotonic_seconds() ^ (uint32_t)getpid();
   snprintf(d->identity, sizeof(d->identity), "%s_%08x", host, r);
+}
+
+/* The drainer's options from the configuration's disruption: and the flags; checked by making one on g. */
+static int disrupt_opts(struct daemon *d, struct stv__guard *g, struct stv_err *err) {
+  const struct stv_disruption_config *c = &d->cfg.disruption;
+  struct stv_disrupt_opts *o = &d->dopts;
+  struct stv_disrupt *probe = NULL;
+  int rc;
+  stv_disrupt_opts_default(o);
+  o->empty_for = d->o->empty_for >= 0 ? d->o->empty_for : c->empty_for;
+  o->drain_timeout = d->o->drain_timeout >= 0 ? d->o->drain_timeout : c->drain_timeout;
+  o->budget.nodes = c->budget_nodes;
+  o->budget.percent = c->budget_percent;
+  if (d->o->disruption_budget != NULL &&
+      (rc = stv_config_parse_budget(d->o->disruption_budget, &o->budget.nodes, &o->budget.percent, err)) != 0)
+    return stv_err_prefix(err, "--disruption-budget");
+  o->emptiness = c->emptiness;
+  o->dry_run = d->o->dry_run;
+  o->on_decision = on_decision;
+  o->decision_ctx = d;
+  if ((rc = new_disrupt(d, stv__guard_cloud(g), &probe, err)) != 0) return rc;
+  stv_disrupt_free(probe);
+  return 0;
 }
 
 /* The reconciler's options from the configuration and the flags; checked by making a reconciler once. */
@@ -908,6 +1018,10 @@ static int reconciler_opts(struct daemon *d, struct stv_err *err) {
   po->npool_limits = k;
   if ((rc = new_reconciler(d, 0, &p, &g, err)) != 0) return rc;
   stv_provision_free(p);
+  if ((rc = disrupt_opts(d, g, err)) != 0) {
+    stv__guard_free(g);
+    return rc;
+  }
   stv__guard_free(g);
   return 0;
 }

@@ -62,6 +62,13 @@ struct stv_daemon_opts {
   /* Hidden --test-block-loop: once the cache has synced, the loop thread sleeps this long once, so
    * that a test sees /healthz fail and recover (docs/testing.md); 0: never. */
   double test_block_loop;
+  /* Node removal (docs/consolidation.md): --empty-for and --drain-timeout (negative: the configuration's
+   * disruption: values), --disruption-budget (NULL: the configuration's). */
+  double empty_for, drain_timeout;
+  const char *disruption_budget;
+  /* Hidden --test-drain-node: once acting, drain this node (with its pods) as a consolidation would
+   * (docs/testing.md); NULL: never. */
+  const char *test_drain_node;
 };
 
 /* `stevedore controller` (controller/cli/controller.c): parses argv, runs, returns the exit status. */
@@ -205,6 +212,13 @@ void stv__guard_shut(struct stv__guard *g);
 void stv__guard_free(struct stv__guard *g);
 
 /* ---------------------------------------------------------------------- */
+/* The drainer's Kubernetes writes (drainkube.c)                          */
+
+/* Taint, evict and delete_node of loop/disrupt.h over the API client: impl is the struct stv_kube (borrowed). */
+struct stv_disrupt_kube_ops;
+extern const struct stv_disrupt_kube_ops stv__drainkube_ops;
+
+/* ---------------------------------------------------------------------- */
 /* The sim provider's nodes in the API server (simnodes.c)                */
 
 struct stv__simnodes;
@@ -246,6 +260,7 @@ struct stv__dmetrics {
   struct stv_metric *events, *event_writes_failed;
   struct stv_metric *node_writes; /* counter {verb, result} */
   struct stv_metric *log_dropped;
+  struct stv_metric *nodes_drained, *evictions, *drain_failures, *draining; /* evictions {result} */
   /* Last values seen of the counters fed from statistics. */
   double last[64];
 };

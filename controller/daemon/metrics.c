@@ -25,6 +25,7 @@ static const char *const outcome[] = {"outcome", NULL};
 static const char *const verb_result[] = {"verb", "result", NULL};
 static const char *const resource[] = {"resource", NULL};
 static const char *const reconciler[] = {"reconciler", NULL};
+static const char *const eviction_result[] = {"result", NULL};
 
 int stv__dmetrics_init(struct stv__dmetrics *m, struct stv_err *err) {
   const struct family fams[] = {
@@ -87,6 +88,15 @@ int stv__dmetrics_init(struct stv__dmetrics *m, struct stv_err *err) {
        "Node objects the sim provider created or deleted, by verb and result.", verb_result},
       {&m->log_dropped, STV_METRIC_COUNTER, "stevedore_log_lines_dropped_total",
        "Log lines that could not be written.", NULL},
+      {&m->nodes_drained, STV_METRIC_COUNTER, "stevedore_nodes_drained_total",
+       "Nodes drained and removed (their instances deleted through the provider).", NULL},
+      {&m->evictions, STV_METRIC_COUNTER, "stevedore_evictions_total",
+       "Eviction requests by result: evicted, refused_pdb (429: a PodDisruptionBudget allowed no disruption), "
+       "error.",
+       eviction_result},
+      {&m->drain_failures, STV_METRIC_COUNTER, "stevedore_drain_failures_total",
+       "Drains undone (timed out, the taint removed) or that the provider refused.", NULL},
+      {&m->draining, STV_METRIC_GAUGE, "stevedore_nodes_draining", "Drains under way.", NULL},
   };
   size_t i;
   int rc;
