@@ -479,7 +479,7 @@ static int parse_reservation(struct stv__aws_answer *a, const char *action, cons
                              struct stv__aws_reservation *r, int *nomem, struct stv_err *err) {
   const node *c;
   char where[160];
-  double v;
+  double v = 0;
   int rc;
   r->id = text(a, child(it, "reservedInstancesId"), nomem);
   snprintf(where, sizeof(where), "reservation %.100s", r->id != NULL ? r->id : "(no reservedInstancesId)");
