@@ -467,7 +467,8 @@ static cJSON *new_node_json(const struct stv_recommend_result *r, int32_t pi) {
   return o;
 }
 
-static cJSON *old_node_json(const struct stv_repack *rp, size_t i) {
+/* An existing node as both modes print it: name, type, capacity type, zone and price. */
+static cJSON *existing_node_json(const struct stv_repack *rp, size_t i) {
   const struct stv_node *n = &rp->nodes[i];
   cJSON *o = cJSON_CreateObject();
   if (o == NULL) return NULL;
@@ -476,7 +477,12 @@ static cJSON *old_node_json(const struct stv_repack *rp, size_t i) {
   cJSON_AddStringToObject(o, "capacity_type", node_ct(n));
   stv__json_add_str_or_null(o, "zone", n->zone);
   cJSON_AddNumberToObject(o, "hourly_cost", rp->rn[i].hourly);
-  cJSON_AddNumberToObject(o, "pods_moved", rp->rn[i].pods_moved);
+  return o;
+}
+
+static cJSON *old_node_json(const struct stv_repack *rp, size_t i) {
+  cJSON *o = existing_node_json(rp, i);
+  if (o != NULL) cJSON_AddNumberToObject(o, "pods_moved", rp->rn[i].pods_moved);
   return o;
 }
 
@@ -493,17 +499,6 @@ static const char *keep_name(enum stv_repack_keep k) {
 /* ---------------------------------------------------------------------- */
 /* The churn-aware mode's output (docs/consolidation.md)                  */
 
-static cJSON *churn_node_json(const struct stv_repack *rp, uint32_t i) {
-  const struct stv_node *n = &rp->nodes[i];
-  cJSON *o = cJSON_CreateObject();
-  if (o == NULL) return NULL;
-  cJSON_AddStringToObject(o, "name", n->name);
-  stv__json_add_str_or_null(o, "instance_type", n->instance_type);
-  cJSON_AddStringToObject(o, "capacity_type", node_ct(n));
-  stv__json_add_str_or_null(o, "zone", n->zone);
-  cJSON_AddNumberToObject(o, "hourly_cost", rp->rn[i].hourly);
-  return o;
-}
 
 static cJSON *churn_action_json(const struct stv_recommend_result *r, const struct stv_cons_action *x) {
   const struct stv_snapshot *s = &r->snap;
@@ -514,7 +509,7 @@ static cJSON *churn_action_json(const struct stv_recommend_result *r, const stru
   cJSON_AddStringToObject(o, "kind", stv_cons_kind_name(x->kind));
   if ((rem = cJSON_AddArrayToObject(o, "remove")) == NULL) goto oom;
   for (i = 0; i < x->nremove; i++) {
-    cJSON *e = churn_node_json(&r->repack, x->remove[i]);
+    cJSON *e = existing_node_json(&r->repack, x->remove[i]);
     if (e == NULL) goto oom;
     cJSON_AddItemToArray(rem, e);
   }
