@@ -353,7 +353,7 @@ static int ex_branch(struct ex *E, struct ex_level *best) {
     best->nc = EX_MAX_COMP;
     E->complete = 0;
   }
-  if (rc == 0) qsort(best->c, best->nc, sizeof(*best->c), cmp_comp);
+  if (rc == 0 && best->nc > 1) qsort(best->c, best->nc, sizeof(*best->c), cmp_comp);
   return rc;
 }
 
